@@ -1,0 +1,89 @@
+/**
+ * The one configuration schema. VS Code settings `bedrockBudget.<key>` and the standalone config
+ * file's `<key>` are the same keys, validated here and nowhere else.
+ */
+import { z } from "zod";
+
+const positiveUsd = z.number().positive().finite().max(1_000_000_000);
+const pricePer1M = z.number().nonnegative().finite().max(1_000_000);
+
+export const capSchema = z.strictObject({
+  id: z.string().min(1).max(100).regex(/^[\w.:-]+$/, "use letters, digits, '.', ':', '_' or '-'").optional(),
+  scope: z.enum(["personal", "team"]).default("personal"),
+  window: z.enum(["day", "week", "month"]),
+  limitUsd: positiveUsd,
+  model: z.string().min(1).optional().describe("Glob over model ids; the cap applies to every model when unset."),
+});
+
+export const priceOverrideSchema = z.strictObject({
+  inputPer1M: pricePer1M,
+  outputPer1M: pricePer1M,
+  cacheReadPer1M: pricePer1M.optional(),
+  cacheWritePer1M: pricePer1M.optional(),
+  cacheWrite1hPer1M: pricePer1M.optional(),
+  maxOutputTokens: z.number().int().positive().optional(),
+});
+
+export const configSchema = z.strictObject({
+  user: z.string().min(1).max(200).optional().describe("Who the ledger records as the caller; defaults to the OS user name."),
+  caps: z.array(capSchema).default([]),
+  pricing: z.record(z.string().min(1), priceOverrideSchema).default({}),
+  ledgerDir: z.string().min(1).optional().describe("Folder of the journal and state; defaults to ~/.bedrock-budget."),
+  upstreamEndpoint: z.url({ protocol: /^https?$/ }).optional().describe("Where calls go; defaults to https://bedrock-runtime.<region>.amazonaws.com."),
+  region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "an AWS region such as us-east-1").optional(),
+  awsProfile: z.string().min(1).optional(),
+  port: z.number().int().min(0).max(65535).default(8777),
+  timeZone: z.string().min(1).optional().refine((tz) => tz === undefined || isTimeZone(tz), "an IANA time zone such as Europe/Paris"),
+  allowUnmeteredOperations: z.boolean().default(false),
+  maxRequestBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(25 * 1024 * 1024),
+  logLevel: z.enum(["error", "warn", "info", "debug"]).default("info"),
+});
+
+export type CapConfig = z.infer<typeof capSchema>;
+export type PriceOverride = z.infer<typeof priceOverrideSchema>;
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+/** Validates raw settings; every error names the key (e.g. `caps[1].limitUsd`) and what is wrong. */
+export function parseConfig(raw: unknown): ConfigResult {
+  const result = configSchema.safeParse(raw ?? {});
+  if (result.success) {
+    const duplicate = firstDuplicateCapId(result.data.caps);
+    if (duplicate) return { ok: false, errors: [`caps: two caps have the id "${duplicate}"`] };
+    return { ok: true, config: result.data };
+  }
+  return { ok: false, errors: result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`) };
+}
+
+/** Stable id of a cap: its own id, else one derived from what it limits. */
+export function capId(cap: CapConfig): string {
+  return cap.id ?? `${cap.scope}-${cap.window}${cap.model ? `-${cap.model}` : ""}`;
+}
+
+function firstDuplicateCapId(caps: CapConfig[]): string | undefined {
+  const seen = new Set<string>();
+  for (const cap of caps) {
+    const id = capId(cap);
+    if (seen.has(id)) return id;
+    seen.add(id);
+  }
+  return undefined;
+}
+
+function formatPath(path: PropertyKey[]): string {
+  if (path.length === 0) return "(config)";
+  return path
+    .map((part, i) => (typeof part === "number" ? `[${part}]` : `${i === 0 ? "" : "."}${String(part)}`))
+    .join("");
+}
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}

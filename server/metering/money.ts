@@ -1,0 +1,67 @@
+/**
+ * Money is kept as integer pico-dollars (1e-12 USD) in a bigint, so that sums never drift and a
+ * reservation returns to exactly zero when its call settles. Prices per million tokens map to a
+ * whole number of pico-dollars per token (e.g. $0.035 / 1M tokens = 35,000 pico-dollars / token).
+ */
+export type Picos = bigint;
+
+export const PICOS_PER_USD = 1_000_000_000_000n;
+
+/** Exact conversion of a decimal USD amount (number or decimal string) to pico-dollars. */
+export function usdToPicos(usd: number | string): Picos {
+  const text = typeof usd === "number" ? numberToPlainString(usd) : usd.trim();
+  const match = /^(-)?(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!match) throw new Error(`not a decimal dollar amount: ${JSON.stringify(usd)}`);
+  const [, sign, whole, frac = ""] = match;
+  if (frac.length > 12 && /[1-9]/.test(frac.slice(12))) {
+    throw new Error(`dollar amount ${text} is finer than one pico-dollar`);
+  }
+  const picos = BigInt(whole!) * PICOS_PER_USD + BigInt((frac + "000000000000").slice(0, 12));
+  return sign ? -picos : picos;
+}
+
+/** Price per million tokens → pico-dollars per token, rounded up (exact for up to 6 decimals). */
+export function perMillionToPicosPerToken(pricePer1M: number | string): Picos {
+  return ceilDiv(usdToPicos(pricePer1M), 1_000_000n);
+}
+
+export function ceilDiv(a: bigint, b: bigint): bigint {
+  if (b <= 0n) throw new Error("ceilDiv by a non-positive divisor");
+  return a >= 0n ? (a + b - 1n) / b : a / b;
+}
+
+/** Applies a multiplier given in basis points (10000 = 1.0), rounding up so caps stay safe. */
+export function applyBasisPoints(amount: Picos, basisPoints: number): Picos {
+  if (!Number.isInteger(basisPoints) || basisPoints < 0) throw new Error(`bad basis points ${basisPoints}`);
+  return ceilDiv(amount * BigInt(basisPoints), 10_000n);
+}
+
+/** For display and JSON APIs only: never sum the result. */
+export function picosToUsd(picos: Picos): number {
+  const whole = picos / PICOS_PER_USD;
+  const frac = picos % PICOS_PER_USD;
+  return Number(whole) + Number(frac) / 1e12;
+}
+
+/** Exact decimal string, trailing zeros trimmed (e.g. "0.000042"). */
+export function picosToDecimalString(picos: Picos): string {
+  const negative = picos < 0n;
+  const abs = negative ? -picos : picos;
+  const whole = abs / PICOS_PER_USD;
+  const frac = (abs % PICOS_PER_USD).toString().padStart(12, "0").replace(/0+$/, "");
+  return `${negative ? "-" : ""}${whole}${frac ? "." + frac : ""}`;
+}
+
+/** "$3.42"; amounts under a cent keep enough digits to be non-zero ("$0.0042"). */
+export function formatUsd(picos: Picos): string {
+  const usd = picosToUsd(picos);
+  const abs = Math.abs(usd);
+  if (abs === 0 || abs >= 0.01) return `${usd < 0 ? "-" : ""}$${abs.toFixed(2)}`;
+  return `${usd < 0 ? "-" : ""}$${abs.toPrecision(2).replace(/0+$/, "")}`;
+}
+
+function numberToPlainString(n: number): string {
+  if (!Number.isFinite(n)) throw new Error(`not a finite dollar amount: ${n}`);
+  // toFixed avoids exponent notation; 12 decimals is the pico resolution.
+  return n.toFixed(12).replace(/\.?0+$/, "") || "0";
+}

@@ -1,0 +1,50 @@
+/** Plain data shared by pricing, estimation and usage extraction. */
+import type { Picos } from "./money";
+
+export type MeteredOperation = "InvokeModel" | "InvokeModelWithResponseStream" | "Converse" | "ConverseStream";
+export type Operation = MeteredOperation | "CountTokens" | "ApplyGuardrail";
+
+/** Token counts as Bedrock reports them: input excludes cache reads and writes. */
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadInputTokens: number;
+  cacheWrite5mInputTokens: number;
+  cacheWrite1hInputTokens: number;
+}
+
+export const ZERO_USAGE: TokenUsage = Object.freeze({
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadInputTokens: 0,
+  cacheWrite5mInputTokens: 0,
+  cacheWrite1hInputTokens: 0,
+});
+
+/** The tier and latency mode a response says were applied (they set the rate). */
+export interface AppliedTier {
+  serviceTier?: string; // "default" | "priority" | "flex" | ...
+  latency?: string; // "standard" | "optimized"
+}
+
+/** Per-token rates in pico-dollars for one model as it is being called. */
+export interface Rates {
+  /** The model id as the caller named it. */
+  requestedModelId: string;
+  /** The base model the price row is for (profile prefix / ARN stripped), or the requested id when unknown. */
+  baseModelId: string;
+  displayName: string;
+  /** False when no row matched: priced at the most expensive known rate and flagged. */
+  known: boolean;
+  input: Picos;
+  output: Picos;
+  cacheRead: Picos;
+  cacheWrite5m: Picos;
+  cacheWrite1h: Picos;
+  /** The model's maximum output tokens, used when a request sets none. */
+  maxOutputTokens: number;
+  /** Where the row came from ("built-in: <source>, read <date>" or "override: <glob>"). */
+  source: string;
+  /** Human-readable notes on what was applied (geo profile +10%, long context, unknown model, ...). */
+  notes: string[];
+}
