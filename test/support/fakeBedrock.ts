@@ -1,0 +1,802 @@
+/**
+ * A fake Amazon Bedrock Runtime upstream for gateway tests.
+ *
+ * It speaks the real wire protocol over HTTP/1.1 (paths, usage headers, event-stream framing,
+ * error shapes) and verifies SigV4 with `aws4` — an implementation independent of the
+ * @smithy signer the gateway uses — so a re-signing bug in the gateway shows up as a 403
+ * here instead of being hidden by a shared library.
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { RequestSigner, type Request as Aws4Request } from "aws4";
+import { EventStreamCodec } from "@smithy/eventstream-codec";
+import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
+
+export interface FakeCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface FakeHit {
+  method: string;
+  /** Raw request target as received (still percent-encoded, query included). */
+  path: string;
+  /** InvokeModel | InvokeModelWithResponseStream | Converse | ConverseStream | CountTokens | ApplyGuardrail | Unknown */
+  operation: string;
+  /** Decoded model id ("" for ApplyGuardrail and unknown routes). */
+  modelId: string;
+  /** Lower-cased names; repeated headers joined with ", ". */
+  headers: Record<string, string>;
+  body: Buffer;
+  signatureValid: boolean;
+}
+
+export type Behavior =
+  | {
+      kind: "ok";
+      usage?: Partial<{ input: number; output: number; cacheRead: number; cacheWrite: number }>;
+      /** Number of text deltas in a stream (default 3). */
+      chunks?: number;
+      chunkDelayMs?: number;
+      /** Default true for InvokeModel. */
+      usageInHeaders?: boolean;
+      serviceTier?: string;
+    }
+  | { kind: "error"; status: number; type: string; message: string }
+  | { kind: "stream-exception"; afterChunks: number; exceptionType: string; message: string }
+  | { kind: "drop"; afterChunks?: number }
+  | { kind: "hang" };
+
+type OkBehavior = Extract<Behavior, { kind: "ok" }>;
+
+interface Usage {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+}
+
+/** One event-stream frame, already encoded. */
+type Frame = Uint8Array;
+/** Derived from the codec so no undeclared @smithy/types import is needed. */
+type MessageHeaders = Parameters<EventStreamCodec["encode"]>[0]["headers"];
+
+const SIG_MISMATCH =
+  "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+
+/** AWS accepts requests whose x-amz-date is within 15 minutes of its clock. */
+const MAX_SKEW_MS = 15 * 60 * 1000;
+
+const MODEL_ROUTE = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream|converse|converse-stream|count-tokens)$/;
+const GUARDRAIL_ROUTE = /^\/guardrail\/([^/]+)\/version\/([^/]+)\/apply$/;
+
+const OPERATION_BY_SUFFIX: Record<string, string> = {
+  invoke: "InvokeModel",
+  "invoke-with-response-stream": "InvokeModelWithResponseStream",
+  converse: "Converse",
+  "converse-stream": "ConverseStream",
+  "count-tokens": "CountTokens",
+};
+
+const codec = new EventStreamCodec(toUtf8, fromUtf8);
+
+export class FakeBedrock {
+  readonly url: string;
+  readonly hits: FakeHit[] = [];
+
+  private behavior: ((hit: FakeHit) => Behavior | undefined) | undefined;
+  /** Responses held open by "hang" (and streams in flight), ended by close(). */
+  private readonly open = new Set<http.ServerResponse>();
+  private closed = false;
+
+  private constructor(
+    private readonly server: http.Server,
+    private readonly credentials: FakeCredentials,
+    private readonly region: string,
+  ) {
+    const addr = server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${addr.port}`;
+  }
+
+  static async start(opts: { credentials: FakeCredentials; region?: string; host?: "127.0.0.1" }): Promise<FakeBedrock> {
+    // keepAliveTimeout small so stray idle sockets never keep mocha alive; close() kills them anyway.
+    const server = http.createServer({ keepAliveTimeout: 1000 });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, opts.host ?? "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const fake = new FakeBedrock(server, opts.credentials, opts.region ?? "us-east-1");
+    server.on("request", (req, res) => {
+      fake.handle(req, res).catch((err: unknown) => {
+        // A bug in the fake itself: make it loud rather than a silent hang.
+        if (!res.headersSent) {
+          sendError(res, 500, "InternalServerException", `fake bedrock bug: ${String(err)}`);
+        } else {
+          res.destroy();
+        }
+      });
+    });
+    return fake;
+  }
+
+  behave(fn: (hit: FakeHit) => Behavior | undefined): void {
+    this.behavior = fn;
+  }
+
+  reset(): void {
+    this.hits.length = 0;
+    this.behavior = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const res of this.open) res.destroy();
+    this.open.clear();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const rawPath = req.url ?? "/";
+    const pathOnly = rawPath.split("?")[0] ?? "/";
+    const headers = flattenHeaders(req);
+
+    let operation = "Unknown";
+    let modelId = "";
+    const m = req.method === "POST" ? MODEL_ROUTE.exec(pathOnly) : null;
+    const g = req.method === "POST" ? GUARDRAIL_ROUTE.exec(pathOnly) : null;
+    if (m) {
+      operation = OPERATION_BY_SUFFIX[m[2] ?? ""] ?? "Unknown";
+      modelId = safeDecode(m[1] ?? "");
+    } else if (g) {
+      operation = "ApplyGuardrail";
+    }
+
+    const auth = this.authenticate(req, rawPath, body);
+    const hit: FakeHit = {
+      method: req.method ?? "",
+      path: rawPath,
+      operation,
+      modelId,
+      headers,
+      body,
+      signatureValid: auth.ok,
+    };
+    this.hits.push(hit);
+
+    if (!auth.ok) {
+      sendError(res, 403, auth.type, auth.message);
+      return;
+    }
+    if (operation === "Unknown") {
+      sendError(res, 404, "UnknownOperationException", "");
+      return;
+    }
+
+    const behavior: Behavior = this.behavior?.(hit) ?? { kind: "ok" };
+    const streaming = operation === "InvokeModelWithResponseStream" || operation === "ConverseStream";
+
+    switch (behavior.kind) {
+      case "error":
+        sendError(res, behavior.status, behavior.type, behavior.message);
+        return;
+      case "hang":
+        this.open.add(res);
+        res.on("close", () => this.open.delete(res));
+        return;
+      case "drop":
+        if (behavior.afterChunks === undefined) {
+          req.socket.destroy();
+          return;
+        }
+        break;
+      case "stream-exception":
+        if (!streaming) {
+          // A non-stream operation has no frames to interrupt: answer with the equivalent HTTP error.
+          const type = behavior.exceptionType.charAt(0).toUpperCase() + behavior.exceptionType.slice(1);
+          sendError(res, statusForException(type), type, behavior.message);
+          return;
+        }
+        break;
+      case "ok":
+        break;
+    }
+
+    const ok: OkBehavior = behavior.kind === "ok" ? behavior : { kind: "ok" };
+    const usage = resolveUsage(ok.usage, body, operation);
+    const started = Date.now();
+
+    if (streaming) {
+      const frames =
+        operation === "ConverseStream" ? converseStreamFrames(usage, ok, started) : invokeStreamFrames(modelId, usage, ok, started);
+      const respHeaders: Record<string, string> = {
+        ...baseHeaders("application/vnd.amazon.eventstream"),
+      };
+      if (operation === "InvokeModelWithResponseStream") {
+        respHeaders["X-Amzn-Bedrock-Content-Type"] = "application/json";
+        if (ok.serviceTier) respHeaders["X-Amzn-Bedrock-Service-Tier"] = ok.serviceTier;
+      }
+      await this.writeStream(req, res, respHeaders, frames, behavior, ok.chunkDelayMs ?? 0);
+      return;
+    }
+
+    const { contentType, payload, extraHeaders } = this.unaryResponse(operation, modelId, usage, ok, body, started);
+    const respHeaders = { ...baseHeaders(contentType), ...extraHeaders, "Content-Length": String(payload.length) };
+    if (behavior.kind === "drop") {
+      // Non-stream "mid-stream" drop: headers and part of the body, then a dead socket.
+      res.writeHead(200, respHeaders);
+      await writeAsync(res, payload.subarray(0, Math.floor(payload.length / 2)));
+      req.socket.destroy();
+      return;
+    }
+    res.writeHead(200, respHeaders);
+    res.end(payload);
+  }
+
+  private async writeStream(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    headers: Record<string, string>,
+    frames: Frame[],
+    behavior: Behavior,
+    delayMs: number,
+  ): Promise<void> {
+    this.open.add(res);
+    let gone = false;
+    res.on("close", () => {
+      gone = true;
+      this.open.delete(res);
+    });
+    res.writeHead(200, headers);
+    res.flushHeaders();
+
+    const stopAfter =
+      behavior.kind === "drop" || behavior.kind === "stream-exception" ? Math.min(behavior.afterChunks ?? 0, frames.length) : frames.length;
+    for (let i = 0; i < stopAfter; i++) {
+      if (i > 0 && delayMs > 0) await sleep(delayMs);
+      if (gone || this.closed) return;
+      // One write per frame, awaited, so each reaches the socket before the next (no whole-stream buffering).
+      await writeAsync(res, frames[i] as Frame);
+    }
+    if (gone || this.closed) return;
+    if (behavior.kind === "drop") {
+      req.socket.destroy();
+      return;
+    }
+    if (behavior.kind === "stream-exception") {
+      if (delayMs > 0 && stopAfter > 0) await sleep(delayMs);
+      if (gone || this.closed) return;
+      await writeAsync(
+        res,
+        encodeFrame(
+          {
+            ":message-type": { type: "string", value: "exception" },
+            ":exception-type": { type: "string", value: behavior.exceptionType },
+            ":content-type": { type: "string", value: "application/json" },
+          },
+          { message: behavior.message },
+        ),
+      );
+    }
+    res.end();
+  }
+
+  private unaryResponse(
+    operation: string,
+    modelId: string,
+    usage: Usage,
+    ok: OkBehavior,
+    body: Buffer,
+    started: number,
+  ): { contentType: string; payload: Buffer; extraHeaders: Record<string, string> } {
+    const extraHeaders: Record<string, string> = {};
+    const latency = Math.max(1, Date.now() - started);
+    let json: unknown;
+    switch (operation) {
+      case "InvokeModel": {
+        json = invokeModelBody(modelId, usage);
+        if (ok.usageInHeaders !== false) {
+          extraHeaders["X-Amzn-Bedrock-Input-Token-Count"] = String(usage.input);
+          extraHeaders["X-Amzn-Bedrock-Output-Token-Count"] = String(usage.output);
+          if (usage.cacheRead) extraHeaders["X-Amzn-Bedrock-Cache-Read-Input-Token-Count"] = String(usage.cacheRead);
+          if (usage.cacheWrite) extraHeaders["X-Amzn-Bedrock-Cache-Write-Input-Token-Count"] = String(usage.cacheWrite);
+        }
+        // Latency is not usage: always sent, like the real service.
+        extraHeaders["X-Amzn-Bedrock-Invocation-Latency"] = String(latency);
+        if (ok.serviceTier) extraHeaders["X-Amzn-Bedrock-Service-Tier"] = ok.serviceTier;
+        break;
+      }
+      case "Converse": {
+        json = {
+          output: { message: { role: "assistant", content: [{ text: replyText(usage.output) }] } },
+          stopReason: "end_turn",
+          usage: converseUsage(usage),
+          metrics: { latencyMs: latency },
+          ...(ok.serviceTier ? { serviceTier: { type: ok.serviceTier } } : {}),
+        };
+        break;
+      }
+      case "CountTokens":
+        json = { inputTokens: usage.input };
+        break;
+      case "ApplyGuardrail":
+        json = {
+          usage: {
+            topicPolicyUnits: 1,
+            contentPolicyUnits: 1,
+            wordPolicyUnits: 1,
+            sensitiveInformationPolicyUnits: 1,
+            sensitiveInformationPolicyFreeUnits: 0,
+            contextualGroundingPolicyUnits: 0,
+          },
+          action: "NONE",
+          outputs: [],
+          assessments: [],
+        };
+        break;
+      default:
+        throw new Error(`no unary response for ${operation} (body ${body.length} bytes)`);
+    }
+    return { contentType: "application/json", payload: Buffer.from(JSON.stringify(json)), extraHeaders };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Authentication
+
+  private authenticate(
+    req: http.IncomingMessage,
+    rawPath: string,
+    body: Buffer,
+  ): { ok: true } | { ok: false; type: string; message: string } {
+    const authz = req.headers.authorization;
+    if (!authz) return { ok: false, type: "MissingAuthenticationTokenException", message: "Missing Authentication Token" };
+
+    if (/^Bearer /i.test(authz)) {
+      const token = authz.slice(7).trim();
+      return constantTimeEqual(token, `bearer-${this.credentials.accessKeyId}`)
+        ? { ok: true }
+        : { ok: false, type: "AccessDeniedException", message: "Invalid API Key format: Must start with pre-defined prefix" };
+    }
+
+    const reason = this.sigV4Problem(req, rawPath, body, authz);
+    if (reason === undefined) return { ok: true };
+    // Always lead with AWS's sentence (tests may match it); the reason helps whoever debugs the gateway.
+    return { ok: false, type: "InvalidSignatureException", message: reason === "" ? SIG_MISMATCH : `${SIG_MISMATCH} (${reason})` };
+  }
+
+  /** undefined when valid; "" for a plain signature mismatch; otherwise why the request was refused. */
+  private sigV4Problem(req: http.IncomingMessage, rawPath: string, body: Buffer, authz: string): string | undefined {
+    const parsed = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/.exec(authz.trim());
+    if (!parsed) return "malformed Authorization header";
+    const [, credential = "", signedHeadersStr = "", signature = ""] = parsed;
+
+    const scope = credential.split("/");
+    if (scope.length !== 5) return "malformed credential scope";
+    const [akid, date, region, service, terminator] = scope as [string, string, string, string, string];
+    if (akid !== this.credentials.accessKeyId) return "unknown access key";
+    if (region !== this.region) return `credential should be scoped to region ${this.region}, not ${region}`;
+    if (service !== "bedrock") return `credential should be scoped to service bedrock, not ${service}`;
+    if (terminator !== "aws4_request") return "credential scope must end in aws4_request";
+
+    const amzDate = headerValue(req, "x-amz-date");
+    if (!amzDate || !/^\d{8}T\d{6}Z$/.test(amzDate)) return "missing or malformed x-amz-date";
+    if (!amzDate.startsWith(date)) return "credential date does not match x-amz-date";
+    const when = Date.UTC(+amzDate.slice(0, 4), +amzDate.slice(4, 6) - 1, +amzDate.slice(6, 8), +amzDate.slice(9, 11), +amzDate.slice(11, 13), +amzDate.slice(13, 15));
+    if (Math.abs(Date.now() - when) > MAX_SKEW_MS) return "signature expired or not yet valid (x-amz-date outside 15 minutes)";
+
+    const signedNames = signedHeadersStr.split(";");
+    const sorted = [...signedNames].sort();
+    if (signedNames.some((n, i) => n !== n.toLowerCase() || n !== sorted[i]) || new Set(signedNames).size !== signedNames.length) {
+      return "SignedHeaders must be lower-case, sorted and unique";
+    }
+    // The fake speaks HTTP/1.1, so the signer must have covered `host` (not `:authority`).
+    if (!signedNames.includes("host")) return "host is not signed";
+    if (!signedNames.includes("x-amz-date")) return "x-amz-date is not signed";
+
+    const contentSha = headerValue(req, "x-amz-content-sha256");
+    if (contentSha !== undefined && contentSha.toLowerCase() !== createHash("sha256").update(body).digest("hex")) {
+      return "x-amz-content-sha256 does not match the body";
+    }
+
+    const token = headerValue(req, "x-amz-security-token");
+    if (this.credentials.sessionToken !== undefined) {
+      if (token === undefined || !constantTimeEqual(token, this.credentials.sessionToken)) return "missing or wrong x-amz-security-token";
+      if (!signedNames.includes("x-amz-security-token")) return "x-amz-security-token is not signed";
+    } else if (token !== undefined) {
+      return "x-amz-security-token sent for long-term credentials";
+    }
+
+    // Rebuild only the signed headers, values exactly as received.
+    const signedHeaders: Record<string, string> = {};
+    const include: Record<string, boolean> = {};
+    for (const name of signedNames) {
+      const v = headerValue(req, name);
+      if (v === undefined) return `signed header ${name} is missing`;
+      signedHeaders[name] = v;
+      include[name] = true; // aws4 ignores a few names (user-agent, range, …) unless told otherwise
+    }
+
+    const expected = aws4Signature({ method: req.method ?? "POST", rawPath, headers: signedHeaders, include, body, region, amzDate }, this.credentials);
+    return constantTimeEqual(expected, signature) ? undefined : "";
+  }
+}
+
+// -----------------------------------------------------------------------------------------
+// SigV4 via aws4
+
+export interface SigInput {
+  method: string;
+  rawPath: string;
+  headers: Record<string, string>;
+  include: Record<string, boolean>;
+  body: Buffer;
+  region: string;
+  amzDate: string;
+}
+
+/** Builds aws4's signer over the request as received; exported so the self-test can inspect canonicalization. */
+export function aws4Signer(input: SigInput, credentials: FakeCredentials): RequestSigner {
+  const request = {
+    method: input.method,
+    // Raw, still-encoded path: aws4 (service != s3) re-encodes each segment, so %3A → %253A as SigV4 wants.
+    path: input.rawPath,
+    headers: input.headers,
+    body: input.body,
+    service: "bedrock",
+    region: input.region,
+    // Don't let aws4 add Content-Type / X-Amz-Date / Host of its own: only what was signed counts.
+    doNotModifyHeaders: true,
+    extraHeadersToInclude: input.include,
+  } as Aws4Request;
+  const signer = new RequestSigner(request, {
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: credentials.secretAccessKey,
+    ...(credentials.sessionToken !== undefined ? { sessionToken: credentials.sessionToken } : {}),
+  });
+  // With doNotModifyHeaders aws4 would take the time from `Date`/now; the signer used x-amz-date.
+  signer.datetime = input.amzDate;
+  return signer;
+}
+
+function aws4Signature(input: SigInput, credentials: FakeCredentials): string {
+  return aws4Signer(input, credentials).signature();
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  // Hash both sides so lengths match and timingSafeEqual can be used on any input.
+  const ha = createHash("sha256").update(a).digest();
+  const hb = createHash("sha256").update(b).digest();
+  return timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+/** A header's value as received; repeats are joined with "," as SigV4 canonicalization does. */
+function headerValue(req: http.IncomingMessage, name: string): string | undefined {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    if ((req.rawHeaders[i] as string).toLowerCase() === name) values.push(req.rawHeaders[i + 1] as string);
+  }
+  return values.length ? values.map((v) => v.trim()).join(",") : undefined;
+}
+
+function flattenHeaders(req: http.IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  return out;
+}
+
+// -----------------------------------------------------------------------------------------
+// Response bodies
+
+type Family = "anthropic" | "nova" | "llama" | "other";
+
+/** Strip an ARN down to its resource id and a cross-region profile prefix, then look at the provider. */
+export function modelFamily(modelId: string): Family {
+  let id = modelId;
+  if (id.startsWith("arn:")) id = id.slice(id.lastIndexOf("/") + 1);
+  id = id.replace(/^(us-gov|us|eu|apac|jp|au|global)\./, "");
+  if (id.startsWith("anthropic.")) return "anthropic";
+  if (id.startsWith("amazon.nova")) return "nova";
+  if (id.startsWith("meta.llama")) return "llama";
+  return "other";
+}
+
+function baseModel(modelId: string): string {
+  let id = modelId;
+  if (id.startsWith("arn:")) id = id.slice(id.lastIndexOf("/") + 1);
+  return id.replace(/^(us-gov|us|eu|apac|jp|au|global)\./, "").replace(/^anthropic\./, "");
+}
+
+function replyText(outputTokens: number): string {
+  return `Fake Bedrock reply (${outputTokens} tokens).`;
+}
+
+function deltaText(i: number): string {
+  return `tok${i} `;
+}
+
+function anthropicUsage(u: Usage): Record<string, number> {
+  return {
+    input_tokens: u.input,
+    output_tokens: u.output,
+    cache_creation_input_tokens: u.cacheWrite,
+    cache_read_input_tokens: u.cacheRead,
+  };
+}
+
+function invokeModelBody(modelId: string, u: Usage): unknown {
+  switch (modelFamily(modelId)) {
+    case "nova":
+      return {
+        output: { message: { role: "assistant", content: [{ text: replyText(u.output) }] } },
+        stopReason: "end_turn",
+        usage: {
+          inputTokens: u.input,
+          outputTokens: u.output,
+          totalTokens: u.input + u.output + u.cacheRead + u.cacheWrite,
+          cacheReadInputTokenCount: u.cacheRead,
+          cacheWriteInputTokenCount: u.cacheWrite,
+        },
+      };
+    case "llama":
+      return { generation: replyText(u.output), prompt_token_count: u.input, generation_token_count: u.output, stop_reason: "stop" };
+    default:
+      return {
+        id: `msg_bdrk_${randomBytes(12).toString("hex")}`,
+        type: "message",
+        role: "assistant",
+        model: baseModel(modelId),
+        content: [{ type: "text", text: replyText(u.output) }],
+        stop_reason: "end_turn",
+        stop_sequence: null,
+        usage: anthropicUsage(u),
+      };
+  }
+}
+
+function converseUsage(u: Usage): Record<string, number> {
+  return {
+    inputTokens: u.input,
+    outputTokens: u.output,
+    totalTokens: u.input + u.output + u.cacheRead + u.cacheWrite,
+    ...(u.cacheRead ? { cacheReadInputTokens: u.cacheRead } : {}),
+    ...(u.cacheWrite ? { cacheWriteInputTokens: u.cacheWrite } : {}),
+  };
+}
+
+function invocationMetrics(u: Usage, started: number, firstByte: number): Record<string, number> {
+  return {
+    inputTokenCount: u.input,
+    outputTokenCount: u.output,
+    invocationLatency: Math.max(1, Date.now() - started),
+    firstByteLatency: Math.max(1, firstByte - started),
+    ...(u.cacheRead ? { cacheReadInputTokenCount: u.cacheRead } : {}),
+    ...(u.cacheWrite ? { cacheWriteInputTokenCount: u.cacheWrite } : {}),
+  };
+}
+
+function padding(): string {
+  // Real streams pad payloads with a random-length `p` so sizes don't leak content.
+  const n = 1 + Math.floor(Math.random() * 24);
+  return randomBytes(n).toString("base64url").slice(0, n);
+}
+
+function encodeFrame(headers: MessageHeaders, json: unknown): Frame {
+  return codec.encode({ headers, body: fromUtf8(JSON.stringify(json)) });
+}
+
+function eventFrame(eventType: string, json: Record<string, unknown>): Frame {
+  return encodeFrame(
+    {
+      ":event-type": { type: "string", value: eventType },
+      ":content-type": { type: "string", value: "application/json" },
+      ":message-type": { type: "string", value: "event" },
+    },
+    { ...json, p: padding() },
+  );
+}
+
+function chunkFrame(modelJson: unknown): Frame {
+  return eventFrame("chunk", { bytes: Buffer.from(JSON.stringify(modelJson)).toString("base64") });
+}
+
+/**
+ * InvokeModelWithResponseStream frames for the model's family. Metrics in the last chunk are
+ * computed at build time (frames are built before writing), which is close enough for tests.
+ */
+function invokeStreamFrames(modelId: string, u: Usage, ok: OkBehavior, started: number): Frame[] {
+  const n = Math.max(0, ok.chunks ?? 3);
+  const firstByte = Date.now();
+  const frames: Frame[] = [];
+  const family = modelFamily(modelId);
+  if (family === "nova") {
+    frames.push(chunkFrame({ messageStart: { role: "assistant" } }));
+    for (let i = 0; i < n; i++) frames.push(chunkFrame({ contentBlockDelta: { delta: { text: deltaText(i) }, contentBlockIndex: 0 } }));
+    frames.push(chunkFrame({ contentBlockStop: { contentBlockIndex: 0 } }));
+    frames.push(chunkFrame({ messageStop: { stopReason: "end_turn" } }));
+    frames.push(
+      chunkFrame({
+        metadata: {
+          usage: {
+            inputTokens: u.input,
+            outputTokens: u.output,
+            cacheReadInputTokenCount: u.cacheRead,
+            cacheWriteInputTokenCount: u.cacheWrite,
+          },
+          metrics: {},
+          trace: {},
+        },
+        "amazon-bedrock-invocationMetrics": invocationMetrics(u, started, firstByte),
+      }),
+    );
+    return frames;
+  }
+  if (family === "llama") {
+    const count = Math.max(1, n);
+    for (let i = 0; i < count; i++) {
+      const last = i === count - 1;
+      // generation_token_count is cumulative; the prompt count only comes on the first chunk.
+      const cumulative = last ? u.output : Math.min(u.output, Math.floor(((i + 1) * u.output) / count));
+      frames.push(
+        chunkFrame({
+          generation: deltaText(i),
+          prompt_token_count: i === 0 ? u.input : null,
+          generation_token_count: cumulative,
+          stop_reason: last ? "stop" : null,
+          ...(last ? { "amazon-bedrock-invocationMetrics": invocationMetrics(u, started, firstByte) } : {}),
+        }),
+      );
+    }
+    return frames;
+  }
+  // Anthropic (and the default for unknown families).
+  frames.push(
+    chunkFrame({
+      type: "message_start",
+      message: {
+        id: `msg_bdrk_${randomBytes(12).toString("hex")}`,
+        type: "message",
+        role: "assistant",
+        model: baseModel(modelId),
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        // Like the real service: output_tokens starts at 1 here and the final count comes in message_delta.
+        usage: { ...anthropicUsage(u), output_tokens: 1 },
+      },
+    }),
+  );
+  frames.push(chunkFrame({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }));
+  for (let i = 0; i < n; i++) frames.push(chunkFrame({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: deltaText(i) } }));
+  frames.push(chunkFrame({ type: "content_block_stop", index: 0 }));
+  frames.push(chunkFrame({ type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: u.output } }));
+  frames.push(chunkFrame({ type: "message_stop", "amazon-bedrock-invocationMetrics": invocationMetrics(u, started, firstByte) }));
+  return frames;
+}
+
+function converseStreamFrames(u: Usage, ok: OkBehavior, started: number): Frame[] {
+  const n = Math.max(0, ok.chunks ?? 3);
+  const frames: Frame[] = [eventFrame("messageStart", { role: "assistant" })];
+  for (let i = 0; i < n; i++) frames.push(eventFrame("contentBlockDelta", { contentBlockIndex: 0, delta: { text: deltaText(i) } }));
+  frames.push(eventFrame("contentBlockStop", { contentBlockIndex: 0 }));
+  frames.push(eventFrame("messageStop", { stopReason: "end_turn" }));
+  frames.push(
+    eventFrame("metadata", {
+      usage: converseUsage(u),
+      metrics: { latencyMs: Math.max(1, Date.now() - started) },
+      ...(ok.serviceTier ? { serviceTier: { type: ok.serviceTier } } : {}),
+    }),
+  );
+  return frames;
+}
+
+// -----------------------------------------------------------------------------------------
+// Usage defaults
+
+/** Default: input = ceil(body bytes / 4), output = min(requested max tokens, 40); each at least 1. */
+function resolveUsage(given: OkBehavior["usage"], body: Buffer, operation: string): Usage {
+  const input = given?.input ?? Math.max(1, Math.ceil(body.length / 4));
+  let output = given?.output;
+  if (output === undefined) {
+    const max = maxTokens(body);
+    output = Math.max(1, Math.min(max ?? 40, 40));
+  }
+  if (operation === "CountTokens" || operation === "ApplyGuardrail") output = 0;
+  return { input, output, cacheRead: given?.cacheRead ?? 0, cacheWrite: given?.cacheWrite ?? 0 };
+}
+
+function maxTokens(body: Buffer): number | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(json)) return undefined;
+  const candidates: unknown[] = [
+    json.max_tokens,
+    isRecord(json.inferenceConfig) ? json.inferenceConfig.maxTokens : undefined,
+    json.max_gen_len,
+    json.max_new_tokens,
+    isRecord(json.parameters) ? json.parameters.max_new_tokens : undefined,
+  ];
+  for (const c of candidates) if (typeof c === "number" && Number.isFinite(c)) return c;
+  return undefined;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+// -----------------------------------------------------------------------------------------
+// HTTP helpers
+
+function baseHeaders(contentType: string): Record<string, string> {
+  return { "x-amzn-RequestId": randomUUID(), Date: new Date().toUTCString(), "Content-Type": contentType };
+}
+
+function sendError(res: http.ServerResponse, status: number, type: string, message: string): void {
+  const payload = Buffer.from(JSON.stringify({ message }));
+  res.writeHead(status, {
+    ...baseHeaders("application/json"),
+    "x-amzn-ErrorType": type,
+    "Content-Length": String(payload.length),
+  });
+  res.end(payload);
+}
+
+function statusForException(type: string): number {
+  const table: Record<string, number> = {
+    ThrottlingException: 429,
+    ValidationException: 400,
+    ModelTimeoutException: 408,
+    ModelStreamErrorException: 424,
+    ServiceUnavailableException: 503,
+    InternalServerException: 500,
+  };
+  return table[type] ?? 500;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    req.on("data", (c: Buffer) => parts.push(c));
+    req.on("end", () => resolve(Buffer.concat(parts)));
+    req.on("error", reject);
+  });
+}
+
+function writeAsync(res: http.ServerResponse, data: Uint8Array): Promise<void> {
+  return new Promise((resolve) => {
+    // Resolve on error or close too: a client that went away is noticed by the caller via res "close".
+    const done = (): void => {
+      res.off("close", done);
+      resolve();
+    };
+    res.once("close", done);
+    res.write(data, done);
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
