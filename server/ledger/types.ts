@@ -19,6 +19,8 @@ export interface ReserveEntry {
   tool: string;
   operation: Operation;
   modelId: string;
+  /** The priced base model; lets a crash-interrupted call be rolled up and capped like a settled one. */
+  baseModelId?: string;
   worstCasePicos: string;
   capIds: string[];
 }

@@ -1,0 +1,233 @@
+/**
+ * Cap accounting. Pure and synchronous: reserve() checks and books every applicable cap in one
+ * turn of the event loop, so two concurrent calls can never both squeeze under the same limit.
+ * Windows roll over lazily, whenever an operation's `now` (or a replayed `at`) passes resetsAt.
+ */
+import picomatch from "picomatch";
+import { capId, type CapConfig } from "../config/schema";
+import { formatUsd, usdToPicos, type Picos } from "../metering/money";
+import { formatLocalDateTime, windowBounds, type CapWindow } from "./windows";
+
+export interface CapStatus {
+  id: string;
+  scope: CapConfig["scope"];
+  window: CapWindow;
+  model?: string;
+  limitPicos: Picos;
+  spentPicos: Picos;
+  reservedPicos: Picos;
+  windowStart: Date;
+  resetsAt: Date;
+}
+
+export interface Refusal {
+  capId: string;
+  scope: CapConfig["scope"];
+  window: CapWindow;
+  limitPicos: Picos;
+  spentPicos: Picos;
+  reservedPicos: Picos;
+  /** What this call asked for: its worst case on reserve, the extra amount on extend. */
+  worstCasePicos: Picos;
+  resetsAt: Date;
+}
+
+export type ReserveResult = { ok: true; capIds: string[] } | { ok: false; refusal: Refusal };
+
+export interface ReserveRequest {
+  callId: string;
+  modelId: string;
+  baseModelId?: string;
+  amount: Picos;
+  now: Date;
+}
+
+export interface SpendRecord {
+  modelId: string;
+  baseModelId?: string;
+  amount: Picos;
+  at: Date;
+}
+
+interface CapState {
+  id: string;
+  cap: CapConfig;
+  limit: Picos;
+  matches: (id: string) => boolean;
+  spent: Picos;
+  reserved: Picos;
+  /** Undefined until the first operation gives a time; the constructor has no clock. */
+  start?: number;
+  end?: number;
+  /** Bumped on every rollover or reset, so a reservation knows whether its window is still current. */
+  epoch: number;
+}
+
+interface Hold {
+  state: CapState;
+  epoch: number;
+  amount: Picos;
+}
+
+export class BudgetEngine {
+  private caps: CapState[] = [];
+  private readonly holds = new Map<string, Hold[]>();
+
+  constructor(caps: CapConfig[], private readonly timeZone: string) {
+    this.setCaps(caps);
+  }
+
+  /** Replaces the caps; a cap whose id persists keeps its spend and reservations (reset if its window kind changed). */
+  setCaps(caps: CapConfig[]): void {
+    const old = new Map(this.caps.map((s) => [s.id, s]));
+    this.caps = caps.map((cap) => {
+      const id = capId(cap);
+      const fields = {
+        cap,
+        limit: usdToPicos(cap.limitUsd),
+        // bash mode lets "*" cross "/" (ARNs); model ids are matched case-insensitively.
+        matches: cap.model === undefined ? () => true : picomatch(cap.model, { bash: true, nocase: true, dot: true }),
+      };
+      const kept = old.get(id);
+      if (!kept) return { id, ...fields, spent: 0n, reserved: 0n, epoch: 0 };
+      if (kept.cap.window !== cap.window) {
+        // A different window kind makes the old totals meaningless; outstanding holds go stale.
+        Object.assign(kept, { spent: 0n, reserved: 0n, start: undefined, end: undefined, epoch: kept.epoch + 1 });
+      }
+      return Object.assign(kept, fields);
+    });
+  }
+
+  applicableCaps(modelId: string, baseModelId?: string): string[] {
+    return this.applicable(modelId, baseModelId).map((s) => s.id);
+  }
+
+  reserve(r: ReserveRequest): ReserveResult {
+    if (r.amount < 0n) throw new Error("reserve: negative amount");
+    if (this.holds.has(r.callId)) throw new Error(`reserve: call ${r.callId} already holds a reservation`);
+    const states = this.applicable(r.modelId, r.baseModelId);
+    for (const s of states) this.roll(s, r.now.getTime());
+    const refused = states.find((s) => s.spent + s.reserved + r.amount > s.limit);
+    if (refused) return { ok: false, refusal: this.refusal(refused, r.amount) };
+    for (const s of states) s.reserved += r.amount;
+    this.holds.set(r.callId, states.map((s) => ({ state: s, epoch: s.epoch, amount: r.amount })));
+    return { ok: true, capIds: states.map((s) => s.id) };
+  }
+
+  /** Grows a reservation (a stream outgrowing its estimate). Caps whose window has since rolled are not checked: the call's cost belongs to the closed window. */
+  extend(callId: string, extra: Picos, now: Date): ReserveResult {
+    if (extra < 0n) throw new Error("extend: negative amount");
+    const holds = this.holds.get(callId);
+    if (!holds) throw new Error(`extend: no reservation for call ${callId}`);
+    const live = this.liveHolds(holds, now);
+    const refused = live.find((h) => h.state.spent + h.state.reserved + extra > h.state.limit);
+    if (refused) return { ok: false, refusal: this.refusal(refused.state, extra) };
+    for (const h of live) {
+      h.state.reserved += extra;
+      h.amount += extra;
+    }
+    return { ok: true, capIds: live.map((h) => h.state.id) };
+  }
+
+  /** Books `actual` in the window the call reserved in (if still current) and drops the whole hold. Unknown ids are ignored (idempotent). */
+  settle(callId: string, actual: Picos, now: Date): void {
+    const holds = this.holds.get(callId);
+    if (!holds) return;
+    this.holds.delete(callId);
+    for (const h of this.liveHolds(holds, now)) {
+      h.state.reserved -= h.amount;
+      h.state.spent += actual;
+    }
+  }
+
+  /** Drops a hold without charging (the call was never forwarded). Idempotent. */
+  release(callId: string): void {
+    const holds = this.holds.get(callId);
+    if (!holds) return;
+    this.holds.delete(callId);
+    for (const h of holds) if (this.isCurrent(h)) h.state.reserved -= h.amount;
+  }
+
+  /** Adds spend that happened at `at` (journal replay, or a settle without a reservation). Spend in an older window than a cap's current one is ignored. */
+  recordSpent(r: SpendRecord): void {
+    for (const s of this.applicable(r.modelId, r.baseModelId)) this.addSpent(s, r.at.getTime(), r.amount);
+  }
+
+  /** Spend from elsewhere (e.g. a team's other members) for one cap, at any instant inside the window it belongs to. */
+  recordExternalSpent(capIdToCharge: string, at: Date, amount: Picos): void {
+    const s = this.caps.find((c) => c.id === capIdToCharge);
+    if (s) this.addSpent(s, at.getTime(), amount);
+  }
+
+  status(now: Date): CapStatus[] {
+    return this.caps.map((s) => {
+      this.roll(s, now.getTime());
+      const status: CapStatus = {
+        id: s.id,
+        scope: s.cap.scope,
+        window: s.cap.window,
+        limitPicos: s.limit,
+        spentPicos: s.spent,
+        reservedPicos: s.reserved,
+        windowStart: new Date(s.start!),
+        resetsAt: new Date(s.end!),
+      };
+      if (s.cap.model !== undefined) status.model = s.cap.model;
+      return status;
+    });
+  }
+
+  private applicable(modelId: string, baseModelId?: string): CapState[] {
+    return this.caps.filter((s) => s.matches(modelId) || (baseModelId !== undefined && s.matches(baseModelId)));
+  }
+
+  /** Moves a cap to the window containing `t` if `t` is past its end. Holds from the old window go stale with it. */
+  private roll(s: CapState, t: number): void {
+    if (s.start !== undefined && t < s.end!) return;
+    const b = windowBounds(s.cap.window, this.timeZone, new Date(t));
+    if (s.start !== undefined) {
+      s.spent = 0n;
+      s.reserved = 0n;
+      s.epoch++;
+    }
+    s.start = b.start.getTime();
+    s.end = b.end.getTime();
+  }
+
+  private addSpent(s: CapState, t: number, amount: Picos): void {
+    this.roll(s, t);
+    if (t >= s.start!) s.spent += amount;
+  }
+
+  private isCurrent(h: Hold): boolean {
+    return this.caps.includes(h.state) && h.epoch === h.state.epoch;
+  }
+
+  private liveHolds(holds: Hold[], now: Date): Hold[] {
+    for (const h of holds) this.roll(h.state, now.getTime());
+    return holds.filter((h) => this.isCurrent(h));
+  }
+
+  private refusal(s: CapState, asked: Picos): Refusal {
+    return {
+      capId: s.id,
+      scope: s.cap.scope,
+      window: s.cap.window,
+      limitPicos: s.limit,
+      spentPicos: s.spent,
+      reservedPicos: s.reserved,
+      worstCasePicos: asked,
+      resetsAt: new Date(s.end!),
+    };
+  }
+}
+
+/** One sentence for the person whose call was refused. */
+export function refusalMessage(refusal: Refusal, timeZone: string): string {
+  return (
+    `Bedrock Budget refused this call: it could cost up to ${formatUsd(refusal.worstCasePicos)}, ` +
+    `and cap "${refusal.capId}" (${refusal.scope}, ${refusal.window}) has ${formatUsd(refusal.spentPicos)} spent ` +
+    `and ${formatUsd(refusal.reservedPicos)} reserved of ${formatUsd(refusal.limitPicos)}. ` +
+    `The cap resets at ${formatLocalDateTime(refusal.resetsAt, timeZone)} ${timeZone}.`
+  );
+}

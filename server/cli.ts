@@ -1,0 +1,130 @@
+/**
+ * bedrock-budget serve | status | report — the gateway standalone, for headless machines and CI.
+ */
+import { watch } from "node:fs";
+import { access } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { ConfigError, DEFAULT_CONFIG_FILE, ledgerDirOf, loadConfigFile, timeZoneOf, validated } from "./config/load";
+import type { Config } from "./config/schema";
+import { startGateway } from "./gateway/gateway";
+import { stderrLogger } from "./log";
+import { readMonth, toCsv } from "./ledger/report";
+import { formatStatus } from "./statusText";
+import { API_PATHS, type StatusResponse } from "./protocol";
+
+const USAGE = `usage:
+  bedrock-budget serve  [--config FILE] [--port N] [--ledger DIR] [--upstream URL]
+  bedrock-budget status [--config FILE] [--port N]
+  bedrock-budget report [--config FILE] [--ledger DIR] [--format csv|json] [--month YYYY-MM]`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: "string" },
+      port: { type: "string" },
+      ledger: { type: "string" },
+      upstream: { type: "string" },
+      format: { type: "string", default: "csv" },
+      month: { type: "string" },
+    },
+    strict: true,
+  });
+  const configFile = values.config ?? ((await exists(DEFAULT_CONFIG_FILE)) ? DEFAULT_CONFIG_FILE : undefined);
+  const config = await configWithFlags(configFile, values);
+
+  switch (command) {
+    case "serve":
+      return serve(config, configFile, values);
+    case "status":
+      return status(config);
+    case "report":
+      return report(config, values.format!, values.month);
+    default:
+      process.stderr.write(`${USAGE}\n`);
+      return command === undefined || command === "help" || command === "--help" ? 0 : 2;
+  }
+}
+
+async function configWithFlags(file: string | undefined, flags: { port?: string; ledger?: string; upstream?: string }): Promise<Config> {
+  const base = file ? await loadConfigFile(file) : validated({}, "defaults");
+  const raw: Record<string, unknown> = { ...base };
+  if (flags.port !== undefined) {
+    if (!/^\d+$/.test(flags.port)) throw new ConfigError("--port", [`port: "${flags.port}" is not a port number`]);
+    raw.port = Number(flags.port);
+  }
+  if (flags.ledger !== undefined) raw.ledgerDir = flags.ledger;
+  if (flags.upstream !== undefined) raw.upstreamEndpoint = flags.upstream;
+  return validated(raw, file ? `${file} and flags` : "flags");
+}
+
+async function serve(config: Config, configFile: string | undefined, flags: { port?: string; ledger?: string; upstream?: string }): Promise<number> {
+  const log = stderrLogger(config.logLevel);
+  const gateway = await startGateway({ config, log });
+  process.stdout.write(`listening on ${gateway.url}\n`);
+
+  if (configFile) {
+    // Settings apply live; an invalid edit is reported and the last good configuration stays.
+    let timer: NodeJS.Timeout | undefined;
+    watch(configFile, { persistent: false }, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        configWithFlags(configFile, flags)
+          .then((next) => {
+            gateway.reconfigure({ ...next, port: config.port });
+            log.info(`configuration reloaded from ${configFile}`);
+          })
+          .catch((err) => log.error(`${(err as Error).message}\nthe previous configuration stays in force`));
+      }, 200);
+    });
+  }
+
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  log.info("stopping: letting calls in flight settle");
+  await gateway.close();
+  return 0;
+}
+
+async function status(config: Config): Promise<number> {
+  const url = `http://127.0.0.1:${config.port}${API_PATHS.status}`;
+  let body: StatusResponse;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+    body = (await response.json()) as StatusResponse;
+  } catch {
+    process.stderr.write(`no Bedrock Budget gateway answers on port ${config.port} (start one with: bedrock-budget serve)\n`);
+    return 1;
+  }
+  process.stdout.write(formatStatus(body));
+  return 0;
+}
+
+async function report(config: Config, format: string, month: string | undefined): Promise<number> {
+  if (format !== "csv" && format !== "json") throw new ConfigError("--format", [`format: "${format}" is not csv or json`]);
+  const selected = month ?? new Date().toISOString().slice(0, 7);
+  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(selected)) throw new ConfigError("--month", [`month: "${selected}" is not YYYY-MM`]);
+  const calls = await readMonth(ledgerDirOf(config), selected, timeZoneOf(config));
+  process.stdout.write(format === "json" ? `${JSON.stringify(calls, null, 2)}\n` : toCsv(calls));
+  return 0;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError ? err.message : (err as Error).stack ?? err}\n`);
+    process.exit(err instanceof ConfigError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
+  },
+);

@@ -1,0 +1,57 @@
+/** Reads the standalone config file: the same keys and validation as the VS Code settings. */
+import { readFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { parseConfig, type Config } from "./schema";
+
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly problems: string[]) {
+    super(`invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+}
+
+export async function loadConfigFile(file: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`]);
+  }
+  return validated(raw, file);
+}
+
+export function validated(raw: unknown, source: string): Config {
+  const result = parseConfig(raw);
+  if (!result.ok) throw new ConfigError(source, result.errors);
+  return result.config;
+}
+
+export const DEFAULT_LEDGER_DIR = path.join(os.homedir(), ".bedrock-budget");
+export const DEFAULT_CONFIG_FILE = path.join(DEFAULT_LEDGER_DIR, "config.json");
+
+export function ledgerDirOf(config: Config): string {
+  return config.ledgerDir ? path.resolve(expandHome(config.ledgerDir)) : DEFAULT_LEDGER_DIR;
+}
+
+export function userOf(config: Config): string {
+  if (config.user) return config.user;
+  try {
+    return os.userInfo().username;
+  } catch {
+    return "unknown";
+  }
+}
+
+export function timeZoneOf(config: Config): string {
+  return config.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+function expandHome(p: string): string {
+  return p === "~" || p.startsWith("~/") ? path.join(os.homedir(), p.slice(1)) : p;
+}

@@ -1,0 +1,22 @@
+/** Everything one request handler needs, assembled once by the gateway. */
+import type { AwsCredentialIdentity } from "@smithy/types";
+import type { BudgetEngine } from "../budget/engine";
+import type { Config } from "../config/schema";
+import type { Ledger } from "../ledger/ledger";
+import type { CallRecord } from "../ledger/types";
+import type { Logger } from "../log";
+import type { PriceBook } from "../metering/prices";
+
+export interface GatewayContext {
+  config: Config;
+  prices: PriceBook;
+  engine: BudgetEngine;
+  ledger: Ledger;
+  credentials: () => Promise<AwsCredentialIdentity>;
+  log: Logger;
+  user: string;
+  timeZone: string;
+  now: () => Date;
+  /** Tells every listener (status bar, dashboard, lenses) that a call settled. */
+  publish(record: CallRecord): void;
+}

@@ -1,0 +1,44 @@
+/**
+ * Answers in Bedrock's own error shape (status, `x-amzn-ErrorType`, JSON `message`), so every SDK
+ * raises the typed exception and applies its own retry rules: a budget refusal is a 400
+ * ServiceQuotaExceededException that no SDK retries; rate limits stay 429 ThrottlingException.
+ */
+import { randomUUID } from "node:crypto";
+
+export type BedrockErrorType =
+  | "ServiceQuotaExceededException"
+  | "ThrottlingException"
+  | "ValidationException"
+  | "AccessDeniedException"
+  | "InternalServerException"
+  | "ServiceUnavailableException"
+  | "ResourceNotFoundException"
+  | "UnknownOperationException";
+
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export function bedrockError(status: number, type: BedrockErrorType, message: string, extra: Record<string, string> = {}): ErrorAnswer {
+  const body = Buffer.from(JSON.stringify({ message }));
+  return {
+    status,
+    headers: {
+      "content-type": "application/json",
+      "content-length": String(body.byteLength),
+      "x-amzn-errortype": type,
+      "x-amzn-requestid": randomUUID(),
+      date: new Date().toUTCString(),
+      ...(status >= 400 && status < 500 && status !== 429 ? { "x-should-retry": "false" } : {}),
+      ...extra,
+    },
+    body,
+  };
+}
+
+export const refusal = (message: string) => bedrockError(400, "ServiceQuotaExceededException", message);
+export const validation = (message: string, status = 400) => bedrockError(status, "ValidationException", message);
+export const accessDenied = (message: string) => bedrockError(403, "AccessDeniedException", message);
+export const upstreamUnreachable = (message: string) => bedrockError(502, "ServiceUnavailableException", message);

@@ -1,0 +1,140 @@
+/**
+ * Assembles the gateway: ledger (recovered), budget engine (replayed from the ledger), prices,
+ * credentials, and one loopback listener for Bedrock calls and the local API.
+ */
+import { BudgetEngine } from "../budget/engine";
+import { windowBounds } from "../budget/windows";
+import { ledgerDirOf, timeZoneOf, userOf } from "../config/load";
+import type { Config } from "../config/schema";
+import { credentialSource, type CredentialSource } from "../credentials";
+import { Ledger } from "../ledger/ledger";
+import { lockLedger } from "../ledger/lock";
+import type { CallRecord } from "../ledger/types";
+import { stderrLogger, type Logger } from "../log";
+import { PriceBook } from "../metering/prices";
+import type { GatewayContext } from "./context";
+import { accessDenied } from "./errors";
+import { isLoopbackHost } from "./inbound";
+import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
+import { LocalApi } from "./localApi";
+import { answer, handleBedrock } from "./proxy";
+import { upstreamUnreachable } from "./errors";
+
+export interface GatewayOptions {
+  config: Config;
+  /** Overrides config.port (0 picks a free port). */
+  port?: number;
+  credentials?: CredentialSource;
+  log?: Logger;
+  now?: () => Date;
+}
+
+export interface RunningGateway {
+  readonly port: number;
+  readonly url: string;
+  readonly api: LocalApi;
+  /** Applies new settings live; spend and reservations carry over. */
+  reconfigure(config: Config): void;
+  onCall(listener: (record: CallRecord) => void): () => void;
+  /** Stops accepting, lets calls in flight settle, flushes the ledger. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const log = options.log ?? stderrLogger(options.config.logLevel);
+  const now = options.now ?? (() => new Date());
+  const ledgerDir = ledgerDirOf(options.config);
+  const unlock = await lockLedger(ledgerDir);
+  let ledger: Ledger;
+  try {
+    ledger = await Ledger.open(ledgerDir, { now, timeZone: timeZoneOf(options.config) });
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+  let ctx: GatewayContext = buildContext(options.config, ledger, options, log, now);
+  await replaySpend(ctx);
+
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  let url = "";
+  const api = new LocalApi(() => ctx, () => url, () => inFlight);
+  ctx.publish = (record) => api.publish(record);
+
+  const handler = (req: AnyRequest, res: AnyResponse) => {
+    if (!isLoopbackHost(req)) {
+      return answer(res, accessDenied("Bedrock Budget answers only requests addressed to a loopback host (localhost, 127.0.0.1, [::1])."));
+    }
+    const rawPath = req.url ?? "/";
+    if (LocalApi.handles(rawPath)) return void api.handle(req, res).catch((err) => log.error(`local API: ${(err as Error).message}`));
+    inFlight++;
+    handleBedrock(ctx, req, res)
+      .catch((err) => {
+        log.error(`unexpected failure: ${(err as Error).stack ?? err}`);
+        answer(res, upstreamUnreachable(`Bedrock Budget failed on this call: ${(err as Error).message}`));
+      })
+      .finally(() => {
+        if (--inFlight === 0) idle?.();
+      });
+  };
+
+  let listener: Listener;
+  listener = await listen(handler, options.port ?? options.config.port);
+  url = `http://127.0.0.1:${listener.port}`;
+  log.info(`gateway on ${url}, ledger in ${ledgerDirOf(options.config)}`);
+
+  return {
+    port: listener.port,
+    url,
+    api,
+    reconfigure(config) {
+      const next = buildContext(config, ledger, options, log, now);
+      next.engine = ctx.engine;
+      next.engine.setCaps(config.caps);
+      next.publish = ctx.publish;
+      log.setLevel(config.logLevel);
+      ctx = next;
+    },
+    onCall(fn) {
+      api.events.on("call", fn);
+      return () => api.events.off("call", fn);
+    },
+    async close() {
+      const drained = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve));
+      const closing = listener.close();
+      await drained;
+      await closing;
+      await ledger.close();
+      await unlock();
+    },
+  };
+}
+
+function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date): GatewayContext {
+  const timeZone = timeZoneOf(config);
+  return {
+    config,
+    prices: new PriceBook(config.pricing),
+    engine: new BudgetEngine(config.caps, timeZone),
+    ledger,
+    credentials: options.credentials ?? credentialSource(config.awsProfile),
+    log,
+    user: userOf(config),
+    timeZone,
+    now,
+    publish: () => undefined,
+  };
+}
+
+/** Spend already settled in the current windows counts against the caps after a restart (in the window each call reserved in, as live). */
+async function replaySpend(ctx: GatewayContext): Promise<void> {
+  const now = ctx.now();
+  const since = ctx.config.caps
+    .map((cap) => windowBounds(cap.window, ctx.timeZone, now).start)
+    .reduce<Date | undefined>((a, b) => (a && a < b ? a : b), undefined);
+  if (!since) return;
+  for await (const record of ctx.ledger.settledSince(since)) {
+    const amount = BigInt(record.costPicos);
+    if (amount > 0n) ctx.engine.recordSpent({ modelId: record.modelId, baseModelId: record.baseModelId, amount, at: new Date(record.startedAt) });
+  }
+}

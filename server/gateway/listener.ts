@@ -1,0 +1,87 @@
+/**
+ * One loopback port that serves HTTP/1.1 (boto3, the AWS CLI, most tools) and HTTP/2 with prior
+ * knowledge over cleartext (the AWS SDK for JavaScript v3 with its default handler). The first
+ * bytes of each connection decide: the HTTP/2 client preface goes to the h2 server, anything
+ * else to the HTTP/1.1 server.
+ */
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+
+export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
+/** What the gateway uses of a response; both HTTP/1.1 and HTTP/2 compatibility responses have it. */
+export interface AnyResponse extends NodeJS.EventEmitter {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  writeHead(statusCode: number, headers?: http.OutgoingHttpHeaders): unknown;
+  setHeader(name: string, value: string): unknown;
+  write(chunk: Uint8Array | string): boolean;
+  end(chunk?: Uint8Array | string): unknown;
+}
+export type Handler = (req: AnyRequest, res: AnyResponse) => void;
+
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export interface Listener {
+  port: number;
+  /** Stops accepting, lets requests in flight finish, then closes every connection. */
+  close(): Promise<void>;
+}
+
+export async function listen(handler: Handler, port: number, host = "127.0.0.1"): Promise<Listener> {
+  const h1 = http.createServer({ keepAliveTimeout: 5_000 }, handler);
+  const h2 = http2.createServer({}, handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  const sockets = new Set<net.Socket>();
+
+  const front = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    sniff(socket, (isH2) => (isH2 ? h2 : h1).emit("connection", socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    front.once("error", reject);
+    front.listen(port, host, () => {
+      front.off("error", reject);
+      resolve();
+    });
+  });
+  const address = front.address() as net.AddressInfo;
+
+  return {
+    port: address.port,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+      h1.closeIdleConnections();
+      for (const session of sessions) session.close(); // graceful: open streams finish first
+      await new Promise<void>((resolve) => h1.close(() => resolve()));
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2_000).unref())]);
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+/** Reads just enough of the first bytes to tell the protocols apart, then hands the socket on. */
+function sniff(socket: net.Socket, decide: (isH2: boolean) => void): void {
+  let seen = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    seen = Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.length, H2_PREFACE.length);
+    const matches = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+    if (matches && seen.length < H2_PREFACE.length) return; // need more bytes
+    socket.off("data", onData);
+    socket.off("error", onError);
+    socket.pause();
+    socket.unshift(seen);
+    decide(matches);
+    // The HTTP/1.1 parser listens for 'data' but does not resume a paused socket itself.
+    if (!matches) socket.resume();
+  };
+  const onError = () => socket.destroy();
+  socket.on("data", onData);
+  socket.on("error", onError);
+}

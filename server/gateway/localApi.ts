@@ -1,0 +1,116 @@
+/** The local HTTP API under /__bedrock-budget/v1: health, status, the call log, live events. */
+import { EventEmitter } from "node:events";
+import { picosToDecimalString, picosToUsd } from "../metering/money";
+import type { CallRecord, Outcome } from "../ledger/types";
+import { API_PATHS, API_PREFIX, type CallsResponse, type HealthResponse, type StatusResponse } from "../protocol";
+import type { GatewayContext } from "./context";
+import type { AnyRequest, AnyResponse } from "./listener";
+import { version } from "../../package.json";
+
+const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"];
+
+export class LocalApi {
+  readonly events = new EventEmitter();
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(private readonly ctx: () => GatewayContext, private readonly endpoint: () => string, private readonly inFlight: () => number) {
+    this.events.setMaxListeners(0);
+  }
+
+  static handles(rawPath: string): boolean {
+    return rawPath === API_PREFIX || rawPath.startsWith(`${API_PREFIX}/`);
+  }
+
+  publish(record: CallRecord): void {
+    this.events.emit("call", record);
+  }
+
+  status(): StatusResponse {
+    const ctx = this.ctx();
+    const now = ctx.now();
+    const caps = ctx.engine.status(now).map((c) => ({
+      id: c.id,
+      scope: c.scope,
+      window: c.window,
+      ...(c.model ? { model: c.model } : {}),
+      limitUsd: picosToUsd(c.limitPicos),
+      spentUsd: picosToUsd(c.spentPicos),
+      reservedUsd: picosToUsd(c.reservedPicos),
+      spentExact: picosToDecimalString(c.spentPicos),
+      reservedExact: picosToDecimalString(c.reservedPicos),
+      windowStart: c.windowStart.toISOString(),
+      resetsAt: c.resetsAt.toISOString(),
+    }));
+    const today = ctx.ledger.todayTotals(now, ctx.timeZone);
+    return {
+      user: ctx.user,
+      endpoint: this.endpoint(),
+      timeZone: ctx.timeZone,
+      caps,
+      today: { calls: today.calls, costUsd: picosToUsd(today.costPicos) },
+      inFlight: this.inFlight(),
+      configErrors: [],
+    };
+  }
+
+  async handle(req: AnyRequest, res: AnyResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (req.method !== "GET") return json(res, 405, { message: "the local API is read-only: use GET" });
+    switch (url.pathname) {
+      case API_PATHS.health: {
+        const body: HealthResponse = { product: "bedrock-budget", apiVersion: 1, version, pid: process.pid, startedAt: this.startedAt };
+        return json(res, 200, body);
+      }
+      case API_PATHS.status:
+        return json(res, 200, this.status());
+      case API_PATHS.calls:
+        return this.calls(url, res);
+      case API_PATHS.events:
+        return this.stream(res);
+      default:
+        return json(res, 404, { message: `no such local API route: ${url.pathname}` });
+    }
+  }
+
+  private async calls(url: URL, res: AnyResponse): Promise<void> {
+    const limitText = url.searchParams.get("limit");
+    const limit = limitText === null ? 50 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return json(res, 400, { message: "limit must be a whole number from 1 to 1000" });
+    const outcome = url.searchParams.get("outcome") ?? undefined;
+    if (outcome !== undefined && !OUTCOMES.includes(outcome as Outcome)) {
+      return json(res, 400, { message: `outcome must be one of ${OUTCOMES.join(", ")}` });
+    }
+    const page = await this.ctx().ledger.recentCalls({
+      limit,
+      ...(url.searchParams.get("before") ? { before: url.searchParams.get("before")! } : {}),
+      ...(url.searchParams.get("model") ? { model: url.searchParams.get("model")! } : {}),
+      ...(outcome ? { outcome: outcome as Outcome } : {}),
+    });
+    const body: CallsResponse = { calls: page.calls, ...(page.next ? { next: page.next } : {}) };
+    return json(res, 200, body);
+  }
+
+  /** Server-sent events: the status at once, then every settled call and the status after it. */
+  private stream(res: AnyResponse): void {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    send("status", this.status());
+    const onCall = (record: CallRecord) => {
+      send("call", record);
+      send("status", this.status());
+    };
+    const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+    heartbeat.unref();
+    this.events.on("call", onCall);
+    res.once("close", () => {
+      clearInterval(heartbeat);
+      this.events.off("call", onCall);
+    });
+  }
+}
+
+function json(res: AnyResponse, status: number, body: unknown): void {
+  const text = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { "content-type": "application/json", "content-length": String(text.byteLength), "cache-control": "no-store" });
+  res.end(text);
+}

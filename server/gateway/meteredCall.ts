@@ -1,0 +1,149 @@
+/**
+ * One admitted call's money: the reservation it holds, and its settlement, which happens exactly
+ * once, is made durable in the journal, and only then is released in the engine and published.
+ */
+import { refusalMessage } from "../budget/engine";
+import type { CallRecord, Outcome } from "../ledger/types";
+import type { Picos } from "../metering/money";
+import { costOf } from "../metering/prices";
+import type { Estimate } from "../metering/estimate";
+import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type TokenUsage } from "../metering/types";
+import type { GatewayContext } from "./context";
+
+export interface CallIdentity {
+  id: string;
+  operation: MeteredOperation;
+  modelId: string;
+  tool: string;
+  tags: Record<string, string>;
+  startedAt: Date;
+}
+
+export type Admission = { ok: true; call: MeteredCall } | { ok: false; message: string; capId: string };
+
+export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Estimate): Promise<Admission> {
+  const now = ctx.now();
+  const result = ctx.engine.reserve({
+    callId: who.id,
+    modelId: who.modelId,
+    baseModelId: estimate.rates.baseModelId,
+    amount: estimate.worstCasePicos,
+    now,
+  });
+  if (!result.ok) {
+    const message = refusalMessage(result.refusal, ctx.timeZone);
+    await ctx.ledger.settle(record(ctx, who, estimate, {
+      outcome: "refused", usage: { ...ZERO_USAGE }, usageEstimated: false, cost: 0n, status: 400, refusedBy: result.refusal.capId, message,
+    }));
+    return { ok: false, message, capId: result.refusal.capId };
+  }
+  try {
+    // Durable before the request leaves: a crash from here on is charged at the worst case on restart.
+    await ctx.ledger.reserve({
+      type: "reserve", id: who.id, at: now.toISOString(), user: ctx.user, tool: who.tool, operation: who.operation,
+      modelId: who.modelId, baseModelId: estimate.rates.baseModelId, worstCasePicos: String(estimate.worstCasePicos), capIds: result.capIds,
+    });
+  } catch (err) {
+    ctx.engine.release(who.id);
+    throw err;
+  }
+  return { ok: true, call: new MeteredCall(ctx, who, estimate) };
+}
+
+export interface Settlement {
+  outcome: Outcome;
+  usage: TokenUsage;
+  usageEstimated: boolean;
+  status: number;
+  tier?: AppliedTier;
+  requestId?: string;
+  message?: string;
+}
+
+export class MeteredCall {
+  private reserved: Picos;
+  private settled = false;
+
+  constructor(private readonly ctx: GatewayContext, readonly who: CallIdentity, readonly estimate: Estimate) {
+    this.reserved = estimate.worstCasePicos;
+  }
+
+  /** What this usage costs at the rates that applied (tier, long context). */
+  costOf(usage: TokenUsage, tier?: AppliedTier): Picos {
+    const inputTokens = usage.inputTokens + usage.cacheReadInputTokens + usage.cacheWrite5mInputTokens + usage.cacheWrite1hInputTokens;
+    return costOf(usage, this.ctx.prices.rates(this.who.modelId, { ...tier, inputTokens }));
+  }
+
+  /** Usage assumed when nothing better is known: the estimate's worst case. */
+  worstCaseUsage(): TokenUsage {
+    return { ...ZERO_USAGE, inputTokens: this.estimate.inputTokens, outputTokens: this.estimate.maxOutputTokens };
+  }
+
+  /** A stream outgrew its reservation: reserve the difference or report the cap that refuses it. */
+  grow(runningCost: Picos): { ok: true } | { ok: false; message: string } {
+    if (runningCost <= this.reserved) return { ok: true };
+    const result = this.ctx.engine.extend(this.who.id, runningCost - this.reserved, this.ctx.now());
+    if (!result.ok) return { ok: false, message: refusalMessage(result.refusal, this.ctx.timeZone) };
+    this.reserved = runningCost;
+    return { ok: true };
+  }
+
+  /**
+   * Journals the call, then settles it in the engine. If the journal cannot be written the
+   * reservation is kept (the durable reserve entry charges it at the worst case on restart).
+   */
+  async settle(s: Settlement, costOverride?: Picos): Promise<CallRecord | undefined> {
+    if (this.settled) return undefined;
+    this.settled = true;
+    const cost = costOverride ?? (s.outcome === "upstream-error" ? 0n : this.costOf(s.usage, s.tier));
+    const entry = record(this.ctx, this.who, this.estimate, { ...s, cost });
+    try {
+      await this.ctx.ledger.settle(entry);
+    } catch (err) {
+      this.ctx.log.error(`could not journal call ${this.who.id}: ${(err as Error).message}; its reservation stays held`);
+      return undefined;
+    }
+    this.ctx.engine.settle(this.who.id, cost, this.ctx.now());
+    this.ctx.publish(entry);
+    return entry;
+  }
+
+  /** Conservative settlement when Bedrock may have charged but reported nothing. */
+  settleAtWorstCase(outcome: Outcome, status: number, message: string, atLeast?: TokenUsage): Promise<CallRecord | undefined> {
+    const worst = this.worstCaseUsage();
+    const usage = atLeast && this.costOf(atLeast) > this.costOf(worst) ? atLeast : worst;
+    return this.settle({ outcome, usage, usageEstimated: true, status, message });
+  }
+}
+
+function record(
+  ctx: GatewayContext,
+  who: CallIdentity,
+  estimate: Estimate,
+  s: Settlement & { cost: Picos; refusedBy?: string },
+): CallRecord {
+  const now = ctx.now();
+  return {
+    type: "settle",
+    id: who.id,
+    at: now.toISOString(),
+    startedAt: who.startedAt.toISOString(),
+    user: ctx.user,
+    tool: who.tool,
+    operation: who.operation,
+    modelId: who.modelId,
+    baseModelId: estimate.rates.baseModelId,
+    usage: s.usage,
+    usageEstimated: s.usageEstimated,
+    costPicos: String(s.cost),
+    worstCasePicos: String(estimate.worstCasePicos),
+    outcome: s.outcome,
+    status: s.status,
+    ...(s.refusedBy ? { refusedBy: s.refusedBy } : {}),
+    ...(s.requestId ? { requestId: s.requestId } : {}),
+    latencyMs: now.getTime() - who.startedAt.getTime(),
+    tags: who.tags,
+    ...(s.tier?.serviceTier ? { serviceTier: s.tier.serviceTier } : {}),
+    ...(s.message ? { message: s.message.slice(0, 500) } : {}),
+  };
+}

@@ -1,0 +1,161 @@
+/** The flow of one Bedrock call: check, estimate, reserve, forward, relay, settle. */
+import { randomUUID } from "node:crypto";
+import { EstimateError, estimateRequest } from "../metering/estimate";
+import type { MeteredOperation } from "../metering/types";
+import { callerTool, tagsFromHeader } from "./callerTool";
+import type { GatewayContext } from "./context";
+import { accessDenied, bedrockError, refusal, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
+import { authenticate, BodyTooLarge, readBody, type Authenticated } from "./inbound";
+import type { AnyRequest, AnyResponse } from "./listener";
+import { admit, type MeteredCall } from "./meteredCall";
+import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
+import { isStreaming, routeOf, type Route } from "./routes";
+import { forwardableHeaders, signUpstream } from "./sigv4";
+import { sendUpstream, upstreamTarget, UpstreamError } from "./upstream";
+
+export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: AnyResponse): Promise<void> {
+  const method = req.method ?? "GET";
+  const rawPath = req.url ?? "/";
+  const route = routeOf(method, rawPath);
+  if (route.kind === "unsupported") {
+    return answer(res, validation(`Bedrock Budget cannot meter ${route.what}, so it does not forward it. Call Bedrock directly for this operation.`));
+  }
+  if (route.kind === "unknown" && !ctx.config.allowUnmeteredOperations) {
+    return answer(res, bedrockError(404, "UnknownOperationException",
+      `Bedrock Budget does not know ${method} ${rawPath.split("?")[0]} as a Bedrock Runtime operation and does not forward unmetered calls (set allowUnmeteredOperations to allow them).`));
+  }
+
+  let body: Buffer;
+  try {
+    body = await readBody(req, ctx.config.maxRequestBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      res.setHeader("connection", "close");
+      return answer(res, validation(err.message, 413));
+    }
+    throw err;
+  }
+
+  const auth = await authenticate({
+    method, rawPath, headers: req.headers, body, credentials: ctx.credentials,
+    defaultRegion: ctx.config.region ?? "us-east-1", now: ctx.now(),
+  });
+  if (!auth.ok) return answer(res, accessDenied(auth.message));
+
+  const forward = (signal: AbortSignal) => forwardUpstream(ctx, auth, { method, rawPath, headers: req.headers, body, signal });
+
+  if (route.kind === "model" && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
+    return meter(ctx, req, res, route, route.operation, body, forward);
+  }
+  // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as they are.
+  return passThrough(ctx, res, route, forward);
+}
+
+async function meter(
+  ctx: GatewayContext,
+  req: AnyRequest,
+  res: AnyResponse,
+  route: Extract<Route, { kind: "model" }>,
+  operation: MeteredOperation,
+  body: Buffer,
+  forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
+): Promise<void> {
+  let estimate;
+  try {
+    estimate = estimateRequest(operation, route.modelId, body, ctx.prices);
+  } catch (err) {
+    if (err instanceof EstimateError) return answer(res, validation(`Bedrock Budget could not read the request body: ${err.message}`));
+    throw err;
+  }
+  if (!estimate.rates.known) ctx.log.warn(`model ${route.modelId} has no price row; priced at the most expensive known rate`);
+
+  const admission = await admit(ctx, {
+    id: randomUUID(),
+    operation,
+    modelId: route.modelId,
+    tool: callerTool(header(req, "user-agent")),
+    tags: tagsFromHeader(header(req, "x-bedrock-budget-tags")),
+    startedAt: ctx.now(),
+  }, estimate);
+  if (!admission.ok) {
+    ctx.log.info(`refused ${operation} ${route.modelId}: cap ${admission.capId}`);
+    return answer(res, refusal(admission.message));
+  }
+  const call = admission.call;
+
+  const aborter = new AbortController();
+  const onClientGone = () => aborter.abort();
+  res.once("close", onClientGone);
+  let upstream;
+  try {
+    upstream = await forward(aborter.signal);
+  } catch (err) {
+    res.off("close", onClientGone);
+    return failedBeforeAnswer(ctx, call, res, err);
+  }
+  res.off("close", onClientGone);
+
+  try {
+    if (isStreaming(operation) && (upstream.statusCode ?? 500) < 300) await relayStream(call, upstream, res);
+    else await relayBuffered(call, upstream, res);
+  } catch (err) {
+    ctx.log.warn(`${operation} ${route.modelId}: ${(err as Error).message}`);
+    answer(res, upstreamUnreachable(`Bedrock Budget lost the connection to Bedrock mid-response: ${(err as Error).message}`));
+  }
+}
+
+async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: AnyResponse, err: unknown): Promise<void> {
+  const message = (err as Error).message;
+  if (err instanceof UpstreamError && err.notSent) {
+    // Never reached Bedrock: nothing can have been charged.
+    await call.settle({ outcome: "upstream-error", usage: call.worstCaseUsage(), usageEstimated: false, status: 502, message }, 0n);
+    return answer(res, upstreamUnreachable(`Bedrock Budget could not reach Bedrock: ${message}`));
+  }
+  const clientGone = res.destroyed || (err as Error).name === "AbortError";
+  await call.settleAtWorstCase(clientGone ? "client-aborted" : "upstream-failed", clientGone ? 499 : 502, message);
+  ctx.log.warn(`${call.who.operation} ${call.who.modelId}: ${message} (charged the worst case)`);
+  return answer(res, upstreamUnreachable(`Bedrock Budget lost the connection to Bedrock: ${message}`));
+}
+
+async function passThrough(
+  ctx: GatewayContext,
+  res: AnyResponse,
+  route: Route,
+  forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
+): Promise<void> {
+  const aborter = new AbortController();
+  res.once("close", () => aborter.abort());
+  try {
+    const upstream = await forward(aborter.signal);
+    const body = await readAll(upstream);
+    send(res, upstream.statusCode ?? 502, relayHeaders(upstream), body);
+    if (route.kind === "unknown") ctx.log.info(`forwarded an unmetered request (${upstream.statusCode})`);
+  } catch (err) {
+    answer(res, upstreamUnreachable(`Bedrock Budget could not reach Bedrock: ${(err as Error).message}`));
+  }
+}
+
+async function forwardUpstream(
+  ctx: GatewayContext,
+  auth: Extract<Authenticated, { ok: true }>,
+  input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; signal: AbortSignal },
+) {
+  const target = upstreamTarget(ctx.config.upstreamEndpoint, auth.region);
+  const headers = forwardableHeaders(input.headers);
+  let outbound: Record<string, string>;
+  if (auth.kind === "bearer") {
+    outbound = { ...headers, authorization: String(input.headers.authorization), "content-length": String(input.body.byteLength) };
+  } else {
+    outbound = await signUpstream({ method: input.method, rawPath: input.rawPath, headers, body: input.body, target, region: auth.region, credentials: auth.credentials });
+  }
+  return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, signal: input.signal });
+}
+
+export function answer(res: AnyResponse, error: ErrorAnswer): void {
+  send(res, error.status, error.headers, error.body);
+}
+
+function header(req: AnyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,236 @@
+/**
+ * SigV4 through a proxy: verify what the caller signed, then sign anew for the real endpoint.
+ * Both use the SDK's own signer (@smithy/signature-v4) so the canonical form is the one the
+ * SDKs produce; verification rebuilds the request from the caller's SignedHeaders with values
+ * exactly as received and the raw path exactly as received.
+ */
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { HttpRequest } from "@smithy/protocol-http";
+import { SignatureV4 } from "@smithy/signature-v4";
+import type { AwsCredentialIdentity, Checksum, SourceData } from "@smithy/types";
+
+export const SIGNING_SERVICE = "bedrock";
+/** AWS accepts requests signed up to 15 minutes off the server's clock. */
+export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
+
+export interface ParsedAuthorization {
+  accessKeyId: string;
+  date: string; // YYYYMMDD
+  region: string;
+  service: string;
+  signedHeaders: string[];
+  signature: string;
+}
+
+export type InboundAuth =
+  | { kind: "sigv4"; auth: ParsedAuthorization }
+  | { kind: "bearer" }
+  | { kind: "none" }
+  | { kind: "malformed"; reason: string };
+
+const AUTH_PATTERN =
+  /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;:._-]+),\s*Signature=([0-9a-f]{64})$/;
+
+export function parseAuthorization(header: string | undefined): InboundAuth {
+  if (!header) return { kind: "none" };
+  if (/^Bearer\s+\S+/.test(header)) return { kind: "bearer" };
+  const m = AUTH_PATTERN.exec(header.trim());
+  if (!m) return { kind: "malformed", reason: "the Authorization header is not an AWS4-HMAC-SHA256 signature" };
+  return {
+    kind: "sigv4",
+    auth: {
+      accessKeyId: m[1]!,
+      date: m[2]!,
+      region: m[3]!,
+      service: m[4]!,
+      signedHeaders: m[5]!.split(";"),
+      signature: m[6]!,
+    },
+  };
+}
+
+export interface VerifyInput {
+  method: string;
+  rawPath: string; // path and query exactly as received
+  headers: Record<string, string | string[] | undefined>;
+  body: Uint8Array;
+  auth: ParsedAuthorization;
+  credentials: AwsCredentialIdentity;
+  now: Date;
+}
+
+/** Returns undefined when the signature verifies, else a reason safe to show the caller. */
+export async function verifySignature(input: VerifyInput): Promise<string | undefined> {
+  const { auth, headers, credentials } = input;
+  if (auth.service !== SIGNING_SERVICE) return `the request is signed for service "${auth.service}", not "${SIGNING_SERVICE}"`;
+  if (auth.accessKeyId !== credentials.accessKeyId) {
+    return `the request is signed with access key ${maskKey(auth.accessKeyId)}, but the gateway's credentials are ${maskKey(credentials.accessKeyId)}; point the gateway at the same profile (awsProfile) as the caller`;
+  }
+  const amzDate = single(headers["x-amz-date"]);
+  const signedAt = amzDate ? parseAmzDate(amzDate) : undefined;
+  if (!signedAt) return "the request has no valid X-Amz-Date header";
+  if (!amzDate!.startsWith(auth.date)) return "the X-Amz-Date does not match the date of the credential scope";
+  if (Math.abs(input.now.getTime() - signedAt.getTime()) > MAX_CLOCK_SKEW_MS) {
+    return `the request was signed at ${signedAt.toISOString()}, more than 15 minutes from the gateway's clock`;
+  }
+  // Over HTTP/2 the JS SDK signs `:authority` in place of `host`.
+  if (!auth.signedHeaders.includes("host") && !auth.signedHeaders.includes(":authority")) {
+    return "the signature does not cover the Host header";
+  }
+  const claimedHash = single(headers["x-amz-content-sha256"]);
+  if (claimedHash && claimedHash !== "UNSIGNED-PAYLOAD" && claimedHash !== sha256Hex(input.body)) {
+    return "the body does not match its X-Amz-Content-SHA256 hash";
+  }
+
+  const signedHeaderValues: Record<string, string> = {};
+  for (const name of auth.signedHeaders) {
+    const value =
+      name === "host" || name === ":authority"
+        ? single(headers[name]) ?? single(headers.host) ?? single(headers[":authority"])
+        : joinValues(headers[name]);
+    if (value === undefined) return `the signed header "${name}" is missing from the request`;
+    signedHeaderValues[name] = value;
+  }
+  const { path, query } = splitPathAndQuery(input.rawPath);
+  const request = new HttpRequest({
+    method: input.method,
+    protocol: "http:",
+    hostname: (signedHeaderValues.host ?? signedHeaderValues[":authority"])!,
+    path,
+    query,
+    headers: signedHeaderValues,
+    body: input.body,
+  });
+  const signer = new SignatureV4({ credentials, region: auth.region, service: SIGNING_SERVICE, sha256: Sha256, applyChecksum: false });
+  const signed = await signer.sign(request, {
+    signingDate: signedAt,
+    signingRegion: auth.region,
+    signableHeaders: new Set(auth.signedHeaders),
+  });
+  const expected = parseAuthorization(single(signed.headers.authorization));
+  if (expected.kind !== "sigv4") return "the signature could not be recomputed";
+  if (expected.auth.signedHeaders.join(";") !== auth.signedHeaders.join(";")) {
+    return "the signed headers do not match the gateway's credentials (is a session token missing?)";
+  }
+  const a = Buffer.from(expected.auth.signature, "hex");
+  const b = Buffer.from(auth.signature, "hex");
+  return a.length === b.length && timingSafeEqual(a, b) ? undefined : "the request signature does not match its content";
+}
+
+/** Headers that belong to the caller's hop or signature and must not travel upstream. */
+const NOT_FORWARDED = new Set([
+  "authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256", "host", "connection",
+  "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect", "http2-settings",
+  "content-length",
+]);
+
+export function forwardableHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith(":") || NOT_FORWARDED.has(lower) || lower.startsWith("x-bedrock-budget-")) continue;
+    const joined = joinValues(value);
+    if (joined !== undefined) out[lower] = joined;
+  }
+  return out;
+}
+
+export interface UpstreamTarget {
+  protocol: "http:" | "https:";
+  hostname: string;
+  port: number;
+}
+
+/** Signs a request for the upstream with the gateway's credentials (which never leave it). */
+export async function signUpstream(input: {
+  method: string;
+  rawPath: string;
+  headers: Record<string, string>;
+  body: Uint8Array;
+  target: UpstreamTarget;
+  region: string;
+  credentials: AwsCredentialIdentity;
+  now?: Date;
+}): Promise<Record<string, string>> {
+  const { path, query } = splitPathAndQuery(input.rawPath);
+  const defaultPort = input.target.protocol === "https:" ? 443 : 80;
+  const host = input.target.port === defaultPort ? input.target.hostname : `${input.target.hostname}:${input.target.port}`;
+  const request = new HttpRequest({
+    method: input.method,
+    protocol: input.target.protocol,
+    hostname: input.target.hostname,
+    port: input.target.port,
+    path,
+    query,
+    headers: { ...input.headers, host, "content-length": String(input.body.byteLength) },
+    body: input.body,
+  });
+  const signer = new SignatureV4({ credentials: input.credentials, region: input.region, service: SIGNING_SERVICE, sha256: Sha256 });
+  const signed = await signer.sign(request, { signingDate: input.now ?? new Date(), signingRegion: input.region });
+  return signed.headers;
+}
+
+/** `AKIA…WXYZ`: enough to tell keys apart in a message, never the whole key. */
+export function maskKey(accessKeyId: string): string {
+  return accessKeyId.length <= 8 ? "****" : `${accessKeyId.slice(0, 4)}…${accessKeyId.slice(-4)}`;
+}
+
+function parseAmzDate(value: string): Date | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
+  if (!m) return undefined;
+  const date = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+function splitPathAndQuery(rawPath: string): { path: string; query: Record<string, string | string[]> } {
+  const q = rawPath.indexOf("?");
+  if (q < 0) return { path: rawPath, query: {} };
+  const query: Record<string, string | string[]> = {};
+  for (const pair of rawPath.slice(q + 1).split("&")) {
+    if (!pair) continue;
+    const eq = pair.indexOf("=");
+    const key = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
+    const value = eq < 0 ? "" : decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, "%20"));
+    const existing = query[key];
+    query[key] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+  return { path: rawPath.slice(0, q), query };
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function joinValues(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(",") : value;
+}
+
+export function sha256Hex(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** The Checksum the smithy signer expects, over node:crypto (plain hash, or HMAC with a secret). */
+class Sha256 implements Checksum {
+  private hash;
+  constructor(private readonly secret?: SourceData) {
+    this.hash = this.create();
+  }
+  update(data: Uint8Array): void {
+    this.hash.update(data);
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+  reset(): void {
+    this.hash = this.create();
+  }
+  private create() {
+    return this.secret === undefined ? createHash("sha256") : createHmac("sha256", toBuffer(this.secret));
+  }
+}
+
+function toBuffer(data: SourceData): Buffer {
+  if (typeof data === "string") return Buffer.from(data, "utf8");
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
+}

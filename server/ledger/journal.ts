@@ -1,0 +1,263 @@
+/**
+ * Append-only JSON-lines journal: `<dir>/journal/YYYY-MM.jsonl`, one file per UTC month of the
+ * entry's `at`. An append resolves only after its line is written and fdatasync'ed. Appends that
+ * arrive while a sync is in flight are group-committed: one write and one fdatasync per file for
+ * the whole batch, so the sync cost is shared and throughput grows with concurrency.
+ */
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, stat, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import type { JournalEntry } from "./types";
+
+export interface JournalStats {
+  appends: number; // lines made durable
+  writes: number; // write batches (one per file per group commit)
+  syncs: number; // fdatasync calls for appends
+  skippedLines: number; // torn or unparsable lines seen by read()
+  repairedFiles: number; // files whose torn tail was moved aside on open
+}
+
+interface Pending {
+  month: string;
+  line: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+const FILE_RE = /^(\d{4}-\d{2})\.jsonl$/;
+const NL = 0x0a;
+
+/** UTC month ("YYYY-MM") an entry is filed under. */
+export function journalMonth(at: string | Date): string {
+  const t = typeof at === "string" ? Date.parse(at) : at.getTime();
+  if (!Number.isFinite(t)) throw new Error(`journal: bad entry time ${JSON.stringify(at)}`);
+  return new Date(t).toISOString().slice(0, 7);
+}
+
+export class Journal {
+  readonly stats: JournalStats = { appends: 0, writes: 0, syncs: 0, skippedLines: 0, repairedFiles: 0 };
+  private queue: Pending[] = [];
+  private running = false;
+  private idle: Promise<void> = Promise.resolve();
+  private readonly handles = new Map<string, FileHandle>();
+  private failed: unknown;
+  private closed = false;
+
+  private constructor(readonly dir: string, private readonly readOnly: boolean) {}
+
+  /**
+   * Opens (creating) `<dir>/journal` and repairs any file whose last line was torn by a crash.
+   * `readOnly` (reports while a gateway may be writing) neither repairs nor appends: a line being
+   * written right now looks torn and must not be moved aside.
+   */
+  static async open(dir: string, opts: { readOnly?: boolean } = {}): Promise<Journal> {
+    const journal = new Journal(path.join(dir, "journal"), opts.readOnly ?? false);
+    if (journal.readOnly) return journal;
+    await mkdir(journal.dir, { recursive: true });
+    for (const month of await journal.months()) {
+      if (await repairTornTail(journal.file(month))) journal.stats.repairedFiles++;
+    }
+    return journal;
+  }
+
+  append(entry: JournalEntry): Promise<void> {
+    if (this.closed || this.readOnly) return Promise.reject(new Error(`journal: ${this.closed ? "closed" : "opened read-only"}`));
+    if (this.failed) return Promise.reject(new Error("journal: a previous write failed; reopen to repair", { cause: this.failed }));
+    let month: string;
+    try {
+      month = journalMonth(entry.at);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const line = JSON.stringify(entry) + "\n";
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ month, line, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        // Start on a later microtask so appends made in the same tick share the first batch.
+        this.idle = Promise.resolve().then(() => this.commitLoop());
+      }
+    });
+  }
+
+  /** Months present, oldest first. */
+  async months(): Promise<string[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    return names.flatMap((n) => FILE_RE.exec(n)?.[1] ?? []).sort();
+  }
+
+  /** Entries of one month in file order. Torn or unparsable lines are skipped and counted. */
+  async *readMonth(month: string): AsyncIterable<JournalEntry> {
+    let rest = Buffer.alloc(0);
+    let stream;
+    try {
+      stream = createReadStream(this.file(month));
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        let buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+        let nl: number;
+        while ((nl = buf.indexOf(NL)) >= 0) {
+          const entry = this.parse(buf.subarray(0, nl));
+          if (entry) yield entry;
+          buf = buf.subarray(nl + 1);
+        }
+        rest = Buffer.from(buf);
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    } finally {
+      stream?.destroy();
+    }
+    if (rest.length) this.stats.skippedLines++; // an unterminated line is being written or was torn
+  }
+
+  /** All entries, months in order. `since` skips entries before it; `fromMonth` skips whole earlier files. */
+  async *read(options: { since?: Date; fromMonth?: string } = {}): AsyncIterable<JournalEntry> {
+    const since = options.since?.getTime();
+    let from = options.fromMonth;
+    if (since !== undefined) {
+      const m = journalMonth(options.since!);
+      if (from === undefined || m > from) from = m;
+    }
+    for (const month of await this.months()) {
+      if (from !== undefined && month < from) continue;
+      for await (const entry of this.readMonth(month)) {
+        if (since === undefined || Date.parse(entry.at) >= since) yield entry;
+      }
+    }
+  }
+
+  /** Waits for queued appends, then closes files. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.idle;
+    for (const fh of this.handles.values()) await fh.close();
+    this.handles.clear();
+  }
+
+  private file(month: string): string {
+    return path.join(this.dir, `${month}.jsonl`);
+  }
+
+  private parse(line: Buffer): JournalEntry | undefined {
+    try {
+      const e = JSON.parse(line.toString("utf8")) as Partial<JournalEntry> | null;
+      if (e && (e.type === "reserve" || e.type === "settle") && typeof e.id === "string" && typeof e.at === "string") {
+        return e as JournalEntry;
+      }
+    } catch {
+      // counted below
+    }
+    this.stats.skippedLines++;
+    return undefined;
+  }
+
+  private async commitLoop(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        try {
+          const byMonth = new Map<string, string[]>();
+          for (const p of batch) {
+            const lines = byMonth.get(p.month);
+            if (lines) lines.push(p.line);
+            else byMonth.set(p.month, [p.line]);
+          }
+          for (const [month, lines] of byMonth) {
+            const fh = await this.handle(month);
+            await writeAll(fh, Buffer.from(lines.join(""), "utf8"));
+            this.stats.writes++;
+            await fh.datasync();
+            this.stats.syncs++;
+          }
+          this.stats.appends += batch.length;
+          for (const p of batch) p.resolve();
+        } catch (err) {
+          // A partial write may have left a torn line; refuse further appends until reopen repairs it.
+          this.failed = err;
+          for (const p of [...batch, ...this.queue]) p.reject(err);
+          this.queue = [];
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async handle(month: string): Promise<FileHandle> {
+    let fh = this.handles.get(month);
+    if (fh) return fh;
+    try {
+      fh = await open(this.file(month), "ax");
+      await syncDir(this.dir); // make the new file's directory entry durable too
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      fh = await open(this.file(month), "a");
+    }
+    // Only the newest month is appended to in steady state; close older handles.
+    for (const [m, old] of this.handles) {
+      if (m < month) {
+        this.handles.delete(m);
+        await old.close();
+      }
+    }
+    this.handles.set(month, fh);
+    return fh;
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } catch {
+    // Some platforms (Windows) cannot fsync a directory.
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * If `file` does not end in a newline, moves the bytes after its last newline to `<file>.torn`
+ * (appended, synced first so nothing is lost) and truncates them, so the next line starts fresh.
+ */
+async function repairTornTail(file: string): Promise<boolean> {
+  const { size } = await stat(file);
+  if (size === 0) return false;
+  const fh = await open(file, "r+");
+  try {
+    const last = Buffer.alloc(1);
+    await fh.read(last, 0, 1, size - 1);
+    if (last[0] === NL) return false;
+    // Find the last newline, scanning backwards in chunks.
+    let keep = 0;
+    const chunk = Buffer.alloc(64 * 1024);
+    for (let end = size; end > 0 && keep === 0; ) {
+      const start = Math.max(0, end - chunk.length);
+      const { bytesRead } = await fh.read(chunk, 0, end - start, start);
+      const i = chunk.subarray(0, bytesRead).lastIndexOf(NL);
+      if (i >= 0) keep = start + i + 1;
+      end = start;
+    }
+    const torn = Buffer.alloc(size - keep);
+    await fh.read(torn, 0, torn.length, keep);
+    const side = await open(`${file}.torn`, "a");
+    try {
+      await writeAll(side, Buffer.concat([torn, Buffer.from("\n")]));
+      await side.sync();
+    } finally {
+      await side.close();
+    }
+    await fh.truncate(keep);
+    await fh.sync();
+    return true;
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The facade the gateway uses: the journal (truth, durable) plus derived state (rollups, recent
+ * calls). On open it replays the journal tail: a reserve with no settle means the process died
+ * mid-call, so it is settled as "interrupted" at its worst case — Bedrock may have charged.
+ */
+import { callsOfMonth } from "./report";
+import { mkdir } from "node:fs/promises";
+import { localDateKey } from "../budget/windows";
+import type { Picos } from "../metering/money";
+import { ZERO_USAGE } from "../metering/types";
+import { Journal, journalMonth } from "./journal";
+import { StateStore, type Rollups, type StateData } from "./state";
+import type { CallRecord, JournalEntry, Outcome, ReserveEntry } from "./types";
+
+export interface LedgerOptions {
+  now?: () => Date;
+  /** Zone of the rollups' day keys and of report months; defaults to UTC. */
+  timeZone?: string;
+  /** Settled calls kept in memory for recentCalls (older pages read the journal). */
+  recentLimit?: number;
+  stateDebounceMs?: number;
+}
+
+export interface RecentCallsQuery {
+  limit: number;
+  before?: string; // id of the last call of the previous page
+  model?: string; // requested or base model id
+  outcome?: Outcome;
+}
+
+const DAY = 86_400_000;
+
+export class Ledger {
+  private readonly open = new Map<string, ReserveEntry>();
+  /** Newest last, in journal order. */
+  private recent: CallRecord[] = [];
+  /** True while `recent` holds every settled call in the journal (no paging into files needed). */
+  private recentComplete = true;
+
+  private constructor(
+    readonly journal: Journal,
+    private state: StateStore,
+    private readonly now: () => Date,
+    readonly timeZone: string,
+    private readonly recentLimit: number,
+  ) {}
+
+  static async open(dir: string, opts: LedgerOptions = {}): Promise<Ledger> {
+    await mkdir(dir, { recursive: true });
+    const now = opts.now ?? (() => new Date());
+    const timeZone = opts.timeZone ?? "UTC";
+    const journal = await Journal.open(dir);
+    let ledger: Ledger | undefined;
+    const state = await StateStore.open(dir, {
+      timeZone,
+      ...(opts.stateDebounceMs !== undefined ? { debounceMs: opts.stateDebounceMs } : {}),
+      stamp: (data) => ledger?.stamp(data),
+    });
+    ledger = new Ledger(journal, state, now, timeZone, opts.recentLimit ?? 1000);
+    await ledger.replay();
+    return ledger;
+  }
+
+  /** Durable before it resolves; the caller forwards the call only after. */
+  async reserve(entry: ReserveEntry): Promise<void> {
+    this.open.set(entry.id, entry); // before the write, so a state snapshot taken meanwhile scans far enough back
+    try {
+      await this.journal.append(entry);
+    } catch (err) {
+      this.open.delete(entry.id);
+      throw err;
+    }
+  }
+
+  /** Durable before it resolves; then rollups and recent calls include it. */
+  async settle(record: CallRecord): Promise<void> {
+    await this.journal.append(record);
+    this.open.delete(record.id);
+    this.apply(record);
+    this.state.markDirty();
+  }
+
+  /**
+   * Settled calls with `at` >= since, oldest first: the engine's start-up replay. Pass
+   * `at: new Date(record.startedAt)` to recordSpent so a call that settled after a window rolled
+   * is charged to the window it reserved in, as the live engine does.
+   */
+  async *settledSince(since: Date): AsyncIterable<CallRecord> {
+    for await (const e of this.journal.read({ since })) if (e.type === "settle") yield e;
+  }
+
+  /** Alias of settledSince. */
+  history(since: Date): AsyncIterable<CallRecord> {
+    return this.settledSince(since);
+  }
+
+  /** Settled calls newest first; pass `next` back as `before` for the following page. */
+  async recentCalls(q: RecentCallsQuery): Promise<{ calls: CallRecord[]; next?: string }> {
+    const out: CallRecord[] = [];
+    let started = q.before === undefined;
+    const take = (c: CallRecord): boolean => {
+      if (!started) {
+        started = c.id === q.before;
+        return false;
+      }
+      if ((q.model === undefined || c.modelId === q.model || c.baseModelId === q.model) && (q.outcome === undefined || c.outcome === q.outcome)) {
+        out.push(c);
+      }
+      return out.length > q.limit; // one extra tells whether there is a next page
+    };
+    let done = false;
+    for (let i = this.recent.length - 1; i >= 0 && !done; i--) done = take(this.recent[i]!);
+    if (!done && !this.recentComplete) {
+      // Continue in the journal, past the oldest call held in memory.
+      const boundary = this.recent[0]?.id;
+      let past = boundary === undefined;
+      const months = await this.journal.months();
+      for (let m = months.length - 1; m >= 0 && !done; m--) {
+        const settles: CallRecord[] = [];
+        for await (const e of this.journal.readMonth(months[m]!)) if (e.type === "settle") settles.push(e);
+        for (let i = settles.length - 1; i >= 0 && !done; i--) {
+          const c = settles[i]!;
+          if (!past) past = c.id === boundary;
+          else done = take(c);
+        }
+      }
+    }
+    const calls = out.slice(0, q.limit);
+    return out.length > q.limit ? { calls, next: calls[calls.length - 1]!.id } : { calls };
+  }
+
+  /** Daily rollups by base model (day keys in the ledger's time zone). Do not mutate. */
+  rollups(): Readonly<Rollups> {
+    return this.state.data.days;
+  }
+
+  /** Forwarded calls and their cost on `now`'s day in the ledger's time zone (`timeZone` is accepted for the caller's clarity; rollups are keyed in the ledger's zone). */
+  todayTotals(now: Date, _timeZone?: string): { calls: number; costPicos: Picos } {
+    let calls = 0;
+    let costPicos = 0n;
+    for (const r of Object.values(this.state.data.days[localDateKey(now, this.timeZone)] ?? {})) {
+      calls += r.calls;
+      costPicos += BigInt(r.costPicos);
+    }
+    return { calls, costPicos };
+  }
+
+  /** Settled calls whose settlement falls in `month` ("YYYY-MM", ledger's time zone), in journal order. */
+  async report(month: string): Promise<CallRecord[]> {
+    return callsOfMonth(this.journal, month, this.timeZone);
+  }
+
+
+  /** Reservations journaled but not yet settled. */
+  openReservations(): ReserveEntry[] {
+    return [...this.open.values()];
+  }
+
+  async close(): Promise<void> {
+    await this.journal.close();
+    await this.state.close();
+  }
+
+  private apply(record: CallRecord): void {
+    this.state.addCall(localDateKey(new Date(record.at), this.timeZone), record);
+    this.recent.push(record);
+    if (this.recent.length > this.recentLimit * 2) {
+      // Trim in bulk so pushes stay amortised O(1).
+      this.recent = this.recent.slice(-this.recentLimit);
+      this.recentComplete = false;
+    }
+  }
+
+  private stamp(data: StateData): void {
+    const now = this.now();
+    data.savedAt = now.toISOString();
+    let from = journalMonth(now);
+    for (const r of this.open.values()) {
+      const m = journalMonth(r.at);
+      if (m < from) from = m;
+    }
+    data.openReservesFrom = from;
+  }
+
+  /**
+   * Reads the journal from where state.json's snapshot may be behind (everything when state.json
+   * was unusable): re-applies rollups of days the snapshot may have missed, fills recent calls, and
+   * settles orphaned reserves as interrupted.
+   */
+  private async replay(): Promise<void> {
+    const savedAt = Date.parse(this.state.data.savedAt);
+    const usable = this.state.loaded === "ok" && Number.isFinite(savedAt);
+    let fromMonth: string | undefined;
+    let cutoffDay = "";
+    if (usable) {
+      // Settles are journaled within moments of their `at`; a day's margin covers the debounce and clock skew.
+      cutoffDay = localDateKey(new Date(savedAt - DAY), this.timeZone);
+      const scanFrom = journalMonth(new Date(savedAt - 2 * DAY));
+      fromMonth = this.state.data.openReservesFrom < scanFrom ? this.state.data.openReservesFrom : scanFrom;
+      this.state.dropDaysFrom(cutoffDay);
+      this.recentComplete = false; // earlier calls may be in months not scanned
+    } else {
+      this.state.data.days = {};
+    }
+    for await (const e of this.journal.read(fromMonth === undefined ? {} : { fromMonth })) {
+      if (e.type === "reserve") {
+        this.open.set(e.id, e);
+        continue;
+      }
+      this.open.delete(e.id);
+      if (localDateKey(new Date(e.at), this.timeZone) >= cutoffDay) {
+        this.apply(e);
+      } else {
+        this.recent.push(e); // already in the snapshot's rollups
+        if (this.recent.length > this.recentLimit * 2) this.recent = this.recent.slice(-this.recentLimit);
+      }
+    }
+    const orphans = [...this.open.values()].sort((a, b) => a.at.localeCompare(b.at));
+    for (const r of orphans) await this.settle(interrupted(r, this.now()));
+    if (this.recent.length > this.recentLimit) {
+      this.recent = this.recent.slice(-this.recentLimit);
+      this.recentComplete = false;
+    }
+    await this.state.flush(); // persists a rebuild and moves savedAt forward
+  }
+}
+
+function interrupted(r: ReserveEntry, now: Date): CallRecord {
+  return {
+    type: "settle",
+    id: r.id,
+    at: now.toISOString(),
+    startedAt: r.at,
+    user: r.user,
+    tool: r.tool,
+    operation: r.operation,
+    modelId: r.modelId,
+    baseModelId: r.baseModelId ?? r.modelId,
+    usage: { ...ZERO_USAGE },
+    usageEstimated: true,
+    costPicos: r.worstCasePicos,
+    worstCasePicos: r.worstCasePicos,
+    outcome: "interrupted",
+    status: 0, // no response is known to have reached the caller
+    latencyMs: 0,
+    tags: {},
+    message: "the gateway stopped before this call settled; charged its worst case",
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Small derived state in `<dir>/state.json` (lowdb): daily rollups plus what the ledger needs to
+ * reconcile them with the journal on open. It is a cache — the journal is the truth — so writes are
+ * debounced, and a missing, corrupt or outdated file is simply rebuilt.
+ */
+import { access, rename } from "node:fs/promises";
+import path from "node:path";
+import { Low } from "lowdb";
+import { JSONFile } from "lowdb/node";
+import { z } from "zod";
+import type { CallRecord } from "./types";
+
+export const STATE_VERSION = 1;
+
+export interface DayRollup {
+  calls: number; // forwarded calls (every outcome but "refused")
+  refused: number;
+  costPicos: string;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** { "YYYY-MM-DD" (local day of settlement): { baseModelId: DayRollup } } */
+export type Rollups = Record<string, Record<string, DayRollup>>;
+
+const rollupSchema = z.object({
+  calls: z.number().int().nonnegative(),
+  refused: z.number().int().nonnegative(),
+  costPicos: z.string().regex(/^-?\d+$/),
+  inputTokens: z.number().nonnegative(),
+  outputTokens: z.number().nonnegative(),
+});
+
+const stateSchema = z.object({
+  version: z.literal(STATE_VERSION),
+  timeZone: z.string(),
+  /** When the snapshot was taken; journal entries from about then on are re-applied on open. */
+  savedAt: z.string(),
+  /** UTC month of the oldest reserve still open at savedAt (else savedAt's month): where the orphan scan starts. */
+  openReservesFrom: z.string().regex(/^\d{4}-\d{2}$/),
+  days: z.record(z.string(), z.record(z.string(), rollupSchema)),
+});
+
+export type StateData = z.infer<typeof stateSchema>;
+
+export type LoadResult = "ok" | "missing" | "corrupt" | "outdated";
+
+export class StateStore {
+  /** Completed writes of state.json, for tests. */
+  writes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly db: Low<StateData>,
+    readonly file: string,
+    readonly loaded: LoadResult,
+    private readonly debounceMs: number,
+    /** Called just before each write to fill savedAt and openReservesFrom. */
+    private readonly stamp: (data: StateData) => void,
+  ) {}
+
+  static async open(
+    dir: string,
+    opts: { timeZone: string; debounceMs?: number; stamp: (data: StateData) => void },
+  ): Promise<StateStore> {
+    const file = path.join(dir, "state.json");
+    const fresh = (): StateData => ({ version: STATE_VERSION, timeZone: opts.timeZone, savedAt: "", openReservesFrom: "0000-00", days: {} });
+    const db = new Low<StateData>(new JSONFile<StateData>(file), fresh());
+    let loaded: LoadResult = "missing";
+    if (await exists(file)) {
+      try {
+        await db.read();
+        const parsed = stateSchema.safeParse(db.data);
+        if (parsed.success) {
+          loaded = parsed.data.timeZone === opts.timeZone ? "ok" : "outdated"; // day keys depend on the zone
+          db.data = parsed.data;
+        } else {
+          loaded = (db.data as { version?: unknown } | null)?.version === STATE_VERSION ? "corrupt" : "outdated";
+        }
+      } catch {
+        loaded = "corrupt"; // unparsable JSON, e.g. a disk that lost the rename
+      }
+    }
+    if (loaded === "corrupt") await rename(file, `${file}.bad`).catch(() => undefined); // kept for inspection
+    if (loaded !== "ok") db.data = fresh(); // the ledger rebuilds it from the journal
+    return new StateStore(db, file, loaded, opts.debounceMs ?? 2000, opts.stamp);
+  }
+
+  get data(): StateData {
+    return this.db.data;
+  }
+
+  addCall(day: string, record: CallRecord): void {
+    const models = (this.db.data.days[day] ??= {});
+    const r = (models[record.baseModelId] ??= { calls: 0, refused: 0, costPicos: "0", inputTokens: 0, outputTokens: 0 });
+    if (record.outcome === "refused") r.refused++;
+    else r.calls++;
+    r.costPicos = String(BigInt(r.costPicos) + BigInt(record.costPicos));
+    r.inputTokens += record.usage.inputTokens;
+    r.outputTokens += record.usage.outputTokens;
+  }
+
+  /** Drops rollups of days on or after `day` (they are about to be recomputed from the journal). */
+  dropDaysFrom(day: string): void {
+    for (const key of Object.keys(this.db.data.days)) if (key >= day) delete this.db.data.days[key];
+  }
+
+  /** Schedules a write; many changes within the debounce interval cost one write. */
+  markDirty(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush().catch(() => undefined); // a cache: the next flush or a rebuild covers a failure
+    }, this.debounceMs);
+    this.timer.unref();
+  }
+
+  /** Writes now (after any write in progress). */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.writing = this.writing
+      .catch(() => undefined)
+      .then(async () => {
+        this.stamp(this.db.data);
+        await this.db.write();
+        this.writes++;
+      });
+    return this.writing;
+  }
+
+  close(): Promise<void> {
+    return this.flush();
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}

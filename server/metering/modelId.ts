@@ -1,0 +1,81 @@
+/**
+ * Turns a model id as a caller sends it (already URL-decoded) into the base model a price row is
+ * written for: system inference-profile prefixes and ARNs are stripped; opaque ARNs (application
+ * inference profiles, provisioned or custom models, prompts, routers) have no base model we can know
+ * without a control-plane call, so `baseModelId` is undefined and the caller prices them as unknown.
+ */
+
+export type ProfileKind = "global" | "geographic" | "none";
+
+export type ArnKind =
+  | "foundation-model"
+  | "inference-profile"
+  | "application-inference-profile"
+  | "provisioned-model"
+  | "custom-model"
+  | "custom-model-deployment"
+  | "imported-model"
+  | "prompt"
+  | "prompt-router"
+  | "default-prompt-router"
+  | "other";
+
+export interface ParsedModelId {
+  requestedId: string;
+  /** The foundation model id (e.g. `anthropic.claude-sonnet-4-5-20250929-v1:0`), or undefined when opaque. */
+  baseModelId: string | undefined;
+  /** `global.` profiles, geographic profiles (`us.`, `eu.`, …), or neither (an in-region call). */
+  profile: ProfileKind;
+  /** The profile prefix when there is one ("us", "global", …). */
+  profilePrefix?: string;
+  /** Set when the id was an ARN. */
+  arnKind?: ArnKind;
+}
+
+/** System inference-profile prefixes; `us-gov` must be tried before `us`. */
+const PROFILE_PREFIXES = ["us-gov", "global", "apac", "us", "eu", "jp", "au", "ca"] as const;
+
+const ARN = /^arn:aws(?:-[a-z-]+)?:bedrock:([a-z0-9-]*):(\d*):([a-z-]+)\/(.+)$/;
+
+const KNOWN_ARN_KINDS: ReadonlySet<string> = new Set<ArnKind>([
+  "foundation-model",
+  "inference-profile",
+  "application-inference-profile",
+  "provisioned-model",
+  "custom-model",
+  "custom-model-deployment",
+  "imported-model",
+  "prompt",
+  "prompt-router",
+  "default-prompt-router",
+]);
+
+export function parseModelId(requestedId: string): ParsedModelId {
+  const id = requestedId.trim();
+  const arn = ARN.exec(id);
+  if (!arn) return { requestedId, ...stripProfile(id) };
+
+  const [, , , kindText = "", resource = ""] = arn;
+  const arnKind: ArnKind = KNOWN_ARN_KINDS.has(kindText) ? (kindText as ArnKind) : "other";
+  if (arnKind === "foundation-model") {
+    return { requestedId, baseModelId: resource, profile: "none", arnKind };
+  }
+  if (arnKind === "inference-profile") {
+    return { requestedId, ...stripProfile(resource), arnKind };
+  }
+  // Everything else names a resource whose model only the control plane knows.
+  return { requestedId, baseModelId: undefined, profile: "none", arnKind };
+}
+
+function stripProfile(id: string): Pick<ParsedModelId, "baseModelId" | "profile" | "profilePrefix"> {
+  for (const prefix of PROFILE_PREFIXES) {
+    if (id.startsWith(prefix + ".") && id.length > prefix.length + 1) {
+      return {
+        baseModelId: id.slice(prefix.length + 1),
+        profile: prefix === "global" ? "global" : "geographic",
+        profilePrefix: prefix,
+      };
+    }
+  }
+  return { baseModelId: id, profile: "none" };
+}

@@ -1,0 +1,295 @@
+/**
+ * The price book: which per-token rates apply to a call, given the model id as the caller named it,
+ * the tier the response says was applied, and the prompt size (long-context rates). Built-in rows
+ * come from prices.json; user overrides (config `pricing`) win over them.
+ */
+import picomatch from "picomatch";
+import { z } from "zod";
+import type { PriceOverride } from "../config/schema";
+import { applyBasisPoints, perMillionToPicosPerToken, type Picos } from "./money";
+import { parseModelId, type ParsedModelId } from "./modelId";
+import type { AppliedTier, Rates, TokenUsage } from "./types";
+import prices from "./prices.json";
+
+const per1M = z.number().nonnegative().finite();
+
+const rowSchema = z.strictObject({
+  id: z.string().min(1),
+  patterns: z.array(z.string().min(1)).min(1),
+  displayName: z.string().min(1),
+  provider: z.string().min(1),
+  inputPer1M: per1M,
+  outputPer1M: per1M,
+  cacheWrite5mPer1M: per1M.optional(),
+  cacheWrite1hPer1M: per1M.optional(),
+  cacheReadPer1M: per1M.optional(),
+  maxOutputTokens: z.number().int().positive(),
+  regionalPremium: z.boolean().optional(),
+  longContext: z
+    .strictObject({
+      thresholdTokens: z.number().int().positive(),
+      inputPer1M: per1M,
+      outputPer1M: per1M,
+      cacheWrite5mPer1M: per1M.optional(),
+      cacheWrite1hPer1M: per1M.optional(),
+      cacheReadPer1M: per1M.optional(),
+    })
+    .optional(),
+  latencyOptimized: z.strictObject({ inputPer1M: per1M, outputPer1M: per1M }).optional(),
+  source: z.string().min(1),
+  read: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+});
+
+const tableSchema = z.strictObject({
+  $comment: z.string().optional(),
+  regionalPremiumBasisPoints: z.number().int().positive(),
+  serviceTiers: z.record(z.string(), z.strictObject({ basisPoints: z.number().int().positive(), source: z.string() })),
+  models: z.array(rowSchema).min(1),
+});
+
+export type PriceRow = z.infer<typeof rowSchema>;
+export type PriceTable = z.infer<typeof tableSchema>;
+
+/** Validated once at load: a malformed table is a build bug, not a runtime condition. */
+export const BUILT_IN_PRICES: PriceTable = tableSchema.parse(prices);
+
+const GLOB_OPTIONS = { bash: true, dot: true } as const; // bash: `*` also crosses `/` (ARNs)
+
+interface TokenRates {
+  input: Picos;
+  output: Picos;
+  cacheRead: Picos;
+  cacheWrite5m: Picos;
+  cacheWrite1h: Picos;
+}
+
+interface PriceSpec {
+  inputPer1M: number;
+  outputPer1M: number;
+  cacheWrite5mPer1M?: number | undefined;
+  cacheWrite1hPer1M?: number | undefined;
+  cacheReadPer1M?: number | undefined;
+}
+
+export class PriceBook {
+  private readonly rows: { row: PriceRow; matchers: ((id: string) => boolean)[] }[];
+  private readonly overrides: { key: string; override: PriceOverride; matches: (id: string) => boolean }[];
+  private readonly table: PriceTable;
+  private readonly ceiling: TokenRates & { maxOutputTokens: number };
+
+  constructor(overrides: Record<string, PriceOverride> = {}, table: PriceTable = BUILT_IN_PRICES) {
+    this.table = table;
+    this.rows = table.models.map((row) => ({ row, matchers: row.patterns.map((p) => picomatch(p, GLOB_OPTIONS)) }));
+    this.overrides = Object.entries(overrides).map(([key, override]) => {
+      const glob = picomatch(key, GLOB_OPTIONS);
+      return { key, override, matches: (id: string) => id === key || glob(id) };
+    });
+    this.ceiling = this.computeCeiling();
+  }
+
+  /** Rates for one call. `applied` is the tier the response reports (or the request asks for, before the call). */
+  rates(modelId: string, applied: AppliedTier & { inputTokens?: number } = {}): Rates {
+    const parsed = parseModelId(modelId);
+    const override = this.findOverride(parsed);
+    if (override) return this.overrideRates(parsed, override.key, override.override);
+
+    const row = parsed.baseModelId === undefined ? undefined : this.findRow(parsed.baseModelId);
+    if (!row) return this.unknownRates(parsed, applied);
+
+    const notes: string[] = [];
+    let spec: PriceSpec = row;
+    const long = row.longContext;
+    if (long && applied.inputTokens !== undefined && applied.inputTokens > long.thresholdTokens) {
+      spec = long;
+      notes.push(`long context: ${applied.inputTokens} input tokens > ${long.thresholdTokens}`);
+    }
+    let rates = expand(spec, row.provider);
+    if (applied.latency === "optimized") {
+      if (row.latencyOptimized) {
+        rates = { ...rates, ...pick(expand(row.latencyOptimized, row.provider), "input", "output") };
+        notes.push("latency-optimized rate");
+      } else {
+        notes.push("latency-optimized was reported but the row lists no such rate: standard rate used");
+      }
+    }
+    if (row.regionalPremium) {
+      if (parsed.profile === "global") {
+        notes.push("global profile: base price");
+      } else {
+        rates = scale(rates, this.table.regionalPremiumBasisPoints);
+        notes.push(parsed.profile === "geographic" ? `geographic profile ${parsed.profilePrefix}.: +10%` : "in-region call: +10%");
+      }
+    }
+    const tier = this.tierMultiplier(applied.serviceTier, notes);
+    if (tier !== undefined) rates = scale(rates, tier);
+
+    return {
+      requestedModelId: modelId,
+      baseModelId: parsed.baseModelId ?? modelId,
+      displayName: row.displayName,
+      known: true,
+      ...rates,
+      maxOutputTokens: row.maxOutputTokens,
+      source: `built-in: ${row.source}, read ${row.read}`,
+      notes,
+    };
+  }
+
+  knownModels(): { id: string; displayName: string }[] {
+    return this.table.models.map((row) => ({ id: row.id, displayName: row.displayName }));
+  }
+
+  private findRow(baseModelId: string): PriceRow | undefined {
+    return this.rows.find(({ matchers }) => matchers.some((m) => m(baseModelId)))?.row;
+  }
+
+  /** Exact keys first (requested id, then base id), then globs in the order the user wrote them. */
+  private findOverride(parsed: ParsedModelId) {
+    const ids = [parsed.requestedId, parsed.baseModelId].filter((id): id is string => id !== undefined);
+    for (const id of ids) {
+      const exact = this.overrides.find((o) => o.key === id);
+      if (exact) return exact;
+    }
+    return this.overrides.find((o) => ids.some((id) => o.matches(id)));
+  }
+
+  private overrideRates(parsed: ParsedModelId, key: string, o: PriceOverride): Rates {
+    const row = parsed.baseModelId === undefined ? undefined : this.findRow(parsed.baseModelId);
+    const provider = row?.provider ?? providerOf(parsed.baseModelId);
+    const rates = expand(
+      {
+        inputPer1M: o.inputPer1M,
+        outputPer1M: o.outputPer1M,
+        cacheReadPer1M: o.cacheReadPer1M,
+        cacheWrite5mPer1M: o.cacheWritePer1M,
+        cacheWrite1hPer1M: o.cacheWrite1hPer1M,
+      },
+      provider,
+    );
+    const notes = ["user price override: rates used as written (no profile, tier or long-context adjustment)"];
+    const maxOutputTokens = o.maxOutputTokens ?? row?.maxOutputTokens ?? this.ceiling.maxOutputTokens;
+    if (o.maxOutputTokens === undefined && !row) notes.push(`no maxOutputTokens known: assumed ${maxOutputTokens}`);
+    return {
+      requestedModelId: parsed.requestedId,
+      baseModelId: parsed.baseModelId ?? parsed.requestedId,
+      displayName: row?.displayName ?? parsed.baseModelId ?? parsed.requestedId,
+      known: true,
+      ...rates,
+      maxOutputTokens,
+      source: `override: ${key}`,
+      notes,
+    };
+  }
+
+  private unknownRates(parsed: ParsedModelId, applied: AppliedTier): Rates {
+    const why =
+      parsed.baseModelId === undefined
+        ? `the ${parsed.arnKind ?? "resource"} ARN does not name its base model`
+        : "no price row matches it";
+    const notes = [`unknown model (${why}): priced at the most expensive known rate for every token kind`];
+    if (parsed.arnKind === "provisioned-model") notes.push("provisioned throughput is billed hourly, not per token");
+    let rates: TokenRates = pick(this.ceiling, "input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h");
+    const tierNotes: string[] = [];
+    const tier = this.tierMultiplier(applied.serviceTier, tierNotes);
+    if (tier !== undefined && tier > 10_000) {
+      rates = scale(rates, tier); // a surcharge applies; a discount is never taken on a guess
+      notes.push(...tierNotes);
+    }
+    return {
+      requestedModelId: parsed.requestedId,
+      baseModelId: parsed.baseModelId ?? parsed.requestedId,
+      displayName: parsed.baseModelId ?? parsed.requestedId,
+      known: false,
+      ...rates,
+      maxOutputTokens: this.ceiling.maxOutputTokens,
+      source: "built-in: maximum over all known rates",
+      notes,
+    };
+  }
+
+  private tierMultiplier(serviceTier: string | undefined, notes: string[]): number | undefined {
+    if (serviceTier === undefined) return undefined;
+    const tier = this.table.serviceTiers[serviceTier.toLowerCase()];
+    if (!tier) {
+      notes.push(`service tier "${serviceTier}" has no listed multiplier: standard rate used`);
+      return undefined;
+    }
+    if (tier.basisPoints === 10_000) return undefined;
+    notes.push(`service tier ${serviceTier}: ×${tier.basisPoints / 10_000} (${tier.source})`);
+    return tier.basisPoints;
+  }
+
+  /** The highest rate of each kind any row can reach (long context, latency-optimized, regional premium). */
+  private computeCeiling(): TokenRates & { maxOutputTokens: number } {
+    const max: TokenRates & { maxOutputTokens: number } = {
+      input: 0n,
+      output: 0n,
+      cacheRead: 0n,
+      cacheWrite5m: 0n,
+      cacheWrite1h: 0n,
+      maxOutputTokens: 0,
+    };
+    for (const row of this.table.models) {
+      const variants: TokenRates[] = [expand(row, row.provider)];
+      if (row.longContext) variants.push(expand(row.longContext, row.provider));
+      if (row.latencyOptimized) variants.push(expand(row.latencyOptimized, row.provider));
+      for (const v of variants) {
+        const r = row.regionalPremium ? scale(v, this.table.regionalPremiumBasisPoints) : v;
+        for (const k of ["input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h"] as const) {
+          if (r[k] > max[k]) max[k] = r[k];
+        }
+      }
+      max.maxOutputTokens = Math.max(max.maxOutputTokens, row.maxOutputTokens);
+    }
+    return max;
+  }
+}
+
+/** Exact cost in picos: every token kind times its per-token rate. */
+export function costOf(usage: TokenUsage, rates: Rates): Picos {
+  return (
+    BigInt(usage.inputTokens) * rates.input +
+    BigInt(usage.outputTokens) * rates.output +
+    BigInt(usage.cacheReadInputTokens) * rates.cacheRead +
+    BigInt(usage.cacheWrite5mInputTokens) * rates.cacheWrite5m +
+    BigInt(usage.cacheWrite1hInputTokens) * rates.cacheWrite1h
+  );
+}
+
+/**
+ * Per-token rates from per-1M prices. Omitted cache prices follow Anthropic's rule for Anthropic
+ * models (5m write 1.25×, 1h write 2×, read 0.1× input); other providers are charged the input rate.
+ */
+function expand(spec: PriceSpec, provider: string): TokenRates {
+  const input = perMillionToPicosPerToken(spec.inputPer1M);
+  const anthropic = provider === "anthropic";
+  const orRule = (price: number | undefined, basisPoints: number) =>
+    price !== undefined ? perMillionToPicosPerToken(price) : anthropic ? applyBasisPoints(input, basisPoints) : input;
+  return {
+    input,
+    output: perMillionToPicosPerToken(spec.outputPer1M),
+    cacheWrite5m: orRule(spec.cacheWrite5mPer1M, 12_500),
+    cacheWrite1h: orRule(spec.cacheWrite1hPer1M, 20_000),
+    cacheRead: orRule(spec.cacheReadPer1M, 1_000),
+  };
+}
+
+function scale(r: TokenRates, basisPoints: number): TokenRates {
+  return {
+    input: applyBasisPoints(r.input, basisPoints),
+    output: applyBasisPoints(r.output, basisPoints),
+    cacheRead: applyBasisPoints(r.cacheRead, basisPoints),
+    cacheWrite5m: applyBasisPoints(r.cacheWrite5m, basisPoints),
+    cacheWrite1h: applyBasisPoints(r.cacheWrite1h, basisPoints),
+  };
+}
+
+function pick<T, K extends keyof T>(obj: T, ...keys: K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of keys) out[k] = obj[k];
+  return out;
+}
+
+function providerOf(baseModelId: string | undefined): string {
+  return baseModelId?.split(".")[0] ?? "";
+}

@@ -1,0 +1,356 @@
+/**
+ * Real usage after (or during) a call: token counts from Bedrock's headers, the provider's response
+ * body, Converse's `usage`, or the event stream; and the tier the response says was applied.
+ * Counts follow Bedrock's convention: input excludes cache reads and writes.
+ */
+import { countRawTokens, scaleTokens } from "./estimate";
+import { ZERO_USAGE, type AppliedTier, type TokenUsage } from "./types";
+
+export type Headers = Record<string, string | string[] | undefined>;
+
+// ---------------------------------------------------------------------------------------------
+// InvokeModel and Converse (buffered)
+
+export function usageFromInvokeModel(headers: Headers, body: Uint8Array): TokenUsage | undefined {
+  const fromBody = usageFromProviderJson(parseJson(body));
+  const input = headerInt(headers, "x-amzn-bedrock-input-token-count");
+  const output = headerInt(headers, "x-amzn-bedrock-output-token-count");
+  if (input === undefined || output === undefined) return fromBody;
+
+  const cacheRead = headerInt(headers, "x-amzn-bedrock-cache-read-input-token-count") ?? fromBody?.cacheReadInputTokens ?? 0;
+  const cacheWrite = headerInt(headers, "x-amzn-bedrock-cache-write-input-token-count");
+  // The header gives one write total; the body (Anthropic) may say how it splits by TTL.
+  let write5m = fromBody?.cacheWrite5mInputTokens ?? 0;
+  let write1h = fromBody?.cacheWrite1hInputTokens ?? 0;
+  if (cacheWrite !== undefined && cacheWrite !== write5m + write1h) {
+    write1h = Math.min(write1h, cacheWrite);
+    write5m = cacheWrite - write1h; // 5 minutes is the default TTL
+  }
+  return { inputTokens: input, outputTokens: output, cacheReadInputTokens: cacheRead, cacheWrite5mInputTokens: write5m, cacheWrite1hInputTokens: write1h };
+}
+
+/** Converse `usage` (also the ConverseStream `metadata` event's), with `cacheDetails` splitting writes by TTL. */
+export function usageFromConverse(json: unknown): TokenUsage | undefined {
+  const usage = field(json, "usage");
+  const input = num(field(usage, "inputTokens"));
+  const output = num(field(usage, "outputTokens"));
+  if (input === undefined || output === undefined) return undefined;
+  const write = num(field(usage, "cacheWriteInputTokens")) ?? 0;
+  let write1h = 0;
+  let detailed = 0;
+  const details = field(usage, "cacheDetails");
+  if (Array.isArray(details)) {
+    for (const d of details) {
+      const n = num(field(d, "inputTokens")) ?? 0;
+      detailed += n;
+      if (field(d, "ttl") === "1h") write1h += n;
+    }
+  }
+  const total = Math.max(write, detailed);
+  return {
+    inputTokens: input,
+    outputTokens: output,
+    cacheReadInputTokens: num(field(usage, "cacheReadInputTokens")) ?? 0,
+    cacheWrite5mInputTokens: total - write1h,
+    cacheWrite1hInputTokens: write1h,
+  };
+}
+
+export function appliedTierFromHeaders(headers: Headers): AppliedTier {
+  const tier: AppliedTier = {};
+  const serviceTier = header(headers, "x-amzn-bedrock-service-tier");
+  const latency = header(headers, "x-amzn-bedrock-performanceconfig-latency");
+  if (serviceTier) tier.serviceTier = serviceTier;
+  if (latency) tier.latency = latency;
+  return tier;
+}
+
+/** Converse reports `serviceTier: {type}` and `performanceConfig: {latency}` in its response (and stream metadata). */
+export function appliedTierFromConverse(json: unknown): AppliedTier {
+  const tier: AppliedTier = {};
+  const st = field(json, "serviceTier");
+  const serviceTier = typeof st === "string" ? st : field(st, "type");
+  const latency = field(field(json, "performanceConfig"), "latency");
+  if (typeof serviceTier === "string") tier.serviceTier = serviceTier;
+  if (typeof latency === "string") tier.latency = latency;
+  return tier;
+}
+
+/** Usage in a provider's own InvokeModel response body (or an Invoke stream's final chunk). */
+function usageFromProviderJson(json: unknown): TokenUsage | undefined {
+  const usage = field(json, "usage");
+  // Anthropic
+  const anthropicIn = num(field(usage, "input_tokens"));
+  if (anthropicIn !== undefined) {
+    const split = anthropicCacheWrites(usage);
+    return {
+      inputTokens: anthropicIn,
+      outputTokens: num(field(usage, "output_tokens")) ?? 0,
+      cacheReadInputTokens: num(field(usage, "cache_read_input_tokens")) ?? 0,
+      cacheWrite5mInputTokens: split.write5m,
+      cacheWrite1hInputTokens: split.write1h,
+    };
+  }
+  // Nova
+  const novaIn = num(field(usage, "inputTokens"));
+  if (novaIn !== undefined) {
+    return {
+      ...ZERO_USAGE,
+      inputTokens: novaIn,
+      outputTokens: num(field(usage, "outputTokens")) ?? 0,
+      cacheReadInputTokens: num(field(usage, "cacheReadInputTokenCount")) ?? 0,
+      cacheWrite5mInputTokens: num(field(usage, "cacheWriteInputTokenCount")) ?? 0,
+    };
+  }
+  // OpenAI-style (gpt-oss, Mistral chat, DeepSeek): prompt_tokens include cached ones.
+  const promptTokens = num(field(usage, "prompt_tokens"));
+  if (promptTokens !== undefined) {
+    const cached = num(field(field(usage, "prompt_tokens_details"), "cached_tokens")) ?? 0;
+    return {
+      ...ZERO_USAGE,
+      inputTokens: Math.max(0, promptTokens - cached),
+      outputTokens: num(field(usage, "completion_tokens")) ?? 0,
+      cacheReadInputTokens: cached,
+    };
+  }
+  // Llama
+  const llamaIn = num(field(json, "prompt_token_count"));
+  if (llamaIn !== undefined) {
+    return { ...ZERO_USAGE, inputTokens: llamaIn, outputTokens: num(field(json, "generation_token_count")) ?? 0 };
+  }
+  // Titan
+  const titanIn = num(field(json, "inputTextTokenCount"));
+  if (titanIn !== undefined) {
+    const results = field(json, "results");
+    const out = Array.isArray(results) ? results.reduce<number>((sum, r) => sum + (num(field(r, "tokenCount")) ?? 0), 0) : 0;
+    return { ...ZERO_USAGE, inputTokens: titanIn, outputTokens: out };
+  }
+  // Cohere Command R: meta.billed_units (or meta.tokens)
+  const meta = field(json, "meta");
+  for (const units of [field(meta, "billed_units"), field(meta, "tokens")]) {
+    const cohereIn = num(field(units, "input_tokens"));
+    if (cohereIn !== undefined) return { ...ZERO_USAGE, inputTokens: cohereIn, outputTokens: num(field(units, "output_tokens")) ?? 0 };
+  }
+  return undefined;
+}
+
+function anthropicCacheWrites(usage: unknown): { write5m: number; write1h: number } {
+  const total = num(field(usage, "cache_creation_input_tokens")) ?? 0;
+  const creation = field(usage, "cache_creation");
+  const write1h = num(field(creation, "ephemeral_1h_input_tokens")) ?? 0;
+  const write5m = num(field(creation, "ephemeral_5m_input_tokens"));
+  if (write5m === undefined && write1h === 0) return { write5m: total, write1h: 0 };
+  return { write5m: Math.max(write5m ?? 0, total - write1h), write1h };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams
+
+export interface StreamMessage {
+  headers: Record<string, { type: string; value: unknown }>;
+  body: Uint8Array;
+}
+
+/**
+ * Follows a response stream. `current()` is the running best figure (used to cut a stream at a cap):
+ * the reported input (else the estimate) plus output so far (the last reported count, plus tokens of
+ * text received since, counted as estimate.ts counts them). `final()` is the authoritative figure:
+ * `amazon-bedrock-invocationMetrics` (InvokeModelWithResponseStream) or the `metadata` event's usage
+ * (ConverseStream), undefined until it has arrived.
+ */
+export class StreamUsageTracker {
+  private readonly operation: "InvokeModelWithResponseStream" | "ConverseStream";
+  private readonly estimatedInputTokens: number;
+  private input: Omit<TokenUsage, "outputTokens"> | undefined;
+  private reportedOutput = 0;
+  private rawTokensSinceReport = 0;
+  private finalUsage: TokenUsage | undefined;
+  private tier: AppliedTier = {};
+
+  constructor(operation: "InvokeModelWithResponseStream" | "ConverseStream", estimatedInputTokens: number) {
+    this.operation = operation;
+    this.estimatedInputTokens = estimatedInputTokens;
+  }
+
+  onEvent(message: StreamMessage): void {
+    if (headerValue(message, ":message-type") !== "event") return; // exceptions carry no usage
+    const eventType = headerValue(message, ":event-type");
+    const json = parseJson(message.body);
+    if (json === undefined) return;
+    if (this.operation === "ConverseStream") this.onConverseEvent(eventType, json);
+    else if (eventType === "chunk") this.onInvokeChunk(json);
+  }
+
+  current(): TokenUsage {
+    if (this.finalUsage) return { ...this.finalUsage };
+    const input = this.input ?? { ...ZERO_USAGE, inputTokens: this.estimatedInputTokens };
+    return { ...input, outputTokens: this.reportedOutput + scaleTokens(this.rawTokensSinceReport) };
+  }
+
+  final(): TokenUsage | undefined {
+    return this.finalUsage ? { ...this.finalUsage } : undefined;
+  }
+
+  /** The tier a ConverseStream `metadata` event reported (empty otherwise: read the response headers). */
+  appliedTier(): AppliedTier {
+    return { ...this.tier };
+  }
+
+  private onConverseEvent(eventType: string | undefined, json: unknown): void {
+    if (eventType === "contentBlockDelta") {
+      const delta = field(json, "delta");
+      this.text(field(delta, "text"));
+      this.text(field(field(delta, "toolUse"), "input"));
+      this.text(field(field(delta, "reasoningContent"), "text"));
+    } else if (eventType === "metadata") {
+      const usage = usageFromConverse(json);
+      if (usage) this.finalUsage = usage;
+      this.tier = appliedTierFromConverse(json);
+    }
+  }
+
+  private onInvokeChunk(chunk: unknown): void {
+    const bytes = field(chunk, "bytes");
+    if (typeof bytes !== "string") return;
+    const model = parseJson(Buffer.from(bytes, "base64"));
+    if (model === undefined) return;
+
+    const metrics = field(model, "amazon-bedrock-invocationMetrics");
+    if (metrics !== undefined) this.onInvocationMetrics(metrics);
+
+    switch (field(model, "type")) {
+      case "message_start": {
+        // Anthropic: input and cache counts are final here; its output_tokens is not a running count.
+        const usage = field(field(model, "message"), "usage");
+        const split = anthropicCacheWrites(usage);
+        const input = num(field(usage, "input_tokens"));
+        if (input !== undefined) {
+          this.input = {
+            inputTokens: input,
+            cacheReadInputTokens: num(field(usage, "cache_read_input_tokens")) ?? 0,
+            cacheWrite5mInputTokens: split.write5m,
+            cacheWrite1hInputTokens: split.write1h,
+          };
+        }
+        return;
+      }
+      case "content_block_delta": {
+        const delta = field(model, "delta");
+        this.text(field(delta, "text"));
+        this.text(field(delta, "thinking"));
+        this.text(field(delta, "partial_json"));
+        return;
+      }
+      case "message_delta":
+        // Cumulative output count: take the latest.
+        this.reportOutput(num(field(field(model, "usage"), "output_tokens")));
+        return;
+    }
+
+    // Other providers' stream chunks.
+    const contentBlockDelta = field(model, "contentBlockDelta"); // Nova
+    if (contentBlockDelta !== undefined) this.text(field(field(contentBlockDelta, "delta"), "text"));
+    const novaUsage = field(field(model, "metadata"), "usage");
+    if (novaUsage !== undefined) {
+      const input = num(field(novaUsage, "inputTokens"));
+      if (input !== undefined) {
+        this.input = {
+          inputTokens: input,
+          cacheReadInputTokens: num(field(novaUsage, "cacheReadInputTokenCount")) ?? 0,
+          cacheWrite5mInputTokens: num(field(novaUsage, "cacheWriteInputTokenCount")) ?? 0,
+          cacheWrite1hInputTokens: 0,
+        };
+      }
+      this.reportOutput(num(field(novaUsage, "outputTokens")));
+    }
+    this.text(field(model, "generation")); // Llama
+    const llamaIn = num(field(model, "prompt_token_count"));
+    if (llamaIn !== undefined) this.input = { ...ZERO_USAGE, inputTokens: llamaIn };
+    this.reportOutput(num(field(model, "generation_token_count")));
+    this.text(field(model, "outputText")); // Titan
+    const titanIn = num(field(model, "inputTextTokenCount"));
+    if (titanIn !== undefined) this.input = { ...ZERO_USAGE, inputTokens: titanIn };
+    this.reportOutput(num(field(model, "totalOutputTextTokenCount")));
+    const outputs = field(model, "outputs"); // Mistral prompt format
+    if (Array.isArray(outputs)) for (const o of outputs) this.text(field(o, "text"));
+    const choices = field(model, "choices"); // OpenAI-style, Mistral chat, DeepSeek
+    if (Array.isArray(choices)) {
+      for (const c of choices) {
+        this.text(field(field(c, "delta"), "content"));
+        this.text(field(field(c, "delta"), "reasoning_content"));
+        this.text(field(field(c, "message"), "content"));
+        this.text(field(c, "text"));
+      }
+    }
+    if (field(model, "event_type") === "text-generation") this.text(field(model, "text")); // Cohere
+  }
+
+  private onInvocationMetrics(metrics: unknown): void {
+    const input = num(field(metrics, "inputTokenCount"));
+    const output = num(field(metrics, "outputTokenCount"));
+    if (input === undefined || output === undefined) return;
+    // Metrics give one cache-write total; Anthropic's message_start may have said how it splits by TTL.
+    const write = num(field(metrics, "cacheWriteInputTokenCount"));
+    const known1h = this.input?.cacheWrite1hInputTokens ?? 0;
+    const write1h = write === undefined ? known1h : Math.min(known1h, write);
+    const write5m = write === undefined ? (this.input?.cacheWrite5mInputTokens ?? 0) : write - write1h;
+    this.finalUsage = {
+      inputTokens: input,
+      outputTokens: output,
+      cacheReadInputTokens: num(field(metrics, "cacheReadInputTokenCount")) ?? this.input?.cacheReadInputTokens ?? 0,
+      cacheWrite5mInputTokens: write5m,
+      cacheWrite1hInputTokens: write1h,
+    };
+  }
+
+  private reportOutput(count: number | undefined): void {
+    if (count === undefined) return;
+    this.reportedOutput = count;
+    this.rawTokensSinceReport = 0;
+  }
+
+  private text(value: unknown): void {
+    if (typeof value === "string" && value.length > 0) this.rawTokensSinceReport += countRawTokens(value);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small readers
+
+function headerValue(message: StreamMessage, name: string): string | undefined {
+  const v = message.headers[name]?.value;
+  return typeof v === "string" ? v : undefined;
+}
+
+/** Case-insensitive header read; a repeated header yields its first value. */
+function header(headers: Headers, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() !== wanted || value === undefined) continue;
+    return Array.isArray(value) ? value[0] : value;
+  }
+  return undefined;
+}
+
+function headerInt(headers: Headers, name: string): number | undefined {
+  const v = header(headers, name);
+  if (v === undefined || !/^\s*\d+\s*$/.test(v)) return undefined;
+  return Number(v);
+}
+
+function parseJson(bytes: Uint8Array): unknown {
+  if (bytes.length === 0) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+function num(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
+}

@@ -1,0 +1,295 @@
+/**
+ * The gateway as users meet it: the real AWS SDK (default handler: HTTP/2 cleartext) → gateway →
+ * fake Bedrock that verifies signatures and speaks the real wire protocol.
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import {
+  ConverseCommand,
+  ConverseStreamCommand,
+  CountTokensCommand,
+  InvokeModelCommand,
+  InvokeModelWithResponseStreamCommand,
+} from "@aws-sdk/client-bedrock-runtime";
+import { API_PATHS, type CallsResponse, type StatusResponse } from "../../server/protocol";
+import { anthropicBody, clientFor, SONNET_45, startHarness, type Harness } from "../support/harness";
+
+async function getJson<T>(h: Harness, path: string): Promise<T> {
+  const res = await fetch(`${h.gateway.url}${path}`);
+  assert.equal(res.status, 200, `${path} answered ${res.status}`);
+  return (await res.json()) as T;
+}
+const calls = async (h: Harness) => (await getJson<CallsResponse>(h, `${API_PATHS.calls}?limit=1000`)).calls;
+const status = (h: Harness) => getJson<StatusResponse>(h, API_PATHS.status);
+const utf8 = (b: Uint8Array | undefined) => Buffer.from(b ?? new Uint8Array()).toString("utf8");
+
+describe("gateway: the four metered operations through the real SDK", function () {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }] });
+  });
+  after(() => h.close());
+  beforeEach(() => h.fake.reset());
+
+  it("InvokeModel: answers unchanged, and records the real cost from the usage headers", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
+    const out = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Hello", 1024), contentType: "application/json" }));
+    const reply = JSON.parse(utf8(out.body));
+    assert.equal(reply.type, "message");
+    assert.equal(reply.usage.input_tokens, 1000);
+    assert.equal(h.fake.hits.length, 1);
+    assert.equal(h.fake.hits[0]!.signatureValid, true, "the gateway re-signed the call correctly");
+    assert.equal(h.fake.hits[0]!.modelId, SONNET_45);
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "ok");
+    assert.equal(call!.operation, "InvokeModel");
+    assert.equal(call!.usage.inputTokens, 1000);
+    assert.equal(call!.usage.outputTokens, 500);
+    // Sonnet 4.5 through a global profile: $3 / $15 per million tokens.
+    assert.equal(call!.costPicos, String(10_500_000_000n));
+    assert.equal(call!.tool, "aws-sdk-js");
+    const s = await status(h);
+    assert.equal(s.caps[0]!.spentExact, "0.0105");
+    assert.equal(s.caps[0]!.reservedExact, "0");
+  });
+
+  it("InvokeModelWithResponseStream: relays every chunk and records the invocation metrics", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 2000, output: 300 }, chunks: 5 }));
+    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("Stream", 512) }));
+    const events: string[] = [];
+    for await (const part of out.body!) {
+      if (part.chunk) events.push(JSON.parse(utf8(part.chunk.bytes)).type);
+    }
+    assert.deepEqual(events.filter((e) => e === "content_block_delta").length, 5);
+    assert.equal(events.at(-1), "message_stop");
+    const [call] = await calls(h);
+    assert.equal(call!.operation, "InvokeModelWithResponseStream");
+    assert.deepEqual([call!.usage.inputTokens, call!.usage.outputTokens, call!.usageEstimated], [2000, 300, false]);
+    assert.equal(call!.costPicos, String(2000n * 3_000_000n + 300n * 15_000_000n));
+  });
+
+  it("Converse: records usage from the response body", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 120, output: 80 } }));
+    const out = await h.client.send(new ConverseCommand({
+      modelId: "us.amazon.nova-lite-v1:0",
+      messages: [{ role: "user", content: [{ text: "Hi" }] }],
+      inferenceConfig: { maxTokens: 200 },
+    }));
+    assert.equal(out.usage?.inputTokens, 120);
+    const [call] = await calls(h);
+    assert.equal(call!.operation, "Converse");
+    assert.equal(call!.baseModelId, "amazon.nova-lite-v1:0");
+    assert.deepEqual([call!.usage.inputTokens, call!.usage.outputTokens], [120, 80]);
+    assert.ok(BigInt(call!.costPicos) > 0n);
+  });
+
+  it("ConverseStream: relays the events and records the metadata usage", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 50, output: 7 }, chunks: 4 }));
+    const out = await h.client.send(new ConverseStreamCommand({
+      modelId: SONNET_45,
+      messages: [{ role: "user", content: [{ text: "Hi" }] }],
+      inferenceConfig: { maxTokens: 100 },
+    }));
+    let text = "";
+    let usage;
+    for await (const event of out.stream!) {
+      if (event.contentBlockDelta?.delta?.text) text += event.contentBlockDelta.delta.text;
+      if (event.metadata) usage = event.metadata.usage;
+    }
+    assert.match(text, /tok0 tok1 tok2 tok3/);
+    assert.equal(usage?.outputTokens, 7);
+    const [call] = await calls(h);
+    assert.equal(call!.operation, "ConverseStream");
+    assert.equal(call!.costPicos, String(50n * 3_000_000n + 7n * 15_000_000n));
+  });
+
+  it("CountTokens is forwarded and free", async () => {
+    const out = await h.client.send(new CountTokensCommand({
+      modelId: "anthropic.claude-sonnet-4-5-20250929-v1:0",
+      input: { converse: { messages: [{ role: "user", content: [{ text: "How many?" }] }] } },
+    }));
+    assert.equal(typeof out.inputTokens, "number");
+    assert.equal(h.fake.hits[0]?.operation, "CountTokens");
+  });
+
+  it("honours AWS_ENDPOINT_URL_BEDROCK_RUNTIME, as tools pointed at the gateway do", async () => {
+    const saved = process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME;
+    process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME = h.gateway.url;
+    const { BedrockRuntimeClient } = await import("@aws-sdk/client-bedrock-runtime");
+    const client = new BedrockRuntimeClient({ region: "us-east-1", credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" } });
+    try {
+      await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("env", 10) }));
+      assert.equal(h.fake.hits.length, 1);
+    } finally {
+      client.destroy();
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME;
+      else process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME = saved;
+    }
+  });
+});
+
+describe("gateway: caps", function () {
+  let h: Harness;
+  afterEach(() => h?.close());
+
+  it("refuses a call that could break a cap with ServiceQuotaExceededException, without reaching Bedrock or retrying", async () => {
+    h = await startHarness({ caps: [{ id: "tiny", window: "day", limitUsd: 0.001 }] });
+    const err = await h.client
+      .send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Write a novel", 4096) }))
+      .then(() => assert.fail("the call went through"), (e: Error & { $metadata?: { attempts?: number } }) => e);
+    assert.equal(err.name, "ServiceQuotaExceededException");
+    assert.match(err.message, /cap "tiny"/);
+    assert.match(err.message, /\$0\.00 spent/);
+    assert.match(err.message, /resets/);
+    assert.equal(err.$metadata?.attempts, 1, "the SDK does not retry a refusal");
+    assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "refused");
+    assert.equal(call!.refusedBy, "tiny");
+  });
+
+  it("with 120 concurrent callers, settled spend never passes the cap and refused calls never reach Bedrock", async () => {
+    // Each call reserves its worst case (~$0.0153 for 1,000 output tokens) and settles at $0.0105.
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 0.5 }] });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 }, chunkDelayMs: 0 }));
+    const clients = Array.from({ length: 6 }, () => clientFor(h.gateway.url));
+    const results = await Promise.allSettled(
+      Array.from({ length: 120 }, (_, i) => clients[i % clients.length]!.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody(`call ${i}`, 1000) }))),
+    );
+    clients.forEach((c) => c.destroy());
+    const ok = results.filter((r) => r.status === "fulfilled").length;
+    const refused = results.filter((r) => r.status === "rejected" && (r.reason as Error).name === "ServiceQuotaExceededException").length;
+    assert.equal(ok + refused, 120, "every call either went through or was refused by the cap");
+    assert.ok(ok > 0 && refused > 0, `the cap admits some calls, not all (ok ${ok}, refused ${refused})`);
+    assert.equal(h.fake.hits.length, ok, "only admitted calls reached Bedrock");
+    const s = await status(h);
+    assert.ok(s.caps[0]!.spentUsd <= 0.5, `settled spend ${s.caps[0]!.spentUsd} is within the cap`);
+    assert.equal(s.caps[0]!.spentExact, (ok * 0.0105).toFixed(4).replace(/0+$/, ""));
+    assert.equal(s.caps[0]!.reservedExact, "0");
+  });
+
+  it("cuts a stream whose running cost would cross its cap, and charges what was generated", async () => {
+    h = await startHarness({ caps: [{ id: "stream-cap", window: "day", limitUsd: 0.005 }] });
+    // The request asks for 10 tokens, but the model keeps going (as an underestimate would).
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 20, output: 3000 }, chunks: 1500 }));
+    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("go", 10) }));
+    let deltas = 0;
+    const err = await (async () => {
+      for await (const part of out.body!) if (part.chunk) deltas++;
+    })().then(() => undefined, (e: Error) => e);
+    assert.ok(err, "the stream ended with an error");
+    assert.equal(err.name, "ModelStreamErrorException");
+    assert.match(err.message, /stopped this stream at its cap/);
+    assert.ok(deltas > 10 && deltas < 1500, `the stream was cut part-way (${deltas} chunks)`);
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "cut");
+    const s = await status(h);
+    assert.ok(s.caps[0]!.spentUsd > 0.003 && s.caps[0]!.spentUsd <= 0.005, `charged what was generated, within the cap: ${s.caps[0]!.spentUsd}`);
+    assert.equal(s.caps[0]!.reservedExact, "0");
+  });
+
+  it("keeps settled spend across a restart", async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 1 }] });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
+    await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("a", 100) }));
+    await h.restart();
+    const s = await status(h);
+    assert.equal(s.caps[0]!.spentExact, "0.0105");
+  });
+});
+
+describe("gateway: bad input and failures", function () {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 5 }], maxRequestBytes: 64 * 1024 });
+  });
+  after(() => h.close());
+  beforeEach(() => h.fake.reset());
+
+  it("refuses a request signed with other credentials (403 AccessDenied), forwarding nothing", async () => {
+    const wrong = clientFor(h.gateway.url, { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "not-the-secret" });
+    const err = await wrong.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("x", 10) })).catch((e: Error) => e);
+    wrong.destroy();
+    assert.equal((err as Error).name, "AccessDeniedException");
+    assert.match((err as Error).message, /signature does not match/);
+    assert.equal(h.fake.hits.length, 0);
+  });
+
+  it("answers a body that is not JSON with a ValidationException naming the problem, and keeps serving", async () => {
+    const err = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: "{not json" })).catch((e: Error) => e);
+    assert.equal((err as Error).name, "ValidationException");
+    assert.match((err as Error).message, /JSON/i);
+    const big = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("x".repeat(100_000), 10) })).catch((e: Error) => e);
+    assert.equal((big as Error).name, "ValidationException");
+    assert.match((big as Error).message, /maxRequestBytes/);
+    assert.equal(h.fake.hits.length, 0);
+    await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("still here", 10) }));
+    assert.equal(h.fake.hits.length, 1);
+  });
+
+  it("passes Bedrock's errors through and releases the reservation (nothing charged)", async () => {
+    const before = (await status(h)).caps[0]!.spentExact;
+    h.fake.behave(() => ({ kind: "error", status: 400, type: "ValidationException", message: "The model returned an error" }));
+    const err = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("x", 10) })).catch((e: Error) => e);
+    assert.equal((err as Error).name, "ValidationException");
+    assert.equal((err as Error).message, "The model returned an error");
+    const s = await status(h);
+    assert.equal(s.caps[0]!.spentExact, before);
+    assert.equal(s.caps[0]!.reservedExact, "0");
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "upstream-error");
+    assert.equal(call!.costPicos, "0");
+  });
+
+  it("keeps throttling retryable: Bedrock's 429 reaches the SDK, which retries", async () => {
+    h.fake.behave(() => ({ kind: "error", status: 429, type: "ThrottlingException", message: "Too many requests" }));
+    const err = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("x", 10) })).catch((e: Error & { $metadata?: { attempts?: number } }) => e);
+    assert.equal((err as Error).name, "ThrottlingException");
+    assert.equal(h.fake.hits.length, 3, "the SDK's three attempts each went through");
+  });
+
+  it("charges the worst case when the connection to Bedrock drops after the request was sent", async () => {
+    const before = (await status(h)).caps[0]!.spentUsd;
+    h.fake.behave(() => ({ kind: "drop" }));
+    const err = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("x", 100) })).catch((e: Error) => e);
+    assert.ok(err instanceof Error);
+    const s = await status(h);
+    assert.ok(s.caps[0]!.spentUsd > before, "conservatively charged");
+    assert.equal(s.caps[0]!.reservedExact, "0");
+    const failed = (await calls(h)).filter((c) => c.outcome === "upstream-failed");
+    assert.ok(failed.length >= 1);
+    assert.equal(failed[0]!.usageEstimated, true);
+  });
+
+  it("ends a stream that drops mid-way with an exception the SDK raises, and charges conservatively", async () => {
+    h.fake.behave(() => ({ kind: "drop", afterChunks: 3 }));
+    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("x", 100) }));
+    const err = await (async () => {
+      for await (const _ of out.body!) void _;
+    })().then(() => undefined, (e: Error) => e);
+    assert.equal(err?.name, "InternalServerException");
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "upstream-failed");
+    assert.equal((await status(h)).caps[0]!.reservedExact, "0");
+  });
+
+  it("refuses requests addressed to a non-loopback Host (DNS rebinding)", async () => {
+    const statusOf = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port: h.gateway.port, path: API_PATHS.status, headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).once("error", reject);
+      });
+    assert.equal(await statusOf("evil.example"), 403);
+    assert.equal(await statusOf(`evil.example:${h.gateway.port}`), 403);
+    assert.equal(await statusOf(`localhost:${h.gateway.port}`), 200);
+  });
+
+  it("refuses an unknown operation clearly unless unmetered calls are allowed", async () => {
+    const res = await fetch(`${h.gateway.url}/foo/bar`, { method: "POST", body: "{}" });
+    assert.equal(res.status, 404);
+    assert.match(String(res.headers.get("x-amzn-errortype")), /UnknownOperationException/);
+    assert.match(((await res.json()) as { message: string }).message, /allowUnmeteredOperations/);
+  });
+});

@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Journal } from "../../../server/ledger/journal";
+import type { JournalEntry, ReserveEntry } from "../../../server/ledger/types";
+
+function reserve(id: string, at = "2026-11-22T10:00:00.000Z"): ReserveEntry {
+  return { type: "reserve", id, at, user: "u", tool: "t", operation: "Converse", modelId: "m", worstCasePicos: "42", capIds: ["daily"] };
+}
+
+async function all(journal: Journal, options?: { since?: Date }): Promise<JournalEntry[]> {
+  const out: JournalEntry[] = [];
+  for await (const e of journal.read(options)) out.push(e);
+  return out;
+}
+
+describe("ledger/journal", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-journal-"));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("group-commits concurrent appends: every line present, few writes and fsyncs", async () => {
+    const j = await Journal.open(dir);
+    await Promise.all(Array.from({ length: 500 }, (_, i) => j.append(reserve(`a${i}`))));
+    assert.equal(j.stats.appends, 500);
+    assert.equal(j.stats.syncs, 1); // all 500 were queued in the same tick
+    // Waves: appends that arrive while a sync is in flight share the next one.
+    const waves: Promise<void>[] = [];
+    for (let w = 0; w < 5; w++) {
+      waves.push(...Array.from({ length: 100 }, (_, i) => j.append(reserve(`b${w}-${i}`))));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(waves);
+    assert.ok(j.stats.syncs - 1 <= 5, `syncs ${j.stats.syncs}`);
+    await j.close();
+    const text = await readFile(path.join(dir, "journal", "2026-11.jsonl"), "utf8");
+    const ids = text.trimEnd().split("\n").map((l) => (JSON.parse(l) as JournalEntry).id);
+    assert.equal(ids.length, 1000);
+    assert.equal(new Set(ids).size, 1000);
+    assert.deepEqual(ids.slice(0, 3), ["a0", "a1", "a2"]); // queue order is file order
+  });
+
+  it("files entries by the UTC month of `at` and reads months in order, with `since`", async () => {
+    const j = await Journal.open(dir);
+    await j.append(reserve("dec", "2026-12-01T00:00:00.000Z"));
+    await j.append(reserve("nov", "2026-11-30T23:59:59.999Z"));
+    await j.append(reserve("jan", "2027-01-01T00:30:00+01:00")); // 2026-12-31T23:30Z
+    assert.deepEqual(await j.months(), ["2026-11", "2026-12"]);
+    assert.deepEqual((await all(j)).map((e) => e.id), ["nov", "dec", "jan"]);
+    assert.deepEqual((await all(j, { since: new Date("2026-12-01T00:00:00Z") })).map((e) => e.id), ["dec", "jan"]);
+    await assert.rejects(j.append(reserve("bad", "not a date")));
+    await j.close();
+  });
+
+  it("skips and counts unparsable lines instead of throwing", async () => {
+    await (await Journal.open(dir)).close();
+    const file = path.join(dir, "journal", "2026-11.jsonl");
+    await writeFile(file, [JSON.stringify(reserve("ok1")), "{not json", '{"type":"other"}', JSON.stringify(reserve("ok2")), ""].join("\n"));
+    const j = await Journal.open(dir);
+    assert.deepEqual((await all(j)).map((e) => e.id), ["ok1", "ok2"]);
+    assert.equal(j.stats.skippedLines, 2);
+    await j.close();
+  });
+
+  it("moves a torn last line to a .torn side file on open so the next append starts on a fresh line", async () => {
+    const j0 = await Journal.open(dir);
+    await j0.append(reserve("before"));
+    await j0.close();
+    const file = path.join(dir, "journal", "2026-11.jsonl");
+    const torn = JSON.stringify(reserve("torn")).slice(0, 37);
+    await appendFile(file, torn);
+    const ro = await Journal.open(dir, { readOnly: true }); // a reader must not touch a line a writer may be finishing
+    assert.deepEqual((await all(ro)).map((e) => e.id), ["before"]);
+    assert.equal(ro.stats.repairedFiles, 0);
+    await assert.rejects(ro.append(reserve("nope")));
+    await ro.close();
+    assert.ok((await readFile(file, "utf8")).endsWith(torn));
+    const j = await Journal.open(dir);
+    assert.equal(j.stats.repairedFiles, 1);
+    assert.equal(await readFile(`${file}.torn`, "utf8"), torn + "\n");
+    await j.append(reserve("after"));
+    assert.deepEqual((await all(j)).map((e) => e.id), ["before", "after"]);
+    assert.equal(j.stats.skippedLines, 0);
+    await j.close();
+  });
+
+  it("survives SIGKILL mid-run: every resolved append is on disk, a torn tail is repaired, appends work after", async function () {
+    this.timeout(30_000);
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "journal-crash-child.ts"), dir], {
+      cwd: path.join(__dirname, "../../.."),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`child printed too little: ${out.length} bytes; stderr: ${err}`)), 20_000);
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.split("\n").length > 400) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on("exit", () => reject(new Error(`child exited early; stderr: ${err}`)));
+    });
+    child.kill("SIGKILL");
+    assert.equal(await exited, "SIGKILL");
+    // Only ids with their newline made it out whole.
+    const resolved = out.split("\n").slice(0, -1);
+    assert.ok(resolved.length >= 400);
+
+    const journalDir = path.join(dir, "journal");
+    const name = (await readdir(journalDir)).filter((n) => n.endsWith(".jsonl")).sort().pop(); // the newest month
+    assert.ok(name);
+    const file = path.join(journalDir, name);
+    const raw = await readFile(file);
+    if (raw[raw.length - 1] === 0x0a) await appendFile(file, '{"type":"reserve","id":"half-writ'); // make sure a torn tail exists
+
+    const j = await Journal.open(dir);
+    assert.equal(j.stats.repairedFiles, 1);
+    const ids = new Set((await all(j)).map((e) => e.id));
+    assert.equal(j.stats.skippedLines, 0);
+    const missing = resolved.filter((id) => !ids.has(id));
+    assert.deepEqual(missing, []);
+    await j.append(reserve("after-crash", new Date().toISOString()));
+    const again = (await all(j)).map((e) => e.id);
+    assert.equal(again[again.length - 1], "after-crash");
+    await j.close();
+    const reopened = await Journal.open(dir);
+    assert.equal(reopened.stats.repairedFiles, 0);
+    await reopened.close();
+  });
+});
