@@ -1,8 +1,8 @@
 /**
  * bedrock-budget serve | status | report — the gateway standalone, for headless machines and CI.
  */
-import { watch } from "node:fs";
-import { access } from "node:fs/promises";
+import { readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from "node:fs";
+import { access, readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_FILE, ledgerDirOf, loadConfigFile, timeZoneOf, validated } from "./config/load";
 import type { Config } from "./config/schema";
@@ -62,31 +62,66 @@ async function configWithFlags(file: string | undefined, flags: { port?: string;
 async function serve(config: Config, configFile: string | undefined, flags: { port?: string; ledger?: string; upstream?: string }): Promise<number> {
   const log = stderrLogger(config.logLevel);
   const gateway = await startGateway({ config, log });
+  const stopWatching = configFile
+    ? watchConfig(configFile, async () => {
+        try {
+          const next = await configWithFlags(configFile, flags);
+          await gateway.reconfigure({ ...next, port: config.port });
+          log.info(`configuration reloaded from ${configFile}`);
+        } catch (err) {
+          log.error(`${(err as Error).message}\nthe previous configuration stays in force`);
+        }
+      })
+    : () => undefined;
+  // Ready only once the config watcher is in place, so no edit after this line is missed.
   process.stdout.write(`listening on ${gateway.url}\n`);
-
-  if (configFile) {
-    // Settings apply live; an invalid edit is reported and the last good configuration stays.
-    let timer: NodeJS.Timeout | undefined;
-    watch(configFile, { persistent: false }, () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        configWithFlags(configFile, flags)
-          .then((next) => {
-            gateway.reconfigure({ ...next, port: config.port });
-            log.info(`configuration reloaded from ${configFile}`);
-          })
-          .catch((err) => log.error(`${(err as Error).message}\nthe previous configuration stays in force`));
-      }, 200);
-    });
-  }
 
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
   });
   log.info("stopping: letting calls in flight settle");
+  stopWatching();
   await gateway.close();
   return 0;
+}
+
+/**
+ * Calls `onChange` after the file's content changes: file events for speed, plus a slow stat
+ * poll because some editors replace the file and network drives deliver no events.
+ */
+function watchConfig(file: string, onChange: () => Promise<void>): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let last: string | undefined;
+  let running = Promise.resolve();
+  const check = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      running = running.then(async () => {
+        const text = await readFile(file, "utf8").catch(() => undefined);
+        if (text === undefined || text === last) return;
+        last = text;
+        await onChange();
+      });
+    }, 150);
+  };
+  try {
+    last = readFileSync(file, "utf8"); // synchronously: an edit made right after start must still count as a change
+  } catch {
+    last = undefined;
+  }
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(file, { persistent: false }, check);
+  } catch {
+    watcher = undefined; // polling below still notices changes
+  }
+  watchFile(file, { interval: 2_000, persistent: false }, check);
+  return () => {
+    clearTimeout(timer);
+    watcher?.close();
+    unwatchFile(file, check);
+  };
 }
 
 async function status(config: Config): Promise<number> {

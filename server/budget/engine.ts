@@ -78,8 +78,10 @@ export class BudgetEngine {
   }
 
   /** Replaces the caps; a cap whose id persists keeps its spend and reservations (reset if its window kind changed). */
-  setCaps(caps: CapConfig[]): void {
+  /** Returns the ids of caps whose totals start from zero (new, or their window or model changed): replay history into them. */
+  setCaps(caps: CapConfig[]): string[] {
     const old = new Map(this.caps.map((s) => [s.id, s]));
+    const fresh: string[] = [];
     this.caps = caps.map((cap) => {
       const id = capId(cap);
       const fields = {
@@ -89,13 +91,18 @@ export class BudgetEngine {
         matches: cap.model === undefined ? () => true : picomatch(cap.model, { bash: true, nocase: true, dot: true }),
       };
       const kept = old.get(id);
-      if (!kept) return { id, ...fields, spent: 0n, reserved: 0n, epoch: 0 };
-      if (kept.cap.window !== cap.window) {
-        // A different window kind makes the old totals meaningless; outstanding holds go stale.
+      if (!kept) {
+        fresh.push(id);
+        return { id, ...fields, spent: 0n, reserved: 0n, epoch: 0 };
+      }
+      if (kept.cap.window !== cap.window || kept.cap.model !== cap.model) {
+        // Another window or model makes the old totals meaningless; outstanding holds go stale.
+        fresh.push(id);
         Object.assign(kept, { spent: 0n, reserved: 0n, start: undefined, end: undefined, epoch: kept.epoch + 1 });
       }
       return Object.assign(kept, fields);
     });
+    return fresh;
   }
 
   applicableCaps(modelId: string, baseModelId?: string): string[] {

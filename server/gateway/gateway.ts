@@ -5,7 +5,7 @@
 import { BudgetEngine } from "../budget/engine";
 import { windowBounds } from "../budget/windows";
 import { ledgerDirOf, timeZoneOf, userOf } from "../config/load";
-import type { Config } from "../config/schema";
+import { capId, type Config } from "../config/schema";
 import { credentialSource, type CredentialSource } from "../credentials";
 import { Ledger } from "../ledger/ledger";
 import { lockLedger } from "../ledger/lock";
@@ -33,8 +33,8 @@ export interface RunningGateway {
   readonly port: number;
   readonly url: string;
   readonly api: LocalApi;
-  /** Applies new settings live; spend and reservations carry over. */
-  reconfigure(config: Config): void;
+  /** Applies new settings live; spend and reservations carry over, and new caps count this window's history. */
+  reconfigure(config: Config): Promise<void>;
   onCall(listener: (record: CallRecord) => void): () => void;
   /** Stops accepting, lets calls in flight settle, flushes the ledger. */
   close(): Promise<void>;
@@ -87,13 +87,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     port: listener.port,
     url,
     api,
-    reconfigure(config) {
+    async reconfigure(config) {
       const next = buildContext(config, ledger, options, log, now);
       next.engine = ctx.engine;
-      next.engine.setCaps(config.caps);
       next.publish = ctx.publish;
+      const fresh = next.engine.setCaps(config.caps);
       log.setLevel(config.logLevel);
       ctx = next;
+      if (fresh.length > 0) await replaySpend(ctx, new Set(fresh));
     },
     onCall(fn) {
       api.events.on("call", fn);
@@ -126,15 +127,27 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, l
   };
 }
 
-/** Spend already settled in the current windows counts against the caps after a restart (in the window each call reserved in, as live). */
-async function replaySpend(ctx: GatewayContext): Promise<void> {
+/**
+ * Spend already settled in the current windows counts against the caps after a restart, charged
+ * to the window each call reserved in (as live). `only` limits the replay to caps that are new.
+ */
+async function replaySpend(ctx: GatewayContext, only?: Set<string>): Promise<void> {
   const now = ctx.now();
   const since = ctx.config.caps
+    .filter((cap) => !only || only.has(capId(cap)))
     .map((cap) => windowBounds(cap.window, ctx.timeZone, now).start)
     .reduce<Date | undefined>((a, b) => (a && a < b ? a : b), undefined);
   if (!since) return;
   for await (const record of ctx.ledger.settledSince(since)) {
     const amount = BigInt(record.costPicos);
-    if (amount > 0n) ctx.engine.recordSpent({ modelId: record.modelId, baseModelId: record.baseModelId, amount, at: new Date(record.startedAt) });
+    if (amount <= 0n) continue;
+    const at = new Date(record.startedAt);
+    if (!only) {
+      ctx.engine.recordSpent({ modelId: record.modelId, baseModelId: record.baseModelId, amount, at });
+      continue;
+    }
+    for (const id of ctx.engine.applicableCaps(record.modelId, record.baseModelId)) {
+      if (only.has(id)) ctx.engine.recordExternalSpent(id, at, amount);
+    }
   }
 }

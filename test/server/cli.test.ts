@@ -1,0 +1,136 @@
+/** The standalone CLI: `serve` (start, SIGTERM, kill -9 recovery, live config), `status`, `report`. */
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { InvokeModelCommand, InvokeModelWithResponseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
+import { API_PATHS, type CallsResponse, type StatusResponse } from "../../server/protocol";
+import { FakeBedrock } from "../support/fakeBedrock";
+import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
+import { run, serve } from "../support/cliProcess";
+
+const getJson = async <T>(url: string): Promise<T> => (await (await fetch(url)).json()) as T;
+
+/** Polls a condition a bounded number of times (the state changes in another process). */
+async function eventually(check: () => Promise<boolean>, what: string, tries = 50, everyMs = 100): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  assert.fail(`timed out waiting until ${what}`);
+}
+
+describe("cli", function () {
+  this.timeout(60_000);
+  let fake: FakeBedrock;
+  let dir: string;
+  let configFile: string;
+  beforeEach(async () => {
+    fake = await FakeBedrock.start({ credentials: CREDENTIALS });
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-cli-"));
+    configFile = path.join(dir, "config.json");
+    await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 5 }], timeZone: "UTC" }));
+  });
+  afterEach(async () => {
+    await fake.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const flags = () => ["--config", configFile, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", fake.url];
+
+  it("serve prints its address, meters calls, and on SIGTERM lets the call in flight finish, then exits 0", async () => {
+    const served = await serve(flags());
+    fake.behave(() => ({ kind: "ok", usage: { input: 100, output: 50 }, chunks: 10, chunkDelayMs: 50 }));
+    const client = clientFor(served.url);
+    const out = await client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("hi", 100) }));
+    served.child.kill("SIGTERM"); // mid-stream
+    let chunks = 0;
+    for await (const part of out.body!) if (part.chunk) chunks++;
+    client.destroy();
+    assert.equal(chunks, 15, "the whole stream arrived");
+    assert.equal(await served.exited, 0);
+    const report = await run(["report", "--format", "json", "--ledger", path.join(dir, "ledger"), "--config", configFile]);
+    assert.equal(report.code, 0, report.stderr);
+    const rows = JSON.parse(report.stdout) as Array<{ outcome: string; usage: { outputTokens: number } }>;
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.outcome, "ok");
+    assert.equal(rows[0]!.usage.outputTokens, 50);
+  });
+
+  it("after kill -9 with a call in flight, the restarted gateway charges that call at its worst case", async () => {
+    const first = await serve(flags());
+    fake.behave(() => ({ kind: "hang" }));
+    const client = clientFor(first.url);
+    const pending = client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hang", 1000) })).catch((e: Error) => e);
+    await eventually(async () => fake.hits.length === 1, "the call reached Bedrock");
+    first.child.kill("SIGKILL");
+    await first.exited;
+    await pending;
+    client.destroy();
+
+    const second = await serve(flags());
+    try {
+      const status = await getJson<StatusResponse>(`${second.url}${API_PATHS.status}`);
+      const calls = await getJson<CallsResponse>(`${second.url}${API_PATHS.calls}`);
+      assert.equal(calls.calls.length, 1);
+      const [call] = calls.calls;
+      assert.equal(call!.outcome, "interrupted");
+      assert.equal(call!.costPicos, call!.worstCasePicos);
+      assert.ok(BigInt(call!.costPicos) > 15_000_000_000n, "1,000 output tokens of Sonnet 4.5 at least");
+      assert.equal(status.caps[0]!.spentExact.length > 0 && Number(status.caps[0]!.spentExact) > 0.015, true);
+    } finally {
+      second.child.kill("SIGTERM");
+      await second.exited;
+    }
+  });
+
+  it("applies an edited config file live, and keeps the last good one when an edit is invalid", async () => {
+    const served = await serve(flags());
+    try {
+      await writeFile(configFile, JSON.stringify({ caps: [{ id: "weekly", window: "week", limitUsd: 20 }], timeZone: "UTC" }));
+      await eventually(async () => (await getJson<StatusResponse>(`${served.url}${API_PATHS.status}`)).caps[0]?.id === "weekly", `the new cap is in force (stderr: ${served.stderr()})`);
+      await writeFile(configFile, JSON.stringify({ caps: [{ id: "broken", window: "fortnight", limitUsd: 20 }] }));
+      await eventually(async () => /caps\[0\]\.window/.test(served.stderr()), "the invalid key is reported");
+      const status = await getJson<StatusResponse>(`${served.url}${API_PATHS.status}`);
+      assert.deepEqual(status.caps.map((c) => c.id), ["weekly"]);
+    } finally {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
+  it("refuses to start on an invalid config, naming the key", async () => {
+    await writeFile(configFile, JSON.stringify({ caps: [{ window: "day", limitUsd: -3 }], port: "eighty" }));
+    const result = await run(["serve", ...flags()]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /caps\[0\]\.limitUsd/);
+    assert.doesNotMatch(result.stdout, /listening/);
+  });
+
+  it("status prints every cap; report --format csv lists calls with their cost", async () => {
+    const served = await serve(flags());
+    try {
+      fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
+      const client = clientFor(served.url);
+      await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 600) }));
+      client.destroy();
+      const status = await run(["status", "--port", String(served.port)]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /daily \(personal\): \$0\.01 \/ \$5\.00 today/);
+      const csv = await run(["report", "--format", "csv", "--ledger", path.join(dir, "ledger"), "--config", configFile]);
+      const [header, row] = csv.stdout.trim().split("\n");
+      assert.match(header!, /^at,startedAt,user,tool,operation,modelId/);
+      assert.match(row!, /,InvokeModel,global\.anthropic\.claude-sonnet-4-5-20250929-v1:0,/);
+      assert.match(row!, /,0\.0105,/);
+    } finally {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
+  it("status says so when no gateway is running", async () => {
+    const result = await run(["status", "--port", "1"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /no Bedrock Budget gateway answers on port 1/);
+  });
+});
