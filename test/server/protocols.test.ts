@@ -1,0 +1,133 @@
+/**
+ * The other clients on the same port: HTTP/1.1 callers signed the botocore way (boto3, the AWS
+ * CLI), Bedrock API keys (Bearer), and the live event stream the status bar and dashboard use.
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import aws4 from "aws4";
+import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { API_PATHS } from "../../server/protocol";
+import type { CallRecord } from "../../server/ledger/types";
+import { anthropicBody, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTP/1.1 request, as Python's urllib3 (under botocore) sends it. */
+function h1(port: number, options: { path: string; headers: Record<string, string>; body: string }): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: options.path, headers: options.headers, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.once("error", reject);
+    req.end(options.body);
+  });
+}
+
+/** Signs like botocore: `host` signed, body hashed, no x-amz-content-sha256 header sent. */
+function botocoreSigned(port: number, path: string, body: string, userAgent: string): Record<string, string> {
+  const signed = aws4.sign(
+    {
+      host: `127.0.0.1:${port}`,
+      path,
+      method: "POST",
+      service: "bedrock",
+      region: "us-east-1",
+      body,
+      headers: { "Content-Type": "application/json", Accept: "application/json", "User-Agent": userAgent },
+    },
+    CREDENTIALS,
+  );
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(signed.headers ?? {})) headers[k] = String(v);
+  return headers;
+}
+
+describe("gateway: HTTP/1.1 callers, API keys and live events", function () {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 0.5 }] });
+  });
+  after(() => h.close());
+  beforeEach(() => h.fake.reset());
+
+  const path = `/model/${encodeURIComponent(SONNET_45)}/invoke`;
+
+  it("meters an HTTP/1.1 call signed the botocore way, and names the tool from its User-Agent", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+    const body = anthropicBody("from python", 50);
+    const ua = "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux lang/python#3.11.7 Botocore/1.35.0";
+    const res = await h1(h.gateway.port, { path, headers: botocoreSigned(h.gateway.port, path, body, ua), body });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(res.headers["x-amzn-bedrock-output-token-count"], "20", "usage headers pass through");
+    assert.equal(JSON.parse(res.body).type, "message");
+    assert.equal(h.fake.hits[0]!.signatureValid, true);
+    const calls = (await (await fetch(`${h.gateway.url}${API_PATHS.calls}`)).json()) as { calls: CallRecord[] };
+    assert.equal(calls.calls[0]!.tool, "boto3");
+    assert.equal(calls.calls[0]!.costPicos, String(10n * 3_000_000n + 20n * 15_000_000n));
+  });
+
+  it("refuses an HTTP/1.1 caller over the cap with the same error shape boto3 reads", async () => {
+    const body = anthropicBody("big", 64_000); // worst case ≈ $0.96
+    const res = await h1(h.gateway.port, { path, headers: botocoreSigned(h.gateway.port, path, body, "Boto3/1.35.0"), body });
+    assert.equal(res.status, 400);
+    assert.equal(res.headers["x-amzn-errortype"], "ServiceQuotaExceededException");
+    assert.equal(res.headers["x-should-retry"], "false");
+    assert.ok(res.headers.date);
+    assert.match(JSON.parse(res.body).message, /cap "daily"/);
+    assert.equal(h.fake.hits.length, 0);
+  });
+
+  it("forwards a Bedrock API key (Bearer) as it is, and still meters the call", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 5, output: 5 } }));
+    const body = anthropicBody("api key", 50);
+    const res = await h1(h.gateway.port, {
+      path,
+      headers: { authorization: `Bearer bearer-${CREDENTIALS.accessKeyId}`, "content-type": "application/json", host: `127.0.0.1:${h.gateway.port}` },
+      body,
+    });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(h.fake.hits[0]!.headers.authorization, `Bearer bearer-${CREDENTIALS.accessKeyId}`);
+    const calls = (await (await fetch(`${h.gateway.url}${API_PATHS.calls}?limit=1`)).json()) as { calls: CallRecord[] };
+    assert.equal(calls.calls[0]!.costPicos, String(5n * 3_000_000n + 5n * 15_000_000n));
+  });
+
+  it("refuses an unsigned request without forwarding it", async () => {
+    const res = await h1(h.gateway.port, { path, headers: { "content-type": "application/json" }, body: anthropicBody("x", 5) });
+    assert.equal(res.status, 403);
+    assert.equal(res.headers["x-amzn-errortype"], "AccessDeniedException");
+    assert.equal(h.fake.hits.length, 0);
+  });
+
+  it("pushes each settled call on the event stream, with the status after it", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 100, output: 100 } }));
+    const controller = new AbortController();
+    const res = await fetch(`${h.gateway.url}${API_PATHS.events}`, { signal: controller.signal });
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    const reader = res.body!.getReader();
+    let text = "";
+    const readUntil = async (pattern: RegExp) => {
+      for (let i = 0; i < 100 && !pattern.test(text); i++) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString("utf8");
+      }
+      assert.match(text, pattern);
+    };
+    await readUntil(/^event: status\n/m); // the current status arrives at once
+    await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("live", 100) }));
+    await readUntil(/event: call\ndata: .*\n\nevent: status\ndata: .*\n\n/);
+    const call = JSON.parse(/event: call\ndata: (.*)\n/.exec(text)![1]!) as CallRecord;
+    assert.equal(call.outcome, "ok");
+    assert.equal(call.usage.outputTokens, 100);
+    const statusAfter = JSON.parse([...text.matchAll(/event: status\ndata: (.*)\n/g)].at(-1)![1]!);
+    assert.ok(statusAfter.caps[0].spentUsd > 0);
+    controller.abort();
+  });
+});

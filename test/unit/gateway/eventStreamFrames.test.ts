@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { EventStreamCodec } from "@smithy/eventstream-codec";
+import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
+import { FrameSplitter, MAX_FRAME_BYTES } from "../../../server/gateway/eventStreamFrames";
+
+const codec = new EventStreamCodec(toUtf8, fromUtf8);
+
+function chunkEvent(i: number, text: string): Buffer {
+  const model = Buffer.from(JSON.stringify({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text } })).toString("base64");
+  return Buffer.from(
+    codec.encode({
+      headers: {
+        ":event-type": { type: "string", value: "chunk" },
+        ":content-type": { type: "string", value: "application/json" },
+        ":message-type": { type: "string", value: "event" },
+      },
+      body: fromUtf8(JSON.stringify({ bytes: model, p: "abcdefghijklmnopqrstuvwxyz".slice(0, i % 26) })),
+    }),
+  );
+}
+
+function exceptionEvent(): Buffer {
+  return Buffer.from(
+    codec.encode({
+      headers: {
+        ":exception-type": { type: "string", value: "throttlingException" },
+        ":content-type": { type: "string", value: "application/json" },
+        ":message-type": { type: "string", value: "exception" },
+      },
+      body: fromUtf8(JSON.stringify({ message: "Too many requests" })),
+    }),
+  );
+}
+
+function emptyEvent(): Buffer {
+  return Buffer.from(codec.encode({ headers: {}, body: new Uint8Array(0) })); // the smallest frame: 16 bytes
+}
+
+/** Feeds `bytes` to a fresh splitter cut at `cuts`, returning every frame it produced. */
+function feed(bytes: Buffer, cuts: number[]): { frames: Buffer[]; leftover: number } {
+  const splitter = new FrameSplitter();
+  const frames: Buffer[] = [];
+  let from = 0;
+  for (const cut of [...cuts, bytes.length]) {
+    frames.push(...splitter.push(bytes.subarray(from, cut)));
+    from = cut;
+  }
+  return { frames, leftover: splitter.leftover };
+}
+
+/** Decodes frames with the codec (which needs exactly one whole frame each) to what a client reads. */
+function decoded(frames: Buffer[]): Array<{ type: string; body: string }> {
+  return frames.map((f) => {
+    const m = codec.decode(f);
+    const type = m.headers[":event-type"]?.value ?? m.headers[":exception-type"]?.value ?? "";
+    return { type: String(type), body: toUtf8(m.body) };
+  });
+}
+
+describe("eventStreamFrames: FrameSplitter", () => {
+  const events = [chunkEvent(0, "Hello"), emptyEvent(), chunkEvent(7, ", wor"), chunkEvent(25, "ld!".repeat(50)), exceptionEvent()];
+  const stream = Buffer.concat(events);
+  const expected = decoded(events);
+
+  it("returns each whole frame when they arrive one per chunk", () => {
+    const splitter = new FrameSplitter();
+    const frames = events.flatMap((e) => splitter.push(e));
+    assert.deepEqual(decoded(frames), expected);
+    assert.equal(splitter.leftover, 0);
+  });
+
+  it("returns several frames from one chunk, in order", () => {
+    const { frames, leftover } = feed(stream, []);
+    assert.equal(frames.length, events.length);
+    frames.forEach((f, i) => assert.ok(f.equals(events[i]!), `frame ${i} differs`));
+    assert.deepEqual(decoded(frames), expected);
+    assert.equal(leftover, 0);
+  });
+
+  it("reassembles frames arriving byte by byte, returning each as soon as its last byte arrives", () => {
+    const splitter = new FrameSplitter();
+    const frames: Buffer[] = [];
+    let boundary = 0;
+    const ends = events.map((e) => (boundary += e.length));
+    for (let i = 0; i < stream.length; i++) {
+      const out = splitter.push(stream.subarray(i, i + 1));
+      if (ends.includes(i + 1)) assert.equal(out.length, 1, `a frame ends at byte ${i + 1}`);
+      else assert.equal(out.length, 0, `no frame ends at byte ${i + 1}`);
+      frames.push(...out);
+    }
+    assert.deepEqual(decoded(frames), expected);
+    assert.equal(splitter.leftover, 0);
+  });
+
+  it("handles splits inside the length prefix, the prelude and across frame boundaries", () => {
+    const first = events[0]!.length;
+    const splits = [
+      [2], // inside the total-length word
+      [6], // inside the headers-length word
+      [10], // inside the prelude CRC
+      [first - 1, first + 3], // last byte of a frame, then inside the next prelude
+      [1, 2, 3, first + 13, stream.length - 5],
+      [0, 0, first, first], // empty chunks
+    ];
+    for (const cuts of splits) {
+      const { frames, leftover } = feed(stream, cuts);
+      assert.deepEqual(decoded(frames), expected, `cuts ${cuts.join(",")}`);
+      assert.equal(leftover, 0);
+    }
+  });
+
+  it("handles pseudo-random chunk sizes", () => {
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 23) + 1;
+    for (let round = 0; round < 20; round++) {
+      const cuts: number[] = [];
+      for (let at = rand(); at < stream.length; at += rand()) cuts.push(at);
+      assert.deepEqual(decoded(feed(stream, cuts).frames), expected);
+    }
+  });
+
+  it("holds back an incomplete frame and reports its size as leftover", () => {
+    const splitter = new FrameSplitter();
+    assert.deepEqual(splitter.push(stream.subarray(0, 3)), []);
+    assert.equal(splitter.leftover, 3);
+    const partial = events[0]!.length + 5;
+    const frames = splitter.push(stream.subarray(3, partial));
+    assert.equal(frames.length, 1);
+    assert.equal(splitter.leftover, 5);
+  });
+
+  it("throws on a frame length that cannot be valid", () => {
+    const tooSmall = Buffer.alloc(16);
+    tooSmall.writeUInt32BE(15, 0);
+    assert.throws(() => new FrameSplitter().push(tooSmall), /15 bytes is not valid/);
+
+    const tooLarge = Buffer.alloc(8);
+    tooLarge.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
+    assert.throws(() => new FrameSplitter().push(tooLarge), /not valid/);
+
+    // Garbage after a good frame, with the bad prefix split across chunks.
+    const splitter = new FrameSplitter();
+    assert.equal(splitter.push(Buffer.concat([events[0]!, Buffer.from([0, 0])])).length, 1);
+    assert.throws(() => splitter.push(Buffer.from([0, 3])), /3 bytes is not valid/);
+  });
+});
