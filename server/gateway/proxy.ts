@@ -30,7 +30,7 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
     body = await readBody(req, ctx.config.maxRequestBytes);
   } catch (err) {
     if (err instanceof BodyTooLarge) {
-      res.setHeader("connection", "close");
+      if (req.httpVersionMajor === 1) res.setHeader("connection", "close"); // the unread rest of the body is dropped
       return answer(res, validation(err.message, 413));
     }
     throw err;
@@ -83,9 +83,11 @@ async function meter(
   }
   const call = admission.call;
 
+  // A caller that leaves mid-stream stops generation; a buffered call runs to completion so
+  // that it settles at the usage Bedrock reports rather than at a guess.
   const aborter = new AbortController();
   const onClientGone = () => aborter.abort();
-  res.once("close", onClientGone);
+  if (isStreaming(operation)) res.once("close", onClientGone);
   let upstream;
   try {
     upstream = await forward(aborter.signal);

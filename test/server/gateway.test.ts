@@ -273,6 +273,28 @@ describe("gateway: bad input and failures", function () {
     assert.equal((await status(h)).caps[0]!.reservedExact, "0");
   });
 
+  it("stops generation when the caller abandons a stream, charging the worst case", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 200 }, chunks: 200, chunkDelayMs: 10 }));
+    const settledCall = new Promise<import("../../server/ledger/types").CallRecord>((resolve) => {
+      const stop = h.gateway.onCall((record) => {
+        stop();
+        resolve(record);
+      });
+    });
+    const abort = new AbortController();
+    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("x", 200) }), { abortSignal: abort.signal });
+    let seen = 0;
+    await (async () => {
+      for await (const part of out.body!) {
+        if (part.chunk && ++seen === 5) abort.abort();
+      }
+    })().catch(() => undefined);
+    const settled = await settledCall;
+    assert.equal(settled.outcome, "client-aborted");
+    assert.equal(settled.costPicos, settled.worstCasePicos);
+    assert.equal((await status(h)).caps[0]!.reservedExact, "0");
+  });
+
   it("refuses requests addressed to a non-loopback Host (DNS rebinding)", async () => {
     const statusOf = (host: string) =>
       new Promise<number>((resolve, reject) => {

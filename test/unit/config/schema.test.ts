@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { capId, parseConfig, type ConfigResult } from "../../../server/config/schema";
+
+function errorsOf(result: ConfigResult): string[] {
+  assert.equal(result.ok, false, `expected errors, got ${JSON.stringify(result)}`);
+  return (result as { errors: string[] }).errors;
+}
+
+function configOf(result: ConfigResult) {
+  assert.equal(result.ok, true, `expected a valid config, got ${JSON.stringify(result)}`);
+  return (result as Extract<ConfigResult, { ok: true }>).config;
+}
+
+describe("config: parseConfig", () => {
+  it("applies the defaults to an empty, null or undefined config", () => {
+    const expected = {
+      caps: [],
+      pricing: {},
+      port: 8777,
+      allowUnmeteredOperations: false,
+      maxRequestBytes: 25 * 1024 * 1024,
+      logLevel: "info",
+    };
+    assert.deepEqual(configOf(parseConfig({})), expected);
+    assert.deepEqual(configOf(parseConfig(null)), expected);
+    assert.deepEqual(configOf(parseConfig(undefined)), expected);
+  });
+
+  it("keeps a full valid config and defaults a cap's scope to personal", () => {
+    const config = configOf(
+      parseConfig({
+        user: "ana",
+        caps: [
+          { window: "day", limitUsd: 5 },
+          { id: "team-opus", scope: "team", window: "month", limitUsd: 250.5, model: "*opus*" },
+        ],
+        pricing: { "my.custom-model": { inputPer1M: 1, outputPer1M: 2, maxOutputTokens: 4096 } },
+        ledgerDir: "~/ledger",
+        upstreamEndpoint: "http://127.0.0.1:9000",
+        region: "us-gov-west-1",
+        awsProfile: "dev",
+        port: 0,
+        timeZone: "Europe/Paris",
+        allowUnmeteredOperations: true,
+        maxRequestBytes: 1024,
+        logLevel: "debug",
+      }),
+    );
+    assert.deepEqual(config.caps[0], { scope: "personal", window: "day", limitUsd: 5 });
+    assert.equal(config.caps[1]!.scope, "team");
+    assert.equal(config.port, 0);
+    assert.equal(config.timeZone, "Europe/Paris");
+    assert.equal(config.pricing["my.custom-model"]!.maxOutputTokens, 4096);
+    assert.equal(capId(config.caps[0]!), "personal-day");
+    assert.equal(capId(config.caps[1]!), "team-opus");
+    assert.equal(capId({ scope: "team", window: "week", limitUsd: 1, model: "*sonnet*" }), "team-week-*sonnet*");
+  });
+
+  it("names the key path of a bad value inside an array: caps[1].limitUsd", () => {
+    const errors = errorsOf(parseConfig({ caps: [{ window: "day", limitUsd: 1 }, { window: "day", limitUsd: -3 }] }));
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /^caps\[1\]\.limitUsd: /);
+  });
+
+  it("names nested paths in pricing overrides", () => {
+    const errors = errorsOf(parseConfig({ pricing: { "my.model": { inputPer1M: -1, outputPer1M: 2 } } }));
+    assert.match(errors[0]!, /^pricing\.my\.model\.inputPer1M: /);
+  });
+
+  it("names unknown keys, at the top level and inside a cap", () => {
+    const errors = errorsOf(parseConfig({ budgetUsd: 10, caps: [{ window: "day", limitUsd: 1, limit: 5 }] }));
+    assert.equal(errors.length, 2);
+    assert.ok(errors.some((e) => e.includes("budgetUsd")), errors.join("\n"));
+    assert.ok(errors.some((e) => e.startsWith("caps[0]") && e.includes('"limit"')), errors.join("\n"));
+  });
+
+  it("refuses a time zone that is not IANA, naming timeZone", () => {
+    const errors = errorsOf(parseConfig({ timeZone: "Mars/Olympus_Mons" }));
+    assert.deepEqual(errors, ["timeZone: an IANA time zone such as Europe/Paris"]);
+  });
+
+  it("refuses an upstream endpoint that is not an http(s) URL", () => {
+    for (const upstreamEndpoint of ["not a url", "ftp://bedrock.example.com", "bedrock-runtime.us-east-1.amazonaws.com"]) {
+      const errors = errorsOf(parseConfig({ upstreamEndpoint }));
+      assert.equal(errors.length, 1, upstreamEndpoint);
+      assert.match(errors[0]!, /^upstreamEndpoint: /, upstreamEndpoint);
+    }
+    assert.equal(parseConfig({ upstreamEndpoint: "https://bedrock-runtime.eu-west-1.amazonaws.com" }).ok, true);
+  });
+
+  it("refuses two caps with the same id, explicit or derived", () => {
+    assert.deepEqual(errorsOf(parseConfig({ caps: [{ id: "a", window: "day", limitUsd: 1 }, { id: "a", window: "week", limitUsd: 2 }] })), [
+      'caps: two caps have the id "a"',
+    ]);
+    assert.deepEqual(errorsOf(parseConfig({ caps: [{ window: "day", limitUsd: 1 }, { window: "day", limitUsd: 2 }] })), [
+      'caps: two caps have the id "personal-day"',
+    ]);
+    // Same window, different scope or model: distinct ids.
+    assert.equal(parseConfig({ caps: [{ window: "day", limitUsd: 1 }, { window: "day", scope: "team", limitUsd: 2 }, { window: "day", limitUsd: 3, model: "*haiku*" }] }).ok, true);
+  });
+
+  it("reports every problem at once, each naming its key", () => {
+    const errors = errorsOf(
+      parseConfig({ port: 70000, region: "useast1", logLevel: "verbose", caps: [{ window: "year", limitUsd: 0 }], maxRequestBytes: 10 }),
+    );
+    for (const key of ["port", "region", "logLevel", "caps[0].window", "caps[0].limitUsd", "maxRequestBytes"]) {
+      assert.ok(errors.some((e) => e.startsWith(`${key}: `)), `no error for ${key} in:\n${errors.join("\n")}`);
+    }
+    assert.ok(errors.some((e) => e === "region: an AWS region such as us-east-1"));
+  });
+
+  it("refuses a cap id with characters outside the allowed set", () => {
+    assert.deepEqual(errorsOf(parseConfig({ caps: [{ id: "my cap", window: "day", limitUsd: 1 }] })), [
+      "caps[0].id: use letters, digits, '.', ':', '_' or '-'",
+    ]);
+  });
+
+  it("names the whole config when it is not an object", () => {
+    const errors = errorsOf(parseConfig([1, 2]));
+    assert.match(errors[0]!, /^\(config\): /);
+  });
+});
