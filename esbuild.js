@@ -1,27 +1,46 @@
-// Bundles each entry point into one file under out/ (no node_modules needed at run time).
+// Bundles every entry point into out/ (nothing from node_modules is needed at run time):
+// the extension client (node, vscode external), the background server and the CLI (node),
+// and the dashboard page (browser).
 const esbuild = require("esbuild");
 
 const production = process.argv.includes("--production");
 const watch = process.argv.includes("--watch");
 
+const node = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  outdir: "out",
+  sourcemap: !production,
+  minify: production,
+  logLevel: "warning",
+};
+
 /** @type {import('esbuild').BuildOptions[]} */
 const builds = [
+  { ...node, entryPoints: { extension: "client/extension.ts" }, external: ["vscode"] },
+  { ...node, entryPoints: { server: "server/lsp/main.ts" } },
+  { ...node, entryPoints: { cli: "server/cli.ts" } },
   {
-    entryPoints: { cli: "server/cli.ts" },
+    entryPoints: { dashboard: "webview/main.ts" },
     bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    outdir: "out",
+    platform: "browser",
+    target: "es2022",
+    format: "iife",
+    outdir: "out/webview",
     sourcemap: !production,
     minify: production,
-    banner: { js: "#!/usr/bin/env node" },
     logLevel: "warning",
   },
 ];
 
+// Entry points of features not yet in the tree are skipped, so each can land on its own.
+const fs = require("node:fs");
+const present = (b) => Object.values(b.entryPoints).every((file) => fs.existsSync(file));
+
 async function main() {
-  const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
+  const contexts = await Promise.all(builds.filter(present).map((options) => esbuild.context(options)));
   if (watch) {
     await Promise.all(contexts.map((ctx) => ctx.watch()));
     return;
