@@ -37,6 +37,15 @@ export const configSchema = z.strictObject({
   allowUnmeteredOperations: z.boolean().default(false),
   maxRequestBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(25 * 1024 * 1024),
   logLevel: z.enum(["error", "warn", "info", "debug"]).default("info"),
+  alertThresholds: z
+    .array(z.number().int().min(1).max(100))
+    .max(10)
+    .default([50, 80, 90, 100])
+    .describe("Percentages of a cap at which to notify, once per window each."),
+  routeTerminals: z.boolean().default(true).describe("Set AWS_ENDPOINT_URL_BEDROCK_RUNTIME in new VS Code terminals and debug sessions."),
+  codeLens: z.boolean().default(true).describe("Show a cost estimate over each Bedrock call in the code."),
+  warnMissingMaxTokens: z.boolean().default(true).describe("Warn on a Bedrock call that sets no max tokens (unbounded output cost)."),
+  warnOverCap: z.boolean().default(true).describe("Warn on a Bedrock call whose worst case alone exceeds what is left of a cap."),
 });
 
 export type CapConfig = z.infer<typeof capSchema>;

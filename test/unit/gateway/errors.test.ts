@@ -68,3 +68,48 @@ describe("errors: Bedrock's error shape", () => {
     assert.equal(ids.size, 20);
   });
 });
+
+describe("errors: as the AWS SDK for JavaScript v3 sees them", () => {
+  // Imported lazily so the shape tests above stay independent of the SDK.
+  async function sendThrough(answer: ErrorAnswer): Promise<{ error: Error & { $metadata?: { httpStatusCode?: number; attempts?: number } }; calls: number }> {
+    const { BedrockRuntimeClient, InvokeModelCommand } = await import("@aws-sdk/client-bedrock-runtime");
+    const { HttpResponse } = await import("@smithy/protocol-http");
+    const { Readable } = await import("node:stream");
+    let calls = 0;
+    const client = new BedrockRuntimeClient({
+      region: "us-east-1",
+      endpoint: "http://127.0.0.1:8777",
+      credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "secret" },
+      maxAttempts: 3,
+      requestHandler: {
+        handle: async () => {
+          calls++;
+          return { response: new HttpResponse({ statusCode: answer.status, headers: answer.headers, body: Readable.from([answer.body]) }) };
+        },
+      } as never,
+    });
+    try {
+      await client.send(new InvokeModelCommand({ modelId: "anthropic.claude-3-haiku-20240307-v1:0", contentType: "application/json", body: "{}" }));
+    } catch (error) {
+      return { error: error as Error, calls };
+    } finally {
+      client.destroy();
+    }
+    assert.fail("the SDK did not raise the error");
+  }
+
+  it("raises a budget refusal as ServiceQuotaExceededException with our message, without retrying", async () => {
+    const { error, calls } = await sendThrough(refusal("Bedrock Budget refused the call: cap daily ($5.00) would be exceeded"));
+    assert.equal(error.name, "ServiceQuotaExceededException");
+    assert.equal(error.message, "Bedrock Budget refused the call: cap daily ($5.00) would be exceeded");
+    assert.equal(error.$metadata?.httpStatusCode, 400);
+    assert.equal(calls, 1);
+  });
+
+  it("raises access denied as AccessDeniedException", async () => {
+    const { error, calls } = await sendThrough(accessDenied("the request signature does not match its content"));
+    assert.equal(error.name, "AccessDeniedException");
+    assert.match(error.message, /signature does not match/);
+    assert.equal(calls, 1);
+  });
+});
