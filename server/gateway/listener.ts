@@ -24,12 +24,18 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 export interface Listener {
   port: number;
-  /** Stops accepting, lets requests in flight finish, then closes every connection. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting and closes idle connections at once; requests in flight may finish for
+   * `graceMs`, after which the connections still open are destroyed.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function listen(handler: Handler, port: number, host = "127.0.0.1"): Promise<Listener> {
   const h1 = http.createServer({ keepAliveTimeout: 5_000 }, handler);
+  // h1 never listens itself (the front server hands it sockets); Node sets up its connection
+  // tracking (idle-connection closing, header and request timeouts) on 'listening'.
+  h1.emit("listening");
   const h2 = http2.createServer({}, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
@@ -54,12 +60,19 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1")
 
   return {
     port: address.port,
-    close: async () => {
-      const closed = new Promise<void>((resolve) => front.close(() => resolve()));
-      h1.closeIdleConnections();
+    close: async (graceMs = 30_000) => {
+      front.close();
+      h1.close(); // closes idle keep-alive connections now, busy ones after their response
       for (const session of sessions) session.close(); // graceful: open streams finish first
-      await new Promise<void>((resolve) => h1.close(() => resolve()));
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 2_000).unref())]);
+      const allClosed = new Promise<void>((resolve) => {
+        const check = () => sockets.size === 0 && resolve();
+        for (const socket of sockets) socket.once("close", check);
+        check();
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([allClosed, grace]);
+      clearTimeout(timer);
       for (const socket of sockets) socket.destroy();
     },
   };

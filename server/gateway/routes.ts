@@ -7,20 +7,20 @@ export type Route =
   | { kind: "unsupported"; what: string } // known to Bedrock, not something the gateway can meter
   | { kind: "unknown" };
 
-const MODEL_OPERATIONS: Record<string, Operation> = {
+const MODEL_OPERATIONS: ReadonlyMap<string, Operation> = new Map(Object.entries({
   invoke: "InvokeModel",
   "invoke-with-response-stream": "InvokeModelWithResponseStream",
   converse: "Converse",
   "converse-stream": "ConverseStream",
   "count-tokens": "CountTokens",
-};
+} satisfies Record<string, Operation>));
 
 export function routeOf(method: string, rawPath: string): Route {
   const path = rawPath.split("?")[0] ?? "";
   if (method === "POST") {
     const model = /^\/model\/([^/]+)\/([a-z-]+)$/.exec(path);
     if (model) {
-      const operation = MODEL_OPERATIONS[model[2]!];
+      const operation = MODEL_OPERATIONS.get(model[2]!); // a Map: no inherited keys such as `constructor`
       const modelId = safeDecode(model[1]!);
       if (operation && modelId) return { kind: "model", operation, modelId };
       if (model[2] === "invoke-with-bidirectional-stream") {

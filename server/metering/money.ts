@@ -52,12 +52,14 @@ export function picosToDecimalString(picos: Picos): string {
   return `${negative ? "-" : ""}${whole}${frac ? "." + frac : ""}`;
 }
 
-/** "$3.42"; amounts under a cent keep enough digits to be non-zero ("$0.0042"). */
+/** "$3.42"; amounts under a cent keep two significant digits ("$0.0042", "$0.000000035"). */
 export function formatUsd(picos: Picos): string {
   const usd = picosToUsd(picos);
   const abs = Math.abs(usd);
-  if (abs === 0 || abs >= 0.01) return `${usd < 0 ? "-" : ""}$${abs.toFixed(2)}`;
-  return `${usd < 0 ? "-" : ""}$${abs.toPrecision(2).replace(/0+$/, "")}`;
+  const sign = usd < 0 ? "-" : "";
+  if (abs === 0 || abs >= 0.01) return `${sign}$${abs.toFixed(2)}`;
+  const decimals = Math.min(12, Math.ceil(-Math.log10(abs)) + 1);
+  return `${sign}$${abs.toFixed(decimals).replace(/0+$/, "")}`;
 }
 
 function numberToPlainString(n: number): string {

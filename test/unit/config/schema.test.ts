@@ -20,6 +20,11 @@ describe("config: parseConfig", () => {
       allowUnmeteredOperations: false,
       maxRequestBytes: 25 * 1024 * 1024,
       logLevel: "info",
+      alertThresholds: [50, 80, 90, 100],
+      routeTerminals: true,
+      codeLens: true,
+      warnMissingMaxTokens: true,
+      warnOverCap: true,
     };
     assert.deepEqual(configOf(parseConfig({})), expected);
     assert.deepEqual(configOf(parseConfig(null)), expected);

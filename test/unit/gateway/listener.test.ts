@@ -194,8 +194,7 @@ describe("listener: one port for HTTP/1.1 and h2c", () => {
 });
 
 describe("listener: close()", () => {
-  /** Opens one idle keep-alive HTTP/1.1 connection, then times close() and the connection's end. */
-  async function closeWithIdleKeepAlive(): Promise<number> {
+  it("closes an idle HTTP/1.1 keep-alive connection at once (boto3 and the CLI always leave one open)", async () => {
     const listener = await listen(echo, 0);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
@@ -204,28 +203,12 @@ describe("listener: close()", () => {
       const sockets = Object.values(agent.freeSockets).flat();
       assert.equal(sockets.length, 1, "the agent keeps one idle connection");
       const socketClosed = new Promise<void>((res) => sockets[0]!.once("close", () => res()));
-      const started = Date.now();
-      await listener.close();
+      // A grace far beyond the test's timeout: only closing the idle connection lets this resolve.
+      await listener.close(10 * 60_000);
       await socketClosed;
-      return Date.now() - started;
     } finally {
       agent.destroy();
     }
-  }
-
-  it("resolves while an idle HTTP/1.1 keep-alive connection is open, and closes that connection", async () => {
-    const ms = await closeWithIdleKeepAlive();
-    assert.ok(ms < 5_000, `close took ${ms} ms`);
-  });
-
-  // BUG: listener.ts hands sockets to an http.Server that never listen()s, and Node only sets up
-  // HTTP/1.1 connection tracking on the 'listening' event, so h1.closeIdleConnections() (and the
-  // idle-closing inside h1.close()) is a no-op. close() with an idle keep-alive connection open (boto3,
-  // the AWS CLI and agent-based clients always leave one) waits out the full 2 s fallback timer before
-  // destroying the socket: observed 2001 ms. Expected: idle connections closed at once.
-  it.skip("closes an idle HTTP/1.1 keep-alive connection at once rather than after the 2 s fallback (BUG)", async () => {
-    const ms = await closeWithIdleKeepAlive();
-    assert.ok(ms < 1_000, `close took ${ms} ms`);
   });
 
   it("resolves while an idle h2 session is open, and ends that session", async () => {

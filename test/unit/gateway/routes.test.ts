@@ -93,11 +93,7 @@ describe("routes: routeOf", () => {
     for (const [method, path] of unknown) assert.deepEqual(routeOf(method, path), { kind: "unknown" }, `${method} ${path}`);
   });
 
-  // BUG: the operation lookup reads MODEL_OPERATIONS[suffix] from a plain object, so the inherited
-  // key "constructor" (lower-case, matches /[a-z-]+/) is taken for an operation: routeOf returns
-  // { kind: "model", operation: [Function: Object] } instead of unknown, and the proxy would try to
-  // meter and forward POST /model/x/constructor instead of answering 404 UnknownOperationException.
-  it.skip("does not take inherited object keys for operations (BUG: POST /model/x/constructor is a 'model' route)", () => {
+  it("does not take inherited object keys such as constructor for operations", () => {
     assert.deepEqual(routeOf("POST", `/model/${enc(SONNET_45)}/constructor`), { kind: "unknown" });
   });
 

@@ -1,0 +1,330 @@
+/**
+ * The dashboard's in-memory aggregate of settled calls. Calls are bucketed by the UTC quarter-hour
+ * their call started in (every IANA offset is a multiple of 15 minutes, so a quarter-hour never
+ * straddles a local hour or day), which is also when the engine charged them to a cap window.
+ * Built once from the journal, then fed one settled call at a time; a series request walks at
+ * most a month of quarter-hours (~3,000 slots), never the calls themselves. Pure apart from the
+ * `build` helper, which only reads an iterable of records.
+ */
+import picomatch from "picomatch";
+import { localParts, windowBounds, type CapWindow } from "../budget/windows";
+import { picosToDecimalString, picosToUsd, type Picos } from "../metering/money";
+import type { CallRecord, Outcome } from "../ledger/types";
+import type {
+  CapDto,
+  CapSeries,
+  DashboardSeriesResponse,
+  SeriesGroup,
+  SeriesGroupBy,
+  SeriesPoint,
+} from "../protocol";
+
+export const SLOT_MS = 15 * 60_000;
+const HOUR_MS = 3_600_000;
+/** Groups drawn separately in a stacked chart; the rest are summed as "other". */
+export const MAX_GROUPS = 8;
+export const OTHER = "(other)";
+export const UNTAGGED = "(untagged)";
+const SEP = "\u0000";
+
+const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"];
+
+interface Slot {
+  calls: number;
+  cost: Picos;
+  inputTokens: number;
+  outputTokens: number;
+  outcomes: Map<Outcome, number>;
+  /** `modelId \0 baseModelId` → cost: caps match either id; charts group by the base model. */
+  byModel: Map<string, Picos>;
+  byTool: Map<string, Picos>;
+  /** `key=value` → cost; a call with several tags counts under each. */
+  byTag: Map<string, Picos>;
+}
+
+function emptySlot(): Slot {
+  return { calls: 0, cost: 0n, inputTokens: 0, outputTokens: 0, outcomes: new Map(), byModel: new Map(), byTool: new Map(), byTag: new Map() };
+}
+
+function bump<K>(map: Map<K, Picos>, key: K, amount: Picos): void {
+  map.set(key, (map.get(key) ?? 0n) + amount);
+}
+
+/** What the aggregate needs of a cap: its config and the engine's current figures. */
+export type CapInput = CapDto;
+
+export interface SeriesQuery {
+  window: CapWindow;
+  /** Which breakdowns to compute; all three when omitted. */
+  groupBy?: SeriesGroupBy[];
+  caps: CapInput[];
+  timeZone: string;
+  now: Date;
+}
+
+export class DashboardAggregate {
+  private readonly slots = new Map<number, Slot>();
+  /** Local hour start (ms) of each slot, per time zone: formatting a date is the costly part. */
+  private readonly hourCache = new Map<string, Map<number, number>>();
+  private added = 0;
+
+  /** Calls folded in so far (all outcomes). */
+  get size(): number {
+    return this.added;
+  }
+
+  /** Folds one settled call in: O(tags). */
+  add(record: CallRecord): void {
+    const started = Date.parse(record.startedAt);
+    const t = Number.isFinite(started) ? started : Date.parse(record.at);
+    if (!Number.isFinite(t)) return;
+    const key = Math.floor(t / SLOT_MS);
+    let slot = this.slots.get(key);
+    if (!slot) this.slots.set(key, (slot = emptySlot()));
+    const cost = BigInt(record.costPicos);
+    slot.calls++;
+    slot.cost += cost;
+    slot.inputTokens += record.usage.inputTokens + record.usage.cacheReadInputTokens + record.usage.cacheWrite5mInputTokens + record.usage.cacheWrite1hInputTokens;
+    slot.outputTokens += record.usage.outputTokens;
+    slot.outcomes.set(record.outcome, (slot.outcomes.get(record.outcome) ?? 0) + 1);
+    bump(slot.byModel, `${record.modelId}${SEP}${record.baseModelId}`, cost);
+    bump(slot.byTool, record.tool || "unknown", cost);
+    const tags = Object.entries(record.tags ?? {});
+    if (tags.length === 0) bump(slot.byTag, UNTAGGED, cost);
+    else for (const [k, v] of tags) bump(slot.byTag, `${k}=${v}`, cost);
+    this.added++;
+  }
+
+  /** Builds from records (the journal since `since`), oldest first. Returns the number folded in. */
+  async build(records: AsyncIterable<CallRecord> | Iterable<CallRecord>): Promise<number> {
+    let n = 0;
+    for await (const r of records) {
+      this.add(r);
+      n++;
+    }
+    return n;
+  }
+
+  /** Forgets quarter-hours before `before` (older than any window the dashboard shows). */
+  prune(before: Date): void {
+    const limit = Math.floor(before.getTime() / SLOT_MS);
+    for (const key of this.slots.keys()) if (key < limit) this.slots.delete(key);
+  }
+
+  /** Series of the current `window` (in `timeZone`) and each cap's cumulative spend in its own current window. */
+  series(q: SeriesQuery): DashboardSeriesResponse {
+    const { start, end } = windowBounds(q.window, q.timeZone, q.now);
+    const bucket = q.window === "day" ? "hour" : "day";
+    const buckets = this.bucketsOf(start, end, bucket, q.timeZone);
+    const index = new Map(buckets.map((b, i) => [b.startMs, i]));
+    const groupBy = q.groupBy ?? ["model", "tool", "tag"];
+    const sums = { model: new Map<string, Picos[]>(), tool: new Map<string, Picos[]>(), tag: new Map<string, Picos[]>() };
+    const totals = { calls: 0, cost: 0n, inputTokens: 0, outputTokens: 0, outcomes: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number> };
+    const add = (map: Map<string, Picos[]>, key: string, i: number, amount: Picos) => {
+      let row = map.get(key);
+      if (!row) map.set(key, (row = new Array<Picos>(buckets.length).fill(0n)));
+      row[i]! += amount;
+    };
+    for (const [key, slot] of this.slotsIn(start.getTime(), end.getTime())) {
+      const i = index.get(this.bucketStart(key, bucket, q.timeZone));
+      if (i === undefined) continue;
+      totals.calls += slot.calls;
+      totals.cost += slot.cost;
+      totals.inputTokens += slot.inputTokens;
+      totals.outputTokens += slot.outputTokens;
+      for (const [o, n] of slot.outcomes) totals.outcomes[o] += n;
+      if (groupBy.includes("model")) for (const [k, v] of slot.byModel) add(sums.model, k.slice(k.indexOf(SEP) + 1), i, v);
+      if (groupBy.includes("tool")) for (const [k, v] of slot.byTool) add(sums.tool, k, i, v);
+      if (groupBy.includes("tag")) for (const [k, v] of slot.byTag) add(sums.tag, k, i, v);
+    }
+    const groups: Partial<Record<SeriesGroupBy, SeriesGroup[]>> = {};
+    for (const g of groupBy) groups[g] = topGroups(sums[g]);
+    return {
+      window: q.window,
+      timeZone: q.timeZone,
+      from: start.toISOString(),
+      to: end.toISOString(),
+      now: q.now.toISOString(),
+      bucket,
+      buckets: buckets.map((b) => ({ start: new Date(b.startMs).toISOString(), label: b.label })),
+      groups,
+      totals: {
+        calls: totals.calls,
+        costUsd: picosToUsd(totals.cost),
+        costExact: picosToDecimalString(totals.cost),
+        inputTokens: totals.inputTokens,
+        outputTokens: totals.outputTokens,
+        outcomes: totals.outcomes,
+      },
+      caps: q.caps.map((cap) => this.capSeries(cap, q.now)),
+    };
+  }
+
+  /** Cumulative spend of the calls a cap applies to, through its current window, with a projection to the limit. */
+  capSeries(cap: CapInput, now: Date): CapSeries {
+    const start = Date.parse(cap.windowStart);
+    const end = Date.parse(cap.resetsAt);
+    const nowMs = Math.min(Math.max(now.getTime(), start), end);
+    const matches = cap.model === undefined ? () => true : picomatch(cap.model, { bash: true, nocase: true, dot: true });
+    const matchCache = new Map<string, boolean>();
+    const applies = (k: string) => {
+      let m = matchCache.get(k);
+      if (m === undefined) {
+        const [modelId, base] = k.split(SEP) as [string, string];
+        matchCache.set(k, (m = matches(modelId) || matches(base)));
+      }
+      return m;
+    };
+    // Step: a quarter-hour for a day, an hour for a week, three hours for a month.
+    const step = cap.window === "day" ? SLOT_MS : cap.window === "week" ? HOUR_MS : 3 * HOUR_MS;
+    const perStep = new Map<number, Picos>();
+    const bySlot: [number, Picos][] = [];
+    for (const [key, slot] of this.slotsIn(start, end)) {
+      let amount = 0n;
+      for (const [k, v] of slot.byModel) if (v > 0n && applies(k)) amount += v;
+      if (amount === 0n) continue;
+      bySlot.push([key * SLOT_MS, amount]);
+      const s = start + Math.floor((key * SLOT_MS - start) / step) * step;
+      perStep.set(s, (perStep.get(s) ?? 0n) + amount);
+    }
+    const points: SeriesPoint[] = [{ t: new Date(start).toISOString(), usd: 0 }];
+    let running = 0n;
+    for (let s = start; s < nowMs; s += step) {
+      running += perStep.get(s) ?? 0n;
+      points.push({ t: new Date(Math.min(s + step, nowMs)).toISOString(), usd: picosToUsd(running) });
+    }
+    const spent = running;
+    // The current rate: spend over the trailing lookback (clipped to the window start), per hour.
+    const lookback = cap.window === "day" ? 3 * HOUR_MS : cap.window === "week" ? 24 * HOUR_MS : 7 * 24 * HOUR_MS;
+    const from = Math.max(start, nowMs - lookback);
+    let recent = 0n;
+    for (const [t, amount] of bySlot) if (t + SLOT_MS > from) recent += amount;
+    const hours = Math.max((nowMs - from) / HOUR_MS, 0.25);
+    const ratePerHourUsd = picosToUsd(recent) / hours;
+    const spentUsd = picosToUsd(spent);
+    const remainingUsd = cap.limitUsd - spentUsd;
+    let reachesAt: string | null = null;
+    let projectionEnd = end;
+    let projectedUsd = spentUsd + ratePerHourUsd * ((end - nowMs) / HOUR_MS);
+    if (remainingUsd <= 0) {
+      reachesAt = new Date(nowMs).toISOString();
+      projectionEnd = nowMs;
+      projectedUsd = spentUsd;
+    } else if (ratePerHourUsd > 0) {
+      const at = nowMs + (remainingUsd / ratePerHourUsd) * HOUR_MS;
+      if (at < end) {
+        reachesAt = new Date(at).toISOString();
+        projectionEnd = at;
+        projectedUsd = cap.limitUsd;
+      }
+    }
+    return {
+      id: cap.id,
+      window: cap.window,
+      ...(cap.model !== undefined ? { model: cap.model } : {}),
+      scope: cap.scope,
+      limitUsd: cap.limitUsd,
+      spentUsd: cap.spentUsd,
+      reservedUsd: cap.reservedUsd,
+      chartedUsd: spentUsd,
+      windowStart: cap.windowStart,
+      resetsAt: cap.resetsAt,
+      points,
+      projection: {
+        ratePerHourUsd,
+        reachesAt,
+        points: [
+          { t: new Date(nowMs).toISOString(), usd: spentUsd },
+          { t: new Date(projectionEnd).toISOString(), usd: projectedUsd },
+        ],
+      },
+    };
+  }
+
+  private *slotsIn(startMs: number, endMs: number): Iterable<[number, Slot]> {
+    const first = Math.floor(startMs / SLOT_MS);
+    const last = Math.ceil(endMs / SLOT_MS);
+    if (last - first < this.slots.size) {
+      for (let k = first; k < last; k++) {
+        const slot = this.slots.get(k);
+        if (slot) yield [k, slot];
+      }
+    } else {
+      for (const [k, slot] of this.slots) if (k >= first && k < last) yield [k, slot];
+    }
+  }
+
+  /** Local hour (or day) start, as an instant, of the bucket a slot falls in. */
+  private bucketStart(slotKey: number, bucket: "hour" | "day", timeZone: string): number {
+    const hour = this.localHourStart(slotKey, timeZone);
+    if (bucket === "hour") return hour;
+    return this.dayStarts(timeZone).get(localDayKey(hour, timeZone)) ?? hour;
+  }
+
+  private localHourStart(slotKey: number, timeZone: string): number {
+    let cache = this.hourCache.get(timeZone);
+    if (!cache) this.hourCache.set(timeZone, (cache = new Map()));
+    let v = cache.get(slotKey);
+    if (v === undefined) {
+      const t = slotKey * SLOT_MS;
+      const p = localParts(t, timeZone);
+      v = t - p.minute * 60_000;
+      cache.set(slotKey, v);
+    }
+    return v;
+  }
+
+  private readonly dayStartCache = new Map<string, Map<string, number>>();
+  private dayStarts(timeZone: string): Map<string, number> {
+    let m = this.dayStartCache.get(timeZone);
+    if (!m) this.dayStartCache.set(timeZone, (m = new Map()));
+    return m;
+  }
+
+  /** Local hours or days from start to end, labelled for the chart's axis. */
+  private bucketsOf(start: Date, end: Date, bucket: "hour" | "day", timeZone: string): { startMs: number; label: string }[] {
+    const out: { startMs: number; label: string }[] = [];
+    if (bucket === "day") {
+      let t = start;
+      const days = this.dayStarts(timeZone);
+      while (t < end) {
+        const key = localDayKey(t.getTime(), timeZone);
+        days.set(key, t.getTime());
+        out.push({ startMs: t.getTime(), label: key.slice(5) });
+        t = windowBounds("day", timeZone, new Date(t.getTime() + 36 * HOUR_MS - 12 * HOUR_MS)).start; // next local midnight
+        if (t.getTime() <= out[out.length - 1]!.startMs) t = windowBounds("day", timeZone, new Date(out[out.length - 1]!.startMs + 26 * HOUR_MS)).start;
+      }
+      return out;
+    }
+    for (let t = start.getTime(); t < end.getTime(); ) {
+      const h = this.localHourStart(Math.floor(t / SLOT_MS), timeZone);
+      if (out.length === 0 || out[out.length - 1]!.startMs !== h) {
+        const p = localParts(h, timeZone);
+        out.push({ startMs: h, label: `${String(p.hour).padStart(2, "0")}:00` });
+      }
+      t = h + HOUR_MS;
+    }
+    return out;
+  }
+}
+
+function localDayKey(t: number, timeZone: string): string {
+  const p = localParts(t, timeZone);
+  return `${p.year}-${String(p.month).padStart(2, "0")}-${String(p.day).padStart(2, "0")}`;
+}
+
+/** The biggest groups by total, the rest folded into "other"; zero groups dropped. */
+function topGroups(sums: Map<string, Picos[]>): SeriesGroup[] {
+  const rows = [...sums.entries()]
+    .map(([key, values]) => ({ key, values, total: values.reduce((a, b) => a + b, 0n) }))
+    .filter((r) => r.total > 0n)
+    .sort((a, b) => (b.total > a.total ? 1 : b.total < a.total ? -1 : a.key.localeCompare(b.key)));
+  const kept = rows.slice(0, rows.length > MAX_GROUPS ? MAX_GROUPS - 1 : MAX_GROUPS);
+  const rest = rows.slice(kept.length);
+  const out = kept.map((r) => ({ key: r.key, totalUsd: picosToUsd(r.total), costUsd: r.values.map(picosToUsd) }));
+  if (rest.length > 0) {
+    const values = rest[0]!.values.map((_, i) => rest.reduce((a, r) => a + r.values[i]!, 0n));
+    out.push({ key: OTHER, totalUsd: picosToUsd(values.reduce((a, b) => a + b, 0n)), costUsd: values.map(picosToUsd) });
+  }
+  return out;
+}
