@@ -109,6 +109,9 @@ export class DashboardAggregate {
   prune(before: Date): void {
     const limit = Math.floor(before.getTime() / SLOT_MS);
     for (const key of this.slots.keys()) if (key < limit) this.slots.delete(key);
+    for (const cache of this.hourCache.values()) for (const key of cache.keys()) if (key < limit) cache.delete(key);
+    const limitMs = limit * SLOT_MS - 86_400_000;
+    for (const cache of this.dayKeyCache.values()) for (const key of cache.keys()) if (key < limitMs) cache.delete(key);
   }
 
   /** Series of the current `window` (in `timeZone`) and each cap's cumulative spend in its own current window. */
@@ -258,7 +261,11 @@ export class DashboardAggregate {
   private bucketStart(slotKey: number, bucket: "hour" | "day", timeZone: string): number {
     const hour = this.localHourStart(slotKey, timeZone);
     if (bucket === "hour") return hour;
-    return this.dayStarts(timeZone).get(localDayKey(hour, timeZone)) ?? hour;
+    let keys = this.dayKeyCache.get(timeZone);
+    if (!keys) this.dayKeyCache.set(timeZone, (keys = new Map()));
+    let key = keys.get(hour);
+    if (key === undefined) keys.set(hour, (key = localDayKey(hour, timeZone)));
+    return this.dayStarts(timeZone).get(key) ?? hour;
   }
 
   private localHourStart(slotKey: number, timeZone: string): number {
@@ -275,6 +282,10 @@ export class DashboardAggregate {
   }
 
   private readonly dayStartCache = new Map<string, Map<string, number>>();
+  /** Local day key of each local hour start, per time zone. */
+  private readonly dayKeyCache = new Map<string, Map<number, string>>();
+  /** The last bucket list per zone and range (the same window is asked for again and again). */
+  private readonly bucketCache = new Map<string, { startMs: number; label: string }[]>();
   private dayStarts(timeZone: string): Map<string, number> {
     let m = this.dayStartCache.get(timeZone);
     if (!m) this.dayStartCache.set(timeZone, (m = new Map()));
@@ -283,7 +294,12 @@ export class DashboardAggregate {
 
   /** Local hours or days from start to end, labelled for the chart's axis. */
   private bucketsOf(start: Date, end: Date, bucket: "hour" | "day", timeZone: string): { startMs: number; label: string }[] {
+    const cacheKey = `${timeZone}|${start.getTime()}|${end.getTime()}|${bucket}`;
+    const cached = this.bucketCache.get(cacheKey);
+    if (cached) return cached;
+    if (this.bucketCache.size > 16) this.bucketCache.clear();
     const out: { startMs: number; label: string }[] = [];
+    this.bucketCache.set(cacheKey, out);
     if (bucket === "day") {
       let t = start;
       const days = this.dayStarts(timeZone);
@@ -291,8 +307,7 @@ export class DashboardAggregate {
         const key = localDayKey(t.getTime(), timeZone);
         days.set(key, t.getTime());
         out.push({ startMs: t.getTime(), label: key.slice(5) });
-        t = windowBounds("day", timeZone, new Date(t.getTime() + 36 * HOUR_MS - 12 * HOUR_MS)).start; // next local midnight
-        if (t.getTime() <= out[out.length - 1]!.startMs) t = windowBounds("day", timeZone, new Date(out[out.length - 1]!.startMs + 26 * HOUR_MS)).start;
+        t = windowBounds("day", timeZone, t).end; // the next local midnight (23- and 25-hour days too)
       }
       return out;
     }

@@ -1,0 +1,262 @@
+/**
+ * The dashboard as a VS Code webview panel: one instance, resources only from the extension's
+ * out/webview, a nonce CSP. The webview cannot reach the gateway itself (connect-src 'none'), so
+ * this host relays its requests (GET, to a fixed set of local API routes) and the gateway's
+ * server-sent events, after the page says it is `ready`. A serializer brings it back after a
+ * reload; the page restores its own view state (acquireVsCodeApi().getState()).
+ */
+import * as vscode from "vscode";
+import { dashboardHtml, newNonce, webviewCsp } from "../server/dashboard/html";
+import {
+  API_PATHS,
+  DASHBOARD_PATHS,
+  type DashboardRoute,
+  type GatewayEvent,
+  type HostToWebview,
+  type WebviewToHost,
+} from "../server/protocol";
+
+export const DASHBOARD_VIEW_TYPE = "bedrockBudget.dashboard";
+
+export interface GatewayTarget {
+  url: string;
+}
+export type GatewayProvider = () => GatewayTarget | undefined;
+
+const ROUTES: Record<DashboardRoute, string> = {
+  status: API_PATHS.status,
+  calls: API_PATHS.calls,
+  series: DASHBOARD_PATHS.series,
+  prices: DASHBOARD_PATHS.prices,
+};
+const REQUEST_TIMEOUT_MS = 15_000;
+const GATEWAY_WAIT_MS = 30_000;
+
+export class DashboardPanel implements vscode.Disposable {
+  static current: DashboardPanel | undefined;
+
+  private ready = false;
+  private focus: { model?: string } | undefined;
+  private events: AbortController | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  /** Opens the dashboard (or reveals the open one), optionally focused on a model's calls. */
+  static createOrShow(context: vscode.ExtensionContext, gateway: GatewayTarget, focus?: { model?: string }): DashboardPanel {
+    const existing = DashboardPanel.current;
+    if (existing) {
+      existing.setGateway(() => gateway);
+      existing.panel.reveal();
+      if (focus) existing.setFocus(focus);
+      return existing;
+    }
+    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, "Bedrock Budget", vscode.ViewColumn.Active, webviewOptions(context.extensionUri));
+    return new DashboardPanel(panel, context.extensionUri, () => gateway, focus);
+  }
+
+  /** After a reload: the serializer hands back the panel. */
+  static revive(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, gateway: GatewayProvider): DashboardPanel {
+    DashboardPanel.current?.dispose();
+    return new DashboardPanel(panel, context.extensionUri, gateway, undefined);
+  }
+
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    private readonly extensionUri: vscode.Uri,
+    private gateway: GatewayProvider,
+    focus: { model?: string } | undefined,
+  ) {
+    DashboardPanel.current = this;
+    this.focus = focus;
+    panel.webview.options = webviewOptions(extensionUri);
+    panel.webview.html = this.html();
+    panel.onDidDispose(() => this.dispose(), undefined, this.disposables);
+    panel.webview.onDidReceiveMessage((m: WebviewToHost) => void this.receive(m), undefined, this.disposables);
+  }
+
+  setFocus(focus: { model?: string }): void {
+    this.focus = focus;
+    if (this.ready) this.post({ type: "focus", ...(focus.model ? { model: focus.model } : {}) });
+  }
+
+  /** A new gateway (restarted elsewhere, another port): the event relay follows it. */
+  setGateway(gateway: GatewayProvider): void {
+    const before = this.gateway()?.url;
+    this.gateway = gateway;
+    if (this.ready && gateway()?.url !== before) this.startEvents();
+  }
+
+  dispose(): void {
+    if (DashboardPanel.current === this) DashboardPanel.current = undefined;
+    this.events?.abort();
+    this.events = undefined;
+    this.panel.dispose();
+    while (this.disposables.length) this.disposables.pop()?.dispose();
+  }
+
+  private html(): string {
+    const webview = this.panel.webview;
+    const nonce = newNonce();
+    const asset = (name: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "out", "webview", name)).toString();
+    return dashboardHtml({ nonce, csp: webviewCsp(nonce, webview.cspSource), scriptUri: asset("dashboard.js"), styleUri: asset("dashboard.css") });
+  }
+
+  private post(message: HostToWebview): void {
+    if (this.ready) void this.panel.webview.postMessage(message);
+  }
+
+  private async receive(m: WebviewToHost): Promise<void> {
+    if (!m || typeof m !== "object") return;
+    switch (m.type) {
+      case "ready": {
+        // The page (re)started: a first open, or a reload after being hidden.
+        this.ready = true;
+        const target = await this.waitForGateway();
+        this.post({ type: "init", gatewayUrl: target?.url ?? "", ...(this.focus ? { focus: this.focus } : {}) });
+        this.startEvents();
+        return;
+      }
+      case "request":
+        return this.relay(m.id, m.route, m.query);
+      case "export":
+        return this.exportCsv(m.from, m.to, m.suggestedName);
+    }
+  }
+
+  /** The gateway may still be starting when a restored panel asks (the serializer runs early). */
+  private async waitForGateway(): Promise<GatewayTarget | undefined> {
+    const deadline = Date.now() + GATEWAY_WAIT_MS;
+    let target = this.gateway();
+    while (!target && Date.now() < deadline && DashboardPanel.current === this) {
+      await new Promise((r) => setTimeout(r, 250));
+      target = this.gateway();
+    }
+    return target;
+  }
+
+  private async relay(id: number, route: DashboardRoute, query: Record<string, string>): Promise<void> {
+    const path = ROUTES[route];
+    if (!path) return this.post({ type: "response", id, ok: false, status: 400, message: `unknown route ${String(route)}` });
+    const target = await this.waitForGateway();
+    if (!target) return this.post({ type: "response", id, ok: false, status: 503, message: "the gateway is not running" });
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) if (typeof v === "string") params.set(k, v);
+    const qs = params.toString();
+    try {
+      const res = await fetch(`${target.url}${path}${qs ? `?${qs}` : ""}`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const body: unknown = await res.json().catch(() => undefined);
+      if (res.ok) this.post({ type: "response", id, ok: true, body });
+      else this.post({ type: "response", id, ok: false, status: res.status, message: (body as { message?: string } | undefined)?.message ?? res.statusText });
+    } catch (err) {
+      this.post({ type: "response", id, ok: false, status: 0, message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /** Relays API_PATHS.events, reconnecting with backoff until the panel closes or the gateway changes. */
+  private startEvents(): void {
+    this.events?.abort();
+    const controller = new AbortController();
+    this.events = controller;
+    void (async () => {
+      let delay = 500;
+      while (!controller.signal.aborted) {
+        const target = await this.waitForGateway();
+        if (controller.signal.aborted) return;
+        if (target) {
+          try {
+            const res = await fetch(`${target.url}${API_PATHS.events}`, { signal: controller.signal, headers: { accept: "text/event-stream" } });
+            if (res.ok && res.body) {
+              this.post({ type: "connection", state: "open" });
+              delay = 500;
+              for await (const event of parseSse(res.body, controller.signal)) this.post({ type: "event", event });
+            }
+          } catch {
+            /* dropped: reconnect below */
+          }
+        }
+        if (controller.signal.aborted) return;
+        this.post({ type: "connection", state: "closed" });
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5_000);
+      }
+    })();
+  }
+
+  private async exportCsv(from: string, to: string, suggestedName: string): Promise<void> {
+    const target = this.gateway();
+    if (!target) return this.post({ type: "exported", error: "the gateway is not running" });
+    try {
+      const res = await fetch(`${target.url}${DASHBOARD_PATHS.exportCsv}?${new URLSearchParams({ from, to })}`);
+      if (!res.ok) throw new Error(`the gateway answered ${res.status}`);
+      const csv = new Uint8Array(await res.arrayBuffer());
+      const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+      const name = suggestedName.replace(/[^\w.-]/g, "_");
+      const uri = await vscode.window.showSaveDialog({
+        ...(folder ? { defaultUri: vscode.Uri.joinPath(folder, name) } : {}),
+        filters: { CSV: ["csv"] },
+        saveLabel: "Export",
+      });
+      if (!uri) return this.post({ type: "exported" });
+      await vscode.workspace.fs.writeFile(uri, csv);
+      this.post({ type: "exported", path: uri.fsPath });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      void vscode.window.showErrorMessage(`Bedrock Budget: export failed: ${message}`);
+      this.post({ type: "exported", error: message });
+    }
+  }
+}
+
+function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+  return {
+    enableScripts: true,
+    enableForms: false,
+    retainContextWhenHidden: false,
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, "out", "webview")],
+  };
+}
+
+/** Server-sent events from a fetch body: `event:` + `data:` blocks separated by a blank line. */
+export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncIterable<GatewayEvent> {
+  const decoder = new TextDecoder();
+  const reader = body.getReader();
+  let buffer = "";
+  try {
+    while (!signal?.aborted) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+      let end: number;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = "message";
+        const data: string[] = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith(":")) continue;
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if ((event === "call" || event === "status") && data.length) {
+          try {
+            yield { event, data: JSON.parse(data.join("\n")) } as GatewayEvent;
+          } catch {
+            /* a malformed event is skipped */
+          }
+        }
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Restores the panel after a window reload. Call once from activate. */
+export function registerDashboardSerializer(context: vscode.ExtensionContext, gateway: GatewayProvider): void {
+  context.subscriptions.push(
+    vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel, _state: unknown): Promise<void> {
+        DashboardPanel.revive(panel, context, gateway);
+      },
+    }),
+  );
+}

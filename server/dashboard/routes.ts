@@ -1,0 +1,190 @@
+/**
+ * The dashboard's local API routes, next to the gateway's own (server/gateway/localApi.ts):
+ * the page (strict CSP, per-response nonce), its bundled script and style, aggregated series,
+ * the price rates for the cost calculator, and a CSV export of a range. GET only, loopback only
+ * (the gateway checks the Host before anything reaches here).
+ */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { windowBounds } from "../budget/windows";
+import type { GatewayContext } from "../gateway/context";
+import type { AnyRequest, AnyResponse } from "../gateway/listener";
+import type { LocalApi } from "../gateway/localApi";
+import { journalMonth } from "../ledger/journal";
+import { toCsv } from "../ledger/report";
+import type { CallRecord } from "../ledger/types";
+import { BUILT_IN_PRICES } from "../metering/prices";
+import { DASHBOARD_PATHS, type PriceDto, type PricesResponse, type SeriesGroupBy, type SeriesWindow } from "../protocol";
+import { DashboardAggregate } from "./aggregate";
+import { dashboardHtml, gatewayCsp, newNonce } from "./html";
+
+const WINDOWS: SeriesWindow[] = ["day", "week", "month"];
+const GROUPS: SeriesGroupBy[] = ["model", "tool", "tag"];
+const DAY_MS = 86_400_000;
+/** Largest export range: a year of calls. */
+const MAX_EXPORT_MS = 366 * DAY_MS;
+
+/** Where `npm run build` puts the page: next to the bundle (out/webview), or the repo's out/webview when running from source. */
+export function webviewDir(): string | undefined {
+  const candidates = [path.join(__dirname, "webview"), path.resolve(__dirname, "..", "..", "out", "webview")];
+  return candidates.find((dir) => existsSync(path.join(dir, "dashboard.js")));
+}
+
+export class DashboardRoutes {
+  readonly aggregate = new DashboardAggregate();
+  /** Resolves when the aggregate holds the journal's history (calls settling meanwhile are queued, then folded in once). */
+  readonly ready: Promise<void>;
+  /** Milliseconds the start-up build took (for logs and tests). */
+  buildMs = 0;
+
+  constructor(private readonly ctx: () => GatewayContext, private readonly status: LocalApi["status"], events: LocalApi["events"]) {
+    let queued: CallRecord[] | undefined = [];
+    events.on("call", (record: CallRecord) => (queued ? queued.push(record) : this.aggregate.add(record)));
+    this.ready = (async () => {
+      const started = performance.now();
+      const seen = new Set<string>();
+      try {
+        const c = this.ctx();
+        for await (const record of c.ledger.settledSince(this.retainFrom(c.now(), c.timeZone))) {
+          seen.add(record.id);
+          this.aggregate.add(record);
+        }
+      } catch (err) {
+        this.ctx().log.error(`dashboard: reading the journal failed: ${(err as Error).message}`);
+      }
+      for (const record of queued!) if (!seen.has(record.id)) this.aggregate.add(record);
+      queued = undefined;
+      this.buildMs = performance.now() - started;
+      this.ctx().log.debug(`dashboard: ${this.aggregate.size} calls aggregated in ${this.buildMs.toFixed(0)} ms`);
+    })();
+  }
+
+  static handles(rawPath: string): boolean {
+    const p = rawPath.split("?")[0]!;
+    return p === DASHBOARD_PATHS.page || p.startsWith(`${DASHBOARD_PATHS.page}/`) || p === DASHBOARD_PATHS.series || p === DASHBOARD_PATHS.prices || p === DASHBOARD_PATHS.exportCsv;
+  }
+
+  async handle(req: AnyRequest, res: AnyResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (req.method !== "GET") return json(res, 405, { message: "the local API is read-only: use GET" });
+    switch (url.pathname) {
+      case DASHBOARD_PATHS.page:
+        return this.page(res);
+      case DASHBOARD_PATHS.script:
+        return this.asset(res, "dashboard.js", "text/javascript; charset=utf-8");
+      case DASHBOARD_PATHS.style:
+        return this.asset(res, "dashboard.css", "text/css; charset=utf-8");
+      case DASHBOARD_PATHS.series:
+        return this.series(url, res);
+      case DASHBOARD_PATHS.prices:
+        return json(res, 200, this.prices());
+      case DASHBOARD_PATHS.exportCsv:
+        return this.exportCsv(url, res);
+      default:
+        return json(res, 404, { message: `no such local API route: ${url.pathname}` });
+    }
+  }
+
+  private page(res: AnyResponse): void {
+    const nonce = newNonce();
+    const csp = gatewayCsp(nonce);
+    const html = Buffer.from(dashboardHtml({ nonce, csp, scriptUri: DASHBOARD_PATHS.script, styleUri: DASHBOARD_PATHS.style }));
+    res.writeHead(200, {
+      "content-type": "text/html; charset=utf-8",
+      "content-length": String(html.byteLength),
+      "content-security-policy": csp,
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+      "cache-control": "no-store",
+    });
+    res.end(html);
+  }
+
+  private async asset(res: AnyResponse, name: string, type: string): Promise<void> {
+    const dir = webviewDir();
+    const body = dir ? await readFile(path.join(dir, name)).catch(() => undefined) : undefined;
+    if (!body) return json(res, 404, { message: `${name} is not built: run npm run build` });
+    res.writeHead(200, { "content-type": type, "content-length": String(body.byteLength), "x-content-type-options": "nosniff", "cache-control": "no-cache" });
+    res.end(body);
+  }
+
+  private async series(url: URL, res: AnyResponse): Promise<void> {
+    const window = (url.searchParams.get("window") ?? "day") as SeriesWindow;
+    if (!WINDOWS.includes(window)) return json(res, 400, { message: `window must be one of ${WINDOWS.join(", ")}` });
+    const groupText = url.searchParams.get("groupBy");
+    const groupBy = groupText ? (groupText.split(",") as SeriesGroupBy[]) : undefined;
+    if (groupBy?.some((g) => !GROUPS.includes(g))) return json(res, 400, { message: `groupBy must be a comma-separated list of ${GROUPS.join(", ")}` });
+    await this.ready;
+    const c = this.ctx();
+    const now = c.now();
+    this.aggregate.prune(this.retainFrom(now, c.timeZone));
+    return json(res, 200, this.aggregate.series({ window, ...(groupBy ? { groupBy } : {}), caps: this.status().caps, timeZone: c.timeZone, now }));
+  }
+
+  prices(): PricesResponse {
+    const book = this.ctx().prices;
+    const models: PriceDto[] = [];
+    const dto = (modelId: string, displayName: string, provider: string, note?: string): PriceDto => {
+      const r = book.rates(modelId);
+      const per1M = (picos: bigint) => Number(picos) / 1e6;
+      return { modelId, displayName, provider, inputPer1M: per1M(r.input), outputPer1M: per1M(r.output), cacheReadPer1M: per1M(r.cacheRead), ...(note ? { note } : {}) };
+    };
+    for (const row of BUILT_IN_PRICES.models) {
+      if (row.regionalPremium) {
+        models.push(dto(`global.${row.id}`, `${row.displayName} (global profile)`, row.provider));
+        models.push(dto(row.id, `${row.displayName} (in-region / geographic)`, row.provider, "regional premium applied"));
+      } else {
+        models.push(dto(row.id, row.displayName, row.provider));
+      }
+    }
+    return { models };
+  }
+
+  private async exportCsv(url: URL, res: AnyResponse): Promise<void> {
+    const c = this.ctx();
+    const now = c.now();
+    const fromText = url.searchParams.get("from");
+    const toText = url.searchParams.get("to");
+    const from = fromText ? new Date(fromText) : windowBounds("month", c.timeZone, now).start;
+    const to = toText ? new Date(toText) : new Date(now.getTime() + 1);
+    if (!Number.isFinite(from.getTime()) || !Number.isFinite(to.getTime()) || from >= to) {
+      return json(res, 400, { message: "from and to must be ISO times with from < to" });
+    }
+    if (to.getTime() - from.getTime() > MAX_EXPORT_MS) return json(res, 400, { message: "export at most a year at a time" });
+    const lastMonth = journalMonth(to);
+    const calls: CallRecord[] = [];
+    for await (const e of c.ledger.journal.read({ since: from })) {
+      if (journalMonth(e.at) > lastMonth) break;
+      if (e.type === "settle" && e.at < to.toISOString() && e.at >= from.toISOString()) calls.push(e);
+    }
+    const body = Buffer.from(toCsv(calls));
+    const name = `bedrock-budget-${from.toISOString().slice(0, 10)}-to-${to.toISOString().slice(0, 10)}.csv`;
+    res.writeHead(200, {
+      "content-type": "text/csv; charset=utf-8",
+      "content-length": String(body.byteLength),
+      "content-disposition": `attachment; filename="${name}"`,
+      "cache-control": "no-store",
+    });
+    res.end(body);
+  }
+
+  /** The oldest instant any shown window can reach back to (this week may start last month), less a day of margin. */
+  private retainFrom(now: Date, timeZone: string): Date {
+    const week = windowBounds("week", timeZone, now).start.getTime();
+    const month = windowBounds("month", timeZone, now).start.getTime();
+    return new Date(Math.min(week, month) - DAY_MS);
+  }
+}
+
+/** Wires the dashboard into a running gateway's local API: aggregate fed by its settled calls. */
+export function attachDashboard(api: LocalApi, ctx: () => GatewayContext): DashboardRoutes {
+  return new DashboardRoutes(ctx, () => api.status(), api.events);
+}
+
+
+function json(res: AnyResponse, status: number, body: unknown): void {
+  const text = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { "content-type": "application/json", "content-length": String(text.byteLength), "cache-control": "no-store" });
+  res.end(text);
+}
