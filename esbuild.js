@@ -35,12 +35,25 @@ const builds = [
   },
 ];
 
-// Entry points of features not yet in the tree are skipped, so each can land on its own.
 const fs = require("node:fs");
-const present = (b) => Object.values(b.entryPoints).every((file) => fs.existsSync(file));
+
+// The language server parses code with web-tree-sitter, which loads .wasm files at run time: copy
+// them next to the bundle (out/wasm/), where server/lsp/callSites/wasmFiles.ts looks first.
+const path = require("node:path");
+const WASM_FILES = [
+  "web-tree-sitter/web-tree-sitter.wasm",
+  "tree-sitter-python/tree-sitter-python.wasm",
+  "tree-sitter-typescript/tree-sitter-typescript.wasm",
+  "tree-sitter-typescript/tree-sitter-tsx.wasm",
+];
+function copyWasm() {
+  fs.mkdirSync("out/wasm", { recursive: true });
+  for (const file of WASM_FILES) fs.copyFileSync(path.join("node_modules", file), path.join("out/wasm", path.basename(file)));
+}
 
 async function main() {
-  const contexts = await Promise.all(builds.filter(present).map((options) => esbuild.context(options)));
+  copyWasm();
+  const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
   if (watch) {
     await Promise.all(contexts.map((ctx) => ctx.watch()));
     return;

@@ -42,8 +42,9 @@ export interface StatusResponse {
   timeZone: string;
   caps: CapStatusDto[];
   today: { calls: number; costUsd: number };
+  /** Today's settled calls per base model id (code lenses show them). */
+  todayByModel: Record<string, { calls: number; costUsd: number }>;
   inFlight: number;
-  configErrors: string[];
 }
 
 export interface CallsResponse {
@@ -59,5 +60,165 @@ export interface CallsQuery {
   outcome?: Outcome;
 }
 
+/**
+ * Custom LSP messages between the background process and the extension (or any LSP client that
+ * wants them). Each is a method name and its parameter type.
+ */
+export namespace GatewayStateNotification {
+  export const method = "bedrockBudget/gatewayState";
+  export type Params =
+    | { state: "starting" }
+    /** `role`: this process serves the port, or follows another window's gateway. */
+    | { state: "ready"; url: string; role: "leader" | "follower" }
+    | { state: "error"; message: string };
+}
+
+export namespace StatusNotification {
+  export const method = "bedrockBudget/status";
+  export type Params = StatusResponse;
+}
+
+export namespace CallSettledNotification {
+  export const method = "bedrockBudget/callSettled";
+  export type Params = CallRecord;
+}
+
+/** Settings that failed validation (each error names its key; the last good settings stay in force), or `[]` once they are valid again. */
+export namespace ConfigErrorNotification {
+  export const method = "bedrockBudget/configError";
+  export interface Params {
+    errors: string[];
+  }
+}
+
+/** Client → server: restart the gateway (stop, reopen the ledger, listen again). */
+export namespace RestartGatewayRequest {
+  export const method = "bedrockBudget/restartGateway";
+  export type Result = { url: string } | { error: string };
+}
+
 /** Server-sent events on API_PATHS.events: `event: call` carries a CallRecord, `event: status` a StatusResponse. */
 export type GatewayEvent = { event: "call"; data: CallRecord } | { event: "status"; data: StatusResponse };
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard (issue: "Show Dashboard"). Added as a block so the types above stay as they were.
+// Routes served by server/dashboard/routes.ts; the webview ⇄ extension-host messages of
+// client/dashboardPanel.ts and webview/.
+// ---------------------------------------------------------------------------------------------
+
+export const DASHBOARD_PATHS = {
+  /** The page itself (HTML, strict CSP with a nonce). */
+  page: `${API_PREFIX}/dashboard`,
+  script: `${API_PREFIX}/dashboard/dashboard.js`,
+  style: `${API_PREFIX}/dashboard/dashboard.css`,
+  /** `?window=day|week|month[&groupBy=model,tool,tag]` → DashboardSeriesResponse. */
+  series: `${API_PREFIX}/series`,
+  /** → PricesResponse. */
+  prices: `${API_PREFIX}/prices`,
+  /** `?from=ISO&to=ISO` → CSV of settled calls with `at` in [from, to), the columns of `bedrock-budget report`. */
+  exportCsv: `${API_PREFIX}/export.csv`,
+} as const;
+
+export type SeriesWindow = "day" | "week" | "month";
+export type SeriesGroupBy = "model" | "tool" | "tag";
+
+/** A cap as /status reports it (what the dashboard aggregate needs of it). */
+export type CapDto = CapStatusDto;
+
+export interface SeriesPoint {
+  t: string; // ISO instant
+  usd: number;
+}
+
+/** One stacked dataset: cost per bucket, in USD (display only). */
+export interface SeriesGroup {
+  /** Base model id, tool name, `key=value` tag, "(untagged)" or "(other)". */
+  key: string;
+  totalUsd: number;
+  costUsd: number[];
+}
+
+/** Cumulative spend of the calls a cap applies to, in the cap's current window. */
+export interface CapSeries {
+  id: string;
+  scope: "personal" | "team";
+  window: SeriesWindow;
+  model?: string;
+  limitUsd: number;
+  /** The engine's figures (as /status). */
+  spentUsd: number;
+  reservedUsd: number;
+  /** The last point of `points`: settled spend the aggregate attributes to this window. */
+  chartedUsd: number;
+  windowStart: string;
+  resetsAt: string;
+  /** From the window start to now. */
+  points: SeriesPoint[];
+  /** From now at the current rate (trailing 3 h / 24 h / 7 days): to the limit if reached before the reset, else to the reset. */
+  projection: { ratePerHourUsd: number; reachesAt: string | null; points: SeriesPoint[] };
+}
+
+export interface DashboardSeriesResponse {
+  window: SeriesWindow;
+  timeZone: string;
+  from: string;
+  to: string;
+  now: string;
+  bucket: "hour" | "day";
+  buckets: { start: string; label: string }[];
+  groups: Partial<Record<SeriesGroupBy, SeriesGroup[]>>;
+  totals: {
+    calls: number;
+    costUsd: number;
+    costExact: string;
+    /** Input includes cache reads and writes. */
+    inputTokens: number;
+    outputTokens: number;
+    outcomes: Record<Outcome, number>;
+  };
+  caps: CapSeries[];
+}
+
+/** USD per 1M tokens as the gateway would charge a call named `modelId` (overrides and profile premiums applied). */
+export interface PriceDto {
+  modelId: string;
+  displayName: string;
+  provider: string;
+  inputPer1M: number;
+  outputPer1M: number;
+  cacheReadPer1M: number;
+  note?: string;
+}
+
+export interface PricesResponse {
+  models: PriceDto[];
+}
+
+/** Requests the webview may relay through the extension host (GET only, to these routes). */
+export type DashboardRoute = "status" | "calls" | "series" | "prices";
+
+/** webview → extension host */
+export type WebviewToHost =
+  | { type: "ready" }
+  | { type: "request"; id: number; route: DashboardRoute; query: Record<string, string> }
+  /** Fetch the CSV of [from, to) and offer to save it. */
+  | { type: "export"; from: string; to: string; suggestedName: string };
+
+/** extension host → webview */
+export type HostToWebview =
+  | { type: "init"; gatewayUrl: string; focus?: { model?: string } }
+  | { type: "focus"; model?: string }
+  | { type: "response"; id: number; ok: true; body: unknown }
+  | { type: "response"; id: number; ok: false; status: number; message: string }
+  /** A relayed server-sent event from API_PATHS.events. */
+  | { type: "event"; event: GatewayEvent }
+  | { type: "connection"; state: "open" | "closed" }
+  | { type: "exported"; path?: string; error?: string };
+
+/** What the page keeps in `vscode.setState` (and the serializer hands back after a reload). */
+export interface DashboardViewState {
+  window: SeriesWindow;
+  filterModel: string;
+  filterOutcome: string;
+  calculator: { users: number; conversationsPerDay: number; tokensPerConversation: number; inputShare: number; modelId: string };
+}

@@ -8,16 +8,16 @@ const positiveUsd = z.number().positive().finite().max(1_000_000_000);
 const pricePer1M = z.number().nonnegative().finite().max(1_000_000);
 
 export const capSchema = z.strictObject({
-  id: z.string().min(1).max(100).regex(/^[\w.:-]+$/, "use letters, digits, '.', ':', '_' or '-'").optional(),
-  scope: z.enum(["personal", "team"]).default("personal"),
-  window: z.enum(["day", "week", "month"]),
-  limitUsd: positiveUsd,
+  id: z.string().min(1).max(100).regex(/^[\w.:-]+$/, "use letters, digits, '.', ':', '_' or '-'").optional().describe("Name shown in refusals and alerts; derived from scope, window and model when unset."),
+  scope: z.enum(["personal", "team"]).default("personal").describe("Whose spend counts: this machine's (personal) or the team's."),
+  window: z.enum(["day", "week", "month"]).describe("The period the limit covers, in the configured time zone (weeks start on Monday)."),
+  limitUsd: positiveUsd.describe("The most that may be spent in one window, in US dollars."),
   model: z.string().min(1).optional().describe("Glob over model ids; the cap applies to every model when unset."),
 });
 
 export const priceOverrideSchema = z.strictObject({
-  inputPer1M: pricePer1M,
-  outputPer1M: pricePer1M,
+  inputPer1M: pricePer1M.describe("USD per million input tokens."),
+  outputPer1M: pricePer1M.describe("USD per million output tokens."),
   cacheReadPer1M: pricePer1M.optional(),
   cacheWritePer1M: pricePer1M.optional(),
   cacheWrite1hPer1M: pricePer1M.optional(),
@@ -26,17 +26,17 @@ export const priceOverrideSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   user: z.string().min(1).max(200).optional().describe("Who the ledger records as the caller; defaults to the OS user name."),
-  caps: z.array(capSchema).default([]),
-  pricing: z.record(z.string().min(1), priceOverrideSchema).default({}),
+  caps: z.array(capSchema).default([]).describe("Dollar caps. Every cap that applies to a call must admit its worst case, or the call is refused before it reaches Bedrock."),
+  pricing: z.record(z.string().min(1), priceOverrideSchema).default({}).describe("Price overrides per model id or glob, in USD per million tokens; they win over the built-in table."),
   ledgerDir: z.string().min(1).optional().describe("Folder of the journal and state; defaults to ~/.bedrock-budget."),
   upstreamEndpoint: z.url({ protocol: /^https?$/ }).optional().describe("Where calls go; defaults to https://bedrock-runtime.<region>.amazonaws.com."),
-  region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "an AWS region such as us-east-1").optional(),
-  awsProfile: z.string().min(1).optional(),
-  port: z.number().int().min(0).max(65535).default(8777),
-  timeZone: z.string().min(1).optional().refine((tz) => tz === undefined || isTimeZone(tz), "an IANA time zone such as Europe/Paris"),
-  allowUnmeteredOperations: z.boolean().default(false),
-  maxRequestBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(25 * 1024 * 1024),
-  logLevel: z.enum(["error", "warn", "info", "debug"]).default("info"),
+  region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "an AWS region such as us-east-1").optional().describe("Region for calls made with a Bedrock API key (SigV4 calls carry their own); defaults to us-east-1."),
+  awsProfile: z.string().min(1).optional().describe("AWS profile whose credentials verify callers' signatures and sign calls to Bedrock; the default credential chain when unset."),
+  port: z.number().int().min(0).max(65535).default(8777).describe("Loopback port of the gateway; 0 picks a free one. Windows on one machine share the gateway on this port."),
+  timeZone: z.string().min(1).optional().refine((tz) => tz === undefined || isTimeZone(tz), "an IANA time zone such as Europe/Paris").describe("IANA time zone of the cap windows; the system's when unset."),
+  allowUnmeteredOperations: z.boolean().default(false).describe("Forward requests the gateway cannot meter instead of refusing them."),
+  maxRequestBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(25 * 1024 * 1024).describe("Largest request body the gateway accepts, in bytes."),
+  logLevel: z.enum(["error", "warn", "info", "debug"]).default("info").describe("How much the gateway logs."),
   alertThresholds: z
     .array(z.number().int().min(1).max(100))
     .max(10)

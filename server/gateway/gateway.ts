@@ -17,6 +17,7 @@ import { accessDenied } from "./errors";
 import { isLoopbackHost } from "./inbound";
 import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
 import { LocalApi } from "./localApi";
+import { attachDashboard, DashboardRoutes } from "../dashboard/routes";
 import { answer, handleBedrock } from "./proxy";
 import { upstreamUnreachable } from "./errors";
 
@@ -44,12 +45,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const log = options.log ?? stderrLogger(options.config.logLevel);
   const now = options.now ?? (() => new Date());
   const ledgerDir = ledgerDirOf(options.config);
-  const unlock = await lockLedger(ledgerDir);
+  const lock = await lockLedger(ledgerDir);
   let ledger: Ledger;
   try {
     ledger = await Ledger.open(ledgerDir, { now, timeZone: timeZoneOf(options.config) });
   } catch (err) {
-    await unlock();
+    await lock.release();
     throw err;
   }
   let ctx: GatewayContext = buildContext(options.config, ledger, options, log, now);
@@ -60,12 +61,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let url = "";
   const api = new LocalApi(() => ctx, () => url, () => inFlight);
   ctx.publish = (record) => api.publish(record);
+  const dashboard = attachDashboard(api, () => ctx);
 
   const handler = (req: AnyRequest, res: AnyResponse) => {
     if (!isLoopbackHost(req)) {
       return answer(res, accessDenied("Bedrock Budget answers only requests addressed to a loopback host (localhost, 127.0.0.1, [::1])."));
     }
     const rawPath = req.url ?? "/";
+    if (DashboardRoutes.handles(rawPath)) return void dashboard.handle(req, res).catch((err) => log.error(`dashboard: ${(err as Error).message}`));
     if (LocalApi.handles(rawPath)) return void api.handle(req, res).catch((err) => log.error(`local API: ${(err as Error).message}`));
     inFlight++;
     handleBedrock(ctx, req, res)
@@ -79,8 +82,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 
   let listener: Listener;
-  listener = await listen(handler, options.port ?? options.config.port);
+  try {
+    listener = await listen(handler, options.port ?? options.config.port);
+  } catch (err) {
+    // The port is taken (often by another window's gateway): leave nothing half-open.
+    await ledger.close();
+    await lock.release();
+    throw err;
+  }
   url = `http://127.0.0.1:${listener.port}`;
+  await lock.advertise(url);
   log.info(`gateway on ${url}, ledger in ${ledgerDirOf(options.config)}`);
 
   return {
@@ -102,11 +113,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
     async close() {
       const drained = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve));
-      const closing = listener.close();
+      const closing = listener.close(); // stops accepting at once
+      api.endStreams();
       await drained;
       await closing;
       await ledger.close();
-      await unlock();
+      await lock.release();
     },
   };
 }

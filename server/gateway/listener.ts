@@ -36,6 +36,11 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1")
   // h1 never listens itself (the front server hands it sockets); Node sets up its connection
   // tracking (idle-connection closing, header and request timeouts) on 'listening'.
   h1.emit("listening");
+  let closing = false;
+  // A keep-alive connection whose response ends while closing is idle now: close it too.
+  h1.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) =>
+    res.once("finish", () => closing && setImmediate(() => h1.closeIdleConnections())),
+  );
   const h2 = http2.createServer({}, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
@@ -61,6 +66,7 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1")
   return {
     port: address.port,
     close: async (graceMs = 30_000) => {
+      closing = true;
       front.close();
       h1.close(); // closes idle keep-alive connections now, busy ones after their response
       for (const session of sessions) session.close(); // graceful: open streams finish first

@@ -11,6 +11,7 @@ const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-a
 
 export class LocalApi {
   readonly events = new EventEmitter();
+  private readonly streams = new Set<AnyResponse>();
   private readonly startedAt = new Date().toISOString();
 
   constructor(private readonly ctx: () => GatewayContext, private readonly endpoint: () => string, private readonly inFlight: () => number) {
@@ -41,15 +42,17 @@ export class LocalApi {
       windowStart: c.windowStart.toISOString(),
       resetsAt: c.resetsAt.toISOString(),
     }));
-    const today = ctx.ledger.todayTotals(now, ctx.timeZone);
+    const today = ctx.ledger.todayTotals(now);
     return {
       user: ctx.user,
       endpoint: this.endpoint(),
       timeZone: ctx.timeZone,
       caps,
       today: { calls: today.calls, costUsd: picosToUsd(today.costPicos) },
+      todayByModel: Object.fromEntries(
+        Object.entries(today.byModel).map(([model, t]) => [model, { calls: t.calls, costUsd: picosToUsd(t.costPicos) }]),
+      ),
       inFlight: this.inFlight(),
-      configErrors: [],
     };
   }
 
@@ -102,10 +105,17 @@ export class LocalApi {
     const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
     heartbeat.unref();
     this.events.on("call", onCall);
+    this.streams.add(res);
     res.once("close", () => {
       clearInterval(heartbeat);
       this.events.off("call", onCall);
+      this.streams.delete(res);
     });
+  }
+
+  /** On shutdown: an open event stream is not a call in flight, and its end tells followers to take over. */
+  endStreams(): void {
+    for (const res of this.streams) res.end();
   }
 }
 

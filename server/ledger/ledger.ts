@@ -134,15 +134,17 @@ export class Ledger {
     return this.state.data.days;
   }
 
-  /** Forwarded calls and their cost on `now`'s day in the ledger's time zone (`timeZone` is accepted for the caller's clarity; rollups are keyed in the ledger's zone). */
-  todayTotals(now: Date, _timeZone?: string): { calls: number; costPicos: Picos } {
+  /** Forwarded calls and their cost on `now`'s day in the ledger's time zone, in all and per base model. */
+  todayTotals(now: Date): { calls: number; costPicos: Picos; byModel: Record<string, { calls: number; costPicos: Picos }> } {
     let calls = 0;
     let costPicos = 0n;
-    for (const r of Object.values(this.state.data.days[localDateKey(now, this.timeZone)] ?? {})) {
+    const byModel: Record<string, { calls: number; costPicos: Picos }> = {};
+    for (const [model, r] of Object.entries(this.state.data.days[localDateKey(now, this.timeZone)] ?? {})) {
       calls += r.calls;
       costPicos += BigInt(r.costPicos);
+      byModel[model] = { calls: r.calls, costPicos: BigInt(r.costPicos) };
     }
-    return { calls, costPicos };
+    return { calls, costPicos, byModel };
   }
 
   /** Settled calls whose settlement falls in `month` ("YYYY-MM", ledger's time zone), in journal order. */

@@ -10,8 +10,13 @@
  *   gateway  SDK ─h2c→ Bedrock Budget (verify, price, reserve, journal, re-sign, relay, settle) ─HTTP/1.1→ fake Bedrock
  *
  * Everything runs in this one process (as the tests do), so CPU the gateway spends competes with
- * the client and the fake; the journal's fdatasync runs on libuv's thread pool. The ledger goes to
- * a fresh folder under os.tmpdir(): run with TMPDIR=/dev/shm to see the gateway without disk syncs.
+ * the client and the fake (under load the event loop is the bottleneck, so the throughput ratio is
+ * mostly the gateway's CPU per call); the journal's fdatasync runs on libuv's thread pool. The
+ * ledger goes to a fresh folder under os.tmpdir(): TMPDIR=/dev/shm shows the gateway without disk
+ * syncs. Per call, both targets see a new h2c connection (the Bedrock Runtime client's default
+ * handler isolates every request in its own session) and the proxies a new upstream connection
+ * (the fake announces keep-alive timeout=1, which Node's agent declines to reuse); the report
+ * counts the bare proxy's.
  */
 import { mkdtemp, open, readdir, readFile, rm, statfs } from "node:fs/promises";
 import http from "node:http";
@@ -31,12 +36,16 @@ import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Ha
 // The SDK's "Node 20 support ends" notice is not about the bench; silence only that one.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
+/**
+ * Short rounds, many of them: on a shared machine the noise drifts within seconds, so the finer
+ * the interleaving, the more equally both targets meet it.
+ */
 const PLAN = {
   warmupCalls: 40,
   warmupStreams: 10,
-  latency: { rounds: 4, calls: 200 },
-  throughput: { rounds: 3, callers: 32, calls: 1_000 },
-  stream: { rounds: 4, calls: 40, chunks: 20 },
+  latency: { rounds: 30, calls: 20 },
+  throughput: { rounds: 5, callers: 32, calls: 400 },
+  stream: { rounds: 12, calls: 10, chunks: 20 },
   fsyncProbes: 100,
 };
 
@@ -54,6 +63,8 @@ interface Target {
 
 interface BareProxy {
   url: string;
+  /** Inbound h2c sessions, upstream TCP connections, requests: shows what each call costs in connections. */
+  readonly counts: { sessions: number; upstreamSockets: number; requests: number };
   close(): Promise<void>;
 }
 
@@ -67,12 +78,16 @@ async function startBareProxy(upstreamUrl: string, credentials: FakeCredentials)
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const server = http2.createServer();
   const sessions = new Set<http2.ServerHttp2Session>();
+  const counts = { sessions: 0, upstreamSockets: 0, requests: 0 };
+  const seenSockets = new WeakSet<object>();
   server.on("session", (s) => {
+    counts.sessions++;
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
   });
 
   server.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    counts.requests++;
     const parts: Buffer[] = [];
     req.on("data", (c: Buffer) => parts.push(c));
     req.on("end", () => {
@@ -87,6 +102,10 @@ async function startBareProxy(upstreamUrl: string, credentials: FakeCredentials)
             for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
             res.writeHead(upRes.statusCode ?? 502, out);
             upRes.pipe(res);
+          });
+          up.once("socket", (socket) => {
+            if (!seenSockets.has(socket)) counts.upstreamSockets++;
+            seenSockets.add(socket);
           });
           up.once("error", (err) => fail(res, err));
           res.once("close", () => up.destroy());
@@ -106,6 +125,7 @@ async function startBareProxy(upstreamUrl: string, credentials: FakeCredentials)
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
+    counts,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sessions) s.destroy();
@@ -130,15 +150,17 @@ async function invoke(t: Target): Promise<void> {
   if (!out.body || out.body.byteLength === 0) throw new Error(`${t.name}: empty InvokeModel body`);
 }
 
-/** Sequential calls; milliseconds per call. */
-async function sequential(t: Target, n: number): Promise<number[]> {
+/** Sequential calls: wall milliseconds per call, and this process's CPU milliseconds for all of them. */
+async function sequential(t: Target, n: number): Promise<{ times: number[]; cpuMs: number }> {
   const times: number[] = [];
+  const cpu = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     const start = performance.now();
     await invoke(t);
     times.push(performance.now() - start);
   }
-  return times;
+  const used = process.cpuUsage(cpu);
+  return { times, cpuMs: (used.user + used.system) / 1000 };
 }
 
 /** `callers` loops sharing one client, `total` calls in all; calls per second. */
@@ -193,10 +215,17 @@ const median = (xs: number[]) => quantile(xs, 0.5);
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 const perSec = (x: number) => `${Math.round(x)} calls/s`;
 
-function row(label: string, bare: number, gateway: number, fmt: (x: number) => string, added = true): string {
+function row(
+  label: string,
+  bare: number,
+  gateway: number,
+  fmt: (x: number) => string,
+  opts: { added?: boolean; ratio?: number; note?: string } = {},
+): string {
   const delta = gateway - bare;
-  const extra = added ? `  added ${delta >= 0 ? "+" : ""}${fmt(delta)}` : "";
-  return `${label.padEnd(44)} bare ${fmt(bare).padStart(14)}   gateway ${fmt(gateway).padStart(14)}   ratio ${(gateway / bare).toFixed(2)}x${extra}`;
+  const extra = (opts.added === false ? "" : `  added ${delta >= 0 ? "+" : ""}${fmt(delta)}`) + (opts.note ? `  ${opts.note}` : "");
+  const ratio = opts.ratio ?? gateway / bare;
+  return `${label.padEnd(44)} bare ${fmt(bare).padStart(14)}   gateway ${fmt(gateway).padStart(14)}   ratio ${ratio.toFixed(2)}x${extra}`;
 }
 
 const FS_NAMES: Record<number, string> = { 0xef53: "ext4", 0x01021994: "tmpfs", 0x794c7630: "overlayfs", 0x58465342: "xfs", 0x9123683e: "btrfs", 0x6969: "nfs" };
@@ -282,7 +311,12 @@ async function main(): Promise<void> {
     });
 
     const lat: Record<TargetName, number[]> = { bare: [], gateway: [] };
-    await interleave(PLAN.latency.rounds, async (t) => void lat[t.name].push(...(await sequential(t, PLAN.latency.calls))));
+    const cpu: Record<TargetName, number> = { bare: 0, gateway: 0 };
+    await interleave(PLAN.latency.rounds, async (t) => {
+      const r = await sequential(t, PLAN.latency.calls);
+      lat[t.name].push(...r.times);
+      cpu[t.name] += r.cpuMs;
+    });
 
     const tput: Record<TargetName, number[]> = { bare: [], gateway: [] };
     await interleave(PLAN.throughput.rounds, async (t) => void tput[t.name].push(await concurrent(t, PLAN.throughput.callers, PLAN.throughput.calls)));
@@ -299,6 +333,8 @@ async function main(): Promise<void> {
     const journal = await journalLines(h.ledgerDir);
 
     const L = PLAN.latency;
+    const perCall = (total: number) => total / (L.rounds * L.calls);
+    const c = bare.counts;
     const T = PLAN.throughput;
     const S = PLAN.stream;
     const out = [
@@ -307,11 +343,18 @@ async function main(): Promise<void> {
       ``,
       row(`latency, sequential InvokeModel, p50`, median(lat.bare), median(lat.gateway), ms),
       row(`latency, sequential InvokeModel, p95`, quantile(lat.bare, 0.95), quantile(lat.gateway, 0.95), ms),
-      row(`throughput, ${T.callers} callers, median of ${T.rounds} rounds`, median(tput.bare), median(tput.gateway), perSec, false),
+      row(`CPU per sequential call (whole process)`, perCall(cpu.bare), perCall(cpu.gateway), ms),
+      // Each gateway round against the bare round next to it in time, so slow drifts cancel.
+      row(`throughput, ${T.callers} callers, median of ${T.rounds} rounds`, median(tput.bare), median(tput.gateway), perSec, {
+        added: false,
+        ratio: median(tput.gateway.map((g, i) => g / tput.bare[i]!)),
+        note: "(ratio: median over paired rounds)",
+      }),
       row(`stream (${S.chunks} chunks), first chunk, p50`, median(first.bare), median(first.gateway), ms),
       row(`stream (${S.chunks} chunks), total, p50`, median(total.bare), median(total.gateway), ms),
       ``,
-      `samples: latency ${L.rounds}×${L.calls} per target, throughput ${T.rounds}×${T.calls} calls per target, streams ${S.rounds}×${S.calls} per target`,
+      `samples per target: latency ${L.rounds} rounds × ${L.calls} calls, throughput ${T.rounds} × ${T.calls} calls, streams ${S.rounds} × ${S.calls}`,
+      `connections: the bare proxy took ${c.sessions} h2c sessions and opened ${c.upstreamSockets} upstream TCP connections for ${c.requests} calls`,
       `journal: ${journal.reserve} reserve + ${journal.settle} settle lines for ${gatewayCalls.n} gateway calls (incl. warm-up); each line is fdatasync'ed before the call moves on`,
       `         (reserve before forwarding, settle before answering), group-committed when calls overlap; one fdatasync here: p50 ${ms(fsync.p50)}`,
       `total ${((performance.now() - began) / 1000).toFixed(1)} s`,

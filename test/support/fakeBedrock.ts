@@ -102,7 +102,7 @@ export class FakeBedrock {
 
   static async start(opts: { credentials: FakeCredentials; region?: string; host?: "127.0.0.1" }): Promise<FakeBedrock> {
     // keepAliveTimeout small so stray idle sockets never keep mocha alive; close() kills them anyway.
-    const server = http.createServer({ keepAliveTimeout: 1000 });
+    const server = http.createServer({ keepAliveTimeout: 5000 });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(0, opts.host ?? "127.0.0.1", () => {

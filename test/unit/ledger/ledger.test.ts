@@ -61,7 +61,7 @@ describe("ledger/ledger", () => {
     assert.equal(interrupted.startedAt, "2026-11-22T09:30:00.000Z");
     assert.equal(interrupted.at, "2026-11-22T11:00:00.000Z");
     assert.deepEqual(l2.openReservations(), []);
-    assert.deepEqual(l2.todayTotals(clock), { calls: 2, costPicos: 778000n });
+    assert.deepEqual(l2.todayTotals(clock), { calls: 2, costPicos: 778000n, byModel: { m1: { calls: 2, costPicos: 778000n } } });
     await l2.close();
 
     const l3 = await open();
@@ -160,7 +160,8 @@ describe("ledger/ledger", () => {
     const l4 = await open();
     assert.equal(l4.rollups()["2026-11-22"]!.m1!.costPicos, "254");
     assert.equal(l4.rollups()["2026-11-22"]!.m1!.calls, 2);
-    assert.deepEqual(l4.todayTotals(clock), { calls: 2, costPicos: 254n });
+    const today = l4.todayTotals(clock);
+    assert.deepEqual([today.calls, today.costPicos, today.byModel.m1], [2, 254n, { calls: 2, costPicos: 254n }]);
     await l4.close();
     assert.ok((await readdir(dir)).includes("state.json.bad"));
   });

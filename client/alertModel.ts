@@ -1,0 +1,50 @@
+/**
+ * Which cap thresholds a new status has crossed, each reported once per cap window. Plain data
+ * (no `vscode`), so it is tested alone; the notified set persists in the extension's global state.
+ */
+import type { StatusResponse } from "../server/protocol";
+
+export interface Crossing {
+  key: string; // capId@windowStart#threshold
+  capId: string;
+  threshold: number; // percent
+  spentUsd: number;
+  limitUsd: number;
+  window: "day" | "week" | "month";
+  resetsAt: string;
+}
+
+/** Crossings not yet notified; spent (not reserved) money decides, so a refused call never alerts. */
+export function newCrossings(status: StatusResponse, thresholds: number[], notified: ReadonlySet<string>): Crossing[] {
+  const out: Crossing[] = [];
+  for (const cap of status.caps) {
+    const share = cap.limitUsd > 0 ? cap.spentUsd / cap.limitUsd : 0;
+    // Only the highest threshold crossed is reported, so one call does not raise three toasts.
+    const crossed = thresholds.filter((t) => share * 100 >= t).sort((a, b) => b - a);
+    const top = crossed[0];
+    if (top === undefined) continue;
+    const key = `${cap.id}@${cap.windowStart}#${top}`;
+    if (notified.has(key)) continue;
+    out.push({ key, capId: cap.id, threshold: top, spentUsd: cap.spentUsd, limitUsd: cap.limitUsd, window: cap.window, resetsAt: cap.resetsAt });
+  }
+  return out;
+}
+
+/** Keys of every threshold at or below each crossing, so lower ones never fire later in the window. */
+export function keysCovered(crossing: Crossing, thresholds: number[]): string[] {
+  const base = crossing.key.slice(0, crossing.key.lastIndexOf("#"));
+  return thresholds.filter((t) => t <= crossing.threshold).map((t) => `${base}#${t}`);
+}
+
+export function crossingMessage(c: Crossing): string {
+  const word = { day: "today", week: "this week", month: "this month" }[c.window];
+  return c.threshold >= 100
+    ? `Bedrock Budget: cap "${c.capId}" is used up: $${c.spentUsd.toFixed(2)} of $${c.limitUsd.toFixed(2)} ${word}. Calls that could cost more are refused until it resets.`
+    : `Bedrock Budget: cap "${c.capId}" has passed ${c.threshold}%: $${c.spentUsd.toFixed(2)} of $${c.limitUsd.toFixed(2)} ${word}.`;
+}
+
+/** Notified keys from windows that have ended are dropped, so the stored set stays small. */
+export function pruneNotified(notified: Iterable<string>, status: StatusResponse): string[] {
+  const live = new Set(status.caps.map((c) => `${c.id}@${c.windowStart}`));
+  return [...notified].filter((key) => live.has(key.slice(0, key.lastIndexOf("#"))));
+}

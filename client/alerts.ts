@@ -1,0 +1,61 @@
+/** Notifications: cap thresholds (once per window each), refused and cut calls, invalid settings. */
+import * as vscode from "vscode";
+import type { CallRecord } from "../server/ledger/types";
+import type { StatusResponse } from "../server/protocol";
+import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "./alertModel";
+
+const NOTIFIED_KEY = "bedrockBudget.notifiedThresholds";
+/** A runaway loop can be refused many times a second: one toast per cap per minute is enough. */
+const REFUSAL_QUIET_MS = 60_000;
+
+export class Alerts {
+  private readonly lastRefusalToast = new Map<string, number>();
+  private lastConfigErrors = "";
+
+  constructor(private readonly context: vscode.ExtensionContext) {}
+
+  onStatus(status: StatusResponse): void {
+    const thresholds = vscode.workspace.getConfiguration("bedrockBudget").get<number[]>("alertThresholds") ?? [50, 80, 90, 100];
+    const notified = new Set(this.context.globalState.get<string[]>(NOTIFIED_KEY) ?? []);
+    const crossings = newCrossings(status, thresholds, notified);
+    if (crossings.length === 0) return;
+    for (const c of crossings) {
+      for (const key of keysCovered(c, thresholds)) notified.add(key);
+      const show = c.threshold >= 80 ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+      void show(crossingMessage(c), "Open Dashboard").then((choice) => {
+        if (choice) void vscode.commands.executeCommand("bedrockBudget.showDashboard");
+      });
+    }
+    void this.context.globalState.update(NOTIFIED_KEY, pruneNotified(notified, status));
+  }
+
+  onCall(record: CallRecord): void {
+    if (record.outcome === "refused") {
+      const cap = record.refusedBy ?? "a cap";
+      const last = this.lastRefusalToast.get(cap) ?? 0;
+      if (Date.now() - last < REFUSAL_QUIET_MS) return;
+      this.lastRefusalToast.set(cap, Date.now());
+      void vscode.window.showErrorMessage(record.message ?? `Bedrock Budget refused a call: cap "${cap}".`, "Open Dashboard", "Open Cap Setting").then((choice) => {
+        if (choice === "Open Dashboard") void vscode.commands.executeCommand("bedrockBudget.showDashboard", { model: record.baseModelId });
+        if (choice === "Open Cap Setting") void vscode.commands.executeCommand("workbench.action.openSettings", "bedrockBudget.caps");
+      });
+    } else if (record.outcome === "cut") {
+      void vscode.window.showWarningMessage(record.message ?? "Bedrock Budget stopped a stream at its cap.", "Open Dashboard").then((choice) => {
+        if (choice) void vscode.commands.executeCommand("bedrockBudget.showDashboard");
+      });
+    }
+  }
+
+  onConfigErrors(errors: string[]): void {
+    const text = errors.join("; ");
+    if (text === this.lastConfigErrors) return; // said once; the settings UI shows it too
+    this.lastConfigErrors = text;
+    void vscode.window
+      .showErrorMessage(`Bedrock Budget: invalid setting ${text}. The last good settings stay in force.`, "Open Settings")
+      .then((choice) => choice && vscode.commands.executeCommand("workbench.action.openSettings", "bedrockBudget"));
+  }
+
+  clearConfigErrors(): void {
+    this.lastConfigErrors = "";
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Activation wires the parts; each concern lives in its own module. Nothing heavy happens here:
+ * the background process starts asynchronously and reports back by notifications.
+ */
+import * as vscode from "vscode";
+import type { LanguageClient } from "vscode-languageclient/node";
+import {
+  CallSettledNotification,
+  ConfigErrorNotification,
+  GatewayStateNotification,
+  RestartGatewayRequest,
+  StatusNotification,
+} from "../server/protocol";
+import { Alerts } from "./alerts";
+import { DashboardPanel, registerDashboardSerializer } from "./dashboardPanel";
+import { createLanguageClient } from "./languageClient";
+import { SpendMeter } from "./statusBar";
+import { TerminalRouting } from "./terminalEnv";
+
+let client: LanguageClient | undefined;
+
+/** What other extensions (and the e2e suite) may ask of this one. */
+export interface BedrockBudgetApi {
+  endpoint(): string | undefined;
+}
+
+export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
+  const log = vscode.window.createOutputChannel("Bedrock Budget", { log: true });
+  const meter = new SpendMeter();
+  const terminals = new TerminalRouting(context);
+  const alerts = new Alerts(context);
+  let endpoint: string | undefined;
+  const gateway = () => (endpoint ? { url: endpoint } : undefined);
+  const routeTerminals = () => vscode.workspace.getConfiguration("bedrockBudget").get<boolean>("routeTerminals", true);
+
+  client = createLanguageClient(context, log);
+  const lc = client;
+  context.subscriptions.push(
+    log,
+    meter,
+    terminals,
+    lc.onNotification(GatewayStateNotification.method, (params: GatewayStateNotification.Params) => {
+      meter.setState(params);
+      if (params.state === "ready") endpoint = params.url;
+      terminals.update(params.state === "ready" ? params.url : undefined, routeTerminals());
+    }),
+    lc.onNotification(StatusNotification.method, (status: StatusNotification.Params) => {
+      meter.update(status);
+      alerts.onStatus(status);
+    }),
+    lc.onNotification(CallSettledNotification.method, (record: CallSettledNotification.Params) => alerts.onCall(record)),
+    lc.onNotification(ConfigErrorNotification.method, (params: ConfigErrorNotification.Params) =>
+      params.errors.length ? alerts.onConfigErrors(params.errors) : alerts.clearConfigErrors(),
+    ),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration("bedrockBudget.routeTerminals")) terminals.update(endpoint, routeTerminals());
+    }),
+    vscode.commands.registerCommand("bedrockBudget.showDashboard", (focus?: { model?: string }) => {
+      const target = gateway();
+      if (!target) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
+      DashboardPanel.createOrShow(context, target, focus);
+    }),
+    vscode.commands.registerCommand("bedrockBudget.copyEndpoint", async () => {
+      if (!endpoint) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
+      await vscode.env.clipboard.writeText(endpoint);
+      void vscode.window.showInformationMessage(`Copied ${endpoint}. In a terminal outside VS Code: export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${endpoint}`);
+    }),
+    vscode.commands.registerCommand("bedrockBudget.restartGateway", async () => {
+      const result = await lc.sendRequest<RestartGatewayRequest.Result>(RestartGatewayRequest.method);
+      if ("error" in result) void vscode.window.showErrorMessage(`Bedrock Budget: ${result.error}`);
+      else void vscode.window.showInformationMessage(`Bedrock Budget: the gateway serves ${result.url}.`);
+    }),
+    vscode.commands.registerCommand("bedrockBudget.showLog", () => log.show()),
+    vscode.commands.registerCommand("bedrockBudget.openSettings", () => vscode.commands.executeCommand("workbench.action.openSettings", "bedrockBudget")),
+  );
+  registerDashboardSerializer(context, gateway);
+  void lc.start().catch((err: unknown) => log.error(`could not start the background process: ${err instanceof Error ? err.message : String(err)}`));
+  return { endpoint: () => endpoint };
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+}

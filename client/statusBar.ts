@@ -1,0 +1,46 @@
+/** The spend meter: one status bar item, pushed by the server, never polled. */
+import * as vscode from "vscode";
+import type { GatewayStateNotification, StatusResponse } from "../server/protocol";
+import { meterView } from "./statusModel";
+
+export class SpendMeter implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem("bedrockBudget.meter", vscode.StatusBarAlignment.Right, 100);
+  private timer: NodeJS.Timeout | undefined;
+  private last: StatusResponse | undefined;
+
+  constructor() {
+    this.item.name = "Bedrock Budget";
+    this.item.command = "bedrockBudget.showDashboard";
+    this.setState({ state: "starting" });
+    this.item.show();
+    // Only the "resets in …" wording ages; refresh it once a minute.
+    this.timer = setInterval(() => this.last && this.update(this.last), 60_000);
+  }
+
+  setState(params: GatewayStateNotification.Params): void {
+    if (params.state === "ready" && this.last) return this.update(this.last);
+    this.item.backgroundColor = params.state === "error" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
+    this.item.color = params.state === "error" ? new vscode.ThemeColor("statusBarItem.errorForeground") : undefined;
+    this.item.text = params.state === "error" ? "$(error) Bedrock Budget" : "$(loading~spin) Bedrock Budget";
+    this.item.tooltip = params.state === "error" ? `Bedrock Budget: ${params.message}` : "Bedrock Budget: starting the gateway…";
+    if (params.state === "error") this.item.command = "bedrockBudget.showLog";
+  }
+
+  update(status: StatusResponse): void {
+    this.last = status;
+    const view = meterView(status);
+    this.item.text = view.text;
+    this.item.command = "bedrockBudget.showDashboard";
+    const tooltip = new vscode.MarkdownString(view.tooltip);
+    tooltip.isTrusted = { enabledCommands: ["bedrockBudget.showDashboard", "bedrockBudget.copyEndpoint", "bedrockBudget.openSettings", "bedrockBudget.showLog"] };
+    this.item.tooltip = tooltip;
+    // Backgrounds only for the thresholds, each paired with its foreground.
+    this.item.backgroundColor = view.severity === "normal" ? undefined : new vscode.ThemeColor(`statusBarItem.${view.severity}Background`);
+    this.item.color = view.severity === "normal" ? undefined : new vscode.ThemeColor(`statusBarItem.${view.severity}Foreground`);
+  }
+
+  dispose(): void {
+    clearInterval(this.timer);
+    this.item.dispose();
+  }
+}

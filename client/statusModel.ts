@@ -1,0 +1,71 @@
+/**
+ * What the status bar meter says, as plain data (no `vscode` here, so it is tested alone): the
+ * tightest cap's spend, its severity and a Markdown tooltip listing every cap.
+ */
+import type { CapStatusDto, StatusResponse } from "../server/protocol";
+
+export type Severity = "normal" | "warning" | "error";
+
+export interface MeterView {
+  text: string;
+  severity: Severity;
+  tooltip: string; // Markdown, with command links
+}
+
+const WINDOW_WORD = { day: "today", week: "this week", month: "this month" } as const;
+
+/** Share of a cap in use: spent plus what calls in flight have reserved. */
+export function usedShare(cap: CapStatusDto): number {
+  return cap.limitUsd > 0 ? (cap.spentUsd + cap.reservedUsd) / cap.limitUsd : 0;
+}
+
+/** The cap closest to its limit. */
+export function tightestCap(caps: CapStatusDto[]): CapStatusDto | undefined {
+  return caps.reduce<CapStatusDto | undefined>((best, cap) => (!best || usedShare(cap) > usedShare(best) ? cap : best), undefined);
+}
+
+export function severityOf(share: number): Severity {
+  return share >= 1 ? "error" : share >= 0.8 ? "warning" : "normal";
+}
+
+export function meterView(status: StatusResponse, now: Date = new Date()): MeterView {
+  const cap = tightestCap(status.caps);
+  const text = cap
+    ? `$(pulse) ${usd(cap.spentUsd)} / ${usd(cap.limitUsd)} ${WINDOW_WORD[cap.window]}`
+    : `$(pulse) ${usd(status.today.costUsd)} today`;
+  return { text, severity: cap ? severityOf(usedShare(cap)) : "normal", tooltip: tooltip(status, now) };
+}
+
+function tooltip(status: StatusResponse, now: Date): string {
+  const lines = ["**Bedrock Budget**", ""];
+  if (status.caps.length === 0) {
+    lines.push(`No caps set: calls are metered, never refused. Today: ${status.today.calls} calls, ${usd(status.today.costUsd)}.`, "");
+  } else {
+    lines.push("| cap | spent | reserved | limit | resets |", "|---|---:|---:|---:|---|");
+    for (const cap of status.caps) {
+      const name = `${cap.id} (${cap.scope}, ${cap.window}${cap.model ? `, ${cap.model}` : ""})`;
+      lines.push(`| ${escapeCell(name)} | ${usd(cap.spentUsd)} | ${usd(cap.reservedUsd)} | ${usd(cap.limitUsd)} | ${resetsIn(new Date(cap.resetsAt), now)} |`);
+    }
+    lines.push("", `Today: ${status.today.calls} calls, ${usd(status.today.costUsd)}.`, "");
+  }
+  if (status.inFlight > 0) lines.push(`${status.inFlight} call${status.inFlight === 1 ? "" : "s"} in flight.`, "");
+  lines.push(`Endpoint: \`${status.endpoint}\``, "");
+  lines.push("[Dashboard](command:bedrockBudget.showDashboard) · [Copy endpoint](command:bedrockBudget.copyEndpoint) · [Settings](command:bedrockBudget.openSettings) · [Log](command:bedrockBudget.showLog)");
+  return lines.join("\n");
+}
+
+export function usd(n: number): string {
+  return `$${n.toFixed(2)}`;
+}
+
+/** "in 3 h 20 min", "in 2 days". */
+export function resetsIn(at: Date, now: Date): string {
+  const minutes = Math.max(0, Math.round((at.getTime() - now.getTime()) / 60_000));
+  if (minutes < 60) return `in ${minutes} min`;
+  if (minutes < 48 * 60) return `in ${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  return `in ${Math.round(minutes / (24 * 60))} days`;
+}
+
+function escapeCell(text: string): string {
+  return text.replace(/\|/g, "\\|");
+}

@@ -1,0 +1,37 @@
+/**
+ * Routes tools started from VS Code through the gateway: new integrated terminals and debug
+ * sessions get AWS_ENDPOINT_URL_BEDROCK_RUNTIME, so their Bedrock calls are metered unchanged.
+ */
+import * as vscode from "vscode";
+
+export const ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME";
+
+export class TerminalRouting implements vscode.Disposable {
+  private url: string | undefined;
+  private enabled = true;
+  private readonly registration: vscode.Disposable;
+
+  constructor(private readonly context: vscode.ExtensionContext) {
+    this.context.environmentVariableCollection.description = "Bedrock Budget meters Bedrock calls through its local gateway";
+    this.registration = vscode.debug.registerDebugConfigurationProvider("*", {
+      resolveDebugConfiguration: (_folder, config) => {
+        if (this.enabled && this.url && !(config.env && ENDPOINT_VARIABLE in config.env)) {
+          config.env = { ...(config.env ?? {}), [ENDPOINT_VARIABLE]: this.url };
+        }
+        return config;
+      },
+    });
+  }
+
+  update(url: string | undefined, enabled: boolean): void {
+    this.url = url;
+    this.enabled = enabled;
+    const collection = this.context.environmentVariableCollection;
+    if (enabled && url) collection.replace(ENDPOINT_VARIABLE, url);
+    else collection.delete(ENDPOINT_VARIABLE);
+  }
+
+  dispose(): void {
+    this.registration.dispose();
+  }
+}

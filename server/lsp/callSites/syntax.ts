@@ -1,0 +1,90 @@
+/** Small helpers over tree-sitter nodes shared by both finders. */
+import type { SyntaxNode } from "./parsers";
+import type { Position, Range } from "./types";
+
+/**
+ * Node index → LSP position. web-tree-sitter reports `startIndex` in UTF-16 code units of the JS
+ * string (what LSP wants), but `column` in bytes, so columns are derived from indexes instead.
+ */
+export class LineIndex {
+  private readonly starts: number[] = [0];
+  constructor(text: string) {
+    for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) this.starts.push(i + 1);
+  }
+  position(index: number, row: number): Position {
+    return { line: row, character: index - (this.starts[row] ?? 0) };
+  }
+  range(node: SyntaxNode): Range {
+    return { start: this.position(node.startIndex, node.startPosition.row), end: this.position(node.endIndex, node.endPosition.row) };
+  }
+}
+
+/** Visits every named node once, depth first, with a cursor (far cheaper than namedChildren arrays). */
+export function walkNamed(root: SyntaxNode, visit: (node: SyntaxNode) => void): void {
+  const cursor = root.walk();
+  try {
+    for (;;) {
+      if (cursor.nodeIsNamed) visit(cursor.currentNode);
+      if (cursor.gotoFirstChild()) continue;
+      while (!cursor.gotoNextSibling()) {
+        if (!cursor.gotoParent()) return;
+      }
+    }
+  } finally {
+    cursor.delete();
+  }
+}
+
+/** Like walkNamed but only hands over nodes of the given types (the type test is done on the cursor). */
+export function collectTypes(root: SyntaxNode, types: ReadonlySet<string>, visit: (node: SyntaxNode) => void): void {
+  const cursor = root.walk();
+  try {
+    for (;;) {
+      if (types.has(cursor.nodeType)) visit(cursor.currentNode);
+      if (cursor.gotoFirstChild()) continue;
+      while (!cursor.gotoNextSibling()) {
+        if (!cursor.gotoParent()) return;
+      }
+    }
+  } finally {
+    cursor.delete();
+  }
+}
+
+export function namedChildren(node: SyntaxNode): SyntaxNode[] {
+  return node.namedChildren.filter((c): c is SyntaxNode => c !== null);
+}
+
+export function field(node: SyntaxNode, name: string): SyntaxNode | undefined {
+  return node.childForFieldName(name) ?? undefined;
+}
+
+export function isAncestor(ancestor: SyntaxNode, node: SyntaxNode): boolean {
+  return node.startIndex >= ancestor.startIndex && node.endIndex <= ancestor.endIndex;
+}
+
+/**
+ * Start indexes of `word` as a whole identifier in `text`. Used only to propose where to look: each
+ * hit is handed to the syntax tree (`nodeAt`), which decides what it is. Visiting every node of a
+ * large file through the wasm boundary costs more than the parse itself, so this keeps finding
+ * proportional to the candidates instead of to the file.
+ */
+export function occurrences(text: string, words: Iterable<string>): number[] {
+  const alternatives = [...words].map((w) => w.replace(/[$.*+?^(){}[\]|\\]/g, "\\$&"));
+  if (alternatives.length === 0) return [];
+  const re = new RegExp(`(?<![\\w$])(?:${alternatives.join("|")})(?![\\w$])`, "g");
+  const hits: number[] = [];
+  for (let m = re.exec(text); m; m = re.exec(text)) hits.push(m.index);
+  return hits;
+}
+
+/** The smallest node spanning [start, end) (UTF-16 indexes, as node.startIndex). */
+export function nodeAt(root: SyntaxNode, start: number, end: number): SyntaxNode | undefined {
+  return root.descendantForIndex(start, end) ?? undefined;
+}
+
+/** True when `child` is the node in `parent`'s field `name`. */
+export function isField(parent: SyntaxNode | null | undefined, name: string, child: SyntaxNode): boolean {
+  const f = parent?.childForFieldName(name);
+  return !!f && f.id === child.id;
+}

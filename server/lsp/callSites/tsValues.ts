@@ -1,0 +1,302 @@
+/**
+ * Static evaluation of TypeScript/JavaScript expressions: literals, template literals, object and
+ * array literals, `+`, member access, JSON.stringify, and identifiers that resolve to one
+ * declaration in an enclosing scope that is const (or assigned exactly once). Calls of helper
+ * functions in the same file are followed into their single `return`. Anything else is unknown.
+ */
+import type { SyntaxNode } from "./parsers";
+import { field, isField, namedChildren, nodeAt, occurrences } from "./syntax";
+import { concat, member, partsOf, unknown, type Value } from "./values";
+
+type DeclKind = "const" | "let" | "var" | "function" | "param";
+
+interface Decl {
+  kind: DeclKind;
+  /** The extent of the declaration's scope (indexes, kept as numbers: node getters cross into wasm). */
+  start: number;
+  end: number;
+  value?: SyntaxNode;
+}
+
+const WRAPPERS = new Set(["parenthesized_expression", "as_expression", "satisfies_expression", "non_null_expression", "type_assertion"]);
+const MAX_DEPTH = 24;
+
+interface Bindings {
+  decls: Decl[];
+  assignments: { node: SyntaxNode; start: number }[];
+}
+
+/**
+ * Declarations and assignments of one file, found per name on first use (and cached): only names
+ * that a Bedrock call actually refers to are ever looked up.
+ */
+export class TsScope {
+  private readonly bindings = new Map<string, Bindings>();
+  private readonly resolving = new Set<number>();
+
+  constructor(private readonly root: SyntaxNode, private readonly text: string) {}
+
+  /** The value of an expression node, as far as it is knowable from this file. */
+  evaluate(node: SyntaxNode | undefined, depth = 0): Value {
+    if (!node) return unknown("missing");
+    if (depth > MAX_DEPTH) return unknown("too deep");
+    const next = (n: SyntaxNode | undefined) => this.evaluate(n, depth + 1);
+    switch (node.type) {
+      case "string":
+        return { kind: "str", parts: [stringText(node)] };
+      case "template_string":
+        return this.template(node, depth);
+      case "number":
+        return { kind: "num", value: Number(node.text.replace(/_/g, "")) };
+      case "true":
+      case "false":
+        return { kind: "bool", value: node.type === "true" };
+      case "null":
+      case "undefined":
+        return { kind: "null" };
+      case "object":
+        return this.object(node, depth);
+      case "array": {
+        const items: Value[] = [];
+        let open = false;
+        for (const el of namedChildren(node)) {
+          if (el.type === "spread_element") {
+            const spread = next(namedChildren(el)[0]);
+            if (spread.kind === "arr") items.push(...spread.items);
+            else open = true;
+          } else if (el.type !== "comment") items.push(next(el));
+        }
+        return { kind: "arr", items, open };
+      }
+      case "identifier":
+        return this.identifier(node, depth);
+      case "member_expression": {
+        const prop = field(node, "property");
+        return prop ? member(next(field(node, "object")), prop.text) : unknown("member");
+      }
+      case "subscript_expression": {
+        const key = next(field(node, "index"));
+        const keyText = key.kind === "num" ? String(key.value) : key.kind === "str" ? key.parts.join("") : undefined;
+        return keyText === undefined ? unknown("computed key") : member(next(field(node, "object")), keyText);
+      }
+      case "binary_expression":
+        if (field(node, "operator")?.text !== "+") return unknown(`${field(node, "operator")?.text} expression`);
+        return concat(next(field(node, "left")), next(field(node, "right")));
+      case "call_expression":
+        return this.call(node, depth);
+      default:
+        if (WRAPPERS.has(node.type)) return next(namedChildren(node).find((c) => c.type !== "comment"));
+        return unknown(`${node.type} not evaluated statically`);
+    }
+  }
+
+  private template(node: SyntaxNode, depth: number): Value {
+    const parts: (string | null)[] = [];
+    for (const child of namedChildren(node)) {
+      if (child.type === "string_fragment") parts.push(child.text);
+      else if (child.type === "escape_sequence") parts.push(unescape(child.text));
+      else if (child.type === "template_substitution") parts.push(...partsOf(this.evaluate(namedChildren(child)[0], depth + 1)));
+    }
+    return { kind: "str", parts };
+  }
+
+  private object(node: SyntaxNode, depth: number): Value {
+    const entries = new Map<string, Value>();
+    let open = false;
+    for (const child of namedChildren(node)) {
+      if (child.type === "pair") {
+        const key = propertyKey(field(child, "key"), (n) => this.evaluate(n, depth + 1));
+        if (key === undefined) open = true;
+        else entries.set(key, this.evaluate(field(child, "value"), depth + 1));
+      } else if (child.type === "shorthand_property_identifier") {
+        entries.set(child.text, this.identifier(child, depth + 1));
+      } else if (child.type === "spread_element") {
+        const spread = this.evaluate(namedChildren(child)[0], depth + 1);
+        if (spread.kind === "obj") {
+          for (const [k, v] of spread.entries) entries.set(k, v);
+          open ||= spread.open;
+        } else open = true;
+      }
+    }
+    return { kind: "obj", entries, open };
+  }
+
+  private call(node: SyntaxNode, depth: number): Value {
+    const fn = field(node, "function");
+    const args = namedChildren(field(node, "arguments") ?? node).filter((a) => a.type !== "comment");
+    if (!fn) return unknown("call");
+    const callee = fn.text.replace(/\s+/g, "");
+    if (callee === "JSON.stringify") return { kind: "json", of: this.evaluate(args[0], depth + 1) };
+    // Bytes of a string (TextEncoder, Buffer, Uint8Array): same content for our purposes.
+    if (/(^|\.)encode$/.test(callee) || callee === "Buffer.from") return this.evaluate(args[0], depth + 1);
+    if (fn.type === "identifier") return this.helperCall(fn, depth);
+    return unknown(`result of ${callee}()`);
+  }
+
+  /** A helper function in the same file whose body is one returned expression. */
+  private helperCall(fn: SyntaxNode, depth: number): Value {
+    const decl = this.lookup(fn.text, fn);
+    let fnNode = decl?.kind === "function" || decl?.kind === "const" ? decl.value : undefined;
+    while (fnNode && WRAPPERS.has(fnNode.type)) fnNode = namedChildren(fnNode)[0];
+    if (!fnNode || !/function|arrow_function/.test(fnNode.type)) return unknown(`result of ${fn.text}()`);
+    const body = field(fnNode, "body");
+    if (body && body.type !== "statement_block") return this.evaluate(body, depth + 1);
+    const fnId = fnNode.id;
+    const returns = (body?.descendantsOfType("return_statement") ?? []).filter((r): r is SyntaxNode => r !== null && enclosingFunction(r)?.id === fnId);
+    if (returns.length !== 1) return unknown(`result of ${fn.text}()`);
+    return this.evaluate(namedChildren(returns[0]!)[0], depth + 1);
+  }
+
+  private identifier(node: SyntaxNode, depth: number): Value {
+    const name = node.text;
+    if (name === "undefined") return { kind: "null" };
+    const decl = this.lookup(name, node);
+    if (!decl) return unknown(`${name} is not declared in this file`);
+    if (decl.kind === "param") return unknown(`${name} is a parameter`);
+    if (decl.kind === "function") return unknown(`${name} is a function`);
+    let valueNode = decl.value;
+    if (decl.kind !== "const") {
+      const assigned = this.bindingsOf(name).assignments.filter((a) => a.start >= decl.start && a.start < decl.end).map((a) => a.node);
+      if (assigned.length > 1 || (assigned.length === 1 && valueNode)) return unknown(`${name} is assigned more than once`);
+      valueNode ??= assigned[0];
+    }
+    if (!valueNode) return unknown(`${name} has no value`);
+    // A self-referencing chain (a = b; b = a) ends here instead of recursing forever.
+    if (this.resolving.has(valueNode.id)) return unknown(`${name} refers to itself`);
+    this.resolving.add(valueNode.id);
+    try {
+      return this.evaluate(valueNode, depth + 1);
+    } finally {
+      this.resolving.delete(valueNode.id);
+    }
+  }
+
+  /** The innermost declaration of `name` whose scope encloses `at`. */
+  private lookup(name: string, at: SyntaxNode): Decl | undefined {
+    let best: Decl | undefined;
+    const from = at.startIndex;
+    for (const d of this.bindingsOf(name).decls) {
+      if (d.start <= from && from < d.end && (!best || d.start >= best.start)) best = d;
+    }
+    return best;
+  }
+
+  private bindingsOf(name: string): Bindings {
+    let found = this.bindings.get(name);
+    if (found) return found;
+    found = { decls: [], assignments: [] };
+    for (const at of occurrences(this.text, [name])) {
+      const node = nodeAt(this.root, at, at + name.length);
+      if (node && (node.type === "identifier" || node.type === "shorthand_property_identifier_pattern")) classify(node, found);
+    }
+    this.bindings.set(name, found);
+    return found;
+  }
+}
+
+/** What one occurrence of a name does: declare it (const/let/var, function, parameter) or assign it. */
+function classify(id: SyntaxNode, into: Bindings): void {
+  const parent = id.parent;
+  if (!parent) return;
+  const add = (kind: DeclKind, scope: SyntaxNode, value?: SyntaxNode) =>
+    into.decls.push({ kind, start: scope.startIndex, end: scope.endIndex, ...(value && { value }) });
+  const assign = (node: SyntaxNode) => into.assignments.push({ node, start: node.startIndex });
+  const unknownIn = (scope: SyntaxNode | null) => scope && add("param", scope);
+  switch (parent.type) {
+    case "variable_declarator": {
+      if (!isField(parent, "name", id)) return;
+      const declaration = parent.parent;
+      if (!declaration) return;
+      const keyword = declaration.firstChild?.text;
+      let scope = declaration.parent ?? declaration;
+      if (scope.type === "export_statement") scope = scope.parent ?? scope;
+      const value = field(parent, "value");
+      add(keyword === "const" ? "const" : keyword === "let" ? "let" : "var", scope, value);
+      return;
+    }
+    case "function_declaration":
+    case "generator_function_declaration": {
+      if (!isField(parent, "name", id)) return;
+      let scope = parent.parent ?? parent;
+      if (scope.type === "export_statement") scope = scope.parent ?? scope;
+      add("function", scope, parent);
+      return;
+    }
+    case "required_parameter":
+    case "optional_parameter":
+      if (isField(parent, "pattern", id)) unknownIn(parent.parent?.parent ?? null);
+      return;
+    case "formal_parameters":
+      unknownIn(parent.parent);
+      return;
+    case "arrow_function":
+      if (isField(parent, "parameter", id)) unknownIn(parent);
+      return;
+    case "for_in_statement":
+      if (isField(parent, "left", id)) unknownIn(parent);
+      return;
+    case "catch_clause":
+      if (isField(parent, "parameter", id)) unknownIn(parent);
+      return;
+    case "import_specifier":
+    case "import_clause":
+    case "namespace_import":
+      unknownIn(id.tree.rootNode);
+      return;
+    case "object_pattern":
+    case "array_pattern":
+    case "pair_pattern":
+    case "assignment_pattern": // destructuring: bound, but not to a value we read
+      unknownIn(enclosingBlock(parent));
+      return;
+    case "assignment_expression":
+      if (isField(parent, "left", id)) assign(field(parent, "right") ?? parent);
+      return;
+    case "augmented_assignment_expression":
+      if (isField(parent, "left", id)) assign(parent); // evaluates to unknown
+      return;
+    case "update_expression":
+      assign(parent);
+      return;
+  }
+}
+
+function enclosingBlock(node: SyntaxNode): SyntaxNode | null {
+  for (let n: SyntaxNode | null = node; n; n = n.parent) if (n.type === "statement_block" || n.type === "program") return n;
+  return null;
+}
+
+function enclosingFunction(node: SyntaxNode): SyntaxNode | undefined {
+  for (let n = node.parent; n; n = n.parent) if (/function|arrow_function|method_definition/.test(n.type)) return n;
+  return undefined;
+}
+
+function propertyKey(key: SyntaxNode | undefined, evaluate: (n: SyntaxNode) => Value): string | undefined {
+  if (!key) return undefined;
+  if (key.type === "property_identifier" || key.type === "number") return key.text;
+  if (key.type === "string") return stringText(key);
+  if (key.type === "computed_property_name") {
+    const v = evaluate(namedChildren(key)[0]!);
+    return v.kind === "str" && v.parts.every((p) => p !== null) ? v.parts.join("") : undefined;
+  }
+  return undefined;
+}
+
+/** A quoted string literal's value (fragments and escapes). */
+export function stringText(node: SyntaxNode): string {
+  return namedChildren(node)
+    .map((c) => (c.type === "escape_sequence" ? unescape(c.text) : c.text))
+    .join("");
+}
+
+const SIMPLE_ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r", b: "\b", f: "\f", v: "\v", "0": "\0" };
+
+function unescape(seq: string): string {
+  const c = seq.slice(1);
+  if (c in SIMPLE_ESCAPES) return SIMPLE_ESCAPES[c]!;
+  if (/^u\{[0-9a-fA-F]+\}$/.test(c)) return String.fromCodePoint(parseInt(c.slice(2, -1), 16));
+  if (/^(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2})$/.test(c)) return String.fromCharCode(parseInt(c.slice(1), 16));
+  if (c.startsWith("\n") || c.startsWith("\r")) return ""; // line continuation
+  return c;
+}
+

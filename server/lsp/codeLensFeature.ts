@@ -1,0 +1,113 @@
+/**
+ * Code lenses, hovers and diagnostics over the Bedrock call sites of open documents. Call sites
+ * are found once per document version; lenses are resolved (priced) only when shown; everything
+ * refreshes when prices, caps or settings change.
+ */
+import type { CodeLens, CodeLensParams, Connection, Hover, HoverParams } from "vscode-languageserver";
+import { CodeLensRefreshRequest, TextDocuments } from "vscode-languageserver";
+import { TextDocument } from "vscode-languageserver-textdocument";
+import type { Config } from "../config/schema";
+import type { Logger } from "../log";
+import { usdToPicos } from "../metering/money";
+import { PriceBook } from "../metering/prices";
+import type { StatusResponse } from "../protocol";
+import { findCallSites, isSupportedLanguage, type CallSite } from "./callSites";
+import { hoverAt, lensesFor, resolveLens } from "./codeLenses";
+import { diagnosticsFor, type CapLeft } from "./lensDiagnostics";
+import { callSiteEstimate, type TodayHistory } from "./lensModel";
+
+export class CodeLensFeature {
+  private readonly documents = new TextDocuments(TextDocument);
+  private readonly sites = new Map<string, { version: number; sites: Promise<CallSite[]> }>();
+  private prices = new PriceBook();
+  private today: TodayHistory = new Map();
+  private caps: CapLeft[] = [];
+  private pricingKey = "";
+  private capsKey = "";
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly log: Logger,
+    private readonly config: () => Config | undefined,
+    private readonly options: { refreshSupported: boolean },
+  ) {
+    this.documents.onDidChangeContent((e) => void this.publishDiagnostics(e.document));
+    this.documents.onDidClose((e) => {
+      this.sites.delete(e.document.uri);
+      void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+    });
+    this.documents.listen(connection);
+  }
+
+  onConfig(config: Config): void {
+    const key = JSON.stringify(config.pricing);
+    if (key !== this.pricingKey) {
+      this.pricingKey = key;
+      this.prices = new PriceBook(config.pricing);
+    }
+    this.refresh();
+  }
+
+  /** New figures: today's history per model feeds the lenses, what is left of each cap the warnings. */
+  onStatus(status: StatusResponse): void {
+    this.today = new Map(Object.entries(status.todayByModel).map(([model, t]) => [model, { calls: t.calls, costPicos: usdToPicos(t.costUsd.toFixed(12)) }]));
+    this.caps = status.caps.map((c) => ({
+      id: c.id,
+      limitPicos: usdToPicos(c.limitUsd.toFixed(12)),
+      spentPicos: usdToPicos(c.spentExact),
+      reservedPicos: usdToPicos(c.reservedExact),
+      window: c.window,
+      ...(c.model ? { model: c.model } : {}),
+    }));
+    const capsKey = JSON.stringify(this.caps.map((c) => [c.id, String(c.limitPicos), String(c.spentPicos)]));
+    if (capsKey !== this.capsKey) {
+      this.capsKey = capsKey;
+      this.refresh();
+    }
+  }
+
+  async provide(params: CodeLensParams): Promise<CodeLens[]> {
+    const config = this.config();
+    const document = this.documents.get(params.textDocument.uri);
+    if (!config || !document) return [];
+    return lensesFor(document.uri, await this.sitesOf(document), config);
+  }
+
+  resolve(lens: CodeLens): CodeLens {
+    return resolveLens(lens, this.prices, this.today);
+  }
+
+  async hover(params: HoverParams): Promise<Hover | null> {
+    const document = this.documents.get(params.textDocument.uri);
+    if (!document) return null;
+    return hoverAt(await this.sitesOf(document), params.position, this.prices);
+  }
+
+  private sitesOf(document: TextDocument): Promise<CallSite[]> {
+    const cached = this.sites.get(document.uri);
+    if (cached && cached.version === document.version) return cached.sites;
+    const sites = isSupportedLanguage(document.languageId)
+      ? findCallSites(document.getText(), document.languageId).catch((err: Error) => {
+          this.log.warn(`could not read ${document.uri} for Bedrock calls: ${err.message}`);
+          return [];
+        })
+      : Promise.resolve([]);
+    this.sites.set(document.uri, { version: document.version, sites });
+    return sites;
+  }
+
+  private async publishDiagnostics(document: TextDocument): Promise<void> {
+    const config = this.config();
+    if (!config) return;
+    const sites = await this.sitesOf(document);
+    const estimates = sites.map((site) => callSiteEstimate(site, this.prices));
+    const diagnostics = diagnosticsFor(sites, estimates, this.caps, config);
+    await this.connection.sendDiagnostics({ uri: document.uri, version: document.version, diagnostics });
+  }
+
+  /** Lenses and warnings of every open document are recomputed by the client on request. */
+  private refresh(): void {
+    if (this.options.refreshSupported) void this.connection.sendRequest(CodeLensRefreshRequest.type);
+    for (const document of this.documents.all()) void this.publishDiagnostics(document);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Code lenses in two passes, as LSP intends: `lensesFor` is cheap (ranges + the call site as
+ * `data`, no pricing), `resolveLens` prices one lens when the editor shows it. The lens's `data`
+ * carries the whole (JSON-safe) call site, so resolving needs no server-side cache of documents.
+ * Also the hover at a position.
+ */
+import type { CodeLens, Hover, Position } from "vscode-languageserver";
+import type { PriceBook } from "../metering/prices";
+import type { CallSite } from "./callSites/types";
+import type { LensSettings } from "./lensDiagnostics";
+import { callSiteEstimate, hoverMarkdown, lensTitle, type TodayHistory } from "./lensModel";
+
+export const SHOW_DASHBOARD_COMMAND = "bedrockBudget.showDashboard";
+
+export interface LensData {
+  kind: "bedrockBudget.callSite";
+  uri: string;
+  site: CallSite;
+}
+
+export function lensesFor(uri: string, sites: readonly CallSite[], settings?: Pick<LensSettings, "codeLens">): CodeLens[] {
+  if (settings && !settings.codeLens) return [];
+  return sites.map((site) => ({ range: site.range, data: { kind: "bedrockBudget.callSite", uri, site } satisfies LensData }));
+}
+
+/** Fills in title and command; a lens whose data is not ours comes back unchanged. */
+export function resolveLens(lens: CodeLens, prices: PriceBook, today?: TodayHistory): CodeLens {
+  if (!isLensData(lens.data)) return lens;
+  const site = lens.data.site;
+  const estimate = callSiteEstimate(site, prices);
+  const args = site.modelId === undefined ? {} : { model: estimate.rates.baseModelId };
+  return { ...lens, command: { title: lensTitle(site, estimate, today), command: SHOW_DASHBOARD_COMMAND, arguments: [args] } };
+}
+
+/** The innermost call site containing `position`, if any. */
+export function siteAt(sites: readonly CallSite[], position: Position): CallSite | undefined {
+  let best: CallSite | undefined;
+  for (const site of sites) {
+    if (!contains(site, position)) continue;
+    if (!best || before(best.range.start, site.range.start)) best = site;
+  }
+  return best;
+}
+
+export function hoverAt(sites: readonly CallSite[], position: Position, prices: PriceBook): Hover | null {
+  const site = siteAt(sites, position);
+  if (!site) return null;
+  return { contents: { kind: "markdown", value: hoverMarkdown(site, callSiteEstimate(site, prices)) }, range: site.range };
+}
+
+export function isLensData(data: unknown): data is LensData {
+  return typeof data === "object" && data !== null && (data as { kind?: unknown }).kind === "bedrockBudget.callSite" && typeof (data as { site?: unknown }).site === "object";
+}
+
+function contains(site: CallSite, p: Position): boolean {
+  return !before(p, site.range.start) && !before(site.range.end, p);
+}
+
+function before(a: Position, b: Position): boolean {
+  return a.line < b.line || (a.line === b.line && a.character < b.character);
+}

@@ -1,0 +1,199 @@
+/**
+ * Runs the gateway inside the language server process, or follows another window's: the first
+ * process to take the ledger (and port) serves it; others find it through the ledger's lock file
+ * or the port's health route, relay its live events, and take over when it goes away.
+ */
+import { ledgerDirOf } from "../config/load";
+import type { Config } from "../config/schema";
+import { startGateway, type RunningGateway } from "../gateway/gateway";
+import { LedgerLocked, ledgerOwner } from "../ledger/lock";
+import type { CallRecord } from "../ledger/types";
+import type { Logger } from "../log";
+import { API_PATHS, type GatewayStateNotification, type HealthResponse, type StatusResponse } from "../protocol";
+
+export interface HostEvents {
+  state(params: GatewayStateNotification.Params): void;
+  status(status: StatusResponse): void;
+  call(record: CallRecord): void;
+}
+
+type Role = { kind: "leader"; gateway: RunningGateway; stopEvents: () => void } | { kind: "follower"; url: string; stop: () => void } | { kind: "none" };
+
+const RETRY_MS = [200, 500, 1_000, 2_000, 5_000];
+
+export class GatewayHost {
+  private role: Role = { kind: "none" };
+  private config: Config | undefined;
+  private stopped = false;
+  private retry = 0;
+  private latest: StatusResponse | undefined;
+
+  constructor(private readonly log: Logger, private readonly events: HostEvents) {}
+
+  get url(): string | undefined {
+    return this.role.kind === "leader" ? this.role.gateway.url : this.role.kind === "follower" ? this.role.url : undefined;
+  }
+
+  get lastStatus(): StatusResponse | undefined {
+    return this.latest;
+  }
+
+  async start(config: Config): Promise<void> {
+    this.config = config;
+    this.stopped = false;
+    this.events.state({ state: "starting" });
+    await this.takeRole();
+  }
+
+  /** New settings: applied live by a leader; a port or ledger change means serving anew. */
+  async reconfigure(config: Config): Promise<void> {
+    const previous = this.config;
+    this.config = config;
+    if (this.role.kind === "leader" && previous && previous.port === config.port && ledgerDirOf(previous) === ledgerDirOf(config)) {
+      await this.role.gateway.reconfigure(config);
+      this.publishStatus(this.role.gateway.api.status());
+      return;
+    }
+    if (this.role.kind === "follower" && previous && previous.port === config.port && ledgerDirOf(previous) === ledgerDirOf(config)) {
+      this.log.info("settings changed; the gateway of another window serves this machine and keeps its own caps until it stops");
+      return;
+    }
+    await this.restart();
+  }
+
+  async restart(): Promise<void> {
+    await this.release();
+    if (this.config) await this.start(this.config);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.release();
+  }
+
+  private async release(): Promise<void> {
+    const role = this.role;
+    this.role = { kind: "none" };
+    if (role.kind === "leader") {
+      role.stopEvents();
+      await role.gateway.close();
+    } else if (role.kind === "follower") {
+      role.stop();
+    }
+  }
+
+  private async takeRole(): Promise<void> {
+    const config = this.config;
+    if (!config || this.stopped) return;
+    try {
+      const gateway = await startGateway({ config, log: this.log });
+      const stopEvents = gateway.onCall((record) => {
+        this.events.call(record);
+        this.publishStatus(gateway.api.status());
+      });
+      this.role = { kind: "leader", gateway, stopEvents };
+      this.retry = 0;
+      this.events.state({ state: "ready", url: gateway.url, role: "leader" });
+      this.publishStatus(gateway.api.status());
+      return;
+    } catch (err) {
+      const taken = err instanceof LedgerLocked || (err as NodeJS.ErrnoException).code === "EADDRINUSE";
+      if (!taken) {
+        this.fail(`the gateway could not start: ${(err as Error).message}`);
+        return;
+      }
+      const url = await this.findCompatibleGateway(config);
+      if (url) {
+        this.follow(url);
+        return;
+      }
+      if (err instanceof LedgerLocked) {
+        // Usually another window is starting its gateway right now: look again shortly.
+        if (this.retry >= 3) this.fail(`${err.message}, and it does not answer`);
+        else this.log.info("another window holds the ledger and is not answering yet; looking again shortly");
+      } else {
+        this.fail(`port ${config.port} is used by another program; set bedrockBudget.port to a free port`);
+      }
+      this.scheduleRetry();
+    }
+  }
+
+  /** A gateway already serving this ledger (from its lock file) or this port (by its health route). */
+  private async findCompatibleGateway(config: Config): Promise<string | undefined> {
+    const owner = await ledgerOwner(ledgerDirOf(config));
+    const candidates = [owner?.url, config.port ? `http://127.0.0.1:${config.port}` : undefined].filter((u): u is string => !!u);
+    for (const url of candidates) {
+      try {
+        const res = await fetch(`${url}${API_PATHS.health}`, { signal: AbortSignal.timeout(1_500) });
+        const health = (await res.json()) as Partial<HealthResponse>;
+        if (health.product === "bedrock-budget" && health.apiVersion === 1) return url;
+      } catch {
+        // not this one
+      }
+    }
+    return undefined;
+  }
+
+  private follow(url: string): void {
+    const controller = new AbortController();
+    this.role = { kind: "follower", url, stop: () => controller.abort() };
+    this.events.state({ state: "ready", url, role: "follower" });
+    this.log.info(`another window's gateway serves ${url}; following it`);
+    void this.readEvents(url, controller.signal).then(() => {
+      if (controller.signal.aborted || this.stopped) return;
+      // The leader went away (its window closed): take over, or follow whoever did.
+      this.log.info(`the gateway at ${url} stopped; taking over`);
+      this.role = { kind: "none" };
+      this.events.state({ state: "starting" });
+      this.scheduleRetry(true);
+    });
+  }
+
+  /** Reads the leader's server-sent events until the stream ends or fails. */
+  private async readEvents(url: string, signal: AbortSignal): Promise<void> {
+    try {
+      const res = await fetch(`${url}${API_PATHS.events}`, { signal });
+      if (!res.ok || !res.body) return;
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          this.onEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch {
+      // aborted, or the leader went away
+    }
+  }
+
+  private onEvent(block: string): void {
+    const event = /^event: (\w+)$/m.exec(block)?.[1];
+    const data = /^data: (.*)$/m.exec(block)?.[1];
+    if (!event || data === undefined) return;
+    try {
+      if (event === "status") this.publishStatus(JSON.parse(data) as StatusResponse);
+      else if (event === "call") this.events.call(JSON.parse(data) as CallRecord);
+    } catch (err) {
+      this.log.warn(`unreadable event from the gateway: ${(err as Error).message}`);
+    }
+  }
+
+  private publishStatus(status: StatusResponse): void {
+    this.latest = status;
+    this.events.status(status);
+  }
+
+  private fail(message: string): void {
+    this.log.error(message);
+    this.events.state({ state: "error", message });
+  }
+
+  private scheduleRetry(immediate = false): void {
+    if (this.stopped) return;
+    const delay = immediate ? 0 : RETRY_MS[Math.min(this.retry++, RETRY_MS.length - 1)]!;
+    setTimeout(() => void this.takeRole(), delay).unref();
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Pure presentation of one call site's cost: the estimate (through the gateway's one estimator,
+ * `estimateFromParts`), the code-lens title and the hover's Markdown breakdown. No I/O, no editor.
+ */
+import { estimateFromParts, type Estimate } from "../metering/estimate";
+import { formatUsd, type Picos } from "../metering/money";
+import type { PriceBook } from "../metering/prices";
+import type { CallSite } from "./callSites/types";
+
+/** Input assumed for the part of a prompt that is not knowable statically (a variable, a substitution). */
+export const ASSUMED_UNKNOWN_PROMPT_TOKENS = 1000;
+/** What a site with no resolvable model id is priced as: no row matches, so the dearest known rates apply. */
+export const UNKNOWN_MODEL_ID = "(model id not known statically)";
+
+/** Today's settled calls per base model id, as the ledger reports them. */
+export type TodayHistory = ReadonlyMap<string, { calls: number; costPicos: Picos }>;
+
+export function callSiteEstimate(site: CallSite, prices: PriceBook): Estimate {
+  const notes = [...site.assumptions];
+  let inputTokens = site.knownInputTokens;
+  if (!site.promptComplete) {
+    inputTokens += ASSUMED_UNKNOWN_PROMPT_TOKENS;
+    notes.push(unknownPromptNote(site));
+  }
+  return estimateFromParts(
+    {
+      modelId: site.modelId ?? UNKNOWN_MODEL_ID,
+      inputTokens,
+      ...(site.maxTokens !== undefined && { maxOutputTokens: site.maxTokens }),
+      usesPromptCache: site.usesPromptCache,
+      notes,
+    },
+    prices,
+  );
+}
+
+/** `≈ $0.0042 per call · Claude Sonnet 4 · ~850 in / ≤1,024 out · today: 143 calls, $0.61` */
+export function lensTitle(site: CallSite, estimate: Estimate, today?: TodayHistory): string {
+  const parts = [`≈ ${formatUsd(estimate.worstCasePicos)} per call`, modelLabel(site, estimate)];
+  let tokens = `~${fmt(estimate.inputTokens)} in / ≤${fmt(estimate.maxOutputTokens)} out`;
+  if (site.maxTokens === undefined) tokens += site.maxTokensUnknown ? " (max tokens unknown: model maximum assumed)" : " (no max tokens)";
+  parts.push(tokens);
+  if (!site.promptComplete) parts.push(unknownPromptNote(site));
+  const history = site.modelId === undefined ? undefined : today?.get(estimate.rates.baseModelId);
+  if (history) parts.push(`today: ${fmt(history.calls)} call${history.calls === 1 ? "" : "s"}, ${formatUsd(history.costPicos)}`);
+  return parts.join(" · ");
+}
+
+/** The breakdown shown on hover: tokens, rates per million, cost per kind, where the prices come from. */
+export function hoverMarkdown(site: CallSite, estimate: Estimate): string {
+  const r = estimate.rates;
+  const outputPicos = BigInt(estimate.maxOutputTokens) * r.output;
+  // The input line is whatever the estimator charged beyond output (it picks the cache-write rate when caching).
+  const inputPicos = estimate.worstCasePicos - outputPicos;
+  const inputRate = estimate.inputTokens > 0 ? inputPicos / BigInt(estimate.inputTokens) : r.input;
+  const lines = [
+    `**Bedrock Budget** · \`${site.operation}\` (${API_LABEL[site.api]}) · ${modelLabel(site, estimate)}`,
+    "",
+    site.modelId === undefined ? "Model id: not known statically" : `Model id: \`${site.modelId}\`${r.baseModelId !== site.modelId ? ` → base \`${r.baseModelId}\`` : ""}`,
+    "",
+    "| | tokens | price per 1M | worst case |",
+    "|---|---:|---:|---:|",
+    `| input${estimate.usesPromptCache ? " (at cache-write rate)" : ""}${site.promptComplete ? "" : " (partly assumed)"} | ~${fmt(estimate.inputTokens)} | ${perMillion(inputRate)} | ${formatUsd(inputPicos)} |`,
+    `| output (${estimate.outputFromRequest ? "max tokens" : "model maximum"}) | ≤${fmt(estimate.maxOutputTokens)} | ${perMillion(r.output)} | ${formatUsd(outputPicos)} |`,
+    `| cache read / write 5m / write 1h | ${estimate.usesPromptCache ? "requested" : "not used"} | ${perMillion(r.cacheRead)} / ${perMillion(r.cacheWrite5m)} / ${perMillion(r.cacheWrite1h)} | |`,
+    `| **per call** | | | **${formatUsd(estimate.worstCasePicos)}** |`,
+    "",
+    `Price source: ${priceSource(r.source)}`,
+  ];
+  if (estimate.notes.length > 0) lines.push("", "Assumed:", ...unique(estimate.notes).map((n) => `- ${n}`));
+  if (site.promptText !== undefined && site.promptText.trim() !== "") {
+    const preview = site.promptText.length > 200 ? `${site.promptText.slice(0, 200)}…` : site.promptText;
+    lines.push("", `Prompt text found${site.promptComplete ? "" : " (literal parts only)"}: ${inlineCode(preview)}`);
+  }
+  return lines.join("\n");
+}
+
+const API_LABEL: Record<CallSite["api"], string> = {
+  "aws-sdk-js-v3": "AWS SDK for JavaScript v3",
+  boto3: "boto3",
+  "anthropic-bedrock-sdk": "Anthropic Bedrock SDK",
+};
+
+function modelLabel(site: CallSite, estimate: Estimate): string {
+  if (site.modelId === undefined) return "model unknown: dearest rates assumed";
+  if (!estimate.rates.known) return `${site.modelId} (no price row: dearest rates assumed)`;
+  return estimate.rates.displayName;
+}
+
+function unknownPromptNote(site: CallSite): string {
+  const k = fmt(ASSUMED_UNKNOWN_PROMPT_TOKENS / 1000) + "K";
+  return site.promptText !== undefined ? `prompt partly unknown: ${k} tokens assumed for the rest` : `prompt size unknown: ${k} tokens assumed`;
+}
+
+/** "built-in: AWS page…, read 2026-11-22" → "AWS page… (read 2026-11-22)". */
+function priceSource(source: string): string {
+  const m = /^built-in: (.*), read (\d{4}-\d{2}-\d{2})$/s.exec(source);
+  return m ? `${m[1]} (read ${m[2]})` : source;
+}
+
+function perMillion(picosPerToken: Picos): string {
+  return formatUsd(picosPerToken * 1_000_000n);
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+function unique(items: string[]): string[] {
+  return [...new Set(items)];
+}
+
+/** Markdown inline code that survives backticks and newlines in the text. */
+function inlineCode(text: string): string {
+  const flat = text.replace(/\s+/g, " ");
+  const fence = flat.includes("`") ? "``" : "`";
+  return `${fence} ${flat} ${fence}`;
+}

@@ -1,0 +1,112 @@
+/**
+ * Time to compute code lenses for one document (parse + find call sites + estimate every lens),
+ * for generated TypeScript and Python files of 1K, 10K and 50K lines with a Bedrock call about
+ * every 40 lines. Reports a table; no assertions. Run: npx tsx test/bench/lenses.bench.ts
+ */
+import { performance } from "node:perf_hooks";
+import { findCallSitesSync, initParsers } from "../../server/lsp/callSites/index";
+import { parse } from "../../server/lsp/callSites/parsers";
+import { lensesFor, resolveLens } from "../../server/lsp/codeLenses";
+import { PriceBook } from "../../server/metering/prices";
+
+const SIZES = [1_000, 10_000, 50_000];
+const RUNS = 5;
+
+function tsFile(lines: number): string {
+  const out = [
+    'import { BedrockRuntimeClient, ConverseCommand, InvokeModelCommand as Invoke } from "@aws-sdk/client-bedrock-runtime";',
+    "const client = new BedrockRuntimeClient({});",
+    'const MODEL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";',
+  ];
+  for (let i = 0; out.length < lines; i++) {
+    out.push(
+      `export async function task${i}(input: string, n: number): Promise<string> {`,
+      `  const items = input.split(",").map((s) => s.trim()).filter(Boolean);`,
+      `  let total = 0;`,
+      `  for (const item of items) {`,
+      `    if (item.length > n) total += item.length; else total -= 1;`,
+      `  }`,
+      `  const label = \`task ${i}: \${total} items\`;`,
+      `  console.log(label, { total, n, when: new Date().toISOString() });`,
+      ...Array.from({ length: 22 }, (_, k) => `  const v${k} = items.length * ${k} + total; // filler line ${k}`),
+      i % 2 === 0
+        ? `  const r = await client.send(new ConverseCommand({ modelId: MODEL, system: [{ text: "You are helpful." }], messages: [{ role: "user", content: [{ text: \`Summarize \${label} briefly please.\` }] }], inferenceConfig: { maxTokens: ${256 + i} } }));`
+        : `  const r = await client.send(new Invoke({ modelId: "us.anthropic.claude-haiku-4-5-20251001-v1:0", body: JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 512, messages: [{ role: "user", content: "Classify: " + input }] }) }));`,
+      `  return String(r.$metadata.httpStatusCode) + v0 + v21;`,
+      `}`,
+      ``,
+    );
+  }
+  return out.slice(0, lines).join("\n");
+}
+
+function pyFile(lines: number): string {
+  const out = ["import json", "import boto3", 'runtime = boto3.client("bedrock-runtime")', 'MODEL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"'];
+  for (let i = 0; out.length < lines; i++) {
+    out.push(
+      `def task_${i}(text, n):`,
+      `    items = [s.strip() for s in text.split(",") if s.strip()]`,
+      `    total = 0`,
+      `    for item in items:`,
+      `        total += len(item) if len(item) > n else -1`,
+      `    label = f"task ${i}: {total} items"`,
+      ...Array.from({ length: 22 }, (_, k) => `    v${k} = len(items) * ${k} + total  # filler line ${k}`),
+      i % 2 === 0
+        ? `    r = runtime.converse(modelId=MODEL, system=[{"text": "You are helpful."}], messages=[{"role": "user", "content": [{"text": f"Summarize {label} briefly."}]}], inferenceConfig={"maxTokens": ${256 + i}})`
+        : `    r = runtime.invoke_model(modelId="us.anthropic.claude-haiku-4-5-20251001-v1:0", body=json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 512, "messages": [{"role": "user", "content": "Classify: " + text}]}))`,
+      `    return str(r) + str(v0 + v21)`,
+      ``,
+    );
+  }
+  return out.slice(0, lines).join("\n");
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  await initParsers();
+  const initMs = performance.now() - t0;
+  const prices = new PriceBook();
+  const rows: string[][] = [];
+  for (const [languageId, gen] of [["typescript", tsFile], ["python", pyFile]] as const) {
+    for (const lines of SIZES) {
+      const text = gen(lines);
+      const parseOnly: number[] = [];
+      const find: number[] = [];
+      const resolve: number[] = [];
+      let sites = 0;
+      for (let run = 0; run < RUNS + 1; run++) {
+        const p = performance.now();
+        parse(languageId, text).delete();
+        const pEnd = performance.now();
+        const a = performance.now();
+        const found = findCallSitesSync(text, languageId);
+        const lenses = lensesFor("file:///bench", found);
+        const b = performance.now();
+        for (const lens of lenses) resolveLens(lens, prices);
+        const c = performance.now();
+        if (run === 0) continue; // warm-up (JIT, tokenizer tables)
+        parseOnly.push(pEnd - p);
+        find.push(b - a);
+        resolve.push(c - b);
+        sites = found.length;
+      }
+      const f = median(find);
+      const r = median(resolve);
+      rows.push([languageId, lines.toLocaleString("en-US"), `${(text.length / 1024).toFixed(0)} KiB`, String(sites), median(parseOnly).toFixed(1), f.toFixed(1), r.toFixed(1), (f + r).toFixed(1)]);
+    }
+  }
+  const head = ["language", "lines", "size", "call sites", "(parse alone ms)", "parse+find ms", "estimate all ms", "total ms"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => "| " + cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ") + " |";
+  console.log(`parser init (runtime + 3 grammars, once per process): ${initMs.toFixed(0)} ms; median of ${RUNS} runs after a warm-up\n`);
+  console.log(line(head));
+  console.log("|" + widths.map((w, i) => (i < 2 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")).join("|") + "|");
+  for (const r of rows) console.log(line(r));
+}
+
+void main();

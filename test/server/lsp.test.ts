@@ -1,0 +1,135 @@
+/**
+ * The background process as VS Code (or any LSP client) runs it: settings from the editor, the
+ * gateway started inside it, live figures pushed as notifications, several windows sharing one
+ * gateway with take-over, and code lenses over Bedrock calls.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { FakeBedrock } from "../support/fakeBedrock";
+import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
+import { readyUrl, startLsp, type LspSession } from "../support/lspProcess";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe("language server process", function () {
+  this.timeout(60_000);
+  let fake: FakeBedrock;
+  let dir: string;
+  const sessions: LspSession[] = [];
+  const settings = (extra: Record<string, unknown> = {}) => ({
+    port: 0, ledgerDir: path.join(dir, "ledger"), upstreamEndpoint: fake.url, timeZone: "UTC",
+    caps: [{ id: "daily", window: "day", limitUsd: 1 }], ...extra,
+  });
+  const start = async (s: Record<string, unknown>) => {
+    const session = await startLsp(s);
+    sessions.push(session);
+    return session;
+  };
+
+  beforeEach(async () => {
+    fake = await FakeBedrock.start({ credentials: CREDENTIALS });
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-lsp-"));
+  });
+  afterEach(async () => {
+    await Promise.all(sessions.splice(0).map((s) => s.stop()));
+    await fake.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("starts the gateway from the editor's settings and pushes each settled call and the new status", async () => {
+    const lsp = await start(settings());
+    const url = await lsp.waitFor("the gateway to be ready", () => readyUrl(lsp, "leader"));
+    const initial = await lsp.waitFor("a first status", () => lsp.statuses[0]);
+    assert.equal(initial.caps[0]!.id, "daily");
+    assert.equal(initial.caps[0]!.spentUsd, 0);
+
+    fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
+    const client = clientFor(url);
+    await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 600) }));
+    client.destroy();
+    const call = await lsp.waitFor("the settled call", () => lsp.calls[0]);
+    assert.equal(call.costPicos, "10500000000");
+    const after = await lsp.waitFor("a status with the spend", () => lsp.statuses.find((s) => s.caps[0]!.spentUsd > 0));
+    assert.equal(after.caps[0]!.spentExact, "0.0105");
+    assert.equal(after.todayByModel["anthropic.claude-sonnet-4-5-20250929-v1:0"]?.calls, 1);
+  });
+
+  it("reports invalid settings by name and keeps the last good ones in force", async () => {
+    const lsp = await start(settings());
+    await lsp.waitFor("ready", () => readyUrl(lsp));
+    await lsp.changeSettings(settings({ caps: [{ id: "daily", window: "day", limitUsd: -5 }] }));
+    const errors = await lsp.waitFor("a config error", () => lsp.configErrors[0]);
+    assert.match(errors.join("\n"), /bedrockBudget\.caps\[0\]\.limitUsd/);
+    await lsp.changeSettings(settings({ caps: [{ id: "weekly", window: "week", limitUsd: 3 }] }));
+    const status = await lsp.waitFor("the valid change applied", () => lsp.statuses.find((s) => s.caps[0]?.id === "weekly"));
+    assert.equal(status.caps[0]!.limitUsd, 3);
+    assert.deepEqual(lsp.configErrors.at(-1), [], "the error is cleared once the settings are valid");
+  });
+
+  it("shares one gateway between windows, and another window takes over when the first closes", async () => {
+    const port = await freePort();
+    const first = await start(settings({ port }));
+    const url = await first.waitFor("the first window's gateway", () => readyUrl(first, "leader"));
+    assert.equal(url, `http://127.0.0.1:${port}`);
+    const second = await start(settings({ port }));
+    assert.equal(await second.waitFor("the second window to follow", () => readyUrl(second, "follower")), url);
+
+    fake.behave(() => ({ kind: "ok", usage: { input: 100, output: 100 } }));
+    const client = clientFor(url);
+    await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("a", 100) }));
+    await second.waitFor("the follower to see the call", () => second.calls[0]);
+    const seen = await second.waitFor("the follower's status", () => second.statuses.find((s) => s.caps[0]!.spentUsd > 0));
+    assert.equal(seen.caps[0]!.spentExact, "0.0018");
+
+    const statesBefore = second.states.length;
+    await first.stop(); // the first window closes
+    const takenOver = await second.waitFor("the take-over", () => readyUrl(second, "leader", statesBefore));
+    assert.equal(takenOver, url, "same port, so tools keep their endpoint");
+    await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("b", 100) }));
+    client.destroy();
+    const merged = await second.waitFor("the new leader's status", () => second.statuses.find((s) => s.caps[0]!.spentExact === "0.0036"));
+    assert.ok(merged, "spend recorded by the first window counts in the second");
+  });
+
+  it("puts a priced code lens over a Bedrock call and warns when it sets no max tokens", async () => {
+    const lsp = await start(settings());
+    await lsp.waitFor("ready", () => readyUrl(lsp));
+    const uri = "file:///work/app.ts";
+    const text = [
+      'import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";',
+      "const client = new BedrockRuntimeClient({});",
+      "await client.send(new InvokeModelCommand({",
+      '  modelId: "global.anthropic.claude-sonnet-4-5-20250929-v1:0",',
+      '  body: JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 1024, messages: [{ role: "user", content: "Hello" }] }),',
+      "}));",
+      "await client.send(new InvokeModelCommand({",
+      '  modelId: "global.anthropic.claude-sonnet-4-5-20250929-v1:0",',
+      '  body: JSON.stringify({ anthropic_version: "bedrock-2023-05-31", messages: [{ role: "user", content: "Hello" }] }),',
+      "}));",
+    ].join("\n");
+    await lsp.connection.sendNotification("textDocument/didOpen", { textDocument: { uri, languageId: "typescript", version: 1, text } });
+    const lenses = (await lsp.connection.sendRequest("textDocument/codeLens", { textDocument: { uri } })) as Array<{ range: { start: { line: number } } }>;
+    assert.equal(lenses.length, 2);
+    assert.equal(lenses[0]!.range.start.line, 2);
+    const resolved = (await lsp.connection.sendRequest("codeLens/resolve", lenses[0])) as { command: { title: string; command: string } };
+    // Worst case: ~7 input tokens and 1,024 output tokens at $3 / $15 per million ≈ $0.0154.
+    assert.match(resolved.command.title, /^≈ \$0\.02 per call · Claude Sonnet 4\.5 · ~\d+ in \/ ≤1,024 out/);
+    assert.equal(resolved.command.command, "bedrockBudget.showDashboard");
+    const diagnostics = await lsp.waitFor("diagnostics", () => lsp.diagnostics.get(uri));
+    assert.equal(diagnostics.length, 1, "only the call without max tokens is flagged");
+    assert.match(diagnostics[0]!.message, /max tokens/i);
+  });
+});

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { meterView, resetsIn, tightestCap } from "../../../client/statusModel";
+import type { CapStatusDto, StatusResponse } from "../../../server/protocol";
+
+function cap(id: string, spentUsd: number, limitUsd: number, window: CapStatusDto["window"] = "day", reservedUsd = 0): CapStatusDto {
+  return {
+    id, scope: "personal", window, limitUsd, spentUsd, reservedUsd, spentExact: String(spentUsd), reservedExact: String(reservedUsd),
+    windowStart: "2026-11-22T00:00:00.000Z", resetsAt: "2026-11-23T00:00:00.000Z",
+  };
+}
+function status(caps: CapStatusDto[], todayUsd = 0): StatusResponse {
+  return { user: "u", endpoint: "http://127.0.0.1:8777", timeZone: "UTC", caps, today: { calls: 3, costUsd: todayUsd }, todayByModel: {}, inFlight: 0 };
+}
+
+describe("status bar meter", () => {
+  it("shows the tightest cap as spent / limit with its window", () => {
+    const view = meterView(status([cap("month", 30, 100, "month"), cap("daily", 3.42, 10)]));
+    assert.equal(view.text, "$(pulse) $3.42 / $10.00 today");
+    assert.equal(view.severity, "normal");
+  });
+
+  it("counts reserved money when choosing the tightest cap", () => {
+    assert.equal(tightestCap([cap("a", 5, 10), cap("b", 1, 10, "week", 7)])!.id, "b");
+  });
+
+  it("turns warning from 80% and error at 100%", () => {
+    assert.equal(meterView(status([cap("d", 7.99, 10)])).severity, "normal");
+    assert.equal(meterView(status([cap("d", 8, 10)])).severity, "warning");
+    assert.equal(meterView(status([cap("d", 10, 10)])).severity, "error");
+  });
+
+  it("shows today's spend when no cap is set", () => {
+    assert.equal(meterView(status([], 0.42)).text, "$(pulse) $0.42 today");
+  });
+
+  it("lists every cap in the tooltip with spent, reserved, limit and reset, and links to commands", () => {
+    const now = new Date("2026-11-22T20:40:00.000Z");
+    const tip = meterView(status([cap("daily", 3.42, 10, "day", 0.5), cap("opus", 1, 50, "month")]), now).tooltip;
+    assert.match(tip, /\| daily \(personal, day\) \| \$3\.42 \| \$0\.50 \| \$10\.00 \| in 3 h 20 min \|/);
+    assert.match(tip, /\| opus \(personal, month\) \| \$1\.00 \| \$0\.00 \| \$50\.00 \|/);
+    assert.match(tip, /command:bedrockBudget\.showDashboard/);
+  });
+
+  it("words reset times for a person", () => {
+    const now = new Date("2026-11-01T00:00:00Z");
+    assert.equal(resetsIn(new Date("2026-11-01T00:05:00Z"), now), "in 5 min");
+    assert.equal(resetsIn(new Date("2026-11-05T00:00:00Z"), now), "in 4 days");
+  });
+});

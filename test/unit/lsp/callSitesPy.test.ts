@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { findCallSites, type CallSite } from "../../../server/lsp/callSites/index";
+import { estimateTokensOfText, PER_MESSAGE_OVERHEAD_TOKENS } from "../../../server/metering/estimate";
+
+const FIXTURES = path.join(__dirname, "../../fixtures/callsites");
+const read = (file: string) => readFileSync(path.join(FIXTURES, file), "utf8");
+
+describe("call sites: Python", () => {
+  let sites: CallSite[];
+  const text = read("boto3_client.py");
+  before(async () => (sites = await findCallSites(text, "python")));
+
+  it("finds boto3 calls on a client kept in a variable and on a client passed in", () => {
+    assert.deepEqual(
+      sites.map((s) => [s.operation, s.meteredOperation]),
+      [
+        ["invoke_model", "InvokeModel"],
+        ["converse", "Converse"],
+        ["invoke_model_with_response_stream", "InvokeModelWithResponseStream"],
+        ["converse_stream", "ConverseStream"],
+      ],
+    );
+    assert.ok(sites.every((s) => s.api === "boto3" && s.language === "python"));
+    const line = text.split("\n").findIndex((l) => l.includes("runtime.invoke_model("));
+    assert.equal(sites[0]!.range.start.line, line);
+    assert.equal(sites[0]!.range.start.character, text.split("\n")[line]!.indexOf("runtime.invoke_model("));
+  });
+
+  it("reads json.dumps(dict) bodies and keeps the literal parts of f-strings", () => {
+    const s = sites[0]!;
+    assert.equal(s.modelId, "us.anthropic.claude-haiku-4-5-20251001-v1:0");
+    assert.equal(s.maxTokens, 64);
+    assert.equal(s.promptComplete, false);
+    assert.equal(s.promptText, "Classify the support ticket as billing, bug or other.\nTicket: \nAnswer with one word.");
+  });
+
+  it("resolves module constants in keyword arguments (Converse)", () => {
+    const s = sites[1]!;
+    assert.equal(s.modelId, "global.anthropic.claude-sonnet-4-5-20250929-v1:0");
+    assert.equal(s.maxTokens, 1024);
+    assert.equal(s.promptComplete, true);
+    const t = "You are a patient teacher.\nExplain what an inference profile is.";
+    assert.equal(s.knownInputTokens, estimateTokensOfText(t) + PER_MESSAGE_OVERHEAD_TOKENS);
+  });
+
+  it("reads json.dumps(...).encode() bodies with foundation-model ARNs", () => {
+    const s = sites[2]!;
+    assert.equal(s.modelId, "arn:aws:bedrock:us-west-2::foundation-model/meta.llama3-70b-instruct-v1:0");
+    assert.equal(s.maxTokens, 400);
+    assert.equal(s.promptText, "Tell a story about .");
+  });
+
+  it("expands **kwargs dicts and sees a missing limit", () => {
+    const s = sites[3]!;
+    assert.equal(s.modelId, "global.anthropic.claude-sonnet-4-5-20250929-v1:0");
+    assert.equal(s.maxTokens, undefined);
+    assert.equal(s.maxTokensUnknown, false);
+  });
+
+  it("finds AnthropicBedrock (aliased import) messages.create, not the plain client's", async () => {
+    const found = await findCallSites(read("anthropic_bedrock.py"), "python");
+    assert.equal(found.length, 1);
+    assert.deepEqual([found[0]!.api, found[0]!.modelId, found[0]!.maxTokens], ["anthropic-bedrock-sdk", "anthropic.claude-opus-4-1-20250805-v1:0", 4000]);
+    assert.equal(found[0]!.promptText, "Draft a polite email about ");
+  });
+
+  it("needs boto3 (or bedrock-runtime) in the file for the common word converse", async () => {
+    assert.deepEqual(await findCallSites('bot.converse(modelId="anthropic.claude-3-haiku-20240307-v1:0")\n', "python"), []);
+    assert.equal((await findCallSites('c.invoke_model(modelId="m", body="{}")\n', "python")).length, 1);
+  });
+
+  it("does not take a name bound twice, or a parameter, for a constant", async () => {
+    const src = `import boto3
+M = "anthropic.claude-3-haiku-20240307-v1:0"
+N = "a"
+N = "b"
+def f(M):
+    return c.converse(modelId=M)
+c.converse(modelId=N)
+c.converse(modelId=M, inferenceConfig=dict(maxTokens=5))
+`;
+    const found = await findCallSites(src, "python");
+    assert.deepEqual(found.map((s) => [s.modelId, s.maxTokens]), [[undefined, undefined], [undefined, undefined], ["anthropic.claude-3-haiku-20240307-v1:0", 5]]);
+  });
+});
