@@ -99,6 +99,8 @@ cd "$VSC"
 log "lib/vscode: npm install --omit=dev --ignore-scripts"
 npm install --omit=dev --ignore-scripts
 log "lib/vscode: npm rebuild native modules"
+# npm 11 skips dependency install scripts unless allowed ("not yet covered by allowScripts");
+# `npm rebuild <names>` runs them for the named packages. check_installed loads them afterwards.
 npm rebuild @parcel/watcher @vscode/spdlog kerberos native-watchdog node-pty @vscode/deviceid
 log "lib/vscode: ripgrep from $(command -v rg)"
 mkdir -p node_modules/@vscode/ripgrep/bin
@@ -113,6 +115,7 @@ npm rebuild argon2
 
 CHECK_MSG=""
 if ! check_installed; then die "code-server install check failed: $CHECK_MSG"; fi
+log "native modules load: node-pty @parcel/watcher @vscode/spdlog kerberos native-watchdog argon2"
 log "code-server installed: $CHECK_MSG"
 fi
 

@@ -40,7 +40,8 @@ export async function lockLedger(dir: string): Promise<LedgerLock> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const owner = await ownerOf(file);
-      if (owner !== undefined && owner !== process.pid && isAlive(owner)) throw new LedgerLocked(dir, owner);
+      // Our own pid counts as taken too: a second gateway in this process must not share the journal.
+      if (owner !== undefined && isAlive(owner)) throw new LedgerLocked(dir, owner);
       await rm(file, { force: true }); // stale: its process is gone
     }
   }

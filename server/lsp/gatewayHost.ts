@@ -38,7 +38,34 @@ export class GatewayHost {
     return this.latest;
   }
 
-  async start(config: Config): Promise<void> {
+  /** Operations run one at a time: a settings change arriving while the gateway starts waits for it. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(op, op);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  start(config: Config): Promise<void> {
+    return this.serial(() => this.doStart(config));
+  }
+
+  reconfigure(config: Config): Promise<void> {
+    return this.serial(() => this.doReconfigure(config));
+  }
+
+  restart(): Promise<void> {
+    return this.serial(() => this.doRestart());
+  }
+
+  stop(): Promise<void> {
+    return this.serial(async () => {
+      this.stopped = true;
+      await this.release();
+    });
+  }
+
+  private async doStart(config: Config): Promise<void> {
     this.config = config;
     this.stopped = false;
     this.events.state({ state: "starting" });
@@ -46,7 +73,8 @@ export class GatewayHost {
   }
 
   /** New settings: applied live by a leader; a port or ledger change means serving anew. */
-  async reconfigure(config: Config): Promise<void> {
+  private async doReconfigure(config: Config): Promise<void> {
+    if (this.config && JSON.stringify(this.config) === JSON.stringify(config)) return; // editors repeat themselves
     const previous = this.config;
     this.config = config;
     if (this.role.kind === "leader" && previous && previous.port === config.port && ledgerDirOf(previous) === ledgerDirOf(config)) {
@@ -58,17 +86,12 @@ export class GatewayHost {
       this.log.info("settings changed; the gateway of another window serves this machine and keeps its own caps until it stops");
       return;
     }
-    await this.restart();
+    await this.doRestart();
   }
 
-  async restart(): Promise<void> {
+  private async doRestart(): Promise<void> {
     await this.release();
-    if (this.config) await this.start(this.config);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.release();
+    if (this.config) await this.doStart(this.config);
   }
 
   private async release(): Promise<void> {
@@ -194,6 +217,6 @@ export class GatewayHost {
   private scheduleRetry(immediate = false): void {
     if (this.stopped) return;
     const delay = immediate ? 0 : RETRY_MS[Math.min(this.retry++, RETRY_MS.length - 1)]!;
-    setTimeout(() => void this.takeRole(), delay).unref();
+    setTimeout(() => void this.serial(() => (this.role.kind === "none" ? this.takeRole() : Promise.resolve())), delay).unref();
   }
 }

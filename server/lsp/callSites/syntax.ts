@@ -19,48 +19,12 @@ export class LineIndex {
   }
 }
 
-/** Visits every named node once, depth first, with a cursor (far cheaper than namedChildren arrays). */
-export function walkNamed(root: SyntaxNode, visit: (node: SyntaxNode) => void): void {
-  const cursor = root.walk();
-  try {
-    for (;;) {
-      if (cursor.nodeIsNamed) visit(cursor.currentNode);
-      if (cursor.gotoFirstChild()) continue;
-      while (!cursor.gotoNextSibling()) {
-        if (!cursor.gotoParent()) return;
-      }
-    }
-  } finally {
-    cursor.delete();
-  }
-}
-
-/** Like walkNamed but only hands over nodes of the given types (the type test is done on the cursor). */
-export function collectTypes(root: SyntaxNode, types: ReadonlySet<string>, visit: (node: SyntaxNode) => void): void {
-  const cursor = root.walk();
-  try {
-    for (;;) {
-      if (types.has(cursor.nodeType)) visit(cursor.currentNode);
-      if (cursor.gotoFirstChild()) continue;
-      while (!cursor.gotoNextSibling()) {
-        if (!cursor.gotoParent()) return;
-      }
-    }
-  } finally {
-    cursor.delete();
-  }
-}
-
 export function namedChildren(node: SyntaxNode): SyntaxNode[] {
   return node.namedChildren.filter((c): c is SyntaxNode => c !== null);
 }
 
 export function field(node: SyntaxNode, name: string): SyntaxNode | undefined {
   return node.childForFieldName(name) ?? undefined;
-}
-
-export function isAncestor(ancestor: SyntaxNode, node: SyntaxNode): boolean {
-  return node.startIndex >= ancestor.startIndex && node.endIndex <= ancestor.endIndex;
 }
 
 /**

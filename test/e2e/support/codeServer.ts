@@ -174,6 +174,7 @@ export async function startVsCode(opts: StartOptions = {}): Promise<VsCodeSessio
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
       append(`--- code-server on 127.0.0.1:${port}\n`);
+      const from = output.length;
       child = spawn(process.execPath, [CODE_SERVER, ...serverArgs, "--bind-addr", `127.0.0.1:${port}`, workspace], {
         env,
         cwd: workspace,
@@ -185,14 +186,14 @@ export async function startVsCode(opts: StartOptions = {}): Promise<VsCodeSessio
       child.stderr!.on("data", (d: Buffer) => append(d.toString()));
       const listening = await waitFor(
         () => {
-          if (/HTTP server listening on/.test(output)) return true;
+          if (/HTTP server listening on/.test(output.slice(from))) return true;
           if (child!.exitCode !== null || child!.signalCode !== null) return false;
           return undefined;
         },
         Math.min(left(), 30_000),
       );
       if (listening === true) break;
-      const inUse = /EADDRINUSE/.test(output);
+      const inUse = /EADDRINUSE/.test(output.slice(from));
       await killGroup(child);
       child = undefined;
       if (!inUse || attempt >= 2) throw new Error(`code-server did not start listening`);
@@ -278,8 +279,8 @@ export async function notificationCenter(page: Page, timeoutMs = 5_000): Promise
 }
 
 /**
- * Waits for a notification whose message matches; returns the message. Looks at the toasts and,
- * when no toast matches, also (at the start and before giving up) in the notifications center.
+ * Waits for a notification whose message matches; returns the message. Watches the toasts and,
+ * every few seconds, the notifications center (toasts hide by themselves after ~15 s).
  */
 export async function waitForNotification(page: Page, re: RegExp, timeoutMs = 30_000): Promise<string> {
   let last: string[] = [];
@@ -288,7 +289,13 @@ export async function waitForNotification(page: Page, re: RegExp, timeoutMs = 30
     last = await notifications(page);
     return last.find((t) => re.test(t));
   };
-  const found = (await toast()) ?? (await inCenter()) ?? (await waitFor(toast, timeoutMs)) ?? (await inCenter());
+  // Toasts first: while the center is open, new notifications go there instead of toasting, so
+  // the center is only looked into between spells of watching the toasts.
+  const deadline = Date.now() + timeoutMs;
+  let found: string | undefined;
+  while (found === undefined && Date.now() < deadline) {
+    found = (await waitFor(toast, Math.min(4_000, Math.max(100, deadline - Date.now())))) ?? (await inCenter());
+  }
   if (found === undefined) throw new Error(`no notification matching ${re} within ${timeoutMs} ms; shown: ${JSON.stringify(last)}`);
   return found;
 }

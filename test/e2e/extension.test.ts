@@ -1,0 +1,193 @@
+/**
+ * Bedrock Budget in a real VS Code (code-server 4.100.3 = VS Code 1.100.3, its Node extension
+ * host, Debian's Chromium): the packaged VSIX installed as a user would, the meter, alerts,
+ * refusals, live settings, code lenses and the dashboard, read from what the user sees.
+ * Needs `npm run test:e2e` (it runs scripts/e2e-setup.sh and `npm run package` first).
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { InvokeModelCommand, type BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
+import { FakeBedrock } from "../support/fakeBedrock";
+import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
+import { codeLensTexts, openFile, ROOT, runCommand, screenshot, startVsCode, waitForNotification, waitForStatusBarItem, type VsCodeSession } from "./support/codeServer";
+
+const VSIX = path.join(ROOT, "bedrock-budget.vsix");
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const TS_FILE = `import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+
+const client = new BedrockRuntimeClient({ region: "us-east-1" });
+const MODEL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+export async function summarize(text: string) {
+  return client.send(new InvokeModelCommand({
+    modelId: MODEL,
+    body: JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 1024, messages: [{ role: "user", content: "Summarize this." }] }),
+  }));
+}
+`;
+
+const PY_FILE = `import boto3
+
+bedrock = boto3.client("bedrock-runtime", region_name="us-east-1")
+
+response = bedrock.converse(
+    modelId="us.amazon.nova-lite-v1:0",
+    messages=[{"role": "user", "content": [{"text": "Hello, Nova"}]}],
+    inferenceConfig={"maxTokens": 512},
+)
+`;
+
+describe("extension in a real VS Code", function () {
+  this.timeout(240_000);
+  let fake: FakeBedrock;
+  let vscode: VsCodeSession;
+  let client: BedrockRuntimeClient;
+  let ledgerDir: string;
+  let endpoint: string;
+  let patchFile: string;
+
+  const settings = (limitUsd: number) => ({
+    "bedrockBudget.port": Number(new URL(endpoint).port),
+    "bedrockBudget.ledgerDir": ledgerDir,
+    "bedrockBudget.upstreamEndpoint": fake.url,
+    "bedrockBudget.timeZone": "UTC",
+    "bedrockBudget.caps": [{ id: "daily", window: "day", limitUsd }],
+  });
+
+  before(async function () {
+    if (!existsSync(VSIX)) throw new Error(`${VSIX} is missing: run npm run test:e2e (it packages the extension first)`);
+    fake = await FakeBedrock.start({ credentials: CREDENTIALS });
+    ledgerDir = await mkdtemp(path.join(os.tmpdir(), "bb-e2e-ledger-"));
+    endpoint = `http://127.0.0.1:${await freePort()}`;
+    patchFile = path.join(ledgerDir, "settings-patch.json");
+    vscode = await startVsCode({
+      vsix: VSIX,
+      extensionDirs: [path.join(__dirname, "fixtures", "settings-driver")],
+      settings: settings(0.05),
+      workspaceFiles: { "summarize.ts": TS_FILE, "chat.py": PY_FILE },
+      // The gateway resolves credentials through the default chain, as the SDKs do: here, the environment.
+      env: {
+        AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+        AWS_CONFIG_FILE: "/nonexistent/config",
+        AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/credentials",
+        AWS_EC2_METADATA_DISABLED: "true",
+        BB_E2E_SETTINGS_PATCH: patchFile,
+      },
+    });
+    client = clientFor(endpoint);
+  });
+
+  after(async function () {
+    client?.destroy();
+    if (this.currentTest?.state === "failed" || process.env.E2E_LOGS) console.log(vscode?.logs().slice(-20_000));
+    await vscode?.close();
+    await fake?.close();
+    if (ledgerDir) await rm(ledgerDir, { recursive: true, force: true });
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") console.log(vscode.logs().slice(-20_000));
+  });
+
+  /** One call through the gateway whose real cost is input × $3 + output × $15 per million. */
+  const call = (maxTokens: number, output: number) => {
+    fake.behave(() => ({ kind: "ok", usage: { input: 1000, output } }));
+    return client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hello", maxTokens) }));
+  };
+
+  it("shows $0.00 of the cap in the status bar once the gateway runs", async () => {
+    await waitForStatusBarItem(vscode.page, "$0.00 / $0.05 today", 60_000);
+    await screenshot(vscode.page, "status-bar-0-zero");
+  });
+
+  it("moves the meter to the call's real cost, pushed when the call settles", async () => {
+    await call(1000, 1000); // $0.003 + $0.015
+    await waitForStatusBarItem(vscode.page, "$0.02 / $0.05 today", 10_000);
+    await screenshot(vscode.page, "status-bar-1-normal");
+  });
+
+  it("notifies once when spend crosses a threshold, and turns the meter to a warning from 80%", async () => {
+    await call(1000, 1000); // $0.036 in all: 72%
+    await waitForNotification(vscode.page, /cap "daily" has passed 50%: \$0\.04 of \$0\.05 today/, 15_000);
+    await call(200, 600); // + $0.012 = $0.048: 96%
+    await waitForNotification(vscode.page, /cap "daily" has passed 90%/, 15_000);
+    await waitForStatusBarItem(vscode.page, "$0.05 / $0.05 today", 10_000);
+    const background = await meterBackground(vscode);
+    assert.match(background, /statusBarItem-warningBackground|warning/i);
+    await screenshot(vscode.page, "status-bar-2-warning");
+  });
+
+  it("refuses a call that could break the cap and says so in an error notification", async () => {
+    const err = await call(1000, 10).catch((e: Error) => e);
+    assert.equal((err as Error).name, "ServiceQuotaExceededException");
+    await waitForNotification(vscode.page, /refused this call.*cap "daily"/, 15_000);
+    await screenshot(vscode.page, "status-bar-3-refused");
+  });
+
+  it("applies an edited cap live: over the new limit, the meter turns to an error", async () => {
+    await writeFile(patchFile, JSON.stringify(settings(0.04)));
+    await runCommand(vscode.page, "BB Test: Apply Settings Patch");
+    await waitForStatusBarItem(vscode.page, "$0.05 / $0.04 today", 20_000);
+    assert.match(await meterBackground(vscode), /statusBarItem-errorBackground|error/i);
+    await screenshot(vscode.page, "status-bar-4-error");
+  });
+
+  it("puts a cost estimate over the Bedrock calls of a TypeScript and a Python file", async () => {
+    await openFile(vscode.page, "summarize.ts");
+    const ts = await waitForLens(vscode, /Claude Sonnet 4\.5/);
+    assert.match(ts, /^≈ \$0\.02 per call · Claude Sonnet 4\.5 · ~\d+ in \/ ≤1,024 out · today: 3 calls, \$0\.05$/);
+    await screenshot(vscode.page, "code-lens-typescript");
+    await openFile(vscode.page, "chat.py");
+    const py = await waitForLens(vscode, /Nova Lite/);
+    assert.match(py, /^≈ \$0\.0001\d* per call · Amazon Nova Lite · ~\d+ in \/ ≤512 out/);
+    await screenshot(vscode.page, "code-lens-python");
+  });
+
+  it("opens the dashboard from the status bar, with its chart drawn", async () => {
+    await meter(vscode).click();
+    const frame = vscode.page.frameLocator("iframe.webview").frameLocator("iframe#active-frame");
+    await frame.locator("canvas").first().waitFor({ state: "visible", timeout: 30_000 });
+    const canvases = await frame.locator("canvas").count();
+    assert.ok(canvases >= 3, `charts on the page: ${canvases}`);
+    await screenshot(vscode.page, "dashboard-in-vscode");
+  });
+});
+
+/** The meter is the status bar item reading "$x / $y <window>". */
+const meter = (vscode: VsCodeSession) => vscode.page.locator(".statusbar-item", { hasText: /\$\d+\.\d\d \/ \$\d+\.\d\d/ }).first();
+
+/** Classes and inline style of the meter item: VS Code marks warning and error items there. */
+async function meterBackground(vscode: VsCodeSession): Promise<string> {
+  return meter(vscode).evaluate((el) => {
+    const e = el as unknown as { className: string; getAttribute(n: string): string | null; querySelector(s: string): { getAttribute(n: string): string | null } | null };
+    return `${e.className} ${e.getAttribute("style") ?? ""} ${e.querySelector("a")?.getAttribute("style") ?? ""}`;
+  });
+}
+
+async function waitForLens(vscode: VsCodeSession, re: RegExp, timeoutMs = 30_000): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  let seen: string[] = [];
+  while (Date.now() < end) {
+    seen = await codeLensTexts(vscode.page);
+    const hit = seen.find((t) => re.test(t));
+    if (hit) return hit;
+    await vscode.page.waitForTimeout(250);
+  }
+  throw new Error(`no code lens matching ${re}; lenses: ${JSON.stringify(seen)}`);
+}
