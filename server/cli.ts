@@ -1,8 +1,8 @@
 /**
  * bedrock-budget serve | status | report — the gateway standalone, for headless machines and CI.
  */
-import { readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from "node:fs";
-import { access, readFile } from "node:fs/promises";
+import { existsSync, readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_FILE, ledgerDirOf, loadConfigFile, timeZoneOf, validated } from "./config/load";
 import type { Config } from "./config/schema";
@@ -31,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  const configFile = values.config ?? ((await exists(DEFAULT_CONFIG_FILE)) ? DEFAULT_CONFIG_FILE : undefined);
+  const configFile = values.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   const config = await configWithFlags(configFile, values);
 
   switch (command) {
@@ -145,15 +145,6 @@ async function report(config: Config, format: string, month: string | undefined)
   const calls = await readMonth(ledgerDirOf(config), selected, timeZoneOf(config));
   process.stdout.write(format === "json" ? `${JSON.stringify(calls, null, 2)}\n` : toCsv(calls));
   return 0;
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 main(process.argv.slice(2)).then(

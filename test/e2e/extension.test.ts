@@ -6,27 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand, type BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 import { codeLensTexts, openFile, ROOT, runCommand, screenshot, startVsCode, waitForNotification, waitForStatusBarItem, type VsCodeSession } from "./support/codeServer";
+import { freePort } from "../support/ports";
 
 const VSIX = path.join(ROOT, "bedrock-budget.vsix");
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const TS_FILE = `import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 
@@ -157,6 +147,21 @@ describe("extension in a real VS Code", function () {
     const py = await waitForLens(vscode, /Nova Lite/);
     assert.match(py, /^≈ \$0\.0001\d* per call · Amazon Nova Lite · ~\d+ in \/ ≤512 out/);
     await screenshot(vscode.page, "code-lens-python");
+  });
+
+  it("routes a new integrated terminal through the gateway (AWS_ENDPOINT_URL_BEDROCK_RUNTIME)", async () => {
+    await runCommand(vscode.page, "Terminal: Create New Terminal");
+    const terminal = vscode.page.locator(".terminal-wrapper.active .xterm").first();
+    await terminal.waitFor({ state: "visible", timeout: 20_000 });
+    await terminal.click();
+    const out = path.join(vscode.workspace, "endpoint.txt");
+    await vscode.page.keyboard.type(`echo "$AWS_ENDPOINT_URL_BEDROCK_RUNTIME" > ${out}\n`, { delay: 5 });
+    let written = "";
+    for (let i = 0; i < 100 && !written.trim(); i++) {
+      written = await readFile(out, "utf8").catch(() => "");
+      if (!written.trim()) await vscode.page.waitForTimeout(100);
+    }
+    assert.equal(written.trim(), endpoint);
   });
 
   it("opens the dashboard from the status bar, with its chart drawn", async () => {

@@ -7,18 +7,8 @@
 import { measureBody } from "../../metering/estimate";
 import type { MeteredOperation } from "../../metering/types";
 import type { Json, JsonObject } from "./types";
+import type { RequestFacts } from "./types";
 import { member, parseJsonString, stringOf, type Value } from "./values";
-
-export interface RequestFacts {
-  modelId?: string;
-  maxTokens?: number;
-  maxTokensUnknown: boolean;
-  promptText?: string;
-  knownInputTokens: number;
-  promptComplete: boolean;
-  usesPromptCache: boolean;
-  assumptions: string[];
-}
 
 /** Keys whose values are (or carry) prompt text: an unknown value under them leaves the input size unknown. */
 const PROMPT_KEYS = new Set([

@@ -20,7 +20,7 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 export type JsonObject = { [key: string]: Json };
 
 /** Plain data (JSON-serialisable), so it can ride in a code lens's `data` to the resolve step. */
-export interface CallSite {
+export interface CallSite extends RequestFacts {
   range: Range;
   language: CallSiteLanguage;
   api: CallSiteApi;
@@ -28,6 +28,10 @@ export interface CallSite {
   operation: string;
   /** The Bedrock operation it amounts to (Anthropic SDK calls are InvokeModel with a Messages body). */
   meteredOperation: MeteredOperation;
+}
+
+/** What a request reveals statically, wherever it was built. */
+export interface RequestFacts {
   /** Resolved model id (may be a profile id or an ARN); undefined when not statically knowable. */
   modelId?: string;
   /** Resolved output limit; undefined when the request sets none or it is not knowable (see maxTokensUnknown). */
