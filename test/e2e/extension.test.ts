@@ -170,6 +170,21 @@ describe("extension in a real VS Code", function () {
     await frame.locator("canvas").first().waitFor({ state: "visible", timeout: 30_000 });
     const canvases = await frame.locator("canvas").count();
     assert.ok(canvases >= 3, `charts on the page: ${canvases}`);
+    // Drawn, not just present: count painted pixels of the cap's chart and of spend by model.
+    for (const chart of [frame.locator("canvas").first(), frame.locator("#chart-model")]) {
+      let painted = 0;
+      for (let i = 0; i < 50 && painted < 500; i++) {
+        painted = await chart.evaluate((el) => {
+          const c = el as unknown as { width: number; height: number; getContext(k: "2d"): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } };
+          const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let j = 3; j < data.length; j += 4) if (data[j]! > 0) n++;
+          return n;
+        });
+        if (painted < 500) await vscode.page.waitForTimeout(200);
+      }
+      assert.ok(painted >= 500, `a chart drew only ${painted} pixels`);
+    }
     await screenshot(vscode.page, "dashboard-in-vscode");
   });
 });
