@@ -34,6 +34,12 @@ export interface CapStatusDto {
   reservedExact: string;
   windowStart: string;
   resetsAt: string;
+  /**
+   * Team caps counted in a shared team ledger: where the figures come from and how fresh they are
+   * ("team: $312 / $500 this month, as of 12 s ago"). Absent for personal caps, and for team caps
+   * when no teamLedger is set (then only this machine's spend counts).
+   */
+  team?: { source: "folder" | "redis"; asOf: string; stale: boolean };
 }
 
 export interface StatusResponse {

@@ -46,6 +46,14 @@ export const configSchema = z.strictObject({
   codeLens: z.boolean().default(true).describe("Show a cost estimate over each Bedrock call in the code."),
   warnMissingMaxTokens: z.boolean().default(true).describe("Warn on a Bedrock call that sets no max tokens (unbounded output cost)."),
   warnOverCap: z.boolean().default(true).describe("Warn on a Bedrock call whose worst case alone exceeds what is left of a cap."),
+  teamLedger: z
+    .string()
+    .min(1)
+    .optional()
+    .refine((v) => v === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) || /^rediss?:\/\/[^/?#]+/i.test(v), "a folder path, or a redis:// or rediss:// URL with a host")
+    .describe("Where team caps are shared: a folder the team already shares (team.json + one spend file per machine; soft wall, overshoot up to what is spent between two syncs), or a `redis://` / `rediss://` URL (exact, hard team wall across machines). Team caps are counted on this machine alone when unset."),
+  team: z.string().min(1).max(64).regex(/^[\w.-]+$/, "use letters, digits, '.', '_' or '-'").optional().describe("Name of the team: a subfolder of the team ledger folder and a key namespace in Redis; `default` when unset."),
+  teamUnavailable: z.enum(["block", "personalOnly"]).optional().describe("When the team ledger cannot be reached: `block` (the default) refuses calls that a team cap applies to (fail closed); `personalOnly` admits them under personal caps alone and counts them to the team once it is back."),
 });
 
 export type CapConfig = z.infer<typeof capSchema>;

@@ -5,7 +5,7 @@
 import { BudgetEngine } from "../budget/engine";
 import { windowBounds } from "../budget/windows";
 import { ledgerDirOf, timeZoneOf, userOf } from "../config/load";
-import { capId, type Config } from "../config/schema";
+import { capId, type CapConfig, type Config } from "../config/schema";
 import { credentialSource, type CredentialSource } from "../credentials";
 import { Ledger } from "../ledger/ledger";
 import { lockLedger } from "../ledger/lock";
@@ -20,6 +20,7 @@ import { LocalApi } from "./localApi";
 import { attachDashboard, DashboardRoutes } from "../dashboard/routes";
 import { answer, handleBedrock } from "./proxy";
 import { upstreamUnreachable } from "./errors";
+import { attachTeam, runtimeKey, TeamRuntime } from "../team/runtime";
 
 export interface GatewayOptions {
   config: Config;
@@ -53,7 +54,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await lock.release();
     throw err;
   }
-  let ctx: GatewayContext = buildContext(options.config, ledger, options, log, now);
+  const history = (since: Date) => ledger.settledSince(since);
+  let team: TeamRuntime | undefined;
+  let ctx: GatewayContext;
+  try {
+    team = options.config.teamLedger ? await openTeam(options.config) : undefined;
+    ctx = await assemble(options.config);
+  } catch (err) {
+    await team?.close();
+    await ledger.close();
+    await lock.release();
+    throw err;
+  }
   await replaySpend(ctx);
 
   let inFlight = 0;
@@ -62,6 +74,51 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const api = new LocalApi(() => ctx, () => url, () => inFlight);
   ctx.publish = (record) => api.publish(record);
   const dashboard = attachDashboard(api, () => ctx);
+
+  /** Team caps come from team.json and the settings; the local engine keeps the personal ones. */
+  async function openTeam(config: Config): Promise<TeamRuntime> {
+    const runtime = await TeamRuntime.open({ config, ledgerDir, user: userOf(config), history, log, now });
+    runtime.onChange(() => {
+      if (team !== runtime) return;
+      void apply(currentConfig).catch((err) => log.error(`applying team.json: ${(err as Error).message}`));
+    });
+    return runtime;
+  }
+
+  /** A context for `config` (team.json merged in); its engine keeps this machine's caps. */
+  async function assemble(config: Config, previous?: GatewayContext): Promise<GatewayContext> {
+    const timeZone = timeZoneOf(config);
+    const eff = team?.effective(config, userOf(config), timeZone);
+    const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
+    const next = buildContext(effective, ledger, options, log, now, eff ? eff.personal : config.caps);
+    if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
+    attachTeam(next, team?.store);
+    if (previous) {
+      next.engine = previous.engine;
+      next.publish = previous.publish;
+    }
+    return next;
+  }
+
+  let currentConfig = options.config;
+  let applying: Promise<void> = Promise.resolve();
+  /** Applies settings (or a team.json change) live; serialised, so overlapping changes apply in order. */
+  function apply(config: Config): Promise<void> {
+    applying = applying.then(async () => {
+      currentConfig = config;
+      if (runtimeKey(config) !== (team?.key ?? runtimeKey({ ...config, teamLedger: undefined }))) {
+        const old = team;
+        team = config.teamLedger ? await openTeam(config) : undefined;
+        await old?.close();
+      }
+      const next = await assemble(config, ctx);
+      const fresh = next.engine.setCaps(team ? team.effective(config, userOf(config), next.timeZone).personal : config.caps);
+      log.setLevel(config.logLevel);
+      ctx = next;
+      if (fresh.length > 0) await replaySpend(ctx, new Set(fresh));
+    });
+    return applying;
+  }
 
   const handler = (req: AnyRequest, res: AnyResponse) => {
     if (!isLoopbackHost(req)) {
@@ -98,14 +155,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     port: listener.port,
     url,
     api,
-    async reconfigure(config) {
-      const next = buildContext(config, ledger, options, log, now);
-      next.engine = ctx.engine;
-      next.publish = ctx.publish;
-      const fresh = next.engine.setCaps(config.caps);
-      log.setLevel(config.logLevel);
-      ctx = next;
-      if (fresh.length > 0) await replaySpend(ctx, new Set(fresh));
+    reconfigure(config) {
+      return apply(config);
     },
     onCall(fn) {
       api.events.on("call", fn);
@@ -117,18 +168,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       api.endStreams();
       await drained;
       await closing;
+      await applying.catch(() => undefined);
+      await team?.close();
       await ledger.close();
       await lock.release();
     },
   };
 }
 
-function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date): GatewayContext {
+function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, engineCaps: CapConfig[]): GatewayContext {
   const timeZone = timeZoneOf(config);
   return {
     config,
     prices: new PriceBook(config.pricing),
-    engine: new BudgetEngine(config.caps, timeZone),
+    engine: new BudgetEngine(engineCaps, timeZone),
     ledger,
     credentials: options.credentials ?? credentialSource(config.awsProfile),
     log,

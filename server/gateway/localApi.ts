@@ -2,8 +2,11 @@
 import { EventEmitter } from "node:events";
 import { picosToDecimalString, picosToUsd } from "../metering/money";
 import type { CallRecord, Outcome } from "../ledger/types";
-import { API_PATHS, API_PREFIX, type CallsResponse, type HealthResponse, type StatusResponse } from "../protocol";
+import { API_PATHS, API_PREFIX, type CallsResponse, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
 import type { GatewayContext } from "./context";
+import type { CapStatus } from "../budget/engine";
+import { teamOf } from "../team/runtime";
+import type { TeamFreshness } from "../team/teamEngine";
 import type { AnyRequest, AnyResponse } from "./listener";
 import { version } from "../../package.json";
 
@@ -29,7 +32,9 @@ export class LocalApi {
   status(): StatusResponse {
     const ctx = this.ctx();
     const now = ctx.now();
-    const caps = ctx.engine.status(now).map((c) => ({
+    const team = teamOf(ctx);
+    const all: (CapStatus & { team?: TeamFreshness })[] = [...ctx.engine.status(now), ...(team ? team.status(now) : [])];
+    const caps = all.map((c): CapStatusDto => ({
       id: c.id,
       scope: c.scope,
       window: c.window,
@@ -41,6 +46,7 @@ export class LocalApi {
       reservedExact: picosToDecimalString(c.reservedPicos),
       windowStart: c.windowStart.toISOString(),
       resetsAt: c.resetsAt.toISOString(),
+      ...(c.team ? { team: c.team } : {}),
     }));
     const today = ctx.ledger.todayTotals(now);
     return {

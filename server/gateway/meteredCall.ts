@@ -9,6 +9,8 @@ import { costOf } from "../metering/prices";
 import type { Estimate } from "../metering/estimate";
 import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type TokenUsage } from "../metering/types";
 import type { GatewayContext } from "./context";
+import { teamOf } from "../team/runtime";
+import type { TeamEngine } from "../team/teamEngine";
 
 export interface CallIdentity {
   id: string;
@@ -21,8 +23,21 @@ export interface CallIdentity {
 
 export type Admission = { ok: true; call: MeteredCall } | { ok: false; message: string; capId: string };
 
+/**
+ * Reserves the call's worst case: on the personal caps in the local engine first (sync, atomic),
+ * then on the team caps in the team store (async, shared). All or nothing: a refusal by either
+ * releases the other, and nothing is forwarded.
+ */
 export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Estimate): Promise<Admission> {
   const now = ctx.now();
+  const refuse = async (message: string, capId: string): Promise<Admission> => {
+    const entry = record(ctx, who, estimate, {
+      outcome: "refused", usage: { ...ZERO_USAGE }, usageEstimated: false, cost: 0n, status: 400, refusedBy: capId, message,
+    });
+    await ctx.ledger.settle(entry);
+    ctx.publish(entry); // the editor's alerts and the dashboard hear of refusals too
+    return { ok: false, message, capId };
+  };
   const result = ctx.engine.reserve({
     callId: who.id,
     modelId: who.modelId,
@@ -30,24 +45,38 @@ export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Es
     amount: estimate.worstCasePicos,
     now,
   });
-  if (!result.ok) {
-    const message = refusalMessage(result.refusal, ctx.timeZone);
-    await ctx.ledger.settle(record(ctx, who, estimate, {
-      outcome: "refused", usage: { ...ZERO_USAGE }, usageEstimated: false, cost: 0n, status: 400, refusedBy: result.refusal.capId, message,
-    }));
-    return { ok: false, message, capId: result.refusal.capId };
+  if (!result.ok) return refuse(refusalMessage(result.refusal, ctx.timeZone), result.refusal.capId);
+  const team = teamOf(ctx);
+  const teamCaps = team ? team.applicable(who.modelId, estimate.rates.baseModelId) : [];
+  let teamHeld = false;
+  if (team && teamCaps.length > 0) {
+    let t: Awaited<ReturnType<typeof team.reserve>>;
+    try {
+      t = await team.reserve({
+        callId: who.id, modelId: who.modelId, baseModelId: estimate.rates.baseModelId, capIds: teamCaps, amount: estimate.worstCasePicos, now: who.startedAt,
+      });
+    } catch (err) {
+      ctx.engine.release(who.id);
+      throw err;
+    }
+    if (!t.ok) {
+      ctx.engine.release(who.id);
+      return refuse(t.message, t.capId);
+    }
+    teamHeld = !t.unchecked;
   }
   try {
     // Durable before the request leaves: a crash from here on is charged at the worst case on restart.
     await ctx.ledger.reserve({
       type: "reserve", id: who.id, at: now.toISOString(), user: ctx.user, tool: who.tool, operation: who.operation,
-      modelId: who.modelId, baseModelId: estimate.rates.baseModelId, worstCasePicos: String(estimate.worstCasePicos), capIds: result.capIds,
+      modelId: who.modelId, baseModelId: estimate.rates.baseModelId, worstCasePicos: String(estimate.worstCasePicos), capIds: [...result.capIds, ...teamCaps],
     });
   } catch (err) {
     ctx.engine.release(who.id);
+    if (teamHeld) void team!.release(who.id);
     throw err;
   }
-  return { ok: true, call: new MeteredCall(ctx, who, estimate) };
+  return { ok: true, call: new MeteredCall(ctx, who, estimate, teamHeld ? team : undefined) };
 }
 
 export interface Settlement {
@@ -63,8 +92,10 @@ export interface Settlement {
 export class MeteredCall {
   private reserved: Picos;
   private settled = false;
+  /** Set when the team store refused a growth that was let through meanwhile: the next frame is cut. */
+  private teamRefusal: string | undefined;
 
-  constructor(private readonly ctx: GatewayContext, readonly who: CallIdentity, readonly estimate: Estimate) {
+  constructor(private readonly ctx: GatewayContext, readonly who: CallIdentity, readonly estimate: Estimate, private readonly team?: TeamEngine) {
     this.reserved = estimate.worstCasePicos;
   }
 
@@ -81,10 +112,16 @@ export class MeteredCall {
 
   /** A stream outgrew its reservation: reserve the difference or report the cap that refuses it. */
   grow(runningCost: Picos): { ok: true } | { ok: false; message: string } {
+    if (this.teamRefusal) return { ok: false, message: this.teamRefusal };
     if (runningCost <= this.reserved) return { ok: true };
-    const result = this.ctx.engine.extend(this.who.id, runningCost - this.reserved, this.ctx.now());
+    const extra = runningCost - this.reserved;
+    const result = this.ctx.engine.extend(this.who.id, extra, this.ctx.now());
     if (!result.ok) return { ok: false, message: refusalMessage(result.refusal, this.ctx.timeZone) };
     this.reserved = runningCost;
+    // The team store answers asynchronously: a refusal there cuts the stream at its next frame.
+    if (this.team) void this.team.extend(this.who.id, extra, this.ctx.now()).then((r) => {
+      if (!r.ok) this.teamRefusal = r.message;
+    });
     return { ok: true };
   }
 
@@ -104,6 +141,9 @@ export class MeteredCall {
       return undefined;
     }
     this.ctx.engine.settle(this.who.id, cost, this.ctx.now());
+    // Every settled call goes to the team store (also those admitted while it was unreachable); it
+    // never throws, and a call it cannot book now is replayed from the journal when it is back.
+    void (this.team ?? teamOf(this.ctx))?.settle(entry);
     this.ctx.publish(entry);
     return entry;
   }

@@ -134,6 +134,8 @@ describe("gateway: caps", function () {
 
   it("refuses a call that could break a cap with ServiceQuotaExceededException, without reaching Bedrock or retrying", async () => {
     h = await startHarness({ caps: [{ id: "tiny", window: "day", limitUsd: 0.001 }] });
+    const published: string[] = [];
+    h.gateway.onCall((record) => published.push(`${record.outcome}:${record.refusedBy}`));
     const err = await h.client
       .send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Write a novel", 4096) }))
       .then(() => assert.fail("the call went through"), (e: Error & { $metadata?: { attempts?: number } }) => e);
@@ -146,6 +148,7 @@ describe("gateway: caps", function () {
     const [call] = await calls(h);
     assert.equal(call!.outcome, "refused");
     assert.equal(call!.refusedBy, "tiny");
+    assert.deepEqual(published, ["refused:tiny"], "listeners (the editor's alerts, the dashboard) hear of the refusal");
   });
 
   it("with 120 concurrent callers, settled spend never passes the cap and refused calls never reach Bedrock", async () => {

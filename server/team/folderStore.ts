@@ -1,0 +1,309 @@
+/**
+ * Team caps over a shared folder (`teamLedger` = a path): `<dir>/<team>/team.json` (the lead's),
+ * `<dir>/<team>/spend/<member>@<machine>-<id>.json` (one per gateway, written only by it).
+ *
+ * The team caps are kept in a BudgetEngine of their own: this machine's spend is booked live (so
+ * its own concurrent calls can never squeeze past a cap), the others' spend is fed in from their
+ * files at every sync. It is a soft wall: two machines can each admit a call against the same
+ * last-known total, so the team can overshoot by what is spent between two syncs.
+ */
+import { watch, type FSWatcher } from "node:fs";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { BudgetEngine, refusalMessage } from "../budget/engine";
+import type { CapConfig } from "../config/schema";
+import type { CallRecord } from "../ledger/types";
+import type { Logger } from "../log";
+import type { Picos } from "../metering/money";
+import { addSpend, othersSpend, parseSpendFile, pruneSpend, spendFileName, toSpendFile, type SpendFile, type SpendTotals } from "./spendFile";
+import { TeamCaps, unreachableMessage, type History, type TeamCapStatus, type TeamEngine, type TeamReserveRequest, type TeamReserveResult } from "./teamEngine";
+
+export interface FolderStoreOptions {
+  dir: string;
+  team: string;
+  member: string;
+  machine: string;
+  writer: string;
+  history: History;
+  log: Logger;
+  now: () => Date;
+  unavailable: "block" | "personalOnly";
+  /** Poll interval (reads everyone's files and team.json; the fallback when no watch events come). */
+  syncMs?: number;
+  /** Delay between a settle and writing the own spend file (settles arriving meanwhile share the write). */
+  writeDelayMs?: number;
+}
+
+export class FolderTeamEngine implements TeamEngine {
+  readonly source = "folder" as const;
+  private readonly caps = new TeamCaps();
+  private engine = new BudgetEngine([], "UTC");
+  private readonly own: SpendTotals = new Map();
+  /** Others' spend already fed into the engine, per `${capId}|${windowStart}`. */
+  private applied = new Map<string, Picos>();
+  private files: SpendFile[] = [];
+  private readonly held = new Set<string>();
+  private lastRead: Date | undefined;
+  private reachable = true;
+  private dirty = true;
+  private teamText: string | undefined;
+  private readonly listeners: ((text: string | undefined) => void)[] = [];
+  private readonly teamDir: string;
+  private readonly spendDir: string;
+  private readonly ownFile: string;
+  private poll: NodeJS.Timeout | undefined;
+  private writeTimer: NodeJS.Timeout | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private watchers: FSWatcher[] = [];
+  private syncing: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly syncMs: number;
+  private readonly writeDelayMs: number;
+
+  private constructor(private readonly o: FolderStoreOptions) {
+    this.teamDir = path.join(o.dir, o.team);
+    this.spendDir = path.join(this.teamDir, "spend");
+    this.ownFile = path.join(this.spendDir, spendFileName(o.member, o.machine, o.writer));
+    this.syncMs = o.syncMs ?? 1000;
+    this.writeDelayMs = o.writeDelayMs ?? 50;
+  }
+
+  /** Opens the folder (which must exist: a missing one is an unmounted share, not a new team) and reads it once. */
+  static async open(o: FolderStoreOptions): Promise<FolderTeamEngine> {
+    const store = new FolderTeamEngine(o);
+    try {
+      await readdir(o.dir);
+      await mkdir(store.spendDir, { recursive: true });
+    } catch (err) {
+      store.setReachable(false, `team ledger folder ${o.dir}: ${(err as Error).message}`);
+    }
+    await store.sync();
+    store.poll = setInterval(() => store.requestSync(0), store.syncMs);
+    store.poll.unref();
+    store.startWatching();
+    return store;
+  }
+
+  async setCaps(caps: CapConfig[], timeZone: string): Promise<void> {
+    const zoneChanged = timeZone !== this.caps.timeZone;
+    const { fresh } = this.caps.set(caps, timeZone);
+    if (zoneChanged) {
+      this.engine = new BudgetEngine(caps, timeZone);
+      this.held.clear();
+    } else {
+      this.engine.setCaps(caps);
+    }
+    const freshSet = new Set(zoneChanged ? this.caps.all().map((c) => c.id) : fresh);
+    for (const key of [...this.applied.keys()]) if (freshSet.has(key.split("|")[0]!) || !this.caps.get(key.split("|")[0]!)) this.applied.delete(key);
+    for (const id of freshSet) this.own.delete(id);
+    if (freshSet.size > 0) {
+      const now = this.o.now();
+      const since = this.caps.all().filter((c) => freshSet.has(c.id)).map((c) => this.previousStart(c.id, now)!).reduce((a, b) => (a < b ? a : b));
+      for await (const record of this.o.history(since)) {
+        const amount = BigInt(record.costPicos);
+        if (amount <= 0n) continue;
+        const at = new Date(record.startedAt);
+        for (const id of this.caps.applicable(record.modelId, record.baseModelId)) {
+          if (!freshSet.has(id)) continue;
+          this.engine.recordExternalSpent(id, at, amount);
+          addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
+        }
+      }
+      this.dirty = true;
+    }
+    this.applyOthers();
+    this.requestWrite();
+  }
+
+  applicable(modelId: string, baseModelId?: string): string[] {
+    return this.caps.applicable(modelId, baseModelId);
+  }
+
+  async reserve(req: TeamReserveRequest): Promise<TeamReserveResult> {
+    if (!this.reachable) {
+      if (this.o.unavailable === "personalOnly") return { ok: true, capIds: req.capIds, unchecked: true };
+      return { ok: false, capId: req.capIds[0]!, message: unreachableMessage(this.o.dir, req.capIds) };
+    }
+    this.applyOthers(); // the freshest figures read so far
+    const r = this.engine.reserve({ callId: req.callId, modelId: req.modelId, ...(req.baseModelId ? { baseModelId: req.baseModelId } : {}), amount: req.amount, now: req.now });
+    if (!r.ok) return { ok: false, capId: r.refusal.capId, refusal: r.refusal, message: refusalMessage(r.refusal, this.caps.timeZone) };
+    this.held.add(req.callId);
+    return { ok: true, capIds: r.capIds };
+  }
+
+  async extend(callId: string, extra: Picos, now: Date): Promise<{ ok: true } | { ok: false; message: string }> {
+    if (!this.held.has(callId)) return { ok: true };
+    const r = this.engine.extend(callId, extra, now);
+    return r.ok ? { ok: true } : { ok: false, message: refusalMessage(r.refusal, this.caps.timeZone) };
+  }
+
+  async settle(record: CallRecord): Promise<void> {
+    const amount = BigInt(record.costPicos);
+    const at = new Date(record.startedAt);
+    if (this.held.delete(record.id)) this.engine.settle(record.id, amount, this.o.now());
+    else if (amount > 0n) this.engine.recordSpent({ modelId: record.modelId, baseModelId: record.baseModelId, amount, at });
+    if (amount <= 0n) return;
+    for (const id of this.caps.applicable(record.modelId, record.baseModelId)) addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
+    this.dirty = true;
+    this.requestWrite();
+  }
+
+  async release(callId: string): Promise<void> {
+    if (this.held.delete(callId)) this.engine.release(callId);
+  }
+
+  status(now: Date): TeamCapStatus[] {
+    const asOf = (this.lastRead ?? new Date(0)).toISOString();
+    const stale = !this.reachable || !this.lastRead || now.getTime() - this.lastRead.getTime() > 3 * this.syncMs + 2000;
+    return this.engine.status(now).map((s) => ({ ...s, team: { source: "folder", asOf, stale } }));
+  }
+
+  teamFileText(): string | undefined {
+    return this.teamText;
+  }
+
+  onTeamFile(listener: (text: string | undefined) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.poll);
+    clearTimeout(this.writeTimer);
+    clearTimeout(this.syncTimer);
+    for (const w of this.watchers) w.close();
+    await this.syncing;
+    if (this.dirty) await this.writeOwn().catch(() => undefined);
+  }
+
+  /** Reads everything now (tests and the gateway after a settle burst). */
+  syncNow(): Promise<void> {
+    return this.sync();
+  }
+
+  private previousStart(id: string, now: Date): Date | undefined {
+    const cap = this.caps.get(id);
+    if (!cap) return undefined;
+    const current = this.caps.bounds(cap, now);
+    return this.caps.bounds(cap, new Date(current.start.getTime() - 1)).start;
+  }
+
+  private requestWrite(): void {
+    if (this.writeTimer || this.closed) return;
+    this.writeTimer = setTimeout(() => {
+      this.writeTimer = undefined;
+      this.requestSync(0);
+    }, this.writeDelayMs);
+    this.writeTimer.unref();
+  }
+
+  private requestSync(delayMs: number): void {
+    if (this.syncTimer || this.closed) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      void this.sync();
+    }, delayMs);
+    this.syncTimer.unref();
+  }
+
+  /** One round: write the own file if it changed, then read team.json and everyone's files. Serialised. */
+  private sync(): Promise<void> {
+    this.syncing = this.syncing.then(async () => {
+      if (this.closed) return;
+      try {
+        if (this.dirty) await this.writeOwn();
+        await this.readTeamFile();
+        await this.readSpendFiles();
+        this.lastRead = this.o.now();
+        this.setReachable(true);
+        this.applyOthers();
+      } catch (err) {
+        this.setReachable(false, `team ledger folder ${this.o.dir}: ${(err as Error).message}`);
+      }
+    });
+    return this.syncing;
+  }
+
+  private async writeOwn(): Promise<void> {
+    const now = this.o.now();
+    pruneSpend(this.own, (id) => this.previousStart(id, now));
+    this.dirty = false;
+    const file = toSpendFile({ writer: this.o.writer, member: this.o.member, machine: this.o.machine }, this.own, now);
+    const tmp = `${this.ownFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    try {
+      await writeFile(tmp, JSON.stringify(file, null, 1));
+      await rename(tmp, this.ownFile);
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
+  }
+
+  private async readTeamFile(): Promise<void> {
+    let text: string | undefined;
+    try {
+      text = await readFile(path.join(this.teamDir, "team.json"), "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      text = undefined;
+    }
+    if (text === this.teamText) return;
+    this.teamText = text;
+    for (const l of this.listeners) l(text);
+  }
+
+  private async readSpendFiles(): Promise<void> {
+    const names = (await readdir(this.spendDir)).filter((n) => n.endsWith(".json"));
+    const files: SpendFile[] = [];
+    await Promise.all(
+      names.map(async (name) => {
+        const full = path.join(this.spendDir, name);
+        if (full === this.ownFile) return;
+        const text = await readFile(full, "utf8").catch(() => undefined); // renamed away meanwhile: next round
+        if (text === undefined) return;
+        const parsed = parseSpendFile(text);
+        if (parsed.ok) files.push(parsed.file);
+        else this.o.log.debug(`team ledger: skipping ${name}: ${parsed.error}`);
+      }),
+    );
+    this.files = files;
+  }
+
+  /** Feeds the change in the others' spend (current windows) into the engine. */
+  private applyOthers(): void {
+    const now = this.o.now();
+    const current = new Set<string>();
+    for (const cap of this.caps.all()) {
+      const start = this.caps.bounds(cap, now).start;
+      const key = `${cap.id}|${start.toISOString()}`;
+      current.add(key);
+      const others = othersSpend(this.files, this.o.writer, cap.id, start);
+      const delta = others - (this.applied.get(key) ?? 0n);
+      if (delta !== 0n) {
+        this.engine.recordExternalSpent(cap.id, start, delta);
+        this.applied.set(key, others);
+      }
+    }
+    for (const key of [...this.applied.keys()]) if (!current.has(key)) this.applied.delete(key);
+  }
+
+  private setReachable(ok: boolean, why?: string): void {
+    if (ok === this.reachable) return;
+    this.reachable = ok;
+    if (ok) this.o.log.info(`team ledger folder ${this.o.dir} is reachable again`);
+    else this.o.log.warn(`${why ?? "team ledger folder unreachable"}; team caps follow teamUnavailable: "${this.o.unavailable}"`);
+  }
+
+  private startWatching(): void {
+    const onEvent = () => this.requestSync(20);
+    for (const dir of [this.teamDir, this.spendDir]) {
+      try {
+        const w = watch(dir, { persistent: false }, onEvent);
+        w.on("error", () => undefined); // the poll carries on
+        this.watchers.push(w);
+      } catch {
+        // Network drives often cannot be watched: the poll is the fallback.
+      }
+    }
+  }
+}

@@ -1,0 +1,495 @@
+/**
+ * Team caps in Redis (`teamLedger` = redis:// or rediss://): a hard team wall. Admission runs ONE
+ * Lua script that checks every applicable team cap and reserves on all of them, or refuses; a
+ * settle script books the real cost and drops the hold. Any number of gateways share one exact
+ * figure.
+ *
+ * Amounts in Redis are integer MICRO-dollars (1e-6 USD): Lua numbers are doubles, exact only up to
+ * 2^53, and 2^53 micro-dollars is $9e9, above the largest cap the schema accepts ($1e9). Each
+ * call's reservation and cost are rounded UP to a whole micro-dollar (the local journal keeps exact
+ * pico-dollars), so Redis's total is Σ ceil(cost / 1e-6 USD) over the calls: never below the truth.
+ *
+ * Keys, all under one hash tag `{bb:<team>}` (one Cluster slot), per team cap and window start:
+ *   {bb:T}:w:<cap>:<startMs>:spent     settled micro-dollars (INCRBY)
+ *   …:reserved                          sum of live holds
+ *   …:holds                             ZSET call id → lease expiry (Redis TIME, ms)
+ *   …:amounts                           HASH call id → held micro-dollars
+ *   …:applied                           SET of call ids already counted (settle is idempotent)
+ *   {bb:T}:team.json                    optional team.json (SET by the lead), polled
+ *   {bb:T}:replayed:<writer>            this gateway has re-contributed its journal since the store was last empty
+ * Every key expires 40 days after its window ends. A hold's lease (2 min, renewed while the call
+ * runs) lets a crashed gateway's reservations lapse; expired holds are purged by the next reserve.
+ *
+ * Unreachable store: ioredis with no offline queue, a 1 s connect and command timeout and no
+ * retries per request, so a call learns within about a second; then teamUnavailable decides.
+ * The journal stays the truth: on every (re)connect, and whenever the replay marker is missing
+ * (a Redis restarted without persistence), this gateway replays its journal's settled calls of
+ * the current windows through the settle script — idempotent by call id, so each counts once.
+ */
+import Redis, { Cluster, type RedisOptions } from "ioredis";
+import { refusalMessage, type Refusal } from "../budget/engine";
+import type { CapConfig } from "../config/schema";
+import type { CallRecord } from "../ledger/types";
+import type { Logger } from "../log";
+import { ceilDiv, type Picos } from "../metering/money";
+import { parseRedisUrl, teamKeyPrefix } from "./redisUrl";
+import { redactUrl, TeamCaps, unreachableMessage, type History, type TeamCap, type TeamCapStatus, type TeamEngine, type TeamReserveRequest, type TeamReserveResult } from "./teamEngine";
+
+const PICOS_PER_MICRO = 1_000_000n;
+const KEEP_AFTER_WINDOW_S = 40 * 86_400;
+
+/** Reserve (or extend) on every applicable cap, or refuse. KEYS: 4 per cap (spent, reserved, holds, amounts). ARGV: callId, amount, leaseMs, mode, limit×n, expireAt×n. */
+export const RESERVE_LUA = `
+local callId = ARGV[1]
+local amount = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+local mode = ARGV[4]
+local n = #KEYS / 4
+local t = redis.call('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 1, n do
+  local reservedKey, holdsKey, amountsKey = KEYS[i*4-2], KEYS[i*4-1], KEYS[i*4]
+  local expired = redis.call('ZRANGEBYSCORE', holdsKey, '-inf', nowMs)
+  for _, id in ipairs(expired) do
+    local a = redis.call('HGET', amountsKey, id)
+    if a then
+      redis.call('DECRBY', reservedKey, a)
+      redis.call('HDEL', amountsKey, id)
+    end
+    redis.call('ZREM', holdsKey, id)
+  end
+end
+if mode == 'reserve' and n > 0 and redis.call('HEXISTS', KEYS[4], callId) == 1 then
+  return {1}
+end
+for i = 1, n do
+  local spent = tonumber(redis.call('GET', KEYS[i*4-3]) or '0')
+  local reserved = tonumber(redis.call('GET', KEYS[i*4-2]) or '0')
+  if spent + reserved + amount > tonumber(ARGV[4 + i]) then
+    return {0, i, spent, reserved}
+  end
+end
+for i = 1, n do
+  redis.call('INCRBY', KEYS[i*4-2], amount)
+  redis.call('HINCRBY', KEYS[i*4], callId, amount)
+  redis.call('ZADD', KEYS[i*4-1], nowMs + lease, callId)
+  for k = 0, 3 do redis.call('EXPIREAT', KEYS[i*4-k], ARGV[4 + n + i]) end
+end
+return {1}
+`;
+
+/** Settle (ARGV[2] = micro-dollars) or release (ARGV[2] = "release"). KEYS: 5 per cap (spent, reserved, holds, amounts, applied). ARGV: callId, amount|release, expireAt×n. */
+export const SETTLE_LUA = `
+local callId = ARGV[1]
+local n = #KEYS / 5
+local applied = 0
+for i = 1, n do
+  local spentKey, reservedKey, holdsKey, amountsKey, appliedKey = KEYS[i*5-4], KEYS[i*5-3], KEYS[i*5-2], KEYS[i*5-1], KEYS[i*5]
+  local a = redis.call('HGET', amountsKey, callId)
+  if a then
+    redis.call('DECRBY', reservedKey, a)
+    redis.call('HDEL', amountsKey, callId)
+    redis.call('ZREM', holdsKey, callId)
+  end
+  if ARGV[2] ~= 'release' and redis.call('SADD', appliedKey, callId) == 1 then
+    redis.call('INCRBY', spentKey, ARGV[2])
+    applied = applied + 1
+  end
+  for k = 0, 4 do redis.call('EXPIREAT', KEYS[i*5-k], ARGV[2 + i]) end
+end
+return applied
+`;
+
+/** Extends the leases of calls still running. KEYS: holds ZSETs; ARGV: leaseMs, then one call id per key. */
+export const RENEW_LUA = `
+local t = redis.call('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', nowMs + tonumber(ARGV[1]), ARGV[i + 1]) end
+return #KEYS
+`;
+
+interface ScriptClient {
+  bbReserve(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<(number | string)[]>;
+  bbSettle(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  bbRenew(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+}
+
+interface Hold {
+  windows: { cap: TeamCap; base: string; end: Date }[];
+}
+
+export interface RedisStoreOptions {
+  url: string;
+  team: string;
+  writer: string;
+  history: History;
+  log: Logger;
+  now: () => Date;
+  unavailable: "block" | "personalOnly";
+  leaseMs?: number;
+  refreshMs?: number;
+}
+
+export function toMicros(picos: Picos): bigint {
+  return ceilDiv(picos, PICOS_PER_MICRO);
+}
+
+export class RedisTeamEngine implements TeamEngine {
+  readonly source = "redis" as const;
+  private readonly caps = new TeamCaps();
+  private readonly client: Redis | Cluster;
+  private readonly prefix: string;
+  private readonly holds = new Map<string, Hold>();
+  private readonly figures = new Map<string, { base: string; spent: bigint; reserved: bigint }>();
+  private lastRefresh: Date | undefined;
+  private teamText: string | undefined;
+  private readonly listeners: ((text: string | undefined) => void)[] = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private replaying: Promise<void> | undefined;
+  private needsReplay = true;
+  private readonly pending = new Set<Promise<void>>();
+  private closed = false;
+  private connected = false;
+  private readonly leaseMs: number;
+  private readonly refreshMs: number;
+  readonly where: string;
+
+  private constructor(private readonly o: RedisStoreOptions) {
+    this.prefix = teamKeyPrefix(o.team);
+    this.leaseMs = o.leaseMs ?? 120_000;
+    this.refreshMs = o.refreshMs ?? 1000;
+    this.where = redactUrl(o.url);
+    this.client = connect(o.url);
+    for (const [name, lua] of [["bbReserve", RESERVE_LUA], ["bbSettle", SETTLE_LUA], ["bbRenew", RENEW_LUA]] as const) {
+      this.client.defineCommand(name, { lua });
+    }
+    this.client.on("error", (err: Error) => o.log.debug(`team ledger ${this.where}: ${err.message}`));
+    this.client.on("ready", () => {
+      if (!this.connected) o.log.info(`team ledger ${this.where} connected`);
+      this.connected = true;
+      this.needsReplay = true; // whatever settled meanwhile, or a store that came back empty
+      void this.refresh();
+    });
+    this.client.on("close", () => {
+      if (this.connected && !this.closed) o.log.warn(`team ledger ${this.where} unreachable; team caps follow teamUnavailable: "${o.unavailable}"`);
+      this.connected = false;
+    });
+  }
+
+  /** Connects (waiting up to ~2 s: a store that is down does not stop the gateway from starting). */
+  static async open(o: RedisStoreOptions): Promise<RedisTeamEngine> {
+    const store = new RedisTeamEngine(o);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      if (store.isReady()) return done();
+      store.client.once("ready", done);
+    });
+    store.refreshTimer = setInterval(() => void store.refresh(), store.refreshMs);
+    store.refreshTimer.unref();
+    store.renewTimer = setInterval(() => void store.renew(), Math.max(1000, Math.floor(store.leaseMs / 4)));
+    store.renewTimer.unref();
+    return store;
+  }
+
+  async setCaps(caps: CapConfig[], timeZone: string): Promise<void> {
+    this.caps.set(caps, timeZone);
+    this.needsReplay = true; // new caps: contribute this machine's journal to them
+    await this.refresh();
+  }
+
+  applicable(modelId: string, baseModelId?: string): string[] {
+    return this.caps.applicable(modelId, baseModelId);
+  }
+
+  async reserve(req: TeamReserveRequest): Promise<TeamReserveResult> {
+    const windows = this.windowsOf(req.capIds, req.now);
+    if (!this.isReady()) return this.unavailable(req.capIds);
+    const amount = toMicros(req.amount);
+    const keys = windows.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`]);
+    const args = [req.callId, String(amount), String(this.leaseMs), "reserve", ...windows.map((w) => String(w.cap.limit / PICOS_PER_MICRO)), ...windows.map((w) => String(expireAt(w.end)))];
+    let result: (number | string)[];
+    try {
+      result = await this.scripts().bbReserve(keys.length, ...keys, ...args);
+    } catch (err) {
+      this.o.log.warn(`team ledger ${this.where}: reserve failed: ${(err as Error).message}`);
+      void this.dropHold(req.callId, windows); // it may have run before the reply was lost
+      return this.unavailable(req.capIds);
+    }
+    if (Number(result[0]) === 1) {
+      this.holds.set(req.callId, { windows });
+      return { ok: true, capIds: req.capIds };
+    }
+    const w = windows[Number(result[1]) - 1]!;
+    const refusal: Refusal = {
+      capId: w.cap.id,
+      scope: "team",
+      window: w.cap.cap.window,
+      limitPicos: w.cap.limit,
+      spentPicos: BigInt(result[2]!) * PICOS_PER_MICRO,
+      reservedPicos: BigInt(result[3]!) * PICOS_PER_MICRO,
+      worstCasePicos: req.amount,
+      resetsAt: w.end,
+    };
+    return { ok: false, capId: w.cap.id, refusal, message: refusalMessage(refusal, this.caps.timeZone) };
+  }
+
+  async extend(callId: string, extra: Picos, _now: Date): Promise<{ ok: true } | { ok: false; message: string }> {
+    const hold = this.holds.get(callId);
+    if (!hold || !this.isReady()) return { ok: true }; // unchecked calls stay unchecked; settle counts them
+    const keys = hold.windows.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`]);
+    const args = [callId, String(toMicros(extra)), String(this.leaseMs), "extend", ...hold.windows.map((w) => String(w.cap.limit / PICOS_PER_MICRO)), ...hold.windows.map((w) => String(expireAt(w.end)))];
+    try {
+      const r = await this.scripts().bbReserve(keys.length, ...keys, ...args);
+      if (Number(r[0]) === 1) return { ok: true };
+      const w = hold.windows[Number(r[1]) - 1]!;
+      const refusal: Refusal = {
+        capId: w.cap.id, scope: "team", window: w.cap.cap.window, limitPicos: w.cap.limit,
+        spentPicos: BigInt(r[2]!) * PICOS_PER_MICRO, reservedPicos: BigInt(r[3]!) * PICOS_PER_MICRO, worstCasePicos: extra, resetsAt: w.end,
+      };
+      return { ok: false, message: refusalMessage(refusal, this.caps.timeZone) };
+    } catch {
+      return { ok: true };
+    }
+  }
+
+  settle(record: CallRecord): Promise<void> {
+    const p = this.settleNow(record);
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+    return p;
+  }
+
+  private async settleNow(record: CallRecord): Promise<void> {
+    const hold = this.holds.get(record.id);
+    this.holds.delete(record.id);
+    const amount = BigInt(record.costPicos);
+    const windows = hold?.windows ?? this.windowsOf(this.caps.applicable(record.modelId, record.baseModelId), new Date(record.startedAt));
+    if (windows.length === 0) return;
+    if (!this.isReady()) {
+      this.needsReplay = true;
+      return;
+    }
+    try {
+      await this.runSettle(record.id, windows, amount > 0n ? String(toMicros(amount)) : "release");
+    } catch (err) {
+      this.o.log.warn(`team ledger ${this.where}: settle of ${record.id} failed (${(err as Error).message}); it will be replayed from the journal`);
+      this.needsReplay = true;
+    }
+  }
+
+  async release(callId: string): Promise<void> {
+    const hold = this.holds.get(callId);
+    this.holds.delete(callId);
+    if (hold) await this.dropHold(callId, hold.windows);
+  }
+
+  status(now: Date): TeamCapStatus[] {
+    const asOf = (this.lastRefresh ?? new Date(0)).toISOString();
+    const stale = !this.isReady() || !this.lastRefresh || now.getTime() - this.lastRefresh.getTime() > 3 * this.refreshMs + 2000;
+    return this.caps.all().map((cap) => {
+      const b = this.caps.bounds(cap, now);
+      const f = this.figures.get(cap.id);
+      const current = f && f.base === this.base(cap, b.start);
+      const s: TeamCapStatus = {
+        id: cap.id,
+        scope: "team",
+        window: cap.cap.window,
+        limitPicos: cap.limit,
+        spentPicos: current ? f.spent * PICOS_PER_MICRO : 0n,
+        reservedPicos: current ? f.reserved * PICOS_PER_MICRO : 0n,
+        windowStart: b.start,
+        resetsAt: b.end,
+        team: { source: "redis", asOf, stale },
+      };
+      if (cap.cap.model !== undefined) s.model = cap.cap.model;
+      return s;
+    });
+  }
+
+  teamFileText(): string | undefined {
+    return this.teamText;
+  }
+
+  onTeamFile(listener: (text: string | undefined) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Reads the current figures (and team.json, and whether the store lost this gateway's replay). */
+  async refresh(): Promise<void> {
+    if (this.closed || !this.isReady()) return;
+    const now = this.o.now();
+    const caps = this.caps.all().map((cap) => ({ cap, base: this.base(cap, this.caps.bounds(cap, now).start) }));
+    try {
+      const pipe = this.client.pipeline();
+      pipe.get(`${this.prefix}:team.json`);
+      pipe.exists(this.marker());
+      for (const c of caps) pipe.get(`${c.base}:spent`).get(`${c.base}:reserved`);
+      const replies = (await pipe.exec()) ?? [];
+      const value = (i: number) => {
+        const [err, v] = replies[i] ?? [new Error("no reply")];
+        if (err) throw err;
+        return v;
+      };
+      const text = (value(0) as string | null) ?? undefined;
+      if (Number(value(1)) === 0) this.needsReplay = true;
+      caps.forEach((c, i) => {
+        this.figures.set(c.cap.id, { base: c.base, spent: BigInt((value(2 + 2 * i) as string | null) ?? "0"), reserved: BigInt((value(3 + 2 * i) as string | null) ?? "0") });
+      });
+      this.lastRefresh = this.o.now();
+      if (text !== this.teamText) {
+        this.teamText = text;
+        for (const l of this.listeners) l(text);
+      }
+    } catch (err) {
+      this.o.log.debug(`team ledger ${this.where}: refresh failed: ${(err as Error).message}`);
+      return;
+    }
+    if (this.needsReplay) await this.replay();
+  }
+
+  /** Re-contributes this gateway's journal (current windows) to the store; idempotent by call id. */
+  replay(): Promise<void> {
+    if (this.replaying) return this.replaying;
+    this.replaying = (async () => {
+      this.needsReplay = false;
+      try {
+        const now = this.o.now();
+        const since = this.caps.earliestStart(now);
+        let count = 0;
+        if (since) {
+          const current = new Map(this.caps.all().map((c) => [c.id, this.caps.bounds(c, now).start.getTime()]));
+          let batch: Promise<unknown>[] = [];
+          for await (const record of this.o.history(since)) {
+            const amount = BigInt(record.costPicos);
+            if (amount <= 0n) continue;
+            const at = new Date(record.startedAt);
+            const ids = this.caps.applicable(record.modelId, record.baseModelId).filter((id) => this.caps.bounds(this.caps.get(id)!, at).start.getTime() === current.get(id));
+            if (ids.length === 0) continue;
+            batch.push(this.runSettle(record.id, this.windowsOf(ids, at), String(toMicros(amount))));
+            count++;
+            if (batch.length >= 200) {
+              await Promise.all(batch);
+              batch = [];
+            }
+          }
+          await Promise.all(batch);
+        }
+        await this.client.set(this.marker(), new Date().toISOString(), "EX", KEEP_AFTER_WINDOW_S);
+        this.o.log.info(`team ledger ${this.where}: journal replayed (${count} settled calls of the current windows)`);
+      } catch (err) {
+        this.needsReplay = true;
+        this.o.log.warn(`team ledger ${this.where}: journal replay failed (${(err as Error).message}); will retry`);
+      } finally {
+        this.replaying = undefined;
+      }
+    })();
+    return this.replaying;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.refreshTimer);
+    clearInterval(this.renewTimer);
+    await Promise.allSettled([...this.pending]);
+    await this.replaying;
+    await Promise.race([this.client.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+    this.client.disconnect();
+  }
+
+  isReady(): boolean {
+    return this.client.status === "ready";
+  }
+
+  private unavailable(capIds: string[]): TeamReserveResult {
+    if (this.o.unavailable === "personalOnly") return { ok: true, capIds, unchecked: true };
+    return { ok: false, capId: capIds[0]!, message: unreachableMessage(this.where, capIds) };
+  }
+
+  private windowsOf(capIds: string[], at: Date): Hold["windows"] {
+    return capIds.flatMap((id) => {
+      const cap = this.caps.get(id);
+      if (!cap) return [];
+      const b = this.caps.bounds(cap, at);
+      return [{ cap, base: this.base(cap, b.start), end: b.end }];
+    });
+  }
+
+  private base(cap: TeamCap, start: Date): string {
+    return `${this.prefix}:w:${cap.id}:${start.getTime()}`;
+  }
+
+  private marker(): string {
+    return `${this.prefix}:replayed:${this.o.writer}`;
+  }
+
+  private scripts(): ScriptClient {
+    return this.client as unknown as ScriptClient;
+  }
+
+  private runSettle(callId: string, windows: Hold["windows"], amount: string): Promise<number> {
+    const keys = windows.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`, `${w.base}:applied`]);
+    return this.scripts().bbSettle(keys.length, ...keys, callId, amount, ...windows.map((w) => String(expireAt(w.end))));
+  }
+
+  private async dropHold(callId: string, windows: Hold["windows"]): Promise<void> {
+    if (windows.length === 0 || !this.isReady()) return; // the lease will lapse
+    await this.runSettle(callId, windows, "release").catch(() => undefined);
+  }
+
+  private async renew(): Promise<void> {
+    if (this.holds.size === 0 || !this.isReady()) return;
+    const keys: string[] = [];
+    const ids: string[] = [];
+    for (const [id, hold] of this.holds) for (const w of hold.windows) {
+      keys.push(`${w.base}:holds`);
+      ids.push(id);
+    }
+    await this.scripts().bbRenew(keys.length, ...keys, String(this.leaseMs), ...ids).catch(() => undefined);
+  }
+}
+
+function expireAt(windowEnd: Date): number {
+  return Math.floor(windowEnd.getTime() / 1000) + KEEP_AFTER_WINDOW_S;
+}
+
+/** A maintained client with reconnects; commands fail fast instead of queueing while offline. */
+function connect(url: string): Redis | Cluster {
+  const t = parseRedisUrl(url);
+  const common: RedisOptions = {
+    enableOfflineQueue: false,
+    connectTimeout: 1000,
+    commandTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (times: number) => Math.min(100 * times, 1000),
+    ...(t.username ? { username: t.username } : {}),
+    ...(t.password ? { password: t.password } : {}),
+    ...(t.tls ? { tls: {} } : {}),
+  };
+  if (t.kind === "cluster") {
+    return new Cluster(t.nodes, {
+      enableOfflineQueue: false,
+      scaleReads: "master",
+      slotsRefreshTimeout: 1000,
+      clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000),
+      redisOptions: common,
+      ...(t.tls ? { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => callback(null, address) } : {}),
+    });
+  }
+  if (t.kind === "sentinel") {
+    return new Redis({
+      ...common,
+      sentinels: t.nodes,
+      name: t.sentinelName!,
+      ...(t.db !== undefined ? { db: t.db } : {}),
+      ...(t.sentinelPassword ? { sentinelPassword: t.sentinelPassword } : {}),
+      ...(t.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+      sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000),
+    });
+  }
+  return new Redis({ ...common, host: t.nodes[0]!.host, port: t.nodes[0]!.port, ...(t.db !== undefined ? { db: t.db } : {}) });
+}

@@ -1,0 +1,116 @@
+/**
+ * The team ledger as the gateway uses it: opens the store the `teamLedger` setting names, follows
+ * team.json (the last valid version stays in force), and merges it with this member's settings.
+ */
+import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { Config } from "../config/schema";
+import type { GatewayContext } from "../gateway/context";
+import type { Logger } from "../log";
+import { FolderTeamEngine } from "./folderStore";
+import { RedisTeamEngine } from "./redisStore";
+import { isRedisUrl } from "./redisUrl";
+import { mergeTeamCaps, parseTeamFileText, type EffectiveCaps, type TeamFile } from "./teamConfig";
+import type { History, TeamEngine } from "./teamEngine";
+
+export interface TeamRuntimeOptions {
+  config: Config;
+  ledgerDir: string;
+  user: string;
+  history: History;
+  log: Logger;
+  now: () => Date;
+}
+
+export class TeamRuntime {
+  private team: TeamFile | undefined;
+  private readonly listeners: (() => void)[] = [];
+  /** Errors of the current team.json when it is invalid (the last valid one stays in force). */
+  teamFileErrors: string[] = [];
+
+  private constructor(readonly store: TeamEngine, readonly key: string, private readonly log: Logger) {}
+
+  static async open(o: TeamRuntimeOptions): Promise<TeamRuntime> {
+    const ledger = o.config.teamLedger!;
+    const writer = await writerId(o.ledgerDir);
+    const common = { team: teamNameOf(o.config), writer, history: o.history, log: o.log, now: o.now, unavailable: o.config.teamUnavailable ?? "block" };
+    const store: TeamEngine = isRedisUrl(ledger)
+      ? await RedisTeamEngine.open({ ...common, url: ledger })
+      : await FolderTeamEngine.open({ ...common, dir: path.resolve(ledger), member: o.user, machine: os.hostname() });
+    const runtime = new TeamRuntime(store, runtimeKey(o.config), o.log);
+    runtime.load(store.teamFileText());
+    store.onTeamFile((text) => {
+      if (runtime.load(text)) for (const l of runtime.listeners) l();
+    });
+    return runtime;
+  }
+
+  /** This member's caps and prices with team.json applied. */
+  effective(config: Config, user: string, timeZone: string): EffectiveCaps {
+    const eff = mergeTeamCaps(config, this.team, user, timeZone);
+    for (const w of eff.warnings) this.log.debug(w);
+    return eff;
+  }
+
+  /** Called after a valid change of team.json (or its removal). */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+
+  /** Returns true when the team caps may have changed. */
+  private load(text: string | undefined): boolean {
+    if (text === undefined) {
+      const had = this.team !== undefined;
+      this.team = undefined;
+      this.teamFileErrors = [];
+      return had;
+    }
+    const parsed = parseTeamFileText(text);
+    if (!parsed.ok) {
+      this.teamFileErrors = parsed.errors;
+      this.log.error(`invalid team.json in the team ledger:\n${parsed.errors.map((e) => `  - ${e}`).join("\n")}\nthe previous team configuration stays in force`);
+      return false;
+    }
+    this.teamFileErrors = [];
+    this.team = parsed.team;
+    this.log.info("team.json loaded");
+    return true;
+  }
+}
+
+/** What identifies a team connection: changing any of these reopens the store. */
+export function runtimeKey(config: Config): string {
+  return JSON.stringify([config.teamLedger, teamNameOf(config), config.teamUnavailable ?? "block"]);
+}
+
+export function teamNameOf(config: Config): string {
+  return config.team ?? "default";
+}
+
+/** A random id kept in the ledger folder: names this gateway's spend file and its replay marker. */
+async function writerId(ledgerDir: string): Promise<string> {
+  const file = path.join(ledgerDir, "team-writer-id");
+  const existing = (await readFile(file, "utf8").catch(() => "")).trim();
+  if (/^[a-f0-9]{16}$/.test(existing)) return existing;
+  const id = randomBytes(8).toString("hex");
+  await writeFile(file, `${id}\n`);
+  return id;
+}
+
+const attached = new WeakMap<GatewayContext, TeamEngine>();
+
+/** The team engine admission uses for this context (none without a team ledger). */
+export function teamOf(ctx: GatewayContext): TeamEngine | undefined {
+  return attached.get(ctx);
+}
+
+export function attachTeam(ctx: GatewayContext, team: TeamEngine | undefined): void {
+  if (team) attached.set(ctx, team);
+  else attached.delete(ctx);
+}

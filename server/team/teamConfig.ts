@@ -1,0 +1,139 @@
+/**
+ * team.json — what a team lead writes into the shared team ledger — and how it merges with one
+ * member's own settings. Pure: no I/O. The schema lives here and nowhere else.
+ *
+ *   {
+ *     "timeZone": "Europe/Paris",                       // windows of the team caps (all members alike)
+ *     "caps":    [{ "id": "team-month", "window": "month", "limitUsd": 500 }],   // team caps
+ *     "tiers":   { "junior": { "caps": [{ "window": "day", "limitUsd": 5 }] } },   // personal caps by tier
+ *     "defaultTier": "junior",                          // for members not listed
+ *     "members": { "alice": { "tier": "senior", "caps": [{ "id": "alice-opus", "window": "day", "limitUsd": 20, "model": "*opus*" }] } },
+ *     "pricing": { "my-model*": { "inputPer1M": 1, "outputPer1M": 4 } }
+ *   }
+ */
+import { z } from "zod";
+import { capId, capSchema, priceOverrideSchema, type CapConfig, type Config, type PriceOverride } from "../config/schema";
+
+const name = z.string().min(1).max(100).regex(/^[\w.@+-]+$/, "use letters, digits, '.', '@', '+', '_' or '-'");
+
+/** A cap of the whole team: scope is always "team" (may be omitted). */
+const teamCapSchema = capSchema.extend({ scope: z.literal("team", { error: 'a cap in team.json "caps" is a team cap: scope must be "team" (or omitted)' }).default("team") });
+/** A personal cap set by the lead for a member or tier: scope is always "personal" (may be omitted). */
+const memberCapSchema = capSchema.extend({ scope: z.literal("personal", { error: 'caps of tiers and members are personal: scope must be "personal" (or omitted)' }).default("personal") });
+
+export const teamFileSchema = z
+  .strictObject({
+    version: z.literal(1).default(1).describe("Format version of team.json."),
+    timeZone: z.string().min(1).optional().refine((tz) => tz === undefined || isTimeZone(tz), "an IANA time zone such as Europe/Paris").describe("Time zone of the team caps' windows, the same for every member."),
+    caps: z.array(teamCapSchema).default([]).describe("Team caps: the spend of every member counts."),
+    tiers: z.record(name, z.strictObject({ caps: z.array(memberCapSchema).default([]) })).default({}).describe("Named sets of personal caps."),
+    defaultTier: name.optional().describe("Tier of members not listed in members."),
+    members: z.record(name, z.strictObject({ tier: name.optional(), caps: z.array(memberCapSchema).default([]) })).default({}).describe("Per member (by user name): a tier and/or own personal caps."),
+    pricing: z.record(z.string().min(1), priceOverrideSchema).default({}).describe("Price overrides for everyone on the team."),
+  })
+  .superRefine((team, ctx) => {
+    const tierNames = new Set(Object.keys(team.tiers));
+    if (team.defaultTier !== undefined && !tierNames.has(team.defaultTier)) {
+      ctx.addIssue({ code: "custom", path: ["defaultTier"], message: `no tier named "${team.defaultTier}" in tiers` });
+    }
+    for (const [member, m] of Object.entries(team.members)) {
+      if (m.tier !== undefined && !tierNames.has(m.tier)) ctx.addIssue({ code: "custom", path: ["members", member, "tier"], message: `no tier named "${m.tier}" in tiers` });
+    }
+    const dup = (caps: CapConfig[], path: PropertyKey[]) => {
+      const seen = new Set<string>();
+      caps.forEach((cap, i) => {
+        const id = capId(cap);
+        if (seen.has(id)) ctx.addIssue({ code: "custom", path: [...path, i, "id"], message: `two caps have the id "${id}"` });
+        seen.add(id);
+      });
+    };
+    dup(team.caps, ["caps"]);
+    for (const [t, tier] of Object.entries(team.tiers)) dup(tier.caps, ["tiers", t, "caps"]);
+    for (const [member, m] of Object.entries(team.members)) dup(m.caps, ["members", member, "caps"]);
+  });
+
+export type TeamFile = z.infer<typeof teamFileSchema>;
+export type TeamFileInput = z.input<typeof teamFileSchema>;
+export type TeamFileResult = { ok: true; team: TeamFile } | { ok: false; errors: string[] };
+
+/** Validates team.json's parsed content; every error names its key (`members.alice.tier: …`). */
+export function parseTeamFile(raw: unknown): TeamFileResult {
+  const result = teamFileSchema.safeParse(raw ?? {});
+  if (result.success) return { ok: true, team: result.data };
+  return { ok: false, errors: result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`) };
+}
+
+/** Parses team.json's text (JSON errors included in the same form). */
+export function parseTeamFileText(text: string): TeamFileResult {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, errors: [`(team.json): not valid JSON: ${(err as Error).message}`] };
+  }
+  return parseTeamFile(raw);
+}
+
+export interface EffectiveCaps {
+  /** Enforced by the local engine: this machine's own spend. */
+  personal: CapConfig[];
+  /** Shared with the team: counted by the team store. */
+  team: CapConfig[];
+  pricing: Record<string, PriceOverride>;
+  /** Zone of the team caps' windows. */
+  teamTimeZone: string;
+  /** Declarations that lost to team.json (same id), for the log. */
+  warnings: string[];
+}
+
+/**
+ * One member's caps: own settings merged with team.json. On the same cap id, team.json wins (the
+ * lead's word), and the loser is named in `warnings`. Team caps from both sources are shared by id.
+ * Pricing: team.json's overrides, then the member's own on the same key (a local correction).
+ */
+export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: TeamFile | undefined, user: string, ownTimeZone: string): EffectiveCaps {
+  const warnings: string[] = [];
+  const fromTeam: CapConfig[] = [];
+  if (team) {
+    fromTeam.push(...team.caps);
+    const member = team.members[user];
+    const tierName = member?.tier ?? team.defaultTier;
+    const tierCaps = tierName !== undefined ? team.tiers[tierName]?.caps ?? [] : [];
+    const memberCaps = member?.caps ?? [];
+    const memberIds = new Set(memberCaps.map(capId));
+    fromTeam.push(...tierCaps.filter((c) => !memberIds.has(capId(c))), ...memberCaps);
+  }
+  const byId = new Map<string, CapConfig>();
+  for (const cap of fromTeam) byId.set(capId(cap), cap);
+  const teamIds = new Set(byId.keys());
+  const merged: CapConfig[] = [...fromTeam.filter((c, i, all) => all.findIndex((o) => capId(o) === capId(c)) === i)];
+  for (const cap of config.caps) {
+    const id = capId(cap);
+    if (teamIds.has(id)) {
+      warnings.push(`cap "${id}" in your settings is overridden by team.json's cap of the same id`);
+      continue;
+    }
+    merged.push(cap);
+  }
+  return {
+    personal: merged.filter((c) => c.scope === "personal"),
+    team: merged.filter((c) => c.scope === "team"),
+    pricing: { ...(team?.pricing ?? {}), ...config.pricing },
+    teamTimeZone: team?.timeZone ?? ownTimeZone,
+    warnings,
+  };
+}
+
+function formatPath(path: PropertyKey[]): string {
+  if (path.length === 0) return "(team.json)";
+  return path.map((part, i) => (typeof part === "number" ? `[${part}]` : `${i === 0 ? "" : "."}${String(part)}`)).join("");
+}
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}

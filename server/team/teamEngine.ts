@@ -1,0 +1,136 @@
+/**
+ * The team side of admission: a store that several gateways share (a folder, or Redis). The local
+ * BudgetEngine keeps the personal caps (sync, atomic); a TeamEngine keeps the team caps.
+ * Admission reserves locally first, then here; a refusal by either releases the other.
+ */
+import picomatch from "picomatch";
+import type { CapStatus, Refusal } from "../budget/engine";
+import { windowBounds, type WindowBounds } from "../budget/windows";
+import { capId, type CapConfig } from "../config/schema";
+import type { CallRecord } from "../ledger/types";
+import { formatUsd, usdToPicos, type Picos } from "../metering/money";
+
+export type TeamSource = "folder" | "redis";
+
+export interface TeamFreshness {
+  source: TeamSource;
+  /** When the figures were last read from the shared store (ISO). */
+  asOf: string;
+  /** True when the store could not be read recently (the figures may be behind). */
+  stale: boolean;
+}
+
+export interface TeamCapStatus extends CapStatus {
+  team: TeamFreshness;
+}
+
+export type TeamReserveResult =
+  | { ok: true; capIds: string[]; /** Admitted without the store (teamUnavailable: personalOnly). */ unchecked?: boolean }
+  | { ok: false; message: string; capId: string; refusal?: Refusal };
+
+export interface TeamReserveRequest {
+  callId: string;
+  modelId: string;
+  baseModelId?: string;
+  capIds: string[];
+  amount: Picos;
+  now: Date;
+}
+
+export interface TeamEngine {
+  readonly source: TeamSource;
+  /** Team caps (and the zone of their windows). Caps new or changed start from the store's figures / the journal. */
+  setCaps(caps: CapConfig[], timeZone: string): Promise<void>;
+  /** Ids of the team caps that apply to a model. */
+  applicable(modelId: string, baseModelId?: string): string[];
+  /** Reserves `amount` on the team caps `capIds` (those that apply, see applicable) in the windows containing `now`, or refuses. */
+  reserve(req: TeamReserveRequest): Promise<TeamReserveResult>;
+  /** A stream outgrew its reservation. Resolves refused when a team cap would be crossed. */
+  extend(callId: string, extra: Picos, now: Date): Promise<{ ok: true } | { ok: false; message: string }>;
+  /** The call was journaled as settled: count it to the team (also for calls admitted unchecked). Never throws. */
+  settle(record: CallRecord): Promise<void>;
+  /** Drops a hold without charging. Never throws. */
+  release(callId: string): Promise<void>;
+  status(now: Date): TeamCapStatus[];
+  /** team.json's text as the store holds it (undefined: none), and changes to it. */
+  teamFileText(): string | undefined;
+  onTeamFile(listener: (text: string | undefined) => void): void;
+  close(): Promise<void>;
+}
+
+/** Settled spend to replay: the journal's settled calls since a time. */
+export type History = (since: Date) => AsyncIterable<CallRecord>;
+
+export interface TeamCap {
+  id: string;
+  cap: CapConfig;
+  limit: Picos;
+  matches: (modelId: string) => boolean;
+}
+
+/** The team caps and the zone of their windows: matching and window arithmetic shared by both stores. */
+export class TeamCaps {
+  private caps: TeamCap[] = [];
+  private readonly cache = new Map<string, WindowBounds>();
+  timeZone = "UTC";
+
+  set(caps: CapConfig[], timeZone: string): { fresh: string[] } {
+    const old = new Map(this.caps.map((c) => [c.id, c.cap]));
+    const zoneChanged = timeZone !== this.timeZone;
+    this.timeZone = timeZone;
+    this.cache.clear();
+    this.caps = caps.map((cap) => ({
+      id: capId(cap),
+      cap,
+      limit: usdToPicos(cap.limitUsd),
+      matches: cap.model === undefined ? () => true : picomatch(cap.model, { bash: true, nocase: true, dot: true }),
+    }));
+    const fresh = this.caps.filter((c) => zoneChanged || old.get(c.id)?.window !== c.cap.window || old.get(c.id)?.model !== c.cap.model).map((c) => c.id);
+    return { fresh };
+  }
+
+  all(): readonly TeamCap[] {
+    return this.caps;
+  }
+
+  get(id: string): TeamCap | undefined {
+    return this.caps.find((c) => c.id === id);
+  }
+
+  applicable(modelId: string, baseModelId?: string): string[] {
+    return this.caps.filter((c) => c.matches(modelId) || (baseModelId !== undefined && c.matches(baseModelId))).map((c) => c.id);
+  }
+
+  /** The window of `cap` containing `at` (the last one found is cached: computing one costs a few Intl calls). */
+  bounds(cap: TeamCap, at: Date): WindowBounds {
+    const cached = this.cache.get(cap.id);
+    const t = at.getTime();
+    if (cached && t >= cached.start.getTime() && t < cached.end.getTime()) return cached;
+    const b = windowBounds(cap.cap.window, this.timeZone, at);
+    this.cache.set(cap.id, b);
+    return b;
+  }
+
+  /** The earliest start of any team cap's current window: how far back a journal replay reads. */
+  earliestStart(now: Date): Date | undefined {
+    return this.caps.map((c) => this.bounds(c, now).start).reduce<Date | undefined>((a, b) => (a && a < b ? a : b), undefined);
+  }
+}
+
+/** Refusal text when the shared store cannot be reached and teamUnavailable is "block". */
+export function unreachableMessage(where: string, capIds: string[]): string {
+  return (
+    `Bedrock Budget refused this call: the team ledger (${where}) is unreachable, so team cap ` +
+    `${capIds.map((id) => `"${id}"`).join(", ")} cannot be checked (teamUnavailable: "block"). ` +
+    `Personal caps are still enforced; retry when the team ledger is back.`
+  );
+}
+
+export function teamUsd(picos: Picos): string {
+  return formatUsd(picos);
+}
+
+/** Redacts a password from a redis URL for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => `${scheme}${auth.includes(":") ? `${auth.split(":")[0]}:***` : "***"}@`);
+}
