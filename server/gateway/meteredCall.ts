@@ -7,7 +7,7 @@ import type { CallRecord, Outcome } from "../ledger/types";
 import type { Picos } from "../metering/money";
 import { costOf } from "../metering/prices";
 import type { Estimate } from "../metering/estimate";
-import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type TokenUsage } from "../metering/types";
+import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type Operation, type TokenUsage } from "../metering/types";
 import type { GatewayContext } from "./context";
 import { teamOf } from "../team/runtime";
 import type { TeamEngine } from "../team/teamEngine";
@@ -31,7 +31,7 @@ export type Admission = { ok: true; call: MeteredCall } | { ok: false; message: 
 export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Estimate): Promise<Admission> {
   const now = ctx.now();
   const refuse = async (message: string, capId: string): Promise<Admission> => {
-    const entry = record(ctx, who, estimate, {
+    const entry = record(ctx, who, pricedOf(estimate), {
       outcome: "refused", usage: { ...ZERO_USAGE }, usageEstimated: false, cost: 0n, status: 400, refusedBy: capId, message,
     });
     await ctx.ledger.settle(entry);
@@ -133,7 +133,7 @@ export class MeteredCall {
     if (this.settled) return undefined;
     this.settled = true;
     const cost = costOverride ?? (s.outcome === "upstream-error" ? 0n : this.costOf(s.usage, s.tier));
-    const entry = record(this.ctx, this.who, this.estimate, { ...s, cost });
+    const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, cost });
     try {
       await this.ctx.ledger.settle(entry);
     } catch (err) {
@@ -156,10 +156,27 @@ export class MeteredCall {
   }
 }
 
+/**
+ * Journals a call that costs nothing (CountTokens; ApplyGuardrail, billed per text unit, which
+ * the gateway does not price) before the caller sees its answer, and publishes it.
+ */
+export async function recordFreeCall(
+  ctx: GatewayContext,
+  who: Omit<CallIdentity, "operation"> & { operation: Operation },
+  baseModelId: string,
+  s: Pick<Settlement, "status" | "requestId" | "message">,
+): Promise<void> {
+  const entry = record(ctx, who, { baseModelId, worstCasePicos: 0n }, {
+    ...s, outcome: s.status < 400 ? "ok" : "upstream-error", usage: { ...ZERO_USAGE }, usageEstimated: false, cost: 0n,
+  });
+  await ctx.ledger.settle(entry);
+  ctx.publish(entry);
+}
+
 function record(
   ctx: GatewayContext,
-  who: CallIdentity,
-  estimate: Estimate,
+  who: Omit<CallIdentity, "operation"> & { operation: Operation },
+  priced: { baseModelId: string; worstCasePicos: Picos },
   s: Settlement & { cost: Picos; refusedBy?: string },
 ): CallRecord {
   const now = ctx.now();
@@ -172,11 +189,11 @@ function record(
     tool: who.tool,
     operation: who.operation,
     modelId: who.modelId,
-    baseModelId: estimate.rates.baseModelId,
+    baseModelId: priced.baseModelId,
     usage: s.usage,
     usageEstimated: s.usageEstimated,
     costPicos: String(s.cost),
-    worstCasePicos: String(estimate.worstCasePicos),
+    worstCasePicos: String(priced.worstCasePicos),
     outcome: s.outcome,
     status: s.status,
     ...(s.refusedBy ? { refusedBy: s.refusedBy } : {}),
@@ -186,4 +203,8 @@ function record(
     ...(s.tier?.serviceTier ? { serviceTier: s.tier.serviceTier } : {}),
     ...(s.message ? { message: s.message.slice(0, 500) } : {}),
   };
+}
+
+function pricedOf(estimate: Estimate): { baseModelId: string; worstCasePicos: Picos } {
+  return { baseModelId: estimate.rates.baseModelId, worstCasePicos: estimate.worstCasePicos };
 }

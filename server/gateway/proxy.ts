@@ -7,7 +7,7 @@ import type { GatewayContext } from "./context";
 import { accessDenied, bedrockError, refusal, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
 import { authenticate, BodyTooLarge, readBody, type Authenticated } from "./inbound";
 import type { AnyRequest, AnyResponse } from "./listener";
-import { admit, type MeteredCall } from "./meteredCall";
+import { admit, recordFreeCall, type MeteredCall } from "./meteredCall";
 import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, type Route } from "./routes";
 import { forwardableHeaders, signUpstream } from "./sigv4";
@@ -47,8 +47,9 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
   if (route.kind === "model" && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
     return meter(ctx, req, res, route, route.operation, body, forward);
   }
-  // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as they are.
-  return passThrough(ctx, res, route, forward);
+  // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
+  // they are and journaled at $0; other paths only when unmetered calls are allowed.
+  return passThrough(ctx, req, res, route, forward);
 }
 
 async function meter(
@@ -74,7 +75,7 @@ async function meter(
     operation,
     modelId: route.modelId,
     tool: callerTool(header(req, "user-agent")),
-    tags: tagsFromHeader(header(req, "x-bedrock-budget-tags")),
+    tags: { ...requestMetadataTags(operation, body), ...tagsFromHeader(header(req, "x-bedrock-budget-tags")) },
     startedAt: ctx.now(),
   }, estimate);
   if (!admission.ok) {
@@ -121,17 +122,36 @@ async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: A
 
 async function passThrough(
   ctx: GatewayContext,
+  req: AnyRequest,
   res: AnyResponse,
   route: Route,
   forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
 ): Promise<void> {
+  const startedAt = ctx.now();
   const aborter = new AbortController();
   res.once("close", () => aborter.abort());
   try {
     const upstream = await forward(aborter.signal);
     const body = await readAll(upstream);
-    send(res, upstream.statusCode ?? 502, relayHeaders(upstream), body);
-    if (route.kind === "unknown") ctx.log.info(`forwarded an unmetered request (${upstream.statusCode})`);
+    const status = upstream.statusCode ?? 502;
+    if (route.kind === "model" || route.kind === "guardrail") {
+      const requestId = upstream.headers["x-amzn-requestid"];
+      await recordFreeCall(ctx, {
+        id: randomUUID(),
+        operation: route.operation,
+        modelId: route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}:${route.version}`,
+        tool: callerTool(header(req, "user-agent")),
+        tags: tagsFromHeader(header(req, "x-bedrock-budget-tags")),
+        startedAt,
+      }, route.kind === "model" ? ctx.prices.rates(route.modelId).baseModelId : `guardrail/${route.guardrailId}`, {
+        status,
+        ...(typeof requestId === "string" ? { requestId } : {}),
+        ...(route.operation === "ApplyGuardrail" ? { message: "ApplyGuardrail is billed per text unit, which Bedrock Budget does not price" } : {}),
+      });
+    } else {
+      ctx.log.info(`forwarded an unmetered request (${status})`);
+    }
+    send(res, status, relayHeaders(upstream), body);
   } catch (err) {
     answer(res, upstreamUnreachable(`Bedrock Budget could not reach Bedrock: ${(err as Error).message}`));
   }
@@ -160,4 +180,21 @@ export function answer(res: AnyResponse, error: ErrorAnswer): void {
 function header(req: AnyRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** Converse's `requestMetadata` (string pairs the caller attaches for cost tracking) become tags. */
+function requestMetadataTags(operation: MeteredOperation, body: Buffer): Record<string, string> {
+  if (operation !== "Converse" && operation !== "ConverseStream") return {};
+  try {
+    const metadata = (JSON.parse(body.toString("utf8")) as { requestMetadata?: unknown }).requestMetadata;
+    if (!metadata || typeof metadata !== "object") return {};
+    return Object.fromEntries(
+      Object.entries(metadata as Record<string, unknown>)
+        .filter((entry): entry is [string, string] => typeof entry[1] === "string")
+        .slice(0, 16)
+        .map(([k, v]) => [k.slice(0, 64), v.slice(0, 256)]),
+    );
+  } catch {
+    return {}; // the estimate already refused a body that is not JSON
+  }
 }

@@ -110,6 +110,20 @@ describe("gateway: the four metered operations through the real SDK", function (
     }));
     assert.equal(typeof out.inputTokens, "number");
     assert.equal(h.fake.hits[0]?.operation, "CountTokens");
+    const [call] = await calls(h);
+    assert.deepEqual([call!.operation, call!.costPicos, call!.outcome], ["CountTokens", "0", "ok"], "journaled at $0");
+  });
+
+  it("records Converse requestMetadata as the call's tags", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+    await h.client.send(new ConverseCommand({
+      modelId: SONNET_45,
+      messages: [{ role: "user", content: [{ text: "Hi" }] }],
+      inferenceConfig: { maxTokens: 20 },
+      requestMetadata: { team: "search", feature: "summaries" },
+    }));
+    const [call] = await calls(h);
+    assert.deepEqual(call!.tags, { team: "search", feature: "summaries" });
   });
 
   it("honours AWS_ENDPOINT_URL_BEDROCK_RUNTIME, as tools pointed at the gateway do", async () => {
