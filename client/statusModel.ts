@@ -2,6 +2,7 @@
  * What the status bar meter says, as plain data (no `vscode` here, so it is tested alone): the
  * tightest cap's spend, its severity and a Markdown tooltip listing every cap.
  */
+import { teamFreshness } from "../server/freshness";
 import type { CapStatusDto, StatusResponse } from "../server/protocol";
 
 export type Severity = "normal" | "warning" | "error";
@@ -31,7 +32,7 @@ export function severityOf(share: number): Severity {
 export function meterView(status: StatusResponse, now: Date = new Date()): MeterView {
   const cap = tightestCap(status.caps);
   const text = cap
-    ? `$(pulse) ${usd(cap.spentUsd)} / ${usd(cap.limitUsd)} ${WINDOW_WORD[cap.window]}`
+    ? `$(pulse) ${cap.scope === "team" ? "team: " : ""}${usd(cap.spentUsd)} / ${usd(cap.limitUsd)} ${WINDOW_WORD[cap.window]}`
     : `$(pulse) ${usd(status.today.costUsd)} today`;
   return { text, severity: cap ? severityOf(usedShare(cap)) : "normal", tooltip: tooltip(status, now) };
 }
@@ -43,7 +44,8 @@ function tooltip(status: StatusResponse, now: Date): string {
   } else {
     lines.push("| cap | spent | reserved | limit | resets |", "|---|---:|---:|---:|---|");
     for (const cap of status.caps) {
-      const name = `${cap.id} (${cap.scope}, ${cap.window}${cap.model ? `, ${cap.model}` : ""})`;
+      const fresh = teamFreshness(cap, now);
+      const name = `${cap.id} (${cap.scope}, ${cap.window}${cap.model ? `, ${cap.model}` : ""}${fresh ? `; ${fresh}` : ""})`;
       lines.push(`| ${escapeCell(name)} | ${usd(cap.spentUsd)} | ${usd(cap.reservedUsd)} | ${usd(cap.limitUsd)} | ${resetsIn(new Date(cap.resetsAt), now)} |`);
     }
     lines.push("", `Today: ${status.today.calls} calls, ${usd(status.today.costUsd)}.`, "");

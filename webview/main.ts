@@ -12,6 +12,7 @@ import { createDataSource, type DataSource } from "./dataSource";
 import { clear, h } from "./dom";
 import { count, dateTime, relative, usd } from "./format";
 import { onThemeChange, readTheme } from "./theme";
+import { teamFreshness } from "../server/freshness";
 
 const WINDOW_LABEL: Record<SeriesWindow, string> = { day: "Today", week: "This week", month: "This month" };
 const WINDOW_WORD: Record<SeriesWindow, string> = { day: "daily", week: "weekly", month: "monthly" };
@@ -202,11 +203,12 @@ class Dashboard {
       projText = "The cap is reached: calls it covers are refused until the reset.";
     }
     const tz = this.series?.timeZone ?? this.status?.timeZone ?? "UTC";
+    const fresh = teamFreshness(cap, new Date()); // the status's age, so now, not the series' time
     const canvas = h("canvas", { class: "cap-chart", "data-cap": cap.id, role: "img", "aria-label": `Cumulative spend against cap ${cap.id}` });
     return h("article", { class: `card cap ${level}`, "data-cap": cap.id, "data-level": level },
       h("div", { class: "cap-head" },
         h("h2", {}, cap.id),
-        h("span", { class: "cap-scope" }, `${cap.scope} · ${WINDOW_WORD[cap.window]}${cap.model ? ` · ${cap.model}` : ""}`)),
+        h("span", { class: "cap-scope" }, `${cap.scope} · ${WINDOW_WORD[cap.window]}${cap.model ? ` · ${cap.model}` : ""}${fresh ? ` · ${fresh}` : ""}`)),
       h("div", { class: "cap-figures" },
         h("span", { class: "cap-spent", "data-usd": cap.spentUsd }, usd(cap.spentUsd)),
         h("span", { class: "muted" }, " of "),

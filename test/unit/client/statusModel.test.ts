@@ -47,3 +47,18 @@ describe("status bar meter", () => {
     assert.equal(resetsIn(new Date("2026-11-05T00:00:00Z"), now), "in 4 days");
   });
 });
+
+describe("status bar meter: team caps", () => {
+  it("marks a team cap and says how fresh the shared figure is", () => {
+    const now = new Date("2026-11-22T20:40:12.000Z");
+    const team: CapStatusDto = {
+      ...cap("team-month", 312, 500, "month"), scope: "team",
+      team: { source: "folder", asOf: "2026-11-22T20:40:00.000Z", stale: false },
+    };
+    const view = meterView(status([team]), now);
+    assert.equal(view.text, "$(pulse) team: $312.00 / $500.00 this month");
+    assert.match(view.tooltip, /team-month \(team, month; team \(folder\), as of 12 s ago\)/);
+    const stale = meterView(status([{ ...team, team: { ...team.team!, stale: true } }]), now);
+    assert.match(stale.tooltip, /stale: the team ledger is not answering/);
+  });
+});
