@@ -71,7 +71,7 @@ export function parseConfig(raw: unknown): ConfigResult {
     if (duplicate) return { ok: false, errors: [`caps: two caps have the id "${duplicate}"`] };
     return { ok: true, config: result.data };
   }
-  return { ok: false, errors: result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`) };
+  return { ok: false, errors: result.error.issues.map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`) };
 }
 
 /** Stable id of a cap: its own id, else one derived from what it limits. */
@@ -89,14 +89,15 @@ function firstDuplicateCapId(caps: CapConfig[]): string | undefined {
   return undefined;
 }
 
-function formatPath(path: PropertyKey[]): string {
-  if (path.length === 0) return "(config)";
+/** `caps[1].limitUsd`: where a zod issue is, as the user writes the key; `root` names the whole document. */
+export function formatIssuePath(path: PropertyKey[], root = "(config)"): string {
+  if (path.length === 0) return root;
   return path
     .map((part, i) => (typeof part === "number" ? `[${part}]` : `${i === 0 ? "" : "."}${String(part)}`))
     .join("");
 }
 
-function isTimeZone(tz: string): boolean {
+export function isTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: tz });
     return true;

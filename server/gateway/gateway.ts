@@ -96,6 +96,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (previous) {
       next.engine = previous.engine;
       next.publish = previous.publish;
+      // Keep resolved (memoized) credentials unless the profile changed: SSO look-ups are slow.
+      if (previous.config.awsProfile === config.awsProfile) next.credentials = previous.credentials;
     }
     return next;
   }
@@ -143,6 +145,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     listener = await listen(handler, options.port ?? options.config.port);
   } catch (err) {
     // The port is taken (often by another window's gateway): leave nothing half-open.
+    await team?.close();
     await ledger.close();
     await lock.release();
     throw err;

@@ -12,7 +12,7 @@
  *   }
  */
 import { z } from "zod";
-import { capId, capSchema, priceOverrideSchema, type CapConfig, type Config, type PriceOverride } from "../config/schema";
+import { capId, capSchema, formatIssuePath, isTimeZone, priceOverrideSchema, type CapConfig, type Config, type PriceOverride } from "../config/schema";
 
 const name = z.string().min(1).max(100).regex(/^[\w.@+-]+$/, "use letters, digits, '.', '@', '+', '_' or '-'");
 
@@ -60,7 +60,7 @@ export type TeamFileResult = { ok: true; team: TeamFile } | { ok: false; errors:
 export function parseTeamFile(raw: unknown): TeamFileResult {
   const result = teamFileSchema.safeParse(raw ?? {});
   if (result.success) return { ok: true, team: result.data };
-  return { ok: false, errors: result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`) };
+  return { ok: false, errors: result.error.issues.map((issue) => `${formatIssuePath(issue.path, "(team.json)")}: ${issue.message}`) };
 }
 
 /** Parses team.json's text (JSON errors included in the same form). */
@@ -122,18 +122,4 @@ export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: Te
     teamTimeZone: team?.timeZone ?? ownTimeZone,
     warnings,
   };
-}
-
-function formatPath(path: PropertyKey[]): string {
-  if (path.length === 0) return "(team.json)";
-  return path.map((part, i) => (typeof part === "number" ? `[${part}]` : `${i === 0 ? "" : "."}${String(part)}`)).join("");
-}
-
-function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
 }
