@@ -3,7 +3,7 @@
  * body, Converse's `usage`, or the event stream; and the tier the response says was applied.
  * Counts follow Bedrock's convention: input excludes cache reads and writes.
  */
-import { countRawTokens, scaleTokens } from "./estimate";
+import { countRawTokens, scaleTokens } from "./tokens";
 import { ZERO_USAGE, type AppliedTier, type TokenUsage } from "./types";
 
 export type Headers = Record<string, string | string[] | undefined>;

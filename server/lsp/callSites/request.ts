@@ -4,7 +4,7 @@
  * by the gateway's own `measureBody`, so editor and gateway count tokens and find limits alike.
  * What this module adds is bookkeeping of what could NOT be known, and where.
  */
-import { measureBody } from "../../metering/estimate";
+import { measureBody } from "../../metering/requestBody";
 import type { MeteredOperation } from "../../metering/types";
 import type { Json, JsonObject } from "./types";
 import type { RequestFacts } from "./types";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { findCallSites, languageIdForPath, type CallSite } from "../../../server/lsp/callSites/index";
-import { estimateTokensOfText, PER_MESSAGE_OVERHEAD_TOKENS } from "../../../server/metering/estimate";
+import { estimateTokensOfText, PER_MESSAGE_OVERHEAD_TOKENS } from "../../../server/metering/tokens";
 
 const FIXTURES = path.join(__dirname, "../../fixtures/callsites");
 const read = (file: string) => readFileSync(path.join(FIXTURES, file), "utf8");

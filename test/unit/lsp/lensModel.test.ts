@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { findCallSites, type CallSite } from "../../../server/lsp/callSites/index";
 import { ASSUMED_UNKNOWN_PROMPT_TOKENS, callSiteEstimate, hoverMarkdown, lensTitle } from "../../../server/lsp/lensModel";
-import { estimateTokensOfText, PER_MESSAGE_OVERHEAD_TOKENS } from "../../../server/metering/estimate";
+import { estimateTokensOfText, PER_MESSAGE_OVERHEAD_TOKENS } from "../../../server/metering/tokens";
 import { usdToPicos } from "../../../server/metering/money";
 import { PriceBook } from "../../../server/metering/prices";
 

@@ -1,17 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  EstimateError,
-  MAX_IMAGE_TOKENS,
-  PDF_TOKENS_PER_PAGE,
-  TOKEN_SAFETY_FACTOR,
-  TOOL_USE_OVERHEAD_TOKENS,
-  countRawTokens,
-  estimateFromParts,
-  estimateRequest,
-  estimateTokensOfText,
-  imageTokens,
-  worstCaseCost,
-} from "../../../server/metering/estimate";
+import { EstimateError, estimateFromParts, estimateRequest, worstCaseCost } from "../../../server/metering/estimate";
+import { MAX_IMAGE_TOKENS, PDF_TOKENS_PER_PAGE, TOKEN_SAFETY_FACTOR, TOOL_USE_OVERHEAD_TOKENS, countRawTokens, estimateTokensOfText, imageTokens } from "../../../server/metering/tokens";
 import { PriceBook } from "../../../server/metering/prices";
 import { usdToPicos } from "../../../server/metering/money";
 import type { MeteredOperation } from "../../../server/metering/types";

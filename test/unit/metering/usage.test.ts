@@ -8,7 +8,7 @@ import {
   usageFromConverse,
   usageFromInvokeModel,
 } from "../../../server/metering/usage";
-import { countRawTokens, scaleTokens } from "../../../server/metering/estimate";
+import { countRawTokens, scaleTokens } from "../../../server/metering/tokens";
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
