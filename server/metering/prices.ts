@@ -85,10 +85,29 @@ export class PriceBook {
       return { key, override, matches: (id: string) => id === key || glob(id) };
     });
     this.ceiling = this.computeCeiling();
+    this.minLongContextThreshold = Math.min(...table.models.map((r) => r.longContext?.thresholdTokens ?? Infinity));
   }
+
+  private readonly cache = new Map<string, Rates>();
+  /** Below this many input tokens no row's long-context rate applies, so the count does not key the cache. */
+  private readonly minLongContextThreshold: number;
 
   /** Rates for one call. `applied` is the tier the response reports (or the request asks for, before the call). */
   rates(modelId: string, applied: AppliedTier & { inputTokens?: number } = {}): Rates {
+    // Every call prices its model at least twice (estimate, settlement): the result depends only on
+    // the model, the tier and whether input passes a long-context threshold, so it is kept.
+    const long = applied.inputTokens !== undefined && applied.inputTokens > this.minLongContextThreshold;
+    const key = `${modelId}\u0000${applied.serviceTier ?? ""}\u0000${applied.latency ?? ""}\u0000${long ? applied.inputTokens : ""}`;
+    let rates = this.cache.get(key);
+    if (!rates) {
+      if (this.cache.size >= 1_000) this.cache.clear(); // model ids come from callers: stay bounded
+      rates = Object.freeze(this.computeRates(modelId, applied));
+      this.cache.set(key, rates);
+    }
+    return rates;
+  }
+
+  private computeRates(modelId: string, applied: AppliedTier & { inputTokens?: number }): Rates {
     const parsed = parseModelId(modelId);
     const override = this.findOverride(parsed);
     if (override) return this.overrideRates(parsed, override.key, override.override);
