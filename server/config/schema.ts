@@ -24,6 +24,16 @@ export const priceOverrideSchema = z.strictObject({
   maxOutputTokens: z.number().int().positive().optional(),
 });
 
+const per1kUnits = pricePer1M.optional();
+export const guardrailPricingSchema = z.strictObject({
+  contentPolicy: per1kUnits,
+  topicPolicy: per1kUnits,
+  wordPolicy: per1kUnits,
+  sensitiveInformationPolicy: per1kUnits,
+  contextualGroundingPolicy: per1kUnits,
+  automatedReasoningPolicy: per1kUnits,
+});
+
 export const configSchema = z.strictObject({
   user: z.string().min(1).max(200).optional().describe("Who the ledger records as the caller; defaults to the OS user name."),
   caps: z.array(capSchema).default([]).describe("Dollar caps. Every cap that applies to a call must admit its worst case, or the call is refused before it reaches Bedrock."),
@@ -34,6 +44,9 @@ export const configSchema = z.strictObject({
   awsProfile: z.string().min(1).optional().describe("AWS profile whose credentials verify callers' signatures and sign calls to Bedrock; the default credential chain when unset."),
   port: z.number().int().min(0).max(65535).default(8777).describe("Loopback port of the gateway; 0 picks a free one. Windows on one machine share the gateway on this port."),
   timeZone: z.string().min(1).optional().refine((tz) => tz === undefined || isTimeZone(tz), "an IANA time zone such as Europe/Paris").describe("IANA time zone of the cap windows; the system's when unset."),
+  guardrailPricing: guardrailPricingSchema
+    .optional()
+    .describe("USD per 1,000 text units for each guardrail policy. When set, ApplyGuardrail calls are priced, reserved against caps and charged; when unset they are forwarded and recorded at $0."),
   allowUnmeteredOperations: z.boolean().default(false).describe("Forward requests the gateway cannot meter instead of refusing them."),
   maxRequestBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(25 * 1024 * 1024).describe("Largest request body the gateway accepts, in bytes."),
   logLevel: z.enum(["error", "warn", "info", "debug"]).default("info").describe("How much the gateway logs."),
@@ -58,6 +71,7 @@ export const configSchema = z.strictObject({
 
 export type CapConfig = z.infer<typeof capSchema>;
 export type PriceOverride = z.infer<typeof priceOverrideSchema>;
+export type GuardrailPricing = z.infer<typeof guardrailPricingSchema>;
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 

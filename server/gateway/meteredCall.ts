@@ -14,7 +14,7 @@ import type { TeamEngine } from "../team/teamEngine";
 
 export interface CallIdentity {
   id: string;
-  operation: MeteredOperation;
+  operation: MeteredOperation | "ApplyGuardrail";
   modelId: string;
   tool: string;
   tags: Record<string, string>;
@@ -152,7 +152,10 @@ export class MeteredCall {
   settleAtWorstCase(outcome: Outcome, status: number, message: string, atLeast?: TokenUsage): Promise<CallRecord | undefined> {
     const worst = this.worstCaseUsage();
     const usage = atLeast && this.costOf(atLeast) > this.costOf(worst) ? atLeast : worst;
-    return this.settle({ outcome, usage, usageEstimated: true, status, message });
+    // The charge is what was reserved (the worst case), or more if more was seen.
+    const seen = atLeast ? this.costOf(atLeast) : 0n;
+    const cost = seen > this.estimate.worstCasePicos ? seen : this.estimate.worstCasePicos;
+    return this.settle({ outcome, usage, usageEstimated: true, status, message }, cost);
   }
 }
 

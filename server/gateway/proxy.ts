@@ -1,6 +1,8 @@
 /** The flow of one Bedrock call: check, estimate, reserve, forward, relay, settle. */
 import { randomUUID } from "node:crypto";
+import type { GuardrailPricing } from "../config/schema";
 import { EstimateError, estimateRequest } from "../metering/estimate";
+import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../metering/guardrails";
 import type { MeteredOperation } from "../metering/types";
 import { callerTool, tagsFromHeader } from "./callerTool";
 import type { GatewayContext } from "./context";
@@ -46,6 +48,9 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
 
   if (route.kind === "model" && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
     return meter(ctx, req, res, route, route.operation, body, forward);
+  }
+  if (route.kind === "guardrail" && ctx.config.guardrailPricing) {
+    return meterGuardrail(ctx, req, res, route, ctx.config.guardrailPricing, body, forward);
   }
   // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
   // they are and journaled at $0; other paths only when unmetered calls are allowed.
@@ -105,6 +110,64 @@ async function meter(
     ctx.log.warn(`${operation} ${route.modelId}: ${(err as Error).message}`);
     answer(res, upstreamUnreachable(`Bedrock Budget lost the connection to Bedrock mid-response: ${(err as Error).message}`));
   }
+}
+
+/** ApplyGuardrail with configured prices: reserved per text unit, charged by the policy units it reports. */
+async function meterGuardrail(
+  ctx: GatewayContext,
+  req: AnyRequest,
+  res: AnyResponse,
+  route: Extract<Route, { kind: "guardrail" }>,
+  pricing: GuardrailPricing,
+  body: Buffer,
+  forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
+): Promise<void> {
+  let units: number;
+  try {
+    units = guardrailTextUnits(body);
+  } catch (err) {
+    return answer(res, validation(`Bedrock Budget could not read the request body: ${(err as Error).message}`));
+  }
+  const estimate = guardrailEstimate(route.guardrailId, units, pricing);
+  const admission = await admit(ctx, {
+    id: randomUUID(),
+    operation: "ApplyGuardrail",
+    modelId: estimate.rates.baseModelId,
+    tool: callerTool(header(req, "user-agent")),
+    tags: tagsFromHeader(header(req, "x-bedrock-budget-tags")),
+    startedAt: ctx.now(),
+  }, estimate);
+  if (!admission.ok) return answer(res, refusal(admission.message));
+  const call = admission.call;
+  let upstream;
+  try {
+    upstream = await forward(new AbortController().signal); // runs to completion: it settles at what it reports
+  } catch (err) {
+    return failedBeforeAnswer(ctx, call, res, err);
+  }
+  const status = upstream.statusCode ?? 502;
+  const requestId = typeof upstream.headers["x-amzn-requestid"] === "string" ? upstream.headers["x-amzn-requestid"] : undefined;
+  let answerBody: Buffer;
+  try {
+    answerBody = await readAll(upstream);
+  } catch (err) {
+    await call.settleAtWorstCase("upstream-failed", 502, (err as Error).message);
+    return answer(res, upstreamUnreachable(`Bedrock Budget lost the connection to Bedrock mid-response: ${(err as Error).message}`));
+  }
+  const base = { usage: call.worstCaseUsage(), status, ...(requestId ? { requestId } : {}) };
+  if (status >= 400) {
+    await call.settle({ ...base, outcome: "upstream-error", usageEstimated: false }, 0n);
+  } else {
+    let cost: bigint | undefined;
+    try {
+      cost = guardrailCost(JSON.parse(answerBody.toString("utf8")), pricing);
+    } catch {
+      cost = undefined;
+    }
+    if (cost === undefined) await call.settleAtWorstCase("ok", status, "ApplyGuardrail reported no usage; charged the worst case");
+    else await call.settle({ ...base, outcome: "ok", usageEstimated: false, message: `${units} text units` }, cost);
+  }
+  send(res, status, relayHeaders(upstream), answerBody);
 }
 
 async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: AnyResponse, err: unknown): Promise<void> {

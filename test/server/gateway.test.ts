@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import {
+  ApplyGuardrailCommand,
   ConverseCommand,
   ConverseStreamCommand,
   CountTokensCommand,
@@ -212,6 +213,35 @@ describe("gateway: caps", function () {
     await h.restart();
     const s = await status(h);
     assert.equal(s.caps[0]!.spentExact, "0.0105");
+  });
+});
+
+describe("gateway: ApplyGuardrail", function () {
+  let h: Harness;
+  afterEach(() => h?.close());
+  const apply = () =>
+    h.client.send(new ApplyGuardrailCommand({ guardrailIdentifier: "gr-1", guardrailVersion: "1", source: "INPUT", content: [{ text: { text: "Is this fine?" } }] }));
+
+  it("is forwarded and journaled at $0 when no guardrail prices are set", async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 1 }] });
+    const out = await apply();
+    assert.equal(out.action, "NONE");
+    const [call] = await calls(h);
+    assert.deepEqual([call!.operation, call!.modelId, call!.costPicos], ["ApplyGuardrail", "guardrail/gr-1:1", "0"]);
+  });
+
+  it("is charged by the policy units it reports when prices are set, and refused past a cap", async () => {
+    h = await startHarness({
+      caps: [{ id: "guardrails", window: "day", limitUsd: 0.0009, model: "guardrail/*" }],
+      guardrailPricing: { contentPolicy: 0.15, topicPolicy: 0.15, wordPolicy: 0.1, sensitiveInformationPolicy: 0.1 },
+    });
+    await apply(); // one text unit; the fake reports one unit evaluated by each of the four policies
+    const [call] = await calls(h);
+    // (0.15 + 0.15 + 0.10 + 0.10) / 1,000 = $0.0005; the next call's worst case ($0.0005) would pass $0.0009.
+    assert.equal(call!.costPicos, "500000000");
+    const err = await apply().catch((e: Error) => e);
+    assert.equal((err as Error).name, "ServiceQuotaExceededException");
+    assert.equal(h.fake.hits.length, 1, "the refused call never reached Bedrock");
   });
 });
 
