@@ -202,7 +202,7 @@ async function passThrough(
       await recordFreeCall(ctx, {
         id: randomUUID(),
         operation: route.operation,
-        modelId: route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}:${route.version}`,
+        modelId: route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`,
         tool: callerTool(header(req, "user-agent")),
         tags: tagsFromHeader(header(req, "x-bedrock-budget-tags")),
         startedAt,

@@ -227,7 +227,7 @@ describe("gateway: ApplyGuardrail", function () {
     const out = await apply();
     assert.equal(out.action, "NONE");
     const [call] = await calls(h);
-    assert.deepEqual([call!.operation, call!.modelId, call!.costPicos], ["ApplyGuardrail", "guardrail/gr-1:1", "0"]);
+    assert.deepEqual([call!.operation, call!.modelId, call!.costPicos], ["ApplyGuardrail", "guardrail/gr-1", "0"]);
   });
 
   it("is charged by the policy units it reports when prices are set, and refused past a cap", async () => {
