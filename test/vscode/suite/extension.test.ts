@@ -1,0 +1,105 @@
+/**
+ * The extension through the `vscode` API, inside a real extension host: what another extension
+ * or a user's commands can observe. Runs under @vscode/test-electron (index.ts's run()) and, here,
+ * inside code-server's extension host (test/e2e/hostSuite.test.ts).
+ */
+import assert from "node:assert/strict";
+import * as vscode from "vscode";
+
+const EXTENSION_ID = "bedrock-budget.bedrock-budget";
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const SOURCE = [
+  'import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";',
+  "const client = new BedrockRuntimeClient({});",
+  "await client.send(new InvokeModelCommand({",
+  '  modelId: "global.anthropic.claude-sonnet-4-5-20250929-v1:0",',
+  '  body: JSON.stringify({ anthropic_version: "bedrock-2023-05-31", messages: [{ role: "user", content: "Hello" }] }),',
+  "}));",
+].join("\n");
+
+describe("Bedrock Budget through the VS Code API", function () {
+  this.timeout(60_000);
+  let document: vscode.TextDocument;
+
+  before(async () => {
+    document = await vscode.workspace.openTextDocument({ language: "typescript", content: SOURCE });
+    await vscode.window.showTextDocument(document);
+  });
+
+  it("activates and reports its gateway's endpoint to other extensions", async () => {
+    const extension = await until("the extension", () => vscode.extensions.getExtension<{ endpoint(): string | undefined }>(EXTENSION_ID));
+    const api = extension.isActive ? extension.exports : await extension.activate();
+    const endpoint = await until("the gateway", () => api.endpoint());
+    assert.match(endpoint, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const health = (await (await fetch(`${endpoint}/__bedrock-budget/v1/health`)).json()) as { product: string };
+    assert.equal(health.product, "bedrock-budget");
+  });
+
+  it("contributes its commands", async () => {
+    const commands = await vscode.commands.getCommands(true);
+    for (const id of ["showDashboard", "copyEndpoint", "restartGateway", "showLog", "openSettings"]) {
+      assert.ok(commands.includes(`bedrockBudget.${id}`), `bedrockBudget.${id}`);
+    }
+  });
+
+  it("restarts the gateway on command, serving the same endpoint again", async () => {
+    const api = vscode.extensions.getExtension<{ endpoint(): string | undefined }>(EXTENSION_ID)!.exports;
+    const before = api.endpoint()!;
+    const health = async () => {
+      const res = await fetch(`${before}/__bedrock-budget/v1/health`).catch(() => undefined);
+      return res?.ok ? ((await res.json()) as { startedAt: string }) : undefined;
+    };
+    const first = (await health())!.startedAt;
+    await vscode.commands.executeCommand("bedrockBudget.restartGateway");
+    // A new gateway answers on the same port: its start time is later than the first one's.
+    const restarted = await until("the restarted gateway", async () => {
+      const now = await health();
+      return now && now.startedAt !== first ? now.startedAt : undefined;
+    });
+    assert.ok(Date.parse(restarted) > Date.parse(first));
+    assert.equal(api.endpoint(), before);
+  });
+
+  it("gives a Bedrock call a resolved cost lens, a hover with the breakdown, and a missing-max-tokens warning", async () => {
+    const lenses = await until("a priced lens", async () => {
+      const found = await vscode.commands.executeCommand<vscode.CodeLens[]>("vscode.executeCodeLensProvider", document.uri, 10);
+      return found.find((l) => l.command?.title.startsWith("≈ $")) ? found : undefined;
+    });
+    const lens = lenses.find((l) => l.command?.title.startsWith("≈ $"))!;
+    assert.match(lens.command!.title, /Claude Sonnet 4\.5 .*≤64,000 out \(no max tokens\)/);
+    assert.equal(lens.command!.command, "bedrockBudget.showDashboard");
+
+    const hovers = await vscode.commands.executeCommand<vscode.Hover[]>("vscode.executeHoverProvider", document.uri, new vscode.Position(3, 10));
+    const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === "string" ? c : "value" in c ? c.value : ""))).join("\n");
+    assert.match(text, /per million|per 1M|\/ ?1M/i);
+
+    const warnings = await until("the warning", () => {
+      const found = vscode.languages.getDiagnostics(document.uri).filter((d) => d.source === "bedrock-budget");
+      return found.length ? found : undefined;
+    });
+    assert.match(warnings[0]!.message, /max tokens/i);
+  });
+
+  it("drops the lenses when bedrockBudget.codeLens is turned off, live", async () => {
+    const config = vscode.workspace.getConfiguration("bedrockBudget");
+    await config.update("codeLens", false, vscode.ConfigurationTarget.Global);
+    try {
+      await until("no lenses", async () => {
+        const found = await vscode.commands.executeCommand<vscode.CodeLens[]>("vscode.executeCodeLensProvider", document.uri, 10);
+        return found.some((l) => l.command?.title.startsWith("≈ $")) ? undefined : true;
+      });
+    } finally {
+      await config.update("codeLens", undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+});
