@@ -3,13 +3,13 @@ import { randomUUID } from "node:crypto";
 import type { GuardrailPricing } from "../config/schema";
 import { EstimateError, estimateRequest } from "../metering/estimate";
 import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../metering/guardrails";
-import type { MeteredOperation } from "../metering/types";
+import type { MeteredOperation, Operation } from "../metering/types";
 import { callerTool, tagsFromHeader } from "./callerTool";
 import type { GatewayContext } from "./context";
 import { accessDenied, bedrockError, refusal, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
 import { authenticate, BodyTooLarge, readBody, type Authenticated } from "./inbound";
 import type { AnyRequest, AnyResponse } from "./listener";
-import { admit, recordFreeCall, type MeteredCall } from "./meteredCall";
+import { admit, recordFreeCall, type CallIdentity, type MeteredCall } from "./meteredCall";
 import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, type Route } from "./routes";
 import { forwardableHeaders, signUpstream } from "./sigv4";
@@ -75,14 +75,7 @@ async function meter(
   }
   if (!estimate.rates.known) ctx.log.warn(`model ${route.modelId} has no price row; priced at the most expensive known rate`);
 
-  const admission = await admit(ctx, {
-    id: randomUUID(),
-    operation,
-    modelId: route.modelId,
-    tool: callerTool(header(req, "user-agent")),
-    tags: { ...requestMetadataTags(operation, body), ...tagsFromHeader(header(req, "x-bedrock-budget-tags")) },
-    startedAt: ctx.now(),
-  }, estimate);
+  const admission = await admit(ctx, identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, body)), estimate);
   if (!admission.ok) {
     ctx.log.info(`refused ${operation} ${route.modelId}: cap ${admission.capId}`);
     return answer(res, refusal(admission.message));
@@ -129,14 +122,7 @@ async function meterGuardrail(
     return answer(res, validation(`Bedrock Budget could not read the request body: ${(err as Error).message}`));
   }
   const estimate = guardrailEstimate(route.guardrailId, units, pricing);
-  const admission = await admit(ctx, {
-    id: randomUUID(),
-    operation: "ApplyGuardrail",
-    modelId: estimate.rates.baseModelId,
-    tool: callerTool(header(req, "user-agent")),
-    tags: tagsFromHeader(header(req, "x-bedrock-budget-tags")),
-    startedAt: ctx.now(),
-  }, estimate);
+  const admission = await admit(ctx, identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now()), estimate);
   if (!admission.ok) return answer(res, refusal(admission.message));
   const call = admission.call;
   let upstream;
@@ -199,14 +185,8 @@ async function passThrough(
     const status = upstream.statusCode ?? 502;
     if (route.kind === "model" || route.kind === "guardrail") {
       const requestId = upstream.headers["x-amzn-requestid"];
-      await recordFreeCall(ctx, {
-        id: randomUUID(),
-        operation: route.operation,
-        modelId: route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`,
-        tool: callerTool(header(req, "user-agent")),
-        tags: tagsFromHeader(header(req, "x-bedrock-budget-tags")),
-        startedAt,
-      }, route.kind === "model" ? ctx.prices.rates(route.modelId).baseModelId : `guardrail/${route.guardrailId}`, {
+      const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
+      await recordFreeCall(ctx, identify(req, route.operation, modelId, startedAt), route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, {
         status,
         ...(typeof requestId === "string" ? { requestId } : {}),
         ...(route.operation === "ApplyGuardrail" ? { message: "ApplyGuardrail is billed per text unit, which Bedrock Budget does not price" } : {}),
@@ -238,6 +218,24 @@ async function forwardUpstream(
 
 export function answer(res: AnyResponse, error: ErrorAnswer): void {
   send(res, error.status, error.headers, error.body);
+}
+
+/** Who is calling what: the ledger's view of one call. Header tags win over body metadata. */
+function identify<Op extends CallIdentity["operation"] | Operation>(
+  req: AnyRequest,
+  operation: Op,
+  modelId: string,
+  startedAt: Date,
+  bodyTags: Record<string, string> = {},
+): { id: string; operation: Op; modelId: string; tool: string; tags: Record<string, string>; startedAt: Date } {
+  return {
+    id: randomUUID(),
+    operation,
+    modelId,
+    tool: callerTool(header(req, "user-agent")),
+    tags: { ...bodyTags, ...tagsFromHeader(header(req, "x-bedrock-budget-tags")) },
+    startedAt,
+  };
 }
 
 function header(req: AnyRequest, name: string): string | undefined {

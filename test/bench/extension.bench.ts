@@ -13,6 +13,7 @@ import { startVsCode, statusBarTexts, waitForStatusBarItem, ROOT } from "../e2e/
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 import { freePort } from "../support/ports";
+import { credentialEnv } from "../support/cliProcess";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 const CALLS = 30;
@@ -37,11 +38,7 @@ async function main(): Promise<void> {
       "bedrockBudget.caps": [{ id: "daily", window: "day", limitUsd: 1000 }],
     },
     env: {
-      AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
-      AWS_CONFIG_FILE: "/nonexistent/config",
-      AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/credentials",
-      AWS_EC2_METADATA_DISABLED: "true",
+      ...credentialEnv(),
     },
   });
   const client = clientFor(`http://127.0.0.1:${port}`);

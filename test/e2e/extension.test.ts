@@ -14,6 +14,7 @@ import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 import { codeLensTexts, openFile, ROOT, runCommand, screenshot, startVsCode, waitForNotification, waitForStatusBarItem, type VsCodeSession } from "./support/codeServer";
 import { freePort } from "../support/ports";
+import { credentialEnv } from "../support/cliProcess";
 
 const VSIX = path.join(ROOT, "bedrock-budget.vsix");
 
@@ -72,11 +73,7 @@ describe("extension in a real VS Code", function () {
       workspaceFiles: { "summarize.ts": TS_FILE, "chat.py": PY_FILE },
       // The gateway resolves credentials through the default chain, as the SDKs do: here, the environment.
       env: {
-        AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
-        AWS_CONFIG_FILE: "/nonexistent/config",
-        AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/credentials",
-        AWS_EC2_METADATA_DISABLED: "true",
+        ...credentialEnv(),
         BB_E2E_SETTINGS_PATCH: patchFile,
       },
     });

@@ -13,6 +13,7 @@ import { FakeBedrock } from "../support/fakeBedrock";
 import { CREDENTIALS } from "../support/harness";
 import { freePort } from "../support/ports";
 import { ROOT, startVsCode, type VsCodeSession } from "./support/codeServer";
+import { credentialEnv } from "../support/cliProcess";
 
 describe("vscode-API suites inside code-server's extension host", function () {
   this.timeout(240_000);
@@ -53,11 +54,7 @@ describe("vscode-API suites inside code-server's extension host", function () {
         "bedrockBudget.caps": [{ id: "daily", window: "day", limitUsd: 5 }],
       },
       env: {
-        AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
-        AWS_CONFIG_FILE: "/nonexistent/config",
-        AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/credentials",
-        AWS_EC2_METADATA_DISABLED: "true",
+        ...credentialEnv(),
         BB_HOST_RESULTS: results,
       },
     });

@@ -5,19 +5,20 @@ import { CREDENTIALS } from "./harness";
 
 export const CLI = path.resolve(__dirname, "../../out/cli.js");
 
-export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+/** The AWS default credential chain of a gateway process, fed the test credentials by environment. */
+export function credentialEnv(): Record<string, string> {
   return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
     AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
     // Keep the default chain off this machine's own AWS files and off instance metadata.
     AWS_CONFIG_FILE: "/nonexistent/config",
     AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/credentials",
     AWS_EC2_METADATA_DISABLED: "true",
-    TZ: "UTC",
-    ...extra,
   };
+}
+
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, ...credentialEnv(), TZ: "UTC", ...extra };
 }
 
 export interface Served {
