@@ -9,7 +9,7 @@ import type { GatewayContext } from "./context";
 import { accessDenied, bedrockError, refusal, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
 import { authenticate, BodyTooLarge, readBody, type Authenticated } from "./inbound";
 import type { AnyRequest, AnyResponse } from "./listener";
-import { admit, recordFreeCall, type CallIdentity, type MeteredCall } from "./meteredCall";
+import { admit, recordFreeCall, type MeteredCall } from "./meteredCall";
 import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, type Route } from "./routes";
 import { forwardableHeaders, signUpstream } from "./sigv4";
@@ -221,7 +221,7 @@ export function answer(res: AnyResponse, error: ErrorAnswer): void {
 }
 
 /** Who is calling what: the ledger's view of one call. Header tags win over body metadata. */
-function identify<Op extends CallIdentity["operation"] | Operation>(
+function identify<Op extends Operation>(
   req: AnyRequest,
   operation: Op,
   modelId: string,
