@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { findCallSites } from "../../../server/lsp/callSites/index";
@@ -52,9 +52,13 @@ describe("code lenses and hover", () => {
   it("finds the wasm files in the bundle layout (out/wasm next to out/server.js)", () => {
     const out = mkdtempSync(path.join(os.tmpdir(), "bb-out-"));
     mkdirSync(path.join(out, "wasm"));
-    writeFileSync(path.join(out, "wasm", "tree-sitter-python.wasm"), "");
-    assert.equal(locateWasm("python", undefined, out), path.join(out, "wasm", "tree-sitter-python.wasm"));
-    assert.match(locateWasm("tsx"), /node_modules[\\/]tree-sitter-typescript[\\/]tree-sitter-tsx\.wasm$/);
-    assert.throws(() => locateWasm("runtime", undefined, out), /web-tree-sitter\.wasm not found/);
+    try {
+      writeFileSync(path.join(out, "wasm", "tree-sitter-python.wasm"), "");
+      assert.equal(locateWasm("python", undefined, out), path.join(out, "wasm", "tree-sitter-python.wasm"));
+      assert.match(locateWasm("tsx"), /node_modules[\\/]tree-sitter-typescript[\\/]tree-sitter-tsx\.wasm$/);
+      assert.throws(() => locateWasm("runtime", undefined, out), /web-tree-sitter\.wasm not found/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
