@@ -46,6 +46,7 @@ export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMe
   const status = upstream.statusCode ?? 502;
   const headers = relayHeaders(upstream);
   const requestId = headerValue(upstream, "x-amzn-requestid");
+  const id = requestId ? { requestId } : {};
   let body: Buffer;
   try {
     body = await readAll(upstream);
@@ -54,12 +55,12 @@ export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMe
     throw err;
   }
   if (status >= 400) {
-    await call.settle({ outcome: "upstream-error", usage: call.worstCaseUsage(), usageEstimated: false, status, ...(requestId ? { requestId } : {}), message: errorSummary(upstream, body) }, 0n);
+    await call.settle({ outcome: "upstream-error", usage: call.worstCaseUsage(), usageEstimated: false, status, ...id, message: errorSummary(upstream, body) }, 0n);
   } else {
     const json = call.who.operation === "Converse" ? parseJson(body) : undefined;
     const usage = call.who.operation === "Converse" ? usageFromConverse(json) : usageFromInvokeModel(upstream.headers, body);
     const tier = call.who.operation === "Converse" ? appliedTierFromConverse(json) : appliedTierFromHeaders(upstream.headers);
-    if (usage) await call.settle({ outcome: "ok", usage, usageEstimated: false, status, tier, ...(requestId ? { requestId } : {}) });
+    if (usage) await call.settle({ outcome: "ok", usage, usageEstimated: false, status, tier, ...id });
     else await call.settleAtWorstCase("ok", status, "Bedrock reported no usage; charged the worst case");
   }
   send(res, status, headers, body);
@@ -72,10 +73,13 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
   const streamOp = call.who.operation === "ConverseStream" ? "ConverseStream" : "InvokeModelWithResponseStream";
   const tracker = new StreamUsageTracker(streamOp, call.estimate.inputTokens);
   const splitter = new FrameSplitter();
-  const tier = appliedTierFromHeaders(upstream.headers);
+  const headerTier = appliedTierFromHeaders(upstream.headers);
+  // ConverseStream reports the applied tier in its metadata event; it wins over the headers.
+  const tier = () => ({ ...headerTier, ...tracker.appliedTier() });
+  const id = requestId ? { requestId } : {};
   let upstreamException: string | undefined;
   let finished = false;
-  let lastRunning = call.costOf(tracker.current(), tier);
+  let lastRunning = call.costOf(tracker.current(), tier());
 
   res.writeHead(status, relayHeaders(upstream));
 
@@ -104,7 +108,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
         const messageType = message.headers[":message-type"]?.value;
         if (messageType === "exception") upstreamException = String(message.headers[":exception-type"]?.value ?? "exception");
         tracker.onEvent(message);
-        const running = call.costOf(tracker.current(), tier);
+        const running = call.costOf(tracker.current(), tier());
         // Reserve one frame ahead, so a stream is cut before the frame that would cross its cap.
         const growth = call.grow(running + (running - lastRunning));
         lastRunning = running;
@@ -112,7 +116,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
           const covered = call.grow(running).ok;
           if (covered) res.write(frame);
           const text = `Bedrock Budget stopped this stream at its cap. ${growth.message}`;
-          void finish(() => call.settle({ outcome: "cut", usage: tracker.current(), usageEstimated: true, status, tier, ...(requestId ? { requestId } : {}), message: text }),
+          void finish(() => call.settle({ outcome: "cut", usage: tracker.current(), usageEstimated: true, status, tier: tier(), ...id, message: text }),
             exceptionFrame("modelStreamErrorException", text));
           upstream.destroy();
           return;
@@ -127,10 +131,10 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
     upstream.once("end", () => {
       const final = tracker.final();
       if (final) {
-        void finish(() => call.settle({ outcome: upstreamException ? "upstream-error" : "ok", usage: final, usageEstimated: false, status, tier, ...(requestId ? { requestId } : {}) }), undefined);
+        void finish(() => call.settle({ outcome: upstreamException ? "upstream-error" : "ok", usage: final, usageEstimated: false, status, tier: tier(), ...id }), undefined);
       } else if (upstreamException) {
         // Bedrock bills what a failed stream generated; the running figure is the best known.
-        void finish(() => call.settle({ outcome: "upstream-error", usage: tracker.current(), usageEstimated: true, status, tier, ...(requestId ? { requestId } : {}), message: upstreamException }), undefined);
+        void finish(() => call.settle({ outcome: "upstream-error", usage: tracker.current(), usageEstimated: true, status, tier: tier(), ...id, message: upstreamException }), undefined);
       } else {
         void finish(() => call.settleAtWorstCase("ok", status, "the stream ended without usage metrics; charged the worst case", tracker.current()), undefined);
       }

@@ -104,6 +104,20 @@ describe("gateway: the four metered operations through the real SDK", function (
     assert.equal(call!.costPicos, String(50n * 3_000_000n + 7n * 15_000_000n));
   });
 
+  it("ConverseStream: prices by the service tier its metadata event reports", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 1000 }, serviceTier: "flex" }));
+    const out = await h.client.send(new ConverseStreamCommand({
+      modelId: SONNET_45,
+      messages: [{ role: "user", content: [{ text: "Hi" }] }],
+      inferenceConfig: { maxTokens: 1000 },
+    }));
+    for await (const _ of out.stream!) void _;
+    const [call] = await calls(h);
+    assert.equal(call!.serviceTier, "flex");
+    // $0.018 at the standard rate, half that on flex.
+    assert.equal(call!.costPicos, String(9_000_000_000n));
+  });
+
   it("CountTokens is forwarded and free", async () => {
     const out = await h.client.send(new CountTokensCommand({
       modelId: "anthropic.claude-sonnet-4-5-20250929-v1:0",
