@@ -24,6 +24,7 @@ export class CodeLensFeature {
   private caps: CapLeft[] = [];
   private pricingKey = "";
   private capsKey = "";
+  private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly connection: Connection,
@@ -105,9 +106,16 @@ export class CodeLensFeature {
     await this.connection.sendDiagnostics({ uri: document.uri, version: document.version, diagnostics });
   }
 
-  /** Lenses and warnings of every open document are recomputed by the client on request. */
+  /**
+   * Lenses and warnings of every open document are recomputed, at most every quarter second: a
+   * busy caller settles many calls a second, and each would otherwise refresh every editor.
+   */
   private refresh(): void {
-    if (this.options.refreshSupported) void this.connection.sendRequest(CodeLensRefreshRequest.type);
-    for (const document of this.documents.all()) void this.publishDiagnostics(document);
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      if (this.options.refreshSupported) void this.connection.sendRequest(CodeLensRefreshRequest.type);
+      for (const document of this.documents.all()) void this.publishDiagnostics(document);
+    }, 250);
   }
 }
