@@ -25,8 +25,10 @@ export class LocalApi {
     return rawPath === API_PREFIX || rawPath.startsWith(`${API_PREFIX}/`);
   }
 
+  /** The settled call, then the status after it, computed once however many streams listen. */
   publish(record: CallRecord): void {
     this.events.emit("call", record);
+    if (this.events.listenerCount("status") > 0) this.events.emit("status", this.status());
   }
 
   status(): StatusResponse {
@@ -104,17 +106,17 @@ export class LocalApi {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     send("status", this.status());
-    const onCall = (record: CallRecord) => {
-      send("call", record);
-      send("status", this.status());
-    };
+    const onCall = (record: CallRecord) => send("call", record);
+    const onStatus = (status: StatusResponse) => send("status", status);
     const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
     heartbeat.unref();
     this.events.on("call", onCall);
+    this.events.on("status", onStatus);
     this.streams.add(res);
     res.once("close", () => {
       clearInterval(heartbeat);
       this.events.off("call", onCall);
+      this.events.off("status", onStatus);
       this.streams.delete(res);
     });
   }
