@@ -59,7 +59,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let ctx: GatewayContext;
   try {
     team = options.config.teamLedger ? await openTeam(options.config) : undefined;
-    ctx = await assemble(options.config);
+    ctx = (await assemble(options.config)).next;
   } catch (err) {
     await team?.close();
     await ledger.close();
@@ -86,11 +86,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   }
 
   /** A context for `config` (team.json merged in); its engine keeps this machine's caps. */
-  async function assemble(config: Config, previous?: GatewayContext): Promise<GatewayContext> {
+  async function assemble(config: Config, previous?: GatewayContext): Promise<{ next: GatewayContext; engineCaps: CapConfig[] }> {
     const timeZone = timeZoneOf(config);
     const eff = team?.effective(config, userOf(config), timeZone);
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
-    const next = buildContext(effective, ledger, options, log, now, eff ? eff.personal : config.caps);
+    const engineCaps = eff ? eff.personal : config.caps;
+    const next = buildContext(effective, ledger, options, log, now, engineCaps);
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     attachTeam(next, team?.store);
     if (previous) {
@@ -99,7 +100,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       // Keep resolved (memoized) credentials unless the profile changed: SSO look-ups are slow.
       if (previous.config.awsProfile === config.awsProfile) next.credentials = previous.credentials;
     }
-    return next;
+    return { next, engineCaps };
   }
 
   let currentConfig = options.config;
@@ -113,8 +114,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         team = config.teamLedger ? await openTeam(config) : undefined;
         await old?.close();
       }
-      const next = await assemble(config, ctx);
-      const fresh = next.engine.setCaps(team ? team.effective(config, userOf(config), next.timeZone).personal : config.caps);
+      const { next, engineCaps } = await assemble(config, ctx);
+      const fresh = next.engine.setCaps(engineCaps);
       log.setLevel(config.logLevel);
       ctx = next;
       if (fresh.length > 0) await replaySpend(ctx, new Set(fresh));
