@@ -153,6 +153,14 @@ describe("language server process", function () {
     assert.equal(fake.hits.length, 1, "calls are admitted again");
   });
 
+  it("tells the client the configured address while the gateway starts, so terminals keep pointing at it", async () => {
+    const port = await freePort();
+    const lsp = await start(settings({ port }));
+    const starting = await lsp.waitFor("the starting state", () => lsp.states.find((s) => s.state === "starting"));
+    assert.deepEqual(starting, { state: "starting", endpoint: `http://127.0.0.1:${port}` });
+    assert.equal(await lsp.waitFor("ready", () => readyUrl(lsp, "leader")), `http://127.0.0.1:${port}`);
+  });
+
   it("shares one gateway between windows, and another window takes over when the first closes", async () => {
     const port = await freePort();
     const first = await start(settings({ port }));
