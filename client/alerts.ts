@@ -46,12 +46,16 @@ export class Alerts {
     }
   }
 
-  onConfigErrors(errors: string[]): void {
+  /** `blocked`: a bad setting decides money, so the gateway refuses Bedrock calls until it is fixed. */
+  onConfigErrors(errors: string[], blocked: boolean): void {
     const text = errors.join("; ");
     if (text === this.lastConfigErrors) return; // said once; the settings UI shows it too
     this.lastConfigErrors = text;
+    const consequence = blocked
+      ? "Bedrock calls through the gateway are refused until it is fixed."
+      : "It is ignored: its default or last good value applies.";
     void vscode.window
-      .showErrorMessage(`Bedrock Budget: invalid setting ${text}. The last good settings stay in force.`, "Open Settings")
+      .showErrorMessage(`Bedrock Budget: invalid setting ${text}. ${consequence}`, "Open Settings")
       .then((choice) => choice && vscode.commands.executeCommand("workbench.action.openSettings", "bedrockBudget"));
   }
 

@@ -3,7 +3,7 @@
  * the background process starts asynchronously and reports back by notifications.
  */
 import * as vscode from "vscode";
-import type { LanguageClient } from "vscode-languageclient/node";
+import { State, type LanguageClient } from "vscode-languageclient/node";
 import {
   CallSettledNotification,
   ConfigErrorNotification,
@@ -16,6 +16,7 @@ import { DashboardPanel, registerDashboardSerializer } from "./dashboardPanel";
 import { createLanguageClient } from "./languageClient";
 import { SpendMeter } from "./statusBar";
 import { TerminalRouting } from "./terminalEnv";
+import { terminalEndpoint, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
 
 let client: LanguageClient | undefined;
 
@@ -31,8 +32,18 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
   const terminals = new TerminalRouting(context);
   const alerts = new Alerts(context);
   let endpoint: string | undefined;
+  let state: GatewayStateNotification.Params | undefined;
   const gateway = () => (endpoint ? { url: endpoint } : undefined);
-  const routeTerminals = () => vscode.workspace.getConfiguration("bedrockBudget").get<boolean>("routeTerminals", true);
+  const terminalSettings = () => {
+    const config = vscode.workspace.getConfiguration("bedrockBudget");
+    return { routeTerminals: config.get<boolean>("routeTerminals", true), whenGatewayDown: whenGatewayDownOf(config.get("whenGatewayDown")) };
+  };
+  /** Terminals and the meter follow the gateway's state and the two terminal settings. */
+  const refresh = () => {
+    const settings = terminalSettings();
+    terminals.update(terminalEndpoint({ state, lastUrl: endpoint, ...settings }));
+    if (state) meter.setState(state, whenDownNotice(settings.routeTerminals, settings.whenGatewayDown));
+  };
 
   client = createLanguageClient(context, log);
   const lc = client;
@@ -41,9 +52,15 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     meter,
     terminals,
     lc.onNotification(GatewayStateNotification.method, (params: GatewayStateNotification.Params) => {
-      meter.setState(params);
+      state = params;
       if (params.state === "ready") endpoint = params.url;
-      terminals.update(params.state === "ready" ? params.url : undefined, routeTerminals());
+      refresh();
+    }),
+    // The background process stopped for good (it is not restarted): the gateway is down.
+    lc.onDidChangeState((e) => {
+      if (e.newState !== State.Stopped || state?.state === "error") return;
+      state = { state: "error", message: "the background process stopped; run “Bedrock Budget: Restart Gateway” or reload the window" };
+      refresh();
     }),
     lc.onNotification(StatusNotification.method, (status: StatusNotification.Params) => {
       meter.update(status);
@@ -51,10 +68,10 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     }),
     lc.onNotification(CallSettledNotification.method, (record: CallSettledNotification.Params) => alerts.onCall(record)),
     lc.onNotification(ConfigErrorNotification.method, (params: ConfigErrorNotification.Params) =>
-      params.errors.length ? alerts.onConfigErrors(params.errors) : alerts.clearConfigErrors(),
+      params.errors.length ? alerts.onConfigErrors(params.errors, params.blocked ?? false) : alerts.clearConfigErrors(),
     ),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration("bedrockBudget.routeTerminals")) terminals.update(endpoint, routeTerminals());
+      if (e.affectsConfiguration("bedrockBudget.routeTerminals") || e.affectsConfiguration("bedrockBudget.whenGatewayDown")) refresh();
     }),
     vscode.commands.registerCommand("bedrockBudget.showDashboard", (focus?: { model?: string }) => {
       const target = gateway();

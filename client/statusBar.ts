@@ -17,12 +17,14 @@ export class SpendMeter implements vscode.Disposable {
     this.timer = setInterval(() => this.last && this.update(this.last), 60_000);
   }
 
-  setState(params: GatewayStateNotification.Params): void {
+  /** `whenDown`: what happens to terminals' calls while the gateway does not serve (terminalModel.ts). */
+  setState(params: GatewayStateNotification.Params, whenDown?: { short: string; sentence: string }): void {
     if (params.state === "ready" && this.last) return this.update(this.last);
     this.item.backgroundColor = params.state === "error" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
     this.item.color = params.state === "error" ? new vscode.ThemeColor("statusBarItem.errorForeground") : undefined;
-    this.item.text = params.state === "error" ? "$(error) Bedrock Budget" : "$(loading~spin) Bedrock Budget";
-    this.item.tooltip = params.state === "error" ? `Bedrock Budget: ${params.message}` : "Bedrock Budget: starting the gateway…";
+    this.item.text = params.state === "error" ? `$(error) Bedrock Budget${whenDown ? `: ${whenDown.short}` : ""}` : "$(loading~spin) Bedrock Budget";
+    const what = params.state === "error" ? `Bedrock Budget: ${params.message}` : "Bedrock Budget: starting the gateway…";
+    this.item.tooltip = whenDown ? `${what}\n\n${whenDown.sentence}` : what;
     if (params.state === "error") this.item.command = "bedrockBudget.showLog";
   }
 

@@ -30,6 +30,8 @@ export function severityOf(share: number): Severity {
 }
 
 export function meterView(status: StatusResponse, now: Date = new Date()): MeterView {
+  // A setting that decides money is invalid: every call is refused, whatever the caps say.
+  if (status.blocked) return { text: "$(error) Bedrock calls refused: settings", severity: "error", tooltip: tooltip(status, now) };
   const cap = tightestCap(status.caps);
   const text = cap
     ? `$(pulse) ${cap.scope === "team" ? "team: " : ""}${usd(cap.spentUsd)} / ${usd(cap.limitUsd)} ${WINDOW_WORD[cap.window]}`
@@ -39,6 +41,7 @@ export function meterView(status: StatusResponse, now: Date = new Date()): Meter
 
 function tooltip(status: StatusResponse, now: Date): string {
   const lines = ["**Bedrock Budget**", ""];
+  if (status.blocked) lines.push(`**Every Bedrock call is refused.** ${status.blocked}`, "");
   if (status.caps.length === 0) {
     lines.push(`No caps set: calls are metered, never refused. Today: ${status.today.calls} calls, ${usd(status.today.costUsd)}.`, "");
   } else {

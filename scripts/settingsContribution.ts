@@ -1,13 +1,11 @@
 /**
- * package.json's `contributes.configuration`, generated from the one config schema so the VS Code
- * settings and the config file cannot drift apart. `npm run sync-settings` writes it; a unit test
- * fails when package.json is out of date.
+ * package.json's `contributes.configuration` and `capabilities.untrustedWorkspaces`, generated from
+ * the one config schema so the VS Code settings and the config file cannot drift apart.
+ * `npm run sync-settings` writes them; a unit test fails when package.json is out of date.
  */
 import { z } from "zod";
 import { configSchema } from "../server/config/schema";
-
-/** Keys that decide where money goes or which limits hold: a workspace (a cloned repo) may not override them. */
-const MACHINE_SCOPED = new Set(["caps", "pricing", "guardrailPricing", "ledgerDir", "upstreamEndpoint", "region", "awsProfile", "port", "timeZone", "allowUnmeteredOperations", "maxRequestBytes", "user", "teamLedger", "team", "teamUnavailable"]);
+import { decidesMoney } from "../server/config/settingsCheck";
 
 export function settingsContribution(): { title: string; properties: Record<string, unknown> } {
   const schema = z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as { properties: Record<string, Record<string, unknown>> };
@@ -17,9 +15,19 @@ export function settingsContribution(): { title: string; properties: Record<stri
     properties[`bedrockBudget.${key}`] = {
       ...rest,
       ...(description ? { markdownDescription: String(description) } : {}),
-      scope: MACHINE_SCOPED.has(key) ? "machine" : "window",
+      // Keys that decide where money goes or which limits hold: a workspace (a cloned repo) may not override them.
+      scope: decidesMoney(key) ? "machine" : "window",
       order,
     };
   });
   return { title: "Bedrock Budget", properties };
+}
+
+/** In an untrusted workspace (Restricted Mode) VS Code ignores its values of every setting listed here: all of ours. */
+export function untrustedWorkspaces(): { supported: "limited"; description: string; restrictedConfigurations: string[] } {
+  return {
+    supported: "limited",
+    description: "In Restricted Mode the workspace's own bedrockBudget.* settings are ignored: caps, prices and where calls go come from your user settings only.",
+    restrictedConfigurations: Object.keys(configSchema.shape).map((key) => `bedrockBudget.${key}`),
+  };
 }

@@ -4,8 +4,9 @@
 import { existsSync, readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { ConfigError, DEFAULT_CONFIG_FILE, ledgerDirOf, loadConfigFile, timeZoneOf, validated } from "./config/load";
+import { ConfigError, DEFAULT_CONFIG_FILE, ledgerDirOf, loadConfigFile, readConfigFile, timeZoneOf, validated } from "./config/load";
 import type { Config } from "./config/schema";
+import { blockedMessage, checkSettings, type SettingsCheck } from "./config/settingsCheck";
 import { startGateway } from "./gateway/gateway";
 import { stderrLogger } from "./log";
 import { readMonth, toCsv } from "./ledger/report";
@@ -47,29 +48,59 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function configWithFlags(file: string | undefined, flags: { port?: string; ledger?: string; upstream?: string }): Promise<Config> {
+type Flags = { port?: string; ledger?: string; upstream?: string };
+
+async function configWithFlags(file: string | undefined, flags: Flags): Promise<Config> {
   const base = file ? await loadConfigFile(file) : validated({}, "defaults");
-  const raw: Record<string, unknown> = { ...base };
-  if (flags.port !== undefined) {
-    if (!/^\d+$/.test(flags.port)) throw new ConfigError("--port", [`port: "${flags.port}" is not a port number`]);
-    raw.port = Number(flags.port);
-  }
-  if (flags.ledger !== undefined) raw.ledgerDir = flags.ledger;
-  if (flags.upstream !== undefined) raw.upstreamEndpoint = flags.upstream;
-  return validated(raw, file ? `${file} and flags` : "flags");
+  return validated(withFlags(base, flags), file ? `${file} and flags` : "flags");
 }
 
-async function serve(config: Config, configFile: string | undefined, flags: { port?: string; ledger?: string; upstream?: string }): Promise<number> {
+/** Command-line flags win over the file's keys. */
+function withFlags(raw: object, flags: Flags): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...raw };
+  if (flags.port !== undefined) {
+    if (!/^\d+$/.test(flags.port)) throw new ConfigError("--port", [`port: "${flags.port}" is not a port number`]);
+    out.port = Number(flags.port);
+  }
+  if (flags.ledger !== undefined) out.ledgerDir = flags.ledger;
+  if (flags.upstream !== undefined) out.upstreamEndpoint = flags.upstream;
+  return out;
+}
+
+/**
+ * An edit of the config file, checked key by key against the settings in force: a bad harmless
+ * key is ignored, a bad key that decides money (or a file that cannot be read as JSON) blocks.
+ */
+async function checkEdit(file: string, flags: Flags, previous: Config): Promise<SettingsCheck> {
+  let raw: unknown;
+  try {
+    raw = await readConfigFile(file);
+  } catch (err) {
+    const problem = err instanceof ConfigError ? err.problems.join("; ") : (err as Error).message;
+    return { config: previous, errors: [problem], blocking: [problem] };
+  }
+  return checkSettings(raw && typeof raw === "object" && !Array.isArray(raw) ? withFlags(raw, flags) : raw, previous);
+}
+
+async function serve(config: Config, configFile: string | undefined, flags: Flags): Promise<number> {
   const log = stderrLogger(config.logLevel);
   const gateway = await startGateway({ config, log });
+  let current = config;
   const stopWatching = configFile
     ? watchConfig(configFile, async () => {
         try {
-          const next = await configWithFlags(configFile, flags);
-          await gateway.reconfigure({ ...next, port: config.port });
+          const check = await checkEdit(configFile, flags, current);
+          const blocked = check.blocking.length > 0;
+          // Block before applying anything; unblock only once the valid settings are in force.
+          if (blocked) gateway.block(blockedMessage(check.blocking, `Correct it in ${configFile}; the gateway re-reads the file when it is saved.`));
+          const ignored = check.errors.filter((e) => !check.blocking.includes(e));
+          if (ignored.length) log.warn(`${configFile}: ignored (the last good value applies): ${ignored.join("; ")}`);
+          current = { ...check.config, port: config.port };
+          await gateway.reconfigure(current);
+          if (!blocked) gateway.unblock();
           log.info(`configuration reloaded from ${configFile}`);
         } catch (err) {
-          log.error(`${(err as Error).message}\nthe previous configuration stays in force`);
+          log.error(`applying ${configFile}: ${(err as Error).message}`);
         }
       })
     : () => undefined;

@@ -51,6 +51,8 @@ export interface StatusResponse {
   /** Today's settled calls per base model id (code lenses show them). */
   todayByModel: Record<string, { calls: number; costUsd: number }>;
   inFlight: number;
+  /** Why the gateway refuses every Bedrock call right now (a setting that decides money is invalid); absent while it admits calls. */
+  blocked?: string;
 }
 
 export interface CallsResponse {
@@ -73,10 +75,12 @@ export interface CallsQuery {
 export namespace GatewayStateNotification {
   export const method = "bedrockBudget/gatewayState";
   export type Params =
-    | { state: "starting" }
+    /** `endpoint`: where the gateway will serve (`http://127.0.0.1:<configured port>`), when the port is fixed. */
+    | { state: "starting"; endpoint?: string }
     /** `role`: this process serves the port, or follows another window's gateway. */
     | { state: "ready"; url: string; role: "leader" | "follower" }
-    | { state: "error"; message: string };
+    /** `strangerOnPort`: a process that is not a verified Bedrock Budget gateway holds the port. */
+    | { state: "error"; message: string; endpoint?: string; strangerOnPort?: true };
 }
 
 export namespace StatusNotification {
@@ -89,11 +93,16 @@ export namespace CallSettledNotification {
   export type Params = CallRecord;
 }
 
-/** Settings that failed validation (each error names its key; the last good settings stay in force), or `[]` once they are valid again. */
+/**
+ * Settings that failed validation (each error names its setting), or `[]` once they are valid
+ * again. `blocked`: one of them decides money, so the gateway refuses Bedrock calls until it is
+ * fixed; otherwise the bad values are ignored (their default or last good value applies).
+ */
 export namespace ConfigErrorNotification {
   export const method = "bedrockBudget/configError";
   export interface Params {
     errors: string[];
+    blocked?: boolean;
   }
 }
 

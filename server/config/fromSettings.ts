@@ -1,18 +1,22 @@
-/** Editor settings → the one config schema. Pure. */
-import { parseConfig, type ConfigResult } from "./schema";
+/** Editor settings → the one config schema, checked key by key. Pure. */
+import type { Config } from "./schema";
+import { checkSettings, type SettingsCheck } from "./settingsCheck";
+
+export const SETTINGS_PREFIX = "bedrockBudget.";
+
+/** How a user fixes a setting that blocks calls, in the editor. */
+export const FIX_IN_EDITOR = "Correct it in your user settings (Preferences: Open User Settings) or remove it to use the default; calls are admitted again as soon as it is valid.";
 
 /**
  * Settings UIs write "" or null for a cleared value; those mean "unset" (the default applies),
  * not an invalid value. Errors name the setting as the user sees it: `bedrockBudget.<key>`.
  */
-export function configFromSettings(raw: unknown, prefix = "bedrockBudget."): ConfigResult {
+export function configFromSettings(raw: unknown, previous?: Config, prefix = SETTINGS_PREFIX): SettingsCheck {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return checkSettings(raw, previous, prefix);
   const cleaned: Record<string, unknown> = {};
-  if (raw && typeof raw === "object" && !Array.isArray(raw)) {
-    for (const [key, value] of Object.entries(raw)) {
-      if (value === null || value === undefined || value === "") continue;
-      cleaned[key] = value;
-    }
+  for (const [key, value] of Object.entries(raw)) {
+    if (value === null || value === undefined || value === "") continue;
+    cleaned[key] = value;
   }
-  const result = parseConfig(cleaned);
-  return result.ok ? result : { ok: false, errors: result.errors.map((e) => (e.startsWith("(config)") ? e.replace("(config)", prefix.slice(0, -1)) : prefix + e)) };
+  return checkSettings(cleaned, previous, prefix);
 }

@@ -11,19 +11,22 @@ export class ConfigError extends Error {
 }
 
 export async function loadConfigFile(file: string): Promise<Config> {
+  return validated(await readConfigFile(file), file);
+}
+
+/** The file's JSON, not yet validated; a ConfigError when it cannot be read or parsed. */
+export async function readConfigFile(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
     throw new ConfigError(file, [`cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (err) {
     throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`]);
   }
-  return validated(raw, file);
 }
 
 export function validated(raw: unknown, source: string): Config {

@@ -67,6 +67,10 @@ export const configSchema = z.strictObject({
     .describe("Where team caps are shared: a folder the team already shares (team.json + one spend file per machine; soft wall, overshoot up to what is spent between two syncs), or a `redis://` / `rediss://` URL (exact, hard team wall across machines). Team caps are counted on this machine alone when unset."),
   team: z.string().min(1).max(64).regex(/^[\w.-]+$/, "use letters, digits, '.', '_' or '-'").optional().describe("Name of the team: a subfolder of the team ledger folder and a key namespace in Redis; `default` when unset."),
   teamUnavailable: z.enum(["block", "personalOnly"]).optional().describe("When the team ledger cannot be reached: `block` (the default) refuses calls that a team cap applies to (fail closed); `personalOnly` admits them under personal caps alone and counts them to the team once it is back."),
+  whenGatewayDown: z
+    .enum(["block", "direct"])
+    .optional()
+    .describe("While the gateway is starting, stopped or failed: `block` (the default) keeps VS Code terminals and debug sessions pointed at it, so their Bedrock calls fail with a connection error; `direct` lets them call Bedrock directly, unmetered."),
 });
 
 export type CapConfig = z.infer<typeof capSchema>;
@@ -79,13 +83,53 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: s
 
 /** Validates raw settings; every error names the key (e.g. `caps[1].limitUsd`) and what is wrong. */
 export function parseConfig(raw: unknown): ConfigResult {
-  const result = configSchema.safeParse(raw ?? {});
-  if (result.success) {
-    const duplicate = firstDuplicateCapId(result.data.caps);
-    if (duplicate) return { ok: false, errors: [`caps: two caps have the id "${duplicate}"`] };
-    return { ok: true, config: result.data };
+  const { config, problems } = checkConfig(raw);
+  return problems.length === 0 ? { ok: true, config } : { ok: false, errors: problems.map((p) => `${p.path}: ${p.message}`) };
+}
+
+/** One invalid value: its top-level key (none when the whole document is not an object), where in it, and what is wrong. */
+export interface ConfigProblem {
+  key?: string;
+  path: string;
+  message: string;
+}
+
+type ConfigKey = keyof typeof configSchema.shape;
+const CONFIG_KEYS = Object.keys(configSchema.shape) as ConfigKey[];
+
+/**
+ * Validates key by key with the schema's own per-key parsers, so one bad value does not discard
+ * the others: each invalid key takes its value in `fallback` (the last good settings) or, without
+ * one, its default, and is reported. Unknown keys are reported and ignored.
+ */
+export function checkConfig(raw: unknown, fallback?: Config): { config: Config; problems: ConfigProblem[] } {
+  const input = raw ?? {};
+  const problems: ConfigProblem[] = [];
+  if (typeof input !== "object" || Array.isArray(input)) {
+    problems.push({ path: formatIssuePath([]), message: `expected an object of settings, not ${Array.isArray(input) ? "an array" : typeof input}` });
   }
-  return { ok: false, errors: result.error.issues.map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`) };
+  const values: Record<string, unknown> = problems.length ? {} : (input as Record<string, unknown>);
+  for (const key of Object.keys(values)) {
+    if (!(key in configSchema.shape)) problems.push({ key, path: key, message: "not a Bedrock Budget setting (misspelt?)" });
+  }
+  const config: Record<string, unknown> = {};
+  for (const key of CONFIG_KEYS) {
+    const result = configSchema.shape[key].safeParse(values[key]);
+    let value: unknown = result.data;
+    if (!result.success) {
+      for (const issue of result.error.issues) problems.push({ key, path: formatIssuePath([key, ...issue.path]), message: issue.message });
+      value = fallback ? fallback[key] : configSchema.shape[key].safeParse(undefined).data;
+    } else if (key === "caps") {
+      const duplicate = firstDuplicateCapId(value as CapConfig[]);
+      if (duplicate) {
+        problems.push({ key, path: key, message: `two caps have the id "${duplicate}"` });
+        value = fallback ? fallback.caps : [];
+      }
+    }
+    if (value !== undefined) config[key] = value;
+  }
+  // Every key was parsed by its own schema entry above, so this is a Config.
+  return { config: config as Config, problems };
 }
 
 /** Stable id of a cap: its own id, else one derived from what it limits. */

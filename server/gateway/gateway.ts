@@ -13,7 +13,7 @@ import type { CallRecord } from "../ledger/types";
 import { stderrLogger, type Logger } from "../log";
 import { PriceBook } from "../metering/prices";
 import type { GatewayContext } from "./context";
-import { accessDenied } from "./errors";
+import { accessDenied, refusal } from "./errors";
 import { isLoopbackHost } from "./inbound";
 import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
 import { LocalApi } from "./localApi";
@@ -29,6 +29,8 @@ export interface GatewayOptions {
   credentials?: CredentialSource;
   log?: Logger;
   now?: () => Date;
+  /** Start blocked (see RunningGateway.block): settings that decide money are invalid. */
+  blocked?: string;
 }
 
 export interface RunningGateway {
@@ -37,6 +39,13 @@ export interface RunningGateway {
   readonly api: LocalApi;
   /** Applies new settings live; spend and reservations carry over, and new caps count this window's history. */
   reconfigure(config: Config): Promise<void>;
+  /**
+   * Refuses every Bedrock call with `reason` (a non-retryable 400) until unblock(), while the local
+   * API keeps answering and its status says why: settings that decide money are invalid, and
+   * the gateway never guesses them.
+   */
+  block(reason: string): void;
+  unblock(): void;
   onCall(listener: (record: CallRecord) => void): () => void;
   /** Stops accepting, lets calls in flight settle, flushes the ledger. */
   close(): Promise<void>;
@@ -71,7 +80,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let inFlight = 0;
   let idle: (() => void) | undefined;
   let url = "";
-  const api = new LocalApi(() => ctx, () => url, () => inFlight);
+  let blocked = options.blocked;
+  const api = new LocalApi(() => ctx, () => url, () => inFlight, () => blocked);
   ctx.publish = (record) => api.publish(record);
   const dashboard = attachDashboard(api, () => ctx);
 
@@ -130,6 +140,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const rawPath = req.url ?? "/";
     if (DashboardRoutes.handles(rawPath)) return void dashboard.handle(req, res).catch((err) => log.error(`dashboard: ${(err as Error).message}`));
     if (LocalApi.handles(rawPath)) return void api.handle(req, res).catch((err) => log.error(`local API: ${(err as Error).message}`));
+    if (blocked !== undefined) {
+      if (req.httpVersionMajor === 1) res.setHeader("connection", "close"); // the body is left unread
+      return answer(res, refusal(blocked));
+    }
     inFlight++;
     handleBedrock(ctx, req, res)
       .catch((err) => {
@@ -161,6 +175,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     api,
     reconfigure(config) {
       return apply(config);
+    },
+    block(reason) {
+      if (blocked !== reason) log.error(reason);
+      blocked = reason;
+    },
+    unblock() {
+      if (blocked !== undefined) log.info("the settings are valid again: Bedrock calls are admitted");
+      blocked = undefined;
     },
     onCall(fn) {
       api.events.on("call", fn);

@@ -17,7 +17,13 @@ export class LocalApi {
   private readonly streams = new Set<AnyResponse>();
   private readonly startedAt = new Date().toISOString();
 
-  constructor(private readonly ctx: () => GatewayContext, private readonly endpoint: () => string, private readonly inFlight: () => number) {
+  constructor(
+    private readonly ctx: () => GatewayContext,
+    private readonly endpoint: () => string,
+    private readonly inFlight: () => number,
+    /** Why every Bedrock call is refused right now, if it is (RunningGateway.block). */
+    private readonly blocked: () => string | undefined = () => undefined,
+  ) {
     this.events.setMaxListeners(0);
   }
 
@@ -61,6 +67,7 @@ export class LocalApi {
         Object.entries(today.byModel).map(([model, t]) => [model, { calls: t.calls, costUsd: picosToUsd(t.costPicos) }]),
       ),
       inFlight: this.inFlight(),
+      ...(this.blocked() !== undefined ? { blocked: this.blocked() } : {}),
     };
   }
 

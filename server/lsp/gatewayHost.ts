@@ -27,6 +27,8 @@ export class GatewayHost {
   private stopped = false;
   private retry = 0;
   private latest: StatusResponse | undefined;
+  /** Why Bedrock calls are refused (settings that decide money are invalid); a leader's gateway starts and stays blocked while set. */
+  private blocked: string | undefined;
 
   constructor(private readonly log: Logger, private readonly events: HostEvents) {}
 
@@ -46,12 +48,16 @@ export class GatewayHost {
     return next;
   }
 
-  start(config: Config): Promise<void> {
-    return this.serial(() => this.doStart(config));
+  start(config: Config, blocked?: string): Promise<void> {
+    return this.serial(() => {
+      this.blocked = blocked;
+      return this.doStart(config);
+    });
   }
 
-  reconfigure(config: Config): Promise<void> {
-    return this.serial(() => this.doReconfigure(config));
+  /** `blocked`: refuse Bedrock calls with this reason until a later call passes none. */
+  reconfigure(config: Config, blocked?: string): Promise<void> {
+    return this.serial(() => this.doReconfigure(config, blocked));
   }
 
   restart(): Promise<void> {
@@ -73,12 +79,25 @@ export class GatewayHost {
   }
 
   /** New settings: applied live by a leader; a port or ledger change means serving anew. */
-  private async doReconfigure(config: Config): Promise<void> {
-    if (this.config && JSON.stringify(this.config) === JSON.stringify(config)) return; // editors repeat themselves
+  private async doReconfigure(config: Config, blocked: string | undefined): Promise<void> {
+    const blockChanged = this.blocked !== blocked;
+    this.blocked = blocked;
+    // Block before applying anything, unblock only once the valid settings are in force.
+    if (blocked !== undefined && this.role.kind === "leader") this.role.gateway.block(blocked);
+    if (blocked !== undefined && this.role.kind === "follower" && blockChanged) this.log.error(`${blocked} (the gateway of another window serves this machine with its own settings)`);
+    if (this.config && JSON.stringify(this.config) === JSON.stringify(config)) {
+      // editors repeat themselves; only the blocked state may have changed
+      if (this.role.kind === "leader" && blockChanged) {
+        if (blocked === undefined) this.role.gateway.unblock();
+        this.publishStatus(this.role.gateway.api.status());
+      }
+      return;
+    }
     const previous = this.config;
     this.config = config;
     if (this.role.kind === "leader" && previous && previous.port === config.port && ledgerDirOf(previous) === ledgerDirOf(config)) {
       await this.role.gateway.reconfigure(config);
+      if (blocked === undefined) this.role.gateway.unblock();
       this.publishStatus(this.role.gateway.api.status());
       return;
     }
@@ -109,7 +128,7 @@ export class GatewayHost {
     const config = this.config;
     if (!config || this.stopped) return;
     try {
-      const gateway = await startGateway({ config, log: this.log });
+      const gateway = await startGateway({ config, log: this.log, ...(this.blocked !== undefined ? { blocked: this.blocked } : {}) });
       const stopEvents = gateway.onCall((record) => {
         this.events.call(record);
         this.publishStatus(gateway.api.status());

@@ -7,9 +7,10 @@
 import { existsSync } from "node:fs";
 import type { Connection, InitializeResult } from "vscode-languageserver";
 import { DidChangeConfigurationNotification, TextDocumentSyncKind } from "vscode-languageserver";
-import { DEFAULT_CONFIG_FILE, loadConfigFile } from "../config/load";
-import { configFromSettings } from "../config/fromSettings";
-import { parseConfig, type Config } from "../config/schema";
+import { DEFAULT_CONFIG_FILE, readConfigFile } from "../config/load";
+import { configFromSettings, FIX_IN_EDITOR } from "../config/fromSettings";
+import type { Config } from "../config/schema";
+import { blockedMessage, checkSettings, type SettingsCheck } from "../config/settingsCheck";
 import { createLogger, type Logger } from "../log";
 import {
   CallSettledNotification,
@@ -30,7 +31,7 @@ export function startServer(connection: Connection): void {
   let lastHadErrors = false;
 
   const host = new GatewayHost(log, {
-    state: (params) => void connection.sendNotification(GatewayStateNotification.method, params),
+    state: (params) => void connection.sendNotification(GatewayStateNotification.method, withEndpoint(params, config)),
     status: (status) => {
       void connection.sendNotification(StatusNotification.method, status);
       lenses?.onStatus(status);
@@ -54,22 +55,23 @@ export function startServer(connection: Connection): void {
     };
   });
 
+  // Invalid values of harmless keys are ignored; invalid values of keys that decide money start
+  // (or keep) the gateway blocked: it refuses Bedrock calls until they are fixed, never guessing.
   connection.onInitialized(async () => {
     if (canWatchSettings) void connection.client.register(DidChangeConfigurationNotification.type, { section: "bedrockBudget" });
-    const first = await readConfig();
-    config = first ?? parseOrDefaults();
+    const first = await readConfig(undefined);
+    config = first.config;
     log.setLevel(config.logLevel);
     lenses?.onConfig(config);
-    await host.start(config);
+    await host.start(config, first.blocked);
   });
 
   connection.onDidChangeConfiguration(async () => {
-    const next = await readConfig();
-    if (!next) return; // reported; the last good configuration stays in force
-    config = next;
-    log.setLevel(next.logLevel);
-    lenses?.onConfig(next);
-    await host.reconfigure(next);
+    const next = await readConfig(config);
+    config = next.config;
+    log.setLevel(next.config.logLevel);
+    lenses?.onConfig(next.config);
+    await host.reconfigure(next.config, next.blocked);
   });
 
   connection.onRequest(RestartGatewayRequest.method, async (): Promise<RestartGatewayRequest.Result> => {
@@ -81,30 +83,33 @@ export function startServer(connection: Connection): void {
     await host.stop();
   });
 
-  /** Reads and validates the settings; on errors, tells the client and returns undefined. */
-  async function readConfig(): Promise<Config | undefined> {
-    let result;
+  /** Reads and checks the settings key by key, and tells the client what is wrong (or that nothing is any more). */
+  async function readConfig(previous: Config | undefined): Promise<{ config: Config; blocked?: string }> {
+    let check: SettingsCheck;
+    let howToFix = FIX_IN_EDITOR;
     if (canReadSettings) {
       const raw: unknown = await connection.workspace.getConfiguration({ section: "bedrockBudget" });
-      result = configFromSettings(raw);
+      check = configFromSettings(raw, previous);
     } else if (existsSync(DEFAULT_CONFIG_FILE)) {
+      howToFix = `Correct it in ${DEFAULT_CONFIG_FILE}.`;
       try {
-        return await loadConfigFile(DEFAULT_CONFIG_FILE);
+        check = checkSettings(await readConfigFile(DEFAULT_CONFIG_FILE), previous);
       } catch (err) {
-        result = { ok: false as const, errors: [(err as Error).message] };
+        // An unreadable file: nothing in it can be trusted, so it blocks like a bad money key.
+        const problem = (err as Error).message;
+        check = { config: previous ?? checkSettings({}, undefined).config, errors: [problem], blocking: [problem] };
       }
     } else {
-      return parseOrDefaults();
+      check = checkSettings({}, previous);
     }
-    if (result.ok) {
-      if (lastHadErrors) void connection.sendNotification(ConfigErrorNotification.method, { errors: [] } satisfies ConfigErrorNotification.Params);
-      lastHadErrors = false;
-      return result.config;
+    if (check.errors.length > 0) {
+      log.error(`invalid settings: ${check.errors.join("; ")}`);
+      void connection.sendNotification(ConfigErrorNotification.method, { errors: check.errors, blocked: check.blocking.length > 0 } satisfies ConfigErrorNotification.Params);
+    } else if (lastHadErrors) {
+      void connection.sendNotification(ConfigErrorNotification.method, { errors: [] } satisfies ConfigErrorNotification.Params);
     }
-    lastHadErrors = true;
-    log.error(`invalid settings: ${result.errors.join("; ")}`);
-    void connection.sendNotification(ConfigErrorNotification.method, { errors: result.errors } satisfies ConfigErrorNotification.Params);
-    return undefined;
+    lastHadErrors = check.errors.length > 0;
+    return check.blocking.length > 0 ? { config: check.config, blocked: blockedMessage(check.blocking, howToFix) } : { config: check.config };
   }
 
   lensesHandlers();
@@ -115,10 +120,10 @@ export function startServer(connection: Connection): void {
   }
 }
 
-function parseOrDefaults(): Config {
-  const result = parseConfig({});
-  if (!result.ok) throw new Error(result.errors.join("; "));
-  return result.config;
+/** Tells the client where terminals should point while the gateway is not (yet) serving: its configured port. */
+function withEndpoint(params: GatewayStateNotification.Params, config: Config | undefined): GatewayStateNotification.Params {
+  if (params.state === "ready" || !config?.port || params.endpoint) return params;
+  return { ...params, endpoint: `http://127.0.0.1:${config.port}` };
 }
 
 /** The gateway's log lines go to the client's log (an output channel in VS Code). */

@@ -99,6 +99,48 @@ describe("cli", function () {
     }
   });
 
+  it("refuses Bedrock calls while a live edit leaves a key that decides money invalid, and admits them once it is fixed", async () => {
+    const served = await serve(flags());
+    const status = () => getJson<StatusResponse>(`${served.url}${API_PATHS.status}`);
+    const client = clientFor(served.url);
+    try {
+      fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+      await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: -1 }], timeZone: "UTC" }));
+      await eventually(async () => /caps\[0\]\.limitUsd/.test((await status()).blocked ?? ""), `the status says why calls are refused (stderr: ${served.stderr()})`);
+      const err = await client
+        .send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 100) }))
+        .then(() => assert.fail("the call went through"), (e: Error & { $metadata?: { attempts?: number } }) => e);
+      assert.equal(err.name, "ServiceQuotaExceededException");
+      assert.equal(err.$metadata?.attempts, 1, "the SDK does not retry it");
+      assert.match(err.message, /caps\[0\]\.limitUsd/, "the refusal names the key");
+      assert.ok(err.message.includes(configFile), "and the file to fix");
+      assert.equal(fake.hits.length, 0, "nothing reached Bedrock");
+
+      await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 5 }], timeZone: "UTC" }));
+      await eventually(async () => (await status()).blocked === undefined, "the block is lifted");
+      await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 100) }));
+      assert.equal(fake.hits.length, 1, "calls are admitted again");
+    } finally {
+      client.destroy();
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
+  it("applies the valid keys of a live edit and ignores a bad harmless one, naming it", async () => {
+    const served = await serve(flags());
+    try {
+      await writeFile(configFile, JSON.stringify({ caps: [{ id: "weekly", window: "week", limitUsd: 20 }], timeZone: "UTC", logLevel: "verbose" }));
+      await eventually(async () => (await getJson<StatusResponse>(`${served.url}${API_PATHS.status}`)).caps[0]?.id === "weekly", `the new cap is in force (stderr: ${served.stderr()})`);
+      const status = await getJson<StatusResponse>(`${served.url}${API_PATHS.status}`);
+      assert.equal(status.blocked, undefined, "a harmless key does not block calls");
+      await eventually(async () => /logLevel/.test(served.stderr()), "the bad key is reported");
+    } finally {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
   it("refuses to start on an invalid config, naming the key", async () => {
     await writeFile(configFile, JSON.stringify({ caps: [{ window: "day", limitUsd: -3 }], port: "eighty" }));
     const result = await run(["serve", ...flags()]);

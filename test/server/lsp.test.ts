@@ -8,6 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { API_PATHS, type StatusResponse } from "../../server/protocol";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 import { readyUrl, startLsp, type LspSession } from "../support/lspProcess";
@@ -67,6 +68,97 @@ describe("language server process", function () {
     const status = await lsp.waitFor("the valid change applied", () => lsp.statuses.find((s) => s.caps[0]?.id === "weekly"));
     assert.equal(status.caps[0]!.limitUsd, 3);
     assert.deepEqual(lsp.configErrors.at(-1), [], "the error is cleared once the settings are valid");
+  });
+
+  /** The refusal a real SDK client gets, or a failure if the call went through. */
+  const refusalOf = async (url: string) => {
+    const client = clientFor(url);
+    try {
+      return await client
+        .send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 1000) }))
+        .then(() => assert.fail("the call went through"), (e: Error & { $metadata?: { httpStatusCode?: number; attempts?: number } }) => e);
+    } finally {
+      client.destroy();
+    }
+  };
+
+  it("ignores a bad value of a harmless setting, names it, and keeps every cap in force", async () => {
+    // A repository's .vscode/settings.json sets a log level that does not exist.
+    const lsp = await start(settings({ caps: [{ id: "tiny", window: "day", limitUsd: 0.01 }], logLevel: "verbose" }));
+    const url = await lsp.waitFor("the gateway to be ready", () => readyUrl(lsp, "leader"));
+    const errors = await lsp.waitFor("a config error", () => lsp.configErrors[0]);
+    assert.match(errors.join("\n"), /bedrockBudget\.logLevel/);
+    const status = await lsp.waitFor("a first status", () => lsp.statuses[0]);
+    assert.deepEqual(status.caps.map((c) => c.id), ["tiny"], "the caps of the settings are in force, not the defaults");
+    assert.equal(status.blocked, undefined, "a harmless key does not block calls");
+
+    // 1,000 output tokens of Sonnet 4.5 may cost $0.015: over the $0.01 cap.
+    const err = await refusalOf(url);
+    assert.equal(err.name, "ServiceQuotaExceededException");
+    assert.match(err.message, /cap "tiny"/);
+    assert.equal(fake.hits.length, 0, "nothing reached Bedrock");
+  });
+
+  it("refuses every Bedrock call while a setting that decides money is invalid at start, naming it, and admits calls once it is fixed", async () => {
+    const bad = settings({ caps: [{ id: "daily", window: "day", limitUsd: -1 }] });
+    const lsp = await start(bad);
+    const url = await lsp.waitFor("the gateway to be ready", () => readyUrl(lsp, "leader"));
+    const status = await lsp.waitFor("a status that says why calls are refused", () => lsp.statuses.find((s) => s.blocked));
+    assert.match(status.blocked!, /bedrockBudget\.caps\[0\]\.limitUsd/);
+    const errors = await lsp.waitFor("a config error", () => lsp.configErrors[0]);
+    assert.match(errors.join("\n"), /bedrockBudget\.caps\[0\]\.limitUsd/);
+
+    fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+    const err = await refusalOf(url);
+    assert.equal(err.name, "ServiceQuotaExceededException");
+    assert.equal(err.$metadata?.httpStatusCode, 400);
+    assert.equal(err.$metadata?.attempts, 1, "the SDK does not retry it");
+    assert.match(err.message, /bedrockBudget\.caps\[0\]\.limitUsd/, "the message names the setting");
+    assert.match(err.message, /user settings/, "and says where to fix it");
+    assert.equal(fake.hits.length, 0, "nothing reached Bedrock");
+    // The local API keeps answering, and says why.
+    const api = (await (await fetch(`${url}${API_PATHS.status}`)).json()) as StatusResponse;
+    assert.match(api.blocked ?? "", /bedrockBudget\.caps\[0\]\.limitUsd/);
+
+    const fixedAt = lsp.statuses.length;
+    await lsp.changeSettings(settings());
+    await lsp.waitFor("a status without the block", () => lsp.statuses.slice(fixedAt).find((s) => !s.blocked && s.caps[0]?.id === "daily"));
+    assert.deepEqual(lsp.configErrors.at(-1), [], "the error is cleared");
+    const client = clientFor(url);
+    await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 100) }));
+    client.destroy();
+    assert.equal(fake.hits.length, 1, "the call reached Bedrock once the setting was fixed");
+  });
+
+  it("blocks calls when a live change makes a setting that decides money invalid, and unblocks when it is fixed", async () => {
+    const lsp = await start(settings());
+    const url = await lsp.waitFor("the gateway to be ready", () => readyUrl(lsp, "leader"));
+    await lsp.waitFor("a first status", () => lsp.statuses[0]);
+    fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+
+    await lsp.changeSettings(settings({ upstreamEndpoint: "not a url" }));
+    const blocked = await lsp.waitFor("the blocked status", () => lsp.statuses.find((s) => s.blocked));
+    assert.match(blocked.blocked!, /bedrockBudget\.upstreamEndpoint/);
+    const err = await refusalOf(url);
+    assert.equal(err.name, "ServiceQuotaExceededException");
+    assert.match(err.message, /bedrockBudget\.upstreamEndpoint/);
+    assert.equal(fake.hits.length, 0, "nothing reached Bedrock, neither the last good upstream nor a default one");
+
+    const fixedAt = lsp.statuses.length;
+    await lsp.changeSettings(settings());
+    await lsp.waitFor("a status without the block", () => lsp.statuses.slice(fixedAt).find((s) => !s.blocked));
+    const client = clientFor(url);
+    await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 100) }));
+    client.destroy();
+    assert.equal(fake.hits.length, 1, "calls are admitted again");
+  });
+
+  it("tells the client the configured address while the gateway starts, so terminals keep pointing at it", async () => {
+    const port = await freePort();
+    const lsp = await start(settings({ port }));
+    const starting = await lsp.waitFor("the starting state", () => lsp.states.find((s) => s.state === "starting"));
+    assert.deepEqual(starting, { state: "starting", endpoint: `http://127.0.0.1:${port}` });
+    assert.equal(await lsp.waitFor("ready", () => readyUrl(lsp, "leader")), `http://127.0.0.1:${port}`);
   });
 
   it("shares one gateway between windows, and another window takes over when the first closes", async () => {

@@ -62,3 +62,12 @@ describe("status bar meter: team caps", () => {
     assert.match(stale.tooltip, /stale: the team ledger is not answering/);
   });
 });
+
+describe("status bar meter: blocked by settings", () => {
+  it("says every call is refused while a setting that decides money is invalid, and why", () => {
+    const view = meterView({ ...status([cap("daily", 1, 10)]), blocked: "Bedrock Budget refuses Bedrock calls until this setting is fixed: bedrockBudget.port: too big." });
+    assert.equal(view.severity, "error");
+    assert.match(view.text, /refused/);
+    assert.match(view.tooltip, /bedrockBudget\.port: too big/);
+  });
+});

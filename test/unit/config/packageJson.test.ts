@@ -21,9 +21,18 @@ describe("package.json settings", () => {
 
   it("keep money-deciding settings out of a workspace's reach", () => {
     const properties = pkg.contributes.configuration.properties as Record<string, { scope: string }>;
-    for (const key of ["caps", "upstreamEndpoint", "awsProfile", "allowUnmeteredOperations"]) {
+    for (const key of ["caps", "upstreamEndpoint", "awsProfile", "allowUnmeteredOperations", "whenGatewayDown"]) {
       assert.equal(properties[`bedrockBudget.${key}`]!.scope, "machine", key);
     }
+  });
+
+  it("ignore a workspace's value of every setting in an untrusted workspace (Restricted Mode)", () => {
+    const untrusted = pkg.capabilities?.untrustedWorkspaces as { supported: string; description: string; restrictedConfigurations: string[] } | undefined;
+    assert.ok(untrusted, "capabilities.untrustedWorkspaces is declared");
+    assert.equal(untrusted.supported, "limited");
+    assert.ok(untrusted.description.length > 0);
+    const keys = Object.keys(configSchema.shape).map((k) => `bedrockBudget.${k}`).sort();
+    assert.deepEqual([...untrusted.restrictedConfigurations].sort(), keys);
   });
 
   it("accept VS Code 1.100, with types pinned to that minimum", () => {

@@ -1,0 +1,68 @@
+/** Settings checked key by key: a bad harmless value is ignored and named, a bad money value blocks. */
+import assert from "node:assert/strict";
+import { configFromSettings } from "../../../server/config/fromSettings";
+import { configSchema, parseConfig } from "../../../server/config/schema";
+import { blockedMessage, decidesMoney, HARMLESS_KEYS } from "../../../server/config/settingsCheck";
+
+const good = { caps: [{ id: "daily", window: "day", limitUsd: 5 }], upstreamEndpoint: "http://127.0.0.1:9000", logLevel: "debug" };
+const lastGood = () => {
+  const result = parseConfig(good);
+  assert.ok(result.ok);
+  return result.config;
+};
+
+describe("config: settings checked key by key", () => {
+  it("ignores a bad value of a harmless key, naming the setting, and keeps every other key", () => {
+    const check = configFromSettings({ ...good, logLevel: "verbose" });
+    assert.deepEqual(check.errors.length, 1);
+    assert.match(check.errors[0]!, /^bedrockBudget\.logLevel: /);
+    assert.deepEqual(check.blocking, [], "a harmless key blocks nothing");
+    assert.deepEqual(check.config.caps, [{ id: "daily", scope: "personal", window: "day", limitUsd: 5 }]);
+    assert.equal(check.config.upstreamEndpoint, "http://127.0.0.1:9000");
+    assert.equal(check.config.logLevel, "info", "the default applies without a last good value");
+    assert.equal(configFromSettings({ ...good, logLevel: "verbose" }, lastGood()).config.logLevel, "debug", "else the last good value");
+  });
+
+  it("blocks on a bad value of a key that decides money, naming the setting, and keeps the last good value", () => {
+    const check = configFromSettings({ ...good, caps: [{ id: "daily", window: "day", limitUsd: -1 }] }, lastGood());
+    assert.equal(check.blocking.length, 1);
+    assert.match(check.blocking[0]!, /^bedrockBudget\.caps\[0\]\.limitUsd: /);
+    assert.deepEqual(check.errors, check.blocking);
+    assert.equal(check.config.caps[0]!.limitUsd, 5);
+  });
+
+  it("blocks on two caps with one id, and on each money key", () => {
+    assert.match(configFromSettings({ caps: [{ id: "a", window: "day", limitUsd: 1 }, { id: "a", window: "week", limitUsd: 2 }] }).blocking[0]!, /^bedrockBudget\.caps: two caps have the id "a"/);
+    for (const [key, value] of [["port", 70000], ["region", "mars"], ["ledgerDir", 3], ["teamUnavailable", "maybe"], ["whenGatewayDown", "sometimes"], ["allowUnmeteredOperations", "yes"]] as const) {
+      const check = configFromSettings({ [key]: value });
+      assert.equal(check.blocking.length, 1, key);
+      assert.match(check.blocking[0]!, new RegExp(`^bedrockBudget\\.${key}: `), key);
+    }
+  });
+
+  it("reports an unknown key by name and ignores it", () => {
+    const check = configFromSettings({ ...good, capz: [] });
+    assert.deepEqual(check.blocking, []);
+    assert.match(check.errors[0]!, /^bedrockBudget\.capz: not a Bedrock Budget setting/);
+  });
+
+  it("treats cleared values (null, empty string) as unset", () => {
+    const check = configFromSettings({ region: "", awsProfile: null, caps: [] });
+    assert.deepEqual(check.errors, []);
+  });
+
+  it("classifies every key: only the window-scoped display keys are harmless, any other key decides money", () => {
+    assert.deepEqual([...HARMLESS_KEYS].sort(), ["alertThresholds", "codeLens", "logLevel", "routeTerminals", "warnMissingMaxTokens", "warnOverCap"]);
+    for (const key of HARMLESS_KEYS) assert.ok(key in configSchema.shape, `${key} is a config key`);
+    for (const key of ["caps", "pricing", "guardrailPricing", "upstreamEndpoint", "region", "awsProfile", "ledgerDir", "port", "user", "timeZone", "teamLedger", "team", "teamUnavailable", "allowUnmeteredOperations", "maxRequestBytes", "allowApiKeys", "whenGatewayDown"]) {
+      assert.ok(decidesMoney(key), key);
+    }
+  });
+
+  it("says in the refusal which setting is wrong, what is wrong, and how to fix it", () => {
+    const message = blockedMessage(["bedrockBudget.port: Too big: expected number to be <=65535"], "Correct it in your user settings.");
+    assert.match(message, /bedrockBudget\.port: Too big/);
+    assert.match(message, /refuses Bedrock calls until this setting is fixed/);
+    assert.match(message, /Correct it in your user settings\.$/);
+  });
+});
