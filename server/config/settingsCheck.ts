@@ -9,10 +9,11 @@ import { checkConfig, configSchema, type Config } from "./schema";
  * Keys whose bad value costs nothing, so a workspace may set them. Every other key decides money
  * (caps, pricing, guardrailPricing, upstreamEndpoint, region, awsProfile, ledgerDir, port, user,
  * timeZone, teamLedger, team, teamUnavailable, allowUnmeteredOperations, maxRequestBytes,
- * allowApiKeys, whenGatewayDown), and so does any key added later until it is listed here:
+ * allowApiKeys, whenGatewayDown, and routeTerminals: turning it off sends
+ * terminals to Bedrock unmetered, so a repository may not), and so does any key added later until it is listed here:
  * forgetting to classify a key fails closed.
  */
-export const HARMLESS_KEYS: ReadonlySet<string> = new Set(["logLevel", "alertThresholds", "routeTerminals", "codeLens", "warnMissingMaxTokens", "warnOverCap"]);
+export const HARMLESS_KEYS: ReadonlySet<string> = new Set(["logLevel", "alertThresholds", "codeLens", "warnMissingMaxTokens", "warnOverCap"]);
 
 export function decidesMoney(key: string): boolean {
   return !HARMLESS_KEYS.has(key);

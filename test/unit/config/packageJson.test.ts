@@ -21,7 +21,7 @@ describe("package.json settings", () => {
 
   it("keep money-deciding settings out of a workspace's reach", () => {
     const properties = pkg.contributes.configuration.properties as Record<string, { scope: string }>;
-    for (const key of ["caps", "upstreamEndpoint", "awsProfile", "allowUnmeteredOperations", "whenGatewayDown"]) {
+    for (const key of ["caps", "upstreamEndpoint", "awsProfile", "allowUnmeteredOperations", "whenGatewayDown", "routeTerminals"]) {
       assert.equal(properties[`bedrockBudget.${key}`]!.scope, "machine", key);
     }
   });

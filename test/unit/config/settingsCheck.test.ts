@@ -52,7 +52,7 @@ describe("config: settings checked key by key", () => {
   });
 
   it("classifies every key: only the window-scoped display keys are harmless, any other key decides money", () => {
-    assert.deepEqual([...HARMLESS_KEYS].sort(), ["alertThresholds", "codeLens", "logLevel", "routeTerminals", "warnMissingMaxTokens", "warnOverCap"]);
+    assert.deepEqual([...HARMLESS_KEYS].sort(), ["alertThresholds", "codeLens", "logLevel", "warnMissingMaxTokens", "warnOverCap"]);
     for (const key of HARMLESS_KEYS) assert.ok(key in configSchema.shape, `${key} is a config key`);
     for (const key of ["caps", "pricing", "guardrailPricing", "upstreamEndpoint", "region", "awsProfile", "ledgerDir", "port", "user", "timeZone", "teamLedger", "team", "teamUnavailable", "allowUnmeteredOperations", "maxRequestBytes", "allowApiKeys", "whenGatewayDown"]) {
       assert.ok(decidesMoney(key), key);
