@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { PriceBook, costOf, BUILT_IN_PRICES } from "../../../server/metering/prices";
+import type { PriceOverride } from "../../../server/config/schema";
 import { usdToPicos } from "../../../server/metering/money";
 import { ZERO_USAGE, type TokenUsage } from "../../../server/metering/types";
 
@@ -184,7 +185,8 @@ describe("PriceBook: team prices (raise-only rows)", () => {
   const builtIn = new PriceBook().rates(`us.${SONNET_45}`);
 
   it("a \"*\" row at $0 and a row undercutting Claude change nothing: the built-in price holds", () => {
-    for (const team of [{ "*": { inputPer1M: 0, outputPer1M: 0 } }, { "anthropic.claude-sonnet-4-5*": { inputPer1M: 0.1, outputPer1M: 0.5, cacheReadPer1M: 0 } }]) {
+    const rows: Record<string, PriceOverride>[] = [{ "*": { inputPer1M: 0, outputPer1M: 0 } }, { "anthropic.claude-sonnet-4-5*": { inputPer1M: 0.1, outputPer1M: 0.5, cacheReadPer1M: 0 } }];
+    for (const team of rows) {
       const r = new PriceBook({}, undefined, team).rates(`us.${SONNET_45}`);
       assert.equal(costOf(call, r), costOf(call, builtIn), JSON.stringify(team));
       for (const k of ["input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h"] as const) assert.equal(r[k], builtIn[k], k);
