@@ -107,20 +107,21 @@ export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: Te
     const memberCaps = member?.caps ?? [];
     const memberIds = new Set(memberCaps.map(capId));
     // Within team.json, a member's own entry replaces their tier's cap of the same id (the lead's choice).
-    merged.push(...team.caps, ...tierCaps.filter((c) => !memberIds.has(capId(c))), ...memberCaps);
+    const fromTeam = [...team.caps, ...tierCaps.filter((c) => !memberIds.has(capId(c))), ...memberCaps];
+    merged.push(...fromTeam.filter((c, i) => fromTeam.findIndex((o) => capId(o) === capId(c)) === i)); // a team cap's id used again for a personal one: the first stands
   }
   const taken = new Set([...merged.map(capId), ...config.caps.map(capId)]);
   for (const cap of config.caps) {
     const id = capId(cap);
     const i = merged.findIndex((c) => capId(c) === id);
-    const fromTeam = merged[i];
-    if (!fromTeam) {
+    const lead = merged[i];
+    if (!lead) {
       merged.push(cap);
-    } else if (fromTeam.scope === cap.scope && fromTeam.window === cap.window && fromTeam.model === cap.model) {
-      if (cap.limitUsd !== fromTeam.limitUsd) {
-        const lower = Math.min(cap.limitUsd, fromTeam.limitUsd);
-        warnings.push(`cap "${id}": team.json says $${fromTeam.limitUsd}, your settings $${cap.limitUsd}; the lower, $${lower}, applies`);
-        merged[i] = { ...fromTeam, id, limitUsd: lower };
+    } else if (lead.scope === cap.scope && lead.window === cap.window && lead.model === cap.model) {
+      if (cap.limitUsd !== lead.limitUsd) {
+        const lower = Math.min(cap.limitUsd, lead.limitUsd);
+        warnings.push(`cap "${id}": team.json says $${lead.limitUsd}, your settings $${cap.limitUsd}; the lower, $${lower}, applies`);
+        merged[i] = { ...lead, id, limitUsd: lower };
       }
     } else {
       const own = freeId(`${id}:own`, taken);
