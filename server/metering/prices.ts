@@ -1,7 +1,7 @@
 /**
  * The price book: which per-token rates apply to a call, given the model id as the caller named it,
  * the tier the response says was applied, and the prompt size (long-context rates). Built-in rows
- * come from prices.json; user overrides (config `pricing`) win over them. Floor rows (team.json's
+ * come from prices.json; user overrides (config `pricing`) win over them. Raise-only rows (team.json's
  * `pricing`) can only raise a rate, never lower it: whoever can write them cannot undercut a price.
  */
 import picomatch from "picomatch";
