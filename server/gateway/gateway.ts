@@ -102,6 +102,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
     const engineCaps = eff ? eff.personal : config.caps;
     const next = buildContext(effective, ledger, options, log, now, engineCaps);
+    if (eff) next.prices = new PriceBook(eff.pricing, undefined, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     attachTeam(next, team?.store);
     if (previous) {

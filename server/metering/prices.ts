@@ -1,7 +1,8 @@
 /**
  * The price book: which per-token rates apply to a call, given the model id as the caller named it,
  * the tier the response says was applied, and the prompt size (long-context rates). Built-in rows
- * come from prices.json; user overrides (config `pricing`) win over them.
+ * come from prices.json; user overrides (config `pricing`) win over them. Raise-only rows (team.json's
+ * `pricing`) can only raise a rate, never lower it: whoever can write them cannot undercut a price.
  */
 import picomatch from "picomatch";
 import { z } from "zod";
@@ -54,6 +55,7 @@ export type PriceTable = z.infer<typeof tableSchema>;
 export const BUILT_IN_PRICES: PriceTable = tableSchema.parse(prices);
 
 const GLOB_OPTIONS = { bash: true, dot: true } as const; // bash: `*` also crosses `/` (ARNs)
+const RATE_KINDS = ["input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h"] as const;
 
 interface TokenRates {
   input: Picos;
@@ -73,17 +75,20 @@ interface PriceSpec {
 
 export class PriceBook {
   private readonly rows: { row: PriceRow; matchers: ((id: string) => boolean)[] }[];
-  private readonly overrides: { key: string; override: PriceOverride; matches: (id: string) => boolean }[];
+  private readonly overrides: OverrideRow[];
+  private readonly raises: OverrideRow[];
   private readonly table: PriceTable;
   private readonly ceiling: TokenRates & { maxOutputTokens: number };
 
-  constructor(overrides: Record<string, PriceOverride> = {}, table: PriceTable = BUILT_IN_PRICES) {
+  /**
+   * `overrides` replace the built-in rates (the user's own `pricing`). `raiseOnly` rows (team.json's
+   * `pricing`) are compared rate by rate with what the book gives without them, and the higher wins.
+   */
+  constructor(overrides: Record<string, PriceOverride> = {}, table: PriceTable = BUILT_IN_PRICES, raiseOnly: Record<string, PriceOverride> = {}) {
     this.table = table;
     this.rows = table.models.map((row) => ({ row, matchers: row.patterns.map((p) => picomatch(p, GLOB_OPTIONS)) }));
-    this.overrides = Object.entries(overrides).map(([key, override]) => {
-      const glob = picomatch(key, GLOB_OPTIONS);
-      return { key, override, matches: (id: string) => id === key || glob(id) };
-    });
+    this.overrides = overrideRows(overrides);
+    this.raises = overrideRows(raiseOnly);
     this.ceiling = this.computeCeiling();
     this.minLongContextThreshold = Math.min(...table.models.map((r) => r.longContext?.thresholdTokens ?? Infinity));
   }
@@ -109,7 +114,14 @@ export class PriceBook {
 
   private computeRates(modelId: string, applied: AppliedTier & { inputTokens?: number }): Rates {
     const parsed = parseModelId(modelId);
-    const override = this.findOverride(parsed);
+    const own = this.ownRates(parsed, modelId, applied);
+    const raise = findOverride(this.raises, parsed);
+    return raise ? raiseRates(own, this.overrideRates(parsed, raise.key, raise.override), raise.key, raise.override.maxOutputTokens) : own;
+  }
+
+  /** Rates from the user's overrides, else the built-in table, else the dearest known rates. */
+  private ownRates(parsed: ParsedModelId, modelId: string, applied: AppliedTier & { inputTokens?: number }): Rates {
+    const override = findOverride(this.overrides, parsed);
     if (override) return this.overrideRates(parsed, override.key, override.override);
 
     const row = parsed.baseModelId === undefined ? undefined : this.findRow(parsed.baseModelId);
@@ -160,16 +172,6 @@ export class PriceBook {
 
   private findRow(baseModelId: string): PriceRow | undefined {
     return this.rows.find(({ matchers }) => matchers.some((m) => m(baseModelId)))?.row;
-  }
-
-  /** Exact keys first (requested id, then base id), then globs in the order the user wrote them. */
-  private findOverride(parsed: ParsedModelId) {
-    const ids = [parsed.requestedId, parsed.baseModelId].filter((id): id is string => id !== undefined);
-    for (const id of ids) {
-      const exact = this.overrides.find((o) => o.key === id);
-      if (exact) return exact;
-    }
-    return this.overrides.find((o) => ids.some((id) => o.matches(id)));
   }
 
   private overrideRates(parsed: ParsedModelId, key: string, o: PriceOverride): Rates {
@@ -254,7 +256,7 @@ export class PriceBook {
       if (row.latencyOptimized) variants.push(expand(row.latencyOptimized, row.provider));
       for (const v of variants) {
         const r = row.regionalPremium ? scale(v, this.table.regionalPremiumBasisPoints) : v;
-        for (const k of ["input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h"] as const) {
+        for (const k of RATE_KINDS) {
           if (r[k] > max[k]) max[k] = r[k];
         }
       }
@@ -262,6 +264,43 @@ export class PriceBook {
     }
     return max;
   }
+}
+
+interface OverrideRow {
+  key: string;
+  override: PriceOverride;
+  matches: (id: string) => boolean;
+}
+
+function overrideRows(overrides: Record<string, PriceOverride>): OverrideRow[] {
+  return Object.entries(overrides).map(([key, override]) => {
+    const glob = picomatch(key, GLOB_OPTIONS);
+    return { key, override, matches: (id: string) => id === key || glob(id) };
+  });
+}
+
+/** Exact keys first (requested id, then base id), then globs in the order the user wrote them. */
+function findOverride(rows: OverrideRow[], parsed: ParsedModelId): OverrideRow | undefined {
+  const ids = [parsed.requestedId, parsed.baseModelId].filter((id): id is string => id !== undefined);
+  for (const id of ids) {
+    const exact = rows.find((o) => o.key === id);
+    if (exact) return exact;
+  }
+  return rows.find((o) => ids.some((id) => o.matches(id)));
+}
+
+/**
+ * `own` with each rate raised to `floor`'s where that is higher (never lowered); a floor's
+ * maxOutputTokens, when it names one, can only raise the assumed worst-case output too.
+ */
+function raiseRates(own: Rates, floor: TokenRates, key: string, floorMaxOutputTokens?: number): Rates {
+  const raised = RATE_KINDS.filter((k) => floor[k] > own[k]);
+  const maxOutputTokens = Math.max(own.maxOutputTokens, floorMaxOutputTokens ?? 0);
+  if (raised.length === 0 && maxOutputTokens === own.maxOutputTokens) return own;
+  const out: Rates = { ...own, maxOutputTokens, notes: [...own.notes, `team price ${key} raised ${[...raised, ...(maxOutputTokens > own.maxOutputTokens ? ["maxOutputTokens"] : [])].join(", ")} (team prices can raise a rate, never lower it)`] };
+  for (const k of raised) out[k] = floor[k];
+  out.source = `${own.source}; raised by team price: ${key}`;
+  return out;
 }
 
 /** Exact cost in picos: every token kind times its per-token rate. */

@@ -6,15 +6,20 @@
  * its own concurrent calls can never squeeze past a cap), the others' spend is fed in from their
  * files at every sync. It is a soft wall: two machines can each admit a call against the same
  * last-known total, so the team can overshoot by what is spent between two syncs.
+ *
+ * Anyone who can write the folder can put anything there: only regular files within a size limit
+ * are read (regularFile.ts); a refused team.json keeps the last good one in force, a refused or
+ * invalid spend file keeps that peer's last good figures.
  */
 import { watch, type FSWatcher } from "node:fs";
-import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { BudgetEngine, refusalMessage } from "../budget/engine";
 import type { CapConfig } from "../config/schema";
 import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
 import type { Picos } from "../metering/money";
+import { readRegularFile, SPEND_FILE_MAX_BYTES, TEAM_FILE_MAX_BYTES } from "./regularFile";
 import { addSpend, othersSpend, parseSpendFile, pruneSpend, spendFileName, toSpendFile, type SpendFile, type SpendTotals } from "./spendFile";
 import { TeamCaps, unreachableMessage, type History, type TeamCapStatus, type TeamEngine, type TeamReserveRequest, type TeamReserveResult } from "./teamEngine";
 
@@ -42,6 +47,10 @@ export class FolderTeamEngine implements TeamEngine {
   /** Others' spend already fed into the engine, per `${capId}|${windowStart}`. */
   private applied = new Map<string, Picos>();
   private files: SpendFile[] = [];
+  /** Each peer's last valid spend file, by file name: a refused or invalid one keeps these figures. */
+  private readonly lastGood = new Map<string, SpendFile>();
+  /** What was last logged about each refused file, so a refusal is logged once, not every poll. */
+  private readonly refusals = new Map<string, string>();
   private readonly held = new Set<string>();
   private lastRead: Date | undefined;
   private reachable = true;
@@ -240,13 +249,11 @@ export class FolderTeamEngine implements TeamEngine {
   }
 
   private async readTeamFile(): Promise<void> {
-    let text: string | undefined;
-    try {
-      text = await readFile(path.join(this.teamDir, "team.json"), "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      text = undefined;
-    }
+    const file = path.join(this.teamDir, "team.json");
+    const read = await readRegularFile(file, TEAM_FILE_MAX_BYTES);
+    if (read.kind === "refused") return this.refuse(file, `${read.why}; the last good team.json stays in force`, "error");
+    this.refusals.delete(file);
+    const text = read.kind === "text" ? read.text : undefined;
     if (text === this.teamText) return;
     this.teamText = text;
     for (const l of this.listeners) l(text);
@@ -254,19 +261,32 @@ export class FolderTeamEngine implements TeamEngine {
 
   private async readSpendFiles(): Promise<void> {
     const names = (await readdir(this.spendDir)).filter((n) => n.endsWith(".json"));
-    const files: SpendFile[] = [];
+    const present = new Set<string>();
     await Promise.all(
       names.map(async (name) => {
         const full = path.join(this.spendDir, name);
         if (full === this.ownFile) return;
-        const text = await readFile(full, "utf8").catch(() => undefined); // renamed away meanwhile: next round
-        if (text === undefined) return;
-        const parsed = parseSpendFile(text);
-        if (parsed.ok) files.push(parsed.file);
-        else this.o.log.debug(`team ledger: skipping ${name}: ${parsed.error}`);
+        present.add(name);
+        const keeps = this.lastGood.has(name) ? "its last good figures still count" : "skipped";
+        const read = await readRegularFile(full, SPEND_FILE_MAX_BYTES).catch((err: Error) => ({ kind: "refused" as const, why: err.message }));
+        if (read.kind === "absent") return void present.delete(name); // renamed away meanwhile: next round
+        if (read.kind === "refused") return this.refuse(full, `${read.why}; ${keeps}`, "warn");
+        const parsed = parseSpendFile(read.text);
+        if (!parsed.ok) return this.refuse(full, `${parsed.error}; ${keeps}`, "warn");
+        this.refusals.delete(full);
+        this.lastGood.set(name, parsed.file);
       }),
     );
-    this.files = files;
+    for (const name of [...this.lastGood.keys()]) if (!present.has(name)) this.lastGood.delete(name);
+    for (const full of [...this.refusals.keys()]) if (path.dirname(full) === this.spendDir && !present.has(path.basename(full))) this.refusals.delete(full);
+    this.files = [...this.lastGood.values()];
+  }
+
+  /** Logs why a file of the team folder is not read, once per file and reason. */
+  private refuse(file: string, why: string, level: "error" | "warn"): void {
+    if (this.refusals.get(file) === why) return;
+    this.refusals.set(file, why);
+    this.o.log[level](`team ledger: not reading ${file}: ${why}`);
   }
 
   /** Feeds the change in the others' spend (current windows) into the engine. */

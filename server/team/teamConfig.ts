@@ -79,47 +79,70 @@ export interface EffectiveCaps {
   personal: CapConfig[];
   /** Shared with the team: counted by the team store. */
   team: CapConfig[];
+  /** The member's own price overrides (they replace the built-in rows). */
   pricing: Record<string, PriceOverride>;
+  /** team.json's prices: they can only raise a rate (PriceBook's raiseOnly rows), never lower one. */
+  teamPricing: Record<string, PriceOverride>;
   /** Zone of the team caps' windows. */
   teamTimeZone: string;
-  /** Declarations that lost to team.json (same id), for the log. */
+  /** How caps of the same id in team.json and the settings were reconciled, for the log. */
   warnings: string[];
 }
 
 /**
- * One member's caps: own settings merged with team.json. On the same cap id, team.json wins (the
- * lead's word), and the loser is named in `warnings`. Team caps from both sources are shared by id.
- * Pricing: team.json's overrides, then the member's own on the same key (a local correction).
+ * One member's caps: own settings merged with team.json, which can only tighten them (anyone who
+ * can write the team folder can write team.json). Both sources' caps are enforced. On the same cap
+ * id: with the same scope, window and model they are one cap at the LOWER limit (for a team cap,
+ * the member's lower figure binds only this member's admission); otherwise they limit different
+ * things, so both apply, the member's own renamed `<id>:own` (team.json's keeps the id, by which a
+ * team cap is counted). No merge result is ever looser than either source alone.
  */
 export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: TeamFile | undefined, user: string, ownTimeZone: string): EffectiveCaps {
   const warnings: string[] = [];
-  const fromTeam: CapConfig[] = [];
+  const merged: CapConfig[] = [];
   if (team) {
-    fromTeam.push(...team.caps);
     const member = team.members[user];
     const tierName = member?.tier ?? team.defaultTier;
     const tierCaps = tierName !== undefined ? team.tiers[tierName]?.caps ?? [] : [];
     const memberCaps = member?.caps ?? [];
     const memberIds = new Set(memberCaps.map(capId));
-    fromTeam.push(...tierCaps.filter((c) => !memberIds.has(capId(c))), ...memberCaps);
+    // Within team.json, a member's own entry replaces their tier's cap of the same id (the lead's choice).
+    const fromTeam = [...team.caps, ...tierCaps.filter((c) => !memberIds.has(capId(c))), ...memberCaps];
+    merged.push(...fromTeam.filter((c, i) => fromTeam.findIndex((o) => capId(o) === capId(c)) === i)); // a team cap's id used again for a personal one: the first stands
   }
-  const byId = new Map<string, CapConfig>();
-  for (const cap of fromTeam) byId.set(capId(cap), cap);
-  const teamIds = new Set(byId.keys());
-  const merged: CapConfig[] = [...fromTeam.filter((c, i, all) => all.findIndex((o) => capId(o) === capId(c)) === i)];
+  const taken = new Set([...merged.map(capId), ...config.caps.map(capId)]);
   for (const cap of config.caps) {
     const id = capId(cap);
-    if (teamIds.has(id)) {
-      warnings.push(`cap "${id}" in your settings is overridden by team.json's cap of the same id`);
-      continue;
+    const i = merged.findIndex((c) => capId(c) === id);
+    const lead = merged[i];
+    if (!lead) {
+      merged.push(cap);
+    } else if (lead.scope === cap.scope && lead.window === cap.window && lead.model === cap.model) {
+      if (cap.limitUsd !== lead.limitUsd) {
+        const lower = Math.min(cap.limitUsd, lead.limitUsd);
+        warnings.push(`cap "${id}": team.json says $${lead.limitUsd}, your settings $${cap.limitUsd}; the lower, $${lower}, applies`);
+        merged[i] = { ...lead, id, limitUsd: lower };
+      }
+    } else {
+      const own = freeId(`${id}:own`, taken);
+      taken.add(own);
+      warnings.push(`cap "${id}" in your settings limits another scope, window or model than team.json's cap of the same id: both apply, yours as "${own}"`);
+      merged.push({ ...cap, id: own });
     }
-    merged.push(cap);
   }
   return {
     personal: merged.filter((c) => c.scope === "personal"),
     team: merged.filter((c) => c.scope === "team"),
-    pricing: { ...(team?.pricing ?? {}), ...config.pricing },
+    pricing: config.pricing,
+    teamPricing: team?.pricing ?? {},
     teamTimeZone: team?.timeZone ?? ownTimeZone,
     warnings,
   };
+}
+
+/** `base`, or `base2`, `base3`… : the first id no other cap uses. */
+function freeId(base: string, taken: Set<string>): string {
+  let id = base;
+  for (let n = 2; taken.has(id); n++) id = `${base}${n}`;
+  return id;
 }

@@ -3,12 +3,16 @@
  * redis-server for the hard wall, a temp folder for the shared-folder ledger.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm, writeFile, mkdir, symlink } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import Redis from "ioredis";
+import { costOf, PriceBook } from "../../server/metering/prices";
+import { usdToPicos } from "../../server/metering/money";
+import { ZERO_USAGE } from "../../server/metering/types";
 import { FakeBedrock } from "../support/fakeBedrock";
-import { CREDENTIALS } from "../support/harness";
+import { CREDENTIALS, SONNET_45 } from "../support/harness";
 import {
   ceilMicros, hasRedis, invoke, journalCalls, startRedis, startTeamGateways, status, stopRedis, stopTeamGateways, waitFor,
   REDIS_SERVER, type CallOutcome, type RedisProcess, type TeamGateway,
@@ -217,5 +221,106 @@ describe("team caps: shared folder (soft wall)", function () {
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal((await status(g.served.url)).caps.find((c) => c.id === "team-day")?.limitUsd, 0.001, "the last good team.json stays in force");
     assert.match(g.served.stderr(), /invalid team\.json/);
+  });
+
+  describe("team.json can only tighten, and only regular files are read", () => {
+    const shared = () => path.join(root, "shared");
+    const teamDir = (name: string) => path.join(shared(), name);
+    const writeTeam = async (name: string, team: unknown, pad = 0) => {
+      await mkdir(teamDir(name), { recursive: true });
+      await writeFile(path.join(teamDir(name), "team.json"), JSON.stringify(team) + " ".repeat(pad));
+    };
+    const settled = (g: TeamGateway, count: number) =>
+      waitFor(`${count} settled call(s) in the journal`, async () => {
+        const calls = (await journalCalls(g.ledgerDir)).filter((c) => c.outcome !== "refused");
+        return calls.length >= count ? calls : undefined;
+      });
+    /** Sequential calls (~$0.0153 reserved, $0.0105 settled each) until one is refused. */
+    const spendUntilRefused = async (g: TeamGateway, max = 12) => {
+      for (let i = 0; i < max; i++) {
+        const r = await invoke(g.client, `call ${i}`);
+        if (!r.ok) return { admitted: i, refusal: r };
+      }
+      return { admitted: max, refusal: undefined };
+    };
+
+    it("a $50 daily cap for a member in team.json does not raise her own $0.05 one: her calls are refused past $0.05", async () => {
+      await writeTeam("default", { members: { member0: { caps: [{ id: "daily", window: "day", limitUsd: 50 }] } } });
+      gateways = await startTeamGateways(root, 1, () => ({ upstreamEndpoint: fake.url, teamLedger: shared(), caps: [{ id: "daily", window: "day", limitUsd: 0.05 }] }));
+      const g = gateways[0]!;
+      const { admitted, refusal } = await spendUntilRefused(g);
+      assert.ok(refusal && refusal.name === "ServiceQuotaExceededException", `refused within 12 calls (admitted ${admitted}): ${JSON.stringify(refusal)}`);
+      assert.match(refusal.message, /cap "daily" \(personal, day\)/);
+      assert.equal(fake.hits.length, admitted, "the refused call never reached Bedrock");
+      assert.ok(teamCost(await settled(g, admitted)) <= usdToPicos("0.05"), "settled spend is within her own $0.05");
+      assert.equal((await status(g.served.url)).caps.find((c) => c.id === "daily")?.limitUsd, 0.05);
+    });
+
+    it("a team cap in team.json with the id of a member's stricter team cap: the stricter holds for that member", async () => {
+      await writeTeam("default", { caps: [{ id: "team-day", window: "day", limitUsd: 100 }] });
+      gateways = await startTeamGateways(root, 1, () => ({ upstreamEndpoint: fake.url, teamLedger: shared(), caps: [{ id: "team-day", scope: "team", window: "day", limitUsd: 0.05 }] }));
+      const g = gateways[0]!;
+      const { admitted, refusal } = await spendUntilRefused(g);
+      assert.ok(refusal && refusal.name === "ServiceQuotaExceededException", `refused within 12 calls (admitted ${admitted}): ${JSON.stringify(refusal)}`);
+      assert.match(refusal.message, /cap "team-day" \(team, day\)/);
+      assert.equal(fake.hits.length, admitted);
+      assert.ok(teamCost(await settled(g, admitted)) <= usdToPicos("0.05"));
+      assert.equal((await status(g.served.url)).caps.find((c) => c.id === "team-day")?.limitUsd, 0.05);
+    });
+
+    it("team prices never undercut: \"*\" at $0 and a row below Claude's price leave the built-in price; a row above raises it", async () => {
+      const teams = [
+        { "*": { inputPer1M: 0, outputPer1M: 0 } },
+        { "anthropic.claude-sonnet-4-5*": { inputPer1M: 0.1, outputPer1M: 0.2 } },
+        { "anthropic.claude-sonnet-4-5*": { inputPer1M: 30, outputPer1M: 150 } },
+      ];
+      await Promise.all(teams.map((pricing, i) => writeTeam(`p${i}`, { pricing })));
+      gateways = await startTeamGateways(root, teams.length, (i) => ({ upstreamEndpoint: fake.url, teamLedger: shared(), team: `p${i}` }));
+      const outcomes = await Promise.all(gateways.map((g) => invoke(g.client, "priced")));
+      assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes));
+      const costs = await Promise.all(gateways.map(async (g) => BigInt((await settled(g, 1))[0]!.costPicos)));
+      const builtIn = costOf({ ...ZERO_USAGE, inputTokens: 1000, outputTokens: 500 }, new PriceBook().rates(SONNET_45));
+      assert.equal(builtIn, usdToPicos("0.0105"));
+      assert.equal(costs[0], builtIn, '"*" at $0 does not make calls free');
+      assert.equal(costs[1], builtIn, "a row below the built-in price does not lower it");
+      assert.equal(costs[2], usdToPicos("0.105"), "a row above the built-in price raises it (1,000 × $30/M + 500 × $150/M)");
+    });
+
+    it("FIFOs named team.json and as a peer's spend file: the gateway starts, logs them, and serves", async function () {
+      this.timeout(40_000); // start-up froze for good on a FIFO: serve() gives up after 15 s, so this fails rather than hangs
+      await mkdir(path.join(teamDir("default"), "spend"), { recursive: true });
+      execFileSync("mkfifo", [path.join(teamDir("default"), "team.json")]);
+      execFileSync("mkfifo", [path.join(teamDir("default"), "spend", "peer@box-0123456789ab.json")]);
+      gateways = await startTeamGateways(root, 1, () => ({ upstreamEndpoint: fake.url, teamLedger: shared(), caps: [{ id: "team-day", scope: "team", window: "day", limitUsd: 1 }] }));
+      const g = gateways[0]!;
+      assert.equal((await invoke(g.client, "served")).ok, true);
+      const log = await waitFor("both FIFOs named in the log", async () => {
+        const text = g.served.stderr();
+        return /team\.json: not a regular file \(a FIFO\)/.test(text) && /peer@box-0123456789ab\.json: not a regular file \(a FIFO\)/.test(text) ? text : undefined;
+      });
+      assert.match(log, /not reading .*default\/team\.json/);
+    });
+
+    it("a symlinked team.json is not followed", async () => {
+      const elsewhere = path.join(root, "elsewhere.json");
+      await writeFile(elsewhere, JSON.stringify({ caps: [{ id: "linked-cap", window: "day", limitUsd: 0.001 }] }));
+      await mkdir(teamDir("default"), { recursive: true });
+      await symlink(elsewhere, path.join(teamDir("default"), "team.json"));
+      gateways = await startTeamGateways(root, 1, () => ({ upstreamEndpoint: fake.url, teamLedger: shared() }));
+      const g = gateways[0]!;
+      assert.equal((await status(g.served.url)).caps.some((c) => c.id === "linked-cap"), false, "the linked file's caps do not apply");
+      assert.match(g.served.stderr(), /not reading .*team\.json: not a regular file \(a symbolic link\)/);
+    });
+
+    it("an oversized team.json is refused and named in the log; the last good one stays in force", async () => {
+      await writeTeam("default", { caps: [{ id: "team-day", window: "day", limitUsd: 100 }] });
+      gateways = await startTeamGateways(root, 1, () => ({ upstreamEndpoint: fake.url, teamLedger: shared() }));
+      const g = gateways[0]!;
+      assert.equal((await status(g.served.url)).caps.find((c) => c.id === "team-day")?.limitUsd, 100);
+      await writeTeam("default", { caps: [{ id: "team-day", window: "day", limitUsd: 0.001 }] }, 1024 * 1024);
+      await waitFor("the refusal in the log", async () => (/team\.json: \d+ bytes, over the 1048576-byte limit; the last good team\.json stays in force/.test(g.served.stderr()) ? true : undefined));
+      assert.equal((await status(g.served.url)).caps.find((c) => c.id === "team-day")?.limitUsd, 100, "the last good team.json stays in force");
+      assert.equal((await invoke(g.client, "still served")).ok, true);
+    });
   });
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { PriceBook, costOf, BUILT_IN_PRICES } from "../../../server/metering/prices";
+import type { PriceOverride } from "../../../server/config/schema";
 import { usdToPicos } from "../../../server/metering/money";
 import { ZERO_USAGE, type TokenUsage } from "../../../server/metering/types";
 
@@ -176,6 +177,55 @@ describe("PriceBook", () => {
     for (const id of ids) assert.equal(book.rates(id).known, true, id);
     assert.equal(book.rates("openai.gpt-oss-120b-1:0").output, perToken("0.6"));
     assert.equal(book.rates("deepseek.r1-v1:0").input, perToken("1.35"));
+  });
+});
+
+describe("PriceBook: team prices (raise-only rows)", () => {
+  const call = usage({ inputTokens: 1000, outputTokens: 500, cacheReadInputTokens: 100 });
+  const builtIn = new PriceBook().rates(`us.${SONNET_45}`);
+
+  it("a \"*\" row at $0 and a row undercutting Claude change nothing: the built-in price holds", () => {
+    const rows: Record<string, PriceOverride>[] = [{ "*": { inputPer1M: 0, outputPer1M: 0 } }, { "anthropic.claude-sonnet-4-5*": { inputPer1M: 0.1, outputPer1M: 0.5, cacheReadPer1M: 0 } }];
+    for (const team of rows) {
+      const r = new PriceBook({}, undefined, team).rates(`us.${SONNET_45}`);
+      assert.equal(costOf(call, r), costOf(call, builtIn), JSON.stringify(team));
+      for (const k of ["input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h"] as const) assert.equal(r[k], builtIn[k], k);
+      assert.equal(r.source, builtIn.source);
+    }
+  });
+
+  it("a row above the built-in price raises it, rate by rate (never lowering another)", () => {
+    const r = new PriceBook({}, undefined, { "anthropic.claude-sonnet-4-5*": { inputPer1M: 1, outputPer1M: 40, cacheReadPer1M: 0 } }).rates(`us.${SONNET_45}`);
+    assert.equal(r.output, perToken("40"));
+    assert.equal(r.input, builtIn.input, "input $1/M is below the built-in $3.30/M: unchanged");
+    assert.equal(r.cacheRead, builtIn.cacheRead);
+    assert.match(r.source, /raised by team price: anthropic\.claude-sonnet-4-5\*/);
+    assert.match(r.notes.join(" "), /raised output/);
+    assert.ok(costOf(call, r) > costOf(call, builtIn));
+  });
+
+  it("cannot undercut the user's own row; can raise it", () => {
+    const own = { "anthropic.claude-sonnet-4-5*": { inputPer1M: 20, outputPer1M: 80 } };
+    const low = new PriceBook(own, undefined, { "*": { inputPer1M: 2, outputPer1M: 10 } }).rates(SONNET_45);
+    assert.equal(low.input, perToken("20"));
+    assert.equal(low.output, perToken("80"));
+    const high = new PriceBook(own, undefined, { "*": { inputPer1M: 30, outputPer1M: 10 } }).rates(SONNET_45);
+    assert.equal(high.input, perToken("30"));
+    assert.equal(high.output, perToken("80"));
+  });
+
+  it("cannot lower the dearest-rate fallback of an unknown model; a member's own row prices it", () => {
+    const fallback = new PriceBook().rates("acme.custom-v1:0");
+    const team = { "acme.custom*": { inputPer1M: 0.5, outputPer1M: 1, maxOutputTokens: 1000 } };
+    const r = new PriceBook({}, undefined, team).rates("acme.custom-v1:0");
+    assert.equal(r.known, false);
+    assert.equal(r.input, fallback.input);
+    assert.equal(r.output, fallback.output);
+    assert.equal(r.maxOutputTokens, fallback.maxOutputTokens, "a smaller maxOutputTokens cannot shrink the worst case");
+    const own = new PriceBook({ "acme.custom*": { inputPer1M: 0.25, outputPer1M: 1, maxOutputTokens: 1000 } }, undefined, team).rates("acme.custom-v1:0");
+    assert.equal(own.input, perToken("0.5"), "the team's higher input rate");
+    assert.equal(own.output, perToken("1"));
+    assert.equal(own.maxOutputTokens, 1000);
   });
 });
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { validated } from "../../../server/config/load";
 import { mergeTeamCaps, parseTeamFile, parseTeamFileText } from "../../../server/team/teamConfig";
 
@@ -67,7 +68,7 @@ describe("team: merging team.json with a member's settings", () => {
     "test",
   );
 
-  it("gives a listed member their tier and own caps; team.json wins on the same id", () => {
+  it("gives a listed member their tier and own caps; the lower limit holds on the same id", () => {
     const eff = mergeTeamCaps(settings, team.team, "alice", "Europe/Paris");
     assert.deepEqual(eff.team.map((c) => c.id), ["team-month", "side-project"]);
     assert.deepEqual(eff.personal.map((c) => [c.id, c.limitUsd]), [["daily", 50], ["opus", 20], ["mine", 30]]);
@@ -76,11 +77,13 @@ describe("team: merging team.json with a member's settings", () => {
     assert.equal(eff.teamTimeZone, "UTC");
   });
 
-  it("gives an unlisted member the default tier; pricing: the team's, then the member's own", () => {
+  it("gives an unlisted member the default tier; pricing: the member's own rows, team.json's kept apart (raise-only)", () => {
     const eff = mergeTeamCaps(settings, team.team, "zed", "Europe/Paris");
     assert.deepEqual(eff.personal.map((c) => [c.id, c.limitUsd]), [["daily", 5], ["mine", 30]]);
-    assert.equal(eff.pricing["m*"]!.inputPer1M, 1);
+    assert.deepEqual(Object.keys(eff.pricing), ["n*"]);
     assert.equal(eff.pricing["n*"]!.inputPer1M, 9);
+    assert.equal(eff.teamPricing["m*"]!.inputPer1M, 1);
+    assert.equal(eff.teamPricing["n*"]!.inputPer1M, 3);
   });
 
   it("without team.json, team caps come from the settings alone", () => {
@@ -88,5 +91,72 @@ describe("team: merging team.json with a member's settings", () => {
     assert.deepEqual(eff.team.map((c) => c.id), ["side-project"]);
     assert.deepEqual(eff.personal.map((c) => c.id), ["mine", "daily"]);
     assert.equal(eff.teamTimeZone, "Europe/Paris");
+  });
+});
+
+describe("team: team.json can only tighten a member's caps", () => {
+  const own = (caps: unknown[], pricing: Record<string, unknown> = {}) => validated({ caps, pricing }, "test");
+  const teamOf = (raw: unknown) => {
+    const r = parseTeamFile(raw);
+    assert.ok(r.ok, JSON.stringify(r));
+    return r.team;
+  };
+
+  it("a $50 daily cap in team.json does not raise alice's own $5 one", () => {
+    const team = teamOf({ members: { alice: { caps: [{ id: "daily", window: "day", limitUsd: 50 }] } } });
+    const eff = mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 5 }]), team, "alice", "UTC");
+    assert.deepEqual(eff.personal.map((c) => [c.id, c.limitUsd]), [["daily", 5]]);
+    assert.match(eff.warnings.join("\n"), /"daily".*lower, \$5, applies/);
+    // Via a tier, likewise; and team.json's stricter figure binds.
+    const tier = teamOf({ tiers: { t: { caps: [{ id: "daily", window: "day", limitUsd: 50 }] } }, defaultTier: "t" });
+    assert.deepEqual(mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 5 }]), tier, "bob", "UTC").personal.map((c) => c.limitUsd), [5]);
+    assert.deepEqual(mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 500 }]), tier, "bob", "UTC").personal.map((c) => c.limitUsd), [50]);
+  });
+
+  it("a team cap with the same id as the member's stricter one: the stricter holds for that member", () => {
+    const team = teamOf({ caps: [{ id: "team-month", window: "month", limitUsd: 500 }] });
+    const eff = mergeTeamCaps(own([{ id: "team-month", scope: "team", window: "month", limitUsd: 100 }]), team, "alice", "UTC");
+    assert.deepEqual(eff.team.map((c) => [c.id, c.scope, c.limitUsd]), [["team-month", "team", 100]]);
+    const looser = mergeTeamCaps(own([{ id: "team-month", scope: "team", window: "month", limitUsd: 900 }]), team, "alice", "UTC");
+    assert.deepEqual(looser.team.map((c) => [c.id, c.limitUsd]), [["team-month", 500]]);
+  });
+
+  it("a same-id cap with another window, model or scope cannot lengthen, widen or remove the member's: both apply", () => {
+    const team = teamOf({
+      caps: [{ id: "x", window: "day", limitUsd: 1 }],
+      members: { alice: { caps: [{ id: "opus", window: "week", limitUsd: 100, model: "*" }, { id: "daily", window: "month", limitUsd: 1000 }] } },
+    });
+    const eff = mergeTeamCaps(
+      own([{ id: "opus", window: "day", limitUsd: 10, model: "*opus*" }, { id: "daily", window: "day", limitUsd: 5 }, { id: "x", window: "day", limitUsd: 2 }, { id: "opus:own", window: "day", limitUsd: 3 }]),
+      team, "alice", "UTC",
+    );
+    assert.deepEqual(eff.personal.map((c) => [c.id, c.window, c.model ?? "", c.limitUsd]), [
+      ["opus", "week", "*", 100], ["daily", "month", "", 1000],
+      ["opus:own2", "day", "*opus*", 10], ["daily:own", "day", "", 5], ["x:own", "day", "", 2], ["opus:own", "day", "", 3],
+    ]);
+    assert.deepEqual(eff.team.map((c) => [c.id, c.limitUsd]), [["x", 1]]);
+    assert.equal(new Set([...eff.personal, ...eff.team].map((c) => c.id)).size, 7, "every cap keeps an id of its own");
+  });
+
+  it("property: every cap either source declares is enforced at its limit or lower", () => {
+    const window = fc.constantFrom("day" as const, "week" as const, "month" as const);
+    const cap = fc.record({ id: fc.constantFrom("a", "b", "c", "a:own"), scope: fc.constantFrom("personal" as const, "team" as const), window, limitUsd: fc.integer({ min: 1, max: 100 }), model: fc.option(fc.constantFrom("*", "*opus*"), { nil: undefined }) });
+    const uniq = <T extends { id: string }>(caps: T[]) => caps.filter((c, i) => caps.findIndex((o) => o.id === c.id) === i);
+    fc.assert(
+      fc.property(fc.array(cap, { maxLength: 5 }), fc.array(cap, { maxLength: 5 }), (mine, lead) => {
+        const settings = own(uniq(mine).map(({ model, ...c }) => (model === undefined ? c : { ...c, model })));
+        const team = teamOf({
+          caps: uniq(lead).filter((c) => c.scope === "team").map(({ model, ...c }) => (model === undefined ? c : { ...c, model })),
+          members: { alice: { caps: uniq(lead).filter((c) => c.scope === "personal").map(({ model, ...c }) => (model === undefined ? c : { ...c, model })) } },
+        });
+        const eff = mergeTeamCaps(settings, team, "alice", "UTC");
+        const all = [...eff.personal, ...eff.team];
+        assert.equal(new Set(all.map((c) => c.id)).size, all.length, "ids are unique");
+        for (const c of [...settings.caps, ...team.caps, ...team.members.alice!.caps]) {
+          assert.ok(all.some((e) => e.scope === c.scope && e.window === c.window && e.model === c.model && e.limitUsd <= c.limitUsd), `${JSON.stringify(c)} is enforced`);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
