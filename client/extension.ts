@@ -31,7 +31,8 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
   const terminals = new TerminalRouting(context);
   const alerts = new Alerts(context);
   let endpoint: string | undefined;
-  const gateway = () => (endpoint ? { url: endpoint } : undefined);
+  let token: string | undefined; // for the dashboard panel's relay (call-level routes)
+  const gateway = () => (endpoint ? { url: endpoint, ...(token ? { token } : {}) } : undefined);
   const routeTerminals = () => vscode.workspace.getConfiguration("bedrockBudget").get<boolean>("routeTerminals", true);
 
   client = createLanguageClient(context, log);
@@ -42,7 +43,10 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     terminals,
     lc.onNotification(GatewayStateNotification.method, (params: GatewayStateNotification.Params) => {
       meter.setState(params);
-      if (params.state === "ready") endpoint = params.url;
+      if (params.state === "ready") {
+        endpoint = params.url;
+        token = params.token;
+      }
       terminals.update(params.state === "ready" ? params.url : undefined, routeTerminals());
     }),
     lc.onNotification(StatusNotification.method, (status: StatusNotification.Params) => {
