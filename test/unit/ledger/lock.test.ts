@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import fsp, { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { LedgerLocked, ledgerOwner, lockLedger } from "../../../server/ledger/lock";
@@ -28,7 +28,23 @@ describe("ledger/lock", () => {
   });
 
   it("when several take over one stale lock at once, exactly one wins and its fresh lock survives", async () => {
-    for (let round = 0; round < 10; round++) {
+    // A slow disk for the later takers: each removal of the lock file by name lands a little later
+    // than the previous one, so a taker that judged the lock stale acts after another took it.
+    const realRm = fsp.rm;
+    let removals = 0;
+    (fsp as { rm: typeof fsp.rm }).rm = async (target, options) => {
+      if (target === file) await new Promise((r) => setTimeout(r, 40 * removals++));
+      return realRm(target, options);
+    };
+    try {
+      await takeOverRounds();
+    } finally {
+      (fsp as { rm: typeof fsp.rm }).rm = realRm;
+    }
+  });
+
+  async function takeOverRounds(): Promise<void> {
+    for (let round = 0; round < 5; round++) {
       await writeFile(file, `${await deadPid()}\n`);
       const takers = await Promise.allSettled([lockLedger(dir), lockLedger(dir), lockLedger(dir)]);
       const won = takers.flatMap((t) => (t.status === "fulfilled" ? [t.value] : []));
@@ -44,7 +60,7 @@ describe("ledger/lock", () => {
       await won[0]!.release();
       assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith("gateway.lock")), [], `round ${round}: no lock, claim or temp file left`);
     }
-  });
+  }
 
   it("takes over a lock written in another boot even though its pid is alive now", async function () {
     if (!linux) return this.skip();
