@@ -5,7 +5,7 @@
  * the whole batch, so the sync cost is shared and throughput grows with concurrency.
  */
 import { createReadStream } from "node:fs";
-import { open, readdir, rename, stat, type FileHandle } from "node:fs/promises";
+import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { FILE_MODE, privateDir } from "./privateFiles";
 import { checkEntry } from "./schema";
@@ -80,6 +80,10 @@ export class Journal {
     const journal = new Journal(path.join(dir, "journal"), opts.readOnly ?? false);
     if (journal.readOnly) return journal;
     await privateDir(journal.dir);
+    for (const name of await readdir(journal.dir).catch(() => [] as string[])) {
+      // A quarantine interrupted by a crash: the journal file itself was not replaced yet.
+      if (name.endsWith(".quarantine-tmp")) await rm(path.join(journal.dir, name), { force: true });
+    }
     for (const month of await journal.months()) {
       if (await repairTornTail(journal.file(month))) journal.stats.repairedFiles++;
     }

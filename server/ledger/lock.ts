@@ -65,7 +65,10 @@ export async function lockLedger(dir: string): Promise<LedgerLock> {
   const file = path.join(dir, LOCK_FILE);
   const me: LockOwner = { pid: process.pid, ...instanceOf(process.pid), id: randomUUID() };
   for (let attempt = 0; attempt < 5; attempt++) {
-    if (await createLock(file, me)) return held(file, me);
+    if (await createLock(file, me)) {
+      await removeClaims(dir); // left by a take-over that crashed half-way
+      return held(file, me);
+    }
     const text = await readFile(file, "utf8").catch(() => undefined);
     if (text === undefined) continue; // released meanwhile: create it
     const owner = parseLock(text);
@@ -164,10 +167,11 @@ async function takeOver(file: string, stale: string, me: LockOwner): Promise<boo
   return false;
 }
 
-/** Claims are only needed while a take-over runs; the new owner clears them. */
+/** Claims are only needed while a take-over runs; the new owner clears them, and temp files of dead processes. */
 async function removeClaims(dir: string): Promise<void> {
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (name.startsWith(`${LOCK_FILE}.takeover-`)) await rm(path.join(dir, name), { force: true });
+    const tmpOf = /^gateway\.lock\.(\d+)\.[0-9a-f-]{8}\.tmp$/.exec(name);
+    if (name.startsWith(`${LOCK_FILE}.takeover-`) || (tmpOf && !isAlive(Number(tmpOf[1])))) await rm(path.join(dir, name), { force: true });
   }
 }
 
