@@ -2,14 +2,17 @@
  * The dashboard as a VS Code webview panel: one instance, resources only from the extension's
  * out/webview, a nonce CSP. The webview cannot reach the gateway itself (connect-src 'none'), so
  * this host relays its requests (GET, to a fixed set of local API routes) and the gateway's
- * server-sent events, after the page says it is `ready`. A serializer brings it back after a
- * reload; the page restores its own view state (acquireVsCodeApi().getState()).
+ * server-sent events, after the page says it is `ready`, with the user's token (the language
+ * server sends it with the verified gateway's URL over the editor's private channel; it never
+ * reaches the page). A serializer brings it back after a reload; the page restores its own view
+ * state (acquireVsCodeApi().getState()).
  */
 import * as vscode from "vscode";
 import { dashboardHtml, newNonce, webviewCsp } from "../server/dashboard/html";
 import {
   API_PATHS,
   DASHBOARD_PATHS,
+  TOKEN_HEADER,
   type DashboardRoute,
   type GatewayEvent,
   type HostToWebview,
@@ -20,6 +23,13 @@ export const DASHBOARD_VIEW_TYPE = "bedrockBudget.dashboard";
 
 export interface GatewayTarget {
   url: string;
+  /** For the call-level routes (calls, events, series, export); from the "ready" gateway state. */
+  token?: string;
+}
+
+/** The headers of a request to `target`: its token, when known. */
+function authHeaders(target: GatewayTarget, extra: Record<string, string> = {}): Record<string, string> {
+  return target.token ? { ...extra, [TOKEN_HEADER]: target.token } : extra;
 }
 export type GatewayProvider = () => GatewayTarget | undefined;
 
@@ -80,9 +90,10 @@ export class DashboardPanel implements vscode.Disposable {
 
   /** A new gateway (restarted elsewhere, another port): the event relay follows it. */
   setGateway(gateway: GatewayProvider): void {
-    const before = this.gateway()?.url;
+    const before = this.gateway();
     this.gateway = gateway;
-    if (this.ready && gateway()?.url !== before) this.startEvents();
+    const after = gateway();
+    if (this.ready && (after?.url !== before?.url || after?.token !== before?.token)) this.startEvents();
   }
 
   dispose(): void {
@@ -142,7 +153,7 @@ export class DashboardPanel implements vscode.Disposable {
     for (const [k, v] of Object.entries(query ?? {})) if (typeof v === "string") params.set(k, v);
     const qs = params.toString();
     try {
-      const res = await fetch(`${target.url}${path}${qs ? `?${qs}` : ""}`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const res = await fetch(`${target.url}${path}${qs ? `?${qs}` : ""}`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), headers: authHeaders(target) });
       const body: unknown = await res.json().catch(() => undefined);
       if (res.ok) this.post({ type: "response", id, ok: true, body });
       else this.post({ type: "response", id, ok: false, status: res.status, message: (body as { message?: string } | undefined)?.message ?? res.statusText });
@@ -163,7 +174,7 @@ export class DashboardPanel implements vscode.Disposable {
         if (controller.signal.aborted) return;
         if (target) {
           try {
-            const res = await fetch(`${target.url}${API_PATHS.events}`, { signal: controller.signal, headers: { accept: "text/event-stream" } });
+            const res = await fetch(`${target.url}${API_PATHS.events}`, { signal: controller.signal, headers: authHeaders(target, { accept: "text/event-stream" }) });
             if (res.ok && res.body) {
               this.post({ type: "connection", state: "open" });
               delay = 500;
@@ -185,7 +196,7 @@ export class DashboardPanel implements vscode.Disposable {
     const target = this.gateway();
     if (!target) return this.post({ type: "exported", error: "the gateway is not running" });
     try {
-      const res = await fetch(`${target.url}${DASHBOARD_PATHS.exportCsv}?${new URLSearchParams({ from, to })}`);
+      const res = await fetch(`${target.url}${DASHBOARD_PATHS.exportCsv}?${new URLSearchParams({ from, to })}`, { headers: authHeaders(target) });
       if (!res.ok) throw new Error(`the gateway answered ${res.status}`);
       const csv = new Uint8Array(await res.arrayBuffer());
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri;

@@ -32,8 +32,9 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
   const terminals = new TerminalRouting(context);
   const alerts = new Alerts(context);
   let endpoint: string | undefined;
+  let token: string | undefined; // for the dashboard panel's relay (call-level routes)
   let state: GatewayStateNotification.Params | undefined;
-  const gateway = () => (endpoint ? { url: endpoint } : undefined);
+  const gateway = () => (endpoint ? { url: endpoint, ...(token ? { token } : {}) } : undefined);
   const terminalSettings = () => {
     const config = vscode.workspace.getConfiguration("bedrockBudget");
     return { routeTerminals: config.get<boolean>("routeTerminals", true), whenGatewayDown: whenGatewayDownOf(config.get("whenGatewayDown")) };
@@ -53,7 +54,10 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     terminals,
     lc.onNotification(GatewayStateNotification.method, (params: GatewayStateNotification.Params) => {
       state = params;
-      if (params.state === "ready") endpoint = params.url;
+      if (params.state === "ready") {
+        endpoint = params.url;
+        token = params.token;
+      }
       refresh();
     }),
     // The background process stopped for good (it is not restarted): the gateway is down.

@@ -53,6 +53,10 @@ function tooltip(status: StatusResponse, now: Date): string {
     }
     lines.push("", `Today: ${status.today.calls} calls, ${usd(status.today.costUsd)}.`, "");
   }
+  const q = status.journal;
+  if (q && q.quarantinedLines > 0) {
+    lines.push(`⚠️ ${q.quarantinedLines} invalid journal line${q.quarantinedLines === 1 ? "" : "s"} moved aside${q.unknownAmountLines > 0 ? `; **${q.unknownAmountLines} with an unknown amount: spend may be higher than shown**` : ""} (files: \`bedrock-budget status\`).`, "");
+  }
   if (status.inFlight > 0) lines.push(`${status.inFlight} call${status.inFlight === 1 ? "" : "s"} in flight.`, "");
   lines.push(`Endpoint: \`${status.endpoint}\``, "");
   lines.push("[Dashboard](command:bedrockBudget.showDashboard) · [Copy endpoint](command:bedrockBudget.copyEndpoint) · [Settings](command:bedrockBudget.openSettings) · [Log](command:bedrockBudget.showLog)");

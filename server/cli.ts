@@ -11,11 +11,13 @@ import { startGateway } from "./gateway/gateway";
 import { stderrLogger } from "./log";
 import { readMonth, toCsv } from "./ledger/report";
 import { formatStatus } from "./statusText";
-import { API_PATHS, type StatusResponse } from "./protocol";
+import { API_PATHS, DASHBOARD_PATHS, TOKEN_QUERY, type StatusResponse } from "./protocol";
+import { GatewaySecret } from "./ledger/secret";
+import { probeGateway } from "./lsp/gatewayHost";
 
 const USAGE = `usage:
   bedrock-budget serve  [--config FILE] [--port N] [--ledger DIR] [--upstream URL]
-  bedrock-budget status [--config FILE] [--port N]
+  bedrock-budget status [--config FILE] [--port N] [--ledger DIR]
   bedrock-budget report [--config FILE] [--ledger DIR] [--format csv|json] [--month YYYY-MM]`;
 
 async function main(argv: string[]): Promise<number> {
@@ -156,7 +158,8 @@ function watchConfig(file: string, onChange: () => Promise<void>): () => void {
 }
 
 async function status(config: Config): Promise<number> {
-  const url = `http://127.0.0.1:${config.port}${API_PATHS.status}`;
+  const base = `http://127.0.0.1:${config.port}`;
+  const url = `${base}${API_PATHS.status}`;
   let body: StatusResponse;
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
@@ -166,7 +169,20 @@ async function status(config: Config): Promise<number> {
     return 1;
   }
   process.stdout.write(formatStatus(body));
+  process.stdout.write(`${await dashboardLine(config, base)}\n`);
   return 0;
+}
+
+/** The dashboard's URL with the token, only for a gateway that proved it holds this user's secret. */
+async function dashboardLine(config: Config, base: string): Promise<string> {
+  const dir = ledgerDirOf(config);
+  const secret = await GatewaySecret.read(dir).catch((err: Error) => err);
+  if (secret instanceof Error) return `dashboard: cannot read the token: ${secret.message}`;
+  if (!secret) return `dashboard: no token in ${dir} (pass the gateway's --ledger folder)`;
+  if ((await probeGateway(base, secret)).kind !== "verified") {
+    return `WARNING: the process on port ${config.port} cannot prove it is the gateway of the ledger in ${dir}: do not send it calls (pass --ledger if the gateway uses another folder)`;
+  }
+  return `dashboard: ${base}${DASHBOARD_PATHS.page}?${TOKEN_QUERY}=${secret.token()}`;
 }
 
 async function report(config: Config, format: string, month: string | undefined): Promise<number> {

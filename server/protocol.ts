@@ -12,13 +12,37 @@ export const API_PATHS = {
   events: `${API_PREFIX}/events`,
 } as const;
 
-/** Identifies a compatible gateway already serving a port (so another window can reuse it). */
+/**
+ * Identifies a compatible gateway already serving a port (so another window can reuse it). Any
+ * process can claim this; `GET health?challenge=<16–128 base64url chars>` makes the gateway prove
+ * it holds this user's secret: `proof` is base64url HMAC-SHA256(secret, "bedrock-budget health v1\n"
+ * + port + "\n" + challenge) (server/ledger/secret.ts). A follower trusts only a correct proof.
+ */
 export interface HealthResponse {
   product: "bedrock-budget";
   apiVersion: 1;
   version: string;
   pid: number;
   startedAt: string;
+  proof?: string;
+}
+
+/**
+ * The call-level routes (calls, events, export.csv, series, the dashboard page) need the user's
+ * token: header `x-bedrock-budget-token` or query `token` (EventSource and links cannot set
+ * headers). Without it: 403 with a message saying where the token is. health, status, prices and
+ * the page's script and style stay open on loopback.
+ */
+export const TOKEN_HEADER = "x-bedrock-budget-token";
+export const TOKEN_QUERY = "token";
+
+/** Journal lines found invalid when the gateway opened its ledger, moved aside (never deleted). */
+export interface JournalHealthDto {
+  /** Lines in the quarantine files (this start's and earlier ones'). */
+  quarantinedLines: number;
+  /** Of those, lines whose amount could not be read: spend may be higher than shown. */
+  unknownAmountLines: number;
+  quarantineFiles: string[];
 }
 
 export interface CapStatusDto {
@@ -53,6 +77,8 @@ export interface StatusResponse {
   inFlight: number;
   /** Why the gateway refuses every Bedrock call right now (a setting that decides money is invalid); absent while it admits calls. */
   blocked?: string;
+  /** Absent from gateways older than the quarantine (issue #9). */
+  journal?: JournalHealthDto;
 }
 
 export interface CallsResponse {
@@ -77,9 +103,13 @@ export namespace GatewayStateNotification {
   export type Params =
     /** `endpoint`: where the gateway will serve (`http://127.0.0.1:<configured port>`), when the port is fixed. */
     | { state: "starting"; endpoint?: string }
-    /** `role`: this process serves the port, or follows another window's gateway. */
-    | { state: "ready"; url: string; role: "leader" | "follower" }
-    /** `strangerOnPort`: a process that is not a verified Bedrock Budget gateway holds the port. */
+    /**
+     * `role`: this process serves the port, or follows another window's gateway (verified: it
+     * proved it holds this user's secret). `token`: for the call-level local API routes (the
+     * dashboard panel relays with it); sent only over the editor's private channel.
+     */
+    | { state: "ready"; url: string; role: "leader" | "follower"; token?: string }
+    /** `strangerOnPort`: a process that is not this user's verified gateway holds the port; nothing may be sent to it. */
     | { state: "error"; message: string; endpoint?: string; strangerOnPort?: true };
 }
 

@@ -1,6 +1,6 @@
 /** The status as text for a terminal (CLI `status`). Pure. */
 import { teamFreshness } from "./freshness";
-import type { StatusResponse } from "./protocol";
+import type { JournalHealthDto, StatusResponse } from "./protocol";
 
 const WINDOW_WORD = { day: "today", week: "this week", month: "this month" } as const;
 
@@ -16,7 +16,20 @@ export function formatStatus(status: StatusResponse, now: Date = new Date()): st
         `${cap.reservedUsd > 0 ? `, ${usd(cap.reservedUsd)} reserved` : ""} (${pct}%), resets ${cap.resetsAt}${fresh ? `; ${fresh}` : ""}`,
     );
   }
+  lines.push(...journalLines(status.journal));
   return `${lines.join("\n")}\n`;
+}
+
+/** What the quarantine holds, loudly when an amount is unknown; nothing when the journal is clean. */
+export function journalLines(journal: JournalHealthDto | undefined): string[] {
+  if (!journal || journal.quarantinedLines === 0) return [];
+  const n = journal.quarantinedLines;
+  const lines = [`journal: ${n} invalid line${n === 1 ? "" : "s"} moved aside on start, kept in ${journal.quarantineFiles.join(", ")}; what they could have cost is charged`];
+  if (journal.unknownAmountLines > 0) {
+    const u = journal.unknownAmountLines;
+    lines.push(`WARNING: ${u} of them name${u === 1 ? "s" : ""} no amount that can be read: spend may be higher than shown; inspect the .bad-unknown-amount file${journal.quarantineFiles.length === 1 ? "" : "s"}`);
+  }
+  return lines;
 }
 
 function usd(n: number): string {

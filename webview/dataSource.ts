@@ -1,11 +1,14 @@
 /**
  * Where the page gets its figures. In a normal browser (served by the gateway): fetch and
- * EventSource against the same origin. Inside a VS Code webview: postMessage to the extension
- * host, which relays to the gateway's local API (a webview cannot reach localhost itself).
+ * EventSource against the same origin, with the token the page's URL carries (`?token=`, as
+ * Jupyter does). Inside a VS Code webview: postMessage to the extension host, which relays to the
+ * gateway's local API with the token (a webview cannot reach localhost itself).
  */
 import {
   API_PATHS,
   DASHBOARD_PATHS,
+  TOKEN_HEADER,
+  TOKEN_QUERY,
   type DashboardRoute,
   type DashboardViewState,
   type GatewayEvent,
@@ -41,16 +44,18 @@ const STORAGE_KEY = "bedrock-budget.dashboard";
 
 export class BrowserDataSource implements DataSource {
   readonly kind = "browser" as const;
+  /** From the page's URL; sent as a header where possible, in the query where not. */
+  private readonly token = new URLSearchParams(location.search).get(TOKEN_QUERY) ?? "";
 
   async get<T>(route: DashboardRoute, q?: Record<string, string>): Promise<T> {
-    const res = await fetch(`${ROUTES[route]}${query(q)}`, { headers: { accept: "application/json" } });
+    const res = await fetch(`${ROUTES[route]}${query(q)}`, { headers: { accept: "application/json", [TOKEN_HEADER]: this.token } });
     if (!res.ok) throw new Error(`${route}: ${res.status} ${((await res.json().catch(() => ({}))) as { message?: string }).message ?? res.statusText}`);
     return (await res.json()) as T;
   }
 
   subscribe(onEvent: (e: GatewayEvent) => void, onConnection: (open: boolean) => void): void {
     // EventSource reconnects by itself after a drop (the gateway restarting, a laptop waking up).
-    const source = new EventSource(API_PATHS.events);
+    const source = new EventSource(`${API_PATHS.events}${query({ [TOKEN_QUERY]: this.token })}`);
     source.onopen = () => onConnection(true);
     source.onerror = () => onConnection(false);
     source.addEventListener("call", (e) => onEvent({ event: "call", data: JSON.parse((e as MessageEvent<string>).data) }));
@@ -59,7 +64,7 @@ export class BrowserDataSource implements DataSource {
 
   exportCsv(from: string, to: string, suggestedName: string): void {
     const a = document.createElement("a");
-    a.href = `${DASHBOARD_PATHS.exportCsv}${query({ from, to })}`;
+    a.href = `${DASHBOARD_PATHS.exportCsv}${query({ from, to, [TOKEN_QUERY]: this.token })}`;
     a.download = suggestedName;
     document.body.append(a);
     a.click();

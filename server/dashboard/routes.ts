@@ -2,7 +2,9 @@
  * The dashboard's local API routes, next to the gateway's own (server/gateway/localApi.ts):
  * the page (strict CSP, per-response nonce), its bundled script and style, aggregated series,
  * the price rates for the cost calculator, and a CSV export of a range. GET only, loopback only
- * (the gateway checks the Host before anything reaches here).
+ * (the gateway checks the Host before anything reaches here). The page, the series (by tag, tool)
+ * and the export show the user's calls: they need the token; the script, style and price table
+ * are the same for everyone and stay open.
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -10,7 +12,7 @@ import path from "node:path";
 import { windowBounds } from "../budget/windows";
 import type { GatewayContext } from "../gateway/context";
 import type { AnyRequest, AnyResponse } from "../gateway/listener";
-import type { LocalApi } from "../gateway/localApi";
+import { authorized, forbidden, type LocalApi } from "../gateway/localApi";
 import { journalMonth } from "../ledger/journal";
 import { toCsv } from "../ledger/report";
 import type { CallRecord } from "../ledger/types";
@@ -68,6 +70,8 @@ export class DashboardRoutes {
   async handle(req: AnyRequest, res: AnyResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (req.method !== "GET") return json(res, 405, { message: "the local API is read-only: use GET" });
+    const open = url.pathname === DASHBOARD_PATHS.script || url.pathname === DASHBOARD_PATHS.style || url.pathname === DASHBOARD_PATHS.prices;
+    if (!open && !authorized(req, url, this.ctx().ledger.secret)) return forbidden(res);
     switch (url.pathname) {
       case DASHBOARD_PATHS.page:
         return this.page(res);

@@ -1,8 +1,13 @@
-/** The local HTTP API under /__bedrock-budget/v1: health, status, the call log, live events. */
+/**
+ * The local HTTP API under /__bedrock-budget/v1: health (with its challenge proof), status, the
+ * call log, live events. The call-level routes need the user's token (other local users can
+ * reach loopback too); the aggregate status and health stay open.
+ */
 import { EventEmitter } from "node:events";
 import { picosToDecimalString, picosToUsd } from "../metering/money";
 import type { CallRecord, Outcome } from "../ledger/types";
-import { API_PATHS, API_PREFIX, type CallsResponse, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
+import { API_PATHS, API_PREFIX, TOKEN_HEADER, TOKEN_QUERY, type CallsResponse, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
+import { CHALLENGE_RE, TOKEN_HINT, type GatewaySecret } from "../ledger/secret";
 import type { GatewayContext } from "./context";
 import type { CapStatus } from "../budget/engine";
 import { teamOf } from "../team/runtime";
@@ -25,6 +30,16 @@ export class LocalApi {
     private readonly blocked: () => string | undefined = () => undefined,
   ) {
     this.events.setMaxListeners(0);
+  }
+
+  /** The ledger's secret: proves this gateway to followers and derives the token. */
+  get secret(): GatewaySecret {
+    return this.ctx().ledger.secret;
+  }
+
+  /** The token the call-level routes need (for the editor's dashboard panel and tests). */
+  token(): string {
+    return this.secret.token();
   }
 
   static handles(rawPath: string): boolean {
@@ -57,6 +72,7 @@ export class LocalApi {
       ...(c.team ? { team: c.team } : {}),
     }));
     const today = ctx.ledger.todayTotals(now);
+    const quarantine = ctx.ledger.journal.quarantine;
     return {
       user: ctx.user,
       endpoint: this.endpoint(),
@@ -68,6 +84,7 @@ export class LocalApi {
       ),
       inFlight: this.inFlight(),
       ...(this.blocked() !== undefined ? { blocked: this.blocked() } : {}),
+      journal: { quarantinedLines: quarantine.lines, unknownAmountLines: quarantine.unknownAmountLines, quarantineFiles: [...quarantine.files] },
     };
   }
 
@@ -77,13 +94,18 @@ export class LocalApi {
     switch (url.pathname) {
       case API_PATHS.health: {
         const body: HealthResponse = { product: "bedrock-budget", apiVersion: 1, version, pid: process.pid, startedAt: this.startedAt };
+        const challenge = url.searchParams.get("challenge");
+        const port = this.endpoint() ? Number(new URL(this.endpoint()).port || 80) : 0;
+        if (challenge !== null && CHALLENGE_RE.test(challenge) && port > 0) body.proof = this.secret.prove(challenge, port);
         return json(res, 200, body);
       }
       case API_PATHS.status:
         return json(res, 200, this.status());
       case API_PATHS.calls:
+        if (!authorized(req, url, this.secret)) return forbidden(res);
         return this.calls(url, res);
       case API_PATHS.events:
+        if (!authorized(req, url, this.secret)) return forbidden(res);
         return this.stream(res);
       default:
         return json(res, 404, { message: `no such local API route: ${url.pathname}` });
@@ -132,6 +154,16 @@ export class LocalApi {
   endStreams(): void {
     for (const res of this.streams) res.end();
   }
+}
+
+/** Whether the request carries the user's token (header, or query for EventSource and links). */
+export function authorized(req: AnyRequest, url: URL, secret: GatewaySecret): boolean {
+  const header = req.headers[TOKEN_HEADER];
+  return secret.acceptsToken(typeof header === "string" ? header : url.searchParams.get(TOKEN_QUERY));
+}
+
+export function forbidden(res: AnyResponse): void {
+  json(res, 403, { message: `this route shows individual calls and needs your Bedrock Budget token: ${TOKEN_HINT}` });
 }
 
 function json(res: AnyResponse, status: number, body: unknown): void {

@@ -5,16 +5,41 @@
  * the whole batch, so the sync cost is shared and throughput grows with concurrency.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, stat, type FileHandle } from "node:fs/promises";
+import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { FILE_MODE, privateDir } from "./privateFiles";
+import { checkEntry } from "./schema";
 import type { JournalEntry } from "./types";
 
 export interface JournalStats {
   appends: number; // lines made durable
   writes: number; // write batches (one per file per group commit)
   syncs: number; // fdatasync calls for appends
-  skippedLines: number; // torn or unparsable lines seen by read()
+  skippedLines: number; // torn, unparsable or invalid lines seen by read()
   repairedFiles: number; // files whose torn tail was moved aside on open
+}
+
+/**
+ * Lines moved out of the journal because they were not valid entries: kept, never deleted, in
+ * `<month>.jsonl.bad` when their money is accounted for (see Ledger.replay) and in
+ * `<month>.jsonl.bad-unknown-amount` when it cannot be known. Counted from those files on open,
+ * so the warning lasts until the user deals with them.
+ */
+export interface Quarantine {
+  lines: number;
+  unknownAmountLines: number;
+  files: string[];
+}
+
+/** Where a quarantined line goes. */
+export type QuarantineKind = "bad" | "bad-unknown-amount";
+const QUARANTINE_RE = /^\d{4}-\d{2}\.jsonl\.(bad|bad-unknown-amount)$/;
+
+/** A complete line that failed validation, as read. */
+export interface BadLine {
+  month: string;
+  text: string;
+  reason: string;
 }
 
 interface Pending {
@@ -36,6 +61,7 @@ export function journalMonth(at: string | Date): string {
 
 export class Journal {
   readonly stats: JournalStats = { appends: 0, writes: 0, syncs: 0, skippedLines: 0, repairedFiles: 0 };
+  readonly quarantine: Quarantine = { lines: 0, unknownAmountLines: 0, files: [] };
   private queue: Pending[] = [];
   private running = false;
   private idle: Promise<void> = Promise.resolve();
@@ -53,10 +79,15 @@ export class Journal {
   static async open(dir: string, opts: { readOnly?: boolean } = {}): Promise<Journal> {
     const journal = new Journal(path.join(dir, "journal"), opts.readOnly ?? false);
     if (journal.readOnly) return journal;
-    await mkdir(journal.dir, { recursive: true });
+    await privateDir(journal.dir);
+    for (const name of await readdir(journal.dir).catch(() => [] as string[])) {
+      // A quarantine interrupted by a crash: the journal file itself was not replaced yet.
+      if (name.endsWith(".quarantine-tmp")) await rm(path.join(journal.dir, name), { force: true });
+    }
     for (const month of await journal.months()) {
       if (await repairTornTail(journal.file(month))) journal.stats.repairedFiles++;
     }
+    await journal.countQuarantine();
     return journal;
   }
 
@@ -86,33 +117,105 @@ export class Journal {
     return names.flatMap((n) => FILE_RE.exec(n)?.[1] ?? []).sort();
   }
 
-  /** Entries of one month in file order. Torn or unparsable lines are skipped and counted. */
-  async *readMonth(month: string): AsyncIterable<JournalEntry> {
-    let rest = Buffer.alloc(0);
-    let stream;
-    try {
-      stream = createReadStream(this.file(month));
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        let buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
-        let nl: number;
-        while ((nl = buf.indexOf(NL)) >= 0) {
-          const entry = this.parse(buf.subarray(0, nl));
-          if (entry) yield entry;
-          buf = buf.subarray(nl + 1);
-        }
-        rest = Buffer.from(buf);
+  /**
+   * Entries of one month in file order. Torn, unparsable or invalid lines are skipped and counted;
+   * `onBad` hears of each complete one (the ledger quarantines them).
+   */
+  async *readMonth(month: string, onBad?: (bad: BadLine) => void): AsyncIterable<JournalEntry> {
+    const unterminated = yield* this.parseLines(lines(this.file(month)), month, onBad);
+    if (unterminated) this.stats.skippedLines++; // an unterminated line is being written or was torn
+  }
+
+  private async *parseLines(source: AsyncGenerator<Buffer, boolean>, month: string, onBad?: (bad: BadLine) => void): AsyncGenerator<JournalEntry, boolean> {
+    for (;;) {
+      const next = await source.next();
+      if (next.done) return next.value;
+      const parsed = parseLine(next.value);
+      if (parsed.ok) {
+        yield parsed.entry;
+      } else {
+        this.stats.skippedLines++;
+        onBad?.({ month, text: next.value.toString("utf8"), reason: parsed.reason });
       }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-      throw err;
-    } finally {
-      stream?.destroy();
     }
-    if (rest.length) this.stats.skippedLines++; // an unterminated line is being written or was torn
+  }
+
+  /**
+   * Moves the invalid lines of `month` aside (to the side file `kindOf` names for each), keeping
+   * every valid line in order. Only while nothing appends (the ledger calls it while opening).
+   * The side files are written and synced before the journal file is replaced, atomically: a
+   * crash in between leaves a line in both, never in neither.
+   */
+  async quarantineMonth(month: string, kindOf: (text: string) => QuarantineKind): Promise<number> {
+    if (this.readOnly || this.handles.size > 0 || this.running) throw new Error("journal: quarantine only while opening");
+    const file = this.file(month);
+    const tmp = `${file}.quarantine-tmp`;
+    const aside: Record<QuarantineKind, Buffer[]> = { bad: [], "bad-unknown-amount": [] };
+    const out = await open(tmp, "w", FILE_MODE);
+    try {
+      let pending: Buffer[] = [];
+      let size = 0;
+      const source = lines(file);
+      for (;;) {
+        const next = await source.next();
+        if (next.done) {
+          if (next.value) throw new Error(`journal: ${file} grew while its bad lines were moved aside`);
+          break;
+        }
+        if (parseLine(next.value).ok) {
+          pending.push(next.value, NL_BUF);
+          size += next.value.length + 1;
+        } else if (next.value.toString("utf8").trim() !== "") {
+          aside[kindOf(next.value.toString("utf8"))].push(next.value, NL_BUF);
+        }
+        if (size >= 1 << 20) {
+          await writeAll(out, Buffer.concat(pending));
+          pending = [];
+          size = 0;
+        }
+      }
+      if (pending.length) await writeAll(out, Buffer.concat(pending));
+      await out.datasync();
+    } finally {
+      await out.close();
+    }
+    let moved = 0;
+    for (const kind of ["bad", "bad-unknown-amount"] as const) {
+      if (!aside[kind].length) continue;
+      await appendDurably(`${file}.${kind}`, Buffer.concat(aside[kind]));
+      const n = aside[kind].length / 2;
+      moved += n;
+      this.quarantine.lines += n;
+      if (kind === "bad-unknown-amount") this.quarantine.unknownAmountLines += n;
+      if (!this.quarantine.files.includes(`${file}.${kind}`)) this.quarantine.files.push(`${file}.${kind}`);
+    }
+    await rename(tmp, file);
+    await syncDir(this.dir);
+    return moved;
+  }
+
+  /** Counts the lines of the quarantine files already there (from this or an earlier start). */
+  private async countQuarantine(): Promise<void> {
+    const names = (await readdir(this.dir).catch(() => [] as string[])).filter((n) => QUARANTINE_RE.test(n)).sort();
+    for (const name of names) {
+      let n = 0;
+      const source = lines(path.join(this.dir, name));
+      for (;;) {
+        const next = await source.next();
+        if (next.done) {
+          if (next.value) n++;
+          break;
+        }
+        if (next.value.length) n++;
+      }
+      this.quarantine.lines += n;
+      if (name.endsWith(".bad-unknown-amount")) this.quarantine.unknownAmountLines += n;
+      this.quarantine.files.push(path.join(this.dir, name));
+    }
   }
 
   /** All entries, months in order. `since` skips entries before it; `fromMonth` skips whole earlier files. */
-  async *read(options: { since?: Date; fromMonth?: string } = {}): AsyncIterable<JournalEntry> {
+  async *read(options: { since?: Date; fromMonth?: string; onBad?: (bad: BadLine) => void } = {}): AsyncIterable<JournalEntry> {
     const since = options.since?.getTime();
     let from = options.fromMonth;
     if (since !== undefined) {
@@ -121,7 +224,7 @@ export class Journal {
     }
     for (const month of await this.months()) {
       if (from !== undefined && month < from) continue;
-      for await (const entry of this.readMonth(month)) {
+      for await (const entry of this.readMonth(month, options.onBad)) {
         if (since === undefined || Date.parse(entry.at) >= since) yield entry;
       }
     }
@@ -137,19 +240,6 @@ export class Journal {
 
   private file(month: string): string {
     return path.join(this.dir, `${month}.jsonl`);
-  }
-
-  private parse(line: Buffer): JournalEntry | undefined {
-    try {
-      const e = JSON.parse(line.toString("utf8")) as Partial<JournalEntry> | null;
-      if (e && (e.type === "reserve" || e.type === "settle") && typeof e.id === "string" && typeof e.at === "string") {
-        return e as JournalEntry;
-      }
-    } catch {
-      // counted below
-    }
-    this.stats.skippedLines++;
-    return undefined;
   }
 
   private async commitLoop(): Promise<void> {
@@ -189,7 +279,7 @@ export class Journal {
     let fh = this.handles.get(month);
     if (fh) return fh;
     try {
-      fh = await open(this.file(month), "ax");
+      fh = await open(this.file(month), "ax", FILE_MODE);
       await syncDir(this.dir); // make the new file's directory entry durable too
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
@@ -204,6 +294,54 @@ export class Journal {
     }
     this.handles.set(month, fh);
     return fh;
+  }
+}
+
+const NL_BUF = Buffer.from("\n");
+
+/** A journal line checked against the entry schema: valid JSON is not enough (see schema.ts). */
+function parseLine(line: Buffer): { ok: true; entry: JournalEntry } | { ok: false; reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(line.toString("utf8"));
+  } catch {
+    return { ok: false, reason: "not JSON" };
+  }
+  return checkEntry(value);
+}
+
+/** The complete lines of `file` (without their newline); returns whether an unterminated tail followed. */
+async function* lines(file: string): AsyncGenerator<Buffer, boolean> {
+  let rest = Buffer.alloc(0);
+  let stream;
+  try {
+    stream = createReadStream(file);
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+      let nl: number;
+      while ((nl = buf.indexOf(NL)) >= 0) {
+        yield buf.subarray(0, nl);
+        buf = buf.subarray(nl + 1);
+      }
+      rest = Buffer.from(buf);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  } finally {
+    stream?.destroy();
+  }
+  return rest.length > 0;
+}
+
+/** Appends `buf` to `file` (created 0600) and syncs it before resolving. */
+async function appendDurably(file: string, buf: Buffer): Promise<void> {
+  const side = await open(file, "a", FILE_MODE);
+  try {
+    await writeAll(side, buf);
+    await side.sync();
+  } finally {
+    await side.close();
   }
 }
 
@@ -247,13 +385,7 @@ async function repairTornTail(file: string): Promise<boolean> {
     }
     const torn = Buffer.alloc(size - keep);
     await fh.read(torn, 0, torn.length, keep);
-    const side = await open(`${file}.torn`, "a");
-    try {
-      await writeAll(side, Buffer.concat([torn, Buffer.from("\n")]));
-      await side.sync();
-    } finally {
-      await side.close();
-    }
+    await appendDurably(`${file}.torn`, Buffer.concat([torn, NL_BUF]));
     await fh.truncate(keep);
     await fh.sync();
     return true;

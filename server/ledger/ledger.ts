@@ -2,13 +2,16 @@
  * The facade the gateway uses: the journal (truth, durable) plus derived state (rollups, recent
  * calls). On open it replays the journal tail: a reserve with no settle means the process died
  * mid-call, so it is settled as "interrupted" at its worst case — Bedrock may have charged.
+ * Lines that are not valid entries are moved aside (quarantined), never trusted, never dropped.
  */
+import { randomUUID } from "node:crypto";
 import { callsOfMonth } from "./report";
-import { mkdir } from "node:fs/promises";
 import { localDateKey } from "../budget/windows";
 import type { Picos } from "../metering/money";
-import { ZERO_USAGE } from "../metering/types";
-import { Journal, journalMonth } from "./journal";
+import { ZERO_USAGE, type Operation } from "../metering/types";
+import { Journal, journalMonth, type BadLine } from "./journal";
+import { repairLedgerModes } from "./privateFiles";
+import { GatewaySecret } from "./secret";
 import { StateStore, type Rollups, type StateData } from "./state";
 import type { CallRecord, JournalEntry, Outcome, ReserveEntry } from "./types";
 
@@ -32,6 +35,8 @@ const DAY = 86_400_000;
 
 export class Ledger {
   private readonly open = new Map<string, ReserveEntry>();
+  /** Open reservations made from quarantined lines (their interrupted settle says so). */
+  private readonly salvaged = new Set<string>();
   /** Newest last, in journal order. */
   private recent: CallRecord[] = [];
   /** True while `recent` holds every settled call in the journal (no paging into files needed). */
@@ -43,12 +48,15 @@ export class Ledger {
     private readonly now: () => Date,
     readonly timeZone: string,
     private readonly recentLimit: number,
+    /** The per-user secret of this ledger folder (server/ledger/secret.ts). */
+    readonly secret: GatewaySecret,
   ) {}
 
   static async open(dir: string, opts: LedgerOptions = {}): Promise<Ledger> {
-    await mkdir(dir, { recursive: true });
+    await repairLedgerModes(dir);
     const now = opts.now ?? (() => new Date());
     const timeZone = opts.timeZone ?? "UTC";
+    const secret = await GatewaySecret.load(dir);
     const journal = await Journal.open(dir);
     let ledger: Ledger | undefined;
     const state = await StateStore.open(dir, {
@@ -56,7 +64,7 @@ export class Ledger {
       ...(opts.stateDebounceMs !== undefined ? { debounceMs: opts.stateDebounceMs } : {}),
       stamp: (data) => ledger?.stamp(data),
     });
-    ledger = new Ledger(journal, state, now, timeZone, opts.recentLimit ?? 1000);
+    ledger = new Ledger(journal, state, now, timeZone, opts.recentLimit ?? 1000, secret);
     await ledger.replay();
     return ledger;
   }
@@ -204,7 +212,8 @@ export class Ledger {
     } else {
       this.state.data.days = {};
     }
-    for await (const e of this.journal.read(fromMonth === undefined ? {} : { fromMonth })) {
+    const bad: BadLine[] = [];
+    for await (const e of this.journal.read({ ...(fromMonth === undefined ? {} : { fromMonth }), onBad: (b) => bad.push(b) })) {
       if (e.type === "reserve") {
         this.open.set(e.id, e);
         continue;
@@ -217,17 +226,96 @@ export class Ledger {
         if (this.recent.length > this.recentLimit * 2) this.recent = this.recent.slice(-this.recentLimit);
       }
     }
-    const orphans = [...this.open.values()].sort((a, b) => a.at.localeCompare(b.at));
-    for (const r of orphans) await this.settle(interrupted(r, this.now()));
+    if (bad.length) await this.quarantine(bad, fromMonth);
+    const orphans = [...this.open.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+    for (const r of orphans) await this.settle(interrupted(r, this.now(), this.salvaged.delete(r.id)));
     if (this.recent.length > this.recentLimit) {
       this.recent = this.recent.slice(-this.recentLimit);
       this.recentComplete = false;
     }
     await this.state.flush(); // persists a rebuild and moves savedAt forward
   }
+
+  /**
+   * Moves invalid lines aside so that spend is never lower than if they had been read: a bad line
+   * is accounted for when its reservation is open (charged its worst case as interrupted, below),
+   * when a valid settle of its id exists, or when an amount can be read from it (then it becomes an
+   * open reservation of that amount, charged as interrupted). Any other line's amount is unknown:
+   * it goes to the `.bad-unknown-amount` side file, which the status reports loudly.
+   */
+  private async quarantine(bad: BadLine[], fromMonth: string | undefined): Promise<void> {
+    const salvaged = bad.map((b) => ({ ...b, ...salvage(b.text) }));
+    for (const b of salvaged) {
+      // Its reservation is open: charged as interrupted, at the larger of the two amounts.
+      const open = b.id === undefined ? undefined : this.open.get(b.id);
+      if (open && b.amount !== undefined && b.amount > BigInt(open.worstCasePicos)) this.open.set(open.id, { ...open, worstCasePicos: String(b.amount) });
+    }
+    const pending = salvaged.filter((b) => !(b.id !== undefined && this.open.has(b.id)));
+    const ids = new Set(pending.flatMap((b) => (b.id === undefined ? [] : [b.id])));
+    if (ids.size > 0) {
+      // A valid settle of the same id (before or after the bad line) already counts the call.
+      for await (const e of this.journal.read(fromMonth === undefined ? {} : { fromMonth })) {
+        if (e.type === "settle") ids.delete(e.id);
+      }
+    }
+    const unknown = new Set<string>();
+    for (const b of pending) {
+      if (b.id !== undefined && (!ids.has(b.id) || this.open.has(b.id))) continue;
+      if (b.amount === undefined) {
+        unknown.add(b.text);
+        continue;
+      }
+      const id = b.id ?? `quarantined-${randomUUID()}`;
+      this.open.set(id, {
+        type: "reserve",
+        id,
+        at: b.at ?? this.now().toISOString(),
+        user: b.user ?? "(unreadable)",
+        tool: b.tool ?? "(unreadable)",
+        operation: b.operation ?? "InvokeModel",
+        modelId: b.modelId ?? "(unreadable)",
+        ...(b.baseModelId ? { baseModelId: b.baseModelId } : {}),
+        worstCasePicos: String(b.amount),
+        capIds: [],
+      });
+      this.salvaged.add(id);
+    }
+    for (const month of [...new Set(bad.map((b) => b.month))]) {
+      await this.journal.quarantineMonth(month, (text) => (unknown.has(text) ? "bad-unknown-amount" : "bad"));
+    }
+  }
 }
 
-function interrupted(r: ReserveEntry, now: Date): CallRecord {
+const OPERATIONS: Operation[] = ["InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "CountTokens", "ApplyGuardrail"];
+
+/** What can still be read from an invalid line: its id, the largest amount it names, and labels. */
+function salvage(text: string): { id?: string; amount?: bigint; at?: string; user?: string; tool?: string; operation?: Operation; modelId?: string; baseModelId?: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  if (!value || typeof value !== "object" || Array.isArray(value)) return {};
+  const v = value as Record<string, unknown>;
+  const str = (x: unknown) => (typeof x === "string" && x.length > 0 ? x : undefined);
+  const picos = (x: unknown): bigint | undefined =>
+    typeof x === "string" && /^\d+$/.test(x) ? BigInt(x) : typeof x === "number" && Number.isSafeInteger(x) && x >= 0 ? BigInt(x) : undefined;
+  const amounts = [picos(v.costPicos), picos(v.worstCasePicos)].filter((a): a is bigint => a !== undefined);
+  const at = [v.startedAt, v.at].find((t) => typeof t === "string" && Number.isFinite(Date.parse(t))) as string | undefined;
+  return {
+    ...(str(v.id) ? { id: str(v.id) } : {}),
+    ...(amounts.length ? { amount: amounts.reduce((a, b) => (a > b ? a : b)) } : {}),
+    ...(at ? { at: new Date(at).toISOString() } : {}),
+    ...(str(v.user) ? { user: str(v.user) } : {}),
+    ...(str(v.tool) ? { tool: str(v.tool) } : {}),
+    ...(OPERATIONS.includes(v.operation as Operation) ? { operation: v.operation as Operation } : {}),
+    ...(str(v.modelId) ? { modelId: str(v.modelId) } : {}),
+    ...(str(v.baseModelId) ? { baseModelId: str(v.baseModelId) } : {}),
+  };
+}
+
+function interrupted(r: ReserveEntry, now: Date, fromQuarantine: boolean): CallRecord {
   return {
     type: "settle",
     id: r.id,
@@ -246,6 +334,8 @@ function interrupted(r: ReserveEntry, now: Date): CallRecord {
     status: 0, // no response is known to have reached the caller
     latencyMs: 0,
     tags: {},
-    message: "the gateway stopped before this call settled; charged its worst case",
+    message: fromQuarantine
+      ? "its journal line was invalid and was moved aside; charged the largest amount it named"
+      : "the gateway stopped before this call settled; charged its worst case",
   };
 }

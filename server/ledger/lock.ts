@@ -1,12 +1,21 @@
 /**
  * One writer per ledger folder: two gateways appending to one journal would each "recover" the
- * other's calls in flight. The lock file holds the owner's pid; a lock whose process is gone is
- * stale and taken over.
+ * other's calls in flight. The lock file names its owner's process instance: pid, and on Linux the
+ * boot it runs in and its start time, so a lock left by a process that is gone, by another boot, or
+ * whose pid now belongs to another process is stale and taken over. A lock file appears complete
+ * (linked into place, never half-written), and the take-over of a stale one is decided by an
+ * exclusive claim file named after that exact lock, so two takers cannot both win and a fresh
+ * lock is never removed.
  */
-import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { createHash, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { link, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
+import { FILE_MODE, privateDir } from "./privateFiles";
 
 const LOCK_FILE = "gateway.lock";
+/** Claims of a stale lock whose claimer died before finishing: each level is a fresh exclusive create. */
+const CLAIM_LEVELS = 4;
 
 export class LedgerLocked extends Error {
   constructor(readonly dir: string, readonly pid: number) {
@@ -20,50 +29,205 @@ export interface LedgerLock {
   release(): Promise<void>;
 }
 
-/** The lock file holds the owner's pid and, once it listens, its URL (one per line). */
-export async function lockLedger(dir: string): Promise<LedgerLock> {
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const handle = await open(file, "wx");
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return {
-        advertise: async (url) => {
-          if ((await ownerOf(file)) === process.pid) await writeFile(file, `${process.pid}\n${url}\n`);
-        },
-        release: async () => {
-          if ((await ownerOf(file)) === process.pid) await rm(file, { force: true });
-        },
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const owner = await ownerOf(file);
-      // Our own pid counts as taken too: a second gateway in this process must not share the journal.
-      if (owner !== undefined && isAlive(owner)) throw new LedgerLocked(dir, owner);
-      await rm(file, { force: true }); // stale: its process is gone
-    }
+/** A process instance as the lock file records it. */
+export interface LockOwner {
+  pid: number;
+  url?: string;
+  /** Linux boot id of the owner's boot. */
+  boot?: string;
+  /** The owner's start time (clock ticks since boot, /proc/<pid>/stat field 22). */
+  start?: string;
+  /** Random per lock: tells this process's own lock from a later one. */
+  id?: string;
+}
+
+/** The lock file: pid, URL (empty until it listens), then `key=value` lines (older readers see pid and URL). */
+export function formatLock(owner: LockOwner): string {
+  const extra = (["boot", "start", "id"] as const).flatMap((k) => (owner[k] ? [`${k}=${owner[k]}`] : []));
+  return [String(owner.pid), owner.url ?? "", ...extra].join("\n") + "\n";
+}
+
+export function parseLock(text: string): LockOwner | undefined {
+  const [pidLine = "", url = "", ...rest] = text.split("\n");
+  const pid = Number(pidLine.trim());
+  if (!/^\d+$/.test(pidLine.trim()) || !Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  const owner: LockOwner = { pid };
+  if (url.trim()) owner.url = url.trim();
+  for (const line of rest) {
+    const m = /^(boot|start|id)=(\S+)$/.exec(line.trim());
+    if (m) owner[m[1] as "boot" | "start" | "id"] = m[2]!;
   }
-  throw new Error(`could not lock the ledger in ${dir}`);
+  return owner;
+}
+
+export async function lockLedger(dir: string): Promise<LedgerLock> {
+  await privateDir(dir);
+  const file = path.join(dir, LOCK_FILE);
+  const me: LockOwner = { pid: process.pid, ...instanceOf(process.pid), id: randomUUID() };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (await createLock(file, me)) {
+      await removeClaims(dir); // left by a take-over that crashed half-way
+      return held(file, me);
+    }
+    const text = await readFile(file, "utf8").catch(() => undefined);
+    if (text === undefined) continue; // released meanwhile: create it
+    const owner = parseLock(text);
+    // Our own pid counts as taken too: a second gateway in this process must not share the journal.
+    if (owner && !isStale(owner)) throw new LedgerLocked(dir, owner.pid);
+    if (await takeOver(file, text, me)) {
+      await removeClaims(dir);
+      return held(file, me);
+    }
+    // Another process is taking it over: it holds the lock next time round, or died and left it stale.
+    await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
+  }
+  const owner = await readLockFile(file);
+  if (owner) throw new LedgerLocked(dir, owner.pid);
+  throw new Error(`could not lock the ledger in ${dir}: its lock file ${file} keeps changing`);
 }
 
 /** The live gateway that owns this ledger folder and where it serves, if any. */
-export async function ledgerOwner(dir: string): Promise<{ pid: number; url?: string } | undefined> {
-  const owner = await readLock(path.join(dir, LOCK_FILE));
-  return owner && isAlive(owner.pid) ? owner : undefined;
+export async function ledgerOwner(dir: string): Promise<LockOwner | undefined> {
+  const owner = await readLockFile(path.join(dir, LOCK_FILE));
+  return owner && !isStale(owner) ? owner : undefined;
 }
 
-async function ownerOf(file: string): Promise<number | undefined> {
-  return (await readLock(file))?.pid;
+/** Stale: its process is gone, it ran in another boot, or its pid now names another process. */
+export function isStale(owner: LockOwner): boolean {
+  const boot = bootId();
+  if (owner.boot && boot && owner.boot !== boot) return true;
+  if (!isAlive(owner.pid)) return true;
+  const start = startTime(owner.pid);
+  return owner.start !== undefined && start !== undefined && owner.start !== start;
 }
 
-async function readLock(file: string): Promise<{ pid: number; url?: string } | undefined> {
+function held(file: string, me: LockOwner): LedgerLock {
+  const mine = async () => (await readLockFile(file))?.id === me.id;
+  return {
+    advertise: async (url) => {
+      if (await mine()) await replaceLock(file, { ...me, url });
+    },
+    release: async () => {
+      if (await mine()) await rm(file, { force: true });
+    },
+  };
+}
+
+/** Links a complete lock file into place; false when one is there already. */
+async function createLock(file: string, me: LockOwner): Promise<boolean> {
+  const tmp = await writeTemp(file, me);
   try {
-    const [pidLine = "", url] = (await readFile(file, "utf8")).split("\n");
-    const pid = Number(pidLine.trim());
-    if (!Number.isInteger(pid) || pid <= 0) return undefined;
-    return url?.trim() ? { pid, url: url.trim() } : { pid };
+    await link(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+    if (!["EPERM", "ENOTSUP", "ENOSYS", "EXDEV"].includes((err as NodeJS.ErrnoException).code ?? "")) throw err;
+    // No hard links on this file system: an exclusive create (written at once, small) instead.
+    try {
+      const fh = await open(file, "wx", FILE_MODE);
+      await fh.writeFile(formatLock(me));
+      await fh.close();
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw e;
+    }
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Replaces the stale lock whose content is `stale`, if this process wins the exclusive claim on it
+ * and the lock still holds that content. A claim whose claimer died before finishing is passed
+ * over to the next level, which is again won by exactly one taker.
+ */
+async function takeOver(file: string, stale: string, me: LockOwner): Promise<boolean> {
+  const tag = createHash("sha256").update(stale).digest("hex").slice(0, 16);
+  for (let level = 0; level < CLAIM_LEVELS; level++) {
+    const claim = `${file}.takeover-${tag}-${level}`;
+    try {
+      const fh = await open(claim, "wx", FILE_MODE);
+      await fh.writeFile(formatLock(me));
+      await fh.close();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const claimer = await readLockFile(claim);
+      if (claimer && !isStale(claimer)) return false; // a live process is taking it over
+      continue;
+    }
+    // Won the claim: no other taker replaces this content now. Still there?
+    if ((await readFile(file, "utf8").catch(() => undefined)) !== stale) {
+      await rm(claim, { force: true });
+      return false;
+    }
+    await replaceLock(file, me);
+    return (await readLockFile(file))?.id === me.id; // verify after taking
+  }
+  return false;
+}
+
+/** Claims are only needed while a take-over runs; the new owner clears them, and temp files of dead processes. */
+async function removeClaims(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const tmpOf = /^gateway\.lock\.(\d+)\.[0-9a-f-]{8}\.tmp$/.exec(name);
+    if (name.startsWith(`${LOCK_FILE}.takeover-`) || (tmpOf && !isAlive(Number(tmpOf[1])))) await rm(path.join(dir, name), { force: true });
+  }
+}
+
+/** Atomically replaces the lock file with `owner` (rename of a complete temp file). */
+async function replaceLock(file: string, owner: LockOwner): Promise<void> {
+  const tmp = await writeTemp(file, owner);
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+async function writeTemp(file: string, owner: LockOwner): Promise<string> {
+  const tmp = `${file}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
+  const fh = await open(tmp, "wx", FILE_MODE);
+  try {
+    await fh.writeFile(formatLock(owner));
+  } finally {
+    await fh.close();
+  }
+  return tmp;
+}
+
+async function readLockFile(file: string): Promise<LockOwner | undefined> {
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  return text === undefined ? undefined : parseLock(text);
+}
+
+/** This boot and the process's start time where the system tells them (Linux); nothing elsewhere. */
+function instanceOf(pid: number): Pick<LockOwner, "boot" | "start"> {
+  const boot = bootId();
+  const start = startTime(pid);
+  return { ...(boot ? { boot } : {}), ...(start ? { start } : {}) };
+}
+
+let cachedBoot: string | null | undefined;
+function bootId(): string | undefined {
+  if (cachedBoot === undefined) {
+    try {
+      cachedBoot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim() || null;
+    } catch {
+      cachedBoot = null;
+    }
+  }
+  return cachedBoot ?? undefined;
+}
+
+/** Field 22 of /proc/<pid>/stat; the command name (field 2) may hold spaces and parentheses. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const start = fields[22 - 3];
+    return start && /^\d+$/.test(start) ? start : undefined;
   } catch {
     return undefined;
   }

@@ -48,7 +48,8 @@ export function toCsv(calls: CallRecord[]): string {
 
 function csvCell(value: unknown): string {
   const text = String(value);
-  // Quote what CSV needs quoted, and defuse spreadsheet formulas.
-  const safe = /^[=+\-@]/.test(text) && !/^-?\d/.test(text) ? `'${text}` : text;
+  // Quote what CSV needs quoted, and defuse spreadsheet formulas: a cell a spreadsheet would read as a
+  // formula (=, +, -, @, or a leading tab or CR it strips) gets a leading quote, unless it is a plain number.
+  const safe = /^[=+\-@\t\r]/.test(text) && !/^-?\d+(\.\d+)?$/.test(text) ? `'${text}` : text;
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }

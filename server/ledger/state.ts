@@ -3,11 +3,12 @@
  * reconcile them with the journal on open. It is a cache — the journal is the truth — so writes are
  * debounced, and a missing, corrupt or outdated file is simply rebuilt.
  */
-import { access, rename } from "node:fs/promises";
+import { access, chmod, rename } from "node:fs/promises";
 import path from "node:path";
 import { Low } from "lowdb";
 import { JSONFile } from "lowdb/node";
 import { z } from "zod";
+import { FILE_MODE } from "./privateFiles";
 import type { CallRecord } from "./types";
 
 export const STATE_VERSION = 1;
@@ -125,6 +126,8 @@ export class StateStore {
       .then(async () => {
         this.stamp(this.db.data);
         await this.db.write();
+        // lowdb's writer renames a temp file made with the umask's mode; the folder is 0700 anyway.
+        if (process.platform !== "win32") await chmod(this.file, FILE_MODE);
         this.writes++;
       });
     return this.writing;

@@ -1,15 +1,19 @@
 /**
  * Runs the gateway inside the language server process, or follows another window's: the first
  * process to take the ledger (and port) serves it; others find it through the ledger's lock file
- * or the port's health route, relay its live events, and take over when it goes away.
+ * or the port's health route, relay its live events, and take over when it goes away. A gateway
+ * is followed only when it proves it holds this user's secret (a challenge on its health route):
+ * another local user's process on the port never receives this user's calls.
  */
 import { ledgerDirOf } from "../config/load";
 import type { Config } from "../config/schema";
 import { startGateway, type RunningGateway } from "../gateway/gateway";
 import { LedgerLocked, ledgerOwner } from "../ledger/lock";
+import { GatewaySecret, newChallenge } from "../ledger/secret";
 import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
-import { API_PATHS, type GatewayStateNotification, type HealthResponse, type StatusResponse } from "../protocol";
+import { API_PATHS, TOKEN_HEADER, type GatewayStateNotification, type HealthResponse, type StatusResponse } from "../protocol";
+import { describeListener } from "./portHolder";
 
 export interface HostEvents {
   state(params: GatewayStateNotification.Params): void;
@@ -18,6 +22,9 @@ export interface HostEvents {
 }
 
 type Role = { kind: "leader"; gateway: RunningGateway; stopEvents: () => void } | { kind: "follower"; url: string; stop: () => void } | { kind: "none" };
+
+/** What answers at a candidate URL: this user's gateway (proved), a process claiming to be one, or something else. */
+type Probe = { kind: "verified" } | { kind: "impostor"; pid?: number } | { kind: "other" };
 
 const RETRY_MS = [200, 500, 1_000, 2_000, 5_000];
 
@@ -135,7 +142,7 @@ export class GatewayHost {
       });
       this.role = { kind: "leader", gateway, stopEvents };
       this.retry = 0;
-      this.events.state({ state: "ready", url: gateway.url, role: "leader" });
+      this.events.state({ state: "ready", url: gateway.url, role: "leader", token: gateway.api.token() });
       this.publishStatus(gateway.api.status());
       return;
     } catch (err) {
@@ -144,9 +151,15 @@ export class GatewayHost {
         this.fail(`the gateway could not start: ${(err as Error).message}`);
         return;
       }
-      const url = await this.findCompatibleGateway(config);
-      if (url) {
-        this.follow(url);
+      let found: Awaited<ReturnType<GatewayHost["findCompatibleGateway"]>>;
+      try {
+        found = await this.findCompatibleGateway(config);
+      } catch (e) {
+        this.fail(`the gateway could not start: ${(e as Error).message}`);
+        return;
+      }
+      if (found.url) {
+        this.follow(found.url, found.secret);
         return;
       }
       if (err instanceof LedgerLocked) {
@@ -154,34 +167,43 @@ export class GatewayHost {
         if (this.retry >= 3) this.fail(`${err.message}, and it does not answer`);
         else this.log.info("another window holds the ledger and is not answering yet; looking again shortly");
       } else {
-        this.fail(`port ${config.port} is used by another program; set bedrockBudget.port to a free port`);
+        const holder = (await describeListener(config.port)) ?? "another program";
+        const what = found.impostor
+          ? `${holder}${found.impostor.pid ? ` (it claims pid ${found.impostor.pid})` : ""} that answers as a Bedrock Budget gateway but cannot prove it holds your secret (another user's gateway, or one impersonating it)`
+          : holder;
+        this.fail(`port ${config.port} is used by ${what}; nothing is sent to it. Set bedrockBudget.port to a free port`, true);
       }
       this.scheduleRetry();
     }
   }
 
-  /** A gateway already serving this ledger (from its lock file) or this port (by its health route). */
-  private async findCompatibleGateway(config: Config): Promise<string | undefined> {
-    const owner = await ledgerOwner(ledgerDirOf(config));
+  /**
+   * This user's gateway already serving this ledger (from its lock file) or this port (by its
+   * health route), proved by the challenge; else whether a process claiming to be one is there.
+   */
+  private async findCompatibleGateway(config: Config): Promise<{ url?: string; secret: GatewaySecret; impostor?: { pid?: number } }> {
+    const dir = ledgerDirOf(config);
+    const secret = await GatewaySecret.load(dir);
+    const owner = await ledgerOwner(dir);
     const candidates = [owner?.url, config.port ? `http://127.0.0.1:${config.port}` : undefined].filter((u): u is string => !!u);
+    let impostor: { pid?: number } | undefined;
     for (const url of candidates) {
-      try {
-        const res = await fetch(`${url}${API_PATHS.health}`, { signal: AbortSignal.timeout(1_500) });
-        const health = (await res.json()) as Partial<HealthResponse>;
-        if (health.product === "bedrock-budget" && health.apiVersion === 1) return url;
-      } catch {
-        // not this one
+      const probe = await probeGateway(url, secret);
+      if (probe.kind === "verified") return { url, secret };
+      if (probe.kind === "impostor") {
+        this.log.warn(`${url} answers as a Bedrock Budget gateway but failed the secret challenge; not following it`);
+        impostor ??= probe.pid ? { pid: probe.pid } : {};
       }
     }
-    return undefined;
+    return { secret, ...(impostor ? { impostor } : {}) };
   }
 
-  private follow(url: string): void {
+  private follow(url: string, secret: GatewaySecret): void {
     const controller = new AbortController();
     this.role = { kind: "follower", url, stop: () => controller.abort() };
-    this.events.state({ state: "ready", url, role: "follower" });
+    this.events.state({ state: "ready", url, role: "follower", token: secret.token() });
     this.log.info(`another window's gateway serves ${url}; following it`);
-    void this.readEvents(url, controller.signal).then(() => {
+    void this.readEvents(url, secret.token(), controller.signal).then(() => {
       if (controller.signal.aborted || this.stopped) return;
       // The leader went away (its window closed): take over, or follow whoever did.
       this.log.info(`the gateway at ${url} stopped; taking over`);
@@ -192,9 +214,9 @@ export class GatewayHost {
   }
 
   /** Reads the leader's server-sent events until the stream ends or fails. */
-  private async readEvents(url: string, signal: AbortSignal): Promise<void> {
+  private async readEvents(url: string, token: string, signal: AbortSignal): Promise<void> {
     try {
-      const res = await fetch(`${url}${API_PATHS.events}`, { signal });
+      const res = await fetch(`${url}${API_PATHS.events}`, { signal, headers: { [TOKEN_HEADER]: token } });
       if (!res.ok || !res.body) return;
       const decoder = new TextDecoder();
       let buffer = "";
@@ -228,14 +250,28 @@ export class GatewayHost {
     this.events.status(status);
   }
 
-  private fail(message: string): void {
+  private fail(message: string, strangerOnPort = false): void {
     this.log.error(message);
-    this.events.state({ state: "error", message });
+    this.events.state({ state: "error", message, ...(strangerOnPort ? { strangerOnPort: true as const } : {}) });
   }
 
   private scheduleRetry(immediate = false): void {
     if (this.stopped) return;
     const delay = immediate ? 0 : RETRY_MS[Math.min(this.retry++, RETRY_MS.length - 1)]!;
     setTimeout(() => void this.serial(() => (this.role.kind === "none" ? this.takeRole() : Promise.resolve())), delay).unref();
+  }
+}
+
+/** Asks `url` to prove it holds `secret` (a fresh challenge; the answer is bound to its port). */
+export async function probeGateway(url: string, secret: GatewaySecret): Promise<Probe> {
+  const challenge = newChallenge();
+  try {
+    const res = await fetch(`${url}${API_PATHS.health}?challenge=${challenge}`, { signal: AbortSignal.timeout(1_500) });
+    const health = (await res.json()) as Partial<HealthResponse>;
+    if (health.product !== "bedrock-budget") return { kind: "other" };
+    if (health.apiVersion === 1 && secret.verify(challenge, Number(new URL(url).port || 80), health.proof)) return { kind: "verified" };
+    return typeof health.pid === "number" ? { kind: "impostor", pid: health.pid } : { kind: "impostor" };
+  } catch {
+    return { kind: "other" };
   }
 }

@@ -1,15 +1,18 @@
 /** The standalone CLI: `serve` (start, SIGTERM, kill -9 recovery, live config), `status`, `report`. */
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand, InvokeModelWithResponseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
-import { API_PATHS, type CallsResponse, type StatusResponse } from "../../server/protocol";
+import { GatewaySecret } from "../../server/ledger/secret";
+import { API_PATHS, DASHBOARD_PATHS, TOKEN_HEADER, type CallsResponse, type StatusResponse } from "../../server/protocol";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 import { run, serve } from "../support/cliProcess";
 
-const getJson = async <T>(url: string): Promise<T> => (await (await fetch(url)).json()) as T;
+const getJson = async <T>(url: string, headers: Record<string, string> = {}): Promise<T> => (await (await fetch(url, { headers })).json()) as T;
+/** The call log's token, read from the ledger folder as the CLI and the editor do. */
+const tokenOf = async (ledgerDir: string) => ({ [TOKEN_HEADER]: (await GatewaySecret.read(ledgerDir))!.token() });
 
 /** Polls a condition a bounded number of times (the state changes in another process). */
 async function eventually(check: () => Promise<boolean>, what: string, tries = 50, everyMs = 100): Promise<void> {
@@ -71,7 +74,7 @@ describe("cli", function () {
     const second = await serve(flags());
     try {
       const status = await getJson<StatusResponse>(`${second.url}${API_PATHS.status}`);
-      const calls = await getJson<CallsResponse>(`${second.url}${API_PATHS.calls}`);
+      const calls = await getJson<CallsResponse>(`${second.url}${API_PATHS.calls}`, await tokenOf(path.join(dir, "ledger")));
       assert.equal(calls.calls.length, 1);
       const [call] = calls.calls;
       assert.equal(call!.outcome, "interrupted");
@@ -164,6 +167,53 @@ describe("cli", function () {
       assert.match(header!, /^at,startedAt,user,tool,operation,modelId/);
       assert.match(row!, /,InvokeModel,global\.anthropic\.claude-sonnet-4-5-20250929-v1:0,/);
       assert.match(row!, /,0\.0105,/);
+    } finally {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
+  it("starts on a journal with invalid lines: moves them aside, counts them in status, and spend is not lower", async () => {
+    const ledger = path.join(dir, "ledger");
+    await mkdir(path.join(ledger, "journal"), { recursive: true });
+    const at = new Date(Date.now() - 60_000).toISOString();
+    const month = path.join(ledger, "journal", `${at.slice(0, 7)}.jsonl`);
+    const base = { user: "u", tool: "cli", operation: "InvokeModel", modelId: SONNET_45, baseModelId: "anthropic.claude-sonnet-4-5-20250929-v1:0" };
+    await writeFile(
+      month,
+      [
+        // The call's reservation is valid; its settle line is not (the start-up crash of issue #9).
+        { type: "reserve", id: "r1", at, ...base, worstCasePicos: "2000000000000", capIds: ["daily"] },
+        { type: "settle", id: "r1", at: "not-a-date", startedAt: at, ...base, usage: { inputTokens: 1, outputTokens: 1, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 }, usageEstimated: false, costPicos: "18000000", worstCasePicos: "2000000000000", outcome: "ok", status: 200, latencyMs: 5, tags: {} },
+        // A settle with no amount at all and no reservation.
+        { type: "settle", id: "r2", at, startedAt: at, ...base, outcome: "ok" },
+      ].map((e) => JSON.stringify(e)).join("\n") + "\n",
+    );
+    const served = await serve(flags());
+    try {
+      const status = await getJson<StatusResponse>(`${served.url}${API_PATHS.status}`);
+      assert.deepEqual(status.journal, { quarantinedLines: 2, unknownAmountLines: 1, quarantineFiles: [`${month}.bad`, `${month}.bad-unknown-amount`] });
+      assert.equal(status.caps[0]!.spentExact, "2", "the call is charged its reservation's $2 worst case, not less");
+      assert.match(await readFile(`${month}.bad`, "utf8"), /not-a-date/, "kept, not deleted");
+      const text = await run(["status", "--port", String(served.port), "--ledger", ledger]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /journal: 2 invalid lines moved aside/);
+      assert.match(text.stdout, /WARNING: 1 of them names no amount that can be read: spend may be higher than shown/);
+    } finally {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
+  it("status prints the dashboard's URL with the token of the ledger folder, and the URL opens the page", async () => {
+    const served = await serve(flags());
+    try {
+      const text = await run(["status", "--port", String(served.port), "--ledger", path.join(dir, "ledger")]);
+      assert.equal(text.code, 0, text.stderr);
+      const url = new RegExp(`^dashboard: (${served.url}${DASHBOARD_PATHS.page}\\?token=[\\w-]+)$`, "m").exec(text.stdout)?.[1];
+      assert.ok(url, text.stdout);
+      assert.equal((await fetch(url)).status, 200);
+      assert.equal((await fetch(`${served.url}${DASHBOARD_PATHS.page}`)).status, 403);
     } finally {
       served.child.kill("SIGTERM");
       await served.exited;

@@ -20,6 +20,7 @@ import { picosToUsd } from "../../server/metering/money";
 import {
   API_PATHS,
   DASHBOARD_PATHS,
+  TOKEN_HEADER,
   type CallsResponse,
   type DashboardSeriesResponse,
   type HostToWebview,
@@ -70,8 +71,13 @@ async function ensureBundle(): Promise<void> {
   await esbuild.build({ entryPoints: { dashboard: path.join(REPO, "webview", "main.ts") }, bundle: true, platform: "browser", target: "es2022", format: "iife", outdir: path.join(REPO, "out", "webview"), logLevel: "warning" });
 }
 
+/** The headers of a request that may read the user's calls (the token from the ledger's secret). */
+const auth = (h: Harness) => ({ [TOKEN_HEADER]: h.gateway.api.token() });
+/** The page's URL as VS Code or `bedrock-budget status` hands it out: with the token, as Jupyter does. */
+const pageUrl = (h: Harness) => `${h.gateway.url}${DASHBOARD_PATHS.page}?token=${h.gateway.api.token()}`;
+
 async function getJson<T>(h: Harness, p: string): Promise<T> {
-  const res = await fetch(`${h.gateway.url}${p}`);
+  const res = await fetch(`${h.gateway.url}${p}`, { headers: auth(h) });
   assert.equal(res.status, 200, `${p} answered ${res.status}`);
   return (await res.json()) as T;
 }
@@ -147,14 +153,14 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
       if (m.type() === "error" || /Content Security Policy|Refused to/.test(m.text())) pageErrors.push(m.text());
     });
     page.on("pageerror", (e) => pageErrors.push(e.message));
-    await page.goto(`${h.gateway.url}${DASHBOARD_PATHS.page}`);
+    await page.goto(pageUrl(h));
     await page.waitForSelector("body[data-ready=true]", { timeout: 15_000 });
     await page.waitForSelector("table.calls tbody tr");
     return page;
   }
 
   it("serves the page with a strict CSP, a nonce and no remote resources", async () => {
-    const res = await fetch(`${h.gateway.url}${DASHBOARD_PATHS.page}`);
+    const res = await fetch(pageUrl(h));
     assert.equal(res.status, 200);
     const csp = res.headers.get("content-security-policy")!;
     const nonce = /'nonce-([^']+)'/.exec(csp)?.[1];
@@ -163,11 +169,11 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
     const html = await res.text();
     assert.match(html, new RegExp(`<script nonce="${nonce}" src="${DASHBOARD_PATHS.script}"></script>`));
     assert.doesNotMatch(html, /https?:\/\//, "no remote resources");
-    const again = await fetch(`${h.gateway.url}${DASHBOARD_PATHS.page}`);
+    const again = await fetch(pageUrl(h));
     assert.notEqual(/'nonce-([^']+)'/.exec(again.headers.get("content-security-policy")!)?.[1], nonce, "a fresh nonce per response");
     assert.equal((await fetch(`${h.gateway.url}${DASHBOARD_PATHS.script}`)).headers.get("content-type"), "text/javascript; charset=utf-8");
     assert.equal((await fetch(`${h.gateway.url}${DASHBOARD_PATHS.style}`)).status, 200);
-    assert.equal((await fetch(`${h.gateway.url}${DASHBOARD_PATHS.page}/../../../package.json`)).status, 404);
+    assert.equal((await fetch(`${h.gateway.url}${DASHBOARD_PATHS.page}/../../../package.json`, { headers: auth(h) })).status, 404);
   });
 
   it("draws the charts, and the cap bars, totals and call table match the ledger (light theme)", async () => {
@@ -267,14 +273,14 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
 
   it("exports the shown range as CSV with the report's columns", async () => {
     const series = await getJson<DashboardSeriesResponse>(h, `${DASHBOARD_PATHS.series}?window=month`);
-    const res = await fetch(`${h.gateway.url}${DASHBOARD_PATHS.exportCsv}?from=${series.from}&to=${new Date(Date.now() + 1000).toISOString()}`);
+    const res = await fetch(`${h.gateway.url}${DASHBOARD_PATHS.exportCsv}?from=${series.from}&to=${new Date(Date.now() + 1000).toISOString()}`, { headers: auth(h) });
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-disposition")!, /attachment; filename="bedrock-budget-.*\.csv"/);
     const lines = (await res.text()).trimEnd().split("\n");
     assert.equal(lines[0], CSV_COLUMNS.join(","));
     const inRange = records.filter((r) => r.at >= series.from);
     assert.equal(lines.length - 1, inRange.length);
-    assert.equal((await fetch(`${h.gateway.url}${DASHBOARD_PATHS.exportCsv}?from=nonsense`)).status, 400);
+    assert.equal((await fetch(`${h.gateway.url}${DASHBOARD_PATHS.exportCsv}?from=nonsense`, { headers: auth(h) })).status, 400);
   });
 
   it("works as a VS Code webview: requests and events through postMessage, state restored after a reload", async () => {
@@ -288,7 +294,7 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
       if (message.type === "ready") await reply({ type: "init", gatewayUrl: h.gateway.url, focus: { model: "amazon.nova-lite-v1:0" } });
       if (message.type === "request") {
         const paths = { status: API_PATHS.status, calls: API_PATHS.calls, series: DASHBOARD_PATHS.series, prices: DASHBOARD_PATHS.prices };
-        const res = await fetch(`${h.gateway.url}${paths[message.route]}?${new URLSearchParams(message.query)}`);
+        const res = await fetch(`${h.gateway.url}${paths[message.route]}?${new URLSearchParams(message.query)}`, { headers: auth(h) });
         await reply({ type: "response", id: message.id, ok: true, body: await res.json() });
       }
     });
@@ -303,7 +309,7 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
       };
     `);
     // Served from the gateway only to get a page with the same CSP; the data goes through the fake host.
-    await page.goto(`${h.gateway.url}${DASHBOARD_PATHS.page}`);
+    await page.goto(pageUrl(h));
     await page.waitForSelector("body[data-ready=true][data-host=vscode]");
     assert.equal(posted[0]?.type, "ready", "ready comes first");
     assert.ok(posted.some((m) => m.type === "request" && m.route === "series"));
@@ -315,5 +321,52 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
     assert.equal(await page.getAttribute('button[data-window="month"]', "aria-pressed"), "true", "range restored from getState");
     assert.equal(await page.inputValue("#filter-outcome"), "ok", "filter restored");
     await page.close();
+  });
+});
+
+describe("local API: the call-level routes need the user's token (other local users reach loopback too)", function () {
+  this.timeout(60_000);
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 5 }] });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 100, output: 100 } }));
+    await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("private prompt", 100) }));
+  });
+  after(() => h?.close());
+
+  const callLevel = [
+    API_PATHS.calls,
+    API_PATHS.events,
+    `${DASHBOARD_PATHS.exportCsv}?from=${new Date(Date.now() - 86_400_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`,
+    DASHBOARD_PATHS.page,
+    `${DASHBOARD_PATHS.series}?window=day&groupBy=tag`,
+  ];
+
+  it("refuses calls, events, export, the page and series without the token or with a wrong one, saying where the token is", async () => {
+    for (const p of callLevel) {
+      for (const headers of [{}, { [TOKEN_HEADER]: "guessed-token" }] as Record<string, string>[]) {
+        const res = await fetch(`${h.gateway.url}${p}`, { headers });
+        assert.equal(res.status, 403, `${p} with ${JSON.stringify(headers)} answered ${res.status}`);
+        assert.match(((await res.json()) as { message: string }).message, /token.*bedrock-budget status.*gateway\.secret/s);
+      }
+      assert.equal((await fetch(`${h.gateway.url}${p}${p.includes("?") ? "&" : "?"}token=wrong`)).status, 403, `${p}?token=wrong`);
+    }
+  });
+
+  it("answers them with the token (header, or query as EventSource and links send it), and keeps status, health and prices open", async () => {
+    const token = h.gateway.api.token();
+    for (const p of callLevel) {
+      const controller = new AbortController();
+      const byHeader = await fetch(`${h.gateway.url}${p}`, { headers: { [TOKEN_HEADER]: token }, signal: controller.signal });
+      assert.equal(byHeader.status, 200, `${p} with the token header`);
+      controller.abort();
+      const controller2 = new AbortController();
+      const byQuery = await fetch(`${h.gateway.url}${p}${p.includes("?") ? "&" : "?"}token=${token}`, { signal: controller2.signal });
+      assert.equal(byQuery.status, 200, `${p} with ?token=`);
+      controller2.abort();
+    }
+    for (const p of [API_PATHS.status, API_PATHS.health, DASHBOARD_PATHS.prices, DASHBOARD_PATHS.script]) {
+      assert.equal((await fetch(`${h.gateway.url}${p}`)).status, 200, `${p} stays open`);
+    }
   });
 });

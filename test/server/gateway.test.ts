@@ -12,11 +12,11 @@ import {
   InvokeModelCommand,
   InvokeModelWithResponseStreamCommand,
 } from "@aws-sdk/client-bedrock-runtime";
-import { API_PATHS, type CallsResponse, type StatusResponse } from "../../server/protocol";
+import { API_PATHS, TOKEN_HEADER, type CallsResponse, type StatusResponse } from "../../server/protocol";
 import { anthropicBody, clientFor, SONNET_45, startHarness, type Harness } from "../support/harness";
 
 async function getJson<T>(h: Harness, path: string): Promise<T> {
-  const res = await fetch(`${h.gateway.url}${path}`);
+  const res = await fetch(`${h.gateway.url}${path}`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } }); // the call log needs the user's token
   assert.equal(res.status, 200, `${path} answered ${res.status}`);
   return (await res.json()) as T;
 }

@@ -4,11 +4,12 @@
  * gateway with take-over, and code lenses over Bedrock calls.
  */
 import assert from "node:assert/strict";
+import http from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
-import { API_PATHS, type StatusResponse } from "../../server/protocol";
+import { API_PATHS, TOKEN_HEADER, type StatusResponse } from "../../server/protocol";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 import { readyUrl, startLsp, type LspSession } from "../support/lspProcess";
@@ -213,5 +214,65 @@ describe("language server process", function () {
     const diagnostics = await lsp.waitFor("diagnostics", () => lsp.diagnostics.get(uri));
     assert.equal(diagnostics.length, 1, "only the call without max tokens is flagged");
     assert.match(diagnostics[0]!.message, /max tokens/i);
+  });
+});
+
+describe("language server process: only this user's gateway is followed", function () {
+  this.timeout(60_000);
+  let dir: string;
+  const sessions: LspSession[] = [];
+  let squatter: http.Server | undefined;
+  const start = async (s: Record<string, unknown>) => {
+    const session = await startLsp(s);
+    sessions.push(session);
+    return session;
+  };
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-lsp-verify-"));
+  });
+  afterEach(async () => {
+    await Promise.all(sessions.splice(0).map((s) => s.stop()));
+    if (squatter) await new Promise((r) => squatter!.close(r));
+    squatter = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("refuses to follow a squatter that answers the health route like a gateway, and reports strangerOnPort", async () => {
+    const port = await freePort();
+    const seen: string[] = [];
+    // Another local user's process: it says "bedrock-budget", and answers any challenge with a guess.
+    squatter = http.createServer((req, res) => {
+      seen.push(req.url ?? "");
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ product: "bedrock-budget", apiVersion: 1, version: "0.1.0", pid: 4242, startedAt: new Date().toISOString(), proof: "AAAA" }));
+    });
+    await new Promise<void>((resolve) => squatter!.listen(port, "127.0.0.1", resolve));
+
+    const lsp = await start({ port, ledgerDir: path.join(dir, "ledger"), upstreamEndpoint: "http://127.0.0.1:9", timeZone: "UTC" });
+    const error = await lsp.waitFor("the error state", () => lsp.states.find((s) => s.state === "error"));
+    assert.ok(error.state === "error");
+    assert.equal(error.strangerOnPort, true);
+    assert.match(error.message, new RegExp(`port ${port} is used by .*\\(it claims pid 4242\\) that answers as a Bedrock Budget gateway but cannot prove`));
+    assert.match(error.message, /bedrockBudget\.port/);
+    assert.equal(lsp.states.find((s) => s.state === "ready"), undefined, "no URL handed out to terminals");
+    assert.ok(seen.length > 0 && seen.every((u) => u.startsWith("/__bedrock-budget/v1/health?challenge=")), `the squatter got only challenges: ${seen.join(", ")}`);
+  });
+
+  it("follows this user's gateway after it proves itself, and hands the editor the token for the dashboard", async () => {
+    const fake = await FakeBedrock.start({ credentials: CREDENTIALS });
+    try {
+      const port = await freePort();
+      const s = { port, ledgerDir: path.join(dir, "ledger"), upstreamEndpoint: fake.url, timeZone: "UTC" };
+      const leader = await start(s);
+      const url = await leader.waitFor("the leader", () => readyUrl(leader, "leader"));
+      const follower = await start(s);
+      await follower.waitFor("the follower", () => readyUrl(follower, "follower"));
+      const tokens = [leader, follower].map((l) => l.states.find((st) => st.state === "ready")).map((st) => (st?.state === "ready" ? st.token : undefined));
+      assert.ok(tokens[0], "the leader's ready state carries the token");
+      assert.equal(tokens[1], tokens[0], "the follower derives the same token from the ledger's secret");
+      assert.equal((await fetch(`${url}${API_PATHS.calls}`, { headers: { [TOKEN_HEADER]: tokens[1]! } })).status, 200);
+    } finally {
+      await fake.close();
+    }
   });
 });

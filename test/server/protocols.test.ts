@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import aws4 from "aws4";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
-import { API_PATHS } from "../../server/protocol";
+import { API_PATHS, TOKEN_HEADER } from "../../server/protocol";
 import type { CallRecord } from "../../server/ledger/types";
 import { anthropicBody, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
 
@@ -68,7 +68,7 @@ describe("gateway: HTTP/1.1 callers, API keys and live events", function () {
     assert.equal(res.headers["x-amzn-bedrock-output-token-count"], "20", "usage headers pass through");
     assert.equal(JSON.parse(res.body).type, "message");
     assert.equal(h.fake.hits[0]!.signatureValid, true);
-    const calls = (await (await fetch(`${h.gateway.url}${API_PATHS.calls}`)).json()) as { calls: CallRecord[] };
+    const calls = (await (await fetch(`${h.gateway.url}${API_PATHS.calls}`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } })).json()) as { calls: CallRecord[] };
     assert.equal(calls.calls[0]!.tool, "boto3");
     assert.equal(calls.calls[0]!.costPicos, String(10n * 3_000_000n + 20n * 15_000_000n));
   });
@@ -94,7 +94,7 @@ describe("gateway: HTTP/1.1 callers, API keys and live events", function () {
     });
     assert.equal(res.status, 200, res.body);
     assert.equal(h.fake.hits[0]!.headers.authorization, `Bearer bearer-${CREDENTIALS.accessKeyId}`);
-    const calls = (await (await fetch(`${h.gateway.url}${API_PATHS.calls}?limit=1`)).json()) as { calls: CallRecord[] };
+    const calls = (await (await fetch(`${h.gateway.url}${API_PATHS.calls}?limit=1`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } })).json()) as { calls: CallRecord[] };
     assert.equal(calls.calls[0]!.costPicos, String(5n * 3_000_000n + 5n * 15_000_000n));
   });
 
@@ -108,7 +108,7 @@ describe("gateway: HTTP/1.1 callers, API keys and live events", function () {
   it("pushes each settled call on the event stream, with the status after it", async () => {
     h.fake.behave(() => ({ kind: "ok", usage: { input: 100, output: 100 } }));
     const controller = new AbortController();
-    const res = await fetch(`${h.gateway.url}${API_PATHS.events}`, { signal: controller.signal });
+    const res = await fetch(`${h.gateway.url}${API_PATHS.events}`, { signal: controller.signal, headers: { [TOKEN_HEADER]: h.gateway.api.token() } });
     assert.equal(res.headers.get("content-type"), "text/event-stream");
     const reader = res.body!.getReader();
     let text = "";

@@ -71,3 +71,13 @@ describe("status bar meter: blocked by settings", () => {
     assert.match(view.tooltip, /bedrockBudget\.port: too big/);
   });
 });
+
+describe("status bar meter: quarantined journal lines", () => {
+  it("says in the tooltip how many journal lines were moved aside, loudly when an amount is unknown", () => {
+    const files = ["/l/journal/2026-11.jsonl.bad", "/l/journal/2026-11.jsonl.bad-unknown-amount"];
+    const clean = meterView({ ...status([cap("d", 1, 10)]), journal: { quarantinedLines: 0, unknownAmountLines: 0, quarantineFiles: [] } }).tooltip;
+    assert.doesNotMatch(clean, /journal line/);
+    const tip = meterView({ ...status([cap("d", 1, 10)]), journal: { quarantinedLines: 3, unknownAmountLines: 1, quarantineFiles: files } }).tooltip;
+    assert.match(tip, /⚠️ 3 invalid journal lines moved aside; \*\*1 with an unknown amount: spend may be higher than shown\*\*/);
+  });
+});

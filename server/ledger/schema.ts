@@ -1,0 +1,64 @@
+/** The shape every journal line must have to be replayed: anything else is quarantined, never trusted. */
+import { z } from "zod";
+import type { JournalEntry } from "./types";
+
+/** A non-negative whole number of pico-dollars as a decimal string (BigInt() accepts it). */
+const picos = z.string().regex(/^\d+$/, "must be a whole number of pico-dollars");
+/** An ISO time `Date.parse` reads (localDateKey and journalMonth call `new Date()` on it). */
+const time = z.string().refine((s) => Number.isFinite(Date.parse(s)), "must be an ISO time");
+const count = z.number().int().nonnegative();
+const operation = z.enum(["InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "CountTokens", "ApplyGuardrail"]);
+const outcome = z.enum(["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"]);
+
+const reserveSchema = z.object({
+  type: z.literal("reserve"),
+  id: z.string().min(1),
+  at: time,
+  user: z.string(),
+  tool: z.string(),
+  operation,
+  modelId: z.string(),
+  baseModelId: z.string().optional(),
+  worstCasePicos: picos,
+  capIds: z.array(z.string()),
+});
+
+const settleSchema = z.object({
+  type: z.literal("settle"),
+  id: z.string().min(1),
+  at: time,
+  startedAt: time,
+  user: z.string(),
+  tool: z.string(),
+  operation,
+  modelId: z.string(),
+  baseModelId: z.string(),
+  usage: z.object({
+    inputTokens: count,
+    outputTokens: count,
+    cacheReadInputTokens: count,
+    cacheWrite5mInputTokens: count,
+    cacheWrite1hInputTokens: count,
+  }),
+  usageEstimated: z.boolean(),
+  costPicos: picos,
+  worstCasePicos: picos,
+  outcome,
+  status: z.number().int(),
+  refusedBy: z.string().optional(),
+  requestId: z.string().optional(),
+  latencyMs: z.number().nonnegative(),
+  tags: z.record(z.string(), z.string()),
+  serviceTier: z.string().optional(),
+  message: z.string().optional(),
+});
+
+const entrySchema = z.discriminatedUnion("type", [reserveSchema, settleSchema]);
+
+/** The entry when `value` (a parsed JSON line) is a well-formed journal entry; else why not. */
+export function checkEntry(value: unknown): { ok: true; entry: JournalEntry } | { ok: false; reason: string } {
+  const parsed = entrySchema.safeParse(value);
+  if (parsed.success) return { ok: true, entry: value as JournalEntry }; // the line as written, unknown fields kept
+  const issue = parsed.error.issues[0];
+  return { ok: false, reason: issue ? `${issue.path.join(".") || "(line)"}: ${issue.message}` : "not a journal entry" };
+}

@@ -1,0 +1,87 @@
+/** The ledger lock: one winner when several take over a stale lock, and stale means gone, rebooted or another process. */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import fsp, { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { LedgerLocked, ledgerOwner, lockLedger } from "../../../server/ledger/lock";
+
+/** A pid that was just in use and is no longer: a child that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+  await new Promise((resolve) => child.once("exit", resolve));
+  return child.pid!;
+}
+
+const linux = process.platform === "linux";
+
+describe("ledger/lock", () => {
+  let dir: string;
+  let file: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-lock-"));
+    file = path.join(dir, "gateway.lock");
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("when several take over one stale lock at once, exactly one wins and its fresh lock survives", async () => {
+    // A slow disk for the later takers: each removal of the lock file by name lands a little later
+    // than the previous one, so a taker that judged the lock stale acts after another took it.
+    const realRm = fsp.rm;
+    let removals = 0;
+    (fsp as { rm: typeof fsp.rm }).rm = async (target, options) => {
+      if (target === file) await new Promise((r) => setTimeout(r, 40 * removals++));
+      return realRm(target, options);
+    };
+    try {
+      await takeOverRounds();
+    } finally {
+      (fsp as { rm: typeof fsp.rm }).rm = realRm;
+    }
+  });
+
+  async function takeOverRounds(): Promise<void> {
+    for (let round = 0; round < 5; round++) {
+      await writeFile(file, `${await deadPid()}\n`);
+      const takers = await Promise.allSettled([lockLedger(dir), lockLedger(dir), lockLedger(dir)]);
+      const won = takers.flatMap((t) => (t.status === "fulfilled" ? [t.value] : []));
+      const lost = takers.flatMap((t) => (t.status === "rejected" ? [t.reason as Error] : []));
+      assert.equal(won.length, 1, `round ${round}: ${won.length} takers think they hold the lock`);
+      for (const err of lost) assert.ok(err instanceof LedgerLocked, `round ${round}: ${err.message}`);
+      // The winner's lock is the one in place: it advertises into it, and another taker is refused.
+      await won[0]!.advertise("http://127.0.0.1:4321");
+      const owner = await ledgerOwner(dir);
+      assert.equal(owner?.pid, process.pid);
+      assert.equal(owner?.url, "http://127.0.0.1:4321");
+      await assert.rejects(lockLedger(dir), LedgerLocked);
+      await won[0]!.release();
+      assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith("gateway.lock")), [], `round ${round}: no lock, claim or temp file left`);
+    }
+  }
+
+  it("takes over a lock written in another boot even though its pid is alive now", async function () {
+    if (!linux) return this.skip();
+    // The parent process is alive; the lock says it was another boot's process with that pid.
+    await writeFile(file, `${process.ppid}\n\nboot=00000000-0000-4000-8000-000000000000\nstart=1\n`);
+    const lock = await lockLedger(dir);
+    assert.match(await readFile(file, "utf8"), new RegExp(`^${process.pid}\\n`));
+    await lock.release();
+  });
+
+  it("takes over a lock whose pid now belongs to another process (same boot, another start time)", async function () {
+    if (!linux) return this.skip();
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    await writeFile(file, `${process.ppid}\n\nboot=${boot}\nstart=1\n`);
+    const lock = await lockLedger(dir);
+    assert.match(await readFile(file, "utf8"), new RegExp(`^${process.pid}\\n`));
+    await lock.release();
+    // The lock of the live process itself (its real start time) is respected.
+    const stat = readFileSync(`/proc/${process.ppid}/stat`, "utf8");
+    const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    await writeFile(file, `${process.ppid}\n\nboot=${boot}\nstart=${start}\n`);
+    await assert.rejects(lockLedger(dir), (err: Error) => err instanceof LedgerLocked && err.pid === process.ppid);
+  });
+});

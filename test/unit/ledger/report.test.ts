@@ -1,0 +1,32 @@
+/** The CSV export (report and dashboard): cells a spreadsheet would run as formulas are defused. */
+import assert from "node:assert/strict";
+import { toCsv } from "../../../server/ledger/report";
+import type { CallRecord } from "../../../server/ledger/types";
+
+function call(o: Partial<CallRecord>): CallRecord {
+  return {
+    type: "settle", id: "c1", at: "2026-11-22T10:00:00.000Z", startedAt: "2026-11-22T10:00:00.000Z", user: "u", tool: "cli",
+    operation: "Converse", modelId: "us.m1", baseModelId: "m1",
+    usage: { inputTokens: 10, outputTokens: 5, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 },
+    usageEstimated: false, costPicos: "1000", worstCasePicos: "5000", outcome: "ok", status: 200, latencyMs: 12, tags: {}, ...o,
+  };
+}
+
+describe("ledger/report: CSV export", () => {
+  it("defuses cells starting with -, tab and CR (as well as =, + and @), and leaves numbers alone", () => {
+    const csv = toCsv([
+      call({ tool: "-2+3+cmd|' /C calc'!A0", user: "\t=1+1", requestId: "\r=HYPERLINK(\"x\")", modelId: "=SUM(A1)", baseModelId: "+1+1", serviceTier: "@x", latencyMs: -5 }),
+    ]);
+    const [, row] = csv.split("\n");
+    const cells = row!.match(/("([^"]|"")*"|[^,]*)(,|$)/g)!.map((c) => c.replace(/,$/, ""));
+    const col = (name: string) => cells[["at", "startedAt", "user", "tool", "operation", "modelId", "baseModelId", "inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWrite5mInputTokens", "cacheWrite1hInputTokens", "costUsd", "worstCaseUsd", "usageEstimated", "outcome", "status", "refusedBy", "requestId", "latencyMs", "serviceTier", "tags"].indexOf(name)]!;
+    assert.equal(col("tool"), "'-2+3+cmd|' /C calc'!A0");
+    assert.equal(col("user"), "'\t=1+1");
+    assert.equal(col("requestId"), '"\'\r=HYPERLINK(""x"")"');
+    assert.equal(col("modelId"), "'=SUM(A1)");
+    assert.equal(col("baseModelId"), "'+1+1");
+    assert.equal(col("serviceTier"), "'@x");
+    assert.equal(col("latencyMs"), "-5", "a plain negative number stays a number");
+    assert.equal(col("costUsd"), "0.000000001");
+  });
+});
