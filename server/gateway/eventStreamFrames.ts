@@ -77,7 +77,9 @@ export function decodeFrame(frame: Uint8Array): FrameMessage {
   if (typeof type !== "string" || !MESSAGE_TYPES.has(type)) {
     throw new FrameError(`event-stream frame has ${typeof type === "string" ? `message type "${type.slice(0, 40)}"` : "no message type"}`);
   }
-  if (type === "event" && typeof message.headers[":event-type"]?.value !== "string") throw new FrameError("event-stream event has no event type");
+  // What a client reads to know the event or error: without it the SDKs fail with a TypeError.
+  const needed = { event: ":event-type", exception: ":exception-type", error: ":error-code" }[type as "event" | "exception" | "error"];
+  if (typeof message.headers[needed]?.value !== "string") throw new FrameError(`event-stream ${type} has no ${needed} header`);
   return message;
 }
 
