@@ -99,18 +99,18 @@ async function serve(config: Config, configFile: string | undefined, flags: { po
   // Ready only once the config watcher is in place, so no edit after this line is missed.
   process.stdout.write(`listening on ${gateway.url}\n`);
 
+  let signals = 0;
   await new Promise<void>((resolve) => {
-    process.once("SIGTERM", resolve);
-    process.once("SIGINT", resolve);
+    const onSignal = () => {
+      if (++signals === 1) return resolve();
+      // A second signal stops the calls now; the process still exits only once they are journaled.
+      log.warn("second signal: stopping the calls in flight now");
+      void gateway.close({ deadlineMs: 0 }).catch(() => undefined); // the same shutdown, awaited below
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
   });
   log.info(`stopping: calls in flight have ${deadlineMs / 1000} s to finish, then are stopped and charged their worst case (signal again to stop them now)`);
-  // A second signal stops the calls now; the process still exits only once they are journaled.
-  const now = () => {
-    log.warn("second signal: stopping the calls in flight now");
-    void gateway.close({ deadlineMs: 0 }).catch(() => undefined); // the same shutdown, awaited below
-  };
-  process.on("SIGTERM", now);
-  process.on("SIGINT", now);
   stopWatching();
   await gateway.close({ deadlineMs });
   return 0;
