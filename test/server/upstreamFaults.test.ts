@@ -4,6 +4,8 @@
  * the gateway serving: through the real SDK, in process and as the CLI.
  */
 import assert from "node:assert/strict";
+import http from "node:http";
+import net from "node:net";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -14,6 +16,7 @@ import {
   InvokeModelCommand,
   InvokeModelWithResponseStreamCommand,
 } from "@aws-sdk/client-bedrock-runtime";
+import { unrelayable } from "../../server/gateway/relay";
 import type { CallRecord } from "../../server/ledger/types";
 import { API_PATHS, type CallsResponse, type StatusResponse } from "../../server/protocol";
 import { serve } from "../support/cliProcess";
@@ -153,6 +156,19 @@ describe("upstream faults: unary answers that are not what Bedrock sends", funct
     assert.equal(call.outcome, "upstream-failed");
     assert.equal(call.costPicos, call.worstCasePicos);
     assert.equal(await reserved(h.gateway.url), "0");
+  });
+});
+
+describe("upstream faults: answers that cannot be relayed as they are", () => {
+  /** An upstream answer as Node's HTTP client would hand it over. */
+  const answer = (statusCode: number, headers: http.IncomingHttpHeaders) => Object.assign(new http.IncomingMessage(new net.Socket()), { statusCode, headers });
+
+  it("names a status HTTP/2 cannot carry and a header value HTTP cannot carry; passes Bedrock's own", () => {
+    assert.equal(unrelayable(answer(200, { "content-type": "application/json", "x-amzn-requestid": "abc" })), undefined);
+    assert.equal(unrelayable(answer(503, { "x-amzn-errortype": "ServiceUnavailableException" })), undefined);
+    assert.match(unrelayable(answer(999, {})) ?? "", /HTTP status 999/);
+    assert.match(unrelayable(answer(101, {})) ?? "", /HTTP status 101/);
+    assert.match(unrelayable(answer(200, { "x-odd": "line\nbreak" })) ?? "", /header that cannot be relayed \("x-odd"\)/);
   });
 });
 
