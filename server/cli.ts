@@ -7,8 +7,8 @@ import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_FILE, ledgerDirOf, loadConfigFile, readConfigFile, timeZoneOf, validated } from "./config/load";
 import type { Config } from "./config/schema";
 import { blockedMessage, checkSettings, type SettingsCheck } from "./config/settingsCheck";
-import { startGateway } from "./gateway/gateway";
-import { stderrLogger } from "./log";
+import { DEFAULT_SHUTDOWN_DEADLINE_MS, startGateway } from "./gateway/gateway";
+import { stderrLogger, type Logger } from "./log";
 import { readMonth, toCsv } from "./ledger/report";
 import { formatStatus } from "./statusText";
 import { API_PATHS, DASHBOARD_PATHS, TOKEN_QUERY, type StatusResponse } from "./protocol";
@@ -16,7 +16,7 @@ import { GatewaySecret } from "./ledger/secret";
 import { probeGateway } from "./lsp/gatewayHost";
 
 const USAGE = `usage:
-  bedrock-budget serve  [--config FILE] [--port N] [--ledger DIR] [--upstream URL]
+  bedrock-budget serve  [--config FILE] [--port N] [--ledger DIR] [--upstream URL] [--shutdown-deadline SECONDS]
   bedrock-budget status [--config FILE] [--port N] [--ledger DIR]
   bedrock-budget report [--config FILE] [--ledger DIR] [--format csv|json] [--month YYYY-MM]`;
 
@@ -29,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
       port: { type: "string" },
       ledger: { type: "string" },
       upstream: { type: "string" },
+      "shutdown-deadline": { type: "string" },
       format: { type: "string", default: "csv" },
       month: { type: "string" },
     },
@@ -39,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case "serve":
-      return serve(config, configFile, values);
+      return serve(config, configFile, values, shutdownDeadlineMs(values["shutdown-deadline"]));
     case "status":
       return status(config);
     case "report":
@@ -84,8 +85,30 @@ async function checkEdit(file: string, flags: Flags, previous: Config): Promise<
   return checkSettings(raw && typeof raw === "object" && !Array.isArray(raw) ? withFlags(raw, flags) : raw, previous);
 }
 
-async function serve(config: Config, configFile: string | undefined, flags: Flags): Promise<number> {
+/** `--shutdown-deadline`: seconds calls in flight may run after SIGTERM/SIGINT before they are stopped. */
+function shutdownDeadlineMs(flag: string | undefined): number {
+  if (flag === undefined) return DEFAULT_SHUTDOWN_DEADLINE_MS;
+  if (!/^\d+(\.\d+)?$/.test(flag) || Number(flag) > 86_400) {
+    throw new ConfigError("--shutdown-deadline", [`shutdown-deadline: "${flag}" is not a number of seconds (0 to 86400)`]);
+  }
+  return Math.round(Number(flag) * 1000);
+}
+
+/**
+ * A throw that escapes into an event callback (a bug, or upstream bytes nobody foresaw) must not
+ * end the process and every call in flight with it. Continuing is safe: each call's money is
+ * settled by its own handlers (its 'close'/'error' paths, the request's catch-all), a call that
+ * never settles keeps its reservation counted against the caps, and its reserve entry is already
+ * durable, so it is charged its worst case at the latest when the gateway next starts.
+ */
+function guardProcess(log: Logger): void {
+  process.on("uncaughtException", (err) => log.error(`uncaught exception (the gateway keeps serving): ${err.stack ?? err}`));
+  process.on("unhandledRejection", (reason) => log.error(`unhandled rejection (the gateway keeps serving): ${reason instanceof Error ? reason.stack : String(reason)}`));
+}
+
+async function serve(config: Config, configFile: string | undefined, flags: Flags, deadlineMs: number): Promise<number> {
   const log = stderrLogger(config.logLevel);
+  guardProcess(log);
   const gateway = await startGateway({ config, log });
   let current = config;
   const stopWatching = configFile
@@ -109,13 +132,20 @@ async function serve(config: Config, configFile: string | undefined, flags: Flag
   // Ready only once the config watcher is in place, so no edit after this line is missed.
   process.stdout.write(`listening on ${gateway.url}\n`);
 
+  let signals = 0;
   await new Promise<void>((resolve) => {
-    process.once("SIGTERM", resolve);
-    process.once("SIGINT", resolve);
+    const onSignal = () => {
+      if (++signals === 1) return resolve();
+      // A second signal stops the calls now; the process still exits only once they are journaled.
+      log.warn("second signal: stopping the calls in flight now");
+      void gateway.close({ deadlineMs: 0 }).catch(() => undefined); // the same shutdown, awaited below
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
   });
-  log.info("stopping: letting calls in flight settle");
+  log.info(`stopping: calls in flight have ${deadlineMs / 1000} s to finish, then are stopped and charged their worst case (signal again to stop them now)`);
   stopWatching();
-  await gateway.close();
+  await gateway.close({ deadlineMs });
   return 0;
 }
 

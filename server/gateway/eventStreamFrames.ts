@@ -1,9 +1,21 @@
 /**
  * Splits an event-stream byte stream into whole frames by their length prefix
- * (`[total length u32][headers length u32][prelude crc]…`). The codec decodes one whole frame
- * at a time; relaying whole frames is also what lets the gateway cut a stream cleanly.
+ * (`[total length u32][headers length u32][prelude crc]…`) and decodes one frame, checking what
+ * the codec leaves unchecked. Relaying whole frames is also what lets the gateway cut a stream cleanly.
  */
+import { EventStreamCodec } from "@smithy/eventstream-codec";
+import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
+
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** Prelude (total length, headers length, prelude CRC) plus the trailing message CRC. */
+const FRAME_OVERHEAD = 16;
+
+const codec = new EventStreamCodec(toUtf8, fromUtf8);
+
+export type FrameMessage = ReturnType<EventStreamCodec["decode"]>;
+
+/** Upstream bytes that are not a readable event-stream frame; the message names the fault. */
+export class FrameError extends Error {}
 
 export class FrameSplitter {
   private pending: Buffer[] = [];
@@ -17,7 +29,7 @@ export class FrameSplitter {
     while (this.pendingBytes >= 4) {
       const head = this.pending.length === 1 ? this.pending[0]! : this.collapse();
       const total = head.readUInt32BE(0);
-      if (total < 16 || total > MAX_FRAME_BYTES) throw new Error(`event-stream frame of ${total} bytes is not valid`);
+      if (total < FRAME_OVERHEAD || total > MAX_FRAME_BYTES) throw new FrameError(`event-stream frame of ${total} bytes is not valid`);
       if (this.pendingBytes < total) break;
       const all = this.collapse();
       frames.push(all.subarray(0, total));
@@ -38,4 +50,40 @@ export class FrameSplitter {
     this.pending = [all];
     return all;
   }
+}
+
+const MESSAGE_TYPES = new Set(["event", "exception", "error"]);
+
+/**
+ * Decodes one whole frame (as FrameSplitter returns them): both CRCs, lengths that fit the frame,
+ * and a message type a client can read. Throws FrameError naming what is wrong.
+ */
+export function decodeFrame(frame: Uint8Array): FrameMessage {
+  if (frame.byteLength < FRAME_OVERHEAD) throw new FrameError(`event-stream frame of ${frame.byteLength} bytes is too short`);
+  // The codec does not check that the headers fit the frame.
+  const headersLength = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).readUInt32BE(4);
+  if (headersLength > frame.byteLength - FRAME_OVERHEAD) {
+    throw new FrameError(`event-stream frame of ${frame.byteLength} bytes claims ${headersLength} bytes of headers`);
+  }
+  let message: FrameMessage;
+  try {
+    // A copy with its own exactly-sized memory: the codec reads header values through the frame's
+    // backing buffer, so a lying header length must fail here rather than read a neighbour's bytes.
+    message = codec.decode(new Uint8Array(frame));
+  } catch (err) {
+    throw new FrameError(`event-stream frame could not be decoded: ${(err as Error).message}`);
+  }
+  const type = message.headers[":message-type"]?.value;
+  if (typeof type !== "string" || !MESSAGE_TYPES.has(type)) {
+    throw new FrameError(`event-stream frame has ${typeof type === "string" ? `message type "${type.slice(0, 40)}"` : "no message type"}`);
+  }
+  // What a client reads to know the event or error: without it the SDKs fail with a TypeError.
+  const needed = { event: ":event-type", exception: ":exception-type", error: ":error-code" }[type as "event" | "exception" | "error"];
+  if (typeof message.headers[needed]?.value !== "string") throw new FrameError(`event-stream ${type} has no ${needed} header`);
+  return message;
+}
+
+/** Encodes one frame (the gateway's own in-stream exceptions). */
+export function encodeFrame(message: Parameters<EventStreamCodec["encode"]>[0]): Buffer {
+  return Buffer.from(codec.encode(message));
 }

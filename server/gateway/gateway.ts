@@ -13,6 +13,7 @@ import type { CallRecord } from "../ledger/types";
 import { stderrLogger, type Logger } from "../log";
 import { PriceBook } from "../metering/prices";
 import type { GatewayContext } from "./context";
+import { CallScope, runInScope } from "./callScope";
 import { accessDenied, refusal } from "./errors";
 import { isLoopbackHost } from "./inbound";
 import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
@@ -47,9 +48,19 @@ export interface RunningGateway {
   block(reason: string): void;
   unblock(): void;
   onCall(listener: (record: CallRecord) => void): () => void;
-  /** Stops accepting, lets calls in flight settle, flushes the ledger. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting and lets calls in flight finish for `deadlineMs` (default 10 s); calls still in
+   * flight then are stopped (upstream destroyed, caller answered or cut) and settled at their worst
+   * case as "interrupted", journaled; then the ledger closes. Calling it again while it runs with a
+   * shorter deadline (0: now) hurries the same shutdown.
+   */
+  close(options?: { deadlineMs?: number }): Promise<void>;
 }
+
+/** How long calls in flight may run after a stop was asked for. */
+export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
+/** After stopping the late calls: time for their handlers to answer and the connections to close. */
+const STOP_GRACE_MS = 2_000;
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const log = options.log ?? stderrLogger(options.config.logLevel);
@@ -79,6 +90,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   let inFlight = 0;
   let idle: (() => void) | undefined;
+  /** One per Bedrock request in flight: what close() stops when the deadline passes. */
+  const scopes = new Set<CallScope>();
   let url = "";
   let blocked = options.blocked;
   const api = new LocalApi(() => ctx, () => url, () => inFlight, () => blocked);
@@ -146,12 +159,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return answer(res, refusal(blocked));
     }
     inFlight++;
-    handleBedrock(ctx, req, res)
+    const scope = new CallScope();
+    scopes.add(scope);
+    // Catch-all: whatever escapes a call is logged and answered; the gateway serves on.
+    runInScope(scope, () => handleBedrock(ctx, req, res))
       .catch((err) => {
         log.error(`unexpected failure: ${(err as Error).stack ?? err}`);
-        answer(res, upstreamUnreachable(`Bedrock Budget failed on this call: ${(err as Error).message}`));
+        try {
+          answer(res, upstreamUnreachable(`Bedrock Budget failed on this call: ${(err as Error).message}`));
+        } catch (answerErr) {
+          log.error(`could not answer after the failure: ${(answerErr as Error).message}`);
+        }
       })
       .finally(() => {
+        scopes.delete(scope);
         if (--inFlight === 0) idle?.();
       });
   };
@@ -166,6 +187,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await lock.release();
     throw err;
   }
+  let closing: Promise<void> | undefined;
+  /** Moves the running shutdown's deadline earlier (never later). */
+  let hurry: ((deadlineMs: number) => void) | undefined;
+
   url = `http://127.0.0.1:${listener.port}`;
   await lock.advertise(url);
   log.info(`gateway on ${url}, ledger in ${ledgerDirOf(options.config)}`);
@@ -189,18 +214,57 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       api.events.on("call", fn);
       return () => api.events.off("call", fn);
     },
-    async close() {
-      const drained = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve));
-      const closing = listener.close(); // stops accepting at once
-      api.endStreams();
-      await drained;
-      await closing;
-      await applying.catch(() => undefined);
-      await team?.close();
-      await ledger.close();
-      await lock.release();
+    close(closeOptions = {}) {
+      const deadlineMs = closeOptions.deadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
+      if (closing) {
+        hurry?.(deadlineMs);
+        return closing;
+      }
+      closing = shutDown(deadlineMs);
+      return closing;
     },
   };
+
+  async function shutDown(deadlineMs: number): Promise<void> {
+    const started = Date.now();
+    const drained = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve));
+    const closingListener = listener.close(deadlineMs + STOP_GRACE_MS); // stops accepting at once
+    api.endStreams();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      let due = started + deadlineMs;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(resolve, Math.max(0, due - Date.now()));
+      };
+      hurry = (ms) => {
+        due = Math.min(due, Date.now() + ms);
+        arm();
+      };
+      arm();
+    });
+    await Promise.race([drained, deadline]);
+    clearTimeout(timer);
+    if (inFlight > 0) {
+      const message = "the gateway shut down with this call in flight; charged its worst case";
+      log.warn(`stopping ${inFlight} call(s) still in flight after the shutdown deadline; each is charged its worst case`);
+      // Settled (journaled) before anything closes: the ledger must hold them when the process exits.
+      await Promise.all([...scopes].map((scope) => scope.stop(message)));
+      await withinGrace(drained);
+    }
+    await withinGrace(closingListener);
+    await applying.catch(() => undefined);
+    await team?.close();
+    await ledger.close();
+    await lock.release();
+  }
+}
+
+/** Waits for `p`, but no longer than the stop grace (what is left is destroyed by its owner). */
+async function withinGrace(p: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS)))]);
+  clearTimeout(timer);
 }
 
 function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, engineCaps: CapConfig[]): GatewayContext {

@@ -8,6 +8,7 @@ import type { Picos } from "../metering/money";
 import { costOf } from "../metering/prices";
 import type { Estimate } from "../metering/estimate";
 import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type Operation, type TokenUsage } from "../metering/types";
+import { currentScope } from "./callScope";
 import type { GatewayContext } from "./context";
 import { teamOf } from "../team/runtime";
 import type { TeamEngine } from "../team/teamEngine";
@@ -97,6 +98,7 @@ export class MeteredCall {
 
   constructor(private readonly ctx: GatewayContext, readonly who: CallIdentity, readonly estimate: Estimate, private readonly team?: TeamEngine) {
     this.reserved = estimate.worstCasePicos;
+    currentScope()?.adopt(this); // so a gateway that must stop can settle it
   }
 
   /** What this usage costs at the rates that applied (tier, long context). */

@@ -1,20 +1,23 @@
 /**
  * Relays Bedrock's answer to the caller unchanged (status, headers, body bytes) while reading the
  * real usage out of it. Buffered operations settle before the caller sees any byte; streams are
- * relayed frame by frame as they arrive and settle before the stream ends.
+ * relayed frame by frame as they arrive and settle before the stream ends. Bytes that cannot be
+ * read or relayed stop that call alone: it is settled conservatively and the caller gets an error
+ * in Bedrock's shape; nothing here may throw out of an event callback.
  */
-import type http from "node:http";
-import { EventStreamCodec } from "@smithy/eventstream-codec";
-import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
+import http from "node:http";
+import { fromUtf8 } from "@smithy/util-utf8";
 import { appliedTierFromConverse, appliedTierFromHeaders, StreamUsageTracker, usageFromConverse, usageFromInvokeModel } from "../metering/usage";
+import { currentScope } from "./callScope";
+import { bedrockError, type ErrorAnswer } from "./errors";
 import type { AnyResponse } from "./listener";
 import type { MeteredCall } from "./meteredCall";
-import { FrameSplitter } from "./eventStreamFrames";
-
-const codec = new EventStreamCodec(toUtf8, fromUtf8);
+import { decodeFrame, encodeFrame, FrameSplitter } from "./eventStreamFrames";
 
 /** Hop-by-hop headers may not be relayed (and HTTP/2 forbids them outright). */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "proxy-authenticate"]);
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "proxy-authenticate", "http2-settings"]);
+
+const EVENT_STREAM = /^application\/vnd\.amazon\.eventstream\s*(;|$)/i;
 
 export function relayHeaders(upstream: http.IncomingMessage): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
@@ -27,23 +30,68 @@ export function relayHeaders(upstream: http.IncomingMessage): Record<string, str
 
 export function readAll(stream: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const cut = () => reject(new Error("the upstream connection closed mid-response"));
+    if (stream.destroyed && !stream.complete) return cut();
     const chunks: Buffer[] = [];
     stream.on("data", (c: Buffer) => chunks.push(c));
     stream.once("end", () => resolve(Buffer.concat(chunks)));
-    stream.once("error", reject);
-    stream.once("aborted", () => reject(new Error("the upstream connection closed mid-response")));
+    stream.on("error", reject);
+    stream.once("aborted", cut);
+    stream.once("close", () => stream.complete || cut()); // a no-op once settled
   });
 }
 
 export function send(res: AnyResponse, status: number, headers: Record<string, string | string[]>, body: Buffer): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { ...headers, "content-length": String(body.byteLength) });
+  try {
+    res.writeHead(status, { ...headers, "content-length": String(body.byteLength) });
+  } catch (err) {
+    // A status or header this protocol cannot carry (relayBuffered checks first; this is the last guard).
+    if (res.headersSent) return void res.end();
+    const fallback = unreadableAnswer(`its answer cannot be relayed (${(err as Error).message})`);
+    res.writeHead(fallback.status, fallback.headers);
+    return void res.end(fallback.body);
+  }
   res.end(body);
+}
+
+/** Bedrock's answer could not be read or relayed; the call was settled at its worst case. */
+export function unreadableAnswer(problem: string): ErrorAnswer {
+  return bedrockError(502, "InternalServerException", `Bedrock Budget could not read Bedrock's answer, so it charged this call its worst case: ${problem}`);
+}
+
+/** Why an upstream answer cannot be relayed as it is (a final status HTTP/2 can carry, valid headers), or undefined. */
+export function unrelayable(upstream: http.IncomingMessage): string | undefined {
+  const status = upstream.statusCode;
+  if (status === undefined || !Number.isInteger(status) || status < 200 || status > 599) return `Bedrock answered with HTTP status ${status}`;
+  for (const [name, value] of Object.entries(relayHeaders(upstream))) {
+    try {
+      http.validateHeaderName(name);
+      for (const v of Array.isArray(value) ? value : [value]) http.validateHeaderValue(name, v);
+    } catch {
+      return `Bedrock sent a header that cannot be relayed (${JSON.stringify(name.slice(0, 60))})`;
+    }
+  }
+  return undefined;
+}
+
+/** Stops a call whose answer cannot be relayed before any byte reached the caller. */
+async function refuseAnswer(call: MeteredCall, upstream: http.IncomingMessage, res: AnyResponse, problem: string): Promise<void> {
+  upstream.destroy();
+  await call.settleAtWorstCase("upstream-failed", 502, `unreadable answer: ${problem}`);
+  const answer = unreadableAnswer(problem);
+  if (res.headersSent) {
+    if (!res.destroyed) res.end();
+    return;
+  }
+  send(res, answer.status, answer.headers, answer.body);
 }
 
 /** InvokeModel and Converse: buffer, settle, then answer. */
 export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMessage, res: AnyResponse): Promise<void> {
-  const status = upstream.statusCode ?? 502;
+  const problem = unrelayable(upstream);
+  if (problem) return refuseAnswer(call, upstream, res, problem);
+  const status = upstream.statusCode!;
   const headers = relayHeaders(upstream);
   const requestId = headerValue(upstream, "x-amzn-requestid");
   const id = requestId ? { requestId } : {};
@@ -56,11 +104,17 @@ export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMe
   }
   if (status >= 400) {
     await call.settle({ outcome: "upstream-error", usage: call.worstCaseUsage(), usageEstimated: false, status, ...id, message: errorSummary(upstream, body) }, 0n);
+  } else if (call.who.operation === "Converse") {
+    // Converse's answer is Bedrock's own JSON: anything else is not a Converse answer.
+    const json = parseJson(body);
+    if (!isObject(json)) return refuseAnswer(call, upstream, res, `its Converse answer (HTTP ${status}, ${body.byteLength} bytes) is not a JSON object`);
+    const usage = usageFromConverse(json);
+    if (usage) await call.settle({ outcome: "ok", usage, usageEstimated: false, status, tier: appliedTierFromConverse(json), ...id });
+    else await call.settleAtWorstCase("ok", status, "Bedrock reported no usage; charged the worst case");
   } else {
-    const json = call.who.operation === "Converse" ? parseJson(body) : undefined;
-    const usage = call.who.operation === "Converse" ? usageFromConverse(json) : usageFromInvokeModel(upstream.headers, body);
-    const tier = call.who.operation === "Converse" ? appliedTierFromConverse(json) : appliedTierFromHeaders(upstream.headers);
-    if (usage) await call.settle({ outcome: "ok", usage, usageEstimated: false, status, tier, ...id });
+    // InvokeModel's body is the model's own bytes: relayed as they are, whatever they hold.
+    const usage = usageFromInvokeModel(upstream.headers, body);
+    if (usage) await call.settle({ outcome: "ok", usage, usageEstimated: false, status, tier: appliedTierFromHeaders(upstream.headers), ...id });
     else await call.settleAtWorstCase("ok", status, "Bedrock reported no usage; charged the worst case");
   }
   send(res, status, headers, body);
@@ -68,7 +122,10 @@ export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMe
 
 /** The two streaming operations: relay whole frames as they come; cut at a cap. */
 export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, res: AnyResponse): Promise<void> {
-  const status = upstream.statusCode ?? 502;
+  const contentType = headerValue(upstream, "content-type");
+  const problem = unrelayable(upstream) ?? (EVENT_STREAM.test(contentType ?? "") ? undefined : `its stream came as ${contentType ? JSON.stringify(contentType.slice(0, 80)) : "no content type"}, not an event stream`);
+  if (problem) return refuseAnswer(call, upstream, res, problem);
+  const status = upstream.statusCode!;
   const requestId = headerValue(upstream, "x-amzn-requestid");
   const streamOp = call.who.operation === "ConverseStream" ? "ConverseStream" : "InvokeModelWithResponseStream";
   const tracker = new StreamUsageTracker(streamOp, call.estimate.inputTokens);
@@ -81,54 +138,75 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
   let finished = false;
   let lastRunning = call.costOf(tracker.current(), tier());
 
-  res.writeHead(status, relayHeaders(upstream));
+  try {
+    res.writeHead(status, relayHeaders(upstream));
+  } catch (err) {
+    return refuseAnswer(call, upstream, res, `its headers cannot be relayed (${(err as Error).message})`);
+  }
 
-  return new Promise<void>((resolve) => {
-    const finish = async (settle: () => Promise<unknown>, tail?: Buffer) => {
+  return new Promise<void>((resolve, reject) => {
+    let disposeStop: (() => void) | undefined;
+    /** Settles once, then ends the caller's stream; never rejects (a failure rejects the relay). */
+    const finish = async (settle: () => Promise<unknown>, tail?: Buffer): Promise<void> => {
       if (finished) return;
       finished = true;
       upstream.removeAllListeners("data");
-      await settle();
-      if (!res.destroyed) res.end(tail);
-      resolve();
+      disposeStop?.();
+      let failure: unknown;
+      try {
+        await settle();
+      } catch (err) {
+        failure = err;
+      }
+      try {
+        if (!res.destroyed) res.end(tail);
+      } catch (err) {
+        failure ??= err;
+      }
+      if (failure) reject(failure instanceof Error ? failure : new Error(String(failure)));
+      else resolve();
+    };
+
+    /** Bytes that are not a readable event stream: this call alone stops, charged at least what was delivered. */
+    const unreadable = (reason: string) => {
+      void finish(() => call.settleAtWorstCase("upstream-failed", status, `Bedrock's stream could not be read: ${reason}`, tracker.current()),
+        exceptionFrame("internalServerException", `Bedrock Budget could not read Bedrock's stream, so it stopped this call and charged its worst case: ${reason}`));
+      upstream.destroy();
     };
 
     upstream.on("data", (chunk: Buffer) => {
       if (finished) return;
-      let frames: Buffer[];
       try {
-        frames = splitter.push(chunk);
+        for (const frame of splitter.push(chunk)) {
+          const message = decodeFrame(frame);
+          const messageType = message.headers[":message-type"]?.value;
+          if (messageType === "exception") upstreamException = String(message.headers[":exception-type"]?.value ?? "exception");
+          tracker.onEvent(message);
+          const running = call.costOf(tracker.current(), tier());
+          // Reserve one frame ahead, so a stream is cut before the frame that would cross its cap.
+          const growth = call.grow(running + (running - lastRunning));
+          lastRunning = running;
+          if (!growth.ok) {
+            const covered = call.grow(running).ok;
+            if (covered) res.write(frame);
+            const text = `Bedrock Budget stopped this stream at its cap. ${growth.message}`;
+            void finish(() => call.settle({ outcome: "cut", usage: tracker.current(), usageEstimated: true, status, tier: tier(), ...id, message: text }),
+              exceptionFrame("modelStreamErrorException", text));
+            upstream.destroy();
+            return;
+          }
+          if (!res.write(frame)) {
+            upstream.pause();
+            res.once("drain", () => upstream.resume());
+          }
+        }
       } catch (err) {
-        void finish(() => call.settleAtWorstCase("upstream-failed", status, (err as Error).message), exceptionFrame("internalServerException", `Bedrock Budget could not read the stream: ${(err as Error).message}`));
-        upstream.destroy();
-        return;
-      }
-      for (const frame of frames) {
-        const message = codec.decode(frame);
-        const messageType = message.headers[":message-type"]?.value;
-        if (messageType === "exception") upstreamException = String(message.headers[":exception-type"]?.value ?? "exception");
-        tracker.onEvent(message);
-        const running = call.costOf(tracker.current(), tier());
-        // Reserve one frame ahead, so a stream is cut before the frame that would cross its cap.
-        const growth = call.grow(running + (running - lastRunning));
-        lastRunning = running;
-        if (!growth.ok) {
-          const covered = call.grow(running).ok;
-          if (covered) res.write(frame);
-          const text = `Bedrock Budget stopped this stream at its cap. ${growth.message}`;
-          void finish(() => call.settle({ outcome: "cut", usage: tracker.current(), usageEstimated: true, status, tier: tier(), ...id, message: text }),
-            exceptionFrame("modelStreamErrorException", text));
-          upstream.destroy();
-          return;
-        }
-        if (!res.write(frame)) {
-          upstream.pause();
-          res.once("drain", () => upstream.resume());
-        }
+        unreadable((err as Error).message);
       }
     });
 
     upstream.once("end", () => {
+      if (splitter.leftover > 0) return unreadable(`the stream ended inside a frame (${splitter.leftover} bytes left over)`);
       const final = tracker.final();
       if (final) {
         void finish(() => call.settle({ outcome: upstreamException ? "upstream-error" : "ok", usage: final, usageEstimated: false, status, tier: tier(), ...id }), undefined);
@@ -146,8 +224,17 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
         exceptionFrame("internalServerException", "Bedrock Budget lost the connection to Bedrock mid-stream"));
     };
     upstream.once("aborted", dropped);
-    upstream.once("error", dropped);
+    upstream.on("error", dropped);
     upstream.once("close", dropped);
+    if (upstream.destroyed) dropped(); // closed before these listeners were attached
+
+    // The gateway is shutting down: settle at what was delivered at least, then cut both sides.
+    disposeStop = currentScope()?.onStop((reason) => {
+      const done = finish(() => call.settleAtWorstCase("interrupted", status, reason.message, tracker.current()),
+        exceptionFrame("internalServerException", `Bedrock Budget stopped this stream: ${reason.message}`));
+      upstream.destroy();
+      return done;
+    });
 
     res.once("close", () => {
       if (finished) return;
@@ -160,16 +247,14 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
 
 /** An in-stream exception the SDKs raise as a typed error; a started stream is never retried. */
 export function exceptionFrame(type: string, message: string): Buffer {
-  return Buffer.from(
-    codec.encode({
-      headers: {
-        ":message-type": { type: "string", value: "exception" },
-        ":exception-type": { type: "string", value: type },
-        ":content-type": { type: "string", value: "application/json" },
-      },
-      body: fromUtf8(JSON.stringify({ message })),
-    }),
-  );
+  return encodeFrame({
+    headers: {
+      ":message-type": { type: "string", value: "exception" },
+      ":exception-type": { type: "string", value: type },
+      ":content-type": { type: "string", value: "application/json" },
+    },
+    body: fromUtf8(JSON.stringify({ message })),
+  });
 }
 
 function headerValue(msg: http.IncomingMessage, name: string): string | undefined {
@@ -183,6 +268,10 @@ function parseJson(body: Buffer): unknown {
   } catch {
     return undefined;
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function errorSummary(upstream: http.IncomingMessage, body: Buffer): string {

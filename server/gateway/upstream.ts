@@ -1,6 +1,7 @@
 /** The hop to Bedrock (or the configured upstream): HTTP/1.1 with kept-alive connections. */
 import http from "node:http";
 import https from "node:https";
+import { currentScope } from "./callScope";
 import type { UpstreamTarget } from "./sigv4";
 
 const agents = {
@@ -36,6 +37,9 @@ export function sendUpstream(input: {
 }): Promise<http.IncomingMessage> {
   const { target } = input;
   const transport = target.protocol === "https:" ? https : http;
+  const scope = currentScope();
+  // The gateway is stopping: this call never leaves, so it costs nothing.
+  if (scope?.stopped) return Promise.reject(new UpstreamError(scope.stopped.message, true));
   return new Promise((resolve, reject) => {
     const req = transport.request(
       {
@@ -48,9 +52,17 @@ export function sendUpstream(input: {
         agent: agents[target.protocol],
         signal: input.signal,
       },
-      resolve,
+      (response) => {
+        // The relay adds its own listeners; this one keeps an error that comes before them (or
+        // after they are gone) from being thrown out of the event emitter, which would end the process.
+        response.on("error", () => undefined);
+        scope?.track(response);
+        resolve(response);
+      },
     );
-    req.once("error", (err: NodeJS.ErrnoException) => {
+    scope?.track(req);
+    // `on`, not `once`: a second 'error' with no listener would be thrown and end the process.
+    req.on("error", (err: NodeJS.ErrnoException) => {
       const code = err.code ?? "";
       reject(new UpstreamError(`${code || err.name}: ${err.message}`, NOT_SENT_CODES.has(code)));
     });

@@ -7,8 +7,8 @@ export type Outcome =
   | "upstream-error" // Bedrock answered with an error; nothing charged
   | "cut" // a stream stopped by the gateway at a cap; charged what was generated
   | "client-aborted" // the caller went away mid-call; charged what is known, else the worst case
-  | "upstream-failed" // connection to Bedrock dropped mid-call; charged conservatively
-  | "interrupted"; // found reserved but unsettled after a crash; charged the worst case
+  | "upstream-failed" // connection to Bedrock dropped mid-call, or its answer could not be read; charged conservatively
+  | "interrupted"; // unsettled after a crash, or stopped by a shutdown past its deadline; charged the worst case
 
 /** Written (and made durable) before a call is forwarded, so a crash cannot lose its cost. */
 export interface ReserveEntry {

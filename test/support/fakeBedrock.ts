@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
+import { crc32 } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { RequestSigner, type Request as Aws4Request } from "aws4";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
@@ -47,7 +48,18 @@ export type Behavior =
   | { kind: "error"; status: number; type: string; message: string }
   | { kind: "stream-exception"; afterChunks: number; exceptionType: string; message: string }
   | { kind: "drop"; afterChunks?: number }
-  | { kind: "hang" };
+  | { kind: "hang" }
+  /**
+   * Streams only: `afterChunks` good frames, then one bad frame, then the response stays open (it
+   * never ends): only the gateway closing the connection ends it. On a unary operation it is a fake bug (500).
+   */
+  | { kind: "corrupt-frame"; afterChunks: number; corruption: "prelude-crc" | "message-crc" | "length" | "garbage" }
+  /** `afterChunks` good frames, then half of the next, then the socket is destroyed (unary: half the body). */
+  | { kind: "cut-mid-frame"; afterChunks: number }
+  /** Any operation: this status (default 200), content type (default application/json) and body (UTF-8), nothing else. */
+  | { kind: "bad-body"; body: string; status?: number; contentType?: string };
+
+type FaultBehavior = Extract<Behavior, { kind: "corrupt-frame" | "cut-mid-frame" | "bad-body" }>;
 
 type OkBehavior = Extract<Behavior, { kind: "ok" }>;
 
@@ -90,6 +102,8 @@ export class FakeBedrock {
   /** Responses held open by "hang" (and streams in flight), ended by close(). */
   private readonly open = new Set<http.ServerResponse>();
   private closed = false;
+  /** One per response a fault kind sent; each resolves when that response's connection closed. */
+  private readonly faultClosings: Promise<void>[] = [];
 
   private constructor(
     private readonly server: http.Server,
@@ -131,6 +145,25 @@ export class FakeBedrock {
   reset(): void {
     this.hits.length = 0;
     this.behavior = undefined;
+  }
+
+  private faultHost(): FaultHost {
+    const fake = this;
+    return {
+      hold: (res) => {
+        this.open.add(res);
+        this.faultClosings.push(new Promise<void>((resolve) => res.once("close", () => resolve())));
+        res.once("close", () => this.open.delete(res));
+      },
+      get closed() {
+        return fake.closed;
+      },
+    };
+  }
+
+  /** Resolves once every response sent by a fault kind has closed (a corrupt frame's is closed only by the gateway). */
+  async faultResponsesClosed(): Promise<void> {
+    await Promise.all(this.faultClosings);
   }
 
   async close(): Promise<void> {
@@ -185,6 +218,7 @@ export class FakeBedrock {
 
     const behavior: Behavior = this.behavior?.(hit) ?? { kind: "ok" };
     const streaming = operation === "InvokeModelWithResponseStream" || operation === "ConverseStream";
+    if (isFault(behavior)) return sendFault(req, res, behavior, { operation, modelId, body, streaming }, this.faultHost());
 
     switch (behavior.kind) {
       case "error":
@@ -429,6 +463,105 @@ export class FakeBedrock {
     const expected = aws4Signature({ method: req.method ?? "POST", rawPath, headers: signedHeaders, include, body, region, amzDate }, this.credentials);
     return constantTimeEqual(expected, signature) ? undefined : "";
   }
+}
+
+// -----------------------------------------------------------------------------------------
+// Fault kinds: bytes a real upstream (or something in between) could send that are not Bedrock's
+
+function isFault(behavior: Behavior): behavior is FaultBehavior {
+  return behavior.kind === "corrupt-frame" || behavior.kind === "cut-mid-frame" || behavior.kind === "bad-body";
+}
+
+/** The request whose answer a fault kind shapes. */
+interface FaultRequest {
+  operation: string;
+  modelId: string;
+  body: Buffer;
+  streaming: boolean;
+}
+
+/** A copy of a good frame, broken the named way (both CRCs recomputed where the fault is elsewhere). */
+export function corruptFrame(good: Uint8Array, corruption: Extract<Behavior, { kind: "corrupt-frame" }>["corruption"]): Buffer {
+  const frame = Buffer.from(good);
+  switch (corruption) {
+    case "prelude-crc":
+      frame[8] = frame[8]! ^ 0xff;
+      return frame;
+    case "message-crc":
+      frame[frame.length - 1] = frame[frame.length - 1]! ^ 0xff;
+      return frame;
+    case "length": {
+      // More header bytes than the frame holds, with CRCs that match: only the lengths are wrong.
+      frame.writeUInt32BE(frame.length - 16 + 1, 4);
+      frame.writeUInt32BE(crc32(frame.subarray(0, 8)), 8);
+      frame.writeUInt32BE(crc32(frame.subarray(0, frame.length - 4)), frame.length - 4);
+      return frame;
+    }
+    case "garbage": {
+      // Not a frame at all, behind a plausible length prefix (as a proxy's error page spliced in could be).
+      const text = Buffer.from("<html><body><h1>502 Bad Gateway</h1></body></html>");
+      const out = Buffer.alloc(4 + text.length);
+      out.writeUInt32BE(out.length, 0);
+      text.copy(out, 4);
+      return out;
+    }
+  }
+}
+
+/** What a fault answer needs of the fake: to hold its response open until close(), and whether it closed. */
+interface FaultHost {
+  hold(res: http.ServerResponse): void;
+  readonly closed: boolean;
+}
+
+async function sendFault(req: http.IncomingMessage, res: http.ServerResponse, behavior: FaultBehavior, request: FaultRequest, host: FaultHost): Promise<void> {
+  host.hold(res);
+  if (behavior.kind === "bad-body") {
+    const payload = Buffer.from(behavior.body, "utf8");
+    res.writeHead(behavior.status ?? 200, { ...baseHeaders(behavior.contentType ?? "application/json"), "Content-Length": String(payload.length) });
+    res.end(payload);
+    return;
+  }
+  const usage = resolveUsage(undefined, request.body, request.operation);
+  const started = Date.now();
+  if (!request.streaming) {
+    if (behavior.kind === "corrupt-frame") throw new Error(`corrupt-frame applies to streams, not ${request.operation}`);
+    const payload = unaryPayload(request, usage, started);
+    res.writeHead(200, { ...baseHeaders("application/json"), "Content-Length": String(payload.length) });
+    await writeAsync(res, payload.subarray(0, Math.floor(payload.length / 2)));
+    req.socket.destroy();
+    return;
+  }
+  const ok: OkBehavior = { kind: "ok" };
+  const frames = request.operation === "ConverseStream" ? converseStreamFrames(usage, ok, started) : invokeStreamFrames(request.modelId, usage, ok, started);
+  const headers: Record<string, string> = baseHeaders("application/vnd.amazon.eventstream");
+  if (request.operation === "InvokeModelWithResponseStream") headers["X-Amzn-Bedrock-Content-Type"] = "application/json";
+  res.writeHead(200, headers);
+  res.flushHeaders();
+  const good = Math.min(behavior.afterChunks, frames.length - 1);
+  for (let i = 0; i < good; i++) {
+    if (res.destroyed || host.closed) return;
+    await writeAsync(res, frames[i] as Frame);
+  }
+  if (res.destroyed || host.closed) return;
+  const next = frames[good] as Frame;
+  if (behavior.kind === "cut-mid-frame") {
+    await writeAsync(res, next.subarray(0, Math.floor(next.length / 2)));
+    req.socket.destroy();
+    return;
+  }
+  await writeAsync(res, corruptFrame(next, behavior.corruption));
+  // The response stays open: whoever reads the stream must give up on it and close the connection.
+}
+
+/** The unary answer a fault kind cuts in half. */
+function unaryPayload(request: FaultRequest, usage: Usage, started: number): Buffer {
+  const latency = Math.max(1, Date.now() - started);
+  const json =
+    request.operation === "Converse"
+      ? { output: { message: { role: "assistant", content: [{ text: replyText(usage.output) }] } }, stopReason: "end_turn", usage: converseUsage(usage), metrics: { latencyMs: latency } }
+      : invokeModelBody(request.modelId, usage);
+  return Buffer.from(JSON.stringify(json));
 }
 
 // -----------------------------------------------------------------------------------------

@@ -464,4 +464,80 @@ describe("FakeBedrock", () => {
       assert.ok(r.error);
     });
   });
+
+  describe("fault behaviors", () => {
+    /** Reads a response that never ends until `enough` says so, then closes the connection. */
+    async function readUntil(path: string, enough: (bytes: Buffer) => boolean): Promise<{ status: number; bytes: Buffer }> {
+      const headers = await sign({ path });
+      const url = new URL(fake.url);
+      return new Promise((resolve, reject) => {
+        const req = http.request({ host: url.hostname, port: url.port, method: "POST", path, headers, agent: false }, (res) => {
+          const parts: Buffer[] = [];
+          res.on("data", (c: Buffer) => {
+            parts.push(c);
+            const bytes = Buffer.concat(parts);
+            if (!enough(bytes)) return;
+            req.destroy();
+            resolve({ status: res.statusCode ?? 0, bytes });
+          });
+          res.on("end", () => reject(new Error("the response ended")));
+        });
+        req.on("error", () => undefined);
+        req.end("{}");
+      });
+    }
+
+    /** Whole frames by their length prefix, not decoded. */
+    function rawFrames(buf: Buffer): Buffer[] {
+      const out: Buffer[] = [];
+      for (let off = 0; off + 4 <= buf.length; ) {
+        const len = buf.readUInt32BE(off);
+        if (len < 4 || off + len > buf.length) break;
+        out.push(buf.subarray(off, off + len));
+        off += len;
+      }
+      return out;
+    }
+
+    const faults = {
+      "prelude-crc": /prelude checksum/,
+      "message-crc": /message checksum/,
+      length: /Invalid typed array length|out of range|Offset is outside/i,
+      garbage: /prelude checksum/,
+    } as const;
+    for (const [corruption, failure] of Object.entries(faults) as Array<[keyof typeof faults, RegExp]>) {
+      it(`corrupt-frame (${corruption}): good frames, then one the codec refuses, and the response stays open`, async () => {
+        fake.behave(() => ({ kind: "corrupt-frame", afterChunks: 2, corruption }));
+        const { status, bytes } = await readUntil(modelPath(HAIKU, "invoke-with-response-stream"), (b) => rawFrames(b).length === 3);
+        assert.equal(status, 200);
+        const frames = rawFrames(bytes);
+        assert.equal(decodeFrames(Buffer.concat(frames.slice(0, 2))).length, 2, "the first two frames are good");
+        assert.throws(() => codec.decode(new Uint8Array(frames[2]!)), failure);
+        assert.equal(fake.hits[0]?.signatureValid, true);
+        await fake.faultResponsesClosed(); // closed by this reader, not by the fake
+      });
+    }
+
+    it("cut-mid-frame: good frames, half of the next, then a dead socket", async () => {
+      fake.behave(() => ({ kind: "cut-mid-frame", afterChunks: 2 }));
+      const r = await signedCall(fake, { path: modelPath(HAIKU, "converse-stream") });
+      assert.equal(r.status, 200);
+      assert.ok(r.error, "expected the response to fail");
+      const frames = decodeFrames(r.body);
+      assert.equal(frames.length, 2);
+      const whole = rawFrames(r.body).reduce((n, f) => n + f.length, 0);
+      assert.ok(r.body.length > whole, "part of a third frame arrived");
+    });
+
+    it("bad-body: exactly the status, content type and bytes asked for", async () => {
+      fake.behave(() => ({ kind: "bad-body", body: "<html>nope</html>", status: 999, contentType: "text/html" }));
+      const r = await signedCall(fake, { path: modelPath(HAIKU, "converse") });
+      assert.equal(r.status, 999);
+      assert.equal(r.headers["content-type"], "text/html");
+      assert.equal(r.body.toString(), "<html>nope</html>");
+      fake.behave(() => ({ kind: "bad-body", body: "{\"trunc" }));
+      const d = await signedCall(fake, { path: modelPath(HAIKU, "invoke") });
+      assert.deepEqual([d.status, d.headers["content-type"], d.body.toString()], [200, "application/json", "{\"trunc"]);
+    });
+  });
 });

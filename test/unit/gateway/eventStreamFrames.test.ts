@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
-import { FrameSplitter, MAX_FRAME_BYTES } from "../../../server/gateway/eventStreamFrames";
+import { crc32 } from "node:zlib";
+import { decodeFrame, FrameError, FrameSplitter, MAX_FRAME_BYTES } from "../../../server/gateway/eventStreamFrames";
+import { corruptFrame } from "../../support/fakeBedrock";
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 
@@ -142,5 +144,44 @@ describe("eventStreamFrames: FrameSplitter", () => {
     const splitter = new FrameSplitter();
     assert.equal(splitter.push(Buffer.concat([events[0]!, Buffer.from([0, 0])])).length, 1);
     assert.throws(() => splitter.push(Buffer.from([0, 3])), /3 bytes is not valid/);
+  });
+});
+
+describe("eventStreamFrames: decodeFrame", () => {
+  const good = chunkEvent(3, "Hello");
+
+  it("decodes a good frame, even one cut out of a larger buffer", () => {
+    const inside = Buffer.concat([Buffer.from("before"), good, Buffer.from("after")]).subarray(6, 6 + good.length);
+    const message = decodeFrame(inside);
+    assert.equal(message.headers[":event-type"]?.value, "chunk");
+    assert.deepEqual(decoded([inside]), decoded([good]));
+  });
+
+  it("refuses each corruption with a FrameError naming the fault", () => {
+    const faults = { "prelude-crc": /prelude checksum/, "message-crc": /message checksum/, length: /claims \d+ bytes of headers/, garbage: /bytes of headers/ } as const;
+    for (const [corruption, message] of Object.entries(faults) as Array<[keyof typeof faults, RegExp]>) {
+      const bad = corruptFrame(good, corruption);
+      assert.throws(() => decodeFrame(bad), (err: unknown) => err instanceof FrameError && message.test(err.message), corruption);
+    }
+  });
+
+  it("refuses a header length that reaches past the frame, even when the memory after it holds bytes", () => {
+    const frame = Buffer.from(good);
+    frame.writeUInt32BE(frame.length, 4); // headers as long as the whole frame
+    frame.writeUInt32BE(crc32(frame.subarray(0, 8)), 8);
+    frame.writeUInt32BE(crc32(frame.subarray(0, frame.length - 4)), frame.length - 4);
+    const inBigBuffer = Buffer.concat([frame, Buffer.alloc(4096, 7)]).subarray(0, frame.length);
+    assert.throws(() => decodeFrame(inBigBuffer), FrameError);
+  });
+
+  it("refuses a frame a client could not read: no message type, an unknown one, an event, exception or error without its type", () => {
+    const frame = (headers: Record<string, string>) =>
+      Buffer.from(codec.encode({ headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, { type: "string", value: v }])), body: fromUtf8("{}") }));
+    assert.throws(() => decodeFrame(emptyEvent()), /no message type/);
+    assert.throws(() => decodeFrame(frame({ ":message-type": "surprise" })), /message type "surprise"/);
+    assert.throws(() => decodeFrame(frame({ ":message-type": "event" })), /event has no :event-type/);
+    assert.throws(() => decodeFrame(frame({ ":message-type": "exception" })), /exception has no :exception-type/);
+    assert.throws(() => decodeFrame(frame({ ":message-type": "error" })), /error has no :error-code/);
+    assert.equal(decodeFrame(exceptionEvent()).headers[":exception-type"]?.value, "throttlingException");
   });
 });
