@@ -18,7 +18,8 @@ import {
 } from "@aws-sdk/client-bedrock-runtime";
 import { unrelayable } from "../../server/gateway/relay";
 import type { CallRecord } from "../../server/ledger/types";
-import { API_PATHS, type CallsResponse, type StatusResponse } from "../../server/protocol";
+import { GatewaySecret } from "../../server/ledger/secret";
+import { API_PATHS, TOKEN_HEADER, type CallsResponse, type StatusResponse } from "../../server/protocol";
 import { serve } from "../support/cliProcess";
 import { FakeBedrock, type Behavior } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
@@ -26,12 +27,14 @@ import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Ha
 const NOVA = "us.amazon.nova-lite-v1:0";
 const CORRUPTIONS = ["prelude-crc", "message-crc", "length", "garbage"] as const;
 
-const getJson = async <T>(url: string): Promise<T> => {
-  const res = await fetch(url);
+const getJson = async <T>(url: string, headers: Record<string, string> = {}): Promise<T> => {
+  const res = await fetch(url, { headers });
   assert.equal(res.status, 200, `${url} answered ${res.status}`);
   return (await res.json()) as T;
 };
-const lastCall = async (url: string): Promise<CallRecord> => (await getJson<CallsResponse>(`${url}${API_PATHS.calls}?limit=1`)).calls[0]!;
+/** The newest call in the log; the call log needs the user's token (read from the ledger folder, as the CLI does). */
+const lastCall = async (url: string, token: string): Promise<CallRecord> =>
+  (await getJson<CallsResponse>(`${url}${API_PATHS.calls}?limit=1`, { [TOKEN_HEADER]: token })).calls[0]!;
 const reserved = async (url: string) => (await getJson<StatusResponse>(`${url}${API_PATHS.status}`)).caps[0]!.reservedExact;
 
 /** Reads a whole response stream; returns the events seen and the error that ended it, if any. */
@@ -75,7 +78,7 @@ describe("upstream faults: a corrupt event-stream frame stops only its own call"
         // The fake keeps its side open after the bad frame: only the gateway closing the connection ends it.
         await h.fake.faultResponsesClosed();
 
-        const call = await lastCall(h.gateway.url);
+        const call = await lastCall(h.gateway.url, h.gateway.api.token());
         assert.equal(call.operation, op.name);
         assert.equal(call.outcome, "upstream-failed");
         assert.equal(call.usageEstimated, true);
@@ -86,7 +89,7 @@ describe("upstream faults: a corrupt event-stream frame stops only its own call"
         h.fake.behave(() => ({ kind: "ok", usage: { input: 20, output: 10 } }));
         const after = await drain(await op.send(h.client));
         assert.equal(after.error, undefined);
-        const ok = await lastCall(h.gateway.url);
+        const ok = await lastCall(h.gateway.url, h.gateway.api.token());
         assert.equal(ok.outcome, "ok");
         assert.equal(ok.usage.outputTokens, 10);
       });
@@ -100,7 +103,7 @@ describe("upstream faults: a corrupt event-stream frame stops only its own call"
     client.destroy();
     assert.equal(error?.name, "InternalServerException");
     assert.match(error!.message, /not an event stream/);
-    const call = await lastCall(h.gateway.url);
+    const call = await lastCall(h.gateway.url, h.gateway.api.token());
     assert.equal(call.outcome, "upstream-failed");
     assert.equal(call.costPicos, call.worstCasePicos);
     assert.equal(await reserved(h.gateway.url), "0");
@@ -121,7 +124,7 @@ describe("upstream faults: unary answers that are not what Bedrock sends", funct
     const error = await client.send(new ConverseCommand({ modelId: NOVA, messages: [{ role: "user", content: [{ text: "Hi" }] }], inferenceConfig: { maxTokens: 300 } })).catch((e: Error) => e);
     assert.equal((error as Error).name, "InternalServerException");
     assert.match((error as Error).message, /could not read Bedrock's answer.*not a JSON object/);
-    const call = await lastCall(h.gateway.url);
+    const call = await lastCall(h.gateway.url, h.gateway.api.token());
     assert.equal(call.outcome, "upstream-failed");
     assert.equal(call.costPicos, call.worstCasePicos);
     assert.ok(BigInt(call.costPicos) > 0n);
@@ -138,7 +141,7 @@ describe("upstream faults: unary answers that are not what Bedrock sends", funct
     h.fake.behave(() => ({ kind: "bad-body", body: truncated }));
     const out = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Hi", 300) }));
     assert.equal(Buffer.from(out.body).toString("utf8"), truncated);
-    const call = await lastCall(h.gateway.url);
+    const call = await lastCall(h.gateway.url, h.gateway.api.token());
     assert.equal(call.outcome, "ok");
     assert.equal(call.usageEstimated, true);
     assert.equal(call.costPicos, call.worstCasePicos);
@@ -152,7 +155,7 @@ describe("upstream faults: unary answers that are not what Bedrock sends", funct
     client.destroy();
     assert.equal((error as Error).name, "InternalServerException");
     assert.match((error as Error).message, /HTTP status 999/);
-    const call = await lastCall(h.gateway.url);
+    const call = await lastCall(h.gateway.url, h.gateway.api.token());
     assert.equal(call.outcome, "upstream-failed");
     assert.equal(call.costPicos, call.worstCasePicos);
     assert.equal(await reserved(h.gateway.url), "0");
@@ -197,13 +200,14 @@ describe("upstream faults: the CLI gateway", function () {
       assert.equal(error?.name, "InternalServerException");
       assert.equal(served.child.exitCode, null, `the gateway process is still running (stderr: ${served.stderr()})`);
       const status = await getJson<StatusResponse>(`${served.url}${API_PATHS.status}`);
+      const token = (await GatewaySecret.read(path.join(dir, "ledger")))!.token();
       assert.equal(status.caps[0]!.reservedExact, "0");
-      assert.equal((await lastCall(served.url)).outcome, "upstream-failed");
+      assert.equal((await lastCall(served.url, token)).outcome, "upstream-failed");
 
       fake.behave(() => ({ kind: "ok", usage: { input: 5, output: 3 } }));
       const after = await drain(await converseStream(client));
       assert.equal(after.error, undefined);
-      assert.equal((await lastCall(served.url)).outcome, "ok");
+      assert.equal((await lastCall(served.url, token)).outcome, "ok");
     } finally {
       client.destroy();
       served.child.kill("SIGTERM");
