@@ -7,7 +7,7 @@ import { z } from "zod";
 import { configSchema } from "../server/config/schema";
 
 /** Keys that decide where money goes or which limits hold: a workspace (a cloned repo) may not override them. */
-const MACHINE_SCOPED = new Set(["caps", "pricing", "guardrailPricing", "ledgerDir", "upstreamEndpoint", "region", "awsProfile", "port", "timeZone", "allowUnmeteredOperations", "maxRequestBytes", "user", "teamLedger", "team", "teamUnavailable"]);
+const MACHINE_SCOPED = new Set(["caps", "pricing", "guardrailPricing", "ledgerDir", "upstreamEndpoint", "region", "awsProfile", "port", "timeZone", "allowUnmeteredOperations", "allowApiKeys", "maxRequestBytes", "user", "teamLedger", "team", "teamUnavailable"]);
 
 export function settingsContribution(): { title: string; properties: Record<string, unknown> } {
   const schema = z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as { properties: Record<string, Record<string, unknown>> };
