@@ -249,10 +249,9 @@ describe("inbound: timeouts and the connection bound", function () {
         s.once("error", reject);
       });
     const held = [await connect(), await connect(), await connect()];
-    await until(() => h!.gateway.inbound.connections === 3, "three connections accepted");
     const extra = await connect().catch(() => undefined);
     if (extra) await closed(extra); // accepted by the kernel, closed by the gateway at once
-    assert.equal(h.gateway.inbound.connections, 3);
+    assert.equal(h.gateway.inbound.connections, 3, "the first three stay open");
     held.forEach((s) => s.destroy());
   });
 });
