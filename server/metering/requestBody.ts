@@ -60,6 +60,8 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  */
 export function checkRequestBody(operation: Operation, body: Uint8Array): JsonObject {
   const json = parseBody(body);
+  const depth = nestingDepth(json);
+  if (depth > MAX_NESTING) throw new EstimateError(`request body is nested ${depth > 10 * MAX_NESTING ? "over " + 10 * MAX_NESTING : depth} levels deep; the gateway reads at most ${MAX_NESTING}`);
   switch (operation) {
     case "Converse":
     case "ConverseStream":
@@ -76,6 +78,23 @@ export function checkRequestBody(operation: Operation, body: Uint8Array): JsonOb
       break; // the provider's own format: any JSON object
   }
   return json;
+}
+
+/** Deeper than any request body (tool schemas included) is nested; the readers below recurse. */
+const MAX_NESTING = 100;
+
+/** How deep arrays and objects nest, counted without recursion (stops counting past 10 × MAX_NESTING). */
+function nestingDepth(root: Json): number {
+  let deepest = 0;
+  const stack: Array<[Json, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (value === null || typeof value !== "object") continue;
+    if (depth > deepest) deepest = depth;
+    if (deepest > 10 * MAX_NESTING) return deepest;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 /** CountTokens: `{input: {invokeModel: {body}}}` (body: base64 of an InvokeModel body) or `{input: {converse: {…}}}`. */

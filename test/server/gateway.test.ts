@@ -370,6 +370,14 @@ describe("gateway: bad input and failures", function () {
     assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
   });
 
+  it("answers a body nested too deep to read with a ValidationException, not a retryable failure", async () => {
+    const body = `{"messages":${"[".repeat(20_000)}${"]".repeat(20_000)},"max_tokens":10}`;
+    const err = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body })).catch((e: Error & { $metadata?: { attempts?: number } }) => e);
+    assert.equal((err as Error).name, "ValidationException");
+    assert.match((err as Error).message, /nested over 1000 levels deep/);
+    assert.equal(h.fake.hits.length, 0);
+  });
+
   it("refuses model ids that cannot be Bedrock ids (path tricks, control characters) before pricing or forwarding them", async () => {
     const published: string[] = [];
     const stop = h.gateway.onCall((record) => published.push(record.modelId));
