@@ -48,6 +48,7 @@ export const configSchema = z.strictObject({
     .optional()
     .describe("USD per 1,000 text units for each guardrail policy. When set, ApplyGuardrail calls are priced, reserved against caps and charged; when unset they are forwarded and recorded at $0."),
   allowUnmeteredOperations: z.boolean().default(false).describe("Forward requests the gateway cannot meter instead of refusing them."),
+  allowApiKeys: z.boolean().default(false).describe("Accept Bedrock API keys (`Authorization: Bearer …`) and forward them as they are. Off by default: the gateway cannot check an API key, so any local process could spend through it; SigV4 callers are checked against the gateway's own credentials."),
   maxRequestBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(25 * 1024 * 1024).describe("Largest request body the gateway accepts, in bytes."),
   logLevel: z.enum(["error", "warn", "info", "debug"]).default("info").describe("How much the gateway logs."),
   alertThresholds: z

@@ -6,6 +6,7 @@ import type { Ledger } from "../ledger/ledger";
 import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
 import type { PriceBook } from "../metering/prices";
+import type { InboundGuard } from "./inbound";
 
 export interface GatewayContext {
   config: Config;
@@ -13,6 +14,8 @@ export interface GatewayContext {
   engine: BudgetEngine;
   ledger: Ledger;
   credentials: () => Promise<AwsCredentialIdentity>;
+  /** Limits on work for requests not yet proven, and the body-bytes budget they share (one per gateway). */
+  inbound: InboundGuard;
   log: Logger;
   user: string;
   timeZone: string;

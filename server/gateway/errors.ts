@@ -13,7 +13,8 @@ export type BedrockErrorType =
   | "InternalServerException"
   | "ServiceUnavailableException"
   | "ResourceNotFoundException"
-  | "UnknownOperationException";
+  | "UnknownOperationException"
+  | "RequestTimeoutException";
 
 export interface ErrorAnswer {
   status: number;
@@ -42,3 +43,6 @@ export const refusal = (message: string) => bedrockError(400, "ServiceQuotaExcee
 export const validation = (message: string, status = 400) => bedrockError(status, "ValidationException", message);
 export const accessDenied = (message: string) => bedrockError(403, "AccessDeniedException", message);
 export const upstreamUnreachable = (message: string) => bedrockError(502, "ServiceUnavailableException", message);
+/** The gateway is holding all the request bytes it may: retryable (SDKs retry 503), after a second. */
+export const overloaded = (message: string) => bedrockError(503, "ServiceUnavailableException", message, { "retry-after": "1" });
+export const requestTimeout = (message: string) => bedrockError(408, "RequestTimeoutException", message);

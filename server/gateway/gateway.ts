@@ -15,7 +15,7 @@ import { PriceBook } from "../metering/prices";
 import type { GatewayContext } from "./context";
 import { CallScope, runInScope } from "./callScope";
 import { accessDenied, refusal } from "./errors";
-import { isLoopbackHost } from "./inbound";
+import { inboundGuard, isLoopbackHost, type InboundGuard, type InboundLimits } from "./inbound";
 import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
 import { LocalApi } from "./localApi";
 import { attachDashboard, DashboardRoutes } from "../dashboard/routes";
@@ -32,12 +32,16 @@ export interface GatewayOptions {
   now?: () => Date;
   /** Start blocked (see RunningGateway.block): settings that decide money are invalid. */
   blocked?: string;
+  /** Overrides the fixed bounds on unproven work (tests use short timeouts and small budgets). */
+  limits?: Partial<InboundLimits>;
 }
 
 export interface RunningGateway {
   readonly port: number;
   readonly url: string;
   readonly api: LocalApi;
+  /** Request-body bytes held now and at most so far, and open connections. */
+  readonly inbound: { readonly bufferedBytes: number; readonly peakBufferedBytes: number; readonly connections: number };
   /** Applies new settings live; spend and reservations carry over, and new caps count this window's history. */
   reconfigure(config: Config): Promise<void>;
   /**
@@ -75,6 +79,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     throw err;
   }
   const history = (since: Date) => ledger.settledSince(since);
+  const guard = inboundGuard(options.limits);
   let team: TeamRuntime | undefined;
   let ctx: GatewayContext;
   try {
@@ -114,7 +119,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const eff = team?.effective(config, userOf(config), timeZone);
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
     const engineCaps = eff ? eff.personal : config.caps;
-    const next = buildContext(effective, ledger, options, log, now, engineCaps);
+    const next = buildContext(effective, ledger, options, log, now, engineCaps, guard);
     if (eff) next.prices = new PriceBook(eff.pricing, undefined, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     attachTeam(next, team?.store);
@@ -179,7 +184,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   let listener: Listener;
   try {
-    listener = await listen(handler, options.port ?? options.config.port);
+    listener = await listen(handler, options.port ?? options.config.port, "127.0.0.1", guard.limits);
   } catch (err) {
     // The port is taken (often by another window's gateway): leave nothing half-open.
     await team?.close();
@@ -199,6 +204,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     port: listener.port,
     url,
     api,
+    inbound: {
+      get bufferedBytes() {
+        return guard.budget.bufferedBytes;
+      },
+      get peakBufferedBytes() {
+        return guard.budget.peakBufferedBytes;
+      },
+      get connections() {
+        return listener.connections;
+      },
+    },
     reconfigure(config) {
       return apply(config);
     },
@@ -267,7 +283,7 @@ async function withinGrace(p: Promise<unknown>): Promise<void> {
   clearTimeout(timer);
 }
 
-function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, engineCaps: CapConfig[]): GatewayContext {
+function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, engineCaps: CapConfig[], inbound: InboundGuard): GatewayContext {
   const timeZone = timeZoneOf(config);
   return {
     config,
@@ -275,6 +291,7 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, l
     engine: new BudgetEngine(engineCaps, timeZone),
     ledger,
     credentials: options.credentials ?? credentialSource(config.awsProfile),
+    inbound,
     log,
     user: userOf(config),
     timeZone,

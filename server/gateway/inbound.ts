@@ -1,7 +1,8 @@
-/** What the gateway checks of every inbound request before anything else happens. */
+/** What the gateway checks of every inbound request, and how much it lets one hold, before anything else happens. */
+import http2 from "node:http2";
 import type { AwsCredentialIdentity } from "@smithy/types";
-import type { AnyRequest } from "./listener";
-import { parseAuthorization, verifySignature } from "./sigv4";
+import type { AnyRequest, AnyResponse } from "./listener";
+import { parseAuthorization, scopeProblem, verifySignature, type ParsedAuthorization } from "./sigv4";
 
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d{1,5})?$/i;
 
@@ -11,30 +12,105 @@ export function isLoopbackHost(req: AnyRequest): boolean {
   return typeof host === "string" && LOOPBACK_HOST.test(host);
 }
 
-export class BodyTooLarge extends Error {}
+/** The bounds on work done for callers not yet proven: fixed, overridable only by whoever starts the gateway (tests). */
+export interface InboundLimits {
+  /** Request-body bytes held across all requests in flight; BUFFER_BUDGET_FACTOR × maxRequestBytes when unset. */
+  maxBufferedBytes?: number;
+  /** Open connections; one more is refused at the socket. */
+  maxConnections: number;
+  /** A connection must send a complete request head within this (the protocol sniff, HTTP/1.1 headers). */
+  headTimeoutMs: number;
+  /** An h2 session with no open stream is closed after this. */
+  sessionIdleMs: number;
+  /** A request body that sends no byte for this long is refused. */
+  bodyIdleMs: number;
+  /** How long a call whose caller left waits for Bedrock's status line (an error costs nothing). */
+  statusWaitMs: number;
+}
 
-export function readBody(req: AnyRequest, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"]);
-    if (Number.isFinite(declared) && declared > maxBytes) {
-      reject(new BodyTooLarge(`the request body is ${declared} bytes; the gateway accepts at most ${maxBytes} (maxRequestBytes)`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.off("data", onData);
-        reject(new BodyTooLarge(`the request body is over ${maxBytes} bytes, the most the gateway accepts (maxRequestBytes)`));
-        return;
+export const BUFFER_BUDGET_FACTOR = 4;
+
+export const DEFAULT_LIMITS: InboundLimits = {
+  maxConnections: 1024,
+  headTimeoutMs: 10_000,
+  sessionIdleMs: 60_000,
+  bodyIdleMs: 30_000,
+  statusWaitMs: 30_000,
+};
+
+/** Bytes of request bodies held in memory right now, against one shared bound. */
+export class BufferBudget {
+  private held = 0;
+  private highest = 0;
+
+  get bufferedBytes(): number {
+    return this.held;
+  }
+  /** The most ever held at once: what a test reads to prove the bound held. */
+  get peakBufferedBytes(): number {
+    return this.highest;
+  }
+
+  take(bytes: number, limit: number): boolean {
+    if (this.held + bytes > limit) return false;
+    this.held += bytes;
+    if (this.held > this.highest) this.highest = this.held;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.held = Math.max(0, this.held - bytes);
+  }
+}
+
+/** What one gateway shares between its requests: the limits and the buffer budget. */
+export interface InboundGuard {
+  limits: InboundLimits;
+  budget: BufferBudget;
+}
+
+export function inboundGuard(limits: Partial<InboundLimits> = {}): InboundGuard {
+  return { limits: { ...DEFAULT_LIMITS, ...limits }, budget: new BufferBudget() };
+}
+
+export type HeaderCheck =
+  | { ok: true; kind: "sigv4"; auth: ParsedAuthorization; credentials: AwsCredentialIdentity }
+  | { ok: true; kind: "bearer" }
+  | { ok: false; message: string };
+
+/**
+ * What the Authorization header alone decides, before a byte of the body is read: no header, a
+ * malformed one, another access key, or an API key when they are not allowed is refused here.
+ */
+export async function checkAuthorizationHeader(input: {
+  headers: AnyRequest["headers"];
+  credentials: () => Promise<AwsCredentialIdentity>;
+  allowApiKeys: boolean;
+}): Promise<HeaderCheck> {
+  const header = input.headers.authorization;
+  const parsed = parseAuthorization(Array.isArray(header) ? header[0] : header);
+  switch (parsed.kind) {
+    case "none":
+      return { ok: false, message: "the request is not signed; Bedrock Budget forwards only SigV4-signed requests (and Bedrock API keys when allowApiKeys is on)" };
+    case "malformed":
+      return { ok: false, message: parsed.reason };
+    case "bearer":
+      // Anyone on the machine can send a Bearer header; the gateway cannot check it, so it is opt-in.
+      return input.allowApiKeys
+        ? { ok: true, kind: "bearer" }
+        : { ok: false, message: "Bedrock API keys (Authorization: Bearer) are refused because allowApiKeys is off; sign with SigV4, or set allowApiKeys to true to accept API keys" };
+    case "sigv4": {
+      let credentials: AwsCredentialIdentity;
+      try {
+        credentials = await input.credentials();
+      } catch (err) {
+        return { ok: false, message: `the gateway could not resolve AWS credentials to check the signature (${(err as Error).message}); set awsProfile or sign in (aws sso login)` };
       }
-      chunks.push(chunk);
-    };
-    req.on("data", onData);
-    req.once("end", () => resolve(Buffer.concat(chunks, size)));
-    req.once("error", reject);
-  });
+      const problem = scopeProblem(parsed.auth, credentials);
+      if (problem) return { ok: false, message: `Bedrock Budget refused the request: ${problem}` };
+      return { ok: true, kind: "sigv4", auth: parsed.auth, credentials };
+    }
+  }
 }
 
 export type Authenticated =
@@ -43,44 +119,133 @@ export type Authenticated =
   | { ok: false; message: string };
 
 /**
- * Verifies the caller's SigV4 signature against the credentials the gateway resolved itself, so
- * only someone holding those credentials can spend through it. Bearer API keys travel as they are.
+ * Verifies the caller's SigV4 signature (its body hash included) against the credentials the
+ * gateway resolved itself, so only someone holding those credentials can spend through it.
  */
-export async function authenticate(input: {
-  method: string;
-  rawPath: string;
-  headers: AnyRequest["headers"];
-  body: Buffer;
-  credentials: () => Promise<AwsCredentialIdentity>;
-  defaultRegion: string;
-  now: Date;
-}): Promise<Authenticated> {
-  const parsed = parseAuthorization(input.headers.authorization);
-  switch (parsed.kind) {
-    case "none":
-      return { ok: false, message: "the request is not signed; Bedrock Budget forwards only SigV4-signed requests or Bedrock API keys" };
-    case "malformed":
-      return { ok: false, message: parsed.reason };
-    case "bearer":
-      return { ok: true, kind: "bearer", region: input.defaultRegion };
-    case "sigv4": {
-      let credentials: AwsCredentialIdentity;
-      try {
-        credentials = await input.credentials();
-      } catch (err) {
-        return { ok: false, message: `the gateway could not resolve AWS credentials to check the signature (${(err as Error).message}); set awsProfile or sign in (aws sso login)` };
-      }
-      const reason = await verifySignature({
-        method: input.method,
-        rawPath: input.rawPath,
-        headers: input.headers,
-        body: input.body,
-        auth: parsed.auth,
-        credentials,
-        now: input.now,
-      });
-      if (reason) return { ok: false, message: `Bedrock Budget refused the request: ${reason}` };
-      return { ok: true, kind: "sigv4", region: parsed.auth.region, credentials };
-    }
+export async function authenticate(
+  header: Extract<HeaderCheck, { ok: true }>,
+  input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; defaultRegion: string; now: Date },
+): Promise<Authenticated> {
+  if (header.kind === "bearer") return { ok: true, kind: "bearer", region: input.defaultRegion };
+  const reason = await verifySignature({
+    method: input.method,
+    rawPath: input.rawPath,
+    headers: input.headers,
+    body: input.body,
+    auth: header.auth,
+    credentials: header.credentials,
+    now: input.now,
+  });
+  if (reason) return { ok: false, message: `Bedrock Budget refused the request: ${reason}` };
+  return { ok: true, kind: "sigv4", region: header.auth.region, credentials: header.credentials };
+}
+
+/** Why a body was not read to its end; each maps to one answer. */
+export class BodyRefused extends Error {
+  constructor(
+    readonly reason: "too-large" | "buffers-full" | "stalled" | "aborted",
+    message: string,
+  ) {
+    super(message);
   }
+}
+
+export interface ReadBody {
+  body: Buffer;
+  /** Gives the body's bytes back to the shared budget; call once the request no longer needs them. */
+  release(): void;
+}
+
+/**
+ * Reads a body of at most `maxBytes` while holding its bytes against the shared budget (the
+ * declared length up front, so a request the budget cannot hold is refused before it is read),
+ * and gives up on a body that sends nothing for `idleMs`.
+ */
+export function readBody(req: AnyRequest, opts: { maxBytes: number; guard: InboundGuard }): Promise<ReadBody> {
+  const { maxBytes, guard } = opts;
+  const budget = guard.budget;
+  const limit = guard.limits.maxBufferedBytes ?? BUFFER_BUDGET_FACTOR * maxBytes;
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"]);
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      reject(new BodyRefused("too-large", `the request body is ${declared} bytes; the gateway accepts at most ${maxBytes} (maxRequestBytes)`));
+      return;
+    }
+    const full = () =>
+      new BodyRefused("buffers-full", `Bedrock Budget is already holding ${budget.bufferedBytes} bytes of request bodies, the most it buffers at once; retry shortly`);
+    let held = Number.isFinite(declared) && declared > 0 ? declared : 0;
+    if (held > 0 && !budget.take(held, limit)) {
+      reject(full());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const done = (err?: BodyRefused) => {
+      clearTimeout(timer);
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onGone);
+      req.off("close", onGone);
+      if (err) {
+        budget.give(held);
+        held = 0;
+        reject(err);
+        return;
+      }
+      let released = false;
+      resolve({
+        body: Buffer.concat(chunks, size),
+        release: () => {
+          if (released) return;
+          released = true;
+          budget.give(held);
+        },
+      });
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => done(new BodyRefused("stalled", `the request body stopped arriving: no byte for ${guard.limits.bodyIdleMs / 1000} s (${size} bytes received)`)),
+        guard.limits.bodyIdleMs,
+      );
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) return done(new BodyRefused("too-large", `the request body is over ${maxBytes} bytes, the most the gateway accepts (maxRequestBytes)`));
+      if (size > held) {
+        // An undeclared (or understated) length: hold each chunk as it comes.
+        if (!budget.take(size - held, limit)) return done(full());
+        held = size;
+      }
+      chunks.push(chunk);
+      arm();
+    };
+    const onEnd = () => done();
+    const onGone = () => done(new BodyRefused("aborted", "the caller closed the request before its body ended"));
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("error", onGone);
+    req.once("close", onGone);
+    arm();
+  });
+}
+
+/**
+ * Answers a request whose body was not read (or not to its end): the rest is not wanted. HTTP/1.1
+ * closes the connection; h2 ends only this stream (RST_STREAM NO_ERROR after the answer, RFC 9113
+ * §8.1), so the session serves its other streams.
+ */
+export function answerUnread(req: AnyRequest, res: AnyResponse, send: () => void): void {
+  if (req.httpVersionMajor === 1) {
+    if (!res.headersSent) res.setHeader("connection", "close");
+    send();
+    return;
+  }
+  const stream = (req as http2.Http2ServerRequest).stream;
+  const reset = () => {
+    if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  };
+  stream.once("finish", reset); // the answer is written; the compatibility response's own 'finish' waits for the stream to close
+  send();
 }

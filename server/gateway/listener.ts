@@ -7,6 +7,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { DEFAULT_LIMITS } from "./inbound";
 
 export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 /** What the gateway uses of a response; both HTTP/1.1 and HTTP/2 compatibility responses have it. */
@@ -24,6 +25,8 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 export interface Listener {
   port: number;
+  /** Connections open now (sniffing, HTTP/1.1 or h2). */
+  readonly connections: number;
   /**
    * Stops accepting and closes idle connections at once; requests in flight may finish for
    * `graceMs`, after which the connections still open are destroyed.
@@ -31,8 +34,27 @@ export interface Listener {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function listen(handler: Handler, port: number, host = "127.0.0.1"): Promise<Listener> {
-  const h1 = http.createServer({ keepAliveTimeout: 5_000 }, handler);
+/** What a connection may cost before it proves anything; see InboundLimits for the defaults. */
+export interface ListenOptions {
+  maxConnections: number;
+  headTimeoutMs: number;
+  sessionIdleMs: number;
+}
+
+/** Streams one h2 session may have open at once (Node's default is unbounded). */
+const MAX_CONCURRENT_STREAMS = 128;
+
+export async function listen(handler: Handler, port: number, host = "127.0.0.1", limits: Partial<ListenOptions> = {}): Promise<Listener> {
+  const options: ListenOptions = { ...DEFAULT_LIMITS, ...limits };
+  const h1 = http.createServer(
+    {
+      keepAliveTimeout: 5_000,
+      // A complete request head within headTimeoutMs, checked often enough to hold to it.
+      headersTimeout: options.headTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(options.headTimeoutMs / 4))),
+    },
+    handler,
+  );
   // h1 never listens itself (the front server hands it sockets); Node sets up its connection
   // tracking (idle-connection closing, header and request timeouts) on 'listening'.
   h1.emit("listening");
@@ -41,10 +63,11 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1")
   h1.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) =>
     res.once("finish", () => closing && setImmediate(() => h1.closeIdleConnections())),
   );
-  const h2 = http2.createServer({}, handler);
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     sessions.add(session);
+    closeWhenIdle(session, options.sessionIdleMs);
     session.once("close", () => sessions.delete(session));
   });
   const sockets = new Set<net.Socket>();
@@ -52,8 +75,9 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1")
   const front = net.createServer((socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    sniff(socket, (isH2) => (isH2 ? h2 : h1).emit("connection", socket));
+    sniff(socket, options.headTimeoutMs, (isH2) => (isH2 ? h2 : h1).emit("connection", socket));
   });
+  front.maxConnections = options.maxConnections; // one more is closed at once
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject);
     front.listen(port, host, () => {
@@ -65,6 +89,9 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1")
 
   return {
     port: address.port,
+    get connections() {
+      return sockets.size;
+    },
     close: async (graceMs = 30_000) => {
       closing = true;
       front.close();
@@ -84,14 +111,39 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1")
   };
 }
 
-/** Reads just enough of the first bytes to tell the protocols apart, then hands the socket on. */
-function sniff(socket: net.Socket, decide: (isH2: boolean) => void): void {
+/** Closes (GOAWAY) an h2 session that has had no open stream for `idleMs`. */
+function closeWhenIdle(session: http2.ServerHttp2Session, idleMs: number): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => session.close(), idleMs);
+  };
+  session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    open++;
+    clearTimeout(timer);
+    stream.once("close", () => {
+      if (--open === 0 && !session.closed) arm();
+    });
+  });
+  session.once("close", () => clearTimeout(timer));
+  arm();
+}
+
+/**
+ * Reads just enough of the first bytes to tell the protocols apart, then hands the socket on; a
+ * connection that has not told within `timeoutMs` is closed.
+ */
+function sniff(socket: net.Socket, timeoutMs: number, decide: (isH2: boolean) => void): void {
   let seen = Buffer.alloc(0);
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
   const onData = (chunk: Buffer) => {
     seen = Buffer.concat([seen, chunk]);
     const n = Math.min(seen.length, H2_PREFACE.length);
     const matches = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
     if (matches && seen.length < H2_PREFACE.length) return; // need more bytes
+    clearTimeout(timer);
+    socket.off("close", onClose);
     socket.off("data", onData);
     socket.off("error", onError);
     socket.pause();
@@ -101,6 +153,8 @@ function sniff(socket: net.Socket, decide: (isH2: boolean) => void): void {
     if (!matches) socket.resume();
   };
   const onError = () => socket.destroy();
+  const onClose = () => clearTimeout(timer);
   socket.on("data", onData);
   socket.on("error", onError);
+  socket.once("close", onClose);
 }

@@ -1,53 +1,87 @@
 /** The flow of one Bedrock call: check, estimate, reserve, forward, relay, settle. */
 import { randomUUID } from "node:crypto";
 import type { GuardrailPricing } from "../config/schema";
-import { EstimateError, estimateRequest } from "../metering/estimate";
+import { EstimateError, estimateParsed } from "../metering/estimate";
 import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../metering/guardrails";
+import { checkRequestBody, type JsonObject } from "../metering/requestBody";
 import type { MeteredOperation, Operation } from "../metering/types";
 import { callerTool, tagsFromHeader } from "./callerTool";
 import type { GatewayContext } from "./context";
-import { accessDenied, bedrockError, refusal, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
-import { authenticate, BodyTooLarge, readBody, type Authenticated } from "./inbound";
+import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
+import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
 import type { AnyRequest, AnyResponse } from "./listener";
 import { admit, recordFreeCall, type MeteredCall } from "./meteredCall";
 import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
-import { isStreaming, routeOf, type Route } from "./routes";
+import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
 import { forwardableHeaders, signUpstream } from "./sigv4";
 import { sendUpstream, upstreamTarget, UpstreamError } from "./upstream";
 
 export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: AnyResponse): Promise<void> {
   const method = req.method ?? "GET";
   const rawPath = req.url ?? "/";
+  const refuse = (error: ErrorAnswer) => answerUnread(req, res, () => answer(res, error));
+
+  const badTarget = targetProblem(rawPath);
+  if (badTarget) return refuse(validation(`Bedrock Budget cannot read this request: ${badTarget}`));
   const route = routeOf(method, rawPath);
   if (route.kind === "unsupported") {
-    return answer(res, validation(`Bedrock Budget cannot meter ${route.what}, so it does not forward it. Call Bedrock directly for this operation.`));
+    return refuse(validation(`Bedrock Budget cannot meter ${route.what}, so it does not forward it. Call Bedrock directly for this operation.`));
   }
   if (route.kind === "unknown" && !ctx.config.allowUnmeteredOperations) {
-    return answer(res, bedrockError(404, "UnknownOperationException",
+    return refuse(bedrockError(404, "UnknownOperationException",
       `Bedrock Budget does not know ${method} ${rawPath.split("?")[0]} as a Bedrock Runtime operation and does not forward unmetered calls (set allowUnmeteredOperations to allow them).`));
   }
 
-  let body: Buffer;
+  const badId = routeProblem(route);
+  if (badId) return refuse(validation(`Bedrock Budget refused the request: ${badId}`));
+
+  const header = await checkAuthorizationHeader({ headers: req.headers, credentials: ctx.credentials, allowApiKeys: ctx.config.allowApiKeys });
+  if (!header.ok) return refuse(accessDenied(header.message));
+
+  let read: ReadBody;
   try {
-    body = await readBody(req, ctx.config.maxRequestBytes);
+    read = await readBody(req, { maxBytes: ctx.config.maxRequestBytes, guard: ctx.inbound });
   } catch (err) {
-    if (err instanceof BodyTooLarge) {
-      if (req.httpVersionMajor === 1) res.setHeader("connection", "close"); // the unread rest of the body is dropped
-      return answer(res, validation(err.message, 413));
-    }
+    if (err instanceof BodyRefused) return refuse(bodyRefusal(err));
     throw err;
   }
+  try {
+    await handleRead(ctx, req, res, route, header, read.body);
+  } finally {
+    read.release(); // the body's bytes stay counted until the call no longer holds them
+  }
+}
 
-  const auth = await authenticate({
-    method, rawPath, headers: req.headers, body, credentials: ctx.credentials,
-    defaultRegion: ctx.config.region ?? "us-east-1", now: ctx.now(),
+async function handleRead(
+  ctx: GatewayContext,
+  req: AnyRequest,
+  res: AnyResponse,
+  route: Exclude<Route, { kind: "unsupported" }>,
+  header: Extract<HeaderCheck, { ok: true }>,
+  body: Buffer,
+): Promise<void> {
+  const method = req.method ?? "GET";
+  const rawPath = req.url ?? "/";
+  const auth = await authenticate(header, {
+    method, rawPath, headers: req.headers, body, defaultRegion: ctx.config.region ?? "us-east-1", now: ctx.now(),
   });
   if (!auth.ok) return answer(res, accessDenied(auth.message));
 
+  // Every body of a known operation is read as its documented shape, free operations too.
+  let json: JsonObject | undefined;
+  if (route.kind !== "unknown") {
+    try {
+      json = checkRequestBody(route.operation, body);
+    } catch (err) {
+      if (err instanceof EstimateError) return answer(res, validation(`Bedrock Budget could not read the request body: ${err.message}`));
+      throw err;
+    }
+  }
+
   const forward = (signal: AbortSignal) => forwardUpstream(ctx, auth, { method, rawPath, headers: req.headers, body, signal });
 
-  if (route.kind === "model" && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-    return meter(ctx, req, res, route, route.operation, body, forward);
+  if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
+    return meter(ctx, req, res, route, route.operation, json, forward);
   }
   if (route.kind === "guardrail" && ctx.config.guardrailPricing) {
     return meterGuardrail(ctx, req, res, route, ctx.config.guardrailPricing, body, forward);
@@ -57,44 +91,60 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
   return passThrough(ctx, req, res, route, forward);
 }
 
+function bodyRefusal(err: BodyRefused): ErrorAnswer {
+  switch (err.reason) {
+    case "too-large":
+      return validation(err.message, 413);
+    case "buffers-full":
+      return overloaded(err.message);
+    case "stalled":
+      return requestTimeout(err.message);
+    case "aborted":
+      return validation(err.message); // nobody is left to read it
+  }
+}
+
 async function meter(
   ctx: GatewayContext,
   req: AnyRequest,
   res: AnyResponse,
   route: Extract<Route, { kind: "model" }>,
   operation: MeteredOperation,
-  body: Buffer,
+  json: JsonObject,
   forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
 ): Promise<void> {
-  let estimate;
-  try {
-    estimate = estimateRequest(operation, route.modelId, body, ctx.prices);
-  } catch (err) {
-    if (err instanceof EstimateError) return answer(res, validation(`Bedrock Budget could not read the request body: ${err.message}`));
-    throw err;
-  }
+  const estimate = estimateParsed(operation, route.modelId, json, ctx.prices);
   if (!estimate.rates.known) ctx.log.warn(`model ${route.modelId} has no price row; priced at the most expensive known rate`);
 
-  const admission = await admit(ctx, identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, body)), estimate);
+  const admission = await admit(ctx, identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json)), estimate);
   if (!admission.ok) {
     ctx.log.info(`refused ${operation} ${route.modelId}: cap ${admission.capId}`);
     return answer(res, refusal(admission.message));
   }
   const call = admission.call;
 
-  // A caller that leaves mid-stream stops generation; a buffered call runs to completion so
-  // that it settles at the usage Bedrock reports rather than at a guess.
+  // A buffered call runs to completion so that it settles at the usage Bedrock reports rather
+  // than at a guess. A streaming caller that leaves before Bedrock's status line: the status is
+  // awaited (bounded), since an error costs nothing and only a started stream must be stopped.
   const aborter = new AbortController();
-  const onClientGone = () => aborter.abort();
+  let callerLeft = false;
+  let giveUp: NodeJS.Timeout | undefined;
+  const onClientGone = () => {
+    callerLeft = true;
+    ctx.log.debug(`${operation} ${route.modelId}: the caller left before Bedrock answered; waiting up to ${ctx.inbound.limits.statusWaitMs} ms for its status`);
+    giveUp = setTimeout(() => aborter.abort(), ctx.inbound.limits.statusWaitMs);
+  };
   if (isStreaming(operation)) res.once("close", onClientGone);
   let upstream;
   try {
     upstream = await forward(aborter.signal);
   } catch (err) {
-    res.off("close", onClientGone);
     return failedBeforeAnswer(ctx, call, res, err);
+  } finally {
+    clearTimeout(giveUp);
+    res.off("close", onClientGone);
   }
-  res.off("close", onClientGone);
+  if (callerLeft) return settleLeftCaller(ctx, call, upstream, res);
 
   try {
     if (isStreaming(operation) && (upstream.statusCode ?? 500) < 300) await relayStream(call, upstream, res);
@@ -154,6 +204,14 @@ async function meterGuardrail(
     else await call.settle({ ...base, outcome: "ok", usageEstimated: false, message: `${units} text units` }, cost);
   }
   send(res, status, relayHeaders(upstream), answerBody);
+}
+
+/** The caller left before Bedrock's status: an error settles at $0; a started answer is stopped and charged the worst case. */
+async function settleLeftCaller(ctx: GatewayContext, call: MeteredCall, upstream: import("node:http").IncomingMessage, res: AnyResponse): Promise<void> {
+  if ((upstream.statusCode ?? 502) >= 400) return relayBuffered(call, upstream, res); // settles an error at $0; nobody is left to answer
+  upstream.destroy(); // stop generation
+  await call.settleAtWorstCase("client-aborted", 499, "the caller closed the stream before Bedrock's answer began");
+  ctx.log.info(`${call.who.operation} ${call.who.modelId}: the caller left before the answer began (charged the worst case)`);
 }
 
 async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: AnyResponse, err: unknown): Promise<void> {
@@ -244,18 +302,14 @@ function header(req: AnyRequest, name: string): string | undefined {
 }
 
 /** Converse's `requestMetadata` (string pairs the caller attaches for cost tracking) become tags. */
-function requestMetadataTags(operation: MeteredOperation, body: Buffer): Record<string, string> {
+function requestMetadataTags(operation: MeteredOperation, json: JsonObject): Record<string, string> {
   if (operation !== "Converse" && operation !== "ConverseStream") return {};
-  try {
-    const metadata = (JSON.parse(body.toString("utf8")) as { requestMetadata?: unknown }).requestMetadata;
-    if (!metadata || typeof metadata !== "object") return {};
-    return Object.fromEntries(
-      Object.entries(metadata as Record<string, unknown>)
-        .filter((entry): entry is [string, string] => typeof entry[1] === "string")
-        .slice(0, 16)
-        .map(([k, v]) => [k.slice(0, 64), v.slice(0, 256)]),
-    );
-  } catch {
-    return {}; // the estimate already refused a body that is not JSON
-  }
+  const metadata = json.requestMetadata;
+  if (!metadata || typeof metadata !== "object" || Array.isArray(metadata)) return {};
+  return Object.fromEntries(
+    Object.entries(metadata)
+      .filter((entry): entry is [string, string] => typeof entry[1] === "string")
+      .slice(0, 16)
+      .map(([k, v]) => [k.slice(0, 64), v.slice(0, 256)]),
+  );
 }

@@ -50,3 +50,75 @@ function safeDecode(segment: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * A percent-escape in the path or query that does not decode (`%ZZ`, a cut `%E0%A4%A`, bytes
+ * that are not UTF-8): the request cannot be routed, verified or re-signed as sent.
+ */
+export function targetProblem(rawTarget: string): string | undefined {
+  const q = rawTarget.indexOf("?");
+  const parts: Array<[string, string]> = q < 0 ? [["path", rawTarget]] : [["path", rawTarget.slice(0, q)], ["query", rawTarget.slice(q + 1)]];
+  for (const [where, text] of parts) {
+    const bad = /%(?![0-9A-Fa-f]{2})/.exec(text);
+    if (bad) return `the request ${where} has a malformed percent-escape "${text.slice(bad.index, bad.index + 3)}" at character ${bad.index + 1}; escape "%" as %25`;
+    try {
+      decodeURIComponent(text);
+    } catch {
+      return `the percent-escapes in the request ${where} do not decode to UTF-8 text`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Bedrock's own modelId patterns (botocore data/bedrock-runtime/2023-09-30/service-2.json):
+ * `InvokeModelIdentifier` (InvokeModel, InvokeModelWithResponseStream; `ConversationalModelId`,
+ * for Converse, accepts the same strings as a whole-string match) and, for CountTokens,
+ * `FoundationModelVersionIdentifier`. The service model's patterns are not anchored; they are
+ * applied here to the whole id, as the service does.
+ */
+const INVOKE_MODEL_IDENTIFIER = new RegExp(
+  "^(?:" +
+    "(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9]{12}:custom-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}/[a-z0-9]{12})|(:foundation-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|([0-9]{12}:imported-model/[a-z0-9]{12})|([0-9]{12}:provisioned-model/[a-z0-9]{12})|([0-9]{12}:custom-model-deployment/[a-z0-9]{12})|([0-9]{12}:(inference-profile|application-inference-profile)/[a-zA-Z0-9-:.]+)))" +
+    "|([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|(([0-9a-zA-Z][_-]?)+)|([a-zA-Z0-9-:.]+)$" +
+    "|(^(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:prompt/[0-9a-zA-Z]{10}(?::[0-9]{1,5})?))$" +
+    "|(^arn:aws:sagemaker:[a-z0-9-]+:[0-9]{12}:endpoint/[a-zA-Z0-9-]+$)" +
+    "|(^arn:aws(-[^:]+)?:bedrock:([0-9a-z-]{1,20}):([0-9]{12}):(default-)?prompt-router/[a-zA-Z0-9-:.]+$)" +
+    ")$",
+);
+const INVOKE_MODEL_ID_MAX = 2048;
+const FOUNDATION_MODEL_VERSION_IDENTIFIER = /^[a-zA-Z_.\-/0-9:]+$/;
+const FOUNDATION_MODEL_VERSION_ID_MAX = 256;
+/**
+ * `GuardrailVersion`, same file. Its `GuardrailIdentifier` pattern, taken whole, would refuse the
+ * hyphenated ids tools use (Bedrock matches it unanchored), so the id is held to printable ASCII
+ * and the documented length.
+ */
+const GUARDRAIL_VERSION = /^(|([1-9][0-9]{0,7})|(DRAFT))$/;
+const GUARDRAIL_IDENTIFIER = /^[\x21-\x7e]+$/;
+const GUARDRAIL_ID_MAX = 2048;
+
+/**
+ * Why a routed request cannot name a Bedrock resource (undefined when it can): the model id (or
+ * guardrail id and version), decoded, against the patterns Bedrock documents. Checked before
+ * anything else, so an id such as `../../admin` is never priced or forwarded.
+ */
+export function routeProblem(route: Route): string | undefined {
+  if (route.kind === "model") {
+    const id = route.modelId;
+    const shown = JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id);
+    if (id.length > INVOKE_MODEL_ID_MAX || !INVOKE_MODEL_IDENTIFIER.test(id)) {
+      return `the model id ${shown} is not a Bedrock model id, inference profile or model ARN (Bedrock's modelId pattern, at most ${INVOKE_MODEL_ID_MAX} characters)`;
+    }
+    if (route.operation === "CountTokens" && (id.length > FOUNDATION_MODEL_VERSION_ID_MAX || !FOUNDATION_MODEL_VERSION_IDENTIFIER.test(id))) {
+      return `the model id ${shown} is not one CountTokens accepts (a foundation model id or ARN of at most ${FOUNDATION_MODEL_VERSION_ID_MAX} characters)`;
+    }
+  }
+  if (route.kind === "guardrail") {
+    if (route.guardrailId.length > GUARDRAIL_ID_MAX || !GUARDRAIL_IDENTIFIER.test(route.guardrailId)) {
+      return `the guardrail identifier ${JSON.stringify(route.guardrailId.slice(0, 80))} is not a guardrail id or guardrail ARN (printable ASCII, at most ${GUARDRAIL_ID_MAX} characters)`;
+    }
+    if (!GUARDRAIL_VERSION.test(route.version)) return `the guardrail version ${JSON.stringify(route.version.slice(0, 20))} is not a version number or DRAFT`;
+  }
+  return undefined;
+}

@@ -62,10 +62,8 @@ export interface VerifyInput {
 /** Returns undefined when the signature verifies, else a reason safe to show the caller. */
 export async function verifySignature(input: VerifyInput): Promise<string | undefined> {
   const { auth, headers, credentials } = input;
-  if (auth.service !== SIGNING_SERVICE) return `the request is signed for service "${auth.service}", not "${SIGNING_SERVICE}"`;
-  if (auth.accessKeyId !== credentials.accessKeyId) {
-    return `the request is signed with access key ${maskKey(auth.accessKeyId)}, but the gateway's credentials are ${maskKey(credentials.accessKeyId)}; point the gateway at the same profile (awsProfile) as the caller`;
-  }
+  const scope = scopeProblem(auth, credentials);
+  if (scope) return scope;
   const amzDate = single(headers["x-amz-date"]);
   const signedAt = amzDate ? parseAmzDate(amzDate) : undefined;
   if (!signedAt) return "the request has no valid X-Amz-Date header";
@@ -115,6 +113,18 @@ export async function verifySignature(input: VerifyInput): Promise<string | unde
   const a = Buffer.from(expected.auth.signature, "hex");
   const b = Buffer.from(auth.signature, "hex");
   return a.length === b.length && timingSafeEqual(a, b) ? undefined : "the request signature does not match its content";
+}
+
+/**
+ * What the Authorization header alone shows to be wrong (service, access key), undefined when it
+ * names the gateway's own key for Bedrock: checked before the body is read, and again in verifySignature.
+ */
+export function scopeProblem(auth: ParsedAuthorization, credentials: Pick<AwsCredentialIdentity, "accessKeyId">): string | undefined {
+  if (auth.service !== SIGNING_SERVICE) return `the request is signed for service "${auth.service}", not "${SIGNING_SERVICE}"`;
+  if (auth.accessKeyId !== credentials.accessKeyId) {
+    return `the request is signed with access key ${maskKey(auth.accessKeyId)}, but the gateway's credentials are ${maskKey(credentials.accessKeyId)}; point the gateway at the same profile (awsProfile) as the caller`;
+  }
+  return undefined;
 }
 
 /** Headers that belong to the caller's hop or signature and must not travel upstream. */

@@ -8,7 +8,7 @@
  */
 import type { Picos } from "./money";
 import type { PriceBook } from "./prices";
-import { measureBody, parseBody, stringAt } from "./requestBody";
+import { measureBody, parseBody, stringAt, type JsonObject } from "./requestBody";
 import { estimateTokensOfText } from "./tokens";
 import type { AppliedTier, MeteredOperation, Rates } from "./types";
 
@@ -88,7 +88,17 @@ export function estimateRequest(
   prices: PriceBook,
   requestedTier?: AppliedTier,
 ): Estimate {
-  const json = parseBody(body);
+  return estimateParsed(operation, modelId, parseBody(body), prices, requestedTier);
+}
+
+/** Estimates a body already parsed (and checked) as a JSON object. */
+export function estimateParsed(
+  operation: MeteredOperation,
+  modelId: string,
+  json: JsonObject,
+  prices: PriceBook,
+  requestedTier?: AppliedTier,
+): Estimate {
   const measured = measureBody(operation, json);
   const tier: AppliedTier = { ...requestedTier };
   if (operation === "Converse" || operation === "ConverseStream") {

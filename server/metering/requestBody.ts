@@ -3,7 +3,7 @@
  * Llama, Mistral, Titan, Cohere, OpenAI-style) into what prices it: input tokens (text, system
  * prompts, tools, images, documents), the output limit, and whether it asks for prompt caching.
  */
-import type { MeteredOperation } from "./types";
+import type { MeteredOperation, Operation } from "./types";
 import {
   ASSUMED_OPAQUE_DOCUMENT_TOKENS,
   ASSUMED_VIDEO_TOKENS,
@@ -20,8 +20,8 @@ export class EstimateError extends Error {
   override name = "EstimateError";
 }
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type JsonObject = { [key: string]: Json };
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
 
 export interface MeasuredBody {
   inputTokens: number;
@@ -48,6 +48,129 @@ export function parseBody(body: Uint8Array): JsonObject {
     throw new EstimateError(`request body must be a JSON object, got ${Array.isArray(json) ? "an array" : json === null ? "null" : typeof json}`);
   }
   return json;
+}
+
+/** Bedrock's `Body` blob: at most 25,000,000 bytes (service-2.json). */
+const MAX_INVOKE_BODY_BYTES = 25_000_000;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Parses a request body and checks it has the shape its operation documents, so nothing
+ * malformed reaches Bedrock, free operations included. Throws EstimateError naming what is wrong.
+ */
+export function checkRequestBody(operation: Operation, body: Uint8Array): JsonObject {
+  const json = parseBody(body);
+  const depth = nestingDepth(json);
+  if (depth > MAX_NESTING) throw new EstimateError(`request body is nested ${depth > 10 * MAX_NESTING ? "over " + 10 * MAX_NESTING : depth} levels deep; the gateway reads at most ${MAX_NESTING}`);
+  switch (operation) {
+    case "Converse":
+    case "ConverseStream":
+      checkConverse(json, "");
+      break;
+    case "CountTokens":
+      checkCountTokens(json);
+      break;
+    case "ApplyGuardrail":
+      checkApplyGuardrail(json);
+      break;
+    case "InvokeModel":
+    case "InvokeModelWithResponseStream":
+      break; // the provider's own format: any JSON object
+  }
+  return json;
+}
+
+/** Deeper than any request body (tool schemas included) is nested; the readers below recurse. */
+const MAX_NESTING = 100;
+
+/** How deep arrays and objects nest, counted without recursion (stops counting past 10 × MAX_NESTING). */
+function nestingDepth(root: Json): number {
+  let deepest = 0;
+  const stack: Array<[Json, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (value === null || typeof value !== "object") continue;
+    if (depth > deepest) deepest = depth;
+    if (deepest > 10 * MAX_NESTING) return deepest;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/** CountTokens: `{input: {invokeModel: {body}}}` (body: base64 of an InvokeModel body) or `{input: {converse: {…}}}`. */
+function checkCountTokens(json: JsonObject): void {
+  const input = json.input;
+  if (!isObject(input)) throw new EstimateError(`CountTokens needs "input", an object with "invokeModel" or "converse"; got ${kindOf(input)}`);
+  const members = Object.keys(input);
+  if (members.length !== 1 || (members[0] !== "invokeModel" && members[0] !== "converse")) {
+    throw new EstimateError(`CountTokens "input" must have exactly one of "invokeModel" or "converse"; it has ${members.length === 0 ? "none" : members.map((m) => JSON.stringify(m)).join(", ")}`);
+  }
+  if (isObject(input.converse)) return checkConverse(input.converse, "input.converse.");
+  if (input.converse !== undefined) throw new EstimateError(`CountTokens "input.converse" must be an object; got ${kindOf(input.converse)}`);
+  const invoke = input.invokeModel;
+  if (!isObject(invoke) || typeof invoke.body !== "string") {
+    throw new EstimateError(`CountTokens "input.invokeModel" must be an object with "body", the base64 of an InvokeModel request body`);
+  }
+  if (!BASE64.test(invoke.body)) throw new EstimateError(`CountTokens "input.invokeModel.body" is not base64`);
+  const inner = Buffer.from(invoke.body, "base64");
+  if (inner.byteLength > MAX_INVOKE_BODY_BYTES) throw new EstimateError(`CountTokens "input.invokeModel.body" is ${inner.byteLength} bytes; Bedrock takes at most ${MAX_INVOKE_BODY_BYTES}`);
+  try {
+    measureBody("InvokeModel", checkRequestBody("InvokeModel", inner)); // the checks an InvokeModel body gets
+  } catch (err) {
+    throw new EstimateError(`CountTokens "input.invokeModel.body" (base64-decoded): ${(err as Error).message}`);
+  }
+}
+
+/** The members of a Converse request the gateway reads, at their documented types. */
+function checkConverse(json: JsonObject, at: string): void {
+  const messages = json.messages;
+  if (messages !== undefined) {
+    if (!Array.isArray(messages)) throw new EstimateError(`"${at}messages" must be a list; got ${kindOf(messages)}`);
+    messages.forEach((m, i) => {
+      if (!isObject(m) || (m.role !== "user" && m.role !== "assistant") || !Array.isArray(m.content)) {
+        throw new EstimateError(`"${at}messages[${i}]" must be {"role": "user" | "assistant", "content": [...]}`);
+      }
+    });
+  }
+  if (json.system !== undefined && !Array.isArray(json.system)) throw new EstimateError(`"${at}system" must be a list; got ${kindOf(json.system)}`);
+  for (const key of ["inferenceConfig", "toolConfig", "additionalModelRequestFields", "performanceConfig", "requestMetadata", "promptVariables", "guardrailConfig"]) {
+    const v = json[key];
+    if (v !== undefined && !isObject(v)) throw new EstimateError(`"${at}${key}" must be an object; got ${kindOf(v)}`);
+  }
+}
+
+const GUARDRAIL_QUALIFIERS = new Set(["grounding_source", "query", "guard_content"]);
+
+/** ApplyGuardrail: `{source: INPUT|OUTPUT, content: [{text: {text, qualifiers?}} | {image: {format, source: {bytes}}}], outputScope?}`. */
+function checkApplyGuardrail(json: JsonObject): void {
+  if (json.source !== "INPUT" && json.source !== "OUTPUT") throw new EstimateError(`ApplyGuardrail "source" must be "INPUT" or "OUTPUT"; got ${kindOf(json.source)}`);
+  if (json.outputScope !== undefined && json.outputScope !== "INTERVENTIONS" && json.outputScope !== "FULL") {
+    throw new EstimateError(`ApplyGuardrail "outputScope" must be "INTERVENTIONS" or "FULL"`);
+  }
+  if (!Array.isArray(json.content)) throw new EstimateError(`ApplyGuardrail "content" must be a list; got ${kindOf(json.content)}`);
+  json.content.forEach((block, i) => {
+    const at = `ApplyGuardrail "content[${i}]"`;
+    if (!isObject(block) || Object.keys(block).length !== 1) throw new EstimateError(`${at} must have exactly one of "text" or "image"`);
+    if (block.text !== undefined) {
+      const text = block.text;
+      if (!isObject(text) || typeof text.text !== "string") throw new EstimateError(`${at}.text must be {"text": string, "qualifiers"?: [...]}`);
+      if (text.qualifiers !== undefined && (!Array.isArray(text.qualifiers) || !text.qualifiers.every((q) => typeof q === "string" && GUARDRAIL_QUALIFIERS.has(q)))) {
+        throw new EstimateError(`${at}.text.qualifiers must list "grounding_source", "query" or "guard_content"`);
+      }
+      return;
+    }
+    const image = block.image;
+    if (!isObject(image) || (image.format !== "png" && image.format !== "jpeg") || typeof stringAt(image, "source", "bytes") !== "string") {
+      throw new EstimateError(`${at} must be {"text": {...}} or {"image": {"format": "png" | "jpeg", "source": {"bytes": base64}}}`);
+    }
+  });
+}
+
+function kindOf(value: Json | undefined): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "string" ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value) : `a ${typeof value}`;
 }
 
 /** Everything in the prompt, tallied: text is tokenized once at the end (one tokenizer pass). */

@@ -13,6 +13,7 @@ import { BudgetEngine } from "../../server/budget/engine";
 import { validated } from "../../server/config/load";
 import type { CapConfig } from "../../server/config/schema";
 import type { GatewayContext } from "../../server/gateway/context";
+import { inboundGuard } from "../../server/gateway/inbound";
 import { admit } from "../../server/gateway/meteredCall";
 import { Ledger } from "../../server/ledger/ledger";
 import { silentLogger } from "../../server/log";
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
     const ledger = await Ledger.open(path.join(dir, name), { timeZone: "UTC" });
     return {
       config: validated({ caps, timeZone: "UTC" }, "bench"), prices, engine: new BudgetEngine(caps, "UTC"), ledger,
-      credentials: async () => ({ accessKeyId: "x", secretAccessKey: "y" }), log, user: "bench", timeZone: "UTC", now: () => new Date(), publish: () => undefined,
+      credentials: async () => ({ accessKeyId: "x", secretAccessKey: "y" }), inbound: inboundGuard(), log, user: "bench", timeZone: "UTC", now: () => new Date(), publish: () => undefined,
     };
   };
   const embedded = await context("embedded", [personal, teamCap]);

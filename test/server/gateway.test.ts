@@ -356,6 +356,46 @@ describe("gateway: bad input and failures", function () {
     assert.equal((await status(h)).caps[0]!.reservedExact, "0");
   });
 
+  it("refuses CountTokens whose inner InvokeModel body is not JSON or not UTF-8, without reaching Bedrock", async () => {
+    for (const [body, message] of [
+      [Buffer.from("{not json"), /input\.invokeModel\.body.*not valid JSON/],
+      [Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), /input\.invokeModel\.body.*not valid UTF-8/],
+    ] as const) {
+      const err = await h.client
+        .send(new CountTokensCommand({ modelId: "anthropic.claude-sonnet-4-5-20250929-v1:0", input: { invokeModel: { body } } }))
+        .catch((e: Error) => e);
+      assert.equal((err as Error).name, "ValidationException");
+      assert.match((err as Error).message, message);
+    }
+    assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+  });
+
+  it("answers a body nested too deep to read with a ValidationException, not a retryable failure", async () => {
+    const body = `{"messages":${"[".repeat(20_000)}${"]".repeat(20_000)},"max_tokens":10}`;
+    const err = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body })).catch((e: Error & { $metadata?: { attempts?: number } }) => e);
+    assert.equal((err as Error).name, "ValidationException");
+    assert.match((err as Error).message, /nested over 1000 levels deep/);
+    assert.equal(h.fake.hits.length, 0);
+  });
+
+  it("refuses model ids that cannot be Bedrock ids (path tricks, control characters) before pricing or forwarding them", async () => {
+    const published: string[] = [];
+    const stop = h.gateway.onCall((record) => published.push(record.modelId));
+    for (const modelId of ["../../admin", "anthropic.claude\u0007", "us.anthropic.claude sonnet", "a/b"]) {
+      const invoke = await h.client.send(new InvokeModelCommand({ modelId, body: anthropicBody("x", 10) })).catch((e: Error) => e);
+      assert.equal((invoke as Error).name, "ValidationException", modelId);
+      assert.match((invoke as Error).message, /is not a Bedrock model id/);
+      assert.ok((invoke as Error).message.includes(JSON.stringify(modelId)), (invoke as Error).message);
+      const converse = await h.client.send(new ConverseStreamCommand({ modelId, messages: [{ role: "user", content: [{ text: "x" }] }] })).catch((e: Error) => e);
+      assert.equal((converse as Error).name, "ValidationException", modelId);
+      const count = await h.client.send(new CountTokensCommand({ modelId, input: { converse: { messages: [{ role: "user", content: [{ text: "x" }] }] } } })).catch((e: Error) => e);
+      assert.equal((count as Error).name, "ValidationException", modelId);
+    }
+    stop();
+    assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+    assert.deepEqual(published, [], "nothing was metered or journaled");
+  });
+
   it("refuses requests addressed to a non-loopback Host (DNS rebinding)", async () => {
     const statusOf = (host: string) =>
       new Promise<number>((resolve, reject) => {

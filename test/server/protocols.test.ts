@@ -17,7 +17,7 @@ interface Answer {
 }
 
 /** One HTTP/1.1 request, as Python's urllib3 (under botocore) sends it. */
-function h1(port: number, options: { path: string; headers: Record<string, string>; body: string }): Promise<Answer> {
+function h1(port: number, options: { path: string; headers: Record<string, string>; body: string | Buffer }): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: "127.0.0.1", port, method: "POST", path: options.path, headers: options.headers, agent: false }, (res) => {
       let body = "";
@@ -31,7 +31,7 @@ function h1(port: number, options: { path: string; headers: Record<string, strin
 }
 
 /** Signs like botocore: `host` signed, body hashed, no x-amz-content-sha256 header sent. */
-function botocoreSigned(port: number, path: string, body: string, userAgent: string): Record<string, string> {
+function botocoreSigned(port: number, path: string, body: string | Buffer, userAgent: string): Record<string, string> {
   const signed = aws4.sign(
     {
       host: `127.0.0.1:${port}`,
@@ -84,18 +84,16 @@ describe("gateway: HTTP/1.1 callers, API keys and live events", function () {
     assert.equal(h.fake.hits.length, 0);
   });
 
-  it("forwards a Bedrock API key (Bearer) as it is, and still meters the call", async () => {
-    h.fake.behave(() => ({ kind: "ok", usage: { input: 5, output: 5 } }));
-    const body = anthropicBody("api key", 50);
+  it("refuses a Bedrock API key (Bearer) while allowApiKeys is off, naming the key, forwarding nothing", async () => {
     const res = await h1(h.gateway.port, {
       path,
       headers: { authorization: `Bearer bearer-${CREDENTIALS.accessKeyId}`, "content-type": "application/json", host: `127.0.0.1:${h.gateway.port}` },
-      body,
+      body: anthropicBody("api key", 50),
     });
-    assert.equal(res.status, 200, res.body);
-    assert.equal(h.fake.hits[0]!.headers.authorization, `Bearer bearer-${CREDENTIALS.accessKeyId}`);
-    const calls = (await (await fetch(`${h.gateway.url}${API_PATHS.calls}?limit=1`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } })).json()) as { calls: CallRecord[] };
-    assert.equal(calls.calls[0]!.costPicos, String(5n * 3_000_000n + 5n * 15_000_000n));
+    assert.equal(res.status, 403);
+    assert.equal(res.headers["x-amzn-errortype"], "AccessDeniedException");
+    assert.match(JSON.parse(res.body).message, /allowApiKeys/);
+    assert.equal(h.fake.hits.length, 0);
   });
 
   it("refuses an unsigned request without forwarding it", async () => {
@@ -129,5 +127,94 @@ describe("gateway: HTTP/1.1 callers, API keys and live events", function () {
     const statusAfter = JSON.parse([...text.matchAll(/event: status\ndata: (.*)\n/g)].at(-1)![1]!);
     assert.ok(statusAfter.caps[0].spentUsd > 0);
     controller.abort();
+  });
+});
+
+describe("gateway: Bedrock API keys with allowApiKeys on", function () {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 0.5 }], allowApiKeys: true });
+  });
+  after(() => h.close());
+
+  it("forwards a Bedrock API key (Bearer) as it is, and still meters the call", async () => {
+    const path = `/model/${encodeURIComponent(SONNET_45)}/invoke`;
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 5, output: 5 } }));
+    const body = anthropicBody("api key", 50);
+    const res = await h1(h.gateway.port, {
+      path,
+      headers: { authorization: `Bearer bearer-${CREDENTIALS.accessKeyId}`, "content-type": "application/json", host: `127.0.0.1:${h.gateway.port}` },
+      body,
+    });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(h.fake.hits[0]!.headers.authorization, `Bearer bearer-${CREDENTIALS.accessKeyId}`);
+    const calls = (await (await fetch(`${h.gateway.url}${API_PATHS.calls}?limit=1`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } })).json()) as { calls: CallRecord[] };
+    assert.equal(calls.calls[0]!.costPicos, String(5n * 3_000_000n + 5n * 15_000_000n));
+  });
+});
+
+describe("gateway: bodies and paths no SDK would send", function () {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 5 }] });
+  });
+  after(() => h.close());
+  beforeEach(() => h.fake.reset());
+
+  const countTokens = `/model/${encodeURIComponent("anthropic.claude-sonnet-4-5-20250929-v1:0")}/count-tokens`;
+  const signedCall = (path: string, body: string | Buffer) =>
+    h1(h.gateway.port, { path, headers: botocoreSigned(h.gateway.port, path, body, "Boto3/1.35.0"), body });
+
+  it("refuses CountTokens bodies that are not JSON, not UTF-8 or not its shape, and never forwards them", async () => {
+    const cases: Array<[string, string | Buffer, RegExp]> = [
+      ["malformed JSON", "{not json", /not valid JSON/],
+      ["invalid UTF-8", Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), /not valid UTF-8/],
+      ["no input", "{}", /CountTokens needs "input"/],
+      ["both members", JSON.stringify({ input: { converse: {}, invokeModel: { body: "e30=" } } }), /exactly one of "invokeModel" or "converse"/],
+      ["an unknown member", JSON.stringify({ input: { chat: {} } }), /exactly one of .*"chat"/],
+      ["a body that is not base64", JSON.stringify({ input: { invokeModel: { body: "%%%" } } }), /not base64/],
+      ["an inner body that is not JSON", JSON.stringify({ input: { invokeModel: { body: Buffer.from("{nope").toString("base64") } } }), /input\.invokeModel\.body.*not valid JSON/],
+      ["messages that are not a list", JSON.stringify({ input: { converse: { messages: "hi" } } }), /"input\.converse\.messages" must be a list/],
+    ];
+    for (const [what, body, message] of cases) {
+      const res = await signedCall(countTokens, body);
+      assert.equal(res.status, 400, `${what}: ${res.body}`);
+      assert.equal(res.headers["x-amzn-errortype"], "ValidationException", what);
+      assert.match(JSON.parse(res.body).message, message, what);
+    }
+    assert.equal(h.fake.hits.length, 0, "none reached Bedrock");
+  });
+
+  it("refuses an ApplyGuardrail body that is not its documented shape, and never forwards it", async () => {
+    const path = "/guardrail/gr1/version/1/apply";
+    for (const [body, message] of [
+      [JSON.stringify({ content: [{ text: { text: "x" } }] }), /"source" must be "INPUT" or "OUTPUT"/],
+      [JSON.stringify({ source: "INPUT", content: "x" }), /"content" must be a list/],
+      [JSON.stringify({ source: "INPUT", content: [{ text: "x" }] }), /content\[0\]"\.text must be/],
+    ] as const) {
+      const res = await signedCall(path, body);
+      assert.equal(res.status, 400, res.body);
+      assert.match(JSON.parse(res.body).message, message);
+    }
+    assert.equal(h.fake.hits.length, 0);
+  });
+
+  it("answers a bad percent-escape in the path or the query with a 400 naming it, not a retryable error", async () => {
+    for (const [path, escape] of [
+      [`/model/anthropic.claude%ZZ/invoke`, /path has a malformed percent-escape "%ZZ"/],
+      [`/model/${encodeURIComponent(SONNET_45)}/invoke?trace=%E0%A4%A`, /query has a malformed percent-escape "%A"/],
+      [`/model/${encodeURIComponent(SONNET_45)}/invoke?x=%zz`, /malformed percent-escape "%zz"/],
+      [`/model/${encodeURIComponent(SONNET_45)}/invoke?x=%C0%AF`, /query do not decode to UTF-8/],
+    ] as const) {
+      const body = anthropicBody("x", 10);
+      // Signed for a clean path, sent with the bad one: the escape is what the gateway must name.
+      const headers = botocoreSigned(h.gateway.port, `/model/${encodeURIComponent(SONNET_45)}/invoke`, body, "Boto3/1.35.0");
+      const res = await h1(h.gateway.port, { path, headers, body });
+      assert.equal(res.status, 400, `${path}: ${res.status} ${res.body}`);
+      assert.equal(res.headers["x-amzn-errortype"], "ValidationException");
+      assert.equal(res.headers["x-should-retry"], "false");
+      assert.match(JSON.parse(res.body).message, escape, path);
+    }
+    assert.equal(h.fake.hits.length, 0);
   });
 });

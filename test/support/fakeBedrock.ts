@@ -45,7 +45,14 @@ export type Behavior =
       usageInHeaders?: boolean;
       serviceTier?: string;
     }
-  | { kind: "error"; status: number; type: string; message: string }
+  | {
+      kind: "error";
+      status: number;
+      type: string;
+      message: string;
+      /** Answered only once this settles (a slow upstream error); the test decides when. */
+      after?: Promise<unknown>;
+    }
   | { kind: "stream-exception"; afterChunks: number; exceptionType: string; message: string }
   | { kind: "drop"; afterChunks?: number }
   | { kind: "hang" }
@@ -222,6 +229,7 @@ export class FakeBedrock {
 
     switch (behavior.kind) {
       case "error":
+        if (behavior.after) await behavior.after;
         sendError(res, behavior.status, behavior.type, behavior.message);
         return;
       case "hang":

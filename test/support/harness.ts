@@ -9,7 +9,7 @@ import path from "node:path";
 import { BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
 import { validated } from "../../server/config/load";
 import type { ConfigInput } from "../../server/config/schema";
-import { startGateway, type RunningGateway } from "../../server/gateway/gateway";
+import { startGateway, type GatewayOptions, type RunningGateway } from "../../server/gateway/gateway";
 import { silentLogger } from "../../server/log";
 import { FakeBedrock, type FakeCredentials } from "./fakeBedrock";
 
@@ -28,13 +28,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(config: Partial<ConfigInput> = {}): Promise<Harness> {
+/** `options`: a logger to watch, and the gateway's bounds on unproven work (short timeouts, small budgets). */
+export async function startHarness(config: Partial<ConfigInput> = {}, options: Pick<GatewayOptions, "log" | "limits"> = {}): Promise<Harness> {
   const fake = await FakeBedrock.start({ credentials: CREDENTIALS });
   const ledgerDir = await mkdtemp(path.join(os.tmpdir(), "bb-ledger-"));
   const configure = (extra: Partial<ConfigInput>) =>
     validated({ port: 0, upstreamEndpoint: fake.url, ledgerDir, user: "tester", timeZone: "UTC", ...extra }, "test");
   const launch = (extra: Partial<ConfigInput>) =>
-    startGateway({ config: configure(extra), credentials: async () => CREDENTIALS, log: silentLogger() });
+    startGateway({ config: configure(extra), credentials: async () => CREDENTIALS, log: options.log ?? silentLogger(), limits: options.limits });
   const harness: Harness = {
     fake,
     gateway: await launch(config),

@@ -18,6 +18,7 @@ describe("config: parseConfig", () => {
       pricing: {},
       port: 8777,
       allowUnmeteredOperations: false,
+      allowApiKeys: false,
       maxRequestBytes: 25 * 1024 * 1024,
       logLevel: "info",
       alertThresholds: [50, 80, 90, 100],

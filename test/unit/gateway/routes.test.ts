@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isStreaming, routeOf } from "../../../server/gateway/routes";
+import { isStreaming, routeOf, routeProblem, targetProblem } from "../../../server/gateway/routes";
 
 const SONNET_45 = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 const enc = encodeURIComponent;
@@ -117,5 +117,54 @@ describe("routes: isStreaming", () => {
     assert.equal(isStreaming("InvokeModelWithResponseStream"), true);
     assert.equal(isStreaming("ConverseStream"), true);
     for (const op of ["InvokeModel", "Converse", "CountTokens", "ApplyGuardrail"] as const) assert.equal(isStreaming(op), false);
+  });
+});
+
+describe("routes: targetProblem", () => {
+  it("names a malformed percent-escape in the path or the query", () => {
+    assert.match(targetProblem("/model/anthropic.claude%ZZ/invoke") ?? "", /path has a malformed percent-escape "%ZZ" at character 24/);
+    assert.match(targetProblem("/model/a%3A0/invoke?x=%z") ?? "", /query has a malformed percent-escape "%z"/);
+    assert.match(targetProblem("/model/a/invoke?x=%") ?? "", /query has a malformed percent-escape "%"/);
+    assert.match(targetProblem("/model/a%C0%AF/invoke") ?? "", /path do not decode to UTF-8/);
+  });
+
+  it("passes well-formed targets, escapes of either case included", () => {
+    for (const t of [`/model/${enc(SONNET_45)}/invoke`, "/model/amazon.nova-lite-v1%3a0/invoke?trace=ENABLED&x=%41", "/", "/a?"]) assert.equal(targetProblem(t), undefined, t);
+  });
+});
+
+describe("routes: routeProblem (Bedrock's modelId patterns, whole-id match)", () => {
+  const model = (modelId: string, operation: "InvokeModel" | "CountTokens" = "InvokeModel") => routeProblem({ kind: "model", operation, modelId });
+
+  it("accepts base ids, inference profiles and model ARNs", () => {
+    for (const id of [
+      SONNET_45,
+      `global.${SONNET_45}`,
+      "us-gov.anthropic.claude-3-haiku-20240307-v1:0",
+      `arn:aws:bedrock:us-east-1::foundation-model/${SONNET_45}`,
+      "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-pro-v1:0",
+      "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123xyz",
+      "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abcdefghijkl",
+      "arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ:2",
+      "arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1",
+    ]) {
+      assert.equal(model(id), undefined, id);
+    }
+    assert.equal(model(SONNET_45, "CountTokens"), undefined);
+  });
+
+  it("refuses ids no Bedrock model can have, quoting them", () => {
+    for (const id of ["../../admin", "a/b", "anthropic.claude\u0000", "x y", "", "é", "a".repeat(2049), "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/pm-1"]) {
+      const problem = model(id);
+      assert.match(problem ?? "", /is not a Bedrock model id/, JSON.stringify(id));
+    }
+    assert.match(model("../../admin") ?? "", /"\.\.\/\.\.\/admin"/);
+    assert.match(model("arn:aws:bedrock:us-east-1:123456789012:prompt-router/" + "a".repeat(300), "CountTokens") ?? "", /not one CountTokens accepts/);
+  });
+
+  it("checks a guardrail's version against Bedrock's pattern and its id for printable ASCII", () => {
+    assert.equal(routeProblem(routeOf("POST", "/guardrail/gr-abc123/version/DRAFT/apply")), undefined);
+    assert.match(routeProblem(routeOf("POST", "/guardrail/gr/version/01/apply")) ?? "", /guardrail version "01"/);
+    assert.match(routeProblem(routeOf("POST", "/guardrail/gr%0A/version/1/apply")) ?? "", /guardrail identifier/);
   });
 });

@@ -1,0 +1,299 @@
+/**
+ * Work before authentication: what an unproven caller can make the gateway hold (body bytes,
+ * connections, time), and what a caller that leaves early is charged. Raw http/http2 where no
+ * SDK can send the request (a body that never comes, a head that never ends); the real SDK else.
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { ConverseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
+import type { CallRecord } from "../../server/ledger/types";
+import { createLogger } from "../../server/log";
+import { API_PATHS } from "../../server/protocol";
+import { CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
+
+const PATH = `/model/${encodeURIComponent(SONNET_45)}/invoke`;
+/** Well formed, names the gateway's own key, signature wrong: it passes the header check, not the full one. */
+const OWN_KEY_AUTH = `AWS4-HMAC-SHA256 Credential=${CREDENTIALS.accessKeyId}/20250101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=${"0".repeat(64)}`;
+const OTHER_KEY_AUTH = OWN_KEY_AUTH.replace(CREDENTIALS.accessKeyId, "AKIAI44QH8DHBOTHERKEY");
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * An HTTP/1.1 request that declares `declared` body bytes and sends only `send` of them, then
+ * waits: resolves with the answer, if one comes, and the socket for the test to close.
+ */
+function h1Partial(port: number, opts: { headers: Record<string, string>; declared: number; send?: number }): { answer: Promise<Answer>; socket: Promise<net.Socket> } {
+  let gotSocket!: (s: net.Socket) => void;
+  const socket = new Promise<net.Socket>((r) => (gotSocket = r));
+  const answer = new Promise<Answer>((resolve, reject) => {
+    const req = http.request(
+      { host: "127.0.0.1", port, method: "POST", path: PATH, agent: false, headers: { host: `127.0.0.1:${port}`, "content-type": "application/json", "content-length": String(opts.declared), ...opts.headers } },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.once("socket", gotSocket);
+    req.once("error", reject);
+    req.flushHeaders();
+    if (opts.send) req.write(Buffer.alloc(opts.send, 0x20));
+  });
+  return { answer, socket };
+}
+
+function closed(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => (socket.destroyed ? resolve() : socket.once("close", () => resolve())));
+}
+
+/**
+ * One h2 stream on `session`: its status and body once the answer ends; `end` false leaves the
+ * request body open (a client stream whose writes wait for flow control closes only later).
+ */
+function h2Stream(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, opts: { end: boolean; body?: Buffer }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: false });
+    let status = 0;
+    let body = "";
+    stream.setEncoding("utf8");
+    stream.on("response", (h) => (status = Number(h[":status"])));
+    stream.on("data", (d: string) => (body += d));
+    stream.on("end", () => resolve({ status, body }));
+    stream.on("close", () => resolve({ status, body }));
+    stream.on("error", (err: NodeJS.ErrnoException) => (status ? undefined : reject(err)));
+    if (opts.body) stream.write(opts.body);
+    if (opts.end) stream.end();
+  });
+}
+
+const messageOf = (body: string) => (JSON.parse(body) as { message: string }).message;
+
+/** Resolves when `check()` holds, looking after each event-loop turn; bounded in turns. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2_000; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.fail(`never: ${what}`);
+}
+
+describe("inbound: refused before the body is read", function () {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 5 }] });
+  });
+  after(() => h.close());
+  beforeEach(() => h.fake.reset());
+
+  it("HTTP/1.1: an unsigned request declaring 24 MiB and sending none gets its 403 at once, and the connection is closed", async () => {
+    const { answer, socket } = h1Partial(h.gateway.port, { headers: {}, declared: 24 * 1024 * 1024 });
+    const res = await answer;
+    assert.equal(res.status, 403);
+    assert.equal(res.headers["x-amzn-errortype"], "AccessDeniedException");
+    assert.match(messageOf(res.body), /not signed/);
+    assert.equal(res.headers.connection, "close");
+    await closed(await socket);
+    assert.equal(h.fake.hits.length, 0);
+  });
+
+  it("HTTP/1.1: a request naming another access key gets its 403 at once, naming the keys (masked)", async () => {
+    const { answer, socket } = h1Partial(h.gateway.port, { headers: { authorization: OTHER_KEY_AUTH, "x-amz-date": "20250101T000000Z" }, declared: 24 * 1024 * 1024, send: 1000 });
+    const res = await answer;
+    assert.equal(res.status, 403);
+    assert.match(messageOf(res.body), /access key AKIA…RKEY, but the gateway's credentials are AKIA…MPLE/);
+    await closed(await socket);
+    assert.equal(h.gateway.inbound.peakBufferedBytes, 0, "not a byte of either body was held");
+  });
+
+  it("HTTP/1.1: a malformed Authorization header gets its 403 at once", async () => {
+    const { answer, socket } = h1Partial(h.gateway.port, { headers: { authorization: "AWS4-HMAC-SHA256 nonsense" }, declared: 1_000_000 });
+    const res = await answer;
+    assert.equal(res.status, 403);
+    assert.match(messageOf(res.body), /not an AWS4-HMAC-SHA256 signature/);
+    (await socket).destroy();
+  });
+
+  it("h2: an unsigned stream declaring 24 MiB and never ending gets its 403 and is reset; the session serves on", async () => {
+    const session = http2.connect(h.gateway.url);
+    try {
+      const refused = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          h2Stream(session, { ":method": "POST", ":path": PATH, "content-type": "application/json", "content-length": String(24 * 1024 * 1024) }, { end: false, body: Buffer.alloc(16_384, 0x20) }),
+        ),
+      );
+      for (const r of refused) {
+        assert.equal(r.status, 403);
+        assert.match(messageOf(r.body), /not signed/);
+      }
+      const status = await h2Stream(session, { ":method": "GET", ":path": API_PATHS.status }, { end: true });
+      assert.equal(status.status, 200, "the same session still answers");
+      assert.equal(h.gateway.inbound.peakBufferedBytes, 0, "not a byte of the refused bodies was held");
+      // And still carries request bodies: this one is read to its end, then refused by the full check.
+      const read = await h2Stream(session, { ":method": "POST", ":path": PATH, "content-type": "application/json", authorization: OWN_KEY_AUTH, "x-amz-date": "20250101T000000Z" }, { end: true, body: Buffer.alloc(100_000, 0x20) });
+      assert.equal(read.status, 403);
+      assert.match(messageOf(read.body), /more than 15 minutes/);
+      assert.equal(h.fake.hits.length, 0);
+    } finally {
+      session.destroy();
+    }
+  });
+});
+
+describe("inbound: a bounded budget of buffered body bytes", function () {
+  let h: Harness;
+  const maxRequestBytes = 100_000;
+  const maxBufferedBytes = 300_000;
+  before(async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 5 }], maxRequestBytes }, { limits: { maxBufferedBytes } });
+  });
+  after(() => h.close());
+
+  it("HTTP/1.1: slow bodies past the budget get a retryable 503 at once; what is held never passes the bound", async () => {
+    const headers = { authorization: OWN_KEY_AUTH, "x-amz-date": "20250101T000000Z" };
+    const requests = Array.from({ length: 6 }, () => h1Partial(h.gateway.port, { headers, declared: 90_000, send: 10_000 }));
+    const outcomes: Array<Answer | undefined> = requests.map(() => undefined);
+    requests.forEach((r, i) => void r.answer.then((a) => (outcomes[i] = a), () => undefined));
+    await until(() => outcomes.filter(Boolean).length >= 3, "three requests answered");
+    const answered = outcomes.filter((a): a is Answer => a !== undefined);
+    assert.equal(answered.length, 3, "three bodies fit in the budget (3 × 90,000 ≤ 300,000), three do not");
+    for (const a of answered) {
+      assert.equal(a.status, 503);
+      assert.equal(a.headers["x-amzn-errortype"], "ServiceUnavailableException");
+      assert.match(messageOf(a.body), /the most it buffers at once; retry shortly/);
+    }
+    assert.equal(h.gateway.inbound.bufferedBytes, 270_000);
+    assert.ok(h.gateway.inbound.peakBufferedBytes <= maxBufferedBytes, `peak ${h.gateway.inbound.peakBufferedBytes}`);
+    for (const r of requests) (await r.socket).destroy();
+    await until(() => h.gateway.inbound.bufferedBytes === 0, "the held bytes given back when the callers left");
+  });
+
+  it("h2: streams with no declared length are held chunk by chunk and refused past the bound", async () => {
+    const session = http2.connect(h.gateway.url);
+    try {
+      const headers = { ":method": "POST", ":path": PATH, "content-type": "application/json", authorization: OWN_KEY_AUTH, "x-amz-date": "20250101T000000Z" };
+      const streams = Array.from({ length: 10 }, () => h2Stream(session, headers, { end: false, body: Buffer.alloc(50_000, 0x20) }));
+      const settled: Array<{ status: number; body: string } | undefined> = streams.map(() => undefined);
+      streams.forEach((s, i) => void s.then((r) => (settled[i] = r), () => undefined));
+      await until(() => settled.filter(Boolean).length >= 4, "four streams refused");
+      for (const r of settled.filter((x): x is { status: number; body: string } => x !== undefined)) assert.equal(r.status, 503);
+      assert.ok(h.gateway.inbound.peakBufferedBytes <= maxBufferedBytes, `peak ${h.gateway.inbound.peakBufferedBytes}`);
+      assert.ok(h.gateway.inbound.bufferedBytes <= maxBufferedBytes);
+    } finally {
+      session.destroy();
+    }
+    await until(() => h.gateway.inbound.bufferedBytes === 0, "the held bytes given back when the session closed");
+  });
+});
+
+describe("inbound: timeouts and the connection bound", function () {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it("closes a connection that does not finish its request head in time (the protocol sniff and HTTP/1.1)", async () => {
+    h = await startHarness({}, { limits: { headTimeoutMs: 300 } });
+    const port = h.gateway.port;
+    const open = (first: string) => {
+      const s = net.connect(port, "127.0.0.1");
+      s.on("error", () => undefined);
+      s.resume(); // read what comes (a 408), so the end of the connection is seen
+      s.once("connect", () => first && s.write(first));
+      return s;
+    };
+    const silent = open(""); // sends nothing
+    const halfPreface = open("PRI * HTTP/2"); // could still be h2
+    const halfHead = open(`POST ${PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n`); // a head never ended
+    await Promise.all([closed(silent), closed(halfPreface), closed(halfHead)]);
+  });
+
+  it("closes an h2 session that has had no open stream for the idle time", async () => {
+    h = await startHarness({}, { limits: { sessionIdleMs: 300 } });
+    const session = http2.connect(h.gateway.url);
+    try {
+      const sessionClosed = new Promise<void>((resolve) => session.once("close", () => resolve()));
+      const goaway = new Promise<void>((resolve) => session.once("goaway", () => resolve()));
+      assert.equal((await h2Stream(session, { ":method": "GET", ":path": API_PATHS.status }, { end: true })).status, 200);
+      await goaway;
+      await sessionClosed;
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("answers a body that stops arriving with 408, and gives its bytes back", async () => {
+    h = await startHarness({}, { limits: { bodyIdleMs: 300 } });
+    const { answer, socket } = h1Partial(h.gateway.port, { headers: { authorization: OWN_KEY_AUTH, "x-amz-date": "20250101T000000Z" }, declared: 5_000, send: 100 });
+    const res = await answer;
+    assert.equal(res.status, 408);
+    assert.equal(res.headers["x-amzn-errortype"], "RequestTimeoutException");
+    assert.match(messageOf(res.body), /stopped arriving/);
+    await closed(await socket);
+    assert.equal(h.gateway.inbound.bufferedBytes, 0);
+  });
+
+  it("refuses connections past the bound at the socket", async () => {
+    h = await startHarness({}, { limits: { maxConnections: 3 } });
+    const port = h.gateway.port;
+    const connect = () =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(port, "127.0.0.1", () => resolve(s));
+        s.once("error", reject);
+      });
+    const held = [await connect(), await connect(), await connect()];
+    const extra = await connect().catch(() => undefined);
+    if (extra) await closed(extra); // accepted by the kernel, closed by the gateway at once
+    assert.equal(h.gateway.inbound.connections, 3, "the first three stay open");
+    held.forEach((s) => s.destroy());
+  });
+});
+
+describe("inbound: a streaming caller that leaves before Bedrock's status", function () {
+  let h: Harness;
+  const lines: string[] = [];
+  before(async () => {
+    const log = createLogger((_level, line) => lines.push(line), "debug");
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 5 }] }, { log });
+  });
+  after(() => h.close());
+
+  for (const [status, type] of [[403, "AccessDeniedException"], [400, "ValidationException"]] as const) {
+    it(`costs $0 when Bedrock then answers ${status} ${type}`, async () => {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      const abort = new AbortController();
+      h.fake.behave(() => {
+        abort.abort(); // the caller leaves while Bedrock is still deciding
+        return { kind: "error", status, type, message: "slow refusal", after: released };
+      });
+      const settled = new Promise<CallRecord>((resolve) => {
+        const stop = h.gateway.onCall((record) => {
+          stop();
+          resolve(record);
+        });
+      });
+      const waiting = () => lines.some((l) => l.includes("the caller left before Bedrock answered"));
+      const call = h.client.send(new ConverseStreamCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 4000 } }), { abortSignal: abort.signal });
+      await call.then(() => assert.fail("the call was not aborted"), () => undefined);
+      // Either the gateway waits for Bedrock's status, or it has already settled the call.
+      let early: CallRecord | undefined;
+      void settled.then((r) => (early = r));
+      await until(() => waiting() || early !== undefined, "the gateway noticed the caller left");
+      release();
+      const record = await settled;
+      assert.equal(record.outcome, "upstream-error");
+      assert.equal(record.costPicos, "0", `charged ${record.costPicos} (worst case ${record.worstCasePicos})`);
+      assert.equal(h.fake.hits.length > 0, true);
+      h.fake.reset();
+      lines.length = 0;
+    });
+  }
+});

@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
+import type { AnyRequest } from "../../../server/gateway/listener";
+import { BodyRefused, BufferBudget, checkAuthorizationHeader, inboundGuard, readBody } from "../../../server/gateway/inbound";
+
+const CREDS = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "secret" };
+const sigv4 = (key: string, service = "bedrock") =>
+  `AWS4-HMAC-SHA256 Credential=${key}/20250101/us-east-1/${service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=${"a".repeat(64)}`;
+
+describe("inbound: checkAuthorizationHeader (before any body byte)", () => {
+  const check = (authorization: string | undefined, allowApiKeys = false) =>
+    checkAuthorizationHeader({ headers: authorization === undefined ? {} : { authorization }, credentials: async () => CREDS, allowApiKeys });
+
+  it("passes a SigV4 header that names the gateway's own key for Bedrock", async () => {
+    const r = await check(sigv4(CREDS.accessKeyId));
+    assert.equal(r.ok && r.kind, "sigv4");
+  });
+
+  it("refuses no header, a malformed one, another key and another service, each saying which", async () => {
+    assert.deepEqual([await check(undefined)].map((r) => r.ok), [false]);
+    assert.match((await check(undefined) as { message: string }).message, /not signed/);
+    assert.match((await check("AWS4-HMAC-SHA256 Credential=x") as { message: string }).message, /not an AWS4-HMAC-SHA256 signature/);
+    assert.match((await check(sigv4("AKIAI44QH8DHBOTHERKEY")) as { message: string }).message, /access key AKIA…RKEY, but the gateway's credentials are AKIA…MPLE/);
+    assert.match((await check(sigv4(CREDS.accessKeyId, "s3")) as { message: string }).message, /service "s3"/);
+  });
+
+  it("refuses a Bearer key unless allowApiKeys is on, naming the setting", async () => {
+    const off = await check("Bearer anything");
+    assert.equal(off.ok, false);
+    assert.match((off as { message: string }).message, /allowApiKeys/);
+    const on = await check("Bearer anything", true);
+    assert.equal(on.ok && on.kind, "bearer");
+  });
+
+  it("names a credential failure instead of throwing", async () => {
+    const r = await checkAuthorizationHeader({ headers: { authorization: sigv4(CREDS.accessKeyId) }, credentials: async () => Promise.reject(new Error("SSO token expired")), allowApiKeys: false });
+    assert.match((r as { message: string }).message, /SSO token expired.*aws sso login/);
+  });
+});
+
+describe("inbound: BufferBudget", () => {
+  it("holds bytes up to the limit, records the peak, and gives back", () => {
+    const b = new BufferBudget();
+    assert.equal(b.take(60, 100), true);
+    assert.equal(b.take(50, 100), false, "60 + 50 would pass 100");
+    assert.equal(b.take(40, 100), true);
+    assert.equal(b.bufferedBytes, 100);
+    b.give(60);
+    assert.equal(b.bufferedBytes, 40);
+    assert.equal(b.peakBufferedBytes, 100);
+  });
+});
+
+/** A request stream with headers, as readBody sees one. */
+function request(headers: Record<string, string>): PassThrough & AnyRequest {
+  const stream = new PassThrough() as PassThrough & { headers: Record<string, string> };
+  stream.headers = headers;
+  return stream as unknown as PassThrough & AnyRequest;
+}
+
+describe("inbound: readBody", () => {
+  it("holds the declared length up front and refuses, unread, a body the budget cannot hold", async () => {
+    const guard = inboundGuard({ maxBufferedBytes: 1000 });
+    const first = request({ "content-length": "600" });
+    const reading = readBody(first, { maxBytes: 800, guard });
+    assert.equal(guard.budget.bufferedBytes, 600);
+    await assert.rejects(readBody(request({ "content-length": "500" }), { maxBytes: 800, guard }), (e: unknown) => e instanceof BodyRefused && e.reason === "buffers-full");
+    first.end(Buffer.alloc(600));
+    const read = await reading;
+    assert.equal(read.body.length, 600);
+    read.release();
+    read.release(); // once only
+    assert.equal(guard.budget.bufferedBytes, 0);
+  });
+
+  it("holds an undeclared body chunk by chunk, and gives it all back when refused", async () => {
+    const guard = inboundGuard({ maxBufferedBytes: 100 });
+    const req = request({});
+    const reading = readBody(req, { maxBytes: 1000, guard });
+    req.write(Buffer.alloc(60));
+    req.write(Buffer.alloc(60));
+    await assert.rejects(reading, (e: unknown) => e instanceof BodyRefused && e.reason === "buffers-full");
+    assert.equal(guard.budget.bufferedBytes, 0);
+    assert.ok(guard.budget.peakBufferedBytes <= 100);
+  });
+
+  it("refuses a body over maxBytes, declared or not", async () => {
+    const guard = inboundGuard();
+    await assert.rejects(readBody(request({ "content-length": "2000" }), { maxBytes: 1000, guard }), /2000 bytes.*maxRequestBytes/);
+    const req = request({});
+    const reading = readBody(req, { maxBytes: 1000, guard });
+    req.write(Buffer.alloc(1001));
+    await assert.rejects(reading, (e: unknown) => e instanceof BodyRefused && e.reason === "too-large");
+    assert.equal(guard.budget.bufferedBytes, 0);
+  });
+
+  it("gives up on a body that stops arriving, and on a caller that leaves", async () => {
+    const guard = inboundGuard({ bodyIdleMs: 20 });
+    const stalled = request({ "content-length": "10" });
+    const reading = readBody(stalled, { maxBytes: 100, guard });
+    stalled.write(Buffer.alloc(3));
+    await assert.rejects(reading, (e: unknown) => e instanceof BodyRefused && e.reason === "stalled" && /3 bytes received/.test(e.message));
+    const gone = request({ "content-length": "10" });
+    const leaving = readBody(gone, { maxBytes: 100, guard: inboundGuard() });
+    gone.destroy();
+    await assert.rejects(leaving, (e: unknown) => e instanceof BodyRefused && e.reason === "aborted");
+    assert.equal(guard.budget.bufferedBytes, 0);
+  });
+});
