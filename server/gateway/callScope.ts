@@ -1,10 +1,9 @@
 /**
  * What one Bedrock request has under way: its metered call, its exchange with the upstream, and
- * any relay that knows better how to stop it. The gateway runs each request's handler inside a
- * scope (AsyncLocalStorage), so a gateway that must stop can settle and cut its calls without a
- * handle threaded through every layer.
+ * any relay that knows better how to stop it. The gateway opens one per request and hands it down
+ * (the handler, the metered call, the upstream exchange), so a gateway that must stop can settle
+ * and cut its calls.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { EventEmitter } from "node:events";
 import type { MeteredCall } from "./meteredCall";
 
@@ -56,15 +55,4 @@ export class CallScope {
     for (const exchange of this.exchanges) exchange.destroy(reason);
     await Promise.allSettled(settling);
   }
-}
-
-const storage = new AsyncLocalStorage<CallScope>();
-
-export function runInScope<T>(scope: CallScope, fn: () => T): T {
-  return storage.run(scope, fn);
-}
-
-/** The scope of the request being handled, if the gateway opened one. */
-export function currentScope(): CallScope | undefined {
-  return storage.getStore();
 }

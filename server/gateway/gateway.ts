@@ -13,7 +13,7 @@ import type { CallRecord } from "../ledger/types";
 import { stderrLogger, type Logger } from "../log";
 import { PriceBook } from "../metering/prices";
 import type { GatewayContext } from "./context";
-import { CallScope, runInScope } from "./callScope";
+import { CallScope } from "./callScope";
 import { accessDenied, refusal } from "./errors";
 import { inboundGuard, isLoopbackHost, type InboundGuard, type InboundLimits } from "./inbound";
 import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
@@ -167,7 +167,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const scope = new CallScope();
     scopes.add(scope);
     // Catch-all: whatever escapes a call is logged and answered; the gateway serves on.
-    runInScope(scope, () => handleBedrock(ctx, req, res))
+    handleBedrock(ctx, req, res, scope)
       .catch((err) => {
         log.error(`unexpected failure: ${(err as Error).stack ?? err}`);
         try {

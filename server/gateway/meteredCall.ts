@@ -8,7 +8,7 @@ import type { Picos } from "../metering/money";
 import { costOf } from "../metering/prices";
 import type { Estimate } from "../metering/estimate";
 import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type Operation, type TokenUsage } from "../metering/types";
-import { currentScope } from "./callScope";
+import type { CallScope } from "./callScope";
 import type { GatewayContext } from "./context";
 import { teamOf } from "../team/runtime";
 import type { TeamEngine } from "../team/teamEngine";
@@ -29,7 +29,8 @@ export type Admission = { ok: true; call: MeteredCall } | { ok: false; message: 
  * then on the team caps in the team store (async, shared). All or nothing: a refusal by either
  * releases the other, and nothing is forwarded.
  */
-export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Estimate): Promise<Admission> {
+/** `scope`, when the gateway opened one for this request: it can stop and settle the call at shutdown. */
+export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Estimate, scope?: CallScope): Promise<Admission> {
   const now = ctx.now();
   const refuse = async (message: string, capId: string): Promise<Admission> => {
     const entry = record(ctx, who, pricedOf(estimate), {
@@ -77,7 +78,7 @@ export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Es
     if (teamHeld) void team!.release(who.id);
     throw err;
   }
-  return { ok: true, call: new MeteredCall(ctx, who, estimate, teamHeld ? team : undefined) };
+  return { ok: true, call: new MeteredCall(ctx, who, estimate, teamHeld ? team : undefined, scope) };
 }
 
 export interface Settlement {
@@ -96,9 +97,16 @@ export class MeteredCall {
   /** Set when the team store refused a growth that was let through meanwhile: the next frame is cut. */
   private teamRefusal: string | undefined;
 
-  constructor(private readonly ctx: GatewayContext, readonly who: CallIdentity, readonly estimate: Estimate, private readonly team?: TeamEngine) {
+  constructor(
+    private readonly ctx: GatewayContext,
+    readonly who: CallIdentity,
+    readonly estimate: Estimate,
+    private readonly team?: TeamEngine,
+    /** The request's scope: a gateway that must stop settles the call through it. */
+    readonly scope?: CallScope,
+  ) {
     this.reserved = estimate.worstCasePicos;
-    currentScope()?.adopt(this); // so a gateway that must stop can settle it
+    scope?.adopt(this);
   }
 
   /** What this usage costs at the rates that applied (tier, long context). */

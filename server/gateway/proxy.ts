@@ -9,6 +9,7 @@ import { callerTool, tagsFromHeader } from "./callerTool";
 import type { GatewayContext } from "./context";
 import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
+import type { CallScope } from "./callScope";
 import type { AnyRequest, AnyResponse } from "./listener";
 import { admit, recordFreeCall, type MeteredCall } from "./meteredCall";
 import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
@@ -16,7 +17,8 @@ import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from ".
 import { forwardableHeaders, signUpstream } from "./sigv4";
 import { sendUpstream, upstreamTarget, UpstreamError } from "./upstream";
 
-export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: AnyResponse): Promise<void> {
+/** `scope`: what the gateway stops if it must shut down while this call runs. */
+export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: AnyResponse, scope: CallScope): Promise<void> {
   const method = req.method ?? "GET";
   const rawPath = req.url ?? "/";
   const refuse = (error: ErrorAnswer) => answerUnread(req, res, () => answer(res, error));
@@ -46,7 +48,7 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
     throw err;
   }
   try {
-    await handleRead(ctx, req, res, route, header, read.body);
+    await handleRead(ctx, req, res, route, header, read.body, scope);
   } finally {
     read.release(); // the body's bytes stay counted until the call no longer holds them
   }
@@ -59,6 +61,7 @@ async function handleRead(
   route: Exclude<Route, { kind: "unsupported" }>,
   header: Extract<HeaderCheck, { ok: true }>,
   body: Buffer,
+  scope: CallScope,
 ): Promise<void> {
   const method = req.method ?? "GET";
   const rawPath = req.url ?? "/";
@@ -78,13 +81,13 @@ async function handleRead(
     }
   }
 
-  const forward = (signal: AbortSignal) => forwardUpstream(ctx, auth, { method, rawPath, headers: req.headers, body, signal });
+  const forward = (signal: AbortSignal) => forwardUpstream(ctx, auth, { method, rawPath, headers: req.headers, body, signal, scope });
 
   if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-    return meter(ctx, req, res, route, route.operation, json, forward);
+    return meter(ctx, req, res, route, route.operation, json, forward, scope);
   }
   if (route.kind === "guardrail" && ctx.config.guardrailPricing) {
-    return meterGuardrail(ctx, req, res, route, ctx.config.guardrailPricing, body, forward);
+    return meterGuardrail(ctx, req, res, route, ctx.config.guardrailPricing, body, forward, scope);
   }
   // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
   // they are and journaled at $0; other paths only when unmetered calls are allowed.
@@ -112,11 +115,12 @@ async function meter(
   operation: MeteredOperation,
   json: JsonObject,
   forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
+  scope: CallScope,
 ): Promise<void> {
   const estimate = estimateParsed(operation, route.modelId, json, ctx.prices);
   if (!estimate.rates.known) ctx.log.warn(`model ${route.modelId} has no price row; priced at the most expensive known rate`);
 
-  const admission = await admit(ctx, identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json)), estimate);
+  const admission = await admit(ctx, identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json)), estimate, scope);
   if (!admission.ok) {
     ctx.log.info(`refused ${operation} ${route.modelId}: cap ${admission.capId}`);
     return answer(res, refusal(admission.message));
@@ -164,6 +168,7 @@ async function meterGuardrail(
   pricing: GuardrailPricing,
   body: Buffer,
   forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
+  scope: CallScope,
 ): Promise<void> {
   let units: number;
   try {
@@ -172,7 +177,7 @@ async function meterGuardrail(
     return answer(res, validation(`Bedrock Budget could not read the request body: ${(err as Error).message}`));
   }
   const estimate = guardrailEstimate(route.guardrailId, units, pricing);
-  const admission = await admit(ctx, identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now()), estimate);
+  const admission = await admit(ctx, identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now()), estimate, scope);
   if (!admission.ok) return answer(res, refusal(admission.message));
   const call = admission.call;
   let upstream;
@@ -261,7 +266,7 @@ async function passThrough(
 async function forwardUpstream(
   ctx: GatewayContext,
   auth: Extract<Authenticated, { ok: true }>,
-  input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; signal: AbortSignal },
+  input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; signal: AbortSignal; scope: CallScope },
 ) {
   const target = upstreamTarget(ctx.config.upstreamEndpoint, auth.region);
   const headers = forwardableHeaders(input.headers);
@@ -271,7 +276,7 @@ async function forwardUpstream(
   } else {
     outbound = await signUpstream({ method: input.method, rawPath: input.rawPath, headers, body: input.body, target, region: auth.region, credentials: auth.credentials });
   }
-  return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, signal: input.signal });
+  return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, signal: input.signal, scope: input.scope });
 }
 
 export function answer(res: AnyResponse, error: ErrorAnswer): void {

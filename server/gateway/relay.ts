@@ -8,7 +8,6 @@
 import http from "node:http";
 import { fromUtf8 } from "@smithy/util-utf8";
 import { appliedTierFromConverse, appliedTierFromHeaders, StreamUsageTracker, usageFromConverse, usageFromInvokeModel } from "../metering/usage";
-import { currentScope } from "./callScope";
 import { bedrockError, type ErrorAnswer } from "./errors";
 import type { AnyResponse } from "./listener";
 import type { MeteredCall } from "./meteredCall";
@@ -229,7 +228,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
     if (upstream.destroyed) dropped(); // closed before these listeners were attached
 
     // The gateway is shutting down: settle at what was delivered at least, then cut both sides.
-    disposeStop = currentScope()?.onStop((reason) => {
+    disposeStop = call.scope?.onStop((reason) => {
       const done = finish(() => call.settleAtWorstCase("interrupted", status, reason.message, tracker.current()),
         exceptionFrame("internalServerException", `Bedrock Budget stopped this stream: ${reason.message}`));
       upstream.destroy();

@@ -1,7 +1,7 @@
 /** The hop to Bedrock (or the configured upstream): HTTP/1.1 with kept-alive connections. */
 import http from "node:http";
 import https from "node:https";
-import { currentScope } from "./callScope";
+import type { CallScope } from "./callScope";
 import type { UpstreamTarget } from "./sigv4";
 
 const agents = {
@@ -34,10 +34,11 @@ export function sendUpstream(input: {
   headers: Record<string, string>;
   body: Uint8Array;
   signal: AbortSignal;
+  /** The request's scope: the exchange is destroyed when the gateway stops it. */
+  scope?: CallScope;
 }): Promise<http.IncomingMessage> {
-  const { target } = input;
+  const { target, scope } = input;
   const transport = target.protocol === "https:" ? https : http;
-  const scope = currentScope();
   // The gateway is stopping: this call never leaves, so it costs nothing.
   if (scope?.stopped) return Promise.reject(new UpstreamError(scope.stopped.message, true));
   return new Promise((resolve, reject) => {
