@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
+import { crc32 } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { RequestSigner, type Request as Aws4Request } from "aws4";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
@@ -47,7 +48,17 @@ export type Behavior =
   | { kind: "error"; status: number; type: string; message: string }
   | { kind: "stream-exception"; afterChunks: number; exceptionType: string; message: string }
   | { kind: "drop"; afterChunks?: number }
-  | { kind: "hang" };
+  | { kind: "hang" }
+  | { kind: "corrupt-frame"; afterChunks: number; corruption: "prelude-crc" | "message-crc" | "length" | "garbage" }
+  | { kind: "cut-mid-frame"; afterChunks: number }
+  | { kind: "bad-body"; body: string; status?: number; contentType?: string };
+
+/** Upstream bytes a real Bedrock would never send (answered by FakeBedrock.fault). */
+type FaultBehavior = Extract<Behavior, { kind: "corrupt-frame" | "cut-mid-frame" | "bad-body" }>;
+
+function isFault(b: Behavior): b is FaultBehavior {
+  return b.kind === "corrupt-frame" || b.kind === "cut-mid-frame" || b.kind === "bad-body";
+}
 
 type OkBehavior = Extract<Behavior, { kind: "ok" }>;
 
@@ -185,6 +196,7 @@ export class FakeBedrock {
 
     const behavior: Behavior = this.behavior?.(hit) ?? { kind: "ok" };
     const streaming = operation === "InvokeModelWithResponseStream" || operation === "ConverseStream";
+    if (isFault(behavior)) return this.fault(req, res, behavior, { operation, modelId, body, streaming });
 
     switch (behavior.kind) {
       case "error":
@@ -288,6 +300,55 @@ export class FakeBedrock {
         ),
       );
     }
+    res.end();
+  }
+
+  /**
+   * Faulty upstream bytes. Streams: `afterChunks` good frames, then a corrupted frame (the stream
+   * then ends normally) or half of the next frame and a dead socket. A unary operation gets its
+   * JSON body corrupted the same way. `bad-body` answers exactly the given status, type and body.
+   */
+  private async fault(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    behavior: FaultBehavior,
+    call: { operation: string; modelId: string; body: Buffer; streaming: boolean },
+  ): Promise<void> {
+    if (behavior.kind === "bad-body") {
+      const payload = Buffer.from(behavior.body);
+      res.writeHead(behavior.status ?? 200, { ...baseHeaders(behavior.contentType ?? "application/json"), "Content-Length": String(payload.length) });
+      res.end(payload);
+      return;
+    }
+    const started = Date.now();
+    const usage = resolveUsage(undefined, call.body, call.operation);
+    const ok: OkBehavior = { kind: "ok" };
+    let frames: Frame[];
+    const headers: Record<string, string> = { ...baseHeaders(call.streaming ? "application/vnd.amazon.eventstream" : "application/json") };
+    if (call.streaming) {
+      frames = call.operation === "ConverseStream" ? converseStreamFrames(usage, ok, started) : invokeStreamFrames(call.modelId, usage, ok, started);
+      if (call.operation === "InvokeModelWithResponseStream") headers["X-Amzn-Bedrock-Content-Type"] = "application/json";
+    } else {
+      frames = [this.unaryResponse(call.operation, call.modelId, usage, ok, call.body, started).payload];
+    }
+    // The frame that goes wrong; the good ones before it.
+    const at = Math.min(Math.max(0, behavior.afterChunks), frames.length - 1);
+    this.open.add(res);
+    res.on("close", () => this.open.delete(res));
+    res.writeHead(200, headers);
+    res.flushHeaders();
+    for (let i = 0; i < at; i++) {
+      if (this.closed || res.destroyed) return;
+      await writeAsync(res, frames[i] as Frame);
+    }
+    if (this.closed || res.destroyed) return;
+    const victim = Buffer.from(frames[at] as Frame);
+    if (behavior.kind === "cut-mid-frame") {
+      await writeAsync(res, victim.subarray(0, Math.max(1, Math.floor(victim.length / 2))));
+      req.socket.destroy();
+      return;
+    }
+    await writeAsync(res, corruptFrame(victim, behavior.corruption));
     res.end();
   }
 
@@ -605,6 +666,30 @@ function eventFrame(eventType: string, json: Record<string, unknown>): Frame {
     },
     { ...json, p: padding() },
   );
+}
+
+/**
+ * One frame made invalid in one way: a flipped bit in the prelude CRC or the message CRC; a
+ * headers-length field larger than the frame (both CRCs recomputed, so only the lengths are
+ * wrong); or replaced by an HTML error page such as a misbehaving proxy might inject.
+ */
+export function corruptFrame(frame: Buffer, corruption: Extract<Behavior, { kind: "corrupt-frame" }>["corruption"]): Buffer {
+  const out = Buffer.from(frame);
+  switch (corruption) {
+    case "prelude-crc":
+      out[8] = (out[8] ?? 0) ^ 0x01;
+      return out;
+    case "message-crc":
+      out[out.length - 1] = (out[out.length - 1] ?? 0) ^ 0x01;
+      return out;
+    case "length":
+      out.writeUInt32BE(out.length, 4);
+      out.writeUInt32BE(crc32(out.subarray(0, 8)), 8);
+      out.writeUInt32BE(crc32(out.subarray(0, out.length - 4)), out.length - 4);
+      return out;
+    case "garbage":
+      return Buffer.from("<html><body><h1>502 Bad Gateway</h1></body></html>\n");
+  }
 }
 
 function chunkFrame(modelJson: unknown): Frame {
