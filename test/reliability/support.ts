@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
 import aws4 from "aws4";
 import type { CallRecord, JournalEntry } from "../../server/ledger/types";
 import { API_PATHS, type StatusResponse } from "../../server/protocol";
@@ -222,6 +223,14 @@ export function utcWindowStart(window: "day" | "week" | "month", now = new Date(
   if (window === "month") return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const sinceMonday = (day.getUTCDay() + 6) % 7;
   return new Date(day.getTime() - sinceMonday * 86_400_000);
+}
+
+/**
+ * The real SDK client with its default handler; one attempt, so each call is one request the
+ * test can account for (the SDK's retries would otherwise repeat some of them).
+ */
+export function sdkClient(endpoint: string): BedrockRuntimeClient {
+  return new BedrockRuntimeClient({ region: REGION, endpoint, credentials: CREDENTIALS, maxAttempts: 1 });
 }
 
 // ---------------------------------------------------------------------------------------------
