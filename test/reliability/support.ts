@@ -79,6 +79,9 @@ export class GatewayProcess {
   get url(): string {
     return this.s.url;
   }
+  get port(): number {
+    return this.s.port;
+  }
   get pid(): number {
     return this.s.child.pid!;
   }
