@@ -160,8 +160,9 @@ export async function readJournal(ledgerDir: string): Promise<JournalEntry[]> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^\d{4}-\d{2}\.jsonl$/.test(n)).sort();
   const out: JournalEntry[] = [];
   for (const name of names) {
-    const text = await readFile(path.join(dir, name), "utf8");
-    for (const line of text.split("\n")) if (line.trim()) out.push(JSON.parse(line) as JournalEntry);
+    const lines = (await readFile(path.join(dir, name), "utf8")).split("\n");
+    lines.pop(); // after the last newline: nothing, or a line still being written
+    for (const line of lines) if (line.trim()) out.push(JSON.parse(line) as JournalEntry);
   }
   return out;
 }
@@ -179,12 +180,6 @@ export async function seedJournal(ledgerDir: string, records: CallRecord[]): Pro
   }
 }
 
-export function sumPicos(records: Iterable<{ costPicos: string }>): bigint {
-  let total = 0n;
-  for (const r of records) total += BigInt(r.costPicos);
-  return total;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Money, computed here from the price table (never read back from the gateway)
 
@@ -197,7 +192,7 @@ interface PriceRow {
 const PRICE_ROWS = (JSON.parse(readFileSync(path.resolve(__dirname, "../../server/metering/prices.json"), "utf8")) as { models: PriceRow[] }).models;
 
 /** "0.25" USD per 1M tokens → 250000 pico-dollars per token, exactly (no float arithmetic). */
-export function picosPerToken(usdPer1M: number): bigint {
+function picosPerToken(usdPer1M: number): bigint {
   const [whole = "0", frac = ""] = String(usdPer1M).split(".");
   assert.ok(frac.length <= 6 && !/e/i.test(String(usdPer1M)), `price ${usdPer1M} has more precision than this helper handles`);
   return BigInt(whole) * 1_000_000n + BigInt(frac.padEnd(6, "0") || "0");
