@@ -220,7 +220,7 @@ describe("reliability: upstream faults", function () {
       assert.equal(error.name, "AbortError");
       const call = await theCall();
       assert.equal(call.costPicos, call.worstCasePicos);
-      assert.equal(call.outcome, "client-aborted");
+      assert.equal(call.outcome, "client-aborted", `settled as ${call.outcome} (HTTP ${call.status}): ${call.message}`);
       await stillServing();
     });
 
