@@ -333,6 +333,7 @@ export class FakeBedrock {
     res.end();
   }
 
+
   private unaryResponse(
     operation: string,
     modelId: string,
@@ -747,6 +748,7 @@ function eventFrame(eventType: string, json: Record<string, unknown>): Frame {
     { ...json, p: padding() },
   );
 }
+
 
 function chunkFrame(modelJson: unknown): Frame {
   return eventFrame("chunk", { bytes: Buffer.from(JSON.stringify(modelJson)).toString("base64") });
