@@ -35,7 +35,9 @@ export const DEFAULT_LIMITS: InboundLimits = {
   headTimeoutMs: 10_000,
   sessionIdleMs: 60_000,
   bodyIdleMs: 30_000,
-  statusWaitMs: 30_000,
+  // Bedrock answers an auth or validation error at once; a stream that has not started within
+  // this is stopped (and charged its worst case, as it would have been at once).
+  statusWaitMs: 5_000,
 };
 
 /** Bytes of request bodies held in memory right now, against one shared bound. */

@@ -143,7 +143,7 @@ async function meter(
   try {
     upstream = await forward(aborter.signal);
   } catch (err) {
-    return failedBeforeAnswer(ctx, call, res, err);
+    return failedBeforeAnswer(ctx, call, res, err, callerLeft);
   } finally {
     clearTimeout(giveUp);
     res.off("close", onClientGone);
@@ -219,14 +219,15 @@ async function settleLeftCaller(ctx: GatewayContext, call: MeteredCall, upstream
   ctx.log.info(`${call.who.operation} ${call.who.modelId}: the caller left before the answer began (charged the worst case)`);
 }
 
-async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: AnyResponse, err: unknown): Promise<void> {
+/** `callerLeft`: the caller went away first (the upstream request was then given up on its behalf). */
+async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: AnyResponse, err: unknown, callerLeft = false): Promise<void> {
   const message = (err as Error).message;
   if (err instanceof UpstreamError && err.notSent) {
     // Never reached Bedrock: nothing can have been charged.
     await call.settle({ outcome: "upstream-error", usage: call.worstCaseUsage(), usageEstimated: false, status: 502, message }, 0n);
     return answer(res, upstreamUnreachable(`Bedrock Budget could not reach Bedrock: ${message}`));
   }
-  const clientGone = res.destroyed || (err as Error).name === "AbortError";
+  const clientGone = callerLeft || res.destroyed;
   await call.settleAtWorstCase(clientGone ? "client-aborted" : "upstream-failed", clientGone ? 499 : 502, message);
   ctx.log.warn(`${call.who.operation} ${call.who.modelId}: ${message} (charged the worst case)`);
   return answer(res, upstreamUnreachable(`Bedrock Budget lost the connection to Bedrock: ${message}`));

@@ -10,6 +10,7 @@ import { fromUtf8 } from "@smithy/util-utf8";
 import { appliedTierFromConverse, appliedTierFromHeaders, StreamUsageTracker, usageFromConverse, usageFromInvokeModel } from "../metering/usage";
 import { bedrockError, type ErrorAnswer } from "./errors";
 import type { AnyResponse } from "./listener";
+import type { Picos } from "../metering/money";
 import type { MeteredCall } from "./meteredCall";
 import { decodeFrame, encodeFrame, FrameSplitter } from "./eventStreamFrames";
 
@@ -182,10 +183,12 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
           if (messageType === "exception") upstreamException = String(message.headers[":exception-type"]?.value ?? "exception");
           tracker.onEvent(message);
           const running = call.costOf(tracker.current(), tier());
-          // Reserve one frame ahead, so a stream is cut before the frame that would cross its cap.
-          const growth = call.grow(running + (running - lastRunning));
+          const finalUsage = tracker.final() !== undefined;
+          const growth = call.grow(heldBeforeRelaying(running, lastRunning, call.estimate.worstCasePicos, finalUsage));
           lastRunning = running;
-          if (!growth.ok) {
+          // Once the final usage is in, Bedrock has generated (and billed) everything: cutting
+          // would stop nothing, so the last frames are relayed and settlement books the real cost.
+          if (!growth.ok && !finalUsage) {
             const covered = call.grow(running).ok;
             if (covered) res.write(frame);
             const text = `Bedrock Budget stopped this stream at its cap. ${growth.message}`;
@@ -242,6 +245,19 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
       upstream.destroy();
     });
   });
+}
+
+/**
+ * What a stream must hold before a frame is relayed. One frame ahead (the running cost plus the
+ * last frame's growth again), so a stream outgrowing its estimate is cut before the frame that
+ * would cross a cap; but while it is within its worst case no more than that worst case, which
+ * was reserved at admission (Bedrock stops at max tokens), and nothing ahead once the final
+ * usage has arrived (nothing more is generated): a stream that fits is never cut at its end.
+ */
+export function heldBeforeRelaying(running: Picos, lastRunning: Picos, worstCase: Picos, finalUsage: boolean): Picos {
+  if (finalUsage) return running;
+  const ahead = running + (running - lastRunning);
+  return running <= worstCase && ahead > worstCase ? worstCase : ahead;
 }
 
 /** An in-stream exception the SDKs raise as a typed error; a started stream is never retried. */

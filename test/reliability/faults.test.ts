@@ -77,12 +77,13 @@ describe("reliability: upstream faults", function () {
   });
 
   /** The settled line of the one call the case made. */
-  async function theCall(): Promise<CallRecord> {
+  /** The one call settled since the test began; `tries` × 50 ms to wait for it. */
+  async function theCall(tries = 100): Promise<CallRecord> {
     let fresh: CallRecord[] = [];
     await eventually(async () => {
       fresh = (await settledCalls(gateway.ledgerDir)).slice(settledBefore);
       return fresh.length > 0 || !gateway.alive();
-    }, "the call is settled in the journal");
+    }, "the call is settled in the journal", tries);
     assert.ok(gateway.alive(), `the gateway process died:\n${gateway.stderr().slice(-2000)}`);
     assert.equal(fresh.length, 1, `one settled line: ${JSON.stringify(fresh)}`);
     return fresh[0]!;
@@ -218,7 +219,8 @@ describe("reliability: upstream faults", function () {
       aborter.abort();
       const error = failed(await pending);
       assert.equal(error.name, "AbortError");
-      const call = await theCall();
+      // A stream whose caller left waits up to 5 s for Bedrock's status (an error would cost $0): allow 10.
+      const call = await theCall(200);
       assert.equal(call.costPicos, call.worstCasePicos);
       assert.equal(call.outcome, "client-aborted", `settled as ${call.outcome} (HTTP ${call.status}): ${call.message}`);
       await stillServing();
