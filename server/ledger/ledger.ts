@@ -195,7 +195,8 @@ export class Ledger {
   async close(): Promise<void> {
     await this.retryUnwritten(); // still failing: the reserve lines charge them at the worst case on the next start
     await this.journal.close();
-    await this.state.close();
+    // state.json is a cache: when it cannot be written (a full disk) the next open replays the journal from the older snapshot.
+    await this.state.close().catch(() => undefined);
   }
 
   private settled(record: CallRecord): void {
