@@ -103,8 +103,8 @@ describe("ledger on a full disk", function () {
     for (let i = 0; i < 20 && failure === undefined; i++) {
       await j.append(reserve(`full-${i}`, 1500)).then(() => ok.push(`full-${i}`), (err: unknown) => (failure = err));
     }
-    assert.ok(failure instanceof JournalWriteError, `an append fails on a full disk: ${String(failure)}`);
-    assert.match(failure.message, /the ledger's disk is full \(ENOSPC writing .*2026-11\.jsonl\); free space/);
+    assert.ok(failure instanceof Error, `an append fails on a full disk (${ok.length} went through)`);
+    assert.match(failure.message, /^the ledger's disk is full \(ENOSPC writing .*2026-11\.jsonl\); free space/);
     // A second failure while the disk is still full: the same named error, not a "previous write failed".
     await assert.rejects(j.append(reserve("still-full", 1500)), /disk is full \(ENOSPC/);
     assert.deepEqual((await journalLines(dir)).entries.map((e) => e.id), ["before", ...ok], "nothing of a failed append is in the file");
