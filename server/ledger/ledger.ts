@@ -99,6 +99,7 @@ export class Ledger {
    * now, it is kept and written as soon as the journal can (before the next append, or at close),
    * then `written` runs; the reservation stays open until then, and the error is rethrown. A
    * gateway that dies first charges the call its worst case on the next start (see replay).
+   * `written` must not throw (it runs in a retry nobody awaits).
    */
   async settleReserved(record: CallRecord, written: (record: CallRecord) => void): Promise<void> {
     try {
