@@ -46,3 +46,8 @@ export const upstreamUnreachable = (message: string) => bedrockError(502, "Servi
 /** The gateway is holding all the request bytes it may: retryable (SDKs retry 503), after a second. */
 export const overloaded = (message: string) => bedrockError(503, "ServiceUnavailableException", message, { "retry-after": "1" });
 export const requestTimeout = (message: string) => bedrockError(408, "RequestTimeoutException", message);
+/**
+ * The ledger cannot record calls (a full or read-only disk): a call that cannot be recorded is not
+ * forwarded. Retryable (SDKs retry 503), since the condition clears once the user fixes the disk.
+ */
+export const cannotRecord = (reason: string) => bedrockError(503, "ServiceUnavailableException", `Bedrock Budget cannot record calls: ${reason}`);

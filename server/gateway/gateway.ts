@@ -8,6 +8,7 @@ import { ledgerDirOf, timeZoneOf, userOf } from "../config/load";
 import { capId, type CapConfig, type Config } from "../config/schema";
 import { credentialSource, type CredentialSource } from "../credentials";
 import { Ledger } from "../ledger/ledger";
+import { JournalWriteError } from "../ledger/journal";
 import { lockLedger } from "../ledger/lock";
 import type { CallRecord } from "../ledger/types";
 import { stderrLogger, type Logger } from "../log";
@@ -20,7 +21,7 @@ import { listen, type AnyRequest, type AnyResponse, type Listener } from "./list
 import { LocalApi } from "./localApi";
 import { attachDashboard, DashboardRoutes } from "../dashboard/routes";
 import { answer, handleBedrock } from "./proxy";
-import { upstreamUnreachable } from "./errors";
+import { cannotRecord, upstreamUnreachable } from "./errors";
 import { attachTeam, runtimeKey, TeamRuntime } from "../team/runtime";
 
 export interface GatewayOptions {
@@ -169,9 +170,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // Catch-all: whatever escapes a call is logged and answered; the gateway serves on.
     handleBedrock(ctx, req, res, scope)
       .catch((err) => {
-        log.error(`unexpected failure: ${(err as Error).stack ?? err}`);
+        const unrecorded = err instanceof JournalWriteError; // a full or read-only disk: expected, named, retryable
+        if (unrecorded) log.warn(`refused a call: ${err.message}`);
+        else log.error(`unexpected failure: ${(err as Error).stack ?? err}`);
         try {
-          answer(res, upstreamUnreachable(`Bedrock Budget failed on this call: ${(err as Error).message}`));
+          answer(res, unrecorded ? cannotRecord(err.message) : upstreamUnreachable(`Bedrock Budget failed on this call: ${(err as Error).message}`));
         } catch (answerErr) {
           log.error(`could not answer after the failure: ${(answerErr as Error).message}`);
         }

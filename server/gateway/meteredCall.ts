@@ -136,25 +136,37 @@ export class MeteredCall {
   }
 
   /**
-   * Journals the call, then settles it in the engine. If the journal cannot be written the
-   * reservation is kept (the durable reserve entry charges it at the worst case on restart).
+   * Journals the call, then settles it in the engine. If the journal cannot be written now (a full
+   * disk) the reservation stays held, counted against the caps, and the ledger writes the record
+   * as soon as the journal recovers, settling it then; a gateway that stops first leaves the
+   * durable reserve entry, charged at the worst case on the next start.
    */
   async settle(s: Settlement, costOverride?: Picos): Promise<CallRecord | undefined> {
     if (this.settled) return undefined;
     this.settled = true;
     const cost = costOverride ?? (s.outcome === "upstream-error" ? 0n : this.costOf(s.usage, s.tier));
     const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, cost });
+    const settleInEngine = (written: CallRecord) => {
+      this.ctx.engine.settle(this.who.id, cost, this.ctx.now());
+      // Every settled call goes to the team store (also those admitted while it was unreachable); it
+      // never throws, and a call it cannot book now is replayed from the journal when it is back.
+      void (this.team ?? teamOf(this.ctx))?.settle(written);
+      this.ctx.publish(written);
+    };
     try {
-      await this.ctx.ledger.settle(entry);
+      await this.ctx.ledger.settleReserved(entry, (written) => {
+        try {
+          settleInEngine(written);
+          this.ctx.log.info(`call ${this.who.id} journaled once the ledger could be written again`);
+        } catch (err) {
+          this.ctx.log.error(`call ${this.who.id} was journaled late but not released: ${(err as Error).message}`);
+        }
+      });
     } catch (err) {
-      this.ctx.log.error(`could not journal call ${this.who.id}: ${(err as Error).message}; its reservation stays held`);
+      this.ctx.log.error(`could not journal call ${this.who.id}: ${(err as Error).message}; its reservation stays held until the journal can be written`);
       return undefined;
     }
-    this.ctx.engine.settle(this.who.id, cost, this.ctx.now());
-    // Every settled call goes to the team store (also those admitted while it was unreachable); it
-    // never throws, and a call it cannot book now is replayed from the journal when it is back.
-    void (this.team ?? teamOf(this.ctx))?.settle(entry);
-    this.ctx.publish(entry);
+    settleInEngine(entry);
     return entry;
   }
 

@@ -2,7 +2,9 @@
  * Append-only JSON-lines journal: `<dir>/journal/YYYY-MM.jsonl`, one file per UTC month of the
  * entry's `at`. An append resolves only after its line is written and fdatasync'ed. Appends that
  * arrive while a sync is in flight are group-committed: one write and one fdatasync per file for
- * the whole batch, so the sync cost is shared and throughput grows with concurrency.
+ * the whole batch, so the sync cost is shared and throughput grows with concurrency. A failed write
+ * (a full or read-only disk) is cut back to the file's last durable length before anything else
+ * is appended, so the journal recovers by itself once the disk does.
  */
 import { createReadStream } from "node:fs";
 import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
@@ -49,6 +51,40 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** A file open for appends and its length when its last line was made durable (whole lines only). */
+interface OpenFile {
+  fh: FileHandle;
+  size: number;
+}
+
+/**
+ * An append that could not be made durable. Nothing of it is left in the file (or will be cut back
+ * before the next append), so the caller may treat the entry as not written. The message names
+ * the disk problem and how to fix it.
+ */
+export class JournalWriteError extends Error {
+  readonly code: string | undefined;
+  constructor(readonly file: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    super(describeWriteFailure(code, file, cause), { cause });
+    this.name = "JournalWriteError";
+    this.code = code;
+  }
+}
+
+function describeWriteFailure(code: string | undefined, file: string, cause: unknown): string {
+  switch (code) {
+    case "ENOSPC":
+      return `the ledger's disk is full (ENOSPC writing ${file}); free space and the next call will go through`;
+    case "EDQUOT":
+      return `the ledger's disk quota is used up (EDQUOT writing ${file}); free space and the next call will go through`;
+    case "EROFS":
+      return `the ledger's disk is read-only (EROFS writing ${file}); make it writable and the next call will go through`;
+    default:
+      return `the ledger could not be written (${code ?? "error"} writing ${file}: ${(cause as Error)?.message ?? String(cause)}); the next call tries again`;
+  }
+}
+
 const FILE_RE = /^(\d{4}-\d{2})\.jsonl$/;
 const NL = 0x0a;
 
@@ -65,8 +101,9 @@ export class Journal {
   private queue: Pending[] = [];
   private running = false;
   private idle: Promise<void> = Promise.resolve();
-  private readonly handles = new Map<string, FileHandle>();
-  private failed: unknown;
+  private readonly handles = new Map<string, OpenFile>();
+  /** Files a failed write may have left longer than their last durable length, and that length. */
+  private readonly toCutBack = new Map<string, number>();
   private closed = false;
 
   private constructor(readonly dir: string, private readonly readOnly: boolean) {}
@@ -93,7 +130,6 @@ export class Journal {
 
   append(entry: JournalEntry): Promise<void> {
     if (this.closed || this.readOnly) return Promise.reject(new Error(`journal: ${this.closed ? "closed" : "opened read-only"}`));
-    if (this.failed) return Promise.reject(new Error("journal: a previous write failed; reopen to repair", { cause: this.failed }));
     let month: string;
     try {
       month = journalMonth(entry.at);
@@ -234,7 +270,7 @@ export class Journal {
   async close(): Promise<void> {
     this.closed = true;
     await this.idle;
-    for (const fh of this.handles.values()) await fh.close();
+    for (const f of this.handles.values()) await f.fh.close();
     this.handles.clear();
   }
 
@@ -247,27 +283,22 @@ export class Journal {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
-        try {
-          const byMonth = new Map<string, string[]>();
-          for (const p of batch) {
-            const lines = byMonth.get(p.month);
-            if (lines) lines.push(p.line);
-            else byMonth.set(p.month, [p.line]);
+        const byMonth = new Map<string, Pending[]>();
+        for (const p of batch) {
+          const group = byMonth.get(p.month);
+          if (group) group.push(p);
+          else byMonth.set(p.month, [p]);
+        }
+        // Each file succeeds or fails on its own: a line made durable is never reported as failed.
+        for (const [month, group] of byMonth) {
+          try {
+            await this.writeDurably(month, Buffer.from(group.map((p) => p.line).join(""), "utf8"));
+            this.stats.appends += group.length;
+            for (const p of group) p.resolve();
+          } catch (err) {
+            const failure = new JournalWriteError(this.file(month), err);
+            for (const p of group) p.reject(failure);
           }
-          for (const [month, lines] of byMonth) {
-            const fh = await this.handle(month);
-            await writeAll(fh, Buffer.from(lines.join(""), "utf8"));
-            this.stats.writes++;
-            await fh.datasync();
-            this.stats.syncs++;
-          }
-          this.stats.appends += batch.length;
-          for (const p of batch) p.resolve();
-        } catch (err) {
-          // A partial write may have left a torn line; refuse further appends until reopen repairs it.
-          this.failed = err;
-          for (const p of [...batch, ...this.queue]) p.reject(err);
-          this.queue = [];
         }
       }
     } finally {
@@ -275,25 +306,69 @@ export class Journal {
     }
   }
 
-  private async handle(month: string): Promise<FileHandle> {
-    let fh = this.handles.get(month);
-    if (fh) return fh;
+  /** Appends `buf` to the month's file and syncs it; on failure leaves (or will leave) the file as it was. */
+  private async writeDurably(month: string, buf: Buffer): Promise<void> {
+    await this.cutBack(month);
+    const f = await this.handle(month);
+    try {
+      await writeAll(f.fh, buf);
+      this.stats.writes++;
+      await f.fh.datasync();
+      this.stats.syncs++;
+    } catch (err) {
+      // Part of the batch may be in the file (a torn line, or lines not made durable): cut it back
+      // to its last durable length now when possible (truncating needs no space), else before the
+      // next append. Reopened afterwards, as a failed handle may stay failed.
+      this.toCutBack.set(month, f.size);
+      this.handles.delete(month);
+      await f.fh.close().catch(() => undefined);
+      await this.cutBack(month).catch(() => undefined);
+      throw err;
+    }
+    f.size += buf.length;
+  }
+
+  /** Truncates a file a failed write left behind to its last durable length; throws while it cannot. */
+  private async cutBack(month: string): Promise<void> {
+    const size = this.toCutBack.get(month);
+    if (size === undefined) return;
+    const fh = await open(this.file(month), "r+");
+    try {
+      if ((await fh.stat()).size > size) await fh.truncate(size);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    this.toCutBack.delete(month);
+  }
+
+  private async handle(month: string): Promise<OpenFile> {
+    const cached = this.handles.get(month);
+    if (cached) return cached;
+    let fh: FileHandle;
     try {
       fh = await open(this.file(month), "ax", FILE_MODE);
-      await syncDir(this.dir); // make the new file's directory entry durable too
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       fh = await open(this.file(month), "a");
+    }
+    let f: OpenFile;
+    try {
+      await syncDir(this.dir); // make a new file's directory entry durable too (also after a failed first try)
+      f = { fh, size: (await fh.stat()).size };
+    } catch (err) {
+      await fh.close();
+      throw err;
     }
     // Only the newest month is appended to in steady state; close older handles.
     for (const [m, old] of this.handles) {
       if (m < month) {
         this.handles.delete(m);
-        await old.close();
+        await old.fh.close();
       }
     }
-    this.handles.set(month, fh);
-    return fh;
+    this.handles.set(month, f);
+    return f;
   }
 }
 

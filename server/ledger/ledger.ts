@@ -41,6 +41,12 @@ export class Ledger {
   private recent: CallRecord[] = [];
   /** True while `recent` holds every settled call in the journal (no paging into files needed). */
   private recentComplete = true;
+  /**
+   * Settlements the journal could not take (a full or read-only disk), by call id: written before
+   * the next append and at close; their reservations stay open meanwhile. `writing` keeps one
+   * record from being appended twice by concurrent retries.
+   */
+  private readonly unwritten = new Map<string, { record: CallRecord; written: (record: CallRecord) => void; writing: boolean }>();
 
   private constructor(
     readonly journal: Journal,
@@ -71,6 +77,7 @@ export class Ledger {
 
   /** Durable before it resolves; the caller forwards the call only after. */
   async reserve(entry: ReserveEntry): Promise<void> {
+    void this.retryUnwritten(); // queued first: shares the journal's next batch with this entry
     this.open.set(entry.id, entry); // before the write, so a state snapshot taken meanwhile scans far enough back
     try {
       await this.journal.append(entry);
@@ -82,10 +89,30 @@ export class Ledger {
 
   /** Durable before it resolves; then rollups and recent calls include it. */
   async settle(record: CallRecord): Promise<void> {
+    void this.retryUnwritten();
     await this.journal.append(record);
-    this.open.delete(record.id);
-    this.apply(record);
-    this.state.markDirty();
+    this.settled(record);
+  }
+
+  /**
+   * Settles a call that holds a journaled reservation. When the journal cannot take the record
+   * now, it is kept and written as soon as the journal can (before the next append, or at close),
+   * then `written` runs; the reservation stays open until then, and the error is rethrown. A
+   * gateway that dies first charges the call its worst case on the next start (see replay).
+   * `written` must not throw (it runs in a retry nobody awaits).
+   */
+  async settleReserved(record: CallRecord, written: (record: CallRecord) => void): Promise<void> {
+    try {
+      await this.settle(record);
+    } catch (err) {
+      if (!this.unwritten.has(record.id)) this.unwritten.set(record.id, { record, written, writing: false });
+      throw err;
+    }
+  }
+
+  /** Settlements waiting for the journal to be writable again. */
+  unwrittenSettlements(): number {
+    return this.unwritten.size;
   }
 
   /**
@@ -167,8 +194,38 @@ export class Ledger {
   }
 
   async close(): Promise<void> {
+    await this.retryUnwritten(); // still failing: the reserve lines charge them at the worst case on the next start
     await this.journal.close();
-    await this.state.close();
+    // state.json is a cache: when it cannot be written (a full disk) the next open replays the journal from the older snapshot.
+    await this.state.close().catch(() => undefined);
+  }
+
+  private settled(record: CallRecord): void {
+    this.open.delete(record.id);
+    this.apply(record);
+    this.state.markDirty();
+  }
+
+  /** Appends the settlements the journal refused before; resolves once each was tried. */
+  private async retryUnwritten(): Promise<void> {
+    const tries: Promise<void>[] = [];
+    for (const u of this.unwritten.values()) {
+      if (u.writing) continue;
+      u.writing = true;
+      tries.push(
+        this.journal.append(u.record).then(
+          () => {
+            this.unwritten.delete(u.record.id);
+            this.settled(u.record);
+            u.written(u.record);
+          },
+          () => {
+            u.writing = false; // still not writable: kept for the next try
+          },
+        ),
+      );
+    }
+    await Promise.all(tries);
   }
 
   private apply(record: CallRecord): void {

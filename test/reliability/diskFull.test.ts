@@ -107,6 +107,9 @@ describe("reliability: disk full and a read-only ledger", function () {
     }
     assert.ok(refused, `20 calls went through on a full disk (${answered} answered)`);
     assert.match(refused.message, /no space|ENOSPC|disk (is )?full/i, `the error names the problem: ${refused.name}: ${refused.message}`);
+    // Retryable: the condition clears once space returns (SDKs retry a 503, and never forward it meanwhile).
+    assert.equal(refused.name, "ServiceUnavailableException");
+    assert.equal((refused as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, 503, refused.message);
     assert.ok(gateway!.alive(), `the gateway stays up:\n${gateway!.stderr().slice(-2000)}`);
 
     rmSync(filler);
