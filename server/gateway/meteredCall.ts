@@ -112,7 +112,7 @@ export class MeteredCall {
   /** What this usage costs at the rates that applied (tier, long context). */
   costOf(usage: TokenUsage, tier?: AppliedTier): Picos {
     const inputTokens = usage.inputTokens + usage.cacheReadInputTokens + usage.cacheWrite5mInputTokens + usage.cacheWrite1hInputTokens;
-    return costOf(usage, this.ctx.prices.rates(this.who.modelId, { ...tier, inputTokens }));
+    return costOf(usage, this.ctx.prices.rates(this.who.modelId, { ...tier, ...this.estimate.scope, inputTokens }));
   }
 
   /** Usage assumed when nothing better is known: the estimate's worst case. */
@@ -138,11 +138,14 @@ export class MeteredCall {
   /**
    * Journals the call, then settles it in the engine. If the journal cannot be written the
    * reservation is kept (the durable reserve entry charges it at the worst case on restart).
+   * The cost is the usage at its rates whatever the outcome: Bedrock bills what a failed stream
+   * generated. Only callers that know nothing was generated (an error status before any token)
+   * pass a cost of 0.
    */
   async settle(s: Settlement, costOverride?: Picos): Promise<CallRecord | undefined> {
     if (this.settled) return undefined;
     this.settled = true;
-    const cost = costOverride ?? (s.outcome === "upstream-error" ? 0n : this.costOf(s.usage, s.tier));
+    const cost = costOverride ?? this.costOf(s.usage, s.tier);
     const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, cost });
     try {
       await this.ctx.ledger.settle(entry);
