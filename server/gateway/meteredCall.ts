@@ -146,7 +146,8 @@ export class MeteredCall {
     if (this.settled) return undefined;
     this.settled = true;
     const cost = costOverride ?? this.costOf(s.usage, s.tier);
-    const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, cost });
+    const priceNote = lookupFailure(this.estimate);
+    const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, ...(s.message === undefined && priceNote ? { message: priceNote } : {}), cost });
     try {
       await this.ctx.ledger.settle(entry);
     } catch (err) {
@@ -219,6 +220,12 @@ function record(
     ...(s.tier?.serviceTier ? { serviceTier: s.tier.serviceTier } : {}),
     ...(s.message ? { message: s.message.slice(0, 500) } : {}),
   };
+}
+
+/** A failed application-profile lookup, said in the call's record (the dashboard and the log show it). */
+function lookupFailure(estimate: Estimate): string | undefined {
+  const profile = estimate.scope?.profile;
+  return profile && "failed" in profile ? `priced at the dearest rate: the application inference profile could not be looked up (${profile.failed})` : undefined;
 }
 
 function pricedOf(estimate: Estimate): { baseModelId: string; worstCasePicos: Picos } {

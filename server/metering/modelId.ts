@@ -57,7 +57,7 @@ export function parseModelId(requestedId: string): ParsedModelId {
   const arn = ARN.exec(id);
   if (!arn) return { requestedId, ...stripProfile(id) };
 
-  const [, , region = "", kindText = "", resource = ""] = arn;
+  const [, region = "", , kindText = "", resource = ""] = arn;
   const arnKind: ArnKind = KNOWN_ARN_KINDS.has(kindText) ? (kindText as ArnKind) : "other";
   const where = region ? { arnRegion: region } : {};
   if (arnKind === "foundation-model") {
