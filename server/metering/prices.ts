@@ -190,10 +190,11 @@ export class PriceBook {
     const region = parsed.arnRegion ?? applied.region ?? DEFAULT_PRICE_REGION;
     const local = this.regionalRow(row.id, region);
     let spec: PriceSpec = row;
-    let source = `built-in: ${row.source}, checked ${row.checked}`;
+    // "…, read <date>" is the form hovers parse (lensModel.ts): the date the row was checked.
+    let source = `built-in: ${row.source}, read ${row.checked}`;
     if (local) {
       spec = local.row;
-      source = `built-in ${local.glob}: ${local.row.source}, checked ${local.row.checked}`;
+      source = `built-in: ${region} (${local.glob}): ${local.row.source}, read ${local.row.checked}`;
       notes.push(`${region} rate`);
     } else if (region !== DEFAULT_PRICE_REGION) {
       notes.push(`no ${region} rate in the table: the us-east-1 rate is used (unverified for ${region})`);
