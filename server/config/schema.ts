@@ -22,6 +22,7 @@ export const priceOverrideSchema = z.strictObject({
   cacheWritePer1M: pricePer1M.optional(),
   cacheWrite1hPer1M: pricePer1M.optional(),
   maxOutputTokens: z.number().int().positive().optional(),
+  hourlyUsd: positiveUsd.optional().describe("Provisioned throughput: what the model costs per hour (AWS bills it hourly, not per token). Shown on the dashboard; set the per-token rates to 0."),
 });
 
 const per1kUnits = pricePer1M.optional();

@@ -6,11 +6,14 @@ import type { Ledger } from "../ledger/ledger";
 import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
 import type { PriceBook } from "../metering/prices";
+import type { ProfileLookup } from "../metering/profileLookup";
 import type { InboundGuard } from "./inbound";
 
 export interface GatewayContext {
   config: Config;
   prices: PriceBook;
+  /** Looks up application inference profiles (control plane); absent: they are priced at the dearest rate. */
+  profiles?: ProfileLookup;
   engine: BudgetEngine;
   ledger: Ledger;
   credentials: () => Promise<AwsCredentialIdentity>;

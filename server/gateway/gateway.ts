@@ -13,6 +13,7 @@ import { lockLedger } from "../ledger/lock";
 import type { CallRecord } from "../ledger/types";
 import { stderrLogger, type Logger } from "../log";
 import { PriceBook } from "../metering/prices";
+import { ProfileLookup } from "../metering/profileLookup";
 import type { GatewayContext } from "./context";
 import { CallScope } from "./callScope";
 import { accessDenied, refusal } from "./errors";
@@ -92,6 +93,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await lock.release();
     throw err;
   }
+  ctx.profiles = new ProfileLookup({ ledgerDir, credentials: () => ctx.credentials(), log, now });
   await replaySpend(ctx);
 
   let inFlight = 0;
@@ -127,6 +129,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (previous) {
       next.engine = previous.engine;
       next.publish = previous.publish;
+      next.profiles = previous.profiles; // answers already learned stay
       // Keep resolved (memoized) credentials unless the profile changed: SSO look-ups are slow.
       if (previous.config.awsProfile === config.awsProfile) next.credentials = previous.credentials;
     }

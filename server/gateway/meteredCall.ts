@@ -112,7 +112,7 @@ export class MeteredCall {
   /** What this usage costs at the rates that applied (tier, long context). */
   costOf(usage: TokenUsage, tier?: AppliedTier): Picos {
     const inputTokens = usage.inputTokens + usage.cacheReadInputTokens + usage.cacheWrite5mInputTokens + usage.cacheWrite1hInputTokens;
-    return costOf(usage, this.ctx.prices.rates(this.who.modelId, { ...tier, inputTokens }));
+    return costOf(usage, this.ctx.prices.rates(this.who.modelId, { ...tier, ...this.estimate.scope, inputTokens }));
   }
 
   /** Usage assumed when nothing better is known: the estimate's worst case. */
@@ -140,12 +140,16 @@ export class MeteredCall {
    * disk) the reservation stays held, counted against the caps, and the ledger writes the record
    * as soon as the journal recovers, settling it then; a gateway that stops first leaves the
    * durable reserve entry, charged at the worst case on the next start.
+   * The cost is the usage at its rates whatever the outcome: Bedrock bills what a failed stream
+   * generated. Only callers that know nothing was generated (an error status before any token)
+   * pass a cost of 0.
    */
   async settle(s: Settlement, costOverride?: Picos): Promise<CallRecord | undefined> {
     if (this.settled) return undefined;
     this.settled = true;
-    const cost = costOverride ?? (s.outcome === "upstream-error" ? 0n : this.costOf(s.usage, s.tier));
-    const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, cost });
+    const cost = costOverride ?? this.costOf(s.usage, s.tier);
+    const priceNote = lookupFailure(this.estimate);
+    const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, ...(s.message === undefined && priceNote ? { message: priceNote } : {}), cost });
     const settleInEngine = (written: CallRecord) => {
       this.ctx.engine.settle(this.who.id, cost, this.ctx.now());
       // Every settled call goes to the team store (also those admitted while it was unreachable); it
@@ -228,6 +232,12 @@ function record(
     ...(s.tier?.serviceTier ? { serviceTier: s.tier.serviceTier } : {}),
     ...(s.message ? { message: s.message.slice(0, 500) } : {}),
   };
+}
+
+/** A failed application-profile lookup, said in the call's record (the dashboard and the log show it). */
+function lookupFailure(estimate: Estimate): string | undefined {
+  const profile = estimate.scope?.profile;
+  return profile && "failed" in profile ? `priced at the dearest rate: the application inference profile could not be looked up (${profile.failed})` : undefined;
 }
 
 function pricedOf(estimate: Estimate): { baseModelId: string; worstCasePicos: Picos } {

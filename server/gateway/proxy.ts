@@ -4,6 +4,7 @@ import type { GuardrailPricing } from "../config/schema";
 import { EstimateError, estimateParsed } from "../metering/estimate";
 import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../metering/guardrails";
 import { checkRequestBody, type JsonObject } from "../metering/requestBody";
+import { parseModelId } from "../metering/modelId";
 import type { MeteredOperation, Operation } from "../metering/types";
 import { callerTool, tagsFromHeader } from "./callerTool";
 import type { GatewayContext } from "./context";
@@ -84,7 +85,7 @@ async function handleRead(
   const forward = (signal: AbortSignal) => forwardUpstream(ctx, auth, { method, rawPath, headers: req.headers, body, signal, scope });
 
   if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-    return meter(ctx, req, res, route, route.operation, json, forward, scope);
+    return meter(ctx, req, res, route, route.operation, json, forward, scope, auth.region);
   }
   if (route.kind === "guardrail" && ctx.config.guardrailPricing) {
     return meterGuardrail(ctx, req, res, route, ctx.config.guardrailPricing, body, forward, scope);
@@ -116,9 +117,12 @@ async function meter(
   json: JsonObject,
   forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
   scope: CallScope,
+  region: string,
 ): Promise<void> {
-  const estimate = estimateParsed(operation, route.modelId, json, ctx.prices);
-  if (!estimate.rates.known) ctx.log.warn(`model ${route.modelId} has no price row; priced at the most expensive known rate`);
+  // Priced in the caller's signing region; an application profile as the model behind it (looked up first, bounded).
+  const profile = ctx.profiles && parseModelId(route.modelId).arnKind === "application-inference-profile" ? await ctx.profiles.resolve(route.modelId) : undefined;
+  const estimate = estimateParsed(operation, route.modelId, json, ctx.prices, undefined, { region, ...(profile ? { profile } : {}) });
+  if (!estimate.rates.known) ctx.log.warn(`model ${route.modelId} has no price row; priced at the most expensive known rate (${estimate.rates.notes.join("; ")})`);
 
   const admission = await admit(ctx, identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json)), estimate, scope);
   if (!admission.ok) {

@@ -7,7 +7,7 @@
  * editor code lens); token counting is in tokens.ts, body reading in requestBody.ts.
  */
 import type { Picos } from "./money";
-import type { PriceBook } from "./prices";
+import type { PriceBook, PricingScope } from "./prices";
 import { measureBody, parseBody, stringAt, type JsonObject } from "./requestBody";
 import { estimateTokensOfText } from "./tokens";
 import type { AppliedTier, MeteredOperation, Rates } from "./types";
@@ -22,6 +22,8 @@ export interface Estimate {
   rates: Rates;
   worstCasePicos: Picos;
   notes: string[];
+  /** Region and profile lookup the call was priced with: settlement prices with the same. */
+  scope?: PricingScope;
 }
 
 /**
@@ -47,6 +49,8 @@ export interface EstimateParts {
   /** Tier asked for; only tiers that raise the price are applied (a request may fall back to standard). */
   tier?: AppliedTier;
   notes?: string[];
+  /** Where the call is billed and what an application inference profile stands for. */
+  scope?: PricingScope;
 }
 
 /** An estimate from whatever is known; unknown parts are assumed at their worst. */
@@ -56,7 +60,8 @@ export function estimateFromParts(parts: EstimateParts, prices: PriceBook): Esti
   const tier: AppliedTier = {};
   if (parts.tier?.serviceTier === "priority") tier.serviceTier = "priority";
   if (parts.tier?.latency === "optimized") tier.latency = "optimized";
-  const rates = prices.rates(parts.modelId, { ...tier, inputTokens });
+  const scope = parts.scope ?? {};
+  const rates = prices.rates(parts.modelId, { ...tier, ...scope, inputTokens });
 
   let maxOutputTokens = rates.maxOutputTokens;
   const outputFromRequest = parts.maxOutputTokens !== undefined;
@@ -77,6 +82,7 @@ export function estimateFromParts(parts: EstimateParts, prices: PriceBook): Esti
     rates,
     worstCasePicos: worstCaseCost(inputTokens, maxOutputTokens, rates, usesPromptCache),
     notes: [...notes, ...rates.notes],
+    scope,
   };
 }
 
@@ -98,6 +104,7 @@ export function estimateParsed(
   json: JsonObject,
   prices: PriceBook,
   requestedTier?: AppliedTier,
+  scope?: PricingScope,
 ): Estimate {
   const measured = measureBody(operation, json);
   const tier: AppliedTier = { ...requestedTier };
@@ -113,6 +120,7 @@ export function estimateParsed(
       usesPromptCache: measured.usesPromptCache,
       tier,
       notes: measured.notes,
+      ...(scope ? { scope } : {}),
     },
     prices,
   );

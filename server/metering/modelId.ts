@@ -30,6 +30,8 @@ export interface ParsedModelId {
   profilePrefix?: string;
   /** Set when the id was an ARN. */
   arnKind?: ArnKind;
+  /** The ARN's region, when it names one (an ARN call is billed in its own region). */
+  arnRegion?: string;
 }
 
 /** System inference-profile prefixes; `us-gov` must be tried before `us`. */
@@ -55,16 +57,17 @@ export function parseModelId(requestedId: string): ParsedModelId {
   const arn = ARN.exec(id);
   if (!arn) return { requestedId, ...stripProfile(id) };
 
-  const [, , , kindText = "", resource = ""] = arn;
+  const [, region = "", , kindText = "", resource = ""] = arn;
   const arnKind: ArnKind = KNOWN_ARN_KINDS.has(kindText) ? (kindText as ArnKind) : "other";
+  const where = region ? { arnRegion: region } : {};
   if (arnKind === "foundation-model") {
-    return { requestedId, baseModelId: resource, profile: "none", arnKind };
+    return { requestedId, baseModelId: resource, profile: "none", arnKind, ...where };
   }
   if (arnKind === "inference-profile") {
-    return { requestedId, ...stripProfile(resource), arnKind };
+    return { requestedId, ...stripProfile(resource), arnKind, ...where };
   }
   // Everything else names a resource whose model only the control plane knows.
-  return { requestedId, baseModelId: undefined, profile: "none", arnKind };
+  return { requestedId, baseModelId: undefined, profile: "none", arnKind, ...where };
 }
 
 function stripProfile(id: string): Pick<ParsedModelId, "baseModelId" | "profile" | "profilePrefix"> {

@@ -1,7 +1,9 @@
 /**
  * The price book: which per-token rates apply to a call, given the model id as the caller named it,
- * the tier the response says was applied, and the prompt size (long-context rates). Built-in rows
- * come from prices.json; user overrides (config `pricing`) win over them. Raise-only rows (team.json's
+ * the tier the response says was applied, the prompt size (long-context rates), the region the call
+ * is billed in, and the model behind an opaque id (an application inference profile the gateway
+ * looked up, or the model a prompt router chose). Built-in rows come from prices.json; user
+ * overrides (config `pricing`) win over them. Raise-only rows (team.json's
  * `pricing`) can only raise a rate, never lower it: whoever can write them cannot undercut a price.
  */
 import picomatch from "picomatch";
@@ -9,6 +11,7 @@ import { z } from "zod";
 import type { PriceOverride } from "../config/schema";
 import { applyBasisPoints, perMillionToPicosPerToken, type Picos } from "./money";
 import { parseModelId, type ParsedModelId } from "./modelId";
+import { isResolved, type ProfileAnswer } from "./profiles";
 import type { AppliedTier, Rates, TokenUsage } from "./types";
 import prices from "./prices.json";
 
@@ -38,13 +41,26 @@ const rowSchema = z.strictObject({
     .optional(),
   latencyOptimized: z.strictObject({ inputPer1M: per1M, outputPer1M: per1M }).optional(),
   source: z.string().min(1),
-  read: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  checked: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+});
+
+/** One model's rates in one region, where they differ from us-east-1. */
+const regionalRowSchema = z.strictObject({
+  inputPer1M: per1M,
+  outputPer1M: per1M,
+  cacheWrite5mPer1M: per1M.optional(),
+  cacheWrite1hPer1M: per1M.optional(),
+  cacheReadPer1M: per1M.optional(),
+  source: z.string().min(1),
+  checked: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
 });
 
 const tableSchema = z.strictObject({
   $comment: z.string().optional(),
   regionalPremiumBasisPoints: z.number().int().positive(),
   serviceTiers: z.record(z.string(), z.strictObject({ basisPoints: z.number().int().positive(), source: z.string() })),
+  /** Region glob → row id → that region's rates. */
+  regions: z.record(z.string(), z.union([z.string(), z.record(z.string(), regionalRowSchema)])).default({}),
   models: z.array(rowSchema).min(1),
 });
 
@@ -56,6 +72,18 @@ export const BUILT_IN_PRICES: PriceTable = tableSchema.parse(prices);
 
 const GLOB_OPTIONS = { bash: true, dot: true } as const; // bash: `*` also crosses `/` (ARNs)
 const RATE_KINDS = ["input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h"] as const;
+/** The region the built-in rows are written for, and the one assumed when a call names none. */
+export const DEFAULT_PRICE_REGION = "us-east-1";
+
+/** Beyond the model id: where the call is billed, and what an application inference profile stands for. */
+export interface PricingScope {
+  /** The caller's signing region (an ARN's own region wins); us-east-1 when unset. */
+  region?: string;
+  /** The gateway's lookup of an application inference profile (absent: not looked up). */
+  profile?: ProfileAnswer;
+}
+
+export type RateQuery = AppliedTier & PricingScope & { inputTokens?: number };
 
 interface TokenRates {
   input: Picos;
@@ -89,20 +117,26 @@ export class PriceBook {
     this.rows = table.models.map((row) => ({ row, matchers: row.patterns.map((p) => picomatch(p, GLOB_OPTIONS)) }));
     this.overrides = overrideRows(overrides);
     this.raises = overrideRows(raiseOnly);
+    this.regional = Object.entries(table.regions)
+      .filter((e): e is [string, Record<string, z.infer<typeof regionalRowSchema>>] => typeof e[1] !== "string")
+      .map(([glob, rows]) => ({ glob, matches: picomatch(glob, GLOB_OPTIONS), rows }));
     this.ceiling = this.computeCeiling();
     this.minLongContextThreshold = Math.min(...table.models.map((r) => r.longContext?.thresholdTokens ?? Infinity));
   }
 
+  private readonly regional: { glob: string; matches: (region: string) => boolean; rows: Record<string, z.infer<typeof regionalRowSchema>> }[];
   private readonly cache = new Map<string, Rates>();
   /** Below this many input tokens no row's long-context rate applies, so the count does not key the cache. */
   private readonly minLongContextThreshold: number;
 
   /** Rates for one call. `applied` is the tier the response reports (or the request asks for, before the call). */
-  rates(modelId: string, applied: AppliedTier & { inputTokens?: number } = {}): Rates {
+  rates(modelId: string, applied: RateQuery = {}): Rates {
     // Every call prices its model at least twice (estimate, settlement): the result depends only on
-    // the model, the tier and whether input passes a long-context threshold, so it is kept.
+    // the model, the tier, the region, what stands behind an opaque id and whether input passes a
+    // long-context threshold, so it is kept.
     const long = applied.inputTokens !== undefined && applied.inputTokens > this.minLongContextThreshold;
-    const key = `${modelId}\u0000${applied.serviceTier ?? ""}\u0000${applied.latency ?? ""}\u0000${long ? applied.inputTokens : ""}`;
+    const profile = applied.profile === undefined ? "" : isResolved(applied.profile) ? `${applied.profile.baseModelId}/${applied.profile.profile}` : `!${applied.profile.failed}`;
+    const key = [modelId, applied.serviceTier, applied.latency, long ? applied.inputTokens : "", applied.region, applied.invokedModelId, profile].map((p) => p ?? "").join("\u0000");
     let rates = this.cache.get(key);
     if (!rates) {
       if (this.cache.size >= 1_000) this.cache.clear(); // model ids come from callers: stay bounded
@@ -112,15 +146,40 @@ export class PriceBook {
     return rates;
   }
 
-  private computeRates(modelId: string, applied: AppliedTier & { inputTokens?: number }): Rates {
-    const parsed = parseModelId(modelId);
+  private computeRates(modelId: string, applied: RateQuery): Rates {
+    const behind: string[] = [];
+    const parsed = this.behind(parseModelId(modelId), applied, behind);
     const own = this.ownRates(parsed, modelId, applied);
     const raise = findOverride(this.raises, parsed);
-    return raise ? raiseRates(own, this.overrideRates(parsed, raise.key, raise.override), raise.key, raise.override.maxOutputTokens) : own;
+    const rates = raise ? raiseRates(own, this.overrideRates(parsed, raise.key, raise.override), raise.key, raise.override.maxOutputTokens) : own;
+    return behind.length > 0 ? { ...rates, notes: [...behind, ...rates.notes] } : rates;
+  }
+
+  /**
+   * An opaque id priced as the model behind it: the model a prompt router's answer names, or the
+   * one the control plane gave for an application inference profile. Without either it stays opaque
+   * (the dearest rate), and a failed lookup is said.
+   */
+  private behind(parsed: ParsedModelId, applied: RateQuery, notes: string[]): ParsedModelId {
+    if (parsed.baseModelId !== undefined) return parsed;
+    const invoked = applied.invokedModelId === undefined ? undefined : parseModelId(applied.invokedModelId);
+    if (invoked?.baseModelId !== undefined) {
+      notes.push(`prompt router chose ${applied.invokedModelId}: priced as that model`);
+      const { arnKind: _kind, ...model } = invoked;
+      return { ...model, requestedId: parsed.requestedId, ...(parsed.arnKind ? { arnKind: parsed.arnKind } : {}), ...(parsed.arnRegion ? { arnRegion: parsed.arnRegion } : {}) };
+    }
+    if (parsed.arnKind !== "application-inference-profile" || applied.profile === undefined) return parsed;
+    if (!isResolved(applied.profile)) {
+      notes.push(`application inference profile lookup failed (${applied.profile.failed}): priced at the dearest rate`);
+      return parsed;
+    }
+    const p = applied.profile;
+    notes.push(`application inference profile of ${p.baseModelId} (${p.profile === "global" ? "global" : p.profile === "geographic" ? "geographic, cross-region" : "one region"}; looked up ${p.resolvedAt.slice(0, 10)})`);
+    return { ...parsed, baseModelId: p.baseModelId, profile: p.profile };
   }
 
   /** Rates from the user's overrides, else the built-in table, else the dearest known rates. */
-  private ownRates(parsed: ParsedModelId, modelId: string, applied: AppliedTier & { inputTokens?: number }): Rates {
+  private ownRates(parsed: ParsedModelId, modelId: string, applied: RateQuery): Rates {
     const override = findOverride(this.overrides, parsed);
     if (override) return this.overrideRates(parsed, override.key, override.override);
 
@@ -128,7 +187,18 @@ export class PriceBook {
     if (!row) return this.unknownRates(parsed, applied);
 
     const notes: string[] = [];
+    const region = parsed.arnRegion ?? applied.region ?? DEFAULT_PRICE_REGION;
+    const local = this.regionalRow(row.id, region);
     let spec: PriceSpec = row;
+    // "…, read <date>" is the form hovers parse (lensModel.ts): the date the row was checked.
+    let source = `built-in: ${row.source}, read ${row.checked}`;
+    if (local) {
+      spec = local.row;
+      source = `built-in: ${region} (${local.glob}): ${local.row.source}, read ${local.row.checked}`;
+      notes.push(`${region} rate`);
+    } else if (region !== DEFAULT_PRICE_REGION) {
+      notes.push(`no ${region} rate in the table: the us-east-1 rate is used (unverified for ${region})`);
+    }
     const long = row.longContext;
     if (long && applied.inputTokens !== undefined && applied.inputTokens > long.thresholdTokens) {
       spec = long;
@@ -161,9 +231,18 @@ export class PriceBook {
       known: true,
       ...rates,
       maxOutputTokens: row.maxOutputTokens,
-      source: `built-in: ${row.source}, read ${row.read}`,
+      source,
       notes,
     };
+  }
+
+  /** The row's rates in `region` when the table lists them (first matching region glob). */
+  private regionalRow(rowId: string, region: string): { glob: string; row: z.infer<typeof regionalRowSchema> } | undefined {
+    for (const r of this.regional) {
+      const row = r.rows[rowId];
+      if (row && r.matches(region)) return { glob: r.glob, row };
+    }
+    return undefined;
   }
 
   knownModels(): { id: string; displayName: string }[] {
@@ -190,6 +269,7 @@ export class PriceBook {
     const notes = ["user price override: rates used as written (no profile, tier or long-context adjustment)"];
     const maxOutputTokens = o.maxOutputTokens ?? row?.maxOutputTokens ?? this.ceiling.maxOutputTokens;
     if (o.maxOutputTokens === undefined && !row) notes.push(`no maxOutputTokens known: assumed ${maxOutputTokens}`);
+    if (o.hourlyUsd !== undefined) notes.push(`provisioned throughput: billed $${o.hourlyUsd} per hour, not per token (declared by the user)`);
     return {
       requestedModelId: parsed.requestedId,
       baseModelId: parsed.baseModelId ?? parsed.requestedId,
@@ -199,6 +279,7 @@ export class PriceBook {
       maxOutputTokens,
       source: `override: ${key}`,
       notes,
+      ...(o.hourlyUsd !== undefined ? { hourlyUsd: o.hourlyUsd } : {}),
     };
   }
 
@@ -208,7 +289,9 @@ export class PriceBook {
         ? `the ${parsed.arnKind ?? "resource"} ARN does not name its base model`
         : "no price row matches it";
     const notes = [`unknown model (${why}): priced at the most expensive known rate for every token kind`];
-    if (parsed.arnKind === "provisioned-model") notes.push("provisioned throughput is billed hourly, not per token");
+    if (parsed.arnKind === "provisioned-model") {
+      notes.push("provisioned throughput is billed hourly, not per token: declare its rate in `pricing` (per-token 0 and `hourlyUsd`) to price it as billed");
+    }
     let rates: TokenRates = pick(this.ceiling, "input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h");
     const tierNotes: string[] = [];
     const tier = this.tierMultiplier(applied.serviceTier, tierNotes);
@@ -232,10 +315,15 @@ export class PriceBook {
     if (serviceTier === undefined) return undefined;
     const tier = this.table.serviceTiers[serviceTier.toLowerCase()];
     if (!tier) {
-      notes.push(`service tier "${serviceTier}" has no listed multiplier: standard rate used`);
+      // Fail closed: a tier the table does not know is never priced below the dearest one it does.
+      const dearest = Math.max(...Object.values(this.table.serviceTiers).map((t) => t.basisPoints));
+      notes.push(`service tier "${serviceTier}" has no listed rate: priced at the dearest listed tier (×${dearest / 10_000})`);
+      return dearest === 10_000 ? undefined : dearest;
+    }
+    if (tier.basisPoints === 10_000) {
+      if (tier.source !== "no change") notes.push(`service tier ${serviceTier}: ${tier.source}`);
       return undefined;
     }
-    if (tier.basisPoints === 10_000) return undefined;
     notes.push(`service tier ${serviceTier}: ×${tier.basisPoints / 10_000} (${tier.source})`);
     return tier.basisPoints;
   }
@@ -252,6 +340,7 @@ export class PriceBook {
     };
     for (const row of this.table.models) {
       const variants: TokenRates[] = [expand(row, row.provider)];
+      for (const r of this.regional) if (r.rows[row.id]) variants.push(expand(r.rows[row.id]!, row.provider));
       if (row.longContext) variants.push(expand(row.longContext, row.provider));
       if (row.latencyOptimized) variants.push(expand(row.latencyOptimized, row.provider));
       for (const v of variants) {

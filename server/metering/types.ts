@@ -23,8 +23,10 @@ export const ZERO_USAGE: TokenUsage = Object.freeze({
 
 /** The tier and latency mode a response says were applied (they set the rate). */
 export interface AppliedTier {
-  serviceTier?: string; // "default" | "priority" | "flex" | ...
+  serviceTier?: string; // "default" | "priority" | "flex" | "reserved" | ...
   latency?: string; // "standard" | "optimized"
+  /** The model a prompt router chose (Converse `trace.promptRouter.invokedModelId`): the call is priced as that model. */
+  invokedModelId?: string;
 }
 
 /** Per-token rates in pico-dollars for one model as it is being called. */
@@ -47,4 +49,6 @@ export interface Rates {
   source: string;
   /** Human-readable notes on what was applied (geo profile +10%, long context, unknown model, ...). */
   notes: string[];
+  /** Provisioned throughput the user declared: what it costs per hour (billed by the hour, not per token). */
+  hourlyUsd?: number;
 }

@@ -65,14 +65,19 @@ export function appliedTierFromHeaders(headers: Headers): AppliedTier {
   return tier;
 }
 
-/** Converse reports `serviceTier: {type}` and `performanceConfig: {latency}` in its response (and stream metadata). */
+/**
+ * Converse reports `serviceTier: {type}` and `performanceConfig: {latency}` in its response (and
+ * stream metadata), and a prompt router's choice in `trace.promptRouter.invokedModelId`.
+ */
 export function appliedTierFromConverse(json: unknown): AppliedTier {
   const tier: AppliedTier = {};
   const st = field(json, "serviceTier");
   const serviceTier = typeof st === "string" ? st : field(st, "type");
   const latency = field(field(json, "performanceConfig"), "latency");
+  const invoked = field(field(field(json, "trace"), "promptRouter"), "invokedModelId");
   if (typeof serviceTier === "string") tier.serviceTier = serviceTier;
   if (typeof latency === "string") tier.latency = latency;
+  if (typeof invoked === "string" && invoked.length > 0 && invoked.length <= 2048) tier.invokedModelId = invoked;
   return tier;
 }
 

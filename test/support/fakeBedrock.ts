@@ -90,6 +90,11 @@ const MAX_SKEW_MS = 15 * 60 * 1000;
 
 const MODEL_ROUTE = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream|converse|converse-stream|count-tokens)$/;
 const GUARDRAIL_ROUTE = /^\/guardrail\/([^/]+)\/version\/([^/]+)\/apply$/;
+/** The control plane's GetInferenceProfile (same signing service, `bedrock`). */
+const INFERENCE_PROFILE_ROUTE = /^\/inference-profiles\/([^/]+)$/;
+
+/** What GET /inference-profiles/{id} answers for one profile: its models, or an error. */
+export type InferenceProfileAnswer = { models: string[] } | { status: number; type: string; message: string };
 
 const OPERATION_BY_SUFFIX: Record<string, string> = {
   invoke: "InvokeModel",
@@ -106,6 +111,8 @@ export class FakeBedrock {
   readonly hits: FakeHit[] = [];
 
   private behavior: ((hit: FakeHit) => Behavior | undefined) | undefined;
+  /** Control plane: inference profiles by ARN (or id); unknown ones answer 404 ResourceNotFoundException. */
+  readonly inferenceProfiles = new Map<string, InferenceProfileAnswer>();
   /** Responses held open by "hang" (and streams in flight), ended by close(). */
   private readonly open = new Set<http.ServerResponse>();
   private closed = false;
@@ -201,6 +208,11 @@ export class FakeBedrock {
     } else if (g) {
       operation = "ApplyGuardrail";
     }
+    const ip = req.method === "GET" ? INFERENCE_PROFILE_ROUTE.exec(pathOnly) : null;
+    if (ip) {
+      operation = "GetInferenceProfile";
+      modelId = safeDecode(ip[1] ?? "");
+    }
 
     const auth = this.authenticate(req, rawPath, body);
     const hit: FakeHit = {
@@ -222,6 +234,7 @@ export class FakeBedrock {
       sendError(res, 404, "UnknownOperationException", "");
       return;
     }
+    if (operation === "GetInferenceProfile") return this.answerInferenceProfile(res, modelId);
 
     const behavior: Behavior = this.behavior?.(hit) ?? { kind: "ok" };
     const streaming = operation === "InvokeModelWithResponseStream" || operation === "ConverseStream";
@@ -391,6 +404,25 @@ export class FakeBedrock {
         throw new Error(`no unary response for ${operation} (body ${body.length} bytes)`);
     }
     return { contentType: "application/json", payload: Buffer.from(JSON.stringify(json)), extraHeaders };
+  }
+
+  /** GetInferenceProfile's answer shape (API_GetInferenceProfile): the profile and the model ARNs behind it. */
+  private answerInferenceProfile(res: http.ServerResponse, id: string): void {
+    const answer = this.inferenceProfiles.get(id);
+    if (!answer) return sendError(res, 404, "ResourceNotFoundException", `Inference profile ${id} not found`);
+    if ("status" in answer) return sendError(res, answer.status, answer.type, answer.message);
+    const payload = Buffer.from(JSON.stringify({
+      inferenceProfileArn: id,
+      inferenceProfileId: id.split("/").pop(),
+      inferenceProfileName: "fake-profile",
+      models: answer.models.map((modelArn) => ({ modelArn })),
+      status: "ACTIVE",
+      type: "APPLICATION",
+      createdAt: "2026-01-01T00:00:00Z",
+      updatedAt: "2026-01-01T00:00:00Z",
+    }));
+    res.writeHead(200, { ...baseHeaders("application/json"), "Content-Length": String(payload.length) });
+    res.end(payload);
   }
 
   // ---------------------------------------------------------------------------------------

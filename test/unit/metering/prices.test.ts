@@ -151,7 +151,7 @@ describe("PriceBook", () => {
   it("matches each row's own id to that row (pattern order is right) and dated variants", () => {
     for (const row of BUILT_IN_PRICES.models) {
       assert.equal(book.rates(row.id).displayName, row.displayName, row.id);
-      assert.ok(/^\d{4}-\d{2}-\d{2}$/.test(row.read));
+      assert.ok(/^\d{4}-\d{2}-\d{2}$/.test(row.checked));
     }
     assert.equal(book.rates("anthropic.claude-opus-4-5-20251101-v1:0").input, perToken("5.5"));
     assert.equal(book.rates("global.anthropic.claude-opus-4-5-20251101-v1:0").input, perToken("5"));

@@ -1,0 +1,168 @@
+/**
+ * Adapter: learns the model behind an application inference profile from the Bedrock control
+ * plane (GetInferenceProfile, with the gateway's own credentials, in the ARN's region; the SDK
+ * honours AWS_ENDPOINT_URL_BEDROCK), keeps the answers in memory and in `profiles.json` in the
+ * ledger folder (0600), so a restart offline still knows them. A call waits for a lookup at most
+ * `waitMs`; after that, or on failure, it is priced at the dearest rate and the failure is said.
+ */
+import { open, readFile, rename, rm } from "node:fs/promises";
+import path from "node:path";
+import { BedrockClient, GetInferenceProfileCommand } from "@aws-sdk/client-bedrock";
+import type { AwsCredentialIdentity } from "@smithy/types";
+import { FILE_MODE } from "../ledger/privateFiles";
+import type { Logger } from "../log";
+import { parseModelId } from "./modelId";
+import { isResolved, profileFromModels, type ProfileAnswer, type ResolvedProfile } from "./profiles";
+
+export const PROFILES_FILE = "profiles.json";
+/** How long the first call through an unknown profile waits for the control plane. */
+export const PROFILE_WAIT_MS = 3_000;
+/** A failed lookup is not retried sooner than this (each retry would delay a call again). */
+const RETRY_AFTER_MS = 60_000;
+const MAX_PROFILES = 1_000;
+
+export interface ProfileLookupOptions {
+  ledgerDir: string;
+  credentials: () => Promise<AwsCredentialIdentity>;
+  log: Logger;
+  now?: () => Date;
+  waitMs?: number;
+}
+
+export class ProfileLookup {
+  private readonly known = new Map<string, ResolvedProfile>();
+  private readonly failures = new Map<string, { failed: string; at: number }>();
+  private readonly pending = new Map<string, Promise<ProfileAnswer>>();
+  private loaded: Promise<void> | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: ProfileLookupOptions) {}
+
+  /** Which file keeps the answers. */
+  get file(): string {
+    return path.join(this.options.ledgerDir, PROFILES_FILE);
+  }
+
+  /** The answers known now (for the dashboard). */
+  entries(): [string, ResolvedProfile][] {
+    return [...this.known.entries()];
+  }
+
+  /**
+   * What `arn` stands for: a known answer at once; else a lookup, awaited at most `waitMs` (it goes
+   * on in the background and serves later calls). Never throws.
+   */
+  async resolve(arn: string): Promise<ProfileAnswer> {
+    await this.load();
+    const known = this.known.get(arn);
+    if (known) return known;
+    const now = Date.now();
+    const failure = this.failures.get(arn);
+    if (failure && now - failure.at < RETRY_AFTER_MS) return { failed: failure.failed };
+    let lookup = this.pending.get(arn);
+    if (!lookup) {
+      lookup = this.lookUp(arn).finally(() => this.pending.delete(arn));
+      this.pending.set(arn, lookup);
+    }
+    const waitMs = this.options.waitMs ?? PROFILE_WAIT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<ProfileAnswer>((resolve) => {
+      timer = setTimeout(() => resolve({ failed: `the control plane did not answer within ${waitMs} ms` }), waitMs);
+    });
+    try {
+      return await Promise.race([lookup, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async lookUp(arn: string): Promise<ProfileAnswer> {
+    const region = parseModelId(arn).arnRegion;
+    let answer: ProfileAnswer;
+    if (!region) {
+      answer = { failed: `${arn} names no region` };
+    } else {
+      const client = new BedrockClient({ region, credentials: this.options.credentials, maxAttempts: 2 });
+      try {
+        const out = await client.send(new GetInferenceProfileCommand({ inferenceProfileIdentifier: arn }));
+        answer = profileFromModels(arn, out.models, this.options.now?.() ?? new Date());
+      } catch (err) {
+        const e = err as Error & { name?: string };
+        answer = { failed: `GetInferenceProfile failed: ${e.name && e.name !== "Error" ? `${e.name}: ` : ""}${e.message}`.slice(0, 300) };
+      } finally {
+        client.destroy();
+      }
+    }
+    if (isResolved(answer)) {
+      this.failures.delete(arn);
+      this.remember(arn, answer);
+      this.options.log.info(`application inference profile ${arn} is ${answer.baseModelId} (${answer.profile}): priced as that model`);
+    } else {
+      this.failures.set(arn, { failed: answer.failed, at: Date.now() });
+      this.options.log.warn(`could not look up application inference profile ${arn}: ${answer.failed}; its calls are priced at the dearest rate`);
+    }
+    return answer;
+  }
+
+  private remember(arn: string, answer: ResolvedProfile): void {
+    if (this.known.size >= MAX_PROFILES && !this.known.has(arn)) this.known.delete(this.known.keys().next().value!);
+    this.known.set(arn, answer);
+    this.writing = this.writing.then(() => this.save()).catch((err: Error) => {
+      this.options.log.warn(`could not save ${this.file}: ${err.message} (the answer is kept in memory)`);
+    });
+  }
+
+  /** Reads the saved answers once; a missing or unreadable file is an empty start (said, not fatal). */
+  private load(): Promise<void> {
+    this.loaded ??= (async () => {
+      let text: string;
+      try {
+        text = await readFile(this.file, "utf8");
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.options.log.warn(`could not read ${this.file}: ${(err as Error).message}`);
+        return;
+      }
+      const saved = parseSaved(text);
+      if (!saved) return this.options.log.warn(`${this.file} is not a list of looked-up profiles: ignored (profiles are looked up again)`);
+      for (const [arn, p] of saved) this.known.set(arn, p);
+    })();
+    return this.loaded;
+  }
+
+  /** Written whole to a private temporary file, then renamed over the old one. */
+  private async save(): Promise<void> {
+    const tmp = `${this.file}.tmp`;
+    await rm(tmp, { force: true });
+    const fh = await open(tmp, "wx", FILE_MODE);
+    try {
+      await fh.writeFile(`${JSON.stringify({ version: 1, profiles: Object.fromEntries(this.known) }, null, 1)}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, this.file);
+  }
+
+  /** Waits for pending writes (tests, shutdown). */
+  async flushed(): Promise<void> {
+    await this.writing;
+  }
+}
+
+function parseSaved(text: string): [string, ResolvedProfile][] | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const profiles = (json as { profiles?: unknown } | null)?.profiles;
+  if (typeof profiles !== "object" || profiles === null || Array.isArray(profiles)) return undefined;
+  const out: [string, ResolvedProfile][] = [];
+  for (const [arn, p] of Object.entries(profiles as Record<string, unknown>)) {
+    const r = p as Partial<ResolvedProfile> | null;
+    if (typeof r?.baseModelId !== "string" || !["global", "geographic", "none"].includes(String(r.profile))) continue;
+    out.push([arn, { baseModelId: r.baseModelId, profile: r.profile!, modelArns: Array.isArray(r.modelArns) ? r.modelArns.filter((a) => typeof a === "string") : [], resolvedAt: typeof r.resolvedAt === "string" ? r.resolvedAt : "" }]);
+  }
+  return out;
+}
