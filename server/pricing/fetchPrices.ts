@@ -31,7 +31,7 @@ export async function fetchBedrockPrices(region: string, credentials: Credential
           }),
         );
         for (const item of out.PriceList ?? []) {
-          const parsed = parsePriceListItem(typeof item === "string" ? item : JSON.stringify(item), region);
+          const parsed = parsePriceListItem(priceListText(item), region);
           if (parsed === undefined) continue;
           if (isSkipped(parsed)) skipped.push(parsed);
           else entries.push(parsed);
@@ -44,4 +44,11 @@ export async function fetchBedrockPrices(region: string, credentials: Credential
     client.destroy();
   }
   return { entries, skipped };
+}
+
+/** A PriceList element as JSON text: the SDK hands each one over as a string-like (a JSON string). */
+function priceListText(item: unknown): string {
+  if (typeof item === "string") return item;
+  if (item instanceof String || (item && typeof item === "object" && !("product" in item))) return String(item);
+  return JSON.stringify(item);
 }
