@@ -248,7 +248,10 @@ async function pricesUpdate(config: Config, regions: string[] | undefined): Prom
   const region = regions?.length ? regions : [process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1"];
   if (region.length > 1) throw new ConfigError("--region", [`region: the price file holds one region's prices; give one --region (got ${region.join(", ")})`]);
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region[0]!)) throw new ConfigError("--region", [`region: "${region[0]}" is not an AWS region`]);
-  process.stdout.write(await updatePrices(ledgerDirOf(config), region[0]!, credentialSource(config.awsProfile)));
+  const text = await updatePrices(ledgerDirOf(config), region[0]!, credentialSource(config.awsProfile)).catch((err: Error) => {
+    throw new AwsCallError(`prices update: ${err.message} (the AWS Price List needs credentials, from awsProfile or the default chain, allowed pricing:GetProducts)`);
+  });
+  process.stdout.write(text);
   return 0;
 }
 
@@ -259,14 +262,20 @@ async function reconcileCommand(config: Config, month: string | undefined): Prom
   const dir = ledgerDirOf(config);
   const { table } = await loadPriceTable(dir);
   const book = new PriceBook(config.pricing, table);
-  process.stdout.write(formatReconciliation(await reconcileMonth(selected, { ledgerDir: dir }, table, book, credentialSource(config.awsProfile))));
+  const result = await reconcileMonth(selected, { ledgerDir: dir }, table, book, credentialSource(config.awsProfile)).catch((err: Error) => {
+    throw new AwsCallError(`reconcile: ${err.message} (Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage)`);
+  });
+  process.stdout.write(formatReconciliation(result));
   return 0;
 }
+
+/** A failed AWS call of a one-shot command: its message says what to fix, no stack needed. */
+class AwsCallError extends Error {}
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError ? err.message : (err as Error).stack ?? err}\n`);
+    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError ? err.message : (err as Error).stack ?? err}\n`);
     process.exit(err instanceof ConfigError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
   },
 );
