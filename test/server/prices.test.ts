@@ -13,6 +13,7 @@ import { FakeBedrock } from "../support/fakeBedrock";
 import { FakePricing, type FakeProduct } from "../support/fakePricing";
 import { clientFor, CREDENTIALS } from "../support/harness";
 import { cliEnv, run, serve, type Served } from "../support/cliProcess";
+import { readyUrl, startLsp } from "../support/lspProcess";
 
 const HAIKU_45 = "global.anthropic.claude-haiku-4-5-20251001-v1:0";
 const NOVA_2_LITE = "amazon.nova-2-lite-v1:0";
@@ -163,5 +164,35 @@ describe("prices update (AWS Price List)", function () {
     const fresh = await run(["status", "--port", String(served.port), "--ledger", ledger], env());
     assert.match(fresh.stdout, new RegExp(`^prices: AWS Price List ${new Date().toISOString().slice(0, 10)} \\(us-east-1\\), \\d+ row\\(s\\) at the built-in figure; 0 day\\(s\\) old$`, "m"));
     assert.doesNotMatch(fresh.stdout, /WARNING: prices/);
+  });
+
+  it("the code-lens hover names the Price List as the row's source once the price file is written", async () => {
+    assert.equal((await run(["prices", "update", "--ledger", ledger, "--region", "us-east-1"], env())).code, 0);
+    const lsp = await startLsp({ port: 0, ledgerDir: ledger, upstreamEndpoint: fake.url, timeZone: "UTC" });
+    try {
+      await lsp.waitFor("ready", () => readyUrl(lsp));
+      await lsp.waitFor("a status naming the Price List", () => lsp.statuses.find((st) => st.prices?.source === "AWS Price List"));
+      const uri = "file:///work/nova.ts";
+      const text = [
+        'import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";',
+        "const client = new BedrockRuntimeClient({});",
+        "await client.send(new InvokeModelCommand({",
+        '  modelId: "amazon.nova-2-lite-v1:0",',
+        '  body: JSON.stringify({ messages: [{ role: "user", content: [{ text: "Hello" }] }], inferenceConfig: { maxTokens: 100 } }),',
+        "}));",
+        "await client.send(new InvokeModelCommand({",
+        '  modelId: "amazon.nova-pro-v1:0",',
+        '  body: JSON.stringify({ messages: [{ role: "user", content: [{ text: "Hello" }] }], inferenceConfig: { maxTokens: 100 } }),',
+        "}));",
+      ].join("\n");
+      await lsp.connection.sendNotification("textDocument/didOpen", { textDocument: { uri, languageId: "typescript", version: 1, text } });
+      const hover = async (line: number) => ((await lsp.connection.sendRequest("textDocument/hover", { textDocument: { uri }, position: { line, character: 4 } })) as { contents: { value: string } } | null)?.contents.value ?? "";
+      await eventually(async () => /Price source: AWS Price List \d{4}-\d{2}-\d{2} \(us-east-1\)/.test(await hover(3)), "the hover names the Price List");
+      const pro = await hover(7);
+      assert.match(pro, /Price source: /);
+      assert.doesNotMatch(pro, /AWS Price List/, "a row the Price List lacks keeps its built-in source");
+    } finally {
+      await lsp.stop();
+    }
   });
 });
