@@ -4,7 +4,9 @@
  * bill and the drift; unmapped usage types on their own lines; the dashboard's route the same.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chromium } from "playwright-core";
 import os from "node:os";
 import path from "node:path";
 import { GatewaySecret } from "../../server/ledger/secret";
@@ -107,5 +109,40 @@ describe("reconcile (Cost Explorer)", function () {
     const out = await run(["reconcile", "--ledger", ledger, "--month", MONTH], cliEnv({ AWS_ENDPOINT_URL_COST_EXPLORER: ce.url, AWS_SECRET_ACCESS_KEY: "wrong" }));
     assert.equal(out.code, 1);
     assert.match(out.stderr, /signature/i);
+  });
+
+  it("the dashboard flags a stale price table and shows the ledger beside the bill when asked", async function () {
+    if (!existsSync("/usr/bin/chromium")) {
+      if (process.env.CI) throw new Error("/usr/bin/chromium is not installed");
+      return this.skip();
+    }
+    const old = new Date(Date.now() - 75 * 86_400_000).toISOString();
+    await writeFile(path.join(ledger, "aws-prices.json"), JSON.stringify({ version: 1, source: "AWS Price List", fetchedAt: old, region: "us-east-1", rows: { "amazon.nova-pro-v1:0": { input: "0.8", output: "3.2" } }, missing: [] }), { mode: 0o600 });
+    const fake = await FakeBedrock.start({ credentials: CREDENTIALS });
+    const served = await serve(["--port", "0", "--ledger", ledger, "--upstream", fake.url], cliEnv({ AWS_ENDPOINT_URL_COST_EXPLORER: ce.url }));
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"] });
+    try {
+      const page = await browser.newPage();
+      const token = (await GatewaySecret.read(ledger))!.token();
+      await page.goto(`${served.url}${DASHBOARD_PATHS.page}?token=${token}`);
+      await page.waitForSelector("#price-table:not([hidden])");
+      const line = await page.textContent("#price-table");
+      assert.match(line ?? "", new RegExp(`^Prices: AWS Price List ${old.slice(0, 10)} \\(us-east-1\\), \\d+ row\\(s\\) at the built-in figure, 75 day\\(s\\) old — older than 60 days`));
+      assert.equal(await page.getAttribute("#price-table", "data-stale"), "true");
+      assert.equal(ce.hits.length, 0, "the bill is read only when asked (each Cost Explorer request is billed)");
+
+      await page.fill("#reconcile-month", MONTH);
+      await page.click("#reconcile-load");
+      await page.waitForSelector("table.reconcile tfoot");
+      const total = await page.$$eval("table.reconcile tfoot td", (tds) => tds.map((td) => td.textContent));
+      assert.deepEqual(total, ["Total", MONTH, "$1.0055", "$1.9058", "+$0.9003", "+47.2%"]);
+      const rows = await page.$$eval("table.reconcile tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent).join(" | ")));
+      assert.ok(rows.includes(`${day(4)} | unmapped usage type USE1-Guardrail-ContentPolicyUnitsConsumed | $0.00 | $0.15 | +$0.15 | +100.0%`), rows.join("\n"));
+    } finally {
+      await browser.close();
+      served.child.kill("SIGTERM");
+      await served.exited;
+      await fake.close();
+    }
   });
 });
