@@ -38,6 +38,7 @@ const ROUTES: Record<DashboardRoute, string> = {
   calls: API_PATHS.calls,
   series: DASHBOARD_PATHS.series,
   prices: DASHBOARD_PATHS.prices,
+  reconcile: DASHBOARD_PATHS.reconcile,
 };
 const REQUEST_TIMEOUT_MS = 15_000;
 const GATEWAY_WAIT_MS = 30_000;

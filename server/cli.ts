@@ -1,5 +1,6 @@
 /**
- * bedrock-budget serve | status | report — the gateway standalone, for headless machines and CI.
+ * bedrock-budget serve | status | report | prices update | reconcile — the gateway standalone, for
+ * headless machines and CI, and its price and bill tools.
  */
 import { existsSync, readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -14,14 +15,24 @@ import { formatStatus } from "./statusText";
 import { API_PATHS, DASHBOARD_PATHS, TOKEN_QUERY, type StatusResponse } from "./protocol";
 import { GatewaySecret } from "./ledger/secret";
 import { probeGateway } from "./lsp/gatewayHost";
+import { credentialSource } from "./credentials";
+import { updatePrices } from "./pricing/update";
+import { loadPriceTable } from "./metering/priceFile";
+import { PriceBook } from "./metering/prices";
+import { formatReconciliation, MONTH_RE, reconcileMonth } from "./billing/reconcileMonth";
 
 const USAGE = `usage:
   bedrock-budget serve  [--config FILE] [--port N] [--ledger DIR] [--upstream URL] [--shutdown-deadline SECONDS]
   bedrock-budget status [--config FILE] [--port N] [--ledger DIR]
-  bedrock-budget report [--config FILE] [--ledger DIR] [--format csv|json] [--month YYYY-MM]`;
+  bedrock-budget report [--config FILE] [--ledger DIR] [--format csv|json] [--month YYYY-MM]
+  bedrock-budget prices update [--config FILE] [--ledger DIR] [--region REGION]
+  bedrock-budget reconcile [--config FILE] [--ledger DIR] [--month YYYY-MM]`;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command, ...afterCommand] = argv;
+  // `prices` takes a sub-command (`prices update`).
+  const sub = command === "prices" ? afterCommand[0] : undefined;
+  const rest = command === "prices" ? afterCommand.slice(1) : afterCommand;
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -32,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
       "shutdown-deadline": { type: "string" },
       format: { type: "string", default: "csv" },
       month: { type: "string" },
+      region: { type: "string", multiple: true },
     },
     strict: true,
   });
@@ -45,10 +57,14 @@ async function main(argv: string[]): Promise<number> {
       return status(config);
     case "report":
       return report(config, values.format!, values.month);
-    default:
-      process.stderr.write(`${USAGE}\n`);
-      return command === undefined || command === "help" || command === "--help" ? 0 : 2;
+    case "prices":
+      if (sub !== "update") break;
+      return pricesUpdate(config, values.region);
+    case "reconcile":
+      return reconcileCommand(config, values.month);
   }
+  process.stderr.write(`${USAGE}\n`);
+  return command === undefined || command === "help" || command === "--help" ? 0 : 2;
 }
 
 type Flags = { port?: string; ledger?: string; upstream?: string };
@@ -224,10 +240,42 @@ async function report(config: Config, format: string, month: string | undefined)
   return 0;
 }
 
+/**
+ * Fetches on-demand prices from the AWS Price List (the config's awsProfile, else the default
+ * chain) and writes the ledger's price file; the gateway applies it live.
+ */
+async function pricesUpdate(config: Config, regions: string[] | undefined): Promise<number> {
+  const region = regions?.length ? regions : [process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1"];
+  if (region.length > 1) throw new ConfigError("--region", [`region: the price file holds one region's prices; give one --region (got ${region.join(", ")})`]);
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region[0]!)) throw new ConfigError("--region", [`region: "${region[0]}" is not an AWS region`]);
+  const text = await updatePrices(ledgerDirOf(config), region[0]!, credentialSource(config.awsProfile)).catch((err: Error) => {
+    throw new AwsCallError(`prices update: ${err.message} (the AWS Price List needs credentials, from awsProfile or the default chain, allowed pricing:GetProducts)`);
+  });
+  process.stdout.write(text);
+  return 0;
+}
+
+/** The ledger's figure beside what Cost Explorer billed, per UTC day and model. */
+async function reconcileCommand(config: Config, month: string | undefined): Promise<number> {
+  const selected = month ?? new Date().toISOString().slice(0, 7);
+  if (!MONTH_RE.test(selected)) throw new ConfigError("--month", [`month: "${selected}" is not YYYY-MM`]);
+  const dir = ledgerDirOf(config);
+  const { table } = await loadPriceTable(dir);
+  const book = new PriceBook(config.pricing, table);
+  const result = await reconcileMonth(selected, { ledgerDir: dir }, table, book, credentialSource(config.awsProfile)).catch((err: Error) => {
+    throw new AwsCallError(`reconcile: ${err.message} (Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage)`);
+  });
+  process.stdout.write(formatReconciliation(result));
+  return 0;
+}
+
+/** A failed AWS call of a one-shot command: its message says what to fix, no stack needed. */
+class AwsCallError extends Error {}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError ? err.message : (err as Error).stack ?? err}\n`);
+    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError ? err.message : (err as Error).stack ?? err}\n`);
     process.exit(err instanceof ConfigError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
   },
 );

@@ -79,6 +79,22 @@ export interface StatusResponse {
   blocked?: string;
   /** Absent from gateways older than the quarantine (issue #9). */
   journal?: JournalHealthDto;
+  /** The price table in force: where it comes from and how old it is (absent from older gateways). */
+  prices?: PriceTableDto;
+}
+
+/** The price table in force (status, dashboard): a table older than 60 days is stale. */
+export interface PriceTableDto {
+  /** "AWS Price List" when `bedrock-budget prices update` wrote a price file, else "built-in". */
+  source: "AWS Price List" | "built-in";
+  /** YYYY-MM-DD the figures were fetched (price file) or checked (built-in, the oldest row). */
+  date: string;
+  region?: string;
+  ageDays: number;
+  stale: boolean;
+  /** Rows priced from the price file, and rows at the built-in figure. */
+  fetchedRows: number;
+  builtInRows: number;
 }
 
 export interface CallsResponse {
@@ -160,6 +176,8 @@ export const DASHBOARD_PATHS = {
   series: `${API_PREFIX}/series`,
   /** → PricesResponse. */
   prices: `${API_PREFIX}/prices`,
+  /** `?month=YYYY-MM` → ReconcileResponse: the ledger beside the Cost Explorer bill (needs the token and AWS credentials). */
+  reconcile: `${API_PREFIX}/reconcile`,
   /** `?from=ISO&to=ISO` → CSV of settled calls with `at` in [from, to), the columns of `bedrock-budget report`. */
   exportCsv: `${API_PREFIX}/export.csv`,
 } as const;
@@ -233,14 +251,37 @@ export interface PriceDto {
   outputPer1M: number;
   cacheReadPer1M: number;
   note?: string;
+  /** Where the row's figures come from ("AWS Price List 2026-11-29 (us-east-1)", or the built-in row's source and check date). */
+  source?: string;
 }
 
 export interface PricesResponse {
   models: PriceDto[];
+  table?: PriceTableDto;
+}
+
+/** Dollar figures of one reconciliation line (display numbers, plus exact decimal strings). */
+export interface ReconcileFiguresDto {
+  ledgerUsd: number;
+  billUsd: number;
+  /** bill − ledger. */
+  driftUsd: number;
+  ledgerExact: string;
+  billExact: string;
+  driftExact: string;
+  /** drift / bill in percent, null when the bill is 0. */
+  driftPercent: number | null;
+}
+
+/** The ledger beside what AWS billed, per UTC day and model (bedrock-budget reconcile). */
+export interface ReconcileResponse {
+  month: string;
+  lines: (ReconcileFiguresDto & { date: string; model: string })[];
+  total: ReconcileFiguresDto;
 }
 
 /** Requests the webview may relay through the extension host (GET only, to these routes). */
-export type DashboardRoute = "status" | "calls" | "series" | "prices";
+export type DashboardRoute = "status" | "calls" | "series" | "prices" | "reconcile";
 
 /** webview → extension host */
 export type WebviewToHost =

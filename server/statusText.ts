@@ -1,6 +1,6 @@
 /** The status as text for a terminal (CLI `status`). Pure. */
 import { teamFreshness } from "./freshness";
-import type { JournalHealthDto, StatusResponse } from "./protocol";
+import type { JournalHealthDto, PriceTableDto, StatusResponse } from "./protocol";
 
 const WINDOW_WORD = { day: "today", week: "this week", month: "this month" } as const;
 
@@ -17,6 +17,7 @@ export function formatStatus(status: StatusResponse, now: Date = new Date()): st
     );
   }
   lines.push(...journalLines(status.journal));
+  if (status.prices) lines.push(priceTableLine(status.prices));
   return `${lines.join("\n")}\n`;
 }
 
@@ -30,6 +31,13 @@ export function journalLines(journal: JournalHealthDto | undefined): string[] {
     lines.push(`WARNING: ${u} of them name${u === 1 ? "s" : ""} no amount that can be read: spend may be higher than shown; inspect the .bad-unknown-amount file${journal.quarantineFiles.length === 1 ? "" : "s"}`);
   }
   return lines;
+}
+
+/** Where the prices come from and how old they are; loud past 60 days. */
+export function priceTableLine(p: PriceTableDto): string {
+  const from = p.source === "AWS Price List" ? `AWS Price List ${p.date}${p.region ? ` (${p.region})` : ""}, ${p.builtInRows} row(s) at the built-in figure` : `built-in table checked ${p.date}`;
+  const line = `prices: ${from}; ${p.ageDays} day(s) old`;
+  return p.stale ? `WARNING: ${line}: older than 60 days, refresh with: bedrock-budget prices update` : line;
 }
 
 function usd(n: number): string {

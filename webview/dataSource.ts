@@ -33,6 +33,7 @@ const ROUTES: Record<DashboardRoute, string> = {
   calls: API_PATHS.calls,
   series: DASHBOARD_PATHS.series,
   prices: DASHBOARD_PATHS.prices,
+  reconcile: DASHBOARD_PATHS.reconcile,
 };
 
 const query = (q: Record<string, string> = {}) => {

@@ -13,6 +13,7 @@ import { clear, h } from "./dom";
 import { count, dateTime, relative, usd } from "./format";
 import { onThemeChange, readTheme } from "./theme";
 import { teamFreshness } from "../server/freshness";
+import { reconcileCard, renderPriceTable } from "./billView";
 
 const WINDOW_LABEL: Record<SeriesWindow, string> = { day: "Today", week: "This week", month: "This month" };
 const WINDOW_WORD: Record<SeriesWindow, string> = { day: "daily", week: "weekly", month: "monthly" };
@@ -39,6 +40,7 @@ class Dashboard {
     tagEmpty: h("p", { class: "muted chart-empty" }, "No spend in this range."),
     calc: h("div", {}),
     error: h("div", { class: "error-banner", role: "alert", hidden: true }),
+    priceTable: h("p", { class: "price-table", id: "price-table", hidden: true }),
   };
 
   constructor(private readonly source: DataSource) {
@@ -73,6 +75,7 @@ class Dashboard {
           h("button", { type: "button", class: "secondary", id: "export", title: "Download the calls of the shown range as CSV", onclick: () => this.exportCsv() }, "Export CSV"),
           this.el.live)),
       this.el.error,
+      this.el.priceTable,
       this.el.caps,
       this.el.tiles,
       h("div", { class: "grid2" },
@@ -82,6 +85,7 @@ class Dashboard {
         chartCard("Spend by tag", "by-tag", this.el.byTag, this.el.tagEmpty),
         h("section", { class: "card", id: "calculator" }, h("h2", {}, "Monthly cost calculator"), this.el.calc)),
       this.log.element,
+      reconcileCard(this.source),
     );
     app.removeAttribute("aria-busy");
     onThemeChange(() => this.redrawCharts());
@@ -149,6 +153,7 @@ class Dashboard {
   private onStatus(status: StatusResponse): void {
     this.status = status;
     this.el.sub.textContent = `${status.user} · ${status.timeZone} · ${status.endpoint}`;
+    renderPriceTable(this.el.priceTable, status.prices);
     this.renderCaps();
   }
 

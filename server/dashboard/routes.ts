@@ -12,12 +12,14 @@ import path from "node:path";
 import { windowBounds } from "../budget/windows";
 import type { GatewayContext } from "../gateway/context";
 import type { AnyRequest, AnyResponse } from "../gateway/listener";
-import { authorized, forbidden, type LocalApi } from "../gateway/localApi";
+import { authorized, forbidden, priceTableDto, type LocalApi } from "../gateway/localApi";
 import { journalMonth } from "../ledger/journal";
 import { toCsv } from "../ledger/report";
 import type { CallRecord } from "../ledger/types";
-import { BUILT_IN_PRICES } from "../metering/prices";
-import { DASHBOARD_PATHS, type PriceDto, type PricesResponse, type SeriesGroupBy, type SeriesWindow } from "../protocol";
+import { priceSource, tableWithPriceFile } from "../metering/priceFile";
+import { DASHBOARD_PATHS, type PriceDto, type PricesResponse, type ReconcileResponse, type SeriesGroupBy, type SeriesWindow } from "../protocol";
+import { MONTH_RE, reconcileDto, reconcileMonth } from "../billing/reconcileMonth";
+import { ledgerDirOf } from "../config/load";
 import { DashboardAggregate } from "./aggregate";
 import { dashboardHtml, gatewayCsp, newNonce } from "./html";
 
@@ -40,7 +42,12 @@ export class DashboardRoutes {
   /** Milliseconds the start-up build took (for logs and tests). */
   buildMs = 0;
 
-  constructor(private readonly ctx: () => GatewayContext, private readonly status: LocalApi["status"], events: LocalApi["events"]) {
+  constructor(
+    private readonly ctx: () => GatewayContext,
+    private readonly status: LocalApi["status"],
+    events: LocalApi["events"],
+    private readonly priceTable: LocalApi["priceTable"] = () => tableWithPriceFile(undefined),
+  ) {
     let queued: CallRecord[] | undefined = [];
     events.on("call", (record: CallRecord) => (queued ? queued.push(record) : this.aggregate.add(record)));
     this.ready = (async () => {
@@ -64,7 +71,7 @@ export class DashboardRoutes {
 
   static handles(rawPath: string): boolean {
     const p = rawPath.split("?")[0]!;
-    return p === DASHBOARD_PATHS.page || p.startsWith(`${DASHBOARD_PATHS.page}/`) || p === DASHBOARD_PATHS.series || p === DASHBOARD_PATHS.prices || p === DASHBOARD_PATHS.exportCsv;
+    return p === DASHBOARD_PATHS.page || p.startsWith(`${DASHBOARD_PATHS.page}/`) || p === DASHBOARD_PATHS.series || p === DASHBOARD_PATHS.prices || p === DASHBOARD_PATHS.exportCsv || p === DASHBOARD_PATHS.reconcile;
   }
 
   async handle(req: AnyRequest, res: AnyResponse): Promise<void> {
@@ -85,6 +92,8 @@ export class DashboardRoutes {
         return json(res, 200, this.prices());
       case DASHBOARD_PATHS.exportCsv:
         return this.exportCsv(url, res);
+      case DASHBOARD_PATHS.reconcile:
+        return this.reconcile(url, res);
       default:
         return json(res, 404, { message: `no such local API route: ${url.pathname}` });
     }
@@ -132,9 +141,10 @@ export class DashboardRoutes {
     const dto = (modelId: string, displayName: string, provider: string, note?: string): PriceDto => {
       const r = book.rates(modelId);
       const per1M = (picos: bigint) => Number(picos) / 1e6;
-      return { modelId, displayName, provider, inputPer1M: per1M(r.input), outputPer1M: per1M(r.output), cacheReadPer1M: per1M(r.cacheRead), ...(note ? { note } : {}) };
+      return { modelId, displayName, provider, inputPer1M: per1M(r.input), outputPer1M: per1M(r.output), cacheReadPer1M: per1M(r.cacheRead), ...(note ? { note } : {}), source: priceSource(r.source) };
     };
-    for (const row of BUILT_IN_PRICES.models) {
+    const { table, info } = this.priceTable();
+    for (const row of table.models) {
       if (row.regionalPremium) {
         models.push(dto(`global.${row.id}`, `${row.displayName} (global profile)`, row.provider));
         models.push(dto(row.id, `${row.displayName} (in-region / geographic)`, row.provider, "regional premium applied"));
@@ -142,7 +152,22 @@ export class DashboardRoutes {
         models.push(dto(row.id, row.displayName, row.provider));
       }
     }
-    return { models };
+    return { models, table: priceTableDto(info, this.ctx().now()) };
+  }
+
+  /** The ledger beside the Cost Explorer bill for `?month=` (default: this UTC month), with the gateway's credentials. */
+  private async reconcile(url: URL, res: AnyResponse): Promise<void> {
+    const c = this.ctx();
+    const month = url.searchParams.get("month") ?? c.now().toISOString().slice(0, 7);
+    if (!MONTH_RE.test(month)) return json(res, 400, { message: "month must be YYYY-MM" });
+    try {
+      const result = await reconcileMonth(month, { ledgerDir: ledgerDirOf(c.config) }, this.priceTable().table, c.prices, c.credentials, c.now());
+      const body: ReconcileResponse = reconcileDto(result);
+      return json(res, 200, body);
+    } catch (err) {
+      // No credentials, no Cost Explorer access, or no network: say so; the page shows it in place of the table.
+      return json(res, 502, { message: `cannot read the bill from Cost Explorer: ${(err as Error).message}` });
+    }
   }
 
   private async exportCsv(url: URL, res: AnyResponse): Promise<void> {
@@ -183,7 +208,7 @@ export class DashboardRoutes {
 
 /** Wires the dashboard into a running gateway's local API: aggregate fed by its settled calls. */
 export function attachDashboard(api: LocalApi, ctx: () => GatewayContext): DashboardRoutes {
-  return new DashboardRoutes(ctx, () => api.status(), api.events);
+  return new DashboardRoutes(ctx, () => api.status(), api.events, () => api.priceTable());
 }
 
 

@@ -12,7 +12,8 @@ import { JournalWriteError } from "../ledger/journal";
 import { lockLedger } from "../ledger/lock";
 import type { CallRecord } from "../ledger/types";
 import { stderrLogger, type Logger } from "../log";
-import { PriceBook } from "../metering/prices";
+import { PriceBook, type PriceTable } from "../metering/prices";
+import { loadPriceTable, priceFilePath, watchPriceFile, type PriceTableInfo } from "../metering/priceFile";
 import { ProfileLookup } from "../metering/profileLookup";
 import type { GatewayContext } from "./context";
 import { CallScope } from "./callScope";
@@ -84,7 +85,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const guard = inboundGuard(options.limits);
   let team: TeamRuntime | undefined;
   let ctx: GatewayContext;
+  /** The built-in table with the ledger's price file (bedrock-budget prices update) applied; an invalid file stops the start. */
+  let prices: { table: PriceTable; info: PriceTableInfo };
   try {
+    prices = await loadPriceTable(ledgerDir);
     team = options.config.teamLedger ? await openTeam(options.config) : undefined;
     ctx = (await assemble(options.config)).next;
   } catch (err) {
@@ -102,7 +106,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const scopes = new Set<CallScope>();
   let url = "";
   let blocked = options.blocked;
-  const api = new LocalApi(() => ctx, () => url, () => inFlight, () => blocked);
+  const api = new LocalApi(() => ctx, () => url, () => inFlight, () => blocked, () => prices);
   ctx.publish = (record) => api.publish(record);
   const dashboard = attachDashboard(api, () => ctx);
 
@@ -122,8 +126,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const eff = team?.effective(config, userOf(config), timeZone);
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
     const engineCaps = eff ? eff.personal : config.caps;
-    const next = buildContext(effective, ledger, options, log, now, engineCaps, guard);
-    if (eff) next.prices = new PriceBook(eff.pricing, undefined, eff.teamPricing); // team.json's prices can only raise rates
+    const next = buildContext(effective, ledger, options, log, now, engineCaps, guard, prices.table);
+    if (eff) next.prices = new PriceBook(eff.pricing, prices.table, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     attachTeam(next, team?.store);
     if (previous) {
@@ -202,6 +206,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   /** Moves the running shutdown's deadline earlier (never later). */
   let hurry: ((deadlineMs: number) => void) | undefined;
 
+  /** A new price file applies live; an invalid one is logged and the table in force stays. */
+  const stopPriceWatch = watchPriceFile(ledgerDir, () => {
+    void loadPriceTable(ledgerDir)
+      .then((next) => {
+        prices = next;
+        log.info(`prices: ${next.info.source} ${next.info.date} in force (${priceFilePath(ledgerDir)})`);
+        return apply(currentConfig);
+      })
+      .catch((err) => log.error(`prices: ${(err as Error).message}; the prices in force stay`));
+  });
   url = `http://127.0.0.1:${listener.port}`;
   await lock.advertise(url);
   log.info(`gateway on ${url}, ledger in ${ledgerDirOf(options.config)}`);
@@ -252,6 +266,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const drained = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve));
     const closingListener = listener.close(deadlineMs + STOP_GRACE_MS); // stops accepting at once
     api.endStreams();
+    stopPriceWatch();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       let due = started + deadlineMs;
@@ -289,11 +304,11 @@ async function withinGrace(p: Promise<unknown>): Promise<void> {
   clearTimeout(timer);
 }
 
-function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, engineCaps: CapConfig[], inbound: InboundGuard): GatewayContext {
+function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, engineCaps: CapConfig[], inbound: InboundGuard, table: PriceTable): GatewayContext {
   const timeZone = timeZoneOf(config);
   return {
     config,
-    prices: new PriceBook(config.pricing),
+    prices: new PriceBook(config.pricing, table),
     engine: new BudgetEngine(engineCaps, timeZone),
     ledger,
     credentials: options.credentials ?? credentialSource(config.awsProfile),

@@ -6,7 +6,7 @@
 import { EventEmitter } from "node:events";
 import { picosToDecimalString, picosToUsd } from "../metering/money";
 import type { CallRecord, Outcome } from "../ledger/types";
-import { API_PATHS, API_PREFIX, TOKEN_HEADER, TOKEN_QUERY, type CallsResponse, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
+import { API_PATHS, API_PREFIX, TOKEN_HEADER, TOKEN_QUERY, type CallsResponse, type CapStatusDto, type HealthResponse, type PriceTableDto, type StatusResponse } from "../protocol";
 import { CHALLENGE_RE, TOKEN_HINT, type GatewaySecret } from "../ledger/secret";
 import type { GatewayContext } from "./context";
 import type { CapStatus } from "../budget/engine";
@@ -14,6 +14,14 @@ import { teamOf } from "../team/runtime";
 import type { TeamFreshness } from "../team/teamEngine";
 import type { AnyRequest, AnyResponse } from "./listener";
 import { version } from "../../package.json";
+import { tableAge, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
+import type { PriceTable } from "../metering/prices";
+
+/** The price table's origin and age as the status and dashboard show it. */
+export function priceTableDto(info: PriceTableInfo, now: Date): PriceTableDto {
+  const age = tableAge(info.date, now);
+  return { ...info, ageDays: age.days, stale: age.stale };
+}
 
 const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"];
 
@@ -28,6 +36,8 @@ export class LocalApi {
     private readonly inFlight: () => number,
     /** Why every Bedrock call is refused right now, if it is (RunningGateway.block). */
     private readonly blocked: () => string | undefined = () => undefined,
+    /** The price table in force and where it comes from (the ledger's price file, else built-in). */
+    readonly priceTable: () => { table: PriceTable; info: PriceTableInfo } = () => tableWithPriceFile(undefined),
   ) {
     this.events.setMaxListeners(0);
   }
@@ -85,6 +95,7 @@ export class LocalApi {
       inFlight: this.inFlight(),
       ...(this.blocked() !== undefined ? { blocked: this.blocked() } : {}),
       journal: { quarantinedLines: quarantine.lines, unknownAmountLines: quarantine.unknownAmountLines, quarantineFiles: [...quarantine.files] },
+      prices: priceTableDto(this.priceTable().info, now),
     };
   }
 

@@ -9,7 +9,9 @@ import { TextDocument } from "vscode-languageserver-textdocument";
 import type { Config } from "../config/schema";
 import type { Logger } from "../log";
 import { usdToPicos } from "../metering/money";
-import { PriceBook } from "../metering/prices";
+import { PriceBook, type PriceTable } from "../metering/prices";
+import { loadPriceTable } from "../metering/priceFile";
+import { ledgerDirOf } from "../config/load";
 import type { StatusResponse } from "../protocol";
 import { findCallSites, isSupportedLanguage, type CallSite } from "./callSites";
 import { hoverAt, lensesFor, resolveLens } from "./codeLenses";
@@ -23,6 +25,9 @@ export class CodeLensFeature {
   private today: TodayHistory = new Map();
   private caps: CapLeft[] = [];
   private pricingKey = "";
+  /** The gateway's price table (its ledger's price file applied), re-read when the status names a new one. */
+  private table: PriceTable | undefined;
+  private tableKey = "";
   private capsKey = "";
   private refreshTimer: NodeJS.Timeout | undefined;
 
@@ -44,13 +49,31 @@ export class CodeLensFeature {
     const key = JSON.stringify(config.pricing);
     if (key !== this.pricingKey) {
       this.pricingKey = key;
-      this.prices = new PriceBook(config.pricing);
+      this.prices = new PriceBook(config.pricing, this.table);
     }
     this.refresh();
   }
 
+  /** Loads the ledger's price file so hovers show the figures and source the gateway uses. */
+  private reloadTable(key: string): void {
+    const config = this.config();
+    if (!config) return;
+    this.tableKey = key;
+    void loadPriceTable(ledgerDirOf(config)).then(
+      ({ table }) => {
+        if (this.tableKey !== key) return;
+        this.table = table;
+        this.prices = new PriceBook(config.pricing, table);
+        this.refresh();
+      },
+      (err: Error) => this.log.warn(`lenses: ${err.message}`),
+    );
+  }
+
   /** New figures: today's history per model feeds the lenses, what is left of each cap the warnings. */
   onStatus(status: StatusResponse): void {
+    const tableKey = status.prices ? `${status.prices.source} ${status.prices.date} ${status.prices.fetchedRows}` : "";
+    if (tableKey !== this.tableKey) this.reloadTable(tableKey);
     this.today = new Map(Object.entries(status.todayByModel).map(([model, t]) => [model, { calls: t.calls, costPicos: usdToPicos(t.costUsd.toFixed(12)) }]));
     this.caps = status.caps.map((c) => ({
       id: c.id,

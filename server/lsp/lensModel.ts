@@ -5,6 +5,7 @@
 import { estimateFromParts, type Estimate } from "../metering/estimate";
 import { formatUsd, type Picos } from "../metering/money";
 import type { PriceBook } from "../metering/prices";
+import { priceSource } from "../metering/priceFile";
 import type { CallSite } from "./callSites/types";
 
 /** Input assumed for the part of a prompt that is not knowable statically (a variable, a substitution). */
@@ -93,10 +94,7 @@ function unknownPromptNote(site: CallSite): string {
 }
 
 /** "built-in: AWS page…, read 2026-11-22" → "AWS page… (read 2026-11-22)". */
-function priceSource(source: string): string {
-  const m = /^built-in: (.*), read (\d{4}-\d{2}-\d{2})$/s.exec(source);
-  return m ? `${m[1]} (read ${m[2]})` : source;
-}
+
 
 function perMillion(picosPerToken: Picos): string {
   return formatUsd(picosPerToken * 1_000_000n);

@@ -1,0 +1,64 @@
+/**
+ * Adapter: what AWS billed for Bedrock per UTC day, service and usage type in one month (Cost
+ * Explorer GetCostAndUsage, DAILY, UnblendedCost), with the user's credentials. The endpoint
+ * follows the SDK's rules (AWS_ENDPOINT_URL_COST_EXPLORER for tests). The bill lags about a day.
+ */
+import { CostExplorerClient, GetCostAndUsageCommand } from "@aws-sdk/client-cost-explorer";
+import type { CredentialSource } from "../credentials";
+import type { BillRow } from "./reconcile";
+
+/** Cost Explorer's API is served from us-east-1. */
+const COST_EXPLORER_REGION = "us-east-1";
+/** Bounds the pagination: a month of daily groups fits in a few pages. */
+const MAX_PAGES = 100;
+
+/** [start, end) of `month` (YYYY-MM) in UTC days, the end capped at tomorrow (the bill has nothing later). */
+export function monthPeriod(month: string, now: Date): { Start: string; End: string } {
+  const [y, m] = month.split("-").map(Number) as [number, number];
+  const start = new Date(Date.UTC(y, m - 1, 1));
+  const next = new Date(Date.UTC(y, m, 1));
+  const tomorrow = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
+  if (start >= tomorrow) throw new Error(`month ${month} has not started: Cost Explorer has no bill for it yet`);
+  const end = next < tomorrow ? next : tomorrow;
+  return { Start: start.toISOString().slice(0, 10), End: end.toISOString().slice(0, 10) };
+}
+
+export async function fetchBedrockBill(month: string, services: string[], credentials: CredentialSource, now = new Date()): Promise<BillRow[]> {
+  const client = new CostExplorerClient({ region: COST_EXPLORER_REGION, credentials, maxAttempts: 3 });
+  const rows: BillRow[] = [];
+  try {
+    let NextPageToken: string | undefined;
+    for (let page = 0; ; page++) {
+      if (page >= MAX_PAGES) throw new Error(`Cost Explorer returned more than ${MAX_PAGES} pages: stopped`);
+      const out = await client.send(
+        new GetCostAndUsageCommand({
+          TimePeriod: monthPeriod(month, now),
+          Granularity: "DAILY",
+          Metrics: ["UnblendedCost"],
+          Filter: { Dimensions: { Key: "SERVICE", Values: services } },
+          GroupBy: [
+            { Type: "DIMENSION", Key: "SERVICE" },
+            { Type: "DIMENSION", Key: "USAGE_TYPE" },
+          ],
+          ...(NextPageToken ? { NextPageToken } : {}),
+        }),
+      );
+      for (const day of out.ResultsByTime ?? []) {
+        const date = day.TimePeriod?.Start;
+        if (!date) continue;
+        for (const group of day.Groups ?? []) {
+          const [service = "", usageType = ""] = group.Keys ?? [];
+          const cost = group.Metrics?.UnblendedCost;
+          if (!cost?.Amount) continue;
+          if (cost.Unit && cost.Unit !== "USD") throw new Error(`Cost Explorer reports ${service} ${usageType} in ${cost.Unit}, not USD`);
+          rows.push({ date, service, usageType, amountUsd: cost.Amount });
+        }
+      }
+      NextPageToken = out.NextPageToken;
+      if (!NextPageToken) break;
+    }
+  } finally {
+    client.destroy();
+  }
+  return rows;
+}

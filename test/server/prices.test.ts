@@ -1,0 +1,198 @@
+/**
+ * `bedrock-budget prices update` against a local fake of the AWS Price List API (real
+ * @aws-sdk/client-pricing, SigV4 checked), then calls through the real CLI gateway priced at the
+ * fetched figures; rows the Price List lacks keep the built-in figure; a stale table is flagged.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { ConverseCommand } from "@aws-sdk/client-bedrock-runtime";
+import { API_PATHS, DASHBOARD_PATHS, type PricesResponse, type StatusResponse } from "../../server/protocol";
+import { FakeBedrock } from "../support/fakeBedrock";
+import { FakePricing, type FakeProduct } from "../support/fakePricing";
+import { clientFor, CREDENTIALS } from "../support/harness";
+import { cliEnv, run, serve, type Served } from "../support/cliProcess";
+import { readyUrl, startLsp } from "../support/lspProcess";
+
+const HAIKU_45 = "global.anthropic.claude-haiku-4-5-20251001-v1:0";
+const NOVA_2_LITE = "amazon.nova-2-lite-v1:0";
+const NOVA_PRO = "amazon.nova-pro-v1:0";
+
+const bedrock = (attrs: Record<string, string>, unit: string, usd: string): FakeProduct => ({ serviceCode: "AmazonBedrock", attributes: { regionCode: "us-east-1", feature: "On-demand Inference", ...attrs }, unit, usd });
+const marketplace = (usagetype: string, usd: string, regionCode = "us-east-1"): FakeProduct => ({
+  serviceCode: "AmazonBedrockFoundationModels",
+  attributes: { regionCode, servicename: "Claude Haiku 4.5 (Amazon Bedrock Edition)", usagetype },
+  unit: "1M tokens",
+  usd,
+});
+
+/** Recorded shapes; figures chosen to differ from the built-in table so the test sees which one priced a call. */
+const PRODUCTS: FakeProduct[] = [
+  // Nova 2 Lite, per 1K tokens: $0.40 / $3.20 per 1M (built-in: 0.30 / 2.50).
+  bedrock({ model: "Nova 2.0 Lite", inferenceType: "Input tokens", usagetype: "USE1-Nova2.0Lite-input-tokens" }, "1K tokens", "0.0004000000"),
+  bedrock({ model: "Nova 2.0 Lite", inferenceType: "Output tokens", usagetype: "USE1-Nova2.0Lite-output-tokens" }, "1K tokens", "0.0032000000"),
+  // Batch and another region's prices must not be taken.
+  bedrock({ model: "Nova 2.0 Lite", inferenceType: "Input tokens", usagetype: "USE1-Nova2.0Lite-input-tokens-batch" }, "1K tokens", "0.0000100000"),
+  bedrock({ model: "Nova 2.0 Lite", inferenceType: "Input tokens", usagetype: "USW2-Nova2.0Lite-input-tokens", regionCode: "us-west-2" }, "1K tokens", "0.0000200000"),
+  // Nova Pro: input only (an incomplete row) — the built-in row stays whole.
+  bedrock({ model: "Nova Pro", inferenceType: "Input tokens", usagetype: "USE1-NovaPro-input-tokens" }, "1K tokens", "0.0099000000"),
+  // Claude Haiku 4.5 (marketplace, per 1M): global $0.90 / $4.50 (built-in 1 / 5), regional +10%.
+  marketplace("USE1-MP:USE1_InputTokenCount-Units", "0.9900000000"),
+  marketplace("USE1-MP:USE1_OutputTokenCount-Units", "4.9500000000"),
+  marketplace("USE1-MP:USE1_InputTokenCount_Global-Units", "0.9000000000"),
+  marketplace("USE1-MP:USE1_OutputTokenCount_Global-Units", "4.5000000000"),
+];
+
+const getJson = async <T>(url: string): Promise<T> => (await (await fetch(url)).json()) as T;
+
+async function eventually(check: () => Promise<boolean>, what: string, tries = 60, everyMs = 100): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  assert.fail(`timed out waiting until ${what}`);
+}
+
+describe("prices update (AWS Price List)", function () {
+  this.timeout(60_000);
+  let fake: FakeBedrock;
+  let pricing: FakePricing;
+  let dir: string;
+  let ledger: string;
+  let served: Served | undefined;
+  beforeEach(async () => {
+    fake = await FakeBedrock.start({ credentials: CREDENTIALS });
+    pricing = await FakePricing.start(CREDENTIALS, PRODUCTS);
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-prices-"));
+    ledger = path.join(dir, "ledger");
+  });
+  afterEach(async () => {
+    if (served && served.child.exitCode === null) {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+    served = undefined;
+    await fake.close();
+    await pricing.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const env = () => cliEnv({ AWS_ENDPOINT_URL_PRICING: pricing.url });
+
+  it("writes a private price file from the Price List, and a running gateway then prices calls at the fetched figures", async () => {
+    served = await serve(["--port", "0", "--ledger", ledger, "--upstream", fake.url], env());
+    const before = await getJson<StatusResponse>(`${served.url}${API_PATHS.status}`);
+    assert.equal(before.prices?.source, "built-in");
+
+    const out = await run(["prices", "update", "--ledger", ledger, "--region", "us-east-1"], env());
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /wrote .*aws-prices\.json: 2 model row\(s\) from the AWS Price List \(us-east-1, \d{4}-\d{2}-\d{2}\)/);
+    assert.ok(pricing.hits.length >= 3, "both service codes asked, with pagination");
+    assert.deepEqual([...new Set(pricing.hits.map((h) => h.body.ServiceCode))].sort(), ["AmazonBedrock", "AmazonBedrockFoundationModels"]);
+    const file = path.join(ledger, "aws-prices.json");
+    assert.equal((await stat(file)).mode & 0o777, 0o600, "the price file is the user's alone");
+    const written = JSON.parse(await readFile(file, "utf8")) as { rows: Record<string, unknown> };
+    assert.deepEqual(written.rows["amazon.nova-2-lite-v1:0"], { input: "0.4", output: "3.2" });
+    assert.deepEqual(written.rows["anthropic.claude-haiku-4-5-20251001-v1:0"], { input: "0.9", output: "4.5" });
+
+    await eventually(async () => (await getJson<StatusResponse>(`${served!.url}${API_PATHS.status}`)).prices?.source === "AWS Price List", "the gateway applies the new price file");
+
+    fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
+    const client = clientFor(served.url);
+    for (const modelId of [HAIKU_45, NOVA_2_LITE, NOVA_PRO]) {
+      await client.send(new ConverseCommand({ modelId, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 500 } }));
+    }
+    client.destroy();
+    const report = await run(["report", "--format", "json", "--ledger", ledger], env());
+    assert.equal(report.code, 0, report.stderr);
+    const cost = Object.fromEntries((JSON.parse(report.stdout) as { modelId: string; costPicos: string }[]).map((r) => [r.modelId, r.costPicos]));
+    // Haiku 4.5 through the global profile, fetched base price: 1000 × $0.90/1M + 500 × $4.50/1M = $0.00315.
+    assert.equal(cost[HAIKU_45], String(1000n * 900_000n + 500n * 4_500_000n));
+    // Nova 2 Lite in-region, fetched: 1000 × $0.40/1M + 500 × $3.20/1M = $0.002.
+    assert.equal(cost[NOVA_2_LITE], String(1000n * 400_000n + 500n * 3_200_000n));
+    // Nova Pro: the Price List listed input only, so the built-in row ($0.80 / $3.20) prices it.
+    assert.equal(cost[NOVA_PRO], String(1000n * 800_000n + 500n * 3_200_000n));
+
+    const prices = await getJson<PricesResponse>(`${served.url}${DASHBOARD_PATHS.prices}`);
+    const source = (id: string) => prices.models.find((m) => m.modelId === id)?.source ?? "";
+    assert.match(source(NOVA_2_LITE), /^AWS Price List \d{4}-\d{2}-\d{2} \(us-east-1\)/);
+    assert.doesNotMatch(source(NOVA_PRO), /AWS Price List/);
+    assert.equal(prices.table?.source, "AWS Price List");
+    assert.equal(prices.table?.stale, false);
+  });
+
+  it("a gateway started after the update prices at the file's figures; a Price List with nothing usable leaves no file", async () => {
+    const empty = await FakePricing.start(CREDENTIALS, [marketplace("USW2-MP:USW2_InputTokenCount-Units", "9", "us-west-2")]);
+    try {
+      const none = await run(["prices", "update", "--ledger", ledger, "--region", "us-east-1"], cliEnv({ AWS_ENDPOINT_URL_PRICING: empty.url }));
+      assert.equal(none.code, 1);
+      assert.match(none.stderr, /lists no on-demand token prices for us-east-1 .*not written/);
+      await assert.rejects(stat(path.join(ledger, "aws-prices.json")), { code: "ENOENT" });
+    } finally {
+      await empty.close();
+    }
+    assert.equal((await run(["prices", "update", "--ledger", ledger, "--region", "us-east-1"], env())).code, 0);
+    served = await serve(["--port", "0", "--ledger", ledger, "--upstream", fake.url], env());
+    fake.behave(() => ({ kind: "ok", usage: { input: 2000, output: 100 } }));
+    const client = clientFor(served.url);
+    await client.send(new ConverseCommand({ modelId: NOVA_2_LITE, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 100 } }));
+    client.destroy();
+    const report = await run(["report", "--format", "json", "--ledger", ledger], env());
+    const rows = JSON.parse(report.stdout) as { costPicos: string }[];
+    assert.equal(rows[0]!.costPicos, String(2000n * 400_000n + 100n * 3_200_000n));
+  });
+
+  it("status flags a price table older than 60 days, and names a fresh one's date", async () => {
+    const old = new Date(Date.now() - 90 * 86_400_000).toISOString();
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(ledger, { recursive: true, mode: 0o700 });
+    await writeFile(
+      path.join(ledger, "aws-prices.json"),
+      JSON.stringify({ version: 1, source: "AWS Price List", fetchedAt: old, region: "us-east-1", rows: { "amazon.nova-2-lite-v1:0": { input: "0.4", output: "3.2" } }, missing: [] }),
+      { mode: 0o600 },
+    );
+    served = await serve(["--port", "0", "--ledger", ledger, "--upstream", fake.url], env());
+    const status = await run(["status", "--port", String(served.port), "--ledger", ledger], env());
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`WARNING: prices: AWS Price List ${old.slice(0, 10)} \\(us-east-1\\), \\d+ row\\(s\\) at the built-in figure; 90 day\\(s\\) old: older than 60 days, refresh with: bedrock-budget prices update`));
+    const body = await getJson<StatusResponse>(`${served.url}${API_PATHS.status}`);
+    assert.deepEqual([body.prices?.stale, body.prices?.ageDays, body.prices?.date], [true, 90, old.slice(0, 10)]);
+
+    assert.equal((await run(["prices", "update", "--ledger", ledger, "--region", "us-east-1"], env())).code, 0);
+    await eventually(async () => (await getJson<StatusResponse>(`${served!.url}${API_PATHS.status}`)).prices?.stale === false, "the fresh table is in force");
+    const fresh = await run(["status", "--port", String(served.port), "--ledger", ledger], env());
+    assert.match(fresh.stdout, new RegExp(`^prices: AWS Price List ${new Date().toISOString().slice(0, 10)} \\(us-east-1\\), \\d+ row\\(s\\) at the built-in figure; 0 day\\(s\\) old$`, "m"));
+    assert.doesNotMatch(fresh.stdout, /WARNING: prices/);
+  });
+
+  it("the code-lens hover names the Price List as the row's source once the price file is written", async () => {
+    assert.equal((await run(["prices", "update", "--ledger", ledger, "--region", "us-east-1"], env())).code, 0);
+    const lsp = await startLsp({ port: 0, ledgerDir: ledger, upstreamEndpoint: fake.url, timeZone: "UTC" });
+    try {
+      await lsp.waitFor("ready", () => readyUrl(lsp));
+      await lsp.waitFor("a status naming the Price List", () => lsp.statuses.find((st) => st.prices?.source === "AWS Price List"));
+      const uri = "file:///work/nova.ts";
+      const text = [
+        'import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";',
+        "const client = new BedrockRuntimeClient({});",
+        "await client.send(new InvokeModelCommand({",
+        '  modelId: "amazon.nova-2-lite-v1:0",',
+        '  body: JSON.stringify({ messages: [{ role: "user", content: [{ text: "Hello" }] }], inferenceConfig: { maxTokens: 100 } }),',
+        "}));",
+        "await client.send(new InvokeModelCommand({",
+        '  modelId: "amazon.nova-pro-v1:0",',
+        '  body: JSON.stringify({ messages: [{ role: "user", content: [{ text: "Hello" }] }], inferenceConfig: { maxTokens: 100 } }),',
+        "}));",
+      ].join("\n");
+      await lsp.connection.sendNotification("textDocument/didOpen", { textDocument: { uri, languageId: "typescript", version: 1, text } });
+      const hover = async (line: number) => ((await lsp.connection.sendRequest("textDocument/hover", { textDocument: { uri }, position: { line, character: 4 } })) as { contents: { value: string } } | null)?.contents.value ?? "";
+      await eventually(async () => /Price source: AWS Price List \d{4}-\d{2}-\d{2} \(us-east-1\)/.test(await hover(3)), "the hover names the Price List");
+      const pro = await hover(7);
+      assert.match(pro, /Price source: /);
+      assert.doesNotMatch(pro, /AWS Price List/, "a row the Price List lacks keeps its built-in source");
+    } finally {
+      await lsp.stop();
+    }
+  });
+});
