@@ -16,7 +16,7 @@ import { cliEnv, run, serve, type Served } from "../support/cliProcess";
 import { readyUrl, startLsp } from "../support/lspProcess";
 
 const HAIKU_45 = "global.anthropic.claude-haiku-4-5-20251001-v1:0";
-const NOVA_2_LITE = "amazon.nova-2-lite-v1:0";
+const NOVA_LITE = "amazon.nova-lite-v1:0";
 const NOVA_PRO = "amazon.nova-pro-v1:0";
 
 const bedrock = (attrs: Record<string, string>, unit: string, usd: string): FakeProduct => ({ serviceCode: "AmazonBedrock", attributes: { regionCode: "us-east-1", feature: "On-demand Inference", ...attrs }, unit, usd });
@@ -29,12 +29,12 @@ const marketplace = (usagetype: string, usd: string, regionCode = "us-east-1"): 
 
 /** Recorded shapes; figures chosen to differ from the built-in table so the test sees which one priced a call. */
 const PRODUCTS: FakeProduct[] = [
-  // Nova 2 Lite, per 1K tokens: $0.40 / $3.20 per 1M (built-in: 0.30 / 2.50).
-  bedrock({ model: "Nova 2.0 Lite", inferenceType: "Input tokens", usagetype: "USE1-Nova2.0Lite-input-tokens" }, "1K tokens", "0.0004000000"),
-  bedrock({ model: "Nova 2.0 Lite", inferenceType: "Output tokens", usagetype: "USE1-Nova2.0Lite-output-tokens" }, "1K tokens", "0.0032000000"),
+  // Nova Lite (no regional premium), per 1K tokens: $0.40 / $3.20 per 1M (built-in: 0.06 / 0.24).
+  bedrock({ model: "Nova Lite", inferenceType: "Input tokens", usagetype: "USE1-NovaLite-input-tokens" }, "1K tokens", "0.0004000000"),
+  bedrock({ model: "Nova Lite", inferenceType: "Output tokens", usagetype: "USE1-NovaLite-output-tokens" }, "1K tokens", "0.0032000000"),
   // Batch and another region's prices must not be taken.
-  bedrock({ model: "Nova 2.0 Lite", inferenceType: "Input tokens", usagetype: "USE1-Nova2.0Lite-input-tokens-batch" }, "1K tokens", "0.0000100000"),
-  bedrock({ model: "Nova 2.0 Lite", inferenceType: "Input tokens", usagetype: "USW2-Nova2.0Lite-input-tokens", regionCode: "us-west-2" }, "1K tokens", "0.0000200000"),
+  bedrock({ model: "Nova Lite", inferenceType: "Input tokens", usagetype: "USE1-NovaLite-input-tokens-batch" }, "1K tokens", "0.0000100000"),
+  bedrock({ model: "Nova Lite", inferenceType: "Input tokens", usagetype: "USW2-NovaLite-input-tokens", regionCode: "us-west-2" }, "1K tokens", "0.0000200000"),
   // Nova Pro: input only (an incomplete row) — the built-in row stays whole.
   bedrock({ model: "Nova Pro", inferenceType: "Input tokens", usagetype: "USE1-NovaPro-input-tokens" }, "1K tokens", "0.0099000000"),
   // Claude Haiku 4.5 (marketplace, per 1M): global $0.90 / $4.50 (built-in 1 / 5), regional +10%.
@@ -93,14 +93,14 @@ describe("prices update (AWS Price List)", function () {
     const file = path.join(ledger, "aws-prices.json");
     assert.equal((await stat(file)).mode & 0o777, 0o600, "the price file is the user's alone");
     const written = JSON.parse(await readFile(file, "utf8")) as { rows: Record<string, unknown> };
-    assert.deepEqual(written.rows["amazon.nova-2-lite-v1:0"], { input: "0.4", output: "3.2" });
+    assert.deepEqual(written.rows["amazon.nova-lite-v1:0"], { input: "0.4", output: "3.2" });
     assert.deepEqual(written.rows["anthropic.claude-haiku-4-5-20251001-v1:0"], { input: "0.9", output: "4.5" });
 
     await eventually(async () => (await getJson<StatusResponse>(`${served!.url}${API_PATHS.status}`)).prices?.source === "AWS Price List", "the gateway applies the new price file");
 
     fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
     const client = clientFor(served.url);
-    for (const modelId of [HAIKU_45, NOVA_2_LITE, NOVA_PRO]) {
+    for (const modelId of [HAIKU_45, NOVA_LITE, NOVA_PRO]) {
       await client.send(new ConverseCommand({ modelId, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 500 } }));
     }
     client.destroy();
@@ -109,14 +109,14 @@ describe("prices update (AWS Price List)", function () {
     const cost = Object.fromEntries((JSON.parse(report.stdout) as { modelId: string; costPicos: string }[]).map((r) => [r.modelId, r.costPicos]));
     // Haiku 4.5 through the global profile, fetched base price: 1000 × $0.90/1M + 500 × $4.50/1M = $0.00315.
     assert.equal(cost[HAIKU_45], String(1000n * 900_000n + 500n * 4_500_000n));
-    // Nova 2 Lite in-region, fetched: 1000 × $0.40/1M + 500 × $3.20/1M = $0.002.
-    assert.equal(cost[NOVA_2_LITE], String(1000n * 400_000n + 500n * 3_200_000n));
+    // Nova Lite in-region, fetched: 1000 × $0.40/1M + 500 × $3.20/1M = $0.002.
+    assert.equal(cost[NOVA_LITE], String(1000n * 400_000n + 500n * 3_200_000n));
     // Nova Pro: the Price List listed input only, so the built-in row ($0.80 / $3.20) prices it.
     assert.equal(cost[NOVA_PRO], String(1000n * 800_000n + 500n * 3_200_000n));
 
     const prices = await getJson<PricesResponse>(`${served.url}${DASHBOARD_PATHS.prices}`);
     const source = (id: string) => prices.models.find((m) => m.modelId === id)?.source ?? "";
-    assert.match(source(NOVA_2_LITE), /^AWS Price List \d{4}-\d{2}-\d{2} \(us-east-1\)/);
+    assert.match(source(NOVA_LITE), /^AWS Price List \d{4}-\d{2}-\d{2} \(us-east-1\)/);
     assert.doesNotMatch(source(NOVA_PRO), /AWS Price List/);
     assert.equal(prices.table?.source, "AWS Price List");
     assert.equal(prices.table?.stale, false);
@@ -136,7 +136,7 @@ describe("prices update (AWS Price List)", function () {
     served = await serve(["--port", "0", "--ledger", ledger, "--upstream", fake.url], env());
     fake.behave(() => ({ kind: "ok", usage: { input: 2000, output: 100 } }));
     const client = clientFor(served.url);
-    await client.send(new ConverseCommand({ modelId: NOVA_2_LITE, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 100 } }));
+    await client.send(new ConverseCommand({ modelId: NOVA_LITE, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 100 } }));
     client.destroy();
     const report = await run(["report", "--format", "json", "--ledger", ledger], env());
     const rows = JSON.parse(report.stdout) as { costPicos: string }[];
@@ -149,7 +149,7 @@ describe("prices update (AWS Price List)", function () {
     await mkdir(ledger, { recursive: true, mode: 0o700 });
     await writeFile(
       path.join(ledger, "aws-prices.json"),
-      JSON.stringify({ version: 1, source: "AWS Price List", fetchedAt: old, region: "us-east-1", rows: { "amazon.nova-2-lite-v1:0": { input: "0.4", output: "3.2" } }, missing: [] }),
+      JSON.stringify({ version: 1, source: "AWS Price List", fetchedAt: old, region: "us-east-1", rows: { "amazon.nova-lite-v1:0": { input: "0.4", output: "3.2" } }, missing: [] }),
       { mode: 0o600 },
     );
     served = await serve(["--port", "0", "--ledger", ledger, "--upstream", fake.url], env());
@@ -177,7 +177,7 @@ describe("prices update (AWS Price List)", function () {
         'import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";',
         "const client = new BedrockRuntimeClient({});",
         "await client.send(new InvokeModelCommand({",
-        '  modelId: "amazon.nova-2-lite-v1:0",',
+        '  modelId: "amazon.nova-lite-v1:0",',
         '  body: JSON.stringify({ messages: [{ role: "user", content: [{ text: "Hello" }] }], inferenceConfig: { maxTokens: 100 } }),',
         "}));",
         "await client.send(new InvokeModelCommand({",

@@ -53,13 +53,13 @@ describe("price list mapping", () => {
       entry("Claude Haiku 4.5 (Amazon Bedrock Edition)", "input", "global", "1"),
       entry("Claude Haiku 4.5 (Amazon Bedrock Edition)", "output", "global", "5"),
       entry("Claude Haiku 4.5 (Amazon Bedrock Edition)", "cacheRead", "global", "0.1"),
-      entry("Nova 2.0 Lite", "input", "regional", "0.33"),
-      entry("Nova 2.0 Lite", "output", "regional", "2.75"),
+      entry("Nova Lite", "input", "regional", "0.33"),
+      entry("Nova Lite", "output", "regional", "2.75"),
       entry("Nova Pro", "input", "regional", "0.8"), // no output: the row stays built-in
       entry("Mystery Model", "input", "regional", "1"),
     ]);
     assert.deepEqual(m.rows["anthropic.claude-haiku-4-5-20251001-v1:0"], { input: "1", output: "5", cacheRead: "0.1" });
-    assert.deepEqual(m.rows["amazon.nova-2-lite-v1:0"], { input: "0.33", output: "2.75" });
+    assert.deepEqual(m.rows["amazon.nova-lite-v1:0"], { input: "0.33", output: "2.75" }); // no regional premium: the regional SKU
     assert.equal(m.rows["amazon.nova-pro-v1:0"], undefined);
     assert.ok(m.missing.includes("amazon.nova-pro-v1:0"));
     assert.deepEqual(m.unmatched, ["Mystery Model"]);
