@@ -120,6 +120,21 @@ describe("inbound: refused before the body is read", function () {
     (await socket).destroy();
   });
 
+  it("HTTP/1.1: a model id too long for the request head (5,904 colons, 17,712 bytes encoded) gets a 400 ValidationException, not a bare 431", async () => {
+    const socket = net.connect(h.gateway.port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    const path = `/model/${encodeURIComponent(":".repeat(5904))}/invoke`;
+    socket.end(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`);
+    const chunks: Buffer[] = [];
+    socket.on("data", (d: Buffer) => chunks.push(d));
+    await closed(socket);
+    const text = Buffer.concat(chunks).toString("utf8");
+    assert.match(text, /^HTTP\/1\.1 400 /, text.slice(0, 80));
+    assert.match(text, /\r\nx-amzn-errortype: ValidationException\r\n/i);
+    assert.match(messageOf(text.slice(text.indexOf("\r\n\r\n") + 4)), /at most 2,?048 characters/);
+    assert.equal(h.fake.hits.length, 0);
+  });
+
   it("h2: an unsigned stream declaring 24 MiB and never ending gets its 403 and is reset; the session serves on", async () => {
     const session = http2.connect(h.gateway.url);
     try {
