@@ -45,6 +45,15 @@ export interface ListenOptions {
 
 /** Streams one h2 session may have open at once (Node's default is unbounded). */
 const MAX_CONCURRENT_STREAMS = 128;
+/**
+ * Frames for streams already closed that one h2 session may send before Node ends it (GOAWAY
+ * INTERNAL_ERROR). A stream refused before its body is read is reset (RFC 9113 §8.1), and the
+ * DATA and RST_STREAM frames the client had in flight then count as invalid, for the session's
+ * whole life: at Node's default of 1,000 a client is cut off after a few thousand refusals, with
+ * its good calls in flight. They cost the gateway next to nothing (no body is read), so the bound
+ * is high; a flood is still cut off after this many, and connections are capped and idle out.
+ */
+const MAX_SESSION_INVALID_FRAMES = 100_000;
 
 export async function listen(handler: Handler, port: number, host = "127.0.0.1", limits: Partial<ListenOptions> = {}): Promise<Listener> {
   const options: ListenOptions = { ...DEFAULT_LIMITS, ...limits };
@@ -66,7 +75,13 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1",
   h1.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) =>
     res.once("finish", () => closing && setImmediate(() => h1.closeIdleConnections())),
   );
-  const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, handler);
+  const h2 = http2.createServer(
+    {
+      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      maxSessionInvalidFrames: MAX_SESSION_INVALID_FRAMES,
+    },
+    handler,
+  );
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     sessions.add(session);

@@ -11,7 +11,8 @@ import { ConverseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
 import type { CallRecord } from "../../server/ledger/types";
 import { createLogger } from "../../server/log";
 import { API_PATHS } from "../../server/protocol";
-import { CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
+import { anthropicBody, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
+import { signFor } from "../reliability/support";
 
 const PATH = `/model/${encodeURIComponent(SONNET_45)}/invoke`;
 /** Well formed, names the gateway's own key, signature wrong: it passes the header check, not the full one. */
@@ -155,6 +156,32 @@ describe("inbound: refused before the body is read", function () {
       assert.equal(read.status, 403);
       assert.match(messageOf(read.body), /more than 15 minutes/);
       assert.equal(h.fake.hits.length, 0);
+    } finally {
+      session.destroy();
+    }
+  });
+  it("h2: 1,500 malformed streams reset and 500 unsigned requests refused unread on one session, then a signed call on it succeeds", async function () {
+    this.timeout(120_000);
+    // Node's client never frees what it had queued for a stream reset unread: room for all of it.
+    const session = http2.connect(h.gateway.url, { maxSessionMemory: 1024 });
+    try {
+      // `:path: *` is only for OPTIONS: the h2 layer resets each such stream (PROTOCOL_ERROR) before the gateway sees it.
+      for (let i = 0; i < 1_500; i++) {
+        const reset = await h2Stream(session, { ":method": "POST", ":path": "*" }, { end: true }).then(
+          (r) => `answered ${r.status}`,
+          (err: Error) => err.message,
+        );
+        assert.match(reset, /Stream closed with error code NGHTTP2_PROTOCOL_ERROR/, `malformed stream ${i + 1}`);
+      }
+      for (let i = 0; i < 500; i++) {
+        const r = await h2Stream(session, { ":method": "POST", ":path": PATH, "content-type": "application/json" }, { end: true, body: Buffer.alloc(i % 5 === 0 ? 256 * 1024 : 100, 0x20) });
+        assert.equal(r.status, 403, `refusal ${i + 1} is answered`);
+      }
+      const body = anthropicBody("hello", 10);
+      const signed = signFor(new URL(h.gateway.url).host, { method: "POST", path: PATH, headers: {}, body: Buffer.from(body) });
+      const ok = await h2Stream(session, { ":method": "POST", ":path": PATH, ...signed.headers }, { end: true, body: Buffer.from(body) });
+      assert.equal(ok.status, 200, `the signed call on the same session is answered: ${ok.body}`);
+      assert.equal(h.fake.hits.length, 1, "only the signed call reached Bedrock");
     } finally {
       session.destroy();
     }
