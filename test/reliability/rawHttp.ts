@@ -113,7 +113,10 @@ export class H2Client {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        // Reset only a stream given up on: resetting each answered stream too (its 'end' comes before
+        // its close) is the rapid-reset pattern (CVE-2023-44487), which nghttp2 answers with GOAWAY
+        // INTERNAL_ERROR past 1,000 resets (then 33 a second): the session's good calls would fail.
+        if (error === "timed out" && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
         resolve({ status, headers: respHeaders, body: Buffer.concat(parts).toString("utf8"), sent: true, ...(error ? { error } : {}) });
       };
       const timer = setTimeout(() => finish("timed out"), TIMEOUT_MS);
