@@ -7,6 +7,8 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import type { Duplex } from "node:stream";
+import { requestTimeout, validation, type ErrorAnswer } from "./errors";
 import { DEFAULT_LIMITS } from "./inbound";
 
 export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -43,6 +45,15 @@ export interface ListenOptions {
 
 /** Streams one h2 session may have open at once (Node's default is unbounded). */
 const MAX_CONCURRENT_STREAMS = 128;
+/**
+ * Frames for streams already closed that one h2 session may send before Node ends it (GOAWAY
+ * INTERNAL_ERROR). A stream refused before its body is read is reset (RFC 9113 §8.1), and the
+ * DATA and RST_STREAM frames the client had in flight then count as invalid, for the session's
+ * whole life: at Node's default of 1,000 a client is cut off after a few thousand refusals, with
+ * its good calls in flight. They cost the gateway next to nothing (no body is read), so the bound
+ * is high; a flood is still cut off after this many, and connections are capped and idle out.
+ */
+const MAX_SESSION_INVALID_FRAMES = 100_000;
 
 export async function listen(handler: Handler, port: number, host = "127.0.0.1", limits: Partial<ListenOptions> = {}): Promise<Listener> {
   const options: ListenOptions = { ...DEFAULT_LIMITS, ...limits };
@@ -58,12 +69,19 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1",
   // h1 never listens itself (the front server hands it sockets); Node sets up its connection
   // tracking (idle-connection closing, header and request timeouts) on 'listening'.
   h1.emit("listening");
+  h1.on("clientError", answerClientError);
   let closing = false;
   // A keep-alive connection whose response ends while closing is idle now: close it too.
   h1.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) =>
     res.once("finish", () => closing && setImmediate(() => h1.closeIdleConnections())),
   );
-  const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, handler);
+  const h2 = http2.createServer(
+    {
+      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      maxSessionInvalidFrames: MAX_SESSION_INVALID_FRAMES,
+    },
+    handler,
+  );
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     sessions.add(session);
@@ -109,6 +127,30 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1",
       for (const socket of sockets) socket.destroy();
     },
   };
+}
+
+/**
+ * A request Node's HTTP/1.1 parser rejects before the gateway sees it, answered in Bedrock's shape
+ * (Node's own answer is a bare 431/400 no SDK can read). A head over Node's limit (16 KiB: request
+ * line and headers) is most often an over-long model id in the path, which Bedrock refuses with a
+ * ValidationException too; the limit itself stays, as it bounds what an unproven caller can make
+ * the gateway hold.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let answer: ErrorAnswer;
+  if (err.code === "HPE_HEADER_OVERFLOW") {
+    answer = validation(`the request line and headers are over ${http.maxHeaderSize} bytes, the most the gateway reads; a Bedrock model id is at most 2,048 characters`);
+  } else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    answer = requestTimeout("the request head did not arrive in time");
+  } else {
+    answer = validation(`the request is not valid HTTP/1.1 (${err.code ?? err.message})`);
+  }
+  const head = [`HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status] ?? ""}`, ...Object.entries(answer.headers).map(([k, v]) => `${k}: ${v}`), "connection: close", "", ""];
+  socket.end(Buffer.concat([Buffer.from(head.join("\r\n"), "latin1"), answer.body]));
 }
 
 /** Closes (GOAWAY) an h2 session that has had no open stream for `idleMs`. */

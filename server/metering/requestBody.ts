@@ -75,7 +75,8 @@ export function checkRequestBody(operation: Operation, body: Uint8Array): JsonOb
       break;
     case "InvokeModel":
     case "InvokeModelWithResponseStream":
-      break; // the provider's own format: any JSON object
+      checkProviderBody(json); // the provider's own format: the fields that price it
+      break;
   }
   return json;
 }
@@ -105,7 +106,10 @@ function checkCountTokens(json: JsonObject): void {
   if (members.length !== 1 || (members[0] !== "invokeModel" && members[0] !== "converse")) {
     throw new EstimateError(`CountTokens "input" must have exactly one of "invokeModel" or "converse"; it has ${members.length === 0 ? "none" : members.map((m) => JSON.stringify(m)).join(", ")}`);
   }
-  if (isObject(input.converse)) return checkConverse(input.converse, "input.converse.");
+  if (isObject(input.converse)) {
+    if (input.converse.messages === undefined && input.converse.system === undefined) fail("input.converse", 'expected "messages" or "system": there is nothing to count');
+    return checkConverse(input.converse, "input.converse.");
+  }
   if (input.converse !== undefined) throw new EstimateError(`CountTokens "input.converse" must be an object; got ${kindOf(input.converse)}`);
   const invoke = input.invokeModel;
   if (!isObject(invoke) || typeof invoke.body !== "string") {
@@ -130,13 +134,183 @@ function checkConverse(json: JsonObject, at: string): void {
       if (!isObject(m) || (m.role !== "user" && m.role !== "assistant") || !Array.isArray(m.content)) {
         throw new EstimateError(`"${at}messages[${i}]" must be {"role": "user" | "assistant", "content": [...]}`);
       }
+      m.content.forEach((block, j) => checkBlock(block, `${at}messages[${i}].content[${j}]`));
     });
   }
-  if (json.system !== undefined && !Array.isArray(json.system)) throw new EstimateError(`"${at}system" must be a list; got ${kindOf(json.system)}`);
+  if (json.system !== undefined) {
+    if (!Array.isArray(json.system)) throw new EstimateError(`"${at}system" must be a list; got ${kindOf(json.system)}`);
+    json.system.forEach((block, i) => checkBlock(block, `${at}system[${i}]`));
+  }
   for (const key of ["inferenceConfig", "toolConfig", "additionalModelRequestFields", "performanceConfig", "requestMetadata", "promptVariables", "guardrailConfig"]) {
     const v = json[key];
     if (v !== undefined && !isObject(v)) throw new EstimateError(`"${at}${key}" must be an object; got ${kindOf(v)}`);
   }
+  checkMaxTokens(json, at);
+  if (isObject(json.toolConfig)) {
+    const tools = json.toolConfig.tools;
+    if (tools !== undefined && !Array.isArray(tools)) fail(`${at}toolConfig.tools`, "expected a list", tools);
+    checkFinite(tools, `${at}toolConfig.tools`);
+    checkFinite(json.toolConfig.toolChoice, `${at}toolConfig.toolChoice`);
+  }
+  checkFinite(json.additionalModelRequestFields, `${at}additionalModelRequestFields`);
+  if (isObject(json.promptVariables)) {
+    for (const [name, v] of Object.entries(json.promptVariables)) {
+      if (!isObject(v)) fail(`${at}promptVariables.${name}`, "expected an object", v);
+      optionalString(v, "text", `${at}promptVariables.${name}`);
+    }
+  }
+  // The tier prices the call: a tier the gateway cannot read would be priced as standard.
+  const tier = json.serviceTier;
+  if (tier !== undefined && typeof tier !== "string") {
+    if (!isObject(tier)) fail(`${at}serviceTier`, "expected an object", tier);
+    optionalString(tier, "type", `${at}serviceTier`);
+  }
+  if (isObject(json.performanceConfig)) optionalString(json.performanceConfig, "latency", `${at}performanceConfig`);
+}
+
+/**
+ * A provider-format (InvokeModel) body: the members measureBody reads to price it, at their
+ * documented types; members it does not read go to Bedrock untouched, for Bedrock to judge.
+ */
+function checkProviderBody(json: JsonObject): void {
+  for (const key of ["inferenceConfig", "textGenerationConfig", "additionalModelRequestFields"]) {
+    const v = json[key];
+    if (v !== undefined && !isObject(v)) fail(key, "expected an object", v);
+  }
+  checkMaxTokens(json, "");
+  for (const key of ["prompt", "inputText", "message", "preamble"]) optionalString(json, key, "");
+  if (json.messages !== undefined) {
+    if (!Array.isArray(json.messages)) fail("messages", "expected a list", json.messages);
+    json.messages.forEach((m, i) => {
+      const at = `messages[${i}]`;
+      if (!isObject(m)) fail(at, "expected an object", m);
+      if (m.content !== undefined && m.content !== null) checkContent(m.content, `${at}.content`); // null: an OpenAI-style tool-call turn
+      optionalString(m, "reasoning_content", at);
+      checkFinite(m.tool_calls, `${at}.tool_calls`);
+    });
+  }
+  if (json.system !== undefined) checkContent(json.system, "system");
+  if (json.chat_history !== undefined) {
+    if (!Array.isArray(json.chat_history)) fail("chat_history", "expected a list", json.chat_history);
+    json.chat_history.forEach((m, i) => {
+      if (!isObject(m)) fail(`chat_history[${i}]`, "expected an object", m);
+      optionalString(m, "message", `chat_history[${i}]`);
+    });
+  }
+  if (json.images !== undefined) {
+    if (!Array.isArray(json.images)) fail("images", "expected a list", json.images);
+    json.images.forEach((img, i) => typeof img !== "string" && fail(`images[${i}]`, "expected a base64 string", img));
+  }
+  if (json.tools !== undefined && json.tools !== null && !Array.isArray(json.tools)) fail("tools", "expected a list", json.tools);
+  if (isObject(json.toolConfig) && json.toolConfig.tools !== undefined && !Array.isArray(json.toolConfig.tools)) fail("toolConfig.tools", "expected a list", json.toolConfig.tools);
+  for (const key of ["tools", "toolConfig", "tool_choice", "documents", "tool_results", "additionalModelRequestFields"]) checkFinite(json[key], key);
+  const recognised = ["inputText", "messages", "message", "chat_history", "prompt"].some((k) => json[k] !== undefined);
+  if (!recognised) checkFinite(json, ""); // an unrecognised shape is priced by its whole JSON text
+}
+
+/** A content value (Anthropic, OpenAI-style, Nova): a string, a block, or a list of blocks. */
+function checkContent(value: Json, at: string): void {
+  if (typeof value === "string") return;
+  if (Array.isArray(value)) return value.forEach((block, i) => checkBlock(block, `${at}[${i}]`));
+  if (isObject(value)) return checkBlock(value, at);
+  fail(at, "expected a string or a list of content blocks", value);
+}
+
+/** One content block of any supported format: the members the gateway counts are of their documented types. */
+function checkBlock(block: Json, at: string): void {
+  if (typeof block === "string") return;
+  if (!isObject(block)) fail(at, "expected a content block (an object)", block);
+  optionalString(block, "text", at);
+  switch (block.type) {
+    case "tool_use":
+    case "server_tool_use":
+      optionalString(block, "name", at);
+      return checkFinite(block.input, `${at}.input`);
+    case "tool_result":
+    case "search_result":
+      optionalString(block, "title", at);
+      if (block.type === "search_result") optionalString(block, "source", at);
+      if (block.content !== undefined && block.content !== null) checkContent(block.content, `${at}.content`);
+      return;
+    case "thinking":
+      return optionalString(block, "thinking", at);
+    case "redacted_thinking":
+      return optionalString(block, "data", at);
+    case "image":
+    case "document":
+      if (block.type === "document") for (const key of ["title", "context"]) optionalString(block, key, at);
+      if (isObject(block.source)) {
+        optionalString(block.source, "data", `${at}.source`);
+        if (block.source.content !== undefined) checkContent(block.source.content, `${at}.source.content`);
+      }
+      return;
+    case "text":
+    case "image_url":
+    case "cache_control":
+      return;
+  }
+  // Converse / Nova blocks: one member per block.
+  if (isObject(block.image) && isObject(block.image.source)) optionalString(block.image.source, "bytes", `${at}.image.source`);
+  if (isObject(block.document)) {
+    optionalString(block.document, "name", `${at}.document`);
+    const source = block.document.source;
+    if (isObject(source)) {
+      for (const key of ["text", "bytes"]) optionalString(source, key, `${at}.document.source`);
+      if (source.content !== undefined) {
+        if (!Array.isArray(source.content)) fail(`${at}.document.source.content`, "expected a list", source.content);
+        source.content.forEach((b, i) => checkBlock(b, `${at}.document.source.content[${i}]`));
+      }
+    }
+  }
+  if (isObject(block.toolUse)) {
+    optionalString(block.toolUse, "name", `${at}.toolUse`);
+    checkFinite(block.toolUse.input, `${at}.toolUse.input`);
+  }
+  if (isObject(block.toolResult) && block.toolResult.content !== undefined) {
+    if (!Array.isArray(block.toolResult.content)) fail(`${at}.toolResult.content`, "expected a list", block.toolResult.content);
+    block.toolResult.content.forEach((b, i) => checkBlock(b, `${at}.toolResult.content[${i}]`));
+  }
+  if (isObject(block.reasoningContent)) {
+    const r = block.reasoningContent;
+    if (isObject(r.reasoningText)) optionalString(r.reasoningText, "text", `${at}.reasoningContent.reasoningText`);
+    optionalString(r, "redactedContent", `${at}.reasoningContent`);
+  }
+  if (isObject(block.guardContent) && isObject(block.guardContent.text)) optionalString(block.guardContent.text, "text", `${at}.guardContent.text`);
+  const known = ["text", "image", "document", "video", "toolUse", "toolResult", "reasoningContent", "guardContent", "cachePoint"];
+  if (!known.some((k) => block[k] !== undefined)) checkFinite(block, at); // counted by its JSON text (a toolResult's `json` member included)
+}
+
+/** Every output-limit field the body sets is a positive whole number of tokens (null: not set). */
+function checkMaxTokens(json: JsonObject, at: string): void {
+  for (const path of MAX_TOKEN_PATHS) {
+    const v = valueAt(json, ...path);
+    if (v === undefined || v === null) continue;
+    const where = `${at}${path.join(".")}`;
+    if (typeof v !== "number") fail(where, "expected a whole number of tokens", v);
+    if (!Number.isSafeInteger(v) || v < 1) fail(where, `expected a whole number of tokens from 1 to ${Number.MAX_SAFE_INTEGER}; got ${v}`);
+  }
+}
+
+/** Numbers inside a member the gateway counts by its JSON text must be finite (JSON.parse reads 1e400 as Infinity). */
+function checkFinite(value: Json | undefined, at: string): void {
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) fail(at, `expected a finite number; got ${value} (a number out of range)`);
+    return;
+  }
+  if (value === null || typeof value !== "object") return;
+  if (Array.isArray(value)) return value.forEach((v, i) => checkFinite(v, `${at}[${i}]`));
+  for (const [k, v] of Object.entries(value)) checkFinite(v, at === "" ? k : `${at}.${k}`);
+}
+
+/** `object[key]`, when present, is a string. */
+function optionalString(object: JsonObject, key: string, at: string): void {
+  const v = object[key];
+  if (v !== undefined && typeof v !== "string") fail(at === "" ? key : `${at}.${key}`, "expected a string", v);
+}
+
+/** Refuses the body naming the field and what is wrong: `messages[0].content[0].text: expected a string; got a number`. */
+function fail(at: string, expected: string, ...got: Json[]): never {
+  throw new EstimateError(`${at || "request body"}: ${expected}${got.length > 0 ? `; got ${kindOf(got[0])}` : ""}`);
 }
 
 const GUARDRAIL_QUALIFIERS = new Set(["grounding_source", "query", "guard_content"]);

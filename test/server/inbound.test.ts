@@ -11,7 +11,8 @@ import { ConverseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
 import type { CallRecord } from "../../server/ledger/types";
 import { createLogger } from "../../server/log";
 import { API_PATHS } from "../../server/protocol";
-import { CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
+import { anthropicBody, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
+import { signFor } from "../reliability/support";
 
 const PATH = `/model/${encodeURIComponent(SONNET_45)}/invoke`;
 /** Well formed, names the gateway's own key, signature wrong: it passes the header check, not the full one. */
@@ -120,6 +121,21 @@ describe("inbound: refused before the body is read", function () {
     (await socket).destroy();
   });
 
+  it("HTTP/1.1: a model id too long for the request head (5,904 colons, 17,712 bytes encoded) gets a 400 ValidationException, not a bare 431", async () => {
+    const socket = net.connect(h.gateway.port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    const path = `/model/${encodeURIComponent(":".repeat(5904))}/invoke`;
+    socket.end(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`);
+    const chunks: Buffer[] = [];
+    socket.on("data", (d: Buffer) => chunks.push(d));
+    await closed(socket);
+    const text = Buffer.concat(chunks).toString("utf8");
+    assert.match(text, /^HTTP\/1\.1 400 /, text.slice(0, 80));
+    assert.match(text, /\r\nx-amzn-errortype: ValidationException\r\n/i);
+    assert.match(messageOf(text.slice(text.indexOf("\r\n\r\n") + 4)), /at most 2,?048 characters/);
+    assert.equal(h.fake.hits.length, 0);
+  });
+
   it("h2: an unsigned stream declaring 24 MiB and never ending gets its 403 and is reset; the session serves on", async () => {
     const session = http2.connect(h.gateway.url);
     try {
@@ -140,6 +156,32 @@ describe("inbound: refused before the body is read", function () {
       assert.equal(read.status, 403);
       assert.match(messageOf(read.body), /more than 15 minutes/);
       assert.equal(h.fake.hits.length, 0);
+    } finally {
+      session.destroy();
+    }
+  });
+  it("h2: 1,500 malformed streams reset and 500 unsigned requests refused unread on one session, then a signed call on it succeeds", async function () {
+    this.timeout(120_000);
+    // Node's client never frees what it had queued for a stream reset unread: room for all of it.
+    const session = http2.connect(h.gateway.url, { maxSessionMemory: 1024 });
+    try {
+      // `:path: *` is only for OPTIONS: the h2 layer resets each such stream (PROTOCOL_ERROR) before the gateway sees it.
+      for (let i = 0; i < 1_500; i++) {
+        const reset = await h2Stream(session, { ":method": "POST", ":path": "*" }, { end: true }).then(
+          (r) => `answered ${r.status}`,
+          (err: Error) => err.message,
+        );
+        assert.match(reset, /Stream closed with error code NGHTTP2_PROTOCOL_ERROR/, `malformed stream ${i + 1}`);
+      }
+      for (let i = 0; i < 500; i++) {
+        const r = await h2Stream(session, { ":method": "POST", ":path": PATH, "content-type": "application/json" }, { end: true, body: Buffer.alloc(i % 5 === 0 ? 256 * 1024 : 100, 0x20) });
+        assert.equal(r.status, 403, `refusal ${i + 1} is answered`);
+      }
+      const body = anthropicBody("hello", 10);
+      const signed = signFor(new URL(h.gateway.url).host, { method: "POST", path: PATH, headers: {}, body: Buffer.from(body) });
+      const ok = await h2Stream(session, { ":method": "POST", ":path": PATH, ...signed.headers }, { end: true, body: Buffer.from(body) });
+      assert.equal(ok.status, 200, `the signed call on the same session is answered: ${ok.body}`);
+      assert.equal(h.fake.hits.length, 1, "only the signed call reached Bedrock");
     } finally {
       session.destroy();
     }
