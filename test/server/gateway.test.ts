@@ -81,7 +81,9 @@ describe("gateway: the four metered operations through the real SDK", function (
     assert.equal(call!.operation, "Converse");
     assert.equal(call!.baseModelId, "amazon.nova-lite-v1:0");
     assert.deepEqual([call!.usage.inputTokens, call!.usage.outputTokens], [120, 80]);
-    assert.ok(BigInt(call!.costPicos) > 0n);
+    // Nova Lite: $0.06 in, $0.24 out per 1M tokens (1 µ$ = 1,000,000 picos):
+    // 120 × 0.06 + 80 × 0.24 = 7.2 + 19.2 = 26.4 µ$ = 26,400,000 picos.
+    assert.equal(call!.costPicos, "26400000");
   });
 
   it("ConverseStream: relays the events and records the metadata usage", async () => {
@@ -230,6 +232,55 @@ describe("gateway: caps", function () {
   });
 });
 
+describe("gateway: a stream stopped early closes its connection to Bedrock (else Bedrock goes on generating, and billing)", function () {
+  let h: Harness;
+  // Input free and output at $15 per 1M tokens (15,000,000 picos a token): worst cases by hand.
+  const pricing = { [SONNET_45]: { inputPer1M: 0, outputPer1M: 15 } };
+  afterEach(() => h?.close());
+
+  it("a stream cut at its cap: the gateway hangs up on Bedrock instead of letting it finish", async () => {
+    // The request asks for 10 tokens (worst case 10 × 15,000,000 = $0.00015, admitted under $0.003),
+    // the model goes on: 300 chunks of 10 tokens ($0.00015 each), a chunk every 2 ms, so the cap
+    // is reached near chunk 20 while Bedrock still has some 280 to send.
+    h = await startHarness({ caps: [{ id: "stream-cap", window: "day", limitUsd: 0.003 }], pricing });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 0, output: 3000 }, chunks: 300, chunkDelayMs: 2 }));
+    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("go", 10) }));
+    const err = await (async () => {
+      for await (const _ of out.body!) void _;
+    })().then(() => undefined, (e: Error) => e);
+    assert.equal(err?.name, "ModelStreamErrorException");
+    assert.equal(await h.fake.responseEnded(0), "client-hung-up", "the gateway closed the connection to Bedrock when it cut the stream");
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "cut");
+  });
+
+  it("a stream the caller abandons: the gateway hangs up on Bedrock, and charges the worst case", async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 5 }], pricing });
+    // 200 chunks, one every 10 ms: Bedrock would still be sending for about 2 s when the caller leaves.
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 200 }, chunks: 200, chunkDelayMs: 10 }));
+    const settledCall = new Promise<import("../../server/ledger/types").CallRecord>((resolve) => {
+      const stop = h.gateway.onCall((record) => {
+        stop();
+        resolve(record);
+      });
+    });
+    const abort = new AbortController();
+    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("x", 200) }), { abortSignal: abort.signal });
+    let seen = 0;
+    await (async () => {
+      for await (const part of out.body!) {
+        if (part.chunk && ++seen === 5) abort.abort();
+      }
+    })().catch(() => undefined);
+    assert.equal(await h.fake.responseEnded(0), "client-hung-up", "the gateway closed the connection to Bedrock when its caller left");
+    const settled = await settledCall;
+    assert.equal(settled.outcome, "client-aborted");
+    // Worst case: input free, 200 output tokens × 15,000,000 picos = 3,000,000,000 picos ($0.003).
+    assert.equal(settled.costPicos, "3000000000");
+    assert.equal((await status(h)).caps[0]!.reservedExact, "0");
+  });
+});
+
 describe("gateway: ApplyGuardrail", function () {
   let h: Harness;
   afterEach(() => h?.close());
@@ -331,28 +382,6 @@ describe("gateway: bad input and failures", function () {
     assert.equal(err?.name, "InternalServerException");
     const [call] = await calls(h);
     assert.equal(call!.outcome, "upstream-failed");
-    assert.equal((await status(h)).caps[0]!.reservedExact, "0");
-  });
-
-  it("stops generation when the caller abandons a stream, charging the worst case", async () => {
-    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 200 }, chunks: 200, chunkDelayMs: 10 }));
-    const settledCall = new Promise<import("../../server/ledger/types").CallRecord>((resolve) => {
-      const stop = h.gateway.onCall((record) => {
-        stop();
-        resolve(record);
-      });
-    });
-    const abort = new AbortController();
-    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("x", 200) }), { abortSignal: abort.signal });
-    let seen = 0;
-    await (async () => {
-      for await (const part of out.body!) {
-        if (part.chunk && ++seen === 5) abort.abort();
-      }
-    })().catch(() => undefined);
-    const settled = await settledCall;
-    assert.equal(settled.outcome, "client-aborted");
-    assert.equal(settled.costPicos, settled.worstCasePicos);
     assert.equal((await status(h)).caps[0]!.reservedExact, "0");
   });
 
