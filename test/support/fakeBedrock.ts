@@ -44,6 +44,8 @@ export type Behavior =
       /** Default true for InvokeModel. */
       usageInHeaders?: boolean;
       serviceTier?: string;
+      /** Answered only once this settles (calls held in flight); the test decides when. */
+      after?: Promise<unknown>;
     }
   | {
       kind: "error";
@@ -274,6 +276,7 @@ export class FakeBedrock {
         }
         break;
       case "ok":
+        if (behavior.after) await behavior.after;
         break;
     }
 
