@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import {
   ApplyGuardrailCommand,
+  BedrockRuntimeClient,
   ConverseCommand,
   ConverseStreamCommand,
   CountTokensCommand,
@@ -13,7 +14,7 @@ import {
   InvokeModelWithResponseStreamCommand,
 } from "@aws-sdk/client-bedrock-runtime";
 import { API_PATHS, TOKEN_HEADER, type CallsResponse, type StatusResponse } from "../../server/protocol";
-import { anthropicBody, clientFor, SONNET_45, startHarness, type Harness } from "../support/harness";
+import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
 
 async function getJson<T>(h: Harness, path: string): Promise<T> {
   const res = await fetch(`${h.gateway.url}${path}`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } }); // the call log needs the user's token
@@ -278,6 +279,43 @@ describe("gateway: a stream stopped early closes its connection to Bedrock (else
     // Worst case: input free, 200 output tokens × 15,000,000 picos = 3,000,000,000 picos ($0.003).
     assert.equal(settled.costPicos, "3000000000");
     assert.equal((await status(h)).caps[0]!.reservedExact, "0");
+  });
+});
+
+describe("gateway: a call that straddles midnight, replayed after a restart", function () {
+  let h: Harness;
+  afterEach(() => h?.close());
+
+  it("counts to the day and month it started in: not to the new day's cap, but to the month's", async () => {
+    // The gateway's clock: 23:59:59 on 28 November in New York (UTC-5), then 00:00:01 on the 29th.
+    let clock = Date.parse("2026-11-29T04:59:59Z");
+    const pricing = { [SONNET_45]: { inputPer1M: 0, outputPer1M: 15 } };
+    const caps = [{ id: "day", window: "day" as const, limitUsd: 1 }, { id: "month", window: "month" as const, limitUsd: 10 }];
+    h = await startHarness({ caps, pricing, timeZone: "America/New_York" }, { now: () => new Date(clock) });
+    // The caller's clock agrees with the gateway's (SigV4 dates are checked against it).
+    const client = new BedrockRuntimeClient({ region: "us-east-1", endpoint: h.gateway.url, credentials: CREDENTIALS, systemClockOffset: clock - Date.now() });
+    let reached!: () => void;
+    const atBedrock = new Promise<void>((resolve) => (reached = resolve));
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    h.fake.behave(() => {
+      reached();
+      return { kind: "ok", usage: { input: 1000, output: 500 }, after: answered };
+    });
+    const call = client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("late", 1000) }));
+    await atBedrock; // admitted before midnight
+    clock = Date.parse("2026-11-29T05:00:01Z");
+    answer(); // settled after it
+    await call;
+    client.destroy();
+    const [record] = await calls(h);
+    assert.equal(record!.startedAt, "2026-11-29T04:59:59.000Z");
+    assert.equal(record!.at, "2026-11-29T05:00:01.000Z");
+    // 500 output tokens × $15 per 1M = $0.0075 (input free).
+    const spent = async () => Object.fromEntries((await status(h)).caps.map((c) => [c.id, c.spentExact]));
+    assert.deepEqual(await spent(), { day: "0", month: "0.0075" }, "live: the call belongs to the 28th");
+    await h.restart();
+    assert.deepEqual(await spent(), { day: "0", month: "0.0075" }, "replayed: the new day's cap does not count it, the month's does");
   });
 });
 
