@@ -12,7 +12,11 @@ import path from "node:path";
 import { InvokeModelCommand, type BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
-import { codeLensTexts, openFile, ROOT, runCommand, screenshot, startVsCode, waitForNotification, waitForStatusBarItem, type VsCodeSession } from "./support/codeServer";
+import {
+  codeLensTexts, notificationCenterItems, openFile, ROOT, runCommand, screenshot, startVsCode, toastsSeen, waitForNotification, waitForStatusBarItem, watchToasts,
+  type NotificationItem, type VsCodeSession,
+} from "./support/codeServer";
+import { journalCalls } from "../server/teamSupport";
 import { freePort } from "../support/ports";
 import { credentialEnv } from "../support/cliProcess";
 
@@ -110,11 +114,18 @@ describe("extension in a real VS Code", function () {
   });
 
   it("notifies once when spend crosses a threshold, and turns the meter to a warning from 80%", async () => {
+    await watchToasts(vscode.page);
     await call(1000, 1000); // $0.036 in all: 72%
     await waitForNotification(vscode.page, /cap "daily" has passed 50%: \$0\.04 of \$0\.05 today/, 15_000);
     await call(200, 600); // + $0.012 = $0.048: 96%
     await waitForNotification(vscode.page, /cap "daily" has passed 90%/, 15_000);
     await waitForStatusBarItem(vscode.page, "$0.05 / $0.05 today", 10_000);
+    // One notification per crossing: 50% (information) after the first call; the second crosses 80%
+    // and 90% at once, reported once, as 90% (a warning). None repeats, none for 80% later.
+    const crossings = (list: NotificationItem[]) => list.filter((n) => /cap "daily" (has passed|is used up)/.test(n.message)).map((n) => `${/passed (\d+)%/.exec(n.message)?.[1] ?? "100"}% ${n.severity}`);
+    assert.deepEqual(crossings(await notificationCenterItems(vscode.page)).sort(), ["50% info", "90% warning"]);
+    const toasted = crossings(await toastsSeen(vscode.page));
+    assert.equal(new Set(toasted).size, toasted.length, `no threshold toasted twice: ${JSON.stringify(toasted)}`);
     const background = await meterBackground(vscode);
     assert.match(background, /statusBarItem-warningBackground|warning/i);
     await screenshot(vscode.page, "status-bar-2-warning");
@@ -124,6 +135,9 @@ describe("extension in a real VS Code", function () {
     const err = await call(1000, 10).catch((e: Error) => e);
     assert.equal((err as Error).name, "ServiceQuotaExceededException");
     await waitForNotification(vscode.page, /refused this call.*cap "daily"/, 15_000);
+    const refusals = (list: NotificationItem[]) => list.filter((n) => /refused this call.*cap "daily"/.test(n.message)).map((n) => n.severity);
+    assert.deepEqual(refusals(await notificationCenterItems(vscode.page)), ["error"], "one notification, shown as an error");
+    assert.ok(refusals(await toastsSeen(vscode.page)).every((severity) => severity === "error"), "toasted as an error");
     await screenshot(vscode.page, "status-bar-3-refused");
   });
 
@@ -146,19 +160,45 @@ describe("extension in a real VS Code", function () {
     await screenshot(vscode.page, "code-lens-python");
   });
 
-  it("routes a new integrated terminal through the gateway (AWS_ENDPOINT_URL_BEDROCK_RUNTIME)", async () => {
+  it("routes a new integrated terminal through the gateway: a call made there is metered (AWS_ENDPOINT_URL_BEDROCK_RUNTIME)", async () => {
+    // Room for the call: the cap goes up to $1 ($0.048 spent so far).
+    await writeFile(patchFile, JSON.stringify(settings(1)));
+    await runCommand(vscode.page, "BB Test: Apply Settings Patch");
+    await waitForStatusBarItem(vscode.page, "$0.05 / $1.00 today", 20_000);
+    // A small program using the AWS SDK as any tool would: no endpoint in the code, credentials from the environment.
+    const result = path.join(vscode.workspace, "terminal-call.json");
+    const script = path.join(vscode.workspace, "terminal-call.cjs");
+    await writeFile(script, [
+      `const fs = require("node:fs");`,
+      `const { BedrockRuntimeClient, InvokeModelCommand } = require(${JSON.stringify(path.join(ROOT, "node_modules/@aws-sdk/client-bedrock-runtime"))});`,
+      `const done = (r) => { fs.writeFileSync(${JSON.stringify(result + ".tmp")}, JSON.stringify({ endpoint: process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, ...r })); fs.renameSync(${JSON.stringify(result + ".tmp")}, ${JSON.stringify(result)}); };`,
+      `new BedrockRuntimeClient({ region: "us-east-1" })`,
+      `  .send(new InvokeModelCommand({ modelId: ${JSON.stringify(SONNET_45)}, body: ${JSON.stringify(anthropicBody("from the terminal", 1000))} }))`,
+      `  .then((out) => done({ status: out.$metadata.httpStatusCode, requestId: out.$metadata.requestId }), (e) => done({ error: e.name + ": " + e.message }));`,
+    ].join("\n"));
+    const hitsBefore = fake.hits.length;
+    fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 1000 } }));
     await runCommand(vscode.page, "Terminal: Create New Terminal");
     const terminal = vscode.page.locator(".terminal-wrapper.active .xterm").first();
     await terminal.waitFor({ state: "visible", timeout: 20_000 });
     await terminal.click();
-    const out = path.join(vscode.workspace, "endpoint.txt");
-    await vscode.page.keyboard.type(`echo "$AWS_ENDPOINT_URL_BEDROCK_RUNTIME" > ${out}\n`, { delay: 5 });
+    await vscode.page.keyboard.type(`${JSON.stringify(process.execPath)} ${JSON.stringify(script)}\n`, { delay: 5 });
     let written = "";
-    for (let i = 0; i < 100 && !written.trim(); i++) {
-      written = await readFile(out, "utf8").catch(() => "");
-      if (!written.trim()) await vscode.page.waitForTimeout(100);
+    for (let i = 0; i < 300 && !written; i++) {
+      written = await readFile(result, "utf8").catch(() => "");
+      if (!written) await vscode.page.waitForTimeout(100);
     }
-    assert.equal(written.trim(), endpoint);
+    assert.ok(written, "the program in the terminal finished within 30 s");
+    const answer = JSON.parse(written) as { endpoint?: string; status?: number; requestId?: string; error?: string };
+    assert.equal(answer.endpoint, endpoint, "the terminal's environment points the SDK at the gateway");
+    assert.equal(answer.error, undefined);
+    assert.equal(answer.status, 200);
+    assert.equal(fake.hits.length, hitsBefore + 1, "the call reached Bedrock once, through the gateway");
+    assert.equal(fake.hits[hitsBefore]!.signatureValid, true);
+    // Metered: 1,000 × $3/1M + 1,000 × $15/1M = $0.018, so $0.048 + $0.018 = $0.066.
+    await waitForStatusBarItem(vscode.page, "$0.07 / $1.00 today", 10_000);
+    const journaled = (await journalCalls(ledgerDir)).find((c) => c.requestId === answer.requestId);
+    assert.equal(journaled?.costPicos, "18000000000", "the ledger has the call at its real cost");
   });
 
   it("opens the dashboard from the status bar, with its chart drawn", async () => {

@@ -49,6 +49,13 @@ async function callWith(client: BedrockRuntimeClient, op: Op, signal?: AbortSign
 /** The exceptions Bedrock itself raises inside a stream (a caller's code handles these by name). */
 const STREAM_EXCEPTIONS = ["InternalServerException", "ModelStreamErrorException", "ServiceUnavailableException", "ThrottlingException", "ValidationException", "ModelTimeoutException"];
 
+/**
+ * Input free, output at Claude 3 Haiku's $1.25 per 1M tokens: every call here asks for 200 tokens,
+ * so its worst case is 200 × $0.00000125 = $0.00025 = 250,000,000 picos, worked out by hand.
+ */
+const PRICING = { [HAIKU_3]: { inputPer1M: 0, outputPer1M: 1.25 } };
+const WORST_CASE = 250_000_000n;
+
 describe("reliability: upstream faults", function () {
   this.timeout(60_000);
   let fake: FakeBedrock;
@@ -60,7 +67,7 @@ describe("reliability: upstream faults", function () {
   before(async () => {
     fake = await FakeBedrock.start({ credentials: CREDENTIALS });
     dir = await tempDir("faults");
-    gateway = await GatewayProcess.start({ dir, upstream: fake.url, config: { caps: [{ id: "month", window: "month", limitUsd: 1000 }] } });
+    gateway = await GatewayProcess.start({ dir, upstream: fake.url, config: { caps: [{ id: "month", window: "month", limitUsd: 1000 }], pricing: PRICING } });
   });
   beforeEach(async () => {
     fake.reset();
@@ -140,7 +147,7 @@ describe("reliability: upstream faults", function () {
         assert.equal(error.$metadata?.httpStatusCode, 502);
         const call = await theCall();
         assert.equal(call.outcome, "upstream-failed");
-        assert.equal(call.costPicos, call.worstCasePicos);
+        assert.equal(call.costPicos, String(WORST_CASE));
         await stillServing();
       });
     }
@@ -152,7 +159,7 @@ describe("reliability: upstream faults", function () {
         assert.ok(STREAM_EXCEPTIONS.includes(error.name), `${error.name}: ${error.message}`);
         const call = await theCall();
         assert.equal(call.outcome, "upstream-failed");
-        assert.equal(call.costPicos, call.worstCasePicos);
+        assert.equal(call.costPicos, String(WORST_CASE));
         await stillServing();
       });
 
@@ -165,7 +172,7 @@ describe("reliability: upstream faults", function () {
           assert.ok(STREAM_EXCEPTIONS.includes(error.name), `${error.name}: ${error.message}`);
           assert.ok(error.message.length > 0);
           assert.notEqual(call.outcome, "ok");
-          assert.ok(BigInt(call.costPicos) >= BigInt(call.worstCasePicos), `charged ${call.costPicos}, below the worst case ${call.worstCasePicos}`);
+          assert.ok(BigInt(call.costPicos) >= WORST_CASE, `charged ${call.costPicos}, below the worst case ${WORST_CASE}`);
           await stillServing();
         });
       }
@@ -177,7 +184,7 @@ describe("reliability: upstream faults", function () {
         assert.match(error.message, /the model stumbled/);
         const call = await theCall();
         assert.equal(call.outcome, "upstream-error");
-        assert.ok(BigInt(call.costPicos) <= BigInt(call.worstCasePicos));
+        assert.ok(BigInt(call.costPicos) <= WORST_CASE, `charged ${call.costPicos}, above the worst case ${WORST_CASE}`);
         await stillServing();
       });
     }
@@ -187,7 +194,7 @@ describe("reliability: upstream faults", function () {
       const outcome = await callWith(client, "InvokeModel");
       assert.ok(outcome.ok, "InvokeModel's body is opaque to the SDK");
       const call = await theCall();
-      assert.equal(call.costPicos, call.worstCasePicos, "Bedrock reported no usage");
+      assert.equal(call.costPicos, String(WORST_CASE), "Bedrock reported no usage");
       await stillServing();
     });
 
@@ -195,7 +202,7 @@ describe("reliability: upstream faults", function () {
       fake.behave(() => ({ kind: "bad-body", body: "<html>not json</html>" }));
       failed(await callWith(client, "Converse"));
       const call = await theCall();
-      assert.equal(call.costPicos, call.worstCasePicos, "Bedrock reported no usage");
+      assert.equal(call.costPicos, String(WORST_CASE), "Bedrock reported no usage");
       await stillServing();
     });
 
@@ -221,7 +228,7 @@ describe("reliability: upstream faults", function () {
       assert.equal(error.name, "AbortError");
       // A stream whose caller left waits up to 5 s for Bedrock's status (an error would cost $0): allow 10.
       const call = await theCall(200);
-      assert.equal(call.costPicos, call.worstCasePicos);
+      assert.equal(call.costPicos, String(WORST_CASE));
       assert.equal(call.outcome, "client-aborted", `settled as ${call.outcome} (HTTP ${call.status}): ${call.message}`);
       await stillServing();
     });

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import {
   ApplyGuardrailCommand,
+  BedrockRuntimeClient,
   ConverseCommand,
   ConverseStreamCommand,
   CountTokensCommand,
@@ -13,7 +14,7 @@ import {
   InvokeModelWithResponseStreamCommand,
 } from "@aws-sdk/client-bedrock-runtime";
 import { API_PATHS, TOKEN_HEADER, type CallsResponse, type StatusResponse } from "../../server/protocol";
-import { anthropicBody, clientFor, SONNET_45, startHarness, type Harness } from "../support/harness";
+import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
 
 async function getJson<T>(h: Harness, path: string): Promise<T> {
   const res = await fetch(`${h.gateway.url}${path}`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } }); // the call log needs the user's token
@@ -81,7 +82,9 @@ describe("gateway: the four metered operations through the real SDK", function (
     assert.equal(call!.operation, "Converse");
     assert.equal(call!.baseModelId, "amazon.nova-lite-v1:0");
     assert.deepEqual([call!.usage.inputTokens, call!.usage.outputTokens], [120, 80]);
-    assert.ok(BigInt(call!.costPicos) > 0n);
+    // Nova Lite: $0.06 in, $0.24 out per 1M tokens (1 µ$ = 1,000,000 picos):
+    // 120 × 0.06 + 80 × 0.24 = 7.2 + 19.2 = 26.4 µ$ = 26,400,000 picos.
+    assert.equal(call!.costPicos, "26400000");
   });
 
   it("ConverseStream: relays the events and records the metadata usage", async () => {
@@ -230,6 +233,92 @@ describe("gateway: caps", function () {
   });
 });
 
+describe("gateway: a stream stopped early closes its connection to Bedrock (else Bedrock goes on generating, and billing)", function () {
+  let h: Harness;
+  // Input free and output at $15 per 1M tokens (15,000,000 picos a token): worst cases by hand.
+  const pricing = { [SONNET_45]: { inputPer1M: 0, outputPer1M: 15 } };
+  afterEach(() => h?.close());
+
+  it("a stream cut at its cap: the gateway hangs up on Bedrock instead of letting it finish", async () => {
+    // The request asks for 10 tokens (worst case 10 × 15,000,000 = $0.00015, admitted under $0.003),
+    // the model goes on: 300 chunks of 10 tokens ($0.00015 each), a chunk every 2 ms, so the cap
+    // is reached near chunk 20 while Bedrock still has some 280 to send.
+    h = await startHarness({ caps: [{ id: "stream-cap", window: "day", limitUsd: 0.003 }], pricing });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 0, output: 3000 }, chunks: 300, chunkDelayMs: 2 }));
+    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("go", 10) }));
+    const err = await (async () => {
+      for await (const _ of out.body!) void _;
+    })().then(() => undefined, (e: Error) => e);
+    assert.equal(err?.name, "ModelStreamErrorException");
+    assert.equal(await h.fake.responseEnded(0), "client-hung-up", "the gateway closed the connection to Bedrock when it cut the stream");
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "cut");
+  });
+
+  it("a stream the caller abandons: the gateway hangs up on Bedrock, and charges the worst case", async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 5 }], pricing });
+    // 200 chunks, one every 10 ms: Bedrock would still be sending for about 2 s when the caller leaves.
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 200 }, chunks: 200, chunkDelayMs: 10 }));
+    const settledCall = new Promise<import("../../server/ledger/types").CallRecord>((resolve) => {
+      const stop = h.gateway.onCall((record) => {
+        stop();
+        resolve(record);
+      });
+    });
+    const abort = new AbortController();
+    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("x", 200) }), { abortSignal: abort.signal });
+    let seen = 0;
+    await (async () => {
+      for await (const part of out.body!) {
+        if (part.chunk && ++seen === 5) abort.abort();
+      }
+    })().catch(() => undefined);
+    assert.equal(await h.fake.responseEnded(0), "client-hung-up", "the gateway closed the connection to Bedrock when its caller left");
+    const settled = await settledCall;
+    assert.equal(settled.outcome, "client-aborted");
+    // Worst case: input free, 200 output tokens × 15,000,000 picos = 3,000,000,000 picos ($0.003).
+    assert.equal(settled.costPicos, "3000000000");
+    assert.equal((await status(h)).caps[0]!.reservedExact, "0");
+  });
+});
+
+describe("gateway: a call that straddles midnight, replayed after a restart", function () {
+  let h: Harness;
+  afterEach(() => h?.close());
+
+  it("counts to the day and month it started in: not to the new day's cap, but to the month's", async () => {
+    // The gateway's clock: 23:59:59 on 28 November in New York (UTC-5), then 00:00:01 on the 29th.
+    let clock = Date.parse("2026-11-29T04:59:59Z");
+    const pricing = { [SONNET_45]: { inputPer1M: 0, outputPer1M: 15 } };
+    const caps = [{ id: "day", window: "day" as const, limitUsd: 1 }, { id: "month", window: "month" as const, limitUsd: 10 }];
+    h = await startHarness({ caps, pricing, timeZone: "America/New_York" }, { now: () => new Date(clock) });
+    // The caller's clock agrees with the gateway's (SigV4 dates are checked against it).
+    const client = new BedrockRuntimeClient({ region: "us-east-1", endpoint: h.gateway.url, credentials: CREDENTIALS, systemClockOffset: clock - Date.now() });
+    let reached!: () => void;
+    const atBedrock = new Promise<void>((resolve) => (reached = resolve));
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    h.fake.behave(() => {
+      reached();
+      return { kind: "ok", usage: { input: 1000, output: 500 }, after: answered };
+    });
+    const call = client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("late", 1000) }));
+    await atBedrock; // admitted before midnight
+    clock = Date.parse("2026-11-29T05:00:01Z");
+    answer(); // settled after it
+    await call;
+    client.destroy();
+    const [record] = await calls(h);
+    assert.equal(record!.startedAt, "2026-11-29T04:59:59.000Z");
+    assert.equal(record!.at, "2026-11-29T05:00:01.000Z");
+    // 500 output tokens × $15 per 1M = $0.0075 (input free).
+    const spent = async () => Object.fromEntries((await status(h)).caps.map((c) => [c.id, c.spentExact]));
+    assert.deepEqual(await spent(), { day: "0", month: "0.0075" }, "live: the call belongs to the 28th");
+    await h.restart();
+    assert.deepEqual(await spent(), { day: "0", month: "0.0075" }, "replayed: the new day's cap does not count it, the month's does");
+  });
+});
+
 describe("gateway: ApplyGuardrail", function () {
   let h: Harness;
   afterEach(() => h?.close());
@@ -331,28 +420,6 @@ describe("gateway: bad input and failures", function () {
     assert.equal(err?.name, "InternalServerException");
     const [call] = await calls(h);
     assert.equal(call!.outcome, "upstream-failed");
-    assert.equal((await status(h)).caps[0]!.reservedExact, "0");
-  });
-
-  it("stops generation when the caller abandons a stream, charging the worst case", async () => {
-    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 200 }, chunks: 200, chunkDelayMs: 10 }));
-    const settledCall = new Promise<import("../../server/ledger/types").CallRecord>((resolve) => {
-      const stop = h.gateway.onCall((record) => {
-        stop();
-        resolve(record);
-      });
-    });
-    const abort = new AbortController();
-    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("x", 200) }), { abortSignal: abort.signal });
-    let seen = 0;
-    await (async () => {
-      for await (const part of out.body!) {
-        if (part.chunk && ++seen === 5) abort.abort();
-      }
-    })().catch(() => undefined);
-    const settled = await settledCall;
-    assert.equal(settled.outcome, "client-aborted");
-    assert.equal(settled.costPicos, settled.worstCasePicos);
     assert.equal((await status(h)).caps[0]!.reservedExact, "0");
   });
 

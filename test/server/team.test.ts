@@ -8,11 +8,13 @@ import { mkdtemp, rm, writeFile, mkdir, symlink } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import Redis from "ioredis";
+import { InvokeModelWithResponseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
 import { costOf, PriceBook } from "../../server/metering/prices";
 import { usdToPicos } from "../../server/metering/money";
 import { ZERO_USAGE } from "../../server/metering/types";
 import { FakeBedrock } from "../support/fakeBedrock";
-import { CREDENTIALS, SONNET_45 } from "../support/harness";
+import { serve } from "../support/cliProcess";
+import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 import {
   ceilMicros, hasRedis, invoke, journalCalls, startRedis, startTeamGateways, status, stopRedis, stopTeamGateways, waitFor,
   REDIS_SERVER, type CallOutcome, type RedisProcess, type TeamGateway,
@@ -25,6 +27,52 @@ const dayStartMs = () => Date.UTC(new Date().getUTCFullYear(), new Date().getUTC
 
 async function load(gateways: TeamGateway[], calls = CALLS_EACH): Promise<CallOutcome[][]> {
   return Promise.all(gateways.map((g, gi) => Promise.all(Array.from({ length: calls }, (_, i) => invoke(g.client, `gw ${gi} call ${i}`)))));
+}
+
+/**
+ * Input free, output $15 per 1M tokens: a call of `invoke` (1,000 max tokens) reserves exactly
+ * 1,000 × $0.000015 = $0.015 = 15,000 µ$, and settles at the fake's 500 output tokens: $0.0075 = 7,500 µ$.
+ */
+const PRICING = { [SONNET_45]: { inputPer1M: 0, outputPer1M: 15 } };
+const WORST_MICROS = 15_000n;
+const SETTLED_MICROS = 7_500n;
+
+/**
+ * Sends `calls` calls from each gateway at once, holding the admitted ones at the fake until every
+ * call was admitted or refused: no settlement frees room mid-burst, so the number admitted is
+ * exactly what the reservations allow.
+ */
+async function heldBurst(fake: FakeBedrock, gateways: TeamGateway[], calls: number): Promise<CallOutcome[]> {
+  const total = gateways.length * calls;
+  let failed = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const check = () => {
+    if (fake.hits.length + failed >= total) release();
+  };
+  fake.behave(() => {
+    queueMicrotask(check);
+    return { kind: "ok", usage: { input: 1000, output: 500 }, after: gate };
+  });
+  const results = await Promise.all(gateways.flatMap((g, gi) => Array.from({ length: calls }, (_, i) => invoke(g.client, `gw ${gi} call ${i}`).then((r) => {
+    if (!r.ok) {
+      failed++;
+      check();
+    }
+    return r;
+  }))));
+  const other = results.find((r) => !r.ok && r.name !== "ServiceQuotaExceededException");
+  assert.equal(other, undefined, "every call went through or was refused by a cap");
+  return results;
+}
+
+/** Waits for a team cap's window in Redis to hold no reservation, and returns its settled micro-dollars. */
+async function settledMicros(admin: Redis, team: string, capId: string): Promise<bigint> {
+  const key = `{bb:${team}}:w:${capId}:${dayStartMs()}`;
+  return waitFor(`${capId} to settle in Redis`, async () => {
+    const [spent, reserved] = await Promise.all([admin.get(`${key}:spent`), admin.get(`${key}:reserved`)]);
+    return reserved === "0" && spent !== null ? BigInt(spent) : undefined;
+  });
 }
 
 function teamCost(calls: { costPicos: string; outcome: string }[]): bigint {
@@ -93,6 +141,87 @@ describe("team caps: Redis (hard wall)", function () {
     assert.equal(cap.team?.source, "redis");
     assert.equal(cap.team?.stale, false);
     console.log(`    redis: ${ok} admitted, ${refused.length} refused, team spend $${(Number(total) / 1e12).toFixed(4)} of $${CAP_USD}`);
+  });
+
+  it("two team caps, the second one tight: every reservation lands on both, so the tight one admits exactly $0.30 / $0.015 = 20 calls", async () => {
+    gateways = await startTeamGateways(root, 2, () => ({
+      upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t3", pricing: PRICING,
+      caps: [{ id: "team-wide", scope: "team", window: "day", limitUsd: 100 }, { id: "team-tight", scope: "team", window: "day", limitUsd: 0.3 }],
+    }));
+    const results = await heldBurst(fake, gateways, 40);
+    const admitted = results.filter((r) => r.ok).length;
+    assert.equal(admitted, 20, "300,000 µ$ / 15,000 µ$ per reservation = 20 calls admitted, no more, no fewer");
+    const refusal = results.find((r) => !r.ok);
+    assert.match(refusal && !refusal.ok ? refusal.message : "", /cap "team-tight" \(team, day\)/);
+    await admin!.connect();
+    // 20 calls settled at 7,500 µ$ each = 150,000 µ$, counted on both caps.
+    assert.equal(await settledMicros(admin!, "t3", "team-wide"), 20n * SETTLED_MICROS);
+    assert.equal(await settledMicros(admin!, "t3", "team-tight"), 20n * SETTLED_MICROS);
+  });
+
+  it("admits as many concurrent calls as the cap holds worst cases: $0.60 / $0.015 = 40 of 100", async () => {
+    gateways = await startTeamGateways(root, 2, () => ({
+      upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t4", pricing: PRICING,
+      caps: [{ id: "team-day", scope: "team", window: "day", limitUsd: 0.6 }],
+    }));
+    const results = await heldBurst(fake, gateways, 50);
+    assert.equal(results.filter((r) => r.ok).length, Number(600_000n / WORST_MICROS), "each admitted call holds its worst case once: 600,000 / 15,000 = 40");
+    assert.equal(fake.hits.length, 40, "only admitted calls reached Bedrock");
+    await admin!.connect();
+    assert.equal(await settledMicros(admin!, "t4", "team-day"), 40n * SETTLED_MICROS, "40 × 7,500 µ$ = 300,000 µ$");
+  });
+
+  it("a reconnect with Redis's data kept, and a gateway restart, replay the journal without counting a call twice", async () => {
+    const config = () => ({
+      upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t5", pricing: PRICING, logLevel: "info",
+      caps: [{ id: "team-day", scope: "team", window: "day", limitUsd: 100 }],
+    });
+    gateways = await startTeamGateways(root, 1, config);
+    const g = gateways[0]!;
+    const replays = (text: string) => text.match(/journal replayed \(5 settled calls/g)?.length ?? 0;
+    for (let i = 0; i < 5; i++) assert.equal((await invoke(g.client, `call ${i}`)).ok, true);
+    await admin!.connect();
+    // 5 calls × 7,500 µ$ = 37,500 µ$.
+    assert.equal(await settledMicros(admin!, "t5", "team-day"), 5n * SETTLED_MICROS);
+
+    // Drop the gateway's connection (Redis keeps its data): it reconnects and replays its journal.
+    await admin!.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+    await waitFor("the replay after the reconnect", async () => (replays(g.served.stderr()) >= 1 ? true : undefined));
+    assert.equal(await settledMicros(admin!, "t5", "team-day"), 5n * SETTLED_MICROS, "the replay after a reconnect counts nothing twice");
+
+    // A new gateway process on the same ledger replays it once more.
+    await stopTeamGateways(gateways);
+    const again = await serve(["--config", g.configFile]);
+    gateways = [{ ...g, served: again, client: clientFor(again.url) }];
+    await waitFor("the replay at start-up", async () => (replays(again.stderr()) >= 1 ? true : undefined));
+    assert.equal(await settledMicros(admin!, "t5", "team-day"), 5n * SETTLED_MICROS, "the replay after a restart counts nothing twice");
+    assert.equal((await invoke(gateways[0]!.client, "one more")).ok, true);
+    assert.equal(await settledMicros(admin!, "t5", "team-day"), 6n * SETTLED_MICROS, "and the next call counts once");
+  });
+
+  it("a stream that outgrows its worst case grows its team reservation, and is cut at the team cap", async () => {
+    gateways = await startTeamGateways(root, 1, () => ({
+      upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t6", pricing: PRICING,
+      caps: [{ id: "team-stream", scope: "team", window: "day", limitUsd: 0.003 }],
+    }));
+    // Asks for 10 tokens (worst case 150 µ$); the model sends 300 chunks of 10 tokens (150 µ$ each):
+    // only growing its reservation in Redis chunk by chunk lets it pass 150 µ$, and the cap stops it near 3,000 µ$.
+    fake.behave(() => ({ kind: "ok", usage: { input: 0, output: 3000 }, chunks: 300, chunkDelayMs: 2 }));
+    const out = await gateways[0]!.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("go", 10) }));
+    let chunks = 0;
+    const err = await (async () => {
+      for await (const part of out.body!) if (part.chunk) chunks++;
+    })().then(() => undefined, (e: Error) => e);
+    assert.equal(err?.name, "ModelStreamErrorException", `the stream was cut (it relayed ${chunks} chunks)`);
+    assert.match(err.message, /cap "team-stream" \(team, day\)/);
+    assert.ok(chunks > 1, `the stream grew past its 10-token worst case first (${chunks} chunks relayed)`);
+    await admin!.connect();
+    const spent = await settledMicros(admin!, "t6", "team-stream");
+    // Redis answers a growth asynchronously (MeteredCall.grow): its refusal cuts the stream at the
+    // next frame, so the frames relayed meanwhile (a few µ$ each) may pass the cap; allow 10%.
+    assert.ok(spent > 150n && spent <= 3_300n, `the team was charged what was generated, about the cap: ${spent} µ$`);
+    const [call] = await journalCalls(gateways[0]!.ledgerDir);
+    assert.equal(ceilMicros(BigInt(call!.costPicos)), spent, "Redis holds what the journal charged");
   });
 
   it("Redis stopped mid-load and restarted empty: no crash, the policy applies, and the team total is rebuilt from the journals", async () => {

@@ -26,6 +26,13 @@ import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Ha
 
 const NOVA = "us.amazon.nova-lite-v1:0";
 const CORRUPTIONS = ["prelude-crc", "message-crc", "length", "garbage"] as const;
+/**
+ * Input free, so a worst case is the request's 300 max tokens at the output price (1 µ$ = 1,000,000 picos):
+ * Nova Lite 300 × $0.24/1M = 72 µ$ = 72,000,000 picos; Sonnet 4.5 300 × $15/1M = 4,500 µ$ = 4,500,000,000 picos.
+ */
+const PRICING = { [NOVA]: { inputPer1M: 0, outputPer1M: 0.24 }, [SONNET_45]: { inputPer1M: 0, outputPer1M: 15 } };
+const NOVA_WORST = "72000000";
+const SONNET_WORST = "4500000000";
 
 const getJson = async <T>(url: string, headers: Record<string, string> = {}): Promise<T> => {
   const res = await fetch(url, { headers });
@@ -57,14 +64,14 @@ const invokeStream = async (client: BedrockRuntimeClient) =>
 describe("upstream faults: a corrupt event-stream frame stops only its own call", function () {
   let h: Harness;
   before(async () => {
-    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }] });
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }], pricing: PRICING });
   });
   after(() => h.close());
   beforeEach(() => h.fake.reset());
 
   const operations = [
-    { name: "ConverseStream", send: converseStream, firstEvent: "messageStart" },
-    { name: "InvokeModelWithResponseStream", send: invokeStream, firstEvent: "chunk" },
+    { name: "ConverseStream", send: converseStream, firstEvent: "messageStart", worstCase: NOVA_WORST },
+    { name: "InvokeModelWithResponseStream", send: invokeStream, firstEvent: "chunk", worstCase: SONNET_WORST },
   ];
   for (const op of operations) {
     for (const corruption of CORRUPTIONS) {
@@ -82,7 +89,7 @@ describe("upstream faults: a corrupt event-stream frame stops only its own call"
         assert.equal(call.operation, op.name);
         assert.equal(call.outcome, "upstream-failed");
         assert.equal(call.usageEstimated, true);
-        assert.equal(call.costPicos, call.worstCasePicos, "charged what was reserved: the worst case covers what was delivered");
+        assert.equal(call.costPicos, op.worstCase, "charged what was reserved: the worst case covers what was delivered");
         assert.match(call.message ?? "", /could not be read/);
         assert.equal(await reserved(h.gateway.url), "0");
 
@@ -105,7 +112,7 @@ describe("upstream faults: a corrupt event-stream frame stops only its own call"
     assert.match(error!.message, /not an event stream/);
     const call = await lastCall(h.gateway.url, h.gateway.api.token());
     assert.equal(call.outcome, "upstream-failed");
-    assert.equal(call.costPicos, call.worstCasePicos);
+    assert.equal(call.costPicos, NOVA_WORST);
     assert.equal(await reserved(h.gateway.url), "0");
   });
 });
@@ -113,7 +120,7 @@ describe("upstream faults: a corrupt event-stream frame stops only its own call"
 describe("upstream faults: unary answers that are not what Bedrock sends", function () {
   let h: Harness;
   before(async () => {
-    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }] });
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }], pricing: PRICING });
   });
   after(() => h.close());
   beforeEach(() => h.fake.reset());
@@ -126,8 +133,7 @@ describe("upstream faults: unary answers that are not what Bedrock sends", funct
     assert.match((error as Error).message, /could not read Bedrock's answer.*not a JSON object/);
     const call = await lastCall(h.gateway.url, h.gateway.api.token());
     assert.equal(call.outcome, "upstream-failed");
-    assert.equal(call.costPicos, call.worstCasePicos);
-    assert.ok(BigInt(call.costPicos) > 0n);
+    assert.equal(call.costPicos, NOVA_WORST);
     assert.equal(await reserved(h.gateway.url), "0");
 
     h.fake.behave(() => ({ kind: "ok", usage: { input: 12, output: 7 } }));
@@ -144,7 +150,7 @@ describe("upstream faults: unary answers that are not what Bedrock sends", funct
     const call = await lastCall(h.gateway.url, h.gateway.api.token());
     assert.equal(call.outcome, "ok");
     assert.equal(call.usageEstimated, true);
-    assert.equal(call.costPicos, call.worstCasePicos);
+    assert.equal(call.costPicos, SONNET_WORST);
     assert.equal(await reserved(h.gateway.url), "0");
   });
 
@@ -157,7 +163,7 @@ describe("upstream faults: unary answers that are not what Bedrock sends", funct
     assert.match((error as Error).message, /HTTP status 999/);
     const call = await lastCall(h.gateway.url, h.gateway.api.token());
     assert.equal(call.outcome, "upstream-failed");
-    assert.equal(call.costPicos, call.worstCasePicos);
+    assert.equal(call.costPicos, SONNET_WORST);
     assert.equal(await reserved(h.gateway.url), "0");
   });
 });

@@ -44,6 +44,8 @@ export type Behavior =
       /** Default true for InvokeModel. */
       usageInHeaders?: boolean;
       serviceTier?: string;
+      /** Answered only once this settles (calls held in flight); the test decides when. */
+      after?: Promise<unknown>;
     }
   | {
       kind: "error";
@@ -116,8 +118,10 @@ export class FakeBedrock {
   /** Responses held open by "hang" (and streams in flight), ended by close(). */
   private readonly open = new Set<http.ServerResponse>();
   private closed = false;
-  /** One per response a fault kind sent; each resolves when that response's connection closed. */
-  private readonly faultClosings: Promise<void>[] = [];
+  /** One per hit (same index): how its response ended, once its connection closed. */
+  private readonly endings: Promise<ResponseEnd>[] = [];
+  /** Indexes of the hits a fault kind answered. */
+  private readonly faultHits: number[] = [];
 
   private constructor(
     private readonly server: http.Server,
@@ -158,6 +162,8 @@ export class FakeBedrock {
 
   reset(): void {
     this.hits.length = 0;
+    this.endings.length = 0;
+    this.faultHits.length = 0;
     this.behavior = undefined;
   }
 
@@ -166,7 +172,7 @@ export class FakeBedrock {
     return {
       hold: (res) => {
         this.open.add(res);
-        this.faultClosings.push(new Promise<void>((resolve) => res.once("close", () => resolve())));
+        this.faultHits.push(this.hits.length - 1);
         res.once("close", () => this.open.delete(res));
       },
       get closed() {
@@ -177,12 +183,26 @@ export class FakeBedrock {
 
   /** Resolves once every response sent by a fault kind has closed (a corrupt frame's is closed only by the gateway). */
   async faultResponsesClosed(): Promise<void> {
-    await Promise.all(this.faultClosings);
+    await Promise.all(this.faultHits.map((i) => this.endings[i]));
+  }
+
+  /**
+   * How hit `index`'s response ended, once its connection closed: "finished" (the fake wrote it
+   * all), "client-hung-up" (the client closed the connection first: what a gateway must do to
+   * stop Bedrock generating), or "fake-cut" (a fault kind or close() cut it).
+   */
+  responseEnded(index: number): Promise<ResponseEnd> {
+    const ending = this.endings[index];
+    if (!ending) throw new Error(`the fake has no hit ${index} (it has ${this.hits.length})`);
+    return ending;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const res of this.open) res.destroy();
+    for (const res of this.open) {
+      cutByFake.add(res);
+      res.destroy();
+    }
     this.open.clear();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -225,6 +245,11 @@ export class FakeBedrock {
       signatureValid: auth.ok,
     };
     this.hits.push(hit);
+    this.endings.push(
+      new Promise<ResponseEnd>((resolve) =>
+        res.once("close", () => resolve(res.writableFinished ? "finished" : cutByFake.has(res) || this.closed ? "fake-cut" : "client-hung-up")),
+      ),
+    );
 
     if (!auth.ok) {
       sendError(res, 403, auth.type, auth.message);
@@ -251,7 +276,7 @@ export class FakeBedrock {
         return;
       case "drop":
         if (behavior.afterChunks === undefined) {
-          req.socket.destroy();
+          cutConnection(req, res);
           return;
         }
         break;
@@ -264,6 +289,7 @@ export class FakeBedrock {
         }
         break;
       case "ok":
+        if (behavior.after) await behavior.after;
         break;
     }
 
@@ -291,7 +317,7 @@ export class FakeBedrock {
       // Non-stream "mid-stream" drop: headers and part of the body, then a dead socket.
       res.writeHead(200, respHeaders);
       await writeAsync(res, payload.subarray(0, Math.floor(payload.length / 2)));
-      req.socket.destroy();
+      cutConnection(req, res);
       return;
     }
     res.writeHead(200, respHeaders);
@@ -325,7 +351,7 @@ export class FakeBedrock {
     }
     if (gone || this.closed) return;
     if (behavior.kind === "drop") {
-      req.socket.destroy();
+      cutConnection(req, res);
       return;
     }
     if (behavior.kind === "stream-exception") {
@@ -549,6 +575,17 @@ export function corruptFrame(good: Uint8Array, corruption: Extract<Behavior, { k
   }
 }
 
+/** How a response ended: see FakeBedrock.responseEnded. */
+export type ResponseEnd = "finished" | "client-hung-up" | "fake-cut";
+
+/** Responses whose connection the fake cut itself (a drop, a fault kind, close()). */
+const cutByFake = new WeakSet<http.ServerResponse>();
+
+function cutConnection(req: http.IncomingMessage, res: http.ServerResponse): void {
+  cutByFake.add(res);
+  req.socket.destroy();
+}
+
 /** What a fault answer needs of the fake: to hold its response open until close(), and whether it closed. */
 interface FaultHost {
   hold(res: http.ServerResponse): void;
@@ -570,7 +607,7 @@ async function sendFault(req: http.IncomingMessage, res: http.ServerResponse, be
     const payload = unaryPayload(request, usage, started);
     res.writeHead(200, { ...baseHeaders("application/json"), "Content-Length": String(payload.length) });
     await writeAsync(res, payload.subarray(0, Math.floor(payload.length / 2)));
-    req.socket.destroy();
+    cutConnection(req, res);
     return;
   }
   const ok: OkBehavior = { kind: "ok" };
@@ -588,7 +625,7 @@ async function sendFault(req: http.IncomingMessage, res: http.ServerResponse, be
   const next = frames[good] as Frame;
   if (behavior.kind === "cut-mid-frame") {
     await writeAsync(res, next.subarray(0, Math.floor(next.length / 2)));
-    req.socket.destroy();
+    cutConnection(req, res);
     return;
   }
   await writeAsync(res, corruptFrame(next, behavior.corruption));

@@ -28,14 +28,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** `options`: a logger to watch, and the gateway's bounds on unproven work (short timeouts, small budgets). */
-export async function startHarness(config: Partial<ConfigInput> = {}, options: Pick<GatewayOptions, "log" | "limits"> = {}): Promise<Harness> {
+/** `options`: a logger to watch, the gateway's bounds on unproven work (short timeouts, small budgets), and its clock (kept across restarts). */
+export async function startHarness(config: Partial<ConfigInput> = {}, options: Pick<GatewayOptions, "log" | "limits" | "now"> = {}): Promise<Harness> {
   const fake = await FakeBedrock.start({ credentials: CREDENTIALS });
   const ledgerDir = await mkdtemp(path.join(os.tmpdir(), "bb-ledger-"));
   const configure = (extra: Partial<ConfigInput>) =>
     validated({ port: 0, upstreamEndpoint: fake.url, ledgerDir, user: "tester", timeZone: "UTC", ...extra }, "test");
   const launch = (extra: Partial<ConfigInput>) =>
-    startGateway({ config: configure(extra), credentials: async () => CREDENTIALS, log: options.log ?? silentLogger(), limits: options.limits });
+    startGateway({ config: configure(extra), credentials: async () => CREDENTIALS, log: options.log ?? silentLogger(), limits: options.limits, now: options.now });
   const harness: Harness = {
     fake,
     gateway: await launch(config),

@@ -264,18 +264,85 @@ export async function notifications(page: Page): Promise<string[]> {
   );
 }
 
-/** Messages in the notifications center (all not yet dismissed, also those whose toast has hidden); opens and closes it. */
-export async function notificationCenter(page: Page, timeoutMs = 5_000): Promise<string[]> {
+/** A notification as the user sees it: its message and the severity its icon shows. */
+export interface NotificationItem {
+  message: string;
+  severity: "error" | "warning" | "info" | "unknown";
+}
+
+/**
+ * Reads a notification list item (a toast's or the center's) in the page: the message and the
+ * severity of its icon (VS Code sets codicon-error / codicon-warning / codicon-info on it).
+ * A string, so it can be used inside page.evaluate of other helpers.
+ */
+const READ_ITEM = `(item) => {
+  const icon = item.querySelector(".notification-list-item-icon");
+  const classes = icon ? Array.from(icon.classList) : [];
+  const severity = ["error", "warning", "info"].find((s) => classes.includes("codicon-" + s)) ?? "unknown";
+  const message = item.querySelector(".notification-list-item-message");
+  return { message: message ? message.innerText.trim() : "", severity };
+}`;
+
+/** Notifications in the center (all not yet dismissed, also those whose toast has hidden), with their severity; opens and closes it. */
+export async function notificationCenterItems(page: Page, timeoutMs = 5_000): Promise<NotificationItem[]> {
   const center = page.locator(".notifications-center");
   const bell = page.locator('[id="status.notifications"]');
   const wasOpen = await center.evaluate((e) => (e as unknown as { classList: { contains(c: string): boolean } }).classList.contains("visible")).catch(() => false);
   if (!wasOpen) await bell.click({ timeout: timeoutMs });
   await page.locator(".notifications-center.visible").waitFor({ state: "visible", timeout: timeoutMs });
-  const list = await page.$$eval(".notifications-center .notification-list-item-message", (els) =>
-    (els as unknown as El[]).map((e) => e.innerText.trim()),
-  );
+  const list = (await page.evaluate(
+    `Array.from(document.querySelectorAll(".notifications-center .notification-list-item")).map(${READ_ITEM})`,
+  )) as NotificationItem[];
   if (!wasOpen) await bell.click({ timeout: timeoutMs }).catch(() => undefined);
   return list;
+}
+
+/** Messages in the notifications center; see notificationCenterItems. */
+export async function notificationCenter(page: Page, timeoutMs = 5_000): Promise<string[]> {
+  return (await notificationCenterItems(page, timeoutMs)).map((n) => n.message);
+}
+
+/**
+ * From now on, records every toast as it appears (VS Code builds one container per notification
+ * it toasts, even one whose text repeats an earlier one; while the center is open it toasts none;
+ * it may take a toast out of the DOM and put it back, which is still one toast).
+ * Read them with toastsSeen.
+ */
+export async function watchToasts(page: Page): Promise<void> {
+  await page.evaluate(`(() => {
+    if (window.__bbToasts) return;
+    window.__bbToasts = [];
+    // VS Code takes a toast out of the DOM and puts it back as it lays them out: one entry per element.
+    const known = new WeakSet();
+    new MutationObserver((records) => {
+      for (const r of records) for (const node of r.addedNodes) {
+        if (node.nodeType !== 1) continue;
+        const found = node.matches(".notification-toast-container") ? [node] : Array.from(node.querySelectorAll(".notification-toast-container"));
+        for (const el of found) {
+          if (known.has(el)) continue;
+          known.add(el);
+          // Read once rendered, and again when asked: a toast disposed meanwhile keeps the first reading.
+          const entry = { el, snap: undefined };
+          window.__bbToasts.push(entry);
+          setTimeout(() => {
+            const item = el.querySelector(".notification-list-item");
+            if (item) entry.snap = (${READ_ITEM})(item);
+          }, 0);
+        }
+      }
+    }).observe(document.body, { childList: true, subtree: true });
+  })()`);
+}
+
+/** Every toast shown since watchToasts, oldest first (its text is read now; a hidden toast keeps it). */
+export async function toastsSeen(page: Page): Promise<NotificationItem[]> {
+  return (await page.evaluate(
+    `(window.__bbToasts ?? []).map(({ el, snap }) => {
+      const item = el.querySelector(".notification-list-item");
+      const now = item ? (${READ_ITEM})(item) : undefined;
+      return now && now.message ? now : snap ?? { message: "", severity: "unknown" };
+    })`,
+  )) as NotificationItem[];
 }
 
 /**

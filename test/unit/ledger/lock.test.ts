@@ -15,6 +15,13 @@ async function deadPid(): Promise<number> {
 }
 
 const linux = process.platform === "linux";
+/** Boot ids and start times come from /proc: elsewhere the test is skipped, saying why; in CI (Linux) it must run. */
+function requireLinux(ctx: Mocha.Context): void {
+  if (linux) return;
+  if (process.env.CI === "true") assert.fail(`this test reads /proc (Linux only) and CI must not skip it; this is ${process.platform}`);
+  console.log(`      skipped: reads /proc, and this is ${process.platform}`);
+  ctx.skip();
+}
 
 describe("ledger/lock", () => {
   let dir: string;
@@ -63,7 +70,7 @@ describe("ledger/lock", () => {
   }
 
   it("takes over a lock written in another boot even though its pid is alive now", async function () {
-    if (!linux) return this.skip();
+    requireLinux(this);
     // The parent process is alive; the lock says it was another boot's process with that pid.
     await writeFile(file, `${process.ppid}\n\nboot=00000000-0000-4000-8000-000000000000\nstart=1\n`);
     const lock = await lockLedger(dir);
@@ -72,7 +79,7 @@ describe("ledger/lock", () => {
   });
 
   it("takes over a lock whose pid now belongs to another process (same boot, another start time)", async function () {
-    if (!linux) return this.skip();
+    requireLinux(this);
     const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
     await writeFile(file, `${process.ppid}\n\nboot=${boot}\nstart=1\n`);
     const lock = await lockLedger(dir);
