@@ -5,12 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { closeSync, openSync, rmSync, writeSync } from "node:fs";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { InvokeModelCommand, type BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, CREDENTIALS } from "../support/harness";
 import { cleanup, decimalToPicos, GatewayProcess, HAIKU_3, requireCapability, sdkClient, settledCalls, tempDir } from "./support";
+import { fillDisk } from "../support/fillDisk";
 
 /** Runs a command; its error text, or undefined when it succeeded. */
 function tryRun(cmd: string, args: string[]): string | undefined {
@@ -20,28 +21,6 @@ function tryRun(cmd: string, args: string[]): string | undefined {
   } catch (err) {
     return `${cmd} ${args.join(" ")}: ${((err as { stderr?: Buffer }).stderr?.toString() || (err as Error).message).trim()}`;
   }
-}
-
-/** Writes into `file` until the filesystem refuses (ENOSPC); bounded by the mount's size. */
-function fill(file: string, maxBytes: number): number {
-  const fd = openSync(file, "a");
-  let written = 0;
-  try {
-    for (const size of [256 * 1024, 4096, 1]) {
-      const chunk = Buffer.alloc(size, 0x61);
-      while (written <= maxBytes) {
-        try {
-          written += writeSync(fd, chunk);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return written;
 }
 
 describe("reliability: disk full and a read-only ledger", function () {
@@ -95,7 +74,7 @@ describe("reliability: disk full and a read-only ledger", function () {
   it("a full disk: a call is refused naming the problem, nothing is forwarded; once space returns, calls succeed", async () => {
     assert.equal(await call(), undefined, "a call succeeds before the disk fills");
     const filler = path.join(mnt, "filler");
-    fill(filler, SIZE);
+    fillDisk(filler, SIZE);
     // The journal's last page may still have room for a few lines: call until the ledger cannot grow.
     let refused: Error | undefined;
     let answered = 0;
