@@ -3,8 +3,8 @@
  * BudgetEngine keeps the personal caps (sync, atomic); a TeamEngine keeps the team caps.
  * Admission reserves locally first, then here; a refusal by either releases the other.
  */
-import picomatch from "picomatch";
 import type { CapStatus, Refusal } from "../budget/engine";
+import { capsFor, capMatcher, type CapMatcher } from "../budget/capMatch";
 import { windowBounds, type WindowBounds } from "../budget/windows";
 import { capId, type CapConfig } from "../config/schema";
 import type { CallRecord } from "../ledger/types";
@@ -65,7 +65,7 @@ export interface TeamCap {
   id: string;
   cap: CapConfig;
   limit: Picos;
-  matches: (modelId: string) => boolean;
+  matches: CapMatcher;
 }
 
 /** The team caps and the zone of their windows: matching and window arithmetic shared by both stores. */
@@ -83,7 +83,7 @@ export class TeamCaps {
       id: capId(cap),
       cap,
       limit: usdToPicos(cap.limitUsd),
-      matches: cap.model === undefined ? () => true : picomatch(cap.model, { bash: true, nocase: true, dot: true }),
+      matches: capMatcher(cap.model),
     }));
     const fresh = this.caps.filter((c) => zoneChanged || old.get(c.id)?.window !== c.cap.window || old.get(c.id)?.model !== c.cap.model).map((c) => c.id);
     return { fresh };
@@ -98,7 +98,7 @@ export class TeamCaps {
   }
 
   applicable(modelId: string, baseModelId?: string): string[] {
-    return this.caps.filter((c) => c.matches(modelId) || (baseModelId !== undefined && c.matches(baseModelId))).map((c) => c.id);
+    return capsFor(this.caps, modelId, baseModelId).map((c) => c.id);
   }
 
   /** The window of `cap` containing `at` (the last one found is cached: computing one costs a few Intl calls). */
