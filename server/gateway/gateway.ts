@@ -2,10 +2,10 @@
  * Assembles the gateway: ledger (recovered), budget engine (replayed from the ledger), prices,
  * credentials, and one loopback listener for Bedrock calls and the local API.
  */
+import { Caps, LocalCapStore } from "../budget/caps";
 import { BudgetEngine } from "../budget/engine";
-import { windowBounds } from "../budget/windows";
 import { ledgerDirOf, timeZoneOf, userOf } from "../config/load";
-import { capId, type CapConfig, type Config } from "../config/schema";
+import type { Config } from "../config/schema";
 import { credentialSource, type CredentialSource } from "../credentials";
 import { Ledger } from "../ledger/ledger";
 import { JournalWriteError } from "../ledger/journal";
@@ -24,7 +24,7 @@ import { LocalApi } from "./localApi";
 import { attachDashboard, DashboardRoutes } from "../dashboard/routes";
 import { answer, handleBedrock } from "./proxy";
 import { cannotRecord, upstreamUnreachable } from "./errors";
-import { attachTeam, runtimeKey, TeamRuntime } from "../team/runtime";
+import { runtimeKey, TeamRuntime } from "../team/runtime";
 
 export interface GatewayOptions {
   config: Config;
@@ -84,13 +84,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const history = (since: Date) => ledger.settledSince(since);
   const guard = inboundGuard(options.limits);
   let team: TeamRuntime | undefined;
-  let ctx: GatewayContext;
+  let ctx!: GatewayContext;
+  /** One Caps for the gateway's life: spend and reservations carry over a reconfigure. */
+  const caps = new Caps(new LocalCapStore(new BudgetEngine([], timeZoneOf(options.config)), () => ctx.timeZone, now));
+  let fresh: string[];
   /** The built-in table with the ledger's price file (bedrock-budget prices update) applied; an invalid file stops the start. */
   let prices: { table: PriceTable; info: PriceTableInfo };
   try {
     prices = await loadPriceTable(ledgerDir);
     team = options.config.teamLedger ? await openTeam(options.config) : undefined;
-    ctx = (await assemble(options.config)).next;
+    ({ next: ctx, fresh } = await assemble(options.config));
   } catch (err) {
     await team?.close();
     await ledger.close();
@@ -98,7 +101,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     throw err;
   }
   ctx.profiles = new ProfileLookup({ ledgerDir, credentials: () => ctx.credentials(), log, now });
-  await replaySpend(ctx);
+  await caps.replay(history, new Set(fresh));
 
   let inFlight = 0;
   let idle: (() => void) | undefined;
@@ -120,24 +123,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return runtime;
   }
 
-  /** A context for `config` (team.json merged in); its engine keeps this machine's caps. */
-  async function assemble(config: Config, previous?: GatewayContext): Promise<{ next: GatewayContext; engineCaps: CapConfig[] }> {
+  /** A context for `config` (team.json merged in), and the ids of caps that start from zero (replay history into them). */
+  async function assemble(config: Config, previous?: GatewayContext): Promise<{ next: GatewayContext; fresh: string[] }> {
     const timeZone = timeZoneOf(config);
     const eff = team?.effective(config, userOf(config), timeZone);
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
     const engineCaps = eff ? eff.personal : config.caps;
-    const next = buildContext(effective, ledger, options, log, now, engineCaps, guard, prices.table);
+    const next = buildContext(effective, ledger, options, log, now, caps, guard, prices.table);
     if (eff) next.prices = new PriceBook(eff.pricing, prices.table, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
-    attachTeam(next, team?.store);
+    caps.team = team?.store;
+    const fresh = caps.local.engine.setCaps(engineCaps);
     if (previous) {
-      next.engine = previous.engine;
       next.publish = previous.publish;
       next.profiles = previous.profiles; // answers already learned stay
       // Keep resolved (memoized) credentials unless the profile changed: SSO look-ups are slow.
       if (previous.config.awsProfile === config.awsProfile) next.credentials = previous.credentials;
     }
-    return { next, engineCaps };
+    return { next, fresh };
   }
 
   let currentConfig = options.config;
@@ -151,11 +154,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         team = config.teamLedger ? await openTeam(config) : undefined;
         await old?.close();
       }
-      const { next, engineCaps } = await assemble(config, ctx);
-      const fresh = next.engine.setCaps(engineCaps);
+      const { next, fresh } = await assemble(config, ctx);
       log.setLevel(config.logLevel);
       ctx = next;
-      if (fresh.length > 0) await replaySpend(ctx, new Set(fresh));
+      if (fresh.length > 0) await caps.replay(history, new Set(fresh));
     });
     return applying;
   }
@@ -304,12 +306,12 @@ async function withinGrace(p: Promise<unknown>): Promise<void> {
   clearTimeout(timer);
 }
 
-function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, engineCaps: CapConfig[], inbound: InboundGuard, table: PriceTable): GatewayContext {
+function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, caps: Caps, inbound: InboundGuard, table: PriceTable): GatewayContext {
   const timeZone = timeZoneOf(config);
   return {
     config,
     prices: new PriceBook(config.pricing, table),
-    engine: new BudgetEngine(engineCaps, timeZone),
+    caps,
     ledger,
     credentials: options.credentials ?? credentialSource(config.awsProfile),
     inbound,
@@ -319,29 +321,4 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, l
     now,
     publish: () => undefined,
   };
-}
-
-/**
- * Spend already settled in the current windows counts against the caps after a restart, charged
- * to the window each call reserved in (as live). `only` limits the replay to caps that are new.
- */
-async function replaySpend(ctx: GatewayContext, only?: Set<string>): Promise<void> {
-  const now = ctx.now();
-  const since = ctx.config.caps
-    .filter((cap) => !only || only.has(capId(cap)))
-    .map((cap) => windowBounds(cap.window, ctx.timeZone, now).start)
-    .reduce<Date | undefined>((a, b) => (a && a < b ? a : b), undefined);
-  if (!since) return;
-  for await (const record of ctx.ledger.settledSince(since)) {
-    const amount = BigInt(record.costPicos);
-    if (amount <= 0n) continue;
-    const at = new Date(record.startedAt);
-    if (!only) {
-      ctx.engine.recordSpent({ modelId: record.modelId, baseModelId: record.baseModelId, amount, at });
-      continue;
-    }
-    for (const id of ctx.engine.applicableCaps(record.modelId, record.baseModelId)) {
-      if (only.has(id)) ctx.engine.recordExternalSpent(id, at, amount);
-    }
-  }
 }

@@ -10,8 +10,6 @@ import { API_PATHS, API_PREFIX, TOKEN_HEADER, TOKEN_QUERY, type CallsResponse, t
 import { CHALLENGE_RE, TOKEN_HINT, type GatewaySecret } from "../ledger/secret";
 import type { GatewayContext } from "./context";
 import type { CapStatus } from "../budget/engine";
-import { teamOf } from "../team/runtime";
-import type { TeamFreshness } from "../team/teamEngine";
 import type { AnyRequest, AnyResponse } from "./listener";
 import { version } from "../../package.json";
 import { tableAge, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
@@ -65,8 +63,7 @@ export class LocalApi {
   status(): StatusResponse {
     const ctx = this.ctx();
     const now = ctx.now();
-    const team = teamOf(ctx);
-    const all: (CapStatus & { team?: TeamFreshness })[] = [...ctx.engine.status(now), ...(team ? team.status(now) : [])];
+    const all = ctx.caps.status(now);
     const caps = all.map((c): CapStatusDto => ({
       id: c.id,
       scope: c.scope,

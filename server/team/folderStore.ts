@@ -11,6 +11,7 @@
  * are read (regularFile.ts); a refused team.json keeps the last good one in force, a refused or
  * invalid spend file keeps that peer's last good figures.
  */
+import { replaySettled, type SettledCall } from "../budget/replay";
 import { watch, type FSWatcher } from "node:fs";
 import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -108,16 +109,16 @@ export class FolderTeamEngine implements TeamEngine {
     if (freshSet.size > 0) {
       const now = this.o.now();
       const since = this.caps.all().filter((c) => freshSet.has(c.id)).map((c) => this.previousStart(c.id, now)!).reduce((a, b) => (a < b ? a : b));
-      for await (const record of this.o.history(since)) {
-        const amount = BigInt(record.costPicos);
-        if (amount <= 0n) continue;
-        const at = new Date(record.startedAt);
-        for (const id of this.caps.applicable(record.modelId, record.baseModelId)) {
-          if (!freshSet.has(id)) continue;
-          this.engine.recordExternalSpent(id, at, amount);
-          addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
-        }
-      }
+      await replaySettled(
+        this.o.history(since),
+        (modelId, baseModelId) => this.caps.applicable(modelId, baseModelId).filter((id) => freshSet.has(id)),
+        ({ amount, at, capIds }) => {
+          for (const id of capIds) {
+            this.engine.recordExternalSpent(id, at, amount);
+            addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
+          }
+        },
+      );
       this.dirty = true;
     }
     this.applyOthers();
@@ -146,7 +147,7 @@ export class FolderTeamEngine implements TeamEngine {
     return r.ok ? { ok: true } : { ok: false, message: refusalMessage(r.refusal, this.caps.timeZone) };
   }
 
-  async settle(record: CallRecord): Promise<void> {
+  async settle(record: SettledCall): Promise<void> {
     const amount = BigInt(record.costPicos);
     const at = new Date(record.startedAt);
     if (this.held.delete(record.id)) this.engine.settle(record.id, amount, this.o.now());

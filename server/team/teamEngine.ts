@@ -1,56 +1,26 @@
 /**
- * The team side of admission: a store that several gateways share (a folder, or Redis). The local
- * BudgetEngine keeps the personal caps (sync, atomic); a TeamEngine keeps the team caps.
- * Admission reserves locally first, then here; a refusal by either releases the other.
+ * The team side of admission: a store that several gateways share (a folder, or Redis), one of the
+ * CapStores that server/budget/caps.ts reserves on (the local engine keeps the personal caps).
+ * Window arithmetic and messages both team stores share.
  */
-import type { CapStatus, Refusal } from "../budget/engine";
+import type { CapFigure, CapSource, CapStore, Freshness, StoreReserveRequest, StoreReserveResult } from "../budget/caps";
 import { capsFor, capMatcher, type CapMatcher } from "../budget/capMatch";
 import { windowBounds, type WindowBounds } from "../budget/windows";
 import { capId, type CapConfig } from "../config/schema";
 import type { CallRecord } from "../ledger/types";
 import { formatUsd, usdToPicos, type Picos } from "../metering/money";
 
-export type TeamSource = "folder" | "redis";
+export type TeamSource = Exclude<CapSource, "local">;
+export type TeamFreshness = Freshness;
+export type TeamCapStatus = CapFigure & { team: Freshness };
+export type TeamReserveRequest = StoreReserveRequest;
+export type TeamReserveResult = StoreReserveResult;
 
-export interface TeamFreshness {
-  source: TeamSource;
-  /** When the figures were last read from the shared store (ISO). */
-  asOf: string;
-  /** True when the store could not be read recently (the figures may be behind). */
-  stale: boolean;
-}
-
-export interface TeamCapStatus extends CapStatus {
-  team: TeamFreshness;
-}
-
-export type TeamReserveResult =
-  | { ok: true; capIds: string[]; /** Admitted without the store (teamUnavailable: personalOnly). */ unchecked?: boolean }
-  | { ok: false; message: string; capId: string; refusal?: Refusal };
-
-export interface TeamReserveRequest {
-  callId: string;
-  modelId: string;
-  baseModelId?: string;
-  capIds: string[];
-  amount: Picos;
-  now: Date;
-}
-
-export interface TeamEngine {
+/** A team store: one CapStore over caps several gateways share, which also carries team.json. */
+export interface TeamEngine extends CapStore {
   readonly source: TeamSource;
   /** Team caps (and the zone of their windows). Caps new or changed start from the store's figures / the journal. */
   setCaps(caps: CapConfig[], timeZone: string): Promise<void>;
-  /** Ids of the team caps that apply to a model. */
-  applicable(modelId: string, baseModelId?: string): string[];
-  /** Reserves `amount` on the team caps `capIds` (those that apply, see applicable) in the windows containing `now`, or refuses. */
-  reserve(req: TeamReserveRequest): Promise<TeamReserveResult>;
-  /** A stream outgrew its reservation. Resolves refused when a team cap would be crossed. */
-  extend(callId: string, extra: Picos, now: Date): Promise<{ ok: true } | { ok: false; message: string }>;
-  /** The call was journaled as settled: count it to the team (also for calls admitted unchecked). Never throws. */
-  settle(record: CallRecord): Promise<void>;
-  /** Drops a hold without charging. Never throws. */
-  release(callId: string): Promise<void>;
   status(now: Date): TeamCapStatus[];
   /** team.json's text as the store holds it (undefined: none), and changes to it. */
   teamFileText(): string | undefined;
