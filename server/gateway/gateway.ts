@@ -21,7 +21,8 @@ import { accessDenied, refusal } from "./errors";
 import { inboundGuard, isLoopbackHost, type InboundGuard, type InboundLimits } from "./inbound";
 import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
 import { LocalApi } from "./localApi";
-import { attachDashboard, DashboardRoutes } from "../dashboard/routes";
+import { attachDashboard } from "../dashboard/routes";
+import type { Routes } from "../http";
 import { answer, handleBedrock } from "./proxy";
 import { cannotRecord, upstreamUnreachable } from "./errors";
 import { runtimeKey, TeamRuntime } from "../team/runtime";
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   blocked?: string;
   /** Overrides the fixed bounds on unproven work (tests use short timeouts and small budgets). */
   limits?: Partial<InboundLimits>;
+  /** Routes mounted beside the local API, built once it exists (default: the dashboard). */
+  mount?: (api: LocalApi, ctx: () => GatewayContext) => Routes[];
 }
 
 export interface RunningGateway {
@@ -159,8 +162,9 @@ export class Gateway implements RunningGateway {
     this.ctx.profiles = new ProfileLookup({ ledgerDir: this.ledgerDir, credentials: () => this.ctx.credentials(), log, now });
     this.ctx.publish = (record) => this.api.publish(record);
     await this.caps.replay(this.history, new Set(fresh));
-    const dashboard = attachDashboard(this.api, () => this.ctx);
-    this.listener = await listen((req, res) => this.handle(req, res, dashboard), options.port ?? options.config.port, "127.0.0.1", this.guard.limits);
+    const mount = options.mount ?? ((api, ctx) => [attachDashboard(api, ctx)]);
+    const routes = [...mount(this.api, () => this.ctx), this.api];
+    this.listener = await listen((req, res) => this.handle(req, res, routes), options.port ?? options.config.port, "127.0.0.1", this.guard.limits);
     this.address = `http://127.0.0.1:${this.listener.port}`;
     /** A new price file applies live; an invalid one is logged and the table in force stays. */
     this.stopPriceWatch = watchPriceFile(this.ledgerDir, () => {
@@ -268,14 +272,14 @@ export class Gateway implements RunningGateway {
     return this.applying;
   }
 
-  private handle(req: AnyRequest, res: AnyResponse, dashboard: DashboardRoutes): void {
+  private handle(req: AnyRequest, res: AnyResponse, routes: readonly Routes[]): void {
     const log = this.log;
     if (!isLoopbackHost(req)) {
       return answer(res, accessDenied("Bedrock Budget answers only requests addressed to a loopback host (localhost, 127.0.0.1, [::1])."));
     }
     const rawPath = req.url ?? "/";
-    if (DashboardRoutes.handles(rawPath)) return void dashboard.handle(req, res).catch((err) => log.error(`dashboard: ${(err as Error).message}`));
-    if (LocalApi.handles(rawPath)) return void this.api.handle(req, res).catch((err) => log.error(`local API: ${(err as Error).message}`));
+    const mounted = routes.find((r) => r.handles(rawPath));
+    if (mounted) return void mounted.handle(req, res).catch((err) => log.error(`${mounted.name}: ${(err as Error).message}`));
     if (this.blocked !== undefined) {
       if (req.httpVersionMajor === 1) res.setHeader("connection", "close"); // the body is left unread
       return answer(res, refusal(this.blocked));

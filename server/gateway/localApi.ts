@@ -6,24 +6,18 @@
 import { EventEmitter } from "node:events";
 import { picosToDecimalString, picosToUsd } from "../metering/money";
 import type { CallRecord, Outcome } from "../ledger/types";
-import { API_PATHS, API_PREFIX, TOKEN_HEADER, TOKEN_QUERY, type CallsResponse, type CapStatusDto, type HealthResponse, type PriceTableDto, type StatusResponse } from "../protocol";
-import { CHALLENGE_RE, TOKEN_HINT, type GatewaySecret } from "../ledger/secret";
+import { API_PATHS, API_PREFIX, type CallsResponse, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
+import { CHALLENGE_RE, type GatewaySecret } from "../ledger/secret";
 import type { GatewayContext } from "./context";
-import type { CapStatus } from "../budget/engine";
-import type { AnyRequest, AnyResponse } from "./listener";
+import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Routes } from "../http";
 import { version } from "../../package.json";
-import { tableAge, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
+import { priceTableDto, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
 import type { PriceTable } from "../metering/prices";
-
-/** The price table's origin and age as the status and dashboard show it. */
-export function priceTableDto(info: PriceTableInfo, now: Date): PriceTableDto {
-  const age = tableAge(info.date, now);
-  return { ...info, ageDays: age.days, stale: age.stale };
-}
 
 const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"];
 
-export class LocalApi {
+export class LocalApi implements Routes {
+  readonly name = "local API";
   readonly events = new EventEmitter();
   private readonly streams = new Set<AnyResponse>();
   private readonly startedAt = new Date().toISOString();
@@ -52,6 +46,10 @@ export class LocalApi {
 
   static handles(rawPath: string): boolean {
     return rawPath === API_PREFIX || rawPath.startsWith(`${API_PREFIX}/`);
+  }
+
+  handles(rawPath: string): boolean {
+    return LocalApi.handles(rawPath);
   }
 
   /** The settled call, then the status after it, computed once however many streams listen. */
@@ -162,20 +160,4 @@ export class LocalApi {
   endStreams(): void {
     for (const res of this.streams) res.end();
   }
-}
-
-/** Whether the request carries the user's token (header, or query for EventSource and links). */
-export function authorized(req: AnyRequest, url: URL, secret: GatewaySecret): boolean {
-  const header = req.headers[TOKEN_HEADER];
-  return secret.acceptsToken(typeof header === "string" ? header : url.searchParams.get(TOKEN_QUERY));
-}
-
-export function forbidden(res: AnyResponse): void {
-  json(res, 403, { message: `this route shows individual calls and needs your Bedrock Budget token: ${TOKEN_HINT}` });
-}
-
-function json(res: AnyResponse, status: number, body: unknown): void {
-  const text = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { "content-type": "application/json", "content-length": String(text.byteLength), "cache-control": "no-store" });
-  res.end(text);
 }
