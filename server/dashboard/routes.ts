@@ -25,7 +25,7 @@ import { DASHBOARD_PATHS, type PriceDto, type PricesResponse, type ReconcileResp
 import { MONTH_RE, reconcileDto, reconcileMonth } from "../billing/reconcileMonth";
 import { ledgerDirOf } from "../config/load";
 import { DashboardAggregate } from "./aggregate";
-import { dashboardHtml, gatewayCsp, newNonce } from "./html";
+import { dashboardHtml, gatewayCsp, newNonce } from "../shared/dashboardPage";
 
 const WINDOWS: SeriesWindow[] = ["day", "week", "month"];
 const GROUPS: SeriesGroupBy[] = ["model", "tool", "tag"];
