@@ -1,7 +1,6 @@
 /** Notifications: cap thresholds (once per window each), refused and cut calls, invalid settings. */
 import * as vscode from "vscode";
-import type { CallRecord } from "../server/ledger/types";
-import type { StatusResponse } from "../server/protocol";
+import type { CallRecord, StatusResponse } from "../server/protocol";
 import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "./alertModel";
 
 const NOTIFIED_KEY = "bedrockBudget.notifiedThresholds";

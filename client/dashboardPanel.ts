@@ -8,13 +8,13 @@
  * state (acquireVsCodeApi().getState()).
  */
 import * as vscode from "vscode";
-import { dashboardHtml, newNonce, webviewCsp } from "../server/dashboard/html";
+import { dashboardHtml, newNonce, webviewCsp } from "../server/shared/dashboardPage";
+import { parseSse } from "../server/shared/sse";
 import {
   API_PATHS,
   DASHBOARD_PATHS,
   TOKEN_HEADER,
   type DashboardRoute,
-  type GatewayEvent,
   type HostToWebview,
   type WebviewToHost,
 } from "../server/protocol";
@@ -227,40 +227,6 @@ function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & 
   };
 }
 
-/** Server-sent events from a fetch body: `event:` + `data:` blocks separated by a blank line. */
-export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncIterable<GatewayEvent> {
-  const decoder = new TextDecoder();
-  const reader = body.getReader();
-  let buffer = "";
-  try {
-    while (!signal?.aborted) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
-      let end: number;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        let event = "message";
-        const data: string[] = [];
-        for (const line of block.split("\n")) {
-          if (line.startsWith(":")) continue;
-          if (line.startsWith("event:")) event = line.slice(6).trim();
-          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-        }
-        if ((event === "call" || event === "status") && data.length) {
-          try {
-            yield { event, data: JSON.parse(data.join("\n")) } as GatewayEvent;
-          } catch {
-            /* a malformed event is skipped */
-          }
-        }
-      }
-    }
-  } finally {
-    reader.releaseLock();
-  }
-}
 
 /** Restores the panel after a window reload. Call once from activate. */
 export function registerDashboardSerializer(context: vscode.ExtensionContext, gateway: GatewayProvider): void {

@@ -52,7 +52,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     log,
     meter,
     terminals,
-    lc.onNotification(GatewayStateNotification.method, (params: GatewayStateNotification.Params) => {
+    lc.onNotification(GatewayStateNotification.type, (params) => {
       state = params;
       if (params.state === "ready") {
         endpoint = params.url;
@@ -66,12 +66,12 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
       state = { state: "error", message: "the background process stopped; run “Bedrock Budget: Restart Gateway” or reload the window" };
       refresh();
     }),
-    lc.onNotification(StatusNotification.method, (status: StatusNotification.Params) => {
+    lc.onNotification(StatusNotification.type, (status) => {
       meter.update(status);
       alerts.onStatus(status);
     }),
-    lc.onNotification(CallSettledNotification.method, (record: CallSettledNotification.Params) => alerts.onCall(record)),
-    lc.onNotification(ConfigErrorNotification.method, (params: ConfigErrorNotification.Params) =>
+    lc.onNotification(CallSettledNotification.type, (record) => alerts.onCall(record)),
+    lc.onNotification(ConfigErrorNotification.type, (params) =>
       params.errors.length ? alerts.onConfigErrors(params.errors, params.blocked ?? false) : alerts.clearConfigErrors(),
     ),
     vscode.workspace.onDidChangeConfiguration((e) => {
@@ -88,7 +88,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
       void vscode.window.showInformationMessage(`Copied ${endpoint}. In a terminal outside VS Code: export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${endpoint}`);
     }),
     vscode.commands.registerCommand("bedrockBudget.restartGateway", async () => {
-      const result = await lc.sendRequest<RestartGatewayRequest.Result>(RestartGatewayRequest.method);
+      const result = await lc.sendRequest(RestartGatewayRequest.type);
       if ("error" in result) void vscode.window.showErrorMessage(`Bedrock Budget: ${result.error}`);
       else void vscode.window.showInformationMessage(`Bedrock Budget: the gateway serves ${result.url}.`);
     }),

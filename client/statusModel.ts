@@ -2,7 +2,7 @@
  * What the status bar meter says, as plain data (no `vscode` here, so it is tested alone): the
  * tightest cap's spend, its severity and a Markdown tooltip listing every cap.
  */
-import { teamFreshness } from "../server/freshness";
+import { teamFreshness, usd, usedShare, WINDOW_WORD } from "../server/shared/statusFormat";
 import type { CapStatusDto, StatusResponse } from "../server/protocol";
 
 export type Severity = "normal" | "warning" | "error";
@@ -11,13 +11,6 @@ export interface MeterView {
   text: string;
   severity: Severity;
   tooltip: string; // Markdown, with command links
-}
-
-const WINDOW_WORD = { day: "today", week: "this week", month: "this month" } as const;
-
-/** Share of a cap in use: spent plus what calls in flight have reserved. */
-export function usedShare(cap: CapStatusDto): number {
-  return cap.limitUsd > 0 ? (cap.spentUsd + cap.reservedUsd) / cap.limitUsd : 0;
 }
 
 /** The cap closest to its limit. */
@@ -61,10 +54,6 @@ function tooltip(status: StatusResponse, now: Date): string {
   lines.push(`Endpoint: \`${status.endpoint}\``, "");
   lines.push("[Dashboard](command:bedrockBudget.showDashboard) · [Copy endpoint](command:bedrockBudget.copyEndpoint) · [Settings](command:bedrockBudget.openSettings) · [Log](command:bedrockBudget.showLog)");
   return lines.join("\n");
-}
-
-export function usd(n: number): string {
-  return `$${n.toFixed(2)}`;
 }
 
 /** "in 3 h 20 min", "in 2 days". */

@@ -1,8 +1,57 @@
 /**
  * The contract between the background process and everything that shows its figures: the local
- * HTTP API (CLI, dashboard, other windows) and, later, custom LSP messages. Types only.
+ * HTTP API (CLI, dashboard, other windows), the custom LSP messages, and the webview's messages.
+ * It owns every type it names and imports only the JSON-RPC message types.
  */
-import type { CallRecord, Outcome } from "./ledger/types";
+import { NotificationType, RequestType0 } from "vscode-jsonrpc";
+
+// The journal's settled call: the editor, the dashboard and the local API receive it as it is.
+export type MeteredOperation = "InvokeModel" | "InvokeModelWithResponseStream" | "Converse" | "ConverseStream";
+export type Operation = MeteredOperation | "CountTokens" | "ApplyGuardrail";
+
+/** Token counts as Bedrock reports them: input excludes cache reads and writes. */
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadInputTokens: number;
+  cacheWrite5mInputTokens: number;
+  cacheWrite1hInputTokens: number;
+}
+
+export type Outcome =
+  | "ok" // settled at the usage Bedrock reported
+  | "refused" // a cap refused it; never forwarded
+  | "upstream-error" // Bedrock answered with an error; nothing charged
+  | "cut" // a stream stopped by the gateway at a cap; charged what was generated
+  | "client-aborted" // the caller went away mid-call; charged what is known, else the worst case
+  | "upstream-failed" // connection to Bedrock dropped mid-call, or its answer could not be read; charged conservatively
+  | "interrupted"; // unsettled after a crash, or stopped by a shutdown past its deadline; charged the worst case
+
+/** The settled call. Written before the caller sees the end of its response. */
+export interface CallRecord {
+  type: "settle";
+  id: string;
+  at: string; // ISO time of settlement
+  startedAt: string;
+  user: string;
+  tool: string;
+  operation: Operation;
+  modelId: string; // as the caller named it
+  baseModelId: string;
+  usage: TokenUsage;
+  /** True when usage was not reported by Bedrock and was estimated (cut, aborted, interrupted). */
+  usageEstimated: boolean;
+  costPicos: string;
+  worstCasePicos: string;
+  outcome: Outcome;
+  status: number; // HTTP status the caller got
+  refusedBy?: string; // cap id
+  requestId?: string;
+  latencyMs: number;
+  tags: Record<string, string>;
+  serviceTier?: string;
+  message?: string; // short, secret-free description of an error
+}
 
 export const API_PREFIX = "/__bedrock-budget/v1";
 export const API_PATHS = {
@@ -53,7 +102,8 @@ export interface CapStatusDto {
   limitUsd: number;
   spentUsd: number;
   reservedUsd: number;
-  /** Exact figures as decimal strings of USD. */
+  /** Exact figures as decimal strings of USD (the numbers above are for display; money is computed from these). */
+  limitExact: string;
   spentExact: string;
   reservedExact: string;
   windowStart: string;
@@ -71,9 +121,10 @@ export interface StatusResponse {
   endpoint: string;
   timeZone: string;
   caps: CapStatusDto[];
-  today: { calls: number; costUsd: number };
+  /** `costExact`: the exact figure as a decimal string of USD. */
+  today: { calls: number; costUsd: number; costExact: string };
   /** Today's settled calls per base model id (code lenses show them). */
-  todayByModel: Record<string, { calls: number; costUsd: number }>;
+  todayByModel: Record<string, { calls: number; costUsd: number; costExact: string }>;
   inFlight: number;
   /** Why the gateway refuses every Bedrock call right now (a setting that decides money is invalid); absent while it admits calls. */
   blocked?: string;
@@ -112,10 +163,12 @@ export interface CallsQuery {
 
 /**
  * Custom LSP messages between the background process and the extension (or any LSP client that
- * wants them). Each is a method name and its parameter type.
+ * wants them). Each is a method name, its parameter type, and a typed `type` constant both sides
+ * use, so a changed message breaks the build on both ends instead of being cast.
  */
 export namespace GatewayStateNotification {
   export const method = "bedrockBudget/gatewayState";
+  export const type = new NotificationType<Params>(method);
   export type Params =
     /** `endpoint`: where the gateway will serve (`http://127.0.0.1:<configured port>`), when the port is fixed. */
     | { state: "starting"; endpoint?: string }
@@ -132,11 +185,13 @@ export namespace GatewayStateNotification {
 export namespace StatusNotification {
   export const method = "bedrockBudget/status";
   export type Params = StatusResponse;
+  export const type = new NotificationType<Params>(method);
 }
 
 export namespace CallSettledNotification {
   export const method = "bedrockBudget/callSettled";
   export type Params = CallRecord;
+  export const type = new NotificationType<Params>(method);
 }
 
 /**
@@ -150,12 +205,14 @@ export namespace ConfigErrorNotification {
     errors: string[];
     blocked?: boolean;
   }
+  export const type = new NotificationType<Params>(method);
 }
 
 /** Client → server: restart the gateway (stop, reopen the ledger, listen again). */
 export namespace RestartGatewayRequest {
   export const method = "bedrockBudget/restartGateway";
   export type Result = { url: string } | { error: string };
+  export const type = new RequestType0<Result, void>(method);
 }
 
 /** Server-sent events on API_PATHS.events: `event: call` carries a CallRecord, `event: status` a StatusResponse. */

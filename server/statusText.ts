@@ -1,8 +1,6 @@
 /** The status as text for a terminal (CLI `status`). Pure. */
-import { teamFreshness } from "./freshness";
+import { teamFreshness, usd, usedPercent, WINDOW_WORD } from "./shared/statusFormat";
 import type { JournalHealthDto, PriceTableDto, StatusResponse } from "./protocol";
-
-const WINDOW_WORD = { day: "today", week: "this week", month: "this month" } as const;
 
 export function formatStatus(status: StatusResponse, now: Date = new Date()): string {
   const lines = [`Bedrock Budget at ${status.endpoint} (user ${status.user}, ${status.timeZone})`];
@@ -10,7 +8,7 @@ export function formatStatus(status: StatusResponse, now: Date = new Date()): st
   if (status.caps.length === 0) lines.push("no caps set: calls are metered but never refused");
   for (const cap of status.caps) {
     const fresh = teamFreshness(cap, now);
-    const pct = cap.limitUsd > 0 ? Math.round(((cap.spentUsd + cap.reservedUsd) / cap.limitUsd) * 100) : 0;
+    const pct = usedPercent(cap);
     lines.push(
       `${cap.id} (${cap.scope}${cap.model ? `, ${cap.model}` : ""}): ${usd(cap.spentUsd)} / ${usd(cap.limitUsd)} ${WINDOW_WORD[cap.window]}` +
         `${cap.reservedUsd > 0 ? `, ${usd(cap.reservedUsd)} reserved` : ""} (${pct}%), resets ${cap.resetsAt}${fresh ? `; ${fresh}` : ""}`,
@@ -38,8 +36,4 @@ export function priceTableLine(p: PriceTableDto): string {
   const from = p.source === "AWS Price List" ? `AWS Price List ${p.date}${p.region ? ` (${p.region})` : ""}, ${p.builtInRows} row(s) at the built-in figure` : `built-in table checked ${p.date}`;
   const line = `prices: ${from}; ${p.ageDays} day(s) old`;
   return p.stale ? `WARNING: ${line}: older than 60 days, refresh with: bedrock-budget prices update` : line;
-}
-
-function usd(n: number): string {
-  return `$${n.toFixed(2)}`;
 }

@@ -1,6 +1,5 @@
 /** The call log: newest first, filterable by model and outcome, paged from the gateway's /calls. */
-import type { CallRecord, Outcome } from "../server/ledger/types";
-import type { CallsResponse } from "../server/protocol";
+import type { CallRecord, CallsResponse, Outcome } from "../server/protocol";
 import type { DataSource } from "./dataSource";
 import { clear, h } from "./dom";
 import { callTime, count, modelLabel, usdPrecise } from "./format";

@@ -3,8 +3,7 @@
  * extension host) and in a browser tab served by the gateway (fetch + EventSource).
  */
 import "./dashboard.css";
-import type { CallRecord } from "../server/ledger/types";
-import type { CapSeries, CapStatusDto, DashboardSeriesResponse, DashboardViewState, PricesResponse, SeriesWindow, StatusResponse } from "../server/protocol";
+import type { CallRecord, CapSeries, CapStatusDto, DashboardSeriesResponse, DashboardViewState, PricesResponse, SeriesWindow, StatusResponse } from "../server/protocol";
 import { CallLog } from "./callLog";
 import { calculatorView, DEFAULT_CALCULATOR, type CalculatorState } from "./calculator";
 import { capChart, modelName, stackedChart, tagChart, type Chart } from "./charts";
@@ -12,7 +11,7 @@ import { createDataSource, type DataSource } from "./dataSource";
 import { clear, h } from "./dom";
 import { count, dateTime, relative, usd } from "./format";
 import { onThemeChange, readTheme } from "./theme";
-import { teamFreshness } from "../server/freshness";
+import { teamFreshness } from "../server/shared/statusFormat";
 import { reconcileCard, renderPriceTable } from "./billView";
 
 const WINDOW_LABEL: Record<SeriesWindow, string> = { day: "Today", week: "This week", month: "This month" };

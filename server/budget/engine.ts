@@ -3,9 +3,9 @@
  * turn of the event loop, so two concurrent calls can never both squeeze under the same limit.
  * Windows roll over lazily, whenever an operation's `now` (or a replayed `at`) passes resetsAt.
  */
-import picomatch from "picomatch";
 import { capId, type CapConfig } from "../config/schema";
 import { formatUsd, usdToPicos, type Picos } from "../metering/money";
+import { capsFor, capMatcher, type CapMatcher } from "./capMatch";
 import { formatLocalDateTime, windowBounds, type CapWindow } from "./windows";
 
 export interface CapStatus {
@@ -53,7 +53,7 @@ interface CapState {
   id: string;
   cap: CapConfig;
   limit: Picos;
-  matches: (id: string) => boolean;
+  matches: CapMatcher;
   spent: Picos;
   reserved: Picos;
   /** Undefined until the first operation gives a time; the constructor has no clock. */
@@ -87,8 +87,7 @@ export class BudgetEngine {
       const fields = {
         cap,
         limit: usdToPicos(cap.limitUsd),
-        // bash mode lets "*" cross "/" (ARNs); model ids are matched case-insensitively.
-        matches: cap.model === undefined ? () => true : picomatch(cap.model, { bash: true, nocase: true, dot: true }),
+        matches: capMatcher(cap.model),
       };
       const kept = old.get(id);
       if (!kept) {
@@ -185,7 +184,7 @@ export class BudgetEngine {
   }
 
   private applicable(modelId: string, baseModelId?: string): CapState[] {
-    return this.caps.filter((s) => s.matches(modelId) || (baseModelId !== undefined && s.matches(baseModelId)));
+    return capsFor(this.caps, modelId, baseModelId);
   }
 
   /** Moves a cap to the window containing `t` if `t` is past its end. Holds from the old window go stale with it. */

@@ -6,7 +6,7 @@
  * most a month of quarter-hours (~3,000 slots), never the calls themselves. Pure apart from the
  * `build` helper, which only reads an iterable of records.
  */
-import picomatch from "picomatch";
+import { capMatcher } from "../budget/capMatch";
 import { localParts, windowBounds, type CapWindow } from "../budget/windows";
 import { picosToDecimalString, picosToUsd, type Picos } from "../metering/money";
 import type { CallRecord, Outcome } from "../ledger/types";
@@ -168,13 +168,13 @@ export class DashboardAggregate {
     const start = Date.parse(cap.windowStart);
     const end = Date.parse(cap.resetsAt);
     const nowMs = Math.min(Math.max(now.getTime(), start), end);
-    const matches = cap.model === undefined ? () => true : picomatch(cap.model, { bash: true, nocase: true, dot: true });
+    const matches = capMatcher(cap.model);
     const matchCache = new Map<string, boolean>();
     const applies = (k: string) => {
       let m = matchCache.get(k);
       if (m === undefined) {
         const [modelId, base] = k.split(SEP) as [string, string];
-        matchCache.set(k, (m = matches(modelId) || matches(base)));
+        matchCache.set(k, (m = matches(modelId, base)));
       }
       return m;
     };

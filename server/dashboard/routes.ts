@@ -10,18 +10,22 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { windowBounds } from "../budget/windows";
-import type { GatewayContext } from "../gateway/context";
-import type { AnyRequest, AnyResponse } from "../gateway/listener";
-import { authorized, forbidden, priceTableDto, type LocalApi } from "../gateway/localApi";
+import type { EventEmitter } from "node:events";
+import type { AwsCredentialIdentity } from "@smithy/types";
+import type { Config } from "../config/schema";
+import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Routes } from "../http";
+import type { Ledger } from "../ledger/ledger";
+import type { Logger } from "../log";
+import type { PriceBook, PriceTable } from "../metering/prices";
 import { journalMonth } from "../ledger/journal";
 import { toCsv } from "../ledger/report";
 import type { CallRecord } from "../ledger/types";
-import { priceSource, tableWithPriceFile } from "../metering/priceFile";
-import { DASHBOARD_PATHS, type PriceDto, type PricesResponse, type ReconcileResponse, type SeriesGroupBy, type SeriesWindow } from "../protocol";
+import { priceSource, priceTableDto, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
+import { DASHBOARD_PATHS, type PriceDto, type PricesResponse, type ReconcileResponse, type SeriesGroupBy, type SeriesWindow, type StatusResponse } from "../protocol";
 import { MONTH_RE, reconcileDto, reconcileMonth } from "../billing/reconcileMonth";
 import { ledgerDirOf } from "../config/load";
 import { DashboardAggregate } from "./aggregate";
-import { dashboardHtml, gatewayCsp, newNonce } from "./html";
+import { dashboardHtml, gatewayCsp, newNonce } from "../shared/dashboardPage";
 
 const WINDOWS: SeriesWindow[] = ["day", "week", "month"];
 const GROUPS: SeriesGroupBy[] = ["model", "tool", "tag"];
@@ -35,7 +39,26 @@ export function webviewDir(): string | undefined {
   return candidates.find((dir) => existsSync(path.join(dir, "dashboard.js")));
 }
 
-export class DashboardRoutes {
+/** What the dashboard reads of the gateway's current context (the gateway passes it in; the dashboard does not import the gateway). */
+export interface DashboardContext {
+  config: Config;
+  prices: PriceBook;
+  credentials: () => Promise<AwsCredentialIdentity>;
+  ledger: Ledger;
+  log: Logger;
+  timeZone: string;
+  now: () => Date;
+}
+
+/** What the dashboard is given of the local API: the status, settled calls as they happen, and the price table in force. */
+export interface DashboardFeeds {
+  status(): StatusResponse;
+  readonly events: EventEmitter;
+  priceTable(): { table: PriceTable; info: PriceTableInfo };
+}
+
+export class DashboardRoutes implements Routes {
+  readonly name = "dashboard";
   readonly aggregate = new DashboardAggregate();
   /** Resolves when the aggregate holds the journal's history (calls settling meanwhile are queued, then folded in once). */
   readonly ready: Promise<void>;
@@ -43,10 +66,10 @@ export class DashboardRoutes {
   buildMs = 0;
 
   constructor(
-    private readonly ctx: () => GatewayContext,
-    private readonly status: LocalApi["status"],
-    events: LocalApi["events"],
-    private readonly priceTable: LocalApi["priceTable"] = () => tableWithPriceFile(undefined),
+    private readonly ctx: () => DashboardContext,
+    private readonly status: DashboardFeeds["status"],
+    events: DashboardFeeds["events"],
+    private readonly priceTable: DashboardFeeds["priceTable"] = () => tableWithPriceFile(undefined),
   ) {
     let queued: CallRecord[] | undefined = [];
     events.on("call", (record: CallRecord) => (queued ? queued.push(record) : this.aggregate.add(record)));
@@ -72,6 +95,10 @@ export class DashboardRoutes {
   static handles(rawPath: string): boolean {
     const p = rawPath.split("?")[0]!;
     return p === DASHBOARD_PATHS.page || p.startsWith(`${DASHBOARD_PATHS.page}/`) || p === DASHBOARD_PATHS.series || p === DASHBOARD_PATHS.prices || p === DASHBOARD_PATHS.exportCsv || p === DASHBOARD_PATHS.reconcile;
+  }
+
+  handles(rawPath: string): boolean {
+    return DashboardRoutes.handles(rawPath);
   }
 
   async handle(req: AnyRequest, res: AnyResponse): Promise<void> {
@@ -206,14 +233,8 @@ export class DashboardRoutes {
   }
 }
 
-/** Wires the dashboard into a running gateway's local API: aggregate fed by its settled calls. */
-export function attachDashboard(api: LocalApi, ctx: () => GatewayContext): DashboardRoutes {
+/** Wires the dashboard to a running gateway's local API: aggregate fed by its settled calls. */
+export function attachDashboard(api: DashboardFeeds, ctx: () => DashboardContext): DashboardRoutes {
   return new DashboardRoutes(ctx, () => api.status(), api.events, () => api.priceTable());
 }
 
-
-function json(res: AnyResponse, status: number, body: unknown): void {
-  const text = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { "content-type": "application/json", "content-length": String(text.byteLength), "cache-control": "no-store" });
-  res.end(text);
-}

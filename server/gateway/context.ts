@@ -1,6 +1,6 @@
 /** Everything one request handler needs, assembled once by the gateway. */
 import type { AwsCredentialIdentity } from "@smithy/types";
-import type { BudgetEngine } from "../budget/engine";
+import type { Caps } from "../budget/caps";
 import type { Config } from "../config/schema";
 import type { Ledger } from "../ledger/ledger";
 import type { CallRecord } from "../ledger/types";
@@ -14,7 +14,8 @@ export interface GatewayContext {
   prices: PriceBook;
   /** Looks up application inference profiles (control plane); absent: they are priced at the dearest rate. */
   profiles?: ProfileLookup;
-  engine: BudgetEngine;
+  /** Every cap a call must pass, personal and team. */
+  caps: Caps;
   ledger: Ledger;
   credentials: () => Promise<AwsCredentialIdentity>;
   /** Limits on work for requests not yet proven, and the body-bytes budget they share (one per gateway). */

@@ -2,14 +2,14 @@
  * Assembles the gateway: ledger (recovered), budget engine (replayed from the ledger), prices,
  * credentials, and one loopback listener for Bedrock calls and the local API.
  */
+import { Caps, LocalCapStore } from "../budget/caps";
 import { BudgetEngine } from "../budget/engine";
-import { windowBounds } from "../budget/windows";
 import { ledgerDirOf, timeZoneOf, userOf } from "../config/load";
-import { capId, type CapConfig, type Config } from "../config/schema";
+import type { Config } from "../config/schema";
 import { credentialSource, type CredentialSource } from "../credentials";
 import { Ledger } from "../ledger/ledger";
 import { JournalWriteError } from "../ledger/journal";
-import { lockLedger } from "../ledger/lock";
+import { lockLedger, type LedgerLock } from "../ledger/lock";
 import type { CallRecord } from "../ledger/types";
 import { stderrLogger, type Logger } from "../log";
 import { PriceBook, type PriceTable } from "../metering/prices";
@@ -21,10 +21,11 @@ import { accessDenied, refusal } from "./errors";
 import { inboundGuard, isLoopbackHost, type InboundGuard, type InboundLimits } from "./inbound";
 import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
 import { LocalApi } from "./localApi";
-import { attachDashboard, DashboardRoutes } from "../dashboard/routes";
+import { attachDashboard } from "../dashboard/routes";
+import type { Routes } from "../http";
 import { answer, handleBedrock } from "./proxy";
 import { cannotRecord, upstreamUnreachable } from "./errors";
-import { attachTeam, runtimeKey, TeamRuntime } from "../team/runtime";
+import { runtimeKey, TeamRuntime } from "../team/runtime";
 
 export interface GatewayOptions {
   config: Config;
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   blocked?: string;
   /** Overrides the fixed bounds on unproven work (tests use short timeouts and small budgets). */
   limits?: Partial<InboundLimits>;
+  /** Routes mounted beside the local API, built once it exists (default: the dashboard). */
+  mount?: (api: LocalApi, ctx: () => GatewayContext) => Routes[];
 }
 
 export interface RunningGateway {
@@ -70,112 +73,222 @@ export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
 const STOP_GRACE_MS = 2_000;
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
-  const log = options.log ?? stderrLogger(options.config.logLevel);
-  const now = options.now ?? (() => new Date());
-  const ledgerDir = ledgerDirOf(options.config);
-  const lock = await lockLedger(ledgerDir);
-  let ledger: Ledger;
-  try {
-    ledger = await Ledger.open(ledgerDir, { now, timeZone: timeZoneOf(options.config) });
-  } catch (err) {
-    await lock.release();
-    throw err;
-  }
-  const history = (since: Date) => ledger.settledSince(since);
-  const guard = inboundGuard(options.limits);
-  let team: TeamRuntime | undefined;
-  let ctx: GatewayContext;
-  /** The built-in table with the ledger's price file (bedrock-budget prices update) applied; an invalid file stops the start. */
-  let prices: { table: PriceTable; info: PriceTableInfo };
-  try {
-    prices = await loadPriceTable(ledgerDir);
-    team = options.config.teamLedger ? await openTeam(options.config) : undefined;
-    ctx = (await assemble(options.config)).next;
-  } catch (err) {
-    await team?.close();
-    await ledger.close();
-    await lock.release();
-    throw err;
-  }
-  ctx.profiles = new ProfileLookup({ ledgerDir, credentials: () => ctx.credentials(), log, now });
-  await replaySpend(ctx);
+  return Gateway.start(options);
+}
 
-  let inFlight = 0;
-  let idle: (() => void) | undefined;
+/** The parts open while the gateway runs; teardown closes what was opened, in one place. */
+interface Resources {
+  lock: LedgerLock;
+  ledger?: Ledger;
+  team?: TeamRuntime;
+}
+
+/**
+ * One running gateway and its state: the context calls see (swapped whole on reconfigure), the
+ * caps (one for its life), the team runtime, the price table, the listener and the calls in flight.
+ */
+export class Gateway implements RunningGateway {
+  readonly api: LocalApi;
+  /** The address, known once the listener is open (empty before: the local API reports none). */
+  private address = "";
+  private readonly guard: InboundGuard;
+  private readonly caps: Caps;
+  private readonly ledgerDir: string;
+  private ctx!: GatewayContext;
+  private currentConfig: Config;
+  private applying: Promise<void> = Promise.resolve();
+  private blocked: string | undefined;
+  private inFlight = 0;
+  private idle: (() => void) | undefined;
   /** One per Bedrock request in flight: what close() stops when the deadline passes. */
-  const scopes = new Set<CallScope>();
-  let url = "";
-  let blocked = options.blocked;
-  const api = new LocalApi(() => ctx, () => url, () => inFlight, () => blocked, () => prices);
-  ctx.publish = (record) => api.publish(record);
-  const dashboard = attachDashboard(api, () => ctx);
+  private readonly scopes = new Set<CallScope>();
+  private listener!: Listener;
+  private stopPriceWatch: () => void = () => undefined;
+  private closing: Promise<void> | undefined;
+  /** Moves the running shutdown's deadline earlier (never later). */
+  private hurry: ((deadlineMs: number) => void) | undefined;
+
+  /** Opens the ledger, team store and listener; whatever fails leaves nothing open. */
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const log = options.log ?? stderrLogger(options.config.logLevel);
+    const now = options.now ?? (() => new Date());
+    const ledgerDir = ledgerDirOf(options.config);
+    const res: Resources = { lock: await lockLedger(ledgerDir) };
+    try {
+      const ledger = (res.ledger = await Ledger.open(ledgerDir, { now, timeZone: timeZoneOf(options.config) }));
+      /** The built-in table with the ledger's price file (bedrock-budget prices update) applied; an invalid file stops the start. */
+      const prices = await loadPriceTable(ledgerDir);
+      const gateway = new Gateway(options, log, now, ledgerDir, ledger, prices, res);
+      await gateway.open();
+      return gateway;
+    } catch (err) {
+      await teardown(res);
+      throw err;
+    }
+  }
+
+  private constructor(
+    private readonly options: GatewayOptions,
+    private readonly log: Logger,
+    private readonly now: () => Date,
+    ledgerDir: string,
+    private readonly ledger: Ledger,
+    private prices: { table: PriceTable; info: PriceTableInfo },
+    private readonly res: Resources,
+  ) {
+    this.ledgerDir = ledgerDir;
+    this.currentConfig = options.config;
+    this.blocked = options.blocked;
+    this.guard = inboundGuard(options.limits);
+    this.caps = new Caps(new LocalCapStore(new BudgetEngine([], timeZoneOf(options.config)), () => this.ctx.timeZone, now));
+    this.api = new LocalApi(() => this.ctx, () => this.address, () => this.inFlight, () => this.blocked, () => this.prices);
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  get url(): string {
+    return this.address;
+  }
+
+  private history = (since: Date) => this.ledger.settledSince(since);
+
+  private async open(): Promise<void> {
+    const { options, log, now } = this;
+    this.res.team = options.config.teamLedger ? await this.openTeam(options.config) : undefined;
+    const { next, fresh } = await this.assemble(options.config);
+    this.ctx = next;
+    this.ctx.profiles = new ProfileLookup({ ledgerDir: this.ledgerDir, credentials: () => this.ctx.credentials(), log, now });
+    this.ctx.publish = (record) => this.api.publish(record);
+    await this.caps.replay(this.history, new Set(fresh));
+    const mount = options.mount ?? ((api, ctx) => [attachDashboard(api, ctx)]);
+    const routes = [...mount(this.api, () => this.ctx), this.api];
+    this.listener = await listen((req, res) => this.handle(req, res, routes), options.port ?? options.config.port, "127.0.0.1", this.guard.limits);
+    this.address = `http://127.0.0.1:${this.listener.port}`;
+    /** A new price file applies live; an invalid one is logged and the table in force stays. */
+    this.stopPriceWatch = watchPriceFile(this.ledgerDir, () => {
+      void loadPriceTable(this.ledgerDir)
+        .then((next) => {
+          this.prices = next;
+          log.info(`prices: ${next.info.source} ${next.info.date} in force (${priceFilePath(this.ledgerDir)})`);
+          return this.apply(this.currentConfig);
+        })
+        .catch((err) => log.error(`prices: ${(err as Error).message}; the prices in force stay`));
+    });
+    await this.res.lock.advertise(this.url);
+    log.info(`gateway on ${this.url}, ledger in ${this.ledgerDir}`);
+  }
+
+  get inbound(): RunningGateway["inbound"] {
+    const { guard, listener } = this;
+    return {
+      get bufferedBytes() {
+        return guard.budget.bufferedBytes;
+      },
+      get peakBufferedBytes() {
+        return guard.budget.peakBufferedBytes;
+      },
+      get connections() {
+        return listener.connections;
+      },
+    };
+  }
+
+  reconfigure(config: Config): Promise<void> {
+    return this.apply(config);
+  }
+
+  block(reason: string): void {
+    if (this.blocked !== reason) this.log.error(reason);
+    this.blocked = reason;
+  }
+
+  unblock(): void {
+    if (this.blocked !== undefined) this.log.info("the settings are valid again: Bedrock calls are admitted");
+    this.blocked = undefined;
+  }
+
+  onCall(fn: (record: CallRecord) => void): () => void {
+    this.api.events.on("call", fn);
+    return () => this.api.events.off("call", fn);
+  }
+
+  close(closeOptions: { deadlineMs?: number } = {}): Promise<void> {
+    const deadlineMs = closeOptions.deadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
+    if (this.closing) {
+      this.hurry?.(deadlineMs);
+      return this.closing;
+    }
+    this.closing = this.shutDown(deadlineMs);
+    return this.closing;
+  }
 
   /** Team caps come from team.json and the settings; the local engine keeps the personal ones. */
-  async function openTeam(config: Config): Promise<TeamRuntime> {
-    const runtime = await TeamRuntime.open({ config, ledgerDir, user: userOf(config), history, log, now });
+  private async openTeam(config: Config): Promise<TeamRuntime> {
+    const runtime = await TeamRuntime.open({ config, ledgerDir: this.ledgerDir, user: userOf(config), history: this.history, log: this.log, now: this.now });
     runtime.onChange(() => {
-      if (team !== runtime) return;
-      void apply(currentConfig).catch((err) => log.error(`applying team.json: ${(err as Error).message}`));
+      if (this.res.team !== runtime) return;
+      void this.apply(this.currentConfig).catch((err) => this.log.error(`applying team.json: ${(err as Error).message}`));
     });
     return runtime;
   }
 
-  /** A context for `config` (team.json merged in); its engine keeps this machine's caps. */
-  async function assemble(config: Config, previous?: GatewayContext): Promise<{ next: GatewayContext; engineCaps: CapConfig[] }> {
+  /** A context for `config` (team.json merged in), and the ids of caps that start from zero (replay history into them). */
+  private async assemble(config: Config, previous?: GatewayContext): Promise<{ next: GatewayContext; fresh: string[] }> {
+    const team = this.res.team;
     const timeZone = timeZoneOf(config);
     const eff = team?.effective(config, userOf(config), timeZone);
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
     const engineCaps = eff ? eff.personal : config.caps;
-    const next = buildContext(effective, ledger, options, log, now, engineCaps, guard, prices.table);
-    if (eff) next.prices = new PriceBook(eff.pricing, prices.table, eff.teamPricing); // team.json's prices can only raise rates
+    const next = buildContext(effective, this.ledger, this.options, this.log, this.now, this.caps, this.guard, this.prices.table);
+    if (eff) next.prices = new PriceBook(eff.pricing, this.prices.table, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
-    attachTeam(next, team?.store);
+    this.caps.team = team?.store;
+    const fresh = this.caps.local.engine.setCaps(engineCaps);
     if (previous) {
-      next.engine = previous.engine;
       next.publish = previous.publish;
       next.profiles = previous.profiles; // answers already learned stay
       // Keep resolved (memoized) credentials unless the profile changed: SSO look-ups are slow.
       if (previous.config.awsProfile === config.awsProfile) next.credentials = previous.credentials;
     }
-    return { next, engineCaps };
+    return { next, fresh };
   }
 
-  let currentConfig = options.config;
-  let applying: Promise<void> = Promise.resolve();
-  /** Applies settings (or a team.json change) live; serialised, so overlapping changes apply in order. */
-  function apply(config: Config): Promise<void> {
-    applying = applying.then(async () => {
-      currentConfig = config;
+  /** Applies settings (or a team.json change) live; serialised, so overlapping changes apply in order. Swaps only the parts that changed. */
+  private apply(config: Config): Promise<void> {
+    this.applying = this.applying.then(async () => {
+      this.currentConfig = config;
+      const team = this.res.team;
       if (runtimeKey(config) !== (team?.key ?? runtimeKey({ ...config, teamLedger: undefined }))) {
-        const old = team;
-        team = config.teamLedger ? await openTeam(config) : undefined;
-        await old?.close();
+        this.res.team = config.teamLedger ? await this.openTeam(config) : undefined;
+        await team?.close();
       }
-      const { next, engineCaps } = await assemble(config, ctx);
-      const fresh = next.engine.setCaps(engineCaps);
-      log.setLevel(config.logLevel);
-      ctx = next;
-      if (fresh.length > 0) await replaySpend(ctx, new Set(fresh));
+      const { next, fresh } = await this.assemble(config, this.ctx);
+      this.log.setLevel(config.logLevel);
+      this.ctx = next;
+      if (fresh.length > 0) await this.caps.replay(this.history, new Set(fresh));
     });
-    return applying;
+    return this.applying;
   }
 
-  const handler = (req: AnyRequest, res: AnyResponse) => {
+  private handle(req: AnyRequest, res: AnyResponse, routes: readonly Routes[]): void {
+    const log = this.log;
     if (!isLoopbackHost(req)) {
       return answer(res, accessDenied("Bedrock Budget answers only requests addressed to a loopback host (localhost, 127.0.0.1, [::1])."));
     }
     const rawPath = req.url ?? "/";
-    if (DashboardRoutes.handles(rawPath)) return void dashboard.handle(req, res).catch((err) => log.error(`dashboard: ${(err as Error).message}`));
-    if (LocalApi.handles(rawPath)) return void api.handle(req, res).catch((err) => log.error(`local API: ${(err as Error).message}`));
-    if (blocked !== undefined) {
+    const mounted = routes.find((r) => r.handles(rawPath));
+    if (mounted) return void mounted.handle(req, res).catch((err) => log.error(`${mounted.name}: ${(err as Error).message}`));
+    if (this.blocked !== undefined) {
       if (req.httpVersionMajor === 1) res.setHeader("connection", "close"); // the body is left unread
-      return answer(res, refusal(blocked));
+      return answer(res, refusal(this.blocked));
     }
-    inFlight++;
+    this.inFlight++;
     const scope = new CallScope();
-    scopes.add(scope);
+    this.scopes.add(scope);
     // Catch-all: whatever escapes a call is logged and answered; the gateway serves on.
-    handleBedrock(ctx, req, res, scope)
+    handleBedrock(this.ctx, req, res, scope)
       .catch((err) => {
         const unrecorded = err instanceof JournalWriteError; // a full or read-only disk: expected, named, retryable
         if (unrecorded) log.warn(`refused a call: ${err.message}`);
@@ -187,86 +300,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         }
       })
       .finally(() => {
-        scopes.delete(scope);
-        if (--inFlight === 0) idle?.();
+        this.scopes.delete(scope);
+        if (--this.inFlight === 0) this.idle?.();
       });
-  };
-
-  let listener: Listener;
-  try {
-    listener = await listen(handler, options.port ?? options.config.port, "127.0.0.1", guard.limits);
-  } catch (err) {
-    // The port is taken (often by another window's gateway): leave nothing half-open.
-    await team?.close();
-    await ledger.close();
-    await lock.release();
-    throw err;
   }
-  let closing: Promise<void> | undefined;
-  /** Moves the running shutdown's deadline earlier (never later). */
-  let hurry: ((deadlineMs: number) => void) | undefined;
 
-  /** A new price file applies live; an invalid one is logged and the table in force stays. */
-  const stopPriceWatch = watchPriceFile(ledgerDir, () => {
-    void loadPriceTable(ledgerDir)
-      .then((next) => {
-        prices = next;
-        log.info(`prices: ${next.info.source} ${next.info.date} in force (${priceFilePath(ledgerDir)})`);
-        return apply(currentConfig);
-      })
-      .catch((err) => log.error(`prices: ${(err as Error).message}; the prices in force stay`));
-  });
-  url = `http://127.0.0.1:${listener.port}`;
-  await lock.advertise(url);
-  log.info(`gateway on ${url}, ledger in ${ledgerDirOf(options.config)}`);
-
-  return {
-    port: listener.port,
-    url,
-    api,
-    inbound: {
-      get bufferedBytes() {
-        return guard.budget.bufferedBytes;
-      },
-      get peakBufferedBytes() {
-        return guard.budget.peakBufferedBytes;
-      },
-      get connections() {
-        return listener.connections;
-      },
-    },
-    reconfigure(config) {
-      return apply(config);
-    },
-    block(reason) {
-      if (blocked !== reason) log.error(reason);
-      blocked = reason;
-    },
-    unblock() {
-      if (blocked !== undefined) log.info("the settings are valid again: Bedrock calls are admitted");
-      blocked = undefined;
-    },
-    onCall(fn) {
-      api.events.on("call", fn);
-      return () => api.events.off("call", fn);
-    },
-    close(closeOptions = {}) {
-      const deadlineMs = closeOptions.deadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
-      if (closing) {
-        hurry?.(deadlineMs);
-        return closing;
-      }
-      closing = shutDown(deadlineMs);
-      return closing;
-    },
-  };
-
-  async function shutDown(deadlineMs: number): Promise<void> {
+  private async shutDown(deadlineMs: number): Promise<void> {
     const started = Date.now();
-    const drained = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve));
-    const closingListener = listener.close(deadlineMs + STOP_GRACE_MS); // stops accepting at once
-    api.endStreams();
-    stopPriceWatch();
+    const drained = this.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.idle = resolve));
+    const closingListener = this.listener.close(deadlineMs + STOP_GRACE_MS); // stops accepting at once
+    this.api.endStreams();
+    this.stopPriceWatch();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       let due = started + deadlineMs;
@@ -274,7 +318,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         clearTimeout(timer);
         timer = setTimeout(resolve, Math.max(0, due - Date.now()));
       };
-      hurry = (ms) => {
+      this.hurry = (ms) => {
         due = Math.min(due, Date.now() + ms);
         arm();
       };
@@ -282,19 +326,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     await Promise.race([drained, deadline]);
     clearTimeout(timer);
-    if (inFlight > 0) {
+    if (this.inFlight > 0) {
       const message = "the gateway shut down with this call in flight; charged its worst case";
-      log.warn(`stopping ${inFlight} call(s) still in flight after the shutdown deadline; each is charged its worst case`);
+      this.log.warn(`stopping ${this.inFlight} call(s) still in flight after the shutdown deadline; each is charged its worst case`);
       // Settled (journaled) before anything closes: the ledger must hold them when the process exits.
-      await Promise.all([...scopes].map((scope) => scope.stop(message)));
+      await Promise.all([...this.scopes].map((scope) => scope.stop(message)));
       await withinGrace(drained);
     }
     await withinGrace(closingListener);
-    await applying.catch(() => undefined);
-    await team?.close();
-    await ledger.close();
-    await lock.release();
+    await this.applying.catch(() => undefined);
+    await teardown(this.res);
   }
+}
+
+/** Closes what a gateway opened, last opened first: the team store, the ledger, then the lock. */
+async function teardown(res: Resources): Promise<void> {
+  await res.team?.close();
+  await res.ledger?.close();
+  await res.lock.release();
 }
 
 /** Waits for `p`, but no longer than the stop grace (what is left is destroyed by its owner). */
@@ -304,12 +353,12 @@ async function withinGrace(p: Promise<unknown>): Promise<void> {
   clearTimeout(timer);
 }
 
-function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, engineCaps: CapConfig[], inbound: InboundGuard, table: PriceTable): GatewayContext {
+function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, caps: Caps, inbound: InboundGuard, table: PriceTable): GatewayContext {
   const timeZone = timeZoneOf(config);
   return {
     config,
     prices: new PriceBook(config.pricing, table),
-    engine: new BudgetEngine(engineCaps, timeZone),
+    caps,
     ledger,
     credentials: options.credentials ?? credentialSource(config.awsProfile),
     inbound,
@@ -319,29 +368,4 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, l
     now,
     publish: () => undefined,
   };
-}
-
-/**
- * Spend already settled in the current windows counts against the caps after a restart, charged
- * to the window each call reserved in (as live). `only` limits the replay to caps that are new.
- */
-async function replaySpend(ctx: GatewayContext, only?: Set<string>): Promise<void> {
-  const now = ctx.now();
-  const since = ctx.config.caps
-    .filter((cap) => !only || only.has(capId(cap)))
-    .map((cap) => windowBounds(cap.window, ctx.timeZone, now).start)
-    .reduce<Date | undefined>((a, b) => (a && a < b ? a : b), undefined);
-  if (!since) return;
-  for await (const record of ctx.ledger.settledSince(since)) {
-    const amount = BigInt(record.costPicos);
-    if (amount <= 0n) continue;
-    const at = new Date(record.startedAt);
-    if (!only) {
-      ctx.engine.recordSpent({ modelId: record.modelId, baseModelId: record.baseModelId, amount, at });
-      continue;
-    }
-    for (const id of ctx.engine.applicableCaps(record.modelId, record.baseModelId)) {
-      if (only.has(id)) ctx.engine.recordExternalSpent(id, at, amount);
-    }
-  }
 }

@@ -11,16 +11,9 @@ import type { Duplex } from "node:stream";
 import { requestTimeout, validation, type ErrorAnswer } from "./errors";
 import { DEFAULT_LIMITS } from "./inbound";
 
-export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
-/** What the gateway uses of a response; both HTTP/1.1 and HTTP/2 compatibility responses have it. */
-export interface AnyResponse extends NodeJS.EventEmitter {
-  readonly headersSent: boolean;
-  readonly destroyed: boolean;
-  writeHead(statusCode: number, headers?: http.OutgoingHttpHeaders): unknown;
-  setHeader(name: string, value: string): unknown;
-  write(chunk: Uint8Array | string): boolean;
-  end(chunk?: Uint8Array | string): unknown;
-}
+import type { AnyRequest, AnyResponse } from "../http";
+
+export type { AnyRequest, AnyResponse };
 export type Handler = (req: AnyRequest, res: AnyResponse) => void;
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");

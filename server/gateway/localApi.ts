@@ -6,26 +6,18 @@
 import { EventEmitter } from "node:events";
 import { picosToDecimalString, picosToUsd } from "../metering/money";
 import type { CallRecord, Outcome } from "../ledger/types";
-import { API_PATHS, API_PREFIX, TOKEN_HEADER, TOKEN_QUERY, type CallsResponse, type CapStatusDto, type HealthResponse, type PriceTableDto, type StatusResponse } from "../protocol";
-import { CHALLENGE_RE, TOKEN_HINT, type GatewaySecret } from "../ledger/secret";
+import { API_PATHS, API_PREFIX, type CallsResponse, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
+import { CHALLENGE_RE, type GatewaySecret } from "../ledger/secret";
 import type { GatewayContext } from "./context";
-import type { CapStatus } from "../budget/engine";
-import { teamOf } from "../team/runtime";
-import type { TeamFreshness } from "../team/teamEngine";
-import type { AnyRequest, AnyResponse } from "./listener";
+import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Routes } from "../http";
 import { version } from "../../package.json";
-import { tableAge, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
+import { priceTableDto, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
 import type { PriceTable } from "../metering/prices";
-
-/** The price table's origin and age as the status and dashboard show it. */
-export function priceTableDto(info: PriceTableInfo, now: Date): PriceTableDto {
-  const age = tableAge(info.date, now);
-  return { ...info, ageDays: age.days, stale: age.stale };
-}
 
 const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"];
 
-export class LocalApi {
+export class LocalApi implements Routes {
+  readonly name = "local API";
   readonly events = new EventEmitter();
   private readonly streams = new Set<AnyResponse>();
   private readonly startedAt = new Date().toISOString();
@@ -56,6 +48,10 @@ export class LocalApi {
     return rawPath === API_PREFIX || rawPath.startsWith(`${API_PREFIX}/`);
   }
 
+  handles(rawPath: string): boolean {
+    return LocalApi.handles(rawPath);
+  }
+
   /** The settled call, then the status after it, computed once however many streams listen. */
   publish(record: CallRecord): void {
     this.events.emit("call", record);
@@ -65,8 +61,7 @@ export class LocalApi {
   status(): StatusResponse {
     const ctx = this.ctx();
     const now = ctx.now();
-    const team = teamOf(ctx);
-    const all: (CapStatus & { team?: TeamFreshness })[] = [...ctx.engine.status(now), ...(team ? team.status(now) : [])];
+    const all = ctx.caps.status(now);
     const caps = all.map((c): CapStatusDto => ({
       id: c.id,
       scope: c.scope,
@@ -75,6 +70,7 @@ export class LocalApi {
       limitUsd: picosToUsd(c.limitPicos),
       spentUsd: picosToUsd(c.spentPicos),
       reservedUsd: picosToUsd(c.reservedPicos),
+      limitExact: picosToDecimalString(c.limitPicos),
       spentExact: picosToDecimalString(c.spentPicos),
       reservedExact: picosToDecimalString(c.reservedPicos),
       windowStart: c.windowStart.toISOString(),
@@ -88,9 +84,9 @@ export class LocalApi {
       endpoint: this.endpoint(),
       timeZone: ctx.timeZone,
       caps,
-      today: { calls: today.calls, costUsd: picosToUsd(today.costPicos) },
+      today: { calls: today.calls, costUsd: picosToUsd(today.costPicos), costExact: picosToDecimalString(today.costPicos) },
       todayByModel: Object.fromEntries(
-        Object.entries(today.byModel).map(([model, t]) => [model, { calls: t.calls, costUsd: picosToUsd(t.costPicos) }]),
+        Object.entries(today.byModel).map(([model, t]) => [model, { calls: t.calls, costUsd: picosToUsd(t.costPicos), costExact: picosToDecimalString(t.costPicos) }]),
       ),
       inFlight: this.inFlight(),
       ...(this.blocked() !== undefined ? { blocked: this.blocked() } : {}),
@@ -165,20 +161,4 @@ export class LocalApi {
   endStreams(): void {
     for (const res of this.streams) res.end();
   }
-}
-
-/** Whether the request carries the user's token (header, or query for EventSource and links). */
-export function authorized(req: AnyRequest, url: URL, secret: GatewaySecret): boolean {
-  const header = req.headers[TOKEN_HEADER];
-  return secret.acceptsToken(typeof header === "string" ? header : url.searchParams.get(TOKEN_QUERY));
-}
-
-export function forbidden(res: AnyResponse): void {
-  json(res, 403, { message: `this route shows individual calls and needs your Bedrock Budget token: ${TOKEN_HINT}` });
-}
-
-function json(res: AnyResponse, status: number, body: unknown): void {
-  const text = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { "content-type": "application/json", "content-length": String(text.byteLength), "cache-control": "no-store" });
-  res.end(text);
 }

@@ -2,7 +2,7 @@
  * One admitted call's money: the reservation it holds, and its settlement, which happens exactly
  * once, is made durable in the journal, and only then is released in the engine and published.
  */
-import { refusalMessage } from "../budget/engine";
+import type { CapHold } from "../budget/caps";
 import type { CallRecord, Outcome } from "../ledger/types";
 import type { Picos } from "../metering/money";
 import { costOf } from "../metering/prices";
@@ -10,8 +10,6 @@ import type { Estimate } from "../metering/estimate";
 import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type Operation, type TokenUsage } from "../metering/types";
 import type { CallScope } from "./callScope";
 import type { GatewayContext } from "./context";
-import { teamOf } from "../team/runtime";
-import type { TeamEngine } from "../team/teamEngine";
 
 export interface CallIdentity {
   id: string;
@@ -25,9 +23,8 @@ export interface CallIdentity {
 export type Admission = { ok: true; call: MeteredCall } | { ok: false; message: string; capId: string };
 
 /**
- * Reserves the call's worst case: on the personal caps in the local engine first (sync, atomic),
- * then on the team caps in the team store (async, shared). All or nothing: a refusal by either
- * releases the other, and nothing is forwarded.
+ * Reserves the call's worst case on every cap that applies (ctx.caps: personal and team, all or
+ * nothing), then journals the reservation; a refused call is journaled and never forwarded.
  */
 /** `scope`, when the gateway opened one for this request: it can stop and settle the call at shutdown. */
 export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Estimate, scope?: CallScope): Promise<Admission> {
@@ -40,45 +37,20 @@ export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Es
     ctx.publish(entry); // the editor's alerts and the dashboard hear of refusals too
     return { ok: false, message, capId };
   };
-  const result = ctx.engine.reserve({
-    callId: who.id,
-    modelId: who.modelId,
-    baseModelId: estimate.rates.baseModelId,
-    amount: estimate.worstCasePicos,
-    now,
-  });
-  if (!result.ok) return refuse(refusalMessage(result.refusal, ctx.timeZone), result.refusal.capId);
-  const team = teamOf(ctx);
-  const teamCaps = team ? team.applicable(who.modelId, estimate.rates.baseModelId) : [];
-  let teamHeld = false;
-  if (team && teamCaps.length > 0) {
-    let t: Awaited<ReturnType<typeof team.reserve>>;
-    try {
-      t = await team.reserve({
-        callId: who.id, modelId: who.modelId, baseModelId: estimate.rates.baseModelId, capIds: teamCaps, amount: estimate.worstCasePicos, now: who.startedAt,
-      });
-    } catch (err) {
-      ctx.engine.release(who.id);
-      throw err;
-    }
-    if (!t.ok) {
-      ctx.engine.release(who.id);
-      return refuse(t.message, t.capId);
-    }
-    teamHeld = !t.unchecked;
-  }
+  const held = await ctx.caps.reserve({ callId: who.id, modelId: who.modelId, baseModelId: estimate.rates.baseModelId, amount: estimate.worstCasePicos, now: who.startedAt });
+  if (!held.ok) return refuse(held.message, held.capId);
+  const hold: CapHold = { capIds: held.capIds, ...(held.team ? { team: held.team } : {}) };
   try {
     // Durable before the request leaves: a crash from here on is charged at the worst case on restart.
     await ctx.ledger.reserve({
       type: "reserve", id: who.id, at: now.toISOString(), user: ctx.user, tool: who.tool, operation: who.operation,
-      modelId: who.modelId, baseModelId: estimate.rates.baseModelId, worstCasePicos: String(estimate.worstCasePicos), capIds: [...result.capIds, ...teamCaps],
+      modelId: who.modelId, baseModelId: estimate.rates.baseModelId, worstCasePicos: String(estimate.worstCasePicos), capIds: hold.capIds,
     });
   } catch (err) {
-    ctx.engine.release(who.id);
-    if (teamHeld) void team!.release(who.id);
+    ctx.caps.release(who.id, hold);
     throw err;
   }
-  return { ok: true, call: new MeteredCall(ctx, who, estimate, teamHeld ? team : undefined, scope) };
+  return { ok: true, call: new MeteredCall(ctx, who, estimate, hold, scope) };
 }
 
 export interface Settlement {
@@ -101,7 +73,8 @@ export class MeteredCall {
     private readonly ctx: GatewayContext,
     readonly who: CallIdentity,
     readonly estimate: Estimate,
-    private readonly team?: TeamEngine,
+    /** The caps and team store this call holds its reservation on. */
+    private readonly hold: CapHold,
     /** The request's scope: a gateway that must stop settles the call through it. */
     readonly scope?: CallScope,
   ) {
@@ -125,13 +98,10 @@ export class MeteredCall {
     if (this.teamRefusal) return { ok: false, message: this.teamRefusal };
     if (runningCost <= this.reserved) return { ok: true };
     const extra = runningCost - this.reserved;
-    const result = this.ctx.engine.extend(this.who.id, extra, this.ctx.now());
-    if (!result.ok) return { ok: false, message: refusalMessage(result.refusal, this.ctx.timeZone) };
-    this.reserved = runningCost;
     // The team store answers asynchronously: a refusal there cuts the stream at its next frame.
-    if (this.team) void this.team.extend(this.who.id, extra, this.ctx.now()).then((r) => {
-      if (!r.ok) this.teamRefusal = r.message;
-    });
+    const result = this.ctx.caps.grow(this.who.id, this.hold, extra, this.ctx.now(), (message) => (this.teamRefusal = message));
+    if (!result.ok) return result;
+    this.reserved = runningCost;
     return { ok: true };
   }
 
@@ -151,10 +121,8 @@ export class MeteredCall {
     const priceNote = lookupFailure(this.estimate);
     const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, ...(s.message === undefined && priceNote ? { message: priceNote } : {}), cost });
     const settleInEngine = (written: CallRecord) => {
-      this.ctx.engine.settle(this.who.id, cost, this.ctx.now());
-      // Every settled call goes to the team store (also those admitted while it was unreachable); it
-      // never throws, and a call it cannot book now is replayed from the journal when it is back.
-      void (this.team ?? teamOf(this.ctx))?.settle(written);
+      // Every settled call goes to the team store too (also those admitted while it was unreachable).
+      this.ctx.caps.settle(written, this.hold);
       this.ctx.publish(written);
     };
     try {

@@ -74,10 +74,10 @@ export class CodeLensFeature {
   onStatus(status: StatusResponse): void {
     const tableKey = status.prices ? `${status.prices.source} ${status.prices.date} ${status.prices.fetchedRows}` : "";
     if (tableKey !== this.tableKey) this.reloadTable(tableKey);
-    this.today = new Map(Object.entries(status.todayByModel).map(([model, t]) => [model, { calls: t.calls, costPicos: usdToPicos(t.costUsd.toFixed(12)) }]));
+    this.today = new Map(Object.entries(status.todayByModel).map(([model, t]) => [model, { calls: t.calls, costPicos: usdToPicos(t.costExact) }]));
     this.caps = status.caps.map((c) => ({
       id: c.id,
-      limitPicos: usdToPicos(c.limitUsd.toFixed(12)),
+      limitPicos: usdToPicos(c.limitExact),
       spentPicos: usdToPicos(c.spentExact),
       reservedPicos: usdToPicos(c.reservedExact),
       window: c.window,

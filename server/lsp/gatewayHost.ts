@@ -13,6 +13,7 @@ import { GatewaySecret, newChallenge } from "../ledger/secret";
 import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
 import { API_PATHS, TOKEN_HEADER, type GatewayStateNotification, type HealthResponse, type StatusResponse } from "../protocol";
+import { parseSse } from "../shared/sse";
 import { describeListener } from "./portHolder";
 
 export interface HostEvents {
@@ -218,30 +219,13 @@ export class GatewayHost {
     try {
       const res = await fetch(`${url}${API_PATHS.events}`, { signal, headers: { [TOKEN_HEADER]: token } });
       if (!res.ok || !res.body) return;
-      const decoder = new TextDecoder();
-      let buffer = "";
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          this.onEvent(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-        }
+      const bad = (err: Error) => this.log.warn(`unreadable event from the gateway: ${err.message}`);
+      for await (const e of parseSse(res.body, signal, bad)) {
+        if (e.event === "status") this.publishStatus(e.data);
+        else this.events.call(e.data);
       }
     } catch {
       // aborted, or the leader went away
-    }
-  }
-
-  private onEvent(block: string): void {
-    const event = /^event: (\w+)$/m.exec(block)?.[1];
-    const data = /^data: (.*)$/m.exec(block)?.[1];
-    if (!event || data === undefined) return;
-    try {
-      if (event === "status") this.publishStatus(JSON.parse(data) as StatusResponse);
-      else if (event === "call") this.events.call(JSON.parse(data) as CallRecord);
-    } catch (err) {
-      this.log.warn(`unreadable event from the gateway: ${(err as Error).message}`);
     }
   }
 

@@ -2,8 +2,8 @@
  * Warnings over call sites, each switchable in settings: a call with no output limit (its worst
  * case is the model maximum), and a call whose worst case alone exceeds what is left of a cap.
  */
-import picomatch from "picomatch";
 import type { Diagnostic, DiagnosticSeverity } from "vscode-languageserver";
+import { capMatcher, type CapMatcher } from "../budget/capMatch";
 import type { Config } from "../config/schema";
 import type { Estimate } from "../metering/estimate";
 import { formatUsd, type Picos } from "../metering/money";
@@ -30,7 +30,7 @@ const WARNING: DiagnosticSeverity = 2; // DiagnosticSeverity.Warning, without lo
 /** `estimates[i]` belongs to `sites[i]`. */
 export function diagnosticsFor(sites: readonly CallSite[], estimates: readonly Estimate[], caps: readonly CapLeft[], settings: LensSettings): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const matchers = caps.map((cap) => ({ cap, matches: capMatcher(cap.model) }));
+  const matchers = caps.map((cap) => ({ cap, matches: cap.model === undefined ? undefined : capMatcher(cap.model) }));
   sites.forEach((site, i) => {
     const estimate = estimates[i];
     if (!estimate) return;
@@ -66,14 +66,9 @@ export function diagnosticsFor(sites: readonly CallSite[], estimates: readonly E
   return out;
 }
 
-/** Same matching as the budget engine: bash globs (`*` crosses `/` in ARNs), case-insensitive. */
-function capMatcher(glob: string | undefined): ((id: string) => boolean) | undefined {
-  return glob === undefined ? undefined : picomatch(glob, { bash: true, nocase: true, dot: true });
-}
-
 /** A cap on a model applies only when the site's model is known to match; an unscoped cap always applies. */
-function appliesTo(matches: ((id: string) => boolean) | undefined, site: CallSite, estimate: Estimate): boolean {
+function appliesTo(matches: CapMatcher | undefined, site: CallSite, estimate: Estimate): boolean {
   if (!matches) return true;
   if (site.modelId === undefined) return false;
-  return matches(site.modelId) || matches(estimate.rates.baseModelId);
+  return matches(site.modelId, estimate.rates.baseModelId);
 }

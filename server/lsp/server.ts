@@ -19,8 +19,18 @@ import {
   RestartGatewayRequest,
   StatusNotification,
 } from "../protocol";
+import type { NotificationType } from "vscode-jsonrpc";
 import { GatewayHost } from "./gatewayHost";
 import { CodeLensFeature } from "./codeLensFeature";
+
+/**
+ * Sends a contract message, its params checked against the message's type. vscode-languageserver
+ * bundles its own copy of vscode-jsonrpc, whose NotificationType class TypeScript keeps apart from
+ * the one server/protocol.ts (and the client) use, so the method name goes on the wire.
+ */
+function notify<P>(connection: Connection, type: NotificationType<P>, params: P): void {
+  void connection.sendNotification(type.method, params);
+}
 
 export function startServer(connection: Connection): void {
   const log = connectionLogger(connection);
@@ -31,12 +41,12 @@ export function startServer(connection: Connection): void {
   let lastHadErrors = false;
 
   const host = new GatewayHost(log, {
-    state: (params) => void connection.sendNotification(GatewayStateNotification.method, withEndpoint(params, config)),
+    state: (params) => notify(connection, GatewayStateNotification.type, withEndpoint(params, config)),
     status: (status) => {
-      void connection.sendNotification(StatusNotification.method, status);
+      notify(connection, StatusNotification.type, status);
       lenses?.onStatus(status);
     },
-    call: (record) => void connection.sendNotification(CallSettledNotification.method, record),
+    call: (record) => notify(connection, CallSettledNotification.type, record),
   });
 
   connection.onInitialize((params): InitializeResult => {
@@ -74,7 +84,8 @@ export function startServer(connection: Connection): void {
     await host.reconfigure(next.config, next.blocked);
   });
 
-  connection.onRequest(RestartGatewayRequest.method, async (): Promise<RestartGatewayRequest.Result> => {
+  // The request's result type comes from the contract (see notify for why the method name is passed).
+  connection.onRequest(RestartGatewayRequest.type.method, async (): Promise<RestartGatewayRequest.Result> => {
     await host.restart();
     return host.url ? { url: host.url } : { error: "the gateway did not start; see the log" };
   });
@@ -104,9 +115,9 @@ export function startServer(connection: Connection): void {
     }
     if (check.errors.length > 0) {
       log.error(`invalid settings: ${check.errors.join("; ")}`);
-      void connection.sendNotification(ConfigErrorNotification.method, { errors: check.errors, blocked: check.blocking.length > 0 } satisfies ConfigErrorNotification.Params);
+      notify(connection, ConfigErrorNotification.type, { errors: check.errors, blocked: check.blocking.length > 0 });
     } else if (lastHadErrors) {
-      void connection.sendNotification(ConfigErrorNotification.method, { errors: [] } satisfies ConfigErrorNotification.Params);
+      notify(connection, ConfigErrorNotification.type, { errors: [] });
     }
     lastHadErrors = check.errors.length > 0;
     return check.blocking.length > 0 ? { config: check.config, blocked: blockedMessage(check.blocking, howToFix) } : { config: check.config };

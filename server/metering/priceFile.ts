@@ -10,6 +10,7 @@ import { chmod, open, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { FILE_MODE, privateDir } from "../ledger/privateFiles";
+import type { PriceTableDto } from "../protocol";
 import { BUILT_IN_PRICES, type PriceRow, type PriceTable } from "./prices";
 
 export const PRICE_FILE_NAME = "aws-prices.json";
@@ -178,4 +179,10 @@ export function watchPriceFile(ledgerDir: string, onChange: () => void): () => v
     watcher?.close();
     unwatchFile(file, poll);
   };
+}
+
+/** The price table's origin and age as the status and dashboard show it. */
+export function priceTableDto(info: PriceTableInfo, now: Date): PriceTableDto {
+  const age = tableAge(info.date, now);
+  return { ...info, ageDays: age.days, stale: age.stale };
 }

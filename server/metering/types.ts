@@ -1,17 +1,9 @@
 /** Plain data shared by pricing, estimation and usage extraction. */
+import type { TokenUsage } from "../protocol";
 import type { Picos } from "./money";
 
-export type MeteredOperation = "InvokeModel" | "InvokeModelWithResponseStream" | "Converse" | "ConverseStream";
-export type Operation = MeteredOperation | "CountTokens" | "ApplyGuardrail";
-
-/** Token counts as Bedrock reports them: input excludes cache reads and writes. */
-export interface TokenUsage {
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadInputTokens: number;
-  cacheWrite5mInputTokens: number;
-  cacheWrite1hInputTokens: number;
-}
+/** Operations and token counts travel in each call record, so the contract (server/protocol.ts) owns them. */
+export type { MeteredOperation, Operation, TokenUsage } from "../protocol";
 
 export const ZERO_USAGE: TokenUsage = Object.freeze({
   inputTokens: 0,

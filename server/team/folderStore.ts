@@ -3,18 +3,22 @@
  * `<dir>/<team>/spend/<member>@<machine>-<id>.json` (one per gateway, written only by it).
  *
  * The team caps are kept in a BudgetEngine of their own: this machine's spend is booked live (so
- * its own concurrent calls can never squeeze past a cap), the others' spend is fed in from their
- * files at every sync. It is a soft wall: two machines can each admit a call against the same
- * last-known total, so the team can overshoot by what is spent between two syncs.
+ * its own concurrent calls can never squeeze past a cap), the others' spend and open reservations
+ * are fed in from their files. Reservations are shared: an admission (one at a time per machine)
+ * re-reads the peers' files that changed (a stat per peer), reserves, publishes the reservation in
+ * this machine's file, then re-reads the peers again and checks once more (write-then-verify), so
+ * of two machines that race, the later one sees the earlier (or both see each other and both
+ * refuse). What is left of the overshoot is what a stream grows past its reservation.
  *
  * Anyone who can write the folder can put anything there: only regular files within a size limit
  * are read (regularFile.ts); a refused team.json keeps the last good one in force, a refused or
  * invalid spend file keeps that peer's last good figures.
  */
+import { replaySettled, type SettledCall } from "../budget/replay";
 import { watch, type FSWatcher } from "node:fs";
-import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { BudgetEngine, refusalMessage } from "../budget/engine";
+import { BudgetEngine, refusalMessage, type Refusal } from "../budget/engine";
 import type { CapConfig } from "../config/schema";
 import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
@@ -49,6 +53,8 @@ export class FolderTeamEngine implements TeamEngine {
   private files: SpendFile[] = [];
   /** Each peer's last valid spend file, by file name: a refused or invalid one keeps these figures. */
   private readonly lastGood = new Map<string, SpendFile>();
+  /** Each peer file's identity when last read (inode, mtime, size): an unchanged file is not read again. */
+  private readonly seen = new Map<string, string>();
   /** What was last logged about each refused file, so a refusal is logged once, not every poll. */
   private readonly refusals = new Map<string, string>();
   private readonly held = new Set<string>();
@@ -108,16 +114,16 @@ export class FolderTeamEngine implements TeamEngine {
     if (freshSet.size > 0) {
       const now = this.o.now();
       const since = this.caps.all().filter((c) => freshSet.has(c.id)).map((c) => this.previousStart(c.id, now)!).reduce((a, b) => (a < b ? a : b));
-      for await (const record of this.o.history(since)) {
-        const amount = BigInt(record.costPicos);
-        if (amount <= 0n) continue;
-        const at = new Date(record.startedAt);
-        for (const id of this.caps.applicable(record.modelId, record.baseModelId)) {
-          if (!freshSet.has(id)) continue;
-          this.engine.recordExternalSpent(id, at, amount);
-          addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
-        }
-      }
+      await replaySettled(
+        this.o.history(since),
+        (modelId, baseModelId) => this.caps.applicable(modelId, baseModelId).filter((id) => freshSet.has(id)),
+        ({ amount, at, capIds }) => {
+          for (const id of capIds) {
+            this.engine.recordExternalSpent(id, at, amount);
+            addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
+          }
+        },
+      );
       this.dirty = true;
     }
     this.applyOthers();
@@ -129,24 +135,60 @@ export class FolderTeamEngine implements TeamEngine {
   }
 
   async reserve(req: TeamReserveRequest): Promise<TeamReserveResult> {
-    if (!this.reachable) {
-      if (this.o.unavailable === "personalOnly") return { ok: true, capIds: req.capIds, unchecked: true };
-      return { ok: false, capId: req.capIds[0]!, message: unreachableMessage(this.o.dir, req.capIds) };
+    if (!this.reachable) return this.unavailable(req.capIds);
+    // Admissions take turns with each other and with the syncs: each publishes before the next looks.
+    let result: TeamReserveResult = this.unavailable(req.capIds);
+    this.syncing = this.syncing.then(async () => {
+      result = await this.admit(req);
+    });
+    await this.syncing;
+    return result;
+  }
+
+  /** Reserve, publish, re-read the peers, check again: see the file's header. */
+  private async admit(req: TeamReserveRequest): Promise<TeamReserveResult> {
+    const reserve = () => this.engine.reserve({ callId: req.callId, modelId: req.modelId, ...(req.baseModelId ? { baseModelId: req.baseModelId } : {}), amount: req.amount, now: req.now });
+    const refused = (refusal: Refusal): TeamReserveResult => ({ ok: false, capId: refusal.capId, refusal, message: refusalMessage(refusal, this.caps.timeZone) });
+    try {
+      await this.readSpendFiles();
+      this.applyOthers();
+      const first = reserve();
+      if (!first.ok) return refused(first.refusal);
+      this.held.add(req.callId);
+      await this.writeOwn();
+      await this.readSpendFiles();
+      this.applyOthers();
+      // Check again with whatever the peers published meanwhile (they see this reservation from now on).
+      this.engine.release(req.callId);
+      const again = reserve();
+      if (again.ok) return { ok: true, capIds: again.capIds };
+      this.held.delete(req.callId);
+      this.dirty = true;
+      this.requestWrite();
+      return refused(again.refusal);
+    } catch (err) {
+      if (this.held.delete(req.callId)) this.engine.release(req.callId);
+      this.dirty = true;
+      this.setReachable(false, `team ledger folder ${this.o.dir}: ${(err as Error).message}`);
+      return this.unavailable(req.capIds);
     }
-    this.applyOthers(); // the freshest figures read so far
-    const r = this.engine.reserve({ callId: req.callId, modelId: req.modelId, ...(req.baseModelId ? { baseModelId: req.baseModelId } : {}), amount: req.amount, now: req.now });
-    if (!r.ok) return { ok: false, capId: r.refusal.capId, refusal: r.refusal, message: refusalMessage(r.refusal, this.caps.timeZone) };
-    this.held.add(req.callId);
-    return { ok: true, capIds: r.capIds };
+  }
+
+  private unavailable(capIds: string[]): TeamReserveResult {
+    if (this.o.unavailable === "personalOnly") return { ok: true, capIds, unchecked: true };
+    return { ok: false, capId: capIds[0]!, message: unreachableMessage(this.o.dir, capIds) };
   }
 
   async extend(callId: string, extra: Picos, now: Date): Promise<{ ok: true } | { ok: false; message: string }> {
     if (!this.held.has(callId)) return { ok: true };
     const r = this.engine.extend(callId, extra, now);
-    return r.ok ? { ok: true } : { ok: false, message: refusalMessage(r.refusal, this.caps.timeZone) };
+    if (!r.ok) return { ok: false, message: refusalMessage(r.refusal, this.caps.timeZone) };
+    this.dirty = true; // the grown reservation is published with the next write
+    this.requestWrite();
+    return { ok: true };
   }
 
-  async settle(record: CallRecord): Promise<void> {
+  async settle(record: SettledCall): Promise<void> {
     const amount = BigInt(record.costPicos);
     const at = new Date(record.startedAt);
     if (this.held.delete(record.id)) this.engine.settle(record.id, amount, this.o.now());
@@ -158,7 +200,10 @@ export class FolderTeamEngine implements TeamEngine {
   }
 
   async release(callId: string): Promise<void> {
-    if (this.held.delete(callId)) this.engine.release(callId);
+    if (!this.held.delete(callId)) return;
+    this.engine.release(callId);
+    this.dirty = true;
+    this.requestWrite();
   }
 
   status(now: Date): TeamCapStatus[] {
@@ -237,7 +282,9 @@ export class FolderTeamEngine implements TeamEngine {
     const now = this.o.now();
     pruneSpend(this.own, (id) => this.previousStart(id, now));
     this.dirty = false;
-    const file = toSpendFile({ writer: this.o.writer, member: this.o.member, machine: this.o.machine }, this.own, now);
+    const reserved: SpendTotals = new Map();
+    for (const s of this.engine.status(now)) if (s.reservedPicos > 0n) addSpend(reserved, s.id, s.windowStart, s.reservedPicos);
+    const file = toSpendFile({ writer: this.o.writer, member: this.o.member, machine: this.o.machine }, this.own, now, reserved);
     const tmp = `${this.ownFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
       await writeFile(tmp, JSON.stringify(file, null, 1));
@@ -267,6 +314,10 @@ export class FolderTeamEngine implements TeamEngine {
         const full = path.join(this.spendDir, name);
         if (full === this.ownFile) return;
         present.add(name);
+        const st = await stat(full).catch(() => undefined);
+        const sig = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : undefined;
+        if (sig !== undefined && this.seen.get(name) === sig) return; // unchanged since last read
+        if (sig !== undefined) this.seen.set(name, sig);
         const keeps = this.lastGood.has(name) ? "its last good figures still count" : "skipped";
         const read = await readRegularFile(full, SPEND_FILE_MAX_BYTES).catch((err: Error) => ({ kind: "refused" as const, why: err.message }));
         if (read.kind === "absent") return void present.delete(name); // renamed away meanwhile: next round
@@ -278,6 +329,7 @@ export class FolderTeamEngine implements TeamEngine {
       }),
     );
     for (const name of [...this.lastGood.keys()]) if (!present.has(name)) this.lastGood.delete(name);
+    for (const name of [...this.seen.keys()]) if (!present.has(name)) this.seen.delete(name);
     for (const full of [...this.refusals.keys()]) if (path.dirname(full) === this.spendDir && !present.has(path.basename(full))) this.refusals.delete(full);
     this.files = [...this.lastGood.values()];
   }
@@ -297,7 +349,7 @@ export class FolderTeamEngine implements TeamEngine {
       const start = this.caps.bounds(cap, now).start;
       const key = `${cap.id}|${start.toISOString()}`;
       current.add(key);
-      const others = othersSpend(this.files, this.o.writer, cap.id, start);
+      const others = othersSpend(this.files, this.o.writer, cap.id, start, true);
       const delta = others - (this.applied.get(key) ?? 0n);
       if (delta !== 0n) {
         this.engine.recordExternalSpent(cap.id, start, delta);

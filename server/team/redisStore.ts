@@ -26,6 +26,7 @@
  * (a Redis restarted without persistence), this gateway replays its journal's settled calls of
  * the current windows through the settle script — idempotent by call id, so each counts once.
  */
+import { replaySettled, type SettledCall } from "../budget/replay";
 import Redis, { Cluster, type RedisOptions } from "ioredis";
 import { refusalMessage, type Refusal } from "../budget/engine";
 import type { CapConfig } from "../config/schema";
@@ -257,14 +258,14 @@ export class RedisTeamEngine implements TeamEngine {
     }
   }
 
-  settle(record: CallRecord): Promise<void> {
+  settle(record: SettledCall): Promise<void> {
     const p = this.settleNow(record);
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
     return p;
   }
 
-  private async settleNow(record: CallRecord): Promise<void> {
+  private async settleNow(record: SettledCall): Promise<void> {
     const hold = this.holds.get(record.id);
     this.holds.delete(record.id);
     const amount = BigInt(record.costPicos);
@@ -364,19 +365,18 @@ export class RedisTeamEngine implements TeamEngine {
         if (since) {
           const current = new Map(this.caps.all().map((c) => [c.id, this.caps.bounds(c, now).start.getTime()]));
           let batch: Promise<unknown>[] = [];
-          for await (const record of this.o.history(since)) {
-            const amount = BigInt(record.costPicos);
-            if (amount <= 0n) continue;
-            const at = new Date(record.startedAt);
-            const ids = this.caps.applicable(record.modelId, record.baseModelId).filter((id) => this.caps.bounds(this.caps.get(id)!, at).start.getTime() === current.get(id));
-            if (ids.length === 0) continue;
-            batch.push(this.runSettle(record.id, this.windowsOf(ids, at), String(toMicros(amount))));
-            count++;
-            if (batch.length >= 200) {
-              await Promise.all(batch);
+          count = await replaySettled(
+            this.o.history(since),
+            // Only calls of each cap's current window: the store keeps nothing older.
+            (modelId, baseModelId, at) => this.caps.applicable(modelId, baseModelId).filter((c) => this.caps.bounds(this.caps.get(c)!, at).start.getTime() === current.get(c)),
+            ({ id, amount, at, capIds }) => {
+              batch.push(this.runSettle(id, this.windowsOf(capIds, at), String(toMicros(amount))));
+              if (batch.length < 200) return;
+              const full = batch;
               batch = [];
-            }
-          }
+              return Promise.all(full);
+            },
+          );
           await Promise.all(batch);
         }
         await this.client.set(this.marker(), new Date().toISOString(), "EX", KEEP_AFTER_WINDOW_S);

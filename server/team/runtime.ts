@@ -7,7 +7,6 @@ import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Config } from "../config/schema";
-import type { GatewayContext } from "../gateway/context";
 import type { Logger } from "../log";
 import { FolderTeamEngine } from "./folderStore";
 import { RedisTeamEngine } from "./redisStore";
@@ -101,16 +100,4 @@ async function writerId(ledgerDir: string): Promise<string> {
   const id = randomBytes(8).toString("hex");
   await writeFile(file, `${id}\n`);
   return id;
-}
-
-const attached = new WeakMap<GatewayContext, TeamEngine>();
-
-/** The team engine admission uses for this context (none without a team ledger). */
-export function teamOf(ctx: GatewayContext): TeamEngine | undefined {
-  return attached.get(ctx);
-}
-
-export function attachTeam(ctx: GatewayContext, team: TeamEngine | undefined): void {
-  if (team) attached.set(ctx, team);
-  else attached.delete(ctx);
 }

@@ -7,6 +7,8 @@
  *     "caps": { "team-month": { "2025-06-01T00:00:00.000Z": "312000000000000" } } }
  *
  * Amounts are decimal strings of pico-dollars (exact), per team cap id and window start.
+ * `reserved` (same shape, optional) holds the machine's open reservations: published before a
+ * call is forwarded, so the other machines count calls in flight, not only settled spend.
  */
 import { z } from "zod";
 import type { Picos } from "../metering/money";
@@ -20,6 +22,7 @@ export const spendFileSchema = z.strictObject({
   machine: z.string().min(1).max(200),
   updatedAt: z.iso.datetime(),
   caps: z.record(z.string().min(1), z.record(z.iso.datetime(), picosString)),
+  reserved: z.record(z.string().min(1), z.record(z.iso.datetime(), picosString)).optional(),
 });
 
 export type SpendFile = z.infer<typeof spendFileSchema>;
@@ -44,12 +47,18 @@ export function pruneSpend(totals: SpendTotals, keepFrom: (capId: string) => Dat
   }
 }
 
-export function toSpendFile(who: { writer: string; member: string; machine: string }, totals: SpendTotals, updatedAt: Date): SpendFile {
+/** The file for `totals` spent and (when any) `reserved` by calls in flight. */
+export function toSpendFile(who: { writer: string; member: string; machine: string }, totals: SpendTotals, updatedAt: Date, reserved?: SpendTotals): SpendFile {
+  const held = reserved && reserved.size > 0 ? { reserved: toRecord(reserved) } : {};
+  return { version: 1, ...who, updatedAt: updatedAt.toISOString(), caps: toRecord(totals), ...held };
+}
+
+function toRecord(totals: SpendTotals): SpendFile["caps"] {
   const caps: SpendFile["caps"] = {};
   for (const [capId, windows] of [...totals].sort(([a], [b]) => a.localeCompare(b))) {
     caps[capId] = Object.fromEntries([...windows].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, String(v)]));
   }
-  return { version: 1, ...who, updatedAt: updatedAt.toISOString(), caps };
+  return caps;
 }
 
 export type ParsedSpendFile = { ok: true; file: SpendFile } | { ok: false; error: string };
@@ -66,14 +75,16 @@ export function parseSpendFile(text: string): ParsedSpendFile {
   return { ok: false, error: result.error.issues.map((i) => `${i.path.join(".") || "(file)"}: ${i.message}`).join("; ") };
 }
 
-/** Spend of the other writers on one cap in one window. */
-export function othersSpend(files: SpendFile[], ownWriter: string, capId: string, windowStart: Date): Picos {
+/** Spend of the other writers on one cap in one window; with `withReserved`, their calls in flight too. */
+export function othersSpend(files: SpendFile[], ownWriter: string, capId: string, windowStart: Date, withReserved = false): Picos {
   const key = windowStart.toISOString();
   let sum = 0n;
   for (const f of files) {
     if (f.writer === ownWriter) continue;
     const v = f.caps[capId]?.[key];
     if (v !== undefined) sum += BigInt(v);
+    const r = withReserved ? f.reserved?.[capId]?.[key] : undefined;
+    if (r !== undefined) sum += BigInt(r);
   }
   return sum;
 }

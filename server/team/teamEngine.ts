@@ -1,56 +1,26 @@
 /**
- * The team side of admission: a store that several gateways share (a folder, or Redis). The local
- * BudgetEngine keeps the personal caps (sync, atomic); a TeamEngine keeps the team caps.
- * Admission reserves locally first, then here; a refusal by either releases the other.
+ * The team side of admission: a store that several gateways share (a folder, or Redis), one of the
+ * CapStores that server/budget/caps.ts reserves on (the local engine keeps the personal caps).
+ * Window arithmetic and messages both team stores share.
  */
-import picomatch from "picomatch";
-import type { CapStatus, Refusal } from "../budget/engine";
+import type { CapFigure, CapSource, CapStore, Freshness, StoreReserveRequest, StoreReserveResult } from "../budget/caps";
+import { capsFor, capMatcher, type CapMatcher } from "../budget/capMatch";
 import { windowBounds, type WindowBounds } from "../budget/windows";
 import { capId, type CapConfig } from "../config/schema";
 import type { CallRecord } from "../ledger/types";
 import { formatUsd, usdToPicos, type Picos } from "../metering/money";
 
-export type TeamSource = "folder" | "redis";
+export type TeamSource = Exclude<CapSource, "local">;
+export type TeamFreshness = Freshness;
+export type TeamCapStatus = CapFigure & { team: Freshness };
+export type TeamReserveRequest = StoreReserveRequest;
+export type TeamReserveResult = StoreReserveResult;
 
-export interface TeamFreshness {
-  source: TeamSource;
-  /** When the figures were last read from the shared store (ISO). */
-  asOf: string;
-  /** True when the store could not be read recently (the figures may be behind). */
-  stale: boolean;
-}
-
-export interface TeamCapStatus extends CapStatus {
-  team: TeamFreshness;
-}
-
-export type TeamReserveResult =
-  | { ok: true; capIds: string[]; /** Admitted without the store (teamUnavailable: personalOnly). */ unchecked?: boolean }
-  | { ok: false; message: string; capId: string; refusal?: Refusal };
-
-export interface TeamReserveRequest {
-  callId: string;
-  modelId: string;
-  baseModelId?: string;
-  capIds: string[];
-  amount: Picos;
-  now: Date;
-}
-
-export interface TeamEngine {
+/** A team store: one CapStore over caps several gateways share, which also carries team.json. */
+export interface TeamEngine extends CapStore {
   readonly source: TeamSource;
   /** Team caps (and the zone of their windows). Caps new or changed start from the store's figures / the journal. */
   setCaps(caps: CapConfig[], timeZone: string): Promise<void>;
-  /** Ids of the team caps that apply to a model. */
-  applicable(modelId: string, baseModelId?: string): string[];
-  /** Reserves `amount` on the team caps `capIds` (those that apply, see applicable) in the windows containing `now`, or refuses. */
-  reserve(req: TeamReserveRequest): Promise<TeamReserveResult>;
-  /** A stream outgrew its reservation. Resolves refused when a team cap would be crossed. */
-  extend(callId: string, extra: Picos, now: Date): Promise<{ ok: true } | { ok: false; message: string }>;
-  /** The call was journaled as settled: count it to the team (also for calls admitted unchecked). Never throws. */
-  settle(record: CallRecord): Promise<void>;
-  /** Drops a hold without charging. Never throws. */
-  release(callId: string): Promise<void>;
   status(now: Date): TeamCapStatus[];
   /** team.json's text as the store holds it (undefined: none), and changes to it. */
   teamFileText(): string | undefined;
@@ -65,7 +35,7 @@ export interface TeamCap {
   id: string;
   cap: CapConfig;
   limit: Picos;
-  matches: (modelId: string) => boolean;
+  matches: CapMatcher;
 }
 
 /** The team caps and the zone of their windows: matching and window arithmetic shared by both stores. */
@@ -83,7 +53,7 @@ export class TeamCaps {
       id: capId(cap),
       cap,
       limit: usdToPicos(cap.limitUsd),
-      matches: cap.model === undefined ? () => true : picomatch(cap.model, { bash: true, nocase: true, dot: true }),
+      matches: capMatcher(cap.model),
     }));
     const fresh = this.caps.filter((c) => zoneChanged || old.get(c.id)?.window !== c.cap.window || old.get(c.id)?.model !== c.cap.model).map((c) => c.id);
     return { fresh };
@@ -98,7 +68,7 @@ export class TeamCaps {
   }
 
   applicable(modelId: string, baseModelId?: string): string[] {
-    return this.caps.filter((c) => c.matches(modelId) || (baseModelId !== undefined && c.matches(baseModelId))).map((c) => c.id);
+    return capsFor(this.caps, modelId, baseModelId).map((c) => c.id);
   }
 
   /** The window of `cap` containing `at` (the last one found is cached: computing one costs a few Intl calls). */

@@ -12,6 +12,7 @@ import path from "node:path";
 import { BudgetEngine } from "../../server/budget/engine";
 import { validated } from "../../server/config/load";
 import type { CapConfig } from "../../server/config/schema";
+import { Caps, LocalCapStore } from "../../server/budget/caps";
 import type { GatewayContext } from "../../server/gateway/context";
 import { inboundGuard } from "../../server/gateway/inbound";
 import { admit } from "../../server/gateway/meteredCall";
@@ -21,7 +22,6 @@ import { estimateFromParts } from "../../server/metering/estimate";
 import { PriceBook } from "../../server/metering/prices";
 import { ZERO_USAGE } from "../../server/metering/types";
 import { RedisTeamEngine } from "../../server/team/redisStore";
-import { attachTeam } from "../../server/team/runtime";
 import { SONNET_45 } from "../support/harness";
 import { hasRedis, REDIS_SERVER, startRedis, stopRedis } from "../server/teamSupport";
 
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const context = async (name: string, caps: CapConfig[]): Promise<GatewayContext> => {
     const ledger = await Ledger.open(path.join(dir, name), { timeZone: "UTC" });
     return {
-      config: validated({ caps, timeZone: "UTC" }, "bench"), prices, engine: new BudgetEngine(caps, "UTC"), ledger,
+      config: validated({ caps, timeZone: "UTC" }, "bench"), prices, caps: new Caps(new LocalCapStore(new BudgetEngine(caps, "UTC"), () => "UTC", () => new Date())), ledger,
       credentials: async () => ({ accessKeyId: "x", secretAccessKey: "y" }), inbound: inboundGuard(), log, user: "bench", timeZone: "UTC", now: () => new Date(), publish: () => undefined,
     };
   };
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const withRedis = await context("redis", [personal]);
   const store = await RedisTeamEngine.open({ url: redis.url, team: "bench", writer: "bench", history: withRedis.ledger.settledSince.bind(withRedis.ledger), log, now: () => new Date(), unavailable: "block" });
   await store.setCaps([teamCap], "UTC");
-  attachTeam(withRedis, store);
+  withRedis.caps.team = store;
 
   let n = 0;
   const one = async (ctx: GatewayContext): Promise<number> => {

@@ -5,10 +5,10 @@ import type { CapStatusDto, StatusResponse } from "../../../server/protocol";
 const THRESHOLDS = [50, 80, 90, 100];
 function status(spentUsd: number, windowStart = "2026-11-22T00:00:00.000Z", reservedUsd = 0): StatusResponse {
   const cap: CapStatusDto = {
-    id: "daily", scope: "personal", window: "day", limitUsd: 10, spentUsd, reservedUsd, spentExact: "", reservedExact: "",
+    id: "daily", scope: "personal", window: "day", limitUsd: 10, spentUsd, reservedUsd, limitExact: "10", spentExact: "", reservedExact: "",
     windowStart, resetsAt: "2026-11-23T00:00:00.000Z",
   };
-  return { user: "u", endpoint: "", timeZone: "UTC", caps: [cap], today: { calls: 0, costUsd: 0 }, todayByModel: {}, inFlight: 0 };
+  return { user: "u", endpoint: "", timeZone: "UTC", caps: [cap], today: { calls: 0, costUsd: 0, costExact: "0" }, todayByModel: {}, inFlight: 0 };
 }
 
 describe("cap threshold alerts", () => {

@@ -4,12 +4,12 @@ import type { CapStatusDto, StatusResponse } from "../../../server/protocol";
 
 function cap(id: string, spentUsd: number, limitUsd: number, window: CapStatusDto["window"] = "day", reservedUsd = 0): CapStatusDto {
   return {
-    id, scope: "personal", window, limitUsd, spentUsd, reservedUsd, spentExact: String(spentUsd), reservedExact: String(reservedUsd),
+    id, scope: "personal", window, limitUsd, spentUsd, reservedUsd, limitExact: String(limitUsd), spentExact: String(spentUsd), reservedExact: String(reservedUsd),
     windowStart: "2026-11-22T00:00:00.000Z", resetsAt: "2026-11-23T00:00:00.000Z",
   };
 }
 function status(caps: CapStatusDto[], todayUsd = 0): StatusResponse {
-  return { user: "u", endpoint: "http://127.0.0.1:8777", timeZone: "UTC", caps, today: { calls: 3, costUsd: todayUsd }, todayByModel: {}, inFlight: 0 };
+  return { user: "u", endpoint: "http://127.0.0.1:8777", timeZone: "UTC", caps, today: { calls: 3, costUsd: todayUsd, costExact: String(todayUsd) }, todayByModel: {}, inFlight: 0 };
 }
 
 describe("status bar meter", () => {

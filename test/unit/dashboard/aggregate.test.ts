@@ -36,7 +36,7 @@ function cap(window: "day" | "week" | "month", limitUsd: number, now: Date, time
   const b = windowBounds(window, timeZone, now);
   return {
     id: `${window}${model ? "-m" : ""}`, scope: "personal", window, ...(model ? { model } : {}), limitUsd, spentUsd: 0, reservedUsd: 0,
-    spentExact: "0", reservedExact: "0", windowStart: b.start.toISOString(), resetsAt: b.end.toISOString(),
+    limitExact: String(limitUsd), spentExact: "0", reservedExact: "0", windowStart: b.start.toISOString(), resetsAt: b.end.toISOString(),
   };
 }
 

@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { Caps, LocalCapStore } from "../../../server/budget/caps";
+import { BudgetEngine } from "../../../server/budget/engine";
+import type { CapConfig } from "../../../server/config/schema";
+import { usdToPicos } from "../../../server/metering/money";
+
+const NOW = new Date("2026-11-22T11:00:00Z");
+const store = (caps: CapConfig[]) => new LocalCapStore(new BudgetEngine(caps, "UTC"), () => "UTC", () => NOW);
+const call = (callId: string, usd: number) => ({ callId, modelId: "amazon.nova-lite-v1:0", amount: usdToPicos(usd), now: NOW });
+
+describe("budget/caps", () => {
+  it("reserves on the personal and team caps, or on none: a team refusal releases the personal hold", async () => {
+    const caps = new Caps(store([{ id: "mine", scope: "personal", window: "day", limitUsd: 10 }]), store([{ id: "team", scope: "team", window: "day", limitUsd: 1 }]));
+    const refused = await caps.reserve(call("a", 2));
+    assert.equal(refused.ok, false);
+    assert.deepEqual(caps.status(NOW).map((s) => [s.id, s.reservedPicos]), [["mine", 0n], ["team", 0n]]);
+    const held = await caps.reserve(call("b", 0.5));
+    assert.ok(held.ok);
+    assert.deepEqual(held.capIds, ["mine", "team"]);
+    assert.deepEqual(caps.status(NOW).map((s) => [s.id, s.reservedPicos]), [["mine", usdToPicos(0.5)], ["team", usdToPicos(0.5)]]);
+  });
+
+  it("settles a held call on both stores and replays the journal into the personal caps only", async () => {
+    const caps = new Caps(store([{ id: "mine", scope: "personal", window: "day", limitUsd: 10 }]));
+    const held = await caps.reserve(call("c", 1));
+    assert.ok(held.ok);
+    caps.settle({ id: "c", modelId: "amazon.nova-lite-v1:0", costPicos: String(usdToPicos(0.25)), startedAt: NOW.toISOString() }, held);
+    async function* journal() {
+      yield { id: "old", modelId: "amazon.nova-lite-v1:0", costPicos: String(usdToPicos(3)), startedAt: "2026-11-22T09:00:00Z" };
+      yield { id: "free", modelId: "amazon.nova-lite-v1:0", costPicos: "0", startedAt: "2026-11-22T09:00:00Z" };
+    }
+    await caps.replay(() => journal(), new Set(["mine"]));
+    const [mine] = caps.status(NOW);
+    assert.equal(mine!.spentPicos, usdToPicos(3.25));
+    assert.equal(mine!.reservedPicos, 0n);
+  });
+});
