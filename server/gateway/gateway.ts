@@ -76,7 +76,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const lock = await lockLedger(ledgerDir);
   let ledger: Ledger;
   try {
-    ledger = await Ledger.open(ledgerDir, { now, timeZone: timeZoneOf(options.config) });
+    ledger = await Ledger.open(ledgerDir, { now, timeZone: timeZoneOf(options.config), durability: options.config.durability });
   } catch (err) {
     await lock.release();
     throw err;
