@@ -279,7 +279,16 @@ async function forwardUpstream(
   if (auth.kind === "bearer") {
     outbound = { ...headers, authorization: String(input.headers.authorization), "content-length": String(input.body.byteLength) };
   } else {
-    outbound = await signUpstream({ method: input.method, rawPath: input.rawPath, headers, body: input.body, target, region: auth.region, credentials: auth.credentials });
+    outbound = await signUpstream({
+      method: input.method,
+      rawPath: input.rawPath,
+      headers,
+      body: input.body,
+      target,
+      region: auth.region,
+      credentials: auth.credentials,
+      bodySha256: auth.bodySha256,
+    });
   }
   return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, signal: input.signal, scope: input.scope });
 }
