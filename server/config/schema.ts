@@ -50,6 +50,10 @@ export const configSchema = z.strictObject({
     .describe("USD per 1,000 text units for each guardrail policy. When set, ApplyGuardrail calls are priced, reserved against caps and charged; when unset they are forwarded and recorded at $0."),
   allowUnmeteredOperations: z.boolean().default(false).describe("Forward requests the gateway cannot meter instead of refusing them."),
   allowApiKeys: z.boolean().default(false).describe("Accept Bedrock API keys (`Authorization: Bearer …`) and forward them as they are. Off by default: the gateway cannot check an API key, so any local process could spend through it; SigV4 callers are checked against the gateway's own credentials."),
+  durability: z
+    .enum(["process", "machine"])
+    .default("process")
+    .describe("What the ledger waits for before a call is forwarded and before it is answered: `process` (the default) has its journal line written, which survives the gateway being killed, and syncs it to disk in the background within 100 ms (a power loss may lose the last 100 ms of records); `machine` syncs each line to disk first (survives a power loss, costs a disk sync twice per call). Read at start-up."),
   maxRequestBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(25 * 1024 * 1024).describe("Largest request body the gateway accepts, in bytes."),
   logLevel: z.enum(["error", "warn", "info", "debug"]).default("info").describe("How much the gateway logs."),
   alertThresholds: z

@@ -115,7 +115,7 @@ export class Gateway implements RunningGateway {
     const ledgerDir = ledgerDirOf(options.config);
     const res: Resources = { lock: await lockLedger(ledgerDir) };
     try {
-      const ledger = (res.ledger = await Ledger.open(ledgerDir, { now, timeZone: timeZoneOf(options.config) }));
+      const ledger = (res.ledger = await Ledger.open(ledgerDir, { now, timeZone: timeZoneOf(options.config), durability: options.config.durability }));
       /** The built-in table with the ledger's price file (bedrock-budget prices update) applied; an invalid file stops the start. */
       const prices = await loadPriceTable(ledgerDir);
       const gateway = new Gateway(options, log, now, ledgerDir, ledger, prices, res);

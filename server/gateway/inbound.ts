@@ -2,7 +2,7 @@
 import http2 from "node:http2";
 import type { AwsCredentialIdentity } from "@smithy/types";
 import type { AnyRequest, AnyResponse } from "./listener";
-import { parseAuthorization, scopeProblem, verifySignature, type ParsedAuthorization } from "./sigv4";
+import { parseAuthorization, scopeProblem, sha256Hex, verifySignature, type ParsedAuthorization } from "./sigv4";
 
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d{1,5})?$/i;
 
@@ -116,7 +116,7 @@ export async function checkAuthorizationHeader(input: {
 }
 
 export type Authenticated =
-  | { ok: true; kind: "sigv4"; region: string; credentials: AwsCredentialIdentity }
+  | { ok: true; kind: "sigv4"; region: string; credentials: AwsCredentialIdentity; bodySha256: string }
   | { ok: true; kind: "bearer"; region: string }
   | { ok: false; message: string };
 
@@ -129,7 +129,9 @@ export async function authenticate(
   input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; defaultRegion: string; now: Date },
 ): Promise<Authenticated> {
   if (header.kind === "bearer") return { ok: true, kind: "bearer", region: input.defaultRegion };
+  const bodySha256 = sha256Hex(input.body); // once: verification and the upstream signature share it
   const reason = await verifySignature({
+    bodySha256,
     method: input.method,
     rawPath: input.rawPath,
     headers: input.headers,
@@ -139,7 +141,7 @@ export async function authenticate(
     now: input.now,
   });
   if (reason) return { ok: false, message: `Bedrock Budget refused the request: ${reason}` };
-  return { ok: true, kind: "sigv4", region: header.auth.region, credentials: header.credentials };
+  return { ok: true, kind: "sigv4", region: header.auth.region, credentials: header.credentials, bodySha256 };
 }
 
 /** Why a body was not read to its end; each maps to one answer. */

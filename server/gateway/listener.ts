@@ -83,7 +83,9 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1",
   });
   const sockets = new Set<net.Socket>();
 
-  const front = net.createServer((socket) => {
+  // No Nagle: a stream's frames go out as they are relayed. (http.createServer turns it off for
+  // the sockets it accepts itself; these are accepted here and handed over.)
+  const front = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     sniff(socket, options.headTimeoutMs, (isH2) => (isH2 ? h2 : h1).emit("connection", socket));

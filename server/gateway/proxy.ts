@@ -87,8 +87,8 @@ async function handleRead(
   if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
     return meter(ctx, req, res, route, route.operation, json, forward, scope, auth.region);
   }
-  if (route.kind === "guardrail" && ctx.config.guardrailPricing) {
-    return meterGuardrail(ctx, req, res, route, ctx.config.guardrailPricing, body, forward, scope);
+  if (route.kind === "guardrail" && json && ctx.config.guardrailPricing) {
+    return meterGuardrail(ctx, req, res, route, ctx.config.guardrailPricing, json, forward, scope);
   }
   // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
   // they are and journaled at $0; other paths only when unmetered calls are allowed.
@@ -170,13 +170,13 @@ async function meterGuardrail(
   res: AnyResponse,
   route: Extract<Route, { kind: "guardrail" }>,
   pricing: GuardrailPricing,
-  body: Buffer,
+  json: JsonObject,
   forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
   scope: CallScope,
 ): Promise<void> {
   let units: number;
   try {
-    units = guardrailTextUnits(body);
+    units = guardrailTextUnits(json); // the body as checkRequestBody parsed it: one parse per call
   } catch (err) {
     return answer(res, validation(`Bedrock Budget could not read the request body: ${(err as Error).message}`));
   }
@@ -279,7 +279,16 @@ async function forwardUpstream(
   if (auth.kind === "bearer") {
     outbound = { ...headers, authorization: String(input.headers.authorization), "content-length": String(input.body.byteLength) };
   } else {
-    outbound = await signUpstream({ method: input.method, rawPath: input.rawPath, headers, body: input.body, target, region: auth.region, credentials: auth.credentials });
+    outbound = await signUpstream({
+      method: input.method,
+      rawPath: input.rawPath,
+      headers,
+      body: input.body,
+      target,
+      region: auth.region,
+      credentials: auth.credentials,
+      bodySha256: auth.bodySha256,
+    });
   }
   return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, signal: input.signal, scope: input.scope });
 }

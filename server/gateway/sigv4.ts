@@ -7,7 +7,7 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
-import type { AwsCredentialIdentity, Checksum, SourceData } from "@smithy/types";
+import type { AwsCredentialIdentity, Checksum, ChecksumConstructor, SourceData } from "@smithy/types";
 
 export const SIGNING_SERVICE = "bedrock";
 /** AWS accepts requests signed up to 15 minutes off the server's clock. */
@@ -57,6 +57,8 @@ export interface VerifyInput {
   auth: ParsedAuthorization;
   credentials: AwsCredentialIdentity;
   now: Date;
+  /** sha256Hex(body), when the caller already has it (it is passed on to signUpstream): hashed once per call. */
+  bodySha256?: string;
 }
 
 /** Returns undefined when the signature verifies, else a reason safe to show the caller. */
@@ -75,8 +77,9 @@ export async function verifySignature(input: VerifyInput): Promise<string | unde
   if (!auth.signedHeaders.includes("host") && !auth.signedHeaders.includes(":authority")) {
     return "the signature does not cover the Host header";
   }
+  const bodySha256 = input.bodySha256 ?? sha256Hex(input.body);
   const claimedHash = single(headers["x-amz-content-sha256"]);
-  if (claimedHash && claimedHash !== "UNSIGNED-PAYLOAD" && claimedHash !== sha256Hex(input.body)) {
+  if (claimedHash && claimedHash !== "UNSIGNED-PAYLOAD" && claimedHash !== bodySha256) {
     return "the body does not match its X-Amz-Content-SHA256 hash";
   }
 
@@ -99,7 +102,7 @@ export async function verifySignature(input: VerifyInput): Promise<string | unde
     headers: signedHeaderValues,
     body: input.body,
   });
-  const signer = new SignatureV4({ credentials, region: auth.region, service: SIGNING_SERVICE, sha256: Sha256, applyChecksum: false });
+  const signer = new SignatureV4({ credentials, region: auth.region, service: SIGNING_SERVICE, sha256: sha256Knowing(input.body, bodySha256), applyChecksum: false });
   const signed = await signer.sign(request, {
     signingDate: signedAt,
     signingRegion: auth.region,
@@ -161,6 +164,8 @@ export async function signUpstream(input: {
   region: string;
   credentials: AwsCredentialIdentity;
   now?: Date;
+  /** sha256Hex(body) when known (verifySignature computed it): sent as X-Amz-Content-SHA256, so the signer does not hash the body again. */
+  bodySha256?: string;
 }): Promise<Record<string, string>> {
   const { path, query } = splitPathAndQuery(input.rawPath);
   const defaultPort = input.target.protocol === "https:" ? 443 : 80;
@@ -172,7 +177,12 @@ export async function signUpstream(input: {
     port: input.target.port,
     path,
     query,
-    headers: { ...input.headers, host, "content-length": String(input.body.byteLength) },
+    headers: {
+      ...input.headers,
+      host,
+      "content-length": String(input.body.byteLength),
+      ...(input.bodySha256 === undefined ? {} : { "x-amz-content-sha256": input.bodySha256 }),
+    },
     body: input.body,
   });
   const signer = new SignatureV4({ credentials: input.credentials, region: input.region, service: SIGNING_SERVICE, sha256: Sha256 });
@@ -219,11 +229,39 @@ export function sha256Hex(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
+/**
+ * Sha256 that knows the hash of `body` already: the signer's one hash of exactly those bytes is
+ * answered from `hex` instead of hashing a (possibly large) body a second time.
+ */
+function sha256Knowing(body: Uint8Array, hex: string): ChecksumConstructor {
+  return class extends Sha256 {
+    private known = false;
+    private fresh = true;
+    override update(data: Uint8Array): void {
+      if (this.fresh && this.plain && data.buffer === body.buffer && data.byteOffset === body.byteOffset && data.byteLength === body.byteLength) this.known = true;
+      else if (this.known) throw new Error("sigv4: unexpected data after a known body"); // never happens with smithy's one update per hash
+      else super.update(data);
+      this.fresh = false;
+    }
+    override async digest(): Promise<Uint8Array> {
+      return this.known ? new Uint8Array(Buffer.from(hex, "hex")) : super.digest();
+    }
+    override reset(): void {
+      this.known = false;
+      this.fresh = true;
+      super.reset();
+    }
+  };
+}
+
 /** The Checksum the smithy signer expects, over node:crypto (plain hash, or HMAC with a secret). */
 class Sha256 implements Checksum {
   private hash;
   constructor(private readonly secret?: SourceData) {
     this.hash = this.create();
+  }
+  protected get plain(): boolean {
+    return this.secret === undefined;
   }
   update(data: Uint8Array): void {
     this.hash.update(data);

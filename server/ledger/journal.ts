@@ -1,22 +1,33 @@
 /**
  * Append-only JSON-lines journal: `<dir>/journal/YYYY-MM.jsonl`, one file per UTC month of the
- * entry's `at`. An append resolves only after its line is written and fdatasync'ed. Appends that
- * arrive while a sync is in flight are group-committed: one write and one fdatasync per file for
- * the whole batch, so the sync cost is shared and throughput grows with concurrency. A failed write
+ * entry's `at`. With durability "machine" an append resolves only after its line is written and
+ * fdatasync'ed; with "process" it resolves once the line is written (the page cache outlives a
+ * killed process) and the file is fdatasync'ed in the background at most every 100 ms. Appends that
+ * arrive while a batch is in flight are group-committed: one write (and one fdatasync) per file for
+ * the whole batch, so the cost is shared and throughput grows with concurrency. A failed write
  * (a full or read-only disk) is cut back to the file's last durable length before anything else
  * is appended, so the journal recovers by itself once the disk does.
  */
-import { createReadStream } from "node:fs";
+import { createReadStream, writeSync } from "node:fs";
 import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { FILE_MODE, privateDir } from "./privateFiles";
 import { checkEntry } from "./schema";
 import type { JournalEntry } from "./types";
 
+/**
+ * What an append waits for before it resolves: "process" = the line written (survives the process
+ * being killed; the file is synced within BACKGROUND_SYNC_MS), "machine" = the line fdatasync'ed
+ * (survives the machine losing power).
+ */
+export type Durability = "process" | "machine";
+/** Longest a written line waits for its fdatasync under durability "process". */
+export const BACKGROUND_SYNC_MS = 100;
+
 export interface JournalStats {
-  appends: number; // lines made durable
+  appends: number; // lines written (and, under "machine", synced) before their append resolved
   writes: number; // write batches (one per file per group commit)
-  syncs: number; // fdatasync calls for appends
+  syncs: number; // fdatasync calls for appends (on the append path or in the background)
   skippedLines: number; // torn, unparsable or invalid lines seen by read()
   repairedFiles: number; // files whose torn tail was moved aside on open
 }
@@ -105,16 +116,24 @@ export class Journal {
   /** Files a failed write may have left longer than their last durable length, and that length. */
   private readonly toCutBack = new Map<string, number>();
   private closed = false;
+  /** Months written since their last fdatasync (durability "process" only). */
+  private readonly dirty = new Set<string>();
+  private syncTimer: NodeJS.Timeout | undefined;
+  private backgroundSync: Promise<void> = Promise.resolve();
 
-  private constructor(readonly dir: string, private readonly readOnly: boolean) {}
+  private constructor(
+    readonly dir: string,
+    private readonly readOnly: boolean,
+    readonly durability: Durability,
+  ) {}
 
   /**
    * Opens (creating) `<dir>/journal` and repairs any file whose last line was torn by a crash.
    * `readOnly` (reports while a gateway may be writing) neither repairs nor appends: a line being
    * written right now looks torn and must not be moved aside.
    */
-  static async open(dir: string, opts: { readOnly?: boolean } = {}): Promise<Journal> {
-    const journal = new Journal(path.join(dir, "journal"), opts.readOnly ?? false);
+  static async open(dir: string, opts: { readOnly?: boolean; durability?: Durability } = {}): Promise<Journal> {
+    const journal = new Journal(path.join(dir, "journal"), opts.readOnly ?? false, opts.durability ?? "machine");
     if (journal.readOnly) return journal;
     await privateDir(journal.dir);
     for (const name of await readdir(journal.dir).catch(() => [] as string[])) {
@@ -266,12 +285,46 @@ export class Journal {
     }
   }
 
-  /** Waits for queued appends, then closes files. */
+  /** Waits for queued appends, syncs what is not synced yet, then closes files. */
   async close(): Promise<void> {
     this.closed = true;
     await this.idle;
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    await this.backgroundSync;
+    await this.syncDirty();
     for (const f of this.handles.values()) await f.fh.close();
     this.handles.clear();
+  }
+
+  /** Under "process": syncs the written files within BACKGROUND_SYNC_MS, one sync per file for all lines since. */
+  private scheduleSync(): void {
+    if (this.syncTimer || this.closed) return;
+    this.syncTimer = setTimeout(() => {
+      this.backgroundSync = this.backgroundSync.then(() => this.syncDirty()).finally(() => {
+        this.syncTimer = undefined;
+        if (this.dirty.size > 0) this.scheduleSync();
+      });
+    }, BACKGROUND_SYNC_MS);
+    this.syncTimer.unref(); // close() syncs; a timer must not keep a finished process alive
+  }
+
+  /**
+   * fdatasyncs every file written since its last sync. A failure is not reported to any call (their
+   * lines are written and survive the process); the file stays dirty and the next sync tries again.
+   */
+  private async syncDirty(): Promise<void> {
+    for (const month of [...this.dirty]) {
+      const f = this.handles.get(month);
+      this.dirty.delete(month);
+      if (!f) continue; // closed after a failed write (synced by the cut-back) or synced when a newer month opened
+      try {
+        await f.fh.datasync();
+        this.stats.syncs++;
+      } catch {
+        if (this.handles.get(month) === f) this.dirty.add(month);
+      }
+    }
   }
 
   private file(month: string): string {
@@ -306,15 +359,23 @@ export class Journal {
     }
   }
 
-  /** Appends `buf` to the month's file and syncs it; on failure leaves (or will leave) the file as it was. */
+  /**
+   * Appends `buf` to the month's file and (durability "machine") syncs it; on failure leaves (or
+   * will leave) the file as it was.
+   */
   private async writeDurably(month: string, buf: Buffer): Promise<void> {
     await this.cutBack(month);
     const f = await this.handle(month);
     try {
-      await writeAll(f.fh, buf);
+      // "process": a small append to the page cache, done in place; a round trip through libuv's
+      // thread pool would cost the call more than the write itself. "machine": the sync dominates.
+      if (this.durability === "process") writeAllNow(f.fh, buf);
+      else await writeAll(f.fh, buf);
       this.stats.writes++;
-      await f.fh.datasync();
-      this.stats.syncs++;
+      if (this.durability === "machine") {
+        await f.fh.datasync();
+        this.stats.syncs++;
+      }
     } catch (err) {
       // Part of the batch may be in the file (a torn line, or lines not made durable): cut it back
       // to its last durable length now when possible (truncating needs no space), else before the
@@ -326,6 +387,10 @@ export class Journal {
       throw err;
     }
     f.size += buf.length;
+    if (this.durability === "process") {
+      this.dirty.add(month);
+      this.scheduleSync();
+    }
   }
 
   /** Truncates a file a failed write left behind to its last durable length; throws while it cannot. */
@@ -360,10 +425,12 @@ export class Journal {
       await fh.close();
       throw err;
     }
-    // Only the newest month is appended to in steady state; close older handles.
+    // Only the newest month is appended to in steady state; close older handles (synced first:
+    // the background sync only reaches open files).
     for (const [m, old] of this.handles) {
       if (m < month) {
         this.handles.delete(m);
+        if (this.dirty.delete(m)) await old.fh.datasync().then(() => void this.stats.syncs++, () => undefined);
         await old.fh.close();
       }
     }
@@ -418,6 +485,11 @@ async function appendDurably(file: string, buf: Buffer): Promise<void> {
   } finally {
     await side.close();
   }
+}
+
+function writeAllNow(fh: FileHandle, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fh.fd, buf, off, buf.length - off);
 }
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {

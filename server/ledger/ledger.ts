@@ -9,7 +9,7 @@ import { callsOfMonth } from "./report";
 import { localDateKey } from "../budget/windows";
 import type { Picos } from "../metering/money";
 import { ZERO_USAGE, type Operation } from "../metering/types";
-import { Journal, journalMonth, type BadLine } from "./journal";
+import { Journal, journalMonth, type BadLine, type Durability } from "./journal";
 import { repairLedgerModes } from "./privateFiles";
 import { GatewaySecret } from "./secret";
 import { StateStore, type Rollups, type StateData } from "./state";
@@ -22,6 +22,8 @@ export interface LedgerOptions {
   /** Settled calls kept in memory for recentCalls (older pages read the journal). */
   recentLimit?: number;
   stateDebounceMs?: number;
+  /** What an append waits for (journal.ts); "machine" when unset. */
+  durability?: Durability;
 }
 
 export interface RecentCallsQuery {
@@ -63,7 +65,7 @@ export class Ledger {
     const now = opts.now ?? (() => new Date());
     const timeZone = opts.timeZone ?? "UTC";
     const secret = await GatewaySecret.load(dir);
-    const journal = await Journal.open(dir);
+    const journal = await Journal.open(dir, opts.durability ? { durability: opts.durability } : {});
     let ledger: Ledger | undefined;
     const state = await StateStore.open(dir, {
       timeZone,
@@ -75,7 +77,7 @@ export class Ledger {
     return ledger;
   }
 
-  /** Durable before it resolves; the caller forwards the call only after. */
+  /** Journaled (durability: journal.ts) before it resolves; the caller forwards the call only after. */
   async reserve(entry: ReserveEntry): Promise<void> {
     void this.retryUnwritten(); // queued first: shares the journal's next batch with this entry
     this.open.set(entry.id, entry); // before the write, so a state snapshot taken meanwhile scans far enough back
@@ -87,7 +89,7 @@ export class Ledger {
     }
   }
 
-  /** Durable before it resolves; then rollups and recent calls include it. */
+  /** Journaled (durability: journal.ts) before it resolves; then rollups and recent calls include it. */
   async settle(record: CallRecord): Promise<void> {
     void this.retryUnwritten();
     await this.journal.append(record);

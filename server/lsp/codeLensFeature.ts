@@ -13,7 +13,8 @@ import { PriceBook, type PriceTable } from "../metering/prices";
 import { loadPriceTable } from "../metering/priceFile";
 import { ledgerDirOf } from "../config/load";
 import type { StatusResponse } from "../protocol";
-import { findCallSites, isSupportedLanguage, type CallSite } from "./callSites";
+import { initParsers, isSupportedLanguage, type CallSite } from "./callSites";
+import { DocumentTrees } from "./callSites/documentTrees";
 import { hoverAt, lensesFor, resolveLens } from "./codeLenses";
 import { diagnosticsFor, type CapLeft } from "./lensDiagnostics";
 import { callSiteEstimate, type TodayHistory } from "./lensModel";
@@ -21,6 +22,8 @@ import { callSiteEstimate, type TodayHistory } from "./lensModel";
 export class CodeLensFeature {
   private readonly documents = new TextDocuments(TextDocument);
   private readonly sites = new Map<string, { version: number; sites: Promise<CallSite[]> }>();
+  /** A syntax tree per open document: an edit reparses incrementally instead of from scratch. */
+  private readonly trees = new DocumentTrees();
   private prices = new PriceBook();
   private today: TodayHistory = new Map();
   private caps: CapLeft[] = [];
@@ -40,6 +43,7 @@ export class CodeLensFeature {
     this.documents.onDidChangeContent((e) => void this.publishDiagnostics(e.document));
     this.documents.onDidClose((e) => {
       this.sites.delete(e.document.uri);
+      this.trees.forget(e.document.uri);
       void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
     });
     this.documents.listen(connection);
@@ -110,11 +114,15 @@ export class CodeLensFeature {
   private sitesOf(document: TextDocument): Promise<CallSite[]> {
     const cached = this.sites.get(document.uri);
     if (cached && cached.version === document.version) return cached.sites;
-    const sites = isSupportedLanguage(document.languageId)
-      ? findCallSites(document.getText(), document.languageId).catch((err: Error) => {
-          this.log.warn(`could not read ${document.uri} for Bedrock calls: ${err.message}`);
-          return [];
-        })
+    const { uri, languageId } = document;
+    const text = document.getText(); // this version's text, whatever arrives before the parsers are ready
+    const sites = isSupportedLanguage(languageId)
+      ? initParsers()
+          .then(() => this.trees.callSites(uri, languageId, text))
+          .catch((err: Error) => {
+            this.log.warn(`could not read ${uri} for Bedrock calls: ${err.message}`);
+            return [];
+          })
       : Promise.resolve([]);
     this.sites.set(document.uri, { version: document.version, sites });
     return sites;

@@ -20,9 +20,9 @@ const USAGE_FIELDS: Record<keyof GuardrailPricing, string> = {
   automatedReasoningPolicy: "automatedReasoningPolicyUnits",
 };
 
-/** Text units of an ApplyGuardrail request body (`content[].text.text`); throws on a body that is not JSON. */
-export function guardrailTextUnits(body: Uint8Array): number {
-  const json = JSON.parse(Buffer.from(body).toString("utf8")) as { content?: unknown };
+/** Text units of a parsed ApplyGuardrail request body (`content[].text.text`), the parse the gateway already checked. */
+export function guardrailTextUnits(body: unknown): number {
+  const json = body as { content?: unknown } | null;
   if (!json || typeof json !== "object" || !Array.isArray(json.content)) throw new Error("ApplyGuardrail body needs a content list");
   let units = 0;
   for (const block of json.content as Array<{ text?: { text?: unknown } }>) {

@@ -1,9 +1,12 @@
 /**
  * Time to compute code lenses for one document (parse + find call sites + estimate every lens),
  * for generated TypeScript and Python files of 1K, 10K and 50K lines with a Bedrock call about
- * every 40 lines. Reports a table; no assertions. Run: npx tsx test/bench/lenses.bench.ts
+ * every 40 lines, from scratch and after a one-character edit in the middle of the file (the
+ * language server keeps each document's tree and reparses incrementally: DocumentTrees).
+ * Reports a table; no assertions. Run: npx tsx test/bench/lenses.bench.ts
  */
 import { performance } from "node:perf_hooks";
+import { DocumentTrees } from "../../server/lsp/callSites/documentTrees";
 import { findCallSitesSync, initParsers } from "../../server/lsp/callSites/index";
 import { parse } from "../../server/lsp/callSites/parsers";
 import { lensesFor, resolveLens } from "../../server/lsp/codeLenses";
@@ -61,10 +64,35 @@ function pyFile(lines: number): string {
   return out.slice(0, lines).join("\n");
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
+
+/** Milliseconds to the priced lenses of `text` after a one-character edit in its middle, median of `runs`. */
+export function afterEdit(languageId: string, text: string, runs: number): number {
+  const prices = new PriceBook();
+  const trees = new DocumentTrees();
+  const times: number[] = [];
+  try {
+    trees.callSites("file:///bench", languageId, text);
+    const middle = text.indexOf("\n", text.length >> 1) + 1;
+    for (let run = 0; run < runs + 1; run++) {
+      // Type one character into a filler line, then the next run takes it out again.
+      const edited = run % 2 === 0 ? `${text.slice(0, middle)}x${text.slice(middle)}` : text;
+      const a = performance.now();
+      const lenses = lensesFor("file:///bench", trees.callSites("file:///bench", languageId, edited));
+      for (const lens of lenses) resolveLens(lens, prices);
+      if (run > 0) times.push(performance.now() - a);
+    }
+  } finally {
+    trees.clear();
+  }
+  return median(times);
+}
+
+export const LENS_SIZES = SIZES;
+export { pyFile, tsFile };
 
 async function main(): Promise<void> {
   const t0 = performance.now();
@@ -97,10 +125,11 @@ async function main(): Promise<void> {
       }
       const f = median(find);
       const r = median(resolve);
-      rows.push([languageId, lines.toLocaleString("en-US"), `${(text.length / 1024).toFixed(0)} KiB`, String(sites), median(parseOnly).toFixed(1), f.toFixed(1), r.toFixed(1), (f + r).toFixed(1)]);
+      const edit = afterEdit(languageId, text, RUNS);
+      rows.push([languageId, lines.toLocaleString("en-US"), `${(text.length / 1024).toFixed(0)} KiB`, String(sites), median(parseOnly).toFixed(1), f.toFixed(1), r.toFixed(1), (f + r).toFixed(1), edit.toFixed(1)]);
     }
   }
-  const head = ["language", "lines", "size", "call sites", "(parse alone ms)", "parse+find ms", "estimate all ms", "total ms"];
+  const head = ["language", "lines", "size", "call sites", "(parse alone ms)", "parse+find ms", "estimate all ms", "total ms", "after an edit ms"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => "| " + cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ") + " |";
   console.log(`parser init (runtime + 3 grammars, once per process): ${initMs.toFixed(0)} ms; median of ${RUNS} runs after a warm-up\n`);
@@ -109,4 +138,4 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(line(r));
 }
 
-void main();
+if (require.main === module) void main();

@@ -60,33 +60,35 @@ describe("cli", function () {
     assert.equal(rows[0]!.usage.outputTokens, 50);
   });
 
-  it("after kill -9 with a call in flight, the restarted gateway charges that call at its worst case", async () => {
-    // Input free, output $15 per 1M tokens: the worst case is 1,000 × $0.000015 = $0.015 = 15,000,000,000 picos.
-    await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 5 }], timeZone: "UTC", pricing: { [SONNET_45]: { inputPer1M: 0, outputPer1M: 15 } } }));
-    const first = await serve(flags());
-    fake.behave(() => ({ kind: "hang" }));
-    const client = clientFor(first.url);
-    const pending = client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hang", 1000) })).catch((e: Error) => e);
-    await eventually(async () => fake.hits.length === 1, "the call reached Bedrock");
-    first.child.kill("SIGKILL");
-    await first.exited;
-    await pending;
-    client.destroy();
+  for (const durability of ["process", "machine"] as const) {
+    it(`after kill -9 with a call in flight, the restarted gateway charges that call at its worst case (durability ${durability})`, async () => {
+      // Input free, output $15 per 1M tokens: the worst case is 1,000 × $0.000015 = $0.015 = 15,000,000,000 picos.
+      await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 5 }], timeZone: "UTC", pricing: { [SONNET_45]: { inputPer1M: 0, outputPer1M: 15 } }, durability }));
+      const first = await serve(flags());
+      fake.behave(() => ({ kind: "hang" }));
+      const client = clientFor(first.url);
+      const pending = client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hang", 1000) })).catch((e: Error) => e);
+      await eventually(async () => fake.hits.length === 1, "the call reached Bedrock");
+      first.child.kill("SIGKILL");
+      await first.exited;
+      await pending;
+      client.destroy();
 
-    const second = await serve(flags());
-    try {
-      const status = await getJson<StatusResponse>(`${second.url}${API_PATHS.status}`);
-      const calls = await getJson<CallsResponse>(`${second.url}${API_PATHS.calls}`, await tokenOf(path.join(dir, "ledger")));
-      assert.equal(calls.calls.length, 1);
-      const [call] = calls.calls;
-      assert.equal(call!.outcome, "interrupted");
-      assert.equal(call!.costPicos, "15000000000");
-      assert.equal(status.caps[0]!.spentExact, "0.015");
-    } finally {
-      second.child.kill("SIGTERM");
-      await second.exited;
-    }
-  });
+      const second = await serve(flags());
+      try {
+        const status = await getJson<StatusResponse>(`${second.url}${API_PATHS.status}`);
+        const calls = await getJson<CallsResponse>(`${second.url}${API_PATHS.calls}`, await tokenOf(path.join(dir, "ledger")));
+        assert.equal(calls.calls.length, 1);
+        const [call] = calls.calls;
+        assert.equal(call!.outcome, "interrupted");
+        assert.equal(call!.costPicos, "15000000000");
+        assert.equal(status.caps[0]!.spentExact, "0.015");
+      } finally {
+        second.child.kill("SIGTERM");
+        await second.exited;
+      }
+    });
+  }
 
   it("applies an edited config file live, and keeps the last good one when an edit is invalid", async () => {
     const served = await serve(flags());

@@ -2,7 +2,7 @@
  * Entry point of call-site finding: text + language → CallSite[]. Parsing needs the wasm parsers
  * loaded once (`initParsers`); `findCallSites` awaits that, `findCallSitesSync` assumes it.
  */
-import { initParsers, parse, type Grammar, type ParserOptions } from "./parsers";
+import { initParsers, parse, type Grammar, type ParserOptions, type SyntaxTree } from "./parsers";
 import { findPyCallSites } from "./pyFinder";
 import { findTsCallSites } from "./tsFinder";
 import type { CallSite, CallSiteLanguage } from "./types";
@@ -11,7 +11,11 @@ export type { CallSite, CallSiteApi, CallSiteLanguage, Position, Range } from ".
 export { initParsers, parsersReady, type ParserOptions } from "./parsers";
 
 /** LSP language ids (and file extensions, for callers without one) this module reads. */
-const BY_LANGUAGE_ID: Record<string, { grammar: Grammar; language: CallSiteLanguage }> = {
+interface LanguageSpec {
+  grammar: Grammar;
+  language: CallSiteLanguage;
+}
+const BY_LANGUAGE_ID: Record<string, LanguageSpec> = {
   typescript: { grammar: "typescript", language: "typescript" },
   // The TSX grammar is a superset of JavaScript (JSX included); the plain TypeScript grammar
   // would misread JSX and `<T>x` is not valid JavaScript anyway.
@@ -31,6 +35,16 @@ export function isSupportedLanguage(languageId: string): boolean {
   return Object.hasOwn(BY_LANGUAGE_ID, languageId);
 }
 
+/** How a language id is parsed and read; undefined for languages we do not read. */
+export function languageSpec(languageId: string): LanguageSpec | undefined {
+  return Object.hasOwn(BY_LANGUAGE_ID, languageId) ? BY_LANGUAGE_ID[languageId] : undefined;
+}
+
+/** Call sites in a parsed document. */
+export function findInTree(spec: LanguageSpec, tree: SyntaxTree, text: string): CallSite[] {
+  return spec.grammar === "python" ? findPyCallSites(tree.rootNode, text) : findTsCallSites(tree.rootNode, text, spec.language);
+}
+
 /** "src/app.py" → "python"; undefined for files we do not read. */
 export function languageIdForPath(path: string): string | undefined {
   const ext = /\.([^./\\]+)$/.exec(path)?.[1]?.toLowerCase();
@@ -39,11 +53,11 @@ export function languageIdForPath(path: string): string | undefined {
 
 /** Call sites of one document; [] for languages we do not read. Parsers must be initialised. */
 export function findCallSitesSync(text: string, languageId: string): CallSite[] {
-  const spec = BY_LANGUAGE_ID[languageId];
+  const spec = languageSpec(languageId);
   if (!spec) return [];
   const tree = parse(spec.grammar, text);
   try {
-    return spec.grammar === "python" ? findPyCallSites(tree.rootNode, text) : findTsCallSites(tree.rootNode, text, spec.language);
+    return findInTree(spec, tree, text);
   } finally {
     tree.delete(); // wasm memory: not reclaimed by the JS garbage collector
   }

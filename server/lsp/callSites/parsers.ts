@@ -31,11 +31,14 @@ export function parsersReady(): boolean {
   return ready !== undefined;
 }
 
-/** Parses with the cached parser. The caller must `tree.delete()` when done (wasm memory is not GC'd). */
-export function parse(grammar: Grammar, text: string): SyntaxTree {
+/**
+ * Parses with the cached parser; `oldTree` (already `edit()`ed to match `text`) is reused where the
+ * edit left it intact. The caller must `tree.delete()` when done (wasm memory is not GC'd).
+ */
+export function parse(grammar: Grammar, text: string, oldTree?: SyntaxTree): SyntaxTree {
   const parser = ready?.get(grammar);
   if (!parser) throw new Error("call-site parsers not initialised: await initParsers() first");
-  const tree = parser.parse(text);
+  const tree = parser.parse(text, oldTree ?? null);
   if (!tree) throw new Error(`tree-sitter returned no tree for ${grammar}`);
   return tree;
 }

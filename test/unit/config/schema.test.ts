@@ -19,6 +19,7 @@ describe("config: parseConfig", () => {
       port: 8777,
       allowUnmeteredOperations: false,
       allowApiKeys: false,
+      durability: "process",
       maxRequestBytes: 25 * 1024 * 1024,
       logLevel: "info",
       alertThresholds: [50, 80, 90, 100],

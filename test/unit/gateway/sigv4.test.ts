@@ -518,6 +518,23 @@ describe("sigv4: signUpstream", () => {
     });
   }
 
+  it("signs the same with the body hash the verification computed as without it (the body is hashed once per call)", async () => {
+    const caller = await signLikeJsSdk({ h2: true, creds: TEMP_CREDS });
+    const plain = await upstreamOf(caller);
+    const shared = await signUpstream({
+      method: caller.method,
+      rawPath: caller.rawPath,
+      headers: forwardableHeaders(caller.headers),
+      body: caller.body,
+      target: { protocol: "https:", hostname: "bedrock-runtime.us-west-2.amazonaws.com", port: 443 },
+      region: "us-west-2",
+      credentials: GATEWAY_CREDS,
+      now: new Date("2025-03-14T15:10:00Z"),
+      bodySha256: sha256Hex(caller.body),
+    });
+    assert.deepEqual(shared, plain);
+  });
+
   it("signs for the upstream host with the gateway's credentials, verified by aws4 over the raw encoded path", async () => {
     const caller = await signLikeJsSdk({ h2: true, creds: TEMP_CREDS });
     const out = await upstreamOf(caller);

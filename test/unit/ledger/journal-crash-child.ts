@@ -1,14 +1,15 @@
 /**
  * Child process for the journal crash test: appends reserve entries forever from several concurrent
- * writers and prints each id to stdout only after its append resolved. The parent SIGKILLs it.
+ * writers (with the durability given) and prints each id to stdout only after its append resolved. The parent SIGKILLs it.
  */
-import { Journal } from "../../../server/ledger/journal";
+import { Journal, type Durability } from "../../../server/ledger/journal";
 import type { ReserveEntry } from "../../../server/ledger/types";
 
 async function main(): Promise<void> {
   const dir = process.argv[2];
-  if (!dir) throw new Error("usage: journal-crash-child <dir>");
-  const journal = await Journal.open(dir);
+  const durability = process.argv[3] as Durability | undefined;
+  if (!dir || (durability !== "process" && durability !== "machine")) throw new Error("usage: journal-crash-child <dir> process|machine");
+  const journal = await Journal.open(dir, { durability });
   const padding = "x".repeat(2000); // big lines make a kill mid-write more likely
   let n = 0;
   const writer = async (w: number) => {

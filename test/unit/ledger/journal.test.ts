@@ -46,6 +46,17 @@ describe("ledger/journal", () => {
     assert.deepEqual(ids.slice(0, 3), ["a0", "a1", "a2"]); // queue order is file order
   });
 
+  it("durability process: appends resolve once written, one background fdatasync covers them, close syncs the rest", async () => {
+    const j = await Journal.open(dir, { durability: "process" });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => j.append(reserve(`p${i}`))));
+    assert.equal(j.stats.appends, 50);
+    assert.equal(j.stats.syncs, 0); // one write, resolved at once; the sync waits for its timer
+    assert.equal((await readFile(path.join(dir, "journal", "2026-11.jsonl"), "utf8")).trimEnd().split("\n").length, 50);
+    await j.append(reserve("last"));
+    await j.close();
+    assert.ok(j.stats.syncs >= 1 && j.stats.syncs <= 2, `syncs ${j.stats.syncs}`); // by the timer and/or by close, never per line
+  });
+
   it("files entries by the UTC month of `at` and reads months in order, with `since`", async () => {
     const j = await Journal.open(dir);
     await j.append(reserve("dec", "2026-12-01T00:00:00.000Z"));
@@ -90,52 +101,54 @@ describe("ledger/journal", () => {
     await j.close();
   });
 
-  it("survives SIGKILL mid-run: every resolved append is on disk, a torn tail is repaired, appends work after", async function () {
-    this.timeout(30_000);
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "journal-crash-child.ts"), dir], {
-      cwd: path.join(__dirname, "../../.."),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`child printed too little: ${out.length} bytes; stderr: ${err}`)), 20_000);
-      child.stdout.on("data", (d: Buffer) => {
-        out += d.toString();
-        if (out.split("\n").length > 400) {
-          clearTimeout(timer);
-          resolve();
-        }
+  for (const durability of ["process", "machine"] as const) {
+    it(`survives SIGKILL mid-run (durability ${durability}): every resolved append is on disk, a torn tail is repaired, appends work after`, async function () {
+      this.timeout(30_000);
+      const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "journal-crash-child.ts"), dir, durability], {
+        cwd: path.join(__dirname, "../../.."),
+        stdio: ["ignore", "pipe", "pipe"],
       });
-      child.on("exit", () => reject(new Error(`child exited early; stderr: ${err}`)));
+      let out = "";
+      let err = "";
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`child printed too little: ${out.length} bytes; stderr: ${err}`)), 20_000);
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.split("\n").length > 400) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.on("exit", () => reject(new Error(`child exited early; stderr: ${err}`)));
+      });
+      child.kill("SIGKILL");
+      assert.equal(await exited, "SIGKILL");
+      // Only ids with their newline made it out whole.
+      const resolved = out.split("\n").slice(0, -1);
+      assert.ok(resolved.length >= 400);
+
+      const journalDir = path.join(dir, "journal");
+      const name = (await readdir(journalDir)).filter((n) => n.endsWith(".jsonl")).sort().pop(); // the newest month
+      assert.ok(name);
+      const file = path.join(journalDir, name);
+      const raw = await readFile(file);
+      if (raw[raw.length - 1] === 0x0a) await appendFile(file, '{"type":"reserve","id":"half-writ'); // make sure a torn tail exists
+
+      const j = await Journal.open(dir);
+      assert.equal(j.stats.repairedFiles, 1);
+      const ids = new Set((await all(j)).map((e) => e.id));
+      assert.equal(j.stats.skippedLines, 0);
+      const missing = resolved.filter((id) => !ids.has(id));
+      assert.deepEqual(missing, []);
+      await j.append(reserve("after-crash", new Date().toISOString()));
+      const again = (await all(j)).map((e) => e.id);
+      assert.equal(again[again.length - 1], "after-crash");
+      await j.close();
+      const reopened = await Journal.open(dir);
+      assert.equal(reopened.stats.repairedFiles, 0);
+      await reopened.close();
     });
-    child.kill("SIGKILL");
-    assert.equal(await exited, "SIGKILL");
-    // Only ids with their newline made it out whole.
-    const resolved = out.split("\n").slice(0, -1);
-    assert.ok(resolved.length >= 400);
-
-    const journalDir = path.join(dir, "journal");
-    const name = (await readdir(journalDir)).filter((n) => n.endsWith(".jsonl")).sort().pop(); // the newest month
-    assert.ok(name);
-    const file = path.join(journalDir, name);
-    const raw = await readFile(file);
-    if (raw[raw.length - 1] === 0x0a) await appendFile(file, '{"type":"reserve","id":"half-writ'); // make sure a torn tail exists
-
-    const j = await Journal.open(dir);
-    assert.equal(j.stats.repairedFiles, 1);
-    const ids = new Set((await all(j)).map((e) => e.id));
-    assert.equal(j.stats.skippedLines, 0);
-    const missing = resolved.filter((id) => !ids.has(id));
-    assert.deepEqual(missing, []);
-    await j.append(reserve("after-crash", new Date().toISOString()));
-    const again = (await all(j)).map((e) => e.id);
-    assert.equal(again[again.length - 1], "after-crash");
-    await j.close();
-    const reopened = await Journal.open(dir);
-    assert.equal(reopened.stats.repairedFiles, 0);
-    await reopened.close();
-  });
+  }
 });

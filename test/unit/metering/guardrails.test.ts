@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { guardrailCost, guardrailEstimate, guardrailTextUnits, guardrailWorstCase } from "../../../server/metering/guardrails";
 
-const body = (...texts: string[]) => Buffer.from(JSON.stringify({ source: "INPUT", content: texts.map((text) => ({ text: { text } })) }));
+const body = (...texts: string[]) => ({ source: "INPUT", content: texts.map((text) => ({ text: { text } })) });
 
 describe("guardrail pricing", () => {
   it("counts text units of up to 1,000 characters per content block", () => {
@@ -10,8 +10,8 @@ describe("guardrail pricing", () => {
   });
 
   it("refuses a body without a content list", () => {
-    assert.throws(() => guardrailTextUnits(Buffer.from('{"source":"INPUT"}')), /content list/);
-    assert.throws(() => guardrailTextUnits(Buffer.from("not json")));
+    assert.throws(() => guardrailTextUnits({ source: "INPUT" }), /content list/);
+    assert.throws(() => guardrailTextUnits("not an object"), /content list/);
   });
 
   it("reserves every configured policy on every unit", () => {

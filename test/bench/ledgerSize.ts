@@ -1,0 +1,99 @@
+/**
+ * Ledger-size measurements: a journal of N calls (a reserve and a settle line each) written
+ * directly, then what opening it costs, what recording one more call costs, and the start-up and
+ * memory of a gateway process serving it.
+ */
+import { createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { once } from "node:events";
+import { Ledger } from "../../server/ledger/ledger";
+import { journalMonth } from "../../server/ledger/journal";
+import { ZERO_USAGE } from "../../server/metering/types";
+import { serve } from "../support/cliProcess";
+import { SONNET_45 } from "../support/harness";
+
+const BASE = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+function lines(i: number, at: string): string {
+  const id = `bench-${i.toString(36)}`;
+  return (
+    `{"type":"reserve","id":"${id}","at":"${at}","user":"bench","tool":"bench","operation":"InvokeModel","modelId":"${SONNET_45}","baseModelId":"${BASE}","worstCasePicos":"960060000","capIds":["bench"]}\n` +
+    `{"type":"settle","id":"${id}","at":"${at}","startedAt":"${at}","user":"bench","tool":"bench","operation":"InvokeModel","modelId":"${SONNET_45}","baseModelId":"${BASE}","usage":{"inputTokens":20,"outputTokens":40,"cacheReadInputTokens":0,"cacheWrite5mInputTokens":0,"cacheWrite1hInputTokens":0},"usageEstimated":false,"costPicos":"660000000","worstCasePicos":"960060000","outcome":"ok","status":200,"requestId":"r${i}","latencyMs":3,"tags":{}}\n`
+  );
+}
+
+/** A ledger folder whose journal holds `calls` settled calls spread over this month so far. */
+export async function buildLedger(calls: number): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "bb-bench-ledger-"));
+  await mkdir(path.join(dir, "journal"), { recursive: true, mode: 0o700 });
+  const now = Date.now();
+  const monthStart = Date.parse(`${journalMonth(new Date(now))}-01T00:00:00Z`);
+  const out = createWriteStream(path.join(dir, "journal", `${journalMonth(new Date(now))}.jsonl`), { mode: 0o600 });
+  let batch = "";
+  for (let i = 0; i < calls; i++) {
+    batch += lines(i, new Date(monthStart + Math.floor(((now - 60_000 - monthStart) * i) / calls)).toISOString());
+    if (batch.length > 1 << 22) {
+      if (!out.write(batch)) await once(out, "drain");
+      batch = "";
+    }
+  }
+  out.end(batch);
+  await once(out, "finish");
+  return dir;
+}
+
+export interface LedgerSizeResult {
+  calls: number;
+  coldOpenMs: number; // no state.json: the whole journal replayed
+  warmOpenMs: number; // state.json present: only its tail replayed
+  recordUs: number; // one reserve + settle, mean over `records` sequential calls after a warm-up (durability process)
+}
+
+export async function measureLedger(dir: string, calls: number, records: number): Promise<LedgerSizeResult> {
+  let t = performance.now();
+  let ledger = await Ledger.open(dir, { timeZone: "UTC", durability: "process" });
+  const coldOpenMs = performance.now() - t;
+  await ledger.close(); // writes state.json
+  t = performance.now();
+  ledger = await Ledger.open(dir, { timeZone: "UTC", durability: "process" });
+  const warmOpenMs = performance.now() - t;
+  try {
+    let started = performance.now();
+    // The first quarter warms up (JIT, the file's pages) and is not counted.
+    const warmup = Math.ceil(records / 4);
+    for (let i = -warmup; i < records; i++) {
+      if (i === 0) started = performance.now();
+      const at = new Date().toISOString();
+      const id = `rec-${i}`;
+      await ledger.reserve({ type: "reserve", id, at, user: "bench", tool: "bench", operation: "InvokeModel", modelId: SONNET_45, baseModelId: BASE, worstCasePicos: "960060000", capIds: ["bench"] });
+      await ledger.settle({
+        type: "settle", id, at, startedAt: at, user: "bench", tool: "bench", operation: "InvokeModel", modelId: SONNET_45, baseModelId: BASE,
+        usage: { ...ZERO_USAGE, inputTokens: 20, outputTokens: 40 }, usageEstimated: false, costPicos: "660000000", worstCasePicos: "960060000", outcome: "ok", status: 200, latencyMs: 3, tags: {},
+      });
+    }
+    return { calls, coldOpenMs, warmOpenMs, recordUs: ((performance.now() - started) * 1000) / records };
+  } finally {
+    await ledger.close();
+  }
+}
+
+/** Spawn to "listening" of `bedrock-budget serve` on the ledger, and its resident memory then. */
+export async function gatewayStartup(dir: string, upstream: string, configFile: string): Promise<{ startupMs: number; rssMb: number }> {
+  const start = performance.now();
+  const served = await serve(["--config", configFile, "--port", "0", "--ledger", dir, "--upstream", upstream]);
+  const startupMs = performance.now() - start;
+  try {
+    const status = await readFile(`/proc/${served.child.pid}/status`, "utf8").catch(() => "");
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    return { startupMs, rssMb: kb / 1024 };
+  } finally {
+    served.child.kill("SIGTERM");
+    await served.exited;
+  }
+}
+
+export async function removeLedger(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}

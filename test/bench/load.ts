@@ -1,0 +1,183 @@
+/**
+ * The bench's load side: a canned upstream that answers like Bedrock at almost no cost, and a
+ * load generator of pre-signed InvokeModel calls over HTTP/1.1 (keep-alive) or h2c (a session per
+ * client), measuring per-call latency, time to first byte of streams and throughput.
+ */
+import http from "node:http";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { signUpstream } from "../../server/gateway/sigv4";
+import { FakeBedrock } from "../support/fakeBedrock";
+import { anthropicBody, CREDENTIALS, SONNET_45 } from "../support/harness";
+
+export type Proto = "h1" | "h2c";
+export type Kind = "invoke" | "stream";
+
+export const BODY = Buffer.from(anthropicBody("Benchmark: say hello.", 64));
+export const PATHS: Record<Kind, string> = {
+  invoke: `/model/${encodeURIComponent(SONNET_45)}/invoke`,
+  stream: `/model/${encodeURIComponent(SONNET_45)}/invoke-with-response-stream`,
+};
+const DROP = new Set(["connection", "keep-alive", "transfer-encoding", "date", "content-length"]);
+
+interface Canned {
+  status: number;
+  headers: Record<string, string>;
+  chunks: Buffer[];
+}
+
+/** One real answer of each kind from the tests' fake Bedrock (which checks SigV4 and speaks the wire formats). */
+async function capture(frames: number): Promise<Record<Kind, Canned>> {
+  const fake = await FakeBedrock.start({ credentials: CREDENTIALS });
+  try {
+    fake.behave(() => ({ kind: "ok", usage: { input: 20, output: 40 }, chunks: frames }));
+    const port = Number(new URL(fake.url).port);
+    const out = {} as Record<Kind, Canned>;
+    for (const kind of ["invoke", "stream"] as const) {
+      const headers = await signUpstream({ method: "POST", rawPath: PATHS[kind], headers: { "content-type": "application/json" }, body: BODY, target: { protocol: "http:", hostname: "127.0.0.1", port }, region: "us-east-1", credentials: CREDENTIALS });
+      out[kind] = await new Promise<Canned>((resolve, reject) => {
+        const req = http.request({ hostname: "127.0.0.1", port, method: "POST", path: PATHS[kind], headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            const h: Record<string, string> = {};
+            for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string" && !DROP.has(k)) h[k] = v;
+            resolve({ status: res.statusCode ?? 0, headers: h, chunks });
+          });
+        });
+        req.once("error", reject);
+        req.end(BODY);
+      });
+      if (out[kind].status !== 200 || fake.hits.some((x) => !x.signatureValid)) throw new Error(`capture ${kind}: status ${out[kind].status}`);
+    }
+    return out;
+  } finally {
+    await fake.close();
+  }
+}
+
+export interface Upstream {
+  h1: number;
+  h2: number;
+  close(): Promise<void>;
+}
+
+/** Replays the captured answers: the first chunk at once, the others one event-loop turn apart. */
+export async function startUpstream(frames: number): Promise<Upstream> {
+  const canned = await capture(frames);
+  const handle = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    req.resume();
+    req.on("end", () => {
+      const c = canned[(req.url ?? "").endsWith("/invoke") ? "invoke" : "stream"];
+      res.writeHead(c.status, c.headers);
+      let i = 0;
+      const next = () => {
+        if (i < c.chunks.length) (res as NodeJS.WritableStream).write(c.chunks[i++]!);
+        if (i < c.chunks.length) setImmediate(next);
+        else res.end();
+      };
+      next();
+    });
+  };
+  const h1 = http.createServer({ keepAliveTimeout: 5000 }, handle);
+  const h2 = http2.createServer(handle);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  for (const s of [h1, h2]) await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  return {
+    h1: (h1.address() as AddressInfo).port,
+    h2: (h2.address() as AddressInfo).port,
+    async close() {
+      for (const s of sessions) s.destroy();
+      h1.closeAllConnections();
+      await Promise.all([new Promise((r) => h1.close(r)), new Promise((r) => h2.close(r))]);
+    },
+  };
+}
+
+export interface CellResult {
+  latency: number[]; // ms per call
+  firstByte: number[]; // ms to the first body byte (streams)
+  throughput: number; // calls per second
+  errors: number;
+  /** Non-200 answers by status (e.g. 503: the gateway shedding load past its inbound limits). */
+  statuses: Record<number, number>;
+}
+
+/**
+ * `clients` loops calling until `calls` calls are done, over one protocol to `port`. Requests are
+ * signed once for this run (a signature stays valid 15 minutes) so the load side costs little.
+ */
+export async function runCell(port: number, proto: Proto, kind: Kind, clients: number, calls: number): Promise<CellResult> {
+  const signed = await signUpstream({ method: "POST", rawPath: PATHS[kind], headers: { "content-type": "application/json" }, body: BODY, target: { protocol: "http:", hostname: "127.0.0.1", port }, region: "us-east-1", credentials: CREDENTIALS });
+  const result: CellResult = { latency: [], firstByte: [], throughput: 0, errors: 0, statuses: {} };
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const sessions: http2.ClientHttp2Session[] = [];
+  const once = (n: number): Promise<void> => {
+    const start = performance.now();
+    let first = 0;
+    const done = (status: number) => {
+      if (status !== 200) {
+        result.errors++;
+        result.statuses[status] = (result.statuses[status] ?? 0) + 1;
+      }
+      result.latency.push(performance.now() - start);
+      if (kind === "stream") result.firstByte.push(first - start);
+    };
+    if (proto === "h1") {
+      return new Promise<void>((resolve, reject) => {
+        const req = http.request({ hostname: "127.0.0.1", port, method: "POST", path: PATHS[kind], headers: signed, agent }, (res) => {
+          res.on("data", () => (first ||= performance.now()));
+          res.on("end", () => {
+            done(res.statusCode ?? 0);
+            resolve();
+          });
+          res.once("error", reject);
+        });
+        req.once("error", reject);
+        req.end(BODY);
+      });
+    }
+    const session = sessions[n % clients]!;
+    const { host, ...rest } = signed;
+    return new Promise<void>((resolve, reject) => {
+      const req = session.request({ ":method": "POST", ":path": PATHS[kind], ":authority": host!, ...rest });
+      let status = 0;
+      req.on("response", (h) => (status = Number(h[":status"])));
+      req.on("data", () => (first ||= performance.now()));
+      req.on("end", () => {
+        done(status);
+        resolve();
+      });
+      req.once("error", reject);
+      req.end(BODY);
+    });
+  };
+  if (proto === "h2c") {
+    for (let i = 0; i < clients; i++) {
+      const s = http2.connect(`http://127.0.0.1:${port}`);
+      await new Promise<void>((resolve, reject) => s.once("connect", () => resolve()).once("error", reject));
+      sessions.push(s);
+    }
+  }
+  try {
+    let next = 0;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: clients }, async (_, c) => {
+        while (next < calls) {
+          next++;
+          await once(c);
+        }
+      }),
+    );
+    result.throughput = calls / ((performance.now() - start) / 1000);
+  } finally {
+    agent.destroy();
+    for (const s of sessions) s.destroy();
+  }
+  return result;
+}
