@@ -156,4 +156,51 @@ describe("budget/engine: lifecycle", () => {
     e.recordExternalSpent("a", new Date("2026-11-21T22:59:59.999Z"), usd("0.2"));
     assert.equal(byId(e, NOON).a!.spentPicos, usd("0.1"));
   });
+  it("settling twice charges once", () => {
+    const e = new BudgetEngine([cap({ id: "d", window: "day", limitUsd: 1 })], TZ);
+    assert.ok(e.reserve({ callId: "a", modelId: "m", amount: usd("0.5"), now: NOON }).ok);
+    e.settle("a", usd("0.25"), NOON);
+    e.settle("a", usd("0.25"), NOON);
+    assert.deepEqual(figures(e, NOON), { d: { spent: usd("0.25"), reserved: 0n } });
+  });
+
+  it("a stream may grow by nothing", () => {
+    const e = new BudgetEngine([cap({ id: "d", window: "day", limitUsd: 1 })], TZ);
+    assert.ok(e.reserve({ callId: "a", modelId: "m", amount: usd(1), now: NOON }).ok);
+    assert.deepEqual(e.extend("a", 0n, NOON), { ok: true, capIds: ["d"] });
+  });
+
+  it("local midnight exactly is already the new day", () => {
+    const e = new BudgetEngine([cap({ id: "d", window: "day", limitUsd: 1 })], TZ);
+    e.recordSpent({ modelId: "m", amount: usd("0.9"), at: LATE });
+    const midnight = new Date("2026-11-22T23:00:00.000Z");
+    assert.ok(e.reserve({ callId: "a", modelId: "m", amount: usd("0.5"), now: midnight }).ok);
+    assert.equal(byId(e, midnight).d!.windowStart.toISOString(), "2026-11-22T23:00:00.000Z");
+  });
+
+  it("model globs match case-insensitively", () => {
+    const e = new BudgetEngine([cap({ id: "o", window: "day", limitUsd: 1, model: "*opus*" })], TZ);
+    assert.deepEqual(e.applicableCaps("anthropic.claude-OPUS-4-v1:0"), ["o"]);
+    assert.deepEqual(e.applicableCaps("x", "anthropic.claude-Opus-4"), ["o"]);
+  });
+
+  it("a reservation made before a window change and a rollover never counts again, in either order", () => {
+    const tomorrow = new Date("2026-11-23T11:00:00Z");
+    // window change, then rollover
+    const a = new BudgetEngine([cap({ id: "c", window: "day", limitUsd: 1 })], TZ);
+    assert.ok(a.reserve({ callId: "old", modelId: "m", amount: usd("0.5"), now: NOON }).ok);
+    a.setCaps([cap({ id: "c", window: "week", limitUsd: 1 })]);
+    a.setCaps([cap({ id: "c", window: "day", limitUsd: 1 })]);
+    assert.ok(a.reserve({ callId: "new", modelId: "m", amount: usd("0.25"), now: tomorrow }).ok);
+    a.release("old");
+    assert.deepEqual(figures(a, tomorrow), { c: { spent: 0n, reserved: usd("0.25") } });
+    // rollover, then a model change
+    const b = new BudgetEngine([cap({ id: "c", window: "day", limitUsd: 1 })], TZ);
+    assert.ok(b.reserve({ callId: "old", modelId: "m", amount: usd("0.5"), now: NOON }).ok);
+    assert.deepEqual(figures(b, tomorrow), { c: { spent: 0n, reserved: 0n } });
+    b.setCaps([cap({ id: "c", window: "day", limitUsd: 1, model: "*" })]);
+    assert.ok(b.reserve({ callId: "new", modelId: "m", amount: usd("0.25"), now: tomorrow }).ok);
+    b.settle("old", usd("0.5"), tomorrow);
+    assert.deepEqual(figures(b, tomorrow), { c: { spent: 0n, reserved: usd("0.25") } });
+  });
 });
