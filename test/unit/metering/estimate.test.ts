@@ -5,7 +5,10 @@ import { PriceBook } from "../../../server/metering/prices";
 import { usdToPicos } from "../../../server/metering/money";
 import type { MeteredOperation } from "../../../server/metering/types";
 
-const prices = new PriceBook();
+let prices: PriceBook; // built per test, not at load time (mutation testing: see TESTING.md)
+beforeEach(() => {
+  prices = new PriceBook();
+});
 const SONNET_45 = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
 const est = (op: MeteredOperation, model: string, body: unknown) => estimateRequest(op, model, enc(body), prices);

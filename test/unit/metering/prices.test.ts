@@ -9,7 +9,10 @@ const usage = (u: Partial<TokenUsage>): TokenUsage => ({ ...ZERO_USAGE, ...u });
 const perToken = (per1M: string) => usdToPicos(per1M) / 1_000_000n;
 
 describe("PriceBook", () => {
-  const book = new PriceBook();
+  let book: PriceBook; // built per test, not at load time (mutation testing: see TESTING.md)
+  beforeEach(() => {
+    book = new PriceBook();
+  });
 
   it("prices Sonnet 4.5 at $0.0105 via global. and $0.01155 via us. for 1,000 in / 500 out", () => {
     const call = usage({ inputTokens: 1000, outputTokens: 500 });
@@ -182,7 +185,10 @@ describe("PriceBook", () => {
 
 describe("PriceBook: team prices (raise-only rows)", () => {
   const call = usage({ inputTokens: 1000, outputTokens: 500, cacheReadInputTokens: 100 });
-  const builtIn = new PriceBook().rates(`us.${SONNET_45}`);
+  let builtIn: ReturnType<PriceBook["rates"]>;
+  beforeEach(() => {
+    builtIn = new PriceBook().rates(`us.${SONNET_45}`);
+  });
 
   it("a \"*\" row at $0 and a row undercutting Claude change nothing: the built-in price holds", () => {
     const rows: Record<string, PriceOverride>[] = [{ "*": { inputPer1M: 0, outputPer1M: 0 } }, { "anthropic.claude-sonnet-4-5*": { inputPer1M: 0.1, outputPer1M: 0.5, cacheReadPer1M: 0 } }];

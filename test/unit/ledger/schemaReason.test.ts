@@ -1,0 +1,19 @@
+// The reason a journal line is refused names the field and the rule, so a quarantined line can be understood.
+import assert from "node:assert/strict";
+import { checkEntry } from "../../../server/ledger/schema";
+
+describe("ledger: journal line schema reasons", () => {
+  const reserve = { type: "reserve", id: "r1", at: "2026-11-22T09:00:00.000Z", user: "u", tool: "cli", operation: "Converse", modelId: "m", worstCasePicos: "5000", capIds: [] };
+
+  it("names the field and the rule it breaks", () => {
+    assert.deepEqual(checkEntry({ ...reserve, at: "yesterday-ish" }), { ok: false, reason: "at: must be an ISO time" });
+    assert.deepEqual(checkEntry({ ...reserve, worstCasePicos: "12.5" }), { ok: false, reason: "worstCasePicos: must be a whole number of pico-dollars" });
+  });
+
+  it("a line that is not an entry at all is named as the line", () => {
+    const r = checkEntry(42);
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.match(r.reason, /^\(line\): ./);
+    assert.deepEqual(checkEntry(reserve), { ok: true, entry: reserve });
+  });
+});
