@@ -6,12 +6,13 @@ import type { Rates } from "../../../server/metering/types";
 
 const TABLE: PriceTable = {
   regionalPremiumBasisPoints: 11_000,
+  regions: {}, // us-east-1 rates only
   serviceTiers: { priority: { basisPoints: 17_500, source: "prio-doc" } },
   models: [
     {
       id: "amazon.nova-y", patterns: ["amazon.nova-y*"], displayName: "Nova Y", provider: "amazon",
       inputPer1M: 0.8, outputPer1M: 3.2, maxOutputTokens: 10_000, latencyOptimized: { inputPer1M: 1, outputPer1M: 4 },
-      source: "https://example.invalid/nova", read: "2026-10-01",
+      source: "https://example.invalid/nova", checked: "2026-10-01",
     },
   ],
 };

@@ -6,6 +6,7 @@ import type { Rates } from "../../../server/metering/types";
 // Per-token rates are $/1M × 1e6 pico-dollars: $3/M = 3,000,000 picos per token.
 const TABLE: PriceTable = {
   regionalPremiumBasisPoints: 11_000,
+  regions: {}, // us-east-1 rates only
   serviceTiers: {
     standard: { basisPoints: 10_000, source: "std-doc" },
     priority: { basisPoints: 17_500, source: "prio-doc" },
@@ -16,13 +17,13 @@ const TABLE: PriceTable = {
       id: "anthropic.claude-x", patterns: ["anthropic.claude-x*"], displayName: "Claude X", provider: "anthropic",
       inputPer1M: 3, outputPer1M: 15, maxOutputTokens: 64_000, regionalPremium: true,
       longContext: { thresholdTokens: 200_000, inputPer1M: 6, outputPer1M: 22.5 },
-      source: "https://example.invalid/claude", read: "2026-11-01",
+      source: "https://example.invalid/claude", checked: "2026-11-01",
     },
     {
       id: "amazon.nova-y", patterns: ["amazon.nova-y*"], displayName: "Nova Y", provider: "amazon",
       inputPer1M: 0.8, outputPer1M: 3.2, cacheReadPer1M: 0.2, maxOutputTokens: 10_000,
       latencyOptimized: { inputPer1M: 1, outputPer1M: 4 },
-      source: "https://example.invalid/nova", read: "2026-10-01",
+      source: "https://example.invalid/nova", checked: "2026-10-01",
     },
   ],
 };
@@ -89,7 +90,7 @@ describe("PriceBook rules (own table)", () => {
     assert.deepEqual(none.notes, ["latency-optimized was reported but the row lists no such rate: standard rate used", "global profile: base price"]);
   });
 
-  it("service tiers scale every rate of a known model (discounts too) and say so; unknown tiers and standard change nothing", () => {
+  it("service tiers scale every rate of a known model (discounts too) and say so; standard changes no rate; an unlisted tier pays the dearest listed one", () => {
     const book = new PriceBook({}, TABLE);
     const prio = book.rates(NOVA, { serviceTier: "PRIORITY" });
     assert.deepEqual(rates(prio), [1_400_000n, 5_600_000n, 350_000n, 1_400_000n, 1_400_000n]);
@@ -98,9 +99,10 @@ describe("PriceBook rules (own table)", () => {
     assert.deepEqual(rates(flex), [400_000n, 1_600_000n, 100_000n, 400_000n, 400_000n]);
     assert.deepEqual(flex.notes, ["service tier flex: ×0.5 (flex-doc)"]);
     const std = book.rates(NOVA, { serviceTier: "standard" });
-    assert.deepEqual([rates(std), std.notes], [[800_000n, 3_200_000n, 200_000n, 800_000n, 800_000n], []]);
+    assert.deepEqual([rates(std), std.notes], [[800_000n, 3_200_000n, 200_000n, 800_000n, 800_000n], ["service tier standard: std-doc"]]);
+    // Not in this table: fail closed at the dearest listed tier, priority's ×1.75.
     const odd = book.rates(NOVA, { serviceTier: "reserved" });
-    assert.deepEqual([rates(odd), odd.notes], [[800_000n, 3_200_000n, 200_000n, 800_000n, 800_000n], ['service tier "reserved" has no listed multiplier: standard rate used']]);
+    assert.deepEqual([rates(odd), odd.notes], [[1_400_000n, 5_600_000n, 350_000n, 1_400_000n, 1_400_000n], ['service tier "reserved" has no listed rate: priced at the dearest listed tier (×1.75)']]);
   });
 
   it("an unknown model pays the dearest rate of each kind any row can reach (long context, latency-optimized, premium)", () => {
@@ -137,7 +139,7 @@ describe("PriceBook rules (own table)", () => {
     assert.equal(pt.baseModelId, arn);
     assert.deepEqual(pt.notes, [
       "unknown model (the provisioned-model ARN does not name its base model): priced at the most expensive known rate for every token kind",
-      "provisioned throughput is billed hourly, not per token",
+      "provisioned throughput is billed hourly, not per token: declare its rate in `pricing` (per-token 0 and `hourlyUsd`) to price it as billed",
     ]);
   });
 
