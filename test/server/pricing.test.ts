@@ -80,7 +80,13 @@ describe("pricing: every call priced as AWS bills it", function () {
 
       await h.client.send(converse(PROFILE));
       assert.equal(h.fake.hits.filter((hit) => hit.operation === "GetInferenceProfile").length, 1, "the answer is cached");
-      const file = await stat(path.join(h.ledgerDir, "profiles.json"));
+      // The answer is persisted in the background (the call does not wait for the disk): poll, bounded.
+      let file: import("node:fs").Stats | undefined;
+      for (let i = 0; i < 50 && !file; i++) {
+        file = await stat(path.join(h.ledgerDir, "profiles.json")).catch(() => undefined);
+        if (!file) await new Promise((r) => setTimeout(r, 40));
+      }
+      assert.ok(file, "profiles.json was written");
       if (process.platform !== "win32") assert.equal(file.mode & 0o777, 0o600);
     });
 
