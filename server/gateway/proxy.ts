@@ -85,14 +85,25 @@ async function handleRead(
   const forward = (signal: AbortSignal) => forwardUpstream(ctx, auth, { method, rawPath, headers: req.headers, body, signal, scope });
 
   if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-    return meter(ctx, req, res, route, route.operation, json, forward, scope, auth.region);
+    return meter({ ctx, req, res, forward, scope }, route, route.operation, json, auth.region);
   }
   if (route.kind === "guardrail" && json && ctx.config.guardrailPricing) {
-    return meterGuardrail(ctx, req, res, route, ctx.config.guardrailPricing, json, forward, scope);
+    return meterGuardrail({ ctx, req, res, forward, scope }, route, ctx.config.guardrailPricing, json);
   }
   // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
   // they are and journaled at $0; other paths only when unmetered calls are allowed.
-  return passThrough(ctx, req, res, route, forward);
+  return passThrough({ ctx, req, res, forward, scope }, route);
+}
+
+/** One Bedrock request past its checks: what metering and forwarding it need. */
+interface Exchange {
+  ctx: GatewayContext;
+  req: AnyRequest;
+  res: AnyResponse;
+  /** Re-signs the request and sends it to Bedrock. */
+  forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>;
+  /** What the gateway stops if it must shut down while this call runs. */
+  scope: CallScope;
 }
 
 function bodyRefusal(err: BodyRefused): ErrorAnswer {
@@ -108,17 +119,8 @@ function bodyRefusal(err: BodyRefused): ErrorAnswer {
   }
 }
 
-async function meter(
-  ctx: GatewayContext,
-  req: AnyRequest,
-  res: AnyResponse,
-  route: Extract<Route, { kind: "model" }>,
-  operation: MeteredOperation,
-  json: JsonObject,
-  forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
-  scope: CallScope,
-  region: string,
-): Promise<void> {
+async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, operation: MeteredOperation, json: JsonObject, region: string): Promise<void> {
+  const { ctx, req, res, forward, scope } = x;
   // Priced in the caller's signing region; an application profile as the model behind it (looked up first, bounded).
   const profile = ctx.profiles && parseModelId(route.modelId).arnKind === "application-inference-profile" ? await ctx.profiles.resolve(route.modelId) : undefined;
   const estimate = estimateParsed(operation, route.modelId, json, ctx.prices, undefined, { region, ...(profile ? { profile } : {}) });
@@ -164,16 +166,8 @@ async function meter(
 }
 
 /** ApplyGuardrail with configured prices: reserved per text unit, charged by the policy units it reports. */
-async function meterGuardrail(
-  ctx: GatewayContext,
-  req: AnyRequest,
-  res: AnyResponse,
-  route: Extract<Route, { kind: "guardrail" }>,
-  pricing: GuardrailPricing,
-  json: JsonObject,
-  forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
-  scope: CallScope,
-): Promise<void> {
+async function meterGuardrail(x: Exchange, route: Extract<Route, { kind: "guardrail" }>, pricing: GuardrailPricing, json: JsonObject): Promise<void> {
+  const { ctx, req, res, forward, scope } = x;
   let units: number;
   try {
     units = guardrailTextUnits(json); // the body as checkRequestBody parsed it: one parse per call
@@ -237,13 +231,8 @@ async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: A
   return answer(res, upstreamUnreachable(`Bedrock Budget lost the connection to Bedrock: ${message}`));
 }
 
-async function passThrough(
-  ctx: GatewayContext,
-  req: AnyRequest,
-  res: AnyResponse,
-  route: Route,
-  forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>,
-): Promise<void> {
+async function passThrough(x: Exchange, route: Route): Promise<void> {
+  const { ctx, req, res, forward } = x;
   const startedAt = ctx.now();
   const aborter = new AbortController();
   res.once("close", () => aborter.abort());

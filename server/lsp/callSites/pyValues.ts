@@ -6,6 +6,7 @@
  */
 import type { SyntaxNode } from "./parsers";
 import { field, isField, namedChildren, nodeAt, occurrences } from "./syntax";
+import { mergeSpread, onlyReturned, resolveOnce } from "./evaluation";
 import { concat, member, partsOf, unknown, type Value } from "./values";
 
 interface Binding {
@@ -114,11 +115,7 @@ export class PyScope {
         const name = field(child, "name")?.text;
         if (name) entries.set(name, this.evaluate(field(child, "value"), depth + 1));
       } else if (child.type === "dictionary_splat") {
-        const v = this.evaluate(namedChildren(child)[0], depth + 1);
-        if (v.kind === "obj") {
-          for (const [k, item] of v.entries) entries.set(k, item);
-          open ||= v.open;
-        } else open = true;
+        open = mergeSpread(entries, this.evaluate(namedChildren(child)[0], depth + 1)) || open;
       }
     }
     return { kind: "obj", entries, open };
@@ -143,8 +140,7 @@ export class PyScope {
     const def = binding?.fn;
     if (!def) return unknown(`result of ${fn.text}()`);
     const returns = (field(def, "body") ?? def).descendantsOfType("return_statement").filter((r): r is SyntaxNode => r !== null && enclosingScope(r)?.id === def.id);
-    if (returns.length !== 1) return unknown(`result of ${fn.text}()`);
-    return this.evaluate(namedChildren(returns[0]!)[0], depth + 1);
+    return onlyReturned(returns, fn.text, (n) => this.evaluate(n, depth + 1));
   }
 
   private identifier(node: SyntaxNode, depth: number): Value {
@@ -152,13 +148,7 @@ export class PyScope {
     if (!binding) return unknown(`${node.text} is not bound once in this file`);
     const value = binding.value;
     if (!value) return unknown(`${node.text} is not a plain assignment`);
-    if (this.resolving.has(value.id)) return unknown(`${node.text} refers to itself`);
-    this.resolving.add(value.id);
-    try {
-      return this.evaluate(value, depth + 1);
-    } finally {
-      this.resolving.delete(value.id);
-    }
+    return resolveOnce(this.resolving, value, node.text, (n) => this.evaluate(n, depth + 1));
   }
 
   /** Python's rule: a name bound anywhere in a function is local to it; else the enclosing scopes, then the module. */

@@ -6,6 +6,7 @@
  */
 import type { SyntaxNode } from "./parsers";
 import { field, isField, namedChildren, nodeAt, occurrences } from "./syntax";
+import { mergeSpread, onlyReturned, resolveOnce } from "./evaluation";
 import { concat, member, partsOf, unknown, type Value } from "./values";
 
 type DeclKind = "const" | "let" | "var" | "function" | "param";
@@ -111,11 +112,7 @@ export class TsScope {
       } else if (child.type === "shorthand_property_identifier") {
         entries.set(child.text, this.identifier(child, depth + 1));
       } else if (child.type === "spread_element") {
-        const spread = this.evaluate(namedChildren(child)[0], depth + 1);
-        if (spread.kind === "obj") {
-          for (const [k, v] of spread.entries) entries.set(k, v);
-          open ||= spread.open;
-        } else open = true;
+        open = mergeSpread(entries, this.evaluate(namedChildren(child)[0], depth + 1)) || open;
       }
     }
     return { kind: "obj", entries, open };
@@ -143,8 +140,7 @@ export class TsScope {
     if (body && body.type !== "statement_block") return this.evaluate(body, depth + 1);
     const fnId = fnNode.id;
     const returns = (body?.descendantsOfType("return_statement") ?? []).filter((r): r is SyntaxNode => r !== null && enclosingFunction(r)?.id === fnId);
-    if (returns.length !== 1) return unknown(`result of ${fn.text}()`);
-    return this.evaluate(namedChildren(returns[0]!)[0], depth + 1);
+    return onlyReturned(returns, fn.text, (n) => this.evaluate(n, depth + 1));
   }
 
   private identifier(node: SyntaxNode, depth: number): Value {
@@ -161,14 +157,7 @@ export class TsScope {
       valueNode ??= assigned[0];
     }
     if (!valueNode) return unknown(`${name} has no value`);
-    // A self-referencing chain (a = b; b = a) ends here instead of recursing forever.
-    if (this.resolving.has(valueNode.id)) return unknown(`${name} refers to itself`);
-    this.resolving.add(valueNode.id);
-    try {
-      return this.evaluate(valueNode, depth + 1);
-    } finally {
-      this.resolving.delete(valueNode.id);
-    }
+    return resolveOnce(this.resolving, valueNode, name, (n) => this.evaluate(n, depth + 1));
   }
 
   /** The innermost declaration of `name` whose scope encloses `at`. */
