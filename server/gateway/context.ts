@@ -6,7 +6,7 @@ import type { Ledger } from "../ledger/ledger";
 import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
 import type { PriceBook } from "../metering/prices";
-import type { ProfileLookup } from "../metering/profileLookup";
+import type { ProfileLookup } from "./profileLookup";
 import type { InboundGuard } from "./inbound";
 
 export interface GatewayContext {

@@ -14,7 +14,7 @@ import type { CallRecord } from "../ledger/types";
 import { stderrLogger, type Logger } from "../log";
 import { PriceBook, type PriceTable } from "../metering/prices";
 import { loadPriceTable, priceFilePath, watchPriceFile, type PriceTableInfo } from "../metering/priceFile";
-import { ProfileLookup } from "../metering/profileLookup";
+import { ProfileLookup } from "./profileLookup";
 import type { GatewayContext } from "./context";
 import { CallScope } from "./callScope";
 import { accessDenied, refusal } from "./errors";

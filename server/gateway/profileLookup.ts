@@ -11,8 +11,8 @@ import { BedrockClient, GetInferenceProfileCommand } from "@aws-sdk/client-bedro
 import type { AwsCredentialIdentity } from "@smithy/types";
 import { FILE_MODE } from "../ledger/privateFiles";
 import type { Logger } from "../log";
-import { parseModelId } from "./modelId";
-import { isResolved, profileFromModels, type ProfileAnswer, type ResolvedProfile } from "./profiles";
+import { parseModelId } from "../metering/modelId";
+import { isResolved, profileFromModels, type ProfileAnswer, type ResolvedProfile } from "../metering/profiles";
 
 export const PROFILES_FILE = "profiles.json";
 /** How long the first call through an unknown profile waits for the control plane. */
