@@ -13,7 +13,7 @@ import { Journal, journalMonth, type BadLine, type Durability } from "./journal"
 import { repairLedgerModes } from "./privateFiles";
 import { GatewaySecret } from "./secret";
 import { StateStore, type Rollups, type StateData } from "./state";
-import type { CallRecord, JournalEntry, Outcome, ReserveEntry } from "./types";
+import type { CallRecord, Outcome, ReserveEntry } from "./types";
 
 export interface LedgerOptions {
   now?: () => Date;

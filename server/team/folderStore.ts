@@ -20,7 +20,6 @@ import { mkdir, readdir, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { BudgetEngine, refusalMessage, type Refusal } from "../budget/engine";
 import type { CapConfig } from "../config/schema";
-import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
 import type { Picos } from "../metering/money";
 import { readRegularFile, SPEND_FILE_MAX_BYTES, TEAM_FILE_MAX_BYTES } from "./regularFile";

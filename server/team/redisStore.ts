@@ -30,7 +30,6 @@ import { replaySettled, type SettledCall } from "../budget/replay";
 import Redis, { Cluster, type RedisOptions } from "ioredis";
 import { refusalMessage, type Refusal } from "../budget/engine";
 import type { CapConfig } from "../config/schema";
-import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
 import { ceilDiv, type Picos } from "../metering/money";
 import { parseRedisUrl, teamKeyPrefix } from "./redisUrl";

@@ -8,7 +8,7 @@ import {
   ConverseCommand, ConverseStreamCommand, InvokeModelCommand, InvokeModelWithResponseStreamCommand, type BedrockRuntimeClient,
 } from "@aws-sdk/client-bedrock-runtime";
 import type { CallRecord } from "../../server/ledger/types";
-import { FakeBedrock, type Behavior } from "../support/fakeBedrock";
+import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, CREDENTIALS } from "../support/harness";
 import { cleanup, eventually, GatewayProcess, HAIKU_3, sdkClient, settledCalls, tempDir } from "./support";
 

@@ -160,15 +160,6 @@ function isJson(b: Buffer): boolean {
   }
 }
 
-function isJsonObject(b: Buffer): boolean {
-  try {
-    const v: unknown = JSON.parse(b.toString("utf8"));
-    return typeof v === "object" && v !== null && !Array.isArray(v);
-  } catch {
-    return false;
-  }
-}
-
 type AuthKind = "missing" | "garbage" | "near-miss" | "bearer" | "wrong-key" | "wrong-secret" | "bad-date-text" | "stale-date" | "duplicated";
 const authKindArb = (h1: boolean) =>
   fc.constantFrom<AuthKind>("missing", "garbage", "near-miss", "bearer", "wrong-key", "wrong-secret", "bad-date-text", "stale-date", ...(h1 ? (["duplicated"] as const) : []));

@@ -452,19 +452,6 @@ describe("FakeBedrock", () => {
       assert.equal(fake.hits.length, 1);
     });
 
-    /** Whole frames by the length prefix, not decoded (a corrupt one must be inspected raw). */
-    function rawFrames(buf: Buffer): Buffer[] {
-      const out: Buffer[] = [];
-      let off = 0;
-      while (off + 4 <= buf.length) {
-        const len = buf.readUInt32BE(off);
-        if (len < 16 || off + len > buf.length) break;
-        out.push(buf.subarray(off, off + len));
-        off += len;
-      }
-      return out;
-    }
-
     it("hangs until close()", async () => {
       const own = await FakeBedrock.start({ credentials: CREDS });
       own.behave(() => ({ kind: "hang" }));

@@ -8,7 +8,7 @@ import type { MeteredOperation } from "../../metering/types";
 import type { SyntaxNode } from "./parsers";
 import { readRequest } from "./request";
 import { field, isField, LineIndex, namedChildren, nodeAt, occurrences } from "./syntax";
-import { stringText, TsScope } from "./tsValues";
+import { TsScope } from "./tsValues";
 import type { CallSite, CallSiteLanguage } from "./types";
 import { unknown } from "./values";
 
