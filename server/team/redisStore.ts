@@ -32,6 +32,7 @@ import { refusalMessage, type Refusal } from "../budget/engine";
 import type { CapConfig } from "../config/schema";
 import type { Logger } from "../log";
 import { ceilDiv, type Picos } from "../metering/money";
+import { TEAM_FILE_MAX_BYTES } from "./regularFile";
 import { parseRedisUrl, teamKeyPrefix } from "./redisUrl";
 import { redactUrl, TeamCaps, unreachableMessage, type History, type TeamCap, type TeamCapStatus, type TeamEngine, type TeamReserveRequest, type TeamReserveResult } from "./teamEngine";
 
@@ -143,6 +144,8 @@ export class RedisTeamEngine implements TeamEngine {
   private readonly figures = new Map<string, { base: string; spent: bigint; reserved: bigint }>();
   private lastRefresh: Date | undefined;
   private teamText: string | undefined;
+  /** Why the last team.json read was refused (logged once per reason). */
+  private teamRefusal: string | undefined;
   private readonly listeners: ((text: string | undefined) => void)[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -326,7 +329,9 @@ export class RedisTeamEngine implements TeamEngine {
     const caps = this.caps.all().map((cap) => ({ cap, base: this.base(cap, this.caps.bounds(cap, now).start) }));
     try {
       const pipe = this.client.pipeline();
-      pipe.get(`${this.prefix}:team.json`);
+      // The same bound as the folder's team.json: a huge value must not be pulled into memory on every poll.
+      pipe.strlen(`${this.prefix}:team.json`);
+      pipe.getrange(`${this.prefix}:team.json`, 0, TEAM_FILE_MAX_BYTES);
       pipe.exists(this.marker());
       for (const c of caps) pipe.get(`${c.base}:spent`).get(`${c.base}:reserved`);
       const replies = (await pipe.exec()) ?? [];
@@ -335,15 +340,23 @@ export class RedisTeamEngine implements TeamEngine {
         if (err) throw err;
         return v;
       };
-      const text = (value(0) as string | null) ?? undefined;
-      if (Number(value(1)) === 0) this.needsReplay = true;
+      const length = Number(value(0));
+      const text = length > 0 ? (value(1) as string) : undefined;
+      if (Number(value(2)) === 0) this.needsReplay = true;
       caps.forEach((c, i) => {
-        this.figures.set(c.cap.id, { base: c.base, spent: BigInt((value(2 + 2 * i) as string | null) ?? "0"), reserved: BigInt((value(3 + 2 * i) as string | null) ?? "0") });
+        this.figures.set(c.cap.id, { base: c.base, spent: BigInt((value(3 + 2 * i) as string | null) ?? "0"), reserved: BigInt((value(4 + 2 * i) as string | null) ?? "0") });
       });
       this.lastRefresh = this.o.now();
-      if (text !== this.teamText) {
-        this.teamText = text;
-        for (const l of this.listeners) l(text);
+      if (length > TEAM_FILE_MAX_BYTES) {
+        const why = `${length} bytes, over the ${TEAM_FILE_MAX_BYTES}-byte limit; the last good team.json stays in force`;
+        if (why !== this.teamRefusal) this.o.log.error(`team ledger ${this.where}: not reading ${this.prefix}:team.json: ${why}`);
+        this.teamRefusal = why;
+      } else {
+        this.teamRefusal = undefined;
+        if (text !== this.teamText) {
+          this.teamText = text;
+          for (const l of this.listeners) l(text);
+        }
       }
     } catch (err) {
       this.o.log.debug(`team ledger ${this.where}: refresh failed: ${(err as Error).message}`);

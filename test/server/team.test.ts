@@ -224,6 +224,20 @@ describe("team caps: Redis (hard wall)", function () {
     assert.equal(ceilMicros(BigInt(call!.costPicos)), spent, "Redis holds what the journal charged");
   });
 
+  it("team.json in Redis takes effect without a restart; one over the 1 MiB bound is refused and the last good stays in force", async () => {
+    await admin!.connect();
+    await admin!.set("{bb:t7}:team.json", JSON.stringify({ caps: [{ id: "team-day", window: "day", limitUsd: 100 }] }));
+    gateways = await startTeamGateways(root, 1, () => ({ upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t7" }));
+    const g = gateways[0]!;
+    const limit = async () => (await status(g.served.url)).caps.find((c) => c.id === "team-day")?.limitUsd;
+    await waitFor("the team cap from Redis", async () => ((await limit()) === 100 ? true : undefined), 10_000);
+    const huge = JSON.stringify({ caps: [{ id: "team-day", window: "day", limitUsd: 0.001 }] }) + " ".repeat(1024 * 1024);
+    await admin!.set("{bb:t7}:team.json", huge);
+    await waitFor("the refusal in the log", async () => (/over the 1048576-byte limit; the last good team\.json stays in force/.test(g.served.stderr()) ? true : undefined), 10_000);
+    assert.equal(await limit(), 100, "the oversized team.json was not applied");
+    assert.equal((await invoke(g.client, "still admitted")).ok, true);
+  });
+
   it("Redis stopped mid-load and restarted empty: no crash, the policy applies, and the team total is rebuilt from the journals", async () => {
     gateways = await startTeamGateways(root, GATEWAYS, (i) => ({
       upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t2", teamUnavailable: i === 2 ? "personalOnly" : "block",
