@@ -11,7 +11,7 @@ import path from "node:path";
 import { z } from "zod";
 import { FILE_MODE, privateDir } from "../ledger/privateFiles";
 import type { PriceTableDto } from "../protocol";
-import { BUILT_IN_PRICES, type PriceRow, type PriceTable } from "./prices";
+import { BUILT_IN_PRICES, DEFAULT_PRICE_REGION, type PriceRow, type PriceTable } from "./prices";
 
 export const PRICE_FILE_NAME = "aws-prices.json";
 /** A table older than this is flagged in status and the dashboard. */
@@ -49,9 +49,9 @@ export interface PriceTableInfo {
   builtInRows: number;
 }
 
-/** A rate's source for people: "built-in: <source>, read <date>" as "<source> (read <date>)"; others as they are. */
+/** A rate's source for people: "built-in: <source>, read <date>" (or "price file: …") as "<source> (read <date>)"; others as they are. */
 export function priceSource(source: string): string {
-  const m = /^built-in: (.*), read (\d{4}-\d{2}-\d{2})$/s.exec(source);
+  const m = /^(?:built-in|price file): (.*), read (\d{4}-\d{2}-\d{2})$/s.exec(source);
   return m ? `${m[1]} (read ${m[2]})` : source;
 }
 
@@ -75,35 +75,39 @@ export function parsePriceFile(text: string, file: string): PriceFile {
   return parsed.data;
 }
 
-/** The built-in table with the file's rows replaced (figures, source, date). Pure. */
+/**
+ * The built-in table with the file's figures in force (rates, source, date). Pure. The built-in rows
+ * are written for us-east-1: a us-east-1 file replaces them row by row; a file of another region
+ * becomes that region's rates (ahead of the table's own regional rows), so calls signed for
+ * us-east-1 keep the us-east-1 figures.
+ */
 export function tableWithPriceFile(file: PriceFile | undefined, base: PriceTable = BUILT_IN_PRICES): { table: PriceTable; info: PriceTableInfo } {
   if (!file) {
     const date = base.models.map((r) => r.checked).reduce((a, b) => (a < b ? a : b));
     return { table: base, info: { source: "built-in", date, fetchedRows: 0, builtInRows: base.models.length } };
   }
   const date = file.fetchedAt.slice(0, 10);
-  let fetchedRows = 0;
-  const models = base.models.map((row): PriceRow => {
-    const r = file.rows[row.id];
-    if (!r) return row;
-    fetchedRows++;
-    const out: PriceRow = {
-      ...row,
-      inputPer1M: Number(r.input),
-      outputPer1M: Number(r.output),
-      source: `AWS Price List ${date} (${file.region})`,
-      checked: date,
-    };
-    // A cache price the Price List gives replaces the row's; one it omits keeps the row's (or its rule).
-    if (r.cacheRead !== undefined) out.cacheReadPer1M = Number(r.cacheRead);
-    if (r.cacheWrite5m !== undefined) out.cacheWrite5mPer1M = Number(r.cacheWrite5m);
-    if (r.cacheWrite1h !== undefined) out.cacheWrite1hPer1M = Number(r.cacheWrite1h);
-    return out;
+  const source = `AWS Price List ${date} (${file.region})`;
+  const known = base.models.filter((row) => file.rows[row.id] !== undefined);
+  const figures = (r: PriceFile["rows"][string]) => ({
+    inputPer1M: Number(r.input),
+    outputPer1M: Number(r.output),
+    // A cache price the Price List omits keeps the row's (or its rule).
+    ...(r.cacheRead !== undefined ? { cacheReadPer1M: Number(r.cacheRead) } : {}),
+    ...(r.cacheWrite5m !== undefined ? { cacheWrite5mPer1M: Number(r.cacheWrite5m) } : {}),
+    ...(r.cacheWrite1h !== undefined ? { cacheWrite1hPer1M: Number(r.cacheWrite1h) } : {}),
+    source,
+    checked: date,
+    fromPriceFile: true as const,
   });
-  return {
-    table: { ...base, models },
-    info: { source: "AWS Price List", date, region: file.region, fetchedRows, builtInRows: base.models.length - fetchedRows },
-  };
+  const info: PriceTableInfo = { source: "AWS Price List", date, region: file.region, fetchedRows: known.length, builtInRows: base.models.length - known.length };
+  if (file.region === DEFAULT_PRICE_REGION) {
+    const models = base.models.map((row): PriceRow => (file.rows[row.id] ? { ...row, ...figures(file.rows[row.id]!) } : row));
+    return { table: { ...base, models }, info };
+  }
+  const { [file.region]: same, ...others } = base.regions;
+  const regional = { ...(typeof same === "object" ? same : {}), ...Object.fromEntries(known.map((row) => [row.id, figures(file.rows[row.id]!)])) };
+  return { table: { ...base, regions: { [file.region]: regional, ...others } }, info };
 }
 
 /** Whole days from `date` (YYYY-MM-DD, UTC) to `now`; stale past STALE_AFTER_DAYS. Pure. */

@@ -42,6 +42,8 @@ const rowSchema = z.strictObject({
   latencyOptimized: z.strictObject({ inputPer1M: per1M, outputPer1M: per1M }).optional(),
   source: z.string().min(1),
   checked: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  /** Set on rows the local price file (`prices update`) supplied, so their source does not read "built-in". */
+  fromPriceFile: z.literal(true).optional(),
 });
 
 /** One model's rates in one region, where they differ from us-east-1. */
@@ -53,6 +55,8 @@ const regionalRowSchema = z.strictObject({
   cacheReadPer1M: per1M.optional(),
   source: z.string().min(1),
   checked: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  /** Set on rows the local price file (`prices update`) supplied, so their source does not read "built-in". */
+  fromPriceFile: z.literal(true).optional(),
 });
 
 const tableSchema = z.strictObject({
@@ -72,6 +76,11 @@ export const BUILT_IN_PRICES: PriceTable = tableSchema.parse(prices);
 
 const GLOB_OPTIONS = { bash: true, dot: true } as const; // bash: `*` also crosses `/` (ARNs)
 const RATE_KINDS = ["input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h"] as const;
+/** Where a row's figures come from, as the first word of `Rates.source` (priceSource() reads it back). */
+function origin(row: { fromPriceFile?: true }): "price file" | "built-in" {
+  return row.fromPriceFile ? "price file" : "built-in";
+}
+
 /** The region the built-in rows are written for, and the one assumed when a call names none. */
 export const DEFAULT_PRICE_REGION = "us-east-1";
 
@@ -191,10 +200,10 @@ export class PriceBook {
     const local = this.regionalRow(row.id, region);
     let spec: PriceSpec = row;
     // "…, read <date>" is the form hovers parse (lensModel.ts): the date the row was checked.
-    let source = `built-in: ${row.source}, read ${row.checked}`;
+    let source = `${origin(row)}: ${row.source}, read ${row.checked}`;
     if (local) {
       spec = local.row;
-      source = `built-in: ${region} (${local.glob}): ${local.row.source}, read ${local.row.checked}`;
+      source = `${origin(local.row)}: ${region} (${local.glob}): ${local.row.source}, read ${local.row.checked}`;
       notes.push(`${region} rate`);
     } else if (region !== DEFAULT_PRICE_REGION) {
       notes.push(`no ${region} rate in the table: the us-east-1 rate is used (unverified for ${region})`);

@@ -1,6 +1,6 @@
 /** The local price file: validation, row-by-row override of the built-in table, age. */
 import assert from "node:assert/strict";
-import { parsePriceFile, tableAge, tableWithPriceFile, type PriceFile } from "../../../server/metering/priceFile";
+import { parsePriceFile, priceSource, tableAge, tableWithPriceFile, type PriceFile } from "../../../server/metering/priceFile";
 import { BUILT_IN_PRICES, PriceBook } from "../../../server/metering/prices";
 import { priceTableLine } from "../../../server/statusText";
 
@@ -19,10 +19,32 @@ describe("price file", () => {
     const book = new PriceBook({}, table);
     const pro = book.rates("amazon.nova-pro-v1:0");
     assert.deepEqual([pro.input, pro.output, pro.cacheRead], [900_000n, 3_600_000n, 225_000n]);
-    assert.match(pro.source, /AWS Price List 2026-11-29 \(us-east-1\)/);
+    assert.equal(pro.source, "price file: AWS Price List 2026-11-29 (us-east-1), read 2026-11-29", "a fetched row does not claim to be built in");
+    assert.equal(priceSource(pro.source), "AWS Price List 2026-11-29 (us-east-1) (read 2026-11-29)");
     const lite = book.rates("amazon.nova-lite-v1:0");
     assert.deepEqual([lite.input, lite.source], [new PriceBook().rates("amazon.nova-lite-v1:0").input, new PriceBook().rates("amazon.nova-lite-v1:0").source]);
     assert.deepEqual(info, { source: "AWS Price List", date: "2026-11-29", region: "us-east-1", fetchedRows: 1, builtInRows: BUILT_IN_PRICES.models.length - 1 });
+  });
+
+  it("a file for another region prices that region's calls; us-east-1 calls keep the built-in figures", () => {
+    const { table, info } = tableWithPriceFile({ ...FILE, region: "ap-south-1" });
+    const book = new PriceBook({}, table);
+    const builtIn = new PriceBook().rates("amazon.nova-pro-v1:0");
+    const mumbai = book.rates("amazon.nova-pro-v1:0", { region: "ap-south-1" });
+    assert.deepEqual([mumbai.input, mumbai.output, mumbai.cacheRead], [900_000n, 3_600_000n, 225_000n]);
+    assert.match(mumbai.source, /^price file: ap-south-1 \(ap-south-1\): AWS Price List 2026-11-29 \(ap-south-1\), read 2026-11-29$/);
+    const virginia = book.rates("amazon.nova-pro-v1:0", { region: "us-east-1" });
+    assert.deepEqual([virginia.input, virginia.output, virginia.source], [builtIn.input, builtIn.output, builtIn.source]);
+    assert.equal(info.region, "ap-south-1");
+    assert.equal(info.fetchedRows, 1);
+  });
+
+  it("a file for a region a table glob covers (eu-*) wins over the table there; other regions of the glob keep the table rate", () => {
+    const { table } = tableWithPriceFile({ ...FILE, region: "eu-west-1", rows: { "amazon.nova-pro-v1:0": { input: "1.5", output: "6" } } });
+    const book = new PriceBook({}, table);
+    assert.deepEqual([book.rates("amazon.nova-pro-v1:0", { region: "eu-west-1" }).input, book.rates("amazon.nova-pro-v1:0", { region: "eu-west-1" }).output], [1_500_000n, 6_000_000n]);
+    // eu-north-1 is not the file's region: the table's own eu-* row still prices it.
+    assert.equal(book.rates("amazon.nova-pro-v1:0", { region: "eu-north-1" }).input, new PriceBook().rates("amazon.nova-pro-v1:0", { region: "eu-north-1" }).input);
   });
 
   it("without a file, the table is the built-in one, dated by its oldest check", () => {
