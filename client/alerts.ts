@@ -2,6 +2,7 @@
 import * as vscode from "vscode";
 import type { CallRecord, StatusResponse } from "../server/protocol";
 import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "./alertModel";
+import { configErrorMessage } from "./configErrorModel";
 
 const NOTIFIED_KEY = "bedrockBudget.notifiedThresholds";
 /** A runaway loop can be refused many times a second: one toast per cap per minute is enough. */
@@ -45,16 +46,13 @@ export class Alerts {
     }
   }
 
-  /** `blocked`: a bad setting decides money, so the gateway refuses Bedrock calls until it is fixed. */
-  onConfigErrors(errors: string[], blocked: boolean): void {
-    const text = errors.join("; ");
+  /** `blocked`: a bad setting decides money; `anotherWindowServes`: the gateway runs on another window's settings. */
+  onConfigErrors(errors: string[], blocked: boolean, anotherWindowServes: boolean): void {
+    const text = configErrorMessage(errors, blocked, anotherWindowServes);
     if (text === this.lastConfigErrors) return; // said once; the settings UI shows it too
     this.lastConfigErrors = text;
-    const consequence = blocked
-      ? "Bedrock calls through the gateway are refused until it is fixed."
-      : "It is ignored: its default or last good value applies.";
     void vscode.window
-      .showErrorMessage(`Bedrock Budget: invalid setting ${text}. ${consequence}`, "Open Settings")
+      .showErrorMessage(text, "Open Settings")
       .then((choice) => choice && vscode.commands.executeCommand("workbench.action.openSettings", "bedrockBudget"));
   }
 

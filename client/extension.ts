@@ -72,7 +72,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     }),
     lc.onNotification(CallSettledNotification.type, (record) => alerts.onCall(record)),
     lc.onNotification(ConfigErrorNotification.type, (params) =>
-      params.errors.length ? alerts.onConfigErrors(params.errors, params.blocked ?? false) : alerts.clearConfigErrors(),
+      params.errors.length ? alerts.onConfigErrors(params.errors, params.blocked ?? false, params.anotherWindowServes ?? false) : alerts.clearConfigErrors(),
     ),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration("bedrockBudget.routeTerminals") || e.affectsConfiguration("bedrockBudget.whenGatewayDown")) refresh();

@@ -203,7 +203,10 @@ export namespace ConfigErrorNotification {
   export const method = "bedrockBudget/configError";
   export interface Params {
     errors: string[];
+    /** A bad value decides money: the gateway this window runs refuses Bedrock calls until it is fixed. */
     blocked?: boolean;
+    /** This window follows another window's gateway, which runs on that window's settings. */
+    anotherWindowServes?: boolean;
   }
   export const type = new NotificationType<Params>(method);
 }

@@ -44,6 +44,11 @@ export class GatewayHost {
     return this.role.kind === "leader" ? this.role.gateway.url : this.role.kind === "follower" ? this.role.url : undefined;
   }
 
+  /** True while this process relays another process's gateway (whose settings decide its calls). */
+  get follows(): boolean {
+    return this.role.kind === "follower";
+  }
+
   get lastStatus(): StatusResponse | undefined {
     return this.latest;
   }

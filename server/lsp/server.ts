@@ -73,7 +73,12 @@ export function startServer(connection: Connection): void {
     config = first.config;
     log.setLevel(config.logLevel);
     lenses?.onConfig(config);
-    await host.start(config, first.blocked);
+    tellClient(first.check, "before");
+    try {
+      await host.start(config, first.blocked);
+    } finally {
+      tellClient(first.check, "after");
+    }
   });
 
   connection.onDidChangeConfiguration(async () => {
@@ -81,7 +86,12 @@ export function startServer(connection: Connection): void {
     config = next.config;
     log.setLevel(next.config.logLevel);
     lenses?.onConfig(next.config);
-    await host.reconfigure(next.config, next.blocked);
+    tellClient(next.check, "before");
+    try {
+      await host.reconfigure(next.config, next.blocked);
+    } finally {
+      tellClient(next.check, "after");
+    }
   });
 
   // The request's result type comes from the contract (see notify for why the method name is passed).
@@ -95,7 +105,7 @@ export function startServer(connection: Connection): void {
   });
 
   /** Reads and checks the settings key by key, and tells the client what is wrong (or that nothing is any more). */
-  async function readConfig(previous: Config | undefined): Promise<{ config: Config; blocked?: string }> {
+  async function readConfig(previous: Config | undefined): Promise<{ config: Config; blocked?: string; check: SettingsCheck }> {
     let check: SettingsCheck;
     let howToFix = FIX_IN_EDITOR;
     if (canReadSettings) {
@@ -113,14 +123,22 @@ export function startServer(connection: Connection): void {
     } else {
       check = checkSettings({}, previous);
     }
+    if (check.errors.length > 0) log.error(`invalid settings: ${check.errors.join("; ")}`);
+    return check.blocking.length > 0 ? { config: check.config, blocked: blockedMessage(check.blocking, howToFix), check } : { config: check.config, check };
+  }
+
+  /**
+   * Tells the client what is wrong with the settings (after the host has started or reconfigured,
+   * when it knows whose gateway serves), or that nothing is any more (before, as soon as it is so).
+   */
+  function tellClient(check: SettingsCheck, when: "before" | "after"): void {
     if (check.errors.length > 0) {
-      log.error(`invalid settings: ${check.errors.join("; ")}`);
-      notify(connection, ConfigErrorNotification.type, { errors: check.errors, blocked: check.blocking.length > 0 });
+      if (when === "before") return;
+      notify(connection, ConfigErrorNotification.type, { errors: check.errors, blocked: check.blocking.length > 0, ...(host.follows ? { anotherWindowServes: true } : {}) });
     } else if (lastHadErrors) {
       notify(connection, ConfigErrorNotification.type, { errors: [] });
     }
     lastHadErrors = check.errors.length > 0;
-    return check.blocking.length > 0 ? { config: check.config, blocked: blockedMessage(check.blocking, howToFix) } : { config: check.config };
   }
 
   lensesHandlers();

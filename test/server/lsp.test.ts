@@ -187,6 +187,32 @@ describe("language server process", function () {
     assert.ok(merged, "spend recorded by the first window counts in the second");
   });
 
+  it("a window whose own money settings are invalid, following another window's gateway, is told calls are not refused for it, and blocks them once it takes over", async () => {
+    const port = await freePort();
+    const first = await start(settings({ port }));
+    const url = await first.waitFor("the first window's gateway", () => readyUrl(first, "leader"));
+    const second = await start(settings({ port, caps: [{ id: "daily", window: "day", limitUsd: -1 }] }));
+    await second.waitFor("the second window to follow", () => readyUrl(second, "follower"));
+    const told = await second.waitFor("the follower's config error", () => second.configErrorParams[0]);
+    assert.equal(told.blocked, true, "the bad key decides money");
+    assert.equal(told.anotherWindowServes, true, "and the follower says the gateway runs on another window's settings");
+    assert.equal(first.configErrorParams.length, 0, "the leader's settings are valid");
+
+    fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+    const client = clientFor(url);
+    await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("a", 100) }));
+    client.destroy();
+    assert.equal(fake.hits.length, 1, "the leader's valid settings decide calls");
+
+    const statesBefore = second.states.length;
+    await first.stop();
+    await second.waitFor("the take-over", () => readyUrl(second, "leader", statesBefore));
+    await second.waitFor("the new leader's blocked status", () => second.statuses.find((s) => s.blocked));
+    const err = await refusalOf(url);
+    assert.match(err.message, /bedrockBudget\.caps\[0\]\.limitUsd/, "the new leader refuses calls, naming its invalid setting");
+    assert.equal(fake.hits.length, 1, "nothing more reached Bedrock");
+  });
+
   it("puts a priced code lens over a Bedrock call and warns when it sets no max tokens", async () => {
     const lsp = await start(settings());
     await lsp.waitFor("ready", () => readyUrl(lsp));

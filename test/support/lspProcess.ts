@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from "vscode-jsonrpc/node";
 import type { CallRecord } from "../../server/ledger/types";
-import type { GatewayStateNotification, StatusResponse } from "../../server/protocol";
+import type { ConfigErrorNotification, GatewayStateNotification, StatusResponse } from "../../server/protocol";
 import { cliEnv } from "./cliProcess";
 
 export const SERVER = path.resolve(__dirname, "../../out/server.js");
@@ -19,6 +19,8 @@ export interface LspSession {
   statuses: StatusResponse[];
   calls: CallRecord[];
   configErrors: string[][];
+  /** The same notifications, whole (blocked, anotherWindowServes). */
+  configErrorParams: ConfigErrorNotification.Params[];
   diagnostics: Map<string, Array<{ message: string; code?: string | number }>>;
   /** Resolves with the first notification (already received or to come) that satisfies `test`. */
   waitFor<T>(what: string, read: () => T | undefined, timeoutMs?: number): Promise<T>;
@@ -42,6 +44,7 @@ export async function startLsp(settings: Record<string, unknown>): Promise<LspSe
     statuses: [],
     calls: [],
     configErrors: [],
+    configErrorParams: [],
     diagnostics: new Map(),
     exited,
     waitFor<T>(what: string, read: () => T | undefined, timeoutMs = 15_000) {
@@ -86,7 +89,7 @@ export async function startLsp(settings: Record<string, unknown>): Promise<LspSe
   connection.onNotification("bedrockBudget/gatewayState", (p: GatewayStateNotification.Params) => (session.states.push(p), poke()));
   connection.onNotification("bedrockBudget/status", (p: StatusResponse) => (session.statuses.push(p), poke()));
   connection.onNotification("bedrockBudget/callSettled", (p: CallRecord) => (session.calls.push(p), poke()));
-  connection.onNotification("bedrockBudget/configError", (p: { errors: string[] }) => (session.configErrors.push(p.errors), poke()));
+  connection.onNotification("bedrockBudget/configError", (p: ConfigErrorNotification.Params) => (session.configErrors.push(p.errors), session.configErrorParams.push(p), poke()));
   connection.onNotification("textDocument/publishDiagnostics", (p: { uri: string; diagnostics: Array<{ message: string; code?: string }> }) => {
     session.diagnostics.set(p.uri, p.diagnostics);
     poke();
