@@ -1,7 +1,7 @@
 /** Notifications: cap thresholds (once per window each), refused and cut calls, invalid settings. */
 import * as vscode from "vscode";
 import type { CallRecord, StatusResponse } from "../server/protocol";
-import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "./alertModel";
+import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "../server/shared/alertCrossings";
 
 const NOTIFIED_KEY = "bedrockBudget.notifiedThresholds";
 /** A runaway loop can be refused many times a second: one toast per cap per minute is enough. */
