@@ -65,7 +65,7 @@ describe("metrics (Prometheus)", function () {
     const model = ok[0]!.baseModelId;
     const tool = ok[0]!.tool;
     const okPicos = ok.reduce((sum, c) => sum + BigInt(c.costPicos), 0n);
-    assert.equal(okPicos, 7_500_000_000n + 3_000_000_000n, "1000×$3/M + 200×$15/M, then 500×$3/M + 100×$15/M");
+    assert.equal(okPicos, 6_000_000_000n + 3_000_000_000n, "1000×$3/M + 200×$15/M, then 500×$3/M + 100×$15/M");
 
     const res = await scrape({ [TOKEN_HEADER]: h.gateway.api.token() });
     assert.equal(res.status, 200);
@@ -78,7 +78,7 @@ describe("metrics (Prometheus)", function () {
     assert.equal(one(samples, "bedrock_budget_tokens_total", { model, tool, outcome: "ok", kind: "output" }), 300);
     assert.equal(one(samples, "bedrock_budget_cost_usd_total", { model, tool, outcome: "ok" }), picosToUsd(okPicos));
     assert.equal(one(samples, "bedrock_budget_cost_usd_total", { model, tool, outcome: "refused" }), 0, "a refused call costs nothing");
-    assert.equal(one(samples, "bedrock_budget_cap_utilisation_ratio", { cap: "daily", scope: "personal", window: "day" }), 0.21, "$0.0105 of $0.05");
+    assert.equal(one(samples, "bedrock_budget_cap_utilisation_ratio", { cap: "daily", scope: "personal", window: "day" }), 0.18, "$0.009 of $0.05");
     assert.equal(one(samples, "bedrock_budget_cap_limit_usd", { cap: "daily" }), 0.05);
     assert.equal(pick(samples, "bedrock_budget_throttles_total").length, 0, "no call was throttled");
     assert.equal(one(samples, "bedrock_budget_admission_seconds_count"), 2, "the two forwarded calls; the refused one never left");
