@@ -127,6 +127,7 @@ export class Gateway implements RunningGateway {
       const prices = await loadPriceTable(ledgerDir);
       const alertJournal = await AlertJournal.open(ledgerDir, now());
       if (alertJournal.skipped > 0) log.warn(`alerts: skipped ${alertJournal.skipped} unreadable line(s) of ${alertJournal.journal.file}`);
+      if (alertJournal.problem) log.warn(`alerts: ${alertJournal.problem}`);
       const gateway = new Gateway(options, log, now, ledgerDir, ledger, prices, res, alertJournal.journal);
       await gateway.open();
       return gateway;

@@ -47,8 +47,12 @@ export class AlertJournal {
 
   private constructor(readonly file: string) {}
 
-  /** Reads the journal (unreadable lines are skipped and counted), drops ended windows, and rewrites it compacted. */
-  static async open(ledgerDir: string, now: Date): Promise<{ journal: AlertJournal; skipped: number }> {
+  /**
+   * Reads the journal (unreadable lines are skipped and counted), drops ended windows, and rewrites it
+   * compacted when it dropped anything. A rewrite that fails (a full or read-only disk) is reported in
+   * `problem`, not thrown: the gateway still starts, and the old file still says what was sent.
+   */
+  static async open(ledgerDir: string, now: Date): Promise<{ journal: AlertJournal; skipped: number; problem?: string }> {
     const journal = new AlertJournal(path.join(ledgerDir, ALERTS_FILE));
     let text = "";
     try {
@@ -63,11 +67,21 @@ export class AlertJournal {
       if (line === undefined) skipped++;
       else journal.apply(line);
     }
+    let dropped = 0;
     for (const byKey of journal.entries.values()) {
-      for (const [key, entry] of byKey) if (Date.parse(entry.alert.resetsAt) <= now.getTime()) byKey.delete(key);
+      for (const [key, entry] of byKey) {
+        if (Date.parse(entry.alert.resetsAt) > now.getTime()) continue;
+        byKey.delete(key);
+        dropped++;
+      }
     }
-    await journal.rewrite();
-    return { journal, skipped };
+    if (dropped === 0 && skipped === 0) return { journal, skipped };
+    try {
+      await journal.rewrite();
+      return { journal, skipped };
+    } catch (err) {
+      return { journal, skipped, problem: `cannot compact ${journal.file}: ${(err as Error).message}` };
+    }
   }
 
   /** Keys already notified on `channel` (pending, sent or failed), with the lower thresholds each covers. */
