@@ -1,7 +1,7 @@
 /** Notifications: cap thresholds (once per window each), refused and cut calls, invalid settings. */
 import * as vscode from "vscode";
 import type { CallRecord, StatusResponse } from "../server/protocol";
-import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "./alertModel";
+import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "../server/shared/alertCrossings";
 import { configErrorMessage } from "./configErrorModel";
 
 const NOTIFIED_KEY = "bedrockBudget.notifiedThresholds";

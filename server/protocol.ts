@@ -59,6 +59,8 @@ export const API_PATHS = {
   status: `${API_PREFIX}/status`,
   calls: `${API_PREFIX}/calls`,
   events: `${API_PREFIX}/events`,
+  /** Prometheus text format (needs the token, like calls: it shows model names and spend). */
+  metrics: `${API_PREFIX}/metrics`,
 } as const;
 
 /**
@@ -77,7 +79,7 @@ export interface HealthResponse {
 }
 
 /**
- * The call-level routes (calls, events, export.csv, series, the dashboard page) need the user's
+ * The call-level routes (calls, events, metrics, export.csv, series, the dashboard page) need the user's
  * token: header `x-bedrock-budget-token` or query `token` (EventSource and links cannot set
  * headers). Without it: 403 with a message saying where the token is. health, status, prices and
  * the page's script and style stay open on loopback.

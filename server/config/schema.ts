@@ -4,6 +4,9 @@
  */
 import { z } from "zod";
 
+/** arn:<partition>:sns:<region>:<account>:<topic>; the region decides where the SNS client publishes. */
+export const SNS_TOPIC_ARN = /^arn:aws(-[a-z]+)*:sns:([a-z]{2}(-gov)?-[a-z]+-\d):(\d{12}):([A-Za-z0-9_-]{1,256}(\.fifo)?)$/;
+
 const positiveUsd = z.number().positive().finite().max(1_000_000_000);
 const pricePer1M = z.number().nonnegative().finite().max(1_000_000);
 
@@ -61,6 +64,18 @@ export const configSchema = z.strictObject({
     .max(10)
     .default([50, 80, 90, 100])
     .describe("Percentages of a cap at which to notify, once per window each."),
+  alertWebhook: z
+    .string()
+    .refine(isAlertWebhookUrl, "an https:// URL (http:// only to a loopback host: localhost, 127.0.0.1, [::1])")
+    .optional()
+    .describe(
+      "Incoming-webhook URL (Slack, Microsoft Teams, or any receiver of JSON) the gateway posts `{\"text\": …}` to when a cap crosses one of `alertThresholds`, once per cap, window and threshold. Alerts leave the machine: user settings only, never a workspace.",
+    ),
+  alertSnsTopicArn: z
+    .string()
+    .regex(SNS_TOPIC_ARN, "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:bedrock-budget")
+    .optional()
+    .describe("Amazon SNS topic the gateway publishes to (with its own AWS credentials, in the ARN's region) when a cap crosses one of `alertThresholds`, once per cap, window and threshold. User settings only, never a workspace."),
   routeTerminals: z.boolean().default(true).describe("Set AWS_ENDPOINT_URL_BEDROCK_RUNTIME in new VS Code terminals and debug sessions."),
   codeLens: z.boolean().default(true).describe("Show a cost estimate over each Bedrock call in the code."),
   warnMissingMaxTokens: z.boolean().default(true).describe("Warn on a Bedrock call that sets no max tokens (unbounded output cost)."),
@@ -168,4 +183,16 @@ export function isTimeZone(tz: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** An alert webhook must be https://, or http:// to this machine (a local relay or test receiver): alerts name caps and spend. */
+export function isAlertWebhookUrl(text: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  if (url.protocol === "https:") return true;
+  return url.protocol === "http:" && (url.hostname === "localhost" || url.hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(url.hostname));
 }

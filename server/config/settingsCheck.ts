@@ -9,7 +9,8 @@ import { checkConfig, configSchema, type Config } from "./schema";
  * Keys whose bad value costs nothing, so a workspace may set them. Every other key decides money
  * (caps, pricing, guardrailPricing, upstreamEndpoint, region, awsProfile, ledgerDir, port, user,
  * timeZone, teamLedger, team, teamUnavailable, allowUnmeteredOperations, maxRequestBytes,
- * allowApiKeys, whenGatewayDown, and routeTerminals: turning it off sends
+ * allowApiKeys, whenGatewayDown, alertWebhook and alertSnsTopicArn (where alerts, which name
+ * caps and spend, leave the machine: a repository must not point them at its own URL), and routeTerminals: turning it off sends
  * terminals to Bedrock unmetered, so a repository may not), and so does any key added later until it is listed here:
  * forgetting to classify a key fails closed.
  */

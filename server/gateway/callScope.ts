@@ -20,6 +20,18 @@ export class CallScope {
   private readonly exchanges = new Set<Exchange>();
   private readonly hooks = new Set<StopHook>();
   private reason: GatewayShutdown | undefined;
+  private readonly receivedAt = process.hrtime.bigint();
+  private forwarded = false;
+
+  /** `onForward`: told once, when the request first leaves for the upstream, how long admitting it took (metrics). */
+  constructor(private readonly onForward?: (seconds: number) => void) {}
+
+  /** The request leaves for the upstream now: reports the time since it arrived, once. */
+  forwarding(): void {
+    if (this.forwarded) return;
+    this.forwarded = true;
+    this.onForward?.(Number(process.hrtime.bigint() - this.receivedAt) / 1e9);
+  }
 
   /** Set once the scope was stopped: nothing new may leave for the upstream. */
   get stopped(): GatewayShutdown | undefined {

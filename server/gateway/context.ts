@@ -8,6 +8,7 @@ import type { Logger } from "../log";
 import type { PriceBook } from "../metering/prices";
 import type { ProfileLookup } from "./profileLookup";
 import type { InboundGuard } from "./inbound";
+import type { CapAlerts } from "../policy/alerts";
 
 export interface GatewayContext {
   config: Config;
@@ -24,6 +25,8 @@ export interface GatewayContext {
   user: string;
   timeZone: string;
   now: () => Date;
+  /** The alert channels (webhook, SNS): a `warn` cap that lets a call through past its limit calls `ctx.alerts?.capWarned(capId)`. */
+  alerts?: CapAlerts;
   /** Tells every listener (status bar, dashboard, lenses) that a call settled. */
   publish(record: CallRecord): void;
 }

@@ -26,6 +26,11 @@ import type { Routes } from "../http";
 import { answer, handleBedrock } from "./proxy";
 import { cannotRecord, upstreamUnreachable } from "./errors";
 import { runtimeKey, TeamRuntime } from "../team/runtime";
+import { AlertJournal } from "../policy/alertJournal";
+import { snsChannel, webhookChannel } from "../policy/alertChannels";
+import { AlertDispatcher, type AlertSettings } from "../policy/alerts";
+import { GatewayMetrics } from "./metrics";
+import { capStatusDto } from "./localApi";
 
 export interface GatewayOptions {
   config: Config;
@@ -81,6 +86,7 @@ interface Resources {
   lock: LedgerLock;
   ledger?: Ledger;
   team?: TeamRuntime;
+  alerts?: AlertDispatcher;
 }
 
 /**
@@ -89,6 +95,7 @@ interface Resources {
  */
 export class Gateway implements RunningGateway {
   readonly api: LocalApi;
+  private readonly metrics: GatewayMetrics;
   /** The address, known once the listener is open (empty before: the local API reports none). */
   private address = "";
   private readonly guard: InboundGuard;
@@ -118,7 +125,10 @@ export class Gateway implements RunningGateway {
       const ledger = (res.ledger = await Ledger.open(ledgerDir, { now, timeZone: timeZoneOf(options.config), durability: options.config.durability }));
       /** The built-in table with the ledger's price file (bedrock-budget prices update) applied; an invalid file stops the start. */
       const prices = await loadPriceTable(ledgerDir);
-      const gateway = new Gateway(options, log, now, ledgerDir, ledger, prices, res);
+      const alertJournal = await AlertJournal.open(ledgerDir, now());
+      if (alertJournal.skipped > 0) log.warn(`alerts: skipped ${alertJournal.skipped} unreadable line(s) of ${alertJournal.journal.file}`);
+      if (alertJournal.problem) log.warn(`alerts: ${alertJournal.problem}`);
+      const gateway = new Gateway(options, log, now, ledgerDir, ledger, prices, res, alertJournal.journal);
       await gateway.open();
       return gateway;
     } catch (err) {
@@ -135,6 +145,7 @@ export class Gateway implements RunningGateway {
     private readonly ledger: Ledger,
     private prices: { table: PriceTable; info: PriceTableInfo },
     private readonly res: Resources,
+    private readonly alertJournal: AlertJournal,
   ) {
     this.ledgerDir = ledgerDir;
     this.currentConfig = options.config;
@@ -142,6 +153,7 @@ export class Gateway implements RunningGateway {
     this.guard = inboundGuard(options.limits);
     this.caps = new Caps(new LocalCapStore(new BudgetEngine([], timeZoneOf(options.config)), () => this.ctx.timeZone, now));
     this.api = new LocalApi(() => this.ctx, () => this.address, () => this.inFlight, () => this.blocked, () => this.prices);
+    this.metrics = new GatewayMetrics(() => this.caps.status(this.now()), () => this.ledger.secret);
   }
 
   get port(): number {
@@ -160,10 +172,23 @@ export class Gateway implements RunningGateway {
     const { next, fresh } = await this.assemble(options.config);
     this.ctx = next;
     this.ctx.profiles = new ProfileLookup({ ledgerDir: this.ledgerDir, credentials: () => this.ctx.credentials(), log, now });
-    this.ctx.publish = (record) => this.api.publish(record);
     await this.caps.replay(this.history, new Set(fresh));
+    const alerts = (this.res.alerts = new AlertDispatcher(
+      this.alertJournal,
+      () => this.caps.status(this.now()).map(capStatusDto),
+      (name, target) => (name === "webhook" ? webhookChannel(target) : snsChannel(target, () => this.ctx.credentials())),
+      log,
+      now,
+    ));
+    this.ctx.alerts = alerts;
+    this.ctx.publish = (record) => {
+      this.api.publish(record);
+      this.metrics.record(record);
+      alerts.scheduleCheck();
+    };
+    alerts.configure(alertSettings(this.ctx.config, this.ctx.user));
     const mount = options.mount ?? ((api, ctx) => [attachDashboard(api, ctx)]);
-    const routes = [...mount(this.api, () => this.ctx), this.api];
+    const routes = [this.metrics, ...mount(this.api, () => this.ctx), this.api];
     this.listener = await listen((req, res) => this.handle(req, res, routes), options.port ?? options.config.port, "127.0.0.1", this.guard.limits);
     this.address = `http://127.0.0.1:${this.listener.port}`;
     /** A new price file applies live; an invalid one is logged and the table in force stays. */
@@ -248,6 +273,7 @@ export class Gateway implements RunningGateway {
     const fresh = this.caps.local.engine.setCaps(engineCaps);
     if (previous) {
       next.publish = previous.publish;
+      next.alerts = previous.alerts;
       next.profiles = previous.profiles; // answers already learned stay
       // Keep resolved (memoized) credentials unless the profile changed: SSO look-ups are slow.
       if (previous.config.awsProfile === config.awsProfile) next.credentials = previous.credentials;
@@ -268,6 +294,7 @@ export class Gateway implements RunningGateway {
       this.log.setLevel(config.logLevel);
       this.ctx = next;
       if (fresh.length > 0) await this.caps.replay(this.history, new Set(fresh));
+      this.res.alerts?.configure(alertSettings(next.config, next.user));
     });
     return this.applying;
   }
@@ -285,7 +312,7 @@ export class Gateway implements RunningGateway {
       return answer(res, refusal(this.blocked));
     }
     this.inFlight++;
-    const scope = new CallScope();
+    const scope = new CallScope((seconds) => this.metrics.admitted(seconds));
     this.scopes.add(scope);
     // Catch-all: whatever escapes a call is logged and answered; the gateway serves on.
     handleBedrock(this.ctx, req, res, scope)
@@ -339,8 +366,9 @@ export class Gateway implements RunningGateway {
   }
 }
 
-/** Closes what a gateway opened, last opened first: the team store, the ledger, then the lock. */
+/** Closes what a gateway opened, last opened first: the alert channels, the team store, the ledger, then the lock. */
 async function teardown(res: Resources): Promise<void> {
+  await res.alerts?.close();
   await res.team?.close();
   await res.ledger?.close();
   await res.lock.release();
@@ -367,5 +395,15 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, l
     timeZone,
     now,
     publish: () => undefined,
+    alerts: { capWarned: () => undefined },
+  };
+}
+
+/** The alert channels' settings: where alerts go (user settings only) and at which thresholds. */
+function alertSettings(config: Config, user: string): AlertSettings {
+  return {
+    targets: { ...(config.alertWebhook ? { webhook: config.alertWebhook } : {}), ...(config.alertSnsTopicArn ? { sns: config.alertSnsTopicArn } : {}) },
+    thresholds: config.alertThresholds,
+    user,
   };
 }

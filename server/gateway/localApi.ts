@@ -13,8 +13,28 @@ import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Ro
 import { version } from "../../package.json";
 import { priceTableDto, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
 import type { PriceTable } from "../metering/prices";
+import type { CapFigure } from "../budget/caps";
 
 const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"];
+
+/** A cap's figures as /status (and the gateway's alert channels) show them. */
+export function capStatusDto(c: CapFigure): CapStatusDto {
+  return {
+    id: c.id,
+    scope: c.scope,
+    window: c.window,
+    ...(c.model ? { model: c.model } : {}),
+    limitUsd: picosToUsd(c.limitPicos),
+    spentUsd: picosToUsd(c.spentPicos),
+    reservedUsd: picosToUsd(c.reservedPicos),
+    limitExact: picosToDecimalString(c.limitPicos),
+    spentExact: picosToDecimalString(c.spentPicos),
+    reservedExact: picosToDecimalString(c.reservedPicos),
+    windowStart: c.windowStart.toISOString(),
+    resetsAt: c.resetsAt.toISOString(),
+    ...(c.team ? { team: c.team } : {}),
+  };
+}
 
 export class LocalApi implements Routes {
   readonly name = "local API";
@@ -61,22 +81,7 @@ export class LocalApi implements Routes {
   status(): StatusResponse {
     const ctx = this.ctx();
     const now = ctx.now();
-    const all = ctx.caps.status(now);
-    const caps = all.map((c): CapStatusDto => ({
-      id: c.id,
-      scope: c.scope,
-      window: c.window,
-      ...(c.model ? { model: c.model } : {}),
-      limitUsd: picosToUsd(c.limitPicos),
-      spentUsd: picosToUsd(c.spentPicos),
-      reservedUsd: picosToUsd(c.reservedPicos),
-      limitExact: picosToDecimalString(c.limitPicos),
-      spentExact: picosToDecimalString(c.spentPicos),
-      reservedExact: picosToDecimalString(c.reservedPicos),
-      windowStart: c.windowStart.toISOString(),
-      resetsAt: c.resetsAt.toISOString(),
-      ...(c.team ? { team: c.team } : {}),
-    }));
+    const caps = ctx.caps.status(now).map(capStatusDto);
     const today = ctx.ledger.todayTotals(now);
     const quarantine = ctx.ledger.journal.quarantine;
     return {

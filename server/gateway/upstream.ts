@@ -41,6 +41,7 @@ export function sendUpstream(input: {
   const transport = target.protocol === "https:" ? https : http;
   // The gateway is stopping: this call never leaves, so it costs nothing.
   if (scope?.stopped) return Promise.reject(new UpstreamError(scope.stopped.message, true));
+  scope?.forwarding();
   return new Promise((resolve, reject) => {
     const req = transport.request(
       {

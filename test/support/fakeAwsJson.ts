@@ -72,7 +72,7 @@ export class FakeAwsJsonService {
     if (!/^application\/x-amz-json-1\.1/.test(header(req, "content-type") ?? "")) {
       return send(res, { status: 400, type: "SerializationException", message: "Content-Type must be application/x-amz-json-1.1" });
     }
-    const problem = this.sigV4Problem(req, body);
+    const problem = sigV4Problem(req, body, this.credentials, this.signing, ["x-amz-target"]);
     if (problem !== undefined) return send(res, { status: 403, type: "InvalidSignatureException", message: `The request signature we calculated does not match the signature you provided. (${problem})` });
     let parsed: Record<string, unknown>;
     try {
@@ -84,42 +84,52 @@ export class FakeAwsJsonService {
     this.hits.push(hit);
     send(res, this.answer(hit));
   }
+}
 
-  private sigV4Problem(req: http.IncomingMessage, body: Buffer): string | undefined {
-    const authz = header(req, "authorization") ?? "";
-    const parsed = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/.exec(authz.trim());
-    if (!parsed) return "missing or malformed Authorization header";
-    const [, credential = "", signedList = "", signature = ""] = parsed;
-    const [akid, date, region, service, terminator] = credential.split("/");
-    if (akid !== this.credentials.accessKeyId) return "unknown access key";
-    if (region !== this.signing.region) return `credential scoped to region ${region}, expected ${this.signing.region}`;
-    if (service !== this.signing.service) return `credential scoped to service ${service}, expected ${this.signing.service}`;
-    if (terminator !== "aws4_request") return "credential scope must end in aws4_request";
-    const amzDate = header(req, "x-amz-date") ?? "";
-    if (!/^\d{8}T\d{6}Z$/.test(amzDate) || !amzDate.startsWith(date ?? "-")) return "missing or mismatched x-amz-date";
-    const when = Date.parse(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
-    if (Math.abs(Date.now() - when) > MAX_SKEW_MS) return "x-amz-date outside 15 minutes";
-    const names = signedList.split(";");
-    if (!names.includes("host") || !names.includes("x-amz-date")) return "host and x-amz-date must be signed";
-    if (!names.includes("x-amz-target")) return "x-amz-target must be signed";
-    const headers: Record<string, string> = {};
-    const include: Record<string, boolean> = {};
-    for (const name of names) {
-      const v = header(req, name);
-      if (v === undefined) return `signed header ${name} is missing`;
-      headers[name] = v;
-      include[name] = true;
-    }
-    const signer = new RequestSigner(
-      { method: "POST", path: "/", headers, body, service: this.signing.service, region: this.signing.region, doNotModifyHeaders: true, extraHeadersToInclude: include } as Aws4Request,
-      { accessKeyId: this.credentials.accessKeyId, secretAccessKey: this.credentials.secretAccessKey, ...(this.credentials.sessionToken ? { sessionToken: this.credentials.sessionToken } : {}) },
-    );
-    signer.datetime = amzDate;
-    const expected = signer.signature();
-    const a = createHash("sha256").update(expected).digest();
-    const b = createHash("sha256").update(signature).digest();
-    return timingSafeEqual(a, b) ? undefined : "signature mismatch";
+/**
+ * Why a request's SigV4 signature is not the one `credentials` make for `signing` (undefined when it
+ * is), checked with `aws4`, independent of the SDK's signer. `mustSign`: headers the protocol needs signed.
+ */
+export function sigV4Problem(
+  req: http.IncomingMessage,
+  body: Buffer,
+  credentials: FakeCredentials,
+  signing: { service: string; region: string },
+  mustSign: string[],
+): string | undefined {
+  const authz = header(req, "authorization") ?? "";
+  const parsed = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/.exec(authz.trim());
+  if (!parsed) return "missing or malformed Authorization header";
+  const [, credential = "", signedList = "", signature = ""] = parsed;
+  const [akid, date, region, service, terminator] = credential.split("/");
+  if (akid !== credentials.accessKeyId) return "unknown access key";
+  if (region !== signing.region) return `credential scoped to region ${region}, expected ${signing.region}`;
+  if (service !== signing.service) return `credential scoped to service ${service}, expected ${signing.service}`;
+  if (terminator !== "aws4_request") return "credential scope must end in aws4_request";
+  const amzDate = header(req, "x-amz-date") ?? "";
+  if (!/^\d{8}T\d{6}Z$/.test(amzDate) || !amzDate.startsWith(date ?? "-")) return "missing or mismatched x-amz-date";
+  const when = Date.parse(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+  if (Math.abs(Date.now() - when) > MAX_SKEW_MS) return "x-amz-date outside 15 minutes";
+  const names = signedList.split(";");
+  if (!names.includes("host") || !names.includes("x-amz-date")) return "host and x-amz-date must be signed";
+  for (const name of mustSign) if (!names.includes(name)) return `${name} must be signed`;
+  const headers: Record<string, string> = {};
+  const include: Record<string, boolean> = {};
+  for (const name of names) {
+    const v = header(req, name);
+    if (v === undefined) return `signed header ${name} is missing`;
+    headers[name] = v;
+    include[name] = true;
   }
+  const signer = new RequestSigner(
+    { method: "POST", path: "/", headers, body, service: signing.service, region: signing.region, doNotModifyHeaders: true, extraHeadersToInclude: include } as Aws4Request,
+    { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}) },
+  );
+  signer.datetime = amzDate;
+  const expected = signer.signature();
+  const a = createHash("sha256").update(expected).digest();
+  const b = createHash("sha256").update(signature).digest();
+  return timingSafeEqual(a, b) ? undefined : "signature mismatch";
 }
 
 function header(req: http.IncomingMessage, name: string): string | undefined {

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { configFromSettings } from "../../../server/config/fromSettings";
 import { configSchema, parseConfig } from "../../../server/config/schema";
 import { blockedMessage, decidesMoney, HARMLESS_KEYS } from "../../../server/config/settingsCheck";
+import { settingsContribution, untrustedWorkspaces } from "../../../scripts/settingsContribution";
 
 const good = { caps: [{ id: "daily", window: "day", limitUsd: 5 }], upstreamEndpoint: "http://127.0.0.1:9000", logLevel: "debug" };
 const lastGood = () => {
@@ -56,6 +57,24 @@ describe("config: settings checked key by key", () => {
     for (const key of HARMLESS_KEYS) assert.ok(key in configSchema.shape, `${key} is a config key`);
     for (const key of ["caps", "pricing", "guardrailPricing", "upstreamEndpoint", "region", "awsProfile", "ledgerDir", "port", "user", "timeZone", "teamLedger", "team", "teamUnavailable", "allowUnmeteredOperations", "maxRequestBytes", "allowApiKeys", "whenGatewayDown"]) {
       assert.ok(decidesMoney(key), key);
+    }
+  });
+
+  it("keeps the alert channels (where alerts, naming caps and spend, leave the machine) out of a workspace's reach, and blocks on a bad one", () => {
+    const properties = settingsContribution().properties as Record<string, { scope: string }>;
+    for (const key of ["alertWebhook", "alertSnsTopicArn"]) {
+      assert.ok(decidesMoney(key), key);
+      assert.equal(properties[`bedrockBudget.${key}`]?.scope, "machine", `${key}: user settings only, never a repository's .vscode/settings.json`);
+      assert.ok(untrustedWorkspaces().restrictedConfigurations.includes(`bedrockBudget.${key}`), `${key}: ignored in Restricted Mode`);
+    }
+    const ok = configFromSettings({ alertWebhook: "https://hooks.slack.com/services/T0/B0/x", alertSnsTopicArn: "arn:aws:sns:eu-west-1:123456789012:budget-alerts" });
+    assert.deepEqual(ok.errors, []);
+    assert.equal(ok.config.alertWebhook, "https://hooks.slack.com/services/T0/B0/x");
+    assert.deepEqual(configFromSettings({ alertWebhook: "http://127.0.0.1:9000/hook" }).errors, [], "http:// to a loopback receiver is allowed");
+    for (const [key, value] of [["alertWebhook", "http://hooks.example.com/x"], ["alertWebhook", "ftp://example.com/"], ["alertSnsTopicArn", "arn:aws:sqs:us-east-1:123456789012:q"]] as const) {
+      const check = configFromSettings({ [key]: value });
+      assert.equal(check.blocking.length, 1, `${key}=${value} blocks`);
+      assert.match(check.blocking[0]!, new RegExp(`^bedrockBudget\\.${key}: `));
     }
   });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "../../../client/alertModel";
+import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "../../../server/shared/alertCrossings";
 import type { CapStatusDto, StatusResponse } from "../../../server/protocol";
 
 const THRESHOLDS = [50, 80, 90, 100];

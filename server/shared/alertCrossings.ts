@@ -1,8 +1,12 @@
 /**
- * Which cap thresholds a new status has crossed, each reported once per cap window. Plain data
- * (no `vscode`), so it is tested alone; the notified set persists in the extension's global state.
+ * Which cap thresholds a status has crossed, each reported once per cap window: the one rule the
+ * editor's notifications (client/alerts.ts) and the gateway's alert channels (server/policy/alerts.ts)
+ * share. Plain data, no I/O; each end keeps its own notified set (editor state, alert journal).
  */
-import type { StatusResponse } from "../server/protocol";
+import type { CapStatusDto } from "../protocol";
+
+/** What the rule reads of a cap (a /status cap, or the gateway's own view of one). */
+export type CapFigures = Pick<CapStatusDto, "id" | "window" | "spentUsd" | "limitUsd" | "windowStart" | "resetsAt">;
 
 export interface Crossing {
   key: string; // capId@windowStart#threshold
@@ -15,7 +19,7 @@ export interface Crossing {
 }
 
 /** Crossings not yet notified; spent (not reserved) money decides, so a refused call never alerts. */
-export function newCrossings(status: StatusResponse, thresholds: number[], notified: ReadonlySet<string>): Crossing[] {
+export function newCrossings(status: { caps: readonly CapFigures[] }, thresholds: number[], notified: ReadonlySet<string>): Crossing[] {
   const out: Crossing[] = [];
   for (const cap of status.caps) {
     const share = cap.limitUsd > 0 ? cap.spentUsd / cap.limitUsd : 0;
@@ -44,7 +48,7 @@ export function crossingMessage(c: Crossing): string {
 }
 
 /** Notified keys from windows that have ended are dropped, so the stored set stays small. */
-export function pruneNotified(notified: Iterable<string>, status: StatusResponse): string[] {
+export function pruneNotified(notified: Iterable<string>, status: { caps: readonly CapFigures[] }): string[] {
   const live = new Set(status.caps.map((c) => `${c.id}@${c.windowStart}`));
   return [...notified].filter((key) => live.has(key.slice(0, key.lastIndexOf("#"))));
 }

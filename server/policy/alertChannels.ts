@@ -1,0 +1,77 @@
+/**
+ * Adapters that deliver one alert: an incoming webhook (a JSON POST of `{"text": …}`, the body Slack
+ * and Teams incoming webhooks both accept) and an Amazon SNS topic (Publish with the gateway's own
+ * credentials, in the ARN's region; the SDK honours AWS_ENDPOINT_URL_SNS). Each send throws on
+ * failure; retries are the dispatcher's (server/policy/alerts.ts), so the SNS client makes one attempt.
+ */
+import { createHash } from "node:crypto";
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import type { AwsCredentialIdentity } from "@smithy/types";
+import { SNS_TOPIC_ARN } from "../config/schema";
+import type { AlertChannelName, AlertMessage } from "./alertJournal";
+
+/** How long one delivery may take before it counts as failed. */
+const SEND_TIMEOUT_MS = 10_000;
+
+export interface AlertChannel {
+  readonly name: AlertChannelName;
+  /** Where it sends (the URL or the topic ARN): a changed target is a new channel. */
+  readonly target: string;
+  send(alert: AlertMessage, signal: AbortSignal): Promise<void>;
+  close(): void;
+}
+
+/** The webhook's JSON body: `text` is what Slack and Teams incoming webhooks show. */
+export function webhookBody(alert: AlertMessage): { text: string } {
+  return { text: alert.text };
+}
+
+export function webhookChannel(url: string): AlertChannel {
+  return {
+    name: "webhook",
+    target: url,
+    async send(alert, signal) {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(webhookBody(alert)),
+        redirect: "error", // the configured URL is where alerts go, nowhere else
+        signal: AbortSignal.any([signal, AbortSignal.timeout(SEND_TIMEOUT_MS)]),
+      });
+      await res.body?.cancel();
+      if (!res.ok) throw new Error(`the webhook answered HTTP ${res.status}`);
+    },
+    close() {},
+  };
+}
+
+/** The SNS Subject: ASCII, one line, at most 100 characters. */
+export function snsSubject(alert: AlertMessage): string {
+  const what = alert.threshold === "warn" ? "over its limit (warn)" : `at ${alert.threshold}%`;
+  return `Bedrock Budget: cap ${alert.capId} ${what}`.replace(/[^\x20-\x7e]/g, "?").slice(0, 100);
+}
+
+export function snsChannel(topicArn: string, credentials: () => Promise<AwsCredentialIdentity>): AlertChannel {
+  const match = SNS_TOPIC_ARN.exec(topicArn);
+  if (!match) throw new Error(`alertSnsTopicArn: ${topicArn} is not an SNS topic ARN`);
+  const region = match[2]!;
+  const fifo = topicArn.endsWith(".fifo");
+  const client = new SNSClient({ region, credentials, maxAttempts: 1 });
+  return {
+    name: "sns",
+    target: topicArn,
+    async send(alert, signal) {
+      const command = new PublishCommand({
+        TopicArn: topicArn,
+        Subject: snsSubject(alert),
+        Message: alert.text,
+        // A FIFO topic needs a group, and deduplicates a resend of the same alert within 5 minutes.
+        ...(fifo ? { MessageGroupId: alert.capId, MessageDeduplicationId: createHash("sha256").update(alert.key).digest("hex") } : {}),
+      });
+      await client.send(command, { abortSignal: AbortSignal.any([signal, AbortSignal.timeout(SEND_TIMEOUT_MS)]) });
+    },
+    close() {
+      client.destroy();
+    },
+  };
+}

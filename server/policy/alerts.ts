@@ -1,0 +1,228 @@
+/**
+ * Alert channels beyond the editor: when a cap crosses one of `alertThresholds` (the rule the
+ * editor uses too, server/shared/alertCrossings.ts), each configured channel (webhook, SNS) is sent
+ * the alert once per (cap, window, threshold), journaled before and after (alertJournal.ts), retried
+ * with exponential backoff a bounded number of times, one alert at a time per channel. Timers are
+ * unref'd and stop on close; an alert still unsent then stays pending and goes out on the next start.
+ */
+import type { Logger } from "../log";
+import { crossingMessage, keysCovered, newCrossings, type CapFigures, type Crossing } from "../shared/alertCrossings";
+import type { AlertChannel } from "./alertChannels";
+import type { AlertChannelName, AlertJournal, AlertMessage } from "./alertJournal";
+
+/** What the gateway's call path may tell the alert channels (the `warn` cap action calls it). */
+export interface CapAlerts {
+  /**
+   * A cap whose action is `warn` let a call through past its limit: its channels are told, once per
+   * cap and window. Never throws, never waits (sending happens in the background).
+   */
+  capWarned(capId: string): void;
+}
+
+/** Attempts per alert and channel, and the wait before the 2nd (doubling after each failure: 1, 2, 4, 8 s). */
+export const ALERT_RETRY = { attempts: 5, baseMs: 1_000 } as const;
+
+export interface AlertSettings {
+  /** Channel → where it sends (URL or topic ARN); a channel left out is off. */
+  targets: Partial<Record<AlertChannelName, string>>;
+  thresholds: number[];
+  /** Named in each alert (several people may share one channel). */
+  user: string;
+}
+
+/** The alert for a crossing: its words and the lower thresholds it covers. */
+export function alertOf(crossing: Crossing, thresholds: number[], user: string): AlertMessage {
+  return {
+    key: crossing.key,
+    covers: keysCovered(crossing, thresholds),
+    capId: crossing.capId,
+    threshold: crossing.threshold,
+    spentUsd: crossing.spentUsd,
+    limitUsd: crossing.limitUsd,
+    window: crossing.window,
+    resetsAt: crossing.resetsAt,
+    text: `${crossingMessage(crossing)} (user ${user})`,
+  };
+}
+
+/** The alert for a `warn` cap that let a call through past its limit. */
+export function warnAlertOf(cap: CapFigures, user: string): AlertMessage {
+  const word = { day: "today", week: "this week", month: "this month" }[cap.window];
+  return {
+    key: `${cap.id}@${cap.windowStart}#warn`,
+    covers: [],
+    capId: cap.id,
+    threshold: "warn",
+    spentUsd: cap.spentUsd,
+    limitUsd: cap.limitUsd,
+    window: cap.window,
+    resetsAt: cap.resetsAt,
+    text: `Bedrock Budget: cap "${cap.id}" (action warn) is over its limit: $${cap.spentUsd.toFixed(2)} of $${cap.limitUsd.toFixed(2)} ${word}; calls go through and are marked in the ledger. (user ${user})`,
+  };
+}
+
+export class AlertDispatcher implements CapAlerts {
+  private channels: AlertChannel[] = [];
+  private thresholds: number[] = [];
+  private user = "";
+  /** Keys taken this run (queued or sent), beside those the journal holds. */
+  private readonly claimed = new Map<AlertChannelName, Set<string>>();
+  /** One chain per channel: its alerts go out one at a time, in order. */
+  private readonly queues = new Map<AlertChannelName, Promise<void>>();
+  private readonly resumed = new Set<AlertChannelName>();
+  private readonly wakers = new Set<() => void>();
+  private readonly aborter = new AbortController();
+  private checkScheduled = false;
+  private closed = false;
+
+  constructor(
+    private readonly journal: AlertJournal,
+    /** The caps' figures now. */
+    private readonly caps: () => CapFigures[],
+    /** Opens the channel that sends to `target` (closed when its target changes or on close). */
+    private readonly open: (name: AlertChannelName, target: string) => AlertChannel,
+    private readonly log: Logger,
+    private readonly now: () => Date,
+    private readonly retry: { attempts: number; baseMs: number } = ALERT_RETRY,
+  ) {}
+
+  /** New targets or thresholds; alerts a previous run left pending go out on their channel's first configuration. */
+  configure(settings: AlertSettings): void {
+    if (this.closed) return;
+    this.thresholds = settings.thresholds;
+    this.user = settings.user;
+    const next: AlertChannel[] = [];
+    for (const name of ["webhook", "sns"] as const) {
+      const target = settings.targets[name];
+      const current = this.channels.find((c) => c.name === name);
+      if (current && current.target !== target) current.close();
+      if (target === undefined) continue;
+      next.push(current?.target === target ? current : this.open(name, target));
+    }
+    this.channels = next;
+    for (const channel of this.channels) {
+      if (this.resumed.has(channel.name)) continue;
+      this.resumed.add(channel.name);
+      for (const alert of this.journal.unfinished(channel.name)) {
+        this.log.warn(`alerts: ${channel.name}: sending again "${alert.key}", which a previous run left unconfirmed`);
+        this.enqueue(channel.name, alert, true);
+      }
+    }
+    this.scheduleCheck();
+  }
+
+  /** Looks for new crossings soon (after the settled call that asks, coalescing a burst of them). */
+  scheduleCheck(): void {
+    if (this.checkScheduled || this.closed || this.channels.length === 0) return;
+    this.checkScheduled = true;
+    setImmediate(() => {
+      this.checkScheduled = false;
+      this.check();
+    }).unref();
+  }
+
+  capWarned(capId: string): void {
+    if (this.closed) return;
+    const cap = this.caps().find((c) => c.id === capId);
+    if (!cap) return this.log.warn(`alerts: a warn action named cap "${capId}", which is not in force`);
+    const alert = warnAlertOf(cap, this.user);
+    for (const channel of this.channels) if (!this.taken(channel.name).has(alert.key)) this.enqueue(channel.name, alert, false);
+  }
+
+  /** Stops sending: waits are cut short, a send under way is aborted (it stays pending: the next start sends it), the journal is flushed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.aborter.abort();
+    for (const wake of this.wakers) wake();
+    await Promise.all(this.queues.values());
+    await this.journal.flushed();
+    for (const channel of this.channels) channel.close();
+  }
+
+  private check(): void {
+    if (this.closed) return;
+    let caps: CapFigures[];
+    try {
+      caps = this.caps();
+    } catch (err) {
+      return this.log.error(`alerts: cannot read the caps: ${(err as Error).message}`);
+    }
+    for (const channel of this.channels) {
+      for (const crossing of newCrossings({ caps }, this.thresholds, this.taken(channel.name))) this.enqueue(channel.name, alertOf(crossing, this.thresholds, this.user), false);
+    }
+  }
+
+  private taken(name: AlertChannelName): Set<string> {
+    const out = this.journal.notified(name);
+    for (const key of this.claimed.get(name) ?? []) out.add(key);
+    return out;
+  }
+
+  private enqueue(name: AlertChannelName, alert: AlertMessage, alreadyPending: boolean): void {
+    let claimed = this.claimed.get(name);
+    if (!claimed) this.claimed.set(name, (claimed = new Set()));
+    const keys = [alert.key, ...alert.covers];
+    for (const key of keys) claimed.add(key);
+    const previous = this.queues.get(name) ?? Promise.resolve();
+    this.queues.set(
+      name,
+      previous.then(async () => {
+        if (this.closed) return;
+        if (!alreadyPending) {
+          try {
+            await this.journal.pending(name, alert, this.now());
+          } catch (err) {
+            // Unjournaled, it is not sent (a restart could not know it was): the next check tries again.
+            for (const key of keys) claimed!.delete(key);
+            return this.log.error(`alerts: ${name}: cannot journal "${alert.key}" (${(err as Error).message}); not sent yet`);
+          }
+        }
+        await this.deliver(name, alert);
+      }),
+    );
+  }
+
+  private async deliver(name: AlertChannelName, alert: AlertMessage): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const channel = this.channels.find((c) => c.name === name);
+      if (this.closed || !channel) return; // stays pending: sent on the next start with this channel
+      try {
+        await channel.send(alert, this.aborter.signal);
+        this.log.info(`alerts: ${name}: sent "${alert.key}"`);
+        return await this.finish(name, alert, "sent", attempt);
+      } catch (err) {
+        if (this.closed) return;
+        const reason = (err as Error).message;
+        if (attempt >= this.retry.attempts) {
+          this.log.error(`alerts: ${name}: giving up on "${alert.key}" after ${attempt} attempts: ${reason}`);
+          return await this.finish(name, alert, "failed", attempt, reason);
+        }
+        const waitMs = this.retry.baseMs * 2 ** (attempt - 1);
+        this.log.warn(`alerts: ${name}: attempt ${attempt} for "${alert.key}" failed (${reason}); retrying in ${waitMs} ms`);
+        await this.wait(waitMs);
+      }
+    }
+  }
+
+  private async finish(name: AlertChannelName, alert: AlertMessage, state: "sent" | "failed", attempts: number, error?: string): Promise<void> {
+    try {
+      await this.journal.finished(name, alert.key, state, attempts, this.now(), error);
+    } catch (err) {
+      this.log.error(`alerts: ${name}: cannot journal that "${alert.key}" was ${state} (${(err as Error).message}); the next start sends it again`);
+    }
+  }
+
+  /** A backoff wait that never keeps the process alive and ends at once on close. */
+  private wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      this.wakers.add(wake);
+    });
+  }
+}

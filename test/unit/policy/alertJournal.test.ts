@@ -1,0 +1,53 @@
+/** The alert journal: what a restart knows of alerts sent, failed, or left unconfirmed by a crash. */
+import assert from "node:assert/strict";
+import { appendFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { AlertJournal, ALERTS_FILE, type AlertMessage } from "../../../server/policy/alertJournal";
+
+const NOW = new Date("2026-11-29T10:00:00Z");
+const alert = (key: string, resetsAt = "2026-11-30T00:00:00.000Z"): AlertMessage => ({
+  key,
+  covers: [key],
+  capId: key.split("@")[0]!,
+  threshold: 50,
+  spentUsd: 5,
+  limitUsd: 10,
+  window: "day",
+  resetsAt,
+  text: `alert ${key}`,
+});
+
+describe("alert journal", () => {
+  let dir: string;
+  beforeEach(async () => (dir = await mkdtemp(path.join(os.tmpdir(), "bb-alertjournal-"))));
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it("after a restart: a sent or failed alert is known (never sent again), a pending one is unfinished (sent once more)", async () => {
+    const { journal } = await AlertJournal.open(dir, NOW);
+    await journal.pending("webhook", alert("a@d#50"), NOW);
+    await journal.finished("webhook", "a@d#50", "sent", 2, NOW);
+    await journal.pending("webhook", alert("b@d#50"), NOW);
+    await journal.finished("webhook", "b@d#50", "failed", 5, NOW, "HTTP 500");
+    await journal.pending("webhook", alert("c@d#50"), NOW); // the process died while sending this one
+    await journal.pending("sns", alert("a@d#50"), NOW);
+    await appendFile(path.join(dir, ALERTS_FILE), '{"v":1,"channel":"webhook","state":"pen'); // a torn last line
+
+    const { journal: reopened, skipped } = await AlertJournal.open(dir, NOW);
+    assert.equal(skipped, 1);
+    assert.deepEqual([...reopened.notified("webhook")].sort(), ["a@d#50", "b@d#50", "c@d#50"]);
+    assert.deepEqual(reopened.unfinished("webhook").map((a) => a.key), ["c@d#50"]);
+    assert.deepEqual(reopened.unfinished("sns"), [alert("a@d#50")], "each channel has its own state, with the alert's words kept");
+    assert.equal((await stat(path.join(dir, ALERTS_FILE))).mode & 0o777, 0o600);
+  });
+
+  it("drops alerts of windows that have ended when it opens", async () => {
+    const { journal } = await AlertJournal.open(dir, NOW);
+    await journal.pending("webhook", alert("old@d#50", "2026-11-29T00:00:00.000Z"), NOW);
+    await journal.finished("webhook", "old@d#50", "sent", 1, NOW);
+    await journal.pending("webhook", alert("new@d#50"), NOW);
+    const { journal: reopened } = await AlertJournal.open(dir, NOW);
+    assert.deepEqual([...reopened.notified("webhook")], ["new@d#50"]);
+    assert.doesNotMatch(await readFile(path.join(dir, ALERTS_FILE), "utf8"), /old@d/);
+  });
+});

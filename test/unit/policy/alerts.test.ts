@@ -1,0 +1,89 @@
+/** The alert dispatcher: bounded retries with backoff, once per (cap, window, threshold), warn alerts, stopping on close. */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { silentLogger } from "../../../server/log";
+import type { AlertChannel } from "../../../server/policy/alertChannels";
+import { AlertJournal, type AlertChannelName, type AlertMessage } from "../../../server/policy/alertJournal";
+import { AlertDispatcher } from "../../../server/policy/alerts";
+import type { CapFigures } from "../../../server/shared/alertCrossings";
+
+const NOW = new Date("2026-11-29T10:00:00Z");
+const cap = (spentUsd: number): CapFigures => ({ id: "daily", window: "day", spentUsd, limitUsd: 10, windowStart: "2026-11-29T00:00:00.000Z", resetsAt: "2026-11-30T00:00:00.000Z" });
+
+/** A channel that fails its first `failures` sends, and says when a send happened. */
+class RecordingChannel implements AlertChannel {
+  readonly name: AlertChannelName = "webhook";
+  readonly target = "http://127.0.0.1:1/hook";
+  readonly attempts: string[] = [];
+  closed = false;
+  private waiters: (() => void)[] = [];
+  constructor(private failures: number) {}
+  async send(alert: AlertMessage): Promise<void> {
+    this.attempts.push(alert.key);
+    for (const wake of this.waiters.splice(0)) wake();
+    if (this.failures-- > 0) throw new Error("HTTP 500");
+  }
+  close(): void {
+    this.closed = true;
+  }
+  async attempted(n: number): Promise<void> {
+    while (this.attempts.length < n) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+}
+
+describe("alert dispatcher", () => {
+  let dir: string;
+  beforeEach(async () => (dir = await mkdtemp(path.join(os.tmpdir(), "bb-alerts-"))));
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  const dispatcher = async (channel: RecordingChannel, caps: () => CapFigures[], retry = { attempts: 3, baseMs: 1 }) => {
+    const { journal } = await AlertJournal.open(dir, NOW);
+    const d = new AlertDispatcher(journal, caps, () => channel, silentLogger(), () => NOW, retry);
+    d.configure({ targets: { webhook: channel.target }, thresholds: [50, 80], user: "alice" });
+    return { d, journal };
+  };
+
+  it("gives up after the bounded attempts and journals the failure: not retried again after a restart", async () => {
+    const channel = new RecordingChannel(10);
+    let spent = 6;
+    const { d } = await dispatcher(channel, () => [cap(spent)]);
+    await channel.attempted(3);
+    await d.close();
+    assert.deepEqual(channel.attempts, ["daily@2026-11-29T00:00:00.000Z#50", "daily@2026-11-29T00:00:00.000Z#50", "daily@2026-11-29T00:00:00.000Z#50"]);
+    assert.ok(channel.closed);
+
+    const again = new RecordingChannel(0);
+    spent = 9; // past 80%: a new threshold is sent, the failed 50% is not
+    const { d: restarted } = await dispatcher(again, () => [cap(spent)]);
+    await again.attempted(1);
+    await restarted.close();
+    assert.deepEqual(again.attempts, ["daily@2026-11-29T00:00:00.000Z#80"]);
+  });
+
+  it("close cuts a backoff wait short; the alert stays pending and the next start sends it once", async () => {
+    const channel = new RecordingChannel(1);
+    const { d } = await dispatcher(channel, () => [cap(6)], { attempts: 3, baseMs: 3_600_000 });
+    await channel.attempted(1);
+    await d.close(); // resolves although the next attempt is an hour away
+    const again = new RecordingChannel(0);
+    const { d: restarted, journal } = await dispatcher(again, () => [cap(6)]);
+    await again.attempted(1);
+    await restarted.close();
+    assert.deepEqual(again.attempts, ["daily@2026-11-29T00:00:00.000Z#50"]);
+    assert.deepEqual(journal.unfinished("webhook"), []);
+  });
+
+  it("tells the channels once per cap and window when a warn cap lets a call through past its limit", async () => {
+    const channel = new RecordingChannel(0);
+    const { d } = await dispatcher(channel, () => [cap(12)]);
+    await channel.attempted(1); // the 80% crossing
+    d.capWarned("daily");
+    d.capWarned("daily");
+    d.capWarned("unknown-cap");
+    await channel.attempted(2);
+    await d.close();
+    assert.deepEqual(channel.attempts, ["daily@2026-11-29T00:00:00.000Z#80", "daily@2026-11-29T00:00:00.000Z#warn"]);
+  });
+});
