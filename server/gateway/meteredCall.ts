@@ -209,7 +209,8 @@ function record(
     tags: who.tags,
     ...(s.tier?.serviceTier ? { serviceTier: s.tier.serviceTier } : {}),
     ...(s.message ? { message: s.message.slice(0, 500) } : {}),
-    ...("answeredBy" in who && who.answeredBy !== undefined ? { answeredBy: who.answeredBy } : {}),
+    // A refused call was answered by no model; its downgrade still shows in `actions`.
+    ...("answeredBy" in who && who.answeredBy !== undefined && s.outcome !== "refused" ? { answeredBy: who.answeredBy } : {}),
     ...("actions" in who && who.actions?.length ? { actions: who.actions } : {}),
   };
 }

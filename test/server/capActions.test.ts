@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { BedrockRuntimeClient, ConverseCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import type { ConfigInput } from "../../server/config/schema";
+import { CAP_ACTION_EVENT, type CapActionEvent } from "../../server/gateway/localApi";
 import { usdToPicos } from "../../server/metering/money";
 import { API_PATHS, TOKEN_HEADER, type CallRecord, type CallsResponse, type StatusResponse } from "../../server/protocol";
 import { anthropicBody, SONNET_45, startHarness, type Harness } from "../support/harness";
@@ -177,6 +178,8 @@ describe("gateway: cap actions through the real SDK", function () {
     it("lets a call past the limit through, counts it, says so in a header and marks the ledger record", async () => {
       await withHarness({ caps: [{ id: "soft", window: "day", limitUsd: 0.001, action: "warn" }] }, async (h, headers) => {
         h.fake.behave(() => ({ kind: "ok", usage: { input: 100, output: 500 } }));
+        const events: CapActionEvent[] = [];
+        h.gateway.api.events.on(CAP_ACTION_EVENT, (e: CapActionEvent) => events.push(e));
         const out = await h.client.send(converse(SONNET_45, "over the limit", 1000));
         assert.ok(out.output?.message);
         assert.equal(h.fake.hits.length, 1, "forwarded");
@@ -184,6 +187,7 @@ describe("gateway: cap actions through the real SDK", function () {
         const [record] = await calls(h);
         assert.equal(record!.outcome, "ok");
         assert.deepEqual(record!.actions?.map((a) => [a.capId, a.action]), [["soft", "warn"]]);
+        assert.deepEqual(events.map((e) => [e.capId, e.action, e.record.id]), [["soft", "warn", record!.id]], "alert channels hear of it once, after it is journaled");
         const soft = await capStatus(h, "soft");
         assert.ok(soft.spentUsd > soft.limitUsd, "the call counts toward the cap's spend");
       });
