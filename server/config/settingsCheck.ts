@@ -7,7 +7,7 @@ import { checkConfig, configSchema, type Config } from "./schema";
 
 /**
  * Keys whose bad value costs nothing, so a workspace may set them. Every other key decides money
- * (caps, pricing, guardrailPricing, upstreamEndpoint, region, awsProfile, ledgerDir, port, user,
+ * (caps, with each cap's `action`, `downgradeTo` and `downgradeAt`: a workspace must not turn a block cap into warn; pricing, guardrailPricing, upstreamEndpoint, region, awsProfile, ledgerDir, port, user,
  * timeZone, teamLedger, team, teamUnavailable, allowUnmeteredOperations, maxRequestBytes,
  * allowApiKeys, whenGatewayDown, and routeTerminals: turning it off sends
  * terminals to Bedrock unmetered, so a repository may not), and so does any key added later until it is listed here:

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { BedrockRuntimeClient, ConverseCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import type { ConfigInput } from "../../server/config/schema";
 import { CAP_ACTION_EVENT, type CapActionEvent } from "../../server/gateway/localApi";
 import { usdToPicos } from "../../server/metering/money";
@@ -104,6 +104,22 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("ConverseStream: the stream comes from the cheaper model, with the header, and settles at its price", async () => {
+      await withHarness({ caps: [{ ...config.caps![0]!, downgradeAt: 0 }] }, async (h, headers) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 }, chunks: 3 }));
+        const out = await h.client.send(new ConverseStreamCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "stream" }] }], inferenceConfig: { maxTokens: 50 } }));
+        let events = 0;
+        for await (const _ of out.stream!) events++;
+        assert.ok(events > 0);
+        assert.equal(h.fake.hits[0]!.modelId, HAIKU_45);
+        assert.equal(h.fake.hits[0]!.signatureValid, true);
+        assert.equal(headers.last["x-bedrock-budget-answered-by"], HAIKU_45);
+        const [record] = await calls(h);
+        assert.equal(record!.answeredBy, HAIKU_45);
+        assert.equal(record!.costPicos, String((10n * 1n + 20n * 5n) * PICOS_PER_USD / 1_000_000n), "Haiku's price");
+      });
+    });
+
     it("InvokeModel to another provider's body format: a 400 naming both models and why, nothing forwarded", async () => {
       await withHarness({ caps: [{ id: "to-nova", window: "day", limitUsd: 1, model: "*sonnet*", action: "downgrade", downgradeTo: NOVA_MICRO, downgradeAt: 0 }] }, async (h) => {
         await assert.rejects(
@@ -171,6 +187,21 @@ describe("gateway: cap actions through the real SDK", function () {
         const total = records.reduce((sum, r) => sum + BigInt(r.costPicos), 0n);
         assert.ok(total <= limit, `the journal's total ${total} passed the limit ${limit}`);
       });
+    });
+  });
+
+  it("clamp under concurrency: 24 calls at once, each generating its whole (clamped) limit, never take the journal past the cap", async () => {
+    const limitUsd = 0.03;
+    await withHarness({ caps: [{ id: "clamped", window: "day", limitUsd, action: "clamp" }] }, async (h) => {
+      h.fake.behave((hit) => ({ kind: "ok", usage: { input: 1, output: JSON.parse(hit.body.toString("utf8")).inferenceConfig.maxTokens } }));
+      const results = await Promise.allSettled(Array.from({ length: 24 }, (_, i) => h.client.send(converse(SONNET_45, `call ${i}`, 400))));
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      for (const f of failed) assert.equal((f.reason as Error).name, "ServiceQuotaExceededException", (f.reason as Error).message);
+      const records = await calls(h);
+      const total = records.reduce((sum, r) => sum + BigInt(r.costPicos), 0n);
+      assert.ok(total <= usdToPicos(limitUsd), `the journal's total ${total} passed the limit`);
+      assert.ok(records.some((r) => r.actions?.some((a) => a.action === "clamp")), "some calls were clamped");
+      assert.equal(h.fake.hits.length, results.length - failed.length, "refused calls never reached Bedrock");
     });
   });
 
