@@ -13,7 +13,6 @@ import type { PricingScope } from "../metering/prices";
 import type { MeteredOperation } from "../metering/types";
 import type { CapActionTaken } from "../protocol";
 import type { GatewayContext } from "./context";
-import { refusal, validation, type ErrorAnswer } from "./errors";
 
 /** The request as it will be forwarded, and what caps did to it. */
 export interface PlannedCall {
@@ -30,7 +29,11 @@ export interface PlannedCall {
   headers: Record<string, string>;
 }
 
-export type Plan = { ok: true; call: PlannedCall } | { ok: false; error: ErrorAnswer; capId?: string };
+/**
+ * A call a cap's action cannot be applied to safely is refused, never forwarded: `capId` names the
+ * cap; `invalid`: the request cannot take the action (a 400 ValidationException), else the cap refuses it.
+ */
+export type Plan = { ok: true; call: PlannedCall } | { ok: false; capId: string; message: string; invalid: boolean };
 
 export interface AskedCall {
   operation: MeteredOperation;
@@ -61,7 +64,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
       { modelId: asked.modelId, baseModelId: asked.estimate.rates.baseModelId },
       { modelId: decision.to, baseModelId: estimate.rates.baseModelId },
     );
-    if (problem) return { ok: false, capId: decision.capId, error: validation(`Bedrock Budget cap "${decision.capId}" downgrades "${asked.modelId}" to "${decision.to}", but ${problem}`) };
+    if (problem) return { ok: false, capId: decision.capId, invalid: true, message: `Bedrock Budget cap "${decision.capId}" downgrades "${asked.modelId}" to "${decision.to}", but ${problem}` };
     call = {
       ...call,
       modelId: decision.to,
@@ -82,10 +85,10 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
       return {
         ok: false,
         capId: decision.capId,
-        error: refusal(
+        invalid: false,
+        message:
           `Bedrock Budget cap "${decision.capId}" would lower this call's output limit to ${decision.toTokens} tokens so that it fits, ` +
-            `but the request body sets no output limit the gateway can lower (e.g. max_tokens). Set the model's output limit in the request.`,
-        ),
+          `but the request body sets no output limit the gateway can lower (e.g. max_tokens). Set the model's output limit in the request.`,
       };
     }
     const body = Buffer.from(JSON.stringify(json), "utf8");

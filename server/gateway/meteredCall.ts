@@ -40,11 +40,7 @@ export type Admission = { ok: true; call: MeteredCall } | { ok: false; message: 
 export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Estimate, scope?: CallScope): Promise<Admission> {
   const now = ctx.now();
   const refuse = async (message: string, capId: string): Promise<Admission> => {
-    const entry = record(ctx, who, pricedOf(estimate), {
-      outcome: "refused", usage: { ...ZERO_USAGE }, usageEstimated: false, cost: 0n, status: 400, refusedBy: capId, message,
-    });
-    await ctx.ledger.settle(entry);
-    ctx.publish(entry); // the editor's alerts and the dashboard hear of refusals too
+    await journalRefusal(ctx, who, estimate, capId, message);
     return { ok: false, message, capId };
   };
   const held = await ctx.caps.reserve({ callId: who.id, modelId: answeringModel(who), baseModelId: estimate.rates.baseModelId, amount: estimate.worstCasePicos, now: who.startedAt });
@@ -61,6 +57,15 @@ export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Es
     throw err;
   }
   return { ok: true, call: new MeteredCall(ctx, who, estimate, hold, scope) };
+}
+
+/** Journals a call a cap refused (never forwarded, nothing charged) and publishes it. */
+export async function journalRefusal(ctx: GatewayContext, who: CallIdentity, estimate: Estimate, capId: string, message: string): Promise<void> {
+  const entry = record(ctx, who, pricedOf(estimate), {
+    outcome: "refused", usage: { ...ZERO_USAGE }, usageEstimated: false, cost: 0n, status: 400, refusedBy: capId, message,
+  });
+  await ctx.ledger.settle(entry);
+  ctx.publish(entry); // the editor's alerts and the dashboard hear of refusals too
 }
 
 export interface Settlement {

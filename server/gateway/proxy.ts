@@ -13,7 +13,7 @@ import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, upstre
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
 import type { CallScope } from "./callScope";
 import type { AnyRequest, AnyResponse } from "./listener";
-import { admit, recordFreeCall, type MeteredCall } from "./meteredCall";
+import { admit, journalRefusal, recordFreeCall, type MeteredCall } from "./meteredCall";
 import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
 import { forwardableHeaders, signUpstream } from "./sigv4";
@@ -133,15 +133,17 @@ async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, oper
 
   // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
   const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing });
+  const asCalled = identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json));
   if (!plan.ok) {
-    ctx.log.info(`refused ${operation} ${route.modelId}: cap ${plan.capId ?? "(action)"} cannot rewrite it`);
-    return answer(res, plan.error);
+    ctx.log.info(`refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
+    await journalRefusal(ctx, asCalled, asked, plan.capId, plan.message);
+    return answer(res, plan.invalid ? validation(plan.message) : refusal(plan.message));
   }
   const planned = plan.call;
   const estimate = planned.estimate;
   if (!estimate.rates.known) ctx.log.warn(`model ${planned.modelId} has no price row; priced at the most expensive known rate (${estimate.rates.notes.join("; ")})`);
   const who = {
-    ...identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json)),
+    ...asCalled,
     ...(planned.downgraded ? { answeredBy: planned.modelId } : {}),
     ...(planned.actions.length > 0 ? { actions: planned.actions } : {}),
   };

@@ -133,6 +133,10 @@ describe("gateway: cap actions through the real SDK", function () {
           },
         );
         assert.equal(h.fake.hits.length, 0);
+        const [record] = await calls(h);
+        assert.equal(record!.outcome, "refused", "the refusal is journaled");
+        assert.equal(record!.refusedBy, "to-nova");
+        assert.equal(record!.answeredBy, undefined);
       });
     });
   });
@@ -202,6 +206,18 @@ describe("gateway: cap actions through the real SDK", function () {
       assert.ok(total <= usdToPicos(limitUsd), `the journal's total ${total} passed the limit`);
       assert.ok(records.some((r) => r.actions?.some((a) => a.action === "clamp")), "some calls were clamped");
       assert.equal(h.fake.hits.length, results.length - failed.length, "refused calls never reached Bedrock");
+    });
+  });
+
+  it("clamp on an InvokeModel body that sets no output limit: refused, naming the cap and the fix, nothing forwarded", async () => {
+    await withHarness({ caps: [{ id: "clamped", window: "day", limitUsd: 0.05, action: "clamp" }] }, async (h) => {
+      await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("no limit"), contentType: "application/json" })), (err: Error) => {
+        assert.equal(err.name, "ServiceQuotaExceededException");
+        assert.match(err.message, /cap "clamped" would lower this call's output limit to \d+ tokens.*sets no output limit/);
+        return true;
+      });
+      assert.equal(h.fake.hits.length, 0);
+      assert.equal((await calls(h))[0]!.refusedBy, "clamped");
     });
   });
 
