@@ -82,8 +82,10 @@ describe("gateway: cap actions through the real SDK", function () {
         assert.deepEqual(record.actions, [{ capId: "sonnet-day", action: "downgrade", detail: `${SONNET_45} -> ${HAIKU_45}` }]);
         // Haiku 4.5: $1 / $5 per million tokens: 10 in, 100 out.
         assert.equal(record.costPicos, String((10n * 1n + 100n * 5n) * PICOS_PER_USD / 1_000_000n));
-        // Capped as Haiku: the Sonnet cap holds only the first call.
+        // Capped as Haiku: the Sonnet cap holds only the first call, live and after a restart (journal replay).
         assert.equal((await capStatus(h, "sonnet-day")).spentExact, "0.01503");
+        await h.restart();
+        assert.equal((await capStatus(h, "sonnet-day")).spentExact, "0.01503", "replay counts a downgraded call against the model that answered");
       });
     });
 
