@@ -1,11 +1,12 @@
-/** Notifications: cap thresholds (once per window each), refused and cut calls, invalid settings. */
+/** Notifications: cap thresholds (once per window each), refused and cut calls, caps' actions on calls, invalid settings. */
 import * as vscode from "vscode";
 import type { CallRecord, StatusResponse } from "../server/protocol";
 import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "../server/shared/alertCrossings";
+import { callNotice } from "./callNotice";
 import { configErrorMessage } from "./configErrorModel";
 
 const NOTIFIED_KEY = "bedrockBudget.notifiedThresholds";
-/** A runaway loop can be refused many times a second: one toast per cap per minute is enough. */
+/** A runaway loop can be refused (or warned) many times a second: one toast per cap per minute is enough. */
 const REFUSAL_QUIET_MS = 60_000;
 
 export class Alerts {
@@ -30,20 +31,19 @@ export class Alerts {
   }
 
   onCall(record: CallRecord): void {
-    if (record.outcome === "refused") {
-      const cap = record.refusedBy ?? "a cap";
-      const last = this.lastRefusalToast.get(cap) ?? 0;
+    const notice = callNotice(record);
+    if (!notice) return;
+    if (notice.quietKey !== undefined) {
+      const last = this.lastRefusalToast.get(notice.quietKey) ?? 0;
       if (Date.now() - last < REFUSAL_QUIET_MS) return;
-      this.lastRefusalToast.set(cap, Date.now());
-      void vscode.window.showErrorMessage(record.message ?? `Bedrock Budget refused a call: cap "${cap}".`, "Open Dashboard", "Open Cap Setting").then((choice) => {
-        if (choice === "Open Dashboard") void vscode.commands.executeCommand("bedrockBudget.showDashboard", { model: record.baseModelId });
-        if (choice === "Open Cap Setting") void vscode.commands.executeCommand("workbench.action.openSettings", "bedrockBudget.caps");
-      });
-    } else if (record.outcome === "cut") {
-      void vscode.window.showWarningMessage(record.message ?? "Bedrock Budget stopped a stream at its cap.", "Open Dashboard").then((choice) => {
-        if (choice) void vscode.commands.executeCommand("bedrockBudget.showDashboard");
-      });
+      this.lastRefusalToast.set(notice.quietKey, Date.now());
     }
+    const show = { error: vscode.window.showErrorMessage, warning: vscode.window.showWarningMessage, info: vscode.window.showInformationMessage }[notice.level];
+    const choices = notice.capSetting ? ["Open Dashboard", "Open Cap Setting"] : ["Open Dashboard"];
+    void show(notice.message, ...choices).then((choice) => {
+      if (choice === "Open Dashboard") void vscode.commands.executeCommand("bedrockBudget.showDashboard", ...(notice.capSetting ? [{ model: record.baseModelId }] : []));
+      if (choice === "Open Cap Setting") void vscode.commands.executeCommand("workbench.action.openSettings", "bedrockBudget.caps");
+    });
   }
 
   /** `blocked`: a bad setting decides money; `anotherWindowServes`: the gateway runs on another window's settings. */

@@ -51,6 +51,17 @@ export interface CallRecord {
   tags: Record<string, string>;
   serviceTier?: string;
   message?: string; // short, secret-free description of an error
+  /** The model that answered, when a cap's `downgrade` action sent the call to another model than `modelId`. */
+  answeredBy?: string;
+  /** What a cap's action did to this call (warn: let through past the limit; downgrade; clamp). */
+  actions?: CapActionTaken[];
+}
+
+/** One cap action applied to a call: the cap, the action, and what it did (`maxTokens=4096->812`, `a -> b`). */
+export interface CapActionTaken {
+  capId: string;
+  action: "warn" | "downgrade" | "clamp";
+  detail: string;
 }
 
 export const API_PREFIX = "/__bedrock-budget/v1";

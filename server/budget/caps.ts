@@ -111,6 +111,11 @@ export class Caps {
     public team?: CapStore,
   ) {}
 
+  /** Ids of every cap (personal, then team) that applies to a call on this model. */
+  applicable(modelId: string, baseModelId?: string): string[] {
+    return [...this.local.applicable(modelId, baseModelId), ...(this.team ? this.team.applicable(modelId, baseModelId) : [])];
+  }
+
   /**
    * Reserves `amount` on every cap that applies: the personal caps first (sync, atomic), then the
    * team caps (async, shared). All or nothing: a refusal by either (or a store that throws)

@@ -3,7 +3,7 @@
  * turn of the event loop, so two concurrent calls can never both squeeze under the same limit.
  * Windows roll over lazily, whenever an operation's `now` (or a replayed `at`) passes resetsAt.
  */
-import { capId, type CapConfig } from "../config/schema";
+import { capAction, capId, type CapConfig } from "../config/schema";
 import { formatUsd, usdToPicos, type Picos } from "../metering/money";
 import { capsFor, capMatcher, type CapMatcher } from "./capMatch";
 import { formatLocalDateTime, windowBounds, type CapWindow } from "./windows";
@@ -113,7 +113,7 @@ export class BudgetEngine {
     if (this.holds.has(r.callId)) throw new Error(`reserve: call ${r.callId} already holds a reservation`);
     const states = this.applicable(r.modelId, r.baseModelId);
     for (const s of states) this.roll(s, r.now.getTime());
-    const refused = states.find((s) => s.spent + s.reserved + r.amount > s.limit);
+    const refused = states.find((s) => walls(s) && s.spent + s.reserved + r.amount > s.limit);
     if (refused) return { ok: false, refusal: this.refusal(refused, r.amount) };
     for (const s of states) s.reserved += r.amount;
     this.holds.set(r.callId, states.map((s) => ({ state: s, epoch: s.epoch, amount: r.amount })));
@@ -126,7 +126,7 @@ export class BudgetEngine {
     const holds = this.holds.get(callId);
     if (!holds) throw new Error(`extend: no reservation for call ${callId}`);
     const live = this.liveHolds(holds, now);
-    const refused = live.find((h) => h.state.spent + h.state.reserved + extra > h.state.limit);
+    const refused = live.find((h) => walls(h.state) && h.state.spent + h.state.reserved + extra > h.state.limit);
     if (refused) return { ok: false, refusal: this.refusal(refused.state, extra) };
     for (const h of live) {
       h.state.reserved += extra;
@@ -226,6 +226,11 @@ export class BudgetEngine {
       resetsAt: new Date(s.end!),
     };
   }
+}
+
+/** A `warn` cap counts a call past its limit instead of refusing it (the gateway says so); every other action is a wall at its limit. */
+function walls(s: CapState): boolean {
+  return capAction(s.cap) !== "warn";
 }
 
 /** One sentence for the person whose call was refused. */

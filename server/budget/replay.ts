@@ -11,8 +11,15 @@ export interface SettledCall {
   id: string;
   modelId: string;
   baseModelId?: string;
+  /** The model that answered a downgraded call: caps count the call against it, as live. */
+  answeredBy?: string;
   costPicos: string;
   startedAt: string;
+}
+
+/** The model id caps match a settled call by: the one that answered it (a downgrade), else the one asked. */
+export function cappedModelId(call: Pick<SettledCall, "modelId" | "answeredBy">): string {
+  return call.answeredBy ?? call.modelId;
 }
 
 /** One replayed call: what it cost, when it started (the window it was charged to), and the caps it applies to. */
@@ -38,7 +45,7 @@ export async function replaySettled(
     const amount = BigInt(call.costPicos);
     if (amount <= 0n) continue;
     const at = new Date(call.startedAt);
-    const capIds = applicable(call.modelId, call.baseModelId, at);
+    const capIds = applicable(cappedModelId(call), call.baseModelId, at);
     if (capIds.length === 0) continue;
     count++;
     const pending = charge({ id: call.id, amount, at, capIds });

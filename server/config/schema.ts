@@ -16,7 +16,38 @@ export const capSchema = z.strictObject({
   window: z.enum(["day", "week", "month"]).describe("The period the limit covers, in the configured time zone (weeks start on Monday)."),
   limitUsd: positiveUsd.describe("The most that may be spent in one window, in US dollars."),
   model: z.string().min(1).optional().describe("Glob over model ids; the cap applies to every model when unset."),
+  action: z
+    .enum(["block", "warn", "downgrade", "clamp"])
+    .optional()
+    .describe(
+      "What the cap does to a call that would pass its limit: `block` (the default) refuses it; `warn` lets it through, counts it and says so (response header, editor notification, ledger); `downgrade` sends calls to `downgradeTo` once spent + reserved + the call's worst case reach `downgradeAt` of the limit; `clamp` lowers the call's max output tokens so its worst case fits what is left. Team caps support `block` only.",
+    ),
+  downgradeTo: z.string().min(1).max(2048).optional().describe("With `action: downgrade`: the model id calls go to instead (for InvokeModel, one with the same request body format)."),
+  downgradeAt: z.number().min(0).max(1).optional().describe("With `action: downgrade`: the fraction of the limit (spent + reserved + the call's worst case) from which calls are downgraded; 0.8 when unset."),
 });
+
+/**
+ * Rules across a cap's keys, applied wherever caps are read (settings, team.json): `downgrade`
+ * needs a model to go to, and a team cap is enforced by a shared store that knows only `block`.
+ */
+export function checkCapRules(cap: CapConfig, ctx: z.RefinementCtx): void {
+  const action = capAction(cap);
+  if (action === "downgrade" && cap.downgradeTo === undefined) {
+    ctx.addIssue({ code: "custom", path: ["downgradeTo"], message: 'a cap with action "downgrade" needs "downgradeTo", the model id calls go to instead' });
+  }
+  for (const key of ["downgradeTo", "downgradeAt"] as const) {
+    if (action !== "downgrade" && cap[key] !== undefined) {
+      ctx.addIssue({ code: "custom", path: [key], message: `"${key}" applies only to a cap with action "downgrade" (this one is "${action}")` });
+    }
+  }
+  if (cap.scope === "team" && action !== "block") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["action"],
+      message: `a team cap can only block: the team's shared store does not apply "${action}"; use a personal cap for warn, downgrade or clamp`,
+    });
+  }
+}
 
 export const priceOverrideSchema = z.strictObject({
   inputPer1M: pricePer1M.describe("USD per million input tokens."),
@@ -40,7 +71,7 @@ export const guardrailPricingSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   user: z.string().min(1).max(200).optional().describe("Who the ledger records as the caller; defaults to the OS user name."),
-  caps: z.array(capSchema).default([]).describe("Dollar caps. Every cap that applies to a call must admit its worst case, or the call is refused before it reaches Bedrock."),
+  caps: z.array(capSchema.superRefine(checkCapRules)).default([]).describe("Dollar caps. Every cap that applies to a call must admit its worst case, or the call is refused before it reaches Bedrock."),
   pricing: z.record(z.string().min(1), priceOverrideSchema).default({}).describe("Price overrides per model id or glob, in USD per million tokens; they win over the built-in table."),
   ledgerDir: z.string().min(1).optional().describe("Folder of the journal and state; defaults to ~/.bedrock-budget."),
   upstreamEndpoint: z.url({ protocol: /^https?$/ }).optional().describe("Where calls go; defaults to https://bedrock-runtime.<region>.amazonaws.com."),
@@ -152,6 +183,16 @@ export function checkConfig(raw: unknown, fallback?: Config): { config: Config; 
   // Every key was parsed by its own schema entry above, so this is a Config.
   return { config: config as Config, problems };
 }
+
+export type CapAction = "block" | "warn" | "downgrade" | "clamp";
+
+/** A cap's action; `block` when unset. */
+export function capAction(cap: Pick<CapConfig, "action">): CapAction {
+  return cap.action ?? "block";
+}
+
+/** The fraction of a downgrade cap's limit from which it downgrades; 0.8 when unset. */
+export const DEFAULT_DOWNGRADE_AT = 0.8;
 
 /** Stable id of a cap: its own id, else one derived from what it limits. */
 export function capId(cap: CapConfig): string {

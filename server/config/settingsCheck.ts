@@ -7,7 +7,7 @@ import { checkConfig, configSchema, type Config } from "./schema";
 
 /**
  * Keys whose bad value costs nothing, so a workspace may set them. Every other key decides money
- * (caps, pricing, guardrailPricing, upstreamEndpoint, region, awsProfile, ledgerDir, port, user,
+ * (caps, with each cap's `action`, `downgradeTo` and `downgradeAt`: a workspace must not turn a block cap into warn; pricing, guardrailPricing, upstreamEndpoint, region, awsProfile, ledgerDir, port, user,
  * timeZone, teamLedger, team, teamUnavailable, allowUnmeteredOperations, maxRequestBytes,
  * allowApiKeys, whenGatewayDown, alertWebhook and alertSnsTopicArn (where alerts, which name
  * caps and spend, leave the machine: a repository must not point them at its own URL), and routeTerminals: turning it off sends

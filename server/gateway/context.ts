@@ -25,7 +25,7 @@ export interface GatewayContext {
   user: string;
   timeZone: string;
   now: () => Date;
-  /** The alert channels (webhook, SNS): a `warn` cap that lets a call through past its limit calls `ctx.alerts?.capWarned(capId)`. */
+  /** The alert channels (webhook, SNS); the gateway tells them of a `warn` cap passed (capWarned, from the call's capAction event). */
   alerts?: CapAlerts;
   /** Tells every listener (status bar, dashboard, lenses) that a call settled. */
   publish(record: CallRecord): void;

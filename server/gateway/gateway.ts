@@ -30,7 +30,7 @@ import { AlertJournal } from "../policy/alertJournal";
 import { snsChannel, webhookChannel } from "../policy/alertChannels";
 import { AlertDispatcher, type AlertSettings } from "../policy/alerts";
 import { GatewayMetrics } from "./metrics";
-import { capStatusDto } from "./localApi";
+import { CAP_ACTION_EVENT, capStatusDto, type CapActionEvent } from "./localApi";
 
 export interface GatewayOptions {
   config: Config;
@@ -181,6 +181,10 @@ export class Gateway implements RunningGateway {
       now,
     ));
     this.ctx.alerts = alerts;
+    // A warn cap that let a call through past its limit tells the channels (once per cap and window).
+    this.api.events.on(CAP_ACTION_EVENT, (e: CapActionEvent) => {
+      if (e.action === "warn") alerts.capWarned(e.capId);
+    });
     this.ctx.publish = (record) => {
       this.api.publish(record);
       this.metrics.record(record);

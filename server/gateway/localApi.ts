@@ -6,7 +6,7 @@
 import { EventEmitter } from "node:events";
 import { picosToDecimalString, picosToUsd } from "../metering/money";
 import type { CallRecord, Outcome } from "../ledger/types";
-import { API_PATHS, API_PREFIX, type CallsResponse, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
+import { API_PATHS, API_PREFIX, type CallsResponse, type CapActionTaken, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
 import { CHALLENGE_RE, type GatewaySecret } from "../ledger/secret";
 import type { GatewayContext } from "./context";
 import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Routes } from "../http";
@@ -34,6 +34,12 @@ export function capStatusDto(c: CapFigure): CapStatusDto {
     resetsAt: c.resetsAt.toISOString(),
     ...(c.team ? { team: c.team } : {}),
   };
+}
+
+/** Emitted on LocalApi.events for each cap action a settled call carries, after it is journaled. */
+export const CAP_ACTION_EVENT = "capAction";
+export interface CapActionEvent extends CapActionTaken {
+  record: CallRecord;
 }
 
 export class LocalApi implements Routes {
@@ -75,6 +81,8 @@ export class LocalApi implements Routes {
   /** The settled call, then the status after it, computed once however many streams listen. */
   publish(record: CallRecord): void {
     this.events.emit("call", record);
+    // The seam for alert channels: one event per cap action a settled call carries (warn, downgrade, clamp).
+    for (const action of record.actions ?? []) this.events.emit(CAP_ACTION_EVENT, { ...action, record } satisfies CapActionEvent);
     if (this.events.listenerCount("status") > 0) this.events.emit("status", this.status());
   }
 

@@ -4,6 +4,7 @@
  */
 import type { CapHold } from "../budget/caps";
 import type { CallRecord, Outcome } from "../ledger/types";
+import type { CapActionTaken } from "../protocol";
 import type { Picos } from "../metering/money";
 import { costOf } from "../metering/prices";
 import type { Estimate } from "../metering/estimate";
@@ -18,6 +19,15 @@ export interface CallIdentity {
   tool: string;
   tags: Record<string, string>;
   startedAt: Date;
+  /** The model that answers when a cap downgraded the call: it is priced, reserved and capped as this one. */
+  answeredBy?: string;
+  /** What caps' actions did to the call (journaled with it). */
+  actions?: CapActionTaken[];
+}
+
+/** The model a call is priced and capped as: the one that answered. */
+export function answeringModel(who: Pick<CallIdentity, "modelId" | "answeredBy">): string {
+  return who.answeredBy ?? who.modelId;
 }
 
 export type Admission = { ok: true; call: MeteredCall } | { ok: false; message: string; capId: string };
@@ -30,27 +40,32 @@ export type Admission = { ok: true; call: MeteredCall } | { ok: false; message: 
 export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Estimate, scope?: CallScope): Promise<Admission> {
   const now = ctx.now();
   const refuse = async (message: string, capId: string): Promise<Admission> => {
-    const entry = record(ctx, who, pricedOf(estimate), {
-      outcome: "refused", usage: { ...ZERO_USAGE }, usageEstimated: false, cost: 0n, status: 400, refusedBy: capId, message,
-    });
-    await ctx.ledger.settle(entry);
-    ctx.publish(entry); // the editor's alerts and the dashboard hear of refusals too
+    await journalRefusal(ctx, who, estimate, capId, message);
     return { ok: false, message, capId };
   };
-  const held = await ctx.caps.reserve({ callId: who.id, modelId: who.modelId, baseModelId: estimate.rates.baseModelId, amount: estimate.worstCasePicos, now: who.startedAt });
+  const held = await ctx.caps.reserve({ callId: who.id, modelId: answeringModel(who), baseModelId: estimate.rates.baseModelId, amount: estimate.worstCasePicos, now: who.startedAt });
   if (!held.ok) return refuse(held.message, held.capId);
   const hold: CapHold = { capIds: held.capIds, ...(held.team ? { team: held.team } : {}) };
   try {
     // Durable before the request leaves: a crash from here on is charged at the worst case on restart.
     await ctx.ledger.reserve({
       type: "reserve", id: who.id, at: now.toISOString(), user: ctx.user, tool: who.tool, operation: who.operation,
-      modelId: who.modelId, baseModelId: estimate.rates.baseModelId, worstCasePicos: String(estimate.worstCasePicos), capIds: hold.capIds,
+      modelId: answeringModel(who), baseModelId: estimate.rates.baseModelId, worstCasePicos: String(estimate.worstCasePicos), capIds: hold.capIds,
     });
   } catch (err) {
     ctx.caps.release(who.id, hold);
     throw err;
   }
   return { ok: true, call: new MeteredCall(ctx, who, estimate, hold, scope) };
+}
+
+/** Journals a call a cap refused (never forwarded, nothing charged) and publishes it. */
+export async function journalRefusal(ctx: GatewayContext, who: CallIdentity, estimate: Estimate, capId: string, message: string): Promise<void> {
+  const entry = record(ctx, who, pricedOf(estimate), {
+    outcome: "refused", usage: { ...ZERO_USAGE }, usageEstimated: false, cost: 0n, status: 400, refusedBy: capId, message,
+  });
+  await ctx.ledger.settle(entry);
+  ctx.publish(entry); // the editor's alerts and the dashboard hear of refusals too
 }
 
 export interface Settlement {
@@ -85,7 +100,7 @@ export class MeteredCall {
   /** What this usage costs at the rates that applied (tier, long context). */
   costOf(usage: TokenUsage, tier?: AppliedTier): Picos {
     const inputTokens = usage.inputTokens + usage.cacheReadInputTokens + usage.cacheWrite5mInputTokens + usage.cacheWrite1hInputTokens;
-    return costOf(usage, this.ctx.prices.rates(this.who.modelId, { ...tier, ...this.estimate.scope, inputTokens }));
+    return costOf(usage, this.ctx.prices.rates(answeringModel(this.who), { ...tier, ...this.estimate.scope, inputTokens }));
   }
 
   /** Usage assumed when nothing better is known: the estimate's worst case. */
@@ -199,6 +214,9 @@ function record(
     tags: who.tags,
     ...(s.tier?.serviceTier ? { serviceTier: s.tier.serviceTier } : {}),
     ...(s.message ? { message: s.message.slice(0, 500) } : {}),
+    // A refused call was answered by no model; its downgrade still shows in `actions`.
+    ...("answeredBy" in who && who.answeredBy !== undefined && s.outcome !== "refused" ? { answeredBy: who.answeredBy } : {}),
+    ...("actions" in who && who.actions?.length ? { actions: who.actions } : {}),
   };
 }
 

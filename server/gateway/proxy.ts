@@ -4,6 +4,7 @@ import type { GuardrailPricing } from "../config/schema";
 import { EstimateError, estimateParsed } from "../metering/estimate";
 import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../metering/guardrails";
 import { checkRequestBody, type JsonObject } from "../metering/requestBody";
+import { planCall, type PlannedCall } from "./capPlan";
 import { parseModelId } from "../metering/modelId";
 import type { MeteredOperation, Operation } from "../metering/types";
 import { callerTool, tagsFromHeader } from "./callerTool";
@@ -12,7 +13,7 @@ import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, upstre
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
 import type { CallScope } from "./callScope";
 import type { AnyRequest, AnyResponse } from "./listener";
-import { admit, recordFreeCall, type MeteredCall } from "./meteredCall";
+import { admit, journalRefusal, recordFreeCall, type MeteredCall } from "./meteredCall";
 import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
 import { forwardableHeaders, signUpstream } from "./sigv4";
@@ -82,10 +83,11 @@ async function handleRead(
     }
   }
 
-  const forward = (signal: AbortSignal) => forwardUpstream(ctx, auth, { method, rawPath, headers: req.headers, body, signal, scope });
+  const forward = (signal: AbortSignal, as?: Rewritten) =>
+    forwardUpstream(ctx, auth, { method, rawPath: as?.rawPath ?? rawPath, headers: req.headers, body: as?.body ?? body, bodyRewritten: as?.bodyRewritten ?? false, signal, scope });
 
   if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-    return meter({ ctx, req, res, forward, scope }, route, route.operation, json, auth.region);
+    return meter({ ctx, req, res, forward, scope }, route, route.operation, json, auth.region, body);
   }
   if (route.kind === "guardrail" && json && ctx.config.guardrailPricing) {
     return meterGuardrail({ ctx, req, res, forward, scope }, route, ctx.config.guardrailPricing, json);
@@ -100,11 +102,14 @@ interface Exchange {
   ctx: GatewayContext;
   req: AnyRequest;
   res: AnyResponse;
-  /** Re-signs the request and sends it to Bedrock. */
-  forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>;
+  /** Re-signs the request (as a cap's action rewrote it, if it did) and sends it to Bedrock. */
+  forward: (signal: AbortSignal, as?: Rewritten) => Promise<import("node:http").IncomingMessage>;
   /** What the gateway stops if it must shut down while this call runs. */
   scope: CallScope;
 }
+
+/** The request as a cap's action rewrote it (PlannedCall). */
+type Rewritten = Pick<PlannedCall, "rawPath" | "body" | "bodyRewritten">;
 
 function bodyRefusal(err: BodyRefused): ErrorAnswer {
   switch (err.reason) {
@@ -119,19 +124,37 @@ function bodyRefusal(err: BodyRefused): ErrorAnswer {
   }
 }
 
-async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, operation: MeteredOperation, json: JsonObject, region: string): Promise<void> {
-  const { ctx, req, res, forward, scope } = x;
+async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, operation: MeteredOperation, json: JsonObject, region: string, body: Buffer): Promise<void> {
+  const { ctx, req, res, scope } = x;
   // Priced in the caller's signing region; an application profile as the model behind it (looked up first, bounded).
   const profile = ctx.profiles && parseModelId(route.modelId).arnKind === "application-inference-profile" ? await ctx.profiles.resolve(route.modelId) : undefined;
-  const estimate = estimateParsed(operation, route.modelId, json, ctx.prices, undefined, { region, ...(profile ? { profile } : {}) });
-  if (!estimate.rates.known) ctx.log.warn(`model ${route.modelId} has no price row; priced at the most expensive known rate (${estimate.rates.notes.join("; ")})`);
+  const pricing = { region, ...(profile ? { profile } : {}) };
+  const asked = estimateParsed(operation, route.modelId, json, ctx.prices, undefined, pricing);
 
-  const admission = await admit(ctx, identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json)), estimate, scope);
+  // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
+  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing });
+  const asCalled = identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json));
+  if (!plan.ok) {
+    ctx.log.info(`refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
+    await journalRefusal(ctx, asCalled, asked, plan.capId, plan.message);
+    return answer(res, plan.invalid ? validation(plan.message) : refusal(plan.message));
+  }
+  const planned = plan.call;
+  const estimate = planned.estimate;
+  if (!estimate.rates.known) ctx.log.warn(`model ${planned.modelId} has no price row; priced at the most expensive known rate (${estimate.rates.notes.join("; ")})`);
+  const who = {
+    ...asCalled,
+    ...(planned.downgraded ? { answeredBy: planned.modelId } : {}),
+    ...(planned.actions.length > 0 ? { actions: planned.actions } : {}),
+  };
+  const admission = await admit(ctx, who, estimate, scope);
   if (!admission.ok) {
     ctx.log.info(`refused ${operation} ${route.modelId}: cap ${admission.capId}`);
     return answer(res, refusal(admission.message));
   }
   const call = admission.call;
+  for (const [name, value] of Object.entries(planned.headers)) res.setHeader(name, value); // sent with whatever answer follows
+  const forward = (signal: AbortSignal) => x.forward(signal, planned);
 
   // A buffered call runs to completion so that it settles at the usage Bedrock reports rather
   // than at a guess. A streaming caller that leaves before Bedrock's status line: the status is
@@ -260,7 +283,7 @@ async function passThrough(x: Exchange, route: Route): Promise<void> {
 async function forwardUpstream(
   ctx: GatewayContext,
   auth: Extract<Authenticated, { ok: true }>,
-  input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; signal: AbortSignal; scope: CallScope },
+  input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; bodyRewritten: boolean; signal: AbortSignal; scope: CallScope },
 ) {
   const target = upstreamTarget(ctx.config.upstreamEndpoint, auth.region);
   const headers = forwardableHeaders(input.headers);
@@ -276,7 +299,8 @@ async function forwardUpstream(
       target,
       region: auth.region,
       credentials: auth.credentials,
-      bodySha256: auth.bodySha256,
+      // The caller's body hash only for the caller's bytes: a rewritten body is hashed anew as it is signed.
+      ...(input.bodyRewritten ? {} : { bodySha256: auth.bodySha256 }),
     });
   }
   return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, signal: input.signal, scope: input.scope });

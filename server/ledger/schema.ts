@@ -51,6 +51,8 @@ const settleSchema = z.object({
   tags: z.record(z.string(), z.string()),
   serviceTier: z.string().optional(),
   message: z.string().optional(),
+  answeredBy: z.string().optional(),
+  actions: z.array(z.object({ capId: z.string(), action: z.enum(["warn", "downgrade", "clamp"]), detail: z.string() })).optional(),
 });
 
 const entrySchema = z.discriminatedUnion("type", [reserveSchema, settleSchema]);

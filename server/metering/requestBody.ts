@@ -591,6 +591,36 @@ function requestedMaxTokens(body: JsonObject): number | undefined {
   return max;
 }
 
+/**
+ * A copy of `body` whose every output-limit field (the same paths requestedMaxTokens reads) is at
+ * most `limit`, so the body's output limit is `limit` or less. `addAt`: where to add the limit
+ * when the body sets none (Converse: inferenceConfig.maxTokens); without it such a body gives
+ * undefined (the caller cannot know the provider's field). Other members are untouched.
+ */
+export function withMaxTokensAtMost(body: JsonObject, limit: number, addAt?: readonly string[]): JsonObject | undefined {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`withMaxTokensAtMost: ${limit} is not a whole number of tokens from 1`);
+  const copy = structuredClone(body);
+  let found = false;
+  for (const path of MAX_TOKEN_PATHS) {
+    const parent = valueAt(copy, ...path.slice(0, -1));
+    const key = path[path.length - 1]!;
+    if (!isObject(parent) || typeof parent[key] !== "number") continue;
+    found = true;
+    if (parent[key] > limit) parent[key] = limit;
+  }
+  if (found) return copy;
+  if (!addAt || addAt.length === 0) return undefined;
+  let at: JsonObject = copy;
+  for (const key of addAt.slice(0, -1)) {
+    const next = at[key];
+    if (next === undefined || next === null) at[key] = {};
+    else if (!isObject(next)) return undefined;
+    at = at[key] as JsonObject;
+  }
+  at[addAt[addAt.length - 1]!] = limit;
+  return copy;
+}
+
 /** `cache_control` (Anthropic) or `cachePoint` (Converse, Nova) anywhere in the body. */
 function hasCacheMarker(value: Json, depth = 0): boolean {
   if (depth > 12 || value === null || typeof value !== "object") return false;

@@ -14,7 +14,7 @@
  * are read (regularFile.ts); a refused team.json keeps the last good one in force, a refused or
  * invalid spend file keeps that peer's last good figures.
  */
-import { replaySettled, type SettledCall } from "../budget/replay";
+import { cappedModelId, replaySettled, type SettledCall } from "../budget/replay";
 import { watch, type FSWatcher } from "node:fs";
 import { mkdir, readdir, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -191,9 +191,9 @@ export class FolderTeamEngine implements TeamEngine {
     const amount = BigInt(record.costPicos);
     const at = new Date(record.startedAt);
     if (this.held.delete(record.id)) this.engine.settle(record.id, amount, this.o.now());
-    else if (amount > 0n) this.engine.recordSpent({ modelId: record.modelId, baseModelId: record.baseModelId, amount, at });
+    else if (amount > 0n) this.engine.recordSpent({ modelId: cappedModelId(record), baseModelId: record.baseModelId, amount, at });
     if (amount <= 0n) return;
-    for (const id of this.caps.applicable(record.modelId, record.baseModelId)) addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
+    for (const id of this.caps.applicable(cappedModelId(record), record.baseModelId)) addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
     this.dirty = true;
     this.requestWrite();
   }

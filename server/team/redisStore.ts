@@ -26,7 +26,7 @@
  * (a Redis restarted without persistence), this gateway replays its journal's settled calls of
  * the current windows through the settle script — idempotent by call id, so each counts once.
  */
-import { replaySettled, type SettledCall } from "../budget/replay";
+import { cappedModelId, replaySettled, type SettledCall } from "../budget/replay";
 import Redis, { Cluster, type RedisOptions } from "ioredis";
 import { refusalMessage, type Refusal } from "../budget/engine";
 import type { CapConfig } from "../config/schema";
@@ -271,7 +271,7 @@ export class RedisTeamEngine implements TeamEngine {
     const hold = this.holds.get(record.id);
     this.holds.delete(record.id);
     const amount = BigInt(record.costPicos);
-    const windows = hold?.windows ?? this.windowsOf(this.caps.applicable(record.modelId, record.baseModelId), new Date(record.startedAt));
+    const windows = hold?.windows ?? this.windowsOf(this.caps.applicable(cappedModelId(record), record.baseModelId), new Date(record.startedAt));
     if (windows.length === 0) return;
     if (!this.isReady()) {
       this.needsReplay = true;

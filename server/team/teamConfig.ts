@@ -12,7 +12,7 @@
  *   }
  */
 import { z } from "zod";
-import { capId, capSchema, formatIssuePath, isTimeZone, priceOverrideSchema, type CapConfig, type Config, type PriceOverride } from "../config/schema";
+import { capId, capSchema, checkCapRules, formatIssuePath, isTimeZone, priceOverrideSchema, type CapConfig, type Config, type PriceOverride } from "../config/schema";
 
 const name = z.string().min(1).max(100).regex(/^[\w.@+-]+$/, "use letters, digits, '.', '@', '+', '_' or '-'");
 
@@ -25,10 +25,10 @@ export const teamFileSchema = z
   .strictObject({
     version: z.literal(1).default(1).describe("Format version of team.json."),
     timeZone: z.string().min(1).optional().refine((tz) => tz === undefined || isTimeZone(tz), "an IANA time zone such as Europe/Paris").describe("Time zone of the team caps' windows, the same for every member."),
-    caps: z.array(teamCapSchema).default([]).describe("Team caps: the spend of every member counts."),
-    tiers: z.record(name, z.strictObject({ caps: z.array(memberCapSchema).default([]) })).default({}).describe("Named sets of personal caps."),
+    caps: z.array(teamCapSchema.superRefine(checkCapRules)).default([]).describe("Team caps: the spend of every member counts."),
+    tiers: z.record(name, z.strictObject({ caps: z.array(memberCapSchema.superRefine(checkCapRules)).default([]) })).default({}).describe("Named sets of personal caps."),
     defaultTier: name.optional().describe("Tier of members not listed in members."),
-    members: z.record(name, z.strictObject({ tier: name.optional(), caps: z.array(memberCapSchema).default([]) })).default({}).describe("Per member (by user name): a tier and/or own personal caps."),
+    members: z.record(name, z.strictObject({ tier: name.optional(), caps: z.array(memberCapSchema.superRefine(checkCapRules)).default([]) })).default({}).describe("Per member (by user name): a tier and/or own personal caps."),
     pricing: z.record(z.string().min(1), priceOverrideSchema).default({}).describe("Price overrides for everyone on the team."),
   })
   .superRefine((team, ctx) => {

@@ -128,6 +128,26 @@ describe("alert channels (CLI)", function () {
     }
   });
 
+  it("a cap with action warn that lets a call through past its limit tells the webhook, once per window", async () => {
+    const receiver = await Receiver.start([]);
+    try {
+      await writeConfig({ alertWebhook: receiver.url, alertThresholds: [100], caps: [{ id: "daily", window: "day", limitUsd: 1, action: "warn" }] });
+      const served = await start();
+      await spend(served, 1200); // $1.20 of $1: the warn cap lets it through
+      await spend(served, 100); // past the limit again: no second warn alert this window
+      await receiver.received(2);
+      const texts = receiver.hits.map((h) => (h.body as { text: string }).text).sort();
+      assert.deepEqual(texts, [
+        'Bedrock Budget: cap "daily" (action warn) is over its limit: $1.20 of $1.00 today; calls go through and are marked in the ledger. (user alice)',
+        'Bedrock Budget: cap "daily" is used up: $1.20 of $1.00 today. Calls that could cost more are refused until it resets. (user alice)',
+      ].sort());
+      await stop(served);
+      assert.equal(receiver.hits.length, 2, "one warn alert per cap and window, and one threshold alert");
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it("publishes to the SNS topic with the gateway's credentials, signed for sns in the ARN's region", async () => {
     const sns = await FakeSns.start(CREDENTIALS, "eu-west-1");
     try {

@@ -1,0 +1,146 @@
+/**
+ * Applies caps' actions to one call before it is admitted: reads the figures of the caps that apply,
+ * asks the pure decision (policy/capActions.ts), and rewrites the request it names (model id in the
+ * path, output limit in the body), re-priced by the one estimator. The reservation that follows
+ * still checks every cap: a plan that no longer fits is refused there (fail closed).
+ */
+import { capAction, capId, type CapConfig } from "../config/schema";
+import { decideCapActions, type CallWorstCase, type CapDecision, type CapFigures } from "../policy/capActions";
+import { estimateParsed, worstCaseCost, type Estimate } from "../metering/estimate";
+import { downgradeProblem, withModelInPath } from "../metering/bodyRewrite";
+import { withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import type { PricingScope } from "../metering/prices";
+import type { MeteredOperation } from "../metering/types";
+import type { CapActionTaken } from "../protocol";
+import type { GatewayContext } from "./context";
+
+/** The request as it will be forwarded, and what caps did to it. */
+export interface PlannedCall {
+  /** The model that answers (the asked one unless downgraded). */
+  modelId: string;
+  downgraded: boolean;
+  rawPath: string;
+  body: Buffer;
+  /** True when `body` is not the bytes the caller signed (its hash must be recomputed). */
+  bodyRewritten: boolean;
+  estimate: Estimate;
+  actions: CapActionTaken[];
+  /** Response headers that say what happened (x-bedrock-budget-*). */
+  headers: Record<string, string>;
+}
+
+/**
+ * A call a cap's action cannot be applied to safely is refused, never forwarded: `capId` names the
+ * cap; `invalid`: the request cannot take the action (a 400 ValidationException), else the cap refuses it.
+ */
+export type Plan = { ok: true; call: PlannedCall } | { ok: false; capId: string; message: string; invalid: boolean };
+
+export interface AskedCall {
+  operation: MeteredOperation;
+  modelId: string;
+  rawPath: string;
+  json: JsonObject;
+  body: Buffer;
+  estimate: Estimate;
+  /** The pricing scope the asked call was estimated with (region; profile). */
+  scope: PricingScope;
+}
+
+/**
+ * Plans the call. Synchronous on purpose: the caller admits the plan in the same turn of the
+ * event loop, so the personal caps' figures it was decided on are the ones the reservation meets.
+ */
+export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
+  const caps = new Map(ctx.config.caps.map((c) => [capId(c), c]));
+  let call: PlannedCall = { modelId: asked.modelId, downgraded: false, rawPath: asked.rawPath, body: asked.body, bodyRewritten: false, estimate: asked.estimate, actions: [], headers: {} };
+  // Without any action other than block, nothing to decide: the reservation is the whole check.
+  if (!ctx.config.caps.some((c) => capAction(c) !== "block")) return { ok: true, call };
+
+  let decision = decide(ctx, caps, call, false);
+  if (decision.kind === "downgrade") {
+    const estimate = estimateParsed(asked.operation, decision.to, asked.json, ctx.prices, undefined, { ...(asked.scope.region ? { region: asked.scope.region } : {}) });
+    const problem = downgradeProblem(
+      asked.operation,
+      { modelId: asked.modelId, baseModelId: asked.estimate.rates.baseModelId },
+      { modelId: decision.to, baseModelId: estimate.rates.baseModelId },
+    );
+    if (problem) return { ok: false, capId: decision.capId, invalid: true, message: `Bedrock Budget cap "${decision.capId}" downgrades "${asked.modelId}" to "${decision.to}", but ${problem}` };
+    call = {
+      ...call,
+      modelId: decision.to,
+      downgraded: true,
+      rawPath: withModelInPath(asked.rawPath, decision.to),
+      estimate,
+      actions: [{ capId: decision.capId, action: "downgrade", detail: `${asked.modelId} -> ${decision.to}` }],
+      headers: { "x-bedrock-budget-answered-by": decision.to },
+    };
+    decision = decide(ctx, caps, call, true);
+  }
+  if (decision.kind === "block" || decision.kind === "downgrade") return { ok: true, call }; // the reservation refuses it, with the cap's figures
+
+  if (decision.kind === "clamp") {
+    const converse = asked.operation === "Converse" || asked.operation === "ConverseStream";
+    const json = withMaxTokensAtMost(asked.json, decision.toTokens, converse ? ["inferenceConfig", "maxTokens"] : undefined);
+    if (!json) {
+      return {
+        ok: false,
+        capId: decision.capId,
+        invalid: false,
+        message:
+          `Bedrock Budget cap "${decision.capId}" would lower this call's output limit to ${decision.toTokens} tokens so that it fits, ` +
+          `but the request body sets no output limit the gateway can lower (e.g. max_tokens). Set the model's output limit in the request.`,
+      };
+    }
+    const body = Buffer.from(JSON.stringify(json), "utf8");
+    const estimate = estimateParsed(asked.operation, call.modelId, json, ctx.prices, undefined, call.estimate.scope);
+    const clamp = `maxTokens=${decision.fromTokens}->${decision.toTokens}; cap=${decision.capId}`;
+    call = {
+      ...call,
+      body,
+      bodyRewritten: true,
+      estimate,
+      actions: [...call.actions, { capId: decision.capId, action: "clamp", detail: `maxTokens=${decision.fromTokens}->${decision.toTokens}` }],
+      headers: { ...call.headers, "x-bedrock-budget-clamped": clamp },
+    };
+  }
+  if (decision.warned.length > 0) {
+    call = {
+      ...call,
+      actions: [...call.actions, ...decision.warned.map((id): CapActionTaken => ({ capId: id, action: "warn", detail: "past its limit: let through (action warn)" }))],
+      headers: { ...call.headers, "x-bedrock-budget-warning": decision.warned.map((id) => `cap=${id} over its limit`).join(", ") },
+    };
+  }
+  return { ok: true, call };
+}
+
+/** The decision on the caps that apply to the call's (answering) model, at their figures now. */
+function decide(ctx: GatewayContext, caps: ReadonlyMap<string, CapConfig>, call: PlannedCall, downgraded: boolean): CapDecision {
+  const ids = new Set(ctx.caps.applicable(call.modelId, call.estimate.rates.baseModelId));
+  const figures = ctx.caps
+    .status(ctx.now())
+    .filter((s) => ids.has(s.id))
+    .map((s): CapFigures => {
+      const cap = caps.get(s.id);
+      return {
+        id: s.id,
+        action: cap ? capAction(cap) : "block", // a cap the settings do not describe is a wall
+        ...(cap?.downgradeTo !== undefined ? { downgradeTo: cap.downgradeTo } : {}),
+        ...(cap?.downgradeAt !== undefined ? { downgradeAt: cap.downgradeAt } : {}),
+        limitPicos: s.limitPicos,
+        spentPicos: s.spentPicos,
+        reservedPicos: s.reservedPicos,
+      };
+    });
+  return decideCapActions(figures, worstCaseOf(call.modelId, call.estimate), downgraded);
+}
+
+/** An estimate split into what the output limit moves and what it does not. */
+export function worstCaseOf(modelId: string, e: Estimate): CallWorstCase {
+  return {
+    modelId,
+    worstCasePicos: e.worstCasePicos,
+    fixedPicos: worstCaseCost(e.inputTokens, 0, e.rates, e.usesPromptCache),
+    outputRatePicos: e.rates.output,
+    maxOutputTokens: e.maxOutputTokens,
+  };
+}

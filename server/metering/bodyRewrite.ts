@@ -1,0 +1,46 @@
+/**
+ * What a cap's action may change in a request before it is forwarded: the model id in the path
+ * (downgrade) and, for InvokeModel, whether two models read one body format (pure, no I/O). The
+ * output-limit rewrite lives with the paths it reads, in requestBody.ts (withMaxTokensAtMost).
+ */
+import type { MeteredOperation } from "./types";
+
+/**
+ * The InvokeModel body format a base model reads, when the gateway knows it is shared by a whole
+ * family (a body written for one member is valid for another); undefined when it does not know.
+ */
+export function invokeBodyFormat(baseModelId: string | undefined): string | undefined {
+  if (!baseModelId) return undefined;
+  const id = baseModelId.toLowerCase();
+  if (id.startsWith("anthropic.claude")) return "Anthropic Messages";
+  if (id.startsWith("amazon.nova-")) return "Amazon Nova";
+  if (id.startsWith("amazon.titan-text")) return "Amazon Titan Text";
+  if (id.startsWith("meta.llama")) return "Meta Llama";
+  if (id.startsWith("cohere.command-r")) return "Cohere Command R";
+  return undefined;
+}
+
+/**
+ * Why a call of `operation` on `from` cannot be sent to `to` with the same body, or undefined when
+ * it can: Converse is one format for every model; InvokeModel bodies are the provider's own.
+ */
+export function downgradeProblem(operation: MeteredOperation, from: { modelId: string; baseModelId?: string }, to: { modelId: string; baseModelId?: string }): string | undefined {
+  if (operation === "Converse" || operation === "ConverseStream") return undefined;
+  const a = invokeBodyFormat(from.baseModelId);
+  const b = invokeBodyFormat(to.baseModelId);
+  if (a !== undefined && a === b) return undefined;
+  const said = (f: string | undefined) => f ?? "a body format Bedrock Budget does not know how to carry over";
+  return (
+    `${operation} sends the provider's own body format, and "${from.modelId}" reads ${said(a)} while "${to.modelId}" reads ${said(b)}, ` +
+    `so the request cannot be downgraded safely. Use Converse (one format for every model), or set downgradeTo to a model of the same provider family.`
+  );
+}
+
+/** The raw request target with the model id segment replaced (`/model/<id>/<operation>?query`). */
+export function withModelInPath(rawPath: string, modelId: string): string {
+  const q = rawPath.indexOf("?");
+  const path = q < 0 ? rawPath : rawPath.slice(0, q);
+  const m = /^\/model\/[^/]+\/([a-z-]+)$/.exec(path);
+  if (!m) throw new Error(`withModelInPath: ${JSON.stringify(path)} is not a model path`);
+  return `/model/${encodeURIComponent(modelId)}/${m[1]}${q < 0 ? "" : rawPath.slice(q)}`;
+}

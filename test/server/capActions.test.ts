@@ -1,0 +1,245 @@
+/**
+ * Caps' actions as users meet them: the real AWS SDK (default handler) → gateway → the fake
+ * Bedrock that verifies SigV4. Downgrade sends the call to a cheaper model, clamp lowers its
+ * output limit, warn lets it through; each says so in a response header and in the ledger.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import type { ConfigInput } from "../../server/config/schema";
+import { CAP_ACTION_EVENT, type CapActionEvent } from "../../server/gateway/localApi";
+import { usdToPicos } from "../../server/metering/money";
+import { API_PATHS, TOKEN_HEADER, type CallRecord, type CallsResponse, type StatusResponse } from "../../server/protocol";
+import { anthropicBody, SONNET_45, startHarness, type Harness } from "../support/harness";
+
+const HAIKU_45 = "global.anthropic.claude-haiku-4-5-20251001-v1:0";
+const NOVA_MICRO = "amazon.nova-micro-v1:0";
+const PICOS_PER_USD = 1_000_000_000_000n;
+
+async function getJson<T>(h: Harness, path: string): Promise<T> {
+  const res = await fetch(`${h.gateway.url}${path}`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } });
+  assert.equal(res.status, 200, `${path} answered ${res.status}`);
+  return (await res.json()) as T;
+}
+const calls = async (h: Harness): Promise<CallRecord[]> => (await getJson<CallsResponse>(h, `${API_PATHS.calls}?limit=1000`)).calls;
+const capStatus = async (h: Harness, id: string) => (await getJson<StatusResponse>(h, API_PATHS.status)).caps.find((c) => c.id === id)!;
+
+/** The response headers of the client's last successful call (a middleware that reads, never replaces, the default handler). */
+function watchHeaders(client: BedrockRuntimeClient): { last: Record<string, string> } {
+  const seen = { last: {} as Record<string, string> };
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const out = await next(args);
+      seen.last = (out.response as { headers: Record<string, string> }).headers;
+      return out;
+    },
+    { step: "deserialize", name: "watchResponseHeaders" },
+  );
+  return seen;
+}
+
+const converse = (modelId: string, text: string, maxTokens: number) =>
+  new ConverseCommand({ modelId, messages: [{ role: "user", content: [{ text }] }], inferenceConfig: { maxTokens } });
+
+async function withHarness(config: Partial<ConfigInput>, run: (h: Harness, headers: { last: Record<string, string> }) => Promise<void>): Promise<void> {
+  const h = await startHarness(config);
+  try {
+    await run(h, watchHeaders(h.client));
+  } finally {
+    await h.close();
+  }
+}
+
+describe("gateway: cap actions through the real SDK", function () {
+  this.timeout(60_000);
+
+  describe("downgrade", () => {
+    // $0.02 a day on Sonnet; from 80% of it (spent + reserved + the call's worst case), calls go to Haiku.
+    const config: Partial<ConfigInput> = {
+      caps: [{ id: "sonnet-day", window: "day", limitUsd: 0.02, model: "*sonnet*", action: "downgrade", downgradeTo: HAIKU_45 }],
+    };
+
+    it("Converse: below the threshold the asked model answers; past it, the call goes to the cheaper model (path only), re-signed, priced as it, both ids journaled", async () => {
+      await withHarness(config, async (h, headers) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 1000 } })); // $0.01503 on Sonnet
+        await h.client.send(converse(SONNET_45, "first", 100));
+        assert.equal(h.fake.hits[0]!.modelId, SONNET_45, "below the threshold: not downgraded");
+        assert.equal(headers.last["x-bedrock-budget-answered-by"], undefined);
+
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 100 } }));
+        const out = await h.client.send(converse(SONNET_45, "second", 100));
+        assert.ok(out.output?.message, "the caller gets its answer");
+        const hit = h.fake.hits[1]!;
+        assert.equal(hit.modelId, HAIKU_45, "the fake received the downgraded model id");
+        assert.equal(hit.signatureValid, true, "re-signed for the new path");
+        assert.equal(JSON.parse(hit.body.toString("utf8")).inferenceConfig.maxTokens, 100, "Converse: the body is unchanged");
+        assert.equal(headers.last["x-bedrock-budget-answered-by"], HAIKU_45);
+
+        const record = (await calls(h)).find((c) => c.answeredBy !== undefined)!;
+        assert.equal(record.modelId, SONNET_45, "the ledger keeps the model asked");
+        assert.equal(record.answeredBy, HAIKU_45);
+        assert.match(record.baseModelId, /haiku-4-5/);
+        assert.deepEqual(record.actions, [{ capId: "sonnet-day", action: "downgrade", detail: `${SONNET_45} -> ${HAIKU_45}` }]);
+        // Haiku 4.5: $1 / $5 per million tokens: 10 in, 100 out.
+        assert.equal(record.costPicos, String((10n * 1n + 100n * 5n) * PICOS_PER_USD / 1_000_000n));
+        // Capped as Haiku: the Sonnet cap holds only the first call, live and after a restart (journal replay).
+        assert.equal((await capStatus(h, "sonnet-day")).spentExact, "0.01503");
+        await h.restart();
+        assert.equal((await capStatus(h, "sonnet-day")).spentExact, "0.01503", "replay counts a downgraded call against the model that answered");
+      });
+    });
+
+    it("Anthropic InvokeModel: the body goes as it is to the other Anthropic model; the answering model is in a header and the ledger", async () => {
+      await withHarness({ caps: [{ ...config.caps![0]!, downgradeAt: 0 }] }, async (h, headers) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 20, output: 30 } }));
+        const body = anthropicBody("Hello", 256);
+        await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body, contentType: "application/json" }));
+        const hit = h.fake.hits[0]!;
+        assert.equal(hit.modelId, HAIKU_45);
+        assert.equal(hit.signatureValid, true);
+        assert.equal(hit.body.toString("utf8"), body, "same provider format: the body is forwarded byte for byte");
+        assert.equal(headers.last["x-bedrock-budget-answered-by"], HAIKU_45);
+        const [record] = await calls(h);
+        assert.equal(record!.modelId, SONNET_45);
+        assert.equal(record!.answeredBy, HAIKU_45);
+        assert.equal(record!.outcome, "ok");
+      });
+    });
+
+    it("ConverseStream: the stream comes from the cheaper model, with the header, and settles at its price", async () => {
+      await withHarness({ caps: [{ ...config.caps![0]!, downgradeAt: 0 }] }, async (h, headers) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 }, chunks: 3 }));
+        const out = await h.client.send(new ConverseStreamCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "stream" }] }], inferenceConfig: { maxTokens: 50 } }));
+        let events = 0;
+        for await (const _ of out.stream!) events++;
+        assert.ok(events > 0);
+        assert.equal(h.fake.hits[0]!.modelId, HAIKU_45);
+        assert.equal(h.fake.hits[0]!.signatureValid, true);
+        assert.equal(headers.last["x-bedrock-budget-answered-by"], HAIKU_45);
+        const [record] = await calls(h);
+        assert.equal(record!.answeredBy, HAIKU_45);
+        assert.equal(record!.costPicos, String((10n * 1n + 20n * 5n) * PICOS_PER_USD / 1_000_000n), "Haiku's price");
+      });
+    });
+
+    it("InvokeModel to another provider's body format: a 400 naming both models and why, nothing forwarded", async () => {
+      await withHarness({ caps: [{ id: "to-nova", window: "day", limitUsd: 1, model: "*sonnet*", action: "downgrade", downgradeTo: NOVA_MICRO, downgradeAt: 0 }] }, async (h) => {
+        await assert.rejects(
+          h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Hello", 256), contentType: "application/json" })),
+          (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+            assert.equal(err.name, "ValidationException");
+            assert.equal(err.$metadata?.httpStatusCode, 400);
+            assert.ok(err.message.includes(SONNET_45) && err.message.includes(NOVA_MICRO), err.message);
+            assert.match(err.message, /Anthropic Messages.*Amazon Nova|cannot be downgraded safely/);
+            return true;
+          },
+        );
+        assert.equal(h.fake.hits.length, 0);
+        const [record] = await calls(h);
+        assert.equal(record!.outcome, "refused", "the refusal is journaled");
+        assert.equal(record!.refusedBy, "to-nova");
+        assert.equal(record!.answeredBy, undefined);
+      });
+    });
+  });
+
+  describe("clamp", () => {
+    it("lowers the output limit the fake receives so the worst case fits; spent never passes the limit over calls in a row (property)", async () => {
+      // Sonnet 4.5 global: $15 per million output tokens. $0.05 holds about 3,300 output tokens.
+      const limitUsd = 0.05;
+      const samples = fc.sample(fc.record({ words: fc.integer({ min: 1, max: 400 }), maxTokens: fc.integer({ min: 200, max: 3000 }), invoke: fc.boolean() }), { numRuns: 40, seed: 11 });
+      await withHarness({ caps: [{ id: "clamped", window: "day", limitUsd, action: "clamp" }] }, async (h, headers) => {
+        // Bedrock generates the whole output limit it was sent: the worst case every time.
+        h.fake.behave((hit) => {
+          const json = JSON.parse(hit.body.toString("utf8"));
+          return { kind: "ok", usage: { input: 1, output: json.max_tokens ?? json.inferenceConfig.maxTokens } };
+        });
+        const limit = usdToPicos(limitUsd);
+        let clamped = 0;
+        let refused = 0;
+        for (const s of samples) {
+          const text = "word ".repeat(s.words);
+          const before = h.fake.hits.length;
+          headers.last = {};
+          try {
+            if (s.invoke) await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody(text, s.maxTokens), contentType: "application/json" }));
+            else await h.client.send(converse(SONNET_45, text, s.maxTokens));
+          } catch (err) {
+            assert.equal((err as Error).name, "ServiceQuotaExceededException", (err as Error).message);
+            assert.equal(h.fake.hits.length, before, "a refused call never reaches Bedrock");
+            refused++;
+            continue;
+          }
+          const hit = h.fake.hits[before]!;
+          assert.equal(hit.signatureValid, true, "the rewritten body is re-signed (its hash is of the new bytes)");
+          const sent = JSON.parse(hit.body.toString("utf8"));
+          const sentMax: number = s.invoke ? sent.max_tokens : sent.inferenceConfig.maxTokens;
+          const header = headers.last["x-bedrock-budget-clamped"];
+          if (sentMax < s.maxTokens) {
+            clamped++;
+            assert.equal(header, `maxTokens=${s.maxTokens}->${sentMax}; cap=clamped`);
+            assert.equal(sent.messages[0].content[0].text, text, "only the output limit changed");
+          } else {
+            assert.equal(header, undefined);
+          }
+          const spent = usdToPicos((await capStatus(h, "clamped")).spentExact);
+          assert.ok(spent <= limit, `spent ${spent} picos passed the limit ${limit}`);
+        }
+        assert.ok(clamped >= 1, "some calls were clamped");
+        assert.ok(refused >= 1, "once not even one output token fits, calls are refused");
+        const records = await calls(h);
+        const clampedRecords = records.filter((r) => r.actions?.some((a) => a.action === "clamp"));
+        assert.equal(clampedRecords.length, clamped, "each clamped call is marked in the ledger");
+        const total = records.reduce((sum, r) => sum + BigInt(r.costPicos), 0n);
+        assert.ok(total <= limit, `the journal's total ${total} passed the limit ${limit}`);
+      });
+    });
+  });
+
+  it("clamp under concurrency: 24 calls at once, each generating its whole (clamped) limit, never take the journal past the cap", async () => {
+    const limitUsd = 0.03;
+    await withHarness({ caps: [{ id: "clamped", window: "day", limitUsd, action: "clamp" }] }, async (h) => {
+      h.fake.behave((hit) => ({ kind: "ok", usage: { input: 1, output: JSON.parse(hit.body.toString("utf8")).inferenceConfig.maxTokens } }));
+      const results = await Promise.allSettled(Array.from({ length: 24 }, (_, i) => h.client.send(converse(SONNET_45, `call ${i}`, 400))));
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      for (const f of failed) assert.equal((f.reason as Error).name, "ServiceQuotaExceededException", (f.reason as Error).message);
+      const records = await calls(h);
+      const total = records.reduce((sum, r) => sum + BigInt(r.costPicos), 0n);
+      assert.ok(total <= usdToPicos(limitUsd), `the journal's total ${total} passed the limit`);
+      assert.ok(records.some((r) => r.actions?.some((a) => a.action === "clamp")), "some calls were clamped");
+      assert.equal(h.fake.hits.length, results.length - failed.length, "refused calls never reached Bedrock");
+    });
+  });
+
+  it("clamp on an InvokeModel body that sets no output limit: refused, naming the cap and the fix, nothing forwarded", async () => {
+    await withHarness({ caps: [{ id: "clamped", window: "day", limitUsd: 0.05, action: "clamp" }] }, async (h) => {
+      await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("no limit"), contentType: "application/json" })), (err: Error) => {
+        assert.equal(err.name, "ServiceQuotaExceededException");
+        assert.match(err.message, /cap "clamped" would lower this call's output limit to \d+ tokens.*sets no output limit/);
+        return true;
+      });
+      assert.equal(h.fake.hits.length, 0);
+      assert.equal((await calls(h))[0]!.refusedBy, "clamped");
+    });
+  });
+
+  describe("warn", () => {
+    it("lets a call past the limit through, counts it, says so in a header and marks the ledger record", async () => {
+      await withHarness({ caps: [{ id: "soft", window: "day", limitUsd: 0.001, action: "warn" }] }, async (h, headers) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 100, output: 500 } }));
+        const events: CapActionEvent[] = [];
+        h.gateway.api.events.on(CAP_ACTION_EVENT, (e: CapActionEvent) => events.push(e));
+        const out = await h.client.send(converse(SONNET_45, "over the limit", 1000));
+        assert.ok(out.output?.message);
+        assert.equal(h.fake.hits.length, 1, "forwarded");
+        assert.match(headers.last["x-bedrock-budget-warning"] ?? "", /cap=soft/);
+        const [record] = await calls(h);
+        assert.equal(record!.outcome, "ok");
+        assert.deepEqual(record!.actions?.map((a) => [a.capId, a.action]), [["soft", "warn"]]);
+        assert.deepEqual(events.map((e) => [e.capId, e.action, e.record.id]), [["soft", "warn", record!.id]], "alert channels hear of it once, after it is journaled");
+        const soft = await capStatus(h, "soft");
+        assert.ok(soft.spentUsd > soft.limitUsd, "the call counts toward the cap's spend");
+      });
+    });
+  });
+});

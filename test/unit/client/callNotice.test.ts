@@ -1,0 +1,33 @@
+/** The editor notice for one settled call: refusals, cuts, and what a cap action (warn, downgrade, clamp) did. */
+import assert from "node:assert/strict";
+import { callNotice } from "../../../client/callNotice";
+import type { CallRecord } from "../../../server/protocol";
+
+describe("call notices", () => {
+  const settled = (r: Partial<CallRecord>): CallRecord => ({
+    type: "settle", id: "c1", at: "2026-11-22T10:00:00.000Z", startedAt: "2026-11-22T10:00:00.000Z", user: "u", tool: "aws-sdk-js", operation: "Converse",
+    modelId: "m", baseModelId: "m", usage: { inputTokens: 1, outputTokens: 1, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 },
+    usageEstimated: false, costPicos: "1", worstCasePicos: "1", outcome: "ok", status: 200, latencyMs: 1, tags: {}, ...r,
+  });
+
+  it("a call a warn cap let through past its limit shows a warning naming the cap", () => {
+    const n = callNotice(settled({ actions: [{ capId: "soft-daily", action: "warn", detail: "past its limit" }] }));
+    assert.equal(n?.level, "warning");
+    assert.match(n!.message, /cap "soft-daily" is past the limit; a call to m was let through \(action warn\)/);
+    assert.equal(n!.quietKey, "warn:soft-daily", "one toast per cap a minute");
+  });
+
+  it("says which model answered a downgraded call, and what a clamp lowered", () => {
+    const down = callNotice(settled({ answeredBy: "haiku", actions: [{ capId: "d", action: "downgrade", detail: "m -> haiku" }] }));
+    assert.equal(down?.level, "info");
+    assert.match(down!.message, /cap "d" sent it to haiku/);
+    const clamp = callNotice(settled({ actions: [{ capId: "c", action: "clamp", detail: "maxTokens=4096->100" }] }));
+    assert.match(clamp!.message, /cap "c" lowered its output limit \(maxTokens=4096->100\)/);
+  });
+
+  it("refusals and cuts as before; a plain call says nothing", () => {
+    assert.equal(callNotice(settled({ outcome: "refused", refusedBy: "daily", message: "refused!" }))?.level, "error");
+    assert.equal(callNotice(settled({ outcome: "cut" }))?.level, "warning");
+    assert.equal(callNotice(settled({})), undefined);
+  });
+});
