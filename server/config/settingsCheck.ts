@@ -9,7 +9,7 @@ import { checkConfig, configSchema, type Config } from "./schema";
  * Keys whose bad value costs nothing, so a workspace may set them. Every other key decides money
  * (caps, pricing, guardrailPricing, upstreamEndpoint, region, awsProfile, ledgerDir, port, user,
  * timeZone, teamLedger, team, teamUnavailable, allowUnmeteredOperations, maxRequestBytes,
- * allowApiKeys, whenGatewayDown, and routeTerminals: turning it off sends
+ * allowApiKeys, whenGatewayDown, tags (a cap may be scoped to a tag, so a workspace must not re-tag calls out of it), and routeTerminals: turning it off sends
  * terminals to Bedrock unmetered, so a repository may not), and so does any key added later until it is listed here:
  * forgetting to classify a key fails closed.
  */
