@@ -295,7 +295,7 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
       const reply = (m: HostToWebview) => page.evaluate((msg) => window.postMessage(msg, "*"), m as unknown as Record<string, unknown>).catch(() => undefined);
       if (message.type === "ready") await reply({ type: "init", gatewayUrl: h.gateway.url, focus: { model: "amazon.nova-lite-v1:0" } });
       if (message.type === "request") {
-        const paths = { status: API_PATHS.status, calls: API_PATHS.calls, series: DASHBOARD_PATHS.series, prices: DASHBOARD_PATHS.prices, reconcile: DASHBOARD_PATHS.reconcile };
+        const paths = { status: API_PATHS.status, calls: API_PATHS.calls, series: DASHBOARD_PATHS.series, prices: DASHBOARD_PATHS.prices, reconcile: DASHBOARD_PATHS.reconcile, whatif: DASHBOARD_PATHS.whatIf };
         const res = await fetch(`${h.gateway.url}${paths[message.route]}?${new URLSearchParams(message.query)}`, { headers: auth(h) });
         await reply({ type: "response", id: message.id, ok: true, body: await res.json() });
       }
