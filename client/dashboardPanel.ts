@@ -39,6 +39,7 @@ const ROUTES: Record<DashboardRoute, string> = {
   series: DASHBOARD_PATHS.series,
   prices: DASHBOARD_PATHS.prices,
   reconcile: DASHBOARD_PATHS.reconcile,
+  whatif: DASHBOARD_PATHS.whatIf,
 };
 const REQUEST_TIMEOUT_MS = 15_000;
 const GATEWAY_WAIT_MS = 30_000;

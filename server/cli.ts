@@ -1,6 +1,6 @@
 /**
- * bedrock-budget serve | status | report | prices update | reconcile — the gateway standalone, for
- * headless machines and CI, and its price and bill tools.
+ * bedrock-budget serve | status | report | whatif | prices update | reconcile — the gateway standalone, for
+ * headless machines and CI, and its report, price and bill tools.
  */
 import { existsSync, readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -10,7 +10,11 @@ import type { Config } from "./config/schema";
 import { blockedMessage, checkSettings, type SettingsCheck } from "./config/settingsCheck";
 import { DEFAULT_SHUTDOWN_DEADLINE_MS, startGateway } from "./gateway/gateway";
 import { stderrLogger, type Logger } from "./log";
-import { readMonth, toCsv } from "./ledger/report";
+import { currentMonth, monthRange, MONTH_PATTERN, parseRange, readRange, toCsv, totalsCsv, totalsJson } from "./ledger/report";
+import { chargeback } from "./ledger/chargeback";
+import { Journal } from "./ledger/journal";
+import { whatIfMonth } from "./policy/whatifRun";
+import { formatWhatIf } from "./policy/whatif";
 import { formatStatus } from "./statusText";
 import { API_PATHS, DASHBOARD_PATHS, TOKEN_QUERY, type StatusResponse } from "./protocol";
 import { GatewaySecret } from "./ledger/secret";
@@ -24,7 +28,8 @@ import { formatReconciliation, MONTH_RE, reconcileMonth } from "./billing/reconc
 const USAGE = `usage:
   bedrock-budget serve  [--config FILE] [--port N] [--ledger DIR] [--upstream URL] [--shutdown-deadline SECONDS]
   bedrock-budget status [--config FILE] [--port N] [--ledger DIR]
-  bedrock-budget report [--config FILE] [--ledger DIR] [--format csv|json] [--month YYYY-MM]
+  bedrock-budget report [--config FILE] [--ledger DIR] [--format csv|json] [--month YYYY-MM | --from DATE|TIME] [--to DATE|TIME] [--calls]
+  bedrock-budget whatif --config PROPOSED.json [--ledger DIR] [--month YYYY-MM] [--format text|json]
   bedrock-budget prices update [--config FILE] [--ledger DIR] [--region REGION]
   bedrock-budget reconcile [--config FILE] [--ledger DIR] [--month YYYY-MM]`;
 
@@ -41,8 +46,11 @@ async function main(argv: string[]): Promise<number> {
       ledger: { type: "string" },
       upstream: { type: "string" },
       "shutdown-deadline": { type: "string" },
-      format: { type: "string", default: "csv" },
+      format: { type: "string" },
       month: { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
+      calls: { type: "boolean", default: false },
       region: { type: "string", multiple: true },
     },
     strict: true,
@@ -56,7 +64,10 @@ async function main(argv: string[]): Promise<number> {
     case "status":
       return status(config);
     case "report":
-      return report(config, values.format!, values.month);
+      return report(config, values);
+    case "whatif":
+      if (!values.config) throw new ConfigError("--config", ["whatif needs --config PROPOSED.json: the settings whose caps to replay the month against"]);
+      return whatIfCommand(config, values.config, values.format ?? "text", values.month);
     case "prices":
       if (sub !== "update") break;
       return pricesUpdate(config, values.region);
@@ -231,12 +242,44 @@ async function dashboardLine(config: Config, base: string): Promise<string> {
   return `dashboard: ${base}${DASHBOARD_PATHS.page}?${TOKEN_QUERY}=${secret.token()}`;
 }
 
-async function report(config: Config, format: string, month: string | undefined): Promise<number> {
+/**
+ * The chargeback report: totals by user, model, tool, caller and tag value (or, with --calls, one
+ * row per call) of a month in the configured time zone (default: this one) or a --from/--to range.
+ */
+async function report(config: Config, flags: { format?: string; month?: string; from?: string; to?: string; calls?: boolean }): Promise<number> {
+  const format = flags.format ?? "csv";
   if (format !== "csv" && format !== "json") throw new ConfigError("--format", [`format: "${format}" is not csv or json`]);
-  const selected = month ?? new Date().toISOString().slice(0, 7);
-  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(selected)) throw new ConfigError("--month", [`month: "${selected}" is not YYYY-MM`]);
-  const calls = await readMonth(ledgerDirOf(config), selected, timeZoneOf(config));
-  process.stdout.write(format === "json" ? `${JSON.stringify(calls, null, 2)}\n` : toCsv(calls));
+  const timeZone = timeZoneOf(config);
+  const now = new Date();
+  let range;
+  if (flags.from !== undefined || flags.to !== undefined) {
+    if (flags.month !== undefined) throw new ConfigError("--month", ["give either --month or --from/--to, not both"]);
+    range = parseRange(flags.from, flags.to, timeZone, now);
+    if (typeof range === "string") throw new ConfigError(flags.from !== undefined && range.startsWith("--from") ? "--from" : "--to", [range]);
+  } else {
+    const month = flags.month ?? currentMonth(now, timeZone);
+    if (!MONTH_PATTERN.test(month)) throw new ConfigError("--month", [`month: "${month}" is not YYYY-MM`]);
+    range = monthRange(month, timeZone);
+  }
+  const calls = await readRange(ledgerDirOf(config), range);
+  if (flags.calls) process.stdout.write(format === "json" ? `${JSON.stringify(calls, null, 2)}\n` : toCsv(calls));
+  else process.stdout.write(format === "json" ? totalsJson(chargeback(calls), range) : totalsCsv(chargeback(calls)));
+  return 0;
+}
+
+/** A month of the journal replayed against the caps of a proposed config file (its ledgerDir and timeZone apply, as for every command). */
+async function whatIfCommand(config: Config, source: string, format: string, month: string | undefined): Promise<number> {
+  if (format !== "text" && format !== "json") throw new ConfigError("--format", [`format: "${format}" is not text or json`]);
+  const timeZone = timeZoneOf(config);
+  const selected = month ?? currentMonth(new Date(), timeZone);
+  if (!MONTH_PATTERN.test(selected)) throw new ConfigError("--month", [`month: "${selected}" is not YYYY-MM`]);
+  const journal = await Journal.open(ledgerDirOf(config), { readOnly: true });
+  try {
+    const result = await whatIfMonth(journal, config, selected, timeZone);
+    process.stdout.write(format === "json" ? `${JSON.stringify(result, null, 2)}\n` : formatWhatIf(result, source));
+  } finally {
+    await journal.close();
+  }
   return 0;
 }
 

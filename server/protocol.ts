@@ -34,6 +34,8 @@ export interface CallRecord {
   at: string; // ISO time of settlement
   startedAt: string;
   user: string;
+  /** Who made the call: the SigV4 access key id, or apikey:<sha256 prefix> for a Bedrock API key. */
+  caller?: string;
   tool: string;
   operation: Operation;
   modelId: string; // as the caller named it
@@ -253,6 +255,8 @@ export const DASHBOARD_PATHS = {
   reconcile: `${API_PREFIX}/reconcile`,
   /** `?from=ISO&to=ISO` → CSV of settled calls with `at` in [from, to), the columns of `bedrock-budget report`. */
   exportCsv: `${API_PREFIX}/export.csv`,
+  /** `?month=YYYY-MM` (default: this month in the configured zone) → WhatIfResponse: that month replayed against the caps in force (needs the token). */
+  whatIf: `${API_PREFIX}/whatif`,
 } as const;
 
 export type SeriesWindow = "day" | "week" | "month";
@@ -353,8 +357,27 @@ export interface ReconcileResponse {
   total: ReconcileFiguresDto;
 }
 
+/**
+ * What-if (`bedrock-budget whatif`, and DASHBOARD_PATHS.whatIf on the settings in force): a month
+ * of the journal replayed against caps. Money as exact decimal strings of USD.
+ */
+export interface WhatIfResponse {
+  month: string;
+  timeZone: string;
+  /** Settled calls of the month replayed, in the order they started. */
+  replayed: number;
+  /** Calls refused or throttled for real: never forwarded, so not replayed. */
+  notReplayed: number;
+  actualUsd: string;
+  wouldCostUsd: string;
+  stopped: { calls: number; savedUsd: string; groups: { outcome: string; by: string; calls: number; savedUsd: string }[] };
+  /** What was replayed ("caps (action block)"), and what was not. */
+  policies: string[];
+  notReplayedPolicies: string;
+}
+
 /** Requests the webview may relay through the extension host (GET only, to these routes). */
-export type DashboardRoute = "status" | "calls" | "series" | "prices" | "reconcile";
+export type DashboardRoute = "status" | "calls" | "series" | "prices" | "reconcile" | "whatif";
 
 /** webview → extension host */
 export type WebviewToHost =

@@ -34,6 +34,7 @@ const ROUTES: Record<DashboardRoute, string> = {
   series: DASHBOARD_PATHS.series,
   prices: DASHBOARD_PATHS.prices,
   reconcile: DASHBOARD_PATHS.reconcile,
+  whatif: DASHBOARD_PATHS.whatIf,
 };
 
 const query = (q: Record<string, string> = {}) => {

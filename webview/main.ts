@@ -13,6 +13,7 @@ import { count, dateTime, relative, usd } from "./format";
 import { onThemeChange, readTheme } from "./theme";
 import { teamFreshness } from "../server/shared/statusFormat";
 import { reconcileCard, renderPriceTable } from "./billView";
+import { whatIfCard } from "./whatIfView";
 
 const WINDOW_LABEL: Record<SeriesWindow, string> = { day: "Today", week: "This week", month: "This month" };
 const WINDOW_WORD: Record<SeriesWindow, string> = { day: "daily", week: "weekly", month: "monthly" };
@@ -85,6 +86,7 @@ class Dashboard {
         h("section", { class: "card", id: "calculator" }, h("h2", {}, "Monthly cost calculator"), this.el.calc)),
       this.log.element,
       reconcileCard(this.source),
+      whatIfCard(this.source),
     );
     app.removeAttribute("aria-busy");
     onThemeChange(() => this.redrawCharts());

@@ -66,7 +66,7 @@ const HOUR = 3_600_000;
  * the end of the DST gap when that midnight does not exist. Offsets lie within ±14 h, so the
  * answer is within ±16 h of the same wall time read as UTC; binary search to the millisecond.
  */
-function startOfLocalDay(year: number, month: number, day: number, timeZone: string): Date {
+export function startOfLocalDay(year: number, month: number, day: number, timeZone: string): Date {
   const target = year * 10_000 + month * 100 + day;
   const key = (t: number) => {
     const p = localParts(t, timeZone);

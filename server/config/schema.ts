@@ -3,6 +3,7 @@
  * file's `<key>` are the same keys, validated here and nowhere else.
  */
 import { z } from "zod";
+import { MAX_TAGS, TAG_KEY_RE, TAG_RULE, TAG_VALUE_RE } from "./tags";
 
 /** arn:<partition>:sns:<region>:<account>:<topic>; the region decides where the SNS client publishes. */
 export const SNS_TOPIC_ARN = /^arn:aws(-[a-z]+)*:sns:([a-z]{2}(-gov)?-[a-z]+-\d):(\d{12}):([A-Za-z0-9_-]{1,256}(\.fifo)?)$/;
@@ -123,6 +124,11 @@ export const configSchema = z.strictObject({
     .enum(["block", "direct"])
     .optional()
     .describe("While the gateway is starting, stopped or failed: `block` (the default) keeps VS Code terminals and debug sessions pointed at it, so their Bedrock calls fail with a connection error; `direct` lets them call Bedrock directly, unmetered."),
+  tags: z
+    .record(z.string().regex(TAG_KEY_RE, TAG_RULE), z.string().regex(TAG_VALUE_RE, TAG_RULE))
+    .refine((t) => Object.keys(t).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`)
+    .optional()
+    .describe("Default cost-allocation tags of every call (e.g. {\"project\": \"chatbot\"}); a call's Converse requestMetadata and then its X-Bedrock-Budget-Tags header win over them key by key. `bedrock-budget report` totals by each tag value."),
 });
 
 export type CapConfig = z.infer<typeof capSchema>;

@@ -10,7 +10,8 @@ import { checkConfig, configSchema, type Config } from "./schema";
  * (caps, with each cap's `action`, `downgradeTo` and `downgradeAt`: a workspace must not turn a block cap into warn; pricing, guardrailPricing, upstreamEndpoint, region, awsProfile, ledgerDir, port, user,
  * timeZone, teamLedger, team, teamUnavailable, allowUnmeteredOperations, maxRequestBytes,
  * allowApiKeys, whenGatewayDown, alertWebhook and alertSnsTopicArn (where alerts, which name
- * caps and spend, leave the machine: a repository must not point them at its own URL), and routeTerminals: turning it off sends
+ * caps and spend, leave the machine: a repository must not point them at its own URL), tags (a
+ * cap may be scoped to a tag, so a workspace must not re-tag calls out of it), and routeTerminals: turning it off sends
  * terminals to Bedrock unmetered, so a repository may not), and so does any key added later until it is listed here:
  * forgetting to classify a key fails closed.
  */

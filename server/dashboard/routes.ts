@@ -1,7 +1,7 @@
 /**
  * The dashboard's local API routes, next to the gateway's own (server/gateway/localApi.ts):
  * the page (strict CSP, per-response nonce), its bundled script and style, aggregated series,
- * the price rates for the cost calculator, and a CSV export of a range. GET only, loopback only
+ * the price rates for the cost calculator, a CSV export of a range, and the what-if of a month. GET only, loopback only
  * (the gateway checks the Host before anything reaches here). The page, the series (by tag, tool)
  * and the export show the user's calls: they need the token; the script, style and price table
  * are the same for everyone and stay open.
@@ -17,11 +17,11 @@ import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Ro
 import type { Ledger } from "../ledger/ledger";
 import type { Logger } from "../log";
 import type { PriceBook, PriceTable } from "../metering/prices";
-import { journalMonth } from "../ledger/journal";
-import { toCsv } from "../ledger/report";
+import { callsBetween, currentMonth, MONTH_PATTERN, toCsv } from "../ledger/report";
+import { whatIfMonth } from "../policy/whatifRun";
 import type { CallRecord } from "../ledger/types";
 import { priceSource, priceTableDto, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
-import { DASHBOARD_PATHS, type PriceDto, type PricesResponse, type ReconcileResponse, type SeriesGroupBy, type SeriesWindow, type StatusResponse } from "../protocol";
+import { DASHBOARD_PATHS, type PriceDto, type PricesResponse, type ReconcileResponse, type SeriesGroupBy, type SeriesWindow, type StatusResponse, type WhatIfResponse } from "../protocol";
 import { MONTH_RE, reconcileDto, reconcileMonth } from "../billing/reconcileMonth";
 import { ledgerDirOf } from "../config/load";
 import { DashboardAggregate } from "./aggregate";
@@ -94,7 +94,7 @@ export class DashboardRoutes implements Routes {
 
   static handles(rawPath: string): boolean {
     const p = rawPath.split("?")[0]!;
-    return p === DASHBOARD_PATHS.page || p.startsWith(`${DASHBOARD_PATHS.page}/`) || p === DASHBOARD_PATHS.series || p === DASHBOARD_PATHS.prices || p === DASHBOARD_PATHS.exportCsv || p === DASHBOARD_PATHS.reconcile;
+    return p === DASHBOARD_PATHS.page || p.startsWith(`${DASHBOARD_PATHS.page}/`) || p === DASHBOARD_PATHS.series || p === DASHBOARD_PATHS.prices || p === DASHBOARD_PATHS.exportCsv || p === DASHBOARD_PATHS.reconcile || p === DASHBOARD_PATHS.whatIf;
   }
 
   handles(rawPath: string): boolean {
@@ -121,6 +121,8 @@ export class DashboardRoutes implements Routes {
         return this.exportCsv(url, res);
       case DASHBOARD_PATHS.reconcile:
         return this.reconcile(url, res);
+      case DASHBOARD_PATHS.whatIf:
+        return this.whatIf(url, res);
       default:
         return json(res, 404, { message: `no such local API route: ${url.pathname}` });
     }
@@ -197,6 +199,15 @@ export class DashboardRoutes implements Routes {
     }
   }
 
+  /** "Had these caps been in force": `?month=` (default: this month in the configured zone) replayed against the caps in force. */
+  private async whatIf(url: URL, res: AnyResponse): Promise<void> {
+    const c = this.ctx();
+    const month = url.searchParams.get("month") ?? currentMonth(c.now(), c.timeZone);
+    if (!MONTH_PATTERN.test(month)) return json(res, 400, { message: "month must be YYYY-MM" });
+    const body: WhatIfResponse = await whatIfMonth(c.ledger.journal, c.config, month, c.timeZone);
+    return json(res, 200, body);
+  }
+
   private async exportCsv(url: URL, res: AnyResponse): Promise<void> {
     const c = this.ctx();
     const now = c.now();
@@ -208,12 +219,7 @@ export class DashboardRoutes implements Routes {
       return json(res, 400, { message: "from and to must be ISO times with from < to" });
     }
     if (to.getTime() - from.getTime() > MAX_EXPORT_MS) return json(res, 400, { message: "export at most a year at a time" });
-    const lastMonth = journalMonth(to);
-    const calls: CallRecord[] = [];
-    for await (const e of c.ledger.journal.read({ since: from })) {
-      if (journalMonth(e.at) > lastMonth) break;
-      if (e.type === "settle" && e.at < to.toISOString() && e.at >= from.toISOString()) calls.push(e);
-    }
+    const calls = await callsBetween(c.ledger.journal, from, to);
     const body = Buffer.from(toCsv(calls));
     const name = `bedrock-budget-${from.toISOString().slice(0, 10)}-to-${to.toISOString().slice(0, 10)}.csv`;
     res.writeHead(200, {

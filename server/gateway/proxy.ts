@@ -8,6 +8,7 @@ import { planCall, type PlannedCall } from "./capPlan";
 import { parseModelId } from "../metering/modelId";
 import type { MeteredOperation, Operation } from "../metering/types";
 import { callerTool, tagsFromHeader } from "./callerTool";
+import { mergeTags, tagProblem } from "../config/tags";
 import type { GatewayContext } from "./context";
 import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
@@ -131,9 +132,11 @@ async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, oper
   const pricing = { region, ...(profile ? { profile } : {}) };
   const asked = estimateParsed(operation, route.modelId, json, ctx.prices, undefined, pricing);
 
+  const tagged = callTags(ctx, req, requestMetadataTags(operation, json));
+  if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
   // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
   const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing });
-  const asCalled = identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json));
+  const asCalled = identify(req, operation, route.modelId, ctx.now(), tagged.tags);
   if (!plan.ok) {
     ctx.log.info(`refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
     await journalRefusal(ctx, asCalled, asked, plan.capId, plan.message);
@@ -198,7 +201,9 @@ async function meterGuardrail(x: Exchange, route: Extract<Route, { kind: "guardr
     return answer(res, validation(`Bedrock Budget could not read the request body: ${(err as Error).message}`));
   }
   const estimate = guardrailEstimate(route.guardrailId, units, pricing);
-  const admission = await admit(ctx, identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now()), estimate, scope);
+  const tagged = callTags(ctx, req);
+  if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
+  const admission = await admit(ctx, identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now(), tagged.tags), estimate, scope);
   if (!admission.ok) return answer(res, refusal(admission.message));
   const call = admission.call;
   let upstream;
@@ -266,7 +271,7 @@ async function passThrough(x: Exchange, route: Route): Promise<void> {
     if (route.kind === "model" || route.kind === "guardrail") {
       const requestId = upstream.headers["x-amzn-requestid"];
       const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
-      await recordFreeCall(ctx, identify(req, route.operation, modelId, startedAt), route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, {
+      await recordFreeCall(ctx, identify(req, route.operation, modelId, startedAt, callTags(ctx, req).tags), route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, {
         status,
         ...(typeof requestId === "string" ? { requestId } : {}),
         ...(route.operation === "ApplyGuardrail" ? { message: "ApplyGuardrail is billed per text unit, which Bedrock Budget does not price" } : {}),
@@ -310,22 +315,20 @@ export function answer(res: AnyResponse, error: ErrorAnswer): void {
   send(res, error.status, error.headers, error.body);
 }
 
-/** Who is calling what: the ledger's view of one call. Header tags win over body metadata. */
-function identify<Op extends Operation>(
-  req: AnyRequest,
-  operation: Op,
-  modelId: string,
-  startedAt: Date,
-  bodyTags: Record<string, string> = {},
-): { id: string; operation: Op; modelId: string; tool: string; tags: Record<string, string>; startedAt: Date } {
-  return {
-    id: randomUUID(),
-    operation,
-    modelId,
-    tool: callerTool(header(req, "user-agent")),
-    tags: { ...bodyTags, ...tagsFromHeader(header(req, "x-bedrock-budget-tags")) },
-    startedAt,
-  };
+/** Who is calling what: the ledger's view of one call. */
+function identify<Op extends Operation>(req: AnyRequest, operation: Op, modelId: string, startedAt: Date, tags: Record<string, string>) {
+  return { id: randomUUID(), operation, modelId, tool: callerTool(header(req, "user-agent")), tags, startedAt };
+}
+
+/**
+ * A call's tags: its X-Bedrock-Budget-Tags header over its Converse requestMetadata over the
+ * default `tags` setting. A metered call whose tags break the grammar is refused (`problem`):
+ * a cap may be scoped to a tag, so the gateway does not guess what was meant.
+ */
+function callTags(ctx: GatewayContext, req: AnyRequest, bodyTags: Record<string, string> = {}): { tags: Record<string, string>; problem?: string } {
+  const headerTags = tagsFromHeader(header(req, "x-bedrock-budget-tags"));
+  const problem = tagProblem(headerTags, "the X-Bedrock-Budget-Tags header") ?? tagProblem(bodyTags, "requestMetadata");
+  return { tags: mergeTags(ctx.config.tags, bodyTags, headerTags), ...(problem ? { problem } : {}) };
 }
 
 function header(req: AnyRequest, name: string): string | undefined {

@@ -1,31 +1,99 @@
 /** Monthly reports of settled calls: read-only, safe while a gateway is writing the journal. */
-import { localDateKey } from "../budget/windows";
+import { localDateKey, startOfLocalDay } from "../budget/windows";
+import { printable, rowsOf, TOTALS_COLUMNS, type Chargeback } from "./chargeback";
 import { picosToDecimalString } from "../metering/money";
 import { Journal, journalMonth } from "./journal";
 import type { CallRecord } from "./types";
 
-/** Settled calls whose settlement falls in `month` (YYYY-MM) in the given time zone. */
-export async function callsOfMonth(journal: Journal, month: string, timeZone: string): Promise<CallRecord[]> {
-  if (!/^\d{4}-\d{2}$/.test(month)) throw new Error(`report: month must be YYYY-MM, got ${JSON.stringify(month)}`);
+/** A report's span: settled calls with `at` in [from, to). `label` says it in the user's words. */
+export interface ReportRange {
+  from: Date;
+  to: Date;
+  label: string;
+}
+
+export const MONTH_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
+const DATE_PATTERN = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** A calendar month in a time zone: from its first local midnight to the next month's. */
+export function monthRange(month: string, timeZone: string): ReportRange {
+  if (!MONTH_PATTERN.test(month)) throw new Error(`report: month must be YYYY-MM, got ${JSON.stringify(month)}`);
   const [y, m] = month.split("-").map(Number) as [number, number];
-  // Local months straddle UTC files by up to 14 hours; read the neighbours too.
-  const from = journalMonth(new Date(Date.UTC(y, m - 2, 1)));
-  const to = journalMonth(new Date(Date.UTC(y, m, 1)));
+  const [ny, nm] = m === 12 ? [y + 1, 1] : [y, m + 1];
+  return { from: startOfLocalDay(y, m, 1, timeZone), to: startOfLocalDay(ny, nm, 1, timeZone), label: `${month} (${timeZone})` };
+}
+
+/** The month (YYYY-MM) `now` falls in, in a time zone. */
+export function currentMonth(now: Date, timeZone: string): string {
+  return localDateKey(now, timeZone).slice(0, 7);
+}
+
+/**
+ * `--from` / `--to`: a date (YYYY-MM-DD, a whole local day in `timeZone`: `--to` includes that
+ * day) or an ISO time with its offset (`--from` inclusive, `--to` exclusive). Either may be left
+ * out: from the journal's start, or up to `now`. A string says what is wrong.
+ */
+export function parseRange(fromText: string | undefined, toText: string | undefined, timeZone: string, now: Date): ReportRange | string {
+  const bound = (text: string, flag: "from" | "to"): Date | string => {
+    const date = DATE_PATTERN.exec(text);
+    if (date) {
+      const [y, m, d] = [Number(date[1]), Number(date[2]), Number(date[3])];
+      const check = new Date(Date.UTC(y, m - 1, d));
+      if (check.getUTCMonth() !== m - 1 || check.getUTCDate() !== d) return `--${flag} "${text}" is not a calendar date`;
+      const next = new Date(Date.UTC(y, m - 1, d + 1));
+      return flag === "from" ? startOfLocalDay(y, m, d, timeZone) : startOfLocalDay(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), timeZone);
+    }
+    // An ISO time must say its offset: a bare local time would silently mean the machine's zone.
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) || !Number.isFinite(Date.parse(text))) {
+      return `--${flag} "${text}" is neither a date (YYYY-MM-DD) nor an ISO time with an offset (2026-11-30T23:30:00+09:00)`;
+    }
+    return new Date(text);
+  };
+  const from = fromText === undefined ? new Date(0) : bound(fromText, "from");
+  if (typeof from === "string") return from;
+  const to = toText === undefined ? new Date(now.getTime() + 1) : bound(toText, "to");
+  if (typeof to === "string") return to;
+  if (from >= to) return `--from (${from.toISOString()}) must be before --to (${to.toISOString()})`;
+  return { from, to, label: `${fromText ?? "the start"} to ${toText ?? "now"} (${timeZone})` };
+}
+
+/**
+ * Settled calls whose settlement time falls in [from, to). The journal files are named by UTC
+ * month, so a local range may start in the file before its first local day: reading starts at
+ * the file holding `from` and stops after the one holding `to`.
+ */
+export async function callsBetween(journal: Journal, from: Date, to: Date): Promise<CallRecord[]> {
+  const lastFile = journalMonth(new Date(Math.max(from.getTime(), to.getTime() - 1)));
   const out: CallRecord[] = [];
-  for await (const e of journal.read({ fromMonth: from })) {
-    if (journalMonth(e.at) > to) break;
-    if (e.type === "settle" && localDateKey(new Date(e.at), timeZone).startsWith(month)) out.push(e);
+  for await (const e of journal.read({ since: from })) {
+    if (journalMonth(e.at) > lastFile) break;
+    if (e.type === "settle" && Date.parse(e.at) < to.getTime()) out.push(e);
   }
   return out;
 }
 
-export async function readMonth(ledgerDir: string, month: string, timeZone: string): Promise<CallRecord[]> {
+/** Settled calls whose settlement falls in `month` (YYYY-MM) in the given time zone. */
+export async function callsOfMonth(journal: Journal, month: string, timeZone: string): Promise<CallRecord[]> {
+  const { from, to } = monthRange(month, timeZone);
+  return callsBetween(journal, from, to);
+}
+
+/** Opens the journal read-only (safe while a gateway writes it) for one read. */
+async function withJournal<T>(ledgerDir: string, read: (journal: Journal) => Promise<T>): Promise<T> {
   const journal = await Journal.open(ledgerDir, { readOnly: true });
   try {
-    return await callsOfMonth(journal, month, timeZone);
+    return await read(journal);
   } finally {
     await journal.close();
   }
+}
+
+export async function readMonth(ledgerDir: string, month: string, timeZone: string): Promise<CallRecord[]> {
+  return withJournal(ledgerDir, (journal) => callsOfMonth(journal, month, timeZone));
+}
+
+export async function readRange(ledgerDir: string, range: ReportRange): Promise<CallRecord[]> {
+  return withJournal(ledgerDir, (journal) => callsBetween(journal, range.from, range.to));
 }
 
 export const CSV_COLUMNS = [
@@ -44,6 +112,19 @@ export function toCsv(calls: CallRecord[]): string {
     Object.entries(c.tags).map(([k, v]) => `${k}=${v}`).join(";"),
   ]);
   return [CSV_COLUMNS, ...rows].map((row) => row.map(csvCell).join(",")).join("\n") + "\n";
+}
+
+/** The chargeback totals as CSV: the total first, then one row per (dimension, key). */
+export function totalsCsv(report: Chargeback): string {
+  const rows = rowsOf(report).map(printable).map((r) => TOTALS_COLUMNS.map((col) => r[col]));
+  return [TOTALS_COLUMNS, ...rows].map((row) => row.map(csvCell).join(",")).join("\n") + "\n";
+}
+
+/** The chargeback totals as JSON: the range, the total and the groups, money as exact decimal strings. */
+export function totalsJson(report: Chargeback, range: ReportRange): string {
+  const [total, ...groups] = rowsOf(report).map(printable);
+  const { dimension: _d, key: _k, ...totals } = total!;
+  return `${JSON.stringify({ from: range.from.toISOString(), to: range.to.toISOString(), range: range.label, total: totals, groups }, null, 2)}\n`;
 }
 
 function csvCell(value: unknown): string {

@@ -52,7 +52,7 @@ describe("cli", function () {
     client.destroy();
     assert.equal(chunks, 15, "the whole stream arrived");
     assert.equal(await served.exited, 0);
-    const report = await run(["report", "--format", "json", "--ledger", path.join(dir, "ledger"), "--config", configFile]);
+    const report = await run(["report", "--calls", "--format", "json", "--ledger", path.join(dir, "ledger"), "--config", configFile]);
     assert.equal(report.code, 0, report.stderr);
     const rows = JSON.parse(report.stdout) as Array<{ outcome: string; usage: { outputTokens: number } }>;
     assert.equal(rows.length, 1);
@@ -165,7 +165,7 @@ describe("cli", function () {
       const status = await run(["status", "--port", String(served.port)]);
       assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, /daily \(personal\): \$0\.01 \/ \$5\.00 today/);
-      const csv = await run(["report", "--format", "csv", "--ledger", path.join(dir, "ledger"), "--config", configFile]);
+      const csv = await run(["report", "--calls", "--format", "csv", "--ledger", path.join(dir, "ledger"), "--config", configFile]);
       const [header, row] = csv.stdout.trim().split("\n");
       assert.match(header!, /^at,startedAt,user,tool,operation,modelId/);
       assert.match(row!, /,InvokeModel,global\.anthropic\.claude-sonnet-4-5-20250929-v1:0,/);

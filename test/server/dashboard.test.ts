@@ -16,7 +16,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { windowBounds } from "../../server/budget/windows";
 import { CSV_COLUMNS } from "../../server/ledger/report";
 import type { CallRecord } from "../../server/ledger/types";
-import { picosToUsd } from "../../server/metering/money";
+import { picosToUsd, usdToPicos } from "../../server/metering/money";
 import {
   API_PATHS,
   DASHBOARD_PATHS,
@@ -26,6 +26,7 @@ import {
   type HostToWebview,
   type StatusResponse,
   type WebviewToHost,
+  type WhatIfResponse,
 } from "../../server/protocol";
 import { seedRecords, writeLedger } from "../support/dashboardSeed";
 import { anthropicBody, SONNET_45, startHarness, type Harness } from "../support/harness";
@@ -238,6 +239,32 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
     await page.close();
   });
 
+  it("offers the what-if on the caps in force: the card shows the month replayed, and its actual cost is the journal's", async () => {
+    const r = await getJson<WhatIfResponse>(h, DASHBOARD_PATHS.whatIf);
+    const monthOf = new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit" });
+    assert.equal(r.month, monthOf.format(now), "this month in the configured zone");
+    const inMonth = records.filter((c) => monthOf.format(new Date(c.at)) === r.month);
+    const forwarded = inMonth.filter((c) => c.outcome !== "refused");
+    assert.equal(r.replayed, forwarded.length);
+    assert.equal(r.notReplayed, inMonth.length - forwarded.length);
+    assert.equal(usdToPicos(r.actualUsd), forwarded.reduce((sum, c) => sum + BigInt(c.costPicos), 0n), "actual cost = the journal's");
+    assert.equal(usdToPicos(r.wouldCostUsd) + usdToPicos(r.stopped.savedUsd), usdToPicos(r.actualUsd), "would cost + saved = actual, exactly");
+    assert.deepEqual(r.policies, ["caps (action block)"]);
+
+    const page = await open("light");
+    await page.click("#whatif-load");
+    await page.waitForSelector("#whatif-cost");
+    const money = (exact: string) => `$${exact.split(".")[0]}.${(exact.split(".")[1] ?? "").padEnd(2, "0")}`;
+    assert.equal(await page.textContent("#whatif-replayed"), String(r.replayed));
+    assert.equal(await page.textContent("#whatif-actual"), money(r.actualUsd));
+    assert.equal(await page.textContent("#whatif-cost"), money(r.wouldCostUsd));
+    assert.match((await page.textContent("#whatif-stopped"))!, new RegExp(`^${r.stopped.calls} calls?, `));
+    assert.match((await page.textContent("#whatif .muted"))!, /Not replayed: rate limits and request quotas, and cap actions warn \/ downgrade \/ clamp/);
+    assert.equal(await page.inputValue("#whatif-month"), r.month);
+    await page.close();
+    assert.deepEqual(pageErrors, []);
+  });
+
   it("shows a settled call within a second, pushed, without a reload", async () => {
     const page = await open("light");
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
@@ -295,7 +322,7 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
       const reply = (m: HostToWebview) => page.evaluate((msg) => window.postMessage(msg, "*"), m as unknown as Record<string, unknown>).catch(() => undefined);
       if (message.type === "ready") await reply({ type: "init", gatewayUrl: h.gateway.url, focus: { model: "amazon.nova-lite-v1:0" } });
       if (message.type === "request") {
-        const paths = { status: API_PATHS.status, calls: API_PATHS.calls, series: DASHBOARD_PATHS.series, prices: DASHBOARD_PATHS.prices, reconcile: DASHBOARD_PATHS.reconcile };
+        const paths = { status: API_PATHS.status, calls: API_PATHS.calls, series: DASHBOARD_PATHS.series, prices: DASHBOARD_PATHS.prices, reconcile: DASHBOARD_PATHS.reconcile, whatif: DASHBOARD_PATHS.whatIf };
         const res = await fetch(`${h.gateway.url}${paths[message.route]}?${new URLSearchParams(message.query)}`, { headers: auth(h) });
         await reply({ type: "response", id: message.id, ok: true, body: await res.json() });
       }
@@ -342,6 +369,7 @@ describe("local API: the call-level routes need the user's token (other local us
     `${DASHBOARD_PATHS.exportCsv}?from=${new Date(Date.now() - 86_400_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`,
     DASHBOARD_PATHS.page,
     `${DASHBOARD_PATHS.series}?window=day&groupBy=tag`,
+    DASHBOARD_PATHS.whatIf,
   ];
 
   it("refuses calls, events, export, the page and series without the token or with a wrong one, saying where the token is", async () => {

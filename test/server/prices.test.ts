@@ -104,7 +104,7 @@ describe("prices update (AWS Price List)", function () {
       await client.send(new ConverseCommand({ modelId, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 500 } }));
     }
     client.destroy();
-    const report = await run(["report", "--format", "json", "--ledger", ledger], env());
+    const report = await run(["report", "--calls", "--format", "json", "--ledger", ledger], env());
     assert.equal(report.code, 0, report.stderr);
     const cost = Object.fromEntries((JSON.parse(report.stdout) as { modelId: string; costPicos: string }[]).map((r) => [r.modelId, r.costPicos]));
     // Haiku 4.5 through the global profile, fetched base price: 1000 × $0.90/1M + 500 × $4.50/1M = $0.00315.
@@ -138,7 +138,7 @@ describe("prices update (AWS Price List)", function () {
     const client = clientFor(served.url);
     await client.send(new ConverseCommand({ modelId: NOVA_LITE, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 100 } }));
     client.destroy();
-    const report = await run(["report", "--format", "json", "--ledger", ledger], env());
+    const report = await run(["report", "--calls", "--format", "json", "--ledger", ledger], env());
     const rows = JSON.parse(report.stdout) as { costPicos: string }[];
     assert.equal(rows[0]!.costPicos, String(2000n * 400_000n + 100n * 3_200_000n));
   });

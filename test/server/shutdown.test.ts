@@ -109,7 +109,7 @@ describe("shutdown: the CLI on SIGTERM with a hung call", function () {
   const flags = (...extra: string[]) => ["--config", configFile, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", fake.url, ...extra];
 
   async function journaled(): Promise<CallRecord[]> {
-    const report = await run(["report", "--format", "json", "--ledger", path.join(dir, "ledger"), "--config", configFile]);
+    const report = await run(["report", "--calls", "--format", "json", "--ledger", path.join(dir, "ledger"), "--config", configFile]);
     assert.equal(report.code, 0, report.stderr);
     return JSON.parse(report.stdout) as CallRecord[];
   }

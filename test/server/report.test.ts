@@ -1,0 +1,165 @@
+/**
+ * `bedrock-budget report` and `whatif` as a user runs them, on a ledger written by the real Ledger
+ * in Asia/Tokyo (UTC+9): calls near a month boundary sit in the journal file of the other UTC month.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { usdToPicos } from "../../server/metering/money";
+import type { CallRecord } from "../../server/ledger/types";
+import { writeLedger } from "../support/dashboardSeed";
+import { run } from "../support/cliProcess";
+
+const TZ = "Asia/Tokyo";
+let n = 0;
+/** A settled call started at a Tokyo wall time ("2026-11-30T23:30"), settled 2 s later. */
+function call(tokyo: string, usd: string, o: Partial<CallRecord> = {}): CallRecord {
+  const started = new Date(`${tokyo}:00+09:00`);
+  const cost = usdToPicos(usd);
+  return {
+    type: "settle", id: `r${++n}`, startedAt: started.toISOString(), at: new Date(started.getTime() + 2000).toISOString(),
+    user: "ana", caller: "AKIAEXAMPLE000000001", tool: "boto3", operation: "Converse",
+    modelId: "global.anthropic.claude-sonnet-4-5-20250929-v1:0", baseModelId: "anthropic.claude-sonnet-4-5-20250929-v1:0",
+    usage: { inputTokens: 1000, outputTokens: 100, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 },
+    usageEstimated: false, costPicos: String(cost), worstCasePicos: String(cost * 2n), outcome: "ok", status: 200, latencyMs: 2000, tags: {}, ...o,
+  };
+}
+
+const A = call("2026-11-01T00:30", "0.10", { tags: { project: "chatbot" } }); // Oct 31 15:30 UTC: journal file 2026-10
+const B = call("2026-11-15T12:00", "0.25", { user: "bob", tool: "aws-cli", tags: { project: "chatbot", team: "support" }, usage: { inputTokens: 3000, outputTokens: 400, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 } });
+const F = call("2026-11-20T09:00", "0", { outcome: "refused", status: 400, refusedBy: "monthly", worstCasePicos: String(usdToPicos("9")) });
+const C = call("2026-11-30T23:30", "0.05", { modelId: "us.anthropic.claude-haiku-4-5-20251001-v1:0", baseModelId: "anthropic.claude-haiku-4-5-20251001-v1:0", tags: { project: "search" } }); // 14:30 UTC, file 2026-11
+const D = call("2026-12-01T00:30", "1.00"); // Nov 30 15:30 UTC: December in Tokyo, file 2026-11
+const E = call("2026-10-31T23:30", "2.00"); // Oct 31 14:30 UTC: October in Tokyo
+
+interface TotalsJson {
+  from: string;
+  to: string;
+  total: { calls: number; inputTokens: number; outputTokens: number; costUsd: string };
+  groups: { dimension: string; key: string; calls: number; costUsd: string }[];
+}
+
+describe("cli: report (chargeback totals) and whatif, in Asia/Tokyo", function () {
+  this.timeout(60_000);
+  let dir: string;
+  let ledger: string;
+  let configFile: string;
+  const report = (...args: string[]) => run(["report", "--config", configFile, "--ledger", ledger, ...args]);
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-report-"));
+    ledger = path.join(dir, "ledger");
+    configFile = path.join(dir, "config.json");
+    await writeFile(configFile, JSON.stringify({ timeZone: TZ }));
+    await writeLedger(ledger, [E, A, B, F, C, D], TZ);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  /** The journal summed independently of the report code: every settle line whose settlement is in `month` in Tokyo. */
+  async function journalTotals(month: string): Promise<{ calls: number; picos: bigint; input: number; ids: string[] }> {
+    const journalDir = path.join(ledger, "journal");
+    const monthOf = new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit" });
+    const out = { calls: 0, picos: 0n, input: 0, ids: [] as string[] };
+    for (const name of (await readdir(journalDir)).filter((f) => f.endsWith(".jsonl"))) {
+      for (const line of (await readFile(path.join(journalDir, name), "utf8")).split("\n").filter(Boolean)) {
+        const e = JSON.parse(line) as CallRecord;
+        if (e.type !== "settle" || monthOf.format(new Date(e.at)) !== month) continue;
+        out.calls++;
+        out.picos += BigInt(e.costPicos);
+        out.input += e.usage.inputTokens;
+        out.ids.push(e.id);
+      }
+    }
+    return out;
+  }
+
+  it("the seed sits where the real ledger puts it: the 00:30 call of Nov 1 in the October file, Dec 1 00:30 in the November file", async () => {
+    const file = (m: string) => readFile(path.join(ledger, "journal", `${m}.jsonl`), "utf8");
+    assert.match(await file("2026-10"), new RegExp(`"id":"${A.id}"`));
+    assert.match(await file("2026-11"), new RegExp(`"id":"${D.id}"`));
+  });
+
+  it("--month totals equal the journal summed independently, including calls at 00:30 on the 1st and 23:30 on the 30th", async () => {
+    const r = await report("--month", "2026-11", "--format", "json");
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as TotalsJson;
+    const expected = await journalTotals("2026-11");
+    assert.deepEqual(expected.ids.sort(), [A.id, B.id, F.id, C.id].sort(), "the independent sum sees the boundary calls");
+    assert.equal(out.total.calls, expected.calls);
+    assert.equal(usdToPicos(out.total.costUsd), expected.picos);
+    assert.equal(out.total.costUsd, "0.4");
+    assert.equal(out.total.inputTokens, expected.input);
+    assert.equal(out.from, "2026-10-31T15:00:00.000Z");
+    assert.equal(out.to, "2026-11-30T15:00:00.000Z");
+    const group = (d: string, k: string) => out.groups.find((g) => g.dimension === d && g.key === k);
+    assert.deepEqual([group("tag", "project=chatbot")!.calls, group("tag", "project=chatbot")!.costUsd], [2, "0.35"]);
+    assert.equal(group("tag", "team=support")!.costUsd, "0.25");
+    assert.equal(group("user", "bob")!.costUsd, "0.25");
+    assert.equal(group("model", "anthropic.claude-haiku-4-5-20251001-v1:0")!.costUsd, "0.05");
+    assert.equal(group("tool", "aws-cli")!.calls, 1);
+    assert.equal(group("caller", "AKIAEXAMPLE000000001")!.calls, 4);
+
+    const dec = JSON.parse((await report("--month", "2026-12", "--format", "json")).stdout) as TotalsJson;
+    assert.deepEqual([dec.total.calls, dec.total.costUsd], [1, "1"], "Dec 1 00:30 Tokyo counts in December although its file is November's");
+  });
+
+  it("CSV: the total row first, then one row per dimension and key", async () => {
+    const r = await report("--month", "2026-11");
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n");
+    assert.equal(lines[0], "dimension,key,calls,inputTokens,outputTokens,cacheReadInputTokens,cacheWriteInputTokens,costUsd");
+    assert.equal(lines[1], "total,,4,6000,700,0,0,0.4");
+    assert.ok(lines.includes("tag,project=chatbot,2,4000,500,0,0,0.35"), r.stdout);
+  });
+
+  it("--from/--to: a date is a whole local day (--to included); an ISO time bound is exact (--to excluded)", async () => {
+    const day = JSON.parse((await report("--from", "2026-11-30", "--to", "2026-11-30", "--format", "json")).stdout) as TotalsJson;
+    assert.deepEqual([day.total.calls, day.total.costUsd], [1, "0.05"], "Nov 30 in Tokyo: the 23:30 call, not the one at 00:30 on Dec 1");
+    const iso = JSON.parse((await report("--from", "2026-11-30T23:00:00+09:00", "--to", `${D.at.slice(0, -1)}+00:00`, "--format", "json")).stdout) as TotalsJson;
+    assert.deepEqual([iso.total.calls, iso.total.costUsd], [1, "0.05"], "a call settled exactly at --to is outside");
+    const two = JSON.parse((await report("--from", "2026-10-31", "--to", "2026-11-01", "--format", "json")).stdout) as TotalsJson;
+    assert.deepEqual([two.total.calls, two.total.costUsd], [2, "2.1"], "Oct 31 and Nov 1 in Tokyo: E and A");
+  });
+
+  it("--calls prints the per-call rows, as before", async () => {
+    const r = await report("--month", "2026-11", "--calls", "--format", "json");
+    const rows = JSON.parse(r.stdout) as CallRecord[];
+    assert.deepEqual(rows.map((c) => c.id).sort(), [A.id, B.id, F.id, C.id].sort());
+    const csv = await report("--month", "2026-11", "--calls");
+    assert.match(csv.stdout.split("\n")[0]!, /^at,startedAt,user,tool,/);
+    assert.equal(csv.stdout.trim().split("\n").length, 5);
+  });
+
+  it("refuses a bad range, naming the flag", async () => {
+    const bad = await report("--from", "2026-11-31");
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--from "2026-11-31" is not a calendar date/);
+    const local = await report("--to", "2026-11-30T10:00");
+    assert.equal(local.code, 2);
+    assert.match(local.stderr, /ISO time with an offset/);
+    const both = await report("--month", "2026-11", "--from", "2026-11-01");
+    assert.equal(both.code, 2);
+  });
+
+  it("whatif replays the month against a proposed monthly cap: hand-computed refusals and cost", async () => {
+    // $0.30 a month. In start order: A reserves its $0.20 worst case (fits), settles $0.10; B needs
+    // $0.50 on top of $0.10 (refused, saves $0.25); F was refused for real (not replayed); C needs
+    // $0.10 on top of $0.10 (fits). Actual $0.40, would have cost $0.15.
+    const proposed = path.join(dir, "proposed.json");
+    await writeFile(proposed, JSON.stringify({ timeZone: TZ, caps: [{ id: "monthly", window: "month", limitUsd: 0.3 }] }));
+    const text = await run(["whatif", "--config", proposed, "--ledger", ledger, "--month", "2026-11"]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /Calls replayed: 3 \(1 refused or throttled in the journal were not/);
+    assert.match(text.stdout, /Actual cost: +\$0\.4\n/);
+    assert.match(text.stdout, /Would be stopped: 1 call, saving \$0\.25/);
+    assert.match(text.stdout, /refused by cap monthly: 1 call, \$0\.25/);
+    assert.match(text.stdout, /Would have cost: +\$0\.15\n/);
+    assert.match(text.stdout, /Replayed: caps \(action block\)\. Not replayed: rate limits/);
+    const json = JSON.parse((await run(["whatif", "--config", proposed, "--ledger", ledger, "--month", "2026-11", "--format", "json"])).stdout) as { wouldCostUsd: string; stopped: { calls: number } };
+    assert.deepEqual([json.wouldCostUsd, json.stopped.calls], ["0.15", 1]);
+    const missing = await run(["whatif", "--ledger", ledger]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /whatif needs --config/);
+  });
+});
