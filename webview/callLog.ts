@@ -4,7 +4,7 @@ import type { DataSource } from "./dataSource";
 import { clear, h } from "./dom";
 import { callTime, count, modelLabel, usdPrecise } from "./format";
 
-export const OUTCOMES: Outcome[] = ["ok", "refused", "cut", "upstream-error", "upstream-failed", "client-aborted", "interrupted"];
+export const OUTCOMES: Outcome[] = ["ok", "refused", "cut", "upstream-error", "upstream-failed", "client-aborted", "interrupted", "throttled", "quota-exceeded"];
 const PAGE = 50;
 
 export function outcomeText(c: CallRecord): string {

@@ -14,7 +14,7 @@ import { version } from "../../package.json";
 import { priceTableDto, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
 import type { PriceTable } from "../metering/prices";
 
-const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"];
+const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted", "throttled", "quota-exceeded"];
 
 export class LocalApi implements Routes {
   readonly name = "local API";

@@ -12,7 +12,8 @@ import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, upstre
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
 import type { CallScope } from "./callScope";
 import type { AnyRequest, AnyResponse } from "./listener";
-import { admit, recordFreeCall, type MeteredCall } from "./meteredCall";
+import { admit, recordFreeCall, type CallIdentity, type MeteredCall } from "./meteredCall";
+import { checkUsagePlan } from "./usagePlan";
 import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
 import { forwardableHeaders, signUpstream } from "./sigv4";
@@ -38,7 +39,7 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
   const badId = routeProblem(route);
   if (badId) return refuse(validation(`Bedrock Budget refused the request: ${badId}`));
 
-  const header = await checkAuthorizationHeader({ headers: req.headers, credentials: ctx.credentials, allowApiKeys: ctx.config.allowApiKeys });
+  const header = await checkAuthorizationHeader({ headers: req.headers, credentials: ctx.credentials, allowApiKeys: ctx.config.allowApiKeys, profiles: ctx.callerProfiles });
   if (!header.ok) return refuse(accessDenied(header.message));
 
   let read: ReadBody;
@@ -83,16 +84,25 @@ async function handleRead(
   }
 
   const forward = (signal: AbortSignal) => forwardUpstream(ctx, auth, { method, rawPath, headers: req.headers, body, signal, scope });
+  const caller = { caller: auth.caller, ...(auth.kind === "sigv4" && auth.callerProfile !== undefined ? { callerProfile: auth.callerProfile } : {}) };
+
+  // The caller's usage plan (rate, quotas) before anything is estimated or reserved.
+  if (route.kind === "model" || route.kind === "guardrail") {
+    const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
+    const who = { ...identify(req, route.operation, modelId, ctx.now(), json && route.kind === "model" && isMetered(route.operation) ? requestMetadataTags(route.operation, json) : {}), ...caller };
+    const stopped = await checkUsagePlan(ctx, who, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId);
+    if (stopped) return answer(res, stopped);
+  }
 
   if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-    return meter({ ctx, req, res, forward, scope }, route, route.operation, json, auth.region);
+    return meter({ ctx, req, res, forward, scope, caller }, route, route.operation, json, auth.region);
   }
   if (route.kind === "guardrail" && json && ctx.config.guardrailPricing) {
-    return meterGuardrail({ ctx, req, res, forward, scope }, route, ctx.config.guardrailPricing, json);
+    return meterGuardrail({ ctx, req, res, forward, scope, caller }, route, ctx.config.guardrailPricing, json);
   }
   // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
   // they are and journaled at $0; other paths only when unmetered calls are allowed.
-  return passThrough({ ctx, req, res, forward, scope }, route);
+  return passThrough({ ctx, req, res, forward, scope, caller }, route);
 }
 
 /** One Bedrock request past its checks: what metering and forwarding it need. */
@@ -104,6 +114,8 @@ interface Exchange {
   forward: (signal: AbortSignal) => Promise<import("node:http").IncomingMessage>;
   /** What the gateway stops if it must shut down while this call runs. */
   scope: CallScope;
+  /** Who made the call (CallRecord.caller) and the `callers` profile that verified it. */
+  caller: Pick<CallIdentity, "caller" | "callerProfile">;
 }
 
 function bodyRefusal(err: BodyRefused): ErrorAnswer {
@@ -126,7 +138,7 @@ async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, oper
   const estimate = estimateParsed(operation, route.modelId, json, ctx.prices, undefined, { region, ...(profile ? { profile } : {}) });
   if (!estimate.rates.known) ctx.log.warn(`model ${route.modelId} has no price row; priced at the most expensive known rate (${estimate.rates.notes.join("; ")})`);
 
-  const admission = await admit(ctx, identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json)), estimate, scope);
+  const admission = await admit(ctx, { ...identify(req, operation, route.modelId, ctx.now(), requestMetadataTags(operation, json)), ...x.caller }, estimate, scope);
   if (!admission.ok) {
     ctx.log.info(`refused ${operation} ${route.modelId}: cap ${admission.capId}`);
     return answer(res, refusal(admission.message));
@@ -175,7 +187,7 @@ async function meterGuardrail(x: Exchange, route: Extract<Route, { kind: "guardr
     return answer(res, validation(`Bedrock Budget could not read the request body: ${(err as Error).message}`));
   }
   const estimate = guardrailEstimate(route.guardrailId, units, pricing);
-  const admission = await admit(ctx, identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now()), estimate, scope);
+  const admission = await admit(ctx, { ...identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now()), ...x.caller }, estimate, scope);
   if (!admission.ok) return answer(res, refusal(admission.message));
   const call = admission.call;
   let upstream;
@@ -243,7 +255,7 @@ async function passThrough(x: Exchange, route: Route): Promise<void> {
     if (route.kind === "model" || route.kind === "guardrail") {
       const requestId = upstream.headers["x-amzn-requestid"];
       const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
-      await recordFreeCall(ctx, identify(req, route.operation, modelId, startedAt), route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, {
+      await recordFreeCall(ctx, { ...identify(req, route.operation, modelId, startedAt), ...x.caller }, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, {
         status,
         ...(typeof requestId === "string" ? { requestId } : {}),
         ...(route.operation === "ApplyGuardrail" ? { message: "ApplyGuardrail is billed per text unit, which Bedrock Budget does not price" } : {}),
@@ -307,6 +319,10 @@ function identify<Op extends Operation>(
 function header(req: AnyRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+function isMetered(operation: Operation): operation is MeteredOperation {
+  return operation !== "CountTokens" && operation !== "ApplyGuardrail";
 }
 
 /** Converse's `requestMetadata` (string pairs the caller attaches for cost tracking) become tags. */
