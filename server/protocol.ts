@@ -105,6 +105,10 @@ export interface CapStatusDto {
   scope: "personal" | "team";
   window: "day" | "week" | "month";
   model?: string;
+  /** The callers the cap applies to (access key ids, profiles, API-key ids, users); every caller when absent. */
+  callers?: string[];
+  /** Tags a call must carry for the cap to apply; every call when absent. */
+  tags?: Record<string, string>;
   limitUsd: number;
   spentUsd: number;
   reservedUsd: number;

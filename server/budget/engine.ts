@@ -13,6 +13,9 @@ export interface CapStatus {
   scope: CapConfig["scope"];
   window: CapWindow;
   model?: string;
+  /** Whom the cap applies to and the tags it needs, when scoped so (a code lens cannot tell whether it applies). */
+  callers?: string[];
+  tags?: Record<string, string>;
   limitPicos: Picos;
   spentPicos: Picos;
   reservedPicos: Picos;
@@ -176,7 +179,7 @@ export class BudgetEngine {
         windowStart: new Date(s.start!),
         resetsAt: new Date(s.end!),
       };
-      if (s.cap.model !== undefined) status.model = s.cap.model;
+      Object.assign(status, capScopeFields(s.cap));
       return status;
     });
   }
@@ -224,6 +227,15 @@ export class BudgetEngine {
       resetsAt: new Date(s.end!),
     };
   }
+}
+
+/** The scope fields of a cap that are set (model, callers, tags), for its status. */
+export function capScopeFields(cap: CapConfig): Pick<CapStatus, "model" | "callers" | "tags"> {
+  return {
+    ...(cap.model !== undefined ? { model: cap.model } : {}),
+    ...(cap.callers !== undefined ? { callers: [...cap.callers] } : {}),
+    ...(cap.tags !== undefined ? { tags: { ...cap.tags } } : {}),
+  };
 }
 
 /** What a cap applies to, as one comparable string: a change of it starts the cap's totals afresh. */

@@ -9,7 +9,8 @@ import { checkConfig, configSchema, type Config } from "./schema";
  * Keys whose bad value costs nothing, so a workspace may set them. Every other key decides money
  * (caps, pricing, guardrailPricing, upstreamEndpoint, region, awsProfile, ledgerDir, port, user,
  * timeZone, teamLedger, team, teamUnavailable, allowUnmeteredOperations, maxRequestBytes,
- * allowApiKeys, whenGatewayDown, and routeTerminals: turning it off sends
+ * allowApiKeys, whenGatewayDown, the usage plans rateLimit, tiers and callers (they are
+ * machine-scoped: a workspace may not set a plan, which could loosen one), and routeTerminals: turning it off sends
  * terminals to Bedrock unmetered, so a repository may not), and so does any key added later until it is listed here:
  * forgetting to classify a key fails closed.
  */

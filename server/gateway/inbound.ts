@@ -3,7 +3,7 @@ import http2 from "node:http2";
 import type { AwsCredentialIdentity } from "@smithy/types";
 import type { AnyRequest, AnyResponse } from "./listener";
 import type { CallerMatch } from "./callerCredentials";
-import { parseAuthorization, scopeProblem, sha256Hex, verifySignature, type ParsedAuthorization } from "./sigv4";
+import { maskKey, parseAuthorization, scopeProblem, sha256Hex, verifySignature, type ParsedAuthorization } from "./sigv4";
 
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d{1,5})?$/i;
 
@@ -124,11 +124,15 @@ export async function checkAuthorizationHeader(input: {
       if (!credentials) {
         return { ok: false, message: `the gateway could not resolve AWS credentials to check the signature (${failure!.message}); set awsProfile or sign in (aws sso login)` };
       }
-      const hint = parsed.auth.service === "bedrock"
-        ? input.profiles && input.profiles.names.length > 0
-          ? `, nor those of the profiles named in callers (${input.profiles.names.join(", ")}); add the caller's AWS profile as a key of callers (with its tier)`
-          : "; or add the caller's AWS profile as a key of callers (with its tier) so the gateway accepts its key"
-        : "";
+      if (parsed.auth.service === "bedrock" && input.profiles && input.profiles.names.length > 0) {
+        return {
+          ok: false,
+          message:
+            `Bedrock Budget refused the request: it is signed with access key ${maskKey(parsed.auth.accessKeyId)}, but the gateway's credentials are ${maskKey(credentials.accessKeyId)} ` +
+            `and no profile named in callers (${input.profiles.names.join(", ")}) holds it; add the caller's AWS profile as a key of callers (with its tier), or point the gateway at the caller's profile (awsProfile)`,
+        };
+      }
+      const hint = parsed.auth.service === "bedrock" ? "; or add the caller's AWS profile as a key of callers (with its tier)" : "";
       return { ok: false, message: `Bedrock Budget refused the request: ${problem}${hint}` };
     }
   }

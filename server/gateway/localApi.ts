@@ -67,6 +67,8 @@ export class LocalApi implements Routes {
       scope: c.scope,
       window: c.window,
       ...(c.model ? { model: c.model } : {}),
+      ...(c.callers ? { callers: c.callers } : {}),
+      ...(c.tags ? { tags: c.tags } : {}),
       limitUsd: picosToUsd(c.limitPicos),
       spentUsd: picosToUsd(c.spentPicos),
       reservedUsd: picosToUsd(c.reservedPicos),

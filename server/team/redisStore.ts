@@ -26,6 +26,7 @@
  * (a Redis restarted without persistence), this gateway replays its journal's settled calls of
  * the current windows through the settle script — idempotent by call id, so each counts once.
  */
+import { capScopeFields } from "../budget/engine";
 import type { CallSubject } from "../budget/capMatch";
 import { replaySettled, type SettledCall } from "../budget/replay";
 import Redis, { Cluster, type RedisOptions } from "ioredis";
@@ -307,7 +308,7 @@ export class RedisTeamEngine implements TeamEngine {
         resetsAt: b.end,
         team: { source: "redis", asOf, stale },
       };
-      if (cap.cap.model !== undefined) s.model = cap.cap.model;
+      Object.assign(s, capScopeFields(cap.cap));
       return s;
     });
   }

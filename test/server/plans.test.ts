@@ -165,7 +165,7 @@ describe("usage plans: several callers on one gateway, each signing with its own
       const denied = (await stranger.send(invoke()).catch((e: unknown) => e)) as Error;
       stranger.destroy();
       assert.equal(denied.name, "AccessDeniedException");
-      assert.match(denied.message, /nor those of the profiles named in callers \(prod, staging\); add the caller's AWS profile as a key of callers/);
+      assert.match(denied.message, /no profile named in callers \(prod, staging\) holds it; add the caller's AWS profile as a key of callers/);
     } finally {
       staging.destroy();
       prod.destroy();
