@@ -71,11 +71,11 @@ export const configSchema = z.strictObject({
   rateLimit: rateLimitSchema.optional().describe("Usage plan of every caller (each caller its own bucket and counts): a token bucket (`requestsPerSecond`, `burst`) and request quotas (`requestsPerDay`, `requestsPerMonth`). A tier's `rateLimit` replaces fields for its callers."),
   tiers: z
     .record(z.string().min(1).max(64).regex(/^[\w.-]+$/, "use letters, digits, '.', '_' or '-'"), tierSchema)
-    .default({})
+    .optional()
     .describe("Usage plans by name (e.g. basic, professional, enterprise): a rate limit and caps for each caller of the tier. Callers join a tier in `callers`."),
   callers: z
     .record(callerName, z.string().min(1).max(64))
-    .default({})
+    .optional()
     .describe("Callers and their tier: keys are access key ids, AWS profile names (the gateway then also accepts calls signed with that profile's credentials, and re-signs them with the same), `apikey:<16 hex of sha256(key)>` ids or user names; values name a tier of `tiers`."),
   pricing: z.record(z.string().min(1), priceOverrideSchema).default({}).describe("Price overrides per model id or glob, in USD per million tokens; they win over the built-in table."),
   ledgerDir: z.string().min(1).optional().describe("Folder of the journal and state; defaults to ~/.bedrock-budget."),
@@ -166,18 +166,18 @@ export function checkConfig(raw: unknown, fallback?: Config): { config: Config; 
     if (!result.success) {
       for (const issue of result.error.issues) problems.push({ key, path: formatIssuePath([key, ...issue.path]), message: issue.message });
       value = fallback ? fallback[key] : configSchema.shape[key].safeParse(undefined).data;
-    } else if (key === "callers") {
-      const tiers = (values.tiers ?? {}) as Record<string, unknown>;
-      const unknown = Object.entries(value as Record<string, string>).find(([, tier]) => typeof tiers !== "object" || tiers === null || !(tier in tiers));
+    } else if (key === "callers" && value !== undefined) {
+      const tiers = values.tiers;
+      const unknown = Object.entries(value as Record<string, string>).find(([, tier]) => typeof tiers !== "object" || tiers === null || !Object.hasOwn(tiers, tier));
       if (unknown) {
         problems.push({ key, path: `${key}.${unknown[0]}`, message: `names tier "${unknown[1]}", which is not a key of tiers` });
-        value = fallback ? fallback.callers : {};
+        value = fallback ? fallback.callers : undefined;
       }
-    } else if (key === "tiers") {
+    } else if (key === "tiers" && value !== undefined) {
       const dup = Object.entries(value as Record<string, TierConfig>).map(([name, t]) => [name, firstDuplicateCapId(t.caps ?? [])] as const).find(([, d]) => d);
       if (dup) {
         problems.push({ key, path: `${key}.${dup[0]}.caps`, message: `two caps have the id "${dup[1]}"` });
-        value = fallback ? fallback.tiers : {};
+        value = fallback ? fallback.tiers : undefined;
       }
     } else if (key === "caps") {
       const duplicate = firstDuplicateCapId(value as CapConfig[]);

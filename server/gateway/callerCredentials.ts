@@ -1,11 +1,11 @@
 /**
- * The credentials of the AWS profiles named as keys of `callers`: a call signed with one of them is
+ * The credentials of the AWS profiles named as keys of `callers` (or in a cap's `callers`): a call signed with one of them is
  * verified against it and re-signed with it, so several callers with their own plans share one
- * gateway and AWS sees each call's own principal. Profiles load through credentials.ts (memoized);
- * a key that names no profile (a user name, an access key id) simply matches nothing here.
+ * gateway and AWS sees each call's own principal. Profiles load from the shared files through
+ * credentials.ts (memoized); a name that is no profile (a user name) fails at once and matches nothing.
  */
 import type { AwsCredentialIdentity } from "@smithy/types";
-import { credentialSource, type CredentialSource } from "../credentials";
+import { profileCredentialSource, type CredentialSource } from "../credentials";
 import type { Config } from "../config/schema";
 
 /** Access key ids (AKIA…, ASIA…) and API-key ids are not profile names. */
@@ -19,13 +19,14 @@ export interface CallerMatch {
 export class ProfileCredentials {
   private readonly sources: ReadonlyMap<string, CredentialSource>;
 
-  constructor(readonly names: readonly string[], sourceFor: (profile: string) => CredentialSource = credentialSource) {
+  constructor(readonly names: readonly string[], sourceFor: (profile: string) => CredentialSource = profileCredentialSource) {
     this.sources = new Map(names.map((name) => [name, sourceFor(name)]));
   }
 
-  /** The `callers` keys that may name AWS profiles. */
-  static namesIn(config: Pick<Config, "callers">): string[] {
-    return Object.keys(config.callers).filter((name) => !NOT_A_PROFILE.test(name)).sort();
+  /** The names that may be AWS profiles: keys of `callers`, and the callers a cap names. */
+  static namesIn(config: Pick<Config, "callers"> & Partial<Pick<Config, "caps">>): string[] {
+    const names = new Set([...Object.keys(config.callers ?? {}), ...(config.caps ?? []).flatMap((c) => c.callers ?? [])]);
+    return [...names].filter((name) => !NOT_A_PROFILE.test(name)).sort();
   }
 
   /** True when this set serves exactly the same profile names (its memoized credentials can be kept). */

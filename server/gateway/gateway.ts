@@ -241,7 +241,7 @@ export class Gateway implements RunningGateway {
    */
   private async replayQuotas(ctx: GatewayContext): Promise<void> {
     const { config, timeZone } = ctx;
-    const limits = [config.rateLimit, ...Object.values(config.tiers).map((t) => t.rateLimit)];
+    const limits = [config.rateLimit, ...Object.values(config.tiers ?? {}).map((t) => t.rateLimit)];
     if (!limits.some((l) => l?.requestsPerDay !== undefined || l?.requestsPerMonth !== undefined)) return;
     if (this.quotasReplayedIn === timeZone) return;
     this.quotasReplayedIn = timeZone;

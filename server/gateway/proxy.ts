@@ -84,7 +84,9 @@ async function handleRead(
   }
 
   const forward = (signal: AbortSignal) => forwardUpstream(ctx, auth, { method, rawPath, headers: req.headers, body, signal, scope });
-  const caller = { caller: auth.caller, ...(auth.kind === "sigv4" && auth.callerProfile !== undefined ? { callerProfile: auth.callerProfile } : {}) };
+  // Verified by the gateway's own credentials: its awsProfile is the caller's profile (caps and tiers may name it).
+  const profile = auth.kind === "sigv4" ? auth.callerProfile ?? ctx.config.awsProfile : undefined;
+  const caller = { caller: auth.caller, ...(profile !== undefined ? { callerProfile: profile } : {}) };
 
   // The caller's usage plan (rate, quotas) before anything is estimated or reserved.
   if (route.kind === "model" || route.kind === "guardrail") {

@@ -8,7 +8,7 @@ import { capId, type CapConfig, type Config, type RateLimitConfig } from "../con
 /** The tier of a caller: the first of its names (access key id, profile, user) that `callers` lists. */
 export function tierOf(config: Pick<Config, "callers">, who: Pick<CallSubject, "caller" | "callerProfile" | "user">): string | undefined {
   for (const name of callerNames(who)) {
-    const tier = config.callers[name];
+    const tier = config.callers?.[name];
     if (tier !== undefined) return tier;
   }
   return undefined;
@@ -16,7 +16,7 @@ export function tierOf(config: Pick<Config, "callers">, who: Pick<CallSubject, "
 
 /** The rate limit of a caller on `tier`: the tier's fields over the top-level ones; undefined when nothing limits it. */
 export function rateLimitFor(config: Pick<Config, "rateLimit" | "tiers">, tier: string | undefined): RateLimitConfig | undefined {
-  const own = tier === undefined ? undefined : config.tiers[tier]?.rateLimit;
+  const own = tier === undefined ? undefined : config.tiers?.[tier]?.rateLimit;
   const merged: RateLimitConfig = { ...config.rateLimit, ...own };
   return Object.values(merged).some((v) => v !== undefined) ? merged : undefined;
 }
@@ -33,8 +33,8 @@ export function tierCapId(cap: CapConfig, caller: string): string {
  */
 export function capsInForce(config: Pick<Config, "caps" | "tiers" | "callers">): CapConfig[] {
   const out = [...config.caps];
-  for (const [caller, tier] of Object.entries(config.callers)) {
-    for (const cap of config.tiers[tier]?.caps ?? []) out.push({ ...cap, id: tierCapId(cap, caller), callers: [caller] });
+  for (const [caller, tier] of Object.entries(config.callers ?? {})) {
+    for (const cap of config.tiers?.[tier]?.caps ?? []) out.push({ ...cap, id: tierCapId(cap, caller), callers: [caller] });
   }
   return out;
 }

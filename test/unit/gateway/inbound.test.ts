@@ -70,8 +70,9 @@ describe("inbound: callers' profiles and API-key callers", () => {
     assert.equal(apiKeyCaller("Bearer my-secret-key"), r.ok && r.kind === "bearer" ? r.caller : "");
   });
 
-  it("profile names are the callers keys that are not access key ids or API-key ids", () => {
+  it("profile names are the callers keys and caps' callers that are not access key ids or API-key ids", () => {
     assert.deepEqual(ProfileCredentials.namesIn({ callers: { AKIAIOSFODNN7EXAMPLE: "a", "apikey:0123456789abcdef": "a", staging: "b", "agent-007": "b" } }), ["agent-007", "staging"]);
+    assert.deepEqual(ProfileCredentials.namesIn({ caps: [{ scope: "personal", window: "day", limitUsd: 1, callers: ["prod", "AKIAIOSFODNN7EXAMPLE"] }] }), ["prod"]);
   });
 });
 
