@@ -245,6 +245,7 @@ export class Gateway implements RunningGateway {
     if (!limits.some((l) => l?.requestsPerDay !== undefined || l?.requestsPerMonth !== undefined)) return;
     if (this.quotasReplayedIn === timeZone) return;
     this.quotasReplayedIn = timeZone;
+    this.rateLimiter.resetCounts(); // calls counted live before a quota applied are in the journal too
     const since = windowBounds("month", timeZone, this.now()).start;
     await replaySettled(this.history(since), () => [], () => undefined, (call) => {
       if (call.caller === undefined || call.outcome === "throttled" || call.outcome === "quota-exceeded") return;

@@ -81,6 +81,11 @@ export class RateLimiter {
     return { ok: true };
   }
 
+  /** Forgets every request count (buckets stay): the journal is about to be counted again. */
+  resetCounts(): void {
+    this.counts.clear();
+  }
+
   /** Counts a request made at `at` (journal replay): only the current day and month are kept. */
   count(caller: string, at: Date, timeZone: string): void {
     const dayKey = windowKey("day", timeZone, at);
