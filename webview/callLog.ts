@@ -16,10 +16,12 @@ export function outcomeText(c: CallRecord): string {
     case "upstream-failed": return "upstream failed";
     case "client-aborted": return "client aborted";
     case "interrupted": return "interrupted";
+    case "throttled": return "throttled (rate limit)";
+    case "quota-exceeded": return "over its request quota";
   }
 }
 
-const outcomeClass = (o: Outcome) => (o === "ok" ? "ok" : o === "refused" || o === "cut" ? "warn" : "err");
+const outcomeClass = (o: Outcome) => (o === "ok" ? "ok" : o === "refused" || o === "cut" || o === "throttled" || o === "quota-exceeded" ? "warn" : "err");
 
 export class CallLog {
   readonly element: HTMLElement;
