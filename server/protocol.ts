@@ -25,7 +25,9 @@ export type Outcome =
   | "cut" // a stream stopped by the gateway at a cap; charged what was generated
   | "client-aborted" // the caller went away mid-call; charged what is known, else the worst case
   | "upstream-failed" // connection to Bedrock dropped mid-call, or its answer could not be read; charged conservatively
-  | "interrupted"; // unsettled after a crash, or stopped by a shutdown past its deadline; charged the worst case
+  | "interrupted" // unsettled after a crash, or stopped by a shutdown past its deadline; charged the worst case
+  | "throttled" // over the caller's rate limit (HTTP 429); never forwarded, costs nothing
+  | "quota-exceeded"; // over the caller's request quota (HTTP 400); never forwarded, costs nothing
 
 /** The settled call. Written before the caller sees the end of its response. */
 export interface CallRecord {
@@ -34,8 +36,6 @@ export interface CallRecord {
   at: string; // ISO time of settlement
   startedAt: string;
   user: string;
-  /** Who made the call: the SigV4 access key id, or apikey:<sha256 prefix> for a Bedrock API key. */
-  caller?: string;
   tool: string;
   operation: Operation;
   modelId: string; // as the caller named it
@@ -51,6 +51,10 @@ export interface CallRecord {
   requestId?: string;
   latencyMs: number;
   tags: Record<string, string>;
+  /** Who made the call: the SigV4 access key id, or apikey:<sha256 prefix> for a Bedrock API key. */
+  caller?: string;
+  /** The AWS profile (a key of `callers`) whose credentials verified the call, when it was not the gateway's own. */
+  callerProfile?: string;
   serviceTier?: string;
   message?: string; // short, secret-free description of an error
   /** The model that answered, when a cap's `downgrade` action sent the call to another model than `modelId`. */
@@ -114,6 +118,10 @@ export interface CapStatusDto {
   scope: "personal" | "team";
   window: "day" | "week" | "month";
   model?: string;
+  /** The callers the cap applies to (access key ids, profiles, API-key ids, users); every caller when absent. */
+  callers?: string[];
+  /** Tags a call must carry for the cap to apply; every call when absent. */
+  tags?: Record<string, string>;
   limitUsd: number;
   spentUsd: number;
   reservedUsd: number;

@@ -4,7 +4,7 @@ import type { DataSource } from "./dataSource";
 import { clear, h } from "./dom";
 import { callTime, count, modelLabel, usdPrecise } from "./format";
 
-export const OUTCOMES: Outcome[] = ["ok", "refused", "cut", "upstream-error", "upstream-failed", "client-aborted", "interrupted"];
+export const OUTCOMES: Outcome[] = ["ok", "refused", "cut", "upstream-error", "upstream-failed", "client-aborted", "interrupted", "throttled", "quota-exceeded"];
 const PAGE = 50;
 
 export function outcomeText(c: CallRecord): string {
@@ -16,10 +16,12 @@ export function outcomeText(c: CallRecord): string {
     case "upstream-failed": return "upstream failed";
     case "client-aborted": return "client aborted";
     case "interrupted": return "interrupted";
+    case "throttled": return "throttled (rate limit)";
+    case "quota-exceeded": return "over its request quota";
   }
 }
 
-const outcomeClass = (o: Outcome) => (o === "ok" ? "ok" : o === "refused" || o === "cut" ? "warn" : "err");
+const outcomeClass = (o: Outcome) => (o === "ok" ? "ok" : o === "refused" || o === "cut" || o === "throttled" || o === "quota-exceeded" ? "warn" : "err");
 
 export class CallLog {
   readonly element: HTMLElement;

@@ -5,6 +5,7 @@
  * source and freshness, and replays the journal into the local engine.
  */
 import type { Picos } from "../metering/money";
+import type { CallSubject } from "./capMatch";
 import { refusalMessage, type BudgetEngine, type CapStatus, type Refusal } from "./engine";
 import { replaySettled, type SettledCall } from "./replay";
 
@@ -24,10 +25,9 @@ export interface CapFigure extends CapStatus {
   team?: Freshness;
 }
 
-export interface StoreReserveRequest {
+/** A reservation on one store: the call's subject (which caps apply) and its amount. */
+export interface StoreReserveRequest extends CallSubject {
   callId: string;
-  modelId: string;
-  baseModelId?: string;
   /** The caps of this store that apply (see CapStore.applicable). */
   capIds: string[];
   amount: Picos;
@@ -43,8 +43,8 @@ export type GrowResult = { ok: true } | { ok: false; message: string };
 /** One place caps are kept. Calls on a store never throw except `reserve` (a store that cannot answer). */
 export interface CapStore {
   readonly source: CapSource;
-  /** Ids of this store's caps that apply to a model. */
-  applicable(modelId: string, baseModelId?: string): string[];
+  /** Ids of this store's caps that apply to a call. */
+  applicable(subject: CallSubject): string[];
   /** Reserves `amount` on `capIds` in the windows containing `now`, or refuses. */
   reserve(req: StoreReserveRequest): Promise<StoreReserveResult>;
   /** A stream outgrew its reservation. */
@@ -62,8 +62,8 @@ export class LocalCapStore implements CapStore {
 
   constructor(readonly engine: BudgetEngine, private readonly timeZone: () => string, readonly now: () => Date) {}
 
-  applicable(modelId: string, baseModelId?: string): string[] {
-    return this.engine.applicableCaps(modelId, baseModelId);
+  applicable(subject: CallSubject): string[] {
+    return this.engine.applicableCaps(subject);
   }
 
   reserve(req: StoreReserveRequest): Promise<StoreReserveResult> {
@@ -72,7 +72,8 @@ export class LocalCapStore implements CapStore {
 
   /** The synchronous reserve: checked and booked in one turn of the event loop. */
   reserveNow(req: Omit<StoreReserveRequest, "capIds">): StoreReserveResult {
-    const r = this.engine.reserve({ callId: req.callId, modelId: req.modelId, ...(req.baseModelId !== undefined ? { baseModelId: req.baseModelId } : {}), amount: req.amount, now: req.now });
+    const { capIds: _ignored, ...request } = req as StoreReserveRequest;
+    const r = this.engine.reserve(request);
     return r.ok ? r : { ok: false, capId: r.refusal.capId, refusal: r.refusal, message: refusalMessage(r.refusal, this.timeZone()) };
   }
 
@@ -111,9 +112,9 @@ export class Caps {
     public team?: CapStore,
   ) {}
 
-  /** Ids of every cap (personal, then team) that applies to a call on this model. */
-  applicable(modelId: string, baseModelId?: string): string[] {
-    return [...this.local.applicable(modelId, baseModelId), ...(this.team ? this.team.applicable(modelId, baseModelId) : [])];
+  /** Ids of every cap (personal, then team) that applies to a call. */
+  applicable(subject: CallSubject): string[] {
+    return [...this.local.applicable(subject), ...(this.team ? this.team.applicable(subject) : [])];
   }
 
   /**
@@ -125,7 +126,7 @@ export class Caps {
     const local = this.local.reserveNow(req);
     if (!local.ok) return local;
     const team = this.team;
-    const teamCaps = team ? team.applicable(req.modelId, req.baseModelId) : [];
+    const teamCaps = team ? team.applicable(req) : [];
     if (!team || teamCaps.length === 0) return { ok: true, capIds: local.capIds };
     let t: StoreReserveResult;
     try {
@@ -187,7 +188,7 @@ export class Caps {
     if (!since) return;
     await replaySettled(
       journal(since),
-      (modelId, baseModelId) => engine.applicableCaps(modelId, baseModelId).filter((id) => !only || only.has(id)),
+      (call) => engine.applicableCaps(call).filter((id) => !only || only.has(id)),
       ({ amount, at, capIds }) => {
         for (const id of capIds) engine.recordExternalSpent(id, at, amount);
       },

@@ -5,7 +5,7 @@
  */
 import { capAction, capId, type CapConfig } from "../config/schema";
 import { formatUsd, usdToPicos, type Picos } from "../metering/money";
-import { capsFor, capMatcher, type CapMatcher } from "./capMatch";
+import { capsFor, capMatcher, type CallSubject, type CapMatcher } from "./capMatch";
 import { formatLocalDateTime, windowBounds, type CapWindow } from "./windows";
 
 export interface CapStatus {
@@ -13,6 +13,9 @@ export interface CapStatus {
   scope: CapConfig["scope"];
   window: CapWindow;
   model?: string;
+  /** Whom the cap applies to and the tags it needs, when scoped so (a code lens cannot tell whether it applies). */
+  callers?: string[];
+  tags?: Record<string, string>;
   limitPicos: Picos;
   spentPicos: Picos;
   reservedPicos: Picos;
@@ -34,17 +37,14 @@ export interface Refusal {
 
 export type ReserveResult = { ok: true; capIds: string[] } | { ok: false; refusal: Refusal };
 
-export interface ReserveRequest {
+/** A call's subject (model, caller, user, tags: what decides which caps apply) and what it reserves. */
+export interface ReserveRequest extends CallSubject {
   callId: string;
-  modelId: string;
-  baseModelId?: string;
   amount: Picos;
   now: Date;
 }
 
-export interface SpendRecord {
-  modelId: string;
-  baseModelId?: string;
+export interface SpendRecord extends CallSubject {
   amount: Picos;
   at: Date;
 }
@@ -87,15 +87,15 @@ export class BudgetEngine {
       const fields = {
         cap,
         limit: usdToPicos(cap.limitUsd),
-        matches: capMatcher(cap.model),
+        matches: capMatcher(cap),
       };
       const kept = old.get(id);
       if (!kept) {
         fresh.push(id);
         return { id, ...fields, spent: 0n, reserved: 0n, epoch: 0 };
       }
-      if (kept.cap.window !== cap.window || kept.cap.model !== cap.model) {
-        // Another window or model makes the old totals meaningless; outstanding holds go stale.
+      if (kept.cap.window !== cap.window || scopeKey(kept.cap) !== scopeKey(cap)) {
+        // Another window or scope (model, callers, tags) makes the old totals meaningless; outstanding holds go stale.
         fresh.push(id);
         Object.assign(kept, { spent: 0n, reserved: 0n, start: undefined, end: undefined, epoch: kept.epoch + 1 });
       }
@@ -104,14 +104,15 @@ export class BudgetEngine {
     return fresh;
   }
 
-  applicableCaps(modelId: string, baseModelId?: string): string[] {
-    return this.applicable(modelId, baseModelId).map((s) => s.id);
+  /** Ids of the caps that apply to a call: its subject, or a model id (and base model id) whose caller and tags are unknown. */
+  applicableCaps(subject: CallSubject | string, baseModelId?: string): string[] {
+    return this.applicable(subject, baseModelId).map((s) => s.id);
   }
 
   reserve(r: ReserveRequest): ReserveResult {
     if (r.amount < 0n) throw new Error("reserve: negative amount");
     if (this.holds.has(r.callId)) throw new Error(`reserve: call ${r.callId} already holds a reservation`);
-    const states = this.applicable(r.modelId, r.baseModelId);
+    const states = this.applicable(r);
     for (const s of states) this.roll(s, r.now.getTime());
     const refused = states.find((s) => walls(s) && s.spent + s.reserved + r.amount > s.limit);
     if (refused) return { ok: false, refusal: this.refusal(refused, r.amount) };
@@ -156,7 +157,7 @@ export class BudgetEngine {
 
   /** Adds spend that happened at `at` (journal replay, or a settle without a reservation). Spend in an older window than a cap's current one is ignored. */
   recordSpent(r: SpendRecord): void {
-    for (const s of this.applicable(r.modelId, r.baseModelId)) this.addSpent(s, r.at.getTime(), r.amount);
+    for (const s of this.applicable(r)) this.addSpent(s, r.at.getTime(), r.amount);
   }
 
   /** Spend from elsewhere (e.g. a team's other members) for one cap, at any instant inside the window it belongs to. */
@@ -178,13 +179,13 @@ export class BudgetEngine {
         windowStart: new Date(s.start!),
         resetsAt: new Date(s.end!),
       };
-      if (s.cap.model !== undefined) status.model = s.cap.model;
+      Object.assign(status, capScopeFields(s.cap));
       return status;
     });
   }
 
-  private applicable(modelId: string, baseModelId?: string): CapState[] {
-    return capsFor(this.caps, modelId, baseModelId);
+  private applicable(subject: CallSubject | string, baseModelId?: string): CapState[] {
+    return capsFor(this.caps, subject, baseModelId);
   }
 
   /** Moves a cap to the window containing `t` if `t` is past its end. Holds from the old window go stale with it. */
@@ -231,6 +232,20 @@ export class BudgetEngine {
 /** A `warn` cap counts a call past its limit instead of refusing it (the gateway says so); every other action is a wall at its limit. */
 function walls(s: CapState): boolean {
   return capAction(s.cap) !== "warn";
+}
+
+/** The scope fields of a cap that are set (model, callers, tags), for its status. */
+export function capScopeFields(cap: CapConfig): Pick<CapStatus, "model" | "callers" | "tags"> {
+  return {
+    ...(cap.model !== undefined ? { model: cap.model } : {}),
+    ...(cap.callers !== undefined ? { callers: [...cap.callers] } : {}),
+    ...(cap.tags !== undefined ? { tags: { ...cap.tags } } : {}),
+  };
+}
+
+/** What a cap applies to, as one comparable string: a change of it starts the cap's totals afresh. */
+export function scopeKey(cap: CapConfig): string {
+  return JSON.stringify([cap.model ?? null, cap.callers ? [...cap.callers].sort() : null, cap.tags ? Object.entries(cap.tags).sort() : null]);
 }
 
 /** One sentence for the person whose call was refused. */

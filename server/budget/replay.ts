@@ -4,17 +4,18 @@
  * a replayed call does to it (the local engine books it, the folder adds it to this machine's
  * file, Redis re-contributes it).
  */
+import type { Outcome } from "../protocol";
 import type { Picos } from "../metering/money";
+import type { CallSubject } from "./capMatch";
 
-/** The fields of a journal's settled call that a replay reads. */
-export interface SettledCall {
+/** The fields of a journal's settled call that a replay reads: its subject (which caps apply), cost, start and outcome. */
+export interface SettledCall extends CallSubject {
   id: string;
-  modelId: string;
-  baseModelId?: string;
   /** The model that answered a downgraded call: caps count the call against it, as live. */
   answeredBy?: string;
   costPicos: string;
   startedAt: string;
+  outcome?: Outcome;
 }
 
 /** The model id caps match a settled call by: the one that answered it (a downgrade), else the one asked. */
@@ -32,20 +33,24 @@ export interface ReplayedSpend {
 
 /**
  * Feeds every settled call with a cost to `charge`, with the ids of the caps (`applicable`, given
- * when the call started) it counts against; calls no cap applies to are skipped. Awaits `charge` when it returns a promise
- * (a store that writes in batches). Returns how many calls were charged.
+ * the call and when it started) it counts against; calls no cap applies to are skipped. Awaits `charge` when it returns a promise
+ * (a store that writes in batches). `observe`, when given, sees every call first, free ones too
+ * (request quotas count calls, not dollars). Returns how many calls were charged.
  */
 export async function replaySettled(
   calls: AsyncIterable<SettledCall>,
-  applicable: (modelId: string, baseModelId: string | undefined, at: Date) => string[],
+  applicable: (call: SettledCall, at: Date) => string[],
   charge: (spend: ReplayedSpend) => void | Promise<unknown>,
+  observe?: (call: SettledCall) => void,
 ): Promise<number> {
   let count = 0;
   for await (const call of calls) {
+    observe?.(call);
     const amount = BigInt(call.costPicos);
     if (amount <= 0n) continue;
     const at = new Date(call.startedAt);
-    const capIds = applicable(cappedModelId(call), call.baseModelId, at);
+    // A downgraded call counts against the model that answered it, as it did live.
+    const capIds = applicable(call.answeredBy === undefined ? call : { ...call, modelId: cappedModelId(call) }, at);
     if (capIds.length === 0) continue;
     count++;
     const pending = charge({ id: call.id, amount, at, capIds });

@@ -8,6 +8,8 @@ import { MAX_TAGS, TAG_KEY_RE, TAG_RULE, TAG_VALUE_RE } from "./tags";
 /** arn:<partition>:sns:<region>:<account>:<topic>; the region decides where the SNS client publishes. */
 export const SNS_TOPIC_ARN = /^arn:aws(-[a-z]+)*:sns:([a-z]{2}(-gov)?-[a-z]+-\d):(\d{12}):([A-Za-z0-9_-]{1,256}(\.fifo)?)$/;
 
+/** An access key id, an AWS profile name, an `apikey:<hash>` id or a user name. */
+const callerName = z.string().min(1).max(200).regex(/^[^\s,]+$/, "a caller: an access key id, an AWS profile name, an apikey:<16 hex> id or a user name (no spaces or commas)");
 const positiveUsd = z.number().positive().finite().max(1_000_000_000);
 const pricePer1M = z.number().nonnegative().finite().max(1_000_000);
 
@@ -25,6 +27,34 @@ export const capSchema = z.strictObject({
     ),
   downgradeTo: z.string().min(1).max(2048).optional().describe("With `action: downgrade`: the model id calls go to instead (for InvokeModel, one with the same request body format)."),
   downgradeAt: z.number().min(0).max(1).optional().describe("With `action: downgrade`: the fraction of the limit (spent + reserved + the call's worst case) from which calls are downgraded; 0.8 when unset."),
+  callers: z
+    .array(callerName)
+    .min(1)
+    .max(1000)
+    .optional()
+    .describe("Who the cap applies to: access key ids, AWS profile names (named as keys of `callers`), `apikey:<16 hex>` ids of Bedrock API keys, or user names; every caller when unset. The listed callers share the cap's one wall."),
+  tags: z
+    .record(z.string().min(1).max(64), z.string().max(256))
+    .optional()
+    .describe("The cap applies only to calls carrying every one of these tags (`X-Bedrock-Budget-Tags` header, Converse `requestMetadata`); every call when unset."),
+});
+
+export const rateLimitSchema = z
+  .strictObject({
+    requestsPerSecond: z.number().positive().finite().max(100_000).optional().describe("Steady rate each caller may send, in requests per second (token bucket refill); unlimited when unset. Over it: HTTP 429 ThrottlingException with Retry-After, which the SDKs retry."),
+    burst: z.number().int().min(1).max(100_000).optional().describe("Requests a caller may send at once before the rate applies (bucket size); defaults to requestsPerSecond rounded up."),
+    requestsPerDay: z.number().int().min(1).max(1_000_000_000).optional().describe("Requests each caller may send per day, in the configured time zone. Over it: HTTP 400 ServiceQuotaExceededException, not retried."),
+    requestsPerMonth: z.number().int().min(1).max(1_000_000_000).optional().describe("Requests each caller may send per calendar month, in the configured time zone."),
+  })
+  .refine((r) => r.burst === undefined || r.requestsPerSecond !== undefined, { message: "burst needs requestsPerSecond", path: ["burst"] });
+
+export const tierSchema = z.strictObject({
+  rateLimit: rateLimitSchema.optional().describe("This tier's rate limit and quotas: each field set here replaces the top-level `rateLimit` field for the tier's callers."),
+  caps: z
+    .array(capSchema.superRefine(checkCapRules).refine((c) => c.callers === undefined, { message: "a tier cap applies to each caller of the tier; set callers in the top-level callers key, not here", path: ["callers"] }))
+    .max(100)
+    .optional()
+    .describe("Caps for each caller of this tier: every caller gets its own wall of each (a tier cap is per caller, as per-agent caps)."),
 });
 
 /**
@@ -73,6 +103,15 @@ export const guardrailPricingSchema = z.strictObject({
 export const configSchema = z.strictObject({
   user: z.string().min(1).max(200).optional().describe("Who the ledger records as the caller; defaults to the OS user name."),
   caps: z.array(capSchema.superRefine(checkCapRules)).default([]).describe("Dollar caps. Every cap that applies to a call must admit its worst case, or the call is refused before it reaches Bedrock."),
+  rateLimit: rateLimitSchema.optional().describe("Usage plan of every caller (each caller its own bucket and counts): a token bucket (`requestsPerSecond`, `burst`) and request quotas (`requestsPerDay`, `requestsPerMonth`). A tier's `rateLimit` replaces fields for its callers."),
+  tiers: z
+    .record(z.string().min(1).max(64).regex(/^[\w.-]+$/, "use letters, digits, '.', '_' or '-'"), tierSchema)
+    .optional()
+    .describe("Usage plans by name (e.g. basic, professional, enterprise): a rate limit and caps for each caller of the tier. Callers join a tier in `callers`."),
+  callers: z
+    .record(callerName, z.string().min(1).max(64))
+    .optional()
+    .describe("Callers and their tier: keys are access key ids, AWS profile names (the gateway then also accepts calls signed with that profile's credentials, and re-signs them with the same), `apikey:<16 hex of sha256(key)>` ids or user names; values name a tier of `tiers`."),
   pricing: z.record(z.string().min(1), priceOverrideSchema).default({}).describe("Price overrides per model id or glob, in USD per million tokens; they win over the built-in table."),
   ledgerDir: z.string().min(1).optional().describe("Folder of the journal and state; defaults to ~/.bedrock-budget."),
   upstreamEndpoint: z.url({ protocol: /^https?$/ }).optional().describe("Where calls go; defaults to https://bedrock-runtime.<region>.amazonaws.com."),
@@ -132,6 +171,8 @@ export const configSchema = z.strictObject({
 });
 
 export type CapConfig = z.infer<typeof capSchema>;
+export type RateLimitConfig = z.infer<typeof rateLimitSchema>;
+export type TierConfig = z.infer<typeof tierSchema>;
 export type PriceOverride = z.infer<typeof priceOverrideSchema>;
 export type GuardrailPricing = z.infer<typeof guardrailPricingSchema>;
 export type Config = z.infer<typeof configSchema>;
@@ -177,6 +218,19 @@ export function checkConfig(raw: unknown, fallback?: Config): { config: Config; 
     if (!result.success) {
       for (const issue of result.error.issues) problems.push({ key, path: formatIssuePath([key, ...issue.path]), message: issue.message });
       value = fallback ? fallback[key] : configSchema.shape[key].safeParse(undefined).data;
+    } else if (key === "callers" && value !== undefined) {
+      const tiers = values.tiers;
+      const unknown = Object.entries(value as Record<string, string>).find(([, tier]) => typeof tiers !== "object" || tiers === null || !Object.hasOwn(tiers, tier));
+      if (unknown) {
+        problems.push({ key, path: `${key}.${unknown[0]}`, message: `names tier "${unknown[1]}", which is not a key of tiers` });
+        value = fallback ? fallback.callers : undefined;
+      }
+    } else if (key === "tiers" && value !== undefined) {
+      const dup = Object.entries(value as Record<string, TierConfig>).map(([name, t]) => [name, firstDuplicateCapId(t.caps ?? [])] as const).find(([, d]) => d);
+      if (dup) {
+        problems.push({ key, path: `${key}.${dup[0]}.caps`, message: `two caps have the id "${dup[1]}"` });
+        value = fallback ? fallback.tiers : undefined;
+      }
     } else if (key === "caps") {
       const duplicate = firstDuplicateCapId(value as CapConfig[]);
       if (duplicate) {

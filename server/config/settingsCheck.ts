@@ -11,7 +11,9 @@ import { checkConfig, configSchema, type Config } from "./schema";
  * timeZone, teamLedger, team, teamUnavailable, allowUnmeteredOperations, maxRequestBytes,
  * allowApiKeys, whenGatewayDown, alertWebhook and alertSnsTopicArn (where alerts, which name
  * caps and spend, leave the machine: a repository must not point them at its own URL), tags (a
- * cap may be scoped to a tag, so a workspace must not re-tag calls out of it), and routeTerminals: turning it off sends
+ * cap may be scoped to a tag, so a workspace must not re-tag calls out of it), the usage plans
+ * rateLimit, tiers and callers (machine-scoped: a workspace may not set a plan, which could
+ * loosen one), and routeTerminals: turning it off sends
  * terminals to Bedrock unmetered, so a repository may not), and so does any key added later until it is listed here:
  * forgetting to classify a key fails closed.
  */

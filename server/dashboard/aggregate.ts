@@ -27,7 +27,7 @@ export const OTHER = "(other)";
 export const UNTAGGED = "(untagged)";
 const SEP = "\u0000";
 
-const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"];
+const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted", "throttled", "quota-exceeded"];
 
 interface Slot {
   calls: number;

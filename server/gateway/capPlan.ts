@@ -12,6 +12,8 @@ import { withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { MeteredOperation } from "../metering/types";
 import type { CapActionTaken } from "../protocol";
+import type { CallSubject } from "../budget/capMatch";
+import { capsInForce } from "../policy/plans";
 import type { GatewayContext } from "./context";
 
 /** The request as it will be forwarded, and what caps did to it. */
@@ -44,6 +46,8 @@ export interface AskedCall {
   estimate: Estimate;
   /** The pricing scope the asked call was estimated with (region; profile). */
   scope: PricingScope;
+  /** Who calls, for caps scoped to callers, users or tags. */
+  subject: Omit<CallSubject, "modelId" | "baseModelId">;
 }
 
 /**
@@ -51,12 +55,13 @@ export interface AskedCall {
  * event loop, so the personal caps' figures it was decided on are the ones the reservation meets.
  */
 export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
-  const caps = new Map(ctx.config.caps.map((c) => [capId(c), c]));
+  const inForce = capsInForce(ctx.config); // tier caps too, one per caller
+  const caps = new Map(inForce.map((c) => [capId(c), c]));
   let call: PlannedCall = { modelId: asked.modelId, downgraded: false, rawPath: asked.rawPath, body: asked.body, bodyRewritten: false, estimate: asked.estimate, actions: [], headers: {} };
   // Without any action other than block, nothing to decide: the reservation is the whole check.
-  if (!ctx.config.caps.some((c) => capAction(c) !== "block")) return { ok: true, call };
+  if (!inForce.some((c) => capAction(c) !== "block")) return { ok: true, call };
 
-  let decision = decide(ctx, caps, call, false);
+  let decision = decide(ctx, caps, asked.subject, call, false);
   if (decision.kind === "downgrade") {
     const estimate = estimateParsed(asked.operation, decision.to, asked.json, ctx.prices, undefined, { ...(asked.scope.region ? { region: asked.scope.region } : {}) });
     const problem = downgradeProblem(
@@ -74,7 +79,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
       actions: [{ capId: decision.capId, action: "downgrade", detail: `${asked.modelId} -> ${decision.to}` }],
       headers: { "x-bedrock-budget-answered-by": decision.to },
     };
-    decision = decide(ctx, caps, call, true);
+    decision = decide(ctx, caps, asked.subject, call, true);
   }
   if (decision.kind === "block" || decision.kind === "downgrade") return { ok: true, call }; // the reservation refuses it, with the cap's figures
 
@@ -114,8 +119,8 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
 }
 
 /** The decision on the caps that apply to the call's (answering) model, at their figures now. */
-function decide(ctx: GatewayContext, caps: ReadonlyMap<string, CapConfig>, call: PlannedCall, downgraded: boolean): CapDecision {
-  const ids = new Set(ctx.caps.applicable(call.modelId, call.estimate.rates.baseModelId));
+function decide(ctx: GatewayContext, caps: ReadonlyMap<string, CapConfig>, subject: AskedCall["subject"], call: PlannedCall, downgraded: boolean): CapDecision {
+  const ids = new Set(ctx.caps.applicable({ ...subject, modelId: call.modelId, baseModelId: call.estimate.rates.baseModelId }));
   const figures = ctx.caps
     .status(ctx.now())
     .filter((s) => ids.has(s.id))

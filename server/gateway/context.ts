@@ -9,6 +9,8 @@ import type { PriceBook } from "../metering/prices";
 import type { ProfileLookup } from "./profileLookup";
 import type { InboundGuard } from "./inbound";
 import type { CapAlerts } from "../policy/alerts";
+import type { RateLimiter } from "../policy/rateLimit";
+import type { ProfileCredentials } from "./callerCredentials";
 
 export interface GatewayContext {
   config: Config;
@@ -19,6 +21,10 @@ export interface GatewayContext {
   caps: Caps;
   ledger: Ledger;
   credentials: () => Promise<AwsCredentialIdentity>;
+  /** The credentials of the profiles named in `callers`: their calls are verified and re-signed with them. */
+  callerProfiles: ProfileCredentials;
+  /** Every caller's token bucket and request counts (one per gateway, kept across settings changes). */
+  rateLimiter: RateLimiter;
   /** Limits on work for requests not yet proven, and the body-bytes budget they share (one per gateway). */
   inbound: InboundGuard;
   log: Logger;

@@ -40,6 +40,8 @@ export function bedrockError(status: number, type: BedrockErrorType, message: st
 }
 
 export const refusal = (message: string) => bedrockError(400, "ServiceQuotaExceededException", message);
+/** Over a caller's rate limit: 429, which every SDK retries, after `retryAfterSeconds` (Retry-After). */
+export const throttled = (message: string, retryAfterSeconds: number) => bedrockError(429, "ThrottlingException", message, { "retry-after": String(retryAfterSeconds) });
 export const validation = (message: string, status = 400) => bedrockError(status, "ValidationException", message);
 export const accessDenied = (message: string) => bedrockError(403, "AccessDeniedException", message);
 export const upstreamUnreachable = (message: string) => bedrockError(502, "ServiceUnavailableException", message);

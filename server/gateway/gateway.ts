@@ -8,6 +8,7 @@ import { ledgerDirOf, timeZoneOf, userOf } from "../config/load";
 import type { Config } from "../config/schema";
 import { credentialSource, type CredentialSource } from "../credentials";
 import { Ledger } from "../ledger/ledger";
+import { windowBounds } from "../budget/windows";
 import { JournalWriteError } from "../ledger/journal";
 import { lockLedger, type LedgerLock } from "../ledger/lock";
 import type { CallRecord } from "../ledger/types";
@@ -31,6 +32,10 @@ import { snsChannel, webhookChannel } from "../policy/alertChannels";
 import { AlertDispatcher, type AlertSettings } from "../policy/alerts";
 import { GatewayMetrics } from "./metrics";
 import { CAP_ACTION_EVENT, capStatusDto, type CapActionEvent } from "./localApi";
+import { replaySettled } from "../budget/replay";
+import { capsInForce } from "../policy/plans";
+import { RateLimiter } from "../policy/rateLimit";
+import { ProfileCredentials } from "./callerCredentials";
 
 export interface GatewayOptions {
   config: Config;
@@ -100,6 +105,10 @@ export class Gateway implements RunningGateway {
   private address = "";
   private readonly guard: InboundGuard;
   private readonly caps: Caps;
+  /** Every caller's bucket and request counts: kept across settings changes, rebuilt from the journal on open. */
+  private readonly rateLimiter = new RateLimiter();
+  /** The time zone the request counts were last replayed in (none yet): quotas count from the journal once they apply. */
+  private quotasReplayedIn: string | undefined;
   private readonly ledgerDir: string;
   private ctx!: GatewayContext;
   private currentConfig: Config;
@@ -191,6 +200,7 @@ export class Gateway implements RunningGateway {
       alerts.scheduleCheck();
     };
     alerts.configure(alertSettings(this.ctx.config, this.ctx.user));
+    await this.replayQuotas(this.ctx);
     const mount = options.mount ?? ((api, ctx) => [attachDashboard(api, ctx)]);
     const routes = [this.metrics, ...mount(this.api, () => this.ctx), this.api];
     this.listener = await listen((req, res) => this.handle(req, res, routes), options.port ?? options.config.port, "127.0.0.1", this.guard.limits);
@@ -253,6 +263,26 @@ export class Gateway implements RunningGateway {
     return this.closing;
   }
 
+  /**
+   * Request quotas survive a restart: once any quota is configured, the journal's calls of this
+   * month (each caller's, in the configured time zone) are counted through the one replay loop.
+   * Throttled and quota-refused calls did not count live, so they do not count here.
+   */
+  private async replayQuotas(ctx: GatewayContext): Promise<void> {
+    const { config, timeZone } = ctx;
+    const limits = [config.rateLimit, ...Object.values(config.tiers ?? {}).map((t) => t.rateLimit)];
+    if (!limits.some((l) => l?.requestsPerDay !== undefined || l?.requestsPerMonth !== undefined)) return;
+    if (this.quotasReplayedIn === timeZone) return;
+    this.quotasReplayedIn = timeZone;
+    this.rateLimiter.resetCounts(); // calls counted live before a quota applied are in the journal too
+    const since = windowBounds("month", timeZone, this.now()).start;
+    await replaySettled(this.history(since), () => [], () => undefined, (call) => {
+      if (call.caller === undefined || call.outcome === "throttled" || call.outcome === "quota-exceeded") return;
+      const at = new Date(call.startedAt);
+      if (at >= since) this.rateLimiter.count(call.caller, at, timeZone);
+    });
+  }
+
   /** Team caps come from team.json and the settings; the local engine keeps the personal ones. */
   private async openTeam(config: Config): Promise<TeamRuntime> {
     const runtime = await TeamRuntime.open({ config, ledgerDir: this.ledgerDir, user: userOf(config), history: this.history, log: this.log, now: this.now });
@@ -264,13 +294,15 @@ export class Gateway implements RunningGateway {
   }
 
   /** A context for `config` (team.json merged in), and the ids of caps that start from zero (replay history into them). */
-  private async assemble(config: Config, previous?: GatewayContext): Promise<{ next: GatewayContext; fresh: string[] }> {
+  private async assemble(settings: Config, previous?: GatewayContext): Promise<{ next: GatewayContext; fresh: string[] }> {
+    // The tiers' caps, one wall per caller, join the top-level caps: every store sees them alike.
+    const config: Config = { ...settings, caps: capsInForce(settings) };
     const team = this.res.team;
     const timeZone = timeZoneOf(config);
     const eff = team?.effective(config, userOf(config), timeZone);
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
     const engineCaps = eff ? eff.personal : config.caps;
-    const next = buildContext(effective, this.ledger, this.options, this.log, this.now, this.caps, this.guard, this.prices.table);
+    const next = buildContext(effective, this.ledger, this.options, this.log, this.now, this.caps, this.guard, this.prices.table, this.rateLimiter);
     if (eff) next.prices = new PriceBook(eff.pricing, this.prices.table, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     this.caps.team = team?.store;
@@ -281,6 +313,7 @@ export class Gateway implements RunningGateway {
       next.profiles = previous.profiles; // answers already learned stay
       // Keep resolved (memoized) credentials unless the profile changed: SSO look-ups are slow.
       if (previous.config.awsProfile === config.awsProfile) next.credentials = previous.credentials;
+      if (previous.callerProfiles.sameNames(next.callerProfiles.names)) next.callerProfiles = previous.callerProfiles;
     }
     return { next, fresh };
   }
@@ -299,6 +332,7 @@ export class Gateway implements RunningGateway {
       this.ctx = next;
       if (fresh.length > 0) await this.caps.replay(this.history, new Set(fresh));
       this.res.alerts?.configure(alertSettings(next.config, next.user));
+      await this.replayQuotas(next);
     });
     return this.applying;
   }
@@ -385,7 +419,7 @@ async function withinGrace(p: Promise<unknown>): Promise<void> {
   clearTimeout(timer);
 }
 
-function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, caps: Caps, inbound: InboundGuard, table: PriceTable): GatewayContext {
+function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, caps: Caps, inbound: InboundGuard, table: PriceTable, rateLimiter: RateLimiter): GatewayContext {
   const timeZone = timeZoneOf(config);
   return {
     config,
@@ -393,6 +427,8 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, l
     caps,
     ledger,
     credentials: options.credentials ?? credentialSource(config.awsProfile),
+    callerProfiles: new ProfileCredentials(ProfileCredentials.namesIn(config)),
+    rateLimiter,
     inbound,
     log,
     user: userOf(config),

@@ -2,7 +2,8 @@
 import http2 from "node:http2";
 import type { AwsCredentialIdentity } from "@smithy/types";
 import type { AnyRequest, AnyResponse } from "./listener";
-import { parseAuthorization, scopeProblem, sha256Hex, verifySignature, type ParsedAuthorization } from "./sigv4";
+import type { CallerMatch } from "./callerCredentials";
+import { maskKey, parseAuthorization, scopeProblem, sha256Hex, verifySignature, type ParsedAuthorization } from "./sigv4";
 
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d{1,5})?$/i;
 
@@ -76,18 +77,22 @@ export function inboundGuard(limits: Partial<InboundLimits> = {}): InboundGuard 
 }
 
 export type HeaderCheck =
-  | { ok: true; kind: "sigv4"; auth: ParsedAuthorization; credentials: AwsCredentialIdentity }
-  | { ok: true; kind: "bearer" }
+  /** `profile`: the `callers` profile whose credentials the call is signed with (absent: the gateway's own). */
+  | { ok: true; kind: "sigv4"; auth: ParsedAuthorization; credentials: AwsCredentialIdentity; profile?: string }
+  | { ok: true; kind: "bearer"; caller: string }
   | { ok: false; message: string };
 
 /**
  * What the Authorization header alone decides, before a byte of the body is read: no header, a
- * malformed one, another access key, or an API key when they are not allowed is refused here.
+ * malformed one, an access key that is neither the gateway's nor a `callers` profile's, or an API
+ * key when they are not allowed is refused here.
  */
 export async function checkAuthorizationHeader(input: {
   headers: AnyRequest["headers"];
   credentials: () => Promise<AwsCredentialIdentity>;
   allowApiKeys: boolean;
+  /** The credentials of the profiles named in `callers`: a call signed with one of them is accepted too. */
+  profiles?: { names: readonly string[]; find(accessKeyId: string): Promise<CallerMatch | undefined> };
 }): Promise<HeaderCheck> {
   const header = input.headers.authorization;
   const parsed = parseAuthorization(Array.isArray(header) ? header[0] : header);
@@ -99,26 +104,51 @@ export async function checkAuthorizationHeader(input: {
     case "bearer":
       // Anyone on the machine can send a Bearer header; the gateway cannot check it, so it is opt-in.
       return input.allowApiKeys
-        ? { ok: true, kind: "bearer" }
+        ? { ok: true, kind: "bearer", caller: apiKeyCaller(Array.isArray(header) ? header[0]! : header!) }
         : { ok: false, message: "Bedrock API keys (Authorization: Bearer) are refused because allowApiKeys is off; sign with SigV4, or set allowApiKeys to true to accept API keys" };
     case "sigv4": {
-      let credentials: AwsCredentialIdentity;
+      let credentials: AwsCredentialIdentity | undefined;
+      let failure: Error | undefined;
       try {
         credentials = await input.credentials();
       } catch (err) {
-        return { ok: false, message: `the gateway could not resolve AWS credentials to check the signature (${(err as Error).message}); set awsProfile or sign in (aws sso login)` };
+        failure = err as Error;
       }
-      const problem = scopeProblem(parsed.auth, credentials);
-      if (problem) return { ok: false, message: `Bedrock Budget refused the request: ${problem}` };
-      return { ok: true, kind: "sigv4", auth: parsed.auth, credentials };
+      const problem = credentials ? scopeProblem(parsed.auth, credentials) : undefined;
+      if (credentials && !problem) return { ok: true, kind: "sigv4", auth: parsed.auth, credentials };
+      // Another key: one of the callers' profiles may hold it (the service is checked first, whoever signed).
+      if (parsed.auth.service === "bedrock" && input.profiles && input.profiles.names.length > 0) {
+        const match = await input.profiles.find(parsed.auth.accessKeyId);
+        if (match) return { ok: true, kind: "sigv4", auth: parsed.auth, credentials: match.credentials, profile: match.profile };
+      }
+      if (!credentials) {
+        return { ok: false, message: `the gateway could not resolve AWS credentials to check the signature (${failure!.message}); set awsProfile or sign in (aws sso login)` };
+      }
+      if (parsed.auth.service === "bedrock" && input.profiles && input.profiles.names.length > 0) {
+        return {
+          ok: false,
+          message:
+            `Bedrock Budget refused the request: it is signed with access key ${maskKey(parsed.auth.accessKeyId)}, but the gateway's credentials are ${maskKey(credentials.accessKeyId)} ` +
+            `and no profile named in callers (${input.profiles.names.join(", ")}) holds it; add the caller's AWS profile as a key of callers (with its tier), or point the gateway at the caller's profile (awsProfile)`,
+        };
+      }
+      const hint = parsed.auth.service === "bedrock" ? "; or add the caller's AWS profile as a key of callers (with its tier)" : "";
+      return { ok: false, message: `Bedrock Budget refused the request: ${problem}${hint}` };
     }
   }
 }
 
+/** A verified caller: `caller` is the access key id (or `apikey:<hash>`), `callerProfile` the `callers` profile that verified it. */
 export type Authenticated =
-  | { ok: true; kind: "sigv4"; region: string; credentials: AwsCredentialIdentity; bodySha256: string }
-  | { ok: true; kind: "bearer"; region: string }
+  | { ok: true; kind: "sigv4"; region: string; credentials: AwsCredentialIdentity; bodySha256: string; caller: string; callerProfile?: string }
+  | { ok: true; kind: "bearer"; region: string; caller: string }
   | { ok: false; message: string };
+
+/** The caller id of a Bedrock API key: `apikey:` and the first 16 hex digits of its sha256 (the key itself is never kept). */
+export function apiKeyCaller(authorization: string): string {
+  const key = authorization.replace(/^Bearer\s+/, "").trim();
+  return `apikey:${sha256Hex(Buffer.from(key, "utf8")).slice(0, 16)}`;
+}
 
 /**
  * Verifies the caller's SigV4 signature (its body hash included) against the credentials the
@@ -128,7 +158,7 @@ export async function authenticate(
   header: Extract<HeaderCheck, { ok: true }>,
   input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; defaultRegion: string; now: Date },
 ): Promise<Authenticated> {
-  if (header.kind === "bearer") return { ok: true, kind: "bearer", region: input.defaultRegion };
+  if (header.kind === "bearer") return { ok: true, kind: "bearer", region: input.defaultRegion, caller: header.caller };
   const bodySha256 = sha256Hex(input.body); // once: verification and the upstream signature share it
   const reason = await verifySignature({
     bodySha256,
@@ -141,7 +171,10 @@ export async function authenticate(
     now: input.now,
   });
   if (reason) return { ok: false, message: `Bedrock Budget refused the request: ${reason}` };
-  return { ok: true, kind: "sigv4", region: header.auth.region, credentials: header.credentials, bodySha256 };
+  return {
+    ok: true, kind: "sigv4", region: header.auth.region, credentials: header.credentials, bodySha256, caller: header.auth.accessKeyId,
+    ...(header.profile !== undefined ? { callerProfile: header.profile } : {}),
+  };
 }
 
 /** Why a body was not read to its end; each maps to one answer. */

@@ -15,7 +15,7 @@ import { priceTableDto, tableWithPriceFile, type PriceTableInfo } from "../meter
 import type { PriceTable } from "../metering/prices";
 import type { CapFigure } from "../budget/caps";
 
-const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"];
+const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted", "throttled", "quota-exceeded"];
 
 /** A cap's figures as /status (and the gateway's alert channels) show them. */
 export function capStatusDto(c: CapFigure): CapStatusDto {
@@ -24,6 +24,8 @@ export function capStatusDto(c: CapFigure): CapStatusDto {
     scope: c.scope,
     window: c.window,
     ...(c.model ? { model: c.model } : {}),
+    ...(c.callers ? { callers: c.callers } : {}),
+    ...(c.tags ? { tags: c.tags } : {}),
     limitUsd: picosToUsd(c.limitPicos),
     spentUsd: picosToUsd(c.spentPicos),
     reservedUsd: picosToUsd(c.reservedPicos),

@@ -23,6 +23,9 @@ export interface CallIdentity {
   answeredBy?: string;
   /** What caps' actions did to the call (journaled with it). */
   actions?: CapActionTaken[];
+  /** Who made the call (CallRecord.caller) and the `callers` profile that verified it. */
+  caller?: string;
+  callerProfile?: string;
 }
 
 /** The model a call is priced and capped as: the one that answered. */
@@ -43,7 +46,10 @@ export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Es
     await journalRefusal(ctx, who, estimate, capId, message);
     return { ok: false, message, capId };
   };
-  const held = await ctx.caps.reserve({ callId: who.id, modelId: answeringModel(who), baseModelId: estimate.rates.baseModelId, amount: estimate.worstCasePicos, now: who.startedAt });
+  const held = await ctx.caps.reserve({
+    callId: who.id, modelId: answeringModel(who), baseModelId: estimate.rates.baseModelId, amount: estimate.worstCasePicos, now: who.startedAt,
+    ...callerOf(who), user: ctx.user, tags: who.tags,
+  });
   if (!held.ok) return refuse(held.message, held.capId);
   const hold: CapHold = { capIds: held.capIds, ...(held.team ? { team: held.team } : {}) };
   try {
@@ -51,6 +57,7 @@ export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Es
     await ctx.ledger.reserve({
       type: "reserve", id: who.id, at: now.toISOString(), user: ctx.user, tool: who.tool, operation: who.operation,
       modelId: answeringModel(who), baseModelId: estimate.rates.baseModelId, worstCasePicos: String(estimate.worstCasePicos), capIds: hold.capIds,
+      ...callerOf(who), tags: who.tags,
     });
   } catch (err) {
     ctx.caps.release(who.id, hold);
@@ -169,6 +176,26 @@ export class MeteredCall {
 }
 
 /**
+ * Journals a call a usage plan stopped before anything else (throttled, over a quota: never
+ * forwarded, $0) and publishes it like a refusal.
+ */
+export async function recordPlanRefusal(
+  ctx: GatewayContext,
+  who: Omit<CallIdentity, "operation"> & { operation: Operation },
+  baseModelId: string,
+  s: { outcome: "throttled" | "quota-exceeded"; status: number; message: string },
+): Promise<void> {
+  const entry = record(ctx, who, { baseModelId, worstCasePicos: 0n }, { ...s, usage: { ...ZERO_USAGE }, usageEstimated: false, cost: 0n });
+  await ctx.ledger.settle(entry);
+  ctx.publish(entry);
+}
+
+/** The caller fields of a record, only those known. */
+function callerOf(who: Pick<CallIdentity, "caller" | "callerProfile">): { caller?: string; callerProfile?: string } {
+  return { ...(who.caller !== undefined ? { caller: who.caller } : {}), ...(who.callerProfile !== undefined ? { callerProfile: who.callerProfile } : {}) };
+}
+
+/**
  * Journals a call that costs nothing (CountTokens; ApplyGuardrail, billed per text unit, which
  * the gateway does not price) before the caller sees its answer, and publishes it.
  */
@@ -212,6 +239,7 @@ function record(
     ...(s.requestId ? { requestId: s.requestId } : {}),
     latencyMs: now.getTime() - who.startedAt.getTime(),
     tags: who.tags,
+    ...callerOf(who),
     ...(s.tier?.serviceTier ? { serviceTier: s.tier.serviceTier } : {}),
     ...(s.message ? { message: s.message.slice(0, 500) } : {}),
     // A refused call was answered by no model; its downgrade still shows in `actions`.

@@ -14,7 +14,8 @@ import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, upstre
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
 import type { CallScope } from "./callScope";
 import type { AnyRequest, AnyResponse } from "./listener";
-import { admit, journalRefusal, recordFreeCall, type MeteredCall } from "./meteredCall";
+import { admit, journalRefusal, recordFreeCall, type CallIdentity, type MeteredCall } from "./meteredCall";
+import { checkUsagePlan } from "./usagePlan";
 import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
 import { forwardableHeaders, signUpstream } from "./sigv4";
@@ -40,7 +41,7 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
   const badId = routeProblem(route);
   if (badId) return refuse(validation(`Bedrock Budget refused the request: ${badId}`));
 
-  const header = await checkAuthorizationHeader({ headers: req.headers, credentials: ctx.credentials, allowApiKeys: ctx.config.allowApiKeys });
+  const header = await checkAuthorizationHeader({ headers: req.headers, credentials: ctx.credentials, allowApiKeys: ctx.config.allowApiKeys, profiles: ctx.callerProfiles });
   if (!header.ok) return refuse(accessDenied(header.message));
 
   let read: ReadBody;
@@ -86,16 +87,27 @@ async function handleRead(
 
   const forward = (signal: AbortSignal, as?: Rewritten) =>
     forwardUpstream(ctx, auth, { method, rawPath: as?.rawPath ?? rawPath, headers: req.headers, body: as?.body ?? body, bodyRewritten: as?.bodyRewritten ?? false, signal, scope });
+  // Verified by the gateway's own credentials: its awsProfile is the caller's profile (caps and tiers may name it).
+  const profile = auth.kind === "sigv4" ? auth.callerProfile ?? ctx.config.awsProfile : undefined;
+  const caller = { caller: auth.caller, ...(profile !== undefined ? { callerProfile: profile } : {}) };
+
+  // The caller's usage plan (rate, quotas) before anything is estimated or reserved.
+  if (route.kind === "model" || route.kind === "guardrail") {
+    const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
+    const who = { ...identify(req, route.operation, modelId, ctx.now(), callTags(ctx, req, json && route.kind === "model" && isMetered(route.operation) ? requestMetadataTags(route.operation, json) : {}).tags), ...caller };
+    const stopped = await checkUsagePlan(ctx, who, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId);
+    if (stopped) return answer(res, stopped);
+  }
 
   if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-    return meter({ ctx, req, res, forward, scope }, route, route.operation, json, auth.region, body);
+    return meter({ ctx, req, res, forward, scope, caller }, route, route.operation, json, auth.region, body);
   }
   if (route.kind === "guardrail" && json && ctx.config.guardrailPricing) {
-    return meterGuardrail({ ctx, req, res, forward, scope }, route, ctx.config.guardrailPricing, json);
+    return meterGuardrail({ ctx, req, res, forward, scope, caller }, route, ctx.config.guardrailPricing, json);
   }
   // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
   // they are and journaled at $0; other paths only when unmetered calls are allowed.
-  return passThrough({ ctx, req, res, forward, scope }, route);
+  return passThrough({ ctx, req, res, forward, scope, caller }, route);
 }
 
 /** One Bedrock request past its checks: what metering and forwarding it need. */
@@ -107,6 +119,8 @@ interface Exchange {
   forward: (signal: AbortSignal, as?: Rewritten) => Promise<import("node:http").IncomingMessage>;
   /** What the gateway stops if it must shut down while this call runs. */
   scope: CallScope;
+  /** Who made the call (CallRecord.caller) and the `callers` profile that verified it. */
+  caller: Pick<CallIdentity, "caller" | "callerProfile">;
 }
 
 /** The request as a cap's action rewrote it (PlannedCall). */
@@ -135,8 +149,8 @@ async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, oper
   const tagged = callTags(ctx, req, requestMetadataTags(operation, json));
   if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
   // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
-  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing });
-  const asCalled = identify(req, operation, route.modelId, ctx.now(), tagged.tags);
+  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing, subject: { ...x.caller, user: ctx.user, tags: tagged.tags } });
+  const asCalled = { ...identify(req, operation, route.modelId, ctx.now(), tagged.tags), ...x.caller };
   if (!plan.ok) {
     ctx.log.info(`refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
     await journalRefusal(ctx, asCalled, asked, plan.capId, plan.message);
@@ -203,7 +217,7 @@ async function meterGuardrail(x: Exchange, route: Extract<Route, { kind: "guardr
   const estimate = guardrailEstimate(route.guardrailId, units, pricing);
   const tagged = callTags(ctx, req);
   if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
-  const admission = await admit(ctx, identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now(), tagged.tags), estimate, scope);
+  const admission = await admit(ctx, { ...identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now(), tagged.tags), ...x.caller }, estimate, scope);
   if (!admission.ok) return answer(res, refusal(admission.message));
   const call = admission.call;
   let upstream;
@@ -271,7 +285,7 @@ async function passThrough(x: Exchange, route: Route): Promise<void> {
     if (route.kind === "model" || route.kind === "guardrail") {
       const requestId = upstream.headers["x-amzn-requestid"];
       const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
-      await recordFreeCall(ctx, identify(req, route.operation, modelId, startedAt, callTags(ctx, req).tags), route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, {
+      await recordFreeCall(ctx, { ...identify(req, route.operation, modelId, startedAt, callTags(ctx, req).tags), ...x.caller }, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, {
         status,
         ...(typeof requestId === "string" ? { requestId } : {}),
         ...(route.operation === "ApplyGuardrail" ? { message: "ApplyGuardrail is billed per text unit, which Bedrock Budget does not price" } : {}),
@@ -334,6 +348,10 @@ function callTags(ctx: GatewayContext, req: AnyRequest, bodyTags: Record<string,
 function header(req: AnyRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+function isMetered(operation: Operation): operation is MeteredOperation {
+  return operation !== "CountTokens" && operation !== "ApplyGuardrail";
 }
 
 /** Converse's `requestMetadata` (string pairs the caller attaches for cost tracking) become tags. */

@@ -392,7 +392,9 @@ function interrupted(r: ReserveEntry, now: Date, fromQuarantine: boolean): CallR
     outcome: "interrupted",
     status: 0, // no response is known to have reached the caller
     latencyMs: 0,
-    tags: {},
+    tags: r.tags ?? {},
+    ...(r.caller !== undefined ? { caller: r.caller } : {}),
+    ...(r.callerProfile !== undefined ? { callerProfile: r.callerProfile } : {}),
     message: fromQuarantine
       ? "its journal line was invalid and was moved aside; charged the largest amount it named"
       : "the gateway stopped before this call settled; charged its worst case",

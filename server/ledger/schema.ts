@@ -8,7 +8,7 @@ const picos = z.string().regex(/^\d+$/, "must be a whole number of pico-dollars"
 const time = z.string().refine((s) => Number.isFinite(Date.parse(s)), "must be an ISO time");
 const count = z.number().int().nonnegative();
 const operation = z.enum(["InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "CountTokens", "ApplyGuardrail"]);
-const outcome = z.enum(["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted"]);
+const outcome = z.enum(["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted", "throttled", "quota-exceeded"]);
 
 const reserveSchema = z.object({
   type: z.literal("reserve"),
@@ -21,6 +21,9 @@ const reserveSchema = z.object({
   baseModelId: z.string().optional(),
   worstCasePicos: picos,
   capIds: z.array(z.string()),
+  caller: z.string().optional(),
+  callerProfile: z.string().optional(),
+  tags: z.record(z.string(), z.string()).optional(),
 });
 
 const settleSchema = z.object({
@@ -49,6 +52,8 @@ const settleSchema = z.object({
   requestId: z.string().optional(),
   latencyMs: z.number().nonnegative(),
   tags: z.record(z.string(), z.string()),
+  caller: z.string().optional(),
+  callerProfile: z.string().optional(),
   serviceTier: z.string().optional(),
   message: z.string().optional(),
   answeredBy: z.string().optional(),

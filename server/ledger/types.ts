@@ -18,6 +18,10 @@ export interface ReserveEntry {
   baseModelId?: string;
   worstCasePicos: string;
   capIds: string[];
+  /** Who made the call (CallRecord.caller), its verifying profile and its tags: a crash-interrupted call is capped like a settled one. */
+  caller?: string;
+  callerProfile?: string;
+  tags?: Record<string, string>;
 }
 
 export type JournalEntry = ReserveEntry | CallRecord;

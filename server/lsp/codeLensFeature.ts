@@ -86,6 +86,8 @@ export class CodeLensFeature {
       reservedPicos: usdToPicos(c.reservedExact),
       window: c.window,
       ...(c.model ? { model: c.model } : {}),
+      ...(c.callers ? { callers: c.callers } : {}),
+      ...(c.tags ? { tags: c.tags } : {}),
     }));
     const capsKey = JSON.stringify(this.caps.map((c) => [c.id, String(c.limitPicos), String(c.spentPicos)]));
     if (capsKey !== this.capsKey) {
@@ -108,7 +110,7 @@ export class CodeLensFeature {
   async hover(params: HoverParams): Promise<Hover | null> {
     const document = this.documents.get(params.textDocument.uri);
     if (!document) return null;
-    return hoverAt(await this.sitesOf(document), params.position, this.prices);
+    return hoverAt(await this.sitesOf(document), params.position, this.prices, this.caps);
   }
 
   private sitesOf(document: TextDocument): Promise<CallSite[]> {

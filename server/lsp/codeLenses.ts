@@ -4,6 +4,7 @@
  * carries the whole (JSON-safe) call site, so resolving needs no server-side cache of documents.
  * Also the hover at a position.
  */
+import { uncheckedCaps, type CapLeft } from "./lensDiagnostics";
 import type { CodeLens, Hover, Position } from "vscode-languageserver";
 import type { PriceBook } from "../metering/prices";
 import type { CallSite } from "./callSites/types";
@@ -42,10 +43,12 @@ export function siteAt(sites: readonly CallSite[], position: Position): CallSite
   return best;
 }
 
-export function hoverAt(sites: readonly CallSite[], position: Position, prices: PriceBook): Hover | null {
+/** `caps`: what is left of each cap; those scoped to callers or tags are named in the hover as not checked. */
+export function hoverAt(sites: readonly CallSite[], position: Position, prices: PriceBook, caps: readonly CapLeft[] = []): Hover | null {
   const site = siteAt(sites, position);
   if (!site) return null;
-  return { contents: { kind: "markdown", value: hoverMarkdown(site, callSiteEstimate(site, prices)) }, range: site.range };
+  const estimate = callSiteEstimate(site, prices);
+  return { contents: { kind: "markdown", value: hoverMarkdown(site, estimate, uncheckedCaps(site, estimate, caps)) }, range: site.range };
 }
 
 export function isLensData(data: unknown): data is LensData {

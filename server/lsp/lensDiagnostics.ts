@@ -1,9 +1,12 @@
 /**
  * Warnings over call sites, each switchable in settings: a call with no output limit (its worst
  * case is the model maximum), and a call whose worst case alone exceeds what is left of a cap.
+ * A cap scoped to callers or tags is not checked here: the editor knows neither who will make the
+ * call nor its tags, and counting such caps "to be safe" would warn against every caller's wall at
+ * once (a hundred per-agent caps, the fullest decides). The hover names the caps left unchecked.
  */
 import type { Diagnostic, DiagnosticSeverity } from "vscode-languageserver";
-import { capMatcher, type CapMatcher } from "../budget/capMatch";
+import { capMatcher, scopedBeyondModel, type CapMatcher } from "../budget/capMatch";
 import type { Config } from "../config/schema";
 import type { Estimate } from "../metering/estimate";
 import { formatUsd, type Picos } from "../metering/money";
@@ -19,6 +22,9 @@ export interface CapLeft {
   reservedPicos: Picos;
   /** Glob over model ids, as in the config; undefined: every model. */
   model?: string;
+  /** Set when the cap is scoped to callers or tags, which a lens cannot know. */
+  callers?: string[];
+  tags?: Record<string, string>;
   window?: string;
 }
 
@@ -30,7 +36,7 @@ const WARNING: DiagnosticSeverity = 2; // DiagnosticSeverity.Warning, without lo
 /** `estimates[i]` belongs to `sites[i]`. */
 export function diagnosticsFor(sites: readonly CallSite[], estimates: readonly Estimate[], caps: readonly CapLeft[], settings: LensSettings): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const matchers = caps.map((cap) => ({ cap, matches: cap.model === undefined ? undefined : capMatcher(cap.model) }));
+  const matchers = caps.filter((cap) => !scopedBeyondModel(cap)).map((cap) => ({ cap, matches: cap.model === undefined ? undefined : capMatcher(cap.model) }));
   sites.forEach((site, i) => {
     const estimate = estimates[i];
     if (!estimate) return;
@@ -64,6 +70,17 @@ export function diagnosticsFor(sites: readonly CallSite[], estimates: readonly E
     }
   });
   return out;
+}
+
+/**
+ * The caps that may apply to a site (its model matches, or is unknown) but that the lens does not
+ * check because they depend on the caller or on tags: named in the hover.
+ */
+export function uncheckedCaps(site: CallSite, estimate: Estimate, caps: readonly CapLeft[]): string[] {
+  return caps
+    .filter((cap) => scopedBeyondModel(cap))
+    .filter((cap) => cap.model === undefined || site.modelId === undefined || capMatcher(cap.model)(site.modelId, estimate.rates.baseModelId))
+    .map((cap) => cap.id);
 }
 
 /** A cap on a model applies only when the site's model is known to match; an unscoped cap always applies. */

@@ -48,7 +48,8 @@ export function lensTitle(site: CallSite, estimate: Estimate, today?: TodayHisto
 }
 
 /** The breakdown shown on hover: tokens, rates per million, cost per kind, where the prices come from. */
-export function hoverMarkdown(site: CallSite, estimate: Estimate): string {
+/** `unchecked`: caps scoped to callers or tags that may apply here; the lens cannot know, so it says so. */
+export function hoverMarkdown(site: CallSite, estimate: Estimate, unchecked: readonly string[] = []): string {
   const r = estimate.rates;
   const outputPicos = BigInt(estimate.maxOutputTokens) * r.output;
   // The input line is whatever the estimator charged beyond output (it picks the cache-write rate when caching).
@@ -69,6 +70,11 @@ export function hoverMarkdown(site: CallSite, estimate: Estimate): string {
     `Price source: ${priceSource(r.source)}`,
   ];
   if (estimate.notes.length > 0) lines.push("", "Assumed:", ...unique(estimate.notes).map((n) => `- ${n}`));
+  if (unchecked.length > 0) {
+    const shown = unchecked.slice(0, 5).map((id) => `\`${id}\``).join(", ");
+    const more = unchecked.length > 5 ? ` and ${unchecked.length - 5} more` : "";
+    lines.push("", `Not checked against ${shown}${more}: ${unchecked.length === 1 ? "this cap depends" : "these caps depend"} on who makes the call or its tags, which the editor cannot know; the gateway checks ${unchecked.length === 1 ? "it" : "them"} on each call.`);
+  }
   if (site.promptText !== undefined && site.promptText.trim() !== "") {
     const preview = site.promptText.length > 200 ? `${site.promptText.slice(0, 200)}…` : site.promptText;
     lines.push("", `Prompt text found${site.promptComplete ? "" : " (literal parts only)"}: ${inlineCode(preview)}`);

@@ -15,6 +15,7 @@
  * invalid spend file keeps that peer's last good figures.
  */
 import { cappedModelId, replaySettled, type SettledCall } from "../budget/replay";
+import type { CallSubject } from "../budget/capMatch";
 import { watch, type FSWatcher } from "node:fs";
 import { mkdir, readdir, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -115,7 +116,7 @@ export class FolderTeamEngine implements TeamEngine {
       const since = this.caps.all().filter((c) => freshSet.has(c.id)).map((c) => this.previousStart(c.id, now)!).reduce((a, b) => (a < b ? a : b));
       await replaySettled(
         this.o.history(since),
-        (modelId, baseModelId) => this.caps.applicable(modelId, baseModelId).filter((id) => freshSet.has(id)),
+        (call) => this.caps.applicable(call).filter((id) => freshSet.has(id)),
         ({ amount, at, capIds }) => {
           for (const id of capIds) {
             this.engine.recordExternalSpent(id, at, amount);
@@ -129,8 +130,8 @@ export class FolderTeamEngine implements TeamEngine {
     this.requestWrite();
   }
 
-  applicable(modelId: string, baseModelId?: string): string[] {
-    return this.caps.applicable(modelId, baseModelId);
+  applicable(subject: CallSubject): string[] {
+    return this.caps.applicable(subject);
   }
 
   async reserve(req: TeamReserveRequest): Promise<TeamReserveResult> {
@@ -190,10 +191,12 @@ export class FolderTeamEngine implements TeamEngine {
   async settle(record: SettledCall): Promise<void> {
     const amount = BigInt(record.costPicos);
     const at = new Date(record.startedAt);
+    // A downgraded call counts against the model that answered it.
+    const subject = record.answeredBy === undefined ? record : { ...record, modelId: cappedModelId(record) };
     if (this.held.delete(record.id)) this.engine.settle(record.id, amount, this.o.now());
-    else if (amount > 0n) this.engine.recordSpent({ modelId: cappedModelId(record), baseModelId: record.baseModelId, amount, at });
+    else if (amount > 0n) this.engine.recordSpent({ ...subject, amount, at });
     if (amount <= 0n) return;
-    for (const id of this.caps.applicable(cappedModelId(record), record.baseModelId)) addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
+    for (const id of this.caps.applicable(subject)) addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
     this.dirty = true;
     this.requestWrite();
   }

@@ -26,6 +26,8 @@
  * (a Redis restarted without persistence), this gateway replays its journal's settled calls of
  * the current windows through the settle script — idempotent by call id, so each counts once.
  */
+import { capScopeFields } from "../budget/engine";
+import type { CallSubject } from "../budget/capMatch";
 import { cappedModelId, replaySettled, type SettledCall } from "../budget/replay";
 import Redis, { Cluster, type RedisOptions } from "ioredis";
 import { refusalMessage, type Refusal } from "../budget/engine";
@@ -205,8 +207,8 @@ export class RedisTeamEngine implements TeamEngine {
     await this.refresh();
   }
 
-  applicable(modelId: string, baseModelId?: string): string[] {
-    return this.caps.applicable(modelId, baseModelId);
+  applicable(subject: CallSubject): string[] {
+    return this.caps.applicable(subject);
   }
 
   async reserve(req: TeamReserveRequest): Promise<TeamReserveResult> {
@@ -271,7 +273,7 @@ export class RedisTeamEngine implements TeamEngine {
     const hold = this.holds.get(record.id);
     this.holds.delete(record.id);
     const amount = BigInt(record.costPicos);
-    const windows = hold?.windows ?? this.windowsOf(this.caps.applicable(cappedModelId(record), record.baseModelId), new Date(record.startedAt));
+    const windows = hold?.windows ?? this.windowsOf(this.caps.applicable(record.answeredBy === undefined ? record : { ...record, modelId: cappedModelId(record) }), new Date(record.startedAt));
     if (windows.length === 0) return;
     if (!this.isReady()) {
       this.needsReplay = true;
@@ -309,7 +311,7 @@ export class RedisTeamEngine implements TeamEngine {
         resetsAt: b.end,
         team: { source: "redis", asOf, stale },
       };
-      if (cap.cap.model !== undefined) s.model = cap.cap.model;
+      Object.assign(s, capScopeFields(cap.cap));
       return s;
     });
   }
@@ -380,7 +382,7 @@ export class RedisTeamEngine implements TeamEngine {
           count = await replaySettled(
             this.o.history(since),
             // Only calls of each cap's current window: the store keeps nothing older.
-            (modelId, baseModelId, at) => this.caps.applicable(modelId, baseModelId).filter((c) => this.caps.bounds(this.caps.get(c)!, at).start.getTime() === current.get(c)),
+            (call, at) => this.caps.applicable(call).filter((c) => this.caps.bounds(this.caps.get(c)!, at).start.getTime() === current.get(c)),
             ({ id, amount, at, capIds }) => {
               batch.push(this.runSettle(id, this.windowsOf(capIds, at), String(toMicros(amount))));
               if (batch.length < 200) return;

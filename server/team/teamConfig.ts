@@ -11,6 +11,7 @@
  *     "pricing": { "my-model*": { "inputPer1M": 1, "outputPer1M": 4 } }
  *   }
  */
+import { scopeKey } from "../budget/engine";
 import { z } from "zod";
 import { capId, capSchema, checkCapRules, formatIssuePath, isTimeZone, priceOverrideSchema, type CapConfig, type Config, type PriceOverride } from "../config/schema";
 
@@ -117,7 +118,7 @@ export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: Te
     const lead = merged[i];
     if (!lead) {
       merged.push(cap);
-    } else if (lead.scope === cap.scope && lead.window === cap.window && lead.model === cap.model) {
+    } else if (lead.scope === cap.scope && lead.window === cap.window && scopeKey(lead) === scopeKey(cap)) {
       if (cap.limitUsd !== lead.limitUsd) {
         const lower = Math.min(cap.limitUsd, lead.limitUsd);
         warnings.push(`cap "${id}": team.json says $${lead.limitUsd}, your settings $${cap.limitUsd}; the lower, $${lower}, applies`);

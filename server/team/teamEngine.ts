@@ -4,8 +4,9 @@
  * Window arithmetic and messages both team stores share.
  */
 import type { CapFigure, CapSource, CapStore, Freshness, StoreReserveRequest, StoreReserveResult } from "../budget/caps";
-import { capsFor, capMatcher, type CapMatcher } from "../budget/capMatch";
+import { capsFor, capMatcher, type CallSubject, type CapMatcher } from "../budget/capMatch";
 import { windowBounds, type WindowBounds } from "../budget/windows";
+import { scopeKey } from "../budget/engine";
 import { capId, type CapConfig } from "../config/schema";
 import type { CallRecord } from "../ledger/types";
 import { formatUsd, usdToPicos, type Picos } from "../metering/money";
@@ -53,9 +54,9 @@ export class TeamCaps {
       id: capId(cap),
       cap,
       limit: usdToPicos(cap.limitUsd),
-      matches: capMatcher(cap.model),
+      matches: capMatcher(cap),
     }));
-    const fresh = this.caps.filter((c) => zoneChanged || old.get(c.id)?.window !== c.cap.window || old.get(c.id)?.model !== c.cap.model).map((c) => c.id);
+    const fresh = this.caps.filter((c) => zoneChanged || old.get(c.id)?.window !== c.cap.window || scopeKey(old.get(c.id)!) !== scopeKey(c.cap)).map((c) => c.id);
     return { fresh };
   }
 
@@ -67,8 +68,9 @@ export class TeamCaps {
     return this.caps.find((c) => c.id === id);
   }
 
-  applicable(modelId: string, baseModelId?: string): string[] {
-    return capsFor(this.caps, modelId, baseModelId).map((c) => c.id);
+  /** Ids of the team caps that apply to a call (a subject, or a model id whose caller and tags are unknown). */
+  applicable(subject: CallSubject | string, baseModelId?: string): string[] {
+    return capsFor(this.caps, subject, baseModelId).map((c) => c.id);
   }
 
   /** The window of `cap` containing `at` (the last one found is cached: computing one costs a few Intl calls). */

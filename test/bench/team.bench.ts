@@ -6,6 +6,8 @@
  * (one Lua script round trip on top), in one run: interleaved rounds, medians and their ratio.
  * Each admitted call is settled right after (not timed), so the caps never fill.
  */
+import { ProfileCredentials } from "../../server/gateway/callerCredentials";
+import { RateLimiter } from "../../server/policy/rateLimit";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -44,7 +46,7 @@ async function main(): Promise<void> {
     const ledger = await Ledger.open(path.join(dir, name), { timeZone: "UTC" });
     return {
       config: validated({ caps, timeZone: "UTC" }, "bench"), prices, caps: new Caps(new LocalCapStore(new BudgetEngine(caps, "UTC"), () => "UTC", () => new Date())), ledger,
-      credentials: async () => ({ accessKeyId: "x", secretAccessKey: "y" }), inbound: inboundGuard(), log, user: "bench", timeZone: "UTC", now: () => new Date(), publish: () => undefined,
+      credentials: async () => ({ accessKeyId: "x", secretAccessKey: "y" }), callerProfiles: new ProfileCredentials([]), rateLimiter: new RateLimiter(), inbound: inboundGuard(), log, user: "bench", timeZone: "UTC", now: () => new Date(), publish: () => undefined,
     };
   };
   const embedded = await context("embedded", [personal, teamCap]);

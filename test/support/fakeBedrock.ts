@@ -127,12 +127,14 @@ export class FakeBedrock {
     private readonly server: http.Server,
     private readonly credentials: FakeCredentials,
     private readonly region: string,
+    /** Other principals AWS knows (several callers, each signing with its own key). */
+    private readonly moreCredentials: readonly FakeCredentials[] = [],
   ) {
     const addr = server.address() as AddressInfo;
     this.url = `http://127.0.0.1:${addr.port}`;
   }
 
-  static async start(opts: { credentials: FakeCredentials; region?: string; host?: "127.0.0.1" }): Promise<FakeBedrock> {
+  static async start(opts: { credentials: FakeCredentials; region?: string; host?: "127.0.0.1"; moreCredentials?: FakeCredentials[] }): Promise<FakeBedrock> {
     // keepAliveTimeout small so stray idle sockets never keep mocha alive; close() kills them anyway.
     const server = http.createServer({ keepAliveTimeout: 5000 });
     await new Promise<void>((resolve, reject) => {
@@ -142,7 +144,7 @@ export class FakeBedrock {
         resolve();
       });
     });
-    const fake = new FakeBedrock(server, opts.credentials, opts.region ?? "us-east-1");
+    const fake = new FakeBedrock(server, opts.credentials, opts.region ?? "us-east-1", opts.moreCredentials);
     server.on("request", (req, res) => {
       fake.handle(req, res).catch((err: unknown) => {
         // A bug in the fake itself: make it loud rather than a silent hang.
@@ -484,7 +486,8 @@ export class FakeBedrock {
     const scope = credential.split("/");
     if (scope.length !== 5) return "malformed credential scope";
     const [akid, date, region, service, terminator] = scope as [string, string, string, string, string];
-    if (akid !== this.credentials.accessKeyId) return "unknown access key";
+    const credentials = [this.credentials, ...this.moreCredentials].find((c) => c.accessKeyId === akid);
+    if (!credentials) return "unknown access key";
     if (region !== this.region) return `credential should be scoped to region ${this.region}, not ${region}`;
     if (service !== "bedrock") return `credential should be scoped to service bedrock, not ${service}`;
     if (terminator !== "aws4_request") return "credential scope must end in aws4_request";
@@ -510,8 +513,8 @@ export class FakeBedrock {
     }
 
     const token = headerValue(req, "x-amz-security-token");
-    if (this.credentials.sessionToken !== undefined) {
-      if (token === undefined || !constantTimeEqual(token, this.credentials.sessionToken)) return "missing or wrong x-amz-security-token";
+    if (credentials.sessionToken !== undefined) {
+      if (token === undefined || !constantTimeEqual(token, credentials.sessionToken)) return "missing or wrong x-amz-security-token";
       if (!signedNames.includes("x-amz-security-token")) return "x-amz-security-token is not signed";
     } else if (token !== undefined) {
       return "x-amz-security-token sent for long-term credentials";
@@ -527,7 +530,7 @@ export class FakeBedrock {
       include[name] = true; // aws4 ignores a few names (user-agent, range, …) unless told otherwise
     }
 
-    const expected = aws4Signature({ method: req.method ?? "POST", rawPath, headers: signedHeaders, include, body, region, amzDate }, this.credentials);
+    const expected = aws4Signature({ method: req.method ?? "POST", rawPath, headers: signedHeaders, include, body, region, amzDate }, credentials);
     return constantTimeEqual(expected, signature) ? undefined : "";
   }
 }

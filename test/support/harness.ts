@@ -28,9 +28,15 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** `options`: a logger to watch, the gateway's bounds on unproven work (short timeouts, small budgets), and its clock (kept across restarts). */
-export async function startHarness(config: Partial<ConfigInput> = {}, options: Pick<GatewayOptions, "log" | "limits" | "now"> = {}): Promise<Harness> {
-  const fake = await FakeBedrock.start({ credentials: CREDENTIALS });
+/**
+ * `options`: a logger to watch, the gateway's bounds on unproven work (short timeouts, small budgets), its clock (kept across
+ * restarts), and other principals the fake Bedrock knows (callers signing with their own keys).
+ */
+export async function startHarness(
+  config: Partial<ConfigInput> = {},
+  options: Pick<GatewayOptions, "log" | "limits" | "now"> & { moreCredentials?: FakeCredentials[] } = {},
+): Promise<Harness> {
+  const fake = await FakeBedrock.start({ credentials: CREDENTIALS, ...(options.moreCredentials ? { moreCredentials: options.moreCredentials } : {}) });
   const ledgerDir = await mkdtemp(path.join(os.tmpdir(), "bb-ledger-"));
   const configure = (extra: Partial<ConfigInput>) =>
     validated({ port: 0, upstreamEndpoint: fake.url, ledgerDir, user: "tester", timeZone: "UTC", ...extra }, "test");

@@ -34,4 +34,28 @@ describe("budget/caps", () => {
     assert.equal(mine!.spentPicos, usdToPicos(3.25));
     assert.equal(mine!.reservedPicos, 0n);
   });
+
+  it("replays each journaled call into the caps of its caller and tags only (a restart keeps separate walls separate)", async () => {
+    const caps = new Caps(
+      store([
+        { id: "staging", scope: "personal", window: "day", limitUsd: 5, callers: ["staging"] },
+        { id: "prod", scope: "personal", window: "day", limitUsd: 200, callers: ["AKIAPROD"] },
+        { id: "chatbot", scope: "personal", window: "day", limitUsd: 50, tags: { project: "chatbot" } },
+      ]),
+    );
+    const settled = (id: string, usd: number, who: { caller: string; callerProfile?: string }, tags: Record<string, string> = {}) => ({
+      id, modelId: "amazon.nova-lite-v1:0", costPicos: String(usdToPicos(usd)), startedAt: NOW.toISOString(), ...who, user: "tester", tags,
+    });
+    async function* journal() {
+      yield settled("1", 1, { caller: "AKIASTAGING", callerProfile: "staging" }, { project: "chatbot" });
+      yield settled("2", 2, { caller: "AKIAPROD" });
+      yield settled("3", 4, { caller: "AKIAOTHER" });
+    }
+    await caps.replay(() => journal());
+    assert.deepEqual(caps.status(NOW).map((s) => [s.id, s.spentPicos]), [["staging", usdToPicos(1)], ["prod", usdToPicos(2)], ["chatbot", usdToPicos(1)]]);
+    const refused = await caps.reserve({ ...call("s", 4.5), caller: "AKIASTAGING", callerProfile: "staging" });
+    assert.equal(refused.ok, false, "staging's wall holds its replayed spend");
+    const admitted = await caps.reserve({ ...call("p", 4.5), caller: "AKIAPROD" });
+    assert.deepEqual(admitted.ok && admitted.capIds, ["prod"]);
+  });
 });

@@ -84,4 +84,32 @@ describe("config: settings checked key by key", () => {
     assert.match(message, /refuses Bedrock calls until this setting is fixed/);
     assert.match(message, /Correct it in your user settings\.$/);
   });
+
+  it("usage plans decide money: rateLimit, tiers and callers are machine-scoped (a workspace cannot set them, not even to loosen a plan), and a bad value blocks", () => {
+    for (const key of ["rateLimit", "tiers", "callers"]) assert.ok(decidesMoney(key), key);
+    const properties = settingsContribution().properties as Record<string, { scope: string }>;
+    for (const key of ["rateLimit", "tiers", "callers"]) assert.equal(properties[`bedrockBudget.${key}`]!.scope, "machine", key);
+    const check = configFromSettings({ rateLimit: { requestsPerSecond: -1 }, callers: { "agent-1": "gold" }, tiers: { silver: {} } });
+    assert.deepEqual(check.blocking.map((b) => b.split(":")[0]), ["bedrockBudget.rateLimit.requestsPerSecond", "bedrockBudget.callers.agent-1"]);
+    assert.match(check.blocking[1]!, /names tier "gold", which is not a key of tiers/);
+    assert.equal(check.config.callers, undefined, "no guessed tier");
+  });
+
+  it("refuses a tier cap that names its own callers, a burst without a rate, and two caps of one id in a tier", () => {
+    const bad = parseConfig({
+      rateLimit: { burst: 5 },
+      tiers: { pro: { caps: [{ window: "day", limitUsd: 1, callers: ["x"] }] } },
+    });
+    assert.equal(bad.ok, false);
+    const errors = bad.ok ? [] : bad.errors;
+    assert.ok(errors.some((e) => /^rateLimit\.burst: burst needs requestsPerSecond/.test(e)), errors.join("\n"));
+    assert.ok(errors.some((e) => /^tiers\.pro\.caps\[0\]\.callers: a tier cap applies to each caller/.test(e)), errors.join("\n"));
+    const dup = parseConfig({ tiers: { basic: { caps: [{ id: "a", window: "day", limitUsd: 1 }, { id: "a", window: "month", limitUsd: 2 }] } } });
+    assert.deepEqual(dup.ok ? [] : dup.errors, ['tiers.basic.caps: two caps have the id "a"']);
+  });
+
+  it("accepts caps scoped to callers and tags", () => {
+    const ok = parseConfig({ caps: [{ window: "day", limitUsd: 5, callers: ["AKIASTAGING", "staging"], tags: { project: "chatbot" } }] });
+    assert.equal(ok.ok, true);
+  });
 });

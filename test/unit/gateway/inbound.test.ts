@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import type { AnyRequest } from "../../../server/gateway/listener";
-import { BodyRefused, BufferBudget, checkAuthorizationHeader, inboundGuard, readBody } from "../../../server/gateway/inbound";
+import { createHash } from "node:crypto";
+import { apiKeyCaller, BodyRefused, BufferBudget, checkAuthorizationHeader, inboundGuard, readBody } from "../../../server/gateway/inbound";
+import { ProfileCredentials } from "../../../server/gateway/callerCredentials";
 
 const CREDS = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "secret" };
 const sigv4 = (key: string, service = "bedrock") =>
@@ -35,6 +37,42 @@ describe("inbound: checkAuthorizationHeader (before any body byte)", () => {
   it("names a credential failure instead of throwing", async () => {
     const r = await checkAuthorizationHeader({ headers: { authorization: sigv4(CREDS.accessKeyId) }, credentials: async () => Promise.reject(new Error("SSO token expired")), allowApiKeys: false });
     assert.match((r as { message: string }).message, /SSO token expired.*aws sso login/);
+  });
+});
+
+describe("inbound: callers' profiles and API-key callers", () => {
+  const STAGING = { accessKeyId: "AKIASTAGINGEXAMPLE01", secretAccessKey: "s" };
+  const profiles = new ProfileCredentials(["broken", "staging"], (name) => async () => {
+    if (name === "staging") return STAGING;
+    throw new Error(`profile ${name} not found`);
+  });
+
+  it("accepts a key held by a profile named in callers (before any body byte), with the profile's credentials", async () => {
+    const r = await checkAuthorizationHeader({ headers: { authorization: sigv4(STAGING.accessKeyId) }, credentials: async () => CREDS, allowApiKeys: false, profiles });
+    assert.equal(r.ok && r.kind === "sigv4" && r.profile, "staging");
+    assert.equal(r.ok && r.kind === "sigv4" && r.credentials.accessKeyId, STAGING.accessKeyId);
+  });
+
+  it("refuses a key no profile holds, naming the profiles and what to do; a profile that cannot load matches nothing", async () => {
+    const r = await checkAuthorizationHeader({ headers: { authorization: sigv4("AKIAI44QH8DHBOTHERKEY") }, credentials: async () => CREDS, allowApiKeys: false, profiles });
+    assert.equal(r.ok, false);
+    assert.match((r as { message: string }).message, /access key AKIA…RKEY, but the gateway's credentials are AKIA…MPLE and no profile named in callers \(broken, staging\) holds it; add the caller's AWS profile as a key of callers/);
+  });
+
+  it("a profile's key is accepted even while the gateway's own credentials cannot be resolved", async () => {
+    const r = await checkAuthorizationHeader({ headers: { authorization: sigv4(STAGING.accessKeyId) }, credentials: async () => Promise.reject(new Error("SSO token expired")), allowApiKeys: false, profiles });
+    assert.equal(r.ok && r.kind === "sigv4" && r.profile, "staging");
+  });
+
+  it("a Bedrock API key's caller is apikey: and 16 hex digits of its sha256, never the key", async () => {
+    const r = await checkAuthorizationHeader({ headers: { authorization: "Bearer my-secret-key" }, credentials: async () => CREDS, allowApiKeys: true });
+    assert.equal(r.ok && r.kind === "bearer" && r.caller, `apikey:${createHash("sha256").update("my-secret-key").digest("hex").slice(0, 16)}`);
+    assert.equal(apiKeyCaller("Bearer my-secret-key"), r.ok && r.kind === "bearer" ? r.caller : "");
+  });
+
+  it("profile names are the callers keys and caps' callers that are not access key ids or API-key ids", () => {
+    assert.deepEqual(ProfileCredentials.namesIn({ callers: { AKIAIOSFODNN7EXAMPLE: "a", "apikey:0123456789abcdef": "a", staging: "b", "agent-007": "b" } }), ["agent-007", "staging"]);
+    assert.deepEqual(ProfileCredentials.namesIn({ caps: [{ scope: "personal", window: "day", limitUsd: 1, callers: ["prod", "AKIAIOSFODNN7EXAMPLE"] }] }), ["prod"]);
   });
 });
 

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { findCallSites, type CallSite } from "../../../server/lsp/callSites/index";
-import { diagnosticsFor, MISSING_MAX_TOKENS, OVER_CAP, type CapLeft, type LensSettings } from "../../../server/lsp/lensDiagnostics";
-import { callSiteEstimate } from "../../../server/lsp/lensModel";
+import { diagnosticsFor, MISSING_MAX_TOKENS, OVER_CAP, uncheckedCaps, type CapLeft, type LensSettings } from "../../../server/lsp/lensDiagnostics";
+import { callSiteEstimate, hoverMarkdown } from "../../../server/lsp/lensModel";
 import type { Diagnostic } from "vscode-languageserver";
 import { usdToPicos } from "../../../server/metering/money";
 import { PriceBook } from "../../../server/metering/prices";
@@ -60,5 +60,19 @@ describe("lens diagnostics", () => {
     const e = [callSiteEstimate(site!, prices)];
     const d = diagnosticsFor([site!], e, [cap("sonnet", "1", "1", "0", "*sonnet*")], ALL);
     assert.deepEqual(d, []);
+  });
+
+  it("does not check a cap scoped to callers or tags (the editor knows neither); the hover names it", () => {
+    const scoped: CapLeft[] = [
+      { ...cap("agent-day@agent-001", "1", "1", "0"), callers: ["agent-001"] },
+      { ...cap("chatbot", "1", "1", "0", "*sonnet*"), tags: { project: "chatbot" } },
+    ];
+    assert.deepEqual(diagnosticsFor(sites, estimates(), scoped, { ...ALL, warnMissingMaxTokens: false }), [], "no over-cap warning from a cap that may not apply");
+    const sonnet = sites.findIndex((s) => s.modelId?.includes("sonnet"));
+    const e = callSiteEstimate(sites[sonnet]!, prices);
+    assert.deepEqual(uncheckedCaps(sites[sonnet]!, e, scoped), ["agent-day@agent-001", "chatbot"]);
+    assert.match(hoverMarkdown(sites[sonnet]!, e, uncheckedCaps(sites[sonnet]!, e, scoped)), /Not checked against `agent-day@agent-001`, `chatbot`: these caps depend on who makes the call or its tags/);
+    const haiku = sites.findIndex((s) => s.modelId?.includes("haiku"));
+    assert.deepEqual(uncheckedCaps(sites[haiku]!, callSiteEstimate(sites[haiku]!, prices), scoped), ["agent-day@agent-001"], "a model-scoped one only where its model matches");
   });
 });

@@ -1,0 +1,55 @@
+/**
+ * The caller's usage plan at the door: over its rate a call is throttled (429 + Retry-After, which
+ * the SDKs retry), over a request quota it is refused (400, not retried); either way it never
+ * reaches Bedrock, and it is journaled ($0) and published like a cap refusal.
+ */
+import { formatLocalDateTime } from "../budget/windows";
+import { rateLimitFor, tierOf } from "../policy/plans";
+import type { RateDecision } from "../policy/rateLimit";
+import type { Operation } from "../metering/types";
+import type { GatewayContext } from "./context";
+import { refusal, throttled, type ErrorAnswer } from "./errors";
+import { recordPlanRefusal, type CallIdentity } from "./meteredCall";
+import { maskKey } from "./sigv4";
+
+/** The answer that stops the call, or undefined when its plan admits it (a token taken, the request counted). */
+export async function checkUsagePlan(
+  ctx: GatewayContext,
+  who: Omit<CallIdentity, "operation"> & { operation: Operation; caller: string },
+  baseModelId: string,
+): Promise<ErrorAnswer | undefined> {
+  const tier = tierOf(ctx.config, { ...who, user: ctx.user });
+  const limit = rateLimitFor(ctx.config, tier);
+  if (!limit) return undefined;
+  const decision = ctx.rateLimiter.admit(who.caller, limit, ctx.now(), ctx.timeZone);
+  if (decision.ok) return undefined;
+  const message = planMessage(decision, describeCaller(who.caller, tier), ctx.timeZone);
+  ctx.log.info(`${decision.kind} ${who.operation} ${who.modelId}: ${message}`);
+  if (decision.kind === "throttled") {
+    await recordPlanRefusal(ctx, who, baseModelId, { outcome: "throttled", status: 429, message });
+    return throttled(message, decision.retryAfterSeconds);
+  }
+  await recordPlanRefusal(ctx, who, baseModelId, { outcome: "quota-exceeded", status: 400, message });
+  return refusal(message);
+}
+
+/** `caller AKIA…MPLE (tier "pro")`: the key masked, as every message names keys. */
+function describeCaller(caller: string, tier: string | undefined): string {
+  const name = caller.startsWith("apikey:") ? caller : maskKey(caller);
+  return `caller ${name} (${tier === undefined ? "the top-level rateLimit" : `tier "${tier}"`})`;
+}
+
+/** One sentence: what limit, whose, and when to try again. */
+export function planMessage(decision: Exclude<RateDecision, { ok: true }>, who: string, timeZone: string): string {
+  if (decision.kind === "throttled") {
+    return (
+      `Bedrock Budget throttled this call: ${who} is over its rate limit of ${decision.requestsPerSecond} requests per second ` +
+      `(burst ${decision.burst}); retry after ${decision.retryAfterSeconds} s.`
+    );
+  }
+  const period = decision.quota === "requestsPerDay" ? "day" : "month";
+  return (
+    `Bedrock Budget refused this call: ${who} has used its quota of ${decision.limit} requests per ${period} (${decision.quota}); ` +
+    `the quota resets at ${formatLocalDateTime(decision.resetsAt, timeZone)} ${timeZone}.`
+  );
+}
