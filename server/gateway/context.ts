@@ -24,6 +24,8 @@ export interface GatewayContext {
   user: string;
   timeZone: string;
   now: () => Date;
+  /** `serve --simulate`: calls go to the built-in simulator, SigV4 with any key is accepted, answers are labelled. */
+  simulated?: boolean;
   /** Tells every listener (status bar, dashboard, lenses) that a call settled. */
   publish(record: CallRecord): void;
 }

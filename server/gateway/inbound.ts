@@ -76,7 +76,7 @@ export function inboundGuard(limits: Partial<InboundLimits> = {}): InboundGuard 
 }
 
 export type HeaderCheck =
-  | { ok: true; kind: "sigv4"; auth: ParsedAuthorization; credentials: AwsCredentialIdentity }
+  | { ok: true; kind: "sigv4"; auth: ParsedAuthorization; credentials: AwsCredentialIdentity; unverified?: true }
   | { ok: true; kind: "bearer" }
   | { ok: false; message: string };
 
@@ -88,6 +88,11 @@ export async function checkAuthorizationHeader(input: {
   headers: AnyRequest["headers"];
   credentials: () => Promise<AwsCredentialIdentity>;
   allowApiKeys: boolean;
+  /**
+   * Simulate mode only (`serve --simulate`): a SigV4 signature with any key is accepted unverified.
+   * The gateway holds no AWS credentials to check it with, and nothing it answers costs money.
+   */
+  anyAccessKey?: boolean;
 }): Promise<HeaderCheck> {
   const header = input.headers.authorization;
   const parsed = parseAuthorization(Array.isArray(header) ? header[0] : header);
@@ -102,6 +107,11 @@ export async function checkAuthorizationHeader(input: {
         ? { ok: true, kind: "bearer" }
         : { ok: false, message: "Bedrock API keys (Authorization: Bearer) are refused because allowApiKeys is off; sign with SigV4, or set allowApiKeys to true to accept API keys" };
     case "sigv4": {
+      if (input.anyAccessKey) {
+        const problem = scopeProblem(parsed.auth, { accessKeyId: parsed.auth.accessKeyId });
+        if (problem) return { ok: false, message: `Bedrock Budget refused the request: ${problem}` };
+        return { ok: true, kind: "sigv4", auth: parsed.auth, credentials: await input.credentials(), unverified: true };
+      }
       let credentials: AwsCredentialIdentity;
       try {
         credentials = await input.credentials();
@@ -130,6 +140,7 @@ export async function authenticate(
 ): Promise<Authenticated> {
   if (header.kind === "bearer") return { ok: true, kind: "bearer", region: input.defaultRegion };
   const bodySha256 = sha256Hex(input.body); // once: verification and the upstream signature share it
+  if (header.unverified) return { ok: true, kind: "sigv4", region: header.auth.region, credentials: header.credentials, bodySha256 };
   const reason = await verifySignature({
     bodySha256,
     method: input.method,
