@@ -19,7 +19,8 @@ if (packaged.status !== 0) {
 }
 
 const args = process.argv.slice(2);
-const gateway = spawn(process.execPath, [path.join(ROOT, "out/cli.js"), "serve", "--config", CONFIG, ...args], { cwd: ROOT, stdio: ["inherit", "pipe", "inherit"] });
+// Its own process group: a terminal's Ctrl-C reaches it once, through this script (twice would stop calls in flight at once).
+const gateway = spawn(process.execPath, [path.join(ROOT, "out/cli.js"), "serve", "--config", CONFIG, ...args], { cwd: ROOT, stdio: ["inherit", "pipe", "inherit"], detached: true });
 let printed = false;
 let buffered = "";
 gateway.stdout!.on("data", (chunk: Buffer) => {
@@ -31,8 +32,7 @@ gateway.stdout!.on("data", (chunk: Buffer) => {
   printed = true;
   process.stdout.write(guide(m[1]!, args.includes("--simulate")));
 });
-// The terminal's Ctrl-C reaches the gateway itself (same process group); a signal sent to this
-// script alone is passed on, so the gateway always shuts down cleanly (calls in flight settle).
+// Ctrl-C (or a signal to this script) is passed on: the gateway shuts down cleanly, calls in flight settle.
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => gateway.kill(signal));
 gateway.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 
