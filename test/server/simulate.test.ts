@@ -6,9 +6,19 @@ import os from "node:os";
 import path from "node:path";
 import { ConverseCommand, ConverseStreamCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import type { HttpResponse } from "@smithy/protocol-http";
-import { API_PATHS, type StatusResponse } from "../../server/protocol";
+import { chromium } from "playwright-core";
+import { GatewaySecret } from "../../server/ledger/secret";
+import { API_PATHS, DASHBOARD_PATHS, type StatusResponse } from "../../server/protocol";
 import { serve, type Served } from "../support/cliProcess";
 import { anthropicBody, clientFor, SONNET_45 } from "../support/harness";
+
+const CHROMIUM = "/usr/bin/chromium";
+
+/** No AWS keys, no AWS files, no instance metadata: nothing to find credentials with. */
+const noAwsEnv = (home: string) => ({
+  PATH: process.env.PATH, HOME: home, TZ: "UTC",
+  AWS_CONFIG_FILE: "/nonexistent/config", AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/credentials", AWS_EC2_METADATA_DISABLED: "true",
+});
 
 describe("serve --simulate", function () {
   this.timeout(60_000);
@@ -30,9 +40,7 @@ describe("serve --simulate", function () {
     const configFile = path.join(dir, "config.json");
     await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 0.01 }], timeZone: "UTC" }));
     const ledger = path.join(dir, "ledger");
-    // No AWS keys, no AWS files, no instance metadata: nothing to find credentials with.
-    const env = { PATH: process.env.PATH, HOME: dir, TZ: "UTC", AWS_CONFIG_FILE: "/nonexistent/config", AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/credentials", AWS_EC2_METADATA_DISABLED: "true" };
-    served = await serve(["--simulate", "--config", configFile, "--port", "0", "--ledger", ledger], env);
+    served = await serve(["--simulate", "--config", configFile, "--port", "0", "--ledger", ledger], noAwsEnv(dir));
 
     // Any key signs: nothing the simulator answers costs money.
     const client = clientFor(served.url, { accessKeyId: "AKIDANYKEYATALL", secretAccessKey: "not-a-real-secret" });
@@ -93,6 +101,26 @@ describe("serve --simulate", function () {
     const logLines = served.stderr().trim().split("\n");
     assert.ok(logLines.length > 0);
     for (const line of logLines) assert.match(line, /\[simulated\]/, `log line not labelled: ${line}`);
+  });
+
+  it("says so on the dashboard: a banner and the header line", async function () {
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.CI === "true") throw new Error(`${CHROMIUM} is not installed; .ci/run installs it before the tests`);
+      return this.skip();
+    }
+    const ledger = path.join(dir, "ledger");
+    served = await serve(["--simulate", "--port", "0", "--ledger", ledger], noAwsEnv(dir));
+    const secret = (await GatewaySecret.read(path.join(ledger, "simulated")))!;
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${served.url}${DASHBOARD_PATHS.page}?token=${secret.token()}`);
+      await page.waitForSelector("#simulated:not([hidden])", { timeout: 20_000 });
+      assert.match((await page.textContent("#simulated"))!, /not AWS/);
+      assert.match((await page.textContent(".sub"))!, /simulated/);
+    } finally {
+      await browser.close();
+    }
   });
 
   it("refuses --simulate with --upstream: simulated calls never leave the machine", async () => {
