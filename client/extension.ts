@@ -15,7 +15,7 @@ import { Alerts } from "./alerts";
 import { DashboardPanel, registerDashboardSerializer } from "./dashboardPanel";
 import { createLanguageClient } from "./languageClient";
 import { SpendMeter } from "./statusBar";
-import { TerminalRouting } from "./terminalEnv";
+import { ENDPOINT_VARIABLE, TerminalRouting } from "./terminalEnv";
 import { terminalEndpoint, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
 
 let client: LanguageClient | undefined;
@@ -86,6 +86,11 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
       if (!endpoint) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
       await vscode.env.clipboard.writeText(endpoint);
       void vscode.window.showInformationMessage(`Copied ${endpoint}. In a terminal outside VS Code: export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${endpoint}`);
+    }),
+    // The walkthrough's step: a terminal whose Bedrock calls go through the gateway, even with routeTerminals off.
+    vscode.commands.registerCommand("bedrockBudget.openRoutedTerminal", () => {
+      if (!endpoint) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
+      vscode.window.createTerminal({ name: "Bedrock (metered)", env: { [ENDPOINT_VARIABLE]: endpoint } }).show();
     }),
     vscode.commands.registerCommand("bedrockBudget.restartGateway", async () => {
       const result = await lc.sendRequest(RestartGatewayRequest.type);

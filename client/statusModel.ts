@@ -26,15 +26,18 @@ export function meterView(status: StatusResponse, now: Date = new Date()): Meter
   // A setting that decides money is invalid: every call is refused, whatever the caps say.
   if (status.blocked) return { text: "$(error) Bedrock calls refused: settings", severity: "error", tooltip: tooltip(status, now) };
   const cap = tightestCap(status.caps);
+  // Simulated figures must never be read as real spend.
+  const icon = status.simulated ? "$(beaker) SIMULATED" : "$(pulse)";
   const text = cap
-    ? `$(pulse) ${cap.scope === "team" ? "team: " : ""}${usd(cap.spentUsd)} / ${usd(cap.limitUsd)} ${WINDOW_WORD[cap.window]}`
-    : `$(pulse) ${usd(status.today.costUsd)} today`;
+    ? `${icon} ${cap.scope === "team" ? "team: " : ""}${usd(cap.spentUsd)} / ${usd(cap.limitUsd)} ${WINDOW_WORD[cap.window]}`
+    : `${icon} ${usd(status.today.costUsd)} today`;
   return { text, severity: cap ? severityOf(usedShare(cap)) : "normal", tooltip: tooltip(status, now) };
 }
 
 function tooltip(status: StatusResponse, now: Date): string {
   const lines = ["**Bedrock Budget**", ""];
   if (status.blocked) lines.push(`**Every Bedrock call is refused.** ${status.blocked}`, "");
+  if (status.simulated) lines.push("**Simulated** (`serve --simulate`): answers come from the built-in simulator, not AWS; these figures are not real spend.", "");
   if (status.caps.length === 0) {
     lines.push(`No caps set: calls are metered, never refused. Today: ${status.today.calls} calls, ${usd(status.today.costUsd)}.`, "");
   } else {

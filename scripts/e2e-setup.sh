@@ -21,6 +21,19 @@ log() { printf '[e2e-setup] %s\n' "$*"; }
 die() { printf '[e2e-setup] ERROR: %s\n' "$*" >&2; exit 1; }
 START=$(date +%s)
 
+# node-gyp builds code-server's native modules against the headers of the Node that runs them. Take
+# them from the installed Node itself, whatever the user's npm configuration or node-gyp cache
+# holds, so nothing is downloaded (the environment wins over any .npmrc `nodedir`).
+NODE_PREFIX="$(cd "$(dirname "$(command -v node)")/.." && pwd)"
+node_headers() {
+  if [ -f "$NODE_PREFIX/include/node/node.h" ] && [ -f "$NODE_PREFIX/include/node/common.gypi" ]; then
+    export npm_config_nodedir="$NODE_PREFIX"
+    log "node-gyp uses the headers of $(node --version) in $NODE_PREFIX/include/node"
+  else
+    die "the Node in $NODE_PREFIX ($(node --version)) ships no headers ($NODE_PREFIX/include/node/node.h and common.gypi), which node-gyp needs to build code-server's native modules; this set-up does not download them. Use a Node install that includes them (the official nodejs.org tarball, nvm, or NodeSource's nodejs package)."
+  fi
+}
+
 # ---------------------------------------------------------------- Debian packages
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else die "need root for: $*"; fi; }
 
@@ -95,6 +108,7 @@ if ! grep -q "\"version\": \"$CODE_SERVER_VERSION\"" "$CS/package.json" 2>/dev/n
   npm install --ignore-scripts --save-exact "code-server@$CODE_SERVER_VERSION"
 fi
 
+node_headers
 cd "$VSC"
 log "lib/vscode: npm install --omit=dev --ignore-scripts"
 npm install --omit=dev --ignore-scripts

@@ -8,7 +8,9 @@ import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_FILE, ledgerDirOf, loadConfigFile, readConfigFile, timeZoneOf, validated } from "./config/load";
 import type { Config } from "./config/schema";
 import { blockedMessage, checkSettings, type SettingsCheck } from "./config/settingsCheck";
-import { DEFAULT_SHUTDOWN_DEADLINE_MS, startGateway } from "./gateway/gateway";
+import { DEFAULT_SHUTDOWN_DEADLINE_MS, startGateway, type RunningGateway } from "./gateway/gateway";
+import { simulatedLedgerDir } from "./simulator/mode";
+import { startSimulator } from "./simulator/server";
 import { stderrLogger, type Logger } from "./log";
 import { currentMonth, monthRange, MONTH_PATTERN, parseRange, readRange, toCsv, totalsCsv, totalsJson } from "./ledger/report";
 import { chargeback } from "./ledger/chargeback";
@@ -26,10 +28,13 @@ import { PriceBook } from "./metering/prices";
 import { formatReconciliation, MONTH_RE, reconcileMonth } from "./billing/reconcileMonth";
 
 const USAGE = `usage:
-  bedrock-budget serve  [--config FILE] [--port N] [--ledger DIR] [--upstream URL] [--shutdown-deadline SECONDS]
-  bedrock-budget status [--config FILE] [--port N] [--ledger DIR]
-  bedrock-budget report [--config FILE] [--ledger DIR] [--format csv|json] [--month YYYY-MM | --from DATE|TIME] [--to DATE|TIME] [--calls]
+  bedrock-budget serve  [--config FILE] [--port N] [--ledger DIR] [--upstream URL] [--shutdown-deadline SECONDS] [--simulate]
+  bedrock-budget status [--config FILE] [--port N] [--ledger DIR] [--simulate]
+  bedrock-budget report [--config FILE] [--ledger DIR] [--format csv|json] [--month YYYY-MM | --from DATE|TIME] [--to DATE|TIME] [--calls] [--simulate]
   bedrock-budget whatif --config PROPOSED.json [--ledger DIR] [--month YYYY-MM] [--format text|json]
+
+  --simulate  try-it mode: answers come from a built-in simulator, not AWS (no credentials needed,
+              SigV4 with any key accepted, nothing spent); recorded in <ledger>/simulated only
   bedrock-budget prices update [--config FILE] [--ledger DIR] [--region REGION]
   bedrock-budget reconcile [--config FILE] [--ledger DIR] [--month YYYY-MM]`;
 
@@ -52,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
       to: { type: "string" },
       calls: { type: "boolean", default: false },
       region: { type: "string", multiple: true },
+      simulate: { type: "boolean" },
     },
     strict: true,
   });
@@ -60,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case "serve":
+      if (values.simulate && values.upstream !== undefined) throw new ConfigError("--upstream", ["upstream: --simulate answers every call itself; drop --upstream or --simulate"]);
       return serve(config, configFile, values, shutdownDeadlineMs(values["shutdown-deadline"]));
     case "status":
       return status(config);
@@ -78,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
   return command === undefined || command === "help" || command === "--help" ? 0 : 2;
 }
 
-type Flags = { port?: string; ledger?: string; upstream?: string };
+type Flags = { port?: string; ledger?: string; upstream?: string; simulate?: boolean };
 
 async function configWithFlags(file: string | undefined, flags: Flags): Promise<Config> {
   const base = file ? await loadConfigFile(file) : validated({}, "defaults");
@@ -94,6 +101,10 @@ function withFlags(raw: object, flags: Flags): Record<string, unknown> {
   }
   if (flags.ledger !== undefined) out.ledgerDir = flags.ledger;
   if (flags.upstream !== undefined) out.upstreamEndpoint = flags.upstream;
+  // Simulated spend has its own ledger folder (a value of the wrong type is left for validation to name).
+  if (flags.simulate && (out.ledgerDir === undefined || typeof out.ledgerDir === "string")) {
+    out.ledgerDir = simulatedLedgerDir(ledgerDirOf({ ledgerDir: out.ledgerDir as string | undefined }));
+  }
   return out;
 }
 
@@ -134,9 +145,16 @@ function guardProcess(log: Logger): void {
 }
 
 async function serve(config: Config, configFile: string | undefined, flags: Flags, deadlineMs: number): Promise<number> {
-  const log = stderrLogger(config.logLevel);
+  const log = stderrLogger(config.logLevel, flags.simulate ? "[simulated]" : undefined);
   guardProcess(log);
-  const gateway = await startGateway({ config, log });
+  const simulator = flags.simulate ? await startSimulator() : undefined;
+  let gateway: RunningGateway;
+  try {
+    gateway = await startGateway({ config, log, ...(simulator ? { simulator } : {}) });
+  } catch (err) {
+    await simulator?.close();
+    throw err;
+  }
   let current = config;
   const stopWatching = configFile
     ? watchConfig(configFile, async () => {
@@ -156,6 +174,9 @@ async function serve(config: Config, configFile: string | undefined, flags: Flag
         }
       })
     : () => undefined;
+  if (simulator) {
+    process.stdout.write(`SIMULATED: answers come from the built-in simulator, not AWS; nothing is spent; SigV4 with any key is accepted; ledger: ${ledgerDirOf(config)}\n`);
+  }
   // Ready only once the config watcher is in place, so no edit after this line is missed.
   process.stdout.write(`listening on ${gateway.url}\n`);
 
@@ -173,6 +194,7 @@ async function serve(config: Config, configFile: string | undefined, flags: Flag
   log.info(`stopping: calls in flight have ${deadlineMs / 1000} s to finish, then are stopped and charged their worst case (signal again to stop them now)`);
   stopWatching();
   await gateway.close({ deadlineMs });
+  await simulator?.close();
   return 0;
 }
 

@@ -26,7 +26,8 @@ export function createLogger(sink: (level: LogLevel, line: string) => void, leve
   };
 }
 
-export const stderrLogger = (level: LogLevel = "info") =>
-  createLogger((l, line) => process.stderr.write(`${new Date().toISOString()} ${l.padEnd(5)} ${line}\n`), level);
+/** `label` marks every line (`[simulated]` in try-it mode). */
+export const stderrLogger = (level: LogLevel = "info", label?: string) =>
+  createLogger((l, line) => process.stderr.write(`${new Date().toISOString()} ${l.padEnd(5)} ${label ? `${label} ` : ""}${line}\n`), level);
 
 export const silentLogger = () => createLogger(() => undefined, "error");

@@ -151,6 +151,8 @@ export interface StatusResponse {
   inFlight: number;
   /** Why the gateway refuses every Bedrock call right now (a setting that decides money is invalid); absent while it admits calls. */
   blocked?: string;
+  /** `serve --simulate`: answers come from the built-in simulator, not AWS, and spend is recorded in the simulated ledger. */
+  simulated?: boolean;
   /** Absent from gateways older than the quarantine (issue #9). */
   journal?: JournalHealthDto;
   /** The price table in force: where it comes from and how old it is (absent from older gateways). */

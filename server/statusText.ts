@@ -4,6 +4,7 @@ import type { JournalHealthDto, PriceTableDto, StatusResponse } from "./protocol
 
 export function formatStatus(status: StatusResponse, now: Date = new Date()): string {
   const lines = [`Bedrock Budget at ${status.endpoint} (user ${status.user}, ${status.timeZone})`];
+  if (status.simulated) lines.push("SIMULATED: answers come from the built-in simulator, not AWS; nothing is spent");
   lines.push(`today: ${status.today.calls} calls, ${usd(status.today.costUsd)}; ${status.inFlight} in flight`);
   if (status.caps.length === 0) lines.push("no caps set: calls are metered but never refused");
   for (const cap of status.caps) {

@@ -41,6 +41,8 @@ class Dashboard {
     calc: h("div", {}),
     error: h("div", { class: "error-banner", role: "alert", hidden: true }),
     priceTable: h("p", { class: "price-table", id: "price-table", hidden: true }),
+    simulated: h("div", { class: "simulated-banner", id: "simulated", role: "note", hidden: true },
+      "Simulated: answers come from the built-in simulator (serve --simulate), not AWS. These figures are not real spend."),
   };
 
   constructor(private readonly source: DataSource) {
@@ -74,6 +76,7 @@ class Dashboard {
           this.el.windows,
           h("button", { type: "button", class: "secondary", id: "export", title: "Download the calls of the shown range as CSV", onclick: () => this.exportCsv() }, "Export CSV"),
           this.el.live)),
+      this.el.simulated,
       this.el.error,
       this.el.priceTable,
       this.el.caps,
@@ -153,7 +156,8 @@ class Dashboard {
 
   private onStatus(status: StatusResponse): void {
     this.status = status;
-    this.el.sub.textContent = `${status.user} · ${status.timeZone} · ${status.endpoint}`;
+    this.el.sub.textContent = `${status.user} · ${status.timeZone} · ${status.endpoint}${status.simulated ? " · simulated" : ""}`;
+    this.el.simulated.hidden = status.simulated !== true;
     renderPriceTable(this.el.priceTable, status.prices);
     this.renderCaps();
   }

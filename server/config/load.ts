@@ -38,7 +38,7 @@ export function validated(raw: unknown, source: string): Config {
 export const DEFAULT_LEDGER_DIR = path.join(os.homedir(), ".bedrock-budget");
 export const DEFAULT_CONFIG_FILE = path.join(DEFAULT_LEDGER_DIR, "config.json");
 
-export function ledgerDirOf(config: Config): string {
+export function ledgerDirOf(config: Pick<Config, "ledgerDir">): string {
   return config.ledgerDir ? path.resolve(expandHome(config.ledgerDir)) : DEFAULT_LEDGER_DIR;
 }
 

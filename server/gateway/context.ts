@@ -33,6 +33,8 @@ export interface GatewayContext {
   now: () => Date;
   /** The alert channels (webhook, SNS); the gateway tells them of a `warn` cap passed (capWarned, from the call's capAction event). */
   alerts?: CapAlerts;
+  /** `serve --simulate`: calls go to the built-in simulator, SigV4 with any key is accepted, answers are labelled. */
+  simulated?: boolean;
   /** Tells every listener (status bar, dashboard, lenses) that a call settled. */
   publish(record: CallRecord): void;
 }

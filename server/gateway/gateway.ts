@@ -36,6 +36,8 @@ import { replaySettled } from "../budget/replay";
 import { capsInForce } from "../policy/plans";
 import { RateLimiter } from "../policy/rateLimit";
 import { ProfileCredentials } from "./callerCredentials";
+import { SIMULATED_CREDENTIALS } from "../simulator/mode";
+import { SIMULATED_HEADER } from "../simulator/server";
 
 export interface GatewayOptions {
   config: Config;
@@ -48,6 +50,11 @@ export interface GatewayOptions {
   blocked?: string;
   /** Overrides the fixed bounds on unproven work (tests use short timeouts and small budgets). */
   limits?: Partial<InboundLimits>;
+  /**
+   * Try-it mode (`serve --simulate`): every call goes to this simulator instead of Bedrock, is
+   * signed with no real credentials, and every answer carries x-bedrock-budget-simulated: true.
+   */
+  simulator?: { url: string };
   /** Routes mounted beside the local API, built once it exists (default: the dashboard). */
   mount?: (api: LocalApi, ctx: () => GatewayContext) => Routes[];
 }
@@ -180,7 +187,8 @@ export class Gateway implements RunningGateway {
     this.res.team = options.config.teamLedger ? await this.openTeam(options.config) : undefined;
     const { next, fresh } = await this.assemble(options.config);
     this.ctx = next;
-    this.ctx.profiles = new ProfileLookup({ ledgerDir: this.ledgerDir, credentials: () => this.ctx.credentials(), log, now });
+    // Simulated: no control-plane look-ups (there are no credentials); profiles are priced at the dearest rate.
+    if (!options.simulator) this.ctx.profiles = new ProfileLookup({ ledgerDir: this.ledgerDir, credentials: () => this.ctx.credentials(), log, now });
     await this.caps.replay(this.history, new Set(fresh));
     const alerts = (this.res.alerts = new AlertDispatcher(
       this.alertJournal,
@@ -342,6 +350,7 @@ export class Gateway implements RunningGateway {
     if (!isLoopbackHost(req)) {
       return answer(res, accessDenied("Bedrock Budget answers only requests addressed to a loopback host (localhost, 127.0.0.1, [::1])."));
     }
+    if (this.options.simulator) res.setHeader(SIMULATED_HEADER, "true");
     const rawPath = req.url ?? "/";
     const mounted = routes.find((r) => r.handles(rawPath));
     if (mounted) return void mounted.handle(req, res).catch((err) => log.error(`${mounted.name}: ${(err as Error).message}`));
@@ -421,12 +430,15 @@ async function withinGrace(p: Promise<unknown>): Promise<void> {
 
 function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, caps: Caps, inbound: InboundGuard, table: PriceTable, rateLimiter: RateLimiter): GatewayContext {
   const timeZone = timeZoneOf(config);
+  const simulator = options.simulator;
   return {
-    config,
+    // Simulated: the simulator is the only upstream, whatever a reloaded config says.
+    config: simulator ? { ...config, upstreamEndpoint: simulator.url } : config,
+    ...(simulator ? { simulated: true } : {}),
     prices: new PriceBook(config.pricing, table),
     caps,
     ledger,
-    credentials: options.credentials ?? credentialSource(config.awsProfile),
+    credentials: simulator ? async () => SIMULATED_CREDENTIALS : (options.credentials ?? credentialSource(config.awsProfile)),
     callerProfiles: new ProfileCredentials(ProfileCredentials.namesIn(config)),
     rateLimiter,
     inbound,

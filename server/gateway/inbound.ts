@@ -77,8 +77,8 @@ export function inboundGuard(limits: Partial<InboundLimits> = {}): InboundGuard 
 }
 
 export type HeaderCheck =
-  /** `profile`: the `callers` profile whose credentials the call is signed with (absent: the gateway's own). */
-  | { ok: true; kind: "sigv4"; auth: ParsedAuthorization; credentials: AwsCredentialIdentity; profile?: string }
+  /** `profile`: the `callers` profile whose credentials the call is signed with (absent: the gateway's own); `unverified`: simulate mode. */
+  | { ok: true; kind: "sigv4"; auth: ParsedAuthorization; credentials: AwsCredentialIdentity; profile?: string; unverified?: true }
   | { ok: true; kind: "bearer"; caller: string }
   | { ok: false; message: string };
 
@@ -93,6 +93,11 @@ export async function checkAuthorizationHeader(input: {
   allowApiKeys: boolean;
   /** The credentials of the profiles named in `callers`: a call signed with one of them is accepted too. */
   profiles?: { names: readonly string[]; find(accessKeyId: string): Promise<CallerMatch | undefined> };
+  /**
+   * Simulate mode only (`serve --simulate`): a SigV4 signature with any key is accepted unverified.
+   * The gateway holds no AWS credentials to check it with, and nothing it answers costs money.
+   */
+  anyAccessKey?: boolean;
 }): Promise<HeaderCheck> {
   const header = input.headers.authorization;
   const parsed = parseAuthorization(Array.isArray(header) ? header[0] : header);
@@ -107,6 +112,11 @@ export async function checkAuthorizationHeader(input: {
         ? { ok: true, kind: "bearer", caller: apiKeyCaller(Array.isArray(header) ? header[0]! : header!) }
         : { ok: false, message: "Bedrock API keys (Authorization: Bearer) are refused because allowApiKeys is off; sign with SigV4, or set allowApiKeys to true to accept API keys" };
     case "sigv4": {
+      if (input.anyAccessKey) {
+        const problem = scopeProblem(parsed.auth, { accessKeyId: parsed.auth.accessKeyId });
+        if (problem) return { ok: false, message: `Bedrock Budget refused the request: ${problem}` };
+        return { ok: true, kind: "sigv4", auth: parsed.auth, credentials: await input.credentials(), unverified: true };
+      }
       let credentials: AwsCredentialIdentity | undefined;
       let failure: Error | undefined;
       try {
@@ -160,6 +170,7 @@ export async function authenticate(
 ): Promise<Authenticated> {
   if (header.kind === "bearer") return { ok: true, kind: "bearer", region: input.defaultRegion, caller: header.caller };
   const bodySha256 = sha256Hex(input.body); // once: verification and the upstream signature share it
+  if (header.unverified) return { ok: true, kind: "sigv4", region: header.auth.region, credentials: header.credentials, bodySha256, caller: header.auth.accessKeyId };
   const reason = await verifySignature({
     bodySha256,
     method: input.method,

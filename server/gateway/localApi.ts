@@ -105,6 +105,7 @@ export class LocalApi implements Routes {
       ),
       inFlight: this.inFlight(),
       ...(this.blocked() !== undefined ? { blocked: this.blocked() } : {}),
+      ...(ctx.simulated ? { simulated: true } : {}),
       journal: { quarantinedLines: quarantine.lines, unknownAmountLines: quarantine.unknownAmountLines, quarantineFiles: [...quarantine.files] },
       prices: priceTableDto(this.priceTable().info, now),
     };

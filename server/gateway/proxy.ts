@@ -41,7 +41,7 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
   const badId = routeProblem(route);
   if (badId) return refuse(validation(`Bedrock Budget refused the request: ${badId}`));
 
-  const header = await checkAuthorizationHeader({ headers: req.headers, credentials: ctx.credentials, allowApiKeys: ctx.config.allowApiKeys, profiles: ctx.callerProfiles });
+  const header = await checkAuthorizationHeader({ headers: req.headers, credentials: ctx.credentials, allowApiKeys: ctx.config.allowApiKeys, profiles: ctx.callerProfiles, anyAccessKey: ctx.simulated });
   if (!header.ok) return refuse(accessDenied(header.message));
 
   let read: ReadBody;

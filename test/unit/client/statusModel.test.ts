@@ -81,3 +81,12 @@ describe("status bar meter: quarantined journal lines", () => {
     assert.match(tip, /⚠️ 3 invalid journal lines moved aside; \*\*1 with an unknown amount: spend may be higher than shown\*\*/);
   });
 });
+
+describe("status bar meter: simulate mode", () => {
+  it("labels simulated figures in the text and the tooltip, so they are never read as real spend", () => {
+    const view = meterView({ ...status([cap("daily", 0.004, 0.01)]), simulated: true });
+    assert.equal(view.text, "$(beaker) SIMULATED $0.00 / $0.01 today");
+    assert.match(view.tooltip, /\*\*Simulated\*\*.*not AWS/);
+    assert.doesNotMatch(meterView(status([cap("daily", 0.004, 0.01)])).text, /SIMULATED/);
+  });
+});

@@ -47,8 +47,33 @@ describe("Bedrock Budget through the VS Code API", function () {
 
   it("contributes its commands", async () => {
     const commands = await vscode.commands.getCommands(true);
-    for (const id of ["showDashboard", "copyEndpoint", "restartGateway", "showLog", "openSettings"]) {
+    for (const id of ["showDashboard", "copyEndpoint", "openRoutedTerminal", "restartGateway", "showLog", "openSettings"]) {
       assert.ok(commands.includes(`bedrockBudget.${id}`), `bedrockBudget.${id}`);
+    }
+  });
+
+  it("opens a metered terminal on command (the walkthrough's step), pointed at the gateway", async () => {
+    const endpoint = await until("the gateway", () => vscode.extensions.getExtension<{ endpoint(): string | undefined }>(EXTENSION_ID)!.exports.endpoint());
+    let terminal: vscode.Terminal | undefined;
+    const listener = vscode.window.onDidOpenTerminal((t) => {
+      if (t.name === "Bedrock (metered)") terminal = t;
+    });
+    try {
+      await vscode.commands.executeCommand("bedrockBudget.openRoutedTerminal");
+      const opened = await until("the metered terminal", () => terminal);
+      assert.equal((opened.creationOptions as vscode.TerminalOptions).env?.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, endpoint);
+      opened.dispose();
+    } finally {
+      listener.dispose();
+    }
+  });
+
+  it("ships its Getting Started walkthrough with every step's media in the installed extension", async () => {
+    const extension = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const walkthroughs = extension.packageJSON.contributes.walkthroughs as Array<{ id: string; steps: Array<{ media: Record<string, string> }> }>;
+    assert.equal(walkthroughs[0]?.id, "gettingStarted");
+    for (const step of walkthroughs[0]!.steps) {
+      for (const file of Object.values(step.media)) await vscode.workspace.fs.stat(vscode.Uri.joinPath(extension.extensionUri, file)); // throws when missing
     }
   });
 

@@ -1,0 +1,129 @@
+/** Try-it mode: the real JS SDK through `bedrock-budget serve --simulate`, with no AWS credentials anywhere. */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { ConverseCommand, ConverseStreamCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import type { HttpResponse } from "@smithy/protocol-http";
+import { chromium } from "playwright-core";
+import { GatewaySecret } from "../../server/ledger/secret";
+import { API_PATHS, DASHBOARD_PATHS, type StatusResponse } from "../../server/protocol";
+import { serve, type Served } from "../support/cliProcess";
+import { anthropicBody, clientFor, SONNET_45 } from "../support/harness";
+
+const CHROMIUM = "/usr/bin/chromium";
+
+/** No AWS keys, no AWS files, no instance metadata: nothing to find credentials with. */
+const noAwsEnv = (home: string) => ({
+  PATH: process.env.PATH, HOME: home, TZ: "UTC",
+  AWS_CONFIG_FILE: "/nonexistent/config", AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/credentials", AWS_EC2_METADATA_DISABLED: "true",
+});
+
+describe("serve --simulate", function () {
+  this.timeout(60_000);
+  let dir: string;
+  let served: Served | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-sim-"));
+  });
+  afterEach(async () => {
+    if (served && served.child.exitCode === null) {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+    served = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("answers the real SDK without AWS credentials, refuses at a $0.01 cap, labels every answer and records only in the simulated ledger", async () => {
+    const configFile = path.join(dir, "config.json");
+    await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 0.01 }], timeZone: "UTC" }));
+    const ledger = path.join(dir, "ledger");
+    served = await serve(["--simulate", "--config", configFile, "--port", "0", "--ledger", ledger], noAwsEnv(dir));
+
+    // Any key signs: nothing the simulator answers costs money.
+    const client = clientFor(served.url, { accessKeyId: "AKIDANYKEYATALL", secretAccessKey: "not-a-real-secret" });
+    const simulatedHeader: Array<string | undefined> = [];
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const out = await next(args);
+        simulatedHeader.push((out.response as HttpResponse).headers["x-bedrock-budget-simulated"]);
+        return out;
+      },
+      { step: "deserialize", priority: "low", name: "recordSimulatedHeader" },
+    );
+
+    const stream = await client.send(new ConverseStreamCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "Say hello" }] }], inferenceConfig: { maxTokens: 40 } }));
+    let streamed = "";
+    let streamedOutput = 0;
+    for await (const event of stream.stream!) {
+      if (event.contentBlockDelta?.delta?.text) streamed += event.contentBlockDelta.delta.text;
+      if (event.metadata) streamedOutput = event.metadata.usage!.outputTokens!;
+    }
+    assert.match(streamed, /simulator/);
+    assert.ok(streamedOutput > 0 && streamedOutput <= 40, `streamed output tokens: ${streamedOutput}`);
+
+    const invoked = await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Say hello", 30) }));
+    const message = JSON.parse(new TextDecoder().decode(invoked.body)) as { content: Array<{ text: string }>; usage: { output_tokens: number } };
+    assert.match(message.content[0]!.text, /simulator/);
+
+    let answered = 0;
+    let refusal: Error | undefined;
+    for (let i = 0; i < 20 && !refusal; i++) {
+      try {
+        const out = await client.send(new ConverseCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "Tell me about caps" }] }], inferenceConfig: { maxTokens: 200 } }));
+        assert.ok(out.output?.message?.content?.[0]?.text);
+        assert.ok(out.usage!.inputTokens! > 0 && out.usage!.outputTokens! > 0);
+        answered++;
+      } catch (err) {
+        refusal = err as Error;
+      }
+    }
+    client.destroy();
+    assert.ok(answered >= 1, "answers before the cap");
+    assert.ok(refusal, "a refusal within 20 calls");
+    assert.equal(refusal.name, "ServiceQuotaExceededException");
+    assert.match(refusal.message, /cap "daily"/);
+    assert.equal(simulatedHeader.length, answered + 3);
+    assert.deepEqual(new Set(simulatedHeader), new Set(["true"]), "every answer, the refusal too, is labelled simulated");
+
+    const status = (await (await fetch(`${served.url}${API_PATHS.status}`)).json()) as StatusResponse;
+    assert.equal(status.simulated, true);
+    assert.equal(status.today.calls, answered + 2);
+
+    served.child.kill("SIGTERM");
+    assert.equal(await served.exited, 0);
+    const simulatedJournal = path.join(ledger, "simulated", "journal");
+    const lines = (await Promise.all((await readdir(simulatedJournal)).map((f) => readFile(path.join(simulatedJournal, f), "utf8")))).join("").trim().split("\n");
+    assert.ok(lines.some((l) => l.includes('"refused"')), "the refusal is journaled in the simulated ledger");
+    assert.equal(existsSync(path.join(ledger, "journal")), false, "nothing in the real ledger");
+    const logLines = served.stderr().trim().split("\n");
+    assert.ok(logLines.length > 0);
+    for (const line of logLines) assert.match(line, /\[simulated\]/, `log line not labelled: ${line}`);
+  });
+
+  it("says so on the dashboard: a banner and the header line", async function () {
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.CI === "true") throw new Error(`${CHROMIUM} is not installed; .ci/run installs it before the tests`);
+      return this.skip();
+    }
+    const ledger = path.join(dir, "ledger");
+    served = await serve(["--simulate", "--port", "0", "--ledger", ledger], noAwsEnv(dir));
+    const secret = (await GatewaySecret.read(path.join(ledger, "simulated")))!;
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${served.url}${DASHBOARD_PATHS.page}?token=${secret.token()}`);
+      await page.waitForSelector("#simulated:not([hidden])", { timeout: 20_000 });
+      assert.match((await page.textContent("#simulated"))!, /not AWS/);
+      assert.match((await page.textContent(".sub"))!, /simulated/);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it("refuses --simulate with --upstream: simulated calls never leave the machine", async () => {
+    await assert.rejects(serve(["--simulate", "--upstream", "https://bedrock-runtime.us-east-1.amazonaws.com", "--port", "0", "--ledger", path.join(dir, "l")]), /exited with 2[\s\S]*--simulate answers every call itself/);
+  });
+});
