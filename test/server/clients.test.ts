@@ -59,8 +59,9 @@ describe("every Bedrock client through the gateway, metered exactly", function (
     assert.equal(h.fake.hits[0]!.operation, operation);
     const res = await fetch(`${h.gateway.url}${API_PATHS.calls}?limit=1000`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } });
     const calls = ((await res.json()) as { calls: CallRecord[] }).calls.filter((c) => c.operation === operation && c.tool === tool);
-    const latest = calls.reduce<CallRecord | undefined>((a, c) => (a && a.ts > c.ts ? a : c), undefined);
-    assert.ok(latest, `a ${operation} call named ${tool} in the ledger (the dashboard's tool column)`);
+    // Each test makes the one call of its operation and client: exactly one such record.
+    assert.equal(calls.length, 1, `one ${operation} call named ${tool} in the ledger (the dashboard's tool column)`);
+    const latest = calls[0]!;
     assert.equal(latest.outcome, "ok");
     assert.deepEqual([latest.usage.inputTokens, latest.usage.outputTokens, latest.usageEstimated], [USAGE.input, USAGE.output, false]);
     assert.equal(latest.costPicos, EXPECTED_COST, "cost = the hand-computed price of the usage Bedrock reported");
