@@ -47,21 +47,24 @@ describe("every Bedrock client through the gateway, metered exactly", function (
     }
     await h.close();
   });
-  beforeEach(() => {
+  /** The ids the ledger held before each test: its call is the one record not among them. */
+  let known = new Set<string>();
+  const ledgerCalls = async () =>
+    ((await (await fetch(`${h.gateway.url}${API_PATHS.calls}?limit=1000`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } })).json()) as { calls: CallRecord[] }).calls;
+  beforeEach(async () => {
+    known = new Set((await ledgerCalls()).map((c) => c.id));
     h.fake.reset();
     h.fake.behave(() => ({ kind: "ok", usage: USAGE, chunks: 4 }));
   });
 
-  /** The one call the gateway recorded since the fake was reset, checked against the fake's usage. */
+  /** The one call the gateway recorded during this test, checked against the usage the fake reported. */
   async function meteredOnce(operation: string, tool: string): Promise<CallRecord> {
     assert.equal(h.fake.hits.length, 1, "exactly one request reached Bedrock");
     assert.equal(h.fake.hits[0]!.signatureValid, true, "the gateway re-signed it");
     assert.equal(h.fake.hits[0]!.operation, operation);
-    const res = await fetch(`${h.gateway.url}${API_PATHS.calls}?limit=1000`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } });
-    const calls = ((await res.json()) as { calls: CallRecord[] }).calls.filter((c) => c.operation === operation && c.tool === tool);
-    // Each test makes the one call of its operation and client: exactly one such record.
-    assert.equal(calls.length, 1, `one ${operation} call named ${tool} in the ledger (the dashboard's tool column)`);
-    const latest = calls[0]!;
+    const fresh = (await ledgerCalls()).filter((c) => !known.has(c.id));
+    assert.deepEqual(fresh.map((c) => [c.operation, c.tool]), [[operation, tool]], "one new ledger record, its operation and tool (the dashboard's columns)");
+    const latest = fresh[0]!;
     assert.equal(latest.outcome, "ok");
     assert.deepEqual([latest.usage.inputTokens, latest.usage.outputTokens, latest.usageEstimated], [USAGE.input, USAGE.output, false]);
     assert.equal(latest.costPicos, EXPECTED_COST, "cost = the hand-computed price of the usage Bedrock reported");
