@@ -112,6 +112,11 @@ export async function startVsCode(opts: StartOptions = {}): Promise<VsCodeSessio
     ...opts.settings,
   };
   await writeFile(path.join(userDataDir, "User/settings.json"), JSON.stringify(settings, null, 2));
+  // code-server's workbench is a remote window: machine-scoped settings (bedrockBudget's money keys)
+  // come from the remote ("Machine") settings. Values only in User settings are dropped at the
+  // first configuration change (seen when a debug session starts), as in an SSH or WSL window.
+  await mkdir(path.join(userDataDir, "Machine"), { recursive: true });
+  await writeFile(path.join(userDataDir, "Machine/settings.json"), JSON.stringify(opts.settings ?? {}, null, 2));
   for (const [rel, content] of Object.entries(opts.workspaceFiles ?? {})) {
     const file = path.join(workspace, rel);
     await mkdir(path.dirname(file), { recursive: true });
