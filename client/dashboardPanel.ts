@@ -50,19 +50,26 @@ export class DashboardPanel implements vscode.Disposable {
   private ready = false;
   private focus: { model?: string } | undefined;
   private events: AbortController | undefined;
+  /** The gateway the event relay is connected to (or trying). */
+  private relayed: GatewayTarget | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
-  /** Opens the dashboard (or reveals the open one), optionally focused on a model's calls. */
-  static createOrShow(context: vscode.ExtensionContext, gateway: GatewayTarget, focus?: { model?: string }): DashboardPanel {
+  /**
+   * Opens the dashboard (or reveals the open one), optionally focused on a model's calls. `gateway`
+   * is read on every request: the panel follows the gateway when it moves (another window took it
+   * over on another port, a restart), never a URL captured when it opened.
+   */
+  static createOrShow(context: vscode.ExtensionContext, gateway: GatewayProvider, focus?: { model?: string }): DashboardPanel {
     const existing = DashboardPanel.current;
     if (existing) {
-      existing.setGateway(() => gateway);
+      existing.gateway = gateway;
+      existing.followGateway();
       existing.panel.reveal();
       if (focus) existing.setFocus(focus);
       return existing;
     }
     const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, "Bedrock Budget", vscode.ViewColumn.Active, webviewOptions(context.extensionUri));
-    return new DashboardPanel(panel, context.extensionUri, () => gateway, focus);
+    return new DashboardPanel(panel, context.extensionUri, gateway, focus);
   }
 
   /** After a reload: the serializer hands back the panel. */
@@ -90,12 +97,10 @@ export class DashboardPanel implements vscode.Disposable {
     if (this.ready) this.post({ type: "focus", ...(focus.model ? { model: focus.model } : {}) });
   }
 
-  /** A new gateway (restarted elsewhere, another port): the event relay follows it. */
-  setGateway(gateway: GatewayProvider): void {
-    const before = this.gateway();
-    this.gateway = gateway;
-    const after = gateway();
-    if (this.ready && (after?.url !== before?.url || after?.token !== before?.token)) this.startEvents();
+  /** The gateway moved (restarted elsewhere, another port, a new token): reconnect the event relay now. */
+  followGateway(): void {
+    const target = this.gateway();
+    if (this.ready && target && (target.url !== this.relayed?.url || target.token !== this.relayed?.token)) this.startEvents();
   }
 
   dispose(): void {
@@ -174,6 +179,7 @@ export class DashboardPanel implements vscode.Disposable {
       while (!controller.signal.aborted) {
         const target = await this.waitForGateway();
         if (controller.signal.aborted) return;
+        this.relayed = target;
         if (target) {
           try {
             const res = await fetch(`${target.url}${API_PATHS.events}`, { signal: controller.signal, headers: authHeaders(target, { accept: "text/event-stream" }) });

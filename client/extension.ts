@@ -57,6 +57,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
       if (params.state === "ready") {
         endpoint = params.url;
         token = params.token;
+        DashboardPanel.current?.followGateway(); // the open panel follows a gateway that moved
       }
       refresh();
     }),
@@ -78,9 +79,8 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
       if (e.affectsConfiguration("bedrockBudget.routeTerminals") || e.affectsConfiguration("bedrockBudget.whenGatewayDown")) refresh();
     }),
     vscode.commands.registerCommand("bedrockBudget.showDashboard", (focus?: { model?: string }) => {
-      const target = gateway();
-      if (!target) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
-      DashboardPanel.createOrShow(context, target, focus);
+      if (!gateway()) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
+      DashboardPanel.createOrShow(context, gateway, focus);
     }),
     vscode.commands.registerCommand("bedrockBudget.copyEndpoint", async () => {
       if (!endpoint) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");

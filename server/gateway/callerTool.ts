@@ -3,10 +3,12 @@ const KNOWN: Array<[RegExp, string]> = [
   [/\baws-cli\/(\S+)/i, "aws-cli"],
   [/\bBoto3\/(\S+)/, "boto3"],
   [/\bBotocore\/(\S+)/i, "botocore"],
-  [/\bAnthropic\/JS (\S+)/i, "anthropic-sdk-js"],
-  [/\bAnthropic\/Python (\S+)/i, "anthropic-sdk-python"],
+  // The Bedrock flavour of Anthropic's SDKs says "AnthropicBedrock/JS 1.14.0".
+  [/\bAnthropic(?:Bedrock)?\/JS (\S+)/i, "anthropic-sdk-js"],
+  [/\bAnthropic(?:Bedrock)?\/Python (\S+)/i, "anthropic-sdk-python"],
   [/\blangchain/i, "langchain"],
-  [/\bai-sdk\/amazon-bedrock/i, "ai-sdk"],
+  // The Vercel AI SDK: "ai/7.0.173 … ai-sdk-amazon-bedrock/5.0.101" (older: "ai-sdk/amazon-bedrock").
+  [/\bai-sdk[/-]amazon-bedrock/i, "ai-sdk"],
   [/\baws-sdk-js\/(\S+)/i, "aws-sdk-js"],
   [/\baws-sdk-java\/(\S+)/i, "aws-sdk-java"],
   [/\baws-sdk-go-v2\/(\S+)/i, "aws-sdk-go"],

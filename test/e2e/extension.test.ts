@@ -13,7 +13,7 @@ import { InvokeModelCommand, type BedrockRuntimeClient } from "@aws-sdk/client-b
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 import {
-  codeLensTexts, notificationCenterItems, openFile, ROOT, runCommand, screenshot, startVsCode, toastsSeen, waitForNotification, waitForStatusBarItem, watchToasts,
+  codeLensTexts, notificationCenterItems, openFile, readmeImage, ROOT, runCommand, screenshot, startVsCode, toastsSeen, waitForNotification, waitForStatusBarItem, watchToasts,
   type NotificationItem, type VsCodeSession,
 } from "./support/codeServer";
 import { journalCalls } from "../server/teamSupport";
@@ -111,6 +111,7 @@ describe("extension in a real VS Code", function () {
     await call(1000, 1000); // $0.003 + $0.015
     await waitForStatusBarItem(vscode.page, "$0.02 / $0.05 today", 10_000);
     await screenshot(vscode.page, "status-bar-1-normal");
+    await readmeImage(vscode.page, "statusbar-ok.png", meter(vscode));
   });
 
   it("notifies once when spend crosses a threshold, and turns the meter to a warning from 80%", async () => {
@@ -129,6 +130,7 @@ describe("extension in a real VS Code", function () {
     const background = await meterBackground(vscode);
     assert.match(background, /statusBarItem-warningBackground|warning/i);
     await screenshot(vscode.page, "status-bar-2-warning");
+    await readmeImage(vscode.page, "statusbar-near.png", meter(vscode));
   });
 
   it("refuses a call that could break the cap and says so in an error notification", async () => {
@@ -147,6 +149,7 @@ describe("extension in a real VS Code", function () {
     await waitForStatusBarItem(vscode.page, "$0.05 / $0.04 today", 20_000);
     assert.match(await meterBackground(vscode), /statusBarItem-errorBackground|error/i);
     await screenshot(vscode.page, "status-bar-4-error");
+    await readmeImage(vscode.page, "statusbar-blocked.png", meter(vscode));
   });
 
   it("puts a cost estimate over the Bedrock calls of a TypeScript and a Python file", async () => {
@@ -154,6 +157,11 @@ describe("extension in a real VS Code", function () {
     const ts = await waitForLens(vscode, /Claude Sonnet 4\.5/);
     assert.match(ts, /^≈ \$0\.02 per call · Claude Sonnet 4\.5 · ~\d+ in \/ ≤1,024 out · today: 3 calls, \$0\.05$/);
     await screenshot(vscode.page, "code-lens-typescript");
+    // The lens and the call under it, the editor's width at most 900 px.
+    const lens = await vscode.page.locator(".codelens-decoration", { hasText: /Claude Sonnet 4\.5/ }).first().boundingBox();
+    const editor = await vscode.page.locator(".editor-instance .monaco-editor").first().boundingBox();
+    assert.ok(lens && editor, "the lens and the editor are on screen");
+    await readmeImage(vscode.page, "codelens.png", { x: editor.x, y: lens.y - 12, width: Math.min(editor.width, 900), height: lens.height * 4 + 24 });
     await openFile(vscode.page, "chat.py");
     const py = await waitForLens(vscode, /Nova Lite/);
     assert.match(py, /^≈ \$0\.0001\d* per call · Amazon Nova Lite · ~\d+ in \/ ≤512 out/);
@@ -223,6 +231,7 @@ describe("extension in a real VS Code", function () {
       assert.ok(painted >= 500, `a chart drew only ${painted} pixels`);
     }
     await screenshot(vscode.page, "dashboard-in-vscode");
+    await readmeImage(vscode.page, "dashboard.png", vscode.page.locator("iframe.webview").first());
   });
 });
 

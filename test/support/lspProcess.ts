@@ -30,8 +30,21 @@ export interface LspSession {
   stop(): Promise<void>;
 }
 
-export async function startLsp(settings: Record<string, unknown>): Promise<LspSession> {
-  const child = spawn(process.execPath, [SERVER, "--stdio"], { env: cliEnv(), stdio: ["pipe", "pipe", "pipe"] });
+/** How the editor speaks: VS Code's by default; another editor's capabilities and settings lookup when given. */
+export interface EditorShape {
+  capabilities?: Record<string, unknown>;
+  /** Answers one `workspace/configuration` item (Neovim looks the section up in its `settings` table). */
+  configuration?: (settings: Record<string, unknown>, section: string | undefined) => unknown;
+  env?: NodeJS.ProcessEnv;
+}
+
+const VS_CODE_CAPABILITIES = {
+  workspace: { configuration: true, didChangeConfiguration: { dynamicRegistration: true }, codeLens: { refreshSupport: true } },
+  textDocument: { codeLens: {}, hover: { contentFormat: ["markdown"] }, publishDiagnostics: {} },
+};
+
+export async function startLsp(settings: Record<string, unknown>, editor: EditorShape = {}): Promise<LspSession> {
+  const child = spawn(process.execPath, [SERVER, "--stdio"], { env: editor.env ?? cliEnv(), stdio: ["pipe", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   const waiters = new Set<() => void>();
@@ -82,7 +95,10 @@ export async function startLsp(settings: Record<string, unknown>): Promise<LspSe
       connection.dispose();
     },
   };
-  connection.onRequest("workspace/configuration", (params: { items: Array<{ section?: string }> }) => params.items.map(() => session.settings));
+  const answer = editor.configuration ?? ((all) => all);
+  connection.onRequest("workspace/configuration", (params: { items: Array<{ section?: string }> }) =>
+    params.items.map((item) => answer(session.settings, item.section)),
+  );
   connection.onRequest("client/registerCapability", () => null);
   connection.onRequest("workspace/codeLens/refresh", () => null);
   connection.onNotification("window/logMessage", () => undefined);
@@ -98,10 +114,7 @@ export async function startLsp(settings: Record<string, unknown>): Promise<LspSe
   await connection.sendRequest("initialize", {
     processId: process.pid,
     rootUri: null,
-    capabilities: {
-      workspace: { configuration: true, didChangeConfiguration: { dynamicRegistration: true }, codeLens: { refreshSupport: true } },
-      textDocument: { codeLens: {}, hover: { contentFormat: ["markdown"] }, publishDiagnostics: {} },
-    },
+    capabilities: editor.capabilities ?? VS_CODE_CAPABILITIES,
   });
   await connection.sendNotification("initialized", {});
   return session;

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, type Dirent } from "node
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import { freePort } from "../../support/ports";
 
 export const ROOT = path.resolve(__dirname, "../../..");
@@ -112,6 +112,11 @@ export async function startVsCode(opts: StartOptions = {}): Promise<VsCodeSessio
     ...opts.settings,
   };
   await writeFile(path.join(userDataDir, "User/settings.json"), JSON.stringify(settings, null, 2));
+  // code-server's workbench is a remote window: machine-scoped settings (bedrockBudget's money keys)
+  // come from the remote ("Machine") settings. Values only in User settings are dropped at the
+  // first configuration change (seen when a debug session starts), as in an SSH or WSL window.
+  await mkdir(path.join(userDataDir, "Machine"), { recursive: true });
+  await writeFile(path.join(userDataDir, "Machine/settings.json"), JSON.stringify(opts.settings ?? {}, null, 2));
   for (const [rel, content] of Object.entries(opts.workspaceFiles ?? {})) {
     const file = path.join(workspace, rel);
     await mkdir(path.dirname(file), { recursive: true });
@@ -427,6 +432,20 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const file = path.join(RESULTS_DIR, `${name.replace(/[^\w.-]+/g, "_")}.png`);
   await mkdir(RESULTS_DIR, { recursive: true });
   await page.screenshot({ path: file, timeout: 15_000 });
+  return file;
+}
+
+/** README's images (docs/images), taken by the suite so they show the extension as it is. */
+export const IMAGES_DIR = path.join(ROOT, "docs/images");
+const MAX_IMAGE_BYTES = 150 * 1024;
+
+/** Saves a README image cropped to an element, or to a region of the page; refuses one too large for the README. */
+export async function readmeImage(page: Page, name: string, target: Locator | { x: number; y: number; width: number; height: number }): Promise<string> {
+  const png = "screenshot" in target ? await target.screenshot({ timeout: 15_000 }) : await page.screenshot({ clip: target, timeout: 15_000 });
+  if (png.length > MAX_IMAGE_BYTES) throw new Error(`${name} is ${png.length} bytes; README images stay under ${MAX_IMAGE_BYTES}`);
+  await mkdir(IMAGES_DIR, { recursive: true });
+  const file = path.join(IMAGES_DIR, name);
+  await writeFile(file, png);
   return file;
 }
 

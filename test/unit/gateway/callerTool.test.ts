@@ -17,6 +17,10 @@ describe("callerTool", () => {
     ["aws-sdk-js/3.1164.0 ua/2.1 os/linux#6.1.0 lang/js md/nodejs#20.20.2 api/bedrock-runtime#3.1164.0 m/N,E,e", "aws-sdk-js"],
     ["Anthropic/JS 0.30.0", "anthropic-sdk-js"],
     ["Anthropic/Python 0.40.0", "anthropic-sdk-python"],
+    // What @anthropic-ai/bedrock-sdk 1.1.2 and the Vercel AI SDK 7 (generateText, streamText) send.
+    ["AnthropicBedrock/JS 1.14.0", "anthropic-sdk-js"],
+    ["ai/7.0.173 ai-sdk-provider-utils/5.0.51 node.js/v20.20.2 ai-sdk-amazon-bedrock/5.0.101 node.js/v20.20.2", "ai-sdk"],
+    ["ai-sdk-amazon-bedrock/5.0.101 ai-sdk-provider-utils/5.0.51 node.js/v20.20.2 ai-sdk-amazon-bedrock/5.0.101 node.js/v20.20.2", "ai-sdk"],
     ["aws-sdk-js/3.600.0 ua/2.1 os/darwin#23.5.0 lang/js md/nodejs#20.12.0 api/bedrock-runtime#3.600.0 langchainjs-aws/0.1.0", "langchain"],
     ["curl/8.5.0", "curl"],
     ["aws-sdk-go-v2/1.30.0 os/linux lang/go#1.22.4 md/GOOS#linux md/GOARCH#amd64 api/bedrockruntime#1.16.0", "aws-sdk-go"],

@@ -1,0 +1,80 @@
+/**
+ * The gateway as a service (docs/bedrock-budget.service): systemd accepts the unit without a
+ * warning, and its ExecStart, run with the paths moved into a temporary folder, serves a metered
+ * call, keeps its ledger in the folder the unit names, and stops cleanly on SIGTERM (systemctl stop).
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { serve } from "../support/cliProcess";
+import { FakeBedrock } from "../support/fakeBedrock";
+import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
+
+const UNIT = path.resolve(__dirname, "../../docs/bedrock-budget.service");
+const SYSTEMD_ANALYZE = "/usr/bin/systemd-analyze";
+const INSTALL_DIR = "/opt/bedrock-budget";
+const CONFIG_FILE = "/etc/bedrock-budget/config.json";
+const STATE_DIR = "/var/lib/bedrock-budget";
+
+/** The unit's ExecStart, split into words (it has no quoting). */
+function execStart(): string[] {
+  const line = readFileSync(UNIT, "utf8").split("\n").find((l) => l.startsWith("ExecStart="));
+  assert.ok(line, "the unit has an ExecStart");
+  return line.slice("ExecStart=".length).trim().split(/\s+/);
+}
+
+describe("the gateway as a systemd service (docs/bedrock-budget.service)", function () {
+  this.timeout(60_000);
+
+  it("is accepted by systemd-analyze verify, without a warning", function () {
+    if (!existsSync(SYSTEMD_ANALYZE)) {
+      console.log(`    (skipped: ${SYSTEMD_ANALYZE} is not installed; Debian's systemd package has it)`);
+      this.skip();
+    }
+    const out = spawnSync(SYSTEMD_ANALYZE, ["verify", UNIT], { encoding: "utf8" });
+    assert.equal(out.status, 0, out.stderr);
+    // verify exits 0 on unknown keys and bad values (it only ignores them): any output is a fault.
+    assert.equal(out.stderr.trim(), "", "systemd reports nothing about the unit");
+  });
+
+  describe("its ExecStart", function () {
+    let fake: FakeBedrock;
+    let dir: string;
+    beforeEach(async () => {
+      fake = await FakeBedrock.start({ credentials: CREDENTIALS });
+      dir = await mkdtemp(path.join(os.tmpdir(), "bb-systemd-"));
+    });
+    afterEach(async () => {
+      await fake.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it("serves a metered call with the ledger in the unit's state folder, and stops with exit 0 on SIGTERM", async () => {
+      const [node, script, command, ...args] = execStart();
+      assert.equal(node, "/usr/bin/node");
+      assert.equal(script, `${INSTALL_DIR}/out/cli.js`, "the built CLI under the install folder");
+      assert.equal(command, "serve");
+      assert.ok(args.includes(CONFIG_FILE) && args.includes(STATE_DIR), `the config file and the state folder: ${args.join(" ")}`);
+
+      // The same flags, with /etc and /var/lib moved into the test's folder.
+      const configFile = path.join(dir, "config.json");
+      const stateDir = path.join(dir, "state");
+      await writeFile(configFile, JSON.stringify({ port: 0, upstreamEndpoint: fake.url, timeZone: "UTC", caps: [{ id: "daily", window: "day", limitUsd: 10 }] }));
+      const served = await serve(args.map((a) => (a === CONFIG_FILE ? configFile : a === STATE_DIR ? stateDir : a)));
+
+      fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
+      const client = clientFor(served.url);
+      await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("from CI", 600) }));
+      client.destroy();
+      assert.equal(fake.hits.length, 1);
+      assert.ok((await readdir(stateDir)).some((f) => f.startsWith("journal")), `the journal is in the state folder: ${(await readdir(stateDir)).join(", ")}`);
+
+      served.child.kill("SIGTERM");
+      assert.equal(await served.exited, 0, `a clean stop (no restart by Restart=on-failure); stderr:\n${served.stderr()}`);
+    });
+  });
+});
