@@ -92,7 +92,7 @@ describe("policy/whatif: a month replayed against proposed caps", () => {
 const SONNET = { modelId: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", baseModelId: "anthropic.claude-sonnet-4-5-20250929-v1:0" };
 const HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
 const PICO = (usd: string) => BigInt(Math.round(Number(usd) * 1e6)) * 1_000_000n; // exact for the 6-decimal amounts used here
-function sonnet(start: string, o: Partial<CallRecord> = {}): CallRecord {
+function sonnet(start: string, o: Partial<CallRecord> & { seconds?: number } = {}): CallRecord {
   return call(start, 0, { ...SONNET, usage: { inputTokens: 1000, outputTokens: 1000, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 }, costPicos: String(PICO("0.0198")), worstCasePicos: String(PICO("0.0363")), ...o });
 }
 const groups = (t: WhatIfResult["stopped"]) => t.groups.map((g) => [g.policy, g.outcome, g.by, g.calls, g.savedPicos]);
