@@ -122,6 +122,8 @@ export interface CapStatusDto {
   callers?: string[];
   /** Tags a call must carry for the cap to apply; every call when absent. */
   tags?: Record<string, string>;
+  /** What the cap does at its limit when not `block` (absent: block): `warn` lets calls through and counts them. */
+  action?: "warn" | "downgrade" | "clamp";
   limitUsd: number;
   spentUsd: number;
   reservedUsd: number;
