@@ -108,6 +108,7 @@ export function capsStep(caps: CapConfig[], timeZone: string, prices: PriceBook)
       if (actions) {
         const usage = call.record.usage;
         let worst = worstCaseOfRecord(call, prices);
+        call.amount = worst.worstCasePicos; // the reservation holds what the decision weighed
         let d = decide(call, worst, now, false);
         if (d.kind === "downgrade") {
           const before = call.cost;
@@ -120,9 +121,9 @@ export function capsStep(caps: CapConfig[], timeZone: string, prices: PriceBook)
         }
         if (d.kind === "clamp") {
           const before = call.cost;
-          const rates = prices.rates(call.modelId, { inputTokens: inputTokensOf(usage) });
-          const outputTokens = Math.min(usage.outputTokens, d.toTokens);
-          call.cost = costOf({ ...usage, outputTokens }, rates);
+          // The tokens cut off the answer, at the answering model's output rate, come off its cost.
+          const cut = Math.max(0, usage.outputTokens - d.toTokens);
+          call.cost = max(0n, call.cost - BigInt(cut) * worst.outputRatePicos);
           call.amount = max(worst.fixedPicos + BigInt(d.toTokens) * worst.outputRatePicos, call.cost);
           marks.push({ outcome: "clamped", by: d.capId, savedPicos: before - call.cost });
         }
