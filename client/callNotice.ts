@@ -10,12 +10,22 @@ export interface CallNotice {
   capSetting?: boolean;
 }
 
-/** Refused and cut calls, and the caps' actions on a call that went through (warn, downgrade, clamp). */
+/**
+ * Refused, quota-refused and cut calls, and the caps' actions on a call that went through (warn,
+ * downgrade, clamp). A throttled call gets no toast: the SDKs retry a 429 after its Retry-After, so
+ * it usually succeeds a second later, and a burst would raise a toast per retry for nothing the user
+ * must act on (the call log and the metrics show throttles). A quota refusal is final (not retried
+ * until the quota resets): it is said, at most once a minute per caller.
+ */
 export function callNotice(record: CallRecord): CallNotice | undefined {
   if (record.outcome === "refused") {
     const cap = record.refusedBy ?? "a cap";
     return { level: "error", message: record.message ?? `Bedrock Budget refused a call: cap "${cap}".`, quietKey: `refused:${cap}`, capSetting: true };
   }
+  if (record.outcome === "quota-exceeded") {
+    return { level: "error", message: record.message ?? "Bedrock Budget refused a call: its caller has used its request quota (rateLimit).", quietKey: `quota-exceeded:${record.caller ?? "unknown caller"}` };
+  }
+  if (record.outcome === "throttled") return undefined;
   if (record.outcome === "cut") return { level: "warning", message: record.message ?? "Bedrock Budget stopped a stream at its cap." };
   const actions = record.actions ?? [];
   const warned = actions.filter((a) => a.action === "warn").map((a) => a.capId);

@@ -295,9 +295,11 @@ async function whatIfCommand(config: Config, source: string, format: string, mon
   const timeZone = timeZoneOf(config);
   const selected = month ?? currentMonth(new Date(), timeZone);
   if (!MONTH_PATTERN.test(selected)) throw new ConfigError("--month", [`month: "${selected}" is not YYYY-MM`]);
-  const journal = await Journal.open(ledgerDirOf(config), { readOnly: true });
+  const dir = ledgerDirOf(config);
+  const prices = new PriceBook(config.pricing, (await loadPriceTable(dir)).table); // downgrades and clamps re-priced with the gateway's price book
+  const journal = await Journal.open(dir, { readOnly: true });
   try {
-    const result = await whatIfMonth(journal, config, selected, timeZone);
+    const result = await whatIfMonth(journal, config, selected, timeZone, prices);
     process.stdout.write(format === "json" ? `${JSON.stringify(result, null, 2)}\n` : formatWhatIf(result, source));
   } finally {
     await journal.close();

@@ -122,6 +122,8 @@ export interface CapStatusDto {
   callers?: string[];
   /** Tags a call must carry for the cap to apply; every call when absent. */
   tags?: Record<string, string>;
+  /** What the cap does at its limit when not `block` (absent: block): `warn` lets calls through and counts them. */
+  action?: "warn" | "downgrade" | "clamp";
   limitUsd: number;
   spentUsd: number;
   reservedUsd: number;
@@ -367,23 +369,38 @@ export interface ReconcileResponse {
   total: ReconcileFiguresDto;
 }
 
+/** Calls one rule of a policy stopped or changed, and the dollars it saved (a cap's id; a plan's "tier \"pro\" rateLimit.requestsPerDay"). */
+export interface WhatIfGroupDto {
+  policy: string;
+  /** Stopped: "refused" | "quota-exceeded"; changed: "throttled" | "warned" | "downgraded" | "clamped". */
+  outcome: string;
+  by: string;
+  calls: number;
+  savedUsd: string;
+}
+
 /**
  * What-if (`bedrock-budget whatif`, and DASHBOARD_PATHS.whatIf on the settings in force): a month
- * of the journal replayed against caps. Money as exact decimal strings of USD.
+ * of the journal replayed against the usage plans and the caps with their actions. Money as exact
+ * decimal strings of USD.
  */
 export interface WhatIfResponse {
   month: string;
   timeZone: string;
   /** Settled calls of the month replayed, in the order they started. */
   replayed: number;
-  /** Calls refused or throttled for real: never forwarded, so not replayed. */
+  /** Calls refused, throttled or over a quota for real: never forwarded, so not replayed. */
   notReplayed: number;
   actualUsd: string;
   wouldCostUsd: string;
-  stopped: { calls: number; savedUsd: string; groups: { outcome: string; by: string; calls: number; savedUsd: string }[] };
-  /** What was replayed ("caps (action block)"), and what was not. */
-  policies: string[];
-  notReplayedPolicies: string;
+  /** Calls that would not have been made (refused by a cap, over a quota); saved: what they cost. */
+  stopped: { calls: number; savedUsd: string; groups: WhatIfGroupDto[] };
+  /** Calls made but throttled, warned, downgraded or clamped; saved: how much cheaper they would have been. */
+  changed: { calls: number; savedUsd: string; groups: WhatIfGroupDto[] };
+  /** Every policy replayed, with the calls it stopped and changed and the dollars it saved. */
+  policies: { name: string; stoppedCalls: number; changedCalls: number; savedUsd: string }[];
+  /** What the replay can only approximate. */
+  approximations: string[];
 }
 
 /** Requests the webview may relay through the extension host (GET only, to these routes). */

@@ -1,8 +1,9 @@
 /**
  * The what-if card: "had these caps been in force" — a month of the journal replayed against the
- * caps in force now, fetched when asked (it reads a month of the journal).
+ * usage plans and caps (with their actions) in force now, fetched when asked (it reads a month of the journal).
  */
 import type { WhatIfResponse } from "../server/protocol";
+import { groupLabel } from "../server/shared/whatIfLabel";
 import type { DataSource } from "./dataSource";
 import { clear, h } from "./dom";
 
@@ -23,17 +24,22 @@ export function whatIfCard(source: DataSource): HTMLElement {
       const r = await source.get<WhatIfResponse>("whatif", input.value ? { month: input.value } : {});
       input.value = r.month;
       clear(out);
+      const rows = (groups: WhatIfResponse["stopped"]["groups"]) =>
+        groups.map((g) => h("tr", { class: "whatif-group" }, h("th", {}, `  ${groupLabel(g)}`), h("td", { class: "num" }, `${calls(g.calls)}, ${money(g.savedUsd)}`)));
       out.append(
         h("table", { class: "whatif" },
           h("tbody", {},
             h("tr", {}, h("th", {}, "Calls replayed"), h("td", { class: "num", id: "whatif-replayed" }, String(r.replayed))),
             h("tr", {}, h("th", {}, "Actual cost"), h("td", { class: "num", id: "whatif-actual" }, money(r.actualUsd))),
-            h("tr", {}, h("th", {}, "Would have been refused"), h("td", { class: "num", id: "whatif-stopped" }, `${calls(r.stopped.calls)}, ${money(r.stopped.savedUsd)} saved`)),
-            ...r.stopped.groups.map((g) => h("tr", { class: "whatif-group" }, h("th", {}, `  ${g.outcome} by cap ${g.by}`), h("td", { class: "num" }, `${calls(g.calls)}, ${money(g.savedUsd)}`))),
-            h("tr", {}, h("th", {}, "Would have cost"), h("td", { class: "num", id: "whatif-cost" }, money(r.wouldCostUsd))))),
+            h("tr", {}, h("th", {}, "Would have been stopped"), h("td", { class: "num", id: "whatif-stopped" }, `${calls(r.stopped.calls)}, ${money(r.stopped.savedUsd)} saved`)),
+            ...rows(r.stopped.groups),
+            h("tr", {}, h("th", {}, "Throttled, warned, downgraded or clamped"), h("td", { class: "num", id: "whatif-changed" }, `${calls(r.changed.calls)}, ${money(r.changed.savedUsd)} saved`)),
+            ...rows(r.changed.groups),
+            h("tr", {}, h("th", {}, "Would have cost"), h("td", { class: "num", id: "whatif-cost" }, money(r.wouldCostUsd))),
+            ...r.policies.map((p) => h("tr", { class: "whatif-policy" }, h("th", {}, p.name), h("td", { class: "num" }, `${p.stoppedCalls} stopped, ${p.changedCalls} changed, ${money(p.savedUsd)} saved`))))),
         h("p", { class: "muted" },
-          `${r.month} (${r.timeZone}). Replayed: ${r.policies.join(", ")}. Not replayed: ${r.notReplayedPolicies}.` +
-            (r.notReplayed ? ` ${calls(r.notReplayed)} refused or throttled for real were not replayed (what they would have cost is unknown).` : "")),
+          `${r.month} (${r.timeZone}). Approximate: ${r.approximations.join("; ")}.` +
+            (r.notReplayed ? ` ${calls(r.notReplayed)} refused or throttled for real were not replayed.` : "")),
       );
     } catch (err) {
       clear(out);

@@ -3,7 +3,7 @@
  * turn of the event loop, so two concurrent calls can never both squeeze under the same limit.
  * Windows roll over lazily, whenever an operation's `now` (or a replayed `at`) passes resetsAt.
  */
-import { capAction, capId, type CapConfig } from "../config/schema";
+import { capAction, capId, type CapAction, type CapConfig } from "../config/schema";
 import { formatUsd, usdToPicos, type Picos } from "../metering/money";
 import { capsFor, capMatcher, type CallSubject, type CapMatcher } from "./capMatch";
 import { formatLocalDateTime, windowBounds, type CapWindow } from "./windows";
@@ -16,6 +16,8 @@ export interface CapStatus {
   /** Whom the cap applies to and the tags it needs, when scoped so (a code lens cannot tell whether it applies). */
   callers?: string[];
   tags?: Record<string, string>;
+  /** What the cap does at its limit, when not `block` (a `warn` cap lets calls through). */
+  action?: Exclude<CapAction, "block">;
   limitPicos: Picos;
   spentPicos: Picos;
   reservedPicos: Picos;
@@ -234,9 +236,11 @@ function walls(s: CapState): boolean {
   return capAction(s.cap) !== "warn";
 }
 
-/** The scope fields of a cap that are set (model, callers, tags), for its status. */
-export function capScopeFields(cap: CapConfig): Pick<CapStatus, "model" | "callers" | "tags"> {
+/** The scope fields of a cap that are set (model, callers, tags), and its action unless `block`, for its status. */
+export function capScopeFields(cap: CapConfig): Pick<CapStatus, "model" | "callers" | "tags" | "action"> {
+  const action = capAction(cap);
   return {
+    ...(action !== "block" ? { action } : {}),
     ...(cap.model !== undefined ? { model: cap.model } : {}),
     ...(cap.callers !== undefined ? { callers: [...cap.callers] } : {}),
     ...(cap.tags !== undefined ? { tags: { ...cap.tags } } : {}),

@@ -6,7 +6,8 @@
  * most a month of quarter-hours (~3,000 slots), never the calls themselves. Pure apart from the
  * `build` helper, which only reads an iterable of records.
  */
-import { capMatcher } from "../budget/capMatch";
+import { capMatcher, type CallSubject } from "../budget/capMatch";
+import { cappedModelId } from "../budget/replay";
 import { localParts, windowBounds, type CapWindow } from "../budget/windows";
 import { picosToDecimalString, picosToUsd, type Picos } from "../metering/money";
 import type { CallRecord, Outcome } from "../ledger/types";
@@ -35,15 +36,17 @@ interface Slot {
   inputTokens: number;
   outputTokens: number;
   outcomes: Map<Outcome, number>;
-  /** `modelId \0 baseModelId` → cost: caps match either id; charts group by the base model. */
+  /** `modelId \0 baseModelId` → cost: charts group by the base model. */
   byModel: Map<string, Picos>;
+  /** The call's cap subject (subjectKey: the model caps count it against, caller, user, tags) → cost: caps match it with the one capMatch rule. */
+  bySubject: Map<string, Picos>;
   byTool: Map<string, Picos>;
   /** `key=value` → cost; a call with several tags counts under each. */
   byTag: Map<string, Picos>;
 }
 
 function emptySlot(): Slot {
-  return { calls: 0, cost: 0n, inputTokens: 0, outputTokens: 0, outcomes: new Map(), byModel: new Map(), byTool: new Map(), byTag: new Map() };
+  return { calls: 0, cost: 0n, inputTokens: 0, outputTokens: 0, outcomes: new Map(), byModel: new Map(), bySubject: new Map(), byTool: new Map(), byTag: new Map() };
 }
 
 function bump<K>(map: Map<K, Picos>, key: K, amount: Picos): void {
@@ -67,6 +70,8 @@ export class DashboardAggregate {
   /** Local hour start (ms) of each slot, per time zone: formatting a date is the costly part. */
   private readonly hourCache = new Map<string, Map<number, number>>();
   private added = 0;
+  /** Every distinct cap subject seen, by its key (few: models × callers × tag sets). */
+  private readonly subjects = new Map<string, CallSubject>();
 
   /** Calls folded in so far (all outcomes). */
   get size(): number {
@@ -88,11 +93,29 @@ export class DashboardAggregate {
     slot.outputTokens += record.usage.outputTokens;
     slot.outcomes.set(record.outcome, (slot.outcomes.get(record.outcome) ?? 0) + 1);
     bump(slot.byModel, `${record.modelId}${SEP}${record.baseModelId}`, cost);
+    bump(slot.bySubject, this.subjectKey(record), cost);
     bump(slot.byTool, record.tool || "unknown", cost);
     const tags = Object.entries(record.tags ?? {});
     if (tags.length === 0) bump(slot.byTag, UNTAGGED, cost);
     else for (const [k, v] of tags) bump(slot.byTag, `${k}=${v}`, cost);
     this.added++;
+  }
+
+  /**
+   * Everything a cap can be scoped by, as one key: the model it is counted against (the one that
+   * answered a downgraded call, as the engine counts it), caller, profile, user and tags.
+   */
+  private subjectKey(r: CallRecord): string {
+    const modelId = cappedModelId(r);
+    const tags = r.tags ?? {};
+    const key = [modelId, r.baseModelId, r.caller ?? "", r.callerProfile ?? "", r.user, ...Object.entries(tags).flat()].join(SEP);
+    if (!this.subjects.has(key)) {
+      const subject: CallSubject = { modelId, baseModelId: r.baseModelId, user: r.user, tags };
+      if (r.caller !== undefined) subject.caller = r.caller;
+      if (r.callerProfile !== undefined) subject.callerProfile = r.callerProfile;
+      this.subjects.set(key, subject);
+    }
+    return key;
   }
 
   /** Builds from records (the journal since `since`), oldest first. Returns the number folded in. */
@@ -168,14 +191,11 @@ export class DashboardAggregate {
     const start = Date.parse(cap.windowStart);
     const end = Date.parse(cap.resetsAt);
     const nowMs = Math.min(Math.max(now.getTime(), start), end);
-    const matches = capMatcher(cap.model);
+    const matches = capMatcher({ ...(cap.model !== undefined ? { model: cap.model } : {}), ...(cap.callers ? { callers: cap.callers } : {}), ...(cap.tags ? { tags: cap.tags } : {}) });
     const matchCache = new Map<string, boolean>();
     const applies = (k: string) => {
       let m = matchCache.get(k);
-      if (m === undefined) {
-        const [modelId, base] = k.split(SEP) as [string, string];
-        matchCache.set(k, (m = matches(modelId, base)));
-      }
+      if (m === undefined) matchCache.set(k, (m = matches(this.subjects.get(k)!)));
       return m;
     };
     // Step: a quarter-hour for a day, an hour for a week, three hours for a month.
@@ -184,7 +204,7 @@ export class DashboardAggregate {
     const bySlot: [number, Picos][] = [];
     for (const [key, slot] of this.slotsIn(start, end)) {
       let amount = 0n;
-      for (const [k, v] of slot.byModel) if (v > 0n && applies(k)) amount += v;
+      for (const [k, v] of slot.bySubject) if (v > 0n && applies(k)) amount += v;
       if (amount === 0n) continue;
       bySlot.push([key * SLOT_MS, amount]);
       const s = start + Math.floor((key * SLOT_MS - start) / step) * step;

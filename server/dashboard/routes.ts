@@ -204,7 +204,7 @@ export class DashboardRoutes implements Routes {
     const c = this.ctx();
     const month = url.searchParams.get("month") ?? currentMonth(c.now(), c.timeZone);
     if (!MONTH_PATTERN.test(month)) return json(res, 400, { message: "month must be YYYY-MM" });
-    const body: WhatIfResponse = await whatIfMonth(c.ledger.journal, c.config, month, c.timeZone);
+    const body: WhatIfResponse = await whatIfMonth(c.ledger.journal, c.config, month, c.timeZone, c.prices);
     return json(res, 200, body);
   }
 

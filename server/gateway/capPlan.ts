@@ -5,8 +5,8 @@
  * still checks every cap: a plan that no longer fits is refused there (fail closed).
  */
 import { capAction, capId, type CapConfig } from "../config/schema";
-import { decideCapActions, type CallWorstCase, type CapDecision, type CapFigures } from "../policy/capActions";
-import { estimateParsed, worstCaseCost, type Estimate } from "../metering/estimate";
+import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
+import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, withModelInPath } from "../metering/bodyRewrite";
 import { withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
@@ -120,32 +120,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
 
 /** The decision on the caps that apply to the call's (answering) model, at their figures now. */
 function decide(ctx: GatewayContext, caps: ReadonlyMap<string, CapConfig>, subject: AskedCall["subject"], call: PlannedCall, downgraded: boolean): CapDecision {
-  const ids = new Set(ctx.caps.applicable({ ...subject, modelId: call.modelId, baseModelId: call.estimate.rates.baseModelId }));
-  const figures = ctx.caps
-    .status(ctx.now())
-    .filter((s) => ids.has(s.id))
-    .map((s): CapFigures => {
-      const cap = caps.get(s.id);
-      return {
-        id: s.id,
-        action: cap ? capAction(cap) : "block", // a cap the settings do not describe is a wall
-        ...(cap?.downgradeTo !== undefined ? { downgradeTo: cap.downgradeTo } : {}),
-        ...(cap?.downgradeAt !== undefined ? { downgradeAt: cap.downgradeAt } : {}),
-        limitPicos: s.limitPicos,
-        spentPicos: s.spentPicos,
-        reservedPicos: s.reservedPicos,
-      };
-    });
+  const ids = ctx.caps.applicable({ ...subject, modelId: call.modelId, baseModelId: call.estimate.rates.baseModelId });
+  const figures = capFiguresOf(ctx.caps.status(ctx.now()), ids, caps);
   return decideCapActions(figures, worstCaseOf(call.modelId, call.estimate), downgraded);
-}
-
-/** An estimate split into what the output limit moves and what it does not. */
-export function worstCaseOf(modelId: string, e: Estimate): CallWorstCase {
-  return {
-    modelId,
-    worstCasePicos: e.worstCasePicos,
-    fixedPicos: worstCaseCost(e.inputTokens, 0, e.rates, e.usesPromptCache),
-    outputRatePicos: e.rates.output,
-    maxOutputTokens: e.maxOutputTokens,
-  };
 }

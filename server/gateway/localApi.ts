@@ -26,6 +26,7 @@ export function capStatusDto(c: CapFigure): CapStatusDto {
     ...(c.model ? { model: c.model } : {}),
     ...(c.callers ? { callers: c.callers } : {}),
     ...(c.tags ? { tags: c.tags } : {}),
+    ...(c.action ? { action: c.action } : {}),
     limitUsd: picosToUsd(c.limitPicos),
     spentUsd: picosToUsd(c.spentPicos),
     reservedUsd: picosToUsd(c.reservedPicos),

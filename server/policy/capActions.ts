@@ -3,7 +3,8 @@
  * (pure, no I/O): let it through (warning for `warn` caps past their limit), send it to a cheaper
  * model (`downgrade`), lower its output limit so its worst case fits (`clamp`), or refuse it.
  */
-import { DEFAULT_DOWNGRADE_AT, type CapAction } from "../config/schema";
+import { capAction, DEFAULT_DOWNGRADE_AT, type CapAction, type CapConfig } from "../config/schema";
+import { worstCaseCost, type Estimate } from "../metering/estimate";
 import type { Picos } from "../metering/money";
 
 /** A cap that applies to the call, as it stands now. */
@@ -89,4 +90,41 @@ export function decideCapActions(caps: readonly CapFigures[], call: CallWorstCas
   const warned = caps.filter((c) => c.action === "warn" && over(c)).map((c) => c.id);
   if (binding !== undefined) return { kind: "clamp", capId: binding, fromTokens: call.maxOutputTokens, toTokens: tokens, warned };
   return { kind: "go", warned };
+}
+
+/**
+ * The figures of the caps that apply (`applicable` ids), from their status and their settings
+ * (`caps` by id): the gateway's planning and the what-if decide on the same figures.
+ */
+export function capFiguresOf(
+  statuses: readonly { id: string; limitPicos: Picos; spentPicos: Picos; reservedPicos: Picos }[],
+  applicable: Iterable<string>,
+  caps: ReadonlyMap<string, CapConfig>,
+): CapFigures[] {
+  const ids = new Set(applicable);
+  return statuses
+    .filter((s) => ids.has(s.id))
+    .map((s): CapFigures => {
+      const cap = caps.get(s.id);
+      return {
+        id: s.id,
+        action: cap ? capAction(cap) : "block", // a cap the settings do not describe is a wall
+        ...(cap?.downgradeTo !== undefined ? { downgradeTo: cap.downgradeTo } : {}),
+        ...(cap?.downgradeAt !== undefined ? { downgradeAt: cap.downgradeAt } : {}),
+        limitPicos: s.limitPicos,
+        spentPicos: s.spentPicos,
+        reservedPicos: s.reservedPicos,
+      };
+    });
+}
+
+/** An estimate split into what the output limit moves and what it does not. */
+export function worstCaseOf(modelId: string, e: Estimate): CallWorstCase {
+  return {
+    modelId,
+    worstCasePicos: e.worstCasePicos,
+    fixedPicos: worstCaseCost(e.inputTokens, 0, e.rates, e.usesPromptCache),
+    outputRatePicos: e.rates.output,
+    maxOutputTokens: e.maxOutputTokens,
+  };
 }

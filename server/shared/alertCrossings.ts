@@ -6,7 +6,7 @@
 import type { CapStatusDto } from "../protocol";
 
 /** What the rule reads of a cap (a /status cap, or the gateway's own view of one). */
-export type CapFigures = Pick<CapStatusDto, "id" | "window" | "spentUsd" | "limitUsd" | "windowStart" | "resetsAt">;
+export type CapFigures = Pick<CapStatusDto, "id" | "window" | "spentUsd" | "limitUsd" | "windowStart" | "resetsAt" | "action">;
 
 export interface Crossing {
   key: string; // capId@windowStart#threshold
@@ -16,6 +16,8 @@ export interface Crossing {
   limitUsd: number;
   window: "day" | "week" | "month";
   resetsAt: string;
+  /** The cap's action when not block: what happens at 100% differs. */
+  action?: CapStatusDto["action"];
 }
 
 /** Crossings not yet notified; spent (not reserved) money decides, so a refused call never alerts. */
@@ -29,7 +31,7 @@ export function newCrossings(status: { caps: readonly CapFigures[] }, thresholds
     if (top === undefined) continue;
     const key = `${cap.id}@${cap.windowStart}#${top}`;
     if (notified.has(key)) continue;
-    out.push({ key, capId: cap.id, threshold: top, spentUsd: cap.spentUsd, limitUsd: cap.limitUsd, window: cap.window, resetsAt: cap.resetsAt });
+    out.push({ key, capId: cap.id, threshold: top, spentUsd: cap.spentUsd, limitUsd: cap.limitUsd, window: cap.window, resetsAt: cap.resetsAt, ...(cap.action ? { action: cap.action } : {}) });
   }
   return out;
 }
@@ -40,10 +42,18 @@ export function keysCovered(crossing: Crossing, thresholds: number[]): string[] 
   return thresholds.filter((t) => t <= crossing.threshold).map((t) => `${base}#${t}`);
 }
 
+/** What happens to calls once a cap is used up, by its action. */
+const AT_LIMIT: Record<NonNullable<Crossing["action"]> | "block", string> = {
+  block: "Calls that could cost more are refused until it resets.",
+  downgrade: "Calls that could cost more are refused until it resets (it already sends its models' calls to the cheaper model).",
+  clamp: "Calls get their output limit lowered to fit what is left, and are refused when not even a minimal answer fits, until it resets.",
+  warn: "Calls still go through (action warn) and are counted past the limit; each is marked in the ledger.",
+};
+
 export function crossingMessage(c: Crossing): string {
   const word = { day: "today", week: "this week", month: "this month" }[c.window];
   return c.threshold >= 100
-    ? `Bedrock Budget: cap "${c.capId}" is used up: $${c.spentUsd.toFixed(2)} of $${c.limitUsd.toFixed(2)} ${word}. Calls that could cost more are refused until it resets.`
+    ? `Bedrock Budget: cap "${c.capId}" is used up: $${c.spentUsd.toFixed(2)} of $${c.limitUsd.toFixed(2)} ${word}. ${AT_LIMIT[c.action ?? "block"]}`
     : `Bedrock Budget: cap "${c.capId}" has passed ${c.threshold}%: $${c.spentUsd.toFixed(2)} of $${c.limitUsd.toFixed(2)} ${word}.`;
 }
 

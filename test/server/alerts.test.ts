@@ -139,7 +139,8 @@ describe("alert channels (CLI)", function () {
       const texts = receiver.hits.map((h) => (h.body as { text: string }).text).sort();
       assert.deepEqual(texts, [
         'Bedrock Budget: cap "daily" (action warn) is over its limit: $1.20 of $1.00 today; calls go through and are marked in the ledger. (user alice)',
-        'Bedrock Budget: cap "daily" is used up: $1.20 of $1.00 today. Calls that could cost more are refused until it resets. (user alice)',
+        // A warn cap refuses nothing at 100%: the threshold alert says what really happens.
+        'Bedrock Budget: cap "daily" is used up: $1.20 of $1.00 today. Calls still go through (action warn) and are counted past the limit; each is marked in the ledger. (user alice)',
       ].sort());
       await stop(served);
       assert.equal(receiver.hits.length, 2, "one warn alert per cap and window, and one threshold alert");

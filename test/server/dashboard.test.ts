@@ -248,8 +248,8 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
     assert.equal(r.replayed, forwarded.length);
     assert.equal(r.notReplayed, inMonth.length - forwarded.length);
     assert.equal(usdToPicos(r.actualUsd), forwarded.reduce((sum, c) => sum + BigInt(c.costPicos), 0n), "actual cost = the journal's");
-    assert.equal(usdToPicos(r.wouldCostUsd) + usdToPicos(r.stopped.savedUsd), usdToPicos(r.actualUsd), "would cost + saved = actual, exactly");
-    assert.deepEqual(r.policies, ["caps (action block)"]);
+    assert.equal(usdToPicos(r.wouldCostUsd) + usdToPicos(r.stopped.savedUsd) + usdToPicos(r.changed.savedUsd), usdToPicos(r.actualUsd), "would cost + saved = actual, exactly");
+    assert.deepEqual(r.policies.map((p) => p.name), ["rate limits and request quotas", "caps and their actions"]);
 
     const page = await open("light");
     await page.click("#whatif-load");
@@ -259,7 +259,8 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
     assert.equal(await page.textContent("#whatif-actual"), money(r.actualUsd));
     assert.equal(await page.textContent("#whatif-cost"), money(r.wouldCostUsd));
     assert.match((await page.textContent("#whatif-stopped"))!, new RegExp(`^${r.stopped.calls} calls?, `));
-    assert.match((await page.textContent("#whatif .muted"))!, /Not replayed: rate limits and request quotas, and cap actions warn \/ downgrade \/ clamp/);
+    assert.match((await page.textContent("#whatif-changed"))!, new RegExp(`^${r.changed.calls} calls?, `));
+    assert.match((await page.textContent("#whatif .muted"))!, /Approximate: a throttled call is counted, not stopped: the SDK retries it/);
     assert.equal(await page.inputValue("#whatif-month"), r.month);
     await page.close();
     assert.deepEqual(pageErrors, []);

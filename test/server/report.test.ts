@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { usdToPicos } from "../../server/metering/money";
 import type { CallRecord } from "../../server/ledger/types";
+import type { WhatIfResponse } from "../../server/protocol";
 import { writeLedger } from "../support/dashboardSeed";
 import { run } from "../support/cliProcess";
 
@@ -155,11 +156,39 @@ describe("cli: report (chargeback totals) and whatif, in Asia/Tokyo", function (
     assert.match(text.stdout, /Would be stopped: 1 call, saving \$0\.25/);
     assert.match(text.stdout, /refused by cap monthly: 1 call, \$0\.25/);
     assert.match(text.stdout, /Would have cost: +\$0\.15\n/);
-    assert.match(text.stdout, /Replayed: caps \(action block\)\. Not replayed: rate limits/);
+    assert.match(text.stdout, /Replayed: rate limits and request quotas, caps and their actions\./);
     const json = JSON.parse((await run(["whatif", "--config", proposed, "--ledger", ledger, "--month", "2026-11", "--format", "json"])).stdout) as { wouldCostUsd: string; stopped: { calls: number } };
     assert.deepEqual([json.wouldCostUsd, json.stopped.calls], ["0.15", 1]);
     const missing = await run(["whatif", "--ledger", ledger]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /whatif needs --config/);
+  });
+
+  it("whatif replays a tier's monthly quota (in Tokyo's month) and a downgrade cap: hand-computed counts and dollars per policy", async () => {
+    // The caller is on tier "pro": 2 requests a month. Cap "sonnet": $1 a month on Sonnet, downgrading to global Haiku
+    // ($1 / $5 per million input / output tokens) from 10% ($0.10). A: worst case $0.20 ≥ $0.10: Haiku, 1000 in + 100 out
+    // = $0.0015 (saves $0.0985). B: Haiku, 3000 in + 400 out = $0.005 (saves $0.245). F: refused for real, not replayed.
+    // C (Nov 30 23:30 Tokyo, still November there): the month's 2 requests are used: quota-exceeded, saves $0.05.
+    // Actual $0.40, would have cost $0.0065.
+    const proposed = path.join(dir, "proposed-plans.json");
+    await writeFile(proposed, JSON.stringify({
+      timeZone: TZ,
+      callers: { AKIAEXAMPLE000000001: "pro" },
+      tiers: { pro: { rateLimit: { requestsPerMonth: 2 } } },
+      caps: [{ id: "sonnet", window: "month", limitUsd: 1, model: "*sonnet*", action: "downgrade", downgradeTo: "global.anthropic.claude-haiku-4-5-20251001-v1:0", downgradeAt: 0.1 }],
+    }));
+    const text = await run(["whatif", "--config", proposed, "--ledger", ledger, "--month", "2026-11"]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /Would be stopped: 1 call, saving \$0\.05\n/);
+    assert.match(text.stdout, /quota-exceeded by tier "pro" rateLimit\.requestsPerMonth: 1 call, \$0\.05\n/);
+    assert.match(text.stdout, /Would be changed: 2 calls, saving \$0\.3435\n/);
+    assert.match(text.stdout, /downgraded by cap sonnet: 2 calls, \$0\.3435\n/);
+    assert.match(text.stdout, /Would have cost: +\$0\.0065\n/);
+    assert.match(text.stdout, /rate limits and request quotas: 1 stopped, 0 changed, \$0\.05 saved/);
+    assert.match(text.stdout, /caps and their actions: 0 stopped, 2 changed, \$0\.3435 saved/);
+    assert.match(text.stdout, /Approximate: .*a downgraded call's usage is assumed the same on the cheaper model/);
+    const json = JSON.parse((await run(["whatif", "--config", proposed, "--ledger", ledger, "--month", "2026-11", "--format", "json"])).stdout) as WhatIfResponse;
+    assert.deepEqual([json.actualUsd, json.wouldCostUsd, json.stopped.savedUsd, json.changed.savedUsd], ["0.4", "0.0065", "0.05", "0.3435"]);
+    assert.deepEqual(json.changed.groups, [{ policy: "caps and their actions", outcome: "downgraded", by: "sonnet", calls: 2, savedUsd: "0.3435" }]);
   });
 });

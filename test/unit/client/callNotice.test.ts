@@ -30,4 +30,13 @@ describe("call notices", () => {
     assert.equal(callNotice(settled({ outcome: "cut" }))?.level, "warning");
     assert.equal(callNotice(settled({})), undefined);
   });
+
+  it("a quota refusal shows an error with the gateway's message, one per caller a minute; a throttled call (the SDK retries it) none", () => {
+    const message = 'Bedrock Budget refused this call: caller AKIA…MPLE (tier "pro") has used its quota of 1000 requests per day (requestsPerDay); the quota resets at 2026-11-23 00:00 UTC.';
+    const n = callNotice(settled({ outcome: "quota-exceeded", status: 400, caller: "AKIAEXAMPLE", message }));
+    assert.equal(n?.level, "error");
+    assert.equal(n!.message, message);
+    assert.equal(n!.quietKey, "quota-exceeded:AKIAEXAMPLE");
+    assert.equal(callNotice(settled({ outcome: "throttled", status: 429, caller: "AKIAEXAMPLE", message: "throttled" })), undefined);
+  });
 });

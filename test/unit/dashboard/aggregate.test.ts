@@ -117,6 +117,24 @@ describe("dashboard aggregate", () => {
     assert.equal(full.projection.reachesAt, now.toISOString(), "already reached");
   });
 
+  it("charts a cap scoped to callers or tags with only their calls, and a downgraded call against the model that answered it", () => {
+    const a = new DashboardAggregate();
+    a.add(call("2026-11-18T09:00:00Z", 1, { caller: "AKIASTAGING" }));
+    a.add(call("2026-11-18T09:05:00Z", 4, { caller: "AKIAPROD" }));
+    a.add(call("2026-11-18T09:10:00Z", 2, { caller: "AKIAPROD", tags: { project: "chatbot", team: "support" } }));
+    a.add(call("2026-11-18T09:15:00Z", 8, { caller: "AKIAPROD", callerProfile: "staging" }));
+    // Asked for Sonnet, answered by Haiku (a downgrade cap): the engine counts it against Haiku.
+    a.add(call("2026-11-18T09:20:00Z", 16, { modelId: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", answeredBy: "us.anthropic.claude-haiku-4-5-20251001-v1:0" }));
+    const staging = a.capSeries({ ...cap("day", 100, now), callers: ["AKIASTAGING", "staging"] }, now);
+    assert.equal(staging.chartedUsd, 9, "the staging key's call and the call verified by the staging profile");
+    const chatbot = a.capSeries({ ...cap("day", 100, now), tags: { project: "chatbot" } }, now);
+    assert.equal(chatbot.chartedUsd, 2);
+    const sonnet = a.capSeries(cap("day", 100, now, "UTC", "*sonnet*"), now);
+    assert.equal(sonnet.chartedUsd, 0, "the downgraded call is not Sonnet's");
+    const haiku = a.capSeries(cap("day", 100, now, "UTC", "*haiku*"), now);
+    assert.equal(haiku.chartedUsd, 31);
+  });
+
   it("incremental adds equal a rebuild, and prune forgets old quarter-hours", async () => {
     const records = seedRecords({ now, pastCalls: 2000, todayCalls: 300, seed: 3 });
     const live = new DashboardAggregate();

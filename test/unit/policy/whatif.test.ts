@@ -1,7 +1,11 @@
-/** What-if (pure): a seeded month replayed through the real BudgetEngine, with hand-computed refusals and cost. */
+/** What-if (pure): seeded months replayed through the real RateLimiter, decideCapActions and BudgetEngine, with hand-computed counts and cost per policy. */
 import assert from "node:assert/strict";
-import { capsStep, formatWhatIf, historyStart, whatIf, whatIfDto } from "../../../server/policy/whatif";
+import { capsStep, formatWhatIf, historyStart, usagePlanStep, whatIf, whatIfDto, type WhatIfResult } from "../../../server/policy/whatif";
 import type { CallRecord } from "../../../server/ledger/types";
+import { PriceBook } from "../../../server/metering/prices";
+import { whatIfSteps } from "../../../server/policy/whatifRun";
+
+const prices = new PriceBook();
 
 const USD = 1_000_000_000_000n;
 let n = 0;
@@ -40,7 +44,7 @@ describe("policy/whatif: a month replayed against proposed caps", () => {
   ];
 
   it("counts the refusals by cap, the dollars saved, and what the month would have cost", () => {
-    const r = whatIf([], month, [capsStep(caps, "UTC")]);
+    const r = whatIf([], month, [capsStep(caps, "UTC", prices)]);
     assert.equal(r.replayed, 7);
     assert.equal(r.notReplayed, 1);
     assert.equal(r.actualPicos, 15n * USD);
@@ -57,11 +61,11 @@ describe("policy/whatif: a month replayed against proposed caps", () => {
     assert.match(text, /Would be stopped: 2 calls, saving \$4\.5/);
     assert.match(text, /refused by cap daily: 1 call, \$3/);
     assert.match(text, /Would have cost: +\$10\.5/);
-    assert.match(text, /Not replayed: rate limits and request quotas, and cap actions warn \/ downgrade \/ clamp/);
+    assert.match(text, /Approximate: a throttled call is counted, not stopped/);
   });
 
   it("with no caps nothing is stopped and the month costs what it cost", () => {
-    const r = whatIf([], month, [capsStep([], "UTC")]);
+    const r = whatIf([], month, [capsStep([], "UTC", prices)]);
     assert.equal(r.stopped.calls, 0);
     assert.equal(r.wouldCostPicos, r.actualPicos);
   });
@@ -72,9 +76,113 @@ describe("policy/whatif: a month replayed against proposed caps", () => {
     const from = new Date("2026-11-01T00:00:00Z");
     assert.equal(historyStart(week, "UTC", from).toISOString(), "2026-10-26T00:00:00.000Z");
     const history = [call("2026-10-30T09:00:00Z", 4, { worstUsd: 4 })];
-    const r = whatIf(history, [call("2026-11-01T09:00:00Z", 2, { worstUsd: 2 })], [capsStep(week, "UTC")]);
+    const r = whatIf(history, [call("2026-11-01T09:00:00Z", 2, { worstUsd: 2 })], [capsStep(week, "UTC", prices)]);
     assert.equal(r.stopped.calls, 1, "4 spent in the week + 2 > 5");
     assert.equal(r.replayed, 1, "history is replayed but not counted");
     assert.equal(r.actualPicos, 2n * USD);
+  });
+});
+
+/**
+ * Calls priced as the price book prices them, so downgrades and clamps can be hand-computed:
+ * us.* Sonnet 4.5 is $3.30 / $16.50 per million input / output tokens, us.* Haiku 4.5 $1.10 / $5.50
+ * (the geographic profile's +10%). 1000 in + 1000 out on Sonnet: $0.0198; its worst case with an
+ * output limit of 2000: $0.0363. The same usage on Haiku: $0.0066.
+ */
+const SONNET = { modelId: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", baseModelId: "anthropic.claude-sonnet-4-5-20250929-v1:0" };
+const HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+const PICO = (usd: string) => BigInt(Math.round(Number(usd) * 1e6)) * 1_000_000n; // exact for the 6-decimal amounts used here
+function sonnet(start: string, o: Partial<CallRecord> & { seconds?: number } = {}): CallRecord {
+  return call(start, 0, { ...SONNET, usage: { inputTokens: 1000, outputTokens: 1000, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 }, costPicos: String(PICO("0.0198")), worstCasePicos: String(PICO("0.0363")), ...o });
+}
+const groups = (t: WhatIfResult["stopped"]) => t.groups.map((g) => [g.policy, g.outcome, g.by, g.calls, g.savedPicos]);
+
+describe("policy/whatif: every policy replayed (usage plans, warn, downgrade, clamp, scoped caps)", () => {
+  it("usage plans: the token bucket driven by each call's start throttles (counted, not stopped); a day's quota stops the rest", () => {
+    // Tier basic: 1 request/s, burst 2, 3 requests a day. AKIAA on basic; AKIAB on no plan; one old line has no caller.
+    const config = { caps: [], callers: { AKIAA: "basic" }, tiers: { basic: { rateLimit: { requestsPerSecond: 1, burst: 2, requestsPerDay: 3 } } } };
+    const a = (t: string) => sonnet(t, { caller: "AKIAA", seconds: 1 });
+    const month = [
+      a("2026-11-03T09:00:00.000Z"), // bucket 2 → 1; day count 1
+      a("2026-11-03T09:00:00.100Z"), // 1.1 → 0.1; count 2
+      a("2026-11-03T09:00:00.200Z"), // 0.2 < 1: throttled (the SDK retries it: counted, cost kept); not counted against the quota
+      a("2026-11-03T09:00:05.000Z"), // refilled: count 3
+      a("2026-11-03T09:00:10.000Z"), // 3 of 3 used today: quota-exceeded, stopped ($0.0198 saved)
+      a("2026-11-04T09:00:00.000Z"), // a new day: admitted
+      ...["00.000", "00.010", "00.020", "00.030"].map((s) => sonnet(`2026-11-03T10:00:${s}Z`, { caller: "AKIAB" })), // no plan
+      sonnet("2026-11-03T11:00:00.000Z"), // no caller: whose plan is unknown
+    ];
+    const r = whatIf([], month, whatIfSteps(config, "UTC", prices));
+    assert.equal(r.replayed, 11);
+    assert.deepEqual(groups(r.stopped), [["rate limits and request quotas", "quota-exceeded", 'tier "basic" rateLimit.requestsPerDay', 1, PICO("0.0198")]]);
+    assert.deepEqual(groups(r.changed), [["rate limits and request quotas", "throttled", 'tier "basic" rateLimit', 1, 0n]]);
+    assert.equal(r.wouldCostPicos, 10n * PICO("0.0198"));
+    assert.deepEqual(r.policies.map((p) => [p.name, p.stopped, p.changed, p.savedPicos]), [
+      ["rate limits and request quotas", 1, 1, PICO("0.0198")],
+      ["caps and their actions", 0, 0, 0n],
+    ]);
+    const text = formatWhatIf(whatIfDto(r, "2026-11", "UTC"), "proposed.json");
+    assert.match(text, /throttled by tier "basic" rateLimit: 1 call, \$0\n/);
+    assert.match(text, /quota-exceeded by tier "basic" rateLimit\.requestsPerDay: 1 call, \$0\.0198/);
+    assert.match(text, /the SDK retries it after Retry-After/);
+  });
+
+  it("warn: calls past the limit are let through, counted and marked; nothing saved", () => {
+    // $0.05 a day, warn. 1st: 0 + 0.0363 fits. 2nd: 0.0198 + 0.0363 > 0.05: warned. 3rd: 0.0396 + 0.0363: warned.
+    const caps = [{ id: "soft", scope: "personal" as const, window: "day" as const, limitUsd: 0.05, action: "warn" as const }];
+    const r = whatIf([], [sonnet("2026-11-03T09:00:00Z"), sonnet("2026-11-03T10:00:00Z"), sonnet("2026-11-03T11:00:00Z")], [capsStep(caps, "UTC", prices)]);
+    assert.equal(r.stopped.calls, 0);
+    assert.deepEqual(groups(r.changed), [["caps and their actions", "warned", "soft", 2, 0n]]);
+    assert.equal(r.wouldCostPicos, 3n * PICO("0.0198"));
+  });
+
+  it("downgrade: from downgradeAt of the limit, the call's usage is re-priced at the cheaper model, which the cap no longer counts", () => {
+    // Sonnet $0.10 a month, downgrade to Haiku at 50% ($0.05). 1st: 0 + 0.0363 < 0.05: Sonnet ($0.0198).
+    // 2nd: 0.0198 + 0.0363 ≥ 0.05: Haiku, $0.0066 (saves $0.0132); Haiku is not "*sonnet*", so the cap stays at 0.0198. 3rd: the same.
+    const caps = [{ id: "sonnet-month", scope: "personal" as const, window: "month" as const, limitUsd: 0.1, model: "*sonnet*", action: "downgrade" as const, downgradeTo: HAIKU, downgradeAt: 0.5 }];
+    const r = whatIf([], [sonnet("2026-11-03T09:00:00Z"), sonnet("2026-11-04T09:00:00Z"), sonnet("2026-11-05T09:00:00Z")], [capsStep(caps, "UTC", prices)]);
+    assert.equal(r.actualPicos, PICO("0.0594"));
+    assert.deepEqual(groups(r.changed), [["caps and their actions", "downgraded", "sonnet-month", 2, PICO("0.0264")]]);
+    assert.equal(r.changed.calls, 2);
+    assert.equal(r.wouldCostPicos, PICO("0.033"));
+  });
+
+  it("clamp: the output limit is lowered so the worst case fits; the answer is cut to it; refused when not even one token fits", () => {
+    // $0.05 a day, clamp. Input costs $0.0033, an output token $0.0000165.
+    // 1st: fits, $0.0198. 2nd: room 0.05 − 0.0198 − 0.0033 = 0.0269 → 1630 tokens ≥ the 1000 used: clamped, same cost, reserves 0.030195.
+    // 3rd: room 0.05 − 0.0396 − 0.0033 = 0.0071 → 430 tokens: cost 0.0033 + 430 × 0.0000165 = $0.010395 (saves $0.009405).
+    // 4th: 0.049995 spent leaves less than the input: refused ($0.0198 saved).
+    const caps = [{ id: "tight", scope: "personal" as const, window: "day" as const, limitUsd: 0.05, action: "clamp" as const }];
+    const r = whatIf([], ["09", "10", "11", "12"].map((h) => sonnet(`2026-11-03T${h}:00:00Z`)), [capsStep(caps, "UTC", prices)]);
+    assert.deepEqual(groups(r.changed), [["caps and their actions", "clamped", "tight", 2, PICO("0.009405")]]);
+    assert.deepEqual(groups(r.stopped), [["caps and their actions", "refused", "tight", 1, PICO("0.0198")]]);
+    assert.equal(r.wouldCostPicos, PICO("0.049995"));
+    assert.equal(r.actualPicos - r.stopped.savedPicos - r.changed.savedPicos, r.wouldCostPicos);
+  });
+
+  it("caps scoped to callers and tags apply only to their calls (the one capMatch rule), tier caps once per caller", () => {
+    // staging: $0.05 a day for AKIASTAGING; chatbot: $0.05 a day for project=chatbot; tier "agent": $0.03 a day per caller.
+    const config = {
+      caps: [
+        { id: "staging", scope: "personal" as const, window: "day" as const, limitUsd: 0.05, callers: ["AKIASTAGING"] },
+        { id: "chatbot", scope: "personal" as const, window: "day" as const, limitUsd: 0.05, tags: { project: "chatbot" } },
+      ],
+      callers: { AKIAAGENT1: "agent", AKIAAGENT2: "agent" },
+      tiers: { agent: { caps: [{ id: "per-agent", scope: "personal" as const, window: "day" as const, limitUsd: 0.04 }] } },
+    };
+    const month = [
+      sonnet("2026-11-03T09:00:00Z", { caller: "AKIASTAGING" }),
+      sonnet("2026-11-03T09:10:00Z", { caller: "AKIASTAGING" }), // 0.0198 + 0.0363 > 0.05: refused by staging
+      sonnet("2026-11-03T09:20:00Z", { caller: "AKIAPROD" }), // no cap applies: admitted
+      sonnet("2026-11-03T09:30:00Z", { caller: "AKIAPROD" }),
+      sonnet("2026-11-03T09:40:00Z", { caller: "AKIAPROD", tags: { project: "chatbot" } }),
+      sonnet("2026-11-03T09:50:00Z", { caller: "AKIAPROD", tags: { project: "chatbot" } }), // refused by chatbot
+      sonnet("2026-11-03T10:00:00Z", { caller: "AKIAAGENT1" }), // 0.0363 ≤ 0.04
+      sonnet("2026-11-03T10:10:00Z", { caller: "AKIAAGENT1" }), // 0.0198 + 0.0363 > 0.04: refused by per-agent@AKIAAGENT1
+      sonnet("2026-11-03T10:20:00Z", { caller: "AKIAAGENT2" }), // its own wall: admitted
+    ];
+    const r = whatIf([], month, whatIfSteps(config, "UTC", prices));
+    assert.deepEqual(groups(r.stopped).map((g) => [g[2], g[3]]).sort(), [["chatbot", 1], ["per-agent@AKIAAGENT1", 1], ["staging", 1]]);
+    assert.equal(r.wouldCostPicos, 6n * PICO("0.0198"));
   });
 });

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "../../../server/shared/alertCrossings";
 import type { CapStatusDto, StatusResponse } from "../../../server/protocol";
+import { BudgetEngine } from "../../../server/budget/engine";
+import { capStatusDto } from "../../../server/gateway/localApi";
 
 const THRESHOLDS = [50, 80, 90, 100];
 function status(spentUsd: number, windowStart = "2026-11-22T00:00:00.000Z", reservedUsd = 0): StatusResponse {
@@ -43,5 +45,26 @@ describe("cap threshold alerts", () => {
   it("says what happened in words", () => {
     assert.equal(crossingMessage(newCrossings(status(8), THRESHOLDS, new Set())[0]!), 'Bedrock Budget: cap "daily" has passed 80%: $8.00 of $10.00 today.');
     assert.match(crossingMessage(newCrossings(status(10), THRESHOLDS, new Set())[0]!), /is used up: \$10\.00 of \$10\.00 today\. Calls that could cost more are refused/);
+  });
+
+  it("at 100% says what the cap's action really does: a warn cap lets calls through, a clamp cap lowers them", () => {
+    const at100 = (action: CapStatusDto["action"]) => {
+      const s = status(10);
+      s.caps[0] = { ...s.caps[0]!, ...(action ? { action } : {}) };
+      return crossingMessage(newCrossings(s, THRESHOLDS, new Set())[0]!);
+    };
+    assert.match(at100("warn"), /is used up: \$10\.00 of \$10\.00 today\. Calls still go through \(action warn\) and are counted past the limit/);
+    assert.doesNotMatch(at100("warn"), /refused/);
+    assert.match(at100("clamp"), /output limit lowered to fit/);
+    assert.match(at100(undefined), /Calls that could cost more are refused until it resets\.$/);
+  });
+
+  it("the gateway's /status carries a cap's action from the settings (absent for block)", () => {
+    const engine = new BudgetEngine([
+      { id: "soft", scope: "personal", window: "day", limitUsd: 1, action: "warn" },
+      { id: "wall", scope: "personal", window: "day", limitUsd: 1 },
+    ], "UTC");
+    const caps = engine.status(new Date("2026-11-22T10:00:00Z")).map(capStatusDto);
+    assert.deepEqual(caps.map((c) => [c.id, c.action]), [["soft", "warn"], ["wall", undefined]]);
   });
 });
