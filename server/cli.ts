@@ -15,6 +15,7 @@ import { stderrLogger, type Logger } from "./log";
 import { currentMonth, monthRange, MONTH_PATTERN, parseRange, readRange, toCsv, totalsCsv, totalsJson } from "./ledger/report";
 import { chargeback } from "./ledger/chargeback";
 import { Journal } from "./ledger/journal";
+import { LedgerLocked } from "./ledger/lock";
 import { whatIfMonth } from "./policy/whatifRun";
 import { formatWhatIf } from "./policy/whatif";
 import { formatStatus } from "./statusText";
@@ -357,7 +358,7 @@ class AwsCallError extends Error {}
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError || err instanceof PortInUse ? err.message : (err as Error).stack ?? err}\n`);
+    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError || err instanceof PortInUse || err instanceof LedgerLocked ? err.message : (err as Error).stack ?? err}\n`);
     process.exit(err instanceof ConfigError || err instanceof PortInUse || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
   },
 );

@@ -186,6 +186,20 @@ describe("cli", function () {
     }
   });
 
+  it("on a ledger another gateway serves: one line naming the ledger and that gateway's pid, no stack trace", async () => {
+    const ledger = path.join(dir, "ledger");
+    const first = await serve(["--config", configFile, "--port", "0", "--ledger", ledger, "--upstream", fake.url]);
+    try {
+      const result = await run(["serve", "--config", configFile, "--port", "0", "--ledger", ledger, "--upstream", fake.url]);
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr.trim().split("\n").length, 1, `one line, no stack trace:\n${result.stderr}`);
+      assert.ok(result.stderr.includes(`the ledger in ${ledger} is in use by another Bedrock Budget gateway (pid ${first.child.pid})`), result.stderr);
+    } finally {
+      first.child.kill("SIGTERM");
+      await first.exited;
+    }
+  });
+
   it("status prints every cap; report --format csv lists calls with their cost", async () => {
     const served = await serve(flags());
     try {
