@@ -15,8 +15,8 @@ import { Alerts } from "./alerts";
 import { DashboardPanel, registerDashboardSerializer } from "./dashboardPanel";
 import { createLanguageClient } from "./languageClient";
 import { SpendMeter } from "./statusBar";
-import { ENDPOINT_VARIABLE, TerminalRouting } from "./terminalEnv";
-import { terminalEndpoint, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
+import { TerminalRouting } from "./terminalEnv";
+import { routedEnv, terminalVariables, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
 
 let client: LanguageClient | undefined;
 
@@ -42,7 +42,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
   /** Terminals and the meter follow the gateway's state and the two terminal settings. */
   const refresh = () => {
     const settings = terminalSettings();
-    terminals.update(terminalEndpoint({ state, lastUrl: endpoint, ...settings }));
+    terminals.update(terminalVariables({ state, lastUrl: endpoint, ...settings }));
     if (state) meter.setState(state, whenDownNotice(settings.routeTerminals, settings.whenGatewayDown));
   };
 
@@ -85,12 +85,12 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     vscode.commands.registerCommand("bedrockBudget.copyEndpoint", async () => {
       if (!endpoint) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
       await vscode.env.clipboard.writeText(endpoint);
-      void vscode.window.showInformationMessage(`Copied ${endpoint}. In a terminal outside VS Code: export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${endpoint}`);
+      void vscode.window.showInformationMessage(`Copied ${endpoint}. In a terminal outside VS Code: export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${endpoint} ANTHROPIC_BEDROCK_BASE_URL=${endpoint}`);
     }),
     // The walkthrough's step: a terminal whose Bedrock calls go through the gateway, even with routeTerminals off.
     vscode.commands.registerCommand("bedrockBudget.openRoutedTerminal", () => {
       if (!endpoint) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
-      vscode.window.createTerminal({ name: "Bedrock (metered)", env: { [ENDPOINT_VARIABLE]: endpoint } }).show();
+      vscode.window.createTerminal({ name: "Bedrock (metered)", env: routedEnv(endpoint) }).show();
     }),
     vscode.commands.registerCommand("bedrockBudget.restartGateway", async () => {
       const result = await lc.sendRequest(RestartGatewayRequest.type);

@@ -1,34 +1,37 @@
 /**
  * Routes tools started from VS Code through the gateway: new integrated terminals and debug
- * sessions get AWS_ENDPOINT_URL_BEDROCK_RUNTIME, so their Bedrock calls are metered unchanged.
- * Which address (or none) is decided in terminalModel.ts.
+ * sessions get every endpoint variable Bedrock clients read (AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
+ * ANTHROPIC_BEDROCK_BASE_URL), so their Bedrock calls are metered unchanged. Which address (or
+ * none) is decided in terminalModel.ts.
  */
 import * as vscode from "vscode";
-
-export const ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME";
+import { ENDPOINT_VARIABLES, type EndpointVariable } from "./terminalModel";
 
 export class TerminalRouting implements vscode.Disposable {
-  private url: string | undefined;
+  private variables: Partial<Record<EndpointVariable, string | undefined>> = {};
   private readonly registration: vscode.Disposable;
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.context.environmentVariableCollection.description = "Bedrock Budget meters Bedrock calls through its local gateway";
     this.registration = vscode.debug.registerDebugConfigurationProvider("*", {
       resolveDebugConfiguration: (_folder, config) => {
-        if (this.url && !(config.env && ENDPOINT_VARIABLE in config.env)) {
-          config.env = { ...(config.env ?? {}), [ENDPOINT_VARIABLE]: this.url };
-        }
+        // A variable the launch configuration sets itself is the user's choice: kept.
+        const added = ENDPOINT_VARIABLES.filter((name) => this.variables[name] && !(config.env && name in config.env));
+        if (added.length) config.env = { ...(config.env ?? {}), ...Object.fromEntries(added.map((name) => [name, this.variables[name]])) };
         return config;
       },
     });
   }
 
-  /** `url`: the variable's value (terminalEndpoint); undefined removes it. */
-  update(url: string | undefined): void {
-    this.url = url;
+  /** `variables`: each endpoint variable's value (terminalVariables); undefined removes it. */
+  update(variables: Record<EndpointVariable, string | undefined>): void {
+    this.variables = variables;
     const collection = this.context.environmentVariableCollection;
-    if (url) collection.replace(ENDPOINT_VARIABLE, url);
-    else collection.delete(ENDPOINT_VARIABLE);
+    for (const name of ENDPOINT_VARIABLES) {
+      const value = variables[name];
+      if (value) collection.replace(name, value);
+      else collection.delete(name);
+    }
   }
 
   dispose(): void {

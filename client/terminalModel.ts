@@ -2,7 +2,8 @@
  * Where new VS Code terminals and debug sessions send Bedrock calls, as plain data (no `vscode`,
  * so it is tested alone): the gateway while it serves; while it is starting, down or failed,
  * still its address, so calls fail to connect instead of going out unmetered, unless the user
- * chose `bedrockBudget.whenGatewayDown: "direct"`.
+ * chose `bedrockBudget.whenGatewayDown: "direct"`. Every variable a Bedrock client reads for its
+ * endpoint gets the same value, so no client in a routed terminal bypasses the gateway.
  */
 import type { GatewayStateNotification } from "../server/protocol";
 
@@ -10,6 +11,19 @@ import type { GatewayStateNotification } from "../server/protocol";
 export const UNVERIFIED_ENDPOINT = "http://gateway-unverified.bedrock-budget.invalid";
 /** No address known yet (a port chosen at random, nothing served so far): a name that fails as clearly. */
 export const NOT_STARTED_ENDPOINT = "http://gateway-not-started.bedrock-budget.invalid";
+
+/**
+ * The variables Bedrock clients read for their endpoint: the AWS SDKs, boto3, the AWS CLI, the
+ * Vercel AI SDK and LangChain read the first; `@anthropic-ai/bedrock-sdk` ignores it and reads
+ * only the second.
+ */
+export const ENDPOINT_VARIABLES = ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "ANTHROPIC_BEDROCK_BASE_URL"] as const;
+export type EndpointVariable = (typeof ENDPOINT_VARIABLES)[number];
+
+/** Every endpoint variable set to `url` (a metered terminal's environment). */
+export function routedEnv(url: string): Record<EndpointVariable, string> {
+  return Object.fromEntries(ENDPOINT_VARIABLES.map((name) => [name, url])) as Record<EndpointVariable, string>;
+}
 
 export type WhenGatewayDown = "block" | "direct";
 
@@ -27,13 +41,19 @@ export interface TerminalInputs {
   whenGatewayDown: WhenGatewayDown;
 }
 
-/** The value of AWS_ENDPOINT_URL_BEDROCK_RUNTIME for new terminals and debug sessions; undefined removes it. */
+/** The endpoint new terminals and debug sessions are given; undefined gives none. */
 export function terminalEndpoint(i: TerminalInputs): string | undefined {
   if (!i.routeTerminals) return undefined;
   if (i.state?.state === "ready") return i.state.url;
   if (i.whenGatewayDown === "direct") return undefined;
   if (i.state?.state === "error" && i.state.strangerOnPort) return UNVERIFIED_ENDPOINT;
   return i.state?.endpoint ?? i.lastUrl ?? NOT_STARTED_ENDPOINT;
+}
+
+/** Each endpoint variable's value for new terminals and debug sessions; undefined removes it. The same rules apply to all. */
+export function terminalVariables(i: TerminalInputs): Record<EndpointVariable, string | undefined> {
+  const url = terminalEndpoint(i);
+  return Object.fromEntries(ENDPOINT_VARIABLES.map((name) => [name, url])) as Record<EndpointVariable, string | undefined>;
 }
 
 /** What the status bar says about terminals while the gateway is not serving. */

@@ -40,8 +40,9 @@ function guide(url: string, simulated: boolean): string {
   return [
     "",
     `Bedrock Budget gateway ready at ${url} (caps from ${CONFIG}: $10 a day, $100 a month${simulated ? "; SIMULATED: no AWS calls" : ""}).`,
-    "Point your tools at it (boto3, the AWS CLI, the JS SDK v3 and LangChain read this variable):",
-    `  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${url}`,
+    "Point your tools at it (boto3, the AWS CLI, the JS SDK v3, the Vercel AI SDK and LangChain read the first variable;",
+    "Anthropic's @anthropic-ai/bedrock-sdk reads only the second):",
+    `  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${url} ANTHROPIC_BEDROCK_BASE_URL=${url}`,
     `Status:    node out/cli.js status${statusFlags()}`,
     `VS Code:   ${VSIX}`,
     `           install it with: code --install-extension ${path.relative(process.cwd(), VSIX) || VSIX}`,

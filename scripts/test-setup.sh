@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every dependency the test suites need, before the first test runs, so no suite finds
-# one missing: redis-server (team caps), then Debian's chromium and code-server (scripts/e2e-setup.sh).
+# one missing: redis-server (team caps), boto3 >= 1.28 for python3 (the clients test; from local
+# wheels only, scripts/boto3-setup.sh), then Debian's chromium and code-server (scripts/e2e-setup.sh).
 # Idempotent; needs root (or sudo) only when Debian packages are missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,4 +14,5 @@ if ! command -v redis-server >/dev/null; then
   as_root apt-get -o DPkg::Lock::Timeout=300 update -q
   as_root apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends redis-server
 fi
+bash scripts/boto3-setup.sh
 bash scripts/e2e-setup.sh

@@ -15,12 +15,14 @@ import { stderrLogger, type Logger } from "./log";
 import { currentMonth, monthRange, MONTH_PATTERN, parseRange, readRange, toCsv, totalsCsv, totalsJson } from "./ledger/report";
 import { chargeback } from "./ledger/chargeback";
 import { Journal } from "./ledger/journal";
+import { LedgerLocked } from "./ledger/lock";
 import { whatIfMonth } from "./policy/whatifRun";
 import { formatWhatIf } from "./policy/whatif";
 import { formatStatus } from "./statusText";
 import { API_PATHS, DASHBOARD_PATHS, TOKEN_QUERY, type StatusResponse } from "./protocol";
 import { GatewaySecret } from "./ledger/secret";
 import { probeGateway } from "./lsp/gatewayHost";
+import { describeListener } from "./lsp/portHolder";
 import { credentialSource } from "./credentials";
 import { updatePrices } from "./pricing/update";
 import { loadPriceTable } from "./metering/priceFile";
@@ -153,6 +155,7 @@ async function serve(config: Config, configFile: string | undefined, flags: Flag
     gateway = await startGateway({ config, log, ...(simulator ? { simulator } : {}) });
   } catch (err) {
     await simulator?.close();
+    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") throw await portInUse(config.port, ledgerDirOf(config));
     throw err;
   }
   let current = config;
@@ -196,6 +199,21 @@ async function serve(config: Config, configFile: string | undefined, flags: Flag
   await gateway.close({ deadlineMs });
   await simulator?.close();
   return 0;
+}
+
+/** The gateway's port is taken: bad input like an invalid flag (exit 2), which a restart cannot fix. */
+class PortInUse extends Error {}
+
+/** One line naming the port, what holds it (a gateway answers its health route; the owner's user from /proc) and the fix. */
+async function portInUse(port: number, ledgerDir: string): Promise<PortInUse> {
+  const owner = await describeListener(port);
+  const fix = 'start this one on a free port with --port N (or "port" in the config file)';
+  const secret = await GatewaySecret.read(ledgerDir).catch(() => undefined);
+  // This ledger is locked by this process, so a gateway there serves another one: named, never used.
+  const probe = secret ? await probeGateway(`http://127.0.0.1:${port}`, secret) : undefined;
+  if (!probe || probe.kind === "other") return new PortInUse(`port ${port} is already in use by ${owner ?? "another program"}; ${fix}`);
+  const who = [probe.kind === "impostor" && probe.pid ? `pid ${probe.pid}` : undefined, owner].filter(Boolean).join(", ");
+  return new PortInUse(`port ${port} is already in use by another Bedrock Budget gateway on another ledger${who ? ` (${who})` : ""}; stop it, or ${fix}`);
 }
 
 /**
@@ -342,7 +360,7 @@ class AwsCallError extends Error {}
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError ? err.message : (err as Error).stack ?? err}\n`);
-    process.exit(err instanceof ConfigError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
+    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError || err instanceof PortInUse || err instanceof LedgerLocked ? err.message : (err as Error).stack ?? err}\n`);
+    process.exit(err instanceof ConfigError || err instanceof PortInUse || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
   },
 );

@@ -1,7 +1,9 @@
 /**
  * The contract between the background process and everything that shows its figures: the local
  * HTTP API (CLI, dashboard, other windows), the custom LSP messages, and the webview's messages.
- * It owns every type it names and imports only the JSON-RPC message types.
+ * It owns every type it names and imports only the JSON-RPC message types; the routes' paths and
+ * the token's names live in shared/apiPaths.ts (re-exported here), which the dashboard page imports
+ * without pulling in vscode-jsonrpc.
  */
 import { NotificationType, RequestType0 } from "vscode-jsonrpc";
 
@@ -70,15 +72,7 @@ export interface CapActionTaken {
   detail: string;
 }
 
-export const API_PREFIX = "/__bedrock-budget/v1";
-export const API_PATHS = {
-  health: `${API_PREFIX}/health`,
-  status: `${API_PREFIX}/status`,
-  calls: `${API_PREFIX}/calls`,
-  events: `${API_PREFIX}/events`,
-  /** Prometheus text format (needs the token, like calls: it shows model names and spend). */
-  metrics: `${API_PREFIX}/metrics`,
-} as const;
+export { API_PATHS, API_PREFIX, DASHBOARD_PATHS, TOKEN_HEADER, TOKEN_QUERY } from "./shared/apiPaths";
 
 /**
  * Identifies a compatible gateway already serving a port (so another window can reuse it). Any
@@ -94,15 +88,6 @@ export interface HealthResponse {
   startedAt: string;
   proof?: string;
 }
-
-/**
- * The call-level routes (calls, events, metrics, export.csv, series, the dashboard page) need the user's
- * token: header `x-bedrock-budget-token` or query `token` (EventSource and links cannot set
- * headers). Without it: 403 with a message saying where the token is. health, status, prices and
- * the page's script and style stay open on loopback.
- */
-export const TOKEN_HEADER = "x-bedrock-budget-token";
-export const TOKEN_QUERY = "token";
 
 /** Journal lines found invalid when the gateway opened its ledger, moved aside (never deleted). */
 export interface JournalHealthDto {
@@ -253,23 +238,6 @@ export type GatewayEvent = { event: "call"; data: CallRecord } | { event: "statu
 // Routes served by server/dashboard/routes.ts; the webview ⇄ extension-host messages of
 // client/dashboardPanel.ts and webview/.
 // ---------------------------------------------------------------------------------------------
-
-export const DASHBOARD_PATHS = {
-  /** The page itself (HTML, strict CSP with a nonce). */
-  page: `${API_PREFIX}/dashboard`,
-  script: `${API_PREFIX}/dashboard/dashboard.js`,
-  style: `${API_PREFIX}/dashboard/dashboard.css`,
-  /** `?window=day|week|month[&groupBy=model,tool,tag]` → DashboardSeriesResponse. */
-  series: `${API_PREFIX}/series`,
-  /** → PricesResponse. */
-  prices: `${API_PREFIX}/prices`,
-  /** `?month=YYYY-MM` → ReconcileResponse: the ledger beside the Cost Explorer bill (needs the token and AWS credentials). */
-  reconcile: `${API_PREFIX}/reconcile`,
-  /** `?from=ISO&to=ISO` → CSV of settled calls with `at` in [from, to), the columns of `bedrock-budget report`. */
-  exportCsv: `${API_PREFIX}/export.csv`,
-  /** `?month=YYYY-MM` (default: this month in the configured zone) → WhatIfResponse: that month replayed against the caps in force (needs the token). */
-  whatIf: `${API_PREFIX}/whatif`,
-} as const;
 
 export type SeriesWindow = "day" | "week" | "month";
 export type SeriesGroupBy = "model" | "tool" | "tag";

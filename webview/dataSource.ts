@@ -4,17 +4,9 @@
  * Jupyter does). Inside a VS Code webview: postMessage to the extension host, which relays to the
  * gateway's local API with the token (a webview cannot reach localhost itself).
  */
-import {
-  API_PATHS,
-  DASHBOARD_PATHS,
-  TOKEN_HEADER,
-  TOKEN_QUERY,
-  type DashboardRoute,
-  type DashboardViewState,
-  type GatewayEvent,
-  type HostToWebview,
-  type WebviewToHost,
-} from "../server/protocol";
+// The paths from their own module: server/protocol.ts's runtime part would bundle vscode-jsonrpc.
+import type { DashboardRoute, DashboardViewState, GatewayEvent, HostToWebview, WebviewToHost } from "../server/protocol";
+import { API_PATHS, DASHBOARD_PATHS, TOKEN_HEADER, TOKEN_QUERY } from "../server/shared/apiPaths";
 
 export interface DataSource {
   readonly kind: "browser" | "vscode";

@@ -147,7 +147,7 @@ export const configSchema = z.strictObject({
     .regex(SNS_TOPIC_ARN, "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:bedrock-budget")
     .optional()
     .describe("Amazon SNS topic the gateway publishes to (with its own AWS credentials, in the ARN's region) when a cap crosses one of `alertThresholds`, once per cap, window and threshold. User settings only, never a workspace."),
-  routeTerminals: z.boolean().default(true).describe("Set AWS_ENDPOINT_URL_BEDROCK_RUNTIME in new VS Code terminals and debug sessions."),
+  routeTerminals: z.boolean().default(true).describe("Set AWS_ENDPOINT_URL_BEDROCK_RUNTIME and ANTHROPIC_BEDROCK_BASE_URL (read by Anthropic's Bedrock SDK) in new VS Code terminals and debug sessions."),
   codeLens: z.boolean().default(true).describe("Show a cost estimate over each Bedrock call in the code."),
   warnMissingMaxTokens: z.boolean().default(true).describe("Warn on a Bedrock call that sets no max tokens (unbounded output cost)."),
   warnOverCap: z.boolean().default(true).describe("Warn on a Bedrock call whose worst case alone exceeds what is left of a cap."),

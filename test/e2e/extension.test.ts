@@ -179,7 +179,7 @@ describe("extension in a real VS Code", function () {
     await writeFile(script, [
       `const fs = require("node:fs");`,
       `const { BedrockRuntimeClient, InvokeModelCommand } = require(${JSON.stringify(path.join(ROOT, "node_modules/@aws-sdk/client-bedrock-runtime"))});`,
-      `const done = (r) => { fs.writeFileSync(${JSON.stringify(result + ".tmp")}, JSON.stringify({ endpoint: process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, ...r })); fs.renameSync(${JSON.stringify(result + ".tmp")}, ${JSON.stringify(result)}); };`,
+      `const done = (r) => { fs.writeFileSync(${JSON.stringify(result + ".tmp")}, JSON.stringify({ endpoint: process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, anthropicBaseUrl: process.env.ANTHROPIC_BEDROCK_BASE_URL, ...r })); fs.renameSync(${JSON.stringify(result + ".tmp")}, ${JSON.stringify(result)}); };`,
       `new BedrockRuntimeClient({ region: "us-east-1" })`,
       `  .send(new InvokeModelCommand({ modelId: ${JSON.stringify(SONNET_45)}, body: ${JSON.stringify(anthropicBody("from the terminal", 1000))} }))`,
       `  .then((out) => done({ status: out.$metadata.httpStatusCode, requestId: out.$metadata.requestId }), (e) => done({ error: e.name + ": " + e.message }));`,
@@ -197,8 +197,9 @@ describe("extension in a real VS Code", function () {
       if (!written) await vscode.page.waitForTimeout(100);
     }
     assert.ok(written, "the program in the terminal finished within 30 s");
-    const answer = JSON.parse(written) as { endpoint?: string; status?: number; requestId?: string; error?: string };
+    const answer = JSON.parse(written) as { endpoint?: string; anthropicBaseUrl?: string; status?: number; requestId?: string; error?: string };
     assert.equal(answer.endpoint, endpoint, "the terminal's environment points the SDK at the gateway");
+    assert.equal(answer.anthropicBaseUrl, endpoint, "and Anthropic's Bedrock SDK, which reads only its own variable");
     assert.equal(answer.error, undefined);
     assert.equal(answer.status, 200);
     assert.equal(fake.hits.length, hitsBefore + 1, "the call reached Bedrock once, through the gateway");

@@ -1,6 +1,6 @@
 /**
  * The packaged extension in a real VS Code (code-server) beside another editor's gateway: a debug
- * session started from launch.json gets the endpoint variable and its call is metered, and the
+ * session started from launch.json gets both endpoint variables and its Anthropic SDK call is metered, and the
  * dashboard panel keeps working when the other window's gateway goes and this window takes over
  * on its own, different port. Needs `npm run test:e2e` (it packages the extension first).
  */
@@ -64,17 +64,21 @@ describe("extension in a real VS Code, beside another window's gateway", functio
 
   const resultFile = () => path.join(vscode!.workspace, "debug-call.json");
 
-  /** A program as a user debugs it: the SDK with no endpoint in the code, credentials from the environment. */
+  /**
+   * A program as a user debugs it, with Anthropic's Bedrock SDK (it reads ANTHROPIC_BEDROCK_BASE_URL,
+   * not the AWS variable): no endpoint in the code, credentials from the environment.
+   */
   function debugProgram(): string {
     return [
       `const fs = require("node:fs");`,
       `const path = require("node:path");`,
-      `const { BedrockRuntimeClient, InvokeModelCommand } = require(${JSON.stringify(path.join(ROOT, "node_modules/@aws-sdk/client-bedrock-runtime"))});`,
+      `const { AnthropicBedrock } = require(${JSON.stringify(path.join(ROOT, "node_modules/@anthropic-ai/bedrock-sdk"))});`,
       `const out = path.join(__dirname, "debug-call.json");`,
-      `const done = (r) => { fs.writeFileSync(out + ".tmp", JSON.stringify({ endpoint: process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, ...r })); fs.renameSync(out + ".tmp", out); };`,
-      `new BedrockRuntimeClient({ region: "us-east-1" })`,
-      `  .send(new InvokeModelCommand({ modelId: ${JSON.stringify(SONNET_45)}, body: ${JSON.stringify(anthropicBody("from the debugger", 1000))} }))`,
-      `  .then((o) => done({ status: o.$metadata.httpStatusCode, requestId: o.$metadata.requestId }), (e) => done({ error: e.name + ": " + e.message }));`,
+      `const env = { endpoint: process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, anthropicBaseUrl: process.env.ANTHROPIC_BEDROCK_BASE_URL };`,
+      `const done = (r) => { fs.writeFileSync(out + ".tmp", JSON.stringify({ ...env, ...r })); fs.renameSync(out + ".tmp", out); };`,
+      `new AnthropicBedrock({ awsRegion: "us-east-1", maxRetries: 0 }).messages`,
+      `  .create({ model: ${JSON.stringify(SONNET_45)}, max_tokens: 1000, messages: [{ role: "user", content: "from the debugger" }] }).withResponse()`,
+      `  .then(({ response }) => done({ status: response.status, requestId: response.headers.get("x-amzn-requestid") }), (e) => done({ error: e.name + ": " + e.message }));`,
     ].join("\n");
   }
 
@@ -85,7 +89,7 @@ describe("extension in a real VS Code, beside another window's gateway", functio
     });
   }
 
-  it("gives a debug session started from launch.json the endpoint variable, and meters its call", async () => {
+  it("gives a debug session started from launch.json both endpoint variables, and meters its Anthropic SDK call", async () => {
     fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 1000 } }));
     await runCommand(vscode!.page, "Debug: Start Debugging");
     let written = "";
@@ -94,8 +98,9 @@ describe("extension in a real VS Code, beside another window's gateway", functio
       if (!written) await vscode!.page.waitForTimeout(100);
     }
     assert.ok(written, "the debugged program finished within 60 s");
-    const answer = JSON.parse(written) as { endpoint?: string; status?: number; requestId?: string; error?: string };
-    assert.equal(answer.endpoint, otherUrl, "the debug session points the SDK at the gateway this window follows");
+    const answer = JSON.parse(written) as { endpoint?: string; anthropicBaseUrl?: string; status?: number; requestId?: string; error?: string };
+    assert.equal(answer.endpoint, otherUrl, "the debug session points the AWS SDKs at the gateway this window follows");
+    assert.equal(answer.anthropicBaseUrl, otherUrl, "and Anthropic's SDK");
     assert.equal(answer.error, undefined);
     assert.equal(answer.status, 200);
     assert.equal(fake.hits.length, 1, "the call reached Bedrock once, through the gateway");
@@ -103,6 +108,7 @@ describe("extension in a real VS Code, beside another window's gateway", functio
     await waitForStatusBarItem(vscode!.page, "$0.02 / $5.00 today", 15_000);
     const journaled = (await journalCalls(ledgerDir)).find((c) => c.requestId === answer.requestId);
     assert.equal(journaled?.costPicos, "18000000000", "the ledger has the debugged call at its real cost");
+    assert.equal(journaled?.tool, "anthropic-sdk-js");
   });
 
   it("keeps the dashboard working when the other window's gateway goes and this window takes over on another port", async () => {

@@ -1,6 +1,8 @@
 /** The standalone CLI: `serve` (start, SIGTERM, kill -9 recovery, live config), `status`, `report`. */
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand, InvokeModelWithResponseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
@@ -153,6 +155,49 @@ describe("cli", function () {
     assert.equal(result.code, 2);
     assert.match(result.stderr, /caps\[0\]\.limitUsd/);
     assert.doesNotMatch(result.stdout, /listening/);
+  });
+
+  it("on a port another program holds: one line naming the port, who holds it and the fix (--port), exit 2", async () => {
+    const holder = createServer();
+    holder.listen(0, "127.0.0.1");
+    await once(holder, "listening");
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const result = await run(["serve", "--config", configFile, "--port", String(port), "--ledger", path.join(dir, "ledger"), "--upstream", fake.url]);
+      assert.equal(result.code, 2);
+      assert.equal(result.stderr.trim().split("\n").length, 1, `one line, no stack trace:\n${result.stderr}`);
+      assert.match(result.stderr, new RegExp(`port ${port} is already in use by a process of your own user; start this one on a free port with --port N`));
+      assert.doesNotMatch(result.stdout, /listening/);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it("on a port another gateway holds: names it as a Bedrock Budget gateway with its pid", async () => {
+    const first = await serve(["--config", configFile, "--port", "0", "--ledger", path.join(dir, "first"), "--upstream", fake.url]);
+    try {
+      const result = await run(["serve", "--config", configFile, "--port", String(first.port), "--ledger", path.join(dir, "second"), "--upstream", fake.url]);
+      assert.equal(result.code, 2);
+      assert.equal(result.stderr.trim().split("\n").length, 1, `one line, no stack trace:\n${result.stderr}`);
+      assert.match(result.stderr, new RegExp(`port ${first.port} is already in use by another Bedrock Budget gateway on another ledger \\(pid ${first.child.pid}, a process of your own user\\); stop it, or start this one on a free port with --port N`));
+    } finally {
+      first.child.kill("SIGTERM");
+      await first.exited;
+    }
+  });
+
+  it("on a ledger another gateway serves: one line naming the ledger and that gateway's pid, no stack trace", async () => {
+    const ledger = path.join(dir, "ledger");
+    const first = await serve(["--config", configFile, "--port", "0", "--ledger", ledger, "--upstream", fake.url]);
+    try {
+      const result = await run(["serve", "--config", configFile, "--port", "0", "--ledger", ledger, "--upstream", fake.url]);
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr.trim().split("\n").length, 1, `one line, no stack trace:\n${result.stderr}`);
+      assert.ok(result.stderr.includes(`the ledger in ${ledger} is in use by another Bedrock Budget gateway (pid ${first.child.pid})`), result.stderr);
+    } finally {
+      first.child.kill("SIGTERM");
+      await first.exited;
+    }
   });
 
   it("status prints every cap; report --format csv lists calls with their cost", async () => {

@@ -73,9 +73,13 @@ describe("every Bedrock client through the gateway, metered exactly", function (
 
   describe("boto3 (Python, AWS_ENDPOINT_URL_BEDROCK_RUNTIME)", function () {
     before(function () {
-      const probe = spawnSync("python3", ["-c", "import boto3"], { encoding: "utf8" });
-      if (probe.status !== 0) {
-        const why = `python3 with boto3 is not available (${probe.error?.message ?? probe.stderr.trim().split("\n").at(-1)}); install it with \`pip install boto3\` or Debian's python3-boto3`;
+      // 1.28 is the first boto3 that reads AWS_ENDPOINT_URL_BEDROCK_RUNTIME: an older one would call AWS itself.
+      const probe = spawnSync("python3", ["-c", "import boto3; print(boto3.__version__)"], { encoding: "utf8" });
+      const version = probe.status === 0 ? probe.stdout.trim() : undefined;
+      const [major, minor] = (version ?? "").split(".").map(Number);
+      if (version === undefined || !(major! > 1 || (major === 1 && minor! >= 28))) {
+        const found = version !== undefined ? `boto3 ${version}, too old` : (probe.error?.message ?? probe.stderr.trim().split("\n").at(-1));
+        const why = `python3 with boto3 >= 1.28 is not available (${found}): scripts/test-setup.sh installs it from local wheels when the machine has them; else \`python3 -m pip install 'boto3>=1.28'\` (Debian's python3-boto3 is too old)`;
         // CI runs on a machine with boto3: there a missing one is a failure, not a skip.
         if (process.env.CI === "true") throw new Error(why);
         console.log(`    (skipped: ${why})`);

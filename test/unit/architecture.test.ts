@@ -37,8 +37,13 @@ describe("architecture: who may import what", () => {
     assert.deepEqual(violations([...sources("server/team"), ...sources("server/dashboard")], (t) => !isUnder("server/gateway")(t)), []);
   });
 
-  it("server/protocol.ts owns its types: it imports only the JSON-RPC / LSP protocol packages", () => {
-    assert.deepEqual(violations(["server/protocol.ts"], (t) => t === "vscode-jsonrpc" || t === "vscode-languageserver-protocol"), []);
+  it("server/protocol.ts owns its types: it imports only the JSON-RPC / LSP protocol packages and the API's paths it re-exports", () => {
+    const allowed = (t: string) => t === "vscode-jsonrpc" || t === "vscode-languageserver-protocol" || t === "server/shared/apiPaths";
+    assert.deepEqual(violations(["server/protocol.ts"], allowed), []);
+  });
+
+  it("the API's paths import nothing, so the dashboard page can use them without bundling vscode-jsonrpc", () => {
+    assert.deepEqual(importsOf("server/shared/apiPaths.ts"), []);
   });
 
   it("client/ and webview/ import from server/ only the contract and the shared formatting", () => {

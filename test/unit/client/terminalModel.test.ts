@@ -1,6 +1,15 @@
 /** Where terminals send Bedrock calls while the gateway serves, starts, fails, or a stranger holds its port. */
 import assert from "node:assert/strict";
-import { NOT_STARTED_ENDPOINT, terminalEndpoint, UNVERIFIED_ENDPOINT, whenDownNotice, whenGatewayDownOf, type TerminalInputs } from "../../../client/terminalModel";
+import {
+  NOT_STARTED_ENDPOINT,
+  routedEnv,
+  terminalEndpoint,
+  terminalVariables,
+  UNVERIFIED_ENDPOINT,
+  whenDownNotice,
+  whenGatewayDownOf,
+  type TerminalInputs,
+} from "../../../client/terminalModel";
 
 const base: TerminalInputs = { state: undefined, lastUrl: undefined, routeTerminals: true, whenGatewayDown: "block" };
 const at = (extra: Partial<TerminalInputs>) => terminalEndpoint({ ...base, ...extra });
@@ -29,6 +38,21 @@ describe("terminal endpoint", () => {
     assert.equal(at({ state: { state: "error", message: "x", strangerOnPort: true }, whenGatewayDown: "direct" }), undefined);
     assert.equal(at({ state: { state: "starting", endpoint: "http://127.0.0.1:8777" }, whenGatewayDown: "direct" }), undefined);
     assert.equal(at({ state: { state: "ready", url: "http://127.0.0.1:8777", role: "leader" }, routeTerminals: false }), undefined);
+  });
+
+  it("gives the Anthropic SDK's variable the same address as the AWS one, under the same block and direct rules", () => {
+    const vars = (extra: Partial<TerminalInputs>) => terminalVariables({ ...base, ...extra });
+    const both = (url: string | undefined) => ({ AWS_ENDPOINT_URL_BEDROCK_RUNTIME: url, ANTHROPIC_BEDROCK_BASE_URL: url });
+    assert.deepEqual(vars({ state: { state: "ready", url: "http://127.0.0.1:8777", role: "leader" } }), both("http://127.0.0.1:8777"));
+    assert.deepEqual(vars({ state: { state: "error", message: "stopped", endpoint: "http://127.0.0.1:8777" } }), both("http://127.0.0.1:8777"), "blocked while down");
+    assert.deepEqual(vars({ state: { state: "error", message: "port taken", strangerOnPort: true } }), both(UNVERIFIED_ENDPOINT));
+    assert.deepEqual(vars({ state: { state: "starting" } }), both(NOT_STARTED_ENDPOINT));
+    assert.deepEqual(vars({ state: { state: "error", message: "x", endpoint: "http://127.0.0.1:8777" }, whenGatewayDown: "direct" }), both(undefined), "direct: both removed");
+    assert.deepEqual(vars({ state: { state: "ready", url: "http://127.0.0.1:8777", role: "leader" }, routeTerminals: false }), both(undefined), "routing off: both removed");
+  });
+
+  it("sets both variables in a metered terminal", () => {
+    assert.deepEqual(routedEnv("http://127.0.0.1:8777"), { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://127.0.0.1:8777", ANTHROPIC_BEDROCK_BASE_URL: "http://127.0.0.1:8777" });
   });
 
   it("blocks unless the setting says exactly direct", () => {

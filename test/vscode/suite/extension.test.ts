@@ -62,6 +62,7 @@ describe("Bedrock Budget through the VS Code API", function () {
       await vscode.commands.executeCommand("bedrockBudget.openRoutedTerminal");
       const opened = await until("the metered terminal", () => terminal);
       assert.equal((opened.creationOptions as vscode.TerminalOptions).env?.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, endpoint);
+      assert.equal((opened.creationOptions as vscode.TerminalOptions).env?.ANTHROPIC_BEDROCK_BASE_URL, endpoint, "the Anthropic SDK's variable too");
       opened.dispose();
     } finally {
       listener.dispose();
