@@ -1,6 +1,6 @@
 /** What-if (pure): seeded months replayed through the real RateLimiter, decideCapActions and BudgetEngine, with hand-computed counts and cost per policy. */
 import assert from "node:assert/strict";
-import { capsStep, formatWhatIf, historyStart, usagePlanStep, whatIf, whatIfDto, type WhatIfResult } from "../../../server/policy/whatif";
+import { capsStep, formatWhatIf, historyStart, whatIf, whatIfDto, type WhatIfResult } from "../../../server/policy/whatif";
 import type { CallRecord } from "../../../server/ledger/types";
 import { PriceBook } from "../../../server/metering/prices";
 import { whatIfSteps } from "../../../server/policy/whatifRun";
