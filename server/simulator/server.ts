@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { EstimateError } from "../metering/estimate";
 import { checkRequestBody, type JsonObject } from "../metering/requestBody";
 import type { MeteredOperation } from "../metering/types";
+import { readAll } from "../gateway/relay";
 import { isStreaming, routeOf } from "../gateway/routes";
 import { anthropicBody, anthropicStreamFrames, converseBody, converseStreamFrames, isAnthropicMessages, simulatedReply } from "./replies";
 
@@ -57,7 +58,7 @@ export async function startSimulator(timing: SimulatorTiming = DEFAULT_TIMING): 
 }
 
 async function answer(req: http.IncomingMessage, res: http.ServerResponse, timing: SimulatorTiming): Promise<void> {
-  const body = await readBody(req);
+  const body = await readAll(req); // the gateway's request, already bounded by its inbound limits
   const route = routeOf(req.method ?? "GET", req.url ?? "/");
   if (route.kind !== "model") {
     return sendError(res, 400, "ValidationException", "the Bedrock Budget simulator answers Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream and CountTokens; run without --simulate for other operations");
@@ -120,15 +121,6 @@ function sendError(res: http.ServerResponse, status: number, type: string, messa
   const payload = Buffer.from(JSON.stringify({ message }));
   res.writeHead(status, { ...baseHeaders("application/json"), "x-amzn-errortype": type, "content-length": String(payload.length) });
   res.end(payload);
-}
-
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    req.on("data", (c: Buffer) => parts.push(c));
-    req.on("end", () => resolve(Buffer.concat(parts)));
-    req.on("error", reject);
-  });
 }
 
 function write(res: http.ServerResponse, data: Uint8Array): Promise<void> {
