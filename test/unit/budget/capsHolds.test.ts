@@ -162,4 +162,19 @@ describe("budget/caps: holds, growth, settlement, replay", () => {
     assert.deepEqual(asked, ["2026-11-22T00:00:00.000Z"]);
     assert.deepEqual(figures(caps), [["november", 0n, 0n], ["new-today", usdToPicos(2), 0n]]);
   });
+
+  it("replays from the earliest window start whatever the order of the caps", async () => {
+    const caps = new Caps(store([
+      { id: "november", scope: "personal", window: "month", limitUsd: 100 },
+      { id: "today", scope: "personal", window: "day", limitUsd: 10 },
+    ]));
+    const asked: string[] = [];
+    async function* since(from: Date) {
+      asked.push(from.toISOString());
+      if (Date.parse("2026-11-03T10:00:00Z") >= from.getTime()) yield settled("nov-3", 4, "2026-11-03T10:00:00Z");
+    }
+    await caps.replay(since);
+    assert.deepEqual(asked, ["2026-11-01T00:00:00.000Z"]);
+    assert.deepEqual(figures(caps), [["november", usdToPicos(4), 0n], ["today", 0n, 0n]]);
+  });
 });

@@ -65,4 +65,9 @@ describe("ledger: salvaging invalid journal lines, edge cases", () => {
     assert.deepEqual([r.lines, r.unknown], [1, 0]);
     assert.equal((await readFile(`${file}.bad`, "utf8")).trimEnd().split("\n").length, 1);
   });
+
+  it("a line naming a cost above its worst case is charged the cost (the larger amount, whichever field it is in)", async () => {
+    const r = await openOn([{ type: "settle", id: "grew", at: "bad-time", startedAt: "2026-11-22T07:00:00.000Z", costPicos: "7000", worstCasePicos: "5000" }]);
+    assert.deepEqual(r.calls.map((c) => [c.id, c.costPicos]), [["grew", "7000"]]);
+  });
 });
