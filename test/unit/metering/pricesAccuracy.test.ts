@@ -10,7 +10,10 @@ const PROFILE = "arn:aws:bedrock:us-east-1:123456789012:application-inference-pr
 const HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0";
 
 describe("PriceBook: cost accuracy (issue #12)", () => {
-  const book = new PriceBook();
+  let book: PriceBook; // built per test, not while the file loads (see TESTING.md, perTest coverage)
+  beforeEach(() => {
+    book = new PriceBook();
+  });
 
   it("every built-in row names its source and the date it was checked", () => {
     for (const row of BUILT_IN_PRICES.models) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { validated } from "../../../server/config/load";
-import { mergeTeamCaps, parseTeamFile, parseTeamFileText } from "../../../server/team/teamConfig";
+import { mergeTeamCaps, parseTeamFile, parseTeamFileText, type TeamFile } from "../../../server/team/teamConfig";
 
 describe("team: team.json schema", () => {
   it("accepts a full team file and defaults the scopes", () => {
@@ -47,26 +47,32 @@ describe("team: team.json schema", () => {
 });
 
 describe("team: merging team.json with a member's settings", () => {
-  const team = parseTeamFile({
-    timeZone: "UTC",
-    caps: [{ id: "team-month", window: "month", limitUsd: 500 }],
-    tiers: { junior: { caps: [{ id: "daily", window: "day", limitUsd: 5 }] }, senior: { caps: [{ id: "daily", window: "day", limitUsd: 50 }] } },
-    defaultTier: "junior",
-    members: { alice: { tier: "senior", caps: [{ id: "opus", window: "day", limitUsd: 20, model: "*opus*" }] } },
-    pricing: { "m*": { inputPer1M: 1, outputPer1M: 2 }, "n*": { inputPer1M: 3, outputPer1M: 4 } },
+  // Built per test, not while the file loads: Stryker runs code reached at load time in a fresh process per mutant (TESTING.md).
+  let team: { team: TeamFile };
+  let settings: ReturnType<typeof validated>;
+  beforeEach(() => {
+    const parsed = parseTeamFile({
+      timeZone: "UTC",
+      caps: [{ id: "team-month", window: "month", limitUsd: 500 }],
+      tiers: { junior: { caps: [{ id: "daily", window: "day", limitUsd: 5 }] }, senior: { caps: [{ id: "daily", window: "day", limitUsd: 50 }] } },
+      defaultTier: "junior",
+      members: { alice: { tier: "senior", caps: [{ id: "opus", window: "day", limitUsd: 20, model: "*opus*" }] } },
+      pricing: { "m*": { inputPer1M: 1, outputPer1M: 2 }, "n*": { inputPer1M: 3, outputPer1M: 4 } },
+    });
+    assert.ok(parsed.ok);
+    team = parsed;
+    settings = validated(
+      {
+        caps: [
+          { id: "mine", window: "week", limitUsd: 30 },
+          { id: "daily", window: "day", limitUsd: 1000 },
+          { id: "side-project", scope: "team", window: "day", limitUsd: 10 },
+        ],
+        pricing: { "n*": { inputPer1M: 9, outputPer1M: 9 } },
+      },
+      "test",
+    );
   });
-  assert.ok(team.ok);
-  const settings = validated(
-    {
-      caps: [
-        { id: "mine", window: "week", limitUsd: 30 },
-        { id: "daily", window: "day", limitUsd: 1000 },
-        { id: "side-project", scope: "team", window: "day", limitUsd: 10 },
-      ],
-      pricing: { "n*": { inputPer1M: 9, outputPer1M: 9 } },
-    },
-    "test",
-  );
 
   it("gives a listed member their tier and own caps; the lower limit holds on the same id", () => {
     const eff = mergeTeamCaps(settings, team.team, "alice", "Europe/Paris");

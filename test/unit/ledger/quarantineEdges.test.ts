@@ -1,0 +1,73 @@
+// Invalid journal lines at the edges of salvage: several lines of one call, lines without an id or a time, an amount of zero.
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Ledger } from "../../../server/ledger/ledger";
+import type { CallRecord } from "../../../server/ledger/types";
+
+describe("ledger: salvaging invalid journal lines, edge cases", () => {
+  let dir: string;
+  let file: string;
+  const clock = new Date("2026-11-22T12:00:00.000Z");
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-quarantine-edges-"));
+    await mkdir(path.join(dir, "journal"));
+    file = path.join(dir, "journal", "2026-11.jsonl");
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Opens a ledger on `lines`, returns the interrupted calls it charged and its quarantine counts, then reopens to check nothing is charged twice. */
+  async function openOn(lines: unknown[]): Promise<{ calls: CallRecord[]; lines: number; unknown: number; total: bigint }> {
+    await writeFile(file, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    const l = await Ledger.open(dir, { now: () => clock, timeZone: "UTC" });
+    try {
+      const calls = (await l.recentCalls({ limit: 50, outcome: "interrupted" })).calls;
+      return { calls, lines: l.journal.quarantine.lines, unknown: l.journal.quarantine.unknownAmountLines, total: l.todayTotals(clock).costPicos };
+    } finally {
+      await l.close();
+    }
+  }
+
+  it("two invalid lines of one call charge it once, at the amount of the first, never lowered by the second", async () => {
+    const r = await openOn([
+      { type: "reserve", id: "twice", at: "bad-time", user: "u", tool: "cli", operation: "Converse", modelId: "m1", worstCasePicos: "9000", capIds: [] },
+      { type: "settle", id: "twice", at: "bad-time", startedAt: "bad-time", costPicos: "100", worstCasePicos: "100" },
+    ]);
+    assert.deepEqual(r.calls.map((c) => [c.id, c.costPicos]), [["twice", "9000"]]);
+    assert.equal(r.total, 9000n);
+    assert.deepEqual([r.lines, r.unknown], [2, 0]);
+  });
+
+  it("invalid lines without an id are each charged, under an id of their own", async () => {
+    const r = await openOn([
+      { type: "settle", at: "2026-11-22T08:00:00.000Z", costPicos: "300" },
+      { type: "settle", id: "", at: "2026-11-22T08:05:00.000Z", costPicos: "500" },
+    ]);
+    assert.equal(r.calls.length, 2);
+    assert.deepEqual(r.calls.map((c) => c.costPicos).sort(), ["300", "500"]);
+    for (const c of r.calls) assert.match(c.id, /^quarantined-[0-9a-f-]{36}$/);
+    assert.notEqual(r.calls[0]!.id, r.calls[1]!.id);
+    assert.equal(r.total, 800n);
+  });
+
+  it("an invalid line with no readable time is dated when the gateway found it", async () => {
+    const r = await openOn([{ type: "reserve", id: "timeless", at: 1732262400, worstCasePicos: "4200" }]);
+    assert.deepEqual(r.calls.map((c) => [c.id, c.startedAt, c.at, c.costPicos]), [["timeless", clock.toISOString(), clock.toISOString(), "4200"]]);
+  });
+
+  it("an amount of zero, written as a number, is a known amount: charged as zero, not reported as unknown", async () => {
+    const r = await openOn([{ type: "settle", id: "free", at: "bad-time", startedAt: "2026-11-22T07:00:00.000Z", costPicos: 0 }]);
+    assert.deepEqual(r.calls.map((c) => [c.id, c.costPicos]), [["free", "0"]]);
+    assert.deepEqual([r.lines, r.unknown], [1, 0]);
+    assert.equal((await readFile(`${file}.bad`, "utf8")).trimEnd().split("\n").length, 1);
+  });
+
+  it("a line naming a cost above its worst case is charged the cost (the larger amount, whichever field it is in)", async () => {
+    const r = await openOn([{ type: "settle", id: "grew", at: "bad-time", startedAt: "2026-11-22T07:00:00.000Z", costPicos: "7000", worstCasePicos: "5000" }]);
+    assert.deepEqual(r.calls.map((c) => [c.id, c.costPicos]), [["grew", "7000"]]);
+  });
+});

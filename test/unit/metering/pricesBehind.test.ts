@@ -1,0 +1,44 @@
+// Opaque model ids priced as the model behind them (a prompt router's answer, an application inference profile): the rates, the region and every note a user sees.
+import assert from "node:assert/strict";
+import { PriceBook, type PriceTable } from "../../../server/metering/prices";
+
+const TABLE: PriceTable = {
+  regionalPremiumBasisPoints: 11_000,
+  regions: {
+    "eu-*": { "anthropic.claude-x": { inputPer1M: 4, outputPer1M: 20, source: "https://example.invalid/claude-eu", checked: "2026-11-02" } },
+  },
+  serviceTiers: { standard: { basisPoints: 10_000, source: "std-doc" } },
+  models: [
+    {
+      id: "anthropic.claude-x", patterns: ["anthropic.claude-x*"], displayName: "Claude X", provider: "anthropic",
+      inputPer1M: 3, outputPer1M: 15, maxOutputTokens: 64_000,
+      source: "https://example.invalid/claude", checked: "2026-11-01",
+    },
+  ],
+};
+
+describe("PriceBook: what stands behind an opaque id", () => {
+  let book: PriceBook;
+  beforeEach(() => {
+    book = new PriceBook({}, TABLE);
+  });
+
+  it("a prompt router in eu-west-1 is priced as the model it chose, at the eu rate of the router's region, and says so", () => {
+    const router = "arn:aws:bedrock:eu-west-1:123456789012:default-prompt-router/anthropic.claude:1";
+    const r = book.rates(router, { invokedModelId: "anthropic.claude-x-v1:0" });
+    assert.deepEqual([r.known, r.baseModelId, r.input, r.output], [true, "anthropic.claude-x-v1:0", 4_000_000n, 20_000_000n]);
+    assert.equal(r.source, "built-in: eu-west-1 (eu-*): https://example.invalid/claude-eu, read 2026-11-02");
+    assert.deepEqual(r.notes, ["prompt router chose anthropic.claude-x-v1:0: priced as that model", "eu-west-1 rate"]);
+  });
+
+  it("an application inference profile names its model, its kind and the day it was looked up", () => {
+    const arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc";
+    const at = "2026-11-29T08:15:00.000Z";
+    const kinds = (["global", "geographic", "none"] as const).map((profile) => book.rates(arn, { profile: { baseModelId: "anthropic.claude-x-v1:0", profile, modelArns: [], resolvedAt: at } }).notes[0]);
+    assert.deepEqual(kinds, [
+      "application inference profile of anthropic.claude-x-v1:0 (global; looked up 2026-11-29)",
+      "application inference profile of anthropic.claude-x-v1:0 (geographic, cross-region; looked up 2026-11-29)",
+      "application inference profile of anthropic.claude-x-v1:0 (one region; looked up 2026-11-29)",
+    ]);
+  });
+});
