@@ -21,9 +21,9 @@ describe("budget/replay: replaySettled", () => {
         c("profile", "2000", { modelId: "arn:aws:bedrock:us-east-1:1:application-inference-profile/p", baseModelId: "anthropic.claude-3-haiku", startedAt: "2026-11-22T08:00:00.000Z" }),
         c("claude-only", "3000", { modelId: "anthropic.claude-3-haiku" }),
       ]),
-      (modelId, baseModelId, at) => {
+      (call, at) => {
         askedAt.push(at.toISOString());
-        return [...(claude(modelId, baseModelId) ? ["claude"] : []), ...(modelId.startsWith("amazon.") ? ["nova"] : [])];
+        return [...(claude(call.modelId, call.baseModelId) ? ["claude"] : []), ...(call.modelId.startsWith("amazon.") ? ["nova"] : [])];
       },
       (s) => {
         charged.push(s);
@@ -40,7 +40,7 @@ describe("budget/replay: replaySettled", () => {
 
   it("skips calls no cap applies to, and does not count them", async () => {
     const charged: string[] = [];
-    const n = await replaySettled(journal([c("a", "10"), c("b", "20", { modelId: "meta.llama3-8b-instruct-v1:0" }), c("c", "30")]), (m) => (m.startsWith("amazon.") ? ["cap"] : []), (s) => {
+    const n = await replaySettled(journal([c("a", "10"), c("b", "20", { modelId: "meta.llama3-8b-instruct-v1:0" }), c("c", "30")]), (call) => (call.modelId.startsWith("amazon.") ? ["cap"] : []), (s) => {
       charged.push(s.id);
     });
     assert.equal(n, 2);

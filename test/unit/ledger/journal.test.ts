@@ -103,7 +103,7 @@ describe("ledger/journal", () => {
 
   for (const durability of ["process", "machine"] as const) {
     it(`survives SIGKILL mid-run (durability ${durability}): every resolved append is on disk, a torn tail is repaired, appends work after`, async function () {
-      this.timeout(30_000);
+      this.timeout(90_000); // bounds only: a loaded machine starts the tsx child slowly
       const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "journal-crash-child.ts"), dir, durability], {
         cwd: path.join(__dirname, "../../.."),
         stdio: ["ignore", "pipe", "pipe"],
@@ -113,7 +113,7 @@ describe("ledger/journal", () => {
       child.stderr.on("data", (d: Buffer) => (err += d.toString()));
       const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`child printed too little: ${out.length} bytes; stderr: ${err}`)), 20_000);
+        const timer = setTimeout(() => reject(new Error(`child printed too little: ${out.length} bytes; stderr: ${err}`)), 60_000);
         child.stdout.on("data", (d: Buffer) => {
           out += d.toString();
           if (out.split("\n").length > 400) {
