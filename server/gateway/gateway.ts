@@ -33,8 +33,8 @@ import { AlertDispatcher, type AlertSettings } from "../policy/alerts";
 import { GatewayMetrics } from "./metrics";
 import { CAP_ACTION_EVENT, capStatusDto, type CapActionEvent } from "./localApi";
 import { replaySettled } from "../budget/replay";
-import { CAPS_CHECKPOINT, CapTally, parseCapTotals } from "../budget/capCheckpoint";
-import { QUOTAS_CHECKPOINT, QuotaTally, countsTowardQuota } from "../policy/quotaCheckpoint";
+import { CAPS_CHECKPOINT, replayCapsAtOpen, type CapTally } from "../budget/capCheckpoint";
+import { QUOTAS_CHECKPOINT, countsTowardQuota, openQuotaTally, type QuotaTally } from "../policy/quotaCheckpoint";
 import { capsInForce } from "../policy/plans";
 import { RateLimiter } from "../policy/rateLimit";
 import { ProfileCredentials } from "./callerCredentials";
@@ -285,18 +285,9 @@ export class Gateway implements RunningGateway {
     return this.closing;
   }
 
-  /**
-   * Counts the journal into the caps at open: a cap whose total the ledger's checkpoint holds (same
-   * id, window, scope and time zone) takes it and replays only the journal past the checkpoint;
-   * every other cap replays the journal of its window whole. Then the tally the next checkpoint
-   * keeps starts from these totals.
-   */
+  /** The caps' totals at open (from the ledger's checkpoint where it holds them), and the tally its next checkpoints keep. */
   private async replayCaps(fresh: string[]): Promise<void> {
-    const engine = this.caps.local.engine;
-    const restored = engine.restoreTotals(parseCapTotals(this.ledger.checkpointPart(CAPS_CHECKPOINT)), this.now());
-    await this.caps.replay(this.history, new Set(fresh.filter((id) => !restored.has(id))));
-    if (restored.size > 0) await this.caps.replay((since) => this.ledger.settledSinceCheckpoint(since), restored);
-    this.capTally = new CapTally(engine.copy());
+    this.capTally = await replayCapsAtOpen(this.caps, fresh, this.ledger, this.now());
     this.ledger.addCheckpointPart(CAPS_CHECKPOINT, this.capTally);
   }
 
@@ -321,27 +312,10 @@ export class Gateway implements RunningGateway {
     });
   }
 
-  /**
-   * At open: the quota tally from the ledger's checkpoint plus the journal past it, or (a quota
-   * applies, no checkpoint holds a tally) from this month's journal whole; without either, none is
-   * kept and a quota added later replays the journal. The next checkpoint keeps it.
-   */
+  /** The quota tally at open (server/policy/quotaCheckpoint.ts), kept in the ledger's checkpoints. */
   private async openQuotaTally(ctx: GatewayContext): Promise<void> {
-    const timeZone = this.ledger.timeZone;
-    const since = windowBounds("month", timeZone, this.now()).start;
-    let tally = QuotaTally.restore(this.ledger.checkpointPart(QUOTAS_CHECKPOINT), timeZone);
-    let calls: AsyncIterable<CallRecord>;
-    if (tally) calls = this.ledger.settledSinceCheckpoint(since);
-    else if (hasQuota(ctx.config)) {
-      tally = new QuotaTally(timeZone);
-      calls = this.history(since);
-    } else return;
-    const counting = tally;
-    await replaySettled(calls, () => [], () => undefined, (call) => {
-      if (new Date(call.startedAt) >= since) counting.settled(call);
-    });
-    this.quotaTally = tally;
-    this.ledger.addCheckpointPart(QUOTAS_CHECKPOINT, tally);
+    this.quotaTally = await openQuotaTally(this.ledger, this.ledger.timeZone, this.now(), hasQuota(ctx.config));
+    if (this.quotaTally) this.ledger.addCheckpointPart(QUOTAS_CHECKPOINT, this.quotaTally);
   }
 
   /** Team caps come from team.json and the settings; the local engine keeps the personal ones. */

@@ -30,6 +30,7 @@ export interface JournalStats {
   syncs: number; // fdatasync calls for appends (on the append path or in the background)
   skippedLines: number; // torn, unparsable or invalid lines seen by read()
   repairedFiles: number; // files whose torn tail was moved aside on open
+  linesRead: number; // complete lines read and parsed by read() / readMonth() (start-up from a checkpoint reads only its tail)
 }
 
 /**
@@ -114,7 +115,7 @@ export function journalMonth(at: string | Date): string {
 }
 
 export class Journal {
-  readonly stats: JournalStats = { appends: 0, writes: 0, syncs: 0, skippedLines: 0, repairedFiles: 0 };
+  readonly stats: JournalStats = { appends: 0, writes: 0, syncs: 0, skippedLines: 0, repairedFiles: 0, linesRead: 0 };
   readonly quarantine: Quarantine = { lines: 0, unknownAmountLines: 0, files: [] };
   private queue: Pending[] = [];
   private running = false;
@@ -193,6 +194,7 @@ export class Journal {
     for (;;) {
       const next = await source.next();
       if (next.done) return next.value;
+      this.stats.linesRead++;
       const parsed = parseLine(next.value);
       if (parsed.ok) {
         yield parsed.entry;

@@ -347,8 +347,10 @@ export class Ledger {
    */
   private async replay(): Promise<void> {
     const savedAt = Date.parse(this.state.data.savedAt);
-    const usable = this.state.loaded === "ok" && Number.isFinite(savedAt);
+    let usable = this.state.loaded === "ok" && Number.isFinite(savedAt);
     const checkpoint = usable ? await this.usableCheckpoint() : undefined;
+    // A checkpoint the journal no longer matches (cut short, replaced): its rollups may count lines that are gone.
+    if (!checkpoint && this.state.data.checkpoint) usable = false;
     if (checkpoint) await this.replayTail(checkpoint);
     else await this.replayFrom(usable, savedAt);
     const orphans = [...this.open.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));

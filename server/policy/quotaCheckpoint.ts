@@ -4,7 +4,9 @@
  * checkpoint equal a full replay of this month.
  */
 import { z } from "zod";
-import type { SettledCall } from "../budget/replay";
+import type { CheckpointedHistory } from "../budget/capCheckpoint";
+import { replaySettled, type SettledCall } from "../budget/replay";
+import { windowBounds } from "../budget/windows";
 import { RateLimiter, type Counts } from "./rateLimit";
 
 /** The checkpoint part's name in the ledger's state (Ledger.addCheckpointPart). */
@@ -52,4 +54,25 @@ export class QuotaTally {
   snapshot(): { timeZone: string; counts: [string, Counts][] } {
     return { timeZone: this.timeZone, counts: this.counts() };
   }
+}
+
+/**
+ * The quota tally at open: the checkpoint's plus the journal past it, or (a quota applies, no
+ * checkpoint holds a tally) this month's journal counted whole; without either, none (a quota added
+ * later replays the journal). Register the result with the ledger.
+ */
+export async function openQuotaTally(history: CheckpointedHistory, timeZone: string, now: Date, quotaApplies: boolean): Promise<QuotaTally | undefined> {
+  const since = windowBounds("month", timeZone, now).start;
+  let tally = QuotaTally.restore(history.checkpointPart(QUOTAS_CHECKPOINT), timeZone);
+  let calls: AsyncIterable<SettledCall>;
+  if (tally) calls = history.settledSinceCheckpoint(since);
+  else if (quotaApplies) {
+    tally = new QuotaTally(timeZone);
+    calls = history.settledSince(since);
+  } else return undefined;
+  const counting = tally;
+  await replaySettled(calls, () => [], () => undefined, (call) => {
+    if (new Date(call.startedAt) >= since) counting.settled(call);
+  });
+  return tally;
 }
