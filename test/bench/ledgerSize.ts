@@ -79,15 +79,28 @@ export async function measureLedger(dir: string, calls: number, records: number)
   }
 }
 
-/** Spawn to "listening" of `bedrock-budget serve` on the ledger, and its resident memory then. */
-export async function gatewayStartup(dir: string, upstream: string, configFile: string): Promise<{ startupMs: number; rssMb: number }> {
+/**
+ * Spawn to "listening" of `bedrock-budget serve` on the ledger, and its resident memory then; with
+ * `afterDashboard`, also its resident memory once the dashboard's aggregate is built from the
+ * journal (after listening; the config must log at "debug", which says when).
+ */
+export async function gatewayStartup(dir: string, upstream: string, configFile: string, afterDashboard = false): Promise<{ startupMs: number; rssMb: number; builtRssMb: number }> {
   const start = performance.now();
   const served = await serve(["--config", configFile, "--port", "0", "--ledger", dir, "--upstream", upstream]);
   const startupMs = performance.now() - start;
-  try {
+  const rss = async () => {
     const status = await readFile(`/proc/${served.child.pid}/status`, "utf8").catch(() => "");
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-    return { startupMs, rssMb: kb / 1024 };
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+  };
+  try {
+    const rssMb = await rss();
+    let builtRssMb = NaN;
+    if (afterDashboard) {
+      const deadline = Date.now() + 300_000;
+      while (!/dashboard: \d+ calls aggregated/.test(served.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      builtRssMb = await rss();
+    }
+    return { startupMs, rssMb, builtRssMb };
   } finally {
     served.child.kill("SIGTERM");
     await served.exited;
