@@ -24,6 +24,8 @@ export interface Routes {
   readonly name: string;
   handles(rawPath: string): boolean;
   handle(req: AnyRequest, res: AnyResponse): Promise<void>;
+  /** Work that admitting calls does not need (the dashboard's aggregate), started once the gateway listens. */
+  afterListening?(): void;
 }
 
 /** True when the request carries this user's token (header, or query for the browser page). */

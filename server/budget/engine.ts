@@ -46,6 +46,16 @@ export interface ReserveRequest extends CallSubject {
   now: Date;
 }
 
+/** A cap's spend in one window, as a checkpoint keeps it (see BudgetEngine.totals). */
+export interface CapTotal {
+  id: string;
+  key: string;
+  /** Epoch ms. */
+  windowStart: number;
+  /** Picos, decimal. */
+  spent: string;
+}
+
 export interface SpendRecord extends CallSubject {
   amount: Picos;
   at: Date;
@@ -184,6 +194,48 @@ export class BudgetEngine {
       Object.assign(status, capScopeFields(s.cap));
       return status;
     });
+  }
+
+  /**
+   * Each cap's spend in its current window, under a key that names everything the spend depends on
+   * (id, window, scope, time zone): a checkpoint's cap totals. Caps with no window yet are left out.
+   */
+  totals(): CapTotal[] {
+    return this.caps.flatMap((s) => (s.start === undefined ? [] : [{ id: s.id, key: this.totalKey(s), windowStart: s.start, spent: String(s.spent) }]));
+  }
+
+  /**
+   * Takes checkpoint totals for the caps whose key matches (call before anything is spent): the
+   * cap's window at `now` is the total's (its spend), or a later one (no spend of the checkpoint
+   * can be in it: a call in a later window would have moved the total's window on). Returns the ids
+   * restored; every other cap needs the full replay.
+   */
+  restoreTotals(totals: readonly CapTotal[], now: Date): Set<string> {
+    const byKey = new Map(totals.map((t) => [t.key, t]));
+    const restored = new Set<string>();
+    for (const s of this.caps) {
+      const t = byKey.get(this.totalKey(s));
+      if (!t || s.spent !== 0n || s.reserved !== 0n) continue;
+      this.roll(s, now.getTime());
+      if (t.windowStart > s.start!) continue; // a window ahead of now (a clock set back): replay it whole
+      s.spent = t.windowStart === s.start ? BigInt(t.spent) : 0n;
+      restored.add(s.id);
+    }
+    return restored;
+  }
+
+  /** A copy with the same caps, windows and spend, and no reservations: a tally kept beside the live engine. */
+  copy(): BudgetEngine {
+    const twin = new BudgetEngine(this.caps.map((s) => s.cap), this.timeZone);
+    twin.caps.forEach((t, i) => {
+      const s = this.caps[i]!;
+      Object.assign(t, { spent: s.spent, start: s.start, end: s.end });
+    });
+    return twin;
+  }
+
+  private totalKey(s: CapState): string {
+    return JSON.stringify([s.id, s.cap.window, scopeKey(s.cap), this.timeZone]);
   }
 
   private applicable(subject: CallSubject | string, baseModelId?: string): CapState[] {

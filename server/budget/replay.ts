@@ -46,15 +46,22 @@ export async function replaySettled(
   let count = 0;
   for await (const call of calls) {
     observe?.(call);
-    const amount = BigInt(call.costPicos);
-    if (amount <= 0n) continue;
-    const at = new Date(call.startedAt);
-    // A downgraded call counts against the model that answered it, as it did live.
-    const capIds = applicable(call.answeredBy === undefined ? call : { ...call, modelId: cappedModelId(call) }, at);
-    if (capIds.length === 0) continue;
+    const spend = replayedSpend(call, applicable);
+    if (!spend) continue;
     count++;
-    const pending = charge({ id: call.id, amount, at, capIds });
+    const pending = charge(spend);
     if (pending) await pending;
   }
   return count;
+}
+
+/** What one settled call adds to the caps on replay (the rule replaySettled applies to each): nothing when free or no cap applies. */
+export function replayedSpend(call: SettledCall, applicable: (call: SettledCall, at: Date) => string[]): ReplayedSpend | undefined {
+  const amount = BigInt(call.costPicos);
+  if (amount <= 0n) return undefined;
+  const at = new Date(call.startedAt);
+  // A downgraded call counts against the model that answered it, as it did live.
+  const capIds = applicable(call.answeredBy === undefined ? call : { ...call, modelId: cappedModelId(call) }, at);
+  if (capIds.length === 0) return undefined;
+  return { id: call.id, amount, at, capIds };
 }

@@ -64,6 +64,7 @@ export class DashboardRoutes implements Routes {
   readonly ready: Promise<void>;
   /** Milliseconds the start-up build took (for logs and tests). */
   buildMs = 0;
+  private startBuild: () => void = () => undefined;
 
   constructor(
     private readonly ctx: () => DashboardContext,
@@ -72,24 +73,37 @@ export class DashboardRoutes implements Routes {
     private readonly priceTable: DashboardFeeds["priceTable"] = () => tableWithPriceFile(undefined),
   ) {
     let queued: CallRecord[] | undefined = [];
-    events.on("call", (record: CallRecord) => (queued ? queued.push(record) : this.aggregate.add(record)));
-    this.ready = (async () => {
+    const queuedIds = new Set<string>();
+    events.on("call", (record: CallRecord) => {
+      if (!queued) return this.aggregate.add(record);
+      queued.push(record);
+      queuedIds.add(record.id);
+    });
+    // Built once the gateway listens: calls are admitted without it, and a series request waits for it.
+    this.ready = new Promise<void>((resolve) => (this.startBuild = resolve)).then(async () => {
       const started = performance.now();
-      const seen = new Set<string>();
+      // Calls settled meanwhile may also be in the journal read: remember which (only those, not every id read).
+      const inJournal = new Set<string>();
       try {
         const c = this.ctx();
         for await (const record of c.ledger.settledSince(this.retainFrom(c.now(), c.timeZone))) {
-          seen.add(record.id);
+          if (queuedIds.has(record.id)) inJournal.add(record.id);
           this.aggregate.add(record);
         }
       } catch (err) {
         this.ctx().log.error(`dashboard: reading the journal failed: ${(err as Error).message}`);
       }
-      for (const record of queued!) if (!seen.has(record.id)) this.aggregate.add(record);
+      for (const record of queued!) if (!inJournal.has(record.id)) this.aggregate.add(record);
       queued = undefined;
+      queuedIds.clear();
       this.buildMs = performance.now() - started;
       this.ctx().log.debug(`dashboard: ${this.aggregate.size} calls aggregated in ${this.buildMs.toFixed(0)} ms`);
-    })();
+    });
+  }
+
+  /** Starts building the aggregate from the journal (the gateway calls it once it listens). */
+  afterListening(): void {
+    this.startBuild();
   }
 
   static handles(rawPath: string): boolean {

@@ -33,6 +33,8 @@ import { AlertDispatcher, type AlertSettings } from "../policy/alerts";
 import { GatewayMetrics } from "./metrics";
 import { CAP_ACTION_EVENT, capStatusDto, type CapActionEvent } from "./localApi";
 import { replaySettled } from "../budget/replay";
+import { CAPS_CHECKPOINT, replayCapsAtOpen, type CapTally } from "../budget/capCheckpoint";
+import { QUOTAS_CHECKPOINT, countsTowardQuota, openQuotaTally, type QuotaTally } from "../policy/quotaCheckpoint";
 import { capsInForce } from "../policy/plans";
 import { RateLimiter } from "../policy/rateLimit";
 import { ProfileCredentials } from "./callerCredentials";
@@ -89,6 +91,12 @@ export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
 /** After stopping the late calls: time for their handlers to answer and the connections to close. */
 const STOP_GRACE_MS = 2_000;
 
+/** True when a request quota (per day or month) applies to some caller: their counts must come from the journal. */
+function hasQuota(config: Config): boolean {
+  const limits = [config.rateLimit, ...Object.values(config.tiers ?? {}).map((t) => t.rateLimit)];
+  return limits.some((l) => l?.requestsPerDay !== undefined || l?.requestsPerMonth !== undefined);
+}
+
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   return Gateway.start(options);
 }
@@ -112,6 +120,10 @@ export class Gateway implements RunningGateway {
   private address = "";
   private readonly guard: InboundGuard;
   private readonly caps: Caps;
+  /** The personal caps' totals by the replay rule, kept in the ledger's checkpoint (set once open's replay is done). */
+  private capTally: CapTally | undefined;
+  /** Request counts of the journal by the quota replay rule, in the ledger's time zone, kept in its checkpoint (once any quota applied). */
+  private quotaTally: QuotaTally | undefined;
   /** Every caller's bucket and request counts: kept across settings changes, rebuilt from the journal on open. */
   private readonly rateLimiter = new RateLimiter();
   /** The time zone the request counts were last replayed in (none yet): quotas count from the journal once they apply. */
@@ -189,7 +201,7 @@ export class Gateway implements RunningGateway {
     this.ctx = next;
     // Simulated: no control-plane look-ups (there are no credentials); profiles are priced at the dearest rate.
     if (!options.simulator) this.ctx.profiles = new ProfileLookup({ ledgerDir: this.ledgerDir, credentials: () => this.ctx.credentials(), log, now });
-    await this.caps.replay(this.history, new Set(fresh));
+    await this.replayCaps(fresh);
     const alerts = (this.res.alerts = new AlertDispatcher(
       this.alertJournal,
       () => this.caps.status(this.now()).map(capStatusDto),
@@ -208,11 +220,13 @@ export class Gateway implements RunningGateway {
       alerts.scheduleCheck();
     };
     alerts.configure(alertSettings(this.ctx.config, this.ctx.user));
+    await this.openQuotaTally(this.ctx);
     await this.replayQuotas(this.ctx);
     const mount = options.mount ?? ((api, ctx) => [attachDashboard(api, ctx)]);
-    const routes = [this.metrics, ...mount(this.api, () => this.ctx), this.api];
+    const routes: Routes[] = [this.metrics, ...mount(this.api, () => this.ctx), this.api];
     this.listener = await listen((req, res) => this.handle(req, res, routes), options.port ?? options.config.port, "127.0.0.1", this.guard.limits);
     this.address = `http://127.0.0.1:${this.listener.port}`;
+    for (const r of routes) r.afterListening?.();
     /** A new price file applies live; an invalid one is logged and the table in force stays. */
     this.stopPriceWatch = watchPriceFile(this.ledgerDir, () => {
       void loadPriceTable(this.ledgerDir)
@@ -271,6 +285,12 @@ export class Gateway implements RunningGateway {
     return this.closing;
   }
 
+  /** The caps' totals at open (from the ledger's checkpoint where it holds them), and the tally its next checkpoints keep. */
+  private async replayCaps(fresh: string[]): Promise<void> {
+    this.capTally = await replayCapsAtOpen(this.caps, fresh, this.ledger, this.now());
+    this.ledger.addCheckpointPart(CAPS_CHECKPOINT, this.capTally);
+  }
+
   /**
    * Request quotas survive a restart: once any quota is configured, the journal's calls of this
    * month (each caller's, in the configured time zone) are counted through the one replay loop.
@@ -278,17 +298,24 @@ export class Gateway implements RunningGateway {
    */
   private async replayQuotas(ctx: GatewayContext): Promise<void> {
     const { config, timeZone } = ctx;
-    const limits = [config.rateLimit, ...Object.values(config.tiers ?? {}).map((t) => t.rateLimit)];
-    if (!limits.some((l) => l?.requestsPerDay !== undefined || l?.requestsPerMonth !== undefined)) return;
+    if (!hasQuota(config)) return;
     if (this.quotasReplayedIn === timeZone) return;
     this.quotasReplayedIn = timeZone;
     this.rateLimiter.resetCounts(); // calls counted live before a quota applied are in the journal too
+    // The tally has counted every journaled call so far by this same rule: no need to read the journal again.
+    if (this.quotaTally?.timeZone === timeZone) return this.rateLimiter.restoreCounts(this.quotaTally.counts());
     const since = windowBounds("month", timeZone, this.now()).start;
     await replaySettled(this.history(since), () => [], () => undefined, (call) => {
-      if (call.caller === undefined || call.outcome === "throttled" || call.outcome === "quota-exceeded") return;
+      if (!countsTowardQuota(call)) return;
       const at = new Date(call.startedAt);
       if (at >= since) this.rateLimiter.count(call.caller, at, timeZone);
     });
+  }
+
+  /** The quota tally at open (server/policy/quotaCheckpoint.ts), kept in the ledger's checkpoints. */
+  private async openQuotaTally(ctx: GatewayContext): Promise<void> {
+    this.quotaTally = await openQuotaTally(this.ledger, this.ledger.timeZone, this.now(), hasQuota(ctx.config));
+    if (this.quotaTally) this.ledger.addCheckpointPart(QUOTAS_CHECKPOINT, this.quotaTally);
   }
 
   /** Team caps come from team.json and the settings; the local engine keeps the personal ones. */
@@ -315,6 +342,7 @@ export class Gateway implements RunningGateway {
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     this.caps.team = team?.store;
     const fresh = this.caps.local.engine.setCaps(engineCaps);
+    this.capTally?.setCaps(engineCaps);
     if (previous) {
       next.publish = previous.publish;
       next.alerts = previous.alerts;

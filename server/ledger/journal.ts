@@ -30,6 +30,7 @@ export interface JournalStats {
   syncs: number; // fdatasync calls for appends (on the append path or in the background)
   skippedLines: number; // torn, unparsable or invalid lines seen by read()
   repairedFiles: number; // files whose torn tail was moved aside on open
+  linesRead: number; // complete lines read and parsed by read() / readMonth() (start-up from a checkpoint reads only its tail)
 }
 
 /**
@@ -55,10 +56,17 @@ export interface BadLine {
   reason: string;
 }
 
+/** Where an appended line ends: its month's file, the byte offset just past its newline, and the line (without it). */
+export interface JournalPosition {
+  month: string;
+  end: number;
+  line: string;
+}
+
 interface Pending {
   month: string;
   line: string;
-  resolve: () => void;
+  resolve: (pos: JournalPosition) => void;
   reject: (err: unknown) => void;
 }
 
@@ -107,7 +115,7 @@ export function journalMonth(at: string | Date): string {
 }
 
 export class Journal {
-  readonly stats: JournalStats = { appends: 0, writes: 0, syncs: 0, skippedLines: 0, repairedFiles: 0 };
+  readonly stats: JournalStats = { appends: 0, writes: 0, syncs: 0, skippedLines: 0, repairedFiles: 0, linesRead: 0 };
   readonly quarantine: Quarantine = { lines: 0, unknownAmountLines: 0, files: [] };
   private queue: Pending[] = [];
   private running = false;
@@ -147,7 +155,8 @@ export class Journal {
     return journal;
   }
 
-  append(entry: JournalEntry): Promise<void> {
+  /** Resolves (durability above) with where the entry's line ends: the ledger's checkpoint covers whole lines. */
+  append(entry: JournalEntry): Promise<JournalPosition> {
     if (this.closed || this.readOnly) return Promise.reject(new Error(`journal: ${this.closed ? "closed" : "opened read-only"}`));
     let month: string;
     try {
@@ -156,7 +165,7 @@ export class Journal {
       return Promise.reject(err);
     }
     const line = JSON.stringify(entry) + "\n";
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<JournalPosition>((resolve, reject) => {
       this.queue.push({ month, line, resolve, reject });
       if (!this.running) {
         this.running = true;
@@ -176,8 +185,8 @@ export class Journal {
    * Entries of one month in file order. Torn, unparsable or invalid lines are skipped and counted;
    * `onBad` hears of each complete one (the ledger quarantines them).
    */
-  async *readMonth(month: string, onBad?: (bad: BadLine) => void): AsyncIterable<JournalEntry> {
-    const unterminated = yield* this.parseLines(lines(this.file(month)), month, onBad);
+  async *readMonth(month: string, onBad?: (bad: BadLine) => void, fromOffset = 0): AsyncIterable<JournalEntry> {
+    const unterminated = yield* this.parseLines(lines(this.file(month), fromOffset), month, onBad);
     if (unterminated) this.stats.skippedLines++; // an unterminated line is being written or was torn
   }
 
@@ -185,6 +194,7 @@ export class Journal {
     for (;;) {
       const next = await source.next();
       if (next.done) return next.value;
+      this.stats.linesRead++;
       const parsed = parseLine(next.value);
       if (parsed.ok) {
         yield parsed.entry;
@@ -269,8 +279,11 @@ export class Journal {
     }
   }
 
-  /** All entries, months in order. `since` skips entries before it; `fromMonth` skips whole earlier files. */
-  async *read(options: { since?: Date; fromMonth?: string; onBad?: (bad: BadLine) => void } = {}): AsyncIterable<JournalEntry> {
+  /**
+   * All entries, months in order. `since` skips entries before it; `fromMonth` skips whole earlier
+   * files; `offsets` starts each month's file at that byte offset (a line start: a checkpoint's).
+   */
+  async *read(options: { since?: Date; fromMonth?: string; offsets?: ReadonlyMap<string, number>; onBad?: (bad: BadLine) => void } = {}): AsyncIterable<JournalEntry> {
     const since = options.since?.getTime();
     let from = options.fromMonth;
     if (since !== undefined) {
@@ -279,7 +292,7 @@ export class Journal {
     }
     for (const month of await this.months()) {
       if (from !== undefined && month < from) continue;
-      for await (const entry of this.readMonth(month, options.onBad)) {
+      for await (const entry of this.readMonth(month, options.onBad, options.offsets?.get(month) ?? 0)) {
         if (since === undefined || Date.parse(entry.at) >= since) yield entry;
       }
     }
@@ -345,9 +358,12 @@ export class Journal {
         // Each file succeeds or fails on its own: a line made durable is never reported as failed.
         for (const [month, group] of byMonth) {
           try {
-            await this.writeDurably(month, Buffer.from(group.map((p) => p.line).join(""), "utf8"));
+            let end = await this.writeDurably(month, Buffer.from(group.map((p) => p.line).join(""), "utf8"));
             this.stats.appends += group.length;
-            for (const p of group) p.resolve();
+            for (const p of group) {
+              end += Buffer.byteLength(p.line, "utf8");
+              p.resolve({ month, end, line: p.line.slice(0, -1) });
+            }
           } catch (err) {
             const failure = new JournalWriteError(this.file(month), err);
             for (const p of group) p.reject(failure);
@@ -361,9 +377,9 @@ export class Journal {
 
   /**
    * Appends `buf` to the month's file and (durability "machine") syncs it; on failure leaves (or
-   * will leave) the file as it was.
+   * will leave) the file as it was. Returns the offset `buf` was written at.
    */
-  private async writeDurably(month: string, buf: Buffer): Promise<void> {
+  private async writeDurably(month: string, buf: Buffer): Promise<number> {
     await this.cutBack(month);
     const f = await this.handle(month);
     try {
@@ -386,11 +402,37 @@ export class Journal {
       await this.cutBack(month).catch(() => undefined);
       throw err;
     }
+    const at = f.size;
     f.size += buf.length;
     if (this.durability === "process") {
       this.dirty.add(month);
       this.scheduleSync();
     }
+    return at;
+  }
+
+  /**
+   * Each month file's length and its last line (without the newline), for a checkpoint taken while
+   * nothing appends (the ledger's open): the line lets a later open tell the file is still the one
+   * the checkpoint covered.
+   */
+  async ends(): Promise<Map<string, { end: number; line: string }>> {
+    const out = new Map<string, { end: number; line: string }>();
+    for (const month of await this.months()) {
+      const file = this.file(month);
+      const { size } = await stat(file);
+      const line = await lineBefore(file, size);
+      if (line !== undefined) out.set(month, { end: size, line });
+    }
+    return out;
+  }
+
+  /** True when `month`'s file holds `line` and its newline just before byte `end`: a checkpoint still applies to it. */
+  async endsWith(month: string, end: number, line: string): Promise<boolean> {
+    const file = this.file(month);
+    const size = await stat(file).then((s) => s.size, () => -1);
+    if (size < end) return false;
+    return (await lineBefore(file, end)) === line;
   }
 
   /** Truncates a file a failed write left behind to its last durable length; throws while it cannot. */
@@ -452,12 +494,40 @@ function parseLine(line: Buffer): { ok: true; entry: JournalEntry } | { ok: fals
   return checkEntry(value);
 }
 
-/** The complete lines of `file` (without their newline); returns whether an unterminated tail followed. */
-async function* lines(file: string): AsyncGenerator<Buffer, boolean> {
+/** Longest line lineBefore reads back; a longer one makes the file's checkpoint unusable (a full replay). */
+const MAX_CHECKPOINT_LINE = 1 << 20;
+
+/**
+ * The line that ends (with its newline) at byte `end` of `file`, without the newline; "" for
+ * `end` 0; undefined when byte end-1 is not a newline, the line is too long, or the file is unreadable.
+ */
+async function lineBefore(file: string, end: number): Promise<string | undefined> {
+  if (end === 0) return "";
+  let fh: FileHandle;
+  try {
+    fh = await open(file, "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    const span = Math.min(end, MAX_CHECKPOINT_LINE + 1);
+    const buf = Buffer.alloc(span);
+    const { bytesRead } = await fh.read(buf, 0, span, end - span);
+    if (bytesRead !== span || buf[span - 1] !== NL) return undefined;
+    const start = buf.lastIndexOf(NL, span - 2);
+    if (start < 0 && span < end) return undefined; // longer than MAX_CHECKPOINT_LINE
+    return buf.subarray(start + 1, span - 1).toString("utf8");
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The complete lines of `file` from byte `start` (without their newline); returns whether an unterminated tail followed. */
+async function* lines(file: string, start = 0): AsyncGenerator<Buffer, boolean> {
   let rest = Buffer.alloc(0);
   let stream;
   try {
-    stream = createReadStream(file);
+    stream = createReadStream(file, { start });
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       let buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
       let nl: number;

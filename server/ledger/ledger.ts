@@ -9,7 +9,8 @@ import { callsOfMonth } from "./report";
 import { localDateKey } from "../budget/windows";
 import type { Picos } from "../metering/money";
 import { ZERO_USAGE, type Operation } from "../metering/types";
-import { Journal, journalMonth, type BadLine, type Durability } from "./journal";
+import { Journal, journalMonth, type BadLine, type Durability, type JournalPosition } from "./journal";
+import { checkEntry } from "./schema";
 import { repairLedgerModes } from "./privateFiles";
 import { GatewaySecret } from "./secret";
 import { StateStore, type Rollups, type StateData } from "./state";
@@ -35,6 +36,17 @@ export interface RecentCallsQuery {
 
 const DAY = 86_400_000;
 
+/**
+ * Something derived from settled calls that is kept in the checkpoint beside the rollups (the cap
+ * totals): it sees every settle in journal order, and its snapshot is taken at the same instant as
+ * the journal offsets the checkpoint names, so on the next open it plus the journal past those
+ * offsets is what a full replay would give.
+ */
+export interface CheckpointPart {
+  settled(record: CallRecord): void;
+  snapshot(): unknown;
+}
+
 export class Ledger {
   private readonly open = new Map<string, ReserveEntry>();
   /** Open reservations made from quarantined lines (their interrupted settle says so). */
@@ -49,6 +61,17 @@ export class Ledger {
    * record from being appended twice by concurrent retries.
    */
   private readonly unwritten = new Map<string, { record: CallRecord; written: (record: CallRecord) => void; writing: boolean }>();
+  /** Each month file's prefix whose lines are all applied (rollups, open, parts): what a checkpoint covers. */
+  private covered = new Map<string, { end: number; line: string }>();
+  /** Open reservations whose line is inside `covered` (a checkpoint names them). */
+  private readonly reservedCovered = new Set<string>();
+  /** False until open's replay has set `covered`: a snapshot taken before names no checkpoint. */
+  private checkpointReady = false;
+  private readonly parts = new Map<string, CheckpointPart>();
+  /** The parts of the checkpoint this open started from (none: the journal was replayed whole). */
+  private restoredParts: Record<string, unknown> = {};
+  /** Where open's replay started in each month file when it started from a checkpoint. */
+  private tailOffsets: ReadonlyMap<string, number> | undefined;
 
   private constructor(
     readonly journal: Journal,
@@ -81,19 +104,23 @@ export class Ledger {
   async reserve(entry: ReserveEntry): Promise<void> {
     void this.retryUnwritten(); // queued first: shares the journal's next batch with this entry
     this.open.set(entry.id, entry); // before the write, so a state snapshot taken meanwhile scans far enough back
+    let pos: JournalPosition;
     try {
-      await this.journal.append(entry);
+      pos = await this.journal.append(entry);
     } catch (err) {
       this.open.delete(entry.id);
       throw err;
     }
+    if (this.open.has(entry.id)) this.reservedCovered.add(entry.id);
+    this.cover(pos);
   }
 
   /** Journaled (durability: journal.ts) before it resolves; then rollups and recent calls include it. */
   async settle(record: CallRecord): Promise<void> {
     void this.retryUnwritten();
-    await this.journal.append(record);
+    const pos = await this.journal.append(record);
     this.settled(record);
+    this.cover(pos);
   }
 
   /**
@@ -124,6 +151,29 @@ export class Ledger {
    */
   async *settledSince(since: Date): AsyncIterable<CallRecord> {
     for await (const e of this.journal.read({ since })) if (e.type === "settle") yield e;
+  }
+
+  /**
+   * Settled calls with `at` >= since that are past the checkpoint open started from, oldest first
+   * (every one when there was none): with a CheckpointPart's restored snapshot, what a full replay gives.
+   */
+  async *settledSinceCheckpoint(since: Date): AsyncIterable<CallRecord> {
+    const offsets = this.tailOffsets;
+    for await (const e of this.journal.read({ since, ...(offsets ? { offsets } : {}) })) if (e.type === "settle") yield e;
+  }
+
+  /** The snapshot `name` took in the checkpoint this open started from; undefined when open replayed the journal whole. */
+  checkpointPart(name: string): unknown {
+    return this.restoredParts[name];
+  }
+
+  /**
+   * Keeps `part` in every checkpoint from now on. Its snapshot must be exact for the journal as
+   * applied so far (register it before any call is recorded after open).
+   */
+  addCheckpointPart(name: string, part: CheckpointPart): void {
+    this.parts.set(name, part);
+    this.state.markDirty();
   }
 
   /** Alias of settledSince. */
@@ -204,8 +254,15 @@ export class Ledger {
 
   private settled(record: CallRecord): void {
     this.open.delete(record.id);
+    this.reservedCovered.delete(record.id);
     this.apply(record);
+    for (const part of this.parts.values()) part.settled(record);
     this.state.markDirty();
+  }
+
+  /** Journal lines are applied in file order, so the applied prefix of a file ends at the latest line applied. */
+  private cover(pos: JournalPosition): void {
+    this.covered.set(pos.month, { end: pos.end, line: pos.line });
   }
 
   /** Appends the settlements the journal refused before; resolves once each was tried. */
@@ -216,9 +273,10 @@ export class Ledger {
       u.writing = true;
       tries.push(
         this.journal.append(u.record).then(
-          () => {
+          (pos) => {
             this.unwritten.delete(u.record.id);
             this.settled(u.record);
+            this.cover(pos);
             u.written(u.record);
           },
           () => {
@@ -249,6 +307,37 @@ export class Ledger {
       if (m < from) from = m;
     }
     data.openReservesFrom = from;
+    if (!this.checkpointReady) {
+      delete data.checkpoint;
+      return;
+    }
+    data.checkpoint = {
+      months: Object.fromEntries(this.covered),
+      open: [...this.open.values()].filter((r) => this.reservedCovered.has(r.id)),
+      parts: Object.fromEntries([...this.parts].map(([name, part]) => [name, part.snapshot()])),
+    };
+  }
+
+  /**
+   * The checkpoint state.json names, when every month file it covers still holds, at its offset,
+   * the line it recorded (not cut short, replaced or rotated) and its open reservations are valid;
+   * else undefined: the journal is replayed as without one.
+   */
+  private async usableCheckpoint(): Promise<{ offsets: Map<string, number>; open: ReserveEntry[]; parts: Record<string, unknown> } | undefined> {
+    const cp = this.state.data.checkpoint;
+    if (!cp) return undefined;
+    const open: ReserveEntry[] = [];
+    for (const r of cp.open) {
+      const checked = checkEntry(r);
+      if (!checked.ok || checked.entry.type !== "reserve") return undefined;
+      open.push(checked.entry);
+    }
+    const offsets = new Map<string, number>();
+    for (const [month, { end, line }] of Object.entries(cp.months)) {
+      if (!(await this.journal.endsWith(month, end, line))) return undefined;
+      offsets.set(month, end);
+    }
+    return { offsets, open, parts: cp.parts };
   }
 
   /**
@@ -258,7 +347,46 @@ export class Ledger {
    */
   private async replay(): Promise<void> {
     const savedAt = Date.parse(this.state.data.savedAt);
-    const usable = this.state.loaded === "ok" && Number.isFinite(savedAt);
+    let usable = this.state.loaded === "ok" && Number.isFinite(savedAt);
+    const checkpoint = usable ? await this.usableCheckpoint() : undefined;
+    // A checkpoint the journal no longer matches (cut short, replaced): its rollups may count lines that are gone.
+    if (!checkpoint && this.state.data.checkpoint) usable = false;
+    if (checkpoint) await this.replayTail(checkpoint);
+    else await this.replayFrom(usable, savedAt);
+    const orphans = [...this.open.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+    for (const r of orphans) await this.settle(interrupted(r, this.now(), this.salvaged.delete(r.id)));
+    if (this.recent.length > this.recentLimit) {
+      this.recent = this.recent.slice(-this.recentLimit);
+      this.recentComplete = false;
+    }
+    // Nothing appends while opening: the whole journal is applied now.
+    this.covered = await this.journal.ends();
+    this.reservedCovered.clear();
+    for (const id of this.open.keys()) this.reservedCovered.add(id);
+    this.checkpointReady = true;
+    await this.state.flush(); // persists a rebuild and moves savedAt forward
+  }
+
+  /** From a checkpoint: its rollups and open reservations are exact up to its offsets; only the lines past them are applied. */
+  private async replayTail(checkpoint: { offsets: Map<string, number>; open: ReserveEntry[]; parts: Record<string, unknown> }): Promise<void> {
+    for (const r of checkpoint.open) this.open.set(r.id, r);
+    this.restoredParts = checkpoint.parts;
+    this.tailOffsets = checkpoint.offsets;
+    this.recentComplete = false; // earlier calls are before the offsets
+    const bad: BadLine[] = [];
+    for await (const e of this.journal.read({ offsets: checkpoint.offsets, onBad: (b) => bad.push(b) })) {
+      if (e.type === "reserve") {
+        this.open.set(e.id, e);
+        continue;
+      }
+      this.open.delete(e.id);
+      this.apply(e);
+    }
+    if (bad.length) await this.quarantine(bad, undefined);
+  }
+
+  /** Without a usable checkpoint: from where the snapshot of savedAt may be behind, or everything. */
+  private async replayFrom(usable: boolean, savedAt: number): Promise<void> {
     let fromMonth: string | undefined;
     let cutoffDay = "";
     if (usable) {
@@ -286,13 +414,6 @@ export class Ledger {
       }
     }
     if (bad.length) await this.quarantine(bad, fromMonth);
-    const orphans = [...this.open.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-    for (const r of orphans) await this.settle(interrupted(r, this.now(), this.salvaged.delete(r.id)));
-    if (this.recent.length > this.recentLimit) {
-      this.recent = this.recent.slice(-this.recentLimit);
-      this.recentComplete = false;
-    }
-    await this.state.flush(); // persists a rebuild and moves savedAt forward
   }
 
   /**

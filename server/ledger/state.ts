@@ -40,6 +40,18 @@ const stateSchema = z.object({
   /** UTC month of the oldest reserve still open at savedAt (else savedAt's month): where the orphan scan starts. */
   openReservesFrom: z.string().regex(/^\d{4}-\d{2}$/),
   days: z.record(z.string(), z.record(z.string(), rollupSchema)),
+  /**
+   * What the snapshot covers exactly (absent: it is only "as of savedAt", see Ledger.replay): each
+   * month file up to `end` bytes, whose last line there is `line`; the reservations open at that
+   * point; and the parts other components keep beside it (cap totals), each as its owner wrote it.
+   */
+  checkpoint: z
+    .object({
+      months: z.record(z.string().regex(/^\d{4}-\d{2}$/), z.object({ end: z.number().int().nonnegative(), line: z.string() })),
+      open: z.array(z.unknown()),
+      parts: z.record(z.string(), z.unknown()),
+    })
+    .optional(),
 });
 
 export type StateData = z.infer<typeof stateSchema>;

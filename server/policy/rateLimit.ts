@@ -43,7 +43,7 @@ export type RateDecision =
   | { ok: false; kind: "quota-exceeded"; quota: QuotaName; limit: number; resetsAt: Date };
 
 /** One caller's request counts in the current day and month (keys from windows.ts). */
-interface Counts {
+export interface Counts {
   dayKey: string;
   day: number;
   monthKey: string;
@@ -99,6 +99,17 @@ export class RateLimiter {
     if (monthKey > c.monthKey) Object.assign(c, { monthKey, month: 0 });
     if (dayKey === c.dayKey) c.day++;
     if (monthKey === c.monthKey) c.month++;
+  }
+
+  /** Every caller's request counts (copies), for a checkpoint or another limiter. */
+  countsSnapshot(): [string, Counts][] {
+    return [...this.counts].map(([caller, c]) => [caller, { ...c }]);
+  }
+
+  /** Replaces every request count with `entries` (buckets stay). */
+  restoreCounts(entries: readonly (readonly [string, Counts])[]): void {
+    this.counts.clear();
+    for (const [caller, c] of entries) this.counts.set(caller, { ...c });
   }
 
   /** The requests `caller` has made in the day and month containing `now`. */

@@ -10,6 +10,8 @@
  * targets take turns within each cell (order rotated by round) so drifting machine noise meets each
  * equally. Then the ledger-size rows (recording at 1K vs N calls, start-up and RSS with N calls) and
  * the code-lens rows. Writes BENCHMARKS.md. Load: load.ts (pre-signed requests, canned answers).
+ * BENCH_LEDGER_ONLY=1 runs only the ledger-size rows (1M calls unless BENCH_QUICK=1) and writes
+ * them into the BENCHMARKS.md already there, which then says so.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { execFileSync } from "node:child_process";
@@ -25,6 +27,8 @@ import { buildLedger, gatewayStartup, measureLedger, removeLedger, type LedgerSi
 import { runCell, startUpstream, type CellResult, type Kind, type Proto } from "./load";
 
 const QUICK = process.env.BENCH_QUICK === "1";
+/** BENCH_LEDGER_ONLY=1: only the ledger-size and start-up rows, written into the BENCHMARKS.md already there (the rest is kept and says where it came from). */
+const LEDGER_ONLY = process.env.BENCH_LEDGER_ONLY === "1";
 const PLAN = QUICK
   ? { rounds: 2, calls: { 1: 150, 16: 600, 128: 1280 } as Record<number, number>, warmup: 100, bigLedger: 200_000, records: 500, lensRuns: 3 }
   : { rounds: 3, calls: { 1: 400, 16: 2000, 128: 4000 } as Record<number, number>, warmup: 300, bigLedger: 1_000_000, records: 2000, lensRuns: 5 };
@@ -96,6 +100,7 @@ const quantile = (xs: number[], q: number): number => {
   return s.length ? s[lo]! + (s[Math.ceil(pos)]! - s[lo]!) * (pos - lo) : NaN;
 };
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "–");
+const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
 
 interface Pooled {
   latency: number[];
@@ -105,7 +110,91 @@ interface Pooled {
   statuses: Record<number, number>;
 }
 
+/**
+ * The ledger-size rows: opening a journal of 1K and PLAN.bigLedger calls, recording one more call,
+ * and the gateway's start-up and RSS on it with a day cap, a month cap and a monthly request quota
+ * (so the caps and quotas come from the journal too). The gateway is started twice: the first
+ * start after the ledger was written replays the caps and quotas whole (no checkpoint holds them
+ * yet); the second is the usual restart.
+ */
+async function ledgerSize(dir: string, upstreamUrl: string): Promise<{ targets: string[]; section: string[] }> {
+  process.stderr.write(`ledger size: building journals of 1K and ${PLAN.bigLedger} calls\n`);
+  const ledgerRows: LedgerSizeResult[] = [];
+  const none = { startupMs: NaN, rssMb: NaN, builtRssMb: NaN };
+  const starts: Record<number, { first: typeof none; again: typeof none }> = {};
+  const cfg = path.join(dir, "startup.json");
+  await writeFile(cfg, JSON.stringify({
+    timeZone: "UTC",
+    logLevel: "debug",
+    caps: [{ id: "day", window: "day", limitUsd: 1_000_000 }, { id: "month", window: "month", limitUsd: 10_000_000 }],
+    rateLimit: { requestsPerMonth: 100_000_000 },
+  }));
+  for (const n of [1000, PLAN.bigLedger]) {
+    const ldir = await buildLedger(n);
+    try {
+      ledgerRows.push(await measureLedger(ldir, n, PLAN.records));
+      const first = await gatewayStartup(ldir, upstreamUrl, cfg);
+      starts[n] = { first, again: await gatewayStartup(ldir, upstreamUrl, cfg, true) };
+    } finally {
+      await removeLedger(ldir);
+    }
+  }
+  const [small, big] = ledgerRows as [LedgerSizeResult, LedgerSizeResult];
+  const bigLabel = big.calls.toLocaleString("en-US");
+  const s = starts[small.calls]!;
+  const b = starts[big.calls]!;
+  return {
+    targets: [
+      `| recording one call costs the same at 1K and ${bigLabel} calls | ${f2(small.recordUs)} µs vs ${f2(big.recordUs)} µs: ${f2(big.recordUs / small.recordUs)} × | ${verdict(big.recordUs / small.recordUs <= 1.25)} |`,
+      `| start-up with a month of ${bigLabel} calls ≤ 2 s | ${f2(b.again.startupMs)} ms (1K calls: ${f2(s.again.startupMs)} ms) | ${verdict(b.again.startupMs <= 2000)} |`,
+      `| gateway RSS ≤ 150 MB after ${bigLabel} calls | ${f2(b.again.rssMb)} MB when listening, ${f2(b.again.builtRssMb)} MB once the dashboard is built (1K calls: ${f2(s.again.rssMb)} MB, ${f2(s.again.builtRssMb)} MB) | ${verdict(b.again.rssMb <= 150 && b.again.builtRssMb <= 150)} |`,
+    ],
+    section: [
+      "## Ledger size",
+      "",
+      "| calls in the ledger | open, no state.json (whole journal replayed) ms | open from its checkpoint ms | record one call (reserve + settle) µs | gateway first start ms | gateway start-up ms | RSS when listening MB | RSS once the dashboard is built MB |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|",
+      ...[[small, s] as const, [big, b] as const].map(
+        ([r, g]) => `| ${r.calls.toLocaleString("en-US")} | ${f2(r.coldOpenMs)} | ${f2(r.warmOpenMs)} | ${f2(r.recordUs)} | ${f2(g.first.startupMs)} | ${f2(g.again.startupMs)} | ${f2(g.again.rssMb)} | ${f2(g.again.builtRssMb)} |`,
+      ),
+      "",
+      "The journals are written directly (a reserve and a settle line per call, spread over this month). Gateway start-up is spawn to \"listening\" of `bedrock-budget serve` on that ledger with a day cap, a month cap and a monthly request quota, RSS read from /proc right then and once the dashboard's aggregate (built from the journal after listening) is done. \"First start\": the first after the journal was written, when the ledger's checkpoint (state.json) holds no cap totals or quota counts yet, so they are replayed from the whole journal; \"start-up\": the next start, from the checkpoint, reading only the journal past it.",
+      "",
+    ],
+  };
+}
+
+/** BENCH_LEDGER_ONLY=1: measures the ledger rows and writes them into the BENCHMARKS.md already there. */
+async function ledgerOnly(): Promise<void> {
+  const began = performance.now();
+  const dir = await mkdtemp(path.join(os.tmpdir(), "bb-bench-"));
+  const upstream = await startUpstream(FRAMES);
+  try {
+    const { targets, section } = await ledgerSize(dir, `http://127.0.0.1:${upstream.h1}`);
+    const file = path.join(ROOT, "BENCHMARKS.md");
+    const old = await readFile(file, "utf8");
+    const isLedgerTarget = (line: string) => /^\| (recording one call costs the same|start-up with a month|gateway RSS ≤ 150 MB)/.test(line);
+    const lines = old.split("\n");
+    const at = lines.findIndex(isLedgerTarget);
+    const kept = lines.filter((l) => !isLedgerTarget(l));
+    kept.splice(at, 0, ...targets);
+    let text = kept.join("\n");
+    const from = text.indexOf("## Ledger size");
+    const to = text.indexOf("## Code lenses");
+    text = text.slice(0, from) + section.join("\n") + "\n" + text.slice(to);
+    const note = `The ledger-size rows (in the targets table and under "Ledger size") were measured by \`${QUICK ? "BENCH_QUICK=1 " : ""}BENCH_LEDGER_ONLY=1 npm run bench\` on ${new Date().toISOString()} (a ${PLAN.bigLedger.toLocaleString("en-US")}-call ledger; ${((performance.now() - began) / 1000).toFixed(0)} s); the other rows come from the run named above.`;
+    text = text.replace(/\nThe ledger-size rows \(in the targets table[^\n]*\n/, "\n");
+    text = text.replace("\n## Machine", `\n${note}\n\n## Machine`);
+    await writeFile(file, text);
+    console.log(text);
+  } finally {
+    await upstream.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (LEDGER_ONLY) return ledgerOnly();
   const began = performance.now();
   const dir = await mkdtemp(path.join(os.tmpdir(), "bb-bench-"));
   const children: ChildProcess[] = [];
@@ -185,7 +274,6 @@ async function main(): Promise<void> {
 
     // Headline: the issue's targets, measured above.
     const added = (t: TargetName, proto: Proto, kind: Kind, c: number, q = 0.5) => quantile(get(t, proto, kind, c).latency, q) - quantile(get("a", proto, kind, c).latency, q);
-    const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
     const head: string[] = ["| target (issue #10) | measured | |", "|---|---|---|"];
     for (const proto of ["h1", "h2c"] as const) {
       const d = added("c", proto, "invoke", 1) - added("b", proto, "invoke", 1);
@@ -214,29 +302,8 @@ async function main(): Promise<void> {
       head.push(`| Redis engine: admission adds ≤ 1 Redis RTT per call | (d) − (c) p50, 1 client, h2c: ${f2(d)} ms | see note |`);
     }
 
-    // Ledger size, start-up, RSS.
-    process.stderr.write(`ledger size: building journals of 1K and ${PLAN.bigLedger} calls\n`);
-    const ledgerRows: LedgerSizeResult[] = [];
-    let startup = { startupMs: NaN, rssMb: NaN };
-    let startupSmall = { startupMs: NaN, rssMb: NaN };
-    for (const n of [1000, PLAN.bigLedger]) {
-      const ldir = await buildLedger(n);
-      try {
-        ledgerRows.push(await measureLedger(ldir, n, PLAN.records));
-        const cfg = path.join(dir, "startup.json");
-        await writeFile(cfg, JSON.stringify({ timeZone: "UTC", logLevel: "warn" }));
-        const s = await gatewayStartup(ldir, upstreamUrl, cfg);
-        if (n === PLAN.bigLedger) startup = s;
-        else startupSmall = s;
-      } finally {
-        await removeLedger(ldir);
-      }
-    }
-    const [small, big] = ledgerRows as [LedgerSizeResult, LedgerSizeResult];
-    const bigLabel = big.calls.toLocaleString("en-US");
-    head.push(`| recording one call costs the same at 1K and ${bigLabel} calls | ${f2(small.recordUs)} µs vs ${f2(big.recordUs)} µs: ${f2(big.recordUs / small.recordUs)} × | ${verdict(big.recordUs / small.recordUs <= 1.25)} |`);
-    head.push(`| start-up with a month of ${bigLabel} calls ≤ 2 s | ${f2(startup.startupMs)} ms (1K calls: ${f2(startupSmall.startupMs)} ms) | ${verdict(startup.startupMs <= 2000)} |`);
-    head.push(`| gateway RSS ≤ 150 MB after ${bigLabel} calls | ${f2(startup.rssMb)} MB (1K calls: ${f2(startupSmall.rssMb)} MB) | ${verdict(startup.rssMb <= 150)} |`);
+    const ledger = await ledgerSize(dir, upstreamUrl);
+    head.push(...ledger.targets);
 
     // Code lenses.
     process.stderr.write("code lenses\n");
@@ -253,7 +320,7 @@ async function main(): Promise<void> {
     const doc = [
       "# Benchmarks",
       "",
-      `Written by \`${QUICK ? "BENCH_QUICK=1 " : ""}npm run bench\` (test/bench/gateway.bench.ts) on ${new Date().toISOString()}${QUICK ? " in quick mode (fewer calls per cell, a " + bigLabel + "-call ledger instead of 1M)" : ""}. Do not edit by hand: run it again.`,
+      `Written by \`${QUICK ? "BENCH_QUICK=1 " : ""}npm run bench\` (test/bench/gateway.bench.ts) on ${new Date().toISOString()}${QUICK ? " in quick mode (fewer calls per cell, a " + PLAN.bigLedger.toLocaleString("en-US") + "-call ledger instead of 1M)" : ""}. Do not edit by hand: run it again.`,
       "",
       "Every figure comes from one run with the targets side by side; on a shared machine absolute times drift, the ratios and differences between targets measured in the same cells are what to read.",
       "",
@@ -281,15 +348,7 @@ async function main(): Promise<void> {
       ...md,
       ...(await readFile(path.join(__dirname, "profile.md"), "utf8")).trimEnd().split("\n"),
       "",
-      "## Ledger size",
-      "",
-      "| calls in the ledger | open, no state.json (whole journal replayed) ms | open with state.json ms | record one call (reserve + settle) µs | gateway start-up ms | gateway RSS MB |",
-      "|---:|---:|---:|---:|---:|---:|",
-      `| ${small.calls.toLocaleString("en-US")} | ${f2(small.coldOpenMs)} | ${f2(small.warmOpenMs)} | ${f2(small.recordUs)} | ${f2(startupSmall.startupMs)} | ${f2(startupSmall.rssMb)} |`,
-      `| ${bigLabel} | ${f2(big.coldOpenMs)} | ${f2(big.warmOpenMs)} | ${f2(big.recordUs)} | ${f2(startup.startupMs)} | ${f2(startup.rssMb)} |`,
-      "",
-      "The journals are written directly (a reserve and a settle line per call, spread over this month). Gateway start-up is spawn to \"listening\" of `bedrock-budget serve` on that ledger (with its state.json), RSS read from /proc right then.",
-      "",
+      ...ledger.section,
       "## Code lenses",
       "",
       "Time to the priced lenses of a generated TypeScript file after a one-character edit in its middle (the document's tree kept and reparsed incrementally), median of " + PLAN.lensRuns + " edits. From scratch, and Python: `npm run bench:lenses`.",

@@ -29,8 +29,8 @@ export interface Served {
   exited: Promise<number | null>;
 }
 
-/** Starts `bedrock-budget serve` and resolves once it prints its `listening on` line. */
-export function serve(args: string[], env = cliEnv()): Promise<Served> {
+/** Starts `bedrock-budget serve` and resolves once it prints its `listening on` line (within `timeoutMs`). */
+export function serve(args: string[], env = cliEnv(), timeoutMs = 15_000): Promise<Served> {
   const child = spawn(process.execPath, [CLI, "serve", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
@@ -39,8 +39,8 @@ export function serve(args: string[], env = cliEnv()): Promise<Served> {
     let out = "";
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`serve did not start within 15 s; stderr:\n${err}`));
-    }, 15_000);
+      reject(new Error(`serve did not start within ${timeoutMs / 1000} s; stderr:\n${err}`));
+    }, timeoutMs);
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
       const m = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out);

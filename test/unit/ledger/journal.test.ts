@@ -31,7 +31,7 @@ describe("ledger/journal", () => {
     assert.equal(j.stats.appends, 500);
     assert.equal(j.stats.syncs, 1); // all 500 were queued in the same tick
     // Waves: appends that arrive while a sync is in flight share the next one.
-    const waves: Promise<void>[] = [];
+    const waves: Promise<unknown>[] = [];
     for (let w = 0; w < 5; w++) {
       waves.push(...Array.from({ length: 100 }, (_, i) => j.append(reserve(`b${w}-${i}`))));
       await new Promise((r) => setImmediate(r));

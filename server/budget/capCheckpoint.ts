@@ -1,0 +1,75 @@
+/**
+ * The cap totals a ledger checkpoint keeps: a tally beside the live engine that books every
+ * journaled settle by the replay rule (not by the live holds), so that its totals plus the journal
+ * past the checkpoint equal a full replay, and their restore on open.
+ */
+import { z } from "zod";
+import type { CapConfig } from "../config/schema";
+import type { Caps } from "./caps";
+import type { BudgetEngine, CapTotal } from "./engine";
+import { replayedSpend, type SettledCall } from "./replay";
+
+/** A journal with a checkpoint (the Ledger): the whole history, and the history past its checkpoint with the parts kept there. */
+export interface CheckpointedHistory {
+  settledSince(since: Date): AsyncIterable<SettledCall>;
+  settledSinceCheckpoint(since: Date): AsyncIterable<SettledCall>;
+  checkpointPart(name: string): unknown;
+}
+
+/**
+ * Counts the journal into the personal caps at open (`fresh`: the caps the engine just took, all
+ * at zero): a cap whose total the checkpoint holds (same id, window, scope and time zone) takes it
+ * and replays only the journal past the checkpoint; every other cap replays its window whole.
+ * Returns the tally the next checkpoint keeps (register it with the ledger).
+ */
+export async function replayCapsAtOpen(caps: Caps, fresh: readonly string[], history: CheckpointedHistory, now: Date): Promise<CapTally> {
+  const engine = caps.local.engine;
+  const restored = engine.restoreTotals(parseCapTotals(history.checkpointPart(CAPS_CHECKPOINT)), now);
+  await caps.replay((since) => history.settledSince(since), new Set(fresh.filter((id) => !restored.has(id))));
+  if (restored.size > 0) await caps.replay((since) => history.settledSinceCheckpoint(since), restored);
+  return new CapTally(engine.copy());
+}
+
+/** The checkpoint part's name in the ledger's state (Ledger.addCheckpointPart). */
+export const CAPS_CHECKPOINT = "caps";
+
+const totalsSchema = z.array(
+  z.object({
+    id: z.string(),
+    key: z.string(),
+    windowStart: z.number().int(),
+    spent: z.string().regex(/^\d+$/),
+  }),
+);
+
+/** The totals a checkpoint holds, or none when it holds none or they are unreadable (every cap then replays whole). */
+export function parseCapTotals(part: unknown): CapTotal[] {
+  const parsed = totalsSchema.safeParse(part);
+  return parsed.success ? parsed.data : [];
+}
+
+/**
+ * Books each journaled settle on a copy of the engine, by the replay rule. Caps that start from
+ * zero after it was made (added or changed live) are left out of its snapshots: their totals
+ * come from a replay this tally did not see, so the next open replays them whole.
+ */
+export class CapTally {
+  private readonly incomplete = new Set<string>();
+
+  /** `engine`: the live engine right after open's replay, before any call is admitted. */
+  constructor(private readonly engine: BudgetEngine) {}
+
+  /** Mirrors BudgetEngine.setCaps on the live engine. */
+  setCaps(caps: CapConfig[]): void {
+    for (const id of this.engine.setCaps(caps)) this.incomplete.add(id);
+  }
+
+  settled(call: SettledCall): void {
+    const spend = replayedSpend(call, (c) => this.engine.applicableCaps(c));
+    if (spend) for (const id of spend.capIds) this.engine.recordExternalSpent(id, spend.at, spend.amount);
+  }
+
+  snapshot(): CapTotal[] {
+    return this.engine.totals().filter((t) => !this.incomplete.has(t.id));
+  }
+}
