@@ -15,7 +15,6 @@ import { QUOTAS_CHECKPOINT, countsTowardQuota, openQuotaTally } from "../../../s
 import { RateLimiter } from "../../../server/policy/rateLimit";
 
 const NOW = new Date("2026-03-02T05:30:00.000Z"); // a month, a week and a day boundary within the journals below
-const DAY = 86_400_000;
 
 interface Spec {
   i: number; // made unique per journal by the test
