@@ -91,23 +91,27 @@ async function handleRead(
   const profile = auth.kind === "sigv4" ? auth.callerProfile ?? ctx.config.awsProfile : undefined;
   const caller = { caller: auth.caller, ...(profile !== undefined ? { callerProfile: profile } : {}) };
 
+  // The call's tags, read once: the usage plan, metering and the journal share them.
+  const bodyTags = json && route.kind === "model" && isMetered(route.operation) ? requestMetadataTags(route.operation, json) : {};
+  const tagged = route.kind === "unknown" ? { tags: {} } : callTags(ctx, req, bodyTags);
+
   // The caller's usage plan (rate, quotas) before anything is estimated or reserved.
   if (route.kind === "model" || route.kind === "guardrail") {
     const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
-    const who = { ...identify(req, route.operation, modelId, ctx.now(), callTags(ctx, req, json && route.kind === "model" && isMetered(route.operation) ? requestMetadataTags(route.operation, json) : {}).tags), ...caller };
+    const who = { ...identify(req, route.operation, modelId, ctx.now(), tagged.tags), ...caller };
     const stopped = await checkUsagePlan(ctx, who, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId);
     if (stopped) return answer(res, stopped);
   }
 
   if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-    return meter({ ctx, req, res, forward, scope, caller }, route, route.operation, json, auth.region, body);
+    return meter({ ctx, req, res, forward, scope, caller, tagged }, route, route.operation, json, auth.region, body);
   }
   if (route.kind === "guardrail" && json && ctx.config.guardrailPricing) {
-    return meterGuardrail({ ctx, req, res, forward, scope, caller }, route, ctx.config.guardrailPricing, json);
+    return meterGuardrail({ ctx, req, res, forward, scope, caller, tagged }, route, ctx.config.guardrailPricing, json);
   }
   // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
   // they are and journaled at $0; other paths only when unmetered calls are allowed.
-  return passThrough({ ctx, req, res, forward, scope, caller }, route);
+  return passThrough({ ctx, req, res, forward, scope, caller, tagged }, route);
 }
 
 /** One Bedrock request past its checks: what metering and forwarding it need. */
@@ -121,6 +125,8 @@ interface Exchange {
   scope: CallScope;
   /** Who made the call (CallRecord.caller) and the `callers` profile that verified it. */
   caller: Pick<CallIdentity, "caller" | "callerProfile">;
+  /** The call's tags (callTags); `problem`: they break the grammar, so a metered call is refused. */
+  tagged: { tags: Record<string, string>; problem?: string };
 }
 
 /** The request as a cap's action rewrote it (PlannedCall). */
@@ -146,7 +152,7 @@ async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, oper
   const pricing = { region, ...(profile ? { profile } : {}) };
   const asked = estimateParsed(operation, route.modelId, json, ctx.prices, undefined, pricing);
 
-  const tagged = callTags(ctx, req, requestMetadataTags(operation, json));
+  const { tagged } = x;
   if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
   // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
   const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing, subject: { ...x.caller, user: ctx.user, tags: tagged.tags } });
@@ -215,7 +221,7 @@ async function meterGuardrail(x: Exchange, route: Extract<Route, { kind: "guardr
     return answer(res, validation(`Bedrock Budget could not read the request body: ${(err as Error).message}`));
   }
   const estimate = guardrailEstimate(route.guardrailId, units, pricing);
-  const tagged = callTags(ctx, req);
+  const { tagged } = x;
   if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
   const admission = await admit(ctx, { ...identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now(), tagged.tags), ...x.caller }, estimate, scope);
   if (!admission.ok) return answer(res, refusal(admission.message));
@@ -285,7 +291,7 @@ async function passThrough(x: Exchange, route: Route): Promise<void> {
     if (route.kind === "model" || route.kind === "guardrail") {
       const requestId = upstream.headers["x-amzn-requestid"];
       const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
-      await recordFreeCall(ctx, { ...identify(req, route.operation, modelId, startedAt, callTags(ctx, req).tags), ...x.caller }, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, {
+      await recordFreeCall(ctx, { ...identify(req, route.operation, modelId, startedAt, x.tagged.tags), ...x.caller }, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, {
         status,
         ...(typeof requestId === "string" ? { requestId } : {}),
         ...(route.operation === "ApplyGuardrail" ? { message: "ApplyGuardrail is billed per text unit, which Bedrock Budget does not price" } : {}),
