@@ -40,6 +40,7 @@ export function capMatcher(scope: CapScope | string | undefined): CapMatcher {
   const callerSet = callers === undefined ? undefined : new Set(callers);
   const tagPairs = tags === undefined ? [] : Object.entries(tags);
   return (subjectOrModel, base) => {
+    // Stryker disable next-line ConditionalExpression: `baseModelId: undefined` matches as no base model too.
     const s: CallSubject = typeof subjectOrModel === "string" ? { modelId: subjectOrModel, ...(base !== undefined ? { baseModelId: base } : {}) } : subjectOrModel;
     if (!(matchesModel(s.modelId) || (s.baseModelId !== undefined && matchesModel(s.baseModelId)))) return false;
     if (callerSet && !callerNames(s).some((name) => callerSet.has(name))) return false;

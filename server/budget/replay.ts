@@ -50,6 +50,7 @@ export async function replaySettled(
     if (!spend) continue;
     count++;
     const pending = charge(spend);
+    // Stryker disable next-line ConditionalExpression: awaiting undefined only yields a tick.
     if (pending) await pending;
   }
   return count;
@@ -61,6 +62,7 @@ export function replayedSpend(call: SettledCall, applicable: (call: SettledCall,
   if (amount <= 0n) return undefined;
   const at = new Date(call.startedAt);
   // A downgraded call counts against the model that answered it, as it did live.
+  // Stryker disable next-line ConditionalExpression: without answeredBy the copy carries the same model id (the check saves a copy).
   const capIds = applicable(call.answeredBy === undefined ? call : { ...call, modelId: cappedModelId(call) }, at);
   if (capIds.length === 0) return undefined;
   return { id: call.id, amount, at, capIds };

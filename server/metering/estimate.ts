@@ -33,6 +33,7 @@ export interface Estimate {
 export function worstCaseCost(inputTokens: number, maxOutputTokens: number, rates: Rates, usesPromptCache: boolean): Picos {
   let inputRate = rates.input;
   if (usesPromptCache) {
+    // Stryker disable next-line EqualityOperator: taking an equal rate changes nothing.
     for (const r of [rates.cacheWrite5m, rates.cacheWrite1h]) if (r > inputRate) inputRate = r;
   }
   return BigInt(inputTokens) * inputRate + BigInt(maxOutputTokens) * rates.output;
@@ -116,6 +117,7 @@ export function estimateParsed(
     {
       modelId,
       inputTokens: measured.inputTokens,
+      // Stryker disable next-line ConditionalExpression: `maxOutputTokens: undefined` reads as no limit too.
       ...(measured.maxOutputTokens !== undefined && { maxOutputTokens: measured.maxOutputTokens }),
       usesPromptCache: measured.usesPromptCache,
       tier,

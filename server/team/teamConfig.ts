@@ -126,6 +126,7 @@ export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: Te
       }
     } else {
       const own = freeId(`${id}:own`, taken);
+      // Stryker disable next-line CallExpression: `<id>:own<n>` of two distinct ids never coincide and settings' ids are unique, so this only guards the invariant.
       taken.add(own);
       warnings.push(`cap "${id}" in your settings limits another scope, window or model than team.json's cap of the same id: both apply, yours as "${own}"`);
       merged.push({ ...cap, id: own });

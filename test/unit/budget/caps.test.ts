@@ -20,6 +20,16 @@ describe("budget/caps", () => {
     assert.deepEqual(caps.status(NOW).map((s) => [s.id, s.reservedPicos]), [["mine", usdToPicos(0.5)], ["team", usdToPicos(0.5)]]);
   });
 
+  it("names the caps that apply to a call: personal first, then team, each scoped by its model", () => {
+    const caps = new Caps(
+      store([{ id: "mine", scope: "personal", window: "day", limitUsd: 10 }, { id: "opus-only", scope: "personal", window: "day", limitUsd: 10, model: "*opus*" }]),
+      store([{ id: "team", scope: "team", window: "day", limitUsd: 1 }]),
+    );
+    assert.deepEqual(caps.applicable({ modelId: "amazon.nova-lite-v1:0" }), ["mine", "team"]);
+    assert.deepEqual(caps.applicable({ modelId: "anthropic.claude-opus-4-v1:0" }), ["mine", "opus-only", "team"]);
+    assert.deepEqual(new Caps(store([{ id: "mine", scope: "personal", window: "day", limitUsd: 10 }])).applicable({ modelId: "m" }), ["mine"]);
+  });
+
   it("settles a held call on both stores and replays the journal into the personal caps only", async () => {
     const caps = new Caps(store([{ id: "mine", scope: "personal", window: "day", limitUsd: 10 }]));
     const held = await caps.reserve(call("c", 1));

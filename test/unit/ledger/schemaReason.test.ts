@@ -16,4 +16,8 @@ describe("ledger: journal line schema reasons", () => {
     if (!r.ok) assert.match(r.reason, /^\(line\): ./);
     assert.deepEqual(checkEntry(reserve), { ok: true, entry: reserve });
   });
+
+  it("names a nested field by its dotted path", () => {
+    assert.deepEqual(checkEntry({ ...reserve, capIds: ["daily", 7] }), { ok: false, reason: "capIds.1: Invalid input: expected string, received number" });
+  });
 });

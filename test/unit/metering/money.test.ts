@@ -127,6 +127,12 @@ describe("money: formatUsd", () => {
     assert.equal(formatUsd(usdToPicos("0.000035")), "$0.000035");
   });
 
+  it("drops every trailing zero when rounding carries a sub-cent amount up to a round figure", () => {
+    // $0.00999 at two significant digits rounds to 0.0100: shown as "$0.01", not "$0.010".
+    assert.equal(formatUsd(usdToPicos("0.00999")), "$0.01");
+    assert.equal(formatUsd(usdToPicos("0.0000999")), "$0.0001");
+  });
+
   it("puts the minus sign before the dollar sign", () => {
     assert.equal(formatUsd(-usdToPicos("1.5")), "-$1.50");
     assert.equal(formatUsd(-usdToPicos("0.0042")), "-$0.0042");

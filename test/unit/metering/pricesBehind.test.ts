@@ -41,4 +41,37 @@ describe("PriceBook: what stands behind an opaque id", () => {
       "application inference profile of anthropic.claude-x-v1:0 (one region; looked up 2026-11-29)",
     ]);
   });
+
+  it("a failed profile lookup is said even after the same id was priced without a lookup", () => {
+    const arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc";
+    assert.equal(book.rates(arn).notes.some((n) => n.includes("lookup failed")), false);
+    const failed = book.rates(arn, { profile: { failed: "AccessDenied" } });
+    assert.equal(failed.known, false);
+    assert.equal(failed.notes[0], "application inference profile lookup failed (AccessDenied): priced at the dearest rate");
+  });
+
+  it("a model id that names its model is priced as itself, whatever model a response says answered", () => {
+    const r = book.rates("anthropic.claude-x-v1:0", { invokedModelId: "meta.llama-other-v1:0" });
+    assert.deepEqual([r.known, r.baseModelId, r.input], [true, "anthropic.claude-x-v1:0", 3_000_000n]);
+    assert.equal(r.notes.some((n) => n.includes("prompt router")), false);
+  });
+
+  it("only an application inference profile is priced as a looked-up model: a provisioned model stays at the dearest rate", () => {
+    const provisioned = "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/xyz";
+    const r = book.rates(provisioned, { profile: { baseModelId: "anthropic.claude-x-v1:0", profile: "none", modelArns: [], resolvedAt: "2026-11-29T08:15:00.000Z" } });
+    assert.equal(r.known, false);
+    assert.equal(r.notes.some((n) => n.startsWith("application inference profile")), false);
+  });
+
+  it("a model id ending in a region's name is not taken for that model in that region", () => {
+    const odd = book.rates("anthropic.claude-x-v1:0eu-west-1");
+    const eu = book.rates("anthropic.claude-x-v1:0", { region: "eu-west-1" });
+    assert.equal(odd.baseModelId, "anthropic.claude-x-v1:0eu-west-1");
+    assert.deepEqual([eu.known, eu.baseModelId, eu.input], [true, "anthropic.claude-x-v1:0", 4_000_000n]);
+  });
+
+  it("an unknown model is priced at the dearest rate of any region, not only us-east-1's", () => {
+    const r = book.rates("mystery.model-v1:0");
+    assert.deepEqual([r.known, r.input, r.output], [false, 4_000_000n, 20_000_000n]);
+  });
 });

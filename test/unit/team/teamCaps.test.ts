@@ -98,4 +98,11 @@ describe("team: messages", () => {
     assert.equal(redactUrl("redis://h/0?x=a@b"), "redis://h/0?x=a@b"); // an @ after the host is not a password
     assert.equal(redactUrl("/srv/team@share/ledger"), "/srv/team@share/ledger"); // a folder
   });
+
+  it("hides the password of a redis URL quoted inside a message, and of each one when there are several", () => {
+    assert.equal(
+      redactUrl("cannot reach redis://bb-user:s3cret@10.0.0.5:6379 (fallback rediss://t0ken@backup:6380)"),
+      "cannot reach redis://bb-user:***@10.0.0.5:6379 (fallback rediss://***@backup:6380)",
+    );
+  });
 });
