@@ -3,10 +3,11 @@
  * editor's notifications (client/alerts.ts) and the gateway's alert channels (server/policy/alerts.ts)
  * share. Plain data, no I/O; each end keeps its own notified set (editor state, alert journal).
  */
+import { usdToPicos } from "../metering/money";
 import type { CapStatusDto } from "../protocol";
 
 /** What the rule reads of a cap (a /status cap, or the gateway's own view of one). */
-export type CapFigures = Pick<CapStatusDto, "id" | "window" | "spentUsd" | "limitUsd" | "windowStart" | "resetsAt" | "action">;
+export type CapFigures = Pick<CapStatusDto, "id" | "window" | "spentUsd" | "limitUsd" | "spentExact" | "limitExact" | "windowStart" | "resetsAt" | "action">;
 
 export interface Crossing {
   key: string; // capId@windowStart#threshold
@@ -24,9 +25,11 @@ export interface Crossing {
 export function newCrossings(status: { caps: readonly CapFigures[] }, thresholds: number[], notified: ReadonlySet<string>): Crossing[] {
   const out: Crossing[] = [];
   for (const cap of status.caps) {
-    const share = cap.limitUsd > 0 ? cap.spentUsd / cap.limitUsd : 0;
+    // Exact: in floats $2.40 of a $3 cap is 79.99999999999999%, and the 80% alert would never come.
+    const spent = usdToPicos(cap.spentExact);
+    const limit = usdToPicos(cap.limitExact);
     // Only the highest threshold crossed is reported, so one call does not raise three toasts.
-    const crossed = thresholds.filter((t) => share * 100 >= t).sort((a, b) => b - a);
+    const crossed = thresholds.filter((t) => limit > 0n && spent * 100n >= BigInt(t) * limit).sort((a, b) => b - a);
     const top = crossed[0];
     if (top === undefined) continue;
     const key = `${cap.id}@${cap.windowStart}#${top}`;

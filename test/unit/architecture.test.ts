@@ -25,7 +25,8 @@ function violations(files: string[], allowed: (target: string) => boolean): stri
 }
 
 const isUnder = (dir: string) => (target: string) => target === dir || target.startsWith(`${dir}/`);
-const SHARED = (t: string) => t === "server/protocol" || isUnder("server/shared")(t);
+// money.ts (exact dollar arithmetic) imports nothing, so the editor and the gateway can share it.
+const SHARED = (t: string) => t === "server/protocol" || t === "server/metering/money" || isUnder("server/shared")(t);
 
 describe("architecture: who may import what", () => {
   it("reads the imports it checks (the parser is not blind)", () => {
@@ -52,6 +53,7 @@ describe("architecture: who may import what", () => {
 
   it("the shared formatting imports only the contract and itself (no I/O, no packages)", () => {
     assert.deepEqual(violations(sources("server/shared"), SHARED), []);
+    assert.deepEqual(importsOf("server/metering/money.ts"), []);
   });
 
   it("the pure core (server/budget/) imports no gateway, team store, ledger I/O or LSP", () => {

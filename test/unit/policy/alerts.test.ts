@@ -10,7 +10,7 @@ import { AlertDispatcher } from "../../../server/policy/alerts";
 import type { CapFigures } from "../../../server/shared/alertCrossings";
 
 const NOW = new Date("2026-11-29T10:00:00Z");
-const cap = (spentUsd: number): CapFigures => ({ id: "daily", window: "day", spentUsd, limitUsd: 10, windowStart: "2026-11-29T00:00:00.000Z", resetsAt: "2026-11-30T00:00:00.000Z" });
+const cap = (spentUsd: number): CapFigures => ({ id: "daily", window: "day", spentUsd, limitUsd: 10, spentExact: String(spentUsd), limitExact: "10", windowStart: "2026-11-29T00:00:00.000Z", resetsAt: "2026-11-30T00:00:00.000Z" });
 
 /** A channel that fails its first `failures` sends, and says when a send happened. */
 class RecordingChannel implements AlertChannel {

@@ -5,9 +5,9 @@ import { BudgetEngine } from "../../../server/budget/engine";
 import { capStatusDto } from "../../../server/gateway/localApi";
 
 const THRESHOLDS = [50, 80, 90, 100];
-function status(spentUsd: number, windowStart = "2026-11-22T00:00:00.000Z", reservedUsd = 0): StatusResponse {
+function status(spentUsd: number, windowStart = "2026-11-22T00:00:00.000Z", reservedUsd = 0, limitUsd = 10): StatusResponse {
   const cap: CapStatusDto = {
-    id: "daily", scope: "personal", window: "day", limitUsd: 10, spentUsd, reservedUsd, limitExact: "10", spentExact: "", reservedExact: "",
+    id: "daily", scope: "personal", window: "day", limitUsd, spentUsd, reservedUsd, limitExact: String(limitUsd), spentExact: String(spentUsd), reservedExact: String(reservedUsd),
     windowStart, resetsAt: "2026-11-23T00:00:00.000Z",
   };
   return { user: "u", endpoint: "", timeZone: "UTC", caps: [cap], today: { calls: 0, costUsd: 0, costExact: "0" }, todayByModel: {}, inFlight: 0 };
@@ -23,6 +23,12 @@ describe("cap threshold alerts", () => {
     assert.deepEqual(newCrossings(status(6), THRESHOLDS, notified), []);
     const [next] = newCrossings(status(8.5), THRESHOLDS, notified);
     assert.equal(next!.threshold, 80);
+  });
+
+  it("reports a threshold reached exactly, even where a float division falls short of it ($2.40 of $3 is 80%)", () => {
+    const [crossing] = newCrossings(status(2.4, undefined, 0, 3), THRESHOLDS, new Set());
+    assert.equal(crossing?.threshold, 80);
+    assert.deepEqual(newCrossings(status(2.39, undefined, 0, 3), THRESHOLDS, new Set()).map((c) => c.threshold), [50]);
   });
 
   it("reports only the highest threshold when one call jumps several, and covers the lower ones", () => {
