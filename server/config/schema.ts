@@ -3,6 +3,7 @@
  * file's `<key>` are the same keys, validated here and nowhere else.
  */
 import { z } from "zod";
+import { isInvokeModelId } from "../metering/modelId";
 import { MAX_TAGS, TAG_KEY_RE, TAG_RULE, TAG_VALUE_RE } from "./tags";
 
 /** arn:<partition>:sns:<region>:<account>:<topic>; the region decides where the SNS client publishes. */
@@ -25,7 +26,12 @@ export const capSchema = z.strictObject({
     .describe(
       "What the cap does to a call that would pass its limit: `block` (the default) refuses it; `warn` lets it through, counts it and says so (response header, editor notification, ledger); `downgrade` sends calls to `downgradeTo` once spent + reserved + the call's worst case reach `downgradeAt` of the limit; `clamp` lowers the call's max output tokens so its worst case fits what is left. Team caps support `block` only.",
     ),
-  downgradeTo: z.string().min(1).max(2048).optional().describe("With `action: downgrade`: the model id calls go to instead (for InvokeModel, one with the same request body format)."),
+  downgradeTo: z
+    .string()
+    .min(1)
+    .max(2048)
+    .refine(isInvokeModelId, "a Bedrock model id, inference profile or model ARN, as InvokeModel accepts it (for example amazon.nova-lite-v1:0)")
+    .optional().describe("With `action: downgrade`: the model id calls go to instead (for InvokeModel, one with the same request body format)."),
   downgradeAt: z.number().min(0).max(1).optional().describe("With `action: downgrade`: the fraction of the limit (spent + reserved + the call's worst case) from which calls are downgraded; 0.8 when unset."),
   callers: z
     .array(callerName)

@@ -1,4 +1,5 @@
 /** Which Bedrock Runtime operation a raw request path names. Pure. */
+import { INVOKE_MODEL_ID_MAX, isInvokeModelId } from "../metering/modelId";
 import type { Operation } from "../metering/types";
 
 export type Route =
@@ -70,23 +71,6 @@ export function targetProblem(rawTarget: string): string | undefined {
   return undefined;
 }
 
-/**
- * Bedrock's own modelId patterns (botocore data/bedrock-runtime/2023-09-30/service-2.json):
- * `InvokeModelIdentifier` (InvokeModel, InvokeModelWithResponseStream; `ConversationalModelId`,
- * for Converse, accepts the same strings as a whole-string match) and, for CountTokens,
- * `FoundationModelVersionIdentifier`. The service model's patterns are not anchored; they are
- * applied here to the whole id, as the service does.
- */
-const INVOKE_MODEL_IDENTIFIER = new RegExp(
-  "^(?:" +
-    "(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9]{12}:custom-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}/[a-z0-9]{12})|(:foundation-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|([0-9]{12}:imported-model/[a-z0-9]{12})|([0-9]{12}:provisioned-model/[a-z0-9]{12})|([0-9]{12}:custom-model-deployment/[a-z0-9]{12})|([0-9]{12}:(inference-profile|application-inference-profile)/[a-zA-Z0-9-:.]+)))" +
-    "|([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|(([0-9a-zA-Z][_-]?)+)|([a-zA-Z0-9-:.]+)$" +
-    "|(^(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:prompt/[0-9a-zA-Z]{10}(?::[0-9]{1,5})?))$" +
-    "|(^arn:aws:sagemaker:[a-z0-9-]+:[0-9]{12}:endpoint/[a-zA-Z0-9-]+$)" +
-    "|(^arn:aws(-[^:]+)?:bedrock:([0-9a-z-]{1,20}):([0-9]{12}):(default-)?prompt-router/[a-zA-Z0-9-:.]+$)" +
-    ")$",
-);
-const INVOKE_MODEL_ID_MAX = 2048;
 const FOUNDATION_MODEL_VERSION_IDENTIFIER = /^[a-zA-Z_.\-/0-9:]+$/;
 const FOUNDATION_MODEL_VERSION_ID_MAX = 256;
 /**
@@ -107,7 +91,7 @@ export function routeProblem(route: Route): string | undefined {
   if (route.kind === "model") {
     const id = route.modelId;
     const shown = JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id);
-    if (id.length > INVOKE_MODEL_ID_MAX || !INVOKE_MODEL_IDENTIFIER.test(id)) {
+    if (!isInvokeModelId(id)) {
       return `the model id ${shown} is not a Bedrock model id, inference profile or model ARN (Bedrock's modelId pattern, at most ${INVOKE_MODEL_ID_MAX} characters)`;
     }
     if (route.operation === "CountTokens" && (id.length > FOUNDATION_MODEL_VERSION_ID_MAX || !FOUNDATION_MODEL_VERSION_IDENTIFIER.test(id))) {

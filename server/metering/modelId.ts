@@ -82,3 +82,26 @@ function stripProfile(id: string): Pick<ParsedModelId, "baseModelId" | "profile"
   }
   return { baseModelId: id, profile: "none" };
 }
+
+/**
+ * Bedrock's own modelId patterns (botocore data/bedrock-runtime/2023-09-30/service-2.json):
+ * `InvokeModelIdentifier` (InvokeModel, InvokeModelWithResponseStream; `ConversationalModelId`,
+ * for Converse, accepts the same strings as a whole-string match) and, for CountTokens,
+ * `FoundationModelVersionIdentifier`. The service model's patterns are not anchored; they are
+ * applied here to the whole id, as the service does.
+ */
+const INVOKE_MODEL_IDENTIFIER = new RegExp(
+  "^(?:" +
+    "(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9]{12}:custom-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}/[a-z0-9]{12})|(:foundation-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|([0-9]{12}:imported-model/[a-z0-9]{12})|([0-9]{12}:provisioned-model/[a-z0-9]{12})|([0-9]{12}:custom-model-deployment/[a-z0-9]{12})|([0-9]{12}:(inference-profile|application-inference-profile)/[a-zA-Z0-9-:.]+)))" +
+    "|([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|(([0-9a-zA-Z][_-]?)+)|([a-zA-Z0-9-:.]+)$" +
+    "|(^(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:prompt/[0-9a-zA-Z]{10}(?::[0-9]{1,5})?))$" +
+    "|(^arn:aws:sagemaker:[a-z0-9-]+:[0-9]{12}:endpoint/[a-zA-Z0-9-]+$)" +
+    "|(^arn:aws(-[^:]+)?:bedrock:([0-9a-z-]{1,20}):([0-9]{12}):(default-)?prompt-router/[a-zA-Z0-9-:.]+$)" +
+    ")$",
+);
+export const INVOKE_MODEL_ID_MAX = 2048;
+
+/** Whether `id` is a model id InvokeModel and Converse accept (the gateway's routes, a cap's `downgradeTo`). */
+export function isInvokeModelId(id: string): boolean {
+  return id.length <= INVOKE_MODEL_ID_MAX && INVOKE_MODEL_IDENTIFIER.test(id);
+}

@@ -34,6 +34,15 @@ describe("config: cap actions (warn, downgrade, clamp)", () => {
     assert.match(errors({ ...block, action: "downgrade", downgradeTo: "x", downgradeAt: 1.5 }).join(), /caps\[0\]\.downgradeAt: /);
   });
 
+  it("a downgradeTo that is no model id is refused when the settings are read, not when the cap first downgrades a call", () => {
+    const r = parseConfig({ caps: [{ ...block, action: "downgrade", downgradeTo: "claude haiku please" }] });
+    assert.equal(r.ok, false);
+    assert.match(r.ok ? "" : r.errors.join(), /caps\[0\]\.downgradeTo: a Bedrock model id, inference profile or model ARN/);
+    for (const id of ["amazon.nova-lite-v1:0", "us.anthropic.claude-haiku-4-5-20251001-v1:0", "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123"]) {
+      assert.ok(parseConfig({ caps: [{ ...block, action: "downgrade", downgradeTo: id }] }).ok, id);
+    }
+  });
+
   it("a bad action blocks the gateway (it decides money) and the last good caps stay", () => {
     const previous = parseConfig({ caps: [block] });
     assert.ok(previous.ok);
