@@ -7,7 +7,7 @@
 import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
-import { downgradeProblem, withModelInPath } from "../metering/bodyRewrite";
+import { downgradeProblem, thinkingBudgetTokens, withModelInPath } from "../metering/bodyRewrite";
 import { withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { MeteredOperation } from "../metering/types";
@@ -85,6 +85,18 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
 
   if (decision.kind === "clamp") {
     const converse = asked.operation === "Converse" || asked.operation === "ConverseStream";
+    const thinking = thinkingBudgetTokens(asked.json, converse);
+    if (thinking !== undefined && decision.toTokens <= thinking) {
+      return {
+        ok: false,
+        capId: decision.capId,
+        invalid: false,
+        message:
+          `Bedrock Budget cap "${decision.capId}" would lower this call's output limit to ${decision.toTokens} tokens so that it fits, ` +
+          `but the request's thinking budget (budget_tokens ${thinking}) needs an output limit above it, which the cap has no room for. ` +
+          `Lower thinking.budget_tokens, or wait for the cap to reset.`,
+      };
+    }
     const json = withMaxTokensAtMost(asked.json, decision.toTokens, converse ? ["inferenceConfig", "maxTokens"] : undefined);
     if (!json) {
       return {

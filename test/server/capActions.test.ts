@@ -223,6 +223,36 @@ describe("gateway: cap actions through the real SDK", function () {
     });
   });
 
+  it("clamp below an Anthropic thinking budget: refused before Bedrock would refuse it, naming the budget and the fix", async () => {
+    // $0.03 leaves room for ~2,000 Sonnet output tokens; the request thinks with a 4,000-token budget.
+    await withHarness({ caps: [{ id: "clamped", window: "day", limitUsd: 0.03, action: "clamp" }] }, async (h) => {
+      const body = JSON.stringify({
+        anthropic_version: "bedrock-2023-05-31",
+        max_tokens: 8_000,
+        thinking: { type: "enabled", budget_tokens: 4_000 },
+        messages: [{ role: "user", content: [{ type: "text", text: "Prove it step by step." }] }],
+      });
+      await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body, contentType: "application/json" })), (err: Error) => {
+        assert.equal(err.name, "ServiceQuotaExceededException");
+        assert.match(err.message, /cap "clamped" would lower this call's output limit to \d+ tokens.*thinking budget \(budget_tokens 4000\).*Lower thinking\.budget_tokens/);
+        return true;
+      });
+      assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+      assert.equal((await calls(h))[0]!.refusedBy, "clamped");
+      // Through Converse the budget sits in additionalModelRequestFields: the same rule.
+      await assert.rejects(
+        h.client.send(new ConverseCommand({
+          modelId: SONNET_45,
+          messages: [{ role: "user", content: [{ text: "Prove it step by step." }] }],
+          inferenceConfig: { maxTokens: 8_000 },
+          additionalModelRequestFields: { thinking: { type: "enabled", budget_tokens: 4_000 } },
+        })),
+        /thinking budget \(budget_tokens 4000\)/,
+      );
+      assert.equal(h.fake.hits.length, 0);
+    });
+  });
+
   describe("warn", () => {
     it("lets a call past the limit through, counts it, says so in a header and marks the ledger record", async () => {
       await withHarness({ caps: [{ id: "soft", window: "day", limitUsd: 0.001, action: "warn" }] }, async (h, headers) => {
