@@ -21,6 +21,11 @@ export interface CapAlerts {
 
 /** Attempts per alert and channel, and the wait before the 2nd (doubling after each failure: 1, 2, 4, 8 s). */
 export const ALERT_RETRY = { attempts: 5, baseMs: 1_000 } as const;
+/**
+ * How often the caps are looked at besides after each local call: a team cap also moves with the
+ * spend of other machines, which arrives with the team store's sync and no local call.
+ */
+export const ALERT_CHECK_MS = 15_000;
 
 export interface AlertSettings {
   /** Channel → where it sends (URL or topic ARN); a channel left out is off. */
@@ -74,6 +79,7 @@ export class AlertDispatcher implements CapAlerts {
   private readonly aborter = new AbortController();
   private checkScheduled = false;
   private closed = false;
+  private ticker: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly journal: AlertJournal,
@@ -84,6 +90,7 @@ export class AlertDispatcher implements CapAlerts {
     private readonly log: Logger,
     private readonly now: () => Date,
     private readonly retry: { attempts: number; baseMs: number } = ALERT_RETRY,
+    private readonly checkEveryMs: number = ALERT_CHECK_MS,
   ) {}
 
   /** New targets or thresholds; alerts a previous run left pending go out on their channel's first configuration. */
@@ -100,6 +107,13 @@ export class AlertDispatcher implements CapAlerts {
       next.push(current?.target === target ? current : this.open(name, target));
     }
     this.channels = next;
+    if (this.channels.length === 0) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    } else if (!this.ticker) {
+      this.ticker = setInterval(() => this.scheduleCheck(), this.checkEveryMs);
+      this.ticker.unref();
+    }
     for (const channel of this.channels) {
       if (this.resumed.has(channel.name)) continue;
       this.resumed.add(channel.name);
@@ -132,6 +146,7 @@ export class AlertDispatcher implements CapAlerts {
   /** Stops sending: waits are cut short, a send under way is aborted (it stays pending: the next start sends it), the journal is flushed. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.ticker);
     this.aborter.abort();
     for (const wake of this.wakers) wake();
     await Promise.all(this.queues.values());

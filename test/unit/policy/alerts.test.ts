@@ -38,9 +38,9 @@ describe("alert dispatcher", () => {
   beforeEach(async () => (dir = await mkdtemp(path.join(os.tmpdir(), "bb-alerts-"))));
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
-  const dispatcher = async (channel: RecordingChannel, caps: () => CapFigures[], retry = { attempts: 3, baseMs: 1 }) => {
+  const dispatcher = async (channel: RecordingChannel, caps: () => CapFigures[], retry = { attempts: 3, baseMs: 1 }, checkEveryMs?: number) => {
     const { journal } = await AlertJournal.open(dir, NOW);
-    const d = new AlertDispatcher(journal, caps, () => channel, silentLogger(), () => NOW, retry);
+    const d = new AlertDispatcher(journal, caps, () => channel, silentLogger(), () => NOW, retry, checkEveryMs);
     d.configure({ targets: { webhook: channel.target }, thresholds: [50, 80], user: "alice" });
     return { d, journal };
   };
@@ -73,6 +73,17 @@ describe("alert dispatcher", () => {
     await restarted.close();
     assert.deepEqual(again.attempts, ["daily@2026-11-29T00:00:00.000Z#50"]);
     assert.deepEqual(journal.unfinished("webhook"), []);
+  });
+
+  it("alerts on spend no local call brought (a team cap moved by other machines): the caps are looked at on a timer too", async () => {
+    const channel = new RecordingChannel(0);
+    let spent = 1;
+    const { d } = await dispatcher(channel, () => [cap(spent)], undefined, 20);
+    await new Promise((resolve) => setImmediate(resolve)); // the check configure() schedules has seen $1: nothing to send
+    spent = 6; // synced from the team store: nothing here calls scheduleCheck
+    await channel.attempted(1);
+    await d.close();
+    assert.deepEqual(channel.attempts, ["daily@2026-11-29T00:00:00.000Z#50"]);
   });
 
   it("tells the channels once per cap and window when a warn cap lets a call through past its limit", async () => {
