@@ -32,7 +32,7 @@ describe("ledger: salvaging invalid journal lines, edge cases", () => {
     }
   }
 
-  it("two invalid lines of one call charge it once, at the amount of the first, never lowered by the second", async () => {
+  it("two invalid lines of one call charge it once, at the larger amount, never lowered by the second", async () => {
     const r = await openOn([
       { type: "reserve", id: "twice", at: "bad-time", user: "u", tool: "cli", operation: "Converse", modelId: "m1", worstCasePicos: "9000", capIds: [] },
       { type: "settle", id: "twice", at: "bad-time", startedAt: "bad-time", costPicos: "100", worstCasePicos: "100" },
@@ -40,6 +40,15 @@ describe("ledger: salvaging invalid journal lines, edge cases", () => {
     assert.deepEqual(r.calls.map((c) => [c.id, c.costPicos]), [["twice", "9000"]]);
     assert.equal(r.total, 9000n);
     assert.deepEqual([r.lines, r.unknown], [2, 0]);
+  });
+
+  it("two invalid lines of one call, the larger amount second: charged the larger, once", async () => {
+    const r = await openOn([
+      { type: "reserve", id: "twice", at: "bad-time", user: "u", tool: "cli", operation: "Converse", modelId: "m1", worstCasePicos: "100", capIds: [] },
+      { type: "settle", id: "twice", at: "bad-time", startedAt: "bad-time", costPicos: "9000", worstCasePicos: "100" },
+    ]);
+    assert.deepEqual(r.calls.map((c) => [c.id, c.costPicos]), [["twice", "9000"]]);
+    assert.equal(r.total, 9000n);
   });
 
   it("invalid lines without an id are each charged, under an id of their own", async () => {
