@@ -100,6 +100,8 @@ export const CSV_COLUMNS = [
   "at", "startedAt", "user", "tool", "operation", "modelId", "baseModelId", "inputTokens", "outputTokens",
   "cacheReadInputTokens", "cacheWrite5mInputTokens", "cacheWrite1hInputTokens", "costUsd", "worstCaseUsd",
   "usageEstimated", "outcome", "status", "refusedBy", "requestId", "latencyMs", "serviceTier", "tags",
+  // Added after the first release: appended, so scripts reading the columns above by position keep working.
+  "caller", "callerProfile", "answeredBy", "actions",
 ] as const;
 
 /** One row per call, the same columns the dashboard exports. */
@@ -110,6 +112,8 @@ export function toCsv(calls: CallRecord[]): string {
     picosToDecimalString(BigInt(c.costPicos)), picosToDecimalString(BigInt(c.worstCasePicos)), c.usageEstimated,
     c.outcome, c.status, c.refusedBy ?? "", c.requestId ?? "", c.latencyMs, c.serviceTier ?? "",
     Object.entries(c.tags).map(([k, v]) => `${k}=${v}`).join(";"),
+    c.caller ?? "", c.callerProfile ?? "", c.answeredBy ?? "",
+    (c.actions ?? []).map((a) => `${a.capId}:${a.action}:${a.detail}`).join(";"),
   ]);
   return [CSV_COLUMNS, ...rows].map((row) => row.map(csvCell).join(",")).join("\n") + "\n";
 }

@@ -1,6 +1,6 @@
 /** The CSV export (report and dashboard): cells a spreadsheet would run as formulas are defused. */
 import assert from "node:assert/strict";
-import { toCsv } from "../../../server/ledger/report";
+import { CSV_COLUMNS, toCsv } from "../../../server/ledger/report";
 import type { CallRecord } from "../../../server/ledger/types";
 
 function call(o: Partial<CallRecord>): CallRecord {
@@ -28,5 +28,23 @@ describe("ledger/report: CSV export", () => {
     assert.equal(col("serviceTier"), "'@x");
     assert.equal(col("latencyMs"), "-5", "a plain negative number stays a number");
     assert.equal(col("costUsd"), "0.000000001");
+  });
+
+  it("says who called, which model answered a downgraded call and what each cap did to it", () => {
+    const csv = toCsv([
+      call({
+        caller: "AKIAEXAMPLE", callerProfile: "staging", modelId: "us.sonnet", answeredBy: "us.haiku",
+        actions: [{ capId: "daily", action: "downgrade", detail: "us.sonnet -> us.haiku" }, { capId: "soft", action: "warn", detail: "past its limit" }],
+      }),
+      call({ id: "c2" }),
+    ]);
+    const [head, first, second] = csv.split("\n");
+    assert.equal(head, CSV_COLUMNS.join(","));
+    const cells = first!.split(",");
+    const col = (name: (typeof CSV_COLUMNS)[number]) => cells[CSV_COLUMNS.indexOf(name)];
+    assert.deepEqual([col("caller"), col("callerProfile"), col("modelId"), col("answeredBy")], ["AKIAEXAMPLE", "staging", "us.sonnet", "us.haiku"]);
+    assert.equal(col("actions"), "daily:downgrade:us.sonnet -> us.haiku;soft:warn:past its limit");
+    assert.deepEqual(second!.split(",").slice(-4), ["", "", "", ""], "a plain call leaves them empty");
+    assert.deepEqual(CSV_COLUMNS.slice(0, 3), ["at", "startedAt", "user"], "the first columns keep their places");
   });
 });
