@@ -85,7 +85,7 @@ async function handleRead(
     }
   }
 
-  const forward = (signal: AbortSignal, as?: Rewritten) =>
+  const forward = (signal: AbortSignal | undefined, as?: Rewritten) =>
     forwardUpstream(ctx, auth, { method, rawPath: as?.rawPath ?? rawPath, headers: req.headers, body: as?.body ?? body, bodyRewritten: as?.bodyRewritten ?? false, signal, scope });
   // Verified by the gateway's own credentials: its awsProfile is the caller's profile (caps and tiers may name it).
   const profile = auth.kind === "sigv4" ? auth.callerProfile ?? ctx.config.awsProfile : undefined;
@@ -126,7 +126,7 @@ interface Exchange {
   req: AnyRequest;
   res: AnyResponse;
   /** Re-signs the request (as a cap's action rewrote it, if it did) and sends it to Bedrock. */
-  forward: (signal: AbortSignal, as?: Rewritten) => Promise<import("node:http").IncomingMessage>;
+  forward: (signal: AbortSignal | undefined, as?: Rewritten) => Promise<import("node:http").IncomingMessage>;
   /** What the gateway stops if it must shut down while this call runs. */
   scope: CallScope;
   /** The call's tags (callTags); `problem`: they break the grammar, so a metered call is refused. */
@@ -183,23 +183,23 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
   }
   const call = admission.call;
   for (const [name, value] of Object.entries(planned.headers)) res.setHeader(name, value); // sent with whatever answer follows
-  const forward = (signal: AbortSignal) => x.forward(signal, planned);
+  const forward = (signal: AbortSignal | undefined) => x.forward(signal, planned);
 
   // A buffered call runs to completion so that it settles at the usage Bedrock reports rather
   // than at a guess. A streaming caller that leaves before Bedrock's status line: the status is
   // awaited (bounded), since an error costs nothing and only a started stream must be stopped.
-  const aborter = new AbortController();
+  const aborter = isStreaming(operation) ? new AbortController() : undefined; // a buffered call is never given up on
   let callerLeft = false;
   let giveUp: NodeJS.Timeout | undefined;
   const onClientGone = () => {
     callerLeft = true;
     ctx.log.debug(`${operation} ${route.modelId}: the caller left before Bedrock answered; waiting up to ${ctx.inbound.limits.statusWaitMs} ms for its status`);
-    giveUp = setTimeout(() => aborter.abort(), ctx.inbound.limits.statusWaitMs);
+    giveUp = setTimeout(() => aborter?.abort(), ctx.inbound.limits.statusWaitMs);
   };
   if (isStreaming(operation)) res.once("close", onClientGone);
   let upstream;
   try {
-    upstream = await forward(aborter.signal);
+    upstream = await forward(aborter?.signal);
   } catch (err) {
     return failedBeforeAnswer(ctx, call, res, err, callerLeft);
   } finally {
@@ -234,7 +234,7 @@ async function meterGuardrail(x: Exchange & { who: Identity }, route: Extract<Ro
   const call = admission.call;
   let upstream;
   try {
-    upstream = await forward(new AbortController().signal); // runs to completion: it settles at what it reports
+    upstream = await forward(undefined); // runs to completion: it settles at what it reports
   } catch (err) {
     return failedBeforeAnswer(ctx, call, res, err);
   }
@@ -312,7 +312,7 @@ async function passThrough(x: Exchange, route: Route): Promise<void> {
 async function forwardUpstream(
   ctx: GatewayContext,
   auth: Extract<Authenticated, { ok: true }>,
-  input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; bodyRewritten: boolean; signal: AbortSignal; scope: CallScope },
+  input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; bodyRewritten: boolean; signal: AbortSignal | undefined; scope: CallScope },
 ) {
   const target = upstreamTarget(ctx.config.upstreamEndpoint, auth.region);
   const headers = forwardableHeaders(input.headers);
@@ -332,7 +332,7 @@ async function forwardUpstream(
       ...(input.bodyRewritten ? {} : { bodySha256: auth.bodySha256 }),
     });
   }
-  return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, signal: input.signal, scope: input.scope });
+  return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, ...(input.signal ? { signal: input.signal } : {}), scope: input.scope });
 }
 
 export function answer(res: AnyResponse, error: ErrorAnswer): void {
