@@ -10,6 +10,9 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import type { AwsCredentialIdentity, Checksum, ChecksumConstructor, SourceData } from "@smithy/types";
 
 export const SIGNING_SERVICE = "bedrock";
+const CONTENT_SHA256 = "x-amz-content-sha256";
+/** Kept out of a verified canonical request unless the caller signed it (signableHeaders wins). */
+const UNSIGNED_CONTENT_SHA256 = new Set([CONTENT_SHA256]);
 /** AWS accepts requests signed up to 15 minutes off the server's clock. */
 export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 
@@ -78,7 +81,7 @@ export async function verifySignature(input: VerifyInput): Promise<string | unde
     return "the signature does not cover the Host header";
   }
   const bodySha256 = input.bodySha256 ?? sha256Hex(input.body);
-  const claimedHash = single(headers["x-amz-content-sha256"]);
+  const claimedHash = single(headers[CONTENT_SHA256]);
   if (claimedHash && claimedHash !== "UNSIGNED-PAYLOAD" && claimedHash !== bodySha256) {
     return "the body does not match its X-Amz-Content-SHA256 hash";
   }
@@ -99,14 +102,17 @@ export async function verifySignature(input: VerifyInput): Promise<string | unde
     hostname: (signedHeaderValues.host ?? signedHeaderValues[":authority"])!,
     path,
     query,
-    headers: signedHeaderValues,
+    // The signer takes the payload hash from this header rather than hashing the body again; an
+    // unsigned one stays out of the canonical headers (unsignableHeaders below), a signed one is the caller's.
+    headers: CONTENT_SHA256 in signedHeaderValues ? signedHeaderValues : { ...signedHeaderValues, [CONTENT_SHA256]: bodySha256 },
     body: input.body,
   });
-  const signer = new SignatureV4({ credentials, region: auth.region, service: SIGNING_SERVICE, sha256: sha256Knowing(input.body, bodySha256), applyChecksum: false });
+  const signer = new SignatureV4({ credentials, region: auth.region, service: SIGNING_SERVICE, sha256: Sha256, applyChecksum: false });
   const signed = await signer.sign(request, {
     signingDate: signedAt,
     signingRegion: auth.region,
     signableHeaders: new Set(auth.signedHeaders),
+    unsignableHeaders: UNSIGNED_CONTENT_SHA256,
   });
   const expected = parseAuthorization(single(signed.headers.authorization));
   if (expected.kind !== "sigv4") return "the signature could not be recomputed";
@@ -230,31 +236,6 @@ export function sha256Hex(data: Uint8Array): string {
 }
 
 /**
- * Sha256 that knows the hash of `body` already: the signer's one hash of exactly those bytes is
- * answered from `hex` instead of hashing a (possibly large) body a second time.
- */
-function sha256Knowing(body: Uint8Array, hex: string): ChecksumConstructor {
-  return class extends Sha256 {
-    private known = false;
-    private fresh = true;
-    override update(data: Uint8Array): void {
-      if (this.fresh && this.plain && data.buffer === body.buffer && data.byteOffset === body.byteOffset && data.byteLength === body.byteLength) this.known = true;
-      else if (this.known) throw new Error("sigv4: unexpected data after a known body"); // never happens with smithy's one update per hash
-      else super.update(data);
-      this.fresh = false;
-    }
-    override async digest(): Promise<Uint8Array> {
-      return this.known ? new Uint8Array(Buffer.from(hex, "hex")) : super.digest();
-    }
-    override reset(): void {
-      this.known = false;
-      this.fresh = true;
-      super.reset();
-    }
-  };
-}
-
-/**
  * HMACs keyed by a string secret, by secret and message. Smithy's signing-key cache computes one
  * on every signature to name its entry (HMAC of the secret key over the access key id: the same
  * answer every call, ~5 % of the gateway's CPU when computed each time); the only other HMAC with a
@@ -271,9 +252,6 @@ class Sha256 implements Checksum {
   private held: Buffer[] | undefined;
   constructor(private readonly secret?: SourceData) {
     if (typeof secret === "string") this.held = [];
-  }
-  protected get plain(): boolean {
-    return this.secret === undefined;
   }
   update(data: Uint8Array): void {
     if (this.held) this.held.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
