@@ -39,7 +39,7 @@ export function summarize(profile: { nodes: ProfileNode[]; samples: number[]; ti
 }
 
 /** Where busy (non-idle) CPU went by function: self time, and inclusive time of the gateway's own code (out/ or server/). */
-export function summarizeFunctions(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }, top = 30): string {
+export function summarizeFunctions(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }, top = Number(option("--top") ?? 30)): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
