@@ -7,7 +7,7 @@
 import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from "node:crypto";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
-import type { AwsCredentialIdentity, Checksum, ChecksumConstructor, SourceData } from "@smithy/types";
+import type { AwsCredentialIdentity, Checksum, SourceData } from "@smithy/types";
 
 export const SIGNING_SERVICE = "bedrock";
 const CONTENT_SHA256 = "x-amz-content-sha256";
