@@ -18,6 +18,7 @@ import { loadPriceTable, priceFilePath, watchPriceFile, type PriceTableInfo } fr
 import { ProfileLookup } from "./profileLookup";
 import type { GatewayContext } from "./context";
 import { CallScope } from "./callScope";
+import { CallPublisher } from "./publisher";
 import { accessDenied, refusal } from "./errors";
 import { inboundGuard, isLoopbackHost, type InboundGuard, type InboundLimits } from "./inbound";
 import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
@@ -139,6 +140,8 @@ export class Gateway implements RunningGateway {
   private readonly scopes = new Set<CallScope>();
   private listener!: Listener;
   private stopPriceWatch: () => void = () => undefined;
+  /** Settled calls on their way to listeners (set once open). */
+  private publisher: CallPublisher | undefined;
   private closing: Promise<void> | undefined;
   /** Moves the running shutdown's deadline earlier (never later). */
   private hurry: ((deadlineMs: number) => void) | undefined;
@@ -214,11 +217,16 @@ export class Gateway implements RunningGateway {
     this.api.events.on(CAP_ACTION_EVENT, (e: CapActionEvent) => {
       if (e.action === "warn") alerts.capWarned(e.capId);
     });
-    this.ctx.publish = (record) => {
-      this.api.publish(record);
-      this.metrics.record(record);
-      alerts.scheduleCheck();
-    };
+    // After the answer and once per turn: listeners are told, nothing the caller waits for.
+    const publisher = (this.publisher = new CallPublisher(
+      (records) => {
+        for (const record of records) this.metrics.record(record);
+        this.api.publishAll(records);
+        alerts.scheduleCheck();
+      },
+      (err) => log.error(`telling listeners of settled calls failed: ${(err as Error).stack ?? err}`),
+    ));
+    this.ctx.publish = (record) => publisher.publish(record);
     alerts.configure(alertSettings(this.ctx.config, this.ctx.user));
     await this.openQuotaTally(this.ctx);
     await this.replayQuotas(this.ctx);
@@ -437,6 +445,7 @@ export class Gateway implements RunningGateway {
     }
     await withinGrace(closingListener);
     await this.applying.catch(() => undefined);
+    this.publisher?.flush(); // listeners hear every settled call before the ledger closes
     await teardown(this.res);
   }
 }

@@ -251,8 +251,9 @@ export function readBody(req: AnyRequest, opts: { maxBytes: number; guard: Inbou
         },
       });
     };
+    // One timer per body, pushed back as bytes arrive (refresh(): no new timer per chunk).
     const arm = () => {
-      clearTimeout(timer);
+      if (timer) return void timer.refresh();
       timer = setTimeout(
         () => done(new BodyRefused("stalled", `the request body stopped arriving: no byte for ${guard.limits.bodyIdleMs / 1000} s (${size} bytes received)`)),
         guard.limits.bodyIdleMs,

@@ -81,11 +81,13 @@ export class LocalApi implements Routes {
     return LocalApi.handles(rawPath);
   }
 
-  /** The settled call, then the status after it, computed once however many streams listen. */
-  publish(record: CallRecord): void {
-    this.events.emit("call", record);
-    // The seam for alert channels: one event per cap action a settled call carries (warn, downgrade, clamp).
-    for (const action of record.actions ?? []) this.events.emit(CAP_ACTION_EVENT, { ...action, record } satisfies CapActionEvent);
+  /** Settled calls in order, then the status after them, computed once however many streams listen. */
+  publishAll(records: readonly CallRecord[]): void {
+    for (const record of records) {
+      this.events.emit("call", record);
+      // The seam for alert channels: one event per cap action a settled call carries (warn, downgrade, clamp).
+      for (const action of record.actions ?? []) this.events.emit(CAP_ACTION_EVENT, { ...action, record } satisfies CapActionEvent);
+    }
     if (this.events.listenerCount("status") > 0) this.events.emit("status", this.status());
   }
 

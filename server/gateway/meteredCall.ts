@@ -191,7 +191,7 @@ export async function recordPlanRefusal(
 }
 
 /** The caller fields of a record, only those known. */
-function callerOf(who: Pick<CallIdentity, "caller" | "callerProfile">): { caller?: string; callerProfile?: string } {
+export function callerOf(who: Pick<CallIdentity, "caller" | "callerProfile">): { caller?: string; callerProfile?: string } {
   return { ...(who.caller !== undefined ? { caller: who.caller } : {}), ...(who.callerProfile !== undefined ? { callerProfile: who.callerProfile } : {}) };
 }
 

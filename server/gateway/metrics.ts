@@ -13,6 +13,15 @@ import { API_PATHS } from "../protocol";
 import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Routes } from "../http";
 
 type CallLabels = "model" | "tool" | "outcome";
+/** bedrock_budget_tokens_total's kinds, in LabelSums.tokens order. */
+const TOKEN_KINDS = ["input", "output", "cache_read", "cache_write"] as const;
+
+interface LabelSums {
+  labels: Record<CallLabels, string>;
+  calls: number;
+  tokens: [number, number, number, number];
+  picos: bigint;
+}
 /** The outcome a rate limit gives (usage plans): counted again on its own, as throttles. */
 const THROTTLED = "throttled";
 /** Seconds from a request's arrival to its forwarding: the gateway's own work (read, verify, price, reserve, journal). */
@@ -21,11 +30,11 @@ const ADMISSION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 export class GatewayMetrics implements Routes {
   readonly name = "metrics";
   readonly registry = new Registry();
-  /** Exact dollars per label set (bigint pico-dollars), turned into a float only when scraped. */
-  private readonly costPicos = new Map<string, { labels: Record<CallLabels, string>; picos: bigint }>();
-  private readonly calls: Counter<CallLabels>;
-  private readonly tokens: Counter<CallLabels | "kind">;
-  private readonly throttles: Counter<"model" | "tool">;
+  /**
+   * Settled calls' figures per label set, summed as they settle and handed to prom-client only when
+   * scraped (its label lookups per call cost more than the sums); dollars exact (bigint pico-dollars) until then.
+   */
+  private readonly sums = new Map<string, LabelSums>();
   private readonly admissionSeconds: Histogram;
 
   constructor(
@@ -34,14 +43,31 @@ export class GatewayMetrics implements Routes {
     private readonly secret: () => GatewaySecret,
   ) {
     const registers = [this.registry];
-    this.calls = new Counter({ name: "bedrock_budget_calls_total", help: "Settled Bedrock calls, refused and failed ones included.", labelNames: ["model", "tool", "outcome"], registers });
-    this.tokens = new Counter({
+    const sums = this.sums;
+    new Counter({
+      name: "bedrock_budget_calls_total",
+      help: "Settled Bedrock calls, refused and failed ones included.",
+      labelNames: ["model", "tool", "outcome"],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of sums.values()) this.inc(s.labels, s.calls);
+      },
+    });
+    new Counter({
       name: "bedrock_budget_tokens_total",
       help: "Tokens of settled calls; kind is input, output, cache_read or cache_write.",
       labelNames: ["model", "tool", "outcome", "kind"],
       registers,
+      collect() {
+        this.reset();
+        for (const s of sums.values()) {
+          TOKEN_KINDS.forEach((kind, i) => {
+            if (s.tokens[i]! > 0) this.inc({ ...s.labels, kind }, s.tokens[i]!);
+          });
+        }
+      },
     });
-    const costPicos = this.costPicos;
     new Counter({
       name: "bedrock_budget_cost_usd_total",
       help: "US dollars charged for settled calls (summed exactly, shown as a float).",
@@ -49,10 +75,19 @@ export class GatewayMetrics implements Routes {
       registers,
       collect() {
         this.reset();
-        for (const { labels, picos } of costPicos.values()) this.inc(labels, picosToUsd(picos));
+        for (const s of sums.values()) this.inc(s.labels, picosToUsd(s.picos));
       },
     });
-    this.throttles = new Counter({ name: "bedrock_budget_throttles_total", help: "Calls refused by a rate limit (outcome throttled, HTTP 429).", labelNames: ["model", "tool"], registers });
+    new Counter({
+      name: "bedrock_budget_throttles_total",
+      help: "Calls refused by a rate limit (outcome throttled, HTTP 429).",
+      labelNames: ["model", "tool"],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of sums.values()) if (s.labels.outcome === THROTTLED) this.inc({ model: s.labels.model, tool: s.labels.tool }, s.calls);
+      },
+    });
     const capGauges = (name: string, help: string, value: (c: CapFigure) => number) =>
       new Gauge({
         name,
@@ -77,17 +112,20 @@ export class GatewayMetrics implements Routes {
 
   /** A settled call (every outcome). */
   record(record: CallRecord): void {
-    const labels = { model: record.baseModelId, tool: record.tool, outcome: record.outcome };
-    this.calls.inc(labels);
-    const u = record.usage;
-    for (const [kind, n] of [["input", u.inputTokens], ["output", u.outputTokens], ["cache_read", u.cacheReadInputTokens], ["cache_write", u.cacheWrite5mInputTokens + u.cacheWrite1hInputTokens]] as const) {
-      if (n > 0) this.tokens.inc({ ...labels, kind }, n);
+    // NUL cannot occur in a model id the gateway accepted nor in a tool read from a header: the key is unambiguous.
+    const key = `${record.baseModelId}\u0000${record.tool}\u0000${record.outcome}`;
+    let s = this.sums.get(key);
+    if (!s) {
+      s = { labels: { model: record.baseModelId, tool: record.tool, outcome: record.outcome }, calls: 0, tokens: [0, 0, 0, 0], picos: 0n };
+      this.sums.set(key, s);
     }
-    const key = JSON.stringify(labels);
-    const sum = this.costPicos.get(key) ?? { labels, picos: 0n };
-    sum.picos += BigInt(record.costPicos);
-    this.costPicos.set(key, sum);
-    if ((record.outcome as string) === THROTTLED) this.throttles.inc({ model: record.baseModelId, tool: record.tool });
+    const u = record.usage;
+    s.calls++;
+    s.tokens[0] += u.inputTokens;
+    s.tokens[1] += u.outputTokens;
+    s.tokens[2] += u.cacheReadInputTokens;
+    s.tokens[3] += u.cacheWrite5mInputTokens + u.cacheWrite1hInputTokens;
+    s.picos += BigInt(record.costPicos);
   }
 
   /** A request was forwarded `seconds` after it arrived. */

@@ -14,7 +14,7 @@ import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, upstre
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
 import type { CallScope } from "./callScope";
 import type { AnyRequest, AnyResponse } from "./listener";
-import { admit, journalRefusal, recordFreeCall, type CallIdentity, type MeteredCall } from "./meteredCall";
+import { admit, callerOf, journalRefusal, recordFreeCall, type CallIdentity, type MeteredCall } from "./meteredCall";
 import { checkUsagePlan } from "./usagePlan";
 import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
@@ -85,7 +85,7 @@ async function handleRead(
     }
   }
 
-  const forward = (signal: AbortSignal, as?: Rewritten) =>
+  const forward = (signal: AbortSignal | undefined, as?: Rewritten) =>
     forwardUpstream(ctx, auth, { method, rawPath: as?.rawPath ?? rawPath, headers: req.headers, body: as?.body ?? body, bodyRewritten: as?.bodyRewritten ?? false, signal, scope });
   // Verified by the gateway's own credentials: its awsProfile is the caller's profile (caps and tiers may name it).
   const profile = auth.kind === "sigv4" ? auth.callerProfile ?? ctx.config.awsProfile : undefined;
@@ -95,24 +95,30 @@ async function handleRead(
   const bodyTags = json && route.kind === "model" && isMetered(route.operation) ? requestMetadataTags(route.operation, json) : {};
   const tagged = route.kind === "unknown" ? { tags: {} } : callTags(ctx, req, bodyTags);
 
+  if (route.kind === "unknown") return passThrough({ ctx, req, res, forward, scope, tagged }, route);
+
+  // One identity per call (its id, start, model and tags): the usage plan, the reservation and the journal line share it.
+  const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
+  const who: Identity = { ...identify(req, route.operation, modelId, ctx.now(), tagged.tags), ...caller };
+  const x = { ctx, req, res, forward, scope, tagged, who };
+
   // The caller's usage plan (rate, quotas) before anything is estimated or reserved.
-  if (route.kind === "model" || route.kind === "guardrail") {
-    const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
-    const who = { ...identify(req, route.operation, modelId, ctx.now(), tagged.tags), ...caller };
-    const stopped = await checkUsagePlan(ctx, who, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId);
-    if (stopped) return answer(res, stopped);
-  }
+  const stopped = await checkUsagePlan(ctx, who, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId);
+  if (stopped) return answer(res, stopped);
 
   if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-    return meter({ ctx, req, res, forward, scope, caller, tagged }, route, route.operation, json, auth.region, body);
+    return meter(x, route, route.operation, json, auth.region, body);
   }
   if (route.kind === "guardrail" && json && ctx.config.guardrailPricing) {
-    return meterGuardrail({ ctx, req, res, forward, scope, caller, tagged }, route, ctx.config.guardrailPricing, json);
+    return meterGuardrail(x, route, ctx.config.guardrailPricing, json);
   }
   // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
   // they are and journaled at $0; other paths only when unmetered calls are allowed.
-  return passThrough({ ctx, req, res, forward, scope, caller, tagged }, route);
+  return passThrough(x, route);
 }
+
+/** The call as the ledger sees it (identify() and the verified caller), built once per request. */
+type Identity = Omit<CallIdentity, "operation" | "caller"> & { operation: Operation; caller: string };
 
 /** One Bedrock request past its checks: what metering and forwarding it need. */
 interface Exchange {
@@ -120,13 +126,13 @@ interface Exchange {
   req: AnyRequest;
   res: AnyResponse;
   /** Re-signs the request (as a cap's action rewrote it, if it did) and sends it to Bedrock. */
-  forward: (signal: AbortSignal, as?: Rewritten) => Promise<import("node:http").IncomingMessage>;
+  forward: (signal: AbortSignal | undefined, as?: Rewritten) => Promise<import("node:http").IncomingMessage>;
   /** What the gateway stops if it must shut down while this call runs. */
   scope: CallScope;
-  /** Who made the call (CallRecord.caller) and the `callers` profile that verified it. */
-  caller: Pick<CallIdentity, "caller" | "callerProfile">;
   /** The call's tags (callTags); `problem`: they break the grammar, so a metered call is refused. */
   tagged: { tags: Record<string, string>; problem?: string };
+  /** The call's one identity, with who made it (CallRecord.caller) and the `callers` profile that verified it; absent for an unknown operation. */
+  who?: Identity;
 }
 
 /** The request as a cap's action rewrote it (PlannedCall). */
@@ -145,7 +151,7 @@ function bodyRefusal(err: BodyRefused): ErrorAnswer {
   }
 }
 
-async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, operation: MeteredOperation, json: JsonObject, region: string, body: Buffer): Promise<void> {
+async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { kind: "model" }>, operation: MeteredOperation, json: JsonObject, region: string, body: Buffer): Promise<void> {
   const { ctx, req, res, scope } = x;
   // Priced in the caller's signing region; an application profile as the model behind it (looked up first, bounded).
   const profile = ctx.profiles && parseModelId(route.modelId).arnKind === "application-inference-profile" ? await ctx.profiles.resolve(route.modelId) : undefined;
@@ -155,8 +161,8 @@ async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, oper
   const { tagged } = x;
   if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
   // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
-  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing, subject: { ...x.caller, user: ctx.user, tags: tagged.tags } });
-  const asCalled = { ...identify(req, operation, route.modelId, ctx.now(), tagged.tags), ...x.caller };
+  const asCalled = { ...x.who, operation };
+  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing, subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags } });
   if (!plan.ok) {
     ctx.log.info(`refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
     await journalRefusal(ctx, asCalled, asked, plan.capId, plan.message);
@@ -177,23 +183,23 @@ async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, oper
   }
   const call = admission.call;
   for (const [name, value] of Object.entries(planned.headers)) res.setHeader(name, value); // sent with whatever answer follows
-  const forward = (signal: AbortSignal) => x.forward(signal, planned);
+  const forward = (signal: AbortSignal | undefined) => x.forward(signal, planned);
 
   // A buffered call runs to completion so that it settles at the usage Bedrock reports rather
   // than at a guess. A streaming caller that leaves before Bedrock's status line: the status is
   // awaited (bounded), since an error costs nothing and only a started stream must be stopped.
-  const aborter = new AbortController();
+  const aborter = isStreaming(operation) ? new AbortController() : undefined; // a buffered call is never given up on
   let callerLeft = false;
   let giveUp: NodeJS.Timeout | undefined;
   const onClientGone = () => {
     callerLeft = true;
     ctx.log.debug(`${operation} ${route.modelId}: the caller left before Bedrock answered; waiting up to ${ctx.inbound.limits.statusWaitMs} ms for its status`);
-    giveUp = setTimeout(() => aborter.abort(), ctx.inbound.limits.statusWaitMs);
+    giveUp = setTimeout(() => aborter?.abort(), ctx.inbound.limits.statusWaitMs);
   };
   if (isStreaming(operation)) res.once("close", onClientGone);
   let upstream;
   try {
-    upstream = await forward(aborter.signal);
+    upstream = await forward(aborter?.signal);
   } catch (err) {
     return failedBeforeAnswer(ctx, call, res, err, callerLeft);
   } finally {
@@ -212,8 +218,8 @@ async function meter(x: Exchange, route: Extract<Route, { kind: "model" }>, oper
 }
 
 /** ApplyGuardrail with configured prices: reserved per text unit, charged by the policy units it reports. */
-async function meterGuardrail(x: Exchange, route: Extract<Route, { kind: "guardrail" }>, pricing: GuardrailPricing, json: JsonObject): Promise<void> {
-  const { ctx, req, res, forward, scope } = x;
+async function meterGuardrail(x: Exchange & { who: Identity }, route: Extract<Route, { kind: "guardrail" }>, pricing: GuardrailPricing, json: JsonObject): Promise<void> {
+  const { ctx, res, forward, scope } = x;
   let units: number;
   try {
     units = guardrailTextUnits(json); // the body as checkRequestBody parsed it: one parse per call
@@ -223,12 +229,12 @@ async function meterGuardrail(x: Exchange, route: Extract<Route, { kind: "guardr
   const estimate = guardrailEstimate(route.guardrailId, units, pricing);
   const { tagged } = x;
   if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
-  const admission = await admit(ctx, { ...identify(req, "ApplyGuardrail", estimate.rates.baseModelId, ctx.now(), tagged.tags), ...x.caller }, estimate, scope);
+  const admission = await admit(ctx, { ...x.who, operation: "ApplyGuardrail" }, estimate, scope);
   if (!admission.ok) return answer(res, refusal(admission.message));
   const call = admission.call;
   let upstream;
   try {
-    upstream = await forward(new AbortController().signal); // runs to completion: it settles at what it reports
+    upstream = await forward(undefined); // runs to completion: it settles at what it reports
   } catch (err) {
     return failedBeforeAnswer(ctx, call, res, err);
   }
@@ -280,18 +286,16 @@ async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: A
 }
 
 async function passThrough(x: Exchange, route: Route): Promise<void> {
-  const { ctx, req, res, forward } = x;
-  const startedAt = ctx.now();
+  const { ctx, res, forward, who } = x;
   const aborter = new AbortController();
   res.once("close", () => aborter.abort());
   try {
     const upstream = await forward(aborter.signal);
     const body = await readAll(upstream);
     const status = upstream.statusCode ?? 502;
-    if (route.kind === "model" || route.kind === "guardrail") {
+    if (who && (route.kind === "model" || route.kind === "guardrail")) {
       const requestId = upstream.headers["x-amzn-requestid"];
-      const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
-      await recordFreeCall(ctx, { ...identify(req, route.operation, modelId, startedAt, x.tagged.tags), ...x.caller }, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, {
+      await recordFreeCall(ctx, who, route.kind === "model" ? ctx.prices.rates(who.modelId).baseModelId : who.modelId, {
         status,
         ...(typeof requestId === "string" ? { requestId } : {}),
         ...(route.operation === "ApplyGuardrail" ? { message: "ApplyGuardrail is billed per text unit, which Bedrock Budget does not price" } : {}),
@@ -308,7 +312,7 @@ async function passThrough(x: Exchange, route: Route): Promise<void> {
 async function forwardUpstream(
   ctx: GatewayContext,
   auth: Extract<Authenticated, { ok: true }>,
-  input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; bodyRewritten: boolean; signal: AbortSignal; scope: CallScope },
+  input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; bodyRewritten: boolean; signal: AbortSignal | undefined; scope: CallScope },
 ) {
   const target = upstreamTarget(ctx.config.upstreamEndpoint, auth.region);
   const headers = forwardableHeaders(input.headers);
@@ -328,7 +332,7 @@ async function forwardUpstream(
       ...(input.bodyRewritten ? {} : { bodySha256: auth.bodySha256 }),
     });
   }
-  return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, signal: input.signal, scope: input.scope });
+  return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, ...(input.signal ? { signal: input.signal } : {}), scope: input.scope });
 }
 
 export function answer(res: AnyResponse, error: ErrorAnswer): void {

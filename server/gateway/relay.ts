@@ -60,11 +60,14 @@ export function unreadableAnswer(problem: string): ErrorAnswer {
   return bedrockError(502, "InternalServerException", `Bedrock Budget could not read Bedrock's answer, so it charged this call its worst case: ${problem}`);
 }
 
-/** Why an upstream answer cannot be relayed as it is (a final status HTTP/2 can carry, valid headers), or undefined. */
-export function unrelayable(upstream: http.IncomingMessage): string | undefined {
+/**
+ * Why an upstream answer cannot be relayed as it is (a final status HTTP/2 can carry, valid headers), or undefined.
+ * `headers`: relayHeaders(upstream), when the caller has them already.
+ */
+export function unrelayable(upstream: http.IncomingMessage, headers = relayHeaders(upstream)): string | undefined {
   const status = upstream.statusCode;
   if (status === undefined || !Number.isInteger(status) || status < 200 || status > 599) return `Bedrock answered with HTTP status ${status}`;
-  for (const [name, value] of Object.entries(relayHeaders(upstream))) {
+  for (const [name, value] of Object.entries(headers)) {
     try {
       http.validateHeaderName(name);
       for (const v of Array.isArray(value) ? value : [value]) http.validateHeaderValue(name, v);
@@ -89,10 +92,10 @@ async function refuseAnswer(call: MeteredCall, upstream: http.IncomingMessage, r
 
 /** InvokeModel and Converse: buffer, settle, then answer. */
 export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMessage, res: AnyResponse): Promise<void> {
-  const problem = unrelayable(upstream);
+  const headers = relayHeaders(upstream);
+  const problem = unrelayable(upstream, headers);
   if (problem) return refuseAnswer(call, upstream, res, problem);
   const status = upstream.statusCode!;
-  const headers = relayHeaders(upstream);
   const requestId = headerValue(upstream, "x-amzn-requestid");
   const id = requestId ? { requestId } : {};
   let body: Buffer;
@@ -123,7 +126,8 @@ export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMe
 /** The two streaming operations: relay whole frames as they come; cut at a cap. */
 export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, res: AnyResponse): Promise<void> {
   const contentType = headerValue(upstream, "content-type");
-  const problem = unrelayable(upstream) ?? (EVENT_STREAM.test(contentType ?? "") ? undefined : `its stream came as ${contentType ? JSON.stringify(contentType.slice(0, 80)) : "no content type"}, not an event stream`);
+  const headers = relayHeaders(upstream);
+  const problem = unrelayable(upstream, headers) ?? (EVENT_STREAM.test(contentType ?? "") ? undefined : `its stream came as ${contentType ? JSON.stringify(contentType.slice(0, 80)) : "no content type"}, not an event stream`);
   if (problem) return refuseAnswer(call, upstream, res, problem);
   const status = upstream.statusCode!;
   const requestId = headerValue(upstream, "x-amzn-requestid");
@@ -139,7 +143,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
   let lastRunning = call.costOf(tracker.current(), tier());
 
   try {
-    res.writeHead(status, relayHeaders(upstream));
+    res.writeHead(status, headers);
   } catch (err) {
     return refuseAnswer(call, upstream, res, `its headers cannot be relayed (${(err as Error).message})`);
   }

@@ -9,10 +9,20 @@ const agents = {
   "https:": new https.Agent({ keepAlive: true, maxSockets: 256 }),
 };
 
+/** Targets by endpoint (or region): parsing a URL on every call cost ~1 % of the gateway's CPU. A few entries in practice; bounded. */
+const targets = new Map<string, UpstreamTarget>();
+
 export function upstreamTarget(upstreamEndpoint: string | undefined, region: string): UpstreamTarget {
-  const url = new URL(upstreamEndpoint ?? `https://bedrock-runtime.${region}.amazonaws.com`);
-  const protocol = url.protocol === "http:" ? "http:" : "https:";
-  return { protocol, hostname: url.hostname, port: url.port ? Number(url.port) : protocol === "https:" ? 443 : 80 };
+  const endpoint = upstreamEndpoint ?? `https://bedrock-runtime.${region}.amazonaws.com`;
+  let target = targets.get(endpoint);
+  if (!target) {
+    const url = new URL(endpoint);
+    const protocol = url.protocol === "http:" ? "http:" : "https:";
+    target = Object.freeze({ protocol, hostname: url.hostname, port: url.port ? Number(url.port) : protocol === "https:" ? 443 : 80 });
+    if (targets.size >= 64) targets.clear();
+    targets.set(endpoint, target);
+  }
+  return target;
 }
 
 export class UpstreamError extends Error {
@@ -33,7 +43,8 @@ export function sendUpstream(input: {
   rawPath: string;
   headers: Record<string, string>;
   body: Uint8Array;
-  signal: AbortSignal;
+  /** Absent: the exchange runs to completion (a buffered call settles at what Bedrock reports); one less listener per call. */
+  signal?: AbortSignal;
   /** The request's scope: the exchange is destroyed when the gateway stops it. */
   scope?: CallScope;
 }): Promise<http.IncomingMessage> {
@@ -52,7 +63,7 @@ export function sendUpstream(input: {
         path: input.rawPath,
         headers: input.headers,
         agent: agents[target.protocol],
-        signal: input.signal,
+        ...(input.signal ? { signal: input.signal } : {}),
       },
       (response) => {
         // The relay adds its own listeners; this one keeps an error that comes before them (or

@@ -142,9 +142,16 @@ export class GatewayHost {
     if (!config || this.stopped) return;
     try {
       const gateway = await startGateway({ config, log: this.log, ...(this.blocked !== undefined ? { blocked: this.blocked } : {}) });
+      // The gateway tells of a turn's settled calls together: the editor gets each call, then one status after them.
+      let statusDue = false;
       const stopEvents = gateway.onCall((record) => {
         this.events.call(record);
-        this.publishStatus(gateway.api.status());
+        if (statusDue) return;
+        statusDue = true;
+        queueMicrotask(() => {
+          statusDue = false;
+          this.publishStatus(gateway.api.status());
+        });
       });
       this.role = { kind: "leader", gateway, stopEvents };
       this.retry = 0;

@@ -1,14 +1,16 @@
 /**
  * Profiles the gateway process (not the load) under the bench's load: `node --cpu-prof` on
  * `bedrock-budget serve`, 16 clients of InvokeModel over h2c, then a summary of where its CPU went.
- * Run: npx tsx test/bench/profileGateway.ts [durability] (writes the .cpuprofile under os.tmpdir()).
+ * Run: npx tsx test/bench/profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N]
+ * (writes the .cpuprofile under os.tmpdir()). The summary: busy CPU by source file, then by
+ * function (self, and inclusive for the gateway's own functions: the bundle is one file).
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { CLI, cliEnv } from "../support/cliProcess";
-import { runCell, startUpstream } from "./load";
+import { runCell, startUpstream, type Proto } from "./load";
 
 interface ProfileNode {
   id: number;
@@ -36,8 +38,52 @@ export function summarize(profile: { nodes: ProfileNode[]; samples: number[]; ti
     .join("\n");
 }
 
+/** Where busy (non-idle) CPU went by function: self time, and inclusive time of the gateway's own code (out/ or server/). */
+export function summarizeFunctions(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }, top = Number(option("--top") ?? 30)): string {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const name = (n: ProfileNode) => `${n.callFrame.functionName || "(anonymous)"} ${n.callFrame.url.replace(/^.*\//, "")}`;
+  const self = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  let busy = 0;
+  profile.samples.forEach((id, i) => {
+    const n = byId.get(id)!;
+    const t = profile.timeDeltas[i] ?? 0;
+    if (n.callFrame.functionName === "(idle)") return;
+    busy += t;
+    self.set(name(n), (self.get(name(n)) ?? 0) + t);
+    const seen = new Set<string>(); // a recursive function counts once per sample
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const node = byId.get(cur)!;
+      const key = name(node);
+      if (seen.has(key) || !/\/(out|server)\//.test(node.callFrame.url)) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + t);
+    }
+  });
+  const list = (m: Map<string, number>) =>
+    [...m].sort((a, b) => b[1] - a[1]).slice(0, top).map(([f, t]) => `${((100 * t) / busy).toFixed(1).padStart(5)} %  ${f}`).join("\n");
+  return `busy CPU ${(busy / 1000).toFixed(0)} ms\n-- self, share of busy CPU\n${list(self)}\n-- inclusive (the gateway's functions), share of busy CPU\n${list(inclusive)}`;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
 async function main(): Promise<void> {
-  const durability = process.argv[2]; // unset: the config says nothing (also for builds that predate the key)
+  const positional = process.argv[2];
+  const durability = positional && !positional.startsWith("--") ? positional : undefined; // unset: the config says nothing (also for builds that predate the key)
+  const clients = Number(option("--clients") ?? 16);
+  const proto = (option("--proto") ?? "h2c") as Proto;
+  const calls = Number(option("--calls") ?? 3000);
+  if (!(clients >= 1 && calls >= 1 && (proto === "h1" || proto === "h2c"))) throw new Error("usage: profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N]");
   const dir = await mkdtemp(path.join(os.tmpdir(), "bb-profile-"));
   const upstream = await startUpstream(20);
   try {
@@ -56,15 +102,16 @@ async function main(): Promise<void> {
       });
       void exited.then(() => reject(new Error("the gateway exited before listening")));
     });
-    await runCell(port, "h2c", "invoke", 16, 300); // warm-up
-    const r = await runCell(port, "h2c", "invoke", 16, 3000);
+    await runCell(port, proto, "invoke", clients, 300); // warm-up
+    const r = await runCell(port, proto, "invoke", clients, calls);
     child.kill("SIGTERM");
     await exited;
     const file = (await readdir(profDir)).find((f) => f.endsWith(".cpuprofile"));
     if (!file) throw new Error("no profile written");
-    const out = path.join(os.tmpdir(), `gateway-${durability ?? "default"}.cpuprofile`);
+    const out = path.join(os.tmpdir(), `gateway-${durability ?? "default"}-${proto}-${clients}.cpuprofile`);
     await writeFile(out, await readFile(path.join(profDir, file)));
-    console.log(`durability ${durability ?? "(default)"}: ${Math.round(r.throughput)} calls/s, ${r.errors} errors; profile ${out}\n${summarize(JSON.parse(await readFile(out, "utf8")))}`);
+    const profile = JSON.parse(await readFile(out, "utf8"));
+    console.log(`durability ${durability ?? "(default)"}, ${clients} ${proto} client(s): ${Math.round(r.throughput)} calls/s, p50 ${median(r.latency).toFixed(2)} ms, ${r.errors} errors; profile ${out}\n${summarize(profile)}\n${summarizeFunctions(profile)}`);
   } finally {
     await upstream.close();
     await rm(dir, { recursive: true, force: true });

@@ -64,6 +64,21 @@ describe("budget/windows", () => {
     });
   });
 
+  it("a day's key changes at the local midnight to the millisecond, asked in a row (Paris after a DST change, Kathmandu at +05:45, Apia's skipped day)", () => {
+    const cases: [string, string, string, string][] = [
+      ["Europe/Paris", "2026-03-29T22:00:00.000Z", "2026-03-29", "2026-03-30"],
+      ["Asia/Kathmandu", "2026-06-09T18:15:00.000Z", "2026-06-09", "2026-06-10"],
+      ["Pacific/Apia", "2011-12-30T10:00:00.000Z", "2011-12-29", "2011-12-31"], // 30 December 2011 never happened there
+    ];
+    for (const [tz, midnight, before, after] of cases) {
+      const t = Date.parse(midnight);
+      for (const [at, want] of [[t - 1, before], [t, after], [t - 1, before], [t + 59_999, after], [t - 60_001, before]] as const) {
+        assert.equal(localDateKey(at, tz), want, `${tz} at ${new Date(at).toISOString()}`);
+        assert.equal(localDateKey(new Date(at), tz), want, `${tz} at ${new Date(at).toISOString()} (a Date)`);
+      }
+    }
+  });
+
   it("boundaries are start-inclusive and end-exclusive", () => {
     const b = windowBounds("day", "Europe/Paris", new Date("2026-06-10T12:00:00Z"));
     assert.deepEqual(windowBounds("day", "Europe/Paris", b.start), b);
