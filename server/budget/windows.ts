@@ -60,9 +60,11 @@ export function localDateKey(at: Date | number, timeZone: string): string {
   const t = typeof at === "number" ? at : at.getTime();
   const minute = Math.floor(t / MINUTE);
   const last = lastDateKey.get(timeZone);
+  // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: a cache miss recomputes the same key.
   if (last && last.minute === minute) return last.key;
   const p = localParts(t, timeZone);
   const key = `${pad(p.year, 4)}-${pad(p.month)}-${pad(p.day)}`;
+  // Stryker disable next-line all: what the cache keeps decides only whether the next call recomputes.
   if (!Number.isNaN(minute)) lastDateKey.set(timeZone, { minute, key });
   return key;
 }
