@@ -127,6 +127,7 @@ export class PriceBook {
     this.overrides = overrideRows(overrides);
     this.raises = overrideRows(raiseOnly);
     this.regional = Object.entries(table.regions)
+      // Stryker disable next-line ConditionalExpression: a string entry (a comment) names no row, so keeping it would price nothing differently.
       .filter((e): e is [string, Record<string, z.infer<typeof regionalRowSchema>>] => typeof e[1] !== "string")
       .map(([glob, rows]) => ({ glob, matches: picomatch(glob, GLOB_OPTIONS), rows }));
     this.ceiling = this.computeCeiling();
@@ -153,10 +154,9 @@ export class PriceBook {
       isResolved(applied.profile) ? `${applied.profile.baseModelId}/${applied.profile.profile}` : `!${applied.profile.failed}`;
     // Stryker disable next-line StringLiteral: any placeholder unlike a token count will do.
     const tokens = long ? applied.inputTokens : "";
-    const key = [modelId, applied.serviceTier, applied.latency, tokens, applied.region, applied.invokedModelId, profile]
-      // Stryker disable next-line StringLiteral: any placeholder for an absent part will do.
-      .map((p) => p ?? "")
-      .join("\u0000"); // NUL is in no model id, tier or region: the parts never run together
+    // Stryker disable next-line StringLiteral: any placeholder for an absent part will do.
+    const parts = [modelId, applied.serviceTier, applied.latency, tokens, applied.region, applied.invokedModelId, profile].map((p) => p ?? "");
+    const key = parts.join("\u0000"); // NUL is in no model id, tier or region: the parts never run together
     let rates = this.cache.get(key);
     // Stryker disable next-line ConditionalExpression: recomputing gives the same rates.
     if (!rates) {

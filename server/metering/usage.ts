@@ -209,13 +209,14 @@ export class StreamUsageTracker {
       this.text(field(delta, "text"));
       this.text(field(field(delta, "toolUse"), "input"));
       this.text(field(field(delta, "reasoningContent"), "text"));
-      // Stryker disable next-line ConditionalExpression: only `metadata` carries usage or a tier, and it is the stream's last event.
-    } else if (eventType === "metadata") {
-      const usage = usageFromConverse(json);
-      // Stryker disable next-line ConditionalExpression: one metadata event per stream, so there is no earlier usage to keep.
-      if (usage) this.finalUsage = usage;
-      this.tier = appliedTierFromConverse(json);
+      return;
     }
+    // Stryker disable next-line ConditionalExpression: only `metadata` carries usage or a tier, and it is the stream's last event.
+    if (eventType !== "metadata") return;
+    const usage = usageFromConverse(json);
+    // Stryker disable next-line ConditionalExpression: one metadata event per stream, so there is no earlier usage to keep.
+    if (usage) this.finalUsage = usage;
+    this.tier = appliedTierFromConverse(json);
   }
 
   private onInvokeChunk(chunk: unknown): void {
