@@ -9,6 +9,7 @@ import type { MeteredOperation } from "../../metering/types";
 import type { SyntaxNode } from "./parsers";
 import { PyScope } from "./pyValues";
 import { readRequest } from "./request";
+import { reusable, type Incremental, type SiteDeps } from "./reuse";
 import { field, isField, LineIndex, namedChildren, nodeAt, occurrences } from "./syntax";
 import type { CallSite } from "./types";
 
@@ -22,9 +23,13 @@ const DISTINCTIVE = new Set(["invoke_model", "invoke_model_with_response_stream"
 const ANTHROPIC_METHODS: Record<string, MeteredOperation> = { create: "InvokeModel", stream: "InvokeModelWithResponseStream" };
 
 
-export function findPyCallSites(root: SyntaxNode, text: string): CallSite[] {
+/** `inc`: the previous run and the edit since, to reuse the facts of sites the edit cannot have changed. */
+export function findPyCallSites(root: SyntaxNode, text: string, inc?: Incremental): CallSite[] {
   const usesBoto = /\b(a?io)?boto(3|core)\b|bedrock-runtime/.test(text);
   const anthropic = anthropicNames(root, text);
+  // Everything outside a site's own reading that decides what it is: a change here re-reads every site.
+  const fileKey = JSON.stringify([usesBoto, anthropic.imported, anthropic.plainToo, [...anthropic.classes], [...anthropic.instances]]);
+  if (inc) inc.memo.fileKey = fileKey;
   const lines = new LineIndex(text);
   let scope: PyScope | undefined; // built on the first match only
 
@@ -43,16 +48,27 @@ export function findPyCallSites(root: SyntaxNode, text: string): CallSite[] {
       }
     }
     if (!match) continue;
-    scope ??= new PyScope(root, text);
-    const params = scope.keywordArguments(field(node, "arguments"));
-    const isAnthropic = match.api === "anthropic-bedrock-sdk";
+    const how = `${match.api} ${match.operation} ${match.metered}`;
+    const start = node.startIndex;
+    const end = node.endIndex;
+    let kept = reusable(inc, fileKey, how, start, end);
+    if (!kept) {
+      scope ??= new PyScope(root, text);
+      const deps: SiteDeps = { reads: [[start, end]], lookups: [] };
+      scope.deps = deps;
+      const params = scope.keywordArguments(field(node, "arguments"));
+      scope.deps = undefined;
+      const isAnthropic = match.api === "anthropic-bedrock-sdk";
+      kept = { end, how, deps, facts: readRequest(match.metered, params, isAnthropic ? "model" : "modelId", !isAnthropic && match.metered.startsWith("InvokeModel")) };
+    }
+    inc?.memo.sites.set(start, kept);
     sites.push({
       range: lines.range(node),
       language: "python",
       api: match.api,
       operation: match.operation,
       meteredOperation: match.metered,
-      ...readRequest(match.metered, params, isAnthropic ? "model" : "modelId", !isAnthropic && match.metered.startsWith("InvokeModel")),
+      ...kept.facts,
     });
   }
   return sites;

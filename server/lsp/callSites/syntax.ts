@@ -52,3 +52,42 @@ export function isField(parent: SyntaxNode | null | undefined, name: string, chi
   const f = parent?.childForFieldName(name);
   return !!f && f.id === child.id;
 }
+
+/**
+ * The occurrences of one name in a file, each read from the tree (`classify`) at most once and only
+ * when asked for: a lookup reads the occurrences inside the scopes around its reference, so a name
+ * used in every function of a large file costs what its own function holds, not the whole file.
+ */
+export class NameOccurrences<T> {
+  private readonly hits: number[];
+  /** undefined: not read yet; null: read, binds nothing. */
+  private readonly read: (T | null | undefined)[];
+
+  constructor(text: string, name: string, private readonly classify: (at: number) => T | null) {
+    this.hits = occurrences(text, [name]);
+    this.read = new Array<T | null | undefined>(this.hits.length);
+  }
+
+  /** What the occurrences starting in [start, end) bind, in document order. */
+  within(start: number, end: number): T[] {
+    const out: T[] = [];
+    for (let i = lowerBound(this.hits, start); i < this.hits.length && this.hits[i]! < end; i++) {
+      let r = this.read[i];
+      if (r === undefined) r = this.read[i] = this.classify(this.hits[i]!);
+      if (r !== null) out.push(r);
+    }
+    return out;
+  }
+}
+
+/** The first index of sorted `xs` whose value is ≥ `x`. */
+function lowerBound(xs: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

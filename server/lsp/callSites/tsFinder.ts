@@ -7,6 +7,7 @@
 import type { MeteredOperation } from "../../metering/types";
 import type { SyntaxNode } from "./parsers";
 import { readRequest } from "./request";
+import { reusable, type Incremental, type SiteDeps } from "./reuse";
 import { field, isField, LineIndex, namedChildren, nodeAt, occurrences } from "./syntax";
 import { TsScope } from "./tsValues";
 import type { CallSite, CallSiteLanguage } from "./types";
@@ -42,9 +43,13 @@ interface Imports {
   anthropicClasses: Set<string>;
 }
 
-export function findTsCallSites(root: SyntaxNode, text: string, language: CallSiteLanguage): CallSite[] {
+/** `inc`: the previous run and the edit since, to reuse the facts of sites the edit cannot have changed. */
+export function findTsCallSites(root: SyntaxNode, text: string, language: CallSiteLanguage, inc?: Incremental): CallSite[] {
   const imports = readImports(root, text);
   const anthropicClients = anthropicInstances(root, text, imports);
+  // Everything outside a site's own reading that decides what it is: a change here re-reads every site.
+  const fileKey = JSON.stringify([language, imports.runtime, imports.anthropicBedrock, imports.anthropicPlain, [...imports.commands], [...imports.anthropicClasses], [...anthropicClients]]);
+  if (inc) inc.memo.fileKey = fileKey;
   const lines = new LineIndex(text);
   let scope: TsScope | undefined; // built on the first match only: most files have no Bedrock call
 
@@ -52,17 +57,28 @@ export function findTsCallSites(root: SyntaxNode, text: string, language: CallSi
   for (const node of candidates(root, text, imports)) {
     const match = matchCall(node, imports, anthropicClients);
     if (!match) continue;
-    scope ??= new TsScope(root, text);
-    const args = namedChildren(field(node, "arguments") ?? node).filter((a) => a.type !== "comment");
-    const params = args[0] ? scope.evaluate(args[0]) : unknown("no argument");
-    const anthropic = match.api === "anthropic-bedrock-sdk";
+    const how = `${match.api} ${match.operation} ${match.metered}`;
+    const start = node.startIndex;
+    const end = node.endIndex;
+    let kept = reusable(inc, fileKey, how, start, end);
+    if (!kept) {
+      scope ??= new TsScope(root, text);
+      const deps: SiteDeps = { reads: [[start, end]], lookups: [] };
+      scope.deps = deps;
+      const args = namedChildren(field(node, "arguments") ?? node).filter((a) => a.type !== "comment");
+      const params = args[0] ? scope.evaluate(args[0]) : unknown("no argument");
+      scope.deps = undefined;
+      const anthropic = match.api === "anthropic-bedrock-sdk";
+      kept = { end, how, deps, facts: readRequest(match.metered, params, anthropic ? "model" : "modelId", !anthropic && match.metered.startsWith("InvokeModel")) };
+    }
+    inc?.memo.sites.set(start, kept);
     sites.push({
       range: lines.range(node),
       language,
       api: match.api,
       operation: match.operation,
       meteredOperation: match.metered,
-      ...readRequest(match.metered, params, anthropic ? "model" : "modelId", !anthropic && match.metered.startsWith("InvokeModel")),
+      ...kept.facts,
     });
   }
   return sites;
