@@ -51,15 +51,16 @@ export class DocumentTrees {
       tree = parse(spec.grammar, text, before.tree);
       if (small) {
         const changed: Span[] = [[e.startIndex, e.newEndIndex], ...before.tree.getChangedRanges(tree).map((r): Span => [r.startIndex, r.endIndex])];
-        for (const [start, end] of changed) wordsIn(text.slice(...statementAround(tree.rootNode, text, start, end)), words);
-        edit = { start: e.startIndex, oldEnd: e.oldEndIndex, newEnd: e.newEndIndex, changed, words };
+        const windows = changed.map(([start, end]) => statementAround(tree.rootNode, text, start, end));
+        for (const w of windows) wordsIn(text.slice(...w), words);
+        edit = { start: e.startIndex, oldEnd: e.oldEndIndex, newEnd: e.newEndIndex, changed, words, windows };
       }
       before.tree.delete(); // wasm memory: not reclaimed by the JS garbage collector
     } else {
       this.forget(uri);
       tree = parse(spec.grammar, text);
     }
-    const memo: FinderMemo = { fileKey: "", sites: new Map() };
+    const memo: FinderMemo = { fileKey: "", sites: new Map(), calls: new Map() };
     const sites = findInTree(spec, tree, text, { ...(edit && before && { previous: before.memo, edit }), memo });
     this.kept.set(uri, { languageId, text, tree, memo, sites });
     return sites;

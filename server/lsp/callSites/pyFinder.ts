@@ -9,8 +9,8 @@ import type { MeteredOperation } from "../../metering/types";
 import type { SyntaxNode } from "./parsers";
 import { PyScope } from "./pyValues";
 import { readRequest } from "./request";
-import { reusable, type Incremental, type SiteDeps } from "./reuse";
-import { field, isField, LineIndex, namedChildren, nodeAt, occurrences } from "./syntax";
+import { previousCall, previousSite, reusable, sameMatch, type Incremental, type Remembered, type SiteDeps, type SiteMatch } from "./reuse";
+import { field, isField, LineIndex, namedChildren, nodeAt, nodeSpanning, occurrences, type Located } from "./syntax";
 import type { CallSite } from "./types";
 
 const METHODS: Record<string, MeteredOperation> = {
@@ -34,40 +34,44 @@ export function findPyCallSites(root: SyntaxNode, text: string, inc?: Incrementa
   let scope: PyScope | undefined; // built on the first match only
 
   const sites: CallSite[] = [];
-  for (const node of candidates(root, text, anthropic.imported)) {
-    const fn = field(node, "function");
-    if (fn?.type !== "attribute") continue;
-    const method = field(fn, "attribute")?.text ?? "";
-    const receiver = field(fn, "object");
-    let match: { api: CallSite["api"]; operation: string; metered: MeteredOperation } | undefined;
-    if (Object.hasOwn(METHODS, method) && (DISTINCTIVE.has(method) || usesBoto)) {
-      match = { api: "boto3", operation: method, metered: METHODS[method]! };
-    } else if (anthropic.imported && Object.hasOwn(ANTHROPIC_METHODS, method) && receiver?.type === "attribute" && field(receiver, "attribute")?.text === "messages") {
-      if (isAnthropicClient(field(receiver, "object"), anthropic)) {
-        match = { api: "anthropic-bedrock-sdk", operation: `messages.${method}`, metered: ANTHROPIC_METHODS[method]! };
+  for (const call of candidates(root, text, anthropic.imported, inc, fileKey)) {
+    const { start, end } = call;
+    let kept: Remembered | undefined;
+    let match: SiteMatch | undefined;
+    let node = call.node;
+    if (node) {
+      match = matchCall(node, usesBoto, anthropic);
+      if (!match) continue;
+      kept = reusable(inc, fileKey, start, end);
+      if (kept && !sameMatch(kept.match, match)) kept = undefined;
+    } else {
+      // Located from the previous run, nothing it is made of changed: the same call, a site only if it was one.
+      if (!previousSite(inc, fileKey, start, end)) continue;
+      kept = reusable(inc, fileKey, start, end);
+      if (!kept) {
+        node = nodeSpanning(root, start, end, CALL_TYPES);
+        match = node && matchCall(node, usesBoto, anthropic);
+        if (!node || !match) continue;
       }
     }
-    if (!match) continue;
-    const how = `${match.api} ${match.operation} ${match.metered}`;
-    const start = node.startIndex;
-    const end = node.endIndex;
-    let kept = reusable(inc, fileKey, how, start, end);
     if (!kept) {
+      node = node!;
+      match = match!;
       scope ??= new PyScope(root, text);
       const deps: SiteDeps = { reads: [[start, end]], lookups: [] };
       scope.deps = deps;
       const params = scope.keywordArguments(field(node, "arguments"));
       scope.deps = undefined;
       const isAnthropic = match.api === "anthropic-bedrock-sdk";
-      kept = { end, how, deps, facts: readRequest(match.metered, params, isAnthropic ? "model" : "modelId", !isAnthropic && match.metered.startsWith("InvokeModel")) };
+      kept = { end, match, deps, facts: readRequest(match.metered, params, isAnthropic ? "model" : "modelId", !isAnthropic && match.metered.startsWith("InvokeModel")) };
     }
     inc?.memo.sites.set(start, kept);
     sites.push({
-      range: lines.range(node),
+      range: lines.rangeOf(start, end),
       language: "python",
-      api: match.api,
-      operation: match.operation,
-      meteredOperation: match.metered,
+      api: kept.match.api,
+      operation: kept.match.operation,
+      meteredOperation: kept.match.metered,
       ...kept.facts,
     });
   }
@@ -83,18 +87,45 @@ interface AnthropicNames {
 }
 
 /** `recv.method(...)` calls for the method names we care about, in document order (located in the text, checked in the tree). */
-function candidates(root: SyntaxNode, text: string, anthropic: boolean): SyntaxNode[] {
+function candidates(root: SyntaxNode, text: string, anthropic: boolean, inc: Incremental | undefined, fileKey: string): Located[] {
   const names = Object.keys(METHODS);
   if (anthropic) names.push(...Object.keys(ANTHROPIC_METHODS));
-  const out: SyntaxNode[] = [];
+  const out: Located[] = [];
   for (const at of occurrences(text, names)) {
-    const id = nodeAt(root, at, at + (/^\w+/.exec(text.slice(at, at + 64))?.[0].length ?? 1));
-    const attr = id?.parent;
-    if (!id || id.type !== "identifier" || attr?.type !== "attribute" || !isField(attr, "attribute", id)) continue;
-    const call = attr.parent;
-    if (call?.type === "call" && isField(call, "function", attr)) out.push(call);
+    const length = /^\w+/.exec(text.slice(at, at + 64))?.[0].length ?? 1;
+    const known = previousCall(inc, fileKey, at, length);
+    const call = known === undefined ? callOf(root, at, length) : known && { start: known[0], end: known[1] };
+    inc?.memo.calls.set(at, call ? [call.start, call.end] : null);
+    if (call) out.push(call);
   }
   return out;
+}
+
+const CALL_TYPES: ReadonlySet<string> = new Set(["call"]);
+
+/** The call whose method is the name at [at, at + length), read from the tree. */
+function callOf(root: SyntaxNode, at: number, length: number): Located | null {
+  const id = nodeAt(root, at, at + length);
+  const attr = id?.parent;
+  if (!id || id.type !== "identifier" || attr?.type !== "attribute" || !isField(attr, "attribute", id)) return null;
+  const call = attr.parent;
+  return call?.type === "call" && isField(call, "function", attr) ? { start: call.startIndex, end: call.endIndex, node: call } : null;
+}
+
+function matchCall(node: SyntaxNode, usesBoto: boolean, anthropic: AnthropicNames): SiteMatch | undefined {
+  const fn = field(node, "function");
+  if (fn?.type !== "attribute") return undefined;
+  const method = field(fn, "attribute")?.text ?? "";
+  const receiver = field(fn, "object");
+  if (Object.hasOwn(METHODS, method) && (DISTINCTIVE.has(method) || usesBoto)) {
+    return { api: "boto3", operation: method, metered: METHODS[method]! };
+  }
+  if (anthropic.imported && Object.hasOwn(ANTHROPIC_METHODS, method) && receiver?.type === "attribute" && field(receiver, "attribute")?.text === "messages") {
+    if (isAnthropicClient(field(receiver, "object"), anthropic)) {
+      return { api: "anthropic-bedrock-sdk", operation: `messages.${method}`, metered: ANTHROPIC_METHODS[method]! };
+    }
+  }
+  return undefined;
 }
 
 function anthropicNames(root: SyntaxNode, text: string): AnthropicNames {

@@ -5,7 +5,8 @@
  * per site what its evaluation read (`SiteDeps`); after the edit the facts are reused only when
  * none of it lies in the changed text. Pure: positions are UTF-16 indexes, as node.startIndex.
  */
-import type { RequestFacts } from "./types";
+import type { MeteredOperation } from "../../metering/types";
+import type { CallSite, RequestFacts } from "./types";
 
 /** [start, end) in the text. */
 export type Span = readonly [number, number];
@@ -16,19 +17,33 @@ export interface SiteDeps {
   lookups: { name: string; within: Span }[];
 }
 
+/** What call a site is. */
+export interface SiteMatch {
+  api: CallSite["api"];
+  operation: string;
+  metered: MeteredOperation;
+}
+
+export function sameMatch(a: SiteMatch, b: SiteMatch): boolean {
+  return a.api === b.api && a.operation === b.operation && a.metered === b.metered;
+}
+
 /** One site of the previous run, keyed by its start. */
 export interface Remembered {
   end: number;
-  /** How the site was read (API and operation): facts are reused only for the same reading. */
-  how: string;
+  match: SiteMatch;
   facts: RequestFacts;
   deps: SiteDeps;
 }
 
-/** A finder's memory of one run: what the whole file decides (imports, clients) and each site's facts. */
+/**
+ * A finder's memory of one run: what the whole file decides (imports, clients), each site's facts,
+ * and for each place a name the finder looks for is written, the call it belongs to (null: none).
+ */
 export interface FinderMemo {
   fileKey: string;
   sites: Map<number, Remembered>;
+  calls: Map<number, Span | null>;
 }
 
 /** The one edit between the previous run and this one, and what it may have changed (in this text's indexes). */
@@ -40,6 +55,8 @@ export interface EditView {
   changed: Span[];
   /** Every name written in the statements holding a change, before and after the edit. */
   words: Set<string>;
+  /** Those statements (after the edit): a name written outside them is part of the same call as before, if any. */
+  windows: Span[];
 }
 
 /** Passed to a finder: the previous run and the edit since (both absent: from scratch); `memo` is filled for the next run. */
@@ -54,23 +71,46 @@ export interface Incremental {
  * edit cannot have changed its facts: nothing it read was edited or changed its syntax, and no name
  * it looked up is written in a changed statement inside the extent its lookup searched.
  */
-export function reusable(inc: Incremental | undefined, fileKey: string, how: string, start: number, end: number): Remembered | undefined {
-  const previous = inc?.previous;
+export function reusable(inc: Incremental | undefined, fileKey: string, start: number, end: number): Remembered | undefined {
+  const was = previousSite(inc, fileKey, start, end);
   const edit = inc?.edit;
-  if (!previous || !edit || previous.fileKey !== fileKey) return undefined;
-  const old = toOld(edit, start);
-  if (old === undefined) return undefined;
-  const was = previous.sites.get(old);
-  if (!was || was.how !== how || shift(edit, was.end) !== end) return undefined;
+  if (!was || !edit) return undefined;
   for (const span of was.deps.reads) if (touched(edit, span)) return undefined;
   for (const { name, within } of was.deps.lookups) if (edit.words.has(name) && touched(edit, within)) return undefined;
   const moved = ([a, b]: Span): Span => [shift(edit, a) ?? edit.newEnd, shift(edit, b) ?? edit.newEnd];
   return {
     end,
-    how,
+    match: was.match,
     facts: was.facts,
     deps: { reads: was.deps.reads.map(moved), lookups: was.deps.lookups.map(({ name, within }) => ({ name, within: moved(within) })) },
   };
+}
+
+/** The previous run's site at what is now [start, end), if there was one. */
+export function previousSite(inc: Incremental | undefined, fileKey: string, start: number, end: number): Remembered | undefined {
+  const previous = inc?.previous;
+  const edit = inc?.edit;
+  if (!previous || !edit || previous.fileKey !== fileKey) return undefined;
+  const old = toOld(edit, start);
+  const was = old === undefined ? undefined : previous.sites.get(old);
+  return was && shift(edit, was.end) === end ? was : undefined;
+}
+
+/**
+ * The call a name written at `at` belongs to, as the previous run read it, moved here: null when it
+ * belonged to none; undefined when it must be read from the tree (in or next to a changed
+ * statement, new, or part of a call the change reached).
+ */
+export function previousCall(inc: Incremental | undefined, fileKey: string, at: number, length: number): Span | null | undefined {
+  const previous = inc?.previous;
+  const edit = inc?.edit;
+  if (!previous || !edit || previous.fileKey !== fileKey) return undefined;
+  if (edit.windows.some(([s, e]) => at <= e && at + length >= s)) return undefined;
+  const old = toOld(edit, at);
+  const was = old === undefined ? undefined : previous.calls.get(old);
+  if (was === undefined || was === null) return was;
+  if (touched(edit, was)) return undefined;
+  return [shift(edit, was[0])!, shift(edit, was[1])!];
 }
 
 /** Whether an extent of the previous text meets the edit or, moved by it, a range whose syntax changed (touching counts). */

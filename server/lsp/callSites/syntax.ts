@@ -15,8 +15,37 @@ export class LineIndex {
     return { line: row, character: index - (this.starts[row] ?? 0) };
   }
   range(node: SyntaxNode): Range {
-    return { start: this.position(node.startIndex, node.startPosition.row), end: this.position(node.endIndex, node.endPosition.row) };
+    return this.rangeOf(node.startIndex, node.endIndex);
   }
+  /** The range of [start, end) (rows counted by "\n", as tree-sitter counts them). */
+  rangeOf(start: number, end: number): Range {
+    return { start: this.position(start, this.rowOf(start)), end: this.position(end, this.rowOf(end)) };
+  }
+  private rowOf(index: number): number {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+}
+
+/** A call the finder located: its extent, and its node when it was read from the tree in this run. */
+export interface Located {
+  start: number;
+  end: number;
+  node?: SyntaxNode;
+}
+
+/** The node of `type`s spanning exactly [start, end): a call located in an earlier run, read again. */
+export function nodeSpanning(root: SyntaxNode, start: number, end: number, types: ReadonlySet<string>): SyntaxNode | undefined {
+  for (let n: SyntaxNode | null | undefined = nodeAt(root, start, end); n && n.startIndex === start && n.endIndex === end; n = n.parent) {
+    if (types.has(n.type)) return n;
+  }
+  return undefined;
 }
 
 export function namedChildren(node: SyntaxNode): SyntaxNode[] {

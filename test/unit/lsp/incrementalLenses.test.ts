@@ -188,6 +188,25 @@ describe("lsp: lenses after edits reuse what an edit cannot change, and equal a 
     }
   });
 
+  it("a call appears when the keyword before it is completed, and goes when it is cut (a name that was no call's becomes one)", () => {
+    const trees = new DocumentTrees();
+    try {
+      const doc = TS_DOC.replace("return client.converse(", "return client.conv(").replace("client.send(new Invoke(", "client.send(ne Invoke(");
+      assert.equal(trees.callSites("file:///doc", "typescript", doc).length, 2);
+      const typed = doc.replace("client.send(ne Invoke(", "client.send(new Invoke(");
+      const sites = trees.callSites("file:///doc", "typescript", typed);
+      assert.deepEqual(sites.map((s) => s.operation), ["ConverseCommand", "InvokeModelCommand", "ConverseCommand"]);
+      assert.deepEqual(sites, findCallSitesSync(typed, "typescript"));
+      const method = typed.replace("return client.conv(", "return client.converse(");
+      assert.deepEqual(trees.callSites("file:///doc", "typescript", method).map((s) => s.operation), ["ConverseCommand", "InvokeModelCommand", "ConverseCommand", "converse"]);
+      const cut = method.replace("client.send(new Invoke(", "client.send(ne Invoke(");
+      assert.deepEqual(trees.callSites("file:///doc", "typescript", cut), findCallSitesSync(cut, "typescript"));
+      assert.equal(trees.callSites("file:///doc", "typescript", cut).length, 3);
+    } finally {
+      trees.clear();
+    }
+  });
+
   for (const file of ["sdkCommands.ts", "anthropicBedrock.ts", "aggregatedClient.js", "boto3_client.py", "anthropic_bedrock.py"]) {
     it(`${file}: after a series of typed names and cuts, the lenses equal a fresh parse's`, () => {
       const languageId = languageIdForPath(file)!;
