@@ -63,12 +63,14 @@ export function field(node: SyntaxNode, name: string): SyntaxNode | undefined {
  * proportional to the candidates instead of to the file.
  */
 export function occurrences(text: string, words: Iterable<string>): number[] {
-  const alternatives = [...words].map((w) => w.replace(/[$.*+?^(){}[\]|\\]/g, "\\$&"));
-  if (alternatives.length === 0) return [];
-  const re = new RegExp(`(?<![\\w$])(?:${alternatives.join("|")})(?![\\w$])`, "g");
-  const hits: number[] = [];
-  for (let m = re.exec(text); m; m = re.exec(text)) hits.push(m.index);
-  return hits;
+  const list = [...words];
+  return list.length === 0 ? [] : occurrencesOf(text, wholeWords(list));
+}
+
+/** A global pattern matching any of `words` as a whole identifier. */
+function wholeWords(words: readonly string[]): RegExp {
+  const alternatives = words.map((w) => w.replace(/[$.*+?^(){}[\]|\\]/g, "\\$&"));
+  return new RegExp(`(?<![\\w$])(?:${alternatives.join("|")})(?![\\w$])`, "g");
 }
 
 /** The smallest node spanning [start, end) (UTF-16 indexes, as node.startIndex). */
@@ -86,27 +88,45 @@ export function isField(parent: SyntaxNode | null | undefined, name: string, chi
  * The occurrences of one name in a file, each read from the tree (`classify`) at most once and only
  * when asked for: a lookup reads the occurrences inside the scopes around its reference, so a name
  * used in every function of a large file costs what its own function holds, not the whole file.
+ * The text is searched only over the extents asked for, until one asks for (nearly) all of it.
  */
 export class NameOccurrences<T> {
-  private readonly hits: number[];
-  /** undefined: not read yet; null: read, binds nothing. */
-  private readonly read: (T | null | undefined)[];
+  private hits: number[] | undefined;
+  private readonly pattern: RegExp;
+  /** Searching part of the text finds what searching all of it finds there: true when matches cannot overlap (ASCII name characters). */
+  private readonly partial: boolean;
+  /** Read occurrences by index; null: binds nothing. */
+  private readonly read = new Map<number, T | null>();
 
-  constructor(text: string, name: string, private readonly classify: (at: number) => T | null) {
-    this.hits = occurrences(text, [name]);
-    this.read = new Array<T | null | undefined>(this.hits.length);
+  constructor(private readonly text: string, name: string, private readonly classify: (at: number) => T | null) {
+    this.pattern = wholeWords([name]);
+    this.partial = /^[\w$]+$/.test(name);
   }
 
   /** What the occurrences starting in [start, end) bind, in document order. */
   within(start: number, end: number): T[] {
     const out: T[] = [];
-    for (let i = lowerBound(this.hits, start); i < this.hits.length && this.hits[i]! < end; i++) {
-      let r = this.read[i];
-      if (r === undefined) r = this.read[i] = this.classify(this.hits[i]!);
+    const take = (at: number) => {
+      let r = this.read.get(at);
+      if (r === undefined) this.read.set(at, (r = this.classify(at)));
       if (r !== null) out.push(r);
+    };
+    if (!this.hits && this.partial && end - start < this.text.length / 4) {
+      this.pattern.lastIndex = start;
+      for (let m = this.pattern.exec(this.text); m && m.index < end; m = this.pattern.exec(this.text)) take(m.index);
+      return out;
     }
+    this.hits ??= occurrencesOf(this.text, this.pattern);
+    for (let i = lowerBound(this.hits, start); i < this.hits.length && this.hits[i]! < end; i++) take(this.hits[i]!);
     return out;
   }
+}
+
+function occurrencesOf(text: string, pattern: RegExp): number[] {
+  const hits: number[] = [];
+  pattern.lastIndex = 0;
+  for (let m = pattern.exec(text); m; m = pattern.exec(text)) hits.push(m.index);
+  return hits;
 }
 
 /** The first index of sorted `xs` whose value is ≥ `x`. */
