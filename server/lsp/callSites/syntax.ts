@@ -64,7 +64,11 @@ export function field(node: SyntaxNode, name: string): SyntaxNode | undefined {
  */
 export function occurrences(text: string, words: Iterable<string>): number[] {
   const list = [...words];
-  return list.length === 0 ? [] : occurrencesOf(text, wholeWords(list));
+  if (list.length === 0) return [];
+  const re = wholeWords(list);
+  const hits: number[] = [];
+  for (let m = re.exec(text); m; m = re.exec(text)) hits.push(m.index);
+  return hits;
 }
 
 /** A global pattern matching any of `words` as a whole identifier. */
@@ -78,6 +82,30 @@ export function nodeAt(root: SyntaxNode, start: number, end: number): SyntaxNode
   return root.descendantForIndex(start, end) ?? undefined;
 }
 
+/**
+ * The extents [start, end) of `node` and of every node above it, innermost first, the root's as the
+ * whole text. One walk down from the root: `node.parent` walks down from the root once per level.
+ */
+export function extentsAround(root: SyntaxNode, node: SyntaxNode, textLength: number): [number, number][] {
+  const cursor = root.walk();
+  try {
+    const from = node.startIndex;
+    const path: [number, number][] = [];
+    let found = cursor.nodeId === node.id;
+    while (!found && cursor.gotoFirstChildForIndex(from) && cursor.startIndex <= from) {
+      path.push([cursor.startIndex, cursor.endIndex]);
+      found = cursor.nodeId === node.id;
+    }
+    if (found) return [...path.reverse(), [0, textLength]];
+  } finally {
+    cursor.delete(); // wasm memory
+  }
+  // Not on the path down (not expected): climb instead.
+  const out: [number, number][] = [];
+  for (let n: SyntaxNode | null = node; n; n = n.parent) out.push(n.parent ? [n.startIndex, n.endIndex] : [0, textLength]);
+  return out;
+}
+
 /** True when `child` is the node in `parent`'s field `name`. */
 export function isField(parent: SyntaxNode | null | undefined, name: string, child: SyntaxNode): boolean {
   const f = parent?.childForFieldName(name);
@@ -88,45 +116,59 @@ export function isField(parent: SyntaxNode | null | undefined, name: string, chi
  * The occurrences of one name in a file, each read from the tree (`classify`) at most once and only
  * when asked for: a lookup reads the occurrences inside the scopes around its reference, so a name
  * used in every function of a large file costs what its own function holds, not the whole file.
- * The text is searched only over the extents asked for, until one asks for (nearly) all of it.
+ * The text is searched only as far as asked: one stretch [lo, hi) that grows to cover each request.
  */
 export class NameOccurrences<T> {
-  private hits: number[] | undefined;
   private readonly pattern: RegExp;
-  /** Searching part of the text finds what searching all of it finds there: true when matches cannot overlap (ASCII name characters). */
-  private readonly partial: boolean;
+  /** Start indexes of the name within [lo, hi), in order. */
+  private hits: number[] = [];
+  private lo = 0;
+  private hi = 0;
   /** Read occurrences by index; null: binds nothing. */
   private readonly read = new Map<number, T | null>();
 
   constructor(private readonly text: string, name: string, private readonly classify: (at: number) => T | null) {
     this.pattern = wholeWords([name]);
-    this.partial = /^[\w$]+$/.test(name);
+    // Searching a stretch finds what searching all finds there only when matches cannot overlap (ASCII names).
+    if (!/^[\w$]+$/.test(name)) this.cover(0, text.length);
   }
 
   /** What the occurrences starting in [start, end) bind, in document order. */
   within(start: number, end: number): T[] {
+    this.cover(start, end);
     const out: T[] = [];
-    const take = (at: number) => {
+    for (let i = lowerBound(this.hits, start); i < this.hits.length && this.hits[i]! < end; i++) {
+      const at = this.hits[i]!;
       let r = this.read.get(at);
       if (r === undefined) this.read.set(at, (r = this.classify(at)));
       if (r !== null) out.push(r);
-    };
-    if (!this.hits && this.partial && end - start < this.text.length / 4) {
-      this.pattern.lastIndex = start;
-      for (let m = this.pattern.exec(this.text); m && m.index < end; m = this.pattern.exec(this.text)) take(m.index);
-      return out;
     }
-    this.hits ??= occurrencesOf(this.text, this.pattern);
-    for (let i = lowerBound(this.hits, start); i < this.hits.length && this.hits[i]! < end; i++) take(this.hits[i]!);
     return out;
   }
-}
 
-function occurrencesOf(text: string, pattern: RegExp): number[] {
-  const hits: number[] = [];
-  pattern.lastIndex = 0;
-  for (let m = pattern.exec(text); m; m = pattern.exec(text)) hits.push(m.index);
-  return hits;
+  private cover(start: number, end: number): void {
+    if (this.lo === this.hi) {
+      this.hits = this.search(start, end);
+      [this.lo, this.hi] = [start, end];
+      return;
+    }
+    if (start < this.lo) {
+      this.hits = [...this.search(start, this.lo), ...this.hits];
+      this.lo = start;
+    }
+    if (end > this.hi) {
+      for (const at of this.search(this.hi, end)) this.hits.push(at);
+      this.hi = end;
+    }
+  }
+
+  /** Start indexes of matches starting in [from, to). */
+  private search(from: number, to: number): number[] {
+    const hits: number[] = [];
+    this.pattern.lastIndex = from;
+    for (let m = this.pattern.exec(this.text); m && m.index < to; m = this.pattern.exec(this.text)) hits.push(m.index);
+    return hits;
+  }
 }
 
 /** The first index of sorted `xs` whose value is ≥ `x`. */

@@ -5,7 +5,7 @@
  * functions in the same file are followed into their single `return`. Anything else is unknown.
  */
 import type { SyntaxNode } from "./parsers";
-import { field, isField, NameOccurrences, namedChildren, nodeAt } from "./syntax";
+import { extentsAround, field, isField, NameOccurrences, namedChildren, nodeAt } from "./syntax";
 import { mergeSpread, onlyReturned, resolveOnce } from "./evaluation";
 import { concat, member, partsOf, unknown, type Value } from "./values";
 import type { SiteDeps } from "./reuse";
@@ -174,20 +174,19 @@ export class TsScope {
   private lookup(name: string, at: SyntaxNode): Decl | undefined {
     const from = at.startIndex;
     const names = this.occurrencesOf(name);
-    for (let a: SyntaxNode | null = at; a; ) {
-      const parent: SyntaxNode | null = a.parent;
-      const start = parent ? a.startIndex : 0;
+    const extents = extentsAround(this.root, at, this.text.length);
+    for (let i = 0; i < extents.length; i++) {
+      const [start, end] = extents[i]!;
       let best: Decl | undefined;
-      for (const b of names.within(start, parent ? a.endIndex : this.text.length)) {
+      for (const b of names.within(start, end)) {
         if (!("decl" in b)) continue;
         const d = b.decl;
         if (d.start <= from && from < d.end && (!best || d.start >= best.start)) best = d;
       }
-      if (!parent || (best && best.start > start)) {
-        this.deps?.lookups.push({ name, within: [start, parent ? a.endIndex : this.text.length] });
+      if (i === extents.length - 1 || (best && best.start > start)) {
+        this.deps?.lookups.push({ name, within: [start, end] });
         return best;
       }
-      a = parent;
     }
     return undefined;
   }
