@@ -9,8 +9,8 @@ import type { MeteredOperation } from "../../metering/types";
 import type { SyntaxNode } from "./parsers";
 import { PyScope } from "./pyValues";
 import { readRequest } from "./request";
-import { previousCall, previousSite, reusable, sameMatch, type Incremental, type Remembered, type SiteDeps, type SiteMatch } from "./reuse";
-import { field, isField, LineIndex, namedChildren, nodeAt, nodeSpanning, occurrences, type Located } from "./syntax";
+import { previousCall, siteOf, type Incremental, type SiteMatch, type SiteReader } from "./reuse";
+import { field, isField, LineIndex, namedChildren, nodeAt, occurrences, type Located } from "./syntax";
 import type { CallSite } from "./types";
 
 const METHODS: Record<string, MeteredOperation> = {
@@ -33,46 +33,29 @@ export function findPyCallSites(root: SyntaxNode, text: string, inc?: Incrementa
   const lines = new LineIndex(text);
   let scope: PyScope | undefined; // built on the first match only
 
-  const sites: CallSite[] = [];
-  for (const call of candidates(root, text, anthropic.imported, inc, fileKey)) {
-    const { start, end } = call;
-    let kept: Remembered | undefined;
-    let match: SiteMatch | undefined;
-    let node = call.node;
-    if (node) {
-      match = matchCall(node, usesBoto, anthropic);
-      if (!match) continue;
-      kept = reusable(inc, fileKey, start, end);
-      if (kept && !sameMatch(kept.match, match)) kept = undefined;
-    } else {
-      // Located from the previous run, nothing it is made of changed: the same call, a site only if it was one.
-      if (!previousSite(inc, fileKey, start, end)) continue;
-      kept = reusable(inc, fileKey, start, end);
-      if (!kept) {
-        node = nodeSpanning(root, start, end, CALL_TYPES);
-        match = node && matchCall(node, usesBoto, anthropic);
-        if (!node || !match) continue;
-      }
-    }
-    if (!kept) {
-      node = node!;
-      match = match!;
+  const reader: SiteReader = {
+    callTypes: CALL_TYPES,
+    match: (node) => matchCall(node, usesBoto, anthropic),
+    facts: (node, match, deps) => {
       scope ??= new PyScope(root, text);
-      const deps: SiteDeps = { reads: [[start, end]], lookups: [] };
       scope.deps = deps;
       const params = scope.keywordArguments(field(node, "arguments"));
       scope.deps = undefined;
       const isAnthropic = match.api === "anthropic-bedrock-sdk";
-      kept = { end, match, deps, facts: readRequest(match.metered, params, isAnthropic ? "model" : "modelId", !isAnthropic && match.metered.startsWith("InvokeModel")) };
-    }
-    inc?.memo.sites.set(start, kept);
+      return readRequest(match.metered, params, isAnthropic ? "model" : "modelId", !isAnthropic && match.metered.startsWith("InvokeModel"));
+    },
+  };
+  const sites: CallSite[] = [];
+  for (const call of candidates(root, text, anthropic.imported, inc, fileKey)) {
+    const site = siteOf(call, root, reader, inc, fileKey);
+    if (!site) continue;
     sites.push({
-      range: lines.rangeOf(start, end),
+      range: lines.rangeOf(call.start, call.end),
       language: "python",
-      api: kept.match.api,
-      operation: kept.match.operation,
-      meteredOperation: kept.match.metered,
-      ...kept.facts,
+      api: site.match.api,
+      operation: site.match.operation,
+      meteredOperation: site.match.metered,
+      ...site.facts,
     });
   }
   return sites;

@@ -3,9 +3,11 @@
  * site (following names to their declarations, helpers to their returns) is what finding costs;
  * a keystroke changes one statement, so the sites elsewhere keep what they read. A finder records
  * per site what its evaluation read (`SiteDeps`); after the edit the facts are reused only when
- * none of it lies in the changed text. Pure: positions are UTF-16 indexes, as node.startIndex.
+ * none of it lies in the changed text. Positions are UTF-16 indexes, as node.startIndex.
  */
 import type { MeteredOperation } from "../../metering/types";
+import type { SyntaxNode } from "./parsers";
+import { nodeSpanning, type Located } from "./syntax";
 import type { CallSite, RequestFacts } from "./types";
 
 /** [start, end) in the text. */
@@ -24,8 +26,47 @@ export interface SiteMatch {
   metered: MeteredOperation;
 }
 
-export function sameMatch(a: SiteMatch, b: SiteMatch): boolean {
+function sameMatch(a: SiteMatch, b: SiteMatch): boolean {
   return a.api === b.api && a.operation === b.operation && a.metered === b.metered;
+}
+
+/** How a finder reads one call from the tree: what call it is (undefined: none we price), and its request. */
+export interface SiteReader {
+  callTypes: ReadonlySet<string>;
+  match(node: SyntaxNode): SiteMatch | undefined;
+  /** Records what it reads in `deps`. */
+  facts(node: SyntaxNode, match: SiteMatch, deps: SiteDeps): RequestFacts;
+}
+
+/**
+ * A located call as a site: the previous run's when the edit cannot have changed it, else read from
+ * the tree; undefined when it is no site. Recorded in `inc.memo` for the next run.
+ */
+export function siteOf(call: Located, root: SyntaxNode, reader: SiteReader, inc: Incremental | undefined, fileKey: string): Remembered | undefined {
+  const { start, end } = call;
+  let node = call.node;
+  let match = node && reader.match(node);
+  let kept: Remembered | undefined;
+  if (node) {
+    if (!match) return undefined;
+    kept = reusable(inc, fileKey, start, end);
+    if (kept && !sameMatch(kept.match, match)) kept = undefined;
+  } else {
+    // Located from the previous run and nothing it is made of changed: the same call, a site only if it was one.
+    if (!previousSite(inc, fileKey, start, end)) return undefined;
+    kept = reusable(inc, fileKey, start, end);
+    if (!kept) {
+      node = nodeSpanning(root, start, end, reader.callTypes);
+      match = node && reader.match(node);
+    }
+  }
+  if (!kept) {
+    if (!node || !match) return undefined;
+    const deps: SiteDeps = { reads: [[start, end]], lookups: [] };
+    kept = { end, match, deps, facts: reader.facts(node, match, deps) };
+  }
+  inc?.memo.sites.set(start, kept);
+  return kept;
 }
 
 /** One site of the previous run, keyed by its start. */
@@ -71,7 +112,7 @@ export interface Incremental {
  * edit cannot have changed its facts: nothing it read was edited or changed its syntax, and no name
  * it looked up is written in a changed statement inside the extent its lookup searched.
  */
-export function reusable(inc: Incremental | undefined, fileKey: string, start: number, end: number): Remembered | undefined {
+function reusable(inc: Incremental | undefined, fileKey: string, start: number, end: number): Remembered | undefined {
   const was = previousSite(inc, fileKey, start, end);
   const edit = inc?.edit;
   if (!was || !edit) return undefined;
@@ -87,7 +128,7 @@ export function reusable(inc: Incremental | undefined, fileKey: string, start: n
 }
 
 /** The previous run's site at what is now [start, end), if there was one. */
-export function previousSite(inc: Incremental | undefined, fileKey: string, start: number, end: number): Remembered | undefined {
+function previousSite(inc: Incremental | undefined, fileKey: string, start: number, end: number): Remembered | undefined {
   const previous = inc?.previous;
   const edit = inc?.edit;
   if (!previous || !edit || previous.fileKey !== fileKey) return undefined;

@@ -7,8 +7,8 @@
 import type { MeteredOperation } from "../../metering/types";
 import type { SyntaxNode } from "./parsers";
 import { readRequest } from "./request";
-import { previousCall, previousSite, reusable, sameMatch, type Incremental, type Remembered, type SiteDeps, type SiteMatch } from "./reuse";
-import { field, isField, LineIndex, namedChildren, nodeAt, nodeSpanning, occurrences, type Located } from "./syntax";
+import { previousCall, siteOf, type Incremental, type SiteMatch, type SiteReader } from "./reuse";
+import { field, isField, LineIndex, namedChildren, nodeAt, occurrences, type Located } from "./syntax";
 import { TsScope } from "./tsValues";
 import type { CallSite, CallSiteLanguage } from "./types";
 import { unknown } from "./values";
@@ -53,47 +53,30 @@ export function findTsCallSites(root: SyntaxNode, text: string, language: CallSi
   const lines = new LineIndex(text);
   let scope: TsScope | undefined; // built on the first match only: most files have no Bedrock call
 
-  const sites: CallSite[] = [];
-  for (const call of candidates(root, text, imports, inc, fileKey)) {
-    const { start, end } = call;
-    let kept: Remembered | undefined;
-    let match: SiteMatch | undefined;
-    let node = call.node;
-    if (node) {
-      match = matchCall(node, imports, anthropicClients);
-      if (!match) continue;
-      kept = reusable(inc, fileKey, start, end);
-      if (kept && !sameMatch(kept.match, match)) kept = undefined;
-    } else {
-      // Located from the previous run, nothing it is made of changed: the same call, a site only if it was one.
-      if (!previousSite(inc, fileKey, start, end)) continue;
-      kept = reusable(inc, fileKey, start, end);
-      if (!kept) {
-        node = nodeSpanning(root, start, end, CALL_TYPES);
-        match = node && matchCall(node, imports, anthropicClients);
-        if (!node || !match) continue;
-      }
-    }
-    if (!kept) {
-      node = node!;
-      match = match!;
+  const reader: SiteReader = {
+    callTypes: CALL_TYPES,
+    match: (node) => matchCall(node, imports, anthropicClients),
+    facts: (node, match, deps) => {
       scope ??= new TsScope(root, text);
-      const deps: SiteDeps = { reads: [[start, end]], lookups: [] };
       scope.deps = deps;
       const args = namedChildren(field(node, "arguments") ?? node).filter((a) => a.type !== "comment");
       const params = args[0] ? scope.evaluate(args[0]) : unknown("no argument");
       scope.deps = undefined;
       const anthropic = match.api === "anthropic-bedrock-sdk";
-      kept = { end, match, deps, facts: readRequest(match.metered, params, anthropic ? "model" : "modelId", !anthropic && match.metered.startsWith("InvokeModel")) };
-    }
-    inc?.memo.sites.set(start, kept);
+      return readRequest(match.metered, params, anthropic ? "model" : "modelId", !anthropic && match.metered.startsWith("InvokeModel"));
+    },
+  };
+  const sites: CallSite[] = [];
+  for (const call of candidates(root, text, imports, inc, fileKey)) {
+    const site = siteOf(call, root, reader, inc, fileKey);
+    if (!site) continue;
     sites.push({
-      range: lines.rangeOf(start, end),
+      range: lines.rangeOf(call.start, call.end),
       language,
-      api: kept.match.api,
-      operation: kept.match.operation,
-      meteredOperation: kept.match.metered,
-      ...kept.facts,
+      api: site.match.api,
+      operation: site.match.operation,
+      meteredOperation: site.match.metered,
+      ...site.facts,
     });
   }
   return sites;
