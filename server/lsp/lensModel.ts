@@ -16,7 +16,27 @@ export const UNKNOWN_MODEL_ID = "(model id not known statically)";
 /** Today's settled calls per base model id, as the ledger reports them. */
 export type TodayHistory = ReadonlyMap<string, { calls: number; costPicos: Picos }>;
 
+/**
+ * Estimates already made, per price book (a book never changes: new prices or settings make a new
+ * one) and per what a site's estimate reads: a file's lenses are priced again after every edit,
+ * and most of its calls did not change. Estimates handed out are shared: read-only.
+ */
+const estimates = new WeakMap<PriceBook, Map<string, Estimate>>();
+const MAX_ESTIMATES_PER_BOOK = 20_000;
+
 export function callSiteEstimate(site: CallSite, prices: PriceBook): Estimate {
+  const key = JSON.stringify([site.modelId ?? null, site.knownInputTokens, site.promptComplete, site.promptText !== undefined, site.maxTokens ?? null, site.usesPromptCache, site.assumptions]);
+  let made = estimates.get(prices);
+  if (!made) estimates.set(prices, (made = new Map()));
+  const known = made.get(key);
+  if (known) return known;
+  const estimate = estimateSite(site, prices);
+  if (made.size >= MAX_ESTIMATES_PER_BOOK) made.clear(); // bounded: a long session types many distinct calls
+  made.set(key, estimate);
+  return estimate;
+}
+
+function estimateSite(site: CallSite, prices: PriceBook): Estimate {
   const notes = [...site.assumptions];
   let inputTokens = site.knownInputTokens;
   if (!site.promptComplete) {
@@ -106,8 +126,11 @@ function perMillion(picosPerToken: Picos): string {
   return formatUsd(picosPerToken * 1_000_000n);
 }
 
+/** `toLocaleString("en-US")`'s output, without building the formatter per call (a lens title formats three numbers). */
+const EN_US = new Intl.NumberFormat("en-US");
+
 function fmt(n: number): string {
-  return n.toLocaleString("en-US");
+  return EN_US.format(n);
 }
 
 function unique(items: string[]): string[] {

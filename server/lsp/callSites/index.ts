@@ -5,6 +5,7 @@
 import { initParsers, parse, type Grammar, type ParserOptions, type SyntaxTree } from "./parsers";
 import { findPyCallSites } from "./pyFinder";
 import { findTsCallSites } from "./tsFinder";
+import type { Incremental } from "./reuse";
 import type { CallSite, CallSiteLanguage } from "./types";
 
 export type { CallSite, CallSiteApi, CallSiteLanguage, Position, Range } from "./types";
@@ -40,9 +41,9 @@ export function languageSpec(languageId: string): LanguageSpec | undefined {
   return Object.hasOwn(BY_LANGUAGE_ID, languageId) ? BY_LANGUAGE_ID[languageId] : undefined;
 }
 
-/** Call sites in a parsed document. */
-export function findInTree(spec: LanguageSpec, tree: SyntaxTree, text: string): CallSite[] {
-  return spec.grammar === "python" ? findPyCallSites(tree.rootNode, text) : findTsCallSites(tree.rootNode, text, spec.language);
+/** Call sites in a parsed document; `inc`: reuse what an edit since the previous run cannot have changed (reuse.ts). */
+export function findInTree(spec: LanguageSpec, tree: SyntaxTree, text: string, inc?: Incremental): CallSite[] {
+  return spec.grammar === "python" ? findPyCallSites(tree.rootNode, text, inc) : findTsCallSites(tree.rootNode, text, spec.language, inc);
 }
 
 /** "src/app.py" → "python"; undefined for files we do not read. */

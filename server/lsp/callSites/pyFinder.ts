@@ -9,7 +9,8 @@ import type { MeteredOperation } from "../../metering/types";
 import type { SyntaxNode } from "./parsers";
 import { PyScope } from "./pyValues";
 import { readRequest } from "./request";
-import { field, isField, LineIndex, namedChildren, nodeAt, occurrences } from "./syntax";
+import { previousCall, siteOf, type Incremental, type SiteMatch, type SiteReader } from "./reuse";
+import { field, isField, LineIndex, namedChildren, nodeAt, occurrences, type Located } from "./syntax";
 import type { CallSite } from "./types";
 
 const METHODS: Record<string, MeteredOperation> = {
@@ -22,37 +23,39 @@ const DISTINCTIVE = new Set(["invoke_model", "invoke_model_with_response_stream"
 const ANTHROPIC_METHODS: Record<string, MeteredOperation> = { create: "InvokeModel", stream: "InvokeModelWithResponseStream" };
 
 
-export function findPyCallSites(root: SyntaxNode, text: string): CallSite[] {
+/** `inc`: the previous run and the edit since, to reuse the facts of sites the edit cannot have changed. */
+export function findPyCallSites(root: SyntaxNode, text: string, inc?: Incremental): CallSite[] {
   const usesBoto = /\b(a?io)?boto(3|core)\b|bedrock-runtime/.test(text);
   const anthropic = anthropicNames(root, text);
+  // Everything outside a site's own reading that decides what it is: a change here re-reads every site.
+  const fileKey = JSON.stringify([usesBoto, anthropic.imported, anthropic.plainToo, [...anthropic.classes], [...anthropic.instances]]);
+  if (inc) inc.memo.fileKey = fileKey;
   const lines = new LineIndex(text);
   let scope: PyScope | undefined; // built on the first match only
 
+  const reader: SiteReader = {
+    callTypes: CALL_TYPES,
+    match: (node) => matchCall(node, usesBoto, anthropic),
+    facts: (node, match, deps) => {
+      scope ??= new PyScope(root, text);
+      scope.deps = deps;
+      const params = scope.keywordArguments(field(node, "arguments"));
+      scope.deps = undefined;
+      const isAnthropic = match.api === "anthropic-bedrock-sdk";
+      return readRequest(match.metered, params, isAnthropic ? "model" : "modelId", !isAnthropic && match.metered.startsWith("InvokeModel"));
+    },
+  };
   const sites: CallSite[] = [];
-  for (const node of candidates(root, text, anthropic.imported)) {
-    const fn = field(node, "function");
-    if (fn?.type !== "attribute") continue;
-    const method = field(fn, "attribute")?.text ?? "";
-    const receiver = field(fn, "object");
-    let match: { api: CallSite["api"]; operation: string; metered: MeteredOperation } | undefined;
-    if (Object.hasOwn(METHODS, method) && (DISTINCTIVE.has(method) || usesBoto)) {
-      match = { api: "boto3", operation: method, metered: METHODS[method]! };
-    } else if (anthropic.imported && Object.hasOwn(ANTHROPIC_METHODS, method) && receiver?.type === "attribute" && field(receiver, "attribute")?.text === "messages") {
-      if (isAnthropicClient(field(receiver, "object"), anthropic)) {
-        match = { api: "anthropic-bedrock-sdk", operation: `messages.${method}`, metered: ANTHROPIC_METHODS[method]! };
-      }
-    }
-    if (!match) continue;
-    scope ??= new PyScope(root, text);
-    const params = scope.keywordArguments(field(node, "arguments"));
-    const isAnthropic = match.api === "anthropic-bedrock-sdk";
+  for (const call of candidates(root, text, anthropic.imported, inc, fileKey)) {
+    const site = siteOf(call, root, reader, inc, fileKey);
+    if (!site) continue;
     sites.push({
-      range: lines.range(node),
+      range: lines.rangeOf(call.start, call.end),
       language: "python",
-      api: match.api,
-      operation: match.operation,
-      meteredOperation: match.metered,
-      ...readRequest(match.metered, params, isAnthropic ? "model" : "modelId", !isAnthropic && match.metered.startsWith("InvokeModel")),
+      api: site.match.api,
+      operation: site.match.operation,
+      meteredOperation: site.match.metered,
+      ...site.facts,
     });
   }
   return sites;
@@ -67,18 +70,45 @@ interface AnthropicNames {
 }
 
 /** `recv.method(...)` calls for the method names we care about, in document order (located in the text, checked in the tree). */
-function candidates(root: SyntaxNode, text: string, anthropic: boolean): SyntaxNode[] {
+function candidates(root: SyntaxNode, text: string, anthropic: boolean, inc: Incremental | undefined, fileKey: string): Located[] {
   const names = Object.keys(METHODS);
   if (anthropic) names.push(...Object.keys(ANTHROPIC_METHODS));
-  const out: SyntaxNode[] = [];
+  const out: Located[] = [];
   for (const at of occurrences(text, names)) {
-    const id = nodeAt(root, at, at + (/^\w+/.exec(text.slice(at, at + 64))?.[0].length ?? 1));
-    const attr = id?.parent;
-    if (!id || id.type !== "identifier" || attr?.type !== "attribute" || !isField(attr, "attribute", id)) continue;
-    const call = attr.parent;
-    if (call?.type === "call" && isField(call, "function", attr)) out.push(call);
+    const length = /^\w+/.exec(text.slice(at, at + 64))?.[0].length ?? 1;
+    const known = previousCall(inc, fileKey, at, length);
+    const call = known === undefined ? callOf(root, at, length) : known && { start: known[0], end: known[1] };
+    inc?.memo.calls.set(at, call ? [call.start, call.end] : null);
+    if (call) out.push(call);
   }
   return out;
+}
+
+const CALL_TYPES: ReadonlySet<string> = new Set(["call"]);
+
+/** The call whose method is the name at [at, at + length), read from the tree. */
+function callOf(root: SyntaxNode, at: number, length: number): Located | null {
+  const id = nodeAt(root, at, at + length);
+  const attr = id?.parent;
+  if (!id || id.type !== "identifier" || attr?.type !== "attribute" || !isField(attr, "attribute", id)) return null;
+  const call = attr.parent;
+  return call?.type === "call" && isField(call, "function", attr) ? { start: call.startIndex, end: call.endIndex, node: call } : null;
+}
+
+function matchCall(node: SyntaxNode, usesBoto: boolean, anthropic: AnthropicNames): SiteMatch | undefined {
+  const fn = field(node, "function");
+  if (fn?.type !== "attribute") return undefined;
+  const method = field(fn, "attribute")?.text ?? "";
+  const receiver = field(fn, "object");
+  if (Object.hasOwn(METHODS, method) && (DISTINCTIVE.has(method) || usesBoto)) {
+    return { api: "boto3", operation: method, metered: METHODS[method]! };
+  }
+  if (anthropic.imported && Object.hasOwn(ANTHROPIC_METHODS, method) && receiver?.type === "attribute" && field(receiver, "attribute")?.text === "messages") {
+    if (isAnthropicClient(field(receiver, "object"), anthropic)) {
+      return { api: "anthropic-bedrock-sdk", operation: `messages.${method}`, metered: ANTHROPIC_METHODS[method]! };
+    }
+  }
+  return undefined;
 }
 
 function anthropicNames(root: SyntaxNode, text: string): AnthropicNames {

@@ -5,9 +5,10 @@
  * Calls of helper functions in the same file are followed into their single `return`.
  */
 import type { SyntaxNode } from "./parsers";
-import { field, isField, namedChildren, nodeAt, occurrences } from "./syntax";
+import { field, isField, NameOccurrences, namedChildren, nodeAt } from "./syntax";
 import { mergeSpread, onlyReturned, resolveOnce } from "./evaluation";
 import { concat, member, partsOf, unknown, type Value } from "./values";
+import type { SiteDeps } from "./reuse";
 
 interface Binding {
   /** Undefined for bindings whose value is not an expression we read (parameters, loops, imports, +=). */
@@ -22,9 +23,11 @@ const MAX_DEPTH = 24;
 
 /** Bindings of one file, found per name on first use (and cached): only names a Bedrock call refers to are looked up. */
 export class PyScope {
-  /** name → scope node id → bindings of the name in that scope. */
-  private readonly bindings = new Map<string, Map<number, Binding[]>>();
+  /** name → its occurrences, each read once: what it binds and in which scope. */
+  private readonly names = new Map<string, NameOccurrences<{ binding: Binding; scopeId: number }>>();
   private readonly resolving = new Set<number>();
+  /** When set, what evaluation reads is recorded here (bindings followed, names looked up). */
+  deps: SiteDeps | undefined;
 
   constructor(private readonly root: SyntaxNode, private readonly text: string) {}
 
@@ -139,6 +142,7 @@ export class PyScope {
     const binding = this.lookup(fn.text, fn);
     const def = binding?.fn;
     if (!def) return unknown(`result of ${fn.text}()`);
+    this.deps?.reads.push([def.startIndex, def.endIndex]);
     const returns = (field(def, "body") ?? def).descendantsOfType("return_statement").filter((r): r is SyntaxNode => r !== null && enclosingScope(r)?.id === def.id);
     return onlyReturned(returns, fn.text, (n) => this.evaluate(n, depth + 1));
   }
@@ -148,34 +152,41 @@ export class PyScope {
     if (!binding) return unknown(`${node.text} is not bound once in this file`);
     const value = binding.value;
     if (!value) return unknown(`${node.text} is not a plain assignment`);
+    this.deps?.reads.push([value.startIndex, value.endIndex]);
     return resolveOnce(this.resolving, value, node.text, (n) => this.evaluate(n, depth + 1));
   }
 
-  /** Python's rule: a name bound anywhere in a function is local to it; else the enclosing scopes, then the module. */
+  /**
+   * Python's rule: a name bound anywhere in a function is local to it; else the enclosing scopes,
+   * then the module. A scope's bindings all come from occurrences inside it, so only those are read.
+   */
   private lookup(name: string, at: SyntaxNode): Binding | undefined {
-    for (let scope: SyntaxNode | null = enclosingScope(at) ?? this.root; scope; scope = scope.id === this.root.id ? null : enclosingScope(scope) ?? this.root) {
-      const list = this.bindingsOf(name).get(scope.id);
-      if (list) return list.length === 1 ? list[0] : undefined;
+    const names = this.occurrencesOf(name);
+    for (let scope: SyntaxNode = enclosingScope(at) ?? this.root; ; scope = enclosingScope(scope) ?? this.root) {
+      const whole = scope.id === this.root.id;
+      const within = [whole ? 0 : scope.startIndex, whole ? this.text.length : scope.endIndex] as const;
+      const scopeId = scope.id;
+      const list = names.within(...within).filter((b) => b.scopeId === scopeId);
+      if (list.length > 0 || whole) {
+        this.deps?.lookups.push({ name, within });
+        return list.length === 1 ? list[0]!.binding : undefined;
+      }
     }
-    return undefined;
   }
 
-  private bindingsOf(name: string): Map<number, Binding[]> {
-    let byScope = this.bindings.get(name);
-    if (byScope) return byScope;
-    byScope = new Map();
-    for (const at of occurrences(this.text, [name])) {
-      const id = nodeAt(this.root, at, at + name.length);
-      if (id?.type !== "identifier") continue;
-      const found = classify(id);
-      if (!found) continue;
-      const scope = found.scope ?? enclosingScope(id) ?? this.root;
-      const list = byScope.get(scope.id);
-      if (list) list.push(found.binding);
-      else byScope.set(scope.id, [found.binding]);
+  private occurrencesOf(name: string): NameOccurrences<{ binding: Binding; scopeId: number }> {
+    let found = this.names.get(name);
+    if (!found) {
+      found = new NameOccurrences(this.text, name, (at) => {
+        const id = nodeAt(this.root, at, at + name.length);
+        if (id?.type !== "identifier") return null;
+        const bound = classify(id);
+        if (!bound) return null;
+        return { binding: bound.binding, scopeId: (bound.scope ?? enclosingScope(id) ?? this.root).id };
+      });
+      this.names.set(name, found);
     }
-    this.bindings.set(name, byScope);
-    return byScope;
+    return found;
   }
 }
 

@@ -7,7 +7,8 @@
 import type { MeteredOperation } from "../../metering/types";
 import type { SyntaxNode } from "./parsers";
 import { readRequest } from "./request";
-import { field, isField, LineIndex, namedChildren, nodeAt, occurrences } from "./syntax";
+import { previousCall, siteOf, type Incremental, type SiteMatch, type SiteReader } from "./reuse";
+import { field, isField, LineIndex, namedChildren, nodeAt, occurrences, type Located } from "./syntax";
 import { TsScope } from "./tsValues";
 import type { CallSite, CallSiteLanguage } from "./types";
 import { unknown } from "./values";
@@ -42,61 +43,83 @@ interface Imports {
   anthropicClasses: Set<string>;
 }
 
-export function findTsCallSites(root: SyntaxNode, text: string, language: CallSiteLanguage): CallSite[] {
+/** `inc`: the previous run and the edit since, to reuse the facts of sites the edit cannot have changed. */
+export function findTsCallSites(root: SyntaxNode, text: string, language: CallSiteLanguage, inc?: Incremental): CallSite[] {
   const imports = readImports(root, text);
   const anthropicClients = anthropicInstances(root, text, imports);
+  // Everything outside a site's own reading that decides what it is: a change here re-reads every site.
+  const fileKey = JSON.stringify([language, imports.runtime, imports.anthropicBedrock, imports.anthropicPlain, [...imports.commands], [...imports.anthropicClasses], [...anthropicClients]]);
+  if (inc) inc.memo.fileKey = fileKey;
   const lines = new LineIndex(text);
   let scope: TsScope | undefined; // built on the first match only: most files have no Bedrock call
 
+  const reader: SiteReader = {
+    callTypes: CALL_TYPES,
+    match: (node) => matchCall(node, imports, anthropicClients),
+    facts: (node, match, deps) => {
+      scope ??= new TsScope(root, text);
+      scope.deps = deps;
+      const args = namedChildren(field(node, "arguments") ?? node).filter((a) => a.type !== "comment");
+      const params = args[0] ? scope.evaluate(args[0]) : unknown("no argument");
+      scope.deps = undefined;
+      const anthropic = match.api === "anthropic-bedrock-sdk";
+      return readRequest(match.metered, params, anthropic ? "model" : "modelId", !anthropic && match.metered.startsWith("InvokeModel"));
+    },
+  };
   const sites: CallSite[] = [];
-  for (const node of candidates(root, text, imports)) {
-    const match = matchCall(node, imports, anthropicClients);
-    if (!match) continue;
-    scope ??= new TsScope(root, text);
-    const args = namedChildren(field(node, "arguments") ?? node).filter((a) => a.type !== "comment");
-    const params = args[0] ? scope.evaluate(args[0]) : unknown("no argument");
-    const anthropic = match.api === "anthropic-bedrock-sdk";
+  for (const call of candidates(root, text, imports, inc, fileKey)) {
+    const site = siteOf(call, root, reader, inc, fileKey);
+    if (!site) continue;
     sites.push({
-      range: lines.range(node),
+      range: lines.rangeOf(call.start, call.end),
       language,
-      api: match.api,
-      operation: match.operation,
-      meteredOperation: match.metered,
-      ...readRequest(match.metered, params, anthropic ? "model" : "modelId", !anthropic && match.metered.startsWith("InvokeModel")),
+      api: site.match.api,
+      operation: site.match.operation,
+      meteredOperation: site.match.metered,
+      ...site.facts,
     });
   }
   return sites;
 }
 
+const CALL_TYPES: ReadonlySet<string> = new Set(["new_expression", "call_expression"]);
+
 /**
  * `new X(...)`, `new ns.X(...)` and `recv.method(...)` expressions whose X / method is one of the
- * names we care about, in document order. Names are located in the text, then checked in the tree.
+ * names we care about, in document order. Names are located in the text, then checked in the tree,
+ * except where the previous run already did and the edit changed nothing around them (`inc`).
  */
-function candidates(root: SyntaxNode, text: string, imports: Imports): SyntaxNode[] {
+function candidates(root: SyntaxNode, text: string, imports: Imports, inc: Incremental | undefined, fileKey: string): Located[] {
   const names = new Set([...Object.keys(COMMANDS), ...imports.commands.keys()]);
   if (imports.runtime) for (const m of Object.keys(METHODS)) names.add(m);
   if (imports.anthropicBedrock) for (const m of Object.keys(ANTHROPIC_METHODS)) names.add(m);
-  const found = new Map<number, SyntaxNode>();
+  const found = new Map<string, Located>();
   for (const at of occurrences(text, names)) {
-    const id = nodeAt(root, at, at + (/^[\w$]+/.exec(text.slice(at, at + 80))?.[0].length ?? 1));
-    if (!id || (id.type !== "identifier" && id.type !== "property_identifier")) continue;
-    let callee = id;
-    const parent = id.parent;
-    if (parent?.type === "member_expression" && isField(parent, "property", id)) callee = parent;
-    const expr = callee.parent;
-    if (expr?.type === "new_expression" && isField(expr, "constructor", callee)) found.set(expr.id, expr);
-    else if (expr?.type === "call_expression" && callee !== id && isField(expr, "function", callee)) found.set(expr.id, expr);
+    const length = /^[\w$]+/.exec(text.slice(at, at + 80))?.[0].length ?? 1;
+    const known = previousCall(inc, fileKey, at, length);
+    const call = known === undefined ? callOf(root, at, length) : known && { start: known[0], end: known[1] };
+    inc?.memo.calls.set(at, call ? [call.start, call.end] : null);
+    // One entry per call (its extent: two calls never share one), the first name found deciding its place among equals.
+    if (call && !found.has(`${call.start}:${call.end}`)) found.set(`${call.start}:${call.end}`, call);
   }
-  return [...found.values()].sort((a, b) => a.startIndex - b.startIndex);
+  return [...found.values()].sort((a, b) => a.start - b.start);
 }
 
-interface Match {
-  api: CallSite["api"];
-  operation: string;
-  metered: MeteredOperation;
+/** The call or `new` the name at [at, at + length) is the callee of, read from the tree. */
+function callOf(root: SyntaxNode, at: number, length: number): Located | null {
+  const id = nodeAt(root, at, at + length);
+  if (!id || (id.type !== "identifier" && id.type !== "property_identifier")) return null;
+  let callee = id;
+  const parent = id.parent;
+  if (parent?.type === "member_expression" && isField(parent, "property", id)) callee = parent;
+  const expr = callee.parent;
+  const isCall =
+    (expr?.type === "new_expression" && isField(expr, "constructor", callee)) ||
+    (expr?.type === "call_expression" && callee !== id && isField(expr, "function", callee));
+  return isCall && expr ? { start: expr.startIndex, end: expr.endIndex, node: expr } : null;
 }
 
-function matchCall(node: SyntaxNode, imports: Imports, anthropicClients: Set<string>): Match | undefined {
+function matchCall(node: SyntaxNode, imports: Imports, anthropicClients: Set<string>): SiteMatch | undefined {
   if (node.type === "new_expression") {
     const ctor = field(node, "constructor");
     let name: string | undefined;

@@ -5,9 +5,10 @@
  * functions in the same file are followed into their single `return`. Anything else is unknown.
  */
 import type { SyntaxNode } from "./parsers";
-import { field, isField, namedChildren, nodeAt, occurrences } from "./syntax";
+import { extentsAround, field, isField, NameOccurrences, namedChildren, nodeAt } from "./syntax";
 import { mergeSpread, onlyReturned, resolveOnce } from "./evaluation";
 import { concat, member, partsOf, unknown, type Value } from "./values";
+import type { SiteDeps } from "./reuse";
 
 type DeclKind = "const" | "let" | "var" | "function" | "param";
 
@@ -16,24 +17,26 @@ interface Decl {
   /** The extent of the declaration's scope (indexes, kept as numbers: node getters cross into wasm). */
   start: number;
   end: number;
+  /** The scope node itself: the assignments a `let`/`var` may get are looked for around it. */
+  scope: SyntaxNode;
   value?: SyntaxNode;
 }
 
 const WRAPPERS = new Set(["parenthesized_expression", "as_expression", "satisfies_expression", "non_null_expression", "type_assertion"]);
 const MAX_DEPTH = 24;
 
-interface Bindings {
-  decls: Decl[];
-  assignments: { node: SyntaxNode; start: number }[];
-}
+/** What one occurrence of a name does: declare it, or assign it (`assigned`: the value, read at `start`). */
+type Binding = { decl: Decl } | { assigned: SyntaxNode; start: number };
 
 /**
- * Declarations and assignments of one file, found per name on first use (and cached): only names
- * that a Bedrock call actually refers to are ever looked up.
+ * Declarations and assignments of one file, read per name on first use (and cached): only names
+ * that a Bedrock call actually refers to are ever looked up, and only around where they are used.
  */
 export class TsScope {
-  private readonly bindings = new Map<string, Bindings>();
+  private readonly names = new Map<string, NameOccurrences<Binding>>();
   private readonly resolving = new Set<number>();
+  /** When set, what evaluation reads is recorded here (declarations followed, names looked up). */
+  deps: SiteDeps | undefined;
 
   constructor(private readonly root: SyntaxNode, private readonly text: string) {}
 
@@ -133,6 +136,7 @@ export class TsScope {
   /** A helper function in the same file whose body is one returned expression. */
   private helperCall(fn: SyntaxNode, depth: number): Value {
     const decl = this.lookup(fn.text, fn);
+    if (decl?.value) this.deps?.reads.push([decl.value.startIndex, decl.value.endIndex]);
     let fnNode = decl?.kind === "function" || decl?.kind === "const" ? decl.value : undefined;
     while (fnNode && WRAPPERS.has(fnNode.type)) fnNode = namedChildren(fnNode)[0];
     if (!fnNode || !/function|arrow_function/.test(fnNode.type)) return unknown(`result of ${fn.text}()`);
@@ -152,102 +156,131 @@ export class TsScope {
     if (decl.kind === "function") return unknown(`${name} is a function`);
     let valueNode = decl.value;
     if (decl.kind !== "const") {
-      const assigned = this.bindingsOf(name).assignments.filter((a) => a.start >= decl.start && a.start < decl.end).map((a) => a.node);
+      const assigned = this.assignmentsIn(name, decl);
       if (assigned.length > 1 || (assigned.length === 1 && valueNode)) return unknown(`${name} is assigned more than once`);
       valueNode ??= assigned[0];
     }
     if (!valueNode) return unknown(`${name} has no value`);
+    this.deps?.reads.push([valueNode.startIndex, valueNode.endIndex]);
     return resolveOnce(this.resolving, valueNode, name, (n) => this.evaluate(n, depth + 1));
   }
 
-  /** The innermost declaration of `name` whose scope encloses `at`. */
+  /**
+   * The innermost declaration of `name` whose scope encloses `at` (of several with the same scope
+   * start, the last). Read from the inside out: the occurrences inside an ancestor A of `at` first.
+   * Whatever is declared outside A and encloses `at` is scoped to a strict ancestor of A, so it starts
+   * at or before A; a declaration found inside A that starts after A therefore wins over all of them.
+   */
   private lookup(name: string, at: SyntaxNode): Decl | undefined {
-    let best: Decl | undefined;
     const from = at.startIndex;
-    for (const d of this.bindingsOf(name).decls) {
-      if (d.start <= from && from < d.end && (!best || d.start >= best.start)) best = d;
+    const names = this.occurrencesOf(name);
+    const extents = extentsAround(this.root, at, this.text.length);
+    for (let i = 0; i < extents.length; i++) {
+      const [start, end] = extents[i]!;
+      let best: Decl | undefined;
+      for (const b of names.within(start, end)) {
+        if (!("decl" in b)) continue;
+        const d = b.decl;
+        if (d.start <= from && from < d.end && (!best || d.start >= best.start)) best = d;
+      }
+      if (i === extents.length - 1 || (best && best.start > start)) {
+        this.deps?.lookups.push({ name, within: [start, end] });
+        return best;
+      }
     }
-    return best;
+    return undefined;
   }
 
-  private bindingsOf(name: string): Bindings {
-    let found = this.bindings.get(name);
-    if (found) return found;
-    found = { decls: [], assignments: [] };
-    for (const at of occurrences(this.text, [name])) {
-      const node = nodeAt(this.root, at, at + name.length);
-      if (node && (node.type === "identifier" || node.type === "shorthand_property_identifier_pattern")) classify(node, found);
+  /**
+   * What is assigned to `name` inside `decl`'s scope, in document order. The occurrences read are
+   * those of the statement holding the scope: an assignment whose value starts the scope
+   * (`x = function (x) {...}`) begins before it.
+   */
+  private assignmentsIn(name: string, decl: Decl): SyntaxNode[] {
+    let holder = decl.scope;
+    for (let p = holder.parent; p && p.type !== "statement_block" && p.type !== "program"; p = p.parent) holder = p;
+    const whole = holder.parent === null;
+    const within = [whole ? 0 : holder.startIndex, whole ? this.text.length : holder.endIndex] as const;
+    this.deps?.lookups.push({ name, within });
+    const out: SyntaxNode[] = [];
+    for (const b of this.occurrencesOf(name).within(...within)) {
+      if ("assigned" in b && b.start >= decl.start && b.start < decl.end) out.push(b.assigned);
     }
-    this.bindings.set(name, found);
+    return out;
+  }
+
+  private occurrencesOf(name: string): NameOccurrences<Binding> {
+    let found = this.names.get(name);
+    if (!found) {
+      found = new NameOccurrences(this.text, name, (at) => {
+        const node = nodeAt(this.root, at, at + name.length);
+        return node && (node.type === "identifier" || node.type === "shorthand_property_identifier_pattern") ? classify(node) : null;
+      });
+      this.names.set(name, found);
+    }
     return found;
   }
 }
 
-/** What one occurrence of a name does: declare it (const/let/var, function, parameter) or assign it. */
-function classify(id: SyntaxNode, into: Bindings): void {
+/** What one occurrence of a name does: declare it (const/let/var, function, parameter) or assign it; null: neither. */
+function classify(id: SyntaxNode): Binding | null {
   const parent = id.parent;
-  if (!parent) return;
-  const add = (kind: DeclKind, scope: SyntaxNode, value?: SyntaxNode) =>
-    into.decls.push({ kind, start: scope.startIndex, end: scope.endIndex, ...(value && { value }) });
-  const assign = (node: SyntaxNode) => into.assignments.push({ node, start: node.startIndex });
-  const unknownIn = (scope: SyntaxNode | null) => scope && add("param", scope);
+  if (!parent) return null;
+  const add = (kind: DeclKind, scope: SyntaxNode, value?: SyntaxNode): Binding => ({ decl: { kind, start: scope.startIndex, end: scope.endIndex, scope, ...(value && { value }) } });
+  const assign = (node: SyntaxNode): Binding => ({ assigned: node, start: node.startIndex });
+  const unknownIn = (scope: SyntaxNode | null) => (scope ? add("param", scope) : null);
   switch (parent.type) {
     case "variable_declarator": {
-      if (!isField(parent, "name", id)) return;
+      if (!isField(parent, "name", id)) return null;
       const declaration = parent.parent;
-      if (!declaration) return;
+      if (!declaration) return null;
       const keyword = declaration.firstChild?.text;
       let scope = declaration.parent ?? declaration;
       if (scope.type === "export_statement") scope = scope.parent ?? scope;
       const value = field(parent, "value");
-      add(keyword === "const" ? "const" : keyword === "let" ? "let" : "var", scope, value);
-      return;
+      return add(keyword === "const" ? "const" : keyword === "let" ? "let" : "var", scope, value);
     }
     case "function_declaration":
     case "generator_function_declaration": {
-      if (!isField(parent, "name", id)) return;
+      if (!isField(parent, "name", id)) return null;
       let scope = parent.parent ?? parent;
       if (scope.type === "export_statement") scope = scope.parent ?? scope;
-      add("function", scope, parent);
-      return;
+      return add("function", scope, parent);
     }
     case "required_parameter":
     case "optional_parameter":
-      if (isField(parent, "pattern", id)) unknownIn(parent.parent?.parent ?? null);
-      return;
+      if (isField(parent, "pattern", id)) return unknownIn(parent.parent?.parent ?? null);
+      return null;
     case "formal_parameters":
-      unknownIn(parent.parent);
-      return;
+      return unknownIn(parent.parent);
     case "arrow_function":
-      if (isField(parent, "parameter", id)) unknownIn(parent);
-      return;
+      if (isField(parent, "parameter", id)) return unknownIn(parent);
+      return null;
     case "for_in_statement":
-      if (isField(parent, "left", id)) unknownIn(parent);
-      return;
+      if (isField(parent, "left", id)) return unknownIn(parent);
+      return null;
     case "catch_clause":
-      if (isField(parent, "parameter", id)) unknownIn(parent);
-      return;
+      if (isField(parent, "parameter", id)) return unknownIn(parent);
+      return null;
     case "import_specifier":
     case "import_clause":
     case "namespace_import":
-      unknownIn(id.tree.rootNode);
-      return;
+      return unknownIn(id.tree.rootNode);
     case "object_pattern":
     case "array_pattern":
     case "pair_pattern":
     case "assignment_pattern": // destructuring: bound, but not to a value we read
-      unknownIn(enclosingBlock(parent));
-      return;
+      return unknownIn(enclosingBlock(parent));
     case "assignment_expression":
-      if (isField(parent, "left", id)) assign(field(parent, "right") ?? parent);
-      return;
+      if (isField(parent, "left", id)) return assign(field(parent, "right") ?? parent);
+      return null;
     case "augmented_assignment_expression":
-      if (isField(parent, "left", id)) assign(parent); // evaluates to unknown
-      return;
+      if (isField(parent, "left", id)) return assign(parent); // evaluates to unknown
+      return null;
     case "update_expression":
-      assign(parent);
-      return;
+      return assign(parent);
   }
+  return null;
 }
 
 function enclosingBlock(node: SyntaxNode): SyntaxNode | null {
