@@ -4,8 +4,10 @@
  * straddles a local hour or day), which is also when the engine charged them to a cap window.
  * Built once from the journal, then fed one settled call at a time; a series request walks at
  * most a month of quarter-hours (~3,000 slots), never the calls themselves. Pure apart from the
- * `build` helper, which only reads an iterable of records.
+ * `build` helper, which only reads an iterable of records. `snapshot`/`restore` give its sums as
+ * plain JSON (the ledger's checkpoint keeps them), so a start reads only the journal past it.
  */
+import { z } from "zod";
 import { capMatcher, type CallSubject } from "../budget/capMatch";
 import { cappedModelId } from "../budget/replay";
 import { localParts, windowBounds, type CapWindow } from "../budget/windows";
@@ -29,6 +31,45 @@ export const UNTAGGED = "(untagged)";
 const SEP = "\u0000";
 
 const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted", "throttled", "quota-exceeded"];
+
+/** A decimal string of pico-dollars in a snapshot (BigInt() reads it). */
+const picosText = z.string().regex(/^-?\d+$/);
+const sums = z.array(z.tuple([z.string(), picosText]));
+const count = z.number().int().nonnegative();
+/**
+ * The aggregate as JSON: each cap subject once (slots name it by index), each quarter-hour as
+ * [key, calls, cost, input tokens, output tokens, outcomes, by model, by subject, by tool, by tag].
+ * Checked on restore like any file a user could have edited: a snapshot that does not match is not used.
+ */
+const snapshotSchema = z.object({
+  v: z.literal(1),
+  added: count,
+  subjects: z.array(
+    z.object({
+      modelId: z.string(),
+      baseModelId: z.string().optional(),
+      caller: z.string().optional(),
+      callerProfile: z.string().optional(),
+      user: z.string().optional(),
+      tags: z.record(z.string(), z.string()).optional(),
+    }),
+  ),
+  slots: z.array(
+    z.tuple([
+      z.number().int(),
+      count,
+      picosText,
+      count,
+      count,
+      z.array(z.tuple([z.enum(OUTCOMES as [Outcome, ...Outcome[]]), count])),
+      sums,
+      z.array(z.tuple([count, picosText])),
+      sums,
+      sums,
+    ]),
+  ),
+});
+export type AggregateSnapshot = z.infer<typeof snapshotSchema>;
 
 interface Slot {
   calls: number;
@@ -106,16 +147,68 @@ export class DashboardAggregate {
    * answered a downgraded call, as the engine counts it), caller, profile, user and tags.
    */
   private subjectKey(r: CallRecord): string {
-    const modelId = cappedModelId(r);
-    const tags = r.tags ?? {};
-    const key = [modelId, r.baseModelId, r.caller ?? "", r.callerProfile ?? "", r.user, ...Object.entries(tags).flat()].join(SEP);
-    if (!this.subjects.has(key)) {
-      const subject: CallSubject = { modelId, baseModelId: r.baseModelId, user: r.user, tags };
-      if (r.caller !== undefined) subject.caller = r.caller;
-      if (r.callerProfile !== undefined) subject.callerProfile = r.callerProfile;
-      this.subjects.set(key, subject);
-    }
+    const subject: CallSubject = { modelId: cappedModelId(r), baseModelId: r.baseModelId, user: r.user, tags: r.tags ?? {} };
+    if (r.caller !== undefined) subject.caller = r.caller;
+    if (r.callerProfile !== undefined) subject.callerProfile = r.callerProfile;
+    const key = keyOfSubject(subject);
+    if (!this.subjects.has(key)) this.subjects.set(key, subject);
     return key;
+  }
+
+  /** Its sums as plain JSON, for the ledger's checkpoint: `restore` of it answers every series as this aggregate does. */
+  snapshot(): AggregateSnapshot {
+    const subjects: CallSubject[] = [];
+    const indexOf = new Map<string, number>();
+    const subjectIndex = (key: string): number => {
+      let i = indexOf.get(key);
+      if (i === undefined) {
+        indexOf.set(key, (i = subjects.length));
+        subjects.push(this.subjects.get(key)!);
+      }
+      return i;
+    };
+    const text = (map: Map<string, Picos>): [string, string][] => [...map].map(([k, v]) => [k, v.toString()]);
+    const slots: AggregateSnapshot["slots"] = [];
+    for (const [key, slot] of this.slots) {
+      slots.push([
+        key,
+        slot.calls,
+        slot.cost.toString(),
+        slot.inputTokens,
+        slot.outputTokens,
+        [...slot.outcomes],
+        text(slot.byModel),
+        [...slot.bySubject].map(([k, v]) => [subjectIndex(k), v.toString()]),
+        text(slot.byTool),
+        text(slot.byTag),
+      ]);
+    }
+    return { v: 1, added: this.added, subjects: subjects as AggregateSnapshot["subjects"], slots };
+  }
+
+  /** The aggregate a snapshot holds; undefined when `data` is not one (absent, another version, edited). */
+  static restore(data: unknown): DashboardAggregate | undefined {
+    const parsed = snapshotSchema.safeParse(data);
+    if (!parsed.success) return undefined;
+    const snap = parsed.data;
+    const a = new DashboardAggregate();
+    const keys = snap.subjects.map((subject) => {
+      const key = keyOfSubject(subject);
+      if (!a.subjects.has(key)) a.subjects.set(key, subject);
+      return key;
+    });
+    const picos = (entries: [string, string][]) => new Map(entries.map(([k, v]) => [k, BigInt(v)]));
+    for (const [key, calls, cost, inputTokens, outputTokens, outcomes, byModel, bySubject, byTool, byTag] of snap.slots) {
+      const bySubjectMap = new Map<string, Picos>();
+      for (const [i, v] of bySubject) {
+        const k = keys[i];
+        if (k === undefined) return undefined; // names a subject the snapshot does not hold
+        bySubjectMap.set(k, (bySubjectMap.get(k) ?? 0n) + BigInt(v));
+      }
+      a.slots.set(key, { calls, cost: BigInt(cost), inputTokens, outputTokens, outcomes: new Map(outcomes), byModel: picos(byModel), bySubject: bySubjectMap, byTool: picos(byTool), byTag: picos(byTag) });
+    }
+    a.added = snap.added;
+    return a;
   }
 
   /** Builds from records (the journal since `since`), oldest first. Returns the number folded in. */
@@ -341,6 +434,11 @@ export class DashboardAggregate {
     }
     return out;
   }
+}
+
+/** Everything a cap can be scoped by, as one map key (one per distinct subject). */
+function keyOfSubject(s: CallSubject): string {
+  return [s.modelId, s.baseModelId, s.caller ?? "", s.callerProfile ?? "", s.user, ...Object.entries(s.tags ?? {}).flat()].join(SEP);
 }
 
 function localDayKey(t: number, timeZone: string): string {
