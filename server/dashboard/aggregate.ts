@@ -32,16 +32,21 @@ const SEP = "\u0000";
 
 const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted", "throttled", "quota-exceeded"];
 
-/** A decimal string of pico-dollars in a snapshot (BigInt() reads it). */
-const picosText = z.string().regex(/^-?\d+$/);
-const sums = z.array(z.tuple([z.string(), picosText]));
-const count = z.number().int().nonnegative();
+/** [key, pico-dollars as a decimal string] pairs of one breakdown of a quarter-hour. */
+type SumsJson = [string, string][];
 /**
  * The aggregate as JSON: each cap subject once (slots name it by index), each quarter-hour as
  * [key, calls, cost, input tokens, output tokens, outcomes, by model, by subject, by tool, by tag].
- * Checked on restore like any file a user could have edited: a snapshot that does not match is not used.
  */
-const snapshotSchema = z.object({
+export interface AggregateSnapshot {
+  v: 1;
+  added: number;
+  subjects: CallSubject[];
+  slots: [number, number, string, number, number, [Outcome, number][], SumsJson, [number, string][], SumsJson, SumsJson][];
+}
+const count = z.number().int().nonnegative();
+/** Checked on restore like any file a user could have edited: a snapshot that does not match is not used. */
+const headerSchema = z.object({
   v: z.literal(1),
   added: count,
   subjects: z.array(
@@ -54,22 +59,12 @@ const snapshotSchema = z.object({
       tags: z.record(z.string(), z.string()).optional(),
     }),
   ),
-  slots: z.array(
-    z.tuple([
-      z.number().int(),
-      count,
-      picosText,
-      count,
-      count,
-      z.array(z.tuple([z.enum(OUTCOMES as [Outcome, ...Outcome[]]), count])),
-      sums,
-      z.array(z.tuple([count, picosText])),
-      sums,
-      sums,
-    ]),
-  ),
+  // Checked one by one while restoring (a month holds ~3,000: a schema would copy each).
+  slots: z.array(z.unknown()),
 });
-export type AggregateSnapshot = z.infer<typeof snapshotSchema>;
+const PICOS_RE = /^-?\d+$/;
+const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+const isPicos = (x: unknown): x is string => typeof x === "string" && PICOS_RE.test(x);
 
 interface Slot {
   calls: number;
@@ -183,12 +178,12 @@ export class DashboardAggregate {
         text(slot.byTag),
       ]);
     }
-    return { v: 1, added: this.added, subjects: subjects as AggregateSnapshot["subjects"], slots };
+    return { v: 1, added: this.added, subjects, slots };
   }
 
   /** The aggregate a snapshot holds; undefined when `data` is not one (absent, another version, edited). */
   static restore(data: unknown): DashboardAggregate | undefined {
-    const parsed = snapshotSchema.safeParse(data);
+    const parsed = headerSchema.safeParse(data);
     if (!parsed.success) return undefined;
     const snap = parsed.data;
     const a = new DashboardAggregate();
@@ -197,15 +192,10 @@ export class DashboardAggregate {
       if (!a.subjects.has(key)) a.subjects.set(key, subject);
       return key;
     });
-    const picos = (entries: [string, string][]) => new Map(entries.map(([k, v]) => [k, BigInt(v)]));
-    for (const [key, calls, cost, inputTokens, outputTokens, outcomes, byModel, bySubject, byTool, byTag] of snap.slots) {
-      const bySubjectMap = new Map<string, Picos>();
-      for (const [i, v] of bySubject) {
-        const k = keys[i];
-        if (k === undefined) return undefined; // names a subject the snapshot does not hold
-        bySubjectMap.set(k, (bySubjectMap.get(k) ?? 0n) + BigInt(v));
-      }
-      a.slots.set(key, { calls, cost: BigInt(cost), inputTokens, outputTokens, outcomes: new Map(outcomes), byModel: picos(byModel), bySubject: bySubjectMap, byTool: picos(byTool), byTag: picos(byTag) });
+    for (const raw of snap.slots) {
+      const slot = restoreSlot(raw, keys);
+      if (!slot) return undefined;
+      a.slots.set(slot[0], slot[1]);
     }
     a.added = snap.added;
     return a;
@@ -434,6 +424,40 @@ export class DashboardAggregate {
     }
     return out;
   }
+}
+
+/** One quarter-hour of a snapshot; undefined when it is not one (a wrong type, or a subject the snapshot does not hold). */
+function restoreSlot(raw: unknown, subjectKeys: string[]): [number, Slot] | undefined {
+  if (!Array.isArray(raw) || raw.length !== 10) return undefined;
+  const [key, calls, cost, inputTokens, outputTokens, outcomes, byModel, bySubject, byTool, byTag] = raw as unknown[];
+  if (!Number.isSafeInteger(key) || !isCount(calls) || !isPicos(cost) || !isCount(inputTokens) || !isCount(outputTokens)) return undefined;
+  const outcomeMap = new Map<Outcome, number>();
+  if (!Array.isArray(outcomes)) return undefined;
+  for (const pair of outcomes as unknown[]) {
+    if (!Array.isArray(pair) || pair.length !== 2 || !OUTCOMES.includes(pair[0] as Outcome) || !isCount(pair[1])) return undefined;
+    outcomeMap.set(pair[0] as Outcome, pair[1]);
+  }
+  const subjectMap = sumsOf(bySubject, (k) => (isCount(k) ? subjectKeys[k] : undefined));
+  const modelMap = sumsOf(byModel, textKey);
+  const toolMap = sumsOf(byTool, textKey);
+  const tagMap = sumsOf(byTag, textKey);
+  if (!subjectMap || !modelMap || !toolMap || !tagMap) return undefined;
+  return [key as number, { calls, cost: BigInt(cost), inputTokens, outputTokens, outcomes: outcomeMap, byModel: modelMap, bySubject: subjectMap, byTool: toolMap, byTag: tagMap }];
+}
+
+const textKey = (k: unknown): string | undefined => (typeof k === "string" ? k : undefined);
+
+/** A breakdown's [key, pico-dollars] pairs as a map (a key twice: summed); undefined when one is not such a pair. */
+function sumsOf(raw: unknown, keyOf: (k: unknown) => string | undefined): Map<string, Picos> | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const out = new Map<string, Picos>();
+  for (const pair of raw as unknown[]) {
+    if (!Array.isArray(pair) || pair.length !== 2 || !isPicos(pair[1])) return undefined;
+    const k = keyOf(pair[0]);
+    if (k === undefined) return undefined;
+    out.set(k, (out.get(k) ?? 0n) + BigInt(pair[1]));
+  }
+  return out;
 }
 
 /** Everything a cap can be scoped by, as one map key (one per distinct subject). */
