@@ -81,6 +81,7 @@ export class DashboardRoutes implements Routes {
     const restored = ledger.checkpointPart(DASHBOARD_CHECKPOINT);
     let queued: CallRecord[] | undefined = [];
     const queuedIds = new Set<string>();
+    let unreadable = false;
     // Settled calls come from the ledger itself, in journal order, as its checkpoint needs (every
     // published call was settled there first). Registered now, before the gateway records any call.
     ledger.addCheckpointPart(DASHBOARD_CHECKPOINT, {
@@ -89,9 +90,9 @@ export class DashboardRoutes implements Routes {
         queued.push(record);
         queuedIds.add(record.id);
       },
-      // Until built, no snapshot: the next start builds from the journal (or the older checkpoint) again.
+      // Until built (or when the journal could not be read whole), no snapshot: the next start reads the journal again.
       snapshot: () => {
-        if (queued) return null;
+        if (queued || unreadable) return null;
         const c = this.ctx();
         this.aggregate.prune(this.retainFrom(c.now(), c.timeZone)); // what any series request prunes first: bounds the snapshot too
         // As one JSON string: state.json is written indented, which would triple a month of slots.
@@ -117,6 +118,7 @@ export class DashboardRoutes implements Routes {
           this.readCalls++;
         }
       } catch (err) {
+        unreadable = true; // what was read is shown, never kept in the checkpoint as if it were all
         this.ctx().log.error(`dashboard: reading the journal failed: ${(err as Error).message}`);
       }
       for (const record of queued!) if (!inJournal.has(record.id)) this.aggregate.add(record);

@@ -186,7 +186,7 @@ async function ledgerOnly(): Promise<void> {
     const to = text.indexOf("## Code lenses");
     text = text.slice(0, from) + section.join("\n") + "\n" + text.slice(to);
     const note = `The ledger-size rows (in the targets table and under "Ledger size") were measured by \`${QUICK ? "BENCH_QUICK=1 " : ""}BENCH_LEDGER_ONLY=1 npm run bench\` on ${new Date().toISOString()} (a ${PLAN.bigLedger.toLocaleString("en-US")}-call ledger; ${((performance.now() - began) / 1000).toFixed(0)} s); the other rows come from the run named above.`;
-    text = text.replace(/\nThe ledger-size rows \(in the targets table[^\n]*\n/, "\n");
+    text = text.replace(/\nThe ledger-size rows \(in the targets table[^\n]*\n\n/, "\n"); // with its blank line: the note goes back in below
     text = text.replace("\n## Machine", `\n${note}\n\n## Machine`);
     await writeFile(file, text);
     console.log(text);

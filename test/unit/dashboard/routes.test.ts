@@ -4,7 +4,7 @@
  * (reading only the journal past it) showing what a build from the whole journal shows.
  */
 import assert from "node:assert/strict";
-import { appendFile, mkdtemp, rm, unlink } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, rename, rm, rmdir, unlink } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -127,6 +127,32 @@ describe("dashboard routes", function () {
       assert.equal(fromCheckpoint[2]!.totals.calls, records.length + later.length);
     } finally {
       await whole.close();
+    }
+  });
+
+  it("keeps no aggregate in the checkpoint when the journal could not be read whole: the next start reads it all again", async () => {
+    const file = path.join(dir, "journal", `${journalMonth(NOW)}.jsonl`);
+    const s = await serveDashboard(dir);
+    try {
+      // The month's file becomes unreadable (a directory in its place) after the ledger opened.
+      await rename(file, `${file}.away`);
+      await mkdir(file);
+      s.routes.afterListening();
+      await s.routes.ready;
+      assert.equal(series(await s.get("month")).totals.calls, 0, "nothing could be read");
+    } finally {
+      await s.close(); // writes the checkpoint
+      await rmdir(file);
+      await rename(`${file}.away`, file);
+    }
+    const again = await serveDashboard(dir);
+    try {
+      again.routes.afterListening();
+      await again.routes.ready;
+      assert.equal(again.routes.readCalls, records.length, "the whole journal is read, not an empty aggregate restored");
+      assert.equal(series(await again.get("month")).totals.calls, records.length);
+    } finally {
+      await again.close();
     }
   });
 });
