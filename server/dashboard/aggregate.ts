@@ -108,6 +108,12 @@ export class DashboardAggregate {
   private added = 0;
   /** Every distinct cap subject seen, by its key (few: models × callers × tag sets). */
   private readonly subjects = new Map<string, CallSubject>();
+  /** Each subject's place in a snapshot's list (kept: a quarter-hour's text names subjects by it). */
+  private readonly subjectIndex = new Map<string, number>();
+  private readonly subjectList: CallSubject[] = [];
+  /** JSON text of the subject list and of each quarter-hour as last snapshotted (dropped when it changes): a snapshot re-encodes only what changed. */
+  private subjectsText: string | undefined;
+  private readonly slotTexts = new Map<number, string>();
 
   /** Calls folded in so far (all outcomes). */
   get size(): number {
@@ -135,6 +141,7 @@ export class DashboardAggregate {
     if (tags.length === 0) bump(slot.byTag, UNTAGGED, cost);
     else for (const [k, v] of tags) bump(slot.byTag, `${k}=${v}`, cost);
     this.added++;
+    this.slotTexts.delete(key);
   }
 
   /**
@@ -146,50 +153,59 @@ export class DashboardAggregate {
     if (r.caller !== undefined) subject.caller = r.caller;
     if (r.callerProfile !== undefined) subject.callerProfile = r.callerProfile;
     const key = keyOfSubject(subject);
-    if (!this.subjects.has(key)) this.subjects.set(key, subject);
+    if (!this.subjects.has(key)) this.addSubject(key, subject);
     return key;
   }
 
-  /** Its sums as plain JSON, for the ledger's checkpoint: `restore` of it answers every series as this aggregate does. */
-  snapshot(): AggregateSnapshot {
-    const subjects: CallSubject[] = [];
-    const indexOf = new Map<string, number>();
-    const subjectIndex = (key: string): number => {
-      let i = indexOf.get(key);
-      if (i === undefined) {
-        indexOf.set(key, (i = subjects.length));
-        subjects.push(this.subjects.get(key)!);
-      }
-      return i;
-    };
-    const text = (map: Map<string, Picos>): [string, string][] => [...map].map(([k, v]) => [k, v.toString()]);
-    const slots: AggregateSnapshot["slots"] = [];
-    for (const [key, slot] of this.slots) {
-      slots.push([
-        key,
-        slot.calls,
-        slot.cost.toString(),
-        slot.inputTokens,
-        slot.outputTokens,
-        [...slot.outcomes],
-        text(slot.byModel),
-        [...slot.bySubject].map(([k, v]) => [subjectIndex(k), v.toString()]),
-        text(slot.byTool),
-        text(slot.byTag),
-      ]);
-    }
-    return { v: 1, added: this.added, subjects, slots };
+  private addSubject(key: string, subject: CallSubject): void {
+    this.subjects.set(key, subject);
+    this.subjectIndex.set(key, this.subjectList.length);
+    this.subjectList.push(subject);
+    this.subjectsText = undefined;
   }
 
-  /** The aggregate a snapshot holds; undefined when `data` is not one (absent, another version, edited). */
+  /**
+   * Its sums as JSON text (an AggregateSnapshot), for the ledger's checkpoint: `restore` of it
+   * answers every series as this aggregate does. Taken every few seconds while calls flow, so only
+   * the quarter-hours changed since the last one are encoded again.
+   */
+  snapshot(): string {
+    this.subjectsText ??= JSON.stringify(this.subjectList);
+    const slots: string[] = [];
+    for (const [key, slot] of this.slots) {
+      let text = this.slotTexts.get(key);
+      if (text === undefined) this.slotTexts.set(key, (text = this.slotText(key, slot)));
+      slots.push(text);
+    }
+    return `{"v":1,"added":${this.added},"subjects":${this.subjectsText},"slots":[${slots.join(",")}]}`;
+  }
+
+  private slotText(key: number, slot: Slot): string {
+    const sums = (map: Map<string, Picos>): [string, string][] => [...map].map(([k, v]) => [k, v.toString()]);
+    const json: AggregateSnapshot["slots"][number] = [
+      key,
+      slot.calls,
+      slot.cost.toString(),
+      slot.inputTokens,
+      slot.outputTokens,
+      [...slot.outcomes],
+      sums(slot.byModel),
+      [...slot.bySubject].map(([k, v]) => [this.subjectIndex.get(k)!, v.toString()]),
+      sums(slot.byTool),
+      sums(slot.byTag),
+    ];
+    return JSON.stringify(json);
+  }
+
+  /** The aggregate a snapshot (its text, or that parsed) holds; undefined when `data` is not one (absent, another version, edited). */
   static restore(data: unknown): DashboardAggregate | undefined {
-    const parsed = headerSchema.safeParse(data);
+    const parsed = headerSchema.safeParse(typeof data === "string" ? parseJson(data) : data);
     if (!parsed.success) return undefined;
     const snap = parsed.data;
     const a = new DashboardAggregate();
     const keys = snap.subjects.map((subject) => {
       const key = keyOfSubject(subject);
-      if (!a.subjects.has(key)) a.subjects.set(key, subject);
+      if (!a.subjects.has(key)) a.addSubject(key, subject);
       return key;
     });
     for (const raw of snap.slots) {
@@ -215,6 +231,7 @@ export class DashboardAggregate {
   prune(before: Date): void {
     const limit = Math.floor(before.getTime() / SLOT_MS);
     for (const key of this.slots.keys()) if (key < limit) this.slots.delete(key);
+    for (const key of this.slotTexts.keys()) if (key < limit) this.slotTexts.delete(key);
     for (const cache of this.hourCache.values()) for (const key of cache.keys()) if (key < limit) cache.delete(key);
     const limitMs = limit * SLOT_MS - 86_400_000;
     for (const cache of this.dayKeyCache.values()) for (const key of cache.keys()) if (key < limitMs) cache.delete(key);
@@ -423,6 +440,15 @@ export class DashboardAggregate {
       t = h + HOUR_MS;
     }
     return out;
+  }
+}
+
+/** The value of a JSON text; undefined when it is not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

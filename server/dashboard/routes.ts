@@ -96,7 +96,7 @@ export class DashboardRoutes implements Routes {
         const c = this.ctx();
         this.aggregate.prune(this.retainFrom(c.now(), c.timeZone)); // what any series request prunes first: bounds the snapshot too
         // As one JSON string: state.json is written indented, which would triple a month of slots.
-        return JSON.stringify(this.aggregate.snapshot());
+        return this.aggregate.snapshot();
       },
     });
     // Built once the gateway listens: calls are admitted without it, and a series request meanwhile says "loading".
@@ -106,7 +106,7 @@ export class DashboardRoutes implements Routes {
       const inJournal = new Set<string>();
       const c = this.ctx();
       const since = this.retainFrom(c.now(), c.timeZone);
-      const fromCheckpoint = typeof restored === "string" ? DashboardAggregate.restore(parseJson(restored)) : undefined;
+      const fromCheckpoint = typeof restored === "string" ? DashboardAggregate.restore(restored) : undefined;
       if (restored !== undefined && restored !== null && !fromCheckpoint) c.log.warn("dashboard: the ledger's checkpoint holds no usable aggregate; building it from the journal");
       try {
         // From the checkpoint: only the journal past it (what a full read would add to it).
@@ -283,15 +283,6 @@ export class DashboardRoutes implements Routes {
     const week = windowBounds("week", timeZone, now).start.getTime();
     const month = windowBounds("month", timeZone, now).start.getTime();
     return new Date(Math.min(week, month) - DAY_MS);
-  }
-}
-
-/** The value of a JSON text; undefined when it is not JSON. */
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 
