@@ -5,7 +5,7 @@
  * Built once from the journal, then fed one settled call at a time; a series request walks at
  * most a month of quarter-hours (~3,000 slots), never the calls themselves. Pure apart from the
  * `build` helper, which only reads an iterable of records. `snapshot`/`restore` give its sums as
- * plain JSON (the ledger's checkpoint keeps them), so a start reads only the journal past it.
+ * JSON text (the ledger's checkpoint keeps it), so a start reads only the journal past it.
  */
 import { z } from "zod";
 import { capMatcher, type CallSubject } from "../budget/capMatch";
