@@ -299,6 +299,20 @@ export interface DashboardSeriesResponse {
   caps: CapSeries[];
 }
 
+/**
+ * The series route's answer while the dashboard's aggregate is still being built after the gateway
+ * started (answered at once, never held): the page shows "loading" and asks again.
+ */
+export interface DashboardSeriesLoading {
+  loading: true;
+  window: SeriesWindow;
+  timeZone: string;
+  now: string;
+  /** Calls read from the journal so far (the rest, if any, come from the ledger's checkpoint). */
+  callsRead: number;
+  message: string;
+}
+
 /** USD per 1M tokens as the gateway would charge a call named `modelId` (overrides and profile premiums applied). */
 export interface PriceDto {
   modelId: string;

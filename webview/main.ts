@@ -3,7 +3,7 @@
  * extension host) and in a browser tab served by the gateway (fetch + EventSource).
  */
 import "./dashboard.css";
-import type { CallRecord, CapSeries, CapStatusDto, DashboardSeriesResponse, DashboardViewState, PricesResponse, SeriesWindow, StatusResponse } from "../server/protocol";
+import type { CallRecord, CapSeries, CapStatusDto, DashboardSeriesLoading, DashboardSeriesResponse, DashboardViewState, PricesResponse, SeriesWindow, StatusResponse } from "../server/protocol";
 import { CallLog } from "./callLog";
 import { calculatorView, DEFAULT_CALCULATOR, type CalculatorState } from "./calculator";
 import { capChart, modelName, stackedChart, tagChart, type Chart } from "./charts";
@@ -17,6 +17,10 @@ import { whatIfCard } from "./whatIfView";
 
 const WINDOW_LABEL: Record<SeriesWindow, string> = { day: "Today", week: "This week", month: "This month" };
 const WINDOW_WORD: Record<SeriesWindow, string> = { day: "daily", week: "weekly", month: "monthly" };
+/** While the gateway is still reading the ledger after a start, the series is asked for again this often, */
+const LOADING_RETRY_MS = 1000;
+/** and at most this many times in a row (a quarter of an hour) before the page says so. */
+const LOADING_TRIES = 900;
 
 class Dashboard {
   private state: DashboardViewState;
@@ -25,6 +29,9 @@ class Dashboard {
   private charts: Chart[] = [];
   private capCharts: Chart[] = [];
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The wait before asking again while the series is loading: one at a time, whoever asks meanwhile. */
+  private loadingRetry: Promise<void> | undefined;
+  private loadingTries = 0;
   private readonly log: CallLog;
   private readonly el = {
     sub: h("span", { class: "sub" }),
@@ -133,8 +140,11 @@ class Dashboard {
   }
 
   async refresh(): Promise<void> {
-    const series = await this.source.get<DashboardSeriesResponse>("series", { window: this.state.window });
+    const series = await this.source.get<DashboardSeriesResponse | DashboardSeriesLoading>("series", { window: this.state.window });
     if (series.window !== this.state.window) return;
+    if ("loading" in series) return this.whileLoading(series);
+    this.loadingTries = 0;
+    delete document.body.dataset.seriesLoading;
     this.series = series;
     this.el.error.hidden = true;
     this.log.timeZone = series.timeZone;
@@ -142,6 +152,24 @@ class Dashboard {
     this.renderTiles(series);
     this.redrawCharts();
     document.body.dataset.seriesCalls = String(series.totals.calls);
+  }
+
+  /** The gateway is still reading its ledger (just started): says so, keeps the live parts going, and asks again. */
+  private whileLoading(loading: DashboardSeriesLoading): Promise<void> {
+    document.body.dataset.seriesLoading = "true";
+    clear(this.el.tiles);
+    this.el.tiles.append(
+      h("div", { class: "tile", id: "loading", role: "status" },
+        h("span", { class: "tile-label" }, "Loading"),
+        h("span", { class: "tile-value" }, "…"),
+        h("span", { class: "tile-note" }, `The gateway is reading this month's calls from its ledger (${count(loading.callsRead)} so far); the charts fill in when it is done.`)),
+    );
+    if (++this.loadingTries > LOADING_TRIES) return Promise.reject(new Error("the gateway is still reading its ledger; reload the page to try again"));
+    this.loadingRetry ??= new Promise<void>((resolve) => setTimeout(resolve, LOADING_RETRY_MS)).then(() => {
+      this.loadingRetry = undefined;
+      return this.refresh();
+    });
+    return this.loadingRetry;
   }
 
   private scheduleRefresh(): void {

@@ -4,8 +4,10 @@
  * straddles a local hour or day), which is also when the engine charged them to a cap window.
  * Built once from the journal, then fed one settled call at a time; a series request walks at
  * most a month of quarter-hours (~3,000 slots), never the calls themselves. Pure apart from the
- * `build` helper, which only reads an iterable of records.
+ * `build` helper, which only reads an iterable of records. `snapshot`/`restore` give its sums as
+ * JSON text (the ledger's checkpoint keeps it), so a start reads only the journal past it.
  */
+import { z } from "zod";
 import { capMatcher, type CallSubject } from "../budget/capMatch";
 import { cappedModelId } from "../budget/replay";
 import { localParts, windowBounds, type CapWindow } from "../budget/windows";
@@ -29,6 +31,40 @@ export const UNTAGGED = "(untagged)";
 const SEP = "\u0000";
 
 const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted", "throttled", "quota-exceeded"];
+
+/** [key, pico-dollars as a decimal string] pairs of one breakdown of a quarter-hour. */
+type SumsJson = [string, string][];
+/**
+ * The aggregate as JSON: each cap subject once (slots name it by index), each quarter-hour as
+ * [key, calls, cost, input tokens, output tokens, outcomes, by model, by subject, by tool, by tag].
+ */
+export interface AggregateSnapshot {
+  v: 1;
+  added: number;
+  subjects: CallSubject[];
+  slots: [number, number, string, number, number, [Outcome, number][], SumsJson, [number, string][], SumsJson, SumsJson][];
+}
+const count = z.number().int().nonnegative();
+/** Checked on restore like any file a user could have edited: a snapshot that does not match is not used. */
+const headerSchema = z.object({
+  v: z.literal(1),
+  added: count,
+  subjects: z.array(
+    z.object({
+      modelId: z.string(),
+      baseModelId: z.string().optional(),
+      caller: z.string().optional(),
+      callerProfile: z.string().optional(),
+      user: z.string().optional(),
+      tags: z.record(z.string(), z.string()).optional(),
+    }),
+  ),
+  // Checked one by one while restoring (a month holds ~3,000: a schema would copy each).
+  slots: z.array(z.unknown()),
+});
+const PICOS_RE = /^-?\d+$/;
+const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+const isPicos = (x: unknown): x is string => typeof x === "string" && PICOS_RE.test(x);
 
 interface Slot {
   calls: number;
@@ -72,6 +108,12 @@ export class DashboardAggregate {
   private added = 0;
   /** Every distinct cap subject seen, by its key (few: models × callers × tag sets). */
   private readonly subjects = new Map<string, CallSubject>();
+  /** Each subject's place in a snapshot's list (kept: a quarter-hour's text names subjects by it). */
+  private readonly subjectIndex = new Map<string, number>();
+  private readonly subjectList: CallSubject[] = [];
+  /** JSON text of the subject list and of each quarter-hour as last snapshotted (dropped when it changes): a snapshot re-encodes only what changed. */
+  private subjectsText: string | undefined;
+  private readonly slotTexts = new Map<number, string>();
 
   /** Calls folded in so far (all outcomes). */
   get size(): number {
@@ -99,6 +141,7 @@ export class DashboardAggregate {
     if (tags.length === 0) bump(slot.byTag, UNTAGGED, cost);
     else for (const [k, v] of tags) bump(slot.byTag, `${k}=${v}`, cost);
     this.added++;
+    this.slotTexts.delete(key);
   }
 
   /**
@@ -106,16 +149,72 @@ export class DashboardAggregate {
    * answered a downgraded call, as the engine counts it), caller, profile, user and tags.
    */
   private subjectKey(r: CallRecord): string {
-    const modelId = cappedModelId(r);
-    const tags = r.tags ?? {};
-    const key = [modelId, r.baseModelId, r.caller ?? "", r.callerProfile ?? "", r.user, ...Object.entries(tags).flat()].join(SEP);
-    if (!this.subjects.has(key)) {
-      const subject: CallSubject = { modelId, baseModelId: r.baseModelId, user: r.user, tags };
-      if (r.caller !== undefined) subject.caller = r.caller;
-      if (r.callerProfile !== undefined) subject.callerProfile = r.callerProfile;
-      this.subjects.set(key, subject);
-    }
+    const subject: CallSubject = { modelId: cappedModelId(r), baseModelId: r.baseModelId, user: r.user, tags: r.tags ?? {} };
+    if (r.caller !== undefined) subject.caller = r.caller;
+    if (r.callerProfile !== undefined) subject.callerProfile = r.callerProfile;
+    const key = keyOfSubject(subject);
+    if (!this.subjects.has(key)) this.addSubject(key, subject);
     return key;
+  }
+
+  private addSubject(key: string, subject: CallSubject): void {
+    this.subjects.set(key, subject);
+    this.subjectIndex.set(key, this.subjectList.length);
+    this.subjectList.push(subject);
+    this.subjectsText = undefined;
+  }
+
+  /**
+   * Its sums as JSON text (an AggregateSnapshot), for the ledger's checkpoint: `restore` of it
+   * answers every series as this aggregate does. Taken every few seconds while calls flow, so only
+   * the quarter-hours changed since the last one are encoded again.
+   */
+  snapshot(): string {
+    this.subjectsText ??= JSON.stringify(this.subjectList);
+    const slots: string[] = [];
+    for (const [key, slot] of this.slots) {
+      let text = this.slotTexts.get(key);
+      if (text === undefined) this.slotTexts.set(key, (text = this.slotText(key, slot)));
+      slots.push(text);
+    }
+    return `{"v":1,"added":${this.added},"subjects":${this.subjectsText},"slots":[${slots.join(",")}]}`;
+  }
+
+  private slotText(key: number, slot: Slot): string {
+    const sums = (map: Map<string, Picos>): [string, string][] => [...map].map(([k, v]) => [k, v.toString()]);
+    const json: AggregateSnapshot["slots"][number] = [
+      key,
+      slot.calls,
+      slot.cost.toString(),
+      slot.inputTokens,
+      slot.outputTokens,
+      [...slot.outcomes],
+      sums(slot.byModel),
+      [...slot.bySubject].map(([k, v]) => [this.subjectIndex.get(k)!, v.toString()]),
+      sums(slot.byTool),
+      sums(slot.byTag),
+    ];
+    return JSON.stringify(json);
+  }
+
+  /** The aggregate a snapshot (its text, or that parsed) holds; undefined when `data` is not one (absent, another version, edited). */
+  static restore(data: unknown): DashboardAggregate | undefined {
+    const parsed = headerSchema.safeParse(typeof data === "string" ? parseJson(data) : data);
+    if (!parsed.success) return undefined;
+    const snap = parsed.data;
+    const a = new DashboardAggregate();
+    const keys = snap.subjects.map((subject) => {
+      const key = keyOfSubject(subject);
+      if (!a.subjects.has(key)) a.addSubject(key, subject);
+      return key;
+    });
+    for (const raw of snap.slots) {
+      const slot = restoreSlot(raw, keys);
+      if (!slot) return undefined;
+      a.slots.set(slot[0], slot[1]);
+    }
+    a.added = snap.added;
+    return a;
   }
 
   /** Builds from records (the journal since `since`), oldest first. Returns the number folded in. */
@@ -132,6 +231,7 @@ export class DashboardAggregate {
   prune(before: Date): void {
     const limit = Math.floor(before.getTime() / SLOT_MS);
     for (const key of this.slots.keys()) if (key < limit) this.slots.delete(key);
+    for (const key of this.slotTexts.keys()) if (key < limit) this.slotTexts.delete(key);
     for (const cache of this.hourCache.values()) for (const key of cache.keys()) if (key < limit) cache.delete(key);
     const limitMs = limit * SLOT_MS - 86_400_000;
     for (const cache of this.dayKeyCache.values()) for (const key of cache.keys()) if (key < limitMs) cache.delete(key);
@@ -341,6 +441,54 @@ export class DashboardAggregate {
     }
     return out;
   }
+}
+
+/** The value of a JSON text; undefined when it is not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** One quarter-hour of a snapshot; undefined when it is not one (a wrong type, or a subject the snapshot does not hold). */
+function restoreSlot(raw: unknown, subjectKeys: string[]): [number, Slot] | undefined {
+  if (!Array.isArray(raw) || raw.length !== 10) return undefined;
+  const [key, calls, cost, inputTokens, outputTokens, outcomes, byModel, bySubject, byTool, byTag] = raw as unknown[];
+  if (!Number.isSafeInteger(key) || !isCount(calls) || !isPicos(cost) || !isCount(inputTokens) || !isCount(outputTokens)) return undefined;
+  const outcomeMap = new Map<Outcome, number>();
+  if (!Array.isArray(outcomes)) return undefined;
+  for (const pair of outcomes as unknown[]) {
+    if (!Array.isArray(pair) || pair.length !== 2 || !OUTCOMES.includes(pair[0] as Outcome) || !isCount(pair[1])) return undefined;
+    outcomeMap.set(pair[0] as Outcome, pair[1]);
+  }
+  const subjectMap = sumsOf(bySubject, (k) => (isCount(k) ? subjectKeys[k] : undefined));
+  const modelMap = sumsOf(byModel, textKey);
+  const toolMap = sumsOf(byTool, textKey);
+  const tagMap = sumsOf(byTag, textKey);
+  if (!subjectMap || !modelMap || !toolMap || !tagMap) return undefined;
+  return [key as number, { calls, cost: BigInt(cost), inputTokens, outputTokens, outcomes: outcomeMap, byModel: modelMap, bySubject: subjectMap, byTool: toolMap, byTag: tagMap }];
+}
+
+const textKey = (k: unknown): string | undefined => (typeof k === "string" ? k : undefined);
+
+/** A breakdown's [key, pico-dollars] pairs as a map (a key twice: summed); undefined when one is not such a pair. */
+function sumsOf(raw: unknown, keyOf: (k: unknown) => string | undefined): Map<string, Picos> | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const out = new Map<string, Picos>();
+  for (const pair of raw as unknown[]) {
+    if (!Array.isArray(pair) || pair.length !== 2 || !isPicos(pair[1])) return undefined;
+    const k = keyOf(pair[0]);
+    if (k === undefined) return undefined;
+    out.set(k, (out.get(k) ?? 0n) + BigInt(pair[1]));
+  }
+  return out;
+}
+
+/** Everything a cap can be scoped by, as one map key (one per distinct subject). */
+function keyOfSubject(s: CallSubject): string {
+  return [s.modelId, s.baseModelId, s.caller ?? "", s.callerProfile ?? "", s.user, ...Object.entries(s.tags ?? {}).flat()].join(SEP);
 }
 
 function localDayKey(t: number, timeZone: string): string {

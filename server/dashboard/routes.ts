@@ -10,7 +10,6 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { windowBounds } from "../budget/windows";
-import type { EventEmitter } from "node:events";
 import type { AwsCredentialIdentity } from "@smithy/types";
 import type { Config } from "../config/schema";
 import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Routes } from "../http";
@@ -21,7 +20,7 @@ import { callsBetween, currentMonth, MONTH_PATTERN, toCsv } from "../ledger/repo
 import { whatIfMonth } from "../policy/whatifRun";
 import type { CallRecord } from "../ledger/types";
 import { priceSource, priceTableDto, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
-import { DASHBOARD_PATHS, type PriceDto, type PricesResponse, type ReconcileResponse, type SeriesGroupBy, type SeriesWindow, type StatusResponse, type WhatIfResponse } from "../protocol";
+import { DASHBOARD_PATHS, type PriceDto, type PricesResponse, type ReconcileResponse, type DashboardSeriesLoading, type SeriesGroupBy, type SeriesWindow, type StatusResponse, type WhatIfResponse } from "../protocol";
 import { MONTH_RE, reconcileDto, reconcileMonth } from "../billing/reconcileMonth";
 import { ledgerDirOf } from "../config/load";
 import { DashboardAggregate } from "./aggregate";
@@ -50,54 +49,84 @@ export interface DashboardContext {
   now: () => Date;
 }
 
-/** What the dashboard is given of the local API: the status, settled calls as they happen, and the price table in force. */
+/** What the dashboard is given of the local API: the status and the price table in force (settled calls come from the ledger). */
 export interface DashboardFeeds {
   status(): StatusResponse;
-  readonly events: EventEmitter;
   priceTable(): { table: PriceTable; info: PriceTableInfo };
 }
 
+/** The dashboard's part of the ledger's checkpoint (Ledger.addCheckpointPart): the aggregate's sums. */
+export const DASHBOARD_CHECKPOINT = "dashboard";
+
 export class DashboardRoutes implements Routes {
   readonly name = "dashboard";
-  readonly aggregate = new DashboardAggregate();
+  /** Replaced once by the checkpoint's aggregate, when the build starts from one. */
+  aggregate = new DashboardAggregate();
   /** Resolves when the aggregate holds the journal's history (calls settling meanwhile are queued, then folded in once). */
   readonly ready: Promise<void>;
   /** Milliseconds the start-up build took (for logs and tests). */
   buildMs = 0;
+  /** Calls read from the journal by the start-up build so far (the rest came from the checkpoint). */
+  readCalls = 0;
+  /** False until the build is done: a series request meanwhile is answered "loading". */
+  built = false;
   private startBuild: () => void = () => undefined;
 
   constructor(
     private readonly ctx: () => DashboardContext,
     private readonly status: DashboardFeeds["status"],
-    events: DashboardFeeds["events"],
     private readonly priceTable: DashboardFeeds["priceTable"] = () => tableWithPriceFile(undefined),
   ) {
+    const { ledger } = ctx();
+    const restored = ledger.checkpointPart(DASHBOARD_CHECKPOINT);
     let queued: CallRecord[] | undefined = [];
     const queuedIds = new Set<string>();
-    events.on("call", (record: CallRecord) => {
-      if (!queued) return this.aggregate.add(record);
-      queued.push(record);
-      queuedIds.add(record.id);
+    let unreadable = false;
+    // Settled calls come from the ledger itself, in journal order, as its checkpoint needs (every
+    // published call was settled there first). Registered now, before the gateway records any call.
+    ledger.addCheckpointPart(DASHBOARD_CHECKPOINT, {
+      settled: (record) => {
+        if (!queued) return this.aggregate.add(record);
+        queued.push(record);
+        queuedIds.add(record.id);
+      },
+      // Until built (or when the journal could not be read whole), no snapshot: the next start reads the journal again.
+      snapshot: () => {
+        if (queued || unreadable) return null;
+        const c = this.ctx();
+        this.aggregate.prune(this.retainFrom(c.now(), c.timeZone)); // what any series request prunes first: bounds the snapshot too
+        // As one JSON string: state.json is written indented, which would triple a month of slots.
+        return this.aggregate.snapshot();
+      },
     });
-    // Built once the gateway listens: calls are admitted without it, and a series request waits for it.
+    // Built once the gateway listens: calls are admitted without it, and a series request meanwhile says "loading".
     this.ready = new Promise<void>((resolve) => (this.startBuild = resolve)).then(async () => {
       const started = performance.now();
       // Calls settled meanwhile may also be in the journal read: remember which (only those, not every id read).
       const inJournal = new Set<string>();
+      const c = this.ctx();
+      const since = this.retainFrom(c.now(), c.timeZone);
+      const fromCheckpoint = typeof restored === "string" ? DashboardAggregate.restore(restored) : undefined;
+      if (restored !== undefined && restored !== null && !fromCheckpoint) c.log.warn("dashboard: the ledger's checkpoint holds no usable aggregate; building it from the journal");
       try {
-        const c = this.ctx();
-        for await (const record of c.ledger.settledSince(this.retainFrom(c.now(), c.timeZone))) {
+        // From the checkpoint: only the journal past it (what a full read would add to it).
+        const records = fromCheckpoint ? ledger.settledSinceCheckpoint(since) : ledger.settledSince(since);
+        if (fromCheckpoint) this.aggregate = fromCheckpoint;
+        for await (const record of records) {
           if (queuedIds.has(record.id)) inJournal.add(record.id);
           this.aggregate.add(record);
+          this.readCalls++;
         }
       } catch (err) {
+        unreadable = true; // what was read is shown, never kept in the checkpoint as if it were all
         this.ctx().log.error(`dashboard: reading the journal failed: ${(err as Error).message}`);
       }
       for (const record of queued!) if (!inJournal.has(record.id)) this.aggregate.add(record);
       queued = undefined;
       queuedIds.clear();
+      this.built = true;
       this.buildMs = performance.now() - started;
-      this.ctx().log.debug(`dashboard: ${this.aggregate.size} calls aggregated in ${this.buildMs.toFixed(0)} ms`);
+      this.ctx().log.debug(`dashboard: ${this.aggregate.size} calls aggregated in ${this.buildMs.toFixed(0)} ms (${this.readCalls} read from the journal${fromCheckpoint ? " past the checkpoint" : ""})`);
     });
   }
 
@@ -171,9 +200,13 @@ export class DashboardRoutes implements Routes {
     const groupText = url.searchParams.get("groupBy");
     const groupBy = groupText ? (groupText.split(",") as SeriesGroupBy[]) : undefined;
     if (groupBy?.some((g) => !GROUPS.includes(g))) return json(res, 400, { message: `groupBy must be a comma-separated list of ${GROUPS.join(", ")}` });
-    await this.ready;
     const c = this.ctx();
     const now = c.now();
+    if (!this.built) {
+      // The aggregate is still being read from the journal (after a start): say so now rather than hold the request.
+      const body: DashboardSeriesLoading = { loading: true, window, timeZone: c.timeZone, now: now.toISOString(), callsRead: this.readCalls, message: "the dashboard is reading this month's calls from the ledger" };
+      return json(res, 200, body);
+    }
     this.aggregate.prune(this.retainFrom(now, c.timeZone));
     return json(res, 200, this.aggregate.series({ window, ...(groupBy ? { groupBy } : {}), caps: this.status().caps, timeZone: c.timeZone, now }));
   }
@@ -253,8 +286,8 @@ export class DashboardRoutes implements Routes {
   }
 }
 
-/** Wires the dashboard to a running gateway's local API: aggregate fed by its settled calls. */
+/** Wires the dashboard to a running gateway's local API; its aggregate is fed by the gateway's ledger. */
 export function attachDashboard(api: DashboardFeeds, ctx: () => DashboardContext): DashboardRoutes {
-  return new DashboardRoutes(ctx, () => api.status(), api.events, () => api.priceTable());
+  return new DashboardRoutes(ctx, () => api.status(), () => api.priceTable());
 }
 

@@ -22,6 +22,7 @@ import {
   DASHBOARD_PATHS,
   TOKEN_HEADER,
   type CallsResponse,
+  type DashboardSeriesLoading,
   type DashboardSeriesResponse,
   type HostToWebview,
   type StatusResponse,
@@ -222,6 +223,41 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
     await page.click(".more button");
     await page.waitForFunction(() => document.querySelectorAll("table.calls tbody tr").length === 100);
     assert.deepEqual(pageErrors, [], "no console errors or CSP violations");
+    await page.close();
+  });
+
+  it("says \"loading\" while the gateway is still reading its ledger, with the cap bars and call log live, and fills in when it is done", async () => {
+    const page = await browser!.newPage({ viewport: { width: 1360, height: 1000 }, deviceScaleFactor: 1 });
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    // The series route as a gateway answers it right after a start, until `reading` is turned off.
+    let reading = true;
+    let asked = 0;
+    await page.route(`**${DASHBOARD_PATHS.series}?**`, async (route) => {
+      asked++;
+      if (!reading) return route.continue();
+      const window = new URL(route.request().url()).searchParams.get("window") ?? "day";
+      const body: DashboardSeriesLoading = { loading: true, window: window as DashboardSeriesLoading["window"], timeZone: TZ, now: new Date().toISOString(), callsRead: 1234, message: "the dashboard is reading this month's calls from the ledger" };
+      return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(body) });
+    });
+    await page.goto(pageUrl(h));
+    await page.waitForSelector("body[data-series-loading=true] #loading", { timeout: 15_000 });
+    assert.match((await page.locator("#loading").textContent()) ?? "", /reading this month's calls from its ledger \(1,234 so far\)/);
+    // The rest of the page does not wait for it: cap bars from the status, the call log.
+    await page.waitForSelector('article.cap[data-cap="daily"] .cap-spent');
+    await page.waitForSelector("table.calls tbody tr");
+    assert.equal(await page.locator("body").getAttribute("data-series-calls"), null, "no figures shown yet");
+    const askedWhileReading = asked;
+    assert.ok(askedWhileReading >= 1);
+    reading = false;
+    // Asked again by itself: the figures appear without a reload.
+    const { start } = windowBounds("day", TZ, now);
+    const todays = records.filter((r) => Date.parse(r.startedAt) >= start.getTime());
+    await page.waitForSelector(`body[data-series-calls="${todays.length}"]`, { state: "attached", timeout: 15_000 });
+    assert.equal(await page.locator("body").getAttribute("data-series-loading"), null);
+    assert.equal(await page.locator("#total-calls .tile-value").textContent(), String(todays.length));
+    assert.equal(await page.locator("#loading").count(), 0);
+    assert.ok(asked > askedWhileReading);
+    assert.deepEqual(pageErrors, [], "no console errors");
     await page.close();
   });
 

@@ -1,0 +1,158 @@
+/**
+ * The dashboard's series route over a real ledger folder: "loading" while its aggregate is being
+ * built instead of holding the request, and a restart that builds from the ledger's checkpoint
+ * (reading only the journal past it) showing what a build from the whole journal shows.
+ */
+import assert from "node:assert/strict";
+import { appendFile, mkdir, mkdtemp, rename, rm, rmdir, unlink } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { parseConfig } from "../../../server/config/schema";
+import { DashboardRoutes, type DashboardContext } from "../../../server/dashboard/routes";
+import { journalMonth } from "../../../server/ledger/journal";
+import { Ledger } from "../../../server/ledger/ledger";
+import { createLogger } from "../../../server/log";
+import { PriceBook } from "../../../server/metering/prices";
+import type { DashboardSeriesLoading, DashboardSeriesResponse } from "../../../server/protocol";
+import { DASHBOARD_PATHS, TOKEN_HEADER } from "../../../server/shared/apiPaths";
+import { seedRecords, writeLedger } from "../../support/dashboardSeed";
+
+const NOW = new Date("2026-11-18T15:20:00Z");
+
+interface Served {
+  routes: DashboardRoutes;
+  ledger: Ledger;
+  get(window?: string): Promise<DashboardSeriesResponse | DashboardSeriesLoading>;
+  close(): Promise<void>;
+}
+
+/** A ledger opened as the gateway opens it, its dashboard routes, and an HTTP server in front of them. */
+async function serveDashboard(dir: string): Promise<Served> {
+  const ledger = await Ledger.open(dir, { timeZone: "UTC", now: () => NOW, stateDebounceMs: 60_000 });
+  const parsed = parseConfig({});
+  assert.ok(parsed.ok);
+  const ctx: DashboardContext = {
+    config: parsed.config,
+    prices: new PriceBook(),
+    credentials: () => Promise.reject(new Error("no credentials in this test")),
+    ledger,
+    log: createLogger(() => undefined),
+    timeZone: "UTC",
+    now: () => NOW,
+  };
+  const routes = new DashboardRoutes(() => ctx, () => ({ caps: [] }) as never);
+  const server: Server = createServer((req, res) => void routes.handle(req, res));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    routes,
+    ledger,
+    async get(window = "month") {
+      const res = await fetch(`http://127.0.0.1:${port}${DASHBOARD_PATHS.series}?window=${window}`, { headers: { [TOKEN_HEADER]: ledger.secret.token() } });
+      assert.equal(res.status, 200);
+      return (await res.json()) as DashboardSeriesResponse | DashboardSeriesLoading;
+    },
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await ledger.close();
+    },
+  };
+}
+
+function series(body: DashboardSeriesResponse | DashboardSeriesLoading): DashboardSeriesResponse {
+  assert.ok(!("loading" in body), "the aggregate is built");
+  return body;
+}
+
+describe("dashboard routes", function () {
+  this.timeout(60_000);
+  let dir: string;
+  const records = seedRecords({ now: NOW, pastCalls: 300, todayCalls: 40 });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-dash-routes-"));
+    await writeLedger(dir, records);
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("answers \"loading\" at once while the aggregate is being built, then the figures once it is", async () => {
+    const s = await serveDashboard(dir);
+    try {
+      // The gateway starts the build once it listens (afterListening): until then it is not built.
+      const loading = await s.get("day");
+      assert.ok("loading" in loading && loading.loading, "the series says it is loading");
+      assert.equal(loading.window, "day");
+      assert.match(loading.message, /reading this month's calls/);
+      s.routes.afterListening();
+      await s.routes.ready;
+      const day = series(await s.get("day"));
+      assert.equal(day.totals.calls, records.filter((r) => r.startedAt >= "2026-11-18").length);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("starts again from the aggregate in the ledger's checkpoint, reads only the journal past it, and shows what the whole journal shows", async () => {
+    // First start: built from the whole journal; closing writes the checkpoint with the aggregate.
+    const first = await serveDashboard(dir);
+    first.routes.afterListening();
+    await first.routes.ready;
+    assert.equal(first.routes.readCalls, records.length);
+    await first.close();
+    // Calls settled after that checkpoint (as by a gateway killed before its next state write).
+    const later = seedRecords({ now: NOW, pastCalls: 0, todayCalls: 25, seed: 99 }).map((r) => ({ ...r, id: `later-${r.id}` }));
+    await appendFile(path.join(dir, "journal", `${journalMonth(NOW)}.jsonl`), later.map((r) => JSON.stringify(r) + "\n").join(""));
+
+    const again = await serveDashboard(dir);
+    let fromCheckpoint: DashboardSeriesResponse[];
+    try {
+      again.routes.afterListening();
+      await again.routes.ready;
+      assert.equal(again.routes.readCalls, later.length, "only the calls past the checkpoint are read");
+      fromCheckpoint = [series(await again.get("day")), series(await again.get("week")), series(await again.get("month"))];
+    } finally {
+      await again.close();
+    }
+    await unlink(path.join(dir, "state.json")); // no checkpoint: the whole journal is read
+    const whole = await serveDashboard(dir);
+    try {
+      whole.routes.afterListening();
+      await whole.routes.ready;
+      assert.equal(whole.routes.readCalls, records.length + later.length);
+      assert.deepEqual(fromCheckpoint, [series(await whole.get("day")), series(await whole.get("week")), series(await whole.get("month"))]);
+      assert.equal(fromCheckpoint[2]!.totals.calls, records.length + later.length);
+    } finally {
+      await whole.close();
+    }
+  });
+
+  it("keeps no aggregate in the checkpoint when the journal could not be read whole: the next start reads it all again", async () => {
+    const file = path.join(dir, "journal", `${journalMonth(NOW)}.jsonl`);
+    const s = await serveDashboard(dir);
+    try {
+      // The month's file becomes unreadable (a directory in its place) after the ledger opened.
+      await rename(file, `${file}.away`);
+      await mkdir(file);
+      s.routes.afterListening();
+      await s.routes.ready;
+      assert.equal(series(await s.get("month")).totals.calls, 0, "nothing could be read");
+    } finally {
+      await s.close(); // writes the checkpoint
+      await rmdir(file);
+      await rename(`${file}.away`, file);
+    }
+    const again = await serveDashboard(dir);
+    try {
+      again.routes.afterListening();
+      await again.routes.ready;
+      assert.equal(again.routes.readCalls, records.length, "the whole journal is read, not an empty aggregate restored");
+      assert.equal(series(await again.get("month")).totals.calls, records.length);
+    } finally {
+      await again.close();
+    }
+  });
+});
