@@ -181,12 +181,12 @@ export class Caps {
    */
   async replay(journal: (since: Date) => AsyncIterable<SettledCall>, only?: ReadonlySet<string>): Promise<void> {
     const engine = this.local.engine;
-    const since = engine
+    const starts = engine
       .status(this.local.now())
       .filter((s) => !only || only.has(s.id))
-      .map((s) => s.windowStart)
-      // Stryker disable next-line EqualityOperator: of two equal dates either is the earliest.
-      .reduce<Date | undefined>((a, b) => (a && a < b ? a : b), undefined);
+      .map((s) => s.windowStart);
+    // Stryker disable next-line EqualityOperator: of two equal dates either is the earliest.
+    const since = starts.reduce<Date | undefined>((a, b) => (a && a < b ? a : b), undefined);
     if (!since) return;
     await replaySettled(
       journal(since),

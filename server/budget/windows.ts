@@ -58,6 +58,7 @@ const lastDateKey = new Map<string, { minute: number; key: string }>();
  */
 export function localDateKey(at: Date | number, timeZone: string): string {
   const t = typeof at === "number" ? at : at.getTime();
+  // Stryker disable next-line ArithmeticOperator: the key only decides which calls share a cached answer (one local date per minute).
   const minute = Math.floor(t / MINUTE);
   const last = lastDateKey.get(timeZone);
   // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: a cache miss recomputes the same key.

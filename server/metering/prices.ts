@@ -126,10 +126,9 @@ export class PriceBook {
     this.rows = table.models.map((row) => ({ row, matchers: row.patterns.map((p) => picomatch(p, GLOB_OPTIONS)) }));
     this.overrides = overrideRows(overrides);
     this.raises = overrideRows(raiseOnly);
-    this.regional = Object.entries(table.regions)
-      // Stryker disable next-line ConditionalExpression: a string entry (a comment) names no row, so keeping it would price nothing differently.
-      .filter((e): e is [string, Record<string, z.infer<typeof regionalRowSchema>>] => typeof e[1] !== "string")
-      .map(([glob, rows]) => ({ glob, matches: picomatch(glob, GLOB_OPTIONS), rows }));
+    // Stryker disable next-line ConditionalExpression: a string entry (a comment) names no row, so keeping it would price nothing differently.
+    const regions = Object.entries(table.regions).filter((e): e is [string, Record<string, z.infer<typeof regionalRowSchema>>] => typeof e[1] !== "string");
+    this.regional = regions.map(([glob, rows]) => ({ glob, matches: picomatch(glob, GLOB_OPTIONS), rows }));
     this.ceiling = this.computeCeiling();
     this.minLongContextThreshold = Math.min(...table.models.map((r) => r.longContext?.thresholdTokens ?? Infinity));
   }

@@ -91,6 +91,21 @@ describe("ledger: start-up from a snapshot without a usable checkpoint", () => {
     }
   });
 
+  it("a call still open when the snapshot was saved, started in a month before its margin: found and charged as interrupted", async () => {
+    let l = await Ledger.open(dir, QUIET);
+    await l.reserve(pair("long-stream", "2026-01-31T23:50:00.000Z", "0").r); // a stream begun a month ago, still open at the stop
+    await record(l, [pair("mar1", "2026-03-01T08:00:00.000Z", "3000")]);
+    await l.close();
+    await withoutCheckpoint();
+    l = await Ledger.open(dir, QUIET);
+    try {
+      const interrupted = (await l.recentCalls({ limit: 10, outcome: "interrupted" })).calls.map((c) => [c.id, c.costPicos]);
+      assert.deepEqual(interrupted, [["long-stream", "5000"]], "charged its worst case once, not lost for starting before the months read");
+    } finally {
+      await l.close();
+    }
+  });
+
   it("a checkpoint the journal no longer matches: a lost line in an older month is rebuilt from the journal, not taken from the snapshot", async () => {
     await writeRaw([0, 1, 2].map((i) => pair(`feb10-${i}`, at("2026-02-10T09:00:00.000Z", i), String(1000 + i))));
     let l = await Ledger.open(dir, QUIET);
