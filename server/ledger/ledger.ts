@@ -416,9 +416,12 @@ export class Ledger {
         continue;
       }
       this.open.delete(e.id);
-      if (localDateKey(new Date(e.at), this.timeZone) >= cutoffDay) this.apply(e);
-      // Stryker disable next-line all: the recent list is a cache in front of the journal (see remember).
-      else this.remember(e); // already in the snapshot's rollups
+      if (localDateKey(new Date(e.at), this.timeZone) < cutoffDay) {
+        // Stryker disable next-line all: the recent list is a cache in front of the journal (see remember).
+        this.remember(e); // already in the snapshot's rollups
+        continue;
+      }
+      this.apply(e);
     }
     await this.quarantine(bad, fromMonth);
   }
