@@ -363,7 +363,7 @@ export class Ledger {
     for (const r of orphans) await this.settle(interrupted(r, this.now(), this.salvaged.delete(r.id)));
     // The recent list is a cache in front of the journal (recentCalls reads on past its oldest call),
     // so how much of it is kept changes memory, never an answer.
-    // Stryker disable all
+    // Stryker disable all: the recent list is a cache in front of the journal (see remember); how much of it is kept changes memory only.
     if (this.recent.length > this.recentLimit) {
       this.recent = this.recent.slice(-this.recentLimit);
       this.recentComplete = false;
@@ -446,7 +446,7 @@ export class Ledger {
     // Which calls a valid settle already counts: looked up only for lines whose call is not open
     // (the loop below skips open ones again), reading only the months replayed. Narrowing the
     // lookup saves reads; mutants that widen it are equivalent.
-    // Stryker disable all
+    // Stryker disable all: narrowing this lookup only saves reads (see above).
     const pending = salvaged.filter((b) => !(b.id !== undefined && this.open.has(b.id)));
     const ids = new Set(pending.flatMap((b) => (b.id === undefined ? [] : [b.id])));
     if (ids.size > 0) {
