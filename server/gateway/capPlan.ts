@@ -85,29 +85,21 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
 
   if (decision.kind === "clamp") {
     const converse = asked.operation === "Converse" || asked.operation === "ConverseStream";
+    const cannotClamp = (why: string) => ({
+      ok: false as const,
+      capId: decision.capId,
+      invalid: false,
+      message: `Bedrock Budget cap "${decision.capId}" would lower this call's output limit to ${decision.toTokens} tokens so that it fits, but ${why}`,
+    });
     const thinking = thinkingBudgetTokens(asked.json, converse);
     if (thinking !== undefined && decision.toTokens <= thinking) {
-      return {
-        ok: false,
-        capId: decision.capId,
-        invalid: false,
-        message:
-          `Bedrock Budget cap "${decision.capId}" would lower this call's output limit to ${decision.toTokens} tokens so that it fits, ` +
-          `but the request's thinking budget (budget_tokens ${thinking}) needs an output limit above it, which the cap has no room for. ` +
+      return cannotClamp(
+        `the request's thinking budget (budget_tokens ${thinking}) needs an output limit above it, which the cap has no room for. ` +
           `Lower thinking.budget_tokens, or wait for the cap to reset.`,
-      };
+      );
     }
     const json = withMaxTokensAtMost(asked.json, decision.toTokens, converse ? ["inferenceConfig", "maxTokens"] : undefined);
-    if (!json) {
-      return {
-        ok: false,
-        capId: decision.capId,
-        invalid: false,
-        message:
-          `Bedrock Budget cap "${decision.capId}" would lower this call's output limit to ${decision.toTokens} tokens so that it fits, ` +
-          `but the request body sets no output limit the gateway can lower (e.g. max_tokens). Set the model's output limit in the request.`,
-      };
-    }
+    if (!json) return cannotClamp("the request body sets no output limit the gateway can lower (e.g. max_tokens). Set the model's output limit in the request.");
     const body = Buffer.from(JSON.stringify(json), "utf8");
     const estimate = estimateParsed(asked.operation, call.modelId, json, ctx.prices, undefined, call.estimate.scope);
     const clamp = `maxTokens=${decision.fromTokens}->${decision.toTokens}; cap=${decision.capId}`;

@@ -3,27 +3,18 @@ import assert from "node:assert/strict";
 import { GatewayMetrics } from "../../../server/gateway/metrics";
 import type { GatewaySecret } from "../../../server/ledger/secret";
 import type { CallRecord } from "../../../server/protocol";
+import { settledCall } from "../../support/records";
 
-const record = (outcome: string, costPicos: string): CallRecord => ({
-  type: "settle",
-  id: `c-${Math.random()}`,
-  at: "2026-11-29T10:00:00.000Z",
-  startedAt: "2026-11-29T10:00:00.000Z",
-  user: "alice",
-  tool: "boto3",
-  operation: "Converse",
-  modelId: "anthropic.claude-3-haiku-20240307-v1:0",
-  baseModelId: "anthropic.claude-3-haiku-20240307-v1:0",
-  usage: { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 },
-  usageEstimated: false,
-  costPicos,
-  worstCasePicos: costPicos,
-  // "throttled" is the usage plans' outcome (HTTP 429), added to Outcome by that part of issue #11.
-  outcome: outcome as CallRecord["outcome"],
-  status: outcome === "throttled" ? 429 : 200,
-  latencyMs: 1,
-  tags: {},
-});
+const record = (outcome: string, costPicos: string): CallRecord =>
+  settledCall({
+    id: `c-${Math.random()}`,
+    usage: { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 },
+    costPicos,
+    worstCasePicos: costPicos,
+    // "throttled" is the usage plans' outcome (HTTP 429), added to Outcome by that part of issue #11.
+    outcome: outcome as CallRecord["outcome"],
+    status: outcome === "throttled" ? 429 : 200,
+  });
 
 describe("gateway metrics", () => {
   const metrics = () => new GatewayMetrics(() => [], () => ({}) as GatewaySecret);

@@ -2,26 +2,9 @@
 import assert from "node:assert/strict";
 import { CallPublisher } from "../../../server/gateway/publisher";
 import type { CallRecord } from "../../../server/protocol";
+import { settledCall } from "../../support/records";
 
-const record = (id: string): CallRecord => ({
-  type: "settle",
-  id,
-  at: "2026-11-29T10:00:00.000Z",
-  startedAt: "2026-11-29T10:00:00.000Z",
-  user: "alice",
-  tool: "boto3",
-  operation: "Converse",
-  modelId: "anthropic.claude-3-haiku-20240307-v1:0",
-  baseModelId: "anthropic.claude-3-haiku-20240307-v1:0",
-  usage: { inputTokens: 1, outputTokens: 1, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 },
-  usageEstimated: false,
-  costPicos: "1",
-  worstCasePicos: "1",
-  outcome: "ok",
-  status: 200,
-  latencyMs: 1,
-  tags: {},
-});
+const record = (id: string): CallRecord => settledCall({ id });
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 

@@ -1,21 +1,9 @@
 // Opaque model ids priced as the model behind them (a prompt router's answer, an application inference profile): the rates, the region and every note a user sees.
 import assert from "node:assert/strict";
-import { PriceBook, type PriceTable } from "../../../server/metering/prices";
+import { PriceBook } from "../../../server/metering/prices";
+import { CLAUDE_X_TABLE } from "../../support/priceTables";
 
-const TABLE: PriceTable = {
-  regionalPremiumBasisPoints: 11_000,
-  regions: {
-    "eu-*": { "anthropic.claude-x": { inputPer1M: 4, outputPer1M: 20, source: "https://example.invalid/claude-eu", checked: "2026-11-02" } },
-  },
-  serviceTiers: { standard: { basisPoints: 10_000, source: "std-doc" } },
-  models: [
-    {
-      id: "anthropic.claude-x", patterns: ["anthropic.claude-x*"], displayName: "Claude X", provider: "anthropic",
-      inputPer1M: 3, outputPer1M: 15, maxOutputTokens: 64_000,
-      source: "https://example.invalid/claude", checked: "2026-11-01",
-    },
-  ],
-};
+const TABLE = CLAUDE_X_TABLE;
 
 describe("PriceBook: what stands behind an opaque id", () => {
   let book: PriceBook;

@@ -1,20 +1,10 @@
 // Edges of the usage readers that a metering bug would slip through: header/body disagreement on
 // cache writes, events that must be ignored, and Llama text counted when no counter is sent.
 import assert from "node:assert/strict";
-import { EventStreamCodec } from "@smithy/eventstream-codec";
-import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { StreamUsageTracker, usageFromInvokeModel } from "../../../server/metering/usage";
 import { countRawTokens, scaleTokens } from "../../../server/metering/tokens";
+import { enc, event, frame } from "../../support/eventFrames";
 
-const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-const codec = new EventStreamCodec(toUtf8, fromUtf8);
-function frame(headers: Record<string, string>, body: Uint8Array) {
-  const h: Record<string, { type: "string"; value: string }> = {};
-  for (const [k, v] of Object.entries(headers)) h[k] = { type: "string", value: v };
-  return codec.decode(codec.encode({ headers: h, body }));
-}
-const event = (eventType: string, body: unknown) =>
-  frame({ ":message-type": "event", ":event-type": eventType, ":content-type": "application/json" }, enc(body));
 const bytesOf = (model: unknown) => Buffer.from(JSON.stringify(model)).toString("base64");
 
 describe("usageFromInvokeModel: cache writes from headers and body", () => {

@@ -1,21 +1,11 @@
 // Real usage of every provider's response and stream shapes, to the token: what the ledger charges after a call.
 import assert from "node:assert/strict";
-import { EventStreamCodec } from "@smithy/eventstream-codec";
-import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
+import { chunk, enc, event, frame } from "../../support/eventFrames";
 import { StreamUsageTracker, appliedTierFromConverse, appliedTierFromHeaders, usageFromConverse, usageFromInvokeModel } from "../../../server/metering/usage";
 
 // cl100k counts used below (checked by hand with the tokenizer): "Hello" 1, " world" 1, "ok" 1, "Bonjour" 1.
 // Text received after the last reported count is reserved at ceil(raw × 1.2): 1 → 2, 2 → 3, 3 → 4, 4 → 5.
 
-const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-const codec = new EventStreamCodec(toUtf8, fromUtf8);
-function frame(headers: Record<string, string>, body: Uint8Array) {
-  const h: Record<string, { type: "string"; value: string }> = {};
-  for (const [k, v] of Object.entries(headers)) h[k] = { type: "string", value: v };
-  return codec.decode(codec.encode({ headers: h, body }));
-}
-const event = (eventType: string, body: unknown) => frame({ ":message-type": "event", ":event-type": eventType }, enc(body));
-const chunk = (model: unknown) => event("chunk", { bytes: Buffer.from(JSON.stringify(model)).toString("base64") });
 const usage = (inputTokens: number, outputTokens: number, cacheReadInputTokens = 0, cacheWrite5mInputTokens = 0, cacheWrite1hInputTokens = 0) => ({
   inputTokens,
   outputTokens,
