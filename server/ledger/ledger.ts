@@ -361,8 +361,6 @@ export class Ledger {
     else await this.replayFrom(usable, savedAt);
     const orphans = [...this.open.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
     for (const r of orphans) await this.settle(interrupted(r, this.now(), this.salvaged.delete(r.id)));
-    // The recent list is a cache in front of the journal (recentCalls reads on past its oldest call),
-    // so how much of it is kept changes memory, never an answer.
     // Stryker disable all: the recent list is a cache in front of the journal (see remember); how much of it is kept changes memory only.
     if (this.recent.length > this.recentLimit) {
       this.recent = this.recent.slice(-this.recentLimit);
@@ -444,9 +442,8 @@ export class Ledger {
       if (open && b.amount !== undefined && b.amount > BigInt(open.worstCasePicos)) this.open.set(open.id, { ...open, worstCasePicos: String(b.amount) });
     }
     // Which calls a valid settle already counts: looked up only for lines whose call is not open
-    // (the loop below skips open ones again), reading only the months replayed. Narrowing the
-    // lookup saves reads; mutants that widen it are equivalent.
-    // Stryker disable all: narrowing this lookup only saves reads (see above).
+    // (the loop below skips open ones again), reading only the months replayed.
+    // Stryker disable all: narrowing this lookup only saves reads; widening it finds the same settles.
     const pending = salvaged.filter((b) => !(b.id !== undefined && this.open.has(b.id)));
     const ids = new Set(pending.flatMap((b) => (b.id === undefined ? [] : [b.id])));
     if (ids.size > 0) {
