@@ -7,8 +7,8 @@
 import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
-import { downgradeProblem, thinkingBudgetTokens, withModelInPath } from "../metering/bodyRewrite";
-import { withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import { downgradeProblem, withModelInPath } from "../metering/bodyRewrite";
+import { thinkingBudgetTokens, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { MeteredOperation } from "../metering/types";
 import type { CapActionTaken } from "../protocol";

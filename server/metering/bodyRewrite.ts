@@ -1,8 +1,8 @@
 /**
  * What a cap's action may change in a request before it is forwarded: the model id in the path
  * (downgrade) and, for InvokeModel, whether two models read one body format (pure, no I/O). The
- * output-limit rewrite lives with the paths it reads, in requestBody.ts (withMaxTokensAtMost); the
- * thinking budget a clamp must stay above is read here.
+ * output-limit rewrite lives with the paths it reads, in requestBody.ts (withMaxTokensAtMost), as does
+ * the thinking budget a clamp must stay above (thinkingBudgetTokens).
  */
 import type { MeteredOperation } from "./types";
 
@@ -44,21 +44,4 @@ export function withModelInPath(rawPath: string, modelId: string): string {
   const m = /^\/model\/[^/]+\/([a-z-]+)$/.exec(path);
   if (!m) throw new Error(`withModelInPath: ${JSON.stringify(path)} is not a model path`);
   return `/model/${encodeURIComponent(modelId)}/${m[1]}${q < 0 ? "" : rawPath.slice(q)}`;
-}
-
-/**
- * The extended-thinking budget a request sets (Anthropic: `thinking.budget_tokens` in an InvokeModel
- * body, `additionalModelRequestFields.thinking.budget_tokens` in Converse), when thinking is enabled.
- * Anthropic refuses an output limit at or below it, so a clamp must not go there.
- */
-export function thinkingBudgetTokens(json: Record<string, unknown>, converse: boolean): number | undefined {
-  const holder = converse ? json["additionalModelRequestFields"] : json;
-  const thinking = isObject(holder) ? holder["thinking"] : undefined;
-  if (!isObject(thinking) || thinking["type"] !== "enabled") return undefined;
-  const budget = thinking["budget_tokens"];
-  return typeof budget === "number" && Number.isInteger(budget) && budget > 0 ? budget : undefined;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

@@ -645,6 +645,18 @@ function valueAt(value: Json | undefined, ...path: string[]): Json | undefined {
   return v;
 }
 
+/**
+ * The extended-thinking budget a request sets (Anthropic: `thinking.budget_tokens` in an InvokeModel
+ * body, `additionalModelRequestFields.thinking.budget_tokens` in Converse), when thinking is enabled.
+ * Anthropic refuses an output limit at or below it, so a clamp must not go there.
+ */
+export function thinkingBudgetTokens(body: JsonObject, converse: boolean): number | undefined {
+  const thinking = converse ? valueAt(body, "additionalModelRequestFields", "thinking") : valueAt(body, "thinking");
+  if (stringAt(thinking, "type") !== "enabled") return undefined;
+  const budget = valueAt(thinking, "budget_tokens");
+  return typeof budget === "number" && Number.isInteger(budget) && budget > 0 ? budget : undefined;
+}
+
 export function stringAt(value: Json | undefined, ...path: string[]): string | undefined {
   const v = valueAt(value, ...path);
   return typeof v === "string" ? v : undefined;
