@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import { EventStreamCodec } from "@smithy/eventstream-codec";
-import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import {
   StreamUsageTracker,
   appliedTierFromConverse,
@@ -9,18 +7,9 @@ import {
   usageFromInvokeModel,
 } from "../../../server/metering/usage";
 import { countRawTokens, scaleTokens } from "../../../server/metering/tokens";
+import { enc, event, frame } from "../../support/eventFrames";
 
-const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-const codec = new EventStreamCodec(toUtf8, fromUtf8);
-
-/** Encodes then decodes one frame, exactly as the gateway sees frames arrive. */
-function frame(headers: Record<string, string>, body: unknown) {
-  const h: Record<string, { type: "string"; value: string }> = {};
-  for (const [k, v] of Object.entries(headers)) h[k] = { type: "string", value: v };
-  return codec.decode(codec.encode({ headers: h, body: enc(body) }));
-}
-const event = (eventType: string, body: unknown) =>
-  frame({ ":message-type": "event", ":event-type": eventType, ":content-type": "application/json" }, body);
+/** A chunk with the random padding Bedrock adds to each (`p`). */
 const chunk = (model: unknown) =>
   event("chunk", { bytes: Buffer.from(JSON.stringify(model)).toString("base64"), p: "abcdefghijklmnop" });
 
@@ -138,7 +127,7 @@ describe("StreamUsageTracker", () => {
 
   it("ignores exception frames and undecodable payloads", () => {
     const t = new StreamUsageTracker("InvokeModelWithResponseStream", 50);
-    t.onEvent(frame({ ":message-type": "exception", ":exception-type": "throttlingException" }, { message: "slow down" }));
+    t.onEvent(frame({ ":message-type": "exception", ":exception-type": "throttlingException" }, enc({ message: "slow down" })));
     t.onEvent(event("chunk", { bytes: "!!!not base64 json" }));
     assert.deepEqual(t.current().inputTokens, 50);
     assert.equal(t.final(), undefined);
