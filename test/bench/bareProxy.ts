@@ -58,6 +58,7 @@ async function main(): Promise<void> {
   const h1 = await listen(http.createServer({ keepAliveTimeout: 5000 }, handle));
   const h2 = await listen(http2.createServer(handle));
   process.stdout.write(`${JSON.stringify({ h1, h2 })}\n`);
+  process.once("SIGTERM", () => process.exit(0)); // exit cleanly, so `--cpu-prof` writes its profile
 }
 
 void main();

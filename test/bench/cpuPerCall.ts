@@ -1,0 +1,80 @@
+/**
+ * CPU per call of the gateway process against the bare proxy's, in one run: both serve the same
+ * load (N clients of small InvokeModel), and each process's user+system time is read from
+ * /proc/<pid>/stat around the measured calls. Throughput on 2 shared cores hides where the gap
+ * is; CPU per call says how much work each hop does.
+ * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N]
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { spawn, type ChildProcess } from "node:child_process";
+import { CLI, cliEnv } from "../support/cliProcess";
+import { runCell, startUpstream, type Proto } from "./load";
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+/** User + system CPU of a process so far, in ms (clock ticks are 10 ms on Linux). */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).replace(/^.*\) /, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14 and 15 of stat)
+}
+
+async function started(child: ChildProcess, pattern: RegExp): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("did not start within 20 s")), 20_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = pattern.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m.slice(1));
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`exited with ${code}`)));
+  });
+}
+
+async function main(): Promise<void> {
+  const clients = Number(option("--clients") ?? 16);
+  const proto = (option("--proto") ?? "h1") as Proto;
+  const calls = Number(option("--calls") ?? 5000);
+  const rounds = Number(option("--rounds") ?? 3);
+  const dir = await mkdtemp(path.join(os.tmpdir(), "bb-cpu-"));
+  const upstream = await startUpstream(20);
+  const children: ChildProcess[] = [];
+  try {
+    const config = path.join(dir, "config.json");
+    await writeFile(config, JSON.stringify({ timeZone: "UTC", logLevel: "warn", caps: [{ id: "bench", window: "day", limitUsd: 1_000_000 }] }));
+    const gw = spawn(process.execPath, [CLI, "serve", "--config", config, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", `http://127.0.0.1:${upstream.h1}`], { env: cliEnv(), stdio: ["ignore", "pipe", "inherit"] });
+    children.push(gw);
+    const [gwPort] = await started(gw, /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
+    const bare = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "bareProxy.ts"), `http://127.0.0.1:${upstream.h1}`], { cwd: path.join(__dirname, "..", ".."), stdio: ["ignore", "pipe", "inherit"] });
+    children.push(bare);
+    const [h1, h2] = await started(bare, /^\{"h1":(\d+),"h2":(\d+)\}$/m);
+    const hops = { gateway: { pid: gw.pid!, port: Number(gwPort) }, bare: { pid: bare.pid!, port: Number(proto === "h1" ? h1 : h2) } };
+    for (const hop of Object.values(hops)) await runCell(hop.port, proto, "invoke", clients, 1000); // warm-up (JIT)
+    const rows: string[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const per: Record<string, { cpu: number; tput: number }> = {};
+      for (const [name, hop] of Object.entries(hops)) {
+        const before = await cpuMs(hop.pid);
+        const r = await runCell(hop.port, proto, "invoke", clients, calls);
+        if (r.errors) throw new Error(`${name}: ${r.errors} errors`);
+        per[name] = { cpu: ((await cpuMs(hop.pid)) - before) / calls, tput: r.throughput };
+      }
+      rows.push(`round ${round + 1}: gateway ${(per.gateway!.cpu * 1000).toFixed(0)} µs/call (${per.gateway!.tput.toFixed(0)}/s), bare ${(per.bare!.cpu * 1000).toFixed(0)} µs/call (${per.bare!.tput.toFixed(0)}/s): CPU ×${(per.gateway!.cpu / per.bare!.cpu).toFixed(2)}, throughput ×${(per.gateway!.tput / per.bare!.tput).toFixed(2)}`);
+    }
+    console.log(`${clients} ${proto} client(s), ${calls} calls per round\n${rows.join("\n")}`);
+  } finally {
+    for (const c of children) c.kill("SIGTERM");
+    await upstream.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) void main();
