@@ -192,7 +192,11 @@ export async function recordPlanRefusal(
 
 /** The caller fields of a record, only those known. */
 export function callerOf(who: Pick<CallIdentity, "caller" | "callerProfile">): { caller?: string; callerProfile?: string } {
-  return { ...(who.caller !== undefined ? { caller: who.caller } : {}), ...(who.callerProfile !== undefined ? { callerProfile: who.callerProfile } : {}) };
+  // Assigned, not spread from conditional objects: this runs twice per call, and spreads cost more.
+  const out: { caller?: string; callerProfile?: string } = {};
+  if (who.caller !== undefined) out.caller = who.caller;
+  if (who.callerProfile !== undefined) out.callerProfile = who.callerProfile;
+  return out;
 }
 
 /**

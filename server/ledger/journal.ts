@@ -111,8 +111,16 @@ const NL = 0x0a;
 export function journalMonth(at: string | Date): string {
   const t = typeof at === "string" ? Date.parse(at) : at.getTime();
   if (!Number.isFinite(t)) throw new Error(`journal: bad entry time ${JSON.stringify(at)}`);
-  return new Date(t).toISOString().slice(0, 7);
+  // Nearly every entry falls in the month of the one before: reuse its name instead of formatting a date per append.
+  if (t >= lastMonth.from && t < lastMonth.to) return lastMonth.name;
+  const d = new Date(t);
+  const name = d.toISOString().slice(0, 7);
+  const start = (monthOffset: number) => new Date(0).setUTCFullYear(d.getUTCFullYear(), d.getUTCMonth() + monthOffset, 1); // not Date.UTC: it reads years 0-99 as 19xx
+  lastMonth = { name, from: start(0), to: start(1) };
+  return name;
 }
+
+let lastMonth = { name: "", from: 0, to: 0 };
 
 export class Journal {
   readonly stats: JournalStats = { appends: 0, writes: 0, syncs: 0, skippedLines: 0, repairedFiles: 0, linesRead: 0 };
@@ -169,8 +177,10 @@ export class Journal {
       this.queue.push({ month, line, resolve, reject });
       if (!this.running) {
         this.running = true;
-        // Start on a later microtask so appends made in the same tick share the first batch.
-        this.idle = Promise.resolve().then(() => this.commitLoop());
+        // Start after this turn's I/O callbacks (setImmediate), not on the next microtask: the
+        // calls whose requests or answers arrived together share one write() (a group commit);
+        // a write per line cost the gateway ~25 µs of system time per call.
+        this.idle = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.commitLoop());
       }
     });
   }

@@ -267,6 +267,7 @@ export class Ledger {
 
   /** Appends the settlements the journal refused before; resolves once each was tried. */
   private async retryUnwritten(): Promise<void> {
+    if (this.unwritten.size === 0) return; // the usual case, on every reserve and settle
     const tries: Promise<void>[] = [];
     for (const u of this.unwritten.values()) {
       if (u.writing) continue;

@@ -8,6 +8,9 @@ import { ZERO_USAGE, type AppliedTier, type TokenUsage } from "./types";
 
 export type Headers = Record<string, string | string[] | undefined>;
 
+/** One decoder for every answer (decode() without `stream` keeps no state between calls). */
+const UTF8 = new TextDecoder();
+
 // ---------------------------------------------------------------------------------------------
 // InvokeModel and Converse (buffered)
 
@@ -330,6 +333,9 @@ function headerValue(message: StreamMessage, name: string): string | undefined {
 /** Case-insensitive header read; a repeated header yields its first value. */
 function header(headers: Headers, name: string): string | undefined {
   const wanted = name.toLowerCase();
+  // Node's message headers are lower-case already: look there first; scan for other spellings only when absent.
+  const exact = headers[wanted];
+  if (exact !== undefined) return Array.isArray(exact) ? exact[0] : exact;
   for (const [key, value] of Object.entries(headers)) {
     if (key.toLowerCase() !== wanted || value === undefined) continue;
     return Array.isArray(value) ? value[0] : value;
@@ -345,7 +351,7 @@ function headerInt(headers: Headers, name: string): number | undefined {
 
 function parseJson(bytes: Uint8Array): unknown {
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    return JSON.parse(UTF8.decode(bytes));
   } catch {
     return undefined;
   }

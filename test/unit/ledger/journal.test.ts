@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { Journal } from "../../../server/ledger/journal";
+import { Journal, journalMonth } from "../../../server/ledger/journal";
 import type { JournalEntry, ReserveEntry } from "../../../server/ledger/types";
 
 function reserve(id: string, at = "2026-11-22T10:00:00.000Z"): ReserveEntry {
@@ -151,4 +151,24 @@ describe("ledger/journal", () => {
       await reopened.close();
     });
   }
+
+  it("files each entry under its UTC month, also when one month follows another (the month of the last entry is reused)", () => {
+    // Each line is [entry time, expected file]: across month ends, back again, years 0-99 and 1900s alike.
+    const cases: [string, string][] = [
+      ["2026-11-30T23:59:59.999Z", "2026-11"],
+      ["2026-12-01T00:00:00.000Z", "2026-12"],
+      ["2026-11-30T23:59:59.999Z", "2026-11"],
+      ["2026-12-31T23:59:59.999Z", "2026-12"],
+      ["2027-01-01T00:00:00.000Z", "2027-01"],
+      ["0050-03-15T00:00:00.000Z", "0050-03"],
+      ["1950-03-15T00:00:00.000Z", "1950-03"],
+      ["0050-03-01T00:00:00.000Z", "0050-03"],
+      ["0050-02-28T23:59:59.999Z", "0050-02"],
+    ];
+    for (const [at, month] of cases) {
+      assert.equal(journalMonth(at), month, at);
+      assert.equal(journalMonth(new Date(at)), month, `${at} as a Date`);
+    }
+    assert.throws(() => journalMonth("not a time"), /bad entry time "not a time"/);
+  });
 });
