@@ -223,7 +223,8 @@ function record(
   s: Settlement & { cost: Picos; refusedBy?: string },
 ): CallRecord {
   const now = ctx.now();
-  return {
+  // Optional fields are assigned rather than spread from conditional objects: this runs once per call.
+  const entry: CallRecord = {
     type: "settle",
     id: who.id,
     at: now.toISOString(),
@@ -239,17 +240,19 @@ function record(
     worstCasePicos: String(priced.worstCasePicos),
     outcome: s.outcome,
     status: s.status,
-    ...(s.refusedBy ? { refusedBy: s.refusedBy } : {}),
-    ...(s.requestId ? { requestId: s.requestId } : {}),
     latencyMs: now.getTime() - who.startedAt.getTime(),
     tags: who.tags,
-    ...callerOf(who),
-    ...(s.tier?.serviceTier ? { serviceTier: s.tier.serviceTier } : {}),
-    ...(s.message ? { message: s.message.slice(0, 500) } : {}),
-    // A refused call was answered by no model; its downgrade still shows in `actions`.
-    ...("answeredBy" in who && who.answeredBy !== undefined && s.outcome !== "refused" ? { answeredBy: who.answeredBy } : {}),
-    ...("actions" in who && who.actions?.length ? { actions: who.actions } : {}),
   };
+  if (s.refusedBy) entry.refusedBy = s.refusedBy;
+  if (s.requestId) entry.requestId = s.requestId;
+  if (who.caller !== undefined) entry.caller = who.caller;
+  if (who.callerProfile !== undefined) entry.callerProfile = who.callerProfile;
+  if (s.tier?.serviceTier) entry.serviceTier = s.tier.serviceTier;
+  if (s.message) entry.message = s.message.slice(0, 500);
+  // A refused call was answered by no model; its downgrade still shows in `actions`.
+  if ("answeredBy" in who && who.answeredBy !== undefined && s.outcome !== "refused") entry.answeredBy = who.answeredBy;
+  if ("actions" in who && who.actions?.length) entry.actions = who.actions;
+  return entry;
 }
 
 /** A failed application-profile lookup, said in the call's record (the dashboard and the log show it). */

@@ -60,11 +60,12 @@ export function targetProblem(rawTarget: string): string | undefined {
   const q = rawTarget.indexOf("?");
   const parts: Array<[string, string]> = q < 0 ? [["path", rawTarget]] : [["path", rawTarget.slice(0, q)], ["query", rawTarget.slice(q + 1)]];
   for (const [where, text] of parts) {
-    const bad = /%(?![0-9A-Fa-f]{2})/.exec(text);
-    if (bad) return `the request ${where} has a malformed percent-escape "${text.slice(bad.index, bad.index + 3)}" at character ${bad.index + 1}; escape "%" as %25`;
     try {
-      decodeURIComponent(text);
+      decodeURIComponent(text); // throws on a malformed escape too: the slower search below runs only then
+      continue;
     } catch {
+      const bad = /%(?![0-9A-Fa-f]{2})/.exec(text);
+      if (bad) return `the request ${where} has a malformed percent-escape "${text.slice(bad.index, bad.index + 3)}" at character ${bad.index + 1}; escape "%" as %25`;
       return `the percent-escapes in the request ${where} do not decode to UTF-8 text`;
     }
   }

@@ -107,8 +107,7 @@ export async function verifySignature(input: VerifyInput): Promise<string | unde
     headers: CONTENT_SHA256 in signedHeaderValues ? signedHeaderValues : { ...signedHeaderValues, [CONTENT_SHA256]: bodySha256 },
     body: input.body,
   });
-  const signer = new SignatureV4({ credentials, region: auth.region, service: SIGNING_SERVICE, sha256: Sha256, applyChecksum: false });
-  const signed = await signer.sign(request, {
+  const signed = await signerFor(credentials, auth.region, false).sign(request, {
     signingDate: signedAt,
     signingRegion: auth.region,
     signableHeaders: new Set(auth.signedHeaders),
@@ -191,9 +190,27 @@ export async function signUpstream(input: {
     },
     body: input.body,
   });
-  const signer = new SignatureV4({ credentials: input.credentials, region: input.region, service: SIGNING_SERVICE, sha256: Sha256 });
-  const signed = await signer.sign(request, { signingDate: input.now ?? new Date(), signingRegion: input.region });
+  const signed = await signerFor(input.credentials, input.region, true).sign(request, { signingDate: input.now ?? new Date(), signingRegion: input.region });
   return signed.headers;
+}
+
+/**
+ * Signers by credentials (the object: a refreshed identity is a new one) and region. A signer is
+ * stateless between calls; building one per signature cost a few µs of every call. Bounded.
+ */
+const signers = new WeakMap<AwsCredentialIdentity, Map<string, SignatureV4>>();
+
+function signerFor(credentials: AwsCredentialIdentity, region: string, applyChecksum: boolean): SignatureV4 {
+  let byRegion = signers.get(credentials);
+  if (!byRegion) signers.set(credentials, (byRegion = new Map()));
+  const key = `${region}\0${applyChecksum}`;
+  let signer = byRegion.get(key);
+  if (!signer) {
+    signer = new SignatureV4({ credentials, region, service: SIGNING_SERVICE, sha256: Sha256, applyChecksum });
+    if (byRegion.size >= 64) byRegion.clear();
+    byRegion.set(key, signer);
+  }
+  return signer;
 }
 
 /** `AKIA…WXYZ`: enough to tell keys apart in a message, never the whole key. */
