@@ -17,10 +17,10 @@ function option(name: string): string | undefined {
   return i > 0 ? process.argv[i + 1] : undefined;
 }
 
-/** User + system CPU of a process so far, in ms (clock ticks are 10 ms on Linux). */
-async function cpuMs(pid: number): Promise<number> {
+/** User and system CPU of a process so far, in ms (clock ticks are 10 ms on Linux). */
+async function cpuMs(pid: number): Promise<{ user: number; sys: number }> {
   const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).replace(/^.*\) /, "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14 and 15 of stat)
+  return { user: Number(fields[11]) * 10, sys: Number(fields[12]) * 10 }; // utime, stime (fields 14 and 15 of stat)
 }
 
 async function started(child: ChildProcess, pattern: RegExp): Promise<string[]> {
@@ -57,21 +57,24 @@ async function main(): Promise<void> {
     children.push(bare);
     const [h1, h2] = await started(bare, /^\{"h1":(\d+),"h2":(\d+)\}$/m);
     const hops = { gateway: { pid: gw.pid!, port: Number(gwPort) }, bare: { pid: bare.pid!, port: Number(proto === "h1" ? h1 : h2) } };
-    for (const hop of Object.values(hops)) await runCell(hop.port, proto, "invoke", clients, 1000); // warm-up (JIT)
+    for (const hop of Object.values(hops)) await runCell(hop.port, proto, "invoke", clients, 3000); // warm-up (JIT)
     const rows: string[] = [];
     for (let round = 0; round < rounds; round++) {
-      const per: Record<string, { cpu: number; tput: number }> = {};
+      const per: Record<string, { cpu: number; sys: number; tput: number }> = {};
       for (const [name, hop] of Object.entries(hops)) {
         const before = await cpuMs(hop.pid);
         const r = await runCell(hop.port, proto, "invoke", clients, calls);
         if (r.errors) throw new Error(`${name}: ${r.errors} errors`);
-        per[name] = { cpu: ((await cpuMs(hop.pid)) - before) / calls, tput: r.throughput };
+        const after = await cpuMs(hop.pid);
+        per[name] = { cpu: (after.user + after.sys - before.user - before.sys) / calls, sys: (after.sys - before.sys) / calls, tput: r.throughput };
       }
-      rows.push(`round ${round + 1}: gateway ${(per.gateway!.cpu * 1000).toFixed(0)} µs/call (${per.gateway!.tput.toFixed(0)}/s), bare ${(per.bare!.cpu * 1000).toFixed(0)} µs/call (${per.bare!.tput.toFixed(0)}/s): CPU ×${(per.gateway!.cpu / per.bare!.cpu).toFixed(2)}, throughput ×${(per.gateway!.tput / per.bare!.tput).toFixed(2)}`);
+      const show = (p: { cpu: number; sys: number; tput: number }) => `${(p.cpu * 1000).toFixed(0)} µs/call (system ${(p.sys * 1000).toFixed(0)}; ${p.tput.toFixed(0)}/s)`;
+      rows.push(`round ${round + 1}: gateway ${show(per.gateway!)}, bare ${show(per.bare!)}: CPU ×${(per.gateway!.cpu / per.bare!.cpu).toFixed(2)}, throughput ×${(per.gateway!.tput / per.bare!.tput).toFixed(2)}`);
     }
     console.log(`${clients} ${proto} client(s), ${calls} calls per round\n${rows.join("\n")}`);
   } finally {
-    for (const c of children) c.kill("SIGTERM");
+    // The gateway writes its checkpoint as it stops: wait for both before removing the directory.
+    await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once("exit", resolve).kill("SIGTERM")))));
     await upstream.close();
     await rm(dir, { recursive: true, force: true });
   }
