@@ -171,7 +171,7 @@ export async function authenticate(
   if (header.kind === "bearer") return { ok: true, kind: "bearer", region: input.defaultRegion, caller: header.caller };
   const bodySha256 = sha256Hex(input.body); // once: verification and the upstream signature share it
   if (header.unverified) return { ok: true, kind: "sigv4", region: header.auth.region, credentials: header.credentials, bodySha256, caller: header.auth.accessKeyId };
-  const reason = await verifySignature({
+  const reason = verifySignature({
     bodySha256,
     method: input.method,
     rawPath: input.rawPath,

@@ -320,7 +320,7 @@ async function forwardUpstream(
   if (auth.kind === "bearer") {
     outbound = { ...headers, authorization: String(input.headers.authorization), "content-length": String(input.body.byteLength) };
   } else {
-    outbound = await signUpstream({
+    outbound = signUpstream({
       method: input.method,
       rawPath: input.rawPath,
       headers,

@@ -27,19 +27,21 @@ function handle(req: Req, res: Res): void {
     const body = Buffer.concat(parts);
     const method = req.method ?? "POST";
     const rawPath = req.url ?? "/";
-    signUpstream({ method, rawPath, headers: forwardableHeaders(req.headers), body, target, region: "us-east-1", credentials: CREDENTIALS })
-      .then((headers) => {
-        const up = http.request({ hostname: target.hostname, port: target.port, method, path: rawPath, headers, agent }, (upRes) => {
-          const out: http.OutgoingHttpHeaders = {};
-          for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-          res.writeHead(upRes.statusCode ?? 502, out);
-          upRes.pipe(res as NodeJS.WritableStream);
-        });
-        up.once("error", (err) => fail(res, err));
-        res.once("close", () => up.destroy());
-        up.end(body);
-      })
-      .catch((err: unknown) => fail(res, err));
+    let headers: Record<string, string>;
+    try {
+      headers = signUpstream({ method, rawPath, headers: forwardableHeaders(req.headers), body, target, region: "us-east-1", credentials: CREDENTIALS });
+    } catch (err) {
+      return fail(res, err);
+    }
+    const up = http.request({ hostname: target.hostname, port: target.port, method, path: rawPath, headers, agent }, (upRes) => {
+      const out: http.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+      res.writeHead(upRes.statusCode ?? 502, out);
+      upRes.pipe(res as NodeJS.WritableStream);
+    });
+    up.once("error", (err) => fail(res, err));
+    res.once("close", () => up.destroy());
+    up.end(body);
   });
 }
 

@@ -34,7 +34,7 @@ async function capture(frames: number): Promise<Record<Kind, Canned>> {
     const port = Number(new URL(fake.url).port);
     const out = {} as Record<Kind, Canned>;
     for (const kind of ["invoke", "stream"] as const) {
-      const headers = await signUpstream({ method: "POST", rawPath: PATHS[kind], headers: { "content-type": "application/json" }, body: BODY, target: { protocol: "http:", hostname: "127.0.0.1", port }, region: "us-east-1", credentials: CREDENTIALS });
+      const headers = signUpstream({ method: "POST", rawPath: PATHS[kind], headers: { "content-type": "application/json" }, body: BODY, target: { protocol: "http:", hostname: "127.0.0.1", port }, region: "us-east-1", credentials: CREDENTIALS });
       out[kind] = await new Promise<Canned>((resolve, reject) => {
         const req = http.request({ hostname: "127.0.0.1", port, method: "POST", path: PATHS[kind], headers }, (res) => {
           const chunks: Buffer[] = [];
@@ -112,7 +112,7 @@ export interface CellResult {
  * signed once for this run (a signature stays valid 15 minutes) so the load side costs little.
  */
 export async function runCell(port: number, proto: Proto, kind: Kind, clients: number, calls: number): Promise<CellResult> {
-  const signed = await signUpstream({ method: "POST", rawPath: PATHS[kind], headers: { "content-type": "application/json" }, body: BODY, target: { protocol: "http:", hostname: "127.0.0.1", port }, region: "us-east-1", credentials: CREDENTIALS });
+  const signed = signUpstream({ method: "POST", rawPath: PATHS[kind], headers: { "content-type": "application/json" }, body: BODY, target: { protocol: "http:", hostname: "127.0.0.1", port }, region: "us-east-1", credentials: CREDENTIALS });
   const result: CellResult = { latency: [], firstByte: [], throughput: 0, errors: 0, statuses: {} };
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const sessions: http2.ClientHttp2Session[] = [];

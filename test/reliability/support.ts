@@ -232,7 +232,8 @@ export function sdkClient(endpoint: string): BedrockRuntimeClient {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Signing (aws4: independent of the @smithy signer the gateway verifies with)
+// Signing raw requests with aws4, synchronously (the fuzzers build thousands). The gateway
+// verifies with aws4 too; the JS SDK's own signer reaches it through sdkClient above.
 
 export interface RawRequest {
   method: string;

@@ -2,15 +2,17 @@
  * A fake Amazon Bedrock Runtime upstream for gateway tests.
  *
  * It speaks the real wire protocol over HTTP/1.1 (paths, usage headers, event-stream framing,
- * error shapes) and verifies SigV4 with `aws4` — an implementation independent of the
- * @smithy signer the gateway uses — so a re-signing bug in the gateway shows up as a 403
- * here instead of being hidden by a shared library.
+ * error shapes) and verifies SigV4 with @smithy/signature-v4 — the AWS SDK for JavaScript's own
+ * signer, independent of the `aws4` package the gateway signs with — so a re-signing bug in the
+ * gateway shows up as a 403 here instead of being hidden by a shared library.
  */
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual, type Hash, type Hmac } from "node:crypto";
 import * as http from "node:http";
 import { crc32 } from "node:zlib";
 import type { AddressInfo } from "node:net";
-import { RequestSigner, type Request as Aws4Request } from "aws4";
+import { HttpRequest } from "@smithy/protocol-http";
+import { getCanonicalHeaders, SignatureV4 } from "@smithy/signature-v4";
+import type { Checksum, SourceData } from "@smithy/types";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 
@@ -236,7 +238,7 @@ export class FakeBedrock {
       modelId = safeDecode(ip[1] ?? "");
     }
 
-    const auth = this.authenticate(req, rawPath, body);
+    const auth = await this.authenticate(req, rawPath, body);
     const hit: FakeHit = {
       method: req.method ?? "",
       path: rawPath,
@@ -456,11 +458,11 @@ export class FakeBedrock {
   // ---------------------------------------------------------------------------------------
   // Authentication
 
-  private authenticate(
+  private async authenticate(
     req: http.IncomingMessage,
     rawPath: string,
     body: Buffer,
-  ): { ok: true } | { ok: false; type: string; message: string } {
+  ): Promise<{ ok: true } | { ok: false; type: string; message: string }> {
     const authz = req.headers.authorization;
     if (!authz) return { ok: false, type: "MissingAuthenticationTokenException", message: "Missing Authentication Token" };
 
@@ -471,14 +473,14 @@ export class FakeBedrock {
         : { ok: false, type: "AccessDeniedException", message: "Invalid API Key format: Must start with pre-defined prefix" };
     }
 
-    const reason = this.sigV4Problem(req, rawPath, body, authz);
+    const reason = await this.sigV4Problem(req, rawPath, body, authz);
     if (reason === undefined) return { ok: true };
     // Always lead with AWS's sentence (tests may match it); the reason helps whoever debugs the gateway.
     return { ok: false, type: "InvalidSignatureException", message: reason === "" ? SIG_MISMATCH : `${SIG_MISMATCH} (${reason})` };
   }
 
   /** undefined when valid; "" for a plain signature mismatch; otherwise why the request was refused. */
-  private sigV4Problem(req: http.IncomingMessage, rawPath: string, body: Buffer, authz: string): string | undefined {
+  private async sigV4Problem(req: http.IncomingMessage, rawPath: string, body: Buffer, authz: string): Promise<string | undefined> {
     const parsed = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/.exec(authz.trim());
     if (!parsed) return "malformed Authorization header";
     const [, credential = "", signedHeadersStr = "", signature = ""] = parsed;
@@ -522,16 +524,14 @@ export class FakeBedrock {
 
     // Rebuild only the signed headers, values exactly as received.
     const signedHeaders: Record<string, string> = {};
-    const include: Record<string, boolean> = {};
     for (const name of signedNames) {
       const v = headerValue(req, name);
       if (v === undefined) return `signed header ${name} is missing`;
       signedHeaders[name] = v;
-      include[name] = true; // aws4 ignores a few names (user-agent, range, …) unless told otherwise
     }
 
-    const expected = aws4Signature({ method: req.method ?? "POST", rawPath, headers: signedHeaders, include, body, region, amzDate }, credentials);
-    return constantTimeEqual(expected, signature) ? undefined : "";
+    const expected = await smithySigV4({ method: req.method ?? "POST", rawPath, headers: signedHeaders, body, region, amzDate }, credentials);
+    return constantTimeEqual(expected.signature, signature) ? undefined : "";
   }
 }
 
@@ -646,44 +646,83 @@ function unaryPayload(request: FaultRequest, usage: Usage, started: number): Buf
 }
 
 // -----------------------------------------------------------------------------------------
-// SigV4 via aws4
+// SigV4 via @smithy/signature-v4 (the JS SDK's signer)
 
 export interface SigInput {
   method: string;
+  /** Path and query exactly as received, still percent-encoded. */
   rawPath: string;
+  /** The signed headers only, values as received. */
   headers: Record<string, string>;
-  include: Record<string, boolean>;
   body: Buffer;
   region: string;
   amzDate: string;
 }
 
-/** Builds aws4's signer over the request as received; exported so the self-test can inspect canonicalization. */
-export function aws4Signer(input: SigInput, credentials: FakeCredentials): RequestSigner {
-  const request = {
-    method: input.method,
-    // Raw, still-encoded path: aws4 (service != s3) re-encodes each segment, so %3A → %253A as SigV4 wants.
-    path: input.rawPath,
-    headers: input.headers,
-    body: input.body,
-    service: "bedrock",
-    region: input.region,
-    // Don't let aws4 add Content-Type / X-Amz-Date / Host of its own: only what was signed counts.
-    doNotModifyHeaders: true,
-    extraHeadersToInclude: input.include,
-  } as Aws4Request;
-  const signer = new RequestSigner(request, {
-    accessKeyId: credentials.accessKeyId,
-    secretAccessKey: credentials.secretAccessKey,
-    ...(credentials.sessionToken !== undefined ? { sessionToken: credentials.sessionToken } : {}),
-  });
-  // With doNotModifyHeaders aws4 would take the time from `Date`/now; the signer used x-amz-date.
-  signer.datetime = input.amzDate;
-  return signer;
+/** SHA-256 / HMAC-SHA256 in the shape the smithy signer takes. */
+class NodeSha256 implements Checksum {
+  private h: Hash | Hmac;
+  constructor(private readonly secret?: SourceData) {
+    this.h = this.make();
+  }
+  update(data: Uint8Array): void {
+    this.h.update(data);
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.h.digest());
+  }
+  reset(): void {
+    this.h = this.make();
+  }
+  private make(): Hash | Hmac {
+    if (this.secret === undefined) return createHash("sha256");
+    const key = typeof this.secret === "string" ? this.secret : ArrayBuffer.isView(this.secret) ? Buffer.from(this.secret.buffer, this.secret.byteOffset, this.secret.byteLength) : Buffer.from(this.secret);
+    return createHmac("sha256", key);
+  }
 }
 
-function aws4Signature(input: SigInput, credentials: FakeCredentials): string {
-  return aws4Signer(input, credentials).signature();
+/** Exposes the canonical request smithy signs, for the self-test. */
+class InspectableSigner extends SignatureV4 {
+  canonicalRequestOf(request: HttpRequest, signed: Set<string>, payloadHash: string): string {
+    return this.createCanonicalRequest(request, getCanonicalHeaders(request, undefined, signed), payloadHash);
+  }
+}
+
+/**
+ * The signature (and canonical request) the JS SDK's signer computes for the request as received:
+ * only the signed headers, the raw path encoded once more as SigV4 wants (%3A → %253A). An
+ * unsigned x-amz-content-sha256 is replaced by the body's own hash and kept out of the signature.
+ */
+export async function smithySigV4(input: SigInput, credentials: FakeCredentials): Promise<{ signature: string; canonicalRequest: string }> {
+  const signed = new Set(Object.keys(input.headers));
+  const bodyHash = input.headers["x-amz-content-sha256"] ?? createHash("sha256").update(input.body).digest("hex");
+  const q = input.rawPath.indexOf("?");
+  const query: Record<string, string | string[]> = {};
+  if (q >= 0) {
+    for (const pair of input.rawPath.slice(q + 1).split("&")) {
+      if (!pair) continue;
+      const eq = pair.indexOf("=");
+      const key = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
+      const value = eq < 0 ? "" : decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, "%20"));
+      const existing = query[key];
+      query[key] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+    }
+  }
+  const request = new HttpRequest({
+    method: input.method,
+    protocol: "http:",
+    hostname: input.headers.host ?? "",
+    path: q < 0 ? input.rawPath : input.rawPath.slice(0, q),
+    query,
+    headers: { ...input.headers, "x-amz-content-sha256": bodyHash },
+    body: input.body,
+  });
+  const signer = new InspectableSigner({ credentials, region: input.region, service: "bedrock", sha256: NodeSha256, applyChecksum: false });
+  const a = input.amzDate;
+  const signingDate = new Date(Date.UTC(+a.slice(0, 4), +a.slice(4, 6) - 1, +a.slice(6, 8), +a.slice(9, 11), +a.slice(11, 13), +a.slice(13, 15)));
+  const out = await signer.sign(request, { signingDate, signingRegion: input.region, signableHeaders: signed, unsignableHeaders: signed.has("x-amz-content-sha256") ? new Set() : new Set(["x-amz-content-sha256"]) });
+  const signature = /Signature=([0-9a-f]{64})$/.exec(String(out.headers.authorization ?? ""))?.[1] ?? "";
+  return { signature, canonicalRequest: signer.canonicalRequestOf(request, signed, bodyHash) };
 }
 
 function constantTimeEqual(a: string, b: string): boolean {

@@ -1,43 +1,20 @@
 /**
- * Self-test of the fake Bedrock upstream: requests are signed with @smithy/signature-v4 (what
- * the gateway uses) and verified by the fake with aws4, so these tests also prove the two
- * SigV4 implementations agree on Bedrock's percent-encoded model paths.
+ * Self-test of the fake Bedrock upstream: requests are signed with `aws4` (what the gateway
+ * uses) and verified by the fake with @smithy/signature-v4 (the JS SDK's signer), so these tests
+ * also prove the two SigV4 implementations agree on Bedrock's percent-encoded model paths.
  */
 import assert from "node:assert/strict";
-import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
+import { createHash } from "node:crypto";
+import aws4 from "aws4";
 import * as http from "node:http";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
-import { HttpRequest } from "@smithy/protocol-http";
-import { SignatureV4 } from "@smithy/signature-v4";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
-import { aws4Signer, FakeBedrock, type FakeCredentials } from "../support/fakeBedrock";
+import { FakeBedrock, smithySigV4, type FakeCredentials } from "../support/fakeBedrock";
 
 const CREDS: FakeCredentials = { accessKeyId: "AKIDFAKEBEDROCK", secretAccessKey: "fake-secret-key" };
 const AWS_HOST = "bedrock-runtime.us-east-1.amazonaws.com";
 const HAIKU = "anthropic.claude-3-haiku-20240307-v1:0";
 const PROFILE_ARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0";
-
-type SourceData = string | ArrayBuffer | ArrayBufferView;
-
-function toBuffer(data: SourceData): Buffer {
-  if (typeof data === "string") return Buffer.from(data, "utf8");
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
-
-/** @aws-crypto/sha256-js is not installed; the signer only needs this small Hash/Hmac shape. */
-class NodeSha256 {
-  private readonly h: Hash | Hmac;
-  constructor(secret?: SourceData) {
-    this.h = secret === undefined ? createHash("sha256") : createHmac("sha256", toBuffer(secret));
-  }
-  update(data: SourceData): void {
-    this.h.update(toBuffer(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.h.digest());
-  }
-}
 
 interface Reply {
   status: number;
@@ -61,36 +38,24 @@ interface SendOpts {
   signingDate?: Date;
 }
 
+/** Signs as the gateway does, with `aws4`; `noContentSha`: without x-amz-content-sha256, as botocore does. */
 async function sign(opts: SendOpts): Promise<Record<string, string>> {
   const body = opts.body ?? "{}";
-  const request = new HttpRequest({
-    method: "POST",
-    protocol: "https:",
-    hostname: AWS_HOST,
-    path: opts.path,
-    headers: {
-      host: AWS_HOST,
-      "content-type": "application/json",
-      accept: "application/json",
-      "content-length": String(Buffer.byteLength(body)),
-      ...opts.extraHeaders,
-    },
-    body,
-  });
   const creds = opts.creds ?? CREDS;
-  const signer = new SignatureV4({
-    service: "bedrock",
-    region: opts.region ?? "us-east-1",
-    credentials: {
-      accessKeyId: creds.accessKeyId,
-      secretAccessKey: creds.secretAccessKey,
-      ...(creds.sessionToken !== undefined ? { sessionToken: creds.sessionToken } : {}),
-    },
-    sha256: NodeSha256,
-    applyChecksum: !opts.noContentSha,
-  });
-  const signed = await signer.sign(request, opts.signingDate ? { signingDate: opts.signingDate } : {});
-  return { ...(signed.headers as Record<string, string>) };
+  const headers: Record<string, string> = {
+    host: AWS_HOST,
+    "content-type": "application/json",
+    accept: "application/json",
+    "content-length": String(Buffer.byteLength(body)),
+    ...opts.extraHeaders,
+  };
+  if (!opts.noContentSha) headers["x-amz-content-sha256"] = createHash("sha256").update(body).digest("hex");
+  if (opts.signingDate) headers["x-amz-date"] = opts.signingDate.toISOString().replace(/[:-]|\.\d{3}/g, "");
+  const signed = aws4.sign(
+    { host: AWS_HOST, method: "POST", path: opts.path, service: "bedrock", region: opts.region ?? "us-east-1", headers, body },
+    { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, ...(creds.sessionToken !== undefined ? { sessionToken: creds.sessionToken } : {}) },
+  );
+  return Object.fromEntries(Object.entries(signed.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
 }
 
 function send(fake: FakeBedrock, path: string, headers: Record<string, string>, body: string): Promise<Reply> {
@@ -210,20 +175,19 @@ describe("FakeBedrock", () => {
       assert.equal(fake.hits[0]?.signatureValid, true);
     });
 
-    it("aws4 canonicalizes the raw path by encoding it once more (%3A → %253A, %2F → %252F)", () => {
-      const signer = aws4Signer(
+    it("verifies with the SDK's canonical form: the raw path encoded once more (%3A → %253A, %2F → %252F)", async () => {
+      const { canonicalRequest } = await smithySigV4(
         {
           method: "POST",
           rawPath: modelPath(PROFILE_ARN, "invoke"),
           headers: { host: AWS_HOST, "x-amz-date": "20250101T000000Z" },
-          include: { host: true, "x-amz-date": true },
           body: Buffer.from("{}"),
           region: "us-east-1",
           amzDate: "20250101T000000Z",
         },
         CREDS,
       );
-      const canonicalUri = signer.canonicalString().split("\n")[1];
+      const canonicalUri = canonicalRequest.split("\n")[1];
       assert.equal(canonicalUri, `/model/${encodeURIComponent(encodeURIComponent(PROFILE_ARN))}/invoke`);
       assert.ok(canonicalUri?.includes("%253A") && canonicalUri.includes("%252F"));
     });

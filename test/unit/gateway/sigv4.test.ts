@@ -15,6 +15,7 @@ import {
   verifySignature,
   type ParsedAuthorization,
 } from "../../../server/gateway/sigv4";
+import { smithySigV4 } from "../../support/fakeBedrock";
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -575,6 +576,21 @@ describe("sigv4: signUpstream", () => {
     const out = await upstreamOf(caller, { protocol: "http:", hostname: "127.0.0.1", port: 9321 } as never);
     assert.equal(out.host, "127.0.0.1:9321");
     assert.ok(aws4Check("POST", MODEL_PATH, out, caller.body, GATEWAY_CREDS, "us-west-2").ok);
+  });
+
+  it("produces signatures the JS SDK's own signer (smithy) computes alike, for model ids, ARNs and session credentials", async () => {
+    const paths = [MODEL_PATH, "/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Aapplication-inference-profile%2Fabc123/converse-stream", "/guardrail/gr-1/version/DRAFT/apply"];
+    for (const path of paths) {
+      for (const h2 of [false, true]) {
+        const caller = await signLikeJsSdk({ path, h2 });
+        const out = await upstreamOf(caller);
+        const m = /SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(out.authorization!);
+        assert.ok(m, out.authorization);
+        const signed = Object.fromEntries(m[1]!.split(";").map((name) => [name, out[name]!]));
+        const sdk = await smithySigV4({ method: "POST", rawPath: path, headers: signed, body: caller.body, region: "us-west-2", amzDate: out["x-amz-date"]! }, GATEWAY_CREDS);
+        assert.equal(m[2], sdk.signature, `${path} (${h2 ? "h2" : "h1"} caller)`);
+      }
+    }
   });
 
   it("produces a request the gateway's own verifier accepts with the gateway's credentials", async () => {
