@@ -77,11 +77,15 @@ function paths(v: Json, at: (string | number)[] = []): (string | number)[][] {
 function mutate(v: Json, path: (string | number)[], replacement: Json, remove: boolean): Json {
   if (path.length === 0) return replacement;
   const [head, ...rest] = path as [string | number, ...(string | number)[]];
-  const copy: Record<string | number, Json> = Array.isArray(v) ? [...v] : { ...(v as object) };
-  if (rest.length === 0 && remove) {
-    if (Array.isArray(copy)) copy.splice(head as number, 1);
-    else delete copy[head];
-  } else copy[head] = mutate(copy[head], rest, replacement, remove);
+  if (Array.isArray(v)) {
+    const copy = [...(v as Json[])];
+    if (rest.length === 0 && remove) copy.splice(head as number, 1);
+    else copy[head as number] = mutate(copy[head as number], rest, replacement, remove);
+    return copy;
+  }
+  const copy = { ...(v as Record<string, Json>) };
+  if (rest.length === 0 && remove) delete copy[head];
+  else copy[head] = mutate(copy[head], rest, replacement, remove);
   return copy;
 }
 
