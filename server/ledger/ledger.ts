@@ -57,9 +57,9 @@ export class Ledger {
   private recentComplete = true;
   /**
    * While open replays the journal: its newest settled calls, in a ring of recentLimit slots. A
-   * replayed call is dropped as soon as recentLimit newer ones are read, so it dies young in the
-   * garbage collector's eyes instead of being promoted to the old generation (a million of them
-   * kept the heap grown long after a replay without a checkpoint).
+   * replayed call is dropped as soon as recentLimit newer ones are read (not up to twice as many),
+   * and no list is copied per trim, so fewer replayed records live long enough to reach V8's old
+   * generation, which does not shrink once a replay without a checkpoint has grown it.
    */
   private replayRing: { calls: CallRecord[]; next: number; count: number } | undefined;
   /**
