@@ -8,7 +8,7 @@
  * (a full or read-only disk) is cut back to the file's last durable length before anything else
  * is appended, so the journal recovers by itself once the disk does.
  */
-import { createReadStream, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
 import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { FILE_MODE, privateDir } from "./privateFiles";
@@ -237,11 +237,12 @@ export class Journal {
           if (next.value) throw new Error(`journal: ${file} grew while its bad lines were moved aside`);
           break;
         }
+        // Copied: lines() reuses its buffer for the next line.
         if (parseLine(next.value).ok) {
-          pending.push(next.value, NL_BUF);
+          pending.push(Buffer.from(next.value), NL_BUF);
           size += next.value.length + 1;
         } else if (next.value.toString("utf8").trim() !== "") {
-          aside[kindOf(next.value.toString("utf8"))].push(next.value, NL_BUF);
+          aside[kindOf(next.value.toString("utf8"))].push(Buffer.from(next.value), NL_BUF);
         }
         if (size >= 1 << 20) {
           await writeAll(out, Buffer.concat(pending));
@@ -532,28 +533,49 @@ async function lineBefore(file: string, end: number): Promise<string | undefined
   }
 }
 
-/** The complete lines of `file` from byte `start` (without their newline); returns whether an unterminated tail followed. */
+/** Bytes read from a journal file at a time (the buffer grows only for a longer line). */
+const READ_CHUNK = 256 * 1024;
+
+/**
+ * The complete lines of `file` from byte `start` (without their newline), as views into one
+ * buffer reused for the whole file: a line is valid only until the next is asked for (copy it to
+ * keep it). Reading a month's journal so allocates nothing per chunk, and memory stays bounded by
+ * the longest line. Returns whether an unterminated tail followed.
+ */
 async function* lines(file: string, start = 0): AsyncGenerator<Buffer, boolean> {
-  let rest = Buffer.alloc(0);
-  let stream;
+  let fh: FileHandle;
   try {
-    stream = createReadStream(file, { start });
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
-      let nl: number;
-      while ((nl = buf.indexOf(NL)) >= 0) {
-        yield buf.subarray(0, nl);
-        buf = buf.subarray(nl + 1);
-      }
-      rest = Buffer.from(buf);
-    }
+    fh = await open(file, "r");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw err;
-  } finally {
-    stream?.destroy();
   }
-  return rest.length > 0;
+  try {
+    let buf = Buffer.allocUnsafe(READ_CHUNK);
+    let kept = 0; // bytes of an unfinished line at the front of buf
+    let pos = start;
+    for (;;) {
+      if (kept === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, kept);
+        buf = bigger;
+      }
+      const { bytesRead } = await fh.read(buf, kept, buf.length - kept, pos);
+      if (bytesRead === 0) return kept > 0;
+      pos += bytesRead;
+      const data = buf.subarray(0, kept + bytesRead);
+      let from = 0;
+      let nl: number;
+      while ((nl = data.indexOf(NL, from)) >= 0) {
+        yield data.subarray(from, nl);
+        from = nl + 1;
+      }
+      kept = data.length - from;
+      buf.copy(buf, 0, from, data.length); // the unfinished line moves to the front
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Appends `buf` to `file` (created 0600) and syncs it before resolving. */

@@ -56,6 +56,13 @@ export class Ledger {
   /** True while `recent` holds every settled call in the journal (no paging into files needed). */
   private recentComplete = true;
   /**
+   * While open replays the journal: its newest settled calls, in a ring of recentLimit slots. A
+   * replayed call is dropped as soon as recentLimit newer ones are read (not up to twice as many),
+   * and no list is copied per trim, so fewer replayed records live long enough to reach V8's old
+   * generation, which does not shrink once a replay without a checkpoint has grown it.
+   */
+  private replayRing: { calls: CallRecord[]; next: number; count: number } | undefined;
+  /**
    * Settlements the journal could not take (a full or read-only disk), by call id: written before
    * the next append and at close; their reservations stay open meanwhile. `writing` keeps one
    * record from being appended twice by concurrent retries.
@@ -296,6 +303,15 @@ export class Ledger {
 
   /** Keeps a call in the recent list, a cache in front of the journal (recentCalls reads on past its oldest call). */
   private remember(record: CallRecord): void {
+    const ring = this.replayRing;
+    if (ring) {
+      // Stryker disable next-line all: the recent list is a cache in front of the journal (see above).
+      if (ring.calls.length < this.recentLimit) ring.calls.push(record);
+      else ring.calls[ring.next] = record;
+      ring.next = (ring.next + 1) % this.recentLimit;
+      ring.count++;
+      return;
+    }
     this.recent.push(record);
     if (this.recent.length > this.recentLimit * 2) {
       // Trim in bulk so pushes stay amortised O(1).
@@ -358,8 +374,10 @@ export class Ledger {
     const checkpoint = usable ? await this.usableCheckpoint() : undefined;
     // A checkpoint the journal no longer matches (cut short, replaced): its rollups may count lines that are gone.
     if (!checkpoint && this.state.data.checkpoint) usable = false;
+    this.replayRing = this.recentLimit > 0 ? { calls: [], next: 0, count: 0 } : undefined;
     if (checkpoint) await this.replayTail(checkpoint);
     else await this.replayFrom(usable, savedAt);
+    this.endReplayRing();
     const orphans = [...this.open.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
     for (const r of orphans) await this.settle(interrupted(r, this.now(), this.salvaged.delete(r.id)));
     // Stryker disable all: the recent list is a cache in front of the journal (see remember); how much of it is kept changes memory only.
@@ -373,6 +391,17 @@ export class Ledger {
     this.covered = await this.journal.ends();
     this.checkpointReady = true;
     await this.state.flush(); // persists a rebuild and moves savedAt forward
+  }
+
+  /** Moves the replay's ring, oldest first, to the front of the recent list. */
+  private endReplayRing(): void {
+    const ring = this.replayRing;
+    if (!ring) return;
+    this.replayRing = undefined;
+    const calls = ring.calls.length < this.recentLimit ? ring.calls : [...ring.calls.slice(ring.next), ...ring.calls.slice(0, ring.next)];
+    this.recent = [...calls, ...this.recent];
+    // Stryker disable next-line all: the recent list is a cache in front of the journal (see remember).
+    if (ring.count > ring.calls.length) this.recentComplete = false;
   }
 
   /** From a checkpoint: its rollups and open reservations are exact up to its offsets; only the lines past them are applied. */

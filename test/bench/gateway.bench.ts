@@ -23,7 +23,7 @@ import path from "node:path";
 import { initParsers } from "../../server/lsp/callSites/index";
 import { serve, type Served } from "../support/cliProcess";
 import { afterEdit, median, tsFile } from "./lenses.bench";
-import { buildLedger, gatewayStartup, measureLedger, removeLedger, type LedgerSizeResult } from "./ledgerSize";
+import { buildLedger, gatewayStartup, measureLedger, removeLedger, type GatewayStart, type LedgerSizeResult } from "./ledgerSize";
 import { runCell, startUpstream, type CellResult, type Kind, type Proto } from "./load";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -113,15 +113,15 @@ interface Pooled {
 /**
  * The ledger-size rows: opening a journal of 1K and PLAN.bigLedger calls, recording one more call,
  * and the gateway's start-up and RSS on it with a day cap, a month cap and a monthly request quota
- * (so the caps and quotas come from the journal too). The gateway is started twice: the first
+ * (so the caps and quotas come from the journal too). The gateway is started three times: the first
  * start after the ledger was written replays the caps and quotas whole (no checkpoint holds them
- * yet); the second is the usual restart.
+ * yet); the second is the usual restart; the third starts without state.json (the first start
+ * after an upgrade), replaying the whole journal into the ledger too.
  */
 async function ledgerSize(dir: string, upstreamUrl: string): Promise<{ targets: string[]; section: string[] }> {
   process.stderr.write(`ledger size: building journals of 1K and ${PLAN.bigLedger} calls\n`);
   const ledgerRows: LedgerSizeResult[] = [];
-  const none = { startupMs: NaN, rssMb: NaN, builtRssMb: NaN };
-  const starts: Record<number, { first: typeof none; again: typeof none }> = {};
+  const starts: Record<number, { first: GatewayStart; again: GatewayStart; cold: GatewayStart }> = {};
   const cfg = path.join(dir, "startup.json");
   await writeFile(cfg, JSON.stringify({
     timeZone: "UTC",
@@ -137,7 +137,8 @@ async function ledgerSize(dir: string, upstreamUrl: string): Promise<{ targets: 
       // reported too) before it stops: its checkpoint then holds the aggregate, as a gateway's
       // does after running a while, and the next start reads only the journal past it.
       const first = await gatewayStartup(ldir, upstreamUrl, cfg, true);
-      starts[n] = { first, again: await gatewayStartup(ldir, upstreamUrl, cfg, true) };
+      const again = await gatewayStartup(ldir, upstreamUrl, cfg, true);
+      starts[n] = { first, again, cold: await gatewayStartup(ldir, upstreamUrl, cfg, true, true) };
     } finally {
       await removeLedger(ldir);
     }
@@ -151,17 +152,18 @@ async function ledgerSize(dir: string, upstreamUrl: string): Promise<{ targets: 
       `| recording one call costs the same at 1K and ${bigLabel} calls | ${f2(small.recordUs)} µs vs ${f2(big.recordUs)} µs: ${f2(big.recordUs / small.recordUs)} × | ${verdict(big.recordUs / small.recordUs <= 1.25)} |`,
       `| start-up with a month of ${bigLabel} calls ≤ 2 s | ${f2(b.again.startupMs)} ms (1K calls: ${f2(s.again.startupMs)} ms) | ${verdict(b.again.startupMs <= 2000)} |`,
       `| gateway RSS ≤ 150 MB after ${bigLabel} calls | ${f2(b.again.rssMb)} MB when listening, ${f2(b.again.builtRssMb)} MB once the dashboard is built (1K calls: ${f2(s.again.rssMb)} MB, ${f2(s.again.builtRssMb)} MB); first start, aggregate read from the whole journal: ${f2(b.first.builtRssMb)} MB | ${verdict(b.again.rssMb <= 150 && b.again.builtRssMb <= 150)} |`,
+      `| gateway RSS ≤ 150 MB after ${bigLabel} calls, first start without checkpoint (no state.json: after an upgrade) | ${f2(b.cold.rssMb)} MB when listening, ${f2(b.cold.builtRssMb)} MB once the dashboard is built, peak (VmHWM) ${f2(b.cold.peakRssMb)} MB; listening after ${f2(b.cold.startupMs)} ms | ${verdict(b.cold.rssMb <= 150 && b.cold.builtRssMb <= 150)} |`,
     ],
     section: [
       "## Ledger size",
       "",
-      "| calls in the ledger | open, no state.json (whole journal replayed) ms | open from its checkpoint ms | record one call (reserve + settle) µs | gateway first start ms | gateway start-up ms | RSS when listening MB | RSS once the dashboard is built MB | first start: RSS once the dashboard is built MB |",
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      "| calls in the ledger | open, no state.json (whole journal replayed) ms | open from its checkpoint ms | record one call (reserve + settle) µs | gateway first start ms | gateway start-up ms | RSS when listening MB | RSS once the dashboard is built MB | first start: RSS once the dashboard is built MB | first start without checkpoint ms | without checkpoint: RSS when listening MB | without checkpoint: RSS once the dashboard is built MB | without checkpoint: peak RSS (VmHWM) MB |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
       ...[[small, s] as const, [big, b] as const].map(
-        ([r, g]) => `| ${r.calls.toLocaleString("en-US")} | ${f2(r.coldOpenMs)} | ${f2(r.warmOpenMs)} | ${f2(r.recordUs)} | ${f2(g.first.startupMs)} | ${f2(g.again.startupMs)} | ${f2(g.again.rssMb)} | ${f2(g.again.builtRssMb)} | ${f2(g.first.builtRssMb)} |`,
+        ([r, g]) => `| ${r.calls.toLocaleString("en-US")} | ${f2(r.coldOpenMs)} | ${f2(r.warmOpenMs)} | ${f2(r.recordUs)} | ${f2(g.first.startupMs)} | ${f2(g.again.startupMs)} | ${f2(g.again.rssMb)} | ${f2(g.again.builtRssMb)} | ${f2(g.first.builtRssMb)} | ${f2(g.cold.startupMs)} | ${f2(g.cold.rssMb)} | ${f2(g.cold.builtRssMb)} | ${f2(g.cold.peakRssMb)} |`,
       ),
       "",
-      "The journals are written directly (a reserve and a settle line per call, spread over this month). Gateway start-up is spawn to \"listening\" of `bedrock-budget serve` on that ledger with a day cap, a month cap and a monthly request quota, RSS read from /proc right then and once the dashboard's aggregate (built after listening) is done. \"First start\": the first after the journal was written, when the ledger's checkpoint (state.json) holds no cap totals, quota counts or dashboard aggregate yet, so they are replayed from the whole journal (it runs until the aggregate is built, so its checkpoint holds them all); \"start-up\": the next start, from the checkpoint, reading only the journal past it (the RSS columns without \"first start\" are this start's).",
+      "The journals are written directly (a reserve and a settle line per call, spread over this month). Gateway start-up is spawn to \"listening\" of `bedrock-budget serve` on that ledger with a day cap, a month cap and a monthly request quota, RSS read from /proc right then and once the dashboard's aggregate (built after listening) is done. \"First start\": the first after the journal was written, when the ledger's checkpoint (state.json) holds no cap totals, quota counts or dashboard aggregate yet, so they are replayed from the whole journal (it runs until the aggregate is built, so its checkpoint holds them all); \"start-up\": the next start, from the checkpoint, reading only the journal past it (the RSS columns without \"first start\" are this start's); \"without checkpoint\": a third start after state.json was removed, as on the first start after an upgrade, which replays the whole journal into the ledger as well (its peak RSS is the process's VmHWM once the dashboard is built). Call and request ids are UUID-shaped, as the gateway and Bedrock write them.",
       "",
     ],
   };

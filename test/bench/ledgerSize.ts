@@ -18,11 +18,21 @@ import { SONNET_45 } from "../support/harness";
 
 const BASE = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 
+/**
+ * A UUID-shaped string numbered `i`: the gateway's call ids are randomUUID()s and Bedrock's request
+ * ids are UUIDs too. (Short ids would measure a V8 quirk real journals do not have: JSON.parse
+ * interns string values of up to 10 characters, so a million distinct short ids pile up in the
+ * old generation until a full collection.)
+ */
+function uuidLike(prefix: string, i: number): string {
+  return `${prefix}-0000-4000-8000-${i.toString(16).padStart(12, "0")}`;
+}
+
 function lines(i: number, at: string): string {
-  const id = `bench-${i.toString(36)}`;
+  const id = uuidLike("bbbbbbbb", i);
   return (
     `{"type":"reserve","id":"${id}","at":"${at}","user":"bench","tool":"bench","operation":"InvokeModel","modelId":"${SONNET_45}","baseModelId":"${BASE}","worstCasePicos":"960060000","capIds":["bench"]}\n` +
-    `{"type":"settle","id":"${id}","at":"${at}","startedAt":"${at}","user":"bench","tool":"bench","operation":"InvokeModel","modelId":"${SONNET_45}","baseModelId":"${BASE}","usage":{"inputTokens":20,"outputTokens":40,"cacheReadInputTokens":0,"cacheWrite5mInputTokens":0,"cacheWrite1hInputTokens":0},"usageEstimated":false,"costPicos":"660000000","worstCasePicos":"960060000","outcome":"ok","status":200,"requestId":"r${i}","latencyMs":3,"tags":{}}\n`
+    `{"type":"settle","id":"${id}","at":"${at}","startedAt":"${at}","user":"bench","tool":"bench","operation":"InvokeModel","modelId":"${SONNET_45}","baseModelId":"${BASE}","usage":{"inputTokens":20,"outputTokens":40,"cacheReadInputTokens":0,"cacheWrite5mInputTokens":0,"cacheWrite1hInputTokens":0},"usageEstimated":false,"costPicos":"660000000","worstCasePicos":"960060000","outcome":"ok","status":200,"requestId":"${uuidLike("rrrrrrrr", i)}","latencyMs":3,"tags":{}}\n`
   );
 }
 
@@ -96,29 +106,41 @@ export async function measureLedger(dir: string, calls: number, records: number)
   }
 }
 
+/** What one gateway start on a ledger measured. */
+export interface GatewayStart {
+  startupMs: number;
+  rssMb: number; // VmRSS when listening
+  builtRssMb: number; // VmRSS once the dashboard's aggregate is built (NaN unless asked for)
+  peakRssMb: number; // VmHWM when last read: the most resident memory the process ever had
+}
+
 /**
  * Spawn to "listening" of `bedrock-budget serve` on the ledger, and its resident memory then; with
  * `afterDashboard`, also its resident memory once the dashboard's aggregate is built from the
- * journal (after listening; the config must log at "debug", which says when).
+ * journal (after listening; the config must log at "debug", which says when). With
+ * `withoutCheckpoint`, state.json is removed first: the start after an upgrade (or from an earlier
+ * version's state.json), which replays the whole journal into the ledger, caps, quotas and dashboard.
  */
-export async function gatewayStartup(dir: string, upstream: string, configFile: string, afterDashboard = false): Promise<{ startupMs: number; rssMb: number; builtRssMb: number }> {
+export async function gatewayStartup(dir: string, upstream: string, configFile: string, afterDashboard = false, withoutCheckpoint = false): Promise<GatewayStart> {
+  if (withoutCheckpoint) await rm(path.join(dir, "state.json"), { force: true });
   const start = performance.now();
   // A first start replays a million calls whole: minutes on a loaded machine.
   const served = await serve(["--config", configFile, "--port", "0", "--ledger", dir, "--upstream", upstream], cliEnv(), 600_000);
   const startupMs = performance.now() - start;
-  const rss = async () => {
+  const memory = async () => {
     const status = await readFile(`/proc/${served.child.pid}/status`, "utf8").catch(() => "");
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+    const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
+    return { rss: mb("VmRSS"), peak: mb("VmHWM") };
   };
   try {
-    const rssMb = await rss();
-    let builtRssMb = NaN;
+    const listening = await memory();
+    let built = { rss: NaN, peak: listening.peak };
     if (afterDashboard) {
       const deadline = Date.now() + 300_000;
       while (!/dashboard: \d+ calls aggregated/.test(served.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      builtRssMb = await rss();
+      built = await memory();
     }
-    return { startupMs, rssMb, builtRssMb };
+    return { startupMs, rssMb: listening.rss, builtRssMb: built.rss, peakRssMb: built.peak };
   } finally {
     served.child.kill("SIGTERM");
     await served.exited;

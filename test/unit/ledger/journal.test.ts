@@ -79,6 +79,24 @@ describe("ledger/journal", () => {
     await j.close();
   });
 
+  it("reads lines longer than a read and lines split across reads whole, and moves bad ones aside byte for byte", async () => {
+    const j0 = await Journal.open(dir);
+    // Lines of every length up to past 1 MB (several times the reader's buffer), so line ends fall anywhere in a read.
+    const ids = Array.from({ length: 40 }, (_, i) => `call-${i}-${"x".repeat(i * i * 700)}`);
+    for (const id of ids) await j0.append(reserve(id));
+    await j0.close();
+    const file = path.join(dir, "journal", "2026-11.jsonl");
+    const bad = `{"type":"reserve","id":"bad","note":"${"é".repeat(300_000)}"}`; // invalid (no at), multi-byte, longer than a read
+    await appendFile(file, `${bad}\n${JSON.stringify(reserve("tail"))}\n`);
+    const j = await Journal.open(dir);
+    assert.deepEqual((await all(j)).map((e) => e.id), [...ids, "tail"]);
+    assert.equal(j.stats.skippedLines, 1);
+    assert.equal(await j.quarantineMonth("2026-11", () => "bad"), 1);
+    assert.equal(await readFile(`${file}.bad`, "utf8"), `${bad}\n`);
+    assert.deepEqual((await readFile(file, "utf8")).trimEnd().split("\n").map((l) => (JSON.parse(l) as JournalEntry).id), [...ids, "tail"]);
+    await j.close();
+  });
+
   it("moves a torn last line to a .torn side file on open so the next append starts on a fresh line", async () => {
     const j0 = await Journal.open(dir);
     await j0.append(reserve("before"));
