@@ -407,6 +407,15 @@ describe("sigv4: verifySignature refuses, naming the problem", () => {
     assert.match((await verify(req)) ?? "", /does not cover the Host header/);
   });
 
+  it("a SignedHeaders list out of SigV4's order (not sorted, or a name twice), even with a signature computed over it", async () => {
+    const req = await signLikeJsSdk({});
+    const auth = authOf(req);
+    for (const names of [[...auth.signedHeaders].reverse(), [...auth.signedHeaders, "host"]]) {
+      const reason = await verifySignature({ ...req, auth: { ...auth, signedHeaders: names }, credentials: CREDS, now: NOW });
+      assert.match(reason ?? "", /not in the order SigV4 requires/, names.join(";"));
+    }
+  });
+
   it("a request signed more than 15 minutes before or after the gateway's clock", async () => {
     for (const offset of [-16, 16]) {
       const req = await signLikeJsSdk({ date: new Date(NOW.getTime() + offset * 60_000) });
