@@ -66,6 +66,15 @@ describe("call sites: Python", () => {
     assert.equal(found[0]!.promptText, "Draft a polite email about ");
   });
 
+  it("finds AnthropicBedrock imported across a line continuation or in parentheses, and not in a file that only names Claude model ids", async () => {
+    const call = 'client.messages.create(model="anthropic.claude-3-haiku-20240307-v1:0", max_tokens=5, messages=[])\n';
+    for (const imports of ["import json, \\\n    anthropic\nclient = anthropic.AnthropicBedrock()\n", "from \\\n  anthropic import (\n    AnthropicBedrock,\n)\nclient = AnthropicBedrock()\n"]) {
+      const found = await findCallSites(imports + call, "python");
+      assert.deepEqual(found.map((s) => [s.api, s.maxTokens]), [["anthropic-bedrock-sdk", 5]], imports);
+    }
+    assert.deepEqual(await findCallSites('import json\nMODEL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"\n' + call, "python"), []);
+  });
+
   it("needs boto3 (or bedrock-runtime) in the file for the common word converse", async () => {
     assert.deepEqual(await findCallSites('bot.converse(modelId="anthropic.claude-3-haiku-20240307-v1:0")\n', "python"), []);
     assert.equal((await findCallSites('c.invoke_model(modelId="m", body="{}")\n', "python")).length, 1);
