@@ -274,6 +274,19 @@ describe("lsp: lenses after edits reuse what an edit cannot change, and equal a 
     }
   });
 
+  it("two calls starting at the same place (a chain, or what error recovery makes of a broken line) both keep their lenses after an edit elsewhere", () => {
+    const trees = new DocumentTrees();
+    try {
+      const doc = PY_DOC.replace("return runtime.invoke_model(", "return runtime.converse(modelId=MODEL, messages=[]).invoke_model(");
+      const before = trees.callSites("file:///doc", "python", doc);
+      assert.deepEqual(before.map((s) => s.operation), ["converse", "converse", "invoke_model", "converse"]);
+      const edited = doc.replace("LIMIT = 300", "LIMIT = 3000");
+      assert.deepEqual(trees.callSites("file:///doc", "python", edited), findCallSitesSync(edited, "python"));
+    } finally {
+      trees.clear();
+    }
+  });
+
   it("a declaration edited in one statement changes the lens of a call in another function, and only the lenses it should", () => {
     const trees = new DocumentTrees();
     try {
