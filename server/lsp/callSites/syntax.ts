@@ -166,7 +166,9 @@ export class NameOccurrences<T> {
   private search(from: number, to: number): number[] {
     const hits: number[] = [];
     this.pattern.lastIndex = from;
-    for (let m = this.pattern.exec(this.text); m && m.index < to; m = this.pattern.exec(this.text)) hits.push(m.index);
+    // An empty name (a node the parser inserted for a missing one: `x = ` then nothing) occurs nowhere;
+    // its empty match would never advance the search.
+    for (let m = this.pattern.exec(this.text); m && m[0] !== "" && m.index < to; m = this.pattern.exec(this.text)) hits.push(m.index);
     return hits;
   }
 }
