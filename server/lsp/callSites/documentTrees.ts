@@ -18,11 +18,12 @@ interface Kept {
 }
 
 /**
- * Edits whose replaced and inserted text are only name characters and blanks on one line (typing
- * inside a name, a literal, a comment) reuse unchanged sites; any other edit (brackets, quotes,
- * new lines, operators) re-reads every site: it may move whole statements from one scope to another.
+ * Edits whose replaced and inserted text are each only name characters and blanks on one line (typing
+ * inside a name, a literal, a comment) or one line break with blanks around it (Enter, or Backspace
+ * joining two lines) reuse unchanged sites; any other edit (brackets, quotes, operators, pastes)
+ * re-reads every site: it may move whole statements from one scope to another.
  */
-const REUSABLE_EDIT = /^[\w$ \t]*$/;
+const REUSABLE_EDIT = /^(?:[\w$ \t]*|[ \t]*\r?\n[ \t]*)$/;
 
 /** Parents whose children are statements: a change's statement is found by walking up to one of them. */
 const STATEMENT_PARENTS = new Set(["program", "module", "statement_block", "block", "class_body"]);
