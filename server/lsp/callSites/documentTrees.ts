@@ -17,14 +17,6 @@ interface Kept {
   sites: CallSite[];
 }
 
-/**
- * Edits whose replaced and inserted text are each only name characters and blanks on one line (typing
- * inside a name, a literal, a comment) or one line break with blanks around it (Enter, or Backspace
- * joining two lines) reuse unchanged sites; any other edit (brackets, quotes, operators, pastes)
- * re-reads every site: it may move whole statements from one scope to another.
- */
-const REUSABLE_EDIT = /^(?:[\w$ \t]*|[ \t]*\r?\n[ \t]*)$/;
-
 /** Parents whose children are statements: a change's statement is found by walking up to one of them. */
 const STATEMENT_PARENTS = new Set(["program", "module", "statement_block", "block", "class_body"]);
 
@@ -46,9 +38,10 @@ export class DocumentTrees {
       const was = parsed.text;
       if (was === text) return before.sites;
       const e = editBetween(was, text);
-      const small = REUSABLE_EDIT.test(was.slice(e.startIndex, e.oldEndIndex)) && REUSABLE_EDIT.test(text.slice(e.startIndex, e.newEndIndex));
+      // Any edit, brackets and quotes too: one that moves statements from one scope to another (a `{`, an
+      // un-indented line) changes their syntax, so they are in the changed ranges and read again.
       const words = new Set<string>();
-      if (small) wordsIn(was.slice(...statementAround(parsed.tree.rootNode, was, e.startIndex, e.oldEndIndex)), words);
+      wordsIn(was.slice(...statementAround(parsed.tree.rootNode, was, e.startIndex, e.oldEndIndex)), words);
       let previous: SyntaxTree;
       try {
         previous = parsed.update(text, e);
@@ -57,13 +50,11 @@ export class DocumentTrees {
         throw err;
       }
       try {
-        if (small) {
-          const tree = parsed.tree;
-          const changed: Span[] = [[e.startIndex, e.newEndIndex], ...previous.getChangedRanges(tree).map((r): Span => [r.startIndex, r.endIndex])];
-          const windows = changed.map(([start, end]) => statementAround(tree.rootNode, text, start, end));
-          for (const w of windows) wordsIn(text.slice(...w), words);
-          edit = { start: e.startIndex, oldEnd: e.oldEndIndex, newEnd: e.newEndIndex, changed, words, windows };
-        }
+        const tree = parsed.tree;
+        const changed: Span[] = [[e.startIndex, e.newEndIndex], ...previous.getChangedRanges(tree).map((r): Span => [r.startIndex, r.endIndex])];
+        const windows = changed.map(([start, end]) => statementAround(tree.rootNode, text, start, end));
+        for (const w of windows) wordsIn(text.slice(...w), words);
+        edit = { start: e.startIndex, oldEnd: e.oldEndIndex, newEnd: e.newEndIndex, changed, words, windows };
       } finally {
         previous.delete(); // wasm memory: not reclaimed by the JS garbage collector
       }

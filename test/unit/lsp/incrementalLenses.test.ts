@@ -275,23 +275,26 @@ describe("lsp: lenses after edits reuse what an edit cannot change, and equal a 
   });
 
   for (const [name, languageId, doc, line] of [["TypeScript", "typescript", TS_DOC, "  let total;"], ["Python", "python", PY_DOC, "    total = 64"]] satisfies [string, string, string, string][]) {
-    it(`${name}: Enter pressed at a line's end, then Backspace, keep the reading of the calls the new line cannot change`, () => {
-      const trees = new DocumentTrees();
-      try {
-        const before = trees.callSites("file:///doc", languageId, doc);
-        const indent = /^\s*/.exec(line)![0];
-        const entered = doc.replace(line, `${line}\n${indent}`);
-        const after = trees.callSites("file:///doc", languageId, entered);
-        assert.deepEqual(after, findCallSitesSync(entered, languageId));
-        // Every call outside first() keeps what it read (the same facts, not read again).
-        for (let i = 1; i < before.length; i++) assert.equal(after[i]!.assumptions, before[i]!.assumptions, `call ${i} kept`);
-        const back = trees.callSites("file:///doc", languageId, doc);
-        assert.deepEqual(back, findCallSitesSync(doc, languageId));
-        for (let i = 1; i < before.length; i++) assert.equal(back[i]!.assumptions, before[i]!.assumptions, `call ${i} kept after Backspace`);
-      } finally {
-        trees.clear();
-      }
-    });
+    for (const [keys, typed] of [["Enter", `\n${/^\s*/.exec(line)![0]}`], ["a bracket pair", "()"], ["a quote pair", '""']]) {
+      it(`${name}: ${keys} typed at a line's end in one function, then taken out, keeps the reading of the calls in the others`, () => {
+        const trees = new DocumentTrees();
+        const scratch = new FromScratch(languageId, doc);
+        try {
+          const before = trees.callSites("file:///doc", languageId, doc);
+          const entered = doc.replace(line, `${line}${typed}`);
+          const after = trees.callSites("file:///doc", languageId, entered);
+          assert.deepEqual(after, scratch.sitesAfter(entered).sites);
+          // Every call outside first() keeps what it read (the same facts, not read again).
+          for (let i = 1; i < before.length; i++) assert.equal(after[i]!.assumptions, before[i]!.assumptions, `call ${i} kept`);
+          const back = trees.callSites("file:///doc", languageId, doc);
+          assert.deepEqual(back, findCallSitesSync(doc, languageId));
+          for (let i = 1; i < before.length; i++) assert.equal(back[i]!.assumptions, before[i]!.assumptions, `call ${i} kept after the undo`);
+        } finally {
+          trees.clear();
+          scratch.delete();
+        }
+      });
+    }
   }
 
   it("two calls starting at the same place (a chain, or what error recovery makes of a broken line) both keep their lenses after an edit elsewhere", () => {
