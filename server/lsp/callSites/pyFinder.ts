@@ -111,9 +111,16 @@ function matchCall(node: SyntaxNode, usesBoto: boolean, anthropic: AnthropicName
   return undefined;
 }
 
+/**
+ * Text that may hold `import …anthropic…` or `from anthropic import …` (names, dots, commas, blanks and
+ * line continuations between): without it no statement below can be an import of the package, and the
+ * word alone is in every Claude model id, which would each be looked up in the tree on every edit.
+ */
+const ANTHROPIC_IMPORT = /\bimport\b[\w.,\s\\]*?\banthropic\b|\bfrom[\s\\]+anthropic\b/;
+
 function anthropicNames(root: SyntaxNode, text: string): AnthropicNames {
   const names: AnthropicNames = { imported: false, plainToo: false, classes: new Set(["anthropic.AnthropicBedrock"]), instances: new Set() };
-  if (!/\banthropic\b/.test(text)) return names;
+  if (!ANTHROPIC_IMPORT.test(text)) return names;
   for (const at of occurrences(text, ["anthropic"])) {
     const stmt = nodeAt(root, at, at + "anthropic".length)?.parent?.parent;
     if (stmt?.type === "import_statement") names.imported = true; // `import anthropic` → anthropic.AnthropicBedrock(...)

@@ -65,7 +65,11 @@ export function siteOf(call: Located, root: SyntaxNode, reader: SiteReader, inc:
     const deps: SiteDeps = { reads: [[start, end]], lookups: [] };
     kept = { end, match, deps, facts: reader.facts(node, match, deps) };
   }
-  inc?.memo.sites.set(start, kept);
+  if (inc) {
+    const at = inc.memo.sites.get(start);
+    if (at) at.push(kept);
+    else inc.memo.sites.set(start, [kept]);
+  }
   return kept;
 }
 
@@ -83,7 +87,8 @@ export interface Remembered {
  */
 export interface FinderMemo {
   fileKey: string;
-  sites: Map<number, Remembered>;
+  /** Keyed by start: calls in a chain (`a.b(…).c(…)`) share one. */
+  sites: Map<number, Remembered[]>;
   calls: Map<number, Span | null>;
 }
 
@@ -133,8 +138,7 @@ function previousSite(inc: Incremental | undefined, fileKey: string, start: numb
   const edit = inc?.edit;
   if (!previous || !edit || previous.fileKey !== fileKey) return undefined;
   const old = toOld(edit, start);
-  const was = old === undefined ? undefined : previous.sites.get(old);
-  return was && shift(edit, was.end) === end ? was : undefined;
+  return old === undefined ? undefined : previous.sites.get(old)?.find((was) => shift(edit, was.end) === end);
 }
 
 /**

@@ -63,7 +63,9 @@ export function field(node: SyntaxNode, name: string): SyntaxNode | undefined {
  * proportional to the candidates instead of to the file.
  */
 export function occurrences(text: string, words: Iterable<string>): number[] {
-  const list = [...words];
+  // An empty name (the parser's stand-in for a missing one: `import { X as } …` typed halfway) occurs
+  // nowhere; its empty match would never advance the search.
+  const list = [...words].filter((w) => w !== "");
   if (list.length === 0) return [];
   const re = wholeWords(list);
   const hits: number[] = [];
@@ -166,7 +168,9 @@ export class NameOccurrences<T> {
   private search(from: number, to: number): number[] {
     const hits: number[] = [];
     this.pattern.lastIndex = from;
-    for (let m = this.pattern.exec(this.text); m && m.index < to; m = this.pattern.exec(this.text)) hits.push(m.index);
+    // An empty name (a node the parser inserted for a missing one: `x = ` then nothing) occurs nowhere;
+    // its empty match would never advance the search.
+    for (let m = this.pattern.exec(this.text); m && m[0] !== "" && m.index < to; m = this.pattern.exec(this.text)) hits.push(m.index);
     return hits;
   }
 }

@@ -66,6 +66,21 @@ describe("call sites: Python", () => {
     assert.equal(found[0]!.promptText, "Draft a polite email about ");
   });
 
+  it("finds AnthropicBedrock imported across a line continuation or in parentheses, and not in a file that only names Claude model ids", async () => {
+    const call = 'client.messages.create(model="anthropic.claude-3-haiku-20240307-v1:0", max_tokens=5, messages=[])\n';
+    for (const imports of ["import json, \\\n    anthropic\nclient = anthropic.AnthropicBedrock()\n", "from \\\n  anthropic import (\n    AnthropicBedrock,\n)\nclient = AnthropicBedrock()\n"]) {
+      const found = await findCallSites(imports + call, "python");
+      assert.deepEqual(found.map((s) => [s.api, s.maxTokens]), [["anthropic-bedrock-sdk", 5]], imports);
+    }
+    assert.deepEqual(await findCallSites('import json\nMODEL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"\n' + call, "python"), []);
+  });
+
+  it("reads a call whose variable is assigned nothing yet (`label =` typed halfway: the parser inserts an empty name)", async () => {
+    const src = 'import boto3\nruntime = boto3.client("bedrock-runtime")\ndef f():\n    label =;\n    return runtime.converse(modelId="m", messages=[{"role": "user", "content": [{"text": label}]}])\n';
+    const found = await findCallSites(src, "python");
+    assert.deepEqual(found.map((s) => [s.operation, s.modelId, s.promptComplete]), [["converse", "m", false]]);
+  });
+
   it("needs boto3 (or bedrock-runtime) in the file for the common word converse", async () => {
     assert.deepEqual(await findCallSites('bot.converse(modelId="anthropic.claude-3-haiku-20240307-v1:0")\n', "python"), []);
     assert.equal((await findCallSites('c.invoke_model(modelId="m", body="{}")\n', "python")).length, 1);

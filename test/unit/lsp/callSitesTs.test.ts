@@ -26,6 +26,12 @@ describe("call sites: TypeScript / JavaScript", () => {
     );
   });
 
+  it("reads a file whose import alias is typed halfway (`Command as` then nothing: the parser inserts an empty name)", async () => {
+    const src = 'import { BedrockRuntimeClient, ConverseCommand, InvokeModelCommand as } from "@aws-sdk/client-bedrock-runtime";\nconst client = new BedrockRuntimeClient({});\nclient.send(new ConverseCommand({ modelId: "m" }));\n';
+    const found = await findCallSites(src, "typescript");
+    assert.deepEqual(found.map((s) => [s.operation, s.modelId]), [["ConverseCommand", "m"]]);
+  });
+
   it("reports LSP ranges of the call expressions", () => {
     const start = sites[1]!.range.start;
     assert.equal(start.line, lineOf(text, "new Invoke({"));

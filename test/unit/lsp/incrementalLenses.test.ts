@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import fc from "fast-check";
-import TreeSitter = require("web-tree-sitter");
-import { DocumentTrees, editBetween } from "../../../server/lsp/callSites/documentTrees";
+import { DocumentTrees } from "../../../server/lsp/callSites/documentTrees";
 import { findCallSitesSync, findInTree, initParsers, languageIdForPath, languageSpec, type CallSite } from "../../../server/lsp/callSites/index";
-import { parse, type SyntaxTree } from "../../../server/lsp/callSites/parsers";
+import { parse } from "../../../server/lsp/callSites/parsers";
+import { ParsedText } from "../../../server/lsp/callSites/parsedText";
 import { lensesFor, resolveLens } from "../../../server/lsp/codeLenses";
 import { PriceBook } from "../../../server/metering/prices";
 
@@ -72,6 +72,38 @@ def third(MODEL):
     return runtime.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "third"}]}], inferenceConfig={"maxTokens": LIMIT})
 `;
 
+/**
+ * Blocks whose indentation decides what the calls read: a class whose method reads a module constant,
+ * a local shadowing it, assignments in an `if`. Un-indenting a line ends its block: the lines after it
+ * become top-level statements, binding names that calls in other functions read.
+ */
+const PY_BLOCKS = `import boto3
+
+runtime = boto3.client("bedrock-runtime")
+MODEL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+class Agent:
+    limit = 128
+
+    def ask(self, question):
+        if question:
+            prompt = f"Answer: {question}"
+        else:
+            prompt = "Nothing asked"
+        return runtime.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": prompt}]}], inferenceConfig={"maxTokens": 256})
+
+
+def local():
+    MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    size = 64
+    return runtime.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "local"}]}], inferenceConfig={"maxTokens": size})
+
+
+def module_level():
+    return runtime.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "top"}]}])
+`;
+
 /** What an editor shows: every lens resolved (title, range). */
 function shown(sites: ReturnType<typeof findCallSitesSync>, prices: PriceBook): unknown {
   return lensesFor("file:///doc", sites).map((lens) => resolveLens(lens, prices));
@@ -107,33 +139,55 @@ function apply(text: string, e: Edit): string {
   return text.slice(0, at) + e.typed + text.slice(Math.min(text.length, at + e.remove));
 }
 
+/** Typed at a line's start or inside its indentation: lines un-indented, re-indented, blocks opened or closed. */
+const LINE_TYPED = ["x", "MODEL", "size", "prompt", " ", "  ", "    ", "\t", "#", "pass", "\n", "if x:\n", "else:\n", "def f():\n"];
+
+/** At a line (`line`-th, wrapping) in its indentation (column at most its indent), cutting up to 8 characters. */
+const lineEditArb: fc.Arbitrary<LineEdit> = fc.record({
+  line: fc.nat(),
+  column: fc.nat({ max: 8 }),
+  remove: fc.constantFrom(0, 0, 1, 2, 4, 8),
+  typed: fc.constantFrom(...LINE_TYPED),
+});
+
+interface LineEdit {
+  line: number;
+  column: number;
+  remove: number;
+  typed: string;
+}
+
+function applyAtLine(text: string, e: LineEdit): string {
+  const starts = [0, ...[...text.matchAll(/\n/g)].map((m) => m.index + 1)];
+  const start = starts[e.line % starts.length]!;
+  const indent = /^[ \t]*/.exec(text.slice(start))![0].length;
+  const at = start + Math.min(e.column, indent);
+  return text.slice(0, at) + e.typed + text.slice(Math.min(text.length, at + e.remove));
+}
+
 /**
  * The same document edited alongside, every site read from scratch on each tree: what DocumentTrees
- * must answer. The tree is the incremental one (the same edits give the same tree), because on text
- * with syntax errors tree-sitter's recovery after an edit may differ from a fresh parse's.
+ * must answer. The tree is reparsed as DocumentTrees does it (ParsedText: the same edits give the same
+ * tree), because on text with syntax errors tree-sitter's recovery after an edit may differ from a fresh parse's.
  */
 class FromScratch {
-  private tree: SyntaxTree;
-  constructor(private readonly languageId: string, private text: string) {
-    this.tree = parse(languageSpec(languageId)!.grammar, text);
+  private readonly parsed: ParsedText;
+  constructor(private readonly languageId: string, text: string) {
+    this.parsed = new ParsedText(languageSpec(languageId)!.grammar, text);
   }
   sitesAfter(text: string): { sites: CallSite[]; fresh: CallSite[] | undefined } {
     const spec = languageSpec(this.languageId)!;
-    this.tree.edit(new TreeSitter.Edit(editBetween(this.text, text)));
-    const next = parse(spec.grammar, text, this.tree);
-    this.tree.delete();
-    this.tree = next;
-    this.text = text;
+    this.parsed.update(text).delete();
     const full = parse(spec.grammar, text);
     try {
       // Without syntax errors the incremental tree is the fresh one: the lenses must be a fresh parse's too.
-      return { sites: findInTree(spec, next, text), fresh: full.rootNode.hasError ? undefined : findInTree(spec, full, text) };
+      return { sites: findInTree(spec, this.parsed.tree, text), fresh: full.rootNode.hasError ? undefined : findInTree(spec, full, text) };
     } finally {
       full.delete();
     }
   }
   delete(): void {
-    this.tree.delete();
+    this.parsed.delete();
   }
 }
 
@@ -167,6 +221,94 @@ describe("lsp: lenses after edits reuse what an edit cannot change, and equal a 
       );
     });
   }
+
+  for (const [name, doc] of [["PY_DOC", PY_DOC], ["PY_BLOCKS", PY_BLOCKS]] satisfies [string, string][]) {
+    it(`Python (${name}): after any series of edits at lines' starts and in their indentation mixed with others (blocks un-indented, re-indented, opened), every lens equals a fresh full parse's`, () => {
+      const edit = fc.oneof(lineEditArb.map((e) => ({ at: "line" as const, ...e })), editArb.map((e) => ({ at: "any" as const, ...e })));
+      fc.assert(
+        fc.property(fc.array(edit, { minLength: 1, maxLength: 25 }), (edits) => {
+          const trees = new DocumentTrees();
+          const scratch = new FromScratch("python", doc);
+          try {
+            let text: string = doc;
+            trees.callSites("file:///doc", "python", text);
+            for (const e of edits) {
+              text = e.at === "line" ? applyAtLine(text, e) : apply(text, e);
+              const incremental = trees.callSites("file:///doc", "python", text);
+              const { sites, fresh } = scratch.sitesAfter(text);
+              assert.deepEqual(incremental, sites, `after typing ${JSON.stringify(e.typed)}: ${text}`);
+              assert.deepEqual(shown(incremental, prices), shown(sites, prices));
+              if (fresh) assert.deepEqual(incremental, fresh, `fresh parse, after typing ${JSON.stringify(e.typed)}: ${text}`);
+            }
+          } finally {
+            trees.clear();
+            scratch.delete();
+          }
+        }),
+        { numRuns: 60, seed: 11 },
+      );
+    });
+  }
+
+  it("Python: a character typed at column 0 of an indented line (the rest of its block un-indented) re-reads the calls it reached and keeps the others' reading", () => {
+    const trees = new DocumentTrees();
+    try {
+      const before = trees.callSites("file:///doc", "python", PY_DOC);
+      const edited = PY_DOC.replace("\n    total = 64\n", "\nx    total = 64\n");
+      const after = trees.callSites("file:///doc", "python", edited);
+      const scratch = new FromScratch("python", PY_DOC);
+      try {
+        assert.deepEqual(after, scratch.sitesAfter(edited).sites);
+      } finally {
+        scratch.delete();
+      }
+      assert.equal(after.length, 3);
+      // first()'s call is now top-level code after the error: read again. second() and third() are untouched.
+      assert.notEqual(after[0]!.assumptions, before[0]!.assumptions);
+      assert.equal(after[1]!.assumptions, before[1]!.assumptions, "second(): its reading kept");
+      assert.equal(after[2]!.assumptions, before[2]!.assumptions, "third(): its reading kept");
+      // Taken out again: the lenses are the original file's.
+      assert.deepEqual(trees.callSites("file:///doc", "python", PY_DOC), findCallSitesSync(PY_DOC, "python"));
+    } finally {
+      trees.clear();
+    }
+  });
+
+  for (const [name, languageId, doc, line] of [["TypeScript", "typescript", TS_DOC, "  let total;"], ["Python", "python", PY_DOC, "    total = 64"]] satisfies [string, string, string, string][]) {
+    for (const [keys, typed] of [["Enter", `\n${/^\s*/.exec(line)![0]}`], ["a bracket pair", "()"], ["a quote pair", '""']]) {
+      it(`${name}: ${keys} typed at a line's end in one function, then taken out, keeps the reading of the calls in the others`, () => {
+        const trees = new DocumentTrees();
+        const scratch = new FromScratch(languageId, doc);
+        try {
+          const before = trees.callSites("file:///doc", languageId, doc);
+          const entered = doc.replace(line, `${line}${typed}`);
+          const after = trees.callSites("file:///doc", languageId, entered);
+          assert.deepEqual(after, scratch.sitesAfter(entered).sites);
+          // Every call outside first() keeps what it read (the same facts, not read again).
+          for (let i = 1; i < before.length; i++) assert.equal(after[i]!.assumptions, before[i]!.assumptions, `call ${i} kept`);
+          const back = trees.callSites("file:///doc", languageId, doc);
+          assert.deepEqual(back, findCallSitesSync(doc, languageId));
+          for (let i = 1; i < before.length; i++) assert.equal(back[i]!.assumptions, before[i]!.assumptions, `call ${i} kept after the undo`);
+        } finally {
+          trees.clear();
+          scratch.delete();
+        }
+      });
+    }
+  }
+
+  it("two calls starting at the same place (a chain, or what error recovery makes of a broken line) both keep their lenses after an edit elsewhere", () => {
+    const trees = new DocumentTrees();
+    try {
+      const doc = PY_DOC.replace("return runtime.invoke_model(", "return runtime.converse(modelId=MODEL, messages=[]).invoke_model(");
+      const before = trees.callSites("file:///doc", "python", doc);
+      assert.deepEqual(before.map((s) => s.operation), ["converse", "converse", "invoke_model", "converse"]);
+      const edited = doc.replace("LIMIT = 300", "LIMIT = 3000");
+      assert.deepEqual(trees.callSites("file:///doc", "python", edited), findCallSitesSync(edited, "python"));
+    } finally {
+      trees.clear();
+    }
+  });
 
   it("a declaration edited in one statement changes the lens of a call in another function, and only the lenses it should", () => {
     const trees = new DocumentTrees();
