@@ -659,8 +659,8 @@ export interface SigInput {
   amzDate: string;
 }
 
-/** SHA-256 / HMAC-SHA256 in the shape the smithy signer takes. */
-class NodeSha256 implements Checksum {
+/** SHA-256 / HMAC-SHA256 in the shape the smithy signer takes (node:crypto; the tests' signers use it too). */
+export class NodeSha256 implements Checksum {
   private h: Hash | Hmac;
   constructor(private readonly secret?: SourceData) {
     this.h = this.make();

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { createHash, createHmac } from "node:crypto";
+import { createHash } from "node:crypto";
 import aws4, { RequestSigner, type Request as Aws4Request } from "aws4";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { BedrockRuntimeClient, ConverseCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
-import type { AwsCredentialIdentity, Checksum, SourceData } from "@smithy/types";
+import type { AwsCredentialIdentity } from "@smithy/types";
 import {
   forwardableHeaders,
   maskKey,
@@ -15,7 +15,7 @@ import {
   verifySignature,
   type ParsedAuthorization,
 } from "../../../server/gateway/sigv4";
-import { smithySigV4 } from "../../support/fakeBedrock";
+import { NodeSha256, smithySigV4 } from "../../support/fakeBedrock";
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -42,28 +42,6 @@ const BODY = Buffer.from(JSON.stringify({ anthropic_version: "bedrock-2023-05-31
 const JS_UA = "aws-sdk-js/3.1164.0 ua/2.1 os/linux#6.1.0 lang/js md/nodejs#20.20.2 api/bedrock-runtime#3.1164.0 m/E,N";
 const BOTO_UA =
   "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.11.7 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.35.0";
-
-/** SHA-256 / HMAC-SHA256 for the smithy signer, written here so the test does not reuse the module's. */
-class TestSha256 implements Checksum {
-  private h: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
-  constructor(private readonly secret?: SourceData) {
-    this.h = this.make();
-  }
-  update(data: Uint8Array): void {
-    this.h.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.h.digest());
-  }
-  reset(): void {
-    this.h = this.make();
-  }
-  private make() {
-    if (this.secret === undefined) return createHash("sha256");
-    const key = typeof this.secret === "string" ? this.secret : Buffer.from(this.secret as Uint8Array);
-    return createHmac("sha256", key);
-  }
-}
 
 /** What the gateway sees of a request: node's lower-cased header map, the raw target, the body. */
 interface Received {
@@ -125,7 +103,7 @@ async function signLikeJsSdk(opts: {
     credentials: opts.creds ?? CREDS,
     region: opts.region ?? "us-east-1",
     service: opts.service ?? "bedrock",
-    sha256: TestSha256,
+    sha256: NodeSha256,
   });
   const signed = await signer.sign(request, { signingDate: opts.date ?? NOW });
   const headers: Record<string, string> = lowerCased(signed.headers);

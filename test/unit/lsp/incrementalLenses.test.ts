@@ -195,28 +195,31 @@ describe("lsp: lenses after edits reuse what an edit cannot change, and equal a 
   before(() => initParsers());
   const prices = new PriceBook();
 
+  /** Applies `edits` one by one: after each, the document's incremental lenses equal those of a read from scratch (and of a fresh parse). */
+  function editsMatchFresh<E extends { typed: string }>(languageId: string, doc: string, edits: E[], applyEdit: (text: string, e: E) => string): void {
+    const trees = new DocumentTrees();
+    const scratch = new FromScratch(languageId, doc);
+    try {
+      let text: string = doc;
+      assert.deepEqual(shown(trees.callSites("file:///doc", languageId, text), prices), shown(findCallSitesSync(text, languageId), prices));
+      for (const e of edits) {
+        text = applyEdit(text, e);
+        const incremental = trees.callSites("file:///doc", languageId, text);
+        const { sites, fresh } = scratch.sitesAfter(text);
+        assert.deepEqual(incremental, sites, `after typing ${JSON.stringify(e.typed)}: ${text}`);
+        assert.deepEqual(shown(incremental, prices), shown(sites, prices));
+        if (fresh) assert.deepEqual(incremental, fresh, `fresh parse, after typing ${JSON.stringify(e.typed)}: ${text}`);
+      }
+    } finally {
+      trees.clear();
+      scratch.delete();
+    }
+  }
+
   for (const [name, languageId, doc] of [["TypeScript", "typescript", TS_DOC], ["Python", "python", PY_DOC]] satisfies [string, string, string][]) {
     it(`${name}: after any series of edits (names typed or cut at their ends, declarations changed, brackets, quotes), every lens equals a fresh full parse's`, () => {
       fc.assert(
-        fc.property(fc.array(editArb, { minLength: 1, maxLength: 25 }), (edits) => {
-          const trees = new DocumentTrees();
-          const scratch = new FromScratch(languageId, doc);
-          try {
-            let text: string = doc;
-            assert.deepEqual(shown(trees.callSites("file:///doc", languageId, text), prices), shown(findCallSitesSync(text, languageId), prices));
-            for (const e of edits) {
-              text = apply(text, e);
-              const incremental = trees.callSites("file:///doc", languageId, text);
-              const { sites, fresh } = scratch.sitesAfter(text);
-              assert.deepEqual(incremental, sites, `after typing ${JSON.stringify(e.typed)}: ${text}`);
-              assert.deepEqual(shown(incremental, prices), shown(sites, prices));
-              if (fresh) assert.deepEqual(incremental, fresh, `fresh parse, after typing ${JSON.stringify(e.typed)}: ${text}`);
-            }
-          } finally {
-            trees.clear();
-            scratch.delete();
-          }
-        }),
+        fc.property(fc.array(editArb, { minLength: 1, maxLength: 25 }), (edits) => editsMatchFresh(languageId, doc, edits, apply)),
         { numRuns: 60, seed: 10 },
       );
     });
@@ -226,25 +229,9 @@ describe("lsp: lenses after edits reuse what an edit cannot change, and equal a 
     it(`Python (${name}): after any series of edits at lines' starts and in their indentation mixed with others (blocks un-indented, re-indented, opened), every lens equals a fresh full parse's`, () => {
       const edit = fc.oneof(lineEditArb.map((e) => ({ at: "line" as const, ...e })), editArb.map((e) => ({ at: "any" as const, ...e })));
       fc.assert(
-        fc.property(fc.array(edit, { minLength: 1, maxLength: 25 }), (edits) => {
-          const trees = new DocumentTrees();
-          const scratch = new FromScratch("python", doc);
-          try {
-            let text: string = doc;
-            trees.callSites("file:///doc", "python", text);
-            for (const e of edits) {
-              text = e.at === "line" ? applyAtLine(text, e) : apply(text, e);
-              const incremental = trees.callSites("file:///doc", "python", text);
-              const { sites, fresh } = scratch.sitesAfter(text);
-              assert.deepEqual(incremental, sites, `after typing ${JSON.stringify(e.typed)}: ${text}`);
-              assert.deepEqual(shown(incremental, prices), shown(sites, prices));
-              if (fresh) assert.deepEqual(incremental, fresh, `fresh parse, after typing ${JSON.stringify(e.typed)}: ${text}`);
-            }
-          } finally {
-            trees.clear();
-            scratch.delete();
-          }
-        }),
+        fc.property(fc.array(edit, { minLength: 1, maxLength: 25 }), (edits) =>
+          editsMatchFresh("python", doc, edits, (text, e) => (e.at === "line" ? applyAtLine(text, e) : apply(text, e))),
+        ),
         { numRuns: 60, seed: 11 },
       );
     });
