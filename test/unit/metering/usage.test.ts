@@ -27,6 +27,18 @@ describe("usageFromInvokeModel", () => {
     assert.deepEqual(u, { inputTokens: 120, outputTokens: 45, cacheReadInputTokens: 300, cacheWrite5mInputTokens: 80, cacheWrite1hInputTokens: 0 });
   });
 
+  it("reads a header under another spelling when an earlier spelling of it is unset", () => {
+    const u = usageFromInvokeModel(
+      {
+        "X-Amzn-Bedrock-Input-Token-Count": undefined,
+        "X-AMZN-BEDROCK-INPUT-TOKEN-COUNT": "7",
+        "x-amzn-bedrock-output-token-count": "3",
+      },
+      enc({ id: "x", content: [] }),
+    );
+    assert.equal(u?.inputTokens, 7);
+  });
+
   it("keeps the body's 5m/1h split of the header's cache-write total", () => {
     const body = {
       usage: { input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 300, cache_read_input_tokens: 0, cache_creation: { ephemeral_5m_input_tokens: 100, ephemeral_1h_input_tokens: 200 } },
