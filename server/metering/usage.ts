@@ -332,15 +332,29 @@ function headerValue(message: StreamMessage, name: string): string | undefined {
 
 /** Case-insensitive header read; a repeated header yields its first value. */
 function header(headers: Headers, name: string): string | undefined {
-  const wanted = name.toLowerCase();
-  // Node's message headers are lower-case already: look there first; scan for other spellings only when absent.
-  const exact = headers[wanted];
-  if (exact !== undefined) return Array.isArray(exact) ? exact[0] : exact;
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() !== wanted || value === undefined) continue;
-    return Array.isArray(value) ? value[0] : value;
+  const value = lowerCased(headers)[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Each map's lower-cased view, built once however many headers are read from it (an answer's usage reads six); maps are read once complete. */
+const views = new WeakMap<Headers, Headers>();
+
+/** `headers` by lower-case name, the first spelling with a value winning; the map itself when every name is lower-case already (Node's). */
+function lowerCased(headers: Headers): Headers {
+  const known = views.get(headers);
+  // Stryker disable next-line ConditionalExpression: a cache; building the view again gives the same view.
+  if (known) return known;
+  let view = headers;
+  // Stryker disable next-line all: a copy of a map whose names are all lower-case reads the same; this test only skips the work.
+  if (!Object.keys(headers).every((key) => key === key.toLowerCase())) {
+    view = Object.create(null) as Headers;
+    for (const [key, value] of Object.entries(headers)) {
+      const lower = key.toLowerCase();
+      if (view[lower] === undefined) view[lower] = value;
+    }
   }
-  return undefined;
+  views.set(headers, view);
+  return view;
 }
 
 function headerInt(headers: Headers, name: string): number | undefined {

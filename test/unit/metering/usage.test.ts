@@ -27,11 +27,12 @@ describe("usageFromInvokeModel", () => {
     assert.deepEqual(u, { inputTokens: 120, outputTokens: 45, cacheReadInputTokens: 300, cacheWrite5mInputTokens: 80, cacheWrite1hInputTokens: 0 });
   });
 
-  it("reads a header under another spelling when an earlier spelling of it is unset", () => {
+  it("reads a header under another spelling when an earlier spelling of it is unset, and the first spelling that has a value", () => {
     const u = usageFromInvokeModel(
       {
         "X-Amzn-Bedrock-Input-Token-Count": undefined,
         "X-AMZN-BEDROCK-INPUT-TOKEN-COUNT": "7",
+        "x-amzn-bedrock-input-token-count": "8",
         "x-amzn-bedrock-output-token-count": "3",
       },
       enc({ id: "x", content: [] }),
@@ -96,6 +97,9 @@ describe("usageFromConverse", () => {
 describe("applied tier", () => {
   it("reads the response headers and Converse fields", () => {
     assert.deepEqual(appliedTierFromHeaders({ "X-Amzn-Bedrock-Service-Tier": "priority", "x-amzn-bedrock-performanceconfig-latency": "optimized" }), { serviceTier: "priority", latency: "optimized" });
+    // Maps with no lower-case name at all, in title case and in capitals.
+    assert.deepEqual(appliedTierFromHeaders({ "X-Amzn-Bedrock-Service-Tier": "flex" }), { serviceTier: "flex" });
+    assert.deepEqual(appliedTierFromHeaders({ "X-AMZN-BEDROCK-PERFORMANCECONFIG-LATENCY": "optimized" }), { latency: "optimized" });
     assert.deepEqual(appliedTierFromHeaders({}), {});
     assert.deepEqual(appliedTierFromConverse({ serviceTier: { type: "flex" }, performanceConfig: { latency: "standard" } }), { serviceTier: "flex", latency: "standard" });
   });
