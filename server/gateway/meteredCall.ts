@@ -245,8 +245,7 @@ function record(
   };
   if (s.refusedBy) entry.refusedBy = s.refusedBy;
   if (s.requestId) entry.requestId = s.requestId;
-  if (who.caller !== undefined) entry.caller = who.caller;
-  if (who.callerProfile !== undefined) entry.callerProfile = who.callerProfile;
+  Object.assign(entry, callerOf(who));
   if (s.tier?.serviceTier) entry.serviceTier = s.tier.serviceTier;
   if (s.message) entry.message = s.message.slice(0, 500);
   // A refused call was answered by no model; its downgrade still shows in `actions`.
