@@ -4,9 +4,18 @@ import https from "node:https";
 import type { CallScope } from "./callScope";
 import type { UpstreamTarget } from "./sigv4";
 
+/**
+ * Idle kept-alive connections are dropped after 4 s, or 1 s before the upstream's own announced
+ * keep-alive timeout when that is shorter (Node applies the hint only once `timeout` is set). A
+ * call written onto a connection the upstream is closing at that moment is reset unanswered, and
+ * as Bedrock may have read it, it must be charged its worst case. 4 s is undici's default too.
+ * (On a connection in use the timeout only emits an event nobody acts on; long pauses in a stream
+ * are Bedrock's to end.)
+ */
+const IDLE_CONNECTION_MS = 4_000;
 const agents = {
-  "http:": new http.Agent({ keepAlive: true, maxSockets: 256 }),
-  "https:": new https.Agent({ keepAlive: true, maxSockets: 256 }),
+  "http:": new http.Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_CONNECTION_MS }),
+  "https:": new https.Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_CONNECTION_MS }),
 };
 
 /** Targets by endpoint (or region): parsing a URL on every call cost ~1 % of the gateway's CPU. A few entries in practice; bounded. */

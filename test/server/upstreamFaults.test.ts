@@ -168,6 +168,40 @@ describe("upstream faults: unary answers that are not what Bedrock sends", funct
   });
 });
 
+describe("upstream faults: kept-alive connections the upstream is closing", function () {
+  // The upstream keeps idle connections 2 s and says so (Keep-Alive: timeout=2, as Node's server and
+  // many load balancers do). A call written onto a connection at the moment the upstream closes it
+  // is reset unanswered; Bedrock may have read it, so the gateway must charge it its worst case.
+  // The fake models that crossing: it resets any call on a connection idle for 1.3 s or more.
+  const KEEP_ALIVE_MS = 2000;
+  const CROSSING_MS = 1300;
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }], pricing: PRICING }, { upstreamKeepAliveMs: KEEP_ALIVE_MS });
+  });
+  after(() => h.close());
+  beforeEach(() => h.fake.reset());
+
+  it("reuses a warm connection, but never one idle long enough for the upstream to be closing it: the call succeeds at its real cost", async function () {
+    this.timeout(10_000);
+    h.fake.behave((hit) => (hit.idleMs !== undefined && hit.idleMs >= CROSSING_MS ? { kind: "drop" } : { kind: "ok", usage: { input: 0, output: 10 } }));
+    const client = clientWithOneAttempt(h);
+    const invoke = () => client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Hi", 300) }));
+    await invoke();
+    await invoke();
+    assert.equal(h.fake.hits[1]!.connection, h.fake.hits[0]!.connection, "back-to-back calls share one kept-alive connection");
+
+    await new Promise((resolve) => setTimeout(resolve, CROSSING_MS + 200));
+    const out = await invoke().catch((e: Error) => e);
+    client.destroy();
+    assert.ok(!(out instanceof Error), `the call after an idle pause failed: ${(out as Error).message}`);
+    assert.notEqual(h.fake.hits[2]!.connection, h.fake.hits[1]!.connection, "the idle connection was dropped before the upstream's keep-alive ran out");
+    const call = await lastCall(h.gateway.url, h.gateway.api.token());
+    assert.equal(call.outcome, "ok");
+    assert.equal(call.costPicos, "150000000"); // 10 output tokens × $15/1M
+  });
+});
+
 describe("upstream faults: answers that cannot be relayed as they are", () => {
   /** An upstream answer as Node's HTTP client would hand it over. */
   const answer = (statusCode: number, headers: http.IncomingHttpHeaders) => Object.assign(new http.IncomingMessage(new net.Socket()), { statusCode, headers });

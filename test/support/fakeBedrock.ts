@@ -34,6 +34,10 @@ export interface FakeHit {
   headers: Record<string, string>;
   body: Buffer;
   signatureValid: boolean;
+  /** Which TCP connection carried it (1, 2, … in order of arrival): shows kept-alive reuse. */
+  connection: number;
+  /** How long its connection sat idle since the previous answer on it ended; undefined on a new connection. */
+  idleMs: number | undefined;
 }
 
 export type Behavior =
@@ -136,9 +140,20 @@ export class FakeBedrock {
     this.url = `http://127.0.0.1:${addr.port}`;
   }
 
-  static async start(opts: { credentials: FakeCredentials; region?: string; host?: "127.0.0.1"; moreCredentials?: FakeCredentials[] }): Promise<FakeBedrock> {
+  /** Per connection: its number and when the last answer on it ended. */
+  private readonly connections = new WeakMap<object, { id: number; lastEnd?: number }>();
+  private connectionCount = 0;
+
+  static async start(opts: {
+    credentials: FakeCredentials;
+    region?: string;
+    host?: "127.0.0.1";
+    moreCredentials?: FakeCredentials[];
+    /** How long an idle connection is kept (announced in Keep-Alive: timeout=…, as Node's server does); default 5 s. */
+    keepAliveTimeoutMs?: number;
+  }): Promise<FakeBedrock> {
     // keepAliveTimeout small so stray idle sockets never keep mocha alive; close() kills them anyway.
-    const server = http.createServer({ keepAliveTimeout: 5000 });
+    const server = http.createServer({ keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5000 });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(0, opts.host ?? "127.0.0.1", () => {
@@ -238,6 +253,12 @@ export class FakeBedrock {
       modelId = safeDecode(ip[1] ?? "");
     }
 
+    let connection = this.connections.get(req.socket);
+    if (!connection) this.connections.set(req.socket, (connection = { id: ++this.connectionCount }));
+    const idleMs = connection.lastEnd === undefined ? undefined : performance.now() - connection.lastEnd;
+    const answered = connection;
+    res.once("finish", () => (answered.lastEnd = performance.now()));
+
     const auth = await this.authenticate(req, rawPath, body);
     const hit: FakeHit = {
       method: req.method ?? "",
@@ -247,6 +268,8 @@ export class FakeBedrock {
       headers,
       body,
       signatureValid: auth.ok,
+      connection: connection.id,
+      idleMs,
     };
     this.hits.push(hit);
     this.endings.push(

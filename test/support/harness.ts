@@ -34,9 +34,13 @@ export interface Harness {
  */
 export async function startHarness(
   config: Partial<ConfigInput> = {},
-  options: Pick<GatewayOptions, "log" | "limits" | "now"> & { moreCredentials?: FakeCredentials[] } = {},
+  options: Pick<GatewayOptions, "log" | "limits" | "now"> & { moreCredentials?: FakeCredentials[]; upstreamKeepAliveMs?: number } = {},
 ): Promise<Harness> {
-  const fake = await FakeBedrock.start({ credentials: CREDENTIALS, ...(options.moreCredentials ? { moreCredentials: options.moreCredentials } : {}) });
+  const fake = await FakeBedrock.start({
+    credentials: CREDENTIALS,
+    ...(options.moreCredentials ? { moreCredentials: options.moreCredentials } : {}),
+    ...(options.upstreamKeepAliveMs ? { keepAliveTimeoutMs: options.upstreamKeepAliveMs } : {}),
+  });
   const ledgerDir = await mkdtemp(path.join(os.tmpdir(), "bb-ledger-"));
   const configure = (extra: Partial<ConfigInput>) =>
     validated({ port: 0, upstreamEndpoint: fake.url, ledgerDir, user: "tester", timeZone: "UTC", ...extra }, "test");
