@@ -31,3 +31,25 @@ export const stderrLogger = (level: LogLevel = "info", label?: string) =>
   createLogger((l, line) => process.stderr.write(`${new Date().toISOString()} ${l.padEnd(5)} ${label ? `${label} ` : ""}${line}\n`), level);
 
 export const silentLogger = () => createLogger(() => undefined, "error");
+
+/**
+ * Says a repeating message (same key) once, then at most once per `intervalMs` with how often it
+ * came in between: a full disk or an unpriced model in a retry loop would write a line per call
+ * and bury everything else in the log. Keys are the caller's to choose (a model id, a reason).
+ */
+export type RepeatLog = (level: Exclude<LogLevel, "debug">, key: string, message: string) => void;
+
+export function repeatFilter(log: Logger, intervalMs = 60_000, now: () => number = Date.now): RepeatLog {
+  const seen = new Map<string, { saidAt: number; since: number }>();
+  return (level, key, message) => {
+    const t = now();
+    const s = seen.get(key);
+    if (s && t - s.saidAt < intervalMs) {
+      s.since++;
+      return;
+    }
+    if (!s && seen.size >= 1_000) seen.clear(); // bounded: keys come from calls (model ids)
+    log[level](s && s.since > 0 ? `${message} (${s.since} more time(s) since ${new Date(s.saidAt).toISOString()})` : message);
+    seen.set(key, { saidAt: t, since: 0 });
+  };
+}

@@ -4,7 +4,7 @@ import type { Caps } from "../budget/caps";
 import type { Config } from "../config/schema";
 import type { Ledger } from "../ledger/ledger";
 import type { CallRecord } from "../ledger/types";
-import type { Logger } from "../log";
+import type { Logger, RepeatLog } from "../log";
 import type { PriceBook } from "../metering/prices";
 import type { ProfileLookup } from "./profileLookup";
 import type { InboundGuard } from "./inbound";
@@ -28,6 +28,8 @@ export interface GatewayContext {
   /** Limits on work for requests not yet proven, and the body-bytes budget they share (one per gateway). */
   inbound: InboundGuard;
   log: Logger;
+  /** For messages a call can repeat every time (a full disk, an unpriced model): said once a minute with a count. */
+  logRepeat: RepeatLog;
   user: string;
   timeZone: string;
   now: () => Date;

@@ -12,7 +12,7 @@ import { windowBounds } from "../budget/windows";
 import { JournalWriteError } from "../ledger/journal";
 import { lockLedger, type LedgerLock } from "../ledger/lock";
 import type { CallRecord } from "../ledger/types";
-import { stderrLogger, type Logger } from "../log";
+import { repeatFilter, stderrLogger, type Logger, type RepeatLog } from "../log";
 import { PriceBook, type PriceTable } from "../metering/prices";
 import { loadPriceTable, priceFilePath, watchPriceFile, type PriceTableInfo } from "../metering/priceFile";
 import { ProfileLookup } from "./profileLookup";
@@ -120,6 +120,7 @@ export class Gateway implements RunningGateway {
   /** The address, known once the listener is open (empty before: the local API reports none). */
   private address = "";
   private readonly guard: InboundGuard;
+  private readonly logRepeat: RepeatLog;
   private readonly caps: Caps;
   /** The personal caps' totals by the replay rule, kept in the ledger's checkpoint (set once open's replay is done). */
   private capTally: CapTally | undefined;
@@ -185,6 +186,7 @@ export class Gateway implements RunningGateway {
     this.caps = new Caps(new LocalCapStore(new BudgetEngine([], timeZoneOf(options.config)), () => this.ctx.timeZone, now));
     this.api = new LocalApi(() => this.ctx, () => this.address, () => this.inFlight, () => this.blocked, () => this.prices);
     this.metrics = new GatewayMetrics(() => this.caps.status(this.now()), () => this.ledger.secret);
+    this.logRepeat = repeatFilter(log, 60_000, () => now().getTime());
   }
 
   get port(): number {
@@ -345,7 +347,7 @@ export class Gateway implements RunningGateway {
     const eff = team?.effective(config, userOf(config), timeZone);
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
     const engineCaps = eff ? eff.personal : config.caps;
-    const next = buildContext(effective, this.ledger, this.options, this.log, this.now, this.caps, this.guard, this.prices.table, this.rateLimiter);
+    const next = buildContext(effective, this.ledger, this.options, { log: this.log, logRepeat: this.logRepeat }, this.now, this.caps, this.guard, this.prices.table, this.rateLimiter);
     if (eff) next.prices = new PriceBook(eff.pricing, this.prices.table, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     this.caps.team = team?.store;
@@ -401,7 +403,7 @@ export class Gateway implements RunningGateway {
     handleBedrock(this.ctx, req, res, scope)
       .catch((err) => {
         const unrecorded = err instanceof JournalWriteError; // a full or read-only disk: expected, named, retryable
-        if (unrecorded) log.warn(`refused a call: ${err.message}`);
+        if (unrecorded) this.logRepeat("warn", `journal:${err.code ?? err.message}`, `refused a call: ${err.message}`);
         else log.error(`unexpected failure: ${(err as Error).stack ?? err}`);
         try {
           answer(res, unrecorded ? cannotRecord(err.message) : upstreamUnreachable(`Bedrock Budget failed on this call: ${(err as Error).message}`));
@@ -465,7 +467,7 @@ async function withinGrace(p: Promise<unknown>): Promise<void> {
   clearTimeout(timer);
 }
 
-function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, log: Logger, now: () => Date, caps: Caps, inbound: InboundGuard, table: PriceTable, rateLimiter: RateLimiter): GatewayContext {
+function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, { log, logRepeat }: Pick<GatewayContext, "log" | "logRepeat">, now: () => Date, caps: Caps, inbound: InboundGuard, table: PriceTable, rateLimiter: RateLimiter): GatewayContext {
   const timeZone = timeZoneOf(config);
   const simulator = options.simulator;
   return {
@@ -480,6 +482,7 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, l
     rateLimiter,
     inbound,
     log,
+    logRepeat,
     user: userOf(config),
     timeZone,
     now,

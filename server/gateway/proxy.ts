@@ -170,7 +170,7 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
   }
   const planned = plan.call;
   const estimate = planned.estimate;
-  if (!estimate.rates.known) ctx.log.warn(`model ${planned.modelId} has no price row; priced at the most expensive known rate (${estimate.rates.notes.join("; ")})`);
+  if (!estimate.rates.known) ctx.logRepeat("warn", `unpriced:${planned.modelId}`, `model ${planned.modelId} has no price row; priced at the most expensive known rate (${estimate.rates.notes.join("; ")})`);
   const who = {
     ...asCalled,
     ...(planned.downgraded ? { answeredBy: planned.modelId } : {}),

@@ -19,7 +19,7 @@ import type { GatewayContext } from "../../server/gateway/context";
 import { inboundGuard } from "../../server/gateway/inbound";
 import { admit } from "../../server/gateway/meteredCall";
 import { Ledger } from "../../server/ledger/ledger";
-import { silentLogger } from "../../server/log";
+import { repeatFilter, silentLogger } from "../../server/log";
 import { estimateFromParts } from "../../server/metering/estimate";
 import { PriceBook } from "../../server/metering/prices";
 import { ZERO_USAGE } from "../../server/metering/types";
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     const ledger = await Ledger.open(path.join(dir, name), { timeZone: "UTC" });
     return {
       config: validated({ caps, timeZone: "UTC" }, "bench"), prices, caps: new Caps(new LocalCapStore(new BudgetEngine(caps, "UTC"), () => "UTC", () => new Date())), ledger,
-      credentials: async () => ({ accessKeyId: "x", secretAccessKey: "y" }), callerProfiles: new ProfileCredentials([]), rateLimiter: new RateLimiter(), inbound: inboundGuard(), log, user: "bench", timeZone: "UTC", now: () => new Date(), publish: () => undefined,
+      credentials: async () => ({ accessKeyId: "x", secretAccessKey: "y" }), callerProfiles: new ProfileCredentials([]), rateLimiter: new RateLimiter(), inbound: inboundGuard(), log, logRepeat: repeatFilter(log), user: "bench", timeZone: "UTC", now: () => new Date(), publish: () => undefined,
     };
   };
   const embedded = await context("embedded", [personal, teamCap]);

@@ -90,6 +90,10 @@ describe("reliability: disk full and a read-only ledger", function () {
     assert.equal(refused.name, "ServiceUnavailableException");
     assert.equal((refused as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, 503, refused.message);
     assert.ok(gateway!.alive(), `the gateway stays up:\n${gateway!.stderr().slice(-2000)}`);
+    // A retry loop meets the same refusal every time: the log says so once a minute, not once per call.
+    for (let i = 0; i < 3; i++) assert.ok(await call(), "still refused while the disk is full");
+    const said = gateway!.stderr().split("\n").filter((l) => l.includes("refused a call"));
+    assert.equal(said.length, 1, gateway!.stderr().slice(-2000));
 
     rmSync(filler);
     const hits = fake.hits.length;

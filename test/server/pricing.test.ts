@@ -114,6 +114,19 @@ describe("pricing: every call priced as AWS bills it", function () {
       assert.ok(logged.some((l) => l.startsWith("warn:") && l.includes(UNKNOWN_PROFILE) && l.includes("dearest rate")), logged.join("\n"));
     });
 
+    it("a model with no price row: each call is charged the dearest rate, and the log says so once, not once per call", async () => {
+      const unpriced = "acme.future-model-v9:0";
+      h.fake.behave(() => ({ kind: "ok", usage: { input: 100, output: 50 } }));
+      const dearest = new PriceBook().rates(unpriced);
+      assert.equal(dearest.known, false);
+      for (let i = 0; i < 3; i++) {
+        await h.client.send(converse(unpriced));
+        assert.equal((await lastCall(h)).costPicos, String(100n * dearest.input + 50n * dearest.output));
+      }
+      const warnings = logged.filter((l) => l.startsWith("warn:") && l.includes(unpriced) && l.includes("no price row"));
+      assert.equal(warnings.length, 1, logged.join("\n"));
+    });
+
     it("a prompt router's call is priced at the model its answer names", async () => {
       const router = `arn:aws:bedrock:us-east-1:${ACCOUNT}:default-prompt-router/anthropic.claude:1`;
       const invoked = `arn:aws:bedrock:us-east-1:${ACCOUNT}:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0`;
