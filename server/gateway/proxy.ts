@@ -164,7 +164,7 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
   const asCalled = { ...x.who, operation };
   const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing, subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags } });
   if (!plan.ok) {
-    ctx.log.info(`refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
+    ctx.logRepeat("info", `unplanned:${plan.capId}:${route.modelId}`, `refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
     await journalRefusal(ctx, asCalled, asked, plan.capId, plan.message);
     return answer(res, plan.invalid ? validation(plan.message) : refusal(plan.message));
   }
@@ -178,7 +178,7 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
   };
   const admission = await admit(ctx, who, estimate, scope);
   if (!admission.ok) {
-    ctx.log.info(`refused ${operation} ${route.modelId}: cap ${admission.capId}`);
+    ctx.logRepeat("info", `refused:${admission.capId}:${route.modelId}`, `refused ${operation} ${route.modelId}: cap ${admission.capId}`); // a runaway loop meets it on every call
     return answer(res, refusal(admission.message));
   }
   const call = admission.call;

@@ -24,7 +24,7 @@ export async function checkUsagePlan(
   const decision = ctx.rateLimiter.admit(who.caller, limit, ctx.now(), ctx.timeZone);
   if (decision.ok) return undefined;
   const message = planMessage(decision, describeCaller(who.caller, tier), ctx.timeZone);
-  ctx.log.info(`${decision.kind} ${who.operation} ${who.modelId}: ${message}`);
+  ctx.logRepeat("info", `${decision.kind}:${who.caller}`, `${decision.kind} ${who.operation} ${who.modelId}: ${message}`);
   if (decision.kind === "throttled") {
     await recordPlanRefusal(ctx, who, baseModelId, { outcome: "throttled", status: 429, message });
     return throttled(message, decision.retryAfterSeconds);

@@ -13,6 +13,7 @@ import {
   InvokeModelCommand,
   InvokeModelWithResponseStreamCommand,
 } from "@aws-sdk/client-bedrock-runtime";
+import { createLogger } from "../../server/log";
 import { API_PATHS, TOKEN_HEADER, type CallsResponse, type StatusResponse } from "../../server/protocol";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
 
@@ -181,6 +182,17 @@ describe("gateway: caps", function () {
     assert.equal(call!.outcome, "refused");
     assert.equal(call!.refusedBy, "tiny");
     assert.deepEqual(published, ["refused:tiny"], "listeners (the editor's alerts, the dashboard) hear of the refusal");
+  });
+
+  it("a runaway loop refused by a cap: every call is refused and recorded, and the log says so once, not once per call", async () => {
+    const logged: string[] = [];
+    h = await startHarness({ caps: [{ id: "tiny", window: "day", limitUsd: 0.001 }] }, { log: createLogger((level, line) => logged.push(`${level}: ${line}`), "info") });
+    for (let i = 0; i < 5; i++) {
+      const err = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Again", 4096) })).catch((e: Error) => e);
+      assert.equal((err as Error).name, "ServiceQuotaExceededException");
+    }
+    assert.equal((await calls(h)).filter((c) => c.outcome === "refused").length, 5, "each refusal is in the call log");
+    assert.equal(logged.filter((l) => l.includes("refused InvokeModel") && l.includes("cap tiny")).length, 1, logged.join("\n"));
   });
 
   it("with 120 concurrent callers, settled spend never passes the cap and refused calls never reach Bedrock", async () => {

@@ -4,6 +4,7 @@
  * caps and buckets, a tag-scoped cap, and quota counts that survive a restart.
  */
 import assert from "node:assert/strict";
+import { createLogger } from "../../server/log";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -33,7 +34,8 @@ describe("usage plans: rate limits and quotas per caller, through the real SDK",
   this.timeout(30_000);
 
   it("a 429 ThrottlingException with Retry-After: the SDK retries it, the throttled attempt never reaches Bedrock, and after Retry-After the call passes", async () => {
-    const h = await startHarness({ rateLimit: { requestsPerSecond: 1, burst: 1 } });
+    const logged: string[] = [];
+    const h = await startHarness({ rateLimit: { requestsPerSecond: 1, burst: 1 } }, { log: createLogger((level, line) => logged.push(`${level}: ${line}`), "info") });
     try {
       const journal = journalOf(h);
       await h.client.send(invoke());
@@ -56,6 +58,8 @@ describe("usage plans: rate limits and quotas per caller, through the real SDK",
       assert.equal(err.$metadata.httpStatusCode, 429);
       assert.equal(err.$response?.headers["retry-after"], "1");
       assert.equal(h.fake.hits.length, 2);
+      // Two throttled attempts from one caller: the log says it once (a retry loop would flood it).
+      assert.equal(logged.filter((l) => l.startsWith("info: throttled")).length, 1, logged.join("\n"));
     } finally {
       await h.close();
     }
