@@ -13,6 +13,7 @@ import type { AnyResponse } from "./listener";
 import type { Picos } from "../metering/money";
 import type { MeteredCall } from "./meteredCall";
 import { decodeFrame, encodeFrame, FrameSplitter } from "./eventStreamFrames";
+import { isObject } from "../shared/isObject";
 
 /** Hop-by-hop headers may not be relayed (and HTTP/2 forbids them outright). */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "proxy-authenticate", "http2-settings"]);
@@ -287,10 +288,6 @@ function parseJson(body: Buffer): unknown {
   } catch {
     return undefined;
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function errorSummary(upstream: http.IncomingMessage, body: Buffer): string {

@@ -5,6 +5,7 @@
  * and test/unit/ledger/entryFastCheck.test.ts checks both agree on generated and mutated lines.
  */
 import type { JournalEntry } from "./types";
+import { isObject } from "../shared/isObject";
 
 const OPERATIONS = new Set(["InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "CountTokens", "ApplyGuardrail"]);
 const OUTCOMES = new Set(["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted", "throttled", "quota-exceeded"]);
@@ -13,10 +14,6 @@ const PICOS = /^\d+$/;
 
 type Obj = Record<string, unknown>;
 
-/** zod's object test: a non-null, non-array object. */
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 const isStr = (v: unknown): v is string => typeof v === "string";
 const optStr = (v: unknown): boolean => v === undefined || typeof v === "string";
 /** zod 4's z.number(): finite. */
@@ -35,19 +32,19 @@ function isStrArray(v: unknown): boolean {
 
 /** z.record(z.string(), z.string()): own enumerable keys, __proto__ skipped as zod does. */
 function isTags(v: unknown): boolean {
-  if (!isObj(v)) return false;
+  if (!isObject(v)) return false;
   for (const key of Object.keys(v)) if (key !== "__proto__" && typeof v[key] !== "string") return false;
   return true;
 }
 
 function isUsage(v: unknown): boolean {
-  return isObj(v) && isCount(v.inputTokens) && isCount(v.outputTokens) && isCount(v.cacheReadInputTokens) && isCount(v.cacheWrite5mInputTokens) && isCount(v.cacheWrite1hInputTokens);
+  return isObject(v) && isCount(v.inputTokens) && isCount(v.outputTokens) && isCount(v.cacheReadInputTokens) && isCount(v.cacheWrite5mInputTokens) && isCount(v.cacheWrite1hInputTokens);
 }
 
 function isActions(v: unknown): boolean {
   if (v === undefined) return true;
   if (!Array.isArray(v)) return false;
-  for (const a of v) if (!isObj(a) || !isStr(a.capId) || !ACTIONS.has(a.action as string) || !isStr(a.detail)) return false;
+  for (const a of v) if (!isObject(a) || !isStr(a.capId) || !ACTIONS.has(a.action as string) || !isStr(a.detail)) return false;
   return true;
 }
 
@@ -58,7 +55,7 @@ function common(v: Obj): boolean {
 
 /** True exactly when schema.ts's entry schema accepts `value` (a parsed JSON line). */
 export function isJournalEntry(value: unknown): value is JournalEntry {
-  if (!isObj(value)) return false;
+  if (!isObject(value)) return false;
   if (value.type === "reserve") {
     return common(value) && optStr(value.baseModelId) && isPicos(value.worstCasePicos) && isStrArray(value.capIds) && (value.tags === undefined || isTags(value.tags));
   }

@@ -14,6 +14,7 @@ import {
   PER_MESSAGE_OVERHEAD_TOKENS,
   TOOL_USE_OVERHEAD_TOKENS,
 } from "./tokens";
+import { isObject } from "../shared/isObject";
 
 /** A request body we cannot price: the gateway answers 400 ValidationException with this message. */
 export class EstimateError extends Error {
@@ -38,7 +39,7 @@ export function parseBody(body: Uint8Array): JsonObject {
     throw new EstimateError("request body is not valid UTF-8 text; expected a JSON object");
   }
   if (text.trim() === "") throw new EstimateError("request body is empty; expected a JSON object");
-  let json: unknown;
+  let json: Json; // what JSON.parse gives: the object test narrows it to a JsonObject
   try {
     json = JSON.parse(text);
   } catch (err) {
@@ -630,10 +631,6 @@ function hasCacheMarker(value: Json, depth = 0): boolean {
     if (typeof v === "object" && hasCacheMarker(v, depth + 1)) return true;
   }
   return false;
-}
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function valueAt(value: Json | undefined, ...path: string[]): Json | undefined {

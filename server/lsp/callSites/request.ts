@@ -9,6 +9,7 @@ import type { MeteredOperation } from "../../metering/types";
 import type { Json, JsonObject } from "./types";
 import type { RequestFacts } from "./types";
 import { member, parseJsonString, stringOf, type Value } from "./values";
+import { isObject } from "../../shared/isObject";
 
 /** Keys whose values are (or carry) prompt text: an unknown value under them leaves the input size unknown. */
 const PROMPT_KEYS = new Set([
@@ -118,6 +119,3 @@ function collectText(j: Json, out: string[], key?: string): void {
   }
 }
 
-function isObject(j: Json | undefined): j is JsonObject {
-  return typeof j === "object" && j !== null && !Array.isArray(j);
-}
