@@ -15,7 +15,7 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "te
 const u = new URL(process.argv[2] ?? "");
 const target: UpstreamTarget = { protocol: "http:", hostname: u.hostname, port: Number(u.port) };
 // Same upstream pool settings as the gateway's (server/gateway/upstream.ts).
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 4_000 });
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
 type Res = http.ServerResponse | http2.Http2ServerResponse;
