@@ -3,7 +3,10 @@
  * load (N clients of small InvokeModel), and each process's user+system time is read from
  * /proc/<pid>/stat around the measured calls. Throughput on 2 shared cores hides where the gap
  * is; CPU per call says how much work each hop does.
- * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N]
+ * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N] [--against DIR]
+ * `--against DIR`: compare with another build of the gateway instead of the bare proxy (DIR holds
+ * its cli.js, e.g. a copy of out/ made before a change, kept inside the checkout so its requires
+ * resolve): an A/B of one change, both builds under the same load in one run.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -50,15 +53,27 @@ async function main(): Promise<void> {
   try {
     const config = path.join(dir, "config.json");
     await writeFile(config, JSON.stringify({ timeZone: "UTC", logLevel: "warn", caps: [{ id: "bench", window: "day", limitUsd: 1_000_000 }] }));
-    const gw = spawn(process.execPath, [CLI, "serve", "--config", config, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", `http://127.0.0.1:${upstream.h1}`], { env: cliEnv(), stdio: ["ignore", "pipe", "inherit"] });
-    children.push(gw);
-    const [gwPort] = await started(gw, /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
-    const bare = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "bareProxy.ts"), `http://127.0.0.1:${upstream.h1}`], { cwd: path.join(__dirname, "..", ".."), stdio: ["ignore", "pipe", "inherit"] });
-    children.push(bare);
-    const [h1, h2] = await started(bare, /^\{"h1":(\d+),"h2":(\d+)\}$/m);
-    const hops = { gateway: { pid: gw.pid!, port: Number(gwPort) }, bare: { pid: bare.pid!, port: Number(proto === "h1" ? h1 : h2) } };
+    const gateway = async (cli: string, ledger: string) => {
+      const child = spawn(process.execPath, [cli, "serve", "--config", config, "--port", "0", "--ledger", path.join(dir, ledger), "--upstream", `http://127.0.0.1:${upstream.h1}`], { env: cliEnv(), stdio: ["ignore", "pipe", "inherit"] });
+      children.push(child);
+      const [port] = await started(child, /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
+      return { pid: child.pid!, port: Number(port) };
+    };
+    const bareProxy = async () => {
+      const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "bareProxy.ts"), `http://127.0.0.1:${upstream.h1}`], { cwd: path.join(__dirname, "..", ".."), stdio: ["ignore", "pipe", "inherit"] });
+      children.push(child);
+      const [h1, h2] = await started(child, /^\{"h1":(\d+),"h2":(\d+)\}$/m);
+      return { pid: child.pid!, port: Number(proto === "h1" ? h1 : h2) };
+    };
+    const against = option("--against");
+    const other = against ? "other build" : "bare";
+    const hops: Record<string, { pid: number; port: number }> = {
+      gateway: await gateway(CLI, "ledger"),
+      [other]: against ? await gateway(path.resolve(against, "cli.js"), "ledger-other") : await bareProxy(),
+    };
     for (const hop of Object.values(hops)) await runCell(hop.port, proto, "invoke", clients, 3000); // warm-up (JIT)
     const rows: string[] = [];
+    const ratios: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const per: Record<string, { cpu: number; sys: number; tput: number }> = {};
       for (const [name, hop] of Object.entries(hops)) {
@@ -69,9 +84,11 @@ async function main(): Promise<void> {
         per[name] = { cpu: (after.user + after.sys - before.user - before.sys) / calls, sys: (after.sys - before.sys) / calls, tput: r.throughput };
       }
       const show = (p: { cpu: number; sys: number; tput: number }) => `${(p.cpu * 1000).toFixed(0)} µs/call (system ${(p.sys * 1000).toFixed(0)}; ${p.tput.toFixed(0)}/s)`;
-      rows.push(`round ${round + 1}: gateway ${show(per.gateway!)}, bare ${show(per.bare!)}: CPU ×${(per.gateway!.cpu / per.bare!.cpu).toFixed(2)}, throughput ×${(per.gateway!.tput / per.bare!.tput).toFixed(2)}`);
+      rows.push(`round ${round + 1}: gateway ${show(per.gateway!)}, ${other} ${show(per[other]!)}: CPU ×${(per.gateway!.cpu / per[other]!.cpu).toFixed(2)}, throughput ×${(per.gateway!.tput / per[other]!.tput).toFixed(2)}`);
+      ratios.push(per.gateway!.cpu / per[other]!.cpu);
     }
-    console.log(`${clients} ${proto} client(s), ${calls} calls per round\n${rows.join("\n")}`);
+    ratios.sort((a, b) => a - b);
+    console.log(`${clients} ${proto} client(s), ${calls} calls per round (gateway: ${path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""})\n${rows.join("\n")}\nmedian CPU ratio ×${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)}`);
   } finally {
     // The gateway writes its checkpoint as it stops: wait for both before removing the directory.
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once("exit", resolve).kill("SIGTERM")))));
