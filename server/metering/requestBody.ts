@@ -15,6 +15,7 @@ import {
   TOOL_USE_OVERHEAD_TOKENS,
 } from "./tokens";
 import { isObject } from "../shared/isObject";
+import { UTF8, UTF8_STRICT } from "../shared/utf8";
 
 /** A request body we cannot price: the gateway answers 400 ValidationException with this message. */
 export class EstimateError extends Error {
@@ -34,7 +35,7 @@ export interface MeasuredBody {
 export function parseBody(body: Uint8Array): JsonObject {
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    text = UTF8_STRICT.decode(body);
   } catch {
     throw new EstimateError("request body is not valid UTF-8 text; expected a JSON object");
   }
@@ -537,7 +538,7 @@ const TEXT_FORMATS = /^(txt|md|csv|html|text\/.*|application\/json)$/i;
  * of file, about one token per byte, so one token per byte.
  */
 function binaryDocument(t: Tally, bytes: Uint8Array, format: string): void {
-  if (TEXT_FORMATS.test(format)) return t.text(new TextDecoder().decode(bytes));
+  if (TEXT_FORMATS.test(format)) return t.text(UTF8.decode(bytes));
   if (/pdf/i.test(format)) {
     const pages = pdfPageCount(bytes);
     if (pages > 0) {

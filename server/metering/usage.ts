@@ -5,11 +5,11 @@
  */
 import { countRawTokens, scaleTokens } from "./tokens";
 import { ZERO_USAGE, type AppliedTier, type TokenUsage } from "./types";
+import { isObject } from "../shared/isObject";
+import { UTF8 } from "../shared/utf8";
 
 export type Headers = Record<string, string | string[] | undefined>;
 
-/** One decoder for every answer (decode() without `stream` keeps no state between calls). */
-const UTF8 = new TextDecoder();
 
 // ---------------------------------------------------------------------------------------------
 // InvokeModel and Converse (buffered)
@@ -373,7 +373,7 @@ function parseJson(bytes: Uint8Array): unknown {
 }
 
 function field(value: unknown, key: string): unknown {
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+  return isObject(value) ? value[key] : undefined;
 }
 
 function num(value: unknown): number | undefined {
