@@ -31,7 +31,7 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const LEDGER_ONLY = process.env.BENCH_LEDGER_ONLY === "1";
 const PLAN = QUICK
   ? { rounds: 2, calls: { 1: 150, 16: 600, 128: 1280 } as Record<number, number>, warmup: 100, bigLedger: 200_000, records: 500, lensRuns: 3 }
-  : { rounds: 3, calls: { 1: 400, 16: 2000, 128: 4000 } as Record<number, number>, warmup: 300, bigLedger: 1_000_000, records: 2000, lensRuns: 5 };
+  : { rounds: 5, calls: { 1: 400, 16: 2000, 128: 4000 } as Record<number, number>, warmup: 300, bigLedger: 1_000_000, records: 2000, lensRuns: 5 };
 const CLIENTS = [1, 16, 128];
 const FRAMES = 20;
 const ROOT = path.join(__dirname, "../..");
@@ -256,7 +256,12 @@ async function main(): Promise<void> {
 
     // Tables.
     const get = (t: TargetName, proto: Proto, kind: Kind, c: number) => results.get(key(t, proto, kind, c))!;
-    const tputRatio = (t: TargetName, proto: Proto, kind: Kind, c: number) => median(get(t, proto, kind, c).throughput) / median(get("b", proto, kind, c).throughput);
+    // Round by round: (b) ran next to each target in the same round, so a drift of the machine
+    // between rounds moves both; the median of those ratios, not a ratio of medians from different rounds.
+    const tputRatio = (t: TargetName, proto: Proto, kind: Kind, c: number) => {
+      const bare = get("b", proto, kind, c).throughput;
+      return median(get(t, proto, kind, c).throughput.map((x, round) => x / bare[round]!));
+    };
     for (const kind of ["invoke", "stream"] as const) {
       md.push(`### ${kind === "invoke" ? "InvokeModel (buffered)" : `InvokeModelWithResponseStream (${FRAMES} frames)`}`, "");
       md.push(`| protocol | clients | target | p50 ms | p99 ms | added p50 vs (a) ms | added p99 vs (a) ms | ${kind === "stream" ? "first byte p50 ms | first byte − (a) ms | " : ""}calls/s | throughput ÷ (b) |`);
@@ -348,7 +353,7 @@ async function main(): Promise<void> {
       "",
       errors.length ? `Answers other than 200 (out of all calls of the cell): ${errors.join("; ")}.` : "Every call was answered 200.",
       "",
-      `Each cell: ${PLAN.rounds} rounds, targets taking turns (order rotated each round); calls per round: 1 client ${PLAN.calls[1]}, 16 clients ${PLAN.calls[16]}, 128 clients ${PLAN.calls[128]}. Latency quantiles pooled over rounds; throughput is the median round. Load: pre-signed requests from one process (HTTP/1.1 keep-alive, or one h2c session per client), canned Bedrock answers from a minimal upstream (test/bench/load.ts). Every target is its own process; the gateways log at "warn".`,
+      `Each cell: ${PLAN.rounds} rounds, targets taking turns (order rotated each round); calls per round: 1 client ${PLAN.calls[1]}, 16 clients ${PLAN.calls[16]}, 128 clients ${PLAN.calls[128]}. Latency quantiles pooled over rounds; calls/s is the median round, and throughput ÷ (b) the median of the rounds' ratios (each round runs every target back to back). Load: pre-signed requests from one process (HTTP/1.1 keep-alive, or one h2c session per client), canned Bedrock answers from a minimal upstream (test/bench/load.ts). Every target is its own process; the gateways log at "warn".`,
       "",
       ...md,
       ...(await readFile(path.join(__dirname, "profile.md"), "utf8")).trimEnd().split("\n"),
