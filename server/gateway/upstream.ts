@@ -8,7 +8,8 @@ import type { UpstreamTarget } from "./sigv4";
  * Idle kept-alive connections are dropped after 4 s, or 1 s before the upstream's own announced
  * keep-alive timeout when that is shorter (Node applies the hint only once `timeout` is set). A
  * call written onto a connection the upstream is closing at that moment is reset unanswered, and
- * as Bedrock may have read it, it must be charged its worst case. 4 s is undici's default too.
+ * as Bedrock may have read it, it must be charged its worst case. (undici keeps 4 s too, Node 20's
+ * global agent 5 s; a TLS handshake after a pause is cheap beside a model call.)
  * (On a connection in use the timeout only emits an event nobody acts on; long pauses in a stream
  * are Bedrock's to end.)
  */
