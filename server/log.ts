@@ -32,13 +32,14 @@ export const stderrLogger = (level: LogLevel = "info", label?: string) =>
 
 export const silentLogger = () => createLogger(() => undefined, "error");
 
+/** Logs a message that may repeat, under a key naming what repeats. */
+export type RepeatLog = (level: Exclude<LogLevel, "debug">, key: string, message: string) => void;
+
 /**
  * Says a repeating message (same key) once, then at most once per `intervalMs` with how often it
  * came in between: a full disk or an unpriced model in a retry loop would write a line per call
  * and bury everything else in the log. Keys are the caller's to choose (a model id, a reason).
  */
-export type RepeatLog = (level: Exclude<LogLevel, "debug">, key: string, message: string) => void;
-
 export function repeatFilter(log: Logger, intervalMs = 60_000, now: () => number = Date.now): RepeatLog {
   const seen = new Map<string, { saidAt: number; since: number }>();
   return (level, key, message) => {

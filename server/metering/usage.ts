@@ -10,7 +10,6 @@ import { UTF8 } from "../shared/utf8";
 
 export type Headers = Record<string, string | string[] | undefined>;
 
-
 // ---------------------------------------------------------------------------------------------
 // InvokeModel and Converse (buffered)
 

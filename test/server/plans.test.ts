@@ -4,11 +4,11 @@
  * caps and buckets, a tag-scoped cap, and quota counts that survive a restart.
  */
 import assert from "node:assert/strict";
-import { createLogger } from "../../server/log";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { BedrockRuntimeClient, ConverseCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { createLogger } from "../../server/log";
 import type { CallRecord } from "../../server/protocol";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
 import type { FakeCredentials } from "../support/fakeBedrock";

@@ -169,9 +169,9 @@ describe("upstream faults: unary answers that are not what Bedrock sends", funct
 });
 
 describe("upstream faults: kept-alive connections the upstream is closing", function () {
-  // The upstream keeps idle connections 2 s and says so (Keep-Alive: timeout=2, as Node's server and
-  // many load balancers do). A call written onto a connection at the moment the upstream closes it
-  // is reset unanswered; Bedrock may have read it, so the gateway must charge it its worst case.
+  // The upstream keeps idle connections 2 s and says so (Keep-Alive: timeout=2, as Node's server
+  // does). A call written onto a connection at the moment the upstream closes it is reset
+  // unanswered; Bedrock may have read it, so the gateway must charge it its worst case.
   // The fake models that crossing: it resets any call on a connection idle for 1.3 s or more.
   const KEEP_ALIVE_MS = 2000;
   const CROSSING_MS = 1300;
