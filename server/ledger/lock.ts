@@ -4,12 +4,12 @@
  * boot it runs in and its start time, so a lock left by a process that is gone, by another boot, or
  * whose pid now belongs to another process is stale and taken over. A lock file appears complete
  * (linked into place, never half-written), and the take-over of a stale one is decided by an
- * exclusive claim file named after that exact lock, so two takers cannot both win and a fresh
- * lock is never removed.
+ * exclusive claim file named after that exact lock, linked into place complete too, so two takers
+ * cannot both win and a fresh lock is never removed.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { link, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { link, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { FILE_MODE, privateDir } from "./privateFiles";
 
@@ -65,7 +65,7 @@ export async function lockLedger(dir: string): Promise<LedgerLock> {
   const file = path.join(dir, LOCK_FILE);
   const me: LockOwner = { pid: process.pid, ...instanceOf(process.pid), id: randomUUID() };
   for (let attempt = 0; attempt < 5; attempt++) {
-    if (await createLock(file, me)) {
+    if (await createComplete(file, me)) {
       await removeClaims(dir); // left by a take-over that crashed half-way
       return held(file, me);
     }
@@ -113,8 +113,11 @@ function held(file: string, me: LockOwner): LedgerLock {
   };
 }
 
-/** Links a complete lock file into place; false when one is there already. */
-async function createLock(file: string, me: LockOwner): Promise<boolean> {
+/**
+ * Links a complete file naming `me` into place at `file` (the lock, or a take-over claim); false
+ * when one is there already. Linked, so nobody ever reads it empty or half-written.
+ */
+async function createComplete(file: string, me: LockOwner): Promise<boolean> {
   const tmp = await writeTemp(file, me);
   try {
     await link(tmp, file);
@@ -122,7 +125,8 @@ async function createLock(file: string, me: LockOwner): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
     if (!["EPERM", "ENOTSUP", "ENOSYS", "EXDEV"].includes((err as NodeJS.ErrnoException).code ?? "")) throw err;
-    // No hard links on this file system: an exclusive create (written at once, small) instead.
+    // No hard links on this file system: an exclusive create (written at once, small) instead;
+    // a reader takes a claim still empty for one being written (unreadableIsRecent).
     try {
       const fh = await open(file, "wx", FILE_MODE);
       await fh.writeFile(formatLock(me));
@@ -138,6 +142,12 @@ async function createLock(file: string, me: LockOwner): Promise<boolean> {
 }
 
 /**
+ * How long a claim that cannot be read may be one still being written (an exclusive create on a
+ * file system without hard links) rather than one its claimer died writing.
+ */
+const UNREADABLE_CLAIM_MS = 5_000;
+
+/**
  * Replaces the stale lock whose content is `stale`, if this process wins the exclusive claim on it
  * and the lock still holds that content. A claim whose claimer died before finishing is passed
  * over to the next level, which is again won by exactly one taker.
@@ -146,14 +156,11 @@ async function takeOver(file: string, stale: string, me: LockOwner): Promise<boo
   const tag = createHash("sha256").update(stale).digest("hex").slice(0, 16);
   for (let level = 0; level < CLAIM_LEVELS; level++) {
     const claim = `${file}.takeover-${tag}-${level}`;
-    try {
-      const fh = await open(claim, "wx", FILE_MODE);
-      await fh.writeFile(formatLock(me));
-      await fh.close();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    if (!(await createComplete(claim, me))) {
       const claimer = await readLockFile(claim);
-      if (claimer && !isStale(claimer)) return false; // a live process is taking it over
+      // A live process is taking it over; so may one whose claim cannot be read yet. Passing over
+      // a claim read while it was being written let two takers both win.
+      if (claimer ? !isStale(claimer) : await unreadableIsRecent(claim)) return false;
       continue;
     }
     // Won the claim: no other taker replaces this content now. Still there?
@@ -165,6 +172,12 @@ async function takeOver(file: string, stale: string, me: LockOwner): Promise<boo
     return (await readLockFile(file))?.id === me.id; // verify after taking
   }
   return false;
+}
+
+/** True while an unreadable claim is young enough to be one still being written (or already gone). */
+async function unreadableIsRecent(claim: string): Promise<boolean> {
+  const since = await stat(claim).then((st) => Date.now() - st.mtimeMs, () => 0);
+  return since < UNREADABLE_CLAIM_MS;
 }
 
 /** Claims are only needed while a take-over runs; the new owner clears them, and temp files of dead processes. */
@@ -186,8 +199,9 @@ async function replaceLock(file: string, owner: LockOwner): Promise<void> {
   }
 }
 
+/** A complete temp file beside `file`, named for this process alone (removeClaims clears only dead processes' ones). */
 async function writeTemp(file: string, owner: LockOwner): Promise<string> {
-  const tmp = `${file}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
+  const tmp = path.join(path.dirname(file), `${LOCK_FILE}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
   const fh = await open(tmp, "wx", FILE_MODE);
   try {
     await fh.writeFile(formatLock(owner));

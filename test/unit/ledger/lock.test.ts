@@ -1,8 +1,9 @@
 /** The ledger lock: one winner when several take over a stale lock, and stale means gone, rebooted or another process. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import fsp, { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import fsp, { mkdtemp, readFile, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { LedgerLocked, ledgerOwner, lockLedger } from "../../../server/ledger/lock";
@@ -48,6 +49,32 @@ describe("ledger/lock", () => {
     } finally {
       (fsp as { rm: typeof fsp.rm }).rm = realRm;
     }
+  });
+
+  /** The claim a taker of the stale lock `text` makes first (lock.ts: named after that exact lock). */
+  const firstClaim = (text: string) => `${file}.takeover-${createHash("sha256").update(text).digest("hex").slice(0, 16)}-0`;
+
+  it("a take-over claim being written (still empty) is not passed over: the stale lock is left to that taker", async () => {
+    // Passing over a claim read before its claimer had written it let two takers both win (seen
+    // about once in 25 runs of the test above). Claims are linked into place complete now; an
+    // empty one (an exclusive create on a file system without hard links) is a taker at work.
+    const stale = `${await deadPid()}\n`;
+    await writeFile(file, stale);
+    await writeFile(firstClaim(stale), "");
+    await assert.rejects(lockLedger(dir), LedgerLocked);
+    assert.equal(await readFile(file, "utf8"), stale, "the lock was not taken over under the other taker");
+  });
+
+  it("an empty claim left for longer than a take-over takes (its taker died writing it) is passed over", async () => {
+    const stale = `${await deadPid()}\n`;
+    await writeFile(file, stale);
+    await writeFile(firstClaim(stale), "");
+    const longAgo = new Date(Date.now() - 60_000);
+    await utimes(firstClaim(stale), longAgo, longAgo);
+    const lock = await lockLedger(dir);
+    assert.match(await readFile(file, "utf8"), new RegExp(`^${process.pid}\\n`));
+    await lock.release();
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith("gateway.lock")), [], "no lock, claim or temp file left");
   });
 
   async function takeOverRounds(): Promise<void> {
