@@ -13,10 +13,10 @@ import type { UpstreamTarget } from "./sigv4";
  * (On a connection in use the timeout only emits an event nobody acts on; long pauses in a stream
  * are Bedrock's to end.)
  */
-const IDLE_CONNECTION_MS = 4_000;
+export const UPSTREAM_POOL: http.AgentOptions = { keepAlive: true, maxSockets: 256, timeout: 4_000 };
 const agents = {
-  "http:": new http.Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_CONNECTION_MS }),
-  "https:": new https.Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_CONNECTION_MS }),
+  "http:": new http.Agent(UPSTREAM_POOL),
+  "https:": new https.Agent(UPSTREAM_POOL),
 };
 
 /** Targets by endpoint (or region): parsing a URL on every call cost ~1 % of the gateway's CPU. A few entries in practice; bounded. */

@@ -7,6 +7,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { forwardableHeaders, signUpstream, type UpstreamTarget } from "../../server/gateway/sigv4";
+import { UPSTREAM_POOL } from "../../server/gateway/upstream";
 import { CREDENTIALS } from "../support/harness";
 
 /** Response headers HTTP/2 forbids (and that belong to the upstream hop anyway). */
@@ -14,8 +15,8 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "te
 
 const u = new URL(process.argv[2] ?? "");
 const target: UpstreamTarget = { protocol: "http:", hostname: u.hostname, port: Number(u.port) };
-// Same upstream pool settings as the gateway's (server/gateway/upstream.ts).
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 4_000 });
+// The gateway's own upstream pool settings.
+const agent = new http.Agent(UPSTREAM_POOL);
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
 type Res = http.ServerResponse | http2.Http2ServerResponse;
