@@ -117,8 +117,20 @@ interface ScriptClient {
   bbRenew(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
 }
 
+/** The same scripts queued on a pipeline (replies come from exec()). */
+interface ScriptPipeline {
+  bbSettle(numKeys: number, ...keysAndArgs: string[]): unknown;
+}
+
 interface Hold {
   windows: { cap: TeamCap; base: string; end: Date }[];
+}
+
+interface QueuedSettle {
+  callId: string;
+  windows: Hold["windows"];
+  /** Micro-dollars, or "release" (a call that cost nothing). */
+  amount: string;
 }
 
 export interface RedisStoreOptions {
@@ -154,6 +166,8 @@ export class RedisTeamEngine implements TeamEngine {
   private replaying: Promise<void> | undefined;
   private needsReplay = true;
   private readonly pending = new Set<Promise<void>>();
+  private settleQueue: QueuedSettle[] = [];
+  private settleTurn: Promise<void> | undefined;
   private closed = false;
   private connected = false;
   private readonly leaseMs: number;
@@ -262,28 +276,50 @@ export class RedisTeamEngine implements TeamEngine {
     }
   }
 
+  /**
+   * Books a journaled call. The script goes out after the callers' answers, not on their path:
+   * settles are queued and sent once per turn of the event loop (setImmediate), all of a turn's in
+   * one pipeline (one write). Until then the call's hold, never below its cost, keeps its place.
+   */
   settle(record: SettledCall): Promise<void> {
-    const p = this.settleNow(record);
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
-    return p;
-  }
-
-  private async settleNow(record: SettledCall): Promise<void> {
     const hold = this.holds.get(record.id);
     this.holds.delete(record.id);
-    const amount = BigInt(record.costPicos);
     const windows = hold?.windows ?? this.windowsOf(this.caps.applicable(record.answeredBy === undefined ? record : { ...record, modelId: cappedModelId(record) }), new Date(record.startedAt));
-    if (windows.length === 0) return;
+    if (windows.length === 0) return Promise.resolve();
+    const amount = BigInt(record.costPicos);
+    this.settleQueue.push({ callId: record.id, windows, amount: amount > 0n ? String(toMicros(amount)) : "release" });
+    if (!this.settleTurn) {
+      const turn = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.sendSettles());
+      this.settleTurn = turn;
+      this.pending.add(turn);
+      void turn.finally(() => this.pending.delete(turn));
+    }
+    return this.settleTurn;
+  }
+
+  /** Sends the settles queued this turn; one the store cannot take now is replayed from the journal. */
+  private async sendSettles(): Promise<void> {
+    const batch = this.settleQueue;
+    this.settleQueue = [];
+    this.settleTurn = undefined;
     if (!this.isReady()) {
       this.needsReplay = true;
       return;
     }
-    try {
-      await this.runSettle(record.id, windows, amount > 0n ? String(toMicros(amount)) : "release");
-    } catch (err) {
-      this.o.log.warn(`team ledger ${this.where}: settle of ${record.id} failed (${(err as Error).message}); it will be replayed from the journal`);
+    const pipeline = this.client.pipeline();
+    for (const s of batch) (pipeline as unknown as ScriptPipeline).bbSettle(...settleArgs(s));
+    const failed = (callId: string, why: string) => {
+      this.o.log.warn(`team ledger ${this.where}: settle of ${callId} failed (${why}); it will be replayed from the journal`);
       this.needsReplay = true;
+    };
+    try {
+      const replies = (await pipeline.exec()) ?? [];
+      batch.forEach((s, i) => {
+        const err = replies[i]?.[0] ?? (replies[i] ? null : new Error("no reply"));
+        if (err) failed(s.callId, err.message);
+      });
+    } catch (err) {
+      for (const s of batch) failed(s.callId, (err as Error).message);
     }
   }
 
@@ -446,8 +482,7 @@ export class RedisTeamEngine implements TeamEngine {
   }
 
   private runSettle(callId: string, windows: Hold["windows"], amount: string): Promise<number> {
-    const keys = windows.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`, `${w.base}:applied`]);
-    return this.scripts().bbSettle(keys.length, ...keys, callId, amount, ...windows.map((w) => String(expireAt(w.end))));
+    return this.scripts().bbSettle(...settleArgs({ callId, windows, amount }));
   }
 
   private async dropHold(callId: string, windows: Hold["windows"]): Promise<void> {
@@ -465,6 +500,12 @@ export class RedisTeamEngine implements TeamEngine {
     }
     await this.scripts().bbRenew(keys.length, ...keys, String(this.leaseMs), ...ids).catch(() => undefined);
   }
+}
+
+/** The settle script's key count, keys and arguments for one call (ARGV[2]: micro-dollars, or "release"). */
+function settleArgs(s: QueuedSettle): [number, ...string[]] {
+  const keys = s.windows.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`, `${w.base}:applied`]);
+  return [keys.length, ...keys, s.callId, s.amount, ...s.windows.map((w) => String(expireAt(w.end)))];
 }
 
 function expireAt(windowEnd: Date): number {

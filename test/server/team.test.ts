@@ -171,6 +171,63 @@ describe("team caps: Redis (hard wall)", function () {
     assert.equal(await settledMicros(admin!, "t4", "team-day"), 40n * SETTLED_MICROS, "40 × 7,500 µ$ = 300,000 µ$");
   });
 
+  it("admission is one Redis round trip: between a call's arrival and Bedrock seeing it the gateway runs the reserve script and nothing else; the answer does not wait for the settle", async () => {
+    gateways = await startTeamGateways(root, 1, () => ({
+      upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t9", pricing: PRICING, caps: [{ id: "team-day", scope: "team", window: "day", limitUsd: 100 }],
+    }));
+    const g = gateways[0]!;
+    await admin!.connect();
+    assert.equal((await invoke(g.client, "warm-up")).ok, true); // loads the scripts on the gateway's connection
+    const monitor = await admin!.monitor();
+    const seen: { args: string[]; source: string }[] = [];
+    monitor.on("monitor", (_time: string, args: unknown[], source: string) => seen.push({ args: args.map(String), source }));
+    try {
+      // Markers in Redis's own order of execution: ECHO before each call, and ECHO when Bedrock sees it.
+      fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 }, after: admin!.echo("bedrock-saw-the-call") }));
+      for (let i = 0; i < 3; i++) {
+        await admin!.echo(`call-${i}`);
+        assert.equal((await invoke(g.client, `call ${i}`)).ok, true);
+      }
+      // The periodic refresh (team figures, team.json, the replay marker) reads on its own timer.
+      const refreshReads = new Set(["strlen", "getrange", "exists", "get"]);
+      const fromGateway = seen.filter((c) => c.source !== "lua" && c.args[0] !== "echo" && !refreshReads.has(c.args[0]!.toLowerCase()));
+      for (let i = 0; i < 3; i++) {
+        const from = seen.findIndex((c) => c.args[0] === "echo" && c.args[1] === `call-${i}`);
+        const to = seen.findIndex((c, j) => j > from && c.args[0] === "echo" && c.args[1] === "bedrock-saw-the-call");
+        assert.ok(from >= 0 && to > from, `the markers of call ${i} are in the monitor's log`);
+        const between = seen.slice(from + 1, to).filter((c) => fromGateway.includes(c));
+        assert.deepEqual(between.map((c) => c.args[0]!.toLowerCase()), ["evalsha"], `call ${i}: one script call before Bedrock saw it, got ${JSON.stringify(between.map((c) => c.args.slice(0, 1)))}`);
+        assert.ok(between[0]!.args.includes("reserve"), `call ${i}: that script call is the reservation`);
+      }
+      // Each call's settle follows (after its answer): one more script call with its id, no other.
+      const callIdOf = (c: { args: string[] }) => c.args[3 + Number(c.args[2])];
+      const start = seen.findIndex((c) => c.args[0] === "echo" && c.args[1] === "call-0");
+      const scriptsSince = () => seen.slice(start).filter((c) => fromGateway.includes(c) || (c.source !== "lua" && c.args[0]!.toLowerCase() === "evalsha"));
+      const reserves = scriptsSince().filter((c) => c.args.includes("reserve"));
+      assert.equal(reserves.length, 3);
+      await waitFor("the settles", async () => (scriptsSince().length >= 6 ? true : undefined));
+      const settles = scriptsSince().filter((c) => !c.args.includes("reserve"));
+      assert.deepEqual(settles.map((c) => [c.args[0]!.toLowerCase(), callIdOf(c)]), reserves.map((c) => ["evalsha", callIdOf(c)]), "one settle script per call, in order, and nothing else");
+    } finally {
+      monitor.disconnect();
+    }
+
+    // With Redis's writes paused from the moment Bedrock sees the call, the caller is answered all the
+    // same: the settle waits in Redis, and the hold counts until it lands.
+    const key = `{bb:t9}:w:team-day:${dayStartMs()}`;
+    const before = BigInt((await admin!.get(`${key}:spent`)) ?? "0");
+    fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 }, after: admin!.call("CLIENT", "PAUSE", "5000", "WRITE") }));
+    try {
+      assert.equal((await invoke(g.client, "while Redis pauses writes")).ok, true, "answered while the settle cannot run");
+      assert.equal(BigInt((await admin!.get(`${key}:spent`)) ?? "0"), before, "not settled in Redis yet");
+      assert.equal(await admin!.get(`${key}:reserved`), String(WORST_MICROS), "its worst case still held");
+    } finally {
+      await admin!.call("CLIENT", "UNPAUSE");
+    }
+    assert.equal(await settledMicros(admin!, "t9", "team-day"), before + SETTLED_MICROS, "settled once Redis takes writes again");
+    assert.doesNotMatch(g.served.stderr(), /settle of \S+ failed/, "no settle waited out its command timeout: the answer did not wait for it");
+  });
+
   it("a reconnect with Redis's data kept, and a gateway restart, replay the journal without counting a call twice", async () => {
     const config = () => ({
       upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t5", pricing: PRICING, logLevel: "info",
