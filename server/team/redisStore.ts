@@ -306,12 +306,18 @@ export class RedisTeamEngine implements TeamEngine {
       this.needsReplay = true;
       return;
     }
-    const pipeline = this.client.pipeline();
-    for (const s of batch) (pipeline as unknown as ScriptPipeline).bbSettle(...settleArgs(s));
     const failed = (callId: string, why: string) => {
       this.o.log.warn(`team ledger ${this.where}: settle of ${callId} failed (${why}); it will be replayed from the journal`);
       this.needsReplay = true;
     };
+    if (batch.length === 1) {
+      // Alone in its turn (one caller): the command itself, without a pipeline to build.
+      const [s] = batch as [QueuedSettle];
+      await this.runSettle(s.callId, s.windows, s.amount).catch((err: Error) => failed(s.callId, err.message));
+      return;
+    }
+    const pipeline = this.client.pipeline();
+    for (const s of batch) (pipeline as unknown as ScriptPipeline).bbSettle(...settleArgs(s));
     try {
       const replies = (await pipeline.exec()) ?? [];
       batch.forEach((s, i) => {

@@ -1,7 +1,8 @@
 /**
  * Profiles the gateway process (not the load) under the bench's load: `node --cpu-prof` on
  * `bedrock-budget serve`, 16 clients of InvokeModel over h2c, then a summary of where its CPU went.
- * Run: npx tsx test/bench/profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N]
+ * Run: npx tsx test/bench/profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N] [--redis]
+ * (--redis: with a team cap in a redis-server of its own, as the bench's (d))
  * (writes the .cpuprofile under os.tmpdir()). The summary: busy CPU by source file, then by
  * function (self, and inclusive for the gateway's own functions: the bundle is one file).
  */
@@ -11,6 +12,7 @@ import path from "node:path";
 import { spawn } from "node:child_process";
 import { CLI, cliEnv } from "../support/cliProcess";
 import { runCell, startUpstream, type Proto } from "./load";
+import { startRedis, stopRedis } from "../server/teamSupport";
 
 interface ProfileNode {
   id: number;
@@ -83,12 +85,16 @@ async function main(): Promise<void> {
   const clients = Number(option("--clients") ?? 16);
   const proto = (option("--proto") ?? "h2c") as Proto;
   const calls = Number(option("--calls") ?? 3000);
-  if (!(clients >= 1 && calls >= 1 && (proto === "h1" || proto === "h2c"))) throw new Error("usage: profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N]");
+  const withRedis = process.argv.includes("--redis");
+  if (!(clients >= 1 && calls >= 1 && (proto === "h1" || proto === "h2c"))) throw new Error("usage: profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N] [--redis]");
   const dir = await mkdtemp(path.join(os.tmpdir(), "bb-profile-"));
   const upstream = await startUpstream(20);
+  // --redis: a team cap in a redis-server of its own, as the bench's (d).
+  const redis = withRedis ? await startRedis() : undefined;
   try {
     const config = path.join(dir, "config.json");
-    await writeFile(config, JSON.stringify({ timeZone: "UTC", logLevel: "warn", ...(durability ? { durability } : {}), caps: [{ id: "bench", window: "day", limitUsd: 1_000_000 }] }));
+    const caps = [{ id: "bench", window: "day", limitUsd: 1_000_000 }, ...(redis ? [{ id: "bench-team", scope: "team", window: "day", limitUsd: 1_000_000 }] : [])];
+    await writeFile(config, JSON.stringify({ timeZone: "UTC", logLevel: "warn", ...(durability ? { durability } : {}), caps, ...(redis ? { teamLedger: redis.url, team: "bench" } : {}) }));
     const profDir = path.join(dir, "prof");
     // Like cliProcess.serve, with --cpu-prof (which NODE_OPTIONS does not take).
     const child = spawn(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, CLI, "serve", "--config", config, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", `http://127.0.0.1:${upstream.h1}`], { env: cliEnv(), stdio: ["ignore", "pipe", "inherit"] });
@@ -108,12 +114,13 @@ async function main(): Promise<void> {
     await exited;
     const file = (await readdir(profDir)).find((f) => f.endsWith(".cpuprofile"));
     if (!file) throw new Error("no profile written");
-    const out = path.join(os.tmpdir(), `gateway-${durability ?? "default"}-${proto}-${clients}.cpuprofile`);
+    const out = path.join(os.tmpdir(), `gateway-${durability ?? "default"}-${proto}-${clients}${redis ? "-redis" : ""}.cpuprofile`);
     await writeFile(out, await readFile(path.join(profDir, file)));
     const profile = JSON.parse(await readFile(out, "utf8"));
-    console.log(`durability ${durability ?? "(default)"}, ${clients} ${proto} client(s): ${Math.round(r.throughput)} calls/s, p50 ${median(r.latency).toFixed(2)} ms, ${r.errors} errors; profile ${out}\n${summarize(profile)}\n${summarizeFunctions(profile)}`);
+    console.log(`durability ${durability ?? "(default)"}${redis ? ", team cap in Redis" : ""}, ${clients} ${proto} client(s): ${Math.round(r.throughput)} calls/s, p50 ${median(r.latency).toFixed(2)} ms, ${r.errors} errors; profile ${out}\n${summarize(profile)}\n${summarizeFunctions(profile)}`);
   } finally {
     await upstream.close();
+    await stopRedis(redis);
     await rm(dir, { recursive: true, force: true });
   }
 }
