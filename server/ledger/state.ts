@@ -6,12 +6,25 @@
 import { access, chmod, rename } from "node:fs/promises";
 import path from "node:path";
 import { Low } from "lowdb";
-import { JSONFile } from "lowdb/node";
+import { DataFile } from "lowdb/node";
 import { z } from "zod";
 import { FILE_MODE } from "./privateFiles";
 import type { CallRecord } from "./types";
 
 export const STATE_VERSION = 1;
+
+/**
+ * How fast state.json may be rewritten while calls flow, in bytes per second: a big snapshot (a
+ * month of dashboard slots over many callers and tags reaches megabytes) is rewritten less often,
+ * so the disk is not written megabytes every 2 s and the event loop is not held encoding them.
+ * The cost is a longer journal tail to apply at the next start (the time since the last write).
+ */
+export const STATE_WRITE_BYTES_PER_S = 256 * 1024;
+
+/** The wait before the next write of state.json: the debounce, or longer for a big file (STATE_WRITE_BYTES_PER_S). */
+export function stateWriteDelayMs(debounceMs: number, lastWriteBytes: number): number {
+  return Math.max(debounceMs, Math.ceil((lastWriteBytes * 1000) / STATE_WRITE_BYTES_PER_S));
+}
 
 export interface DayRollup {
   calls: number; // forwarded calls (every outcome but "refused")
@@ -71,6 +84,8 @@ export class StateStore {
     private readonly debounceMs: number,
     /** Called just before each write to fill savedAt and openReservesFrom. */
     private readonly stamp: (data: StateData) => void,
+    /** Length of the text last read or written (JSON is ASCII but for names and tags: about its bytes). */
+    private readonly size: { chars: number },
   ) {}
 
   static async open(
@@ -79,7 +94,20 @@ export class StateStore {
   ): Promise<StateStore> {
     const file = path.join(dir, "state.json");
     const fresh = (): StateData => ({ version: STATE_VERSION, timeZone: opts.timeZone, savedAt: "", openReservesFrom: "0000-00", days: {} });
-    const db = new Low<StateData>(new JSONFile<StateData>(file), fresh());
+    // lowdb's JSONFile, with the size of the text last read or written noted: it paces the next write.
+    const size = { chars: 0 };
+    const adapter = new DataFile<StateData>(file, {
+      parse: (text) => {
+        size.chars = text.length;
+        return JSON.parse(text) as StateData;
+      },
+      stringify: (data) => {
+        const text = JSON.stringify(data, null, 2);
+        size.chars = text.length;
+        return text;
+      },
+    });
+    const db = new Low<StateData>(adapter, fresh());
     let loaded: LoadResult = "missing";
     if (await exists(file)) {
       try {
@@ -97,7 +125,7 @@ export class StateStore {
     }
     if (loaded === "corrupt") await rename(file, `${file}.bad`).catch(() => undefined); // kept for inspection
     if (loaded !== "ok") db.data = fresh(); // the ledger rebuilds it from the journal
-    return new StateStore(db, file, loaded, opts.debounceMs ?? 2000, opts.stamp);
+    return new StateStore(db, file, loaded, opts.debounceMs ?? 2000, opts.stamp, size);
   }
 
   get data(): StateData {
@@ -119,13 +147,13 @@ export class StateStore {
     for (const key of Object.keys(this.db.data.days)) if (key >= day) delete this.db.data.days[key];
   }
 
-  /** Schedules a write; many changes within the debounce interval cost one write. */
+  /** Schedules a write; many changes within the debounce interval (longer for a big file: stateWriteDelayMs) cost one write. */
   markDirty(): void {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush().catch(() => undefined); // a cache: the next flush or a rebuild covers a failure
-    }, this.debounceMs);
+    }, stateWriteDelayMs(this.debounceMs, this.size.chars));
     this.timer.unref();
   }
 
