@@ -7,6 +7,8 @@
  * `--against DIR`: compare with another build of the gateway instead of the bare proxy (DIR holds
  * its cli.js, e.g. a copy of out/ made before a change, kept inside the checkout so its requires
  * resolve): an A/B of one change, both builds under the same load in one run.
+ * Each round also gives this process's CPU per call (the load and the upstream): with a hop's, what
+ * one call costs the 2 cores as a whole.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -75,16 +77,20 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     const ratios: number[] = [];
     for (let round = 0; round < rounds; round++) {
-      const per: Record<string, { cpu: number; sys: number; tput: number }> = {};
+      const per: Record<string, { cpu: number; sys: number; tput: number; rest: number }> = {};
       for (const [name, hop] of Object.entries(hops)) {
         const before = await cpuMs(hop.pid);
+        const mine = process.cpuUsage();
         const r = await runCell(hop.port, proto, "invoke", clients, calls);
         if (r.errors) throw new Error(`${name}: ${r.errors} errors`);
         const after = await cpuMs(hop.pid);
-        per[name] = { cpu: (after.user + after.sys - before.user - before.sys) / calls, sys: (after.sys - before.sys) / calls, tput: r.throughput };
+        const spent = process.cpuUsage(mine);
+        per[name] = { cpu: (after.user + after.sys - before.user - before.sys) / calls, sys: (after.sys - before.sys) / calls, tput: r.throughput, rest: (spent.user + spent.system) / 1000 / calls };
       }
       const show = (p: { cpu: number; sys: number; tput: number }) => `${(p.cpu * 1000).toFixed(0)} µs/call (system ${(p.sys * 1000).toFixed(0)}; ${p.tput.toFixed(0)}/s)`;
-      rows.push(`round ${round + 1}: gateway ${show(per.gateway!)}, ${other} ${show(per[other]!)}: CPU ×${(per.gateway!.cpu / per[other]!.cpu).toFixed(2)}, throughput ×${(per.gateway!.tput / per[other]!.tput).toFixed(2)}`);
+      // This process is the load and the upstream: with it, what a call costs the machine as a whole.
+      const rest = (p: { rest: number }) => (p.rest * 1000).toFixed(0);
+      rows.push(`round ${round + 1}: gateway ${show(per.gateway!)}, ${other} ${show(per[other]!)}: CPU ×${(per.gateway!.cpu / per[other]!.cpu).toFixed(2)}, throughput ×${(per.gateway!.tput / per[other]!.tput).toFixed(2)}; load and upstream ${rest(per.gateway!)} / ${rest(per[other]!)} µs/call`);
       ratios.push(per.gateway!.cpu / per[other]!.cpu);
     }
     ratios.sort((a, b) => a - b);
