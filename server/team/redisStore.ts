@@ -278,8 +278,8 @@ export class RedisTeamEngine implements TeamEngine {
 
   /**
    * Books a journaled call. The script goes out after the callers' answers, not on their path:
-   * settles are queued and sent once per turn of the event loop (setImmediate), all of a turn's in
-   * one pipeline (one write). Until then the call's hold, never below its cost, keeps its place.
+   * settles are queued and sent once per turn of the event loop (setImmediate), several in one
+   * pipeline (one write). Until then the call's hold, never below its cost, keeps its place.
    */
   settle(record: SettledCall): Promise<void> {
     const hold = this.holds.get(record.id);
@@ -297,7 +297,7 @@ export class RedisTeamEngine implements TeamEngine {
     return this.settleTurn;
   }
 
-  /** Sends the settles queued this turn; one the store cannot take now is replayed from the journal. */
+  /** Sends the settles queued this turn; those the store did not take are replayed from the journal. */
   private async sendSettles(): Promise<void> {
     const batch = this.settleQueue;
     this.settleQueue = [];
@@ -306,27 +306,27 @@ export class RedisTeamEngine implements TeamEngine {
       this.needsReplay = true;
       return;
     }
-    const failed = (callId: string, why: string) => {
-      this.o.log.warn(`team ledger ${this.where}: settle of ${callId} failed (${why}); it will be replayed from the journal`);
-      this.needsReplay = true;
-    };
-    if (batch.length === 1) {
-      // Alone in its turn (one caller): the command itself, without a pipeline to build.
-      const [s] = batch as [QueuedSettle];
-      await this.runSettle(s.callId, s.windows, s.amount).catch((err: Error) => failed(s.callId, err.message));
-      return;
-    }
-    const pipeline = this.client.pipeline();
-    for (const s of batch) (pipeline as unknown as ScriptPipeline).bbSettle(...settleArgs(s));
+    let lost: QueuedSettle[] = [];
+    let why = "";
     try {
-      const replies = (await pipeline.exec()) ?? [];
-      batch.forEach((s, i) => {
-        const err = replies[i]?.[0] ?? (replies[i] ? null : new Error("no reply"));
-        if (err) failed(s.callId, err.message);
-      });
+      if (batch.length === 1) {
+        // Alone in its turn (one caller): the command itself, without a pipeline to build.
+        await this.runSettle(batch[0]!.callId, batch[0]!.windows, batch[0]!.amount);
+      } else {
+        const pipeline = this.client.pipeline();
+        for (const s of batch) (pipeline as unknown as ScriptPipeline).bbSettle(...settleArgs(s));
+        const replies = (await pipeline.exec()) ?? [];
+        lost = batch.filter((_, i) => !replies[i] || replies[i]![0]);
+        why = replies.find(([err]) => err)?.[0]?.message ?? "no reply";
+      }
     } catch (err) {
-      for (const s of batch) failed(s.callId, (err as Error).message);
+      lost = batch;
+      why = (err as Error).message;
     }
+    if (lost.length === 0) return;
+    // One line for the batch: an outage under load fails many at once.
+    this.o.log.warn(`team ledger ${this.where}: settle of ${lost.length === 1 ? lost[0]!.callId : `${lost.length} calls (${lost[0]!.callId}, …)`} failed (${why}); replayed from the journal when the store answers`);
+    this.needsReplay = true;
   }
 
   async release(callId: string): Promise<void> {
