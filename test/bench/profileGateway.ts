@@ -1,8 +1,9 @@
 /**
  * Profiles the gateway process (not the load) under the bench's load: `node --cpu-prof` on
  * `bedrock-budget serve`, 16 clients of InvokeModel over h2c, then a summary of where its CPU went.
- * Run: npx tsx test/bench/profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N] [--redis]
- * (--redis: with a team cap in a redis-server of its own, as the bench's (d))
+ * Run: npx tsx test/bench/profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N] [--redis] [--stream]
+ * (--redis: with a team cap in a redis-server of its own, as the bench's (d); --stream:
+ * InvokeModelWithResponseStream of 20 frames instead of InvokeModel)
  * (writes the .cpuprofile under os.tmpdir()). The summary: busy CPU by source file, then by
  * function (self, and inclusive for the gateway's own functions: the bundle is one file).
  */
@@ -86,7 +87,8 @@ async function main(): Promise<void> {
   const proto = (option("--proto") ?? "h2c") as Proto;
   const calls = Number(option("--calls") ?? 3000);
   const withRedis = process.argv.includes("--redis");
-  if (!(clients >= 1 && calls >= 1 && (proto === "h1" || proto === "h2c"))) throw new Error("usage: profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N] [--redis]");
+  const kind = process.argv.includes("--stream") ? "stream" : "invoke";
+  if (!(clients >= 1 && calls >= 1 && (proto === "h1" || proto === "h2c"))) throw new Error("usage: profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N] [--redis] [--stream]");
   const dir = await mkdtemp(path.join(os.tmpdir(), "bb-profile-"));
   const upstream = await startUpstream(20);
   // --redis: a team cap in a redis-server of its own, as the bench's (d).
@@ -108,16 +110,16 @@ async function main(): Promise<void> {
       });
       void exited.then(() => reject(new Error("the gateway exited before listening")));
     });
-    await runCell(port, proto, "invoke", clients, 300); // warm-up
-    const r = await runCell(port, proto, "invoke", clients, calls);
+    await runCell(port, proto, kind, clients, 300); // warm-up
+    const r = await runCell(port, proto, kind, clients, calls);
     child.kill("SIGTERM");
     await exited;
     const file = (await readdir(profDir)).find((f) => f.endsWith(".cpuprofile"));
     if (!file) throw new Error("no profile written");
-    const out = path.join(os.tmpdir(), `gateway-${durability ?? "default"}-${proto}-${clients}${redis ? "-redis" : ""}.cpuprofile`);
+    const out = path.join(os.tmpdir(), `gateway-${durability ?? "default"}-${proto}-${clients}${redis ? "-redis" : ""}${kind === "stream" ? "-stream" : ""}.cpuprofile`);
     await writeFile(out, await readFile(path.join(profDir, file)));
     const profile = JSON.parse(await readFile(out, "utf8"));
-    console.log(`durability ${durability ?? "(default)"}${redis ? ", team cap in Redis" : ""}, ${clients} ${proto} client(s): ${Math.round(r.throughput)} calls/s, p50 ${median(r.latency).toFixed(2)} ms, ${r.errors} errors; profile ${out}\n${summarize(profile)}\n${summarizeFunctions(profile)}`);
+    console.log(`${kind}, durability ${durability ?? "(default)"}${redis ? ", team cap in Redis" : ""}, ${clients} ${proto} client(s): ${Math.round(r.throughput)} calls/s, p50 ${median(r.latency).toFixed(2)} ms, ${r.errors} errors; profile ${out}\n${summarize(profile)}\n${summarizeFunctions(profile)}`);
   } finally {
     await upstream.close();
     await stopRedis(redis);
