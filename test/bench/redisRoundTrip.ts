@@ -8,6 +8,7 @@ import Redis from "ioredis";
 import { silentLogger } from "../../server/log";
 import { usdToPicos } from "../../server/metering/money";
 import { RedisTeamEngine } from "../../server/team/redisStore";
+import { median } from "./lenses.bench";
 
 export interface RedisRoundTrips {
   /** p50 of a PING, ms. */
@@ -15,8 +16,6 @@ export interface RedisRoundTrips {
   /** p50 of one reserve script call (RedisTeamEngine.reserve), ms. */
   reserve: number;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function redisRoundTrips(url: string, calls: number): Promise<RedisRoundTrips> {
   const client = new Redis(url, { lazyConnect: true });
