@@ -3,10 +3,13 @@
  * load (N clients of small InvokeModel), and each process's user+system time is read from
  * /proc/<pid>/stat around the measured calls. Throughput on 2 shared cores hides where the gap
  * is; CPU per call says how much work each hop does.
- * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N] [--against DIR]
+ * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N] [--against DIR] [--redis]
  * `--against DIR`: compare with another build of the gateway instead of the bare proxy (DIR holds
  * its cli.js, e.g. a copy of out/ made before a change, kept inside the checkout so its requires
  * resolve): an A/B of one change, both builds under the same load in one run.
+ * `--redis`: the gateway has a team cap in a redis-server of its own, as the bench's (d); compared
+ * with the other build under the same cap (`--against`), or else with itself without the team cap
+ * (what the Redis engine costs per call).
  * Each round also gives this process's CPU per call (the load and the upstream): with a hop's, what
  * one call costs the 2 cores as a whole.
  */
@@ -16,6 +19,7 @@ import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { CLI, cliEnv } from "../support/cliProcess";
 import { runCell, startUpstream, type Proto } from "./load";
+import { startRedis, stopRedis, type RedisProcess } from "../server/teamSupport";
 
 function option(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -52,10 +56,17 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "bb-cpu-"));
   const upstream = await startUpstream(20);
   const children: ChildProcess[] = [];
+  let redis: RedisProcess | undefined;
   try {
-    const config = path.join(dir, "config.json");
-    await writeFile(config, JSON.stringify({ timeZone: "UTC", logLevel: "warn", caps: [{ id: "bench", window: "day", limitUsd: 1_000_000 }] }));
-    const gateway = async (cli: string, ledger: string) => {
+    const configOf = async (name: string, team?: string) => {
+      const file = path.join(dir, `${name}.json`);
+      const caps = [{ id: "bench", window: "day", limitUsd: 1_000_000 }, ...(team ? [{ id: "bench-team", scope: "team", window: "day", limitUsd: 1_000_000 }] : [])];
+      await writeFile(file, JSON.stringify({ timeZone: "UTC", logLevel: "warn", caps, ...(team ? { teamLedger: redis!.url, team } : {}) }));
+      return file;
+    };
+    if (process.argv.includes("--redis")) redis = await startRedis();
+    const gateway = async (cli: string, ledger: string, team?: string) => {
+      const config = await configOf(ledger, team);
       const child = spawn(process.execPath, [cli, "serve", "--config", config, "--port", "0", "--ledger", path.join(dir, ledger), "--upstream", `http://127.0.0.1:${upstream.h1}`], { env: cliEnv(), stdio: ["ignore", "pipe", "inherit"] });
       children.push(child);
       const [port] = await started(child, /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
@@ -68,17 +79,21 @@ async function main(): Promise<void> {
       return { pid: child.pid!, port: Number(proto === "h1" ? h1 : h2) };
     };
     const against = option("--against");
-    const other = against ? "other build" : "bare";
+    // Each gateway its own team in the one redis-server: their windows do not mix.
+    const other = against ? "other build" : redis ? "without Redis" : "bare";
     const hops: Record<string, { pid: number; port: number }> = {
-      gateway: await gateway(CLI, "ledger"),
-      [other]: against ? await gateway(path.resolve(against, "cli.js"), "ledger-other") : await bareProxy(),
+      gateway: await gateway(CLI, "ledger", redis ? "bench-a" : undefined),
+      [other]: against ? await gateway(path.resolve(against, "cli.js"), "ledger-other", redis ? "bench-b" : undefined) : redis ? await gateway(CLI, "ledger-other") : await bareProxy(),
     };
     for (const hop of Object.values(hops)) await runCell(hop.port, proto, "invoke", clients, 3000); // warm-up (JIT)
     const rows: string[] = [];
     const ratios: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const per: Record<string, { cpu: number; sys: number; tput: number; rest: number }> = {};
-      for (const [name, hop] of Object.entries(hops)) {
+      // Which hop goes first alternates: a drift of the machine within a round favours neither.
+      const order = Object.entries(hops);
+      if (round % 2 === 1) order.reverse();
+      for (const [name, hop] of order) {
         const before = await cpuMs(hop.pid);
         const mine = process.cpuUsage();
         const r = await runCell(hop.port, proto, "invoke", clients, calls);
@@ -94,11 +109,12 @@ async function main(): Promise<void> {
       ratios.push(per.gateway!.cpu / per[other]!.cpu);
     }
     ratios.sort((a, b) => a - b);
-    console.log(`${clients} ${proto} client(s), ${calls} calls per round (gateway: ${path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""})\n${rows.join("\n")}\nmedian CPU ratio ×${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)}`);
+    console.log(`${clients} ${proto} client(s), ${calls} calls per round (gateway: ${path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""}${redis ? "; team cap in Redis" : ""})\n${rows.join("\n")}\nmedian CPU ratio ×${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)}`);
   } finally {
     // The gateway writes its checkpoint as it stops: wait for both before removing the directory.
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once("exit", resolve).kill("SIGTERM")))));
     await upstream.close();
+    await stopRedis(redis);
     await rm(dir, { recursive: true, force: true });
   }
 }
