@@ -1,8 +1,8 @@
 /**
  * Team caps in Redis (`teamLedger` = redis:// or rediss://): a hard team wall. Admission runs ONE
  * Lua script that checks every applicable team cap and reserves on all of them, or refuses; a
- * settle script books the real cost and drops the hold. Any number of gateways share one exact
- * figure.
+ * settle books the real cost and drops the hold, carried by the next reservation's script (or
+ * sent alone when none comes soon). Any number of gateways share one exact figure.
  *
  * Amounts in Redis are integer MICRO-dollars (1e-6 USD): Lua numbers are doubles, exact only up to
  * 2^53, and 2^53 micro-dollars is $9e9, above the largest cap the schema accepts ($1e9). Each
@@ -41,66 +41,103 @@ import { redactUrl, TeamCaps, unreachableMessage, type History, type TeamCap, ty
 const PICOS_PER_MICRO = 1_000_000n;
 const KEEP_AFTER_WINDOW_S = 40 * 86_400;
 
-/** Reserve (or extend) on every applicable cap, or refuse. KEYS: 4 per cap (spent, reserved, holds, amounts). ARGV: callId, amount, leaseMs, mode, limit×n, expireAt×n. */
-export const RESERVE_LUA = `
-local callId = ARGV[1]
-local amount = tonumber(ARGV[2])
-local lease = tonumber(ARGV[3])
-local mode = ARGV[4]
-local n = #KEYS / 4
-local t = redis.call('TIME')
-local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for i = 1, n do
-  local reservedKey, holdsKey, amountsKey = KEYS[i*4-2], KEYS[i*4-1], KEYS[i*4]
-  local expired = redis.call('ZRANGEBYSCORE', holdsKey, '-inf', nowMs)
-  for _, id in ipairs(expired) do
-    local a = redis.call('HGET', amountsKey, id)
-    if a then
-      redis.call('DECRBY', reservedKey, a)
-      redis.call('HDEL', amountsKey, id)
+/**
+ * Reserve (or extend) on every applicable cap, or refuse, as a Lua function: KEYS[k+1 ..] 4 per cap
+ * (spent, reserved, holds, amounts), n caps; ARGV[a+1 ..]: callId, amount, leaseMs, mode,
+ * limit×n, expireAt×n.
+ */
+const RESERVE_FUNCTION = `
+local function reserve(k, n, a)
+  local callId = ARGV[a+1]
+  local amount = tonumber(ARGV[a+2])
+  local lease = tonumber(ARGV[a+3])
+  local mode = ARGV[a+4]
+  local t = redis.call('TIME')
+  local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  for i = 1, n do
+    local reservedKey, holdsKey, amountsKey = KEYS[k+i*4-2], KEYS[k+i*4-1], KEYS[k+i*4]
+    local expired = redis.call('ZRANGEBYSCORE', holdsKey, '-inf', nowMs)
+    for _, id in ipairs(expired) do
+      local held = redis.call('HGET', amountsKey, id)
+      if held then
+        redis.call('DECRBY', reservedKey, held)
+        redis.call('HDEL', amountsKey, id)
+      end
+      redis.call('ZREM', holdsKey, id)
     end
-    redis.call('ZREM', holdsKey, id)
   end
-end
-if mode == 'reserve' and n > 0 and redis.call('HEXISTS', KEYS[4], callId) == 1 then
+  if mode == 'reserve' and n > 0 and redis.call('HEXISTS', KEYS[k+4], callId) == 1 then
+    return {1}
+  end
+  for i = 1, n do
+    local spent = tonumber(redis.call('GET', KEYS[k+i*4-3]) or '0')
+    local reserved = tonumber(redis.call('GET', KEYS[k+i*4-2]) or '0')
+    if spent + reserved + amount > tonumber(ARGV[a+4+i]) then
+      return {0, i, spent, reserved}
+    end
+  end
+  for i = 1, n do
+    redis.call('INCRBY', KEYS[k+i*4-2], amount)
+    redis.call('HINCRBY', KEYS[k+i*4], callId, amount)
+    redis.call('ZADD', KEYS[k+i*4-1], nowMs + lease, callId)
+    for j = 0, 3 do redis.call('EXPIREAT', KEYS[k+i*4-j], ARGV[a+4+n+i]) end
+  end
   return {1}
 end
-for i = 1, n do
-  local spent = tonumber(redis.call('GET', KEYS[i*4-3]) or '0')
-  local reserved = tonumber(redis.call('GET', KEYS[i*4-2]) or '0')
-  if spent + reserved + amount > tonumber(ARGV[4 + i]) then
-    return {0, i, spent, reserved}
+`;
+
+/**
+ * Settle (amount = micro-dollars) or release (amount = "release") one call, as a Lua function:
+ * KEYS[k+1 ..] 5 per cap window (spent, reserved, holds, amounts, applied), n windows; each
+ * window's expireAt at ARGV[a+i]. Returns how many windows counted it (0 when already applied).
+ */
+const SETTLE_FUNCTION = `
+local function settle(k, n, callId, amount, a)
+  local applied = 0
+  for i = 1, n do
+    local spentKey, reservedKey, holdsKey, amountsKey, appliedKey = KEYS[k+i*5-4], KEYS[k+i*5-3], KEYS[k+i*5-2], KEYS[k+i*5-1], KEYS[k+i*5]
+    local held = redis.call('HGET', amountsKey, callId)
+    if held then
+      redis.call('DECRBY', reservedKey, held)
+      redis.call('HDEL', amountsKey, callId)
+      redis.call('ZREM', holdsKey, callId)
+    end
+    if amount ~= 'release' and redis.call('SADD', appliedKey, callId) == 1 then
+      redis.call('INCRBY', spentKey, amount)
+      applied = applied + 1
+    end
+    for j = 0, 4 do redis.call('EXPIREAT', KEYS[k+i*5-j], ARGV[a+i]) end
   end
+  return applied
 end
-for i = 1, n do
-  redis.call('INCRBY', KEYS[i*4-2], amount)
-  redis.call('HINCRBY', KEYS[i*4], callId, amount)
-  redis.call('ZADD', KEYS[i*4-1], nowMs + lease, callId)
-  for k = 0, 3 do redis.call('EXPIREAT', KEYS[i*4-k], ARGV[4 + n + i]) end
-end
-return {1}
+`;
+
+/** Reserve (or extend), or refuse. KEYS: 4 per cap (spent, reserved, holds, amounts). ARGV: callId, amount, leaseMs, mode, limit×n, expireAt×n. */
+export const RESERVE_LUA = `${RESERVE_FUNCTION}
+return reserve(0, #KEYS / 4, 0)
 `;
 
 /** Settle (ARGV[2] = micro-dollars) or release (ARGV[2] = "release"). KEYS: 5 per cap (spent, reserved, holds, amounts, applied). ARGV: callId, amount|release, expireAt×n. */
-export const SETTLE_LUA = `
-local callId = ARGV[1]
-local n = #KEYS / 5
-local applied = 0
-for i = 1, n do
-  local spentKey, reservedKey, holdsKey, amountsKey, appliedKey = KEYS[i*5-4], KEYS[i*5-3], KEYS[i*5-2], KEYS[i*5-1], KEYS[i*5]
-  local a = redis.call('HGET', amountsKey, callId)
-  if a then
-    redis.call('DECRBY', reservedKey, a)
-    redis.call('HDEL', amountsKey, callId)
-    redis.call('ZREM', holdsKey, callId)
-  end
-  if ARGV[2] ~= 'release' and redis.call('SADD', appliedKey, callId) == 1 then
-    redis.call('INCRBY', spentKey, ARGV[2])
-    applied = applied + 1
-  end
-  for k = 0, 4 do redis.call('EXPIREAT', KEYS[i*5-k], ARGV[2 + i]) end
+export const SETTLE_LUA = `${SETTLE_FUNCTION}
+return settle(0, #KEYS / 5, ARGV[1], ARGV[2], 2)
+`;
+
+/**
+ * Settles earlier calls, then reserves: one script call for both (a reservation carries the
+ * settles queued since the last one). ARGV[1]: the number of settles; then per settle callId,
+ * amount|release, its window count w, expireAt×w (its keys first in KEYS, 5 per window); then
+ * the reservation's ARGV and KEYS as RESERVE_LUA's. The settles go first, so the reservation is
+ * checked against their real cost rather than their holds.
+ */
+export const SETTLE_THEN_RESERVE_LUA = `${SETTLE_FUNCTION}${RESERVE_FUNCTION}
+local k, a = 0, 1
+for _ = 1, tonumber(ARGV[1]) do
+  local w = tonumber(ARGV[a+3])
+  settle(k, w, ARGV[a+1], ARGV[a+2], a + 3)
+  k = k + 5 * w
+  a = a + 3 + w
 end
-return applied
+return reserve(k, (#KEYS - k) / 4, a)
 `;
 
 /** Extends the leases of calls still running. KEYS: holds ZSETs; ARGV: leaseMs, then one call id per key. */
@@ -113,6 +150,7 @@ return #KEYS
 
 interface ScriptClient {
   bbReserve(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<(number | string)[]>;
+  bbSettleReserve(numKeys: number, ...keysAndArgs: string[]): Promise<(number | string)[]>;
   bbSettle(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   bbRenew(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
 }
@@ -133,6 +171,23 @@ interface QueuedSettle {
   amount: string;
 }
 
+/** The settles queued since the last send: `sent` resolves once they are out (taken or not). */
+interface SettleBatch {
+  settles: QueuedSettle[];
+  sent: Promise<void>;
+  resolve: () => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * How long a settle queued while other calls run waits for a reservation to carry it before it is
+ * sent alone. Far below the 1 s at which gateways read the team's figures; meanwhile the call's
+ * hold, never below its cost, keeps its place.
+ */
+const SETTLE_WAIT_MS = 10;
+/** The most settles one reservation carries; a longer queue is sent at once, in one pipeline. */
+const MAX_CARRIED = 16;
+
 export interface RedisStoreOptions {
   url: string;
   team: string;
@@ -143,6 +198,8 @@ export interface RedisStoreOptions {
   unavailable: "block" | "personalOnly";
   leaseMs?: number;
   refreshMs?: number;
+  /** SETTLE_WAIT_MS unless set (tests). */
+  settleWaitMs?: number;
 }
 
 export function toMicros(picos: Picos): bigint {
@@ -166,21 +223,22 @@ export class RedisTeamEngine implements TeamEngine {
   private replaying: Promise<void> | undefined;
   private needsReplay = true;
   private readonly pending = new Set<Promise<void>>();
-  private settleQueue: QueuedSettle[] = [];
-  private settleTurn: Promise<void> | undefined;
+  private settleBatch: SettleBatch | undefined;
   private closed = false;
   private connected = false;
   private readonly leaseMs: number;
   private readonly refreshMs: number;
+  private readonly settleWaitMs: number;
   readonly where: string;
 
   private constructor(private readonly o: RedisStoreOptions) {
     this.prefix = teamKeyPrefix(o.team);
     this.leaseMs = o.leaseMs ?? 120_000;
     this.refreshMs = o.refreshMs ?? 1000;
+    this.settleWaitMs = o.settleWaitMs ?? SETTLE_WAIT_MS;
     this.where = redactUrl(o.url);
     this.client = connect(o.url);
-    for (const [name, lua] of [["bbReserve", RESERVE_LUA], ["bbSettle", SETTLE_LUA], ["bbRenew", RENEW_LUA]] as const) {
+    for (const [name, lua] of [["bbReserve", RESERVE_LUA], ["bbSettle", SETTLE_LUA], ["bbSettleReserve", SETTLE_THEN_RESERVE_LUA], ["bbRenew", RENEW_LUA]] as const) {
       this.client.defineCommand(name, { lua });
     }
     this.client.on("error", (err: Error) => o.log.debug(`team ledger ${this.where}: ${err.message}`));
@@ -231,13 +289,21 @@ export class RedisTeamEngine implements TeamEngine {
     const amount = toMicros(req.amount);
     const keys = windows.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`]);
     const args = [req.callId, String(amount), String(this.leaseMs), "reserve", ...windows.map((w) => String(w.cap.limit / PICOS_PER_MICRO)), ...windows.map((w) => String(expireAt(w.end)))];
+    // The settles queued since the last reservation ride in its script: one round trip for both.
+    const carried = this.takeSettles();
     let result: (number | string)[];
     try {
-      result = await this.scripts().bbReserve(keys.length, ...keys, ...args);
+      result = carried
+        ? await this.scripts().bbSettleReserve(...settleThenReserveArgs(carried.settles, keys, args))
+        : await this.scripts().bbReserve(keys.length, ...keys, ...args);
     } catch (err) {
-      this.o.log.warn(`team ledger ${this.where}: reserve failed: ${(err as Error).message}`);
+      const why = (err as Error).message;
+      this.o.log.warn(`team ledger ${this.where}: reserve failed: ${why}`);
+      if (carried) this.settlesLost(carried.settles, why);
       void this.dropHold(req.callId, windows); // it may have run before the reply was lost
       return this.unavailable(req.capIds);
+    } finally {
+      carried?.resolve();
     }
     if (Number(result[0]) === 1) {
       this.holds.set(req.callId, { windows });
@@ -277,9 +343,12 @@ export class RedisTeamEngine implements TeamEngine {
   }
 
   /**
-   * Books a journaled call. The script goes out after the callers' answers, not on their path:
-   * settles are queued and sent once per turn of the event loop (setImmediate), several in one
-   * pipeline (one write). Until then the call's hold, never below its cost, keeps its place.
+   * Books a journaled call, after the caller's answer, not on its path. While other calls run, more
+   * reservations are coming: the settle is queued, and the next reservation carries it in its own
+   * script call (SETTLE_THEN_RESERVE_LUA); one not carried within SETTLE_WAIT_MS, or a queue longer
+   * than MAX_CARRIED, is sent alone. With no other call running it is sent after this turn's
+   * answers: carried, its Redis work would land on the next caller's path instead of beside it.
+   * Until it lands the call's hold, never below its cost, keeps its place.
    */
   settle(record: SettledCall): Promise<void> {
     const hold = this.holds.get(record.id);
@@ -287,44 +356,76 @@ export class RedisTeamEngine implements TeamEngine {
     const windows = hold?.windows ?? this.windowsOf(this.caps.applicable(record.answeredBy === undefined ? record : { ...record, modelId: cappedModelId(record) }), new Date(record.startedAt));
     if (windows.length === 0) return Promise.resolve();
     const amount = BigInt(record.costPicos);
-    this.settleQueue.push({ callId: record.id, windows, amount: amount > 0n ? String(toMicros(amount)) : "release" });
-    if (!this.settleTurn) {
-      const turn = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.sendSettles());
-      this.settleTurn = turn;
-      this.pending.add(turn);
-      void turn.finally(() => this.pending.delete(turn));
+    const batch = this.settleBatch ?? this.openBatch(this.holds.size > 0);
+    batch.settles.push({ callId: record.id, windows, amount: amount > 0n ? String(toMicros(amount)) : "release" });
+    if (batch.settles.length === MAX_CARRIED + 1) {
+      // Too many for a reservation to carry: out after this turn's answers, as one pipeline.
+      clearTimeout(batch.timer);
+      batch.timer = undefined;
+      setImmediate(() => void this.sendSettles(batch));
     }
-    return this.settleTurn;
+    return batch.sent;
   }
 
-  /** Sends the settles queued this turn; those the store did not take are replayed from the journal. */
-  private async sendSettles(): Promise<void> {
-    const batch = this.settleQueue;
-    this.settleQueue = [];
-    this.settleTurn = undefined;
-    if (!this.isReady()) {
-      this.needsReplay = true;
-      return;
-    }
-    let lost: QueuedSettle[] = [];
-    let why = "";
+  /** `othersRunning`: wait for a reservation to carry the batch, else send it after this turn. */
+  private openBatch(othersRunning: boolean): SettleBatch {
+    let resolve!: () => void;
+    const sent = new Promise<void>((r) => (resolve = r));
+    const batch: SettleBatch = { settles: [], sent, resolve, timer: undefined };
+    if (othersRunning) batch.timer = setTimeout(() => void this.sendSettles(batch), this.settleWaitMs);
+    else setImmediate(() => void this.sendSettles(batch)); // a reservation in this turn may still take it
+    this.settleBatch = batch;
+    this.pending.add(sent);
+    void sent.then(() => this.pending.delete(sent));
+    return batch;
+  }
+
+  /** The queued settles for a reservation to carry, if few enough; the caller resolves them once its script is answered. */
+  private takeSettles(): SettleBatch | undefined {
+    const batch = this.settleBatch;
+    if (!batch || batch.settles.length > MAX_CARRIED) return undefined;
+    clearTimeout(batch.timer);
+    this.settleBatch = undefined;
+    return batch;
+  }
+
+  /** Sends a batch no reservation carried; settles the store did not take are replayed from the journal. */
+  private async sendSettles(batch: SettleBatch): Promise<void> {
+    if (this.settleBatch !== batch) return; // a reservation took it meanwhile
+    clearTimeout(batch.timer);
+    this.settleBatch = undefined;
+    const queued = batch.settles;
     try {
-      if (batch.length === 1) {
-        // Alone in its turn (one caller): the command itself, without a pipeline to build.
-        await this.runSettle(batch[0]!.callId, batch[0]!.windows, batch[0]!.amount);
-      } else {
-        const pipeline = this.client.pipeline();
-        for (const s of batch) (pipeline as unknown as ScriptPipeline).bbSettle(...settleArgs(s));
-        const replies = (await pipeline.exec()) ?? [];
-        lost = batch.filter((_, i) => !replies[i] || replies[i]![0]);
-        why = replies.find(([err]) => err)?.[0]?.message ?? "no reply";
+      if (!this.isReady()) {
+        this.needsReplay = true;
+        return;
       }
-    } catch (err) {
-      lost = batch;
-      why = (err as Error).message;
+      let lost: QueuedSettle[] = [];
+      let why = "";
+      try {
+        if (queued.length === 1) {
+          // Alone (one caller, no call since): the command itself, without a pipeline to build.
+          await this.runSettle(queued[0]!.callId, queued[0]!.windows, queued[0]!.amount);
+        } else {
+          const pipeline = this.client.pipeline();
+          for (const s of queued) (pipeline as unknown as ScriptPipeline).bbSettle(...settleArgs(s));
+          const replies = (await pipeline.exec()) ?? [];
+          lost = queued.filter((_, i) => !replies[i] || replies[i]![0]);
+          why = replies.find(([err]) => err)?.[0]?.message ?? "no reply";
+        }
+      } catch (err) {
+        lost = queued;
+        why = (err as Error).message;
+      }
+      this.settlesLost(lost, why);
+    } finally {
+      batch.resolve();
     }
+  }
+
+  /** One line for the batch (an outage under load fails many at once); the journal replay books them. */
+  private settlesLost(lost: QueuedSettle[], why: string): void {
     if (lost.length === 0) return;
-    // One line for the batch: an outage under load fails many at once.
     this.o.log.warn(`team ledger ${this.where}: settle of ${lost.length === 1 ? lost[0]!.callId : `${lost.length} calls (${lost[0]!.callId}, …)`} failed (${why}); replayed from the journal when the store answers`);
     this.needsReplay = true;
   }
@@ -451,6 +552,7 @@ export class RedisTeamEngine implements TeamEngine {
     this.closed = true;
     clearInterval(this.refreshTimer);
     clearInterval(this.renewTimer);
+    if (this.settleBatch) void this.sendSettles(this.settleBatch); // no reservation will come to carry them
     await Promise.allSettled([...this.pending]);
     await this.replaying;
     await Promise.race([this.client.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
@@ -510,8 +612,24 @@ export class RedisTeamEngine implements TeamEngine {
 
 /** The settle script's key count, keys and arguments for one call (ARGV[2]: micro-dollars, or "release"). */
 function settleArgs(s: QueuedSettle): [number, ...string[]] {
-  const keys = s.windows.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`, `${w.base}:applied`]);
+  const keys = s.windows.flatMap(settleKeys);
   return [keys.length, ...keys, s.callId, s.amount, ...s.windows.map((w) => String(expireAt(w.end)))];
+}
+
+/** SETTLE_THEN_RESERVE_LUA's key count, keys and arguments: the settles', then the reservation's. */
+function settleThenReserveArgs(settles: QueuedSettle[], reserveKeys: string[], reserveArgs: string[]): [number, ...string[]] {
+  const keys: string[] = [];
+  const args = [String(settles.length)];
+  for (const s of settles) {
+    keys.push(...s.windows.flatMap(settleKeys));
+    args.push(s.callId, s.amount, String(s.windows.length), ...s.windows.map((w) => String(expireAt(w.end))));
+  }
+  keys.push(...reserveKeys);
+  return [keys.length, ...keys, ...args, ...reserveArgs];
+}
+
+function settleKeys(w: Hold["windows"][number]): string[] {
+  return [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`, `${w.base}:applied`];
 }
 
 function expireAt(windowEnd: Date): number {

@@ -350,7 +350,7 @@ async function main(): Promise<void> {
       "",
       ...head,
       "",
-      "Redis note: admission is one script call (the reservation, before the call is forwarded; test/server/team.test.ts checks it with MONITOR); the settle's script follows the answer (the settles of one turn of the event loop together, in one pipeline when there are several). \"One reserve script call alone\" is RedisTeamEngine.reserve timed from the bench process against the same redis-server, its client's work included; (d) − (c) also holds the gateway's side of the settle.",
+      "Redis note: admission is one script call (the reservation, before the call is forwarded; test/server/team.test.ts checks it with MONITOR); a call's settle follows the answer, carried by the next reservation's script while other calls run, else sent alone. \"One reserve script call alone\" is RedisTeamEngine.reserve timed from the bench process against the same redis-server, its client's work included; (d) − (c) also holds the gateway's side of the settle.",
       "",
       "## Calls",
       "",

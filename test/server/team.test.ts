@@ -4,12 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile, mkdir, symlink } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import Redis from "ioredis";
 import { InvokeModelWithResponseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
 import { costOf, PriceBook } from "../../server/metering/prices";
+import { silentLogger } from "../../server/log";
+import { RedisTeamEngine, RESERVE_LUA, SETTLE_LUA, SETTLE_THEN_RESERVE_LUA } from "../../server/team/redisStore";
 import { usdToPicos } from "../../server/metering/money";
 import { ZERO_USAGE } from "../../server/metering/types";
 import { FakeBedrock } from "../support/fakeBedrock";
@@ -73,6 +76,31 @@ async function settledMicros(admin: Redis, team: string, capId: string): Promise
     const [spent, reserved] = await Promise.all([admin.get(`${key}:spent`), admin.get(`${key}:reserved`)]);
     return reserved === "0" && spent !== null ? BigInt(spent) : undefined;
   });
+}
+
+const shaOf = (lua: string) => createHash("sha1").update(lua).digest("hex");
+const SCRIPTS = new Map([[shaOf(RESERVE_LUA), "reserve"], [shaOf(SETTLE_LUA), "settle"], [shaOf(SETTLE_THEN_RESERVE_LUA), "settle-then-reserve"]] as const);
+
+/**
+ * What a command in MONITOR's log does, if it is one of the team scripts: the call it reserves for,
+ * the calls it settles. ioredis sends a script's source (EVAL) the first time on a connection, its
+ * SHA1 (EVALSHA) after; MONITOR shows the source with its newlines escaped.
+ */
+function scriptCall(args: string[]): { script: string; reserves?: string; settles: string[] } | undefined {
+  const name = args[0]!.toLowerCase();
+  const sha = name === "evalsha" ? args[1]! : name === "eval" ? shaOf(args[1]!.replace(/\\n/g, "\n")) : undefined;
+  const script = sha === undefined ? undefined : SCRIPTS.get(sha as never);
+  if (!script) return undefined;
+  const argv = args.slice(3 + Number(args[2]));
+  if (script === "reserve") return { script, reserves: argv[0]!, settles: [] };
+  if (script === "settle") return { script, settles: [argv[0]!] };
+  const settles: string[] = [];
+  let a = 1;
+  for (let i = 0; i < Number(argv[0]); i++) {
+    settles.push(argv[a]!);
+    a += 3 + Number(argv[a + 2]);
+  }
+  return { script, reserves: argv[a]!, settles };
 }
 
 function teamCost(calls: { costPicos: string; outcome: string }[]): bigint {
@@ -192,24 +220,24 @@ describe("team caps: Redis (hard wall)", function () {
       // The periodic refresh (team figures, team.json, the replay marker) reads on its own timer.
       const refreshReads = new Set(["strlen", "getrange", "exists", "get"]);
       const fromGateway = (c: { args: string[]; source: string }) => c.source !== "lua" && c.args[0] !== "echo" && !refreshReads.has(c.args[0]!.toLowerCase());
-      const isReserve = (c: { args: string[] }) => c.args[0]!.toLowerCase() === "evalsha" && c.args.includes("reserve");
-      const callIdOf = (c: { args: string[] }) => c.args[3 + Number(c.args[2])];
       const reserved: string[] = [];
       for (let i = 0; i < 3; i++) {
         const from = seen.findIndex((c) => c.args[0] === "echo" && c.args[1] === `call-${i}`);
         const to = seen.findIndex((c, j) => j > from && c.args[0] === "echo" && c.args[1] === "bedrock-saw-the-call");
         assert.ok(from >= 0 && to > from, `the markers of call ${i} are in the monitor's log`);
-        // An earlier call's settle may land here: it follows that call's answer, on no caller's path.
-        const between = seen.slice(from + 1, to).filter((c) => fromGateway(c) && (isReserve(c) || !reserved.includes(callIdOf(c)!)));
-        assert.deepEqual(between.map((c) => c.args[0]!.toLowerCase()), ["evalsha"], `call ${i}: one script call before Bedrock saw it, got ${JSON.stringify(between.map((c) => c.args.slice(0, 1)))}`);
-        assert.ok(isReserve(between[0]!), `call ${i}: that script call is the reservation`);
-        reserved.push(callIdOf(between[0]!)!);
+        // An earlier call's settle may land here alone: it follows that call's answer, on no caller's path.
+        const between = seen.slice(from + 1, to).filter((c) => fromGateway(c) && scriptCall(c.args)?.script !== "settle");
+        assert.equal(between.length, 1, `call ${i}: one command before Bedrock saw it, got ${JSON.stringify(between.map((c) => c.args.slice(0, 2)))}`);
+        const reservation = scriptCall(between[0]!.args);
+        assert.ok(reservation?.reserves && !reserved.includes(reservation.reserves), `call ${i}: that command is the reserve script, for this call`);
+        reserved.push(reservation.reserves);
       }
-      // Each call's settle follows (after its answer): one more script call with its id, no other.
+      // Each call's settle follows its answer, once: carried by a later reservation, or alone.
       const start = seen.findIndex((c) => c.args[0] === "echo" && c.args[1] === "call-0");
-      const others = () => seen.slice(start).filter((c) => fromGateway(c) && !isReserve(c));
-      await waitFor("the settles", async () => (others().length >= 3 ? true : undefined));
-      assert.deepEqual(others().map((c) => [c.args[0]!.toLowerCase(), callIdOf(c)]), reserved.map((id) => ["evalsha", id]), "one settle script per call, in order, and nothing else");
+      const settled = () => seen.slice(start).flatMap((c) => (fromGateway(c) ? scriptCall(c.args)?.settles ?? [] : []));
+      await waitFor("the settles", async () => (settled().length >= 3 ? true : undefined));
+      assert.deepEqual(settled(), reserved, "one settle per call, in order");
+      assert.deepEqual(seen.slice(start).filter((c) => fromGateway(c) && !scriptCall(c.args)).map((c) => c.args[0]), [], "and no other command");
     } finally {
       monitor.disconnect();
     }
@@ -228,6 +256,63 @@ describe("team caps: Redis (hard wall)", function () {
     }
     assert.equal(await settledMicros(admin!, "t9", "team-day"), before + SETTLED_MICROS, "settled once Redis takes writes again");
     assert.doesNotMatch(g.served.stderr(), /settle of .* failed/, "no settle waited out its command timeout: the answer did not wait for it");
+  });
+
+  it("a reservation carries the settles queued before it in its one script call, settled first; with no reservation to carry it a settle goes alone", async () => {
+    await admin!.connect();
+    const settleWaitMs = 300;
+    const store = await RedisTeamEngine.open({ url: redis!.url, team: "t10", writer: "test", history: async function* () {}, log: silentLogger(), now: () => new Date(), unavailable: "block", settleWaitMs });
+    const key = `{bb:t10}:w:tight:${dayStartMs()}`;
+    const micros = async (what: "spent" | "reserved") => Number((await admin!.get(`${key}:${what}`)) ?? "0");
+    const seen: string[][] = [];
+    let monitor: Redis | undefined;
+    try {
+      await store.setCaps([{ id: "tight", scope: "team", window: "day", limitUsd: 1 }], "UTC");
+      monitor = await admin!.monitor();
+      monitor.on("monitor", (_time: string, args: unknown[], source: string) => {
+        if (source !== "lua") seen.push(args.map(String));
+      });
+      const ask = (callId: string, usd: number) => store.reserve({ callId, capIds: ["tight"], amount: usdToPicos(usd), now: new Date(), modelId: SONNET_45, caller: "AKIDEXAMPLE", tags: {} });
+      const settle = (id: string, usd: number) => store.settle({ id, modelId: SONNET_45, costPicos: String(usdToPicos(usd)), startedAt: new Date().toISOString() });
+
+      // 1. A call settles at $0.10 of its $0.60 hold and the next asks $0.60 in the same turn: carried
+      //    and settled first, it is checked against $0.10 (against the hold, $1.20 > $1, it would be refused).
+      assert.equal((await ask("first", 0.6)).ok, true);
+      const firstSettled = settle("first", 0.1);
+      const second = await ask("second", 0.6);
+      assert.equal(second.ok, true, `admitted against the settled $0.10: ${second.ok ? "" : second.message}`);
+      await firstSettled;
+      assert.deepEqual([await micros("spent"), await micros("reserved")], [100_000, 600_000], "the first call's $0.10 booked, the second's hold in place");
+
+      // 2. A call settles while another runs: it waits for the next reservation, which carries it.
+      assert.equal((await ask("third", 0.2)).ok, true);
+      const secondSettled = settle("second", 0.2);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(await micros("spent"), 100_000, "not sent alone while another call runs");
+      assert.equal((await ask("fourth", 0.4)).ok, true, "$0.30 spent + $0.20 and $0.40 held");
+      await secondSettled;
+
+      // 3. One settling while another runs, and no reservation comes: it goes alone after settleWaitMs.
+      const thirdSettled = settle("third", 0.05);
+      await thirdSettled;
+      assert.deepEqual([await micros("spent"), await micros("reserved")], [350_000, 400_000]);
+      // 4. The last one, with no other call running: sent after its turn.
+      await settle("fourth", 0.3);
+      assert.deepEqual([await micros("spent"), await micros("reserved")], [650_000, 0]);
+
+      await waitFor("the monitor's log", async () => (seen.filter((c) => scriptCall(c)?.settles.includes("fourth")).length === 1 ? true : undefined));
+      assert.deepEqual(seen.map((c) => scriptCall(c)).filter((c) => c !== undefined), [
+        { script: "reserve", reserves: "first", settles: [] },
+        { script: "settle-then-reserve", reserves: "second", settles: ["first"] },
+        { script: "reserve", reserves: "third", settles: [] },
+        { script: "settle-then-reserve", reserves: "fourth", settles: ["second"] },
+        { script: "settle", settles: ["third"] },
+        { script: "settle", settles: ["fourth"] },
+      ], "one script call per reservation, settles carried where a reservation came, alone where none did");
+    } finally {
+      monitor?.disconnect();
+      await store.close();
+    }
   });
 
   it("a reconnect with Redis's data kept, and a gateway restart, replay the journal without counting a call twice", async () => {
