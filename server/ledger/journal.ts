@@ -122,6 +122,14 @@ export function journalMonth(at: string | Date): string {
 
 let lastMonth = { name: "", from: 0, to: 0 };
 
+/** What Journal.read reads: see there. */
+export interface ReadOptions {
+  since?: Date;
+  fromMonth?: string;
+  offsets?: ReadonlyMap<string, number>;
+  onBad?: (bad: BadLine) => void;
+}
+
 export class Journal {
   readonly stats: JournalStats = { appends: 0, writes: 0, syncs: 0, skippedLines: 0, repairedFiles: 0, linesRead: 0 };
   readonly quarantine: Quarantine = { lines: 0, unknownAmountLines: 0, files: [] };
@@ -196,22 +204,37 @@ export class Journal {
    * `onBad` hears of each complete one (the ledger quarantines them).
    */
   async *readMonth(month: string, onBad?: (bad: BadLine) => void, fromOffset = 0): AsyncIterable<JournalEntry> {
-    const unterminated = yield* this.parseLines(lines(this.file(month), fromOffset), month, onBad);
-    if (unterminated) this.stats.skippedLines++; // an unterminated line is being written or was torn
+    for await (const batch of this.readMonthBatches(month, onBad, fromOffset)) for (const entry of batch) yield entry;
   }
 
-  private async *parseLines(source: AsyncGenerator<Buffer, boolean>, month: string, onBad?: (bad: BadLine) => void): AsyncGenerator<JournalEntry, boolean> {
-    for (;;) {
-      const next = await source.next();
-      if (next.done) return next.value;
-      this.stats.linesRead++;
-      const parsed = parseLine(next.value);
-      if (parsed.ok) {
-        yield parsed.entry;
-      } else {
-        this.stats.skippedLines++;
-        onBad?.({ month, text: next.value.toString("utf8"), reason: parsed.reason });
+  /**
+   * readMonth's entries a read's worth (READ_CHUNK) at a time: a replay of a million lines awaits
+   * once per batch here, not once per line at every layer of nested generators.
+   */
+  private async *readMonthBatches(month: string, onBad: ((bad: BadLine) => void) | undefined, fromOffset: number): AsyncGenerator<JournalEntry[]> {
+    const source = lineBatches(this.file(month), fromOffset);
+    try {
+      for (;;) {
+        const next = await source.next();
+        if (next.done) {
+          if (next.value) this.stats.skippedLines++; // an unterminated line is being written or was torn
+          return;
+        }
+        const entries: JournalEntry[] = [];
+        for (const line of next.value) {
+          this.stats.linesRead++;
+          const parsed = parseLine(line);
+          if (parsed.ok) {
+            entries.push(parsed.entry);
+          } else {
+            this.stats.skippedLines++;
+            onBad?.({ month, text: line.toString("utf8"), reason: parsed.reason });
+          }
+        }
+        yield entries;
       }
+    } finally {
+      await source.return(false); // a reader that stops early closes the file
     }
   }
 
@@ -294,7 +317,12 @@ export class Journal {
    * All entries, months in order. `since` skips entries before it; `fromMonth` skips whole earlier
    * files; `offsets` starts each month's file at that byte offset (a line start: a checkpoint's).
    */
-  async *read(options: { since?: Date; fromMonth?: string; offsets?: ReadonlyMap<string, number>; onBad?: (bad: BadLine) => void } = {}): AsyncIterable<JournalEntry> {
+  async *read(options: ReadOptions = {}): AsyncIterable<JournalEntry> {
+    for await (const batch of this.readBatches(options)) for (const entry of batch) yield entry;
+  }
+
+  /** read's entries a read's worth at a time (never an empty batch): for replays of the whole journal. */
+  async *readBatches(options: ReadOptions = {}): AsyncIterable<JournalEntry[]> {
     const since = options.since?.getTime();
     let from = options.fromMonth;
     if (since !== undefined) {
@@ -303,8 +331,9 @@ export class Journal {
     }
     for (const month of await this.months()) {
       if (from !== undefined && month < from) continue;
-      for await (const entry of this.readMonth(month, options.onBad, options.offsets?.get(month) ?? 0)) {
-        if (since === undefined || Date.parse(entry.at) >= since) yield entry;
+      for await (const batch of this.readMonthBatches(month, options.onBad, options.offsets?.get(month) ?? 0)) {
+        const kept = since === undefined ? batch : batch.filter((entry) => Date.parse(entry.at) >= since);
+        if (kept.length > 0) yield kept;
       }
     }
   }
@@ -537,12 +566,13 @@ async function lineBefore(file: string, end: number): Promise<string | undefined
 const READ_CHUNK = 256 * 1024;
 
 /**
- * The complete lines of `file` from byte `start` (without their newline), as views into one
- * buffer reused for the whole file: a line is valid only until the next is asked for (copy it to
- * keep it). Reading a month's journal so allocates nothing per chunk, and memory stays bounded by
- * the longest line. Returns whether an unterminated tail followed.
+ * The complete lines of `file` from byte `start` (without their newline), one read's worth at a
+ * time, as views into one buffer reused for the whole file: a batch is valid only until the next
+ * is asked for (copy a line to keep it). Reading a month's journal so allocates nothing per chunk
+ * but the views, and memory stays bounded by the longest line. Returns whether an unterminated tail
+ * followed.
  */
-async function* lines(file: string, start = 0): AsyncGenerator<Buffer, boolean> {
+async function* lineBatches(file: string, start = 0): AsyncGenerator<Buffer[], boolean> {
   let fh: FileHandle;
   try {
     fh = await open(file, "r");
@@ -564,17 +594,33 @@ async function* lines(file: string, start = 0): AsyncGenerator<Buffer, boolean> 
       if (bytesRead === 0) return kept > 0;
       pos += bytesRead;
       const data = buf.subarray(0, kept + bytesRead);
+      const batch: Buffer[] = [];
       let from = 0;
       let nl: number;
       while ((nl = data.indexOf(NL, from)) >= 0) {
-        yield data.subarray(from, nl);
+        batch.push(data.subarray(from, nl));
         from = nl + 1;
       }
+      if (batch.length > 0) yield batch;
       kept = data.length - from;
       buf.copy(buf, 0, from, data.length); // the unfinished line moves to the front
     }
   } finally {
     await fh.close();
+  }
+}
+
+/** lineBatches one line at a time: a line is valid only until the next is asked for. */
+async function* lines(file: string, start = 0): AsyncGenerator<Buffer, boolean> {
+  const source = lineBatches(file, start);
+  try {
+    for (;;) {
+      const next = await source.next();
+      if (next.done) return next.value;
+      for (const line of next.value) yield line;
+    }
+  } finally {
+    await source.return(false);
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Journal, journalMonth } from "../../../server/ledger/journal";
@@ -66,6 +66,31 @@ describe("ledger/journal", () => {
     assert.deepEqual((await all(j)).map((e) => e.id), ["nov", "dec", "jan"]);
     assert.deepEqual((await all(j, { since: new Date("2026-12-01T00:00:00Z") })).map((e) => e.id), ["dec", "jan"]);
     await assert.rejects(j.append(reserve("bad", "not a date")));
+    await j.close();
+  });
+
+  it("reads in batches that span months, filtered by `since`; a reader that stops early leaves no file open", async () => {
+    const j = await Journal.open(dir);
+    for (let i = 0; i < 3000; i++) await j.append(reserve(`n${i}`, new Date(Date.UTC(2026, 10, 1) + i * 60_000).toISOString()));
+    for (let i = 0; i < 3000; i++) await j.append(reserve(`d${i}`, new Date(Date.UTC(2026, 11, 1) + i * 60_000).toISOString()));
+    const since = new Date(Date.UTC(2026, 10, 1) + 2500 * 60_000);
+    const batches: JournalEntry[][] = [];
+    for await (const batch of j.readBatches({ since })) batches.push(batch);
+    assert.ok(batches.length > 1 && batches.every((b) => b.length > 0), "several batches (a read is 256 KiB), none empty");
+    assert.deepEqual(batches.flat().map((e) => e.id), [...Array.from({ length: 500 }, (_, i) => `n${2500 + i}`), ...Array.from({ length: 3000 }, (_, i) => `d${i}`)]);
+    // One file handle per month read; it closes when the reader breaks off, not when the handle is collected.
+    const openJournalFiles = async () => {
+      const fds = await readdir("/proc/self/fd");
+      const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")));
+      return targets.filter((t) => t.includes(path.join(dir, "journal"))).length;
+    };
+    const before = await openJournalFiles();
+    for await (const e of j.read()) {
+      assert.equal(e.id, "n0");
+      assert.equal(await openJournalFiles(), before + 1, "the month being read is open");
+      break;
+    }
+    assert.equal(await openJournalFiles(), before, "and closed once the reader stopped");
     await j.close();
   });
 
