@@ -128,6 +128,8 @@ export interface ReadOptions {
   fromMonth?: string;
   offsets?: ReadonlyMap<string, number>;
   onBad?: (bad: BadLine) => void;
+  /** Only settle entries are wanted: reserve entries are left out, their lines mostly unparsed (see isReserveLine). */
+  settlesOnly?: boolean;
 }
 
 export class Journal {
@@ -204,14 +206,14 @@ export class Journal {
    * `onBad` hears of each complete one (the ledger quarantines them).
    */
   async *readMonth(month: string, onBad?: (bad: BadLine) => void, fromOffset = 0): AsyncIterable<JournalEntry> {
-    for await (const batch of this.readMonthBatches(month, onBad, fromOffset)) for (const entry of batch) yield entry;
+    for await (const batch of this.readMonthBatches(month, onBad, fromOffset, false)) for (const entry of batch) yield entry;
   }
 
   /**
    * readMonth's entries a read's worth (READ_CHUNK) at a time: a replay of a million lines awaits
    * once per batch here, not once per line at every layer of nested generators.
    */
-  private async *readMonthBatches(month: string, onBad: ((bad: BadLine) => void) | undefined, fromOffset: number): AsyncGenerator<JournalEntry[]> {
+  private async *readMonthBatches(month: string, onBad: ((bad: BadLine) => void) | undefined, fromOffset: number, settlesOnly: boolean): AsyncGenerator<JournalEntry[]> {
     const source = lineBatches(this.file(month), fromOffset);
     try {
       for (;;) {
@@ -223,9 +225,10 @@ export class Journal {
         const entries: JournalEntry[] = [];
         for (const line of next.value) {
           this.stats.linesRead++;
+          if (settlesOnly && isReserveLine(line)) continue;
           const parsed = parseLine(line);
           if (parsed.ok) {
-            entries.push(parsed.entry);
+            if (!settlesOnly || parsed.entry.type === "settle") entries.push(parsed.entry);
           } else {
             this.stats.skippedLines++;
             onBad?.({ month, text: line.toString("utf8"), reason: parsed.reason });
@@ -315,7 +318,8 @@ export class Journal {
 
   /**
    * All entries, months in order. `since` skips entries before it; `fromMonth` skips whole earlier
-   * files; `offsets` starts each month's file at that byte offset (a line start: a checkpoint's).
+   * files; `offsets` starts each month's file at that byte offset (a line start: a checkpoint's);
+   * `settlesOnly` leaves reserve entries out (and their lines unparsed).
    */
   async *read(options: ReadOptions = {}): AsyncIterable<JournalEntry> {
     for await (const batch of this.readBatches(options)) for (const entry of batch) yield entry;
@@ -331,8 +335,10 @@ export class Journal {
     }
     for (const month of await this.months()) {
       if (from !== undefined && month < from) continue;
-      for await (const batch of this.readMonthBatches(month, options.onBad, options.offsets?.get(month) ?? 0)) {
-        const kept = since === undefined ? batch : batch.filter((entry) => Date.parse(entry.at) >= since);
+      // Entries are filed by the UTC month of `at`: only since's own month holds any before it.
+      const cut = since !== undefined && month === journalMonth(options.since!);
+      for await (const batch of this.readMonthBatches(month, options.onBad, options.offsets?.get(month) ?? 0, options.settlesOnly === true)) {
+        const kept = cut ? batch.filter((entry) => Date.parse(entry.at) >= since) : batch;
         if (kept.length > 0) yield kept;
       }
     }
@@ -522,6 +528,17 @@ export class Journal {
 }
 
 const NL_BUF = Buffer.from("\n");
+const RESERVE_START = Buffer.from('{"type":"reserve",');
+const TYPE_KEY = Buffer.from('"type"');
+
+/**
+ * A line the journal wrote for a reservation (JSON.stringify puts `type` first), which a reader of
+ * settled calls can pass over unparsed. A line with a second "type" key (JSON.parse keeps the last)
+ * is parsed like any other; so is a broken one, which such a reader skips either way.
+ */
+function isReserveLine(line: Buffer): boolean {
+  return line.length > RESERVE_START.length && line.compare(RESERVE_START, 0, RESERVE_START.length, 0, RESERVE_START.length) === 0 && line.indexOf(TYPE_KEY, RESERVE_START.length) < 0;
+}
 
 /** A journal line checked against the entry schema: valid JSON is not enough (see schema.ts). */
 function parseLine(line: Buffer): { ok: true; entry: JournalEntry } | { ok: false; reason: string } {

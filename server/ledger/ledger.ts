@@ -157,7 +157,7 @@ export class Ledger {
    * is charged to the window it reserved in, as the live engine does.
    */
   async *settledSince(since: Date): AsyncIterable<CallRecord> {
-    for await (const batch of this.journal.readBatches({ since })) for (const e of batch) if (e.type === "settle") yield e;
+    for await (const batch of this.journal.readBatches({ since, settlesOnly: true })) for (const e of batch) if (e.type === "settle") yield e;
   }
 
   /**
@@ -166,7 +166,7 @@ export class Ledger {
    */
   async *settledSinceCheckpoint(since: Date): AsyncIterable<CallRecord> {
     const offsets = this.tailOffsets;
-    for await (const batch of this.journal.readBatches({ since, ...(offsets ? { offsets } : {}) })) for (const e of batch) if (e.type === "settle") yield e;
+    for await (const batch of this.journal.readBatches({ since, settlesOnly: true, ...(offsets ? { offsets } : {}) })) for (const e of batch) if (e.type === "settle") yield e;
   }
 
   /** The snapshot `name` took in the checkpoint this open started from; undefined when open replayed the journal whole. */

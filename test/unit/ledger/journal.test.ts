@@ -94,6 +94,34 @@ describe("ledger/journal", () => {
     await j.close();
   });
 
+  it("settlesOnly: the settle entries read() gives, reserve lines passed over unparsed; a line that only starts like a reserve is still read", async () => {
+    await (await Journal.open(dir)).close();
+    const at = "2026-11-22T10:00:00.000Z";
+    const settle = (id: string) => ({
+      type: "settle", id, at, startedAt: at, user: "u", tool: "t", operation: "Converse", modelId: "m", baseModelId: "m",
+      usage: { inputTokens: 1, outputTokens: 2, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 },
+      usageEstimated: false, costPicos: "7", worstCasePicos: "42", outcome: "ok", status: 200, latencyMs: 1, tags: {},
+    });
+    const { type: _type, ...settleFields } = settle("twice");
+    const lines = [
+      JSON.stringify(reserve("r1")),
+      JSON.stringify(settle("s1")),
+      JSON.stringify({ ...reserve("r2"), tags: { type: "batch" } }), // a tag named "type": parsed, still a reserve
+      // Starts as a reserve, but its last "type" key wins in JSON.parse: a settle.
+      `{"type":"reserve",${JSON.stringify(settleFields).slice(1, -1)},"type":"settle"}`,
+      `{"type":"reserve","id":"torn"`, // broken: skipped by any reader
+      JSON.stringify(settle("s2")),
+    ];
+    await writeFile(path.join(dir, "journal", "2026-11.jsonl"), lines.join("\n") + "\n");
+    const j = await Journal.open(dir);
+    const settles = (await all(j)).filter((e) => e.type === "settle").map((e) => e.id);
+    assert.deepEqual(settles, ["s1", "twice", "s2"]);
+    const only: string[] = [];
+    for await (const batch of j.readBatches({ settlesOnly: true })) for (const e of batch) only.push(`${e.type}:${e.id}`);
+    assert.deepEqual(only, ["settle:s1", "settle:twice", "settle:s2"], "the same settles, in order");
+    await j.close();
+  });
+
   it("skips and counts unparsable lines instead of throwing", async () => {
     await (await Journal.open(dir)).close();
     const file = path.join(dir, "journal", "2026-11.jsonl");
