@@ -330,7 +330,7 @@ export class Gateway implements RunningGateway {
 
   /** Team caps come from team.json and the settings; the local engine keeps the personal ones. */
   private async openTeam(config: Config): Promise<TeamRuntime> {
-    const runtime = await TeamRuntime.open({ config, ledgerDir: this.ledgerDir, user: userOf(config), history: this.history, log: this.log, now: this.now });
+    const runtime = await TeamRuntime.open({ config, ledgerDir: this.ledgerDir, user: userOf(config), history: this.history, journal: this.ledger, log: this.log, now: this.now });
     runtime.onChange(() => {
       if (this.res.team !== runtime) return;
       void this.apply(this.currentConfig).catch((err) => this.log.error(`applying team.json: ${(err as Error).message}`));

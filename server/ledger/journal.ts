@@ -475,10 +475,15 @@ export class Journal {
 
   /** True when `month`'s file holds `line` and its newline just before byte `end`: a checkpoint still applies to it. */
   async endsWith(month: string, end: number, line: string): Promise<boolean> {
+    return (await this.lineEndingAt(month, end)) === line;
+  }
+
+  /** The line (without its newline) that ends at byte `end` of `month`'s file; undefined when none does (see lineBefore) or the file is shorter. */
+  async lineEndingAt(month: string, end: number): Promise<string | undefined> {
     const file = this.file(month);
     const size = await stat(file).then((s) => s.size, () => -1);
-    if (size < end) return false;
-    return (await lineBefore(file, end)) === line;
+    if (size < end) return undefined;
+    return lineBefore(file, end);
   }
 
   /** Truncates a file a failed write left behind to its last durable length; throws while it cannot. */

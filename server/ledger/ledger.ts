@@ -169,6 +169,25 @@ export class Ledger {
     for await (const batch of this.journal.readBatches({ since, settlesOnly: true, ...(offsets ? { offsets } : {}) })) for (const e of batch) if (e.type === "settle") yield e;
   }
 
+  /**
+   * Where each month file's applied lines end now, with the last one's text: every line before
+   * these positions is written and applied. A reader that keeps them can later read only past them
+   * (settledSinceOffsets), once lineEndingAt shows each file still holds that line there.
+   */
+  appliedEnds(): Map<string, { end: number; line: string }> {
+    return new Map(this.covered);
+  }
+
+  /** The line of `month`'s journal file that ends at byte `end`, if the file still has one there. */
+  lineEndingAt(month: string, end: number): Promise<string | undefined> {
+    return this.journal.lineEndingAt(month, end);
+  }
+
+  /** Settled calls with `at` >= since in the lines past `offsets` (a month file it does not name: all of it), oldest first. */
+  async *settledSinceOffsets(since: Date, offsets: ReadonlyMap<string, number>): AsyncIterable<CallRecord> {
+    for await (const batch of this.journal.readBatches({ since, settlesOnly: true, offsets })) for (const e of batch) if (e.type === "settle") yield e;
+  }
+
   /** The snapshot `name` took in the checkpoint this open started from; undefined when open replayed the journal whole. */
   checkpointPart(name: string): unknown {
     return this.restoredParts[name];

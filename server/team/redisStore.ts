@@ -16,7 +16,7 @@
  *   …:amounts                           HASH call id → held micro-dollars
  *   …:applied                           SET of call ids already counted (settle is idempotent)
  *   {bb:T}:team.json                    optional team.json (SET by the lead), polled
- *   {bb:T}:replayed:<writer>            this gateway has re-contributed its journal since the store was last empty
+ *   {bb:T}:replayed:<writer>            this gateway has re-contributed its journal since the store was last empty, and up to where (ReplayMark)
  * Every key expires 40 days after its window ends. A hold's lease (2 min, renewed while the call
  * runs) lets a crashed gateway's reservations lapse; expired holds are purged by the next reserve.
  *
@@ -24,8 +24,10 @@
  * retries per request, so a call learns within about a second; then teamUnavailable decides.
  * The journal stays the truth: on every (re)connect, and whenever the replay marker is missing
  * (a Redis restarted without persistence), this gateway replays its journal's settled calls of
- * the current windows through the settle script — idempotent by call id, so each counts once.
+ * the current windows through the settle script — idempotent by call id, so each counts once —
+ * past the journal positions the marker records of its last replay (see replay).
  */
+import { createHash } from "node:crypto";
 import { capScopeFields } from "../budget/engine";
 import type { CallSubject } from "../budget/capMatch";
 import { cappedModelId, replaySettled, type SettledCall } from "../budget/replay";
@@ -35,6 +37,7 @@ import type { CapConfig } from "../config/schema";
 import type { Logger } from "../log";
 import { ceilDiv, type Picos } from "../metering/money";
 import { TEAM_FILE_MAX_BYTES } from "./regularFile";
+import { isObject } from "../shared/isObject";
 import { parseRedisUrl, teamKeyPrefix } from "./redisUrl";
 import { redactUrl, TeamCaps, unreachableMessage, type History, type TeamCap, type TeamCapStatus, type TeamEngine, type TeamReserveRequest, type TeamReserveResult } from "./teamEngine";
 
@@ -188,11 +191,33 @@ const SETTLE_WAIT_MS = 10;
 /** The most settles one reservation carries; a longer queue is sent at once, in one pipeline. */
 const MAX_CARRIED = 16;
 
+/**
+ * The local journal's positions (the Ledger), so that a replay resumes past the last one instead
+ * of re-sending the current windows' calls on every (re)connect. A position, not a time: a settle
+ * journaled late (after a full disk) carries an earlier `at` but lies past the mark.
+ */
+export interface ReplayJournal {
+  /** Where each month file's applied lines end now, with the last one's text. */
+  appliedEnds(): ReadonlyMap<string, { end: number; line: string }>;
+  /** The line of `month`'s file that ends at byte `end`, if the file still has one there. */
+  lineEndingAt(month: string, end: number): Promise<string | undefined>;
+  /** Settled calls with `at` >= since past `offsets` (a month it does not name: all of it). */
+  settledSinceOffsets(since: Date, offsets: ReadonlyMap<string, number>): AsyncIterable<SettledCall>;
+}
+
+/** What the replay marker holds: the team caps it replayed for, and where in each journal file it read to. */
+interface ReplayMark {
+  caps: string;
+  months: Record<string, { end: number; sha: string }>;
+}
+
 export interface RedisStoreOptions {
   url: string;
   team: string;
   writer: string;
   history: History;
+  /** Absent: every replay reads the current windows whole. */
+  journal?: ReplayJournal;
   log: Logger;
   now: () => Date;
   unavailable: "block" | "personalOnly";
@@ -222,6 +247,8 @@ export class RedisTeamEngine implements TeamEngine {
   private renewTimer: NodeJS.Timeout | undefined;
   private replaying: Promise<void> | undefined;
   private needsReplay = true;
+  /** Until setCaps, a replay would have no windows to send to and would record a marker for no caps. */
+  private capsKnown = false;
   private readonly pending = new Set<Promise<void>>();
   private settleBatch: SettleBatch | undefined;
   private closed = false;
@@ -275,6 +302,7 @@ export class RedisTeamEngine implements TeamEngine {
 
   async setCaps(caps: CapConfig[], timeZone: string): Promise<void> {
     this.caps.set(caps, timeZone);
+    this.capsKnown = true;
     this.needsReplay = true; // new caps: contribute this machine's journal to them
     await this.refresh();
   }
@@ -507,10 +535,15 @@ export class RedisTeamEngine implements TeamEngine {
       this.o.log.debug(`team ledger ${this.where}: refresh failed: ${(err as Error).message}`);
       return;
     }
-    if (this.needsReplay) await this.replay();
+    if (this.needsReplay && this.capsKnown) await this.replay();
   }
 
-  /** Re-contributes this gateway's journal (current windows) to the store; idempotent by call id. */
+  /**
+   * Re-contributes this gateway's journal (current windows) to the store; idempotent by call id.
+   * It reads past the journal positions the last replay recorded in the marker when the marker is
+   * for the same caps and every file still holds the line it recorded there; else the windows
+   * whole. Every line before the positions it records was sent, by it or by an earlier replay.
+   */
   replay(): Promise<void> {
     if (this.replaying) return this.replaying;
     this.replaying = (async () => {
@@ -518,12 +551,16 @@ export class RedisTeamEngine implements TeamEngine {
       try {
         const now = this.o.now();
         const since = this.caps.earliestStart(now);
+        const caps = capsKey(this.caps.all().map((c) => c.cap), this.caps.timeZone);
+        const journal = this.o.journal;
+        const upTo = journal?.appliedEnds(); // before reading: the read below goes at least this far
+        const from = journal && since ? await this.resumeFrom(journal, caps) : undefined;
         let count = 0;
         if (since) {
           const current = new Map(this.caps.all().map((c) => [c.id, this.caps.bounds(c, now).start.getTime()]));
           let batch: Promise<unknown>[] = [];
           count = await replaySettled(
-            this.o.history(since),
+            from ? journal!.settledSinceOffsets(since, from) : this.o.history(since),
             // Only calls of each cap's current window: the store keeps nothing older.
             (call, at) => this.caps.applicable(call).filter((c) => this.caps.bounds(this.caps.get(c)!, at).start.getTime() === current.get(c)),
             ({ id, amount, at, capIds }) => {
@@ -536,8 +573,9 @@ export class RedisTeamEngine implements TeamEngine {
           );
           await Promise.all(batch);
         }
-        await this.client.set(this.marker(), new Date().toISOString(), "EX", KEEP_AFTER_WINDOW_S);
-        this.o.log.info(`team ledger ${this.where}: journal replayed (${count} settled calls of the current windows)`);
+        const mark: ReplayMark = { caps, months: Object.fromEntries([...(upTo ?? [])].map(([month, { end, line }]) => [month, { end, sha: sha256(line) }])) };
+        await this.client.set(this.marker(), JSON.stringify(mark), "EX", KEEP_AFTER_WINDOW_S);
+        this.o.log.info(`team ledger ${this.where}: journal replayed (${count} settled calls of the current windows${from ? ", past the last replay" : ""})`);
       } catch (err) {
         this.needsReplay = true;
         this.o.log.warn(`team ledger ${this.where}: journal replay failed (${(err as Error).message}); will retry`);
@@ -546,6 +584,20 @@ export class RedisTeamEngine implements TeamEngine {
       }
     })();
     return this.replaying;
+  }
+
+  /** Where the last replay read to, if its marker is for these caps and the journal still holds what it read there. */
+  private async resumeFrom(journal: ReplayJournal, caps: string): Promise<Map<string, number> | undefined> {
+    const text = await this.client.get(this.marker());
+    const mark = parseMark(text);
+    if (!mark || mark.caps !== caps) return undefined;
+    const from = new Map<string, number>();
+    for (const [month, { end, sha }] of Object.entries(mark.months)) {
+      const line = await journal.lineEndingAt(month, end);
+      if (line === undefined || sha256(line) !== sha) return undefined; // rewritten or cut short: read the windows whole
+      from.set(month, end);
+    }
+    return from;
   }
 
   async close(): Promise<void> {
@@ -630,6 +682,32 @@ function settleThenReserveArgs(settles: QueuedSettle[], reserveKeys: string[], r
 
 function settleKeys(w: Hold["windows"][number]): string[] {
   return [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`, `${w.base}:applied`];
+}
+
+/** Which team caps a replay was for: their settings and time zone decide which calls count in which windows. */
+function capsKey(caps: CapConfig[], timeZone: string): string {
+  return sha256(JSON.stringify({ timeZone, caps }));
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** A replay marker's value, or undefined for one from an earlier version (a date) or anything unreadable. */
+function parseMark(text: string | null): ReplayMark | undefined {
+  if (text === null) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(value) || typeof value.caps !== "string" || !isObject(value.months)) return undefined;
+  // The store is shared: a month names a file of this machine's journal only in its own form.
+  for (const [month, m] of Object.entries(value.months)) {
+    if (!/^\d{4}-\d{2}$/.test(month) || !isObject(m) || !Number.isSafeInteger(m.end) || (m.end as number) < 0 || typeof m.sha !== "string") return undefined;
+  }
+  return value as unknown as ReplayMark;
 }
 
 function expireAt(windowEnd: Date): number {

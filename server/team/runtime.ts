@@ -9,7 +9,7 @@ import path from "node:path";
 import type { Config } from "../config/schema";
 import type { Logger } from "../log";
 import { FolderTeamEngine } from "./folderStore";
-import { RedisTeamEngine } from "./redisStore";
+import { RedisTeamEngine, type ReplayJournal } from "./redisStore";
 import { isRedisUrl } from "./redisUrl";
 import { mergeTeamCaps, parseTeamFileText, type EffectiveCaps, type TeamFile } from "./teamConfig";
 import type { History, TeamEngine } from "./teamEngine";
@@ -19,6 +19,8 @@ export interface TeamRuntimeOptions {
   ledgerDir: string;
   user: string;
   history: History;
+  /** The journal's positions, so the Redis store's replays resume where the last one ended. */
+  journal?: ReplayJournal;
   log: Logger;
   now: () => Date;
 }
@@ -36,7 +38,7 @@ export class TeamRuntime {
     const writer = await writerId(o.ledgerDir);
     const common = { team: teamNameOf(o.config), writer, history: o.history, log: o.log, now: o.now, unavailable: o.config.teamUnavailable ?? "block" };
     const store: TeamEngine = isRedisUrl(ledger)
-      ? await RedisTeamEngine.open({ ...common, url: ledger })
+      ? await RedisTeamEngine.open({ ...common, url: ledger, ...(o.journal ? { journal: o.journal } : {}) })
       : await FolderTeamEngine.open({ ...common, dir: path.resolve(ledger), member: o.user, machine: os.hostname() });
     const runtime = new TeamRuntime(store, runtimeKey(o.config), o.log);
     runtime.load(store.teamFileText());

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, rm, writeFile, mkdir, symlink } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile, mkdir, symlink } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import Redis from "ioredis";
@@ -315,32 +315,66 @@ describe("team caps: Redis (hard wall)", function () {
     }
   });
 
-  it("a reconnect with Redis's data kept, and a gateway restart, replay the journal without counting a call twice", async () => {
-    const config = () => ({
-      upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t5", pricing: PRICING, logLevel: "info",
-      caps: [{ id: "team-day", scope: "team", window: "day", limitUsd: 100 }],
-    });
+  it("a reconnect with Redis's data kept, and a gateway restart, replay the journal past the last replay, without counting a call twice; other caps or a rewritten journal replay the window whole", async () => {
+    const caps = [{ id: "team-day", scope: "team", window: "day", limitUsd: 100 }];
+    const config = () => ({ upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t5", pricing: PRICING, logLevel: "info", caps });
     gateways = await startTeamGateways(root, 1, config);
     const g = gateways[0]!;
-    const replays = (text: string) => text.match(/journal replayed \(5 settled calls/g)?.length ?? 0;
+    /** The replays logged so far: how many calls each re-sent, and whether it read past the last one. */
+    const replays = (text: string) => [...text.matchAll(/journal replayed \((\d+) settled calls of the current windows(, past the last replay)?\)/g)].map((m) => `${m[1]}${m[2] ? " past" : " whole"}`);
+    await waitFor("the replay at start-up", async () => (replays(g.served.stderr()).length >= 1 ? true : undefined));
     for (let i = 0; i < 5; i++) assert.equal((await invoke(g.client, `call ${i}`)).ok, true);
     await admin!.connect();
     // 5 calls × 7,500 µ$ = 37,500 µ$.
     assert.equal(await settledMicros(admin!, "t5", "team-day"), 5n * SETTLED_MICROS);
 
-    // Drop the gateway's connection (Redis keeps its data): it reconnects and replays its journal.
+    // Drop the gateway's connection (Redis keeps its data): it reconnects and re-sends the 5 calls since its first replay.
     await admin!.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
-    await waitFor("the replay after the reconnect", async () => (replays(g.served.stderr()) >= 1 ? true : undefined));
+    await waitFor("the replay after the reconnect", async () => (replays(g.served.stderr()).length >= 2 ? true : undefined));
+    assert.deepEqual(replays(g.served.stderr()).slice(0, 2), ["0 whole", "5 past"]);
     assert.equal(await settledMicros(admin!, "t5", "team-day"), 5n * SETTLED_MICROS, "the replay after a reconnect counts nothing twice");
 
-    // A new gateway process on the same ledger replays it once more.
-    await stopTeamGateways(gateways);
-    const again = await serve(["--config", g.configFile]);
-    gateways = [{ ...g, served: again, client: clientFor(again.url) }];
-    await waitFor("the replay at start-up", async () => (replays(again.stderr()) >= 1 ? true : undefined));
+    // A new gateway process on the same ledger: nothing past that replay.
+    const restart = async () => {
+      await stopTeamGateways(gateways);
+      const again = await serve(["--config", g.configFile]);
+      gateways = [{ ...g, served: again, client: clientFor(again.url) }];
+      await waitFor("the replay at start-up", async () => (replays(again.stderr()).length >= 1 ? true : undefined));
+      return replays(again.stderr())[0];
+    };
+    assert.equal(await restart(), "0 past");
     assert.equal(await settledMicros(admin!, "t5", "team-day"), 5n * SETTLED_MICROS, "the replay after a restart counts nothing twice");
     assert.equal((await invoke(gateways[0]!.client, "one more")).ok, true);
     assert.equal(await settledMicros(admin!, "t5", "team-day"), 6n * SETTLED_MICROS, "and the next call counts once");
+
+    // Another cap: its window starts from this machine's journal, all of it.
+    caps.push({ id: "team-day-2", scope: "team", window: "day", limitUsd: 50 });
+    await writeFile(g.configFile, JSON.stringify({ ...JSON.parse(await readFile(g.configFile, "utf8")), caps }));
+    assert.equal(await restart(), "6 whole");
+    // (The replay is logged once its settles are in; the new cap's window has held no reservation.)
+    assert.equal(await admin!.get(`{bb:t5}:w:team-day-2:${dayStartMs()}:spent`), String(6n * SETTLED_MICROS), "the new cap counts the day's calls");
+    assert.equal(await settledMicros(admin!, "t5", "team-day"), 6n * SETTLED_MICROS);
+
+    // The journal's last line rewritten (same length, one character changed) while stopped: the marker no longer matches it.
+    await stopTeamGateways(gateways);
+    gateways = [];
+    const journalDir = path.join(g.ledgerDir, "journal");
+    const file = path.join(journalDir, (await readdir(journalDir)).filter((n) => n.endsWith(".jsonl")).sort().at(-1)!);
+    const text = await readFile(file, "utf8");
+    const last = text.lastIndexOf("\n", text.length - 2) + 1;
+    const tool = text.indexOf('"tool":"', last) + '"tool":"'.length;
+    await writeFile(file, text.slice(0, tool) + (text[tool] === "X" ? "Y" : "X") + text.slice(tool + 1));
+    assert.equal(await restart(), "6 whole");
+    assert.equal(await settledMicros(admin!, "t5", "team-day"), 6n * SETTLED_MICROS, "counted once all the same");
+
+    // The store is shared: a marker naming no journal file of this machine's form (or an earlier version's date) is not followed.
+    const [marker] = await admin!.keys("{bb:t5}:replayed:*");
+    const mark = JSON.parse((await admin!.get(marker!))!) as { caps: string; months: Record<string, unknown> };
+    for (const value of [JSON.stringify({ caps: mark.caps, months: { "../../../../etc/hostname": { end: 1, sha: "0" } } }), new Date().toISOString()]) {
+      await stopTeamGateways(gateways);
+      await admin!.set(marker!, value);
+      assert.equal(await restart(), "6 whole", value);
+    }
   });
 
   it("a stream that outgrows its worst case grows its team reservation, and is cut at the team cap", async () => {
