@@ -210,8 +210,8 @@ export class Journal {
   }
 
   /**
-   * readMonth's entries a read's worth (READ_CHUNK) at a time: a replay of a million lines awaits
-   * once per batch here, not once per line at every layer of nested generators.
+   * readMonth's entries a batch of lines (BATCH_LINES) at a time: a replay of a million lines
+   * awaits once per batch here, not once per line at every layer of nested generators.
    */
   private async *readMonthBatches(month: string, onBad: ((bad: BadLine) => void) | undefined, fromOffset: number, settlesOnly: boolean): AsyncGenerator<JournalEntry[]> {
     const source = lineBatches(this.file(month), fromOffset);
@@ -325,7 +325,7 @@ export class Journal {
     for await (const batch of this.readBatches(options)) for (const entry of batch) yield entry;
   }
 
-  /** read's entries a read's worth at a time (never an empty batch): for replays of the whole journal. */
+  /** read's entries a batch at a time (never an empty batch): for replays of the whole journal. */
   async *readBatches(options: ReadOptions = {}): AsyncIterable<JournalEntry[]> {
     const since = options.since?.getTime();
     let from = options.fromMonth;
@@ -586,9 +586,11 @@ async function lineBefore(file: string, end: number): Promise<string | undefined
 
 /** Bytes read from a journal file at a time (the buffer grows only for a longer line). */
 const READ_CHUNK = 256 * 1024;
+/** Lines per batch at most: the entries parsed from a batch live until it is consumed. */
+const BATCH_LINES = 64;
 
 /**
- * The complete lines of `file` from byte `start` (without their newline), one read's worth at a
+ * The complete lines of `file` from byte `start` (without their newline), up to BATCH_LINES at a
  * time, as views into one buffer reused for the whole file: a batch is valid only until the next
  * is asked for (copy a line to keep it). Reading a month's journal so allocates nothing per chunk
  * but the views, and memory stays bounded by the longest line. Returns whether an unterminated tail
@@ -616,12 +618,16 @@ async function* lineBatches(file: string, start = 0): AsyncGenerator<Buffer[], b
       if (bytesRead === 0) return kept > 0;
       pos += bytesRead;
       const data = buf.subarray(0, kept + bytesRead);
-      const batch: Buffer[] = [];
+      let batch: Buffer[] = [];
       let from = 0;
       let nl: number;
       while ((nl = data.indexOf(NL, from)) >= 0) {
         batch.push(data.subarray(from, nl));
         from = nl + 1;
+        if (batch.length === BATCH_LINES) {
+          yield batch;
+          batch = [];
+        }
       }
       if (batch.length > 0) yield batch;
       kept = data.length - from;
