@@ -156,17 +156,17 @@ export class Ledger {
    * `at: new Date(record.startedAt)` to recordSpent so a call that settled after a window rolled
    * is charged to the window it reserved in, as the live engine does.
    */
-  async *settledSince(since: Date): AsyncIterable<CallRecord> {
-    for await (const batch of this.journal.readBatches({ since, settlesOnly: true })) for (const e of batch) if (e.type === "settle") yield e;
+  settledSince(since: Date): AsyncIterable<CallRecord> {
+    return this.settledSinceOffsets(since, new Map()); // no offsets: every file from its start
   }
 
   /**
    * Settled calls with `at` >= since that are past the checkpoint open started from, oldest first
    * (every one when there was none): with a CheckpointPart's restored snapshot, what a full replay gives.
    */
-  async *settledSinceCheckpoint(since: Date): AsyncIterable<CallRecord> {
+  settledSinceCheckpoint(since: Date): AsyncIterable<CallRecord> {
     const offsets = this.tailOffsets;
-    for await (const batch of this.journal.readBatches({ since, settlesOnly: true, ...(offsets ? { offsets } : {}) })) for (const e of batch) if (e.type === "settle") yield e;
+    return this.settledSinceOffsets(since, offsets ?? new Map());
   }
 
   /**
