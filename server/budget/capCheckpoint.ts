@@ -7,27 +7,20 @@ import { z } from "zod";
 import type { CapConfig } from "../config/schema";
 import type { Caps } from "./caps";
 import type { BudgetEngine, CapTotal } from "./engine";
+import type { CheckpointedHistory, HistoryReaders } from "./historyPass";
 import { replayedSpend, type SettledCall } from "./replay";
 
-/** A journal with a checkpoint (the Ledger): the whole history, and the history past its checkpoint with the parts kept there. */
-export interface CheckpointedHistory {
-  settledSince(since: Date): AsyncIterable<SettledCall>;
-  settledSinceCheckpoint(since: Date): AsyncIterable<SettledCall>;
-  checkpointPart(name: string): unknown;
-}
-
 /**
- * Counts the journal into the personal caps at open (`fresh`: the caps the engine just took, all
- * at zero): a cap whose total the checkpoint holds (same id, window, scope and time zone) takes it
- * and replays only the journal past the checkpoint; every other cap replays its window whole.
- * Returns the tally the next checkpoint keeps (register it with the ledger).
+ * The personal caps' part of open (`fresh`: the caps the engine just took, all at zero): a cap
+ * whose total the checkpoint holds (same id, window, scope and time zone) takes it and reads only
+ * the journal past the checkpoint; every other cap reads its window whole. Once readHistory has fed
+ * the readers, `new CapTally(caps.local.engine.copy())` is the tally the next checkpoint keeps.
  */
-export async function replayCapsAtOpen(caps: Caps, fresh: readonly string[], history: CheckpointedHistory, now: Date): Promise<CapTally> {
-  const engine = caps.local.engine;
-  const restored = engine.restoreTotals(parseCapTotals(history.checkpointPart(CAPS_CHECKPOINT)), now);
-  await caps.replay((since) => history.settledSince(since), new Set(fresh.filter((id) => !restored.has(id))));
-  if (restored.size > 0) await caps.replay((since) => history.settledSinceCheckpoint(since), restored);
-  return new CapTally(engine.copy());
+export function capReadersAtOpen(caps: Caps, fresh: readonly string[], history: CheckpointedHistory, now: Date): HistoryReaders {
+  const restored = caps.local.engine.restoreTotals(parseCapTotals(history.checkpointPart(CAPS_CHECKPOINT)), now);
+  const whole = caps.replayReader(new Set(fresh.filter((id) => !restored.has(id))));
+  const pastCheckpoint = caps.replayReader(restored);
+  return { whole: whole ? [whole] : [], pastCheckpoint: pastCheckpoint ? [pastCheckpoint] : [] };
 }
 
 /** The checkpoint part's name in the ledger's state (Ledger.addCheckpointPart). */

@@ -7,7 +7,8 @@
 import type { Picos } from "../metering/money";
 import type { CallSubject } from "./capMatch";
 import { refusalMessage, type BudgetEngine, type CapStatus, type Refusal } from "./engine";
-import { replaySettled, type SettledCall } from "./replay";
+import { readOne, type SettledReader } from "./historyPass";
+import { replayedSpend, type SettledCall } from "./replay";
 
 /** Where a cap's figures live: this machine's engine, or a team store. */
 export type CapSource = "local" | "folder" | "redis";
@@ -180,6 +181,12 @@ export class Caps {
    * Team stores replay on their own (they know what the shared store already holds).
    */
   async replay(journal: (since: Date) => AsyncIterable<SettledCall>, only?: ReadonlySet<string>): Promise<void> {
+    const reader = this.replayReader(only);
+    if (reader) await readOne(journal, reader);
+  }
+
+  /** The replay as a reader of open's one pass over the journal (historyPass); none when no cap is to be counted. */
+  replayReader(only?: ReadonlySet<string>): SettledReader | undefined {
     const engine = this.local.engine;
     const starts = engine
       .status(this.local.now())
@@ -187,13 +194,14 @@ export class Caps {
       .map((s) => s.windowStart);
     // Stryker disable next-line EqualityOperator: of two equal dates either is the earliest.
     const since = starts.reduce<Date | undefined>((a, b) => (a && a < b ? a : b), undefined);
-    if (!since) return;
-    await replaySettled(
-      journal(since),
-      (call) => engine.applicableCaps(call).filter((id) => !only || only.has(id)),
-      ({ amount, at, capIds }) => {
-        for (const id of capIds) engine.recordExternalSpent(id, at, amount);
+    if (!since) return undefined;
+    const applicable = (call: SettledCall) => engine.applicableCaps(call).filter((id) => !only || only.has(id));
+    return {
+      since,
+      settled: (call) => {
+        const spend = replayedSpend(call, applicable);
+        if (spend) for (const id of spend.capIds) engine.recordExternalSpent(id, spend.at, spend.amount);
       },
-    );
+    };
   }
 }

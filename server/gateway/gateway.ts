@@ -33,9 +33,10 @@ import { snsChannel, webhookChannel } from "../policy/alertChannels";
 import { AlertDispatcher, type AlertSettings } from "../policy/alerts";
 import { GatewayMetrics } from "./metrics";
 import { CAP_ACTION_EVENT, capStatusDto, type CapActionEvent } from "./localApi";
-import { replaySettled } from "../budget/replay";
-import { CAPS_CHECKPOINT, replayCapsAtOpen, type CapTally } from "../budget/capCheckpoint";
-import { QUOTAS_CHECKPOINT, countsTowardQuota, openQuotaTally, type QuotaTally } from "../policy/quotaCheckpoint";
+import { readOne } from "../budget/historyPass";
+import { CAPS_CHECKPOINT, type CapTally } from "../budget/capCheckpoint";
+import { QUOTAS_CHECKPOINT, quotaReader, type QuotaTally } from "../policy/quotaCheckpoint";
+import { openTallies } from "./openTallies";
 import { capsInForce } from "../policy/plans";
 import { RateLimiter } from "../policy/rateLimit";
 import { ProfileCredentials } from "./callerCredentials";
@@ -206,7 +207,7 @@ export class Gateway implements RunningGateway {
     this.ctx = next;
     // Simulated: no control-plane look-ups (there are no credentials); profiles are priced at the dearest rate.
     if (!options.simulator) this.ctx.profiles = new ProfileLookup({ ledgerDir: this.ledgerDir, credentials: () => this.ctx.credentials(), log, now });
-    await this.replayCaps(fresh);
+    await this.openTallies(fresh);
     const alerts = (this.res.alerts = new AlertDispatcher(
       this.alertJournal,
       () => this.caps.status(this.now()).map(capStatusDto),
@@ -230,7 +231,6 @@ export class Gateway implements RunningGateway {
     ));
     this.ctx.publish = (record) => publisher.publish(record);
     alerts.configure(alertSettings(this.ctx.config, this.ctx.user));
-    await this.openQuotaTally(this.ctx);
     await this.replayQuotas(this.ctx);
     const mount = options.mount ?? ((api, ctx) => [attachDashboard(api, ctx)]);
     const routes: Routes[] = [this.metrics, ...mount(this.api, () => this.ctx), this.api];
@@ -295,15 +295,18 @@ export class Gateway implements RunningGateway {
     return this.closing;
   }
 
-  /** The caps' totals at open (from the ledger's checkpoint where it holds them), and the tally its next checkpoints keep. */
-  private async replayCaps(fresh: string[]): Promise<void> {
-    this.capTally = await replayCapsAtOpen(this.caps, fresh, this.ledger, this.now());
-    this.ledger.addCheckpointPart(CAPS_CHECKPOINT, this.capTally);
+  /** The caps' totals and the quota tally at open (from the ledger's checkpoint where it holds them), kept in its next checkpoints. */
+  private async openTallies(fresh: string[]): Promise<void> {
+    const tallies = await openTallies(this.caps, fresh, this.ledger, { timeZone: this.ledger.timeZone, now: this.now(), quotaApplies: hasQuota(this.ctx.config) });
+    this.capTally = tallies.caps;
+    this.ledger.addCheckpointPart(CAPS_CHECKPOINT, tallies.caps);
+    this.quotaTally = tallies.quotas;
+    if (tallies.quotas) this.ledger.addCheckpointPart(QUOTAS_CHECKPOINT, tallies.quotas);
   }
 
   /**
    * Request quotas survive a restart: once any quota is configured, the journal's calls of this
-   * month (each caller's, in the configured time zone) are counted through the one replay loop.
+   * month (each caller's, in the configured time zone) are counted by the replay rule (quotaReader).
    * Throttled and quota-refused calls did not count live, so they do not count here.
    */
   private async replayQuotas(ctx: GatewayContext): Promise<void> {
@@ -314,18 +317,7 @@ export class Gateway implements RunningGateway {
     this.rateLimiter.resetCounts(); // calls counted live before a quota applied are in the journal too
     // The tally has counted every journaled call so far by this same rule: no need to read the journal again.
     if (this.quotaTally?.timeZone === timeZone) return this.rateLimiter.restoreCounts(this.quotaTally.counts());
-    const since = windowBounds("month", timeZone, this.now()).start;
-    await replaySettled(this.history(since), () => [], () => undefined, (call) => {
-      if (!countsTowardQuota(call)) return;
-      const at = new Date(call.startedAt);
-      if (at >= since) this.rateLimiter.count(call.caller, at, timeZone);
-    });
-  }
-
-  /** The quota tally at open (server/policy/quotaCheckpoint.ts), kept in the ledger's checkpoints. */
-  private async openQuotaTally(ctx: GatewayContext): Promise<void> {
-    this.quotaTally = await openQuotaTally(this.ledger, this.ledger.timeZone, this.now(), hasQuota(ctx.config));
-    if (this.quotaTally) this.ledger.addCheckpointPart(QUOTAS_CHECKPOINT, this.quotaTally);
+    await readOne(this.history, quotaReader(windowBounds("month", timeZone, this.now()).start, (caller, at) => this.rateLimiter.count(caller, at, timeZone)));
   }
 
   /** Team caps come from team.json and the settings; the local engine keeps the personal ones. */

@@ -188,6 +188,11 @@ export class Ledger {
     for await (const batch of this.journal.readBatches({ since, settlesOnly: true, offsets })) for (const e of batch) if (e.type === "settle") yield e;
   }
 
+  /** Whether open started from a checkpoint; false when it replayed the journal whole (settledSinceCheckpoint then reads it all). */
+  get fromCheckpoint(): boolean {
+    return this.tailOffsets !== undefined;
+  }
+
   /** The snapshot `name` took in the checkpoint this open started from; undefined when open replayed the journal whole. */
   checkpointPart(name: string): unknown {
     return this.restoredParts[name];

@@ -4,8 +4,8 @@
  * checkpoint equal a full replay of this month.
  */
 import { z } from "zod";
-import type { CheckpointedHistory } from "../budget/capCheckpoint";
-import { replaySettled, type SettledCall } from "../budget/replay";
+import type { CheckpointedHistory, HistoryReaders, SettledReader } from "../budget/historyPass";
+import type { SettledCall } from "../budget/replay";
 import { windowBounds } from "../budget/windows";
 import { RateLimiter, type Counts } from "./rateLimit";
 
@@ -44,7 +44,12 @@ export class QuotaTally {
 
   /** Counts one settled call (journal order); calls that do not count toward a quota are ignored. */
   settled(call: SettledCall): void {
-    if (countsTowardQuota(call)) this.limiter.count(call.caller, new Date(call.startedAt), this.timeZone);
+    if (countsTowardQuota(call)) this.count(call.caller, new Date(call.startedAt));
+  }
+
+  /** Counts one call of `caller` that started `at`. */
+  count(caller: string, at: Date): void {
+    this.limiter.count(caller, at, this.timeZone);
   }
 
   counts(): [string, Counts][] {
@@ -56,23 +61,28 @@ export class QuotaTally {
   }
 }
 
+/** Counts each settled call that counts toward a quota and started at or after `since` (the replay rule), as a reader of open's pass. */
+export function quotaReader(since: Date, count: (caller: string, at: Date) => void): SettledReader {
+  return {
+    since,
+    settled: (call) => {
+      if (!countsTowardQuota(call)) return;
+      const at = new Date(call.startedAt);
+      if (at >= since) count(call.caller, at);
+    },
+  };
+}
+
 /**
- * The quota tally at open: the checkpoint's plus the journal past it, or (a quota applies, no
- * checkpoint holds a tally) this month's journal counted whole; without either, none (a quota added
- * later replays the journal). Register the result with the ledger.
+ * The quota tally at open and the reader that brings it up to date (readHistory): the checkpoint's
+ * tally with the journal past it, or (a quota applies, no checkpoint holds a tally) a new one with
+ * this month's journal whole; without either, none (a quota added later replays the journal).
+ * Register the tally with the ledger once the reader has been fed.
  */
-export async function openQuotaTally(history: CheckpointedHistory, timeZone: string, now: Date, quotaApplies: boolean): Promise<QuotaTally | undefined> {
-  const since = windowBounds("month", timeZone, now).start;
-  let tally = QuotaTally.restore(history.checkpointPart(QUOTAS_CHECKPOINT), timeZone);
-  let calls: AsyncIterable<SettledCall>;
-  if (tally) calls = history.settledSinceCheckpoint(since);
-  else if (quotaApplies) {
-    tally = new QuotaTally(timeZone);
-    calls = history.settledSince(since);
-  } else return undefined;
-  const counting = tally;
-  await replaySettled(calls, () => [], () => undefined, (call) => {
-    if (new Date(call.startedAt) >= since) counting.settled(call);
-  });
-  return tally;
+export function quotaTallyAtOpen(history: CheckpointedHistory, timeZone: string, now: Date, quotaApplies: boolean): { tally: QuotaTally; readers: HistoryReaders } | undefined {
+  const restored = QuotaTally.restore(history.checkpointPart(QUOTAS_CHECKPOINT), timeZone);
+  const tally = restored ?? (quotaApplies ? new QuotaTally(timeZone) : undefined);
+  if (!tally) return undefined;
+  const reader = quotaReader(windowBounds("month", timeZone, now).start, (caller, at) => tally.count(caller, at));
+  return { tally, readers: restored ? { whole: [], pastCheckpoint: [reader] } : { whole: [reader], pastCheckpoint: [] } };
 }

@@ -4,14 +4,15 @@ import { appendFile, cp, mkdtemp, readFile, rm, truncate, writeFile } from "node
 import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
-import { CAPS_CHECKPOINT, replayCapsAtOpen } from "../../../server/budget/capCheckpoint";
+import { CAPS_CHECKPOINT } from "../../../server/budget/capCheckpoint";
 import { Caps, LocalCapStore } from "../../../server/budget/caps";
 import { BudgetEngine } from "../../../server/budget/engine";
 import { windowBounds } from "../../../server/budget/windows";
 import type { CapConfig } from "../../../server/config/schema";
+import { openTallies } from "../../../server/gateway/openTallies";
 import { Ledger } from "../../../server/ledger/ledger";
 import type { CallRecord, Outcome, ReserveEntry } from "../../../server/ledger/types";
-import { QUOTAS_CHECKPOINT, countsTowardQuota, openQuotaTally } from "../../../server/policy/quotaCheckpoint";
+import { QUOTAS_CHECKPOINT, countsTowardQuota } from "../../../server/policy/quotaCheckpoint";
 import { RateLimiter } from "../../../server/policy/rateLimit";
 
 const NOW = new Date("2026-03-02T05:30:00.000Z"); // a month, a week and a day boundary within the journals below
@@ -99,8 +100,8 @@ async function run(dir: string, caps: CapConfig[], tz: string, quota: boolean): 
   const engine = new BudgetEngine([], tz);
   const all = new Caps(new LocalCapStore(engine, () => tz, () => NOW));
   const fresh = engine.setCaps(caps);
-  ledger.addCheckpointPart(CAPS_CHECKPOINT, await replayCapsAtOpen(all, fresh, ledger, NOW));
-  const tally = await openQuotaTally(ledger, tz, NOW, quota);
+  const { caps: capTally, quotas: tally } = await openTallies(all, fresh, ledger, { timeZone: tz, now: NOW, quotaApplies: quota });
+  ledger.addCheckpointPart(CAPS_CHECKPOINT, capTally);
   if (tally) ledger.addCheckpointPart(QUOTAS_CHECKPOINT, tally);
   return { ledger, engine, quotaCounts: tally ? tally.counts() : [] };
 }
@@ -192,6 +193,46 @@ describe("ledger: start-up from the checkpoint", () => {
     const rollups = structuredClone(l.rollups());
     await l.close();
     assert.deepEqual(rollups, (await fullReplay(dir, [], TZ)).rollups);
+  });
+
+  it("a start reads the journal once for the caps and the quota: the month without a checkpoint, only the lines past it with one", async () => {
+    // A day cap reads from today, the quota from the month's start: the pass from the earlier serves both.
+    const caps: CapConfig[] = [{ scope: "personal", id: "today", window: "day", limitUsd: 1000 }];
+    const spread = (n: number, prefix: string, stepMin: number) =>
+      Array.from({ length: n }, (_, i) => callOf({ i, ageMin: 10 + i * stepMin, settleAfterMin: 0, cost: 1000 + i, model: "m1", caller: i % 2 ? "k1" : "k2", outcome: "ok" }, prefix));
+    const month = spread(30, "a", 90); // 4 today, 20 this month, 10 in February's file
+    await Ledger.open(dir, { now: () => NOW, timeZone: TZ }).then((l) => l.close());
+    await writeRaw(dir, month);
+    await rm(path.join(dir, "state.json"));
+    const open = async () => {
+      const ledger = await Ledger.open(dir, { now: () => NOW, timeZone: TZ });
+      const engine = new BudgetEngine([], TZ);
+      const all = new Caps(new LocalCapStore(engine, () => TZ, () => NOW));
+      const before = ledger.journal.stats.linesRead;
+      const tallies = await openTallies(all, engine.setCaps(caps), ledger, { timeZone: TZ, now: NOW, quotaApplies: true });
+      const limiter = new RateLimiter();
+      limiter.restoreCounts(tallies.quotas!.counts());
+      ledger.addCheckpointPart(CAPS_CHECKPOINT, tallies.caps);
+      ledger.addCheckpointPart(QUOTAS_CHECKPOINT, tallies.quotas!);
+      return { ledger, read: ledger.journal.stats.linesRead - before, got: { spent: spentOf(engine), quotas: usedOf(limiter, TZ) } };
+    };
+
+    let r = await open();
+    assert.equal(r.ledger.fromCheckpoint, false);
+    assert.equal(r.read, 40, "March's file once: a reserve and a settle line for each of its 20 calls");
+    await r.ledger.close();
+    let want = await fullReplay(dir, caps, TZ);
+    assert.deepEqual(r.got, { spent: want.spent, quotas: want.quotas });
+    assert.equal(want.spent.today, 4006n, "the four calls of today");
+
+    await writeRaw(dir, spread(3, "b", 1)); // past the checkpoint, as after a kill -9
+    r = await open();
+    assert.equal(r.ledger.fromCheckpoint, true);
+    assert.equal(r.read, 6, "the three calls past the checkpoint, once");
+    await r.ledger.close();
+    want = await fullReplay(dir, caps, TZ);
+    assert.deepEqual(r.got, { spent: want.spent, quotas: want.quotas });
+    assert.equal(want.spent.today, 4006n + 3003n);
   });
 
   it("a restart gives the cap totals and quota counts of a full replay, across random journals, cap edits and crashes", async function () {
