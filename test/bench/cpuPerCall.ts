@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { CLI, cliEnv } from "../support/cliProcess";
-import { runCell, startUpstream, type Proto } from "./load";
+import { benchGatewayConfig, runCell, startUpstream, type Proto } from "./load";
 import { startRedis, stopRedis, type RedisProcess } from "../server/teamSupport";
 
 function option(name: string): string | undefined {
@@ -60,8 +60,7 @@ async function main(): Promise<void> {
   try {
     const configOf = async (name: string, team?: string) => {
       const file = path.join(dir, `${name}.json`);
-      const caps = [{ id: "bench", window: "day", limitUsd: 1_000_000 }, ...(team ? [{ id: "bench-team", scope: "team", window: "day", limitUsd: 1_000_000 }] : [])];
-      await writeFile(file, JSON.stringify({ timeZone: "UTC", logLevel: "warn", caps, ...(team ? { teamLedger: redis!.url, team } : {}) }));
+      await writeFile(file, JSON.stringify(benchGatewayConfig(team ? { teamLedger: redis!.url, team } : {})));
       return file;
     };
     if (process.argv.includes("--redis")) redis = await startRedis();

@@ -24,7 +24,7 @@ import { initParsers } from "../../server/lsp/callSites/index";
 import { serve, type Served } from "../support/cliProcess";
 import { afterEdit, median, tsFile } from "./lenses.bench";
 import { buildLedger, gatewayStartup, measureLedger, removeLedger, type GatewayStart, type LedgerSizeResult } from "./ledgerSize";
-import { runCell, startUpstream, type CellResult, type Kind, type Proto } from "./load";
+import { benchGatewayConfig, runCell, startUpstream, type CellResult, type Kind, type Proto } from "./load";
 import { redisRoundTrips } from "./redisRoundTrip";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -90,7 +90,7 @@ async function startBare(upstream: string): Promise<{ child: ChildProcess; port:
 
 async function startGateway(dir: string, upstream: string, config: Record<string, unknown>): Promise<Served> {
   const configFile = path.join(dir, `config-${Object.keys(config).length}.json`);
-  await writeFile(configFile, JSON.stringify({ timeZone: "UTC", logLevel: "warn", ...config }));
+  await writeFile(configFile, JSON.stringify(config));
   return serve(["--config", configFile, "--port", "0", "--ledger", path.join(dir, `ledger-${config.teamLedger ? "redis" : "embedded"}`), "--upstream", upstream]);
 }
 
@@ -213,10 +213,9 @@ async function main(): Promise<void> {
     children.push(redis.child);
     const bare = await startBare(upstreamUrl);
     children.push(bare.child);
-    const caps = [{ id: "bench", window: "day", limitUsd: 1_000_000 }];
-    const gw = await startGateway(dir, upstreamUrl, { caps });
+    const gw = await startGateway(dir, upstreamUrl, benchGatewayConfig());
     children.push(gw.child);
-    const gwRedis = await startGateway(dir, upstreamUrl, { caps: [...caps, { id: "bench-team", scope: "team", window: "day", limitUsd: 1_000_000 }], teamLedger: redis.url, team: "bench" });
+    const gwRedis = await startGateway(dir, upstreamUrl, benchGatewayConfig({ teamLedger: redis.url }));
     children.push(gwRedis.child);
     const targets: Target[] = [
       { name: "a", port: { h1: upstream.h1, h2c: upstream.h2 } },

@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { CLI, cliEnv } from "../support/cliProcess";
-import { runCell, startUpstream, type Proto } from "./load";
+import { benchGatewayConfig, runCell, startUpstream, type Proto } from "./load";
 import { startRedis, stopRedis } from "../server/teamSupport";
 
 interface ProfileNode {
@@ -95,8 +95,7 @@ async function main(): Promise<void> {
   const redis = withRedis ? await startRedis() : undefined;
   try {
     const config = path.join(dir, "config.json");
-    const caps = [{ id: "bench", window: "day", limitUsd: 1_000_000 }, ...(redis ? [{ id: "bench-team", scope: "team", window: "day", limitUsd: 1_000_000 }] : [])];
-    await writeFile(config, JSON.stringify({ timeZone: "UTC", logLevel: "warn", ...(durability ? { durability } : {}), caps, ...(redis ? { teamLedger: redis.url, team: "bench" } : {}) }));
+    await writeFile(config, JSON.stringify(benchGatewayConfig({ teamLedger: redis?.url, durability })));
     const profDir = path.join(dir, "prof");
     // Like cliProcess.serve, with --cpu-prof (which NODE_OPTIONS does not take).
     const child = spawn(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, CLI, "serve", "--config", config, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", `http://127.0.0.1:${upstream.h1}`], { env: cliEnv(), stdio: ["ignore", "pipe", "inherit"] });
