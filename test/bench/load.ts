@@ -127,14 +127,19 @@ export interface CellResult {
 /**
  * `clients` loops calling until `calls` calls are done, over one protocol to `port`. Requests are
  * signed once for this run (a signature stays valid 15 minutes) so the load side costs little.
+ * Unpaced, each client sends its next call as soon as the last is answered (the most the target
+ * can do). With `pace` (calls/s, all clients together) call i is due `i ÷ pace` s after the start
+ * and waits for it: an offered load below what the target can do, spread over the clients, whose
+ * connections are opened by a first call each, not timed. A call that found every client busy at
+ * its time counts its latency from that time.
  */
-export async function runCell(port: number, proto: Proto, kind: Kind, clients: number, calls: number): Promise<CellResult> {
+export async function runCell(port: number, proto: Proto, kind: Kind, clients: number, calls: number, pace?: number): Promise<CellResult> {
   const signed = signUpstream({ method: "POST", rawPath: PATHS[kind], headers: { "content-type": "application/json" }, body: BODY, target: { protocol: "http:", hostname: "127.0.0.1", port }, region: "us-east-1", credentials: CREDENTIALS });
   const result: CellResult = { latency: [], firstByte: [], throughput: 0, errors: 0, statuses: {} };
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const sessions: http2.ClientHttp2Session[] = [];
-  const once = (n: number): Promise<void> => {
-    const start = performance.now();
+  const once = (n: number, due?: number): Promise<void> => {
+    const start = Math.min(due ?? Infinity, performance.now());
     let first = 0;
     const done = (status: number) => {
       if (status !== 200) {
@@ -181,13 +186,29 @@ export async function runCell(port: number, proto: Proto, kind: Kind, clients: n
     }
   }
   try {
+    if (pace !== undefined) {
+      // Paced: a call's own tail on open connections, as an SDK client keeps them. Each client's
+      // first call (its connection's set-up) is made first and left out of the latencies.
+      await Promise.all(Array.from({ length: clients }, (_, c) => once(c)));
+      result.latency.length = 0;
+      result.firstByte.length = 0;
+    }
     let next = 0;
     const start = performance.now();
     await Promise.all(
       Array.from({ length: clients }, async (_, c) => {
         while (next < calls) {
-          next++;
-          await once(c);
+          const i = next++;
+          if (pace === undefined) {
+            await once(c);
+            continue;
+          }
+          const due = start + (i * 1000) / pace;
+          const wait = due - performance.now();
+          // A free client waits for the call's time, and its latency counts from the send (a
+          // timer's own lateness is the load side's); a call no client was free for counts its wait.
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          await once(c, wait > 0 ? undefined : due);
         }
       }),
     );
