@@ -11,11 +11,12 @@ import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, CREDENTIALS, SONNET_45 } from "../support/harness";
 
 export type Proto = "h1" | "h2c";
+export type Kind = "invoke" | "stream";
 
 /**
  * The config of a gateway under test (the bench's (c), or (d) given a Redis URL): a personal day
- * cap every call passes, and with Redis a team day cap in it too (team `team`, default "bench"). The benches and profilers all
- * use it, so they measure the same gateway.
+ * cap every call passes, and with Redis a team day cap in it too (team `team`, default "bench").
+ * The benches and profilers all use it, so they measure the same gateway.
  */
 export function benchGatewayConfig(o: { teamLedger?: string; team?: string; durability?: string } = {}): Record<string, unknown> {
   const caps: Record<string, unknown>[] = [{ id: "bench", window: "day", limitUsd: 1_000_000 }];
@@ -28,7 +29,6 @@ export function benchGatewayConfig(o: { teamLedger?: string; team?: string; dura
     ...(o.teamLedger ? { teamLedger: o.teamLedger, team: o.team ?? "bench" } : {}),
   };
 }
-export type Kind = "invoke" | "stream";
 
 export const BODY = Buffer.from(anthropicBody("Benchmark: say hello.", 64));
 export const PATHS: Record<Kind, string> = {
