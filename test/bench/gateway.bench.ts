@@ -237,42 +237,34 @@ async function main(): Promise<void> {
     const results = new Map<string, Pooled>();
     const key = (t: TargetName, proto: Proto, kind: Kind, clients: number) => `${t} ${proto} ${kind} ${clients}`;
     const pacedKey = (t: TargetName, proto: Proto) => `${t} ${proto} invoke ${PACED_CLIENTS} paced`;
-    for (const kind of ["invoke", "stream"] as const) {
-      for (const proto of ["h1", "h2c"] as const) {
-        for (const clients of CLIENTS) {
-          for (let round = 0; round < PLAN.rounds; round++) {
-            const order = [...targets.slice(round % 4), ...targets.slice(0, round % 4)];
-            for (const t of order) {
-              const r: CellResult = await runCell(t.port[proto], proto, kind, clients, PLAN.calls[clients]!);
-              const k = key(t.name, proto, kind, clients);
-              const p = results.get(k) ?? { latency: [], firstByte: [], throughput: [], errors: 0, statuses: {} };
-              p.latency.push(...r.latency);
-              p.firstByte.push(...r.firstByte);
-              p.throughput.push(r.throughput);
-              p.errors += r.errors;
-              for (const [st, n] of Object.entries(r.statuses)) p.statuses[Number(st)] = (p.statuses[Number(st)] ?? 0) + n;
-              results.set(k, p);
-            }
-          }
-          process.stderr.write(`done ${kind} ${proto} ${clients} clients (${((performance.now() - began) / 1000).toFixed(0)} s)\n`);
-        }
-      }
-    }
-    // Paced: the same 128 clients, at a load every target carries (PACED_RATE).
-    for (const proto of ["h1", "h2c"] as const) {
+    /** PLAN.rounds rounds of one cell, every target in each (order rotated each round), pooled into results under `cellKey`. */
+    const runRounds = async (cellKey: (t: TargetName) => string, run: (t: Target) => Promise<CellResult>) => {
       for (let round = 0; round < PLAN.rounds; round++) {
         const order = [...targets.slice(round % 4), ...targets.slice(0, round % 4)];
         for (const t of order) {
-          const r = await runCell(t.port[proto], proto, "invoke", PACED_CLIENTS, PLAN.pacedCalls, PACED_RATE);
-          const k = pacedKey(t.name, proto);
+          const r = await run(t);
+          const k = cellKey(t.name);
           const p = results.get(k) ?? { latency: [], firstByte: [], throughput: [], errors: 0, statuses: {} };
           p.latency.push(...r.latency);
+          p.firstByte.push(...r.firstByte);
           p.throughput.push(r.throughput);
           p.errors += r.errors;
           for (const [st, n] of Object.entries(r.statuses)) p.statuses[Number(st)] = (p.statuses[Number(st)] ?? 0) + n;
           results.set(k, p);
         }
       }
+    };
+    for (const kind of ["invoke", "stream"] as const) {
+      for (const proto of ["h1", "h2c"] as const) {
+        for (const clients of CLIENTS) {
+          await runRounds((t) => key(t, proto, kind, clients), (t) => runCell(t.port[proto], proto, kind, clients, PLAN.calls[clients]!));
+          process.stderr.write(`done ${kind} ${proto} ${clients} clients (${((performance.now() - began) / 1000).toFixed(0)} s)\n`);
+        }
+      }
+    }
+    // Paced: the same 128 clients, at a load every target carries (PACED_RATE).
+    for (const proto of ["h1", "h2c"] as const) {
+      await runRounds((t) => pacedKey(t, proto), (t) => runCell(t.port[proto], proto, "invoke", PACED_CLIENTS, PLAN.pacedCalls, PACED_RATE));
       process.stderr.write(`done paced ${proto} (${((performance.now() - began) / 1000).toFixed(0)} s)\n`);
     }
     // Not hidden: answers other than 200, per cell (they are counted in the latencies too).
