@@ -1,7 +1,8 @@
 /**
  * The bench's floor, run as its own process like the gateway: a bare Node pass-through proxy that
  * re-signs and forwards, nothing else. HTTP/1.1 and h2c in (two ports), HTTP/1.1 out.
- * `node --import tsx test/bench/bareProxy.ts <upstream url>` prints `{"h1":port,"h2":port}`.
+ * Bundled by load.ts's bundleBareProxy and run as `node <bundle> <upstream url>`; prints
+ * `{"h1":port,"h2":port}` (`node --import tsx test/bench/bareProxy.ts <upstream url>` runs it unbundled).
  */
 import http from "node:http";
 import http2 from "node:http2";

@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { CLI, cliEnv } from "../support/cliProcess";
-import { benchGatewayConfig, runCell, startUpstream, type Proto } from "./load";
+import { benchGatewayConfig, bundleBareProxy, runCell, startUpstream, type Proto } from "./load";
 import { startRedis, stopRedis, type RedisProcess } from "../server/teamSupport";
 
 function option(name: string): string | undefined {
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
       return { pid: child.pid!, port: Number(port) };
     };
     const bareProxy = async () => {
-      const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "bareProxy.ts"), `http://127.0.0.1:${upstream.h1}`], { cwd: path.join(__dirname, "..", ".."), stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn(process.execPath, [await bundleBareProxy(dir), `http://127.0.0.1:${upstream.h1}`], { stdio: ["ignore", "pipe", "inherit"] });
       children.push(child);
       const [h1, h2] = await started(child, /^\{"h1":(\d+),"h2":(\d+)\}$/m);
       return { pid: child.pid!, port: Number(proto === "h1" ? h1 : h2) };

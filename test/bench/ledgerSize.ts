@@ -114,6 +114,13 @@ export interface GatewayStart {
   peakRssMb: number; // VmHWM when last read: the most resident memory the process ever had
 }
 
+/** A process's resident memory now (VmRSS) and the most it ever had (VmHWM), in MB; NaN once it is gone. */
+export async function processMemory(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
+  return { rss: mb("VmRSS"), peak: mb("VmHWM") };
+}
+
 /**
  * Spawn to "listening" of `bedrock-budget serve` on the ledger, and its resident memory then; with
  * `afterDashboard`, also its resident memory once the dashboard's aggregate is built from the
@@ -127,11 +134,7 @@ export async function gatewayStartup(dir: string, upstream: string, configFile: 
   // A first start replays a million calls whole: minutes on a loaded machine.
   const served = await serve(["--config", configFile, "--port", "0", "--ledger", dir, "--upstream", upstream], cliEnv(), 600_000);
   const startupMs = performance.now() - start;
-  const memory = async () => {
-    const status = await readFile(`/proc/${served.child.pid}/status`, "utf8").catch(() => "");
-    const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
-    return { rss: mb("VmRSS"), peak: mb("VmHWM") };
-  };
+  const memory = () => processMemory(served.child.pid!);
   try {
     const listening = await memory();
     let built = { rss: NaN, peak: listening.peak };

@@ -6,6 +6,8 @@
 import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { build } from "esbuild";
 import { signUpstream } from "../../server/gateway/sigv4";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, CREDENTIALS, SONNET_45 } from "../support/harness";
@@ -28,6 +30,17 @@ export function benchGatewayConfig(o: { teamLedger?: string; team?: string; dura
     caps,
     ...(o.teamLedger ? { teamLedger: o.teamLedger, team: o.team ?? "bench" } : {}),
   };
+}
+
+/**
+ * The bare proxy (bareProxy.ts) bundled into `dir` as one plain JS file, run with `node <file>
+ * <upstream url>` as the gateway's bundle is: not under tsx, whose loader thread would count in
+ * its memory and its start.
+ */
+export async function bundleBareProxy(dir: string): Promise<string> {
+  const outfile = path.join(dir, "bareProxy.js");
+  await build({ entryPoints: [path.join(__dirname, "bareProxy.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", outfile, logLevel: "warning" });
+  return outfile;
 }
 
 export const BODY = Buffer.from(anthropicBody("Benchmark: say hello.", 64));
