@@ -13,7 +13,11 @@ const node = {
   format: "cjs",
   outdir: "out",
   sourcemap: !production,
-  minify: production,
+  // Production: whitespace and syntax minified, names kept. Mangled names cost each process ~10 MB
+  // of resident memory (the gateway listened at ~131 MB against ~120 MB, side by side), and keep
+  // stack traces and CPU profiles readable.
+  minifyWhitespace: production,
+  minifySyntax: production,
   logLevel: "warning",
 };
 
