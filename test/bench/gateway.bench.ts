@@ -208,9 +208,9 @@ async function ledgerOnly(): Promise<void> {
 }
 
 /**
- * The gateways run the production bundle, as `npm start` and the VSIX do. The dev build keeps some
- * comments, and a non-ASCII character in one makes V8 hold the whole 5 MB source as a two-byte
- * string: ~10 MB of heap, against ~2.7 MB for the minified bundle.
+ * The gateways run the production bundle, as `npm start` and the VSIX do: builds differ in memory
+ * (the dev build keeps some comments, and a non-ASCII character in one makes V8 hold its whole
+ * 5 MB source as a two-byte string; profile.md, seventh round).
  */
 function buildProduction(): void {
   execFileSync(process.execPath, ["esbuild.js", "--production"], { cwd: ROOT, stdio: "inherit" });
