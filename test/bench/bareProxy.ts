@@ -1,7 +1,7 @@
 /**
  * The bench's floor, run as its own process like the gateway: a bare Node pass-through proxy that
  * re-signs and forwards, nothing else. HTTP/1.1 and h2c in (two ports), HTTP/1.1 out.
- * Bundled by load.ts's bundleBareProxy and run as `node <bundle> <upstream url>`; prints
+ * Bundled and started by load.ts's startBareProxy, run as `node <bundle> <upstream url>`; prints
  * `{"h1":port,"h2":port}` (`node --import tsx test/bench/bareProxy.ts <upstream url>` runs it unbundled).
  */
 import http from "node:http";

@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { CLI, cliEnv } from "../support/cliProcess";
-import { benchGatewayConfig, bundleBareProxy, runCell, startUpstream, type Proto } from "./load";
+import { benchGatewayConfig, startBareProxy, runCell, startUpstream, type Proto } from "./load";
 import { startRedis, stopRedis, type RedisProcess } from "../server/teamSupport";
 
 function option(name: string): string | undefined {
@@ -72,10 +72,9 @@ async function main(): Promise<void> {
       return { pid: child.pid!, port: Number(port) };
     };
     const bareProxy = async () => {
-      const child = spawn(process.execPath, [await bundleBareProxy(dir), `http://127.0.0.1:${upstream.h1}`], { stdio: ["ignore", "pipe", "inherit"] });
+      const { child, port } = await startBareProxy(dir, `http://127.0.0.1:${upstream.h1}`);
       children.push(child);
-      const [h1, h2] = await started(child, /^\{"h1":(\d+),"h2":(\d+)\}$/m);
-      return { pid: child.pid!, port: Number(proto === "h1" ? h1 : h2) };
+      return { pid: child.pid!, port: port[proto] };
     };
     const against = option("--against");
     // Each gateway its own team in the one redis-server: their windows do not mix.

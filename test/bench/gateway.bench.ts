@@ -25,7 +25,7 @@ import { initParsers } from "../../server/lsp/callSites/index";
 import { serve, type Served } from "../support/cliProcess";
 import { afterEdit, median, tsFile } from "./lenses.bench";
 import { buildLedger, gatewayStartup, measureLedger, processMemory, removeLedger, type GatewayStart, type LedgerSizeResult } from "./ledgerSize";
-import { benchGatewayConfig, bundleBareProxy, runCell, startUpstream, type CellResult, type Kind, type Proto } from "./load";
+import { benchGatewayConfig, startBareProxy, runCell, startUpstream, type CellResult, type Kind, type Proto } from "./load";
 import { redisRoundTrips } from "./redisRoundTrip";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -77,23 +77,6 @@ async function startRedis(): Promise<{ url: string; child: ChildProcess }> {
   });
   child.stdout!.resume();
   return { url: `redis://127.0.0.1:${port}`, child };
-}
-
-async function startBare(dir: string, upstream: string): Promise<{ child: ChildProcess; port: Record<Proto, number> }> {
-  const child = spawn(process.execPath, [await bundleBareProxy(dir), upstream], { stdio: ["ignore", "pipe", "inherit"] });
-  const ports = await new Promise<{ h1: number; h2: number }>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("bare proxy did not start within 20 s")), 20_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes("\n")) {
-        clearTimeout(timer);
-        resolve(JSON.parse(out.split("\n")[0]!) as { h1: number; h2: number });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`bare proxy exited with ${code}`)));
-  });
-  return { child, port: { h1: ports.h1, h2c: ports.h2 } };
 }
 
 async function startGateway(dir: string, upstream: string, config: Record<string, unknown>): Promise<Served> {
@@ -229,7 +212,7 @@ async function main(): Promise<void> {
     const upstreamUrl = `http://127.0.0.1:${upstream.h1}`;
     const redis = await startRedis();
     children.push(redis.child);
-    const bare = await startBare(dir, upstreamUrl);
+    const bare = await startBareProxy(dir, upstreamUrl);
     children.push(bare.child);
     const gw = await startGateway(dir, upstreamUrl, benchGatewayConfig());
     children.push(gw.child);

@@ -3,6 +3,7 @@
  * load generator of pre-signed InvokeModel calls over HTTP/1.1 (keep-alive) or h2c (a session per
  * client), measuring per-call latency, time to first byte of streams and throughput.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
@@ -33,14 +34,27 @@ export function benchGatewayConfig(o: { teamLedger?: string; team?: string; dura
 }
 
 /**
- * The bare proxy (bareProxy.ts) bundled into `dir` as one plain JS file, run with `node <file>
- * <upstream url>` as the gateway's bundle is: not under tsx, whose loader thread would count in
- * its memory and its start.
+ * Starts the bare proxy (bareProxy.ts) in front of `upstream`, bundled into `dir` as one plain JS
+ * file and run with node alone, as the gateway's bundle is: not under tsx, whose loader thread
+ * would count in its memory and its CPU.
  */
-export async function bundleBareProxy(dir: string): Promise<string> {
+export async function startBareProxy(dir: string, upstream: string): Promise<{ child: ChildProcess; port: Record<Proto, number> }> {
   const outfile = path.join(dir, "bareProxy.js");
   await build({ entryPoints: [path.join(__dirname, "bareProxy.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", outfile, logLevel: "warning" });
-  return outfile;
+  const child = spawn(process.execPath, [outfile, upstream], { stdio: ["ignore", "pipe", "inherit"] });
+  const ports = await new Promise<{ h1: number; h2: number }>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("bare proxy did not start within 20 s")), 20_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("\n")) {
+        clearTimeout(timer);
+        resolve(JSON.parse(out.split("\n")[0]!) as { h1: number; h2: number });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`bare proxy exited with ${code}`)));
+  });
+  return { child, port: { h1: ports.h1, h2c: ports.h2 } };
 }
 
 export const BODY = Buffer.from(anthropicBody("Benchmark: say hello.", 64));
