@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * bedrock-budget serve | status | report | whatif | prices update | reconcile — the gateway standalone, for
  * headless machines and CI, and its report, price and bill tools.
@@ -34,11 +35,11 @@ const USAGE = `usage:
   bedrock-budget status [--config FILE] [--port N] [--ledger DIR] [--simulate]
   bedrock-budget report [--config FILE] [--ledger DIR] [--format csv|json] [--month YYYY-MM | --from DATE|TIME] [--to DATE|TIME] [--calls] [--simulate]
   bedrock-budget whatif --config PROPOSED.json [--ledger DIR] [--month YYYY-MM] [--format text|json]
+  bedrock-budget prices update [--config FILE] [--ledger DIR] [--region REGION]
+  bedrock-budget reconcile [--config FILE] [--ledger DIR] [--month YYYY-MM]
 
   --simulate  try-it mode: answers come from a built-in simulator, not AWS (no credentials needed,
-              SigV4 with any key accepted, nothing spent); recorded in <ledger>/simulated only
-  bedrock-budget prices update [--config FILE] [--ledger DIR] [--region REGION]
-  bedrock-budget reconcile [--config FILE] [--ledger DIR] [--month YYYY-MM]`;
+              SigV4 with any key accepted, nothing spent); recorded in <ledger>/simulated only`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...afterCommand] = argv;

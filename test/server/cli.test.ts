@@ -1,16 +1,18 @@
 /** The standalone CLI: `serve` (start, SIGTERM, kill -9 recovery, live config), `status`, `report`. */
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { InvokeModelCommand, InvokeModelWithResponseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
 import { GatewaySecret } from "../../server/ledger/secret";
 import { API_PATHS, DASHBOARD_PATHS, TOKEN_HEADER, type CallsResponse, type StatusResponse } from "../../server/protocol";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
-import { run, serve } from "../support/cliProcess";
+import { CLI, cliEnv, run, serve } from "../support/cliProcess";
 
 const getJson = async <T>(url: string, headers: Record<string, string> = {}): Promise<T> => (await (await fetch(url, { headers })).json()) as T;
 /** The call log's token, read from the ledger folder as the CLI and the editor do. */
@@ -272,5 +274,15 @@ describe("cli", function () {
     const result = await run(["status", "--port", "1"]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /no Bedrock Budget gateway answers on port 1/);
+  });
+
+  it("runs as the package's `bedrock-budget` command: the bundle is executable as it is (npm link)", async () => {
+    // npm links package.json's bin to out/cli.js itself and marks it executable: without a node
+    // shebang the system cannot run it.
+    const bin = path.join(dir, "bedrock-budget");
+    await copyFile(CLI, bin);
+    await chmod(bin, 0o755);
+    const { stderr } = await promisify(execFile)(bin, ["help"], { env: cliEnv() });
+    assert.match(stderr, /^usage:\n  bedrock-budget serve /);
   });
 });
