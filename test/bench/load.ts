@@ -36,12 +36,13 @@ export function benchGatewayConfig(o: { teamLedger?: string; team?: string; dura
 /**
  * Starts the bare proxy (bareProxy.ts) in front of `upstream`, bundled into `dir` as one plain JS
  * file and run with node alone, as the gateway's bundle is: not under tsx, whose loader thread
- * would count in its memory and its CPU.
+ * would count in its memory and its CPU. `nodeArgs` go before the bundle (e.g. a `--require`d
+ * preload), `env` replaces this process's environment.
  */
-export async function startBareProxy(dir: string, upstream: string): Promise<{ child: ChildProcess; port: Record<Proto, number> }> {
+export async function startBareProxy(dir: string, upstream: string, o: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<{ child: ChildProcess; port: Record<Proto, number> }> {
   const outfile = path.join(dir, "bareProxy.js");
   await build({ entryPoints: [path.join(__dirname, "bareProxy.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", outfile, logLevel: "warning" });
-  const child = spawn(process.execPath, [outfile, upstream], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), outfile, upstream], { env: o.env, stdio: ["ignore", "pipe", "inherit"] });
   const ports = await new Promise<{ h1: number; h2: number }>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error("bare proxy did not start within 20 s")), 20_000);
