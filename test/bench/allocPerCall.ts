@@ -10,8 +10,8 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { spawn, type ChildProcess } from "node:child_process";
-import { CLI, cliEnv } from "../support/cliProcess";
+import type { ChildProcess } from "node:child_process";
+import { cliEnv, serve } from "../support/cliProcess";
 import { benchGatewayConfig, runCell, startBareProxy, startUpstream, type Proto } from "./load";
 
 /** The preload. `<dir>/<pid>.start` starts sampling, `<dir>/<pid>.stop` writes `<dir>/<pid>.heapprofile`. */
@@ -79,20 +79,11 @@ async function main(): Promise<void> {
     const env = { ...cliEnv(), BB_ALLOC_DIR: dir };
     const config = path.join(dir, "config.json");
     await writeFile(config, JSON.stringify(benchGatewayConfig()));
-    const gateway = spawn(process.execPath, [...preload, CLI, "serve", "--config", config, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", `http://127.0.0.1:${upstream.h1}`], { env, stdio: ["ignore", "pipe", "inherit"] });
-    children.push(gateway);
-    const gatewayPort = await new Promise<number>((resolve, reject) => {
-      let out = "";
-      gateway.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      gateway.once("exit", (code) => reject(new Error(`the gateway exited with ${code} before listening`)));
-    });
+    const gateway = await serve(["--config", config, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", `http://127.0.0.1:${upstream.h1}`], env, 15_000, preload);
+    children.push(gateway.child);
     const bare = await startBareProxy(dir, `http://127.0.0.1:${upstream.h1}`, { nodeArgs: preload, env: { ...process.env, BB_ALLOC_DIR: dir } });
     children.push(bare.child);
-    const hops = { gateway: { pid: gateway.pid!, port: gatewayPort }, bare: { pid: bare.child.pid!, port: bare.port[proto] } };
+    const hops = { gateway: { pid: gateway.child.pid!, port: gateway.port }, bare: { pid: bare.child.pid!, port: bare.port[proto] } };
     const results: Record<string, ReturnType<typeof bySite>> = {};
     for (const [name, hop] of Object.entries(hops)) {
       await runCell(hop.port, proto, "invoke", clients, 3000); // warm-up (JIT, pools)

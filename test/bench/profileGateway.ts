@@ -10,8 +10,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { spawn } from "node:child_process";
-import { CLI, cliEnv } from "../support/cliProcess";
+import { cliEnv, serve } from "../support/cliProcess";
 import { benchGatewayConfig, runCell, startUpstream, type Proto } from "./load";
 import { startRedis, stopRedis } from "../server/teamSupport";
 
@@ -97,18 +96,7 @@ async function main(): Promise<void> {
     const config = path.join(dir, "config.json");
     await writeFile(config, JSON.stringify(benchGatewayConfig({ teamLedger: redis?.url, durability })));
     const profDir = path.join(dir, "prof");
-    // Like cliProcess.serve, with --cpu-prof (which NODE_OPTIONS does not take).
-    const child = spawn(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, CLI, "serve", "--config", config, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", `http://127.0.0.1:${upstream.h1}`], { env: cliEnv(), stdio: ["ignore", "pipe", "inherit"] });
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = "";
-      child.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      void exited.then(() => reject(new Error("the gateway exited before listening")));
-    });
+    const { child, port, exited } = await serve(["--config", config, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", `http://127.0.0.1:${upstream.h1}`], cliEnv(), 15_000, ["--cpu-prof", `--cpu-prof-dir=${profDir}`]);
     await runCell(port, proto, kind, clients, 300); // warm-up
     const r = await runCell(port, proto, kind, clients, calls);
     child.kill("SIGTERM");

@@ -29,9 +29,12 @@ export interface Served {
   exited: Promise<number | null>;
 }
 
-/** Starts `bedrock-budget serve` and resolves once it prints its `listening on` line (within `timeoutMs`). */
-export function serve(args: string[], env = cliEnv(), timeoutMs = 15_000): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, "serve", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Starts `bedrock-budget serve` and resolves once it prints its `listening on` line (within
+ * `timeoutMs`). `nodeArgs` go to node before the CLI (a profiler's flags, a `--require`d preload).
+ */
+export function serve(args: string[], env = cliEnv(), timeoutMs = 15_000, nodeArgs: string[] = []): Promise<Served> {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, "serve", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
