@@ -55,8 +55,20 @@ function copyWasm() {
   for (const file of WASM_FILES) fs.copyFileSync(path.join("node_modules", file), path.join("out/wasm", path.basename(file)));
 }
 
+/**
+ * A production build writes no source maps, so the maps an earlier dev build left in `outdir`s
+ * would map the new bundles' lines wrongly in a debugger or a stack trace: they go.
+ */
+function dropStaleMaps(dirs) {
+  for (const dir of dirs) {
+    if (!fs.existsSync(dir)) continue;
+    for (const file of fs.readdirSync(dir)) if (file.endsWith(".map")) fs.rmSync(path.join(dir, file));
+  }
+}
+
 async function main() {
   copyWasm();
+  if (production) dropStaleMaps(builds.map((options) => options.outdir));
   const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
   if (watch) {
     await Promise.all(contexts.map((ctx) => ctx.watch()));
@@ -67,7 +79,7 @@ async function main() {
 }
 
 // The build options are exported for test/unit/webviewBundle.test.ts, which checks what the page bundles.
-module.exports = { builds };
+module.exports = { builds, dropStaleMaps };
 
 if (require.main === module) {
   main().catch((err) => {
