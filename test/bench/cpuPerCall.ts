@@ -3,13 +3,17 @@
  * load (N clients of small InvokeModel), and each process's user+system time is read from
  * /proc/<pid>/stat around the measured calls. Throughput on 2 shared cores hides where the gap
  * is; CPU per call says how much work each hop does.
- * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N] [--against DIR] [--redis]
+ * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N] [--against DIR] [--redis] [--floor]
  * `--against DIR`: compare with another build of the gateway instead of the bare proxy (DIR holds
  * its cli.js, e.g. a copy of out/ made before a change, kept inside the checkout so its requires
  * resolve): an A/B of one change, both builds under the same load in one run.
  * `--redis`: the gateway has a team cap in a redis-server of its own, as the bench's (d); compared
  * with the other build under the same cap (`--against`), or else with itself without the team cap
  * (what the Redis engine costs per call).
+ * `--floor`: a third hop beside the gateway and the bare proxy, the metering floor (bareProxy.ts
+ * `--metering-floor`: SigV4 verified, body and answer parsed, two journal lines): both the gateway
+ * and the floor are read against the bare proxy, so the gap splits into what any metering gateway
+ * must add and what this one adds beyond that.
  * Each round also gives this process's CPU per call (the load and the upstream): with a hop's, what
  * one call costs the 2 cores as a whole.
  */
@@ -48,6 +52,10 @@ async function started(child: ChildProcess, pattern: RegExp): Promise<string[]> 
   });
 }
 
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
 async function main(): Promise<void> {
   const clients = Number(option("--clients") ?? 16);
   const proto = (option("--proto") ?? "h1") as Proto;
@@ -71,23 +79,28 @@ async function main(): Promise<void> {
       const [port] = await started(child, /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
       return { pid: child.pid!, port: Number(port) };
     };
-    const bareProxy = async () => {
-      const { child, port } = await startBareProxy(dir, `http://127.0.0.1:${upstream.h1}`);
+    const bareProxy = async (meteringFloor?: string) => {
+      const { child, port } = await startBareProxy(dir, `http://127.0.0.1:${upstream.h1}`, meteringFloor ? { meteringFloor } : {});
       children.push(child);
       return { pid: child.pid!, port: port[proto] };
     };
     const against = option("--against");
     // Each gateway its own team in the one redis-server: their windows do not mix.
     const other = against ? "other build" : redis ? "without Redis" : "bare";
+    const floor = process.argv.includes("--floor");
+    if (floor && (against || redis)) throw new Error("--floor compares with the bare proxy: leave out --against and --redis");
+    // The last hop is the one every other is read against.
     const hops: Record<string, { pid: number; port: number }> = {
       gateway: await gateway(CLI, "ledger", redis ? "bench-a" : undefined),
+      ...(floor ? { floor: await bareProxy(path.join(dir, "floor.jsonl")) } : {}),
       [other]: against ? await gateway(path.resolve(against, "cli.js"), "ledger-other", redis ? "bench-b" : undefined) : redis ? await gateway(CLI, "ledger-other") : await bareProxy(),
     };
+    const compared = Object.keys(hops).filter((name) => name !== other);
     for (const hop of Object.values(hops)) await runCell(hop.port, proto, "invoke", clients, 3000); // warm-up (JIT)
     const rows: string[] = [];
-    const ratios: number[] = [];
+    const ratios: Record<string, number[]> = Object.fromEntries(compared.map((name) => [name, []]));
     for (let round = 0; round < rounds; round++) {
-      const per: Record<string, { cpu: number; sys: number; tput: number; rest: number }> = {};
+      const per: Record<string, { cpu: number; sys: number; tput: number; p50: number; rest: number }> = {};
       // Which hop goes first alternates: a drift of the machine within a round favours neither.
       const order = Object.entries(hops);
       if (round % 2 === 1) order.reverse();
@@ -98,16 +111,18 @@ async function main(): Promise<void> {
         if (r.errors) throw new Error(`${name}: ${r.errors} errors`);
         const after = await cpuMs(hop.pid);
         const spent = process.cpuUsage(mine);
-        per[name] = { cpu: (after.user + after.sys - before.user - before.sys) / calls, sys: (after.sys - before.sys) / calls, tput: r.throughput, rest: (spent.user + spent.system) / 1000 / calls };
+        per[name] = { cpu: (after.user + after.sys - before.user - before.sys) / calls, sys: (after.sys - before.sys) / calls, tput: r.throughput, p50: median(r.latency), rest: (spent.user + spent.system) / 1000 / calls };
       }
-      const show = (p: { cpu: number; sys: number; tput: number }) => `${(p.cpu * 1000).toFixed(0)} µs/call (system ${(p.sys * 1000).toFixed(0)}; ${p.tput.toFixed(0)}/s)`;
+      const show = (p: { cpu: number; sys: number; tput: number; p50: number }) => `${(p.cpu * 1000).toFixed(0)} µs/call (system ${(p.sys * 1000).toFixed(0)}; ${p.tput.toFixed(0)}/s, p50 ${p.p50.toFixed(2)} ms)`;
       // This process is the load and the upstream: with it, what a call costs the machine as a whole.
       const rest = (p: { rest: number }) => (p.rest * 1000).toFixed(0);
-      rows.push(`round ${round + 1}: gateway ${show(per.gateway!)}, ${other} ${show(per[other]!)}: CPU ×${(per.gateway!.cpu / per[other]!.cpu).toFixed(2)}, throughput ×${(per.gateway!.tput / per[other]!.tput).toFixed(2)}; load and upstream ${rest(per.gateway!)} / ${rest(per[other]!)} µs/call`);
-      ratios.push(per.gateway!.cpu / per[other]!.cpu);
+      const base = per[other]!;
+      const vsBase = (name: string) => `${name} ${show(per[name]!)}: CPU ×${(per[name]!.cpu / base.cpu).toFixed(2)}, throughput ×${(per[name]!.tput / base.tput).toFixed(2)}`;
+      rows.push(`round ${round + 1}: ${compared.map(vsBase).join("; ")}; ${other} ${show(base)}; load and upstream ${Object.keys(hops).map((name) => rest(per[name]!)).join(" / ")} µs/call`);
+      for (const name of compared) ratios[name]!.push(per[name]!.cpu / base.cpu);
     }
-    ratios.sort((a, b) => a - b);
-    console.log(`${clients} ${proto} client(s), ${calls} calls per round (gateway: ${path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""}${redis ? "; team cap in Redis" : ""})\n${rows.join("\n")}\nmedian CPU ratio ×${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)}`);
+    const medians = compared.map((name) => `${name} ×${median(ratios[name]!).toFixed(2)}`).join(", ");
+    console.log(`${clients} ${proto} client(s), ${calls} calls per round (gateway: ${path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""}${redis ? "; team cap in Redis" : ""})\n${rows.join("\n")}\nmedian CPU ratio against ${other}: ${medians}`);
   } finally {
     // The gateway writes its checkpoint as it stops: wait for both before removing the directory.
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once("exit", resolve).kill("SIGTERM")))));

@@ -39,10 +39,12 @@ export function benchGatewayConfig(o: { teamLedger?: string; team?: string; dura
  * would count in its memory and its CPU. `nodeArgs` go before the bundle (e.g. a `--require`d
  * preload), `env` replaces this process's environment.
  */
-export async function startBareProxy(dir: string, upstream: string, o: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<{ child: ChildProcess; port: Record<Proto, number> }> {
+/** `meteringFloor`: the proxy runs as the metering floor (bareProxy.ts), journaling to this file. */
+export async function startBareProxy(dir: string, upstream: string, o: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv; meteringFloor?: string } = {}): Promise<{ child: ChildProcess; port: Record<Proto, number> }> {
   const outfile = path.join(dir, "bareProxy.js");
   await build({ entryPoints: [path.join(__dirname, "bareProxy.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", outfile, logLevel: "warning" });
-  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), outfile, upstream], { env: o.env, stdio: ["ignore", "pipe", "inherit"] });
+  const floor = o.meteringFloor !== undefined ? ["--metering-floor", o.meteringFloor] : [];
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), outfile, upstream, ...floor], { env: o.env, stdio: ["ignore", "pipe", "inherit"] });
   const ports = await new Promise<{ h1: number; h2: number }>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error("bare proxy did not start within 20 s")), 20_000);
