@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     const medians = compared.map((name) => `${name} ×${median(ratios[name]!).toFixed(2)}`).join(", ");
     console.log(`${clients} ${proto} client(s), ${calls} calls per round (gateway: ${path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""}${redis ? "; team cap in Redis" : ""})\n${rows.join("\n")}\nmedian CPU ratio against ${other}: ${medians}`);
   } finally {
-    // The gateway writes its checkpoint as it stops: wait for both before removing the directory.
+    // The gateway writes its checkpoint as it stops: wait for every hop before removing the directory.
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once("exit", resolve).kill("SIGTERM")))));
     await upstream.close();
     await stopRedis(redis);

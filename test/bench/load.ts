@@ -37,9 +37,9 @@ export function benchGatewayConfig(o: { teamLedger?: string; team?: string; dura
  * Starts the bare proxy (bareProxy.ts) in front of `upstream`, bundled into `dir` as one plain JS
  * file and run with node alone, as the gateway's bundle is: not under tsx, whose loader thread
  * would count in its memory and its CPU. `nodeArgs` go before the bundle (e.g. a `--require`d
- * preload), `env` replaces this process's environment.
+ * preload), `env` replaces this process's environment. `meteringFloor`: a journal file, and the
+ * proxy runs as the metering floor (bareProxy.ts `--metering-floor`).
  */
-/** `meteringFloor`: the proxy runs as the metering floor (bareProxy.ts), journaling to this file. */
 export async function startBareProxy(dir: string, upstream: string, o: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv; meteringFloor?: string } = {}): Promise<{ child: ChildProcess; port: Record<Proto, number> }> {
   const outfile = path.join(dir, "bareProxy.js");
   await build({ entryPoints: [path.join(__dirname, "bareProxy.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", outfile, logLevel: "warning" });
