@@ -7,8 +7,9 @@
  * `node <bundle> <upstream url> --metering-floor <journal file>`: the least any gateway that meters
  * as this one does must add to that, for buffered calls (cpuPerCall.ts --floor): the caller's
  * SigV4 verified, its body parsed, a line journaled before forwarding, the answer read whole and
- * its usage parsed, a second line journaled before answering. Journal lines are group-committed per
- * turn with one write(), as the gateway's journal does. No estimate, caps or policies: what the
+ * its usage parsed, a second line journaled before answering (headers relayed by the gateway's
+ * relayHeaders). Journal lines are group-committed per turn with one write(), as the gateway's
+ * journal does. No estimate, caps or policies: what the
  * gateway spends beyond this floor is its own to cut.
  */
 import { randomUUID } from "node:crypto";
@@ -17,7 +18,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { forwardableHeaders, parseAuthorization, sha256Hex, signUpstream, verifySignature, type UpstreamTarget } from "../../server/gateway/sigv4";
-import { readAll } from "../../server/gateway/relay";
+import { readAll, relayHeaders } from "../../server/gateway/relay";
 import { UPSTREAM_POOL } from "../../server/gateway/upstream";
 import { CREDENTIALS } from "../support/harness";
 
@@ -103,9 +104,7 @@ async function meteringFloor(req: Req, res: Res, body: Buffer, fd: number): Prom
   const answer = await readAll(upRes);
   const usage = (JSON.parse(answer.toString("utf8")) as { usage?: unknown }).usage;
   await journal(fd, { type: "settle", id, startedAt, at: new Date().toISOString(), status: upRes.statusCode, usage });
-  const out: http.OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-  res.writeHead(upRes.statusCode ?? 502, out);
+  res.writeHead(upRes.statusCode ?? 502, relayHeaders(upRes));
   res.end(answer);
 }
 

@@ -24,6 +24,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { CLI, cliEnv } from "../support/cliProcess";
 import { benchGatewayConfig, startBareProxy, runCell, startUpstream, type Proto } from "./load";
 import { startRedis, stopRedis, type RedisProcess } from "../server/teamSupport";
+import { median } from "./lenses.bench";
 
 function option(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -50,10 +51,6 @@ async function started(child: ChildProcess, pattern: RegExp): Promise<string[]> 
     });
     child.once("exit", (code) => reject(new Error(`exited with ${code}`)));
   });
-}
-
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }
 
 async function main(): Promise<void> {
