@@ -177,16 +177,17 @@ export class Caps {
 
   /**
    * Counts the journal's settled calls of the current windows against the personal caps, charged
-   * to the window each call reserved in (as live). `only` limits it to caps that are new.
+   * to the window each call reserved in (as live). `only` limits it to caps that are new; `counted`
+   * names calls it leaves out (they count live: see BudgetEngine.setCaps).
    * Team stores replay on their own (they know what the shared store already holds).
    */
-  async replay(journal: (since: Date) => AsyncIterable<SettledCall>, only?: ReadonlySet<string>): Promise<void> {
-    const reader = this.replayReader(only);
+  async replay(journal: (since: Date) => AsyncIterable<SettledCall>, only?: ReadonlySet<string>, counted?: ReadonlySet<string>): Promise<void> {
+    const reader = this.replayReader(only, counted);
     if (reader) await readOne(journal, reader);
   }
 
   /** The replay as a reader of open's one pass over the journal (historyPass); none when no cap is to be counted. */
-  replayReader(only?: ReadonlySet<string>): SettledReader | undefined {
+  replayReader(only?: ReadonlySet<string>, counted?: ReadonlySet<string>): SettledReader | undefined {
     const engine = this.local.engine;
     const starts = engine
       .status(this.local.now())
@@ -199,6 +200,7 @@ export class Caps {
     return {
       since,
       settled: (call) => {
+        if (counted?.has(call.id)) return;
         const spend = replayedSpend(call, applicable);
         if (spend) for (const id of spend.capIds) engine.recordExternalSpent(id, spend.at, spend.amount);
       },

@@ -81,16 +81,29 @@ interface Hold {
   amount: Picos;
 }
 
+/** A call's reservation: what it reserved on each cap, and its subject, start and amount (a cap added while it runs takes it on too). */
+interface HeldCall {
+  subject: CallSubject;
+  at: number;
+  amount: Picos;
+  holds: Hold[];
+}
+
 export class BudgetEngine {
   private caps: CapState[] = [];
-  private readonly holds = new Map<string, Hold[]>();
+  private readonly holds = new Map<string, HeldCall>();
 
   constructor(caps: CapConfig[], private readonly timeZone: string) {
     this.setCaps(caps);
   }
 
-  /** Replaces the caps; a cap whose id persists keeps its spend and reservations (reset if its window kind changed). */
-  /** Returns the ids of caps whose totals start from zero (new, or their window or model changed): replay history into them. */
+  /**
+   * Replaces the caps; a cap whose id persists keeps its spend and reservations (reset if its window
+   * kind changed). Returns the ids of caps whose totals start from zero (new, or their window or
+   * model changed): replay history into them, except the calls holding a reservation now
+   * (heldCallIds): each fresh cap takes on the reservations of those it applies to, so they count
+   * when they settle, as if the cap had been there when they were admitted.
+   */
   setCaps(caps: CapConfig[]): string[] {
     const old = new Map(this.caps.map((s) => [s.id, s]));
     const fresh: string[] = [];
@@ -113,7 +126,27 @@ export class BudgetEngine {
       }
       return Object.assign(kept, fields);
     });
+    this.holdOnFresh(new Set(fresh));
     return fresh;
+  }
+
+  /** The calls that hold a reservation now: a replay into the caps setCaps just made fresh leaves them out, as they count when they settle. */
+  heldCallIds(): Set<string> {
+    return new Set(this.holds.keys());
+  }
+
+  /** Reserves each running call's amount on the fresh caps that apply to it, in the window it started in. */
+  private holdOnFresh(fresh: ReadonlySet<string>): void {
+    const states = this.caps.filter((s) => fresh.has(s.id));
+    for (const call of this.holds.values()) {
+      for (const s of capsFor(states, call.subject)) {
+        this.roll(s, call.at);
+        // A call that started before the cap's current window belongs to an earlier one (as a roll-over leaves it).
+        if (call.at < s.start!) continue;
+        s.reserved += call.amount;
+        call.holds.push({ state: s, epoch: s.epoch, amount: call.amount });
+      }
+    }
   }
 
   /** Ids of the caps that apply to a call: its subject, or a model id (and base model id) whose caller and tags are unknown. */
@@ -129,31 +162,32 @@ export class BudgetEngine {
     const refused = states.find((s) => walls(s) && s.spent + s.reserved + r.amount > s.limit);
     if (refused) return { ok: false, refusal: this.refusal(refused, r.amount) };
     for (const s of states) s.reserved += r.amount;
-    this.holds.set(r.callId, states.map((s) => ({ state: s, epoch: s.epoch, amount: r.amount })));
+    this.holds.set(r.callId, { subject: r, at: r.now.getTime(), amount: r.amount, holds: states.map((s) => ({ state: s, epoch: s.epoch, amount: r.amount })) });
     return { ok: true, capIds: states.map((s) => s.id) };
   }
 
   /** Grows a reservation (a stream outgrowing its estimate). Caps whose window has since rolled are not checked: the call's cost belongs to the closed window. */
   extend(callId: string, extra: Picos, now: Date): ReserveResult {
     if (extra < 0n) throw new Error("extend: negative amount");
-    const holds = this.holds.get(callId);
-    if (!holds) throw new Error(`extend: no reservation for call ${callId}`);
-    const live = this.liveHolds(holds, now);
+    const call = this.holds.get(callId);
+    if (!call) throw new Error(`extend: no reservation for call ${callId}`);
+    const live = this.liveHolds(call.holds, now);
     const refused = live.find((h) => walls(h.state) && h.state.spent + h.state.reserved + extra > h.state.limit);
     if (refused) return { ok: false, refusal: this.refusal(refused.state, extra) };
     for (const h of live) {
       h.state.reserved += extra;
       h.amount += extra;
     }
+    call.amount += extra;
     return { ok: true, capIds: live.map((h) => h.state.id) };
   }
 
   /** Books `actual` in the window the call reserved in (if still current) and drops the whole hold. Unknown ids are ignored (idempotent). */
   settle(callId: string, actual: Picos, now: Date): void {
-    const holds = this.holds.get(callId);
-    if (!holds) return;
+    const call = this.holds.get(callId);
+    if (!call) return;
     this.holds.delete(callId);
-    for (const h of this.liveHolds(holds, now)) {
+    for (const h of this.liveHolds(call.holds, now)) {
       h.state.reserved -= h.amount;
       h.state.spent += actual;
     }
@@ -161,10 +195,10 @@ export class BudgetEngine {
 
   /** Drops a hold without charging (the call was never forwarded). Idempotent. */
   release(callId: string): void {
-    const holds = this.holds.get(callId);
-    if (!holds) return;
+    const call = this.holds.get(callId);
+    if (!call) return;
     this.holds.delete(callId);
-    for (const h of holds) if (this.isCurrent(h)) h.state.reserved -= h.amount;
+    for (const h of call.holds) if (this.isCurrent(h)) h.state.reserved -= h.amount;
   }
 
   /** Adds spend that happened at `at` (journal replay, or a settle without a reservation). Spend in an older window than a cap's current one is ignored. */

@@ -109,6 +109,8 @@ export class FolderTeamEngine implements TeamEngine {
       this.engine.setCaps(caps);
     }
     const freshSet = new Set(zoneChanged ? this.caps.all().map((c) => c.id) : fresh);
+    // The calls running now hold on the fresh caps (BudgetEngine.setCaps) and count when they settle: the replay leaves them out.
+    const running = this.engine.heldCallIds();
     for (const key of [...this.applied.keys()]) if (freshSet.has(key.split("|")[0]!) || !this.caps.get(key.split("|")[0]!)) this.applied.delete(key);
     for (const id of freshSet) this.own.delete(id);
     if (freshSet.size > 0) {
@@ -116,7 +118,7 @@ export class FolderTeamEngine implements TeamEngine {
       const since = this.caps.all().filter((c) => freshSet.has(c.id)).map((c) => this.previousStart(c.id, now)!).reduce((a, b) => (a < b ? a : b));
       await replaySettled(
         this.o.history(since),
-        (call) => this.caps.applicable(call).filter((id) => freshSet.has(id)),
+        (call) => (running.has(call.id) ? [] : this.caps.applicable(call).filter((id) => freshSet.has(id))),
         ({ amount, at, capIds }) => {
           for (const id of capIds) {
             this.engine.recordExternalSpent(id, at, amount);

@@ -163,6 +163,16 @@ describe("budget/caps: holds, growth, settlement, replay", () => {
     assert.deepEqual(figures(caps), [["november", 0n, 0n], ["new-today", usdToPicos(2), 0n]]);
   });
 
+  it("a replay leaves out the calls it is told count live (running when the cap came), and charges the rest", async () => {
+    const caps = new Caps(store([{ id: "new-today", scope: "personal", window: "day", limitUsd: 10 }]));
+    async function* since() {
+      yield settled("before", 2, "2026-11-22T08:00:00Z");
+      yield settled("running", 3, "2026-11-22T10:59:00Z");
+    }
+    await caps.replay(since, new Set(["new-today"]), new Set(["running"]));
+    assert.deepEqual(figures(caps), [["new-today", usdToPicos(2), 0n]]);
+  });
+
   it("replays from the earliest window start whatever the order of the caps", async () => {
     const caps = new Caps(store([
       { id: "november", scope: "personal", window: "month", limitUsd: 100 },

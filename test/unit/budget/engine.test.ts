@@ -160,19 +160,20 @@ describe("budget/engine", () => {
     assert.equal(r.ok, false);
   });
 
-  it("setCaps keeps spend and reservations of caps whose id persists", () => {
+  it("setCaps keeps spend and reservations of caps whose id persists; a new cap holds the calls running", () => {
     const e = new BudgetEngine([cap({ id: "d", window: "day", limitUsd: 1 }), cap({ id: "gone", window: "day", limitUsd: 1 })], TZ);
     assert.ok(e.reserve({ callId: "a", modelId: "m", amount: usd("0.5"), now: NOON }).ok);
     e.setCaps([cap({ id: "d", window: "day", limitUsd: 2 }), cap({ id: "new", window: "day", limitUsd: 1 })]);
     let s = byId(e, NOON);
     assert.equal(s.d!.reservedPicos, usd("0.5"));
     assert.equal(s.d!.limitPicos, usd(2));
-    assert.equal(s.new!.reservedPicos, 0n);
+    assert.equal(s.new!.reservedPicos, usd("0.5"));
     e.settle("a", usd("0.25"), NOON);
     s = byId(e, NOON);
     assert.equal(s.d!.reservedPicos, 0n);
     assert.equal(s.d!.spentPicos, usd("0.25"));
-    assert.equal(s.new!.spentPicos, 0n); // not reserved against it
+    assert.equal(s.new!.reservedPicos, 0n);
+    assert.equal(s.new!.spentPicos, usd("0.25")); // it ran when the cap came: a replay of the journal would not have seen it
   });
 
   it("writes a refusal message a person can act on", () => {

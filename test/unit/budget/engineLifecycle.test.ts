@@ -43,24 +43,56 @@ describe("budget/engine: lifecycle", () => {
     assert.deepEqual(e.setCaps([cap({ id: "m", window: "month", limitUsd: 5, model: "*b*" })]), []);
   });
 
-  it("a cap whose window changes starts from zero, and an older reservation no longer counts against it", () => {
+  it("a cap whose window changes starts from zero, apart from the calls running now, which count when they settle", () => {
     const e = new BudgetEngine([cap({ id: "c", window: "day", limitUsd: 1 }), cap({ id: "keep", window: "month", limitUsd: 10 })], TZ);
     e.recordSpent({ modelId: "m", amount: usd("0.7"), at: NOON });
     assert.ok(e.reserve({ callId: "a", modelId: "m", amount: usd("0.2"), now: NOON }).ok);
     e.setCaps([cap({ id: "c", window: "week", limitUsd: 1 }), cap({ id: "keep", window: "month", limitUsd: 10 })]);
-    assert.deepEqual(figures(e, NOON), { c: { spent: 0n, reserved: 0n }, keep: { spent: usd("0.7"), reserved: usd("0.2") } });
+    assert.deepEqual(figures(e, NOON), { c: { spent: 0n, reserved: usd("0.2") }, keep: { spent: usd("0.7"), reserved: usd("0.2") } });
     e.settle("a", usd("0.15"), NOON);
-    assert.deepEqual(figures(e, NOON), { c: { spent: 0n, reserved: 0n }, keep: { spent: usd("0.85"), reserved: 0n } });
+    assert.deepEqual(figures(e, NOON), { c: { spent: usd("0.15"), reserved: 0n }, keep: { spent: usd("0.85"), reserved: 0n } });
   });
 
-  it("a cap whose model glob changes starts from zero too", () => {
+  it("a cap whose model glob changes starts from zero too, holding the running calls its new glob matches", () => {
     const e = new BudgetEngine([cap({ id: "c", window: "day", limitUsd: 1, model: "*nova*" })], TZ);
     assert.ok(e.reserve({ callId: "a", modelId: "amazon.nova-pro-v1:0", amount: usd("0.4"), now: NOON }).ok);
-    e.setCaps([cap({ id: "c", window: "day", limitUsd: 1, model: "*" })]);
-    assert.deepEqual(figures(e, NOON), { c: { spent: 0n, reserved: 0n } });
+    assert.ok(e.reserve({ callId: "b", modelId: "anthropic.claude-x", amount: usd("0.1"), now: NOON }).ok); // no cap applied to it
+    e.setCaps([cap({ id: "c", window: "day", limitUsd: 1, model: "*claude*" })]);
+    assert.deepEqual(figures(e, NOON), { c: { spent: 0n, reserved: usd("0.1") } });
     e.release("a");
+    e.release("b");
     assert.deepEqual(figures(e, NOON), { c: { spent: 0n, reserved: 0n } });
-    assert.ok(e.reserve({ callId: "b", modelId: "amazon.nova-pro-v1:0", amount: usd(1), now: NOON }).ok); // the whole limit is free
+    assert.ok(e.reserve({ callId: "c", modelId: "anthropic.claude-x", amount: usd(1), now: NOON }).ok); // the whole limit is free
+  });
+
+  it("a cap added while calls run takes on their reservations, grown ones at their size, and charges them when they settle", () => {
+    const e = new BudgetEngine([cap({ id: "d", window: "day", limitUsd: 10 })], TZ);
+    assert.ok(e.reserve({ callId: "a", modelId: "m", amount: usd("0.3"), now: NOON }).ok);
+    assert.ok(e.extend("a", usd("0.2"), NOON).ok); // a stream that outgrew its estimate
+    assert.ok(e.reserve({ callId: "b", modelId: "m", amount: usd("0.1"), now: NOON }).ok);
+    assert.deepEqual(e.setCaps([cap({ id: "d", window: "day", limitUsd: 10 }), cap({ id: "new", window: "month", limitUsd: 0.7 })]), ["new"]);
+    assert.deepEqual(e.heldCallIds(), new Set(["a", "b"]));
+    assert.deepEqual(figures(e, NOON).new, { spent: 0n, reserved: usd("0.6") });
+    // The new cap walls from now on, counting what runs: 0.6 held of 0.7.
+    assert.equal(e.reserve({ callId: "c", modelId: "m", amount: usd("0.2"), now: NOON }).ok, false);
+    assert.equal(e.extend("a", usd("0.2"), NOON).ok, false);
+    e.settle("a", usd("0.45"), NOON);
+    e.release("b");
+    assert.deepEqual(figures(e, NOON), { d: { spent: usd("0.45"), reserved: 0n }, new: { spent: usd("0.45"), reserved: 0n } });
+    assert.deepEqual(e.heldCallIds(), new Set());
+  });
+
+  it("a cap added after midnight does not take on a call that started the day before (it belongs to that day's window)", () => {
+    const e = new BudgetEngine([], TZ);
+    assert.ok(e.reserve({ callId: "late", modelId: "m", amount: usd("0.3"), now: LATE }).ok);
+    assert.ok(e.reserve({ callId: "next", modelId: "m", amount: usd("0.1"), now: NEXT }).ok);
+    assert.ok(e.reserve({ callId: "midnight", modelId: "m", amount: usd("0.01"), now: new Date("2026-11-22T23:00:00Z") }).ok); // Monday 00:00 sharp
+    e.setCaps([cap({ id: "d", window: "day", limitUsd: 1 }), cap({ id: "m", window: "month", limitUsd: 1 })]);
+    assert.deepEqual(figures(e, NEXT), { d: { spent: 0n, reserved: usd("0.11") }, m: { spent: 0n, reserved: usd("0.41") } });
+    e.settle("late", usd("0.2"), NEXT);
+    e.settle("next", usd("0.05"), NEXT);
+    e.settle("midnight", usd("0.01"), NEXT);
+    assert.deepEqual(figures(e, NEXT), { d: { spent: usd("0.06"), reserved: 0n }, m: { spent: usd("0.26"), reserved: 0n } });
   });
 
   it("release gives a reservation back without charging; twice, or for an unknown call, changes nothing", () => {

@@ -1,0 +1,49 @@
+// A team cap added to the folder store while this machine's calls run: they count on it once, whether
+// their settle lines are in the journal the new cap's replay reads or come after it.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { SettledCall } from "../../../server/budget/replay";
+import { silentLogger } from "../../../server/log";
+import { usdToPicos } from "../../../server/metering/money";
+import { FolderTeamEngine } from "../../../server/team/folderStore";
+
+const NOVA = "amazon.nova-lite-v1:0";
+
+describe("team folder: a cap added while calls run", () => {
+  let root: string;
+  let engine: FolderTeamEngine | undefined;
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), "bb-team-fresh-"));
+  });
+  afterEach(async () => {
+    await engine?.close();
+    engine = undefined;
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("counts a running call once when its settle line is already in the journal the replay reads, and a finished call from the replay", async () => {
+    const now = new Date();
+    const settled = (id: string, usd: string): SettledCall => ({ id, modelId: NOVA, costPicos: String(usdToPicos(usd)), startedAt: now.toISOString() });
+    // The journal as the replay reads it: a call that finished before the cap came, and the running call's settle line.
+    const journal = [settled("finished", "0.25"), settled("running", "0.5")];
+    engine = await FolderTeamEngine.open({
+      dir: root, team: "t", member: "me", machine: "box", writer: "aaaaaaaaaaaaaaaa", syncMs: 60_000, unavailable: "block",
+      history: async function* () {
+        yield* journal;
+      },
+      now: () => now, log: silentLogger(),
+    });
+    await engine.setCaps([{ id: "old", scope: "team", window: "day", limitUsd: 10 }], "UTC");
+    const held = await engine.reserve({ callId: "running", modelId: NOVA, amount: usdToPicos("0.75"), now, capIds: ["old"] });
+    assert.equal(held.ok, true);
+
+    await engine.setCaps([{ id: "old", scope: "team", window: "day", limitUsd: 10 }, { id: "new", scope: "team", window: "day", limitUsd: 10 }], "UTC");
+    const figures = () => Object.fromEntries(engine!.status(now).map((c) => [c.id, [c.spentPicos, c.reservedPicos]]));
+    // The running call is held on the new cap; the finished one is counted from the journal.
+    assert.deepEqual(figures().new, [usdToPicos("0.25"), usdToPicos("0.75")]);
+    await engine.settle(settled("running", "0.5"));
+    assert.deepEqual(figures().new, [usdToPicos("0.75"), 0n]);
+  });
+});
