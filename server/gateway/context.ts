@@ -11,6 +11,7 @@ import type { InboundGuard } from "./inbound";
 import type { CapAlerts } from "../policy/alerts";
 import type { RateLimiter } from "../policy/rateLimit";
 import type { ProfileCredentials } from "./callerCredentials";
+import type { AdmissionGate } from "./admissionGate";
 
 export interface GatewayContext {
   config: Config;
@@ -25,6 +26,8 @@ export interface GatewayContext {
   callerProfiles: ProfileCredentials;
   /** Every caller's token bucket and request counts (one per gateway, kept across settings changes). */
   rateLimiter: RateLimiter;
+  /** Shut while the journal is counted into a cap or quota that starts from zero: calls wait there before they are decided (one per gateway). */
+  admissions: AdmissionGate;
   /** Limits on work for requests not yet proven, and the body-bytes budget they share (one per gateway). */
   inbound: InboundGuard;
   log: Logger;

@@ -53,3 +53,9 @@ export const requestTimeout = (message: string) => bedrockError(408, "RequestTim
  * forwarded. Retryable (SDKs retry 503), since the condition clears once the user fixes the disk.
  */
 export const cannotRecord = (reason: string) => bedrockError(503, "ServiceUnavailableException", `Bedrock Budget cannot record calls: ${reason}`);
+/**
+ * A cap or quota added live could not be counted from the journal, so its total is partial: calls
+ * are refused until the gateway restarts and counts it again. Retryable (503): a restart clears it.
+ */
+export const uncounted = (reason: string) =>
+  bedrockError(503, "ServiceUnavailableException", `Bedrock Budget refused this call: ${reason}. Calls are refused until the gateway restarts (the command "Bedrock Budget: Restart Gateway", or restart bedrock-budget serve), which counts the journal again.`);

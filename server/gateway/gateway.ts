@@ -37,6 +37,7 @@ import { readOne } from "../budget/historyPass";
 import { CAPS_CHECKPOINT, type CapTally } from "../budget/capCheckpoint";
 import { QUOTAS_CHECKPOINT, quotaReader, type QuotaTally } from "../policy/quotaCheckpoint";
 import { openTallies } from "./openTallies";
+import { AdmissionGate } from "./admissionGate";
 import { capsInForce } from "../policy/plans";
 import { RateLimiter } from "../policy/rateLimit";
 import { ProfileCredentials } from "./callerCredentials";
@@ -129,6 +130,8 @@ export class Gateway implements RunningGateway {
   private quotaTally: QuotaTally | undefined;
   /** Every caller's bucket and request counts: kept across settings changes, rebuilt from the journal on open. */
   private readonly rateLimiter = new RateLimiter();
+  /** Shut while the journal is counted into a cap or quota that starts from zero (see AdmissionGate). */
+  private readonly admissions = new AdmissionGate();
   /** The time zone the request counts were last replayed in (none yet): quotas count from the journal once they apply. */
   private quotasReplayedIn: string | undefined;
   private readonly ledgerDir: string;
@@ -317,7 +320,14 @@ export class Gateway implements RunningGateway {
     this.rateLimiter.resetCounts(); // calls counted live before a quota applied are in the journal too
     // The tally has counted every journaled call so far by this same rule: no need to read the journal again.
     if (this.quotaTally?.timeZone === timeZone) return this.rateLimiter.restoreCounts(this.quotaTally.counts());
-    await readOne(this.history, quotaReader(windowBounds("month", timeZone, this.now()).start, (caller, at) => this.rateLimiter.count(caller, at, timeZone)));
+    // Live, calls wait at the admission gate while the counts are partial.
+    await this.admissions.shutWhile(async () => {
+      try {
+        await readOne(this.history, quotaReader(windowBounds("month", timeZone, this.now()).start, (caller, at) => this.rateLimiter.count(caller, at, timeZone)));
+      } catch (err) {
+        throw new Error(`counting this month's journal into the request quotas failed: ${(err as Error).message}`);
+      }
+    });
   }
 
   /** Team caps come from team.json and the settings; the local engine keeps the personal ones. */
@@ -330,8 +340,12 @@ export class Gateway implements RunningGateway {
     return runtime;
   }
 
-  /** A context for `config` (team.json merged in), and the ids of caps that start from zero (replay history into them). */
-  private async assemble(settings: Config, previous?: GatewayContext): Promise<{ next: GatewayContext; fresh: string[] }> {
+  /**
+   * A context for `config` (team.json merged in), and the ids of caps that start from zero (replay
+   * history into them). Live (`previous` given), their replay starts at once, behind the admission
+   * gate: `counted` settles when it is done.
+   */
+  private async assemble(settings: Config, previous?: GatewayContext): Promise<{ next: GatewayContext; fresh: string[]; counted?: Promise<void> }> {
     // The tiers' caps, one wall per caller, join the top-level caps: every store sees them alike.
     const config: Config = { ...settings, caps: capsInForce(settings) };
     const team = this.res.team;
@@ -339,12 +353,14 @@ export class Gateway implements RunningGateway {
     const eff = team?.effective(config, userOf(config), timeZone);
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
     const engineCaps = eff ? eff.personal : config.caps;
-    const next = buildContext(effective, this.ledger, this.options, { log: this.log, logRepeat: this.logRepeat }, this.now, this.caps, this.guard, this.prices.table, this.rateLimiter);
+    const next = buildContext(effective, this.ledger, this.options, { log: this.log, logRepeat: this.logRepeat }, this.now, this.caps, this.guard, this.prices.table, this.rateLimiter, this.admissions);
     if (eff) next.prices = new PriceBook(eff.pricing, this.prices.table, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     this.caps.team = team?.store;
     const fresh = this.caps.local.engine.setCaps(engineCaps);
     this.capTally?.setCaps(engineCaps);
+    // Shut in the same turn as setCaps: no call is decided on a fresh cap before its history is in.
+    const counted = previous && fresh.length > 0 ? this.countIntoFresh(fresh) : undefined;
     if (previous) {
       next.publish = previous.publish;
       next.alerts = previous.alerts;
@@ -353,22 +369,39 @@ export class Gateway implements RunningGateway {
       if (previous.config.awsProfile === config.awsProfile) next.credentials = previous.credentials;
       if (previous.callerProfiles.sameNames(next.callerProfiles.names)) next.callerProfiles = previous.callerProfiles;
     }
-    return { next, fresh };
+    return { next, fresh, ...(counted ? { counted } : {}) };
+  }
+
+  /**
+   * Counts this window's journal into caps that start from zero while the gateway runs, with calls
+   * held at the admission gate meanwhile. The calls running now are left out: setCaps gave the
+   * fresh caps their reservations, so they count when they settle.
+   */
+  private countIntoFresh(fresh: string[]): Promise<void> {
+    const running = this.caps.local.engine.heldCallIds();
+    return this.admissions.shutWhile(async () => {
+      try {
+        await this.caps.replay(this.history, new Set(fresh), running);
+      } catch (err) {
+        throw new Error(`counting this window's journal into cap(s) ${fresh.map((id) => `"${id}"`).join(", ")} failed: ${(err as Error).message}`);
+      }
+    });
   }
 
   /** Applies settings (or a team.json change) live; serialised, so overlapping changes apply in order. Swaps only the parts that changed. */
   private apply(config: Config): Promise<void> {
-    this.applying = this.applying.then(async () => {
+    // After a change that failed (its caller heard why), the next one still applies.
+    this.applying = this.applying.catch(() => undefined).then(async () => {
       this.currentConfig = config;
       const team = this.res.team;
       if (runtimeKey(config) !== (team?.key ?? runtimeKey({ ...config, teamLedger: undefined }))) {
         this.res.team = config.teamLedger ? await this.openTeam(config) : undefined;
         await team?.close();
       }
-      const { next, fresh } = await this.assemble(config, this.ctx);
+      const { next, counted } = await this.assemble(config, this.ctx);
       this.log.setLevel(config.logLevel);
       this.ctx = next;
-      if (fresh.length > 0) await this.caps.replay(this.history, new Set(fresh));
+      await counted;
       this.res.alerts?.configure(alertSettings(next.config, next.user));
       await this.replayQuotas(next);
     });
@@ -459,7 +492,7 @@ async function withinGrace(p: Promise<unknown>): Promise<void> {
   clearTimeout(timer);
 }
 
-function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, { log, logRepeat }: Pick<GatewayContext, "log" | "logRepeat">, now: () => Date, caps: Caps, inbound: InboundGuard, table: PriceTable, rateLimiter: RateLimiter): GatewayContext {
+function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, { log, logRepeat }: Pick<GatewayContext, "log" | "logRepeat">, now: () => Date, caps: Caps, inbound: InboundGuard, table: PriceTable, rateLimiter: RateLimiter, admissions: AdmissionGate): GatewayContext {
   const timeZone = timeZoneOf(config);
   const simulator = options.simulator;
   return {
@@ -472,6 +505,7 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, {
     credentials: simulator ? async () => SIMULATED_CREDENTIALS : (options.credentials ?? credentialSource(config.awsProfile)),
     callerProfiles: new ProfileCredentials(ProfileCredentials.namesIn(config)),
     rateLimiter,
+    admissions,
     inbound,
     log,
     logRepeat,

@@ -10,7 +10,7 @@ import type { MeteredOperation, Operation } from "../metering/types";
 import { callerTool, tagsFromHeader } from "./callerTool";
 import { mergeTags, tagProblem } from "../config/tags";
 import type { GatewayContext } from "./context";
-import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
+import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, uncounted, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
 import type { CallScope } from "./callScope";
 import type { AnyRequest, AnyResponse } from "./listener";
@@ -103,6 +103,10 @@ async function handleRead(
   const x = { ctx, req, res, forward, scope, tagged, who };
 
   // The caller's usage plan (rate, quotas) before anything is estimated or reserved.
+  while (!ctx.admissions.open) {
+    const shut = await atGate(ctx);
+    if (shut) return answer(res, shut);
+  }
   const stopped = await checkUsagePlan(ctx, who, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId);
   if (stopped) return answer(res, stopped);
 
@@ -138,6 +142,16 @@ interface Exchange {
 /** The request as a cap's action rewrote it (PlannedCall). */
 type Rewritten = Pick<PlannedCall, "rawPath" | "body" | "bodyRewritten">;
 
+/**
+ * Waits while the admission gate is shut (see AdmissionGate); the answer when it stays shut. The
+ * caller loops until the gate is open and decides the call in that same turn: another count may
+ * shut it while this resumes.
+ */
+async function atGate(ctx: GatewayContext): Promise<ErrorAnswer | undefined> {
+  const failure = await ctx.admissions.passed();
+  return failure === undefined ? undefined : uncounted(failure);
+}
+
 function bodyRefusal(err: BodyRefused): ErrorAnswer {
   switch (err.reason) {
     case "too-large":
@@ -156,6 +170,11 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
   // Priced in the caller's signing region; an application profile as the model behind it (looked up first, bounded).
   const profile = ctx.profiles && parseModelId(route.modelId).arnKind === "application-inference-profile" ? await ctx.profiles.resolve(route.modelId) : undefined;
   const pricing = { region, ...(profile ? { profile } : {}) };
+  // Planned and reserved in the turn the gate is found open.
+  while (!ctx.admissions.open) {
+    const shut = await atGate(ctx);
+    if (shut) return answer(res, shut);
+  }
   const asked = estimateParsed(operation, route.modelId, json, ctx.prices, undefined, pricing);
 
   const { tagged } = x;
@@ -229,6 +248,10 @@ async function meterGuardrail(x: Exchange & { who: Identity }, route: Extract<Ro
   const estimate = guardrailEstimate(route.guardrailId, units, pricing);
   const { tagged } = x;
   if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
+  while (!ctx.admissions.open) {
+    const shut = await atGate(ctx);
+    if (shut) return answer(res, shut);
+  }
   const admission = await admit(ctx, { ...x.who, operation: "ApplyGuardrail" }, estimate, scope);
   if (!admission.ok) return answer(res, refusal(admission.message));
   const call = admission.call;

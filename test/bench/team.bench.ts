@@ -8,6 +8,7 @@
  */
 import { ProfileCredentials } from "../../server/gateway/callerCredentials";
 import { RateLimiter } from "../../server/policy/rateLimit";
+import { AdmissionGate } from "../../server/gateway/admissionGate";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
     const ledger = await Ledger.open(path.join(dir, name), { timeZone: "UTC" });
     return {
       config: validated({ caps, timeZone: "UTC" }, "bench"), prices, caps: new Caps(new LocalCapStore(new BudgetEngine(caps, "UTC"), () => "UTC", () => new Date())), ledger,
-      credentials: async () => ({ accessKeyId: "x", secretAccessKey: "y" }), callerProfiles: new ProfileCredentials([]), rateLimiter: new RateLimiter(), inbound: inboundGuard(), log, logRepeat: repeatFilter(log), user: "bench", timeZone: "UTC", now: () => new Date(), publish: () => undefined,
+      credentials: async () => ({ accessKeyId: "x", secretAccessKey: "y" }), callerProfiles: new ProfileCredentials([]), rateLimiter: new RateLimiter(), admissions: new AdmissionGate(), inbound: inboundGuard(), log, logRepeat: repeatFilter(log), user: "bench", timeZone: "UTC", now: () => new Date(), publish: () => undefined,
     };
   };
   const embedded = await context("embedded", [personal, teamCap]);
