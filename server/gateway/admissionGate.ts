@@ -8,11 +8,11 @@
  */
 export class AdmissionGate {
   private counting: Promise<void> | undefined;
-  private failure: string | undefined;
+  private failed: string | undefined;
 
   /** True when calls may be decided now: the usual case, checked without waiting on the hot path. */
   get open(): boolean {
-    return this.counting === undefined && this.failure === undefined;
+    return this.counting === undefined && this.failed === undefined;
   }
 
   /**
@@ -24,7 +24,7 @@ export class AdmissionGate {
       if (this.counting === shut) this.counting = undefined; // no later count queued behind this one
     };
     const run = (this.counting ?? Promise.resolve()).then(count).then(reopen, (err: unknown) => {
-      this.failure ??= err instanceof Error ? err.message : String(err);
+      this.failed ??= err instanceof Error ? err.message : String(err);
       reopen();
       throw err;
     });
@@ -36,9 +36,14 @@ export class AdmissionGate {
     return run;
   }
 
+  /** Why calls are refused for good: a count failed (undefined while none has). */
+  get failure(): string | undefined {
+    return this.failed;
+  }
+
   /** Waits while a count runs; then undefined, or why calls are refused (a count failed). */
   async passed(): Promise<string | undefined> {
     while (this.counting) await this.counting;
-    return this.failure;
+    return this.failed;
   }
 }

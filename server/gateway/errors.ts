@@ -57,5 +57,9 @@ export const cannotRecord = (reason: string) => bedrockError(503, "ServiceUnavai
  * A cap or quota added live could not be counted from the journal, so its total is partial: calls
  * are refused until the gateway restarts and counts it again. Retryable (503): a restart clears it.
  */
-export const uncounted = (reason: string) =>
-  bedrockError(503, "ServiceUnavailableException", `Bedrock Budget refused this call: ${reason}. Calls are refused until the gateway restarts (the command "Bedrock Budget: Restart Gateway", or restart bedrock-budget serve), which counts the journal again.`);
+export const uncounted = (reason: string) => bedrockError(503, "ServiceUnavailableException", `Bedrock Budget refused this call: ${uncountedMessage(reason)}`);
+
+/** Why every call is refused after a failed count, as the refusal, the status and the log say it. */
+export function uncountedMessage(reason: string): string {
+  return `${reason}. Calls are refused until the gateway restarts (the command "Bedrock Budget: Restart Gateway", or restart bedrock-budget serve), which counts the journal again.`;
+}

@@ -26,7 +26,7 @@ import { LocalApi } from "./localApi";
 import { attachDashboard } from "../dashboard/routes";
 import type { Routes } from "../http";
 import { answer, handleBedrock } from "./proxy";
-import { cannotRecord, upstreamUnreachable } from "./errors";
+import { cannotRecord, uncountedMessage, upstreamUnreachable } from "./errors";
 import { runtimeKey, TeamRuntime } from "../team/runtime";
 import { AlertJournal } from "../policy/alertJournal";
 import { snsChannel, webhookChannel } from "../policy/alertChannels";
@@ -188,7 +188,8 @@ export class Gateway implements RunningGateway {
     this.blocked = options.blocked;
     this.guard = inboundGuard(options.limits);
     this.caps = new Caps(new LocalCapStore(new BudgetEngine([], timeZoneOf(options.config)), () => this.ctx.timeZone, now));
-    this.api = new LocalApi(() => this.ctx, () => this.address, () => this.inFlight, () => this.blocked, () => this.prices);
+    const blocked = () => this.blocked ?? (this.admissions.failure === undefined ? undefined : uncountedMessage(this.admissions.failure));
+    this.api = new LocalApi(() => this.ctx, () => this.address, () => this.inFlight, blocked, () => this.prices);
     this.metrics = new GatewayMetrics(() => this.caps.status(this.now()), () => this.ledger.secret);
     this.logRepeat = repeatFilter(log, 60_000, () => now().getTime());
   }
@@ -325,7 +326,7 @@ export class Gateway implements RunningGateway {
       try {
         await readOne(this.history, quotaReader(windowBounds("month", timeZone, this.now()).start, (caller, at) => this.rateLimiter.count(caller, at, timeZone)));
       } catch (err) {
-        throw new Error(`counting this month's journal into the request quotas failed: ${(err as Error).message}`);
+        throw this.countFailed(`counting this month's journal into the request quotas failed: ${(err as Error).message}`);
       }
     });
   }
@@ -383,9 +384,15 @@ export class Gateway implements RunningGateway {
       try {
         await this.caps.replay(this.history, new Set(fresh), running);
       } catch (err) {
-        throw new Error(`counting this window's journal into cap(s) ${fresh.map((id) => `"${id}"`).join(", ")} failed: ${(err as Error).message}`);
+        throw this.countFailed(`counting this window's journal into cap(s) ${fresh.map((id) => `"${id}"`).join(", ")} failed: ${(err as Error).message}`);
       }
     });
+  }
+
+  /** A count into a fresh cap or quota failed: said in the log (the status says it too, see the constructor). */
+  private countFailed(message: string): Error {
+    this.log.error(uncountedMessage(message));
+    return new Error(message);
   }
 
   /** Applies settings (or a team.json change) live; serialised, so overlapping changes apply in order. Swaps only the parts that changed. */

@@ -4,9 +4,10 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { SettledCall } from "../../../server/budget/replay";
+import type { CallRecord } from "../../../server/ledger/types";
 import { silentLogger } from "../../../server/log";
 import { usdToPicos } from "../../../server/metering/money";
+import { ZERO_USAGE } from "../../../server/metering/types";
 import { FolderTeamEngine } from "../../../server/team/folderStore";
 
 const NOVA = "amazon.nova-lite-v1:0";
@@ -25,7 +26,11 @@ describe("team folder: a cap added while calls run", () => {
 
   it("counts a running call once when its settle line is already in the journal the replay reads, and a finished call from the replay", async () => {
     const now = new Date();
-    const settled = (id: string, usd: string): SettledCall => ({ id, modelId: NOVA, costPicos: String(usdToPicos(usd)), startedAt: now.toISOString() });
+    const at = now.toISOString();
+    const settled = (id: string, usd: string): CallRecord => ({
+      type: "settle", id, at, startedAt: at, user: "me", tool: "script", operation: "InvokeModel", modelId: NOVA, baseModelId: NOVA,
+      usage: { ...ZERO_USAGE }, usageEstimated: false, costPicos: String(usdToPicos(usd)), worstCasePicos: String(usdToPicos(usd)), outcome: "ok", status: 200, latencyMs: 1, tags: {},
+    });
     // The journal as the replay reads it: a call that finished before the cap came, and the running call's settle line.
     const journal = [settled("finished", "0.25"), settled("running", "0.5")];
     engine = await FolderTeamEngine.open({
