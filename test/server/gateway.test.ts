@@ -306,18 +306,11 @@ describe("gateway: a call that straddles midnight, replayed after a restart", fu
     h = await startHarness({ caps, pricing, timeZone: "America/New_York" }, { now: () => new Date(clock) });
     // The caller's clock agrees with the gateway's (SigV4 dates are checked against it).
     const client = new BedrockRuntimeClient({ region: "us-east-1", endpoint: h.gateway.url, credentials: CREDENTIALS, systemClockOffset: clock - Date.now() });
-    let reached!: () => void;
-    const atBedrock = new Promise<void>((resolve) => (reached = resolve));
-    let answer!: () => void;
-    const answered = new Promise<void>((resolve) => (answer = resolve));
-    h.fake.behave(() => {
-      reached();
-      return { kind: "ok", usage: { input: 1000, output: 500 }, after: answered };
-    });
+    const held = h.fake.holdCalls({ input: 1000, output: 500 });
     const call = client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("late", 1000) }));
-    await atBedrock; // admitted before midnight
+    await held.reached; // admitted before midnight
     clock = Date.parse("2026-11-29T05:00:01Z");
-    answer(); // settled after it
+    held.answer(); // settled after it
     await call;
     client.destroy();
     const [record] = await calls(h);

@@ -73,20 +73,13 @@ describe("gateway: a cap or a quota added while it runs", function () {
 
   it("counts a call that was running when the cap came, once, when it settles", async () => {
     h = await startHarness({ pricing: PRICING });
-    let reached!: () => void;
-    const atBedrock = new Promise<void>((resolve) => (reached = resolve));
-    let answer!: () => void;
-    const answered = new Promise<void>((resolve) => (answer = resolve));
-    h.fake.behave(() => {
-      reached();
-      return { kind: "ok", usage: { input: 100, output: 500 }, after: answered };
-    });
+    const held = h.fake.holdCalls({ input: 100, output: 500 });
     const running = invoke(h, 1000);
-    await atBedrock;
+    await held.reached;
     await h.gateway.reconfigure(settings(h, { caps: MONTH_CAP(1) }));
     // Its worst case (1,000 output tokens × $15 per 1M) is held on the new cap while it runs.
     assert.deepEqual((await capFigures(h)).month, { spent: "0", reserved: "0.015" });
-    answer();
+    held.answer();
     await running;
     // 500 output tokens × $15 per 1M.
     assert.deepEqual((await capFigures(h)).month, { spent: "0.0075", reserved: "0" });
@@ -97,18 +90,11 @@ describe("gateway: a cap or a quota added while it runs", function () {
   it("counts once a call that was running when the cap came and settles while the journal is being counted", async () => {
     h = await startHarness({ pricing: PRICING });
     await withHistory(h, 30_000);
-    let reached!: () => void;
-    const atBedrock = new Promise<void>((resolve) => (reached = resolve));
-    let answer!: () => void;
-    const answered = new Promise<void>((resolve) => (answer = resolve));
-    h.fake.behave(() => {
-      reached();
-      return { kind: "ok", usage: { input: 100, output: 500 }, after: answered };
-    });
+    const held = h.fake.holdCalls({ input: 100, output: 500 });
     const running = invoke(h, 1000);
-    await atBedrock;
+    await held.reached;
     const applied = h.gateway.reconfigure(settings(h, { caps: MONTH_CAP(100) }));
-    answer(); // its settle line is journaled while the count reads the journal's 60,000 lines
+    held.answer(); // its settle line is journaled while the count reads the journal's 60,000 lines
     await running;
     await applied;
     // $30 of history and 500 output tokens × $15 per 1M: not twice, though the count read its line too.

@@ -179,6 +179,19 @@ export class FakeBedrock {
     this.behavior = fn;
   }
 
+  /** Answers every call with `usage`, but only once the test calls `answer()`; `reached` resolves when the first call arrives. */
+  holdCalls(usage: OkBehavior["usage"]): { reached: Promise<void>; answer: () => void } {
+    let arrived!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    this.behave(() => {
+      arrived();
+      return { kind: "ok", usage, after: answered };
+    });
+    return { reached, answer };
+  }
+
   reset(): void {
     this.hits.length = 0;
     this.endings.length = 0;
