@@ -188,7 +188,8 @@ export class Gateway implements RunningGateway {
     this.blocked = options.blocked;
     this.guard = inboundGuard(options.limits);
     this.caps = new Caps(new LocalCapStore(new BudgetEngine([], timeZoneOf(options.config)), () => this.ctx.timeZone, now));
-    const blocked = () => this.blocked ?? (this.admissions.failure === undefined ? undefined : uncountedMessage(this.admissions.failure));
+    // A failed count outlasts any settings fix (only a restart clears it): it is the reason to show.
+    const blocked = () => (this.admissions.failure === undefined ? this.blocked : uncountedMessage(this.admissions.failure));
     this.api = new LocalApi(() => this.ctx, () => this.address, () => this.inFlight, blocked, () => this.prices);
     this.metrics = new GatewayMetrics(() => this.caps.status(this.now()), () => this.ledger.secret);
     this.logRepeat = repeatFilter(log, 60_000, () => now().getTime());

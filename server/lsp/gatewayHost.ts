@@ -109,9 +109,13 @@ export class GatewayHost {
     const previous = this.config;
     this.config = config;
     if (this.role.kind === "leader" && previous && previous.port === config.port && ledgerDirOf(previous) === ledgerDirOf(config)) {
-      await this.role.gateway.reconfigure(config);
-      if (blocked === undefined) this.role.gateway.unblock();
-      this.publishStatus(this.role.gateway.api.status());
+      const gateway = this.role.gateway;
+      try {
+        await gateway.reconfigure(config);
+        if (blocked === undefined) gateway.unblock();
+      } finally {
+        this.publishStatus(gateway.api.status()); // after a change that failed too: the status says why calls are refused
+      }
       return;
     }
     if (this.role.kind === "follower" && previous && previous.port === config.port && ledgerDirOf(previous) === ledgerDirOf(config)) {

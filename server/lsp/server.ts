@@ -89,6 +89,8 @@ export function startServer(connection: Connection): void {
     tellClient(next.check, "before");
     try {
       await host.reconfigure(next.config, next.blocked);
+    } catch (err) {
+      log.error(`applying the settings: ${(err as Error).message}`); // the Bedrock Budget log, not the connection's
     } finally {
       tellClient(next.check, "after");
     }

@@ -5,10 +5,11 @@
  */
 import assert from "node:assert/strict";
 import http from "node:http";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rename, rm, rmdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { journalMonth } from "../../server/ledger/journal";
 import { API_PATHS, TOKEN_HEADER, type StatusResponse } from "../../server/protocol";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
@@ -152,6 +153,28 @@ describe("language server process", function () {
     await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 100) }));
     client.destroy();
     assert.equal(fake.hits.length, 1, "calls are admitted again");
+  });
+
+  it("a cap added in the settings that cannot be counted from the journal: calls are refused, and the log and the status say why", async () => {
+    const lsp = await start(settings());
+    const url = await lsp.waitFor("the gateway to be ready", () => readyUrl(lsp, "leader"));
+    fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+    const client = clientFor(url);
+    await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 100) }));
+    // This month's journal cannot be read: a folder stands where the file was.
+    const file = path.join(dir, "ledger", "journal", `${journalMonth(new Date())}.jsonl`);
+    await rename(file, `${file}.aside`);
+    await mkdir(file);
+    await lsp.changeSettings(settings({ caps: [{ id: "daily", window: "day", limitUsd: 1 }, { id: "month", window: "month", limitUsd: 5 }] }));
+    const logged = await lsp.waitFor("the failure in the log", () => lsp.logs.find((l) => /applying the settings: counting this window's journal into cap\(s\) "month" failed/.test(l)));
+    assert.match(logged, /EISDIR/);
+    const status = await lsp.waitFor("a status that says why calls are refused", () => lsp.statuses.find((s) => s.blocked));
+    assert.match(status.blocked!, /cap\(s\) "month" failed.*Restart Gateway/);
+    await assert.rejects(client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 100) })), { name: "ServiceUnavailableException" });
+    client.destroy();
+    assert.equal(fake.hits.length, 1, "only the call before the change reached Bedrock");
+    await rmdir(file);
+    await rename(`${file}.aside`, file);
   });
 
   it("tells the client the configured address while the gateway starts, so terminals keep pointing at it", async () => {

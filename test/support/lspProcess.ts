@@ -22,6 +22,8 @@ export interface LspSession {
   /** The same notifications, whole (blocked, anotherWindowServes). */
   configErrorParams: ConfigErrorNotification.Params[];
   diagnostics: Map<string, Array<{ message: string; code?: string | number }>>;
+  /** The server's log lines (window/logMessage), as the editor's output channel shows them. */
+  logs: string[];
   /** Resolves with the first notification (already received or to come) that satisfies `test`. */
   waitFor<T>(what: string, read: () => T | undefined, timeoutMs?: number): Promise<T>;
   /** Changes settings the way VS Code does: a didChangeConfiguration, then re-read on request. */
@@ -59,6 +61,7 @@ export async function startLsp(settings: Record<string, unknown>, editor: Editor
     configErrors: [],
     configErrorParams: [],
     diagnostics: new Map(),
+    logs: [],
     exited,
     waitFor<T>(what: string, read: () => T | undefined, timeoutMs = 15_000) {
       return new Promise<T>((resolve, reject) => {
@@ -101,7 +104,7 @@ export async function startLsp(settings: Record<string, unknown>, editor: Editor
   );
   connection.onRequest("client/registerCapability", () => null);
   connection.onRequest("workspace/codeLens/refresh", () => null);
-  connection.onNotification("window/logMessage", () => undefined);
+  connection.onNotification("window/logMessage", (p: { message: string }) => (session.logs.push(p.message), poke()));
   connection.onNotification("bedrockBudget/gatewayState", (p: GatewayStateNotification.Params) => (session.states.push(p), poke()));
   connection.onNotification("bedrockBudget/status", (p: StatusResponse) => (session.statuses.push(p), poke()));
   connection.onNotification("bedrockBudget/callSettled", (p: CallRecord) => (session.calls.push(p), poke()));

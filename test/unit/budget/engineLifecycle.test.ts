@@ -82,18 +82,19 @@ describe("budget/engine: lifecycle", () => {
     assert.deepEqual(e.heldCallIds(), new Set());
   });
 
-  it("a cap added after midnight does not take on a call that started the day before (it belongs to that day's window)", () => {
-    const e = new BudgetEngine([], TZ);
-    assert.ok(e.reserve({ callId: "late", modelId: "m", amount: usd("0.3"), now: LATE }).ok);
-    assert.ok(e.reserve({ callId: "next", modelId: "m", amount: usd("0.1"), now: NEXT }).ok);
-    assert.ok(e.reserve({ callId: "midnight", modelId: "m", amount: usd("0.01"), now: new Date("2026-11-22T23:00:00Z") }).ok); // Monday 00:00 sharp
-    e.setCaps([cap({ id: "d", window: "day", limitUsd: 1 }), cap({ id: "m", window: "month", limitUsd: 1 })]);
-    assert.deepEqual(figures(e, NEXT), { d: { spent: 0n, reserved: usd("0.11") }, m: { spent: 0n, reserved: usd("0.41") } });
-    e.settle("late", usd("0.2"), NEXT);
-    e.settle("next", usd("0.05"), NEXT);
-    e.settle("midnight", usd("0.01"), NEXT);
-    assert.deepEqual(figures(e, NEXT), { d: { spent: usd("0.06"), reserved: 0n }, m: { spent: usd("0.26"), reserved: 0n } });
-  });
+  for (const order of [["late", "next", "midnight"], ["next", "midnight", "late"]]) {
+    it(`a cap added after midnight does not take on a call that started the day before (it belongs to that day's window), calls reserved ${order.join(", ")}`, () => {
+      const e = new BudgetEngine([], TZ);
+      const calls: Record<string, [string, Date]> = { late: ["0.3", LATE], next: ["0.1", NEXT], midnight: ["0.01", new Date("2026-11-22T23:00:00Z")] }; // Monday 00:00 sharp
+      for (const id of order) assert.ok(e.reserve({ callId: id, modelId: "m", amount: usd(calls[id]![0]), now: calls[id]![1] }).ok);
+      e.setCaps([cap({ id: "d", window: "day", limitUsd: 1 }), cap({ id: "m", window: "month", limitUsd: 1 })]);
+      assert.deepEqual(figures(e, NEXT), { d: { spent: 0n, reserved: usd("0.11") }, m: { spent: 0n, reserved: usd("0.41") } });
+      e.settle("late", usd("0.2"), NEXT);
+      e.settle("next", usd("0.05"), NEXT);
+      e.settle("midnight", usd("0.01"), NEXT);
+      assert.deepEqual(figures(e, NEXT), { d: { spent: usd("0.06"), reserved: 0n }, m: { spent: usd("0.26"), reserved: 0n } });
+    });
+  }
 
   it("release gives a reservation back without charging; twice, or for an unknown call, changes nothing", () => {
     const e = new BudgetEngine([cap({ id: "d", window: "day", limitUsd: 1 })], TZ);
