@@ -327,7 +327,7 @@ export class Gateway implements RunningGateway {
       try {
         await readOne(this.history, quotaReader(windowBounds("month", timeZone, this.now()).start, (caller, at) => this.rateLimiter.count(caller, at, timeZone)));
       } catch (err) {
-        throw this.countFailed(`counting this month's journal into the request quotas failed: ${(err as Error).message}`);
+        throw new Error(`counting this month's journal into the request quotas failed: ${(err as Error).message}`);
       }
     });
   }
@@ -385,15 +385,9 @@ export class Gateway implements RunningGateway {
       try {
         await this.caps.replay(this.history, new Set(fresh), running);
       } catch (err) {
-        throw this.countFailed(`counting this window's journal into cap(s) ${fresh.map((id) => `"${id}"`).join(", ")} failed: ${(err as Error).message}`);
+        throw new Error(`counting this window's journal into cap(s) ${fresh.map((id) => `"${id}"`).join(", ")} failed: ${(err as Error).message}`);
       }
     });
-  }
-
-  /** A count into a fresh cap or quota failed: said in the log (the status says it too, see the constructor). */
-  private countFailed(message: string): Error {
-    this.log.error(uncountedMessage(message));
-    return new Error(message);
   }
 
   /** Applies settings (or a team.json change) live; serialised, so overlapping changes apply in order. Swaps only the parts that changed. */
