@@ -34,7 +34,11 @@ const CAPS: CapSpec[] = [
 
 const capApplies = (cap: CapSpec, modelId: string) => cap.model === undefined || modelId.includes(cap.model.replaceAll("*", ""));
 
-/** Spend already on the ledger from earlier in the week and the month (not always today). */
+/**
+ * Spend already on the ledger from earlier in the week and the month. On the 1st, and on a Monday,
+ * that is today: each seed, and both together, fit every cap they may then fall in (day $0.2,
+ * nova-day $0.02), so "no cap exceeded" holds on any date.
+ */
 function priorSpend(now: Date): CallRecord[] {
   const seed = (id: string, modelId: string, startedAt: Date, costUsd: string): CallRecord => {
     const at = new Date(Math.min(startedAt.getTime() + 60_000, now.getTime() - 1_000)).toISOString();
@@ -47,7 +51,7 @@ function priorSpend(now: Date): CallRecord[] {
   };
   return [
     seed("seed-week", HAIKU_3, utcWindowStart("week", now), "0.12"),
-    seed("seed-month", NOVA_LITE, utcWindowStart("month", now), "0.1"),
+    seed("seed-month", NOVA_LITE, utcWindowStart("month", now), "0.015"),
   ];
 }
 

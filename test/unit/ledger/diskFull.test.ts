@@ -16,6 +16,8 @@ import { fillDisk } from "../../support/fillDisk";
 
 const AT = "2026-11-22T10:00:00.000Z";
 const SIZE = 1024 * 1024;
+/** The ledger's clock, in AT's month: a settle lands in the journal file of its own month, the one read here. */
+const CLOCK = { now: () => new Date("2026-11-22T10:05:00.000Z") };
 
 function reserve(id: string, pad = 0): ReserveEntry {
   return { type: "reserve", id, at: AT, user: "u".repeat(1 + pad), tool: "t", operation: "Converse", modelId: "m", worstCasePicos: "5000", capIds: ["d"] };
@@ -103,7 +105,7 @@ describe("ledger on a full disk", function () {
 
   it("a settlement the disk refused keeps its reservation open, then is journaled exactly once when space returns", async () => {
     const dir = path.join(mnt, "ledger");
-    const ledger = await Ledger.open(dir);
+    const ledger = await Ledger.open(dir, CLOCK);
     await ledger.reserve(reserve("c1"));
     fillDisk(path.join(mnt, "filler"), SIZE);
     await fillJournalPage(ledger);
@@ -137,7 +139,7 @@ describe("ledger on a full disk", function () {
 
   it("a settlement still unwritten at close is charged its worst case on the next start, once", async () => {
     const dir = path.join(mnt, "ledger");
-    const ledger = await Ledger.open(dir);
+    const ledger = await Ledger.open(dir, CLOCK);
     await ledger.reserve(reserve("c1"));
     fillDisk(path.join(mnt, "filler"), SIZE);
     await fillJournalPage(ledger);
@@ -145,7 +147,7 @@ describe("ledger on a full disk", function () {
     await ledger.close();
 
     rmSync(path.join(mnt, "filler"));
-    const again = await Ledger.open(dir);
+    const again = await Ledger.open(dir, CLOCK);
     await again.close();
     const settles = (await journalLines(dir)).entries.filter((e): e is CallRecord => e.type === "settle" && e.id === "c1");
     assert.equal(settles.length, 1);
