@@ -381,7 +381,11 @@ export class RedisTeamEngine implements TeamEngine {
   settle(record: SettledCall): Promise<void> {
     const hold = this.holds.get(record.id);
     this.holds.delete(record.id);
-    const windows = hold?.windows ?? this.windowsOf(this.caps.applicable(record.answeredBy === undefined ? record : { ...record, modelId: cappedModelId(record) }), new Date(record.startedAt));
+    const applicable = this.windowsOf(this.caps.applicable(record.answeredBy === undefined ? record : { ...record, modelId: cappedModelId(record) }), new Date(record.startedAt));
+    // Its held windows, and any team cap that came while it ran: the replay that counted that cap's
+    // window read the journal before this call's line, so only this settle can count it there.
+    const held = hold?.windows ?? [];
+    const windows = [...held, ...applicable.filter((w) => !held.some((h) => h.base === w.base))];
     if (windows.length === 0) return Promise.resolve();
     const amount = BigInt(record.costPicos);
     const batch = this.settleBatch ?? this.openBatch(this.holds.size > 0);

@@ -377,6 +377,36 @@ describe("team caps: Redis (hard wall)", function () {
     }
   });
 
+  it("a team cap that arrives in team.json while a call runs counts that call when it settles, once", async () => {
+    await admin!.connect();
+    gateways = await startTeamGateways(root, 1, () => ({
+      upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t8", pricing: PRICING, logLevel: "info",
+      caps: [{ id: "team-day", scope: "team", window: "day", limitUsd: 100 }],
+    }));
+    const g = gateways[0]!;
+    const replays = () => [...g.served.stderr().matchAll(/journal replayed \(/g)].length;
+    await waitFor("the replay at start-up", async () => (replays() >= 1 ? true : undefined));
+    const held = fake.holdCalls({ input: 1000, output: 500 });
+    const running = invoke(g.client, "running when the cap comes");
+    await held.reached;
+
+    // The new cap's replay reads the journal while the call has only its reservation there.
+    await admin!.set("{bb:t8}:team.json", JSON.stringify({ caps: [{ id: "team-new", window: "day", limitUsd: 50 }] }));
+    await waitFor("the new cap's replay", async () => (replays() >= 2 && (await status(g.served.url)).caps.some((c) => c.id === "team-new") ? true : undefined));
+    assert.equal(await admin!.get(`{bb:t8}:w:team-new:${dayStartMs()}:spent`), null, "nothing settled in the new cap's window yet");
+
+    held.answer();
+    assert.equal((await running).ok, true);
+    assert.equal(await settledMicros(admin!, "t8", "team-day"), SETTLED_MICROS);
+    assert.equal(await admin!.get(`{bb:t8}:w:team-new:${dayStartMs()}:spent`), String(SETTLED_MICROS), "the call that ran when the cap came counts on it");
+
+    // Another change of caps replays the window whole: the call is still counted once on each.
+    await admin!.set("{bb:t8}:team.json", JSON.stringify({ caps: [{ id: "team-new", window: "day", limitUsd: 40 }] }));
+    await waitFor("the next replay", async () => (replays() >= 3 ? true : undefined));
+    assert.equal(await admin!.get(`{bb:t8}:w:team-new:${dayStartMs()}:spent`), String(SETTLED_MICROS));
+    assert.equal(await settledMicros(admin!, "t8", "team-day"), SETTLED_MICROS);
+  });
+
   it("a stream that outgrows its worst case grows its team reservation, and is cut at the team cap", async () => {
     gateways = await startTeamGateways(root, 1, () => ({
       upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t6", pricing: PRICING,
