@@ -102,15 +102,18 @@ export class FolderTeamEngine implements TeamEngine {
   async setCaps(caps: CapConfig[], timeZone: string): Promise<void> {
     const zoneChanged = timeZone !== this.caps.timeZone;
     const { fresh } = this.caps.set(caps, timeZone);
+    // The calls running now count when they settle, so the replay leaves them out. Kept, their holds
+    // move onto the fresh caps (BudgetEngine.setCaps); a new zone starts a new engine without them.
+    let running: ReadonlySet<string>;
     if (zoneChanged) {
+      running = new Set(this.held);
       this.engine = new BudgetEngine(caps, timeZone);
       this.held.clear();
     } else {
       this.engine.setCaps(caps);
+      running = this.engine.heldCallIds();
     }
     const freshSet = new Set(zoneChanged ? this.caps.all().map((c) => c.id) : fresh);
-    // The calls running now hold on the fresh caps (BudgetEngine.setCaps) and count when they settle: the replay leaves them out.
-    const running = this.engine.heldCallIds();
     for (const key of [...this.applied.keys()]) if (freshSet.has(key.split("|")[0]!) || !this.caps.get(key.split("|")[0]!)) this.applied.delete(key);
     for (const id of freshSet) this.own.delete(id);
     if (freshSet.size > 0) {

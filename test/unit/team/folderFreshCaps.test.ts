@@ -1,5 +1,5 @@
-// A team cap added to the folder store while this machine's calls run: they count on it once, whether
-// their settle lines are in the journal the new cap's replay reads or come after it.
+// A team cap added to the folder store (or a new time zone) while this machine's calls run: they count
+// on it once, whether their settle lines are in the journal the new cap's replay reads or come after it.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -12,7 +12,7 @@ import { FolderTeamEngine } from "../../../server/team/folderStore";
 
 const NOVA = "amazon.nova-lite-v1:0";
 
-describe("team folder: a cap added while calls run", () => {
+describe("team folder: caps counted again while calls run", () => {
   let root: string;
   let engine: FolderTeamEngine | undefined;
   beforeEach(async () => {
@@ -24,22 +24,25 @@ describe("team folder: a cap added while calls run", () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it("counts a running call once when its settle line is already in the journal the replay reads, and a finished call from the replay", async () => {
-    const now = new Date();
-    const at = now.toISOString();
-    const settled = (id: string, usd: string): CallRecord => ({
-      type: "settle", id, at, startedAt: at, user: "me", tool: "script", operation: "InvokeModel", modelId: NOVA, baseModelId: NOVA,
-      usage: { ...ZERO_USAGE }, usageEstimated: false, costPicos: String(usdToPicos(usd)), worstCasePicos: String(usdToPicos(usd)), outcome: "ok", status: 200, latencyMs: 1, tags: {},
-    });
-    // The journal as the replay reads it: a call that finished before the cap came, and the running call's settle line.
-    const journal = [settled("finished", "0.25"), settled("running", "0.5")];
-    engine = await FolderTeamEngine.open({
+  const now = new Date();
+  const at = now.toISOString();
+  const settled = (id: string, usd: string): CallRecord => ({
+    type: "settle", id, at, startedAt: at, user: "me", tool: "script", operation: "InvokeModel", modelId: NOVA, baseModelId: NOVA,
+    usage: { ...ZERO_USAGE }, usageEstimated: false, costPicos: String(usdToPicos(usd)), worstCasePicos: String(usdToPicos(usd)), outcome: "ok", status: 200, latencyMs: 1, tags: {},
+  });
+  // The journal as the replay reads it: a call that finished before the caps changed, and the running call's settle line.
+  const journal = [settled("finished", "0.25"), settled("running", "0.5")];
+  const open = () =>
+    FolderTeamEngine.open({
       dir: root, team: "t", member: "me", machine: "box", writer: "aaaaaaaaaaaaaaaa", syncMs: 60_000, unavailable: "block",
       history: async function* () {
         yield* journal;
       },
       now: () => now, log: silentLogger(),
     });
+
+  it("counts a running call once when its settle line is already in the journal the replay reads, and a finished call from the replay", async () => {
+    engine = await open();
     await engine.setCaps([{ id: "old", scope: "team", window: "day", limitUsd: 10 }], "UTC");
     const held = await engine.reserve({ callId: "running", modelId: NOVA, amount: usdToPicos("0.75"), now, capIds: ["old"] });
     assert.equal(held.ok, true);
@@ -50,5 +53,18 @@ describe("team folder: a cap added while calls run", () => {
     assert.deepEqual(figures().new, [usdToPicos("0.25"), usdToPicos("0.75")]);
     await engine.settle(settled("running", "0.5"));
     assert.deepEqual(figures().new, [usdToPicos("0.75"), 0n]);
+  });
+
+  it("a new time zone counts every cap again from the journal, and a call running at the change once, when it settles", async () => {
+    engine = await open();
+    const caps = [{ id: "old", scope: "team" as const, window: "day" as const, limitUsd: 10 }];
+    await engine.setCaps(caps, "UTC");
+    assert.equal((await engine.reserve({ callId: "running", modelId: NOVA, amount: usdToPicos("0.75"), now, capIds: ["old"] })).ok, true);
+
+    await engine.setCaps(caps, "Pacific/Kiritimati");
+    const spent = () => engine!.status(now).find((c) => c.id === "old")!.spentPicos;
+    assert.equal(spent(), usdToPicos("0.25"), "the replay counts the finished call, and leaves the running one to its settle");
+    await engine.settle(settled("running", "0.5"));
+    assert.equal(spent(), usdToPicos("0.75"));
   });
 });
