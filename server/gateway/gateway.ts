@@ -193,6 +193,8 @@ export class Gateway implements RunningGateway {
     this.api = new LocalApi(() => this.ctx, () => this.address, () => this.inFlight, blocked, () => this.prices);
     this.metrics = new GatewayMetrics(() => this.caps.status(this.now()), () => this.ledger.secret);
     this.logRepeat = repeatFilter(log, 60_000, () => now().getTime());
+    // A call stops running for the quota recount in the turn its settle is journaled (and tallied).
+    ledger.onSettled((record) => this.rateLimiter.finished(record.id));
   }
 
   get port(): number {
@@ -319,16 +321,28 @@ export class Gateway implements RunningGateway {
     if (!hasQuota(config)) return;
     if (this.quotasReplayedIn === timeZone) return;
     this.quotasReplayedIn = timeZone;
+    const since = windowBounds("month", timeZone, this.now()).start;
+    const count = (caller: string, at: Date) => this.rateLimiter.count(caller, at, timeZone);
+    // Calls past the plan and not yet settled count once each, after the journal's: a recount
+    // cannot see them, and they are not counted live again. The journal's reading leaves them out.
+    const countRunning = (running: { caller: string; at: Date }[]) => {
+      for (const c of running) if (c.at >= since) count(c.caller, c.at);
+    };
     this.rateLimiter.resetCounts(); // calls counted live before a quota applied are in the journal too
     // The tally has counted every journaled call so far by this same rule: no need to read the journal again.
-    if (this.quotaTally?.timeZone === timeZone) return this.rateLimiter.restoreCounts(this.quotaTally.counts());
+    if (this.quotaTally?.timeZone === timeZone) {
+      this.rateLimiter.restoreCounts(this.quotaTally.counts());
+      return countRunning(this.rateLimiter.runningCalls());
+    }
     // Live, calls wait at the admission gate while the counts are partial.
     await this.admissions.shutWhile(async () => {
+      const running = this.rateLimiter.runningCalls();
       try {
-        await readOne(this.history, quotaReader(windowBounds("month", timeZone, this.now()).start, (caller, at) => this.rateLimiter.count(caller, at, timeZone)));
+        await readOne(this.history, quotaReader(since, count, new Set(running.map((c) => c.id))));
       } catch (err) {
         throw new Error(`counting this month's journal into the request quotas failed: ${(err as Error).message}`);
       }
+      countRunning(running);
     });
   }
 

@@ -110,15 +110,19 @@ async function handleRead(
   const stopped = await checkUsagePlan(ctx, who, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId);
   if (stopped) return answer(res, stopped);
 
-  if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-    return meter(x, route, route.operation, json, auth.region, body);
+  try {
+    if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
+      return await meter(x, route, route.operation, json, auth.region, body);
+    }
+    if (route.kind === "guardrail" && json && ctx.config.guardrailPricing) {
+      return await meterGuardrail(x, route, ctx.config.guardrailPricing, json);
+    }
+    // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
+    // they are and journaled at $0; other paths only when unmetered calls are allowed.
+    return await passThrough(x, route);
+  } finally {
+    ctx.rateLimiter.finished(who.id); // most often its journaled settle did already
   }
-  if (route.kind === "guardrail" && json && ctx.config.guardrailPricing) {
-    return meterGuardrail(x, route, ctx.config.guardrailPricing, json);
-  }
-  // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
-  // they are and journaled at $0; other paths only when unmetered calls are allowed.
-  return passThrough(x, route);
 }
 
 /** The call as the ledger sees it (identify() and the verified caller), built once per request. */

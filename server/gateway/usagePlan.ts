@@ -12,7 +12,10 @@ import { refusal, throttled, type ErrorAnswer } from "./errors";
 import { recordPlanRefusal, type CallIdentity } from "./meteredCall";
 import { maskKey } from "./sigv4";
 
-/** The answer that stops the call, or undefined when its plan admits it (a token taken, the request counted). */
+/**
+ * The answer that stops the call, or undefined when its plan admits it (a token taken, the request
+ * counted, the call running until `ctx.rateLimiter.finished(who.id)`).
+ */
 export async function checkUsagePlan(
   ctx: GatewayContext,
   who: Omit<CallIdentity, "operation"> & { operation: Operation; caller: string },
@@ -20,9 +23,14 @@ export async function checkUsagePlan(
 ): Promise<ErrorAnswer | undefined> {
   const tier = tierOf(ctx.config, { ...who, user: ctx.user });
   const limit = rateLimitFor(ctx.config, tier);
-  if (!limit) return undefined;
-  const decision = ctx.rateLimiter.admit(who.caller, limit, ctx.now(), ctx.timeZone);
-  if (decision.ok) return undefined;
+  const decision = limit ? ctx.rateLimiter.admit(who.caller, limit, ctx.now(), ctx.timeZone) : undefined;
+  if (!decision || decision.ok) {
+    // Counted under no limit too: a quota given to this caller later starts from the truth.
+    if (!decision) ctx.rateLimiter.count(who.caller, who.startedAt, ctx.timeZone);
+    // In the turn it is admitted: a recount of the quotas, which shuts admission first, sees it.
+    ctx.rateLimiter.started(who.id, who.caller, who.startedAt);
+    return undefined;
+  }
   const message = planMessage(decision, describeCaller(who.caller, tier), ctx.timeZone);
   ctx.logRepeat("info", `${decision.kind}:${who.caller}`, `${decision.kind} ${who.operation} ${who.modelId}: ${message}`);
   if (decision.kind === "throttled") {

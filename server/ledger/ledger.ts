@@ -75,6 +75,7 @@ export class Ledger {
   /** False until open's replay has set `covered`: a snapshot taken before names no checkpoint. */
   private checkpointReady = false;
   private readonly parts = new Map<string, CheckpointPart>();
+  private readonly settleWatchers: ((record: CallRecord) => void)[] = [];
   /** The parts of the checkpoint this open started from (none: the journal was replayed whole). */
   private restoredParts: Record<string, unknown> = {};
   /** Where open's replay started in each month file when it started from a checkpoint. */
@@ -207,6 +208,11 @@ export class Ledger {
     this.state.markDirty();
   }
 
+  /** Tells `watch` of each settle as it is applied, in the turn the checkpoint parts count it. */
+  onSettled(watch: (record: CallRecord) => void): void {
+    this.settleWatchers.push(watch);
+  }
+
   /** Alias of settledSince. */
   history(since: Date): AsyncIterable<CallRecord> {
     return this.settledSince(since);
@@ -288,6 +294,7 @@ export class Ledger {
     this.reservedCovered.delete(record.id);
     this.apply(record);
     for (const part of this.parts.values()) part.settled(record);
+    for (const watch of this.settleWatchers) watch(record);
     this.state.markDirty();
   }
 

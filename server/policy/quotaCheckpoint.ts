@@ -61,12 +61,12 @@ export class QuotaTally {
   }
 }
 
-/** Counts each settled call that counts toward a quota and started at or after `since` (the replay rule), as a reader of open's pass. */
-export function quotaReader(since: Date, count: (caller: string, at: Date) => void): SettledReader {
+/** Counts each settled call that counts toward a quota and started at or after `since` (the replay rule), as a reader of open's pass; calls `running` at a live recount are counted apart. */
+export function quotaReader(since: Date, count: (caller: string, at: Date) => void, running: ReadonlySet<string> = new Set()): SettledReader {
   return {
     since,
     settled: (call) => {
-      if (!countsTowardQuota(call)) return;
+      if (!countsTowardQuota(call) || running.has(call.id)) return;
       const at = new Date(call.startedAt);
       if (at >= since) count(call.caller, at);
     },

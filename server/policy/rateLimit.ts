@@ -56,6 +56,8 @@ const QUOTA_WINDOW = { requestsPerDay: "day", requestsPerMonth: "month" } as con
 export class RateLimiter {
   private readonly buckets = new Map<string, BucketState>();
   private readonly counts = new Map<string, Counts>();
+  /** Calls past the plan whose settle is not journaled yet: a recount of the journal cannot see them. */
+  private readonly running = new Map<string, { caller: string; at: Date }>();
 
   /**
    * Decides one request of `caller` under `limit` at `now`: over a quota, or over the rate, or
@@ -79,6 +81,21 @@ export class RateLimiter {
     counts.day++;
     counts.month++;
     return { ok: true };
+  }
+
+  /** Call `id` of `caller`, started `at`, is past the plan (counted live, if a limit applied) until finished. */
+  started(id: string, caller: string, at: Date): void {
+    this.running.set(id, { caller, at });
+  }
+
+  /** Its settle is journaled (in the turn the journal's tallies count it), or it ended without one. */
+  finished(id: string): void {
+    this.running.delete(id);
+  }
+
+  /** The calls past the plan now, for a recount: they count once each, beside the journal's settles. */
+  runningCalls(): { id: string; caller: string; at: Date }[] {
+    return [...this.running].map(([id, c]) => ({ id, ...c }));
   }
 
   /** Forgets every request count (buckets stay): the journal is about to be counted again. */

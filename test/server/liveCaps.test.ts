@@ -116,6 +116,63 @@ describe("gateway: a cap or a quota added while it runs", function () {
     assert.equal(h.fake.hits.length, 0);
   });
 
+  it("a request quota set while a call runs counts that call once, whether it settles after the count or during it", async () => {
+    h = await startHarness({ pricing: PRICING });
+    await withHistory(h, 30_000);
+    const quota = (requestsPerMonth: number, timeZone = "UTC") => validated({ ...settings(h, {}), rateLimit: { requestsPerMonth }, timeZone }, "test");
+    /** How many calls the quota still lets through (at most `most` + 1 are tried). */
+    const admitted = async (most: number) => {
+      h.fake.behave(() => ({ kind: "ok", usage: { input: 5, output: 5 } }));
+      let n = 0;
+      while (n <= most && (await invoke(h).then(() => true, (err: Error) => (assert.match(err.message, /has used its quota of/), false)))) n++;
+      return n;
+    };
+    const first = h.fake.holdCalls({ input: 5, output: 5 });
+    const settlesAfter = invoke(h);
+    await first.reached;
+    await h.gateway.reconfigure(quota(30_002));
+    first.answer();
+    await settlesAfter;
+    // 30,000 journaled calls and the one that was running: one more fits.
+    assert.equal(await admitted(5), 1);
+
+    await h.gateway.reconfigure(quota(30_004)); // the same zone: no count, room for two
+    const second = h.fake.holdCalls({ input: 5, output: 5 });
+    const settlesDuring = invoke(h);
+    await second.reached;
+    // Another time zone counts the month again (60,000 lines) while the call settles.
+    const applied = h.gateway.reconfigure(quota(30_004, "Etc/GMT-1"));
+    second.answer();
+    await settlesDuring;
+    await applied;
+    // 30,002 journaled and the one that was running, not twice: one more fits.
+    assert.equal(await admitted(5), 1);
+  });
+
+  it("a request quota set after a start without one counts from the checkpoint's tally, and the call running then once", async () => {
+    h = await startHarness({ pricing: PRICING, rateLimit: { requestsPerMonth: 100 } });
+    for (let i = 0; i < 2; i++) await invoke(h);
+    await h.restart(settings(h, {})); // no quota now; the checkpoint keeps the tally of 2
+    const held = h.fake.holdCalls({ input: 5, output: 5 });
+    const running = invoke(h);
+    await held.reached;
+    await h.gateway.reconfigure(settings(h, { rateLimit: { requestsPerMonth: 4 } }));
+    held.answer();
+    await running;
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 5, output: 5 } }));
+    await invoke(h); // the 4th
+    await assert.rejects(invoke(h), /has used its quota of 4 requests per month/);
+  });
+
+  it("a request quota taken away and given back counts the calls made without it", async () => {
+    h = await startHarness({ pricing: PRICING, rateLimit: { requestsPerMonth: 4 } });
+    await invoke(h);
+    await h.gateway.reconfigure(settings(h, {}));
+    for (let i = 0; i < 3; i++) await invoke(h);
+    await h.gateway.reconfigure(settings(h, { rateLimit: { requestsPerMonth: 4 } }));
+    await assert.rejects(invoke(h), /has used its quota of 4 requests per month/);
+  });
+
   it("refuses every call, saying why, when it cannot count the journal into the new cap; a restart counts it again", async () => {
     h = await startHarness({ pricing: PRICING });
     await invoke(h);
