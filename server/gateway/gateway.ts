@@ -318,7 +318,11 @@ export class Gateway implements RunningGateway {
    */
   private async replayQuotas(ctx: GatewayContext): Promise<void> {
     const { config, timeZone } = ctx;
-    if (!hasQuota(config)) return;
+    this.rateLimiter.quotasInForce = hasQuota(config);
+    if (!this.rateLimiter.quotasInForce) {
+      this.quotasReplayedIn = undefined; // uncounted from now: a quota given later counts the journal again
+      return;
+    }
     if (this.quotasReplayedIn === timeZone) return;
     this.quotasReplayedIn = timeZone;
     const since = windowBounds("month", timeZone, this.now()).start;

@@ -25,8 +25,7 @@ export async function checkUsagePlan(
   const limit = rateLimitFor(ctx.config, tier);
   const decision = limit ? ctx.rateLimiter.admit(who.caller, limit, ctx.now(), ctx.timeZone) : undefined;
   if (!decision || decision.ok) {
-    // Counted under no limit too: a quota given to this caller later starts from the truth.
-    if (!decision) ctx.rateLimiter.count(who.caller, who.startedAt, ctx.timeZone);
+    if (!decision && ctx.rateLimiter.quotasInForce) ctx.rateLimiter.count(who.caller, who.startedAt, ctx.timeZone);
     // In the turn it is admitted: a recount of the quotas, which shuts admission first, sees it.
     ctx.rateLimiter.started(who.id, who.caller, who.startedAt);
     return undefined;

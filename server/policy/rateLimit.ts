@@ -58,6 +58,12 @@ export class RateLimiter {
   private readonly counts = new Map<string, Counts>();
   /** Calls past the plan whose settle is not journaled yet: a recount of the journal cannot see them. */
   private readonly running = new Map<string, { caller: string; at: Date }>();
+  /**
+   * Some caller has a quota: then every call is counted, under a limit or not, so a caller moved
+   * onto a tier with one starts from the truth. With none, nothing is (a quota given later counts
+   * the journal again).
+   */
+  quotasInForce = false;
 
   /**
    * Decides one request of `caller` under `limit` at `now`: over a quota, or over the rate, or

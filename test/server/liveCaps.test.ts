@@ -173,6 +173,14 @@ describe("gateway: a cap or a quota added while it runs", function () {
     await assert.rejects(invoke(h), /has used its quota of 4 requests per month/);
   });
 
+  it("a caller moved onto a tier with a request quota starts from the calls made under none", async () => {
+    const tiers = { basic: { rateLimit: { requestsPerMonth: 3 } } };
+    h = await startHarness({ pricing: PRICING, tiers }); // a tier has a quota; this caller is on no tier
+    for (let i = 0; i < 3; i++) await invoke(h);
+    await h.gateway.reconfigure(settings(h, { tiers, callers: { [CREDENTIALS.accessKeyId]: "basic" } }));
+    await assert.rejects(invoke(h), /has used its quota of 3 requests per month/);
+  });
+
   it("refuses every call, saying why, when it cannot count the journal into the new cap; a restart counts it again", async () => {
     h = await startHarness({ pricing: PRICING });
     await invoke(h);
