@@ -16,6 +16,7 @@ import path from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { cliEnv, serve } from "../support/cliProcess";
 import { benchGatewayConfig, runCell, startBareProxy, startUpstream, type Proto } from "./load";
+import { option } from "./args";
 
 /**
  * The preload. `<dir>/<pid>.start` starts sampling (or counting), `<dir>/<pid>.stop` writes
@@ -50,11 +51,6 @@ interface SamplingNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   selfSize: number;
   children: SamplingNode[];
-}
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
 }
 
 /** Sampled bytes by allocating function (name, file and line), largest first. */

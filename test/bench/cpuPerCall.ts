@@ -25,11 +25,7 @@ import { CLI, cliEnv } from "../support/cliProcess";
 import { benchGatewayConfig, startBareProxy, runCell, startUpstream, type Proto } from "./load";
 import { startRedis, stopRedis, type RedisProcess } from "../server/teamSupport";
 import { median } from "./lenses.bench";
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
+import { option } from "./args";
 
 /** User and system CPU of a process so far, in ms (clock ticks are 10 ms on Linux). */
 async function cpuMs(pid: number): Promise<{ user: number; sys: number }> {

@@ -14,11 +14,8 @@
  * BENCH_LEDGER_ONLY=1 runs only the ledger-size rows (1M calls unless BENCH_QUICK=1) and writes
  * them into the BENCHMARKS.md already there, which then says so.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { execFileSync } from "node:child_process";
+import { execFileSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { initParsers } from "../../server/lsp/callSites/index";
@@ -27,6 +24,7 @@ import { afterEdit, median, tsFile } from "./lenses.bench";
 import { buildLedger, gatewayStartup, measureLedger, processMemory, removeLedger, type GatewayStart, type LedgerSizeResult } from "./ledgerSize";
 import { benchGatewayConfig, startBareProxy, runCell, startUpstream, type CellResult, type Kind, type Proto } from "./load";
 import { redisRoundTrips } from "./redisRoundTrip";
+import { startRedis, stopRedis, type RedisProcess } from "../server/teamSupport";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 /** How long the hops sit idle after the call cells before their memory is read again. */
@@ -52,33 +50,6 @@ const LABEL: Record<TargetName, string> = { a: "(a) upstream direct", b: "(b) ba
 interface Target {
   name: TargetName;
   port: Record<Proto, number>;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function startRedis(): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("redis-server did not start within 10 s")), 10_000);
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (/Ready to accept connections/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`redis-server exited with ${code}`)));
-  });
-  child.stdout!.resume();
-  return { url: `redis://127.0.0.1:${port}`, child };
 }
 
 async function startGateway(dir: string, upstream: string, config: Record<string, unknown>): Promise<Served> {
@@ -208,12 +179,12 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "bb-bench-"));
   const children: ChildProcess[] = [];
   let upstream: Awaited<ReturnType<typeof startUpstream>> | undefined;
+  let redis: RedisProcess | undefined;
   const md: string[] = [];
   try {
     upstream = await startUpstream(FRAMES);
     const upstreamUrl = `http://127.0.0.1:${upstream.h1}`;
-    const redis = await startRedis();
-    children.push(redis.child);
+    redis = await startRedis();
     const bare = await startBareProxy(dir, upstreamUrl);
     children.push(bare.child);
     const gw = await startGateway(dir, upstreamUrl, benchGatewayConfig());
@@ -431,6 +402,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once("exit", r).kill("SIGTERM")))));
     await upstream?.close();
+    await stopRedis(redis);
     await rm(dir, { recursive: true, force: true });
   }
 }

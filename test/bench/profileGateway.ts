@@ -13,6 +13,8 @@ import path from "node:path";
 import { cliEnv, serve } from "../support/cliProcess";
 import { benchGatewayConfig, runCell, startUpstream, type Proto } from "./load";
 import { startRedis, stopRedis } from "../server/teamSupport";
+import { option } from "./args";
+import { median } from "./lenses.bench";
 
 interface ProfileNode {
   id: number;
@@ -67,16 +69,6 @@ export function summarizeFunctions(profile: { nodes: ProfileNode[]; samples: num
   const list = (m: Map<string, number>) =>
     [...m].sort((a, b) => b[1] - a[1]).slice(0, top).map(([f, t]) => `${((100 * t) / busy).toFixed(1).padStart(5)} %  ${f}`).join("\n");
   return `busy CPU ${(busy / 1000).toFixed(0)} ms\n-- self, share of busy CPU\n${list(self)}\n-- inclusive (the gateway's functions), share of busy CPU\n${list(inclusive)}`;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
 }
 
 async function main(): Promise<void> {

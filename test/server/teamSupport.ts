@@ -6,28 +6,17 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand, type BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
 import type { CallRecord } from "../../server/ledger/types";
 import { API_PATHS, type StatusResponse } from "../../server/protocol";
 import { serve, type Served } from "../support/cliProcess";
+import { freePort } from "../support/ports";
 import { anthropicBody, clientFor, SONNET_45 } from "../support/harness";
 
 export const REDIS_SERVER = "/usr/bin/redis-server";
 export const hasRedis = () => existsSync(REDIS_SERVER);
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface RedisProcess {
   port: number;
