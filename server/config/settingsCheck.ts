@@ -13,11 +13,13 @@ import { checkConfig, configSchema, type Config } from "./schema";
  * caps and spend, leave the machine: a repository must not point them at its own URL), tags (a
  * cap may be scoped to a tag, so a workspace must not re-tag calls out of it), the usage plans
  * rateLimit, tiers and callers (machine-scoped: a workspace may not set a plan, which could
- * loosen one), and routeTerminals: turning it off sends
- * terminals to Bedrock unmetered, so a repository may not), and so does any key added later until it is listed here:
+ * loosen one), routeTerminals: turning it off sends
+ * terminals to Bedrock unmetered, so a repository may not, and alertThresholds: they also decide
+ * when the webhook and SNS channels speak, so `[]` from a repository would silence them), and so
+ * does any key added later until it is listed here:
  * forgetting to classify a key fails closed.
  */
-export const HARMLESS_KEYS: ReadonlySet<string> = new Set(["logLevel", "alertThresholds", "codeLens", "warnMissingMaxTokens", "warnOverCap"]);
+export const HARMLESS_KEYS: ReadonlySet<string> = new Set(["logLevel", "codeLens", "warnMissingMaxTokens", "warnOverCap"]);
 
 export function decidesMoney(key: string): boolean {
   return !HARMLESS_KEYS.has(key);

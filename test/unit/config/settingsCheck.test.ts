@@ -53,7 +53,7 @@ describe("config: settings checked key by key", () => {
   });
 
   it("classifies every key: only the window-scoped display keys are harmless, any other key decides money", () => {
-    assert.deepEqual([...HARMLESS_KEYS].sort(), ["alertThresholds", "codeLens", "logLevel", "warnMissingMaxTokens", "warnOverCap"]);
+    assert.deepEqual([...HARMLESS_KEYS].sort(), ["codeLens", "logLevel", "warnMissingMaxTokens", "warnOverCap"]);
     for (const key of HARMLESS_KEYS) assert.ok(key in configSchema.shape, `${key} is a config key`);
     for (const key of ["caps", "pricing", "guardrailPricing", "upstreamEndpoint", "region", "awsProfile", "ledgerDir", "port", "user", "timeZone", "teamLedger", "team", "teamUnavailable", "allowUnmeteredOperations", "maxRequestBytes", "allowApiKeys", "whenGatewayDown"]) {
       assert.ok(decidesMoney(key), key);
@@ -62,7 +62,8 @@ describe("config: settings checked key by key", () => {
 
   it("keeps the alert channels (where alerts, naming caps and spend, leave the machine) out of a workspace's reach, and blocks on a bad one", () => {
     const properties = settingsContribution().properties as Record<string, { scope: string }>;
-    for (const key of ["alertWebhook", "alertSnsTopicArn"]) {
+    // alertThresholds too: a repository's `[]` would silence the channels the user set.
+    for (const key of ["alertWebhook", "alertSnsTopicArn", "alertThresholds"]) {
       assert.ok(decidesMoney(key), key);
       assert.equal(properties[`bedrockBudget.${key}`]?.scope, "machine", `${key}: user settings only, never a repository's .vscode/settings.json`);
       assert.ok(untrustedWorkspaces().restrictedConfigurations.includes(`bedrockBudget.${key}`), `${key}: ignored in Restricted Mode`);
