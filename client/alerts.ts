@@ -4,6 +4,7 @@ import type { CallRecord, StatusResponse } from "../server/protocol";
 import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "../server/shared/alertCrossings";
 import { callNotice } from "./callNotice";
 import { configErrorMessage } from "./configErrorModel";
+import type { TrustedSettings } from "./settings";
 
 const NOTIFIED_KEY = "bedrockBudget.notifiedThresholds";
 /** A runaway loop can be refused (or warned) many times a second: one toast per cap per minute is enough. */
@@ -13,10 +14,15 @@ export class Alerts {
   private readonly lastRefusalToast = new Map<string, number>();
   private lastConfigErrors = "";
 
-  constructor(private readonly context: vscode.ExtensionContext) {}
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly settings: TrustedSettings,
+  ) {}
 
   onStatus(status: StatusResponse): void {
-    const thresholds = vscode.workspace.getConfiguration("bedrockBudget").get<number[]>("alertThresholds") ?? [50, 80, 90, 100];
+    // Machine-scoped: the user's thresholds (or the default), never a repository's.
+    const value = this.settings.get("alertThresholds");
+    const thresholds = Array.isArray(value) ? (value as number[]) : [50, 80, 90, 100];
     const notified = new Set(this.context.globalState.get<string[]>(NOTIFIED_KEY) ?? []);
     const crossings = newCrossings(status, thresholds, notified);
     if (crossings.length === 0) return;

@@ -14,6 +14,7 @@ import {
 import { Alerts } from "./alerts";
 import { DashboardPanel, registerDashboardSerializer } from "./dashboardPanel";
 import { createLanguageClient } from "./languageClient";
+import { TrustedSettings } from "./settings";
 import { SpendMeter } from "./statusBar";
 import { TerminalRouting } from "./terminalEnv";
 import { routedEnv, terminalVariables, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
@@ -30,14 +31,15 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
   const log = vscode.window.createOutputChannel("Bedrock Budget", { log: true });
   const meter = new SpendMeter();
   const terminals = new TerminalRouting(context);
-  const alerts = new Alerts(context);
+  const settings = new TrustedSettings(context.extension.packageJSON);
+  const alerts = new Alerts(context, settings);
   let endpoint: string | undefined;
   let token: string | undefined; // for the dashboard panel's relay (call-level routes)
   let state: GatewayStateNotification.Params | undefined;
   const gateway = () => (endpoint ? { url: endpoint, ...(token ? { token } : {}) } : undefined);
   const terminalSettings = () => {
-    const config = vscode.workspace.getConfiguration("bedrockBudget");
-    return { routeTerminals: config.get<boolean>("routeTerminals", true), whenGatewayDown: whenGatewayDownOf(config.get("whenGatewayDown")) };
+    // Both are machine-scoped: the user's values (or defaults) only, never a repository's.
+    return { routeTerminals: settings.get("routeTerminals") !== false, whenGatewayDown: whenGatewayDownOf(settings.get("whenGatewayDown")) };
   };
   /** Terminals and the meter follow the gateway's state and the two terminal settings. */
   const refresh = () => {
@@ -46,7 +48,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     if (state) meter.setState(state, whenDownNotice(settings.routeTerminals, settings.whenGatewayDown));
   };
 
-  client = createLanguageClient(context, log);
+  client = createLanguageClient(context, log, settings);
   const lc = client;
   context.subscriptions.push(
     log,

@@ -13,11 +13,13 @@ import {
   type LanguageClientOptions,
   type ServerOptions,
 } from "vscode-languageclient/node";
+import type { TrustedSettings } from "./settings";
+import { answerItem } from "./settingsModel";
 
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 3 * 60_000;
 
-export function createLanguageClient(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): LanguageClient {
+export function createLanguageClient(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, settings: TrustedSettings): LanguageClient {
   const module = context.asAbsolutePath("out/server.js");
   const serverOptions: ServerOptions = {
     run: { module, transport: TransportKind.ipc },
@@ -28,6 +30,20 @@ export function createLanguageClient(context: vscode.ExtensionContext, log: vsco
   const clientOptions: LanguageClientOptions = {
     documentSelector: ["typescript", "typescriptreact", "javascript", "javascriptreact", "python"].map((language) => ({ language })),
     outputChannel: log,
+    middleware: {
+      workspace: {
+        // The server reads its settings by workspace/configuration; VS Code's own answer for our
+        // section merges in a repository's unregistered dotted keys, so ours is built key by key.
+        configuration: async (params, token, next) => {
+          const answers = await next(params, token);
+          if (!Array.isArray(answers)) return answers; // an error, passed on as it is
+          return params.items.map((item, i) => answerItem(item.section, answers[i], () => settings.all()));
+        },
+        // The change notification would carry that merged section too: send none (`settings: null`);
+        // the server reads the settings again by workspace/configuration, answered above.
+        didChangeConfiguration: (_sections, next) => next(undefined),
+      },
+    },
     errorHandler: {
       error: (): ErrorHandlerResult => ({ action: ErrorAction.Continue }),
       closed: (): CloseHandlerResult => {
