@@ -189,7 +189,7 @@ export class Gateway implements RunningGateway {
     this.guard = inboundGuard(options.limits);
     this.caps = new Caps(new LocalCapStore(new BudgetEngine([], timeZoneOf(options.config)), () => this.ctx.timeZone, now));
     // A failed count outlasts any settings fix (only a restart clears it): it is the reason to show.
-    const blocked = () => (this.admissions.failure === undefined ? this.blocked : uncountedMessage(this.admissions.failure));
+    const blocked = () => (this.admissions.failure === undefined ? this.refusingAll() : uncountedMessage(this.admissions.failure));
     this.api = new LocalApi(() => this.ctx, () => this.address, () => this.inFlight, blocked, () => this.prices);
     this.metrics = new GatewayMetrics(() => this.caps.status(this.now()), () => this.ledger.secret);
     this.logRepeat = repeatFilter(log, 60_000, () => now().getTime());
@@ -275,6 +275,11 @@ export class Gateway implements RunningGateway {
 
   reconfigure(config: Config): Promise<void> {
     return this.apply(config);
+  }
+
+  /** Why every Bedrock call is refused now: invalid settings, or team caps that cannot be known. */
+  private refusingAll(): string | undefined {
+    return this.blocked ?? this.res.team?.unusable();
   }
 
   block(reason: string): void {
@@ -437,9 +442,10 @@ export class Gateway implements RunningGateway {
     const rawPath = req.url ?? "/";
     const mounted = routes.find((r) => r.handles(rawPath));
     if (mounted) return void mounted.handle(req, res).catch((err) => log.error(`${mounted.name}: ${(err as Error).message}`));
-    if (this.blocked !== undefined) {
+    const blocked = this.refusingAll();
+    if (blocked !== undefined) {
       if (req.httpVersionMajor === 1) res.setHeader("connection", "close"); // the body is left unread
-      return answer(res, refusal(this.blocked));
+      return answer(res, refusal(blocked));
     }
     this.inFlight++;
     const scope = new CallScope((seconds) => this.metrics.admitted(seconds));

@@ -62,6 +62,8 @@ export class FolderTeamEngine implements TeamEngine {
   private reachable = true;
   private dirty = true;
   private teamText: string | undefined;
+  private teamRefusal: string | undefined;
+  private teamRead = false;
   private readonly listeners: ((text: string | undefined) => void)[] = [];
   private readonly teamDir: string;
   private readonly spendDir: string;
@@ -223,6 +225,14 @@ export class FolderTeamEngine implements TeamEngine {
     return this.teamText;
   }
 
+  teamFileRefusal(): string | undefined {
+    return this.teamRefusal;
+  }
+
+  teamFileRead(): boolean {
+    return this.teamRead;
+  }
+
   onTeamFile(listener: (text: string | undefined) => void): void {
     this.listeners.push(listener);
   }
@@ -305,7 +315,12 @@ export class FolderTeamEngine implements TeamEngine {
   private async readTeamFile(): Promise<void> {
     const file = path.join(this.teamDir, "team.json");
     const read = await readRegularFile(file, TEAM_FILE_MAX_BYTES);
-    if (read.kind === "refused") return this.refuse(file, `${read.why}; the last good team.json stays in force`, "error");
+    this.teamRead = true;
+    if (read.kind === "refused") {
+      this.teamRefusal = read.why;
+      return this.refuse(file, `${read.why}; the last good team.json stays in force`, "error");
+    }
+    this.teamRefusal = undefined;
     this.refusals.delete(file);
     const text = read.kind === "text" ? read.text : undefined;
     if (text === this.teamText) return;

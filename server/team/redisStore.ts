@@ -242,6 +242,7 @@ export class RedisTeamEngine implements TeamEngine {
   private teamText: string | undefined;
   /** Why the last team.json read was refused (logged once per reason). */
   private teamRefusal: string | undefined;
+  private teamRead = false;
   private readonly listeners: ((text: string | undefined) => void)[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -293,6 +294,8 @@ export class RedisTeamEngine implements TeamEngine {
       if (store.isReady()) return done();
       store.client.once("ready", done);
     });
+    // team.json read before the first call: until it is, its caps are unknown (TeamRuntime.unusable).
+    await store.refresh();
     store.refreshTimer = setInterval(() => void store.refresh(), store.refreshMs);
     store.refreshTimer.unref();
     store.renewTimer = setInterval(() => void store.renew(), Math.max(1000, Math.floor(store.leaseMs / 4)));
@@ -495,6 +498,14 @@ export class RedisTeamEngine implements TeamEngine {
     return this.teamText;
   }
 
+  teamFileRefusal(): string | undefined {
+    return this.teamRefusal;
+  }
+
+  teamFileRead(): boolean {
+    return this.teamRead;
+  }
+
   onTeamFile(listener: (text: string | undefined) => void): void {
     this.listeners.push(listener);
   }
@@ -519,14 +530,15 @@ export class RedisTeamEngine implements TeamEngine {
       };
       const length = Number(value(0));
       const text = length > 0 ? (value(1) as string) : undefined;
+      this.teamRead = true;
       if (Number(value(2)) === 0) this.needsReplay = true;
       caps.forEach((c, i) => {
         this.figures.set(c.cap.id, { base: c.base, spent: BigInt((value(3 + 2 * i) as string | null) ?? "0"), reserved: BigInt((value(4 + 2 * i) as string | null) ?? "0") });
       });
       this.lastRefresh = this.o.now();
       if (length > TEAM_FILE_MAX_BYTES) {
-        const why = `${length} bytes, over the ${TEAM_FILE_MAX_BYTES}-byte limit; the last good team.json stays in force`;
-        if (why !== this.teamRefusal) this.o.log.error(`team ledger ${this.where}: not reading ${this.prefix}:team.json: ${why}`);
+        const why = `${length} bytes, over the ${TEAM_FILE_MAX_BYTES}-byte limit`;
+        if (why !== this.teamRefusal) this.o.log.error(`team ledger ${this.where}: not reading ${this.prefix}:team.json: ${why}; the last good team.json stays in force`);
         this.teamRefusal = why;
       } else {
         this.teamRefusal = undefined;

@@ -12,7 +12,7 @@ import { FolderTeamEngine } from "./folderStore";
 import { RedisTeamEngine, type ReplayJournal } from "./redisStore";
 import { isRedisUrl } from "./redisUrl";
 import { mergeTeamCaps, parseTeamFileText, type EffectiveCaps, type TeamFile } from "./teamConfig";
-import type { History, TeamEngine } from "./teamEngine";
+import { redactUrl, type History, type TeamEngine } from "./teamEngine";
 
 export interface TeamRuntimeOptions {
   config: Config;
@@ -31,16 +31,24 @@ export class TeamRuntime {
   /** Errors of the current team.json when it is invalid (the last valid one stays in force). */
   teamFileErrors: string[] = [];
 
-  private constructor(readonly store: TeamEngine, readonly key: string, private readonly log: Logger) {}
+  private constructor(
+    readonly store: TeamEngine,
+    readonly key: string,
+    private readonly log: Logger,
+    /** The team ledger as messages name it (a redis password hidden). */
+    private readonly where: string,
+    private readonly unavailable: "block" | "personalOnly",
+  ) {}
 
   static async open(o: TeamRuntimeOptions): Promise<TeamRuntime> {
     const ledger = o.config.teamLedger!;
     const writer = await writerId(o.ledgerDir);
-    const common = { team: teamNameOf(o.config), writer, history: o.history, log: o.log, now: o.now, unavailable: o.config.teamUnavailable ?? "block" };
+    const unavailable = o.config.teamUnavailable ?? "block";
+    const common = { team: teamNameOf(o.config), writer, history: o.history, log: o.log, now: o.now, unavailable };
     const store: TeamEngine = isRedisUrl(ledger)
       ? await RedisTeamEngine.open({ ...common, url: ledger, ...(o.journal ? { journal: o.journal } : {}) })
       : await FolderTeamEngine.open({ ...common, dir: path.resolve(ledger), member: o.user, machine: os.hostname() });
-    const runtime = new TeamRuntime(store, runtimeKey(o.config), o.log);
+    const runtime = new TeamRuntime(store, runtimeKey(o.config), o.log, isRedisUrl(ledger) ? redactUrl(ledger) : path.resolve(ledger), unavailable);
     runtime.load(store.teamFileText());
     store.onTeamFile((text) => {
       if (runtime.load(text)) for (const l of runtime.listeners) l();
@@ -53,6 +61,24 @@ export class TeamRuntime {
     const eff = mergeTeamCaps(config, this.team, user, timeZone);
     for (const w of eff.warnings) this.log.debug(w);
     return eff;
+  }
+
+  /**
+   * Why Bedrock calls must be refused because the team's caps are unknown: team.json is there but
+   * invalid or unreadable with no earlier valid version in force (a start, or one removed since),
+   * or it was never read (the store unreachable since the start) and teamUnavailable is "block".
+   * Undefined when team.json is in force or absent. Read per call: a few fields.
+   */
+  unusable(): string | undefined {
+    if (this.team !== undefined) return undefined;
+    if (!this.store.teamFileRead()) {
+      if (this.unavailable === "personalOnly") return undefined; // team caps unchecked, as documented
+      return `Bedrock Budget refused this call: the team ledger (${this.where}) has not been readable since the gateway started, so team.json's caps are unknown (teamUnavailable: "block"). Calls are admitted once it answers; check that it is reachable.`;
+    }
+    const refusal = this.store.teamFileRefusal();
+    const why = refusal ?? (this.teamFileErrors.length > 0 ? `it is invalid: ${this.teamFileErrors.join("; ")}` : undefined);
+    if (why === undefined) return undefined;
+    return `Bedrock Budget refused this call: team.json in the team ledger (${this.where}) cannot be used (${why}), and no earlier valid version is in force, so the team's caps are unknown. Fix or remove team.json; calls are admitted again within seconds of a valid one.`;
   }
 
   /** Called after a valid change of team.json (or its removal). */

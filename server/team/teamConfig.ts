@@ -13,7 +13,7 @@
  */
 import { scopeKey } from "../budget/engine";
 import { z } from "zod";
-import { capId, capSchema, checkCapRules, formatIssuePath, isTimeZone, priceOverrideSchema, type CapConfig, type Config, type PriceOverride } from "../config/schema";
+import { capAction, capId, capSchema, checkCapRules, formatIssuePath, isTimeZone, priceOverrideSchema, type CapConfig, type Config, type PriceOverride } from "../config/schema";
 
 const name = z.string().min(1).max(100).regex(/^[\w.@+-]+$/, "use letters, digits, '.', '@', '+', '_' or '-'");
 
@@ -93,9 +93,10 @@ export interface EffectiveCaps {
 /**
  * One member's caps: own settings merged with team.json, which can only tighten them (anyone who
  * can write the team folder can write team.json). Both sources' caps are enforced. On the same cap
- * id: with the same scope, window and model they are one cap at the LOWER limit (for a team cap,
- * the member's lower figure binds only this member's admission); otherwise they limit different
- * things, so both apply, the member's own renamed `<id>:own` (team.json's keeps the id, by which a
+ * id: with the same scope, window, model and action they are one cap at the LOWER limit (for a
+ * team cap, the member's lower figure binds only this member's admission); otherwise they limit
+ * different things, or differently (a `warn` cap in team.json must not stand in for the member's
+ * `block` of the same id), so both apply, the member's own renamed `<id>:own` (team.json's keeps the id, by which a
  * team cap is counted). No merge result is ever looser than either source alone.
  */
 export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: TeamFile | undefined, user: string, ownTimeZone: string): EffectiveCaps {
@@ -118,7 +119,7 @@ export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: Te
     const lead = merged[i];
     if (!lead) {
       merged.push(cap);
-    } else if (lead.scope === cap.scope && lead.window === cap.window && scopeKey(lead) === scopeKey(cap)) {
+    } else if (lead.scope === cap.scope && lead.window === cap.window && scopeKey(lead) === scopeKey(cap) && actionKey(lead) === actionKey(cap)) {
       if (cap.limitUsd !== lead.limitUsd) {
         const lower = Math.min(cap.limitUsd, lead.limitUsd);
         warnings.push(`cap "${id}": team.json says $${lead.limitUsd}, your settings $${cap.limitUsd}; the lower, $${lower}, applies`);
@@ -128,7 +129,7 @@ export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: Te
       const own = freeId(`${id}:own`, taken);
       // Stryker disable next-line CallExpression: `<id>:own<n>` of two distinct ids never coincide and settings' ids are unique, so this only guards the invariant.
       taken.add(own);
-      warnings.push(`cap "${id}" in your settings limits another scope, window or model than team.json's cap of the same id: both apply, yours as "${own}"`);
+      warnings.push(`cap "${id}" in your settings limits another scope, window or model than team.json's cap of the same id, or acts otherwise at its limit: both apply, yours as "${own}"`);
       merged.push({ ...cap, id: own });
     }
   }
@@ -140,6 +141,11 @@ export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: Te
     teamTimeZone: team?.timeZone ?? ownTimeZone,
     warnings,
   };
+}
+
+/** What a cap does at its limit, with its parameters: two caps merge into one only when these match. */
+function actionKey(cap: CapConfig): string {
+  return JSON.stringify([capAction(cap), cap.downgradeTo ?? null, cap.downgradeAt ?? null]);
 }
 
 /** `base`, or `base2`, `base3`… : the first id no other cap uses. */

@@ -25,6 +25,10 @@ export interface TeamEngine extends CapStore {
   status(now: Date): TeamCapStatus[];
   /** team.json's text as the store holds it (undefined: none), and changes to it. */
   teamFileText(): string | undefined;
+  /** Why the team.json there is could not be read (not a regular file, too large); undefined once one is read, or when there is none. */
+  teamFileRefusal(): string | undefined;
+  /** Whether team.json has been looked for at least once (found, absent or refused): until then its caps are unknown. */
+  teamFileRead(): boolean;
   onTeamFile(listener: (text: string | undefined) => void): void;
   close(): Promise<void>;
 }

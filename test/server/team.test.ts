@@ -446,6 +446,21 @@ describe("team caps: Redis (hard wall)", function () {
     assert.equal((await invoke(g.client, "still admitted")).ok, true);
   });
 
+  it("a gateway started while Redis is down: with teamUnavailable block every call is refused (team.json's caps are unknown) until Redis answers; with personalOnly calls are admitted", async () => {
+    await redis!.stop();
+    gateways = await startTeamGateways(root, 2, (i) => ({ upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t11", teamUnavailable: i === 0 ? "block" : "personalOnly" }));
+    const [blocking, personalOnly] = gateways as [TeamGateway, TeamGateway];
+    const refused = await invoke(blocking.client, "store down since the start");
+    assert.equal(refused.ok, false);
+    assert.match(refused.message!, /team ledger \(redis:\/\/127\.0\.0\.1:\d+\) has not been readable since the gateway started, so team\.json's caps are unknown \(teamUnavailable: "block"\)/);
+    assert.equal((await invoke(personalOnly.client, "personal caps only")).ok, true, "personalOnly admits under the personal caps");
+    await redis!.start();
+    await admin!.connect();
+    await admin!.set("{bb:t11}:team.json", JSON.stringify({ caps: [{ id: "team-day", window: "day", limitUsd: 100 }] }));
+    await waitFor("admitted once Redis answers", async () => ((await invoke(blocking.client, "store back")).ok ? true : undefined), 20_000);
+    assert.equal((await status(blocking.served.url)).caps.find((c) => c.id === "team-day")?.limitUsd, 100, "team.json read, its cap in force");
+  });
+
   it("Redis stopped mid-load and restarted empty: no crash, the policy applies, and the team total is rebuilt from the journals", async () => {
     gateways = await startTeamGateways(root, GATEWAYS, (i) => ({
       upstreamEndpoint: fake.url, teamLedger: redis!.url, team: "t2", teamUnavailable: i === 2 ? "personalOnly" : "block",
@@ -577,6 +592,23 @@ describe("team caps: shared folder (soft wall)", function () {
     assert.match(g.served.stderr(), /invalid team\.json/);
   });
 
+  it("an invalid team.json at start, with no earlier valid one: every call is refused naming it (the team's caps are unknown), until a valid one is written", async () => {
+    const shared = path.join(root, "shared");
+    await mkdir(path.join(shared, "default"), { recursive: true });
+    const teamFile = path.join(shared, "default", "team.json");
+    await writeFile(teamFile, JSON.stringify({ caps: [{ id: "team-day", window: "day", limitUsd: "500" }] }));
+    gateways = await startTeamGateways(root, 1, () => ({ upstreamEndpoint: fake.url, teamLedger: shared }));
+    const g = gateways[0]!;
+    const refused = await invoke(g.client, "team caps unknown");
+    assert.equal(refused.ok, false);
+    assert.match(refused.message!, /team\.json in the team ledger \(.*shared\) cannot be used \(it is invalid: .*limitUsd.*\), and no earlier valid version is in force/);
+    assert.match((await status(g.served.url)).blocked ?? "", /team\.json .* cannot be used/, "the status (status bar, dashboard) says why");
+    assert.equal(fake.hits.length, 0, "nothing reached Bedrock");
+    await writeFile(teamFile, JSON.stringify({ caps: [{ id: "team-day", window: "day", limitUsd: 500 }] }));
+    await waitFor("calls admitted once team.json is valid", async () => ((await invoke(g.client, "fixed")).ok ? true : undefined), 10_000);
+    assert.equal((await status(g.served.url)).blocked, undefined);
+  });
+
   describe("team.json can only tighten, and only regular files are read", () => {
     const shared = () => path.join(root, "shared");
     const teamDir = (name: string) => path.join(shared(), name);
@@ -640,19 +672,24 @@ describe("team caps: shared folder (soft wall)", function () {
       assert.equal(costs[2], usdToPicos("0.105"), "a row above the built-in price raises it (1,000 × $30/M + 500 × $150/M)");
     });
 
-    it("FIFOs named team.json and as a peer's spend file: the gateway starts, logs them, and serves", async function () {
+    it("FIFOs named team.json and as a peer's spend file: the gateway starts, logs them, refuses calls while team.json cannot be read, and serves once it can", async function () {
       this.timeout(40_000); // start-up froze for good on a FIFO: serve() gives up after 15 s, so this fails rather than hangs
       await mkdir(path.join(teamDir("default"), "spend"), { recursive: true });
       execFileSync("mkfifo", [path.join(teamDir("default"), "team.json")]);
       execFileSync("mkfifo", [path.join(teamDir("default"), "spend", "peer@box-0123456789ab.json")]);
       gateways = await startTeamGateways(root, 1, () => ({ upstreamEndpoint: fake.url, teamLedger: shared(), caps: [{ id: "team-day", scope: "team", window: "day", limitUsd: 1 }] }));
       const g = gateways[0]!;
-      assert.equal((await invoke(g.client, "served")).ok, true);
+      const refused = await invoke(g.client, "team.json unreadable");
+      assert.equal(refused.ok, false);
+      assert.match(refused.message!, /team\.json in the team ledger .* cannot be used \(not a regular file \(a FIFO\)\)/);
       const log = await waitFor("both FIFOs named in the log", async () => {
         const text = g.served.stderr();
         return /team\.json: not a regular file \(a FIFO\)/.test(text) && /peer@box-0123456789ab\.json: not a regular file \(a FIFO\)/.test(text) ? text : undefined;
       });
       assert.match(log, /not reading .*default\/team\.json/);
+      await rm(path.join(teamDir("default"), "team.json"));
+      await writeTeam("default", { caps: [{ id: "team-day", window: "day", limitUsd: 1 }] });
+      await waitFor("served once team.json is a file", async () => ((await invoke(g.client, "served")).ok ? true : undefined), 10_000);
     });
 
     it("a symlinked team.json is not followed", async () => {
@@ -664,6 +701,9 @@ describe("team caps: shared folder (soft wall)", function () {
       const g = gateways[0]!;
       assert.equal((await status(g.served.url)).caps.some((c) => c.id === "linked-cap"), false, "the linked file's caps do not apply");
       assert.match(g.served.stderr(), /not reading .*team\.json: not a regular file \(a symbolic link\)/);
+      const refused = await invoke(g.client, "team.json is a link");
+      assert.equal(refused.ok, false, "nor are calls admitted without them: the team's caps are unknown");
+      assert.match(refused.message!, /cannot be used \(not a regular file \(a symbolic link\)\)/);
     });
 
     it("an oversized team.json is refused and named in the log; the last good one stays in force", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { validated } from "../../../server/config/load";
+import { capAction, capId } from "../../../server/config/schema";
 import { mergeTeamCaps, parseTeamFile, parseTeamFileText, type TeamFile } from "../../../server/team/teamConfig";
 
 describe("team: team.json schema", () => {
@@ -144,22 +145,44 @@ describe("team: team.json can only tighten a member's caps", () => {
     assert.equal(new Set([...eff.personal, ...eff.team].map((c) => c.id)).size, 7, "every cap keeps an id of its own");
   });
 
+  it("a same-id cap in team.json that only warns, or downgrades, does not stand in for the member's block: both apply", () => {
+    const warnTier = teamOf({ defaultTier: "t", tiers: { t: { caps: [{ window: "day", limitUsd: 1_000_000, action: "warn" }] } } });
+    const eff = mergeTeamCaps(own([{ window: "day", limitUsd: 10 }]), warnTier, "alice", "UTC");
+    assert.deepEqual(eff.personal.map((c) => [capId(c), c.limitUsd, c.action ?? "block"]), [["personal-day", 1_000_000, "warn"], ["personal-day:own", 10, "block"]]);
+    assert.match(eff.warnings.join("\n"), /"personal-day".*acts otherwise at its limit: both apply, yours as "personal-day:own"/);
+    // Same action, other downgrade target or threshold: both apply too.
+    const downgrade = { window: "day", limitUsd: 10, action: "downgrade", downgradeTo: "amazon.nova-lite-v1:0" };
+    const lead = teamOf({ members: { alice: { caps: [{ ...downgrade, downgradeTo: "anthropic.claude-opus-4-1-20250805-v1:0" }, { ...downgrade, id: "at", downgradeAt: 0 }] } } });
+    const both = mergeTeamCaps(own([downgrade, { ...downgrade, id: "at", downgradeAt: 0.9 }]), lead, "alice", "UTC");
+    assert.deepEqual(both.personal.map((c) => [capId(c), c.downgradeTo, c.downgradeAt]), [
+      ["personal-day", "anthropic.claude-opus-4-1-20250805-v1:0", undefined], ["at", "amazon.nova-lite-v1:0", 0],
+      ["personal-day:own", "amazon.nova-lite-v1:0", undefined], ["at:own", "amazon.nova-lite-v1:0", 0.9],
+    ]);
+    // The same action and parameters: still one cap, at the lower limit.
+    const same = mergeTeamCaps(own([{ window: "day", limitUsd: 10, action: "warn" }]), teamOf({ defaultTier: "t", tiers: { t: { caps: [{ window: "day", limitUsd: 5, action: "warn" }] } } }), "alice", "UTC");
+    assert.deepEqual(same.personal.map((c) => [capId(c), c.limitUsd, c.action]), [["personal-day", 5, "warn"]]);
+  });
+
   it("property: every cap either source declares is enforced at its limit or lower", () => {
     const window = fc.constantFrom("day" as const, "week" as const, "month" as const);
-    const cap = fc.record({ id: fc.constantFrom("a", "b", "c", "a:own"), scope: fc.constantFrom("personal" as const, "team" as const), window, limitUsd: fc.integer({ min: 1, max: 100 }), model: fc.option(fc.constantFrom("*", "*opus*"), { nil: undefined }) });
+    const cap = fc.record({ id: fc.constantFrom("a", "b", "c", "a:own"), scope: fc.constantFrom("personal" as const, "team" as const), window, limitUsd: fc.integer({ min: 1, max: 100 }), model: fc.option(fc.constantFrom("*", "*opus*"), { nil: undefined }), action: fc.constantFrom(undefined, "block" as const, "warn" as const) });
+    // Team caps can only block (the schema says so); undefined fields are left out, as a settings file would.
+    const shaped = ({ model, action, ...c }: { model: string | undefined; action: "block" | "warn" | undefined; id: string; scope: "personal" | "team"; window: "day" | "week" | "month"; limitUsd: number }) => ({
+      ...c, ...(model === undefined ? {} : { model }), ...(action === undefined || c.scope === "team" ? {} : { action }),
+    });
     const uniq = <T extends { id: string }>(caps: T[]) => caps.filter((c, i) => caps.findIndex((o) => o.id === c.id) === i);
     fc.assert(
       fc.property(fc.array(cap, { maxLength: 5 }), fc.array(cap, { maxLength: 5 }), (mine, lead) => {
-        const settings = own(uniq(mine).map(({ model, ...c }) => (model === undefined ? c : { ...c, model })));
+        const settings = own(uniq(mine).map(shaped));
         const team = teamOf({
-          caps: uniq(lead).filter((c) => c.scope === "team").map(({ model, ...c }) => (model === undefined ? c : { ...c, model })),
-          members: { alice: { caps: uniq(lead).filter((c) => c.scope === "personal").map(({ model, ...c }) => (model === undefined ? c : { ...c, model })) } },
+          caps: uniq(lead).filter((c) => c.scope === "team").map(shaped),
+          members: { alice: { caps: uniq(lead).filter((c) => c.scope === "personal").map(shaped) } },
         });
         const eff = mergeTeamCaps(settings, team, "alice", "UTC");
         const all = [...eff.personal, ...eff.team];
         assert.equal(new Set(all.map((c) => c.id)).size, all.length, "ids are unique");
         for (const c of [...settings.caps, ...team.caps, ...team.members.alice!.caps]) {
-          assert.ok(all.some((e) => e.scope === c.scope && e.window === c.window && e.model === c.model && e.limitUsd <= c.limitUsd), `${JSON.stringify(c)} is enforced`);
+          assert.ok(all.some((e) => e.scope === c.scope && e.window === c.window && e.model === c.model && e.limitUsd <= c.limitUsd && capAction(e) === capAction(c)), `${JSON.stringify(c)} is enforced, and acts as declared`);
         }
       }),
       { numRuns: 300 },

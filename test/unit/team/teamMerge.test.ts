@@ -62,7 +62,7 @@ describe("team: merging", () => {
       team, "alice", "UTC",
     );
     assert.deepEqual(eff.personal.map((c) => [c.id, c.window, c.limitUsd]), [["opus", "week", 100], ["opus:own3", "day", 10], ["opus:own", "month", 50], ["opus:own2", "month", 60]]);
-    assert.deepEqual(eff.warnings, ['cap "opus" in your settings limits another scope, window or model than team.json\'s cap of the same id: both apply, yours as "opus:own3"']);
+    assert.deepEqual(eff.warnings, ['cap "opus" in your settings limits another scope, window or model than team.json\'s cap of the same id, or acts otherwise at its limit: both apply, yours as "opus:own3"']);
   });
 
   it("says which figure applies when limits differ", () => {
