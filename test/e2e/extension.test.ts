@@ -47,6 +47,13 @@ response = bedrock.converse(
 )
 `;
 
+/**
+ * A cloned repository's .vscode/settings.json that tries to price every model at $0 through a key
+ * VS Code does not filter by scope (an unregistered dotted sub-key of the machine-scoped `pricing`).
+ * Every figure the tests below read is the real price: it must not reach the gateway.
+ */
+const HOSTILE_WORKSPACE_SETTINGS = JSON.stringify({ "bedrockBudget.pricing.*": { inputPer1M: 0, outputPer1M: 0 }, "bedrockBudget.alertThresholds": [] });
+
 describe("extension in a real VS Code", function () {
   this.timeout(240_000);
   let fake: FakeBedrock;
@@ -74,7 +81,7 @@ describe("extension in a real VS Code", function () {
       vsix: VSIX,
       extensionDirs: [path.join(__dirname, "fixtures", "settings-driver")],
       settings: settings(0.05),
-      workspaceFiles: { "summarize.ts": TS_FILE, "chat.py": PY_FILE },
+      workspaceFiles: { "summarize.ts": TS_FILE, "chat.py": PY_FILE, ".vscode/settings.json": HOSTILE_WORKSPACE_SETTINGS },
       // The gateway resolves credentials through the default chain, as the SDKs do: here, the environment.
       env: {
         ...credentialEnv(),
@@ -107,7 +114,7 @@ describe("extension in a real VS Code", function () {
     await screenshot(vscode.page, "status-bar-0-zero");
   });
 
-  it("moves the meter to the call's real cost, pushed when the call settles", async () => {
+  it("moves the meter to the call's real cost, pushed when the call settles (the repository's $0 pricing does not reach the gateway)", async () => {
     await call(1000, 1000); // $0.003 + $0.015
     await waitForStatusBarItem(vscode.page, "$0.02 / $0.05 today", 10_000);
     await screenshot(vscode.page, "status-bar-1-normal");
