@@ -39,8 +39,10 @@ export const capSchema = z.strictObject({
     .max(1000)
     .optional()
     .describe("Who the cap applies to: access key ids, AWS profile names (named as keys of `callers`), `apikey:<16 hex>` ids of Bedrock API keys, or user names; every caller when unset. The listed callers share the cap's one wall."),
+  // The calls' own tag grammar: a tag no call can carry would leave the cap silently matching nothing.
   tags: z
-    .record(z.string().min(1).max(64), z.string().max(256))
+    .record(z.string().regex(TAG_KEY_RE, TAG_RULE), z.string().regex(TAG_VALUE_RE, TAG_RULE))
+    .refine((t) => Object.keys(t).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`)
     .optional()
     .describe("The cap applies only to calls carrying every one of these tags (`X-Bedrock-Budget-Tags` header, Converse `requestMetadata`); every call when unset."),
 });

@@ -69,6 +69,15 @@ describe("config: parseConfig", () => {
     assert.match(errors[0]!, /^caps\[1\]\.limitUsd: /);
   });
 
+  it("refuses a cap's tags that no call can carry (the calls' tag grammar), naming the cap: such a cap would never apply", () => {
+    const errors = errorsOf(parseConfig({ caps: [{ window: "day", limitUsd: 1, tags: { project: "chatbot" } }, { window: "week", limitUsd: 1, tags: { "project ": "x" } }, { window: "month", limitUsd: 1, tags: { team: "données" } }] }));
+    assert.equal(errors.length, 2, errors.join("\n"));
+    assert.match(errors[0]!, /^caps\[1\]\.tags\.project : /);
+    assert.match(errors[1]!, /^caps\[2\]\.tags\.team: /);
+    const many = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, "v"]));
+    assert.match(errorsOf(parseConfig({ caps: [{ window: "day", limitUsd: 1, tags: many }] })).join("\n"), /caps\[0\]\.tags: at most \d+ tags/);
+  });
+
   it("names nested paths in pricing overrides", () => {
     const errors = errorsOf(parseConfig({ pricing: { "my.model": { inputPer1M: -1, outputPer1M: 2 } } }));
     assert.match(errors[0]!, /^pricing\.my\.model\.inputPer1M: /);
