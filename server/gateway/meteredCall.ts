@@ -138,10 +138,11 @@ export class MeteredCall {
    */
   async settle(s: Settlement, costOverride?: Picos): Promise<CallRecord | undefined> {
     if (this.settled) return undefined;
-    this.settled = true;
+    // Computed before the call counts as settled: if pricing throws, a later settle can still book it.
     const cost = costOverride ?? this.costOf(s.usage, s.tier);
     const priceNote = lookupFailure(this.estimate);
     const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, ...(s.message === undefined && priceNote ? { message: priceNote } : {}), cost });
+    this.settled = true;
     const settleInEngine = (written: CallRecord) => {
       // Every settled call goes to the team store too (also those admitted while it was unreachable).
       this.ctx.caps.settle(written, this.hold);

@@ -360,7 +360,7 @@ function lowerCased(headers: Headers): Headers {
 function headerInt(headers: Headers, name: string): number | undefined {
   const v = header(headers, name);
   if (v === undefined || !/^\s*\d+\s*$/.test(v)) return undefined;
-  return Number(v);
+  return num(Number(v));
 }
 
 function parseJson(bytes: Uint8Array): unknown {
@@ -375,6 +375,7 @@ function field(value: unknown, key: string): unknown {
   return isObject(value) ? value[key] : undefined;
 }
 
+/** A token count is a whole number BigInt can price exactly; anything else is unreadable (settled at the worst case). */
 function num(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
 }
