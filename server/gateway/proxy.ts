@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { GuardrailPricing } from "../config/schema";
 import { EstimateError, estimateParsed } from "../metering/estimate";
+import { appliedTierFromHeaders } from "../metering/usage";
 import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../metering/guardrails";
 import { checkRequestBody, type JsonObject } from "../metering/requestBody";
 import { planCall, type PlannedCall } from "./capPlan";
@@ -179,13 +180,15 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
     const shut = await atGate(ctx);
     if (shut) return answer(res, shut);
   }
-  const asked = estimateParsed(operation, route.modelId, json, ctx.prices, undefined, pricing);
+  // InvokeModel's tier and latency mode are asked in request headers (Converse's in its body, read by the estimator).
+  const requestedTier = operation === "InvokeModel" || operation === "InvokeModelWithResponseStream" ? appliedTierFromHeaders(req.headers) : undefined;
+  const asked = estimateParsed(operation, route.modelId, json, ctx.prices, requestedTier, pricing);
 
   const { tagged } = x;
   if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
   // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
   const asCalled = { ...x.who, operation };
-  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing, subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags } });
+  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, ...(requestedTier ? { requestedTier } : {}), scope: pricing, subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags } });
   if (!plan.ok) {
     ctx.logRepeat("info", `unplanned:${plan.capId}:${route.modelId}`, `refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
     await journalRefusal(ctx, asCalled, asked, plan.capId, plan.message);
