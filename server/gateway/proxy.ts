@@ -7,7 +7,7 @@ import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../meterin
 import { checkRequestBody, type JsonObject } from "../metering/requestBody";
 import { planCall, type PlannedCall } from "./capPlan";
 import { parseModelId } from "../metering/modelId";
-import type { MeteredOperation, Operation } from "../metering/types";
+import { ZERO_USAGE, type MeteredOperation, type Operation } from "../metering/types";
 import { callerTool, tagsFromHeader } from "./callerTool";
 import { mergeTags, tagProblem } from "../config/tags";
 import type { GatewayContext } from "./context";
@@ -277,7 +277,8 @@ async function meterGuardrail(x: Exchange & { who: Identity }, route: Extract<Ro
     await call.settleAtWorstCase("upstream-failed", 502, (err as Error).message);
     return answer(res, upstreamUnreachable(`Bedrock Budget lost the connection to Bedrock mid-response: ${(err as Error).message}`));
   }
-  const base = { usage: call.worstCaseUsage(), status, ...(requestId ? { requestId } : {}) };
+  // Billed per text unit, not per token: a guardrail's record carries no tokens.
+  const base = { usage: { ...ZERO_USAGE }, status, ...(requestId ? { requestId } : {}) };
   if (status >= 400) {
     await call.settle({ ...base, outcome: "upstream-error", usageEstimated: false }, 0n);
   } else {
@@ -306,7 +307,7 @@ async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: A
   const message = (err as Error).message;
   if (err instanceof UpstreamError && err.notSent) {
     // Never reached Bedrock: nothing can have been charged.
-    await call.settle({ outcome: "upstream-error", usage: call.worstCaseUsage(), usageEstimated: false, status: 502, message }, 0n);
+    await call.settle({ outcome: "upstream-error", usage: { ...ZERO_USAGE }, usageEstimated: false, status: 502, message }, 0n);
     return answer(res, upstreamUnreachable(`Bedrock Budget could not reach Bedrock: ${message}`));
   }
   const clientGone = callerLeft || res.destroyed;

@@ -14,6 +14,7 @@ import type { Picos } from "../metering/money";
 import type { MeteredCall } from "./meteredCall";
 import { decodeFrame, encodeFrame, FrameSplitter } from "./eventStreamFrames";
 import { isObject } from "../shared/isObject";
+import { ZERO_USAGE } from "../metering/types";
 
 /** Hop-by-hop headers may not be relayed (and HTTP/2 forbids them outright). */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "proxy-authenticate", "http2-settings"]);
@@ -107,7 +108,7 @@ export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMe
     throw err;
   }
   if (status >= 400) {
-    await call.settle({ outcome: "upstream-error", usage: call.worstCaseUsage(), usageEstimated: false, status, ...id, message: errorSummary(upstream, body) }, 0n);
+    await call.settle({ outcome: "upstream-error", usage: { ...ZERO_USAGE }, usageEstimated: false, status, ...id, message: errorSummary(upstream, body) }, 0n);
   } else if (call.who.operation === "Converse") {
     // Converse's answer is Bedrock's own JSON: anything else is not a Converse answer.
     const json = parseJson(body);
