@@ -17,7 +17,7 @@ import type { CallScope } from "./callScope";
 import type { AnyRequest, AnyResponse } from "./listener";
 import { admit, callerOf, journalRefusal, recordFreeCall, type CallIdentity, type MeteredCall } from "./meteredCall";
 import { checkUsagePlan } from "./usagePlan";
-import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
+import { callerGone, readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
 import { forwardableHeaders, signUpstream } from "./sigv4";
 import { sendUpstream, upstreamTarget, UpstreamError } from "./upstream";
@@ -208,6 +208,13 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
     return answer(res, refusal(admission.message));
   }
   const call = admission.call;
+  // Checked in the turn the close listener below is attached: a caller that left while the call
+  // was admitted fired its close already. Nothing reached Bedrock, so nothing is charged.
+  if (callerGone(res)) {
+    await call.settle({ outcome: "client-aborted", usage: { ...ZERO_USAGE }, usageEstimated: false, status: 499, message: "the caller left before the call was forwarded: it was not sent to Bedrock" }, 0n);
+    ctx.log.info(`${operation} ${route.modelId}: the caller left before the call was forwarded (not sent, nothing charged)`);
+    return;
+  }
   for (const [name, value] of Object.entries(planned.headers)) res.setHeader(name, value); // sent with whatever answer follows
   const forward = (signal: AbortSignal | undefined) => x.forward(signal, planned);
 
@@ -310,7 +317,7 @@ async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: A
     await call.settle({ outcome: "upstream-error", usage: { ...ZERO_USAGE }, usageEstimated: false, status: 502, message }, 0n);
     return answer(res, upstreamUnreachable(`Bedrock Budget could not reach Bedrock: ${message}`));
   }
-  const clientGone = callerLeft || res.destroyed;
+  const clientGone = callerLeft || callerGone(res);
   await call.settleAtWorstCase(clientGone ? "client-aborted" : "upstream-failed", clientGone ? 499 : 502, message);
   ctx.log.warn(`${call.who.operation} ${call.who.modelId}: ${message} (charged the worst case)`);
   return answer(res, upstreamUnreachable(`Bedrock Budget lost the connection to Bedrock: ${message}`));

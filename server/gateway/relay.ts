@@ -43,8 +43,18 @@ export function readAll(stream: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
+/**
+ * Whether the caller's side is closed. HTTP/1.1 says so in `destroyed`; on Node 20 an HTTP/2
+ * compatibility response has no `destroyed` at all, so its stream is asked.
+ */
+export function callerGone(res: AnyResponse): boolean {
+  if (res.destroyed) return true;
+  const stream = (res as { stream?: { destroyed?: boolean; closed?: boolean } }).stream;
+  return stream !== undefined && (stream.destroyed === true || stream.closed === true);
+}
+
 export function send(res: AnyResponse, status: number, headers: Record<string, string | string[]>, body: Buffer): void {
-  if (res.headersSent || res.destroyed) return;
+  if (res.headersSent || callerGone(res)) return;
   try {
     res.writeHead(status, { ...headers, "content-length": String(body.byteLength) });
   } catch (err) {
@@ -86,7 +96,7 @@ async function refuseAnswer(call: MeteredCall, upstream: http.IncomingMessage, r
   await call.settleAtWorstCase("upstream-failed", 502, `unreadable answer: ${problem}`);
   const answer = unreadableAnswer(problem);
   if (res.headersSent) {
-    if (!res.destroyed) res.end();
+    if (!callerGone(res)) res.end();
     return;
   }
   send(res, answer.status, answer.headers, answer.body);
@@ -144,6 +154,12 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
   let finished = false;
   let lastRunning = call.costOf(tracker.current(), tier());
 
+  // Gone before the relay began (its close event already fired): stop Bedrock and settle now.
+  if (callerGone(res)) {
+    upstream.destroy();
+    return call.settleAtWorstCase("client-aborted", 499, "the caller closed the stream before its answer was relayed").then(() => undefined);
+  }
+
   try {
     res.writeHead(status, headers);
   } catch (err) {
@@ -165,7 +181,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
         failure = err;
       }
       try {
-        if (!res.destroyed) res.end(tail);
+        if (!callerGone(res)) res.end(tail);
       } catch (err) {
         failure ??= err;
       }
