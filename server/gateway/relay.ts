@@ -11,6 +11,7 @@ import { appliedTierFromConverse, appliedTierFromHeaders, StreamUsageTracker, us
 import { bedrockError, type ErrorAnswer } from "./errors";
 import type { AnyResponse } from "./listener";
 import type { Picos } from "../metering/money";
+import type { Outcome } from "../ledger/types";
 import type { MeteredCall } from "./meteredCall";
 import { decodeFrame, encodeFrame, FrameSplitter } from "./eventStreamFrames";
 import { isObject } from "../shared/isObject";
@@ -189,10 +190,22 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
       else resolve();
     };
 
+    /**
+     * Settles a stream that did not end as it should. Once Bedrock's final usage is in it has
+     * billed exactly that, and the caller has the whole answer: the real usage is charged and the
+     * stream ends cleanly (an exception frame could make the caller retry and pay twice).
+     * Otherwise the worst case, at least what was delivered, and `exception` (if any) is sent.
+     */
+    const stop = (outcome: Outcome, settleStatus: number, message: string, exception?: () => Buffer): Promise<void> => {
+      const final = tracker.final();
+      if (final) return finish(() => call.settle({ outcome, usage: final, usageEstimated: false, status: settleStatus, tier: tier(), ...id, message }), undefined);
+      return finish(() => call.settleAtWorstCase(outcome, settleStatus, message, tracker.current()), exception?.());
+    };
+
     /** Bytes that are not a readable event stream: this call alone stops, charged at least what was delivered. */
     const unreadable = (reason: string) => {
-      void finish(() => call.settleAtWorstCase("upstream-failed", status, `Bedrock's stream could not be read: ${reason}`, tracker.current()),
-        exceptionFrame("internalServerException", `Bedrock Budget could not read Bedrock's stream, so it stopped this call and charged its worst case: ${reason}`));
+      void stop("upstream-failed", status, `Bedrock's stream could not be read: ${reason}`,
+        () => exceptionFrame("internalServerException", `Bedrock Budget could not read Bedrock's stream, so it stopped this call and charged its worst case: ${reason}`));
       upstream.destroy();
     };
 
@@ -244,8 +257,8 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
 
     const dropped = () => {
       if (finished || upstream.complete) return;
-      void finish(() => call.settleAtWorstCase("upstream-failed", status, "the connection to Bedrock dropped mid-stream", tracker.current()),
-        exceptionFrame("internalServerException", "Bedrock Budget lost the connection to Bedrock mid-stream"));
+      void stop("upstream-failed", status, "the connection to Bedrock dropped mid-stream",
+        () => exceptionFrame("internalServerException", "Bedrock Budget lost the connection to Bedrock mid-stream"));
     };
     upstream.once("aborted", dropped);
     upstream.on("error", dropped);
@@ -254,16 +267,16 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
 
     // The gateway is shutting down: settle at what was delivered at least, then cut both sides.
     disposeStop = call.scope?.onStop((reason) => {
-      const done = finish(() => call.settleAtWorstCase("interrupted", status, reason.message, tracker.current()),
-        exceptionFrame("internalServerException", `Bedrock Budget stopped this stream: ${reason.message}`));
+      const done = stop("interrupted", status, reason.message,
+        () => exceptionFrame("internalServerException", `Bedrock Budget stopped this stream: ${reason.message}`));
       upstream.destroy();
       return done;
     });
 
     res.once("close", () => {
       if (finished) return;
-      // The caller went away: stop generating, and charge conservatively (Bedrock's figure is lost).
-      void finish(() => call.settleAtWorstCase("client-aborted", 499, "the caller closed the stream", tracker.current()), undefined);
+      // The caller went away: stop generating, and charge conservatively unless Bedrock's figure is in.
+      void stop("client-aborted", 499, "the caller closed the stream");
       upstream.destroy();
     });
   });
