@@ -121,6 +121,32 @@ describe("settlement: what an unusual end of a call is charged", function () {
     assert.deepEqual(h.fake.hits.map((hit) => hit.operation), ["GetInferenceProfile"], "the call itself never reached Bedrock");
     assert.equal(await reserved(h), "0");
   });
+
+  it("an HTTP/2 caller that left before Bedrock failed is recorded as client-aborted, not as Bedrock's failure", async () => {
+    let arrived!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    let cut!: () => void;
+    const cutNow = new Promise<void>((resolve) => (cut = resolve));
+    h.fake.behave(() => {
+      arrived();
+      return { kind: "drop", after: cutNow };
+    });
+    const settled = nextSettled(h);
+    const aborter = new AbortController();
+    const sent = h.client
+      .send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Hi", 300) }), { abortSignal: aborter.signal })
+      .then(() => undefined, (e: Error) => e);
+    await reached;
+    aborter.abort();
+    assert.equal((await sent)?.name, "AbortError");
+    // Answered on the same HTTP/2 session after the abort: the gateway has seen the stream close.
+    await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: "a/b", body: anthropicBody("x", 10) })), /not a Bedrock model id/);
+    cut();
+    const call = await settled;
+    assert.equal(call.outcome, "client-aborted");
+    assert.equal(call.status, 499);
+    assert.equal(await reserved(h), "0");
+  });
 });
 
 describe("settlement: InvokeModel's service tier header", function () {

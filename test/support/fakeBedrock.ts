@@ -62,7 +62,8 @@ export type Behavior =
       after?: Promise<unknown>;
     }
   | { kind: "stream-exception"; afterChunks: number; exceptionType: string; message: string }
-  | { kind: "drop"; afterChunks?: number }
+  /** `after`: the connection is cut only once this settles (the test decides when). */
+  | { kind: "drop"; afterChunks?: number; after?: Promise<unknown> }
   | { kind: "hang" }
   /**
    * Streams only: `afterChunks` good frames, then one bad frame, then the response stays open (it
@@ -316,6 +317,7 @@ export class FakeBedrock {
         res.on("close", () => this.open.delete(res));
         return;
       case "drop":
+        if (behavior.after) await behavior.after;
         if (behavior.afterChunks === undefined) {
           cutConnection(req, res);
           return;
