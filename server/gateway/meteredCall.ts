@@ -166,11 +166,12 @@ export class MeteredCall {
   }
 
   /** Conservative settlement when Bedrock may have charged but reported nothing. */
-  settleAtWorstCase(outcome: Outcome, status: number, message: string, atLeast?: TokenUsage): Promise<CallRecord | undefined> {
+  /** `tier`: the tier the answer says applied, so that what was seen is priced as billed. */
+  settleAtWorstCase(outcome: Outcome, status: number, message: string, atLeast?: TokenUsage, tier?: AppliedTier): Promise<CallRecord | undefined> {
     const worst = this.worstCaseUsage();
-    const usage = atLeast && this.costOf(atLeast) > this.costOf(worst) ? atLeast : worst;
+    const usage = atLeast && this.costOf(atLeast, tier) > this.costOf(worst, tier) ? atLeast : worst;
     // The charge is what was reserved (the worst case), or more if more was seen.
-    const seen = atLeast ? this.costOf(atLeast) : 0n;
+    const seen = atLeast ? this.costOf(atLeast, tier) : 0n;
     const cost = seen > this.estimate.worstCasePicos ? seen : this.estimate.worstCasePicos;
     return this.settle({ outcome, usage, usageEstimated: true, status, message }, cost);
   }

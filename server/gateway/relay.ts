@@ -199,7 +199,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
     const stop = (outcome: Outcome, settleStatus: number, message: string, exception?: () => Buffer): Promise<void> => {
       const final = tracker.final();
       if (final) return finish(() => call.settle({ outcome, usage: final, usageEstimated: false, status: settleStatus, tier: tier(), ...id, message }), undefined);
-      return finish(() => call.settleAtWorstCase(outcome, settleStatus, message, tracker.current()), exception?.());
+      return finish(() => call.settleAtWorstCase(outcome, settleStatus, message, tracker.current(), tier()), exception?.());
     };
 
     /** Bytes that are not a readable event stream: this call alone stops, charged at least what was delivered. */
@@ -251,7 +251,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
         // Bedrock bills what a failed stream generated; the running figure is the best known.
         void finish(() => call.settle({ outcome: "upstream-error", usage: tracker.current(), usageEstimated: true, status, tier: tier(), ...id, message: upstreamException }), undefined);
       } else {
-        void finish(() => call.settleAtWorstCase("ok", status, "the stream ended without usage metrics; charged the worst case", tracker.current()), undefined);
+        void finish(() => call.settleAtWorstCase("ok", status, "the stream ended without usage metrics; charged the worst case", tracker.current(), tier()), undefined);
       }
     });
 

@@ -51,6 +51,15 @@ describe("MeteredCall.settle", () => {
   });
 });
 
+describe("MeteredCall.settleAtWorstCase", () => {
+  it("prices what was seen at the tier that applied when it is more than the worst case", async () => {
+    const { call, journaled } = meteredCall();
+    const seen = { ...ZERO_USAGE, inputTokens: 1_000_000, outputTokens: 100 }; // far more input than estimated
+    await call.settleAtWorstCase("upstream-failed", 200, "dropped", seen, { serviceTier: "priority" });
+    assert.equal(journaled[0]!.costPicos, String((call.costOf(seen) * 17_500n) / 10_000n), "×1.75, not the standard rate");
+  });
+});
+
 describe("relayStream with a caller already gone", function () {
   this.timeout(2_000); // without the check it waits for a close that already happened
 
