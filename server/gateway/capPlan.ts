@@ -10,7 +10,7 @@ import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, withModelInPath } from "../metering/bodyRewrite";
 import { thinkingBudgetTokens, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
-import type { MeteredOperation } from "../metering/types";
+import type { AppliedTier, MeteredOperation } from "../metering/types";
 import type { CapActionTaken } from "../protocol";
 import type { CallSubject } from "../budget/capMatch";
 import { capsInForce } from "../policy/plans";
@@ -44,6 +44,8 @@ export interface AskedCall {
   json: JsonObject;
   body: Buffer;
   estimate: Estimate;
+  /** The tier asked for in InvokeModel's request headers: re-estimates of a rewritten call price it too. */
+  requestedTier?: AppliedTier;
   /** The pricing scope the asked call was estimated with (region; profile). */
   scope: PricingScope;
   /** Who calls, for caps scoped to callers, users or tags. */
@@ -63,7 +65,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
 
   let decision = decide(ctx, caps, asked.subject, call, false);
   if (decision.kind === "downgrade") {
-    const estimate = estimateParsed(asked.operation, decision.to, asked.json, ctx.prices, undefined, { ...(asked.scope.region ? { region: asked.scope.region } : {}) });
+    const estimate = estimateParsed(asked.operation, decision.to, asked.json, ctx.prices, asked.requestedTier, { ...(asked.scope.region ? { region: asked.scope.region } : {}) });
     const problem = downgradeProblem(
       asked.operation,
       { modelId: asked.modelId, baseModelId: asked.estimate.rates.baseModelId },
@@ -101,7 +103,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
     const json = withMaxTokensAtMost(asked.json, decision.toTokens, converse ? ["inferenceConfig", "maxTokens"] : undefined);
     if (!json) return cannotClamp("the request body sets no output limit the gateway can lower (e.g. max_tokens). Set the model's output limit in the request.");
     const body = Buffer.from(JSON.stringify(json), "utf8");
-    const estimate = estimateParsed(asked.operation, call.modelId, json, ctx.prices, undefined, call.estimate.scope);
+    const estimate = estimateParsed(asked.operation, call.modelId, json, ctx.prices, asked.requestedTier, call.estimate.scope);
     const clamp = `maxTokens=${decision.fromTokens}->${decision.toTokens}; cap=${decision.capId}`;
     call = {
       ...call,

@@ -138,10 +138,11 @@ export class MeteredCall {
    */
   async settle(s: Settlement, costOverride?: Picos): Promise<CallRecord | undefined> {
     if (this.settled) return undefined;
-    this.settled = true;
+    // Computed before the call counts as settled: if pricing throws, a later settle can still book it.
     const cost = costOverride ?? this.costOf(s.usage, s.tier);
     const priceNote = lookupFailure(this.estimate);
     const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, ...(s.message === undefined && priceNote ? { message: priceNote } : {}), cost });
+    this.settled = true;
     const settleInEngine = (written: CallRecord) => {
       // Every settled call goes to the team store too (also those admitted while it was unreachable).
       this.ctx.caps.settle(written, this.hold);
@@ -165,11 +166,12 @@ export class MeteredCall {
   }
 
   /** Conservative settlement when Bedrock may have charged but reported nothing. */
-  settleAtWorstCase(outcome: Outcome, status: number, message: string, atLeast?: TokenUsage): Promise<CallRecord | undefined> {
+  /** `tier`: the tier the answer says applied, so that what was seen is priced as billed. */
+  settleAtWorstCase(outcome: Outcome, status: number, message: string, atLeast?: TokenUsage, tier?: AppliedTier): Promise<CallRecord | undefined> {
     const worst = this.worstCaseUsage();
-    const usage = atLeast && this.costOf(atLeast) > this.costOf(worst) ? atLeast : worst;
+    const usage = atLeast && this.costOf(atLeast, tier) > this.costOf(worst, tier) ? atLeast : worst;
     // The charge is what was reserved (the worst case), or more if more was seen.
-    const seen = atLeast ? this.costOf(atLeast) : 0n;
+    const seen = atLeast ? this.costOf(atLeast, tier) : 0n;
     const cost = seen > this.estimate.worstCasePicos ? seen : this.estimate.worstCasePicos;
     return this.settle({ outcome, usage, usageEstimated: true, status, message }, cost);
   }

@@ -2,11 +2,12 @@
 import { randomUUID } from "node:crypto";
 import type { GuardrailPricing } from "../config/schema";
 import { EstimateError, estimateParsed } from "../metering/estimate";
+import { appliedTierFromHeaders } from "../metering/usage";
 import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../metering/guardrails";
 import { checkRequestBody, type JsonObject } from "../metering/requestBody";
 import { planCall, type PlannedCall } from "./capPlan";
 import { parseModelId } from "../metering/modelId";
-import type { MeteredOperation, Operation } from "../metering/types";
+import { ZERO_USAGE, type MeteredOperation, type Operation } from "../metering/types";
 import { callerTool, tagsFromHeader } from "./callerTool";
 import { mergeTags, tagProblem } from "../config/tags";
 import type { GatewayContext } from "./context";
@@ -16,7 +17,7 @@ import type { CallScope } from "./callScope";
 import type { AnyRequest, AnyResponse } from "./listener";
 import { admit, callerOf, journalRefusal, recordFreeCall, type CallIdentity, type MeteredCall } from "./meteredCall";
 import { checkUsagePlan } from "./usagePlan";
-import { readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
+import { callerGone, readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
 import { forwardableHeaders, signUpstream } from "./sigv4";
 import { sendUpstream, upstreamTarget, UpstreamError } from "./upstream";
@@ -179,13 +180,15 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
     const shut = await atGate(ctx);
     if (shut) return answer(res, shut);
   }
-  const asked = estimateParsed(operation, route.modelId, json, ctx.prices, undefined, pricing);
+  // InvokeModel's tier and latency mode are asked in request headers (Converse's in its body, read by the estimator).
+  const requestedTier = operation === "InvokeModel" || operation === "InvokeModelWithResponseStream" ? appliedTierFromHeaders(req.headers) : undefined;
+  const asked = estimateParsed(operation, route.modelId, json, ctx.prices, requestedTier, pricing);
 
   const { tagged } = x;
   if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
   // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
   const asCalled = { ...x.who, operation };
-  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, scope: pricing, subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags } });
+  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, ...(requestedTier ? { requestedTier } : {}), scope: pricing, subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags } });
   if (!plan.ok) {
     ctx.logRepeat("info", `unplanned:${plan.capId}:${route.modelId}`, `refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
     await journalRefusal(ctx, asCalled, asked, plan.capId, plan.message);
@@ -205,6 +208,13 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
     return answer(res, refusal(admission.message));
   }
   const call = admission.call;
+  // Checked in the turn the close listener below is attached: a caller that left while the call
+  // was admitted fired its close already. Nothing reached Bedrock, so nothing is charged.
+  if (callerGone(res)) {
+    await call.settle({ outcome: "client-aborted", usage: { ...ZERO_USAGE }, usageEstimated: false, status: 499, message: "the caller left before the call was forwarded: it was not sent to Bedrock" }, 0n);
+    ctx.log.info(`${operation} ${route.modelId}: the caller left before the call was forwarded (not sent, nothing charged)`);
+    return;
+  }
   for (const [name, value] of Object.entries(planned.headers)) res.setHeader(name, value); // sent with whatever answer follows
   const forward = (signal: AbortSignal | undefined) => x.forward(signal, planned);
 
@@ -274,7 +284,8 @@ async function meterGuardrail(x: Exchange & { who: Identity }, route: Extract<Ro
     await call.settleAtWorstCase("upstream-failed", 502, (err as Error).message);
     return answer(res, upstreamUnreachable(`Bedrock Budget lost the connection to Bedrock mid-response: ${(err as Error).message}`));
   }
-  const base = { usage: call.worstCaseUsage(), status, ...(requestId ? { requestId } : {}) };
+  // Billed per text unit, not per token: a guardrail's record carries no tokens.
+  const base = { usage: { ...ZERO_USAGE }, status, ...(requestId ? { requestId } : {}) };
   if (status >= 400) {
     await call.settle({ ...base, outcome: "upstream-error", usageEstimated: false }, 0n);
   } else {
@@ -303,10 +314,10 @@ async function failedBeforeAnswer(ctx: GatewayContext, call: MeteredCall, res: A
   const message = (err as Error).message;
   if (err instanceof UpstreamError && err.notSent) {
     // Never reached Bedrock: nothing can have been charged.
-    await call.settle({ outcome: "upstream-error", usage: call.worstCaseUsage(), usageEstimated: false, status: 502, message }, 0n);
+    await call.settle({ outcome: "upstream-error", usage: { ...ZERO_USAGE }, usageEstimated: false, status: 502, message }, 0n);
     return answer(res, upstreamUnreachable(`Bedrock Budget could not reach Bedrock: ${message}`));
   }
-  const clientGone = callerLeft || res.destroyed;
+  const clientGone = callerLeft || callerGone(res);
   await call.settleAtWorstCase(clientGone ? "client-aborted" : "upstream-failed", clientGone ? 499 : 502, message);
   ctx.log.warn(`${call.who.operation} ${call.who.modelId}: ${message} (charged the worst case)`);
   return answer(res, upstreamUnreachable(`Bedrock Budget lost the connection to Bedrock: ${message}`));

@@ -11,9 +11,11 @@ import { appliedTierFromConverse, appliedTierFromHeaders, StreamUsageTracker, us
 import { bedrockError, type ErrorAnswer } from "./errors";
 import type { AnyResponse } from "./listener";
 import type { Picos } from "../metering/money";
+import type { Outcome } from "../ledger/types";
 import type { MeteredCall } from "./meteredCall";
 import { decodeFrame, encodeFrame, FrameSplitter } from "./eventStreamFrames";
 import { isObject } from "../shared/isObject";
+import { ZERO_USAGE } from "../metering/types";
 
 /** Hop-by-hop headers may not be relayed (and HTTP/2 forbids them outright). */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "proxy-authenticate", "http2-settings"]);
@@ -42,8 +44,18 @@ export function readAll(stream: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
+/**
+ * Whether the caller's side is closed. HTTP/1.1 says so in `destroyed`; on Node 20 an HTTP/2
+ * compatibility response has no `destroyed` at all, so its stream is asked.
+ */
+export function callerGone(res: AnyResponse): boolean {
+  if (res.destroyed) return true;
+  const stream = (res as { stream?: { destroyed?: boolean; closed?: boolean } }).stream;
+  return stream !== undefined && (stream.destroyed === true || stream.closed === true);
+}
+
 export function send(res: AnyResponse, status: number, headers: Record<string, string | string[]>, body: Buffer): void {
-  if (res.headersSent || res.destroyed) return;
+  if (res.headersSent || callerGone(res)) return;
   try {
     res.writeHead(status, { ...headers, "content-length": String(body.byteLength) });
   } catch (err) {
@@ -85,7 +97,7 @@ async function refuseAnswer(call: MeteredCall, upstream: http.IncomingMessage, r
   await call.settleAtWorstCase("upstream-failed", 502, `unreadable answer: ${problem}`);
   const answer = unreadableAnswer(problem);
   if (res.headersSent) {
-    if (!res.destroyed) res.end();
+    if (!callerGone(res)) res.end();
     return;
   }
   send(res, answer.status, answer.headers, answer.body);
@@ -107,7 +119,7 @@ export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMe
     throw err;
   }
   if (status >= 400) {
-    await call.settle({ outcome: "upstream-error", usage: call.worstCaseUsage(), usageEstimated: false, status, ...id, message: errorSummary(upstream, body) }, 0n);
+    await call.settle({ outcome: "upstream-error", usage: { ...ZERO_USAGE }, usageEstimated: false, status, ...id, message: errorSummary(upstream, body) }, 0n);
   } else if (call.who.operation === "Converse") {
     // Converse's answer is Bedrock's own JSON: anything else is not a Converse answer.
     const json = parseJson(body);
@@ -143,6 +155,12 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
   let finished = false;
   let lastRunning = call.costOf(tracker.current(), tier());
 
+  // Gone before the relay began (its close event already fired): stop Bedrock and settle now.
+  if (callerGone(res)) {
+    upstream.destroy();
+    return call.settleAtWorstCase("client-aborted", 499, "the caller closed the stream before its answer was relayed").then(() => undefined);
+  }
+
   try {
     res.writeHead(status, headers);
   } catch (err) {
@@ -164,7 +182,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
         failure = err;
       }
       try {
-        if (!res.destroyed) res.end(tail);
+        if (!callerGone(res)) res.end(tail);
       } catch (err) {
         failure ??= err;
       }
@@ -172,10 +190,22 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
       else resolve();
     };
 
+    /**
+     * Settles a stream that did not end as it should. Once Bedrock's final usage is in it has
+     * billed exactly that, and the caller has the whole answer: the real usage is charged and the
+     * stream ends cleanly (an exception frame could make the caller retry and pay twice).
+     * Otherwise the worst case, at least what was delivered, and `exception` (if any) is sent.
+     */
+    const stop = (outcome: Outcome, settleStatus: number, message: string, exception?: () => Buffer): Promise<void> => {
+      const final = tracker.final();
+      if (final) return finish(() => call.settle({ outcome, usage: final, usageEstimated: false, status: settleStatus, tier: tier(), ...id, message }), undefined);
+      return finish(() => call.settleAtWorstCase(outcome, settleStatus, message, tracker.current(), tier()), exception?.());
+    };
+
     /** Bytes that are not a readable event stream: this call alone stops, charged at least what was delivered. */
     const unreadable = (reason: string) => {
-      void finish(() => call.settleAtWorstCase("upstream-failed", status, `Bedrock's stream could not be read: ${reason}`, tracker.current()),
-        exceptionFrame("internalServerException", `Bedrock Budget could not read Bedrock's stream, so it stopped this call and charged its worst case: ${reason}`));
+      void stop("upstream-failed", status, `Bedrock's stream could not be read: ${reason}`,
+        () => exceptionFrame("internalServerException", `Bedrock Budget could not read Bedrock's stream, so it stopped this call and charged its worst case: ${reason}`));
       upstream.destroy();
     };
 
@@ -221,14 +251,14 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
         // Bedrock bills what a failed stream generated; the running figure is the best known.
         void finish(() => call.settle({ outcome: "upstream-error", usage: tracker.current(), usageEstimated: true, status, tier: tier(), ...id, message: upstreamException }), undefined);
       } else {
-        void finish(() => call.settleAtWorstCase("ok", status, "the stream ended without usage metrics; charged the worst case", tracker.current()), undefined);
+        void finish(() => call.settleAtWorstCase("ok", status, "the stream ended without usage metrics; charged the worst case", tracker.current(), tier()), undefined);
       }
     });
 
     const dropped = () => {
       if (finished || upstream.complete) return;
-      void finish(() => call.settleAtWorstCase("upstream-failed", status, "the connection to Bedrock dropped mid-stream", tracker.current()),
-        exceptionFrame("internalServerException", "Bedrock Budget lost the connection to Bedrock mid-stream"));
+      void stop("upstream-failed", status, "the connection to Bedrock dropped mid-stream",
+        () => exceptionFrame("internalServerException", "Bedrock Budget lost the connection to Bedrock mid-stream"));
     };
     upstream.once("aborted", dropped);
     upstream.on("error", dropped);
@@ -237,16 +267,16 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
 
     // The gateway is shutting down: settle at what was delivered at least, then cut both sides.
     disposeStop = call.scope?.onStop((reason) => {
-      const done = finish(() => call.settleAtWorstCase("interrupted", status, reason.message, tracker.current()),
-        exceptionFrame("internalServerException", `Bedrock Budget stopped this stream: ${reason.message}`));
+      const done = stop("interrupted", status, reason.message,
+        () => exceptionFrame("internalServerException", `Bedrock Budget stopped this stream: ${reason.message}`));
       upstream.destroy();
       return done;
     });
 
     res.once("close", () => {
       if (finished) return;
-      // The caller went away: stop generating, and charge conservatively (Bedrock's figure is lost).
-      void finish(() => call.settleAtWorstCase("client-aborted", 499, "the caller closed the stream", tracker.current()), undefined);
+      // The caller went away: stop generating, and charge conservatively unless Bedrock's figure is in.
+      void stop("client-aborted", 499, "the caller closed the stream");
       upstream.destroy();
     });
   });

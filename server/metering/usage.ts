@@ -14,6 +14,10 @@ export type Headers = Record<string, string | string[] | undefined>;
 // InvokeModel and Converse (buffered)
 
 export function usageFromInvokeModel(headers: Headers, body: Uint8Array): TokenUsage | undefined {
+  return readable(() => invokeModelUsage(headers, body));
+}
+
+function invokeModelUsage(headers: Headers, body: Uint8Array): TokenUsage | undefined {
   const fromBody = usageFromProviderJson(parseJson(body));
   const input = headerInt(headers, "x-amzn-bedrock-input-token-count");
   const output = headerInt(headers, "x-amzn-bedrock-output-token-count");
@@ -34,6 +38,10 @@ export function usageFromInvokeModel(headers: Headers, body: Uint8Array): TokenU
 
 /** Converse `usage` (also the ConverseStream `metadata` event's), with `cacheDetails` splitting writes by TTL. */
 export function usageFromConverse(json: unknown): TokenUsage | undefined {
+  return readable(() => converseUsage(json));
+}
+
+function converseUsage(json: unknown): TokenUsage | undefined {
   const usage = field(json, "usage");
   const input = num(field(usage, "inputTokens"));
   const output = num(field(usage, "outputTokens"));
@@ -186,8 +194,12 @@ export class StreamUsageTracker {
     const json = parseJson(message.body);
     // An unreadable event teaches nothing (and must not erase a tier already reported).
     if (json === undefined) return;
-    if (this.operation === "ConverseStream") this.onConverseEvent(eventType, json);
-    else if (eventType === "chunk") this.onInvokeChunk(json);
+    // An event with a count that cannot be read teaches nothing more; without readable final
+    // metrics the call settles at its worst case.
+    readable(() => {
+      if (this.operation === "ConverseStream") this.onConverseEvent(eventType, json);
+      else if (eventType === "chunk") this.onInvokeChunk(json);
+    });
   }
 
   current(): TokenUsage {
@@ -360,7 +372,7 @@ function lowerCased(headers: Headers): Headers {
 function headerInt(headers: Headers, name: string): number | undefined {
   const v = header(headers, name);
   if (v === undefined || !/^\s*\d+\s*$/.test(v)) return undefined;
-  return Number(v);
+  return num(Number(v));
 }
 
 function parseJson(bytes: Uint8Array): unknown {
@@ -375,6 +387,25 @@ function field(value: unknown, key: string): unknown {
   return isObject(value) ? value[key] : undefined;
 }
 
+/** A count that is there but is not a whole number of tokens: the usage it is part of cannot be read. */
+class UnreadableCount extends Error {}
+
+/**
+ * A token count: absent (undefined, null) or a whole number BigInt can price exactly. Anything else
+ * makes the whole usage unreadable (settled at the worst case), never a count of 0 (an undercharge).
+ */
 function num(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  throw new UnreadableCount(`not a token count: ${String(value).slice(0, 40)}`);
+}
+
+/** `read()`, or undefined when a count in it is unreadable. */
+function readable<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof UnreadableCount) return undefined;
+    throw err;
+  }
 }

@@ -62,7 +62,8 @@ export type Behavior =
       after?: Promise<unknown>;
     }
   | { kind: "stream-exception"; afterChunks: number; exceptionType: string; message: string }
-  | { kind: "drop"; afterChunks?: number }
+  /** `after`: the connection is cut only once this settles (the test decides when). */
+  | { kind: "drop"; afterChunks?: number; after?: Promise<unknown> }
   | { kind: "hang" }
   /**
    * Streams only: `afterChunks` good frames, then one bad frame, then the response stays open (it
@@ -102,7 +103,8 @@ const GUARDRAIL_ROUTE = /^\/guardrail\/([^/]+)\/version\/([^/]+)\/apply$/;
 const INFERENCE_PROFILE_ROUTE = /^\/inference-profiles\/([^/]+)$/;
 
 /** What GET /inference-profiles/{id} answers for one profile: its models, or an error. */
-export type InferenceProfileAnswer = { models: string[] } | { status: number; type: string; message: string };
+/** `asked`: called when the lookup arrives; `after`: answered only once it settles (a slow control plane the test controls). */
+export type InferenceProfileAnswer = { models: string[]; asked?: () => void; after?: Promise<unknown> } | { status: number; type: string; message: string };
 
 const OPERATION_BY_SUFFIX: Record<string, string> = {
   invoke: "InvokeModel",
@@ -315,6 +317,7 @@ export class FakeBedrock {
         res.on("close", () => this.open.delete(res));
         return;
       case "drop":
+        if (behavior.after) await behavior.after;
         if (behavior.afterChunks === undefined) {
           cutConnection(req, res);
           return;
@@ -473,10 +476,12 @@ export class FakeBedrock {
   }
 
   /** GetInferenceProfile's answer shape (API_GetInferenceProfile): the profile and the model ARNs behind it. */
-  private answerInferenceProfile(res: http.ServerResponse, id: string): void {
+  private async answerInferenceProfile(res: http.ServerResponse, id: string): Promise<void> {
     const answer = this.inferenceProfiles.get(id);
     if (!answer) return sendError(res, 404, "ResourceNotFoundException", `Inference profile ${id} not found`);
     if ("status" in answer) return sendError(res, answer.status, answer.type, answer.message);
+    answer.asked?.();
+    if (answer.after) await answer.after;
     const payload = Buffer.from(JSON.stringify({
       inferenceProfileArn: id,
       inferenceProfileId: id.split("/").pop(),

@@ -1,7 +1,7 @@
 // Edges of the usage readers that a metering bug would slip through: header/body disagreement on
 // cache writes, events that must be ignored, and Llama text counted when no counter is sent.
 import assert from "node:assert/strict";
-import { StreamUsageTracker, usageFromInvokeModel } from "../../../server/metering/usage";
+import { StreamUsageTracker, usageFromConverse, usageFromInvokeModel } from "../../../server/metering/usage";
 import { countRawTokens, scaleTokens } from "../../../server/metering/tokens";
 import { enc, event, frame } from "../../support/eventFrames";
 
@@ -53,5 +53,18 @@ describe("StreamUsageTracker: events to ignore", () => {
     t.onEvent(event("chunk", { bytes: bytesOf({ generation: text }) }));
     assert.equal(t.current().outputTokens, scaleTokens(countRawTokens(text)));
     assert.ok(t.current().outputTokens > 0);
+  });
+});
+
+describe("token counts that are not whole numbers are unreadable", () => {
+  it("a fractional, negative or unsafe count in a body, a header or the stream's final metrics gives no usage", () => {
+    assert.equal(usageFromInvokeModel({}, enc({ usage: { input_tokens: 10.5, output_tokens: 3 } })), undefined);
+    assert.equal(usageFromInvokeModel({}, enc({ usage: { input_tokens: 10, output_tokens: -1 } })), undefined, "not 0 output tokens");
+    assert.equal(usageFromInvokeModel({}, enc({ usage: { input_tokens: 10, output_tokens: 2.5 } })), undefined);
+    assert.equal(usageFromInvokeModel({ "x-amzn-bedrock-input-token-count": "9007199254740993", "x-amzn-bedrock-output-token-count": "5" }, enc({})), undefined);
+    assert.equal(usageFromConverse({ usage: { inputTokens: 10, outputTokens: 2.5 } }), undefined);
+    const t = new StreamUsageTracker("InvokeModelWithResponseStream", 10);
+    t.onEvent(event("chunk", { bytes: bytesOf({ type: "message_stop", "amazon-bedrock-invocationMetrics": { inputTokenCount: 10.5, outputTokenCount: 5 } }) }));
+    assert.equal(t.final(), undefined, "settled at the worst case instead");
   });
 });

@@ -63,7 +63,8 @@ describe("usage: InvokeModel bodies and headers", () => {
     assert.equal(usageFromInvokeModel({}, enc(null)), undefined);
     assert.equal(usageFromInvokeModel({}, new Uint8Array()), undefined);
     assert.equal(usageFromInvokeModel({}, new TextEncoder().encode("{not json")), undefined);
-    assert.deepEqual(usageFromInvokeModel({}, enc({ usage: { input_tokens: 0, output_tokens: -5 } })), usage(0, 0));
+    // A count that is there but unreadable makes the usage unreadable (worst case), never 0 tokens.
+    assert.equal(usageFromInvokeModel({}, enc({ usage: { input_tokens: 0, output_tokens: -5 } })), undefined);
   });
 });
 

@@ -1,0 +1,88 @@
+/**
+ * A call's settlement books it exactly once, even when a first attempt could not price it; a
+ * stream whose caller left before the relay began is settled at once.
+ */
+import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
+import http from "node:http";
+import net from "node:net";
+import type { CapHold } from "../../../server/budget/caps";
+import type { CallRecord } from "../../../server/ledger/types";
+import type { GatewayContext } from "../../../server/gateway/context";
+import { MeteredCall } from "../../../server/gateway/meteredCall";
+import { relayStream } from "../../../server/gateway/relay";
+import type { AnyResponse } from "../../../server/http";
+import { estimateParsed } from "../../../server/metering/estimate";
+import { PriceBook } from "../../../server/metering/prices";
+import { ZERO_USAGE } from "../../../server/metering/types";
+
+const MODEL = "anthropic.claude-3-haiku-20240307-v1:0";
+
+function meteredCall(operation: "InvokeModel" | "InvokeModelWithResponseStream" = "InvokeModel"): { call: MeteredCall; journaled: CallRecord[]; released: string[] } {
+  const prices = new PriceBook();
+  const journaled: CallRecord[] = [];
+  const released: string[] = [];
+  // Only what settlement uses of the gateway: prices, the ledger, the caps and the publisher.
+  const ctx = {
+    prices,
+    now: () => new Date("2026-12-01T00:00:00Z"),
+    user: "tester",
+    caps: { settle: (r: CallRecord) => released.push(r.id) },
+    ledger: { settleReserved: async (r: CallRecord) => void journaled.push(r) },
+    publish: () => undefined,
+    log: { info: () => undefined, error: () => undefined },
+  } as unknown as GatewayContext;
+  const estimate = estimateParsed(operation, MODEL, { anthropic_version: "bedrock-2023-05-31", max_tokens: 100, messages: [] }, prices, undefined, { region: "us-east-1" });
+  const who = { id: "c1", operation, modelId: MODEL, tool: "test", tags: {}, startedAt: new Date("2026-12-01T00:00:00Z") };
+  return { call: new MeteredCall(ctx, who, estimate, { capIds: [] } as CapHold), journaled, released };
+}
+
+describe("MeteredCall.settle", () => {
+  it("a settlement that cannot be priced leaves the call open, so a later one still books it", async () => {
+    const { call, journaled, released } = meteredCall();
+    await assert.rejects(call.settle({ outcome: "ok", usage: { ...ZERO_USAGE, inputTokens: 10.5 }, usageEstimated: false, status: 200 }), RangeError);
+    assert.equal(journaled.length, 0);
+    await call.settleAtWorstCase("ok", 200, "unreadable usage");
+    assert.equal(journaled.length, 1, "journaled");
+    assert.equal(journaled[0]!.costPicos, String(call.estimate.worstCasePicos));
+    assert.deepEqual(released, ["c1"], "the hold was released");
+    assert.equal(await call.settle({ outcome: "ok", usage: ZERO_USAGE, usageEstimated: false, status: 200 }), undefined, "and only once");
+    assert.equal(journaled.length, 1);
+  });
+});
+
+describe("MeteredCall.settleAtWorstCase", () => {
+  it("prices what was seen at the tier that applied when it is more than the worst case", async () => {
+    const { call, journaled } = meteredCall();
+    const seen = { ...ZERO_USAGE, inputTokens: 1_000_000, outputTokens: 100 }; // far more input than estimated
+    await call.settleAtWorstCase("upstream-failed", 200, "dropped", seen, { serviceTier: "priority" });
+    assert.equal(journaled[0]!.costPicos, String((call.costOf(seen) * 17_500n) / 10_000n), "×1.75, not the standard rate");
+  });
+});
+
+describe("relayStream with a caller already gone", function () {
+  this.timeout(2_000); // without the check it waits for a close that already happened
+
+  it("stops Bedrock and settles the call as client-aborted, writing nothing", async () => {
+    const { call, journaled } = meteredCall("InvokeModelWithResponseStream");
+    const upstream = new http.IncomingMessage(new net.Socket());
+    upstream.statusCode = 200;
+    upstream.headers = { "content-type": "application/vnd.amazon.eventstream" };
+    const written: string[] = [];
+    // A response whose close event fired while the call was being admitted.
+    const res = Object.assign(new EventEmitter(), {
+      headersSent: false,
+      destroyed: true,
+      writeHead: () => written.push("head"),
+      setHeader: () => undefined,
+      write: () => (written.push("frame"), false),
+      end: () => written.push("end"),
+    }) as AnyResponse;
+    await relayStream(call, upstream, res);
+    assert.equal(upstream.destroyed, true, "Bedrock's stream was stopped");
+    assert.deepEqual(written, []);
+    assert.equal(journaled.length, 1);
+    assert.equal(journaled[0]!.outcome, "client-aborted");
+    assert.equal(journaled[0]!.status, 499);
+  });
+});
