@@ -377,7 +377,9 @@ export class Gateway implements RunningGateway {
     if (eff) next.prices = new PriceBook(eff.pricing, this.prices.table, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     this.caps.team = team?.store;
-    const fresh = this.caps.local.engine.setCaps(engineCaps);
+    // A new zone makes every personal cap fresh: its windows move, so this window's journal is counted again.
+    const fresh = this.caps.local.engine.setCaps(engineCaps, timeZone);
+    // The tally stays in the zone it opened in: its totals name that zone, so a start in another one replays whole.
     this.capTally?.setCaps(engineCaps);
     // Shut in the same turn as setCaps: no call is decided on a fresh cap before its history is in.
     const counted = previous && fresh.length > 0 ? this.countIntoFresh(fresh) : undefined;
