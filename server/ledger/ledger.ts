@@ -13,7 +13,7 @@ import { Journal, journalMonth, type BadLine, type Durability, type JournalPosit
 import { checkEntry } from "./schema";
 import { repairLedgerModes } from "./privateFiles";
 import { GatewaySecret } from "./secret";
-import { StateStore, type Rollups, type StateData } from "./state";
+import { addToRollups, StateStore, type Rollups, type StateData } from "./state";
 import type { CallRecord, Outcome, ReserveEntry } from "./types";
 
 export interface LedgerOptions {
@@ -80,12 +80,16 @@ export class Ledger {
   private restoredParts: Record<string, unknown> = {};
   /** Where open's replay started in each month file when it started from a checkpoint. */
   private tailOffsets: ReadonlyMap<string, number> | undefined;
+  /** Zone changes, one after the other (setTimeZone). */
+  private rezoned: Promise<void> = Promise.resolve();
+  /** While setTimeZone reads the journal: the new zone's rollups, and which calls are in them, by that reading or settled live. */
+  private rezoning: { timeZone: string; days: Rollups; read: Set<string>; live: Set<string> } | undefined;
 
   private constructor(
     readonly journal: Journal,
     private state: StateStore,
     private readonly now: () => Date,
-    readonly timeZone: string,
+    private zone: string,
     private readonly recentLimit: number,
     /** The per-user secret of this ledger folder (server/ledger/secret.ts). */
     readonly secret: GatewaySecret,
@@ -271,6 +275,41 @@ export class Ledger {
     return { calls, costPicos, byModel };
   }
 
+  /** Zone of the rollups' day keys and of report months. */
+  get timeZone(): string {
+    return this.zone;
+  }
+
+  /**
+   * Moves the rollups' day keys (today's totals) and report months to another zone while the
+   * ledger is open, as an open in that zone would: the journal is read whole into the new zone's
+   * days while calls settled meanwhile go to both (each counted once), then the new days replace
+   * the old in one turn, so today's totals are never partial. Until then the old zone's stand.
+   */
+  setTimeZone(timeZone: string): Promise<void> {
+    const next = this.rezoned.catch(() => undefined).then(() => this.rezone(timeZone));
+    this.rezoned = next;
+    return next;
+  }
+
+  private async rezone(timeZone: string): Promise<void> {
+    if (timeZone === this.zone) return;
+    const r = (this.rezoning = { timeZone, days: {}, read: new Set<string>(), live: new Set<string>() });
+    try {
+      // Lines that are not valid entries were set aside on open; one torn since is left to the next open.
+      for await (const e of this.journal.read({ settlesOnly: true, onBad: () => undefined })) {
+        if (e.type !== "settle" || r.live.has(e.id)) continue;
+        r.read.add(e.id);
+        addToRollups(r.days, localDateKey(new Date(e.at), timeZone), e);
+      }
+    } finally {
+      this.rezoning = undefined;
+    }
+    this.zone = timeZone;
+    this.state.replaceDays(timeZone, r.days);
+    this.state.markDirty();
+  }
+
   /** Settled calls whose settlement falls in `month` ("YYYY-MM", ledger's time zone), in journal order. */
   async report(month: string): Promise<CallRecord[]> {
     return callsOfMonth(this.journal, month, this.timeZone);
@@ -329,6 +368,12 @@ export class Ledger {
 
   private apply(record: CallRecord): void {
     this.state.addCall(localDateKey(new Date(record.at), this.timeZone), record);
+    const r = this.rezoning;
+    // Settled while a zone change reads the journal: counted in the new zone's days too, unless that reading already counted it.
+    if (r && !r.read.has(record.id)) {
+      r.live.add(record.id);
+      addToRollups(r.days, localDateKey(new Date(record.at), r.timeZone), record);
+    }
     this.remember(record);
   }
 
