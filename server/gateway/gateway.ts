@@ -426,6 +426,11 @@ export class Gateway implements RunningGateway {
       await counted;
       this.res.alerts?.configure(alertSettings(next.config, next.user));
       await this.replayQuotas(next);
+      // Today's totals follow the zone too; they decide nothing, so calls are not held meanwhile.
+      const before = this.ledger.timeZone;
+      await this.ledger.setTimeZone(next.timeZone).catch((err: unknown) => {
+        throw new Error(`moving today's totals to the time zone ${next.timeZone} failed (they stay in ${before} until a restart): ${(err as Error).message}`);
+      });
     });
     return this.applying;
   }

@@ -1,5 +1,6 @@
 // The time zone changed in the settings while the gateway runs: the personal caps' windows move to the new zone at once
-// (as after a restart), the spend of the new window counts, and a call running through the change counts once.
+// (as after a restart), the spend of the new window counts, a call running through the change counts once, and today's totals
+// are the new zone's day.
 import assert from "node:assert/strict";
 import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import { validated } from "../../server/config/load";
@@ -61,6 +62,8 @@ describe("gateway: the time zone changed while it runs", function () {
     held.answer();
     await running;
     assert.deepEqual(await daily(), { windowStart: "2026-11-22T10:00:00.000Z", resetsAt: "2026-11-23T10:00:00.000Z", spent: "0.015", reserved: "0" }, "the running call counts once");
+    // Today's totals are Kiritimati's 23 November too: the 11:00Z call and the one that was running.
+    assert.deepEqual((await status()).today, { calls: 2, costUsd: 0.015, costExact: "0.015" });
 
     // $0.015 spent + a $0.0225 worst case fits $0.04 (UTC's day, with $0.0225 spent, would refuse it).
     h.fake.behave(() => ({ kind: "ok", usage: { input: 5, output: 500 } }));
@@ -68,6 +71,7 @@ describe("gateway: the time zone changed while it runs", function () {
     assert.equal((await daily()).spent, "0.0225");
     await h.restart(settings(KIRITIMATI));
     assert.deepEqual(await daily(), { windowStart: "2026-11-22T10:00:00.000Z", resetsAt: "2026-11-23T10:00:00.000Z", spent: "0.0225", reserved: "0" }, "a restart counts the same");
+    assert.deepEqual((await status()).today, { calls: 3, costUsd: 0.0225, costExact: "0.0225" });
 
     // A new day in UTC, still 23 November in Kiritimati: refused, until Kiritimati's midnight.
     await assert.rejects(invokeAt("2026-11-23T09:00:00Z", 1500), refused);
