@@ -426,13 +426,22 @@ export class Gateway implements RunningGateway {
       await counted;
       this.res.alerts?.configure(alertSettings(next.config, next.user));
       await this.replayQuotas(next);
-      // Today's totals follow the zone too; they decide nothing, so calls are not held meanwhile.
-      const before = this.ledger.timeZone;
-      await this.ledger.setTimeZone(next.timeZone).catch((err: unknown) => {
-        throw new Error(`moving today's totals to the time zone ${next.timeZone} failed (they stay in ${before} until a restart): ${(err as Error).message}`);
-      });
+      this.moveToday(next.timeZone);
     });
     return this.applying;
+  }
+
+  /**
+   * Today's totals follow the time zone once the ledger has re-read the journal into the new zone's
+   * days. They decide nothing, so neither calls nor later settings changes wait for that read.
+   */
+  private moveToday(timeZone: string): void {
+    void this.ledger.setTimeZone(timeZone).then(
+      (moved) => {
+        if (moved) this.api.publishStatus();
+      },
+      (err: unknown) => this.log.error(`moving today's totals to the time zone ${timeZone} failed; they stay in ${this.ledger.timeZone} until a restart: ${(err as Error).message}`),
+    );
   }
 
   private handle(req: AnyRequest, res: AnyResponse, routes: readonly Routes[]): void {

@@ -81,7 +81,7 @@ export class Ledger {
   /** Where open's replay started in each month file when it started from a checkpoint. */
   private tailOffsets: ReadonlyMap<string, number> | undefined;
   /** Zone changes, one after the other (setTimeZone). */
-  private rezoned: Promise<void> = Promise.resolve();
+  private rezoned: Promise<boolean> = Promise.resolve(false);
   /** While setTimeZone reads the journal: the new zone's rollups, and which calls are in them, by that reading or settled live. */
   private rezoning: { timeZone: string; days: Rollups; read: Set<string>; live: Set<string> } | undefined;
 
@@ -285,15 +285,16 @@ export class Ledger {
    * ledger is open, as an open in that zone would: the journal is read whole into the new zone's
    * days while calls settled meanwhile go to both (each counted once), then the new days replace
    * the old in one turn, so today's totals are never partial. Until then the old zone's stand.
+   * Resolves to whether the zone changed.
    */
-  setTimeZone(timeZone: string): Promise<void> {
-    const next = this.rezoned.catch(() => undefined).then(() => this.rezone(timeZone));
+  setTimeZone(timeZone: string): Promise<boolean> {
+    const next = this.rezoned.catch(() => false).then(() => this.rezone(timeZone));
     this.rezoned = next;
     return next;
   }
 
-  private async rezone(timeZone: string): Promise<void> {
-    if (timeZone === this.zone) return;
+  private async rezone(timeZone: string): Promise<boolean> {
+    if (timeZone === this.zone) return false;
     const r = (this.rezoning = { timeZone, days: {}, read: new Set<string>(), live: new Set<string>() });
     try {
       // Lines that are not valid entries were set aside on open; one torn since is left to the next open.
@@ -308,6 +309,7 @@ export class Ledger {
     this.zone = timeZone;
     this.state.replaceDays(timeZone, r.days);
     this.state.markDirty();
+    return true;
   }
 
   /** Settled calls whose settlement falls in `month` ("YYYY-MM", ledger's time zone), in journal order. */
@@ -322,6 +324,7 @@ export class Ledger {
   }
 
   async close(): Promise<void> {
+    await this.rezoned.catch(() => undefined); // a zone change reading the journal ends first
     await this.retryUnwritten(); // still failing: the reserve lines charge them at the worst case on the next start
     await this.journal.close();
     // state.json is a cache: when it cannot be written (a full disk) the next open replays the journal from the older snapshot.

@@ -7,7 +7,7 @@ import { validated } from "../../server/config/load";
 import { API_PATHS, type StatusResponse } from "../../server/protocol";
 import { anthropicBody, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
 
-/** Input free, output $15 per 1M tokens: 500 output tokens cost $0.0075, a worst case of 1,500 $0.0225. */
+/** Input free, output $15 per 1M tokens: 500 output tokens cost $0.0075, 1,000 $0.015, a worst case of 1,500 $0.0225. */
 const PRICING = { [SONNET_45]: { inputPer1M: 0, outputPer1M: 15 } };
 const CAPS = [{ id: "daily", window: "day" as const, limitUsd: 0.04 }];
 // Kiritimati is UTC+14: its 23 November runs from 22 November 10:00Z to 23 November 10:00Z.
@@ -46,15 +46,25 @@ describe("gateway: the time zone changed while it runs", function () {
   it("moves the day cap to the new zone's day at once: the spend of that day counts, a running call counts once, and the cap refuses and admits by that day", async () => {
     clock = Date.parse("2026-11-22T09:00:00Z");
     h = await startHarness({ caps: CAPS, pricing: PRICING, timeZone: "UTC" }, { now: () => new Date(clock) });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 5, output: 1000 } }));
+    await invokeAt("2026-11-22T09:00:00Z", 1000); // $0.015, the UTC day's, before Kiritimati's 23 November starts
     h.fake.behave(() => ({ kind: "ok", usage: { input: 5, output: 500 } }));
-    await invokeAt("2026-11-22T09:00:00Z", 1000); // the UTC day's, before Kiritimati's 23 November starts
     await invokeAt("2026-11-22T11:00:00Z", 1000); // in both days
     const held = h.fake.holdCalls({ input: 5, output: 500 });
     const running = invokeAt("2026-11-22T11:30:00Z", 1000); // $0.015 held while it runs
     await held.reached;
-    assert.deepEqual(await daily(), { windowStart: "2026-11-22T00:00:00.000Z", resetsAt: "2026-11-23T00:00:00.000Z", spent: "0.015", reserved: "0.015" });
+    assert.deepEqual(await daily(), { windowStart: "2026-11-22T00:00:00.000Z", resetsAt: "2026-11-23T00:00:00.000Z", spent: "0.0225", reserved: "0.015" });
 
     clock = Date.parse("2026-11-22T12:00:00Z");
+    // Today's totals move once the ledger has re-read the journal, and the event stream is told.
+    const todayMoved = new Promise<void>((resolve) => {
+      const seen = (s: StatusResponse) => {
+        if (s.today.costExact !== "0.015") return; // Kiritimati's day with the running call settled (UTC's holds $0.0225, then $0.03)
+        h.gateway.api.events.off("status", seen);
+        resolve();
+      };
+      h.gateway.api.events.on("status", seen);
+    });
     await h.gateway.reconfigure(settings(KIRITIMATI));
     assert.equal((await status()).timeZone, KIRITIMATI);
     // Only the 11:00Z call is in Kiritimati's day; the running call is held on it.
@@ -63,9 +73,10 @@ describe("gateway: the time zone changed while it runs", function () {
     await running;
     assert.deepEqual(await daily(), { windowStart: "2026-11-22T10:00:00.000Z", resetsAt: "2026-11-23T10:00:00.000Z", spent: "0.015", reserved: "0" }, "the running call counts once");
     // Today's totals are Kiritimati's 23 November too: the 11:00Z call and the one that was running.
+    await todayMoved;
     assert.deepEqual((await status()).today, { calls: 2, costUsd: 0.015, costExact: "0.015" });
 
-    // $0.015 spent + a $0.0225 worst case fits $0.04 (UTC's day, with $0.0225 spent, would refuse it).
+    // $0.015 spent + a $0.0225 worst case fits $0.04 (UTC's day, with $0.03 spent, would refuse it).
     h.fake.behave(() => ({ kind: "ok", usage: { input: 5, output: 500 } }));
     await invokeAt("2026-11-22T12:00:00Z", 1500);
     assert.equal((await daily()).spent, "0.0225");

@@ -125,13 +125,13 @@ describe("ledger/ledger", () => {
     await ended.done;
     await l.settle(call("after", "2026-11-22T12:00:00.000Z", { costPicos: "20" })); // past the reading
     finish.fire();
-    await changed;
+    assert.equal(await changed, true);
     assert.equal(l.timeZone, "Pacific/Kiritimati");
     assert.deepEqual(l.todayTotals(clock), { calls: 3, costPicos: 1520n, byModel: { m1: { calls: 3, costPicos: 1520n } } });
     await l.settle(call("next", "2026-11-22T13:00:00.000Z"));
     const kiritimati = { "2026-11-22": { m1: { calls: 2, refused: 0, costPicos: "1001", inputTokens: 20, outputTokens: 10 } }, "2026-11-23": { m1: { calls: 4, refused: 0, costPicos: "2520", inputTokens: 40, outputTokens: 20 } } };
     assert.deepEqual(l.rollups(), kiritimati);
-    await l.setTimeZone("Pacific/Kiritimati"); // the same zone: nothing to do
+    assert.equal(await l.setTimeZone("Pacific/Kiritimati"), false, "the same zone: nothing to do");
     assert.deepEqual(l.rollups(), kiritimati);
     await l.close();
     const again = await Ledger.open(dir, { now, timeZone: "Pacific/Kiritimati" });
