@@ -82,8 +82,10 @@ export class Ledger {
   private tailOffsets: ReadonlyMap<string, number> | undefined;
   /** Zone changes, one after the other (setTimeZone). */
   private rezoned: Promise<boolean> = Promise.resolve(false);
-  /** While setTimeZone reads the journal: the new zone's rollups, and which calls are in them, by that reading or settled live. */
-  private rezoning: { timeZone: string; days: Rollups; read: Set<string>; live: Set<string> } | undefined;
+  /** While setTimeZone reads the journal: the new zone's rollups, and the calls settled meanwhile (counted in them live). */
+  private rezoning: { timeZone: string; days: Rollups; live: Set<string> } | undefined;
+  /** Settle lines being appended: perhaps in the journal already, not applied yet (they count when applied). */
+  private readonly appending = new Set<string>();
 
   private constructor(
     readonly journal: Journal,
@@ -130,7 +132,13 @@ export class Ledger {
   /** Journaled (durability: journal.ts) before it resolves; then rollups and recent calls include it. */
   async settle(record: CallRecord): Promise<void> {
     void this.retryUnwritten();
-    const pos = await this.journal.append(record);
+    this.appending.add(record.id);
+    let pos: JournalPosition;
+    try {
+      pos = await this.journal.append(record);
+    } finally {
+      this.appending.delete(record.id); // in the turn it is applied (below) or left unwritten
+    }
     this.settled(record);
     this.cover(pos);
   }
@@ -295,12 +303,12 @@ export class Ledger {
 
   private async rezone(timeZone: string): Promise<boolean> {
     if (timeZone === this.zone) return false;
-    const r = (this.rezoning = { timeZone, days: {}, read: new Set<string>(), live: new Set<string>() });
+    const r = (this.rezoning = { timeZone, days: {}, live: new Set<string>() });
     try {
       // Lines that are not valid entries were set aside on open; one torn since is left to the next open.
       for await (const e of this.journal.read({ settlesOnly: true, onBad: () => undefined })) {
-        if (e.type !== "settle" || r.live.has(e.id)) continue;
-        r.read.add(e.id);
+        // Settled since the reading began, or about to be: applying it counts it (in these days, or in the days they become).
+        if (e.type !== "settle" || r.live.has(e.id) || this.appending.has(e.id)) continue;
         addToRollups(r.days, localDateKey(new Date(e.at), timeZone), e);
       }
     } finally {
@@ -352,15 +360,18 @@ export class Ledger {
     for (const u of this.unwritten.values()) {
       if (u.writing) continue;
       u.writing = true;
+      this.appending.add(u.record.id);
       tries.push(
         this.journal.append(u.record).then(
           (pos) => {
+            this.appending.delete(u.record.id);
             this.unwritten.delete(u.record.id);
             this.settled(u.record);
             this.cover(pos);
             u.written(u.record);
           },
           () => {
+            this.appending.delete(u.record.id);
             u.writing = false; // still not writable: kept for the next try
           },
         ),
@@ -372,8 +383,8 @@ export class Ledger {
   private apply(record: CallRecord): void {
     this.state.addCall(localDateKey(new Date(record.at), this.timeZone), record);
     const r = this.rezoning;
-    // Settled while a zone change reads the journal: counted in the new zone's days too, unless that reading already counted it.
-    if (r && !r.read.has(record.id)) {
+    // Settled while a zone change reads the journal: counted in the new zone's days too (the reading leaves it out).
+    if (r) {
       r.live.add(record.id);
       addToRollups(r.days, localDateKey(new Date(record.at), r.timeZone), record);
     }

@@ -109,7 +109,7 @@ describe("ledger/ledger", () => {
       let fire!: () => void;
       return { done: new Promise<void>((resolve) => (fire = resolve)), fire: () => fire() };
     };
-    const [started, go, ended, finish] = [signal(), signal(), signal(), signal()];
+    const [started, go, ended, finish, written, apply] = [signal(), signal(), signal(), signal(), signal(), signal()];
     l.journal.read = async function* (options) {
       started.fire();
       await go.done;
@@ -117,6 +117,18 @@ describe("ledger/ledger", () => {
       ended.fire();
       await finish.done;
     };
+    // A settle whose line is in the journal before the reading, but applied only after the new days are in.
+    const append = l.journal.append.bind(l.journal);
+    l.journal.append = async (entry) => {
+      const pos = await append(entry);
+      if (entry.id === "gap") {
+        written.fire();
+        await apply.done;
+      }
+      return pos;
+    };
+    const gap = l.settle(call("gap", "2026-11-22T12:00:00.000Z", { costPicos: "4000" }));
+    await written.done;
     const changed = l.setTimeZone("Pacific/Kiritimati");
     await started.done;
     await l.settle(call("before", "2026-11-22T12:00:00.000Z", { costPicos: "500" })); // counted live, then read too
@@ -128,8 +140,11 @@ describe("ledger/ledger", () => {
     assert.equal(await changed, true);
     assert.equal(l.timeZone, "Pacific/Kiritimati");
     assert.deepEqual(l.todayTotals(clock), { calls: 3, costPicos: 1520n, byModel: { m1: { calls: 3, costPicos: 1520n } } });
+    apply.fire();
+    await gap;
+    assert.deepEqual(l.todayTotals(clock), { calls: 4, costPicos: 5520n, byModel: { m1: { calls: 4, costPicos: 5520n } } }, "counted once, when applied");
     await l.settle(call("next", "2026-11-22T13:00:00.000Z"));
-    const kiritimati = { "2026-11-22": { m1: { calls: 2, refused: 0, costPicos: "1001", inputTokens: 20, outputTokens: 10 } }, "2026-11-23": { m1: { calls: 4, refused: 0, costPicos: "2520", inputTokens: 40, outputTokens: 20 } } };
+    const kiritimati = { "2026-11-22": { m1: { calls: 2, refused: 0, costPicos: "1001", inputTokens: 20, outputTokens: 10 } }, "2026-11-23": { m1: { calls: 5, refused: 0, costPicos: "6520", inputTokens: 50, outputTokens: 25 } } };
     assert.deepEqual(l.rollups(), kiritimati);
     assert.equal(await l.setTimeZone("Pacific/Kiritimati"), false, "the same zone: nothing to do");
     assert.deepEqual(l.rollups(), kiritimati);
