@@ -52,7 +52,11 @@ export class CapTally {
   /** `engine`: the live engine right after open's replay, before any call is admitted. */
   constructor(private readonly engine: BudgetEngine) {}
 
-  /** Mirrors BudgetEngine.setCaps on the live engine. */
+  /**
+   * Mirrors BudgetEngine.setCaps on the live engine, but keeps the zone the tally opened in: its
+   * totals name that zone (BudgetEngine.totals), so after a live change of zone a start in the new
+   * one takes none of them and counts the journal whole, and one back in this zone takes them.
+   */
   setCaps(caps: CapConfig[]): void {
     for (const id of this.engine.setCaps(caps)) this.incomplete.add(id);
   }

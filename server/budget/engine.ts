@@ -93,18 +93,22 @@ export class BudgetEngine {
   private caps: CapState[] = [];
   private readonly holds = new Map<string, HeldCall>();
 
-  constructor(caps: CapConfig[], private readonly timeZone: string) {
+  constructor(caps: CapConfig[], private timeZone: string) {
     this.setCaps(caps);
   }
 
   /**
-   * Replaces the caps; a cap whose id persists keeps its spend and reservations (reset if its window
-   * kind changed). Returns the ids of caps whose totals start from zero (new, or their window or
-   * model changed): replay history into them, except the calls holding a reservation now
-   * (heldCallIds): each fresh cap takes on the reservations of those it applies to, so they count
-   * when they settle, as if the cap had been there when they were admitted.
+   * Replaces the caps, and the time zone their windows are in (kept when not given); a cap whose id
+   * persists keeps its spend and reservations (reset if its window kind, scope or zone changed).
+   * Returns the ids of caps whose totals start from zero (new, or their window, model or zone
+   * changed): replay history into them, except the calls holding a reservation now (heldCallIds):
+   * each fresh cap takes on the reservations of those it applies to, so they count when they
+   * settle, as if the cap had been there when they were admitted.
    */
-  setCaps(caps: CapConfig[]): string[] {
+  setCaps(caps: CapConfig[], timeZone: string = this.timeZone): string[] {
+    // Another zone moves every window's bounds: no cap's totals carry over.
+    const zoneChanged = timeZone !== this.timeZone;
+    this.timeZone = timeZone;
     const old = new Map(this.caps.map((s) => [s.id, s]));
     const fresh: string[] = [];
     this.caps = caps.map((cap) => {
@@ -119,8 +123,8 @@ export class BudgetEngine {
         fresh.push(id);
         return { id, ...fields, spent: 0n, reserved: 0n, epoch: 0 };
       }
-      if (kept.cap.window !== cap.window || scopeKey(kept.cap) !== scopeKey(cap)) {
-        // Another window or scope (model, callers, tags) makes the old totals meaningless; outstanding holds go stale.
+      if (zoneChanged || kept.cap.window !== cap.window || scopeKey(kept.cap) !== scopeKey(cap)) {
+        // Another zone, window or scope (model, callers, tags) makes the old totals meaningless; outstanding holds go stale.
         fresh.push(id);
         Object.assign(kept, { spent: 0n, reserved: 0n, start: undefined, end: undefined, epoch: kept.epoch + 1 });
       }

@@ -382,7 +382,9 @@ export class Gateway implements RunningGateway {
     if (eff) next.prices = new PriceBook(eff.pricing, this.prices.table, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     this.caps.team = team?.store;
-    const fresh = this.caps.local.engine.setCaps(engineCaps);
+    // A new zone makes every personal cap fresh: its windows move, so this window's journal is counted again.
+    const fresh = this.caps.local.engine.setCaps(engineCaps, timeZone);
+    // The tally stays in the zone it opened in: its totals name that zone, so a start in another one replays whole.
     this.capTally?.setCaps(engineCaps);
     // Shut in the same turn as setCaps: no call is decided on a fresh cap before its history is in.
     const counted = previous && fresh.length > 0 ? this.countIntoFresh(fresh) : undefined;
@@ -429,8 +431,22 @@ export class Gateway implements RunningGateway {
       await counted;
       this.res.alerts?.configure(alertSettings(next.config, next.user));
       await this.replayQuotas(next);
+      this.moveToday(next.timeZone);
     });
     return this.applying;
+  }
+
+  /**
+   * Today's totals follow the time zone once the ledger has re-read the journal into the new zone's
+   * days. They decide nothing, so neither calls nor later settings changes wait for that read.
+   */
+  private moveToday(timeZone: string): void {
+    void this.ledger.setTimeZone(timeZone).then(
+      (moved) => {
+        if (moved) this.api.publishStatus();
+      },
+      (err: unknown) => this.log.error(`moving today's totals to the time zone ${timeZone} failed; they stay in ${this.ledger.timeZone} until a restart: ${(err as Error).message}`),
+    );
   }
 
   private handle(req: AnyRequest, res: AnyResponse, routes: readonly Routes[]): void {

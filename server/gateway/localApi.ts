@@ -88,6 +88,11 @@ export class LocalApi implements Routes {
       // The seam for alert channels: one event per cap action a settled call carries (warn, downgrade, clamp).
       for (const action of record.actions ?? []) this.events.emit(CAP_ACTION_EVENT, { ...action, record } satisfies CapActionEvent);
     }
+    this.publishStatus();
+  }
+
+  /** Tells the event streams' listeners the status (after settled calls, or a change of what it shows). */
+  publishStatus(): void {
     if (this.events.listenerCount("status") > 0) this.events.emit("status", this.status());
   }
 

@@ -13,7 +13,7 @@ import { Journal, journalMonth, type BadLine, type Durability, type JournalPosit
 import { checkEntry } from "./schema";
 import { repairLedgerModes } from "./privateFiles";
 import { GatewaySecret } from "./secret";
-import { StateStore, type Rollups, type StateData } from "./state";
+import { addToRollups, StateStore, type Rollups, type StateData } from "./state";
 import type { CallRecord, Outcome, ReserveEntry } from "./types";
 
 export interface LedgerOptions {
@@ -80,12 +80,18 @@ export class Ledger {
   private restoredParts: Record<string, unknown> = {};
   /** Where open's replay started in each month file when it started from a checkpoint. */
   private tailOffsets: ReadonlyMap<string, number> | undefined;
+  /** Zone changes, one after the other (setTimeZone). */
+  private rezoned: Promise<boolean> = Promise.resolve(false);
+  /** While setTimeZone reads the journal: the new zone's rollups, and the calls settled meanwhile (counted in them live). */
+  private rezoning: { timeZone: string; days: Rollups; live: Set<string> } | undefined;
+  /** Settle lines being appended: perhaps in the journal already, not applied yet (they count when applied). */
+  private readonly appending = new Set<string>();
 
   private constructor(
     readonly journal: Journal,
     private state: StateStore,
     private readonly now: () => Date,
-    readonly timeZone: string,
+    private zone: string,
     private readonly recentLimit: number,
     /** The per-user secret of this ledger folder (server/ledger/secret.ts). */
     readonly secret: GatewaySecret,
@@ -126,7 +132,13 @@ export class Ledger {
   /** Journaled (durability: journal.ts) before it resolves; then rollups and recent calls include it. */
   async settle(record: CallRecord): Promise<void> {
     void this.retryUnwritten();
-    const pos = await this.journal.append(record);
+    this.appending.add(record.id);
+    let pos: JournalPosition;
+    try {
+      pos = await this.journal.append(record);
+    } finally {
+      this.appending.delete(record.id); // in the turn it is applied (below) or left unwritten
+    }
     this.settled(record);
     this.cover(pos);
   }
@@ -271,6 +283,43 @@ export class Ledger {
     return { calls, costPicos, byModel };
   }
 
+  /** Zone of the rollups' day keys and of report months. */
+  get timeZone(): string {
+    return this.zone;
+  }
+
+  /**
+   * Moves the rollups' day keys (today's totals) and report months to another zone while the
+   * ledger is open, as an open in that zone would: the journal is read whole into the new zone's
+   * days while calls settled meanwhile go to both (each counted once), then the new days replace
+   * the old in one turn, so today's totals are never partial. Until then the old zone's stand.
+   * Resolves to whether the zone changed.
+   */
+  setTimeZone(timeZone: string): Promise<boolean> {
+    const next = this.rezoned.catch(() => false).then(() => this.rezone(timeZone));
+    this.rezoned = next;
+    return next;
+  }
+
+  private async rezone(timeZone: string): Promise<boolean> {
+    if (timeZone === this.zone) return false;
+    const r = (this.rezoning = { timeZone, days: {}, live: new Set<string>() });
+    try {
+      // Lines that are not valid entries were set aside on open; one torn since is left to the next open.
+      for await (const e of this.journal.read({ settlesOnly: true, onBad: () => undefined })) {
+        // Settled since the reading began, or about to be: applying it counts it (in these days, or in the days they become).
+        if (e.type !== "settle" || r.live.has(e.id) || this.appending.has(e.id)) continue;
+        addToRollups(r.days, localDateKey(new Date(e.at), timeZone), e);
+      }
+    } finally {
+      this.rezoning = undefined;
+    }
+    this.zone = timeZone;
+    this.state.replaceDays(timeZone, r.days);
+    this.state.markDirty();
+    return true;
+  }
+
   /** Settled calls whose settlement falls in `month` ("YYYY-MM", ledger's time zone), in journal order. */
   async report(month: string): Promise<CallRecord[]> {
     return callsOfMonth(this.journal, month, this.timeZone);
@@ -283,6 +332,7 @@ export class Ledger {
   }
 
   async close(): Promise<void> {
+    await this.rezoned.catch(() => undefined); // a zone change reading the journal ends first
     await this.retryUnwritten(); // still failing: the reserve lines charge them at the worst case on the next start
     await this.journal.close();
     // state.json is a cache: when it cannot be written (a full disk) the next open replays the journal from the older snapshot.
@@ -310,15 +360,18 @@ export class Ledger {
     for (const u of this.unwritten.values()) {
       if (u.writing) continue;
       u.writing = true;
+      this.appending.add(u.record.id);
       tries.push(
         this.journal.append(u.record).then(
           (pos) => {
+            this.appending.delete(u.record.id);
             this.unwritten.delete(u.record.id);
             this.settled(u.record);
             this.cover(pos);
             u.written(u.record);
           },
           () => {
+            this.appending.delete(u.record.id);
             u.writing = false; // still not writable: kept for the next try
           },
         ),
@@ -329,6 +382,12 @@ export class Ledger {
 
   private apply(record: CallRecord): void {
     this.state.addCall(localDateKey(new Date(record.at), this.timeZone), record);
+    const r = this.rezoning;
+    // Settled while a zone change reads the journal: counted in the new zone's days too (the reading leaves it out).
+    if (r) {
+      r.live.add(record.id);
+      addToRollups(r.days, localDateKey(new Date(record.at), r.timeZone), record);
+    }
     this.remember(record);
   }
 

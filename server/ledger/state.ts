@@ -133,13 +133,13 @@ export class StateStore {
   }
 
   addCall(day: string, record: CallRecord): void {
-    const models = (this.db.data.days[day] ??= {});
-    const r = (models[record.baseModelId] ??= { calls: 0, refused: 0, costPicos: "0", inputTokens: 0, outputTokens: 0 });
-    if (record.outcome === "refused") r.refused++;
-    else r.calls++;
-    r.costPicos = String(BigInt(r.costPicos) + BigInt(record.costPicos));
-    r.inputTokens += record.usage.inputTokens;
-    r.outputTokens += record.usage.outputTokens;
+    addToRollups(this.db.data.days, day, record);
+  }
+
+  /** Replaces the rollups with `days`, whose keys are local days in `timeZone` (a live change of zone). */
+  replaceDays(timeZone: string, days: Rollups): void {
+    this.db.data.timeZone = timeZone;
+    this.db.data.days = days;
   }
 
   /** Drops rollups of days on or after `day` (they are about to be recomputed from the journal). */
@@ -176,6 +176,17 @@ export class StateStore {
   close(): Promise<void> {
     return this.flush();
   }
+}
+
+/** Counts a settled call into the rollups of `day`. */
+export function addToRollups(days: Rollups, day: string, record: CallRecord): void {
+  const models = (days[day] ??= {});
+  const r = (models[record.baseModelId] ??= { calls: 0, refused: 0, costPicos: "0", inputTokens: 0, outputTokens: 0 });
+  if (record.outcome === "refused") r.refused++;
+  else r.calls++;
+  r.costPicos = String(BigInt(r.costPicos) + BigInt(record.costPicos));
+  r.inputTokens += record.usage.inputTokens;
+  r.outputTokens += record.usage.outputTokens;
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -82,6 +82,38 @@ describe("budget/engine: lifecycle", () => {
     assert.deepEqual(e.heldCallIds(), new Set());
   });
 
+  it("a new time zone moves every cap's window: each starts from zero, the history of its new window counts again, and the calls running then count once", () => {
+    // Kiritimati is UTC+14: its day of 23 November runs 22 Nov 10:00Z to 23 Nov 10:00Z.
+    const at = (hhmm: string) => new Date(`2026-11-22T${hhmm}:00Z`);
+    const caps = [cap({ id: "d", window: "day", limitUsd: 1 }), cap({ id: "m", window: "month", limitUsd: 10 })];
+    const e = new BudgetEngine(caps, "UTC");
+    const history = [{ modelId: "x", amount: usd("0.3"), at: at("09:00") }, { modelId: "x", amount: usd("0.2"), at: at("11:00") }];
+    for (const r of history) e.recordSpent(r);
+    assert.ok(e.reserve({ callId: "early", modelId: "x", amount: usd("0.05"), now: at("09:30") }).ok);
+    assert.ok(e.reserve({ callId: "late", modelId: "x", amount: usd("0.1"), now: at("11:30") }).ok);
+    assert.deepEqual(e.setCaps(caps, "Pacific/Kiritimati"), ["d", "m"]);
+    const d = byId(e, at("12:00")).d!;
+    assert.deepEqual([d.windowStart.toISOString(), d.resetsAt.toISOString()], ["2026-11-22T10:00:00.000Z", "2026-11-23T10:00:00.000Z"]);
+    assert.equal(byId(e, at("12:00")).m!.windowStart.toISOString(), "2026-10-31T10:00:00.000Z"); // 1 November, 00:00 in Kiritimati
+    // The call started at 09:30Z belongs to the day before in Kiritimati: only the month holds it.
+    assert.deepEqual(figures(e, at("12:00")), { d: { spent: 0n, reserved: usd("0.1") }, m: { spent: 0n, reserved: usd("0.15") } });
+    for (const r of history) e.recordSpent(r); // the replay of the journal (the running calls left out)
+    assert.deepEqual(figures(e, at("12:00")), { d: { spent: usd("0.2"), reserved: usd("0.1") }, m: { spent: usd("0.5"), reserved: usd("0.15") } });
+    e.settle("late", usd("0.08"), at("12:00"));
+    e.settle("early", usd("0.04"), at("12:00"));
+    assert.deepEqual(figures(e, at("12:00")), { d: { spent: usd("0.28"), reserved: 0n }, m: { spent: usd("0.62"), reserved: 0n } });
+    // In UTC the day cap would hold 0.62 spent; in Kiritimati 0.28, so 0.72 more fits and 0.73 does not.
+    assert.equal(e.reserve({ callId: "no", modelId: "x", amount: usd("0.73"), now: at("12:00") }).ok, false);
+    assert.ok(e.reserve({ callId: "yes", modelId: "x", amount: usd("0.72"), now: at("12:00") }).ok);
+    // It resets at Kiritimati's midnight, not UTC's.
+    assert.equal(e.reserve({ callId: "still", modelId: "x", amount: usd("0.01"), now: new Date("2026-11-23T09:59:00Z") }).ok, false);
+    assert.ok(e.reserve({ callId: "next", modelId: "x", amount: usd("0.01"), now: new Date("2026-11-23T10:00:00Z") }).ok);
+    // Later changes keep the new zone: nothing starts from zero.
+    assert.deepEqual(e.setCaps(caps), []);
+    assert.deepEqual(e.setCaps(caps, "Pacific/Kiritimati"), []);
+    assert.equal(byId(e, new Date("2026-11-23T10:00:00Z")).d!.windowStart.toISOString(), "2026-11-23T10:00:00.000Z");
+  });
+
   for (const order of [["late", "next", "midnight"], ["next", "midnight", "late"]]) {
     it(`a cap added after midnight does not take on a call that started the day before (it belongs to that day's window), calls reserved ${order.join(", ")}`, () => {
       const e = new BudgetEngine([], TZ);

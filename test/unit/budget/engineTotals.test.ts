@@ -67,6 +67,18 @@ describe("budget/engine checkpoint totals", () => {
 });
 
 describe("budget/engine copy and windows", () => {
+  it("after a live change of time zone, the totals and a copy are the new zone's: a start in the old zone takes none of them", () => {
+    const e = engineWithSpend(cap(), 3_000n); // 10:00Z: in UTC and in Kiritimati (UTC+14) alike
+    const oldZone = e.totals();
+    e.setCaps([cap()], "Pacific/Kiritimati");
+    e.recordSpent({ modelId: "m", amount: 3_000n, at: NOW }); // the recount of the journal
+    assert.deepEqual([...new BudgetEngine([cap()], "Pacific/Kiritimati").restoreTotals(oldZone, NOW)], [], "no total of the old zone is taken");
+    const restored = new BudgetEngine([cap()], "Pacific/Kiritimati");
+    assert.deepEqual([...restored.restoreTotals(e.totals(), NOW)], ["daily"]);
+    assert.deepEqual([...new BudgetEngine([cap()], "UTC").restoreTotals(e.totals(), NOW)], []);
+    for (const twin of [restored, e.copy()]) assert.equal(twin.status(NOW)[0]!.windowStart.toISOString(), "2026-11-29T10:00:00.000Z");
+  });
+
   it("a copy keeps the caps, windows and spend, without the reservations", () => {
     const e = engineWithSpend(cap(), 3_000n);
     assert.equal(e.reserve({ callId: "c", modelId: "m", amount: 500n, now: NOW }).ok, true);

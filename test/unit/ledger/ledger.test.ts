@@ -96,6 +96,65 @@ describe("ledger/ledger", () => {
     await l.close();
   });
 
+  it("moves today's totals and its day keys to a new time zone while open, counting once the calls settled meanwhile; a restart in that zone agrees", async () => {
+    clock = new Date("2026-11-22T12:00:00.000Z"); // 23 November, 02:00 in Kiritimati (UTC+14)
+    const l = await Ledger.open(dir, { now, timeZone: "UTC" });
+    await l.settle(call("sat", "2026-11-21T20:00:00.000Z")); // the 21st in UTC, the 22nd in Kiritimati
+    await l.settle(call("early", "2026-11-22T09:00:00.000Z", { costPicos: "1" })); // the 22nd in both
+    await l.settle(call("late", "2026-11-22T11:00:00.000Z")); // the 22nd in UTC, the 23rd in Kiritimati
+    assert.deepEqual(l.todayTotals(clock), { calls: 2, costPicos: 1001n, byModel: { m1: { calls: 2, costPicos: 1001n } } });
+    // The zone change's reading of the journal waits, before its first line and after its last, for the test to settle calls.
+    const read = l.journal.read.bind(l.journal);
+    const signal = () => {
+      let fire!: () => void;
+      return { done: new Promise<void>((resolve) => (fire = resolve)), fire: () => fire() };
+    };
+    const [started, go, ended, finish, written, apply] = [signal(), signal(), signal(), signal(), signal(), signal()];
+    l.journal.read = async function* (options) {
+      started.fire();
+      await go.done;
+      yield* read(options);
+      ended.fire();
+      await finish.done;
+    };
+    // A settle whose line is in the journal before the reading, but applied only after the new days are in.
+    const append = l.journal.append.bind(l.journal);
+    l.journal.append = async (entry) => {
+      const pos = await append(entry);
+      if (entry.id === "gap") {
+        written.fire();
+        await apply.done;
+      }
+      return pos;
+    };
+    const gap = l.settle(call("gap", "2026-11-22T12:00:00.000Z", { costPicos: "4000" }));
+    await written.done;
+    const changed = l.setTimeZone("Pacific/Kiritimati");
+    await started.done;
+    await l.settle(call("before", "2026-11-22T12:00:00.000Z", { costPicos: "500" })); // counted live, then read too
+    assert.deepEqual(l.todayTotals(clock).costPicos, 1501n, "until the new zone's days are complete, the old zone's stand");
+    go.fire();
+    await ended.done;
+    await l.settle(call("after", "2026-11-22T12:00:00.000Z", { costPicos: "20" })); // past the reading
+    finish.fire();
+    assert.equal(await changed, true);
+    assert.equal(l.timeZone, "Pacific/Kiritimati");
+    assert.deepEqual(l.todayTotals(clock), { calls: 3, costPicos: 1520n, byModel: { m1: { calls: 3, costPicos: 1520n } } });
+    apply.fire();
+    await gap;
+    assert.deepEqual(l.todayTotals(clock), { calls: 4, costPicos: 5520n, byModel: { m1: { calls: 4, costPicos: 5520n } } }, "counted once, when applied");
+    await l.settle(call("next", "2026-11-22T13:00:00.000Z"));
+    const kiritimati = { "2026-11-22": { m1: { calls: 2, refused: 0, costPicos: "1001", inputTokens: 20, outputTokens: 10 } }, "2026-11-23": { m1: { calls: 5, refused: 0, costPicos: "6520", inputTokens: 50, outputTokens: 25 } } };
+    assert.deepEqual(l.rollups(), kiritimati);
+    assert.equal(await l.setTimeZone("Pacific/Kiritimati"), false, "the same zone: nothing to do");
+    assert.deepEqual(l.rollups(), kiritimati);
+    await l.close();
+    const again = await Ledger.open(dir, { now, timeZone: "Pacific/Kiritimati" });
+    assert.deepEqual(again.rollups(), kiritimati);
+    assert.equal(JSON.parse(await readFile(path.join(dir, "state.json"), "utf8")).timeZone, "Pacific/Kiritimati");
+    await again.close();
+  });
+
   it("pages recent calls newest first, from memory and then the journal, with filters", async () => {
     const l1 = await open({ recentLimit: 5 });
     const outcomes: Outcome[] = ["ok", "refused", "cut"];
