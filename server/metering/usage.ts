@@ -397,15 +397,18 @@ class UnreadableCount extends Error {}
 function num(value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
-  throw new UnreadableCount(`not a token count: ${String(value).slice(0, 40)}`);
+  throw new UnreadableCount();
 }
 
-/** `read()`, or undefined when a count in it is unreadable. */
+/**
+ * `read()`, or undefined when a count in it is unreadable: the call is then charged its worst case.
+ * Anything else thrown while reading Bedrock's figures means the same (they cannot be trusted), so
+ * the catch is not narrowed: an unknown usage must never become an unsettled call.
+ */
 function readable<T>(read: () => T): T | undefined {
   try {
     return read();
-  } catch (err) {
-    if (err instanceof UnreadableCount) return undefined;
-    throw err;
+  } catch {
+    return undefined;
   }
 }

@@ -145,7 +145,7 @@ export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: Te
 
 /** What a cap does at its limit, with its parameters: two caps merge into one only when these match. */
 function actionKey(cap: CapConfig): string {
-  return JSON.stringify([capAction(cap), cap.downgradeTo ?? null, cap.downgradeAt ?? null]);
+  return JSON.stringify([capAction(cap), cap.downgradeTo, cap.downgradeAt]); // an unset field is null in the array
 }
 
 /** `base`, or `base2`, `base3`… : the first id no other cap uses. */

@@ -152,10 +152,10 @@ describe("team: team.json can only tighten a member's caps", () => {
     assert.match(eff.warnings.join("\n"), /"personal-day".*acts otherwise at its limit: both apply, yours as "personal-day:own"/);
     // Same action, other downgrade target or threshold: both apply too.
     const downgrade = { window: "day", limitUsd: 10, action: "downgrade", downgradeTo: "amazon.nova-lite-v1:0" };
-    const lead = teamOf({ members: { alice: { caps: [{ ...downgrade, downgradeTo: "anthropic.claude-opus-4-1-20250805-v1:0" }, { ...downgrade, id: "at", downgradeAt: 0 }] } } });
+    const lead = teamOf({ members: { alice: { caps: [{ ...downgrade, downgradeTo: "anthropic.claude-opus-4-1-20250805-v1:0" }, { ...downgrade, id: "at", downgradeAt: 0.5 }] } } });
     const both = mergeTeamCaps(own([downgrade, { ...downgrade, id: "at", downgradeAt: 0.9 }]), lead, "alice", "UTC");
     assert.deepEqual(both.personal.map((c) => [capId(c), c.downgradeTo, c.downgradeAt]), [
-      ["personal-day", "anthropic.claude-opus-4-1-20250805-v1:0", undefined], ["at", "amazon.nova-lite-v1:0", 0],
+      ["personal-day", "anthropic.claude-opus-4-1-20250805-v1:0", undefined], ["at", "amazon.nova-lite-v1:0", 0.5],
       ["personal-day:own", "amazon.nova-lite-v1:0", undefined], ["at:own", "amazon.nova-lite-v1:0", 0.9],
     ]);
     // The same action and parameters: still one cap, at the lower limit.
