@@ -10,6 +10,7 @@ import { DataFile } from "lowdb/node";
 import { z } from "zod";
 import { FILE_MODE } from "./privateFiles";
 import type { CallRecord } from "./types";
+import { stoppedAtGateway } from "./outcomes";
 
 export const STATE_VERSION = 1;
 
@@ -27,8 +28,8 @@ export function stateWriteDelayMs(debounceMs: number, lastWriteBytes: number): n
 }
 
 export interface DayRollup {
-  calls: number; // forwarded calls (every outcome but "refused")
-  refused: number;
+  calls: number; // forwarded calls
+  refused: number; // calls stopped at the gateway: refused by a cap, throttled, over a quota
   costPicos: string;
   inputTokens: number;
   outputTokens: number;
@@ -182,7 +183,7 @@ export class StateStore {
 export function addToRollups(days: Rollups, day: string, record: CallRecord): void {
   const models = (days[day] ??= {});
   const r = (models[record.baseModelId] ??= { calls: 0, refused: 0, costPicos: "0", inputTokens: 0, outputTokens: 0 });
-  if (record.outcome === "refused") r.refused++;
+  if (stoppedAtGateway(record.outcome)) r.refused++;
   else r.calls++;
   r.costPicos = String(BigInt(r.costPicos) + BigInt(record.costPicos));
   r.inputTokens += record.usage.inputTokens;

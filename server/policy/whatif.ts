@@ -8,6 +8,7 @@
 import { windowBounds } from "../budget/windows";
 import { BudgetEngine } from "../budget/engine";
 import { cappedModelId } from "../budget/replay";
+import { stoppedAtGateway } from "../ledger/outcomes";
 import { capAction, capId, type CapConfig, type Config } from "../config/schema";
 import { estimateFromParts, worstCaseCost } from "../metering/estimate";
 import { picosToDecimalString, type Picos } from "../metering/money";
@@ -197,9 +198,6 @@ export interface WhatIfResult {
   policies: { name: string; stopped: number; changed: number; savedPicos: Picos }[];
 }
 
-/** Outcomes of calls that never reached Bedrock: the journal cannot say what they would have cost. */
-const NEVER_FORWARDED = new Set<string>(["refused", "throttled", "quota-exceeded"]);
-
 /**
  * Replays `history` (calls settled before the period, so windows that began earlier start with
  * their spend) and then `calls` (settled in the period) through `steps`, as the gateway would
@@ -213,7 +211,7 @@ export function whatIf(history: Iterable<CallRecord>, calls: Iterable<CallRecord
   let seq = 0;
   let notReplayed = 0;
   const push = (record: CallRecord, counted: boolean) => {
-    if (NEVER_FORWARDED.has(record.outcome)) {
+    if (stoppedAtGateway(record.outcome)) {
       if (counted) notReplayed++;
       return;
     }

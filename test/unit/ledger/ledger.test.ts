@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { Journal } from "../../../server/ledger/journal";
 import { Ledger } from "../../../server/ledger/ledger";
+import { ZERO_USAGE } from "../../../server/metering/types";
 import type { CallRecord, JournalEntry, Outcome, ReserveEntry } from "../../../server/ledger/types";
 
 const TZ = "Europe/Paris";
@@ -193,12 +194,15 @@ describe("ledger/ledger", () => {
     const l1 = await open();
     await l1.settle(call("a", "2026-11-21T22:30:00.000Z", { costPicos: "100" })); // 23:30 Paris, the 21st
     await l1.settle(call("b", "2026-11-21T23:30:00.000Z", { costPicos: "250" })); // 00:30 Paris, the 22nd
-    await l1.settle(call("c", "2026-11-22T09:00:00.000Z", { costPicos: "0", outcome: "refused", baseModelId: "m2" }));
+    await l1.settle(call("c", "2026-11-22T09:00:00.000Z", { costPicos: "0", outcome: "refused", baseModelId: "m2", usage: { ...ZERO_USAGE } }));
+    // Stopped at the gateway too (never forwarded): counted with the refused, not as calls made.
+    await l1.settle(call("t", "2026-11-22T09:01:00.000Z", { costPicos: "0", outcome: "throttled", status: 429, baseModelId: "m2", usage: { ...ZERO_USAGE } }));
+    await l1.settle(call("q", "2026-11-22T09:02:00.000Z", { costPicos: "0", outcome: "quota-exceeded", status: 400, baseModelId: "m2", usage: { ...ZERO_USAGE } }));
     const expected = {
       "2026-11-21": { m1: { calls: 1, refused: 0, costPicos: "100", inputTokens: 10, outputTokens: 5 } },
       "2026-11-22": {
         m1: { calls: 1, refused: 0, costPicos: "250", inputTokens: 10, outputTokens: 5 },
-        m2: { calls: 0, refused: 1, costPicos: "0", inputTokens: 10, outputTokens: 5 },
+        m2: { calls: 0, refused: 3, costPicos: "0", inputTokens: 0, outputTokens: 0 },
       },
     };
     assert.deepEqual(l1.rollups(), expected);
