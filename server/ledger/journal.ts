@@ -9,7 +9,7 @@
  * is appended, so the journal recovers by itself once the disk does.
  */
 import { writeSync } from "node:fs";
-import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { copyFile, open, readdir, rename, rm, stat, truncate, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { FILE_MODE, privateDir } from "./privateFiles";
 import { checkEntry } from "./schema";
@@ -242,21 +242,26 @@ export class Journal {
   }
 
   /**
-   * Moves the invalid lines of `month` aside (to the side file `kindOf` names for each), keeping
-   * every valid line in order. Only while nothing appends (the ledger calls it while opening).
-   * The side files are written and synced before the journal file is replaced, atomically: a
-   * crash in between leaves a line in both, never in neither.
+   * Moves the invalid lines of `month` from byte `fromOffset` on aside (to the side file `kindOf`
+   * names for each), keeping every valid line in order and the bytes before `fromOffset` as they
+   * are: a checkpoint's offsets into the file stay true. Only while nothing appends (the ledger
+   * calls it while opening, after releaseFiles). The side files are written and synced before the
+   * journal file is replaced, atomically: a crash in between leaves a line in both, never in neither.
    */
-  async quarantineMonth(month: string, kindOf: (text: string) => QuarantineKind): Promise<number> {
+  async quarantineMonth(month: string, kindOf: (text: string) => QuarantineKind, fromOffset = 0): Promise<number> {
     if (this.readOnly || this.handles.size > 0 || this.running) throw new Error("journal: quarantine only while opening");
     const file = this.file(month);
     const tmp = `${file}.quarantine-tmp`;
     const aside: Record<QuarantineKind, Buffer[]> = { bad: [], "bad-unknown-amount": [] };
-    const out = await open(tmp, "w", FILE_MODE);
+    if (fromOffset > 0) {
+      await copyFile(file, tmp);
+      await truncate(tmp, fromOffset);
+    }
+    const out = await open(tmp, fromOffset > 0 ? "a" : "w", FILE_MODE);
     try {
       let pending: Buffer[] = [];
       let size = 0;
-      const source = lines(file);
+      const source = lines(file, fromOffset);
       for (;;) {
         const next = await source.next();
         if (next.done) {
@@ -347,6 +352,15 @@ export class Journal {
   /** Waits for queued appends, syncs what is not synced yet, then closes files. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.releaseFiles();
+  }
+
+  /**
+   * Waits for queued appends, syncs what is not synced yet and closes the files, leaving the
+   * journal open: the next append reopens its file. Lets the ledger's open quarantine lines after
+   * it has journaled what they are charged.
+   */
+  async releaseFiles(): Promise<void> {
     await this.idle;
     clearTimeout(this.syncTimer);
     this.syncTimer = undefined;

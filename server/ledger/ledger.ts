@@ -4,7 +4,7 @@
  * mid-call, so it is settled as "interrupted" at its worst case — Bedrock may have charged.
  * Lines that are not valid entries are moved aside (quarantined), never trusted, never dropped.
  */
-import { randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { callsOfMonth } from "./report";
 import { localDateKey } from "../budget/windows";
 import type { Picos } from "../metering/money";
@@ -50,7 +50,7 @@ export interface CheckpointPart {
 export class Ledger {
   private readonly open = new Map<string, ReserveEntry>();
   /** Open reservations made from quarantined lines (their interrupted settle says so). */
-  private readonly salvaged = new Set<string>();
+  private readonly salvaged = new Map<string, { answeredBy?: string }>();
   /** Newest last, in journal order. */
   private recent: CallRecord[] = [];
   /** True while `recent` holds every settled call in the journal (no paging into files needed). */
@@ -466,11 +466,18 @@ export class Ledger {
     if (!checkpoint && this.state.data.checkpoint) usable = false;
     // Stryker disable next-line all: the ring only fills the recent calls' cache (see remember); with recentLimit 0 there is none to fill.
     this.replayRing = this.recentLimit > 0 ? { calls: [], next: 0, count: 0 } : undefined;
-    if (checkpoint) await this.replayTail(checkpoint);
-    else await this.replayFrom(usable, savedAt);
+    const read = checkpoint ? await this.replayTail(checkpoint) : await this.replayFrom(usable, savedAt);
     this.endReplayRing();
+    const unknown = await this.salvageBad(read);
     const orphans = [...this.open.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-    for (const r of orphans) await this.settle(interrupted(r, this.now(), this.salvaged.delete(r.id)));
+    for (const r of orphans) {
+      const salvaged = this.salvaged.get(r.id);
+      this.salvaged.delete(r.id);
+      await this.settle(interrupted(r, this.now(), salvaged));
+    }
+    // Only now, with what they are charged journaled: a start that dies before finds the bad lines
+    // again, and the settles of their ids (salvageBad) say they are counted.
+    await this.moveAside(read, unknown);
     // Stryker disable all: the recent list is a cache in front of the journal (see remember); how much of it is kept changes memory only.
     if (this.recent.length > this.recentLimit) {
       this.recent = this.recent.slice(-this.recentLimit);
@@ -498,7 +505,7 @@ export class Ledger {
   }
 
   /** From a checkpoint: its rollups and open reservations are exact up to its offsets; only the lines past them are applied. */
-  private async replayTail(checkpoint: { offsets: Map<string, number>; open: ReserveEntry[]; parts: Record<string, unknown> }): Promise<void> {
+  private async replayTail(checkpoint: { offsets: Map<string, number>; open: ReserveEntry[]; parts: Record<string, unknown> }): Promise<ReplayRead> {
     for (const r of checkpoint.open) this.open.set(r.id, r);
     this.restoredParts = checkpoint.parts;
     this.tailOffsets = checkpoint.offsets;
@@ -512,11 +519,11 @@ export class Ledger {
       this.open.delete(e.id);
       this.apply(e);
     }
-    await this.quarantine(bad, undefined);
+    return { bad, offsets: checkpoint.offsets };
   }
 
   /** Without a usable checkpoint: from where the snapshot of savedAt may be behind, or everything. */
-  private async replayFrom(usable: boolean, savedAt: number): Promise<void> {
+  private async replayFrom(usable: boolean, savedAt: number): Promise<ReplayRead> {
     let fromMonth: string | undefined;
     let cutoffDay = "";
     if (usable) {
@@ -544,57 +551,62 @@ export class Ledger {
       }
       this.apply(e);
     }
-    await this.quarantine(bad, fromMonth);
+    return { bad, ...(fromMonth !== undefined ? { fromMonth } : {}) };
   }
 
   /**
-   * Moves invalid lines aside so that spend is never lower than if they had been read: a bad line
-   * is accounted for when its reservation is open (charged its worst case as interrupted, below),
-   * when a valid settle of its id exists, or when an amount can be read from it (then it becomes an
-   * open reservation of that amount, charged as interrupted). Any other line's amount is unknown:
-   * it goes to the `.bad-unknown-amount` side file, which the status reports loudly.
+   * Accounts for the invalid lines open read, before they are moved aside, so that spend is never
+   * lower than if they had been read: a bad line is accounted for when its reservation is open
+   * (charged its worst case as interrupted), when a valid settle of its call exists, or when an
+   * amount can be read from it (then it becomes an open reservation of that amount, charged as
+   * interrupted). Returns the lines whose amount is unknown: they go to the `.bad-unknown-amount`
+   * side file, which the status reports loudly.
    */
-  private async quarantine(bad: BadLine[], fromMonth: string | undefined): Promise<void> {
+  private async salvageBad(read: ReplayRead): Promise<Set<string>> {
+    const unknown = new Set<string>();
     // Stryker disable next-line ConditionalExpression,EqualityOperator: with no bad line every step below does nothing; this only skips them.
-    if (bad.length === 0) return;
-    const salvaged = bad.map((b) => ({ ...b, ...salvage(b.text) }));
+    if (read.bad.length === 0) return unknown;
+    const seen = new Map<string, number>();
+    const salvaged = read.bad.map((b) => {
+      const found = salvage(b.text);
+      const nth = seen.get(`${b.month}\n${b.text}`) ?? 0;
+      seen.set(`${b.month}\n${b.text}`, nth + 1);
+      // A line naming no id is given one from its month, text and which copy of that text it is:
+      // the same on the next start while the line is still there, so its settle is found (below).
+      const key = found.id ?? `quarantined-${createHash("sha256").update(`${b.month}\n${nth}\n${b.text}`).digest("hex").slice(0, 32)}`;
+      return { ...b, ...found, key };
+    });
     for (const b of salvaged) {
       // Its reservation is open: charged as interrupted, at the larger of the two amounts.
-      const open = b.id === undefined ? undefined : this.open.get(b.id);
+      const open = this.open.get(b.key);
       // Stryker disable next-line EqualityOperator: raising to an equal amount changes nothing.
       if (open && b.amount !== undefined && b.amount > BigInt(open.worstCasePicos)) this.open.set(open.id, { ...open, worstCasePicos: String(b.amount) });
     }
-    // Which calls a valid settle already counts: looked up only for lines whose call is not open
-    // (the loop below skips open ones again), reading only the months replayed.
-    // Stryker disable all: narrowing this lookup only saves reads; widening it finds the same settles.
-    const pending = salvaged.filter((b) => !(b.id !== undefined && this.open.has(b.id)));
-    const ids = new Set(pending.flatMap((b) => (b.id === undefined ? [] : [b.id])));
-    if (ids.size > 0) {
-      // A valid settle of the same id (before or after the bad line) already counts the call; a
-      // reserve line of it would have made the call open.
-      for await (const e of this.journal.read(fromMonth === undefined ? {} : { fromMonth })) {
-        if (e.type === "settle") ids.delete(e.id);
-      }
+    // Which calls a valid settle already counts (before or after the bad line, or journaled for it
+    // by a start that died before moving it aside): looked up only for lines whose call is not
+    // open, reading only the months replayed. A reserve line of it would have made the call open.
+    const pending = salvaged.filter((b) => !this.open.has(b.key));
+    const uncounted = new Set(pending.map((b) => b.key));
+    // Stryker disable next-line ConditionalExpression: with nothing to look up the read finds nothing to remove.
+    if (uncounted.size > 0) {
+      for await (const e of this.journal.read(read.fromMonth === undefined ? { settlesOnly: true } : { fromMonth: read.fromMonth, settlesOnly: true })) uncounted.delete(e.id);
     }
-    // Stryker restore all
-    const unknown = new Set<string>();
     for (const b of pending) {
-      const already = b.id === undefined ? undefined : this.open.get(b.id);
-      if (already && this.salvaged.has(already.id)) {
+      const already = this.open.get(b.key);
+      if (already) {
         // Another invalid line of the same call: the call is charged the larger amount.
         // Stryker disable next-line EqualityOperator: raising to an equal amount changes nothing.
         if (b.amount !== undefined && b.amount > BigInt(already.worstCasePicos)) this.open.set(already.id, { ...already, worstCasePicos: String(b.amount) });
         continue;
       }
-      if (b.id !== undefined && (!ids.has(b.id) || this.open.has(b.id))) continue;
+      if (!uncounted.has(b.key)) continue;
       if (b.amount === undefined) {
         unknown.add(b.text);
         continue;
       }
-      const id = b.id ?? `quarantined-${randomUUID()}`;
-      this.open.set(id, {
+      this.open.set(b.key, {
         type: "reserve",
-        id,
+        id: b.key,
         at: b.at ?? this.now().toISOString(),
         user: b.user ?? "(unreadable)",
         tool: b.tool ?? "(unreadable)",
@@ -604,19 +616,56 @@ export class Ledger {
         worstCasePicos: String(b.amount),
         // Stryker disable next-line ArrayDeclaration: an interrupted call's record never reads its reservation's cap ids.
         capIds: [],
+        // Who made it and its tags: it counts against the caller- and tag-scoped caps it did.
+        ...(b.caller ? { caller: b.caller } : {}),
+        ...(b.callerProfile ? { callerProfile: b.callerProfile } : {}),
+        ...(b.tags ? { tags: b.tags } : {}),
       });
-      this.salvaged.add(id);
+      this.salvaged.set(b.key, b.answeredBy ? { answeredBy: b.answeredBy } : {});
     }
-    for (const month of [...new Set(bad.map((b) => b.month))]) {
-      await this.journal.quarantineMonth(month, (text) => (unknown.has(text) ? "bad-unknown-amount" : "bad"));
+    return unknown;
+  }
+
+  /**
+   * Moves the invalid lines open read aside, leaving each checkpointed month's lines before the
+   * checkpoint's offset as they are (their rollups are in the checkpoint; its offsets stay true).
+   */
+  private async moveAside(read: ReplayRead, unknown: Set<string>): Promise<void> {
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: with no bad line there is no month to rewrite.
+    if (read.bad.length === 0) return;
+    await this.journal.releaseFiles(); // the orphans' settles were just appended
+    for (const month of [...new Set(read.bad.map((b) => b.month))]) {
+      await this.journal.quarantineMonth(month, (text) => (unknown.has(text) ? "bad-unknown-amount" : "bad"), read.offsets?.get(month) ?? 0);
     }
   }
+}
+
+/** What open's replay read: its invalid lines, and where it started (a checkpoint's offsets, or a first month). */
+interface ReplayRead {
+  bad: BadLine[];
+  fromMonth?: string;
+  offsets?: ReadonlyMap<string, number>;
 }
 
 const OPERATIONS: Operation[] = ["InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "CountTokens", "ApplyGuardrail"];
 
 /** What can still be read from an invalid line: its id, the largest amount it names, and labels. */
-function salvage(text: string): { id?: string; amount?: bigint; at?: string; user?: string; tool?: string; operation?: Operation; modelId?: string; baseModelId?: string } {
+interface Salvage {
+  id?: string;
+  amount?: bigint;
+  at?: string;
+  user?: string;
+  tool?: string;
+  operation?: Operation;
+  modelId?: string;
+  baseModelId?: string;
+  answeredBy?: string;
+  caller?: string;
+  callerProfile?: string;
+  tags?: Record<string, string>;
+}
+
+function salvage(text: string): Salvage {
   let value: unknown;
   // Stryker disable next-line BlockStatement: an empty catch leaves `value` undefined, which the next check turns away all the same.
   try { value = JSON.parse(text); } catch { return {}; }
@@ -638,10 +687,22 @@ function salvage(text: string): { id?: string; amount?: bigint; at?: string; use
     ...(OPERATIONS.includes(v.operation as Operation) ? { operation: v.operation as Operation } : {}),
     ...(str(v.modelId) ? { modelId: str(v.modelId) } : {}),
     ...(str(v.baseModelId) ? { baseModelId: str(v.baseModelId) } : {}),
+    ...(str(v.answeredBy) ? { answeredBy: str(v.answeredBy) } : {}),
+    ...(str(v.caller) ? { caller: str(v.caller) } : {}),
+    ...(str(v.callerProfile) ? { callerProfile: str(v.callerProfile) } : {}),
+    ...salvageTags(v.tags),
   };
 }
 
-function interrupted(r: ReserveEntry, now: Date, fromQuarantine: boolean): CallRecord {
+/** The tags of an invalid line whose values are strings (a tag-scoped cap matches on them). */
+function salvageTags(tags: unknown): { tags?: Record<string, string> } {
+  if (!tags || typeof tags !== "object" || Array.isArray(tags)) return {};
+  const kept = Object.entries(tags).filter((e): e is [string, string] => typeof e[1] === "string");
+  return kept.length ? { tags: Object.fromEntries(kept) } : {};
+}
+
+/** `salvaged`: what a quarantined line's call carries beyond its reservation (undefined for a reservation the journal holds). */
+function interrupted(r: ReserveEntry, now: Date, salvaged: { answeredBy?: string } | undefined): CallRecord {
   return {
     type: "settle",
     id: r.id,
@@ -662,7 +723,8 @@ function interrupted(r: ReserveEntry, now: Date, fromQuarantine: boolean): CallR
     tags: r.tags ?? {},
     ...(r.caller !== undefined ? { caller: r.caller } : {}),
     ...(r.callerProfile !== undefined ? { callerProfile: r.callerProfile } : {}),
-    message: fromQuarantine
+    ...(salvaged?.answeredBy !== undefined ? { answeredBy: salvaged.answeredBy } : {}),
+    message: salvaged
       ? "its journal line was invalid and was moved aside; charged the largest amount it named"
       : "the gateway stopped before this call settled; charged its worst case",
   };

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { Journal } from "../../../server/ledger/journal";
 import { Ledger } from "../../../server/ledger/ledger";
 import type { CallRecord } from "../../../server/ledger/types";
 
@@ -58,7 +59,7 @@ describe("ledger: salvaging invalid journal lines, edge cases", () => {
     ]);
     assert.equal(r.calls.length, 2);
     assert.deepEqual(r.calls.map((c) => c.costPicos).sort(), ["300", "500"]);
-    for (const c of r.calls) assert.match(c.id, /^quarantined-[0-9a-f-]{36}$/);
+    for (const c of r.calls) assert.match(c.id, /^quarantined-[0-9a-f]{32}$/);
     assert.notEqual(r.calls[0]!.id, r.calls[1]!.id);
     assert.equal(r.total, 800n);
   });
@@ -78,5 +79,66 @@ describe("ledger: salvaging invalid journal lines, edge cases", () => {
   it("a line naming a cost above its worst case is charged the cost (the larger amount, whichever field it is in)", async () => {
     const r = await openOn([{ type: "settle", id: "grew", at: "bad-time", startedAt: "2026-11-22T07:00:00.000Z", costPicos: "7000", worstCasePicos: "5000" }]);
     assert.deepEqual(r.calls.map((c) => [c.id, c.costPicos]), [["grew", "7000"]]);
+  });
+
+  it("two identical invalid lines without an id are two calls: each is charged", async () => {
+    const line = { type: "settle", at: "2026-11-22T08:00:00.000Z", costPicos: "300" };
+    const r = await openOn([line, line]);
+    assert.equal(r.calls.length, 2);
+    assert.equal(r.total, 600n);
+  });
+
+  it("a salvaged call keeps its caller, profile, tags and answering model: caller-, tag- and model-scoped caps still count it", async () => {
+    const r = await openOn([
+      {
+        type: "settle", id: "labelled", at: "bad-time", startedAt: "2026-11-22T07:00:00.000Z", costPicos: "7000", modelId: "big", baseModelId: "big",
+        answeredBy: "small", caller: "ci-bot", callerProfile: "ci", tags: { project: "apollo", broken: 3 },
+      },
+    ]);
+    assert.equal(r.calls.length, 1);
+    const c = r.calls[0]!;
+    assert.deepEqual([c.caller, c.callerProfile, c.answeredBy, c.tags], ["ci-bot", "ci", "small", { project: "apollo" }]);
+  });
+
+  it("a start that dies before it could journal a salvaged charge leaves the invalid lines in place: the next start charges them", async () => {
+    const append = Journal.prototype.append;
+    Journal.prototype.append = function (entry) {
+      return entry.type === "settle" && entry.outcome === "interrupted" ? Promise.reject(Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" })) : append.call(this, entry);
+    };
+    try {
+      await assert.rejects(openOn([{ type: "settle", id: "lost?", at: "bad-time", startedAt: "2026-11-22T07:00:00.000Z", costPicos: "4100" }]), /ENOSPC/);
+    } finally {
+      Journal.prototype.append = append;
+    }
+    const l = await Ledger.open(dir, { now: () => clock, timeZone: "UTC" });
+    try {
+      assert.equal(l.todayTotals(clock).costPicos, 4100n);
+      assert.equal(l.journal.quarantine.lines, 1);
+    } finally {
+      await l.close();
+    }
+  });
+
+  it("a start that dies after journaling the salvaged charges but before moving the lines aside: the next start charges nothing twice", async () => {
+    const quarantineMonth = Journal.prototype.quarantineMonth;
+    Journal.prototype.quarantineMonth = () => Promise.reject(new Error("killed"));
+    const lines = [
+      { type: "settle", id: "named", at: "bad-time", startedAt: "2026-11-22T07:00:00.000Z", costPicos: "4100" },
+      { type: "settle", at: "2026-11-22T08:00:00.000Z", costPicos: "300" },
+      { type: "settle", at: "2026-11-22T08:00:00.000Z", costPicos: "300" },
+    ];
+    try {
+      await assert.rejects(openOn(lines), /killed/);
+    } finally {
+      Journal.prototype.quarantineMonth = quarantineMonth;
+    }
+    const l = await Ledger.open(dir, { now: () => clock, timeZone: "UTC" });
+    try {
+      assert.equal(l.todayTotals(clock).costPicos, 4700n);
+      assert.equal((await l.recentCalls({ limit: 50, outcome: "interrupted" })).calls.length, 3);
+      assert.equal(l.journal.quarantine.lines, 3);
+    } finally {
+      await l.close();
+    }
   });
 });

@@ -142,4 +142,34 @@ describe("ledger: start-up from a snapshot without a usable checkpoint", () => {
       await l.close();
     }
   });
+
+  it("a line damaged before the checkpoint stays where it is while those past it are moved aside: the calls past the checkpoint are all read", async () => {
+    let l = await Ledger.open(dir, QUIET);
+    await record(l, [pair("early", "2026-03-01T07:00:00.000Z", "3000"), pair("kept", "2026-03-01T07:30:00.000Z", "2000")]);
+    await l.close();
+    // A byte flipped before the checkpoint's offset (the checkpoint still matches), then a settle and an invalid line past it.
+    const text = await readFile(journalFile("2026-03"), "utf8");
+    await writeFile(journalFile("2026-03"), `#${text.slice(1)}`);
+    const late = pair("late", "2026-03-01T09:00:00.000Z", "4000").c;
+    const bad = { type: "settle", id: "torn", at: "not a time", startedAt: "2026-03-01T09:30:00.000Z", costPicos: "777777" };
+    await appendFile(journalFile("2026-03"), `${JSON.stringify(late)}\n${JSON.stringify(bad)}\n`);
+
+    l = await Ledger.open(dir, QUIET);
+    try {
+      const past: string[] = [];
+      for await (const c of l.settledSinceCheckpoint(new Date(0))) past.push(`${c.id}:${c.costPicos}`);
+      assert.deepEqual(past, ["late:4000", "torn:777777"]);
+      assert.equal(l.journal.quarantine.lines, 1, "only the line past the checkpoint is moved aside");
+      assert.match(await readFile(journalFile("2026-03"), "utf8"), /^#"type":"reserve","id":"early"/);
+    } finally {
+      await l.close();
+    }
+    // The next start, from the checkpoint this one wrote, reads the same journal.
+    l = await Ledger.open(dir, QUIET);
+    try {
+      assert.equal(l.todayTotals(NOW).costPicos, 3000n + 2000n + 4000n + 777777n);
+    } finally {
+      await l.close();
+    }
+  });
 });
