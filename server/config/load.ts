@@ -55,6 +55,11 @@ export function timeZoneOf(config: Config): string {
   return config.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
 
+/** The team ledger folder `teamLedger` names (not a redis:// URL), `~` expanded as for ledgerDir. */
+export function teamFolderOf(teamLedger: string): string {
+  return path.resolve(expandHome(teamLedger));
+}
+
 function expandHome(p: string): string {
-  return p === "~" || p.startsWith("~/") ? path.join(os.homedir(), p.slice(1)) : p;
+  return /^~([\\/]|$)/.test(p) ? path.join(os.homedir(), p.slice(1)) : p;
 }

@@ -2,6 +2,7 @@
  * The one configuration schema. VS Code settings `bedrockBudget.<key>` and the standalone config
  * file's `<key>` are the same keys, validated here and nowhere else.
  */
+import path from "node:path";
 import { z } from "zod";
 import { isInvokeModelId } from "../metering/modelId";
 import { MAX_TAGS, TAG_KEY_RE, TAG_RULE, TAG_VALUE_RE } from "./tags";
@@ -108,6 +109,16 @@ export const guardrailPricingSchema = z.strictObject({
   automatedReasoningPolicy: per1kUnits,
 });
 
+/**
+ * A folder setting is absolute or under the home folder: a relative one would resolve against the
+ * folder the gateway happens to start in, so two starts could keep two ledgers (each cap counting
+ * half the spend) or two machines miss each other's team folder.
+ */
+function isFolderPath(p: string): boolean {
+  return path.isAbsolute(p) || /^~([\\/]|$)/.test(p);
+}
+const FOLDER_PATH_RULE = "an absolute path or one under ~/ (a relative path would depend on the folder the gateway starts in)";
+
 export const configSchema = z.strictObject({
   user: z.string().min(1).max(200).optional().describe("Who the ledger records as the caller; defaults to the OS user name."),
   caps: z.array(capSchema.superRefine(checkCapRules)).default([]).describe("Dollar caps. Every cap that applies to a call must admit its worst case, or the call is refused before it reaches Bedrock."),
@@ -121,7 +132,7 @@ export const configSchema = z.strictObject({
     .optional()
     .describe("Callers and their tier: keys are access key ids, AWS profile names (the gateway then also accepts calls signed with that profile's credentials, and re-signs them with the same), `apikey:<16 hex of sha256(key)>` ids or user names; values name a tier of `tiers`."),
   pricing: z.record(z.string().min(1), priceOverrideSchema).default({}).describe("Price overrides per model id or glob, in USD per million tokens; they win over the built-in table."),
-  ledgerDir: z.string().min(1).optional().describe("Folder of the journal and state; defaults to ~/.bedrock-budget."),
+  ledgerDir: z.string().min(1).refine(isFolderPath, FOLDER_PATH_RULE).optional().describe("Folder of the journal and state (an absolute path, or one under ~/); defaults to ~/.bedrock-budget."),
   upstreamEndpoint: z.url({ protocol: /^https?$/ }).optional().describe("Where calls go; defaults to https://bedrock-runtime.<region>.amazonaws.com."),
   region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "an AWS region such as us-east-1").optional().describe("Region for calls made with a Bedrock API key (SigV4 calls carry their own); defaults to us-east-1."),
   awsProfile: z.string().min(1).optional().describe("AWS profile whose credentials verify callers' signatures and sign calls to Bedrock; the default credential chain when unset."),
@@ -164,6 +175,7 @@ export const configSchema = z.strictObject({
     .min(1)
     .optional()
     .refine((v) => v === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) || /^rediss?:\/\/[^/?#]+/i.test(v), "a folder path, or a redis:// or rediss:// URL with a host")
+    .refine((v) => v === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(v) || isFolderPath(v), FOLDER_PATH_RULE)
     .describe("Where team caps are shared: a folder the team already shares (team.json + one spend file per machine; soft wall, overshoot up to what is spent between two syncs), or a `redis://` / `rediss://` URL (exact, hard team wall across machines). Team caps are counted on this machine alone when unset."),
   team: z.string().min(1).max(64).regex(/^[\w.-]+$/, "use letters, digits, '.', '_' or '-'").optional().describe("Name of the team: a subfolder of the team ledger folder and a key namespace in Redis; `default` when unset."),
   teamUnavailable: z.enum(["block", "personalOnly"]).optional().describe("When the team ledger cannot be reached: `block` (the default) refuses calls that a team cap applies to (fail closed); `personalOnly` admits them under personal caps alone and counts them to the team once it is back."),

@@ -7,6 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Config } from "../config/schema";
+import { teamFolderOf } from "../config/load";
 import type { Logger } from "../log";
 import { FolderTeamEngine } from "./folderStore";
 import { RedisTeamEngine, type ReplayJournal } from "./redisStore";
@@ -47,8 +48,8 @@ export class TeamRuntime {
     const common = { team: teamNameOf(o.config), writer, history: o.history, log: o.log, now: o.now, unavailable };
     const store: TeamEngine = isRedisUrl(ledger)
       ? await RedisTeamEngine.open({ ...common, url: ledger, ...(o.journal ? { journal: o.journal } : {}) })
-      : await FolderTeamEngine.open({ ...common, dir: path.resolve(ledger), member: o.user, machine: os.hostname() });
-    const runtime = new TeamRuntime(store, runtimeKey(o.config), o.log, isRedisUrl(ledger) ? redactUrl(ledger) : path.resolve(ledger), unavailable);
+      : await FolderTeamEngine.open({ ...common, dir: teamFolderOf(ledger), member: o.user, machine: os.hostname() });
+    const runtime = new TeamRuntime(store, runtimeKey(o.config), o.log, isRedisUrl(ledger) ? redactUrl(ledger) : teamFolderOf(ledger), unavailable);
     runtime.load(store.teamFileText());
     store.onTeamFile((text) => {
       if (runtime.load(text)) for (const l of runtime.listeners) l();

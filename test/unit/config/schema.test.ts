@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import os from "node:os";
+import path from "node:path";
+import { ledgerDirOf, teamFolderOf } from "../../../server/config/load";
 import { capId, parseConfig, type ConfigResult } from "../../../server/config/schema";
 
 function errorsOf(result: ConfigResult): string[] {
@@ -93,6 +96,21 @@ describe("config: parseConfig", () => {
   it("refuses a time zone that is not IANA, naming timeZone", () => {
     const errors = errorsOf(parseConfig({ timeZone: "Mars/Olympus_Mons" }));
     assert.deepEqual(errors, ["timeZone: an IANA time zone such as Europe/Paris"]);
+  });
+
+  it("refuses a relative ledger or team folder (it would follow the folder the gateway starts in: two ledgers, each cap counting half), naming the key", () => {
+    for (const [key, value] of [["ledgerDir", "ledger"], ["ledgerDir", "./ledger"], ["teamLedger", "shared/team"], ["teamLedger", "~team"]] as const) {
+      assert.deepEqual(errorsOf(parseConfig({ [key]: value })), [`${key}: an absolute path or one under ~/ (a relative path would depend on the folder the gateway starts in)`], value);
+    }
+    for (const ok of [{ ledgerDir: "~" }, { ledgerDir: "~/ledger" }, { ledgerDir: "/var/bb" }, { teamLedger: "~/team" }, { teamLedger: "/mnt/share/bb" }, { teamLedger: "redis://127.0.0.1:6379" }]) {
+      assert.equal(parseConfig(ok).ok, true, JSON.stringify(ok));
+    }
+  });
+
+  it("expands ~ in the team folder as in the ledger folder", () => {
+    assert.equal(teamFolderOf("~/team"), path.join(os.homedir(), "team"));
+    assert.equal(ledgerDirOf({ ledgerDir: "~/ledger" }), path.join(os.homedir(), "ledger"));
+    assert.equal(teamFolderOf("/mnt/share/bb"), "/mnt/share/bb");
   });
 
   it("refuses an upstream endpoint that is not an http(s) URL", () => {
