@@ -5,9 +5,10 @@
  */
 import { existsSync, readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_FILE, ledgerDirOf, loadConfigFile, readConfigFile, timeZoneOf, validated } from "./config/load";
-import type { Config } from "./config/schema";
+import { isFolderPath, type Config } from "./config/schema";
 import { blockedMessage, checkSettings, type SettingsCheck } from "./config/settingsCheck";
 import { DEFAULT_SHUTDOWN_DEADLINE_MS, startGateway, type RunningGateway } from "./gateway/gateway";
 import { simulatedLedgerDir } from "./simulator/mode";
@@ -102,7 +103,8 @@ function withFlags(raw: object, flags: Flags): Record<string, unknown> {
     if (!/^\d+$/.test(flags.port)) throw new ConfigError("--port", [`port: "${flags.port}" is not a port number`]);
     out.port = Number(flags.port);
   }
-  if (flags.ledger !== undefined) out.ledgerDir = flags.ledger;
+  // A folder typed on the command line is the shell's: relative to the folder it runs in.
+  if (flags.ledger !== undefined) out.ledgerDir = isFolderPath(flags.ledger) ? flags.ledger : path.resolve(flags.ledger);
   if (flags.upstream !== undefined) out.upstreamEndpoint = flags.upstream;
   // Simulated spend has its own ledger folder (a value of the wrong type is left for validation to name).
   if (flags.simulate && (out.ledgerDir === undefined || typeof out.ledgerDir === "string")) {

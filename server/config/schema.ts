@@ -114,7 +114,7 @@ export const guardrailPricingSchema = z.strictObject({
  * folder the gateway happens to start in, so two starts could keep two ledgers (each cap counting
  * half the spend) or two machines miss each other's team folder.
  */
-function isFolderPath(p: string): boolean {
+export function isFolderPath(p: string): boolean {
   return path.isAbsolute(p) || /^~([\\/]|$)/.test(p);
 }
 const FOLDER_PATH_RULE = "an absolute path or one under ~/ (a relative path would depend on the folder the gateway starts in)";

@@ -64,6 +64,22 @@ describe("cli", function () {
     assert.equal(rows[0]!.usage.outputTokens, 50);
   });
 
+  it("a relative --ledger is the shell's folder's; a relative ledgerDir in the config file is refused, naming the key", async () => {
+    const served = await serve(flags());
+    const client = clientFor(served.url);
+    await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 100) }));
+    client.destroy();
+    served.child.kill("SIGTERM");
+    assert.equal(await served.exited, 0);
+    const relative = await run(["report", "--calls", "--format", "json", "--ledger", "ledger", "--config", configFile], cliEnv(), dir);
+    assert.equal(relative.code, 0, relative.stderr);
+    assert.equal((JSON.parse(relative.stdout) as unknown[]).length, 1);
+    await writeFile(configFile, JSON.stringify({ ledgerDir: "ledger", timeZone: "UTC" }));
+    const refused = await run(["report", "--calls", "--config", configFile], cliEnv(), dir);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /ledgerDir: an absolute path or one under ~\//);
+  });
+
   for (const durability of ["process", "machine"] as const) {
     it(`after kill -9 with a call in flight, the restarted gateway charges that call at its worst case (durability ${durability})`, async () => {
       // Input free, output $15 per 1M tokens: the worst case is 1,000 × $0.000015 = $0.015 = 15,000,000,000 picos.

@@ -60,9 +60,9 @@ export function serve(args: string[], env = cliEnv(), timeoutMs = 15_000, nodeAr
 }
 
 /** Runs a one-shot CLI command to completion. */
-export function run(args: string[], env = cliEnv()): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function run(args: string[], env = cliEnv(), cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"], ...(cwd ? { cwd } : {}) });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
