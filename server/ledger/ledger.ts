@@ -49,8 +49,6 @@ export interface CheckpointPart {
 
 export class Ledger {
   private readonly open = new Map<string, ReserveEntry>();
-  /** Open reservations made from quarantined lines (their interrupted settle says so). */
-  private readonly salvaged = new Map<string, { answeredBy?: string }>();
   /** Newest last, in journal order. */
   private recent: CallRecord[] = [];
   /** True while `recent` holds every settled call in the journal (no paging into files needed). */
@@ -468,13 +466,9 @@ export class Ledger {
     this.replayRing = this.recentLimit > 0 ? { calls: [], next: 0, count: 0 } : undefined;
     const read = checkpoint ? await this.replayTail(checkpoint) : await this.replayFrom(usable, savedAt);
     this.endReplayRing();
-    const unknown = await this.salvageBad(read);
+    const { unknown, salvaged } = await this.salvageBad(read);
     const orphans = [...this.open.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-    for (const r of orphans) {
-      const salvaged = this.salvaged.get(r.id);
-      this.salvaged.delete(r.id);
-      await this.settle(interrupted(r, this.now(), salvaged));
-    }
+    for (const r of orphans) await this.settle(interrupted(r, this.now(), salvaged.get(r.id)));
     // Only now, with what they are charged journaled: a start that dies before finds the bad lines
     // again, and the settles of their ids (salvageBad) say they are counted.
     await this.moveAside(read, unknown);
@@ -551,6 +545,7 @@ export class Ledger {
       }
       this.apply(e);
     }
+    // Stryker disable next-line all: fromMonth only narrows salvageBad's lookup of settles (see there).
     return { bad, ...(fromMonth !== undefined ? { fromMonth } : {}) };
   }
 
@@ -559,44 +554,42 @@ export class Ledger {
    * lower than if they had been read: a bad line is accounted for when its reservation is open
    * (charged its worst case as interrupted), when a valid settle of its call exists, or when an
    * amount can be read from it (then it becomes an open reservation of that amount, charged as
-   * interrupted). Returns the lines whose amount is unknown: they go to the `.bad-unknown-amount`
-   * side file, which the status reports loudly.
+   * interrupted). Returns the lines whose amount is unknown (they go to the `.bad-unknown-amount`
+   * side file, which the status reports loudly) and the open reservations made from bad lines,
+   * with what their interrupted settle carries beyond a reservation.
    */
-  private async salvageBad(read: ReplayRead): Promise<Set<string>> {
+  private async salvageBad(read: ReplayRead): Promise<{ unknown: Set<string>; salvaged: Map<string, { answeredBy?: string }> }> {
     const unknown = new Set<string>();
+    const salvaged = new Map<string, { answeredBy?: string }>();
     // Stryker disable next-line ConditionalExpression,EqualityOperator: with no bad line every step below does nothing; this only skips them.
-    if (read.bad.length === 0) return unknown;
+    if (read.bad.length === 0) return { unknown, salvaged };
     const seen = new Map<string, number>();
-    const salvaged = read.bad.map((b) => {
+    const lines = read.bad.map((b) => {
       const found = salvage(b.text);
       const nth = seen.get(`${b.month}\n${b.text}`) ?? 0;
+      // Stryker disable next-line ArithmeticOperator: any step gives each copy of a text its own number.
       seen.set(`${b.month}\n${b.text}`, nth + 1);
       // A line naming no id is given one from its month, text and which copy of that text it is:
       // the same on the next start while the line is still there, so its settle is found (below).
       const key = found.id ?? `quarantined-${createHash("sha256").update(`${b.month}\n${nth}\n${b.text}`).digest("hex").slice(0, 32)}`;
       return { ...b, ...found, key };
     });
-    for (const b of salvaged) {
-      // Its reservation is open: charged as interrupted, at the larger of the two amounts.
-      const open = this.open.get(b.key);
-      // Stryker disable next-line EqualityOperator: raising to an equal amount changes nothing.
-      if (open && b.amount !== undefined && b.amount > BigInt(open.worstCasePicos)) this.open.set(open.id, { ...open, worstCasePicos: String(b.amount) });
-    }
     // Which calls a valid settle already counts (before or after the bad line, or journaled for it
-    // by a start that died before moving it aside): looked up only for lines whose call is not
-    // open, reading only the months replayed. A reserve line of it would have made the call open.
-    const pending = salvaged.filter((b) => !this.open.has(b.key));
-    const uncounted = new Set(pending.map((b) => b.key));
-    // Stryker disable next-line ConditionalExpression: with nothing to look up the read finds nothing to remove.
+    // by a start that died before moving it aside). A reserve line of the call would have made it
+    // open, so only settles are read, and only in the months replayed.
+    // Stryker disable all: narrowing this lookup only saves reads (a call that is open is not looked up below; a valid reserve of a call not open has a valid settle); widening it finds the same settles.
+    const uncounted = new Set(lines.filter((b) => !this.open.has(b.key)).map((b) => b.key));
     if (uncounted.size > 0) {
       for await (const e of this.journal.read(read.fromMonth === undefined ? { settlesOnly: true } : { fromMonth: read.fromMonth, settlesOnly: true })) uncounted.delete(e.id);
     }
-    for (const b of pending) {
-      const already = this.open.get(b.key);
-      if (already) {
-        // Another invalid line of the same call: the call is charged the larger amount.
+    // Stryker restore all
+    for (const b of lines) {
+      const open = this.open.get(b.key);
+      if (open) {
+        // Its reservation is open (journaled, or made from another invalid line of the same call):
+        // charged as interrupted, at the larger of the amounts.
         // Stryker disable next-line EqualityOperator: raising to an equal amount changes nothing.
-        if (b.amount !== undefined && b.amount > BigInt(already.worstCasePicos)) this.open.set(already.id, { ...already, worstCasePicos: String(b.amount) });
+        if (b.amount !== undefined && b.amount > BigInt(open.worstCasePicos)) this.open.set(open.id, { ...open, worstCasePicos: String(b.amount) });
         continue;
       }
       if (!uncounted.has(b.key)) continue;
@@ -621,9 +614,9 @@ export class Ledger {
         ...(b.callerProfile ? { callerProfile: b.callerProfile } : {}),
         ...(b.tags ? { tags: b.tags } : {}),
       });
-      this.salvaged.set(b.key, b.answeredBy ? { answeredBy: b.answeredBy } : {});
+      salvaged.set(b.key, b.answeredBy ? { answeredBy: b.answeredBy } : {});
     }
-    return unknown;
+    return { unknown, salvaged };
   }
 
   /**

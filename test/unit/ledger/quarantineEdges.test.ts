@@ -94,10 +94,12 @@ describe("ledger: salvaging invalid journal lines, edge cases", () => {
         type: "settle", id: "labelled", at: "bad-time", startedAt: "2026-11-22T07:00:00.000Z", costPicos: "7000", modelId: "big", baseModelId: "big",
         answeredBy: "small", caller: "ci-bot", callerProfile: "ci", tags: { project: "apollo", broken: 3 },
       },
+      { type: "settle", id: "tags-as-text", at: "bad-time", startedAt: "2026-11-22T07:10:00.000Z", costPicos: "10", tags: "project=apollo" },
     ]);
-    assert.equal(r.calls.length, 1);
-    const c = r.calls[0]!;
+    const byId = new Map(r.calls.map((c) => [c.id, c]));
+    const c = byId.get("labelled")!;
     assert.deepEqual([c.caller, c.callerProfile, c.answeredBy, c.tags], ["ci-bot", "ci", "small", { project: "apollo" }]);
+    assert.deepEqual(byId.get("tags-as-text")!.tags, {}, "tags that are not an object name none");
   });
 
   it("a start that dies before it could journal a salvaged charge leaves the invalid lines in place: the next start charges them", async () => {
