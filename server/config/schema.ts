@@ -6,6 +6,7 @@ import path from "node:path";
 import { z } from "zod";
 import { isInvokeModelId } from "../metering/modelId";
 import { MAX_TAGS, TAG_KEY_RE, TAG_RULE, TAG_VALUE_RE } from "./tags";
+import { RESERVED_KEY_MESSAGE, reservedKeyPath } from "./reservedKeys";
 
 /** arn:<partition>:sns:<region>:<account>:<topic>; the region decides where the SNS client publishes. */
 export const SNS_TOPIC_ARN = /^arn:aws(-[a-z]+)*:sns:([a-z]{2}(-gov)?-[a-z]+-\d):(\d{12}):([A-Za-z0-9_-]{1,256}(\.fifo)?)$/;
@@ -235,7 +236,11 @@ export function checkConfig(raw: unknown, fallback?: Config): { config: Config; 
   for (const key of CONFIG_KEYS) {
     const result = configSchema.shape[key].safeParse(values[key]);
     let value: unknown = result.data;
-    if (!result.success) {
+    const reserved = reservedKeyPath(values[key]);
+    if (reserved) {
+      problems.push({ key, path: formatIssuePath([key, ...reserved]), message: RESERVED_KEY_MESSAGE });
+      value = fallback ? fallback[key] : configSchema.shape[key].safeParse(undefined).data;
+    } else if (!result.success) {
       for (const issue of result.error.issues) problems.push({ key, path: formatIssuePath([key, ...issue.path]), message: issue.message });
       value = fallback ? fallback[key] : configSchema.shape[key].safeParse(undefined).data;
     } else if (key === "callers" && value !== undefined) {

@@ -14,6 +14,7 @@
 import { scopeKey } from "../budget/engine";
 import { z } from "zod";
 import { capAction, capId, capSchema, checkCapRules, formatIssuePath, isTimeZone, priceOverrideSchema, type CapConfig, type Config, type PriceOverride } from "../config/schema";
+import { RESERVED_KEY_MESSAGE, reservedKeyPath } from "../config/reservedKeys";
 
 const name = z.string().min(1).max(100).regex(/^[\w.@+-]+$/, "use letters, digits, '.', '@', '+', '_' or '-'");
 
@@ -59,6 +60,8 @@ export type TeamFileResult = { ok: true; team: TeamFile } | { ok: false; errors:
 
 /** Validates team.json's parsed content; every error names its key (`members.alice.tier: …`). */
 export function parseTeamFile(raw: unknown): TeamFileResult {
+  const reserved = reservedKeyPath(raw);
+  if (reserved) return { ok: false, errors: [`${formatIssuePath(reserved, "(team.json)")}: ${RESERVED_KEY_MESSAGE}`] };
   const result = teamFileSchema.safeParse(raw ?? {});
   if (result.success) return { ok: true, team: result.data };
   return { ok: false, errors: result.error.issues.map((issue) => `${formatIssuePath(issue.path, "(team.json)")}: ${issue.message}`) };

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import os from "node:os";
 import path from "node:path";
 import { ledgerDirOf, teamFolderOf } from "../../../server/config/load";
-import { capId, parseConfig, type ConfigResult } from "../../../server/config/schema";
+import { capId, checkConfig, parseConfig, type ConfigResult } from "../../../server/config/schema";
 
 function errorsOf(result: ConfigResult): string[] {
   assert.equal(result.ok, false, `expected errors, got ${JSON.stringify(result)}`);
@@ -105,6 +105,17 @@ describe("config: parseConfig", () => {
     for (const ok of [{ ledgerDir: "~" }, { ledgerDir: "~/ledger" }, { ledgerDir: "/var/bb" }, { teamLedger: "~/team" }, { teamLedger: "/mnt/share/bb" }, { teamLedger: "redis://127.0.0.1:6379" }]) {
       assert.equal(parseConfig(ok).ok, true, JSON.stringify(ok));
     }
+  });
+
+  it("refuses a key named __proto__ by its path, keeping the other keys (zod would drop the entry without a word)", () => {
+    const raw = JSON.parse('{"pricing": {"__proto__": {"inputPer1M": 0, "outputPer1M": 0}}, "tiers": {"pro": {"caps": [{"window": "day", "limitUsd": 1, "tags": {"__proto__": "x"}}]}}, "port": 9000}');
+    const checked = checkConfig(raw);
+    assert.deepEqual(checked.problems.map((p) => `${p.key} ${p.path}: ${p.message}`), [
+      'tiers tiers.pro.caps[0].tags.__proto__: "__proto__" cannot be a key (JavaScript reserves it, so the entry would be lost)',
+      'pricing pricing.__proto__: "__proto__" cannot be a key (JavaScript reserves it, so the entry would be lost)',
+    ]);
+    assert.equal(checked.config.port, 9000);
+    assert.deepEqual(checked.config.pricing, {});
   });
 
   it("expands ~ in the team folder as in the ledger folder", () => {

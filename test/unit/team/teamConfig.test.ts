@@ -45,6 +45,14 @@ describe("team: team.json schema", () => {
     assert.ok(!bad.ok);
     assert.match(bad.errors[0]!, /not valid JSON/);
   });
+
+  it("refuses a key named __proto__ by its path (zod would drop the entry: a tier or a member's caps lost without a word)", () => {
+    const r = parseTeamFileText('{"members": {"ana": {"tier": "small"}, "__proto__": {"caps": []}}, "tiers": {"small": {"caps": []}}}');
+    assert.deepEqual(r, { ok: false, errors: ['members.__proto__: "__proto__" cannot be a key (JavaScript reserves it, so the entry would be lost)'] });
+    const deep = parseTeamFileText('{"caps": [{"window": "day", "limitUsd": 1, "tags": {"__proto__": "x"}}]}');
+    assert.ok(!deep.ok);
+    assert.match(deep.errors[0]!, /^caps\[0\]\.tags\.__proto__: /);
+  });
 });
 
 describe("team: merging team.json with a member's settings", () => {
