@@ -12,6 +12,7 @@ import { windowBounds } from "../budget/windows";
 import { JournalWriteError } from "../ledger/journal";
 import { lockLedger, type LedgerLock } from "../ledger/lock";
 import type { CallRecord } from "../ledger/types";
+import type { StatusResponse } from "../protocol";
 import { repeatFilter, stderrLogger, type Logger, type RepeatLog } from "../log";
 import { PriceBook, type PriceTable } from "../metering/prices";
 import { loadPriceTable, priceFilePath, watchPriceFile, type PriceTableInfo } from "../metering/priceFile";
@@ -80,6 +81,8 @@ export interface RunningGateway {
   block(reason: string): void;
   unblock(): void;
   onCall(listener: (record: CallRecord) => void): () => void;
+  /** The status after each turn's settled calls (after their onCall), and after a change of what it shows that no call brought (today's totals moved to a new time zone). */
+  onStatus(listener: (status: StatusResponse) => void): () => void;
   /**
    * Stops accepting and lets calls in flight finish for `deadlineMs` (default 10 s); calls still in
    * flight then are stopped (upstream destroyed, caller answered or cut) and settled at their worst
@@ -295,6 +298,11 @@ export class Gateway implements RunningGateway {
   onCall(fn: (record: CallRecord) => void): () => void {
     this.api.events.on("call", fn);
     return () => this.api.events.off("call", fn);
+  }
+
+  onStatus(fn: (status: StatusResponse) => void): () => void {
+    this.api.events.on("status", fn);
+    return () => this.api.events.off("status", fn);
   }
 
   close(closeOptions: { deadlineMs?: number } = {}): Promise<void> {

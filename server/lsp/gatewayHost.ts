@@ -146,17 +146,14 @@ export class GatewayHost {
     if (!config || this.stopped) return;
     try {
       const gateway = await startGateway({ config, log: this.log, ...(this.blocked !== undefined ? { blocked: this.blocked } : {}) });
-      // The gateway tells of a turn's settled calls together: the editor gets each call, then one status after them.
-      let statusDue = false;
-      const stopEvents = gateway.onCall((record) => {
-        this.events.call(record);
-        if (statusDue) return;
-        statusDue = true;
-        queueMicrotask(() => {
-          statusDue = false;
-          this.publishStatus(gateway.api.status());
-        });
-      });
+      // The gateway tells of a turn's settled calls together: the editor gets each call, then one
+      // status after them; and a status when what it shows moved without a call (a new time zone's today).
+      const stopCalls = gateway.onCall((record) => this.events.call(record));
+      const stopStatus = gateway.onStatus((status) => this.publishStatus(status));
+      const stopEvents = () => {
+        stopCalls();
+        stopStatus();
+      };
       this.role = { kind: "leader", gateway, stopEvents };
       this.retry = 0;
       this.events.state({ state: "ready", url: gateway.url, role: "leader", token: gateway.api.token() });

@@ -5,10 +5,11 @@
  */
 import assert from "node:assert/strict";
 import http from "node:http";
-import { mkdir, mkdtemp, rename, rm, rmdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { localDateKey } from "../../server/budget/windows";
 import { journalMonth } from "../../server/ledger/journal";
 import { API_PATHS, TOKEN_HEADER, type StatusResponse } from "../../server/protocol";
 import { FakeBedrock } from "../support/fakeBedrock";
@@ -58,6 +59,31 @@ describe("language server process", function () {
     const after = await lsp.waitFor("a status with the spend", () => lsp.statuses.find((s) => s.caps[0]!.spentUsd > 0));
     assert.equal(after.caps[0]!.spentExact, "0.0105");
     assert.equal(after.todayByModel["anthropic.claude-sonnet-4-5-20250929-v1:0"]?.calls, 1);
+  });
+
+  it("after a change of time zone, pushes the status once today's totals are in the new zone's day, without waiting for a call", async () => {
+    // A call settled 20 hours ago: today's in a zone where it is now past 20:00, yesterday's where it is not.
+    const now = new Date();
+    const then = new Date(now.getTime() - 20 * 3_600_000);
+    const zones = Array.from({ length: 27 }, (_, i) => (i === 12 ? "Etc/GMT" : `Etc/GMT${i < 12 ? "+" : "-"}${Math.abs(i - 12)}`));
+    const sameDay = (zone: string) => localDateKey(then, zone) === localDateKey(now, zone);
+    const before = zones.find((z) => !sameDay(z))!;
+    const after = zones.find(sameDay)!;
+    const record = {
+      type: "settle", id: "earlier", at: then.toISOString(), startedAt: then.toISOString(), user: "u", tool: "t", operation: "InvokeModel",
+      modelId: SONNET_45, baseModelId: SONNET_45, usage: { inputTokens: 1, outputTokens: 1, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 },
+      usageEstimated: false, costPicos: "7", worstCasePicos: "7", outcome: "ok", status: 200, latencyMs: 1, tags: {},
+    };
+    await mkdir(path.join(dir, "ledger", "journal"), { recursive: true });
+    await writeFile(path.join(dir, "ledger", "journal", `${journalMonth(then)}.jsonl`), `${JSON.stringify(record)}\n`, { mode: 0o600 });
+
+    const lsp = await start(settings({ timeZone: before }));
+    await lsp.waitFor("the gateway to be ready", () => readyUrl(lsp, "leader"));
+    const first = await lsp.waitFor("a first status", () => lsp.statuses[0]);
+    assert.equal(first.today.calls, 0, `in ${before} the call was yesterday's`);
+    await lsp.changeSettings(settings({ timeZone: after }));
+    const moved = await lsp.waitFor(`a status with the call in today's totals of ${after}`, () => lsp.statuses.find((s) => s.today.calls === 1));
+    assert.equal(moved.today.costExact, "0.000000000007");
   });
 
   it("reports invalid settings by name and keeps the last good ones in force", async () => {
