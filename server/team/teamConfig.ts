@@ -61,7 +61,8 @@ export type TeamFileResult = { ok: true; team: TeamFile } | { ok: false; errors:
 /** Validates team.json's parsed content; every error names its key (`members.alice.tier: …`). */
 export function parseTeamFile(raw: unknown): TeamFileResult {
   const reserved = reservedKeyPath(raw);
-  if (reserved) return { ok: false, errors: [`${formatIssuePath(reserved, "(team.json)")}: ${RESERVED_KEY_MESSAGE}`] };
+  // The path names at least the key, never the document's root.
+  if (reserved) return { ok: false, errors: [`${formatIssuePath(reserved)}: ${RESERVED_KEY_MESSAGE}`] };
   const result = teamFileSchema.safeParse(raw ?? {});
   if (result.success) return { ok: true, team: result.data };
   return { ok: false, errors: result.error.issues.map((issue) => `${formatIssuePath(issue.path, "(team.json)")}: ${issue.message}`) };
