@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { parseConfig, type Config } from "./schema";
+import { isUnderHome, parseConfig, type Config } from "./schema";
 
 export class ConfigError extends Error {
   constructor(readonly source: string, readonly problems: string[]) {
@@ -61,5 +61,5 @@ export function teamFolderOf(teamLedger: string): string {
 }
 
 function expandHome(p: string): string {
-  return /^~([\\/]|$)/.test(p) ? path.join(os.homedir(), p.slice(1)) : p;
+  return isUnderHome(p) ? path.join(os.homedir(), p.slice(1)) : p;
 }

@@ -116,8 +116,14 @@ export const guardrailPricingSchema = z.strictObject({
  * half the spend) or two machines miss each other's team folder.
  */
 export function isFolderPath(p: string): boolean {
-  return path.isAbsolute(p) || /^~([\\/]|$)/.test(p);
+  return path.isAbsolute(p) || isUnderHome(p);
 }
+/** `~` alone or `~/…` (`~\…` on Windows): expanded against the home folder. */
+export function isUnderHome(p: string): boolean {
+  return /^~([\\/]|$)/.test(p);
+}
+/** Any `scheme://` value: the team ledger is then a URL (only redis:// and rediss:// are accepted), not a folder. */
+const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 const FOLDER_PATH_RULE = "an absolute path or one under ~/ (a relative path would depend on the folder the gateway starts in)";
 
 export const configSchema = z.strictObject({
@@ -175,8 +181,8 @@ export const configSchema = z.strictObject({
     .string()
     .min(1)
     .optional()
-    .refine((v) => v === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) || /^rediss?:\/\/[^/?#]+/i.test(v), "a folder path, or a redis:// or rediss:// URL with a host")
-    .refine((v) => v === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(v) || isFolderPath(v), FOLDER_PATH_RULE)
+    .refine((v) => v === undefined || !URL_SCHEME.test(v) || /^rediss?:\/\/[^/?#]+/i.test(v), "a folder path, or a redis:// or rediss:// URL with a host")
+    .refine((v) => v === undefined || URL_SCHEME.test(v) || isFolderPath(v), FOLDER_PATH_RULE)
     .describe("Where team caps are shared: a folder the team already shares (team.json + one spend file per machine; soft wall, overshoot up to what is spent between two syncs), or a `redis://` / `rediss://` URL (exact, hard team wall across machines). Team caps are counted on this machine alone when unset."),
   team: z.string().min(1).max(64).regex(/^[\w.-]+$/, "use letters, digits, '.', '_' or '-'").optional().describe("Name of the team: a subfolder of the team ledger folder and a key namespace in Redis; `default` when unset."),
   teamUnavailable: z.enum(["block", "personalOnly"]).optional().describe("When the team ledger cannot be reached: `block` (the default) refuses calls that a team cap applies to (fail closed); `personalOnly` admits them under personal caps alone and counts them to the team once it is back."),

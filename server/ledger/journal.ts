@@ -8,8 +8,9 @@
  * (a full or read-only disk) is cut back to the file's last durable length before anything else
  * is appended, so the journal recovers by itself once the disk does.
  */
-import { writeSync } from "node:fs";
-import { copyFile, open, readdir, rename, rm, stat, truncate, type FileHandle } from "node:fs/promises";
+import { createReadStream, createWriteStream, writeSync } from "node:fs";
+import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
 import path from "node:path";
 import { FILE_MODE, privateDir } from "./privateFiles";
 import { checkEntry } from "./schema";
@@ -253,10 +254,8 @@ export class Journal {
     const file = this.file(month);
     const tmp = `${file}.quarantine-tmp`;
     const aside: Record<QuarantineKind, Buffer[]> = { bad: [], "bad-unknown-amount": [] };
-    if (fromOffset > 0) {
-      await copyFile(file, tmp);
-      await truncate(tmp, fromOffset);
-    }
+    // The bytes before fromOffset are kept as they are (a checkpoint's offsets point into them).
+    if (fromOffset > 0) await pipeline(createReadStream(file, { end: fromOffset - 1 }), createWriteStream(tmp, { mode: FILE_MODE }));
     const out = await open(tmp, fromOffset > 0 ? "a" : "w", FILE_MODE);
     try {
       let pending: Buffer[] = [];

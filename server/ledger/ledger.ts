@@ -566,9 +566,10 @@ export class Ledger {
     const seen = new Map<string, number>();
     const lines = read.bad.map((b) => {
       const found = salvage(b.text);
-      const nth = seen.get(`${b.month}\n${b.text}`) ?? 0;
+      const copyOf = `${b.month}\n${b.text}`;
+      const nth = seen.get(copyOf) ?? 0;
       // Stryker disable next-line ArithmeticOperator: any step gives each copy of a text its own number.
-      seen.set(`${b.month}\n${b.text}`, nth + 1);
+      seen.set(copyOf, nth + 1);
       // A line naming no id is given one from its month, text and which copy of that text it is:
       // the same on the next start while the line is still there, so its settle is found (below).
       const key = found.id ?? `quarantined-${createHash("sha256").update(`${b.month}\n${nth}\n${b.text}`).digest("hex").slice(0, 32)}`;
