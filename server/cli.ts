@@ -21,7 +21,8 @@ import { LedgerLocked } from "./ledger/lock";
 import { whatIfMonth } from "./policy/whatifRun";
 import { formatWhatIf } from "./policy/whatif";
 import { formatStatus } from "./statusText";
-import { API_PATHS, DASHBOARD_PATHS, TOKEN_QUERY, type StatusResponse } from "./protocol";
+import { printableText } from "./terminalText";
+import { API_PATHS, DASHBOARD_PATHS, TOKEN_QUERY, type HealthResponse, type StatusResponse } from "./protocol";
 import { GatewaySecret } from "./ledger/secret";
 import { probeGateway } from "./lsp/gatewayHost";
 import { describeListener } from "./lsp/portHolder";
@@ -259,30 +260,50 @@ function watchConfig(file: string, onChange: () => Promise<void>): () => void {
 
 async function status(config: Config): Promise<number> {
   const base = `http://127.0.0.1:${config.port}`;
-  const url = `${base}${API_PATHS.status}`;
-  let body: StatusResponse;
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
-    body = (await response.json()) as StatusResponse;
-  } catch {
+  const dir = ledgerDirOf(config);
+  const noGateway = () => {
     process.stderr.write(`no Bedrock Budget gateway answers on port ${config.port} (start one with: bedrock-budget serve)\n`);
     return 1;
+  };
+  // Checked before anything it says is printed: another local user's process holding the port must
+  // not have its figures (or a fake dashboard line) shown as this gateway's.
+  const secret = await GatewaySecret.read(dir).catch((err: Error) => err);
+  let heading = "";
+  if (secret instanceof GatewaySecret) {
+    const probe = await probeGateway(base, secret);
+    if (probe.kind === "other") return noGateway();
+    if (probe.kind === "impostor") {
+      const pid = probe.pid ? ` (it says it is pid ${probe.pid})` : "";
+      process.stderr.write(`WARNING: the process on port ${config.port}${pid} cannot prove it is the gateway of the ledger in ${dir}: its figures are not shown; do not send it calls (pass --ledger with the gateway's folder if it uses another)\n`);
+      return 1;
+    }
+  } else {
+    if (!(await answersHealth(base))) return noGateway();
+    // Another user's gateway (a service's ledger this user cannot read): its figures, marked unproven.
+    const why = secret ? `cannot read the token in ${dir}: ${secret.message}` : `no token in ${dir}`;
+    heading = `UNVERIFIED: nothing proves the process on port ${config.port} is your gateway (${why}; pass --ledger with the gateway's folder); as it reports itself:\n`;
   }
-  process.stdout.write(formatStatus(body));
-  process.stdout.write(`${await dashboardLine(config, base)}\n`);
+  let body: StatusResponse;
+  try {
+    const response = await fetch(`${base}${API_PATHS.status}`, { signal: AbortSignal.timeout(3_000) });
+    body = (await response.json()) as StatusResponse;
+  } catch (err) {
+    process.stderr.write(`the gateway on port ${config.port} did not answer its status: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const dashboard = secret instanceof GatewaySecret ? `dashboard: ${base}${DASHBOARD_PATHS.page}?${TOKEN_QUERY}=${secret.token()}\n` : "";
+  process.stdout.write(`${heading}${formatStatus(body)}${dashboard}`);
   return 0;
 }
 
-/** The dashboard's URL with the token, only for a gateway that proved it holds this user's secret. */
-async function dashboardLine(config: Config, base: string): Promise<string> {
-  const dir = ledgerDirOf(config);
-  const secret = await GatewaySecret.read(dir).catch((err: Error) => err);
-  if (secret instanceof Error) return `dashboard: cannot read the token: ${secret.message}`;
-  if (!secret) return `dashboard: no token in ${dir} (pass the gateway's --ledger folder)`;
-  if ((await probeGateway(base, secret)).kind !== "verified") {
-    return `WARNING: the process on port ${config.port} cannot prove it is the gateway of the ledger in ${dir}: do not send it calls (pass --ledger if the gateway uses another folder)`;
+/** Whether a Bedrock Budget gateway answers on `base` (what it is, without proving whose). */
+async function answersHealth(base: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${base}${API_PATHS.health}`, { signal: AbortSignal.timeout(1_500) });
+    return ((await res.json()) as Partial<HealthResponse>).product === "bedrock-budget";
+  } catch {
+    return false;
   }
-  return `dashboard: ${base}${DASHBOARD_PATHS.page}?${TOKEN_QUERY}=${secret.token()}`;
 }
 
 /**
@@ -321,7 +342,7 @@ async function whatIfCommand(config: Config, source: string, format: string, mon
   const journal = await Journal.open(dir, { readOnly: true });
   try {
     const result = await whatIfMonth(journal, config, selected, timeZone, prices);
-    process.stdout.write(format === "json" ? `${JSON.stringify(result, null, 2)}\n` : formatWhatIf(result, source));
+    process.stdout.write(format === "json" ? `${JSON.stringify(result, null, 2)}\n` : printableText(formatWhatIf(result, source)));
   } finally {
     await journal.close();
   }
@@ -353,7 +374,7 @@ async function reconcileCommand(config: Config, month: string | undefined): Prom
   const result = await reconcileMonth(selected, { ledgerDir: dir }, table, book, credentialSource(config.awsProfile)).catch((err: Error) => {
     throw new AwsCallError(`reconcile: ${err.message} (Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage)`);
   });
-  process.stdout.write(formatReconciliation(result));
+  process.stdout.write(printableText(formatReconciliation(result)));
   return 0;
 }
 

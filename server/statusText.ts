@@ -1,8 +1,11 @@
 /** The status as text for a terminal (CLI `status`). Pure. */
+import { withPrintableStrings } from "./terminalText";
 import { teamFreshness, usd, usedPercent, WINDOW_WORD } from "./shared/statusFormat";
 import type { JournalHealthDto, PriceTableDto, StatusResponse } from "./protocol";
 
-export function formatStatus(status: StatusResponse, now: Date = new Date()): string {
+export function formatStatus(reply: StatusResponse, now: Date = new Date()): string {
+  // Its strings came over the network, and cap names and globs from a team's shared files.
+  const status = withPrintableStrings(reply);
   const lines = [`Bedrock Budget at ${status.endpoint} (user ${status.user}, ${status.timeZone})`];
   if (status.simulated) lines.push("SIMULATED: answers come from the built-in simulator, not AWS; nothing is spent");
   lines.push(`today: ${status.today.calls} calls, ${usd(status.today.costUsd)}; ${status.inFlight} in flight`);

@@ -225,7 +225,7 @@ describe("cli", function () {
       const client = clientFor(served.url);
       await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 600) }));
       client.destroy();
-      const status = await run(["status", "--port", String(served.port)]);
+      const status = await run(["status", "--port", String(served.port), "--ledger", path.join(dir, "ledger")]);
       assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, /daily \(personal\): \$0\.01 \/ \$5\.00 today/);
       const csv = await run(["report", "--calls", "--format", "csv", "--ledger", path.join(dir, "ledger"), "--config", configFile]);
@@ -284,6 +284,54 @@ describe("cli", function () {
       served.child.kill("SIGTERM");
       await served.exited;
     }
+  });
+
+  describe("status against a process that cannot prove it is this ledger's gateway (another local user's, on the port)", () => {
+    const ESC = "\u001b";
+    let impostor: import("node:http").Server;
+    let port: number;
+    beforeEach(async () => {
+      const { createServer: createHttpServer } = await import("node:http");
+      // It answers as a gateway would, with a wrong proof, and a status whose strings fake a
+      // dashboard line and then hide what follows (ESC [8m: concealed text).
+      impostor = createHttpServer((req, res) => {
+        res.setHeader("content-type", "application/json");
+        if (req.url?.startsWith(API_PATHS.health)) {
+          res.end(JSON.stringify({ product: "bedrock-budget", apiVersion: 1, pid: 4242, proof: "not-a-proof" }));
+          return;
+        }
+        res.end(JSON.stringify({
+          user: "alice", endpoint: `http://127.0.0.1:${port}`, timeZone: `UTC)\ndashboard: http://127.0.0.1:${port}/?token=looks-real${ESC}[8m`,
+          caps: [{ id: `daily${ESC}[8m`, scope: "personal", window: "day", limitUsd: 5, spentUsd: 0, reservedUsd: 0, limitExact: "5", spentExact: "0", reservedExact: "0", windowStart: new Date().toISOString(), resetsAt: new Date().toISOString() }],
+          today: { calls: 0, costUsd: 0, costExact: "0" }, todayByModel: {}, inFlight: 0,
+        }));
+      });
+      impostor.listen(0, "127.0.0.1");
+      await once(impostor, "listening");
+      port = (impostor.address() as { port: number }).port;
+    });
+    afterEach(() => impostor.close());
+
+    it("with this user's token to check it: shows none of its figures, warns, and fails", async () => {
+      const ledger = path.join(dir, "ledger");
+      await GatewaySecret.load(ledger);
+      const result = await run(["status", "--port", String(port), "--ledger", ledger]);
+      assert.equal(result.code, 1);
+      assert.equal(result.stdout, "", "nothing it says is printed");
+      assert.match(result.stderr, new RegExp(`WARNING: the process on port ${port} \\(it says it is pid 4242\\) cannot prove it is the gateway of the ledger in ${ledger}: its figures are not shown`));
+    });
+
+    it("with no token to check it: its figures come after an UNVERIFIED heading, their control characters shown escaped", async () => {
+      const ledger = path.join(dir, "no-secret-here");
+      const result = await run(["status", "--port", String(port), "--ledger", ledger]);
+      assert.equal(result.code, 0, result.stderr);
+      const lines = result.stdout.split("\n");
+      assert.match(lines[0]!, new RegExp(`^UNVERIFIED: nothing proves the process on port ${port} is your gateway \\(no token in ${ledger};`));
+      assert.ok(!result.stdout.includes(ESC), JSON.stringify(result.stdout));
+      assert.match(lines[1]!, /\(user alice, UTC\)\\x0adashboard: .*looks-real\\x1b\[8m\)$/, "its line break is shown, not made");
+      assert.match(result.stdout, /^daily\\x1b\[8m \(personal\)/m);
+      assert.doesNotMatch(result.stdout, /^dashboard:/m, "no dashboard line of ours for a process nothing proves");
+    });
   });
 
   it("status says so when no gateway is running", async () => {
