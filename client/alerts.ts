@@ -1,9 +1,10 @@
 /** Notifications: cap thresholds (once per window each), refused and cut calls, caps' actions on calls, invalid settings. */
 import * as vscode from "vscode";
 import type { CallRecord, StatusResponse } from "../server/protocol";
-import { crossingMessage, keysCovered, newCrossings, pruneNotified } from "../server/shared/alertCrossings";
+import { keysCovered, newCrossings, pruneNotified } from "../server/shared/alertCrossings";
 import { callNotice } from "./callNotice";
 import { configErrorMessage } from "./configErrorModel";
+import { crossingNotice } from "./notificationText";
 import type { TrustedSettings } from "./settings";
 
 const NOTIFIED_KEY = "bedrockBudget.notifiedThresholds";
@@ -29,7 +30,7 @@ export class Alerts {
     for (const c of crossings) {
       for (const key of keysCovered(c, thresholds)) notified.add(key);
       const show = c.threshold >= 80 ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
-      void show(crossingMessage(c), "Open Dashboard").then((choice) => {
+      void show(crossingNotice(c), "Open Dashboard").then((choice) => {
         if (choice) void vscode.commands.executeCommand("bedrockBudget.showDashboard");
       });
     }

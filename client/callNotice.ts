@@ -1,5 +1,6 @@
 /** What the editor says about one settled call (refused, cut, changed by a cap action), if anything. Pure, tested alone. */
 import type { CallRecord } from "../server/protocol";
+import { notificationText } from "./notificationText";
 
 /** What the editor says about one settled call, if anything. `quietKey`: at most one toast per key a minute (a runaway loop). */
 export interface CallNotice {
@@ -18,6 +19,12 @@ export interface CallNotice {
  * until the quota resets): it is said, at most once a minute per caller.
  */
 export function callNotice(record: CallRecord): CallNotice | undefined {
+  const notice = noticeOf(record);
+  // Cap names, model globs and refusal messages can come from a team's shared files.
+  return notice && { ...notice, message: notificationText(notice.message) };
+}
+
+function noticeOf(record: CallRecord): CallNotice | undefined {
   if (record.outcome === "refused") {
     const cap = record.refusedBy ?? "a cap";
     return { level: "error", message: record.message ?? `Bedrock Budget refused a call: cap "${cap}".`, quietKey: `refused:${cap}`, capSetting: true };

@@ -1,4 +1,5 @@
 /** The text of the invalid-settings notification (pure, tested alone): what is wrong and what it does to calls. */
+import { notificationText } from "./notificationText";
 
 /**
  * `blocked`: a bad value decides money. `anotherWindowServes`: this window follows the gateway of
@@ -11,5 +12,6 @@ export function configErrorMessage(errors: string[], blocked: boolean, anotherWi
     : anotherWindowServes
       ? "Another VS Code window runs the gateway with its own settings, so calls are not refused for this yet; if this window takes the gateway over, it refuses Bedrock calls until this is fixed."
       : "Bedrock calls through the gateway are refused until it is fixed.";
-  return `Bedrock Budget: invalid setting ${errors.join("; ")}. ${consequence}`;
+  // The errors quote keys and values, a repository's workspace settings among them.
+  return notificationText(`Bedrock Budget: invalid setting ${errors.join("; ")}. ${consequence}`);
 }

@@ -67,6 +67,7 @@ export function resetsIn(at: Date, now: Date): string {
   return `in ${Math.round(minutes / (24 * 60))} days`;
 }
 
+/** A table cell of Markdown: a cap's name (a team's model glob can be any text) shown as written, never a link, image or markup. */
 function escapeCell(text: string): string {
-  return text.replace(/\|/g, "\\|");
+  return text.replace(/[\\`*_~[\]<>|]/g, "\\$&");
 }
