@@ -52,6 +52,14 @@ export const teamFileSchema = z
     dup(team.caps, ["caps"]);
     for (const [t, tier] of Object.entries(team.tiers)) dup(tier.caps, ["tiers", t, "caps"]);
     for (const [member, m] of Object.entries(team.members)) dup(m.caps, ["members", member, "caps"]);
+    // A personal cap and a team cap are different walls: sharing an id, one would silently stand for both.
+    const teamIds = new Set(team.caps.map(capId));
+    const sharesTeamId = (caps: CapConfig[], path: PropertyKey[]) =>
+      caps.forEach((cap, i) => {
+        if (teamIds.has(capId(cap))) ctx.addIssue({ code: "custom", path: [...path, i, "id"], message: `a team cap in "caps" has the id "${capId(cap)}": give this personal cap another id` });
+      });
+    for (const [t, tier] of Object.entries(team.tiers)) sharesTeamId(tier.caps, ["tiers", t, "caps"]);
+    for (const [member, m] of Object.entries(team.members)) sharesTeamId(m.caps, ["members", member, "caps"]);
   });
 
 export type TeamFile = z.infer<typeof teamFileSchema>;
@@ -113,8 +121,8 @@ export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: Te
     const memberCaps = member?.caps ?? [];
     const memberIds = new Set(memberCaps.map(capId));
     // Within team.json, a member's own entry replaces their tier's cap of the same id (the lead's choice).
-    const fromTeam = [...team.caps, ...tierCaps.filter((c) => !memberIds.has(capId(c))), ...memberCaps];
-    merged.push(...fromTeam.filter((c, i) => fromTeam.findIndex((o) => capId(o) === capId(c)) === i)); // a team cap's id used again for a personal one: the first stands
+    // Ids are unique across the lists (the schema refuses a personal cap with a team cap's id).
+    merged.push(...team.caps, ...tierCaps.filter((c) => !memberIds.has(capId(c))), ...memberCaps);
   }
   const taken = new Set([...merged.map(capId), ...config.caps.map(capId)]);
   for (const cap of config.caps) {

@@ -41,11 +41,21 @@ describe("team: merging", () => {
     assert.deepEqual(mergeTeamCaps(own([]), team, "bob", "UTC").personal.map((c) => [c.id, c.limitUsd]), [["daily", 5]]);
   });
 
-  it("a team cap's id used again for a member's personal cap: the team cap stands alone", () => {
-    const team = teamOf({ caps: [{ id: "x", window: "month", limitUsd: 100 }], members: { alice: { caps: [{ id: "x", window: "day", limitUsd: 3 }] } } });
-    const eff = mergeTeamCaps(own([]), team, "alice", "UTC");
-    assert.deepEqual(eff.team.map((c) => [c.id, c.window, c.limitUsd]), [["x", "month", 100]]);
-    assert.deepEqual(eff.personal, []);
+  it("a team cap's id used again for a tier's or a member's personal cap: team.json is refused, naming each, not one cap silently dropped", () => {
+    const r = parseTeamFile({
+      caps: [{ id: "x", window: "month", limitUsd: 100 }, { window: "day", limitUsd: 50 }],
+      tiers: { junior: { caps: [{ id: "x", window: "day", limitUsd: 5 }, { id: "fine", window: "day", limitUsd: 5 }] } },
+      members: { alice: { caps: [{ id: "team-day", window: "day", limitUsd: 3 }] } },
+    });
+    assert.deepEqual(r, {
+      ok: false,
+      errors: [
+        'tiers.junior.caps[0].id: a team cap in "caps" has the id "x": give this personal cap another id',
+        'members.alice.caps[0].id: a team cap in "caps" has the id "team-day": give this personal cap another id',
+      ],
+    });
+    // A member's cap replacing their tier's of the same id stays allowed (both personal).
+    assert.ok(parseTeamFile({ tiers: { t: { caps: [{ id: "d", window: "day", limitUsd: 5 }] } }, members: { bob: { tier: "t", caps: [{ id: "d", window: "day", limitUsd: 9 }] } } }).ok);
   });
 
   it("the same cap at the same limit in both: one cap, nothing to warn about", () => {
