@@ -160,8 +160,12 @@ export class Caps {
   /** Books a journaled call everywhere: the local hold, and the team store (also calls admitted unchecked). */
   settle(record: SettledCall, hold?: CapHold): void {
     void this.local.settle(record);
+    // Held on a store since replaced (teamLedger, team or teamUnavailable edited while it ran): that
+    // store is closed, and the one in force replayed the journal before this call's line, so the
+    // call is booked there (stores count calls they do not hold) and the old hold dropped.
+    if (hold?.team && hold.team !== this.team) void hold.team.release(record.id);
     // Never throws; a call the team store cannot book now is replayed from the journal when it is back.
-    void (hold?.team ?? this.team)?.settle(record);
+    void this.team?.settle(record);
   }
 
   /** Drops a hold without charging (the call was never forwarded). */

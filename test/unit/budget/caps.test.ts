@@ -30,6 +30,41 @@ describe("budget/caps", () => {
     assert.deepEqual(new Caps(store([{ id: "mine", scope: "personal", window: "day", limitUsd: 10 }])).applicable({ modelId: "m" }), ["mine"]);
   });
 
+  it("a call held on a team store since replaced (its settings edited while the call ran) is booked on the store in force; the old hold is dropped", async () => {
+    class SpyStore extends LocalCapStore {
+      readonly settled: string[] = [];
+      readonly released: string[] = [];
+      override async settle(record: Parameters<LocalCapStore["settle"]>[0]) {
+        this.settled.push(record.id);
+        return super.settle(record);
+      }
+      override async release(callId: string) {
+        this.released.push(callId);
+        return super.release(callId);
+      }
+    }
+    const spy = () => new SpyStore(new BudgetEngine([{ id: "team", scope: "team", window: "day", limitUsd: 10 }], "UTC"), () => "UTC", () => NOW);
+    const settled = (id: string) => ({ id, modelId: "amazon.nova-lite-v1:0", costPicos: String(usdToPicos(1)), startedAt: NOW.toISOString() });
+    const old = spy();
+    const caps = new Caps(store([]), old);
+    const held = await caps.reserve(call("running", 2));
+    assert.ok(held.ok && held.team === old);
+    const current = spy();
+    caps.team = current;
+    caps.settle(settled("running"), held);
+    assert.deepEqual([old.settled, old.released, current.settled], [[], ["running"], ["running"]]);
+
+    // The store that holds it still in force: settled there, nothing released.
+    const same = await caps.reserve(call("stays", 2));
+    assert.ok(same.ok && same.team === current);
+    caps.settle(settled("stays"), same);
+    assert.deepEqual([current.settled, current.released], [["running", "stays"], []]);
+
+    // Admitted without a team hold (personalOnly while the store was down): booked on the store in force.
+    caps.settle(settled("unchecked"), { capIds: [] });
+    assert.deepEqual([current.settled, current.released, old.released], [["running", "stays", "unchecked"], [], ["running"]]);
+  });
+
   it("settles a held call on both stores and replays the journal into the personal caps only", async () => {
     const caps = new Caps(store([{ id: "mine", scope: "personal", window: "day", limitUsd: 10 }]));
     const held = await caps.reserve(call("c", 1));

@@ -120,18 +120,6 @@ describe("budget/caps: holds, growth, settlement, replay", () => {
     assert.deepEqual(figures(caps), [["mine", 0n, usdToPicos(2)], ["team", 0n, 0n]]);
   });
 
-  it("settles on the store that holds the call, even after the team store was swapped", async () => {
-    const old = store([{ id: "team", scope: "team", window: "day", limitUsd: 10 }]);
-    const caps = new Caps(store([{ id: "mine", scope: "personal", window: "day", limitUsd: 10 }]), old);
-    const h = await caps.reserve(call("h", 2));
-    assert.ok(h.ok);
-    caps.team = store([{ id: "team2", scope: "team", window: "day", limitUsd: 10 }]);
-    caps.settle(settled("h", 1), h);
-    await teamAnswered();
-    assert.deepEqual(old.status(NOW).map((s) => [s.id, s.spentPicos, s.reservedPicos]), [["team", usdToPicos(1), 0n]]);
-    assert.deepEqual(figures(caps), [["mine", usdToPicos(1), 0n], ["team2", 0n, 0n]]);
-  });
-
   it("replays the journal from the earliest window start: this month's calls count on the month cap, today's on both", async () => {
     const caps = new Caps(store([
       { id: "today", scope: "personal", window: "day", limitUsd: 10 },
