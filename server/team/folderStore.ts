@@ -46,7 +46,7 @@ export interface FolderStoreOptions {
 export class FolderTeamEngine implements TeamEngine {
   readonly source = "folder" as const;
   private readonly caps = new TeamCaps();
-  private engine = new BudgetEngine([], "UTC");
+  private readonly engine = new BudgetEngine([], "UTC");
   private readonly own: SpendTotals = new Map();
   /** Others' spend already fed into the engine, per `${capId}|${windowStart}`. */
   private applied = new Map<string, Picos>();
@@ -61,6 +61,14 @@ export class FolderTeamEngine implements TeamEngine {
   private lastRead: Date | undefined;
   private reachable = true;
   private dirty = true;
+  /**
+   * Whether `own` holds all this machine knows of its spend: false until the first setCaps has
+   * replayed the journal into it and the figures of the own file found at start (caps not in force
+   * now, e.g. team.json invalid at a restart) are merged in. Until then the own file is not
+   * written, so peers never see this machine's spend drop to what a half-built `own` says.
+   */
+  private ownComplete = false;
+  private ownSeeded = false;
   private teamText: string | undefined;
   private teamRefusal: string | undefined;
   private teamRead = false;
@@ -104,17 +112,10 @@ export class FolderTeamEngine implements TeamEngine {
   async setCaps(caps: CapConfig[], timeZone: string): Promise<void> {
     const zoneChanged = timeZone !== this.caps.timeZone;
     const { fresh } = this.caps.set(caps, timeZone);
-    // The calls running now count when they settle, so the replay leaves them out. Kept, their holds
-    // move onto the fresh caps (BudgetEngine.setCaps); a new zone starts a new engine without them.
-    let running: ReadonlySet<string>;
-    if (zoneChanged) {
-      running = new Set(this.held);
-      this.engine = new BudgetEngine(caps, timeZone);
-      this.held.clear();
-    } else {
-      this.engine.setCaps(caps);
-      running = this.engine.heldCallIds();
-    }
+    // The calls running now count when they settle, so the replay leaves them out. Their holds move
+    // onto the fresh caps (BudgetEngine.setCaps), a new zone's windows too: they stay on the wall.
+    this.engine.setCaps(caps, timeZone);
+    const running = this.engine.heldCallIds();
     const freshSet = new Set(zoneChanged ? this.caps.all().map((c) => c.id) : fresh);
     for (const key of [...this.applied.keys()]) if (freshSet.has(key.split("|")[0]!) || !this.caps.get(key.split("|")[0]!)) this.applied.delete(key);
     for (const id of freshSet) this.own.delete(id);
@@ -133,6 +134,7 @@ export class FolderTeamEngine implements TeamEngine {
       );
       this.dirty = true;
     }
+    this.ownComplete = true;
     this.applyOthers();
     this.requestWrite();
   }
@@ -154,7 +156,9 @@ export class FolderTeamEngine implements TeamEngine {
 
   /** Reserve, publish, re-read the peers, check again: see the file's header. */
   private async admit(req: TeamReserveRequest): Promise<TeamReserveResult> {
-    const reserve = () => this.engine.reserve({ callId: req.callId, modelId: req.modelId, ...(req.baseModelId ? { baseModelId: req.baseModelId } : {}), amount: req.amount, now: req.now });
+    // The whole subject (caller, profile, user, tags): team caps scoped by callers or tags match on it.
+    const { capIds: _capIds, ...request } = req;
+    const reserve = () => this.engine.reserve(request);
     const refused = (refusal: Refusal): TeamReserveResult => ({ ok: false, capId: refusal.capId, refusal, message: refusalMessage(refusal, this.caps.timeZone) });
     try {
       await this.readSpendFiles();
@@ -296,6 +300,8 @@ export class FolderTeamEngine implements TeamEngine {
   }
 
   private async writeOwn(): Promise<void> {
+    if (!this.ownComplete) return; // dirty stays: the first write follows the first setCaps
+    if (!this.ownSeeded) await this.seedOwn();
     const now = this.o.now();
     pruneSpend(this.own, (id) => this.previousStart(id, now));
     this.dirty = false;
@@ -309,6 +315,28 @@ export class FolderTeamEngine implements TeamEngine {
     } catch (err) {
       this.dirty = true;
       throw err;
+    }
+  }
+
+  /**
+   * Keeps the figures of the own file a previous run wrote for caps not in force now (the journal
+   * replay counted those that are): peers keep counting that spend while team.json is invalid or
+   * a cap is out of this member's settings. Its reservations are not kept: those calls are gone.
+   * An I/O error throws (the write waits and the store is unreachable); a refused or invalid file
+   * has no figures to keep.
+   */
+  private async seedOwn(): Promise<void> {
+    const read = await readRegularFile(this.ownFile, SPEND_FILE_MAX_BYTES);
+    this.ownSeeded = true;
+    if (read.kind === "absent") return;
+    const parsed = read.kind === "text" ? parseSpendFile(read.text) : { ok: false as const, error: read.why };
+    if (!parsed.ok || parsed.file.writer !== this.o.writer) {
+      const why = parsed.ok ? `written by ${parsed.file.writer}, not this gateway` : parsed.error;
+      return this.o.log.warn(`team ledger: ${this.ownFile}: ${why}; this gateway's spend file is written afresh from its journal`);
+    }
+    for (const [id, windows] of Object.entries(parsed.file.caps)) {
+      if (this.caps.get(id) || this.own.has(id)) continue;
+      for (const [start, amount] of Object.entries(windows)) addSpend(this.own, id, new Date(start), BigInt(amount));
     }
   }
 

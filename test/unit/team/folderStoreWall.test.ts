@@ -1,0 +1,166 @@
+// The team wall of the folder store: caps scoped by tags or callers, a gateway restarting beside a
+// peer, and a team time-zone change while a call runs.
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { CallSubject } from "../../../server/budget/capMatch";
+import type { CapConfig } from "../../../server/config/schema";
+import type { CallRecord } from "../../../server/ledger/types";
+import { silentLogger } from "../../../server/log";
+import { usdToPicos } from "../../../server/metering/money";
+import { ZERO_USAGE } from "../../../server/metering/types";
+import { FolderTeamEngine } from "../../../server/team/folderStore";
+
+const NOVA = "amazon.nova-lite-v1:0";
+const A = "aaaaaaaaaaaaaaaa";
+const B = "bbbbbbbbbbbbbbbb";
+
+describe("team folder: the team wall", () => {
+  let root: string;
+  const engines: FolderTeamEngine[] = [];
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), "bb-team-wall-"));
+  });
+  afterEach(async () => {
+    for (const e of engines.splice(0)) await e.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const now = new Date("2026-11-18T12:00:00Z");
+  const at = now.toISOString();
+  const settled = (id: string, usd: string, subject: Partial<CallSubject> = {}): CallRecord => ({
+    type: "settle", id, at, startedAt: at, user: "me", tool: "script", operation: "InvokeModel", modelId: NOVA, baseModelId: NOVA,
+    usage: { ...ZERO_USAGE }, usageEstimated: false, costPicos: String(usdToPicos(usd)), worstCasePicos: String(usdToPicos(usd)), outcome: "ok", status: 200, latencyMs: 1, tags: {},
+    ...subject,
+  });
+  const open = async (member: string, writer: string, journal: CallRecord[] = []) => {
+    const e = await FolderTeamEngine.open({
+      dir: root, team: "t", member, machine: "box", writer, syncMs: 60_000, writeDelayMs: 0, unavailable: "block",
+      history: async function* () {
+        yield* journal;
+      },
+      now: () => now, log: silentLogger(),
+    });
+    engines.push(e);
+    return e;
+  };
+  const closed = async (e: FolderTeamEngine) => {
+    engines.splice(engines.indexOf(e), 1);
+    await e.close();
+  };
+  /** A call as the gateway reserves it on the team store: on the team caps that apply to its subject. */
+  const reserve = (e: FolderTeamEngine, callId: string, usd: string, subject: Partial<CallSubject> = {}) => {
+    const s: CallSubject = { modelId: NOVA, ...subject };
+    return e.reserve({ callId, ...s, amount: usdToPicos(usd), now, capIds: e.applicable(s) });
+  };
+
+  describe("caps scoped by tags or callers", () => {
+    it("refuses a $2 call tagged project=chatbot on a $1 team cap for that tag, and counts an admitted one when it settles", async () => {
+      const a = await open("me", A);
+      await a.setCaps([{ id: "chatbot", scope: "team", window: "day", limitUsd: 1, tags: { project: "chatbot" } }], "UTC");
+      const chatbot = { tags: { project: "chatbot" } };
+      assert.equal((await reserve(a, "big", "2", chatbot)).ok, false, "a $2 worst case must not pass a $1 team cap");
+      assert.equal((await reserve(a, "untagged", "2")).ok, true, "the cap does not apply to other calls");
+
+      assert.equal((await reserve(a, "first", "0.6", chatbot)).ok, true);
+      assert.equal((await reserve(a, "second", "0.6", chatbot)).ok, false, "$0.60 in flight + $0.60 > $1");
+      await a.settle(settled("first", "0.6", chatbot));
+      assert.equal(a.status(now)[0]!.spentPicos, usdToPicos("0.6"));
+      assert.equal((await reserve(a, "third", "0.6", chatbot)).ok, false, "$0.60 spent + $0.60 > $1");
+    });
+
+    it("refuses a caller-scoped team cap over its limit, and a peer sees the call in flight", async () => {
+      const caps: CapConfig[] = [{ id: "staging", scope: "team", window: "day", limitUsd: 1, callers: ["AKIDSTAGING"] }];
+      const a = await open("me", A);
+      await a.setCaps(caps, "UTC");
+      const b = await open("peer", B);
+      await b.setCaps(caps, "UTC");
+      const staging = { caller: "AKIDSTAGING" };
+      assert.equal((await reserve(a, "big", "2", staging)).ok, false, "a $2 worst case must not pass a $1 team cap");
+      assert.equal((await reserve(a, "running", "0.7", staging)).ok, true);
+      await b.syncNow();
+      assert.equal((await reserve(b, "peer", "0.7", staging)).ok, false, "the peer counts A's $0.70 in flight");
+    });
+  });
+
+  describe("a gateway restarting", () => {
+    const caps: CapConfig[] = [{ id: "team-day", scope: "team", window: "day", limitUsd: 10 }];
+    /** A with $8 in its journal and its spend file, B a peer that has read it; then A stops. */
+    const aSpentThenStopped = async () => {
+      const journal = [settled("a1", "8")];
+      const a = await open("a", A, journal);
+      await a.setCaps(caps, "UTC");
+      await a.syncNow();
+      const b = await open("b", B);
+      await b.setCaps(caps, "UTC");
+      await b.syncNow();
+      assert.equal(b.status(now)[0]!.spentPicos, usdToPicos("8"));
+      await closed(a);
+      return { journal, b };
+    };
+
+    it("a peer keeps counting its $8 while it opens the folder, and after its journal is replayed", async () => {
+      const { journal, b } = await aSpentThenStopped();
+      // The gateway opens the store first; the caps (and the journal replay) come after.
+      const a = await open("a", A, journal);
+      await b.syncNow();
+      assert.equal((await reserve(b, "b1", "9")).ok, false, `B admitted $9 on a $10 cap with $8 spent by A (B sees ${b.status(now)[0]!.spentPicos})`);
+      await a.setCaps(caps, "UTC");
+      await a.syncNow();
+      await b.syncNow();
+      assert.equal(b.status(now)[0]!.spentPicos, usdToPicos("8"));
+    });
+
+    it("a peer keeps counting its $8 when it restarts on an invalid team.json (no team caps in force on it)", async () => {
+      const { journal, b } = await aSpentThenStopped();
+      const a = await open("a", A, journal);
+      await a.setCaps([], "UTC"); // team.json invalid: only the member's own team caps, none here
+      await a.syncNow();
+      await b.syncNow();
+      assert.equal((await reserve(b, "b1", "9")).ok, false, `B admitted $9 on a $10 cap with $8 spent by A (B sees ${b.status(now)[0]!.spentPicos})`);
+      // Once team.json is valid again, A counts its journal and publishes the same $8.
+      await a.setCaps(caps, "UTC");
+      await a.syncNow();
+      await b.syncNow();
+      assert.equal(b.status(now)[0]!.spentPicos, usdToPicos("8"));
+    });
+
+    it("a peer keeps A's last good figures when A restarts on a torn spend file, until A's replay rewrites it", async () => {
+      const { journal, b } = await aSpentThenStopped();
+      await writeFile(path.join(root, "t", "spend", `a@box-${A.slice(0, 12)}.json`), "{ torn");
+      const a = await open("a", A, journal);
+      await b.syncNow();
+      assert.equal(b.status(now)[0]!.spentPicos, usdToPicos("8"), "A's start does not publish $0 over its last good figures");
+      await a.setCaps(caps, "UTC");
+      await a.syncNow();
+      await b.syncNow();
+      assert.equal(b.status(now)[0]!.spentPicos, usdToPicos("8"));
+      assert.equal((await reserve(b, "b1", "9")).ok, false);
+    });
+  });
+
+  describe("a team time-zone change while a call runs", () => {
+    const caps: CapConfig[] = [{ id: "team-month", scope: "team", window: "month", limitUsd: 10 }];
+
+    it("keeps the running call's $6 on the wall: a second $6 is refused, the call cannot grow past the cap, and it counts once when it settles", async () => {
+      const a = await open("me", A);
+      await a.setCaps(caps, "UTC");
+      assert.equal((await reserve(a, "running", "6")).ok, true);
+      await a.setCaps(caps, "Europe/Paris"); // team.json's timeZone edited
+      assert.equal((await reserve(a, "next", "6")).ok, false, "$6 in flight + $6 > $10");
+      assert.equal((await a.extend("running", usdToPicos("5"), now)).ok, false, "a stream growing $6 to $11 passes a $10 cap");
+      assert.equal((await a.extend("running", usdToPicos("1"), now)).ok, true);
+      await a.syncNow(); // publishes the grown reservation
+
+      const b = await open("peer", B);
+      await b.setCaps(caps, "Europe/Paris");
+      await b.syncNow();
+      assert.equal((await reserve(b, "peer", "4")).ok, false, "the peer counts A's $7 in flight");
+
+      await a.settle(settled("running", "7"));
+      const figure = a.status(now)[0]!;
+      assert.deepEqual([figure.spentPicos, figure.reservedPicos], [usdToPicos("7"), 0n]);
+    });
+  });
+});
