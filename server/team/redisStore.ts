@@ -45,12 +45,36 @@ const PICOS_PER_MICRO = 1_000_000n;
 const KEEP_AFTER_WINDOW_S = 40 * 86_400;
 
 /**
+ * Whether a figure key holds something INCRBY/DECRBY would reject (a teammate's INCRBYFLOAT, a
+ * hand edit, another type): its cap's state is unknown. Checked before a script writes anything,
+ * since Redis does not roll a script back when a later command fails. INCRBY's own rule: "0", or
+ * an optional "-" and digits not starting with 0 (18 at most: within a 64-bit integer).
+ */
+const UNREADABLE_FUNCTION = `
+local function unreadable(key)
+  local v = redis.pcall('GET', key)
+  if v == false then return false end
+  if type(v) ~= 'string' then return true end
+  local digits = string.match(v, '^%-?([1-9]%d*)$')
+  return not (v == '0' or (digits ~= nil and #digits <= 18))
+end
+`;
+
+/**
  * Reserve (or extend) on every applicable cap, or refuse, as a Lua function: KEYS[k+1 ..] 4 per cap
  * (spent, reserved, holds, amounts), n caps; ARGV[a+1 ..]: callId, amount, leaseMs, mode,
- * limit×n, expireAt×n.
+ * limit×n, expireAt×n. Mode "reserve", "extend" (grow a hold) or "place" (a running call's hold
+ * into windows it is not in yet, unchecked: the call is already admitted). Returns {1} (reserved),
+ * {0, cap, spent, reserved} (over the limit) or {2, cap, key} (that cap's key holds no integer:
+ * refused, nothing written).
  */
 const RESERVE_FUNCTION = `
 local function reserve(k, n, a)
+  for i = 1, n do
+    for j = 3, 2, -1 do
+      if unreadable(KEYS[k+i*4-j]) then return {2, i, KEYS[k+i*4-j]} end
+    end
+  end
   local callId = ARGV[a+1]
   local amount = tonumber(ARGV[a+2])
   local lease = tonumber(ARGV[a+3])
@@ -75,15 +99,18 @@ local function reserve(k, n, a)
   for i = 1, n do
     local spent = tonumber(redis.call('GET', KEYS[k+i*4-3]) or '0')
     local reserved = tonumber(redis.call('GET', KEYS[k+i*4-2]) or '0')
-    if spent + reserved + amount > tonumber(ARGV[a+4+i]) then
+    if mode ~= 'place' and spent + reserved + amount > tonumber(ARGV[a+4+i]) then
       return {0, i, spent, reserved}
     end
   end
   for i = 1, n do
-    redis.call('INCRBY', KEYS[k+i*4-2], amount)
-    redis.call('HINCRBY', KEYS[k+i*4], callId, amount)
-    redis.call('ZADD', KEYS[k+i*4-1], nowMs + lease, callId)
-    for j = 0, 3 do redis.call('EXPIREAT', KEYS[k+i*4-j], ARGV[a+4+n+i]) end
+    -- A placement retried after a lost reply must not hold twice.
+    if mode ~= 'place' or redis.call('HEXISTS', KEYS[k+i*4], callId) == 0 then
+      redis.call('INCRBY', KEYS[k+i*4-2], amount)
+      redis.call('HINCRBY', KEYS[k+i*4], callId, amount)
+      redis.call('ZADD', KEYS[k+i*4-1], nowMs + lease, callId)
+      for j = 0, 3 do redis.call('EXPIREAT', KEYS[k+i*4-j], ARGV[a+4+n+i]) end
+    end
   end
   return {1}
 end
@@ -92,37 +119,49 @@ end
 /**
  * Settle (amount = micro-dollars) or release (amount = "release") one call, as a Lua function:
  * KEYS[k+1 ..] 5 per cap window (spent, reserved, holds, amounts, applied), n windows; each
- * window's expireAt at ARGV[a+i]. Returns how many windows counted it (0 when already applied).
+ * window's expireAt at ARGV[a+i]. Returns how many windows counted it (0 when already applied),
+ * and the first key that holds no integer (false: none). Such a window is left untouched, not
+ * marked applied, so a journal replay once the key is fixed still counts the call there.
  */
 const SETTLE_FUNCTION = `
 local function settle(k, n, callId, amount, a)
-  local applied = 0
+  local applied, bad = 0, false
   for i = 1, n do
     local spentKey, reservedKey, holdsKey, amountsKey, appliedKey = KEYS[k+i*5-4], KEYS[k+i*5-3], KEYS[k+i*5-2], KEYS[k+i*5-1], KEYS[k+i*5]
-    local held = redis.call('HGET', amountsKey, callId)
-    if held then
-      redis.call('DECRBY', reservedKey, held)
-      redis.call('HDEL', amountsKey, callId)
-      redis.call('ZREM', holdsKey, callId)
+    local broken = (unreadable(spentKey) and spentKey) or (unreadable(reservedKey) and reservedKey)
+    if broken then
+      if amount ~= 'release' then bad = bad or broken end
+    else
+      local held = redis.call('HGET', amountsKey, callId)
+      if held then
+        redis.call('DECRBY', reservedKey, held)
+        redis.call('HDEL', amountsKey, callId)
+        redis.call('ZREM', holdsKey, callId)
+      end
+      if amount ~= 'release' and redis.call('SADD', appliedKey, callId) == 1 then
+        redis.call('INCRBY', spentKey, amount)
+        applied = applied + 1
+      end
+      for j = 0, 4 do redis.call('EXPIREAT', KEYS[k+i*5-j], ARGV[a+i]) end
     end
-    if amount ~= 'release' and redis.call('SADD', appliedKey, callId) == 1 then
-      redis.call('INCRBY', spentKey, amount)
-      applied = applied + 1
-    end
-    for j = 0, 4 do redis.call('EXPIREAT', KEYS[k+i*5-j], ARGV[a+i]) end
   end
-  return applied
+  return applied, bad
 end
 `;
 
 /** Reserve (or extend), or refuse. KEYS: 4 per cap (spent, reserved, holds, amounts). ARGV: callId, amount, leaseMs, mode, limit×n, expireAt×n. */
-export const RESERVE_LUA = `${RESERVE_FUNCTION}
+export const RESERVE_LUA = `${UNREADABLE_FUNCTION}${RESERVE_FUNCTION}
 return reserve(0, #KEYS / 4, 0)
 `;
 
-/** Settle (ARGV[2] = micro-dollars) or release (ARGV[2] = "release"). KEYS: 5 per cap (spent, reserved, holds, amounts, applied). ARGV: callId, amount|release, expireAt×n. */
-export const SETTLE_LUA = `${SETTLE_FUNCTION}
-return settle(0, #KEYS / 5, ARGV[1], ARGV[2], 2)
+/**
+ * Settle (ARGV[2] = micro-dollars) or release (ARGV[2] = "release"). KEYS: 5 per cap (spent, reserved, holds, amounts, applied). ARGV: callId, amount|release, expireAt×n.
+ * An error reply when a window's key holds no integer: the caller marks the call for the journal replay.
+ */
+export const SETTLE_LUA = `${UNREADABLE_FUNCTION}${SETTLE_FUNCTION}
+local applied, bad = settle(0, #KEYS / 5, ARGV[1], ARGV[2], 2)
+if bad then return redis.error_reply(bad .. ' holds no integer; the call was not counted there') end
+return applied
 `;
 
 /**
@@ -130,17 +169,22 @@ return settle(0, #KEYS / 5, ARGV[1], ARGV[2], 2)
  * settles queued since the last one). ARGV[1]: the number of settles; then per settle callId,
  * amount|release, its window count w, expireAt×w (its keys first in KEYS, 5 per window); then
  * the reservation's ARGV and KEYS as RESERVE_LUA's. The settles go first, so the reservation is
- * checked against their real cost rather than their holds.
+ * checked against their real cost rather than their holds. Returns RESERVE_LUA's reply; when a
+ * settle met a key that holds no integer, padded to 4 items and that key added as the 5th (the
+ * caller marks the settles for the journal replay; the reservation stands on its own caps).
  */
-export const SETTLE_THEN_RESERVE_LUA = `${SETTLE_FUNCTION}${RESERVE_FUNCTION}
-local k, a = 0, 1
+export const SETTLE_THEN_RESERVE_LUA = `${UNREADABLE_FUNCTION}${SETTLE_FUNCTION}${RESERVE_FUNCTION}
+local k, a, bad = 0, 1, false
 for _ = 1, tonumber(ARGV[1]) do
   local w = tonumber(ARGV[a+3])
-  settle(k, w, ARGV[a+1], ARGV[a+2], a + 3)
+  local _, b = settle(k, w, ARGV[a+1], ARGV[a+2], a + 3)
+  bad = bad or b
   k = k + 5 * w
   a = a + 3 + w
 end
-return reserve(k, (#KEYS - k) / 4, a)
+local r = reserve(k, (#KEYS - k) / 4, a)
+if bad then return {r[1], r[2] or 0, r[3] or 0, r[4] or 0, bad} end
+return r
 `;
 
 /** Extends the leases of calls still running. KEYS: holds ZSETs; ARGV: leaseMs, then one call id per key. */
@@ -165,6 +209,8 @@ interface ScriptPipeline {
 
 interface Hold {
   windows: { cap: TeamCap; base: string; end: Date }[];
+  /** Micro-dollars held in each window (the reservation plus its extensions). */
+  micros: bigint;
 }
 
 interface QueuedSettle {
@@ -237,12 +283,20 @@ export class RedisTeamEngine implements TeamEngine {
   private readonly client: Redis | Cluster;
   private readonly prefix: string;
   private readonly holds = new Map<string, Hold>();
-  private readonly figures = new Map<string, { base: string; spent: bigint; reserved: bigint }>();
+  /** Per cap, its current window's figures; undefined where the key holds no integer. */
+  private readonly figures = new Map<string, { base: string; spent: bigint | undefined; reserved: bigint | undefined }>();
+  /** The figure keys last found holding no integer (warned once per set). */
+  private unreadableKeys = "";
   private lastRefresh: Date | undefined;
   private teamText: string | undefined;
   /** Why the last team.json read was refused (logged once per reason). */
   private teamRefusal: string | undefined;
   private teamRead = false;
+  /** Bumped by setCaps: a reservation in flight across it may hold in windows no longer current. */
+  private capsGeneration = 0;
+  /** False from a window change until every running call's hold is in the new windows. */
+  private holdsPlaced = true;
+  private placing: Promise<boolean> | undefined;
   private readonly listeners: ((text: string | undefined) => void)[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -306,8 +360,63 @@ export class RedisTeamEngine implements TeamEngine {
   async setCaps(caps: CapConfig[], timeZone: string): Promise<void> {
     this.caps.set(caps, timeZone);
     this.capsKnown = true;
+    this.capsGeneration++;
     this.needsReplay = true; // new caps: contribute this machine's journal to them
+    // A new zone or window gives caps new windows (new keys): running calls' holds follow them there,
+    // else reservations in the new windows are checked without them. Until then reserve() waits.
+    this.holdsPlaced = false;
+    await this.placeHolds();
     await this.refresh();
+  }
+
+  /**
+   * Places every running call's hold in its caps' current windows it is not in yet (keeping the
+   * old ones, which its settle or release clears). Shared while running; true once all are placed.
+   */
+  private placeHolds(): Promise<boolean> {
+    if (this.holdsPlaced) return Promise.resolve(true);
+    if (!this.placing) {
+      const placing = (async () => {
+        let placed = false;
+        // Again if the windows changed meanwhile (a few rounds at most: setCaps follows team.json edits).
+        for (let round = 0; round < 5 && !placed; round++) {
+          const generation = this.capsGeneration;
+          placed = true;
+          for (const [callId, hold] of [...this.holds]) placed = (await this.placeHold(callId, hold)) && placed;
+          if (!placed) break;
+          placed = generation === this.capsGeneration;
+        }
+        this.holdsPlaced = placed;
+        return placed;
+      })();
+      // Cleared once done (not inside the function: with no hold it finishes before it is stored).
+      const clear = () => {
+        if (this.placing === placing) this.placing = undefined;
+      };
+      placing.then(clear, clear);
+      this.placing = placing;
+    }
+    return this.placing;
+  }
+
+  /** One hold into the current windows of its caps; false when the store did not take it. */
+  private async placeHold(callId: string, hold: Hold): Promise<boolean> {
+    const ids = [...new Set(hold.windows.map((w) => w.cap.id))];
+    const missing = this.windowsOf(ids, this.o.now()).filter((w) => !hold.windows.some((h) => h.base === w.base));
+    if (missing.length === 0) return true;
+    if (!this.isReady()) return false;
+    const keys = missing.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`]);
+    const args = [callId, String(hold.micros), String(this.leaseMs), "place", ...missing.map((w) => String(w.cap.limit / PICOS_PER_MICRO)), ...missing.map((w) => String(expireAt(w.end)))];
+    try {
+      const r = await this.scripts().bbReserve(keys.length, ...keys, ...args);
+      if (Number(r[0]) !== 1) throw new Error(`${String(r[2])} holds no integer`);
+    } catch (err) {
+      this.o.log.warn(`team ledger ${this.where}: could not move running call ${callId}'s hold to its caps' new windows (${(err as Error).message}); team reservations wait until it is`);
+      return false;
+    }
+    if (this.holds.get(callId) === hold) hold.windows.push(...missing);
+    else void this.dropHold(callId, missing); // it settled meanwhile
+    return true;
   }
 
   applicable(subject: CallSubject): string[] {
@@ -315,8 +424,14 @@ export class RedisTeamEngine implements TeamEngine {
   }
 
   async reserve(req: TeamReserveRequest): Promise<TeamReserveResult> {
-    const windows = this.windowsOf(req.capIds, req.now);
     if (!this.isReady()) return this.unavailable(req.capIds);
+    // Checked against every running call's hold: refused while some could not be moved to new windows.
+    if (!(await this.placeHolds())) {
+      if (!this.isReady()) return this.unavailable(req.capIds);
+      return { ok: false, capId: req.capIds[0]!, message: `Bedrock Budget refused this call: the team caps' windows changed (time zone or window), and the reservations of calls still running could not be moved to the new windows in the team ledger (${this.where}), so team cap ${req.capIds.map((id) => `"${id}"`).join(", ")} cannot be checked. See the gateway's log; retry in a moment.` };
+    }
+    const generation = this.capsGeneration;
+    const windows = this.windowsOf(req.capIds, req.now);
     const amount = toMicros(req.amount);
     const keys = windows.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`]);
     const args = [req.callId, String(amount), String(this.leaseMs), "reserve", ...windows.map((w) => String(w.cap.limit / PICOS_PER_MICRO)), ...windows.map((w) => String(expireAt(w.end)))];
@@ -336,11 +451,17 @@ export class RedisTeamEngine implements TeamEngine {
     } finally {
       carried?.resolve();
     }
+    // A carried settle met a key that holds no integer: not counted there, so the replay must.
+    if (carried && result.length > 4) this.settlesLost(carried.settles, `${String(result[4])} holds no integer`);
     if (Number(result[0]) === 1) {
-      this.holds.set(req.callId, { windows });
+      const hold: Hold = { windows, micros: amount };
+      this.holds.set(req.callId, hold);
+      // The windows changed while it was reserved: setCaps's placement did not see this hold.
+      if (generation !== this.capsGeneration && !(await this.placeHold(req.callId, hold))) this.holdsPlaced = false;
       return { ok: true, capIds: req.capIds };
     }
     const w = windows[Number(result[1]) - 1]!;
+    if (Number(result[0]) === 2) return { ok: false, capId: w.cap.id, message: this.unreadableMessage(w.cap.id, String(result[2])) };
     const refusal: Refusal = {
       capId: w.cap.id,
       scope: "team",
@@ -361,8 +482,12 @@ export class RedisTeamEngine implements TeamEngine {
     const args = [callId, String(toMicros(extra)), String(this.leaseMs), "extend", ...hold.windows.map((w) => String(w.cap.limit / PICOS_PER_MICRO)), ...hold.windows.map((w) => String(expireAt(w.end)))];
     try {
       const r = await this.scripts().bbReserve(keys.length, ...keys, ...args);
-      if (Number(r[0]) === 1) return { ok: true };
+      if (Number(r[0]) === 1) {
+        hold.micros += toMicros(extra);
+        return { ok: true };
+      }
       const w = hold.windows[Number(r[1]) - 1]!;
+      if (Number(r[0]) === 2) return { ok: false, message: this.unreadableMessage(w.cap.id, String(r[2])) };
       const refusal: Refusal = {
         capId: w.cap.id, scope: "team", window: w.cap.cap.window, limitPicos: w.cap.limit,
         spentPicos: BigInt(r[2]!) * PICOS_PER_MICRO, reservedPicos: BigInt(r[3]!) * PICOS_PER_MICRO, worstCasePicos: extra, resetsAt: w.end,
@@ -483,11 +608,12 @@ export class RedisTeamEngine implements TeamEngine {
         scope: "team",
         window: cap.cap.window,
         limitPicos: cap.limit,
-        spentPicos: current ? f.spent * PICOS_PER_MICRO : 0n,
-        reservedPicos: current ? f.reserved * PICOS_PER_MICRO : 0n,
+        spentPicos: current ? (f.spent ?? 0n) * PICOS_PER_MICRO : 0n,
+        reservedPicos: current ? (f.reserved ?? 0n) * PICOS_PER_MICRO : 0n,
         windowStart: b.start,
         resetsAt: b.end,
-        team: { source: "redis", asOf, stale },
+        // A figure that cannot be read is shown as not current, not as $0 spent.
+        team: { source: "redis", asOf, stale: stale || (current === true && (f.spent === undefined || f.reserved === undefined)) },
       };
       Object.assign(s, capScopeFields(cap.cap));
       return s;
@@ -515,11 +641,15 @@ export class RedisTeamEngine implements TeamEngine {
     if (this.closed || !this.isReady()) return;
     const now = this.o.now();
     const caps = this.caps.all().map((cap) => ({ cap, base: this.base(cap, this.caps.bounds(cap, now).start) }));
+    const teamKey = `${this.prefix}:team.json`;
+    let unreadable: string[];
     try {
       const pipe = this.client.pipeline();
+      // EXISTS: an empty value is a team.json (invalid), not its absence; STRLEN and GETRANGE answer alike for both.
+      pipe.exists(teamKey);
       // The same bound as the folder's team.json: a huge value must not be pulled into memory on every poll.
-      pipe.strlen(`${this.prefix}:team.json`);
-      pipe.getrange(`${this.prefix}:team.json`, 0, TEAM_FILE_MAX_BYTES);
+      pipe.strlen(teamKey);
+      pipe.getrange(teamKey, 0, TEAM_FILE_MAX_BYTES);
       pipe.exists(this.marker());
       for (const c of caps) pipe.get(`${c.base}:spent`).get(`${c.base}:reserved`);
       const replies = (await pipe.exec()) ?? [];
@@ -528,17 +658,15 @@ export class RedisTeamEngine implements TeamEngine {
         if (err) throw err;
         return v;
       };
-      const length = Number(value(0));
-      const text = length > 0 ? (value(1) as string) : undefined;
+      const exists = Number(value(0)) > 0;
+      const length = Number(value(1));
+      const text = exists ? (value(2) as string) : undefined;
+      const markerExists = Number(value(3)) > 0;
+      // team.json before the figures: a figure that cannot be read must not stop a team.json change.
       this.teamRead = true;
-      if (Number(value(2)) === 0) this.needsReplay = true;
-      caps.forEach((c, i) => {
-        this.figures.set(c.cap.id, { base: c.base, spent: BigInt((value(3 + 2 * i) as string | null) ?? "0"), reserved: BigInt((value(4 + 2 * i) as string | null) ?? "0") });
-      });
-      this.lastRefresh = this.o.now();
       if (length > TEAM_FILE_MAX_BYTES) {
         const why = `${length} bytes, over the ${TEAM_FILE_MAX_BYTES}-byte limit`;
-        if (why !== this.teamRefusal) this.o.log.error(`team ledger ${this.where}: not reading ${this.prefix}:team.json: ${why}; the last good team.json stays in force`);
+        if (why !== this.teamRefusal) this.o.log.error(`team ledger ${this.where}: not reading ${teamKey}: ${why}; the last good team.json stays in force`);
         this.teamRefusal = why;
       } else {
         this.teamRefusal = undefined;
@@ -547,11 +675,28 @@ export class RedisTeamEngine implements TeamEngine {
           for (const l of this.listeners) l(text);
         }
       }
+      if (!markerExists) this.needsReplay = true;
+      // Each figure on its own: one that holds no integer makes its cap's state unknown, not the others'.
+      unreadable = [];
+      caps.forEach((c, i) => {
+        const [spent, reserved] = [figure(replies[4 + 2 * i]), figure(replies[5 + 2 * i])];
+        if (spent === undefined) unreadable.push(`${c.base}:spent`);
+        if (reserved === undefined) unreadable.push(`${c.base}:reserved`);
+        this.figures.set(c.cap.id, { base: c.base, spent, reserved });
+      });
+      this.lastRefresh = this.o.now();
     } catch (err) {
       this.o.log.debug(`team ledger ${this.where}: refresh failed: ${(err as Error).message}`);
       return;
     }
-    if (this.needsReplay && this.capsKnown) await this.replay();
+    const keys = unreadable.join(", ");
+    if (keys !== this.unreadableKeys && keys !== "") {
+      this.o.log.warn(`team ledger ${this.where}: ${keys} ${unreadable.length === 1 ? "holds" : "hold"} no integer (the gateways write whole micro-dollars only); calls that need ${unreadable.length === 1 ? "that cap" : "those caps"} are refused until ${unreadable.length === 1 ? "it is" : "they are"} set to a whole number of micro-dollars`);
+    }
+    this.unreadableKeys = keys;
+    // While a window's key holds no integer its settles fail, and a replay would only fail and retry
+    // every poll: it waits until the key is fixed, then counts what was not counted meanwhile.
+    if (this.needsReplay && this.capsKnown && keys === "") await this.replay();
   }
 
   /**
@@ -629,6 +774,15 @@ export class RedisTeamEngine implements TeamEngine {
 
   isReady(): boolean {
     return this.client.status === "ready";
+  }
+
+  /** Refusal text for a cap whose figure key holds no integer (whatever teamUnavailable says: the store answers, its figure cannot be trusted). */
+  private unreadableMessage(capId: string, key: string): string {
+    return (
+      `Bedrock Budget refused this call: team cap "${capId}" cannot be checked, because the team ledger (${this.where}) ` +
+      `holds a value that is not an integer at ${key} (the gateways write whole micro-dollars only). ` +
+      `Set that key to a whole number of micro-dollars (round the figure up, e.g. with redis-cli SET); calls are admitted again at once.`
+    );
   }
 
   private unavailable(capIds: string[]): TeamReserveResult {
@@ -724,6 +878,14 @@ function parseMark(text: string | null): ReplayMark | undefined {
     if (!/^\d{4}-\d{2}$/.test(month) || !isObject(m) || !Number.isSafeInteger(m.end) || (m.end as number) < 0 || typeof m.sha !== "string") return undefined;
   }
   return value as unknown as ReplayMark;
+}
+
+/** A figure key's value as INCRBY reads it (absent: 0), or undefined when it holds no integer or could not be read. */
+function figure(reply: [Error | null, unknown] | undefined): bigint | undefined {
+  if (!reply || reply[0]) return undefined;
+  const v = reply[1];
+  if (v === null || v === undefined) return 0n;
+  return typeof v === "string" && /^(0|-?[1-9]\d{0,17})$/.test(v) ? BigInt(v) : undefined;
 }
 
 function expireAt(windowEnd: Date): number {
