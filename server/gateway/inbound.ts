@@ -3,7 +3,7 @@ import http2 from "node:http2";
 import type { AwsCredentialIdentity } from "@smithy/types";
 import type { AnyRequest, AnyResponse } from "./listener";
 import type { CallerMatch } from "./callerCredentials";
-import { maskKey, parseAuthorization, scopeProblem, sha256Hex, verifySignature, type ParsedAuthorization } from "./sigv4";
+import { maskKey, parseAuthorization, regionProblem, scopeProblem, sha256Hex, verifySignature, type ParsedAuthorization } from "./sigv4";
 
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d{1,5})?$/i;
 
@@ -80,7 +80,8 @@ export type HeaderCheck =
   /** `profile`: the `callers` profile whose credentials the call is signed with (absent: the gateway's own); `unverified`: simulate mode. */
   | { ok: true; kind: "sigv4"; auth: ParsedAuthorization; credentials: AwsCredentialIdentity; profile?: string; unverified?: true }
   | { ok: true; kind: "bearer"; caller: string }
-  | { ok: false; message: string };
+  /** `invalid`: the request itself is wrong (a 400), not who signed it (a 403). */
+  | { ok: false; message: string; invalid?: true };
 
 /**
  * What the Authorization header alone decides, before a byte of the body is read: no header, a
@@ -112,6 +113,9 @@ export async function checkAuthorizationHeader(input: {
         ? { ok: true, kind: "bearer", caller: apiKeyCaller(Array.isArray(header) ? header[0]! : header!) }
         : { ok: false, message: "Bedrock API keys (Authorization: Bearer) are refused because allowApiKeys is off; sign with SigV4, or set allowApiKeys to true to accept API keys" };
     case "sigv4": {
+      // Whoever signed it, a region that forms no host name cannot be forwarded: refused before the body is read.
+      const badRegion = regionProblem(parsed.auth.region);
+      if (badRegion) return { ok: false, message: `Bedrock Budget refused the request: ${badRegion}`, invalid: true };
       if (input.anyAccessKey) {
         const problem = scopeProblem(parsed.auth, { accessKeyId: parsed.auth.accessKeyId });
         if (problem) return { ok: false, message: `Bedrock Budget refused the request: ${problem}` };

@@ -19,7 +19,7 @@ import { admit, callerOf, journalRefusal, recordFreeCall, type CallIdentity, typ
 import { checkUsagePlan } from "./usagePlan";
 import { callerGone, readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
 import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
-import { forwardableHeaders, signUpstream } from "./sigv4";
+import { forwardableHeaders, signUpstream, type UpstreamTarget } from "./sigv4";
 import { sendUpstream, upstreamTarget, UpstreamError } from "./upstream";
 
 /** `scope`: what the gateway stops if it must shut down while this call runs. */
@@ -43,7 +43,7 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
   if (badId) return refuse(validation(`Bedrock Budget refused the request: ${badId}`));
 
   const header = await checkAuthorizationHeader({ headers: req.headers, credentials: ctx.credentials, allowApiKeys: ctx.config.allowApiKeys, profiles: ctx.callerProfiles, anyAccessKey: ctx.simulated });
-  if (!header.ok) return refuse(accessDenied(header.message));
+  if (!header.ok) return refuse(header.invalid ? validation(header.message) : accessDenied(header.message));
 
   let read: ReadBody;
   try {
@@ -208,14 +208,6 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
     return answer(res, refusal(admission.message));
   }
   const call = admission.call;
-  // Checked in the turn the close listener below is attached: a caller that left while the call
-  // was admitted fired its close already. Nothing reached Bedrock, so nothing is charged.
-  if (callerGone(res)) {
-    await call.settle({ outcome: "client-aborted", usage: { ...ZERO_USAGE }, usageEstimated: false, status: 499, message: "the caller left before the call was forwarded: it was not sent to Bedrock" }, 0n);
-    ctx.log.info(`${operation} ${route.modelId}: the caller left before the call was forwarded (not sent, nothing charged)`);
-    return;
-  }
-  for (const [name, value] of Object.entries(planned.headers)) res.setHeader(name, value); // sent with whatever answer follows
   const forward = (signal: AbortSignal | undefined) => x.forward(signal, planned);
 
   // A buffered call runs to completion so that it settles at the usage Bedrock reports rather
@@ -229,7 +221,22 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
     ctx.log.debug(`${operation} ${route.modelId}: the caller left before Bedrock answered; waiting up to ${ctx.inbound.limits.statusWaitMs} ms for its status`);
     giveUp = setTimeout(() => aborter?.abort(), ctx.inbound.limits.statusWaitMs);
   };
-  if (isStreaming(operation)) res.once("close", onClientGone);
+  // The reservation is journaled: whatever throws from here to the forward must settle it, or it
+  // stays held until a restart charges it as interrupted although nothing was sent.
+  try {
+    // Checked in the turn the close listener below is attached: a caller that left while the call
+    // was admitted fired its close already. Nothing reached Bedrock, so nothing is charged.
+    if (callerGone(res)) {
+      await call.settle({ outcome: "client-aborted", usage: { ...ZERO_USAGE }, usageEstimated: false, status: 499, message: "the caller left before the call was forwarded: it was not sent to Bedrock" }, 0n);
+      ctx.log.info(`${operation} ${route.modelId}: the caller left before the call was forwarded (not sent, nothing charged)`);
+      return;
+    }
+    for (const [name, value] of Object.entries(planned.headers)) res.setHeader(name, headerValue(value)); // sent with whatever answer follows
+    if (isStreaming(operation)) res.once("close", onClientGone);
+  } catch (err) {
+    await call.settle({ outcome: "upstream-error", usage: { ...ZERO_USAGE }, usageEstimated: false, status: 500, message: `Bedrock Budget failed before forwarding the call, so it was not sent to Bedrock: ${(err as Error).message}` }, 0n);
+    throw err; // the gateway's catch-all logs it and answers the caller
+  }
   let upstream;
   try {
     upstream = await forward(aborter?.signal);
@@ -352,25 +359,39 @@ async function forwardUpstream(
   auth: Extract<Authenticated, { ok: true }>,
   input: { method: string; rawPath: string; headers: AnyRequest["headers"]; body: Buffer; bodyRewritten: boolean; signal: AbortSignal | undefined; scope: CallScope },
 ) {
-  const target = upstreamTarget(ctx.config.upstreamEndpoint, auth.region);
-  const headers = forwardableHeaders(input.headers);
+  let target: UpstreamTarget;
   let outbound: Record<string, string>;
-  if (auth.kind === "bearer") {
-    outbound = { ...headers, authorization: String(input.headers.authorization), "content-length": String(input.body.byteLength) };
-  } else {
-    outbound = signUpstream({
-      method: input.method,
-      rawPath: input.rawPath,
-      headers,
-      body: input.body,
-      target,
-      region: auth.region,
-      credentials: auth.credentials,
-      // The caller's body hash only for the caller's bytes: a rewritten body is hashed anew as it is signed.
-      ...(input.bodyRewritten ? {} : { bodySha256: auth.bodySha256 }),
-    });
+  try {
+    target = upstreamTarget(ctx.config.upstreamEndpoint, auth.region);
+    const headers = forwardableHeaders(input.headers);
+    if (auth.kind === "bearer") {
+      outbound = { ...headers, authorization: String(input.headers.authorization), "content-length": String(input.body.byteLength) };
+    } else {
+      outbound = signUpstream({
+        method: input.method,
+        rawPath: input.rawPath,
+        headers,
+        body: input.body,
+        target,
+        region: auth.region,
+        credentials: auth.credentials,
+        // The caller's body hash only for the caller's bytes: a rewritten body is hashed anew as it is signed.
+        ...(input.bodyRewritten ? {} : { bodySha256: auth.bodySha256 }),
+      });
+    }
+  } catch (err) {
+    // No request was issued yet (no upstream address, no signature): nothing can have been charged.
+    return Promise.reject(new UpstreamError(`Bedrock Budget could not prepare the request for Bedrock: ${(err as Error).message}`, true));
   }
   return sendUpstream({ target, method: input.method, rawPath: input.rawPath, headers: outbound, body: input.body, ...(input.signal ? { signal: input.signal } : {}), scope: input.scope });
+}
+
+/**
+ * A header carries printable ASCII only (a cap id may hold a caller's name, such as 李雷): anything
+ * else is percent-encoded as UTF-8, '%' too, so the value decodes back exactly.
+ */
+function headerValue(value: string): string {
+  return value.replace(/[^\x20-\x24\x26-\x7e]+/g, (text) => Array.from(Buffer.from(text, "utf8"), (byte) => `%${byte.toString(16).toUpperCase().padStart(2, "0")}`).join(""));
 }
 
 export function answer(res: AnyResponse, error: ErrorAnswer): void {

@@ -137,11 +137,26 @@ export function verifySignature(input: VerifyInput): string | undefined {
 }
 
 /**
- * What the Authorization header alone shows to be wrong (service, access key), undefined when it
+ * AWS region names: us-east-1, eu-central-2, ap-southeast-5, us-gov-west-1, us-isob-east-1,
+ * eusc-de-east-1. The region forms the upstream's host name, so anything else (`us-east-1:x`)
+ * could not be forwarded.
+ */
+const REGION_PATTERN = /^[a-z]+(-[a-z]+)+-\d+$/;
+
+/** Why the credential scope's region cannot be a Bedrock region, undefined when it can. */
+export function regionProblem(region: string): string | undefined {
+  if (REGION_PATTERN.test(region)) return undefined;
+  return `the request is signed for region "${region.slice(0, 64)}", which is not an AWS region name (such as us-east-1); sign it for the region of the Bedrock endpoint`;
+}
+
+/**
+ * What the Authorization header alone shows to be wrong (service, access key, region), undefined when it
  * names the gateway's own key for Bedrock: checked before the body is read, and again in verifySignature.
  */
 export function scopeProblem(auth: ParsedAuthorization, credentials: Pick<AwsCredentialIdentity, "accessKeyId">): string | undefined {
   if (auth.service !== SIGNING_SERVICE) return `the request is signed for service "${auth.service}", not "${SIGNING_SERVICE}"`;
+  const region = regionProblem(auth.region);
+  if (region) return region;
   if (auth.accessKeyId !== credentials.accessKeyId) {
     return `the request is signed with access key ${maskKey(auth.accessKeyId)}, but the gateway's credentials are ${maskKey(credentials.accessKeyId)}; point the gateway at the same profile (awsProfile) as the caller`;
   }

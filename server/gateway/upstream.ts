@@ -45,7 +45,16 @@ export class UpstreamError extends Error {
   }
 }
 
+/** Codes that can only come before a connection exists (kept besides the socket's state, which decides the rest). */
 const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT"]);
+
+/**
+ * The event after which a request byte may be on the wire. Node holds a request's bytes until a
+ * new socket connects, and over TLS writes none before the handshake completed and the certificate
+ * verified ('secureConnect'): a failure before it (any certificate error, a reset or a non-TLS
+ * answer during the handshake, as behind a TLS-inspecting proxy) cannot have reached Bedrock.
+ */
+const READY_EVENT = { "http:": "connect", "https:": "secureConnect" } as const;
 
 export function sendUpstream(input: {
   target: UpstreamTarget;
@@ -64,31 +73,56 @@ export function sendUpstream(input: {
   if (scope?.stopped) return Promise.reject(new UpstreamError(scope.stopped.message, true));
   scope?.forwarding();
   return new Promise((resolve, reject) => {
-    const req = transport.request(
-      {
-        protocol: target.protocol,
-        hostname: target.hostname,
-        port: target.port,
-        method: input.method,
-        path: input.rawPath,
-        headers: input.headers,
-        agent: agents[target.protocol],
-        ...(input.signal ? { signal: input.signal } : {}),
-      },
-      (response) => {
-        // The relay adds its own listeners; this one keeps an error that comes before them (or
-        // after they are gone) from being thrown out of the event emitter, which would end the process.
-        response.on("error", () => undefined);
-        scope?.track(response);
-        resolve(response);
-      },
-    );
+    // Whether a byte of this request may have left the machine: decided by the socket, never by
+    // the error (money must not be lost: anything unsure counts as sent).
+    let maybeSent = false;
+    let req: http.ClientRequest;
+    try {
+      req = transport.request(
+        {
+          protocol: target.protocol,
+          hostname: target.hostname,
+          port: target.port,
+          method: input.method,
+          path: input.rawPath,
+          headers: input.headers,
+          agent: agents[target.protocol],
+          ...(input.signal ? { signal: input.signal } : {}),
+        },
+        (response) => {
+          // The relay adds its own listeners; this one keeps an error that comes before them (or
+          // after they are gone) from being thrown out of the event emitter, which would end the process.
+          response.on("error", () => undefined);
+          scope?.track(response);
+          resolve(response);
+        },
+      );
+    } catch (err) {
+      // Refused while being built (a header or path Node will not send): no socket was asked for.
+      reject(new UpstreamError(`${(err as NodeJS.ErrnoException).code ?? (err as Error).name}: ${(err as Error).message}`, true));
+      return;
+    }
+    req.once("socket", (socket) => {
+      // A kept-alive socket (or one somehow connected already, its handshake unknown): the upstream
+      // may read whatever is written to it, so a failure on it is charged.
+      if (req.reusedSocket || !socket.pending) {
+        maybeSent = true;
+        return;
+      }
+      socket.once(READY_EVENT[target.protocol], () => (maybeSent = true));
+    });
     scope?.track(req);
     // `on`, not `once`: a second 'error' with no listener would be thrown and end the process.
     req.on("error", (err: NodeJS.ErrnoException) => {
       const code = err.code ?? "";
-      reject(new UpstreamError(`${code || err.name}: ${err.message}`, NOT_SENT_CODES.has(code)));
+      reject(new UpstreamError(`${code || err.name}: ${err.message}`, !maybeSent || NOT_SENT_CODES.has(code)));
     });
-    req.end(input.body);
+    try {
+      req.end(input.body);
+    } catch (err) {
+      // Thrown before the socket is handed over (that happens on a later tick): nothing was written.
+      req.destroy();
+      reject(new UpstreamError(`${(err as NodeJS.ErrnoException).code ?? (err as Error).name}: ${(err as Error).message}`, true));
+    }
   });
 }
