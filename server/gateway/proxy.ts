@@ -18,7 +18,7 @@ import type { AnyRequest, AnyResponse } from "./listener";
 import { admit, callerOf, journalRefusal, recordFreeCall, type CallIdentity, type MeteredCall } from "./meteredCall";
 import { checkUsagePlan } from "./usagePlan";
 import { callerGone, readAll, relayBuffered, relayHeaders, relayStream, send } from "./relay";
-import { isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
+import { disguisedRoute, isStreaming, routeOf, routeProblem, targetProblem, type Route } from "./routes";
 import { forwardableHeaders, signUpstream, type UpstreamTarget } from "./sigv4";
 import { sendUpstream, upstreamTarget, UpstreamError } from "./upstream";
 
@@ -33,6 +33,10 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
   const route = routeOf(method, rawPath);
   if (route.kind === "unsupported") {
     return refuse(validation(`Bedrock Budget cannot meter ${route.what}, so it does not forward it. Call Bedrock directly for this operation.`));
+  }
+  const disguised = route.kind === "unknown" ? disguisedRoute(method, rawPath) : undefined;
+  if (disguised) {
+    return refuse(validation(`Bedrock Budget refused ${method} ${rawPath.split("?")[0]}: it is an unusual spelling of ${disguised} (escaped letters, dot segments, doubled slashes or capitals), which AWS may route as that operation. Send it as the SDKs do.`));
   }
   if (route.kind === "unknown" && !ctx.config.allowUnmeteredOperations) {
     return refuse(bedrockError(404, "UnknownOperationException",

@@ -40,6 +40,29 @@ export function routeOf(method: string, rawPath: string): Route {
   return { kind: "unknown" };
 }
 
+/**
+ * A path the gateway does not know that is another spelling of one it does (`/model/x/%69nvoke`,
+ * `/model/x/./invoke`, `//model/x/invoke/`, `/model/x/Invoke`): AWS may decode and normalize a
+ * path before routing it, so under allowUnmeteredOperations such a spelling could reach a paid
+ * operation unmetered. Returns the operation it spells, to be refused; undefined for any other path.
+ */
+export function disguisedRoute(method: string, rawPath: string): string | undefined {
+  const segments: string[] = [];
+  for (const raw of (rawPath.split("?")[0] ?? "").split("/")) {
+    const segment = safeDecode(raw);
+    if (segment === undefined) return undefined; // targetProblem names it
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") segments.pop();
+    else segments.push(segment);
+  }
+  // The operation (and route) words in lower case, the ids as they are, each re-encoded as the SDKs send them.
+  const spelled = `/${segments.map((s, i) => encodeURIComponent(i === 1 || (segments[0] === "guardrail" && i === 3) ? s : s.toLowerCase())).join("/")}`;
+  const route = routeOf(method.toUpperCase(), spelled);
+  if (route.kind === "model" || route.kind === "guardrail") return route.operation;
+  if (route.kind === "unsupported") return route.what;
+  return undefined;
+}
+
 export function isStreaming(operation: Operation): boolean {
   return operation === "InvokeModelWithResponseStream" || operation === "ConverseStream";
 }

@@ -481,6 +481,32 @@ describe("gateway: bad input and failures", function () {
     assert.equal(await statusOf(`localhost:${h.gateway.port}`), 200);
   });
 
+  it("refuses another spelling of a paid operation even where unmetered calls are allowed: it is never forwarded", async () => {
+    const open = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }], allowUnmeteredOperations: true });
+    // The path as written (fetch would resolve its dot segments).
+    const post = (rawPath: string) =>
+      new Promise<{ status: number; message: string }>((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port: open.gateway.port, method: "POST", path: rawPath, headers: { "content-type": "application/json" } }, (res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => (body += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, message: (JSON.parse(body || "{}") as { message?: string }).message ?? "" }));
+        });
+        req.once("error", reject);
+        req.end(anthropicBody("hi", 10));
+      });
+    try {
+      for (const op of ["%69nvoke", "./invoke", "Invoke", "invoke/"]) {
+        const res = await post(`/model/${encodeURIComponent(SONNET_45)}/${op}`);
+        assert.equal(res.status, 400, op);
+        assert.match(res.message, /unusual spelling of InvokeModel/, op);
+      }
+      assert.equal(open.fake.hits.length, 0, "nothing reached Bedrock");
+      assert.notEqual((await post("/foo/bar")).status, 400, "an unknown path is still forwarded (unmetered) when allowed");
+    } finally {
+      await open.close();
+    }
+  });
+
   it("refuses an unknown operation clearly unless unmetered calls are allowed", async () => {
     const res = await fetch(`${h.gateway.url}/foo/bar`, { method: "POST", body: "{}" });
     assert.equal(res.status, 404);

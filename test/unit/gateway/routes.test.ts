@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isStreaming, routeOf, routeProblem, targetProblem } from "../../../server/gateway/routes";
+import { disguisedRoute, isStreaming, routeOf, routeProblem, targetProblem } from "../../../server/gateway/routes";
 
 const SONNET_45 = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 const enc = encodeURIComponent;
@@ -166,5 +166,27 @@ describe("routes: routeProblem (Bedrock's modelId patterns, whole-id match)", ()
     assert.equal(routeProblem(routeOf("POST", "/guardrail/gr-abc123/version/DRAFT/apply")), undefined);
     assert.match(routeProblem(routeOf("POST", "/guardrail/gr/version/01/apply")) ?? "", /guardrail version "01"/);
     assert.match(routeProblem(routeOf("POST", "/guardrail/gr%0A/version/1/apply")) ?? "", /guardrail identifier/);
+  });
+});
+
+describe("routes: disguisedRoute (another spelling of a known operation)", () => {
+  const model = `/model/${enc(SONNET_45)}`;
+  it("names the operation that escaped letters, dot segments, doubled slashes or capitals spell", () => {
+    assert.equal(disguisedRoute("POST", `${model}/%69nvoke`), "InvokeModel");
+    assert.equal(disguisedRoute("POST", `${model}/./converse-stream`), "ConverseStream");
+    assert.equal(disguisedRoute("POST", `/model/other/../${enc(SONNET_45)}/invoke`), "InvokeModel");
+    assert.equal(disguisedRoute("POST", `/${model}/invoke/`), "InvokeModel");
+    assert.equal(disguisedRoute("POST", `${model}/Converse?x=1`), "Converse");
+    assert.equal(disguisedRoute("post", `${model}/invoke/`), "InvokeModel");
+    assert.equal(disguisedRoute("POST", `/model/${enc("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x")}//invoke`), "InvokeModel", "an ARN's escaped slash stays in its id");
+    assert.equal(disguisedRoute("POST", "/Guardrail/Gr1/VERSION/DRAFT/apply"), "ApplyGuardrail");
+    assert.match(disguisedRoute("POST", "/async-invoke/") ?? "", /StartAsyncInvoke/);
+  });
+
+  it("leaves other paths alone, case of the ids included", () => {
+    assert.equal(disguisedRoute("POST", "/foo/bar"), undefined);
+    assert.equal(disguisedRoute("POST", `${model}/not-an-operation`), undefined);
+    assert.equal(disguisedRoute("GET", `${model}/invoke`), undefined);
+    assert.equal(disguisedRoute("POST", `${model}/%ZZ`), undefined, "a broken escape is targetProblem's to name");
   });
 });
