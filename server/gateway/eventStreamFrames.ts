@@ -20,18 +20,30 @@ export class FrameError extends Error {}
 export class FrameSplitter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  private broken: FrameError | undefined;
+  /** The length prefix of the frame being gathered, once read (it may arrive split across chunks). */
+  private frameLength: number | undefined;
 
-  /** Returns every frame completed by this chunk, in order. */
+  /**
+   * Returns every frame completed by this chunk, in order. Bytes that cannot start a frame set
+   * `fault` (the frames before them are still returned: they may hold the final usage) and
+   * nothing after them is ever read.
+   */
   push(chunk: Buffer): Buffer[] {
+    if (this.broken) return [];
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     const frames: Buffer[] = [];
     while (this.pendingBytes >= 4) {
-      const head = this.pending.length === 1 ? this.pending[0]! : this.collapse();
-      const total = head.readUInt32BE(0);
-      if (total < FRAME_OVERHEAD || total > MAX_FRAME_BYTES) throw new FrameError(`event-stream frame of ${total} bytes is not valid`);
+      const total = (this.frameLength ??= this.nextLength());
+      if (total < FRAME_OVERHEAD || total > MAX_FRAME_BYTES) {
+        this.broken = new FrameError(`event-stream frame of ${total} bytes is not valid`);
+        break;
+      }
+      // Joined only once the frame is whole: a 16 MB frame in small chunks is copied once, not per chunk.
       if (this.pendingBytes < total) break;
-      const all = this.collapse();
+      const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+      this.frameLength = undefined;
       frames.push(all.subarray(0, total));
       const rest = all.subarray(total);
       this.pending = rest.length ? [rest] : [];
@@ -40,15 +52,20 @@ export class FrameSplitter {
     return frames;
   }
 
+  /** Why the stream stopped being readable, once it has; frames returned before it are good. */
+  get fault(): FrameError | undefined {
+    return this.broken;
+  }
+
   /** Bytes received that do not yet form a whole frame. */
   get leftover(): number {
     return this.pendingBytes;
   }
 
-  private collapse(): Buffer {
-    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-    this.pending = [all];
-    return all;
+  /** The next frame's length prefix, read across chunks without joining them. */
+  private nextLength(): number {
+    const first = this.pending[0]!;
+    return (first.length >= 4 ? first : Buffer.concat(this.pending, 4)).readUInt32BE(0);
   }
 }
 

@@ -237,6 +237,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
             res.once("drain", () => upstream.resume());
           }
         }
+        if (splitter.fault) unreadable(splitter.fault.message);
       } catch (err) {
         unreadable((err as Error).message);
       }

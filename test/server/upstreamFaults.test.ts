@@ -70,8 +70,8 @@ describe("upstream faults: a corrupt event-stream frame stops only its own call"
   beforeEach(() => h.fake.reset());
 
   const operations = [
-    { name: "ConverseStream", send: converseStream, firstEvent: "messageStart", worstCase: NOVA_WORST },
-    { name: "InvokeModelWithResponseStream", send: invokeStream, firstEvent: "chunk", worstCase: SONNET_WORST },
+    { name: "ConverseStream", send: converseStream, firstEvent: "messageStart", worstCase: NOVA_WORST, outputPicos: 240_000n },
+    { name: "InvokeModelWithResponseStream", send: invokeStream, firstEvent: "chunk", worstCase: SONNET_WORST, outputPicos: 15_000_000n },
   ];
   for (const op of operations) {
     for (const corruption of CORRUPTIONS) {
@@ -101,6 +101,43 @@ describe("upstream faults: a corrupt event-stream frame stops only its own call"
         assert.equal(ok.usage.outputTokens, 10);
       });
     }
+  }
+
+  for (const op of operations) {
+    it(`${op.name}: bytes no frame can start with, in the same read as the last frames, spoil nothing delivered: the whole answer, no error, charged its real usage`, async () => {
+      h.fake.behave(() => ({ kind: "ok" }));
+      const clean = await drain(await op.send(h.client));
+      assert.equal(clean.error, undefined);
+
+      // Every frame (the final usage included), then trailing garbage, in one write.
+      h.fake.behave(() => ({ kind: "corrupt-frame", afterChunks: Infinity, corruption: "bad-prefix", oneWrite: true }));
+      const { events, error } = await drain(await op.send(h.client));
+      assert.equal(error, undefined, "the caller has the whole answer: an error could make it retry and pay twice");
+      assert.deepEqual(events, clean.events);
+      await h.fake.faultResponsesClosed();
+
+      const call = await lastCall(h.gateway.url, h.gateway.api.token());
+      assert.equal(call.outcome, "upstream-failed");
+      assert.match(call.message ?? "", /could not be read: event-stream frame of 3 bytes is not valid/);
+      assert.equal(call.usageEstimated, false);
+      assert.equal(call.usage.outputTokens, 40);
+      assert.equal(call.costPicos, String(40n * op.outputPicos), "Bedrock's own usage, not the worst case");
+      assert.equal(await reserved(h.gateway.url), "0");
+    });
+
+    it(`${op.name}: good frames and bad bytes in one read: the good frames are relayed, then InternalServerException, charged its worst case`, async () => {
+      h.fake.behave(() => ({ kind: "corrupt-frame", afterChunks: 2, corruption: "bad-prefix", oneWrite: true }));
+      const { events, error } = await drain(await op.send(h.client));
+      assert.equal(events[0], op.firstEvent);
+      assert.equal(events.length, 2, "both good frames reached the caller");
+      assert.equal(error?.name, "InternalServerException");
+      assert.match(error!.message, /could not read Bedrock's stream/);
+      await h.fake.faultResponsesClosed();
+      const call = await lastCall(h.gateway.url, h.gateway.api.token());
+      assert.equal(call.outcome, "upstream-failed");
+      assert.equal(call.costPicos, op.worstCase);
+      assert.equal(await reserved(h.gateway.url), "0");
+    });
   }
 
   it("ConverseStream answered with a JSON body instead of an event stream: a clear error, charged its worst case", async () => {

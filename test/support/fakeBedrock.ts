@@ -68,12 +68,17 @@ export type Behavior =
   /**
    * Streams only: `afterChunks` good frames, then one bad frame, then the response stays open (it
    * never ends): only the gateway closing the connection ends it. On a unary operation it is a fake bug (500).
+   * `bad-prefix` is no frame at all but bytes whose length prefix no frame can have, so it breaks
+   * none and may follow every good frame, the final usage included (trailing garbage).
+   * `oneWrite`: the good frames and the bad bytes leave in one write, so a reader gets them together.
    */
-  | { kind: "corrupt-frame"; afterChunks: number; corruption: "prelude-crc" | "message-crc" | "length" | "garbage" }
+  | { kind: "corrupt-frame"; afterChunks: number; corruption: Corruption; oneWrite?: boolean }
   /** `afterChunks` good frames, then half of the next, then the socket is destroyed (unary: half the body). */
   | { kind: "cut-mid-frame"; afterChunks: number }
   /** Any operation: this status (default 200), content type (default application/json) and body (UTF-8), nothing else. */
   | { kind: "bad-body"; body: string; status?: number; contentType?: string };
+
+export type Corruption = "prelude-crc" | "message-crc" | "length" | "garbage" | "bad-prefix";
 
 type FaultBehavior = Extract<Behavior, { kind: "corrupt-frame" | "cut-mid-frame" | "bad-body" }>;
 
@@ -592,9 +597,12 @@ interface FaultRequest {
 }
 
 /** A copy of a good frame, broken the named way (both CRCs recomputed where the fault is elsewhere). */
-export function corruptFrame(good: Uint8Array, corruption: Extract<Behavior, { kind: "corrupt-frame" }>["corruption"]): Buffer {
+export function corruptFrame(good: Uint8Array, corruption: Corruption): Buffer {
   const frame = Buffer.from(good);
   switch (corruption) {
+    case "bad-prefix":
+      // A length prefix of 3: shorter than any frame's 16-byte prelude and checksum.
+      return Buffer.from([0, 0, 0, 3, 0xba, 0xd0]);
     case "prelude-crc":
       frame[8] = frame[8]! ^ 0xff;
       return frame;
@@ -660,13 +668,18 @@ async function sendFault(req: http.IncomingMessage, res: http.ServerResponse, be
   if (request.operation === "InvokeModelWithResponseStream") headers["X-Amzn-Bedrock-Content-Type"] = "application/json";
   res.writeHead(200, headers);
   res.flushHeaders();
-  const good = Math.min(behavior.afterChunks, frames.length - 1);
+  const breaksNoFrame = behavior.kind === "corrupt-frame" && behavior.corruption === "bad-prefix";
+  const good = Math.min(behavior.afterChunks, breaksNoFrame ? frames.length : frames.length - 1);
+  if (behavior.kind === "corrupt-frame" && behavior.oneWrite) {
+    await writeAsync(res, Buffer.concat([...frames.slice(0, good), corruptFrame((frames[good] ?? frames[0]) as Frame, behavior.corruption)]));
+    return; // the response stays open, as below
+  }
   for (let i = 0; i < good; i++) {
     if (res.destroyed || host.closed) return;
     await writeAsync(res, frames[i] as Frame);
   }
   if (res.destroyed || host.closed) return;
-  const next = frames[good] as Frame;
+  const next = (frames[good] ?? frames[0]) as Frame; // past the last frame only for bad-prefix, which ignores it
   if (behavior.kind === "cut-mid-frame") {
     await writeAsync(res, next.subarray(0, Math.floor(next.length / 2)));
     cutConnection(req, res);

@@ -482,6 +482,21 @@ describe("FakeBedrock", () => {
       });
     }
 
+    it("corrupt-frame (bad-prefix, oneWrite): every good frame and then a length prefix no frame can have, and the response stays open", async () => {
+      fake.behave(() => ({ kind: "corrupt-frame", afterChunks: Infinity, corruption: "bad-prefix", oneWrite: true }));
+      const bad = Buffer.from([0, 0, 0, 3, 0xba, 0xd0]);
+      const { status, bytes } = await readUntil(modelPath(HAIKU, "invoke-with-response-stream"), (b) => b.subarray(-bad.length).equals(bad));
+      assert.equal(status, 200);
+      const frames = rawFrames(bytes);
+      const good = frames.reduce((n, f) => n + f.length, 0);
+      const decodedFrames = decodeFrames(Buffer.concat(frames));
+      assert.ok(decodedFrames.length >= 3, "the whole stream");
+      const last = Buffer.from(String(decodedFrames.at(-1)!.json.bytes), "base64").toString("utf8");
+      assert.match(last, /amazon-bedrock-invocationMetrics/, "the final usage is among them");
+      assert.ok(bytes.subarray(good).equals(bad), "nothing but the bad bytes after the frames");
+      await fake.faultResponsesClosed();
+    });
+
     it("cut-mid-frame: good frames, half of the next, then a dead socket", async () => {
       fake.behave(() => ({ kind: "cut-mid-frame", afterChunks: 2 }));
       const r = await signedCall(fake, { path: modelPath(HAIKU, "converse-stream") });

@@ -50,6 +50,9 @@ function feed(bytes: Buffer, cuts: number[]): { frames: Buffer[]; leftover: numb
   return { frames, leftover: splitter.leftover };
 }
 
+/** The splitter's fault message, read through a call so an earlier assertion does not narrow it away. */
+const faultOf = (splitter: FrameSplitter): string => splitter.fault?.message ?? "";
+
 /** Decodes frames with the codec (which needs exactly one whole frame each) to what a client reads. */
 function decoded(frames: Buffer[]): Array<{ type: string; body: string }> {
   return frames.map((f) => {
@@ -131,19 +134,58 @@ describe("eventStreamFrames: FrameSplitter", () => {
     assert.equal(splitter.leftover, 5);
   });
 
-  it("throws on a frame length that cannot be valid", () => {
+  it("reports a frame length that cannot be valid as its fault, and reads nothing after it", () => {
     const tooSmall = Buffer.alloc(16);
     tooSmall.writeUInt32BE(15, 0);
-    assert.throws(() => new FrameSplitter().push(tooSmall), /15 bytes is not valid/);
+    const small = new FrameSplitter();
+    assert.deepEqual(small.push(tooSmall), []);
+    assert.match(faultOf(small), /15 bytes is not valid/);
+    assert.ok(small.fault instanceof FrameError);
 
     const tooLarge = Buffer.alloc(8);
     tooLarge.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
-    assert.throws(() => new FrameSplitter().push(tooLarge), /not valid/);
+    const large = new FrameSplitter();
+    large.push(tooLarge);
+    assert.match(faultOf(large), /not valid/);
 
     // Garbage after a good frame, with the bad prefix split across chunks.
     const splitter = new FrameSplitter();
     assert.equal(splitter.push(Buffer.concat([events[0]!, Buffer.from([0, 0])])).length, 1);
-    assert.throws(() => splitter.push(Buffer.from([0, 3])), /3 bytes is not valid/);
+    assert.equal(splitter.fault, undefined);
+    assert.deepEqual(splitter.push(Buffer.from([0, 3])), []);
+    assert.match(faultOf(splitter), /3 bytes is not valid/);
+    assert.deepEqual(splitter.push(events[1]!), [], "nothing after a fault is read, even a good frame");
+  });
+
+  it("still returns the good frames that arrived in the same chunk as bad bytes", () => {
+    // Bedrock's last frames (with the final usage) and trailing garbage can come in one read.
+    const garbage = Buffer.from([0, 0, 0, 1, 0xde, 0xad]);
+    const splitter = new FrameSplitter();
+    const frames = splitter.push(Buffer.concat([stream, garbage]));
+    assert.deepEqual(decoded(frames), expected);
+    assert.match(faultOf(splitter), /1 bytes is not valid/);
+  });
+
+  it("copies a large frame arriving in small chunks about once, not once per chunk", () => {
+    const big = chunkEvent(1, "x".repeat(1024 * 1024)); // ~1.4 MB once base64'd
+    const concat = Buffer.concat;
+    let copied = 0;
+    Buffer.concat = ((list: readonly Uint8Array[], length?: number) => {
+      const out = concat(list, length);
+      copied += out.length;
+      return out;
+    }) as typeof Buffer.concat;
+    let frames: Buffer[] = [];
+    try {
+      const splitter = new FrameSplitter();
+      for (let at = 0; at < big.length; at += 1000) frames.push(...splitter.push(big.subarray(at, at + 1000)));
+    } finally {
+      Buffer.concat = concat;
+    }
+    assert.equal(frames.length, 1);
+    assert.ok(frames[0]!.equals(big));
+    // Joining the chunks on every arrival would copy ~size²/2000 bytes (about 1 GB here).
+    assert.ok(copied <= 2 * big.length, `${copied} bytes copied for a ${big.length}-byte frame`);
   });
 });
 
