@@ -10,6 +10,7 @@
 import * as vscode from "vscode";
 import { dashboardHtml, newNonce, webviewCsp } from "../server/shared/dashboardPage";
 import { parseSse } from "../server/shared/sse";
+import type { GatewayTarget } from "./gatewayTarget";
 import {
   API_PATHS,
   DASHBOARD_PATHS,
@@ -21,11 +22,6 @@ import {
 
 export const DASHBOARD_VIEW_TYPE = "bedrockBudget.dashboard";
 
-export interface GatewayTarget {
-  url: string;
-  /** For the call-level routes (calls, events, series, export); from the "ready" gateway state. */
-  token?: string;
-}
 
 /** The headers of a request to `target`: its token, when known. */
 function authHeaders(target: GatewayTarget, extra: Record<string, string> = {}): Record<string, string> {
@@ -97,10 +93,24 @@ export class DashboardPanel implements vscode.Disposable {
     if (this.ready) this.post({ type: "focus", ...(focus.model ? { model: focus.model } : {}) });
   }
 
-  /** The gateway moved (restarted elsewhere, another port, a new token): reconnect the event relay now. */
+  /**
+   * The gateway's state changed: it moved (restarted elsewhere, another port, a new token), so the
+   * event relay reconnects now; or it stopped serving, so the relay stops (whatever holds its old
+   * port next is not to be sent the token) until it serves again.
+   */
   followGateway(): void {
+    if (!this.ready) return;
     const target = this.gateway();
-    if (this.ready && target && (target.url !== this.relayed?.url || target.token !== this.relayed?.token)) this.startEvents();
+    if (!target) return this.stopEvents();
+    if (!this.events || target.url !== this.relayed?.url || target.token !== this.relayed?.token) this.startEvents();
+  }
+
+  private stopEvents(): void {
+    if (!this.events) return;
+    this.events.abort();
+    this.events = undefined;
+    this.relayed = undefined;
+    this.post({ type: "connection", state: "closed" });
   }
 
   dispose(): void {

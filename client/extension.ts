@@ -13,6 +13,7 @@ import {
 } from "../server/protocol";
 import { Alerts } from "./alerts";
 import { DashboardPanel, registerDashboardSerializer } from "./dashboardPanel";
+import { liveGateway, notServingMessage } from "./gatewayTarget";
 import { createLanguageClient } from "./languageClient";
 import { TrustedSettings } from "./settings";
 import { SpendMeter } from "./statusBar";
@@ -33,10 +34,9 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
   const terminals = new TerminalRouting(context);
   const settings = new TrustedSettings(context.extension.packageJSON);
   const alerts = new Alerts(context, settings);
-  let endpoint: string | undefined;
-  let token: string | undefined; // for the dashboard panel's relay (call-level routes)
+  let lastUrl: string | undefined; // where terminals keep pointing while the gateway is down (fails to connect)
   let state: GatewayStateNotification.Params | undefined;
-  const gateway = () => (endpoint ? { url: endpoint, ...(token ? { token } : {}) } : undefined);
+  const gateway = () => liveGateway(state);
   const terminalSettings = () => {
     // Both are machine-scoped: the user's values (or defaults) only, never a repository's.
     return { routeTerminals: settings.get("routeTerminals") !== false, whenGatewayDown: whenGatewayDownOf(settings.get("whenGatewayDown")) };
@@ -44,7 +44,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
   /** Terminals and the meter follow the gateway's state and the two terminal settings. */
   const refresh = () => {
     const settings = terminalSettings();
-    terminals.update(terminalVariables({ state, lastUrl: endpoint, ...settings }));
+    terminals.update(terminalVariables({ state, lastUrl, ...settings }));
     if (state) meter.setState(state, whenDownNotice(settings.routeTerminals, settings.whenGatewayDown));
   };
 
@@ -56,17 +56,15 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     terminals,
     lc.onNotification(GatewayStateNotification.type, (params) => {
       state = params;
-      if (params.state === "ready") {
-        endpoint = params.url;
-        token = params.token;
-        DashboardPanel.current?.followGateway(); // the open panel follows a gateway that moved
-      }
+      if (params.state === "ready") lastUrl = params.url;
+      DashboardPanel.current?.followGateway(); // the open panel follows a gateway that moved or stopped
       refresh();
     }),
     // The background process stopped for good (it is not restarted): the gateway is down.
     lc.onDidChangeState((e) => {
       if (e.newState !== State.Stopped || state?.state === "error") return;
       state = { state: "error", message: "the background process stopped; run “Bedrock Budget: Restart Gateway” or reload the window" };
+      DashboardPanel.current?.followGateway();
       refresh();
     }),
     lc.onNotification(StatusNotification.type, (status) => {
@@ -81,17 +79,19 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
       if (e.affectsConfiguration("bedrockBudget.routeTerminals") || e.affectsConfiguration("bedrockBudget.whenGatewayDown")) refresh();
     }),
     vscode.commands.registerCommand("bedrockBudget.showDashboard", (focus?: { model?: string }) => {
-      if (!gateway()) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
+      if (!gateway()) return void vscode.window.showWarningMessage(notServingMessage(state));
       DashboardPanel.createOrShow(context, gateway, focus);
     }),
     vscode.commands.registerCommand("bedrockBudget.copyEndpoint", async () => {
-      if (!endpoint) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
+      const endpoint = gateway()?.url;
+      if (!endpoint) return void vscode.window.showWarningMessage(notServingMessage(state));
       await vscode.env.clipboard.writeText(endpoint);
       void vscode.window.showInformationMessage(`Copied ${endpoint}. In a terminal outside VS Code: export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${endpoint} ANTHROPIC_BEDROCK_BASE_URL=${endpoint}`);
     }),
     // The walkthrough's step: a terminal whose Bedrock calls go through the gateway, even with routeTerminals off.
     vscode.commands.registerCommand("bedrockBudget.openRoutedTerminal", () => {
-      if (!endpoint) return void vscode.window.showWarningMessage("Bedrock Budget: the gateway is not running yet.");
+      const endpoint = gateway()?.url;
+      if (!endpoint) return void vscode.window.showWarningMessage(notServingMessage(state));
       vscode.window.createTerminal({ name: "Bedrock (metered)", env: routedEnv(endpoint) }).show();
     }),
     vscode.commands.registerCommand("bedrockBudget.restartGateway", async () => {
@@ -106,7 +106,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
   void lc.start().catch((err: unknown) => log.error(`could not start the background process: ${err instanceof Error ? err.message : String(err)}`));
   // The benchmark (test/bench/extension.bench.ts) reads this line.
   log.info(`activated in ${(performance.now() - started).toFixed(1)} ms`);
-  return { endpoint: () => endpoint };
+  return { endpoint: () => gateway()?.url };
 }
 
 export async function deactivate(): Promise<void> {
