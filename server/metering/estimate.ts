@@ -68,10 +68,14 @@ export function estimateFromParts(parts: EstimateParts, prices: PriceBook): Esti
   const outputFromRequest = parts.maxOutputTokens !== undefined;
   if (parts.maxOutputTokens === undefined) {
     notes.push(`no output limit in the request: reserved the model maximum of ${rates.maxOutputTokens} tokens`);
-  } else if (parts.maxOutputTokens > rates.maxOutputTokens) {
-    notes.push(`output limit ${parts.maxOutputTokens} exceeds the model maximum: clamped to ${rates.maxOutputTokens}`);
   } else {
+    // A limit above the table's maximum is reserved as asked, never clamped: the table can lag a
+    // model (Claude 3.7 Sonnet's 128K output beta), and a limit the model cannot take is refused
+    // by Bedrock for free, while a clamped one could bill beyond what was reserved.
     maxOutputTokens = Math.max(0, Math.floor(parts.maxOutputTokens));
+    if (maxOutputTokens > rates.maxOutputTokens) {
+      notes.push(`output limit ${maxOutputTokens} is above the price table's maximum for this model (${rates.maxOutputTokens}): reserved as asked`);
+    }
   }
   const usesPromptCache = parts.usesPromptCache ?? false;
   if (usesPromptCache) notes.push("prompt caching requested: input reserved at the cache-write rate");

@@ -70,14 +70,18 @@ describe("worstCaseCost / estimateFromParts", () => {
     assert.equal(e.worstCasePicos, usdToPicos("1.5225")); // 250000 × $6/M + 1000 × $22.50/M
   });
 
-  it("reserves the model maximum, with a note, when no output limit is set; clamps a larger one", () => {
+  it("reserves the model maximum, with a note, when no output limit is set; a larger limit as asked", () => {
     const e = estimateFromParts({ modelId: "us.anthropic.claude-opus-4-1-20250805-v1:0", inputTokens: 10 }, prices);
     assert.equal(e.maxOutputTokens, 32000);
     assert.equal(e.outputFromRequest, false);
     assert.match(e.notes.join(" "), /no output limit.*32000/);
     const c = estimateFromParts({ modelId: "meta.llama3-8b-instruct-v1:0", inputTokens: 10, maxOutputTokens: 100_000 }, prices);
-    assert.equal(c.maxOutputTokens, 2048);
-    assert.match(c.notes.join(" "), /clamped/);
+    assert.equal(c.maxOutputTokens, 100_000, "the table can lag the model: Bedrock refuses a limit the model cannot take, at no cost");
+    assert.match(c.notes.join(" "), /above the price table's maximum for this model \(2048\): reserved as asked/);
+    // Claude 3.7 Sonnet's 128K output beta: the table says 64K, Bedrock bills up to 128K.
+    const beta = estimateFromParts({ modelId: "us.anthropic.claude-3-7-sonnet-20250219-v1:0", inputTokens: 0, maxOutputTokens: 128_000 }, prices);
+    assert.equal(beta.maxOutputTokens, 128_000);
+    assert.equal(beta.worstCasePicos, 128_000n * beta.rates.output);
   });
 
   it("reserves priority-tier rates when the request asks for them, never flex discounts", () => {
