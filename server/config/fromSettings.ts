@@ -12,7 +12,9 @@ export const FIX_IN_EDITOR = "Correct it in your user settings (Preferences: Ope
  * not an invalid value. Errors name the setting as the user sees it: `bedrockBudget.<key>`.
  */
 export function configFromSettings(raw: unknown, previous?: Config, prefix = SETTINGS_PREFIX): SettingsCheck {
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return checkSettings(raw, previous, prefix);
+  // An editor with no section for us (another LSP client) may answer null: nothing is set.
+  if (raw === null || raw === undefined) return checkSettings({}, previous, prefix);
+  if (typeof raw !== "object" || Array.isArray(raw)) return checkSettings(raw, previous, prefix);
   const cleaned: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (value === null || value === undefined || value === "") continue;

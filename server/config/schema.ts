@@ -226,13 +226,14 @@ const CONFIG_KEYS = Object.keys(configSchema.shape) as ConfigKey[];
 /**
  * Validates key by key with the schema's own per-key parsers, so one bad value does not discard
  * the others: each invalid key takes its value in `fallback` (the last good settings) or, without
- * one, its default, and is reported. Unknown keys are reported and ignored.
+ * one, its default, and is reported. Unknown keys are reported (settingsCheck blocks on them: one may be a misspelt money key).
  */
 export function checkConfig(raw: unknown, fallback?: Config): { config: Config; problems: ConfigProblem[] } {
-  const input = raw ?? {};
+  // Nothing given is no settings; a document of `null` is not settings (a file saved half-edited), so it counts as invalid.
+  const input = raw === undefined ? {} : raw;
   const problems: ConfigProblem[] = [];
-  if (typeof input !== "object" || Array.isArray(input)) {
-    problems.push({ path: formatIssuePath([]), message: `expected an object of settings, not ${Array.isArray(input) ? "an array" : typeof input}` });
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    problems.push({ path: formatIssuePath([]), message: `expected an object of settings, not ${input === null ? "null" : Array.isArray(input) ? "an array" : typeof input}` });
   }
   const values: Record<string, unknown> = problems.length ? {} : (input as Record<string, unknown>);
   for (const key of Object.keys(values)) {

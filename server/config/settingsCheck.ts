@@ -3,7 +3,7 @@
  * ignored and reported; a bad value of a key that decides money makes the gateway refuse every
  * metered call until it is fixed. Never a silent default for a key that decides money.
  */
-import { checkConfig, configSchema, type Config } from "./schema";
+import { checkConfig, type Config } from "./schema";
 
 /**
  * Keys whose bad value costs nothing, so a workspace may set them. Every other key decides money
@@ -43,8 +43,9 @@ export function checkSettings(raw: unknown, previous: Config | undefined, prefix
     const where = problem.key === undefined && prefix ? prefix.replace(/\.$/, "") : prefix + problem.path;
     const text = `${where}: ${problem.message}`;
     errors.push(text);
-    // A document that is not an object, or a known key that decides money: nothing about money can be trusted.
-    if (problem.key === undefined || (problem.key in configSchema.shape && decidesMoney(problem.key))) blocking.push(text);
+    // A document that is not an object, a key that decides money, or a key that is not a setting
+    // (`Caps` for `caps`: the cap it meant is missing, so the default would be no cap at all).
+    if (problem.key === undefined || decidesMoney(problem.key)) blocking.push(text);
   }
   return { config, errors, blocking };
 }

@@ -153,6 +153,27 @@ describe("cli", function () {
     }
   });
 
+  it("refuses Bedrock calls while a live edit misspells a key or saves null: the caps they drop are never read as no caps", async () => {
+    const served = await serve(flags());
+    const status = () => getJson<StatusResponse>(`${served.url}${API_PATHS.status}`);
+    const client = clientFor(served.url);
+    try {
+      fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+      for (const [text, named] of [[JSON.stringify({ Caps: [{ id: "daily", window: "day", limitUsd: 5 }], timeZone: "UTC" }), /Caps: not a Bedrock Budget setting/], ["null", /expected an object of settings, not null/]] as const) {
+        await writeFile(configFile, text);
+        await eventually(async () => named.test((await status()).blocked ?? ""), `the status says why calls are refused (stderr: ${served.stderr()})`);
+        const err = await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 100) })).then(() => assert.fail("the call went through"), (e: Error) => e);
+        assert.equal(err.name, "ServiceQuotaExceededException");
+        assert.match(err.message, named);
+        assert.equal(fake.hits.length, 0, "nothing reached Bedrock");
+      }
+    } finally {
+      client.destroy();
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
   it("applies the valid keys of a live edit and ignores a bad harmless one, naming it", async () => {
     const served = await serve(flags());
     try {

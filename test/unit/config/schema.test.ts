@@ -15,7 +15,7 @@ function configOf(result: ConfigResult) {
 }
 
 describe("config: parseConfig", () => {
-  it("applies the defaults to an empty, null or undefined config", () => {
+  it("applies the defaults to an empty or undefined config; refuses null", () => {
     const expected = {
       caps: [],
       pricing: {},
@@ -32,8 +32,9 @@ describe("config: parseConfig", () => {
       warnOverCap: true,
     };
     assert.deepEqual(configOf(parseConfig({})), expected);
-    assert.deepEqual(configOf(parseConfig(null)), expected);
     assert.deepEqual(configOf(parseConfig(undefined)), expected);
+    // A file of `null` (saved half-edited) is not settings: refused, never read as "no caps".
+    assert.deepEqual(parseConfig(null), { ok: false, errors: ["(config): expected an object of settings, not null"] });
   });
 
   it("keeps a full valid config and defaults a cap's scope to personal", () => {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { configFromSettings } from "../../../server/config/fromSettings";
 import { configSchema, parseConfig } from "../../../server/config/schema";
-import { blockedMessage, decidesMoney, HARMLESS_KEYS } from "../../../server/config/settingsCheck";
+import { blockedMessage, checkSettings, decidesMoney, HARMLESS_KEYS } from "../../../server/config/settingsCheck";
 import { settingsContribution, untrustedWorkspaces } from "../../../scripts/settingsContribution";
 
 const good = { caps: [{ id: "daily", window: "day", limitUsd: 5 }], upstreamEndpoint: "http://127.0.0.1:9000", logLevel: "debug" };
@@ -41,10 +41,17 @@ describe("config: settings checked key by key", () => {
     }
   });
 
-  it("reports an unknown key by name and ignores it", () => {
+  it("reports an unknown key by name and blocks: it may be a misspelt money key, whose default (no caps) must not apply", () => {
     const check = configFromSettings({ ...good, capz: [] });
-    assert.deepEqual(check.blocking, []);
     assert.match(check.errors[0]!, /^bedrockBudget\.capz: not a Bedrock Budget setting/);
+    assert.deepEqual(check.blocking, check.errors);
+    const misspelt = checkSettings({ Caps: [{ id: "daily", window: "day", limitUsd: 5 }] }, undefined);
+    assert.match(misspelt.blocking.join(), /^Caps: not a Bedrock Budget setting/);
+  });
+
+  it("a document of null is not settings (it blocks); an editor's absent section is no settings", () => {
+    assert.match(checkSettings(null, undefined).blocking.join(), /expected an object of settings, not null/);
+    assert.deepEqual(configFromSettings(null).errors, []);
   });
 
   it("treats cleared values (null, empty string) as unset", () => {
