@@ -164,6 +164,7 @@ export const configSchema = z.strictObject({
   alertWebhook: z
     .string()
     .refine(isAlertWebhookUrl, "an https:// URL (http:// only to a loopback host: localhost, 127.0.0.1, [::1])")
+    .refine((text) => !hasUrlCredentials(text), "holds a user name or password, which cannot be sent (a request to such a URL is refused, and the failure would print it): use a URL that carries its secret in the path, as Slack's and Teams' do")
     .optional()
     .describe(
       "Incoming-webhook URL (Slack, Microsoft Teams, or any receiver of JSON) the gateway posts `{\"text\": …}` to when a cap crosses one of `alertThresholds`, once per cap, window and threshold. Alerts leave the machine: user settings only, never a workspace.",
@@ -313,6 +314,16 @@ export function isTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: tz });
     return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A URL with a user name or password (`https://user:pw@host/`): fetch refuses to send to one. */
+export function hasUrlCredentials(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.username !== "" || url.password !== "";
   } catch {
     return false;
   }

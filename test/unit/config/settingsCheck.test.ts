@@ -84,6 +84,10 @@ describe("config: settings checked key by key", () => {
       assert.equal(check.blocking.length, 1, `${key}=${value} blocks`);
       assert.match(check.blocking[0]!, new RegExp(`^bedrockBudget\\.${key}: `));
     }
+    // fetch refuses a URL with credentials: every alert would fail, and print the password.
+    const withPassword = configFromSettings({ alertWebhook: "https://alice:s3cr3t-pw@hooks.example.com/hook" });
+    assert.match(withPassword.blocking.join(), /^bedrockBudget\.alertWebhook: holds a user name or password/);
+    assert.doesNotMatch(withPassword.blocking.join(), /s3cr3t/, "the refusal does not print it either");
   });
 
   it("says in the refusal which setting is wrong, what is wrong, and how to fix it", () => {
