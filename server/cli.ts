@@ -16,7 +16,7 @@ import { startSimulator } from "./simulator/server";
 import { stderrLogger, type Logger } from "./log";
 import { currentMonth, monthRange, MONTH_PATTERN, parseRange, readRange, toCsv, totalsCsv, totalsJson } from "./ledger/report";
 import { chargeback } from "./ledger/chargeback";
-import { Journal } from "./ledger/journal";
+import { Journal, LedgerUnreadable } from "./ledger/journal";
 import { LedgerLocked } from "./ledger/lock";
 import { whatIfMonth } from "./policy/whatifRun";
 import { formatWhatIf } from "./policy/whatif";
@@ -372,6 +372,7 @@ async function reconcileCommand(config: Config, month: string | undefined): Prom
   const { table } = await loadPriceTable(dir);
   const book = new PriceBook(config.pricing, table);
   const result = await reconcileMonth(selected, { ledgerDir: dir }, table, book, credentialSource(config.awsProfile)).catch((err: Error) => {
+    if (err instanceof LedgerUnreadable) throw err; // not Cost Explorer's
     throw new AwsCallError(`reconcile: ${err.message} (Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage)`);
   });
   process.stdout.write(printableText(formatReconciliation(result)));
@@ -384,7 +385,7 @@ class AwsCallError extends Error {}
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError || err instanceof PortInUse || err instanceof LedgerLocked ? err.message : (err as Error).stack ?? err}\n`);
+    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError || err instanceof PortInUse || err instanceof LedgerLocked || err instanceof LedgerUnreadable ? err.message : (err as Error).stack ?? err}\n`);
     process.exit(err instanceof ConfigError || err instanceof PortInUse || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
   },
 );

@@ -133,6 +133,26 @@ export interface ReadOptions {
   settlesOnly?: boolean;
 }
 
+/** A reader (report, whatif, reconcile) cannot read the ledger it was pointed at: never read as $0 spent. */
+export class LedgerUnreadable extends Error {}
+
+/**
+ * A reader's ledger must be there and readable: a mistyped folder, or one owned by the user a
+ * service runs as, would otherwise read as no calls. A ledger folder whose journal does not exist
+ * yet has recorded nothing, which is true.
+ */
+async function checkReadable(journalDir: string): Promise<void> {
+  const ledgerDir = path.dirname(journalDir);
+  const code = await readdir(journalDir).then(() => undefined, (err: NodeJS.ErrnoException) => err.code ?? err.message);
+  if (code === undefined) return;
+  if (code === "ENOENT") {
+    const ledger = await stat(ledgerDir).then((st) => (st.isDirectory() ? undefined : "not a folder"), (err: NodeJS.ErrnoException) => err.code ?? err.message);
+    if (ledger === undefined) return;
+    throw new LedgerUnreadable(`no ledger at ${ledgerDir} (${ledger === "ENOENT" ? "no such folder" : ledger}): check --ledger or ledgerDir`);
+  }
+  throw new LedgerUnreadable(`cannot read the journal in ${journalDir} (${code}): run this as the user the gateway runs as, or give this user read access to its ledger`);
+}
+
 export class Journal {
   readonly stats: JournalStats = { appends: 0, writes: 0, syncs: 0, skippedLines: 0, repairedFiles: 0, linesRead: 0 };
   readonly quarantine: Quarantine = { lines: 0, unknownAmountLines: 0, files: [] };
@@ -161,7 +181,10 @@ export class Journal {
    */
   static async open(dir: string, opts: { readOnly?: boolean; durability?: Durability } = {}): Promise<Journal> {
     const journal = new Journal(path.join(dir, "journal"), opts.readOnly ?? false, opts.durability ?? "machine");
-    if (journal.readOnly) return journal;
+    if (journal.readOnly) {
+      await checkReadable(journal.dir);
+      return journal;
+    }
     await privateDir(journal.dir);
     for (const name of await readdir(journal.dir).catch(() => [] as string[])) {
       // A quarantine interrupted by a crash: the journal file itself was not replaced yet.
@@ -198,7 +221,11 @@ export class Journal {
 
   /** Months present, oldest first. */
   async months(): Promise<string[]> {
-    const names = await readdir(this.dir).catch(() => [] as string[]);
+    // No journal folder yet is no months; any other failure is not "nothing spent".
+    const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return [] as string[];
+      throw err;
+    });
     return names.flatMap((n) => FILE_RE.exec(n)?.[1] ?? []).sort();
   }
 

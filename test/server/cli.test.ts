@@ -80,6 +80,28 @@ describe("cli", function () {
     assert.match(refused.stderr, /ledgerDir: an absolute path or one under ~\//);
   });
 
+  it("report, whatif and reconcile refuse a ledger they cannot read (exit 1, naming it) instead of printing $0; a ledger with no calls yet reports none", async () => {
+    const missing = path.join(dir, "no-such-ledger");
+    const noJournal = path.join(dir, "fresh-ledger");
+    await mkdir(noJournal);
+    const fileJournal = path.join(dir, "file-journal");
+    await mkdir(fileJournal);
+    await writeFile(path.join(fileJournal, "journal"), "not a folder");
+    for (const command of [["report"], ["whatif", "--config", configFile], ["reconcile"]]) {
+      const gone = await run([...command, "--ledger", missing, "--month", "2026-11"]);
+      assert.equal(gone.code, 1, `${command[0]}: ${gone.stdout}${gone.stderr}`);
+      assert.match(gone.stderr, new RegExp(`no ledger at ${missing.replace(/[/\\.]/g, "\\$&")} \\(no such folder\\): check --ledger or ledgerDir`));
+      assert.equal(gone.stdout, "", "no totals printed");
+      assert.doesNotMatch(gone.stderr, /credentials/, "the fault is named, nothing else");
+      const unreadable = await run([...command, "--ledger", fileJournal, "--month", "2026-11"]);
+      assert.equal(unreadable.code, 1, `${command[0]}: ${unreadable.stdout}${unreadable.stderr}`);
+      assert.match(unreadable.stderr, /cannot read the journal in .*file-journal\/journal \(ENOTDIR\)/);
+    }
+    const fresh = await run(["report", "--ledger", noJournal, "--month", "2026-11", "--format", "json"]);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.match(fresh.stdout, /"calls": 0/);
+  });
+
   for (const durability of ["process", "machine"] as const) {
     it(`after kill -9 with a call in flight, the restarted gateway charges that call at its worst case (durability ${durability})`, async () => {
       // Input free, output $15 per 1M tokens: the worst case is 1,000 × $0.000015 = $0.015 = 15,000,000,000 picos.
