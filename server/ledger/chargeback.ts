@@ -4,6 +4,7 @@
  * exact decimals, so the report equals the journal to the pico-dollar.
  */
 import { picosToDecimalString } from "../metering/money";
+import { stoppedAtGateway } from "./outcomes";
 import type { CallRecord } from "./types";
 
 export const DIMENSIONS = ["user", "model", "tool", "caller", "tag"] as const;
@@ -13,7 +14,10 @@ export type Dimension = (typeof DIMENSIONS)[number];
 export const NONE = { caller: "(unknown)", tag: "(untagged)" } as const;
 
 export interface Totals {
+  /** Calls that left the machine (as the status bar's "today" counts them). */
   calls: number;
+  /** Calls stopped at the gateway (a cap, a rate limit, a quota): never sent, $0. */
+  stopped: number;
   /** As Bedrock reports them: input excludes cache reads and writes. */
   inputTokens: number;
   outputTokens: number;
@@ -34,10 +38,11 @@ export interface Chargeback {
   groups: TotalsRow[];
 }
 
-const zero = (): Totals => ({ calls: 0, inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWriteInputTokens: 0, costPicos: 0n });
+const zero = (): Totals => ({ calls: 0, stopped: 0, inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWriteInputTokens: 0, costPicos: 0n });
 
 function add(t: Totals, c: CallRecord): void {
-  t.calls++;
+  if (stoppedAtGateway(c.outcome)) t.stopped++;
+  else t.calls++;
   t.inputTokens += c.usage.inputTokens;
   t.outputTokens += c.usage.outputTokens;
   t.cacheReadInputTokens += c.usage.cacheReadInputTokens;
@@ -95,7 +100,8 @@ export function printable(row: TotalsRow): Omit<TotalsRow, "costPicos"> & { cost
   return { ...rest, costUsd: picosToDecimalString(costPicos) };
 }
 
-export const TOTALS_COLUMNS = ["dimension", "key", "calls", "inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens", "costUsd"] as const;
+// `stopped` was added later: appended, so scripts reading the columns before it by position keep working.
+export const TOTALS_COLUMNS = ["dimension", "key", "calls", "inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens", "costUsd", "stopped"] as const;
 
 /** The rows of a chargeback, the total first. */
 export function rowsOf(report: Chargeback): TotalsRow[] {

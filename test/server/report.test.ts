@@ -37,7 +37,7 @@ const E = call("2026-10-31T23:30", "2.00"); // Oct 31 14:30 UTC: October in Toky
 interface TotalsJson {
   from: string;
   to: string;
-  total: { calls: number; inputTokens: number; outputTokens: number; costUsd: string };
+  total: { calls: number; stopped: number; inputTokens: number; outputTokens: number; costUsd: string };
   groups: { dimension: string; key: string; calls: number; costUsd: string }[];
 }
 
@@ -58,15 +58,17 @@ describe("cli: report (chargeback totals) and whatif, in Asia/Tokyo", function (
   after(() => rm(dir, { recursive: true, force: true }));
 
   /** The journal summed independently of the report code: every settle line whose settlement is in `month` in Tokyo. */
-  async function journalTotals(month: string): Promise<{ calls: number; picos: bigint; input: number; ids: string[] }> {
+  async function journalTotals(month: string): Promise<{ calls: number; stopped: number; picos: bigint; input: number; ids: string[] }> {
     const journalDir = path.join(ledger, "journal");
     const monthOf = new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit" });
-    const out = { calls: 0, picos: 0n, input: 0, ids: [] as string[] };
+    const out = { calls: 0, stopped: 0, picos: 0n, input: 0, ids: [] as string[] };
     for (const name of (await readdir(journalDir)).filter((f) => f.endsWith(".jsonl"))) {
       for (const line of (await readFile(path.join(journalDir, name), "utf8")).split("\n").filter(Boolean)) {
         const e = JSON.parse(line) as CallRecord;
         if (e.type !== "settle" || monthOf.format(new Date(e.at)) !== month) continue;
-        out.calls++;
+        // Refused, throttled and over-quota attempts never left the machine: counted apart, as the status does.
+        if (["refused", "throttled", "quota-exceeded"].includes(e.outcome)) out.stopped++;
+        else out.calls++;
         out.picos += BigInt(e.costPicos);
         out.input += e.usage.inputTokens;
         out.ids.push(e.id);
@@ -88,6 +90,7 @@ describe("cli: report (chargeback totals) and whatif, in Asia/Tokyo", function (
     const expected = await journalTotals("2026-11");
     assert.deepEqual(expected.ids.sort(), [A.id, B.id, F.id, C.id].sort(), "the independent sum sees the boundary calls");
     assert.equal(out.total.calls, expected.calls);
+    assert.deepEqual([out.total.calls, out.total.stopped], [3, 1], "F was refused: an attempt, not a call");
     assert.equal(usdToPicos(out.total.costUsd), expected.picos);
     assert.equal(out.total.costUsd, "0.4");
     assert.equal(out.total.inputTokens, expected.input);
@@ -99,7 +102,7 @@ describe("cli: report (chargeback totals) and whatif, in Asia/Tokyo", function (
     assert.equal(group("user", "bob")!.costUsd, "0.25");
     assert.equal(group("model", "anthropic.claude-haiku-4-5-20251001-v1:0")!.costUsd, "0.05");
     assert.equal(group("tool", "aws-cli")!.calls, 1);
-    assert.equal(group("caller", "AKIAEXAMPLE000000001")!.calls, 4);
+    assert.equal(group("caller", "AKIAEXAMPLE000000001")!.calls, 3);
 
     const dec = JSON.parse((await report("--month", "2026-12", "--format", "json")).stdout) as TotalsJson;
     assert.deepEqual([dec.total.calls, dec.total.costUsd], [1, "1"], "Dec 1 00:30 Tokyo counts in December although its file is November's");
@@ -109,9 +112,9 @@ describe("cli: report (chargeback totals) and whatif, in Asia/Tokyo", function (
     const r = await report("--month", "2026-11");
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
-    assert.equal(lines[0], "dimension,key,calls,inputTokens,outputTokens,cacheReadInputTokens,cacheWriteInputTokens,costUsd");
-    assert.equal(lines[1], "total,,4,6000,700,0,0,0.4");
-    assert.ok(lines.includes("tag,project=chatbot,2,4000,500,0,0,0.35"), r.stdout);
+    assert.equal(lines[0], "dimension,key,calls,inputTokens,outputTokens,cacheReadInputTokens,cacheWriteInputTokens,costUsd,stopped");
+    assert.equal(lines[1], "total,,3,6000,700,0,0,0.4,1");
+    assert.ok(lines.includes("tag,project=chatbot,2,4000,500,0,0,0.35,0"), r.stdout);
   });
 
   it("--from/--to: a date is a whole local day (--to included); an ISO time bound is exact (--to excluded)", async () => {

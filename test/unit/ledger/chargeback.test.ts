@@ -26,7 +26,8 @@ describe("ledger/chargeback: totals", () => {
   const row = (dimension: string, key: string) => report.groups.find((g) => g.dimension === dimension && g.key === key);
 
   it("totals every call exactly: $0.10 + $0.20 + one pico-dollar is 0.300000000001, not a float", () => {
-    assert.equal(report.total.calls, 4);
+    assert.equal(report.total.calls, 3, "calls sent, as the status counts them");
+    assert.equal(report.total.stopped, 1, "the refused attempt, counted apart");
     assert.equal(report.total.costPicos, 300_000_000_001n);
     assert.equal(printable(rowsOf(report)[0]!).costUsd, "0.300000000001");
     assert.equal(report.total.inputTokens, 301);
@@ -37,23 +38,24 @@ describe("ledger/chargeback: totals", () => {
 
   it("groups by user, base model, tool and caller; each dimension adds up to the total", () => {
     assert.deepEqual([row("user", "ana")!.calls, row("user", "ana")!.costPicos], [2, 300_000_000_000n]);
-    assert.deepEqual([row("user", "bob")!.calls, row("user", "bob")!.costPicos], [2, 1n]);
+    assert.deepEqual([row("user", "bob")!.calls, row("user", "bob")!.stopped, row("user", "bob")!.costPicos], [1, 1, 1n]);
     assert.equal(row("model", "m2")!.inputTokens, 200);
     assert.equal(row("tool", "aws-cli")!.outputTokens, 20);
     assert.equal(row("caller", "AKIA1")!.calls, 2);
     assert.equal(row("caller", "(unknown)")!.calls, 1, "a call recorded before callers were known");
-    assert.equal(row("caller", "apikey:0123456789abcdef")!.calls, 1);
+    assert.deepEqual([row("caller", "apikey:0123456789abcdef")!.calls, row("caller", "apikey:0123456789abcdef")!.stopped], [0, 1]);
     for (const d of ["user", "model", "tool", "caller"]) {
       const groups = report.groups.filter((g) => g.dimension === d);
       assert.equal(groups.reduce((s, g) => s + g.costPicos, 0n), report.total.costPicos, d);
       assert.equal(groups.reduce((s, g) => s + g.calls, 0), report.total.calls, d);
+      assert.equal(groups.reduce((s, g) => s + g.stopped, 0), report.total.stopped, d);
     }
   });
 
   it("groups by each tag value; a call with two tags counts under both, untagged calls under (untagged)", () => {
     assert.deepEqual([row("tag", "project=chatbot")!.calls, row("tag", "project=chatbot")!.costPicos], [2, 300_000_000_000n]);
     assert.equal(row("tag", "team=support")!.costPicos, 100_000_000_000n);
-    assert.equal(row("tag", "project=search")!.calls, 1);
+    assert.equal(row("tag", "project=search")!.stopped, 1);
     assert.equal(row("tag", "(untagged)")!.calls, 1);
   });
 
@@ -64,9 +66,9 @@ describe("ledger/chargeback: totals", () => {
   it("prints CSV with the total first, money exact, formula cells defused", () => {
     const csv = totalsCsv(chargeback([call({ user: "=HYPERLINK(1)", costPicos: "1234500000000" })]));
     const lines = csv.trim().split("\n");
-    assert.equal(lines[0], "dimension,key,calls,inputTokens,outputTokens,cacheReadInputTokens,cacheWriteInputTokens,costUsd");
-    assert.equal(lines[1], "total,,1,10,5,1,5,1.2345");
-    assert.ok(lines.includes("user,'=HYPERLINK(1),1,10,5,1,5,1.2345"), csv);
+    assert.equal(lines[0], "dimension,key,calls,inputTokens,outputTokens,cacheReadInputTokens,cacheWriteInputTokens,costUsd,stopped", "stopped appended last");
+    assert.equal(lines[1], "total,,1,10,5,1,5,1.2345,0");
+    assert.ok(lines.includes("user,'=HYPERLINK(1),1,10,5,1,5,1.2345,0"), csv);
   });
 
   it("an empty period totals zero", () => {
