@@ -160,6 +160,8 @@ async function serve(config: Config, configFile: string | undefined, flags: Flag
   } catch (err) {
     await simulator?.close();
     if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") throw await portInUse(config.port, ledgerDirOf(config));
+    // A full disk, a read-only folder, a folder where a file belongs: the message says what failed, this says where.
+    if (isSystemError(err)) err.message = `the gateway could not start with its ledger in ${ledgerDirOf(config)}: ${err.message}`;
     throw err;
   }
   let current = config;
@@ -382,10 +384,21 @@ async function reconcileCommand(config: Config, month: string | undefined): Prom
 /** A failed AWS call of a one-shot command: its message says what to fix, no stack needed. */
 class AwsCallError extends Error {}
 
+/** An error of a system call (ENOSPC, EROFS, EACCES …): its message names the call, and often the path. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  const e = err as NodeJS.ErrnoException | undefined;
+  return e instanceof Error && typeof e.code === "string" && /^E[A-Z]+$/.test(e.code) && typeof e.syscall === "string";
+}
+
+/** What the user can act on without a stack: our own refusals, and the system's (a full disk, a read-only folder). */
+function plainMessage(err: unknown): boolean {
+  return err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError || err instanceof PortInUse || err instanceof LedgerLocked || err instanceof LedgerUnreadable || isSystemError(err);
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`bedrock-budget: ${err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError || err instanceof PortInUse || err instanceof LedgerLocked || err instanceof LedgerUnreadable ? err.message : (err as Error).stack ?? err}\n`);
+    process.stderr.write(`bedrock-budget: ${plainMessage(err) ? (err as Error).message : (err as Error).stack ?? err}\n`);
     process.exit(err instanceof ConfigError || err instanceof PortInUse || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
   },
 );

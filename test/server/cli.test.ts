@@ -220,6 +220,16 @@ describe("cli", function () {
     assert.doesNotMatch(result.stdout, /listening/);
   });
 
+  it("a ledger it cannot start on (a folder where a file belongs): one line naming the ledger and the fault, no stack, exit 1", async () => {
+    const ledger = path.join(dir, "odd-ledger");
+    await mkdir(path.join(ledger, "alerts.jsonl"), { recursive: true });
+    await writeFile(configFile, JSON.stringify({ timeZone: "UTC" }));
+    const result = await run(["serve", "--config", configFile, "--port", "0", "--ledger", ledger, "--upstream", fake.url]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, `bedrock-budget: the gateway could not start with its ledger in ${ledger}: EISDIR: illegal operation on a directory, read\n`);
+    assert.doesNotMatch(result.stdout, /listening/);
+  });
+
   it("on a port another program holds: one line naming the port, who holds it and the fix (--port), exit 2", async () => {
     const holder = createServer();
     holder.listen(0, "127.0.0.1");
