@@ -8,7 +8,7 @@ export function formatStatus(reply: StatusResponse, now: Date = new Date()): str
   const status = withPrintableStrings(reply);
   const lines = [`Bedrock Budget at ${status.endpoint} (user ${status.user}, ${status.timeZone})`];
   if (status.simulated) lines.push("SIMULATED: answers come from the built-in simulator, not AWS; nothing is spent");
-  if (status.blocked) lines.push(`BLOCKED: every Bedrock call is refused. ${status.blocked}`);
+  if (status.blocked) lines.push(`BLOCKED: ${status.blocked}`); // its text says that every call is refused, why, and how to fix it
   lines.push(`today: ${status.today.calls} calls, ${usd(status.today.costUsd)}; ${status.inFlight} in flight`);
   if (status.caps.length === 0) lines.push("no caps set: calls are metered but never refused");
   for (const cap of status.caps) {

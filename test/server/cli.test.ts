@@ -164,7 +164,7 @@ describe("cli", function () {
       assert.ok(err.message.includes(configFile), "and the file to fix");
       assert.equal(fake.hits.length, 0, "nothing reached Bedrock");
       const said = await run(["status", "--port", String(served.port), "--ledger", path.join(dir, "ledger")]);
-      assert.match(said.stdout, /^BLOCKED: every Bedrock call is refused\. .*caps\[0\]\.limitUsd/m, "the CLI status says so too");
+      assert.match(said.stdout, /^BLOCKED: Bedrock Budget refuses Bedrock calls until this setting is fixed: .*caps\[0\]\.limitUsd/m, "the CLI status says so too");
 
       await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 5 }], timeZone: "UTC" }));
       await eventually(async () => (await status()).blocked === undefined, "the block is lifted");
