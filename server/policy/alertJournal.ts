@@ -11,8 +11,6 @@ import path from "node:path";
 import { FILE_MODE } from "../ledger/privateFiles";
 
 export const ALERTS_FILE = "alerts.jsonl";
-/** Bounds what a start reads: far more lines than a month of thresholds on many caps. */
-const MAX_LINES = 50_000;
 
 export type AlertChannelName = "webhook" | "sns";
 
@@ -61,7 +59,9 @@ export class AlertJournal {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
     let skipped = 0;
-    for (const raw of text.split("\n").slice(0, MAX_LINES)) {
+    // Every line: the newest say what was sent (a cut would drop them, and the rewrite below with
+    // them, so those alerts went out again). Each start compacts the file to live windows' alerts.
+    for (const raw of text.split("\n")) {
       if (raw.trim() === "") continue;
       const line = parseLine(raw);
       if (line === undefined) skipped++;

@@ -207,7 +207,7 @@ export class AlertDispatcher implements CapAlerts {
         return await this.finish(name, alert, "sent", attempt);
       } catch (err) {
         if (this.closed) return;
-        const reason = (err as Error).message;
+        const reason = failureReason(err);
         if (attempt >= this.retry.attempts) {
           this.log.error(`alerts: ${name}: giving up on "${alert.key}" after ${attempt} attempts: ${reason}`);
           return await this.finish(name, alert, "failed", attempt, reason);
@@ -240,4 +240,14 @@ export class AlertDispatcher implements CapAlerts {
       this.wakers.add(wake);
     });
   }
+}
+
+/**
+ * Why a send failed, with its cause: fetch says only "fetch failed" and keeps the reason (a refused
+ * connection, an unknown host, a certificate) in `cause`, which names the host, never the URL's path.
+ */
+export function failureReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const cause = err instanceof Error ? (err as Error & { cause?: unknown }).cause : undefined;
+  return cause instanceof Error && cause.message ? `${message}: ${cause.message}` : message;
 }

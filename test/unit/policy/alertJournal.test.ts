@@ -41,6 +41,23 @@ describe("alert journal", () => {
     assert.equal((await stat(path.join(dir, ALERTS_FILE))).mode & 0o777, 0o600);
   });
 
+  it("reads every line, however many: the newest say what was sent, and compacting keeps them", async () => {
+    const file = path.join(dir, ALERTS_FILE);
+    const { journal } = await AlertJournal.open(dir, NOW);
+    await journal.pending("webhook", alert("old@d#50", "2026-11-29T00:00:00.000Z"), NOW);
+    await journal.flushed();
+    await appendFile(file, "not a line\n".repeat(60_000)); // 100 agents' tier caps over a month, say
+    await journal.pending("webhook", alert("live@d#50"), NOW);
+    await journal.finished("webhook", "live@d#50", "sent", 1, NOW);
+    await journal.flushed();
+    const { journal: reopened, skipped } = await AlertJournal.open(dir, NOW);
+    assert.equal(skipped, 60_000);
+    assert.deepEqual([...reopened.notified("webhook")], ["live@d#50"], "never sent again");
+    const { journal: again } = await AlertJournal.open(dir, NOW); // after the compaction
+    assert.deepEqual([...again.notified("webhook")], ["live@d#50"]);
+    assert.doesNotMatch(await readFile(file, "utf8"), /not a line|old@d/);
+  });
+
   it("drops alerts of windows that have ended when it opens", async () => {
     const { journal } = await AlertJournal.open(dir, NOW);
     await journal.pending("webhook", alert("old@d#50", "2026-11-29T00:00:00.000Z"), NOW);

@@ -1,12 +1,14 @@
 /** The alert dispatcher: bounded retries with backoff, once per (cap, window, threshold), warn alerts, stopping on close. */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { once } from "node:events";
+import { createServer, type AddressInfo } from "node:net";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { silentLogger } from "../../../server/log";
 import type { AlertChannel } from "../../../server/policy/alertChannels";
-import { AlertJournal, type AlertChannelName, type AlertMessage } from "../../../server/policy/alertJournal";
-import { AlertDispatcher } from "../../../server/policy/alerts";
+import { AlertJournal, ALERTS_FILE, type AlertChannelName, type AlertMessage } from "../../../server/policy/alertJournal";
+import { AlertDispatcher, failureReason } from "../../../server/policy/alerts";
 import type { CapFigures } from "../../../server/shared/alertCrossings";
 
 const NOW = new Date("2026-11-29T10:00:00Z");
@@ -23,7 +25,8 @@ class RecordingChannel implements AlertChannel {
   async send(alert: AlertMessage): Promise<void> {
     this.attempts.push(alert.key);
     for (const wake of this.waiters.splice(0)) wake();
-    if (this.failures-- > 0) throw new Error("HTTP 500");
+    // As fetch fails: the reason is in the cause.
+    if (this.failures-- > 0) throw new TypeError("fetch failed", { cause: new Error("connect ECONNREFUSED 127.0.0.1:1") });
   }
   close(): void {
     this.closed = true;
@@ -53,6 +56,9 @@ describe("alert dispatcher", () => {
     await d.close();
     assert.deepEqual(channel.attempts, ["daily@2026-11-29T00:00:00.000Z#50", "daily@2026-11-29T00:00:00.000Z#50", "daily@2026-11-29T00:00:00.000Z#50"]);
     assert.ok(channel.closed);
+    const failed = (await readFile(path.join(dir, ALERTS_FILE), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { state: string; error?: string });
+    assert.equal(failed.at(-1)?.state, "failed");
+    assert.equal(failed.at(-1)?.error, "fetch failed: connect ECONNREFUSED 127.0.0.1:1", "the journal says why, not just that fetch failed");
 
     const again = new RecordingChannel(0);
     spent = 9; // past 80%: a new threshold is sent, the failed 50% is not
@@ -60,6 +66,16 @@ describe("alert dispatcher", () => {
     await again.attempted(1);
     await restarted.close();
     assert.deepEqual(again.attempts, ["daily@2026-11-29T00:00:00.000Z#80"]);
+  });
+
+  it("names why a webhook could not be reached, not just \"fetch failed\"", async () => {
+    const closed = createServer().listen(0, "127.0.0.1");
+    await once(closed, "listening");
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve)); // nothing listens there now
+    const err = await fetch(`http://127.0.0.1:${port}/hook`, { method: "POST" }).then(() => assert.fail("a closed port answered"), (e: unknown) => e);
+    assert.equal(failureReason(err), `fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`);
+    assert.equal(failureReason(new Error("the webhook answered HTTP 500")), "the webhook answered HTTP 500");
   });
 
   it("close cuts a backoff wait short; the alert stays pending and the next start sends it once", async () => {
