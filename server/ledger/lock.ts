@@ -1,14 +1,17 @@
 /**
  * One writer per ledger folder: two gateways appending to one journal would each "recover" the
- * other's calls in flight. The lock file names its owner's process instance: pid, and on Linux the
- * boot it runs in and its start time, so a lock left by a process that is gone, by another boot, or
- * whose pid now belongs to another process is stale and taken over. A lock file appears complete
+ * other's calls in flight. The lock file names its owner's process instance: pid, the machine, and
+ * on Linux the boot it runs in and its start time, so a lock left by a process that is gone, by
+ * another boot, or whose pid now belongs to another process is stale and taken over. A lock from
+ * another machine (a ledger folder on a network share) is never taken as stale: this machine
+ * cannot tell whether that gateway runs, and two writers would each admit calls up to every cap. A lock file appears complete
  * (linked into place, never half-written), and the take-over of a stale one is decided by an
  * exclusive claim file named after that exact lock, linked into place complete too, so two takers
  * cannot both win and a fresh lock is never removed.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import { link, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { FILE_MODE, privateDir } from "./privateFiles";
@@ -18,9 +21,19 @@ const LOCK_FILE = "gateway.lock";
 const CLAIM_LEVELS = 4;
 
 export class LedgerLocked extends Error {
-  constructor(readonly dir: string, readonly pid: number) {
-    super(`the ledger in ${dir} is in use by another Bedrock Budget gateway (pid ${pid}); use that one, or give this one another ledgerDir`);
+  constructor(readonly dir: string, readonly pid: number, readonly host?: string) {
+    super(
+      host === undefined
+        ? `the ledger in ${dir} is in use by another Bedrock Budget gateway (pid ${pid}); use that one, or give this one another ledgerDir`
+        : `the ledger in ${dir} is in use by a Bedrock Budget gateway on another machine (${JSON.stringify(host)}, pid ${pid}), and this machine cannot tell whether it still runs. ` +
+            `Give each machine its own ledgerDir (a team shares spend through teamLedger); if no gateway runs there any more, remove ${path.join(dir, LOCK_FILE)}`,
+    );
   }
+}
+
+/** LedgerLocked for `owner`, naming its machine when that is not this one. */
+function lockedBy(dir: string, owner: LockOwner): LedgerLocked {
+  return new LedgerLocked(dir, owner.pid, isForeign(owner) ? (owner.host ?? owner.machine ?? "unknown") : undefined);
 }
 
 export interface LedgerLock {
@@ -39,11 +52,15 @@ export interface LockOwner {
   start?: string;
   /** Random per lock: tells this process's own lock from a later one. */
   id?: string;
+  /** The machine's id (/etc/machine-id), where the system has one. */
+  machine?: string;
+  /** The machine's host name. */
+  host?: string;
 }
 
 /** The lock file: pid, URL (empty until it listens), then `key=value` lines (older readers see pid and URL). */
 export function formatLock(owner: LockOwner): string {
-  const extra = (["boot", "start", "id"] as const).flatMap((k) => (owner[k] ? [`${k}=${owner[k]}`] : []));
+  const extra = (["boot", "start", "id", "machine", "host"] as const).flatMap((k) => (owner[k] ? [`${k}=${owner[k]}`] : []));
   return [String(owner.pid), owner.url ?? "", ...extra].join("\n") + "\n";
 }
 
@@ -54,8 +71,8 @@ export function parseLock(text: string): LockOwner | undefined {
   const owner: LockOwner = { pid };
   if (url.trim()) owner.url = url.trim();
   for (const line of rest) {
-    const m = /^(boot|start|id)=(\S+)$/.exec(line.trim());
-    if (m) owner[m[1] as "boot" | "start" | "id"] = m[2]!;
+    const m = /^(boot|start|id|machine|host)=(\S+)$/.exec(line.trim());
+    if (m) owner[m[1] as "boot" | "start" | "id" | "machine" | "host"] = m[2]!;
   }
   return owner;
 }
@@ -73,7 +90,7 @@ export async function lockLedger(dir: string): Promise<LedgerLock> {
     if (text === undefined) continue; // released meanwhile: create it
     const owner = parseLock(text);
     // Our own pid counts as taken too: a second gateway in this process must not share the journal.
-    if (owner && !isStale(owner)) throw new LedgerLocked(dir, owner.pid);
+    if (owner && !isStale(owner)) throw lockedBy(dir, owner);
     if (await takeOver(file, text, me)) {
       await removeClaims(dir);
       return held(file, me);
@@ -82,18 +99,25 @@ export async function lockLedger(dir: string): Promise<LedgerLock> {
     await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
   }
   const owner = await readLockFile(file);
-  if (owner) throw new LedgerLocked(dir, owner.pid);
+  if (owner) throw lockedBy(dir, owner);
   throw new Error(`could not lock the ledger in ${dir}: its lock file ${file} keeps changing`);
 }
 
-/** The live gateway that owns this ledger folder and where it serves, if any. */
+/**
+ * The live gateway on this machine that owns this ledger folder and where it serves, if any. One
+ * on another machine serves that machine's loopback address: nothing here to follow.
+ */
 export async function ledgerOwner(dir: string): Promise<LockOwner | undefined> {
   const owner = await readLockFile(path.join(dir, LOCK_FILE));
-  return owner && !isStale(owner) ? owner : undefined;
+  return owner && !isForeign(owner) && !isStale(owner) ? owner : undefined;
 }
 
-/** Stale: its process is gone, it ran in another boot, or its pid now names another process. */
+/**
+ * Stale: its process is gone, it ran in another boot, or its pid now names another process. Never
+ * a lock from another machine: its pid, boot and start time say nothing here.
+ */
 export function isStale(owner: LockOwner): boolean {
+  if (isForeign(owner)) return false;
   const boot = bootId();
   if (owner.boot && boot && owner.boot !== boot) return true;
   if (!isAlive(owner.pid)) return true;
@@ -216,11 +240,52 @@ async function readLockFile(file: string): Promise<LockOwner | undefined> {
   return text === undefined ? undefined : parseLock(text);
 }
 
-/** This boot and the process's start time where the system tells them (Linux); nothing elsewhere. */
-function instanceOf(pid: number): Pick<LockOwner, "boot" | "start"> {
+/** This machine, this boot and the process's start time, where the system tells them. */
+function instanceOf(pid: number): Pick<LockOwner, "boot" | "start" | "machine" | "host"> {
   const boot = bootId();
   const start = startTime(pid);
-  return { ...(boot ? { boot } : {}), ...(start ? { start } : {}) };
+  const machine = machineId();
+  const host = hostName();
+  return { ...(boot ? { boot } : {}), ...(start ? { start } : {}), ...(machine ? { machine } : {}), ...(host ? { host } : {}) };
+}
+
+/**
+ * Written by another machine: by its machine id where both have one, else by its host name. Not
+ * by host name on macOS, which renames the host as the network changes: a lock left by a gateway
+ * there would then look foreign and lock its own machine out. Locks from before these fields
+ * existed carry neither and are judged as before.
+ */
+function isForeign(owner: LockOwner): boolean {
+  const machine = machineId();
+  if (owner.machine && machine) return owner.machine !== machine;
+  const host = hostName();
+  return process.platform !== "darwin" && !!owner.host && !!host && owner.host !== host;
+}
+
+let cachedMachine: string | null | undefined;
+/** systemd's machine id (the D-Bus one on older systems); a lock file's line takes no spaces. */
+function machineId(): string | undefined {
+  if (cachedMachine === undefined) {
+    cachedMachine = null;
+    for (const file of ["/etc/machine-id", "/var/lib/dbus/machine-id"]) {
+      try {
+        const id = readFileSync(file, "utf8").trim();
+        if (/^[0-9a-f]{32}$/i.test(id)) {
+          cachedMachine = id.toLowerCase();
+          break;
+        }
+      } catch {
+        // not there: the next one, else none
+      }
+    }
+  }
+  return cachedMachine ?? undefined;
+}
+
+/** The host name, as a lock file line takes it (no white space). */
+function hostName(): string | undefined {
+  const host = os.hostname().replace(/\s+/g, "");
+  return host || undefined;
 }
 
 let cachedBoot: string | null | undefined;

@@ -177,8 +177,10 @@ export class GatewayHost {
         return;
       }
       if (err instanceof LedgerLocked) {
-        // Usually another window is starting its gateway right now: look again shortly.
-        if (this.retry >= 3) this.fail(`${err.message}, and it does not answer`);
+        // Usually another window is starting its gateway right now: look again shortly. Not a
+        // gateway on another machine: nothing here will answer for it.
+        if (err.host !== undefined) this.fail(`the gateway could not start: ${err.message}`);
+        else if (this.retry >= 3) this.fail(`${err.message}, and it does not answer`);
         else this.log.info("another window holds the ledger and is not answering yet; looking again shortly");
       } else {
         const holder = (await describeListener(config.port)) ?? "another program";

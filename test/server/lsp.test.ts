@@ -333,6 +333,19 @@ describe("language server process: only this user's gateway is followed", functi
     assert.ok(seen.length > 0 && seen.every((u) => u.startsWith("/__bedrock-budget/v1/health?challenge=")), `the squatter got only challenges: ${seen.join(", ")}`);
   });
 
+  it("a ledger locked by a gateway on another machine (a network share): an error naming that machine at once, nothing served", async () => {
+    const ledger = path.join(dir, "ledger");
+    await mkdir(ledger, { recursive: true, mode: 0o700 });
+    await writeFile(path.join(ledger, "gateway.lock"), "999999\nhttp://127.0.0.1:8787\nmachine=0123456789abcdef0123456789abcdef\nhost=build-07\n", { mode: 0o600 });
+    const lsp = await start({ port: 0, ledgerDir: ledger, upstreamEndpoint: "http://127.0.0.1:9", timeZone: "UTC" });
+    const error = await lsp.waitFor("the error state", () => lsp.states.find((s) => s.state === "error"));
+    assert.ok(error.state === "error");
+    assert.match(error.message, /in use by a Bedrock Budget gateway on another machine \("build-07", pid 999999\)/);
+    assert.match(error.message, /Give each machine its own ledgerDir/);
+    assert.doesNotMatch(error.message, /does not answer/, "told at the first attempt, not after the retries meant for a window starting here");
+    assert.equal(lsp.states.find((s) => s.state === "ready"), undefined, "no URL handed out to terminals");
+  });
+
   it("follows this user's gateway after it proves itself, and hands the editor the token for the dashboard", async () => {
     const fake = await FakeBedrock.start({ credentials: CREDENTIALS });
     try {

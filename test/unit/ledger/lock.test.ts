@@ -1,4 +1,4 @@
-/** The ledger lock: one winner when several take over a stale lock, and stale means gone, rebooted or another process. */
+/** The ledger lock: one winner when several take over a stale lock, and stale means gone, rebooted or another process, never another machine. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -103,6 +103,39 @@ describe("ledger/lock", () => {
     const lock = await lockLedger(dir);
     assert.match(await readFile(file, "utf8"), new RegExp(`^${process.pid}\\n`));
     await lock.release();
+  });
+
+  it("a lock from another machine (a ledger on a network share) is never taken over, even with its pid gone here", async () => {
+    // Before, its boot id differed from this one's, so it read as left by a reboot and was taken
+    // over: two machines each admitted calls up to every cap of one ledger.
+    const dead = await deadPid();
+    for (const lockText of [
+      `${dead}\nhttp://127.0.0.1:8787\nboot=00000000-0000-4000-8000-000000000000\nstart=1\nmachine=0123456789abcdef0123456789abcdef\nhost=build-07\n`,
+      `${dead}\nhttp://127.0.0.1:8787\nhost=build-07\n`, // no machine id there: told by its host name
+    ]) {
+      await writeFile(file, lockText);
+      await assert.rejects(lockLedger(dir), (err: Error) => {
+        assert.ok(err instanceof LedgerLocked);
+        assert.equal(err.host, "build-07");
+        assert.match(err.message, /on another machine \("build-07", pid \d+\), and this machine cannot tell whether it still runs/);
+        assert.ok(err.message.includes(`remove ${file}`), err.message);
+        return true;
+      });
+      assert.equal(await readFile(file, "utf8"), lockText, "the other machine's lock is left as it was");
+      assert.equal(await ledgerOwner(dir), undefined, "its URL is that machine's loopback: nothing here to follow");
+    }
+  });
+
+  it("names this machine in its lock, and takes over this machine's stale lock", async () => {
+    const lock = await lockLedger(dir);
+    const mine = await readFile(file, "utf8");
+    assert.ok(mine.includes(`\nhost=${os.hostname()}\n`), mine);
+    await lock.release();
+    // The same lock, left by a process of this machine that is gone, is stale.
+    await writeFile(file, mine.replace(/^\d+/, String(await deadPid())));
+    const again = await lockLedger(dir);
+    assert.match(await readFile(file, "utf8"), new RegExp(`^${process.pid}\\n`));
+    await again.release();
   });
 
   it("takes over a lock whose pid now belongs to another process (same boot, another start time)", async function () {
