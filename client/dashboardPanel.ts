@@ -22,7 +22,6 @@ import {
 
 export const DASHBOARD_VIEW_TYPE = "bedrockBudget.dashboard";
 
-
 /** The headers of a request to `target`: its token, when known. */
 function authHeaders(target: GatewayTarget, extra: Record<string, string> = {}): Record<string, string> {
   return target.token ? { ...extra, [TOKEN_HEADER]: target.token } : extra;
@@ -243,7 +242,6 @@ function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & 
     localResourceRoots: [vscode.Uri.joinPath(extensionUri, "out", "webview")],
   };
 }
-
 
 /** Restores the panel after a window reload. Call once from activate. */
 export function registerDashboardSerializer(context: vscode.ExtensionContext, gateway: GatewayProvider): void {

@@ -670,8 +670,9 @@ async function sendFault(req: http.IncomingMessage, res: http.ServerResponse, be
   res.flushHeaders();
   const breaksNoFrame = behavior.kind === "corrupt-frame" && behavior.corruption === "bad-prefix";
   const good = Math.min(behavior.afterChunks, breaksNoFrame ? frames.length : frames.length - 1);
+  const next = (frames[good] ?? frames[0]) as Frame; // past the last frame only for bad-prefix, which ignores it
   if (behavior.kind === "corrupt-frame" && behavior.oneWrite) {
-    await writeAsync(res, Buffer.concat([...frames.slice(0, good), corruptFrame((frames[good] ?? frames[0]) as Frame, behavior.corruption)]));
+    await writeAsync(res, Buffer.concat([...frames.slice(0, good), corruptFrame(next, behavior.corruption)]));
     return; // the response stays open, as below
   }
   for (let i = 0; i < good; i++) {
@@ -679,7 +680,6 @@ async function sendFault(req: http.IncomingMessage, res: http.ServerResponse, be
     await writeAsync(res, frames[i] as Frame);
   }
   if (res.destroyed || host.closed) return;
-  const next = (frames[good] ?? frames[0]) as Frame; // past the last frame only for bad-prefix, which ignores it
   if (behavior.kind === "cut-mid-frame") {
     await writeAsync(res, next.subarray(0, Math.floor(next.length / 2)));
     cutConnection(req, res);
