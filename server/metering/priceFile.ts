@@ -17,7 +17,11 @@ export const PRICE_FILE_NAME = "aws-prices.json";
 /** A table older than this is flagged in status and the dashboard. */
 export const STALE_AFTER_DAYS = 60;
 
-const decimal = z.string().regex(/^\d+(\.\d+)?$/, "a decimal USD amount per 1M tokens");
+/** No Bedrock model is free per token: a row of 0 is a bad fetch or an edit, and would make calls free. */
+const decimal = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, "a decimal USD amount per 1M tokens")
+  .refine((v) => /[1-9]/.test(v), "a price above 0 (no Bedrock model is free per token)");
 const ratesSchema = z.strictObject({
   input: decimal,
   output: decimal,

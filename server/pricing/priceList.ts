@@ -62,6 +62,9 @@ export function parsePriceListItem(json: string, regionCode: string): PriceListE
   const { unit, usd } = dimensions[0]!;
   const perMillion = usdPer1MOf(usd, unit);
   if (perMillion === undefined) return { usagetype, reason: `price ${JSON.stringify(usd)} per ${JSON.stringify(unit)} is not a per-token price this reads` };
+  // A $0 on-demand token price is not what Bedrock bills (a placeholder or promotional SKU): taking
+  // it would make the row's calls free, so the row keeps the built-in figure.
+  if (!/[1-9]/.test(perMillion)) return { usagetype, reason: `price ${JSON.stringify(usd)} per ${JSON.stringify(unit)} is $0, which no on-demand model bills` };
   return { name, kind, scope: /global/i.test(usagetype) ? "global" : "regional", usdPer1M: perMillion, usagetype };
 }
 

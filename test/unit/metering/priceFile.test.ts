@@ -57,6 +57,11 @@ describe("price file", () => {
   it("rejects a file that is not a price file, naming the file and the fix", () => {
     assert.throws(() => parsePriceFile("{", "/l/aws-prices.json"), /\/l\/aws-prices\.json is not JSON.*prices update/);
     assert.throws(() => parsePriceFile(JSON.stringify({ ...FILE, rows: { x: { input: "-1", output: "1" } } }), "f"), /f is not a valid price file \(rows\.x\.input/);
+    // A row of 0 would make the model's calls free: refused, so the start stops and a live reload keeps the table in force.
+    for (const zero of ["0", "0.000"]) {
+      assert.throws(() => parsePriceFile(JSON.stringify({ ...FILE, rows: { x: { input: "1", output: zero } } }), "f"), /f is not a valid price file \(rows\.x\.output: a price above 0 \(no Bedrock model is free per token\)/);
+    }
+    assert.doesNotThrow(() => parsePriceFile(JSON.stringify({ ...FILE, rows: { x: { input: "0.035", output: "10" } } }), "f"));
   });
 
   it("flags a table older than 60 days", () => {

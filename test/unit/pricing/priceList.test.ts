@@ -44,6 +44,12 @@ describe("price list mapping", () => {
     const odd = parsePriceListItem(item({ inferenceType: "Input tokens", usagetype: "USE1-NovaPro-input-tokens" }, "Characters"), "us-east-1");
     assert.ok(odd && isSkipped(odd) && /not a per-token price/.test(odd.reason));
     assert.ok(isSkipped(parsePriceListItem("{not json", "us-east-1")!));
+    // A $0 SKU would make the row's calls free: not read, the row keeps the built-in figure.
+    for (const usd of ["0.0000000000", "0"]) {
+      const free = parsePriceListItem(item({ inferenceType: "Input tokens", usagetype: "USE1-NovaPro-input-tokens" }, "1K tokens", usd), "us-east-1");
+      assert.ok(free && isSkipped(free), `${usd} is skipped`);
+      assert.match(free.reason, /is \$0, which no on-demand model bills/);
+    }
   });
 
   it("takes global SKUs for rows with a regional premium, regional ones otherwise, and only whole rows", () => {
