@@ -10,6 +10,8 @@ import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, withModelInPath } from "../metering/bodyRewrite";
 import { thinkingBudgetTokens, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
+import type { ProfileAnswer } from "../metering/profiles";
+import { parseModelId } from "../metering/modelId";
 import type { AppliedTier, MeteredOperation } from "../metering/types";
 import type { CapActionTaken } from "../protocol";
 import type { CallSubject } from "../budget/capMatch";
@@ -48,8 +50,19 @@ export interface AskedCall {
   requestedTier?: AppliedTier;
   /** The pricing scope the asked call was estimated with (region; profile). */
   scope: PricingScope;
+  /** What the application inference profiles caps downgrade to stand for, looked up before planning (downgradeTargets). */
+  downgradeProfiles?: ReadonlyMap<string, ProfileAnswer>;
   /** Who calls, for caps scoped to callers, users or tags. */
   subject: Omit<CallSubject, "modelId" | "baseModelId">;
+}
+
+/** Application inference profiles that caps in force downgrade to: looked up (bounded, cached) before a call is planned. */
+export function downgradeTargets(ctx: GatewayContext): string[] {
+  const targets = new Set<string>();
+  for (const cap of capsInForce(ctx.config)) {
+    if (capAction(cap) === "downgrade" && cap.downgradeTo && parseModelId(cap.downgradeTo).arnKind === "application-inference-profile") targets.add(cap.downgradeTo);
+  }
+  return [...targets];
 }
 
 /**
@@ -65,7 +78,9 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
 
   let decision = decide(ctx, caps, asked.subject, call, false);
   if (decision.kind === "downgrade") {
-    const estimate = estimateParsed(asked.operation, decision.to, asked.json, ctx.prices, asked.requestedTier, { ...(asked.scope.region ? { region: asked.scope.region } : {}) });
+    // An application inference profile is priced as the model behind it, as when a call names it.
+    const profile = asked.downgradeProfiles?.get(decision.to);
+    const estimate = estimateParsed(asked.operation, decision.to, asked.json, ctx.prices, asked.requestedTier, { ...(asked.scope.region ? { region: asked.scope.region } : {}), ...(profile ? { profile } : {}) });
     const problem = downgradeProblem(
       asked.operation,
       { modelId: asked.modelId, baseModelId: asked.estimate.rates.baseModelId },

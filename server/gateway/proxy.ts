@@ -5,8 +5,9 @@ import { EstimateError, estimateParsed } from "../metering/estimate";
 import { appliedTierFromHeaders } from "../metering/usage";
 import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../metering/guardrails";
 import { checkRequestBody, type JsonObject } from "../metering/requestBody";
-import { planCall, type PlannedCall } from "./capPlan";
+import { downgradeTargets, planCall, type PlannedCall } from "./capPlan";
 import { parseModelId } from "../metering/modelId";
+import type { ProfileAnswer } from "../metering/profiles";
 import { ZERO_USAGE, type MeteredOperation, type Operation } from "../metering/types";
 import { callerTool, tagsFromHeader } from "./callerTool";
 import { mergeTags, tagProblem } from "../config/tags";
@@ -130,6 +131,12 @@ async function handleRead(
   }
 }
 
+/** Each of `arns` looked up (at once when known; none: no wait). */
+async function lookUpAll(profiles: NonNullable<GatewayContext["profiles"]>, arns: string[]): Promise<ReadonlyMap<string, ProfileAnswer> | undefined> {
+  if (arns.length === 0) return undefined;
+  return new Map(await Promise.all(arns.map(async (arn) => [arn, await profiles.resolve(arn)] as const)));
+}
+
 /** The call as the ledger sees it (identify() and the verified caller), built once per request. */
 type Identity = Omit<CallIdentity, "operation" | "caller"> & { operation: Operation; caller: string };
 
@@ -179,6 +186,9 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
   // Priced in the caller's signing region; an application profile as the model behind it (looked up first, bounded).
   const profile = ctx.profiles && parseModelId(route.modelId).arnKind === "application-inference-profile" ? await ctx.profiles.resolve(route.modelId) : undefined;
   const pricing = { region, ...(profile ? { profile } : {}) };
+  // A cap may downgrade to an application inference profile: what it stands for is looked up now,
+  // as the planning that follows is synchronous. Unresolved, it is priced at the dearest rate.
+  const downgradeProfiles = ctx.profiles ? await lookUpAll(ctx.profiles, downgradeTargets(ctx)) : undefined;
   // Planned and reserved in the turn the gate is found open.
   while (!ctx.admissions.open) {
     const shut = await atGate(ctx);
@@ -192,7 +202,7 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
   if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
   // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
   const asCalled = { ...x.who, operation };
-  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, ...(requestedTier ? { requestedTier } : {}), scope: pricing, subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags } });
+  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, ...(requestedTier ? { requestedTier } : {}), scope: pricing, ...(downgradeProfiles ? { downgradeProfiles } : {}), subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags } });
   if (!plan.ok) {
     ctx.logRepeat("info", `unplanned:${plan.capId}:${route.modelId}`, `refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
     await journalRefusal(ctx, asCalled, asked, plan.capId, plan.message);

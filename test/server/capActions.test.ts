@@ -122,6 +122,38 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("to an application inference profile: priced and capped as the model behind it, as a call naming it is (Converse and Anthropic InvokeModel)", async () => {
+      const profile = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/cheap";
+      const caps = [
+        { id: "sonnet-day", window: "day" as const, limitUsd: 5, model: "*sonnet*", action: "downgrade" as const, downgradeTo: profile, downgradeAt: 0 },
+        { id: "haiku-day", window: "day" as const, limitUsd: 0.001, model: "*haiku*" },
+      ];
+      const saved = process.env.AWS_ENDPOINT_URL_BEDROCK;
+      await withHarness({ caps }, async (h) => {
+        process.env.AWS_ENDPOINT_URL_BEDROCK = h.fake.url; // the control plane, as every SDK reads it
+        h.fake.inferenceProfiles.set(profile, { models: [`arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0`] });
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 100 } }));
+        // Haiku's cap ($0.001) has no room for a 1,000-token answer from Haiku: the downgraded call meets it.
+        await assert.rejects(h.client.send(converse(SONNET_45, "hi", 1000)), (err: Error) => err.name === "ServiceQuotaExceededException" && /haiku-day/.test(err.message));
+        assert.equal(h.fake.hits.filter((hit) => hit.operation !== "GetInferenceProfile").length, 0, "nothing forwarded past Haiku's cap");
+        // Within it: charged Haiku 4.5 with its regional premium ($1.10 / $5.50 per million), as a call
+        // naming the profile is (test/server/pricing.test.ts), not at the dearest model's rates.
+        await h.client.send(converse(SONNET_45, "hi", 100));
+        const record = (await calls(h)).find((c) => c.outcome === "ok")!;
+        assert.equal(record.answeredBy, profile);
+        assert.equal(record.baseModelId, "anthropic.claude-haiku-4-5-20251001-v1:0");
+        assert.equal(record.costPicos, String(10n * 1_100_000n + 100n * 5_500_000n));
+        // InvokeModel: the profile stands for an Anthropic model, so the Anthropic body goes as it is.
+        await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Hello", 50), contentType: "application/json" }));
+        const invoked = h.fake.hits.filter((hit) => hit.operation === "InvokeModel");
+        assert.equal(invoked.length, 1);
+        assert.equal(invoked[0]!.modelId, profile);
+      }).finally(() => {
+        if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_BEDROCK;
+        else process.env.AWS_ENDPOINT_URL_BEDROCK = saved;
+      });
+    });
+
     it("InvokeModel to another provider's body format: a 400 naming both models and why, nothing forwarded", async () => {
       await withHarness({ caps: [{ id: "to-nova", window: "day", limitUsd: 1, model: "*sonnet*", action: "downgrade", downgradeTo: NOVA_MICRO, downgradeAt: 0 }] }, async (h) => {
         await assert.rejects(
