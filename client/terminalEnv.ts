@@ -1,14 +1,15 @@
 /**
  * Routes tools started from VS Code through the gateway: new integrated terminals and debug
  * sessions get every endpoint variable Bedrock clients read (AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
- * ANTHROPIC_BEDROCK_BASE_URL), so their Bedrock calls are metered unchanged. Which address (or
+ * ANTHROPIC_BEDROCK_BASE_URL) and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false, so their Bedrock
+ * calls are metered unchanged. Which address (or
  * none) is decided in terminalModel.ts.
  */
 import * as vscode from "vscode";
-import { ENDPOINT_VARIABLES, type EndpointVariable } from "./terminalModel";
+import { TERMINAL_VARIABLES, type TerminalVariable } from "./terminalModel";
 
 export class TerminalRouting implements vscode.Disposable {
-  private variables: Partial<Record<EndpointVariable, string | undefined>> = {};
+  private variables: Partial<Record<TerminalVariable, string | undefined>> = {};
   private readonly registration: vscode.Disposable;
 
   constructor(private readonly context: vscode.ExtensionContext) {
@@ -16,18 +17,18 @@ export class TerminalRouting implements vscode.Disposable {
     this.registration = vscode.debug.registerDebugConfigurationProvider("*", {
       resolveDebugConfiguration: (_folder, config) => {
         // A variable the launch configuration sets itself is the user's choice: kept.
-        const added = ENDPOINT_VARIABLES.filter((name) => this.variables[name] && !(config.env && name in config.env));
+        const added = TERMINAL_VARIABLES.filter((name) => this.variables[name] && !(config.env && name in config.env));
         if (added.length) config.env = { ...(config.env ?? {}), ...Object.fromEntries(added.map((name) => [name, this.variables[name]])) };
         return config;
       },
     });
   }
 
-  /** `variables`: each endpoint variable's value (terminalVariables); undefined removes it. */
-  update(variables: Record<EndpointVariable, string | undefined>): void {
+  /** `variables`: each routing variable's value (terminalVariables); undefined removes it. */
+  update(variables: Record<TerminalVariable, string | undefined>): void {
     this.variables = variables;
     const collection = this.context.environmentVariableCollection;
-    for (const name of ENDPOINT_VARIABLES) {
+    for (const name of TERMINAL_VARIABLES) {
       const value = variables[name];
       if (value) collection.replace(name, value);
       else collection.delete(name);

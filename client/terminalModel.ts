@@ -3,7 +3,8 @@
  * so it is tested alone): the gateway while it serves; while it is starting, down or failed,
  * still its address, so calls fail to connect instead of going out unmetered, unless the user
  * chose `bedrockBudget.whenGatewayDown: "direct"`. Every variable a Bedrock client reads for its
- * endpoint gets the same value, so no client in a routed terminal bypasses the gateway.
+ * endpoint gets the same value, and the one that would make AWS clients ignore it is turned off,
+ * so no client in a routed terminal bypasses the gateway.
  */
 import type { GatewayStateNotification } from "../server/protocol";
 
@@ -20,9 +21,20 @@ export const NOT_STARTED_ENDPOINT = "http://gateway-not-started.bedrock-budget.i
 export const ENDPOINT_VARIABLES = ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "ANTHROPIC_BEDROCK_BASE_URL"] as const;
 export type EndpointVariable = (typeof ENDPOINT_VARIABLES)[number];
 
-/** Every endpoint variable set to `url` (a metered terminal's environment). */
-export function routedEnv(url: string): Record<EndpointVariable, string> {
-  return Object.fromEntries(ENDPOINT_VARIABLES.map((name) => [name, url])) as Record<EndpointVariable, string>;
+/**
+ * Set to "true" (inherited, injected by a repository's `terminal.integrated.env.*`, a dev
+ * container's `remoteEnv`), or `ignore_configured_endpoint_urls` in the AWS config file, it makes
+ * the AWS SDKs, boto3 and the CLI ignore the endpoint variable and call Bedrock directly. "false"
+ * in the environment overrides the config file's setting, so a routed terminal sets it.
+ */
+export const IGNORE_ENDPOINTS_VARIABLE = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
+/** Every variable routing sets in a terminal or debug session. */
+export const TERMINAL_VARIABLES = [...ENDPOINT_VARIABLES, IGNORE_ENDPOINTS_VARIABLE] as const;
+export type TerminalVariable = (typeof TERMINAL_VARIABLES)[number];
+
+/** The environment that sends every Bedrock client to `url` (a metered terminal's). */
+export function routedEnv(url: string): Record<TerminalVariable, string> {
+  return { ...(Object.fromEntries(ENDPOINT_VARIABLES.map((name) => [name, url])) as Record<EndpointVariable, string>), [IGNORE_ENDPOINTS_VARIABLE]: "false" };
 }
 
 export type WhenGatewayDown = "block" | "direct";
@@ -50,10 +62,11 @@ export function terminalEndpoint(i: TerminalInputs): string | undefined {
   return i.state?.endpoint ?? i.lastUrl ?? NOT_STARTED_ENDPOINT;
 }
 
-/** Each endpoint variable's value for new terminals and debug sessions; undefined removes it. The same rules apply to all. */
-export function terminalVariables(i: TerminalInputs): Record<EndpointVariable, string | undefined> {
+/** Each routing variable's value for new terminals and debug sessions; undefined removes it. The same rules apply to all. */
+export function terminalVariables(i: TerminalInputs): Record<TerminalVariable, string | undefined> {
   const url = terminalEndpoint(i);
-  return Object.fromEntries(ENDPOINT_VARIABLES.map((name) => [name, url])) as Record<EndpointVariable, string | undefined>;
+  if (url === undefined) return Object.fromEntries(TERMINAL_VARIABLES.map((name) => [name, undefined])) as Record<TerminalVariable, undefined>;
+  return routedEnv(url);
 }
 
 /** What the status bar says about terminals while the gateway is not serving. */

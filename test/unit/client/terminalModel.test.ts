@@ -1,5 +1,9 @@
 /** Where terminals send Bedrock calls while the gateway serves, starts, fails, or a stranger holds its port. */
 import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import {
   NOT_STARTED_ENDPOINT,
   routedEnv,
@@ -42,7 +46,7 @@ describe("terminal endpoint", () => {
 
   it("gives the Anthropic SDK's variable the same address as the AWS one, under the same block and direct rules", () => {
     const vars = (extra: Partial<TerminalInputs>) => terminalVariables({ ...base, ...extra });
-    const both = (url: string | undefined) => ({ AWS_ENDPOINT_URL_BEDROCK_RUNTIME: url, ANTHROPIC_BEDROCK_BASE_URL: url });
+    const both = (url: string | undefined) => ({ AWS_ENDPOINT_URL_BEDROCK_RUNTIME: url, ANTHROPIC_BEDROCK_BASE_URL: url, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: url === undefined ? undefined : "false" });
     assert.deepEqual(vars({ state: { state: "ready", url: "http://127.0.0.1:8777", role: "leader" } }), both("http://127.0.0.1:8777"));
     assert.deepEqual(vars({ state: { state: "error", message: "stopped", endpoint: "http://127.0.0.1:8777" } }), both("http://127.0.0.1:8777"), "blocked while down");
     assert.deepEqual(vars({ state: { state: "error", message: "port taken", strangerOnPort: true } }), both(UNVERIFIED_ENDPOINT));
@@ -51,8 +55,54 @@ describe("terminal endpoint", () => {
     assert.deepEqual(vars({ state: { state: "ready", url: "http://127.0.0.1:8777", role: "leader" }, routeTerminals: false }), both(undefined), "routing off: both removed");
   });
 
-  it("sets both variables in a metered terminal", () => {
-    assert.deepEqual(routedEnv("http://127.0.0.1:8777"), { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://127.0.0.1:8777", ANTHROPIC_BEDROCK_BASE_URL: "http://127.0.0.1:8777" });
+  it("sets both variables in a metered terminal, and turns off the one that makes AWS clients ignore them", () => {
+    assert.deepEqual(routedEnv("http://127.0.0.1:8777"), {
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://127.0.0.1:8777",
+      ANTHROPIC_BEDROCK_BASE_URL: "http://127.0.0.1:8777",
+      AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "false",
+    });
+  });
+
+  it("a routed environment reaches the gateway with the real AWS SDK even where endpoint variables are turned off (environment or AWS config file)", async () => {
+    // The host the SDK would send to, read by a middleware that stops the request before it leaves.
+    const hostOf = async (): Promise<string> => {
+      const client = new BedrockRuntimeClient({ region: "us-east-1", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "x" }, maxAttempts: 1 });
+      client.middlewareStack.add(
+        () => async (args) => {
+          const request = args.request as { protocol: string; hostname: string; port?: number };
+          throw new Error(`${request.protocol}//${request.hostname}${request.port ? `:${request.port}` : ""}`);
+        },
+        { step: "finalizeRequest", priority: "low" },
+      );
+      try {
+        await client.send(new InvokeModelCommand({ modelId: "anthropic.claude-3-haiku-20240307-v1:0", body: "{}" }));
+        return "sent";
+      } catch (err) {
+        return (err as Error).message;
+      } finally {
+        client.destroy();
+      }
+    };
+    const dir = await mkdtemp(path.join(os.tmpdir(), "bb-awsconfig-"));
+    const names = ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "ANTHROPIC_BEDROCK_BASE_URL", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_CONFIG_FILE", "AWS_PROFILE", "AWS_ENDPOINT_URL"] as const;
+    const saved = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+    try {
+      const ignoring = path.join(dir, "config");
+      await writeFile(ignoring, "[default]\nignore_configured_endpoint_urls = true\n");
+      for (const inherited of [{ AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "true" }, { AWS_CONFIG_FILE: ignoring }]) {
+        for (const n of names) delete process.env[n];
+        Object.assign(process.env, inherited);
+        assert.equal(await hostOf(), "https://bedrock-runtime.us-east-1.amazonaws.com", `${JSON.stringify(inherited)} alone: the SDK goes to Bedrock`);
+        Object.assign(process.env, routedEnv("http://127.0.0.1:8777"));
+        assert.equal(await hostOf(), "http://127.0.0.1:8777", `${JSON.stringify(inherited)} in a routed terminal: the gateway`);
+      }
+    } finally {
+      for (const n of names) {
+        if (saved[n] === undefined) delete process.env[n];
+        else process.env[n] = saved[n];
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("blocks unless the setting says exactly direct", () => {
