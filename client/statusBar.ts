@@ -1,12 +1,12 @@
 /** The spend meter: one status bar item, pushed by the server, never polled. */
 import * as vscode from "vscode";
 import type { GatewayStateNotification, StatusResponse } from "../server/protocol";
-import { meterView } from "./statusModel";
+import { MeterModel, meterView } from "./statusModel";
 
 export class SpendMeter implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem("bedrockBudget.meter", vscode.StatusBarAlignment.Right, 100);
   private timer: NodeJS.Timeout | undefined;
-  private last: StatusResponse | undefined;
+  private readonly model = new MeterModel();
 
   constructor() {
     this.item.name = "Bedrock Budget";
@@ -14,12 +14,13 @@ export class SpendMeter implements vscode.Disposable {
     this.setState({ state: "starting" });
     this.item.show();
     // Only the "resets in …" wording ages; refresh it once a minute.
-    this.timer = setInterval(() => this.last && this.update(this.last), 60_000);
+    this.timer = setInterval(() => this.draw(this.model.onTick()), 60_000);
   }
 
   /** `whenDown`: what happens to terminals' calls while the gateway does not serve (terminalModel.ts). */
   setState(params: GatewayStateNotification.Params, whenDown?: { short: string; sentence: string }): void {
-    if (params.state === "ready" && this.last) return this.update(this.last);
+    const figures = this.model.onState(params);
+    if (figures) return this.draw(figures);
     this.item.backgroundColor = params.state === "error" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
     this.item.color = params.state === "error" ? new vscode.ThemeColor("statusBarItem.errorForeground") : undefined;
     this.item.text = params.state === "error" ? `$(error) Bedrock Budget${whenDown ? `: ${whenDown.short}` : ""}` : "$(loading~spin) Bedrock Budget";
@@ -28,8 +29,13 @@ export class SpendMeter implements vscode.Disposable {
     if (params.state === "error") this.item.command = "bedrockBudget.showLog";
   }
 
+  /** New figures: drawn while the gateway serves, else kept for when it does. */
   update(status: StatusResponse): void {
-    this.last = status;
+    this.draw(this.model.onStatus(status));
+  }
+
+  private draw(status: StatusResponse | undefined): void {
+    if (!status) return;
     const view = meterView(status);
     this.item.text = view.text;
     this.item.command = "bedrockBudget.showDashboard";

@@ -3,7 +3,7 @@
  * tightest cap's spend, its severity and a Markdown tooltip listing every cap.
  */
 import { teamFreshness, usd, usedShare, WINDOW_WORD } from "../server/shared/statusFormat";
-import type { CapStatusDto, StatusResponse } from "../server/protocol";
+import type { CapStatusDto, GatewayStateNotification, StatusResponse } from "../server/protocol";
 
 export type Severity = "normal" | "warning" | "error";
 
@@ -70,4 +70,32 @@ export function resetsIn(at: Date, now: Date): string {
 /** A table cell of Markdown: a cap's name (a team's model glob can be any text) shown as written, never a link, image or markup. */
 function escapeCell(text: string): string {
   return text.replace(/[\\`*_~[\]<>|]/g, "\\$&");
+}
+
+/**
+ * Which the meter shows: the spend figures only while the gateway serves; otherwise its state
+ * (starting, failed, stopped). Figures that arrive or age meanwhile are kept for when it serves
+ * again, never drawn over the state: a meter back to normal-looking figures while terminal calls
+ * go out unmetered or fail would tell the user the wall stands.
+ */
+export class MeterModel {
+  private serving = false;
+  private last: StatusResponse | undefined;
+
+  /** A new gateway state: the figures to draw (it serves and figures are known), else undefined (draw the state). */
+  onState(state: GatewayStateNotification.Params): StatusResponse | undefined {
+    this.serving = state.state === "ready";
+    return this.serving ? this.last : undefined;
+  }
+
+  /** New figures: to draw now, or undefined while the gateway does not serve. */
+  onStatus(status: StatusResponse): StatusResponse | undefined {
+    this.last = status;
+    return this.serving ? status : undefined;
+  }
+
+  /** The minute tick ("resets in …" ages): the figures to draw again, if they are showing. */
+  onTick(): StatusResponse | undefined {
+    return this.serving ? this.last : undefined;
+  }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { meterView, resetsIn, tightestCap } from "../../../client/statusModel";
+import { MeterModel, meterView, resetsIn, tightestCap } from "../../../client/statusModel";
 import type { CapStatusDto, StatusResponse } from "../../../server/protocol";
 
 function cap(id: string, spentUsd: number, limitUsd: number, window: CapStatusDto["window"] = "day", reservedUsd = 0): CapStatusDto {
@@ -13,6 +13,20 @@ function status(caps: CapStatusDto[], todayUsd = 0): StatusResponse {
 }
 
 describe("status bar meter", () => {
+  it("shows spend figures only while the gateway serves: not over a failed or stopped state, not on the minute tick", () => {
+    const m = new MeterModel();
+    const figures = status([cap("daily", 3.42, 10)]);
+    assert.equal(m.onStatus(figures), undefined, "figures before the gateway is ready wait");
+    assert.equal(m.onState({ state: "ready", url: "http://127.0.0.1:8777", role: "leader" }), figures, "drawn once it serves");
+    assert.equal(m.onTick(), figures, "the tick redraws them while it serves");
+    assert.equal(m.onState({ state: "error", message: "the background process stopped" }), undefined, "the state is drawn");
+    assert.equal(m.onTick(), undefined, "the tick leaves the error showing");
+    const later = status([cap("daily", 4, 10)]);
+    assert.equal(m.onStatus(later), undefined, "figures arriving while down are kept, not drawn");
+    assert.equal(m.onState({ state: "starting" }), undefined);
+    assert.equal(m.onState({ state: "ready", url: "http://127.0.0.1:8777", role: "follower" }), later, "serving again: the newest figures");
+  });
+
   it("shows the tightest cap as spent / limit with its window", () => {
     const view = meterView(status([cap("month", 30, 100, "month"), cap("daily", 3.42, 10)]));
     assert.equal(view.text, "$(pulse) $3.42 / $10.00 today");
