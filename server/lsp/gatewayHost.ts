@@ -38,7 +38,15 @@ export class GatewayHost {
   /** Why Bedrock calls are refused (settings that decide money are invalid); a leader's gateway starts and stays blocked while set. */
   private blocked: string | undefined;
 
-  constructor(private readonly log: Logger, private readonly events: HostEvents) {}
+  /** The one pending retry: a restart or stop cancels it, so retries never run in several chains at once. */
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly events: HostEvents,
+    /** Waits between attempts, the last repeated (tests shorten them). */
+    private readonly retryMs: readonly number[] = RETRY_MS,
+  ) {}
 
   get url(): string | undefined {
     return this.role.kind === "leader" ? this.role.gateway.url : this.role.kind === "follower" ? this.role.url : undefined;
@@ -85,6 +93,8 @@ export class GatewayHost {
   }
 
   private async doStart(config: Config): Promise<void> {
+    clearTimeout(this.retryTimer); // this attempt replaces a pending one
+    this.retryTimer = undefined;
     this.config = config;
     this.stopped = false;
     this.events.state({ state: "starting" });
@@ -131,6 +141,8 @@ export class GatewayHost {
   }
 
   private async release(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     const role = this.role;
     this.role = { kind: "none" };
     if (role.kind === "leader") {
@@ -256,8 +268,13 @@ export class GatewayHost {
 
   private scheduleRetry(immediate = false): void {
     if (this.stopped) return;
-    const delay = immediate ? 0 : RETRY_MS[Math.min(this.retry++, RETRY_MS.length - 1)]!;
-    setTimeout(() => void this.serial(() => (this.role.kind === "none" ? this.takeRole() : Promise.resolve())), delay).unref();
+    const delay = immediate ? 0 : this.retryMs[Math.min(this.retry++, this.retryMs.length - 1)]!;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.serial(() => (this.role.kind === "none" ? this.takeRole() : Promise.resolve()));
+    }, delay);
+    this.retryTimer.unref();
   }
 }
 
