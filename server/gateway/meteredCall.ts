@@ -87,6 +87,10 @@ export interface Settlement {
 
 export class MeteredCall {
   private reserved: Picos;
+  /** The reservation the journal holds for this call (what a crash would charge). */
+  private journaled: Picos;
+  /** The journaling of a grown reservation under way; it writes the latest amount before it ends. */
+  private raising: Promise<void> | undefined;
   private settled = false;
   /** Set when the team store refused a growth that was let through meanwhile: the next frame is cut. */
   private teamRefusal: string | undefined;
@@ -101,6 +105,7 @@ export class MeteredCall {
     readonly scope?: CallScope,
   ) {
     this.reserved = estimate.worstCasePicos;
+    this.journaled = estimate.worstCasePicos;
     scope?.adopt(this);
   }
 
@@ -124,7 +129,29 @@ export class MeteredCall {
     const result = this.ctx.caps.grow(this.who.id, this.hold, extra, this.ctx.now(), (message) => (this.teamRefusal = message));
     if (!result.ok) return result;
     this.reserved = runningCost;
+    this.journalGrowth();
     return { ok: true };
+  }
+
+  /**
+   * Journals the grown reservation in the background (the frame is not held for the disk): one
+   * write at a time, each of the latest amount, so a crash charges what was held up to the last
+   * frames. Stops once the call settles: its settle line is the last word.
+   */
+  private journalGrowth(): void {
+    if (this.raising) return; // the write under way is followed by one of the latest amount
+    this.raising = (async () => {
+      while (!this.settled && this.reserved > this.journaled) {
+        const amount = this.reserved;
+        try {
+          await this.ctx.ledger.raiseReservation(this.who.id, amount);
+        } catch (err) {
+          this.ctx.logRepeat("warn", "grown-reservation", `call ${this.who.id}: its grown reservation could not be journaled (${(err as Error).message}); a crash now would charge it at its first worst case`);
+          return;
+        }
+        this.journaled = amount;
+      }
+    })().finally(() => (this.raising = undefined));
   }
 
   /**

@@ -127,6 +127,27 @@ export class Ledger {
     this.cover(pos);
   }
 
+  /**
+   * A running call's reservation grew (a stream that outgrew its worst case): journaled as another
+   * reserve line of the call, so that a crash charges the larger amount (a replay keeps a call's
+   * last reserve line). Nothing once its settle is under way or done: a reserve line after the
+   * settle would reopen the call and charge it again on the next start.
+   */
+  async raiseReservation(id: string, worstCasePicos: bigint): Promise<void> {
+    const open = this.open.get(id);
+    if (!open || this.appending.has(id) || BigInt(open.worstCasePicos) >= worstCasePicos) return;
+    const raised: ReserveEntry = { ...open, worstCasePicos: String(worstCasePicos) };
+    this.open.set(id, raised);
+    let pos: JournalPosition;
+    try {
+      pos = await this.journal.append(raised);
+    } catch (err) {
+      if (this.open.get(id) === raised) this.open.set(id, open); // the journal still holds the last amount written
+      throw err;
+    }
+    this.cover(pos);
+  }
+
   /** Journaled (durability: journal.ts) before it resolves; then rollups and recent calls include it. */
   async settle(record: CallRecord): Promise<void> {
     void this.retryUnwritten();

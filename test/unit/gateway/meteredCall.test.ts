@@ -6,10 +6,15 @@ import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import http from "node:http";
 import net from "node:net";
-import type { CapHold } from "../../../server/budget/caps";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { BudgetEngine } from "../../../server/budget/engine";
+import { Caps, LocalCapStore, type CapHold } from "../../../server/budget/caps";
+import { Ledger } from "../../../server/ledger/ledger";
 import type { CallRecord } from "../../../server/ledger/types";
 import type { GatewayContext } from "../../../server/gateway/context";
-import { MeteredCall } from "../../../server/gateway/meteredCall";
+import { admit, MeteredCall } from "../../../server/gateway/meteredCall";
 import { relayStream } from "../../../server/gateway/relay";
 import type { AnyResponse } from "../../../server/http";
 import { estimateParsed } from "../../../server/metering/estimate";
@@ -57,6 +62,68 @@ describe("MeteredCall.settleAtWorstCase", () => {
     const seen = { ...ZERO_USAGE, inputTokens: 1_000_000, outputTokens: 100 }; // far more input than estimated
     await call.settleAtWorstCase("upstream-failed", 200, "dropped", seen, { serviceTier: "priority" });
     assert.equal(journaled[0]!.costPicos, String((call.costOf(seen) * 17_500n) / 10_000n), "×1.75, not the standard rate");
+  });
+});
+
+describe("MeteredCall.grow: a stream that outgrew its reservation", () => {
+  const USD = 1_000_000_000_000n;
+  const now = () => new Date("2026-12-02T10:00:00Z");
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-grow-"));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A real ledger and cap engine (a $10 day cap) and one admitted call reserving $2. */
+  async function admitted() {
+    const ledger = await Ledger.open(dir, { now, durability: "machine" });
+    const engine = new BudgetEngine([{ id: "daily", scope: "personal", window: "day", limitUsd: 10 }], "UTC");
+    const logged: string[] = [];
+    const ctx = {
+      caps: new Caps(new LocalCapStore(engine, () => "UTC", now)), ledger, now, user: "u", publish: () => undefined, prices: new PriceBook(),
+      log: { info: () => undefined, warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }, logRepeat: (_l: string, _k: string, m: string) => logged.push(m),
+    } as unknown as GatewayContext;
+    const prices = new PriceBook();
+    const estimate = { ...estimateParsed("InvokeModelWithResponseStream", MODEL, { anthropic_version: "bedrock-2023-05-31", max_tokens: 100, messages: [] }, prices, undefined, { region: "us-east-1" }), worstCasePicos: 2n * USD };
+    const admission = await admit(ctx, { id: "S", operation: "InvokeModelWithResponseStream", modelId: MODEL, tool: "t", tags: {}, startedAt: now() }, estimate);
+    assert.ok(admission.ok);
+    return { call: admission.call, ledger, engine, logged };
+  }
+
+  /** What a start after a crash (the ledger reopened, never closed) charges the call. */
+  async function chargedAfterCrash(): Promise<CallRecord[]> {
+    const reopened = await Ledger.open(dir, { now, durability: "machine" });
+    const charged: CallRecord[] = [];
+    for await (const c of reopened.settledSince(new Date("2026-12-02T00:00:00Z"))) charged.push(c);
+    await reopened.close();
+    return charged;
+  }
+
+  it("is journaled, so a crash charges the grown hold, not the first worst case", async () => {
+    const { call, engine } = await admitted();
+    assert.deepEqual(call.grow(6n * USD), { ok: true });
+    assert.equal(engine.status(now())[0]!.reservedPicos, 6n * USD, "held live");
+    // The growth is written in the background, each write of the latest amount.
+    assert.deepEqual(call.grow(7n * USD), { ok: true });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const [interrupted] = await chargedAfterCrash();
+    assert.equal(interrupted!.outcome, "interrupted");
+    assert.equal(interrupted!.costPicos, String(7n * USD), "charged what was held when the gateway died");
+    assert.equal(interrupted!.startedAt, now().toISOString());
+  });
+
+  it("a growth that comes once the settle is under way is not journaled after it: a restart charges nothing more", async () => {
+    const { call, ledger } = await admitted();
+    call.grow(6n * USD);
+    const settling = call.settle({ outcome: "ok", usage: { ...ZERO_USAGE, inputTokens: 10, outputTokens: 10 }, usageEstimated: false, status: 200 });
+    // A reserve line after the settle line would reopen the call on the next start (charged again).
+    await ledger.raiseReservation("S", 9n * USD);
+    await settling;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const charged = await chargedAfterCrash();
+    assert.deepEqual(charged.map((c) => c.outcome), ["ok"], "one settle, no interrupted charge");
   });
 });
 

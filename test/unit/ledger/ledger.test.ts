@@ -71,6 +71,36 @@ describe("ledger/ledger", () => {
     assert.equal(settles.length, 1);
   });
 
+  it("a raised reservation is journaled and charged on a crash; a lower, unknown, settling or failed raise changes nothing", async () => {
+    const l1 = await open();
+    await l1.reserve(reserveEntry("grown", "2026-11-22T09:30:00.000Z", "1000"));
+    await l1.raiseReservation("grown", 5000n);
+    await l1.raiseReservation("grown", 4000n); // lower than journaled: no line
+    await l1.raiseReservation("never-reserved", 9000n);
+    assert.deepEqual(l1.openReservations().map((r) => [r.id, r.worstCasePicos]), [["grown", "5000"]]);
+    // A raise whose line cannot be written leaves what the journal holds in force.
+    const append = l1.journal.append.bind(l1.journal);
+    l1.journal.append = () => Promise.reject(Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }));
+    await assert.rejects(l1.raiseReservation("grown", 8000n), /ENOSPC/);
+    l1.journal.append = append;
+    assert.deepEqual(l1.openReservations().map((r) => r.worstCasePicos), ["5000"]);
+    // Once the settle is under way, a raise would land after it and reopen the call: none is written.
+    await l1.reserve(reserveEntry("done", "2026-11-22T09:40:00.000Z", "1000"));
+    const settling = l1.settle(call("done", "2026-11-22T09:40:01.000Z"));
+    await l1.raiseReservation("done", 7000n);
+    await settling;
+    await l1.raiseReservation("done", 7000n); // and after it
+    await l1.journal.close(); // the crash
+    const lines = (await entries(dir)).map((e) => `${e.type} ${e.id} ${e.type === "reserve" ? e.worstCasePicos : e.costPicos}`);
+    assert.deepEqual(lines, ["reserve grown 1000", "reserve grown 5000", "reserve done 1000", "settle done 1000"]);
+
+    clock = new Date("2026-11-22T11:00:00.000Z");
+    const l2 = await open();
+    const charged = (await l2.recentCalls({ limit: 10, outcome: "interrupted" })).calls;
+    assert.deepEqual(charged.map((c) => [c.id, c.costPicos, c.startedAt]), [["grown", "5000", "2026-11-22T09:30:00.000Z"]]);
+    await l2.close();
+  });
+
   it("finds an orphaned reserve from months ago when state.json says where to look", async () => {
     clock = new Date("2026-08-10T10:00:00.000Z");
     const l1 = await open();
