@@ -41,7 +41,6 @@ export type Admission = { ok: true; call: MeteredCall } | { ok: false; message: 
  */
 /** `scope`, when the gateway opened one for this request: it can stop and settle the call at shutdown. */
 export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Estimate, scope?: CallScope): Promise<Admission> {
-  const now = ctx.now();
   const refuse = async (message: string, capId: string): Promise<Admission> => {
     await journalRefusal(ctx, who, estimate, capId, message);
     return { ok: false, message, capId };
@@ -53,9 +52,11 @@ export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Es
   if (!held.ok) return refuse(held.message, held.capId);
   const hold: CapHold = { capIds: held.capIds, ...(held.team ? { team: held.team } : {}) };
   try {
-    // Durable before the request leaves: a crash from here on is charged at the worst case on restart.
+    // Durable before the request leaves: a crash from here on is charged at the worst case on restart,
+    // as a call that started at `at`: the instant the caps reserved it at, so the charge lands in
+    // the window it was checked against (admission may come seconds later, past a window's end).
     await ctx.ledger.reserve({
-      type: "reserve", id: who.id, at: now.toISOString(), user: ctx.user, tool: who.tool, operation: who.operation,
+      type: "reserve", id: who.id, at: who.startedAt.toISOString(), user: ctx.user, tool: who.tool, operation: who.operation,
       modelId: answeringModel(who), baseModelId: estimate.rates.baseModelId, worstCasePicos: String(estimate.worstCasePicos), capIds: hold.capIds,
       ...callerOf(who), tags: who.tags,
     });

@@ -76,8 +76,8 @@ describe("MeteredCall.grow: a stream that outgrew its reservation", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** A real ledger and cap engine (a $10 day cap) and one admitted call reserving $2. */
-  async function admitted() {
+  /** A real ledger and cap engine (a $10 day cap) and one admitted call reserving $2 (started at `startedAt`, admitted at `now`). */
+  async function admitted(startedAt = now()) {
     const ledger = await Ledger.open(dir, { now, durability: "machine" });
     const engine = new BudgetEngine([{ id: "daily", scope: "personal", window: "day", limitUsd: 10 }], "UTC");
     const logged: string[] = [];
@@ -87,16 +87,16 @@ describe("MeteredCall.grow: a stream that outgrew its reservation", () => {
     } as unknown as GatewayContext;
     const prices = new PriceBook();
     const estimate = { ...estimateParsed("InvokeModelWithResponseStream", MODEL, { anthropic_version: "bedrock-2023-05-31", max_tokens: 100, messages: [] }, prices, undefined, { region: "us-east-1" }), worstCasePicos: 2n * USD };
-    const admission = await admit(ctx, { id: "S", operation: "InvokeModelWithResponseStream", modelId: MODEL, tool: "t", tags: {}, startedAt: now() }, estimate);
+    const admission = await admit(ctx, { id: "S", operation: "InvokeModelWithResponseStream", modelId: MODEL, tool: "t", tags: {}, startedAt }, estimate);
     assert.ok(admission.ok);
     return { call: admission.call, ledger, engine, logged };
   }
 
   /** What a start after a crash (the ledger reopened, never closed) charges the call. */
-  async function chargedAfterCrash(): Promise<CallRecord[]> {
+  async function chargedAfterCrash(since = new Date("2026-12-02T00:00:00Z")): Promise<CallRecord[]> {
     const reopened = await Ledger.open(dir, { now, durability: "machine" });
     const charged: CallRecord[] = [];
-    for await (const c of reopened.settledSince(new Date("2026-12-02T00:00:00Z"))) charged.push(c);
+    for await (const c of reopened.settledSince(since)) charged.push(c);
     await reopened.close();
     return charged;
   }
@@ -112,6 +112,13 @@ describe("MeteredCall.grow: a stream that outgrew its reservation", () => {
     assert.equal(interrupted!.outcome, "interrupted");
     assert.equal(interrupted!.costPicos, String(7n * USD), "charged what was held when the gateway died");
     assert.equal(interrupted!.startedAt, now().toISOString());
+  });
+
+  it("a crash charges the call to the window the caps reserved it in: its start, though admitted after midnight", async () => {
+    const { engine } = await admitted(new Date("2026-12-01T23:59:59Z")); // admitted at 10:00 on the 2nd (the ledger's clock)
+    assert.equal(engine.status(new Date("2026-12-01T23:59:59Z"))[0]!.reservedPicos, 2n * USD, "held in the 1st's window");
+    const [interrupted] = await chargedAfterCrash(new Date("2026-12-01T00:00:00Z"));
+    assert.equal(interrupted!.startedAt, "2026-12-01T23:59:59.000Z", "so a replay charges the 1st, not the 2nd it was never checked against");
   });
 
   it("a growth that comes once the settle is under way is not journaled after it: a restart charges nothing more", async () => {
