@@ -576,13 +576,21 @@ const NL_BUF = Buffer.from("\n");
 const RESERVE_START = Buffer.from('{"type":"reserve",');
 const TYPE_KEY = Buffer.from('"type"');
 
+const BACKSLASH = 0x5c;
+
 /**
  * A line the journal wrote for a reservation (JSON.stringify puts `type` first), which a reader of
  * settled calls can pass over unparsed. A line with a second "type" key (JSON.parse keeps the last)
- * is parsed like any other; so is a broken one, which such a reader skips either way.
+ * is parsed like any other, and so is one with any escape, which may spell that key another way
+ * ("typ\u0065"); so is a broken one, which such a reader skips either way.
  */
 function isReserveLine(line: Buffer): boolean {
-  return line.length > RESERVE_START.length && line.compare(RESERVE_START, 0, RESERVE_START.length, 0, RESERVE_START.length) === 0 && line.indexOf(TYPE_KEY, RESERVE_START.length) < 0;
+  return (
+    line.length > RESERVE_START.length &&
+    line.compare(RESERVE_START, 0, RESERVE_START.length, 0, RESERVE_START.length) === 0 &&
+    line.indexOf(TYPE_KEY, RESERVE_START.length) < 0 &&
+    line.indexOf(BACKSLASH, RESERVE_START.length) < 0
+  );
 }
 
 /** A journal line checked against the entry schema: valid JSON is not enough (see schema.ts). */

@@ -103,22 +103,25 @@ describe("ledger/journal", () => {
       usageEstimated: false, costPicos: "7", worstCasePicos: "42", outcome: "ok", status: 200, latencyMs: 1, tags: {},
     });
     const { type: _type, ...settleFields } = settle("twice");
+    const { type: _t, ...escapedFields } = settle("escaped");
     const lines = [
       JSON.stringify(reserve("r1")),
       JSON.stringify(settle("s1")),
       JSON.stringify({ ...reserve("r2"), tags: { type: "batch" } }), // a tag named "type": parsed, still a reserve
       // Starts as a reserve, but its last "type" key wins in JSON.parse: a settle.
       `{"type":"reserve",${JSON.stringify(settleFields).slice(1, -1)},"type":"settle"}`,
+      // The same with the key spelt with an escape ("typ\u0065"): JSON.parse reads "type" all the same.
+      `{"type":"reserve",${JSON.stringify(escapedFields).slice(1, -1)},"typ\\u0065":"settle"}`,
       `{"type":"reserve","id":"torn"`, // broken: skipped by any reader
       JSON.stringify(settle("s2")),
     ];
     await writeFile(path.join(dir, "journal", "2026-11.jsonl"), lines.join("\n") + "\n");
     const j = await Journal.open(dir);
     const settles = (await all(j)).filter((e) => e.type === "settle").map((e) => e.id);
-    assert.deepEqual(settles, ["s1", "twice", "s2"]);
+    assert.deepEqual(settles, ["s1", "twice", "escaped", "s2"]);
     const only: string[] = [];
     for await (const batch of j.readBatches({ settlesOnly: true })) for (const e of batch) only.push(`${e.type}:${e.id}`);
-    assert.deepEqual(only, ["settle:s1", "settle:twice", "settle:s2"], "the same settles, in order");
+    assert.deepEqual(only, ["settle:s1", "settle:twice", "settle:escaped", "settle:s2"], "the same settles, in order");
     await j.close();
   });
 
