@@ -5,7 +5,7 @@
  */
 import { formatLocalDateTime } from "../budget/windows";
 import { rateLimitFor, tierOf } from "../policy/plans";
-import type { RateDecision } from "../policy/rateLimit";
+import { planCaller, type RateDecision } from "../policy/rateLimit";
 import type { Operation } from "../metering/types";
 import type { GatewayContext } from "./context";
 import { refusal, throttled, type ErrorAnswer } from "./errors";
@@ -23,15 +23,16 @@ export async function checkUsagePlan(
 ): Promise<ErrorAnswer | undefined> {
   const tier = tierOf(ctx.config, { ...who, user: ctx.user });
   const limit = rateLimitFor(ctx.config, tier);
-  const decision = limit ? ctx.rateLimiter.admit(who.caller, limit, ctx.now(), ctx.timeZone) : undefined;
+  const key = planCaller(who);
+  const decision = limit ? ctx.rateLimiter.admit(key, limit, ctx.now(), ctx.timeZone) : undefined;
   if (!decision || decision.ok) {
-    if (!decision && ctx.rateLimiter.quotasInForce) ctx.rateLimiter.count(who.caller, who.startedAt, ctx.timeZone);
+    if (!decision && ctx.rateLimiter.quotasInForce) ctx.rateLimiter.count(key, who.startedAt, ctx.timeZone);
     // In the turn it is admitted: a recount of the quotas, which shuts admission first, sees it.
-    ctx.rateLimiter.started(who.id, who.caller, who.startedAt);
+    ctx.rateLimiter.started(who.id, key, who.startedAt);
     return undefined;
   }
-  const message = planMessage(decision, describeCaller(who.caller, tier), ctx.timeZone);
-  ctx.logRepeat("info", `${decision.kind}:${who.caller}`, `${decision.kind} ${who.operation} ${who.modelId}: ${message}`);
+  const message = planMessage(decision, describeCaller(who, tier), ctx.timeZone);
+  ctx.logRepeat("info", `${decision.kind}:${key}`, `${decision.kind} ${who.operation} ${who.modelId}: ${message}`);
   if (decision.kind === "throttled") {
     await recordPlanRefusal(ctx, who, baseModelId, { outcome: "throttled", status: 429, message });
     return throttled(message, decision.retryAfterSeconds);
@@ -40,9 +41,9 @@ export async function checkUsagePlan(
   return refusal(message);
 }
 
-/** `caller AKIA…MPLE (tier "pro")`: the key masked, as every message names keys. */
-function describeCaller(caller: string, tier: string | undefined): string {
-  const name = caller.startsWith("apikey:") ? caller : maskKey(caller);
+/** `caller AKIA…MPLE (tier "pro")`, or `caller profile "ci" (…)`: the key masked, as every message names keys. */
+function describeCaller(who: { caller: string; callerProfile?: string | undefined }, tier: string | undefined): string {
+  const name = who.callerProfile !== undefined ? `profile ${JSON.stringify(who.callerProfile)}` : who.caller.startsWith("apikey:") ? who.caller : maskKey(who.caller);
   return `caller ${name} (${tier === undefined ? "the top-level rateLimit" : `tier "${tier}"`})`;
 }
 

@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { CheckpointedHistory, HistoryReaders, SettledReader } from "../budget/historyPass";
 import type { SettledCall } from "../budget/replay";
 import { windowBounds } from "../budget/windows";
-import { RateLimiter, type Counts } from "./rateLimit";
+import { planCaller, RateLimiter, type Counts } from "./rateLimit";
 
 /** The checkpoint part's name in the ledger's state (Ledger.addCheckpointPart). */
 export const QUOTAS_CHECKPOINT = "quotas";
@@ -17,7 +17,11 @@ export function countsTowardQuota(call: SettledCall): call is SettledCall & { ca
   return call.caller !== undefined && call.outcome !== "throttled" && call.outcome !== "quota-exceeded";
 }
 
+/** Which rule keyed the counts (planCaller); a tally kept by another is replayed whole. */
+const KEYED_BY = "profile-or-key";
+
 const partSchema = z.object({
+  keyedBy: z.literal(KEYED_BY),
   timeZone: z.string(),
   counts: z.array(
     z.tuple([
@@ -44,7 +48,7 @@ export class QuotaTally {
 
   /** Counts one settled call (journal order); calls that do not count toward a quota are ignored. */
   settled(call: SettledCall): void {
-    if (countsTowardQuota(call)) this.count(call.caller, new Date(call.startedAt));
+    if (countsTowardQuota(call)) this.count(planCaller(call), new Date(call.startedAt));
   }
 
   /** Counts one call of `caller` that started `at`. */
@@ -56,8 +60,8 @@ export class QuotaTally {
     return this.limiter.countsSnapshot();
   }
 
-  snapshot(): { timeZone: string; counts: [string, Counts][] } {
-    return { timeZone: this.timeZone, counts: this.counts() };
+  snapshot(): { keyedBy: typeof KEYED_BY; timeZone: string; counts: [string, Counts][] } {
+    return { keyedBy: KEYED_BY, timeZone: this.timeZone, counts: this.counts() };
   }
 }
 
@@ -68,7 +72,7 @@ export function quotaReader(since: Date, count: (caller: string, at: Date) => vo
     settled: (call) => {
       if (!countsTowardQuota(call) || running.has(call.id)) return;
       const at = new Date(call.startedAt);
-      if (at >= since) count(call.caller, at);
+      if (at >= since) count(planCaller(call), at);
     },
   };
 }

@@ -7,6 +7,21 @@
 import type { RateLimitConfig } from "../config/schema";
 import { windowBounds, windowKey } from "../budget/windows";
 
+/**
+ * Whose usage plan a call draws on: the credentials its signature was verified with (a `callers`
+ * profile by name, else the gateway's own), or its API key. Not the access key id: temporary
+ * credentials (SSO, an assumed role) get a new key at each refresh, and each new key would start
+ * with a full bucket and unused quotas.
+ */
+export function planCaller(call: { caller: string; callerProfile?: string | undefined }): string {
+  if (call.callerProfile !== undefined) return `profile:${call.callerProfile}`;
+  if (call.caller.startsWith("apikey:")) return call.caller;
+  return OWN_CREDENTIALS; // SigV4 without a profile name: only the gateway's own credentials verify it
+}
+
+/** The plan key of calls signed with the gateway's own credentials when no profile names them (the default chain). */
+export const OWN_CREDENTIALS = "credentials:gateway";
+
 /** A bucket's tokens at an instant; it refills at `rate` per second up to `burst`. */
 export interface BucketState {
   tokens: number;

@@ -17,7 +17,7 @@ import type { TokenUsage } from "../metering/types";
 import type { CallRecord, Outcome, WhatIfResponse } from "../protocol";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CallWorstCase } from "./capActions";
 import { rateLimitFor, tierOf } from "./plans";
-import { RateLimiter } from "./rateLimit";
+import { planCaller, RateLimiter } from "./rateLimit";
 import { CAPS, groupLabel, USAGE_PLANS } from "../shared/whatIfLabel";
 
 /**
@@ -62,8 +62,8 @@ export interface PolicyStep {
 }
 
 /**
- * The usage plans, replayed through the gateway's own RateLimiter per caller (the journal's
- * `caller`; its tier from the proposed `callers`), the bucket driven by each call's start. A
+ * The usage plans, replayed through the gateway's own RateLimiter per caller (planCaller of the
+ * journal's record; its tier from the proposed `callers`), the bucket driven by each call's start. A
  * throttled call is marked, not stopped: the SDK retries it after Retry-After, and it is assumed
  * to go through then. A call the caps stop still used its token and quota, as at the gateway.
  */
@@ -77,7 +77,7 @@ export function usagePlanStep(config: Pick<Config, "rateLimit" | "tiers" | "call
       const tier = tierOf(config, call.record);
       const limit = rateLimitFor(config, tier);
       if (!limit) return { ok: true };
-      const d = limiter.admit(caller, limit, now, timeZone);
+      const d = limiter.admit(planCaller({ ...call.record, caller }), limit, now, timeZone);
       if (d.ok) return { ok: true };
       const plan = tier === undefined ? "top-level rateLimit" : `tier "${tier}" rateLimit`;
       if (d.kind === "throttled") return { ok: true, marks: [{ outcome: "throttled", by: plan, savedPicos: 0n }] };

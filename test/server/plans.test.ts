@@ -8,10 +8,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { BedrockRuntimeClient, ConverseCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
-import { createLogger } from "../../server/log";
 import type { CallRecord } from "../../server/protocol";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
-import type { FakeCredentials } from "../support/fakeBedrock";
+import { FakeBedrock, type FakeCredentials } from "../support/fakeBedrock";
+import { validated } from "../../server/config/load";
+import { startGateway } from "../../server/gateway/gateway";
+import { createLogger, silentLogger } from "../../server/log";
 
 const STAGING: FakeCredentials = { accessKeyId: "AKIASTAGINGEXAMPLE01", secretAccessKey: "staging-secret-0000000000000000000000000" };
 const PROD: FakeCredentials = { accessKeyId: "AKIAPRODUCTIONEXMPL1", secretAccessKey: "prod-secret-000000000000000000000000000" };
@@ -89,6 +91,51 @@ describe("usage plans: rate limits and quotas per caller, through the real SDK",
       assert.deepEqual(journal.map((r) => r.outcome), ["quota-exceeded"]);
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe("usage plans: temporary credentials (SSO, an assumed role) refreshed mid-day", function () {
+  this.timeout(30_000);
+
+  it("the quota is the credentials', not the access key's: a refreshed key starts with no new quota, live and after a restart", async () => {
+    const A: FakeCredentials = { accessKeyId: "ASIAAAAAAAAAAAAAAAA1", secretAccessKey: "secretA000000000000000000000000000000000", sessionToken: "tokA" };
+    const B: FakeCredentials = { accessKeyId: "ASIABBBBBBBBBBBBBBB2", secretAccessKey: "secretB000000000000000000000000000000000", sessionToken: "tokB" };
+    const fake = await FakeBedrock.start({ credentials: A, moreCredentials: [B] });
+    const ledgerDir = await mkdtemp(path.join(os.tmpdir(), "bb-rotate-"));
+    let current = A; // what the gateway's default credential chain gives now
+    const launch = () =>
+      startGateway({
+        config: validated({ port: 0, upstreamEndpoint: fake.url, ledgerDir, user: "tester", timeZone: "UTC", rateLimit: { requestsPerDay: 3 } }, "test"),
+        credentials: async () => current,
+        log: silentLogger(),
+      });
+    let gateway = await launch();
+    const send = async (creds: FakeCredentials) => {
+      const client = clientFor(gateway.url, creds);
+      try {
+        await client.send(invoke());
+        return "ok";
+      } catch (err) {
+        return (err as Error).name;
+      } finally {
+        client.destroy();
+      }
+    };
+    try {
+      fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+      const outcomes = [await send(A), await send(A)];
+      current = B; // the session was refreshed: same principal, a new key
+      outcomes.push(await send(B), await send(B));
+      assert.deepEqual(outcomes, ["ok", "ok", "ok", "ServiceQuotaExceededException"]);
+      await gateway.close();
+      gateway = await launch();
+      assert.equal(await send(B), "ServiceQuotaExceededException", "the journal's calls under either key count after a restart");
+      assert.equal(fake.hits.length, 3, "three calls reached Bedrock under a quota of three");
+    } finally {
+      await gateway.close();
+      await fake.close();
+      await rm(ledgerDir, { recursive: true, force: true });
     }
   });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { burstOf, RateLimiter, retryAfterSeconds, takeToken, type BucketState } from "../../../server/policy/rateLimit";
+import { burstOf, planCaller, RateLimiter, retryAfterSeconds, takeToken, type BucketState } from "../../../server/policy/rateLimit";
+import { QuotaTally } from "../../../server/policy/quotaCheckpoint";
 
 describe("policy/rateLimit: the token bucket", () => {
   it("a new bucket starts full: burst requests pass at once, the next waits 1/rate", () => {
@@ -118,5 +119,23 @@ describe("policy/rateLimit: RateLimiter (per-caller buckets and quotas)", () => 
     assert.deepEqual(l.used("k", new Date("2026-11-02T10:00:00Z"), tz), { day: 2, month: 3 });
     const refused = l.admit("k", { requestsPerMonth: 3 }, new Date("2026-11-02T10:00:00Z"), tz);
     assert.equal(!refused.ok && refused.kind, "quota-exceeded");
+  });
+});
+
+describe("usage plan keys", () => {
+  it("a plan belongs to the credentials that verified the call, not to its access key; an API key is its own", () => {
+    assert.equal(planCaller({ caller: "ASIAAAAAAAAAAAAAAAA1" }), planCaller({ caller: "ASIABBBBBBBBBBBBBBB2" }), "the gateway's own credentials, refreshed: one plan");
+    assert.equal(planCaller({ caller: "ASIAAAAAAAAAAAAAAAA1", callerProfile: "ci" }), "profile:ci");
+    assert.notEqual(planCaller({ caller: "AKIA1", callerProfile: "ci" }), planCaller({ caller: "AKIA1", callerProfile: "staging" }));
+    assert.equal(planCaller({ caller: "apikey:0123456789abcdef" }), "apikey:0123456789abcdef");
+  });
+
+  it("a checkpoint's quota counts kept by the access key (before plans were keyed by credentials) are not restored: the journal is counted again", () => {
+    const tally = new QuotaTally("UTC");
+    tally.count(planCaller({ caller: "ASIAAAAAAAAAAAAAAAA1" }), new Date("2026-12-02T10:00:00Z"));
+    const restored = QuotaTally.restore(JSON.parse(JSON.stringify(tally.snapshot())), "UTC");
+    assert.deepEqual(restored?.counts(), tally.counts());
+    const { keyedBy: _rule, ...older } = tally.snapshot();
+    assert.equal(QuotaTally.restore(older, "UTC"), undefined);
   });
 });
