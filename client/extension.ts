@@ -62,7 +62,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     }),
     // The background process stopped for good (it is not restarted): the gateway is down.
     lc.onDidChangeState((e) => {
-      if (e.newState !== State.Stopped || state?.state === "error") return;
+      if ((e.newState !== State.Stopped && e.newState !== State.StartFailed) || state?.state === "error") return;
       state = { state: "error", message: "the background process stopped; run “Bedrock Budget: Restart Gateway” or reload the window" };
       DashboardPanel.current?.followGateway();
       refresh();
@@ -95,9 +95,21 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
       vscode.window.createTerminal({ name: "Bedrock (metered)", env: routedEnv(endpoint) }).show();
     }),
     vscode.commands.registerCommand("bedrockBudget.restartGateway", async () => {
-      const result = await lc.sendRequest(RestartGatewayRequest.type);
-      if ("error" in result) void vscode.window.showErrorMessage(`Bedrock Budget: ${result.error}`);
-      else void vscode.window.showInformationMessage(`Bedrock Budget: the gateway serves ${result.url}.`);
+      try {
+        if (lc.state === State.Stopped || lc.state === State.StartFailed) {
+          // The background process stopped for good (it kept crashing, or could not start): the
+          // messages that said so tell the user to run this command, so it starts the process anew.
+          await lc.stop().catch(() => undefined); // a failed start must be stopped before it can start again
+          await lc.start();
+          void vscode.window.showInformationMessage("Bedrock Budget: the background process was started again; the gateway follows.");
+          return;
+        }
+        const result = await lc.sendRequest(RestartGatewayRequest.type);
+        if ("error" in result) void vscode.window.showErrorMessage(`Bedrock Budget: ${result.error}`);
+        else void vscode.window.showInformationMessage(`Bedrock Budget: the gateway serves ${result.url}.`);
+      } catch (err) {
+        void vscode.window.showErrorMessage(`Bedrock Budget: could not restart the gateway: ${err instanceof Error ? err.message : String(err)}. Reload the window; the log has details.`);
+      }
     }),
     vscode.commands.registerCommand("bedrockBudget.showLog", () => log.show()),
     vscode.commands.registerCommand("bedrockBudget.openSettings", () => vscode.commands.executeCommand("workbench.action.openSettings", "bedrockBudget")),
