@@ -13,7 +13,7 @@ import { openTallies } from "../../../server/gateway/openTallies";
 import { Ledger } from "../../../server/ledger/ledger";
 import type { CallRecord, Outcome, ReserveEntry } from "../../../server/ledger/types";
 import { QUOTAS_CHECKPOINT, countsTowardQuota } from "../../../server/policy/quotaCheckpoint";
-import { RateLimiter } from "../../../server/policy/rateLimit";
+import { planCaller, RateLimiter } from "../../../server/policy/rateLimit";
 
 const NOW = new Date("2026-03-02T05:30:00.000Z"); // a month, a week and a day boundary within the journals below
 
@@ -45,7 +45,8 @@ function callOf(s: Spec, prefix: string): { r: ReserveEntry; c: CallRecord } {
   const started = new Date(NOW.getTime() - s.ageMin * 60_000).toISOString();
   const at = new Date(NOW.getTime() - s.ageMin * 60_000 + s.settleAfterMin * 60_000).toISOString();
   const tags: Record<string, string> = s.team ? { team: s.team } : {};
-  const subject = { modelId: s.model, baseModelId: s.model, ...(s.caller ? { caller: s.caller } : {}), tags };
+  // Each caller signs with its own `callers` profile (named like its key): two plans (planCaller).
+  const subject = { modelId: s.model, baseModelId: s.model, ...(s.caller ? { caller: s.caller, callerProfile: s.caller } : {}), tags };
   return { r: reserve(id, started, subject), c: settle(id, started, at, { ...subject, costPicos: String(s.cost), outcome: s.outcome }) };
 }
 
@@ -116,7 +117,7 @@ async function fullReplay(dir: string, caps: CapConfig[], tz: string): Promise<{
     await new Caps(new LocalCapStore(engine, () => tz, () => NOW)).replay((since) => ledger.settledSince(since));
     const limiter = new RateLimiter();
     const since = windowBounds("month", tz, NOW).start;
-    for await (const c of ledger.settledSince(since)) if (countsTowardQuota(c) && new Date(c.startedAt) >= since) limiter.count(c.caller, new Date(c.startedAt), tz);
+    for await (const c of ledger.settledSince(since)) if (countsTowardQuota(c) && new Date(c.startedAt) >= since) limiter.count(planCaller(c), new Date(c.startedAt), tz);
     const rollups = structuredClone(ledger.rollups());
     await ledger.close();
     return { spent: spentOf(engine), rollups, quotas: usedOf(limiter, tz) };
@@ -130,7 +131,7 @@ function spentOf(engine: BudgetEngine): Record<string, bigint> {
 }
 
 function usedOf(limiter: RateLimiter, tz: string): Record<string, { day: number; month: number }> {
-  return Object.fromEntries(["k1", "k2"].map((k) => [k, limiter.used(k, NOW, tz)]));
+  return Object.fromEntries(["k1", "k2"].map((k) => [k, limiter.used(planCaller({ caller: k, callerProfile: k }), NOW, tz)]));
 }
 
 describe("ledger: start-up from the checkpoint", () => {
