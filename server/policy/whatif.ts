@@ -67,6 +67,8 @@ export interface PolicyStep {
  * throttled call is marked, not stopped: the SDK retries it after Retry-After, and it is assumed
  * to go through then. A call the caps stop still used its token and quota, as at the gateway.
  */
+const QUOTAS = ["requestsPerDay", "requestsPerMonth"] as const;
+
 export function usagePlanStep(config: Pick<Config, "rateLimit" | "tiers" | "callers">, timeZone: string): PolicyStep {
   const limiter = new RateLimiter();
   return {
@@ -77,10 +79,19 @@ export function usagePlanStep(config: Pick<Config, "rateLimit" | "tiers" | "call
       const tier = tierOf(config, call.record);
       const limit = rateLimitFor(config, tier);
       if (!limit) return { ok: true };
-      const d = limiter.admit(planCaller({ ...call.record, caller }), limit, now, timeZone);
+      const key = planCaller({ ...call.record, caller });
+      const d = limiter.admit(key, limit, now, timeZone);
       if (d.ok) return { ok: true };
       const plan = tier === undefined ? "top-level rateLimit" : `tier "${tier}" rateLimit`;
-      if (d.kind === "throttled") return { ok: true, marks: [{ outcome: "throttled", by: plan, savedPicos: 0n }] };
+      if (d.kind === "throttled") {
+        // Assumed to go through when the SDK retries it: then it uses quota as any call does, and
+        // once the quota is used up the retry is refused instead.
+        const used = limiter.used(key, now, timeZone);
+        const over = QUOTAS.find((q) => limit[q] !== undefined && (q === "requestsPerDay" ? used.day : used.month) >= limit[q]!);
+        if (over) return { ok: false, outcome: "quota-exceeded", by: `${plan}.${over}` };
+        limiter.count(key, now, timeZone);
+        return { ok: true, marks: [{ outcome: "throttled", by: plan, savedPicos: 0n }] };
+      }
       return { ok: false, outcome: "quota-exceeded", by: `${plan}.${d.quota}` };
     },
     settle() {},
@@ -308,7 +319,7 @@ export function historyStart(caps: CapConfig[], timeZone: string, from: Date): D
 
 /** What the what-if can only approximate, said in every output so nobody reads more into it. */
 export const APPROXIMATIONS: readonly string[] = [
-  "a throttled call is counted, not stopped: the SDK retries it after Retry-After, and it is assumed to go through then at the same cost (the delay and the retry's token are not replayed)",
+  "a throttled call is counted, not stopped: the SDK retries it after Retry-After, and it is assumed to go through then at the same cost, using quota (refused once the quota is used up; the delay and the retry's token are not replayed)",
   "a downgraded call's usage is assumed the same on the cheaper model, re-priced at its rates",
   "a clamped call's answer is assumed cut at the clamped output limit",
   "the journal keeps no request: worst cases are rebuilt from the input used and the recorded worst case, at the price book's rates in the default region",

@@ -98,33 +98,43 @@ function sonnet(start: string, o: Partial<CallRecord> & { seconds?: number } = {
 const groups = (t: WhatIfResult["stopped"]) => t.groups.map((g) => [g.policy, g.outcome, g.by, g.calls, g.savedPicos]);
 
 describe("policy/whatif: every policy replayed (usage plans, warn, downgrade, clamp, scoped caps)", () => {
-  it("usage plans: the token bucket driven by each call's start throttles (counted, not stopped); a day's quota stops the rest", () => {
+  it("usage plans: the token bucket driven by each call's start throttles (counted, not stopped, its retry using quota); a day's quota stops the rest", () => {
     // Tier basic: 1 request/s, burst 2, 3 requests a day. AKIAA on basic; AKIAB on no plan; one old line has no caller.
     const config = { caps: [], callers: { AKIAA: "basic" }, tiers: { basic: { rateLimit: { requestsPerSecond: 1, burst: 2, requestsPerDay: 3 } } } };
     const a = (t: string) => sonnet(t, { caller: "AKIAA", seconds: 1 });
     const month = [
       a("2026-11-03T09:00:00.000Z"), // bucket 2 → 1; day count 1
       a("2026-11-03T09:00:00.100Z"), // 1.1 → 0.1; count 2
-      a("2026-11-03T09:00:00.200Z"), // 0.2 < 1: throttled (the SDK retries it: counted, cost kept); not counted against the quota
-      a("2026-11-03T09:00:05.000Z"), // refilled: count 3
-      a("2026-11-03T09:00:10.000Z"), // 3 of 3 used today: quota-exceeded, stopped ($0.0198 saved)
+      a("2026-11-03T09:00:00.200Z"), // 0.2 < 1: throttled; the SDK retries it and it goes through: counted, cost kept, count 3
+      a("2026-11-03T09:00:05.000Z"), // 3 of 3 used today: quota-exceeded, stopped ($0.0198 saved)
+      a("2026-11-03T09:00:10.000Z"), // quota-exceeded too
       a("2026-11-04T09:00:00.000Z"), // a new day: admitted
       ...["00.000", "00.010", "00.020", "00.030"].map((s) => sonnet(`2026-11-03T10:00:${s}Z`, { caller: "AKIAB" })), // no plan
       sonnet("2026-11-03T11:00:00.000Z"), // no caller: whose plan is unknown
     ];
     const r = whatIf([], month, whatIfSteps(config, "UTC", prices));
     assert.equal(r.replayed, 11);
-    assert.deepEqual(groups(r.stopped), [["rate limits and request quotas", "quota-exceeded", 'tier "basic" rateLimit.requestsPerDay', 1, PICO("0.0198")]]);
+    assert.deepEqual(groups(r.stopped), [["rate limits and request quotas", "quota-exceeded", 'tier "basic" rateLimit.requestsPerDay', 2, 2n * PICO("0.0198")]]);
     assert.deepEqual(groups(r.changed), [["rate limits and request quotas", "throttled", 'tier "basic" rateLimit', 1, 0n]]);
-    assert.equal(r.wouldCostPicos, 10n * PICO("0.0198"));
+    assert.equal(r.wouldCostPicos, 9n * PICO("0.0198"));
     assert.deepEqual(r.policies.map((p) => [p.name, p.stopped, p.changed, p.savedPicos]), [
-      ["rate limits and request quotas", 1, 1, PICO("0.0198")],
+      ["rate limits and request quotas", 2, 1, 2n * PICO("0.0198")],
       ["caps and their actions", 0, 0, 0n],
     ]);
     const text = formatWhatIf(whatIfDto(r, "2026-11", "UTC"), "proposed.json");
     assert.match(text, /throttled by tier "basic" rateLimit: 1 call, \$0\n/);
-    assert.match(text, /quota-exceeded by tier "basic" rateLimit\.requestsPerDay: 1 call, \$0\.0198/);
+    assert.match(text, /quota-exceeded by tier "basic" rateLimit\.requestsPerDay: 2 calls, \$0\.0396/);
     assert.match(text, /the SDK retries it after Retry-After/);
+  });
+
+  it("usage plans: a burst of calls throttled against a small quota: the retries use it up, the rest are refused", () => {
+    // 1 request/s, burst 1, 5 a day; ten calls in one second. Live, the SDK retries each throttled
+    // call until the quota runs out: 5 go through, 5 are refused.
+    const config = { caps: [], rateLimit: { requestsPerSecond: 1, burst: 1, requestsPerDay: 5 } };
+    const month = Array.from({ length: 10 }, (_, i) => sonnet(`2026-11-03T09:00:00.${String(i * 100).padStart(3, "0")}Z`, { caller: "AKIAA" }));
+    const r = whatIf([], month, whatIfSteps(config, "UTC", prices));
+    assert.deepEqual(groups(r.stopped), [["rate limits and request quotas", "quota-exceeded", "top-level rateLimit.requestsPerDay", 5, 5n * PICO("0.0198")]]);
+    assert.deepEqual(groups(r.changed), [["rate limits and request quotas", "throttled", "top-level rateLimit", 4, 0n]]);
   });
 
   it("warn: calls past the limit are let through, counted and marked; nothing saved", () => {
