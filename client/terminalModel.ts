@@ -1,10 +1,10 @@
 /**
  * Where new VS Code terminals and debug sessions send Bedrock calls, as plain data (no `vscode`,
- * so it is tested alone): the gateway while it serves; while it is starting, down or failed,
- * still its address, so calls fail to connect instead of going out unmetered, unless the user
- * chose `bedrockBudget.whenGatewayDown: "direct"`. Every variable a Bedrock client reads for its
- * endpoint gets the same value, and the one that would make AWS clients ignore it is turned off,
- * so no client in a routed terminal bypasses the gateway.
+ * so it is tested alone): the gateway while it serves; while it starts, still its address; once
+ * it has failed or stopped, a name that never resolves. Either way calls fail instead of going out
+ * unmetered, unless the user chose `bedrockBudget.whenGatewayDown: "direct"`. Every variable a
+ * Bedrock client reads for its endpoint gets the same value, and the one that would make AWS
+ * clients ignore it is turned off, so no client in a routed terminal bypasses the gateway.
  */
 import type { GatewayStateNotification } from "../server/protocol";
 
@@ -12,6 +12,12 @@ import type { GatewayStateNotification } from "../server/protocol";
 export const UNVERIFIED_ENDPOINT = "http://gateway-unverified.bedrock-budget.invalid";
 /** No address known yet (a port chosen at random, nothing served so far): a name that fails as clearly. */
 export const NOT_STARTED_ENDPOINT = "http://gateway-not-started.bedrock-budget.invalid";
+/**
+ * The gateway failed or its process stopped: nothing of ours holds its port, and nothing watches
+ * who binds it next (another user's process would receive signed requests). A name that never
+ * resolves instead; terminals opened meanwhile need reopening once it serves again.
+ */
+export const DOWN_ENDPOINT = "http://gateway-down.bedrock-budget.invalid";
 
 /**
  * The variables Bedrock clients read for their endpoint: the AWS SDKs, boto3, the AWS CLI, the
@@ -58,7 +64,8 @@ export function terminalEndpoint(i: TerminalInputs): string | undefined {
   if (!i.routeTerminals) return undefined;
   if (i.state?.state === "ready") return i.state.url;
   if (i.whenGatewayDown === "direct") return undefined;
-  if (i.state?.state === "error" && i.state.strangerOnPort) return UNVERIFIED_ENDPOINT;
+  if (i.state?.state === "error") return i.state.strangerOnPort ? UNVERIFIED_ENDPOINT : DOWN_ENDPOINT;
+  // Starting: its own process is about to serve there, so terminals keep working once it does.
   return i.state?.endpoint ?? i.lastUrl ?? NOT_STARTED_ENDPOINT;
 }
 
@@ -77,7 +84,7 @@ export function whenDownNotice(routeTerminals: boolean, whenGatewayDown: WhenGat
   return whenGatewayDown === "block"
     ? {
         short: "terminal calls blocked",
-        sentence: 'Until it serves, Bedrock calls from VS Code terminals are blocked: they fail to connect. (Set bedrockBudget.whenGatewayDown to "direct" to let them go to Bedrock unmetered.)',
+        sentence: 'Until it serves, Bedrock calls from VS Code terminals are blocked: they fail to connect. Terminals opened while it is down need reopening once it serves. (Set bedrockBudget.whenGatewayDown to "direct" to let them go to Bedrock unmetered.)',
       }
     : {
         short: "terminal calls unmetered",

@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import {
+  DOWN_ENDPOINT,
   NOT_STARTED_ENDPOINT,
   routedEnv,
   terminalEndpoint,
@@ -24,11 +25,17 @@ describe("terminal endpoint", () => {
     assert.equal(at({ state: { state: "ready", url: "http://127.0.0.1:9000", role: "follower" }, whenGatewayDown: "direct" }), "http://127.0.0.1:9000");
   });
 
-  it("keeps pointing at the configured address while the gateway starts or has failed (block, the default)", () => {
+  it("keeps pointing at the configured address while the gateway starts (block, the default)", () => {
     assert.equal(at({ state: { state: "starting", endpoint: "http://127.0.0.1:8777" } }), "http://127.0.0.1:8777");
-    assert.equal(at({ state: { state: "error", message: "could not start", endpoint: "http://127.0.0.1:8777" } }), "http://127.0.0.1:8777");
-    assert.equal(at({ state: { state: "error", message: "stopped" }, lastUrl: "http://127.0.0.1:4321" }), "http://127.0.0.1:4321", "the last address when no port is configured");
+    assert.equal(at({ state: { state: "starting" }, lastUrl: "http://127.0.0.1:4321" }), "http://127.0.0.1:4321", "the last address when no port is configured");
     assert.equal(at({ state: { state: "starting" } }), NOT_STARTED_ENDPOINT, "a name that never resolves when no address is known");
+  });
+
+  it("once the gateway has failed or its process stopped, points at a name that never resolves, not at a port nobody of ours holds", () => {
+    // Another local user could bind the free port and receive this user's signed requests.
+    assert.equal(at({ state: { state: "error", message: "could not start", endpoint: "http://127.0.0.1:8777" } }), DOWN_ENDPOINT);
+    assert.equal(at({ state: { state: "error", message: "the background process stopped" }, lastUrl: "http://127.0.0.1:4321" }), DOWN_ENDPOINT);
+    assert.equal(new URL(DOWN_ENDPOINT).hostname.endsWith(".invalid"), true);
   });
 
   it("points at a name that never resolves when an unverified process holds the port", () => {
@@ -48,7 +55,7 @@ describe("terminal endpoint", () => {
     const vars = (extra: Partial<TerminalInputs>) => terminalVariables({ ...base, ...extra });
     const both = (url: string | undefined) => ({ AWS_ENDPOINT_URL_BEDROCK_RUNTIME: url, ANTHROPIC_BEDROCK_BASE_URL: url, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: url === undefined ? undefined : "false" });
     assert.deepEqual(vars({ state: { state: "ready", url: "http://127.0.0.1:8777", role: "leader" } }), both("http://127.0.0.1:8777"));
-    assert.deepEqual(vars({ state: { state: "error", message: "stopped", endpoint: "http://127.0.0.1:8777" } }), both("http://127.0.0.1:8777"), "blocked while down");
+    assert.deepEqual(vars({ state: { state: "error", message: "stopped", endpoint: "http://127.0.0.1:8777" } }), both(DOWN_ENDPOINT), "blocked while down");
     assert.deepEqual(vars({ state: { state: "error", message: "port taken", strangerOnPort: true } }), both(UNVERIFIED_ENDPOINT));
     assert.deepEqual(vars({ state: { state: "starting" } }), both(NOT_STARTED_ENDPOINT));
     assert.deepEqual(vars({ state: { state: "error", message: "x", endpoint: "http://127.0.0.1:8777" }, whenGatewayDown: "direct" }), both(undefined), "direct: both removed");
