@@ -2,8 +2,7 @@
  * Routes tools started from VS Code through the gateway: new integrated terminals and debug
  * sessions get every endpoint variable Bedrock clients read (AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
  * ANTHROPIC_BEDROCK_BASE_URL) and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false, so their Bedrock
- * calls are metered unchanged. Which address (or
- * none) is decided in terminalModel.ts.
+ * calls are metered unchanged. Which address (or none) is decided in terminalModel.ts.
  */
 import * as vscode from "vscode";
 import { TERMINAL_VARIABLES, type TerminalVariable } from "./terminalModel";

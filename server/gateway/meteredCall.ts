@@ -147,7 +147,7 @@ export class MeteredCall {
         try {
           await this.ctx.ledger.raiseReservation(this.who.id, amount);
         } catch (err) {
-          this.ctx.logRepeat("warn", "grown-reservation", `call ${this.who.id}: its grown reservation could not be journaled (${(err as Error).message}); a crash now would charge it at its first worst case`);
+          this.ctx.logRepeat("warn", "grown-reservation", `call ${this.who.id}: its grown reservation could not be journaled (${(err as Error).message}); a crash now would charge the last amount journaled`);
           return;
         }
         this.journaled = amount;
