@@ -18,6 +18,9 @@ const node = {
   // stack traces and CPU profiles readable.
   minifyWhitespace: production,
   minifySyntax: production,
+  // jsonc-parser's `main` is a UMD build whose modules are required at run time by computed names,
+  // which a bundle cannot resolve: its ES module build bundles.
+  alias: { "jsonc-parser": "jsonc-parser/lib/esm/main.js" },
   logLevel: "warning",
 };
 

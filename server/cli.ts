@@ -3,11 +3,11 @@
  * bedrock-budget serve | status | report | whatif | prices update | reconcile — the gateway standalone, for
  * headless machines and CI, and its report, price and bill tools.
  */
-import { existsSync, readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from "node:fs";
+import { readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, DEFAULT_CONFIG_FILE, ledgerDirOf, loadConfigFile, readConfigFile, timeZoneOf, validated } from "./config/load";
+import { ConfigError, configFileThere, DEFAULT_CONFIG_FILE, ledgerDirOf, loadConfigFile, readConfigFile, timeZoneOf, validated } from "./config/load";
 import { isFolderPath, type Config } from "./config/schema";
 import { blockedMessage, checkSettings, type SettingsCheck } from "./config/settingsCheck";
 import { DEFAULT_SHUTDOWN_DEADLINE_MS, startGateway, type RunningGateway } from "./gateway/gateway";
@@ -66,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  const configFile = values.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  const configFile = values.config ?? (configFileThere(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   const config = await configWithFlags(configFile, values);
 
   switch (command) {

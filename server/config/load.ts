@@ -1,7 +1,9 @@
 /** Reads the standalone config file: the same keys and validation as the VS Code settings. */
+import { lstatSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { duplicateKeys } from "./duplicateKeys";
 import { isUnderHome, parseConfig, type Config } from "./schema";
 
 export class ConfigError extends Error {
@@ -22,10 +24,29 @@ export async function readConfigFile(file: string): Promise<unknown> {
   } catch (err) {
     throw new ConfigError(file, [`cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (err) {
     throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`]);
+  }
+  const duplicates = duplicateKeys(text);
+  if (duplicates.length > 0) {
+    throw new ConfigError(file, duplicates.map((key) => `${key}: set twice; JSON keeps only the last, so the first would be dropped without a word. Keep one`));
+  }
+  return value;
+}
+
+/**
+ * Whether anything is at `file`, a broken symbolic link included: such a file is read (and its
+ * error reported), never taken for "no configuration", which would run without caps.
+ */
+export function configFileThere(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ENOENT" && (err as NodeJS.ErrnoException).code !== "ENOTDIR";
   }
 }
 

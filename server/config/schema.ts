@@ -238,7 +238,7 @@ export function checkConfig(raw: unknown, fallback?: Config): { config: Config; 
   }
   const values: Record<string, unknown> = problems.length ? {} : (input as Record<string, unknown>);
   for (const key of Object.keys(values)) {
-    if (!(key in configSchema.shape)) problems.push({ key, path: key, message: "not a Bedrock Budget setting (misspelt?)" });
+    if (!Object.hasOwn(configSchema.shape, key)) problems.push({ key, path: key, message: "not a Bedrock Budget setting (misspelt?)" }); // own keys: `constructor`, `__proto__` are not settings
   }
   const config: Record<string, unknown> = {};
   for (const key of CONFIG_KEYS) {

@@ -4,10 +4,9 @@
  * custom notifications (server/protocol.ts), code lenses, hovers and diagnostics over Bedrock
  * call sites. The gateway runs in this same process (GatewayHost).
  */
-import { existsSync } from "node:fs";
 import type { Connection, InitializeResult } from "vscode-languageserver";
 import { DidChangeConfigurationNotification, TextDocumentSyncKind } from "vscode-languageserver";
-import { DEFAULT_CONFIG_FILE, readConfigFile } from "../config/load";
+import { configFileThere, DEFAULT_CONFIG_FILE, readConfigFile } from "../config/load";
 import { configFromSettings, FIX_IN_EDITOR } from "../config/fromSettings";
 import type { Config } from "../config/schema";
 import { blockedMessage, checkSettings, type SettingsCheck } from "../config/settingsCheck";
@@ -110,10 +109,12 @@ export function startServer(connection: Connection): void {
   async function readConfig(previous: Config | undefined): Promise<{ config: Config; blocked?: string; check: SettingsCheck }> {
     let check: SettingsCheck;
     let howToFix = FIX_IN_EDITOR;
-    if (canReadSettings) {
-      const raw: unknown = await connection.workspace.getConfiguration({ section: "bedrockBudget" });
+    // An editor that answers settings requests but has no section for us (Neovim answers null)
+    // sets nothing: the config file applies then, as for an editor that cannot answer.
+    const raw: unknown = canReadSettings ? await connection.workspace.getConfiguration({ section: "bedrockBudget" }) : undefined;
+    if (raw !== null && raw !== undefined) {
       check = configFromSettings(raw, previous);
-    } else if (existsSync(DEFAULT_CONFIG_FILE)) {
+    } else if (configFileThere(DEFAULT_CONFIG_FILE)) {
       howToFix = `Correct it in ${DEFAULT_CONFIG_FILE}.`;
       try {
         check = checkSettings(await readConfigFile(DEFAULT_CONFIG_FILE), previous);

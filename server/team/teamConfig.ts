@@ -13,6 +13,7 @@
  */
 import { scopeKey } from "../budget/engine";
 import { z } from "zod";
+import { duplicateKeys } from "../config/duplicateKeys";
 import { capAction, capId, capSchema, checkCapRules, formatIssuePath, isTimeZone, priceOverrideSchema, type CapConfig, type Config, type PriceOverride } from "../config/schema";
 import { RESERVED_KEY_MESSAGE, reservedKeyPath } from "../config/reservedKeys";
 
@@ -84,6 +85,11 @@ export function parseTeamFileText(text: string): TeamFileResult {
   } catch (err) {
     return { ok: false, errors: [`(team.json): not valid JSON: ${(err as Error).message}`] };
   }
+  // A key set twice keeps only its last value: a second "caps" would drop the team's caps unseen.
+  const duplicates = duplicateKeys(text);
+  if (duplicates.length > 0) return { ok: false, errors: duplicates.map((key) => `${key}: set twice; JSON keeps only the last, so the first would be dropped without a word. Keep one`) };
+  // A file saved as null is no team file: every team cap would be gone.
+  if (raw === null) return { ok: false, errors: ["(team.json): the file holds null, not the team's settings object"] };
   return parseTeamFile(raw);
 }
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { execFile } from "node:child_process";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -217,6 +217,25 @@ describe("cli", function () {
     const result = await run(["serve", ...flags()]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /caps\[0\]\.limitUsd/);
+    assert.doesNotMatch(result.stdout, /listening/);
+  });
+
+  it("refuses a config file that sets a key twice (JSON keeps the last: a second \"caps\" would drop the caps unseen), naming it", async () => {
+    await writeFile(configFile, '{"caps":[{"id":"daily","window":"day","limitUsd":10,"limitUsd":1e9}],"timeZone":"UTC","caps":[]}');
+    const result = await run(["serve", ...flags()]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /caps\[0\]\.limitUsd: set twice/);
+    assert.match(result.stderr, /caps: set twice; JSON keeps only the last/);
+    assert.doesNotMatch(result.stdout, /listening/);
+  });
+
+  it("~/.bedrock-budget/config.json as a broken symbolic link (a moved dotfiles repository): refused, naming it, not run without caps", async () => {
+    const home = path.join(dir, "home");
+    await mkdir(path.join(home, ".bedrock-budget"), { recursive: true });
+    await symlink(path.join(dir, "moved-dotfiles", "bedrock.json"), path.join(home, ".bedrock-budget", "config.json"));
+    const result = await run(["serve", "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", fake.url], cliEnv({ HOME: home }));
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /\.bedrock-budget\/config\.json:\n\s+- cannot read the file \(ENOENT\)/);
     assert.doesNotMatch(result.stdout, /listening/);
   });
 

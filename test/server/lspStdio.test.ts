@@ -148,4 +148,17 @@ describe("language server over stdio, as another editor runs it (no VS Code)", f
     const ts = await open(lsp, "file:///work/app.ts", "typescript", TS_FILE);
     assert.match(ts[0]!.command!.title, expectedTitle(SONNET_45, 700));
   });
+
+  it("reads the config file too when the editor answers workspace/configuration with nothing for us (Neovim without bedrockBudget settings)", async () => {
+    // Neovim answers null for a section it has no settings for; that was read as "nothing set":
+    // the gateway ran without the file's caps.
+    const home = path.join(dir, "home");
+    await mkdir(path.join(home, ".bedrock-budget"), { recursive: true });
+    const config = { port: 0, upstreamEndpoint: fake.url, timeZone: "UTC", caps: [{ id: "from-file", window: "day", limitUsd: 2 }] };
+    await writeFile(path.join(home, ".bedrock-budget", "config.json"), JSON.stringify(config));
+    lsp = await startLsp({}, { ...NEOVIM, env: cliEnv({ HOME: home }) });
+    await lsp.waitFor("the gateway to be ready", () => readyUrl(lsp!, "leader"));
+    const status = await lsp.waitFor("a first status", () => lsp!.statuses[0]);
+    assert.deepEqual(status.caps.map((c) => [c.id, c.limitUsd]), [["from-file", 2]]);
+  });
 });

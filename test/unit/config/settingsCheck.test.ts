@@ -47,6 +47,11 @@ describe("config: settings checked key by key", () => {
     assert.deepEqual(check.blocking, check.errors);
     const misspelt = checkSettings({ Caps: [{ id: "daily", window: "day", limitUsd: 5 }] }, undefined);
     assert.match(misspelt.blocking.join(), /^Caps: not a Bedrock Budget setting/);
+    // Names every object inherits are not settings either (an `in` test took them for known keys).
+    for (const key of ["constructor", "toString", "__proto__"]) {
+      const inherited = checkSettings(JSON.parse(`{"${key}": {"caps": []}, "timeZone": "UTC"}`), undefined);
+      assert.match(inherited.blocking.join(), new RegExp(`^${key}: not a Bedrock Budget setting`), key);
+    }
   });
 
   it("a document of null is not settings (it blocks); an editor's absent section is no settings", () => {

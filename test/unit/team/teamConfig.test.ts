@@ -46,6 +46,18 @@ describe("team: team.json schema", () => {
     assert.match(bad.errors[0]!, /not valid JSON/);
   });
 
+  it("refuses a key set twice (JSON keeps the last: the team's caps dropped unseen) and a file saved as null, naming them", () => {
+    const twice = parseTeamFileText('{"caps": [{"id": "team-day", "window": "day", "limitUsd": 50}], "members": {"ana": {"tier": "a"}, "ana": {}}, "caps": []}');
+    assert.deepEqual(twice, {
+      ok: false,
+      errors: [
+        "members.ana: set twice; JSON keeps only the last, so the first would be dropped without a word. Keep one",
+        "caps: set twice; JSON keeps only the last, so the first would be dropped without a word. Keep one",
+      ],
+    });
+    assert.deepEqual(parseTeamFileText("null"), { ok: false, errors: ["(team.json): the file holds null, not the team's settings object"] });
+  });
+
   it("refuses a key named __proto__ by its path (zod would drop the entry: a tier or a member's caps lost without a word)", () => {
     const r = parseTeamFileText('{"members": {"ana": {"tier": "small"}, "__proto__": {"caps": []}}, "tiers": {"small": {"caps": []}}}');
     assert.deepEqual(r, { ok: false, errors: ['members.__proto__: "__proto__" cannot be a key (JavaScript reserves it, so the entry would be lost)'] });
