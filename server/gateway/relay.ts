@@ -145,7 +145,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
   const status = upstream.statusCode!;
   const requestId = headerValue(upstream, "x-amzn-requestid");
   const streamOp = call.who.operation === "ConverseStream" ? "ConverseStream" : "InvokeModelWithResponseStream";
-  const tracker = new StreamUsageTracker(streamOp, call.estimate.inputTokens);
+  const tracker = new StreamUsageTracker(streamOp, call.estimate.inputTokens, call.estimate.maxOutputTokens);
   const splitter = new FrameSplitter();
   const headerTier = appliedTierFromHeaders(upstream.headers);
   // ConverseStream reports the applied tier in its metadata event; it wins over the headers.

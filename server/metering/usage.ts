@@ -183,7 +183,12 @@ export class StreamUsageTracker {
   private finalUsage: TokenUsage | undefined;
   private tier: AppliedTier = {};
 
-  constructor(operation: "InvokeModelWithResponseStream" | "ConverseStream", estimatedInputTokens: number) {
+  constructor(
+    operation: "InvokeModelWithResponseStream" | "ConverseStream",
+    estimatedInputTokens: number,
+    /** The request's output limit (the estimate's): Bedrock stops there, so the running count never passes it. */
+    private readonly maxOutputTokens = Infinity,
+  ) {
     this.operation = operation;
     this.estimatedInputTokens = estimatedInputTokens;
   }
@@ -205,7 +210,19 @@ export class StreamUsageTracker {
   current(): TokenUsage {
     if (this.finalUsage) return { ...this.finalUsage };
     const input = this.input ?? { ...ZERO_USAGE, inputTokens: this.estimatedInputTokens };
-    return { ...input, outputTokens: this.reportedOutput + scaleTokens(this.rawTokensSinceReport) };
+    return { ...input, outputTokens: this.runningOutput() };
+  }
+
+  /**
+   * Output so far: the local count with its margin (×1.2 for the model's tokenizer), but never
+   * past the output limit on that margin alone. Bedrock stops at the limit, so a stream that fits
+   * is not cut near its end for the margin; a count past the limit even without it means the
+   * model does not stop there (a limit read from the wrong field), and counts in full.
+   */
+  private runningOutput(): number {
+    const withMargin = this.reportedOutput + scaleTokens(this.rawTokensSinceReport);
+    if (withMargin <= this.maxOutputTokens) return withMargin;
+    return Math.max(this.maxOutputTokens, this.reportedOutput + this.rawTokensSinceReport);
   }
 
   final(): TokenUsage | undefined {

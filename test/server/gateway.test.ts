@@ -235,6 +235,21 @@ describe("gateway: caps", function () {
     assert.equal(s.caps[0]!.reservedExact, "0");
   });
 
+  it("a stream that fits its cap is not cut near its end when the local count's margin reads past its output limit", async () => {
+    // Input free, output $15 per 1M tokens: maxTokens 1,000 reserves $0.015, under the $0.0152 cap.
+    // 300 deltas read as 900 tokens here, 1,080 with the ×1.2 margin: past the limit Bedrock stops
+    // at, and past the cap. Bedrock bills the 1,000 it generated.
+    h = await startHarness({ caps: [{ id: "tight", window: "day", limitUsd: 0.0152 }], pricing: { [SONNET_45]: { inputPer1M: 0, outputPer1M: 15 } } });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 1000 }, chunks: 300 }));
+    const out = await h.client.send(new ConverseStreamCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "go" }] }], inferenceConfig: { maxTokens: 1000 } }));
+    let deltas = 0;
+    for await (const part of out.stream!) if (part.contentBlockDelta) deltas++;
+    assert.equal(deltas, 300, "the whole answer");
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "ok");
+    assert.equal(call!.costPicos, String(1000n * 15_000_000n), "Bedrock's count, $0.015");
+  });
+
   it("keeps settled spend across a restart", async () => {
     h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 1 }] });
     h.fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));

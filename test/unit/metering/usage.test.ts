@@ -149,6 +149,22 @@ describe("StreamUsageTracker", () => {
     assert.equal(t.final(), undefined);
   });
 
+  it("the running output count's margin never takes it past the output limit (Bedrock stops there); a count past it without the margin counts in full", () => {
+    const text = "word ".repeat(280);
+    const raw = countRawTokens(text);
+    assert.ok(raw < 300 && scaleTokens(raw) > 300, `the margin alone passes the limit (${raw} → ${scaleTokens(raw)})`);
+    const near = new StreamUsageTracker("ConverseStream", 10, 300);
+    near.onEvent(event("contentBlockDelta", { contentBlockIndex: 0, delta: { text } }));
+    assert.equal(near.current().outputTokens, 300, "a stream that fits is not read past its limit");
+    // A model that does not stop at the limit the gateway read (another field, ignored): counted as seen.
+    const past = new StreamUsageTracker("ConverseStream", 10, 100);
+    past.onEvent(event("contentBlockDelta", { contentBlockIndex: 0, delta: { text } }));
+    assert.equal(past.current().outputTokens, raw);
+    const unbounded = new StreamUsageTracker("ConverseStream", 10);
+    unbounded.onEvent(event("contentBlockDelta", { contentBlockIndex: 0, delta: { text } }));
+    assert.equal(unbounded.current().outputTokens, scaleTokens(raw));
+  });
+
   it("counts Llama stream chunks by their cumulative counters", () => {
     const t = new StreamUsageTracker("InvokeModelWithResponseStream", 10);
     t.onEvent(chunk({ generation: "Hello", prompt_token_count: 33, generation_token_count: 1, stop_reason: null }));
