@@ -137,6 +137,9 @@ export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMe
 }
 
 /** The two streaming operations: relay whole frames as they come; cut at a cap. */
+/** Stream exceptions that, before any event, mean the model never ran (Bedrock's 429, 503 and 400 sent in the stream). */
+const NOT_STARTED_EXCEPTIONS = new Set(["throttlingException", "serviceUnavailableException", "validationException"]);
+
 export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, res: AnyResponse): Promise<void> {
   const contentType = headerValue(upstream, "content-type");
   const headers = relayHeaders(upstream);
@@ -152,6 +155,8 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
   const tier = () => ({ ...headerTier, ...tracker.appliedTier() });
   const id = requestId ? { requestId } : {};
   let upstreamException: string | undefined;
+  /** Whether any event (not an exception) came: before one, Bedrock has generated nothing. */
+  let sawEvent = false;
   let finished = false;
   let lastRunning = call.costOf(tracker.current(), tier());
 
@@ -216,6 +221,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
           const message = decodeFrame(frame);
           const messageType = message.headers[":message-type"]?.value;
           if (messageType === "exception") upstreamException = String(message.headers[":exception-type"]?.value ?? "exception");
+          else if (messageType === "event") sawEvent = true;
           tracker.onEvent(message);
           const running = call.costOf(tracker.current(), tier());
           const finalUsage = tracker.final() !== undefined;
@@ -248,6 +254,10 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
       const final = tracker.final();
       if (final) {
         void finish(() => call.settle({ outcome: upstreamException ? "upstream-error" : "ok", usage: final, usageEstimated: false, status, tier: tier(), ...id }), undefined);
+      } else if (upstreamException && !sawEvent && NOT_STARTED_EXCEPTIONS.has(upstreamException)) {
+        // Throttled, unavailable or invalid before any event: nothing was generated, so nothing is
+        // billed, as for the same error sent as a status (the SDK retries a throttle, each attempt $0).
+        void finish(() => call.settle({ outcome: "upstream-error", usage: { ...ZERO_USAGE }, usageEstimated: false, status, ...id, message: `${upstreamException} before any output: not billed` }, 0n), undefined);
       } else if (upstreamException) {
         // Bedrock bills what a failed stream generated; the running figure is the best known.
         void finish(() => call.settle({ outcome: "upstream-error", usage: tracker.current(), usageEstimated: true, status, tier: tier(), ...id, message: upstreamException }), undefined);

@@ -184,6 +184,28 @@ describe("pricing: every call priced as AWS bills it", function () {
       assert.ok(BigInt(call.costPicos) <= BigInt(call.worstCasePicos));
     });
 
+    it("a throttle sent inside the stream before any event costs nothing, on each of the SDK's attempts", async () => {
+      // Bedrock can answer 200 and then throttle in the stream; the same throttle as a 429 is $0 too.
+      h.fake.behave(() => ({ kind: "stream-exception", afterChunks: 0, exceptionType: "throttlingException", message: "Too many requests" }));
+      const attempts: CallRecord[] = [];
+      const off = h.gateway.onCall((record) => void attempts.push(record));
+      const sent = h.fake.hits.length;
+      // The SDK reads the first event while it deserializes, so the send itself fails (after its retries).
+      await assert.rejects(async () => {
+        const out = await h.client.send(new ConverseStreamCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "Hi" }] }], inferenceConfig: { maxTokens: 300 } }));
+        for await (const _ of out.stream!) void _;
+      }, /Too many requests/);
+      // Each attempt that reached the fake settles (a stream's caller can see its error first): bounded wait.
+      for (let i = 0; i < 100 && attempts.length < h.fake.hits.length - sent; i++) await new Promise((r) => setTimeout(r, 20));
+      off();
+      assert.ok(attempts.length >= 1 && attempts.length === h.fake.hits.length - sent, `${attempts.length} settled of ${h.fake.hits.length - sent} sent`);
+      for (const call of attempts) {
+        assert.equal(call.outcome, "upstream-error");
+        assert.equal(call.costPicos, "0", "nothing generated, nothing billed");
+        assert.match(call.message ?? "", /throttlingException before any output: not billed/);
+      }
+    });
+
     it("an error status before any token still costs nothing", async () => {
       h.fake.behave(() => ({ kind: "error", status: 400, type: "ValidationException", message: "bad input" }));
       await assert.rejects(h.client.send(converse(SONNET_45)), /bad input/);
