@@ -196,11 +196,12 @@ export class MeteredCall {
   /** Conservative settlement when Bedrock may have charged but reported nothing. */
   /** `tier`: the tier the answer says applied, so that what was seen is priced as billed. */
   settleAtWorstCase(outcome: Outcome, status: number, message: string, atLeast?: TokenUsage, tier?: AppliedTier): Promise<CallRecord | undefined> {
-    const worst = this.worstCaseUsage();
-    const usage = atLeast && this.costOf(atLeast, tier) > this.costOf(worst, tier) ? atLeast : worst;
-    // The charge is what was reserved (the worst case), or more if more was seen.
-    const seen = atLeast ? this.costOf(atLeast, tier) : 0n;
-    const cost = seen > this.estimate.worstCasePicos ? seen : this.estimate.worstCasePicos;
+    // What Bedrock may have billed at most: the input as far as it is known (a stream's first event
+    // reports it; until then the estimate's), and the whole output allowance, or more if more was
+    // seen. Never less than what was reserved.
+    const usage = atLeast ? { ...atLeast, outputTokens: Math.max(atLeast.outputTokens, this.estimate.maxOutputTokens) } : this.worstCaseUsage();
+    const atMost = this.costOf(usage, tier);
+    const cost = atMost > this.estimate.worstCasePicos ? atMost : this.estimate.worstCasePicos;
     return this.settle({ outcome, usage, usageEstimated: true, status, message }, cost);
   }
 }

@@ -158,7 +158,8 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
   /** Whether any event (not an exception) came: before one, Bedrock has generated nothing. */
   let sawEvent = false;
   let finished = false;
-  let lastRunning = call.costOf(tracker.current(), tier());
+  /** Output tokens counted before the current frame: the frame's own growth is held again ahead. */
+  let lastOutput = tracker.current().outputTokens;
 
   // Gone before the relay began (its close event already fired): stop Bedrock and settle now.
   if (callerGone(res)) {
@@ -223,10 +224,14 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
           if (messageType === "exception") upstreamException = String(message.headers[":exception-type"]?.value ?? "exception");
           else if (messageType === "event") sawEvent = true;
           tracker.onEvent(message);
-          const running = call.costOf(tracker.current(), tier());
+          const usage = tracker.current();
+          const running = call.costOf(usage, tier());
+          // The growth held again ahead is the output's: input a stream reports at once (its first
+          // event) is no sign of more to come, and holding it twice could cut a stream that fits.
+          const before = usage.outputTokens > lastOutput ? call.costOf({ ...usage, outputTokens: lastOutput }, tier()) : running;
           const finalUsage = tracker.final() !== undefined;
-          const growth = call.grow(heldBeforeRelaying(running, lastRunning, call.estimate.worstCasePicos, finalUsage));
-          lastRunning = running;
+          const growth = call.grow(heldBeforeRelaying(running, before, call.estimate.worstCasePicos, finalUsage));
+          lastOutput = usage.outputTokens;
           // Once the final usage is in, Bedrock has generated (and billed) everything: cutting
           // would stop nothing, so the last frames are relayed and settlement books the real cost.
           if (!growth.ok && !finalUsage) {
@@ -295,14 +300,14 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
 
 /**
  * What a stream must hold before a frame is relayed. One frame ahead (the running cost plus the
- * last frame's growth again), so a stream outgrowing its estimate is cut before the frame that
- * would cross a cap; but while it is within its worst case no more than that worst case, which
+ * frame's growth again: `before` is the running cost without the frame's output), so a stream
+ * outgrowing its estimate is cut before the frame that would cross a cap; but while it is within its worst case no more than that worst case, which
  * was reserved at admission (Bedrock stops at max tokens), and nothing ahead once the final
  * usage has arrived (nothing more is generated): a stream that fits is never cut at its end.
  */
-export function heldBeforeRelaying(running: Picos, lastRunning: Picos, worstCase: Picos, finalUsage: boolean): Picos {
+export function heldBeforeRelaying(running: Picos, before: Picos, worstCase: Picos, finalUsage: boolean): Picos {
   if (finalUsage) return running;
-  const ahead = running + (running - lastRunning);
+  const ahead = running + (running - before);
   return running <= worstCase && ahead > worstCase ? worstCase : ahead;
 }
 

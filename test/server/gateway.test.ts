@@ -250,6 +250,20 @@ describe("gateway: caps", function () {
     assert.equal(call!.costPicos, String(1000n * 15_000_000n), "Bedrock's count, $0.015");
   });
 
+  it("a stream whose first event reports far more input than estimated is not cut for it when the cap has room for that input", async () => {
+    // 150,000 input tokens ($0.45 at $3 per 1M) the estimate did not see (hidden tool prompts, say);
+    // the cap ($0.60) has room for it and the 4,096-token answer. The input was held twice.
+    h = await startHarness({ caps: [{ id: "room", window: "day", limitUsd: 0.6 }] });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 150_000, output: 300 }, chunks: 100 }));
+    const out = await h.client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("go", 4096) }));
+    let chunks = 0;
+    for await (const part of out.body!) if (part.chunk) chunks++;
+    assert.ok(chunks > 100, `the whole answer (${chunks} chunks)`);
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "ok");
+    assert.equal(call!.costPicos, String(150_000n * 3_000_000n + 300n * 15_000_000n), "Bedrock's usage: $0.4545");
+  });
+
   it("keeps settled spend across a restart", async () => {
     h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 1 }] });
     h.fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));

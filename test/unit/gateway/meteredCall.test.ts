@@ -63,6 +63,18 @@ describe("MeteredCall.settleAtWorstCase", () => {
     await call.settleAtWorstCase("upstream-failed", 200, "dropped", seen, { serviceTier: "priority" });
     assert.equal(journaled[0]!.costPicos, String((call.costOf(seen) * 17_500n) / 10_000n), "×1.75, not the standard rate");
   });
+
+  it("a stream that reported more input than estimated and then failed: that input and the whole output allowance, not just the output delivered", async () => {
+    const { call, journaled } = meteredCall("InvokeModelWithResponseStream");
+    const seen = { ...ZERO_USAGE, inputTokens: 150_000, outputTokens: 10 }; // message_start's input, 10 tokens delivered
+    await call.settleAtWorstCase("upstream-failed", 200, "dropped");
+    const estimateOnly = BigInt(journaled[0]!.costPicos);
+    const { call: failed, journaled: charged } = meteredCall("InvokeModelWithResponseStream");
+    await failed.settleAtWorstCase("upstream-failed", 200, "dropped", seen);
+    assert.equal(charged[0]!.costPicos, String(failed.costOf({ ...seen, outputTokens: 100 })), "150,000 in, the 100 max_tokens out");
+    assert.ok(BigInt(charged[0]!.costPicos) > estimateOnly);
+    assert.equal(charged[0]!.usage.outputTokens, 100);
+  });
 });
 
 describe("MeteredCall.grow: a stream that outgrew its reservation", () => {
@@ -102,12 +114,13 @@ describe("MeteredCall.grow: a stream that outgrew its reservation", () => {
   }
 
   it("is journaled, so a crash charges the grown hold, not the first worst case", async () => {
-    const { call, engine } = await admitted();
+    const { call, engine, ledger } = await admitted();
     assert.deepEqual(call.grow(6n * USD), { ok: true });
     assert.equal(engine.status(now())[0]!.reservedPicos, 6n * USD, "held live");
     // The growth is written in the background, each write of the latest amount.
     assert.deepEqual(call.grow(7n * USD), { ok: true });
     await new Promise((resolve) => setTimeout(resolve, 100));
+    await ledger.journal.close(); // the crash: no settle
     const [interrupted] = await chargedAfterCrash();
     assert.equal(interrupted!.outcome, "interrupted");
     assert.equal(interrupted!.costPicos, String(7n * USD), "charged what was held when the gateway died");
@@ -115,8 +128,9 @@ describe("MeteredCall.grow: a stream that outgrew its reservation", () => {
   });
 
   it("a crash charges the call to the window the caps reserved it in: its start, though admitted after midnight", async () => {
-    const { engine } = await admitted(new Date("2026-12-01T23:59:59Z")); // admitted at 10:00 on the 2nd (the ledger's clock)
+    const { engine, ledger } = await admitted(new Date("2026-12-01T23:59:59Z")); // admitted at 10:00 on the 2nd (the ledger's clock)
     assert.equal(engine.status(new Date("2026-12-01T23:59:59Z"))[0]!.reservedPicos, 2n * USD, "held in the 1st's window");
+    await ledger.journal.close(); // the crash
     const [interrupted] = await chargedAfterCrash(new Date("2026-12-01T00:00:00Z"));
     assert.equal(interrupted!.startedAt, "2026-12-01T23:59:59.000Z", "so a replay charges the 1st, not the 2nd it was never checked against");
   });
@@ -129,6 +143,7 @@ describe("MeteredCall.grow: a stream that outgrew its reservation", () => {
     await ledger.raiseReservation("S", 9n * USD);
     await settling;
     await new Promise((resolve) => setTimeout(resolve, 100));
+    await ledger.journal.close();
     const charged = await chargedAfterCrash();
     assert.deepEqual(charged.map((c) => c.outcome), ["ok"], "one settle, no interrupted charge");
   });
