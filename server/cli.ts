@@ -174,9 +174,14 @@ async function serve(config: Config, configFile: string | undefined, flags: Flag
           if (blocked) gateway.block(blockedMessage(check.blocking, `Correct it in ${configFile}; the gateway re-reads the file when it is saved.`));
           const ignored = check.errors.filter((e) => !check.blocking.includes(e));
           if (ignored.length) log.warn(`${configFile}: ignored (the last good value applies): ${ignored.join("; ")}`);
-          current = { ...check.config, port: config.port };
+          // The port and the ledger are the running gateway's until it restarts (the lock, the journal, the secret).
+          const movedLedger = ledgerDirOf(check.config) !== ledgerDirOf(config);
+          current = { ...check.config, port: config.port, ...(movedLedger ? { ledgerDir: ledgerDirOf(config) } : {}) };
           await gateway.reconfigure(current);
           if (!blocked) gateway.unblock();
+          if (movedLedger) {
+            log.warn(`${configFile}: ledgerDir changed to ${ledgerDirOf(check.config)}, but this gateway keeps journaling to ${ledgerDirOf(config)} until it is restarted; status and report with this file read the new folder meanwhile`);
+          }
           log.info(`configuration reloaded from ${configFile}`);
         } catch (err) {
           log.error(`applying ${configFile}: ${(err as Error).message}`);

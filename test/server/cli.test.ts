@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { execFile } from "node:child_process";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -193,6 +193,20 @@ describe("cli", function () {
       }
     } finally {
       client.destroy();
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
+  it("a live edit of ledgerDir says the gateway keeps its ledger until it is restarted (it went on journaling to the old one, logged as reloaded)", async () => {
+    const [first, second] = [path.join(dir, "ledger-a"), path.join(dir, "ledger-b")];
+    await writeFile(configFile, JSON.stringify({ ledgerDir: first, timeZone: "UTC" }));
+    const served = await serve(["--config", configFile, "--port", "0", "--upstream", fake.url]);
+    try {
+      await writeFile(configFile, JSON.stringify({ ledgerDir: second, timeZone: "UTC" }));
+      await eventually(async () => served.stderr().includes(`ledgerDir changed to ${second}, but this gateway keeps journaling to ${first} until it is restarted`), `the move is named (stderr: ${served.stderr()})`);
+      await assert.rejects(stat(second), "nothing was moved to the new folder");
+    } finally {
       served.child.kill("SIGTERM");
       await served.exited;
     }
