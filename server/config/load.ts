@@ -1,6 +1,6 @@
 /** Reads the standalone config file: the same keys and validation as the VS Code settings. */
 import { lstatSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, realpath, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { duplicateKeys } from "./duplicateKeys";
@@ -24,6 +24,8 @@ export async function readConfigFile(file: string): Promise<unknown> {
   } catch (err) {
     throw new ConfigError(file, [`cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
   }
+  const unsafe = await strangerCanWrite(file);
+  if (unsafe) throw new ConfigError(file, [unsafe]);
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
@@ -35,6 +37,25 @@ export async function readConfigFile(file: string): Promise<unknown> {
     throw new ConfigError(file, duplicates.map((key) => `${key}: set twice; JSON keeps only the last, so the first would be dropped without a word. Keep one`));
   }
   return value;
+}
+
+/**
+ * Why another local user could change this file's caps (and have them applied live), if they
+ * can: it is writable by everyone, owned by another user (not root), or in a folder everyone may
+ * write without the sticky bit (the file could be replaced). Not group-writable: with one group
+ * per user (umask 002) that is the usual, harmless case. POSIX systems only.
+ */
+async function strangerCanWrite(file: string): Promise<string | undefined> {
+  if (process.platform === "win32" || typeof process.getuid !== "function") return undefined;
+  const uid = process.getuid();
+  const target = await realpath(file);
+  const st = await stat(target);
+  const shown = target === file ? file : `${file} (${target})`;
+  if (st.mode & 0o002) return `${shown} is writable by every user of this machine, who could change its caps; run chmod o-w ${JSON.stringify(target)}`;
+  if (st.uid !== uid && st.uid !== 0) return `${shown} belongs to another user (uid ${st.uid}), who could change its caps; use a file of your own`;
+  const dir = await stat(path.dirname(target));
+  if (dir.mode & 0o002 && !(dir.mode & 0o1000)) return `${path.dirname(target)} is writable by every user, who could replace ${path.basename(target)}; keep the file in a folder of your own`;
+  return undefined;
 }
 
 /**

@@ -243,6 +243,29 @@ describe("cli", function () {
     assert.doesNotMatch(result.stdout, /listening/);
   });
 
+  it("refuses a config file another local user could rewrite (writable by everyone), at start and on a live edit, naming the fix", async function () {
+    if (process.platform === "win32") this.skip();
+    await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 10 }], timeZone: "UTC" }));
+    await chmod(configFile, 0o666);
+    const refused = await run(["serve", ...flags()]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /is writable by every user of this machine, who could change its caps; run chmod o-w/);
+    await chmod(configFile, 0o644);
+    const served = await serve(flags());
+    try {
+      // Another user (or a script of theirs) raises the cap through a file made world-writable.
+      await chmod(configFile, 0o666);
+      await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 1_000_000 }], timeZone: "UTC" }));
+      await eventually(async () => (await getJson<StatusResponse>(`${served.url}${API_PATHS.status}`)).blocked !== undefined, `calls are blocked (stderr: ${served.stderr()})`);
+      const status = await getJson<StatusResponse>(`${served.url}${API_PATHS.status}`);
+      assert.equal(status.caps[0]!.limitUsd, 10, "the raised cap is not applied");
+      assert.match(status.blocked!, /writable by every user/);
+    } finally {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
   it("~/.bedrock-budget/config.json as a broken symbolic link (a moved dotfiles repository): refused, naming it, not run without caps", async () => {
     const home = path.join(dir, "home");
     await mkdir(path.join(home, ".bedrock-budget"), { recursive: true });
