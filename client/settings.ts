@@ -29,5 +29,12 @@ export class TrustedSettings {
 // values do not vary by folder, so no resource is passed.
 function reader(): SettingsReader {
   const config = vscode.workspace.getConfiguration(SECTION);
-  return { inspect: (key) => config.inspect(key), get: (key) => config.get(key) };
+  return {
+    inspect: (key) => config.inspect(key),
+    get: (key) => config.get(key),
+    keys: () => {
+      const merged = vscode.workspace.getConfiguration().get(SECTION);
+      return merged !== null && typeof merged === "object" ? Object.keys(merged) : [];
+    },
+  };
 }

@@ -28,6 +28,8 @@ export interface SettingsReader {
   inspect(key: string): SettingLayers | undefined;
   /** The effective value: default, user, workspace and folder values merged. */
   get(key: string): unknown;
+  /** The top-level keys the merged section holds, registered or not. */
+  keys(): string[];
 }
 
 /**
@@ -53,12 +55,23 @@ export function trustedValue(setting: RegisteredSetting, reader: SettingsReader)
   return layers?.globalValue !== undefined ? layers.globalValue : layers?.defaultValue;
 }
 
-/** The section as the server may see it: registered keys only, each from the layers it trusts. */
+/**
+ * The section as the server may see it: registered keys, each from the layers it trusts; and a
+ * key the extension does not register that the user's own settings set (`"bedrockBudget.cap"`
+ * for `caps`), so the server names it and blocks: dropped here, the caps it meant would be missing
+ * without a word. Such a key from a repository's settings is left out (it cannot block calls).
+ */
 export function trustedSettings(settings: readonly RegisteredSetting[], reader: SettingsReader): Record<string, unknown> {
   const section: Record<string, unknown> = {};
   for (const setting of settings) {
     const value = trustedValue(setting, reader);
     if (value !== undefined) section[setting.key] = value;
+  }
+  const registered = new Set(settings.map((s) => s.key));
+  for (const key of reader.keys()) {
+    if (registered.has(key) || Object.hasOwn(section, key)) continue;
+    const users = reader.inspect(key)?.globalValue;
+    if (users !== undefined) section[key] = users;
   }
   return section;
 }

@@ -46,6 +46,7 @@ function vscodeLike(user: Tree, workspace: Tree): SettingsReader & { mergedSecti
   return {
     inspect: (key) => ({ defaultValue: at(defaults, key), globalValue: at(userTree, key) }),
     get: (key) => at(merged, key),
+    keys: () => Object.keys((merged.bedrockBudget as Tree | undefined) ?? {}),
     mergedSection: () => merged.bedrockBudget,
   };
 }
@@ -99,9 +100,13 @@ describe("settings the server is given", () => {
     assert.equal(section.codeLens, false);
   });
 
-  it("pass only registered keys, user settings included", () => {
-    const section = trustedSettings(registered, vscodeLike({ ...USER, "bedrockBudget.capz": [] }, { "bedrockBudget.somethingNew": 1 }));
-    for (const key of Object.keys(section)) assert.ok(key in configSchema.shape, key);
+  it("pass a key the user's own settings set though no setting has that name, so the server names it and blocks; never a repository's", () => {
+    // Dropped here, a misspelt `bedrockBudget.cap` left the user without the caps it meant, without a word.
+    const section = trustedSettings(registered, vscodeLike({ ...USER, "bedrockBudget.cap": [{ window: "day", limitUsd: 5 }] }, { "bedrockBudget.somethingNew": 1 }));
+    assert.deepEqual(section.cap, [{ window: "day", limitUsd: 5 }]);
+    assert.equal(section.somethingNew, undefined, "a repository cannot make the gateway refuse calls");
+    for (const key of Object.keys(section)) assert.ok(key === "cap" || key in configSchema.shape, key);
+    assert.match(configFromSettings(section).blocking.join(), /^bedrockBudget\.cap: not a Bedrock Budget setting \(misspelt\?\)/);
   });
 
   it("take the keys and scopes from package.json, generated from the one schema: only HARMLESS_KEYS are open to a workspace", () => {
