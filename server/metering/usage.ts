@@ -221,6 +221,7 @@ export class StreamUsageTracker {
    */
   private runningOutput(): number {
     const withMargin = this.reportedOutput + scaleTokens(this.rawTokensSinceReport);
+    // Stryker disable next-line EqualityOperator: at the limit exactly both ways give the limit.
     if (withMargin <= this.maxOutputTokens) return withMargin;
     return Math.max(this.maxOutputTokens, this.reportedOutput + this.rawTokensSinceReport);
   }
