@@ -24,7 +24,7 @@ export async function readConfigFile(file: string): Promise<unknown> {
   } catch (err) {
     throw new ConfigError(file, [`cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
   }
-  const unsafe = await strangerCanWrite(file);
+  const unsafe = await strangerCanWrite(file).catch((err: NodeJS.ErrnoException) => `cannot check who may write the file (${err.code ?? err.message})`);
   if (unsafe) throw new ConfigError(file, [unsafe]);
   let value: unknown;
   try {

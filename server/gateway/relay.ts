@@ -136,10 +136,10 @@ export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMe
   send(res, status, headers, body);
 }
 
-/** The two streaming operations: relay whole frames as they come; cut at a cap. */
 /** Stream exceptions that, before any event, mean the model never ran (Bedrock's 429, 503 and 400 sent in the stream). */
 const NOT_STARTED_EXCEPTIONS = new Set(["throttlingException", "serviceUnavailableException", "validationException"]);
 
+/** The two streaming operations: relay whole frames as they come; cut at a cap. */
 export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, res: AnyResponse): Promise<void> {
   const contentType = headerValue(upstream, "content-type");
   const headers = relayHeaders(upstream);
@@ -301,9 +301,10 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
 /**
  * What a stream must hold before a frame is relayed. One frame ahead (the running cost plus the
  * frame's growth again: `before` is the running cost without the frame's output), so a stream
- * outgrowing its estimate is cut before the frame that would cross a cap; but while it is within its worst case no more than that worst case, which
- * was reserved at admission (Bedrock stops at max tokens), and nothing ahead once the final
- * usage has arrived (nothing more is generated): a stream that fits is never cut at its end.
+ * outgrowing its estimate is cut before the frame that would cross a cap; but while it is within
+ * its worst case no more than that worst case, which was reserved at admission (Bedrock stops at
+ * max tokens), and nothing ahead once the final usage has arrived (nothing more is generated): a
+ * stream that fits is never cut at its end.
  */
 export function heldBeforeRelaying(running: Picos, before: Picos, worstCase: Picos, finalUsage: boolean): Picos {
   if (finalUsage) return running;

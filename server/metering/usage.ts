@@ -186,7 +186,7 @@ export class StreamUsageTracker {
   constructor(
     operation: "InvokeModelWithResponseStream" | "ConverseStream",
     estimatedInputTokens: number,
-    /** The request's output limit (the estimate's): Bedrock stops there, so the running count never passes it. */
+    /** The request's output limit (the estimate's): Bedrock stops there, so the count's margin never takes it past (runningOutput). */
     private readonly maxOutputTokens = Infinity,
   ) {
     this.operation = operation;
