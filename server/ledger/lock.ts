@@ -4,10 +4,10 @@
  * on Linux the boot it runs in and its start time, so a lock left by a process that is gone, by
  * another boot, or whose pid now belongs to another process is stale and taken over. A lock from
  * another machine (a ledger folder on a network share) is never taken as stale: this machine
- * cannot tell whether that gateway runs, and two writers would each admit calls up to every cap. A lock file appears complete
- * (linked into place, never half-written), and the take-over of a stale one is decided by an
- * exclusive claim file named after that exact lock, linked into place complete too, so two takers
- * cannot both win and a fresh lock is never removed.
+ * cannot tell whether that gateway runs, and two writers would each admit calls up to every cap.
+ * A lock file appears complete (linked into place, never half-written), and the take-over of a
+ * stale one is decided by an exclusive claim file named after that exact lock, linked into place
+ * complete too, so two takers cannot both win and a fresh lock is never removed.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
