@@ -2,7 +2,8 @@
  * Calls that never left the machine cost nothing and hold nothing: a failure after the call was
  * admitted but before a byte reached Bedrock (a response header the gateway cannot send, a region
  * that forms no host name, a request Node refuses to build, a TLS handshake that fails, as behind
- * a TLS-inspecting proxy) settles at $0 and releases the reservation. Through the real SDK.
+ * a TLS-inspecting proxy) settles at $0 and releases the reservation. Through the real SDK with its
+ * default handler; where a case is about HTTP/1.1 itself, a request signed by hand over Node's HTTP/1.1.
  */
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
@@ -15,7 +16,6 @@ import path from "node:path";
 import aws4 from "aws4";
 import forge from "node-forge";
 import { BedrockRuntimeClient, ConverseCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { validated } from "../../server/config/load";
 import { startGateway, type RunningGateway } from "../../server/gateway/gateway";
 import { silentLogger } from "../../server/log";
@@ -45,9 +45,38 @@ async function assertNothingHeldOrSpent(gw: RunningGateway): Promise<void> {
   }
 }
 
-/** The SDK over HTTP/1.1 (the gateway's ServerResponse path), one attempt. */
-const http1Client = (url: string) =>
-  new BedrockRuntimeClient({ region: "us-east-1", endpoint: url, credentials: CREDENTIALS, requestHandler: new NodeHttpHandler(), maxAttempts: 1 });
+/** The SDK as users run it (its default handler: HTTP/2 cleartext to an http:// endpoint), one attempt. */
+const oneAttempt = (url: string) => new BedrockRuntimeClient({ region: "us-east-1", endpoint: url, credentials: CREDENTIALS, maxAttempts: 1 });
+
+interface RawAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+}
+
+/**
+ * A request signed by hand (aws4, as a script would) and sent over HTTP/1.1 with Node's own
+ * client: the gateway's ServerResponse path, which boto3 and the AWS CLI reach, for the cases that
+ * are about HTTP/1.1 itself.
+ */
+function signedHttp1(url: string, requestPath: string, body: string, region = "us-east-1"): Promise<RawAnswer> {
+  const port = Number(new URL(url).port);
+  const req = { host: `127.0.0.1:${port}`, method: "POST", path: requestPath, body, service: "bedrock", region, headers: { "content-type": "application/json" } };
+  aws4.sign(req, CREDENTIALS);
+  return new Promise((resolve, reject) => {
+    const r = http.request({ host: "127.0.0.1", port, method: "POST", path: req.path, headers: req.headers as Record<string, string>, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+    });
+    r.on("error", reject);
+    r.end(body);
+  });
+}
+
+/** The InvokeModel call `invoke` makes, over HTTP/1.1 (signedHttp1). */
+const invokeHttp1 = (url: string) => signedHttp1(url, `/model/${encodeURIComponent(SONNET_45)}/invoke`, anthropicBody("Hi", 300));
 
 /** Records the raw response headers the client received. */
 function watchHeaders(client: BedrockRuntimeClient): { headers?: Record<string, string> } {
@@ -76,18 +105,28 @@ describe("not sent: a cap's header that HTTP cannot carry as it is", function ()
   after(() => h.close());
   beforeEach(() => h.fake.reset());
 
-  for (const [label, make] of [["HTTP/1.1", http1Client], ["HTTP/2", (url: string) => clientFor(url)]] as const) {
+  /** The warned call's response headers, over HTTP/1.1 (where the raw header broke Node's ServerResponse) or the SDK's default HTTP/2. */
+  const overHttp1 = async (url: string): Promise<Record<string, unknown>> => {
+    const answer = await invokeHttp1(url);
+    assert.equal(answer.status, 200, answer.text);
+    return answer.headers;
+  };
+  const overDefault = async (url: string): Promise<Record<string, unknown> | undefined> => {
+    const client = clientFor(url);
+    const seen = watchHeaders(client);
+    try {
+      await invoke(client);
+    } finally {
+      client.destroy();
+    }
+    return seen.headers;
+  };
+  for (const [label, answer] of [["HTTP/1.1", overHttp1], ["HTTP/2", overDefault]] as const) {
     it(`${label}: the warned call goes through at its real cost, its warning percent-encoded, and nothing stays reserved`, async () => {
       h.fake.behave(() => ({ kind: "ok", usage: { input: 0, output: 10 } }));
-      const client = make(h.gateway.url);
-      const seen = watchHeaders(client);
-      try {
-        await invoke(client);
-      } finally {
-        client.destroy();
-      }
-      const warning = seen.headers?.["x-bedrock-budget-warning"];
-      assert.ok(warning, "the warning header is missing");
+      const headers = await answer(h.gateway.url);
+      const warning = headers?.["x-bedrock-budget-warning"];
+      assert.ok(typeof warning === "string", "the warning header is missing");
       assert.match(warning, /^[\x20-\x7e]+$/, "a header value is printable ASCII");
       assert.equal(decodeURIComponent(warning), "cap=pro-day@李雷 over its limit");
       const [call] = await calls(h.gateway);
@@ -113,15 +152,13 @@ describe("not sent: a failure between admission and forwarding", function () {
       if (name === "x-bedrock-budget-warning") throw new Error("injected: cannot set the header");
       return setHeader.call(this, name, value);
     } as typeof setHeader;
-    const client = http1Client(h.gateway.url);
-    let err: Error | undefined;
+    let answer: RawAnswer;
     try {
-      err = await failure(invoke(client));
+      answer = await invokeHttp1(h.gateway.url); // http.ServerResponse: the HTTP/1.1 path
     } finally {
       delete (http.ServerResponse.prototype as Partial<http.ServerResponse>).setHeader;
-      client.destroy();
     }
-    assert.ok(err, "the call should have failed");
+    assert.notEqual(answer.status, 200, "the call should have failed");
     assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
     const [call] = await calls(h.gateway);
     assert.equal(call?.costPicos, "0");
@@ -143,7 +180,7 @@ describe("not sent: a failure between admission and forwarding", function () {
       }
       return (request as (...a: unknown[]) => http.ClientRequest)(...args);
     };
-    const client = http1Client(h.gateway.url);
+    const client = oneAttempt(h.gateway.url);
     let err: Error | undefined;
     try {
       err = await failure(invoke(client));
@@ -169,25 +206,12 @@ describe("not sent: the credential scope's region", function () {
   after(() => h.close());
   beforeEach(() => h.fake.reset());
 
-  /** A Converse call signed by hand (aws4, as a script would) for `region`, over HTTP/1.1. */
-  function signedFor(region: string): Promise<{ status: number; type: string | undefined; message: string }> {
+  /** A Converse call signed by hand for `region`, over HTTP/1.1 (signedHttp1). */
+  async function signedFor(region: string): Promise<{ status: number; type: string | undefined; message: string }> {
     const body = JSON.stringify({ messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 300 } });
-    const port = h.gateway.port;
-    const req = { host: `127.0.0.1:${port}`, method: "POST", path: `/model/${encodeURIComponent(HAIKU)}/converse`, body, service: "bedrock", region, headers: { "content-type": "application/json" } };
-    aws4.sign(req, CREDENTIALS);
-    return new Promise((resolve, reject) => {
-      const r = http.request({ host: "127.0.0.1", port, method: "POST", path: req.path, headers: req.headers as Record<string, string>, agent: false }, (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => (text += c));
-        res.on("end", () => {
-          const type = res.headers["x-amzn-errortype"];
-          resolve({ status: res.statusCode!, type: typeof type === "string" ? type : undefined, message: text ? ((JSON.parse(text) as { message?: string }).message ?? "") : "" });
-        });
-      });
-      r.on("error", reject);
-      r.end(body);
-    });
+    const answer = await signedHttp1(h.gateway.url, `/model/${encodeURIComponent(HAIKU)}/converse`, body, region);
+    const type = answer.headers["x-amzn-errortype"];
+    return { status: answer.status, type: typeof type === "string" ? type : undefined, message: answer.text ? ((JSON.parse(answer.text) as { message?: string }).message ?? "") : "" };
   }
 
   it("one that forms no host name (us-east-1:x) is refused with a 400 naming it, and nothing is reserved or charged", async () => {
@@ -363,7 +387,7 @@ describe("not sent: what may have reached the upstream is still charged", functi
       credentials: async () => CREDENTIALS,
       log: silentLogger(),
     });
-    const client = http1Client(gw.url);
+    const client = oneAttempt(gw.url);
     try {
       const err = await failure(invoke(client));
       assert.ok(err);
