@@ -56,13 +56,23 @@ export interface AskedCall {
   subject: Omit<CallSubject, "modelId" | "baseModelId">;
 }
 
-/** Application inference profiles that caps in force downgrade to: looked up (bounded, cached) before a call is planned. */
+/** downgradeTargets per settings object: a context's config is replaced, never changed, when settings change. */
+const targetsOf = new WeakMap<GatewayContext["config"], string[]>();
+
+/**
+ * Application inference profiles that caps in force downgrade to: looked up (bounded, cached)
+ * before a call is planned. Worked out once per settings, not on every call.
+ */
 export function downgradeTargets(ctx: GatewayContext): string[] {
+  const known = targetsOf.get(ctx.config);
+  if (known) return known;
   const targets = new Set<string>();
   for (const cap of capsInForce(ctx.config)) {
     if (capAction(cap) === "downgrade" && cap.downgradeTo && parseModelId(cap.downgradeTo).arnKind === "application-inference-profile") targets.add(cap.downgradeTo);
   }
-  return [...targets];
+  const list = [...targets];
+  targetsOf.set(ctx.config, list);
+  return list;
 }
 
 /**
