@@ -70,6 +70,32 @@ describe("shutdown: close() with calls that hang", function () {
     }
   });
 
+  it("a stream stopped mid-way is charged the input Bedrock reported in its first event, not the request's estimate", async () => {
+    // Input priced this time: $3 per 1M; the request's own estimate is a handful of tokens.
+    const h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }], pricing: { [SONNET_45]: { inputPer1M: 3, outputPer1M: 15 } } });
+    const client = clientFor(h.gateway.url);
+    try {
+      const stalled = reaching(h.fake, { kind: "ok", chunks: 3, chunkDelayMs: 600_000, usage: { input: 50_000 } });
+      const out = await client.send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET_45, body: anthropicBody("stall", 1000) }));
+      await stalled;
+      const streamed = (async () => {
+        for await (const _ of out.body!) void _;
+      })().then(() => undefined, (e: Error) => e);
+
+      await h.gateway.close({ deadlineMs: 0 });
+
+      assert.equal((await streamed)?.name, "InternalServerException");
+      const [call] = await readMonth(h.ledgerDir, thisMonth(), "UTC");
+      assert.equal(call?.outcome, "interrupted");
+      assert.equal(call.usage.inputTokens, 50_000);
+      // 50,000 × $3 + 1,000 max tokens × $15, per 1M = $0.165.
+      assert.equal(call.costPicos, "165000000000");
+    } finally {
+      client.destroy();
+      await h.close();
+    }
+  });
+
   it("a second close() with deadline 0 stops the calls in flight at once", async () => {
     const h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }], pricing: PRICING });
     const client = clientFor(h.gateway.url);
