@@ -302,6 +302,14 @@ export class RedisTeamEngine implements TeamEngine {
   private renewTimer: NodeJS.Timeout | undefined;
   private replaying: Promise<void> | undefined;
   private needsReplay = true;
+  /**
+   * True from each (re)connect, or a store found without this gateway's replay marker, until a
+   * replay ends: until then the store's figures may lack this journal's calls (a Redis restarted
+   * empty), so team reservations wait for the replay.
+   */
+  private rebuilding = true;
+  /** Set on a reconnect: running calls' holds may be gone with a Redis restarted empty, and are put back in every window. */
+  private holdsLost = false;
   /** Until setCaps, a replay would have no windows to send to and would record a marker for no caps. */
   private capsKnown = false;
   private readonly pending = new Set<Promise<void>>();
@@ -328,6 +336,13 @@ export class RedisTeamEngine implements TeamEngine {
       if (!this.connected) o.log.info(`team ledger ${this.where} connected`);
       this.connected = true;
       this.needsReplay = true; // whatever settled meanwhile, or a store that came back empty
+      this.rebuilding = true;
+      // A store that came back empty lost the running calls' holds too: put back before the next reservation.
+      if (this.holds.size > 0) {
+        this.holdsLost = true;
+        this.holdsPlaced = false;
+        this.capsGeneration++; // a placement under way started before this: it goes round again
+      }
       void this.refresh();
     });
     this.client.on("close", () => {
@@ -381,10 +396,12 @@ export class RedisTeamEngine implements TeamEngine {
         // Again if the windows changed meanwhile (a few rounds at most: setCaps follows team.json edits).
         for (let round = 0; round < 5 && !placed; round++) {
           const generation = this.capsGeneration;
+          const everywhere = this.holdsLost;
           placed = true;
-          for (const [callId, hold] of [...this.holds]) placed = (await this.placeHold(callId, hold)) && placed;
+          for (const [callId, hold] of [...this.holds]) placed = (await this.placeHold(callId, hold, everywhere)) && placed;
           if (!placed) break;
           placed = generation === this.capsGeneration;
+          if (placed && everywhere) this.holdsLost = false;
         }
         this.holdsPlaced = placed;
         return placed;
@@ -399,10 +416,15 @@ export class RedisTeamEngine implements TeamEngine {
     return this.placing;
   }
 
-  /** One hold into the current windows of its caps; false when the store did not take it. */
-  private async placeHold(callId: string, hold: Hold): Promise<boolean> {
+  /**
+   * One hold into the current windows of its caps, and with `everywhere` back into the windows it
+   * holds already (after a reconnect: a Redis restarted empty lost it; where the store still has
+   * it, placing is a no-op); false when the store did not take it.
+   */
+  private async placeHold(callId: string, hold: Hold, everywhere = false): Promise<boolean> {
     const ids = [...new Set(hold.windows.map((w) => w.cap.id))];
-    const missing = this.windowsOf(ids, this.o.now()).filter((w) => !hold.windows.some((h) => h.base === w.base));
+    const fresh = this.windowsOf(ids, this.o.now()).filter((w) => !hold.windows.some((h) => h.base === w.base));
+    const missing = everywhere ? [...hold.windows, ...fresh] : fresh;
     if (missing.length === 0) return true;
     if (!this.isReady()) return false;
     const keys = missing.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`]);
@@ -414,7 +436,7 @@ export class RedisTeamEngine implements TeamEngine {
       this.o.log.warn(`team ledger ${this.where}: could not move running call ${callId}'s hold to its caps' new windows (${(err as Error).message}); team reservations wait until it is`);
       return false;
     }
-    if (this.holds.get(callId) === hold) hold.windows.push(...missing);
+    if (this.holds.get(callId) === hold) hold.windows.push(...fresh);
     else void this.dropHold(callId, missing); // it settled meanwhile
     return true;
   }
@@ -429,6 +451,14 @@ export class RedisTeamEngine implements TeamEngine {
     if (!(await this.placeHolds())) {
       if (!this.isReady()) return this.unavailable(req.capIds);
       return { ok: false, capId: req.capIds[0]!, message: `Bedrock Budget refused this call: the team caps' windows changed (time zone or window), and the reservations of calls still running could not be moved to the new windows in the team ledger (${this.where}), so team cap ${req.capIds.map((id) => `"${id}"`).join(", ")} cannot be checked. See the gateway's log; retry in a moment.` };
+    }
+    // Reconnected (or the store lost this gateway's marker): its figures count this journal only once the replay is done.
+    if (this.rebuilding) {
+      await (this.replaying ?? this.refresh());
+      if (this.rebuilding) {
+        if (!this.isReady() || this.o.unavailable === "personalOnly") return this.unavailable(req.capIds);
+        return { ok: false, capId: req.capIds[0]!, message: `Bedrock Budget refused this call: the team ledger (${this.where}) was reached again, and this machine's journal has not yet been counted into it (a Redis that restarted empty holds none of it), so team cap ${req.capIds.map((id) => `"${id}"`).join(", ")} cannot be checked. See the gateway's log; retry in a moment.` };
+      }
     }
     const generation = this.capsGeneration;
     const windows = this.windowsOf(req.capIds, req.now);
@@ -477,7 +507,8 @@ export class RedisTeamEngine implements TeamEngine {
 
   async extend(callId: string, extra: Picos, _now: Date): Promise<{ ok: true } | { ok: false; message: string }> {
     const hold = this.holds.get(callId);
-    if (!hold || !this.isReady()) return { ok: true }; // unchecked calls stay unchecked; settle counts them
+    if (!hold) return { ok: true }; // unchecked calls stay unchecked; settle counts them
+    if (!this.isReady()) return this.growthUnchecked(hold);
     const keys = hold.windows.flatMap((w) => [`${w.base}:spent`, `${w.base}:reserved`, `${w.base}:holds`, `${w.base}:amounts`]);
     const args = [callId, String(toMicros(extra)), String(this.leaseMs), "extend", ...hold.windows.map((w) => String(w.cap.limit / PICOS_PER_MICRO)), ...hold.windows.map((w) => String(expireAt(w.end)))];
     try {
@@ -494,8 +525,14 @@ export class RedisTeamEngine implements TeamEngine {
       };
       return { ok: false, message: refusalMessage(refusal, this.caps.timeZone) };
     } catch {
-      return { ok: true };
+      return this.growthUnchecked(hold);
     }
+  }
+
+  /** A running call's growth the store could not check: stopped (teamUnavailable "block") as a new call would be, else it goes on under the personal caps. */
+  private growthUnchecked(hold: Hold): { ok: true } | { ok: false; message: string } {
+    const r = this.unavailable([...new Set(hold.windows.map((w) => w.cap.id))]);
+    return r.ok ? { ok: true } : { ok: false, message: r.message };
   }
 
   /**
@@ -675,7 +712,7 @@ export class RedisTeamEngine implements TeamEngine {
           for (const l of this.listeners) l(text);
         }
       }
-      if (!markerExists) this.needsReplay = true;
+      if (!markerExists) this.needsReplay = this.rebuilding = true;
       // Each figure on its own: one that holds no integer makes its cap's state unknown, not the others'.
       unreadable = [];
       caps.forEach((c, i) => {
@@ -736,6 +773,8 @@ export class RedisTeamEngine implements TeamEngine {
         }
         const mark: ReplayMark = { caps, months: Object.fromEntries([...(upTo ?? [])].map(([month, { end, line }]) => [month, { end, sha: sha256(line) }])) };
         await this.client.set(this.marker(), JSON.stringify(mark), "EX", KEEP_AFTER_WINDOW_S);
+        // Rebuilt, unless something asked for another replay meanwhile (a reconnect, a lost settle).
+        if (!this.needsReplay) this.rebuilding = false;
         this.o.log.info(`team ledger ${this.where}: journal replayed (${count} settled calls of the current windows${from ? ", past the last replay" : ""})`);
       } catch (err) {
         this.needsReplay = true;

@@ -157,6 +157,66 @@ describe("team caps in Redis: state the gateway did not write fails closed", fun
     }
   });
 
+  describe("Redis restarted empty (no persistence) or unreachable while calls run", () => {
+    /** Waits, bounded, until the engine's connection is (or is no longer) ready. */
+    const until = async (engine: RedisTeamEngine, ready: boolean) => {
+      for (let i = 0; i < 200 && engine.isReady() !== ready; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(engine.isReady(), ready, `the engine's connection did not become ${ready ? "ready" : "closed"}`);
+    };
+    const CAP = [{ id: "team-month", scope: "team" as const, window: "month" as const, limitUsd: 10 }];
+    const open = async (team: string, unavailable: "block" | "personalOnly", records: CallRecord[] = []) => {
+      // The journal takes a moment to read, as a month of calls does.
+      const history = async function* () {
+        await new Promise((r) => setTimeout(r, 300));
+        yield* records;
+      };
+      const engine = await RedisTeamEngine.open({ url: redis!.url, team, writer: "aaaaaaaaaaaaaaaa", history, log: silentLogger(), now: () => new Date(), unavailable, settleWaitMs: 10 });
+      closers.push(() => engine.close());
+      await engine.setCaps(CAP, "UTC");
+      return engine;
+    };
+    const restartEmpty = async () => {
+      await redis!.stop("SIGKILL");
+      await redis!.start();
+    };
+
+    it("the first reservation after the restart waits until this machine's journal is counted again: $9 settled, a $5 call is refused", async () => {
+      const settled = { id: "paid", modelId: NOVA, costPicos: String(usdToPicos("9")), startedAt: new Date().toISOString() };
+      const engine = await open("r1", "block", [settled as unknown as CallRecord]);
+      assert.equal((await ask(engine, "before", 5, ["team-month"])).ok, false, "the replay at start counted the journal's $9");
+      await restartEmpty();
+      await until(engine, true);
+      const after = await ask(engine, "after", 5, ["team-month"]);
+      assert.equal(after.ok, false, "admitted against a team total the restart emptied");
+      assert.equal((await ask(engine, "small", 0.5, ["team-month"])).ok, true, "once rebuilt, what fits is admitted");
+    });
+
+    it("a call running across the restart keeps its hold: a second $6 on the $10 cap is refused until the first settles", async () => {
+      const engine = await open("r2", "block");
+      assert.equal((await ask(engine, "running", 6, ["team-month"])).ok, true);
+      await restartEmpty();
+      await until(engine, true);
+      assert.equal((await ask(engine, "next", 6, ["team-month"])).ok, false, "admitted: the running call's $6 hold was lost with the restart");
+      await engine.settle({ id: "running", modelId: NOVA, costPicos: String(usdToPicos("1")), startedAt: new Date().toISOString() });
+      assert.equal((await ask(engine, "after", 6, ["team-month"])).ok, true, "its hold is gone once it settles: $1 + $6 fit");
+    });
+
+    it("a running call's growth the store cannot check is stopped with teamUnavailable block, and goes on with personalOnly", async () => {
+      const blocking = await open("r3", "block");
+      const lenient = await open("r4", "personalOnly");
+      assert.equal((await ask(blocking, "b", 1, ["team-month"])).ok, true);
+      assert.equal((await ask(lenient, "l", 1, ["team-month"])).ok, true);
+      assert.equal((await blocking.extend("b", usdToPicos("50"), new Date())).ok, false, "while Redis answers, growth past the cap is refused");
+      await redis!.stop("SIGKILL");
+      await until(blocking, false);
+      await until(lenient, false);
+      const grown = await blocking.extend("b", usdToPicos("50"), new Date());
+      assert.equal(grown.ok, false, "a $50 growth went on unchecked while the team ledger was down");
+      assert.match(grown.ok ? "" : grown.message, /unreachable/);
+      assert.equal((await lenient.extend("l", usdToPicos("50"), new Date())).ok, true);
+    });
+  });
+
   describe("a team time-zone change while a call runs", () => {
     it("the running call's hold moves to the new windows: a second $6 on the $10 team cap is refused until the first settles", async () => {
       const engine = await RedisTeamEngine.open({ url: redis!.url, team: "z1", writer: "aaaaaaaaaaaaaaaa", history: async function* () {}, log: silentLogger(), now: () => new Date(), unavailable: "block", settleWaitMs: 10 });
