@@ -125,7 +125,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
           `Lower thinking.budget_tokens, or wait for the cap to reset.`,
       );
     }
-    const json = withMaxTokensAtMost(asked.json, decision.toTokens, converse ? ["inferenceConfig", "maxTokens"] : undefined);
+    const json = withMaxTokensAtMost(asked.json, decision.toTokens, asked.operation);
     if (!json) return cannotClamp("the request body sets no output limit the gateway can lower (e.g. max_tokens). Set the model's output limit in the request.");
     const body = Buffer.from(JSON.stringify(json), "utf8");
     const estimate = estimateParsed(asked.operation, call.modelId, json, ctx.prices, asked.requestedTier, call.estimate.scope);

@@ -284,7 +284,8 @@ function checkBlock(block: Json, at: string): void {
 
 /** Every output-limit field the body sets is a positive whole number of tokens (null: not set). */
 function checkMaxTokens(json: JsonObject, at: string): void {
-  for (const path of MAX_TOKEN_PATHS) {
+  // Both operations' fields, whichever this body is for: a malformed one is refused either way.
+  for (const path of [...INVOKE_MAX_TOKEN_PATHS, ...CONVERSE_MAX_TOKEN_PATHS]) {
     const v = valueAt(json, ...path);
     if (v === undefined || v === null) continue;
     const where = `${at}${path.join(".")}`;
@@ -369,31 +370,42 @@ class Tally {
 /** Input tokens, output limit and cache use of a request body of any supported shape. */
 export function measureBody(operation: MeteredOperation, body: JsonObject): MeasuredBody {
   const t = new Tally();
-  if (operation === "Converse" || operation === "ConverseStream") {
-    measureChat(t, body);
+  const converse = isConverse(operation);
+  if (converse) {
+    measureChat(t, body, true);
     t.json(body.additionalModelRequestFields);
     if (isObject(body.promptVariables)) for (const v of Object.values(body.promptVariables)) t.text(stringAt(v, "text"));
-  } else if (typeof body.inputText === "string") {
-    t.text(body.inputText); // Titan
-  } else if (Array.isArray(body.messages) || typeof body.message === "string" || body.chat_history !== undefined) {
-    measureChat(t, body);
-  } else if (typeof body.prompt === "string") {
-    t.text(body.prompt); // Anthropic legacy, Llama, Mistral, DeepSeek, Cohere Command
-    if (Array.isArray(body.images)) for (const img of body.images) image(t, typeof img === "string" ? img : undefined); // Llama 3.2 vision
   } else {
-    t.json(body);
-    t.notes.add("unrecognised request body shape: counted its whole JSON as prompt text");
+    // Every prompt member the body has counts: a model that reads another member than the one
+    // expected (or ignores an empty one) must not make the others free.
+    const chat = Array.isArray(body.messages) || typeof body.message === "string" || body.chat_history !== undefined;
+    const prompt = typeof body.prompt === "string";
+    if (typeof body.inputText === "string") t.text(body.inputText); // Titan
+    if (chat) measureChat(t, body, false);
+    if (prompt) t.text(body.prompt); // Anthropic legacy, Llama, Mistral, DeepSeek, Cohere Command
+    if (prompt && Array.isArray(body.images)) for (const img of body.images) image(t, typeof img === "string" ? img : undefined); // Llama 3.2 vision
+    if (typeof body.inputText !== "string" && !chat && !prompt) {
+      t.json(body);
+      t.notes.add("unrecognised request body shape: counted its whole JSON as prompt text");
+    }
   }
   return {
     inputTokens: t.tokens(),
-    maxOutputTokens: requestedMaxTokens(body),
+    maxOutputTokens: requestedMaxTokens(body, converse),
     usesPromptCache: hasCacheMarker(body),
     notes: [...t.notes],
   };
 }
 
-/** Message-style bodies: Anthropic Messages, Converse, Nova, OpenAI-style (gpt-oss, Mistral, DeepSeek), Cohere. */
-function measureChat(t: Tally, body: JsonObject): void {
+function isConverse(operation: MeteredOperation): boolean {
+  return operation === "Converse" || operation === "ConverseStream";
+}
+
+/**
+ * Message-style bodies: Anthropic Messages, Converse, Nova, OpenAI-style (gpt-oss, Mistral,
+ * DeepSeek), Cohere. `converse`: tools come from `toolConfig` only (Converse reads no other).
+ */
+function measureChat(t: Tally, body: JsonObject, converse: boolean): void {
   // System prompt: a string (Anthropic, Cohere `preamble`) or blocks (Anthropic, Converse, Nova).
   content(t, body.system);
   t.text(body.preamble);
@@ -415,13 +427,15 @@ function measureChat(t: Tally, body: JsonObject): void {
   }
   t.json(body.documents);
   t.json(body.tool_results);
-  // Tool definitions are rendered into the prompt as JSON schema text.
-  const tools = body.tools ?? (isObject(body.toolConfig) ? body.toolConfig.tools : undefined);
+  // Tool definitions are rendered into the prompt as JSON schema text. Converse reads toolConfig
+  // only: a stray top-level `tools` (even [] or false) must not hide its definitions.
+  const toolConfig = isObject(body.toolConfig) ? body.toolConfig : undefined;
+  const tools = converse ? toolConfig?.tools : body.tools;
   if (Array.isArray(tools) && tools.length > 0) {
     t.json(tools);
     t.fixedTokens += TOOL_USE_OVERHEAD_TOKENS;
   }
-  t.json(body.tool_choice ?? (isObject(body.toolConfig) ? body.toolConfig.toolChoice : undefined));
+  t.json(converse ? toolConfig?.toolChoice : body.tool_choice);
 }
 
 /** One content value: a string, a block, or a list of blocks, in Anthropic, Converse/Nova or OpenAI form. */
@@ -569,24 +583,35 @@ function decodeBase64(text: string): Uint8Array {
   return Buffer.from(text, "base64");
 }
 
-/** Every output-limit field a provider uses; the largest wins (the request is capped by each it sets). */
-const MAX_TOKEN_PATHS: string[][] = [
+/**
+ * Every output-limit field a provider's InvokeModel body uses; the largest wins (the request is
+ * capped by each it sets).
+ */
+const INVOKE_MAX_TOKEN_PATHS: string[][] = [
   ["max_tokens"], // Anthropic, Mistral, Cohere, DeepSeek, OpenAI (legacy)
   ["max_tokens_to_sample"], // Anthropic legacy
   ["max_gen_len"], // Llama
   ["max_completion_tokens"], // OpenAI / gpt-oss
   ["maxTokens"],
-  ["inferenceConfig", "maxTokens"], // Converse, Nova
+  ["inferenceConfig", "maxTokens"],
   ["inferenceConfig", "max_new_tokens"], // Nova InvokeModel
   ["textGenerationConfig", "maxTokenCount"], // Titan
+];
+
+/**
+ * Converse's: its own field, and the model's native ones it passes through. Nothing else: Converse
+ * reads no top-level `max_tokens`, so such a member limits nothing Bedrock bills.
+ */
+const CONVERSE_MAX_TOKEN_PATHS: string[][] = [
+  ["inferenceConfig", "maxTokens"],
   ["additionalModelRequestFields", "max_tokens"],
   ["additionalModelRequestFields", "max_completion_tokens"],
   ["additionalModelRequestFields", "inferenceConfig", "max_new_tokens"],
 ];
 
-function requestedMaxTokens(body: JsonObject): number | undefined {
+function requestedMaxTokens(body: JsonObject, converse: boolean): number | undefined {
   let max: number | undefined;
-  for (const path of MAX_TOKEN_PATHS) {
+  for (const path of converse ? CONVERSE_MAX_TOKEN_PATHS : INVOKE_MAX_TOKEN_PATHS) {
     const v = valueAt(body, ...path);
     if (typeof v === "number" && Number.isFinite(v) && v >= 0) max = Math.max(max ?? 0, Math.ceil(v));
   }
@@ -594,16 +619,18 @@ function requestedMaxTokens(body: JsonObject): number | undefined {
 }
 
 /**
- * A copy of `body` whose every output-limit field (the same paths requestedMaxTokens reads) is at
- * most `limit`, so the body's output limit is `limit` or less. `addAt`: where to add the limit
- * when the body sets none (Converse: inferenceConfig.maxTokens); without it such a body gives
- * undefined (the caller cannot know the provider's field). Other members are untouched.
+ * A copy of `body` whose every output-limit field (the same paths requestedMaxTokens reads for
+ * `operation`) is at most `limit`, so the body's output limit is `limit` or less. Converse gets
+ * inferenceConfig.maxTokens when the body sets none; an InvokeModel body that sets none gives
+ * undefined (the gateway cannot know the provider's field). Other members are untouched.
  */
-export function withMaxTokensAtMost(body: JsonObject, limit: number, addAt?: readonly string[]): JsonObject | undefined {
+export function withMaxTokensAtMost(body: JsonObject, limit: number, operation: MeteredOperation): JsonObject | undefined {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`withMaxTokensAtMost: ${limit} is not a whole number of tokens from 1`);
+  const converse = isConverse(operation);
+  const addAt = converse ? ["inferenceConfig", "maxTokens"] : [];
   const copy = structuredClone(body);
   let found = false;
-  for (const path of MAX_TOKEN_PATHS) {
+  for (const path of converse ? CONVERSE_MAX_TOKEN_PATHS : INVOKE_MAX_TOKEN_PATHS) {
     const parent = valueAt(copy, ...path.slice(0, -1));
     const key = path[path.length - 1]!;
     if (!isObject(parent) || typeof parent[key] !== "number") continue;
@@ -611,7 +638,7 @@ export function withMaxTokensAtMost(body: JsonObject, limit: number, addAt?: rea
     if (parent[key] > limit) parent[key] = limit;
   }
   if (found) return copy;
-  if (!addAt || addAt.length === 0) return undefined;
+  if (addAt.length === 0) return undefined;
   let at: JsonObject = copy;
   for (const key of addAt.slice(0, -1)) {
     const next = at[key];

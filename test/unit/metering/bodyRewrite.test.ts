@@ -6,17 +6,24 @@ import { measureBody, withMaxTokensAtMost } from "../../../server/metering/reque
 describe("metering/bodyRewrite", () => {
   it("lowers every output-limit field a body sets (never raises one), so the estimator reads the new limit", () => {
     const body = { max_tokens: 4096, inferenceConfig: { max_new_tokens: 50 }, textGenerationConfig: { maxTokenCount: 9000 }, messages: [] };
-    const out = withMaxTokensAtMost(body, 100)!;
+    const out = withMaxTokensAtMost(body, 100, "InvokeModel")!;
     assert.deepEqual(out, { max_tokens: 100, inferenceConfig: { max_new_tokens: 50 }, textGenerationConfig: { maxTokenCount: 100 }, messages: [] });
     assert.equal(measureBody("InvokeModel", out).maxOutputTokens, 100);
     assert.equal(body.max_tokens, 4096, "the caller's parsed body is not modified");
   });
 
   it("adds the limit where told when the body sets none (Converse), and gives up without a place (InvokeModel)", () => {
-    assert.deepEqual(withMaxTokensAtMost({ messages: [] }, 7, ["inferenceConfig", "maxTokens"]), { messages: [], inferenceConfig: { maxTokens: 7 } });
-    assert.deepEqual(withMaxTokensAtMost({ inferenceConfig: { temperature: 0 } }, 7, ["inferenceConfig", "maxTokens"]), { inferenceConfig: { temperature: 0, maxTokens: 7 } });
-    assert.equal(withMaxTokensAtMost({ prompt: "hi" }, 7), undefined);
-    assert.throws(() => withMaxTokensAtMost({ max_tokens: 5 }, 0), RangeError);
+    assert.deepEqual(withMaxTokensAtMost({ messages: [] }, 7, "Converse"), { messages: [], inferenceConfig: { maxTokens: 7 } });
+    assert.deepEqual(withMaxTokensAtMost({ inferenceConfig: { temperature: 0 } }, 7, "ConverseStream"), { inferenceConfig: { temperature: 0, maxTokens: 7 } });
+    assert.equal(withMaxTokensAtMost({ prompt: "hi" }, 7, "InvokeModel"), undefined);
+    assert.throws(() => withMaxTokensAtMost({ max_tokens: 5 }, 0, "InvokeModel"), RangeError);
+  });
+
+  it("Converse: a stray top-level max_tokens is not its output limit; the clamp sets inferenceConfig.maxTokens", () => {
+    const body = { messages: [], max_tokens: 1 };
+    assert.equal(measureBody("Converse", body).maxOutputTokens, undefined, "Converse reads no top-level max_tokens: the model's maximum is reserved");
+    assert.deepEqual(withMaxTokensAtMost(body, 100, "Converse"), { messages: [], max_tokens: 1, inferenceConfig: { maxTokens: 100 } });
+    assert.equal(measureBody("Converse", { messages: [], max_tokens: 1, inferenceConfig: { maxTokens: 50 } }).maxOutputTokens, 50);
   });
 
   it("replaces the model id in the path, escaped as the SDK does, keeping the operation and query", () => {

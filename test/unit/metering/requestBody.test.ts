@@ -1,6 +1,6 @@
 // The body check before forwarding: every field the gateway reads to price a call, per provider format, has its documented type and a sane range.
 import assert from "node:assert/strict";
-import { checkRequestBody, EstimateError } from "../../../server/metering/requestBody";
+import { checkRequestBody, EstimateError, measureBody } from "../../../server/metering/requestBody";
 import type { Operation } from "../../../server/metering/types";
 
 const raw = (op: Operation, text: string) => () => checkRequestBody(op, new TextEncoder().encode(text));
@@ -116,5 +116,28 @@ describe("checkRequestBody: the fields that price a call", () => {
       refuses(body("CountTokens", { input: { invokeModel: { body: inner } } }), /input\.invokeModel\.body" \(base64-decoded\): max_tokens: expected a whole number of tokens/);
       body("CountTokens", { input: { invokeModel: { body: Buffer.from(JSON.stringify(anthropic)).toString("base64") } } })();
     });
+  });
+});
+
+describe("measureBody: a member the model may not read never hides one it does", () => {
+  const long = "lorem ipsum dolor sit amet ".repeat(400); // about 2,400 tokens
+  const tool = { toolSpec: { name: "search", description: long, inputSchema: { json: { type: "object" } } } };
+
+  it("Converse: toolConfig's tools count whatever a stray top-level tools member holds", () => {
+    const asked = { ...converse, toolConfig: { tools: [tool] } };
+    const counted = measureBody("Converse", asked).inputTokens;
+    assert.ok(counted > 2000, `the tool definition was counted (${counted})`);
+    for (const stray of [[], false, [{ name: "x" }]]) {
+      assert.equal(measureBody("ConverseStream", { ...asked, tools: stray }).inputTokens, counted, `tools: ${JSON.stringify(stray)}`);
+    }
+  });
+
+  it("InvokeModel: every prompt member counts (inputText, messages, message, prompt), not only the first found", () => {
+    const alone = measureBody("InvokeModel", { messages: [{ role: "user", content: long }], max_tokens: 10 }).inputTokens;
+    assert.ok(alone > 2000);
+    assert.ok(measureBody("InvokeModel", { inputText: "", messages: [{ role: "user", content: long }], max_tokens: 10 }).inputTokens >= alone, "an empty inputText hid the messages");
+    const prompt = measureBody("InvokeModel", { prompt: long, max_tokens: 10 }).inputTokens;
+    assert.ok(measureBody("InvokeModel", { prompt: long, messages: [], max_tokens: 10 }).inputTokens >= prompt, "an empty messages list hid the prompt");
+    assert.ok(measureBody("InvokeModel", { prompt: long, message: "", max_tokens: 10 }).inputTokens >= prompt, "an empty message hid the prompt");
   });
 });
