@@ -26,10 +26,42 @@ export const TOOL_USE_OVERHEAD_TOKENS = 350;
 /** Chat templates add a few tokens per message (role markers, separators). */
 export const PER_MESSAGE_OVERHEAD_TOKENS = 5;
 
+const COUNT_OPTIONS = { disallowedSpecial: new Set<string>() };
+
+/**
+ * Longest run of non-space (or space) characters counted in one piece. The tokenizer's merges are
+ * quadratic in a piece's length (80K "a"s took 5 s here, blocking the gateway's event loop), and
+ * runs that long are not prose: base64 or padding pasted as text. Counted in slices instead, which
+ * can only add a token at each cut (the count errs high).
+ */
+export const MAX_RUN_COUNTED_WHOLE = 128;
+const LONG_RUN = new RegExp(`(?<!\\S)\\S{${MAX_RUN_COUNTED_WHOLE + 1},}|(?<!\\s)\\s{${MAX_RUN_COUNTED_WHOLE + 1},}`, "g");
+
 /** Raw cl100k token count, special-token text counted as ordinary text (never throws). */
 export function countRawTokens(text: string): number {
   if (text.length === 0) return 0;
-  return countTokens(text, { disallowedSpecial: new Set() });
+  if (text.length <= MAX_RUN_COUNTED_WHOLE) return countTokens(text, COUNT_OPTIONS);
+  let total = 0;
+  let from = 0;
+  for (const run of text.matchAll(LONG_RUN)) {
+    const at = run.index!;
+    if (at > from) total += countTokens(text.slice(from, at), COUNT_OPTIONS);
+    for (const slice of slices(run[0])) total += countTokens(slice, COUNT_OPTIONS);
+    from = at + run[0].length;
+  }
+  if (from < text.length) total += countTokens(from === 0 ? text : text.slice(from), COUNT_OPTIONS);
+  return total;
+}
+
+/** `run` cut into pieces of at most MAX_RUN_COUNTED_WHOLE characters, never between a surrogate pair. */
+function* slices(run: string): Generator<string> {
+  for (let i = 0; i < run.length; ) {
+    let end = Math.min(i + MAX_RUN_COUNTED_WHOLE, run.length);
+    const code = run.charCodeAt(end - 1);
+    if (end < run.length && code >= 0xd800 && code <= 0xdbff) end++; // keep the pair whole
+    yield run.slice(i, end);
+    i = end;
+  }
 }
 
 /** Raw tokenizer count → the reservation figure. */
