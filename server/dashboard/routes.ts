@@ -113,6 +113,8 @@ export class DashboardRoutes implements Routes {
         const records = fromCheckpoint ? ledger.settledSinceCheckpoint(since) : ledger.settledSince(since);
         if (fromCheckpoint) this.aggregate = fromCheckpoint;
         for await (const record of records) {
+          // Written but not yet applied (its sync under way): `settled` above counts it once it is.
+          if (ledger.isBeingJournaled(record.id)) continue;
           if (queuedIds.has(record.id)) inJournal.add(record.id);
           this.aggregate.add(record);
           this.readCalls++;

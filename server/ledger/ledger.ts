@@ -148,6 +148,15 @@ export class Ledger {
     this.cover(pos);
   }
 
+  /**
+   * Whether `id`'s settle line is being journaled: it may be in the file already (under "machine",
+   * written and awaiting its fdatasync), and the checkpoint parts hear of it once it is done. A
+   * reader of the journal meanwhile skips it, or counts it twice.
+   */
+  isBeingJournaled(id: string): boolean {
+    return this.appending.has(id);
+  }
+
   /** Journaled (durability: journal.ts) before it resolves; then rollups and recent calls include it. */
   async settle(record: CallRecord): Promise<void> {
     void this.retryUnwritten();

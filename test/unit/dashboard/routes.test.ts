@@ -4,7 +4,7 @@
  * (reading only the journal past it) showing what a build from the whole journal shows.
  */
 import assert from "node:assert/strict";
-import { appendFile, mkdir, mkdtemp, rename, rm, rmdir, unlink } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, open, rename, rm, rmdir, unlink } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -29,8 +29,8 @@ interface Served {
 }
 
 /** A ledger opened as the gateway opens it, its dashboard routes, and an HTTP server in front of them. */
-async function serveDashboard(dir: string): Promise<Served> {
-  const ledger = await Ledger.open(dir, { timeZone: "UTC", now: () => NOW, stateDebounceMs: 60_000 });
+async function serveDashboard(dir: string, durability?: "machine"): Promise<Served> {
+  const ledger = await Ledger.open(dir, { timeZone: "UTC", now: () => NOW, stateDebounceMs: 60_000, ...(durability ? { durability } : {}) });
   const parsed = parseConfig({});
   assert.ok(parsed.ok);
   const ctx: DashboardContext = {
@@ -92,6 +92,40 @@ describe("dashboard routes", function () {
       const day = series(await s.get("day"));
       assert.equal(day.totals.calls, records.filter((r) => r.startedAt >= "2026-11-18").length);
     } finally {
+      await s.close();
+    }
+  });
+
+  it("counts once a call whose journal line is written but not yet synced (durability machine) while the build reads the journal", async () => {
+    const s = await serveDashboard(dir, "machine");
+    // Hold the next fdatasync (the settle's, on the answer's path under "machine") until the build is done.
+    const probe = await open(path.join(dir, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe) as { datasync(this: unknown): Promise<void> };
+    await probe.close();
+    const realSync = proto.datasync;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    proto.datasync = async function (this: unknown) {
+      if (!held) {
+        held = true;
+        await gate;
+      }
+      return realSync.call(this);
+    };
+    try {
+      const today = records.filter((r) => r.startedAt >= "2026-11-18");
+      const settling = s.ledger.settle({ ...today[0]!, id: "settled-during-the-build" });
+      for (let i = 0; i < 200 && !held; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(held, "the settle's line was written and its sync is held");
+      s.routes.afterListening();
+      await s.routes.ready;
+      release();
+      await settling;
+      assert.equal(series(await s.get("day")).totals.calls, today.length + 1, "the call read from the journal was counted again when it settled");
+    } finally {
+      proto.datasync = realSync;
+      release();
       await s.close();
     }
   });
