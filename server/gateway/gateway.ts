@@ -383,7 +383,7 @@ export class Gateway implements RunningGateway {
     const config: Config = { ...settings, caps: capsInForce(settings) };
     const team = this.res.team;
     const timeZone = timeZoneOf(config);
-    const eff = team?.effective(config, userOf(config), timeZone);
+    const eff = team?.effective(config, userOf(config));
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
     const engineCaps = eff ? eff.personal : config.caps;
     const next = buildContext(effective, this.ledger, this.options, { log: this.log, logRepeat: this.logRepeat }, this.now, this.caps, this.guard, this.prices.table, this.rateLimiter, this.admissions);

@@ -58,8 +58,8 @@ export class TeamRuntime {
   }
 
   /** This member's caps and prices with team.json applied. */
-  effective(config: Config, user: string, timeZone: string): EffectiveCaps {
-    const eff = mergeTeamCaps(config, this.team, user, timeZone);
+  effective(config: Config, user: string): EffectiveCaps {
+    const eff = mergeTeamCaps(config, this.team, user);
     for (const w of eff.warnings) this.log.debug(w);
     return eff;
   }

@@ -117,7 +117,7 @@ export interface EffectiveCaps {
  * `block` of the same id), so both apply, the member's own renamed `<id>:own` (team.json's keeps the id, by which a
  * team cap is counted). No merge result is ever looser than either source alone.
  */
-export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: TeamFile | undefined, user: string, ownTimeZone: string): EffectiveCaps {
+export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: TeamFile | undefined, user: string): EffectiveCaps {
   const warnings: string[] = [];
   const merged: CapConfig[] = [];
   if (team) {
@@ -156,7 +156,9 @@ export function mergeTeamCaps(config: Pick<Config, "caps" | "pricing">, team: Te
     team: merged.filter((c) => c.scope === "team"),
     pricing: config.pricing,
     teamPricing: team?.pricing ?? {},
-    teamTimeZone: team?.timeZone ?? ownTimeZone,
+    // Not the member's own zone: members in other zones would count in windows that start at other
+    // instants (other keys, other spend-file windows), each group with the whole cap to itself.
+    teamTimeZone: team?.timeZone ?? "UTC",
     warnings,
   };
 }

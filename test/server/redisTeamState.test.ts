@@ -54,7 +54,7 @@ describe("team caps in Redis: state the gateway did not write fails closed", fun
   };
   /** What the gateway does on a team.json change: the team caps in force, handed to the store. */
   const applyTeam = async (runtime: TeamRuntime) => {
-    const eff = runtime.effective({ caps: [] } as unknown as Config, "me", "UTC");
+    const eff = runtime.effective({ caps: [] } as unknown as Config, "me");
     await runtime.store.setCaps(eff.team, eff.teamTimeZone);
     return eff.team;
   };

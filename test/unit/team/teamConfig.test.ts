@@ -96,7 +96,7 @@ describe("team: merging team.json with a member's settings", () => {
   });
 
   it("gives a listed member their tier and own caps; the lower limit holds on the same id", () => {
-    const eff = mergeTeamCaps(settings, team.team, "alice", "Europe/Paris");
+    const eff = mergeTeamCaps(settings, team.team, "alice");
     assert.deepEqual(eff.team.map((c) => c.id), ["team-month", "side-project"]);
     assert.deepEqual(eff.personal.map((c) => [c.id, c.limitUsd]), [["daily", 50], ["opus", 20], ["mine", 30]]);
     assert.equal(eff.warnings.length, 1);
@@ -105,7 +105,7 @@ describe("team: merging team.json with a member's settings", () => {
   });
 
   it("gives an unlisted member the default tier; pricing: the member's own rows, team.json's kept apart (raise-only)", () => {
-    const eff = mergeTeamCaps(settings, team.team, "zed", "Europe/Paris");
+    const eff = mergeTeamCaps(settings, team.team, "zed");
     assert.deepEqual(eff.personal.map((c) => [c.id, c.limitUsd]), [["daily", 5], ["mine", 30]]);
     assert.deepEqual(Object.keys(eff.pricing), ["n*"]);
     assert.equal(eff.pricing["n*"]!.inputPer1M, 9);
@@ -114,10 +114,10 @@ describe("team: merging team.json with a member's settings", () => {
   });
 
   it("without team.json, team caps come from the settings alone", () => {
-    const eff = mergeTeamCaps(settings, undefined, "alice", "Europe/Paris");
+    const eff = mergeTeamCaps(settings, undefined, "alice");
     assert.deepEqual(eff.team.map((c) => c.id), ["side-project"]);
     assert.deepEqual(eff.personal.map((c) => c.id), ["mine", "daily"]);
-    assert.equal(eff.teamTimeZone, "Europe/Paris");
+    assert.equal(eff.teamTimeZone, "UTC", "the member's own zone (Europe/Paris): members in other zones would each count in other windows");
   });
 });
 
@@ -131,20 +131,20 @@ describe("team: team.json can only tighten a member's caps", () => {
 
   it("a $50 daily cap in team.json does not raise alice's own $5 one", () => {
     const team = teamOf({ members: { alice: { caps: [{ id: "daily", window: "day", limitUsd: 50 }] } } });
-    const eff = mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 5 }]), team, "alice", "UTC");
+    const eff = mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 5 }]), team, "alice");
     assert.deepEqual(eff.personal.map((c) => [c.id, c.limitUsd]), [["daily", 5]]);
     assert.match(eff.warnings.join("\n"), /"daily".*lower, \$5, applies/);
     // Via a tier, likewise; and team.json's stricter figure binds.
     const tier = teamOf({ tiers: { t: { caps: [{ id: "daily", window: "day", limitUsd: 50 }] } }, defaultTier: "t" });
-    assert.deepEqual(mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 5 }]), tier, "bob", "UTC").personal.map((c) => c.limitUsd), [5]);
-    assert.deepEqual(mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 500 }]), tier, "bob", "UTC").personal.map((c) => c.limitUsd), [50]);
+    assert.deepEqual(mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 5 }]), tier, "bob").personal.map((c) => c.limitUsd), [5]);
+    assert.deepEqual(mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 500 }]), tier, "bob").personal.map((c) => c.limitUsd), [50]);
   });
 
   it("a team cap with the same id as the member's stricter one: the stricter holds for that member", () => {
     const team = teamOf({ caps: [{ id: "team-month", window: "month", limitUsd: 500 }] });
-    const eff = mergeTeamCaps(own([{ id: "team-month", scope: "team", window: "month", limitUsd: 100 }]), team, "alice", "UTC");
+    const eff = mergeTeamCaps(own([{ id: "team-month", scope: "team", window: "month", limitUsd: 100 }]), team, "alice");
     assert.deepEqual(eff.team.map((c) => [c.id, c.scope, c.limitUsd]), [["team-month", "team", 100]]);
-    const looser = mergeTeamCaps(own([{ id: "team-month", scope: "team", window: "month", limitUsd: 900 }]), team, "alice", "UTC");
+    const looser = mergeTeamCaps(own([{ id: "team-month", scope: "team", window: "month", limitUsd: 900 }]), team, "alice");
     assert.deepEqual(looser.team.map((c) => [c.id, c.limitUsd]), [["team-month", 500]]);
   });
 
@@ -155,7 +155,7 @@ describe("team: team.json can only tighten a member's caps", () => {
     });
     const eff = mergeTeamCaps(
       own([{ id: "opus", window: "day", limitUsd: 10, model: "*opus*" }, { id: "daily", window: "day", limitUsd: 5 }, { id: "x", window: "day", limitUsd: 2 }, { id: "opus:own", window: "day", limitUsd: 3 }]),
-      team, "alice", "UTC",
+      team, "alice",
     );
     assert.deepEqual(eff.personal.map((c) => [c.id, c.window, c.model ?? "", c.limitUsd]), [
       ["opus", "week", "*", 100], ["daily", "month", "", 1000],
@@ -167,19 +167,19 @@ describe("team: team.json can only tighten a member's caps", () => {
 
   it("a same-id cap in team.json that only warns, or downgrades, does not stand in for the member's block: both apply", () => {
     const warnTier = teamOf({ defaultTier: "t", tiers: { t: { caps: [{ window: "day", limitUsd: 1_000_000, action: "warn" }] } } });
-    const eff = mergeTeamCaps(own([{ window: "day", limitUsd: 10 }]), warnTier, "alice", "UTC");
+    const eff = mergeTeamCaps(own([{ window: "day", limitUsd: 10 }]), warnTier, "alice");
     assert.deepEqual(eff.personal.map((c) => [capId(c), c.limitUsd, c.action ?? "block"]), [["personal-day", 1_000_000, "warn"], ["personal-day:own", 10, "block"]]);
     assert.match(eff.warnings.join("\n"), /"personal-day".*acts otherwise at its limit: both apply, yours as "personal-day:own"/);
     // Same action, other downgrade target or threshold: both apply too.
     const downgrade = { window: "day", limitUsd: 10, action: "downgrade", downgradeTo: "amazon.nova-lite-v1:0" };
     const lead = teamOf({ members: { alice: { caps: [{ ...downgrade, downgradeTo: "anthropic.claude-opus-4-1-20250805-v1:0" }, { ...downgrade, id: "at", downgradeAt: 0.5 }] } } });
-    const both = mergeTeamCaps(own([downgrade, { ...downgrade, id: "at", downgradeAt: 0.9 }]), lead, "alice", "UTC");
+    const both = mergeTeamCaps(own([downgrade, { ...downgrade, id: "at", downgradeAt: 0.9 }]), lead, "alice");
     assert.deepEqual(both.personal.map((c) => [capId(c), c.downgradeTo, c.downgradeAt]), [
       ["personal-day", "anthropic.claude-opus-4-1-20250805-v1:0", undefined], ["at", "amazon.nova-lite-v1:0", 0.5],
       ["personal-day:own", "amazon.nova-lite-v1:0", undefined], ["at:own", "amazon.nova-lite-v1:0", 0.9],
     ]);
     // The same action and parameters: still one cap, at the lower limit.
-    const same = mergeTeamCaps(own([{ window: "day", limitUsd: 10, action: "warn" }]), teamOf({ defaultTier: "t", tiers: { t: { caps: [{ window: "day", limitUsd: 5, action: "warn" }] } } }), "alice", "UTC");
+    const same = mergeTeamCaps(own([{ window: "day", limitUsd: 10, action: "warn" }]), teamOf({ defaultTier: "t", tiers: { t: { caps: [{ window: "day", limitUsd: 5, action: "warn" }] } } }), "alice");
     assert.deepEqual(same.personal.map((c) => [capId(c), c.limitUsd, c.action]), [["personal-day", 5, "warn"]]);
   });
 
@@ -198,7 +198,7 @@ describe("team: team.json can only tighten a member's caps", () => {
           caps: uniq(lead).filter((c) => c.scope === "team").map(shaped),
           members: { alice: { caps: uniq(lead).filter((c) => c.scope === "personal").map(shaped) } },
         });
-        const eff = mergeTeamCaps(settings, team, "alice", "UTC");
+        const eff = mergeTeamCaps(settings, team, "alice");
         const all = [...eff.personal, ...eff.team];
         assert.equal(new Set(all.map((c) => c.id)).size, all.length, "ids are unique");
         for (const c of [...settings.caps, ...team.caps, ...team.members.alice!.caps]) {

@@ -37,8 +37,8 @@ describe("team: team.json errors", () => {
 describe("team: merging", () => {
   it("a member's own entry replaces their tier's cap of the same id, even when looser", () => {
     const team = teamOf({ tiers: { t: { caps: [{ id: "daily", window: "day", limitUsd: 5 }] } }, defaultTier: "t", members: { alice: { caps: [{ id: "daily", window: "day", limitUsd: 8 }] } } });
-    assert.deepEqual(mergeTeamCaps(own([]), team, "alice", "UTC").personal.map((c) => [c.id, c.limitUsd]), [["daily", 8]]);
-    assert.deepEqual(mergeTeamCaps(own([]), team, "bob", "UTC").personal.map((c) => [c.id, c.limitUsd]), [["daily", 5]]);
+    assert.deepEqual(mergeTeamCaps(own([]), team, "alice").personal.map((c) => [c.id, c.limitUsd]), [["daily", 8]]);
+    assert.deepEqual(mergeTeamCaps(own([]), team, "bob").personal.map((c) => [c.id, c.limitUsd]), [["daily", 5]]);
   });
 
   it("a team cap's id used again for a tier's or a member's personal cap: team.json is refused, naming each, not one cap silently dropped", () => {
@@ -60,7 +60,7 @@ describe("team: merging", () => {
 
   it("the same cap at the same limit in both: one cap, nothing to warn about", () => {
     const team = teamOf({ members: { alice: { caps: [{ id: "daily", window: "day", limitUsd: 5 }] } } });
-    const eff = mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 5 }]), team, "alice", "UTC");
+    const eff = mergeTeamCaps(own([{ id: "daily", window: "day", limitUsd: 5 }]), team, "alice");
     assert.deepEqual(eff.personal.map((c) => [c.id, c.limitUsd]), [["daily", 5]]);
     assert.deepEqual(eff.warnings, []);
   });
@@ -69,7 +69,7 @@ describe("team: merging", () => {
     const team = teamOf({ members: { alice: { caps: [{ id: "opus", window: "week", limitUsd: 100 }] } } });
     const eff = mergeTeamCaps(
       own([{ id: "opus", window: "day", limitUsd: 10 }, { id: "opus:own", window: "month", limitUsd: 50 }, { id: "opus:own2", window: "month", limitUsd: 60 }]),
-      team, "alice", "UTC",
+      team, "alice",
     );
     assert.deepEqual(eff.personal.map((c) => [c.id, c.window, c.limitUsd]), [["opus", "week", 100], ["opus:own3", "day", 10], ["opus:own", "month", 50], ["opus:own2", "month", 60]]);
     assert.deepEqual(eff.warnings, ['cap "opus" in your settings limits another scope, window or model than team.json\'s cap of the same id, or acts otherwise at its limit: both apply, yours as "opus:own3"']);
@@ -77,7 +77,7 @@ describe("team: merging", () => {
 
   it("says which figure applies when limits differ", () => {
     const team = teamOf({ caps: [{ id: "tm", window: "month", limitUsd: 500 }] });
-    const eff = mergeTeamCaps(own([{ id: "tm", scope: "team", window: "month", limitUsd: 120.5 }]), team, "alice", "UTC");
+    const eff = mergeTeamCaps(own([{ id: "tm", scope: "team", window: "month", limitUsd: 120.5 }]), team, "alice");
     assert.deepEqual(eff.warnings, ['cap "tm": team.json says $500, your settings $120.5; the lower, $120.5, applies']);
     assert.deepEqual(eff.team.map((c) => [c.id, c.limitUsd]), [["tm", 120.5]]);
   });
