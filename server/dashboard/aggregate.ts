@@ -325,14 +325,17 @@ export class DashboardAggregate {
     const hours = Math.max((nowMs - from) / HOUR_MS, 0.25);
     const ratePerHourUsd = picosToUsd(recent) / hours;
     const spentUsd = picosToUsd(spent);
-    const remainingUsd = cap.limitUsd - spentUsd;
+    // A team cap's figure holds every member's spend; the chart and the rate are this machine's.
+    // The projection starts from the team's figure, or it says the cap holds beside a full bar.
+    const fromUsd = cap.scope === "team" ? Math.max(spentUsd, cap.spentUsd) : spentUsd;
+    const remainingUsd = cap.limitUsd - fromUsd;
     let reachesAt: string | null = null;
     let projectionEnd = end;
-    let projectedUsd = spentUsd + ratePerHourUsd * ((end - nowMs) / HOUR_MS);
+    let projectedUsd = fromUsd + ratePerHourUsd * ((end - nowMs) / HOUR_MS);
     if (remainingUsd <= 0) {
       reachesAt = new Date(nowMs).toISOString();
       projectionEnd = nowMs;
-      projectedUsd = spentUsd;
+      projectedUsd = fromUsd;
     } else if (ratePerHourUsd > 0) {
       const at = nowMs + (remainingUsd / ratePerHourUsd) * HOUR_MS;
       if (at < end) {
@@ -357,7 +360,7 @@ export class DashboardAggregate {
         ratePerHourUsd,
         reachesAt,
         points: [
-          { t: new Date(nowMs).toISOString(), usd: spentUsd },
+          { t: new Date(nowMs).toISOString(), usd: fromUsd },
           { t: new Date(projectionEnd).toISOString(), usd: projectedUsd },
         ],
       },

@@ -117,6 +117,16 @@ describe("dashboard aggregate", () => {
     assert.equal(full.projection.reachesAt, now.toISOString(), "already reached");
   });
 
+  it("projects a team cap from the team's figure (every member's spend), at this machine's rate", () => {
+    const a = new DashboardAggregate();
+    a.add(call("2026-11-18T13:00:00Z", 1)); // this machine: $1 in the trailing 3 h
+    const team = a.capSeries({ ...cap("day", 10, now), scope: "team", spentUsd: 9.5 }, now);
+    assert.equal(team.chartedUsd, 1, "the chart is this machine's calls");
+    assert.equal(team.projection.points[0]!.usd, 9.5);
+    // $0.50 left at $1/3 h: reached in 1.5 h, not "holds until the reset".
+    assert.equal(team.projection.reachesAt, new Date(now.getTime() + 1.5 * 3_600_000).toISOString());
+  });
+
   it("charts a cap scoped to callers or tags with only their calls, and a downgraded call against the model that answered it", () => {
     const a = new DashboardAggregate();
     a.add(call("2026-11-18T09:00:00Z", 1, { caller: "AKIASTAGING" }));
