@@ -63,7 +63,15 @@ export class DocumentTrees {
       parsed = new ParsedText(spec.grammar, text);
     }
     const memo: FinderMemo = { fileKey: "", sites: new Map(), calls: new Map() };
-    const sites = findInTree(spec, parsed.tree, text, { ...(edit && before && { previous: before.memo, edit }), memo });
+    let sites: CallSite[];
+    try {
+      sites = findInTree(spec, parsed.tree, text, { ...(edit && before && { previous: before.memo, edit }), memo });
+    } catch (err) {
+      // The kept facts are of an older version than the tree: the next edit would reuse them as this one's.
+      this.forget(uri);
+      if (parsed !== before?.parsed) parsed.delete(); // a fresh tree, never kept: wasm memory
+      throw err;
+    }
     this.kept.set(uri, { languageId, parsed, memo, sites });
     return sites;
   }

@@ -244,7 +244,11 @@ const SIMPLE_ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r", "\\"
 
 function unescape(text: string): string {
   return text.replace(/\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[\s\S])/g, (whole, c: string) => {
-    if (c.length > 1) return String.fromCodePoint(parseInt(c.slice(1), 16));
+    if (c.length > 1) {
+      // `\U00110000` is past the last code point (a syntax error in Python): U+FFFD rather than a throw.
+      const n = parseInt(c.slice(1), 16);
+      return n <= 0x10ffff ? String.fromCodePoint(n) : "\ufffd";
+    }
     return SIMPLE_ESCAPES[c] ?? whole;
   });
 }

@@ -313,10 +313,15 @@ export function stringText(node: SyntaxNode): string {
 
 const SIMPLE_ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r", b: "\b", f: "\f", v: "\v", "0": "\0" };
 
+/** A code point's text; one past U+10FFFF (a syntax error in the source) reads as U+FFFD rather than throwing. */
+function codePoint(n: number): string {
+  return n <= 0x10ffff ? String.fromCodePoint(n) : "\ufffd";
+}
+
 function unescape(seq: string): string {
   const c = seq.slice(1);
   if (c in SIMPLE_ESCAPES) return SIMPLE_ESCAPES[c]!;
-  if (/^u\{[0-9a-fA-F]+\}$/.test(c)) return String.fromCodePoint(parseInt(c.slice(2, -1), 16));
+  if (/^u\{[0-9a-fA-F]+\}$/.test(c)) return codePoint(parseInt(c.slice(2, -1), 16));
   if (/^(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2})$/.test(c)) return String.fromCharCode(parseInt(c.slice(1), 16));
   if (c.startsWith("\n") || c.startsWith("\r")) return ""; // line continuation
   return c;
