@@ -13,12 +13,15 @@
  *   {bb:T}:w:<cap>:<startMs>:spent     settled micro-dollars (INCRBY)
  *   …:reserved                          sum of live holds
  *   …:holds                             ZSET call id → lease expiry (Redis TIME, ms)
- *   …:amounts                           HASH call id → held micro-dollars
+ *   …:amounts                           HASH call id → held micro-dollars; "lapsed:<call id>" → what a hold
+ *                                       whose lease lapsed moved into spent, taken back by its settle
  *   …:applied                           SET of call ids already counted (settle is idempotent)
  *   {bb:T}:team.json                    optional team.json (SET by the lead), polled
  *   {bb:T}:replayed:<writer>            this gateway has re-contributed its journal since the store was last empty, and up to where (ReplayMark)
  * Every key expires 40 days after its window ends. A hold's lease (2 min, renewed while the call
- * runs) lets a crashed gateway's reservations lapse; expired holds are purged by the next reserve.
+ * runs) lapses when its gateway stops renewing it (crashed, asleep): the next reserve moves it into
+ * spent (Bedrock may bill the call), and the call's settle, live or from the journal's replay once
+ * that gateway runs again, replaces the charge with the real cost (or takes it back: a release).
  *
  * Unreachable store: ioredis with no offline queue, a 1 s connect and command timeout and no
  * retries per request, so a call learns within about a second; then teamUnavailable decides.
@@ -82,13 +85,17 @@ local function reserve(k, n, a)
   local t = redis.call('TIME')
   local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   for i = 1, n do
-    local reservedKey, holdsKey, amountsKey = KEYS[k+i*4-2], KEYS[k+i*4-1], KEYS[k+i*4]
+    local spentKey, reservedKey, holdsKey, amountsKey = KEYS[k+i*4-3], KEYS[k+i*4-2], KEYS[k+i*4-1], KEYS[k+i*4]
     local expired = redis.call('ZRANGEBYSCORE', holdsKey, '-inf', nowMs)
     for _, id in ipairs(expired) do
       local held = redis.call('HGET', amountsKey, id)
       if held then
         redis.call('DECRBY', reservedKey, held)
         redis.call('HDEL', amountsKey, id)
+        -- Its gateway stopped renewing (crashed, asleep, cut off) while Bedrock may bill the call:
+        -- charged what it held until its settle, or its journal's replay, books the real cost.
+        redis.call('INCRBY', spentKey, held)
+        redis.call('HINCRBY', amountsKey, 'lapsed:' .. id, held)
       end
       redis.call('ZREM', holdsKey, id)
     end
@@ -138,10 +145,15 @@ local function settle(k, n, callId, amount, a)
         redis.call('HDEL', amountsKey, callId)
         redis.call('ZREM', holdsKey, callId)
       end
+      -- A hold whose lease lapsed was charged as spent (reserve): the real cost replaces that charge.
+      local lapsed = tonumber(redis.call('HGET', amountsKey, 'lapsed:' .. callId) or '0')
       if amount ~= 'release' and redis.call('SADD', appliedKey, callId) == 1 then
-        redis.call('INCRBY', spentKey, amount)
+        redis.call('INCRBY', spentKey, tonumber(amount) - lapsed)
         applied = applied + 1
+      elseif amount == 'release' and lapsed > 0 then
+        redis.call('DECRBY', spentKey, lapsed)
       end
+      if lapsed > 0 then redis.call('HDEL', amountsKey, 'lapsed:' .. callId) end
       for j = 0, 4 do redis.call('EXPIREAT', KEYS[k+i*5-j], ARGV[a+i]) end
     end
   end

@@ -217,6 +217,26 @@ describe("team caps in Redis: state the gateway did not write fails closed", fun
     });
   });
 
+  describe("a hold whose lease lapsed (its gateway crashed or is asleep)", () => {
+    it("counts as spent until the call settles or is released, then the real cost replaces it", async () => {
+      // The sleeper's lease (100 ms) lapses long before its first renewal (after 1 s): as a gateway that stopped.
+      const sleeper = await RedisTeamEngine.open({ url: redis!.url, team: "l1", writer: "aaaaaaaaaaaaaaaa", history: async function* () {}, log: silentLogger(), now: () => new Date(), unavailable: "block", leaseMs: 100, settleWaitMs: 10 });
+      const other = await RedisTeamEngine.open({ url: redis!.url, team: "l1", writer: "bbbbbbbbbbbbbbbb", history: async function* () {}, log: silentLogger(), now: () => new Date(), unavailable: "block", settleWaitMs: 10 });
+      closers.push(() => sleeper.close(), () => other.close());
+      const caps = [{ id: "team-month", scope: "team" as const, window: "month" as const, limitUsd: 10 }];
+      await sleeper.setCaps(caps, "UTC");
+      await other.setCaps(caps, "UTC");
+      assert.equal((await ask(sleeper, "asleep", 6, ["team-month"])).ok, true);
+      assert.equal((await ask(sleeper, "free", 1, ["team-month"])).ok, true);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await ask(other, "next", 5, ["team-month"])).ok, false, "admitted: the lapsed $6 and $1 holds were dropped as if those calls cost nothing");
+      await sleeper.settle({ id: "asleep", modelId: NOVA, costPicos: String(usdToPicos("2")), startedAt: new Date().toISOString() });
+      await sleeper.release("free"); // never forwarded after all: its $1 is taken back
+      assert.equal((await ask(other, "fits", 8, ["team-month"])).ok, true, "the real $2 replaced the $6 charged, and the released $1 is gone: $2 + $8 fit");
+      assert.equal((await ask(other, "over", 0.5, ["team-month"])).ok, false, "$2 + $8 + $0.50 > $10");
+    });
+  });
+
   describe("a team time-zone change while a call runs", () => {
     it("the running call's hold moves to the new windows: a second $6 on the $10 team cap is refused until the first settles", async () => {
       const engine = await RedisTeamEngine.open({ url: redis!.url, team: "z1", writer: "aaaaaaaaaaaaaaaa", history: async function* () {}, log: silentLogger(), now: () => new Date(), unavailable: "block", settleWaitMs: 10 });
