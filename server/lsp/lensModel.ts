@@ -76,9 +76,9 @@ export function hoverMarkdown(site: CallSite, estimate: Estimate, unchecked: rea
   const inputPicos = estimate.worstCasePicos - outputPicos;
   const inputRate = estimate.inputTokens > 0 ? inputPicos / BigInt(estimate.inputTokens) : r.input;
   const lines = [
-    `**Bedrock Budget** · \`${site.operation}\` (${API_LABEL[site.api]}) · ${modelLabel(site, estimate)}`,
+    `**Bedrock Budget** · \`${site.operation}\` (${API_LABEL[site.api]}) · ${modelLabel(site, estimate, escapeMarkdown)}`,
     "",
-    site.modelId === undefined ? "Model id: not known statically" : `Model id: \`${site.modelId}\`${r.baseModelId !== site.modelId ? ` → base \`${r.baseModelId}\`` : ""}`,
+    site.modelId === undefined ? "Model id: not known statically" : `Model id: ${codeId(site.modelId)}${r.baseModelId !== site.modelId ? ` → base ${codeId(r.baseModelId)}` : ""}`,
     "",
     "| | tokens | price per 1M | worst case |",
     "|---|---:|---:|---:|",
@@ -91,7 +91,7 @@ export function hoverMarkdown(site: CallSite, estimate: Estimate, unchecked: rea
   ];
   if (estimate.notes.length > 0) lines.push("", "Assumed:", ...unique(estimate.notes).map((n) => `- ${n}`));
   if (unchecked.length > 0) {
-    const shown = unchecked.slice(0, 5).map((id) => `\`${id}\``).join(", ");
+    const shown = unchecked.slice(0, 5).map(codeId).join(", ");
     const more = unchecked.length > 5 ? ` and ${unchecked.length - 5} more` : "";
     lines.push("", `Not checked against ${shown}${more}: ${unchecked.length === 1 ? "this cap depends" : "these caps depend"} on who makes the call or its tags, which the editor cannot know; the gateway checks ${unchecked.length === 1 ? "it" : "them"} on each call.`);
   }
@@ -108,9 +108,10 @@ const API_LABEL: Record<CallSite["api"], string> = {
   "anthropic-bedrock-sdk": "Anthropic Bedrock SDK",
 };
 
-function modelLabel(site: CallSite, estimate: Estimate): string {
+/** `asText`: how the source's model id is written: as is in a lens title, escaped in the hover's Markdown. */
+function modelLabel(site: CallSite, estimate: Estimate, asText: (id: string) => string = (id) => id): string {
   if (site.modelId === undefined) return "model unknown: dearest rates assumed";
-  if (!estimate.rates.known) return `${site.modelId} (no price row: dearest rates assumed)`;
+  if (!estimate.rates.known) return `${asText(site.modelId)} (no price row: dearest rates assumed)`;
   return estimate.rates.displayName;
 }
 
@@ -137,9 +138,29 @@ function unique(items: string[]): string[] {
   return [...new Set(items)];
 }
 
-/** Markdown inline code that survives backticks and newlines in the text. */
+/**
+ * Markdown inline code that survives backticks and newlines in the text: the fence is one backtick
+ * longer than the text's longest run of them, else a run in the text closes the span early and the
+ * rest (the source's text) renders as Markdown: links, images.
+ */
 function inlineCode(text: string): string {
   const flat = text.replace(/\s+/g, " ");
-  const fence = flat.includes("`") ? "``" : "`";
+  let longest = 0;
+  for (const run of flat.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
+  const fence = "`".repeat(longest + 1);
   return `${fence} ${flat} ${fence}`;
+}
+
+/** An id as inline code: plainly when it holds no backtick or blank, else fenced as inlineCode does. */
+function codeId(id: string): string {
+  return /[`\s]/.test(id) ? inlineCode(id) : `\`${id}\``;
+}
+
+/**
+ * Text from the source (a model id is any string literal) shown as written in Markdown: every ASCII
+ * punctuation mark backslash-escaped (CommonMark renders each as itself), so it never makes a link,
+ * image, autolink, HTML or emphasis.
+ */
+function escapeMarkdown(text: string): string {
+  return text.replace(/\s+/g, " ").replace(/[!-/:-@[-`{-~]/g, "\\$&");
 }
