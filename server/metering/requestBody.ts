@@ -3,6 +3,7 @@
  * Llama, Mistral, Titan, Cohere, OpenAI-style) into what prices it: input tokens (text, system
  * prompts, tools, images, documents), the output limit, and whether it asks for prompt caching.
  */
+import { inflateSync } from "node:zlib";
 import type { MeteredOperation, Operation } from "./types";
 import {
   ASSUMED_OPAQUE_DOCUMENT_TOKENS,
@@ -573,10 +574,45 @@ function opaqueDocument(t: Tally): void {
   t.notes.add(`document not readable here (S3 or by reference): assumed ${ASSUMED_OPAQUE_DOCUMENT_TOKENS} tokens`);
 }
 
-/** Counts `/Type /Page` objects (not `/Pages`) in the raw PDF; compressed object streams hide them → 0. */
+/** More pages than any PDF Bedrock takes: a hostile `/Count` cannot push a reservation past safe integers. */
+const MAX_PDF_PAGES = 100_000;
+/** Most bytes inflated from a PDF's object streams (the page dictionaries are small; a bomb stops here). */
+const MAX_PDF_INFLATED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Pages of a PDF: its `/Type /Page` objects, or its page tree's `/Count`, whichever is more, read
+ * in the file and in its compressed object streams (PDF 1.5+: pdf-lib, qpdf and Acrobat's "reduce
+ * size" put the page dictionaries there, where the raw bytes show none). 0 when none is found.
+ */
 function pdfPageCount(bytes: Uint8Array): number {
   const text = new TextDecoder("latin1").decode(bytes);
-  return text.match(/\/Type\s*\/Page(?![a-zA-Z])/g)?.length ?? 0;
+  let found = pageFigures(text);
+  let budget = MAX_PDF_INFLATED_BYTES;
+  for (let at = text.indexOf("/ObjStm"); at >= 0 && budget > 0; at = text.indexOf("/ObjStm", at + 7)) {
+    const keyword = text.indexOf("stream", at);
+    const end = keyword < 0 ? -1 : text.indexOf("endstream", keyword);
+    if (end < 0) break;
+    if (!text.slice(text.lastIndexOf("obj", at), keyword).includes("/FlateDecode")) continue;
+    const start = keyword + (text.startsWith("\r\n", keyword + 6) ? 8 : 7);
+    let inflated: Buffer;
+    try {
+      inflated = inflateSync(bytes.subarray(start, end), { maxOutputLength: budget });
+    } catch {
+      continue; // unreadable or over the budget: what the rest shows still counts
+    }
+    budget -= inflated.length;
+    const inner = pageFigures(inflated.toString("latin1"));
+    found = { objects: found.objects + inner.objects, count: Math.max(found.count, inner.count) };
+  }
+  return Math.min(MAX_PDF_PAGES, Math.max(found.objects, found.count));
+}
+
+function pageFigures(text: string): { objects: number; count: number } {
+  const objects = text.match(/\/Type\s*\/Page(?![a-zA-Z])/g)?.length ?? 0;
+  let count = 0;
+  // Every `/Count`: the page tree's root holds the total (an outline's may be larger: that errs high).
+  for (const m of text.matchAll(/\/Count\s+(\d{1,9})(?!\d)/g)) count = Math.max(count, Number(m[1]));
+  return { objects, count };
 }
 
 function decodeBase64(text: string): Uint8Array {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { deflateSync } from "node:zlib";
 import { EstimateError, estimateFromParts, estimateRequest, worstCaseCost } from "../../../server/metering/estimate";
 import { MAX_IMAGE_TOKENS, PDF_TOKENS_PER_PAGE, TOKEN_SAFETY_FACTOR, TOOL_USE_OVERHEAD_TOKENS, countRawTokens, estimateTokensOfText, imageTokens } from "../../../server/metering/tokens";
 import { PriceBook } from "../../../server/metering/prices";
@@ -164,6 +165,23 @@ describe("estimateRequest", () => {
     const withDoc = est("Converse", "amazon.nova-pro-v1:0", body);
     const empty = est("Converse", "amazon.nova-pro-v1:0", { messages: [{ role: "user", content: [{ document: { format: "pdf", name: "report", source: { text: "" } } }] }], inferenceConfig: { maxTokens: 10 } });
     assert.equal(withDoc.inputTokens - empty.inputTokens, 2 * PDF_TOKENS_PER_PAGE);
+  });
+
+  it("counts the pages of a PDF whose page dictionaries sit in a compressed object stream (PDF 1.5+)", () => {
+    // 100 pages; the raw bytes show one /Type /Page (a stray one) and no /Count: the rest is deflated.
+    const dicts = ["<< /Type /Pages /Count 100 /Kids [] >>", ...Array.from({ length: 99 }, () => "<< /Type /Page /Parent 2 0 R >>")].join("\n");
+    const packed = deflateSync(Buffer.from(dicts, "latin1"));
+    const pdf = Buffer.concat([
+      Buffer.from(`%PDF-1.5\n1 0 obj << /Type /Page >> endobj\n5 0 obj\n<< /Type /ObjStm /N 100 /First 0 /Length ${packed.length} /Filter /FlateDecode >>\nstream\r\n`, "latin1"),
+      packed,
+      Buffer.from("\nendstream\nendobj\n%%EOF\n", "latin1"),
+    ]);
+    const doc = (bytes: Uint8Array) => est("Converse", "amazon.nova-pro-v1:0", { messages: [{ role: "user", content: [{ document: { format: "pdf", name: "report", source: { bytes: b64(bytes) } } }] }], inferenceConfig: { maxTokens: 10 } });
+    const empty = est("Converse", "amazon.nova-pro-v1:0", { messages: [{ role: "user", content: [{ document: { format: "pdf", name: "report", source: { text: "" } } }] }], inferenceConfig: { maxTokens: 10 } });
+    assert.equal(doc(pdf).inputTokens - empty.inputTokens, 100 * PDF_TOKENS_PER_PAGE, "the page tree's /Count (and the 99 + 1 page objects)");
+    // A hostile /Count cannot push the reservation past safe integers.
+    const huge = Buffer.from("%PDF-1.4\n1 0 obj << /Type /Pages /Count 999999999 >> endobj\n%%EOF", "latin1");
+    assert.equal(doc(huge).inputTokens - empty.inputTokens, 100_000 * PDF_TOKENS_PER_PAGE);
   });
 
   it("reads the output limit of every provider's native body", () => {
