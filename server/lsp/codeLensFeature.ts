@@ -31,7 +31,8 @@ export class CodeLensFeature {
   /** The gateway's price table (its ledger's price file applied), re-read when the status names a new one. */
   private table: PriceTable | undefined;
   private tableKey = "";
-  private capsKey = "";
+  /** What the lenses and warnings show of the last status: a change refreshes them. */
+  private figuresKey = "";
   private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -89,9 +90,13 @@ export class CodeLensFeature {
       ...(c.callers ? { callers: c.callers } : {}),
       ...(c.tags ? { tags: c.tags } : {}),
     }));
-    const capsKey = JSON.stringify(this.caps.map((c) => [c.id, String(c.limitPicos), String(c.spentPicos)]));
-    if (capsKey !== this.capsKey) {
-      this.capsKey = capsKey;
+    // Today's figures per model too: a lens's "today: N calls, $X" froze when only they changed.
+    const figuresKey = JSON.stringify([
+      this.caps.map((c) => [c.id, String(c.limitPicos), String(c.spentPicos)]),
+      [...this.today].map(([model, t]) => [model, t.calls, String(t.costPicos)]),
+    ]);
+    if (figuresKey !== this.figuresKey) {
+      this.figuresKey = figuresKey;
       this.refresh();
     }
   }
