@@ -4,6 +4,7 @@
  * prompts, tools, images, documents), the output limit, and whether it asks for prompt caching.
  */
 import { inflateSync } from "node:zlib";
+import { unzipSync } from "fflate";
 import type { MeteredOperation, Operation } from "./types";
 import {
   ASSUMED_OPAQUE_DOCUMENT_TOKENS,
@@ -549,8 +550,9 @@ const TEXT_FORMATS = /^(txt|md|csv|html|text\/.*|application\/json)$/i;
 
 /**
  * PDFs: pages × PDF_TOKENS_PER_PAGE when the page count can be read, else one token per 2 bytes.
- * Text formats are tokenized. Office formats are zipped XML: their text can reach ~4 bytes per byte
- * of file, about one token per byte, so one token per byte.
+ * Text formats are tokenized. Office formats (docx, xlsx, pptx) are zipped XML: their text is read
+ * out and tokenized (text compresses 20–100×, so the file's size says little), never below one
+ * token per byte of the file; one that is not a readable zip (doc, xls) is one token per byte.
  */
 function binaryDocument(t: Tally, bytes: Uint8Array, format: string): void {
   if (TEXT_FORMATS.test(format)) return t.text(UTF8.decode(bytes));
@@ -565,8 +567,47 @@ function binaryDocument(t: Tally, bytes: Uint8Array, format: string): void {
     }
     return;
   }
+  const text = officeText(bytes);
+  if (text !== undefined) {
+    t.fixedTokens += Math.max(bytes.length, estimateTokensOfText(text.text) + text.unread);
+    t.notes.add(`${format} document: its text counted${text.unread > 0 ? ", and the parts too large to read at one token per byte" : ""}`);
+    return;
+  }
   t.fixedTokens += bytes.length;
   t.notes.add(`${format || "binary"} document: one token reserved per byte`);
+}
+
+/** Most bytes of XML read out of one office document; the parts past it count at one token per byte. */
+const MAX_OFFICE_XML_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The text of an office document's XML parts (paragraph, cell and row ends as line breaks, markup
+ * dropped), and the bytes of the parts left unread past MAX_OFFICE_XML_BYTES; undefined when the
+ * bytes are not a zip.
+ */
+function officeText(bytes: Uint8Array): { text: string; unread: number } | undefined {
+  let budget = MAX_OFFICE_XML_BYTES;
+  let unread = 0;
+  let parts: Record<string, Uint8Array>;
+  try {
+    parts = unzipSync(bytes, {
+      filter: (file) => {
+        if (!file.name.endsWith(".xml")) return false;
+        if (file.originalSize > budget) {
+          unread += file.originalSize;
+          return false;
+        }
+        budget -= file.originalSize;
+        return true;
+      },
+    });
+  } catch {
+    return undefined;
+  }
+  const text = Object.values(parts)
+    .map((xml) => UTF8.decode(xml).replace(/<\/(?:w:p|a:p|w:tc|si|c|row)>/g, "\n").replace(/<[^>]*>/g, ""))
+    .join("\n");
+  return { text, unread };
 }
 
 function opaqueDocument(t: Tally): void {

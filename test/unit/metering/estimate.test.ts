@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { deflateSync } from "node:zlib";
+import { strToU8, zipSync } from "fflate";
 import { EstimateError, estimateFromParts, estimateRequest, worstCaseCost } from "../../../server/metering/estimate";
 import { MAX_IMAGE_TOKENS, PDF_TOKENS_PER_PAGE, TOKEN_SAFETY_FACTOR, TOOL_USE_OVERHEAD_TOKENS, countRawTokens, estimateTokensOfText, imageTokens } from "../../../server/metering/tokens";
 import { PriceBook } from "../../../server/metering/prices";
@@ -182,6 +183,21 @@ describe("estimateRequest", () => {
     // A hostile /Count cannot push the reservation past safe integers.
     const huge = Buffer.from("%PDF-1.4\n1 0 obj << /Type /Pages /Count 999999999 >> endobj\n%%EOF", "latin1");
     assert.equal(doc(huge).inputTokens - empty.inputTokens, 100_000 * PDF_TOKENS_PER_PAGE);
+  });
+
+  it("counts an office document's text, which its zipped size understates many times over", () => {
+    const sentence = "The supplier shall deliver the goods within thirty days of the order. ";
+    const paragraphs = Array.from({ length: 2000 }, (_, i) => `<w:p><w:r><w:t>${i}. ${sentence}</w:t></w:r></w:p>`).join("");
+    const docx = zipSync({ "[Content_Types].xml": strToU8("<Types/>"), "word/document.xml": strToU8(`<w:document><w:body>${paragraphs}</w:body></w:document>`) }, { level: 9 });
+    const doc = (bytes: Uint8Array, format: string) => est("Converse", "amazon.nova-pro-v1:0", { messages: [{ role: "user", content: [{ document: { format, name: "contract", source: { bytes: b64(bytes) } } }] }], inferenceConfig: { maxTokens: 10 } });
+    const empty = est("Converse", "amazon.nova-pro-v1:0", { messages: [{ role: "user", content: [{ document: { format: "txt", name: "contract", source: { text: "" } } }] }], inferenceConfig: { maxTokens: 10 } });
+    const text = Array.from({ length: 2000 }, (_, i) => `${i}. ${sentence}`).join("\n");
+    const counted = doc(docx, "docx").inputTokens - empty.inputTokens;
+    assert.ok(counted >= estimateTokensOfText(text), `${counted} tokens for a text of ${estimateTokensOfText(text)}`);
+    assert.ok(counted > 5 * docx.length, `the file is ${docx.length} bytes: one token per byte would undercount it`);
+    // Not a zip (an old binary .doc): one token per byte, as before.
+    const binary = new Uint8Array(3000).fill(7);
+    assert.equal(doc(binary, "doc").inputTokens - empty.inputTokens, 3000);
   });
 
   it("reads the output limit of every provider's native body", () => {
