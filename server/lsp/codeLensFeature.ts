@@ -121,11 +121,12 @@ export class CodeLensFeature {
   private sitesOf(document: TextDocument): Promise<CallSite[]> {
     const cached = this.sites.get(document.uri);
     if (cached && cached.version === document.version) return cached.sites;
-    const { uri, languageId } = document;
+    const { uri, languageId, version } = document;
     const text = document.getText(); // this version's text, whatever arrives before the parsers are ready
     const sites = isSupportedLanguage(languageId)
       ? initParsers()
-          .then(() => this.trees.callSites(uri, languageId, text))
+          // Closed or edited while the parsers loaded: a tree kept now would outlive the close (leaked).
+          .then(() => (this.isCurrent(document, version) ? this.trees.callSites(uri, languageId, text) : []))
           .catch((err: Error) => {
             this.log.warn(`could not read ${uri} for Bedrock calls: ${err.message}`);
             return [];
@@ -138,10 +139,19 @@ export class CodeLensFeature {
   private async publishDiagnostics(document: TextDocument): Promise<void> {
     const config = this.config();
     if (!config) return;
+    const version = document.version;
     const sites = await this.sitesOf(document);
+    // A closed document's warnings were cleared on close, an edited one's are published by its own
+    // change: these would outlast both (a stale warning in Problems for a file no longer open).
+    if (!this.isCurrent(document, version)) return;
     const estimates = sites.map((site) => callSiteEstimate(site, this.prices));
     const diagnostics = diagnosticsFor(sites, estimates, this.caps, config);
-    await this.connection.sendDiagnostics({ uri: document.uri, version: document.version, diagnostics });
+    await this.connection.sendDiagnostics({ uri: document.uri, version, diagnostics });
+  }
+
+  /** Still open, at this version (an edit updates the same object; a reopen makes a new one). */
+  private isCurrent(document: TextDocument, version: number): boolean {
+    return this.documents.get(document.uri) === document && document.version === version;
   }
 
   /**

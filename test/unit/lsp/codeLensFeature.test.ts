@@ -3,6 +3,7 @@ import { mock } from "node:test";
 import type { Connection } from "vscode-languageserver";
 import type { Config } from "../../../server/config/schema";
 import type { Logger } from "../../../server/log";
+import { initParsers } from "../../../server/lsp/callSites/index";
 import { CodeLensFeature } from "../../../server/lsp/codeLensFeature";
 import type { StatusResponse } from "../../../server/protocol";
 
@@ -45,5 +46,44 @@ describe("lsp: the code-lens feature", () => {
     feature.onStatus(status(50, "0.50"));
     mock.timers.tick(250);
     assert.equal(sent.refreshes, 2);
+  });
+
+  it("publishes nothing for a document closed before the parsers were ready: the close's empty list stays", async () => {
+    const { connection, sent, handlers } = fakeConnection();
+    const config = { codeLens: true, warnMissingMaxTokens: true, warnOverCap: true, pricing: {} } as unknown as Config;
+    new CodeLensFeature(connection, log, () => config, { refreshSupported: false });
+    const uri = "file:///a.ts";
+    const text = 'import { ConverseCommand } from "@aws-sdk/client-bedrock-runtime";\nnew ConverseCommand({ modelId: "amazon.nova-micro-v1:0", messages: [] });\n';
+    // The editor restores a file at start-up and the user closes it at once, before the parsers finish loading.
+    handlers.onDidOpenTextDocument!({ textDocument: { uri, languageId: "typescript", version: 1, text } });
+    handlers.onDidCloseTextDocument!({ textDocument: { uri } });
+    await initParsers();
+    await new Promise((resolve) => setImmediate(resolve)); // the feature's own continuations after the parsers
+    assert.deepEqual(sent.diagnostics, [{ uri, count: 0 }]);
+  });
+
+  it("still warns about an open document once the parsers are ready (a missing max tokens)", async () => {
+    const { connection, sent, handlers } = fakeConnection();
+    const config = { codeLens: true, warnMissingMaxTokens: true, warnOverCap: true, pricing: {} } as unknown as Config;
+    new CodeLensFeature(connection, log, () => config, { refreshSupported: false });
+    const uri = "file:///b.ts";
+    const text = 'import { ConverseCommand } from "@aws-sdk/client-bedrock-runtime";\nnew ConverseCommand({ modelId: "amazon.nova-micro-v1:0", messages: [] });\n';
+    handlers.onDidOpenTextDocument!({ textDocument: { uri, languageId: "typescript", version: 1, text } });
+    await initParsers();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(sent.diagnostics, [{ uri, count: 1 }]);
+  });
+
+  it("publishes an edited document's warnings once, for the version edited to, when the edit came before the parsers were ready", async () => {
+    const { connection, sent, handlers } = fakeConnection();
+    const config = { codeLens: true, warnMissingMaxTokens: true, warnOverCap: true, pricing: {} } as unknown as Config;
+    new CodeLensFeature(connection, log, () => config, { refreshSupported: false });
+    const uri = "file:///c.ts";
+    const call = (limit: string) => `import { ConverseCommand } from "@aws-sdk/client-bedrock-runtime";\nnew ConverseCommand({ modelId: "amazon.nova-micro-v1:0", messages: []${limit} });\n`;
+    handlers.onDidOpenTextDocument!({ textDocument: { uri, languageId: "typescript", version: 1, text: call(", inferenceConfig: { maxTokens: 5 }") } });
+    handlers.onDidChangeTextDocument!({ textDocument: { uri, version: 2 }, contentChanges: [{ text: call("") }] });
+    await initParsers();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(sent.diagnostics, [{ uri, count: 1 }]);
   });
 });
