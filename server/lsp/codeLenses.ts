@@ -1,7 +1,8 @@
 /**
  * Code lenses in two passes, as LSP intends: `lensesFor` is cheap (ranges + the call site as
  * `data`, no pricing), `resolveLens` prices one lens when the editor shows it. The lens's `data`
- * carries the whole (JSON-safe) call site, so resolving needs no server-side cache of documents.
+ * carries the (JSON-safe) call site, its prompt text cut to the hover's preview, so resolving needs
+ * no server-side cache of documents.
  * Also the hover at a position.
  */
 import { uncheckedCaps, type CapLeft } from "./lensDiagnostics";
@@ -9,7 +10,7 @@ import type { CodeLens, Hover, Position } from "vscode-languageserver";
 import type { PriceBook } from "../metering/prices";
 import type { CallSite } from "./callSites/types";
 import type { LensSettings } from "./lensDiagnostics";
-import { callSiteEstimate, hoverMarkdown, lensTitle, type TodayHistory } from "./lensModel";
+import { callSiteEstimate, hoverMarkdown, lensTitle, PROMPT_PREVIEW_CHARS, type TodayHistory } from "./lensModel";
 
 export const SHOW_DASHBOARD_COMMAND = "bedrockBudget.showDashboard";
 
@@ -21,7 +22,17 @@ export interface LensData {
 
 export function lensesFor(uri: string, sites: readonly CallSite[], settings?: Pick<LensSettings, "codeLens">): CodeLens[] {
   if (settings && !settings.codeLens) return [];
-  return sites.map((site) => ({ range: site.range, data: { kind: "bedrockBudget.callSite", uri, site } satisfies LensData }));
+  return sites.map((site) => ({ range: site.range, data: { kind: "bedrockBudget.callSite", uri, site: lensSite(site) } satisfies LensData }));
+}
+
+/**
+ * The site as its lens carries it: the full prompt text rode in every lens (a 100 KB prompt in 40
+ * calls made a 4 MB response). Resolving prices from the counted tokens and whether any text was
+ * found, never the text itself, so a preview's worth keeps the estimate and title the same.
+ */
+function lensSite(site: CallSite): CallSite {
+  if (site.promptText === undefined || site.promptText.length <= PROMPT_PREVIEW_CHARS) return site;
+  return { ...site, promptText: site.promptText.slice(0, PROMPT_PREVIEW_CHARS) };
 }
 
 /** Fills in title and command; a lens whose data is not ours comes back unchanged. */

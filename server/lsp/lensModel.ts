@@ -13,6 +13,9 @@ export const ASSUMED_UNKNOWN_PROMPT_TOKENS = 1000;
 /** What a site with no resolvable model id is priced as: no row matches, so the dearest known rates apply. */
 export const UNKNOWN_MODEL_ID = "(model id not known statically)";
 
+/** How much of a call's prompt text the hover quotes. */
+export const PROMPT_PREVIEW_CHARS = 200;
+
 /** Today's settled calls per base model id, as the ledger reports them. */
 export type TodayHistory = ReadonlyMap<string, { calls: number; costPicos: Picos }>;
 
@@ -96,7 +99,7 @@ export function hoverMarkdown(site: CallSite, estimate: Estimate, unchecked: rea
     lines.push("", `Not checked against ${shown}${more}: ${unchecked.length === 1 ? "this cap depends" : "these caps depend"} on who makes the call or its tags, which the editor cannot know; the gateway checks ${unchecked.length === 1 ? "it" : "them"} on each call.`);
   }
   if (site.promptText !== undefined && site.promptText.trim() !== "") {
-    const preview = site.promptText.length > 200 ? `${site.promptText.slice(0, 200)}…` : site.promptText;
+    const preview = site.promptText.length > PROMPT_PREVIEW_CHARS ? `${site.promptText.slice(0, PROMPT_PREVIEW_CHARS)}…` : site.promptText;
     lines.push("", `Prompt text found${site.promptComplete ? "" : " (literal parts only)"}: ${inlineCode(preview)}`);
   }
   return lines.join("\n");
