@@ -4,6 +4,7 @@
  */
 import { teamFreshness, usd, usedShare, WINDOW_WORD } from "../server/shared/statusFormat";
 import type { CapStatusDto, GatewayStateNotification, StatusResponse } from "../server/protocol";
+import { escapeMarkdown } from "../server/shared/markdown";
 
 export type Severity = "normal" | "warning" | "error";
 
@@ -44,8 +45,9 @@ function tooltip(status: StatusResponse, now: Date): string {
     lines.push("| cap | spent | reserved | limit | resets |", "|---|---:|---:|---:|---|");
     for (const cap of status.caps) {
       const fresh = teamFreshness(cap, now);
-      const name = `${cap.id} (${cap.scope}, ${cap.window}${cap.model ? `, ${cap.model}` : ""}${fresh ? `; ${fresh}` : ""})`;
-      lines.push(`| ${escapeCell(name)} | ${usd(cap.spentUsd)} | ${usd(cap.reservedUsd)} | ${usd(cap.limitUsd)} | ${resetsIn(new Date(cap.resetsAt), now)} |`);
+      // The id and model glob can come from team.json (others' text): escaped; the rest is ours.
+      const name = `${escapeMarkdown(cap.id)} (${cap.scope}, ${cap.window}${cap.model ? `, ${escapeMarkdown(cap.model)}` : ""}${fresh ? `; ${fresh}` : ""})`;
+      lines.push(`| ${name} | ${usd(cap.spentUsd)} | ${usd(cap.reservedUsd)} | ${usd(cap.limitUsd)} | ${resetsIn(new Date(cap.resetsAt), now)} |`);
     }
     lines.push("", `Today: ${status.today.calls} calls, ${usd(status.today.costUsd)}.`, "");
   }
@@ -68,9 +70,6 @@ export function resetsIn(at: Date, now: Date): string {
 }
 
 /** A table cell of Markdown: a cap's name (a team's model glob can be any text) shown as written, never a link, image or markup. */
-function escapeCell(text: string): string {
-  return text.replace(/[\\`*_~[\]<>|]/g, "\\$&");
-}
 
 /**
  * Which the meter shows: the spend figures only while the gateway serves; otherwise its state

@@ -7,6 +7,7 @@ import { formatUsd, type Picos } from "../metering/money";
 import type { PriceBook } from "../metering/prices";
 import { priceSource } from "../metering/priceFile";
 import type { CallSite } from "./callSites/types";
+import { escapeMarkdown } from "../shared/markdown";
 
 /** Input assumed for the part of a prompt that is not knowable statically (a variable, a substitution). */
 export const ASSUMED_UNKNOWN_PROMPT_TOKENS = 1000;
@@ -159,11 +160,3 @@ function codeId(id: string): string {
   return /[`\s]/.test(id) ? inlineCode(id) : `\`${id}\``;
 }
 
-/**
- * Text from the source (a model id is any string literal) shown as written in Markdown: every ASCII
- * punctuation mark backslash-escaped (CommonMark renders each as itself), so it never makes a link,
- * image, autolink, HTML or emphasis.
- */
-function escapeMarkdown(text: string): string {
-  return text.replace(/\s+/g, " ").replace(/[!-/:-@[-`{-~]/g, "\\$&");
-}

@@ -51,6 +51,6 @@ describe("text others wrote, in notifications and the tooltip", () => {
     const markdownLinks = [...tip.matchAll(/(?<!\\)\[[^\]]*(?<!\\)\]\(([^)]*)\)/g)].map((m) => m[1]);
     assert.deepEqual(markdownLinks, ["command:bedrockBudget.showDashboard", "command:bedrockBudget.copyEndpoint", "command:bedrockBudget.openSettings", "command:bedrockBudget.showLog"]);
     assert.doesNotMatch(tip, /(?<!\\)<img/);
-    assert.match(tip, /team-day-\{\\\*,\\\[details\\\]\(command:/, "escaped, so it renders as written");
+    assert.match(tip, /team\\-day\\-\\\{\\\*\\,\\\[details\\\]\\\(command\\:/, "escaped, so it renders as written");
   });
 });

@@ -71,7 +71,7 @@ describe("status bar meter: team caps", () => {
     };
     const view = meterView(status([team]), now);
     assert.equal(view.text, "$(pulse) team: $312.00 / $500.00 this month");
-    assert.match(view.tooltip, /team-month \(team, month; team \(folder\), as of 12 s ago\)/);
+    assert.match(view.tooltip, /team\\-month \(team, month; team \(folder\), as of 12 s ago\)/);
     const stale = meterView(status([{ ...team, team: { ...team.team!, stale: true } }]), now);
     assert.match(stale.tooltip, /stale: the team ledger is not answering/);
   });
