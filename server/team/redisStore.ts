@@ -445,7 +445,7 @@ export class RedisTeamEngine implements TeamEngine {
       const r = await this.scripts().bbReserve(keys.length, ...keys, ...args);
       if (Number(r[0]) !== 1) throw new Error(`${String(r[2])} holds no integer`);
     } catch (err) {
-      this.o.log.warn(`team ledger ${this.where}: could not move running call ${callId}'s hold to its caps' new windows (${(err as Error).message}); team reservations wait until it is`);
+      this.o.log.warn(`team ledger ${this.where}: could not place running call ${callId}'s hold ${everywhere ? "back after a reconnect" : "in its caps' new windows"} (${(err as Error).message}); team reservations wait until it is`);
       return false;
     }
     if (this.holds.get(callId) === hold) hold.windows.push(...fresh);
