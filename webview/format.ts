@@ -47,6 +47,13 @@ export function callTime(iso: string, timeZone: string, now = new Date()): strin
   return fmt(timeZone, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(d);
 }
 
+/** "2026-11-30": the local date in `timeZone` (file names; a UTC date is the day before east of UTC). */
+export function localDate(iso: string, timeZone: string): string {
+  const parts = fmt(timeZone, { year: "numeric", month: "2-digit", day: "2-digit" }).formatToParts(new Date(iso));
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? "";
+  return `${part("year")}-${part("month")}-${part("day")}`;
+}
+
 /** "Tue 19 Nov, 00:00" */
 export function dateTime(iso: string | number, timeZone: string): string {
   return fmt(timeZone, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(iso));

@@ -9,7 +9,7 @@ import { calculatorView, DEFAULT_CALCULATOR, type CalculatorState } from "./calc
 import { capChart, modelName, stackedChart, tagChart, type Chart } from "./charts";
 import { createDataSource, type DataSource } from "./dataSource";
 import { clear, h } from "./dom";
-import { count, dateTime, relative, usd } from "./format";
+import { count, dateTime, localDate, relative, usd } from "./format";
 import { onThemeChange, readTheme } from "./theme";
 import { teamFreshness } from "../server/shared/statusFormat";
 import { reconcileCard, renderPriceTable } from "./billView";
@@ -295,7 +295,7 @@ class Dashboard {
     const s = this.series;
     if (!s) return;
     const to = new Date(Math.min(Date.parse(s.to), Date.now() + 60_000)).toISOString();
-    this.source.exportCsv(s.from, to, `bedrock-budget-${s.window}-${s.from.slice(0, 10)}.csv`);
+    this.source.exportCsv(s.from, to, `bedrock-budget-${s.window}-${localDate(s.from, s.timeZone)}.csv`);
   }
 }
 

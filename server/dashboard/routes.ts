@@ -9,7 +9,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { windowBounds } from "../budget/windows";
+import { localDateKey, windowBounds } from "../budget/windows";
 import type { AwsCredentialIdentity } from "@smithy/types";
 import type { Config } from "../config/schema";
 import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Routes } from "../http";
@@ -270,7 +270,8 @@ export class DashboardRoutes implements Routes {
     if (to.getTime() - from.getTime() > MAX_EXPORT_MS) return json(res, 400, { message: "export at most a year at a time" });
     const calls = await callsBetween(c.ledger.journal, from, to);
     const body = Buffer.from(toCsv(calls));
-    const name = `bedrock-budget-${from.toISOString().slice(0, 10)}-to-${to.toISOString().slice(0, 10)}.csv`;
+    // Local dates, as the dashboard shows the range (east of UTC a UTC date is the day before); `to` is exclusive.
+    const name = `bedrock-budget-${localDateKey(from, c.timeZone)}-to-${localDateKey(to.getTime() - 1, c.timeZone)}.csv`;
     res.writeHead(200, {
       "content-type": "text/csv; charset=utf-8",
       "content-length": String(body.byteLength),

@@ -18,6 +18,7 @@ import { PriceBook } from "../../../server/metering/prices";
 import type { DashboardSeriesLoading, DashboardSeriesResponse } from "../../../server/protocol";
 import { DASHBOARD_PATHS, TOKEN_HEADER } from "../../../server/shared/apiPaths";
 import { seedRecords, writeLedger } from "../../support/dashboardSeed";
+import { localDate } from "../../../webview/format";
 
 const NOW = new Date("2026-11-18T15:20:00Z");
 
@@ -25,11 +26,13 @@ interface Served {
   routes: DashboardRoutes;
   ledger: Ledger;
   get(window?: string): Promise<DashboardSeriesResponse | DashboardSeriesLoading>;
+  /** The export's file name for a range. */
+  exportName(from: string, to: string): Promise<string>;
   close(): Promise<void>;
 }
 
 /** A ledger opened as the gateway opens it, its dashboard routes, and an HTTP server in front of them. */
-async function serveDashboard(dir: string, durability?: "machine"): Promise<Served> {
+async function serveDashboard(dir: string, durability?: "machine", timeZone = "UTC"): Promise<Served> {
   const ledger = await Ledger.open(dir, { timeZone: "UTC", now: () => NOW, stateDebounceMs: 60_000, ...(durability ? { durability } : {}) });
   const parsed = parseConfig({});
   assert.ok(parsed.ok);
@@ -39,7 +42,7 @@ async function serveDashboard(dir: string, durability?: "machine"): Promise<Serv
     credentials: () => Promise.reject(new Error("no credentials in this test")),
     ledger,
     log: createLogger(() => undefined),
-    timeZone: "UTC",
+    timeZone,
     now: () => NOW,
   };
   const routes = new DashboardRoutes(() => ctx, () => ({ caps: [] }) as never);
@@ -53,6 +56,12 @@ async function serveDashboard(dir: string, durability?: "machine"): Promise<Serv
       const res = await fetch(`http://127.0.0.1:${port}${DASHBOARD_PATHS.series}?window=${window}`, { headers: { [TOKEN_HEADER]: ledger.secret.token() } });
       assert.equal(res.status, 200);
       return (await res.json()) as DashboardSeriesResponse | DashboardSeriesLoading;
+    },
+    async exportName(from, to) {
+      const res = await fetch(`http://127.0.0.1:${port}${DASHBOARD_PATHS.exportCsv}?from=${from}&to=${to}`, { headers: { [TOKEN_HEADER]: ledger.secret.token() } });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+      return /filename="([^"]+)"/.exec(res.headers.get("content-disposition") ?? "")?.[1] ?? "";
     },
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -126,6 +135,16 @@ describe("dashboard routes", function () {
     } finally {
       proto.datasync = realSync;
       release();
+      await s.close();
+    }
+  });
+
+  it("names an export by the range's local dates (Berlin's week of 30 Nov starts at 23:00 UTC the day before)", async () => {
+    const s = await serveDashboard(dir, undefined, "Europe/Berlin");
+    try {
+      assert.equal(await s.exportName("2026-11-29T23:00:00.000Z", "2026-12-06T23:00:00.000Z"), "bedrock-budget-2026-11-30-to-2026-12-06.csv");
+      assert.equal(localDate("2026-11-29T23:00:00.000Z", "Europe/Berlin"), "2026-11-30", "the page's suggested name too");
+    } finally {
       await s.close();
     }
   });
