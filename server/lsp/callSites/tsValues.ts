@@ -266,11 +266,15 @@ function classify(id: SyntaxNode): Binding | null {
     case "import_clause":
     case "namespace_import":
       return unknownIn(id.tree.rootNode);
+    case "object_assignment_pattern": // `{ a = 1 }`: binds `a`, the default is read where it is used
+    case "assignment_pattern":
+      if (isField(parent, "left", id)) return unknownIn(patternScope(parent));
+      return null;
     case "object_pattern":
     case "array_pattern":
     case "pair_pattern":
-    case "assignment_pattern": // destructuring: bound, but not to a value we read
-      return unknownIn(enclosingBlock(parent));
+    case "rest_pattern": // destructuring: bound, but not to a value we read
+      return unknownIn(patternScope(parent));
     case "assignment_expression":
       if (isField(parent, "left", id)) return assign(field(parent, "right") ?? parent);
       return null;
@@ -281,6 +285,21 @@ function classify(id: SyntaxNode): Binding | null {
       return assign(parent);
   }
   return null;
+}
+
+const PATTERN_PARTS = new Set(["object_pattern", "array_pattern", "pair_pattern", "assignment_pattern", "object_assignment_pattern", "rest_pattern", "required_parameter", "optional_parameter"]);
+
+/**
+ * Where a destructured name is bound: a parameter's pattern binds in its function (the enclosing
+ * block would let a later module `const` of the same name stand for the argument), a catch or
+ * for-in/of pattern in that clause, a declaration's pattern in its block.
+ */
+function patternScope(pattern: SyntaxNode): SyntaxNode | null {
+  let n: SyntaxNode | null = pattern;
+  while (n && PATTERN_PARTS.has(n.type)) n = n.parent;
+  if (n?.type === "formal_parameters") return n.parent;
+  if (n?.type === "catch_clause" || n?.type === "for_in_statement") return n;
+  return enclosingBlock(pattern);
 }
 
 function enclosingBlock(node: SyntaxNode): SyntaxNode | null {

@@ -137,4 +137,16 @@ new ConverseCommand({ modelId: model });`;
     const found = await findCallSites(src, "typescript");
     assert.deepEqual(found.map((s) => s.modelId), [undefined, undefined, "anthropic.claude-3-haiku-20240307-v1:0"]);
   });
+
+  it("takes a destructured parameter for a parameter, not for a module constant of the same name", async () => {
+    const sigs = ["async function ask({ modelId }: { modelId: string })", "function ask({ modelId = 'x' })", "function ask([modelId])", "function ask({ a: modelId })", "const ask = ({ modelId }) =>"];
+    for (const sig of sigs) {
+      const src = `import { ConverseCommand } from "@aws-sdk/client-bedrock-runtime";
+${sig} { return new ConverseCommand({ modelId, messages: [] }); }
+const modelId = "amazon.nova-micro-v1:0";
+new ConverseCommand({ modelId, messages: [] });`;
+      const found = await findCallSites(src, "typescript");
+      assert.deepEqual(found.map((s) => s.modelId), [undefined, "amazon.nova-micro-v1:0"], sig);
+    }
+  });
 });
