@@ -17,6 +17,13 @@ interface Binding {
   fn?: SyntaxNode;
 }
 
+/** One occurrence that binds a name in a scope; `global`: a `global name` statement (it binds nothing itself). */
+interface Occurrence {
+  binding: Binding;
+  scopeId: number;
+  global?: boolean;
+}
+
 /** Comprehensions are scopes in Python 3: their loop names do not leak. */
 const SCOPES = new Set(["function_definition", "lambda", "class_definition", "list_comprehension", "set_comprehension", "dictionary_comprehension", "generator_expression"]);
 const MAX_DEPTH = 24;
@@ -24,7 +31,7 @@ const MAX_DEPTH = 24;
 /** Bindings of one file, found per name on first use (and cached): only names a Bedrock call refers to are looked up. */
 export class PyScope {
   /** name → its occurrences, each read once: what it binds and in which scope. */
-  private readonly names = new Map<string, NameOccurrences<{ binding: Binding; scopeId: number }>>();
+  private readonly names = new Map<string, NameOccurrences<Occurrence>>();
   private readonly resolving = new Set<number>();
   /** When set, what evaluation reads is recorded here (bindings followed, names looked up). */
   deps: SiteDeps | undefined;
@@ -157,29 +164,44 @@ export class PyScope {
   }
 
   /**
-   * Python's rule: a name bound anywhere in a function is local to it; else the enclosing scopes,
-   * then the module. A scope's bindings all come from occurrences inside it, so only those are read.
+   * Python's rule: a name bound anywhere in a function is local to it (unless it declares the name
+   * `global`); else the enclosing function scopes, then the module. A class body is seen only by
+   * code directly in it, not by its methods. A scope's bindings all come from occurrences inside
+   * it, so only those are read; the module's include those of every `global` declaring function.
    */
   private lookup(name: string, at: SyntaxNode): Binding | undefined {
     const names = this.occurrencesOf(name);
-    for (let scope: SyntaxNode = enclosingScope(at) ?? this.root; ; scope = enclosingScope(scope) ?? this.root) {
-      const whole = scope.id === this.root.id;
-      const within = [whole ? 0 : scope.startIndex, whole ? this.text.length : scope.endIndex] as const;
+    const rootId = this.root.id;
+    const whole = [0, this.text.length] as const;
+    const found = (within: readonly [number, number], list: Occurrence[]) => {
+      this.deps?.lookups.push({ name, within });
+      return list.length === 1 ? list[0]!.binding : undefined;
+    };
+    for (let scope = enclosingScope(at) ?? this.root, innermost = true; ; scope = enclosingScope(scope) ?? this.root, innermost = false) {
+      if (scope.id === rootId) return found(whole, this.moduleBindings(names));
+      if (!innermost && scope.type === "class_definition") continue;
+      const within = [scope.startIndex, scope.endIndex] as const;
       const scopeId = scope.id;
       const list = names.within(...within).filter((b) => b.scopeId === scopeId);
-      if (list.length > 0 || whole) {
-        this.deps?.lookups.push({ name, within });
-        return list.length === 1 ? list[0]!.binding : undefined;
-      }
+      if (list.some((b) => b.global)) return found(whole, this.moduleBindings(names));
+      if (list.length > 0) return found(within, list);
     }
   }
 
-  private occurrencesOf(name: string): NameOccurrences<{ binding: Binding; scopeId: number }> {
+  /** The module's bindings of a name: those at top level and those in functions that declare it `global`. */
+  private moduleBindings(names: NameOccurrences<Occurrence>): Occurrence[] {
+    const all = names.within(0, this.text.length);
+    const globalIn = new Set(all.filter((b) => b.global).map((b) => b.scopeId));
+    return all.filter((b) => !b.global && (b.scopeId === this.root.id || globalIn.has(b.scopeId)));
+  }
+
+  private occurrencesOf(name: string): NameOccurrences<Occurrence> {
     let found = this.names.get(name);
     if (!found) {
       found = new NameOccurrences(this.text, name, (at) => {
         const id = nodeAt(this.root, at, at + name.length);
         if (id?.type !== "identifier") return null;
+        if (id.parent?.type === "global_statement") return { binding: {}, scopeId: (enclosingScope(id) ?? this.root).id, global: true };
         const bound = classify(id);
         if (!bound) return null;
         return { binding: bound.binding, scopeId: (bound.scope ?? enclosingScope(id) ?? this.root).id };
@@ -191,7 +213,7 @@ export class PyScope {
 }
 
 const PARAMETER_PARENTS = new Set(["parameters", "lambda_parameters", "default_parameter", "typed_parameter", "typed_default_parameter", "list_splat_pattern", "dictionary_splat_pattern"]);
-const UNREADABLE_TARGETS = new Set(["augmented_assignment", "for_statement", "named_expression", "as_pattern_target", "pattern_list", "tuple_pattern", "list_pattern", "global_statement", "nonlocal_statement", "aliased_import", "dotted_name"]);
+const UNREADABLE_TARGETS = new Set(["augmented_assignment", "for_statement", "named_expression", "as_pattern_target", "pattern_list", "tuple_pattern", "list_pattern", "nonlocal_statement", "aliased_import", "dotted_name"]);
 
 /** Whether one occurrence of a name binds it, with what, and in which scope (when not the enclosing one). */
 function classify(id: SyntaxNode): { binding: Binding; scope?: SyntaxNode } | undefined {

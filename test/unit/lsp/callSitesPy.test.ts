@@ -99,4 +99,36 @@ c.converse(modelId=M, inferenceConfig=dict(maxTokens=5))
     const found = await findCallSites(src, "python");
     assert.deepEqual(found.map((s) => [s.modelId, s.maxTokens]), [[undefined, undefined], [undefined, undefined], ["anthropic.claude-3-haiku-20240307-v1:0", 5]]);
   });
+
+  it("does not let methods see their class body's names (Python does not): a method's MODEL is the module's", async () => {
+    const src = `import boto3
+MODEL = "amazon.nova-micro-v1:0"
+class C:
+    MODEL = "anthropic.claude-opus-4-1-20250805-v1:0"
+    R = c.converse(modelId=MODEL)
+    def f(self, c):
+        return c.converse(modelId=MODEL)
+`;
+    const found = await findCallSites(src, "python");
+    assert.deepEqual(found.map((s) => s.modelId), ["anthropic.claude-opus-4-1-20250805-v1:0", "amazon.nova-micro-v1:0"]);
+  });
+
+  it("counts a function's assignment to a name it declares global as the module's (bound twice: not known)", async () => {
+    const src = `import boto3
+MODEL = "amazon.nova-micro-v1:0"
+def upgrade():
+    global MODEL
+    MODEL = "anthropic.claude-opus-4-1-20250805-v1:0"
+def ask(c):
+    return c.converse(modelId=MODEL)
+def local(c):
+    MODEL = "amazon.nova-lite-v1:0"
+    return c.converse(modelId=MODEL)
+def reads(c):
+    global MODEL
+    return c.converse(modelId=MODEL)
+`;
+    const found = await findCallSites(src, "python");
+    assert.deepEqual(found.map((s) => s.modelId), [undefined, "amazon.nova-lite-v1:0", undefined]);
+  });
 });
