@@ -6,7 +6,7 @@
  */
 import type { SyntaxNode } from "./parsers";
 import { field, isField, NameOccurrences, namedChildren, nodeAt } from "./syntax";
-import { mergeSpread, onlyReturned, resolveOnce } from "./evaluation";
+import { HelperReturns, mergeSpread, onlyReturned, resolveOnce } from "./evaluation";
 import { concat, member, partsOf, unknown, type Value } from "./values";
 import type { SiteDeps } from "./reuse";
 
@@ -35,6 +35,8 @@ export class PyScope {
   private readonly resolving = new Set<number>();
   /** When set, what evaluation reads is recorded here (bindings followed, names looked up). */
   deps: SiteDeps | undefined;
+  /** Helpers' returns, walked once per helper for this scope's find (a nested def's returns are its own). */
+  readonly helperReturns = new HelperReturns(["function_definition", "class_definition"]);
 
   constructor(private readonly root: SyntaxNode, private readonly text: string) {}
 
@@ -150,8 +152,8 @@ export class PyScope {
     const def = binding?.fn;
     if (!def) return unknown(`result of ${fn.text}()`);
     this.deps?.reads.push([def.startIndex, def.endIndex]);
-    const returns = (field(def, "body") ?? def).descendantsOfType("return_statement").filter((r): r is SyntaxNode => r !== null && enclosingScope(r)?.id === def.id);
-    return onlyReturned(returns, fn.text, (n) => this.evaluate(n, depth + 1));
+    const sole = this.helperReturns.soleReturn(def, field(def, "body") ?? def);
+    return onlyReturned(sole ? [sole] : [], fn.text, (n) => this.evaluate(n, depth + 1));
   }
 
   private identifier(node: SyntaxNode, depth: number): Value {
@@ -225,7 +227,8 @@ function classify(id: SyntaxNode): { binding: Binding; scope?: SyntaxNode } | un
     const right = field(parent, "right");
     return { binding: right && right.type !== "assignment" ? { value: right } : {} };
   }
-  if (parent.type === "function_definition") return isField(parent, "name", id) ? { binding: { fn: parent } } : undefined;
+  // `def f` binds f where the def stands, not inside f (else no call of a helper ever found it).
+  if (parent.type === "function_definition") return isField(parent, "name", id) ? { binding: { fn: parent }, scope: enclosingScope(parent) ?? parent.tree.rootNode } : undefined;
   if (PARAMETER_PARENTS.has(parent.type)) {
     if (parent.type === "default_parameter" || parent.type === "typed_default_parameter") {
       if (!isField(parent, "name", id)) return undefined;

@@ -6,7 +6,7 @@
  */
 import type { SyntaxNode } from "./parsers";
 import { extentsAround, field, isField, NameOccurrences, namedChildren, nodeAt } from "./syntax";
-import { mergeSpread, onlyReturned, resolveOnce } from "./evaluation";
+import { HelperReturns, mergeSpread, onlyReturned, resolveOnce } from "./evaluation";
 import { concat, member, partsOf, unknown, type Value } from "./values";
 import type { SiteDeps } from "./reuse";
 
@@ -37,6 +37,8 @@ export class TsScope {
   private readonly resolving = new Set<number>();
   /** When set, what evaluation reads is recorded here (declarations followed, names looked up). */
   deps: SiteDeps | undefined;
+  /** Helpers' returns, walked once per helper for this scope's find. */
+  readonly helperReturns = new HelperReturns(NESTED_FUNCTIONS);
 
   constructor(private readonly root: SyntaxNode, private readonly text: string) {}
 
@@ -142,9 +144,8 @@ export class TsScope {
     if (!fnNode || !/function|arrow_function/.test(fnNode.type)) return unknown(`result of ${fn.text}()`);
     const body = field(fnNode, "body");
     if (body && body.type !== "statement_block") return this.evaluate(body, depth + 1);
-    const fnId = fnNode.id;
-    const returns = (body?.descendantsOfType("return_statement") ?? []).filter((r): r is SyntaxNode => r !== null && enclosingFunction(r)?.id === fnId);
-    return onlyReturned(returns, fn.text, (n) => this.evaluate(n, depth + 1));
+    const sole = body ? this.helperReturns.soleReturn(fnNode, body) : undefined;
+    return onlyReturned(sole ? [sole] : [], fn.text, (n) => this.evaluate(n, depth + 1));
   }
 
   private identifier(node: SyntaxNode, depth: number): Value {
@@ -307,10 +308,8 @@ function enclosingBlock(node: SyntaxNode): SyntaxNode | null {
   return null;
 }
 
-function enclosingFunction(node: SyntaxNode): SyntaxNode | undefined {
-  for (let n = node.parent; n; n = n.parent) if (/function|arrow_function|method_definition/.test(n.type)) return n;
-  return undefined;
-}
+/** Nodes whose `return`s are their own: a helper's result is read from its returns outside them. */
+const NESTED_FUNCTIONS = ["function_declaration", "function_expression", "generator_function_declaration", "generator_function", "arrow_function", "method_definition"];
 
 function propertyKey(key: SyntaxNode | undefined, evaluate: (n: SyntaxNode) => Value): string | undefined {
   if (!key) return undefined;
