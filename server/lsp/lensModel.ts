@@ -29,7 +29,7 @@ const estimates = new WeakMap<PriceBook, Map<string, Estimate>>();
 const MAX_ESTIMATES_PER_BOOK = 20_000;
 
 export function callSiteEstimate(site: CallSite, prices: PriceBook): Estimate {
-  const key = JSON.stringify([site.modelId ?? null, site.knownInputTokens, site.promptComplete, site.promptText !== undefined, site.maxTokens ?? null, site.usesPromptCache, site.assumptions]);
+  const key = JSON.stringify([site.modelId ?? null, site.knownInputTokens, site.promptComplete, site.promptText !== undefined, site.maxTokens ?? null, site.usesPromptCache, site.tier?.serviceTier ?? null, site.tier?.latency ?? null, site.assumptions]);
   let made = estimates.get(prices);
   if (!made) estimates.set(prices, (made = new Map()));
   const known = made.get(key);
@@ -53,6 +53,7 @@ function estimateSite(site: CallSite, prices: PriceBook): Estimate {
       inputTokens,
       ...(site.maxTokens !== undefined && { maxOutputTokens: site.maxTokens }),
       usesPromptCache: site.usesPromptCache,
+      ...(site.tier && { tier: site.tier }),
       notes,
     },
     prices,

@@ -102,6 +102,18 @@ export function estimateRequest(
   return estimateParsed(operation, modelId, parseBody(body), prices, requestedTier);
 }
 
+/** The tier a Converse body asks for (`serviceTier`, `performanceConfig.latency`); the code lens reads it here too. */
+export function tierInBody(operation: MeteredOperation, json: JsonObject): AppliedTier {
+  const tier: AppliedTier = {};
+  if (operation === "Converse" || operation === "ConverseStream") {
+    const serviceTier = stringAt(json, "serviceTier", "type") ?? stringAt(json, "serviceTier");
+    const latency = stringAt(json, "performanceConfig", "latency");
+    if (serviceTier !== undefined) tier.serviceTier = serviceTier;
+    if (latency !== undefined) tier.latency = latency;
+  }
+  return tier;
+}
+
 /** Estimates a body already parsed (and checked) as a JSON object. */
 export function estimateParsed(
   operation: MeteredOperation,
@@ -113,10 +125,9 @@ export function estimateParsed(
 ): Estimate {
   const measured = measureBody(operation, json);
   const tier: AppliedTier = { ...requestedTier };
-  if (operation === "Converse" || operation === "ConverseStream") {
-    tier.serviceTier ??= stringAt(json, "serviceTier", "type") ?? stringAt(json, "serviceTier");
-    tier.latency ??= stringAt(json, "performanceConfig", "latency");
-  }
+  const inBody = tierInBody(operation, json);
+  tier.serviceTier ??= inBody.serviceTier;
+  tier.latency ??= inBody.latency;
   return estimateFromParts(
     {
       modelId,

@@ -5,6 +5,7 @@
  * What this module adds is bookkeeping of what could NOT be known, and where.
  */
 import { measureBody } from "../../metering/requestBody";
+import { tierInBody } from "../../metering/estimate";
 import type { MeteredOperation } from "../../metering/types";
 import type { Json, JsonObject } from "./types";
 import type { RequestFacts } from "./types";
@@ -42,6 +43,8 @@ export function readRequest(operation: MeteredOperation, params: Value, modelKey
   if (maxTokens === undefined && gaps.maxTokens) assumptions.push("output limit not known statically: model maximum assumed");
   for (const note of measured?.notes ?? []) assumptions.push(note);
 
+  // Read by the gateway's own rule, so the lens prices the tier the gateway will reserve at.
+  const tier = bodyObject ? tierInBody(operation, bodyObject) : {};
   const texts: string[] = [];
   if (bodyObject) for (const [k, v] of Object.entries(bodyObject)) if (PROMPT_KEYS.has(k)) collectText(v, texts);
   return {
@@ -52,6 +55,7 @@ export function readRequest(operation: MeteredOperation, params: Value, modelKey
     knownInputTokens: measured?.inputTokens ?? 0,
     promptComplete: !gaps.prompt,
     usesPromptCache: measured?.usesPromptCache ?? false,
+    ...((tier.serviceTier !== undefined || tier.latency !== undefined) && { tier }),
     assumptions,
   };
 }

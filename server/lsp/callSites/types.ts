@@ -1,5 +1,5 @@
 /** What the finders report: one Bedrock call in a source file, with whatever is statically knowable about it. */
-import type { MeteredOperation } from "../../metering/types";
+import type { AppliedTier, MeteredOperation } from "../../metering/types";
 
 /** LSP positions: 0-based line, UTF-16 code unit offset in the line (what editors expect). */
 export interface Position {
@@ -45,6 +45,8 @@ export interface RequestFacts {
   /** False when part of the prompt (a variable, a template substitution, an opaque body) is unknown. */
   promptComplete: boolean;
   usesPromptCache: boolean;
+  /** The service tier and latency a Converse request asks for, when it names either (priced as the gateway prices them). */
+  tier?: AppliedTier;
   /** What could not be known and what was done about it, for the hover. */
   assumptions: string[];
 }
