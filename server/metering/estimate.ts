@@ -104,14 +104,9 @@ export function estimateRequest(
 
 /** The tier a Converse body asks for (`serviceTier`, `performanceConfig.latency`); the code lens reads it here too. */
 export function tierInBody(operation: MeteredOperation, json: JsonObject): AppliedTier {
-  const tier: AppliedTier = {};
-  if (operation === "Converse" || operation === "ConverseStream") {
-    const serviceTier = stringAt(json, "serviceTier", "type") ?? stringAt(json, "serviceTier");
-    const latency = stringAt(json, "performanceConfig", "latency");
-    if (serviceTier !== undefined) tier.serviceTier = serviceTier;
-    if (latency !== undefined) tier.latency = latency;
-  }
-  return tier;
+  if (operation !== "Converse" && operation !== "ConverseStream") return {};
+  // A member the body lacks is undefined: the same as absent to every reader of a tier.
+  return { serviceTier: stringAt(json, "serviceTier", "type") ?? stringAt(json, "serviceTier"), latency: stringAt(json, "performanceConfig", "latency") };
 }
 
 /** Estimates a body already parsed (and checked) as a JSON object. */
