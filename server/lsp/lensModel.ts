@@ -94,7 +94,8 @@ export function hoverMarkdown(site: CallSite, estimate: Estimate, unchecked: rea
     "",
     `Price source: ${priceSource(r.source)}`,
   ];
-  if (estimate.notes.length > 0) lines.push("", "Assumed:", ...unique(estimate.notes).map((n) => `- ${n}`));
+  // A note may quote the source (a document's `format`): escaped like the ids.
+  if (estimate.notes.length > 0) lines.push("", "Assumed:", ...unique(estimate.notes).map((n) => `- ${escapeMarkdown(n)}`));
   if (unchecked.length > 0) {
     const shown = unchecked.slice(0, 5).map(codeId).join(", ");
     const more = unchecked.length > 5 ? ` and ${unchecked.length - 5} more` : "";

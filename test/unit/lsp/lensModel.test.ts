@@ -87,7 +87,7 @@ describe("lens model: estimate, title, hover", () => {
     assert.match(md, /\| cache read \/ write 5m \/ write 1h \| not used \| \$0\.11 \/ \$1\.38 \/ \$2\.20 \| \|/);
     assert.match(md, /\*\*\$0\.0039\*\*/);
     assert.match(md, /Price source: .*\(read \d{4}-\d{2}-\d{2}\)/);
-    assert.match(md, /- geographic profile us\.: \+10%/);
+    assert.match(md, /- geographic profile us\\\.\\: \\\+10\\%/, "the note, its punctuation escaped (a note may quote the source)");
     assert.match(md, /Prompt text found \(literal parts only\): ` Summarize the latest news about in one paragraph\. `/);
   });
 });
