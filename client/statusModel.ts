@@ -69,8 +69,6 @@ export function resetsIn(at: Date, now: Date): string {
   return `in ${Math.round(minutes / (24 * 60))} days`;
 }
 
-/** A table cell of Markdown: a cap's name (a team's model glob can be any text) shown as written, never a link, image or markup. */
-
 /**
  * Which the meter shows: the spend figures only while the gateway serves; otherwise its state
  * (starting, failed, stopped). Figures that arrive or age meanwhile are kept for when it serves

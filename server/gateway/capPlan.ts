@@ -8,7 +8,7 @@ import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, withModelInPath } from "../metering/bodyRewrite";
-import { thinkingBudgetTokens, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import { isConverse, thinkingBudgetTokens, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { ProfileAnswer } from "../metering/profiles";
 import { parseModelId } from "../metering/modelId";
@@ -111,7 +111,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
   if (decision.kind === "block" || decision.kind === "downgrade") return { ok: true, call }; // the reservation refuses it, with the cap's figures
 
   if (decision.kind === "clamp") {
-    const converse = asked.operation === "Converse" || asked.operation === "ConverseStream";
+    const converse = isConverse(asked.operation);
     const cannotClamp = (why: string) => ({
       ok: false as const,
       capId: decision.capId,

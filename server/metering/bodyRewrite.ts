@@ -4,6 +4,7 @@
  * output-limit rewrite lives with the paths it reads, in requestBody.ts (withMaxTokensAtMost), as does
  * the thinking budget a clamp must stay above (thinkingBudgetTokens).
  */
+import { isConverse } from "./requestBody";
 import type { MeteredOperation } from "./types";
 
 /**
@@ -26,7 +27,7 @@ export function invokeBodyFormat(baseModelId: string | undefined): string | unde
  * it can: Converse is one format for every model; InvokeModel bodies are the provider's own.
  */
 export function downgradeProblem(operation: MeteredOperation, from: { modelId: string; baseModelId?: string }, to: { modelId: string; baseModelId?: string }): string | undefined {
-  if (operation === "Converse" || operation === "ConverseStream") return undefined;
+  if (isConverse(operation)) return undefined;
   const a = invokeBodyFormat(from.baseModelId);
   const b = invokeBodyFormat(to.baseModelId);
   if (a !== undefined && a === b) return undefined;

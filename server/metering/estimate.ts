@@ -8,7 +8,7 @@
  */
 import type { Picos } from "./money";
 import type { PriceBook, PricingScope } from "./prices";
-import { measureBody, parseBody, stringAt, type JsonObject } from "./requestBody";
+import { isConverse, measureBody, parseBody, stringAt, type JsonObject } from "./requestBody";
 import { estimateTokensOfText } from "./tokens";
 import type { AppliedTier, MeteredOperation, Rates } from "./types";
 
@@ -104,7 +104,7 @@ export function estimateRequest(
 
 /** The tier a Converse body asks for (`serviceTier`, `performanceConfig.latency`); the code lens reads it here too. */
 export function tierInBody(operation: MeteredOperation, json: JsonObject): AppliedTier {
-  if (operation !== "Converse" && operation !== "ConverseStream") return {};
+  if (!isConverse(operation)) return {};
   // A member the body lacks is undefined: the same as absent to every reader of a tier.
   return { serviceTier: stringAt(json, "serviceTier", "type") ?? stringAt(json, "serviceTier"), latency: stringAt(json, "performanceConfig", "latency") };
 }

@@ -399,7 +399,8 @@ export function measureBody(operation: MeteredOperation, body: JsonObject): Meas
   };
 }
 
-function isConverse(operation: MeteredOperation): boolean {
+/** Converse or ConverseStream: one body format for every model, whatever the operation's framing. */
+export function isConverse(operation: MeteredOperation): boolean {
   return operation === "Converse" || operation === "ConverseStream";
 }
 
