@@ -77,11 +77,7 @@ export class CallLog {
 
   async load(reset: boolean): Promise<void> {
     const generation = reset ? ++this.generation : this.generation;
-    const query: Record<string, string> = { limit: String(PAGE) };
-    if (this.model) query.model = this.model;
-    if (this.outcome) query.outcome = this.outcome;
-    if (!reset && this.next) query.before = this.next;
-    const page = await this.source.get<CallsResponse>("calls", query);
+    const page = await this.source.get<CallsResponse>("calls", this.pageQuery(reset ? undefined : this.next));
     if (generation !== this.generation) return; // filters changed meanwhile
     if (reset) {
       clear(this.body);
@@ -91,6 +87,40 @@ export class CallLog {
     this.addModels(page.calls.map((c) => c.baseModelId));
     this.next = page.next;
     this.refreshChrome();
+  }
+
+  /**
+   * The live stream (re)opened: calls that settled while it was closed were never pushed. The
+   * newest page brings them in on top; when none of it is shown yet, more may be missing than a
+   * page holds, so the log starts over rather than show a gap.
+   */
+  async catchUp(): Promise<void> {
+    const generation = this.generation;
+    const page = await this.source.get<CallsResponse>("calls", this.pageQuery(undefined));
+    if (generation !== this.generation) return; // a reload started meanwhile: it shows them
+    if (page.calls.length > 0 && !page.calls.some((c) => this.ids.has(c.id))) return this.load(true);
+    // Newest first: each missing call goes right below the newer one before it in the page, or on top.
+    let above: Element | null = null;
+    for (const c of page.calls) {
+      let row = this.ids.has(c.id) ? this.body.querySelector(`tr[data-id="${CSS.escape(c.id)}"]`) : null;
+      if (!row) {
+        row = this.row(c, true);
+        if (above) above.after(row);
+        else this.body.prepend(row);
+      }
+      above = row;
+    }
+    this.addModels(page.calls.map((c) => c.baseModelId));
+    this.refreshChrome();
+  }
+
+  /** One page of calls under the filters, the newest or those before `before`. */
+  private pageQuery(before: string | undefined): Record<string, string> {
+    const query: Record<string, string> = { limit: String(PAGE) };
+    if (this.model) query.model = this.model;
+    if (this.outcome) query.outcome = this.outcome;
+    if (before) query.before = before;
+    return query;
   }
 
   /** A call settled just now: on top, if it passes the filters. */

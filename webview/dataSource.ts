@@ -35,6 +35,9 @@ const query = (q: Record<string, string> = {}) => {
 };
 
 const STORAGE_KEY = "bedrock-budget.dashboard";
+/** A live stream the browser gave up on is opened again after this long, doubling up to the most. */
+const RECONNECT_FIRST_MS = 500;
+const RECONNECT_MAX_MS = 5_000;
 
 export class BrowserDataSource implements DataSource {
   readonly kind = "browser" as const;
@@ -47,11 +50,20 @@ export class BrowserDataSource implements DataSource {
     return (await res.json()) as T;
   }
 
-  subscribe(onEvent: (e: GatewayEvent) => void, onConnection: (open: boolean) => void): void {
-    // EventSource reconnects by itself after a drop (the gateway restarting, a laptop waking up).
+  subscribe(onEvent: (e: GatewayEvent) => void, onConnection: (open: boolean) => void, delay = RECONNECT_FIRST_MS): void {
+    // EventSource reconnects by itself after a dropped stream (the gateway restarting, a laptop
+    // waking up), but gives up for good on an HTTP error or a refused connection: then a new one
+    // is opened, with backoff, as the VS Code relay does.
     const source = new EventSource(`${API_PATHS.events}${query({ [TOKEN_QUERY]: this.token })}`);
-    source.onopen = () => onConnection(true);
-    source.onerror = () => onConnection(false);
+    source.onopen = () => {
+      delay = RECONNECT_FIRST_MS;
+      onConnection(true);
+    };
+    source.onerror = () => {
+      onConnection(false);
+      if (source.readyState !== EventSource.CLOSED) return;
+      setTimeout(() => this.subscribe(onEvent, onConnection, Math.min(delay * 2, RECONNECT_MAX_MS)), delay);
+    };
     source.addEventListener("call", (e) => onEvent({ event: "call", data: JSON.parse((e as MessageEvent<string>).data) }));
     source.addEventListener("status", (e) => onEvent({ event: "status", data: JSON.parse((e as MessageEvent<string>).data) }));
   }

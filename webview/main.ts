@@ -106,6 +106,7 @@ class Dashboard {
       (open) => {
         this.el.live.textContent = open ? "live" : "reconnecting…";
         this.el.live.classList.toggle("on", open);
+        if (open) this.catchUp();
       },
     );
     await Promise.all([
@@ -121,6 +122,15 @@ class Dashboard {
     ]).catch((err) => this.showError(err));
     setInterval(() => void this.refresh().catch(() => undefined), 60_000); // moves "now" and the projection along
     document.body.dataset.ready = "true";
+  }
+
+  /** Nothing is pushed while the live stream is closed: what changed meanwhile is read once it opens. */
+  private catchUp(): void {
+    void Promise.all([
+      this.source.get<StatusResponse>("status").then((s) => this.onStatus(s)),
+      this.refresh(),
+      this.log.catchUp(),
+    ]).catch((err) => this.showError(err));
   }
 
   private save(): void {

@@ -302,6 +302,31 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
     assert.deepEqual(pageErrors, []);
   });
 
+  it("opens the live stream again after the gateway refused it, and shows the calls that settled meanwhile", async () => {
+    // An HTTP error ends a browser's EventSource for good (a gateway restarting answers 503 or
+    // nothing); calls settled while it was closed were never pushed.
+    let refusing = true;
+    const page = await browser!.newPage({ viewport: { width: 1360, height: 1000 } });
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.route(`**${API_PATHS.events}*`, (route) => (refusing ? route.fulfill({ status: 503, body: "restarting" }) : route.continue()));
+    await page.goto(pageUrl(h));
+    await page.waitForSelector("body[data-ready=true]", { timeout: 15_000 });
+    await page.waitForSelector("table.calls tbody tr");
+    await page.waitForFunction(() => document.querySelector(".live")?.textContent === "reconnecting…", undefined, { timeout: 15_000 });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 5_000, output: 1_000 } }));
+    await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("while closed", 2_000), contentType: "application/json" }));
+    const [missed] = (await getJson<CallsResponse>(h, `${API_PATHS.calls}?limit=1`)).calls;
+    records.push(missed!); // the later tests count it
+    refusing = false;
+    await page.waitForSelector(`table.calls tbody tr[data-id="${missed!.id}"]`, { timeout: 15_000 });
+    assert.equal(await page.locator("table.calls tbody tr").first().getAttribute("data-id"), missed!.id, "on top");
+    assert.equal(await page.locator(".live").textContent(), "live");
+    const status = await getJson<StatusResponse>(h, API_PATHS.status);
+    await page.waitForFunction((spent) => document.querySelector('article.cap[data-cap="daily"] .cap-spent')?.textContent === spent, usd(status.caps.find((c) => c.id === "daily")!.spentUsd), { timeout: 15_000 });
+    await page.close();
+    assert.deepEqual(pageErrors, []);
+  });
+
   it("shows a settled call pushed, without a reload (long before the page's once-a-minute refresh)", async () => {
     const page = await open("light");
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
