@@ -4,6 +4,7 @@ import { readFile, realpath, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { duplicateKeys } from "./duplicateKeys";
+import { systemTimeZone } from "./systemTimeZone";
 import { isUnderHome, parseConfig, type Config } from "./schema";
 
 export class ConfigError extends Error {
@@ -94,7 +95,7 @@ export function userOf(config: Config): string {
 }
 
 export function timeZoneOf(config: Config): string {
-  return config.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return config.timeZone ?? systemTimeZone();
 }
 
 /** The team ledger folder `teamLedger` names (not a redis:// URL), `~` expanded as for ledgerDir. */
