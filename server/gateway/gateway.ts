@@ -240,7 +240,7 @@ export class Gateway implements RunningGateway {
       (err) => log.error(`telling listeners of settled calls failed: ${(err as Error).stack ?? err}`),
     ));
     this.ctx.publish = (record) => publisher.publish(record);
-    alerts.configure(alertSettings(this.ctx.config, this.ctx.user));
+    alerts.configure(alertSettings(this.ctx.config, this.ctx.user, this.options.simulator !== undefined));
     await this.replayQuotas(this.ctx);
     const mount = options.mount ?? ((api, ctx) => [attachDashboard(api, ctx)]);
     const routes: Routes[] = [this.metrics, ...mount(this.api, () => this.ctx), this.api];
@@ -437,7 +437,7 @@ export class Gateway implements RunningGateway {
       this.log.setLevel(config.logLevel);
       this.ctx = next;
       await counted;
-      this.res.alerts?.configure(alertSettings(next.config, next.user));
+      this.res.alerts?.configure(alertSettings(next.config, next.user, this.options.simulator !== undefined));
       await this.replayQuotas(next);
       this.moveToday(next.timeZone);
     });
@@ -567,10 +567,13 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, {
   };
 }
 
-/** The alert channels' settings: where alerts go (user settings only) and at which thresholds. */
-function alertSettings(config: Config, user: string): AlertSettings {
+/**
+ * The alert channels' settings: where alerts go (user settings only) and at which thresholds.
+ * Simulated spend tells no channel: a team's webhook would read it as real.
+ */
+function alertSettings(config: Config, user: string, simulated: boolean): AlertSettings {
   return {
-    targets: { ...(config.alertWebhook ? { webhook: config.alertWebhook } : {}), ...(config.alertSnsTopicArn ? { sns: config.alertSnsTopicArn } : {}) },
+    targets: simulated ? {} : { ...(config.alertWebhook ? { webhook: config.alertWebhook } : {}), ...(config.alertSnsTopicArn ? { sns: config.alertSnsTopicArn } : {}) },
     thresholds: config.alertThresholds,
     user,
   };

@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { ConverseCommand, ConverseStreamCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
@@ -38,7 +40,16 @@ describe("serve --simulate", function () {
 
   it("answers the real SDK without AWS credentials, refuses at a $0.01 cap, labels every answer and records only in the simulated ledger", async () => {
     const configFile = path.join(dir, "config.json");
-    await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 0.01 }], timeZone: "UTC" }));
+    // A webhook in the user's settings: simulated spend must not reach the team's channel as real.
+    const webhookPosts: string[] = [];
+    const webhook = http.createServer((req, res) => {
+      webhookPosts.push(req.url ?? "");
+      res.end("ok");
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, "127.0.0.1", resolve));
+    after(() => webhook.close());
+    const alertWebhook = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hook`;
+    await writeFile(configFile, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 0.01 }], timeZone: "UTC", alertWebhook, alertThresholds: [50, 100] }));
     const ledger = path.join(dir, "ledger");
     served = await serve(["--simulate", "--config", configFile, "--port", "0", "--ledger", ledger], noAwsEnv(dir));
 
@@ -101,6 +112,8 @@ describe("serve --simulate", function () {
     const logLines = served.stderr().trim().split("\n");
     assert.ok(logLines.length > 0);
     for (const line of logLines) assert.match(line, /\[simulated\]/, `log line not labelled: ${line}`);
+    assert.ok(status.caps.find((c) => c.id === "daily")!.spentUsd >= 0.005, "the 50% threshold was crossed");
+    assert.deepEqual(webhookPosts, [], "no alert of simulated spend went to the webhook");
   });
 
   it("says so on the dashboard: a banner and the header line", async function () {
