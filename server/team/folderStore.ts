@@ -60,6 +60,7 @@ export class FolderTeamEngine implements TeamEngine {
   private readonly held = new Set<string>();
   private lastRead: Date | undefined;
   private reachable = true;
+  private unreachableWhy: string | undefined;
   private dirty = true;
   /**
    * Whether `own` holds all this machine knows of its spend: false until the first setCaps has
@@ -93,15 +94,13 @@ export class FolderTeamEngine implements TeamEngine {
     this.writeDelayMs = o.writeDelayMs ?? 50;
   }
 
-  /** Opens the folder (which must exist: a missing one is an unmounted share, not a new team) and reads it once. */
+  /**
+   * Opens the folder and reads it once. The team's folder `<dir>/<team>` must exist (the lead
+   * creates it): a missing one is an unmounted share (or an empty mount point), not a new team,
+   * so it is never created here; only its `spend` subfolder is.
+   */
   static async open(o: FolderStoreOptions): Promise<FolderTeamEngine> {
     const store = new FolderTeamEngine(o);
-    try {
-      await readdir(o.dir);
-      await mkdir(store.spendDir, { recursive: true });
-    } catch (err) {
-      store.setReachable(false, `team ledger folder ${o.dir}: ${(err as Error).message}`);
-    }
     await store.sync();
     store.poll = setInterval(() => store.requestSync(0), store.syncMs);
     store.poll.unref();
@@ -286,6 +285,7 @@ export class FolderTeamEngine implements TeamEngine {
     this.syncing = this.syncing.then(async () => {
       if (this.closed) return;
       try {
+        await this.checkTeamDir();
         if (this.dirty) await this.writeOwn();
         await this.readTeamFile();
         await this.readSpendFiles();
@@ -293,10 +293,32 @@ export class FolderTeamEngine implements TeamEngine {
         this.setReachable(true);
         this.applyOthers();
       } catch (err) {
-        this.setReachable(false, `team ledger folder ${this.o.dir}: ${(err as Error).message}`);
+        const why = (err as Error).message;
+        this.setReachable(false, why.startsWith("team ledger folder ") ? why : `team ledger folder ${this.o.dir}: ${why}`);
       }
     });
     return this.syncing;
+  }
+
+  /**
+   * Throws, saying what to do, unless the team's folder is there: a share not mounted (or an empty
+   * mount point) has no `<dir>/<team>`, and reading it as "no team.json" would drop team.json's caps.
+   * Creates `spend/` inside an existing team folder (one the lead made with only team.json).
+   */
+  private async checkTeamDir(): Promise<void> {
+    const st = await stat(this.teamDir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw new Error(`team ledger folder ${this.teamDir}: ${err.message}`);
+      return undefined;
+    });
+    if (!st?.isDirectory()) {
+      throw new Error(
+        `team ledger folder ${this.teamDir} ${st ? "is not a folder" : "does not exist"}: mount the team share at ${this.o.dir} ` +
+          `(an unmounted share or an empty mount point has no team folder), or, to start a new team, create the folder ${this.teamDir}`,
+      );
+    }
+    await mkdir(this.spendDir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw new Error(`team ledger folder ${this.spendDir}: ${err.message}`);
+    });
   }
 
   private async writeOwn(): Promise<void> {
@@ -343,6 +365,8 @@ export class FolderTeamEngine implements TeamEngine {
   private async readTeamFile(): Promise<void> {
     const file = path.join(this.teamDir, "team.json");
     const read = await readRegularFile(file, TEAM_FILE_MAX_BYTES);
+    // An absent team.json counts only if the team folder is still there (not unmounted meanwhile).
+    if (read.kind === "absent") await this.checkTeamDir();
     this.teamRead = true;
     if (read.kind === "refused") {
       this.teamRefusal = read.why;
@@ -409,7 +433,13 @@ export class FolderTeamEngine implements TeamEngine {
     for (const key of [...this.applied.keys()]) if (!current.has(key)) this.applied.delete(key);
   }
 
+  /** Why the folder is unreachable now (undefined while it is reachable). */
+  unreachableReason(): string | undefined {
+    return this.reachable ? undefined : this.unreachableWhy;
+  }
+
   private setReachable(ok: boolean, why?: string): void {
+    if (!ok) this.unreachableWhy = why;
     if (ok === this.reachable) return;
     this.reachable = ok;
     if (ok) this.o.log.info(`team ledger folder ${this.o.dir} is reachable again`);

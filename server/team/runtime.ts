@@ -74,7 +74,8 @@ export class TeamRuntime {
     if (this.team !== undefined) return undefined;
     if (!this.store.teamFileRead()) {
       if (this.unavailable === "personalOnly") return undefined; // team caps unchecked, as documented
-      return `Bedrock Budget refused this call: the team ledger (${this.where}) has not been readable since the gateway started, so team.json's caps are unknown (teamUnavailable: "block"). Calls are admitted once it answers; check that it is reachable.`;
+      const why = this.store.unreachableReason?.();
+      return `Bedrock Budget refused this call: the team ledger (${this.where}) has not been readable since the gateway started${why ? ` (${why})` : ""}, so team.json's caps are unknown (teamUnavailable: "block"). Calls are admitted once it answers; check that it is reachable.`;
     }
     const refusal = this.store.teamFileRefusal();
     const why = refusal ?? (this.teamFileErrors.length > 0 ? `it is invalid: ${this.teamFileErrors.join("; ")}` : undefined);

@@ -29,6 +29,8 @@ export interface TeamEngine extends CapStore {
   teamFileRefusal(): string | undefined;
   /** Whether team.json has been looked for at least once (found, absent or refused): until then its caps are unknown. */
   teamFileRead(): boolean;
+  /** Why the store cannot be reached now, when it says (undefined while it is reachable). */
+  unreachableReason?(): string | undefined;
   onTeamFile(listener: (text: string | undefined) => void): void;
   close(): Promise<void>;
 }

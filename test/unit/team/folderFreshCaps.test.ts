@@ -1,7 +1,7 @@
 // A team cap added to the folder store (or a new time zone) while this machine's calls run: they count
 // on it once, whether their settle lines are in the journal the new cap's replay reads or come after it.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { CallRecord } from "../../../server/ledger/types";
@@ -17,6 +17,7 @@ describe("team folder: caps counted again while calls run", () => {
   let engine: FolderTeamEngine | undefined;
   beforeEach(async () => {
     root = await mkdtemp(path.join(os.tmpdir(), "bb-team-fresh-"));
+    await mkdir(path.join(root, "t")); // the team's folder, as the lead creates it
   });
   afterEach(async () => {
     await engine?.close();

@@ -1,7 +1,7 @@
 // The team wall of the folder store: caps scoped by tags or callers, a gateway restarting beside a
 // peer, and a team time-zone change while a call runs.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { CallSubject } from "../../../server/budget/capMatch";
@@ -21,6 +21,7 @@ describe("team folder: the team wall", () => {
   const engines: FolderTeamEngine[] = [];
   beforeEach(async () => {
     root = await mkdtemp(path.join(os.tmpdir(), "bb-team-wall-"));
+    await mkdir(path.join(root, "t")); // the team's folder, as the lead creates it
   });
   afterEach(async () => {
     for (const e of engines.splice(0)) await e.close();
