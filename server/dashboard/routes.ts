@@ -16,7 +16,7 @@ import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Ro
 import type { Ledger } from "../ledger/ledger";
 import type { Logger } from "../log";
 import type { PriceBook, PriceTable } from "../metering/prices";
-import { callsBetween, currentMonth, MONTH_PATTERN, toCsv } from "../ledger/report";
+import { callsBetween, currentMonth, MONTH_PATTERN, parseRange, toCsv } from "../ledger/report";
 import { whatIfMonth } from "../policy/whatifRun";
 import type { CallRecord } from "../ledger/types";
 import { priceSource, priceTableDto, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
@@ -260,13 +260,11 @@ export class DashboardRoutes implements Routes {
   private async exportCsv(url: URL, res: AnyResponse): Promise<void> {
     const c = this.ctx();
     const now = c.now();
-    const fromText = url.searchParams.get("from");
-    const toText = url.searchParams.get("to");
-    const from = fromText ? new Date(fromText) : windowBounds("month", c.timeZone, now).start;
-    const to = toText ? new Date(toText) : new Date(now.getTime() + 1);
-    if (!Number.isFinite(from.getTime()) || !Number.isFinite(to.getTime()) || from >= to) {
-      return json(res, 400, { message: "from and to must be ISO times with from < to" });
-    }
+    // As `report --from/--to` reads them: a date is a whole local day in the gateway's zone.
+    const fromText = url.searchParams.get("from") ?? windowBounds("month", c.timeZone, now).start.toISOString();
+    const range = parseRange(fromText, url.searchParams.get("to") ?? undefined, c.timeZone, now, "");
+    if (typeof range === "string") return json(res, 400, { message: range });
+    const { from, to } = range;
     if (to.getTime() - from.getTime() > MAX_EXPORT_MS) return json(res, 400, { message: "export at most a year at a time" });
     const calls = await callsBetween(c.ledger.journal, from, to);
     const body = Buffer.from(toCsv(calls));

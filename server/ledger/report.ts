@@ -31,21 +31,23 @@ export function currentMonth(now: Date, timeZone: string): string {
 /**
  * `--from` / `--to`: a date (YYYY-MM-DD, a whole local day in `timeZone`: `--to` includes that
  * day) or an ISO time with its offset (`--from` inclusive, `--to` exclusive). Either may be left
- * out: from the journal's start, or up to `now`. A string says what is wrong.
+ * out: from the journal's start, or up to `now`. A string says what is wrong, naming the bounds
+ * as the caller takes them (`--from` on the command line, `from` in a query).
  */
-export function parseRange(fromText: string | undefined, toText: string | undefined, timeZone: string, now: Date): ReportRange | string {
-  const bound = (text: string, flag: "from" | "to"): Date | string => {
+export function parseRange(fromText: string | undefined, toText: string | undefined, timeZone: string, now: Date, prefix = "--"): ReportRange | string {
+  const bound = (text: string, name: "from" | "to"): Date | string => {
+    const flag = `${prefix}${name}`;
     const date = DATE_PATTERN.exec(text);
     if (date) {
       const [y, m, d] = [Number(date[1]), Number(date[2]), Number(date[3])];
       const check = new Date(Date.UTC(y, m - 1, d));
-      if (check.getUTCMonth() !== m - 1 || check.getUTCDate() !== d) return `--${flag} "${text}" is not a calendar date`;
+      if (check.getUTCMonth() !== m - 1 || check.getUTCDate() !== d) return `${flag} "${text}" is not a calendar date`;
       const next = new Date(Date.UTC(y, m - 1, d + 1));
-      return flag === "from" ? startOfLocalDay(y, m, d, timeZone) : startOfLocalDay(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), timeZone);
+      return name === "from" ? startOfLocalDay(y, m, d, timeZone) : startOfLocalDay(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), timeZone);
     }
     // An ISO time must say its offset: a bare local time would silently mean the machine's zone.
     if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) || !Number.isFinite(Date.parse(text))) {
-      return `--${flag} "${text}" is neither a date (YYYY-MM-DD) nor an ISO time with an offset (2026-11-30T23:30:00+09:00)`;
+      return `${flag} "${text}" is neither a date (YYYY-MM-DD) nor an ISO time with an offset (2026-11-30T23:30:00+09:00)`;
     }
     return new Date(text);
   };
@@ -53,7 +55,7 @@ export function parseRange(fromText: string | undefined, toText: string | undefi
   if (typeof from === "string") return from;
   const to = toText === undefined ? new Date(now.getTime() + 1) : bound(toText, "to");
   if (typeof to === "string") return to;
-  if (from >= to) return `--from (${from.toISOString()}) must be before --to (${to.toISOString()})`;
+  if (from >= to) return `${prefix}from (${from.toISOString()}) must be before ${prefix}to (${to.toISOString()})`;
   return { from, to, label: `${fromText ?? "the start"} to ${toText ?? "now"} (${timeZone})` };
 }
 

@@ -13,7 +13,7 @@ import path from "node:path";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import picomatch from "picomatch";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { windowBounds } from "../../server/budget/windows";
+import { localDateKey, windowBounds } from "../../server/budget/windows";
 import { CSV_COLUMNS } from "../../server/ledger/report";
 import type { CallRecord } from "../../server/ledger/types";
 import { picosToUsd, usdToPicos } from "../../server/metering/money";
@@ -369,7 +369,13 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
     assert.equal(lines[0], CSV_COLUMNS.join(","));
     const inRange = records.filter((r) => r.at >= series.from);
     assert.equal(lines.length - 1, inRange.length);
-    assert.equal((await fetch(`${h.gateway.url}${DASHBOARD_PATHS.exportCsv}?from=nonsense`, { headers: auth(h) })).status, 400);
+    const nonsense = await fetch(`${h.gateway.url}${DASHBOARD_PATHS.exportCsv}?from=nonsense`, { headers: auth(h) });
+    assert.equal(nonsense.status, 400);
+    assert.match(((await nonsense.json()) as { message: string }).message, /^from "nonsense" is neither a date \(YYYY-MM-DD\) nor an ISO time/);
+    // A date is a whole day in the gateway's zone (New York here), as `report --to` reads it, not a UTC midnight.
+    const today = localDateKey(new Date(), TZ);
+    const byDate = await fetch(`${h.gateway.url}${DASHBOARD_PATHS.exportCsv}?from=${series.from}&to=${today}`, { headers: auth(h) });
+    assert.equal((await byDate.text()).trimEnd().split("\n").length - 1, inRange.length, "to=<today> includes today's calls");
   });
 
   it("works as a VS Code webview: requests and events through postMessage, state restored after a reload", async () => {
