@@ -3,8 +3,9 @@
  * one channel. An alert is journaled "pending" (synced) before its first send and "sent" (or
  * "failed", when its attempts ran out) after. On start, a sent or failed alert is never sent again;
  * a pending one (the gateway stopped or crashed while sending it) is sent again, once more: so a
- * crash loses no alert and duplicates at most the one it was sending. Lines of windows that have
- * ended are dropped when the file is opened, so it stays small.
+ * crash loses no alert and duplicates at most the one it was sending. Sent and failed alerts of
+ * windows that have ended are dropped when the file is opened, so it stays small; a pending one is
+ * kept, even when its window has ended, until it is sent (or its attempts run out).
  */
 import { open, readFile, rename } from "node:fs/promises";
 import path from "node:path";
@@ -46,7 +47,8 @@ export class AlertJournal {
   private constructor(readonly file: string) {}
 
   /**
-   * Reads the journal (unreadable lines are skipped and counted), drops ended windows, and rewrites it
+   * Reads the journal (unreadable lines are skipped and counted), drops the sent and failed alerts of
+   * ended windows (never a pending one: it has not gone out yet), and rewrites it
    * compacted when it dropped anything. A rewrite that fails (a full or read-only disk) is reported in
    * `problem`, not thrown: the gateway still starts, and the old file still says what was sent.
    */
@@ -70,7 +72,7 @@ export class AlertJournal {
     let dropped = 0;
     for (const byKey of journal.entries.values()) {
       for (const [key, entry] of byKey) {
-        if (Date.parse(entry.alert.resetsAt) > now.getTime()) continue;
+        if (entry.state === "pending" || Date.parse(entry.alert.resetsAt) > now.getTime()) continue;
         byKey.delete(key);
         dropped++;
       }

@@ -3,7 +3,8 @@
  * editor uses too, server/shared/alertCrossings.ts), each configured channel (webhook, SNS) is sent
  * the alert once per (cap, window, threshold), journaled before and after (alertJournal.ts), retried
  * with exponential backoff a bounded number of times, one alert at a time per channel. Timers are
- * unref'd and stop on close; an alert still unsent then stays pending and goes out on the next start.
+ * unref'd and stop on close; a send under way gets a short grace, and an alert still unsent then stays
+ * pending and goes out on the next start, even when its window has ended by then (its text says so).
  */
 import type { Logger } from "../log";
 import { crossingMessage, keysCovered, newCrossings, type CapFigures, type Crossing } from "../shared/alertCrossings";
@@ -26,6 +27,8 @@ export const ALERT_RETRY = { attempts: 5, baseMs: 1_000 } as const;
  * spend of other machines, which arrives with the team store's sync and no local call.
  */
 export const ALERT_CHECK_MS = 15_000;
+/** How long close() lets a send under way finish before aborting it (backoff waits end at once). */
+export const ALERT_CLOSE_GRACE_MS = 1_000;
 
 export interface AlertSettings {
   /** Channel → where it sends (URL or topic ARN); a channel left out is off. */
@@ -91,6 +94,7 @@ export class AlertDispatcher implements CapAlerts {
     private readonly now: () => Date,
     private readonly retry: { attempts: number; baseMs: number } = ALERT_RETRY,
     private readonly checkEveryMs: number = ALERT_CHECK_MS,
+    private readonly closeGraceMs: number = ALERT_CLOSE_GRACE_MS,
   ) {}
 
   /** New targets or thresholds; alerts a previous run left pending go out on their channel's first configuration. */
@@ -143,13 +147,18 @@ export class AlertDispatcher implements CapAlerts {
     for (const channel of this.channels) if (!this.taken(channel.name).has(alert.key)) this.enqueue(channel.name, alert, false);
   }
 
-  /** Stops sending: waits are cut short, a send under way is aborted (it stays pending: the next start sends it), the journal is flushed. */
+  /**
+   * Stops sending: waits are cut short, a send under way gets `closeGraceMs` to finish and is then
+   * aborted (it stays pending: the next start sends it), the journal is flushed.
+   */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.ticker);
-    this.aborter.abort();
     for (const wake of this.wakers) wake();
+    const grace = setTimeout(() => this.aborter.abort(), this.closeGraceMs);
     await Promise.all(this.queues.values());
+    clearTimeout(grace);
+    this.aborter.abort();
     await this.journal.flushed();
     for (const channel of this.channels) channel.close();
   }
@@ -202,7 +211,7 @@ export class AlertDispatcher implements CapAlerts {
       const channel = this.channels.find((c) => c.name === name);
       if (this.closed || !channel) return; // stays pending: sent on the next start with this channel
       try {
-        await channel.send(alert, this.aborter.signal);
+        await channel.send(lateNoted(alert, this.now()), this.aborter.signal);
         this.log.info(`alerts: ${name}: sent "${alert.key}"`);
         return await this.finish(name, alert, "sent", attempt);
       } catch (err) {
@@ -240,6 +249,15 @@ export class AlertDispatcher implements CapAlerts {
       this.wakers.add(wake);
     });
   }
+}
+
+/**
+ * The alert as sent: one a previous run left unsent and whose window has ended since says so (its
+ * words, "today", "this week", were true when it was written, not when it arrives).
+ */
+export function lateNoted(alert: AlertMessage, now: Date): AlertMessage {
+  if (Date.parse(alert.resetsAt) > now.getTime()) return alert;
+  return { ...alert, text: `${alert.text} (window ended ${alert.resetsAt}; sent late: the gateway stopped before it went out)` };
 }
 
 /**

@@ -45,6 +45,7 @@ describe("alert journal", () => {
     const file = path.join(dir, ALERTS_FILE);
     const { journal } = await AlertJournal.open(dir, NOW);
     await journal.pending("webhook", alert("old@d#50", "2026-11-29T00:00:00.000Z"), NOW);
+    await journal.finished("webhook", "old@d#50", "sent", 1, NOW);
     await journal.flushed();
     await appendFile(file, "not a line\n".repeat(60_000)); // 100 agents' tier caps over a month, say
     await journal.pending("webhook", alert("live@d#50"), NOW);
@@ -58,13 +59,21 @@ describe("alert journal", () => {
     assert.doesNotMatch(await readFile(file, "utf8"), /not a line|old@d/);
   });
 
-  it("drops alerts of windows that have ended when it opens", async () => {
+  it("drops sent and failed alerts of windows that have ended when it opens, but keeps a pending one until it is sent", async () => {
     const { journal } = await AlertJournal.open(dir, NOW);
     await journal.pending("webhook", alert("old@d#50", "2026-11-29T00:00:00.000Z"), NOW);
     await journal.finished("webhook", "old@d#50", "sent", 1, NOW);
+    await journal.pending("webhook", alert("gaveup@d#50", "2026-11-29T00:00:00.000Z"), NOW);
+    await journal.finished("webhook", "gaveup@d#50", "failed", 5, NOW, "HTTP 500");
+    await journal.pending("webhook", alert("cut@d#50", "2026-11-29T00:00:00.000Z"), NOW); // a shutdown cut its send off
     await journal.pending("webhook", alert("new@d#50"), NOW);
     const { journal: reopened } = await AlertJournal.open(dir, NOW);
-    assert.deepEqual([...reopened.notified("webhook")], ["new@d#50"]);
-    assert.doesNotMatch(await readFile(path.join(dir, ALERTS_FILE), "utf8"), /old@d/);
+    assert.deepEqual([...reopened.notified("webhook")].sort(), ["cut@d#50", "new@d#50"]);
+    assert.deepEqual(reopened.unfinished("webhook").map((a) => a.key).sort(), ["cut@d#50", "new@d#50"], "never sent: kept to send");
+    const text = await readFile(path.join(dir, ALERTS_FILE), "utf8");
+    assert.doesNotMatch(text, /old@d|gaveup@d/);
+    await reopened.finished("webhook", "cut@d#50", "sent", 1, NOW);
+    await AlertJournal.open(dir, NOW);
+    assert.doesNotMatch(await readFile(path.join(dir, ALERTS_FILE), "utf8"), /cut@d/, "dropped once sent");
   });
 });

@@ -91,6 +91,54 @@ describe("alert dispatcher", () => {
     assert.deepEqual(journal.unfinished("webhook"), []);
   });
 
+  it("an alert a shutdown cut off is sent on the next start even after its window ended, saying the window ended", async () => {
+    // 23:59:55: the cap is used up and the webhook hangs; the editor closes before it answers.
+    let now = new Date("2026-11-29T23:59:55Z");
+    const hanging: AlertChannel = { name: "webhook", target: "http://127.0.0.1:1/hook", send: (_a, signal) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(new Error("aborted")))), close() {} };
+    const first = await AlertJournal.open(dir, now);
+    const d = new AlertDispatcher(first.journal, () => [cap(10)], () => hanging, silentLogger(), () => now, { attempts: 3, baseMs: 1 }, undefined, 0);
+    d.configure({ targets: { webhook: hanging.target }, thresholds: [100], user: "alice" });
+    while (first.journal.unfinished("webhook").length === 0) await new Promise((resolve) => setImmediate(resolve));
+    await d.close();
+
+    now = new Date("2026-11-30T08:00:00Z"); // the next morning: that day's window has ended
+    const channel = new RecordingChannel(0);
+    const sent: AlertMessage[] = [];
+    const send = channel.send.bind(channel);
+    channel.send = async (alert) => (sent.push(alert), send(alert));
+    const { journal } = await AlertJournal.open(dir, now);
+    const today: CapFigures = { ...cap(0), windowStart: "2026-11-30T00:00:00.000Z", resetsAt: "2026-12-01T00:00:00.000Z" };
+    const again = new AlertDispatcher(journal, () => [today], () => channel, silentLogger(), () => now, { attempts: 3, baseMs: 1 });
+    again.configure({ targets: { webhook: channel.target }, thresholds: [100], user: "alice" });
+    await channel.attempted(1);
+    await again.close();
+    assert.deepEqual(channel.attempts, ["daily@2026-11-29T00:00:00.000Z#100"]);
+    assert.match(sent[0]!.text, /is used up: \$10\.00 of \$10\.00 today.*\(window ended 2026-11-30T00:00:00\.000Z; sent late/);
+    assert.deepEqual(journal.unfinished("webhook"), [], "journaled sent: not sent a third time");
+  });
+
+  it("close lets a send under way finish: an alert the webhook is answering is not sent again on the next start", async () => {
+    let answer!: () => void;
+    const sends: string[] = [];
+    const slow: AlertChannel = { name: "webhook", target: "http://127.0.0.1:1/hook", send: (a, signal) =>
+        new Promise<void>((resolve, reject) => {
+          sends.push(a.key);
+          answer = resolve;
+          signal.addEventListener("abort", () => reject(new Error("aborted")));
+        }),
+      close() {},
+    };
+    const first = await AlertJournal.open(dir, NOW);
+    const d = new AlertDispatcher(first.journal, () => [cap(6)], () => slow, silentLogger(), () => NOW, { attempts: 3, baseMs: 1 });
+    d.configure({ targets: { webhook: slow.target }, thresholds: [50], user: "alice" });
+    while (sends.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    const closing = d.close();
+    answer(); // the webhook answers just after the shutdown began
+    await closing;
+    const { journal } = await AlertJournal.open(dir, NOW);
+    assert.deepEqual(journal.unfinished("webhook"), [], "journaled sent, not left pending to go out twice");
+  });
+
   it("alerts on spend no local call brought (a team cap moved by other machines): the caps are looked at on a timer too", async () => {
     const channel = new RecordingChannel(0);
     let spent = 1;
