@@ -17,11 +17,16 @@ interface Binding {
   fn?: SyntaxNode;
 }
 
-/** One occurrence that binds a name in a scope; `global`: a `global name` statement (it binds nothing itself). */
+/**
+ * One occurrence that binds a name in a scope; `global` / `nonlocal`: a `global name` or
+ * `nonlocal name` statement (it binds nothing itself: the scope's assignments bind the module's,
+ * or an enclosing function's, name).
+ */
 interface Occurrence {
   binding: Binding;
   scopeId: number;
   global?: boolean;
+  nonlocal?: boolean;
 }
 
 /** Comprehensions are scopes in Python 3: their loop names do not leak. */
@@ -167,9 +172,11 @@ export class PyScope {
 
   /**
    * Python's rule: a name bound anywhere in a function is local to it (unless it declares the name
-   * `global`); else the enclosing function scopes, then the module. A class body is seen only by
-   * code directly in it, not by its methods. A scope's bindings all come from occurrences inside
-   * it, so only those are read; the module's include those of every `global` declaring function.
+   * `global` or `nonlocal`); else the enclosing function scopes, then the module. A class body is
+   * seen only by code directly in it, not by its methods. A scope's bindings all come from
+   * occurrences inside it, so only those are read; the module's include those of every `global`
+   * declaring function, and a function's those of every function within it declaring `nonlocal`
+   * (an intermediate function binding the name too only adds bindings: not known, never wrong).
    */
   private lookup(name: string, at: SyntaxNode): Binding | undefined {
     const names = this.occurrencesOf(name);
@@ -184,8 +191,12 @@ export class PyScope {
       if (!innermost && scope.type === "class_definition") continue;
       const within = [scope.startIndex, scope.endIndex] as const;
       const scopeId = scope.id;
-      const list = names.within(...within).filter((b) => b.scopeId === scopeId);
-      if (list.some((b) => b.global)) return found(whole, this.moduleBindings(names));
+      const inside = names.within(...within);
+      const own = inside.filter((b) => b.scopeId === scopeId);
+      if (own.some((b) => b.global)) return found(whole, this.moduleBindings(names));
+      if (own.some((b) => b.nonlocal)) continue;
+      const nonlocalIn = new Set(inside.filter((b) => b.nonlocal).map((b) => b.scopeId));
+      const list = [...own, ...inside.filter((b) => !b.nonlocal && nonlocalIn.has(b.scopeId))];
       if (list.length > 0) return found(within, list);
     }
   }
@@ -204,6 +215,7 @@ export class PyScope {
         const id = nodeAt(this.root, at, at + name.length);
         if (id?.type !== "identifier") return null;
         if (id.parent?.type === "global_statement") return { binding: {}, scopeId: (enclosingScope(id) ?? this.root).id, global: true };
+        if (id.parent?.type === "nonlocal_statement") return { binding: {}, scopeId: (enclosingScope(id) ?? this.root).id, nonlocal: true };
         const bound = classify(id);
         if (!bound) return null;
         return { binding: bound.binding, scopeId: (bound.scope ?? enclosingScope(id) ?? this.root).id };
@@ -215,7 +227,7 @@ export class PyScope {
 }
 
 const PARAMETER_PARENTS = new Set(["parameters", "lambda_parameters", "default_parameter", "typed_parameter", "typed_default_parameter", "list_splat_pattern", "dictionary_splat_pattern"]);
-const UNREADABLE_TARGETS = new Set(["augmented_assignment", "for_statement", "named_expression", "as_pattern_target", "pattern_list", "tuple_pattern", "list_pattern", "nonlocal_statement", "aliased_import", "dotted_name"]);
+const UNREADABLE_TARGETS = new Set(["augmented_assignment", "for_statement", "named_expression", "as_pattern_target", "pattern_list", "tuple_pattern", "list_pattern", "aliased_import", "dotted_name"]);
 
 /** Whether one occurrence of a name binds it, with what, and in which scope (when not the enclosing one). */
 function classify(id: SyntaxNode): { binding: Binding; scope?: SyntaxNode } | undefined {

@@ -131,4 +131,25 @@ def reads(c):
     const found = await findCallSites(src, "python");
     assert.deepEqual(found.map((s) => s.modelId), [undefined, "amazon.nova-lite-v1:0", undefined]);
   });
+
+  it("counts a nested function's assignment to a name it declares nonlocal as the enclosing function's", async () => {
+    const src = `import boto3
+def run(c):
+    model = "amazon.nova-micro-v1:0"
+    def upgrade():
+        nonlocal model
+        model = "anthropic.claude-opus-4-1-20250805-v1:0"
+    upgrade()
+    return c.converse(modelId=model)
+def steady(c):
+    model = "amazon.nova-micro-v1:0"
+    def reads():
+        nonlocal model
+        return c.converse(modelId=model)
+    return reads()
+`;
+    const found = await findCallSites(src, "python");
+    // run's model may be Opus by the call: bound twice, not known (not Nova Micro's price under an Opus call).
+    assert.deepEqual(found.map((s) => s.modelId), [undefined, "amazon.nova-micro-v1:0"]);
+  });
 });
