@@ -43,6 +43,14 @@ export interface FolderStoreOptions {
   writeDelayMs?: number;
 }
 
+/** A replay of fresh caps: their totals, and which calls it counted or were settled live meanwhile. */
+interface Replay {
+  fresh: ReadonlySet<string>;
+  totals: SpendTotals;
+  counted: Set<string>;
+  live: Set<string>;
+}
+
 export class FolderTeamEngine implements TeamEngine {
   readonly source = "folder" as const;
   private readonly caps = new TeamCaps();
@@ -69,6 +77,8 @@ export class FolderTeamEngine implements TeamEngine {
    * written, so peers never see this machine's spend drop to what a half-built `own` says.
    */
   private ownComplete = false;
+  /** The journal replay of fresh caps under way (setCaps): their figures, built apart from `own`. */
+  private replay: Replay | undefined;
   private ownSeeded = false;
   private teamText: string | undefined;
   private teamRefusal: string | undefined;
@@ -108,7 +118,17 @@ export class FolderTeamEngine implements TeamEngine {
     return store;
   }
 
-  async setCaps(caps: CapConfig[], timeZone: string): Promise<void> {
+  /**
+   * Runs in turn with the admissions and the syncs (on `syncing`): no call is admitted, and the own
+   * file is not written, while the fresh caps' figures are being counted from the journal.
+   */
+  setCaps(caps: CapConfig[], timeZone: string): Promise<void> {
+    const step = this.syncing.then(() => this.applyCaps(caps, timeZone));
+    this.syncing = step.catch(() => undefined);
+    return step;
+  }
+
+  private async applyCaps(caps: CapConfig[], timeZone: string): Promise<void> {
     const zoneChanged = timeZone !== this.caps.timeZone;
     const { fresh } = this.caps.set(caps, timeZone);
     // The calls running now count when they settle, so the replay leaves them out. Their holds move
@@ -117,20 +137,33 @@ export class FolderTeamEngine implements TeamEngine {
     const running = this.engine.heldCallIds();
     const freshSet = new Set(zoneChanged ? this.caps.all().map((c) => c.id) : fresh);
     for (const key of [...this.applied.keys()]) if (freshSet.has(key.split("|")[0]!) || !this.caps.get(key.split("|")[0]!)) this.applied.delete(key);
-    for (const id of freshSet) this.own.delete(id);
     if (freshSet.size > 0) {
       const now = this.o.now();
       const since = this.caps.all().filter((c) => freshSet.has(c.id)).map((c) => this.previousStart(c.id, now)!).reduce((a, b) => (a < b ? a : b));
-      await replaySettled(
-        this.o.history(since),
-        (call) => (running.has(call.id) ? [] : this.caps.applicable(call).filter((id) => freshSet.has(id))),
-        ({ amount, at, capIds }) => {
-          for (const id of capIds) {
-            this.engine.recordExternalSpent(id, at, amount);
-            addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
-          }
-        },
-      );
+      // The fresh caps' figures are built apart and swapped in once complete.
+      const replay: Replay = { fresh: freshSet, totals: new Map(), counted: new Set(), live: new Set() };
+      this.replay = replay;
+      try {
+        await replaySettled(
+          this.o.history(since),
+          (call) => {
+            if (running.has(call.id) || replay.live.has(call.id)) return [];
+            const ids = this.caps.applicable(call).filter((id) => freshSet.has(id));
+            if (ids.length > 0) replay.counted.add(call.id);
+            return ids;
+          },
+          ({ amount, at, capIds }) => {
+            for (const id of capIds) {
+              this.engine.recordExternalSpent(id, at, amount);
+              addSpend(replay.totals, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
+            }
+          },
+        );
+      } finally {
+        this.replay = undefined;
+      }
+      for (const id of freshSet) this.own.delete(id);
+      for (const [id, windows] of replay.totals) this.own.set(id, windows);
       this.dirty = true;
     }
     this.ownComplete = true;
@@ -203,10 +236,16 @@ export class FolderTeamEngine implements TeamEngine {
     const at = new Date(record.startedAt);
     // A downgraded call counts against the model that answered it.
     const subject = record.answeredBy === undefined ? record : { ...record, modelId: cappedModelId(record) };
+    const replay = this.replay;
+    // A settle during a fresh caps' replay, of a call not held here (no team cap applied when it
+    // started): counted once on the fresh caps, by the replay (which read its line) or here.
+    const skip = replay && !this.held.has(record.id) && replay.counted.has(record.id) ? replay.fresh : undefined;
+    if (replay && !this.held.has(record.id)) replay.live.add(record.id);
+    const capIds = this.caps.applicable(subject).filter((id) => !skip?.has(id));
     if (this.held.delete(record.id)) this.engine.settle(record.id, amount, this.o.now());
-    else if (amount > 0n) this.engine.recordSpent({ ...subject, amount, at });
+    else if (amount > 0n) for (const id of capIds) this.engine.recordExternalSpent(id, at, amount);
     if (amount <= 0n) return;
-    for (const id of this.caps.applicable(subject)) addSpend(this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
+    for (const id of capIds) addSpend(replay?.fresh.has(id) ? replay.totals : this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
     this.dirty = true;
     this.requestWrite();
   }
