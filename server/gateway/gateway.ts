@@ -250,10 +250,10 @@ export class Gateway implements RunningGateway {
     /** A new price file applies live; an invalid one is logged and the table in force stays. */
     this.stopPriceWatch = watchPriceFile(this.ledgerDir, () => {
       void loadPriceTable(this.ledgerDir)
-        .then((next) => {
-          this.prices = next;
+        .then(async (next) => {
+          // The table is in force (status, later settings changes) only once a context priced by it is.
+          await this.apply(this.currentConfig, next);
           log.info(`prices: ${next.info.source} ${next.info.date} in force (${priceFilePath(this.ledgerDir)})`);
-          return this.apply(this.currentConfig);
         })
         .catch((err) => log.error(`prices: ${(err as Error).message}; the prices in force stay`));
     });
@@ -378,7 +378,7 @@ export class Gateway implements RunningGateway {
    * history into them). Live (`previous` given), their replay starts at once, behind the admission
    * gate: `counted` settles when it is done.
    */
-  private async assemble(settings: Config, previous?: GatewayContext): Promise<{ next: GatewayContext; fresh: string[]; counted?: Promise<void> }> {
+  private async assemble(settings: Config, previous?: GatewayContext, table: PriceTable = this.prices.table): Promise<{ next: GatewayContext; fresh: string[]; counted?: Promise<void> }> {
     // The tiers' caps, one wall per caller, join the top-level caps: every store sees them alike.
     const config: Config = { ...settings, caps: capsInForce(settings) };
     const team = this.res.team;
@@ -386,8 +386,8 @@ export class Gateway implements RunningGateway {
     const eff = team?.effective(config, userOf(config));
     const effective: Config = eff ? { ...config, caps: [...eff.personal, ...eff.team], pricing: eff.pricing } : config;
     const engineCaps = eff ? eff.personal : config.caps;
-    const next = buildContext(effective, this.ledger, this.options, { log: this.log, logRepeat: this.logRepeat }, this.now, this.caps, this.guard, this.prices.table, this.rateLimiter, this.admissions);
-    if (eff) next.prices = new PriceBook(eff.pricing, this.prices.table, eff.teamPricing); // team.json's prices can only raise rates
+    const next = buildContext(effective, this.ledger, this.options, { log: this.log, logRepeat: this.logRepeat }, this.now, this.caps, this.guard, table, this.rateLimiter, this.admissions);
+    if (eff) next.prices = new PriceBook(eff.pricing, table, eff.teamPricing); // team.json's prices can only raise rates
     if (team && eff) await team.store.setCaps(eff.team, eff.teamTimeZone);
     this.caps.team = team?.store;
     // A new zone makes every personal cap fresh: its windows move, so this window's journal is counted again.
@@ -424,7 +424,7 @@ export class Gateway implements RunningGateway {
   }
 
   /** Applies settings (or a team.json change) live; serialised, so overlapping changes apply in order. Swaps only the parts that changed. */
-  private apply(config: Config): Promise<void> {
+  private apply(config: Config, prices?: { table: PriceTable; info: PriceTableInfo }): Promise<void> {
     // After a change that failed (its caller heard why), the next one still applies.
     this.applying = this.applying.catch(() => undefined).then(async () => {
       this.currentConfig = config;
@@ -433,9 +433,10 @@ export class Gateway implements RunningGateway {
         this.res.team = config.teamLedger ? await this.openTeam(config) : undefined;
         await team?.close();
       }
-      const { next, counted } = await this.assemble(config, this.ctx);
+      const { next, counted } = await this.assemble(config, this.ctx, prices?.table ?? this.prices.table);
       this.log.setLevel(config.logLevel);
       this.ctx = next;
+      if (prices) this.prices = prices; // a new price table is in force once a context priced by it is
       await counted;
       this.res.alerts?.configure(alertSettings(next.config, next.user, this.options.simulator !== undefined));
       await this.replayQuotas(next);

@@ -10,6 +10,7 @@ import { chmod, open, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { FILE_MODE, privateDir } from "../ledger/privateFiles";
+import { perMillionToPicosPerToken } from "./money";
 import type { PriceTableDto } from "../protocol";
 import { BUILT_IN_PRICES, DEFAULT_PRICE_REGION, type PriceRow, type PriceTable } from "./prices";
 
@@ -17,11 +18,39 @@ export const PRICE_FILE_NAME = "aws-prices.json";
 /** A table older than this is flagged in status and the dashboard. */
 export const STALE_AFTER_DAYS = 60;
 
-/** No Bedrock model is free per token: a row of 0 is a bad fetch or an edit, and would make calls free. */
+/** At most this many digits before the point: under $1,000,000 per 1M tokens, far above any Bedrock price. */
+const MAX_WHOLE_DIGITS = 6;
+/** At most this many after it: one pico-dollar, the resolution money is kept in. */
+const MAX_DECIMALS = 12;
+
+/**
+ * Why a per-1M USD figure (a decimal string) cannot be a price, or undefined when it can: it is
+ * converted here exactly as the PriceBook converts it, so a figure that passes is one the gateway
+ * can price. No Bedrock model is free per token: a row of 0 (or one that rounds to $0 per token) is
+ * a bad fetch or an edit, and would make calls free.
+ */
+export function perMillionRateProblem(value: string): string | undefined {
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(value);
+  if (!m) return "a decimal USD amount per 1M tokens";
+  if (m[1]!.replace(/^0+/, "").length > MAX_WHOLE_DIGITS) return `${value.length > 24 ? `${value.slice(0, 24)}…` : value} is not a price per 1M tokens (at most ${MAX_WHOLE_DIGITS} digits before the point)`;
+  if (!/[1-9]/.test(value)) return "a price above 0 (no Bedrock model is free per token)";
+  let perToken: bigint;
+  try {
+    perToken = perMillionToPicosPerToken(Number(value)); // as the PriceBook reads the table's numbers
+  } catch (err) {
+    return `${value} cannot be priced (${(err as Error).message})`;
+  }
+  if (perToken <= 0n) return `${value} per 1M tokens is $0 per token (under a pico-dollar): a price above 0 (no Bedrock model is free per token)`;
+  if ((m[2] ?? "").length > MAX_DECIMALS) return `${value} has more than ${MAX_DECIMALS} decimals (finer than a pico-dollar)`;
+  return undefined;
+}
+
 const decimal = z
   .string()
-  .regex(/^\d+(\.\d+)?$/, "a decimal USD amount per 1M tokens")
-  .refine((v) => /[1-9]/.test(v), "a price above 0 (no Bedrock model is free per token)");
+  .superRefine((v, ctx) => {
+    const problem = perMillionRateProblem(v);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+  });
 const ratesSchema = z.strictObject({
   input: decimal,
   output: decimal,

@@ -11,7 +11,9 @@ import { ConverseCommand } from "@aws-sdk/client-bedrock-runtime";
 import { API_PATHS, DASHBOARD_PATHS, type PricesResponse, type StatusResponse } from "../../server/protocol";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { FakePricing, type FakeProduct } from "../support/fakePricing";
-import { clientFor, CREDENTIALS } from "../support/harness";
+import { validated } from "../../server/config/load";
+import type { Logger } from "../../server/log";
+import { clientFor, CREDENTIALS, startHarness } from "../support/harness";
 import { cliEnv, run, serve, type Served } from "../support/cliProcess";
 import { readyUrl, startLsp } from "../support/lspProcess";
 
@@ -195,4 +197,66 @@ describe("prices update (AWS Price List)", function () {
       await lsp.stop();
     }
   });
+});
+
+describe("a price file that validates only in form (figures the gateway cannot price)", function () {
+  this.timeout(60_000);
+  const badFile = (rates: { input: string; output: string }) =>
+    JSON.stringify({ version: 1, source: "AWS Price List", fetchedAt: new Date().toISOString(), region: "us-east-1", rows: { [NOVA_MICRO]: rates }, missing: [] });
+  const NOVA_MICRO = "amazon.nova-micro-v1:0";
+  const converse = (client: ReturnType<typeof clientFor>) =>
+    client.send(new ConverseCommand({ modelId: NOVA_LITE, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 1000 } }));
+
+  it("written while the gateway runs: it is refused naming the file and the figure, the table in force stays, and a tightened cap still applies", async () => {
+    const logs: string[] = [];
+    const log = { debug() {}, info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error: (m: string) => logs.push(m), setLevel() {} } as unknown as Logger;
+    const h = await startHarness({ caps: [{ id: "monthly", window: "month", limitUsd: 100 }] }, { log });
+    try {
+      const file = path.join(h.ledgerDir, "aws-prices.json");
+      await writeFile(file, badFile({ input: "9".repeat(400), output: "0.14" }), { mode: 0o600 });
+      await eventually(async () => logs.some((l) => /the prices in force stay/.test(l)), "the gateway reads the new price file");
+      const refused = logs.find((l) => /the prices in force stay/.test(l))!;
+      assert.ok(refused.includes(file), refused);
+      assert.match(refused, /rows\.amazon\.nova-micro-v1:0\.input: 9{24}… is not a price per 1M tokens/);
+      assert.ok(!logs.some((l) => /AWS Price List .* in force/.test(l)), "the bad table is never said to be in force");
+      assert.equal((await getJson<StatusResponse>(`${h.gateway.url}${API_PATHS.status}`)).prices?.source, "built-in");
+
+      // The user tightens the cap: the change applies, and a call that could pass it is refused.
+      await h.gateway.reconfigure(validated({ port: 0, upstreamEndpoint: h.fake.url, ledgerDir: h.ledgerDir, user: "tester", timeZone: "UTC", caps: [{ id: "monthly", window: "month", limitUsd: 0.000001 }] }, "test"));
+      await assert.rejects(converse(h.client), (err: Error) => {
+        assert.equal(err.name, "ServiceQuotaExceededException");
+        assert.match(err.message, /cap "monthly"/);
+        return true;
+      });
+      assert.equal(h.fake.hits.length, 0, "the refused call never reached Bedrock");
+    } finally {
+      await h.close();
+    }
+  });
+
+  for (const [what, rates, problem] of [
+    ["an input price of 400 nines (Infinity as a number)", { input: "9".repeat(400), output: "0.14" }, /rows\.amazon\.nova-micro-v1:0\.input: 9{24}… is not a price per 1M tokens/],
+    ["an output price under a pico-dollar per token ($0 per call)", { input: "0.035", output: "0.0000000000001" }, /rows\.amazon\.nova-micro-v1:0\.output: 0\.0000000000001 per 1M tokens is \$0 per token/],
+  ] as const) {
+    it(`at start-up, ${what}: the start stops with an error naming aws-prices.json and the figure`, async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), "bb-prices-bad-"));
+      try {
+        const ledger = path.join(dir, "ledger");
+        const { mkdir } = await import("node:fs/promises");
+        await mkdir(ledger, { recursive: true, mode: 0o700 });
+        await writeFile(path.join(ledger, "aws-prices.json"), badFile(rates), { mode: 0o600 });
+        const started = await serve(["--port", "0", "--ledger", ledger, "--upstream", "http://127.0.0.1:9"], cliEnv()).catch((err: Error) => err);
+        if (!(started instanceof Error)) {
+          started.child.kill("SIGTERM");
+          await started.exited;
+          assert.fail("the gateway started with a price file it cannot price");
+        }
+        assert.match(started.message, /exited with 1 before listening/);
+        assert.match(started.message, /aws-prices\.json is not a valid price file/);
+        assert.match(started.message, problem);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });
