@@ -47,7 +47,7 @@ export function webhookChannel(url: string): AlertChannel {
 
 /** The SNS Subject: ASCII, one line, at most 100 characters. */
 export function snsSubject(alert: AlertMessage): string {
-  const what = alert.threshold === "warn" ? "over its limit (warn)" : `at ${alert.threshold}%`;
+  const what = alert.threshold === "warn" ? (alert.spentUsd > alert.limitUsd ? "over its limit (warn)" : "let a call through that could pass its limit (warn)") : `at ${alert.threshold}%`;
   return `Bedrock Budget: cap ${alert.capId} ${what}`.replace(/[^\x20-\x7e]/g, "?").slice(0, 100);
 }
 

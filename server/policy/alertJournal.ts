@@ -17,7 +17,7 @@ export type AlertChannelName = "webhook" | "sns";
 
 /** One alert as its channels send it: what crossed, and the words. */
 export interface AlertMessage {
-  /** capId@windowStart#threshold (or #warn for a warn-action cap over its limit). */
+  /** capId@windowStart#threshold (or #warn for a warn-action cap that let a call through that could pass its limit). */
   key: string;
   /** The notified keys this alert covers (the lower thresholds it implies), so they never fire later in the window. */
   covers: string[];

@@ -7,6 +7,7 @@
  * pending and goes out on the next start, even when its window has ended by then (its text says so).
  */
 import type { Logger } from "../log";
+import { usdToPicos } from "../metering/money";
 import { crossingMessage, keysCovered, newCrossings, type CapFigures, type Crossing } from "../shared/alertCrossings";
 import type { AlertChannel } from "./alertChannels";
 import type { AlertChannelName, AlertJournal, AlertMessage } from "./alertJournal";
@@ -14,8 +15,9 @@ import type { AlertChannelName, AlertJournal, AlertMessage } from "./alertJourna
 /** What the gateway's call path may tell the alert channels (the `warn` cap action calls it). */
 export interface CapAlerts {
   /**
-   * A cap whose action is `warn` let a call through past its limit: its channels are told, once per
-   * cap and window. Never throws, never waits (sending happens in the background).
+   * A cap whose action is `warn` let through a call whose worst case could take it past its limit
+   * (spent may still be under it): its channels are told, once per cap and window. Never throws,
+   * never waits (sending happens in the background).
    */
   capWarned(capId: string): void;
 }
@@ -53,9 +55,18 @@ export function alertOf(crossing: Crossing, thresholds: number[], user: string):
   };
 }
 
-/** The alert for a `warn` cap that let a call through past its limit. */
+/**
+ * The alert for a `warn` cap that let through a call that could take it past its limit. The call
+ * is let through on its worst case, before it costs anything, so the cap's spend may still be under
+ * the limit: the words say "is over its limit" only when it is.
+ */
 export function warnAlertOf(cap: CapFigures, user: string): AlertMessage {
   const word = { day: "today", week: "this week", month: "this month" }[cap.window];
+  const figures = `$${cap.spentUsd.toFixed(2)} of $${cap.limitUsd.toFixed(2)} spent ${word}`;
+  const what =
+    usdToPicos(cap.spentExact) > usdToPicos(cap.limitExact)
+      ? `is over its limit (${figures}); calls still go through and are marked in the ledger.`
+      : `let through a call that could take it past its limit (${figures}); calls past the limit still go through and are marked in the ledger.`;
   return {
     key: `${cap.id}@${cap.windowStart}#warn`,
     covers: [],
@@ -65,7 +76,7 @@ export function warnAlertOf(cap: CapFigures, user: string): AlertMessage {
     limitUsd: cap.limitUsd,
     window: cap.window,
     resetsAt: cap.resetsAt,
-    text: `Bedrock Budget: cap "${cap.id}" (action warn) is over its limit: $${cap.spentUsd.toFixed(2)} of $${cap.limitUsd.toFixed(2)} ${word}; calls go through and are marked in the ledger. (user ${user})`,
+    text: `Bedrock Budget: cap "${cap.id}" (action warn) ${what} (user ${user})`,
   };
 }
 

@@ -138,7 +138,7 @@ describe("alert channels (CLI)", function () {
       await receiver.received(2);
       const texts = receiver.hits.map((h) => (h.body as { text: string }).text).sort();
       assert.deepEqual(texts, [
-        'Bedrock Budget: cap "daily" (action warn) is over its limit: $1.20 of $1.00 today; calls go through and are marked in the ledger. (user alice)',
+        'Bedrock Budget: cap "daily" (action warn) is over its limit ($1.20 of $1.00 spent today); calls still go through and are marked in the ledger. (user alice)',
         // A warn cap refuses nothing at 100%: the threshold alert says what really happens.
         'Bedrock Budget: cap "daily" is used up: $1.20 of $1.00 today. Calls still go through (action warn) and are counted past the limit; each is marked in the ledger. (user alice)',
       ].sort());

@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { silentLogger } from "../../../server/log";
-import type { AlertChannel } from "../../../server/policy/alertChannels";
+import { snsSubject, type AlertChannel } from "../../../server/policy/alertChannels";
 import { AlertJournal, ALERTS_FILE, type AlertChannelName, type AlertMessage } from "../../../server/policy/alertJournal";
 import { AlertDispatcher, failureReason } from "../../../server/policy/alerts";
 import type { CapFigures } from "../../../server/shared/alertCrossings";
@@ -148,6 +148,37 @@ describe("alert dispatcher", () => {
     await channel.attempted(1);
     await d.close();
     assert.deepEqual(channel.attempts, ["daily@2026-11-29T00:00:00.000Z#50"]);
+  });
+
+  it("a warn cap's alert says the cap could pass its limit while its spend is under it, and over its limit only once it is", async () => {
+    const sent: AlertMessage[] = [];
+    const channel = new RecordingChannel(0);
+    const send = channel.send.bind(channel);
+    channel.send = async (alert) => (sent.push(alert), send(alert));
+    let spent = 9.6; // a call with a $1 worst case went through at $9.60 of $10: it could pass the limit
+    const { d } = await dispatcher(channel, () => [{ ...cap(spent), action: "warn" }], undefined);
+    await channel.attempted(1); // the 80% crossing
+    d.capWarned("daily");
+    await channel.attempted(2);
+    await d.close();
+    const warn = sent.find((a) => a.threshold === "warn")!;
+    assert.doesNotMatch(warn.text, /over its limit/, "$9.60 of $10.00 is not over");
+    assert.match(warn.text, /let through a call that could take it past its limit \(\$9\.60 of \$10\.00 spent today\)/);
+    assert.equal(snsSubject(warn), "Bedrock Budget: cap daily let a call through that could pass its limit (warn)");
+
+    await rm(dir, { recursive: true, force: true });
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-alerts-"));
+    sent.length = 0;
+    channel.attempts.length = 0;
+    spent = 10.4;
+    const { d: over } = await dispatcher(channel, () => [{ ...cap(spent), action: "warn" }], undefined);
+    await channel.attempted(1);
+    over.capWarned("daily");
+    await channel.attempted(2);
+    await over.close();
+    const overWarn = sent.find((a) => a.threshold === "warn")!;
+    assert.match(overWarn.text, /is over its limit \(\$10\.40 of \$10\.00 spent today\)/);
+    assert.equal(snsSubject(overWarn), "Bedrock Budget: cap daily over its limit (warn)");
   });
 
   it("tells the channels once per cap and window when a warn cap lets a call through past its limit", async () => {
