@@ -3,6 +3,7 @@
  * AmazonBedrockFoundationModels) to the price table's model rows: which row a product names,
  * which token kind it prices, and at what USD per 1M tokens. No I/O.
  */
+import { perMillionRateProblem } from "../metering/priceFile";
 import type { PriceRow, PriceTable } from "../metering/prices";
 
 export const PRICE_LIST_SERVICE_CODES = ["AmazonBedrock", "AmazonBedrockFoundationModels"] as const;
@@ -63,8 +64,11 @@ export function parsePriceListItem(json: string, regionCode: string): PriceListE
   const perMillion = usdPer1MOf(usd, unit);
   if (perMillion === undefined) return { usagetype, reason: `price ${JSON.stringify(usd)} per ${JSON.stringify(unit)} is not a per-token price this reads` };
   // A $0 on-demand token price is not what Bedrock bills (a placeholder or promotional SKU): taking
-  // it would make the row's calls free, so the row keeps the built-in figure.
+  // it would make the row's calls free, so the row keeps the built-in figure. So is one under a
+  // pico-dollar per token (the price book would charge $0), and one the price file could not hold.
   if (!/[1-9]/.test(perMillion)) return { usagetype, reason: `price ${JSON.stringify(usd)} per ${JSON.stringify(unit)} is $0, which no on-demand model bills` };
+  const problem = perMillionRateProblem(perMillion);
+  if (problem !== undefined) return { usagetype, reason: `price ${JSON.stringify(usd)} per ${JSON.stringify(unit)}: ${problem}` };
   return { name, kind, scope: /global/i.test(usagetype) ? "global" : "regional", usdPer1M: perMillion, usagetype };
 }
 

@@ -145,6 +145,27 @@ describe("prices update (AWS Price List)", function () {
     assert.equal(rows[0]!.costPicos, String(2000n * 400_000n + 100n * 3_200_000n));
   });
 
+  it("a Price List SKU under a pico-dollar per token is not taken (calls would be free): the row keeps the built-in figure and the update says why", async () => {
+    const tiny = await FakePricing.start(CREDENTIALS, [
+      // $1e-13 per 1M tokens: above 0 as written, $0 per token once priced.
+      bedrock({ model: "Nova Lite", inferenceType: "Input tokens", usagetype: "USE1-NovaLite-input-tokens" }, "1K tokens", "0.0000000000000001"),
+      bedrock({ model: "Nova Lite", inferenceType: "Output tokens", usagetype: "USE1-NovaLite-output-tokens" }, "1K tokens", "0.0032000000"),
+      bedrock({ model: "Nova Pro", inferenceType: "Input tokens", usagetype: "USE1-NovaPro-input-tokens" }, "1K tokens", "0.0009000000"),
+      bedrock({ model: "Nova Pro", inferenceType: "Output tokens", usagetype: "USE1-NovaPro-output-tokens" }, "1K tokens", "0.0036000000"),
+    ]);
+    try {
+      const out = await run(["prices", "update", "--ledger", ledger, "--region", "us-east-1"], cliEnv({ AWS_ENDPOINT_URL_PRICING: tiny.url }));
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stdout, /products not read: USE1-NovaLite-input-tokens \(price "0\.0000000000000001" per "1K tokens": 0\.0000000000001 per 1M tokens is \$0 per token/);
+      const written = JSON.parse(await readFile(path.join(ledger, "aws-prices.json"), "utf8")) as { rows: Record<string, unknown>; missing: string[] };
+      assert.equal(written.rows[NOVA_LITE], undefined, "Nova Lite keeps its built-in figure");
+      assert.ok(written.missing.includes(NOVA_LITE));
+      assert.deepEqual(written.rows[NOVA_PRO], { input: "0.9", output: "3.6" });
+    } finally {
+      await tiny.close();
+    }
+  });
+
   it("status flags a price table older than 60 days, and names a fresh one's date", async () => {
     const old = new Date(Date.now() - 90 * 86_400_000).toISOString();
     const { mkdir } = await import("node:fs/promises");

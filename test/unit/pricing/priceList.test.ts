@@ -50,6 +50,13 @@ describe("price list mapping", () => {
       assert.ok(free && isSkipped(free), `${usd} is skipped`);
       assert.match(free.reason, /is \$0, which no on-demand model bills/);
     }
+    // Above 0 as written but under a pico-dollar per token: the price book would charge $0.
+    const subPico = parsePriceListItem(item({ inferenceType: "Input tokens", usagetype: "USE1-NovaPro-input-tokens" }, "1K tokens", "0.0000000000000001"), "us-east-1");
+    assert.ok(subPico && isSkipped(subPico), "a sub-pico price is skipped");
+    assert.match(subPico.reason, /0\.0000000000001 per 1M tokens is \$0 per token/);
+    // Larger than any price (the price file could not hold it): skipped too.
+    const huge = parsePriceListItem(item({ inferenceType: "Input tokens", usagetype: "USE1-NovaPro-input-tokens" }, "1M tokens", "9".repeat(40)), "us-east-1");
+    assert.ok(huge && isSkipped(huge) && /is not a price per 1M tokens/.test(huge.reason));
   });
 
   it("takes global SKUs for rows with a regional premium, regional ones otherwise, and only whole rows", () => {
