@@ -108,6 +108,20 @@ async function handleRead(
   const who: Identity = { ...identify(req, route.operation, modelId, ctx.now(), tagged.tags), ...caller };
   const x = { ctx, req, res, forward, scope, tagged, who };
 
+  // What refuses a call without a ledger record is checked before the usage plan counts it: a
+  // request the quota counted must be journaled, or a restart's recount gives it back.
+  const metered = route.kind === "model" && json && isMetered(route.operation) ? { operation: route.operation, json } : undefined;
+  const guardrailPricing = route.kind === "guardrail" && json ? ctx.config.guardrailPricing : undefined;
+  let guardrailUnits: number | undefined;
+  if ((metered || guardrailPricing) && tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
+  if (guardrailPricing && json) {
+    try {
+      guardrailUnits = guardrailTextUnits(json); // the body as checkRequestBody parsed it: one parse per call
+    } catch (err) {
+      return answer(res, validation(`Bedrock Budget could not read the request body: ${(err as Error).message}`));
+    }
+  }
+
   // The caller's usage plan (rate, quotas) before anything is estimated or reserved.
   while (!ctx.admissions.open) {
     const shut = await atGate(ctx);
@@ -117,11 +131,9 @@ async function handleRead(
   if (stopped) return answer(res, stopped);
 
   try {
-    if (route.kind === "model" && json && route.operation !== "CountTokens" && route.operation !== "ApplyGuardrail") {
-      return await meter(x, route, route.operation, json, auth.region, body);
-    }
-    if (route.kind === "guardrail" && json && ctx.config.guardrailPricing) {
-      return await meterGuardrail(x, route, ctx.config.guardrailPricing, json);
+    if (route.kind === "model" && metered) return await meter(x, route, metered.operation, metered.json, auth.region, body);
+    if (route.kind === "guardrail" && guardrailPricing && guardrailUnits !== undefined) {
+      return await meterGuardrail(x, route, guardrailPricing, guardrailUnits);
     }
     // CountTokens is free and ApplyGuardrail is billed per text unit, not per token: forwarded as
     // they are and journaled at $0; other paths only when unmetered calls are allowed.
@@ -198,8 +210,7 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
   const requestedTier = operation === "InvokeModel" || operation === "InvokeModelWithResponseStream" ? appliedTierFromHeaders(req.headers) : undefined;
   const asked = estimateParsed(operation, route.modelId, json, ctx.prices, requestedTier, pricing);
 
-  const { tagged } = x;
-  if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
+  const { tagged } = x; // its tags were checked before the usage plan counted it
   // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
   const asCalled = { ...x.who, operation };
   const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, ...(requestedTier ? { requestedTier } : {}), scope: pricing, ...(downgradeProfiles ? { downgradeProfiles } : {}), subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags } });
@@ -272,17 +283,10 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
 }
 
 /** ApplyGuardrail with configured prices: reserved per text unit, charged by the policy units it reports. */
-async function meterGuardrail(x: Exchange & { who: Identity }, route: Extract<Route, { kind: "guardrail" }>, pricing: GuardrailPricing, json: JsonObject): Promise<void> {
+async function meterGuardrail(x: Exchange & { who: Identity }, route: Extract<Route, { kind: "guardrail" }>, pricing: GuardrailPricing, units: number): Promise<void> {
   const { ctx, res, forward, scope } = x;
-  let units: number;
-  try {
-    units = guardrailTextUnits(json); // the body as checkRequestBody parsed it: one parse per call
-  } catch (err) {
-    return answer(res, validation(`Bedrock Budget could not read the request body: ${(err as Error).message}`));
-  }
+  // Its text units and tags were read before the usage plan counted it.
   const estimate = guardrailEstimate(route.guardrailId, units, pricing);
-  const { tagged } = x;
-  if (tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
   while (!ctx.admissions.open) {
     const shut = await atGate(ctx);
     if (shut) return answer(res, shut);

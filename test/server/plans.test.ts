@@ -93,6 +93,35 @@ describe("usage plans: rate limits and quotas per caller, through the real SDK",
       await h.close();
     }
   });
+
+  it("a call refused for bad tags uses none of the quota (a restart, which recounts the journal, would not count it either)", async () => {
+    const config = { rateLimit: { requestsPerDay: 2 } };
+    const h = await startHarness(config);
+    try {
+      const tagged = new BedrockRuntimeClient({ region: "us-east-1", endpoint: h.gateway.url, credentials: CREDENTIALS, maxAttempts: 1 });
+      const tooMany = Array.from({ length: 20 }, (_, i) => `k${i}=v`).join(",");
+      tagged.middlewareStack.add(
+        (next) => async (args) => {
+          (args.request as { headers: Record<string, string> }).headers["x-bedrock-budget-tags"] = tooMany;
+          return next(args);
+        },
+        { step: "build", name: "bedrockBudgetTags" },
+      );
+      for (let i = 0; i < 2; i++) {
+        const err = (await tagged.send(invoke()).catch((e: unknown) => e)) as Error;
+        assert.equal(err.name, "ValidationException");
+        assert.match(err.message, /X-Bedrock-Budget-Tags header has 20 tags/);
+      }
+      tagged.destroy();
+      await h.client.send(invoke()); // the quota's 2 requests are still there
+      await h.client.send(invoke());
+      const err = (await h.client.send(invoke()).catch((e: unknown) => e)) as Error;
+      assert.equal(err.name, "ServiceQuotaExceededException");
+      assert.equal(h.fake.hits.length, 2);
+    } finally {
+      await h.close();
+    }
+  });
 });
 
 describe("usage plans: temporary credentials (SSO, an assumed role) refreshed mid-day", function () {
