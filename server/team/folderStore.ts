@@ -212,14 +212,15 @@ export class FolderTeamEngine implements TeamEngine {
     } catch (err) {
       if (this.held.delete(req.callId)) this.engine.release(req.callId);
       this.dirty = true;
-      this.setReachable(false, `team ledger folder ${this.o.dir}: ${(err as Error).message}`);
+      this.setReachable(false, this.folderError(err));
       return this.unavailable(req.capIds);
     }
   }
 
   private unavailable(capIds: string[]): TeamReserveResult {
     if (this.o.unavailable === "personalOnly") return { ok: true, capIds, unchecked: true };
-    return { ok: false, capId: capIds[0]!, message: unreachableMessage(this.o.dir, capIds) };
+    const why = this.unreachableReason();
+    return { ok: false, capId: capIds[0]!, message: `${unreachableMessage(this.o.dir, capIds)}${why ? ` Why: ${why}.` : ""}` };
   }
 
   async extend(callId: string, extra: Picos, now: Date): Promise<{ ok: true } | { ok: false; message: string }> {
@@ -332,8 +333,7 @@ export class FolderTeamEngine implements TeamEngine {
         this.setReachable(true);
         this.applyOthers();
       } catch (err) {
-        const why = (err as Error).message;
-        this.setReachable(false, why.startsWith("team ledger folder ") ? why : `team ledger folder ${this.o.dir}: ${why}`);
+        this.setReachable(false, this.folderError(err));
       }
     });
     return this.syncing;
@@ -430,13 +430,21 @@ export class FolderTeamEngine implements TeamEngine {
         const st = await stat(full).catch(() => undefined);
         const sig = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : undefined;
         if (sig !== undefined && this.seen.get(name) === sig) return; // unchanged since last read
-        if (sig !== undefined) this.seen.set(name, sig);
         const keeps = this.lastGood.has(name) ? "its last good figures still count" : "skipped";
-        const read = await readRegularFile(full, SPEND_FILE_MAX_BYTES).catch((err: Error) => ({ kind: "refused" as const, why: err.message }));
+        let read: Awaited<ReturnType<typeof readRegularFile>>;
+        try {
+          read = await readRegularFile(full, SPEND_FILE_MAX_BYTES);
+        } catch (err) {
+          // An I/O error says nothing of the file: read it again next round. With no earlier good
+          // copy, that member's spend is unknown, so the team's figure is too.
+          if (this.lastGood.has(name)) return this.refuse(full, `${(err as Error).message}; ${keeps}, and it is read again at the next sync`, "warn");
+          throw new Error(`team ledger folder ${this.o.dir}: cannot read ${full} (${(err as Error).message}), so that member's spend is unknown; it is read again at the next sync`);
+        }
         if (read.kind === "absent") return void present.delete(name); // renamed away meanwhile: next round
         if (read.kind === "refused") return this.refuse(full, `${read.why}; ${keeps}`, "warn");
         const parsed = parseSpendFile(read.text);
         if (!parsed.ok) return this.refuse(full, `${parsed.error}; ${keeps}`, "warn");
+        if (sig !== undefined) this.seen.set(name, sig); // only a file read and understood is not read again
         this.refusals.delete(full);
         this.lastGood.set(name, parsed.file);
       }),
@@ -470,6 +478,12 @@ export class FolderTeamEngine implements TeamEngine {
       }
     }
     for (const key of [...this.applied.keys()]) if (!current.has(key)) this.applied.delete(key);
+  }
+
+  /** An error of the folder as the log and the refusals say it (naming the folder once). */
+  private folderError(err: unknown): string {
+    const why = (err as Error).message;
+    return why.startsWith("team ledger folder ") ? why : `team ledger folder ${this.o.dir}: ${why}`;
   }
 
   /** Why the folder is unreachable now (undefined while it is reachable). */
