@@ -88,6 +88,8 @@ export class AlertDispatcher implements CapAlerts {
   private readonly claimed = new Map<AlertChannelName, Set<string>>();
   /** One chain per channel: its alerts go out one at a time, in order. */
   private readonly queues = new Map<AlertChannelName, Promise<void>>();
+  /** Keys in each channel's queue now (waiting or being sent): what configure() need not queue again. */
+  private readonly queued = new Map<AlertChannelName, Set<string>>();
   private readonly resumed = new Set<AlertChannelName>();
   private readonly wakers = new Set<() => void>();
   private readonly aborter = new AbortController();
@@ -108,7 +110,11 @@ export class AlertDispatcher implements CapAlerts {
     private readonly closeGraceMs: number = ALERT_CLOSE_GRACE_MS,
   ) {}
 
-  /** New targets or thresholds; alerts a previous run left pending go out on their channel's first configuration. */
+  /**
+   * New targets or thresholds. Alerts journaled pending and not in a queue go out on their channel:
+   * those a previous run left, and those whose channel was turned off while they waited (turned on
+   * again, it sends them).
+   */
   configure(settings: AlertSettings): void {
     if (this.closed) return;
     this.thresholds = settings.thresholds;
@@ -130,10 +136,12 @@ export class AlertDispatcher implements CapAlerts {
       this.ticker.unref();
     }
     for (const channel of this.channels) {
-      if (this.resumed.has(channel.name)) continue;
+      const firstRun = !this.resumed.has(channel.name);
       this.resumed.add(channel.name);
+      const queued = this.queued.get(channel.name);
       for (const alert of this.journal.unfinished(channel.name)) {
-        this.log.warn(`alerts: ${channel.name}: sending again "${alert.key}", which a previous run left unconfirmed`);
+        if (queued?.has(alert.key)) continue;
+        this.log.warn(`alerts: ${channel.name}: sending again "${alert.key}", which ${firstRun ? "a previous run left unconfirmed" : "was left unsent while the channel was off"}`);
         this.enqueue(channel.name, alert, true);
       }
     }
@@ -198,21 +206,28 @@ export class AlertDispatcher implements CapAlerts {
     if (!claimed) this.claimed.set(name, (claimed = new Set()));
     const keys = [alert.key, ...alert.covers];
     for (const key of keys) claimed.add(key);
+    let queued = this.queued.get(name);
+    if (!queued) this.queued.set(name, (queued = new Set()));
+    queued.add(alert.key);
     const previous = this.queues.get(name) ?? Promise.resolve();
     this.queues.set(
       name,
       previous.then(async () => {
-        if (this.closed) return;
-        if (!alreadyPending) {
-          try {
-            await this.journal.pending(name, alert, this.now());
-          } catch (err) {
-            // Unjournaled, it is not sent (a restart could not know it was): the next check tries again.
-            for (const key of keys) claimed!.delete(key);
-            return this.log.error(`alerts: ${name}: cannot journal "${alert.key}" (${(err as Error).message}); not sent yet`);
+        try {
+          if (this.closed) return;
+          if (!alreadyPending) {
+            try {
+              await this.journal.pending(name, alert, this.now());
+            } catch (err) {
+              // Unjournaled, it is not sent (a restart could not know it was): the next check tries again.
+              for (const key of keys) claimed!.delete(key);
+              return this.log.error(`alerts: ${name}: cannot journal "${alert.key}" (${(err as Error).message}); not sent yet`);
+            }
           }
+          await this.deliver(name, alert);
+        } finally {
+          queued!.delete(alert.key);
         }
-        await this.deliver(name, alert);
       }),
     );
   }
@@ -220,7 +235,7 @@ export class AlertDispatcher implements CapAlerts {
   private async deliver(name: AlertChannelName, alert: AlertMessage): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const channel = this.channels.find((c) => c.name === name);
-      if (this.closed || !channel) return; // stays pending: sent on the next start with this channel
+      if (this.closed || !channel) return; // stays pending: sent when the channel is configured again, or on the next start
       try {
         await channel.send(lateNoted(alert, this.now()), this.aborter.signal);
         this.log.info(`alerts: ${name}: sent "${alert.key}"`);

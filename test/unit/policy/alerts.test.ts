@@ -139,6 +139,40 @@ describe("alert dispatcher", () => {
     assert.deepEqual(journal.unfinished("webhook"), [], "journaled sent, not left pending to go out twice");
   });
 
+  it("an alert left unsent while its webhook was turned off goes out when the webhook is turned on again, without a restart", async () => {
+    const attempts: string[] = [];
+    const waiters: (() => void)[] = [];
+    let d!: AlertDispatcher;
+    const settings = (on: boolean) => ({ targets: on ? { webhook: "http://127.0.0.1:1/hook" } : {}, thresholds: [50], user: "alice" });
+    const channel = (target: string): AlertChannel => ({
+      name: "webhook",
+      target,
+      async send(alert) {
+        attempts.push(alert.key);
+        for (const wake of waiters.splice(0)) wake();
+        if (attempts.length === 1) {
+          d.configure(settings(false)); // the user turns the webhook off while the first send fails
+          throw new Error("the webhook answered HTTP 500");
+        }
+      },
+      close() {},
+    });
+    const { journal } = await AlertJournal.open(dir, NOW);
+    d = new AlertDispatcher(journal, () => [cap(6), { ...cap(6), id: "weekly" }], (_name, target) => channel(target), silentLogger(), () => NOW, { attempts: 3, baseMs: 1 });
+    d.configure(settings(true));
+    // Both alerts were journaled pending and found the channel gone: the second is journaled only
+    // once the first left the queue, and finds no channel in the same turn.
+    for (let i = 0; i < 1000 && journal.unfinished("webhook").length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.equal(journal.unfinished("webhook").length, 2);
+    assert.equal(attempts.length, 1);
+
+    d.configure(settings(true)); // turned on again
+    while (attempts.length < 3) await new Promise<void>((resolve) => waiters.push(resolve));
+    await d.close();
+    assert.deepEqual(attempts.slice(1).sort(), ["daily@2026-11-29T00:00:00.000Z#50", "weekly@2026-11-29T00:00:00.000Z#50"]);
+    assert.deepEqual(journal.unfinished("webhook"), [], "both journaled sent");
+  });
+
   it("alerts on spend no local call brought (a team cap moved by other machines): the caps are looked at on a timer too", async () => {
     const channel = new RecordingChannel(0);
     let spent = 1;
