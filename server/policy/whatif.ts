@@ -12,7 +12,9 @@ import { stoppedAtGateway } from "../ledger/outcomes";
 import { capAction, capId, type CapConfig, type Config } from "../config/schema";
 import { estimateFromParts, worstCaseCost } from "../metering/estimate";
 import { picosToDecimalString, type Picos } from "../metering/money";
+import { parseModelId } from "../metering/modelId";
 import { costOf, type PriceBook } from "../metering/prices";
+import type { ResolvedProfile } from "../metering/profiles";
 import type { TokenUsage } from "../metering/types";
 import type { CallRecord, Outcome, WhatIfResponse } from "../protocol";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CallWorstCase } from "./capActions";
@@ -155,6 +157,7 @@ export function capsStep(caps: CapConfig[], timeZone: string, prices: PriceBook)
 }
 
 const max = (a: Picos, b: Picos) => (a > b ? a : b);
+const min = (a: Picos, b: Picos) => (a < b ? a : b);
 const inputTokensOf = (u: TokenUsage) => u.inputTokens + u.cacheReadInputTokens + u.cacheWrite5mInputTokens + u.cacheWrite1hInputTokens;
 const usesCache = (u: TokenUsage) => u.cacheWrite5mInputTokens + u.cacheWrite1hInputTokens > 0;
 
@@ -162,21 +165,45 @@ const usesCache = (u: TokenUsage) => u.cacheWrite5mInputTokens + u.cacheWrite1hI
  * A journaled call's worst case, split as the cap actions need it: the journal keeps the worst case
  * but not the request, so the input is taken as used and the output limit is what the recorded
  * worst case leaves after it, at the price book's rates (at least the tokens the answer used).
+ * An id that names no model (an application inference profile's ARN) is priced as the model the
+ * journal recorded behind it, as the gateway priced it. A worst case rebuilt from rates the
+ * journal does not pin down (the dearest rate of an unknown model, or the record's model with the
+ * profile's routing unknown) never weighs more than the one the gateway reserved for real.
  */
 export function worstCaseOfRecord(call: Pick<ReplayCall, "record" | "modelId" | "amount">, prices: PriceBook): CallWorstCase {
   const usage = call.record.usage;
-  const rates = prices.rates(call.modelId, { inputTokens: inputTokensOf(usage) });
+  const behind = modelBehind(call);
+  const rates = prices.rates(call.modelId, { inputTokens: inputTokensOf(usage), ...behind });
   const fixed = worstCaseCost(inputTokensOf(usage), 0, rates, usesCache(usage));
   const left = call.amount - fixed;
   const fromWorst = rates.output > 0n && left > 0n ? Number(left / rates.output) : 0;
   const maxOutputTokens = Math.max(usage.outputTokens, fromWorst);
+  const rebuilt = fixed + BigInt(maxOutputTokens) * rates.output;
+  const guessed = !rates.known || behind.profile !== undefined || behind.invokedModelId !== undefined;
   return {
     modelId: call.modelId,
-    worstCasePicos: max(call.amount, fixed + BigInt(maxOutputTokens) * rates.output),
-    fixedPicos: fixed,
+    worstCasePicos: guessed ? call.amount : max(call.amount, rebuilt),
+    fixedPicos: guessed ? min(fixed, call.amount) : fixed,
     outputRatePicos: rates.output,
     maxOutputTokens,
   };
+}
+
+/**
+ * What stands behind an id that names no model, from the journal: the gateway recorded the model
+ * it priced the call as (`baseModelId`). For an application inference profile that is the looked-up
+ * model (its routing is not journaled: priced in-region, the dearer kind); for another opaque id
+ * (a prompt router) the model that answered.
+ */
+function modelBehind(call: Pick<ReplayCall, "record" | "modelId">): { profile?: ResolvedProfile; invokedModelId?: string } {
+  const parsed = parseModelId(call.modelId);
+  if (parsed.baseModelId !== undefined) return {};
+  const base = parseModelId(call.record.baseModelId).baseModelId;
+  if (base === undefined) return {};
+  if (parsed.arnKind === "application-inference-profile") {
+    return { profile: { baseModelId: base, profile: "none", modelArns: [], resolvedAt: call.record.startedAt } };
+  }
+  return { invokedModelId: call.record.baseModelId };
 }
 
 /** Calls a policy stopped or changed, grouped by policy, outcome and the rule (cap id, plan). */

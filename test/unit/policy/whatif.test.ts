@@ -196,3 +196,40 @@ describe("policy/whatif: every policy replayed (usage plans, warn, downgrade, cl
     assert.equal(r.wouldCostPicos, 6n * PICO("0.0198"));
   });
 });
+
+describe("policy/whatif: calls through ids that name no model, with a cap that has an action", () => {
+  const micro = prices.rates("amazon.nova-micro-v1:0");
+  // 100,000 input and 200 output tokens at Nova Micro's rates; the gateway reserved 1,000 output tokens.
+  const usage = { inputTokens: 100_000, outputTokens: 200, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 };
+  const cost = 100_000n * micro.input + 200n * micro.output;
+  const worst = 100_000n * micro.input + 1_000n * micro.output;
+  const opaque = (modelId: string, baseModelId: string, hour: number) =>
+    call(`2026-11-03T${String(hour).padStart(2, "0")}:00:00Z`, 0, { modelId, baseModelId, usage, costPicos: String(cost), worstCasePicos: String(worst) });
+  const capsWith = (extra: object[]) => [{ id: "daily", scope: "personal" as const, window: "day" as const, limitUsd: 1 }, ...extra] as Parameters<typeof capsStep>[0];
+  const soft = { id: "soft", scope: "personal" as const, window: "month" as const, limitUsd: 1000, action: "warn" as const };
+
+  it("an application inference profile's calls are weighed as the model the journal recorded behind it: a warn cap elsewhere does not turn them into refusals", () => {
+    const arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123def456";
+    const calls = [9, 10, 11].map((h) => opaque(arn, "amazon.nova-micro-v1:0", h));
+    for (const caps of [capsWith([]), capsWith([soft])]) {
+      const r = whatIf([], calls, [capsStep(caps, "UTC", prices)]);
+      assert.equal(r.stopped.calls, 0, caps.map((c) => c.id).join("+"));
+      assert.equal(r.wouldCostPicos, 3n * cost);
+    }
+    // A clamp cap with room for the input and 100 output tokens at Nova Micro's rates: the answer is cut to 100 tokens.
+    const room = 100_000n * micro.input + 100n * micro.output;
+    const tight = { id: "tight", scope: "personal" as const, window: "day" as const, limitUsd: Number(room) / 1e12, action: "clamp" as const };
+    const clamped = whatIf([], calls.slice(0, 1), [capsStep([tight], "UTC", prices)]);
+    assert.equal(clamped.stopped.calls, 0);
+    assert.deepEqual(clamped.changed.groups.map((g) => [g.outcome, g.by, g.calls, g.savedPicos]), [["clamped", "tight", 1, 100n * micro.output]]);
+    assert.equal(clamped.wouldCostPicos, room);
+  });
+
+  it("an id whose model is unknown is never weighed above the worst case the gateway reserved for it", () => {
+    const custom = "arn:aws:bedrock:us-east-1:123456789012:custom-model/my-model/abc123";
+    const calls = [9, 10, 11].map((h) => opaque(custom, custom, h));
+    const r = whatIf([], calls, [capsStep(capsWith([soft]), "UTC", prices)]);
+    assert.equal(r.stopped.calls, 0);
+    assert.equal(r.wouldCostPicos, 3n * cost);
+  });
+});
