@@ -123,7 +123,7 @@ function shiftDecimal(value: string, shift: number): string {
 /**
  * A name in comparable form: "Claude Sonnet 4.5 (Amazon Bedrock Edition)", "Claude Sonnet 4.5",
  * "Nova 2.0 Lite", "Amazon Nova 2 Lite" and "Nova2.0Lite" (a Cost Explorer usage type's model part)
- * compare equal where they are the same model.
+ * compare equal where they are the same model; "+" stays a word ("Command R+" ≠ "Command R").
  */
 export function modelNameKey(name: string): string {
   return name
@@ -131,6 +131,7 @@ export function modelNameKey(name: string): string {
     .replace(/\(amazon bedrock edition\)/g, "")
     .replace(/^\s*(amazon|anthropic|meta|mistral ai)\s+/, "")
     .replace(/(\d)\.0(?!\d)/g, "$1")
+    .replace(/\+/g, "plus") // "Command R+" is not "Command R"
     .replace(/[^a-z0-9.]/g, "")
     .replace(/\.(?!\d)|(?<!\d)\./g, "");
 }

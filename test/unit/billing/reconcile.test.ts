@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { amountToPicos, billModelName, driftPercent, reconcile } from "../../../server/billing/reconcile";
 import type { CallRecord } from "../../../server/ledger/types";
-import { BUILT_IN_PRICES } from "../../../server/metering/prices";
+import { BUILT_IN_PRICES, PriceBook } from "../../../server/metering/prices";
 
 describe("reconcile", () => {
   it("finds the model of a bill row", () => {
@@ -49,5 +49,28 @@ describe("reconcile", () => {
       ],
     );
     assert.equal(r.total.driftPicos, 300_000_000_000n);
+  });
+
+  it("Cohere Command R+ and Command R are billed on their own lines, each beside its own ledger spend", () => {
+    const book = new PriceBook();
+    const label = (id: string) => book.rates(id).displayName;
+    const call = (baseModelId: string, costPicos: string) => ({ at: "2026-11-10T12:00:00.000Z", baseModelId, costPicos }) as CallRecord;
+    const r = reconcile(
+      "2026-11",
+      [call("cohere.command-r-plus-v1:0", "18000000000000"), call("cohere.command-r-v1:0", "2000000000000")],
+      [
+        { date: "2026-11-10", service: "Cohere Command R+ (Amazon Bedrock Edition)", usageType: "USE1-MP:USE1_InputTokenCount-Units", amountUsd: "18" },
+        { date: "2026-11-10", service: "Cohere Command R (Amazon Bedrock Edition)", usageType: "USE1-MP:USE1_InputTokenCount-Units", amountUsd: "2" },
+      ],
+      BUILT_IN_PRICES,
+      label,
+    );
+    assert.deepEqual(
+      r.lines.map((l) => [l.model, l.ledgerPicos, l.billPicos, l.driftPicos]),
+      [
+        ["Cohere Command R", 2_000_000_000_000n, 2_000_000_000_000n, 0n],
+        ["Cohere Command R+", 18_000_000_000_000n, 18_000_000_000_000n, 0n],
+      ],
+    );
   });
 });

@@ -31,6 +31,27 @@ describe("price list mapping", () => {
     assert.equal(rowForName(BUILT_IN_PRICES, "Claude Sonnet 4.5 (Amazon Bedrock Edition)")?.id, "anthropic.claude-sonnet-4-5-20250929-v1:0");
     assert.equal(rowForName(BUILT_IN_PRICES, "Claude Sonnet 4")?.id, "anthropic.claude-sonnet-4-20250514-v1:0");
     assert.equal(rowForName(BUILT_IN_PRICES, "Some Future Model"), undefined);
+    assert.equal(rowForName(BUILT_IN_PRICES, "Cohere Command R+ (Amazon Bedrock Edition)")?.id, "cohere.command-r-plus-v1:0");
+    assert.equal(rowForName(BUILT_IN_PRICES, "Cohere Command R (Amazon Bedrock Edition)")?.id, "cohere.command-r-v1:0");
+  });
+
+  it("every row of the table has a name key of its own (else prices update and reconcile cannot find it)", () => {
+    const byKey = new Map<string, string[]>();
+    for (const row of BUILT_IN_PRICES.models) byKey.set(modelNameKey(row.displayName), [...(byKey.get(modelNameKey(row.displayName)) ?? []), row.id]);
+    assert.deepEqual([...byKey.values()].filter((ids) => ids.length > 1), []);
+    for (const row of BUILT_IN_PRICES.models) assert.equal(rowForName(BUILT_IN_PRICES, row.displayName)?.id, row.id, row.displayName);
+  });
+
+  it("prices update takes Command R+ and Command R each for its own row", () => {
+    const m = mapPriceList(BUILT_IN_PRICES, [
+      entry("Cohere Command R+ (Amazon Bedrock Edition)", "input", "regional", "2.5"),
+      entry("Cohere Command R+ (Amazon Bedrock Edition)", "output", "regional", "10"),
+      entry("Cohere Command R (Amazon Bedrock Edition)", "input", "regional", "0.15"),
+      entry("Cohere Command R (Amazon Bedrock Edition)", "output", "regional", "0.6"),
+    ]);
+    assert.deepEqual(m.rows["cohere.command-r-plus-v1:0"], { input: "2.5", output: "10" });
+    assert.deepEqual(m.rows["cohere.command-r-v1:0"], { input: "0.15", output: "0.6" });
+    assert.deepEqual(m.unmatched, []);
   });
 
   it("reads on-demand products of the region only, and says why a token price cannot be read", () => {
