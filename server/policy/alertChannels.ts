@@ -51,6 +51,22 @@ export function snsSubject(alert: AlertMessage): string {
   return `Bedrock Budget: cap ${alert.capId} ${what}`.replace(/[^\x20-\x7e]/g, "?").slice(0, 100);
 }
 
+/** What SNS accepts in a message group id: ASCII letters, digits and punctuation (no space), 1 to 128 of them. */
+const SNS_GROUP_ID_CHAR = /[A-Za-z0-9!"#$&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/;
+
+/**
+ * A FIFO topic's message group for a cap: the cap id where SNS accepts it as it is, else with every
+ * other character (and "%") percent-encoded as UTF-8, so a tier cap `<cap>@李雷` keeps a readable,
+ * distinct group; one longer than 128 characters is cut and ends with a hash of the whole id.
+ */
+export function snsGroupId(capId: string): string {
+  let encoded = "";
+  for (const ch of capId) encoded += SNS_GROUP_ID_CHAR.test(ch) ? ch : Array.from(Buffer.from(ch, "utf8"), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join("");
+  if (encoded.length > 0 && encoded.length <= 128) return encoded;
+  const hash = createHash("sha256").update(capId).digest("hex").slice(0, 16);
+  return `${encoded.slice(0, 128 - 1 - hash.length)}~${hash}`;
+}
+
 export function snsChannel(topicArn: string, credentials: () => Promise<AwsCredentialIdentity>): AlertChannel {
   const match = SNS_TOPIC_ARN.exec(topicArn);
   if (!match) throw new Error(`alertSnsTopicArn: ${topicArn} is not an SNS topic ARN`);
@@ -65,8 +81,9 @@ export function snsChannel(topicArn: string, credentials: () => Promise<AwsCrede
         TopicArn: topicArn,
         Subject: snsSubject(alert),
         Message: alert.text,
-        // A FIFO topic needs a group, and deduplicates a resend of the same alert within 5 minutes.
-        ...(fifo ? { MessageGroupId: alert.capId, MessageDeduplicationId: createHash("sha256").update(alert.key).digest("hex") } : {}),
+        // A FIFO topic needs a group (one per cap, in the characters SNS accepts), and deduplicates a
+        // resend of the same alert within 5 minutes.
+        ...(fifo ? { MessageGroupId: snsGroupId(alert.capId), MessageDeduplicationId: createHash("sha256").update(alert.key).digest("hex") } : {}),
       });
       await client.send(command, { abortSignal: AbortSignal.any([signal, AbortSignal.timeout(SEND_TIMEOUT_MS)]) });
     },

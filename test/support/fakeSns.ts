@@ -63,6 +63,15 @@ export class FakeSns {
     const problem = sigV4Problem(req, body, credentials, { service: "sns", region }, []);
     if (problem !== undefined) return refuse(403, "SignatureDoesNotMatch", problem);
     if (params.Action !== "Publish" || params.Version !== "2010-03-31") return refuse(400, "InvalidAction", `Action ${params.Action} Version ${params.Version}`);
+    // What real SNS checks of a Publish: a FIFO topic needs a group id; group and deduplication ids are
+    // 1-128 ASCII letters, digits and punctuation; a Subject is ASCII, one line, at most 100 characters.
+    const fifo = (params.TopicArn ?? "").endsWith(".fifo");
+    if (fifo && params.MessageGroupId === undefined) return refuse(400, "InvalidParameter", "Invalid parameter: The MessageGroupId parameter is required for FIFO topics");
+    for (const name of ["MessageGroupId", "MessageDeduplicationId"] as const) {
+      const value = params[name];
+      if (value !== undefined && !SNS_ID.test(value)) return refuse(400, "InvalidParameter", `Invalid parameter: ${name} Reason: up to 128 alphanumeric and punctuation characters`);
+    }
+    if (params.Subject !== undefined && !/^[\x20-\x7e]{1,100}$/.test(params.Subject)) return refuse(400, "InvalidParameter", "Invalid parameter: Subject");
     this.publishes.push({ contentType, params });
     for (const wake of this.waiters.splice(0)) wake();
     xml(
@@ -72,6 +81,9 @@ export class FakeSns {
     );
   }
 }
+
+/** An SNS message group or deduplication id: 1-128 of a-z, A-Z, 0-9 and ASCII punctuation (no space). */
+const SNS_ID = /^[A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]{1,128}$/;
 
 function xml(res: http.ServerResponse, status: number, text: string): void {
   const body = Buffer.from(text);
