@@ -17,14 +17,14 @@
 import { cappedModelId, replaySettled, type SettledCall } from "../budget/replay";
 import type { CallSubject } from "../budget/capMatch";
 import { watch, type FSWatcher } from "node:fs";
-import { mkdir, readdir, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, stat, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { BudgetEngine, refusalMessage, type Refusal } from "../budget/engine";
 import type { CapConfig } from "../config/schema";
 import type { Logger } from "../log";
 import type { Picos } from "../metering/money";
 import { readRegularFile, SPEND_FILE_MAX_BYTES, TEAM_FILE_MAX_BYTES } from "./regularFile";
-import { addSpend, othersSpend, parseSpendFile, pruneSpend, spendFileName, toSpendFile, type SpendFile, type SpendTotals } from "./spendFile";
+import { addSpend, newestPerWriter, othersSpend, parseSpendFile, pruneSpend, spendFileName, toSpendFile, type SpendFile, type SpendTotals } from "./spendFile";
 import { TeamCaps, unreachableMessage, type History, type TeamCapStatus, type TeamEngine, type TeamReserveRequest, type TeamReserveResult } from "./teamEngine";
 
 export interface FolderStoreOptions {
@@ -80,6 +80,8 @@ export class FolderTeamEngine implements TeamEngine {
   /** The journal replay of fresh caps under way (setCaps): their figures, built apart from `own`. */
   private replay: Replay | undefined;
   private ownSeeded = false;
+  /** This gateway's spend files under a former name (another host or user name), removed after the next write. */
+  private formerOwn: string[] = [];
   private teamText: string | undefined;
   private teamRefusal: string | undefined;
   private teamRead = false;
@@ -377,27 +379,50 @@ export class FolderTeamEngine implements TeamEngine {
       this.dirty = true;
       throw err;
     }
+    await this.removeFormerOwn();
   }
 
   /**
    * Keeps the figures of the own file a previous run wrote for caps not in force now (the journal
    * replay counted those that are): peers keep counting that spend while team.json is invalid or
    * a cap is out of this member's settings. Its reservations are not kept: those calls are gone.
+   * The own file may be under another name (the host or user name changed since): the newest file
+   * this writer id wrote is the one kept, and the others are removed once the own file is written.
    * An I/O error throws (the write waits and the store is unreachable); a refused or invalid file
    * has no figures to keep.
    */
   private async seedOwn(): Promise<void> {
-    const read = await readRegularFile(this.ownFile, SPEND_FILE_MAX_BYTES);
-    this.ownSeeded = true;
-    if (read.kind === "absent") return;
-    const parsed = read.kind === "text" ? parseSpendFile(read.text) : { ok: false as const, error: read.why };
-    if (!parsed.ok || parsed.file.writer !== this.o.writer) {
-      const why = parsed.ok ? `written by ${parsed.file.writer}, not this gateway` : parsed.error;
-      return this.o.log.warn(`team ledger: ${this.ownFile}: ${why}; this gateway's spend file is written afresh from its journal`);
+    const mine: { full: string; file: SpendFile }[] = [];
+    for (const name of (await readdir(this.spendDir)).filter((n) => n.endsWith(".json"))) {
+      const full = path.join(this.spendDir, name);
+      const read = await readRegularFile(full, SPEND_FILE_MAX_BYTES);
+      if (read.kind === "absent") continue;
+      const parsed = read.kind === "text" ? parseSpendFile(read.text) : { ok: false as const, error: read.why };
+      if (parsed.ok && parsed.file.writer === this.o.writer) mine.push({ full, file: parsed.file });
+      else if (full === this.ownFile) {
+        const why = parsed.ok ? `written by ${parsed.file.writer}, not this gateway` : parsed.error;
+        this.o.log.warn(`team ledger: ${this.ownFile}: ${why}; this gateway's spend file is written afresh from its journal`);
+      }
     }
-    for (const [id, windows] of Object.entries(parsed.file.caps)) {
+    this.ownSeeded = true;
+    this.formerOwn = mine.filter((m) => m.full !== this.ownFile).map((m) => m.full);
+    const [seed] = newestPerWriter(mine.map((m) => m.file));
+    if (!seed) return;
+    for (const [id, windows] of Object.entries(seed.caps)) {
       if (this.caps.get(id) || this.own.has(id)) continue;
       for (const [start, amount] of Object.entries(windows)) addSpend(this.own, id, new Date(start), BigInt(amount));
+    }
+  }
+
+  /** Removes this gateway's files under a former name, once the own file holds their figures. */
+  private async removeFormerOwn(): Promise<void> {
+    for (const full of this.formerOwn.splice(0)) {
+      try {
+        await unlink(full);
+        this.o.log.info(`team ledger: removed ${full}, this gateway's spend file under a former host or user name`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.o.log.warn(`team ledger: cannot remove ${full}, this gateway's spend file under a former name (${(err as Error).message}); peers count only its newest file`);
+      }
     }
   }
 

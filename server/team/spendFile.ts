@@ -75,11 +75,15 @@ export function parseSpendFile(text: string): ParsedSpendFile {
   return { ok: false, error: result.error.issues.map((i) => `${i.path.join(".") || "(file)"}: ${i.message}`).join("; ") };
 }
 
-/** Spend of the other writers on one cap in one window; with `withReserved`, their calls in flight too. */
+/**
+ * Spend of the other writers on one cap in one window; with `withReserved`, their calls in flight
+ * too. One file per writer counts, its newest: a gateway whose host or user name changed leaves
+ * its file under the old name beside the new one until it removes it.
+ */
 export function othersSpend(files: SpendFile[], ownWriter: string, capId: string, windowStart: Date, withReserved = false): Picos {
   const key = windowStart.toISOString();
   let sum = 0n;
-  for (const f of files) {
+  for (const f of newestPerWriter(files)) {
     if (f.writer === ownWriter) continue;
     const v = f.caps[capId]?.[key];
     if (v !== undefined) sum += BigInt(v);
@@ -87,6 +91,16 @@ export function othersSpend(files: SpendFile[], ownWriter: string, capId: string
     if (r !== undefined) sum += BigInt(r);
   }
   return sum;
+}
+
+/** Each writer's newest file (by `updatedAt`). */
+export function newestPerWriter(files: SpendFile[]): SpendFile[] {
+  const newest = new Map<string, SpendFile>();
+  for (const f of files) {
+    const kept = newest.get(f.writer);
+    if (!kept || Date.parse(f.updatedAt) > Date.parse(kept.updatedAt)) newest.set(f.writer, f);
+  }
+  return [...newest.values()];
 }
 
 /** A file name no other machine will use: member, host and this ledger's own random id. */

@@ -1,7 +1,7 @@
 // The team wall of the folder store: caps scoped by tags or callers, a gateway restarting beside a
 // peer, and a team time-zone change while a call runs.
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { CallSubject } from "../../../server/budget/capMatch";
@@ -11,6 +11,7 @@ import { silentLogger } from "../../../server/log";
 import { usdToPicos } from "../../../server/metering/money";
 import { ZERO_USAGE } from "../../../server/metering/types";
 import { FolderTeamEngine } from "../../../server/team/folderStore";
+import { toSpendFile } from "../../../server/team/spendFile";
 
 const NOVA = "amazon.nova-lite-v1:0";
 const A = "aaaaaaaaaaaaaaaa";
@@ -35,9 +36,9 @@ describe("team folder: the team wall", () => {
     usage: { ...ZERO_USAGE }, usageEstimated: false, costPicos: String(usdToPicos(usd)), worstCasePicos: String(usdToPicos(usd)), outcome: "ok", status: 200, latencyMs: 1, tags: {},
     ...subject,
   });
-  const open = async (member: string, writer: string, journal: CallRecord[] = []) => {
+  const open = async (member: string, writer: string, journal: CallRecord[] = [], machine = "box") => {
     const e = await FolderTeamEngine.open({
-      dir: root, team: "t", member, machine: "box", writer, syncMs: 60_000, writeDelayMs: 0, unavailable: "block",
+      dir: root, team: "t", member, machine, writer, syncMs: 60_000, writeDelayMs: 0, unavailable: "block",
       history: async function* () {
         yield* journal;
       },
@@ -138,6 +139,57 @@ describe("team folder: the team wall", () => {
       await b.syncNow();
       assert.equal(b.status(now)[0]!.spentPicos, usdToPicos("8"));
       assert.equal((await reserve(b, "b1", "9")).ok, false);
+    });
+  });
+
+  describe("a gateway whose host name changes", () => {
+    const caps: CapConfig[] = [{ id: "team-day", scope: "team", window: "day", limitUsd: 10 }];
+    const spendDir = () => path.join(root, "t", "spend");
+    /** A spent $4 as a-mbp.local and stopped; B, a peer, has read its file. */
+    const aSpentAsFormerHost = async () => {
+      const journal = [settled("a1", "4")];
+      const a = await open("a", A, journal, "a-mbp.local");
+      await a.setCaps(caps, "UTC");
+      await a.syncNow();
+      await closed(a);
+      const b = await open("b", B);
+      await b.setCaps(caps, "UTC");
+      await b.syncNow();
+      return { journal, b };
+    };
+
+    it("its peers count its $4 once: a peer's $5 call on the $10 cap is admitted, and the file under the former name is gone", async () => {
+      const { journal, b } = await aSpentAsFormerHost();
+      const a = await open("a", A, journal, "a-mbp"); // the same ledger (writer id), the host name reported differently
+      await a.setCaps(caps, "UTC");
+      await a.syncNow();
+      await b.syncNow();
+      assert.equal(b.status(now)[0]!.spentPicos, usdToPicos("4"), "A's $4 counted once, not once per file name");
+      assert.equal((await reserve(b, "b1", "5")).ok, true, "$4 + $5 fits a $10 cap");
+      assert.deepEqual((await readdir(spendDir())).sort(), [`a@a-mbp-${A.slice(0, 12)}.json`, `b@box-${B.slice(0, 12)}.json`]);
+    });
+
+    it("restarting on an invalid team.json (no team caps in force), its new file keeps the former file's $4, so removing that file loses nothing", async () => {
+      const { journal, b } = await aSpentAsFormerHost();
+      const a = await open("a", A, journal, "a-mbp");
+      await a.setCaps([], "UTC");
+      await a.syncNow();
+      await b.syncNow();
+      assert.deepEqual((await readdir(spendDir())).sort(), [`a@a-mbp-${A.slice(0, 12)}.json`, `b@box-${B.slice(0, 12)}.json`]);
+      assert.equal(b.status(now)[0]!.spentPicos, usdToPicos("4"));
+      assert.equal((await reserve(b, "b1", "7")).ok, false, "$4 + $7 passes the $10 cap");
+    });
+
+    it("a file it left under a former name (an older updatedAt) does not count beside its newest", async () => {
+      const b = await open("b", B);
+      await b.setCaps(caps, "UTC");
+      const file = (machine: string, usd: string, updatedAt: Date) =>
+        writeFile(path.join(spendDir(), `a@${machine}-${A.slice(0, 12)}.json`), JSON.stringify(toSpendFile({ writer: A, member: "a", machine }, new Map([["team-day", new Map([["2026-11-18T00:00:00.000Z", usdToPicos(usd)]])]]), updatedAt)));
+      await file("a-mbp.local", "4", new Date("2026-11-18T06:00:00Z"));
+      await file("a-mbp", "4.5", new Date("2026-11-18T11:00:00Z"));
+      await b.syncNow();
+      assert.equal(b.status(now)[0]!.spentPicos, usdToPicos("4.5"));
+      assert.equal((await reserve(b, "b1", "5")).ok, true);
     });
   });
 

@@ -34,6 +34,13 @@ describe("team: spend files", () => {
     assert.equal(othersSpend(files, "me", "other", june), 0n);
   });
 
+  it("counts one file per writer, its newest (a writer whose host or user name changed left its former file)", () => {
+    const f = (writer: string, v: string, at: string) => toSpendFile({ writer, member: writer, machine: at }, new Map([["c", new Map([[june.toISOString(), BigInt(v)]])]]), new Date(at));
+    const files = [f("a", "100", "2025-06-03T10:00:00Z"), f("a", "90", "2025-06-02T10:00:00Z"), f("b", "23", "2025-06-01T10:00:00Z"), f("me", "1", "2025-06-03T10:00:00Z"), f("me", "2", "2025-06-04T10:00:00Z")];
+    assert.equal(othersSpend(files, "me", "c", june), 123n);
+    assert.equal(othersSpend([files[1]!, files[0]!, files[2]!], "me", "c", june), 123n, "whatever the order the files were read in");
+  });
+
   it("prunes windows older than the previous one", () => {
     const totals: SpendTotals = new Map([["c", new Map([[april.toISOString(), 1n], [may.toISOString(), 2n], [june.toISOString(), 3n]])]]);
     pruneSpend(totals, () => may);
