@@ -43,6 +43,9 @@ export interface FolderStoreOptions {
   writeDelayMs?: number;
 }
 
+/** How close to a read (or after it) a file's mtime makes it read again: coarse mtimes and clock skew of network shares. */
+const RACY_MS = 2000;
+
 /** A replay of fresh caps: their totals, and which calls it counted or were settled live meanwhile. */
 interface Replay {
   fresh: ReadonlySet<string>;
@@ -61,8 +64,11 @@ export class FolderTeamEngine implements TeamEngine {
   private files: SpendFile[] = [];
   /** Each peer's last valid spend file, by file name: a refused or invalid one keeps these figures. */
   private readonly lastGood = new Map<string, SpendFile>();
-  /** Each peer file's identity when last read (inode, mtime, size): an unchanged file is not read again. */
-  private readonly seen = new Map<string, string>();
+  /**
+   * Each peer file's identity when last read and understood (inode, mtime, size), and when that
+   * read began (this machine's clock): an unchanged file is not read again (see readSpendFiles).
+   */
+  private readonly seen = new Map<string, { sig: string; readAt: number }>();
   /** What was last logged about each refused file, so a refusal is logged once, not every poll. */
   private readonly refusals = new Map<string, string>();
   private readonly held = new Set<string>();
@@ -452,9 +458,15 @@ export class FolderTeamEngine implements TeamEngine {
         const full = path.join(this.spendDir, name);
         if (full === this.ownFile) return;
         present.add(name);
+        const readAt = Date.now();
         const st = await stat(full).catch(() => undefined);
         const sig = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : undefined;
-        if (sig !== undefined && this.seen.get(name) === sig) return; // unchanged since last read
+        // Unchanged since last read, and written well before that read began. A rewrite with the same
+        // signature is possible (an inode reused by write-then-rename, the same size, an mtime in
+        // whole seconds on a network share, or a server's clock ahead): a file whose mtime is within
+        // RACY_MS of the last read, or later, is read again (git's "racy clean" rule).
+        const last = this.seen.get(name);
+        if (sig !== undefined && last?.sig === sig && st!.mtimeMs < last.readAt - RACY_MS) return;
         const keeps = this.lastGood.has(name) ? "its last good figures still count" : "skipped";
         let read: Awaited<ReturnType<typeof readRegularFile>>;
         try {
@@ -469,7 +481,7 @@ export class FolderTeamEngine implements TeamEngine {
         if (read.kind === "refused") return this.refuse(full, `${read.why}; ${keeps}`, "warn");
         const parsed = parseSpendFile(read.text);
         if (!parsed.ok) return this.refuse(full, `${parsed.error}; ${keeps}`, "warn");
-        if (sig !== undefined) this.seen.set(name, sig); // only a file read and understood is not read again
+        if (sig !== undefined) this.seen.set(name, { sig, readAt }); // only a file read and understood is not read again
         this.refusals.delete(full);
         this.lastGood.set(name, parsed.file);
       }),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createLogger } from "../../../server/log";
@@ -106,6 +106,27 @@ describe("team folder: only regular files within a size limit are read", functio
       await writeFile(peer, peerFile("0.8"));
       await engine!.syncNow();
       assert.equal(spent(), usdToPicos("0.8"));
+    });
+
+    it("a peer's rewrite whose inode, size and whole-second mtime repeat (a share whose clock runs ahead) is read at the next sync", async () => {
+      const spendDir = path.join(root, "t", "spend");
+      await mkdir(spendDir, { recursive: true });
+      const peer = path.join(spendDir, "peer@other-2.json");
+      const second = Math.floor(Date.now() / 1000) + 60; // the server's clock, a minute ahead, in whole seconds
+      const put = async (usd: string) => {
+        await writeFile(peer, peerFile(usd)); // in place: the inode stays, as one reused by write-then-rename does
+        await utimes(peer, second, second);
+        const st = await stat(peer);
+        return `${st.ino}:${st.mtimeMs}:${st.size}`;
+      };
+      const first = await put("0.25");
+      await open(root);
+      assert.equal(spent(), usdToPicos("0.25"));
+      assert.equal(await put("0.75"), first, "the rewrite has the same inode, mtime and size");
+      await engine!.syncNow();
+      assert.equal(spent(), usdToPicos("0.75"), "the peer's rewrite counts, without waiting for its next write");
+      const r = await engine!.reserve({ callId: "x", modelId: "amazon.nova-lite-v1:0", amount: usdToPicos("0.5"), now: new Date(), capIds: ["team-day"] });
+      assert.equal(r.ok, false, "$0.75 + $0.50 passes the $1 cap");
     });
 
     it("an oversized team.json is refused and the last good one stays", async () => {
