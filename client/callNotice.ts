@@ -40,7 +40,8 @@ function noticeOf(record: CallRecord): CallNotice | undefined {
     const caps = warned.map((id) => `"${id}"`).join(", ");
     return {
       level: "warning",
-      message: `Bedrock Budget: ${warned.length === 1 ? "cap" : "caps"} ${caps} ${warned.length === 1 ? "is" : "are"} past the limit; a call to ${record.answeredBy ?? record.modelId} was let through (action warn) and counted.`,
+      // Decided on the worst case: the call could take the cap past its limit, not that it is past.
+      message: `Bedrock Budget: a call to ${record.answeredBy ?? record.modelId} that could take ${warned.length === 1 ? "cap" : "caps"} ${caps} past the limit was let through (action warn) and counted.`,
       quietKey: `warn:${warned.join(",")}`,
     };
   }

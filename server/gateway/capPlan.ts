@@ -142,8 +142,8 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
   if (decision.warned.length > 0) {
     call = {
       ...call,
-      actions: [...call.actions, ...decision.warned.map((id): CapActionTaken => ({ capId: id, action: "warn", detail: "past its limit: let through (action warn)" }))],
-      headers: { ...call.headers, "x-bedrock-budget-warning": decision.warned.map((id) => `cap=${id} over its limit`).join(", ") },
+      actions: [...call.actions, ...decision.warned.map((id): CapActionTaken => ({ capId: id, action: "warn", detail: "could pass its limit: let through (action warn)" }))],
+      headers: { ...call.headers, "x-bedrock-budget-warning": decision.warned.map((id) => `cap=${id} could pass its limit`).join(", ") },
     };
   }
   return { ok: true, call };

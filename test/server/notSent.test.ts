@@ -128,7 +128,7 @@ describe("not sent: a cap's header that HTTP cannot carry as it is", function ()
       const warning = headers?.["x-bedrock-budget-warning"];
       assert.ok(typeof warning === "string", "the warning header is missing");
       assert.match(warning, /^[\x20-\x7e]+$/, "a header value is printable ASCII");
-      assert.equal(decodeURIComponent(warning), "cap=pro-day@李雷 over its limit");
+      assert.equal(decodeURIComponent(warning), "cap=pro-day@李雷 could pass its limit");
       const [call] = await calls(h.gateway);
       assert.equal(call?.outcome, "ok");
       assert.equal(call?.costPicos, "150000000"); // 10 output tokens × $15/1M

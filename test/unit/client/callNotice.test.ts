@@ -10,10 +10,10 @@ describe("call notices", () => {
     usageEstimated: false, costPicos: "1", worstCasePicos: "1", outcome: "ok", status: 200, latencyMs: 1, tags: {}, ...r,
   });
 
-  it("a call a warn cap let through past its limit shows a warning naming the cap", () => {
+  it("a call a warn cap let through shows a warning naming the cap, saying the call could take it past its limit (decided on its worst case)", () => {
     const n = callNotice(settled({ actions: [{ capId: "soft-daily", action: "warn", detail: "past its limit" }] }));
     assert.equal(n?.level, "warning");
-    assert.match(n!.message, /cap "soft-daily" is past the limit; a call to m was let through \(action warn\)/);
+    assert.match(n!.message, /a call to m that could take cap "soft-daily" past the limit was let through \(action warn\)/);
     assert.equal(n!.quietKey, "warn:soft-daily", "one toast per cap a minute");
   });
 
