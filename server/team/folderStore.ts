@@ -83,6 +83,12 @@ export class FolderTeamEngine implements TeamEngine {
    * written, so peers never see this machine's spend drop to what a half-built `own` says.
    */
   private ownComplete = false;
+  /**
+   * Why team calls are refused for good: a journal replay into fresh caps failed, so their figures
+   * lack some of this machine's spend (the engine holds what was read before the failure). Only a
+   * restart, which counts them again from the start, clears it.
+   */
+  private uncounted: string | undefined;
   /** The journal replay of fresh caps under way (setCaps): their figures, built apart from `own`. */
   private replay: Replay | undefined;
   private ownSeeded = false;
@@ -167,6 +173,9 @@ export class FolderTeamEngine implements TeamEngine {
             }
           },
         );
+      } catch (err) {
+        this.uncounted = `counting team caps ${[...freshSet].map((id) => `"${id}"`).join(", ")} from this machine's journal failed (${(err as Error).message}), so their figures may lack some of its spend: team calls are refused until the gateway restarts (Bedrock Budget: Restart Gateway) with a readable ledger`;
+        throw err;
       } finally {
         this.replay = undefined;
       }
@@ -200,6 +209,8 @@ export class FolderTeamEngine implements TeamEngine {
     const { capIds: _capIds, ...request } = req;
     const reserve = () => this.engine.reserve(request);
     const refused = (refusal: Refusal): TeamReserveResult => ({ ok: false, capId: refusal.capId, refusal, message: refusalMessage(refusal, this.caps.timeZone) });
+    // In turn: a reservation asked while a replay ran sees its failure.
+    if (this.uncounted) return { ok: false, capId: req.capIds[0]!, message: `Bedrock Budget refused this call: ${this.uncounted}.` };
     try {
       await this.readSpendFiles();
       this.applyOthers();

@@ -70,6 +70,46 @@ describe("team folder: caps counted again while calls run", () => {
   });
 });
 
+describe("team folder: a replay of fresh caps that fails", () => {
+  let root: string;
+  let engine: FolderTeamEngine | undefined;
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), "bb-team-replay-fails-"));
+    await mkdir(path.join(root, "t"));
+  });
+  afterEach(async () => {
+    await engine?.close();
+    engine = undefined;
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("leaves no team call admitted on the half-counted caps, saying why and what to do", async () => {
+    const now = new Date();
+    const at = now.toISOString();
+    const spent: CallRecord = {
+      type: "settle", id: "spent", at, startedAt: at, user: "me", tool: "script", operation: "InvokeModel", modelId: NOVA, baseModelId: NOVA,
+      usage: { ...ZERO_USAGE }, usageEstimated: false, costPicos: String(usdToPicos("0.9")), worstCasePicos: String(usdToPicos("0.9")), outcome: "ok", status: 200, latencyMs: 1, tags: {},
+    };
+    let readable = true;
+    engine = await FolderTeamEngine.open({
+      dir: root, team: "t", member: "me", machine: "box", writer: "aaaaaaaaaaaaaaaa", syncMs: 60_000, unavailable: "personalOnly",
+      history: async function* () {
+        if (!readable) throw new Error("EIO: i/o error, read");
+        yield spent;
+      },
+      now: () => now, log: silentLogger(),
+    });
+    const caps = [{ id: "team-day", scope: "team" as const, window: "day" as const, limitUsd: 1 }];
+    await engine.setCaps(caps, "UTC");
+    readable = false; // the ledger's disk fails before team.json names another zone
+    await assert.rejects(engine.setCaps(caps, "Asia/Tokyo"), /EIO/);
+    const r = await engine.reserve({ callId: "next", modelId: NOVA, amount: usdToPicos("0.5"), now, capIds: ["team-day"] });
+    // $0.90 of $1 spent: a $0.50 call must not pass on a figure the failed replay left at $0 (not even under personalOnly).
+    assert.equal(r.ok, false);
+    assert.match(r.ok ? "" : r.message, /counting team caps "team-day" from this machine's journal failed \(EIO: i\/o error, read\).*refused until the gateway restarts/);
+  });
+});
+
 describe("team folder: admissions wait for the replay of fresh caps", () => {
   let root: string;
   const engines: FolderTeamEngine[] = [];
