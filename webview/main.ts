@@ -22,6 +22,17 @@ const LOADING_RETRY_MS = 1000;
 /** and at most this many times in a row (a quarter of an hour) before the page says so. */
 const LOADING_TRIES = 900;
 
+/** What stopped calls: caps (refused, or a stream cut) and the usage plan (rate limit, request quota). */
+function refusedNote(o: DashboardSeriesResponse["totals"]["outcomes"]): string {
+  const parts = [
+    o.refused ? `${count(o.refused)} by a cap` : "",
+    o.throttled ? `${count(o.throttled)} rate-limited` : "",
+    o["quota-exceeded"] ? `${count(o["quota-exceeded"])} over quota` : "",
+    o.cut ? `${count(o.cut)} cut mid-stream` : "",
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join(" · ") : "by a cap or a usage plan";
+}
+
 class Dashboard {
   private state: DashboardViewState;
   private series: DashboardSeriesResponse | undefined;
@@ -210,7 +221,7 @@ class Dashboard {
       tile(`Spend · ${WINDOW_LABEL[s.window].toLowerCase()}`, usd(s.totals.costUsd), "total-cost", `${dateTime(s.from, s.timeZone)} – ${dateTime(s.to, s.timeZone)}`),
       tile("Calls", count(s.totals.calls), "total-calls", s.totals.calls > 0 ? `${usd(s.totals.costUsd / s.totals.calls)} average` : undefined),
       tile("Tokens", `${count(s.totals.inputTokens)} → ${count(s.totals.outputTokens)}`, "total-tokens", "input → output"),
-      tile("Refused", count(o.refused), "total-refused", o.cut ? `${count(o.cut)} cut mid-stream` : "by a cap"),
+      tile("Refused", count(o.refused + o.throttled + o["quota-exceeded"]), "total-refused", refusedNote(o)),
       tile("Errors", count(problems), "total-errors", "upstream, aborted, interrupted"),
     );
   }

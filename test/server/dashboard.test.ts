@@ -207,6 +207,10 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
     const { start } = windowBounds("day", TZ, now);
     const todays = records.filter((r) => Date.parse(r.startedAt) >= start.getTime());
     assert.equal(await page.locator("#total-calls .tile-value").textContent(), String(todays.length));
+    // Refused by a cap or by a usage plan (rate limit, quota): each is a call that did not run.
+    const refusedToday = todays.filter((r) => r.outcome === "refused" || r.outcome === "throttled" || r.outcome === "quota-exceeded");
+    assert.ok(todays.some((r) => r.outcome === "throttled"), "the seed has a throttled call today");
+    assert.equal(await page.locator("#total-refused .tile-value").textContent(), String(refusedToday.length));
     // The call table: newest first, the gateway's /calls, row by row.
     const page1 = await getJson<CallsResponse>(h, `${API_PATHS.calls}?limit=50`);
     const ids = await page.locator("table.calls tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-id")));
@@ -280,7 +284,7 @@ describe("dashboard: the page in headless Chromium against a seeded gateway", fu
     const monthOf = new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit" });
     assert.equal(r.month, monthOf.format(now), "this month in the configured zone");
     const inMonth = records.filter((c) => monthOf.format(new Date(c.at)) === r.month);
-    const forwarded = inMonth.filter((c) => c.outcome !== "refused");
+    const forwarded = inMonth.filter((c) => c.outcome !== "refused" && c.outcome !== "throttled" && c.outcome !== "quota-exceeded");
     assert.equal(r.replayed, forwarded.length);
     assert.equal(r.notReplayed, inMonth.length - forwarded.length);
     assert.equal(usdToPicos(r.actualUsd), forwarded.reduce((sum, c) => sum + BigInt(c.costPicos), 0n), "actual cost = the journal's");

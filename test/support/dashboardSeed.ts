@@ -57,11 +57,12 @@ export function seedRecords(opts: SeedOptions): CallRecord[] {
     const r = random();
     const modelId = SEED_MODELS[r < 0.45 ? 0 : r < 0.7 ? 1 : r < 0.85 ? 2 : r < 0.95 ? 3 : 4]!;
     const o = random();
-    const outcome: Outcome = o < 0.9 ? "ok" : o < 0.95 ? "refused" : o < 0.98 ? "cut" : "upstream-error";
+    const outcome: Outcome = o < 0.9 ? "ok" : o < 0.95 ? "refused" : o < 0.965 ? "cut" : o < 0.98 ? "throttled" : "upstream-error";
+    const nothingRan = outcome === "refused" || outcome === "throttled" || outcome === "upstream-error";
     const rates = prices.rates(modelId);
     const usage = {
-      inputTokens: outcome === "refused" || outcome === "upstream-error" ? 0 : Math.round(500 + random() * 6000),
-      outputTokens: outcome === "refused" || outcome === "upstream-error" ? 0 : Math.round(100 + random() * 1500),
+      inputTokens: nothingRan ? 0 : Math.round(500 + random() * 6000),
+      outputTokens: nothingRan ? 0 : Math.round(100 + random() * 1500),
       cacheReadInputTokens: 0,
       cacheWrite5mInputTokens: 0,
       cacheWrite1hInputTokens: 0,
@@ -85,9 +86,10 @@ export function seedRecords(opts: SeedOptions): CallRecord[] {
       costPicos: String(cost),
       worstCasePicos: String(cost * 2n),
       outcome,
-      status: outcome === "refused" ? 400 : outcome === "upstream-error" ? 429 : 200,
+      status: outcome === "refused" ? 400 : outcome === "upstream-error" || outcome === "throttled" ? 429 : 200,
       ...(outcome === "refused" ? { refusedBy: "daily", message: "cap daily would be exceeded" } : {}),
       ...(outcome === "upstream-error" ? { message: "ThrottlingException" } : {}),
+      ...(outcome === "throttled" ? { caller: "credentials:gateway", message: "over its rate limit" } : {}),
       latencyMs,
       tags: TAGS[Math.floor(random() * TAGS.length)]!,
     } satisfies CallRecord;
