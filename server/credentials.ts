@@ -8,11 +8,24 @@
 import { fromIni, fromNodeProviderChain } from "@aws-sdk/credential-providers";
 import type { AwsCredentialIdentity } from "@smithy/types";
 
-export type CredentialSource = () => Promise<AwsCredentialIdentity>;
+/** `profile`: the shared-files profile the credentials come from, when known (a caller on a tier may be named by it). */
+export type CredentialSource = (() => Promise<AwsCredentialIdentity>) & { readonly profile?: string };
 
 export function credentialSource(profile?: string): CredentialSource {
   const provider = fromNodeProviderChain(profile ? { profile } : {});
-  return () => provider();
+  const name = chainProfileName(profile);
+  return Object.assign(() => provider(), name !== undefined ? { profile: name } : {});
+}
+
+/**
+ * The profile the SDKs' default chain reads, as it decides: `profile`, else AWS_PROFILE (which
+ * makes it skip the environment's keys), else the environment's keys when set (no profile), else "default".
+ */
+export function chainProfileName(profile: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (profile) return profile;
+  if (env.AWS_PROFILE) return env.AWS_PROFILE;
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) return undefined;
+  return "default";
 }
 
 /** Credentials are refreshed this long before they expire. */

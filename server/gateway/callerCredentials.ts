@@ -16,6 +16,16 @@ export interface CallerMatch {
   profile: string;
 }
 
+/** Two or more `callers` profiles hold one access key: the gateway cannot tell whose plan a call signed with it is on. */
+export class SharedAccessKeyError extends Error {
+  constructor(readonly profiles: readonly string[]) {
+    super(
+      `the profiles ${profiles.map((p) => JSON.stringify(p)).join(" and ")} named in callers hold the same access key, so the gateway cannot tell whose plan a call signed with it is on; ` +
+        `give each caller its own access key, or name only one of these profiles in callers`,
+    );
+  }
+}
+
 export class ProfileCredentials {
   private readonly sources: ReadonlyMap<string, CredentialSource>;
 
@@ -34,7 +44,10 @@ export class ProfileCredentials {
     return names.length === this.names.length && names.every((n, i) => n === this.names[i]);
   }
 
-  /** The profile whose credentials have this access key id, if any; profiles that cannot be loaded match nothing. */
+  /**
+   * The profile whose credentials have this access key id, if any; profiles that cannot be loaded match nothing.
+   * Throws SharedAccessKeyError when more than one profile holds it (never a silent pick).
+   */
   async find(accessKeyId: string): Promise<CallerMatch | undefined> {
     const found = await Promise.all(
       [...this.sources].map(async ([profile, source]) => {
@@ -46,6 +59,8 @@ export class ProfileCredentials {
         }
       }),
     );
-    return found.find((m) => m !== undefined);
+    const matches = found.filter((m): m is CallerMatch => m !== undefined);
+    if (matches.length > 1) throw new SharedAccessKeyError(matches.map((m) => m.profile));
+    return matches[0];
   }
 }

@@ -2,7 +2,7 @@
 import http2 from "node:http2";
 import type { AwsCredentialIdentity } from "@smithy/types";
 import type { AnyRequest, AnyResponse } from "./listener";
-import type { CallerMatch } from "./callerCredentials";
+import { SharedAccessKeyError, type CallerMatch } from "./callerCredentials";
 import { maskKey, parseAuthorization, regionProblem, scopeProblem, sha256Hex, verifySignature, type ParsedAuthorization } from "./sigv4";
 
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d{1,5})?$/i;
@@ -77,7 +77,10 @@ export function inboundGuard(limits: Partial<InboundLimits> = {}): InboundGuard 
 }
 
 export type HeaderCheck =
-  /** `profile`: the `callers` profile whose credentials the call is signed with (absent: the gateway's own); `unverified`: simulate mode. */
+  /**
+   * `profile`: the `callers` profile whose credentials the call is signed with, else the profile the gateway's own credentials
+   * come from when known (absent: the gateway's own, unnamed); `unverified`: simulate mode.
+   */
   | { ok: true; kind: "sigv4"; auth: ParsedAuthorization; credentials: AwsCredentialIdentity; profile?: string; unverified?: true }
   | { ok: true; kind: "bearer"; caller: string }
   /** `invalid`: the request itself is wrong (a 400), not who signed it (a 403). */
@@ -90,7 +93,8 @@ export type HeaderCheck =
  */
 export async function checkAuthorizationHeader(input: {
   headers: AnyRequest["headers"];
-  credentials: () => Promise<AwsCredentialIdentity>;
+  /** `profile`: the profile the gateway's own credentials come from, when known (credentialSource). */
+  credentials: (() => Promise<AwsCredentialIdentity>) & { readonly profile?: string };
   allowApiKeys: boolean;
   /** The credentials of the profiles named in `callers`: a call signed with one of them is accepted too. */
   profiles?: { names: readonly string[]; find(accessKeyId: string): Promise<CallerMatch | undefined> };
@@ -129,12 +133,23 @@ export async function checkAuthorizationHeader(input: {
         failure = err as Error;
       }
       const problem = credentials ? scopeProblem(parsed.auth, credentials) : undefined;
-      if (credentials && !problem) return { ok: true, kind: "sigv4", auth: parsed.auth, credentials };
-      // Another key: one of the callers' profiles may hold it (the service is checked first, whoever signed).
+      // A `callers` profile may hold the key, the gateway's own too: its tier, rate limit and caps then apply (an explicit entry wins).
+      let match: CallerMatch | undefined;
       if (parsed.auth.service === "bedrock" && input.profiles && input.profiles.names.length > 0) {
-        const match = await input.profiles.find(parsed.auth.accessKeyId);
-        if (match) return { ok: true, kind: "sigv4", auth: parsed.auth, credentials: match.credentials, profile: match.profile };
+        try {
+          match = await input.profiles.find(parsed.auth.accessKeyId);
+        } catch (err) {
+          if (err instanceof SharedAccessKeyError) return { ok: false, message: `Bedrock Budget refused the request: it is signed with access key ${maskKey(parsed.auth.accessKeyId)}, but ${err.message}` };
+          throw err;
+        }
       }
+      if (credentials && !problem) {
+        // Else the gateway's own profile names the caller (awsProfile, AWS_PROFILE or "default", as the SDKs' chain reads it).
+        const profile = match?.profile ?? input.credentials.profile;
+        return { ok: true, kind: "sigv4", auth: parsed.auth, credentials, ...(profile !== undefined ? { profile } : {}) };
+      }
+      // Another key: one of the callers' profiles may hold it (the service is checked first, whoever signed).
+      if (match) return { ok: true, kind: "sigv4", auth: parsed.auth, credentials: match.credentials, profile: match.profile };
       if (!credentials) {
         return { ok: false, message: `the gateway could not resolve AWS credentials to check the signature (${failure!.message}); set awsProfile or sign in (aws sso login)` };
       }

@@ -7,11 +7,14 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import { ConverseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
+import os from "node:os";
+import path from "node:path";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { ConverseStreamCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import type { CallRecord } from "../../server/ledger/types";
 import { createLogger } from "../../server/log";
 import { API_PATHS } from "../../server/protocol";
-import { anthropicBody, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
+import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
 import { signFor } from "../reliability/support";
 
 const PATH = `/model/${encodeURIComponent(SONNET_45)}/invoke`;
@@ -338,4 +341,100 @@ describe("inbound: a streaming caller that leaves before Bedrock's status", func
       lines.length = 0;
     });
   }
+});
+
+/** Points the SDKs' shared files at a temporary folder for one describe block (and clears the environment's credentials). */
+function sharedFiles(): { dir: () => string; write(credentials: string): Promise<void> } {
+  let dir = "";
+  const saved: Record<string, string | undefined> = {};
+  const ENV = ["AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-inbound-profiles-"));
+    for (const k of ENV) saved[k] = process.env[k];
+    for (const k of ENV) delete process.env[k];
+    process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(dir, "credentials");
+    process.env.AWS_CONFIG_FILE = path.join(dir, "config");
+    await writeFile(process.env.AWS_CONFIG_FILE, "");
+  });
+  after(async () => {
+    for (const k of ENV) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+  let files = 0;
+  // A new file each time: the SDK keeps a file it has read by its path for the process's life.
+  return {
+    dir: () => dir,
+    write: async (credentials) => {
+      const file = path.join(dir, `credentials-${++files}`);
+      await writeFile(file, credentials);
+      process.env.AWS_SHARED_CREDENTIALS_FILE = file;
+    },
+  };
+}
+
+const profileText = (name: string, key: { accessKeyId: string; secretAccessKey: string }) =>
+  `[${name}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n\n`;
+
+async function journalLines(h: Harness): Promise<Array<Record<string, unknown>>> {
+  const dir = path.join(h.ledgerDir, "journal");
+  const out: Array<Record<string, unknown>> = [];
+  for (const f of await import("node:fs/promises").then((fs) => fs.readdir(dir))) {
+    for (const line of (await readFile(path.join(dir, f), "utf8")).split("\n")) if (line.trim()) out.push(JSON.parse(line) as Record<string, unknown>);
+  }
+  return out;
+}
+
+describe("inbound: a callers profile that holds the gateway's own key", function () {
+  this.timeout(30_000);
+  const files = sharedFiles();
+
+  it("a call signed with the gateway's own key is on the tier of the callers profile holding that key: its caps refuse it", async () => {
+    await files.write(profileText("agent", CREDENTIALS));
+    const h = await startHarness({ tiers: { basic: { caps: [{ id: "tiny", window: "day", limitUsd: 0.000001 }] } }, callers: { agent: "basic" } });
+    try {
+      await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 50) })), (err: Error) => {
+        assert.equal(err.name, "ServiceQuotaExceededException");
+        assert.match(err.message, /tiny@agent/);
+        return true;
+      });
+      assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+      const refused = (await journalLines(h)).filter((l) => l.callerProfile === "agent");
+      assert.ok(refused.length > 0, "the journal names the caller's profile");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("two callers profiles holding one key: the call is refused, naming both", async () => {
+    await files.write(profileText("alpha", CREDENTIALS) + profileText("beta", CREDENTIALS));
+    const h = await startHarness({ tiers: { basic: { caps: [{ id: "roomy", window: "day", limitUsd: 100 }] } }, callers: { alpha: "basic", beta: "basic" } });
+    try {
+      await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 50) })), (err: Error) => {
+        assert.equal(err.name, "AccessDeniedException");
+        assert.match(err.message, /"alpha" and "beta" named in callers hold the same access key/);
+        return true;
+      });
+      assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("a second caller with its own key is not affected by the shared check", async () => {
+    const OTHER = { accessKeyId: "AKIAOTHERCALLER00001", secretAccessKey: "other-secret" };
+    await files.write(profileText("other", OTHER));
+    const h = await startHarness({ tiers: { basic: { caps: [{ id: "roomy", window: "day", limitUsd: 100 }] } }, callers: { other: "basic" } }, { moreCredentials: [OTHER] });
+    const client = clientFor(h.gateway.url, OTHER);
+    try {
+      await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 50) }));
+      await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 50) }));
+      assert.equal(h.fake.hits.length, 2);
+    } finally {
+      client.destroy();
+      await h.close();
+    }
+  });
 });

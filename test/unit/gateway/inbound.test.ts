@@ -4,6 +4,7 @@ import type { AnyRequest } from "../../../server/gateway/listener";
 import { createHash } from "node:crypto";
 import { apiKeyCaller, BodyRefused, BufferBudget, checkAuthorizationHeader, inboundGuard, readBody } from "../../../server/gateway/inbound";
 import { ProfileCredentials } from "../../../server/gateway/callerCredentials";
+import { chainProfileName } from "../../../server/credentials";
 
 const CREDS = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "secret" };
 const sigv4 = (key: string, service = "bedrock") =>
@@ -62,6 +63,28 @@ describe("inbound: callers' profiles and API-key callers", () => {
   it("a profile's key is accepted even while the gateway's own credentials cannot be resolved", async () => {
     const r = await checkAuthorizationHeader({ headers: { authorization: sigv4(STAGING.accessKeyId) }, credentials: async () => Promise.reject(new Error("SSO token expired")), allowApiKeys: false, profiles });
     assert.equal(r.ok && r.kind === "sigv4" && r.profile, "staging");
+  });
+
+  it("the gateway's own key is named by the callers profile holding it, else by the profile its credentials come from", async () => {
+    const own = Object.assign(async () => CREDS, { profile: "default" });
+    const holding = new ProfileCredentials(["agent-001"], () => async () => CREDS);
+    const held = await checkAuthorizationHeader({ headers: { authorization: sigv4(CREDS.accessKeyId) }, credentials: own, allowApiKeys: false, profiles: holding });
+    assert.equal(held.ok && held.kind === "sigv4" && held.profile, "agent-001");
+    const unnamed = await checkAuthorizationHeader({ headers: { authorization: sigv4(CREDS.accessKeyId) }, credentials: own, allowApiKeys: false, profiles });
+    assert.equal(unnamed.ok && unnamed.kind === "sigv4" && unnamed.profile, "default");
+  });
+
+  it("two callers profiles holding one key refuse the call, naming both", async () => {
+    const twice = new ProfileCredentials(["a", "b"], () => async () => STAGING);
+    const r = await checkAuthorizationHeader({ headers: { authorization: sigv4(STAGING.accessKeyId) }, credentials: async () => CREDS, allowApiKeys: false, profiles: twice });
+    assert.match((r as { message: string }).message, /"a" and "b" named in callers hold the same access key/);
+  });
+
+  it("the own profile's name follows the SDKs' chain: awsProfile, AWS_PROFILE, the environment's keys (no profile), else default", () => {
+    assert.equal(chainProfileName("work", { AWS_PROFILE: "agent-001" }), "work");
+    assert.equal(chainProfileName(undefined, { AWS_PROFILE: "agent-001", AWS_ACCESS_KEY_ID: "A", AWS_SECRET_ACCESS_KEY: "S" }), "agent-001");
+    assert.equal(chainProfileName(undefined, { AWS_ACCESS_KEY_ID: "A", AWS_SECRET_ACCESS_KEY: "S" }), undefined);
+    assert.equal(chainProfileName(undefined, {}), "default");
   });
 
   it("a Bedrock API key's caller is apikey: and 16 hex digits of its sha256, never the key", async () => {
