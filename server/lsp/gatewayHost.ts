@@ -85,10 +85,14 @@ export class GatewayHost {
     return this.serial(() => this.doRestart());
   }
 
-  stop(): Promise<void> {
+  /**
+   * Stops for good. `deadlineMs`: how long a serving gateway lets calls in flight finish before it
+   * stops them, charges them their worst case and journals them (the gateway's default if absent).
+   */
+  stop(options: { deadlineMs?: number } = {}): Promise<void> {
     return this.serial(async () => {
       this.stopped = true;
-      await this.release();
+      await this.release(options.deadlineMs);
     });
   }
 
@@ -140,14 +144,14 @@ export class GatewayHost {
     if (this.config) await this.doStart(this.config);
   }
 
-  private async release(): Promise<void> {
+  private async release(deadlineMs?: number): Promise<void> {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     const role = this.role;
     this.role = { kind: "none" };
     if (role.kind === "leader") {
       role.stopEvents();
-      await role.gateway.close();
+      await role.gateway.close(deadlineMs !== undefined ? { deadlineMs } : {});
     } else if (role.kind === "follower") {
       role.stop();
     }

@@ -23,6 +23,13 @@ import { GatewayHost } from "./gatewayHost";
 import { CodeLensFeature } from "./codeLensFeature";
 
 /**
+ * How long calls in flight may finish when the editor shuts the server down: short of the 2 s
+ * vscode-languageclient waits for the shutdown answer (stopping the late calls and closing the
+ * ledger take the rest).
+ */
+export const SHUTDOWN_DEADLINE_MS = 1_500;
+
+/**
  * Sends a contract message, its params checked against the message's type. vscode-languageserver
  * bundles its own copy of vscode-jsonrpc, whose NotificationType class TypeScript keeps apart from
  * the one server/protocol.ts (and the client) use, so the method name goes on the wire.
@@ -101,8 +108,11 @@ export function startServer(connection: Connection): void {
     return host.url ? { url: host.url } : { error: "the gateway did not start; see the log" };
   });
 
+  // vscode-languageclient waits 2 s for the answer, then kills the process 2 s later: calls still
+  // running at the deadline are stopped, answered, charged their worst case and journaled, and the
+  // ledger lock released, before that.
   connection.onShutdown(async () => {
-    await host.stop();
+    await host.stop({ deadlineMs: SHUTDOWN_DEADLINE_MS });
   });
 
   /** Reads and checks the settings key by key, and tells the client what is wrong (or that nothing is any more). */

@@ -4,6 +4,7 @@
  * gateway with take-over, and code lenses over Bedrock calls.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import http from "node:http";
 import { mkdir, mkdtemp, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -11,6 +12,7 @@ import path from "node:path";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import { localDateKey } from "../../server/budget/windows";
 import { journalMonth } from "../../server/ledger/journal";
+import { readMonth } from "../../server/ledger/report";
 import { API_PATHS, TOKEN_HEADER, type StatusResponse } from "../../server/protocol";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
@@ -234,6 +236,35 @@ describe("language server process", function () {
     client.destroy();
     const merged = await second.waitFor("the new leader's status", () => second.statuses.find((s) => s.caps[0]!.spentExact === "0.0036"));
     assert.ok(merged, "spend recorded by the first window counts in the second");
+  });
+
+  it("closed by the editor with a call hanging upstream: the call is stopped, answered and journaled as interrupted, and the ledger lock is released, before the process exits on its own", async () => {
+    const lsp = await start(settings());
+    const url = await lsp.waitFor("the gateway to be ready", () => readyUrl(lsp, "leader"));
+    const reached = new Promise<void>((resolve) => fake.behave(() => (setImmediate(resolve), { kind: "hang" })));
+    const client = clientFor(url);
+    const answered = client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hang", 100) })).then(() => undefined, (e: Error) => e);
+    await reached;
+
+    // As vscode-languageclient closes a window: a shutdown request, then exit once it is answered.
+    // It gives up on the answer after 2 s and kills the process 2 s later; this bound is generous
+    // beside that, and still short of the 10 s a gateway gives calls by default.
+    let killed = false;
+    const killer = setTimeout(() => ((killed = true), lsp.child.kill("SIGKILL")), 8_000);
+    void lsp.connection.sendRequest("shutdown").then(() => lsp.connection.sendNotification("exit"), () => undefined);
+    const code = await lsp.exited;
+    clearTimeout(killer);
+    assert.equal(killed, false, "the process exited by itself, before the editor would have killed it");
+    assert.equal(code, 0);
+    assert.equal(existsSync(path.join(dir, "ledger", "gateway.lock")), false, "the ledger lock was released");
+    const error = await answered;
+    client.destroy();
+    assert.ok(error instanceof Error, "the caller was answered with an error");
+    // Read before any gateway opens the ledger again: the line is the closing gateway's own.
+    const calls = await readMonth(path.join(dir, "ledger"), new Date().toISOString().slice(0, 7), "UTC");
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]!.outcome, "interrupted");
+    assert.match(calls[0]!.message ?? "", /the gateway shut down with this call in flight/);
   });
 
   it("a window whose own money settings are invalid, following another window's gateway, is told calls are not refused for it, and blocks them once it takes over", async () => {

@@ -88,7 +88,7 @@ export async function startLsp(settings: Record<string, unknown>, editor: Editor
       await connection.sendNotification("workspace/didChangeConfiguration", { settings: null });
     },
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         await connection.sendRequest("shutdown").catch(() => undefined);
         await connection.sendNotification("exit").catch(() => undefined);
         const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
