@@ -1,6 +1,7 @@
 /**
- * Adapter: what AWS billed for Bedrock per UTC day, service and usage type in one month (Cost
- * Explorer GetCostAndUsage, DAILY, UnblendedCost), with the user's credentials. The endpoint
+ * Adapter: what AWS billed for Bedrock usage per UTC day, service and usage type in one month (Cost
+ * Explorer GetCostAndUsage, DAILY, UnblendedCost, record type Usage: no credits, refunds or tax),
+ * with the user's credentials. The endpoint
  * follows the SDK's rules (AWS_ENDPOINT_URL_COST_EXPLORER for tests). The bill lags about a day.
  */
 import { CostExplorerClient, GetCostAndUsageCommand } from "@aws-sdk/client-cost-explorer";
@@ -35,7 +36,9 @@ export async function fetchBedrockBill(month: string, services: string[], creden
           TimePeriod: monthPeriod(month, now),
           Granularity: "DAILY",
           Metrics: ["UnblendedCost"],
-          Filter: { Dimensions: { Key: "SERVICE", Values: services } },
+          // Usage only: credits, refunds and tax are billed under the same services and would net
+          // into the day's figure (a credit reads as calls the ledger overcharged).
+          Filter: { And: [{ Dimensions: { Key: "SERVICE", Values: services } }, { Dimensions: { Key: "RECORD_TYPE", Values: ["Usage"] } }] },
           GroupBy: [
             { Type: "DIMENSION", Key: "SERVICE" },
             { Type: "DIMENSION", Key: "USAGE_TYPE" },

@@ -47,6 +47,10 @@ const BILL: FakeCost[] = [
   { date: day(4), service: "Amazon Bedrock", usageType: "USE1-Guardrail-ContentPolicyUnitsConsumed", amount: "0.15" },
   { date: day(5), service: HAIKU_SERVICE, usageType: "USE1-MP:USE1_InputTokenCount-Units", amount: "0.5" }, // a call outside the gateway
   { date: day(5), service: "Amazon Elastic Compute Cloud - Compute", usageType: "USE1-BoxUsage:t3.micro", amount: "3" }, // not Bedrock
+  // Not usage: a credit, a refund and tax on the same services and usage types are left out of the bill.
+  { date: day(4), service: HAIKU_SERVICE, usageType: "USE1-MP:USE1_OutputTokenCount-Units", amount: "-1.25", recordType: "Credit" },
+  { date: day(3), service: "Amazon Bedrock", usageType: "USE1-Nova2.0Lite-output-tokens", amount: "-0.0016", recordType: "Refund" },
+  { date: day(5), service: HAIKU_SERVICE, usageType: "USE1-MP:USE1_InputTokenCount-Units", amount: "0.04", recordType: "Tax" },
 ];
 
 const cells = (stdout: string, first: string, model: string) =>
@@ -72,9 +76,11 @@ describe("reconcile (Cost Explorer)", function () {
     const out = await run(["reconcile", "--ledger", ledger, "--month", MONTH], cliEnv({ AWS_ENDPOINT_URL_COST_EXPLORER: ce.url }));
     assert.equal(out.code, 0, out.stderr);
     assert.equal(ce.hits.length, 1);
-    const asked = ce.hits[0]!.body as { TimePeriod: { Start: string }; Filter: { Dimensions: { Key: string; Values: string[] } } };
+    const asked = ce.hits[0]!.body as { TimePeriod: { Start: string }; Filter: { And: { Dimensions: { Key: string; Values: string[] } }[] } };
     assert.equal(asked.TimePeriod.Start, day(1));
-    assert.ok(asked.Filter.Dimensions.Values.includes("Amazon Bedrock") && asked.Filter.Dimensions.Values.includes(HAIKU_SERVICE));
+    const services = asked.Filter.And.find((e) => e.Dimensions.Key === "SERVICE")!.Dimensions.Values;
+    assert.ok(services.includes("Amazon Bedrock") && services.includes(HAIKU_SERVICE));
+    assert.deepEqual(asked.Filter.And.find((e) => e.Dimensions.Key === "RECORD_TYPE")?.Dimensions.Values, ["Usage"], "usage only: no credits, refunds or tax");
 
     assert.deepEqual(cells(out.stdout, day(3), "Claude Haiku 4.5"), ["$0.0035", "$0.0038", "+$0.0003", "+7.9%"]);
     assert.deepEqual(cells(out.stdout, day(3), "Amazon Nova 2 Lite"), ["$0.002", "$0.002", "$0.00", "0.0%"]);
