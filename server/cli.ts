@@ -365,7 +365,8 @@ async function pricesUpdate(config: Config, regions: string[] | undefined): Prom
   if (region.length > 1) throw new ConfigError("--region", [`region: the price file holds one region's prices; give one --region (got ${region.join(", ")})`]);
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region[0]!)) throw new ConfigError("--region", [`region: "${region[0]}" is not an AWS region`]);
   const text = await updatePrices(ledgerDirOf(config), region[0]!, credentialSource(config.awsProfile)).catch((err: Error) => {
-    throw new AwsCallError(`prices update: ${err.message} (the AWS Price List needs credentials, from awsProfile or the default chain, allowed pricing:GetProducts)`);
+    const hint = isCredentialError(err) ? " (the AWS Price List needs credentials, from awsProfile or the default chain, allowed pricing:GetProducts)" : "";
+    throw new AwsCallError(`prices update: ${err.message}${hint}`);
   });
   process.stdout.write(text);
   return 0;
@@ -380,7 +381,8 @@ async function reconcileCommand(config: Config, month: string | undefined): Prom
   const book = new PriceBook(config.pricing, table);
   const result = await reconcileMonth(selected, { ledgerDir: dir }, table, book, credentialSource(config.awsProfile)).catch((err: Error) => {
     if (err instanceof LedgerUnreadable) throw err; // not Cost Explorer's
-    throw new AwsCallError(`reconcile: ${err.message} (Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage)`);
+    const hint = isCredentialError(err) ? " (Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage)" : "";
+    throw new AwsCallError(`reconcile: ${err.message}${hint}`);
   });
   process.stdout.write(printableText(formatReconciliation(result)));
   return 0;
@@ -388,6 +390,18 @@ async function reconcileCommand(config: Config, month: string | undefined): Prom
 
 /** A failed AWS call of a one-shot command: its message says what to fix, no stack needed. */
 class AwsCallError extends Error {}
+
+/**
+ * Whether an AWS call failed for want of credentials or of permission (none found, expired, a bad
+ * signature, access denied): only then does the message add which credentials and action it needs.
+ */
+function isCredentialError(err: unknown): boolean {
+  const e = err as { name?: unknown; $metadata?: { httpStatusCode?: unknown } } | undefined;
+  const status = e?.$metadata?.httpStatusCode;
+  if (status === 401 || status === 403) return true;
+  const name = typeof e?.name === "string" ? e.name : "";
+  return /credential|accessdenied|unauthorized|notauthorized|unrecognizedclient|invalidclienttokenid|signature|expiredtoken|missingauthenticationtoken|tokenrefresh/i.test(name);
+}
 
 /** An error of a system call (ENOSPC, EROFS, EACCES …): its message names the call, and often the path. */
 function isSystemError(err: unknown): err is NodeJS.ErrnoException {

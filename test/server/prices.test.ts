@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { ConverseCommand } from "@aws-sdk/client-bedrock-runtime";
@@ -164,6 +166,20 @@ describe("prices update (AWS Price List)", function () {
     } finally {
       await tiny.close();
     }
+  });
+
+  it("a refused signature gets the hint about credentials; a Price List it cannot reach does not", async () => {
+    const denied = await run(["prices", "update", "--ledger", ledger, "--region", "us-east-1"], cliEnv({ AWS_ENDPOINT_URL_PRICING: pricing.url, AWS_SECRET_ACCESS_KEY: "wrong" }));
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /the AWS Price List needs credentials, from awsProfile or the default chain, allowed pricing:GetProducts/);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const unreachable = await run(["prices", "update", "--ledger", ledger, "--region", "us-east-1"], cliEnv({ AWS_ENDPOINT_URL_PRICING: `http://127.0.0.1:${port}` }));
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /ECONNREFUSED/);
+    assert.doesNotMatch(unreachable.stderr, /needs credentials/);
   });
 
   it("status flags a price table older than 60 days, and names a fresh one's date", async () => {

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { chromium } from "playwright-core";
 import os from "node:os";
@@ -52,6 +54,15 @@ const BILL: FakeCost[] = [
   { date: day(3), service: "Amazon Bedrock", usageType: "USE1-Nova2.0Lite-output-tokens", amount: "-0.0016", recordType: "Refund" },
   { date: day(5), service: HAIKU_SERVICE, usageType: "USE1-MP:USE1_InputTokenCount-Units", amount: "0.04", recordType: "Tax" },
 ];
+
+/** A loopback URL nothing listens on (a port just released). */
+async function closedLoopbackUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
 
 const cells = (stdout: string, first: string, model: string) =>
   stdout.split("\n").find((l) => l.startsWith(first) && l.includes(model))?.replace(`${first}`, "").replace(model, "").trim().split(/\s+/);
@@ -115,6 +126,15 @@ describe("reconcile (Cost Explorer)", function () {
     const out = await run(["reconcile", "--ledger", ledger, "--month", MONTH], cliEnv({ AWS_ENDPOINT_URL_COST_EXPLORER: ce.url, AWS_SECRET_ACCESS_KEY: "wrong" }));
     assert.equal(out.code, 1);
     assert.match(out.stderr, /signature/i);
+    assert.match(out.stderr, /Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage/);
+  });
+
+  it("a Cost Explorer it cannot reach is said as such, without a hint about credentials", async () => {
+    const closed = await closedLoopbackUrl();
+    const out = await run(["reconcile", "--ledger", ledger, "--month", MONTH], cliEnv({ AWS_ENDPOINT_URL_COST_EXPLORER: closed }));
+    assert.equal(out.code, 1);
+    assert.match(out.stderr, /ECONNREFUSED/);
+    assert.doesNotMatch(out.stderr, /needs credentials/);
   });
 
   it("the dashboard flags a stale price table and shows the ledger beside the bill when asked", async function () {
