@@ -17,6 +17,11 @@ import path from "node:path";
 import { FILE_MODE, privateDir } from "./privateFiles";
 
 const LOCK_FILE = "gateway.lock";
+
+/** The lock file of the ledger in `dir`. */
+export function lockFileOf(dir: string): string {
+  return path.join(dir, LOCK_FILE);
+}
 /** Claims of a stale lock whose claimer died before finishing: each level is a fresh exclusive create. */
 const CLAIM_LEVELS = 4;
 

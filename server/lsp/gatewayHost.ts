@@ -8,7 +8,7 @@
 import { ledgerDirOf } from "../config/load";
 import type { Config } from "../config/schema";
 import { startGateway, type RunningGateway } from "../gateway/gateway";
-import { LedgerLocked, ledgerOwner } from "../ledger/lock";
+import { LedgerLocked, ledgerOwner, lockFileOf } from "../ledger/lock";
 import { GatewaySecret, newChallenge } from "../ledger/secret";
 import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
@@ -28,12 +28,21 @@ type Role = { kind: "leader"; gateway: RunningGateway; stopEvents: () => void } 
 type Probe = { kind: "verified" } | { kind: "impostor"; pid?: number } | { kind: "other" };
 
 const RETRY_MS = [200, 500, 1_000, 2_000, 5_000];
+/**
+ * While a live process of this machine holds the ledger and does not answer (a gateway starting,
+ * or one stopping: its calls in flight may take its shutdown deadline, 10 s for `serve`, and the
+ * grace after it), look again this often, for this long, before calling it an error.
+ */
+const HOLDER_POLL_MS = 200;
+const HOLDER_WAIT_MS = 15_000;
 
 export class GatewayHost {
   private role: Role = { kind: "none" };
   private config: Config | undefined;
   private stopped = false;
   private retry = 0;
+  /** Since when a live local process has held the ledger without answering (unset once anything else happened). */
+  private holderSince: number | undefined;
   private latest: StatusResponse | undefined;
   /** Why Bedrock calls are refused (settings that decide money are invalid); a leader's gateway starts and stays blocked while set. */
   private blocked: string | undefined;
@@ -46,6 +55,8 @@ export class GatewayHost {
     private readonly events: HostEvents,
     /** Waits between attempts, the last repeated (tests shorten them). */
     private readonly retryMs: readonly number[] = RETRY_MS,
+    /** How long a live local holder of the ledger that does not answer is waited for, still starting. */
+    private readonly holderWaitMs = HOLDER_WAIT_MS,
   ) {}
 
   get url(): string | undefined {
@@ -101,6 +112,7 @@ export class GatewayHost {
     this.retryTimer = undefined;
     this.config = config;
     this.stopped = false;
+    this.holderSince = undefined;
     this.events.state({ state: "starting" });
     await this.takeRole();
   }
@@ -172,6 +184,7 @@ export class GatewayHost {
       };
       this.role = { kind: "leader", gateway, stopEvents };
       this.retry = 0;
+      this.holderSince = undefined;
       this.events.state({ state: "ready", url: gateway.url, role: "leader", token: gateway.api.token() });
       this.publishStatus(gateway.api.status());
       return;
@@ -193,11 +206,18 @@ export class GatewayHost {
         return;
       }
       if (err instanceof LedgerLocked) {
-        // Usually another window is starting its gateway right now: look again shortly. Not a
-        // gateway on another machine: nothing here will answer for it.
-        if (err.host !== undefined) this.fail(`the gateway could not start: ${err.message}`);
-        else if (this.retry >= 3) this.fail(`${err.message}, and it does not answer`);
-        else this.log.info("another window holds the ledger and is not answering yet; looking again shortly");
+        // A live process of this machine holds the ledger without answering: usually another
+        // window's gateway starting, or stopping (it stops listening before it releases the lock,
+        // once its calls in flight are settled). Still starting: look again soon, for a while.
+        // Not a gateway on another machine: nothing here will answer for it.
+        const firstLook = this.holderSince === undefined;
+        this.holderSince ??= Date.now();
+        if (err.host === undefined && Date.now() - this.holderSince < this.holderWaitMs) {
+          if (firstLook) this.log.info(`the ledger is held by pid ${err.pid}, which does not answer yet (a gateway starting or stopping); looking again shortly`);
+          this.pollHolder();
+          return;
+        }
+        this.fail(err.host !== undefined ? `the gateway could not start: ${err.message}` : silentHolder(err));
       } else {
         const holder = (await describeListener(config.port)) ?? "another program";
         const what = found.impostor
@@ -233,6 +253,8 @@ export class GatewayHost {
   private follow(url: string, secret: GatewaySecret): void {
     const controller = new AbortController();
     this.role = { kind: "follower", url, stop: () => controller.abort() };
+    this.retry = 0; // a take-over later starts its retries afresh
+    this.holderSince = undefined;
     this.events.state({ state: "ready", url, role: "follower", token: secret.token() });
     this.log.info(`another window's gateway serves ${url}; following it`);
     void this.readEvents(url, secret.token(), controller.signal).then(() => {
@@ -270,6 +292,17 @@ export class GatewayHost {
     this.events.state({ state: "error", message, ...(strangerOnPort ? { strangerOnPort: true as const } : {}) });
   }
 
+  /** The next look while the ledger's holder does not answer yet: soon, and without moving the retries' back-off. */
+  private pollHolder(): void {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.serial(() => (this.role.kind === "none" ? this.takeRole() : Promise.resolve()));
+    }, HOLDER_POLL_MS);
+    this.retryTimer.unref();
+  }
+
   private scheduleRetry(immediate = false): void {
     if (this.stopped) return;
     const delay = immediate ? 0 : this.retryMs[Math.min(this.retry++, this.retryMs.length - 1)]!;
@@ -280,6 +313,15 @@ export class GatewayHost {
     }, delay);
     this.retryTimer.unref();
   }
+}
+
+/** The ledger is held by a live process of this machine that has not answered as a gateway for a while. */
+function silentHolder(err: LedgerLocked): string {
+  const file = lockFileOf(err.dir);
+  return (
+    `the ledger in ${err.dir} is held by pid ${err.pid} on this machine (${file}), which does not answer as a Bedrock Budget gateway. ` +
+    `If it is a gateway that is stuck, end it; if pid ${err.pid} is not a Bedrock Budget gateway, remove ${file}; or set bedrockBudget.ledgerDir to another folder`
+  );
 }
 
 /** Asks `url` to prove it holds `secret` (a fresh challenge; the answer is bound to its port). */
