@@ -33,6 +33,12 @@ export class ProfileCredentials {
     this.sources = new Map(names.map((name) => [name, sourceFor(name)]));
   }
 
+  /** Loads every profile again from the shared files (each at most once per REREAD_AFTER_MS); true when any was re-read. */
+  async reread(): Promise<boolean> {
+    const done = await Promise.all([...this.sources.values()].map((source) => source.reread?.() ?? Promise.resolve(false)));
+    return done.some(Boolean);
+  }
+
   /** The names that may be AWS profiles: keys of `callers`, and the callers a cap names. */
   static namesIn(config: Pick<Config, "callers"> & Partial<Pick<Config, "caps">>): string[] {
     const names = new Set([...Object.keys(config.callers ?? {}), ...(config.caps ?? []).flatMap((c) => c.callers ?? [])]);

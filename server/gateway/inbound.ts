@@ -1,6 +1,7 @@
 /** What the gateway checks of every inbound request, and how much it lets one hold, before anything else happens. */
 import http2 from "node:http2";
 import type { AwsCredentialIdentity } from "@smithy/types";
+import { profileKind } from "../credentials";
 import type { AnyRequest, AnyResponse } from "./listener";
 import { SharedAccessKeyError, type CallerMatch } from "./callerCredentials";
 import { maskKey, parseAuthorization, regionProblem, scopeProblem, sha256Hex, verifySignature, type ParsedAuthorization } from "./sigv4";
@@ -93,11 +94,11 @@ export type HeaderCheck =
  */
 export async function checkAuthorizationHeader(input: {
   headers: AnyRequest["headers"];
-  /** `profile`: the profile the gateway's own credentials come from, when known (credentialSource). */
-  credentials: (() => Promise<AwsCredentialIdentity>) & { readonly profile?: string };
+  /** `profile`: the profile the gateway's own credentials come from, when known; `reread`: loads them anew, bounded (credentialSource). */
+  credentials: (() => Promise<AwsCredentialIdentity>) & { readonly profile?: string; readonly reread?: () => Promise<boolean> };
   allowApiKeys: boolean;
   /** The credentials of the profiles named in `callers`: a call signed with one of them is accepted too. */
-  profiles?: { names: readonly string[]; find(accessKeyId: string): Promise<CallerMatch | undefined> };
+  profiles?: { names: readonly string[]; find(accessKeyId: string): Promise<CallerMatch | undefined>; reread?(): Promise<boolean> };
   /**
    * Simulate mode only (`serve --simulate`): a SigV4 signature with any key is accepted unverified.
    * The gateway holds no AWS credentials to check it with, and nothing it answers costs money.
@@ -127,20 +128,35 @@ export async function checkAuthorizationHeader(input: {
       }
       let credentials: AwsCredentialIdentity | undefined;
       let failure: Error | undefined;
-      try {
-        credentials = await input.credentials();
-      } catch (err) {
-        failure = err as Error;
-      }
-      const problem = credentials ? scopeProblem(parsed.auth, credentials) : undefined;
-      // A `callers` profile may hold the key, the gateway's own too: its tier, rate limit and caps then apply (an explicit entry wins).
+      let problem: string | undefined;
       let match: CallerMatch | undefined;
-      if (parsed.auth.service === "bedrock" && input.profiles && input.profiles.names.length > 0) {
+      const profiles = parsed.auth.service === "bedrock" && input.profiles && input.profiles.names.length > 0 ? input.profiles : undefined;
+      const look = async (): Promise<HeaderCheck | undefined> => {
+        credentials = undefined;
         try {
-          match = await input.profiles.find(parsed.auth.accessKeyId);
+          credentials = await input.credentials();
+        } catch (err) {
+          failure = err as Error;
+        }
+        problem = credentials ? scopeProblem(parsed.auth, credentials) : undefined;
+        // A `callers` profile may hold the key, the gateway's own too: its tier, rate limit and caps then apply (an explicit entry wins).
+        try {
+          match = profiles ? await profiles.find(parsed.auth.accessKeyId) : undefined;
         } catch (err) {
           if (err instanceof SharedAccessKeyError) return { ok: false, message: `Bedrock Budget refused the request: it is signed with access key ${maskKey(parsed.auth.accessKeyId)}, but ${err.message}` };
           throw err;
+        }
+        return undefined;
+      };
+      const conflict = await look();
+      if (conflict) return conflict;
+      // A key nobody holds: it may be new (a rotated key, a credentials file rewritten by aws-vault, saml2aws or granted).
+      // The gateway's credentials and the callers' profiles are read again, at most once every few seconds, and compared again.
+      if (!match && (!credentials || credentials.accessKeyId !== parsed.auth.accessKeyId)) {
+        const reread = await Promise.all([input.credentials.reread?.() ?? false, profiles?.reread?.() ?? false]);
+        if (reread.some(Boolean)) {
+          const again = await look();
+          if (again) return again;
         }
       }
       if (credentials && !problem) {
@@ -153,18 +169,38 @@ export async function checkAuthorizationHeader(input: {
       if (!credentials) {
         return { ok: false, message: `the gateway could not resolve AWS credentials to check the signature (${failure!.message}); set awsProfile or sign in (aws sso login)` };
       }
-      if (parsed.auth.service === "bedrock" && input.profiles && input.profiles.names.length > 0) {
+      const own: AwsCredentialIdentity = credentials;
+      const sessions = parsed.auth.service === "bedrock" && own.accessKeyId !== parsed.auth.accessKeyId ? await sessionNote(parsed.auth.accessKeyId, input.credentials.profile, profiles?.names ?? []) : "";
+      if (profiles) {
         return {
           ok: false,
           message:
-            `Bedrock Budget refused the request: it is signed with access key ${maskKey(parsed.auth.accessKeyId)}, but the gateway's credentials are ${maskKey(credentials.accessKeyId)} ` +
-            `and no profile named in callers (${input.profiles.names.join(", ")}) holds it; add the caller's AWS profile as a key of callers (with its tier), or point the gateway at the caller's profile (awsProfile)`,
+            `Bedrock Budget refused the request: it is signed with access key ${maskKey(parsed.auth.accessKeyId)}, but the gateway's credentials are ${maskKey(own.accessKeyId)} ` +
+            `and no profile named in callers (${profiles.names.join(", ")}) holds it; add the caller's AWS profile as a key of callers (with its tier), or point the gateway at the caller's profile (awsProfile)${sessions}`,
         };
       }
       const hint = parsed.auth.service === "bedrock" ? "; or add the caller's AWS profile as a key of callers (with its tier)" : "";
-      return { ok: false, message: `Bedrock Budget refused the request: ${problem}${hint}` };
+      return { ok: false, message: `Bedrock Budget refused the request: ${problem}${hint}${sessions}` };
     }
   }
+}
+
+/**
+ * Why a caller's key may never match: SSO and role (assume-role) profiles give each process its own session key, so the
+ * gateway resolving the same profile holds another key. Said when the gateway's or a callers profile is one, or the
+ * caller signs with temporary (ASIA…) credentials; empty otherwise.
+ */
+async function sessionNote(callerKey: string, ownProfile: string | undefined, callerProfiles: readonly string[]): Promise<string> {
+  const names = [...new Set([...(ownProfile !== undefined ? [ownProfile] : []), ...callerProfiles])];
+  const kinds = await Promise.all(names.map(async (name) => [name, await profileKind(name).catch(() => undefined)] as const));
+  const sessionProfiles = kinds.filter(([, kind]) => kind === "sso" || kind === "role").map(([name]) => JSON.stringify(name));
+  if (sessionProfiles.length === 0 && !callerKey.startsWith("ASIA")) return "";
+  const which = sessionProfiles.length > 0 ? `${sessionProfiles.join(", ")} ${sessionProfiles.length > 1 ? "are SSO or role (assume-role) profiles" : "is an SSO or role (assume-role) profile"}` : "the caller signs with temporary (session) credentials";
+  return (
+    `. Note: ${which}: each process that resolves such a profile gets its own session key, so a caller using it can be verified only if the gateway uses the very same session. ` +
+    `Give both one session: write its keys as a static profile in ~/.aws/credentials (as aws-vault, saml2aws or granted do; or from aws configure export-credentials --profile <name>) and name that profile in callers or awsProfile, ` +
+    `or start the gateway and the caller with the same AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; the gateway reads the files again when a key it does not know arrives`
+  );
 }
 
 /** A verified caller: `caller` is the access key id (or `apikey:<hash>`), `callerProfile` the `callers` profile that verified it. */

@@ -12,7 +12,10 @@ import path from "node:path";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { ConverseStreamCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import type { CallRecord } from "../../server/ledger/types";
-import { createLogger } from "../../server/log";
+import { createLogger, silentLogger } from "../../server/log";
+import { validated } from "../../server/config/load";
+import { startGateway } from "../../server/gateway/gateway";
+import { FakeBedrock } from "../support/fakeBedrock";
 import { API_PATHS } from "../../server/protocol";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
 import { signFor } from "../reliability/support";
@@ -344,7 +347,7 @@ describe("inbound: a streaming caller that leaves before Bedrock's status", func
 });
 
 /** Points the SDKs' shared files at a temporary folder for one describe block (and clears the environment's credentials). */
-function sharedFiles(): { dir: () => string; write(credentials: string): Promise<void> } {
+function sharedFiles(): { dir: () => string; write(credentials: string): Promise<void>; rewrite(credentials: string): Promise<void> } {
   let dir = "";
   const saved: Record<string, string | undefined> = {};
   const ENV = ["AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
@@ -372,6 +375,8 @@ function sharedFiles(): { dir: () => string; write(credentials: string): Promise
       await writeFile(file, credentials);
       process.env.AWS_SHARED_CREDENTIALS_FILE = file;
     },
+    // The same file written anew, as aws configure, aws-vault, saml2aws and granted do.
+    rewrite: (credentials) => writeFile(process.env.AWS_SHARED_CREDENTIALS_FILE!, credentials),
   };
 }
 
@@ -435,6 +440,66 @@ describe("inbound: a callers profile that holds the gateway's own key", function
     } finally {
       client.destroy();
       await h.close();
+    }
+  });
+});
+
+describe("inbound: credentials rewritten while the gateway runs", function () {
+  this.timeout(30_000);
+  const files = sharedFiles();
+  const OLD = { accessKeyId: "AKIAOLDKEYOLDKEY1234", secretAccessKey: "old-secret" };
+  const NEW = { accessKeyId: "AKIANEWKEYNEWKEY5678", secretAccessKey: "new-secret" };
+  const AGENT_OLD = { accessKeyId: "AKIAAGENTOLDKEY12345", secretAccessKey: "agent-old" };
+  const AGENT_NEW = { accessKeyId: "AKIAAGENTNEWKEY67890", secretAccessKey: "agent-new" };
+  const keyOf = (hit: { headers: Record<string, string> }) => /Credential=([^/]+)\//.exec(hit.headers.authorization ?? "")?.[1];
+
+  it("a call signed with the new key of the gateway's profile, or of a callers profile, is verified and forwarded with it", async () => {
+    await files.write(profileText("dev", OLD) + profileText("agent", AGENT_OLD));
+    const fake = await FakeBedrock.start({ credentials: OLD, moreCredentials: [NEW, AGENT_OLD, AGENT_NEW] });
+    const ledgerDir = await mkdtemp(path.join(os.tmpdir(), "bb-ledger-"));
+    // The gateway's own credentials from the shared files (no injected source), as `serve` has them.
+    const gateway = await startGateway({
+      config: validated({ port: 0, upstreamEndpoint: fake.url, ledgerDir, user: "tester", timeZone: "UTC", awsProfile: "dev", tiers: { basic: {} }, callers: { agent: "basic" } }, "test"),
+      log: silentLogger(),
+    });
+    const clients = [OLD, AGENT_OLD, NEW, AGENT_NEW].map((c) => clientFor(gateway.url, c));
+    const invoke = () => new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 10) });
+    try {
+      await clients[0]!.send(invoke());
+      await clients[1]!.send(invoke());
+      // The keys are rotated: the file is rewritten in place while the gateway runs.
+      await files.rewrite(profileText("dev", NEW) + profileText("agent", AGENT_NEW));
+      await clients[2]!.send(invoke());
+      await clients[3]!.send(invoke());
+      assert.deepEqual(fake.hits.map(keyOf), [OLD.accessKeyId, AGENT_OLD.accessKeyId, NEW.accessKeyId, AGENT_NEW.accessKeyId], "each call re-signed with the key it was verified with");
+      // The old key is no longer the gateway's: refused, saying which keys it knows.
+      await assert.rejects(clients[0]!.send(invoke()), /AccessDeniedException|signed with access key AKIA…1234/);
+    } finally {
+      for (const c of clients) c.destroy();
+      await gateway.close();
+      await fake.close();
+      await rm(ledgerDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a key the gateway cannot verify from an SSO profile: the refusal says each process gets its own session key and what to do", async () => {
+    await writeFile(process.env.AWS_CONFIG_FILE!, "[profile work-sso]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Dev\nregion = us-east-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n");
+    await files.write(profileText("dev", OLD));
+    const SESSION = { accessKeyId: "ASIASESSIONKEY000001", secretAccessKey: "session-secret", sessionToken: "token" };
+    const h = await startHarness({ tiers: { basic: {} }, callers: { "work-sso": "basic" } });
+    const client = clientFor(h.gateway.url, SESSION);
+    try {
+      await assert.rejects(client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hi", 10) })), (err: Error) => {
+        assert.equal(err.name, "AccessDeniedException");
+        assert.match(err.message, /"work-sso" is an SSO or role \(assume-role\) profile: each process that resolves such a profile gets its own session key/);
+        assert.match(err.message, /static profile in ~\/\.aws\/credentials/);
+        return true;
+      });
+      assert.equal(h.fake.hits.length, 0);
+    } finally {
+      client.destroy();
+      await h.close();
+      await writeFile(process.env.AWS_CONFIG_FILE!, "");
     }
   });
 });

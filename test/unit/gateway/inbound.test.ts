@@ -4,7 +4,7 @@ import type { AnyRequest } from "../../../server/gateway/listener";
 import { createHash } from "node:crypto";
 import { apiKeyCaller, BodyRefused, BufferBudget, checkAuthorizationHeader, inboundGuard, readBody } from "../../../server/gateway/inbound";
 import { ProfileCredentials } from "../../../server/gateway/callerCredentials";
-import { chainProfileName } from "../../../server/credentials";
+import { boundedReread, chainProfileName, REREAD_AFTER_MS } from "../../../server/credentials";
 
 const CREDS = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "secret" };
 const sigv4 = (key: string, service = "bedrock") =>
@@ -166,5 +166,48 @@ describe("inbound: readBody", () => {
     gone.destroy();
     await assert.rejects(leaving, (e: unknown) => e instanceof BodyRefused && e.reason === "aborted");
     assert.equal(guard.budget.bufferedBytes, 0);
+  });
+});
+
+describe("inbound: re-reading credentials for a key nobody holds, bounded", () => {
+  it("a flood of unknown keys re-reads the files once per REREAD_AFTER_MS; callers arriving during a re-read share it", async () => {
+    let t = 1_000_000;
+    let reads = 0;
+    const reread = boundedReread(async () => {
+      reads++;
+    }, () => t);
+    const first = await Promise.all(Array.from({ length: 50 }, () => reread()));
+    assert.equal(reads, 1, "50 unknown keys at once: one read");
+    assert.equal(first.filter(Boolean).length >= 1, true);
+    for (let i = 0; i < 100; i++) assert.equal(await reread(), false);
+    assert.equal(reads, 1, "100 more within the bound: none");
+    t += REREAD_AFTER_MS;
+    assert.equal(await reread(), true);
+    assert.equal(reads, 2, "past the bound: one more");
+  });
+
+  it("a key found only after the re-read is accepted; a failed re-read keeps what was loaded", async () => {
+    let key = "AKIAOLDKEYOLDKEY1234";
+    let rereads = 0;
+    const own = Object.assign(async () => ({ accessKeyId: key, secretAccessKey: "s" }), {
+      reread: async () => {
+        rereads++;
+        key = "AKIANEWKEYNEWKEY5678";
+        return true;
+      },
+    });
+    const r = await checkAuthorizationHeader({ headers: { authorization: sigv4("AKIANEWKEYNEWKEY5678") }, credentials: own, allowApiKeys: false });
+    assert.equal(r.ok && r.kind === "sigv4" && r.credentials.accessKeyId, "AKIANEWKEYNEWKEY5678");
+    assert.equal(rereads, 1);
+    const known = await checkAuthorizationHeader({ headers: { authorization: sigv4("AKIANEWKEYNEWKEY5678") }, credentials: own, allowApiKeys: false });
+    assert.equal(known.ok, true);
+    assert.equal(rereads, 1, "a key the gateway holds reads nothing");
+    let failing = 0;
+    const stays = boundedReread(async () => {
+      failing++;
+      throw new Error("the file is being rewritten");
+    }, () => 0);
+    assert.equal(await stays(), true);
+    assert.equal(failing, 1);
   });
 });
