@@ -71,6 +71,22 @@ export interface VerifyInput {
   bodySha256?: string;
 }
 
+/**
+ * Why a request whose X-Amz-Content-SHA256 says its payload is not signed (UNSIGNED-PAYLOAD, or a
+ * STREAMING-… chunked signature) is refused: the signature would not cover the body, so a captured
+ * request could be resent with another body. The Bedrock Runtime SDKs sign the payload.
+ */
+export function unsignedPayloadProblem(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const values = headers[CONTENT_SHA256];
+  for (const value of Array.isArray(values) ? values : values === undefined ? [] : [values]) {
+    const claimed = value.trim().toUpperCase();
+    if (claimed === "UNSIGNED-PAYLOAD" || claimed.startsWith("STREAMING-")) {
+      return `the request's signature does not cover its body (X-Amz-Content-SHA256: ${value.trim().slice(0, 60)}); Bedrock Budget accepts only requests whose payload is signed, as the AWS SDKs and CLI sign Bedrock Runtime calls: sign the body's SHA-256`;
+    }
+  }
+  return undefined;
+}
+
 /** Returns undefined when the signature verifies, else a reason safe to show the caller. */
 export function verifySignature(input: VerifyInput): string | undefined {
   const { auth, headers, credentials } = input;
@@ -97,7 +113,10 @@ export function verifySignature(input: VerifyInput): string | undefined {
   }
   const bodySha256 = input.bodySha256 ?? sha256Hex(input.body);
   const claimedHash = single(headers[CONTENT_SHA256]);
-  if (claimedHash && claimedHash !== "UNSIGNED-PAYLOAD" && claimedHash !== bodySha256) {
+  // A signature that does not cover the body would let a captured request be resent with another body.
+  const unsigned = unsignedPayloadProblem(headers);
+  if (unsigned) return unsigned;
+  if (claimedHash && claimedHash !== bodySha256) {
     return "the body does not match its X-Amz-Content-SHA256 hash";
   }
 

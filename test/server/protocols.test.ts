@@ -165,6 +165,28 @@ describe("gateway: bodies and paths no SDK would send", function () {
   const signedCall = (path: string, body: string | Buffer) =>
     h1(h.gateway.port, { path, headers: botocoreSigned(h.gateway.port, path, body, "Boto3/1.35.0"), body });
 
+  it("refuses a request whose signature does not cover its body (UNSIGNED-PAYLOAD, STREAMING-…): a captured request cannot be resent with a bigger body", async () => {
+    const path = `/model/${encodeURIComponent(SONNET_45)}/invoke`;
+    const small = anthropicBody("hi", 10);
+    const big = anthropicBody("hi", 4000);
+    for (const claimed of ["UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"]) {
+      const opts = { host: `127.0.0.1:${h.gateway.port}`, path, method: "POST", service: "bedrock", region: "us-east-1", body: small, headers: { "Content-Type": "application/json", "X-Amz-Content-Sha256": claimed } };
+      aws4.sign(opts, CREDENTIALS);
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(opts.headers)) headers[k] = String(v);
+      for (const body of [small, big]) {
+        const res = await h1(h.gateway.port, { path, headers: { ...headers, "Content-Length": String(Buffer.byteLength(body)) }, body });
+        assert.equal(res.status, 403, `${claimed}: ${res.body}`);
+        assert.match(JSON.parse(res.body).message, /signature does not cover its body.*payload is signed/, claimed);
+      }
+    }
+    assert.equal(h.fake.hits.length, 0, "none reached Bedrock");
+    // The same call with its payload signed, as the SDKs send it, goes through.
+    const res = await signedCall(path, small);
+    assert.equal(res.status, 200, res.body);
+    assert.equal(h.fake.hits.length, 1);
+  });
+
   it("refuses CountTokens bodies that are not JSON, not UTF-8 or not its shape, and never forwards them", async () => {
     const cases: Array<[string, string | Buffer, RegExp]> = [
       ["malformed JSON", "{not json", /not valid JSON/],
