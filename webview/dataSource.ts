@@ -50,7 +50,11 @@ export class BrowserDataSource implements DataSource {
     return (await res.json()) as T;
   }
 
-  subscribe(onEvent: (e: GatewayEvent) => void, onConnection: (open: boolean) => void, delay = RECONNECT_FIRST_MS): void {
+  subscribe(onEvent: (e: GatewayEvent) => void, onConnection: (open: boolean) => void): void {
+    this.listen(onEvent, onConnection, RECONNECT_FIRST_MS);
+  }
+
+  private listen(onEvent: (e: GatewayEvent) => void, onConnection: (open: boolean) => void, delay: number): void {
     // EventSource reconnects by itself after a dropped stream (the gateway restarting, a laptop
     // waking up), but gives up for good on an HTTP error or a refused connection: then a new one
     // is opened, with backoff, as the VS Code relay does.
@@ -62,7 +66,7 @@ export class BrowserDataSource implements DataSource {
     source.onerror = () => {
       onConnection(false);
       if (source.readyState !== EventSource.CLOSED) return;
-      setTimeout(() => this.subscribe(onEvent, onConnection, Math.min(delay * 2, RECONNECT_MAX_MS)), delay);
+      setTimeout(() => this.listen(onEvent, onConnection, Math.min(delay * 2, RECONNECT_MAX_MS)), delay);
     };
     source.addEventListener("call", (e) => onEvent({ event: "call", data: JSON.parse((e as MessageEvent<string>).data) }));
     source.addEventListener("status", (e) => onEvent({ event: "status", data: JSON.parse((e as MessageEvent<string>).data) }));

@@ -29,11 +29,8 @@ const processFacts = (): SystemZoneFacts => ({
 /** `std offset` with no daylight rule: `UTC+3`, `<+0530>-5`, `GMT0`. */
 const POSIX_FIXED = /^(?:[A-Za-z]{3,}|<[A-Za-z0-9+-]{1,}>)([+-]?)(\d{1,2})(?::([0-5]\d))?$/;
 
-let cached: string | undefined;
-
 /** The system zone's IANA name; throws naming `TZ` and the setting to use when it has none. */
 export function systemTimeZone(facts?: SystemZoneFacts): string {
-  if (!facts && cached) return cached;
   const f = facts ?? processFacts();
   const name = f.resolved || nameFromTz(f);
   if (!name) {
@@ -41,7 +38,6 @@ export function systemTimeZone(facts?: SystemZoneFacts): string {
       `the system time zone has no IANA name (TZ=${JSON.stringify(f.tz ?? "")}), so cap windows cannot be named: set "bedrockBudget.timeZone" in the settings (or "timeZone" in the config file) to one such as "Europe/Paris", or TZ to a zone name`,
     );
   }
-  if (!facts) cached = name;
   return name;
 }
 
