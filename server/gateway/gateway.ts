@@ -528,12 +528,27 @@ export class Gateway implements RunningGateway {
   }
 }
 
-/** Closes what a gateway opened, last opened first: the alert channels, the team store, the ledger, then the lock. */
+/**
+ * Closes what a gateway opened, last opened first: the alert channels, the team store, the ledger,
+ * then the lock. A step that fails does not skip the next ones, and the lock is released whatever
+ * failed (the ledger's handles are closed, or abandoned by a close that failed half-way): a lock
+ * kept by this live process would refuse Restart Gateway and every other window until it exits.
+ * The first failure is thrown once the lock is released.
+ */
 async function teardown(res: Resources): Promise<void> {
-  await res.alerts?.close();
-  await res.team?.close();
-  await res.ledger?.close();
-  await res.lock.release();
+  let failure: { err: unknown } | undefined;
+  try {
+    for (const close of [() => res.alerts?.close(), () => res.team?.close(), () => res.ledger?.close()]) {
+      try {
+        await close();
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  } finally {
+    await res.lock.release();
+  }
+  if (failure) throw failure.err;
 }
 
 /** Waits for `p`, but no longer than the stop grace (what is left is destroyed by its owner). */

@@ -163,7 +163,8 @@ export class GatewayHost {
     this.role = { kind: "none" };
     if (role.kind === "leader") {
       role.stopEvents();
-      await role.gateway.close(deadlineMs !== undefined ? { deadlineMs } : {});
+      // A close that fails has still released the ledger: a restart goes on to serve it again.
+      await role.gateway.close(deadlineMs !== undefined ? { deadlineMs } : {}).catch((err: unknown) => this.log.error(`closing the gateway: ${(err as Error).message}`));
     } else if (role.kind === "follower") {
       role.stop();
     }

@@ -4,11 +4,15 @@
  * stop (a second SIGTERM) does it at once.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand, InvokeModelWithResponseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
+import { validated } from "../../server/config/load";
+import { startGateway } from "../../server/gateway/gateway";
 import { readMonth } from "../../server/ledger/report";
+import { silentLogger } from "../../server/log";
 import type { CallRecord } from "../../server/ledger/types";
 import { run, serve, type Served } from "../support/cliProcess";
 import { FakeBedrock, type Behavior } from "../support/fakeBedrock";
@@ -111,6 +115,39 @@ describe("shutdown: close() with calls that hang", function () {
       assertInterruptedAtWorstCase(call, "InvokeModel");
     } finally {
       client.destroy();
+      await h.close();
+    }
+  });
+});
+
+describe("shutdown: a close step that fails", function () {
+  it("still releases the ledger lock, so Restart Gateway (or another window) can open the ledger again", async () => {
+    const h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }], pricing: PRICING });
+    const broken = h.gateway;
+    try {
+      // The ledger's close fails after its handles are closed (an EIO syncing the journal, say).
+      const { ledger } = (h.gateway as unknown as { res: { ledger: { close(): Promise<void> } } }).res;
+      const realClose = ledger.close.bind(ledger);
+      ledger.close = async () => {
+        await realClose();
+        throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+      };
+      await assert.rejects(h.gateway.close(), /EIO/, "the failure is not hidden");
+      assert.equal(existsSync(path.join(h.ledgerDir, "gateway.lock")), false, "the lock was released");
+
+      // Restart Gateway: a new gateway takes the same ledger and serves.
+      h.gateway = await startGateway({
+        config: validated({ port: 0, upstreamEndpoint: h.fake.url, ledgerDir: h.ledgerDir, user: "tester", timeZone: "UTC", pricing: PRICING }, "test"),
+        credentials: async () => CREDENTIALS,
+        log: silentLogger(),
+      });
+      h.client.destroy();
+      h.client = clientFor(h.gateway.url);
+      h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+      const out = await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("again", 100) }));
+      assert.equal(out.$metadata.httpStatusCode, 200);
+    } finally {
+      if (h.gateway === broken) h.gateway = { close: async () => undefined } as unknown as typeof h.gateway; // its close failed already
       await h.close();
     }
   });
