@@ -24,16 +24,32 @@ export function callerTool(userAgent: string | undefined): string {
   return first ? first.slice(0, 40) : "unknown";
 }
 
-/** Tags from the `x-bedrock-budget-tags: team=search; feature=summaries` header. */
-export function tagsFromHeader(value: string | undefined): Record<string, string> {
+/**
+ * Tags from the `x-bedrock-budget-tags: team=search; feature=summaries` header, kept exactly as
+ * sent: the grammar (tagProblem) judges them whole, nothing is cut to fit. Pairs are separated by
+ * `;`; a `,` separates pairs only where what follows it is `key=` (the older `a=1,b=2` form), so
+ * `project=a,b; team=x` is project "a,b". `problem`: a part that is not key=value, said after
+ * "the X-Bedrock-Budget-Tags header".
+ */
+export function parseTagsHeader(value: string | undefined): { tags: Record<string, string>; problem?: string } {
   const tags: Record<string, string> = {};
-  if (!value) return tags;
-  for (const part of value.split(/[;,]/)) {
+  if (!value) return { tags };
+  for (const part of value.split(";").flatMap((p) => p.split(PAIR_AFTER_COMMA))) {
+    if (part.trim() === "") continue; // `a=1;` and `a=1; ; b=2`
     const eq = part.indexOf("=");
-    if (eq <= 0) continue;
-    const key = part.slice(0, eq).trim().slice(0, 64);
-    const val = part.slice(eq + 1).trim().slice(0, 256);
-    if (key) tags[key] = val;
+    const key = eq < 0 ? "" : part.slice(0, eq).trim();
+    if (!key) return { tags, problem: `has a part that is not key=value (${JSON.stringify(part.trim().slice(0, 80))}): ${TAGS_HEADER_RULE}` };
+    tags[key] = part.slice(eq + 1).trim();
   }
-  return tags;
+  return { tags };
+}
+
+export const TAGS_HEADER_RULE = 'pairs are key=value separated by ";" (or by "," before the next key=)';
+
+/** A `,` that the next pair follows (something shaped like a tag key, then `=`): split there, the comma dropped. */
+const PAIR_AFTER_COMMA = /,(?=\s*[A-Za-z0-9:_@$#/+.-][A-Za-z0-9 :_@$#/+.-]*=)/;
+
+/** The tags of the header (parseTagsHeader without its problem). */
+export function tagsFromHeader(value: string | undefined): Record<string, string> {
+  return parseTagsHeader(value).tags;
 }

@@ -9,7 +9,7 @@ import { downgradeTargets, planCall, type PlannedCall } from "./capPlan";
 import { parseModelId } from "../metering/modelId";
 import type { ProfileAnswer } from "../metering/profiles";
 import { ZERO_USAGE, type MeteredOperation, type Operation } from "../metering/types";
-import { callerTool, tagsFromHeader } from "./callerTool";
+import { callerTool, parseTagsHeader } from "./callerTool";
 import { mergeTags, tagProblem } from "../config/tags";
 import type { GatewayContext } from "./context";
 import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, uncounted, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
@@ -427,8 +427,12 @@ function identify<Op extends Operation>(req: AnyRequest, operation: Op, modelId:
  * a cap may be scoped to a tag, so the gateway does not guess what was meant.
  */
 function callTags(ctx: GatewayContext, req: AnyRequest, bodyTags: Record<string, string> = {}): { tags: Record<string, string>; problem?: string } {
-  const headerTags = tagsFromHeader(header(req, "x-bedrock-budget-tags"));
-  const problem = tagProblem(headerTags, "the X-Bedrock-Budget-Tags header") ?? tagProblem(bodyTags, "requestMetadata");
+  const parsed = parseTagsHeader(header(req, "x-bedrock-budget-tags"));
+  const headerTags = parsed.tags;
+  const problem =
+    (parsed.problem !== undefined ? `the X-Bedrock-Budget-Tags header ${parsed.problem}` : undefined) ??
+    tagProblem(headerTags, "the X-Bedrock-Budget-Tags header") ??
+    tagProblem(bodyTags, "requestMetadata");
   return { tags: mergeTags(ctx.config.tags, bodyTags, headerTags), ...(problem ? { problem } : {}) };
 }
 
@@ -441,15 +445,13 @@ function isMetered(operation: Operation): operation is MeteredOperation {
   return operation !== "CountTokens" && operation !== "ApplyGuardrail";
 }
 
-/** Converse's `requestMetadata` (string pairs the caller attaches for cost tracking) become tags. */
+/**
+ * Converse's `requestMetadata` (string pairs the caller attaches for cost tracking) become tags,
+ * every entry as sent: the grammar (tagProblem) refuses too many, too long or not strings, nothing is cut.
+ */
 function requestMetadataTags(operation: MeteredOperation, json: JsonObject): Record<string, string> {
   if (operation !== "Converse" && operation !== "ConverseStream") return {};
   const metadata = json.requestMetadata;
   if (!metadata || typeof metadata !== "object" || Array.isArray(metadata)) return {};
-  return Object.fromEntries(
-    Object.entries(metadata)
-      .filter((entry): entry is [string, string] => typeof entry[1] === "string")
-      .slice(0, 16)
-      .map(([k, v]) => [k.slice(0, 64), v.slice(0, 256)]),
-  );
+  return { ...(metadata as Record<string, string>) };
 }

@@ -62,4 +62,45 @@ describe("gateway: tags", function () {
     });
     assert.equal(h.fake.hits.length, 0);
   });
+
+  it("a header value holding ',' is kept whole; pairs split on ';' only", async () => {
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+    withTagsHeader(h.client, "project=a,b; team=x");
+    await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Hi", 20) }));
+    const [call] = await calls(h);
+    assert.deepEqual(call!.tags, { project: "a,b", team: "x", env: "prod" });
+  });
+
+  const refusedTags = async (send: () => Promise<unknown>, message: RegExp) => {
+    await assert.rejects(send(), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, "ValidationException");
+      assert.equal(err.$metadata?.httpStatusCode, 400);
+      assert.match(err.message, message);
+      return true;
+    });
+  };
+
+  for (const [what, value, message] of [
+    ["a 70-character key", `${"k".repeat(70)}=v`, /X-Bedrock-Budget-Tags header has an invalid tag key "k{70}"/],
+    ["a 300-character value", `team=${"v".repeat(300)}`, /X-Bedrock-Budget-Tags header has an invalid value for tag "team"/],
+    ["a part with no '='", "team=a; novalue", /X-Bedrock-Budget-Tags header has a part that is not key=value \("novalue"\)/],
+    ["17 pairs", Array.from({ length: 17 }, (_, i) => `k${i}=v`).join("; "), /X-Bedrock-Budget-Tags header has 17 tags; at most 16/],
+  ] as const) {
+    it(`refuses a header with ${what} instead of cutting it, without reaching Bedrock`, async () => {
+      withTagsHeader(h.client, value);
+      await refusedTags(() => h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Hi", 20) })), message);
+      assert.equal(h.fake.hits.length, 0);
+    });
+  }
+
+  for (const [what, metadata, message] of [
+    ["17 entries", Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])), /requestMetadata has 17 tags; at most 16/],
+    ["a 70-character key", { ["k".repeat(70)]: "v" }, /requestMetadata has an invalid tag key "k{70}"/],
+    ["a 300-character value", { team: "v".repeat(300) }, /requestMetadata has an invalid value for tag "team"/],
+  ] as const) {
+    it(`refuses Converse requestMetadata with ${what} instead of cutting it`, async () => {
+      await refusedTags(() => h.client.send(new ConverseCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "Hi" }] }], inferenceConfig: { maxTokens: 20 }, requestMetadata: metadata })), message);
+      assert.equal(h.fake.hits.length, 0);
+    });
+  }
 });

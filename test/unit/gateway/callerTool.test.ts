@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { callerTool, tagsFromHeader } from "../../../server/gateway/callerTool";
+import { callerTool, parseTagsHeader, tagsFromHeader } from "../../../server/gateway/callerTool";
+import { tagProblem } from "../../../server/config/tags";
 
 describe("callerTool", () => {
   const cases: Array<[string, string]> = [
@@ -44,28 +45,34 @@ describe("callerTool", () => {
 });
 
 describe("tagsFromHeader", () => {
-  it("parses key=value pairs separated by ';' or ',' with surrounding spaces trimmed", () => {
+  it("parses key=value pairs separated by ';' (or ',' before the next key=) with surrounding spaces trimmed", () => {
     assert.deepEqual(tagsFromHeader("team=search; feature=summaries"), { team: "search", feature: "summaries" });
     assert.deepEqual(tagsFromHeader(" team = search ,feature=summaries;env=prod "), { team: "search", feature: "summaries", env: "prod" });
+    assert.deepEqual(tagsFromHeader("project=chatbot,team=support"), { project: "chatbot", team: "support" });
   });
 
-  it("keeps '=' inside a value and allows empty values", () => {
+  it("keeps '=' and a ',' not followed by key= inside a value, and allows empty values", () => {
     assert.deepEqual(tagsFromHeader("q=a=b; empty="), { q: "a=b", empty: "" });
+    assert.deepEqual(tagsFromHeader("project=a,b; team=x"), { project: "a,b", team: "x" });
+    assert.deepEqual(tagsFromHeader("list=a, b, c"), { list: "a, b, c" });
   });
 
-  it("skips parts without a key or without '='", () => {
-    assert.deepEqual(tagsFromHeader("=orphan; novalue; ; ,team=a"), { team: "a" });
-    assert.deepEqual(tagsFromHeader("   =x"), {});
+  it("skips empty parts; a part without a key or '=' is a problem, not skipped", () => {
+    assert.deepEqual(parseTagsHeader("a=1; ; b=2;"), { tags: { a: "1", b: "2" } });
+    for (const value of ["=orphan", "team=a; novalue", "   =x"]) assert.match(parseTagsHeader(value).problem ?? "", /is not key=value/, value);
   });
 
   it("lets a later duplicate key win", () => {
     assert.deepEqual(tagsFromHeader("team=a; team=b"), { team: "b" });
   });
 
-  it("bounds keys to 64 and values to 256 characters", () => {
+  it("keeps long keys and values whole, for the grammar to refuse", () => {
     const tags = tagsFromHeader(`${"k".repeat(100)}=${"v".repeat(1000)}`);
-    assert.deepEqual(Object.keys(tags), ["k".repeat(64)]);
-    assert.equal(tags["k".repeat(64)], "v".repeat(256));
+    assert.deepEqual(tags, { ["k".repeat(100)]: "v".repeat(1000) });
+    assert.match(tagProblem(tags, "the header") ?? "", /invalid tag key/);
+    const many = tagsFromHeader(Array.from({ length: 20 }, (_, i) => `k${i}=v`).join("; "));
+    assert.equal(Object.keys(many).length, 20);
+    assert.match(tagProblem(many, "the header") ?? "", /has 20 tags/);
   });
 
   it("returns no tags without a header", () => {
