@@ -25,7 +25,7 @@ import { printableText } from "./terminalText";
 import { API_PATHS, DASHBOARD_PATHS, TOKEN_QUERY, type HealthResponse, type StatusResponse } from "./protocol";
 import { GatewaySecret } from "./ledger/secret";
 import { probeGateway } from "./lsp/gatewayHost";
-import { describeListener } from "./lsp/portHolder";
+import { describeListener, gatewayOnAnotherLedger } from "./lsp/portHolder";
 import { credentialSource } from "./credentials";
 import { updatePrices } from "./pricing/update";
 import { loadPriceTable } from "./metering/priceFile";
@@ -223,8 +223,7 @@ async function portInUse(port: number, ledgerDir: string): Promise<PortInUse> {
   // This ledger is locked by this process, so a gateway there serves another one: named, never used.
   const probe = secret ? await probeGateway(`http://127.0.0.1:${port}`, secret) : undefined;
   if (!probe || probe.kind === "other") return new PortInUse(`port ${port} is already in use by ${owner ?? "another program"}; ${fix}`);
-  const who = [probe.kind === "impostor" && probe.pid ? `pid ${probe.pid}` : undefined, owner].filter(Boolean).join(", ");
-  return new PortInUse(`port ${port} is already in use by another Bedrock Budget gateway on another ledger${who ? ` (${who})` : ""}; stop it, or ${fix}`);
+  return new PortInUse(`${gatewayOnAnotherLedger(port, probe.kind === "impostor" ? probe.pid : undefined, owner)}; stop it, or ${fix}`);
 }
 
 /**

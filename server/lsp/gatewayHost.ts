@@ -14,7 +14,7 @@ import type { CallRecord } from "../ledger/types";
 import type { Logger } from "../log";
 import { API_PATHS, TOKEN_HEADER, type GatewayStateNotification, type HealthResponse, type StatusResponse } from "../protocol";
 import { parseSse } from "../shared/sse";
-import { describeListener } from "./portHolder";
+import { describeListener, gatewayOnAnotherLedger, isOwnUid, listenerUid, OWN_GATEWAY_ON_ANOTHER_LEDGER } from "./portHolder";
 
 export interface HostEvents {
   state(params: GatewayStateNotification.Params): void;
@@ -220,11 +220,19 @@ export class GatewayHost {
         }
         this.fail(err.host !== undefined ? `the gateway could not start: ${err.message}` : silentHolder(err));
       } else {
-        const holder = (await describeListener(config.port)) ?? "another program";
-        const what = found.impostor
-          ? `${holder}${found.impostor.pid ? ` (it claims pid ${found.impostor.pid})` : ""} that answers as a Bedrock Budget gateway but cannot prove it holds your secret (another user's gateway, or one impersonating it)`
-          : holder;
-        this.fail(`port ${config.port} is used by ${what}; nothing is sent to it. Set bedrockBudget.port to a free port`, true);
+        const uid = await listenerUid(config.port);
+        if (found.impostor && uid !== undefined && isOwnUid(uid)) {
+          // Your own gateway on another ledger: it holds that ledger's secret, not this one's.
+          const what = gatewayOnAnotherLedger(config.port, found.impostor.pid, await describeListener(config.port));
+          this.fail(`${what}: ${OWN_GATEWAY_ON_ANOTHER_LEDGER}. Nothing is sent to it. Stop it, or set bedrockBudget.port to a free port`, true);
+        } else {
+          const holder = (await describeListener(config.port)) ?? "another program";
+          const unknownUser = uid === undefined ? "your own gateway on another ledger, " : "";
+          const what = found.impostor
+            ? `${holder}${found.impostor.pid ? ` (it claims pid ${found.impostor.pid})` : ""} that answers as a Bedrock Budget gateway but cannot prove it holds your secret (${unknownUser}another user's gateway, or one impersonating it)`
+            : holder;
+          this.fail(`port ${config.port} is used by ${what}; nothing is sent to it. Set bedrockBudget.port to a free port`, true);
+        }
       }
       this.scheduleRetry();
     }

@@ -32,5 +32,23 @@ export function uidInTable(table: string, port: number): number | undefined {
 export async function describeListener(port: number): Promise<string | undefined> {
   const uid = await listenerUid(port);
   if (uid === undefined) return undefined;
-  return typeof process.getuid === "function" && uid === process.getuid() ? "a process of your own user" : `a process of another user (uid ${uid})`;
+  return isOwnUid(uid) ? "a process of your own user" : `a process of another user (uid ${uid})`;
 }
+
+/** True when `uid` is this process's user. */
+export function isOwnUid(uid: number): boolean {
+  return typeof process.getuid === "function" && uid === process.getuid();
+}
+
+/**
+ * A Bedrock Budget gateway holds `port` but cannot prove it holds this ledger's secret: it serves
+ * another ledger. `who`: its pid and user, as known. The CLI and the language server say it in the
+ * same words, then their own fix.
+ */
+export function gatewayOnAnotherLedger(port: number, pid: number | undefined, owner: string | undefined): string {
+  const who = [pid ? `pid ${pid}` : undefined, owner].filter(Boolean).join(", ");
+  return `port ${port} is already in use by another Bedrock Budget gateway on another ledger${who ? ` (${who})` : ""}`;
+}
+
+/** What a gateway of this user on another ledger usually is. */
+export const OWN_GATEWAY_ON_ANOTHER_LEDGER = "probably your own `bedrock-budget serve --ledger …` or `serve --simulate`";

@@ -14,6 +14,7 @@ import { localDateKey } from "../../server/budget/windows";
 import { journalMonth } from "../../server/ledger/journal";
 import { readMonth } from "../../server/ledger/report";
 import { API_PATHS, TOKEN_HEADER, type StatusResponse } from "../../server/protocol";
+import { serve } from "../support/cliProcess";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 import { readyUrl, startLsp, type LspSession } from "../support/lspProcess";
@@ -358,10 +359,30 @@ describe("language server process: only this user's gateway is followed", functi
     const error = await lsp.waitFor("the error state", () => lsp.states.find((s) => s.state === "error"));
     assert.ok(error.state === "error");
     assert.equal(error.strangerOnPort, true);
-    assert.match(error.message, new RegExp(`port ${port} is used by .*\\(it claims pid 4242\\) that answers as a Bedrock Budget gateway but cannot prove`));
+    // The squatter runs as this user here (the tests cannot run as another one): named as a
+    // gateway of this user on another ledger, and still never followed.
+    assert.match(error.message, new RegExp(`port ${port} is already in use by another Bedrock Budget gateway on another ledger \\(pid 4242, a process of your own user\\)`));
     assert.match(error.message, /bedrockBudget\.port/);
     assert.equal(lsp.states.find((s) => s.state === "ready"), undefined, "no URL handed out to terminals");
     assert.ok(seen.length > 0 && seen.every((u) => u.startsWith("/__bedrock-budget/v1/health?challenge=")), `the squatter got only challenges: ${seen.join(", ")}`);
+  });
+
+  it("the user's own `serve --simulate` on the port (another ledger): named as such with its pid, not as another user's gateway or an impostor", async () => {
+    const port = await freePort();
+    const served = await serve(["--simulate", "--port", String(port), "--ledger", path.join(dir, "other-ledger")]);
+    try {
+      const lsp = await start({ port, ledgerDir: path.join(dir, "ledger"), upstreamEndpoint: "http://127.0.0.1:9", timeZone: "UTC" });
+      const error = await lsp.waitFor("the error state", () => lsp.states.find((s) => s.state === "error"));
+      assert.ok(error.state === "error");
+      assert.match(error.message, new RegExp(`port ${port} is already in use by another Bedrock Budget gateway on another ledger \\(pid ${served.child.pid}, a process of your own user\\): probably your own \`bedrock-budget serve --ledger …\` or \`serve --simulate\``));
+      assert.match(error.message, /Stop it, or set bedrockBudget\.port to a free port/);
+      assert.doesNotMatch(error.message, /another user's gateway|impersonating/);
+      assert.equal(error.strangerOnPort, true, "terminals are not pointed at it");
+      assert.equal(lsp.states.find((s) => s.state === "ready"), undefined, "nothing is sent to it");
+    } finally {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
   });
 
   it("a ledger locked by a gateway on another machine (a network share): an error naming that machine at once, nothing served", async () => {
