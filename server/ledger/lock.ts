@@ -29,7 +29,8 @@ export class LedgerLocked extends Error {
   constructor(readonly dir: string, readonly pid: number, readonly host?: string) {
     super(
       host === undefined
-        ? `the ledger in ${dir} is in use by another Bedrock Budget gateway (pid ${pid}); use that one, or give this one another ledgerDir`
+        ? `the ledger in ${dir} is in use by another Bedrock Budget gateway (pid ${pid}); use that one, or give this one another ledgerDir. ` +
+            `If pid ${pid} is not a Bedrock Budget gateway (a lock left by one that crashed, its pid since reused), remove ${path.join(dir, LOCK_FILE)}`
         : `the ledger in ${dir} is in use by a Bedrock Budget gateway on another machine (${JSON.stringify(host)}, pid ${pid}), and this machine cannot tell whether it still runs. ` +
             `Give each machine its own ledgerDir (a team shares spend through teamLedger); if no gateway runs there any more, remove ${path.join(dir, LOCK_FILE)}`,
     );

@@ -96,6 +96,21 @@ describe("ledger/lock", () => {
     }
   }
 
+  it("a lock naming a live process it cannot tell from the gateway that wrote it (no start time, as on macOS and Windows): refused, naming the lock file and saying to remove it if that pid is not a gateway", async () => {
+    const unrelated = spawn(process.execPath, ["-e", "setTimeout(() => {}, 600000)"], { stdio: "ignore" });
+    try {
+      // Left by a gateway that crashed where /proc tells no start time; its pid now runs something else.
+      await writeFile(file, `${unrelated.pid}\nhttp://127.0.0.1:8777\nid=left\nhost=${os.hostname().replace(/\s+/g, "")}\n`, { mode: 0o600 });
+      const err = await lockLedger(dir).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof LedgerLocked, String(err));
+      assert.ok(err.message.includes(`the ledger in ${dir} is in use by another Bedrock Budget gateway (pid ${unrelated.pid})`), err.message);
+      assert.ok(err.message.includes(file), `names the lock file: ${err.message}`);
+      assert.match(err.message, new RegExp(`if pid ${unrelated.pid} is not a Bedrock Budget gateway.*remove ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`, "i"));
+    } finally {
+      unrelated.kill();
+    }
+  });
+
   it("takes over a lock written in another boot even though its pid is alive now", async function () {
     requireLinux(this);
     // The parent process is alive; the lock says it was another boot's process with that pid.
