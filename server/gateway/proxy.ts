@@ -114,6 +114,15 @@ async function handleRead(
   const guardrailPricing = route.kind === "guardrail" && json ? ctx.config.guardrailPricing : undefined;
   let guardrailUnits: number | undefined;
   if ((metered || guardrailPricing) && tagged.problem) return answer(res, validation(`Bedrock Budget refused the request: ${tagged.problem}`));
+  const tierHeader = metered && !TIER_HEADER_OPERATIONS.has(metered.operation) ? TIER_HEADERS.find((name) => req.headers[name] !== undefined) : undefined;
+  if (tierHeader) {
+    // Bedrock documents these headers for InvokeModel only: whether it would apply them to Converse (and bill the tier)
+    // is unknown, so the call is neither priced at a guess nor forwarded with them.
+    return answer(res, validation(
+      `Bedrock Budget refused the request: ${metered!.operation} takes its service tier and latency in the request body (serviceTier, performanceConfig), ` +
+        `not in the ${tierHeader} header (Bedrock documents it for InvokeModel only, so the gateway cannot tell what the call would be charged): move it into the body`,
+    ));
+  }
   if (guardrailPricing && json) {
     try {
       guardrailUnits = guardrailTextUnits(json); // the body as checkRequestBody parsed it: one parse per call
@@ -206,8 +215,9 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
     const shut = await atGate(ctx);
     if (shut) return answer(res, shut);
   }
-  // InvokeModel's tier and latency mode are asked in request headers (Converse's in its body, read by the estimator).
-  const requestedTier = operation === "InvokeModel" || operation === "InvokeModelWithResponseStream" ? appliedTierFromHeaders(req.headers) : undefined;
+  // InvokeModel's tier and latency mode are asked in request headers (Converse's in its body, read by the estimator;
+  // a Converse call with those headers was refused above).
+  const requestedTier = TIER_HEADER_OPERATIONS.has(operation) ? appliedTierFromHeaders(req.headers) : undefined;
   const asked = estimateParsed(operation, route.modelId, json, ctx.prices, requestedTier, pricing);
 
   const { tagged } = x; // its tags were checked before the usage plan counted it
@@ -440,6 +450,10 @@ function header(req: AnyRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
+
+/** The operations Bedrock takes the tier headers for (InvokeModel's request shapes); the others are refused with them. */
+const TIER_HEADER_OPERATIONS: ReadonlySet<Operation> = new Set<Operation>(["InvokeModel", "InvokeModelWithResponseStream"]);
+const TIER_HEADERS = ["x-amzn-bedrock-service-tier", "x-amzn-bedrock-performanceconfig-latency"] as const;
 
 function isMetered(operation: Operation): operation is MeteredOperation {
   return operation !== "CountTokens" && operation !== "ApplyGuardrail";

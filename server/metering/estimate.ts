@@ -58,27 +58,31 @@ export interface EstimateParts {
 export function estimateFromParts(parts: EstimateParts, prices: PriceBook): Estimate {
   const notes = [...(parts.notes ?? [])];
   const inputTokens = parts.inputTokens ?? estimateTokensOfText(parts.promptText ?? "");
-  const tier: AppliedTier = {};
-  if (parts.tier?.serviceTier === "priority") tier.serviceTier = "priority";
-  if (parts.tier?.latency === "optimized") tier.latency = "optimized";
+  // Asked in any case (Bedrock's values are lower case; a header may not be): read as settlement reads them.
+  const latency: AppliedTier = parts.tier?.latency?.toLowerCase() === "optimized" ? { latency: "optimized" } : {};
   const scope = parts.scope ?? {};
-  const rates = prices.rates(parts.modelId, { ...tier, ...scope, inputTokens });
+  const standard = prices.rates(parts.modelId, { ...latency, ...scope, inputTokens });
+  // The tier asked for, priced as settlement prices it (any case; one the table does not know at the dearest listed tier).
+  const tiered = prices.rates(parts.modelId, { ...latency, serviceTier: parts.tier?.serviceTier, ...scope, inputTokens });
 
-  let maxOutputTokens = rates.maxOutputTokens;
+  let maxOutputTokens = standard.maxOutputTokens;
   const outputFromRequest = parts.maxOutputTokens !== undefined;
   if (parts.maxOutputTokens === undefined) {
-    notes.push(`no output limit in the request: reserved the model maximum of ${rates.maxOutputTokens} tokens`);
+    notes.push(`no output limit in the request: reserved the model maximum of ${standard.maxOutputTokens} tokens`);
   } else {
     // A limit above the table's maximum is reserved as asked, never clamped: the table can lag a
     // model (Claude 3.7 Sonnet's 128K output beta), and a limit the model cannot take is refused
     // by Bedrock for free, while a clamped one could bill beyond what was reserved.
     maxOutputTokens = Math.max(0, Math.floor(parts.maxOutputTokens));
-    if (maxOutputTokens > rates.maxOutputTokens) {
-      notes.push(`output limit ${maxOutputTokens} is above the price table's maximum for this model (${rates.maxOutputTokens}): reserved as asked`);
+    if (maxOutputTokens > standard.maxOutputTokens) {
+      notes.push(`output limit ${maxOutputTokens} is above the price table's maximum for this model (${standard.maxOutputTokens}): reserved as asked`);
     }
   }
   const usesPromptCache = parts.usesPromptCache ?? false;
   if (usesPromptCache) notes.push("prompt caching requested: input reserved at the cache-write rate");
+  // Reserved at the tier asked for only when it costs more: a request may fall back to standard (flex is cheaper).
+  // Stryker disable next-line EqualityOperator: at an equal cost either choice reserves the same.
+  const rates = worstCaseCost(inputTokens, maxOutputTokens, tiered, usesPromptCache) > worstCaseCost(inputTokens, maxOutputTokens, standard, usesPromptCache) ? tiered : standard;
   return {
     inputTokens,
     maxOutputTokens,

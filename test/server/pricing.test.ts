@@ -261,6 +261,46 @@ describe("pricing: every call priced as AWS bills it", function () {
       assert.equal((await lastCall(h)).costPicos, String(1000n * 1_400_000n + 1000n * 5_600_000n)); // 0.80 / 3.20 × 1.75
     });
 
+    it("a tier asked in InvokeModel's header is reserved as settlement would charge it: any case, an unknown tier at the dearest listed one, flex at standard", async () => {
+      const invoke = (serviceTier?: string) =>
+        new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Hi", 1000), contentType: "application/json", ...(serviceTier ? { serviceTier: serviceTier as "priority" } : {}) });
+      await h.client.send(invoke());
+      const standard = BigInt((await lastCall(h)).worstCasePicos);
+      for (const [asked, basisPoints] of [["Priority", 17_500n], ["PRIORITY", 17_500n], ["turbo", 17_500n], ["flex", 10_000n]] as const) {
+        await h.client.send(invoke(asked));
+        assert.equal(h.fake.hits.at(-1)!.headers["x-amzn-bedrock-service-tier"], asked, "forwarded as asked");
+        assert.equal(BigInt((await lastCall(h)).worstCasePicos) * 10_000n, standard * basisPoints, `${asked} reserved at ×${Number(basisPoints) / 10_000}`);
+      }
+    });
+
+    it("Converse's tier in its body is read in any case; a tier header on Converse (which Bedrock documents for InvokeModel only) is refused, not forwarded unpriced", async () => {
+      await h.client.send(converse(SONNET_45, 1000));
+      const standard = BigInt((await lastCall(h)).worstCasePicos);
+      await h.client.send(new ConverseCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "Hello" }] }], inferenceConfig: { maxTokens: 1000 }, serviceTier: { type: "PRIORITY" as "priority" } }));
+      assert.equal(BigInt((await lastCall(h)).worstCasePicos) * 10_000n, standard * 17_500n);
+      const hits = h.fake.hits.length;
+      for (const [name, value] of [["x-amzn-bedrock-service-tier", "priority"], ["x-amzn-bedrock-performanceconfig-latency", "optimized"]] as const) {
+        const client = new BedrockRuntimeClient({ region: "us-east-1", endpoint: h.gateway.url, credentials: CREDENTIALS });
+        client.middlewareStack.add(
+          (next) => async (args) => {
+            (args.request as { headers: Record<string, string> }).headers[name] = value;
+            return next(args);
+          },
+          { step: "build", name: "tierHeader" },
+        );
+        try {
+          await assert.rejects(client.send(converse(SONNET_45, 1000)), (err: Error) => {
+            assert.equal(err.name, "ValidationException");
+            assert.match(err.message, /Converse takes its service tier and latency in the request body \(serviceTier, performanceConfig\), not in the x-amzn-bedrock-/);
+            return true;
+          });
+        } finally {
+          client.destroy();
+        }
+      }
+      assert.equal(h.fake.hits.length, hits, "neither reached Bedrock");
+    });
+
     it("a provisioned model declared at $0 per token with an hourly figure is charged $0 per call", async () => {
       const provisioned = `arn:aws:bedrock:us-east-1:${ACCOUNT}:provisioned-model/abc123def456`;
       const p = await startHarness({ pricing: { [provisioned]: { inputPer1M: 0, outputPer1M: 0, hourlyUsd: 39.6 } }, caps: [{ window: "day", limitUsd: 1 }] });

@@ -63,3 +63,53 @@ describe("estimate rules (own table)", () => {
     }
   });
 });
+
+describe("estimate rules: the tier asked for, reserved as settlement charges it", () => {
+  // Cache writes at 10× input: a tier's choice must not change with the cache rate's size.
+  const TIERED: PriceTable = {
+    ...TABLE,
+    serviceTiers: {
+      standard: { basisPoints: 10_000, source: "no change" },
+      flex: { basisPoints: 5_000, source: "flex-doc" },
+      priority: { basisPoints: 17_500, source: "prio-doc" },
+    },
+    models: [{ ...TABLE.models[0]!, cacheWrite5mPer1M: 8 }],
+  };
+  const book = new PriceBook({}, TIERED);
+  const worst = (tier: { serviceTier?: string; latency?: string } | undefined, usesPromptCache = false) =>
+    estimateFromParts({ modelId: NOVA, inputTokens: 1_000, maxOutputTokens: 0, usesPromptCache, ...(tier ? { tier } : {}) }, book).worstCasePicos;
+
+  it("a tier is read in any case: Priority and PRIORITY are priority", () => {
+    assert.equal(worst({ serviceTier: "Priority" }), 1_000n * 1_400_000n);
+    assert.equal(worst({ serviceTier: "PRIORITY" }), 1_000n * 1_400_000n);
+  });
+
+  it("a tier the table does not know is reserved at the dearest listed tier", () => {
+    assert.equal(worst({ serviceTier: "turbo" }), 1_000n * 1_400_000n);
+  });
+
+  it("a cheaper tier (flex) is reserved at standard: a request may fall back to it", () => {
+    assert.equal(worst({ serviceTier: "flex" }), 1_000n * 800_000n);
+    assert.equal(worst({ serviceTier: "standard" }), 1_000n * 800_000n);
+    assert.equal(worst(undefined), 1_000n * 800_000n);
+  });
+
+  it("with prompt caching, each tier is compared at its cache-write rate", () => {
+    assert.equal(worst({ serviceTier: "priority" }, true), 1_000n * 14_000_000n); // 8 × 1.75 per 1M
+    assert.equal(worst({ serviceTier: "flex" }, true), 1_000n * 8_000_000n);
+  });
+
+  it("latency-optimized is read in any case, and a cheaper tier beside it still reserves the optimized rate", () => {
+    assert.equal(worst({ latency: "Optimized" }), 1_000n * 1_000_000n);
+    assert.equal(worst({ serviceTier: "flex", latency: "OPTIMIZED" }), 1_000n * 1_000_000n);
+    assert.equal(worst({ serviceTier: "priority", latency: "optimized" }), 1_000n * 1_750_000n);
+    assert.equal(worst({ latency: "standard" }), 1_000n * 800_000n);
+  });
+
+  it("says the model maximum it reserved when the request sets no output limit, and the tier's note when it applies", () => {
+    const e = estimateFromParts({ modelId: NOVA, inputTokens: 10, tier: { serviceTier: "Priority" } }, book);
+    assert.equal(e.maxOutputTokens, 10_000);
+    assert.deepEqual(e.notes, ["no output limit in the request: reserved the model maximum of 10000 tokens", "service tier Priority: ×1.75 (prio-doc)"]);
+    assert.deepEqual(estimateFromParts({ modelId: NOVA, inputTokens: 10, tier: { serviceTier: "flex" } }, book).notes, ["no output limit in the request: reserved the model maximum of 10000 tokens"]);
+  });
+});
