@@ -380,7 +380,7 @@ async function reconcileCommand(config: Config, month: string | undefined): Prom
   const book = new PriceBook(config.pricing, table);
   const result = await reconcileMonth(selected, { ledgerDir: dir }, table, book, credentialSource(config.awsProfile)).catch((err: Error) => {
     if (err instanceof LedgerUnreadable) throw err; // not Cost Explorer's
-    const hint = isCredentialError(err) ? " (Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage)" : "";
+    const hint = isCredentialError(err) ? " (Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage and ce:GetDimensionValues)" : "";
     throw new AwsCallError(`reconcile: ${err.message}${hint}`);
   });
   process.stdout.write(printableText(formatReconciliation(result)));

@@ -1,12 +1,13 @@
 /**
  * Adapter: what AWS billed for Bedrock usage per UTC day, service and usage type in one month (Cost
  * Explorer GetCostAndUsage, DAILY, UnblendedCost, record type Usage: no credits, refunds or tax),
- * with the user's credentials. The endpoint
+ * under the services the table names and those Cost Explorer lists for Bedrock, with the user's
+ * credentials. The endpoint
  * follows the SDK's rules (AWS_ENDPOINT_URL_COST_EXPLORER for tests). The bill lags about a day.
  */
-import { CostExplorerClient, GetCostAndUsageCommand } from "@aws-sdk/client-cost-explorer";
+import { CostExplorerClient, GetCostAndUsageCommand, GetDimensionValuesCommand } from "@aws-sdk/client-cost-explorer";
 import type { CredentialSource } from "../credentials";
-import type { BillRow } from "./reconcile";
+import { isBedrockService, type BillRow } from "./reconcile";
 
 /** Cost Explorer's API is served from us-east-1. */
 const COST_EXPLORER_REGION = "us-east-1";
@@ -24,21 +25,40 @@ export function monthPeriod(month: string, now: Date): { Start: string; End: str
   return { Start: start.toISOString().slice(0, 10), End: end.toISOString().slice(0, 10) };
 }
 
+/**
+ * The Bedrock services the account was billed under in `period`: a marketplace model bills under a
+ * service of its own, and one the price table lacks (a new release) would be missed by names
+ * built from the table (ce:GetDimensionValues).
+ */
+async function billedBedrockServices(client: CostExplorerClient, period: { Start: string; End: string }): Promise<string[]> {
+  const found: string[] = [];
+  let NextPageToken: string | undefined;
+  for (let page = 0; ; page++) {
+    if (page >= MAX_PAGES) throw new Error(`Cost Explorer returned more than ${MAX_PAGES} pages of service names: stopped`);
+    const out = await client.send(new GetDimensionValuesCommand({ TimePeriod: period, Dimension: "SERVICE", SearchString: "Bedrock", Context: "COST_AND_USAGE", ...(NextPageToken ? { NextPageToken } : {}) }));
+    for (const v of out.DimensionValues ?? []) if (v.Value && isBedrockService(v.Value)) found.push(v.Value);
+    NextPageToken = out.NextPageToken;
+    if (!NextPageToken) return found;
+  }
+}
+
 export async function fetchBedrockBill(month: string, services: string[], credentials: CredentialSource, now = new Date()): Promise<BillRow[]> {
   const client = new CostExplorerClient({ region: COST_EXPLORER_REGION, credentials, maxAttempts: 3 });
   const rows: BillRow[] = [];
   try {
+    const period = monthPeriod(month, now);
+    const billed = [...new Set([...services, ...(await billedBedrockServices(client, period))])];
     let NextPageToken: string | undefined;
     for (let page = 0; ; page++) {
       if (page >= MAX_PAGES) throw new Error(`Cost Explorer returned more than ${MAX_PAGES} pages: stopped`);
       const out = await client.send(
         new GetCostAndUsageCommand({
-          TimePeriod: monthPeriod(month, now),
+          TimePeriod: period,
           Granularity: "DAILY",
           Metrics: ["UnblendedCost"],
           // Usage only: credits, refunds and tax are billed under the same services and would net
           // into the day's figure (a credit reads as calls the ledger overcharged).
-          Filter: { And: [{ Dimensions: { Key: "SERVICE", Values: services } }, { Dimensions: { Key: "RECORD_TYPE", Values: ["Usage"] } }] },
+          Filter: { And: [{ Dimensions: { Key: "SERVICE", Values: billed } }, { Dimensions: { Key: "RECORD_TYPE", Values: ["Usage"] } }] },
           GroupBy: [
             { Type: "DIMENSION", Key: "SERVICE" },
             { Type: "DIMENSION", Key: "USAGE_TYPE" },

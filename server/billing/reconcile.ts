@@ -39,6 +39,11 @@ export const BEDROCK_SERVICE = "Amazon Bedrock";
 const MARKETPLACE_SUFFIX = " (Amazon Bedrock Edition)";
 const MARKETPLACE_PROVIDERS = new Set(["anthropic", "cohere", "ai21", "writer"]);
 
+/** Whether a Cost Explorer SERVICE is Bedrock's: "Amazon Bedrock", or a marketplace model's own. */
+export function isBedrockService(service: string): boolean {
+  return service === BEDROCK_SERVICE || service.endsWith(MARKETPLACE_SUFFIX);
+}
+
 /** SERVICE values to ask Cost Explorer for: "Amazon Bedrock" and each marketplace model's own service. */
 export function bedrockServices(table: PriceTable): string[] {
   const marketplace = table.models.filter((r) => MARKETPLACE_PROVIDERS.has(r.provider)).map((r) => `${r.displayName}${MARKETPLACE_SUFFIX}`);

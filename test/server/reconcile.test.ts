@@ -86,8 +86,8 @@ describe("reconcile (Cost Explorer)", function () {
   it("prints, per day and model, the ledger beside the bill and the drift in dollars and percent", async () => {
     const out = await run(["reconcile", "--ledger", ledger, "--month", MONTH], cliEnv({ AWS_ENDPOINT_URL_COST_EXPLORER: ce.url }));
     assert.equal(out.code, 0, out.stderr);
-    assert.equal(ce.hits.length, 1);
-    const asked = ce.hits[0]!.body as { TimePeriod: { Start: string }; Filter: { And: { Dimensions: { Key: string; Values: string[] } }[] } };
+    assert.deepEqual(ce.hits.map((h) => h.operation), ["GetDimensionValues", "GetCostAndUsage"]);
+    const asked = ce.hits[1]!.body as { TimePeriod: { Start: string }; Filter: { And: { Dimensions: { Key: string; Values: string[] } }[] } };
     assert.equal(asked.TimePeriod.Start, day(1));
     const services = asked.Filter.And.find((e) => e.Dimensions.Key === "SERVICE")!.Dimensions.Values;
     assert.ok(services.includes("Amazon Bedrock") && services.includes(HAIKU_SERVICE));
@@ -100,6 +100,19 @@ describe("reconcile (Cost Explorer)", function () {
     assert.deepEqual(cells(out.stdout, day(5), "Claude Haiku 4.5"), ["$0.00", "$0.50", "+$0.50", "+100.0%"]);
     assert.deepEqual(cells(out.stdout, "total", MONTH), ["$1.0055", "$1.9058", "+$0.9003", "+47.2%"]);
     assert.doesNotMatch(out.stdout, /BoxUsage/);
+  });
+
+  it("reads the bill of a marketplace model the price table lacks (a new release) on a line of its own", async () => {
+    const NEW_SERVICE = "Claude Opus 9 (Amazon Bedrock Edition)";
+    const newModel = await FakeCostExplorer.start(CREDENTIALS, [...BILL, { date: day(6), service: NEW_SERVICE, usageType: "USE1-MP:USE1_InputTokenCount-Units", amount: "2.5" }]);
+    try {
+      const out = await run(["reconcile", "--ledger", ledger, "--month", MONTH], cliEnv({ AWS_ENDPOINT_URL_COST_EXPLORER: newModel.url }));
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(cells(out.stdout, day(6), `unmapped usage type USE1-MP:USE1_InputTokenCount-Units (${NEW_SERVICE})`), ["$0.00", "$2.50", "+$2.50", "+100.0%"]);
+      assert.deepEqual(cells(out.stdout, "total", MONTH), ["$1.0055", "$4.4058", "+$3.4003", "+77.2%"]);
+    } finally {
+      await newModel.close();
+    }
   });
 
   it("the dashboard's reconcile route answers the same figures, with the token only", async () => {
@@ -126,7 +139,7 @@ describe("reconcile (Cost Explorer)", function () {
     const out = await run(["reconcile", "--ledger", ledger, "--month", MONTH], cliEnv({ AWS_ENDPOINT_URL_COST_EXPLORER: ce.url, AWS_SECRET_ACCESS_KEY: "wrong" }));
     assert.equal(out.code, 1);
     assert.match(out.stderr, /signature/i);
-    assert.match(out.stderr, /Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage/);
+    assert.match(out.stderr, /Cost Explorer needs credentials, from awsProfile or the default chain, allowed ce:GetCostAndUsage and ce:GetDimensionValues/);
   });
 
   it("a Cost Explorer it cannot reach is said as such, without a hint about credentials", async () => {

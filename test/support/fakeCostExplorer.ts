@@ -1,5 +1,6 @@
 /**
- * A local fake of Cost Explorer (`AWSInsightsIndexService.GetCostAndUsage`, signed for `ce` in
+ * A local fake of Cost Explorer (`AWSInsightsIndexService.GetCostAndUsage` and, for SERVICE,
+ * `GetDimensionValues`, signed for `ce` in
  * us-east-1): daily UnblendedCost grouped by SERVICE and USAGE_TYPE, filtered by an expression on
  * SERVICE, USAGE_TYPE and RECORD_TYPE (And / Or / Not / Dimensions, one root per expression, as
  * Cost Explorer requires), in the real response shape (ResultsByTime[].TimePeriod / Groups[].Keys /
@@ -62,11 +63,22 @@ function passes(expr: Expression, cost: FakeCost): boolean | string {
   return d.Values.includes(value(cost));
 }
 
+/** GetDimensionValues for SERVICE: the services billed in the period whose names contain SearchString (case-insensitive). */
+function dimensionValues(body: unknown, costs: FakeCost[]) {
+  const b = body as { TimePeriod?: { Start: string; End: string }; Dimension?: string; SearchString?: string; Context?: string };
+  if (!b.TimePeriod || b.Dimension !== "SERVICE") return { status: 400, type: "ValidationException", message: "this fake lists SERVICE values for a TimePeriod" };
+  const { Start, End } = b.TimePeriod;
+  const search = (b.SearchString ?? "").toLowerCase();
+  const values = [...new Set(costs.filter((c) => c.date >= Start && c.date < End && c.service.toLowerCase().includes(search)).map((c) => c.service))].sort();
+  return { status: 200, body: { DimensionValues: values.map((Value) => ({ Value, Attributes: {} })), ReturnSize: values.length, TotalSize: values.length } };
+}
+
 export class FakeCostExplorer {
   private constructor(readonly service: FakeAwsJsonService) {}
 
   static async start(credentials: FakeCredentials, costs: FakeCost[]): Promise<FakeCostExplorer> {
     const service = await FakeAwsJsonService.start(credentials, { service: "ce", region: "us-east-1", targetPrefix: "AWSInsightsIndexService" }, (hit: JsonHit) => {
+      if (hit.operation === "GetDimensionValues") return dimensionValues(hit.body, costs);
       if (hit.operation !== "GetCostAndUsage") return { status: 400, type: "UnknownOperationException", message: hit.operation };
       const b = hit.body as {
         TimePeriod?: { Start: string; End: string };
