@@ -42,20 +42,56 @@ export function routeOf(method: string, rawPath: string): Route {
 
 /**
  * A path the gateway does not know that is another spelling of one it does (`/model/x/%69nvoke`,
- * `/model/x/./invoke`, `//model/x/invoke/`, `/model/x/Invoke`): AWS may decode and normalize a
+ * `/model/x/./invoke`, `//model/x/invoke/`, `/model/x/Invoke`, `/model/x%2Finvoke`,
+ * `/model/x/count-tokens%2F..%2Finvoke`): AWS, or a proxy before it, may decode and normalize a
  * path before routing it, so under allowUnmeteredOperations such a spelling could reach a paid
  * operation unmetered. Returns the operation it spells, to be refused; undefined for any other path.
+ * An escaped slash (`%2F`) is read both ways: kept inside its segment (an ARN model id holds one,
+ * and its calls are routed before this is asked), and as a separator, where a path with an
+ * operation's name among its segments is refused.
  */
 export function disguisedRoute(method: string, rawPath: string): string | undefined {
-  const segments: string[] = [];
-  for (const raw of (rawPath.split("?")[0] ?? "").split("/")) {
-    const segment = safeDecode(raw);
+  const raw = (rawPath.split("?")[0] ?? "").split("/");
+  const decoded: string[] = [];
+  for (const part of raw) {
+    const segment = safeDecode(part);
     if (segment === undefined) return undefined; // targetProblem names it
+    decoded.push(segment);
+  }
+  const kept = spelledRoute(method, normalized(decoded));
+  if (kept) return kept;
+  if (!decoded.some((segment) => segment.includes("/"))) return undefined;
+  // A decoded "/" read as a separator: the path must not look like an operation, nor hide one's name.
+  const pieces = decoded.flatMap((segment) => segment.split("/"));
+  const spelled = spelledRoute(method, normalized(pieces));
+  if (spelled) return spelled;
+  // Before dot segments are applied: `invoke%2F..%2Fx` names InvokeModel to a server that decodes but does not normalize.
+  const words = pieces.filter((s) => s !== "" && s !== ".").map((s) => s.toLowerCase());
+  if (words[0] === "model") {
+    for (const word of words.slice(2)) {
+      const operation = MODEL_OPERATIONS.get(word);
+      if (operation) return operation;
+      if (word === "invoke-with-bidirectional-stream") return "InvokeModelWithBidirectionalStream";
+    }
+  }
+  if (words[0] === "guardrail" && words.includes("apply")) return "ApplyGuardrail";
+  if (words[0] === "async-invoke") return "StartAsyncInvoke / GetAsyncInvoke / ListAsyncInvokes";
+  return undefined;
+}
+
+/** Decoded segments with empty and `.` segments dropped and `..` applied, as a normalizing server would. */
+function normalized(decoded: readonly string[]): string[] {
+  const segments: string[] = [];
+  for (const segment of decoded) {
     if (segment === "" || segment === ".") continue;
     if (segment === "..") segments.pop();
     else segments.push(segment);
   }
-  // The operation (and route) words in lower case, the ids as they are, each re-encoded as the SDKs send them.
+  return segments;
+}
+
+/** The operation the segments spell, the operation (and route) words in lower case, the ids as they are, each re-encoded as the SDKs send them. */
+function spelledRoute(method: string, segments: readonly string[]): string | undefined {
   const spelled = `/${segments.map((s, i) => encodeURIComponent(i === 1 || (segments[0] === "guardrail" && i === 3) ? s : s.toLowerCase())).join("/")}`;
   const route = routeOf(method.toUpperCase(), spelled);
   if (route.kind === "model" || route.kind === "guardrail") return route.operation;
@@ -80,6 +116,8 @@ function safeDecode(segment: string): string | undefined {
  * that are not UTF-8): the request cannot be routed, verified or re-signed as sent.
  */
 export function targetProblem(rawTarget: string): string | undefined {
+  // An absolute URL (`http://host/model/…`), `*` or anything else: the SDKs send a path, and only a path is routed and re-signed as sent.
+  if (!rawTarget.startsWith("/")) return `the request target ${JSON.stringify(rawTarget.slice(0, 80))} is not a path beginning with "/"; send the path only, as the SDKs do`;
   const q = rawTarget.indexOf("?");
   const parts: Array<[string, string]> = q < 0 ? [["path", rawTarget]] : [["path", rawTarget.slice(0, q)], ["query", rawTarget.slice(q + 1)]];
   for (const [where, text] of parts) {

@@ -240,3 +240,57 @@ describe("gateway: bodies and paths no SDK would send", function () {
     assert.equal(h.fake.hits.length, 0);
   });
 });
+
+describe("gateway: escaped slashes and absolute targets where unmetered calls are allowed", function () {
+  this.timeout(20_000);
+  let h: Harness;
+  const savedEndpoint = process.env.AWS_ENDPOINT_URL_BEDROCK;
+  before(async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 5 }], allowUnmeteredOperations: true });
+    process.env.AWS_ENDPOINT_URL_BEDROCK = h.fake.url; // the control plane, for the application inference profile
+  });
+  after(async () => {
+    if (savedEndpoint === undefined) delete process.env.AWS_ENDPOINT_URL_BEDROCK;
+    else process.env.AWS_ENDPOINT_URL_BEDROCK = savedEndpoint;
+    await h.close();
+  });
+  beforeEach(() => h.fake.reset());
+
+  it("a path whose decoded %2F spells or hides a paid operation, and an absolute-form target, are refused, never forwarded unmetered", async () => {
+    const id = encodeURIComponent(SONNET_45);
+    const host = `127.0.0.1:${h.gateway.port}`;
+    for (const [target, message] of [
+      [`/model/${id}/count-tokens%2F..%2Finvoke`, /unusual spelling of InvokeModel/],
+      [`/model/${id}%2Finvoke`, /unusual spelling of InvokeModel/],
+      [`/model/${id}/invoke%2f`, /unusual spelling of InvokeModel/],
+      [`/model%2F${id}%2Fconverse`, /unusual spelling of Converse/],
+      [`/model/${id}/invoke%2F..%2Fsomething-new`, /unusual spelling of InvokeModel/],
+      [`http://${host}/model/${id}/invoke`, /request target "http:\/\/127\.0\.0\.1:\d+\/model\/.*" is not a path beginning with "\/"/],
+    ] as const) {
+      const body = anthropicBody("hi", 4000);
+      const res = await h1(h.gateway.port, { path: target, headers: botocoreSigned(h.gateway.port, target, body, "Boto3/1.35.0"), body });
+      assert.equal(res.status, 400, `${target}: ${res.body}`);
+      assert.match(JSON.parse(res.body).message, message, target);
+    }
+    assert.equal(h.fake.hits.length, 0, "none reached Bedrock");
+  });
+
+  it("ARN model ids, whose escaped slash is part of the id, are still routed and metered", async () => {
+    const profile = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123team";
+    h.fake.inferenceProfiles.set(profile, { models: ["arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"] });
+    const arns = [profile, "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"];
+    for (const modelId of arns) {
+      await h.client.send(new InvokeModelCommand({ modelId, body: anthropicBody("hi", 10), contentType: "application/json" }));
+      assert.match(h.fake.hits.at(-1)!.path, /%2F/, "sent with its escaped slash");
+    }
+    const res = await fetch(`${h.gateway.url}${API_PATHS.calls}?limit=10`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } });
+    const recorded = ((await res.json()) as { calls: CallRecord[] }).calls;
+    for (const modelId of arns) {
+      const call = recorded.find((c) => c.modelId === modelId);
+      assert.ok(call, `${modelId} metered`);
+      assert.equal(call!.operation, "InvokeModel");
+      assert.notEqual(call!.worstCasePicos, "0");
+    }
+    h.fake.inferenceProfiles.clear();
+  });
+});

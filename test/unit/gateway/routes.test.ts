@@ -129,6 +129,7 @@ describe("routes: targetProblem", () => {
   });
 
   it("passes well-formed targets, escapes of either case included", () => {
+    for (const t of [`http://127.0.0.1:8777/model/${enc(SONNET_45)}/invoke`, "*", "model/x/invoke", ""]) assert.match(targetProblem(t) ?? "", /is not a path beginning with "\/"/, t);
     for (const t of [`/model/${enc(SONNET_45)}/invoke`, "/model/amazon.nova-lite-v1%3a0/invoke?trace=ENABLED&x=%41", "/", "/a?"]) assert.equal(targetProblem(t), undefined, t);
   });
 });
@@ -181,6 +182,23 @@ describe("routes: disguisedRoute (another spelling of a known operation)", () =>
     assert.equal(disguisedRoute("POST", `/model/${enc("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x")}//invoke`), "InvokeModel", "an ARN's escaped slash stays in its id");
     assert.equal(disguisedRoute("POST", "/Guardrail/Gr1/VERSION/DRAFT/apply"), "ApplyGuardrail");
     assert.match(disguisedRoute("POST", "/async-invoke/") ?? "", /StartAsyncInvoke/);
+  });
+
+  it("reads a decoded %2F as a separator too: a path it makes spell, or name, an operation is disguised", () => {
+    assert.equal(disguisedRoute("POST", `${model}%2Finvoke`), "InvokeModel");
+    assert.equal(disguisedRoute("POST", `${model}/invoke%2f`), "InvokeModel");
+    assert.equal(disguisedRoute("POST", `${model}/count-tokens%2F..%2Finvoke`), "InvokeModel");
+    assert.equal(disguisedRoute("POST", `${model}/invoke%2F..%2Fsomething-new`), "InvokeModel", "hidden by a dot segment");
+    assert.equal(disguisedRoute("POST", `/model%2F${enc(SONNET_45)}%2FConverse-Stream`), "ConverseStream");
+    assert.equal(disguisedRoute("POST", `/model/${enc("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc")}%2Finvoke`), "InvokeModel");
+    assert.equal(disguisedRoute("POST", "/guardrail%2Fgr1%2Fversion%2F1%2Fapply"), "ApplyGuardrail");
+    assert.match(disguisedRoute("GET", "/async-invoke%2Fx") ?? "", /AsyncInvoke/);
+  });
+
+  it("an ARN's escaped slash in an unknown operation's path is left alone", () => {
+    const arn = `/model/${enc("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc")}`;
+    assert.equal(disguisedRoute("POST", `${arn}/something-new`), undefined);
+    assert.equal(routeOf("POST", `${arn}/invoke`).kind, "model", "the ARN call itself is routed, never asked here");
   });
 
   it("leaves other paths alone, case of the ids included", () => {
