@@ -8,7 +8,7 @@
  * usage type are summed, as Cost Explorer sums what the filter lets through.
  */
 import type { FakeCredentials } from "./fakeBedrock";
-import { FakeAwsJsonService, type JsonHit } from "./fakeAwsJson";
+import { FakeAwsJsonService, type JsonAnswer, type JsonHit } from "./fakeAwsJson";
 import { picosToDecimalString, usdToPicos } from "../../server/metering/money";
 
 const picosOf = (amount: string) => usdToPicos(amount);
@@ -64,7 +64,7 @@ function passes(expr: Expression, cost: FakeCost): boolean | string {
 }
 
 /** GetDimensionValues for SERVICE: the services billed in the period whose names contain SearchString (case-insensitive). */
-function dimensionValues(body: unknown, costs: FakeCost[]) {
+function dimensionValues(body: unknown, costs: FakeCost[]): JsonAnswer {
   const b = body as { TimePeriod?: { Start: string; End: string }; Dimension?: string; SearchString?: string; Context?: string };
   if (!b.TimePeriod || b.Dimension !== "SERVICE") return { status: 400, type: "ValidationException", message: "this fake lists SERVICE values for a TimePeriod" };
   const { Start, End } = b.TimePeriod;
