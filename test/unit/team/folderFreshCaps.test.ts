@@ -68,28 +68,9 @@ describe("team folder: caps counted again while calls run", () => {
     await engine.settle(settled("running", "0.5"));
     assert.equal(spent(), usdToPicos("0.75"));
   });
-});
 
-describe("team folder: a replay of fresh caps that fails", () => {
-  let root: string;
-  let engine: FolderTeamEngine | undefined;
-  beforeEach(async () => {
-    root = await mkdtemp(path.join(os.tmpdir(), "bb-team-replay-fails-"));
-    await mkdir(path.join(root, "t"));
-  });
-  afterEach(async () => {
-    await engine?.close();
-    engine = undefined;
-    await rm(root, { recursive: true, force: true });
-  });
-
-  it("leaves no team call admitted on the half-counted caps, saying why and what to do", async () => {
-    const now = new Date();
-    const at = now.toISOString();
-    const spent: CallRecord = {
-      type: "settle", id: "spent", at, startedAt: at, user: "me", tool: "script", operation: "InvokeModel", modelId: NOVA, baseModelId: NOVA,
-      usage: { ...ZERO_USAGE }, usageEstimated: false, costPicos: String(usdToPicos("0.9")), worstCasePicos: String(usdToPicos("0.9")), outcome: "ok", status: 200, latencyMs: 1, tags: {},
-    };
+  it("a replay that fails leaves no team call admitted on the half-counted caps, saying why and what to do", async () => {
+    const spent = settled("spent", "0.9");
     let readable = true;
     engine = await FolderTeamEngine.open({
       dir: root, team: "t", member: "me", machine: "box", writer: "aaaaaaaaaaaaaaaa", syncMs: 60_000, unavailable: "personalOnly",
