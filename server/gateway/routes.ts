@@ -43,7 +43,7 @@ export function routeOf(method: string, rawPath: string): Route {
 /**
  * A path the gateway does not know that is another spelling of one it does (`/model/x/%69nvoke`,
  * `/model/x/./invoke`, `//model/x/invoke/`, `/model/x/Invoke`, `/model/x%2Finvoke`,
- * `/model/x/count-tokens%2F..%2Finvoke`): AWS, or a proxy before it, may decode and normalize a
+ * `/model/x/count-tokens%2F..%2Finvoke`, `/model/x/invoke;v=1`): AWS, or a proxy before it, may decode and normalize a
  * path before routing it, so under allowUnmeteredOperations such a spelling could reach a paid
  * operation unmetered. Returns the operation it spells, to be refused; undefined for any other path.
  * An escaped slash (`%2F`) is read both ways: kept inside its segment (an ARN model id holds one,
@@ -60,10 +60,10 @@ export function disguisedRoute(method: string, rawPath: string): string | undefi
   }
   const kept = spelledRoute(method, normalized(decoded));
   if (kept) return kept;
-  if (!decoded.some((segment) => segment.includes("/"))) return undefined;
+  if (!decoded.some((segment) => segment.includes("/"))) return operationWithSuffix(method, normalized(decoded));
   // A decoded "/" read as a separator: the path must not look like an operation, nor hide one's name.
   const pieces = decoded.flatMap((segment) => segment.split("/"));
-  const spelled = spelledRoute(method, normalized(pieces));
+  const spelled = spelledRoute(method, normalized(pieces)) ?? operationWithSuffix(method, normalized(pieces));
   if (spelled) return spelled;
   // Before dot segments are applied: `invoke%2F..%2Fx` names InvokeModel to a server that decodes but does not normalize.
   const words = pieces.filter((s) => s !== "" && s !== ".").map((s) => s.toLowerCase());
@@ -77,6 +77,17 @@ export function disguisedRoute(method: string, rawPath: string): string | undefi
   if (words[0] === "guardrail" && words.includes("apply")) return "ApplyGuardrail";
   if (words[0] === "async-invoke") return "StartAsyncInvoke / GetAsyncInvoke / ListAsyncInvokes";
   return undefined;
+}
+
+/**
+ * A model operation's name followed by what a server before AWS may cut off (`invoke;v=1` path
+ * parameters, `invoke.json` an extension, `invoke%00`, `invoke%20`, `invoke\`): the operation, when
+ * the rest of the path is a model call's.
+ */
+function operationWithSuffix(method: string, segments: readonly string[]): string | undefined {
+  if (method.toUpperCase() !== "POST" || segments.length !== 3 || segments[0]!.toLowerCase() !== "model") return undefined;
+  const stem = /^([a-z-]+)[^a-z-]/i.exec(segments[2]!)?.[1]?.toLowerCase();
+  return stem === undefined ? undefined : stem === "invoke-with-bidirectional-stream" ? "InvokeModelWithBidirectionalStream" : MODEL_OPERATIONS.get(stem);
 }
 
 /** Decoded segments with empty and `.` segments dropped and `..` applied, as a normalizing server would. */

@@ -195,6 +195,18 @@ describe("routes: disguisedRoute (another spelling of a known operation)", () =>
     assert.match(disguisedRoute("GET", "/async-invoke%2Fx") ?? "", /AsyncInvoke/);
   });
 
+  it("names the operation an ending a server may cut off hides (path parameters, an extension, a NUL, a space, a backslash)", () => {
+    for (const ending of [";v=1", ".json", "%00", "%20", "%5C", "%23frag", "%3Fx"]) {
+      assert.equal(disguisedRoute("POST", `${model}/invoke${ending}`), "InvokeModel", ending);
+      assert.equal(disguisedRoute("POST", `${model}/Converse-Stream${ending}`), "ConverseStream", ending);
+    }
+    assert.equal(disguisedRoute("POST", `${model}/invoke-with-bidirectional-stream;x`), "InvokeModelWithBidirectionalStream");
+    assert.equal(disguisedRoute("POST", `${model}%2Finvoke;v=1`), "InvokeModel", "behind an escaped slash too");
+    assert.equal(disguisedRoute("POST", `${model}/invoker`), undefined, "a longer word is another word");
+    assert.equal(disguisedRoute("POST", `${model}/new.op`), undefined);
+    assert.equal(disguisedRoute("GET", `${model}/invoke;v=1`), undefined, "model operations are POSTs");
+  });
+
   it("an ARN's escaped slash in an unknown operation's path is left alone", () => {
     const arn = `/model/${enc("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc")}`;
     assert.equal(disguisedRoute("POST", `${arn}/something-new`), undefined);
