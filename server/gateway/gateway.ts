@@ -25,7 +25,7 @@ import { inboundGuard, isLoopbackHost, type InboundGuard, type InboundLimits } f
 import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
 import { LocalApi } from "./localApi";
 import { attachDashboard } from "../dashboard/routes";
-import type { Routes } from "../http";
+import { json, type Routes } from "../http";
 import { answer, handleBedrock } from "./proxy";
 import { cannotRecord, uncountedMessage, upstreamUnreachable } from "./errors";
 import { runtimeKey, TeamRuntime } from "../team/runtime";
@@ -466,7 +466,14 @@ export class Gateway implements RunningGateway {
     if (this.options.simulator) res.setHeader(SIMULATED_HEADER, "true");
     const rawPath = req.url ?? "/";
     const mounted = routes.find((r) => r.handles(rawPath));
-    if (mounted) return void mounted.handle(req, res).catch((err) => log.error(`${mounted.name}: ${(err as Error).message}`));
+    if (mounted) {
+      return void mounted.handle(req, res).catch((err) => {
+        log.error(`${mounted.name}: ${(err as Error).message}`);
+        // The page or script that asked hears of it rather than wait: an error answer, or a cut one once it has begun.
+        if (!res.headersSent) json(res, 500, { message: `Bedrock Budget failed to answer this ${mounted.name} request: ${(err as Error).message}` });
+        else req.destroy();
+      });
+    }
     const blocked = this.refusingAll();
     if (blocked !== undefined) {
       if (req.httpVersionMajor === 1) res.setHeader("connection", "close"); // the body is left unread

@@ -543,3 +543,38 @@ describe("gateway: bad input and failures", function () {
     assert.match(((await res.json()) as { message: string }).message, /allowUnmeteredOperations/);
   });
 });
+
+describe("gateway: a mounted route that fails", function () {
+  this.timeout(30_000);
+  let h: Harness;
+  const logged: string[] = [];
+  before(async () => {
+    // A route that throws before answering, and one that throws after it began its answer.
+    const failing = (name: string, path: string, begin: boolean) => ({
+      name,
+      handles: (p: string) => p === path,
+      async handle(_req: unknown, res: { writeHead(s: number): unknown; write(c: string): boolean }) {
+        if (begin) {
+          res.writeHead(200);
+          res.write("part of an answer");
+        }
+        throw new Error("the aggregate is broken");
+      },
+    });
+    h = await startHarness({}, { log: createLogger((level, line) => logged.push(`${level}: ${line}`), "info"), mount: () => [failing("dashboard", "/broken", false), failing("export", "/half", true)] });
+  });
+  after(() => h.close());
+
+  it("answers 500 naming the failure instead of leaving the request waiting, and logs it", async () => {
+    const res = await fetch(`${h.gateway.url}/broken`, { signal: AbortSignal.timeout(20_000) });
+    assert.equal(res.status, 500);
+    assert.match(((await res.json()) as { message: string }).message, /failed to answer this dashboard request: the aggregate is broken/);
+    assert.ok(logged.some((l) => l === "error: dashboard: the aggregate is broken"), logged.join("\n"));
+  });
+
+  it("cuts an answer it had begun, so the asker sees it incomplete rather than waiting", async () => {
+    const res = await fetch(`${h.gateway.url}/half`, { signal: AbortSignal.timeout(20_000) });
+    assert.equal(res.status, 200);
+    await assert.rejects(res.text(), (err: Error) => err.name !== "TimeoutError" && err.name !== "AbortError");
+  });
+});

@@ -30,11 +30,11 @@ export interface Harness {
 
 /**
  * `options`: a logger to watch, the gateway's bounds on unproven work (short timeouts, small budgets), its clock (kept across
- * restarts), and other principals the fake Bedrock knows (callers signing with their own keys).
+ * restarts), routes mounted instead of the dashboard, and other principals the fake Bedrock knows (callers signing with their own keys).
  */
 export async function startHarness(
   config: Partial<ConfigInput> = {},
-  options: Pick<GatewayOptions, "log" | "limits" | "now"> & { moreCredentials?: FakeCredentials[]; upstreamKeepAliveMs?: number } = {},
+  options: Pick<GatewayOptions, "log" | "limits" | "now" | "mount"> & { moreCredentials?: FakeCredentials[]; upstreamKeepAliveMs?: number } = {},
 ): Promise<Harness> {
   const fake = await FakeBedrock.start({
     credentials: CREDENTIALS,
@@ -45,7 +45,7 @@ export async function startHarness(
   const configure = (extra: Partial<ConfigInput>) =>
     validated({ port: 0, upstreamEndpoint: fake.url, ledgerDir, user: "tester", timeZone: "UTC", ...extra }, "test");
   const launch = (extra: Partial<ConfigInput>) =>
-    startGateway({ config: configure(extra), credentials: async () => CREDENTIALS, log: options.log ?? silentLogger(), limits: options.limits, now: options.now });
+    startGateway({ config: configure(extra), credentials: async () => CREDENTIALS, log: options.log ?? silentLogger(), limits: options.limits, now: options.now, ...(options.mount ? { mount: options.mount } : {}) });
   const harness: Harness = {
     fake,
     gateway: await launch(config),
