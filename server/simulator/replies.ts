@@ -2,8 +2,9 @@
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { countRawTokens } from "../metering/tokens";
-import { measureBody, type JsonObject } from "../metering/requestBody";
+import { EstimateError, measureBody, parseBody, type JsonObject } from "../metering/requestBody";
 import type { MeteredOperation } from "../metering/types";
+import { isObject } from "../shared/isObject";
 
 /** A reply when the request sets no max tokens: a few sentences. */
 const DEFAULT_REPLY_TOKENS = 120;
@@ -44,6 +45,18 @@ export function simulatedReply(operation: MeteredOperation, body: JsonObject): S
     outputTokens: countRawTokens(text),
     stopReason: limit < DEFAULT_REPLY_TOKENS ? "max_tokens" : "end_turn",
   };
+}
+
+/**
+ * CountTokens' answer: the input tokens of the request it wraps (`input.converse`, or the base64
+ * `input.invokeModel.body`) by the gateway's estimator; the envelope itself is no prompt.
+ */
+export function countTokensInput(body: JsonObject): number {
+  const input = body.input;
+  if (isObject(input) && isObject(input.converse)) return measureBody("Converse", input.converse as JsonObject).inputTokens;
+  const invoke = isObject(input) ? input.invokeModel : undefined;
+  if (isObject(invoke) && typeof invoke.body === "string") return measureBody("InvokeModel", parseBody(Buffer.from(invoke.body, "base64"))).inputTokens;
+  throw new EstimateError('CountTokens needs "input" with "converse" or "invokeModel"');
 }
 
 /** Splits the reply into a few stream deltas (whole words). */

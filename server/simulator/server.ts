@@ -11,7 +11,7 @@ import { checkRequestBody, type JsonObject } from "../metering/requestBody";
 import type { MeteredOperation } from "../metering/types";
 import { readAll } from "../gateway/relay";
 import { isStreaming, routeOf } from "../gateway/routes";
-import { anthropicBody, anthropicStreamFrames, converseBody, converseStreamFrames, isAnthropicMessages, simulatedReply } from "./replies";
+import { anthropicBody, anthropicStreamFrames, converseBody, countTokensInput, converseStreamFrames, isAnthropicMessages, simulatedReply } from "./replies";
 
 /** A little latency, so a dashboard shows calls in flight and a stream arrives in pieces. */
 export interface SimulatorTiming {
@@ -71,7 +71,7 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, timin
     throw err;
   }
   if (route.operation === "CountTokens") {
-    return sendJson(res, { inputTokens: simulatedReply("Converse", json).inputTokens });
+    return sendJson(res, { inputTokens: countTokensInput(json) });
   }
   const operation: MeteredOperation = route.operation as MeteredOperation;
   if ((operation === "InvokeModel" || operation === "InvokeModelWithResponseStream") && !isAnthropicMessages(json)) {

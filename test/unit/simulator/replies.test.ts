@@ -4,6 +4,7 @@ import { FrameSplitter, decodeFrame } from "../../../server/gateway/eventStreamF
 import { countRawTokens } from "../../../server/metering/tokens";
 import { measureBody } from "../../../server/metering/requestBody";
 import { anthropicStreamFrames, converseStreamFrames, simulatedReply } from "../../../server/simulator/replies";
+import { startSimulator } from "../../../server/simulator/server";
 
 const converse = (text: string, maxTokens?: number) => ({
   messages: [{ role: "user", content: [{ text }] }],
@@ -40,5 +41,25 @@ describe("simulator replies", () => {
     assert.deepEqual(events.at(-1)!.usage, { inputTokens: reply.inputTokens, outputTokens: reply.outputTokens, totalTokens: reply.inputTokens + reply.outputTokens });
     const chunks = check(anthropicStreamFrames(reply, "m", "id", 10)).map((m) => JSON.parse(Buffer.from(JSON.parse(Buffer.from(m.body).toString()).bytes, "base64").toString()) as Record<string, any>);
     assert.equal(chunks.find((c) => c.type === "message_delta")!.usage.output_tokens, reply.outputTokens);
+  });
+
+  it("answers CountTokens with the tokens of the prompt it wraps (Converse or base64 InvokeModel), not 0", async () => {
+    const sim = await startSimulator({ firstByteMs: 0, betweenFramesMs: 0 });
+    try {
+      const prompt = "Count me: the quick brown fox jumps over the lazy dog, again and again. ".repeat(20);
+      const conv = converse(prompt);
+      const invoke = { anthropic_version: "bedrock-2023-05-31", max_tokens: 10, messages: [{ role: "user", content: prompt }] };
+      const ask = async (input: unknown) => {
+        const res = await fetch(`${sim.url}/model/anthropic.claude-3-haiku-20240307-v1:0/count-tokens`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input }) });
+        assert.equal(res.status, 200);
+        return ((await res.json()) as { inputTokens: number }).inputTokens;
+      };
+      const fromConverse = await ask({ converse: conv });
+      assert.equal(fromConverse, measureBody("Converse", conv).inputTokens);
+      assert.ok(fromConverse > 100, `${fromConverse} tokens`);
+      assert.equal(await ask({ invokeModel: { body: Buffer.from(JSON.stringify(invoke)).toString("base64") } }), measureBody("InvokeModel", invoke).inputTokens);
+    } finally {
+      await sim.close();
+    }
   });
 });
