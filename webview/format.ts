@@ -1,20 +1,34 @@
 /** Display formatting (the gateway sends floats for display next to exact strings). */
 
+/** What a figure that is no amount (NaN, infinite) shows instead of "$NaN" or "$∞". */
+export const NO_AMOUNT = "n/a";
+
+/**
+ * `digits` significant digits in plain decimals: toPrecision and String() switch to exponent
+ * notation below 1e-6 ("$2.5e-7"), which reads as a typo for a real one-token cost.
+ */
+function significant(abs: number, digits: number, keepZeros: boolean): string {
+  return abs.toLocaleString("en-US", { maximumSignificantDigits: digits, ...(keepZeros ? { minimumSignificantDigits: digits } : {}), useGrouping: false });
+}
+
 export function usd(value: number): string {
+  if (!Number.isFinite(value)) return NO_AMOUNT;
   const abs = Math.abs(value);
   const sign = value < 0 ? "-" : "";
   if (abs === 0) return "$0.00";
-  if (abs < 0.01) return `${sign}$${abs.toPrecision(2)}`;
+  if (abs < 0.01) return `${sign}$${significant(abs, 2, true)}`;
   if (abs >= 10_000) return `${sign}$${Math.round(abs).toLocaleString("en-US")}`;
   return `${sign}$${abs.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
 /** Exact-ish cost of one call: enough digits to be non-zero. */
 export function usdPrecise(value: number): string {
+  if (!Number.isFinite(value)) return NO_AMOUNT;
   const abs = Math.abs(value);
+  const sign = value < 0 ? "-" : ""; // a credit must not read as a charge
   if (abs === 0) return "$0";
-  if (abs < 0.01) return `$${Number(abs.toPrecision(3))}`;
-  return `$${abs.toFixed(4).replace(/0{1,2}$/, "")}`;
+  if (abs < 0.01) return `${sign}$${significant(abs, 3, false)}`;
+  return `${sign}$${abs.toFixed(4).replace(/0{1,2}$/, "")}`;
 }
 
 export function count(n: number): string {
