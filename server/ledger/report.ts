@@ -40,8 +40,7 @@ export function parseRange(fromText: string | undefined, toText: string | undefi
     const date = DATE_PATTERN.exec(text);
     if (date) {
       const [y, m, d] = [Number(date[1]), Number(date[2]), Number(date[3])];
-      const check = new Date(Date.UTC(y, m - 1, d));
-      if (check.getUTCMonth() !== m - 1 || check.getUTCDate() !== d) return `${flag} "${text}" is not a calendar date`;
+      if (!isCalendarDate(y, m, d)) return `${flag} "${text}" is not a calendar date`;
       const next = new Date(Date.UTC(y, m - 1, d + 1));
       return name === "from" ? startOfLocalDay(y, m, d, timeZone) : startOfLocalDay(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), timeZone);
     }
@@ -49,6 +48,9 @@ export function parseRange(fromText: string | undefined, toText: string | undefi
     if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) || !Number.isFinite(Date.parse(text))) {
       return `${flag} "${text}" is neither a date (YYYY-MM-DD) nor an ISO time with an offset (2026-11-30T23:30:00+09:00)`;
     }
+    // Date.parse rolls an impossible day over (April 31 is read as May 1): the range would silently move.
+    const [y, m, d] = text.slice(0, 10).split("-").map(Number) as [number, number, number];
+    if (!isCalendarDate(y, m, d)) return `${flag} "${text}" is not a calendar date`;
     return new Date(text);
   };
   const from = fromText === undefined ? new Date(0) : bound(fromText, "from");
@@ -57,6 +59,12 @@ export function parseRange(fromText: string | undefined, toText: string | undefi
   if (typeof to === "string") return to;
   if (from >= to) return `${prefix}from (${from.toISOString()}) must be before ${prefix}to (${to.toISOString()})`;
   return { from, to, label: `${fromText ?? "the start"} to ${toText ?? "now"} (${timeZone})` };
+}
+
+/** Whether year-month-day names a day of the calendar (not February 30, not month 13). */
+function isCalendarDate(y: number, m: number, d: number): boolean {
+  const check = new Date(Date.UTC(y, m - 1, d));
+  return check.getUTCMonth() === m - 1 && check.getUTCDate() === d;
 }
 
 /**

@@ -1,6 +1,6 @@
 /** The CSV export (report and dashboard): cells a spreadsheet would run as formulas are defused. */
 import assert from "node:assert/strict";
-import { CSV_COLUMNS, toCsv } from "../../../server/ledger/report";
+import { CSV_COLUMNS, parseRange, toCsv } from "../../../server/ledger/report";
 import type { CallRecord } from "../../../server/ledger/types";
 
 function call(o: Partial<CallRecord>): CallRecord {
@@ -46,5 +46,16 @@ describe("ledger/report: CSV export", () => {
     assert.equal(col("actions"), "daily:downgrade:us.sonnet -> us.haiku;soft:warn:past its limit");
     assert.deepEqual(second!.split(",").slice(-4), ["", "", "", ""], "a plain call leaves them empty");
     assert.deepEqual(CSV_COLUMNS.slice(0, 3), ["at", "startedAt", "user"], "the first columns keep their places");
+  });
+});
+
+describe("ledger/report: --from/--to times", () => {
+  const now = new Date("2026-12-03T06:00:00Z");
+
+  it("refuses an ISO time on a day the calendar lacks (April 31, February 30) instead of reporting from the day after", () => {
+    assert.equal(parseRange("2026-04-31T00:00:00+09:00", undefined, "Asia/Tokyo", now), '--from "2026-04-31T00:00:00+09:00" is not a calendar date');
+    assert.equal(parseRange("2026-02-01", "2026-02-30T10:00:00Z", "UTC", now), '--to "2026-02-30T10:00:00Z" is not a calendar date');
+    const end = parseRange("2026-02-28T00:00:00Z", "2026-02-28T24:00:00Z", "UTC", now);
+    assert.ok(typeof end !== "string" && end.to.toISOString() === "2026-03-01T00:00:00.000Z", "24:00 is the end of a real day: still accepted");
   });
 });
