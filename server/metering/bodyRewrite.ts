@@ -15,7 +15,9 @@ export function invokeBodyFormat(baseModelId: string | undefined): string | unde
   if (!baseModelId) return undefined;
   const id = baseModelId.toLowerCase();
   if (id.startsWith("anthropic.claude")) return "Anthropic Messages";
-  if (id.startsWith("amazon.nova-")) return "Amazon Nova";
+  // Only Nova's understanding (chat) models: Canvas, Reel, Sonic and the embedding models share the
+  // prefix but read other bodies (taskType …), which Bedrock refuses on a chat model and vice versa.
+  if (/^amazon\.nova-(?:2-)?(?:micro|lite|pro|premier)-/.test(id)) return "Amazon Nova";
   if (id.startsWith("amazon.titan-text")) return "Amazon Titan Text";
   if (id.startsWith("meta.llama")) return "Meta Llama";
   if (id.startsWith("cohere.command-r")) return "Cohere Command R";

@@ -39,3 +39,16 @@ describe("metering/bodyRewrite", () => {
     assert.match(downgradeProblem("InvokeModel", { modelId: "x", baseModelId: "mistral.mistral-large" }, { modelId: "y", baseModelId: "mistral.mistral-small" })!, /does not know/);
   });
 });
+
+describe("metering/bodyRewrite: which InvokeModel bodies carry over", () => {
+  it("Amazon Nova's image, video, speech and embedding models do not read the Nova chat body: a downgrade between them and a chat model is refused", () => {
+    for (const chat of ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0", "amazon.nova-premier-v1:0", "amazon.nova-2-lite-v1:0"]) {
+      assert.equal(invokeBodyFormat(chat), "Amazon Nova", chat);
+    }
+    for (const other of ["amazon.nova-canvas-v1:0", "amazon.nova-reel-v1:1", "amazon.nova-sonic-v1:0", "amazon.nova-2-multimodal-embeddings-v1:0"]) {
+      assert.equal(invokeBodyFormat(other), undefined, other);
+      // A text-to-image body (taskType TEXT_IMAGE) sent to Nova Micro is refused by Bedrock: the gateway refuses it first, saying why.
+      assert.match(downgradeProblem("InvokeModel", { modelId: other, baseModelId: other }, { modelId: "amazon.nova-micro-v1:0", baseModelId: "amazon.nova-micro-v1:0" })!, /cannot be downgraded safely/, other);
+    }
+  });
+});
