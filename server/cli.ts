@@ -332,9 +332,17 @@ async function report(config: Config, flags: { format?: string; month?: string; 
     range = monthRange(month, timeZone);
   }
   const calls = await readRange(ledgerDirOf(config), range);
-  if (flags.calls) process.stdout.write(format === "json" ? `${JSON.stringify(calls, null, 2)}\n` : toCsv(calls));
-  else process.stdout.write(format === "json" ? totalsJson(chargeback(calls), range) : totalsCsv(chargeback(calls)));
+  if (flags.calls) await writeOut(format === "json" ? `${JSON.stringify(calls, null, 2)}\n` : toCsv(calls));
+  else await writeOut(format === "json" ? totalsJson(chargeback(calls), range) : totalsCsv(chargeback(calls)));
   return 0;
+}
+
+/**
+ * Writes to stdout and resolves once the text is handed to the system: a pipe takes 64 KiB at once
+ * and Node queues the rest, which the process.exit after the command would throw away.
+ */
+function writeOut(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
 }
 
 /** A month of the journal replayed against the caps of a proposed config file (its ledgerDir and timeZone apply, as for every command). */

@@ -10,7 +10,8 @@ import { usdToPicos } from "../../server/metering/money";
 import type { CallRecord } from "../../server/ledger/types";
 import type { WhatIfResponse } from "../../server/protocol";
 import { writeLedger } from "../support/dashboardSeed";
-import { run } from "../support/cliProcess";
+import { spawn } from "node:child_process";
+import { CLI, cliEnv, run } from "../support/cliProcess";
 
 const TZ = "Asia/Tokyo";
 let n = 0;
@@ -193,5 +194,39 @@ describe("cli: report (chargeback totals) and whatif, in Asia/Tokyo", function (
     const json = JSON.parse((await run(["whatif", "--config", proposed, "--ledger", ledger, "--month", "2026-11", "--format", "json"])).stdout) as WhatIfResponse;
     assert.deepEqual([json.actualUsd, json.wouldCostUsd, json.stopped.savedUsd, json.changed.savedUsd], ["0.4", "0.0065", "0.05", "0.3435"]);
     assert.deepEqual(json.changed.groups, [{ policy: "caps and their actions", outcome: "downgraded", by: "sonnet", calls: 2, savedUsd: "0.3435" }]);
+  });
+});
+
+/** Runs the built CLI with its stdout a pipe, as `report … | jq` or a script reading it has it, collecting all it wrote (until the pipe closes, not just the exit). */
+function piped(args: string[], nodeArgs: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { env: cliEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("close", (code) => resolve({ code, stdout: Buffer.concat(out).toString("utf8"), stderr }));
+  });
+}
+
+describe("cli: report through a pipe", function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-report-pipe-"));
+    // 600 calls: some 500 KB of JSON, far more than the 64 KiB a pipe takes at once.
+    await writeLedger(path.join(dir, "ledger"), Array.from({ length: 600 }, (_, i) => call(`2026-11-10T${String(10 + Math.floor(i / 60)).padStart(2, "0")}:${String(i % 60).padStart(2, "0")}`, "0.01")), TZ);
+    await writeFile(path.join(dir, "config.json"), JSON.stringify({ timeZone: TZ }));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+  const report = (...args: string[]) => piped(["report", "--config", path.join(dir, "config.json"), "--ledger", path.join(dir, "ledger"), "--month", "2026-11", ...args]);
+
+  it("--calls prints every call when its output is a pipe, not the first 64 KiB", async () => {
+    const json = await report("--calls", "--format", "json");
+    assert.equal(json.code, 0, json.stderr);
+    assert.equal((JSON.parse(json.stdout) as CallRecord[]).length, 600);
+    const csv = await report("--calls");
+    assert.equal(csv.code, 0, csv.stderr);
+    assert.equal(csv.stdout.trim().split("\n").length, 601, "the header and 600 rows");
   });
 });
