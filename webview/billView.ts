@@ -3,7 +3,7 @@
  * ledger beside what AWS billed per day and model, fetched only when asked (each Cost Explorer
  * request is billed by AWS).
  */
-import type { PriceTableDto, ReconcileResponse } from "../server/protocol";
+import type { PriceTableDto, ReconcileResponse, StatusResponse } from "../server/protocol";
 import type { DataSource } from "./dataSource";
 import { clear, h } from "./dom";
 
@@ -30,6 +30,8 @@ const money = (exact: string, signed = false) => {
 };
 const pct = (p: number | null) => (p === null ? "n/a" : `${p > 0 ? "+" : ""}${p.toFixed(1)}%`);
 
+export const SIMULATED_NO_BILL = "Simulated: these calls were answered by the built-in simulator and billed nothing, so there is no AWS bill to compare them with; Cost Explorer is not asked.";
+
 export function reconcileCard(source: DataSource): HTMLElement {
   const month = h("input", { type: "month", id: "reconcile-month", value: new Date().toISOString().slice(0, 7), "aria-label": "Month" });
   const out = h("div", { class: "reconcile-out", "aria-live": "polite" });
@@ -37,6 +39,13 @@ export function reconcileCard(source: DataSource): HTMLElement {
     clear(out);
     out.append(h("p", { class: "muted" }, "Reading the bill from Cost Explorer…"));
     try {
+      // Simulate mode: nothing was billed, and asking Cost Explorer would send the placeholder
+      // credentials to AWS and set the simulated ledger beside a real bill.
+      if ((await source.get<StatusResponse>("status")).simulated === true) {
+        clear(out);
+        out.append(h("p", { class: "muted", id: "reconcile-simulated" }, SIMULATED_NO_BILL));
+        return;
+      }
       const r = await source.get<ReconcileResponse>("reconcile", { month: month.value });
       clear(out);
       const rows = r.lines.map((l) =>

@@ -136,6 +136,30 @@ describe("serve --simulate", function () {
     }
   });
 
+  it("the dashboard's bill comparison says nothing was billed and never asks Cost Explorer (no placeholder credentials sent to AWS)", async function () {
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.CI === "true") throw new Error(`${CHROMIUM} is not installed; .ci/run installs it before the tests`);
+      return this.skip();
+    }
+    const ledger = path.join(dir, "ledger");
+    served = await serve(["--simulate", "--port", "0", "--ledger", ledger], noAwsEnv(dir));
+    const secret = (await GatewaySecret.read(path.join(ledger, "simulated")))!;
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+    try {
+      const page = await browser.newPage();
+      const asked: string[] = [];
+      page.on("request", (r) => asked.push(new URL(r.url()).pathname));
+      await page.goto(`${served.url}${DASHBOARD_PATHS.page}?token=${secret.token()}`);
+      await page.waitForSelector("#simulated:not([hidden])", { timeout: 20_000 });
+      await page.click("#reconcile-load");
+      await page.locator(".reconcile-out p").filter({ hasNotText: "Reading the bill" }).first().waitFor({ timeout: 20_000 });
+      assert.match((await page.textContent(".reconcile-out"))!, /billed nothing/);
+      assert.ok(!asked.includes(DASHBOARD_PATHS.reconcile), `the page asked ${DASHBOARD_PATHS.reconcile}`);
+    } finally {
+      await browser.close();
+    }
+  });
+
   it("refuses --simulate with --upstream: simulated calls never leave the machine", async () => {
     await assert.rejects(serve(["--simulate", "--upstream", "https://bedrock-runtime.us-east-1.amazonaws.com", "--port", "0", "--ledger", path.join(dir, "l")]), /exited with 2[\s\S]*--simulate answers every call itself/);
   });
