@@ -19,6 +19,8 @@ export const PROFILES_FILE = "profiles.json";
 export const PROFILE_WAIT_MS = 3_000;
 /** A failed lookup is not retried sooner than this (each retry would delay a call again). */
 const RETRY_AFTER_MS = 60_000;
+/** Each attempt of a lookup (its connection, and its answer) gives up after this: by default the SDK waits for ever. */
+const LOOKUP_TIMEOUT_MS = 10_000;
 const MAX_PROFILES = 1_000;
 
 export interface ProfileLookupOptions {
@@ -27,6 +29,8 @@ export interface ProfileLookupOptions {
   log: Logger;
   now?: () => Date;
   waitMs?: number;
+  /** How long one attempt of the lookup may take (LOOKUP_TIMEOUT_MS). */
+  lookupTimeoutMs?: number;
 }
 
 export class ProfileLookup {
@@ -67,7 +71,13 @@ export class ProfileLookup {
     const waitMs = this.options.waitMs ?? PROFILE_WAIT_MS;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<ProfileAnswer>((resolve) => {
-      timer = setTimeout(() => resolve({ failed: `the control plane did not answer within ${waitMs} ms` }), waitMs);
+      timer = setTimeout(() => {
+        const failed = `the control plane did not answer within ${waitMs} ms`;
+        // Said once: until the retry time, later calls are priced at once instead of each waiting again for
+        // the same lookup. It goes on, and its answer (or its own failure) replaces this when it comes.
+        if (this.pending.get(arn) === lookup) this.failures.set(arn, { failed, at: Date.now() });
+        resolve({ failed });
+      }, waitMs);
     });
     try {
       return await Promise.race([lookup, late]);
@@ -82,7 +92,8 @@ export class ProfileLookup {
     if (!region) {
       answer = { failed: `${arn} names no region` };
     } else {
-      const client = new BedrockClient({ region, credentials: this.options.credentials, maxAttempts: 2 });
+      const timeout = this.options.lookupTimeoutMs ?? LOOKUP_TIMEOUT_MS;
+      const client = new BedrockClient({ region, credentials: this.options.credentials, maxAttempts: 2, requestHandler: { connectionTimeout: timeout, requestTimeout: timeout, throwOnRequestTimeout: true } });
       try {
         const out = await client.send(new GetInferenceProfileCommand({ inferenceProfileIdentifier: arn }));
         answer = profileFromModels(arn, out.models, this.options.now?.() ?? new Date());
