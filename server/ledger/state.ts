@@ -3,10 +3,10 @@
  * reconcile them with the journal on open. It is a cache — the journal is the truth — so writes are
  * debounced, and a missing, corrupt or outdated file is simply rebuilt.
  */
-import { access, chmod, rename } from "node:fs/promises";
+import { constants as fsConstants } from "node:fs";
+import { access, open, readFile, rename } from "node:fs/promises";
 import path from "node:path";
-import { Low } from "lowdb";
-import { DataFile } from "lowdb/node";
+import { Low, type Adapter } from "lowdb";
 import { z } from "zod";
 import { FILE_MODE } from "./privateFiles";
 import type { CallRecord } from "./types";
@@ -95,9 +95,9 @@ export class StateStore {
   ): Promise<StateStore> {
     const file = path.join(dir, "state.json");
     const fresh = (): StateData => ({ version: STATE_VERSION, timeZone: opts.timeZone, savedAt: "", openReservesFrom: "0000-00", days: {} });
-    // lowdb's JSONFile, with the size of the text last read or written noted: it paces the next write.
+    // lowdb's JSONFile, written durably (DurableJsonFile), with the size of the text last read or written noted: it paces the next write.
     const size = { chars: 0 };
-    const adapter = new DataFile<StateData>(file, {
+    const adapter = new DurableJsonFile<StateData>(file, {
       parse: (text) => {
         size.chars = text.length;
         return JSON.parse(text) as StateData;
@@ -167,8 +167,6 @@ export class StateStore {
       .then(async () => {
         this.stamp(this.db.data);
         await this.db.write();
-        // lowdb's writer renames a temp file made with the umask's mode; the folder is 0700 anyway.
-        if (process.platform !== "win32") await chmod(this.file, FILE_MODE);
         this.writes++;
       });
     return this.writing;
@@ -188,6 +186,75 @@ export function addToRollups(days: Rollups, day: string, record: CallRecord): vo
   r.costPicos = String(BigInt(r.costPicos) + BigInt(record.costPicos));
   r.inputTokens += record.usage.inputTokens;
   r.outputTokens += record.usage.outputTokens;
+}
+
+/**
+ * A JSON file replaced whole and durably: the text goes to a private temp file that is fsynced
+ * before it is renamed over the file, and the folder is fsynced after. lowdb's own writer only
+ * renames an unsynced file, so a power cut could leave state.json empty or zeroed (a slow full
+ * replay at the next start) or lose the rename.
+ */
+class DurableJsonFile<T> implements Adapter<T> {
+  private readonly temp: string;
+
+  constructor(
+    private readonly file: string,
+    private readonly codec: { parse: (text: string) => T; stringify: (data: T) => string },
+  ) {
+    this.temp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+  }
+
+  async read(): Promise<T | null> {
+    let text: string;
+    try {
+      text = await readFile(this.file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+    return this.codec.parse(text);
+  }
+
+  async write(data: T): Promise<void> {
+    const text = this.codec.stringify(data);
+    // O_NOFOLLOW (POSIX; 0 elsewhere): a link left at the temp name is not written through.
+    const fh = await open(this.temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | (fsConstants.O_NOFOLLOW ?? 0), FILE_MODE);
+    try {
+      // A temp file left by an older version may have the umask's mode: the file is private before it is named state.json.
+      if (process.platform !== "win32") await fh.chmod(FILE_MODE);
+      await fh.writeFile(text, "utf8");
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await renameRetrying(this.temp, this.file);
+    await syncDir(path.dirname(this.file));
+  }
+}
+
+/** rename, tried again for a second on failure as lowdb's writer does (Windows refuses while another process has the file open). */
+async function renameRetrying(from: string, to: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await rename(from, to);
+      return;
+    } catch (err) {
+      if (attempt >= 10) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** Makes a rename in `dir` durable; some platforms (Windows) cannot fsync a folder. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } catch {
+    // not supported here: the rename is as durable as the platform makes it
+  } finally {
+    await fh.close();
+  }
 }
 
 async function exists(file: string): Promise<boolean> {
