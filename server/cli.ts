@@ -14,8 +14,8 @@ import { DEFAULT_SHUTDOWN_DEADLINE_MS, startGateway, type RunningGateway } from 
 import { simulatedLedgerDir } from "./simulator/mode";
 import { startSimulator } from "./simulator/server";
 import { stderrLogger, type Logger } from "./log";
-import { currentMonth, monthRange, MONTH_PATTERN, parseRange, readRange, toCsv, totalsCsv, totalsJson } from "./ledger/report";
-import { chargeback } from "./ledger/chargeback";
+import { csvHeader, csvRows, currentMonth, eachSettledBatch, jsonArrayEnd, jsonArrayPart, monthRange, MONTH_PATTERN, parseRange, totalsCsv, totalsJson } from "./ledger/report";
+import { ChargebackTally } from "./ledger/chargeback";
 import { Journal, LedgerUnreadable } from "./ledger/journal";
 import { LedgerLocked } from "./ledger/lock";
 import { whatIfMonth } from "./policy/whatifRun";
@@ -331,15 +331,31 @@ async function report(config: Config, flags: { format?: string; month?: string; 
     if (!MONTH_PATTERN.test(month)) throw new ConfigError("--month", [`month: "${month}" is not YYYY-MM`]);
     range = monthRange(month, timeZone);
   }
-  const calls = await readRange(ledgerDirOf(config), range);
-  if (flags.calls) await writeOut(format === "json" ? `${JSON.stringify(calls, null, 2)}\n` : toCsv(calls));
-  else await writeOut(format === "json" ? totalsJson(chargeback(calls), range) : totalsCsv(chargeback(calls)));
+  // Read and printed a batch at a time: a year of a busy ledger must not be held whole (heap, string length).
+  const dir = ledgerDirOf(config);
+  if (flags.calls) {
+    // Nothing is printed before the first batch is read: a ledger that cannot be opened prints no header.
+    let any = false;
+    await eachSettledBatch(dir, range, (calls) => {
+      const text = format === "json" ? jsonArrayPart(calls, !any) : `${any ? "" : csvHeader()}${csvRows(calls)}`;
+      any = true;
+      return writeOut(text);
+    });
+    await writeOut(format === "json" ? jsonArrayEnd(any) : any ? "" : csvHeader());
+    return 0;
+  }
+  const tally = new ChargebackTally();
+  await eachSettledBatch(dir, range, (calls) => {
+    for (const c of calls) tally.add(c);
+  });
+  await writeOut(format === "json" ? totalsJson(tally.result(), range) : totalsCsv(tally.result()));
   return 0;
 }
 
 /**
  * Writes to stdout and resolves once the text is handed to the system: a pipe takes 64 KiB at once
- * and Node queues the rest, which the process.exit after the command would throw away.
+ * and Node queues the rest, which the process.exit after the command would throw away. Awaited per
+ * batch, it also keeps a slow reader from making the whole report pile up in memory.
  */
 function writeOut(text: string): Promise<void> {
   return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));

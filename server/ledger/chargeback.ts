@@ -73,12 +73,20 @@ export function keysOf(c: CallRecord, dimension: Dimension): string[] {
  * the total; a call with two tags counts once under each, so tag groups of different keys overlap.
  */
 export function chargeback(calls: Iterable<CallRecord>): Chargeback {
-  const total = zero();
-  const maps = new Map<Dimension, Map<string, Totals>>(DIMENSIONS.map((d) => [d, new Map()]));
-  for (const c of calls) {
-    add(total, c);
+  const tally = new ChargebackTally();
+  for (const c of calls) tally.add(c);
+  return tally.result();
+}
+
+/** chargeback's sums fed one call at a time, so a report need not hold its calls (a year of them can outgrow memory). */
+export class ChargebackTally {
+  private readonly total = zero();
+  private readonly maps = new Map<Dimension, Map<string, Totals>>(DIMENSIONS.map((d) => [d, new Map()]));
+
+  add(c: CallRecord): void {
+    add(this.total, c);
     for (const d of DIMENSIONS) {
-      const map = maps.get(d)!;
+      const map = this.maps.get(d)!;
       for (const key of keysOf(c, d)) {
         let t = map.get(key);
         if (!t) map.set(key, (t = zero()));
@@ -86,12 +94,15 @@ export function chargeback(calls: Iterable<CallRecord>): Chargeback {
       }
     }
   }
-  const groups = DIMENSIONS.flatMap((dimension) =>
-    [...maps.get(dimension)!]
-      .map(([key, t]): TotalsRow => ({ dimension, key, ...t }))
-      .sort((a, b) => (b.costPicos > a.costPicos ? 1 : b.costPicos < a.costPicos ? -1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
-  );
-  return { total, groups };
+
+  result(): Chargeback {
+    const groups = DIMENSIONS.flatMap((dimension) =>
+      [...this.maps.get(dimension)!]
+        .map(([key, t]): TotalsRow => ({ dimension, key, ...t }))
+        .sort((a, b) => (b.costPicos > a.costPicos ? 1 : b.costPicos < a.costPicos ? -1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
+    );
+    return { total: { ...this.total }, groups };
+  }
 }
 
 /** A row as JSON and CSV print it: cost as an exact decimal string of USD. */

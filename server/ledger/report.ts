@@ -73,13 +73,31 @@ function isCalendarDate(y: number, m: number, d: number): boolean {
  * the file holding `from` and stops after the one holding `to`.
  */
 export async function callsBetween(journal: Journal, from: Date, to: Date): Promise<CallRecord[]> {
-  const lastFile = journalMonth(new Date(Math.max(from.getTime(), to.getTime() - 1)));
   const out: CallRecord[] = [];
-  for await (const e of journal.read({ since: from })) {
-    if (journalMonth(e.at) > lastFile) break;
-    if (e.type === "settle" && Date.parse(e.at) < to.getTime()) out.push(e);
-  }
+  for await (const batch of settledBetween(journal, from, to)) for (const c of batch) out.push(c);
   return out;
+}
+
+/**
+ * callsBetween's calls a batch at a time, as the journal is read: a report over a year of a busy
+ * ledger holds one batch, not every call (which outgrew the heap and the longest string V8 can make).
+ */
+export async function* settledBetween(journal: Journal, from: Date, to: Date): AsyncIterable<CallRecord[]> {
+  const lastFile = journalMonth(new Date(Math.max(from.getTime(), to.getTime() - 1)));
+  const end = to.getTime();
+  for await (const batch of journal.readBatches({ since: from, settlesOnly: true })) {
+    const kept: CallRecord[] = [];
+    let past = false;
+    for (const e of batch) {
+      if (journalMonth(e.at) > lastFile) {
+        past = true;
+        break;
+      }
+      if (e.type === "settle" && Date.parse(e.at) < end) kept.push(e);
+    }
+    if (kept.length > 0) yield kept;
+    if (past) return;
+  }
 }
 
 /** Settled calls whose settlement falls in `month` (YYYY-MM) in the given time zone. */
@@ -102,8 +120,11 @@ export async function readMonth(ledgerDir: string, month: string, timeZone: stri
   return withJournal(ledgerDir, (journal) => callsOfMonth(journal, month, timeZone));
 }
 
-export async function readRange(ledgerDir: string, range: ReportRange): Promise<CallRecord[]> {
-  return withJournal(ledgerDir, (journal) => callsBetween(journal, range.from, range.to));
+/** The range's settled calls handed to `use` a batch at a time (awaited: a writer can wait for its output to drain). */
+export async function eachSettledBatch(ledgerDir: string, range: ReportRange, use: (calls: CallRecord[]) => void | Promise<void>): Promise<void> {
+  return withJournal(ledgerDir, async (journal) => {
+    for await (const batch of settledBetween(journal, range.from, range.to)) await use(batch);
+  });
 }
 
 export const CSV_COLUMNS = [
@@ -116,6 +137,16 @@ export const CSV_COLUMNS = [
 
 /** One row per call, the same columns the dashboard exports. */
 export function toCsv(calls: CallRecord[]): string {
+  return csvHeader() + csvRows(calls);
+}
+
+/** toCsv's header line. */
+export function csvHeader(): string {
+  return `${CSV_COLUMNS.map(csvCell).join(",")}\n`;
+}
+
+/** toCsv's lines for these calls, without the header (each ends in a newline). */
+export function csvRows(calls: readonly CallRecord[]): string {
   const rows = calls.map((c) => [
     c.at, c.startedAt, c.user, c.tool, c.operation, c.modelId, c.baseModelId, c.usage.inputTokens, c.usage.outputTokens,
     c.usage.cacheReadInputTokens, c.usage.cacheWrite5mInputTokens, c.usage.cacheWrite1hInputTokens,
@@ -125,7 +156,20 @@ export function toCsv(calls: CallRecord[]): string {
     c.caller ?? "", c.callerProfile ?? "", c.answeredBy ?? "",
     (c.actions ?? []).map((a) => `${a.capId}:${a.action}:${a.detail}`).join(";"),
   ]);
-  return [CSV_COLUMNS, ...rows].map((row) => row.map(csvCell).join(",")).join("\n") + "\n";
+  return rows.map((row) => `${row.map(csvCell).join(",")}\n`).join("");
+}
+
+/**
+ * The calls as `JSON.stringify(calls, null, 2)` prints them, made a batch at a time: `first` says
+ * whether the batch opens the array. `jsonArrayEnd(any)` closes it.
+ */
+export function jsonArrayPart(calls: readonly CallRecord[], first: boolean): string {
+  return calls.map((c, i) => `${first && i === 0 ? "[\n" : ",\n"}  ${JSON.stringify(c, null, 2).replace(/\n/g, "\n  ")}`).join("");
+}
+
+/** The end of jsonArrayPart's array: `[]` when no call was printed. */
+export function jsonArrayEnd(any: boolean): string {
+  return any ? "\n]\n" : "[]\n";
 }
 
 /** The chargeback totals as CSV: the total first, then one row per (dimension, key). */

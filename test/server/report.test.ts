@@ -3,7 +3,7 @@
  * in Asia/Tokyo (UTC+9): calls near a month boundary sit in the journal file of the other UTC month.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { usdToPicos } from "../../server/metering/money";
@@ -228,5 +228,39 @@ describe("cli: report through a pipe", function () {
     const csv = await report("--calls");
     assert.equal(csv.code, 0, csv.stderr);
     assert.equal(csv.stdout.trim().split("\n").length, 601, "the header and 600 rows");
+  });
+});
+
+describe("cli: report over more calls than its heap could hold at once", function () {
+  this.timeout(120_000);
+  const N = 100_000;
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-report-big-"));
+    // Some 60 MB of journal (what a busy month or a team's year holds), written as the ledger files its settle lines.
+    const journal = path.join(dir, "ledger", "journal");
+    await mkdir(journal, { recursive: true, mode: 0o700 });
+    const first = call("2026-11-10T10:00", "0.000001", { tags: { project: "chatbot" } });
+    const start = Date.parse(first.at);
+    const lines = Array.from({ length: N }, (_, i) => {
+      const at = new Date(start + i * 10).toISOString();
+      return JSON.stringify({ ...first, id: `big${i}`, startedAt: at, at });
+    });
+    await writeFile(path.join(journal, "2026-11.jsonl"), `${lines.join("\n")}\n`, { mode: 0o600 });
+    await writeFile(path.join(dir, "config.json"), JSON.stringify({ timeZone: TZ }));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+  // A 64 MB heap: the report must hold a batch of calls at a time, not all of them (which, past some 600,000 calls, no heap could: JSON longer than V8's longest string).
+  const report = (...args: string[]) => piped(["report", "--config", path.join(dir, "config.json"), "--ledger", path.join(dir, "ledger"), "--month", "2026-11", ...args], ["--max-old-space-size=64"]);
+
+  it("totals them exactly and prints every call, in a 64 MB heap", async () => {
+    const totals = await report("--format", "json");
+    assert.equal(totals.code, 0, totals.stderr.slice(0, 2000));
+    const t = JSON.parse(totals.stdout) as TotalsJson;
+    assert.deepEqual([t.total.calls, t.total.costUsd], [N, "0.1"], "100,000 calls of $0.000001");
+    const calls = await report("--calls", "--format", "json");
+    assert.equal(calls.code, 0, calls.stderr.slice(0, 2000));
+    const rows = JSON.parse(calls.stdout) as CallRecord[];
+    assert.deepEqual([rows.length, rows[0]!.id, rows[N - 1]!.id], [N, "big0", `big${N - 1}`]);
   });
 });
