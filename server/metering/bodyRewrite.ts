@@ -7,6 +7,10 @@
 import { isConverse } from "./requestBody";
 import type { MeteredOperation } from "./types";
 
+const ANTHROPIC_MESSAGES = "Anthropic Messages";
+/** Claude 2.x and Instant read Text Completions bodies (`prompt`, `max_tokens_to_sample`) as well as Messages. */
+const ANTHROPIC_LEGACY = "Anthropic Text Completions or Messages";
+
 /**
  * The InvokeModel body format a base model reads, when the gateway knows it is shared by a whole
  * family (a body written for one member is valid for another); undefined when it does not know.
@@ -14,7 +18,8 @@ import type { MeteredOperation } from "./types";
 export function invokeBodyFormat(baseModelId: string | undefined): string | undefined {
   if (!baseModelId) return undefined;
   const id = baseModelId.toLowerCase();
-  if (id.startsWith("anthropic.claude")) return "Anthropic Messages";
+  if (/^anthropic\.claude-(?:v2|instant-v1)(?:$|[:-])/.test(id)) return ANTHROPIC_LEGACY;
+  if (id.startsWith("anthropic.claude")) return ANTHROPIC_MESSAGES;
   // Only Nova's understanding (chat) models: Canvas, Reel, Sonic and the embedding models share the
   // prefix but read other bodies (taskType …), which Bedrock refuses on a chat model and vice versa.
   if (/^amazon\.nova-(?:2-)?(?:micro|lite|pro|premier)-/.test(id)) return "Amazon Nova";
@@ -33,6 +38,9 @@ export function downgradeProblem(operation: MeteredOperation, from: { modelId: s
   const a = invokeBodyFormat(from.baseModelId);
   const b = invokeBodyFormat(to.baseModelId);
   if (a !== undefined && a === b) return undefined;
+  // A Messages body (all a Claude 3 or later body can be) is read by the legacy models too; the other
+  // way, a Text Completions body is refused by Claude 3 and later.
+  if (a === ANTHROPIC_MESSAGES && b === ANTHROPIC_LEGACY) return undefined;
   const said = (f: string | undefined) => f ?? "a body format Bedrock Budget does not know how to carry over";
   return (
     `${operation} sends the provider's own body format, and "${from.modelId}" reads ${said(a)} while "${to.modelId}" reads ${said(b)}, ` +

@@ -52,3 +52,17 @@ describe("metering/bodyRewrite: which InvokeModel bodies carry over", () => {
     }
   });
 });
+
+describe("metering/bodyRewrite: Anthropic's legacy models", () => {
+  const claude = (id: string) => ({ modelId: id, baseModelId: id });
+  it("a Claude 2 / Instant body may be a Text Completions one (prompt, max_tokens_to_sample), which Claude 3 and later refuse: that downgrade is refused; the other way, and between legacy models, it goes", () => {
+    for (const legacy of ["anthropic.claude-v2", "anthropic.claude-v2:1", "anthropic.claude-instant-v1"]) {
+      assert.match(downgradeProblem("InvokeModel", claude(legacy), claude("anthropic.claude-3-haiku-20240307-v1:0"))!, /Text Completions.*cannot be downgraded safely/, legacy);
+      assert.match(downgradeProblem("InvokeModelWithResponseStream", claude(legacy), claude("anthropic.claude-haiku-4-5-20251001-v1:0"))!, /Text Completions/, legacy);
+      assert.equal(downgradeProblem("InvokeModel", claude(legacy), claude("anthropic.claude-instant-v1")), undefined, legacy);
+      // A Messages body (all a Claude 3+ body can be) is read by the legacy models too.
+      assert.equal(downgradeProblem("InvokeModel", claude("anthropic.claude-3-opus-20240229-v1:0"), claude(legacy)), undefined, legacy);
+    }
+    assert.equal(downgradeProblem("Converse", claude("anthropic.claude-v2:1"), claude("anthropic.claude-3-haiku-20240307-v1:0")), undefined, "Converse is one format");
+  });
+});
