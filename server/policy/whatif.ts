@@ -10,6 +10,7 @@ import { BudgetEngine } from "../budget/engine";
 import { cappedModelId } from "../budget/replay";
 import { stoppedAtGateway } from "../ledger/outcomes";
 import { capAction, capId, type CapConfig, type Config } from "../config/schema";
+import { downgradeProblem } from "../metering/bodyRewrite";
 import { estimateFromParts, worstCaseCost } from "../metering/estimate";
 import { picosToDecimalString, type Picos } from "../metering/money";
 import { parseModelId } from "../metering/modelId";
@@ -127,6 +128,14 @@ export function capsStep(caps: CapConfig[], timeZone: string, prices: PriceBook)
         if (d.kind === "downgrade") {
           const before = call.cost;
           const estimate = estimateFromParts({ modelId: d.to, inputTokens: inputTokensOf(usage), maxOutputTokens: worst.maxOutputTokens, usesPromptCache: usesCache(usage) }, prices);
+          // As at the gateway (capPlan.ts): an InvokeModel body another provider's model cannot read
+          // is refused, not downgraded. An application inference profile's model is looked up live
+          // and not known here: left to the approximation.
+          const op = call.record.operation;
+          if ((op === "InvokeModel" || op === "InvokeModelWithResponseStream") && parseModelId(d.to).arnKind !== "application-inference-profile" &&
+            downgradeProblem(op, { modelId: call.modelId, baseModelId: call.baseModelId }, { modelId: d.to, baseModelId: estimate.rates.baseModelId })) {
+            return { ok: false, outcome: "refused", by: d.capId };
+          }
           Object.assign(call, { modelId: d.to, baseModelId: estimate.rates.baseModelId, cost: costOf(usage, estimate.rates) });
           worst = worstCaseOf(d.to, estimate);
           call.amount = max(worst.worstCasePicos, call.cost);

@@ -157,6 +157,24 @@ describe("policy/whatif: every policy replayed (usage plans, warn, downgrade, cl
     assert.equal(r.wouldCostPicos, PICO("0.033"));
   });
 
+  it("downgrade of an InvokeModel call to a model that reads another body format: refused, as the gateway refuses it, not counted as a saving", () => {
+    // The same month as above, through InvokeModel: Nova cannot read Claude's Messages body, so the gateway answers the 2nd and 3rd calls 400.
+    const toNova = [{ id: "sonnet-month", scope: "personal" as const, window: "month" as const, limitUsd: 0.1, model: "*sonnet*", action: "downgrade" as const, downgradeTo: "us.amazon.nova-micro-v1:0", downgradeAt: 0.5 }];
+    const invoke = (start: string) => sonnet(start, { operation: "InvokeModel" });
+    const r = whatIf([], [invoke("2026-11-03T09:00:00Z"), invoke("2026-11-04T09:00:00Z"), invoke("2026-11-05T09:00:00Z")], [capsStep(toNova, "UTC", prices)]);
+    assert.deepEqual(groups(r.stopped), [["caps and their actions", "refused", "sonnet-month", 2, PICO("0.0396")]]);
+    assert.equal(r.changed.calls, 0);
+    assert.equal(r.wouldCostPicos, PICO("0.0198"));
+    // To Haiku (the same Messages body), and through Converse to Nova (one format for every model), they are downgraded.
+    const toHaiku = [{ ...toNova[0]!, downgradeTo: HAIKU }];
+    const viaHaiku = whatIf([], [invoke("2026-11-03T09:00:00Z"), invoke("2026-11-04T09:00:00Z")], [capsStep(toHaiku, "UTC", prices)]);
+    assert.equal(viaHaiku.stopped.calls, 0);
+    assert.equal(viaHaiku.changed.calls, 1);
+    const converse = whatIf([], [sonnet("2026-11-03T09:00:00Z"), sonnet("2026-11-04T09:00:00Z")], [capsStep(toNova, "UTC", prices)]);
+    assert.equal(converse.stopped.calls, 0);
+    assert.deepEqual(groups(converse.changed).map((g) => g.slice(0, 4)), [["caps and their actions", "downgraded", "sonnet-month", 1]]);
+  });
+
   it("clamp: the output limit is lowered so the worst case fits; the answer is cut to it; refused when not even one token fits", () => {
     // $0.05 a day, clamp. Input costs $0.0033, an output token $0.0000165.
     // 1st: fits, $0.0198. 2nd: room 0.05 − 0.0198 − 0.0033 = 0.0269 → 1630 tokens ≥ the 1000 used: clamped, same cost, reserves 0.030195.
