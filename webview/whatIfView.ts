@@ -3,14 +3,11 @@
  * usage plans and caps (with their actions) in force now, fetched when asked (it reads a month of the journal).
  */
 import type { WhatIfResponse } from "../server/protocol";
-import { groupLabel } from "../server/shared/whatIfLabel";
+import { groupLabel, usdText } from "../server/shared/whatIfLabel";
 import type { DataSource } from "./dataSource";
 import { clear, h } from "./dom";
 
-const money = (exact: string) => {
-  const [whole, frac = ""] = exact.split(".");
-  return `$${whole}.${frac.padEnd(2, "0")}`;
-};
+const money = (exact: string) => usdText(exact, 2);
 const calls = (n: number) => `${n} call${n === 1 ? "" : "s"}`;
 
 /** The month input starts empty: the gateway then replays this month in its configured time zone (not the browser's). */

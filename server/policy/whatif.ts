@@ -21,7 +21,7 @@ import type { CallRecord, Outcome, WhatIfResponse } from "../protocol";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CallWorstCase } from "./capActions";
 import { rateLimitFor, tierOf } from "./plans";
 import { planCaller, RateLimiter } from "./rateLimit";
-import { CAPS, groupLabel, USAGE_PLANS } from "../shared/whatIfLabel";
+import { CAPS, groupLabel, USAGE_PLANS, usdText } from "../shared/whatIfLabel";
 
 /**
  * A call as the steps see it: the journal's record, and the call as the proposed policies would
@@ -371,14 +371,14 @@ export function formatWhatIf(r: WhatIfResponse, source: string): string {
     `What-if for ${r.month} (${r.timeZone}), had the policies of ${source} been in force`,
     `Replayed: ${r.policies.map((p) => p.name).join(", ")}.`,
     `Calls replayed: ${r.replayed}${r.notReplayed ? ` (${r.notReplayed} refused or throttled in the journal were not: what they would have cost is unknown)` : ""}`,
-    `Actual cost:      $${r.actualUsd}`,
-    `Would be stopped: ${plural(r.stopped.calls)}, saving $${r.stopped.savedUsd}`,
-    ...r.stopped.groups.map((g) => `  ${groupLabel(g)}: ${plural(g.calls)}, $${g.savedUsd}`),
-    `Would be changed: ${plural(r.changed.calls)}, saving $${r.changed.savedUsd}`,
-    ...r.changed.groups.map((g) => `  ${groupLabel(g)}: ${plural(g.calls)}, $${g.savedUsd}`),
-    `Would have cost:  $${r.wouldCostUsd}`,
+    `Actual cost:      ${usdText(r.actualUsd)}`,
+    `Would be stopped: ${plural(r.stopped.calls)}, saving ${usdText(r.stopped.savedUsd)}`,
+    ...r.stopped.groups.map((g) => `  ${groupLabel(g)}: ${plural(g.calls)}, ${usdText(g.savedUsd)}`),
+    `Would be changed: ${plural(r.changed.calls)}, saving ${usdText(r.changed.savedUsd)}`,
+    ...r.changed.groups.map((g) => `  ${groupLabel(g)}: ${plural(g.calls)}, ${usdText(g.savedUsd)}`),
+    `Would have cost:  ${usdText(r.wouldCostUsd)}`,
     `Per policy:`,
-    ...r.policies.map((p) => `  ${p.name}: ${p.stoppedCalls} stopped, ${p.changedCalls} changed, $${p.savedUsd} saved`),
+    ...r.policies.map((p) => `  ${p.name}: ${p.stoppedCalls} stopped, ${p.changedCalls} changed, ${usdText(p.savedUsd)} saved`),
     `Approximate: ${r.approximations.join("; ")}.`,
   ];
   return lines.join("\n") + "\n";

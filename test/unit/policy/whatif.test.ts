@@ -4,6 +4,7 @@ import { capsStep, formatWhatIf, historyStart, whatIf, whatIfDto, type WhatIfRes
 import type { CallRecord } from "../../../server/ledger/types";
 import { PriceBook } from "../../../server/metering/prices";
 import { whatIfSteps } from "../../../server/policy/whatifRun";
+import { usdText } from "../../../server/shared/whatIfLabel";
 
 const prices = new PriceBook();
 
@@ -173,6 +174,21 @@ describe("policy/whatif: every policy replayed (usage plans, warn, downgrade, cl
     const converse = whatIf([], [sonnet("2026-11-03T09:00:00Z"), sonnet("2026-11-04T09:00:00Z")], [capsStep(toNova, "UTC", prices)]);
     assert.equal(converse.stopped.calls, 0);
     assert.deepEqual(groups(converse.changed).map((g) => g.slice(0, 4)), [["caps and their actions", "downgraded", "sonnet-month", 1]]);
+  });
+
+  it("a downgrade to a dearer model saves less than nothing: the text shows -$…, never $-…", () => {
+    const toOpus = [{ id: "sonnet-month", scope: "personal" as const, window: "month" as const, limitUsd: 0.1, model: "*sonnet*", action: "downgrade" as const, downgradeTo: "us.anthropic.claude-opus-4-1-20250805-v1:0", downgradeAt: 0.5 }];
+    const r = whatIf([], [sonnet("2026-11-03T09:00:00Z"), sonnet("2026-11-04T09:00:00Z")], [capsStep(toOpus, "UTC", prices)]);
+    assert.ok(r.changed.savedPicos < 0n, `saved ${r.changed.savedPicos}`);
+    const text = formatWhatIf(whatIfDto(r, "2026-11", "UTC"), "proposed.json");
+    assert.doesNotMatch(text, /\$-/);
+    assert.match(text, /Would be changed: 1 call, saving -\$0\.\d+/);
+    assert.match(text, /downgraded by cap sonnet-month: 1 call, -\$0\.\d+/);
+    assert.match(text, /Actual cost: {6}\$0\.0396\n/);
+    // The dashboard card's figures, two decimals at least.
+    assert.equal(usdText("-0.0132", 2), "-$0.0132");
+    assert.equal(usdText("0.5", 2), "$0.50");
+    assert.equal(usdText("0", 2), "$0.00");
   });
 
   it("clamp: the output limit is lowered so the worst case fits; the answer is cut to it; refused when not even one token fits", () => {
