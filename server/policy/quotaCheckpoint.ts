@@ -23,6 +23,7 @@ const KEYED_BY = "profile-or-key";
 const partSchema = z.object({
   keyedBy: z.literal(KEYED_BY),
   timeZone: z.string(),
+  countedFrom: z.number().int().nonnegative().optional(),
   counts: z.array(
     z.tuple([
       z.string(),
@@ -35,13 +36,26 @@ const partSchema = z.object({
 export class QuotaTally {
   private readonly limiter = new RateLimiter();
 
-  constructor(readonly timeZone: string) {}
+  /**
+   * `countedFrom` (epoch ms): every journaled call that started from then on is counted (open
+   * counts from the month's start; 0: the journal whole). A month before it is not in the counts.
+   */
+  constructor(
+    readonly timeZone: string,
+    readonly countedFrom = 0,
+  ) {}
 
-  /** The tally a checkpoint kept in `timeZone`, or undefined (none, unreadable, or another zone's: replay whole). */
-  static restore(part: unknown, timeZone: string): QuotaTally | undefined {
+  /**
+   * The tally a checkpoint kept in `timeZone`, or undefined (none, unreadable, or another zone's:
+   * replay whole). Given `now`, also undefined when the tally does not cover now's month (a clock
+   * set back into a month before the one it started counting in: that month's calls are not in it).
+   */
+  static restore(part: unknown, timeZone: string, now?: Date): QuotaTally | undefined {
     const parsed = partSchema.safeParse(part);
     if (!parsed.success || parsed.data.timeZone !== timeZone) return undefined;
-    const tally = new QuotaTally(timeZone);
+    const { countedFrom } = parsed.data;
+    if (now && (countedFrom === undefined || countedFrom > windowBounds("month", timeZone, now).start.getTime())) return undefined;
+    const tally = new QuotaTally(timeZone, countedFrom);
     tally.limiter.restoreCounts(parsed.data.counts);
     return tally;
   }
@@ -60,8 +74,8 @@ export class QuotaTally {
     return this.limiter.countsSnapshot();
   }
 
-  snapshot(): { keyedBy: typeof KEYED_BY; timeZone: string; counts: [string, Counts][] } {
-    return { keyedBy: KEYED_BY, timeZone: this.timeZone, counts: this.counts() };
+  snapshot(): { keyedBy: typeof KEYED_BY; timeZone: string; countedFrom: number; counts: [string, Counts][] } {
+    return { keyedBy: KEYED_BY, timeZone: this.timeZone, countedFrom: this.countedFrom, counts: this.counts() };
   }
 }
 
@@ -84,9 +98,10 @@ export function quotaReader(since: Date, count: (caller: string, at: Date) => vo
  * Register the tally with the ledger once the reader has been fed.
  */
 export function quotaTallyAtOpen(history: CheckpointedHistory, timeZone: string, now: Date, quotaApplies: boolean): { tally: QuotaTally; readers: HistoryReaders } | undefined {
-  const restored = QuotaTally.restore(history.checkpointPart(QUOTAS_CHECKPOINT), timeZone);
-  const tally = restored ?? (quotaApplies ? new QuotaTally(timeZone) : undefined);
+  const since = windowBounds("month", timeZone, now).start;
+  const restored = QuotaTally.restore(history.checkpointPart(QUOTAS_CHECKPOINT), timeZone, now);
+  const tally = restored ?? (quotaApplies ? new QuotaTally(timeZone, since.getTime()) : undefined);
   if (!tally) return undefined;
-  const reader = quotaReader(windowBounds("month", timeZone, now).start, (caller, at) => tally.count(caller, at));
+  const reader = quotaReader(since, (caller, at) => tally.count(caller, at));
   return { tally, readers: restored ? { whole: [], pastCheckpoint: [reader] } : { whole: [reader], pastCheckpoint: [] } };
 }

@@ -236,6 +236,29 @@ describe("ledger: start-up from the checkpoint", () => {
     assert.equal(want.spent.today, 4006n + 3003n);
   });
 
+  it("a clock set back into the month before the quota counts began: that month's calls are counted again at the restart, not taken as none (the quota stays used up)", async () => {
+    // k1's three calls late on 28 February; the gateway first counts quotas on 2 March (from 1 March), then the clock goes back to 28 February.
+    const feb = Array.from({ length: 3 }, (_, i) => callOf({ i, ageMin: 1800 + i, settleAfterMin: 0, cost: 1000, model: "m1", caller: "k1", outcome: "ok" }, "f"));
+    await Ledger.open(dir, { now: () => NOW, timeZone: TZ }).then((l) => l.close());
+    await writeRaw(dir, feb);
+    await rm(path.join(dir, "state.json")); // the first start with quotas counts the journal
+    const usedAt = async (now: Date) => {
+      const ledger = await Ledger.open(dir, { now: () => now, timeZone: TZ });
+      const engine = new BudgetEngine([], TZ);
+      const tallies = await openTallies(new Caps(new LocalCapStore(engine, () => TZ, () => now)), engine.setCaps([]), ledger, { timeZone: TZ, now, quotaApplies: true });
+      ledger.addCheckpointPart(CAPS_CHECKPOINT, tallies.caps);
+      ledger.addCheckpointPart(QUOTAS_CHECKPOINT, tallies.quotas!);
+      const limiter = new RateLimiter();
+      limiter.restoreCounts(tallies.quotas!.counts());
+      const fromCheckpoint = ledger.fromCheckpoint;
+      await ledger.close();
+      return { fromCheckpoint, used: limiter.used(planCaller({ caller: "k1", callerProfile: "k1" }), now, TZ) };
+    };
+    assert.deepEqual(await usedAt(NOW), { fromCheckpoint: false, used: { day: 0, month: 0 } }, "in March, none of k1's calls");
+    const back = new Date(NOW.getTime() - 1790 * 60_000); // 28 February, 23:40
+    assert.deepEqual(await usedAt(back), { fromCheckpoint: true, used: { day: 3, month: 3 } }, "February's calls, which the checkpoint's counts (from 1 March) never held");
+  });
+
   it("a restart gives the cap totals and quota counts of a full replay, across random journals, cap edits and crashes", async function () {
     this.timeout(120_000);
     await fc.assert(
