@@ -361,6 +361,7 @@ export const APPROXIMATIONS: readonly string[] = [
   "the journal keeps no request: worst cases are rebuilt from the input used and the recorded worst case, at the price book's rates in the default region",
   "a call downgraded for real is replayed as the model that answered it",
   "calls refused, throttled or over a quota for real are not replayed (what they would have cost is unknown)",
+  "team caps count this ledger's calls only (other machines' spend is not in this journal)",
 ];
 
 const plural = (n: number) => `${n} call${n === 1 ? "" : "s"}`;

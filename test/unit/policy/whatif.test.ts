@@ -65,6 +65,12 @@ describe("policy/whatif: a month replayed against proposed caps", () => {
     assert.match(text, /Approximate: a throttled call is counted, not stopped/);
   });
 
+  it("says that team caps count only this ledger's calls: the replay cannot see other machines' spend", () => {
+    const team = [{ id: "team-month", scope: "team" as const, window: "month" as const, limitUsd: 100 }];
+    const text = formatWhatIf(whatIfDto(whatIf([], [call("2026-11-03T09:00:00Z", 3)], [capsStep(team, "UTC", prices)]), "2026-11", "UTC"), "proposed.json");
+    assert.match(text, /Approximate: .*team caps count this ledger's calls only/);
+  });
+
   it("with no caps nothing is stopped and the month costs what it cost", () => {
     const r = whatIf([], month, [capsStep([], "UTC", prices)]);
     assert.equal(r.stopped.calls, 0);
