@@ -48,7 +48,8 @@ export interface CapActionEvent extends CapActionTaken {
 export class LocalApi implements Routes {
   readonly name = "local API";
   readonly events = new EventEmitter();
-  private readonly streams = new Set<AnyResponse>();
+  /** The open event streams, each with what stops its listeners. */
+  private readonly streams = new Map<AnyResponse, () => void>();
   private readonly startedAt = new Date().toISOString();
 
   constructor(
@@ -172,17 +173,24 @@ export class LocalApi implements Routes {
     heartbeat.unref();
     this.events.on("call", onCall);
     this.events.on("status", onStatus);
-    this.streams.add(res);
-    res.once("close", () => {
+    const stop = () => {
       clearInterval(heartbeat);
       this.events.off("call", onCall);
       this.events.off("status", onStatus);
       this.streams.delete(res);
-    });
+    };
+    this.streams.set(res, stop);
+    res.once("close", stop);
   }
 
-  /** On shutdown: an open event stream is not a call in flight, and its end tells followers to take over. */
+  /**
+   * On shutdown: an open event stream is not a call in flight, and its end tells followers to take over.
+   * Its listeners stop first: calls still settling would otherwise write after the end (an uncaught error).
+   */
   endStreams(): void {
-    for (const res of this.streams) res.end();
+    for (const [res, stop] of [...this.streams]) {
+      stop();
+      res.end();
+    }
   }
 }
