@@ -14,7 +14,7 @@ import { DEFAULT_SHUTDOWN_DEADLINE_MS, startGateway, type RunningGateway } from 
 import { simulatedLedgerDir } from "./simulator/mode";
 import { startSimulator } from "./simulator/server";
 import { stderrLogger, type Logger } from "./log";
-import { csvHeader, csvRows, currentMonth, eachSettledBatch, jsonArrayEnd, jsonArrayPart, monthRange, MONTH_PATTERN, parseRange, totalsCsv, totalsJson } from "./ledger/report";
+import { csvHeader, csvRows, currentMonth, eachSettledBatch, jsonArrayEnd, jsonArrayPart, monthRange, MONTH_PATTERN, parseRange, totalsCsv, totalsJson, type ReportRange } from "./ledger/report";
 import { ChargebackTally } from "./ledger/chargeback";
 import { Journal, LedgerUnreadable } from "./ledger/journal";
 import { LedgerLocked } from "./ledger/lock";
@@ -331,26 +331,39 @@ async function report(config: Config, flags: { format?: string; month?: string; 
     if (!MONTH_PATTERN.test(month)) throw new ConfigError("--month", [`month: "${month}" is not YYYY-MM`]);
     range = monthRange(month, timeZone);
   }
+  // Each write's callback carries its error; unheard, the same error as an event would end the process with a stack.
+  process.stdout.on("error", () => undefined);
+  try {
+    await printReport(ledgerDirOf(config), range, format, flags.calls === true);
+  } catch (err) {
+    if (err instanceof OutputClosed) return 0;
+    throw err;
+  }
+  return 0;
+}
+
+async function printReport(dir: string, range: ReportRange, format: "csv" | "json", calls: boolean): Promise<void> {
   // Read and printed a batch at a time: a year of a busy ledger must not be held whole (heap, string length).
-  const dir = ledgerDirOf(config);
-  if (flags.calls) {
+  if (calls) {
     // Nothing is printed before the first batch is read: a ledger that cannot be opened prints no header.
     let any = false;
-    await eachSettledBatch(dir, range, (calls) => {
-      const text = format === "json" ? jsonArrayPart(calls, !any) : `${any ? "" : csvHeader()}${csvRows(calls)}`;
+    await eachSettledBatch(dir, range, (batch) => {
+      const text = format === "json" ? jsonArrayPart(batch, !any) : `${any ? "" : csvHeader()}${csvRows(batch)}`;
       any = true;
       return writeOut(text);
     });
     await writeOut(format === "json" ? jsonArrayEnd(any) : any ? "" : csvHeader());
-    return 0;
+    return;
   }
   const tally = new ChargebackTally();
-  await eachSettledBatch(dir, range, (calls) => {
-    for (const c of calls) tally.add(c);
+  await eachSettledBatch(dir, range, (batch) => {
+    for (const c of batch) tally.add(c);
   });
   await writeOut(format === "json" ? totalsJson(tally.result(), range) : totalsCsv(tally.result()));
-  return 0;
 }
+
+/** The reader of stdout went away (`report --calls | head`): the report stops there, as a pipe's writer does, without an error. */
+class OutputClosed extends Error {}
 
 /**
  * Writes to stdout and resolves once the text is handed to the system: a pipe takes 64 KiB at once
@@ -358,7 +371,9 @@ async function report(config: Config, flags: { format?: string; month?: string; 
  * batch, it also keeps a slow reader from making the whole report pile up in memory.
  */
 function writeOut(text: string): Promise<void> {
-  return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    process.stdout.write(text, (err) => (err ? reject((err as NodeJS.ErrnoException).code === "EPIPE" ? new OutputClosed() : err) : resolve())),
+  );
 }
 
 /** A month of the journal replayed against the caps of a proposed config file (its ledgerDir and timeZone apply, as for every command). */

@@ -229,6 +229,17 @@ describe("cli: report through a pipe", function () {
     assert.equal(csv.code, 0, csv.stderr);
     assert.equal(csv.stdout.trim().split("\n").length, 601, "the header and 600 rows");
   });
+
+  it("stops quietly when the reader closes the pipe early (report --calls | head): no stack trace, exit 0", async () => {
+    const args = ["report", "--config", path.join(dir, "config.json"), "--ledger", path.join(dir, "ledger"), "--month", "2026-11", "--calls", "--format", "json"];
+    const child = spawn(process.execPath, [CLI, ...args], { env: cliEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once("data", () => child.stdout.destroy()); // as head does after its first lines
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    assert.equal(stderr, "");
+    assert.equal(code, 0);
+  });
 });
 
 describe("cli: report over more calls than its heap could hold at once", function () {
