@@ -1,7 +1,7 @@
 // state.json (the checkpoint) is replaced durably: a power cut leaves the old file or the new one, never an empty or zeroed one (which costs a full replay of the journal at the next start).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
@@ -14,7 +14,7 @@ function canTrace(): boolean {
 describe("state.json: durable replacement", () => {
   let dir: string;
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), "bb-state-durable-"));
+    dir = await realpath(await mkdtemp(path.join(os.tmpdir(), "bb-state-durable-"))); // strace -y names files by their real path
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
