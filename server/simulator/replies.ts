@@ -3,7 +3,7 @@ import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { countRawTokens } from "../metering/tokens";
 import { EstimateError, measureBody, parseBody, type JsonObject } from "../metering/requestBody";
-import type { MeteredOperation } from "../metering/types";
+import type { AppliedTier, MeteredOperation } from "../metering/types";
 import { isObject } from "../shared/isObject";
 
 /** A reply when the request sets no max tokens: a few sentences. */
@@ -73,12 +73,33 @@ export function isAnthropicMessages(body: JsonObject): boolean {
   return typeof body.anthropic_version === "string" && Array.isArray(body.messages);
 }
 
-export function converseBody(reply: SimulatedReply, modelId: string, latencyMs: number): unknown {
+/**
+ * The tier and latency mode the call was served at, as Converse reports them (`serviceTier: {type}`,
+ * `performanceConfig: {latency}`): the gateway settles the call at the rates of the tier the answer
+ * names, so a priority or latency-optimized call must say so, as Bedrock does.
+ */
+function converseTier(tier: AppliedTier): Record<string, unknown> {
+  return {
+    ...(tier.serviceTier !== undefined ? { serviceTier: { type: tier.serviceTier } } : {}),
+    ...(tier.latency !== undefined ? { performanceConfig: { latency: tier.latency } } : {}),
+  };
+}
+
+/** InvokeModel's answer headers naming the tier and latency mode it was served at (asked in its request headers). */
+export function invokeTierHeaders(tier: AppliedTier): Record<string, string> {
+  return {
+    ...(tier.serviceTier !== undefined ? { "x-amzn-bedrock-service-tier": tier.serviceTier } : {}),
+    ...(tier.latency !== undefined ? { "x-amzn-bedrock-performanceconfig-latency": tier.latency } : {}),
+  };
+}
+
+export function converseBody(reply: SimulatedReply, modelId: string, latencyMs: number, tier: AppliedTier = {}): unknown {
   return {
     output: { message: { role: "assistant", content: [{ text: reply.text }] } },
     stopReason: reply.stopReason,
     usage: { inputTokens: reply.inputTokens, outputTokens: reply.outputTokens, totalTokens: reply.inputTokens + reply.outputTokens },
     metrics: { latencyMs },
+    ...converseTier(tier),
     additionalModelResponseFields: { simulated: true, model: modelId },
   };
 }
@@ -110,7 +131,7 @@ function eventFrame(eventType: string, json: unknown): Uint8Array {
 }
 
 /** ConverseStream's event-stream frames, usage in the closing metadata event as Bedrock sends it. */
-export function converseStreamFrames(reply: SimulatedReply, latencyMs: number): Uint8Array[] {
+export function converseStreamFrames(reply: SimulatedReply, latencyMs: number, tier: AppliedTier = {}): Uint8Array[] {
   return [
     eventFrame("messageStart", { role: "assistant" }),
     ...deltas(reply.text).map((text) => eventFrame("contentBlockDelta", { contentBlockIndex: 0, delta: { text } })),
@@ -119,6 +140,7 @@ export function converseStreamFrames(reply: SimulatedReply, latencyMs: number): 
     eventFrame("metadata", {
       usage: { inputTokens: reply.inputTokens, outputTokens: reply.outputTokens, totalTokens: reply.inputTokens + reply.outputTokens },
       metrics: { latencyMs },
+      ...converseTier(tier),
     }),
   ];
 }

@@ -6,12 +6,13 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { EstimateError } from "../metering/estimate";
-import { checkRequestBody, type JsonObject } from "../metering/requestBody";
+import { EstimateError, tierInBody } from "../metering/estimate";
+import { checkRequestBody, isConverse, type JsonObject } from "../metering/requestBody";
 import type { MeteredOperation } from "../metering/types";
 import { readAll } from "../gateway/relay";
 import { isStreaming, routeOf } from "../gateway/routes";
-import { anthropicBody, anthropicStreamFrames, converseBody, countTokensInput, converseStreamFrames, isAnthropicMessages, simulatedReply } from "./replies";
+import { appliedTierFromHeaders } from "../metering/usage";
+import { anthropicBody, anthropicStreamFrames, converseBody, countTokensInput, invokeTierHeaders, converseStreamFrames, isAnthropicMessages, simulatedReply } from "./replies";
 
 /** A little latency, so a dashboard shows calls in flight and a stream arrives in pieces. */
 export interface SimulatorTiming {
@@ -78,6 +79,8 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, timin
     return sendError(res, 400, "ValidationException",
       `the Bedrock Budget simulator answers ${operation} only in the Anthropic Messages format (anthropic_version and messages); use Converse or ConverseStream for ${route.modelId}, or run without --simulate`);
   }
+  // Served at the tier asked for (Converse: in the body; InvokeModel: in the request headers), and said so in the answer.
+  const tier = isConverse(operation) ? tierInBody(operation, json) : appliedTierFromHeaders(req.headers);
   const started = Date.now();
   const reply = simulatedReply(operation, json);
   await delay(timing.firstByteMs);
@@ -85,10 +88,10 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, timin
   const id = `msg_sim_${randomBytes(12).toString("hex")}`;
 
   if (isStreaming(operation)) {
-    const frames = operation === "ConverseStream" ? converseStreamFrames(reply, latencyMs) : anthropicStreamFrames(reply, route.modelId, id, latencyMs);
+    const frames = operation === "ConverseStream" ? converseStreamFrames(reply, latencyMs, tier) : anthropicStreamFrames(reply, route.modelId, id, latencyMs);
     res.writeHead(200, {
       ...baseHeaders("application/vnd.amazon.eventstream"),
-      ...(operation === "InvokeModelWithResponseStream" ? { "x-amzn-bedrock-content-type": "application/json" } : {}),
+      ...(operation === "InvokeModelWithResponseStream" ? { "x-amzn-bedrock-content-type": "application/json", ...invokeTierHeaders(tier) } : {}),
     });
     res.flushHeaders();
     for (const [i, frame] of frames.entries()) {
@@ -99,8 +102,9 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, timin
     res.end();
     return;
   }
-  if (operation === "Converse") return sendJson(res, converseBody(reply, route.modelId, latencyMs));
+  if (operation === "Converse") return sendJson(res, converseBody(reply, route.modelId, latencyMs, tier));
   sendJson(res, anthropicBody(reply, route.modelId, id), {
+    ...invokeTierHeaders(tier),
     "x-amzn-bedrock-input-token-count": String(reply.inputTokens),
     "x-amzn-bedrock-output-token-count": String(reply.outputTokens),
     "x-amzn-bedrock-invocation-latency": String(latencyMs),

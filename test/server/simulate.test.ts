@@ -116,6 +116,33 @@ describe("serve --simulate", function () {
     assert.deepEqual(webhookPosts, [], "no alert of simulated spend went to the webhook");
   });
 
+  it("a call asking for the priority tier is answered at that tier and recorded at its rate, as Bedrock reports and bills it", async () => {
+    const ledger = path.join(dir, "ledger");
+    served = await serve(["--simulate", "--port", "0", "--ledger", ledger], noAwsEnv(dir));
+    const client = clientFor(served.url, { accessKeyId: "AKIDANYKEYATALL", secretAccessKey: "not-a-real-secret" });
+    const converse = (priority: boolean) =>
+      client.send(new ConverseCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "Tell me about tiers" }] }], inferenceConfig: { maxTokens: 200 }, ...(priority ? { serviceTier: { type: "priority" as const } } : {}) }));
+    const invoke = (priority: boolean) => client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Tell me about tiers", 200), contentType: "application/json", ...(priority ? { serviceTier: "priority" as const } : {}) }));
+    assert.equal((await converse(true)).serviceTier?.type, "priority");
+    await converse(false);
+    assert.equal((await invoke(true)).serviceTier, "priority");
+    await invoke(false);
+    client.destroy();
+    served.child.kill("SIGTERM");
+    assert.equal(await served.exited, 0);
+    const journal = path.join(ledger, "simulated", "journal");
+    const settled = (await Promise.all((await readdir(journal)).map((f) => readFile(path.join(journal, f), "utf8")))).join("").trim().split("\n")
+      .map((l) => JSON.parse(l) as { type: string; operation: string; costPicos: string; serviceTier?: string })
+      .filter((e) => e.type === "settle");
+    for (const operation of ["Converse", "InvokeModel"]) {
+      const priority = settled.find((e) => e.operation === operation && e.serviceTier === "priority");
+      const standard = settled.find((e) => e.operation === operation && e.serviceTier === undefined);
+      assert.ok(priority && standard, `${operation}: ${JSON.stringify(settled)}`);
+      // The same request and answer: the priority tier's 75% premium.
+      assert.equal(BigInt(priority.costPicos) * 10_000n, BigInt(standard.costPicos) * 17_500n, operation);
+    }
+  });
+
   it("says so on the dashboard: a banner and the header line", async function () {
     if (!existsSync(CHROMIUM)) {
       if (process.env.CI === "true") throw new Error(`${CHROMIUM} is not installed; .ci/run installs it before the tests`);
