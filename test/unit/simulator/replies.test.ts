@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { FrameSplitter, decodeFrame } from "../../../server/gateway/eventStreamFrames";
 import { countRawTokens } from "../../../server/metering/tokens";
 import { measureBody } from "../../../server/metering/requestBody";
+import { appliedTierFromConverse } from "../../../server/metering/usage";
 import { anthropicStreamFrames, converseStreamFrames, simulatedReply } from "../../../server/simulator/replies";
 import { startSimulator } from "../../../server/simulator/server";
 
@@ -41,6 +42,10 @@ describe("simulator replies", () => {
     assert.deepEqual(events.at(-1)!.usage, { inputTokens: reply.inputTokens, outputTokens: reply.outputTokens, totalTokens: reply.inputTokens + reply.outputTokens });
     const chunks = check(anthropicStreamFrames(reply, "m", "id", 10)).map((m) => JSON.parse(Buffer.from(JSON.parse(Buffer.from(m.body).toString()).bytes, "base64").toString()) as Record<string, any>);
     assert.equal(chunks.find((c) => c.type === "message_delta")!.usage.output_tokens, reply.outputTokens);
+    // A tier asked for is reported in the closing metadata event, where the gateway reads it to price the call.
+    const tiered = check(converseStreamFrames(reply, 10, { serviceTier: "flex", latency: "optimized" })).map((m) => JSON.parse(Buffer.from(m.body).toString()) as Record<string, any>);
+    assert.deepEqual(appliedTierFromConverse(tiered.at(-1)), { serviceTier: "flex", latency: "optimized" });
+    assert.deepEqual(appliedTierFromConverse(events.at(-1)), {});
   });
 
   it("answers CountTokens with the tokens of the prompt it wraps (Converse or base64 InvokeModel), not 0", async () => {
