@@ -4,6 +4,7 @@ import { capsStep, formatWhatIf, historyStart, whatIf, whatIfDto, type WhatIfRes
 import type { CallRecord } from "../../../server/ledger/types";
 import { PriceBook } from "../../../server/metering/prices";
 import { whatIfSteps } from "../../../server/policy/whatifRun";
+import { capsInForce } from "../../../server/policy/plans";
 import { usdText } from "../../../server/shared/whatIfLabel";
 
 const prices = new PriceBook();
@@ -142,6 +143,16 @@ describe("policy/whatif: every policy replayed (usage plans, warn, downgrade, cl
     const r = whatIf([], month, whatIfSteps(config, "UTC", prices));
     assert.deepEqual(groups(r.stopped), [["rate limits and request quotas", "quota-exceeded", "top-level rateLimit.requestsPerDay", 5, 5n * PICO("0.0198")]]);
     assert.deepEqual(groups(r.changed), [["rate limits and request quotas", "throttled", "top-level rateLimit", 4, 0n]]);
+  });
+
+  it("the gateway's own settings (tier caps already expanded beside their tiers, as the dashboard passes them) replay each tier cap once", () => {
+    const config = { caps: [], tiers: { pro: { caps: [{ id: "pro-day", scope: "personal" as const, window: "day" as const, limitUsd: 10, action: "warn" as const }] } }, callers: { AKIA1: "pro" } };
+    const month = ["09", "10", "11", "12"].map((hour) => call(`2026-11-03T${hour}:00:00Z`, 3, { caller: "AKIA1", worstUsd: 6 }));
+    const proposed = whatIf([], month, whatIfSteps(config, "UTC", prices));
+    const inForce = whatIf([], month, whatIfSteps({ ...config, caps: capsInForce(config) }, "UTC", prices));
+    // $3 each, worst case $6: the 3rd ($6 spent + $6) and the 4th ($9 + $6) could pass $10 and are warned, once each.
+    assert.deepEqual(groups(proposed.changed).map((g) => g.slice(0, 4)), [["caps and their actions", "warned", "pro-day@AKIA1", 2]]);
+    assert.deepEqual(groups(inForce.changed), groups(proposed.changed));
   });
 
   it("warn: calls past the limit are let through, counted and marked; nothing saved", () => {
