@@ -452,10 +452,22 @@ function plainMessage(err: unknown): boolean {
   return err instanceof ConfigError || err instanceof TypeError || err instanceof AwsCallError || err instanceof PortInUse || err instanceof LedgerLocked || err instanceof LedgerUnreadable || isSystemError(err);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`bedrock-budget: ${plainMessage(err) ? (err as Error).message : (err as Error).stack ?? err}\n`);
-    process.exit(err instanceof ConfigError || err instanceof PortInUse || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
-  },
-);
+/**
+ * Exits once what the command wrote is handed to the system. Into a pipe Node takes 64 KiB at once
+ * and queues the rest, which a bare process.exit throws away (`whatif --format json | jq` cut short,
+ * a script reading half the output and exit 0). A reader gone early (EPIPE) is not waited on.
+ */
+function exitAfterOutput(code: number): void {
+  const flushed = (stream: NodeJS.WriteStream) =>
+    new Promise<void>((resolve) => {
+      if (stream.writableLength === 0 || stream.destroyed) return resolve();
+      stream.on("error", () => resolve());
+      stream.write("", () => resolve());
+    });
+  void Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => process.exit(code));
+}
+
+main(process.argv.slice(2)).then(exitAfterOutput, (err) => {
+  process.stderr.write(`bedrock-budget: ${plainMessage(err) ? (err as Error).message : (err as Error).stack ?? err}\n`);
+  exitAfterOutput(err instanceof ConfigError || err instanceof PortInUse || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1);
+});

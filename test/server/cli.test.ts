@@ -102,6 +102,27 @@ describe("cli", function () {
     assert.match(fresh.stdout, /"calls": 0/);
   });
 
+  it("status into a pipe prints every cap, not the first 64 KiB (a script reading it got half the caps and exit 0)", async () => {
+    // 1,500 caps print some 140 KB.
+    const caps = Array.from({ length: 1500 }, (_, i) => ({ id: `cap-${String(i).padStart(4, "0")}-with-a-long-name`, window: "day", limitUsd: 5 }));
+    await writeFile(configFile, JSON.stringify({ caps, timeZone: "UTC" }));
+    const served = await serve(flags());
+    try {
+      // Through a shell's pipe (`| cat`), as a user's `| grep` has it: the harness's own stdio is a socket pair, which takes far more at once.
+      const status = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        execFile("bash", ["-c", 'set -o pipefail; "$@" | cat', "bash", process.execPath, CLI, "status", "--port", String(served.port), "--ledger", path.join(dir, "ledger")], { env: cliEnv(), maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+          err && typeof err.code !== "number" ? reject(err) : resolve({ code: err ? (err.code as number) : 0, stdout, stderr }),
+        );
+      });
+      assert.equal(status.code, 0, status.stderr);
+      assert.ok(status.stdout.length > 65_536, `past a pipe's 64 KiB (${status.stdout.length} characters)`);
+      assert.match(status.stdout, /cap-1499-with-a-long-name \(personal\): \$0\.00 \/ \$5\.00 today/, "the last cap is printed");
+    } finally {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
   for (const durability of ["process", "machine"] as const) {
     it(`after kill -9 with a call in flight, the restarted gateway charges that call at its worst case (durability ${durability})`, async () => {
       // Input free, output $15 per 1M tokens: the worst case is 1,000 × $0.000015 = $0.015 = 15,000,000,000 picos.
