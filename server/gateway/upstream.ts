@@ -22,8 +22,28 @@ const agents = {
 /** Targets by endpoint (or region): parsing a URL on every call cost ~1 % of the gateway's CPU. A few entries in practice; bounded. */
 const targets = new Map<string, UpstreamTarget>();
 
+/**
+ * The DNS suffix of a region's partition, as the AWS SDK's endpoint rules have it: Bedrock in China,
+ * the European Sovereign Cloud and the isolated regions is not under amazonaws.com, and a call the
+ * caller signed for such a region must go where the SDK itself would have sent it.
+ */
+const PARTITION_SUFFIXES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^cn-/, "amazonaws.com.cn"],
+  [/^eusc-/, "amazonaws.eu"],
+  [/^us-iso-/, "c2s.ic.gov"],
+  [/^us-isob-/, "sc2s.sgov.gov"],
+  [/^us-isof-/, "csp.hci.ic.gov"],
+  [/^eu-isoe-/, "cloud.adc-e.uk"],
+];
+
+/** Bedrock Runtime's own endpoint for a region (the one the AWS SDK uses without an endpoint override). */
+export function bedrockEndpoint(region: string): string {
+  const suffix = PARTITION_SUFFIXES.find(([pattern]) => pattern.test(region))?.[1] ?? "amazonaws.com";
+  return `https://bedrock-runtime.${region}.${suffix}`;
+}
+
 export function upstreamTarget(upstreamEndpoint: string | undefined, region: string): UpstreamTarget {
-  const endpoint = upstreamEndpoint ?? `https://bedrock-runtime.${region}.amazonaws.com`;
+  const endpoint = upstreamEndpoint ?? bedrockEndpoint(region);
   let target = targets.get(endpoint);
   if (!target) {
     const url = new URL(endpoint);
