@@ -155,8 +155,10 @@ export class Gateway implements RunningGateway {
   private hurry: ((deadlineMs: number) => void) | undefined;
 
   /** Opens the ledger, team store and listener; whatever fails leaves nothing open. */
-  static async start(options: GatewayOptions): Promise<Gateway> {
-    const log = options.log ?? stderrLogger(options.config.logLevel);
+  static async start(given: GatewayOptions): Promise<Gateway> {
+    const log = given.log ?? stderrLogger(given.config.logLevel);
+    if (given.simulator && given.config.teamLedger) log.warn(`teamLedger is not used in simulate mode: simulated spend never reaches the team's caps; team caps count this simulated ledger alone`);
+    const options = given.simulator ? { ...given, config: withoutTeamLedger(given.config) } : given;
     const now = options.now ?? (() => new Date());
     const ledgerDir = ledgerDirOf(options.config);
     const res: Resources = { lock: await lockLedger(ledgerDir) };
@@ -277,7 +279,7 @@ export class Gateway implements RunningGateway {
   }
 
   reconfigure(config: Config): Promise<void> {
-    return this.apply(config);
+    return this.apply(this.options.simulator ? withoutTeamLedger(config) : config);
   }
 
   /** Why every Bedrock call is refused now: invalid settings, or team caps that cannot be known. */
@@ -594,6 +596,16 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, {
  * The alert channels' settings: where alerts go (user settings only) and at which thresholds.
  * Simulated spend tells no channel: a team's webhook would read it as real.
  */
+/**
+ * Simulated: no team ledger, whatever the settings say (a reload included). Simulated spend in the
+ * team's spend files or Redis would count against teammates' real team caps; team caps count the
+ * simulated ledger alone, as without a team ledger.
+ */
+function withoutTeamLedger(config: Config): Config {
+  const { teamLedger: _unused, ...rest } = config;
+  return rest;
+}
+
 function alertSettings(config: Config, user: string, simulated: boolean): AlertSettings {
   return {
     targets: simulated ? {} : { ...(config.alertWebhook ? { webhook: config.alertWebhook } : {}), ...(config.alertSnsTopicArn ? { sns: config.alertSnsTopicArn } : {}) },

@@ -1,7 +1,7 @@
 /** Try-it mode: the real JS SDK through `bedrock-budget serve --simulate`, with no AWS credentials anywhere. */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -141,6 +141,27 @@ describe("serve --simulate", function () {
       // The same request and answer: the priority tier's 75% premium.
       assert.equal(BigInt(priority.costPicos) * 10_000n, BigInt(standard.costPicos) * 17_500n, operation);
     }
+  });
+
+  it("never uses the settings' team ledger, a reload included: simulated spend does not reach the team's spend files or its caps", async () => {
+    const team = path.join(dir, "team");
+    await mkdir(path.join(team, "default"), { recursive: true });
+    // A team cap a simulated call would break: were the team ledger used, the call would be refused and its spend written beside the team's.
+    await writeFile(path.join(team, "default", "team.json"), JSON.stringify({ timeZone: "UTC", caps: [{ id: "team-day", window: "day", limitUsd: 0.000001 }] }));
+    const configFile = path.join(dir, "config.json");
+    await writeFile(configFile, JSON.stringify({ timeZone: "UTC", teamLedger: team }));
+    served = await serve(["--simulate", "--config", configFile, "--port", "0", "--ledger", path.join(dir, "ledger")], noAwsEnv(dir));
+    assert.match(served.stderr(), /teamLedger is not used in simulate mode/);
+    const client = clientFor(served.url, { accessKeyId: "AKIDANYKEYATALL", secretAccessKey: "not-a-real-secret" });
+    const call = () => client.send(new ConverseCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "hello" }] }], inferenceConfig: { maxTokens: 50 } }));
+    await call();
+    // A live edit that keeps teamLedger: still not used.
+    await writeFile(configFile, JSON.stringify({ timeZone: "UTC", teamLedger: team, logLevel: "debug" }));
+    for (let i = 0; i < 100 && !/configuration reloaded/.test(served.stderr()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(served.stderr(), /configuration reloaded/);
+    await call();
+    client.destroy();
+    assert.deepEqual(await readdir(team, { recursive: true }), ["default", path.join("default", "team.json")], "nothing written in the team folder");
   });
 
   it("says so on the dashboard: a banner and the header line", async function () {
