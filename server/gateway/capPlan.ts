@@ -8,7 +8,7 @@ import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, withModelInPath } from "../metering/bodyRewrite";
-import { isConverse, thinkingBudgetTokens, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import { isConverse, thinkingBudget, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { ProfileAnswer } from "../metering/profiles";
 import { parseModelId } from "../metering/modelId";
@@ -118,11 +118,11 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
       invalid: false,
       message: `Bedrock Budget cap "${decision.capId}" would lower this call's output limit to ${decision.toTokens} tokens so that it fits, but ${why}`,
     });
-    const thinking = thinkingBudgetTokens(asked.json, converse);
-    if (thinking !== undefined && decision.toTokens <= thinking) {
+    const thinking = thinkingBudget(asked.json, converse);
+    if (thinking !== undefined && decision.toTokens <= thinking.tokens) {
       return cannotClamp(
-        `the request's thinking budget (budget_tokens ${thinking}) needs an output limit above it, which the cap has no room for. ` +
-          `Lower thinking.budget_tokens, or wait for the cap to reset.`,
+        `the request's thinking budget (budget_tokens ${thinking.tokens}) needs an output limit above it, which the cap has no room for. ` +
+          `Lower ${thinking.field}, or wait for the cap to reset.`,
       );
     }
     const json = withMaxTokensAtMost(asked.json, decision.toTokens, asked.operation);

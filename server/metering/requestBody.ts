@@ -748,16 +748,40 @@ function valueAt(value: Json | undefined, ...path: string[]): Json | undefined {
   return v;
 }
 
+/** A thinking budget a request sets, and where (the field a user lowers to make room for a clamp). */
+export interface ThinkingBudget {
+  tokens: number;
+  /** The field as the request names it, e.g. `additionalModelRequestFields.reasoning_config.budget_tokens`. */
+  field: string;
+}
+
 /**
- * The extended-thinking budget a request sets (Anthropic: `thinking.budget_tokens` in an InvokeModel
- * body, `additionalModelRequestFields.thinking.budget_tokens` in Converse), when thinking is enabled.
- * Anthropic refuses an output limit at or below it, so a clamp must not go there.
+ * Where an extended-thinking budget is set: Anthropic's `thinking`, and `reasoning_config`, the name
+ * Claude 3.7 Sonnet's Bedrock examples give it (both `{type: "enabled", budget_tokens}`).
  */
+const THINKING_FIELDS = ["thinking", "reasoning_config"];
+
+/**
+ * The largest extended-thinking budget a request enables (top level in an InvokeModel body, in
+ * `additionalModelRequestFields` in Converse), or undefined. Anthropic refuses an output limit at or
+ * below it, so a clamp must not go there.
+ */
+export function thinkingBudget(body: JsonObject, converse: boolean): ThinkingBudget | undefined {
+  const at = converse ? ["additionalModelRequestFields"] : [];
+  let found: ThinkingBudget | undefined;
+  for (const key of THINKING_FIELDS) {
+    const thinking = valueAt(body, ...at, key);
+    if (stringAt(thinking, "type") !== "enabled") continue;
+    const budget = valueAt(thinking, "budget_tokens");
+    if (typeof budget !== "number" || !Number.isInteger(budget) || budget <= 0) continue;
+    if (!found || budget > found.tokens) found = { tokens: budget, field: [...at, key, "budget_tokens"].join(".") };
+  }
+  return found;
+}
+
+/** The largest thinking budget's tokens (thinkingBudget), or undefined. */
 export function thinkingBudgetTokens(body: JsonObject, converse: boolean): number | undefined {
-  const thinking = converse ? valueAt(body, "additionalModelRequestFields", "thinking") : valueAt(body, "thinking");
-  if (stringAt(thinking, "type") !== "enabled") return undefined;
-  const budget = valueAt(thinking, "budget_tokens");
-  return typeof budget === "number" && Number.isInteger(budget) && budget > 0 ? budget : undefined;
+  return thinkingBudget(body, converse)?.tokens;
 }
 
 export function stringAt(value: Json | undefined, ...path: string[]): string | undefined {

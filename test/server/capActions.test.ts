@@ -285,6 +285,35 @@ describe("gateway: cap actions through the real SDK", function () {
     });
   });
 
+  it("clamp below Claude 3.7's reasoning_config budget: refused by the gateway naming the field, never sent for Bedrock to refuse", async () => {
+    // $0.03 leaves room for ~2,000 Sonnet output tokens; the request reasons with a 4,000-token budget,
+    // set as Claude 3.7 Sonnet's Converse examples set it (reasoning_config, not thinking).
+    await withHarness({ caps: [{ id: "clamped", window: "day", limitUsd: 0.03, action: "clamp" }] }, async (h) => {
+      await assert.rejects(
+        h.client.send(new ConverseCommand({
+          modelId: SONNET_45,
+          messages: [{ role: "user", content: [{ text: "Prove it step by step." }] }],
+          inferenceConfig: { maxTokens: 8_000 },
+          additionalModelRequestFields: { reasoning_config: { type: "enabled", budget_tokens: 4_000 } },
+        })),
+        (err: Error) => {
+          assert.equal(err.name, "ServiceQuotaExceededException");
+          assert.match(err.message, /cap "clamped" would lower this call's output limit to \d+ tokens.*thinking budget \(budget_tokens 4000\).*Lower additionalModelRequestFields\.reasoning_config\.budget_tokens/);
+          return true;
+        },
+      );
+      const body = JSON.stringify({
+        anthropic_version: "bedrock-2023-05-31",
+        max_tokens: 8_000,
+        reasoning_config: { type: "enabled", budget_tokens: 4_000 },
+        messages: [{ role: "user", content: [{ type: "text", text: "Prove it step by step." }] }],
+      });
+      await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body, contentType: "application/json" })), /thinking budget \(budget_tokens 4000\).*Lower reasoning_config\.budget_tokens/);
+      assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+      assert.deepEqual((await calls(h)).map((c) => c.refusedBy), ["clamped", "clamped"]);
+    });
+  });
+
   describe("warn", () => {
     it("lets a call past the limit through, counts it, says so in a header and marks the ledger record", async () => {
       await withHarness({ caps: [{ id: "soft", window: "day", limitUsd: 0.001, action: "warn" }] }, async (h, headers) => {

@@ -1,6 +1,6 @@
 // The body check before forwarding: every field the gateway reads to price a call, per provider format, has its documented type and a sane range.
 import assert from "node:assert/strict";
-import { checkRequestBody, EstimateError, measureBody } from "../../../server/metering/requestBody";
+import { checkRequestBody, EstimateError, measureBody, thinkingBudget } from "../../../server/metering/requestBody";
 import type { Operation } from "../../../server/metering/types";
 
 const raw = (op: Operation, text: string) => () => checkRequestBody(op, new TextEncoder().encode(text));
@@ -139,5 +139,21 @@ describe("measureBody: a member the model may not read never hides one it does",
     const prompt = measureBody("InvokeModel", { prompt: long, max_tokens: 10 }).inputTokens;
     assert.ok(measureBody("InvokeModel", { prompt: long, messages: [], max_tokens: 10 }).inputTokens >= prompt, "an empty messages list hid the prompt");
     assert.ok(measureBody("InvokeModel", { prompt: long, message: "", max_tokens: 10 }).inputTokens >= prompt, "an empty message hid the prompt");
+  });
+});
+
+describe("thinkingBudget: the budget a clamp must stay above", () => {
+  const enabled = (budget_tokens: number) => ({ type: "enabled", budget_tokens });
+  it("reads Anthropic's thinking and Claude 3.7's reasoning_config, where each operation carries them, and takes the larger", () => {
+    assert.deepEqual(thinkingBudget({ thinking: enabled(4000) }, false), { tokens: 4000, field: "thinking.budget_tokens" });
+    assert.deepEqual(thinkingBudget({ reasoning_config: enabled(3000) }, false), { tokens: 3000, field: "reasoning_config.budget_tokens" });
+    assert.deepEqual(thinkingBudget({ additionalModelRequestFields: { reasoning_config: enabled(2000) } }, true), { tokens: 2000, field: "additionalModelRequestFields.reasoning_config.budget_tokens" });
+    assert.deepEqual(thinkingBudget({ additionalModelRequestFields: { thinking: enabled(1000), reasoning_config: enabled(5000) } }, true), { tokens: 5000, field: "additionalModelRequestFields.reasoning_config.budget_tokens" });
+  });
+  it("ignores a disabled budget, one of the other operation's place, and one that is not a whole number of tokens", () => {
+    assert.equal(thinkingBudget({ reasoning_config: { type: "disabled", budget_tokens: 4000 } }, false), undefined);
+    assert.equal(thinkingBudget({ reasoning_config: enabled(4000) }, true), undefined);
+    assert.equal(thinkingBudget({ additionalModelRequestFields: { reasoning_config: enabled(4000) } }, false), undefined);
+    assert.equal(thinkingBudget({ thinking: { type: "enabled", budget_tokens: "4000" } }, false), undefined);
   });
 });
