@@ -8,6 +8,7 @@
  * (a full or read-only disk) is cut back to the file's last durable length before anything else
  * is appended, so the journal recovers by itself once the disk does.
  */
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, writeSync } from "node:fs";
 import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
@@ -57,7 +58,10 @@ export interface BadLine {
   reason: string;
 }
 
-/** Where an appended line ends: its month's file, the byte offset just past its newline, and the line (without it). */
+/**
+ * Where an appended line ends: its month's file, the byte offset just past its newline, and the
+ * line (without it) as a checkpoint names it (see checkpointLine).
+ */
 export interface JournalPosition {
   month: string;
   end: number;
@@ -448,7 +452,7 @@ export class Journal {
             this.stats.appends += group.length;
             for (const p of group) {
               end += Buffer.byteLength(p.line, "utf8");
-              p.resolve({ month, end, line: p.line.slice(0, -1) });
+              p.resolve({ month, end, line: checkpointLine(p.line.slice(0, -1)) });
             }
           } catch (err) {
             const failure = new JournalWriteError(this.file(month), err);
@@ -498,17 +502,18 @@ export class Journal {
   }
 
   /**
-   * Each month file's length and its last line (without the newline), for a checkpoint taken while
-   * nothing appends (the ledger's open): the line lets a later open tell the file is still the one
-   * the checkpoint covered.
+   * Each month file's length and its last line (without the newline, as checkpointLine names it),
+   * for a checkpoint taken while nothing appends (the ledger's open): the line lets a later open
+   * tell the file is still the one the checkpoint covered. Every month file is named: one left out
+   * would be read whole by the next open on top of totals that already count it. A file whose end
+   * cannot be read gets a line no file ever ends in, so the next open replays the journal whole.
    */
   async ends(): Promise<Map<string, { end: number; line: string }>> {
     const out = new Map<string, { end: number; line: string }>();
     for (const month of await this.months()) {
       const file = this.file(month);
       const { size } = await stat(file);
-      const line = await lineBefore(file, size);
-      if (line !== undefined) out.set(month, { end: size, line });
+      out.set(month, { end: size, line: (await lineBefore(file, size)) ?? NO_LINE });
     }
     return out;
   }
@@ -518,7 +523,7 @@ export class Journal {
     return (await this.lineEndingAt(month, end)) === line;
   }
 
-  /** The line (without its newline) that ends at byte `end` of `month`'s file; undefined when none does (see lineBefore) or the file is shorter. */
+  /** The line (without its newline, as checkpointLine names it) that ends at byte `end` of `month`'s file; undefined when none does or the file is shorter. */
   async lineEndingAt(month: string, end: number): Promise<string | undefined> {
     const file = this.file(month);
     const size = await stat(file).then((s) => s.size, () => -1);
@@ -604,12 +609,29 @@ function parseLine(line: Buffer): { ok: true; entry: JournalEntry } | { ok: fals
   return checkEntry(value);
 }
 
-/** Longest line lineBefore reads back; a longer one makes the file's checkpoint unusable (a full replay). */
+/** Longest line a checkpoint keeps as its text; a longer one it names by its length and SHA-256 (checkpointLine). */
 const MAX_CHECKPOINT_LINE = 1 << 20;
+/** A checkpoint's line for a file whose end could not be read: no line is ever named so (lines hold no newline). */
+const NO_LINE = "\n";
+
+/** Names a long line by its byte length and digest; the leading newline keeps it from ever equalling a line's text. */
+function longLine(bytes: number, sha256: string): string {
+  return `\n${bytes} bytes sha256:${sha256}`;
+}
 
 /**
- * The line that ends (with its newline) at byte `end` of `file`, without the newline; "" for
- * `end` 0; undefined when byte end-1 is not a newline, the line is too long, or the file is unreadable.
+ * A line (without its newline) as a checkpoint names it: its text, or when longer than
+ * MAX_CHECKPOINT_LINE bytes its length and SHA-256 (state.json stays small), as lineBefore reads it back.
+ */
+export function checkpointLine(line: string): string {
+  const bytes = Buffer.byteLength(line, "utf8");
+  return bytes <= MAX_CHECKPOINT_LINE ? line : longLine(bytes, createHash("sha256").update(line, "utf8").digest("hex"));
+}
+
+/**
+ * The line that ends (with its newline) at byte `end` of `file`, without the newline, as
+ * checkpointLine names it; "" for `end` 0; undefined when byte end-1 is not a newline or the file
+ * is unreadable.
  */
 async function lineBefore(file: string, end: number): Promise<string | undefined> {
   if (end === 0) return "";
@@ -620,16 +642,43 @@ async function lineBefore(file: string, end: number): Promise<string | undefined
     return undefined;
   }
   try {
-    const span = Math.min(end, MAX_CHECKPOINT_LINE + 1);
+    // Room for the longest line kept as text, its newline and the newline before it.
+    const span = Math.min(end, MAX_CHECKPOINT_LINE + 2);
     const buf = Buffer.alloc(span);
     const { bytesRead } = await fh.read(buf, 0, span, end - span);
     if (bytesRead !== span || buf[span - 1] !== NL) return undefined;
-    const start = buf.lastIndexOf(NL, span - 2);
-    if (start < 0 && span < end) return undefined; // longer than MAX_CHECKPOINT_LINE
-    return buf.subarray(start + 1, span - 1).toString("utf8");
+    const from = end - span; // file offset of buf[0]
+    const i = span >= 2 ? buf.lastIndexOf(NL, span - 2) : -1;
+    const start = i >= 0 ? from + i + 1 : from === 0 ? 0 : await lineStart(fh, from);
+    if (start === undefined) return undefined;
+    const bytes = end - 1 - start;
+    if (bytes <= MAX_CHECKPOINT_LINE) return buf.subarray(start - from, span - 1).toString("utf8");
+    const hash = createHash("sha256");
+    const chunk = Buffer.alloc(READ_CHUNK);
+    for (let pos = start; pos < end - 1; ) {
+      const { bytesRead: n } = await fh.read(chunk, 0, Math.min(chunk.length, end - 1 - pos), pos);
+      if (n === 0) return undefined; // cut short meanwhile
+      hash.update(chunk.subarray(0, n));
+      pos += n;
+    }
+    return longLine(bytes, hash.digest("hex"));
   } finally {
     await fh.close();
   }
+}
+
+/** Where the line holding byte `before - 1` starts: just past the last newline before `before`, or 0. */
+async function lineStart(fh: FileHandle, before: number): Promise<number | undefined> {
+  const chunk = Buffer.alloc(READ_CHUNK);
+  for (let end = before; end > 0; ) {
+    const start = Math.max(0, end - chunk.length);
+    const { bytesRead } = await fh.read(chunk, 0, end - start, start);
+    if (bytesRead !== end - start) return undefined; // cut short meanwhile
+    const i = chunk.subarray(0, bytesRead).lastIndexOf(NL);
+    if (i >= 0) return start + i + 1;
+    end = start;
+  }
+  return 0;
 }
 
 /** Bytes read from a journal file at a time (the buffer grows only for a longer line). */
