@@ -16,7 +16,7 @@ import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Ro
 import type { Ledger } from "../ledger/ledger";
 import type { Logger } from "../log";
 import type { PriceBook, PriceTable } from "../metering/prices";
-import { callsBetween, currentMonth, MONTH_PATTERN, parseRange, toCsv } from "../ledger/report";
+import { csvHeader, csvRows, currentMonth, MONTH_PATTERN, parseRange, settledBetween } from "../ledger/report";
 import { whatIfMonth } from "../policy/whatifRun";
 import type { CallRecord } from "../ledger/types";
 import { priceSource, priceTableDto, tableWithPriceFile, type PriceTableInfo } from "../metering/priceFile";
@@ -257,6 +257,14 @@ export class DashboardRoutes implements Routes {
     return json(res, 200, body);
   }
 
+  /**
+   * The range's settled calls as CSV, byte for byte what `report --calls --format csv` prints for
+   * it. Streamed a batch at a time, as the report prints: this process also admits every Bedrock
+   * call, and a year of a busy ledger held whole (its calls, then one string) could take it out of
+   * memory and hold calls up while it was built. Nothing is sent before the first batch is read:
+   * a journal that cannot be read is a 500, not a cut file; an error later cuts the connection (the
+   * gateway does so), so a download never ends looking complete.
+   */
   private async exportCsv(url: URL, res: AnyResponse): Promise<void> {
     const c = this.ctx();
     const now = c.now();
@@ -266,17 +274,35 @@ export class DashboardRoutes implements Routes {
     if (typeof range === "string") return json(res, 400, { message: range });
     const { from, to } = range;
     if (to.getTime() - from.getTime() > MAX_EXPORT_MS) return json(res, 400, { message: "export at most a year at a time" });
-    const calls = await callsBetween(c.ledger.journal, from, to);
-    const body = Buffer.from(toCsv(calls));
     // Local dates, as the dashboard shows the range (east of UTC a UTC date is the day before); `to` is exclusive.
     const name = `bedrock-budget-${localDateKey(from, c.timeZone)}-to-${localDateKey(to.getTime() - 1, c.timeZone)}.csv`;
-    res.writeHead(200, {
-      "content-type": "text/csv; charset=utf-8",
-      "content-length": String(body.byteLength),
-      "content-disposition": `attachment; filename="${name}"`,
-      "cache-control": "no-store",
-    });
-    res.end(body);
+    let started = false;
+    const head = () => {
+      started = true;
+      // No content-length: the size is known only once the last batch is read (chunked on HTTP/1.1).
+      res.writeHead(200, { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${name}"`, "cache-control": "no-store" });
+    };
+    // The client went away (download cancelled, page closed): stop reading the journal.
+    let gone = false;
+    const onClose = () => (gone = true);
+    res.once("close", onClose);
+    try {
+      for await (const batch of settledBetween(c.ledger.journal, from, to)) {
+        if (gone) return; // leaving the loop closes the journal file being read
+        const text = started ? csvRows(batch) : csvHeader() + csvRows(batch);
+        if (!started) head();
+        if (!res.write(text)) await drained(res);
+        // Let calls waiting to be admitted run between batches: batches cut from one file read arrive without leaving the microtask queue.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (gone) return;
+      if (!started) {
+        head();
+        res.end(csvHeader());
+      } else res.end();
+    } finally {
+      res.off("close", onClose);
+    }
   }
 
   /** The oldest instant any shown window can reach back to (this week may start last month), less a day of margin. */
@@ -285,6 +311,20 @@ export class DashboardRoutes implements Routes {
     const month = windowBounds("month", timeZone, now).start.getTime();
     return new Date(Math.min(week, month) - DAY_MS);
   }
+}
+
+/** Resolves once `res` can take more (its buffer drained), or it closed: a slow reader holds a batch, not the export. */
+function drained(res: AnyResponse): Promise<void> {
+  return new Promise((resolve) => {
+    if (res.destroyed === true) return resolve(); // closed already: no event is coming (HTTP/2's response has no `destroyed`; its 'close' is awaited)
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
 }
 
 /** Wires the dashboard to a running gateway's local API; its aggregate is fed by the gateway's ledger. */
