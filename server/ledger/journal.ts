@@ -237,8 +237,28 @@ export class Journal {
    * Entries of one month in file order. Torn, unparsable or invalid lines are skipped and counted;
    * `onBad` hears of each complete one (the ledger quarantines them).
    */
-  async *readMonth(month: string, onBad?: (bad: BadLine) => void, fromOffset = 0): AsyncIterable<JournalEntry> {
-    for await (const batch of this.readMonthBatches(month, onBad, fromOffset, false)) for (const entry of batch) yield entry;
+  async *readMonth(month: string, onBad?: (bad: BadLine) => void, fromOffset = 0, settlesOnly = false): AsyncIterable<JournalEntry> {
+    for await (const batch of this.readMonthBatches(month, onBad, fromOffset, settlesOnly)) for (const entry of batch) yield entry;
+  }
+
+  /**
+   * The newest month whose file holds a valid settle line of call `id`; undefined when none does.
+   * Only lines that hold the id's JSON text are parsed, so looking up an id costs a read of the
+   * files and little else (the call log's paging, which must not parse the journal to find a cursor).
+   */
+  async monthOfSettle(id: string): Promise<string | undefined> {
+    const needle = Buffer.from(JSON.stringify(id), "utf8");
+    const months = await this.months();
+    for (let m = months.length - 1; m >= 0; m--) {
+      for await (const batch of lineBatches(this.file(months[m]!))) {
+        for (const line of batch) {
+          if (line.indexOf(needle) < 0) continue;
+          const parsed = parseLine(line);
+          if (parsed.ok && parsed.entry.type === "settle" && parsed.entry.id === id) return months[m];
+        }
+      }
+    }
+    return undefined;
   }
 
   /**

@@ -261,31 +261,54 @@ export class Ledger {
   /** Settled calls newest first; pass `next` back as `before` for the following page. */
   async recentCalls(q: RecentCallsQuery): Promise<{ calls: CallRecord[]; next?: string }> {
     const out: CallRecord[] = [];
+    const matches = (c: CallRecord) => (q.model === undefined || c.modelId === q.model || c.baseModelId === q.model) && (q.outcome === undefined || c.outcome === q.outcome);
     let started = q.before === undefined;
     const take = (c: CallRecord): boolean => {
       if (!started) {
         started = c.id === q.before;
         return false;
       }
-      if ((q.model === undefined || c.modelId === q.model || c.baseModelId === q.model) && (q.outcome === undefined || c.outcome === q.outcome)) {
-        out.push(c);
-      }
+      if (matches(c)) out.push(c);
       return out.length > q.limit; // one extra tells whether there is a next page
     };
     let done = false;
     for (let i = this.recent.length - 1; i >= 0 && !done; i--) done = take(this.recent[i]!);
     if (!done && !this.recentComplete) {
-      // Continue in the journal, past the oldest call held in memory.
-      const boundary = this.recent[0]?.id;
-      let past = boundary === undefined;
+      // Continue in the journal, past the oldest call held in memory, or past `before` when memory
+      // does not hold it. Its month is found without parsing the journal (an unknown id reads no
+      // entry and answers an empty page); months newer than it are not read, and of each month
+      // read only the page's newest calls are kept, so memory stays at a page.
+      const cut = started ? this.recent[0]?.id : q.before;
       const months = await this.journal.months();
-      for (let m = months.length - 1; m >= 0 && !done; m--) {
-        const settles: CallRecord[] = [];
-        for await (const e of this.journal.readMonth(months[m]!)) if (e.type === "settle") settles.push(e);
-        for (let i = settles.length - 1; i >= 0 && !done; i--) {
-          const c = settles[i]!;
-          if (!past) past = c.id === boundary;
-          else done = take(c);
+      let from = months.length - 1;
+      if (cut !== undefined) {
+        const month = await this.journal.monthOfSettle(cut);
+        from = month === undefined ? -1 : months.indexOf(month);
+        started = true; // the calls older than the cut are taken (take's own lookup is done)
+      }
+      for (let m = from; m >= 0 && !done; m--) {
+        const need = q.limit + 1 - out.length;
+        const ring: CallRecord[] = [];
+        let next = 0;
+        const keep = (c: CallRecord) => {
+          if (ring.length < need) ring.push(c);
+          else ring[next] = c;
+          next = (next + 1) % need;
+        };
+        const newestFirst = () => [...ring.slice(next), ...ring.slice(0, next)].reverse();
+        // In the cut's month only the calls before it count (before its newest copy, as paging backwards would find it).
+        let beforeCut: CallRecord[] | undefined;
+        for await (const e of this.journal.readMonth(months[m]!, undefined, 0, true)) {
+          if (e.type !== "settle") continue;
+          if (m === from && e.id === cut) beforeCut = newestFirst();
+          if (matches(e)) keep(e);
+        }
+        for (const c of m === from && cut !== undefined ? (beforeCut ?? []) : newestFirst()) {
+          out.push(c);
+          if (out.length > q.limit) {
+            done = true;
+            break;
+          }
         }
       }
     }
