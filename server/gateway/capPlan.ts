@@ -7,8 +7,8 @@
 import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
-import { downgradeProblem, withModelInPath } from "../metering/bodyRewrite";
-import { isConverse, thinkingBudget, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import { downgradeProblem, invokeBodyFormat, withModelInPath } from "../metering/bodyRewrite";
+import { additionalFieldNames, isConverse, thinkingBudget, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { ProfileAnswer } from "../metering/profiles";
 import { parseModelId } from "../metering/modelId";
@@ -87,24 +87,28 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
   if (!inForce.some((c) => capAction(c) !== "block")) return { ok: true, call };
 
   let decision = decide(ctx, caps, asked.subject, call, false);
+  const json = asked.json;
   if (decision.kind === "downgrade") {
+    const { capId: by, to: target } = decision;
+    const refuse = (why: string): Plan => ({ ok: false, capId: by, invalid: true, message: `Bedrock Budget cap "${by}" downgrades "${asked.modelId}" to "${target}", but ${why}` });
     // An application inference profile is priced as the model behind it, as when a call names it.
     const profile = asked.downgradeProfiles?.get(decision.to);
-    const estimate = estimateParsed(asked.operation, decision.to, asked.json, ctx.prices, asked.requestedTier, { ...(asked.scope.region ? { region: asked.scope.region } : {}), ...(profile ? { profile } : {}) });
-    const problem = downgradeProblem(
-      asked.operation,
-      { modelId: asked.modelId, baseModelId: asked.estimate.rates.baseModelId },
-      { modelId: decision.to, baseModelId: estimate.rates.baseModelId },
-    );
-    if (problem) return { ok: false, capId: decision.capId, invalid: true, message: `Bedrock Budget cap "${decision.capId}" downgrades "${asked.modelId}" to "${decision.to}", but ${problem}` };
+    const scope = { ...(asked.scope.region ? { region: asked.scope.region } : {}), ...(profile ? { profile } : {}) };
+    const estimate = estimateParsed(asked.operation, decision.to, json, ctx.prices, asked.requestedTier, scope);
+    const from = { modelId: asked.modelId, baseModelId: asked.estimate.rates.baseModelId };
+    const to = { modelId: decision.to, baseModelId: estimate.rates.baseModelId };
+    const problem = downgradeProblem(asked.operation, from, to) ?? requestFieldsProblem(asked.operation, json, from, to);
+    if (problem) return refuse(problem);
+    const actions: CapActionTaken[] = [{ capId: decision.capId, action: "downgrade", detail: `${asked.modelId} -> ${decision.to}` }];
+    const headers: Record<string, string> = { "x-bedrock-budget-answered-by": decision.to };
     call = {
       ...call,
       modelId: decision.to,
       downgraded: true,
       rawPath: withModelInPath(asked.rawPath, decision.to),
       estimate,
-      actions: [{ capId: decision.capId, action: "downgrade", detail: `${asked.modelId} -> ${decision.to}` }],
-      headers: { "x-bedrock-budget-answered-by": decision.to },
+      actions,
+      headers,
     };
     decision = decide(ctx, caps, asked.subject, call, true);
   }
@@ -118,17 +122,17 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
       invalid: false,
       message: `Bedrock Budget cap "${decision.capId}" would lower this call's output limit to ${decision.toTokens} tokens so that it fits, but ${why}`,
     });
-    const thinking = thinkingBudget(asked.json, converse);
+    const thinking = thinkingBudget(json, converse);
     if (thinking !== undefined && decision.toTokens <= thinking.tokens) {
       return cannotClamp(
         `the request's thinking budget (budget_tokens ${thinking.tokens}) needs an output limit above it, which the cap has no room for. ` +
           `Lower ${thinking.field}, or wait for the cap to reset.`,
       );
     }
-    const json = withMaxTokensAtMost(asked.json, decision.toTokens, asked.operation);
-    if (!json) return cannotClamp("the request body sets no output limit the gateway can lower (e.g. max_tokens). Set the model's output limit in the request.");
-    const body = Buffer.from(JSON.stringify(json), "utf8");
-    const estimate = estimateParsed(asked.operation, call.modelId, json, ctx.prices, asked.requestedTier, call.estimate.scope);
+    const clamped = withMaxTokensAtMost(json, decision.toTokens, asked.operation);
+    if (!clamped) return cannotClamp("the request body sets no output limit the gateway can lower (e.g. max_tokens). Set the model's output limit in the request.");
+    const body = Buffer.from(JSON.stringify(clamped), "utf8");
+    const estimate = estimateParsed(asked.operation, call.modelId, clamped, ctx.prices, asked.requestedTier, call.estimate.scope);
     const clamp = `maxTokens=${decision.fromTokens}->${decision.toTokens}; cap=${decision.capId}`;
     call = {
       ...call,
@@ -147,6 +151,49 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
     };
   }
   return { ok: true, call };
+}
+
+/**
+ * Why a call's model-specific request fields cannot go to the downgrade's model, or undefined:
+ * Converse hands `additionalModelRequestFields` to the model as they are, and a model of another
+ * family refuses another's (Anthropic's thinking, top_k, anthropic_beta on Nova or Llama); an
+ * extended-thinking budget (either operation) is refused by a Claude without extended thinking.
+ * Such fields are never dropped: they change what the caller asked for.
+ */
+function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, from: { modelId: string; baseModelId: string }, to: { modelId: string; baseModelId: string }): string | undefined {
+  const converse = isConverse(operation);
+  const fields = converse ? additionalFieldNames(json) : [];
+  if (fields.length > 0 && fieldFamily(from.baseModelId) !== fieldFamily(to.baseModelId)) {
+    const named = fields.map((f) => `additionalModelRequestFields.${f}`).join(", ");
+    return (
+      `the request sets ${named}, which Converse passes to the model as it is: a field for "${from.modelId}" (${fieldFamily(from.baseModelId)}) ` +
+      `that "${to.modelId}" (${fieldFamily(to.baseModelId)}) does not take, so Bedrock would refuse the call. ` +
+      `Remove it from calls this cap may downgrade, or set downgradeTo to a model of the same provider family.`
+    );
+  }
+  const thinking = thinkingBudget(json, converse);
+  if (thinking !== undefined && fieldFamily(to.baseModelId) === "Anthropic" && !EXTENDED_THINKING.test(to.baseModelId.toLowerCase())) {
+    return (
+      `the request enables extended thinking (${thinking.field} ${thinking.tokens}), which "${to.modelId}" does not support, so Bedrock would refuse the call. ` +
+      `Turn thinking off for calls this cap may downgrade, or set downgradeTo to a model with extended thinking (Claude 3.7 Sonnet, Claude 4 and later).`
+    );
+  }
+  return undefined;
+}
+
+/** Claude models with extended thinking: 3.7 Sonnet, and the Sonnet, Opus and Haiku of generation 4 and later. */
+const EXTENDED_THINKING = /^anthropic\.claude-(?:3-7-|(?:sonnet|opus|haiku)-[4-9])/;
+
+/**
+ * Which family's model-specific fields a base model reads: the InvokeModel body format when the gateway
+ * knows it (Claude's two are one family), else the provider prefix (`mistral`, `deepseek`, …).
+ */
+function fieldFamily(baseModelId: string): string {
+  const format = invokeBodyFormat(baseModelId);
+  if (format !== undefined) return format.startsWith("Anthropic") ? "Anthropic" : format;
+  const id = baseModelId.toLowerCase();
+  const dot = id.indexOf(".");
+  return dot < 0 ? id : id.slice(0, dot);
 }
 
 /** The decision on the caps that apply to the call's (answering) model, at their figures now. */

@@ -748,6 +748,12 @@ function valueAt(value: Json | undefined, ...path: string[]): Json | undefined {
   return v;
 }
 
+/** The members of a Converse body's `additionalModelRequestFields` (model-specific, passed to the model as they are). */
+export function additionalFieldNames(body: JsonObject): string[] {
+  const fields = body.additionalModelRequestFields;
+  return isObject(fields) ? Object.keys(fields) : [];
+}
+
 /** A thinking budget a request sets, and where (the field a user lowers to make room for a clamp). */
 export interface ThinkingBudget {
   tokens: number;

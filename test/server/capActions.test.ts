@@ -175,6 +175,58 @@ describe("gateway: cap actions through the real SDK", function () {
     });
   });
 
+  describe("downgrade: a body the answering model would refuse", () => {
+    const CLAUDE_35_HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0";
+    const toModel = (id: string, to: string, model = "*sonnet*"): Partial<ConfigInput> => ({ caps: [{ id, window: "day", limitUsd: 5, model, action: "downgrade", downgradeTo: to, downgradeAt: 0 }] });
+    /** Refused by the gateway with a 400 naming the cap, both models and `why`; nothing forwarded, the refusal journaled. */
+    const refusedAs = (capId: string, from: string, to: string, why: RegExp) => (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, "ValidationException");
+      assert.equal(err.$metadata?.httpStatusCode, 400);
+      assert.ok(err.message.includes(`cap "${capId}" downgrades "${from}" to "${to}"`), err.message);
+      assert.match(err.message, why);
+      return true;
+    };
+
+    it("Converse with Anthropic's additionalModelRequestFields to a Nova model: a 400 naming the fields and both models, nothing forwarded; without them it goes", async () => {
+      await withHarness(toModel("to-nova", NOVA_MICRO), async (h) => {
+        await assert.rejects(
+          h.client.send(new ConverseCommand({
+            modelId: SONNET_45,
+            messages: [{ role: "user", content: [{ text: "hi" }] }],
+            inferenceConfig: { maxTokens: 500 },
+            additionalModelRequestFields: { top_k: 40, anthropic_beta: ["token-efficient-tools-2025-02-19"] },
+          })),
+          refusedAs("to-nova", SONNET_45, NOVA_MICRO, /additionalModelRequestFields\.top_k, additionalModelRequestFields\.anthropic_beta.*\(Anthropic\).*\(Amazon Nova\).*same provider family/),
+        );
+        assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+        const [record] = await calls(h);
+        assert.equal(record!.outcome, "refused");
+        assert.equal(record!.refusedBy, "to-nova");
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        await h.client.send(converse(SONNET_45, "hi", 500));
+        assert.equal(h.fake.hits[0]!.modelId, NOVA_MICRO, "a body with nothing model-specific is downgraded as before");
+      });
+    });
+
+    it("extended thinking to a Claude without it (Converse and InvokeModel): a 400 naming the budget, nothing forwarded", async () => {
+      await withHarness(toModel("to-35-haiku", CLAUDE_35_HAIKU), async (h) => {
+        const why = /extended thinking \((?:additionalModelRequestFields\.)?thinking\.budget_tokens 2000\).*does not support/;
+        await assert.rejects(
+          h.client.send(new ConverseCommand({
+            modelId: SONNET_45,
+            messages: [{ role: "user", content: [{ text: "think" }] }],
+            inferenceConfig: { maxTokens: 4000 },
+            additionalModelRequestFields: { thinking: { type: "enabled", budget_tokens: 2000 } },
+          })),
+          refusedAs("to-35-haiku", SONNET_45, CLAUDE_35_HAIKU, why),
+        );
+        const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 4000, thinking: { type: "enabled", budget_tokens: 2000 }, messages: [{ role: "user", content: "think" }] });
+        await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body, contentType: "application/json" })), refusedAs("to-35-haiku", SONNET_45, CLAUDE_35_HAIKU, why));
+        assert.equal(h.fake.hits.length, 0);
+      });
+    });
+  });
+
   describe("clamp", () => {
     it("lowers the output limit the fake receives so the worst case fits; spent never passes the limit over calls in a row (property)", async () => {
       // Sonnet 4.5 global: $15 per million output tokens. $0.05 holds about 3,300 output tokens.
