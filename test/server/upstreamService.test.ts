@@ -2,7 +2,20 @@
  * How the gateway reaches Bedrock upstream (server/gateway/upstream.ts): the host a call goes to.
  */
 import assert from "node:assert/strict";
-import { upstreamTarget } from "../../server/gateway/upstream";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import tls from "node:tls";
+import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { configureUpstreamProxy, exemptFromProxy, sendUpstream, upstreamTarget, UpstreamError } from "../../server/gateway/upstream";
+import { API_PATHS, type StatusResponse } from "../../server/protocol";
+import { cliEnv, serve } from "../support/cliProcess";
+import { FakeBedrock } from "../support/fakeBedrock";
+import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 
 describe("upstream service: the host a call goes to", () => {
   it("a call signed for a region goes to that region's Bedrock Runtime host, under its partition's domain as the AWS SDK has it", () => {
@@ -26,5 +39,128 @@ describe("upstream service: the host a call goes to", () => {
       hostname: "bedrock-runtime-fips.us-east-1.amazonaws.com",
       port: 443,
     });
+  });
+});
+
+describe("upstream service: a corporate proxy (HTTPS_PROXY, NO_PROXY)", function () {
+  this.timeout(30_000);
+  const BEDROCK = "bedrock-runtime.us-east-1.amazonaws.com";
+  let dir: string;
+  let cert: { key: Buffer; cert: Buffer } | undefined;
+  let fake: FakeBedrock;
+  /** A TLS server that stands for Bedrock (a certificate for its name) and hands the bytes to the fake. */
+  let bedrockTls: tls.Server;
+  /** A CONNECT proxy: records what it was asked, answers `answer`, then tunnels to `bedrockTls`. */
+  let proxy: http.Server;
+  let asked: Array<{ url: string; authorization: string | undefined }>;
+  let answer: number;
+  const portOf = (server: net.Server) => (server.address() as net.AddressInfo).port;
+
+  before(async function () {
+    dir = await mkdtemp(path.join(os.tmpdir(), "bb-proxy-"));
+    const made = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${BEDROCK}`, "-addext", `subjectAltName=DNS:${BEDROCK}`, "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")]);
+    if (made.status === 0) cert = { key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
+    fake = await FakeBedrock.start({ credentials: CREDENTIALS });
+    const fakePort = Number(new URL(fake.url).port);
+    bedrockTls = tls.createServer(cert ?? {}, (socket) => {
+      const upstream = net.connect(fakePort, "127.0.0.1");
+      socket.pipe(upstream).pipe(socket);
+      socket.on("error", () => upstream.destroy());
+      upstream.on("error", () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => bedrockTls.listen(0, "127.0.0.1", resolve));
+    proxy = http.createServer((_req, res) => res.writeHead(405).end());
+    proxy.on("connect", (req: http.IncomingMessage, socket: net.Socket) => {
+      asked.push({ url: req.url ?? "", authorization: req.headers["proxy-authorization"] });
+      socket.on("error", () => undefined);
+      if (answer !== 200) return void socket.end(`HTTP/1.1 ${answer} Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n`);
+      const tunnel = net.connect(portOf(bedrockTls), "127.0.0.1", () => {
+        socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+        socket.pipe(tunnel).pipe(socket);
+      });
+      tunnel.on("error", () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  });
+  after(async () => {
+    configureUpstreamProxy({});
+    proxy.closeAllConnections();
+    await new Promise((resolve) => proxy.close(resolve));
+    await new Promise((resolve) => bedrockTls.close(resolve));
+    await fake.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    asked = [];
+    answer = 200;
+    fake.reset();
+  });
+  afterEach(() => configureUpstreamProxy({}));
+
+  it("NO_PROXY: a host, a domain (with or without a leading dot or *.), a port, '*'; loopback never goes through the proxy", () => {
+    assert.equal(exemptFromProxy(BEDROCK, 443, []), false);
+    assert.equal(exemptFromProxy(BEDROCK, 443, ["amazonaws.com"]), true);
+    assert.equal(exemptFromProxy(BEDROCK, 443, [".amazonaws.com"]), true);
+    assert.equal(exemptFromProxy(BEDROCK, 443, ["*.amazonaws.com"]), true);
+    assert.equal(exemptFromProxy(BEDROCK, 443, [BEDROCK]), true);
+    assert.equal(exemptFromProxy(BEDROCK, 443, [`${BEDROCK}:443`]), true);
+    assert.equal(exemptFromProxy(BEDROCK, 443, [`${BEDROCK}:8443`]), false);
+    assert.equal(exemptFromProxy(BEDROCK, 443, ["*"]), true);
+    assert.equal(exemptFromProxy(BEDROCK, 443, ["zonaws.com", "example.com"]), false, "a suffix that is not a whole label");
+    assert.equal(exemptFromProxy("127.0.0.1", 8443, []), true);
+    assert.equal(exemptFromProxy("localhost", 8443, []), true);
+  });
+
+  it("a call to Bedrock goes through the CONNECT tunnel HTTPS_PROXY names, with its credentials, TLS checked end to end, and succeeds at its real cost", async function () {
+    if (!cert) this.skip();
+    // The gateway runs as the CLI so that it trusts the test's "Bedrock" certificate (NODE_EXTRA_CA_CERTS).
+    const configFile = path.join(dir, "config.json");
+    await writeFile(configFile, JSON.stringify({ port: 0, upstreamEndpoint: `https://${BEDROCK}`, timeZone: "UTC", caps: [{ id: "daily", window: "day", limitUsd: 10 }] }));
+    const env = cliEnv({ HTTPS_PROXY: `http://alice:s%40cret@127.0.0.1:${portOf(proxy)}`, NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") });
+    const served = await serve(["--config", configFile, "--ledger", path.join(dir, "ledger")], env);
+    const client = clientFor(served.url);
+    try {
+      fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
+      await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("through the proxy", 600) }));
+      assert.deepEqual(asked, [{ url: `${BEDROCK}:443`, authorization: `Basic ${Buffer.from("alice:s@cret").toString("base64")}` }]);
+      assert.equal(fake.hits.length, 1, "the call reached Bedrock through the tunnel");
+      const status = (await (await fetch(`${served.url}${API_PATHS.status}`)).json()) as StatusResponse;
+      assert.equal(status.caps[0]!.spentExact, "0.0105", "charged its real usage: 1000 × $3/1M + 500 × $15/1M");
+    } finally {
+      client.destroy();
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+  });
+
+  const BEDROCK_TARGET = { protocol: "https:" as const, hostname: BEDROCK, port: 443 };
+  const send = () => sendUpstream({ target: BEDROCK_TARGET, method: "POST", rawPath: "/model/x/invoke", headers: { "content-type": "application/json" }, body: new Uint8Array() });
+
+  it("a proxy that refuses the tunnel (407): the call fails unsent (charged nothing), saying so, the proxy's password never shown", async () => {
+    answer = 407;
+    configureUpstreamProxy({ https_proxy: `http://alice:hunter2@127.0.0.1:${portOf(proxy)}` });
+    const err = await send().then(() => assert.fail("sent"), (e: unknown) => e as UpstreamError);
+    assert.ok(err instanceof UpstreamError);
+    assert.equal(err.notSent, true, "nothing can have reached Bedrock");
+    assert.match(err.message, /proxy http:\/\/127\.0\.0\.1:\d+ \(HTTPS_PROXY\): the proxy answered 407/);
+    assert.match(err.message, /user name and password in HTTPS_PROXY/);
+    assert.doesNotMatch(err.message, /hunter2/);
+    assert.equal(asked.length, 1);
+  });
+
+  it("a proxy whose certificate for Bedrock is not trusted (TLS inspection): refused unsent, never sent in the clear to it", async function () {
+    if (!cert) this.skip();
+    configureUpstreamProxy({ HTTPS_PROXY: `127.0.0.1:${portOf(proxy)}` });
+    const err = await send().then(() => assert.fail("sent"), (e: unknown) => e as UpstreamError);
+    assert.equal(err.notSent, true);
+    assert.match(err.message, /HTTPS_PROXY.*(SELF_SIGNED|certificate)/);
+    assert.equal(fake.hits.length, 0);
+  });
+
+  it("an HTTPS_PROXY that is not a URL: calls are refused unsent, saying how to fix it (never sent around the proxy)", async () => {
+    configureUpstreamProxy({ HTTPS_PROXY: "http://[bad" });
+    const err = await send().then(() => assert.fail("sent"), (e: unknown) => e as UpstreamError);
+    assert.equal(err.notSent, true);
+    assert.match(err.message, /HTTPS_PROXY is not a URL.*NO_PROXY/);
   });
 });
