@@ -644,6 +644,7 @@ function longLine(bytes: number, sha256: string): string {
  * MAX_CHECKPOINT_LINE bytes its length and SHA-256 (state.json stays small), as lineBefore reads it back.
  */
 export function checkpointLine(line: string): string {
+  if (line.length * 3 <= MAX_CHECKPOINT_LINE) return line; // a UTF-16 unit is at most 3 UTF-8 bytes: no count needed on the append path
   const bytes = Buffer.byteLength(line, "utf8");
   return bytes <= MAX_CHECKPOINT_LINE ? line : longLine(bytes, createHash("sha256").update(line, "utf8").digest("hex"));
 }

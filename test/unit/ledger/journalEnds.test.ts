@@ -162,4 +162,14 @@ describe("journal ends: a month file whose last line is over 1 MiB", () => {
     assert.equal(short, JSON.stringify(settle("a", at)), "a short line is named by its text");
     await journal.close();
   });
+
+  it("ends() names a month file whose end it cannot read with a line no file ends in (the next start replays the journal whole, never adds the month again)", async () => {
+    await writeLines(dir, "2026-02", [settle("f", "2026-02-27T10:00:00.000Z")]);
+    await appendFile(path.join(dir, "journal", "2026-02.jsonl"), '{"type":"settle"'); // being written (a reader sees it torn)
+    const journal = await Journal.open(dir, { readOnly: true });
+    const end = (await journal.ends()).get("2026-02");
+    assert.ok(end, "the month is named");
+    assert.equal(await journal.endsWith("2026-02", end.end, end.line), false);
+    await journal.close();
+  });
 });
