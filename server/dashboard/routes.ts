@@ -47,6 +47,8 @@ export interface DashboardContext {
   log: Logger;
   timeZone: string;
   now: () => Date;
+  /** Simulate mode: nothing is billed (the bill comparison is refused). */
+  simulated?: boolean;
 }
 
 /** What the dashboard is given of the local API: the status and the price table in force (settled calls come from the ledger). */
@@ -236,6 +238,8 @@ export class DashboardRoutes implements Routes {
   /** The ledger beside the Cost Explorer bill for `?month=` (default: this UTC month), with the gateway's credentials. */
   private async reconcile(url: URL, res: AnyResponse): Promise<void> {
     const c = this.ctx();
+    // Simulated: nothing was billed, and its placeholder credentials must never reach AWS.
+    if (c.simulated) return json(res, 400, { message: "simulate mode: nothing was billed, so there is no bill to compare, and Cost Explorer is not asked" });
     const month = url.searchParams.get("month") ?? c.now().toISOString().slice(0, 7);
     if (!MONTH_RE.test(month)) return json(res, 400, { message: "month must be YYYY-MM" });
     try {

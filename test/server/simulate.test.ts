@@ -10,7 +10,7 @@ import { ConverseCommand, ConverseStreamCommand, InvokeModelCommand } from "@aws
 import type { HttpResponse } from "@smithy/protocol-http";
 import { chromium } from "playwright-core";
 import { GatewaySecret } from "../../server/ledger/secret";
-import { API_PATHS, DASHBOARD_PATHS, type StatusResponse } from "../../server/protocol";
+import { API_PATHS, DASHBOARD_PATHS, TOKEN_HEADER, type StatusResponse } from "../../server/protocol";
 import { serve, type Served } from "../support/cliProcess";
 import { anthropicBody, clientFor, SONNET_45 } from "../support/harness";
 
@@ -206,6 +206,25 @@ describe("serve --simulate", function () {
     } finally {
       await browser.close();
     }
+  });
+
+  it("the bill comparison's route refuses in simulate mode (a script or an old page never sends the placeholder credentials to Cost Explorer)", async () => {
+    const ledger = path.join(dir, "ledger");
+    // Cost Explorer pointed at a local listener: a request reaching it is what must not happen.
+    const asked: string[] = [];
+    const ce = http.createServer((req, res) => {
+      asked.push(req.url ?? "");
+      res.statusCode = 500;
+      res.end();
+    });
+    await new Promise<void>((resolve) => ce.listen(0, "127.0.0.1", resolve));
+    after(() => ce.close());
+    served = await serve(["--simulate", "--port", "0", "--ledger", ledger], { ...noAwsEnv(dir), AWS_ENDPOINT_URL_COST_EXPLORER: `http://127.0.0.1:${(ce.address() as AddressInfo).port}` });
+    const secret = (await GatewaySecret.read(path.join(ledger, "simulated")))!;
+    const answer = await fetch(`${served.url}${DASHBOARD_PATHS.reconcile}?month=2026-11`, { headers: { [TOKEN_HEADER]: secret.token() } });
+    assert.equal(answer.status, 400);
+    assert.match(((await answer.json()) as { message: string }).message, /simulate mode: nothing was billed/);
+    assert.deepEqual(asked, [], "Cost Explorer was not asked");
   });
 
   it("refuses --simulate with --upstream: simulated calls never leave the machine", async () => {
