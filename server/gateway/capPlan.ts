@@ -87,20 +87,38 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
   if (!inForce.some((c) => capAction(c) !== "block")) return { ok: true, call };
 
   let decision = decide(ctx, caps, asked.subject, call, false);
-  const json = asked.json;
+  // The body as it will be sent: a downgrade may lower its output limit, and a clamp then reads that.
+  let json = asked.json;
   if (decision.kind === "downgrade") {
     const { capId: by, to: target } = decision;
     const refuse = (why: string): Plan => ({ ok: false, capId: by, invalid: true, message: `Bedrock Budget cap "${by}" downgrades "${asked.modelId}" to "${target}", but ${why}` });
     // An application inference profile is priced as the model behind it, as when a call names it.
     const profile = asked.downgradeProfiles?.get(decision.to);
     const scope = { ...(asked.scope.region ? { region: asked.scope.region } : {}), ...(profile ? { profile } : {}) };
-    const estimate = estimateParsed(asked.operation, decision.to, json, ctx.prices, asked.requestedTier, scope);
+    let estimate = estimateParsed(asked.operation, decision.to, json, ctx.prices, asked.requestedTier, scope);
     const from = { modelId: asked.modelId, baseModelId: asked.estimate.rates.baseModelId };
     const to = { modelId: decision.to, baseModelId: estimate.rates.baseModelId };
     const problem = downgradeProblem(asked.operation, from, to) ?? requestFieldsProblem(asked.operation, json, from, to);
     if (problem) return refuse(problem);
     const actions: CapActionTaken[] = [{ capId: decision.capId, action: "downgrade", detail: `${asked.modelId} -> ${decision.to}` }];
     const headers: Record<string, string> = { "x-bedrock-budget-answered-by": decision.to };
+    // An output limit above what the answering model can write is refused by Bedrock. The cap chose
+    // that model, not the caller: the limit is lowered to its maximum (it could write no more), and said so.
+    const targetMax = estimate.rates.maxOutputTokens;
+    if (estimate.rates.known && estimate.outputFromRequest && estimate.maxOutputTokens > targetMax) {
+      const thinking = thinkingBudget(json, isConverse(asked.operation));
+      if (thinking !== undefined && targetMax <= thinking.tokens) {
+        return refuse(`"${decision.to}" writes at most ${targetMax} output tokens, at or below the request's thinking budget (${thinking.field} ${thinking.tokens}), so Bedrock would refuse the call. Lower ${thinking.field} below ${targetMax}, or set downgradeTo to a model that writes more.`);
+      }
+      const lowered = withMaxTokensAtMost(json, targetMax, asked.operation);
+      if (!lowered) return refuse(`the request's output limit (${estimate.maxOutputTokens}) is above "${decision.to}"'s maximum of ${targetMax} tokens, and the gateway cannot lower it. Set an output limit of ${targetMax} or less.`);
+      const detail = `maxTokens=${estimate.maxOutputTokens}->${targetMax}`;
+      actions.push({ capId: decision.capId, action: "clamp", detail: `${detail}, the most ${decision.to} writes` });
+      headers["x-bedrock-budget-clamped"] = `${detail}; cap=${decision.capId}`;
+      json = lowered;
+      estimate = estimateParsed(asked.operation, decision.to, json, ctx.prices, asked.requestedTier, scope);
+      call = { ...call, body: Buffer.from(JSON.stringify(json), "utf8"), bodyRewritten: true };
+    }
     call = {
       ...call,
       modelId: decision.to,
@@ -140,7 +158,8 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
       bodyRewritten: true,
       estimate,
       actions: [...call.actions, { capId: decision.capId, action: "clamp", detail: `maxTokens=${decision.fromTokens}->${decision.toTokens}` }],
-      headers: { ...call.headers, "x-bedrock-budget-clamped": clamp },
+      // After a downgrade lowered the limit to its model's maximum, both rewrites are said.
+      headers: { ...call.headers, "x-bedrock-budget-clamped": [call.headers["x-bedrock-budget-clamped"], clamp].filter(Boolean).join(", ") },
     };
   }
   if (decision.warned.length > 0) {

@@ -227,6 +227,67 @@ describe("gateway: cap actions through the real SDK", function () {
     });
   });
 
+  describe("downgrade to a model that writes less than the call's output limit", () => {
+    const CLAUDE_3_HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"; // 4,096 output tokens at most
+    const OPUS_46 = "anthropic.claude-opus-4-6-v1"; // 128,000
+    const toModel = (id: string, to: string, model = "*sonnet*"): Partial<ConfigInput> => ({ caps: [{ id, window: "day", limitUsd: 5, model, action: "downgrade", downgradeTo: to, downgradeAt: 0 }] });
+
+    it("the limit is lowered to the answering model's maximum (InvokeModel and Converse), said in a header and the ledger, so Bedrock does not refuse it", async () => {
+      await withHarness(toModel("to-haiku-3", CLAUDE_3_HAIKU), async (h, headers) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 32_000, messages: [{ role: "user", content: "Hello" }] });
+        await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body, contentType: "application/json" }));
+        const hit = h.fake.hits[0]!;
+        assert.equal(hit.modelId, CLAUDE_3_HAIKU);
+        assert.equal(hit.signatureValid, true, "re-signed for the rewritten body");
+        const sent = JSON.parse(hit.body.toString("utf8"));
+        assert.equal(sent.max_tokens, 4096, "Claude 3 Haiku writes at most 4,096 tokens: Bedrock refuses more");
+        assert.deepEqual(sent.messages, [{ role: "user", content: "Hello" }], "the rest of the body is as asked");
+        assert.equal(headers.last["x-bedrock-budget-answered-by"], CLAUDE_3_HAIKU);
+        assert.equal(headers.last["x-bedrock-budget-clamped"], "maxTokens=32000->4096; cap=to-haiku-3");
+        const [record] = await calls(h);
+        assert.equal(record!.outcome, "ok");
+        assert.deepEqual(record!.actions?.map((a) => [a.capId, a.action, a.detail]), [
+          ["to-haiku-3", "downgrade", `${SONNET_45} -> ${CLAUDE_3_HAIKU}`],
+          ["to-haiku-3", "clamp", `maxTokens=32000->4096, the most ${CLAUDE_3_HAIKU} writes`],
+        ]);
+      });
+      await withHarness(toModel("to-nova", NOVA_MICRO), async (h) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        await h.client.send(converse(SONNET_45, "hi", 20_000));
+        assert.equal(h.fake.hits[0]!.modelId, NOVA_MICRO);
+        assert.equal(JSON.parse(h.fake.hits[0]!.body.toString("utf8")).inferenceConfig.maxTokens, 10_000, "Nova Micro writes at most 10,000 tokens");
+      });
+    });
+
+    it("then clamped by another cap: the body carries the lower limit and the header says both rewrites", async () => {
+      const caps = [...toModel("to-haiku-3", CLAUDE_3_HAIKU).caps!, { id: "haiku-clamp", window: "day" as const, limitUsd: 0.002, model: "*haiku*", action: "clamp" as const }];
+      await withHarness({ caps }, async (h, headers) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 32_000, messages: [{ role: "user", content: "Hello" }] });
+        await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body, contentType: "application/json" }));
+        const sent = JSON.parse(h.fake.hits[0]!.body.toString("utf8")).max_tokens as number;
+        assert.ok(sent < 4096, `clamped below Claude 3 Haiku's maximum, got ${sent}`);
+        assert.equal(headers.last["x-bedrock-budget-clamped"], `maxTokens=32000->4096; cap=to-haiku-3, maxTokens=4096->${sent}; cap=haiku-clamp`);
+      });
+    });
+
+    it("a thinking budget the answering model's maximum cannot hold: a 400 naming the budget and both models, nothing forwarded", async () => {
+      await withHarness(toModel("opus-to-haiku", HAIKU_45, "*opus*"), async (h) => {
+        const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 100_000, thinking: { type: "enabled", budget_tokens: 64_000 }, messages: [{ role: "user", content: "think" }] });
+        await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: OPUS_46, body, contentType: "application/json" })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+          assert.equal(err.name, "ValidationException");
+          assert.equal(err.$metadata?.httpStatusCode, 400);
+          assert.ok(err.message.includes(`cap "opus-to-haiku" downgrades "${OPUS_46}" to "${HAIKU_45}"`), err.message);
+          assert.match(err.message, /writes at most 64000 output tokens, at or below the request's thinking budget \(thinking\.budget_tokens 64000\)/);
+          return true;
+        });
+        assert.equal(h.fake.hits.length, 0);
+        assert.equal((await calls(h))[0]!.refusedBy, "opus-to-haiku");
+      });
+    });
+  });
+
   describe("clamp", () => {
     it("lowers the output limit the fake receives so the worst case fits; spent never passes the limit over calls in a row (property)", async () => {
       // Sonnet 4.5 global: $15 per million output tokens. $0.05 holds about 3,300 output tokens.
