@@ -1,16 +1,17 @@
 /**
  * The gateway as a service (docs/bedrock-budget.service): systemd accepts the unit without a
  * warning, and its ExecStart, run with the paths moved into a temporary folder, serves a metered
- * call, keeps its ledger in the folder the unit names, and stops cleanly on SIGTERM (systemctl stop).
+ * call, keeps its ledger in the folder the unit names, and stops cleanly on SIGTERM (systemctl stop);
+ * traced with strace, it makes no system call the unit's SystemCallFilter= leaves out.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
-import { serve } from "../support/cliProcess";
+import { CLI, cliEnv, serve } from "../support/cliProcess";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 
@@ -19,6 +20,28 @@ const SYSTEMD_ANALYZE = "/usr/bin/systemd-analyze";
 const INSTALL_DIR = "/opt/bedrock-budget";
 const CONFIG_FILE = "/etc/bedrock-budget/config.json";
 const STATE_DIR = "/var/lib/bedrock-budget";
+
+const STRACE = "/usr/bin/strace";
+
+/** The values of every `key=` line of the unit, in order. */
+function unitValues(key: string): string[] {
+  return readFileSync(UNIT, "utf8").split("\n").filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1).trim());
+}
+
+/** The system calls a SystemCallFilter entry (a call or a @group, groups nested) stands for, as this systemd knows them. */
+function syscallsOf(entry: string, seen = new Set<string>()): string[] {
+  if (!entry.startsWith("@")) return [entry];
+  if (seen.has(entry)) return [];
+  seen.add(entry);
+  const out = spawnSync(SYSTEMD_ANALYZE, ["syscall-filter", entry], { encoding: "utf8" });
+  assert.equal(out.status, 0, out.stderr);
+  return out.stdout
+    .split("\n")
+    .slice(1) // the group's own name
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"))
+    .flatMap((l) => syscallsOf(l, seen));
+}
 
 /** The unit's ExecStart, split into words (it has no quoting). */
 function execStart(): string[] {
@@ -75,6 +98,52 @@ describe("the gateway as a systemd service (docs/bedrock-budget.service)", funct
 
       served.child.kill("SIGTERM");
       assert.equal(await served.exited, 0, `a clean stop (no restart by Restart=on-failure); stderr:\n${served.stderr()}`);
+    });
+
+    it("makes no system call SystemCallFilter= leaves out and opens no socket family RestrictAddressFamilies= leaves out (systemd would kill it with SIGSYS, or refuse the socket)", async function () {
+      if (!existsSync(STRACE) || !existsSync(SYSTEMD_ANALYZE)) {
+        console.log(`    (skipped: needs ${STRACE} and ${SYSTEMD_ANALYZE})`);
+        this.skip();
+      }
+      const [, , command, ...args] = execStart();
+      const configFile = path.join(dir, "config.json");
+      const stateDir = path.join(dir, "state");
+      const trace = path.join(dir, "trace");
+      await writeFile(configFile, JSON.stringify({ port: 0, upstreamEndpoint: fake.url, timeZone: "UTC", caps: [{ id: "daily", window: "day", limitUsd: 10 }] }));
+      const flags = args.map((a) => (a === CONFIG_FILE ? configFile : a === STATE_DIR ? stateDir : a));
+      // From node's first instruction: the start-up (V8's set-up) is where the surprises are.
+      const child = spawn(STRACE, ["-f", "-qq", "-o", trace, "--", process.execPath, CLI, command!, ...flags], { env: cliEnv(), stdio: ["ignore", "pipe", "pipe"] });
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        void exited.then((code) => reject(new Error(`serve exited with ${code}; stderr:\n${stderr}`)));
+      });
+      fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
+      const client = clientFor(url);
+      await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("from CI", 600) }));
+      client.destroy();
+      // SIGTERM to node itself (strace does not pass its own on); strace then exits with node's status.
+      const nodePid = Number(/^(\d+)\s/.exec(await readFile(trace, "utf8"))?.[1]);
+      process.kill(nodePid, "SIGTERM");
+      assert.equal(await exited, 0, stderr);
+
+      const lines = (await readFile(trace, "utf8")).split("\n");
+      const called = new Set(lines.map((l) => /^\d+\s+([a-z0-9_]+)\(/.exec(l)?.[1]).filter((c): c is string => c !== undefined));
+      assert.ok(called.has("epoll_wait") || called.has("epoll_pwait"), "the trace holds the process's calls");
+      const allowed = new Set(unitValues("SystemCallFilter").flatMap((v) => v.split(/\s+/)).flatMap((e) => syscallsOf(e)));
+      const outside = [...called].filter((c) => !allowed.has(c)).sort();
+      assert.deepEqual(outside, [], "system calls outside SystemCallFilter=");
+
+      const families = new Set(lines.map((l) => /\bsocket\((AF_[A-Z0-9]+)/.exec(l)?.[1]).filter((f): f is string => f !== undefined));
+      const allowedFamilies = new Set(unitValues("RestrictAddressFamilies").flatMap((v) => v.split(/\s+/)));
+      assert.deepEqual([...families].filter((f) => !allowedFamilies.has(f)), [], "socket families outside RestrictAddressFamilies=");
     });
   });
 });
