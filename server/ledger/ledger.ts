@@ -500,6 +500,11 @@ export class Ledger {
       if (!(await this.journal.endsWith(month, end, line))) return undefined;
       offsets.set(month, end);
     }
+    // A month file it does not name, older than one it does (an archived month put back): a
+    // reserve there may be settled in lines the checkpoint covers, and read alone would be charged again.
+    const named = [...offsets.keys()];
+    // Stryker disable next-line EqualityOperator: m is not named, so no named month equals it.
+    if ((await this.journal.months()).some((m) => !offsets.has(m) && named.some((n) => n > m))) return undefined;
     return { offsets, open, parts: cp.parts };
   }
 

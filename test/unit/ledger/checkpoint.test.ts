@@ -1,6 +1,6 @@
 // Start-up from the ledger's checkpoint: only the journal past it is read, and the rollups, open reservations, cap totals and quota counts are those of a full replay, whatever happened in between.
 import assert from "node:assert/strict";
-import { appendFile, cp, mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { appendFile, cp, mkdtemp, readFile, rename, rm, truncate, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
@@ -194,6 +194,40 @@ describe("ledger: start-up from the checkpoint", () => {
     const rollups = structuredClone(l.rollups());
     await l.close();
     assert.deepEqual(rollups, (await fullReplay(dir, [], TZ)).rollups);
+  });
+
+  it("a month file newer than the checkpoint's months (the gateway killed after a new month's first lines) is read past the checkpoint, not the journal whole", async () => {
+    let l = await Ledger.open(dir, { now: () => NOW, timeZone: TZ });
+    await record(l, calls(4, "feb", 3000)); // 28 February
+    await l.close();
+    await writeRaw(dir, calls(3, "mar")); // March's file, which the checkpoint does not name
+    l = await Ledger.open(dir, { now: () => NOW, timeZone: TZ });
+    assert.equal(l.fromCheckpoint, true);
+    assert.equal(l.journal.stats.linesRead, 6, "March's three calls, not February's");
+    const rollups = structuredClone(l.rollups());
+    await l.close();
+    assert.deepEqual(rollups, (await fullReplay(dir, [], TZ)).rollups);
+  });
+
+  it("an archived month file put back, older than a month the checkpoint names, is not read on its own: a reservation of it settled in the covered lines is not charged again", async () => {
+    // Reserved on 28 February (its line in February's file), settled on 1 March (in March's).
+    const split = callOf({ i: 0, ageMin: 2000, settleAfterMin: 1500, cost: 1000, model: "m1", outcome: "ok" }, "split");
+    let l = await Ledger.open(dir, { now: () => NOW, timeZone: TZ });
+    await record(l, [{ r: { ...split.r, worstCasePicos: "900000000" }, c: split.c }, ...calls(2, "mar")]);
+    await l.close();
+    const want = (await fullReplay(dir, [], TZ)).rollups;
+    const feb = path.join(dir, "journal", "2026-02.jsonl");
+    await rename(feb, `${feb}.archived`); // archived while the gateway was stopped: the next start replays without it
+    await Ledger.open(dir, { now: () => NOW, timeZone: TZ }).then((x) => x.close());
+    await rename(`${feb}.archived`, feb); // and put back
+    l = await Ledger.open(dir, { now: () => NOW, timeZone: TZ });
+    const interrupted = (await l.recentCalls({ limit: 10, outcome: "interrupted" })).calls;
+    const rollups = structuredClone(l.rollups());
+    const whole = !l.fromCheckpoint;
+    await l.close();
+    assert.deepEqual(interrupted, [], "no call charged its worst case as interrupted");
+    assert.deepEqual(rollups, want);
+    assert.ok(whole, "the journal is replayed whole");
   });
 
   it("a start reads the journal once for the caps and the quota: the month without a checkpoint, only the lines past it with one", async () => {
