@@ -182,12 +182,16 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
 function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, from: { modelId: string; baseModelId: string }, to: { modelId: string; baseModelId: string }): string | undefined {
   const converse = isConverse(operation);
   const fields = converse ? additionalFieldNames(json) : [];
-  if (fields.length > 0 && fieldFamily(from.baseModelId) !== fieldFamily(to.baseModelId)) {
+  const was = fieldFamily(from.baseModelId);
+  const now = fieldFamily(to.baseModelId);
+  // A family the gateway cannot tell (an ARN that does not name its model) is never taken for the same one.
+  if (fields.length > 0 && (was === undefined || was !== now)) {
     const named = fields.map((f) => `additionalModelRequestFields.${f}`).join(", ");
+    const said = (family: string | undefined) => family ?? "a provider Bedrock Budget cannot tell from its id";
     return (
-      `the request sets ${named}, which Converse passes to the model as it is: a field for "${from.modelId}" (${fieldFamily(from.baseModelId)}) ` +
-      `that "${to.modelId}" (${fieldFamily(to.baseModelId)}) does not take, so Bedrock would refuse the call. ` +
-      `Remove it from calls this cap may downgrade, or set downgradeTo to a model of the same provider family.`
+      `the request sets ${named}, which Converse passes to the model as it is: fields for "${from.modelId}" (${said(was)}) ` +
+      `that "${to.modelId}" (${said(now)}) ${now === undefined ? "may not take, so Bedrock may refuse the call" : "does not take, so Bedrock would refuse the call"}. ` +
+      `Remove them from calls this cap may downgrade, or set downgradeTo to a model of the same provider family.`
     );
   }
   const thinking = thinkingBudget(json, converse);
@@ -205,14 +209,13 @@ const EXTENDED_THINKING = /^anthropic\.claude-(?:3-7-|(?:sonnet|opus|haiku)-[4-9
 
 /**
  * Which family's model-specific fields a base model reads: the InvokeModel body format when the gateway
- * knows it (Claude's two are one family), else the provider prefix (`mistral`, `deepseek`, …).
+ * knows it (Claude's two are one family), else the provider prefix (`mistral`, `deepseek`, …);
+ * undefined when the id names no provider (an ARN that does not say which model it is).
  */
-function fieldFamily(baseModelId: string): string {
+function fieldFamily(baseModelId: string): string | undefined {
   const format = invokeBodyFormat(baseModelId);
   if (format !== undefined) return format.startsWith("Anthropic") ? "Anthropic" : format;
-  const id = baseModelId.toLowerCase();
-  const dot = id.indexOf(".");
-  return dot < 0 ? id : id.slice(0, dot);
+  return /^([a-z0-9-]+)\./.exec(baseModelId.toLowerCase())?.[1];
 }
 
 /** The decision on the caps that apply to the call's (answering) model, at their figures now. */

@@ -208,6 +208,17 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("Converse with additionalModelRequestFields to a model whose provider its id does not say: refused, saying so, never guessed the same", async () => {
+      const deployment = "arn:aws:bedrock:us-east-1:123456789012:imported-model/abcdef123456";
+      await withHarness(toModel("to-custom", deployment), async (h) => {
+        await assert.rejects(
+          h.client.send(new ConverseCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 500 }, additionalModelRequestFields: { top_k: 40 } })),
+          refusedAs("to-custom", SONNET_45, deployment, /additionalModelRequestFields\.top_k.*\(Anthropic\) that ".*" \(a provider Bedrock Budget cannot tell from its id\) may not take/),
+        );
+        assert.equal(h.fake.hits.length, 0);
+      });
+    });
+
     it("extended thinking to a Claude without it (Converse and InvokeModel): a 400 naming the budget, nothing forwarded", async () => {
       await withHarness(toModel("to-35-haiku", CLAUDE_35_HAIKU), async (h) => {
         const why = /extended thinking \((?:additionalModelRequestFields\.)?thinking\.budget_tokens 2000\).*does not support/;
