@@ -108,7 +108,9 @@ class TunnelAgent extends https.Agent {
     const refused = (res: http.IncomingMessage) =>
       fail(
         `the proxy answered ${res.statusCode} ${res.statusMessage ?? ""} to CONNECT ${authority}`.trim() +
-          (res.statusCode === 407 ? "; put its user name and password in HTTPS_PROXY (http://user:password@host:port)" : ""),
+          (res.statusCode === 407
+            ? "; put its user name and password in HTTPS_PROXY (http://user:password@host:port)"
+            : `; if ${hostname} is to be reached without the proxy, name it in NO_PROXY`),
       );
     const connect = (proxy.protocol === "https:" ? https : http).request({
       hostname: proxy.hostname.replace(/^\[|\]$/g, ""),

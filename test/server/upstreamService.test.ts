@@ -146,6 +146,11 @@ describe("upstream service: a corporate proxy (HTTPS_PROXY, NO_PROXY)", function
     assert.match(err.message, /user name and password in HTTPS_PROXY/);
     assert.doesNotMatch(err.message, /hunter2/);
     assert.equal(asked.length, 1);
+
+    answer = 403;
+    const forbidden = await send().then(() => assert.fail("sent"), (e: unknown) => e as UpstreamError);
+    assert.equal(forbidden.notSent, true);
+    assert.match(forbidden.message, /answered 403 .*name it in NO_PROXY/);
   });
 
   it("a proxy whose certificate for Bedrock is not trusted (TLS inspection): refused unsent, never sent in the clear to it", async function () {
