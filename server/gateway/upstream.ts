@@ -195,6 +195,11 @@ export function upstreamTarget(upstreamEndpoint: string | undefined, region: str
   let target = targets.get(endpoint);
   if (!target) {
     const url = new URL(endpoint);
+    // Calls go to Bedrock's own paths (/model/…) on this host, as signed: a base path the SDK would
+    // have put in front (an API gateway's /bedrock) would be dropped without a word. Refused instead.
+    if (url.pathname !== "/" && url.pathname !== "") {
+      throw new Error(`upstreamEndpoint ${url.origin}${url.pathname} has a path (${url.pathname}), which the gateway cannot send calls under; set it to the scheme, host and port alone (${url.origin})`);
+    }
     const protocol = url.protocol === "http:" ? "http:" : "https:";
     target = Object.freeze({ protocol, hostname: url.hostname, port: url.port ? Number(url.port) : protocol === "https:" ? 443 : 80 });
     if (targets.size >= 64) targets.clear();
