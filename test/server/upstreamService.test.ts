@@ -146,6 +146,9 @@ describe("upstream service: a corporate proxy (HTTPS_PROXY, NO_PROXY)", function
       assert.equal(fake.hits.length, 1, "the call reached Bedrock through the tunnel");
       const status = (await (await fetch(`${served.url}${API_PATHS.status}`)).json()) as StatusResponse;
       assert.equal(status.caps[0]!.spentExact, "0.0105", "charged its real usage: 1000 × $3/1M + 500 × $15/1M");
+      await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("again", 600) }));
+      assert.equal(fake.hits.length, 2);
+      assert.equal(asked.length, 1, "the next call reuses the kept-alive tunnel");
     } finally {
       client.destroy();
       served.child.kill("SIGTERM");
