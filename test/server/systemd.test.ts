@@ -125,13 +125,16 @@ describe("the gateway as a systemd service (docs/bedrock-budget.service)", funct
         });
         void exited.then((code) => reject(new Error(`serve exited with ${code}; stderr:\n${stderr}`)));
       });
-      fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
-      const client = clientFor(url);
-      await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("from CI", 600) }));
-      client.destroy();
       // SIGTERM to node itself (strace does not pass its own on); strace then exits with node's status.
       const nodePid = Number(/^(\d+)\s/.exec(await readFile(trace, "utf8"))?.[1]);
-      process.kill(nodePid, "SIGTERM");
+      fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
+      const client = clientFor(url);
+      try {
+        await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("from CI", 600) }));
+      } finally {
+        client.destroy();
+        process.kill(nodePid, "SIGTERM");
+      }
       assert.equal(await exited, 0, stderr);
 
       const lines = (await readFile(trace, "utf8")).split("\n");
