@@ -213,7 +213,8 @@ describe("ledger: start-up from the checkpoint", () => {
     // Reserved on 28 February (its line in February's file), settled on 1 March (in March's).
     const split = callOf({ i: 0, ageMin: 2000, settleAfterMin: 1500, cost: 1000, model: "m1", outcome: "ok" }, "split");
     let l = await Ledger.open(dir, { now: () => NOW, timeZone: TZ });
-    await record(l, [{ r: { ...split.r, worstCasePicos: "900000000" }, c: split.c }, ...calls(2, "mar")]);
+    // January's file stays named: February's sits between two months the checkpoint names.
+    await record(l, [...calls(1, "jan", 40 * 24 * 60), { r: { ...split.r, worstCasePicos: "900000000" }, c: split.c }, ...calls(2, "mar")]);
     await l.close();
     const want = (await fullReplay(dir, [], TZ)).rollups;
     const feb = path.join(dir, "journal", "2026-02.jsonl");
