@@ -140,7 +140,12 @@ export const configSchema = z.strictObject({
     .describe("Callers and their tier: keys are access key ids, AWS profile names (the gateway then also accepts calls signed with that profile's credentials, and re-signs them with the same), `apikey:<16 hex of sha256(key)>` ids or user names; values name a tier of `tiers`."),
   pricing: z.record(z.string().min(1), priceOverrideSchema).default({}).describe("Price overrides per model id or glob, in USD per million tokens; they win over the built-in table."),
   ledgerDir: z.string().min(1).refine(isFolderPath, FOLDER_PATH_RULE).optional().describe("Folder of the journal and state (an absolute path, or one under ~/); defaults to ~/.bedrock-budget."),
-  upstreamEndpoint: z.url({ protocol: /^https?$/ }).optional().describe("Where calls go; defaults to https://bedrock-runtime.<region>.amazonaws.com."),
+  upstreamEndpoint: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    // Calls go to Bedrock's own paths (/model/…) on this host: a base path would be dropped (the gateway refuses each call); said when the settings are read.
+    .refine((v) => v === undefined || !URL.canParse(v) || ["", "/"].includes(new URL(v).pathname), "scheme, host and port only, such as https://bedrock-runtime.us-east-1.amazonaws.com: calls go to Bedrock's own paths on that host, so a path would be dropped")
+    .describe("Where calls go; defaults to https://bedrock-runtime.<region>.amazonaws.com."),
   region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "an AWS region such as us-east-1").optional().describe("Region for calls made with a Bedrock API key (SigV4 calls carry their own); defaults to us-east-1."),
   awsProfile: z.string().min(1).optional().describe("AWS profile whose credentials verify callers' signatures and sign calls to Bedrock; the default credential chain when unset."),
   port: z.number().int().min(0).max(65535).default(8777).describe("Loopback port of the gateway; 0 picks a free one. Windows on one machine share the gateway on this port."),

@@ -132,6 +132,13 @@ describe("config: parseConfig", () => {
       assert.match(errors[0]!, /^upstreamEndpoint: /, upstreamEndpoint);
     }
     assert.equal(parseConfig({ upstreamEndpoint: "https://bedrock-runtime.eu-west-1.amazonaws.com" }).ok, true);
+    assert.equal(parseConfig({ upstreamEndpoint: "https://bedrock-runtime.eu-west-1.amazonaws.com/" }).ok, true);
+  });
+
+  it("refuses an upstream endpoint with a path when the settings are read, not only on each call (status looked healthy while every call failed)", () => {
+    assert.deepEqual(errorsOf(parseConfig({ upstreamEndpoint: "https://gw.example.com/bedrock" })), [
+      "upstreamEndpoint: scheme, host and port only, such as https://bedrock-runtime.us-east-1.amazonaws.com: calls go to Bedrock's own paths on that host, so a path would be dropped",
+    ]);
   });
 
   it("refuses two caps with the same id, explicit or derived", () => {
