@@ -98,7 +98,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
     let estimate = estimateParsed(asked.operation, decision.to, json, ctx.prices, asked.requestedTier, scope);
     const from = { modelId: asked.modelId, baseModelId: asked.estimate.rates.baseModelId };
     const to = { modelId: decision.to, baseModelId: estimate.rates.baseModelId };
-    const problem = downgradeProblem(asked.operation, from, to) ?? requestFieldsProblem(asked.operation, json, from, to);
+    const problem = downgradeProblem(asked.operation, from, to, json) ?? requestFieldsProblem(asked.operation, json, from, to);
     if (problem) return refuse(problem);
     const actions: CapActionTaken[] = [{ capId: decision.capId, action: "downgrade", detail: `${asked.modelId} -> ${decision.to}` }];
     const headers: Record<string, string> = { "x-bedrock-budget-answered-by": decision.to };

@@ -4,7 +4,7 @@
  * output-limit rewrite lives with the paths it reads, in requestBody.ts (withMaxTokensAtMost), as does
  * the thinking budget a clamp must stay above (thinkingBudgetTokens).
  */
-import { isConverse } from "./requestBody";
+import { isConverse, type JsonObject } from "./requestBody";
 import type { MeteredOperation } from "./types";
 
 const ANTHROPIC_MESSAGES = "Anthropic Messages";
@@ -29,18 +29,31 @@ export function invokeBodyFormat(baseModelId: string | undefined): string | unde
   return undefined;
 }
 
+/** A Text Completions body (`prompt`, `max_tokens_to_sample`, no `messages`): Claude 2.x and Instant read it, Claude 3 and later refuse it. */
+function isTextCompletions(body: JsonObject): boolean {
+  return !Array.isArray(body.messages) && (typeof body.prompt === "string" || body.max_tokens_to_sample !== undefined);
+}
+
 /**
  * Why a call of `operation` on `from` cannot be sent to `to` with the same body, or undefined when
  * it can: Converse is one format for every model; InvokeModel bodies are the provider's own.
+ * `body`: the request's, when known (the what-if has none: a legacy Claude's is then taken for Messages).
  */
-export function downgradeProblem(operation: MeteredOperation, from: { modelId: string; baseModelId?: string }, to: { modelId: string; baseModelId?: string }): string | undefined {
+export function downgradeProblem(operation: MeteredOperation, from: { modelId: string; baseModelId?: string }, to: { modelId: string; baseModelId?: string }, body?: JsonObject): string | undefined {
   if (isConverse(operation)) return undefined;
   const a = invokeBodyFormat(from.baseModelId);
   const b = invokeBodyFormat(to.baseModelId);
   if (a !== undefined && a === b) return undefined;
-  // A Messages body (all a Claude 3 or later body can be) is read by the legacy models too; the other
-  // way, a Text Completions body is refused by Claude 3 and later.
+  // A Messages body (all a Claude 3 or later body can be) is read by the legacy models too. A legacy
+  // model's body goes to Claude 3 and later when it is Messages; a Text Completions one is refused there.
   if (a === ANTHROPIC_MESSAGES && b === ANTHROPIC_LEGACY) return undefined;
+  if (a === ANTHROPIC_LEGACY && b === ANTHROPIC_MESSAGES) {
+    if (!body || !isTextCompletions(body)) return undefined;
+    return (
+      `the request is an Anthropic Text Completions body (prompt, max_tokens_to_sample), which "${from.modelId}" reads and "${to.modelId}" refuses (Claude 3 and later read Messages only), ` +
+      `so the request cannot be downgraded safely. Send the Messages format (messages, max_tokens), use Converse, or set downgradeTo to Claude 2.x or Instant.`
+    );
+  }
   const said = (f: string | undefined) => f ?? "a body format Bedrock Budget does not know how to carry over";
   return (
     `${operation} sends the provider's own body format, and "${from.modelId}" reads ${said(a)} while "${to.modelId}" reads ${said(b)}, ` +

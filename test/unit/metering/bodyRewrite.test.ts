@@ -55,14 +55,25 @@ describe("metering/bodyRewrite: which InvokeModel bodies carry over", () => {
 
 describe("metering/bodyRewrite: Anthropic's legacy models", () => {
   const claude = (id: string) => ({ modelId: id, baseModelId: id });
-  it("a Claude 2 / Instant body may be a Text Completions one (prompt, max_tokens_to_sample), which Claude 3 and later refuse: that downgrade is refused; the other way, and between legacy models, it goes", () => {
+  const textCompletions = { prompt: "\n\nHuman: hi\n\nAssistant:", max_tokens_to_sample: 300 };
+  const messages = { anthropic_version: "bedrock-2023-05-31", max_tokens: 300, messages: [{ role: "user", content: "hi" }] };
+  it("a Claude 2 / Instant Text Completions body (prompt, max_tokens_to_sample), which Claude 3 and later refuse: that downgrade is refused; the other way, and between legacy models, it goes", () => {
     for (const legacy of ["anthropic.claude-v2", "anthropic.claude-v2:1", "anthropic.claude-instant-v1"]) {
-      assert.match(downgradeProblem("InvokeModel", claude(legacy), claude("anthropic.claude-3-haiku-20240307-v1:0"))!, /Text Completions.*cannot be downgraded safely/, legacy);
-      assert.match(downgradeProblem("InvokeModelWithResponseStream", claude(legacy), claude("anthropic.claude-haiku-4-5-20251001-v1:0"))!, /Text Completions/, legacy);
-      assert.equal(downgradeProblem("InvokeModel", claude(legacy), claude("anthropic.claude-instant-v1")), undefined, legacy);
+      assert.match(downgradeProblem("InvokeModel", claude(legacy), claude("anthropic.claude-3-haiku-20240307-v1:0"), textCompletions)!, /Text Completions body.*cannot be downgraded safely/, legacy);
+      assert.match(downgradeProblem("InvokeModelWithResponseStream", claude(legacy), claude("anthropic.claude-haiku-4-5-20251001-v1:0"), { max_tokens_to_sample: 300, prompt: "x" })!, /Text Completions/, legacy);
+      assert.equal(downgradeProblem("InvokeModel", claude(legacy), claude("anthropic.claude-instant-v1"), textCompletions), undefined, legacy);
       // A Messages body (all a Claude 3+ body can be) is read by the legacy models too.
       assert.equal(downgradeProblem("InvokeModel", claude("anthropic.claude-3-opus-20240229-v1:0"), claude(legacy)), undefined, legacy);
     }
     assert.equal(downgradeProblem("Converse", claude("anthropic.claude-v2:1"), claude("anthropic.claude-3-haiku-20240307-v1:0")), undefined, "Converse is one format");
+  });
+
+  it("a Claude 2 / Instant call in the Messages format goes to Claude 3 and later, as it did (Bedrock takes Messages on both)", () => {
+    for (const legacy of ["anthropic.claude-v2", "anthropic.claude-v2:1", "anthropic.claude-instant-v1"]) {
+      assert.equal(downgradeProblem("InvokeModel", claude(legacy), claude("anthropic.claude-3-haiku-20240307-v1:0"), messages), undefined, legacy);
+      assert.equal(downgradeProblem("InvokeModelWithResponseStream", claude(legacy), claude("anthropic.claude-haiku-4-5-20251001-v1:0"), messages), undefined, legacy);
+      // The what-if has no body (the journal keeps none): taken for Messages, as most calls are.
+      assert.equal(downgradeProblem("InvokeModel", claude(legacy), claude("anthropic.claude-3-haiku-20240307-v1:0")), undefined, legacy);
+    }
   });
 });
