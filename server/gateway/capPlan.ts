@@ -105,7 +105,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
     // An output limit above what the answering model can write is refused by Bedrock. The cap chose
     // that model, not the caller: the limit is lowered to its maximum (it could write no more), and said so.
     const targetMax = estimate.rates.maxOutputTokens;
-    if (estimate.rates.known && estimate.outputFromRequest && estimate.maxOutputTokens > targetMax) {
+    if (estimate.rates.known && estimate.outputFromRequest && estimate.maxOutputTokens > targetMax && !asksOutputBeta(json, isConverse(asked.operation))) {
       const thinking = thinkingBudget(json, isConverse(asked.operation));
       if (thinking !== undefined && targetMax <= thinking.tokens) {
         return refuse(`"${decision.to}" writes at most ${targetMax} output tokens, at or below the request's thinking budget (${thinking.field} ${thinking.tokens}), so Bedrock would refuse the call. Lower ${thinking.field} below ${targetMax}, or set downgradeTo to a model that writes more.`);
@@ -202,6 +202,16 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
     );
   }
   return undefined;
+}
+
+/**
+ * Anthropic's output betas (`output-128k-…` on Claude 3.7 Sonnet) raise a model's maximum past the
+ * price table's: a limit asked with one is left to Bedrock, not lowered.
+ */
+function asksOutputBeta(json: JsonObject, converse: boolean): boolean {
+  const fields = converse ? json.additionalModelRequestFields : json;
+  const betas = fields && typeof fields === "object" && !Array.isArray(fields) ? (fields as JsonObject).anthropic_beta : undefined;
+  return Array.isArray(betas) && betas.some((b) => typeof b === "string" && b.startsWith("output-"));
 }
 
 /** Claude models with extended thinking: 3.7 Sonnet, and the Sonnet, Opus and Haiku of generation 4 and later. */

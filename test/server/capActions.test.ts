@@ -271,6 +271,18 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("a limit asked with Anthropic's 128K output beta is left as asked (the beta raises Claude 3.7 Sonnet's maximum past the table's 64,000)", async () => {
+      const SONNET_37 = "anthropic.claude-3-7-sonnet-20250219-v1:0";
+      await withHarness(toModel("to-sonnet-37", SONNET_37), async (h, headers) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", anthropic_beta: ["output-128k-2025-02-19"], max_tokens: 100_000, messages: [{ role: "user", content: "Hello" }] });
+        await h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body, contentType: "application/json" }));
+        assert.equal(h.fake.hits[0]!.modelId, SONNET_37);
+        assert.equal(JSON.parse(h.fake.hits[0]!.body.toString("utf8")).max_tokens, 100_000);
+        assert.equal(headers.last["x-bedrock-budget-clamped"], undefined);
+      });
+    });
+
     it("then clamped by another cap: the body carries the lower limit and the header says both rewrites", async () => {
       const caps = [...toModel("to-haiku-3", CLAUDE_3_HAIKU).caps!, { id: "haiku-clamp", window: "day" as const, limitUsd: 0.002, model: "*haiku*", action: "clamp" as const }];
       await withHarness({ caps }, async (h, headers) => {
