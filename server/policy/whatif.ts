@@ -127,7 +127,10 @@ export function capsStep(caps: CapConfig[], timeZone: string, prices: PriceBook)
         let d = decide(call, worst, now, false);
         if (d.kind === "downgrade") {
           const before = call.cost;
-          const estimate = estimateFromParts({ modelId: d.to, inputTokens: inputTokensOf(usage), maxOutputTokens: worst.maxOutputTokens, usesPromptCache: usesCache(usage) }, prices);
+          const parts = { modelId: d.to, inputTokens: inputTokensOf(usage), maxOutputTokens: worst.maxOutputTokens, usesPromptCache: usesCache(usage) };
+          let estimate = estimateFromParts(parts, prices);
+          // As at the gateway (capPlan.ts): an output limit above what the answering model can write is lowered to its maximum.
+          if (estimate.rates.known && parts.maxOutputTokens > estimate.rates.maxOutputTokens) estimate = estimateFromParts({ ...parts, maxOutputTokens: estimate.rates.maxOutputTokens }, prices);
           // As at the gateway (capPlan.ts): an InvokeModel body another provider's model cannot read
           // is refused, not downgraded. An application inference profile's model is looked up live
           // and not known here: left to the approximation.

@@ -193,6 +193,19 @@ describe("policy/whatif: every policy replayed (usage plans, warn, downgrade, cl
     assert.deepEqual(groups(converse.changed).map((g) => g.slice(0, 4)), [["caps and their actions", "downgraded", "sonnet-month", 1]]);
   });
 
+  it("a downgraded call's output limit above the answering model's maximum is lowered to it, as at the gateway: its reservation fits a cap the original limit would not", () => {
+    // Sonnet 4.5 with a 32,000-token limit (worst case $0.483) downgraded to Claude 3 Haiku, which writes at most 4,096 tokens:
+    // the gateway reserves 1,000 × $0.25/1M + 4,096 × $1.25/1M = $0.00537, inside Haiku's $0.02 cap (32,000 tokens would be $0.04).
+    const caps = [
+      { id: "sonnet", scope: "personal" as const, window: "month" as const, limitUsd: 100, model: "*sonnet*", action: "downgrade" as const, downgradeTo: "anthropic.claude-3-haiku-20240307-v1:0", downgradeAt: 0 },
+      { id: "haiku", scope: "personal" as const, window: "month" as const, limitUsd: 0.02, model: "*haiku*" },
+    ];
+    const big = call("2026-11-03T09:00:00Z", 0, { ...SONNET, usage: { inputTokens: 1000, outputTokens: 100, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 }, costPicos: String(PICO("0.0045")), worstCasePicos: String(PICO("0.483")) });
+    const r = whatIf([], [big], [capsStep(caps, "UTC", prices)]);
+    assert.equal(r.stopped.calls, 0, JSON.stringify(groups(r.stopped), (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
+    assert.deepEqual(groups(r.changed).map((g) => g.slice(0, 4)), [["caps and their actions", "downgraded", "sonnet", 1]]);
+  });
+
   it("a downgrade to a dearer model saves less than nothing: the text shows -$…, never $-…", () => {
     const toOpus = [{ id: "sonnet-month", scope: "personal" as const, window: "month" as const, limitUsd: 0.1, model: "*sonnet*", action: "downgrade" as const, downgradeTo: "us.anthropic.claude-opus-4-1-20250805-v1:0", downgradeAt: 0.5 }];
     const r = whatIf([], [sonnet("2026-11-03T09:00:00Z"), sonnet("2026-11-04T09:00:00Z")], [capsStep(toOpus, "UTC", prices)]);
