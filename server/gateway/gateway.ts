@@ -157,7 +157,7 @@ export class Gateway implements RunningGateway {
   /** Opens the ledger, team store and listener; whatever fails leaves nothing open. */
   static async start(given: GatewayOptions): Promise<Gateway> {
     const log = given.log ?? stderrLogger(given.config.logLevel);
-    if (given.simulator && given.config.teamLedger) log.warn(`teamLedger is not used in simulate mode: simulated spend never reaches the team's caps; team caps count this simulated ledger alone`);
+    if (given.simulator && given.config.teamLedger) log.warn(`teamLedger is not used in simulate mode: simulated spend never reaches the team; the caps and prices of its team.json are not applied, and team caps in these settings count this simulated ledger alone`);
     const options = given.simulator ? { ...given, config: withoutTeamLedger(given.config) } : given;
     const now = options.now ?? (() => new Date());
     const ledgerDir = ledgerDirOf(options.config);
@@ -598,8 +598,9 @@ function buildContext(config: Config, ledger: Ledger, options: GatewayOptions, {
  */
 /**
  * Simulated: no team ledger, whatever the settings say (a reload included). Simulated spend in the
- * team's spend files or Redis would count against teammates' real team caps; team caps count the
- * simulated ledger alone, as without a team ledger.
+ * team's spend files or Redis would count against teammates' real team caps. As without a team
+ * ledger, team.json's caps and prices are not applied, and team caps in the settings count the
+ * simulated ledger alone.
  */
 function withoutTeamLedger(config: Config): Config {
   const { teamLedger: _unused, ...rest } = config;
