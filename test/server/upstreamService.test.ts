@@ -10,12 +10,12 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
-import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import { configureUpstreamProxy, exemptFromProxy, sendUpstream, upstreamTarget, UpstreamError } from "../../server/gateway/upstream";
 import { API_PATHS, type StatusResponse } from "../../server/protocol";
 import { cliEnv, serve } from "../support/cliProcess";
 import { FakeBedrock } from "../support/fakeBedrock";
-import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
+import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
 
 describe("upstream service: the host a call goes to", () => {
   it("a call signed for a region goes to that region's Bedrock Runtime host, under its partition's domain as the AWS SDK has it", () => {
@@ -42,23 +42,20 @@ describe("upstream service: the host a call goes to", () => {
   });
 });
 
-describe("upstream service: an upstreamEndpoint with a path", () => {
-  let h: Harness;
-  afterEach(() => h?.close());
+describe("upstream service: an upstreamEndpoint with a path", function () {
+  this.timeout(30_000);
+  let dir: string;
+  beforeEach(async () => (dir = await mkdtemp(path.join(os.tmpdir(), "bb-upstream-path-"))));
+  afterEach(() => rm(dir, { recursive: true, force: true }));
 
-  it("is refused (502, nothing sent, nothing charged) naming the path, not sent to the host's root with the path dropped", async () => {
-    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 10 }] });
-    await h.restart({ caps: [{ id: "daily", window: "day", limitUsd: 10 }], upstreamEndpoint: `${h.fake.url}/bedrock` });
-    const client = new BedrockRuntimeClient({ region: "us-east-1", endpoint: h.gateway.url, credentials: CREDENTIALS, maxAttempts: 1 });
-    const err = await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("Hi", 300) })).then(() => undefined, (e: Error) => e);
-    client.destroy();
-    assert.ok(err, "the call was sent to the host's root");
-    assert.equal((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, 502);
-    assert.match(err.message, /upstreamEndpoint .*has a path \(\/bedrock\)/);
-    assert.equal(h.fake.hits.length, 0);
-    const status = (await (await fetch(`${h.gateway.url}${API_PATHS.status}`)).json()) as StatusResponse;
-    assert.equal(status.caps[0]!.spentExact, "0");
-    assert.equal(status.caps[0]!.reservedExact, "0");
+  it("is refused when the settings are read, naming the key: the gateway does not start, so no call goes to the host's root with the path dropped", async () => {
+    const config = path.join(dir, "config.json");
+    await writeFile(config, JSON.stringify({ caps: [{ id: "daily", window: "day", limitUsd: 10 }], upstreamEndpoint: "https://gw.example.com/bedrock" }));
+    await assert.rejects(serve(["--config", config, "--port", "0", "--ledger", path.join(dir, "ledger")]), /exited with 2[\s\S]*upstreamEndpoint: scheme, host and port only/);
+  });
+
+  it("and should one reach the hop to Bedrock anyway, it is refused there too, naming the path and the origin to set", () => {
+    assert.throws(() => upstreamTarget("https://gw.example.com/bedrock", "us-east-1"), /upstreamEndpoint https:\/\/gw\.example\.com\/bedrock has a path \(\/bedrock\).*\(https:\/\/gw\.example\.com\)/);
   });
 });
 
