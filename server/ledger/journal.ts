@@ -13,7 +13,7 @@ import { createReadStream, createWriteStream, writeSync } from "node:fs";
 import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import path from "node:path";
-import { FILE_MODE, privateDir } from "./privateFiles";
+import { FILE_MODE, privateDir, syncDir } from "./privateFiles";
 import { checkEntry } from "./schema";
 import type { JournalEntry } from "./types";
 
@@ -789,17 +789,6 @@ function writeAllNow(fh: FileHandle, buf: Buffer): void {
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   let off = 0;
   while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } catch {
-    // Some platforms (Windows) cannot fsync a directory.
-  } finally {
-    await fh.close();
-  }
 }
 
 /**

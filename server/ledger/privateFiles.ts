@@ -3,7 +3,7 @@
  * a ledger created by an older version (0755 / 0644) is repaired on start. POSIX only: on Windows
  * chmod changes little and the folder's ACL (under the user's profile) is what protects it.
  */
-import { chmod, mkdir, readdir } from "node:fs/promises";
+import { chmod, mkdir, open, readdir } from "node:fs/promises";
 import path from "node:path";
 
 export const DIR_MODE = 0o700;
@@ -42,5 +42,17 @@ async function chmodOwn(file: string, mode: number): Promise<void> {
       throw new Error(`${file} belongs to another user: the ledger must be yours alone (set ledgerDir to a folder you own)`, { cause: err });
     }
     throw err;
+  }
+}
+
+/** Makes a new or renamed entry in `dir` durable; some platforms (Windows) cannot fsync a folder. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } catch {
+    // not supported here: the entry is as durable as the platform makes it
+  } finally {
+    await fh.close();
   }
 }

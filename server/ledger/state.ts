@@ -8,7 +8,7 @@ import { access, open, readFile, rename } from "node:fs/promises";
 import path from "node:path";
 import { Low, type Adapter } from "lowdb";
 import { z } from "zod";
-import { FILE_MODE } from "./privateFiles";
+import { FILE_MODE, syncDir } from "./privateFiles";
 import type { CallRecord } from "./types";
 import { stoppedAtGateway } from "./outcomes";
 
@@ -242,18 +242,6 @@ async function renameRetrying(from: string, to: string): Promise<void> {
       if (attempt >= 10) throw err;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-  }
-}
-
-/** Makes a rename in `dir` durable; some platforms (Windows) cannot fsync a folder. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } catch {
-    // not supported here: the rename is as durable as the platform makes it
-  } finally {
-    await fh.close();
   }
 }
 
