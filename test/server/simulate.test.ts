@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { ConverseCommand, ConverseStreamCommand, InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import type { HttpResponse } from "@smithy/protocol-http";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { GatewaySecret } from "../../server/ledger/secret";
 import { API_PATHS, DASHBOARD_PATHS, TOKEN_HEADER, type StatusResponse } from "../../server/protocol";
 import { serve, type Served } from "../support/cliProcess";
@@ -164,48 +164,45 @@ describe("serve --simulate", function () {
     assert.deepEqual(await readdir(team, { recursive: true }), ["default", path.join("default", "team.json")], "nothing written in the team folder");
   });
 
-  it("says so on the dashboard: a banner and the header line", async function () {
+  /** A simulated gateway's dashboard open in Chromium (skipped without it, outside CI); `page` is set up before the page loads. */
+  async function onSimulatedDashboard(test: Mocha.Context, use: (page: Page, loaded: () => Promise<void>) => Promise<void>): Promise<void> {
     if (!existsSync(CHROMIUM)) {
       if (process.env.CI === "true") throw new Error(`${CHROMIUM} is not installed; .ci/run installs it before the tests`);
-      return this.skip();
+      return test.skip();
     }
     const ledger = path.join(dir, "ledger");
     served = await serve(["--simulate", "--port", "0", "--ledger", ledger], noAwsEnv(dir));
-    const secret = (await GatewaySecret.read(path.join(ledger, "simulated")))!;
+    const url = `${served.url}${DASHBOARD_PATHS.page}?token=${(await GatewaySecret.read(path.join(ledger, "simulated")))!.token()}`;
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
     try {
       const page = await browser.newPage();
-      await page.goto(`${served.url}${DASHBOARD_PATHS.page}?token=${secret.token()}`);
-      await page.waitForSelector("#simulated:not([hidden])", { timeout: 20_000 });
-      assert.match((await page.textContent("#simulated"))!, /not AWS/);
-      assert.match((await page.textContent(".sub"))!, /simulated/);
+      await use(page, async () => {
+        await page.goto(url);
+        await page.waitForSelector("#simulated:not([hidden])", { timeout: 20_000 });
+      });
     } finally {
       await browser.close();
     }
+  }
+
+  it("says so on the dashboard: a banner and the header line", async function () {
+    await onSimulatedDashboard(this, async (page, loaded) => {
+      await loaded();
+      assert.match((await page.textContent("#simulated"))!, /not AWS/);
+      assert.match((await page.textContent(".sub"))!, /simulated/);
+    });
   });
 
   it("the dashboard's bill comparison says nothing was billed and never asks Cost Explorer (no placeholder credentials sent to AWS)", async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI === "true") throw new Error(`${CHROMIUM} is not installed; .ci/run installs it before the tests`);
-      return this.skip();
-    }
-    const ledger = path.join(dir, "ledger");
-    served = await serve(["--simulate", "--port", "0", "--ledger", ledger], noAwsEnv(dir));
-    const secret = (await GatewaySecret.read(path.join(ledger, "simulated")))!;
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
-    try {
-      const page = await browser.newPage();
+    await onSimulatedDashboard(this, async (page, loaded) => {
       const asked: string[] = [];
       page.on("request", (r) => asked.push(new URL(r.url()).pathname));
-      await page.goto(`${served.url}${DASHBOARD_PATHS.page}?token=${secret.token()}`);
-      await page.waitForSelector("#simulated:not([hidden])", { timeout: 20_000 });
+      await loaded();
       await page.click("#reconcile-load");
       await page.locator(".reconcile-out p").filter({ hasNotText: "Reading the bill" }).first().waitFor({ timeout: 20_000 });
       assert.match((await page.textContent(".reconcile-out"))!, /billed nothing/);
       assert.ok(!asked.includes(DASHBOARD_PATHS.reconcile), `the page asked ${DASHBOARD_PATHS.reconcile}`);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 
   it("the bill comparison's route refuses in simulate mode (a script or an old page never sends the placeholder credentials to Cost Explorer)", async () => {
