@@ -29,12 +29,20 @@ export function tierCapId(cap: CapConfig, caller: string): string {
 /**
  * The caps in force: the top-level caps, then each tier cap once per caller on that tier, scoped
  * to that caller (a tier cap is per caller: "per-agent caps"; a shared wall is a top-level cap
- * with `callers`).
+ * with `callers`). Each cap once: the gateway's settings hold the tier caps expanded already
+ * (gateway.ts), and expanding them again would count each twice (the what-if's warnings, clamps).
  */
 export function capsInForce(config: Pick<Config, "caps" | "tiers" | "callers">): CapConfig[] {
   const out = [...config.caps];
-  for (const [caller, tier] of Object.entries(config.callers ?? {})) {
-    for (const cap of config.tiers?.[tier]?.caps ?? []) out.push({ ...cap, id: tierCapId(cap, caller), callers: [caller] });
+  if (!config.callers) return out;
+  const ids = new Set(out.map(capId));
+  for (const [caller, tier] of Object.entries(config.callers)) {
+    for (const cap of config.tiers?.[tier]?.caps ?? []) {
+      const id = tierCapId(cap, caller);
+      if (ids.has(id)) continue;
+      ids.add(id);
+      out.push({ ...cap, id, callers: [caller] });
+    }
   }
   return out;
 }
