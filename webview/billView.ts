@@ -4,6 +4,7 @@
  * request is billed by AWS).
  */
 import type { PriceTableDto, ReconcileResponse, StatusResponse } from "../server/protocol";
+import { usdText } from "../server/shared/whatIfLabel";
 import type { DataSource } from "./dataSource";
 import { clear, h } from "./dom";
 
@@ -23,11 +24,7 @@ export function renderPriceTable(el: HTMLElement, p: PriceTableDto | undefined):
   el.dataset.stale = String(p.stale);
 }
 
-const money = (exact: string, signed = false) => {
-  const negative = exact.startsWith("-");
-  const [whole, frac = ""] = exact.replace(/^-/, "").split(".");
-  return `${negative ? "-" : signed && /[1-9]/.test(exact) ? "+" : ""}$${whole}.${frac.padEnd(2, "0")}`;
-};
+const money = (exact: string, signed = false) => `${signed && !exact.startsWith("-") && /[1-9]/.test(exact) ? "+" : ""}${usdText(exact, 2)}`;
 const pct = (p: number | null) => (p === null ? "n/a" : `${p > 0 ? "+" : ""}${p.toFixed(1)}%`);
 
 export const SIMULATED_NO_BILL = "Simulated: these calls were answered by the built-in simulator and billed nothing, so there is no AWS bill to compare them with; Cost Explorer is not asked.";
