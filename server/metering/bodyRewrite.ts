@@ -2,7 +2,7 @@
  * What a cap's action may change in a request before it is forwarded: the model id in the path
  * (downgrade) and, for InvokeModel, whether two models read one body format (pure, no I/O). The
  * output-limit rewrite lives with the paths it reads, in requestBody.ts (withMaxTokensAtMost), as does
- * the thinking budget a clamp must stay above (thinkingBudgetTokens).
+ * the thinking budget a clamp must stay above (thinkingBudget).
  */
 import { isConverse, type JsonObject } from "./requestBody";
 import type { MeteredOperation } from "./types";

@@ -785,11 +785,6 @@ export function thinkingBudget(body: JsonObject, converse: boolean): ThinkingBud
   return found;
 }
 
-/** The largest thinking budget's tokens (thinkingBudget), or undefined. */
-export function thinkingBudgetTokens(body: JsonObject, converse: boolean): number | undefined {
-  return thinkingBudget(body, converse)?.tokens;
-}
-
 export function stringAt(value: Json | undefined, ...path: string[]): string | undefined {
   const v = valueAt(value, ...path);
   return typeof v === "string" ? v : undefined;
