@@ -143,4 +143,26 @@ describe("ledger: salvaging invalid journal lines, edge cases", () => {
       await l.close();
     }
   });
+  it("a salvaged line without an id keeps its id when another invalid line is removed by hand before the next start: charged once", async () => {
+    // The first start journals the salvaged charge and dies before moving the lines aside; the user
+    // then deletes the unreadable line above it. The id must not depend on the lines before it.
+    const quarantineMonth = Journal.prototype.quarantineMonth;
+    Journal.prototype.quarantineMonth = () => Promise.reject(new Error("killed"));
+    const unreadable = { type: "settle", id: 7, at: "2026-11-22T07:30:00.000Z" };
+    const salvageable = { type: "settle", at: "2026-11-22T08:00:00.000Z", costPicos: "300" };
+    try {
+      await assert.rejects(openOn([unreadable, salvageable]), /killed/);
+    } finally {
+      Journal.prototype.quarantineMonth = quarantineMonth;
+    }
+    const kept = (await readFile(file, "utf8")).split("\n").filter((line) => line !== JSON.stringify(unreadable));
+    await writeFile(file, kept.join("\n"));
+    const l = await Ledger.open(dir, { now: () => clock, timeZone: "UTC" });
+    try {
+      assert.equal(l.todayTotals(clock).costPicos, 300n);
+      assert.equal((await l.recentCalls({ limit: 50, outcome: "interrupted" })).calls.length, 1);
+    } finally {
+      await l.close();
+    }
+  });
 });
