@@ -41,6 +41,8 @@ export function parseRange(fromText: string | undefined, toText: string | undefi
     if (date) {
       const [y, m, d] = [Number(date[1]), Number(date[2]), Number(date[3])];
       if (!isCalendarDate(y, m, d)) return `${flag} "${text}" is not a calendar date`;
+      // Date.UTC reads years 0–99 as 1900–1999: "0026-11-01" would silently be 1926. No call predates 1970.
+      if (y < 1970) return `${flag} "${text}" is before 1970, when no call can have been made (a mistyped year?)`;
       const next = new Date(Date.UTC(y, m - 1, d + 1));
       return name === "from" ? startOfLocalDay(y, m, d, timeZone) : startOfLocalDay(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), timeZone);
     }

@@ -58,4 +58,11 @@ describe("ledger/report: --from/--to times", () => {
     const end = parseRange("2026-02-28T00:00:00Z", "2026-02-28T24:00:00Z", "UTC", now);
     assert.ok(typeof end !== "string" && end.to.toISOString() === "2026-03-01T00:00:00.000Z", "24:00 is the end of a real day: still accepted");
   });
+
+  it("refuses a date with a year before 1970 (a year 0026 is not read as 1926)", () => {
+    assert.equal(parseRange("0026-11-01", undefined, "UTC", now), '--from "0026-11-01" is before 1970, when no call can have been made (a mistyped year?)');
+    assert.equal(parseRange(undefined, "0099-12-31", "UTC", now, ""), 'to "0099-12-31" is before 1970, when no call can have been made (a mistyped year?)');
+    const ok = parseRange("1970-01-01", undefined, "UTC", now);
+    assert.ok(typeof ok !== "string" && ok.from.toISOString() === "1970-01-01T00:00:00.000Z");
+  });
 });
