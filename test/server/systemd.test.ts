@@ -2,15 +2,19 @@
  * The gateway as a service (docs/bedrock-budget.service): systemd accepts the unit without a
  * warning, and its ExecStart, run with the paths moved into a temporary folder, serves a metered
  * call, keeps its ledger in the folder the unit names, and stops cleanly on SIGTERM (systemctl stop);
- * traced with strace, it makes no system call the unit's SystemCallFilter= leaves out.
+ * traced with strace, it makes no system call the unit's SystemCallFilter= leaves out. The config
+ * (which may hold a Redis password or a webhook token) reaches it as a credential (LoadCredential=),
+ * so /etc/bedrock-budget/config.json can be root-only: the runs here hand it over the same way, in a
+ * private folder named by $CREDENTIALS_DIRECTORY (%d), as systemd does.
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
+import { API_PATHS } from "../../server/shared/apiPaths";
 import { CLI, cliEnv, serve } from "../support/cliProcess";
 import { FakeBedrock } from "../support/fakeBedrock";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45 } from "../support/harness";
@@ -43,11 +47,47 @@ function syscallsOf(entry: string, seen = new Set<string>()): string[] {
     .flatMap((l) => syscallsOf(l, seen));
 }
 
-/** The unit's ExecStart, split into words (it has no quoting). */
+/** The unit's ExecStart, split into words (it has no quoting), its specifiers left as written. */
 function execStart(): string[] {
   const line = readFileSync(UNIT, "utf8").split("\n").find((l) => l.startsWith("ExecStart="));
   assert.ok(line, "the unit has an ExecStart");
   return line.slice("ExecStart=".length).trim().split(/\s+/);
+}
+
+/** The credentials the unit loads (LoadCredential=ID:PATH), by ID. */
+function loadedCredentials(): Map<string, string> {
+  return new Map(
+    unitValues("LoadCredential").map((v) => {
+      const colon = v.indexOf(":");
+      assert.ok(colon > 0, `LoadCredential=${v} names an ID and a file`);
+      return [v.slice(0, colon), v.slice(colon + 1)] as const;
+    }),
+  );
+}
+
+/**
+ * The ExecStart flags of `serve` as systemd passes them: %d is the service's credentials folder
+ * (here `credentialsDir`), the state folder is moved to `stateDir`. It also checks that --config is the
+ * credential loaded from CONFIG_FILE, and writes `config` there as systemd would copy it: a folder and
+ * a file only the service may read.
+ */
+async function serveFlags(credentialsDir: string, stateDir: string, config: object): Promise<string[]> {
+  const [node, script, command, ...args] = execStart();
+  assert.equal(node, "/usr/bin/node");
+  assert.equal(script, `${INSTALL_DIR}/out/cli.js`, "the built CLI under the install folder");
+  assert.equal(command, "serve");
+  assert.ok(args.includes(STATE_DIR), `the state folder: ${args.join(" ")}`);
+  const configFlag = args[args.indexOf("--config") + 1];
+  const id = configFlag?.startsWith("%d/") ? configFlag.slice("%d/".length) : undefined;
+  // Not the file in /etc itself: the service would need it readable by its user, so by everyone (DynamicUser).
+  assert.ok(id !== undefined && !id.includes("/"), `--config is a credential (%d/ID), not ${configFlag}`);
+  assert.equal(loadedCredentials().get(id), CONFIG_FILE, `LoadCredential=${id}:${CONFIG_FILE}`);
+
+  await mkdir(credentialsDir);
+  await writeFile(path.join(credentialsDir, id), JSON.stringify(config));
+  await chmod(path.join(credentialsDir, id), 0o400);
+  await chmod(credentialsDir, 0o500);
+  return args.map((a) => (a === STATE_DIR ? stateDir : a.replace(/%([%d])/g, (_, c: string) => (c === "d" ? credentialsDir : "%"))));
 }
 
 describe("the gateway as a systemd service (docs/bedrock-budget.service)", function () {
@@ -73,27 +113,24 @@ describe("the gateway as a systemd service (docs/bedrock-budget.service)", funct
     });
     afterEach(async () => {
       await fake.close();
+      await chmod(path.join(dir, "credentials"), 0o700).catch(() => {}); // read-only as systemd makes it: opened to be removed
       await rm(dir, { recursive: true, force: true });
     });
 
-    it("serves a metered call with the ledger in the unit's state folder, and stops with exit 0 on SIGTERM", async () => {
-      const [node, script, command, ...args] = execStart();
-      assert.equal(node, "/usr/bin/node");
-      assert.equal(script, `${INSTALL_DIR}/out/cli.js`, "the built CLI under the install folder");
-      assert.equal(command, "serve");
-      assert.ok(args.includes(CONFIG_FILE) && args.includes(STATE_DIR), `the config file and the state folder: ${args.join(" ")}`);
-
-      // The same flags, with /etc and /var/lib moved into the test's folder.
-      const configFile = path.join(dir, "config.json");
+    it("serves a metered call with the settings of its config credential and the ledger in the unit's state folder, and stops with exit 0 on SIGTERM", async () => {
+      // The same flags, with the credentials folder and /var/lib moved into the test's folder.
+      const credentialsDir = path.join(dir, "credentials");
       const stateDir = path.join(dir, "state");
-      await writeFile(configFile, JSON.stringify({ port: 0, upstreamEndpoint: fake.url, timeZone: "UTC", caps: [{ id: "daily", window: "day", limitUsd: 10 }] }));
-      const served = await serve(args.map((a) => (a === CONFIG_FILE ? configFile : a === STATE_DIR ? stateDir : a)));
+      const flags = await serveFlags(credentialsDir, stateDir, { port: 0, upstreamEndpoint: fake.url, timeZone: "UTC", caps: [{ id: "from-the-credential", window: "day", limitUsd: 10 }] });
+      const served = await serve(flags, cliEnv({ CREDENTIALS_DIRECTORY: credentialsDir }));
 
       fake.behave(() => ({ kind: "ok", usage: { input: 1000, output: 500 } }));
       const client = clientFor(served.url);
       await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("from CI", 600) }));
       client.destroy();
-      assert.equal(fake.hits.length, 1);
+      assert.equal(fake.hits.length, 1, "the call went to the credential's upstreamEndpoint");
+      const status = JSON.stringify(await (await fetch(`${served.url}${API_PATHS.status}`)).json());
+      assert.match(status, /"from-the-credential"/, `the credential's caps are in force: ${status}`);
       assert.ok((await readdir(stateDir)).some((f) => f.startsWith("journal")), `the journal is in the state folder: ${(await readdir(stateDir)).join(", ")}`);
 
       served.child.kill("SIGTERM");
@@ -105,14 +142,12 @@ describe("the gateway as a systemd service (docs/bedrock-budget.service)", funct
         console.log(`    (skipped: needs ${STRACE} and ${SYSTEMD_ANALYZE})`);
         this.skip();
       }
-      const [, , command, ...args] = execStart();
-      const configFile = path.join(dir, "config.json");
+      const credentialsDir = path.join(dir, "credentials");
       const stateDir = path.join(dir, "state");
       const trace = path.join(dir, "trace");
-      await writeFile(configFile, JSON.stringify({ port: 0, upstreamEndpoint: fake.url, timeZone: "UTC", caps: [{ id: "daily", window: "day", limitUsd: 10 }] }));
-      const flags = args.map((a) => (a === CONFIG_FILE ? configFile : a === STATE_DIR ? stateDir : a));
+      const flags = await serveFlags(credentialsDir, stateDir, { port: 0, upstreamEndpoint: fake.url, timeZone: "UTC", caps: [{ id: "daily", window: "day", limitUsd: 10 }] });
       // From node's first instruction: the start-up (V8's set-up) is where the surprises are.
-      const child = spawn(STRACE, ["-f", "-qq", "-o", trace, "--", process.execPath, CLI, command!, ...flags], { env: cliEnv(), stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(STRACE, ["-f", "-qq", "-o", trace, "--", process.execPath, CLI, "serve", ...flags], { env: cliEnv({ CREDENTIALS_DIRECTORY: credentialsDir }), stdio: ["ignore", "pipe", "pipe"] });
       const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
       let stderr = "";
       child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
