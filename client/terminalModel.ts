@@ -53,8 +53,12 @@ export function whenGatewayDownOf(value: unknown): WhenGatewayDown {
 export interface TerminalInputs {
   /** The latest gateway state; undefined before the background process said anything. */
   state: GatewayStateNotification.Params | undefined;
-  /** The last address a gateway served on, if any. */
-  lastUrl: string | undefined;
+  /**
+   * The last address a gateway served on, if any. Never a target: a gateway that starts again
+   * without a fixed port (bedrockBudget.port 0) serves on a new random one, and the old one is
+   * free for any process (another user's) to bind. Kept so callers may pass it.
+   */
+  lastUrl?: string | undefined;
   routeTerminals: boolean;
   whenGatewayDown: WhenGatewayDown;
 }
@@ -65,8 +69,9 @@ export function terminalEndpoint(i: TerminalInputs): string | undefined {
   if (i.state?.state === "ready") return i.state.url;
   if (i.whenGatewayDown === "direct") return undefined;
   if (i.state?.state === "error") return i.state.strangerOnPort ? UNVERIFIED_ENDPOINT : DOWN_ENDPOINT;
-  // Starting: its own process is about to serve there, so terminals keep working once it does.
-  return i.state?.endpoint ?? i.lastUrl ?? NOT_STARTED_ENDPOINT;
+  // Starting on a fixed port: its own process is about to serve there, so terminals keep working
+  // once it does. Without one (port 0) no address is ours yet: the last one was released.
+  return i.state?.endpoint ?? NOT_STARTED_ENDPOINT;
 }
 
 /** Each routing variable's value for new terminals and debug sessions; undefined removes it. The same rules apply to all. */

@@ -27,8 +27,14 @@ describe("terminal endpoint", () => {
 
   it("keeps pointing at the configured address while the gateway starts (block, the default)", () => {
     assert.equal(at({ state: { state: "starting", endpoint: "http://127.0.0.1:8777" } }), "http://127.0.0.1:8777");
-    assert.equal(at({ state: { state: "starting" }, lastUrl: "http://127.0.0.1:4321" }), "http://127.0.0.1:4321", "the last address when no port is configured");
     assert.equal(at({ state: { state: "starting" } }), NOT_STARTED_ENDPOINT, "a name that never resolves when no address is known");
+  });
+
+  it("while a gateway without a fixed port (port 0) starts again, points at a name that never resolves, not at the random port it released", () => {
+    // After Restart Gateway or a take-over the new gateway binds another random port; the last
+    // one is free, and another local user's process that binds it would get this user's signed calls.
+    assert.equal(at({ state: { state: "starting" }, lastUrl: "http://127.0.0.1:4321" }), NOT_STARTED_ENDPOINT);
+    assert.deepEqual(terminalVariables({ ...base, state: { state: "starting" }, lastUrl: "http://127.0.0.1:4321" }).AWS_ENDPOINT_URL_BEDROCK_RUNTIME, NOT_STARTED_ENDPOINT);
   });
 
   it("once the gateway has failed or its process stopped, points at a name that never resolves, not at a port nobody of ours holds", () => {
