@@ -8,7 +8,7 @@ import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, invokeBodyFormat, withModelInPath } from "../metering/bodyRewrite";
-import { additionalFieldNames, isConverse, thinkingBudget, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import { additionalFieldNames, isConverse, samplingFields, thinkingBudget, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { ProfileAnswer } from "../metering/profiles";
 import { parseModelId } from "../metering/modelId";
@@ -176,8 +176,9 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
  * Why a call's model-specific request fields cannot go to the downgrade's model, or undefined:
  * Converse hands `additionalModelRequestFields` to the model as they are, and a model of another
  * family refuses another's (Anthropic's thinking, top_k, anthropic_beta on Nova or Llama); an
- * extended-thinking budget (either operation) is refused by a Claude without extended thinking.
- * Such fields are never dropped: they change what the caller asked for.
+ * extended-thinking budget (either operation) is refused by a Claude without extended thinking;
+ * temperature with top_p by a Claude that takes only one. Such fields are never dropped: they
+ * change what the caller asked for (which sampler).
  */
 function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, from: { modelId: string; baseModelId: string }, to: { modelId: string; baseModelId: string }): string | undefined {
   const converse = isConverse(operation);
@@ -201,6 +202,14 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
       `Turn thinking off for calls this cap may downgrade, or set downgradeTo to a model with extended thinking (Claude 3.7 Sonnet, Claude 4 and later).`
     );
   }
+  const target = to.baseModelId.toLowerCase();
+  const sampling = samplingFields(json, converse);
+  if (sampling.temperature && sampling.topP && ONE_SAMPLER.test(target)) {
+    return (
+      `the request sets both ${sampling.temperature} and ${sampling.topP}, and "${to.modelId}" refuses temperature and top_p together, so Bedrock would refuse the call. ` +
+      `Send only one of them in calls this cap may downgrade, or set downgradeTo to a model that takes both (Claude 3.x, Claude Sonnet 4, Claude Opus 4).`
+    );
+  }
   return undefined;
 }
 
@@ -216,6 +225,13 @@ function asksOutputBeta(json: JsonObject, converse: boolean): boolean {
 
 /** Claude models with extended thinking: 3.7 Sonnet, and the Sonnet, Opus and Haiku of generation 4 and later. */
 const EXTENDED_THINKING = /^anthropic\.claude-(?:3-7-|(?:sonnet|opus|haiku)-[4-9])/;
+
+/**
+ * Claude models that refuse temperature and top_p set together ("`temperature` and `top_p` cannot
+ * both be specified for this model"): Opus 4.1 and every Claude from 4.5 on (Anthropic's migration
+ * guide to Claude 4.5: use only one of them).
+ */
+const ONE_SAMPLER = /^anthropic\.claude-(?:opus-4-1|(?:sonnet|opus|haiku)-(?:4-[5-9]|[5-9]))/;
 
 /**
  * Which family's model-specific fields a base model reads: the InvokeModel body format when the gateway

@@ -789,3 +789,19 @@ export function stringAt(value: Json | undefined, ...path: string[]): string | u
   const v = valueAt(value, ...path);
   return typeof v === "string" ? v : undefined;
 }
+
+/**
+ * Where a request sets a sampling temperature and a top_p, as the request names them (undefined
+ * where it sets none): Converse's inferenceConfig and the native fields it passes to the model, or
+ * an Anthropic InvokeModel body's top level. Newer Claude models refuse the two together.
+ */
+export function samplingFields(body: JsonObject, converse: boolean): { temperature?: string; topP?: string } {
+  const paths = converse
+    ? { temperature: [["inferenceConfig", "temperature"], ["additionalModelRequestFields", "temperature"]], topP: [["inferenceConfig", "topP"], ["additionalModelRequestFields", "top_p"]] }
+    : { temperature: [["temperature"]], topP: [["top_p"]] };
+  // null is how a caller leaves a member unset; any other value is sent to the model.
+  const set = (list: string[][]) => list.find((p) => { const v = valueAt(body, ...p); return v !== undefined && v !== null; })?.join(".");
+  const temperature = set(paths.temperature);
+  const topP = set(paths.topP);
+  return { ...(temperature ? { temperature } : {}), ...(topP ? { topP } : {}) };
+}

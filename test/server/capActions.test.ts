@@ -238,6 +238,35 @@ describe("gateway: cap actions through the real SDK", function () {
     });
   });
 
+  describe("downgrade: sampling and tool fields the answering model would refuse", () => {
+    const SONNET_4 = "anthropic.claude-sonnet-4-20250514-v1:0";
+    const toModel = (id: string, to: string, model = "*sonnet*"): Partial<ConfigInput> => ({ caps: [{ id, window: "day", limitUsd: 5, model, action: "downgrade", downgradeTo: to, downgradeAt: 0 }] });
+    const refused = (capId: string, from: string, to: string, why: RegExp) => (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, "ValidationException");
+      assert.equal(err.$metadata?.httpStatusCode, 400);
+      assert.ok(err.message.includes(`cap "${capId}" downgrades "${from}" to "${to}"`), err.message);
+      assert.match(err.message, why);
+      return true;
+    };
+    const ask = (modelId: string, extra: Record<string, unknown>) =>
+      new ConverseCommand({ modelId, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 500 }, ...extra });
+
+    it("temperature with top_p from Claude Sonnet 4 to Claude Haiku 4.5 (which refuses both at once): a 400 naming both fields, nothing forwarded; one of them goes", async () => {
+      await withHarness(toModel("to-haiku", HAIKU_45), async (h) => {
+        await assert.rejects(
+          h.client.send(ask(SONNET_4, { inferenceConfig: { maxTokens: 500, temperature: 0.5, topP: 0.9 } })),
+          refused("to-haiku", SONNET_4, HAIKU_45, /both inferenceConfig\.temperature and inferenceConfig\.topP.*refuses temperature and top_p together.*Send only one/),
+        );
+        const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 500, temperature: 0.5, top_p: 0.9, messages: [{ role: "user", content: "hi" }] });
+        await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_4, body, contentType: "application/json" })), refused("to-haiku", SONNET_4, HAIKU_45, /both temperature and top_p/));
+        assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        await h.client.send(ask(SONNET_4, { inferenceConfig: { maxTokens: 500, temperature: 0.5 } }));
+        assert.equal(h.fake.hits[0]!.modelId, HAIKU_45, "temperature alone is downgraded as before");
+      });
+    });
+  });
+
   describe("downgrade to a model that writes less than the call's output limit", () => {
     const CLAUDE_3_HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"; // 4,096 output tokens at most
     const OPUS_46 = "anthropic.claude-opus-4-6-v1"; // 128,000
