@@ -22,6 +22,12 @@ const RETRY_AFTER_MS = 60_000;
 /** Each attempt of a lookup (its connection, and its answer) gives up after this: by default the SDK waits for ever. */
 const LOOKUP_TIMEOUT_MS = 10_000;
 const MAX_PROFILES = 1_000;
+/**
+ * At most this many failed lookups are remembered: each distinct ARN a caller names adds one, so a
+ * process sending made-up ARNs would otherwise grow the gateway's memory for ever. Past it the
+ * oldest goes first (that ARN may then be looked up again before its retry time: one more wait).
+ */
+export const MAX_FAILED_LOOKUPS = 1_000;
 
 export interface ProfileLookupOptions {
   ledgerDir: string;
@@ -75,7 +81,7 @@ export class ProfileLookup {
         const failed = `the control plane did not answer within ${waitMs} ms`;
         // Said once: until the retry time, later calls are priced at once instead of each waiting again for
         // the same lookup. It goes on, and its answer (or its own failure) replaces this when it comes.
-        if (this.pending.get(arn) === lookup) this.failures.set(arn, { failed, at: Date.now() });
+        if (this.pending.get(arn) === lookup) this.noteFailure(arn, failed);
         resolve({ failed });
       }, waitMs);
     });
@@ -109,10 +115,22 @@ export class ProfileLookup {
       this.remember(arn, answer);
       this.options.log.info(`application inference profile ${arn} is ${answer.baseModelId} (${answer.profile}): priced as that model`);
     } else {
-      this.failures.set(arn, { failed: answer.failed, at: Date.now() });
+      this.noteFailure(arn, answer.failed);
       this.options.log.warn(`could not look up application inference profile ${arn}: ${answer.failed}; its calls are priced at the dearest rate`);
     }
     return answer;
+  }
+
+  /** Kept in the order of `at` (oldest first), so the expired and then the oldest are dropped from the front. */
+  private noteFailure(arn: string, failed: string): void {
+    const at = Date.now();
+    this.failures.delete(arn);
+    for (const [old, f] of this.failures) {
+      // An expired failure holds nothing back any more (resolve looks up again): dropped whatever the size.
+      if (at - f.at < RETRY_AFTER_MS && this.failures.size < MAX_FAILED_LOOKUPS) break;
+      this.failures.delete(old);
+    }
+    this.failures.set(arn, { failed, at });
   }
 
   private remember(arn: string, answer: ResolvedProfile): void {

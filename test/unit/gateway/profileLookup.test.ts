@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { ProfileLookup } from "../../../server/gateway/profileLookup";
+import { MAX_FAILED_LOOKUPS, ProfileLookup } from "../../../server/gateway/profileLookup";
 import { createLogger } from "../../../server/log";
 import { isResolved } from "../../../server/metering/profiles";
 
@@ -58,5 +58,23 @@ describe("gateway/profileLookup", function () {
     assert.ok(!isResolved(await lookup.resolve(arn)));
     for (let i = 0; i < 60 && !warned.some((l) => l.includes(arn)); i++) await new Promise((r) => setTimeout(r, 50));
     assert.ok(warned.some((l) => l.startsWith("warn:") && l.includes(arn) && /GetInferenceProfile failed/.test(l)), warned.join("\n") || "no lookup ended");
+  });
+
+  it("a caller naming ever new made-up ARNs does not grow the gateway's memory without bound: the failed lookups kept are capped, the newest still spare a second wait", async () => {
+    const lookup = new ProfileLookup({ ledgerDir: dir, credentials, log: createLogger(() => {}, "error"), waitMs: 50 });
+    // No region in the ARN: each fails at once, without asking the control plane.
+    for (let i = 0; i < MAX_FAILED_LOOKUPS + 500; i++) assert.ok(!isResolved(await lookup.resolve(`arn:aws:bedrock::123456789012:application-inference-profile/made-up-${i}`)));
+    const failures = (lookup as unknown as { failures: Map<string, unknown> }).failures;
+    assert.ok(failures.size <= MAX_FAILED_LOOKUPS, `${failures.size} failed lookups kept (at most ${MAX_FAILED_LOOKUPS})`);
+
+    // The re-read rate limit still holds for the newest: a hung lookup is asked once, then answered from memory.
+    const before = asked;
+    const arn = `${ARN}-after-the-flood`;
+    assert.match((await lookup.resolve(arn) as { failed: string }).failed, /did not answer within 50 ms/);
+    for (let i = 0; i < 40 && asked === before; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match((await lookup.resolve(arn) as { failed: string }).failed, /did not answer within 50 ms/);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(asked - before, 1, "asked once");
+    assert.ok(failures.size <= MAX_FAILED_LOOKUPS);
   });
 });
