@@ -8,7 +8,7 @@ import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, invokeBodyFormat, withModelInPath } from "../metering/bodyRewrite";
-import { additionalFieldNames, isConverse, samplingFields, thinkingBudget, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import { additionalFieldNames, isConverse, samplingFields, thinkingBudget, toolRequest, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { ProfileAnswer } from "../metering/profiles";
 import { parseModelId } from "../metering/modelId";
@@ -177,8 +177,9 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
  * Converse hands `additionalModelRequestFields` to the model as they are, and a model of another
  * family refuses another's (Anthropic's thinking, top_k, anthropic_beta on Nova or Llama); an
  * extended-thinking budget (either operation) is refused by a Claude without extended thinking;
- * temperature with top_p by a Claude that takes only one. Such fields are never dropped: they
- * change what the caller asked for (which sampler).
+ * temperature with top_p by a Claude that takes only one; tools by a model without tool use, and a
+ * forced tool choice by one that does not take it. Such fields are never dropped: they change what
+ * the caller asked for (which sampler, whether a tool must be called).
  */
 function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, from: { modelId: string; baseModelId: string }, to: { modelId: string; baseModelId: string }): string | undefined {
   const converse = isConverse(operation);
@@ -210,6 +211,21 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
       `Send only one of them in calls this cap may downgrade, or set downgradeTo to a model that takes both (Claude 3.x, Claude Sonnet 4, Claude Opus 4).`
     );
   }
+  const tools = toolRequest(json, converse);
+  if (tools.tools && NO_TOOL_USE.test(target)) {
+    return (
+      `the request offers tools (${tools.tools}), and "${to.modelId}" has no tool use, so Bedrock would refuse the call. ` +
+      `Set downgradeTo to a model with tool use (Claude 3 and later, Amazon Nova, Llama 3.1 and later, Mistral Large, Command R), or keep tool calls out of this cap.`
+    );
+  }
+  // A family the gateway cannot tell is left to Bedrock: tool choice is Converse's own field, not a provider's.
+  if (tools.forced && fieldFamily(to.baseModelId) !== undefined && !takesToolChoice(target, tools.forced.form)) {
+    const takers = tools.forced.form === "any" ? "Claude 3 and later, Amazon Nova and Mistral Large" : "Claude 3 and later and Amazon Nova";
+    return (
+      `the request forces a tool choice (${tools.forced.field}), which "${to.modelId}" does not take (Bedrock documents it for ${takers}), so Bedrock would refuse the call. ` +
+      `Leave the tool choice to the model (auto) in calls this cap may downgrade, or set downgradeTo to one of those models.`
+    );
+  }
   return undefined;
 }
 
@@ -232,6 +248,23 @@ const EXTENDED_THINKING = /^anthropic\.claude-(?:3-7-|(?:sonnet|opus|haiku)-[4-9
  * guide to Claude 4.5: use only one of them).
  */
 const ONE_SAMPLER = /^anthropic\.claude-(?:opus-4-1|(?:sonnet|opus|haiku)-(?:4-[5-9]|[5-9]))/;
+
+/**
+ * Models Bedrock documents without tool use (Converse's supported-models table): Titan Text, Claude 2.x
+ * and Instant, Llama 2 and 3 (3.1 and later have it), Mistral 7B and Mixtral, Cohere Command (text),
+ * AI21 Jurassic-2 and Jamba-Instruct.
+ */
+const NO_TOOL_USE = /^(?:amazon\.titan-text|anthropic\.claude-(?:v2|instant-v1)|meta\.llama(?:2|3-(?:8b|70b))-|mistral\.(?:mistral-7b|mixtral-8x7b)|cohere\.command-(?:text|light-text)|ai21\.(?:j2|jamba-instruct))/;
+
+/**
+ * Whether a model takes a forced tool choice (Bedrock's ToolChoice reference, Amazon Nova's user
+ * guide): `tool` on Claude 3 and later and Nova's chat models, `any` on those and Mistral Large.
+ */
+function takesToolChoice(baseModelId: string, form: "any" | "tool"): boolean {
+  const format = invokeBodyFormat(baseModelId);
+  if (format === "Anthropic Messages" || format === "Amazon Nova") return true;
+  return form === "any" && baseModelId.startsWith("mistral.mistral-large");
+}
 
 /**
  * Which family's model-specific fields a base model reads: the InvokeModel body format when the gateway

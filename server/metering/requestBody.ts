@@ -805,3 +805,29 @@ export function samplingFields(body: JsonObject, converse: boolean): { temperatu
   const topP = set(paths.topP);
   return { ...(temperature ? { temperature } : {}), ...(topP ? { topP } : {}) };
 }
+
+/** The tools a request offers and the tool choice it forces, as the request names them. */
+export interface ToolRequest {
+  /** The field holding a non-empty list of tools (`toolConfig.tools`, Anthropic's `tools`), when there is one. */
+  tools?: string;
+  /** A tool choice other than `auto` (Converse `any` or `tool`; Anthropic `tool_choice.type` `any` or `tool`), and where. */
+  forced?: { form: "any" | "tool"; field: string };
+}
+
+/** What a request asks of the model's tool use: Converse's toolConfig, or an Anthropic InvokeModel body's tools and tool_choice. */
+export function toolRequest(body: JsonObject, converse: boolean): ToolRequest {
+  const toolsAt = converse ? ["toolConfig", "tools"] : ["tools"];
+  const tools = valueAt(body, ...toolsAt);
+  const out: ToolRequest = Array.isArray(tools) && tools.length > 0 ? { tools: toolsAt.join(".") } : {};
+  if (converse) {
+    const choice = valueAt(body, "toolConfig", "toolChoice");
+    if (isObject(choice)) {
+      const form = (["any", "tool"] as const).find((f) => choice[f] !== undefined && choice[f] !== null);
+      if (form) out.forced = { form, field: `toolConfig.toolChoice.${form}` };
+    }
+  } else {
+    const type = stringAt(body, "tool_choice", "type");
+    if (type === "any" || type === "tool") out.forced = { form: type, field: `tool_choice.type "${type}"` };
+  }
+  return out;
+}

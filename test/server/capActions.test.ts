@@ -240,6 +240,8 @@ describe("gateway: cap actions through the real SDK", function () {
 
   describe("downgrade: sampling and tool fields the answering model would refuse", () => {
     const SONNET_4 = "anthropic.claude-sonnet-4-20250514-v1:0";
+    const LLAMA3_8B = "meta.llama3-8b-instruct-v1:0";
+    const LLAMA31_8B = "meta.llama3-1-8b-instruct-v1:0";
     const toModel = (id: string, to: string, model = "*sonnet*"): Partial<ConfigInput> => ({ caps: [{ id, window: "day", limitUsd: 5, model, action: "downgrade", downgradeTo: to, downgradeAt: 0 }] });
     const refused = (capId: string, from: string, to: string, why: RegExp) => (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
       assert.equal(err.name, "ValidationException");
@@ -263,6 +265,27 @@ describe("gateway: cap actions through the real SDK", function () {
         h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
         await h.client.send(ask(SONNET_4, { inferenceConfig: { maxTokens: 500, temperature: 0.5 } }));
         assert.equal(h.fake.hits[0]!.modelId, HAIKU_45, "temperature alone is downgraded as before");
+      });
+    });
+
+    it("tools to a model without tool use (Llama 3 8B): a 400 naming toolConfig.tools, nothing forwarded", async () => {
+      await withHarness(toModel("to-llama3", LLAMA3_8B), async (h) => {
+        const toolConfig = { tools: [{ toolSpec: { name: "lookup", inputSchema: { json: { type: "object" } } } }] };
+        await assert.rejects(h.client.send(ask(SONNET_45, { toolConfig })), refused("to-llama3", SONNET_45, LLAMA3_8B, /offers tools \(toolConfig\.tools\).*has no tool use/));
+        assert.equal(h.fake.hits.length, 0);
+      });
+    });
+
+    it("a forced tool choice (any) to Llama 3.1, which does not take one: a 400 naming it; to Nova, which does, it goes", async () => {
+      const toolConfig = { tools: [{ toolSpec: { name: "lookup", inputSchema: { json: { type: "object" } } } }], toolChoice: { any: {} } };
+      await withHarness(toModel("to-llama31", LLAMA31_8B), async (h) => {
+        await assert.rejects(h.client.send(ask(SONNET_45, { toolConfig })), refused("to-llama31", SONNET_45, LLAMA31_8B, /forces a tool choice \(toolConfig\.toolChoice\.any\).*does not take/));
+        assert.equal(h.fake.hits.length, 0);
+      });
+      await withHarness(toModel("to-nova", NOVA_MICRO), async (h) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        await h.client.send(ask(SONNET_45, { toolConfig }));
+        assert.equal(h.fake.hits[0]!.modelId, NOVA_MICRO);
       });
     });
   });
