@@ -5,7 +5,7 @@
  * calls are metered unchanged. Which address (or none) is decided in terminalModel.ts.
  */
 import * as vscode from "vscode";
-import { TERMINAL_VARIABLES, type TerminalVariable } from "./terminalModel";
+import { routedDebugConfig, TERMINAL_VARIABLES, type TerminalVariable } from "./terminalModel";
 
 export class TerminalRouting implements vscode.Disposable {
   private variables: Partial<Record<TerminalVariable, string | undefined>> = {};
@@ -14,12 +14,8 @@ export class TerminalRouting implements vscode.Disposable {
   constructor(private readonly context: vscode.ExtensionContext) {
     this.context.environmentVariableCollection.description = "Bedrock Budget meters Bedrock calls through its local gateway";
     this.registration = vscode.debug.registerDebugConfigurationProvider("*", {
-      resolveDebugConfiguration: (_folder, config) => {
-        // A variable the launch configuration sets itself is the user's choice: kept.
-        const added = TERMINAL_VARIABLES.filter((name) => this.variables[name] && !(config.env && name in config.env));
-        if (added.length) config.env = { ...(config.env ?? {}), ...Object.fromEntries(added.map((name) => [name, this.variables[name]])) };
-        return config;
-      },
+      // In the form each debugger reads; what the launch configuration sets itself is kept (routedDebugConfig).
+      resolveDebugConfiguration: (_folder, config) => routedDebugConfig(config, this.variables),
     });
   }
 

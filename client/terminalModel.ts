@@ -96,3 +96,19 @@ export function whenDownNotice(routeTerminals: boolean, whenGatewayDown: WhenGat
         sentence: 'Until it serves, Bedrock calls from VS Code terminals go to Bedrock directly, unmetered (bedrockBudget.whenGatewayDown is "direct").',
       };
 }
+
+/**
+ * A launch configuration with the routing variables merged into its `env` (its other variables
+ * kept). `variables` as terminalVariables gives them; undefined adds nothing. A variable the
+ * configuration sets itself is the user's choice and is kept, except
+ * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS next to the gateway's AWS endpoint: "true" there would make
+ * AWS clients skip the gateway for a session that looks routed, so it is kept only beside the
+ * configuration's own AWS endpoint.
+ */
+export function routedDebugConfig<T extends object>(config: T, variables: Partial<Record<TerminalVariable, string | undefined>>): T {
+  const env = ((config as { env?: unknown }).env ?? {}) as object;
+  const own = (name: string) => Object.prototype.hasOwnProperty.call(env, name);
+  const added = TERMINAL_VARIABLES.filter((name) => variables[name] && (!own(name) || (name === IGNORE_ENDPOINTS_VARIABLE && !own(ENDPOINT_VARIABLES[0]))));
+  if (!added.length) return config;
+  return { ...config, env: { ...env, ...Object.fromEntries(added.map((name) => [name, variables[name]])) } };
+}

@@ -7,6 +7,7 @@ import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedroc
 import {
   DOWN_ENDPOINT,
   NOT_STARTED_ENDPOINT,
+  routedDebugConfig,
   routedEnv,
   terminalEndpoint,
   terminalVariables,
@@ -127,5 +128,39 @@ describe("terminal endpoint", () => {
     assert.match(whenDownNotice(true, "block").sentence, /calls from VS Code terminals are blocked/);
     assert.match(whenDownNotice(true, "direct").sentence, /go to Bedrock directly, unmetered/);
     assert.match(whenDownNotice(false, "block").sentence, /not routed/);
+  });
+});
+
+describe("debug sessions", () => {
+  const GW = "http://127.0.0.1:8777";
+  const routed = routedEnv(GW);
+  /** A launch configuration as VS Code hands it over (any fields). */
+  type Launch = { type: string; name: string; [key: string]: unknown };
+  const launch = (config: Launch) => routedDebugConfig(config, routed);
+
+  it("adds the variables to a launch configuration's env, keeping its other variables", () => {
+    const config = launch({ type: "debugpy", name: "app", request: "launch", env: { STAGE: "dev" } });
+    assert.deepEqual(config.env, { STAGE: "dev", ...routed });
+    assert.deepEqual(launch({ type: "node", name: "app", request: "launch" }).env, routed);
+  });
+
+  it("keeps an endpoint the launch configuration sets itself (README), the other variable still routed", () => {
+    const config = launch({ type: "node", name: "mock", env: { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://localhost:4566" } });
+    assert.deepEqual(config.env, { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://localhost:4566", ANTHROPIC_BEDROCK_BASE_URL: GW, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "false" });
+  });
+
+  it("a launch configuration's AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true does not make AWS clients skip the gateway it was given", () => {
+    // A repository's launch.json could otherwise switch metering off for a session that looks routed.
+    const config = launch({ type: "python", name: "app", env: { AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "true", STAGE: "dev" } });
+    assert.deepEqual(config.env, { ...routed, STAGE: "dev" });
+    // Beside its own AWS endpoint it is the user's routing, kept.
+    const own = launch({ type: "python", name: "app", env: { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://localhost:4566", AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "true" } });
+    assert.equal((own.env as Record<string, string>).AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, "true");
+  });
+
+  it("adds nothing when routing gives no variables (routing off, or direct while the gateway is down)", () => {
+    const none = terminalVariables({ ...base, routeTerminals: false, state: { state: "ready", url: GW, role: "leader" } });
+    const config = { type: "node", name: "app", env: "anything" };
+    assert.equal(routedDebugConfig(config, none), config);
   });
 });
