@@ -105,7 +105,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
     // An output limit above what the answering model can write is refused by Bedrock. The cap chose
     // that model, not the caller: the limit is lowered to its maximum (it could write no more), and said so.
     const targetMax = estimate.rates.maxOutputTokens;
-    if (estimate.rates.known && estimate.outputFromRequest && estimate.maxOutputTokens > targetMax && !asksOutputBeta(json, isConverse(asked.operation))) {
+    if (estimate.rates.known && estimate.outputFromRequest && estimate.maxOutputTokens > targetMax && outputBeta(json, isConverse(asked.operation)) === undefined) {
       const thinking = thinkingBudget(json, isConverse(asked.operation));
       if (thinking !== undefined && targetMax <= thinking.tokens) {
         return refuse(`"${decision.to}" writes at most ${targetMax} output tokens, at or below the request's thinking budget (${thinking.field} ${thinking.tokens}), so Bedrock would refuse the call. Lower ${thinking.field} below ${targetMax}, or set downgradeTo to a model that writes more.`);
@@ -204,6 +204,13 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
     );
   }
   const target = to.baseModelId.toLowerCase();
+  const beta = outputBeta(json, converse);
+  if (beta !== undefined && fieldFamily(to.baseModelId) === "Anthropic" && !OUTPUT_BETA.test(target)) {
+    return (
+      `the request asks Anthropic's output beta ${beta} (${converse ? "additionalModelRequestFields." : ""}anthropic_beta), which only Claude 3.7 Sonnet takes: "${to.modelId}" refuses it and writes less, so Bedrock would refuse the call. ` +
+      `Remove the beta (and keep the output limit within the cheaper model's maximum) in calls this cap may downgrade, or set downgradeTo to Claude 3.7 Sonnet.`
+    );
+  }
   const sampling = samplingFields(json, converse);
   if (sampling.temperature && sampling.topP && ONE_SAMPLER.test(target)) {
     return (
@@ -230,17 +237,24 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
 }
 
 /**
- * Anthropic's output betas (`output-128k-…` on Claude 3.7 Sonnet) raise a model's maximum past the
- * price table's: a limit asked with one is left to Bedrock, not lowered.
+ * The first Anthropic output beta (`output-128k-…` on Claude 3.7 Sonnet) a request's anthropic_beta
+ * asks, or undefined. It raises the model's maximum past the price table's: a limit asked with one
+ * is left to Bedrock, not lowered (a downgrade to another model with one is refused first).
  */
-function asksOutputBeta(json: JsonObject, converse: boolean): boolean {
+function outputBeta(json: JsonObject, converse: boolean): string | undefined {
   const fields = converse ? json.additionalModelRequestFields : json;
   const betas = fields && typeof fields === "object" && !Array.isArray(fields) ? (fields as JsonObject).anthropic_beta : undefined;
-  return Array.isArray(betas) && betas.some((b) => typeof b === "string" && b.startsWith("output-"));
+  return Array.isArray(betas) ? betas.find((b): b is string => typeof b === "string" && b.startsWith("output-")) : undefined;
 }
 
 /** Claude models with extended thinking: 3.7 Sonnet, and the Sonnet, Opus and Haiku of generation 4 and later. */
 const EXTENDED_THINKING = /^anthropic\.claude-(?:3-7-|(?:sonnet|opus|haiku)-[4-9])/;
+
+/**
+ * The Claude that takes Anthropic's output beta (`output-128k-2025-02-19`): 3.7 Sonnet only; Bedrock
+ * answers another Claude "invalid beta flag".
+ */
+const OUTPUT_BETA = /^anthropic\.claude-3-7-sonnet/;
 
 /**
  * Claude models that refuse temperature and top_p set together ("`temperature` and `top_p` cannot

@@ -335,6 +335,19 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("a call asking the 128K output beta, downgraded from Claude 3.7 Sonnet to another Claude: a 400 naming the beta (only 3.7 Sonnet takes it), nothing forwarded", async () => {
+      const SONNET_37 = "anthropic.claude-3-7-sonnet-20250219-v1:0";
+      await withHarness(toModel("to-haiku", HAIKU_45), async (h) => {
+        const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", anthropic_beta: ["output-128k-2025-02-19"], max_tokens: 100_000, messages: [{ role: "user", content: "Hello" }] });
+        await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_37, body, contentType: "application/json" })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+          assert.equal(err.$metadata?.httpStatusCode, 400);
+          assert.match(err.message, /cap "to-haiku" downgrades .*output beta output-128k-2025-02-19 \(anthropic_beta\), which only Claude 3\.7 Sonnet takes.*Remove the beta/);
+          return true;
+        });
+        assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+      });
+    });
+
     it("then clamped by another cap: the body carries the lower limit and the header says both rewrites", async () => {
       const caps = [...toModel("to-haiku-3", CLAUDE_3_HAIKU).caps!, { id: "haiku-clamp", window: "day" as const, limitUsd: 0.002, model: "*haiku*", action: "clamp" as const }];
       await withHarness({ caps }, async (h, headers) => {
