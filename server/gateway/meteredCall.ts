@@ -5,9 +5,10 @@
 import type { CapHold } from "../budget/caps";
 import type { CallRecord, Outcome } from "../ledger/types";
 import type { CapActionTaken } from "../protocol";
-import type { Picos } from "../metering/money";
+import { formatUsd, type Picos } from "../metering/money";
 import { costOf } from "../metering/prices";
 import type { Estimate } from "../metering/estimate";
+import { attachedGuardrailCharge, type GuardrailCharge } from "../metering/attachedGuardrail";
 import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type Operation, type TokenUsage } from "../metering/types";
 import type { CallScope } from "./callScope";
 import type { GatewayContext } from "./context";
@@ -95,6 +96,8 @@ export class MeteredCall {
   private settled = false;
   /** Set when the team store refused a growth that was let through meanwhile: the next frame is cut. */
   private teamRefusal: string | undefined;
+  /** What the attached guardrail (if priced) evaluated, as the answer showed it: its trace and the answer's text. */
+  private guardrailSeen: () => { trace: unknown; outputChars: number } = () => ({ trace: undefined, outputChars: 0 });
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -114,6 +117,27 @@ export class MeteredCall {
   costOf(usage: TokenUsage, tier?: AppliedTier): Picos {
     const inputTokens = usage.inputTokens + usage.cacheReadInputTokens + usage.cacheWrite5mInputTokens + usage.cacheWrite1hInputTokens;
     return costOf(usage, this.ctx.prices.rates(answeringModel(this.who), { ...tier, ...this.estimate.scope, inputTokens }));
+  }
+
+  /**
+   * What a stream holds while it runs: the model's running cost plus the attached guardrail's whole
+   * worst case, which stays reserved until the call settles (its units are reported at the end).
+   */
+  runningCost(usage: TokenUsage, tier?: AppliedTier): Picos {
+    return this.costOf(usage, tier) + (this.estimate.guardrail?.worstCasePicos ?? 0n);
+  }
+
+  /** Where settlement reads what the attached guardrail evaluated: the answer's guardrail trace and its text's length. */
+  watchGuardrail(seen: () => { trace: unknown; outputChars: number }): void {
+    this.guardrailSeen = seen;
+  }
+
+  /** The attached guardrail's part of the settled cost, when one is priced. */
+  private guardrailCharge(): GuardrailCharge | undefined {
+    const guard = this.estimate.guardrail;
+    if (!guard) return undefined;
+    const seen = this.guardrailSeen();
+    return attachedGuardrailCharge(guard, seen.trace, seen.outputChars);
   }
 
   /** Usage assumed when nothing better is known: the estimate's worst case. */
@@ -167,9 +191,13 @@ export class MeteredCall {
   async settle(s: Settlement, costOverride?: Picos): Promise<CallRecord | undefined> {
     if (this.settled) return undefined;
     // Computed before the call counts as settled: if pricing throws, a later settle can still book it.
-    const cost = costOverride ?? this.costOf(s.usage, s.tier);
+    // An attached guardrail's part is added to the model's (a cost given outright already holds it,
+    // or is 0 for a call Bedrock never ran), and said in the record's message.
+    const guardrail = costOverride === undefined ? this.guardrailCharge() : undefined;
+    const cost = costOverride ?? this.costOf(s.usage, s.tier) + (guardrail?.picos ?? 0n);
     const priceNote = lookupFailure(this.estimate);
-    const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, ...(s.message === undefined && priceNote ? { message: priceNote } : {}), cost });
+    const message = [s.message ?? priceNote, guardrail?.note].filter((m) => m !== undefined).join("; ");
+    const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, ...(message ? { message } : {}), cost });
     this.settled = true;
     const settleInEngine = (written: CallRecord) => {
       // Every settled call goes to the team store too (also those admitted while it was unreachable).
@@ -200,9 +228,16 @@ export class MeteredCall {
     // reports it; until then the estimate's), and the whole output allowance, or more if more was
     // seen. Never less than what was reserved.
     const usage = atLeast ? { ...atLeast, outputTokens: Math.max(atLeast.outputTokens, this.estimate.maxOutputTokens) } : this.worstCaseUsage();
-    const atMost = this.costOf(usage, tier);
+    // An attached guardrail at its worst case too, or at what it reported if that is more.
+    const guard = this.estimate.guardrail;
+    const seen = guard ? this.guardrailCharge() : undefined;
+    const guardPart = guard ? (seen && !seen.estimated && seen.picos > guard.worstCasePicos ? seen.picos : guard.worstCasePicos) : 0n;
+    const atMost = this.costOf(usage, tier) + guardPart;
     const cost = atMost > this.estimate.worstCasePicos ? atMost : this.estimate.worstCasePicos;
-    return this.settle({ outcome, usage, usageEstimated: true, status, message }, cost);
+    const guardNote = !guard ? "" : guardPart === guard.worstCasePicos
+      ? `; guardrail ${guard.id}: charged its worst case, ${formatUsd(guardPart)} (${guard.inputUnits} input + ${guard.maxOutputUnits} output text units on every priced policy)`
+      : `; ${seen!.note}`;
+    return this.settle({ outcome, usage, usageEstimated: true, status, message: message + guardNote }, cost);
   }
 }
 

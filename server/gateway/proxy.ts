@@ -4,6 +4,7 @@ import type { GuardrailPricing } from "../config/schema";
 import { EstimateError, estimateParsed } from "../metering/estimate";
 import { appliedTierFromHeaders } from "../metering/usage";
 import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../metering/guardrails";
+import { attachedGuardrail, AttachedGuardrailError, attachedGuardrailOf, guardedInputUnits, withAttachedGuardrail } from "../metering/attachedGuardrail";
 import { checkRequestBody, type JsonObject } from "../metering/requestBody";
 import { downgradeTargets, planCall, type PlannedCall } from "./capPlan";
 import { parseModelId } from "../metering/modelId";
@@ -123,6 +124,21 @@ async function handleRead(
         `not in the ${tierHeader} header (Bedrock documents it for InvokeModel only, so the gateway cannot tell what the call would be charged): move it into the body`,
     ));
   }
+  // A guardrail attached to a model call is priced with it when guardrailPricing is set; one the
+  // gateway cannot read is refused unsent (it could not say what the call would cost).
+  let attached: Attached | undefined;
+  const attachedPricing = ctx.config.guardrailPricing;
+  if (metered && attachedPricing && ATTACHED_GUARDRAIL_OPERATIONS.has(metered.operation)) {
+    try {
+      const named = attachedGuardrailOf(metered.operation, metered.json, req.headers);
+      if (named) attached = { id: named.id, inputUnits: guardedInputUnits(metered.operation, metered.json, body.toString("utf8").length), pricing: attachedPricing };
+    } catch (err) {
+      if (!(err instanceof AttachedGuardrailError)) throw err;
+      return answer(res, validation(
+        `Bedrock Budget refused the request: ${err.message}. guardrailPricing is set, so the guardrail a model call names is priced with it, and this one cannot be read: name the guardrail as Bedrock documents, or remove it.`,
+      ));
+    }
+  }
   if (guardrailPricing && json) {
     try {
       guardrailUnits = guardrailTextUnits(json); // the body as checkRequestBody parsed it: one parse per call
@@ -140,7 +156,7 @@ async function handleRead(
   if (stopped) return answer(res, stopped);
 
   try {
-    if (route.kind === "model" && metered) return await meter(x, route, metered.operation, metered.json, auth.region, body);
+    if (route.kind === "model" && metered) return await meter(x, route, metered.operation, metered.json, auth.region, body, attached);
     if (route.kind === "guardrail" && guardrailPricing && guardrailUnits !== undefined) {
       return await meterGuardrail(x, route, guardrailPricing, guardrailUnits);
     }
@@ -202,7 +218,17 @@ function bodyRefusal(err: BodyRefused): ErrorAnswer {
   }
 }
 
-async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { kind: "model" }>, operation: MeteredOperation, json: JsonObject, region: string, body: Buffer): Promise<void> {
+/** A priced guardrail a model call names: its id, the input text units it evaluates, the prices read when the call came in. */
+interface Attached {
+  id: string;
+  inputUnits: number;
+  pricing: GuardrailPricing;
+}
+
+/** The operations whose attached guardrail is priced (the others are forwarded with it unpriced, as documented). */
+const ATTACHED_GUARDRAIL_OPERATIONS: ReadonlySet<Operation> = new Set<Operation>(["Converse", "ConverseStream"]);
+
+async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { kind: "model" }>, operation: MeteredOperation, json: JsonObject, region: string, body: Buffer, attached?: Attached): Promise<void> {
   const { ctx, req, res, scope } = x;
   // Priced in the caller's signing region; an application profile as the model behind it (looked up first, bounded).
   const profile = ctx.profiles && parseModelId(route.modelId).arnKind === "application-inference-profile" ? await ctx.profiles.resolve(route.modelId) : undefined;
@@ -230,7 +256,10 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
     return answer(res, plan.invalid ? validation(plan.message) : refusal(plan.message));
   }
   const planned = plan.call;
-  const estimate = planned.estimate;
+  // The guardrail's worst case on top of the model's, its output bound from the call as planned (a clamp lowers it).
+  const estimate = attached
+    ? withAttachedGuardrail(planned.estimate, attachedGuardrail(attached.id, attached.inputUnits, planned.estimate.maxOutputTokens, attached.pricing))
+    : planned.estimate;
   if (!estimate.rates.known) ctx.logRepeat("warn", `unpriced:${planned.modelId}`, `model ${planned.modelId} has no price row; priced at the most expensive known rate (${estimate.rates.notes.join("; ")})`);
   const who = {
     ...asCalled,

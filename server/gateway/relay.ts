@@ -15,6 +15,7 @@ import type { Outcome } from "../ledger/types";
 import type { MeteredCall } from "./meteredCall";
 import { decodeFrame, encodeFrame, FrameSplitter } from "./eventStreamFrames";
 import { isObject } from "../shared/isObject";
+import { converseAnswerChars, guardrailTraceOf } from "../metering/attachedGuardrail";
 import { ZERO_USAGE } from "../metering/types";
 
 /** Hop-by-hop headers may not be relayed (and HTTP/2 forbids them outright). */
@@ -124,11 +125,14 @@ export async function relayBuffered(call: MeteredCall, upstream: http.IncomingMe
     // Converse's answer is Bedrock's own JSON: anything else is not a Converse answer.
     const json = parseJson(body);
     if (!isObject(json)) return refuseAnswer(call, upstream, res, `its Converse answer (HTTP ${status}, ${body.byteLength} bytes) is not a JSON object`);
+    call.watchGuardrail(() => ({ trace: guardrailTraceOf(json), outputChars: converseAnswerChars(json) }));
     const usage = usageFromConverse(json);
     if (usage) await call.settle({ outcome: "ok", usage, usageEstimated: false, status, tier: appliedTierFromConverse(json), ...id });
     else await call.settleAtWorstCase("ok", status, "Bedrock reported no usage; charged the worst case");
   } else {
-    // InvokeModel's body is the model's own bytes: relayed as they are, whatever they hold.
+    // InvokeModel's body is the model's own bytes: relayed as they are, whatever they hold. Its
+    // length bounds the text an attached guardrail evaluated on the output.
+    call.watchGuardrail(() => ({ trace: guardrailTraceOf(parseJson(body)), outputChars: body.toString("utf8").length }));
     const usage = usageFromInvokeModel(upstream.headers, body);
     if (usage) await call.settle({ outcome: "ok", usage, usageEstimated: false, status, tier: appliedTierFromHeaders(upstream.headers), ...id });
     else await call.settleAtWorstCase("ok", status, "Bedrock reported no usage; charged the worst case");
@@ -149,6 +153,7 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
   const requestId = headerValue(upstream, "x-amzn-requestid");
   const streamOp = call.who.operation === "ConverseStream" ? "ConverseStream" : "InvokeModelWithResponseStream";
   const tracker = new StreamUsageTracker(streamOp, call.estimate.inputTokens, call.estimate.maxOutputTokens);
+  call.watchGuardrail(() => ({ trace: tracker.guardrailTrace(), outputChars: tracker.outputChars() }));
   const splitter = new FrameSplitter();
   const headerTier = appliedTierFromHeaders(upstream.headers);
   // ConverseStream reports the applied tier in its metadata event; it wins over the headers.
@@ -225,10 +230,11 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
           else if (messageType === "event") sawEvent = true;
           tracker.onEvent(message);
           const usage = tracker.current();
-          const running = call.costOf(usage, tier());
+          // An attached guardrail's worst case is held with it until the call settles.
+          const running = call.runningCost(usage, tier());
           // The growth held again ahead is the output's: input a stream reports at once (its first
           // event) is no sign of more to come, and holding it twice could cut a stream that fits.
-          const before = usage.outputTokens > lastOutput ? call.costOf({ ...usage, outputTokens: lastOutput }, tier()) : running;
+          const before = usage.outputTokens > lastOutput ? call.runningCost({ ...usage, outputTokens: lastOutput }, tier()) : running;
           const finalUsage = tracker.final() !== undefined;
           const growth = call.grow(heldBeforeRelaying(running, before, call.estimate.worstCasePicos, finalUsage));
           lastOutput = usage.outputTokens;

@@ -6,6 +6,7 @@
  * `worstCaseCost` and `estimateFromParts` serve callers that know only part of a request (e.g. an
  * editor code lens); token counting is in tokens.ts, body reading in requestBody.ts.
  */
+import type { AttachedGuardrail } from "./attachedGuardrail";
 import type { Picos } from "./money";
 import type { PriceBook, PricingScope } from "./prices";
 import { isConverse, measureBody, parseBody, stringAt, type JsonObject } from "./requestBody";
@@ -24,6 +25,8 @@ export interface Estimate {
   notes: string[];
   /** Region and profile lookup the call was priced with: settlement prices with the same. */
   scope?: PricingScope;
+  /** A priced guardrail attached to the call: its worst case is part of worstCasePicos, and settlement adds what it cost. */
+  guardrail?: AttachedGuardrail;
 }
 
 /**

@@ -182,6 +182,10 @@ export class StreamUsageTracker {
   private rawTokensSinceReport = 0;
   private finalUsage: TokenUsage | undefined;
   private tier: AppliedTier = {};
+  /** Characters of the answer's text so far: what an attached guardrail evaluated when its trace says nothing. */
+  private chars = 0;
+  /** The guardrail trace the stream carried (ConverseStream's metadata event, InvokeModel's last chunk), if any. */
+  private trace: unknown;
 
   constructor(
     operation: "InvokeModelWithResponseStream" | "ConverseStream",
@@ -230,6 +234,16 @@ export class StreamUsageTracker {
     return this.finalUsage ? { ...this.finalUsage } : undefined;
   }
 
+  /** Characters of text (and tool input) the answer streamed so far. */
+  outputChars(): number {
+    return this.chars;
+  }
+
+  /** The guardrail trace the stream reported, undefined when none came. */
+  guardrailTrace(): unknown {
+    return this.trace;
+  }
+
   /** The tier a ConverseStream `metadata` event reported (empty otherwise: read the response headers). */
   appliedTier(): AppliedTier {
     return { ...this.tier };
@@ -245,6 +259,7 @@ export class StreamUsageTracker {
     }
     // Stryker disable next-line ConditionalExpression: only `metadata` carries usage or a tier, and it is the stream's last event.
     if (eventType !== "metadata") return;
+    this.trace = field(field(json, "trace"), "guardrail") ?? this.trace;
     const usage = usageFromConverse(json);
     // Stryker disable next-line ConditionalExpression: one metadata event per stream, so there is no earlier usage to keep.
     if (usage) this.finalUsage = usage;
@@ -256,6 +271,7 @@ export class StreamUsageTracker {
     if (typeof bytes !== "string") return;
     // Every reader below yields nothing for a chunk that is not JSON.
     const model = parseJson(Buffer.from(bytes, "base64"));
+    this.trace = field(field(model, "amazon-bedrock-trace"), "guardrail") ?? this.trace;
     this.onInvocationMetrics(field(model, "amazon-bedrock-invocationMetrics"));
 
     switch (field(model, "type")) {
@@ -347,7 +363,9 @@ export class StreamUsageTracker {
   }
 
   private text(value: unknown): void {
-    if (typeof value === "string") this.rawTokensSinceReport += countRawTokens(value);
+    if (typeof value !== "string") return;
+    this.rawTokensSinceReport += countRawTokens(value);
+    this.chars += value.length;
   }
 }
 

@@ -347,7 +347,7 @@ export class FakeBedrock {
 
     if (streaming) {
       const frames =
-        operation === "ConverseStream" ? converseStreamFrames(usage, ok, started) : invokeStreamFrames(modelId, usage, ok, started);
+        operation === "ConverseStream" ? converseStreamFrames(usage, ok, started, body) : invokeStreamFrames(modelId, usage, ok, started);
       const respHeaders: Record<string, string> = {
         ...baseHeaders("application/vnd.amazon.eventstream"),
       };
@@ -447,12 +447,15 @@ export class FakeBedrock {
         break;
       }
       case "Converse": {
+        const reply = replyText(usage.output);
+        const trace = converseGuardrailTrace(body, reply);
         json = {
-          output: { message: { role: "assistant", content: [{ text: replyText(usage.output) }] } },
+          output: { message: { role: "assistant", content: [{ text: reply }] } },
           stopReason: "end_turn",
           usage: converseUsage(usage),
           metrics: { latencyMs: latency },
           ...(ok.serviceTier ? { serviceTier: { type: ok.serviceTier } } : {}),
+          ...(trace ? { trace: { guardrail: trace } } : {}),
         };
         break;
       }
@@ -993,20 +996,74 @@ function invokeStreamFrames(modelId: string, u: Usage, ok: OkBehavior, started: 
   return frames;
 }
 
-function converseStreamFrames(u: Usage, ok: OkBehavior, started: number): Frame[] {
+/** `body`: the request, whose guardrailConfig (trace enabled) makes the metadata event carry a guardrail trace. */
+function converseStreamFrames(u: Usage, ok: OkBehavior, started: number, body?: Buffer): Frame[] {
   const n = Math.max(0, ok.chunks ?? 3);
   const frames: Frame[] = [eventFrame("messageStart", { role: "assistant" })];
   for (let i = 0; i < n; i++) frames.push(eventFrame("contentBlockDelta", { contentBlockIndex: 0, delta: { text: deltaText(i) } }));
   frames.push(eventFrame("contentBlockStop", { contentBlockIndex: 0 }));
   frames.push(eventFrame("messageStop", { stopReason: "end_turn" }));
+  const trace = body ? converseGuardrailTrace(body, Array.from({ length: n }, (_, i) => deltaText(i)).join("")) : undefined;
   frames.push(
     eventFrame("metadata", {
       usage: converseUsage(u),
       metrics: { latencyMs: Math.max(1, Date.now() - started) },
       ...(ok.serviceTier ? { serviceTier: { type: ok.serviceTier } } : {}),
+      ...(trace ? { trace: { guardrail: trace } } : {}),
     }),
   );
   return frames;
+}
+
+/**
+ * Converse's guardrail trace (GuardrailTraceAssessment) when the request attaches a guardrail with
+ * `trace: "enabled"`: one input assessment and one output assessment under the guardrail's id, each
+ * with its invocationMetrics.usage. Units as Bedrock counts them: each policy (content, topic, word,
+ * sensitive information) one unit per 1,000 characters evaluated (guardContent blocks only when
+ * the messages hold any, else every text block).
+ */
+function converseGuardrailTrace(body: Buffer, outputText: string): Record<string, unknown> | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(json) || !isRecord(json.guardrailConfig)) return undefined;
+  const config = json.guardrailConfig;
+  if (config.trace !== "enabled" && config.trace !== "enabled_full") return undefined;
+  const id = String(config.guardrailIdentifier);
+  const blocks: unknown[] = [];
+  if (Array.isArray(json.messages)) for (const m of json.messages) if (isRecord(m) && Array.isArray(m.content)) blocks.push(...m.content);
+  const guarded = blocks.filter((b) => isRecord(b) && isRecord(b.guardContent));
+  let inputChars = 0;
+  for (const b of guarded.length > 0 ? guarded : blocks) {
+    if (!isRecord(b)) continue;
+    if (typeof b.text === "string") inputChars += b.text.length;
+    else if (isRecord(b.guardContent) && isRecord(b.guardContent.text) && typeof b.guardContent.text.text === "string") inputChars += b.guardContent.text.text.length;
+  }
+  const assessment = (chars: number) => {
+    const units = Math.max(1, Math.ceil(chars / 1000));
+    return {
+      invocationMetrics: {
+        guardrailProcessingLatency: 42,
+        usage: {
+          topicPolicyUnits: units,
+          contentPolicyUnits: units,
+          wordPolicyUnits: units,
+          sensitiveInformationPolicyUnits: units,
+          sensitiveInformationPolicyFreeUnits: 0,
+          contextualGroundingPolicyUnits: 0,
+        },
+        guardrailCoverage: { textCharacters: { guarded: chars, total: chars } },
+      },
+    };
+  };
+  return {
+    modelOutput: [],
+    inputAssessment: { [id]: assessment(inputChars) },
+    outputAssessments: { [id]: [assessment(outputText.length)] },
+  };
 }
 
 // -----------------------------------------------------------------------------------------

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import {
+  attachedGuardrail, AttachedGuardrailError, attachedGuardrailCharge, attachedGuardrailOf, converseAnswerChars, guardedInputUnits, guardrailTraceOf,
+  MAX_CHARS_PER_OUTPUT_TOKEN, outputUnitsBound, reportedGuardrailUsage, withAttachedGuardrail,
+} from "../../../server/metering/attachedGuardrail";
+import type { Estimate } from "../../../server/metering/estimate";
+
+/** $0.5 per 1,000 units over the priced policies: $0.0005 a unit. */
+const PRICING = { contentPolicy: 0.15, topicPolicy: 0.15, wordPolicy: 0.1, sensitiveInformationPolicy: 0.1 };
+const PER_UNIT = 500_000_000n;
+
+/** A Converse trace as Bedrock sends it: assessments keyed by guardrail id, each with invocationMetrics.usage. */
+const usage = (units: number) => ({
+  invocationMetrics: {
+    guardrailProcessingLatency: 10,
+    usage: { contentPolicyUnits: units, topicPolicyUnits: units, wordPolicyUnits: 0, sensitiveInformationPolicyUnits: 0, sensitiveInformationPolicyFreeUnits: 0, contextualGroundingPolicyUnits: 0 },
+  },
+});
+
+describe("attached guardrail pricing", () => {
+  it("reads the guardrail a Converse body names, and none when it names none", () => {
+    assert.deepEqual(attachedGuardrailOf("Converse", { guardrailConfig: { guardrailIdentifier: "gr-1", guardrailVersion: "2" } }, {}), { id: "gr-1", version: "2" });
+    assert.equal(attachedGuardrailOf("ConverseStream", {}, {}), undefined);
+  });
+
+  it("refuses a guardrailConfig it cannot read: not an object, no identifier", () => {
+    assert.throws(() => attachedGuardrailOf("Converse", { guardrailConfig: "gr-1" }, {}), AttachedGuardrailError);
+    assert.throws(() => attachedGuardrailOf("Converse", { guardrailConfig: { guardrailVersion: "1" } }, {}), /guardrailIdentifier/);
+    assert.throws(() => attachedGuardrailOf("Converse", { guardrailConfig: { guardrailIdentifier: " " } }, {}), /guardrailIdentifier/);
+  });
+
+  it("reads InvokeModel's guardrail header, refusing an empty or repeated one", () => {
+    assert.deepEqual(attachedGuardrailOf("InvokeModel", {}, { "x-amzn-bedrock-guardrailidentifier": "gr-2", "x-amzn-bedrock-guardrailversion": "DRAFT" }), { id: "gr-2", version: "DRAFT" });
+    assert.throws(() => attachedGuardrailOf("InvokeModel", {}, { "x-amzn-bedrock-guardrailidentifier": "" }), AttachedGuardrailError);
+    assert.throws(() => attachedGuardrailOf("InvokeModel", {}, { "x-amzn-bedrock-guardrailidentifier": ["a", "b"] }), AttachedGuardrailError);
+  });
+
+  it("counts only guardContent blocks when a Converse body has any, else every message and the system prompt", () => {
+    const messages = [
+      { role: "user", content: [{ text: "x".repeat(2500) }] },
+      { role: "assistant", content: [{ text: "ok" }] },
+      { role: "user", content: [{ guardContent: { text: { text: "y".repeat(1001) } } }] },
+    ];
+    assert.equal(guardedInputUnits("Converse", { messages }, 0), 2);
+    assert.equal(guardedInputUnits("Converse", { messages: messages.slice(0, 2), system: [{ text: "be nice" }] }, 0), 3 + 1 + 1);
+    assert.equal(guardedInputUnits("InvokeModel", { prompt: "z" }, 3001), 4, "InvokeModel: the whole body");
+  });
+
+  it("bounds the output's text units by the output limit at the longest token's characters", () => {
+    assert.equal(MAX_CHARS_PER_OUTPUT_TOKEN, 128);
+    assert.equal(outputUnitsBound(100), 13 + 1);
+    assert.equal(outputUnitsBound(0), 1);
+  });
+
+  it("reserves input and output units on every priced policy, on top of the model's worst case", () => {
+    const guard = attachedGuardrail("gr-1", 2, 100, PRICING);
+    assert.equal(guard.worstCasePicos, (2n + 14n) * PER_UNIT);
+    const model = { worstCasePicos: 1000n, notes: [] } as unknown as Estimate;
+    const both = withAttachedGuardrail(model, guard);
+    assert.equal(both.worstCasePicos, 1000n + guard.worstCasePicos);
+    assert.equal(both.guardrail, guard);
+  });
+
+  it("sums the units every assessment of a Converse or InvokeModel trace reports", () => {
+    const converse = { trace: { guardrail: { inputAssessment: { "gr-1": usage(2) }, outputAssessments: { "gr-1": [usage(1), usage(1)] } } } };
+    assert.deepEqual(reportedGuardrailUsage(guardrailTraceOf(converse)), {
+      contentPolicyUnits: 4, topicPolicyUnits: 4, wordPolicyUnits: 0, sensitiveInformationPolicyUnits: 0, contextualGroundingPolicyUnits: 0,
+    });
+    const invoke = { "amazon-bedrock-trace": { guardrail: { input: { "gr-1": usage(1) }, outputs: [{ "gr-1": usage(1) }] } } };
+    assert.equal(reportedGuardrailUsage(guardrailTraceOf(invoke))?.contentPolicyUnits, 2);
+    assert.equal(reportedGuardrailUsage({ inputAssessment: { "gr-1": { topicPolicy: {} } } }), undefined, "no usage in it");
+    assert.equal(reportedGuardrailUsage({ a: { invocationMetrics: { usage: { contentPolicyUnits: -1 } } } }), undefined, "a count that is no count");
+  });
+
+  it("charges the reported units at their policies' prices, saying so", () => {
+    const guard = attachedGuardrail("gr-1", 1, 100, PRICING);
+    const charge = attachedGuardrailCharge(guard, { inputAssessment: { "gr-1": usage(1) } }, 50);
+    // 1 content unit at $0.15 + 1 topic unit at $0.15 per 1,000.
+    assert.equal(charge.picos, 300_000_000n);
+    assert.equal(charge.estimated, false);
+    assert.match(charge.note, /the 2 policy units Bedrock reported/);
+  });
+
+  it("estimates from the text when no usage is reported, and says when that passes what was reserved", () => {
+    const guard = attachedGuardrail("gr-1", 1, 1, PRICING); // 1 input + 2 output units reserved
+    const fits = attachedGuardrailCharge(guard, undefined, 1500);
+    assert.equal(fits.picos, 3n * PER_UNIT);
+    assert.equal(fits.estimated, true);
+    assert.match(fits.note, /estimated from text \(1 input \+ 2 output/);
+    assert.doesNotMatch(fits.note, /above/);
+    const over = attachedGuardrailCharge(guard, undefined, 5000);
+    assert.equal(over.picos, 6n * PER_UNIT);
+    assert.match(over.note, /above the \$0\.0015 reserved for it/);
+    assert.equal(attachedGuardrailCharge(guard, undefined, 0).picos, PER_UNIT, "no answer text: the input alone");
+  });
+
+  it("measures a Converse answer's text", () => {
+    assert.equal(converseAnswerChars({ output: { message: { content: [{ text: "abc" }, { toolUse: { input: { a: 1 } } }] } } }), 3 + 7);
+    assert.equal(converseAnswerChars({}), 0);
+  });
+});
