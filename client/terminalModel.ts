@@ -97,18 +97,31 @@ export function whenDownNotice(routeTerminals: boolean, whenGatewayDown: WhenGat
       };
 }
 
+/** Debuggers that read a launched program's variables from `environment: [{ name, value }]` (the C/C++ extension's), not from an `env` object. */
+const ENVIRONMENT_LIST_DEBUGGERS = new Set(["cppdbg", "cppvsdbg"]);
+
 /**
- * A launch configuration with the routing variables merged into its `env` (its other variables
- * kept). `variables` as terminalVariables gives them; undefined adds nothing. A variable the
- * configuration sets itself is the user's choice and is kept, except
+ * A launch configuration with the routing variables added in the form its debugger reads: merged
+ * into its `env` object (its other variables kept), or appended to the C/C++ debuggers'
+ * `environment` list. `variables` as terminalVariables gives them; undefined adds nothing. A
+ * variable the configuration sets itself is the user's choice and is kept, except
  * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS next to the gateway's AWS endpoint: "true" there would make
  * AWS clients skip the gateway for a session that looks routed, so it is kept only beside the
  * configuration's own AWS endpoint.
  */
 export function routedDebugConfig<T extends object>(config: T, variables: Partial<Record<TerminalVariable, string | undefined>>): T {
-  const env = ((config as { env?: unknown }).env ?? {}) as object;
-  const own = (name: string) => Object.prototype.hasOwnProperty.call(env, name);
-  const added = TERMINAL_VARIABLES.filter((name) => variables[name] && (!own(name) || (name === IGNORE_ENDPOINTS_VARIABLE && !own(ENDPOINT_VARIABLES[0]))));
+  const wanted = TERMINAL_VARIABLES.filter((name) => variables[name]);
+  if (!wanted.length) return config;
+  const { type } = config as { type?: unknown };
+  const asList = typeof type === "string" && ENVIRONMENT_LIST_DEBUGGERS.has(type);
+  const current = (config as Record<string, unknown>)[asList ? "environment" : "env"] ?? (asList ? [] : {});
+  const nameOf = (entry: unknown): unknown => (typeof entry === "object" && entry !== null ? (entry as { name?: unknown }).name : undefined);
+  const own = new Set(asList ? (current as unknown[]).map(nameOf) : Object.keys(current as object));
+  const added = wanted.filter((name) => !own.has(name) || (name === IGNORE_ENDPOINTS_VARIABLE && !own.has(ENDPOINT_VARIABLES[0])));
   if (!added.length) return config;
-  return { ...config, env: { ...env, ...Object.fromEntries(added.map((name) => [name, variables[name]])) } };
+  if (asList) {
+    const kept = (current as unknown[]).filter((entry) => !added.includes(nameOf(entry) as TerminalVariable));
+    return { ...config, environment: [...kept, ...added.map((name) => ({ name, value: variables[name] }))] };
+  }
+  return { ...config, env: { ...(current as object), ...Object.fromEntries(added.map((name) => [name, variables[name]])) } };
 }

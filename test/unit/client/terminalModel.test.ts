@@ -158,6 +158,19 @@ describe("debug sessions", () => {
     assert.equal((own.env as Record<string, string>).AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, "true");
   });
 
+  it("gives the C/C++ debuggers the variables in the environment list they read, not in an env they ignore", () => {
+    const config = launch({ type: "cppdbg", name: "app", environment: [{ name: "STAGE", value: "dev" }, { name: "ANTHROPIC_BEDROCK_BASE_URL", value: "http://localhost:1" }] });
+    assert.equal("env" in config, false);
+    assert.deepEqual(config.environment, [
+      { name: "STAGE", value: "dev" },
+      { name: "ANTHROPIC_BEDROCK_BASE_URL", value: "http://localhost:1" },
+      { name: "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", value: GW },
+      { name: "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", value: "false" },
+    ]);
+    const ignoring = launch({ type: "cppvsdbg", name: "app", environment: [{ name: "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", value: "true" }] });
+    assert.deepEqual(ignoring.environment, Object.entries(routed).map(([name, value]) => ({ name, value })));
+  });
+
   it("adds nothing when routing gives no variables (routing off, or direct while the gateway is down)", () => {
     const none = terminalVariables({ ...base, routeTerminals: false, state: { state: "ready", url: GW, role: "leader" } });
     const config = { type: "node", name: "app", env: "anything" };
