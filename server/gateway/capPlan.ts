@@ -8,7 +8,7 @@ import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, invokeBodyFormat, withModelInPath } from "../metering/bodyRewrite";
-import { additionalFieldNames, isConverse, samplingFields, thinkingBudget, toolRequest, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import { adaptiveThinkingField, additionalFieldNames, isConverse, samplingFields, thinkingBudget, toolRequest, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { ProfileAnswer } from "../metering/profiles";
 import { parseModelId } from "../metering/modelId";
@@ -176,7 +176,8 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
  * Why a call's model-specific request fields cannot go to the downgrade's model, or undefined:
  * Converse hands `additionalModelRequestFields` to the model as they are, and a model of another
  * family refuses another's (Anthropic's thinking, top_k, anthropic_beta on Nova or Llama); an
- * extended-thinking budget (either operation) is refused by a Claude without extended thinking;
+ * extended-thinking budget (either operation) is refused by a Claude without extended thinking,
+ * adaptive thinking by a Claude before 4.6, the output beta by any Claude but 3.7 Sonnet;
  * temperature with top_p by a Claude that takes only one; tools by a model without tool use, and a
  * forced tool choice by one that does not take it. Such fields are never dropped: they change what
  * the caller asked for (which sampler, whether a tool must be called).
@@ -204,6 +205,13 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
     );
   }
   const target = to.baseModelId.toLowerCase();
+  const adaptive = adaptiveThinkingField(json, converse);
+  if (adaptive !== undefined && fieldFamily(to.baseModelId) === "Anthropic" && !ADAPTIVE_THINKING.test(target)) {
+    return (
+      `the request asks adaptive thinking (${adaptive} "adaptive"), which "${to.modelId}" does not support (Claude Opus and Sonnet 4.6 and later do), so Bedrock would refuse the call. ` +
+      `Turn thinking off for calls this cap may downgrade, or set downgradeTo to a model with adaptive thinking.`
+    );
+  }
   const beta = outputBeta(json, converse);
   if (beta !== undefined && fieldFamily(to.baseModelId) === "Anthropic" && !OUTPUT_BETA.test(target)) {
     return (
@@ -249,6 +257,12 @@ function outputBeta(json: JsonObject, converse: boolean): string | undefined {
 
 /** Claude models with extended thinking: 3.7 Sonnet, and the Sonnet, Opus and Haiku of generation 4 and later. */
 const EXTENDED_THINKING = /^anthropic\.claude-(?:3-7-|(?:sonnet|opus|haiku)-[4-9])/;
+
+/**
+ * Claude models with adaptive thinking (`thinking.type` "adaptive"): Opus and Sonnet 4.6, and every
+ * Claude after them; Claude 4.5 and earlier refuse it.
+ */
+const ADAPTIVE_THINKING = /^anthropic\.claude-(?:(?:sonnet|opus|haiku)-(?:4-[6-9]|[5-9]))/;
 
 /**
  * The Claude that takes Anthropic's output beta (`output-128k-2025-02-19`): 3.7 Sonnet only; Bedrock

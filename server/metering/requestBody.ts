@@ -785,6 +785,15 @@ export function thinkingBudget(body: JsonObject, converse: boolean): ThinkingBud
   return found;
 }
 
+/**
+ * Where a request asks Anthropic's adaptive thinking (`thinking: {type: "adaptive"}`, the model picks
+ * its own budget; Claude 4.6 and later), as the request names the field, or undefined.
+ */
+export function adaptiveThinkingField(body: JsonObject, converse: boolean): string | undefined {
+  const at = converse ? ["additionalModelRequestFields"] : [];
+  return stringAt(body, ...at, "thinking", "type") === "adaptive" ? [...at, "thinking", "type"].join(".") : undefined;
+}
+
 export function stringAt(value: Json | undefined, ...path: string[]): string | undefined {
   const v = valueAt(value, ...path);
   return typeof v === "string" ? v : undefined;

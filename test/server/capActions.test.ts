@@ -268,6 +268,23 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("adaptive thinking from Claude Sonnet 4.6 to Claude Haiku 4.5 (which has none): a 400 naming the field (Converse and InvokeModel), nothing forwarded; to a model with it, it goes", async () => {
+      const SONNET_46 = "anthropic.claude-sonnet-4-6";
+      await withHarness(toModel("to-haiku", HAIKU_45), async (h) => {
+        const why = /asks adaptive thinking \((?:additionalModelRequestFields\.)?thinking\.type "adaptive"\).*does not support/;
+        await assert.rejects(h.client.send(ask(SONNET_46, { additionalModelRequestFields: { thinking: { type: "adaptive" } } })), refused("to-haiku", SONNET_46, HAIKU_45, why));
+        const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 500, thinking: { type: "adaptive" }, messages: [{ role: "user", content: "hi" }] });
+        await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_46, body, contentType: "application/json" })), refused("to-haiku", SONNET_46, HAIKU_45, why));
+        assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+      });
+      const OPUS_47 = "anthropic.claude-opus-4-7";
+      await withHarness(toModel("to-opus", OPUS_47), async (h) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        await h.client.send(ask(SONNET_46, { additionalModelRequestFields: { thinking: { type: "adaptive" } } }));
+        assert.equal(h.fake.hits[0]!.modelId, OPUS_47);
+      });
+    });
+
     it("tools to a model without tool use (Llama 3 8B): a 400 naming toolConfig.tools, nothing forwarded", async () => {
       await withHarness(toModel("to-llama3", LLAMA3_8B), async (h) => {
         const toolConfig = { tools: [{ toolSpec: { name: "lookup", inputSchema: { json: { type: "object" } } } }] };
