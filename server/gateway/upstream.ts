@@ -1,8 +1,7 @@
 /** The hop to Bedrock (or the configured upstream): HTTP/1.1 with kept-alive connections. */
 import http from "node:http";
 import https from "node:https";
-import type { Duplex } from "node:stream";
-import type { TLSSocket } from "node:tls";
+import { httpsProxyAgent } from "../httpsProxy";
 import type { CallScope } from "./callScope";
 import type { UpstreamTarget } from "./sigv4";
 
@@ -22,149 +21,15 @@ const agents = {
 };
 
 /**
- * A corporate proxy, as HTTPS_PROXY / NO_PROXY name it (curl's and the AWS CLI's rules): HTTPS
- * upstreams are reached through a CONNECT tunnel, so TLS (and its certificate check) still runs
- * end to end with Bedrock. Loopback is never proxied; nor is a plain-HTTP upstream (a local
- * simulator or test double). Read once, as the environment of a running process does not change.
+ * A corporate proxy (HTTPS_PROXY / NO_PROXY): its rules and its CONNECT tunnel are the shared ones
+ * (server/httpsProxy.ts), which price updates, alerts and Cost Explorer use too.
  */
-interface ProxySettings {
-  proxy: URL | undefined;
-  /** Why HTTPS_PROXY cannot be used (every proxied call is refused, unsent, saying so). */
-  problem: string | undefined;
-  noProxy: string[];
-}
-let proxySettings: ProxySettings | undefined;
-
-/** Reads HTTPS_PROXY / NO_PROXY from `env` (the process's own by default; tests pass theirs). */
-export function configureUpstreamProxy(env: NodeJS.ProcessEnv = process.env): void {
-  const raw = (env.https_proxy ?? env.HTTPS_PROXY ?? "").trim();
-  const noProxy = (env.no_proxy ?? env.NO_PROXY ?? "").split(/[\s,]+/).map((e) => e.trim().toLowerCase()).filter(Boolean);
-  let proxy: URL | undefined;
-  let problem: string | undefined;
-  if (raw) {
-    try {
-      proxy = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
-      if (proxy.protocol !== "http:" && proxy.protocol !== "https:") problem = `HTTPS_PROXY uses ${proxy.protocol.slice(0, 16)}, but only http:// and https:// proxies are supported`;
-    } catch {
-      problem = "HTTPS_PROXY is not a URL (such as http://proxy.example.com:3128)";
-    }
-  }
-  proxySettings = { proxy: problem ? undefined : proxy, problem, noProxy };
-  tunnelAgents.clear();
-}
-
-/** The proxy URL's host only: its user name and password never reach a log or an answer. */
-const proxyName = (proxy: URL) => `${proxy.protocol}//${proxy.host}`;
-
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i;
-
-/** Whether NO_PROXY (entries `*`, `host`, `.domain`, `*.domain`, each optionally `:port`) exempts this host. */
-export function exemptFromProxy(hostname: string, port: number, noProxy: readonly string[]): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, "");
-  if (LOOPBACK.test(host)) return true;
-  return noProxy.some((entry) => {
-    if (entry === "*") return true;
-    const m = /^(.*?)(?::(\d+))?$/.exec(entry)!;
-    if (m[2] !== undefined && Number(m[2]) !== port) return false;
-    const name = m[1]!.replace(/^\*?\./, "").replace(/\.$/, "");
-    return name !== "" && (host === name || host.endsWith(`.${name}`));
-  });
-}
-
-/**
- * An HTTPS agent whose connections are CONNECT tunnels through the proxy. A socket is handed to
- * the request only once TLS with the upstream is established, so any failure before (the proxy
- * refusing, a certificate the proxy substituted) happens before a request byte could leave: the
- * call is known unsent and charged nothing.
- */
-class TunnelAgent extends https.Agent {
-  constructor(readonly proxy: URL) {
-    super(UPSTREAM_POOL);
-  }
-
-  override createConnection(options: http.ClientRequestArgs, done?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
-    const proxy = this.proxy;
-    const hostname = String(options.hostname ?? options.host);
-    const authority = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${options.port ?? 443}`;
-    const headers: Record<string, string> = { host: authority };
-    if (proxy.username || proxy.password) {
-      headers["proxy-authorization"] = `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString("base64")}`;
-    }
-    let settled = false;
-    let tunnel: Duplex | undefined;
-    // A proxy that takes the connection but never answers would hold the call forever (unsent, so free).
-    const timer = setTimeout(() => {
-      connect.destroy();
-      tunnel?.destroy();
-      fail(`no tunnel to ${authority} within ${TUNNEL_TIMEOUT_MS / 1000} s`);
-    }, TUNNEL_TIMEOUT_MS);
-    const fail = (message: string) => {
-      clearTimeout(timer);
-      if (settled) return;
-      settled = true;
-      // Node's agent takes an error alone here (no socket): the request then fails with it.
-      done?.(Object.assign(new Error(`through the proxy ${proxyName(proxy)} (HTTPS_PROXY): ${message}`), { code: "EPROXY" }), undefined as unknown as Duplex);
-    };
-    const refused = (res: http.IncomingMessage) =>
-      fail(
-        `the proxy answered ${res.statusCode} ${res.statusMessage ?? ""} to CONNECT ${authority}`.trim() +
-          (res.statusCode === 407
-            ? "; put its user name and password in HTTPS_PROXY (http://user:password@host:port)"
-            : `; if ${hostname} is to be reached without the proxy, name it in NO_PROXY`),
-      );
-    const connect = (proxy.protocol === "https:" ? https : http).request({
-      hostname: proxy.hostname.replace(/^\[|\]$/g, ""),
-      port: proxy.port || (proxy.protocol === "https:" ? 443 : 80),
-      method: "CONNECT",
-      path: authority,
-      headers,
-      agent: false,
-    });
-    connect.once("connect", (res, socket, head) => {
-      if (res.statusCode !== 200) {
-        socket.destroy();
-        return refused(res);
-      }
-      if (head.length > 0) socket.unshift(head);
-      const tls = super.createConnection({ ...options, socket } as never) as unknown as TLSSocket;
-      tunnel = tls;
-      const failed = (err: NodeJS.ErrnoException) => {
-        tls.destroy();
-        fail(`${err.code ?? err.name}: ${err.message}`);
-      };
-      tls.once("error", failed);
-      tls.once("secureConnect", () => {
-        tls.off("error", failed);
-        clearTimeout(timer);
-        if (settled) return void tls.destroy();
-        settled = true;
-        done?.(null, tls);
-      });
-    });
-    connect.once("error", (err: NodeJS.ErrnoException) => fail(`${err.code ?? err.name}: ${err.message}`));
-    // A refusal (407, 403, 502 …) is an ordinary response, not a 'connect'.
-    connect.once("response", (res) => {
-      res.resume();
-      refused(res);
-    });
-    connect.end();
-    return undefined;
-  }
-}
-const tunnelAgents = new Map<string, TunnelAgent>();
-/** The proxy's answer to CONNECT and the TLS handshake through it, together. */
-const TUNNEL_TIMEOUT_MS = 30_000;
+export { configureHttpsProxy as configureUpstreamProxy, exemptFromProxy } from "../httpsProxy";
 
 /** The agent for a call to `target`, or why it cannot be sent (a broken HTTPS_PROXY: fail closed, not direct). */
 function agentFor(target: UpstreamTarget): http.Agent | string {
   if (target.protocol !== "https:") return agents["http:"];
-  if (!proxySettings) configureUpstreamProxy();
-  const { proxy, problem, noProxy } = proxySettings!;
-  if ((!proxy && !problem) || exemptFromProxy(target.hostname, target.port, noProxy)) return agents["https:"];
-  if (problem) return `${problem}; fix it, or name ${target.hostname} in NO_PROXY to reach it directly`;
-  let agent = tunnelAgents.get(proxy!.href);
-  if (!agent) tunnelAgents.set(proxy!.href, (agent = new TunnelAgent(proxy!)));
-  return agent;
+  return httpsProxyAgent(target.hostname, target.port, UPSTREAM_POOL) ?? agents["https:"];
 }
 
 /** Targets by endpoint (or region): parsing a URL on every call cost ~1 % of the gateway's CPU. A few entries in practice; bounded. */
