@@ -171,6 +171,13 @@ describe("debug sessions", () => {
     assert.deepEqual(ignoring.environment, Object.entries(routed).map(([name, value]) => ({ name, value })));
   });
 
+  it("refuses, saying how to fix it, a launch configuration whose env cannot take the variables, instead of crashing or starting unrouted", () => {
+    for (const env of ["STAGE=dev", ["STAGE=dev"], 3]) {
+      assert.throws(() => launch({ type: "node", name: "app", env }), /launch configuration "app" has an "env" that is not an object.*routeTerminals/, JSON.stringify(env));
+    }
+    assert.throws(() => launch({ type: "cppdbg", name: "app", environment: { STAGE: "dev" } }), /"environment" that is not a list/);
+  });
+
   it("adds nothing when routing gives no variables (routing off, or direct while the gateway is down)", () => {
     const none = terminalVariables({ ...base, routeTerminals: false, state: { state: "ready", url: GW, role: "leader" } });
     const config = { type: "node", name: "app", env: "anything" };
