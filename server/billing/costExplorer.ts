@@ -3,10 +3,12 @@
  * Explorer GetCostAndUsage, DAILY, UnblendedCost, record type Usage: no credits, refunds or tax),
  * under the services the table names and those Cost Explorer lists for Bedrock, with the user's
  * credentials. The endpoint
- * follows the SDK's rules (AWS_ENDPOINT_URL_COST_EXPLORER for tests). The bill lags about a day.
+ * follows the SDK's rules (AWS_ENDPOINT_URL_COST_EXPLORER for tests); HTTPS goes through HTTPS_PROXY
+ * as model calls do. The bill lags about a day.
  */
 import { CostExplorerClient, GetCostAndUsageCommand, GetDimensionValuesCommand } from "@aws-sdk/client-cost-explorer";
 import type { CredentialSource } from "../credentials";
+import { OutboundHttpsAgent } from "../httpsProxy";
 import { isBedrockService, type BillRow } from "./reconcile";
 
 /** Cost Explorer's API is served from us-east-1. */
@@ -43,7 +45,7 @@ async function billedBedrockServices(client: CostExplorerClient, period: { Start
 }
 
 export async function fetchBedrockBill(month: string, services: string[], credentials: CredentialSource, now = new Date()): Promise<BillRow[]> {
-  const client = new CostExplorerClient({ region: COST_EXPLORER_REGION, credentials, maxAttempts: 3 });
+  const client = new CostExplorerClient({ region: COST_EXPLORER_REGION, credentials, maxAttempts: 3, requestHandler: { httpsAgent: new OutboundHttpsAgent() } });
   const rows: BillRow[] = [];
   try {
     const period = monthPeriod(month, now);

@@ -3,11 +3,15 @@
  * and Teams incoming webhooks both accept) and an Amazon SNS topic (Publish with the gateway's own
  * credentials, in the ARN's region; the SDK honours AWS_ENDPOINT_URL_SNS). Each send throws on
  * failure; retries are the dispatcher's (server/policy/alerts.ts), so the SNS client makes one attempt.
+ * Both go through HTTPS_PROXY / NO_PROXY as model calls do (never around a broken one).
  */
 import { createHash } from "node:crypto";
+import http from "node:http";
+import https from "node:https";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import type { AwsCredentialIdentity } from "@smithy/types";
 import { SNS_TOPIC_ARN } from "../config/schema";
+import { OutboundHttpsAgent } from "../httpsProxy";
 import type { AlertChannelName, AlertMessage } from "./alertJournal";
 
 /** How long one delivery may take before it counts as failed. */
@@ -27,22 +31,49 @@ export function webhookBody(alert: AlertMessage): { text: string } {
 }
 
 export function webhookChannel(url: string): AlertChannel {
+  // node:https rather than fetch, which takes no agent and so could not go through HTTPS_PROXY.
+  // A connection per alert: alerts are rare, and a kept-alive one the receiver has since closed would fail the next.
+  const agent = new OutboundHttpsAgent({ keepAlive: false });
   return {
     name: "webhook",
     target: url,
     async send(alert, signal) {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(webhookBody(alert)),
-        redirect: "error", // the configured URL is where alerts go, nowhere else
-        signal: AbortSignal.any([signal, AbortSignal.timeout(SEND_TIMEOUT_MS)]),
-      });
-      await res.body?.cancel();
-      if (!res.ok) throw new Error(`the webhook answered HTTP ${res.status}`);
+      const status = await postJson(url, JSON.stringify(webhookBody(alert)), agent, AbortSignal.any([signal, AbortSignal.timeout(SEND_TIMEOUT_MS)]));
+      // A redirect is not followed: the configured URL is where alerts go, nowhere else.
+      if (status >= 300 && status < 400) throw new Error(`the webhook answered HTTP ${status} (a redirect, not followed: alerts go to the configured URL only)`);
+      if (status < 200 || status >= 300) throw new Error(`the webhook answered HTTP ${status}`);
     },
-    close() {},
+    close() {
+      agent.destroy();
+    },
   };
+}
+
+/** POSTs `body` to `url` and resolves with the answer's status (its body is discarded). */
+function postJson(url: string, body: string, agent: https.Agent, signal: AbortSignal): Promise<number> {
+  const target = new URL(url);
+  const transport = target.protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = transport.request(
+      target,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        // http:// is only ever loopback (the settings allow no other), which is never proxied.
+        ...(target.protocol === "https:" ? { agent } : {}),
+        signal,
+      },
+      (res) => {
+        res.resume();
+        res.on("error", () => undefined);
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on("error", (err: NodeJS.ErrnoException) =>
+      reject(new Error(`the webhook could not be reached: ${err.name === "AbortError" ? (signal.reason instanceof Error ? signal.reason.message : "aborted") : `${err.code ?? err.name}: ${err.message}`}`)),
+    );
+    req.end(body);
+  });
 }
 
 /** The SNS Subject: ASCII, one line, at most 100 characters. */
@@ -72,7 +103,7 @@ export function snsChannel(topicArn: string, credentials: () => Promise<AwsCrede
   if (!match) throw new Error(`alertSnsTopicArn: ${topicArn} is not an SNS topic ARN`);
   const region = match[2]!;
   const fifo = topicArn.endsWith(".fifo");
-  const client = new SNSClient({ region, credentials, maxAttempts: 1 });
+  const client = new SNSClient({ region, credentials, maxAttempts: 1, requestHandler: { httpsAgent: new OutboundHttpsAgent() } });
   return {
     name: "sns",
     target: topicArn,

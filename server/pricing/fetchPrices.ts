@@ -1,10 +1,12 @@
 /**
  * Adapter: fetches Bedrock's on-demand token prices for one region from the AWS Price List API
  * (GetProducts, services AmazonBedrock and AmazonBedrockFoundationModels) with the user's
- * credentials. The endpoint follows the SDK's rules (AWS_ENDPOINT_URL_PRICING for tests).
+ * credentials. The endpoint follows the SDK's rules (AWS_ENDPOINT_URL_PRICING for tests); HTTPS goes
+ * through HTTPS_PROXY as model calls do.
  */
 import { GetProductsCommand, PricingClient } from "@aws-sdk/client-pricing";
 import type { CredentialSource } from "../credentials";
+import { OutboundHttpsAgent } from "../httpsProxy";
 import { isSkipped, parsePriceListItem, PRICE_LIST_SERVICE_CODES, type PriceListEntry, type SkippedEntry } from "./priceList";
 
 /** The Price List API answers from us-east-1 (whatever region's prices are asked for). */
@@ -13,7 +15,7 @@ const PRICING_API_REGION = "us-east-1";
 const MAX_PAGES = 200;
 
 export async function fetchBedrockPrices(region: string, credentials: CredentialSource): Promise<{ entries: PriceListEntry[]; skipped: SkippedEntry[] }> {
-  const client = new PricingClient({ region: PRICING_API_REGION, credentials, maxAttempts: 3 });
+  const client = new PricingClient({ region: PRICING_API_REGION, credentials, maxAttempts: 3, requestHandler: { httpsAgent: new OutboundHttpsAgent() } });
   const entries: PriceListEntry[] = [];
   const skipped: SkippedEntry[] = [];
   try {

@@ -1,6 +1,9 @@
 /** The SNS alert channel against a local fake of SNS that checks what real SNS checks of a Publish. */
 import assert from "node:assert/strict";
-import { snsChannel } from "../../../server/policy/alertChannels";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { snsChannel, webhookChannel } from "../../../server/policy/alertChannels";
 import type { AlertMessage } from "../../../server/policy/alertJournal";
 import type { FakeCredentials } from "../../support/fakeBedrock";
 import { FakeSns } from "../../support/fakeSns";
@@ -51,5 +54,26 @@ describe("SNS alert channel", function () {
     assert.equal(groups[0], "pro-day@%E6%9D%8E%E9%9B%B7", "readable where it can be");
     assert.equal(groups[4], "daily", "an ASCII cap id is its own group, as before");
     assert.equal(sns.publishes[0]!.params.Message, alertFor("pro-day@李雷").text, "the message keeps the name");
+  });
+});
+
+describe("webhook alert channel", () => {
+  it("a webhook that answers with a redirect is not followed: the alert goes to the configured URL only, and the send fails saying why", async () => {
+    let elsewhere = 0;
+    const other = createServer((_req, res) => {
+      elsewhere++;
+      res.end();
+    }).listen(0, "127.0.0.1");
+    const hook = createServer((_req, res) => res.writeHead(302, { location: `http://127.0.0.1:${(other.address() as AddressInfo).port}/` }).end()).listen(0, "127.0.0.1");
+    await Promise.all([once(other, "listening"), once(hook, "listening")]);
+    const channel = webhookChannel(`http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`);
+    try {
+      await assert.rejects(channel.send(alertFor("daily"), new AbortController().signal), /the webhook answered HTTP 302 \(a redirect, not followed/);
+      assert.equal(elsewhere, 0);
+    } finally {
+      channel.close();
+      hook.close();
+      other.close();
+    }
   });
 });
