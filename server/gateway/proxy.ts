@@ -225,8 +225,8 @@ interface Attached {
   pricing: GuardrailPricing;
 }
 
-/** The operations whose attached guardrail is priced (the others are forwarded with it unpriced, as documented). */
-const ATTACHED_GUARDRAIL_OPERATIONS: ReadonlySet<Operation> = new Set<Operation>(["Converse", "ConverseStream"]);
+/** The operations that can name a guardrail: Converse in its body (guardrailConfig), InvokeModel in its headers. */
+const ATTACHED_GUARDRAIL_OPERATIONS: ReadonlySet<Operation> = new Set<Operation>(["Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"]);
 
 async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { kind: "model" }>, operation: MeteredOperation, json: JsonObject, region: string, body: Buffer, attached?: Attached): Promise<void> {
   const { ctx, req, res, scope } = x;

@@ -1,12 +1,14 @@
 /**
- * A guardrail attached to a Converse / ConverseStream call, priced when guardrailPricing is set:
+ * A guardrail attached to a model call (Converse's guardrailConfig, InvokeModel's guardrail header), priced when guardrailPricing is set:
  * reserved with the model's worst case, charged at the units Bedrock's trace reports (else at the
  * text it evaluated), through the real AWS SDK against the fake Bedrock.
  */
 import assert from "node:assert/strict";
-import { ConverseCommand, ConverseStreamCommand, type ConverseCommandInput } from "@aws-sdk/client-bedrock-runtime";
+import {
+  ConverseCommand, ConverseStreamCommand, InvokeModelCommand, InvokeModelWithResponseStreamCommand, type ConverseCommandInput,
+} from "@aws-sdk/client-bedrock-runtime";
 import { API_PATHS, TOKEN_HEADER, type CallsResponse } from "../../server/protocol";
-import { SONNET_45, startHarness, type Harness } from "../support/harness";
+import { anthropicBody, SONNET_45, startHarness, type Harness } from "../support/harness";
 
 const calls = async (h: Harness) =>
   ((await (await fetch(`${h.gateway.url}${API_PATHS.calls}?limit=1000`, { headers: { [TOKEN_HEADER]: h.gateway.api.token() } })).json()) as CallsResponse).calls;
@@ -101,5 +103,63 @@ describe("gateway: a guardrail attached to Converse, priced", function () {
     const [call] = await calls(h);
     assert.equal(call!.costPicos, String(modelCost(10, 20)));
     assert.equal(call!.message, undefined);
+  });
+});
+
+describe("gateway: a guardrail attached to InvokeModel (X-Amzn-Bedrock-GuardrailIdentifier), priced", function () {
+  let h: Harness;
+  afterEach(() => h?.close());
+  const invoke = (trace: boolean, maxTokens = 100) => ({
+    modelId: SONNET_45,
+    body: anthropicBody("Is this fine?", maxTokens),
+    guardrailIdentifier: "gr-2",
+    guardrailVersion: "1",
+    ...(trace ? { trace: "ENABLED" as const } : {}),
+  });
+
+  it("charges the units amazon-bedrock-trace reports on top of the model's tokens", async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 1 }], guardrailPricing: PRICING });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+    const out = await h.client.send(new InvokeModelCommand(invoke(true)));
+    assert.ok(JSON.parse(Buffer.from(out.body).toString("utf8"))["amazon-bedrock-trace"], "the trace reaches the caller");
+    const [call] = await calls(h);
+    assert.equal(call!.costPicos, String(modelCost(10, 20) + 2n * PER_UNIT));
+    assert.match(call!.message ?? "", /guardrail gr-2: charged \$0\.001 for the 8 policy units Bedrock reported/);
+  });
+
+  it("charges from the request and answer text when no trace is asked, and says so", async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 1 }], guardrailPricing: PRICING });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+    await h.client.send(new InvokeModelCommand(invoke(false)));
+    const [call] = await calls(h);
+    // The request body and the answer body are each under 1,000 characters: one unit each.
+    assert.equal(call!.costPicos, String(modelCost(10, 20) + 2n * PER_UNIT));
+    assert.match(call!.message ?? "", /estimated from text \(1 input \+ 1 output/);
+  });
+
+  it("prices InvokeModelWithResponseStream's guardrail from the trace in its last chunk", async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 1 }], guardrailPricing: PRICING });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+    const out = await h.client.send(new InvokeModelWithResponseStreamCommand(invoke(true)));
+    for await (const _ of out.body!) void _;
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "ok");
+    assert.equal(call!.costPicos, String(modelCost(10, 20) + 2n * PER_UNIT));
+    assert.match(call!.message ?? "", /Bedrock reported/);
+  });
+
+  it("refuses, unsent, a call whose guardrail would take it past a cap the model alone fits", async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 0.005 }], guardrailPricing: PRICING });
+    const err = await h.client.send(new InvokeModelCommand(invoke(true))).catch((e: Error) => e);
+    assert.equal((err as Error).name, "ServiceQuotaExceededException");
+    assert.equal(h.fake.hits.length, 0);
+  });
+
+  it("forwards the guardrail unpriced when guardrailPricing is unset, as before", async () => {
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 0.005 }] });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+    await h.client.send(new InvokeModelCommand(invoke(true)));
+    const [call] = await calls(h);
+    assert.equal(call!.costPicos, String(modelCost(10, 20)));
   });
 });

@@ -347,7 +347,9 @@ export class FakeBedrock {
 
     if (streaming) {
       const frames =
-        operation === "ConverseStream" ? converseStreamFrames(usage, ok, started, body) : invokeStreamFrames(modelId, usage, ok, started);
+        operation === "ConverseStream"
+          ? converseStreamFrames(usage, ok, started, body)
+          : invokeStreamFrames(modelId, usage, ok, started, invokeGuardrail(headers, body, Array.from({ length: Math.max(0, ok.chunks ?? 3) }, (_, i) => deltaText(i)).join("")));
       const respHeaders: Record<string, string> = {
         ...baseHeaders("application/vnd.amazon.eventstream"),
       };
@@ -359,7 +361,7 @@ export class FakeBedrock {
       return;
     }
 
-    const { contentType, payload, extraHeaders } = this.unaryResponse(operation, modelId, usage, ok, body, started);
+    const { contentType, payload, extraHeaders } = this.unaryResponse(operation, modelId, usage, ok, body, started, headers);
     const respHeaders = { ...baseHeaders(contentType), ...extraHeaders, "Content-Length": String(payload.length) };
     if (behavior.kind === "drop") {
       // Non-stream "mid-stream" drop: headers and part of the body, then a dead socket.
@@ -428,6 +430,7 @@ export class FakeBedrock {
     ok: OkBehavior,
     body: Buffer,
     started: number,
+    requestHeaders: Record<string, string> = {},
   ): { contentType: string; payload: Buffer; extraHeaders: Record<string, string> } {
     const extraHeaders: Record<string, string> = {};
     const latency = Math.max(1, Date.now() - started);
@@ -435,6 +438,8 @@ export class FakeBedrock {
     switch (operation) {
       case "InvokeModel": {
         json = invokeModelBody(modelId, usage);
+        const guardrail = invokeGuardrail(requestHeaders, body, replyText(usage.output));
+        if (guardrail) Object.assign(json as Record<string, unknown>, guardrail);
         if (ok.usageInHeaders !== false) {
           extraHeaders["X-Amzn-Bedrock-Input-Token-Count"] = String(usage.input);
           extraHeaders["X-Amzn-Bedrock-Output-Token-Count"] = String(usage.output);
@@ -926,7 +931,8 @@ function chunkFrame(modelJson: unknown): Frame {
  * InvokeModelWithResponseStream frames for the model's family. Metrics in the last chunk are
  * computed at build time (frames are built before writing), which is close enough for tests.
  */
-function invokeStreamFrames(modelId: string, u: Usage, ok: OkBehavior, started: number): Frame[] {
+/** `guardrail`: what the last chunk carries when the request names a guardrail (its action, and its trace when enabled). */
+function invokeStreamFrames(modelId: string, u: Usage, ok: OkBehavior, started: number, guardrail?: Record<string, unknown>): Frame[] {
   const n = Math.max(0, ok.chunks ?? 3);
   const firstByte = Date.now();
   const frames: Frame[] = [];
@@ -992,7 +998,7 @@ function invokeStreamFrames(modelId: string, u: Usage, ok: OkBehavior, started: 
   for (let i = 0; i < n; i++) frames.push(chunkFrame({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: deltaText(i) } }));
   frames.push(chunkFrame({ type: "content_block_stop", index: 0 }));
   frames.push(chunkFrame({ type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: u.output } }));
-  frames.push(chunkFrame({ type: "message_stop", "amazon-bedrock-invocationMetrics": invocationMetrics(u, started, firstByte) }));
+  frames.push(chunkFrame({ type: "message_stop", "amazon-bedrock-invocationMetrics": invocationMetrics(u, started, firstByte), ...guardrail }));
   return frames;
 }
 
@@ -1042,28 +1048,56 @@ function converseGuardrailTrace(body: Buffer, outputText: string): Record<string
     if (typeof b.text === "string") inputChars += b.text.length;
     else if (isRecord(b.guardContent) && isRecord(b.guardContent.text) && typeof b.guardContent.text.text === "string") inputChars += b.guardContent.text.text.length;
   }
-  const assessment = (chars: number) => {
-    const units = Math.max(1, Math.ceil(chars / 1000));
-    return {
-      invocationMetrics: {
-        guardrailProcessingLatency: 42,
-        usage: {
-          topicPolicyUnits: units,
-          contentPolicyUnits: units,
-          wordPolicyUnits: units,
-          sensitiveInformationPolicyUnits: units,
-          sensitiveInformationPolicyFreeUnits: 0,
-          contextualGroundingPolicyUnits: 0,
-        },
-        guardrailCoverage: { textCharacters: { guarded: chars, total: chars } },
-      },
-    };
-  };
   return {
     modelOutput: [],
-    inputAssessment: { [id]: assessment(inputChars) },
-    outputAssessments: { [id]: [assessment(outputText.length)] },
+    inputAssessment: { [id]: guardrailAssessment(inputChars) },
+    outputAssessments: { [id]: [guardrailAssessment(outputText.length)] },
   };
+}
+
+/** One guardrail assessment's invocation metrics: each of four policies one unit per 1,000 characters evaluated. */
+function guardrailAssessment(chars: number): Record<string, unknown> {
+  const units = Math.max(1, Math.ceil(chars / 1000));
+  return {
+    invocationMetrics: {
+      guardrailProcessingLatency: 42,
+      usage: {
+        topicPolicyUnits: units,
+        contentPolicyUnits: units,
+        wordPolicyUnits: units,
+        sensitiveInformationPolicyUnits: units,
+        sensitiveInformationPolicyFreeUnits: 0,
+        contextualGroundingPolicyUnits: 0,
+      },
+      guardrailCoverage: { textCharacters: { guarded: chars, total: chars } },
+    },
+  };
+}
+
+/**
+ * What InvokeModel's answer (or its stream's last chunk) adds when the request names a guardrail in
+ * X-Amzn-Bedrock-GuardrailIdentifier: `amazon-bedrock-guardrailAction`, and with X-Amzn-Bedrock-Trace
+ * ENABLED its `amazon-bedrock-trace.guardrail` (input keyed by the guardrail id; outputs a list of
+ * those), each assessment with its invocationMetrics.usage. The input evaluated: the messages' text.
+ */
+function invokeGuardrail(headers: Record<string, string>, body: Buffer, outputText: string): Record<string, unknown> | undefined {
+  const id = headers["x-amzn-bedrock-guardrailidentifier"];
+  if (!id) return undefined;
+  const action = { "amazon-bedrock-guardrailAction": "NONE" };
+  if (!/^enabled/i.test(headers["x-amzn-bedrock-trace"] ?? "")) return action;
+  let inputChars = 0;
+  try {
+    const json: unknown = JSON.parse(body.toString("utf8"));
+    const messages = isRecord(json) && Array.isArray(json.messages) ? json.messages : [];
+    for (const m of messages) {
+      if (!isRecord(m)) continue;
+      if (typeof m.content === "string") inputChars += m.content.length;
+      else if (Array.isArray(m.content)) for (const b of m.content) if (isRecord(b) && typeof b.text === "string") inputChars += b.text.length;
+    }
+  } catch {
+    inputChars = body.length;
+  }
+  return { ...action, "amazon-bedrock-trace": { guardrail: { input: { [id]: guardrailAssessment(inputChars) }, outputs: [{ [id]: guardrailAssessment(outputText.length) }] } } };
 }
 
 // -----------------------------------------------------------------------------------------
