@@ -102,36 +102,41 @@ const ENVIRONMENT_LIST_DEBUGGERS = new Set(["cppdbg", "cppvsdbg"]);
 
 /**
  * A launch configuration with the routing variables added in the form its debugger reads: merged
- * into its `env` object (its other variables kept), or appended to the C/C++ debuggers'
- * `environment` list. `variables` as terminalVariables gives them; undefined adds nothing. A
- * variable the configuration sets itself is the user's choice and is kept, except
- * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS next to the gateway's AWS endpoint: "true" there would make
- * AWS clients skip the gateway for a session that looks routed, so it is kept only beside the
- * configuration's own AWS endpoint. An `env` or `environment` of another shape cannot take the
- * variables: the session is refused (it does not start) with an error saying how to fix it.
+ * into its `env` object (its other variables kept), appended to an `env` list of "NAME=value"
+ * strings (lldb-dap's form), or to the C/C++ debuggers' `environment` list. `variables` as
+ * terminalVariables gives them; undefined adds nothing. A variable the configuration sets itself
+ * is the user's choice and is kept, except AWS_IGNORE_CONFIGURED_ENDPOINT_URLS next to the
+ * gateway's AWS endpoint: "true" there would make AWS clients skip the gateway for a session that
+ * looks routed, so it is kept only beside the configuration's own AWS endpoint. An `env` or
+ * `environment` of another shape cannot take the variables: the session is refused (it does not
+ * start) with an error saying how to fix it.
  */
 export function routedDebugConfig<T extends object>(config: T, variables: Partial<Record<TerminalVariable, string | undefined>>): T {
   const wanted = TERMINAL_VARIABLES.filter((name) => variables[name]);
   if (!wanted.length) return config;
   const { type } = config as { type?: unknown };
-  const asList = typeof type === "string" && ENVIRONMENT_LIST_DEBUGGERS.has(type);
-  const key = asList ? "environment" : "env";
-  const current = (config as Record<string, unknown>)[key] ?? (asList ? [] : {});
-  if (asList ? !Array.isArray(current) : typeof current !== "object" || Array.isArray(current)) {
-    const form = asList ? 'a list of { "name": …, "value": … }' : 'an object of variables ({ "NAME": "value" })';
+  const pairs = typeof type === "string" && ENVIRONMENT_LIST_DEBUGGERS.has(type);
+  const key = pairs ? "environment" : "env";
+  const current = (config as Record<string, unknown>)[key] ?? (pairs ? [] : {});
+  const strings = !pairs && Array.isArray(current) && current.every((entry) => typeof entry === "string");
+  const list = Array.isArray(current) ? (current as unknown[]) : undefined;
+  if (pairs ? !list : typeof current !== "object" || (list && !strings)) {
+    const form = pairs ? 'a list of { "name": …, "value": … }' : 'an object of variables ({ "NAME": "value" })';
     const label = JSON.stringify(String((config as { name?: unknown }).name ?? type ?? ""));
     throw new Error(
       `Bedrock Budget: the launch configuration ${label} has an "${key}" that is not ${form}, so its Bedrock calls cannot be routed through the gateway. ` +
         `Make "${key}" ${form}, or turn bedrockBudget.routeTerminals off to start it unrouted.`,
     );
   }
-  const nameOf = (entry: unknown): unknown => (typeof entry === "object" && entry !== null ? (entry as { name?: unknown }).name : undefined);
-  const own = new Set(asList ? (current as unknown[]).map(nameOf) : Object.keys(current as object));
+  const nameOf = (entry: unknown): unknown =>
+    strings ? (entry as string).split("=", 1)[0] : typeof entry === "object" && entry !== null ? (entry as { name?: unknown }).name : undefined;
+  const own = new Set(list ? list.map(nameOf) : Object.keys(current as object));
   const added = wanted.filter((name) => !own.has(name) || (name === IGNORE_ENDPOINTS_VARIABLE && !own.has(ENDPOINT_VARIABLES[0])));
   if (!added.length) return config;
-  if (asList) {
-    const kept = (current as unknown[]).filter((entry) => !added.includes(nameOf(entry) as TerminalVariable));
-    return { ...config, environment: [...kept, ...added.map((name) => ({ name, value: variables[name] }))] };
+  if (list) {
+    const kept = list.filter((entry) => !added.includes(nameOf(entry) as TerminalVariable));
+    const entries = added.map((name) => (strings ? `${name}=${variables[name]}` : { name, value: variables[name] }));
+    return { ...config, [key]: [...kept, ...entries] };
   }
   return { ...config, env: { ...(current as object), ...Object.fromEntries(added.map((name) => [name, variables[name]])) } };
 }

@@ -171,8 +171,13 @@ describe("debug sessions", () => {
     assert.deepEqual(ignoring.environment, Object.entries(routed).map(([name, value]) => ({ name, value })));
   });
 
+  it("gives a debugger whose env is a list of NAME=value strings (lldb-dap) the variables in that form, instead of refusing the session", () => {
+    const config = launch({ type: "lldb-dap", name: "app", env: ["STAGE=dev", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true", "ANTHROPIC_BEDROCK_BASE_URL=http://localhost:1"] });
+    assert.deepEqual(config.env, ["STAGE=dev", "ANTHROPIC_BEDROCK_BASE_URL=http://localhost:1", `AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${GW}`, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false"]);
+  });
+
   it("refuses, saying how to fix it, a launch configuration whose env cannot take the variables, instead of crashing or starting unrouted", () => {
-    for (const env of ["STAGE=dev", ["STAGE=dev"], 3]) {
+    for (const env of ["STAGE=dev", [{ STAGE: "dev" }], 3]) {
       assert.throws(() => launch({ type: "node", name: "app", env }), /launch configuration "app" has an "env" that is not an object.*routeTerminals/, JSON.stringify(env));
     }
     assert.throws(() => launch({ type: "cppdbg", name: "app", environment: { STAGE: "dev" } }), /"environment" that is not a list/);
