@@ -233,6 +233,12 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
       `Set downgradeTo to a model with tool use (Claude 3 and later, Amazon Nova, Llama 3.1 and later, Mistral Large, Command R), or keep tool calls out of this cap.`
     );
   }
+  if (tools.tools && operation === "ConverseStream" && NO_STREAMING_TOOL_USE.test(target)) {
+    return (
+      `the request offers tools (${tools.tools}) in a stream, and "${to.modelId}" takes tools only in Converse, not ConverseStream, so Bedrock would refuse the call. ` +
+      `Set downgradeTo to a model with streaming tool use (Claude 3 and later, Amazon Nova, Command R), or call Converse for tool calls this cap may downgrade.`
+    );
+  }
   // A family the gateway cannot tell is left to Bedrock: tool choice is Converse's own field, not a provider's.
   if (tools.forced && fieldFamily(to.baseModelId) !== undefined && !takesToolChoice(target, tools.forced.form)) {
     const takers = tools.forced.form === "any" ? "Claude 3 and later, Amazon Nova and Mistral Large" : "Claude 3 and later and Amazon Nova";
@@ -279,10 +285,16 @@ const ONE_SAMPLER = /^anthropic\.claude-(?:opus-4-1|(?:sonnet|opus|haiku)-(?:4-[
 
 /**
  * Models Bedrock documents without tool use (Converse's supported-models table): Titan Text, Claude 2.x
- * and Instant, Llama 2 and 3 (3.1 and later have it), Mistral 7B and Mixtral, Cohere Command (text),
- * AI21 Jurassic-2 and Jamba-Instruct.
+ * and Instant, Llama 2, 3 and 3.2 1B/3B (3.1, 3.2 11B/90B and later have it), Mistral 7B and Mixtral,
+ * Cohere Command (text), AI21 Jurassic-2 and Jamba-Instruct.
  */
-const NO_TOOL_USE = /^(?:amazon\.titan-text|anthropic\.claude-(?:v2|instant-v1)|meta\.llama(?:2|3-(?:8b|70b))-|mistral\.(?:mistral-7b|mixtral-8x7b)|cohere\.command-(?:text|light-text)|ai21\.(?:j2|jamba-instruct))/;
+const NO_TOOL_USE = /^(?:amazon\.titan-text|anthropic\.claude-(?:v2|instant-v1)|meta\.llama(?:2|3-(?:8b|70b)|3-2-(?:1b|3b))-|mistral\.(?:mistral-7b|mixtral-8x7b)|cohere\.command-(?:text|light-text)|ai21\.(?:j2|jamba-instruct))/;
+
+/**
+ * Models with tool use but not in a stream (the same table's "streaming tool use"; Bedrock answers
+ * ConverseStream "doesn't support tool use in streaming mode"): Llama 3.1, 3.2 11B/90B and 3.3, Mistral Large (2402, 2407).
+ */
+const NO_STREAMING_TOOL_USE = /^(?:meta\.llama3-(?:1-|2-(?:11b|90b)-|3-)|mistral\.mistral-large-(?:2402|2407))/;
 
 /**
  * Whether a model takes a forced tool choice (Bedrock's ToolChoice reference, Amazon Nova's user

@@ -293,6 +293,25 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("tools in ConverseStream to Llama 3.1 (tool use only unstreamed): a 400 saying so, nothing forwarded; in Converse they go; tools to Llama 3.2 1B (none): refused", async () => {
+      const toolConfig = { tools: [{ toolSpec: { name: "lookup", inputSchema: { json: { type: "object" } } } }] };
+      await withHarness(toModel("to-llama31", LLAMA31_8B), async (h) => {
+        await assert.rejects(
+          h.client.send(new ConverseStreamCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "hi" }] }], inferenceConfig: { maxTokens: 500 }, toolConfig })),
+          refused("to-llama31", SONNET_45, LLAMA31_8B, /offers tools \(toolConfig\.tools\) in a stream.*only in Converse, not ConverseStream/),
+        );
+        assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        await h.client.send(ask(SONNET_45, { toolConfig }));
+        assert.equal(h.fake.hits[0]!.modelId, LLAMA31_8B, "unstreamed, Llama 3.1 takes the tools");
+      });
+      const LLAMA32_1B = "meta.llama3-2-1b-instruct-v1:0";
+      await withHarness(toModel("to-llama32", LLAMA32_1B), async (h) => {
+        await assert.rejects(h.client.send(ask(SONNET_45, { toolConfig })), refused("to-llama32", SONNET_45, LLAMA32_1B, /has no tool use/));
+        assert.equal(h.fake.hits.length, 0);
+      });
+    });
+
     it("a forced tool choice (any) to Llama 3.1, which does not take one: a 400 naming it; to Nova, which does, it goes", async () => {
       const toolConfig = { tools: [{ toolSpec: { name: "lookup", inputSchema: { json: { type: "object" } } } }], toolChoice: { any: {} } };
       await withHarness(toModel("to-llama31", LLAMA31_8B), async (h) => {
