@@ -205,6 +205,20 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
     );
   }
   const target = to.baseModelId.toLowerCase();
+  if (thinking !== undefined && ADAPTIVE_ONLY.test(target)) {
+    return (
+      `the request sets an extended-thinking budget (${thinking.field} ${thinking.tokens}), which "${to.modelId}" does not take (it thinks adaptively only: thinking.type "adaptive"), so Bedrock would refuse the call. ` +
+      `Turn thinking off (or ask adaptive thinking) in calls this cap may downgrade, or set downgradeTo to a model that takes a budget (Claude 3.7 Sonnet to Claude 4.6).`
+    );
+  }
+  const sampling = samplingFields(json, converse);
+  const samplers = [sampling.temperature, sampling.topP, sampling.topK].filter((f): f is string => f !== undefined);
+  if (samplers.length > 0 && ADAPTIVE_ONLY.test(target)) {
+    return (
+      `the request sets ${samplers.join(", ")}, sampling parameters "${to.modelId}" does not take, so Bedrock would refuse the call. ` +
+      `Leave temperature, top_p and top_k unset in calls this cap may downgrade, or set downgradeTo to a model that takes them (Claude 4.6 and earlier).`
+    );
+  }
   const adaptive = adaptiveThinkingField(json, converse);
   if (adaptive !== undefined && fieldFamily(to.baseModelId) === "Anthropic" && !ADAPTIVE_THINKING.test(target)) {
     return (
@@ -219,7 +233,6 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
       `Remove the beta (and keep the output limit within the cheaper model's maximum) in calls this cap may downgrade, or set downgradeTo to Claude 3.7 Sonnet.`
     );
   }
-  const sampling = samplingFields(json, converse);
   if (sampling.temperature && sampling.topP && ONE_SAMPLER.test(target)) {
     return (
       `the request sets both ${sampling.temperature} and ${sampling.topP}, and "${to.modelId}" refuses temperature and top_p together, so Bedrock would refuse the call. ` +
@@ -269,6 +282,13 @@ const EXTENDED_THINKING = /^anthropic\.claude-(?:3-7-|(?:sonnet|opus|haiku)-[4-9
  * Claude after them; Claude 4.5 and earlier refuse it.
  */
 const ADAPTIVE_THINKING = /^anthropic\.claude-(?:(?:sonnet|opus|haiku)-(?:4-[6-9]|[5-9]))/;
+
+/**
+ * Claude models that think adaptively only and take no sampling parameters: Opus 4.7 and later, and
+ * generation 5 (Anthropic's migration guide to Opus 4.7: `thinking.type` "enabled" and a non-default
+ * temperature, top_p or top_k are answered with a 400).
+ */
+const ADAPTIVE_ONLY = /^anthropic\.claude-(?:opus-4-[7-9]|[a-z]+-[5-9](?:$|[-.:]))/;
 
 /**
  * The Claude that takes Anthropic's output beta (`output-128k-2025-02-19`): 3.7 Sonnet only; Bedrock

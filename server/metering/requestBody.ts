@@ -800,19 +800,25 @@ export function stringAt(value: Json | undefined, ...path: string[]): string | u
 }
 
 /**
- * Where a request sets a sampling temperature and a top_p, as the request names them (undefined
+ * Where a request sets a sampling temperature, top_p and top_k, as the request names them (undefined
  * where it sets none): Converse's inferenceConfig and the native fields it passes to the model, or
- * an Anthropic InvokeModel body's top level. Newer Claude models refuse the two together.
+ * an Anthropic InvokeModel body's top level. Newer Claude models refuse temperature and top_p
+ * together, the newest any of them.
  */
-export function samplingFields(body: JsonObject, converse: boolean): { temperature?: string; topP?: string } {
+export function samplingFields(body: JsonObject, converse: boolean): { temperature?: string; topP?: string; topK?: string } {
   const paths = converse
-    ? { temperature: [["inferenceConfig", "temperature"], ["additionalModelRequestFields", "temperature"]], topP: [["inferenceConfig", "topP"], ["additionalModelRequestFields", "top_p"]] }
-    : { temperature: [["temperature"]], topP: [["top_p"]] };
+    ? {
+        temperature: [["inferenceConfig", "temperature"], ["additionalModelRequestFields", "temperature"]],
+        topP: [["inferenceConfig", "topP"], ["additionalModelRequestFields", "top_p"]],
+        topK: [["additionalModelRequestFields", "top_k"]],
+      }
+    : { temperature: [["temperature"]], topP: [["top_p"]], topK: [["top_k"]] };
   // null is how a caller leaves a member unset; any other value is sent to the model.
   const set = (list: string[][]) => list.find((p) => { const v = valueAt(body, ...p); return v !== undefined && v !== null; })?.join(".");
   const temperature = set(paths.temperature);
   const topP = set(paths.topP);
-  return { ...(temperature ? { temperature } : {}), ...(topP ? { topP } : {}) };
+  const topK = set(paths.topK);
+  return { ...(temperature ? { temperature } : {}), ...(topP ? { topP } : {}), ...(topK ? { topK } : {}) };
 }
 
 /** The tools a request offers and the tool choice it forces, as the request names them. */

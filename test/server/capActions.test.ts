@@ -285,6 +285,23 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("from Claude Opus 4.1 to Opus 4.7 (adaptive thinking only, no sampling parameters): a thinking budget or a temperature is a 400 naming it, nothing forwarded; adaptive thinking goes", async () => {
+      const OPUS_41 = "anthropic.claude-opus-4-1-20250805-v1:0";
+      const OPUS_47 = "anthropic.claude-opus-4-7";
+      await withHarness(toModel("to-opus-47", OPUS_47, "*opus-4-1*"), async (h) => {
+        await assert.rejects(
+          h.client.send(ask(OPUS_41, { inferenceConfig: { maxTokens: 4000 }, additionalModelRequestFields: { thinking: { type: "enabled", budget_tokens: 2000 } } })),
+          refused("to-opus-47", OPUS_41, OPUS_47, /extended-thinking budget \(additionalModelRequestFields\.thinking\.budget_tokens 2000\).*thinks adaptively only/),
+        );
+        const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 500, temperature: 0.2, messages: [{ role: "user", content: "hi" }] });
+        await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: OPUS_41, body, contentType: "application/json" })), refused("to-opus-47", OPUS_41, OPUS_47, /sets temperature, sampling parameters .* does not take/));
+        assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        await h.client.send(ask(OPUS_41, { additionalModelRequestFields: { thinking: { type: "adaptive" } } }));
+        assert.equal(h.fake.hits[0]!.modelId, OPUS_47);
+      });
+    });
+
     it("tools to a model without tool use (Llama 3 8B): a 400 naming toolConfig.tools, nothing forwarded", async () => {
       await withHarness(toModel("to-llama3", LLAMA3_8B), async (h) => {
         const toolConfig = { tools: [{ toolSpec: { name: "lookup", inputSchema: { json: { type: "object" } } } }] };
