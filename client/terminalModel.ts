@@ -1,7 +1,7 @@
 /**
  * Where new VS Code terminals and debug sessions send Bedrock calls, as plain data (no `vscode`,
- * so it is tested alone): the gateway while it serves; while it starts, still its address; once
- * it has failed or stopped, a name that never resolves. Either way calls fail instead of going out
+ * so it is tested alone): the gateway while it serves; while it starts on a fixed port, still that
+ * address (else, and once it has failed or stopped, a name that never resolves). Either way calls fail instead of going out
  * unmetered, unless the user chose `bedrockBudget.whenGatewayDown: "direct"`. Every variable a
  * Bedrock client reads for its endpoint gets the same value, and the one that would make AWS
  * clients ignore it is turned off, so no client in a routed terminal bypasses the gateway.
