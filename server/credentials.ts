@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { fromIni, fromNodeProviderChain } from "@aws-sdk/credential-providers";
 import type { AwsCredentialIdentity } from "@smithy/types";
+import { OutboundHttpsAgent } from "./httpsProxy";
 
 /**
  * `profile`: the shared-files profile the credentials come from, when known (a caller on a tier may be named by it).
@@ -44,9 +45,14 @@ export function boundedReread(reread: () => Promise<void>, now: () => number = D
   };
 }
 
+/** The STS and SSO clients a profile's credentials come from (AssumeRole, IAM Identity Center) go through HTTPS_PROXY too. */
+function behindProxy(): { requestHandler: { httpsAgent: OutboundHttpsAgent } } {
+  return { requestHandler: { httpsAgent: new OutboundHttpsAgent() } };
+}
+
 export function credentialSource(profile?: string, now: () => number = Date.now): CredentialSource {
   // ignoreCache: a re-resolution (forced, or at expiry) reads the shared files again, not the copy the process read first.
-  const provider = fromNodeProviderChain({ ...(profile ? { profile } : {}), ignoreCache: true });
+  const provider = fromNodeProviderChain({ ...(profile ? { profile } : {}), ignoreCache: true, clientConfig: behindProxy() });
   const name = chainProfileName(profile);
   const reread = boundedReread(async () => {
     await provider({ forceRefresh: true });
@@ -72,7 +78,7 @@ const RETRY_FAILED_AFTER_MS = 30_000;
 
 /** The credentials of a named profile from the shared config and credentials files, memoized (failures briefly too). */
 export function profileCredentialSource(profile: string, now: () => number = Date.now): CredentialSource {
-  const provider = fromIni({ profile, ignoreCache: true }); // each load reads the files anew
+  const provider = fromIni({ profile, ignoreCache: true, clientConfig: behindProxy() }); // each load reads the files anew
   let cached: { at: number; value: Promise<AwsCredentialIdentity> } | undefined;
   const reread = boundedReread(async () => {
     const value = await provider(); // a failure keeps what was loaded

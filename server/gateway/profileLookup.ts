@@ -1,7 +1,7 @@
 /**
  * Adapter: learns the model behind an application inference profile from the Bedrock control
  * plane (GetInferenceProfile, with the gateway's own credentials, in the ARN's region; the SDK
- * honours AWS_ENDPOINT_URL_BEDROCK), keeps the answers in memory and in `profiles.json` in the
+ * honours AWS_ENDPOINT_URL_BEDROCK; HTTPS_PROXY as every outbound call), keeps the answers in memory and in `profiles.json` in the
  * ledger folder (0600), so a restart offline still knows them. A call waits for a lookup at most
  * `waitMs`; after that, or on failure, it is priced at the dearest rate and the failure is said.
  */
@@ -9,6 +9,7 @@ import { open, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { BedrockClient, GetInferenceProfileCommand } from "@aws-sdk/client-bedrock";
 import type { AwsCredentialIdentity } from "@smithy/types";
+import { OutboundHttpsAgent } from "../httpsProxy";
 import { FILE_MODE } from "../ledger/privateFiles";
 import type { Logger } from "../log";
 import { parseModelId } from "../metering/modelId";
@@ -99,7 +100,7 @@ export class ProfileLookup {
       answer = { failed: `${arn} names no region` };
     } else {
       const timeout = this.options.lookupTimeoutMs ?? LOOKUP_TIMEOUT_MS;
-      const client = new BedrockClient({ region, credentials: this.options.credentials, maxAttempts: 2, requestHandler: { connectionTimeout: timeout, requestTimeout: timeout, throwOnRequestTimeout: true } });
+      const client = new BedrockClient({ region, credentials: this.options.credentials, maxAttempts: 2, requestHandler: { connectionTimeout: timeout, requestTimeout: timeout, throwOnRequestTimeout: true, httpsAgent: new OutboundHttpsAgent() } });
       try {
         const out = await client.send(new GetInferenceProfileCommand({ inferenceProfileIdentifier: arn }));
         answer = profileFromModels(arn, out.models, this.options.now?.() ?? new Date());

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
@@ -18,6 +18,8 @@ import { CREDENTIALS } from "../support/harness";
 import { FakeCostExplorer } from "../support/fakeCostExplorer";
 import { FakePricing } from "../support/fakePricing";
 import { FakeSns } from "../support/fakeSns";
+import { FakeBedrock, type FakeCredentials } from "../support/fakeBedrock";
+import { FakeSts } from "../support/fakeSts";
 
 const ROOT = path.resolve(__dirname, "../..");
 const PRICING_HOST = "api.pricing.us-east-1.amazonaws.com";
@@ -25,6 +27,29 @@ const CE_HOST = "ce.us-east-1.amazonaws.com";
 const SNS_HOST = "sns.eu-west-1.amazonaws.com";
 const HOOK_HOST = "hooks.example.com";
 const TOPIC = "arn:aws:sns:eu-west-1:123456789012:budget-alerts";
+const STS_HOSTS = ["sts.us-east-1.amazonaws.com", "sts.amazonaws.com"];
+const BEDROCK_HOST = "bedrock.us-east-1.amazonaws.com";
+const PROFILE_ARN = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/team-a";
+const ASSUMED: FakeCredentials = { accessKeyId: "ASIAASSUMEDROLEKEY01", secretAccessKey: "assumed-secret", sessionToken: "assumed-session" };
+
+/**
+ * The gateway's own credentials (a profile assuming a role through STS) and the control-plane
+ * lookup of an application inference profile: what each gave, or why it failed.
+ */
+const CREDENTIAL_DRIVER = `
+import { credentialSource } from ${JSON.stringify(path.join(ROOT, "server/credentials"))};
+import { ProfileLookup } from ${JSON.stringify(path.join(ROOT, "server/gateway/profileLookup"))};
+import { createLogger } from ${JSON.stringify(path.join(ROOT, "server/log"))};
+import { isResolved } from ${JSON.stringify(path.join(ROOT, "server/metering/profiles"))};
+void (async () => {
+  const out: Record<string, string> = {};
+  try { out.assumeRole = (await credentialSource("role")()).accessKeyId; } catch (err) { out.assumeRole = (err as Error).message; }
+  const lookup = new ProfileLookup({ ledgerDir: process.env.DRIVER_LEDGER!, credentials: async () => JSON.parse(process.env.DRIVER_CREDENTIALS!), log: createLogger(() => {}, "error"), waitMs: 20_000 });
+  const answer = await lookup.resolve(${JSON.stringify(PROFILE_ARN)});
+  out.profile = isResolved(answer) ? answer.baseModelId : answer.failed;
+  console.log(JSON.stringify(out));
+})();
+`;
 
 /** What the child does: each outbound call once, reporting "ok" or why it failed. */
 const DRIVER = `
@@ -59,6 +84,8 @@ describe("outbound proxy: price updates, alerts and Cost Explorer go through HTT
   let pricing: FakePricing;
   let ce: FakeCostExplorer;
   let sns: FakeSns;
+  let sts: FakeSts;
+  let bedrock: FakeBedrock;
   let hook: http.Server;
   let hooked: string[];
   let proxy: http.Server;
@@ -68,11 +95,18 @@ describe("outbound proxy: price updates, alerts and Cost Explorer go through HTT
 
   before(async function () {
     dir = await mkdtemp(path.join(os.tmpdir(), "bb-outbound-proxy-"));
-    const names = [PRICING_HOST, CE_HOST, SNS_HOST, HOOK_HOST].map((h) => `DNS:${h}`).join(",");
+    const names = [PRICING_HOST, CE_HOST, SNS_HOST, HOOK_HOST, BEDROCK_HOST, ...STS_HOSTS].map((h) => `DNS:${h}`).join(",");
     const made = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${PRICING_HOST}`, "-addext", `subjectAltName=${names}`, "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")]);
     if (made.status !== 0) return this.skip();
     cert = { key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
     await writeFile(path.join(dir, "driver.ts"), DRIVER);
+    await writeFile(path.join(dir, "credentialDriver.ts"), CREDENTIAL_DRIVER);
+    await mkdir(path.join(dir, "ledger"), { mode: 0o700 });
+    await writeFile(path.join(dir, "credentials"), `[source]\naws_access_key_id = ${CREDENTIALS.accessKeyId}\naws_secret_access_key = ${CREDENTIALS.secretAccessKey}\n`);
+    await writeFile(path.join(dir, "config"), "[profile role]\nrole_arn = arn:aws:iam::123456789012:role/bedrock-budget\nsource_profile = source\nregion = us-east-1\n");
+    sts = await FakeSts.start(CREDENTIALS, "us-east-1", ASSUMED);
+    bedrock = await FakeBedrock.start({ credentials: CREDENTIALS, region: "us-east-1" });
+    bedrock.inferenceProfiles.set(PROFILE_ARN, { models: ["arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0"] });
     pricing = await FakePricing.start(CREDENTIALS, []);
     ce = await FakeCostExplorer.start(CREDENTIALS, []);
     sns = await FakeSns.start(CREDENTIALS, "eu-west-1");
@@ -90,6 +124,8 @@ describe("outbound proxy: price updates, alerts and Cost Explorer go through HTT
       [CE_HOST]: Number(new URL(ce.url).port),
       [SNS_HOST]: Number(new URL(sns.url).port),
       [HOOK_HOST]: portOf(hook),
+      [BEDROCK_HOST]: Number(new URL(bedrock.url).port),
+      ...Object.fromEntries(STS_HOSTS.map((h) => [h, Number(new URL(sts.url).port)])),
     };
     // A CONNECT proxy that stands for the corporate one and, past it, for the AWS hosts: it ends
     // TLS with a certificate for their names and hands the bytes to the local fakes.
@@ -115,7 +151,7 @@ describe("outbound proxy: price updates, alerts and Cost Explorer go through HTT
     hook.closeAllConnections();
     await new Promise((resolve) => proxy.close(resolve));
     await new Promise((resolve) => hook.close(resolve));
-    await Promise.all([pricing.close(), ce.close(), sns.close()]);
+    await Promise.all([pricing.close(), ce.close(), sns.close(), sts.close(), bedrock.close()]);
     await rm(dir, { recursive: true, force: true });
   });
   beforeEach(() => {
@@ -126,7 +162,12 @@ describe("outbound proxy: price updates, alerts and Cost Explorer go through HTT
 
   /** Runs the four calls in a child that trusts the test's certificate; resolves with each one's outcome. */
   function calls(env: Record<string, string>): Promise<Record<"prices" | "costExplorer" | "sns" | "webhook", string>> {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(dir, "driver.ts")], {
+    return run("driver.ts", env);
+  }
+
+  /** Runs one driver in a child that trusts the test's certificate; resolves with the JSON it printed last. */
+  function run<T>(driver: string, env: Record<string, string>): Promise<T> {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(dir, driver)], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,
@@ -148,7 +189,7 @@ describe("outbound proxy: price updates, alerts and Cost Explorer go through HTT
     return new Promise((resolve, reject) =>
       child.once("exit", (code) => {
         try {
-          resolve(JSON.parse(out.trim().split("\n").at(-1) ?? ""));
+          resolve(JSON.parse(out.trim().split("\n").at(-1) ?? "") as T);
         } catch {
           reject(new Error(`the driver exited with ${code}: ${out}\n${err}`));
         }
@@ -204,5 +245,24 @@ describe("outbound proxy: price updates, alerts and Cost Explorer go through HTT
     assert.equal(sns.publishes.length, published + 1);
     assert.equal(hooked.length, 1);
     assert.deepEqual(asked.map((a) => a.url).sort(), [`${PRICING_HOST}:443`, `${CE_HOST}:443`]);
+  });
+
+  it("the gateway's own credentials (a role assumed through STS) and the lookup of an inference profile's model go through the tunnel too", async () => {
+    const env = { AWS_CONFIG_FILE: path.join(dir, "config"), AWS_SHARED_CREDENTIALS_FILE: path.join(dir, "credentials"), DRIVER_LEDGER: path.join(dir, "ledger") };
+    const through = await run<Record<string, string>>("credentialDriver.ts", { ...env, HTTPS_PROXY: `http://127.0.0.1:${portOf(proxy)}` });
+    assert.deepEqual(through, { assumeRole: ASSUMED.accessKeyId, profile: "anthropic.claude-3-5-haiku-20241022-v1:0" });
+    const hosts = new Set(asked.map((a) => a.url.replace(/:443$/, "")));
+    assert.ok(STS_HOSTS.some((h) => hosts.has(h)), `STS was reached through the proxy (asked: ${[...hosts].join(", ")})`);
+    assert.ok(hosts.has(BEDROCK_HOST), "the control plane was reached through the proxy");
+    assert.equal(sts.assumed.at(-1)?.RoleArn, "arn:aws:iam::123456789012:role/bedrock-budget");
+
+    answer = 407;
+    asked = [];
+    const assumed = sts.assumed.length;
+    await mkdir(path.join(dir, "ledger-2"), { mode: 0o700 }); // the first run's answer is kept in its profiles.json
+    const refused = await run<Record<string, string>>("credentialDriver.ts", { ...env, DRIVER_LEDGER: path.join(dir, "ledger-2"), HTTPS_PROXY: `http://127.0.0.1:${portOf(proxy)}` });
+    assert.match(refused.assumeRole!, /HTTPS_PROXY\): the proxy answered 407/);
+    assert.match(refused.profile!, /HTTPS_PROXY\): the proxy answered 407/);
+    assert.equal(sts.assumed.length, assumed, "nothing went around the refusing proxy");
   });
 });
