@@ -8,7 +8,7 @@ import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, invokeBodyFormat, withModelInPath } from "../metering/bodyRewrite";
-import { adaptiveThinkingField, additionalFieldNames, isConverse, samplingFields, thinkingBudget, toolRequest, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import { adaptiveThinkingField, additionalFieldNames, isConverse, reasoningBlockAt, samplingFields, thinkingBudget, toolRequest, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { ProfileAnswer } from "../metering/profiles";
 import { parseModelId } from "../metering/modelId";
@@ -237,6 +237,15 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
     return (
       `the request sets both ${sampling.temperature} and ${sampling.topP}, and "${to.modelId}" refuses temperature and top_p together, so Bedrock would refuse the call. ` +
       `Send only one of them in calls this cap may downgrade, or set downgradeTo to a model that takes both (Claude 3.x, Claude Sonnet 4, Claude Opus 4).`
+    );
+  }
+  // Reasoning is signed by the model that wrote it: another provider's model refuses the block (Nova,
+  // which reasons too, and a family the id does not say are left to Bedrock: their rule is not known here).
+  const reasoning = converse ? reasoningBlockAt(json) : undefined;
+  if (reasoning !== undefined && now !== undefined && now !== was && now !== "Amazon Nova") {
+    return (
+      `the conversation carries reasoning from an earlier turn (${reasoning}), which "${to.modelId}" (${now}) does not take from another provider's model, so Bedrock would refuse the call. ` +
+      `Leave reasoning blocks out of the history in calls this cap may downgrade, or set downgradeTo to a model of the same provider family.`
     );
   }
   const tools = toolRequest(json, converse);

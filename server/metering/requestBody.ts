@@ -821,6 +821,21 @@ export function samplingFields(body: JsonObject, converse: boolean): { temperatu
   return { ...(temperature ? { temperature } : {}), ...(topP ? { topP } : {}), ...(topK ? { topK } : {}) };
 }
 
+/**
+ * The first reasoning block an earlier assistant turn of a Converse request carries back
+ * (`messages[i].content[j].reasoningContent`, a model's signed or redacted reasoning), or undefined.
+ */
+export function reasoningBlockAt(body: JsonObject): string | undefined {
+  const messages = body.messages;
+  if (!Array.isArray(messages)) return undefined;
+  for (const [i, m] of messages.entries()) {
+    if (!isObject(m) || !Array.isArray(m.content)) continue;
+    const j = m.content.findIndex((b) => isObject(b) && b.reasoningContent !== undefined && b.reasoningContent !== null);
+    if (j >= 0) return `messages[${i}].content[${j}].reasoningContent`;
+  }
+  return undefined;
+}
+
 /** The tools a request offers and the tool choice it forces, as the request names them. */
 export interface ToolRequest {
   /** The field holding a non-empty list of tools (`toolConfig.tools`, Anthropic's `tools`), when there is one. */

@@ -329,6 +329,26 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("reasoning from an earlier Claude turn to Llama 3.1 (another provider): a 400 naming the block, nothing forwarded; to Claude Haiku 4.5 and to Nova it goes", async () => {
+      const messages = [
+        { role: "user" as const, content: [{ text: "think" }] },
+        { role: "assistant" as const, content: [{ reasoningContent: { reasoningText: { text: "because", signature: "c2ln" } } }, { text: "done" }] },
+        { role: "user" as const, content: [{ text: "again" }] },
+      ];
+      const send = (h: Harness) => h.client.send(new ConverseCommand({ modelId: SONNET_45, messages, inferenceConfig: { maxTokens: 500 } }));
+      await withHarness(toModel("to-llama31", LLAMA31_8B), async (h) => {
+        await assert.rejects(send(h), refused("to-llama31", SONNET_45, LLAMA31_8B, /carries reasoning from an earlier turn \(messages\[1\]\.content\[0\]\.reasoningContent\).*does not take from another provider's model/));
+        assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+      });
+      for (const to of [HAIKU_45, NOVA_MICRO]) {
+        await withHarness(toModel("to-other", to), async (h) => {
+          h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+          await send(h);
+          assert.equal(h.fake.hits[0]!.modelId, to);
+        });
+      }
+    });
+
     it("a forced tool choice (any) to Llama 3.1, which does not take one: a 400 naming it; to Nova, which does, it goes", async () => {
       const toolConfig = { tools: [{ toolSpec: { name: "lookup", inputSchema: { json: { type: "object" } } } }], toolChoice: { any: {} } };
       await withHarness(toModel("to-llama31", LLAMA31_8B), async (h) => {
