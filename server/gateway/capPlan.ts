@@ -8,7 +8,7 @@ import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, invokeBodyFormat, withModelInPath } from "../metering/bodyRewrite";
-import { adaptiveThinkingField, additionalFieldNames, isConverse, reasoningBlockAt, samplingFields, thinkingBudget, toolRequest, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import { adaptiveThinkingField, additionalFieldNames, imageBlockAt, isConverse, reasoningBlockAt, samplingFields, thinkingBudget, toolRequest, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { ProfileAnswer } from "../metering/profiles";
 import { parseModelId } from "../metering/modelId";
@@ -248,6 +248,13 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
       `Leave reasoning blocks out of the history in calls this cap may downgrade, or set downgradeTo to a model of the same provider family.`
     );
   }
+  const image = imageBlockAt(json);
+  if (image !== undefined && NO_VISION.test(target)) {
+    return (
+      `the request carries an image (${image}), and "${to.modelId}" takes no images, so Bedrock would refuse the call. ` +
+      `Set downgradeTo to a model with vision (Claude 3 and later but 3.5 Haiku, Nova Lite, Pro and Premier, Llama 3.2 11B/90B and Llama 4), or keep calls with images out of this cap.`
+    );
+  }
   const tools = toolRequest(json, converse);
   if (tools.tools && NO_TOOL_USE.test(target)) {
     return (
@@ -318,6 +325,14 @@ const ONE_SAMPLER = /^anthropic\.claude-(?:opus-4-1|(?:sonnet|opus|haiku)-(?:4-[
  * Cohere Command (text), AI21 Jurassic-2 and Jamba-Instruct.
  */
 const NO_TOOL_USE = /^(?:amazon\.titan-text|anthropic\.claude-(?:v2|instant-v1)|meta\.llama(?:2|3-(?:8b|70b)|3-2-(?:1b|3b))-|mistral\.(?:mistral-7b|mixtral-8x7b)|cohere\.command-(?:text|light-text)|ai21\.(?:j2|jamba-instruct))/;
+
+/**
+ * Models that take no images (Converse's supported-models table, "vision"; text-only models): Claude
+ * 2.x, Instant and 3.5 Haiku, Nova Micro, Titan Text, Cohere Command, Llama 2, 3, 3.1, 3.2 1B/3B and
+ * 3.3, Mistral's text models, AI21, DeepSeek and gpt-oss.
+ */
+const NO_VISION =
+  /^(?:anthropic\.claude-(?:v2|instant-v1|3-5-haiku)|amazon\.(?:nova-micro|titan-text)|cohere\.command|meta\.llama(?:2|3-(?:8b|70b)|3-1-|3-2-(?:1b|3b)-|3-3-)|mistral\.(?:mistral-7b|mixtral|mistral-small|mistral-large-24)|ai21\.|deepseek\.|openai\.gpt-oss)/;
 
 /**
  * Models with tool use but not in a stream (the same table's "streaming tool use"; Bedrock answers

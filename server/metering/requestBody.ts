@@ -836,6 +836,27 @@ export function reasoningBlockAt(body: JsonObject): string | undefined {
   return undefined;
 }
 
+/**
+ * The first image a request's messages carry, at the top of a turn or in a tool result (Converse and
+ * Nova `image` blocks, Anthropic `type: "image"`), as the request names it; undefined when none.
+ */
+export function imageBlockAt(body: JsonObject): string | undefined {
+  const messages = body.messages;
+  if (!Array.isArray(messages)) return undefined;
+  const isImage = (b: Json) => isObject(b) && (b.type === "image" || isObject(b.image));
+  for (const [i, m] of messages.entries()) {
+    if (!isObject(m) || !Array.isArray(m.content)) continue;
+    for (const [j, b] of m.content.entries()) {
+      const at = `messages[${i}].content[${j}]`;
+      if (isImage(b)) return at;
+      const inner = isObject(b) ? (isObject(b.toolResult) ? b.toolResult.content : b.type === "tool_result" ? b.content : undefined) : undefined;
+      const k = Array.isArray(inner) ? inner.findIndex(isImage) : -1;
+      if (k >= 0) return `${at}.${isObject(b) && isObject(b.toolResult) ? "toolResult." : ""}content[${k}]`;
+    }
+  }
+  return undefined;
+}
+
 /** The tools a request offers and the tool choice it forces, as the request names them. */
 export interface ToolRequest {
   /** The field holding a non-empty list of tools (`toolConfig.tools`, Anthropic's `tools`), when there is one. */

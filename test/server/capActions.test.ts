@@ -302,6 +302,37 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("an image to a model without vision (Nova Micro; Claude 3.5 Haiku, in a tool result): a 400 naming the block, nothing forwarded; to Nova Lite it goes", async () => {
+      const png = Buffer.from("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489", "hex");
+      const withImage = (h: Harness) =>
+        h.client.send(new ConverseCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "what is this" }, { image: { format: "png", source: { bytes: png } } }] }], inferenceConfig: { maxTokens: 500 } }));
+      await withHarness(toModel("to-micro", NOVA_MICRO), async (h) => {
+        await assert.rejects(withImage(h), refused("to-micro", SONNET_45, NOVA_MICRO, /carries an image \(messages\[0\]\.content\[1\]\).*takes no images/));
+        assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+      });
+      const CLAUDE_35_HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0";
+      await withHarness(toModel("to-35-haiku", CLAUDE_35_HAIKU), async (h) => {
+        const image = { type: "image", source: { type: "base64", media_type: "image/png", data: png.toString("base64") } };
+        const body = JSON.stringify({
+          anthropic_version: "bedrock-2023-05-31",
+          max_tokens: 500,
+          messages: [
+            { role: "user", content: "look" },
+            { role: "assistant", content: [{ type: "tool_use", id: "t1", name: "screenshot", input: {} }] },
+            { role: "user", content: [{ type: "tool_result", tool_use_id: "t1", content: [image] }] },
+          ],
+        });
+        await assert.rejects(h.client.send(new InvokeModelCommand({ modelId: SONNET_45, body, contentType: "application/json" })), refused("to-35-haiku", SONNET_45, CLAUDE_35_HAIKU, /carries an image \(messages\[2\]\.content\[0\]\.content\[0\]\)/));
+        assert.equal(h.fake.hits.length, 0);
+      });
+      const NOVA_LITE = "amazon.nova-lite-v1:0";
+      await withHarness(toModel("to-lite", NOVA_LITE), async (h) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        await withImage(h);
+        assert.equal(h.fake.hits[0]!.modelId, NOVA_LITE);
+      });
+    });
+
     it("tools to a model without tool use (Llama 3 8B): a 400 naming toolConfig.tools, nothing forwarded", async () => {
       await withHarness(toModel("to-llama3", LLAMA3_8B), async (h) => {
         const toolConfig = { tools: [{ toolSpec: { name: "lookup", inputSchema: { json: { type: "object" } } } }] };
