@@ -18,7 +18,7 @@ import { createLanguageClient } from "./languageClient";
 import { TrustedSettings } from "./settings";
 import { SpendMeter } from "./statusBar";
 import { TerminalRouting } from "./terminalEnv";
-import { routedEnv, terminalVariables, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
+import { routedEnv, stateBeforeFirstReport, terminalVariables, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
 
 let client: LanguageClient | undefined;
 
@@ -34,7 +34,6 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
   const terminals = new TerminalRouting(context);
   const settings = new TrustedSettings(context.extension.packageJSON);
   const alerts = new Alerts(context, settings);
-  let lastUrl: string | undefined; // where terminals keep pointing while the gateway is down (fails to connect)
   let state: GatewayStateNotification.Params | undefined;
   const gateway = () => liveGateway(state);
   const terminalSettings = () => {
@@ -43,9 +42,11 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
   };
   /** Terminals and the meter follow the gateway's state and the two terminal settings. */
   const refresh = () => {
-    const settings = terminalSettings();
-    terminals.update(terminalVariables({ state, lastUrl, ...settings }));
-    if (state) meter.setState(state, whenDownNotice(settings.routeTerminals, settings.whenGatewayDown));
+    // Before the first report, as the process's first "starting" report will say: debug sessions
+    // started meanwhile got no variables at all, and ran unmetered.
+    const routing = terminalSettings();
+    terminals.update(terminalVariables({ state: state ?? stateBeforeFirstReport(settings.get("port")), ...routing }));
+    if (state) meter.setState(state, whenDownNotice(routing.routeTerminals, routing.whenGatewayDown));
   };
 
   client = createLanguageClient(context, log, settings);
@@ -56,7 +57,6 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     terminals,
     lc.onNotification(GatewayStateNotification.type, (params) => {
       state = params;
-      if (params.state === "ready") lastUrl = params.url;
       DashboardPanel.current?.followGateway(); // the open panel follows a gateway that moved or stopped
       refresh();
     }),
@@ -115,6 +115,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     vscode.commands.registerCommand("bedrockBudget.openSettings", () => vscode.commands.executeCommand("workbench.action.openSettings", "bedrockBudget")),
   );
   registerDashboardSerializer(context, gateway);
+  refresh();
   void lc.start().catch((err: unknown) => log.error(`could not start the background process: ${err instanceof Error ? err.message : String(err)}`));
   // The benchmark (test/bench/extension.bench.ts) reads this line.
   log.info(`activated in ${(performance.now() - started).toFixed(1)} ms`);

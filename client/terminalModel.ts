@@ -53,14 +53,18 @@ export function whenGatewayDownOf(value: unknown): WhenGatewayDown {
 export interface TerminalInputs {
   /** The latest gateway state; undefined before the background process said anything. */
   state: GatewayStateNotification.Params | undefined;
-  /**
-   * The last address a gateway served on, if any. Never a target: a gateway that starts again
-   * without a fixed port (bedrockBudget.port 0) serves on a new random one, and the old one is
-   * free for any process (another user's) to bind. Kept so callers may pass it.
-   */
-  lastUrl?: string | undefined;
   routeTerminals: boolean;
   whenGatewayDown: WhenGatewayDown;
+}
+
+/**
+ * The state to route by before the background process has said anything (it takes a moment to
+ * start): what its first "starting" report says, the configured port's address when the port is
+ * fixed, else none (a name that never resolves). `port`: the user's `bedrockBudget.port`.
+ */
+export function stateBeforeFirstReport(port: unknown): GatewayStateNotification.Params {
+  const fixed = typeof port === "number" && Number.isInteger(port) && port > 0 && port <= 65_535;
+  return fixed ? { state: "starting", endpoint: `http://127.0.0.1:${port}` } : { state: "starting" };
 }
 
 /** The endpoint new terminals and debug sessions are given; undefined gives none. */

@@ -9,6 +9,7 @@ import {
   NOT_STARTED_ENDPOINT,
   routedDebugConfig,
   routedEnv,
+  stateBeforeFirstReport,
   terminalEndpoint,
   terminalVariables,
   UNVERIFIED_ENDPOINT,
@@ -17,7 +18,7 @@ import {
   type TerminalInputs,
 } from "../../../client/terminalModel";
 
-const base: TerminalInputs = { state: undefined, lastUrl: undefined, routeTerminals: true, whenGatewayDown: "block" };
+const base: TerminalInputs = { state: undefined, routeTerminals: true, whenGatewayDown: "block" };
 const at = (extra: Partial<TerminalInputs>) => terminalEndpoint({ ...base, ...extra });
 
 describe("terminal endpoint", () => {
@@ -34,19 +35,29 @@ describe("terminal endpoint", () => {
   it("while a gateway without a fixed port (port 0) starts again, points at a name that never resolves, not at the random port it released", () => {
     // After Restart Gateway or a take-over the new gateway binds another random port; the last
     // one is free, and another local user's process that binds it would get this user's signed calls.
-    assert.equal(at({ state: { state: "starting" }, lastUrl: "http://127.0.0.1:4321" }), NOT_STARTED_ENDPOINT);
-    assert.deepEqual(terminalVariables({ ...base, state: { state: "starting" }, lastUrl: "http://127.0.0.1:4321" }).AWS_ENDPOINT_URL_BEDROCK_RUNTIME, NOT_STARTED_ENDPOINT);
+    assert.equal(at({ state: { state: "starting" } }), NOT_STARTED_ENDPOINT);
+    assert.deepEqual(terminalVariables({ ...base, state: { state: "starting" } }).AWS_ENDPOINT_URL_BEDROCK_RUNTIME, NOT_STARTED_ENDPOINT);
+  });
+
+  it("before the background process has reported anything, routes as its first report will: the fixed port's address, else a name that never resolves, never nothing", () => {
+    // Debug sessions started in that moment got no variables at all and called Bedrock unmetered.
+    const before = (port: unknown, extra: Partial<TerminalInputs> = {}) => terminalVariables({ ...base, ...extra, state: stateBeforeFirstReport(port) });
+    assert.deepEqual(before(8777), routedEnv("http://127.0.0.1:8777"));
+    assert.deepEqual(before(0), routedEnv(NOT_STARTED_ENDPOINT));
+    for (const odd of [undefined, "8777", 70_000, -1, 1.5]) assert.deepEqual(before(odd), routedEnv(NOT_STARTED_ENDPOINT), String(odd));
+    assert.equal(before(8777, { whenGatewayDown: "direct" }).AWS_ENDPOINT_URL_BEDROCK_RUNTIME, undefined, "direct, as chosen, while nothing serves");
+    assert.equal(before(8777, { routeTerminals: false }).AWS_ENDPOINT_URL_BEDROCK_RUNTIME, undefined);
   });
 
   it("once the gateway has failed or its process stopped, points at a name that never resolves, not at a port nobody of ours holds", () => {
     // Another local user could bind the free port and receive this user's signed requests.
     assert.equal(at({ state: { state: "error", message: "could not start", endpoint: "http://127.0.0.1:8777" } }), DOWN_ENDPOINT);
-    assert.equal(at({ state: { state: "error", message: "the background process stopped" }, lastUrl: "http://127.0.0.1:4321" }), DOWN_ENDPOINT);
+    assert.equal(at({ state: { state: "error", message: "the background process stopped" } }), DOWN_ENDPOINT);
     assert.equal(new URL(DOWN_ENDPOINT).hostname.endsWith(".invalid"), true);
   });
 
   it("points at a name that never resolves when an unverified process holds the port", () => {
-    const url = at({ state: { state: "error", message: "port taken", endpoint: "http://127.0.0.1:8777", strangerOnPort: true }, lastUrl: "http://127.0.0.1:8777" });
+    const url = at({ state: { state: "error", message: "port taken", endpoint: "http://127.0.0.1:8777", strangerOnPort: true } });
     assert.equal(url, UNVERIFIED_ENDPOINT);
     assert.equal(new URL(url!).hostname.endsWith(".invalid"), true);
   });
