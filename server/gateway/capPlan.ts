@@ -8,7 +8,7 @@ import { capAction, capId, type CapConfig } from "../config/schema";
 import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
 import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, invokeBodyFormat, withModelInPath } from "../metering/bodyRewrite";
-import { adaptiveThinkingField, additionalFieldNames, imageBlockAt, isConverse, reasoningBlockAt, samplingFields, thinkingBudget, toolRequest, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
+import { adaptiveThinkingField, additionalFieldNames, isConverse, mediaBlockAt, reasoningBlockAt, samplingFields, thinkingBudget, toolRequest, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
 import type { PricingScope } from "../metering/prices";
 import type { ProfileAnswer } from "../metering/profiles";
 import { parseModelId } from "../metering/modelId";
@@ -248,11 +248,18 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
       `Leave reasoning blocks out of the history in calls this cap may downgrade, or set downgradeTo to a model of the same provider family.`
     );
   }
-  const image = imageBlockAt(json);
+  const image = mediaBlockAt(json, "image");
   if (image !== undefined && NO_VISION.test(target)) {
     return (
       `the request carries an image (${image}), and "${to.modelId}" takes no images, so Bedrock would refuse the call. ` +
       `Set downgradeTo to a model with vision (Claude 3 and later but 3.5 Haiku, Nova Lite, Pro and Premier, Llama 3.2 11B/90B and Llama 4), or keep calls with images out of this cap.`
+    );
+  }
+  const document = mediaBlockAt(json, "document");
+  if (document !== undefined && NO_DOCUMENTS.test(target)) {
+    return (
+      `the request carries a document (${document}), and "${to.modelId}" takes no documents, so Bedrock would refuse the call. ` +
+      `Set downgradeTo to a model with document chat (Claude, Nova Lite, Pro and Premier, Llama, Mistral), or keep calls with documents out of this cap.`
     );
   }
   const tools = toolRequest(json, converse);
@@ -333,6 +340,9 @@ const NO_TOOL_USE = /^(?:amazon\.titan-text|anthropic\.claude-(?:v2|instant-v1)|
  */
 const NO_VISION =
   /^(?:anthropic\.claude-(?:v2|instant-v1|3-5-haiku)|amazon\.(?:nova-micro|titan-text)|cohere\.command|meta\.llama(?:2|3-(?:8b|70b)|3-1-|3-2-(?:1b|3b)-|3-3-)|mistral\.(?:mistral-7b|mixtral|mistral-small|mistral-large-24)|ai21\.|deepseek\.|openai\.gpt-oss)/;
+
+/** Models without document chat (Converse's supported-models table): Nova Micro, Titan Text Premier, Cohere Command Light, AI21 Jamba-Instruct. */
+const NO_DOCUMENTS = /^(?:amazon\.(?:nova-micro|titan-text-premier)|cohere\.command-light|ai21\.jamba-instruct)/;
 
 /**
  * Models with tool use but not in a stream (the same table's "streaming tool use"; Bedrock answers

@@ -837,20 +837,21 @@ export function reasoningBlockAt(body: JsonObject): string | undefined {
 }
 
 /**
- * The first image a request's messages carry, at the top of a turn or in a tool result (Converse and
- * Nova `image` blocks, Anthropic `type: "image"`), as the request names it; undefined when none.
+ * The first image or document a request's messages carry, at the top of a turn or in a tool result
+ * (Converse and Nova `image` / `document` blocks, Anthropic `type: "image"` / `"document"`), as the
+ * request names it; undefined when none.
  */
-export function imageBlockAt(body: JsonObject): string | undefined {
+export function mediaBlockAt(body: JsonObject, kind: "image" | "document"): string | undefined {
   const messages = body.messages;
   if (!Array.isArray(messages)) return undefined;
-  const isImage = (b: Json) => isObject(b) && (b.type === "image" || isObject(b.image));
+  const isKind = (b: Json) => isObject(b) && (b.type === kind || isObject(b[kind]));
   for (const [i, m] of messages.entries()) {
     if (!isObject(m) || !Array.isArray(m.content)) continue;
     for (const [j, b] of m.content.entries()) {
       const at = `messages[${i}].content[${j}]`;
-      if (isImage(b)) return at;
+      if (isKind(b)) return at;
       const inner = isObject(b) ? (isObject(b.toolResult) ? b.toolResult.content : b.type === "tool_result" ? b.content : undefined) : undefined;
-      const k = Array.isArray(inner) ? inner.findIndex(isImage) : -1;
+      const k = Array.isArray(inner) ? inner.findIndex(isKind) : -1;
       if (k >= 0) return `${at}.${isObject(b) && isObject(b.toolResult) ? "toolResult." : ""}content[${k}]`;
     }
   }

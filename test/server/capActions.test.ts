@@ -333,6 +333,17 @@ describe("gateway: cap actions through the real SDK", function () {
       });
     });
 
+    it("a document to a model without document chat (Nova Micro): a 400 naming the block, nothing forwarded", async () => {
+      await withHarness(toModel("to-micro", NOVA_MICRO), async (h) => {
+        const document = { name: "notes", format: "txt" as const, source: { bytes: Buffer.from("some notes") } };
+        await assert.rejects(
+          h.client.send(new ConverseCommand({ modelId: SONNET_45, messages: [{ role: "user", content: [{ text: "summarise" }, { document }] }], inferenceConfig: { maxTokens: 500 } })),
+          refused("to-micro", SONNET_45, NOVA_MICRO, /carries a document \(messages\[0\]\.content\[1\]\).*takes no documents/),
+        );
+        assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+      });
+    });
+
     it("tools to a model without tool use (Llama 3 8B): a 400 naming toolConfig.tools, nothing forwarded", async () => {
       await withHarness(toModel("to-llama3", LLAMA3_8B), async (h) => {
         const toolConfig = { tools: [{ toolSpec: { name: "lookup", inputSchema: { json: { type: "object" } } } }] };
