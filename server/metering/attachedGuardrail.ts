@@ -59,20 +59,20 @@ export function textUnits(chars: number): number {
 }
 
 /**
- * Text units of the input the guardrail evaluates. Converse: only the guardContent blocks when the
- * messages or system prompt hold any (Bedrock's selective evaluation), else the text of every
- * message and of the system prompt (tool uses, tool results and reasoning included, which errs
- * high: Bedrock documents them as not evaluated). Images are image units, which are not priced;
- * documents are not text units. InvokeModel: the whole body as text (Bedrock evaluates the prompt
+ * Text units of the input the guardrail evaluates. Converse: the messages and the system prompt
+ * each on their own (Bedrock selects in each separately: guardContent in the system prompt alone
+ * still leaves every message evaluated): a part's guardContent blocks when it holds any, else the
+ * text of all of it (the system prompt's text, tool uses, tool results and reasoning included,
+ * which errs high: Bedrock documents them as not evaluated). Images are image units, which are
+ * not priced; documents are not text units. InvokeModel: the whole body as text (Bedrock evaluates the prompt
  * the body carries, unless input tags pick part of it, so the whole body bounds it). Each block is
  * rounded up on its own, which never counts less than rounding the total.
  */
 export function guardedInputUnits(operation: MeteredOperation, json: Record<string, unknown>, bodyChars: number): number {
   if (operation !== "Converse" && operation !== "ConverseStream") return textUnits(bodyChars);
-  const blocks: unknown[] = [];
-  if (Array.isArray(json.messages)) for (const m of json.messages) if (isObject(m) && Array.isArray(m.content)) blocks.push(...m.content);
-  if (Array.isArray(json.system)) blocks.push(...json.system);
-  const guarded = blocks.filter((b) => isObject(b) && isObject(b.guardContent));
+  const messageBlocks: unknown[] = [];
+  if (Array.isArray(json.messages)) for (const m of json.messages) if (isObject(m) && Array.isArray(m.content)) messageBlocks.push(...m.content);
+  const systemBlocks: unknown[] = Array.isArray(json.system) ? json.system : [];
   const units = (b: unknown): number => {
     if (!isObject(b)) return 0;
     if (isObject(b.guardContent)) return isObject(b.guardContent.text) && typeof b.guardContent.text.text === "string" ? textUnits(b.guardContent.text.text.length) : 0;
@@ -85,7 +85,11 @@ export function guardedInputUnits(operation: MeteredOperation, json: Record<stri
     }
     return 0;
   };
-  return (guarded.length > 0 ? guarded : blocks).reduce((n: number, b) => n + units(b), 0);
+  const evaluated = (blocks: unknown[]): unknown[] => {
+    const guarded = blocks.filter((b) => isObject(b) && isObject(b.guardContent));
+    return guarded.length > 0 ? guarded : blocks;
+  };
+  return [...evaluated(messageBlocks), ...evaluated(systemBlocks)].reduce((n: number, b) => n + units(b), 0);
 }
 
 /**

@@ -46,6 +46,19 @@ describe("attached guardrail pricing", () => {
     assert.equal(guardedInputUnits("InvokeModel", { prompt: "z" }, 3001), 4, "InvokeModel: the whole body");
   });
 
+  it("still counts every message when only the system prompt holds guardContent (Bedrock selects in each part separately)", () => {
+    // A 5,000-character question with a guarded system prompt: Bedrock evaluates the system's
+    // guardContent and the whole question, so the reservation must cover 1 + 5 units, not 1.
+    const body = {
+      messages: [{ role: "user", content: [{ text: "q".repeat(5000) }] }],
+      system: [{ text: "be nice" }, { guardContent: { text: { text: "policy" } } }],
+    };
+    assert.equal(guardedInputUnits("Converse", body, 0), 1 + 5);
+    // And the other way round: guardContent in the messages alone leaves the system prompt counted (errs high).
+    const guardedMessages = { messages: [{ role: "user", content: [{ text: "x".repeat(3000) }, { guardContent: { text: { text: "y" } } }] }], system: [{ text: "s".repeat(1500) }] };
+    assert.equal(guardedInputUnits("ConverseStream", guardedMessages, 0), 1 + 2);
+  });
+
   it("bounds the output's text units by the output limit at the longest token's characters", () => {
     assert.equal(MAX_CHARS_PER_OUTPUT_TOKEN, 128);
     assert.equal(outputUnitsBound(100), 13 + 1);
