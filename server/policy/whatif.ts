@@ -360,6 +360,7 @@ export function historyStart(caps: CapConfig[], timeZone: string, from: Date): D
 export const APPROXIMATIONS: readonly string[] = [
   "a throttled call is counted, not stopped: the SDK retries it after Retry-After, and it is assumed to go through then at the same cost, using quota (refused once the quota is used up; the delay and the retry's token are not replayed)",
   "a downgraded call's usage is assumed the same on the cheaper model, re-priced at its rates",
+  "a downgrade the gateway refuses for what the request asks (thinking, sampling, tools, images, documents, model-specific fields the cheaper model does not take) is replayed as made: the journal keeps no request to tell",
   "a clamped call's answer is assumed cut at the clamped output limit",
   "the journal keeps no request: worst cases are rebuilt from the input used and the recorded worst case, at the price book's rates in the default region",
   "a call downgraded for real is replayed as the model that answered it",

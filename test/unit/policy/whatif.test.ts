@@ -72,6 +72,13 @@ describe("policy/whatif: a month replayed against proposed caps", () => {
     assert.match(text, /Approximate: .*team caps count this ledger's calls only/);
   });
 
+  it("says that a downgrade the gateway would refuse for the request's fields is replayed as made: the journal keeps no request", () => {
+    const cheaper = [{ id: "to-haiku", scope: "personal" as const, window: "day" as const, limitUsd: 100, action: "downgrade" as const, downgradeTo: "anthropic.claude-haiku-4-5-20251001-v1:0", downgradeAt: 0 }];
+    const text = formatWhatIf(whatIfDto(whatIf([], [call("2026-11-03T09:00:00Z", 3)], [capsStep(cheaper, "UTC", prices)]), "2026-11", "UTC"), "proposed.json");
+    assert.match(text, /downgraded by cap to-haiku: 1 call/);
+    assert.match(text, /Approximate: .*a downgrade the gateway refuses for what the request asks \(thinking, sampling, tools, images, documents.*\) is replayed as made/);
+  });
+
   it("with no caps nothing is stopped and the month costs what it cost", () => {
     const r = whatIf([], month, [capsStep([], "UTC", prices)]);
     assert.equal(r.stopped.calls, 0);
