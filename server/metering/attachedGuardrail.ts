@@ -71,7 +71,9 @@ export function textUnits(chars: number): number {
 export function guardedInputUnits(operation: MeteredOperation, json: Record<string, unknown>, bodyChars: number): number {
   if (operation !== "Converse" && operation !== "ConverseStream") return textUnits(bodyChars);
   const messageBlocks: unknown[] = [];
-  if (Array.isArray(json.messages)) for (const m of json.messages) if (isObject(m) && Array.isArray(m.content)) messageBlocks.push(...m.content);
+  // One block at a time: push(...content) puts every block on the stack, and a message of some
+  // 100,000 blocks (a body well within maxRequestBytes) overflows it.
+  if (Array.isArray(json.messages)) for (const m of json.messages) if (isObject(m) && Array.isArray(m.content)) for (const b of m.content) messageBlocks.push(b);
   const systemBlocks: unknown[] = Array.isArray(json.system) ? json.system : [];
   const units = (b: unknown): number => {
     if (!isObject(b)) return 0;

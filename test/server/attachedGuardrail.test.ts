@@ -96,6 +96,18 @@ describe("gateway: a guardrail attached to Converse, priced", function () {
     assert.equal(h.fake.hits.length, 0);
   });
 
+  it("prices a message of very many content blocks instead of failing on it", async () => {
+    // 150,000 short blocks (about 2 MB, well under maxRequestBytes): one text unit each.
+    h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 1000 }], guardrailPricing: PRICING });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+    const blocks = 150_000;
+    const input = { ...converse(false), messages: [{ role: "user" as const, content: Array.from({ length: blocks }, () => ({ text: "a" })) }] };
+    await h.client.send(new ConverseCommand(input));
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "ok");
+    assert.match(call!.message ?? "", new RegExp(`estimated from text \\(${blocks} input \\+ 1 output`));
+  });
+
   it("forwards the guardrail unpriced when guardrailPricing is unset, as before", async () => {
     h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 0.005 }] });
     h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
