@@ -176,11 +176,12 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
  * Why a call's model-specific request fields cannot go to the downgrade's model, or undefined:
  * Converse hands `additionalModelRequestFields` to the model as they are, and a model of another
  * family refuses another's (Anthropic's thinking, top_k, anthropic_beta on Nova or Llama); an
- * extended-thinking budget (either operation) is refused by a Claude without extended thinking,
- * adaptive thinking by a Claude before 4.6, the output beta by any Claude but 3.7 Sonnet;
- * temperature with top_p by a Claude that takes only one; tools by a model without tool use, and a
- * forced tool choice by one that does not take it. Such fields are never dropped: they change what
- * the caller asked for (which sampler, whether a tool must be called).
+ * extended-thinking budget (either operation) is refused by a Claude without extended thinking or
+ * one that thinks adaptively only, adaptive thinking by a Claude before 4.6, sampling parameters by
+ * the latter, the output beta by any Claude but 3.7 Sonnet, temperature with top_p by a Claude that
+ * takes only one; another provider's reasoning blocks, images, documents and tools (in a stream, or a
+ * forced tool choice) by a model without them. The model facts are the tables below. Such fields are
+ * never dropped: they change what the caller asked for.
  */
 function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, from: { modelId: string; baseModelId: string }, to: { modelId: string; baseModelId: string }): string | undefined {
   const converse = isConverse(operation);
