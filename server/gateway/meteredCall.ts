@@ -50,7 +50,7 @@ export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Es
     callId: who.id, modelId: answeringModel(who), baseModelId: estimate.rates.baseModelId, amount: estimate.worstCasePicos, now: who.startedAt,
     ...callerOf(who), user: ctx.user, tags: who.tags,
   });
-  if (!held.ok) return refuse(held.message, held.capId);
+  if (!held.ok) return refuse(held.message + guardrailShare(estimate), held.capId);
   const hold: CapHold = { capIds: held.capIds, ...(held.team ? { team: held.team } : {}) };
   try {
     // Durable before the request leaves: a crash from here on is charged at the worst case on restart,
@@ -66,6 +66,16 @@ export async function admit(ctx: GatewayContext, who: CallIdentity, estimate: Es
     throw err;
   }
   return { ok: true, call: new MeteredCall(ctx, who, estimate, hold, scope) };
+}
+
+/**
+ * What of a refused call's worst case is its attached guardrail's, so that a call the model alone
+ * would fit is not refused with a figure the caller cannot account for ("" without one).
+ */
+function guardrailShare(estimate: Estimate): string {
+  const guard = estimate.guardrail;
+  if (!guard) return "";
+  return ` Of that, ${formatUsd(guard.worstCasePicos)} is the worst case of the attached guardrail ${guard.id} (${guard.inputUnits} input + ${guard.maxOutputUnits} output text units on every policy priced in guardrailPricing): a lower output limit lowers it.`;
 }
 
 /** Journals a call a cap refused (never forwarded, nothing charged) and publishes it. */

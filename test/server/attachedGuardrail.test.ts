@@ -85,6 +85,12 @@ describe("gateway: a guardrail attached to Converse, priced", function () {
     const err = await h.client.send(new ConverseCommand(converse(true))).catch((e: Error) => e);
     assert.equal((err as Error).name, "ServiceQuotaExceededException");
     assert.equal(h.fake.hits.length, 0);
+    // The caller and the record are told the guardrail's share, which the model alone would not need.
+    const share = /Of that, \$0\.0075 is the worst case of the attached guardrail gr-1 \(1 input \+ 14 output text units/;
+    assert.match((err as Error).message, share);
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "refused");
+    assert.match(call!.message ?? "", share);
   });
 
   it("refuses, unsent, a guardrailConfig without a guardrailIdentifier, saying what is wrong", async () => {
