@@ -18,7 +18,7 @@ import { createLanguageClient } from "./languageClient";
 import { TrustedSettings } from "./settings";
 import { SpendMeter } from "./statusBar";
 import { TerminalRouting } from "./terminalEnv";
-import { routedEnv, stateBeforeFirstReport, terminalVariables, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
+import { proxyBypassEnv, routedEnv, stateBeforeFirstReport, terminalVariables, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
 
 let client: LanguageClient | undefined;
 
@@ -92,7 +92,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     vscode.commands.registerCommand("bedrockBudget.openRoutedTerminal", () => {
       const endpoint = gateway()?.url;
       if (!endpoint) return void vscode.window.showWarningMessage(notServingMessage(state));
-      vscode.window.createTerminal({ name: "Bedrock (metered)", env: routedEnv(endpoint) }).show();
+      vscode.window.createTerminal({ name: "Bedrock (metered)", env: { ...routedEnv(endpoint), ...proxyBypassEnv(process.env) } }).show();
     }),
     vscode.commands.registerCommand("bedrockBudget.restartGateway", async () => {
       try {

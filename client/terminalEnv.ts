@@ -1,11 +1,11 @@
 /**
  * Routes tools started from VS Code through the gateway: new integrated terminals and debug
  * sessions get every endpoint variable Bedrock clients read (AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
- * ANTHROPIC_BEDROCK_BASE_URL) and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false, so their Bedrock
- * calls are metered unchanged. Which address (or none) is decided in terminalModel.ts.
+ * ANTHROPIC_BEDROCK_BASE_URL), AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false and the gateway's
+ * address in NO_PROXY, so their Bedrock calls are metered unchanged. Which address (or none) is decided in terminalModel.ts.
  */
 import * as vscode from "vscode";
-import { routedDebugConfig, TERMINAL_VARIABLES, type TerminalVariable } from "./terminalModel";
+import { ENDPOINT_VARIABLES, PROXY_BYPASS_SUFFIX, PROXY_BYPASS_VARIABLES, proxyBypassNames, routedDebugConfig, TERMINAL_VARIABLES, type TerminalVariable } from "./terminalModel";
 
 export class TerminalRouting implements vscode.Disposable {
   private variables: Partial<Record<TerminalVariable, string | undefined>> = {};
@@ -15,7 +15,7 @@ export class TerminalRouting implements vscode.Disposable {
     this.context.environmentVariableCollection.description = "Bedrock Budget meters Bedrock calls through its local gateway";
     this.registration = vscode.debug.registerDebugConfigurationProvider("*", {
       // In the form each debugger reads; what the launch configuration sets itself is kept (routedDebugConfig).
-      resolveDebugConfiguration: (_folder, config) => routedDebugConfig(config, this.variables),
+      resolveDebugConfiguration: (_folder, config) => routedDebugConfig(config, this.variables, process.env),
     });
   }
 
@@ -26,6 +26,12 @@ export class TerminalRouting implements vscode.Disposable {
     for (const name of TERMINAL_VARIABLES) {
       const value = variables[name];
       if (value) collection.replace(name, value);
+      else collection.delete(name);
+    }
+    // The gateway's address joins NO_PROXY, added to whatever list the terminal has (proxyBypassNames).
+    const bypass = variables[ENDPOINT_VARIABLES[0]] ? proxyBypassNames(process.env) : [];
+    for (const name of PROXY_BYPASS_VARIABLES) {
+      if (bypass.includes(name)) collection.append(name, PROXY_BYPASS_SUFFIX);
       else collection.delete(name);
     }
   }

@@ -101,6 +101,38 @@ export function whenDownNotice(routeTerminals: boolean, whenGatewayDown: WhenGat
       };
 }
 
+/** Where the gateway listens (always this loopback address): a proxy can never reach it. */
+const GATEWAY_HOST = "127.0.0.1";
+/** The variables that name hosts HTTP clients reach without HTTP_PROXY, in both spellings clients read. */
+export const PROXY_BYPASS_VARIABLES = ["NO_PROXY", "no_proxy"] as const;
+export type ProxyBypassVariable = (typeof PROXY_BYPASS_VARIABLES)[number];
+/** What routed terminals append to the bypass list (VS Code appends it as is; an empty first entry is ignored by every client). */
+export const PROXY_BYPASS_SUFFIX = `,${GATEWAY_HOST}`;
+
+/**
+ * Which bypass variables get the gateway's address. boto3 (botocore), requests, httpx and curl
+ * send an http:// request through HTTP_PROXY unless NO_PROXY names its host, loopback included:
+ * behind a corporate proxy a routed terminal's calls went to the proxy, signed and in clear, and
+ * failed there. Only those the environment sets, since a new lower-case `no_proxy` would shadow
+ * the user's `NO_PROXY` (Python and curl read it first); both when neither is set.
+ */
+export function proxyBypassNames(env: Readonly<Record<string, unknown>>): ProxyBypassVariable[] {
+  const set = PROXY_BYPASS_VARIABLES.filter((name) => typeof env[name] === "string");
+  return set.length ? set : [...PROXY_BYPASS_VARIABLES];
+}
+
+/** A bypass list with the gateway's address in it; unchanged when it already bypasses it. */
+export function withGatewayBypass(current: string | undefined): string {
+  const entries = (current ?? "").split(",").map((entry) => entry.trim());
+  if (current !== undefined && (entries.includes("*") || entries.includes(GATEWAY_HOST))) return current;
+  return current ? `${current},${GATEWAY_HOST}` : GATEWAY_HOST;
+}
+
+/** The bypass variables (proxyBypassNames) with the gateway's address in their lists, for an environment given whole. */
+export function proxyBypassEnv(env: Readonly<Record<string, string | undefined>>): Partial<Record<ProxyBypassVariable, string>> {
+  return Object.fromEntries(proxyBypassNames(env).map((name) => [name, withGatewayBypass(env[name])]));
+}
+
 /** Debuggers that read a launched program's variables from `environment: [{ name, value }]` (the C/C++ extension's), not from an `env` object. */
 const ENVIRONMENT_LIST_DEBUGGERS = new Set(["cppdbg", "cppvsdbg"]);
 
@@ -111,11 +143,13 @@ const ENVIRONMENT_LIST_DEBUGGERS = new Set(["cppdbg", "cppvsdbg"]);
  * terminalVariables gives them; undefined adds nothing. A variable the configuration sets itself
  * is the user's choice and is kept, except AWS_IGNORE_CONFIGURED_ENDPOINT_URLS next to the
  * gateway's AWS endpoint: "true" there would make AWS clients skip the gateway for a session that
- * looks routed, so it is kept only beside the configuration's own AWS endpoint. An `env` or
- * `environment` of another shape cannot take the variables: the session is refused (it does not
- * start) with an error saying how to fix it.
+ * looks routed, so it is kept only beside the configuration's own AWS endpoint. NO_PROXY (as
+ * proxyBypassNames picks them, from the configuration's variables over `hostEnv`, the environment
+ * the session inherits) gets the gateway's address added to its list. An `env` or `environment`
+ * of another shape cannot take the variables: the session is refused (it does not start) with an
+ * error saying how to fix it.
  */
-export function routedDebugConfig<T extends object>(config: T, variables: Partial<Record<TerminalVariable, string | undefined>>): T {
+export function routedDebugConfig<T extends object>(config: T, variables: Partial<Record<TerminalVariable, string | undefined>>, hostEnv: Readonly<Record<string, string | undefined>> = {}): T {
   const wanted = TERMINAL_VARIABLES.filter((name) => variables[name]);
   if (!wanted.length) return config;
   const { type } = config as { type?: unknown };
@@ -134,13 +168,24 @@ export function routedDebugConfig<T extends object>(config: T, variables: Partia
   }
   const nameOf = (entry: unknown): unknown =>
     strings ? (entry as string).split("=", 1)[0] : typeof entry === "object" && entry !== null ? (entry as { name?: unknown }).name : undefined;
-  const own = new Set(list ? list.map(nameOf) : Object.keys(current as object));
-  const added = wanted.filter((name) => !own.has(name) || (name === IGNORE_ENDPOINTS_VARIABLE && !own.has(ENDPOINT_VARIABLES[0])));
-  if (!added.length) return config;
+  const valueOf = (entry: unknown): unknown =>
+    strings ? (entry as string).slice((entry as string).indexOf("=") + 1) : typeof entry === "object" && entry !== null ? (entry as { value?: unknown }).value : undefined;
+  const ownValues = new Map<unknown, unknown>(list ? list.map((entry) => [nameOf(entry), valueOf(entry)]) : Object.entries(current as object));
+  const set = new Map<string, string>();
+  for (const name of wanted) {
+    if (!ownValues.has(name) || (name === IGNORE_ENDPOINTS_VARIABLE && !ownValues.has(ENDPOINT_VARIABLES[0]))) set.set(name, variables[name]!);
+  }
+  // The configuration's own list is kept, with the gateway's address added; an inherited one is copied with it.
+  const inherited: Record<string, unknown> = { ...hostEnv, ...Object.fromEntries(ownValues) };
+  for (const name of proxyBypassNames(inherited)) {
+    const before = typeof inherited[name] === "string" ? (inherited[name] as string) : undefined;
+    const after = withGatewayBypass(before);
+    if (after !== before) set.set(name, after);
+  }
   if (list) {
-    const kept = list.filter((entry) => !added.includes(nameOf(entry) as TerminalVariable));
-    const entries = added.map((name) => (strings ? `${name}=${variables[name]}` : { name, value: variables[name] }));
+    const kept = list.filter((entry) => !set.has(nameOf(entry) as string));
+    const entries = [...set].map(([name, value]) => (strings ? `${name}=${value}` : { name, value }));
     return { ...config, [key]: [...kept, ...entries] };
   }
-  return { ...config, env: { ...(current as object), ...Object.fromEntries(added.map((name) => [name, variables[name]])) } };
+  return { ...config, env: { ...(current as object), ...Object.fromEntries(set) } };
 }

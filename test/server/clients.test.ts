@@ -6,11 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import AnthropicBedrock from "@anthropic-ai/bedrock-sdk";
 import { createAmazonBedrock } from "@ai-sdk/amazon-bedrock";
 import { generateText, streamText } from "ai";
 import { ChatBedrockConverse } from "@langchain/aws";
 import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
+import { PROXY_BYPASS_SUFFIX } from "../../client/terminalModel";
 import type { CallRecord } from "../../server/ledger/types";
 import { API_PATHS, TOKEN_HEADER } from "../../server/protocol";
 import { credentialEnv } from "../support/cliProcess";
@@ -88,7 +91,7 @@ describe("every Bedrock client through the gateway, metered exactly", function (
     });
 
     /** Runs one boto3 call in a child process with only the routed terminal's environment. */
-    const boto3 = (operation: "converse" | "converse_stream"): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+    const boto3 = (operation: "converse" | "converse_stream", extraEnv: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> => {
       const script = `
 import json, boto3
 rt = boto3.client("bedrock-runtime")
@@ -105,7 +108,7 @@ else:
     print(json.dumps({"usage": usage, "deltas": deltas}))
 `;
       return new Promise((resolve) => {
-        const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...clientEnv(h.gateway.url) };
+        const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...clientEnv(h.gateway.url), ...extraEnv };
         const child = spawn("python3", ["-c", script], { env, stdio: ["ignore", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
@@ -129,6 +132,27 @@ else:
       assert.equal(seen.deltas, 4, "every delta relayed");
       assert.equal(seen.usage.outputTokens, USAGE.output);
       await meteredOnce("ConverseStream", "boto3");
+    });
+
+    it("behind a corporate HTTP proxy (HTTP_PROXY set): with a routed terminal's NO_PROXY the call goes to the gateway, not to the proxy", async () => {
+      // botocore sends http:// requests through HTTP_PROXY unless NO_PROXY names the host, loopback included.
+      const proxied: string[] = [];
+      const proxy = http.createServer((req, res) => {
+        proxied.push(req.url ?? "");
+        res.writeHead(502).end();
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+      try {
+        const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+        // What VS Code gives a routed terminal whose NO_PROXY was corp.example: the suffix appended.
+        const out = await boto3("converse", { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, NO_PROXY: `corp.example${PROXY_BYPASS_SUFFIX}` });
+        assert.equal(out.code, 0, out.stderr);
+        assert.deepEqual(proxied, [], "nothing went to the proxy");
+        await meteredOnce("Converse", "boto3");
+      } finally {
+        proxy.closeAllConnections();
+        await new Promise((resolve) => proxy.close(resolve));
+      }
     });
   });
 

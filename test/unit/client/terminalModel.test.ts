@@ -7,6 +7,8 @@ import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedroc
 import {
   DOWN_ENDPOINT,
   NOT_STARTED_ENDPOINT,
+  proxyBypassEnv,
+  proxyBypassNames,
   routedDebugConfig,
   routedEnv,
   stateBeforeFirstReport,
@@ -15,6 +17,7 @@ import {
   UNVERIFIED_ENDPOINT,
   whenDownNotice,
   whenGatewayDownOf,
+  withGatewayBypass,
   type TerminalInputs,
 } from "../../../client/terminalModel";
 
@@ -147,7 +150,8 @@ describe("debug sessions", () => {
   const routed = routedEnv(GW);
   /** A launch configuration as VS Code hands it over (any fields). */
   type Launch = { type: string; name: string; [key: string]: unknown };
-  const launch = (config: Launch) => routedDebugConfig(config, routed);
+  /** Routed from a session whose NO_PROXY already bypasses the gateway (NO_PROXY has its own test). */
+  const launch = (config: Launch) => routedDebugConfig(config, routed, { NO_PROXY: "127.0.0.1" });
 
   it("adds the variables to a launch configuration's env, keeping its other variables", () => {
     const config = launch({ type: "debugpy", name: "app", request: "launch", env: { STAGE: "dev" } });
@@ -192,6 +196,28 @@ describe("debug sessions", () => {
       assert.throws(() => launch({ type: "node", name: "app", env }), /launch configuration "app" has an "env" that is not an object.*routeTerminals/, JSON.stringify(env));
     }
     assert.throws(() => launch({ type: "cppdbg", name: "app", environment: { STAGE: "dev" } }), /"environment" that is not a list/);
+  });
+
+  it("adds the gateway's address to NO_PROXY, so HTTP_PROXY does not take its calls: to the spelling the session has, keeping the list", () => {
+    const env = (config: Launch, host: Record<string, string>) => routedDebugConfig(config, routed, host).env as Record<string, string>;
+    const inherited = env({ type: "debugpy", name: "app" }, { NO_PROXY: "corp.example", HTTP_PROXY: "http://proxy:3128" });
+    assert.equal(inherited.NO_PROXY, "corp.example,127.0.0.1");
+    assert.equal("no_proxy" in inherited, false, "a new no_proxy would shadow the user's NO_PROXY (Python and curl read it first)");
+    const own = env({ type: "debugpy", name: "app", env: { no_proxy: "a.example" } }, { NO_PROXY: "b.example" });
+    assert.deepEqual([own.no_proxy, own.NO_PROXY], ["a.example,127.0.0.1", "b.example,127.0.0.1"]);
+    const none = env({ type: "node", name: "app" }, {});
+    assert.deepEqual([none.NO_PROXY, none.no_proxy], ["127.0.0.1", "127.0.0.1"]);
+    assert.equal("NO_PROXY" in env({ type: "node", name: "app" }, { NO_PROXY: "*", no_proxy: "localhost,127.0.0.1" }), false, "a list that already bypasses it is left alone");
+    const cpp = (routedDebugConfig({ type: "cppdbg", name: "app" } as Launch, routed, { no_proxy: "x" }) as Launch).environment;
+    assert.deepEqual((cpp as Array<{ name: string; value: string }>).find((e) => e.name === "no_proxy"), { name: "no_proxy", value: "x,127.0.0.1" });
+  });
+
+  it("terminal bypass lists: the spellings set, else both; the address appended once", () => {
+    assert.deepEqual(proxyBypassNames({}), ["NO_PROXY", "no_proxy"]);
+    assert.deepEqual(proxyBypassNames({ NO_PROXY: "x" }), ["NO_PROXY"]);
+    assert.deepEqual(proxyBypassNames({ no_proxy: "" }), ["no_proxy"]);
+    assert.deepEqual([undefined, "", "a", "a, 127.0.0.1", "*"].map(withGatewayBypass), ["127.0.0.1", "127.0.0.1", "a,127.0.0.1", "a, 127.0.0.1", "*"]);
+    assert.deepEqual(proxyBypassEnv({ no_proxy: "corp.example" }), { no_proxy: "corp.example,127.0.0.1" }, "Open Metered Terminal's environment");
   });
 
   it("adds nothing when routing gives no variables (routing off, or direct while the gateway is down)", () => {
