@@ -4,8 +4,9 @@
  * path, output limit in the body), re-priced by the one estimator. The reservation that follows
  * still checks every cap: a plan that no longer fits is refused there (fail closed).
  */
-import { capAction, capId, type CapConfig } from "../config/schema";
-import { capFiguresOf, decideCapActions, worstCaseOf, type CapDecision } from "../policy/capActions";
+import { capAction, capId, type CapConfig, type GuardrailPricing } from "../config/schema";
+import { capFiguresOf, decideCapActions, worstCaseOf, type CallWorstCase, type CapDecision } from "../policy/capActions";
+import { attachedGuardrail, guardrailWorstCaseLine } from "../metering/attachedGuardrail";
 import { estimateParsed, type Estimate } from "../metering/estimate";
 import { downgradeProblem, invokeBodyFormat, withModelInPath } from "../metering/bodyRewrite";
 import { adaptiveThinkingField, additionalFieldNames, isConverse, mediaBlockAt, reasoningBlockAt, samplingFields, thinkingBudget, toolRequest, withMaxTokensAtMost, type JsonObject } from "../metering/requestBody";
@@ -54,6 +55,8 @@ export interface AskedCall {
   downgradeProfiles?: ReadonlyMap<string, ProfileAnswer>;
   /** Who calls, for caps scoped to callers, users or tags. */
   subject: Omit<CallSubject, "modelId" | "baseModelId">;
+  /** A priced guardrail the call names: its worst case counts in every decision, as it will in the reservation. */
+  guardrail?: { id: string; inputUnits: number; pricing: GuardrailPricing };
 }
 
 /** downgradeTargets per settings object: a context's config is replaced, never changed, when settings change. */
@@ -86,7 +89,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
   // Without any action other than block, nothing to decide: the reservation is the whole check.
   if (!inForce.some((c) => capAction(c) !== "block")) return { ok: true, call };
 
-  let decision = decide(ctx, caps, asked.subject, call, false);
+  let decision = decide(ctx, caps, asked, call, false);
   // The body as it will be sent: a downgrade may lower its output limit, and a clamp then reads that.
   let json = asked.json;
   if (decision.kind === "downgrade") {
@@ -128,7 +131,7 @@ export function planCall(ctx: GatewayContext, asked: AskedCall): Plan {
       actions,
       headers,
     };
-    decision = decide(ctx, caps, asked.subject, call, true);
+    decision = decide(ctx, caps, asked, call, true);
   }
   if (decision.kind === "block" || decision.kind === "downgrade") return { ok: true, call }; // the reservation refuses it, with the cap's figures
 
@@ -373,8 +376,24 @@ function fieldFamily(baseModelId: string): string | undefined {
 }
 
 /** The decision on the caps that apply to the call's (answering) model, at their figures now. */
-function decide(ctx: GatewayContext, caps: ReadonlyMap<string, CapConfig>, subject: AskedCall["subject"], call: PlannedCall, downgraded: boolean): CapDecision {
-  const ids = ctx.caps.applicable({ ...subject, modelId: call.modelId, baseModelId: call.estimate.rates.baseModelId });
+function decide(ctx: GatewayContext, caps: ReadonlyMap<string, CapConfig>, asked: AskedCall, call: PlannedCall, downgraded: boolean): CapDecision {
+  const ids = ctx.caps.applicable({ ...asked.subject, modelId: call.modelId, baseModelId: call.estimate.rates.baseModelId });
   const figures = capFiguresOf(ctx.caps.status(ctx.now()), ids, caps);
-  return decideCapActions(figures, worstCaseOf(call.modelId, call.estimate), downgraded);
+  return decideCapActions(figures, withGuardrail(worstCaseOf(call.modelId, call.estimate), asked.guardrail), downgraded);
+}
+
+/**
+ * The call's worst case with its guardrail's: exact at the asked limit, and a line in the limit
+ * never below it for a clamp to solve. Decided on the model's part alone, a clamp filled the cap's
+ * room exactly and the guardrail's part then made the reservation refuse the call.
+ */
+function withGuardrail(call: CallWorstCase, guardrail: AskedCall["guardrail"]): CallWorstCase {
+  if (!guardrail) return call;
+  const line = guardrailWorstCaseLine(guardrail.inputUnits, guardrail.pricing);
+  return {
+    ...call,
+    worstCasePicos: call.worstCasePicos + attachedGuardrail(guardrail.id, guardrail.inputUnits, call.maxOutputTokens, guardrail.pricing).worstCasePicos,
+    fixedPicos: call.fixedPicos + line.fixedPicos,
+    outputRatePicos: call.outputRatePicos + line.perOutputTokenPicos,
+  };
 }

@@ -249,7 +249,7 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
   const { tagged } = x; // its tags were checked before the usage plan counted it
   // Caps' actions (downgrade, clamp, warn) shape the call; planned and admitted in one turn of the event loop.
   const asCalled = { ...x.who, operation };
-  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, ...(requestedTier ? { requestedTier } : {}), scope: pricing, ...(downgradeProfiles ? { downgradeProfiles } : {}), subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags } });
+  const plan = planCall(ctx, { operation, modelId: route.modelId, rawPath: req.url ?? "/", json, body, estimate: asked, ...(requestedTier ? { requestedTier } : {}), scope: pricing, ...(downgradeProfiles ? { downgradeProfiles } : {}), subject: { ...callerOf(asCalled), user: ctx.user, tags: tagged.tags }, ...(attached ? { guardrail: attached } : {}) });
   if (!plan.ok) {
     ctx.logRepeat("info", `unplanned:${plan.capId}:${route.modelId}`, `refused ${operation} ${route.modelId}: cap ${plan.capId} cannot rewrite it`);
     await journalRefusal(ctx, asCalled, asked, plan.capId, plan.message);

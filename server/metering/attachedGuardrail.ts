@@ -8,7 +8,7 @@
 import type { GuardrailPricing } from "../config/schema";
 import type { Estimate } from "./estimate";
 import { guardrailCost, guardrailWorstCase } from "./guardrails";
-import { formatUsd, type Picos } from "./money";
+import { ceilDiv, formatUsd, type Picos } from "./money";
 import { isObject } from "../shared/isObject";
 import type { MeteredOperation } from "./types";
 
@@ -117,6 +117,19 @@ export interface AttachedGuardrail {
 export function attachedGuardrail(id: string, inputUnits: number, maxOutputTokens: number, pricing: GuardrailPricing): AttachedGuardrail {
   const maxOutputUnits = outputUnitsBound(maxOutputTokens);
   return { id, pricing, inputUnits, maxOutputUnits, worstCasePicos: guardrailWorstCase(inputUnits + maxOutputUnits, pricing) };
+}
+
+/**
+ * The guardrail's worst case as a straight line in the output limit, for a cap's clamp to solve:
+ * fixedPicos + limit × perOutputTokenPicos, never below attachedGuardrail's worst case at any limit
+ * (the output bound's rounding, its extra unit and the price's rounding all taken upward).
+ */
+export function guardrailWorstCaseLine(inputUnits: number, pricing: GuardrailPricing): { fixedPicos: Picos; perOutputTokenPicos: Picos } {
+  const perThousandUnits = guardrailWorstCase(1000, pricing); // exact: every priced policy on 1,000 units
+  return {
+    fixedPicos: ceilDiv(BigInt(inputUnits + 2) * perThousandUnits, 1000n) + 1n,
+    perOutputTokenPicos: ceilDiv(BigInt(MAX_CHARS_PER_OUTPUT_TOKEN) * perThousandUnits, BigInt(CHARS_PER_TEXT_UNIT) * 1000n),
+  };
 }
 
 /** The model's estimate with the guardrail's worst case added to what is reserved. */

@@ -93,6 +93,21 @@ describe("gateway: a guardrail attached to Converse, priced", function () {
     assert.match(call!.message ?? "", share);
   });
 
+  it("a clamp cap lowers the output limit so that the model's and the guardrail's worst cases fit together, instead of refusing the call", async () => {
+    // Asked: 100 tokens, $0.0015 for the model + $0.0075 for the guardrail, past $0.005. Clamped on
+    // the model's part alone the call would fit as asked, and the guardrail's part would refuse it.
+    h = await startHarness({ caps: [{ id: "tight", window: "day", limitUsd: 0.005, action: "clamp" }], guardrailPricing: PRICING });
+    h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+    await h.client.send(new ConverseCommand(converse(true)));
+    assert.equal(h.fake.hits.length, 1, "forwarded, clamped");
+    const sent = (JSON.parse(h.fake.hits[0]!.body.toString("utf8")) as { inferenceConfig: { maxTokens: number } }).inferenceConfig.maxTokens;
+    assert.ok(sent > 0 && sent < 100, `the output limit was lowered (sent ${sent})`);
+    const [call] = await calls(h);
+    assert.equal(call!.outcome, "ok");
+    assert.deepEqual(call!.actions?.map((a) => [a.capId, a.action]), [["tight", "clamp"]]);
+    assert.ok(BigInt(call!.worstCasePicos) <= 5_000_000_000n, `reserved ${call!.worstCasePicos}, within the cap`);
+  });
+
   it("refuses, unsent, a guardrailConfig without a guardrailIdentifier, saying what is wrong", async () => {
     h = await startHarness({ caps: [{ id: "daily", window: "day", limitUsd: 1 }], guardrailPricing: PRICING });
     const input = { ...converse(true), guardrailConfig: { guardrailVersion: "1" } } as unknown as ConverseCommandInput;

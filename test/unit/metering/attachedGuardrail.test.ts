@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import {
   attachedGuardrail, AttachedGuardrailError, attachedGuardrailCharge, attachedGuardrailOf, converseAnswerChars, guardedInputUnits, guardrailTraceOf,
-  MAX_CHARS_PER_OUTPUT_TOKEN, outputUnitsBound, reportedGuardrailUsage, withAttachedGuardrail,
+  guardrailWorstCaseLine, MAX_CHARS_PER_OUTPUT_TOKEN, outputUnitsBound, reportedGuardrailUsage, withAttachedGuardrail,
 } from "../../../server/metering/attachedGuardrail";
 import type { Estimate } from "../../../server/metering/estimate";
+import { guardrailWorstCase } from "../../../server/metering/guardrails";
 
 /** $0.5 per 1,000 units over the priced policies: $0.0005 a unit. */
 const PRICING = { contentPolicy: 0.15, topicPolicy: 0.15, wordPolicy: 0.1, sensitiveInformationPolicy: 0.1 };
@@ -110,5 +111,23 @@ describe("attached guardrail pricing", () => {
   it("measures a Converse answer's text", () => {
     assert.equal(converseAnswerChars({ output: { message: { content: [{ text: "abc" }, { toolUse: { input: { a: 1 } } }] } } }), 3 + 7);
     assert.equal(converseAnswerChars({}), 0);
+  });
+});
+
+describe("metering/attachedGuardrail: the worst case as a line for a clamp", () => {
+  it("is never below the guardrail's worst case at any output limit, and close to it", () => {
+    for (const pricing of [{ contentPolicy: 0.15 }, { contentPolicy: 0.15, topicPolicy: 0.15, wordPolicy: 0.1, sensitiveInformationPolicy: 0.1 }, { automatedReasoningPolicy: 0.17 }]) {
+      for (const inputUnits of [0, 1, 7, 250]) {
+        const line = guardrailWorstCaseLine(inputUnits, pricing);
+        for (const tokens of [0, 1, 7, 8, 100, 999, 4096, 64_000, 128_000]) {
+          const exact = attachedGuardrail("g", inputUnits, tokens, pricing).worstCasePicos;
+          const bound = line.fixedPicos + BigInt(tokens) * line.perOutputTokenPicos;
+          assert.ok(bound >= exact, `${JSON.stringify(pricing)} ${inputUnits} units, ${tokens} tokens: ${bound} < ${exact}`);
+          // Within two units' price plus a pico a token of the exact figure: a clamp loses little room.
+          const unit = guardrailWorstCase(1, pricing);
+          assert.ok(bound - exact <= 2n * unit + BigInt(tokens) + 2n, `${bound} vs ${exact}`);
+        }
+      }
+    }
   });
 });
