@@ -13,9 +13,10 @@ import { ZERO_USAGE, type MeteredOperation, type Operation } from "../metering/t
 import { callerTool, parseTagsHeader } from "./callerTool";
 import { mergeTags, tagProblem } from "../config/tags";
 import type { GatewayContext } from "./context";
-import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, uncounted, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
+import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, uncounted, uncountedMessage, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
 import type { CallScope } from "./callScope";
+import type { CallRecord } from "../ledger/types";
 import type { AnyRequest, AnyResponse } from "./listener";
 import { admit, callerOf, journalRefusal, recordFreeCall, type CallIdentity, type MeteredCall } from "./meteredCall";
 import { checkUsagePlan } from "./usagePlan";
@@ -149,7 +150,8 @@ async function handleRead(
 
   // The caller's usage plan (rate, quotas) before anything is estimated or reserved.
   while (!ctx.admissions.open) {
-    const shut = await atGate(ctx);
+    // Not counted by the plan yet: its record names no caller, so a restart's quota recount skips it too.
+    const shut = await atGate(ctx, who, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, false);
     if (shut) return answer(res, shut);
   }
   const stopped = await checkUsagePlan(ctx, who, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId);
@@ -200,9 +202,29 @@ type Rewritten = Pick<PlannedCall, "rawPath" | "body" | "bodyRewritten">;
  * caller loops until the gate is open and decides the call in that same turn: another count may
  * shut it while this resumes.
  */
-async function atGate(ctx: GatewayContext): Promise<ErrorAnswer | undefined> {
+async function atGate(ctx: GatewayContext, who: Identity, baseModelId: string, planCounted: boolean): Promise<ErrorAnswer | undefined> {
   const failure = await ctx.admissions.passed();
-  return failure === undefined ? undefined : uncounted(failure);
+  if (failure === undefined) return undefined;
+  const shut = uncounted(failure);
+  // Journaled and published like every other refusal (call log, Refused tile, report's stopped), at $0.
+  const now = ctx.now();
+  const entry: CallRecord = {
+    type: "settle", id: who.id, at: now.toISOString(), startedAt: who.startedAt.toISOString(), user: ctx.user, tool: who.tool,
+    operation: who.operation, modelId: who.modelId, baseModelId, usage: { ...ZERO_USAGE }, usageEstimated: false, costPicos: "0",
+    worstCasePicos: "0", outcome: "refused", status: shut.status, latencyMs: now.getTime() - who.startedAt.getTime(), tags: who.tags,
+    message: `Bedrock Budget refused this call: ${uncountedMessage(failure)}`.slice(0, 500),
+  };
+  // A call the usage plan did not count names no caller: a restart's quota recount counts every record that names one.
+  if (planCounted) Object.assign(entry, callerOf(who));
+  try {
+    await ctx.ledger.settle(entry);
+  } catch (err) {
+    // Refused all the same (it is never sent); only its record is missing, and the log says so.
+    ctx.logRepeat("warn", `gate-journal:${(err as Error).message}`, `could not journal a refused call: ${(err as Error).message}`);
+    return shut;
+  }
+  ctx.publish(entry);
+  return shut;
 }
 
 function bodyRefusal(err: BodyRefused): ErrorAnswer {
@@ -238,7 +260,7 @@ async function meter(x: Exchange & { who: Identity }, route: Extract<Route, { ki
   const downgradeProfiles = ctx.profiles ? await lookUpAll(ctx.profiles, downgradeTargets(ctx)) : undefined;
   // Planned and reserved in the turn the gate is found open.
   while (!ctx.admissions.open) {
-    const shut = await atGate(ctx);
+    const shut = await atGate(ctx, { ...x.who, operation }, ctx.prices.rates(route.modelId).baseModelId, true);
     if (shut) return answer(res, shut);
   }
   // InvokeModel's tier and latency mode are asked in request headers (Converse's in its body, read by the estimator;
@@ -327,7 +349,7 @@ async function meterGuardrail(x: Exchange & { who: Identity }, route: Extract<Ro
   // Its text units and tags were read before the usage plan counted it.
   const estimate = guardrailEstimate(route.guardrailId, units, pricing);
   while (!ctx.admissions.open) {
-    const shut = await atGate(ctx);
+    const shut = await atGate(ctx, { ...x.who, operation: "ApplyGuardrail" }, estimate.rates.baseModelId, true);
     if (shut) return answer(res, shut);
   }
   const admission = await admit(ctx, { ...x.who, operation: "ApplyGuardrail" }, estimate, scope);
