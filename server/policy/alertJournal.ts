@@ -93,6 +93,11 @@ export class AlertJournal {
     return out;
   }
 
+  /** Every alert journaled on `channel`, whatever its state. */
+  alerts(channel: AlertChannelName): AlertMessage[] {
+    return [...(this.entries.get(channel)?.values() ?? [])].map((e) => e.alert);
+  }
+
   /** Alerts journaled pending and never finished: a previous run stopped while sending them. */
   unfinished(channel: AlertChannelName): AlertMessage[] {
     return [...(this.entries.get(channel)?.values() ?? [])].filter((e) => e.state === "pending").map((e) => e.alert);

@@ -84,8 +84,8 @@ export class AlertDispatcher implements CapAlerts {
   private channels: AlertChannel[] = [];
   private thresholds: number[] = [];
   private user = "";
-  /** Keys taken this run (queued or sent), beside those the journal holds. */
-  private readonly claimed = new Map<AlertChannelName, Set<string>>();
+  /** Alerts taken this run (queued or sent), by key, beside those the journal holds. */
+  private readonly claimed = new Map<AlertChannelName, Map<string, AlertMessage>>();
   /** One chain per channel: its alerts go out one at a time, in order. */
   private readonly queues = new Map<AlertChannelName, Promise<void>>();
   /** Keys in each channel's queue now (waiting or being sent): what configure() need not queue again. */
@@ -163,7 +163,7 @@ export class AlertDispatcher implements CapAlerts {
     const cap = this.caps().find((c) => c.id === capId);
     if (!cap) return this.log.warn(`alerts: a warn action named cap "${capId}", which is not in force`);
     const alert = warnAlertOf(cap, this.user);
-    for (const channel of this.channels) if (!this.taken(channel.name).has(alert.key)) this.enqueue(channel.name, alert, false);
+    for (const channel of this.channels) if (!this.taken(channel.name, [cap]).has(alert.key)) this.enqueue(channel.name, alert, false);
   }
 
   /**
@@ -191,21 +191,23 @@ export class AlertDispatcher implements CapAlerts {
       return this.log.error(`alerts: cannot read the caps: ${(err as Error).message}`);
     }
     for (const channel of this.channels) {
-      for (const crossing of newCrossings({ caps }, this.thresholds, this.taken(channel.name))) this.enqueue(channel.name, alertOf(crossing, this.thresholds, this.user), false);
+      for (const crossing of newCrossings({ caps }, this.thresholds, this.taken(channel.name, caps))) this.enqueue(channel.name, alertOf(crossing, this.thresholds, this.user), false);
     }
   }
 
-  private taken(name: AlertChannelName): Set<string> {
+  /** Keys already alerted on `name`, those of the same windows under another start (carriedOver) included. */
+  private taken(name: AlertChannelName, caps: readonly CapFigures[]): Set<string> {
     const out = this.journal.notified(name);
-    for (const key of this.claimed.get(name) ?? []) out.add(key);
+    const claimed = [...(this.claimed.get(name)?.values() ?? [])];
+    for (const alert of claimed) for (const key of [alert.key, ...alert.covers]) out.add(key);
+    for (const key of carriedOver([...this.journal.alerts(name), ...claimed], caps)) out.add(key);
     return out;
   }
 
   private enqueue(name: AlertChannelName, alert: AlertMessage, alreadyPending: boolean): void {
     let claimed = this.claimed.get(name);
-    if (!claimed) this.claimed.set(name, (claimed = new Set()));
-    const keys = [alert.key, ...alert.covers];
-    for (const key of keys) claimed.add(key);
+    if (!claimed) this.claimed.set(name, (claimed = new Map()));
+    claimed.set(alert.key, alert);
     let queued = this.queued.get(name);
     if (!queued) this.queued.set(name, (queued = new Set()));
     queued.add(alert.key);
@@ -220,7 +222,7 @@ export class AlertDispatcher implements CapAlerts {
               await this.journal.pending(name, alert, this.now());
             } catch (err) {
               // Unjournaled, it is not sent (a restart could not know it was): the next check tries again.
-              for (const key of keys) claimed!.delete(key);
+              claimed!.delete(alert.key);
               return this.log.error(`alerts: ${name}: cannot journal "${alert.key}" (${(err as Error).message}); not sent yet`);
             }
           }
@@ -275,6 +277,32 @@ export class AlertDispatcher implements CapAlerts {
       this.wakers.add(wake);
     });
   }
+}
+
+/**
+ * The current windows' keys of alerts sent for a cap in a window of the same kind that covers most
+ * of its current one but starts at another instant: a `timeZone` change moves the current window's
+ * start, and so its keys, without a new window beginning; the alerts already sent for it are no news.
+ */
+export function carriedOver(alerts: Iterable<AlertMessage>, caps: readonly CapFigures[]): string[] {
+  const out: string[] = [];
+  for (const alert of alerts) {
+    const prefix = `${alert.capId}@`;
+    const hash = alert.key.lastIndexOf("#");
+    if (!alert.key.startsWith(prefix) || hash < prefix.length) continue;
+    const start = Date.parse(alert.key.slice(prefix.length, hash));
+    const end = Date.parse(alert.resetsAt);
+    for (const cap of caps) {
+      if (cap.id !== alert.capId || cap.window !== alert.window || `${prefix}${cap.windowStart}` === alert.key.slice(0, hash)) continue;
+      // More than half of the current window: the next window in the new zone overlaps the old
+      // zone's window by the zone's offset too, and is a new window. NaN compares false: no carry-over.
+      const curStart = Date.parse(cap.windowStart);
+      const curEnd = Date.parse(cap.resetsAt);
+      if (!((Math.min(end, curEnd) - Math.max(start, curStart)) * 2 > curEnd - curStart)) continue;
+      for (const key of [alert.key, ...alert.covers]) out.push(`${cap.id}@${cap.windowStart}${key.slice(key.lastIndexOf("#"))}`);
+    }
+  }
+  return out;
 }
 
 /**

@@ -226,4 +226,31 @@ describe("alert dispatcher", () => {
     await d.close();
     assert.deepEqual(channel.attempts, ["daily@2026-11-29T00:00:00.000Z#80", "daily@2026-11-29T00:00:00.000Z#warn"]);
   });
+  it("a timeZone change while the gateway runs does not announce again the alerts already sent for the current window", async () => {
+    const channel = new RecordingChannel(0);
+    // The month in UTC, then in Europe/Paris: the same month, its start an hour earlier.
+    let month: CapFigures = { ...cap(9), id: "team-month", window: "month", spentExact: "9", windowStart: "2026-11-01T00:00:00.000Z", resetsAt: "2026-12-01T00:00:00.000Z" };
+    const { d } = await dispatcher(channel, () => [month]);
+    await channel.attempted(1);
+    d.capWarned("team-month");
+    await channel.attempted(2);
+    month = { ...month, windowStart: "2026-10-31T23:00:00.000Z", resetsAt: "2026-11-30T23:00:00.000Z" };
+    d.scheduleCheck();
+    d.capWarned("team-month");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // A threshold not yet passed in that window still alerts, under the window's new start.
+    month = { ...month, spentUsd: 10, spentExact: "10" };
+    d.configure({ targets: { webhook: channel.target }, thresholds: [50, 80, 100], user: "alice" });
+    await channel.attempted(3);
+    await d.close();
+    assert.deepEqual(channel.attempts, ["team-month@2026-11-01T00:00:00.000Z#80", "team-month@2026-11-01T00:00:00.000Z#warn", "team-month@2026-10-31T23:00:00.000Z#100"]);
+
+    // The next month (a new window, not an overlapping one) alerts afresh.
+    const next = new RecordingChannel(0);
+    month = { ...month, windowStart: "2026-11-30T23:00:00.000Z", resetsAt: "2026-12-31T23:00:00.000Z", spentUsd: 9, spentExact: "9" };
+    const { d: later } = await dispatcher(next, () => [month]);
+    await next.attempted(1);
+    await later.close();
+    assert.deepEqual(next.attempts, ["team-month@2026-11-30T23:00:00.000Z#80"]);
+  });
 });
