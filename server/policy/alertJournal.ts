@@ -5,13 +5,25 @@
  * a pending one (the gateway stopped or crashed while sending it) is sent again, once more: so a
  * crash loses no alert and duplicates at most the one it was sending. Sent and failed alerts of
  * windows that have ended are dropped when the file is opened, so it stays small; a pending one is
- * kept, even when its window has ended, until it is sent (or its attempts run out).
+ * kept, even when its window has ended, until it is sent (or its attempts run out), or until its
+ * window ended more than ALERT_LATE_GRACE_MS ago.
  */
 import { open, readFile, rename } from "node:fs/promises";
 import path from "node:path";
 import { FILE_MODE } from "../ledger/privateFiles";
 
 export const ALERTS_FILE = "alerts.jsonl";
+/**
+ * How long after its window ended an unsent alert is still sent (a restart the next morning);
+ * older, it is stale news: not sent (a channel turned on again weeks later, perhaps pointing
+ * at another team's room, would get every alert left over), and dropped from the journal.
+ */
+export const ALERT_LATE_GRACE_MS = 24 * 3_600_000;
+
+/** Whether an unsent alert's window ended too long ago for it to be sent still. */
+export function tooLate(alert: AlertMessage, now: Date): boolean {
+  return !(Date.parse(alert.resetsAt) + ALERT_LATE_GRACE_MS > now.getTime());
+}
 
 export type AlertChannelName = "webhook" | "sns";
 
@@ -70,19 +82,23 @@ export class AlertJournal {
       else journal.apply(line);
     }
     let dropped = 0;
+    let expired = 0;
     for (const byKey of journal.entries.values()) {
       for (const [key, entry] of byKey) {
-        if (entry.state === "pending" || Date.parse(entry.alert.resetsAt) > now.getTime()) continue;
+        if (entry.state === "pending" ? !tooLate(entry.alert, now) : Date.parse(entry.alert.resetsAt) > now.getTime()) continue;
         byKey.delete(key);
         dropped++;
+        if (entry.state === "pending") expired++;
       }
     }
+    // Said, not silent: the user learns those alerts never went out.
+    const stale = expired > 0 ? `dropped ${expired} alert(s) never sent whose window ended over ${ALERT_LATE_GRACE_MS / 3_600_000} h ago (the channel was off or the gateway stopped)` : undefined;
     if (dropped === 0 && skipped === 0) return { journal, skipped };
     try {
       await journal.rewrite();
-      return { journal, skipped };
+      return { journal, skipped, ...(stale ? { problem: stale } : {}) };
     } catch (err) {
-      return { journal, skipped, problem: `cannot compact ${journal.file}: ${(err as Error).message}` };
+      return { journal, skipped, problem: [stale, `cannot compact ${journal.file}: ${(err as Error).message}`].filter(Boolean).join("; ") };
     }
   }
 

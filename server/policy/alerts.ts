@@ -10,7 +10,7 @@ import type { Logger } from "../log";
 import { usdToPicos } from "../metering/money";
 import { crossingMessage, keysCovered, newCrossings, type CapFigures, type Crossing } from "../shared/alertCrossings";
 import type { AlertChannel } from "./alertChannels";
-import type { AlertChannelName, AlertJournal, AlertMessage } from "./alertJournal";
+import { ALERT_LATE_GRACE_MS, tooLate, type AlertChannelName, type AlertJournal, type AlertMessage } from "./alertJournal";
 
 /** What the gateway's call path may tell the alert channels (the `warn` cap action calls it). */
 export interface CapAlerts {
@@ -226,6 +226,12 @@ export class AlertDispatcher implements CapAlerts {
               return this.log.error(`alerts: ${name}: cannot journal "${alert.key}" (${(err as Error).message}); not sent yet`);
             }
           }
+          if (tooLate(alert, this.now())) {
+            // Left pending while its channel was off, for longer than the grace: stale news.
+            const reason = `not sent: its window ended at ${alert.resetsAt}, over ${ALERT_LATE_GRACE_MS / 3_600_000} h ago`;
+            this.log.warn(`alerts: ${name}: "${alert.key}" ${reason}`);
+            return await this.finish(name, alert, "failed", 0, reason);
+          }
           await this.deliver(name, alert);
         } finally {
           queued!.delete(alert.key);
@@ -311,7 +317,8 @@ export function carriedOver(alerts: Iterable<AlertMessage>, caps: readonly CapFi
  */
 export function lateNoted(alert: AlertMessage, now: Date): AlertMessage {
   if (Date.parse(alert.resetsAt) > now.getTime()) return alert;
-  return { ...alert, text: `${alert.text} (window ended ${alert.resetsAt}; sent late: the gateway stopped before it went out)` };
+  // Not "the gateway stopped": a channel turned off while the alert waited leaves it late too.
+  return { ...alert, text: `${alert.text} (window ended ${alert.resetsAt}; sent late, at ${now.toISOString()})` };
 }
 
 /**

@@ -76,4 +76,14 @@ describe("alert journal", () => {
     await AlertJournal.open(dir, NOW);
     assert.doesNotMatch(await readFile(path.join(dir, ALERTS_FILE), "utf8"), /cut@d/, "dropped once sent");
   });
+  it("drops a pending alert whose window ended over a day ago, and says so: stale news, not kept for ever", async () => {
+    const { journal } = await AlertJournal.open(dir, NOW);
+    // The webhook was removed from the settings while these waited: nothing sends them.
+    await journal.pending("webhook", alert("stale@d#50", "2026-11-28T09:00:00.000Z"), NOW);
+    await journal.pending("webhook", alert("late@d#50", "2026-11-28T11:00:00.000Z"), NOW);
+    const { journal: reopened, problem } = await AlertJournal.open(dir, NOW);
+    assert.deepEqual(reopened.unfinished("webhook").map((a) => a.key), ["late@d#50"], "ended 23 h ago: still sent");
+    assert.match(problem ?? "", /dropped 1 alert\(s\) never sent whose window ended over 24 h ago/);
+    assert.doesNotMatch(await readFile(path.join(dir, ALERTS_FILE), "utf8"), /stale@d/);
+  });
 });

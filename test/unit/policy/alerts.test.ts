@@ -253,4 +253,19 @@ describe("alert dispatcher", () => {
     await later.close();
     assert.deepEqual(next.attempts, ["team-month@2026-11-30T23:00:00.000Z#80"]);
   });
+
+  it("an alert left unsent while its webhook was off for days is not sent when the webhook is turned on again", async () => {
+    let now = NOW;
+    const { journal } = await AlertJournal.open(dir, now);
+    const channel = new RecordingChannel(0);
+    const d = new AlertDispatcher(journal, () => [], () => channel, silentLogger(), () => now, { attempts: 3, baseMs: 1 });
+    // Left by a channel removed from the settings: the daily cap's 50% of 29 November.
+    await journal.pending("webhook", { key: "daily@2026-11-29T00:00:00.000Z#50", covers: [], capId: "daily", threshold: 50, spentUsd: 6, limitUsd: 10, window: "day", resetsAt: "2026-11-30T00:00:00.000Z", text: "passed 50%" }, now);
+    now = new Date("2026-12-03T10:00:00Z"); // days later, a webhook is set again (another room, perhaps)
+    d.configure({ targets: { webhook: channel.target }, thresholds: [50], user: "alice" });
+    for (let i = 0; i < 1000 && journal.unfinished("webhook").length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    await d.close();
+    assert.deepEqual(channel.attempts, [], "stale news is not sent");
+    assert.deepEqual(journal.unfinished("webhook"), [], "journaled as not sent, not left pending");
+  });
 });
