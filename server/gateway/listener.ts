@@ -8,7 +8,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { Duplex } from "node:stream";
-import { requestTimeout, validation, type ErrorAnswer } from "./errors";
+import { bedrockError, requestTimeout, validation, type ErrorAnswer } from "./errors";
 import { DEFAULT_LIMITS } from "./inbound";
 
 import type { AnyRequest, AnyResponse } from "../http";
@@ -23,8 +23,10 @@ export interface Listener {
   /** Connections open now (sniffing, HTTP/1.1 or h2). */
   readonly connections: number;
   /**
-   * Stops accepting and closes idle connections at once; requests in flight may finish for
-   * `graceMs`, after which the connections still open are destroyed.
+   * Stops taking calls and closes idle connections at once; requests in flight may finish for
+   * `graceMs`, after which the connections still open are destroyed. The port stays bound until
+   * then, new connections turned away (503): freed while calls drain, another local process
+   * could bind it and receive the signed calls of terminals routed to it.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -82,10 +84,18 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1",
     session.once("close", () => sessions.delete(session));
   });
   const sockets = new Set<net.Socket>();
+  /** Connections that came while closing: answered 503 and closed, not waited for. */
+  const turnedAway = new Set<net.Socket>();
 
   // No Nagle: a stream's frames go out as they are relayed. (http.createServer turns it off for
   // the sockets it accepts itself; these are accepted here and handed over.)
   const front = net.createServer({ noDelay: true }, (socket) => {
+    if (closing) {
+      turnedAway.add(socket);
+      socket.once("close", () => turnedAway.delete(socket));
+      sniff(socket, options.headTimeoutMs, (isH2) => turnAway(socket, isH2));
+      return;
+    }
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     sniff(socket, options.headTimeoutMs, (isH2) => (isH2 ? h2 : h1).emit("connection", socket));
@@ -106,8 +116,7 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1",
       return sockets.size;
     },
     close: async (graceMs = 30_000) => {
-      closing = true;
-      front.close();
+      closing = true; // the port stays bound (new connections turned away) until the drain ends
       h1.close(); // closes idle keep-alive connections now, busy ones after their response
       for (const session of sessions) session.close(); // graceful: open streams finish first
       const allClosed = new Promise<void>((resolve) => {
@@ -120,6 +129,8 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1",
       await Promise.race([allClosed, grace]);
       clearTimeout(timer);
       for (const socket of sockets) socket.destroy();
+      front.close();
+      for (const socket of turnedAway) socket.destroy();
     },
   };
 }
@@ -144,6 +155,24 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   } else {
     answer = validation(`the request is not valid HTTP/1.1 (${err.code ?? err.message})`);
   }
+  writeRaw(socket, answer);
+}
+
+/**
+ * A connection that came while the listener closes: HTTP/1.1 hears a 503 the SDKs retry; an h2
+ * one is closed, which they retry too (answering it would take an h2 session for one refusal).
+ */
+function turnAway(socket: net.Socket, isH2: boolean): void {
+  if (isH2) {
+    socket.destroy();
+    return;
+  }
+  socket.resume(); // its request is read and dropped: unread bytes at close would reset the answer
+  writeRaw(socket, bedrockError(503, "ServiceUnavailableException", "Bedrock Budget's gateway on this port is stopping; retry in a moment (the gateway that takes over serves on this same port)."));
+}
+
+/** Writes `answer` as a whole HTTP/1.1 response on a raw socket, and ends it. */
+function writeRaw(socket: Duplex, answer: ErrorAnswer): void {
   const head = [`HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status] ?? ""}`, ...Object.entries(answer.headers).map(([k, v]) => `${k}: ${v}`), "connection: close", "", ""];
   socket.end(Buffer.concat([Buffer.from(head.join("\r\n"), "latin1"), answer.body]));
 }

@@ -227,7 +227,7 @@ describe("listener: close()", () => {
     }
   });
 
-  it("lets a request in flight finish before the connection closes, and refuses new connections", async () => {
+  it("lets a request in flight finish before the connection closes, turns new connections away with 503, and keeps the port bound until then", async () => {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let arrived!: () => void;
@@ -252,22 +252,26 @@ describe("listener: close()", () => {
     });
     await inHandler;
     const closing = listener.close();
-    // New connections are refused once close() has begun.
-    await assert.rejects(
-      new Promise((resolve, reject) => {
-        const s = net.connect(port, "127.0.0.1");
-        s.once("connect", () => {
-          s.destroy();
-          resolve(undefined);
-        });
-        s.once("error", reject);
-      }),
-      /ECONNREFUSED/,
-    );
+    // New calls are turned away once close() has begun, with an answer the SDKs retry.
+    const turnedAway = await h1Request(port, { path: "/model/m/invoke", body: "{}" }).catch((err: Error) => err);
+    assert.ok(!(turnedAway instanceof Error), `a new connection is answered, not refused: ${String(turnedAway)}`);
+    assert.equal(turnedAway.status, 503);
+    // While calls drain the port stays bound: no other local process can take it and receive routed terminals' signed calls.
+    await assert.rejects(bindPort(port), /EADDRINUSE/);
     release();
     assert.deepEqual(await response, { status: 200, body: "finished" });
     const started = Date.now();
     await closing;
     assert.ok(Date.now() - started < 1_000, "a closing connection (Connection: close) does not wait for the fallback");
+    await bindPort(port); // free once the drain is over: the gateway that takes over binds it
   });
 });
+
+/** Binds 127.0.0.1:`port` with another server, then lets it go; rejects when the port is taken. */
+function bindPort(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const other = net.createServer();
+    other.once("error", reject);
+    other.listen(port, "127.0.0.1", () => other.close(() => resolve()));
+  });
+}
