@@ -165,6 +165,26 @@ describe("StreamUsageTracker", () => {
     assert.equal(unbounded.current().outputTokens, scaleTokens(raw));
   });
 
+  it("adds up the characters of a stream's answer, text, tool input and reasoning alike (an attached guardrail's output without a trace)", () => {
+    const t = new StreamUsageTracker("ConverseStream", 10);
+    t.onEvent(event("contentBlockDelta", { contentBlockIndex: 0, delta: { text: "Hello" } }));
+    t.onEvent(event("contentBlockDelta", { contentBlockIndex: 1, delta: { toolUse: { input: '{"a":1}' } } }));
+    t.onEvent(event("contentBlockDelta", { contentBlockIndex: 2, delta: { reasoningContent: { text: "hmm" } } }));
+    assert.equal(t.outputChars(), 5 + 7 + 3);
+  });
+
+  it("keeps the guardrail trace a stream carries: ConverseStream's metadata event, InvokeModel's chunk, not lost to a later chunk without one", () => {
+    const guardrail = { inputAssessment: { "gr-1": { invocationMetrics: { usage: { contentPolicyUnits: 1 } } } } };
+    const converse = new StreamUsageTracker("ConverseStream", 10);
+    assert.equal(converse.guardrailTrace(), undefined);
+    converse.onEvent(event("metadata", { usage: { inputTokens: 1, outputTokens: 2, totalTokens: 3 }, metrics: { latencyMs: 1 }, trace: { guardrail } }));
+    assert.deepEqual(converse.guardrailTrace(), guardrail);
+    const invoke = new StreamUsageTracker("InvokeModelWithResponseStream", 10);
+    invoke.onEvent(chunk({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "hi" }, "amazon-bedrock-trace": { guardrail } }));
+    invoke.onEvent(chunk({ type: "message_stop" }));
+    assert.deepEqual(invoke.guardrailTrace(), guardrail);
+  });
+
   it("counts Llama stream chunks by their cumulative counters", () => {
     const t = new StreamUsageTracker("InvokeModelWithResponseStream", 10);
     t.onEvent(chunk({ generation: "Hello", prompt_token_count: 33, generation_token_count: 1, stop_reason: null }));
