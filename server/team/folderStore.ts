@@ -52,6 +52,8 @@ interface Replay {
   totals: SpendTotals;
   counted: Set<string>;
   live: Set<string>;
+  /** What calls settled on the fresh caps meanwhile (in `totals` too): published even if the replay fails. */
+  settledLive: SpendTotals;
 }
 
 export class FolderTeamEngine implements TeamEngine {
@@ -155,7 +157,7 @@ export class FolderTeamEngine implements TeamEngine {
       const now = this.o.now();
       const since = this.caps.all().filter((c) => freshSet.has(c.id)).map((c) => this.previousStart(c.id, now)!).reduce((a, b) => (a < b ? a : b));
       // The fresh caps' figures are built apart and swapped in once complete.
-      const replay: Replay = { fresh: freshSet, totals: new Map(), counted: new Set(), live: new Set() };
+      const replay: Replay = { fresh: freshSet, totals: new Map(), counted: new Set(), live: new Set(), settledLive: new Map() };
       this.replay = replay;
       try {
         await replaySettled(
@@ -175,6 +177,10 @@ export class FolderTeamEngine implements TeamEngine {
         );
       } catch (err) {
         this.uncounted = `counting team caps ${[...freshSet].map((id) => `"${id}"`).join(", ")} from this machine's journal failed (${(err as Error).message}), so their figures may lack some of its spend: team calls are refused until the gateway restarts (Bedrock Budget: Restart Gateway) with a readable ledger`;
+        // The partial count is dropped, but not the calls settled meanwhile: journaled here, peers must count them.
+        for (const [id, windows] of replay.settledLive) for (const [start, amount] of windows) addSpend(this.own, id, new Date(start), amount);
+        this.dirty = true;
+        this.requestWrite();
         throw err;
       } finally {
         this.replay = undefined;
@@ -265,7 +271,13 @@ export class FolderTeamEngine implements TeamEngine {
     if (this.held.delete(record.id)) this.engine.settle(record.id, amount, this.o.now());
     else if (amount > 0n) for (const id of capIds) this.engine.recordExternalSpent(id, at, amount);
     if (amount <= 0n) return;
-    for (const id of capIds) addSpend(replay?.fresh.has(id) ? replay.totals : this.own, id, this.caps.bounds(this.caps.get(id)!, at).start, amount);
+    for (const id of capIds) {
+      const start = this.caps.bounds(this.caps.get(id)!, at).start;
+      if (replay?.fresh.has(id)) {
+        addSpend(replay.totals, id, start, amount);
+        addSpend(replay.settledLive, id, start, amount);
+      } else addSpend(this.own, id, start, amount);
+    }
     this.dirty = true;
     this.requestWrite();
   }
