@@ -90,6 +90,11 @@ export class AlertDispatcher implements CapAlerts {
   private readonly queues = new Map<AlertChannelName, Promise<void>>();
   /** Keys in each channel's queue now (waiting or being sent): what configure() need not queue again. */
   private readonly queued = new Map<AlertChannelName, Set<string>>();
+  /**
+   * Keys sent or given up on this run, by channel: a journal write of that which failed (a full
+   * disk) leaves them pending there, and configure() would send them again at each settings change.
+   */
+  private readonly finished = new Map<AlertChannelName, Set<string>>();
   private readonly resumed = new Set<AlertChannelName>();
   private readonly wakers = new Set<() => void>();
   private readonly aborter = new AbortController();
@@ -140,7 +145,7 @@ export class AlertDispatcher implements CapAlerts {
       this.resumed.add(channel.name);
       const queued = this.queued.get(channel.name);
       for (const alert of this.journal.unfinished(channel.name)) {
-        if (queued?.has(alert.key)) continue;
+        if (queued?.has(alert.key) || this.finished.get(channel.name)?.has(alert.key)) continue;
         this.log.warn(`alerts: ${channel.name}: sending again "${alert.key}", which ${firstRun ? "a previous run left unconfirmed" : "was left unsent while the channel was off"}`);
         this.enqueue(channel.name, alert, true);
       }
@@ -263,6 +268,9 @@ export class AlertDispatcher implements CapAlerts {
   }
 
   private async finish(name: AlertChannelName, alert: AlertMessage, state: "sent" | "failed", attempts: number, error?: string): Promise<void> {
+    let finished = this.finished.get(name);
+    if (!finished) this.finished.set(name, (finished = new Set()));
+    finished.add(alert.key);
     try {
       await this.journal.finished(name, alert.key, state, attempts, this.now(), error);
     } catch (err) {

@@ -268,4 +268,21 @@ describe("alert dispatcher", () => {
     assert.deepEqual(channel.attempts, [], "stale news is not sent");
     assert.deepEqual(journal.unfinished("webhook"), [], "journaled as not sent, not left pending");
   });
+
+  it("an alert sent whose \"sent\" line could not be journaled (a full disk) is not sent again at each settings change", async () => {
+    const channel = new RecordingChannel(0);
+    const { journal } = await AlertJournal.open(dir, NOW);
+    journal.finished = () => Promise.reject(new Error("ENOSPC: no space left on device"));
+    const d = new AlertDispatcher(journal, () => [cap(6)], () => channel, silentLogger(), () => NOW, { attempts: 3, baseMs: 1 });
+    const settings = { targets: { webhook: channel.target }, thresholds: [50, 80], user: "alice" };
+    d.configure(settings);
+    await channel.attempted(1);
+    for (let i = 0; i < 5; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      d.configure({ ...settings }); // the user edits another setting: the gateway reconfigures
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await d.close();
+    assert.deepEqual(channel.attempts, ["daily@2026-11-29T00:00:00.000Z#50"]);
+  });
 });
