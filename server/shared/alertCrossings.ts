@@ -33,7 +33,7 @@ export function newCrossings(status: { caps: readonly CapFigures[] }, thresholds
     const top = crossed[0];
     if (top === undefined) continue;
     const key = `${cap.id}@${cap.windowStart}#${top}`;
-    if (notified.has(key)) continue;
+    if (notified.has(key) || [...notified].some((k) => k.endsWith(`#${top}`) && carriedKey(k, cap) === key)) continue;
     out.push({ key, capId: cap.id, threshold: top, spentUsd: cap.spentUsd, limitUsd: cap.limitUsd, window: cap.window, resetsAt: cap.resetsAt, ...(cap.action ? { action: cap.action } : {}) });
   }
   return out;
@@ -60,8 +60,37 @@ export function crossingMessage(c: Crossing): string {
     : `Bedrock Budget: cap "${c.capId}" has passed ${c.threshold}%: $${c.spentUsd.toFixed(2)} of $${c.limitUsd.toFixed(2)} ${word}.`;
 }
 
-/** Notified keys from windows that have ended are dropped, so the stored set stays small. */
+/**
+ * Notified keys from windows that have ended are dropped, so the stored set stays small; those of a
+ * current window under another start (a `timeZone` change) are kept, as that window's keys.
+ */
 export function pruneNotified(notified: Iterable<string>, status: { caps: readonly CapFigures[] }): string[] {
   const live = new Set(status.caps.map((c) => `${c.id}@${c.windowStart}`));
-  return [...notified].filter((key) => live.has(key.slice(0, key.lastIndexOf("#"))));
+  const out = new Set<string>();
+  for (const key of notified) {
+    if (live.has(key.slice(0, key.lastIndexOf("#")))) out.add(key);
+    else for (const cap of status.caps) {
+      const carried = carriedKey(key, cap);
+      if (carried) out.add(carried);
+    }
+  }
+  return [...out];
+}
+
+/**
+ * `key` moved to the cap's current window when it names the same cap in that window under another
+ * start: a `timeZone` change moves a window's start (and the keys) by hours without a new window
+ * beginning, so what was notified stays notified. Within half a window of the current start: the
+ * next window, whatever the zone, starts a whole window away.
+ */
+function carriedKey(key: string, cap: CapFigures): string | undefined {
+  const prefix = `${cap.id}@`;
+  const hash = key.lastIndexOf("#");
+  if (!key.startsWith(prefix) || hash < prefix.length) return undefined;
+  const start = key.slice(prefix.length, hash);
+  if (start === cap.windowStart) return undefined;
+  const from = Date.parse(cap.windowStart);
+  // NaN (a tier cap's longer id, an unreadable date) compares false: not carried.
+  if (!(Math.abs(Date.parse(start) - from) * 2 < Date.parse(cap.resetsAt) - from)) return undefined;
+  return `${prefix}${cap.windowStart}${key.slice(hash)}`;
 }

@@ -73,4 +73,19 @@ describe("cap threshold alerts", () => {
     const caps = engine.status(new Date("2026-11-22T10:00:00Z")).map(capStatusDto);
     assert.deepEqual(caps.map((c) => [c.id, c.action]), [["soft", "warn"], ["wall", undefined]]);
   });
+
+  it("a timeZone change (the window's start moves by hours, the window does not end) does not notify the same thresholds again", () => {
+    const inZone = (spentUsd: number, windowStart: string, resetsAt: string): StatusResponse => ({ ...status(spentUsd), caps: [{ ...status(spentUsd).caps[0]!, window: "month", windowStart, resetsAt }] });
+    const utc = inZone(8, "2026-11-01T00:00:00.000Z", "2026-12-01T00:00:00.000Z");
+    let notified = new Set(keysCovered(newCrossings(utc, THRESHOLDS, new Set())[0]!, THRESHOLDS));
+    const paris = inZone(8.5, "2026-10-31T23:00:00.000Z", "2026-11-30T23:00:00.000Z");
+    assert.deepEqual(newCrossings(paris, THRESHOLDS, notified), [], "80% was said in this month already");
+    notified = new Set(pruneNotified(notified, paris)); // as the editor stores it
+    assert.deepEqual([...notified].sort(), ["daily@2026-10-31T23:00:00.000Z#50", "daily@2026-10-31T23:00:00.000Z#80"]);
+    assert.deepEqual(newCrossings(paris, THRESHOLDS, notified), []);
+    assert.equal(newCrossings(inZone(9, "2026-10-31T23:00:00.000Z", "2026-11-30T23:00:00.000Z"), THRESHOLDS, notified)[0]?.threshold, 90);
+    // December in Paris overlaps November in UTC by an hour: a new window all the same.
+    const december = inZone(8, "2026-11-30T23:00:00.000Z", "2026-12-31T23:00:00.000Z");
+    assert.equal(newCrossings(december, THRESHOLDS, new Set(keysCovered(newCrossings(utc, THRESHOLDS, new Set())[0]!, THRESHOLDS)))[0]?.threshold, 80);
+  });
 });
