@@ -45,6 +45,11 @@ const USAGE = `usage:
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...afterCommand] = argv;
+  // Asked for (`help`, `--help`, `-h`, also after a command): the usage on stdout, a success.
+  if (command === undefined || command === "help" || argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   // `prices` takes a sub-command (`prices update`).
   const sub = command === "prices" ? afterCommand[0] : undefined;
   const rest = command === "prices" ? afterCommand.slice(1) : afterCommand;
@@ -86,8 +91,9 @@ async function main(argv: string[]): Promise<number> {
     case "reconcile":
       return reconcileCommand(config, values.month);
   }
+  // An unknown command: the usage as the error.
   process.stderr.write(`${USAGE}\n`);
-  return command === undefined || command === "help" || command === "--help" ? 0 : 2;
+  return 2;
 }
 
 type Flags = { port?: string; ledger?: string; upstream?: string; simulate?: boolean };

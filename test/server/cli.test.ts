@@ -478,7 +478,19 @@ describe("cli", function () {
     const bin = path.join(dir, "bedrock-budget");
     await copyFile(CLI, bin);
     await chmod(bin, 0o755);
-    const { stderr } = await promisify(execFile)(bin, ["help"], { env: cliEnv() });
-    assert.match(stderr, /^usage:\n  bedrock-budget serve /);
+    const { stdout } = await promisify(execFile)(bin, ["help"], { env: cliEnv() });
+    assert.match(stdout, /^usage:\n  bedrock-budget serve /);
+  });
+
+  it("prints its usage on stdout with exit 0 when asked for help, also after a command; an unknown command gets it on stderr with exit 2", async () => {
+    for (const args of [["--help"], ["-h"], ["serve", "--help"], ["prices", "update", "-h"]]) {
+      const result = await run(args);
+      assert.equal(result.code, 0, args.join(" "));
+      assert.match(result.stdout, /^usage:\n  bedrock-budget serve /, args.join(" "));
+    }
+    const unknown = await run(["frobnicate"]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^usage:/);
+    assert.equal(unknown.stdout, "");
   });
 });
