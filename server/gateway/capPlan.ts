@@ -216,7 +216,9 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
     );
   }
   const sampling = samplingFields(json, converse);
-  const samplers = [sampling.temperature, sampling.topP, sampling.topK].filter((f): f is string => f !== undefined);
+  // Adaptive-only models refuse a non-default sampler: temperature 1 (the default) is sent on.
+  const nonDefault = samplingFields(json, converse, { exceptDefaultTemperature: true });
+  const samplers = [nonDefault.temperature, nonDefault.topP, nonDefault.topK].filter((f): f is string => f !== undefined);
   if (samplers.length > 0 && ADAPTIVE_ONLY.test(target)) {
     return (
       `the request sets ${samplers.join(", ")}, sampling parameters "${to.modelId}" does not take, so Bedrock would refuse the call. ` +
@@ -224,7 +226,7 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
     );
   }
   const adaptive = adaptiveThinkingField(json, converse);
-  if (adaptive !== undefined && fieldFamily(to.baseModelId) === "Anthropic" && !ADAPTIVE_THINKING.test(target)) {
+  if (adaptive !== undefined && fieldFamily(to.baseModelId) === "Anthropic" && !ADAPTIVE_THINKING.test(target) && !ADAPTIVE_ONLY.test(target)) {
     return (
       `the request asks adaptive thinking (${adaptive} "adaptive"), which "${to.modelId}" does not support (Claude Opus and Sonnet 4.6 and later do), so Bedrock would refuse the call. ` +
       `Turn thinking off for calls this cap may downgrade, or set downgradeTo to a model with adaptive thinking.`
@@ -281,9 +283,9 @@ function requestFieldsProblem(operation: MeteredOperation, json: JsonObject, fro
   }
   // A family the gateway cannot tell is left to Bedrock: tool choice is Converse's own field, not a provider's.
   if (tools.forced && fieldFamily(to.baseModelId) !== undefined && !takesToolChoice(target, tools.forced.form)) {
-    const takers = tools.forced.form === "any" ? "Claude 3 and later, Amazon Nova and Mistral Large" : "Claude 3 and later and Amazon Nova";
+    const why = tools.forced.form === "any" ? "Meta Llama refuses toolChoice any" : "Bedrock documents a named tool choice for Claude 3 and later and Amazon Nova only";
     return (
-      `the request forces a tool choice (${tools.forced.field}), which "${to.modelId}" does not take (Bedrock documents it for ${takers}), so Bedrock would refuse the call. ` +
+      `the request forces a tool choice (${tools.forced.field}), which "${to.modelId}" does not take (${why}), so Bedrock would refuse the call. ` +
       `Leave the tool choice to the model (auto) in calls this cap may downgrade, or set downgradeTo to one of those models.`
     );
   }
@@ -355,13 +357,15 @@ const NO_DOCUMENTS = /^(?:amazon\.(?:nova-micro|titan-text-premier)|cohere\.comm
 const NO_STREAMING_TOOL_USE = /^(?:meta\.llama3-(?:1-|2-(?:11b|90b)-|3-)|mistral\.mistral-large-(?:2402|2407))/;
 
 /**
- * Whether a model takes a forced tool choice (Bedrock's ToolChoice reference, Amazon Nova's user
- * guide): `tool` on Claude 3 and later and Nova's chat models, `any` on those and Mistral Large.
+ * Whether a model takes a forced tool choice: `tool` (a named tool) only on Claude 3 and later and
+ * Nova's chat models (Bedrock's ToolChoice reference); `any`, which that reference restricts to no
+ * model, is refused by Meta Llama (reported live: "toolChoice.any") and left to Bedrock elsewhere
+ * (gpt-oss takes it).
  */
 function takesToolChoice(baseModelId: string, form: "any" | "tool"): boolean {
   const format = invokeBodyFormat(baseModelId);
   if (format === "Anthropic Messages" || format === "Amazon Nova") return true;
-  return form === "any" && baseModelId.startsWith("mistral.mistral-large");
+  return form === "any" && !baseModelId.startsWith("meta.llama");
 }
 
 /**

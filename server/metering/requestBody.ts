@@ -805,7 +805,7 @@ export function stringAt(value: Json | undefined, ...path: string[]): string | u
  * an Anthropic InvokeModel body's top level. Newer Claude models refuse temperature and top_p
  * together, the newest any of them.
  */
-export function samplingFields(body: JsonObject, converse: boolean): { temperature?: string; topP?: string; topK?: string } {
+export function samplingFields(body: JsonObject, converse: boolean, options: { exceptDefaultTemperature?: boolean } = {}): { temperature?: string; topP?: string; topK?: string } {
   const paths = converse
     ? {
         temperature: [["inferenceConfig", "temperature"], ["additionalModelRequestFields", "temperature"]],
@@ -814,8 +814,10 @@ export function samplingFields(body: JsonObject, converse: boolean): { temperatu
       }
     : { temperature: [["temperature"]], topP: [["top_p"]], topK: [["top_k"]] };
   // null is how a caller leaves a member unset; any other value is sent to the model.
-  const set = (list: string[][]) => list.find((p) => { const v = valueAt(body, ...p); return v !== undefined && v !== null; })?.join(".");
-  const temperature = set(paths.temperature);
+  const set = (list: string[][], isDefault: (v: unknown) => boolean = () => false) =>
+    list.find((p) => { const v = valueAt(body, ...p); return v !== undefined && v !== null && !isDefault(v); })?.join(".");
+  // `exceptDefaultTemperature`: 1, the default many clients send explicitly, counts as unset.
+  const temperature = set(paths.temperature, (v) => options.exceptDefaultTemperature === true && v === 1);
   const topP = set(paths.topP);
   const topK = set(paths.topK);
   return { ...(temperature ? { temperature } : {}), ...(topP ? { topP } : {}), ...(topK ? { topK } : {}) };

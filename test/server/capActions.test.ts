@@ -283,6 +283,13 @@ describe("gateway: cap actions through the real SDK", function () {
         await h.client.send(ask(SONNET_46, { additionalModelRequestFields: { thinking: { type: "adaptive" } } }));
         assert.equal(h.fake.hits[0]!.modelId, OPUS_47);
       });
+      // A generation-5 Claude of another name thinks adaptively only: it takes adaptive thinking.
+      const FABLE_5 = "anthropic.claude-fable-5-1";
+      await withHarness(toModel("to-fable", FABLE_5), async (h) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        await h.client.send(ask(SONNET_46, { additionalModelRequestFields: { thinking: { type: "adaptive" } } }));
+        assert.equal(h.fake.hits[0]!.modelId, FABLE_5);
+      });
     });
 
     it("from Claude Opus 4.1 to Opus 4.7 (adaptive thinking only, no sampling parameters): a thinking budget or a temperature is a 400 naming it, nothing forwarded; adaptive thinking goes", async () => {
@@ -299,6 +306,9 @@ describe("gateway: cap actions through the real SDK", function () {
         h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
         await h.client.send(ask(OPUS_41, { additionalModelRequestFields: { thinking: { type: "adaptive" } } }));
         assert.equal(h.fake.hits[0]!.modelId, OPUS_47);
+        // temperature 1 is the default (many clients send it): not a non-default sampler.
+        await h.client.send(ask(OPUS_41, { inferenceConfig: { maxTokens: 500, temperature: 1 } }));
+        assert.equal(h.fake.hits[1]!.modelId, OPUS_47);
       });
     });
 
@@ -401,6 +411,15 @@ describe("gateway: cap actions through the real SDK", function () {
         h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
         await h.client.send(ask(SONNET_45, { toolConfig }));
         assert.equal(h.fake.hits[0]!.modelId, NOVA_MICRO);
+      });
+      // Bedrock restricts `any` to no model (gpt-oss takes it); a named tool to Claude 3+ and Nova only.
+      const GPT_OSS = "openai.gpt-oss-120b-1:0";
+      await withHarness(toModel("to-gpt-oss", GPT_OSS), async (h) => {
+        h.fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 20 } }));
+        await h.client.send(ask(SONNET_45, { toolConfig }));
+        assert.equal(h.fake.hits[0]!.modelId, GPT_OSS);
+        const named = { ...toolConfig, toolChoice: { tool: { name: "lookup" } } };
+        await assert.rejects(h.client.send(ask(SONNET_45, { toolConfig: named })), refused("to-gpt-oss", SONNET_45, GPT_OSS, /forces a tool choice \(toolConfig\.toolChoice\.tool\)/));
       });
     });
   });
