@@ -5,7 +5,7 @@
  * traced with strace, it makes no system call the unit's SystemCallFilter= leaves out. The config
  * (which may hold a Redis password or a webhook token) reaches it as a credential (LoadCredential=),
  * so /etc/bedrock-budget/config.json can be root-only: the runs here hand it over the same way, in a
- * private folder named by $CREDENTIALS_DIRECTORY (%d), as systemd does.
+ * private folder named by $CREDENTIALS_DIRECTORY, as systemd does.
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -66,7 +66,7 @@ function loadedCredentials(): Map<string, string> {
 }
 
 /**
- * The ExecStart flags of `serve` as systemd passes them: %d is the service's credentials folder
+ * The ExecStart flags of `serve` as systemd passes them: ${CREDENTIALS_DIRECTORY} is the service's credentials folder
  * (here `credentialsDir`), the state folder is moved to `stateDir`. It also checks that --config is the
  * credential loaded from CONFIG_FILE, and writes `config` there as systemd would copy it: a folder and
  * a file only the service may read.
@@ -78,16 +78,17 @@ async function serveFlags(credentialsDir: string, stateDir: string, config: obje
   assert.equal(command, "serve");
   assert.ok(args.includes(STATE_DIR), `the state folder: ${args.join(" ")}`);
   const configFlag = args[args.indexOf("--config") + 1];
-  const id = configFlag?.startsWith("%d/") ? configFlag.slice("%d/".length) : undefined;
+  const CREDENTIALS = "${CREDENTIALS_DIRECTORY}/"; // not %d: systemd 247 has credentials but not %d
+  const id = configFlag?.startsWith(CREDENTIALS) ? configFlag.slice(CREDENTIALS.length) : undefined;
   // Not the file in /etc itself: the service would need it readable by its user, so by everyone (DynamicUser).
-  assert.ok(id !== undefined && !id.includes("/"), `--config is a credential (%d/ID), not ${configFlag}`);
+  assert.ok(id !== undefined && !id.includes("/"), `--config is a credential (\${CREDENTIALS_DIRECTORY}/ID), not ${configFlag}`);
   assert.equal(loadedCredentials().get(id), CONFIG_FILE, `LoadCredential=${id}:${CONFIG_FILE}`);
 
   await mkdir(credentialsDir);
   await writeFile(path.join(credentialsDir, id), JSON.stringify(config));
   await chmod(path.join(credentialsDir, id), 0o400);
   await chmod(credentialsDir, 0o500);
-  return args.map((a) => (a === STATE_DIR ? stateDir : a.replace(/%([%d])/g, (_, c: string) => (c === "d" ? credentialsDir : "%"))));
+  return args.map((a) => (a === STATE_DIR ? stateDir : a.replace("${CREDENTIALS_DIRECTORY}", credentialsDir)));
 }
 
 describe("the gateway as a systemd service (docs/bedrock-budget.service)", function () {
