@@ -58,7 +58,8 @@ function postJson(url: string, body: string, agent: https.Agent, signal: AbortSi
       target,
       {
         method: "POST",
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        // A User-Agent as fetch sent one: some receivers' firewalls (Cloudflare, WAFs) refuse a request without.
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "user-agent": "bedrock-budget" },
         // http:// is only ever loopback (the settings allow no other), which is never proxied.
         ...(target.protocol === "https:" ? { agent } : {}),
         signal,

@@ -76,4 +76,22 @@ describe("webhook alert channel", () => {
       other.close();
     }
   });
+
+  it("a webhook post says who sends it (User-Agent): receivers behind a firewall that refuses requests without one get the alert", async () => {
+    let agent: string | undefined;
+    const hook = createServer((req, res) => {
+      agent = req.headers["user-agent"];
+      req.resume();
+      req.on("end", () => res.end("ok"));
+    }).listen(0, "127.0.0.1");
+    await once(hook, "listening");
+    const channel = webhookChannel(`http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`);
+    try {
+      await channel.send(alertFor("daily"), new AbortController().signal);
+      assert.equal(agent, "bedrock-budget");
+    } finally {
+      channel.close();
+      hook.close();
+    }
+  });
 });
