@@ -12,7 +12,8 @@ export interface ReportRange {
   label: string;
 }
 
-export const MONTH_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
+/** A month from 1970 on (Date.UTC would read years 0000–0099 as 19xx; no call predates 1970). */
+export const MONTH_PATTERN = /^(?:19[7-9]\d|[2-9]\d{3})-(?:0[1-9]|1[0-2])$/;
 const DATE_PATTERN = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /** A calendar month in a time zone: from its first local midnight to the next month's. */
@@ -53,6 +54,7 @@ export function parseRange(fromText: string | undefined, toText: string | undefi
     // Date.parse rolls an impossible day over (April 31 is read as May 1): the range would silently move.
     const [y, m, d] = text.slice(0, 10).split("-").map(Number) as [number, number, number];
     if (!isCalendarDate(y, m, d)) return `${flag} "${text}" is not a calendar date`;
+    if (y < 1970) return `${flag} "${text}" is before 1970, when no call can have been made (a mistyped year?)`;
     return new Date(text);
   };
   const from = fromText === undefined ? new Date(0) : bound(fromText, "from");

@@ -1,6 +1,6 @@
 /** The CSV export (report and dashboard): cells a spreadsheet would run as formulas are defused. */
 import assert from "node:assert/strict";
-import { CSV_COLUMNS, parseRange, toCsv } from "../../../server/ledger/report";
+import { CSV_COLUMNS, monthRange, MONTH_PATTERN, parseRange, toCsv } from "../../../server/ledger/report";
 import type { CallRecord } from "../../../server/ledger/types";
 
 function call(o: Partial<CallRecord>): CallRecord {
@@ -62,6 +62,10 @@ describe("ledger/report: --from/--to times", () => {
   it("refuses a date with a year before 1970 (a year 0026 is not read as 1926)", () => {
     assert.equal(parseRange("0026-11-01", undefined, "UTC", now), '--from "0026-11-01" is before 1970, when no call can have been made (a mistyped year?)');
     assert.equal(parseRange(undefined, "0099-12-31", "UTC", now, ""), 'to "0099-12-31" is before 1970, when no call can have been made (a mistyped year?)');
+    assert.equal(parseRange("0026-11-01T00:00:00Z", undefined, "UTC", now), '--from "0026-11-01T00:00:00Z" is before 1970, when no call can have been made (a mistyped year?)');
+    assert.equal(MONTH_PATTERN.test("0026-11"), false, "--month 0026-11 is refused, not read as 1926-11");
+    assert.throws(() => monthRange("1969-12", "UTC"), /month must be YYYY-MM/);
+    assert.equal(MONTH_PATTERN.test("1970-01") && MONTH_PATTERN.test("2026-11"), true);
     const ok = parseRange("1970-01-01", undefined, "UTC", now);
     assert.ok(typeof ok !== "string" && ok.from.toISOString() === "1970-01-01T00:00:00.000Z");
   });
