@@ -7,12 +7,11 @@
  */
 import type { GuardrailPricing } from "../config/schema";
 import type { Estimate } from "./estimate";
-import { guardrailCost, guardrailWorstCase } from "./guardrails";
+import { CHARS_PER_TEXT_UNIT, guardrailCost, guardrailWorstCase, textUnits, USAGE_FIELDS } from "./guardrails";
 import { ceilDiv, formatUsd, type Picos } from "./money";
 import { isObject } from "../shared/isObject";
 import type { MeteredOperation } from "./types";
 
-const CHARS_PER_TEXT_UNIT = 1000;
 
 /**
  * Characters one output token can decode to, at most. The longest token of cl100k_base and of
@@ -53,10 +52,6 @@ export function attachedGuardrailOf(
   return { id: id.trim(), ...(typeof version === "string" ? { version } : {}) };
 }
 
-/** Text units of one piece of text: up to 1,000 characters each, at least one. */
-export function textUnits(chars: number): number {
-  return Math.max(1, Math.ceil(chars / CHARS_PER_TEXT_UNIT));
-}
 
 /**
  * Text units of the input the guardrail evaluates. Converse: the messages and the system prompt
@@ -142,9 +137,8 @@ export function withAttachedGuardrail(estimate: Estimate, guard: AttachedGuardra
   };
 }
 
-const USAGE_FIELDS = [
-  "contentPolicyUnits", "topicPolicyUnits", "wordPolicyUnits", "sensitiveInformationPolicyUnits", "contextualGroundingPolicyUnits", "automatedReasoningPolicyUnits",
-] as const;
+/** The usage fields a guardrail reports, one per policy (as ApplyGuardrail's). */
+const USAGE_FIELD_NAMES = Object.values(USAGE_FIELDS);
 
 /**
  * The guardrail units a trace reports, summed over its assessments (Converse's `trace.guardrail`
@@ -163,7 +157,7 @@ export function reportedGuardrailUsage(trace: unknown): Record<string, number> |
     const usage = isObject(value.invocationMetrics) ? value.invocationMetrics.usage : undefined;
     if (isObject(usage)) {
       found = true;
-      for (const field of USAGE_FIELDS) {
+      for (const field of USAGE_FIELD_NAMES) {
         const n = usage[field];
         if (n === undefined || n === null) continue;
         if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) bad = true;

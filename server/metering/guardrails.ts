@@ -8,10 +8,15 @@ import type { Estimate } from "./estimate";
 import { ceilDiv, usdToPicos, type Picos } from "./money";
 import type { Rates } from "./types";
 
-const CHARS_PER_TEXT_UNIT = 1000;
+export const CHARS_PER_TEXT_UNIT = 1000;
+
+/** Text units of one piece of text: up to 1,000 characters each, at least one. */
+export function textUnits(chars: number): number {
+  return Math.max(1, Math.ceil(chars / CHARS_PER_TEXT_UNIT));
+}
 
 /** Response `usage` field per policy, as ApplyGuardrail reports it. */
-const USAGE_FIELDS: Record<keyof GuardrailPricing, string> = {
+export const USAGE_FIELDS: Record<keyof GuardrailPricing, string> = {
   contentPolicy: "contentPolicyUnits",
   topicPolicy: "topicPolicyUnits",
   wordPolicy: "wordPolicyUnits",
@@ -27,7 +32,7 @@ export function guardrailTextUnits(body: unknown): number {
   let units = 0;
   for (const block of json.content as Array<{ text?: { text?: unknown } }>) {
     const text = block?.text?.text;
-    if (typeof text === "string") units += Math.max(1, Math.ceil(text.length / CHARS_PER_TEXT_UNIT));
+    if (typeof text === "string") units += textUnits(text.length);
   }
   return units;
 }
