@@ -29,6 +29,16 @@ const MAX_PROFILES = 1_000;
  * oldest goes first (that ARN may then be looked up again before its retry time: one more wait).
  */
 export const MAX_FAILED_LOOKUPS = 1_000;
+/**
+ * Lookups under way at once, and waiting for one of those to end: each distinct unknown ARN (with a
+ * region) starts one, so a process naming made-up profiles would otherwise send as many requests to
+ * AWS at once. Past both, an ARN is not looked up for this call (priced at the dearest rate, as any
+ * failed lookup) and is tried again on a later call.
+ */
+export const MAX_LOOKUPS_AT_ONCE = 4;
+export const MAX_LOOKUPS_WAITING = 32;
+/** Warnings about failed lookups written per minute; the rest are counted and said with the next one. */
+export const MAX_LOOKUP_WARNINGS_PER_MINUTE = 10;
 
 export interface ProfileLookupOptions {
   ledgerDir: string;
@@ -44,6 +54,9 @@ export class ProfileLookup {
   private readonly known = new Map<string, ResolvedProfile>();
   private readonly failures = new Map<string, { failed: string; at: number }>();
   private readonly pending = new Map<string, Promise<ProfileAnswer>>();
+  private running = 0;
+  private readonly waiting: { arn: string; until: number; settle: (answer: ProfileAnswer) => void }[] = [];
+  private warnings = { since: 0, said: 0, unsaid: 0 };
   private loaded: Promise<void> | undefined;
   private writing: Promise<void> = Promise.resolve();
 
@@ -70,12 +83,19 @@ export class ProfileLookup {
     const now = Date.now();
     const failure = this.failures.get(arn);
     if (failure && now - failure.at < RETRY_AFTER_MS) return { failed: failure.failed };
+    const waitMs = this.options.waitMs ?? PROFILE_WAIT_MS;
     let lookup = this.pending.get(arn);
     if (!lookup) {
-      lookup = this.lookUp(arn).finally(() => this.pending.delete(arn));
+      const started = this.start(arn, now + waitMs);
+      if (!started) {
+        // Not noted as a failure: the next call through this ARN may find a free place.
+        const failed = `not looked up: ${MAX_LOOKUPS_AT_ONCE} lookups of application inference profiles are under way and ${MAX_LOOKUPS_WAITING} more are waiting (a process naming many unknown profiles at once?); it is looked up again on a later call`;
+        this.warn(`could not look up application inference profile ${arn}: ${failed}; its calls are priced at the dearest rate`);
+        return { failed };
+      }
+      lookup = started.finally(() => this.pending.delete(arn));
       this.pending.set(arn, lookup);
     }
-    const waitMs = this.options.waitMs ?? PROFILE_WAIT_MS;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<ProfileAnswer>((resolve) => {
       timer = setTimeout(() => {
@@ -91,6 +111,47 @@ export class ProfileLookup {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Starts a lookup, or queues it while MAX_LOOKUPS_AT_ONCE run; undefined when the queue is full too. */
+  private start(arn: string, until: number): Promise<ProfileAnswer> | undefined {
+    if (this.running < MAX_LOOKUPS_AT_ONCE) return this.run(arn);
+    if (this.waiting.length >= MAX_LOOKUPS_WAITING) return undefined;
+    return new Promise((settle) => this.waiting.push({ arn, until, settle }));
+  }
+
+  private run(arn: string): Promise<ProfileAnswer> {
+    this.running++;
+    return this.lookUp(arn)
+      .catch((err: Error): ProfileAnswer => ({ failed: `GetInferenceProfile failed: ${err.message}`.slice(0, 300) }))
+      .finally(() => {
+        this.running--;
+        this.next();
+      });
+  }
+
+  /** Starts waiting lookups as places free up; one whose call stopped waiting for it (its wait timed out, noted as a failure) is dropped: nobody needs its answer before the retry time. */
+  private next(): void {
+    while (this.running < MAX_LOOKUPS_AT_ONCE && this.waiting.length > 0) {
+      const { arn, until, settle } = this.waiting.shift()!;
+      if (Date.now() >= until) settle({ failed: `not looked up: the lookups before it took longer than the call could wait` });
+      else void this.run(arn).then(settle);
+    }
+  }
+
+  /** At most MAX_LOOKUP_WARNINGS_PER_MINUTE lines a minute: each made-up ARN would otherwise write its own. */
+  private warn(line: string): void {
+    const now = Date.now();
+    if (now - this.warnings.since >= 60_000) {
+      if (this.warnings.unsaid > 0) line += ` (${this.warnings.unsaid} more failed lookup(s) since ${new Date(this.warnings.since).toISOString()} not logged)`;
+      this.warnings = { since: now, said: 0, unsaid: 0 };
+    }
+    if (this.warnings.said >= MAX_LOOKUP_WARNINGS_PER_MINUTE) {
+      this.warnings.unsaid++;
+      return;
+    }
+    this.warnings.said++;
+    this.options.log.warn(line);
   }
 
   private async lookUp(arn: string): Promise<ProfileAnswer> {
@@ -117,7 +178,7 @@ export class ProfileLookup {
       this.options.log.info(`application inference profile ${arn} is ${answer.baseModelId} (${answer.profile}): priced as that model`);
     } else {
       this.noteFailure(arn, answer.failed);
-      this.options.log.warn(`could not look up application inference profile ${arn}: ${answer.failed}; its calls are priced at the dearest rate`);
+      this.warn(`could not look up application inference profile ${arn}: ${answer.failed}; its calls are priced at the dearest rate`);
     }
     return answer;
   }

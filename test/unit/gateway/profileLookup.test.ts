@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { MAX_FAILED_LOOKUPS, ProfileLookup } from "../../../server/gateway/profileLookup";
+import { MAX_FAILED_LOOKUPS, MAX_LOOKUP_WARNINGS_PER_MINUTE, MAX_LOOKUPS_AT_ONCE, MAX_LOOKUPS_WAITING, ProfileLookup } from "../../../server/gateway/profileLookup";
 import { createLogger } from "../../../server/log";
 import { isResolved } from "../../../server/metering/profiles";
 
@@ -76,5 +76,61 @@ describe("gateway/profileLookup", function () {
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(asked - before, 1, "asked once");
     assert.ok(failures.size <= MAX_FAILED_LOOKUPS);
+  });
+
+  it("a caller naming many made-up profile ARNs at once starts at most a few lookups against AWS and writes a bounded number of warnings; the rest are priced at once (dearest rate) saying why", async () => {
+    // Its own control plane: counts the requests open at once (each hangs until the lookup gives up).
+    let open = 0;
+    let most = 0;
+    let total = 0;
+    const plane = createServer((req) => {
+      total++;
+      most = Math.max(most, ++open);
+      req.socket.once("close", () => open--);
+    });
+    await new Promise<void>((resolve) => plane.listen(0, "127.0.0.1", resolve));
+    const saved = process.env.AWS_ENDPOINT_URL_BEDROCK;
+    process.env.AWS_ENDPOINT_URL_BEDROCK = `http://127.0.0.1:${(plane.address() as AddressInfo).port}`;
+    try {
+      const warned: string[] = [];
+      const lookup = new ProfileLookup({ ledgerDir: dir, credentials, log: createLogger((_level, line) => warned.push(line), "warn"), waitMs: 100, lookupTimeoutMs: 150 });
+      const flood = 200;
+      const answers = await Promise.all(Array.from({ length: flood }, (_, i) => lookup.resolve(`arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/flood-${i}`)));
+      assert.ok(answers.every((a) => !isResolved(a)), "none is known");
+      const refused = answers.filter((a) => !isResolved(a) && /not looked up: \d+ lookups .* under way/.test(a.failed));
+      assert.equal(refused.length, flood - MAX_LOOKUPS_AT_ONCE - MAX_LOOKUPS_WAITING, "beyond the running and waiting lookups, each is refused at once, saying why");
+      // Every lookup, run or dropped, ends.
+      const pending = (lookup as unknown as { pending: Map<string, unknown> }).pending;
+      for (let i = 0; i < 100 && pending.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(pending.size, 0, "lookups still under way");
+      assert.ok(most <= MAX_LOOKUPS_AT_ONCE, `${most} lookups were sent to AWS at once (at most ${MAX_LOOKUPS_AT_ONCE})`);
+      assert.ok(total <= 2 * MAX_LOOKUPS_AT_ONCE, `${total} requests sent: the waiting lookups nobody waits for any more are dropped`);
+      assert.ok(warned.length <= MAX_LOOKUP_WARNINGS_PER_MINUTE, `${warned.length} warnings written (at most ${MAX_LOOKUP_WARNINGS_PER_MINUTE} a minute)`);
+      assert.ok(warned.length > 0, "the failures are said");
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_BEDROCK;
+      else process.env.AWS_ENDPOINT_URL_BEDROCK = saved;
+      plane.closeAllConnections();
+      await new Promise((resolve) => plane.close(resolve));
+    }
+  });
+
+  it("the suppressed warnings are counted in the next one written a minute later", async () => {
+    const warned: string[] = [];
+    const lookup = new ProfileLookup({ ledgerDir: dir, credentials, log: createLogger((_level, line) => warned.push(line), "warn"), waitMs: 50 });
+    const realNow = Date.now;
+    let shift = 0;
+    Date.now = () => realNow() + shift;
+    try {
+      // No region: each fails at once, without asking the control plane.
+      for (let i = 0; i < MAX_LOOKUP_WARNINGS_PER_MINUTE + 5; i++) await lookup.resolve(`arn:aws:bedrock::123456789012:application-inference-profile/quiet-${i}`);
+      assert.equal(warned.length, MAX_LOOKUP_WARNINGS_PER_MINUTE);
+      shift = 61_000;
+      await lookup.resolve("arn:aws:bedrock::123456789012:application-inference-profile/later");
+      assert.equal(warned.length, MAX_LOOKUP_WARNINGS_PER_MINUTE + 1);
+      assert.match(warned.at(-1)!, /later.*\(5 more failed lookup\(s\) since .* not logged\)/);
+    } finally {
+      Date.now = realNow;
+    }
   });
 });
