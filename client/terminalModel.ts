@@ -101,6 +101,13 @@ export function whenDownNotice(routeTerminals: boolean, whenGatewayDown: WhenGat
       };
 }
 
+/**
+ * Whether environment variable names are matched regardless of case, as on Windows (where the
+ * extension host runs: a remote window's is the remote machine's): `aws_ignore_configured_endpoint_urls`
+ * there is the same variable as AWS_IGNORE_CONFIGURED_ENDPOINT_URLS.
+ */
+const CASE_INSENSITIVE_ENV = process.platform === "win32";
+
 /** Where the gateway listens (always this loopback address): a proxy can never reach it. */
 const GATEWAY_HOST = "127.0.0.1";
 /** The variables that name hosts HTTP clients reach without HTTP_PROXY, in both spellings clients read. */
@@ -116,8 +123,10 @@ export const PROXY_BYPASS_SUFFIX = `,${GATEWAY_HOST}`;
  * failed there. Only those the environment sets, since a new lower-case `no_proxy` would shadow
  * the user's `NO_PROXY` (Python and curl read it first); both when neither is set.
  */
-export function proxyBypassNames(env: Readonly<Record<string, unknown>>): ProxyBypassVariable[] {
+export function proxyBypassNames(env: Readonly<Record<string, unknown>>, caseInsensitive = CASE_INSENSITIVE_ENV): ProxyBypassVariable[] {
   const set = PROXY_BYPASS_VARIABLES.filter((name) => typeof env[name] === "string");
+  // Windows has one variable whichever the spelling (its process.env answers to both): named once.
+  if (caseInsensitive) return [set[0] ?? PROXY_BYPASS_VARIABLES[0]];
   return set.length ? set : [...PROXY_BYPASS_VARIABLES];
 }
 
@@ -147,9 +156,16 @@ const ENVIRONMENT_LIST_DEBUGGERS = new Set(["cppdbg", "cppvsdbg"]);
  * proxyBypassNames picks them, from the configuration's variables over `hostEnv`, the environment
  * the session inherits) gets the gateway's address added to its list. An `env` or `environment`
  * of another shape cannot take the variables: the session is refused (it does not start) with an
- * error saying how to fix it.
+ * error saying how to fix it. `caseInsensitive` (Windows): a name the configuration spells in
+ * another case is the same variable, so it counts as set and is replaced, never left beside ours
+ * for the debugger to pick one of the two.
  */
-export function routedDebugConfig<T extends object>(config: T, variables: Partial<Record<TerminalVariable, string | undefined>>, hostEnv: Readonly<Record<string, string | undefined>> = {}): T {
+export function routedDebugConfig<T extends object>(
+  config: T,
+  variables: Partial<Record<TerminalVariable, string | undefined>>,
+  hostEnv: Readonly<Record<string, string | undefined>> = {},
+  caseInsensitive = CASE_INSENSITIVE_ENV,
+): T {
   const wanted = TERMINAL_VARIABLES.filter((name) => variables[name]);
   if (!wanted.length) return config;
   const { type } = config as { type?: unknown };
@@ -170,22 +186,28 @@ export function routedDebugConfig<T extends object>(config: T, variables: Partia
     strings ? (entry as string).split("=", 1)[0] : typeof entry === "object" && entry !== null ? (entry as { name?: unknown }).name : undefined;
   const valueOf = (entry: unknown): unknown =>
     strings ? (entry as string).slice((entry as string).indexOf("=") + 1) : typeof entry === "object" && entry !== null ? (entry as { value?: unknown }).value : undefined;
-  const ownValues = new Map<unknown, unknown>(list ? list.map((entry) => [nameOf(entry), valueOf(entry)]) : Object.entries(current as object));
+  /** A variable's identity: its name, or on Windows its name in upper case. */
+  const same = (name: unknown): unknown => (caseInsensitive && typeof name === "string" ? name.toUpperCase() : name);
+  const ownEntries: Array<[unknown, unknown]> = list ? list.map((entry) => [nameOf(entry), valueOf(entry)]) : Object.entries(current as object);
+  const ownValues = new Map<unknown, unknown>(ownEntries.map(([name, value]) => [same(name), value]));
   const set = new Map<string, string>();
   for (const name of wanted) {
-    if (!ownValues.has(name) || (name === IGNORE_ENDPOINTS_VARIABLE && !ownValues.has(ENDPOINT_VARIABLES[0]))) set.set(name, variables[name]!);
+    if (!ownValues.has(same(name)) || (name === IGNORE_ENDPOINTS_VARIABLE && !ownValues.has(same(ENDPOINT_VARIABLES[0])))) set.set(name, variables[name]!);
   }
   // The configuration's own list is kept, with the gateway's address added; an inherited one is copied with it.
-  const inherited: Record<string, unknown> = { ...hostEnv, ...Object.fromEntries(ownValues) };
-  for (const name of proxyBypassNames(inherited)) {
+  const inherited: Record<string, unknown> = Object.fromEntries([...Object.entries(hostEnv).map(([name, value]) => [same(name), value]), ...ownValues]);
+  for (const name of proxyBypassNames(inherited, caseInsensitive)) {
     const before = typeof inherited[name] === "string" ? (inherited[name] as string) : undefined;
     const after = withGatewayBypass(before);
     if (after !== before) set.set(name, after);
   }
+  // What the configuration set under a name given here (in any spelling of it, on Windows) gives way.
+  const replaced = new Set([...set.keys()].map(same));
   if (list) {
-    const kept = list.filter((entry) => !set.has(nameOf(entry) as string));
+    const kept = list.filter((entry) => !replaced.has(same(nameOf(entry))));
     const entries = [...set].map(([name, value]) => (strings ? `${name}=${value}` : { name, value }));
     return { ...config, [key]: [...kept, ...entries] };
   }
-  return { ...config, env: { ...(current as object), ...Object.fromEntries(set) } };
+  const kept = Object.entries(current as object).filter(([name]) => !replaced.has(same(name)));
+  return { ...config, env: { ...Object.fromEntries(kept), ...Object.fromEntries(set) } };
 }

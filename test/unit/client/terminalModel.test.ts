@@ -220,6 +220,22 @@ describe("debug sessions", () => {
     assert.deepEqual(proxyBypassEnv({ no_proxy: "corp.example" }), { no_proxy: "corp.example,127.0.0.1" }, "Open Metered Terminal's environment");
   });
 
+  it("on Windows, where a variable's name has no case, a launch configuration's lower-case aws_ignore_configured_endpoint_urls=true gives way to the gateway's false instead of sitting beside it", () => {
+    // Both spellings reached the debugger, which passed one of them on: "true" made AWS clients skip the gateway, unmetered.
+    const windows = (config: Launch, host: Record<string, string> = { NO_PROXY: "127.0.0.1" }) => routedDebugConfig(config, routed, host, true);
+    assert.deepEqual(windows({ type: "python", name: "app", env: { aws_ignore_configured_endpoint_urls: "true", STAGE: "dev" } }).env, { ...routed, STAGE: "dev" });
+    assert.deepEqual(windows({ type: "cppvsdbg", name: "app", environment: [{ name: "Aws_Ignore_Configured_Endpoint_Urls", value: "true" }] }).environment, Object.entries(routed).map(([name, value]) => ({ name, value })));
+    // Its own endpoint in lower case is its own endpoint: kept alone, not doubled by the gateway's.
+    const own = windows({ type: "node", name: "mock", env: { aws_endpoint_url_bedrock_runtime: "http://localhost:4566", aws_ignore_configured_endpoint_urls: "true" } }).env;
+    assert.deepEqual(own, { aws_endpoint_url_bedrock_runtime: "http://localhost:4566", aws_ignore_configured_endpoint_urls: "true", ANTHROPIC_BEDROCK_BASE_URL: GW });
+    // NO_PROXY is one variable: the configuration's no_proxy over the inherited No_Proxy, the gateway added once.
+    assert.deepEqual(windows({ type: "node", name: "app", env: { no_proxy: "a.example" } }, { No_Proxy: "b.example" }).env, { ...routed, NO_PROXY: "a.example,127.0.0.1" });
+    assert.deepEqual(windows({ type: "node", name: "app" }, { No_Proxy: "b.example" }).env, { ...routed, NO_PROXY: "b.example,127.0.0.1" });
+    assert.deepEqual(proxyBypassNames({ NO_PROXY: "x", no_proxy: "x" }, true), ["NO_PROXY"], "Windows' process.env answers to both spellings");
+    assert.deepEqual(proxyBypassNames({}, true), ["NO_PROXY"]);
+    assert.deepEqual(proxyBypassNames({}, false), ["NO_PROXY", "no_proxy"]);
+  });
+
   it("adds nothing when routing gives no variables (routing off, or direct while the gateway is down)", () => {
     const none = terminalVariables({ ...base, routeTerminals: false, state: { state: "ready", url: GW, role: "leader" } });
     const config = { type: "node", name: "app", env: "anything" };
