@@ -109,13 +109,13 @@ export class CodeLensFeature {
   }
 
   resolve(lens: CodeLens): CodeLens {
-    return resolveLens(lens, this.prices, this.today);
+    return resolveLens(lens, this.prices, this.today, this.config()?.guardrailPricing);
   }
 
   async hover(params: HoverParams): Promise<Hover | null> {
     const document = this.documents.get(params.textDocument.uri);
     if (!document) return null;
-    return hoverAt(await this.sitesOf(document), params.position, this.prices, this.caps);
+    return hoverAt(await this.sitesOf(document), params.position, this.prices, this.caps, this.config()?.guardrailPricing);
   }
 
   private sitesOf(document: TextDocument): Promise<CallSite[]> {
@@ -144,7 +144,7 @@ export class CodeLensFeature {
     // A closed document's warnings were cleared on close, an edited one's are published by its own
     // change: these would outlast both (a stale warning in Problems for a file no longer open).
     if (!this.isCurrent(document, version)) return;
-    const estimates = sites.map((site) => callSiteEstimate(site, this.prices));
+    const estimates = sites.map((site) => callSiteEstimate(site, this.prices, config.guardrailPricing));
     const diagnostics = diagnosticsFor(sites, estimates, this.caps, config);
     await this.connection.sendDiagnostics({ uri: document.uri, version, diagnostics });
   }

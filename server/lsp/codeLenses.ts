@@ -8,6 +8,7 @@
 import { uncheckedCaps, type CapLeft } from "./lensDiagnostics";
 import type { CodeLens, Hover, Position } from "vscode-languageserver";
 import type { PriceBook } from "../metering/prices";
+import type { GuardrailPricing } from "../config/schema";
 import type { CallSite } from "./callSites/types";
 import type { LensSettings } from "./lensDiagnostics";
 import { callSiteEstimate, hoverMarkdown, lensTitle, PROMPT_PREVIEW_CHARS, type TodayHistory } from "./lensModel";
@@ -36,10 +37,11 @@ function lensSite(site: CallSite): CallSite {
 }
 
 /** Fills in title and command; a lens whose data is not ours comes back unchanged. */
-export function resolveLens(lens: CodeLens, prices: PriceBook, today?: TodayHistory): CodeLens {
+/** `guardrailPricing`: the setting; a guardrail the call attaches is priced with it, as the gateway does. */
+export function resolveLens(lens: CodeLens, prices: PriceBook, today?: TodayHistory, guardrailPricing?: GuardrailPricing): CodeLens {
   if (!isLensData(lens.data)) return lens;
   const site = lens.data.site;
-  const estimate = callSiteEstimate(site, prices);
+  const estimate = callSiteEstimate(site, prices, guardrailPricing);
   const args = site.modelId === undefined ? {} : { model: estimate.rates.baseModelId };
   return { ...lens, command: { title: lensTitle(site, estimate, today), command: SHOW_DASHBOARD_COMMAND, arguments: [args] } };
 }
@@ -55,10 +57,10 @@ export function siteAt(sites: readonly CallSite[], position: Position): CallSite
 }
 
 /** `caps`: what is left of each cap; those scoped to callers or tags are named in the hover as not checked. */
-export function hoverAt(sites: readonly CallSite[], position: Position, prices: PriceBook, caps: readonly CapLeft[] = []): Hover | null {
+export function hoverAt(sites: readonly CallSite[], position: Position, prices: PriceBook, caps: readonly CapLeft[] = [], guardrailPricing?: GuardrailPricing): Hover | null {
   const site = siteAt(sites, position);
   if (!site) return null;
-  const estimate = callSiteEstimate(site, prices);
+  const estimate = callSiteEstimate(site, prices, guardrailPricing);
   return { contents: { kind: "markdown", value: hoverMarkdown(site, estimate, uncheckedCaps(site, estimate, caps)) }, range: site.range };
 }
 

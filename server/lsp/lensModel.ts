@@ -8,11 +8,22 @@ import type { PriceBook } from "../metering/prices";
 import { priceSource } from "../metering/priceFile";
 import type { CallSite } from "./callSites/types";
 import { escapeMarkdown } from "../shared/markdown";
+import type { GuardrailPricing } from "../config/schema";
+import { attachedGuardrail, withAttachedGuardrail } from "../metering/attachedGuardrail";
+import { guardrailWorstCase, textUnits } from "../metering/guardrails";
 
 /** Input assumed for the part of a prompt that is not knowable statically (a variable, a substitution). */
 export const ASSUMED_UNKNOWN_PROMPT_TOKENS = 1000;
 /** What a site with no resolvable model id is priced as: no row matches, so the dearest known rates apply. */
 export const UNKNOWN_MODEL_ID = "(model id not known statically)";
+
+/**
+ * Characters assumed for the unknown part of a prompt when a guardrail evaluates it: the
+ * ASSUMED_UNKNOWN_PROMPT_TOKENS at about 4 characters a token, i.e. 4 text units.
+ */
+export const ASSUMED_UNKNOWN_PROMPT_CHARS = ASSUMED_UNKNOWN_PROMPT_TOKENS * 4;
+/** How the lens names an attached guardrail whose id the code does not spell out. */
+export const UNKNOWN_GUARDRAIL_ID = "(guardrail id not known statically)";
 
 /** How much of a call's prompt text the hover quotes. */
 export const PROMPT_PREVIEW_CHARS = 200;
@@ -28,26 +39,31 @@ export type TodayHistory = ReadonlyMap<string, { calls: number; costPicos: Picos
 const estimates = new WeakMap<PriceBook, Map<string, Estimate>>();
 const MAX_ESTIMATES_PER_BOOK = 20_000;
 
-export function callSiteEstimate(site: CallSite, prices: PriceBook): Estimate {
-  const key = JSON.stringify([site.modelId ?? null, site.knownInputTokens, site.promptComplete, site.promptText !== undefined, site.maxTokens ?? null, site.usesPromptCache, site.tier?.serviceTier ?? null, site.tier?.latency ?? null, site.assumptions]);
+/**
+ * `guardrailPricing`: the setting; when set, a guardrail the call attaches is priced with it, as the
+ * gateway reserves it (its worst case over the input's and the output limit's text units).
+ */
+export function callSiteEstimate(site: CallSite, prices: PriceBook, guardrailPricing?: GuardrailPricing): Estimate {
+  const guard = guardrailPricing && site.guardrail ? [site.guardrail.id ?? null, site.guardrail.inputUnits, guardrailPricing] : null;
+  const key = JSON.stringify([site.modelId ?? null, site.knownInputTokens, site.promptComplete, site.promptText !== undefined, site.maxTokens ?? null, site.usesPromptCache, site.tier?.serviceTier ?? null, site.tier?.latency ?? null, site.assumptions, guard]);
   let made = estimates.get(prices);
   if (!made) estimates.set(prices, (made = new Map()));
   const known = made.get(key);
   if (known) return known;
-  const estimate = estimateSite(site, prices);
+  const estimate = estimateSite(site, prices, guardrailPricing);
   if (made.size >= MAX_ESTIMATES_PER_BOOK) made.clear(); // bounded: a long session types many distinct calls
   made.set(key, estimate);
   return estimate;
 }
 
-function estimateSite(site: CallSite, prices: PriceBook): Estimate {
+function estimateSite(site: CallSite, prices: PriceBook, guardrailPricing: GuardrailPricing | undefined): Estimate {
   const notes = [...site.assumptions];
   let inputTokens = site.knownInputTokens;
   if (!site.promptComplete) {
     inputTokens += ASSUMED_UNKNOWN_PROMPT_TOKENS;
     notes.push(unknownPromptNote(site));
   }
-  return estimateFromParts(
+  const model = estimateFromParts(
     {
       modelId: site.modelId ?? UNKNOWN_MODEL_ID,
       inputTokens,
@@ -58,6 +74,10 @@ function estimateSite(site: CallSite, prices: PriceBook): Estimate {
     },
     prices,
   );
+  if (!site.guardrail || !guardrailPricing) return model;
+  // The unknown part of the prompt is evaluated too: its assumed size in text units.
+  const inputUnits = site.guardrail.inputUnits + (site.promptComplete ? 0 : textUnits(ASSUMED_UNKNOWN_PROMPT_CHARS));
+  return withAttachedGuardrail(model, attachedGuardrail(site.guardrail.id ?? UNKNOWN_GUARDRAIL_ID, inputUnits, model.maxOutputTokens, guardrailPricing));
 }
 
 /** `≈ $0.0042 per call · Claude Sonnet 4 · ~850 in / ≤1,024 out · today: 143 calls, $0.61` */
@@ -67,6 +87,7 @@ export function lensTitle(site: CallSite, estimate: Estimate, today?: TodayHisto
   if (site.maxTokens === undefined) tokens += site.maxTokensUnknown ? " (max tokens unknown: model maximum assumed)" : " (no max tokens)";
   parts.push(tokens);
   if (!site.promptComplete) parts.push(unknownPromptNote(site));
+  if (estimate.guardrail) parts.push(`guardrail included: ${formatUsd(estimate.guardrail.worstCasePicos)}`);
   const history = site.modelId === undefined ? undefined : today?.get(estimate.rates.baseModelId);
   if (history) parts.push(`today: ${fmt(history.calls)} call${history.calls === 1 ? "" : "s"}, ${formatUsd(history.costPicos)}`);
   return parts.join(" · ");
@@ -77,8 +98,9 @@ export function lensTitle(site: CallSite, estimate: Estimate, today?: TodayHisto
 export function hoverMarkdown(site: CallSite, estimate: Estimate, unchecked: readonly string[] = []): string {
   const r = estimate.rates;
   const outputPicos = BigInt(estimate.maxOutputTokens) * r.output;
-  // The input line is whatever the estimator charged beyond output (it picks the cache-write rate when caching).
-  const inputPicos = estimate.worstCasePicos - outputPicos;
+  const guard = estimate.guardrail;
+  // The input line is whatever the estimator charged beyond output and the guardrail (it picks the cache-write rate when caching).
+  const inputPicos = estimate.worstCasePicos - outputPicos - (guard?.worstCasePicos ?? 0n);
   const inputRate = estimate.inputTokens > 0 ? inputPicos / BigInt(estimate.inputTokens) : r.input;
   const lines = [
     `**Bedrock Budget** · \`${site.operation}\` (${API_LABEL[site.api]}) · ${modelLabel(site, estimate, escapeMarkdown)}`,
@@ -90,10 +112,14 @@ export function hoverMarkdown(site: CallSite, estimate: Estimate, unchecked: rea
     `| input${estimate.usesPromptCache ? " (at cache-write rate)" : ""}${site.promptComplete ? "" : " (partly assumed)"} | ~${fmt(estimate.inputTokens)} | ${perMillion(inputRate)} | ${formatUsd(inputPicos)} |`,
     `| output (${estimate.outputFromRequest ? "max tokens" : "model maximum"}) | ≤${fmt(estimate.maxOutputTokens)} | ${perMillion(r.output)} | ${formatUsd(outputPicos)} |`,
     `| cache read / write 5m / write 1h | ${estimate.usesPromptCache ? "requested" : "not used"} | ${perMillion(r.cacheRead)} / ${perMillion(r.cacheWrite5m)} / ${perMillion(r.cacheWrite1h)} | |`,
-    `| **per call** | | | **${formatUsd(estimate.worstCasePicos)}** |`,
+    ...(guard ? [`| guardrail ${codeId(guard.id)}, every priced policy | ~${fmt(guard.inputUnits)} in / ≤${fmt(guard.maxOutputUnits)} out text units | ${perThousandUnits(guard.pricing)} per 1K units | ${formatUsd(guard.worstCasePicos)} |`] : []),
+    `| **per call**${guard ? " (guardrail included)" : ""} | | | **${formatUsd(estimate.worstCasePicos)}** |`,
     "",
     `Price source: ${priceSource(r.source)}`,
   ];
+  if (site.guardrail && !guard) {
+    lines.push("", `Guardrail ${site.guardrail.id ? codeId(site.guardrail.id) : "attached"}: not priced (\`guardrailPricing\` is not set), so the gateway records its part at $0.`);
+  }
   // A note may quote the source (a document's `format`): escaped like the ids.
   if (estimate.notes.length > 0) lines.push("", "Assumed:", ...unique(estimate.notes).map((n) => `- ${escapeMarkdown(n)}`));
   if (unchecked.length > 0) {
@@ -128,6 +154,11 @@ function unknownPromptNote(site: CallSite): string {
 
 /** "built-in: AWS page…, read 2026-11-22" → "AWS page… (read 2026-11-22)". */
 
+
+/** What 1,000 text units cost on every priced policy (what the guardrail's worst case assumes). */
+function perThousandUnits(pricing: GuardrailPricing): string {
+  return formatUsd(guardrailWorstCase(1000, pricing));
+}
 
 function perMillion(picosPerToken: Picos): string {
   return formatUsd(picosPerToken * 1_000_000n);

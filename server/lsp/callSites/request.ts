@@ -6,6 +6,7 @@
  */
 import { measureBody } from "../../metering/requestBody";
 import { tierInBody } from "../../metering/estimate";
+import { guardedInputUnits } from "../../metering/attachedGuardrail";
 import type { MeteredOperation } from "../../metering/types";
 import type { Json, JsonObject } from "./types";
 import type { RequestFacts } from "./types";
@@ -45,6 +46,7 @@ export function readRequest(operation: MeteredOperation, params: Value, modelKey
 
   // Read by the gateway's own rule, so the lens prices the tier the gateway will reserve at.
   const tier = bodyObject ? tierInBody(operation, bodyObject) : {};
+  const guardrail = attachedGuardrailIn(operation, params, bodyIsMember);
   const texts: string[] = [];
   if (bodyObject) for (const [k, v] of Object.entries(bodyObject)) if (PROMPT_KEYS.has(k)) collectText(v, texts);
   return {
@@ -57,7 +59,25 @@ export function readRequest(operation: MeteredOperation, params: Value, modelKey
     usesPromptCache: measured?.usesPromptCache ?? false,
     ...((tier.serviceTier !== undefined || tier.latency !== undefined) && { tier }),
     assumptions,
+    // The gateway's own rule for what the guardrail evaluates, over the known part of the body.
+    ...(guardrail && { guardrail: { ...guardrail, inputUnits: guardedInputUnits(operation, bodyObject ?? {}, bodyObject ? JSON.stringify(bodyObject).length : 0) } }),
   };
+}
+
+/**
+ * The guardrail a call attaches, as the gateway finds it: Converse's `guardrailConfig`, the
+ * `guardrailIdentifier` beside an AWS SDK InvokeModel's body (sent as the
+ * X-Amzn-Bedrock-GuardrailIdentifier header). A key written with a value not known statically still
+ * attaches one (its id unknown); a spread that may hide one does not count (most do not).
+ */
+function attachedGuardrailIn(operation: MeteredOperation, params: Value, bodyIsMember: boolean): { id?: string } | undefined {
+  const converse = operation === "Converse" || operation === "ConverseStream";
+  const key = converse ? "guardrailConfig" : bodyIsMember ? "guardrailIdentifier" : undefined;
+  if (key === undefined || params.kind !== "obj") return undefined;
+  const value = params.entries.get(key);
+  if (value === undefined || value.kind === "null") return undefined;
+  const id = stringOf(converse ? member(value, "guardrailIdentifier") : value)?.trim();
+  return id ? { id } : {};
 }
 
 /** InvokeModel's `body`: JSON.stringify/json.dumps of a structure, or a JSON string literal. */

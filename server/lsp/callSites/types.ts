@@ -49,4 +49,9 @@ export interface RequestFacts {
   tier?: AppliedTier;
   /** What could not be known and what was done about it, for the hover. */
   assumptions: string[];
+  /**
+   * A guardrail the call attaches (Converse `guardrailConfig`, InvokeModel's `guardrailIdentifier`):
+   * its id when known, and the text units of the input it evaluates (an unknown prompt's assumed size included).
+   */
+  guardrail?: { id?: string; inputUnits: number };
 }
