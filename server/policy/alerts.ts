@@ -8,7 +8,7 @@
  */
 import type { Logger } from "../log";
 import { usdToPicos } from "../metering/money";
-import { crossingMessage, keysCovered, newCrossings, type CapFigures, type Crossing } from "../shared/alertCrossings";
+import { carriedKey, crossingMessage, keysCovered, newCrossings, type CapFigures, type Crossing } from "../shared/alertCrossings";
 import type { AlertChannel } from "./alertChannels";
 import { ALERT_LATE_GRACE_MS, tooLate, type AlertChannelName, type AlertJournal, type AlertMessage } from "./alertJournal";
 
@@ -294,26 +294,21 @@ export class AlertDispatcher implements CapAlerts {
 }
 
 /**
- * The current windows' keys of alerts sent for a cap in a window of the same kind that covers most
- * of its current one but starts at another instant: a `timeZone` change moves the current window's
- * start, and so its keys, without a new window beginning; the alerts already sent for it are no news.
+ * The current windows' keys of alerts sent for a cap in a window of the same kind that is its current
+ * one under another start: a `timeZone` change moves the current window's start, and so its keys,
+ * without a new window beginning; the alerts already sent for it are no news. The rule is the
+ * editor's (carriedKey), so both ends agree on what a zone change carries over.
  */
 export function carriedOver(alerts: Iterable<AlertMessage>, caps: readonly CapFigures[]): string[] {
   const out: string[] = [];
   for (const alert of alerts) {
-    const prefix = `${alert.capId}@`;
-    const hash = alert.key.lastIndexOf("#");
-    if (!alert.key.startsWith(prefix) || hash < prefix.length) continue;
-    const start = Date.parse(alert.key.slice(prefix.length, hash));
-    const end = Date.parse(alert.resetsAt);
     for (const cap of caps) {
-      if (cap.id !== alert.capId || cap.window !== alert.window || `${prefix}${cap.windowStart}` === alert.key.slice(0, hash)) continue;
-      // More than half of the current window: the next window in the new zone overlaps the old
-      // zone's window by the zone's offset too, and is a new window. NaN compares false: no carry-over.
-      const curStart = Date.parse(cap.windowStart);
-      const curEnd = Date.parse(cap.resetsAt);
-      if (!((Math.min(end, curEnd) - Math.max(start, curStart)) * 2 > curEnd - curStart)) continue;
-      for (const key of [alert.key, ...alert.covers]) out.push(`${cap.id}@${cap.windowStart}${key.slice(key.lastIndexOf("#"))}`);
+      // Only a window of the same kind: a day cap's key never stands for a week's.
+      if (cap.id !== alert.capId || cap.window !== alert.window) continue;
+      for (const key of [alert.key, ...alert.covers]) {
+        const carried = carriedKey(key, cap);
+        if (carried) out.push(carried);
+      }
     }
   }
   return out;

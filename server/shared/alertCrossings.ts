@@ -81,9 +81,10 @@ export function pruneNotified(notified: Iterable<string>, status: { caps: readon
  * `key` moved to the cap's current window when it names the same cap in that window under another
  * start: a `timeZone` change moves a window's start (and the keys) by hours without a new window
  * beginning, so what was notified stays notified. Within half a window of the current start: the
- * next window, whatever the zone, starts a whole window away.
+ * next window, whatever the zone, starts a whole window away. The gateway's alert channels
+ * (server/policy/alerts.ts, carriedOver) use this rule too.
  */
-function carriedKey(key: string, cap: CapFigures): string | undefined {
+export function carriedKey(key: string, cap: CapFigures): string | undefined {
   const prefix = `${cap.id}@`;
   const hash = key.lastIndexOf("#");
   if (!key.startsWith(prefix) || hash < prefix.length) return undefined;
