@@ -9,6 +9,7 @@
  */
 import http from "node:http";
 import https from "node:https";
+import { BlockList, isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 
@@ -41,18 +42,77 @@ export function configureHttpsProxy(env: NodeJS.ProcessEnv = process.env): void 
 /** The proxy URL's host only: its user name and password never reach a log or an answer. */
 const proxyName = (proxy: URL) => `${proxy.protocol}//${proxy.host}`;
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i;
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1)$/i;
 
-/** Whether NO_PROXY (entries `*`, `host`, `.domain`, `*.domain`, each optionally `:port`) exempts this host. */
+/** One NO_PROXY entry, read once: everything, an address or block of addresses, or a name (with its subdomains). */
+type NoProxyRule = { kind: "all" } | { kind: "ip"; addresses: BlockList; port?: number } | { kind: "name"; name: string; port?: number };
+
+const familyOf = (address: string) => (isIP(address) === 6 ? "ipv6" : "ipv4");
+
+/**
+ * Reads an entry as curl (7.86 and later) and Go's net/http do, with Node's own ranges besides:
+ * `*`; an IPv4 or IPv6 address, bare (`::1`) or bracketed (`[::1]`, `[::1]:8080`); a CIDR block
+ * (`10.0.0.0/8`, `fd00::/8`); a range (`10.0.0.1-10.0.0.9`); else a name, `.domain` or `*.domain`,
+ * each optionally `:port`. An entry that fits none (`fd00::/200`) matches nothing.
+ */
+function noProxyRule(entry: string): NoProxyRule | undefined {
+  if (entry === "*") return { kind: "all" };
+  const addresses = new BlockList();
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  if (bracketed) {
+    if (isIP(bracketed[1]!) !== 6) return undefined;
+    addresses.addAddress(bracketed[1]!, "ipv6");
+    return { kind: "ip", addresses, ...(bracketed[2] !== undefined ? { port: Number(bracketed[2]) } : {}) };
+  }
+  const block = /^\[?([^\]/]+)\]?\/(\d{1,3})$/.exec(entry);
+  if (block) {
+    const family = isIP(block[1]!);
+    if (family === 0 || Number(block[2]) > (family === 4 ? 32 : 128)) return undefined;
+    addresses.addSubnet(block[1]!, Number(block[2]), familyOf(block[1]!));
+    return { kind: "ip", addresses };
+  }
+  const range = /^([^-]+)-([^-]+)$/.exec(entry);
+  if (range && isIP(range[1]!) !== 0 && isIP(range[1]!) === isIP(range[2]!)) {
+    try {
+      addresses.addRange(range[1]!, range[2]!, familyOf(range[1]!));
+    } catch {
+      return undefined; // its start is after its end
+    }
+    return { kind: "ip", addresses };
+  }
+  // A bare IPv6 address has colons of its own: none of them is a port (as curl and Go read it).
+  if (isIP(entry) === 6) {
+    addresses.addAddress(entry, "ipv6");
+    return { kind: "ip", addresses };
+  }
+  const m = /^(.*?)(?::(\d+))?$/.exec(entry)!;
+  const port = m[2] !== undefined ? { port: Number(m[2]) } : {};
+  if (isIP(m[1]!) === 4) {
+    addresses.addAddress(m[1]!, "ipv4");
+    return { kind: "ip", addresses, ...port };
+  }
+  const name = m[1]!.replace(/^\*?\./, "").replace(/\.$/, "");
+  return name === "" ? undefined : { kind: "name", name, ...port };
+}
+
+/** By list: the process's own is read once per configuration, not per call. */
+const noProxyRules = new WeakMap<readonly string[], NoProxyRule[]>();
+
+/**
+ * Whether NO_PROXY exempts this host (entries as noProxyRule reads them). An address matches
+ * address entries only, a name name entries only: no name is resolved to compare it with a block.
+ */
 export function exemptFromProxy(hostname: string, port: number, noProxy: readonly string[]): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, "");
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
   if (LOOPBACK.test(host)) return true;
-  return noProxy.some((entry) => {
-    if (entry === "*") return true;
-    const m = /^(.*?)(?::(\d+))?$/.exec(entry)!;
-    if (m[2] !== undefined && Number(m[2]) !== port) return false;
-    const name = m[1]!.replace(/^\*?\./, "").replace(/\.$/, "");
-    return name !== "" && (host === name || host.endsWith(`.${name}`));
+  let rules = noProxyRules.get(noProxy);
+  if (!rules) noProxyRules.set(noProxy, (rules = noProxy.map(noProxyRule).filter((r) => r !== undefined)));
+  const family = isIP(host);
+  return rules.some((rule) => {
+    if (rule.kind === "all") return true;
+    if (rule.port !== undefined && rule.port !== port) return false;
+    if (rule.kind === "ip") return family !== 0 && rule.addresses.check(host, familyOf(host));
+    return family === 0 && (host === rule.name || host.endsWith(`.${rule.name}`));
   });
 }
 

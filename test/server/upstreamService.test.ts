@@ -6,12 +6,14 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import { configureUpstreamProxy, exemptFromProxy, sendUpstream, upstreamTarget, UpstreamError } from "../../server/gateway/upstream";
+import { httpsProxyAgent } from "../../server/httpsProxy";
 import { API_PATHS, type StatusResponse } from "../../server/protocol";
 import { cliEnv, serve } from "../support/cliProcess";
 import { FakeBedrock } from "../support/fakeBedrock";
@@ -126,6 +128,36 @@ describe("upstream service: a corporate proxy (HTTPS_PROXY, NO_PROXY)", function
     assert.equal(exemptFromProxy(BEDROCK, 443, ["zonaws.com", "example.com"]), false, "a suffix that is not a whole label");
     assert.equal(exemptFromProxy("127.0.0.1", 8443, []), true);
     assert.equal(exemptFromProxy("localhost", 8443, []), true);
+  });
+
+  it("NO_PROXY: IPv6 addresses bare or bracketed (with a port), CIDR blocks and ranges, as curl and Go read them; a name entry never matches an address by suffix", () => {
+    // Bare IPv6: its colons are not a port (it was read as host "fd00:" on port 1, so matched nothing).
+    assert.equal(exemptFromProxy("[fd00::1]", 443, ["fd00::1"]), true);
+    assert.equal(exemptFromProxy("fd00::1", 443, ["fd00:0:0:0:0:0:0:1"]), true, "the same address written out");
+    assert.equal(exemptFromProxy("[fd00::2]", 443, ["fd00::1"]), false);
+    assert.equal(exemptFromProxy("[fd00::1]", 8080, ["[fd00::1]:8080"]), true);
+    assert.equal(exemptFromProxy("[fd00::1]", 443, ["[fd00::1]:8080"]), false, "another port");
+    assert.equal(exemptFromProxy("[fd00::1]", 443, ["[fd00::1]"]), true);
+    // CIDR blocks (curl 7.86+, Go, Python requests for IPv4).
+    assert.equal(exemptFromProxy("10.1.2.3", 443, ["10.0.0.0/8"]), true);
+    assert.equal(exemptFromProxy("11.1.2.3", 443, ["10.0.0.0/8"]), false);
+    assert.equal(exemptFromProxy("[fd12:3456::9]", 443, ["fd00::/8"]), true);
+    assert.equal(exemptFromProxy("[fe80::1]", 443, ["fd00::/8"]), false);
+    assert.equal(exemptFromProxy("[fe80::1]", 443, ["fd00::/200", "10.0.0.0/33"]), false, "a block that cannot be is ignored");
+    assert.equal(exemptFromProxy("fd00.example.com", 443, ["fd00::/8"]), false, "a name is not resolved to compare it with a block");
+    // Node 24's own ranges.
+    assert.equal(exemptFromProxy("10.0.0.5", 443, ["10.0.0.1-10.0.0.9"]), true);
+    assert.equal(exemptFromProxy("10.0.0.5", 443, ["10.0.0.9-10.0.0.1"]), false, "a range backwards matches nothing");
+    assert.equal(exemptFromProxy("my-host.corp", 443, ["my-host.corp"]), true, "a name with a hyphen is no range");
+    // IPv4 addresses match exactly, with a port when one is named; a name entry is not an address suffix.
+    assert.equal(exemptFromProxy("10.0.0.1", 443, ["10.0.0.1"]), true);
+    assert.equal(exemptFromProxy("10.0.0.1", 443, ["10.0.0.1:8443"]), false);
+    assert.equal(exemptFromProxy("10.0.0.1", 443, ["0.0.1"]), false);
+    // The list from the report, as the gateway reads it from the environment.
+    configureUpstreamProxy({ HTTPS_PROXY: "http://proxy.example:3128", NO_PROXY: "::1,fd00::/8,10.0.0.0/8,[::1]:8080" });
+    assert.equal(httpsProxyAgent("[fd00::5]", 443, {}), undefined, "a VPC endpoint on fd00::5 is reached directly");
+    assert.equal(httpsProxyAgent("10.20.30.40", 443, {}), undefined);
+    assert.ok(httpsProxyAgent(BEDROCK, 443, {}) instanceof https.Agent, "Bedrock still through the proxy");
   });
 
   it("a call to Bedrock goes through the CONNECT tunnel HTTPS_PROXY names, with its credentials, TLS checked end to end, and succeeds at its real cost", async function () {
