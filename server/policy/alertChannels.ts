@@ -79,7 +79,9 @@ function postJson(url: string, body: string, agent: https.Agent, signal: AbortSi
 
 /** The SNS Subject: ASCII, one line, at most 100 characters. */
 export function snsSubject(alert: AlertMessage): string {
-  const what = alert.threshold === "warn" ? (alert.spentUsd > alert.limitUsd ? "over its limit (warn)" : "let a call through that could pass its limit (warn)") : `at ${alert.threshold}%`;
+  // The text's own decision (exact money); an alert journaled before it was kept compares the figures.
+  const over = alert.overLimit ?? alert.spentUsd > alert.limitUsd;
+  const what = alert.threshold === "warn" ? (over ? "over its limit (warn)" : "let a call through that could pass its limit (warn)") : `at ${alert.threshold}%`;
   return `Bedrock Budget: cap ${alert.capId} ${what}`.replace(/[^\x20-\x7e]/g, "?").slice(0, 100);
 }
 

@@ -40,6 +40,11 @@ export interface AlertMessage {
   window: "day" | "week" | "month";
   resetsAt: string;
   text: string;
+  /**
+   * A warn alert's: whether the spend was past the limit, decided once on exact money, so the SNS
+   * Subject says what the text says (the rounded figures above can tie when the exact ones do not).
+   */
+  overLimit?: boolean;
 }
 
 type Line =
@@ -200,7 +205,8 @@ function parseLine(raw: string): Line | undefined {
     const ok =
       typeof alert === "object" && alert !== null && typeof alert.key === "string" && Array.isArray(alert.covers) && alert.covers.every((c) => typeof c === "string") &&
       typeof alert.capId === "string" && (typeof alert.threshold === "number" || alert.threshold === "warn") && typeof alert.spentUsd === "number" &&
-      typeof alert.limitUsd === "number" && ["day", "week", "month"].includes(alert.window as string) && typeof alert.resetsAt === "string" && typeof alert.text === "string";
+      typeof alert.limitUsd === "number" && ["day", "week", "month"].includes(alert.window as string) && typeof alert.resetsAt === "string" && typeof alert.text === "string" &&
+      (alert.overLimit === undefined || typeof alert.overLimit === "boolean");
     return ok ? (line as Line) : undefined;
   }
   if ((line.state === "sent" || line.state === "failed") && typeof line.key === "string" && typeof line.attempts === "number") return line as Line;

@@ -63,10 +63,10 @@ export function alertOf(crossing: Crossing, thresholds: number[], user: string):
 export function warnAlertOf(cap: CapFigures, user: string): AlertMessage {
   const word = { day: "today", week: "this week", month: "this month" }[cap.window];
   const figures = `$${cap.spentUsd.toFixed(2)} of $${cap.limitUsd.toFixed(2)} spent ${word}`;
-  const what =
-    usdToPicos(cap.spentExact) > usdToPicos(cap.limitExact)
-      ? `is over its limit (${figures}); calls still go through and are marked in the ledger.`
-      : `let through a call that could take it past its limit (${figures}); calls past the limit still go through and are marked in the ledger.`;
+  const overLimit = usdToPicos(cap.spentExact) > usdToPicos(cap.limitExact);
+  const what = overLimit
+    ? `is over its limit (${figures}); calls still go through and are marked in the ledger.`
+    : `let through a call that could take it past its limit (${figures}); calls past the limit still go through and are marked in the ledger.`;
   return {
     key: `${cap.id}@${cap.windowStart}#warn`,
     covers: [],
@@ -77,6 +77,7 @@ export function warnAlertOf(cap: CapFigures, user: string): AlertMessage {
     window: cap.window,
     resetsAt: cap.resetsAt,
     text: `Bedrock Budget: cap "${cap.id}" (action warn) ${what} (user ${user})`,
+    overLimit,
   };
 }
 

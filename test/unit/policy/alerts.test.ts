@@ -8,7 +8,7 @@ import path from "node:path";
 import { silentLogger } from "../../../server/log";
 import { snsSubject, type AlertChannel } from "../../../server/policy/alertChannels";
 import { AlertJournal, ALERTS_FILE, type AlertChannelName, type AlertMessage } from "../../../server/policy/alertJournal";
-import { AlertDispatcher, failureReason } from "../../../server/policy/alerts";
+import { AlertDispatcher, failureReason, warnAlertOf } from "../../../server/policy/alerts";
 import type { CapFigures } from "../../../server/shared/alertCrossings";
 
 const NOW = new Date("2026-11-29T10:00:00Z");
@@ -213,6 +213,22 @@ describe("alert dispatcher", () => {
     const overWarn = sent.find((a) => a.threshold === "warn")!;
     assert.match(overWarn.text, /is over its limit \(\$10\.40 of \$10\.00 spent today\)/);
     assert.equal(snsSubject(overWarn), "Bedrock Budget: cap daily over its limit (warn)");
+  });
+
+  it("a warn cap's SNS Subject says \"over its limit\" exactly when its text does, also where the dollar figures round to a tie", async () => {
+    // $100,000 and one picodollar: as a float the spend is $100,000, the limit's own figure.
+    const big: CapFigures = { ...cap(100_000), action: "warn", limitUsd: 100_000, limitExact: "100000", spentUsd: 100_000.000000000001, spentExact: "100000.000000000001" };
+    assert.equal(big.spentUsd, big.limitUsd, "the rounded figures tie");
+    const over = warnAlertOf(big, "alice");
+    assert.match(over.text, /is over its limit/);
+    assert.equal(snsSubject(over), "Bedrock Budget: cap daily over its limit (warn)");
+    const at = warnAlertOf({ ...big, spentUsd: 100_000, spentExact: "100000" }, "alice");
+    assert.doesNotMatch(at.text, /over its limit/);
+    assert.equal(snsSubject(at), "Bedrock Budget: cap daily let a call through that could pass its limit (warn)");
+    // Left pending by a stopped gateway, it is sent on the next start with the same Subject.
+    await (await AlertJournal.open(dir, NOW)).journal.pending("sns", over, NOW);
+    const [resumed] = (await AlertJournal.open(dir, NOW)).journal.unfinished("sns");
+    assert.equal(snsSubject(resumed!), "Bedrock Budget: cap daily over its limit (warn)");
   });
 
   it("tells the channels once per cap and window when a warn cap lets a call through past its limit", async () => {
