@@ -5,7 +5,7 @@
  * address in NO_PROXY, so their Bedrock calls are metered unchanged. Which address (or none) is decided in terminalModel.ts.
  */
 import * as vscode from "vscode";
-import { ENDPOINT_VARIABLES, PROXY_BYPASS_SUFFIX, PROXY_BYPASS_VARIABLES, proxyBypassNames, routedDebugConfig, TERMINAL_VARIABLES, type TerminalVariable } from "./terminalModel";
+import { proxyBypassNames, routedDebugConfig, terminalMutations, type TerminalVariable } from "./terminalModel";
 
 export class TerminalRouting implements vscode.Disposable {
   private variables: Partial<Record<TerminalVariable, string | undefined>> = {};
@@ -23,16 +23,10 @@ export class TerminalRouting implements vscode.Disposable {
   update(variables: Record<TerminalVariable, string | undefined>): void {
     this.variables = variables;
     const collection = this.context.environmentVariableCollection;
-    for (const name of TERMINAL_VARIABLES) {
-      const value = variables[name];
-      if (value) collection.replace(name, value);
-      else collection.delete(name);
-    }
     // The gateway's address joins NO_PROXY, added to whatever list the terminal has (proxyBypassNames).
-    const bypass = variables[ENDPOINT_VARIABLES[0]] ? proxyBypassNames(process.env) : [];
-    for (const name of PROXY_BYPASS_VARIABLES) {
-      if (bypass.includes(name)) collection.append(name, PROXY_BYPASS_SUFFIX);
-      else collection.delete(name);
+    for (const [name, change] of terminalMutations(variables, proxyBypassNames(process.env))) {
+      if (!change) collection.delete(name);
+      else collection[change.type](name, change.value, { applyAtProcessCreation: true, applyAtShellIntegration: change.applyAtShellIntegration });
     }
   }
 

@@ -130,6 +130,43 @@ export function proxyBypassNames(env: Readonly<Record<string, unknown>>, caseIns
   return set.length ? set : [...PROXY_BYPASS_VARIABLES];
 }
 
+/** One change to a terminal's environment, as VS Code's EnvironmentVariableCollection applies it. */
+export interface TerminalMutation {
+  type: "replace" | "append";
+  value: string;
+  /**
+   * Also applied again by VS Code's shell integration, after the shell's startup files (~/.bashrc,
+   * ~/.zshrc, a PowerShell profile) ran: one that exports NO_PROXY or AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
+   * again (as most that set it do, and VS Code's environment usually holds its value already)
+   * would otherwise undo the change made when the shell started.
+   */
+  applyAtShellIntegration: boolean;
+}
+
+/**
+ * What routed terminals get, variable by variable (undefined: ours removed): `variables` as
+ * terminalVariables gives them, the gateway's address appended to the bypass variables
+ * `bypassNames` (proxyBypassNames of VS Code's environment) while it routes. The endpoint
+ * variables are set when the shell starts only: one a startup file sets itself is the user's own
+ * choice, as in a launch configuration. No mutator applies only where a variable is already set,
+ * so a spelling of NO_PROXY that only a startup file sets cannot be matched (proxyBypassNames).
+ */
+export function terminalMutations(
+  variables: Readonly<Record<TerminalVariable, string | undefined>>,
+  bypassNames: readonly ProxyBypassVariable[],
+): Map<TerminalVariable | ProxyBypassVariable, TerminalMutation | undefined> {
+  const plan = new Map<TerminalVariable | ProxyBypassVariable, TerminalMutation | undefined>();
+  for (const name of TERMINAL_VARIABLES) {
+    const value = variables[name];
+    plan.set(name, value ? { type: "replace", value, applyAtShellIntegration: name === IGNORE_ENDPOINTS_VARIABLE } : undefined);
+  }
+  const routes = Boolean(variables[ENDPOINT_VARIABLES[0]]);
+  for (const name of PROXY_BYPASS_VARIABLES) {
+    plan.set(name, routes && bypassNames.includes(name) ? { type: "append", value: PROXY_BYPASS_SUFFIX, applyAtShellIntegration: true } : undefined);
+  }
+  return plan;
+}
+
 /** A bypass list with the gateway's address in it; unchanged when it already bypasses it. */
 export function withGatewayBypass(current: string | undefined): string {
   const entries = (current ?? "").split(",").map((entry) => entry.trim());

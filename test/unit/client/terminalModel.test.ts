@@ -1,5 +1,7 @@
 /** Where terminals send Bedrock calls while the gateway serves, starts, fails, or a stranger holds its port. */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -13,12 +15,14 @@ import {
   routedEnv,
   stateBeforeFirstReport,
   terminalEndpoint,
+  terminalMutations,
   terminalVariables,
   UNVERIFIED_ENDPOINT,
   whenDownNotice,
   whenGatewayDownOf,
   withGatewayBypass,
   type TerminalInputs,
+  type TerminalMutation,
 } from "../../../client/terminalModel";
 
 const base: TerminalInputs = { state: undefined, routeTerminals: true, whenGatewayDown: "block" };
@@ -142,6 +146,59 @@ describe("terminal endpoint", () => {
     assert.match(whenDownNotice(true, "block").sentence, /calls from VS Code terminals are blocked/);
     assert.match(whenDownNotice(true, "direct").sentence, /go to Bedrock directly, unmetered/);
     assert.match(whenDownNotice(false, "block").sentence, /not routed/);
+  });
+});
+
+describe("routed terminals' environment", () => {
+  const GW = "http://127.0.0.1:8777";
+  /** VS Code's own bash shell integration script, from the code-server the e2e suite installs. */
+  const script = path.resolve(".vscode-test/code-server/node_modules/code-server/lib/vscode/out/vs/workbench/contrib/terminal/common/scripts/shellIntegration-bash.sh");
+  /** The environment VS Code starts a terminal's shell with, as its applyToProcessEnvironment builds it (Linux, macOS). */
+  const atShellStart = (host: Record<string, string>, plan: Map<string, TerminalMutation | undefined>): Record<string, string> => {
+    const env = { ...host };
+    for (const [name, change] of plan) {
+      if (!change) continue;
+      env[name] = change.type === "append" ? (env[name] ?? "") + change.value : change.value;
+      if (!change.applyAtShellIntegration) continue;
+      const key = `VSCODE_ENV_${change.type.toUpperCase()}`;
+      env[key] = `${env[key] ? `${env[key]}:` : ""}${name}=${change.value.replaceAll(":", "\\x3a")}`;
+    }
+    return env;
+  };
+
+  it("a shell startup file that exports NO_PROXY or AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true again does not undo routing (VS Code's environment usually holds its values already)", async function () {
+    // The change made when the shell started was overwritten by ~/.bashrc: boto3 sent the gateway's
+    // calls to HTTP_PROXY, or skipped the gateway and called Bedrock unmetered.
+    if (!existsSync(script)) this.skip();
+    const home = await mkdtemp(path.join(os.tmpdir(), "bb-shellrc-"));
+    try {
+      await writeFile(path.join(home, ".bashrc"), "export NO_PROXY=corp.example\nexport AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true\nexport ANTHROPIC_BEDROCK_BASE_URL=http://localhost:4566\n");
+      const host = { NO_PROXY: "corp.example", AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "true", PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, VSCODE_INJECTION: "1" };
+      const plan = terminalMutations(routedEnv(GW), proxyBypassNames(host, false));
+      const shell = spawnSync("bash", ["--init-file", script, "-i"], {
+        env: atShellStart(host, plan),
+        // The marker is put together by the shell: VS Code's script echoes the command line too.
+        input: 'M=BB; printf "${M}[%s|%s|%s|%s|%s]${M}\\n" "$NO_PROXY" "${no_proxy-unset}" "$AWS_IGNORE_CONFIGURED_ENDPOINT_URLS" "$AWS_ENDPOINT_URL_BEDROCK_RUNTIME" "$ANTHROPIC_BEDROCK_BASE_URL"; exit\n',
+        encoding: "utf8",
+        timeout: 10_000,
+      });
+      const seen = /BB\[(.*)\]BB/.exec(shell.stdout)?.[1]?.split("|");
+      assert.ok(seen, `bash printed: ${shell.stdout} ${shell.stderr}`);
+      assert.deepEqual(seen, ["corp.example,127.0.0.1", "unset", "false", GW, "http://localhost:4566"], "its own endpoint is the user's choice, as in a launch configuration");
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it("replaces the routing variables, appends the gateway to the bypass spellings chosen, and removes them all when not routing", () => {
+    const plan = terminalMutations(routedEnv(GW), ["NO_PROXY"]);
+    assert.deepEqual(plan.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"), { type: "replace", value: GW, applyAtShellIntegration: false });
+    assert.deepEqual(plan.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), { type: "replace", value: "false", applyAtShellIntegration: true });
+    assert.deepEqual(plan.get("NO_PROXY"), { type: "append", value: ",127.0.0.1", applyAtShellIntegration: true });
+    assert.equal(plan.get("no_proxy"), undefined);
+    const off = terminalMutations(terminalVariables({ ...base, routeTerminals: false }), ["NO_PROXY", "no_proxy"]);
+    assert.deepEqual([...off.values()], [undefined, undefined, undefined, undefined, undefined]);
+    assert.equal(off.size, 5);
   });
 });
 
