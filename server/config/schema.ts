@@ -145,6 +145,8 @@ export const configSchema = z.strictObject({
     .optional()
     // Calls go to Bedrock's own paths (/model/…) on this host: a base path would be dropped (the gateway refuses each call); said when the settings are read.
     .refine((v) => v === undefined || !URL.canParse(v) || ["", "/"].includes(new URL(v).pathname), "scheme, host and port only, such as https://bedrock-runtime.us-east-1.amazonaws.com: calls go to Bedrock's own paths on that host, so a path would be dropped")
+    // Calls carry the caller's prompts, their SigV4 signatures and the answers: over http:// anyone on the network path reads them. The webhook's rule: http:// to this machine only (a local simulator, fake or LocalStack).
+    .refine((v) => v === undefined || !URL.canParse(v) || new URL(v).protocol !== "http:" || isAlertWebhookUrl(v), "http:// only to this machine (localhost, 127.0.0.1, [::1]): elsewhere the signed calls and the model's answers would cross the network in clear; use https:// (LocalStack answers it too)")
     .describe("Where calls go; defaults to https://bedrock-runtime.<region>.amazonaws.com."),
   region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "an AWS region such as us-east-1").optional().describe("Region for calls made with a Bedrock API key (SigV4 calls carry their own); defaults to us-east-1."),
   awsProfile: z.string().min(1).optional().describe("AWS profile whose credentials verify callers' signatures and sign calls to Bedrock; the default credential chain when unset."),

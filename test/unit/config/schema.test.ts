@@ -135,6 +135,21 @@ describe("config: parseConfig", () => {
     assert.equal(parseConfig({ upstreamEndpoint: "https://bedrock-runtime.eu-west-1.amazonaws.com/" }).ok, true);
   });
 
+  it("refuses a plain-http upstream endpoint off this machine (signed calls and answers would cross the network in clear), saying what to use; http:// to loopback stays allowed", () => {
+    for (const upstreamEndpoint of ["http://some-host:8080", "http://10.0.0.5", "http://[fd00::1]:4566", "http://localstack:4566", "HTTP://BEDROCK.EXAMPLE.COM"]) {
+      assert.deepEqual(errorsOf(parseConfig({ upstreamEndpoint })), [
+        "upstreamEndpoint: http:// only to this machine (localhost, 127.0.0.1, [::1]): elsewhere the signed calls and the model's answers would cross the network in clear; use https:// (LocalStack answers it too)",
+      ], upstreamEndpoint);
+    }
+    for (const upstreamEndpoint of ["http://127.0.0.1:9000", "http://127.1.2.3:4566", "http://localhost:4566", "http://[::1]:8080", "https://some-host:8080", "https://10.0.0.5"]) {
+      assert.equal(parseConfig({ upstreamEndpoint }).ok, true, upstreamEndpoint);
+    }
+    // An http:// endpoint with a path too: both said.
+    assert.equal(errorsOf(parseConfig({ upstreamEndpoint: "http://gw.example.com/bedrock" })).length, 2);
+    // A setting from VS Code blocks calls until fixed, as any invalid upstreamEndpoint does.
+    assert.match(checkConfig({ upstreamEndpoint: "http://some-host:8080" }).problems.map((p) => `${p.key}: ${p.message}`).join(), /^upstreamEndpoint: http:\/\/ only to this machine/);
+  });
+
   it("refuses an upstream endpoint with a path when the settings are read, not only on each call (status looked healthy while every call failed)", () => {
     assert.deepEqual(errorsOf(parseConfig({ upstreamEndpoint: "https://gw.example.com/bedrock" })), [
       "upstreamEndpoint: scheme, host and port only, such as https://bedrock-runtime.us-east-1.amazonaws.com: calls go to Bedrock's own paths on that host, so a path would be dropped",
