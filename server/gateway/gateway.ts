@@ -20,9 +20,9 @@ import { ProfileLookup } from "./profileLookup";
 import type { GatewayContext } from "./context";
 import { CallScope } from "./callScope";
 import { CallPublisher } from "./publisher";
-import { accessDenied, refusal } from "./errors";
+import { accessDenied, bedrockError, refusal } from "./errors";
 import { inboundGuard, isLoopbackHost, type InboundGuard, type InboundLimits } from "./inbound";
-import { listen, type AnyRequest, type AnyResponse, type Listener } from "./listener";
+import { listen, type AnyRequest, type AnyResponse, type Handler, type Listener, type ListenOptions } from "./listener";
 import { LocalApi } from "./localApi";
 import { attachDashboard } from "../dashboard/routes";
 import { json, type Routes } from "../http";
@@ -96,6 +96,12 @@ export interface RunningGateway {
 export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
 /** After stopping the late calls: time for their handlers to answer and the connections to close. */
 const STOP_GRACE_MS = 2_000;
+/**
+ * How long a port still taken right after the ledger was locked is tried again: the gateway that
+ * held the ledger frees its port just after releasing the lock (see teardown).
+ */
+const PORT_HANDOVER_MS = 500;
+const PORT_RETRY_MS = 10;
 
 /** True when a request quota (per day or month) applies to some caller: their counts must come from the journal. */
 function hasQuota(config: Config): boolean {
@@ -110,6 +116,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 /** The parts open while the gateway runs; teardown closes what was opened, in one place. */
 interface Resources {
   lock: LedgerLock;
+  /** Bound whenever the lock is held (see lockAndBind), freed only after it is released. */
+  listener: Listener;
   ledger?: Ledger;
   team?: TeamRuntime;
   alerts?: AlertDispatcher;
@@ -146,7 +154,6 @@ export class Gateway implements RunningGateway {
   private idle: (() => void) | undefined;
   /** One per Bedrock request in flight: what close() stops when the deadline passes. */
   private readonly scopes = new Set<CallScope>();
-  private listener!: Listener;
   private stopPriceWatch: () => void = () => undefined;
   /** Settled calls on their way to listeners (set once open). */
   private publisher: CallPublisher | undefined;
@@ -161,7 +168,10 @@ export class Gateway implements RunningGateway {
     const options = given.simulator ? { ...given, config: withoutTeamLedger(given.config) } : given;
     const now = options.now ?? (() => new Date());
     const ledgerDir = ledgerDirOf(options.config);
-    const res: Resources = { lock: await lockLedger(ledgerDir) };
+    const guard = inboundGuard(options.limits);
+    let serve: Handler | undefined;
+    // Until the gateway is ready every call is refused, never forwarded.
+    const res = await lockAndBind(ledgerDir, (req, r) => (serve ?? starting)(req, r), options.port ?? options.config.port, guard.limits);
     try {
       const ledger = (res.ledger = await Ledger.open(ledgerDir, { now, timeZone: timeZoneOf(options.config), durability: options.config.durability }));
       /** The built-in table with the ledger's price file (bedrock-budget prices update) applied; an invalid file stops the start. */
@@ -169,10 +179,11 @@ export class Gateway implements RunningGateway {
       const alertJournal = await AlertJournal.open(ledgerDir, now());
       if (alertJournal.skipped > 0) log.warn(`alerts: skipped ${alertJournal.skipped} unreadable line(s) of ${alertJournal.journal.file}`);
       if (alertJournal.problem) log.warn(`alerts: ${alertJournal.problem}`);
-      const gateway = new Gateway(options, log, now, ledgerDir, ledger, prices, res, alertJournal.journal);
-      await gateway.open();
+      const gateway = new Gateway(options, log, now, ledgerDir, ledger, prices, res, alertJournal.journal, guard, res.listener);
+      serve = await gateway.open();
       return gateway;
     } catch (err) {
+      await res.listener.drain(STOP_GRACE_MS);
       await teardown(res);
       throw err;
     }
@@ -187,11 +198,13 @@ export class Gateway implements RunningGateway {
     private prices: { table: PriceTable; info: PriceTableInfo },
     private readonly res: Resources,
     private readonly alertJournal: AlertJournal,
+    guard: InboundGuard,
+    private readonly listener: Listener,
   ) {
     this.ledgerDir = ledgerDir;
     this.currentConfig = options.config;
     this.blocked = options.blocked;
-    this.guard = inboundGuard(options.limits);
+    this.guard = guard;
     this.caps = new Caps(new LocalCapStore(new BudgetEngine([], timeZoneOf(options.config)), () => this.ctx.timeZone, now));
     // A failed count outlasts any settings fix (only a restart clears it): it is the reason to show.
     const blocked = () => (this.admissions.failure === undefined ? this.refusingAll() : uncountedMessage(this.admissions.failure));
@@ -212,7 +225,8 @@ export class Gateway implements RunningGateway {
 
   private history = (since: Date) => this.ledger.settledSince(since);
 
-  private async open(): Promise<void> {
+  /** Opens the rest; what it returns serves the listener's requests from then on. */
+  private async open(): Promise<Handler> {
     const { options, log, now } = this;
     this.res.team = options.config.teamLedger ? await this.openTeam(options.config) : undefined;
     const { next, fresh } = await this.assemble(options.config);
@@ -246,7 +260,6 @@ export class Gateway implements RunningGateway {
     await this.replayQuotas(this.ctx);
     const mount = options.mount ?? ((api, ctx) => [attachDashboard(api, ctx)]);
     const routes: Routes[] = [this.metrics, ...mount(this.api, () => this.ctx), this.api];
-    this.listener = await listen((req, res) => this.handle(req, res, routes), options.port ?? options.config.port, "127.0.0.1", this.guard.limits);
     this.address = `http://127.0.0.1:${this.listener.port}`;
     for (const r of routes) r.afterListening?.();
     /** A new price file applies live; an invalid one is logged and the table in force stays. */
@@ -261,6 +274,7 @@ export class Gateway implements RunningGateway {
     });
     await this.res.lock.advertise(this.url);
     log.info(`gateway on ${this.url}, ledger in ${this.ledgerDir}`);
+    return (req, res) => this.handle(req, res, routes);
   }
 
   get inbound(): RunningGateway["inbound"] {
@@ -505,7 +519,8 @@ export class Gateway implements RunningGateway {
   private async shutDown(deadlineMs: number): Promise<void> {
     const started = Date.now();
     const drained = this.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.idle = resolve));
-    const closingListener = this.listener.close(deadlineMs + STOP_GRACE_MS); // stops accepting at once
+    // New connections are answered 503 at once; the port stays bound until the ledger is released (teardown).
+    const closingListener = this.listener.drain(deadlineMs + STOP_GRACE_MS);
     this.api.endStreams();
     this.stopPriceWatch();
     let timer: NodeJS.Timeout | undefined;
@@ -539,7 +554,7 @@ export class Gateway implements RunningGateway {
 
 /**
  * Closes what a gateway opened, last opened first: the alert channels, the team store, the ledger,
- * then the lock. A step that fails does not skip the next ones, and the lock is released whatever
+ * then the lock, then the port. A step that fails does not skip the next ones, and the lock is released whatever
  * failed (the ledger's handles are closed, or abandoned by a close that failed half-way): a lock
  * kept by this live process would refuse Restart Gateway and every other window until it exits.
  * The first failure is thrown once the lock is released.
@@ -555,9 +570,68 @@ async function teardown(res: Resources): Promise<void> {
       }
     }
   } finally {
-    await res.lock.release();
+    try {
+      await res.lock.release();
+    } finally {
+      // Only now: the gateway taking over (waiting for the lock) binds the port next. Freed before
+      // the lock, it stayed free while this one closed its ledger and that one opened it.
+      res.listener.unbind();
+    }
   }
   if (failure) throw failure.err;
+}
+
+/**
+ * Locks the ledger and binds the port, at once, not once the ledger is open: free meanwhile (a
+ * take-over, the ledger's recovery), another local process could bind it and receive the signed
+ * calls of terminals routed to it. The port is bound first when it is free, so it is bound whenever
+ * this gateway holds the lock. Taken, the lock decides: a live gateway holding it is followed
+ * (LedgerLocked); a free lock means the gateway before has just released it and frees the port
+ * next (teardown), so the port is tried again for a moment.
+ */
+async function lockAndBind(dir: string, handler: Handler, port: number, limits: Partial<ListenOptions>): Promise<Resources> {
+  let listener: Listener | undefined;
+  try {
+    listener = await listen(handler, port, "127.0.0.1", limits);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || port === 0) throw err;
+  }
+  let lock: LedgerLock;
+  try {
+    lock = await lockLedger(dir);
+  } catch (err) {
+    listener?.unbind();
+    throw err;
+  }
+  if (listener) return { lock, listener };
+  try {
+    return { lock, listener: await listenAfterLock(handler, port, limits) };
+  } catch (err) {
+    await lock.release().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Binds `port`, still taken when the lock was won: the gateway that held it frees it just after. */
+async function listenAfterLock(handler: Handler, port: number, limits: Partial<ListenOptions>): Promise<Listener> {
+  const until = Date.now() + PORT_HANDOVER_MS;
+  for (;;) {
+    try {
+      return await listen(handler, port, "127.0.0.1", limits);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || port === 0 || Date.now() >= until) throw err;
+      await new Promise((resolve) => setTimeout(resolve, PORT_RETRY_MS));
+    }
+  }
+}
+
+/** Every request while the gateway opens: refused (503, which the SDKs retry), nothing forwarded or journaled. */
+function starting(req: AnyRequest, res: AnyResponse): void {
+  if (!isLoopbackHost(req)) {
+    return answer(res, accessDenied("Bedrock Budget answers only requests addressed to a loopback host (localhost, 127.0.0.1, [::1])."));
+  }
+  if (req.httpVersionMajor === 1) res.setHeader("connection", "close"); // the body is left unread
+  answer(res, bedrockError(503, "ServiceUnavailableException", "Bedrock Budget's gateway on this port is starting; retry in a moment.", { "retry-after": "1" }));
 }
 
 /** Waits for `p`, but no longer than the stop grace (what is left is destroyed by its owner). */

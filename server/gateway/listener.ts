@@ -29,6 +29,14 @@ export interface Listener {
    * could bind it and receive the signed calls of terminals routed to it.
    */
   close(graceMs?: number): Promise<void>;
+  /**
+   * As close(), but the port stays bound after the drain, new connections still turned away, until
+   * unbind(): a gateway frees its port only once it has released the ledger, so the gateway taking
+   * over is already waiting to bind it.
+   */
+  drain(graceMs?: number): Promise<void>;
+  /** Frees the port (after drain(); at once otherwise, connections left as they are). */
+  unbind(): void;
 }
 
 /** What a connection may cost before it proves anything; see InboundLimits for the defaults. */
@@ -102,9 +110,12 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1",
   });
   front.maxConnections = options.maxConnections; // one more is closed at once
   await new Promise<void>((resolve, reject) => {
-    front.once("error", reject);
+    front.once("error", (err) => {
+      h1.close(); // stops the connection checks 'listening' started: a failed bind leaves nothing running
+      reject(err);
+    });
     front.listen(port, host, () => {
-      front.off("error", reject);
+      front.removeAllListeners("error");
       resolve();
     });
   });
@@ -116,23 +127,35 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1",
       return sockets.size;
     },
     close: async (graceMs = 30_000) => {
-      closing = true; // the port stays bound (new connections turned away) until the drain ends
-      h1.close(); // closes idle keep-alive connections now, busy ones after their response
-      for (const session of sessions) session.close(); // graceful: open streams finish first
-      const allClosed = new Promise<void>((resolve) => {
-        const check = () => sockets.size === 0 && resolve();
-        for (const socket of sockets) socket.once("close", check);
-        check();
-      });
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-      await Promise.race([allClosed, grace]);
-      clearTimeout(timer);
-      for (const socket of sockets) socket.destroy();
-      front.close();
-      for (const socket of turnedAway) socket.destroy();
+      await drain(graceMs);
+      unbind();
     },
+    drain: (graceMs = 30_000) => drain(graceMs),
+    unbind: () => unbind(),
   };
+
+  async function drain(graceMs: number): Promise<void> {
+    closing = true; // the port stays bound (new connections turned away) until unbind()
+    h1.close(); // closes idle keep-alive connections now, busy ones after their response
+    for (const session of sessions) session.close(); // graceful: open streams finish first
+    const allClosed = new Promise<void>((resolve) => {
+      const check = () => sockets.size === 0 && resolve();
+      for (const socket of sockets) socket.once("close", check);
+      check();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([allClosed, grace]);
+    clearTimeout(timer);
+    for (const socket of sockets) socket.destroy();
+  }
+
+  function unbind(): void {
+    closing = true;
+    h1.close(); // stops its connection checks (already closed after a drain)
+    if (front.listening) front.close();
+    for (const socket of turnedAway) socket.destroy();
+  }
 }
 
 /**
