@@ -97,6 +97,8 @@ export class AlertDispatcher implements CapAlerts {
    */
   private readonly finished = new Map<AlertChannelName, Set<string>>();
   private readonly resumed = new Set<AlertChannelName>();
+  /** Channels with a send under way: one whose target changes is closed only once it ends (see configure). */
+  private readonly sending = new Set<AlertChannel>();
   private readonly wakers = new Set<() => void>();
   private readonly aborter = new AbortController();
   private checkScheduled = false;
@@ -129,7 +131,9 @@ export class AlertDispatcher implements CapAlerts {
     for (const name of ["webhook", "sns"] as const) {
       const target = settings.targets[name];
       const current = this.channels.find((c) => c.name === name);
-      if (current && current.target !== target) current.close();
+      // Not under a send: closing cuts its connection, and an alert the receiver already has would
+      // count as failed and be sent again to the new target. It is closed when that send ends.
+      if (current && current.target !== target && !this.sending.has(current)) current.close();
       if (target === undefined) continue;
       next.push(current?.target === target ? current : this.open(name, target));
     }
@@ -251,10 +255,13 @@ export class AlertDispatcher implements CapAlerts {
       const channel = this.channels.find((c) => c.name === name);
       if (this.closed || !channel) return; // stays pending: sent when the channel is configured again, or on the next start
       try {
+        this.sending.add(channel);
         await channel.send(lateNoted(alert, this.now()), this.aborter.signal);
+        this.sent(channel);
         this.log.info(`alerts: ${name}: sent "${alert.key}"`);
         return await this.finish(name, alert, "sent", attempt);
       } catch (err) {
+        this.sent(channel);
         if (this.closed) return;
         const reason = failureReason(err);
         if (attempt >= this.retry.attempts) {
@@ -266,6 +273,12 @@ export class AlertDispatcher implements CapAlerts {
         await this.wait(waitMs);
       }
     }
+  }
+
+  /** A send on `channel` ended: replaced (or turned off) while it sent, configure left it open for it. */
+  private sent(channel: AlertChannel): void {
+    if (!this.sending.delete(channel)) return;
+    if (!this.channels.includes(channel)) channel.close();
   }
 
   private async finish(name: AlertChannelName, alert: AlertMessage, state: "sent" | "failed", attempts: number, error?: string): Promise<void> {

@@ -173,6 +173,45 @@ describe("alert dispatcher", () => {
     assert.deepEqual(journal.unfinished("webhook"), [], "both journaled sent");
   });
 
+  it("a webhook URL changed while an alert is being posted does not post it twice: the post under way finishes, the new URL does not get it again", async () => {
+    const received: string[] = [];
+    const closed: string[] = [];
+    let answer!: () => void;
+    // As the real channels: close() destroys the connection, failing a post under way even when
+    // the receiver already has the alert.
+    const channel = (target: string): AlertChannel => {
+      let cut: ((err: Error) => void) | undefined;
+      return {
+        name: "webhook",
+        target,
+        send: (alert) =>
+          new Promise<void>((resolve, reject) => {
+            received.push(`${target} ${alert.key}`);
+            cut = reject;
+            answer = resolve;
+          }),
+        close() {
+          closed.push(target);
+          cut?.(new Error("the webhook could not be reached: ECONNRESET: socket hang up"));
+        },
+      };
+    };
+    const { journal } = await AlertJournal.open(dir, NOW);
+    const d = new AlertDispatcher(journal, () => [cap(6)], (_name, target) => channel(target), silentLogger(), () => NOW, { attempts: 3, baseMs: 1 });
+    const settings = (url: string) => ({ targets: { webhook: url }, thresholds: [50], user: "alice" });
+    d.configure(settings("https://chat.example.com/hooks/old"));
+    while (received.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    d.configure(settings("https://chat.example.com/hooks/new")); // the user pastes a regenerated URL
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    answer(); // the old URL answers 200: the alert is delivered
+    for (let i = 0; i < 1000 && journal.unfinished("webhook").length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await d.close();
+    assert.deepEqual(received, ["https://chat.example.com/hooks/old daily@2026-11-29T00:00:00.000Z#50"], "delivered once");
+    assert.deepEqual(journal.unfinished("webhook"), [], "journaled sent");
+    assert.deepEqual(closed, ["https://chat.example.com/hooks/old", "https://chat.example.com/hooks/new"], "the old channel is closed once its post ended, the new one on close");
+  });
+
   it("alerts on spend no local call brought (a team cap moved by other machines): the caps are looked at on a timer too", async () => {
     const channel = new RecordingChannel(0);
     let spent = 1;
