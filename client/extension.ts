@@ -57,6 +57,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     terminals,
     lc.onNotification(GatewayStateNotification.type, (params) => {
       state = params;
+      terminals.followState(params); // terminals restored from an earlier session may point at its address
       DashboardPanel.current?.followGateway(); // the open panel follows a gateway that moved or stopped
       refresh();
     }),
@@ -64,6 +65,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
     lc.onDidChangeState((e) => {
       if ((e.newState !== State.Stopped && e.newState !== State.StartFailed) || state?.state === "error") return;
       state = { state: "error", message: "the background process stopped; run “Bedrock Budget: Restart Gateway” or reload the window" };
+      terminals.followState(state);
       DashboardPanel.current?.followGateway();
       refresh();
     }),

@@ -5,13 +5,18 @@
  * address in NO_PROXY, so their Bedrock calls are metered unchanged. Which address (or none) is decided in terminalModel.ts.
  */
 import * as vscode from "vscode";
-import { proxyBypassNames, routedDebugConfig, terminalMutations, type TerminalVariable } from "./terminalModel";
+import type { GatewayStateNotification } from "../server/protocol";
+import { ENDPOINT_VARIABLES, proxyBypassNames, restoredTerminalsNotice, routedDebugConfig, terminalMutations, type TerminalVariable } from "./terminalModel";
 
 export class TerminalRouting implements vscode.Disposable {
   private variables: Partial<Record<TerminalVariable, string | undefined>> = {};
   private readonly registration: vscode.Disposable;
+  /** The terminals open before the first update and the address VS Code saved for them, until the gateway's state settles what to tell (restoredTerminalsNotice). */
+  private restored: { saved: string | undefined; terminals: number } | undefined;
 
   constructor(private readonly context: vscode.ExtensionContext) {
+    // Read before update() replaces it: the collection still holds what VS Code saved last session.
+    this.restored = { saved: this.context.environmentVariableCollection.get(ENDPOINT_VARIABLES[0])?.value, terminals: vscode.window.terminals.length };
     this.context.environmentVariableCollection.description = "Bedrock Budget meters Bedrock calls through its local gateway";
     this.registration = vscode.debug.registerDebugConfigurationProvider("*", {
       // In the form each debugger reads; what the launch configuration sets itself is kept (routedDebugConfig).
@@ -28,6 +33,15 @@ export class TerminalRouting implements vscode.Disposable {
       if (!change) collection.delete(name);
       else collection[change.type](name, change.value, { applyAtProcessCreation: true, applyAtShellIntegration: change.applyAtShellIntegration });
     }
+  }
+
+  /** Each gateway state: once it is ready or has failed, warns once if terminals opened before activation point elsewhere. */
+  followState(state: GatewayStateNotification.Params): void {
+    if (!this.restored) return;
+    const notice = restoredTerminalsNotice(this.restored, state);
+    if (!notice) return;
+    this.restored = undefined;
+    if (notice.message) void vscode.window.showWarningMessage(notice.message);
   }
 
   dispose(): void {

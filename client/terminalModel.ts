@@ -8,6 +8,9 @@
  */
 import type { GatewayStateNotification } from "../server/protocol";
 
+/** Where the gateway listens (always this loopback address): a proxy can never reach it. */
+const GATEWAY_HOST = "127.0.0.1";
+
 /** A process we could not verify holds the gateway's port: never hand it signed requests. `.invalid` never resolves, and the name says why. */
 export const UNVERIFIED_ENDPOINT = "http://gateway-unverified.bedrock-budget.invalid";
 /** No address known yet (a port chosen at random, nothing served so far): a name that fails as clearly. */
@@ -85,6 +88,33 @@ export function terminalVariables(i: TerminalInputs): Record<TerminalVariable, s
   return routedEnv(url);
 }
 
+/**
+ * Terminals already open when the extension activates (restored after a reload or a restart, or
+ * opened in the moment before) started with the routing VS Code saved from the last session
+ * (`saved`: its AWS endpoint, the collection's cached value) or kept the one they had: no running
+ * shell's environment can be changed. With `port` 0 each gateway takes a new random port, so that
+ * address may be one nothing of ours holds, where another local user's process could bind and
+ * receive signed calls. Once the gateway's first state settles it (ready or failed), the warning
+ * to show, if any; undefined while it is still starting.
+ */
+export function restoredTerminalsNotice(
+  restored: { saved: string | undefined; terminals: number },
+  state: GatewayStateNotification.Params,
+): { message?: string } | undefined {
+  const host = restored.saved === undefined ? undefined : URL.canParse(restored.saved) ? new URL(restored.saved).hostname : undefined;
+  // No terminal, none routed, or routed to a name that never resolves (its error says what to do).
+  if (restored.terminals === 0 || host !== GATEWAY_HOST) return {};
+  if (state.state === "starting") return undefined;
+  if (state.state === "ready" && state.url === restored.saved) return {};
+  const count = restored.terminals === 1 ? "A terminal" : `${restored.terminals} terminals`;
+  const now = state.state === "ready" ? `the gateway serves ${state.url} now` : "the gateway is not serving";
+  return {
+    message:
+      `Bedrock Budget: ${count} opened before this window started may still send Bedrock calls to ${restored.saved}, the gateway's address in an earlier session, but ${now}: ` +
+      "their calls fail there, or reach whichever process holds that port. Close them and open new ones. (With bedrockBudget.port 0 every start takes a new port; a fixed port keeps terminals' address.)",
+  };
+}
+
 /** What the status bar says about terminals while the gateway is not serving. */
 export function whenDownNotice(routeTerminals: boolean, whenGatewayDown: WhenGatewayDown): { short: string; sentence: string } {
   if (!routeTerminals) {
@@ -108,8 +138,6 @@ export function whenDownNotice(routeTerminals: boolean, whenGatewayDown: WhenGat
  */
 const CASE_INSENSITIVE_ENV = process.platform === "win32";
 
-/** Where the gateway listens (always this loopback address): a proxy can never reach it. */
-const GATEWAY_HOST = "127.0.0.1";
 /** The variables that name hosts HTTP clients reach without HTTP_PROXY, in both spellings clients read. */
 export const PROXY_BYPASS_VARIABLES = ["NO_PROXY", "no_proxy"] as const;
 export type ProxyBypassVariable = (typeof PROXY_BYPASS_VARIABLES)[number];

@@ -11,6 +11,7 @@ import {
   NOT_STARTED_ENDPOINT,
   proxyBypassEnv,
   proxyBypassNames,
+  restoredTerminalsNotice,
   routedDebugConfig,
   routedEnv,
   stateBeforeFirstReport,
@@ -135,6 +136,22 @@ describe("terminal endpoint", () => {
       }
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("warns once the gateway serves elsewhere (port 0: a new random port) that terminals restored from an earlier session still point at its released port", () => {
+    // VS Code restores the saved variables (and revived terminals keep theirs): nothing told the user
+    // their calls now went to a port nothing of ours holds, which another local user could bind.
+    const restored = { saved: "http://127.0.0.1:41234", terminals: 2 };
+    const moved = restoredTerminalsNotice(restored, { state: "ready", url: "http://127.0.0.1:39999", role: "leader" });
+    assert.match(moved?.message ?? "", /2 terminals opened before this window started may still send Bedrock calls to http:\/\/127\.0\.0\.1:41234.*serves http:\/\/127\.0\.0\.1:39999 now.*Close them and open new ones.*bedrockBudget\.port/);
+    assert.match(restoredTerminalsNotice(restored, { state: "error", message: "could not start" })?.message ?? "", /the gateway is not serving/);
+    assert.equal(restoredTerminalsNotice(restored, { state: "starting" }), undefined, "undecided while it starts");
+    // Nothing to say: the same address (a fixed port, another window's gateway), no terminal, none routed, a name that never resolves.
+    assert.deepEqual(restoredTerminalsNotice(restored, { state: "ready", url: "http://127.0.0.1:41234", role: "follower" }), {});
+    assert.deepEqual(restoredTerminalsNotice({ ...restored, terminals: 0 }, { state: "starting" }), {});
+    assert.deepEqual(restoredTerminalsNotice({ saved: undefined, terminals: 2 }, { state: "starting" }), {});
+    assert.deepEqual(restoredTerminalsNotice({ saved: DOWN_ENDPOINT, terminals: 2 }, { state: "ready", url: "http://127.0.0.1:39999", role: "leader" }), {});
+    assert.match(restoredTerminalsNotice({ ...restored, terminals: 1 }, { state: "error", message: "x" })?.message ?? "", /^Bedrock Budget: A terminal opened/);
   });
 
   it("blocks unless the setting says exactly direct", () => {
