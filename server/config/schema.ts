@@ -7,6 +7,7 @@ import { z } from "zod";
 import { isInvokeModelId } from "../metering/modelId";
 import { MAX_TAGS, TAG_KEY_RE, TAG_RULE, TAG_VALUE_RE } from "./tags";
 import { RESERVED_KEY_MESSAGE, reservedKeyPath } from "./reservedKeys";
+import { redisUrlProblem } from "../team/redisUrl";
 
 /** arn:<partition>:sns:<region>:<account>:<topic>; the region decides where the SNS client publishes. */
 export const SNS_TOPIC_ARN = /^arn:aws(-[a-z]+)*:sns:([a-z]{2}(-gov)?-[a-z]+-\d):(\d{12}):([A-Za-z0-9_-]{1,256}(\.fifo)?)$/;
@@ -191,6 +192,12 @@ export const configSchema = z.strictObject({
     .optional()
     .refine((v) => v === undefined || !URL_SCHEME.test(v) || /^rediss?:\/\/[^/?#]+/i.test(v), "a folder path, or a redis:// or rediss:// URL with a host")
     .refine((v) => v === undefined || URL_SCHEME.test(v) || isFolderPath(v), FOLDER_PATH_RULE)
+    // The team store's own reading of the address, now: found only when it connects, a bad one
+    // stopped the start on a stack trace, and a live reload kept the old settings in force.
+    .superRefine((v, ctx) => {
+      const problem = v !== undefined && /^rediss?:\/\/[^/?#]+/i.test(v) ? redisUrlProblem(v) : undefined;
+      if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+    })
     .describe("Where team caps are shared: a folder the team already shares (team.json + one spend file per machine; soft wall, overshoot up to what is spent between two syncs), or a `redis://` / `rediss://` URL (exact, hard team wall across machines). Team caps are counted on this machine alone when unset."),
   team: z.string().min(1).max(64).regex(/^[\w.-]+$/, "use letters, digits, '.', '_' or '-'").optional().describe("Name of the team: a subfolder of the team ledger folder and a key namespace in Redis; `default` when unset."),
   teamUnavailable: z.enum(["block", "personalOnly"]).optional().describe("When the team ledger cannot be reached: `block` (the default) refuses calls that a team cap applies to (fail closed); `personalOnly` admits them under personal caps alone and counts them to the team once it is back."),

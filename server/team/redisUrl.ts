@@ -41,8 +41,8 @@ export function parseRedisUrl(url: string): RedisTarget {
   const target: RedisTarget = { kind: "single", nodes, tls };
   if (auth !== undefined && auth !== "") {
     const i = auth.indexOf(":");
-    const user = decodeURIComponent(i < 0 ? "" : auth.slice(0, i));
-    const password = decodeURIComponent(i < 0 ? auth : auth.slice(i + 1));
+    const user = decodeUserInfo(i < 0 ? "" : auth.slice(0, i));
+    const password = decodeUserInfo(i < 0 ? auth : auth.slice(i + 1));
     if (user) target.username = user;
     if (password) target.password = password;
   }
@@ -62,6 +62,31 @@ export function parseRedisUrl(url: string): RedisTarget {
     throw new Error("several hosts in a redis URL need ?sentinel=<master name> or ?cluster=true");
   }
   return target;
+}
+
+/**
+ * A %-escaped user name or password. decodeURIComponent's own error ("URI malformed") names
+ * neither the URL nor the fix; this one does, without repeating the password.
+ */
+function decodeUserInfo(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new Error("the user name or password in a redis URL has a bad %-escape: write % itself as %25");
+  }
+}
+
+/**
+ * What is wrong with a redis URL, or undefined: parseRedisUrl's own checks, so that the settings
+ * are refused when read (naming the key) rather than when the team store connects.
+ */
+export function redisUrlProblem(url: string): string | undefined {
+  try {
+    parseRedisUrl(url);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 /** All keys of one team share a hash tag, so they live in one Cluster slot and one Lua script can touch them all. */
