@@ -4,8 +4,8 @@
  * and says why), never a start that dies on a stack trace or a reload that keeps the old settings.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../server/config/schema";
-import { parseRedisUrl } from "../../server/team/redisUrl";
+import { parseConfig } from "../../../server/config/schema";
+import { parseRedisUrl } from "../../../server/team/redisUrl";
 
 describe("readme facts: teamLedger as a Redis URL", () => {
   it("refuses, naming teamLedger, a Redis address the team store could not connect with", () => {
