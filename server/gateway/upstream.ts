@@ -121,7 +121,8 @@ export function sendUpstream(input: {
       req = transport.request(
         {
           protocol: target.protocol,
-          hostname: target.hostname,
+          // An IPv6 endpoint's hostname is bracketed, as its Host header and signature need; Node would look the brackets up in DNS (ENOTFOUND).
+          hostname: target.hostname.startsWith("[") ? target.hostname.slice(1, -1) : target.hostname,
           port: target.port,
           method: input.method,
           path: input.rawPath,

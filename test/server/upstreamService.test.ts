@@ -42,6 +42,30 @@ describe("upstream service: the host a call goes to", () => {
       port: 443,
     });
   });
+
+  it("an upstreamEndpoint on an IPv6 address (http://[::1]:port) is reached, the Host header as signed (every call failed with ENOTFOUND [::1])", async function () {
+    const seen: Array<string | undefined> = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers.host);
+      res.end("{}");
+    });
+    try {
+      await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, "::1", resolve));
+    } catch {
+      return this.skip(); // no IPv6 loopback on this host
+    }
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const target = upstreamTarget(`http://[::1]:${port}`, "us-east-1");
+      const res = await sendUpstream({ target, method: "POST", rawPath: "/model/x/invoke", headers: { host: `[::1]:${port}` }, body: new Uint8Array() });
+      res.resume();
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(seen, [`[::1]:${port}`]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });
 
 describe("upstream service: an upstreamEndpoint with a path", function () {
