@@ -63,6 +63,19 @@ export interface CallRecord {
   answeredBy?: string;
   /** What a cap's action did to this call (warn: let through past the limit; downgrade; clamp). */
   actions?: CapActionTaken[];
+  /** The part of costPicos and worstCasePicos that is a guardrail attached to the call (priced when guardrailPricing is set). */
+  guardrail?: GuardrailPart;
+}
+
+/** A priced guardrail attached to a model call, as its record keeps it. Money as pico-dollar decimal strings. */
+export interface GuardrailPart {
+  id: string;
+  costPicos: string;
+  worstCasePicos: string;
+  /** Policy units charged: text units times each policy that evaluated them. */
+  units: number;
+  /** True when Bedrock reported no guardrail usage (no trace) and the units were estimated from the text, or taken at the worst case. */
+  unitsEstimated: boolean;
 }
 
 /** One cap action applied to a call: the cap, the action, and what it did (`maxTokens=4096->812`, `a -> b`). */

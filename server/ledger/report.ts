@@ -2,6 +2,7 @@
 import { localDateKey, startOfLocalDay } from "../budget/windows";
 import { printable, rowsOf, TOTALS_COLUMNS, type Chargeback } from "./chargeback";
 import { picosToDecimalString } from "../metering/money";
+import { guardrailPartOfRecord } from "../metering/attachedGuardrail";
 import { Journal, journalMonth } from "./journal";
 import type { CallRecord } from "./types";
 
@@ -137,6 +138,9 @@ export const CSV_COLUMNS = [
   "usageEstimated", "outcome", "status", "refusedBy", "requestId", "latencyMs", "serviceTier", "tags",
   // Added after the first release: appended, so scripts reading the columns above by position keep working.
   "caller", "callerProfile", "answeredBy", "actions",
+  // A guardrail attached to the call: its part of costUsd, the policy units charged, and whether
+  // they were estimated from the text (usageEstimated is about the tokens only).
+  "guardrailCostUsd", "guardrailUnits", "guardrailEstimated",
 ] as const;
 
 /** One row per call, the same columns the dashboard exports. */
@@ -151,15 +155,19 @@ export function csvHeader(): string {
 
 /** toCsv's lines for these calls, without the header (each ends in a newline). */
 export function csvRows(calls: readonly CallRecord[]): string {
-  const rows = calls.map((c) => [
-    c.at, c.startedAt, c.user, c.tool, c.operation, c.modelId, c.baseModelId, c.usage.inputTokens, c.usage.outputTokens,
-    c.usage.cacheReadInputTokens, c.usage.cacheWrite5mInputTokens, c.usage.cacheWrite1hInputTokens,
-    picosToDecimalString(BigInt(c.costPicos)), picosToDecimalString(BigInt(c.worstCasePicos)), c.usageEstimated,
-    c.outcome, c.status, c.refusedBy ?? "", c.requestId ?? "", c.latencyMs, c.serviceTier ?? "",
-    Object.entries(c.tags).map(([k, v]) => `${k}=${v}`).join(";"),
-    c.caller ?? "", c.callerProfile ?? "", c.answeredBy ?? "",
-    (c.actions ?? []).map((a) => `${a.capId}:${a.action}:${a.detail}`).join(";"),
-  ]);
+  const rows = calls.map((c) => {
+    const guard = guardrailPartOfRecord(c);
+    return [
+      c.at, c.startedAt, c.user, c.tool, c.operation, c.modelId, c.baseModelId, c.usage.inputTokens, c.usage.outputTokens,
+      c.usage.cacheReadInputTokens, c.usage.cacheWrite5mInputTokens, c.usage.cacheWrite1hInputTokens,
+      picosToDecimalString(BigInt(c.costPicos)), picosToDecimalString(BigInt(c.worstCasePicos)), c.usageEstimated,
+      c.outcome, c.status, c.refusedBy ?? "", c.requestId ?? "", c.latencyMs, c.serviceTier ?? "",
+      Object.entries(c.tags).map(([k, v]) => `${k}=${v}`).join(";"),
+      c.caller ?? "", c.callerProfile ?? "", c.answeredBy ?? "",
+      (c.actions ?? []).map((a) => `${a.capId}:${a.action}:${a.detail}`).join(";"),
+      guard ? picosToDecimalString(guard.costPicos) : "", guard?.units ?? "", guard?.unitsEstimated ?? "",
+    ];
+  });
   return rows.map((row) => `${row.map(csvCell).join(",")}\n`).join("");
 }
 

@@ -11,6 +11,7 @@ import { CHARS_PER_TEXT_UNIT, guardrailCost, guardrailWorstCase, textUnits, USAG
 import { ceilDiv, formatUsd, type Picos } from "./money";
 import { isObject } from "../shared/isObject";
 import type { MeteredOperation } from "./types";
+import type { CallRecord, GuardrailPart } from "../protocol";
 
 
 /**
@@ -175,7 +176,14 @@ export interface GuardrailCharge {
   picos: Picos;
   /** True when Bedrock reported no usage and the text it evaluated decided. */
   estimated: boolean;
+  /** Policy units charged: those Bedrock reported, else the text units estimated times each priced policy. */
+  units: number;
   note: string;
+}
+
+/** Policies guardrailPricing prices: the estimate assumes each evaluates every text unit. */
+function pricedPolicies(pricing: GuardrailPricing): number {
+  return Object.values(pricing).filter((price) => price !== undefined).length;
 }
 
 /**
@@ -186,18 +194,50 @@ export function attachedGuardrailCharge(guard: AttachedGuardrail, trace: unknown
   const reported = reportedGuardrailUsage(trace);
   let picos: Picos;
   let note: string;
+  let units: number;
   const estimated = reported === undefined;
   if (reported) {
     picos = guardrailCost({ usage: reported }, guard.pricing) ?? 0n;
-    const units = Object.values(reported).reduce((a, b) => a + b, 0);
+    units = Object.values(reported).reduce((a, b) => a + b, 0);
     note = `guardrail ${guard.id}: charged ${formatUsd(picos)} for the ${units} policy units Bedrock reported`;
   } else {
     const outputUnits = outputChars > 0 ? textUnits(outputChars) : 0;
+    units = (guard.inputUnits + outputUnits) * pricedPolicies(guard.pricing);
     picos = guardrailWorstCase(guard.inputUnits + outputUnits, guard.pricing);
     note = `guardrail ${guard.id}: charged ${formatUsd(picos)} estimated from text (${guard.inputUnits} input + ${outputUnits} output text units on every priced policy; Bedrock reported no guardrail usage: enable the guardrail trace for the exact figure)`;
   }
   if (picos > guard.worstCasePicos) note += `; above the ${formatUsd(guard.worstCasePicos)} reserved for it`;
-  return { picos, estimated, note };
+  return { picos, estimated, units, note };
+}
+
+/** The guardrail charged at its worst case (Bedrock may have run it and reported nothing): every priced policy on every unit reserved. */
+export function worstCaseGuardrailCharge(guard: AttachedGuardrail): Omit<GuardrailCharge, "note"> {
+  return { picos: guard.worstCasePicos, estimated: true, units: (guard.inputUnits + guard.maxOutputUnits) * pricedPolicies(guard.pricing) };
+}
+
+/** What a call's record keeps of its attached guardrail's part (CallRecord.guardrail). */
+export function guardrailPart(guard: AttachedGuardrail, charge: Pick<GuardrailCharge, "picos" | "estimated" | "units">): GuardrailPart {
+  return { id: guard.id, costPicos: String(charge.picos), worstCasePicos: String(guard.worstCasePicos), units: charge.units, unitsEstimated: charge.estimated };
+}
+
+/**
+ * A record's guardrail part, read as the reports need it; undefined when it has none, or one that
+ * is not well formed (the journal's checks pass fields they do not know, such as a hand-edited
+ * one): its cost then stays with the model's, as before guardrails were split out.
+ */
+export function guardrailPartOfRecord(record: Pick<CallRecord, "guardrail" | "costPicos" | "worstCasePicos">): { id: string; costPicos: Picos; worstCasePicos: Picos; units: number; unitsEstimated: boolean } | undefined {
+  const g: unknown = record.guardrail;
+  if (!isObject(g)) return undefined;
+  const whole = (v: unknown) => (typeof v === "string" && /^\d{1,30}$/.test(v) ? BigInt(v) : undefined);
+  const cost = whole(g.costPicos);
+  const worst = whole(g.worstCasePicos);
+  if (typeof g.id !== "string" || cost === undefined || worst === undefined || typeof g.unitsEstimated !== "boolean") return undefined;
+  if (typeof g.units !== "number" || !Number.isSafeInteger(g.units) || g.units < 0) return undefined;
+  // A part larger than the call's whole figure cannot be: not trusted.
+  const callCost = whole(record.costPicos);
+  const callWorst = whole(record.worstCasePicos);
+  if (callCost === undefined || cost > callCost || (callWorst !== undefined && worst > callWorst)) return undefined;
+  return { id: g.id, costPicos: cost, worstCasePicos: worst, units: g.units, unitsEstimated: g.unitsEstimated };
 }
 
 /** Characters of a Converse answer's text (tool input included, which errs high): what the guardrail evaluated on the output. */

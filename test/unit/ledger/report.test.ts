@@ -70,3 +70,34 @@ describe("ledger/report: --from/--to times", () => {
     assert.ok(typeof ok !== "string" && ok.from.toISOString() === "1970-01-01T00:00:00.000Z");
   });
 });
+
+describe("ledger/report: CSV export of a call's attached guardrail", () => {
+  const col = (line: string, name: (typeof CSV_COLUMNS)[number]) => line.split(",")[CSV_COLUMNS.indexOf(name)];
+
+  it("carries the guardrail's part of the cost, its policy units and whether they were estimated, in columns appended after the old ones", () => {
+    const csv = toCsv([
+      call({ costPicos: "5000000000", worstCasePicos: "9000000000", guardrail: { id: "gr-1", costPicos: "1500000000", worstCasePicos: "3000000000", units: 6, unitsEstimated: true } }),
+      call({ id: "c2", costPicos: "5000000000", worstCasePicos: "9000000000", guardrail: { id: "gr-1", costPicos: "450000000", worstCasePicos: "3000000000", units: 3, unitsEstimated: false } }),
+      call({ id: "c3" }),
+    ]);
+    const [head, estimated, reported, plain] = csv.split("\n");
+    assert.deepEqual(head!.split(",").slice(-3), ["guardrailCostUsd", "guardrailUnits", "guardrailEstimated"]);
+    assert.deepEqual(CSV_COLUMNS.slice(22, 26), ["caller", "callerProfile", "answeredBy", "actions"], "earlier columns keep their places");
+    assert.deepEqual([col(estimated!, "costUsd"), col(estimated!, "guardrailCostUsd"), col(estimated!, "guardrailUnits"), col(estimated!, "guardrailEstimated")], ["0.005", "0.0015", "6", "true"]);
+    assert.equal(col(estimated!, "usageEstimated"), "false", "the tokens were reported; only the guardrail's units were estimated");
+    assert.deepEqual([col(reported!, "guardrailCostUsd"), col(reported!, "guardrailUnits"), col(reported!, "guardrailEstimated")], ["0.00045", "3", "false"]);
+    assert.deepEqual(plain!.split(",").slice(-3), ["", "", ""], "a call without a guardrail leaves them empty");
+  });
+
+  it("leaves the columns empty for a guardrail part that is not well formed (a hand-edited journal line) instead of failing the export", () => {
+    const bad = [
+      { id: "gr", costPicos: "-1", worstCasePicos: "1", units: 1, unitsEstimated: false },
+      { id: "gr", costPicos: "999999999999", worstCasePicos: "1", units: 1, unitsEstimated: false }, // more than the call cost
+      { id: "gr", costPicos: "1", worstCasePicos: "1", units: 1.5, unitsEstimated: false },
+      "gr-1",
+      null,
+    ];
+    const csv = toCsv(bad.map((g, i) => call({ id: `b${i}`, guardrail: g as never })));
+    for (const line of csv.split("\n").slice(1, -1)) assert.deepEqual(line.split(",").slice(-3), ["", "", ""], line);
+  });
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   attachedGuardrail, AttachedGuardrailError, attachedGuardrailCharge, attachedGuardrailOf, converseAnswerChars, guardedInputUnits, guardrailTraceOf,
   guardrailWorstCaseLine, MAX_CHARS_PER_OUTPUT_TOKEN, outputUnitsBound, reportedGuardrailUsage, withAttachedGuardrail,
+  guardrailPart, guardrailPartOfRecord, worstCaseGuardrailCharge,
 } from "../../../server/metering/attachedGuardrail";
 import type { Estimate } from "../../../server/metering/estimate";
 import { guardrailWorstCase } from "../../../server/metering/guardrails";
@@ -128,6 +129,30 @@ describe("metering/attachedGuardrail: the worst case as a line for a clamp", () 
           assert.ok(bound - exact <= 2n * unit + BigInt(tokens) + 2n, `${bound} vs ${exact}`);
         }
       }
+    }
+  });
+});
+
+describe("attached guardrail: the part a call's record keeps", () => {
+  it("counts the policy units charged: those reported, else the estimated text units on each priced policy; and what the record keeps", () => {
+    const guard = attachedGuardrail("gr-1", 2, 10, PRICING); // 2 input units, 10 output tokens: up to 3 output units
+    const reported = attachedGuardrailCharge(guard, { inputAssessment: { "gr-1": usage(2) } }, 50);
+    assert.equal(reported.units, 4, "contentPolicyUnits 2 + topicPolicyUnits 2");
+    assert.deepEqual(guardrailPart(guard, reported), { id: "gr-1", costPicos: String(reported.picos), worstCasePicos: String(guard.worstCasePicos), units: 4, unitsEstimated: false });
+    const estimated = attachedGuardrailCharge(guard, undefined, 1500); // 2 input + 2 output text units, 4 priced policies
+    assert.equal(estimated.units, 16);
+    assert.equal(guardrailPart(guard, estimated).unitsEstimated, true);
+    assert.deepEqual(worstCaseGuardrailCharge(guard), { picos: guard.worstCasePicos, estimated: true, units: (2 + guard.maxOutputUnits) * 4 });
+  });
+
+  it("reads a record's part back only when it is well formed and no larger than the call", () => {
+    const part = { id: "gr-1", costPicos: "10", worstCasePicos: "20", units: 4, unitsEstimated: false };
+    assert.deepEqual(guardrailPartOfRecord({ costPicos: "10", worstCasePicos: "20", guardrail: part }), { ...part, costPicos: 10n, worstCasePicos: 20n });
+    assert.equal(guardrailPartOfRecord({ costPicos: "10", worstCasePicos: "20" }), undefined);
+    assert.equal(guardrailPartOfRecord({ costPicos: "9", worstCasePicos: "20", guardrail: part }), undefined);
+    assert.equal(guardrailPartOfRecord({ costPicos: "10", worstCasePicos: "19", guardrail: part }), undefined);
+    for (const bad of [{ ...part, id: 1 }, { ...part, costPicos: 10 }, { ...part, worstCasePicos: "2e1" }, { ...part, units: -1 }, { ...part, unitsEstimated: "no" }]) {
+      assert.equal(guardrailPartOfRecord({ costPicos: "10", worstCasePicos: "20", guardrail: bad as never }), undefined, JSON.stringify(bad));
     }
   });
 });
