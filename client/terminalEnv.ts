@@ -11,6 +11,8 @@ import { ENDPOINT_VARIABLES, proxyBypassNames, restoredTerminalsNotice, routedDe
 export class TerminalRouting implements vscode.Disposable {
   private variables: Partial<Record<TerminalVariable, string | undefined>> = {};
   private readonly registration: vscode.Disposable;
+  /** The NO_PROXY spellings terminals get the gateway's address in, from the environment VS Code was started with (it does not change). */
+  private readonly bypassNames = proxyBypassNames(process.env);
   /** The terminals open before the first update and the address VS Code saved for them, until the gateway's state settles what to tell (restoredTerminalsNotice). */
   private restored: { saved: string | undefined; terminals: number } | undefined;
 
@@ -29,7 +31,7 @@ export class TerminalRouting implements vscode.Disposable {
     this.variables = variables;
     const collection = this.context.environmentVariableCollection;
     // The gateway's address joins NO_PROXY, added to whatever list the terminal has (proxyBypassNames).
-    for (const [name, change] of terminalMutations(variables, proxyBypassNames(process.env))) {
+    for (const [name, change] of terminalMutations(variables, this.bypassNames)) {
       if (!change) collection.delete(name);
       else collection[change.type](name, change.value, { applyAtProcessCreation: true, applyAtShellIntegration: change.applyAtShellIntegration });
     }

@@ -67,7 +67,7 @@ export interface TerminalInputs {
  */
 export function stateBeforeFirstReport(port: unknown): GatewayStateNotification.Params {
   const fixed = typeof port === "number" && Number.isInteger(port) && port > 0 && port <= 65_535;
-  return fixed ? { state: "starting", endpoint: `http://127.0.0.1:${port}` } : { state: "starting" };
+  return fixed ? { state: "starting", endpoint: `http://${GATEWAY_HOST}:${port}` } : { state: "starting" };
 }
 
 /** The endpoint new terminals and debug sessions are given; undefined gives none. */
