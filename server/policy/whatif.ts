@@ -11,6 +11,7 @@ import { cappedModelId } from "../budget/replay";
 import { stoppedAtGateway } from "../ledger/outcomes";
 import { capAction, capId, type CapConfig, type Config } from "../config/schema";
 import { downgradeProblem } from "../metering/bodyRewrite";
+import { guardrailPartOfRecord } from "../metering/attachedGuardrail";
 import { estimateFromParts, worstCaseCost } from "../metering/estimate";
 import { picosToDecimalString, type Picos } from "../metering/money";
 import { parseModelId } from "../metering/modelId";
@@ -139,8 +140,10 @@ export function capsStep(caps: CapConfig[], timeZone: string, prices: PriceBook)
             downgradeProblem(op, { modelId: call.modelId, baseModelId: call.baseModelId }, { modelId: d.to, baseModelId: estimate.rates.baseModelId })) {
             return { ok: false, outcome: "refused", by: d.capId };
           }
-          Object.assign(call, { modelId: d.to, baseModelId: estimate.rates.baseModelId, cost: costOf(usage, estimate.rates) });
-          worst = worstCaseOf(d.to, estimate);
+          // A guardrail attached to the call evaluates the same text whichever model answers: its part stays.
+          const guard = guardrailPartOfRecord(call.record);
+          Object.assign(call, { modelId: d.to, baseModelId: estimate.rates.baseModelId, cost: costOf(usage, estimate.rates) + (guard?.costPicos ?? 0n) });
+          worst = withGuardrailWorstCase(worstCaseOf(d.to, estimate), guard?.worstCasePicos ?? 0n);
           call.amount = max(worst.worstCasePicos, call.cost);
           marks.push({ outcome: "downgraded", by: d.capId, savedPicos: before - call.cost });
           d = decide(call, worst, now, true);
@@ -168,6 +171,11 @@ export function capsStep(caps: CapConfig[], timeZone: string, prices: PriceBook)
   };
 }
 
+/** A call's worst case with an attached guardrail's on top, as a part the output limit does not change. */
+function withGuardrailWorstCase(worst: CallWorstCase, guardPicos: Picos): CallWorstCase {
+  return guardPicos === 0n ? worst : { ...worst, worstCasePicos: worst.worstCasePicos + guardPicos, fixedPicos: worst.fixedPicos + guardPicos };
+}
+
 const max = (a: Picos, b: Picos) => (a > b ? a : b);
 const min = (a: Picos, b: Picos) => (a < b ? a : b);
 const inputTokensOf = (u: TokenUsage) => u.inputTokens + u.cacheReadInputTokens + u.cacheWrite5mInputTokens + u.cacheWrite1hInputTokens;
@@ -186,7 +194,9 @@ export function worstCaseOfRecord(call: Pick<ReplayCall, "record" | "modelId" | 
   const usage = call.record.usage;
   const behind = modelBehind(call);
   const rates = prices.rates(call.modelId, { inputTokens: inputTokensOf(usage), ...behind });
-  const fixed = worstCaseCost(inputTokensOf(usage), 0, rates, usesCache(usage));
+  // An attached guardrail's worst case is part of the recorded one: counted as fixed (a clamp does
+  // not lower it here, which errs high), not read as output tokens the model could have written.
+  const fixed = worstCaseCost(inputTokensOf(usage), 0, rates, usesCache(usage)) + (guardrailPartOfRecord(call.record)?.worstCasePicos ?? 0n);
   const left = call.amount - fixed;
   const fromWorst = rates.output > 0n && left > 0n ? Number(left / rates.output) : 0;
   const maxOutputTokens = Math.max(usage.outputTokens, fromWorst);

@@ -1,6 +1,6 @@
 /** What-if (pure): seeded months replayed through the real RateLimiter, decideCapActions and BudgetEngine, with hand-computed counts and cost per policy. */
 import assert from "node:assert/strict";
-import { capsStep, formatWhatIf, historyStart, whatIf, whatIfDto, type WhatIfResult } from "../../../server/policy/whatif";
+import { capsStep, formatWhatIf, historyStart, whatIf, whatIfDto, worstCaseOfRecord, type WhatIfResult } from "../../../server/policy/whatif";
 import type { CallRecord } from "../../../server/ledger/types";
 import { PriceBook } from "../../../server/metering/prices";
 import { whatIfSteps } from "../../../server/policy/whatifRun";
@@ -302,5 +302,27 @@ describe("policy/whatif: calls through ids that name no model, with a cap that h
     const r = whatIf([], calls, [capsStep(capsWith([soft]), "UTC", prices)]);
     assert.equal(r.stopped.calls, 0);
     assert.equal(r.wouldCostPicos, 3n * cost);
+  });
+});
+
+describe("policy/whatif: a call with an attached guardrail", () => {
+  // The Sonnet call above with a guardrail attached: $0.003 of its cost and $0.005 of its worst case are the guardrail's.
+  const guardrail = { id: "gr-1", costPicos: String(PICO("0.003")), worstCasePicos: String(PICO("0.005")), units: 6, unitsEstimated: false };
+  const guarded = (start: string) => sonnet(start, { costPicos: String(PICO("0.0228")), worstCasePicos: String(PICO("0.0413")), guardrail });
+
+  it("a downgrade keeps the guardrail's part in the call's cost: the guardrail evaluates the same text whichever model answers", () => {
+    // $0.10 a month, downgrade at 50%. 1st: 0 + 0.0413 < 0.05: Sonnet ($0.0228). 2nd and 3rd: Haiku $0.0066 + the guardrail's $0.003.
+    const caps = [{ id: "sonnet-month", scope: "personal" as const, window: "month" as const, limitUsd: 0.1, model: "*sonnet*", action: "downgrade" as const, downgradeTo: HAIKU, downgradeAt: 0.5 }];
+    const r = whatIf([], [guarded("2026-11-03T09:00:00Z"), guarded("2026-11-04T09:00:00Z"), guarded("2026-11-05T09:00:00Z")], [capsStep(caps, "UTC", prices)]);
+    assert.deepEqual(groups(r.changed), [["caps and their actions", "downgraded", "sonnet-month", 2, PICO("0.0264")]]);
+    assert.equal(r.wouldCostPicos, PICO("0.042"));
+  });
+
+  it("the guardrail's worst case is not read as output tokens the model could have written", () => {
+    const record = guarded("2026-11-03T09:00:00Z");
+    const worst = worstCaseOfRecord({ record, modelId: record.modelId, amount: BigInt(record.worstCasePicos) }, prices);
+    assert.equal(worst.maxOutputTokens, 2000);
+    assert.equal(worst.worstCasePicos, PICO("0.0413"));
+    assert.equal(worst.fixedPicos, PICO("0.0083"), "the input ($0.0033) and the guardrail ($0.005)");
   });
 });
