@@ -124,6 +124,18 @@ export class AlertJournal {
     return [...(this.entries.get(channel)?.values() ?? [])].filter((e) => e.state === "pending").map((e) => e.alert);
   }
 
+  /**
+   * Drops from memory (the file is compacted on the next start) the sent and failed alerts whose
+   * window ended before `before`: a gateway that runs for months would otherwise keep every alert
+   * it ever sent, and look through them all at each check. Pending ones stay (still to be sent or
+   * reported stale).
+   */
+  forgetEnded(before: Date): void {
+    for (const byKey of this.entries.values()) {
+      for (const [key, entry] of byKey) if (entry.state !== "pending" && Date.parse(entry.alert.resetsAt) < before.getTime()) byKey.delete(key);
+    }
+  }
+
   /** Journals the alert as pending, synced to disk; resolves before the first send may start. */
   pending(channel: AlertChannelName, alert: AlertMessage, at: Date): Promise<void> {
     return this.append({ v: 1, channel, state: "pending", at: at.toISOString(), alert });

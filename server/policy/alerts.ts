@@ -31,6 +31,12 @@ export const ALERT_RETRY = { attempts: 5, baseMs: 1_000 } as const;
 export const ALERT_CHECK_MS = 15_000;
 /** How long close() lets a send under way finish before aborting it (backoff waits end at once). */
 export const ALERT_CLOSE_GRACE_MS = 1_000;
+/**
+ * How long after its window ended an alert is remembered in memory this run. No current window can
+ * be its window under another start any more (time zones differ by at most 26 h), and an unsent one
+ * is past ALERT_LATE_GRACE_MS: it can stop no alert and is sent no more.
+ */
+export const ALERT_FORGET_AFTER_MS = 48 * 3_600_000;
 
 export interface AlertSettings {
   /** Channel → where it sends (URL or topic ARN); a channel left out is off. */
@@ -200,8 +206,25 @@ export class AlertDispatcher implements CapAlerts {
     } catch (err) {
       return this.log.error(`alerts: cannot read the caps: ${(err as Error).message}`);
     }
+    this.forgetEnded(new Date(this.now().getTime() - ALERT_FORGET_AFTER_MS));
     for (const channel of this.channels) {
       for (const crossing of newCrossings({ caps }, this.thresholds, this.taken(channel.name, caps))) this.enqueue(channel.name, alertOf(crossing, this.thresholds, this.user), false);
+    }
+  }
+
+  /** Drops what this run remembers of alerts whose window ended before `before` (see ALERT_FORGET_AFTER_MS). */
+  private forgetEnded(before: Date): void {
+    this.journal.forgetEnded(before);
+    for (const [name, claimed] of this.claimed) {
+      const queued = this.queued.get(name);
+      // Finished here but still pending in the journal (its last line could not be written): kept
+      // finished, or the next configure() would send it again.
+      const pending = new Set(this.journal.unfinished(name).map((a) => a.key));
+      for (const [key, alert] of claimed) {
+        if (queued?.has(key) || !(Date.parse(alert.resetsAt) < before.getTime())) continue;
+        claimed.delete(key);
+        if (!pending.has(key)) this.finished.get(name)?.delete(key);
+      }
     }
   }
 

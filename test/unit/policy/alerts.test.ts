@@ -212,6 +212,35 @@ describe("alert dispatcher", () => {
     assert.deepEqual(closed, ["https://chat.example.com/hooks/old", "https://chat.example.com/hooks/new"], "the old channel is closed once its post ended, the new one on close");
   });
 
+  it("a gateway that runs for weeks keeps only the recent windows' alerts in memory, and still sends each alert once", async function () {
+    this.timeout(30_000); // a synced journal write per alert
+    const day = 24 * 3_600_000;
+    let now = NOW;
+    const windowOf = (at: Date): CapFigures => {
+      const start = new Date(Math.floor(at.getTime() / day) * day);
+      return { ...cap(6), windowStart: start.toISOString(), resetsAt: new Date(start.getTime() + day).toISOString() };
+    };
+    const channel = new RecordingChannel(0);
+    const { journal } = await AlertJournal.open(dir, now);
+    const d = new AlertDispatcher(journal, () => [windowOf(now)], () => channel, silentLogger(), () => now, { attempts: 3, baseMs: 1 });
+    d.configure({ targets: { webhook: channel.target }, thresholds: [50], user: "alice" });
+    const days = 8;
+    for (let i = 0; i < days; i++) {
+      await channel.attempted(i + 1); // the day's 50% alert
+      d.scheduleCheck(); // a later call the same day: nothing new
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      now = new Date(now.getTime() + day);
+      d.scheduleCheck();
+    }
+    await d.close();
+    assert.equal(channel.attempts.length, days, "one alert a day, none twice");
+    assert.equal(new Set(channel.attempts).size, days);
+    const remembered = (d as unknown as { claimed: Map<string, Map<string, unknown>>; finished: Map<string, Set<string>> });
+    assert.ok(journal.alerts("webhook").length <= 3, `the journal in memory holds ${journal.alerts("webhook").length} alerts, not a week's`);
+    assert.ok(remembered.claimed.get("webhook")!.size <= 3, `${remembered.claimed.get("webhook")!.size} alerts remembered as taken`);
+    assert.ok(remembered.finished.get("webhook")!.size <= 3, `${remembered.finished.get("webhook")!.size} alerts remembered as finished`);
+  });
+
   it("alerts on spend no local call brought (a team cap moved by other machines): the caps are looked at on a timer too", async () => {
     const channel = new RecordingChannel(0);
     let spent = 1;
