@@ -4,9 +4,31 @@
  * ANTHROPIC_BEDROCK_BASE_URL), AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false and the gateway's
  * address in NO_PROXY, so their Bedrock calls are metered unchanged. Which address (or none) is decided in terminalModel.ts.
  */
+import { readFile, stat } from "node:fs/promises";
+import path from "node:path";
 import * as vscode from "vscode";
 import type { GatewayStateNotification } from "../server/protocol";
-import { ENDPOINT_VARIABLES, proxyBypassNames, restoredTerminalsNotice, routedDebugConfig, terminalMutations, type TerminalVariable } from "./terminalModel";
+import { ENDPOINT_VARIABLES, parseEnvFile, proxyBypassNames, restoredTerminalsNotice, routedDebugConfig, terminalMutations, type TerminalVariable } from "./terminalModel";
+
+/** Larger than any file of variables; a bigger one (or a device, a pipe) is not read. */
+const MAX_ENV_FILE_BYTES = 1 << 20;
+
+/**
+ * The variables of a launch configuration's `envFile`; none when it has none or it cannot be read
+ * (the debugger reports that itself), so the gateway's variables then apply as if it had none.
+ */
+async function envFileOf(config: vscode.DebugConfiguration, folder: vscode.WorkspaceFolder | undefined): Promise<Record<string, string>> {
+  const file: unknown = config.envFile;
+  if (typeof file !== "string" || !file) return {};
+  const full = path.isAbsolute(file) || !folder ? file : path.join(folder.uri.fsPath, file);
+  try {
+    const info = await stat(full);
+    if (!info.isFile() || info.size > MAX_ENV_FILE_BYTES) return {};
+    return parseEnvFile(await readFile(full, "utf8"));
+  } catch {
+    return {};
+  }
+}
 
 export class TerminalRouting implements vscode.Disposable {
   private variables: Partial<Record<TerminalVariable, string | undefined>> = {};
@@ -21,8 +43,9 @@ export class TerminalRouting implements vscode.Disposable {
     this.restored = { saved: this.context.environmentVariableCollection.get(ENDPOINT_VARIABLES[0])?.value, terminals: vscode.window.terminals.length };
     this.context.environmentVariableCollection.description = "Bedrock Budget meters Bedrock calls through its local gateway";
     this.registration = vscode.debug.registerDebugConfigurationProvider("*", {
-      // In the form each debugger reads; what the launch configuration sets itself is kept (routedDebugConfig).
-      resolveDebugConfiguration: (_folder, config) => routedDebugConfig(config, this.variables, process.env),
+      // In the form each debugger reads; what the launch configuration sets itself, in `env` or its
+      // `envFile`, is kept (routedDebugConfig). After substitution: an envFile path names ${workspaceFolder}.
+      resolveDebugConfigurationWithSubstitutedVariables: async (folder, config) => routedDebugConfig(config, this.variables, process.env, await envFileOf(config, folder)),
     });
   }
 

@@ -207,6 +207,25 @@ export function proxyBypassEnv(env: Readonly<Record<string, string | undefined>>
   return Object.fromEntries(proxyBypassNames(env).map((name) => [name, withGatewayBypass(env[name])]));
 }
 
+/**
+ * The variables a launch configuration's `envFile` sets, read as the debuggers read such a file
+ * (lines `NAME=value`, `export` before it allowed, `#` comments, a value in single or double
+ * quotes taken as it is inside them, `\n` in double quotes a line break).
+ */
+export function parseEnvFile(text: string): Record<string, string> {
+  const variables: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*(?:export\s+)?([\w.-]+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!match) continue;
+    const name = match[1]!;
+    const raw = match[2]!;
+    const quoted = /^(["'])(.*)\1$/.exec(raw);
+    if (quoted) variables[name] = quoted[1] === '"' ? quoted[2]!.replace(/\\n/g, "\n") : quoted[2]!;
+    else variables[name] = raw.replace(/\s+#.*$/, "");
+  }
+  return variables;
+}
+
 /** Debuggers that read a launched program's variables from `environment: [{ name, value }]` (the C/C++ extension's), not from an `env` object. */
 const ENVIRONMENT_LIST_DEBUGGERS = new Set(["cppdbg", "cppvsdbg"]);
 
@@ -221,14 +240,18 @@ const ENVIRONMENT_LIST_DEBUGGERS = new Set(["cppdbg", "cppvsdbg"]);
  * proxyBypassNames picks them, from the configuration's variables over `hostEnv`, the environment
  * the session inherits) gets the gateway's address added to its list. An `env` or `environment`
  * of another shape cannot take the variables: the session is refused (it does not start) with an
- * error saying how to fix it. `caseInsensitive` (Windows): a name the configuration spells in
- * another case is the same variable, so it counts as set and is replaced, never left beside ours
- * for the debugger to pick one of the two.
+ * error saying how to fix it. `fileEnv`: the variables of the configuration's `envFile`
+ * (parseEnvFile), set by the configuration as much as its `env`: debuggers give `env` precedence
+ * over the file, so one of ours there would silently replace the user's own endpoint or NO_PROXY
+ * list. `caseInsensitive` (Windows): a name the configuration spells in another case is the same
+ * variable, so it counts as set and is replaced, never left beside ours for the debugger to pick
+ * one of the two.
  */
 export function routedDebugConfig<T extends object>(
   config: T,
   variables: Partial<Record<TerminalVariable, string | undefined>>,
   hostEnv: Readonly<Record<string, string | undefined>> = {},
+  fileEnv: Readonly<Record<string, string>> = {},
   caseInsensitive = CASE_INSENSITIVE_ENV,
 ): T {
   const wanted = TERMINAL_VARIABLES.filter((name) => variables[name]);
@@ -254,7 +277,7 @@ export function routedDebugConfig<T extends object>(
   /** A variable's identity: its name, or on Windows its name in upper case. */
   const same = (name: unknown): unknown => (caseInsensitive && typeof name === "string" ? name.toUpperCase() : name);
   const ownEntries: Array<[unknown, unknown]> = list ? list.map((entry) => [nameOf(entry), valueOf(entry)]) : Object.entries(current as object);
-  const ownValues = new Map<unknown, unknown>(ownEntries.map(([name, value]) => [same(name), value]));
+  const ownValues = new Map<unknown, unknown>([...Object.entries(fileEnv), ...ownEntries].map(([name, value]) => [same(name), value]));
   const set = new Map<string, string>();
   for (const name of wanted) {
     if (!ownValues.has(same(name)) || (name === IGNORE_ENDPOINTS_VARIABLE && !ownValues.has(same(ENDPOINT_VARIABLES[0])))) set.set(name, variables[name]!);

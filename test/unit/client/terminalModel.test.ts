@@ -9,6 +9,7 @@ import { BedrockRuntimeClient, InvokeModelCommand } from "@aws-sdk/client-bedroc
 import {
   DOWN_ENDPOINT,
   NOT_STARTED_ENDPOINT,
+  parseEnvFile,
   proxyBypassEnv,
   proxyBypassNames,
   restoredTerminalsNotice,
@@ -238,6 +239,26 @@ describe("debug sessions", () => {
     assert.deepEqual(config.env, { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://localhost:4566", ANTHROPIC_BEDROCK_BASE_URL: GW, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "false" });
   });
 
+  it("keeps the endpoint and NO_PROXY list a launch configuration's envFile sets, which the gateway's env would otherwise silently replace; its AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true still gives way", () => {
+    // Debuggers give env precedence over envFile: a user's LocalStack endpoint in .env went to the gateway (real Bedrock, real money) instead.
+    const file = parseEnvFile('# local mock\nexport AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://localhost:4566"\nNO_PROXY=corp.example # ours\nSTAGE=dev\n');
+    assert.deepEqual(file, { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://localhost:4566", NO_PROXY: "corp.example", STAGE: "dev" });
+    const config = routedDebugConfig({ type: "debugpy", name: "app", envFile: "/w/.env", env: { X: "1" } }, routed, { NO_PROXY: "host.example" }, file);
+    assert.deepEqual(config.env, { X: "1", ANTHROPIC_BEDROCK_BASE_URL: GW, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "false", NO_PROXY: "corp.example,127.0.0.1" });
+    // The file's own AWS endpoint keeps its AWS_IGNORE_CONFIGURED_ENDPOINT_URLS; without one, "true" there is overridden.
+    const ignoring = parseEnvFile("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS='true'\n");
+    assert.equal((routedDebugConfig<Launch>({ type: "node", name: "app" }, routed, { NO_PROXY: "127.0.0.1" }, ignoring).env as Record<string, string>).AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, "false");
+    const both = { ...file, ...ignoring };
+    assert.equal("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS" in (routedDebugConfig<Launch>({ type: "node", name: "app" }, routed, {}, both).env as object), false);
+    // env still wins over the file, as in the debugger.
+    const env = routedDebugConfig({ type: "node", name: "app", env: { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://localhost:1" } }, routed, { NO_PROXY: "127.0.0.1" }, file).env as Record<string, string>;
+    assert.equal(env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, "http://localhost:1");
+  });
+
+  it("reads an envFile as the debuggers do: quotes, export, comments, blank and malformed lines", () => {
+    assert.deepEqual(parseEnvFile('A=1\r\n\n  # B=2\nC = "x # y\\nz"\nnot a line\nD=\nE=\'q w\'\n'), { A: "1", C: "x # y\nz", D: "", E: "q w" });
+  });
+
   it("a launch configuration's AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true does not make AWS clients skip the gateway it was given", () => {
     // A repository's launch.json could otherwise switch metering off for a session that looks routed.
     const config = launch({ type: "python", name: "app", env: { AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "true", STAGE: "dev" } });
@@ -296,7 +317,7 @@ describe("debug sessions", () => {
 
   it("on Windows, where a variable's name has no case, a launch configuration's lower-case aws_ignore_configured_endpoint_urls=true gives way to the gateway's false instead of sitting beside it", () => {
     // Both spellings reached the debugger, which passed one of them on: "true" made AWS clients skip the gateway, unmetered.
-    const windows = (config: Launch, host: Record<string, string> = { NO_PROXY: "127.0.0.1" }) => routedDebugConfig(config, routed, host, true);
+    const windows = (config: Launch, host: Record<string, string> = { NO_PROXY: "127.0.0.1" }) => routedDebugConfig(config, routed, host, {}, true);
     assert.deepEqual(windows({ type: "python", name: "app", env: { aws_ignore_configured_endpoint_urls: "true", STAGE: "dev" } }).env, { ...routed, STAGE: "dev" });
     assert.deepEqual(windows({ type: "cppvsdbg", name: "app", environment: [{ name: "Aws_Ignore_Configured_Endpoint_Urls", value: "true" }] }).environment, Object.entries(routed).map(([name, value]) => ({ name, value })));
     // Its own endpoint in lower case is its own endpoint: kept alone, not doubled by the gateway's.
