@@ -4,6 +4,7 @@
  * made outside the gateway show up as drift: it tells how much of the Bedrock bill the wall sees.
  */
 import type { CallRecord } from "../ledger/types";
+import { guardrailPartOfRecord } from "../metering/attachedGuardrail";
 import { PICOS_PER_USD, type Picos } from "../metering/money";
 import { rowForName } from "../pricing/priceList";
 import type { PriceTable } from "../metering/prices";
@@ -48,6 +49,19 @@ export function isBedrockService(service: string): boolean {
 export function bedrockServices(table: PriceTable): string[] {
   const marketplace = table.models.filter((r) => MARKETPLACE_PROVIDERS.has(r.provider)).map((r) => `${r.displayName}${MARKETPLACE_SUFFIX}`);
   return [BEDROCK_SERVICE, ...new Set(marketplace)];
+}
+
+/**
+ * The line where guardrails meet: the bill has usage types of their own for them
+ * ("USE1-Guardrail-ContentPolicyUnitsConsumed", one per policy, no guardrail id), so the ledger's
+ * guardrail spend (ApplyGuardrail calls, the part of a model call its attached guardrail cost) is
+ * taken out of the models' lines and joined with them here, per day.
+ */
+export const GUARDRAILS_LINE = "Guardrails";
+
+/** Whether a bill row is a guardrail's: an "Amazon Bedrock" usage type "<region>-Guardrail-<policy>…". */
+export function isGuardrailUsage(service: string, usageType: string): boolean {
+  return service === BEDROCK_SERVICE && /^(?:[A-Z]{2,4}\d?-)?Guardrail-/i.test(usageType);
 }
 
 /** Words of a usage type after its model part ("USE1-Nova2.0Lite-input-tokens" → model "Nova2.0Lite"). */
@@ -117,12 +131,19 @@ export function reconcile(
     if (!date.startsWith(month)) continue;
     const amount = BigInt(call.costPicos);
     if (amount === 0n) continue;
-    cell(date, labelOfCall(call.baseModelId)).ledger += amount;
+    // ApplyGuardrail is journaled under "guardrail/<id>"; a model call keeps its guardrail's part apart.
+    const guardrail = call.operation === "ApplyGuardrail" || call.baseModelId.startsWith("guardrail/") ? amount : (guardrailPartOfRecord(call)?.costPicos ?? 0n);
+    if (guardrail > 0n) cell(date, GUARDRAILS_LINE).ledger += guardrail;
+    if (amount > guardrail) cell(date, labelOfCall(call.baseModelId)).ledger += amount - guardrail;
   }
   for (const row of bill) {
     if (!row.date.startsWith(month)) continue;
     const amount = amountToPicos(row.amountUsd);
     if (amount === 0n) continue;
+    if (isGuardrailUsage(row.service, row.usageType)) {
+      cell(row.date, GUARDRAILS_LINE).bill += amount;
+      continue;
+    }
     const name = billModelName(row.service, row.usageType);
     const matched = name === undefined ? undefined : rowForName(table, name);
     cell(row.date, matched ? matched.displayName : `unmapped usage type ${row.usageType}${row.service === BEDROCK_SERVICE ? "" : ` (${row.service})`}`).bill += amount;

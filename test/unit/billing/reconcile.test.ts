@@ -73,4 +73,34 @@ describe("reconcile", () => {
       ],
     );
   });
+
+  it("puts guardrail spend on one Guardrails line a day, beside the bill's guardrail usage types, not under the model whose call attached it", () => {
+    const part = { id: "gr-1", costPicos: "300000000000", worstCasePicos: "500000000000", units: 6, unitsEstimated: false };
+    const calls = [
+      // $1.30 Nova Pro call, $0.30 of it its attached guardrail's.
+      { at: "2026-10-03T10:00:00.000Z", operation: "Converse", baseModelId: "amazon.nova-pro-v1:0", costPicos: "1300000000000", worstCasePicos: "2000000000000", guardrail: part },
+      // An ApplyGuardrail call, $0.05.
+      { at: "2026-10-03T11:00:00.000Z", operation: "ApplyGuardrail", baseModelId: "guardrail/gr-1", costPicos: "50000000000", worstCasePicos: "50000000000" },
+    ] as CallRecord[];
+    const r = reconcile(
+      "2026-10",
+      calls,
+      [
+        { date: "2026-10-03", service: "Amazon Bedrock", usageType: "USE1-NovaPro-input-tokens", amountUsd: "0.4" },
+        { date: "2026-10-03", service: "Amazon Bedrock", usageType: "USE1-NovaPro-output-tokens", amountUsd: "0.6" },
+        { date: "2026-10-03", service: "Amazon Bedrock", usageType: "USE1-Guardrail-ContentPolicyUnitsConsumed", amountUsd: "0.2" },
+        { date: "2026-10-03", service: "Amazon Bedrock", usageType: "USE1-Guardrail-TopicPolicyUnitsConsumed", amountUsd: "0.15" },
+      ],
+      BUILT_IN_PRICES,
+      (id) => (id.startsWith("guardrail/") ? id : "Amazon Nova Pro"),
+    );
+    assert.deepEqual(
+      r.lines.map((l) => [l.model, l.ledgerPicos, l.billPicos, l.driftPicos]),
+      [
+        ["Amazon Nova Pro", 1_000_000_000_000n, 1_000_000_000_000n, 0n],
+        ["Guardrails", 350_000_000_000n, 350_000_000_000n, 0n],
+      ],
+    );
+    assert.equal(r.total.driftPicos, 0n);
+  });
 });
