@@ -45,7 +45,10 @@ export class TerminalRouting implements vscode.Disposable {
     this.registration = vscode.debug.registerDebugConfigurationProvider("*", {
       // In the form each debugger reads; what the launch configuration sets itself, in `env` or its
       // `envFile`, is kept (routedDebugConfig). After substitution: an envFile path names ${workspaceFolder}.
-      resolveDebugConfigurationWithSubstitutedVariables: async (folder, config) => routedDebugConfig(config, this.variables, process.env, await envFileOf(config, folder)),
+      resolveDebugConfigurationWithSubstitutedVariables: async (folder, config) => {
+        const fileEnv = await envFileOf(config, folder);
+        return routedDebugConfig(config, this.variables, process.env, fileEnv); // the routing as it is once the file is read
+      },
     });
   }
 
