@@ -4,7 +4,8 @@
  * "failed", when its attempts ran out) after. On start, a sent or failed alert is never sent again;
  * a pending one (the gateway stopped or crashed while sending it) is sent again, once more: so a
  * crash loses no alert and duplicates at most the one it was sending. Sent and failed alerts of
- * windows that have ended are dropped when the file is opened, so it stays small; a pending one is
+ * windows that ended over ALERT_FORGET_AFTER_MS ago are dropped when the file is opened, so it
+ * stays small; a pending one is
  * kept, even when its window has ended, until it is sent (or its attempts run out), or until its
  * window ended more than ALERT_LATE_GRACE_MS ago.
  */
@@ -19,6 +20,13 @@ export const ALERTS_FILE = "alerts.jsonl";
  * at another team's room, would get every alert left over), and dropped from the journal.
  */
 export const ALERT_LATE_GRACE_MS = 24 * 3_600_000;
+/**
+ * How long after its window ended a sent or failed alert is kept (in the file, and in memory while
+ * the gateway runs). Until then it can still stop an alert: after a `timeZone` change, the current
+ * window can be that same window under another start (zones differ by at most 26 h), and its
+ * alerts were announced already. Later, no current window can be its window.
+ */
+export const ALERT_FORGET_AFTER_MS = 48 * 3_600_000;
 
 /** Whether an unsent alert's window ended too long ago for it to be sent still. */
 export function tooLate(alert: AlertMessage, now: Date): boolean {
@@ -65,7 +73,8 @@ export class AlertJournal {
 
   /**
    * Reads the journal (unreadable lines are skipped and counted), drops the sent and failed alerts of
-   * ended windows (never a pending one: it has not gone out yet), and rewrites it
+   * windows that ended over ALERT_FORGET_AFTER_MS ago (never a pending one: it has not gone out
+   * yet), and rewrites it
    * compacted when it dropped anything. A rewrite that fails (a full or read-only disk) is reported in
    * `problem`, not thrown: the gateway still starts, and the old file still says what was sent.
    */
@@ -90,7 +99,7 @@ export class AlertJournal {
     let expired = 0;
     for (const byKey of journal.entries.values()) {
       for (const [key, entry] of byKey) {
-        if (entry.state === "pending" ? !tooLate(entry.alert, now) : Date.parse(entry.alert.resetsAt) > now.getTime()) continue;
+        if (entry.state === "pending" ? !tooLate(entry.alert, now) : Date.parse(entry.alert.resetsAt) + ALERT_FORGET_AFTER_MS > now.getTime()) continue;
         byKey.delete(key);
         dropped++;
         if (entry.state === "pending") expired++;

@@ -10,7 +10,7 @@ import type { Logger } from "../log";
 import { usdToPicos } from "../metering/money";
 import { carriedKey, crossingMessage, keysCovered, newCrossings, type CapFigures, type Crossing } from "../shared/alertCrossings";
 import type { AlertChannel } from "./alertChannels";
-import { ALERT_LATE_GRACE_MS, tooLate, type AlertChannelName, type AlertJournal, type AlertMessage } from "./alertJournal";
+import { ALERT_FORGET_AFTER_MS, ALERT_LATE_GRACE_MS, tooLate, type AlertChannelName, type AlertJournal, type AlertMessage } from "./alertJournal";
 
 /** What the gateway's call path may tell the alert channels (the `warn` cap action calls it). */
 export interface CapAlerts {
@@ -31,12 +31,6 @@ export const ALERT_RETRY = { attempts: 5, baseMs: 1_000 } as const;
 export const ALERT_CHECK_MS = 15_000;
 /** How long close() lets a send under way finish before aborting it (backoff waits end at once). */
 export const ALERT_CLOSE_GRACE_MS = 1_000;
-/**
- * How long after its window ended an alert is remembered in memory this run. No current window can
- * be its window under another start any more (time zones differ by at most 26 h), and an unsent one
- * is past ALERT_LATE_GRACE_MS: it can stop no alert and is sent no more.
- */
-export const ALERT_FORGET_AFTER_MS = 48 * 3_600_000;
 
 export interface AlertSettings {
   /** Channel → where it sends (URL or topic ARN); a channel left out is off. */

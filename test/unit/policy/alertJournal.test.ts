@@ -44,7 +44,7 @@ describe("alert journal", () => {
   it("reads every line, however many: the newest say what was sent, and compacting keeps them", async () => {
     const file = path.join(dir, ALERTS_FILE);
     const { journal } = await AlertJournal.open(dir, NOW);
-    await journal.pending("webhook", alert("old@d#50", "2026-11-29T00:00:00.000Z"), NOW);
+    await journal.pending("webhook", alert("old@d#50", "2026-11-27T00:00:00.000Z"), NOW);
     await journal.finished("webhook", "old@d#50", "sent", 1, NOW);
     await journal.flushed();
     await appendFile(file, "not a line\n".repeat(60_000)); // 100 agents' tier caps over a month, say
@@ -59,11 +59,11 @@ describe("alert journal", () => {
     assert.doesNotMatch(await readFile(file, "utf8"), /not a line|old@d/);
   });
 
-  it("drops sent and failed alerts of windows that have ended when it opens, but keeps a pending one until it is sent", async () => {
+  it("drops sent and failed alerts of windows that ended over two days ago when it opens, but keeps a pending one until it is sent", async () => {
     const { journal } = await AlertJournal.open(dir, NOW);
-    await journal.pending("webhook", alert("old@d#50", "2026-11-29T00:00:00.000Z"), NOW);
+    await journal.pending("webhook", alert("old@d#50", "2026-11-27T00:00:00.000Z"), NOW);
     await journal.finished("webhook", "old@d#50", "sent", 1, NOW);
-    await journal.pending("webhook", alert("gaveup@d#50", "2026-11-29T00:00:00.000Z"), NOW);
+    await journal.pending("webhook", alert("gaveup@d#50", "2026-11-27T00:00:00.000Z"), NOW);
     await journal.finished("webhook", "gaveup@d#50", "failed", 5, NOW, "HTTP 500");
     await journal.pending("webhook", alert("cut@d#50", "2026-11-29T00:00:00.000Z"), NOW); // a shutdown cut its send off
     await journal.pending("webhook", alert("new@d#50"), NOW);
@@ -73,8 +73,10 @@ describe("alert journal", () => {
     const text = await readFile(path.join(dir, ALERTS_FILE), "utf8");
     assert.doesNotMatch(text, /old@d|gaveup@d/);
     await reopened.finished("webhook", "cut@d#50", "sent", 1, NOW);
-    await AlertJournal.open(dir, NOW);
-    assert.doesNotMatch(await readFile(path.join(dir, ALERTS_FILE), "utf8"), /cut@d/, "dropped once sent");
+    // Ended 10 h ago: kept (after a timeZone change it can still be the current window's).
+    assert.deepEqual([...(await AlertJournal.open(dir, NOW)).journal.notified("webhook")].sort(), ["cut@d#50", "new@d#50"]);
+    await AlertJournal.open(dir, new Date("2026-12-01T01:00:00Z"));
+    assert.doesNotMatch(await readFile(path.join(dir, ALERTS_FILE), "utf8"), /cut@d/, "dropped once sent, two days after its window");
   });
   it("drops a pending alert whose window ended over a day ago, and says so: stale news, not kept for ever", async () => {
     const { journal } = await AlertJournal.open(dir, NOW);

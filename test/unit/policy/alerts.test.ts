@@ -338,6 +338,25 @@ describe("alert dispatcher", () => {
     assert.deepEqual(next.attempts, ["team-month@2026-11-30T23:00:00.000Z#80"]);
   });
 
+  it("a restart just after a timeZone change does not announce again what was announced for the current day under the old zone", async () => {
+    // 29 November in UTC: the 50% alert went out.
+    const first = new RecordingChannel(0);
+    const { d } = await dispatcher(first, () => [cap(6)]);
+    await first.attempted(1);
+    await d.close();
+    // The user moves to UTC-5 and restarts at 02:00 UTC on the 30th: the UTC day has ended, but the
+    // current day (29 November in UTC-5, 05:00 to 05:00 UTC) is the one already announced.
+    const now = new Date("2026-11-30T02:00:00Z");
+    const later = new RecordingChannel(0);
+    const { journal } = await AlertJournal.open(dir, now);
+    const shifted: CapFigures = { ...cap(6), windowStart: "2026-11-29T05:00:00.000Z", resetsAt: "2026-11-30T05:00:00.000Z" };
+    const again = new AlertDispatcher(journal, () => [shifted], () => later, silentLogger(), () => now, { attempts: 3, baseMs: 1 });
+    again.configure({ targets: { webhook: later.target }, thresholds: [50, 80], user: "alice" });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await again.close();
+    assert.deepEqual(later.attempts, [], "not announced twice");
+  });
+
   it("an alert left unsent while its webhook was off for days is not sent when the webhook is turned on again", async () => {
     let now = NOW;
     const { journal } = await AlertJournal.open(dir, now);
