@@ -195,7 +195,8 @@ export const configSchema = z.strictObject({
     // The team store's own reading of the address, now: found only when it connects, a bad one
     // stopped the start on a stack trace, and a live reload kept the old settings in force.
     .superRefine((v, ctx) => {
-      const problem = v !== undefined && /^rediss?:\/\/[^/?#]+/i.test(v) ? redisUrlProblem(v) : undefined;
+      // Only a redis URL with a host: one without is the refinement above's to name.
+      const problem = v !== undefined && /^rediss?:\/\/[^/?#]/i.test(v) ? redisUrlProblem(v) : undefined;
       if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
     })
     .describe("Where team caps are shared: a folder the team already shares (team.json + one spend file per machine; soft wall, overshoot up to what is spent between two syncs), or a `redis://` / `rediss://` URL (exact, hard team wall across machines). Team caps are counted on this machine alone when unset."),

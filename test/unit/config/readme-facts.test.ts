@@ -37,6 +37,12 @@ describe("readme facts: teamLedger as a Redis URL", () => {
     }
   });
 
+  it("reads a folder path as a folder even where it holds redis://, and names a URL without a host once", () => {
+    assert.ok(parseConfig({ teamLedger: "/mnt/share/redis://a:1,b:2" }).ok);
+    const noHost = parseConfig({ teamLedger: "redis:///0" });
+    assert.deepEqual(noHost.ok ? [] : noHost.errors, ["teamLedger: a folder path, or a redis:// or rediss:// URL with a host"]);
+  });
+
   it("says what is wrong with a bad %-escape in the user or password, without the password", () => {
     assert.throws(() => parseRedisUrl("redis://u:p%zz@h:1"), (err: Error) => /%25/.test(err.message) && !/p%zz/.test(err.message));
   });
