@@ -4,31 +4,9 @@
  * ANTHROPIC_BEDROCK_BASE_URL), AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false and the gateway's
  * address in NO_PROXY, so their Bedrock calls are metered unchanged. Which address (or none) is decided in terminalModel.ts.
  */
-import { readFile, stat } from "node:fs/promises";
-import path from "node:path";
 import * as vscode from "vscode";
 import type { GatewayStateNotification } from "../server/protocol";
-import { ENDPOINT_VARIABLES, parseEnvFile, proxyBypassNames, restoredTerminalsNotice, routedDebugConfig, terminalMutations, type TerminalVariable } from "./terminalModel";
-
-/** Larger than any file of variables; a bigger one (or a device, a pipe) is not read. */
-const MAX_ENV_FILE_BYTES = 1 << 20;
-
-/**
- * The variables of a launch configuration's `envFile`; none when it has none or it cannot be read
- * (the debugger reports that itself), so the gateway's variables then apply as if it had none.
- */
-async function envFileOf(config: vscode.DebugConfiguration, folder: vscode.WorkspaceFolder | undefined): Promise<Record<string, string>> {
-  const file: unknown = config.envFile;
-  if (typeof file !== "string" || !file) return {};
-  const full = path.isAbsolute(file) || !folder ? file : path.join(folder.uri.fsPath, file);
-  try {
-    const info = await stat(full);
-    if (!info.isFile() || info.size > MAX_ENV_FILE_BYTES) return {};
-    return parseEnvFile(await readFile(full, "utf8"));
-  } catch {
-    return {};
-  }
-}
+import { ENDPOINT_VARIABLES, proxyBypassNames, readEnvFile, restoredTerminalsNotice, routedDebugConfig, terminalMutations, type TerminalVariable } from "./terminalModel";
 
 export class TerminalRouting implements vscode.Disposable {
   private variables: Partial<Record<TerminalVariable, string | undefined>> = {};
@@ -46,7 +24,7 @@ export class TerminalRouting implements vscode.Disposable {
       // In the form each debugger reads; what the launch configuration sets itself, in `env` or its
       // `envFile`, is kept (routedDebugConfig). After substitution: an envFile path names ${workspaceFolder}.
       resolveDebugConfigurationWithSubstitutedVariables: async (folder, config) => {
-        const fileEnv = await envFileOf(config, folder);
+        const fileEnv = await readEnvFile(config.envFile, folder?.uri.fsPath);
         return routedDebugConfig(config, this.variables, process.env, fileEnv); // the routing as it is once the file is read
       },
     });

@@ -6,6 +6,8 @@
  * Bedrock client reads for its endpoint gets the same value, and the one that would make AWS
  * clients ignore it is turned off, so no client in a routed terminal bypasses the gateway.
  */
+import { readFile, stat } from "node:fs/promises";
+import path from "node:path";
 import type { GatewayStateNotification } from "../server/protocol";
 
 /** Where the gateway listens (always this loopback address): a proxy can never reach it. */
@@ -224,6 +226,27 @@ export function parseEnvFile(text: string): Record<string, string> {
     else variables[name] = raw.replace(/\s+#.*$/, "");
   }
   return variables;
+}
+
+/** Larger than any file of variables; a bigger one (or a device, a pipe) is not read. */
+const MAX_ENV_FILE_BYTES = 1 << 20;
+
+/**
+ * The variables of a launch configuration's `envFile` (relative to `folder`); none when it has
+ * none or it cannot be read (the debugger reports that itself), so the gateway's variables then
+ * apply as if it had none. A repository's launch.json names it: a device (/dev/zero), a pipe or a
+ * huge file would otherwise hang or exhaust the extension host.
+ */
+export async function readEnvFile(file: unknown, folder: string | undefined): Promise<Record<string, string>> {
+  if (typeof file !== "string" || !file) return {};
+  const full = path.isAbsolute(file) || folder === undefined ? file : path.join(folder, file);
+  try {
+    const info = await stat(full);
+    if (!info.isFile() || info.size > MAX_ENV_FILE_BYTES) return {};
+    return parseEnvFile(await readFile(full, "utf8"));
+  } catch {
+    return {};
+  }
 }
 
 /** Debuggers that read a launched program's variables from `environment: [{ name, value }]` (the C/C++ extension's), not from an `env` object. */

@@ -12,6 +12,7 @@ import {
   parseEnvFile,
   proxyBypassEnv,
   proxyBypassNames,
+  readEnvFile,
   restoredTerminalsNotice,
   routedDebugConfig,
   routedEnv,
@@ -257,6 +258,19 @@ describe("debug sessions", () => {
 
   it("reads an envFile as the debuggers do: quotes, export, comments, blank and malformed lines", () => {
     assert.deepEqual(parseEnvFile('A=1\r\n\n  # B=2\nC = "x # y\\nz"\nnot a line\nD=\nE=\'q w\'\n'), { A: "1", C: "x # y\nz", D: "", E: "q w" });
+  });
+
+  it("reads the envFile a launch configuration names (relative to its folder), and none that is missing, not a file, or over 1 MB", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "bb-envfile-"));
+    try {
+      await writeFile(path.join(dir, ".env"), "AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://localhost:4566\n");
+      assert.deepEqual(await readEnvFile(".env", dir), { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://localhost:4566" });
+      assert.deepEqual(await readEnvFile(path.join(dir, ".env"), undefined), { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://localhost:4566" });
+      await writeFile(path.join(dir, "big.env"), `A=${"x".repeat(1 << 20)}\n`);
+      for (const file of ["missing.env", dir, "/dev/zero", "big.env", 3, undefined, ""]) assert.deepEqual(await readEnvFile(file, dir), {}, String(file));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("a launch configuration's AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true does not make AWS clients skip the gateway it was given", () => {
