@@ -70,6 +70,8 @@ export class FrameSplitter {
 }
 
 const MESSAGE_TYPES = new Set(["event", "exception", "error"]);
+/** The header a client reads to know each message type's event or error. */
+const NEEDED_HEADER = { event: ":event-type", exception: ":exception-type", error: ":error-code" } as const;
 
 /**
  * Decodes one whole frame (as FrameSplitter returns them): both CRCs, lengths that fit the frame,
@@ -78,7 +80,7 @@ const MESSAGE_TYPES = new Set(["event", "exception", "error"]);
 export function decodeFrame(frame: Uint8Array): FrameMessage {
   if (frame.byteLength < FRAME_OVERHEAD) throw new FrameError(`event-stream frame of ${frame.byteLength} bytes is too short`);
   // The codec does not check that the headers fit the frame.
-  const headersLength = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).readUInt32BE(4);
+  const headersLength = ((frame[4]! << 24) | (frame[5]! << 16) | (frame[6]! << 8) | frame[7]!) >>> 0; // big-endian u32, read without a Buffer view per frame
   if (headersLength > frame.byteLength - FRAME_OVERHEAD) {
     throw new FrameError(`event-stream frame of ${frame.byteLength} bytes claims ${headersLength} bytes of headers`);
   }
@@ -95,7 +97,7 @@ export function decodeFrame(frame: Uint8Array): FrameMessage {
     throw new FrameError(`event-stream frame has ${typeof type === "string" ? `message type "${type.slice(0, 40)}"` : "no message type"}`);
   }
   // What a client reads to know the event or error: without it the SDKs fail with a TypeError.
-  const needed = { event: ":event-type", exception: ":exception-type", error: ":error-code" }[type as "event" | "exception" | "error"];
+  const needed = NEEDED_HEADER[type as "event" | "exception" | "error"];
   if (typeof message.headers[needed]?.value !== "string") throw new FrameError(`event-stream ${type} has no ${needed} header`);
   return message;
 }

@@ -6,10 +6,10 @@ import type { CapHold } from "../budget/caps";
 import type { CallRecord, Outcome } from "../ledger/types";
 import type { CapActionTaken } from "../protocol";
 import { formatUsd, type Picos } from "../metering/money";
-import { costOf } from "../metering/prices";
+import { costOf, type PriceBook } from "../metering/prices";
 import type { Estimate } from "../metering/estimate";
 import { attachedGuardrailCharge, type GuardrailCharge } from "../metering/attachedGuardrail";
-import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type Operation, type TokenUsage } from "../metering/types";
+import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type Operation, type Rates, type TokenUsage } from "../metering/types";
 import type { CallScope } from "./callScope";
 import type { GatewayContext } from "./context";
 
@@ -108,6 +108,8 @@ export class MeteredCall {
   private teamRefusal: string | undefined;
   /** What the attached guardrail (if priced) evaluated, as the answer showed it: its trace and the answer's text. */
   private guardrailSeen: () => { trace: unknown; outputChars: number } = () => ({ trace: undefined, outputChars: 0 });
+  /** The last rates ratesFor looked up, and what they were looked up for. */
+  private lastRates: { prices: PriceBook; inputTokens: number; serviceTier: string | undefined; latency: string | undefined; invokedModelId: string | undefined; rates: Rates } | undefined;
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -126,7 +128,23 @@ export class MeteredCall {
   /** What this usage costs at the rates that applied (tier, long context). */
   costOf(usage: TokenUsage, tier?: AppliedTier): Picos {
     const inputTokens = usage.inputTokens + usage.cacheReadInputTokens + usage.cacheWrite5mInputTokens + usage.cacheWrite1hInputTokens;
-    return costOf(usage, this.ctx.prices.rates(answeringModel(this.who), { ...tier, ...this.estimate.scope, inputTokens }));
+    return costOf(usage, this.ratesFor(inputTokens, tier));
+  }
+
+  /**
+   * The rates for this call at a tier and input size. A stream prices every frame, almost always
+   * at the same tier and input: the last look-up is kept (the price book never changes in place,
+   * and the model and scope are the call's own), so a frame does not build a rate query and key.
+   */
+  private ratesFor(inputTokens: number, tier: AppliedTier | undefined): Rates {
+    const last = this.lastRates;
+    const prices = this.ctx.prices;
+    if (last && last.prices === prices && last.inputTokens === inputTokens && last.serviceTier === tier?.serviceTier && last.latency === tier?.latency && last.invokedModelId === tier?.invokedModelId) {
+      return last.rates;
+    }
+    const rates = prices.rates(answeringModel(this.who), { ...tier, ...this.estimate.scope, inputTokens });
+    this.lastRates = { prices, inputTokens, serviceTier: tier?.serviceTier, latency: tier?.latency, invokedModelId: tier?.invokedModelId, rates };
+    return rates;
   }
 
   /**

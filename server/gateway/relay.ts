@@ -230,11 +230,12 @@ export function relayStream(call: MeteredCall, upstream: http.IncomingMessage, r
           else if (messageType === "event") sawEvent = true;
           tracker.onEvent(message);
           const usage = tracker.current();
+          const frameTier = tier(); // once per frame: both costs below are at the same tier
           // An attached guardrail's worst case is held with it until the call settles.
-          const running = call.runningCost(usage, tier());
+          const running = call.runningCost(usage, frameTier);
           // The growth held again ahead is the output's: input a stream reports at once (its first
           // event) is no sign of more to come, and holding it twice could cut a stream that fits.
-          const before = usage.outputTokens > lastOutput ? call.runningCost({ ...usage, outputTokens: lastOutput }, tier()) : running;
+          const before = usage.outputTokens > lastOutput ? call.runningCost({ ...usage, outputTokens: lastOutput }, frameTier) : running;
           const finalUsage = tracker.final() !== undefined;
           const growth = call.grow(heldBeforeRelaying(running, before, call.estimate.worstCasePicos, finalUsage));
           lastOutput = usage.outputTokens;

@@ -216,6 +216,15 @@ describe("eventStreamFrames: decodeFrame", () => {
     assert.throws(() => decodeFrame(inBigBuffer), FrameError);
   });
 
+  it("reads the header length as an unsigned 32-bit number from a frame inside a larger buffer: 0xFFFFFFFF is named as such", () => {
+    const frame = Buffer.from(good);
+    frame.writeUInt32BE(0xffff_ffff, 4);
+    frame.writeUInt32BE(crc32(frame.subarray(0, 8)), 8);
+    frame.writeUInt32BE(crc32(frame.subarray(0, frame.length - 4)), frame.length - 4);
+    const inside = Buffer.concat([Buffer.from("xyz"), frame, Buffer.alloc(64, 7)]).subarray(3, 3 + frame.length);
+    assert.throws(() => decodeFrame(inside), (err: unknown) => err instanceof FrameError && err.message === `event-stream frame of ${frame.length} bytes claims 4294967295 bytes of headers`);
+  });
+
   it("refuses a frame a client could not read: no message type, an unknown one, an event, exception or error without its type", () => {
     const frame = (headers: Record<string, string>) =>
       Buffer.from(codec.encode({ headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, { type: "string", value: v }])), body: fromUtf8("{}") }));

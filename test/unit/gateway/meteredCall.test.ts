@@ -18,8 +18,8 @@ import { admit, MeteredCall } from "../../../server/gateway/meteredCall";
 import { relayStream } from "../../../server/gateway/relay";
 import type { AnyResponse } from "../../../server/http";
 import { estimateParsed } from "../../../server/metering/estimate";
-import { PriceBook } from "../../../server/metering/prices";
-import { ZERO_USAGE } from "../../../server/metering/types";
+import { costOf, PriceBook } from "../../../server/metering/prices";
+import { ZERO_USAGE, type AppliedTier } from "../../../server/metering/types";
 
 const MODEL = "anthropic.claude-3-haiku-20240307-v1:0";
 
@@ -53,6 +53,39 @@ describe("MeteredCall.settle", () => {
     assert.deepEqual(released, ["c1"], "the hold was released");
     assert.equal(await call.settle({ outcome: "ok", usage: ZERO_USAGE, usageEstimated: false, status: 200 }), undefined, "and only once");
     assert.equal(journaled.length, 1);
+  });
+});
+
+describe("MeteredCall.costOf: each frame at the rates it is given", () => {
+  it("a tier, a long context or a new price book that comes mid-stream prices the frames after it at those rates", () => {
+    const model = "anthropic.claude-sonnet-4-20250514-v1:0"; // has a long-context rate above 200K input
+    const ctx = { prices: new PriceBook(), now: () => new Date("2026-12-01T00:00:00Z"), user: "tester" } as unknown as GatewayContext & { prices: PriceBook };
+    const estimate = estimateParsed("InvokeModelWithResponseStream", model, { anthropic_version: "bedrock-2023-05-31", max_tokens: 100, messages: [] }, ctx.prices, undefined, { region: "us-east-1" });
+    const call = new MeteredCall(ctx, { id: "c1", operation: "InvokeModelWithResponseStream", modelId: model, tool: "test", tags: {}, startedAt: ctx.now() }, estimate, { capIds: [] } as CapHold);
+    const usage = (inputTokens: number) => ({ ...ZERO_USAGE, inputTokens, outputTokens: 1_000 });
+    const expected = (inputTokens: number, tier: AppliedTier = {}, book = ctx.prices) =>
+      costOf(usage(inputTokens), new PriceBook(...(book === ctx.prices ? [] : [{ [model]: { inputPer1M: 100, outputPer1M: 200 } }])).rates(model, { ...tier, region: "us-east-1", inputTokens }));
+    const frames: [number, AppliedTier | undefined][] = [
+      [1_000, undefined],
+      [1_000, { serviceTier: "priority" }],
+      [1_000, undefined],
+      [250_000, undefined], // past the long-context threshold
+      [250_000, { serviceTier: "priority" }],
+      [1_000, { serviceTier: "flex" }],
+      [1_000, undefined],
+    ];
+    let previous: bigint | undefined;
+    for (const [inputTokens, tier] of frames) {
+      const cost = call.costOf(usage(inputTokens), tier);
+      assert.equal(cost, expected(inputTokens, tier), `${inputTokens} input at ${JSON.stringify(tier ?? {})}`);
+      assert.notEqual(cost, previous, `${inputTokens} input at ${JSON.stringify(tier ?? {})} is priced differently from the frame before`);
+      previous = cost;
+    }
+    // Prices reloaded (a new book in the context): the next frame is priced by it.
+    ctx.prices = new PriceBook({ [model]: { inputPer1M: 100, outputPer1M: 200 } });
+    const reloaded = call.costOf(usage(1_000));
+    assert.equal(reloaded, expected(1_000, {}, new PriceBook()));
+    assert.notEqual(reloaded, previous);
   });
 });
 
