@@ -3,13 +3,14 @@
  * load (N clients of small InvokeModel), and each process's user+system time is read from
  * /proc/<pid>/stat around the measured calls. Throughput on 2 shared cores hides where the gap
  * is; CPU per call says how much work each hop does.
- * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N] [--against DIR] [--redis] [--floor]
+ * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N] [--against DIR] [--redis] [--floor] [--stream]
  * `--against DIR`: compare with another build of the gateway instead of the bare proxy (DIR holds
  * its cli.js, e.g. a copy of out/ made before a change, kept inside the checkout so its requires
  * resolve): an A/B of one change, both builds under the same load in one run.
  * `--redis`: the gateway has a team cap in a redis-server of its own, as the bench's (d); compared
  * with the other build under the same cap (`--against`), or else with itself without the team cap
  * (what the Redis engine costs per call).
+ * `--stream`: InvokeModelWithResponseStream (20 frames per stream) instead of InvokeModel.
  * `--floor`: a third hop beside the gateway and the bare proxy, the metering floor (bareProxy.ts
  * `--metering-floor`: SigV4 verified, body and answer parsed, two journal lines): both the gateway
  * and the floor are read against the bare proxy, so the gap splits into what any metering gateway
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
   const proto = (option("--proto") ?? "h1") as Proto;
   const calls = Number(option("--calls") ?? 5000);
   const rounds = Number(option("--rounds") ?? 3);
+  const kind = process.argv.includes("--stream") ? "stream" : "invoke";
   const dir = await mkdtemp(path.join(os.tmpdir(), "bb-cpu-"));
   const upstream = await startUpstream(20);
   const children: ChildProcess[] = [];
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
       [other]: against ? await gateway(path.resolve(against, "cli.js"), "ledger-other", redis ? "bench-b" : undefined) : redis ? await gateway(CLI, "ledger-other") : await bareProxy(),
     };
     const compared = Object.keys(hops).filter((name) => name !== other);
-    for (const hop of Object.values(hops)) await runCell(hop.port, proto, "invoke", clients, 3000); // warm-up (JIT)
+    for (const hop of Object.values(hops)) await runCell(hop.port, proto, kind, clients, 3000); // warm-up (JIT)
     const rows: string[] = [];
     const ratios: Record<string, number[]> = Object.fromEntries(compared.map((name) => [name, []]));
     for (let round = 0; round < rounds; round++) {
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
       for (const [name, hop] of order) {
         const before = await cpuMs(hop.pid);
         const mine = process.cpuUsage();
-        const r = await runCell(hop.port, proto, "invoke", clients, calls);
+        const r = await runCell(hop.port, proto, kind, clients, calls);
         if (r.errors) throw new Error(`${name}: ${r.errors} errors`);
         const after = await cpuMs(hop.pid);
         const spent = process.cpuUsage(mine);
@@ -115,7 +117,7 @@ async function main(): Promise<void> {
       for (const name of compared) ratios[name]!.push(per[name]!.cpu / base.cpu);
     }
     const medians = compared.map((name) => `${name} ×${median(ratios[name]!).toFixed(2)}`).join(", ");
-    console.log(`${clients} ${proto} client(s), ${calls} calls per round (gateway: ${path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""}${redis ? "; team cap in Redis" : ""})\n${rows.join("\n")}\nmedian CPU ratio against ${other}: ${medians}`);
+    console.log(`${clients} ${proto} client(s), ${calls} ${kind === "stream" ? "streams" : "calls"} per round (gateway: ${path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""}${redis ? "; team cap in Redis" : ""})\n${rows.join("\n")}\nmedian CPU ratio against ${other}: ${medians}`);
   } finally {
     // The gateway writes its checkpoint as it stops: wait for every hop before removing the directory.
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once("exit", resolve).kill("SIGTERM")))));
