@@ -112,7 +112,8 @@ export function hoverMarkdown(site: CallSite, estimate: Estimate, unchecked: rea
     `| input${estimate.usesPromptCache ? " (at cache-write rate)" : ""}${site.promptComplete ? "" : " (partly assumed)"} | ~${fmt(estimate.inputTokens)} | ${perMillion(inputRate)} | ${formatUsd(inputPicos)} |`,
     `| output (${estimate.outputFromRequest ? "max tokens" : "model maximum"}) | ≤${fmt(estimate.maxOutputTokens)} | ${perMillion(r.output)} | ${formatUsd(outputPicos)} |`,
     `| cache read / write 5m / write 1h | ${estimate.usesPromptCache ? "requested" : "not used"} | ${perMillion(r.cacheRead)} / ${perMillion(r.cacheWrite5m)} / ${perMillion(r.cacheWrite1h)} | |`,
-    ...(guard ? [`| guardrail ${codeId(guard.id)}, every priced policy | ~${fmt(guard.inputUnits)} in / ≤${fmt(guard.maxOutputUnits)} out text units | ${perThousandUnits(guard.pricing)} per 1K units | ${formatUsd(guard.worstCasePicos)} |`] : []),
+    // A pipe in the id (the source's text) would split the table's cells: escaped, as GFM tables read it.
+    ...(guard ? [`| guardrail ${codeId(guard.id).replace(/\|/g, "\\|")}, every priced policy | ~${fmt(guard.inputUnits)} in / ≤${fmt(guard.maxOutputUnits)} out text units | ${perThousandUnits(guard.pricing)} per 1K units | ${formatUsd(guard.worstCasePicos)} |`] : []),
     `| **per call**${guard ? " (guardrail included)" : ""} | | | **${formatUsd(estimate.worstCasePicos)}** |`,
     "",
     `Price source: ${priceSource(r.source)}`,

@@ -104,4 +104,15 @@ new ConverseCommand({ modelId: "${MODEL}", messages: [{ role: "user", content: [
     const dearer = callSiteEstimate(site!, book, { ...pricing, wordPolicy: 0.1 }).worstCasePicos;
     assert.ok(without < withIt && withIt < dearer);
   });
+
+  it("a guardrail id holding a pipe does not split the hover's table row (the id is the source's text)", async () => {
+    const [site] = await findCallSites(
+      `import { ConverseCommand } from "@aws-sdk/client-bedrock-runtime";\nnew ConverseCommand(${JSON.stringify({ modelId: MODEL, ...converseBody, guardrailConfig: { guardrailIdentifier: "a|b|c" } })});\n`,
+      "typescript",
+    );
+    const hover = hoverMarkdown(site!, callSiteEstimate(site!, prices, pricing));
+    const row = hover.split("\n").find((l) => l.startsWith("| guardrail"))!;
+    // Unescaped pipes delimit the cells: the row has the table's five, like its neighbours.
+    assert.equal(row.split(/(?<!\\)\|/).length, 6, row);
+  });
 });
