@@ -18,7 +18,7 @@ import { createLanguageClient } from "./languageClient";
 import { TrustedSettings } from "./settings";
 import { SpendMeter } from "./statusBar";
 import { TerminalRouting } from "./terminalEnv";
-import { proxyBypassEnv, routedEnv, stateBeforeFirstReport, terminalVariables, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
+import { proxyBypassEnv, routedEnv, shellExports, stateBeforeFirstReport, terminalVariables, whenDownNotice, whenGatewayDownOf } from "./terminalModel";
 
 let client: LanguageClient | undefined;
 
@@ -88,7 +88,7 @@ export function activate(context: vscode.ExtensionContext): BedrockBudgetApi {
       const endpoint = gateway()?.url;
       if (!endpoint) return void vscode.window.showWarningMessage(notServingMessage(state));
       await vscode.env.clipboard.writeText(endpoint);
-      void vscode.window.showInformationMessage(`Copied ${endpoint}. In a terminal outside VS Code: export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${endpoint} ANTHROPIC_BEDROCK_BASE_URL=${endpoint}`);
+      void vscode.window.showInformationMessage(`Copied ${endpoint}. In a terminal outside VS Code: ${shellExports(endpoint)}`);
     }),
     // The walkthrough's step: a terminal whose Bedrock calls go through the gateway, even with routeTerminals off.
     vscode.commands.registerCommand("bedrockBudget.openRoutedTerminal", () => {

@@ -48,6 +48,16 @@ export function routedEnv(url: string): Record<TerminalVariable, string> {
   return { ...(Object.fromEntries(ENDPOINT_VARIABLES.map((name) => [name, url])) as Record<EndpointVariable, string>), [IGNORE_ENDPOINTS_VARIABLE]: "false" };
 }
 
+/**
+ * The POSIX shell line that routes a terminal outside VS Code to `url` as a routed terminal is: the
+ * endpoint variables, IGNORE off, and the gateway's address appended to NO_PROXY (else boto3
+ * behind HTTP_PROXY sends the gateway's calls to the proxy). The same line as the README's.
+ */
+export function shellExports(url: string): string {
+  const assignments = Object.entries(routedEnv(url)).map(([name, value]) => `${name}=${value}`);
+  return `export ${assignments.join(" ")} NO_PROXY="\${NO_PROXY:+\$NO_PROXY,}${GATEWAY_HOST}"`;
+}
+
 export type WhenGatewayDown = "block" | "direct";
 
 /** Only an explicit "direct" lets calls bypass the gateway; anything else (unset, invalid) blocks. */

@@ -16,6 +16,7 @@ import {
   restoredTerminalsNotice,
   routedDebugConfig,
   routedEnv,
+  shellExports,
   stateBeforeFirstReport,
   terminalEndpoint,
   terminalMutations,
@@ -349,5 +350,19 @@ describe("debug sessions", () => {
     const none = terminalVariables({ ...base, routeTerminals: false, state: { state: "ready", url: GW, role: "leader" } });
     const config = { type: "node", name: "app", env: "anything" };
     assert.equal(routedDebugConfig(config, none), config);
+  });
+});
+
+describe("Copy Gateway Endpoint's line for a terminal outside VS Code", () => {
+  // Run in a real bash, as a user pastes it: every variable a routed terminal gets, NO_PROXY extended, not replaced.
+  const run = (env: Record<string, string>) =>
+    spawnSync("bash", ["-c", `${shellExports("http://127.0.0.1:8777")}; env`], { env: { PATH: process.env.PATH ?? "", ...env }, encoding: "utf8" }).stdout;
+  it("sets the endpoint variables and IGNORE=false, and appends the gateway's address to NO_PROXY", () => {
+    const out = run({ NO_PROXY: "corp.example,10.0.0.0/8", AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "true" });
+    for (const [name, value] of Object.entries(routedEnv("http://127.0.0.1:8777"))) assert.match(out, new RegExp(`^${name}=${value}$`, "m"), name);
+    assert.match(out, /^NO_PROXY=corp\.example,10\.0\.0\.0\/8,127\.0\.0\.1$/m);
+  });
+  it("with no NO_PROXY set, NO_PROXY is the gateway's address alone (no empty entry)", () => {
+    assert.match(run({}), /^NO_PROXY=127\.0\.0\.1$/m);
   });
 });
