@@ -8,7 +8,7 @@ import type { CapActionTaken } from "../protocol";
 import { formatUsd, type Picos } from "../metering/money";
 import { costOf, type PriceBook } from "../metering/prices";
 import type { Estimate } from "../metering/estimate";
-import { attachedGuardrailCharge, type GuardrailCharge } from "../metering/attachedGuardrail";
+import { attachedGuardrailCharge, guardrailPart, worstCaseGuardrailCharge, type GuardrailCharge } from "../metering/attachedGuardrail";
 import { ZERO_USAGE, type AppliedTier, type MeteredOperation, type Operation, type Rates, type TokenUsage } from "../metering/types";
 import type { CallScope } from "./callScope";
 import type { GatewayContext } from "./context";
@@ -214,9 +214,10 @@ export class MeteredCall {
    * durable reserve entry, charged at the worst case on the next start.
    * The cost is the usage at its rates whatever the outcome: Bedrock bills what a failed stream
    * generated. Only callers that know nothing was generated (an error status before any token)
-   * pass a cost of 0.
+   * pass a cost of 0. `guardrailCharged`: with a cost given outright, what of it is the attached
+   * guardrail's (the record keeps that part apart).
    */
-  async settle(s: Settlement, costOverride?: Picos): Promise<CallRecord | undefined> {
+  async settle(s: Settlement, costOverride?: Picos, guardrailCharged?: Omit<GuardrailCharge, "note">): Promise<CallRecord | undefined> {
     if (this.settled) return undefined;
     // Computed before the call counts as settled: if pricing throws, a later settle can still book it.
     // An attached guardrail's part is added to the model's (a cost given outright already holds it,
@@ -226,6 +227,9 @@ export class MeteredCall {
     const priceNote = lookupFailure(this.estimate);
     const message = [s.message ?? priceNote, guardrail?.note].filter((m) => m !== undefined).join("; ");
     const entry = record(this.ctx, this.who, pricedOf(this.estimate), { ...s, ...(message ? { message } : {}), cost });
+    // The guardrail's part, apart: the CSV export, reconcile and the what-if read it.
+    const charged = guardrail ?? guardrailCharged;
+    if (this.estimate.guardrail && charged) entry.guardrail = guardrailPart(this.estimate.guardrail, charged);
     this.settled = true;
     const settleInEngine = (written: CallRecord) => {
       // Every settled call goes to the team store too (also those admitted while it was unreachable).
@@ -265,7 +269,8 @@ export class MeteredCall {
     const guardNote = !guard ? "" : guardPart === guard.worstCasePicos
       ? `; guardrail ${guard.id}: charged its worst case, ${formatUsd(guardPart)} (${guard.inputUnits} input + ${guard.maxOutputUnits} output text units on every priced policy)`
       : `; ${seen!.note}`;
-    return this.settle({ outcome, usage, usageEstimated: true, status, message: message + guardNote }, cost);
+    const guardCharged = !guard ? undefined : guardPart === guard.worstCasePicos ? worstCaseGuardrailCharge(guard) : seen!;
+    return this.settle({ outcome, usage, usageEstimated: true, status, message: message + guardNote }, cost, guardCharged);
   }
 }
 
