@@ -62,7 +62,9 @@ export function crossingMessage(c: Crossing): string {
 
 /**
  * Notified keys from windows that have ended are dropped, so the stored set stays small; those of a
- * current window under another start (a `timeZone` change) are kept, as that window's keys.
+ * current window under another start (a `timeZone` change) are kept, as that window's keys. The
+ * window just before the current one is kept too: a `timeZone` change made after it ended (under
+ * the old zone) can make it the current window again, and its alerts must not come twice.
  */
 export function pruneNotified(notified: Iterable<string>, status: { caps: readonly CapFigures[] }): string[] {
   const live = new Set(status.caps.map((c) => `${c.id}@${c.windowStart}`));
@@ -72,9 +74,21 @@ export function pruneNotified(notified: Iterable<string>, status: { caps: readon
     else for (const cap of status.caps) {
       const carried = carriedKey(key, cap);
       if (carried) out.add(carried);
+      else if (isPreviousWindowKey(key, cap)) out.add(key);
     }
   }
   return [...out];
+}
+
+/** `key` names the cap's window before the current one: started less than one and a half windows before it (months run 28 to 31 days, days 23 to 25 hours). */
+function isPreviousWindowKey(key: string, cap: CapFigures): boolean {
+  const prefix = `${cap.id}@`;
+  const hash = key.lastIndexOf("#");
+  if (!key.startsWith(prefix) || hash < prefix.length) return false;
+  const from = Date.parse(cap.windowStart);
+  const before = from - Date.parse(key.slice(prefix.length, hash));
+  // NaN (an unreadable date) compares false: forgotten.
+  return before > 0 && before * 2 < (Date.parse(cap.resetsAt) - from) * 3;
 }
 
 /**

@@ -41,7 +41,19 @@ describe("cap threshold alerts", () => {
   it("alerts again in a new window", () => {
     const notified = new Set(keysCovered(newCrossings(status(10), THRESHOLDS, new Set())[0]!, THRESHOLDS));
     assert.equal(newCrossings(status(10, "2026-11-23T00:00:00.000Z"), THRESHOLDS, notified)[0]!.threshold, 100);
-    assert.deepEqual(pruneNotified(notified, status(0, "2026-11-23T00:00:00.000Z")), [], "ended windows are forgotten");
+    const nextDay = (start: string, spentUsd = 0): StatusResponse => ({ ...status(spentUsd, start), caps: [{ ...status(spentUsd, start).caps[0]!, resetsAt: new Date(Date.parse(start) + 86_400_000).toISOString() }] });
+    assert.deepEqual(pruneNotified(notified, nextDay("2026-11-23T00:00:00.000Z")), [...notified], "the window just ended is kept (a timeZone change can make it current again)");
+    assert.deepEqual(pruneNotified(notified, nextDay("2026-11-24T00:00:00.000Z")), [], "older windows are forgotten");
+  });
+
+  it("a timeZone change made after the window ended under the old zone does not notify its thresholds again", () => {
+    // 80% notified on 22 November (UTC); at 02:00 UTC on the 23rd a new UTC day began and the editor pruned its keys.
+    let notified = new Set(keysCovered(newCrossings(status(8), THRESHOLDS, new Set())[0]!, THRESHOLDS));
+    const utcNextDay: StatusResponse = { ...status(0, "2026-11-23T00:00:00.000Z"), caps: [{ ...status(0).caps[0]!, windowStart: "2026-11-23T00:00:00.000Z", resetsAt: "2026-11-24T00:00:00.000Z" }] };
+    notified = new Set(pruneNotified(notified, utcNextDay));
+    // Then the user sets timeZone America/New_York: it is still the 22nd there, the same day's $8.
+    const newYork: StatusResponse = { ...status(8), caps: [{ ...status(8).caps[0]!, windowStart: "2026-11-22T05:00:00.000Z", resetsAt: "2026-11-23T05:00:00.000Z" }] };
+    assert.deepEqual(newCrossings(newYork, THRESHOLDS, notified), []);
   });
 
   it("counts spent money, not reservations of calls in flight", () => {
