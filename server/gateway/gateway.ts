@@ -10,7 +10,7 @@ import { credentialSource, type CredentialSource } from "../credentials";
 import { Ledger } from "../ledger/ledger";
 import { windowBounds } from "../budget/windows";
 import { JournalWriteError } from "../ledger/journal";
-import { lockLedger, type LedgerLock } from "../ledger/lock";
+import { isLockHeld, lockLedger, type LedgerLock } from "../ledger/lock";
 import type { CallRecord } from "../ledger/types";
 import type { StatusResponse } from "../protocol";
 import { repeatFilter, stderrLogger, type Logger, type RepeatLog } from "../log";
@@ -97,10 +97,12 @@ export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
 /** After stopping the late calls: time for their handlers to answer and the connections to close. */
 const STOP_GRACE_MS = 2_000;
 /**
- * How long a port still taken right after the ledger was locked is tried again: the gateway that
- * held the ledger frees its port just after releasing the lock (see teardown).
+ * How long a port still taken while the ledger's lock is free is tried again: the gateway that held
+ * the ledger frees its port just after releasing the lock (see teardown).
  */
 const PORT_HANDOVER_MS = 500;
+/** At first it is tried again at once (each turn of the event loop), then every PORT_RETRY_MS. */
+const PORT_SPIN_MS = 50;
 const PORT_RETRY_MS = 10;
 
 /** True when a request quota (per day or month) applies to some caller: their counts must come from the journal. */
@@ -582,45 +584,44 @@ async function teardown(res: Resources): Promise<void> {
 }
 
 /**
- * Locks the ledger and binds the port, at once, not once the ledger is open: free meanwhile (a
+ * Binds the port and locks the ledger, at once, not once the ledger is open: free meanwhile (a
  * take-over, the ledger's recovery), another local process could bind it and receive the signed
- * calls of terminals routed to it. The port is bound first when it is free, so it is bound whenever
- * this gateway holds the lock. Taken, the lock decides: a live gateway holding it is followed
- * (LedgerLocked); a free lock means the gateway before has just released it and frees the port
- * next (teardown), so the port is tried again for a moment.
+ * calls of terminals routed to it. The port is bound before the lock is taken, so it is bound
+ * whenever this gateway holds the lock. Taken while a live gateway holds the lock: that one is
+ * followed (LedgerLocked, as the lock decides). Taken while the lock is free: the gateway before is
+ * freeing it just after releasing the lock (teardown), so it is tried again for a moment.
  */
 async function lockAndBind(dir: string, handler: Handler, port: number, limits: Partial<ListenOptions>): Promise<Resources> {
-  let listener: Listener | undefined;
+  let listener: Listener;
   try {
     listener = await listen(handler, port, "127.0.0.1", limits);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || port === 0) throw err;
+    if (await isLockHeld(dir)) {
+      await (await lockLedger(dir)).release(); // throws LedgerLocked; released just now, the port is still someone's
+      throw err;
+    }
+    listener = await listenAgain(handler, port, limits);
   }
-  let lock: LedgerLock;
   try {
-    lock = await lockLedger(dir);
+    return { lock: await lockLedger(dir), listener };
   } catch (err) {
-    listener?.unbind();
-    throw err;
-  }
-  if (listener) return { lock, listener };
-  try {
-    return { lock, listener: await listenAfterLock(handler, port, limits) };
-  } catch (err) {
-    await lock.release().catch(() => undefined);
+    listener.unbind();
     throw err;
   }
 }
 
-/** Binds `port`, still taken when the lock was won: the gateway that held it frees it just after. */
-async function listenAfterLock(handler: Handler, port: number, limits: Partial<ListenOptions>): Promise<Listener> {
-  const until = Date.now() + PORT_HANDOVER_MS;
+/** Binds `port`, taken now but about to be freed by the gateway that released the ledger. */
+async function listenAgain(handler: Handler, port: number, limits: Partial<ListenOptions>): Promise<Listener> {
+  const started = Date.now();
   for (;;) {
+    const waited = Date.now() - started;
+    // Once free the port goes to whoever binds first, and another local process may be trying too.
+    await new Promise((resolve) => (waited < PORT_SPIN_MS ? setImmediate(resolve) : setTimeout(resolve, PORT_RETRY_MS)));
     try {
       return await listen(handler, port, "127.0.0.1", limits);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || port === 0 || Date.now() >= until) throw err;
-      await new Promise((resolve) => setTimeout(resolve, PORT_RETRY_MS));
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || Date.now() - started >= PORT_HANDOVER_MS) throw err;
     }
   }
 }

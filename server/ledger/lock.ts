@@ -118,6 +118,12 @@ export async function ledgerOwner(dir: string): Promise<LockOwner | undefined> {
   return owner && !isForeign(owner) && !isStale(owner) ? owner : undefined;
 }
 
+/** Whether a live gateway holds the ledger in `dir` now, on this machine or another. */
+export async function isLockHeld(dir: string): Promise<boolean> {
+  const owner = await readLockFile(path.join(dir, LOCK_FILE));
+  return owner !== undefined && !isStale(owner);
+}
+
 /**
  * Stale: its process is gone, it ran in another boot, or its pid now names another process. Never
  * a lock from another machine: its pid, boot and start time say nothing here.

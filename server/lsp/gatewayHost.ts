@@ -5,6 +5,8 @@
  * is followed only when it proves it holds this user's secret (a challenge on its health route):
  * another local user's process on the port never receives this user's calls.
  */
+import { watch, type FSWatcher } from "node:fs";
+import path from "node:path";
 import { ledgerDirOf } from "../config/load";
 import type { Config } from "../config/schema";
 import { startGateway, type RunningGateway } from "../gateway/gateway";
@@ -57,7 +59,12 @@ export class GatewayHost {
     private readonly retryMs: readonly number[] = RETRY_MS,
     /** How long a live local holder of the ledger that does not answer is waited for, still starting. */
     private readonly holderWaitMs = HOLDER_WAIT_MS,
+    /** How often that holder is looked at again, besides when its lock file changes (tests lengthen it). */
+    private readonly holderPollMs = HOLDER_POLL_MS,
   ) {}
+
+  /** Watches the held ledger's lock file while this host waits for it (see pollHolder). */
+  private holderWatch: FSWatcher | undefined;
 
   get url(): string | undefined {
     return this.role.kind === "leader" ? this.role.gateway.url : this.role.kind === "follower" ? this.role.url : undefined;
@@ -108,8 +115,7 @@ export class GatewayHost {
   }
 
   private async doStart(config: Config): Promise<void> {
-    clearTimeout(this.retryTimer); // this attempt replaces a pending one
-    this.retryTimer = undefined;
+    this.clearRetry(); // this attempt replaces a pending one
     this.config = config;
     this.stopped = false;
     this.holderSince = undefined;
@@ -157,8 +163,7 @@ export class GatewayHost {
   }
 
   private async release(deadlineMs?: number): Promise<void> {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.clearRetry();
     const role = this.role;
     this.role = { kind: "none" };
     if (role.kind === "leader") {
@@ -215,7 +220,7 @@ export class GatewayHost {
         this.holderSince ??= Date.now();
         if (err.host === undefined && Date.now() - this.holderSince < this.holderWaitMs) {
           if (firstLook) this.log.info(`the ledger is held by pid ${err.pid}, which does not answer yet (a gateway starting or stopping); looking again shortly`);
-          this.pollHolder();
+          this.pollHolder(err.dir);
           return;
         }
         this.fail(err.host !== undefined ? `the gateway could not start: ${err.message}` : silentHolder(err));
@@ -302,20 +307,40 @@ export class GatewayHost {
   }
 
   /** The next look while the ledger's holder does not answer yet: soon, and without moving the retries' back-off. */
-  private pollHolder(): void {
+  private pollHolder(dir: string): void {
     if (this.stopped) return;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
+    this.clearRetry();
+    const look = () => {
+      this.clearRetry();
       void this.serial(() => (this.role.kind === "none" ? this.takeRole() : Promise.resolve()));
-    }, HOLDER_POLL_MS);
+    };
+    this.retryTimer = setTimeout(look, this.holderPollMs);
     this.retryTimer.unref();
+    // Also the moment the lock file changes: a stopping gateway frees its port right after releasing
+    // the lock, and until this one locks and binds it another local process could take it.
+    try {
+      const name = path.basename(lockFileOf(dir));
+      const watcher = (this.holderWatch = watch(dir, { persistent: false }, (_event, file) => {
+        if (file === null || String(file) === name) look();
+      }));
+      watcher.on("error", () => watcher.close()); // the timer still looks
+    } catch {
+      // no watching here (a network share, the watch limit): the timer alone looks
+    }
+  }
+
+  /** Cancels the pending attempt, timed or on the lock's change. */
+  private clearRetry(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.holderWatch?.close();
+    this.holderWatch = undefined;
   }
 
   private scheduleRetry(immediate = false): void {
     if (this.stopped) return;
     const delay = immediate ? 0 : this.retryMs[Math.min(this.retry++, this.retryMs.length - 1)]!;
-    clearTimeout(this.retryTimer);
+    this.clearRetry();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.serial(() => (this.role.kind === "none" ? this.takeRole() : Promise.resolve()));

@@ -151,6 +151,62 @@ describe("take-over: the gateway's port is never free while a gateway holds the 
       await follower.stop();
     }
   });
+
+  it("the window taking over binds the port the moment the draining one frees it, not at its next look at the ledger", async () => {
+    const port = await freePort();
+    const config = settings(port);
+    const lockFile = lockFileOf(path.join(dir, "ledger"));
+    const states: GatewayStateNotification.Params[] = [];
+    let onState = () => {};
+    const leader = new GatewayHost(quiet, { state() {}, status() {}, call() {} });
+    // It looks at a silent holder of the ledger only every 5 s: what wakes it is the lock's release.
+    const follower = new GatewayHost(quiet, { state: (s) => (states.push(s), onState()), status() {}, call() {} }, [200, 500, 1_000], 15_000, 5_000);
+    const client = clientFor(`http://127.0.0.1:${port}`);
+    let racing = true;
+    const freeAt: number[] = [];
+    try {
+      await leader.start(config);
+      await follower.start(config);
+      assert.equal(follower.follows, true);
+      const reached = new Promise<void>((resolve) => fake.behave(() => (setImmediate(resolve), { kind: "hang" })));
+      const hung = client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hang", 100) })).then(() => undefined, (e: Error) => e);
+      await reached;
+      fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
+      const racer = (async () => {
+        while (racing) {
+          const got = await bindPort(port, () => void (existsSync(lockFile) || freeAt.push(Date.now())));
+          if (got === "error") break;
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      })();
+      const from = states.length;
+      const stopped = leader.stop({ deadlineMs: 1_000 });
+      const led = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("the follower did not take over")), 30_000);
+        onState = () => {
+          if (states.slice(from).some((s) => s.state === "ready" && s.role === "leader")) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+      });
+      await stopped;
+      await led;
+      racing = false;
+      await racer;
+      await hung;
+      // The port is free from the old gateway's release of the ledger until the new one binds it:
+      // moments, not the 5 s until its next look (another process trying then got it throughout).
+      const span = freeAt.length === 0 ? 0 : freeAt[freeAt.length - 1]! - freeAt[0]!;
+      assert.ok(span < 1_000, `the port was free for ${span} ms during the take-over (${freeAt.length} bind(s) by another process)`);
+      assert.equal(follower.url, `http://127.0.0.1:${port}`);
+    } finally {
+      racing = false;
+      client.destroy();
+      await leader.stop();
+      await follower.stop();
+    }
+  });
 });
 
 /** Polls `check` every 5 ms, for up to 10 s. */
