@@ -3,13 +3,15 @@
  * load (N clients of small InvokeModel), and each process's user+system time is read from
  * /proc/<pid>/stat around the measured calls. Throughput on 2 shared cores hides where the gap
  * is; CPU per call says how much work each hop does.
- * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N] [--against DIR] [--redis] [--floor] [--stream]
+ * Run: npx tsx test/bench/cpuPerCall.ts [--clients N] [--proto h1|h2c] [--calls N] [--rounds N] [--against DIR] [--redis] [--floor] [--stream] [--build DIR]
  * `--against DIR`: compare with another build of the gateway instead of the bare proxy (DIR holds
  * its cli.js, e.g. a copy of out/ made before a change, kept inside the checkout so its requires
  * resolve): an A/B of one change, both builds under the same load in one run.
  * `--redis`: the gateway has a team cap in a redis-server of its own, as the bench's (d); compared
  * with the other build under the same cap (`--against`), or else with itself without the team cap
  * (what the Redis engine costs per call).
+ * `--build DIR`: the gateway under test is DIR/cli.js instead of out/cli.js (e.g. two builds made
+ * outside the checkout, each from one commit, while the checkout's out/ holds others' work).
  * `--stream`: InvokeModelWithResponseStream (20 frames per stream) instead of InvokeModel.
  * `--floor`: a third hop beside the gateway and the bare proxy, the metering floor (bareProxy.ts
  * `--metering-floor`: SigV4 verified, body and answer parsed, two journal lines): both the gateway
@@ -80,13 +82,14 @@ async function main(): Promise<void> {
       return { pid: child.pid!, port: port[proto] };
     };
     const against = option("--against");
+    const build = option("--build");
     // Each gateway its own team in the one redis-server: their windows do not mix.
     const other = against ? "other build" : redis ? "without Redis" : "bare";
     const floor = process.argv.includes("--floor");
     if (floor && (against || redis)) throw new Error("--floor compares with the bare proxy: leave out --against and --redis");
     // The last hop is the one every other is read against.
     const hops: Record<string, { pid: number; port: number }> = {
-      gateway: await gateway(CLI, "ledger", redis ? "bench-a" : undefined),
+      gateway: await gateway(build ? path.resolve(build, "cli.js") : CLI, "ledger", redis ? "bench-a" : undefined),
       ...(floor ? { floor: await bareProxy(path.join(dir, "floor.jsonl")) } : {}),
       [other]: against ? await gateway(path.resolve(against, "cli.js"), "ledger-other", redis ? "bench-b" : undefined) : redis ? await gateway(CLI, "ledger-other") : await bareProxy(),
     };
@@ -117,7 +120,7 @@ async function main(): Promise<void> {
       for (const name of compared) ratios[name]!.push(per[name]!.cpu / base.cpu);
     }
     const medians = compared.map((name) => `${name} ×${median(ratios[name]!).toFixed(2)}`).join(", ");
-    console.log(`${clients} ${proto} client(s), ${calls} ${kind === "stream" ? "streams" : "calls"} per round (gateway: ${path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""}${redis ? "; team cap in Redis" : ""})\n${rows.join("\n")}\nmedian CPU ratio against ${other}: ${medians}`);
+    console.log(`${clients} ${proto} client(s), ${calls} ${kind === "stream" ? "streams" : "calls"} per round (gateway: ${build ?? path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""}${redis ? "; team cap in Redis" : ""})\n${rows.join("\n")}\nmedian CPU ratio against ${other}: ${medians}`);
   } finally {
     // The gateway writes its checkpoint as it stops: wait for every hop before removing the directory.
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once("exit", resolve).kill("SIGTERM")))));
