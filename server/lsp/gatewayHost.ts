@@ -213,8 +213,9 @@ export class GatewayHost {
       }
       if (err instanceof LedgerLocked) {
         // A live process of this machine holds the ledger without answering: usually another
-        // window's gateway starting, or stopping (it stops listening before it releases the lock,
-        // once its calls in flight are settled). Still starting: look again soon, for a while.
+        // window's gateway starting, or stopping (both hold the port and answer 503 meanwhile; a
+        // stopping one frees it just after releasing the lock, once its calls in flight are
+        // settled). Look again soon and when the lock file changes, for a while.
         // Not a gateway on another machine: nothing here will answer for it.
         const firstLook = this.holderSince === undefined;
         this.holderSince ??= Date.now();

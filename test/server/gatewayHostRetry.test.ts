@@ -93,7 +93,8 @@ describe("gateway host: an orderly take-over while the serving window drains a c
       fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
 
       // The serving window closes; its call hangs through a drain longer than the follower's
-      // first retries (it stops listening at once, and releases the ledger once the call is settled).
+      // first retries (it turns new calls away with 503 at once, and releases the ledger, then the
+      // port, once the call is settled).
       const from = states.length;
       const stopped = leader.stop({ deadlineMs: 3_000 });
       const led = new Promise<void>((resolve, reject) => {
