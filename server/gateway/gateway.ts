@@ -597,11 +597,13 @@ async function lockAndBind(dir: string, handler: Handler, port: number, limits: 
     listener = await listen(handler, port, "127.0.0.1", limits);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || port === 0) throw err;
-    if (await isLockHeld(dir)) {
-      await (await lockLedger(dir)).release(); // throws LedgerLocked; released just now, the port is still someone's
+    const again = (await isLockHeld(dir)) ? undefined : await listenAgain(handler, port, limits).catch(() => undefined);
+    if (!again) {
+      // A gateway that took the lock meanwhile (one starting holds the port first) is followed too.
+      if (await isLockHeld(dir)) await (await lockLedger(dir)).release(); // throws LedgerLocked (released just now: the port is still someone's)
       throw err;
     }
-    listener = await listenAgain(handler, port, limits);
+    listener = again;
   }
   try {
     return { lock: await lockLedger(dir), listener };

@@ -14,7 +14,7 @@ import path from "node:path";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import { checkSettings } from "../../server/config/settingsCheck";
 import { startGateway } from "../../server/gateway/gateway";
-import { lockFileOf } from "../../server/ledger/lock";
+import { LedgerLocked, lockFileOf, lockLedger, type LedgerLock } from "../../server/ledger/lock";
 import { GatewayHost } from "../../server/lsp/gatewayHost";
 import type { Logger } from "../../server/log";
 import type { GatewayStateNotification } from "../../server/protocol";
@@ -205,6 +205,28 @@ describe("take-over: the gateway's port is never free while a gateway holds the 
       client.destroy();
       await leader.stop();
       await follower.stop();
+    }
+  });
+
+  it("a window that finds the port taken by a gateway still starting (port bound, ledger not yet locked) follows it instead of reporting the port used by another program", async () => {
+    const port = await freePort();
+    const config = settings(port);
+    const ledger = path.join(dir, "ledger");
+    // The other gateway as it starts: its port bound first, the ledger locked a moment later.
+    const other = net.createServer();
+    await new Promise<void>((resolve) => other.listen(port, "127.0.0.1", resolve));
+    let lock: LedgerLock | undefined;
+    const locking = new Promise<void>((resolve) => setTimeout(() => void lockLedger(ledger).then((l) => ((lock = l), resolve())), 100));
+    try {
+      const err = await startGateway({ config, log: quiet }).then(
+        (g) => (void g.close({ deadlineMs: 0 }), undefined),
+        (e: Error) => e,
+      );
+      assert.ok(err instanceof LedgerLocked, `refused as a ledger in use (the host follows it), not: ${String(err)}`);
+    } finally {
+      await locking;
+      await lock?.release();
+      await new Promise((resolve) => other.close(resolve));
     }
   });
 });
