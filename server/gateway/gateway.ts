@@ -11,6 +11,7 @@ import { Ledger } from "../ledger/ledger";
 import { windowBounds } from "../budget/windows";
 import { JournalWriteError } from "../ledger/journal";
 import { isLockHeld, lockLedger, type LedgerLock } from "../ledger/lock";
+import { GatewaySecret } from "../ledger/secret";
 import type { CallRecord } from "../ledger/types";
 import type { StatusResponse } from "../protocol";
 import { repeatFilter, stderrLogger, type Logger, type RepeatLog } from "../log";
@@ -601,6 +602,9 @@ async function lockAndBind(dir: string, handler: Handler, port: number, limits: 
     if (!again) {
       // A gateway that took the lock meanwhile (one starting holds the port first) is followed too.
       if (await isLockHeld(dir)) await (await lockLedger(dir)).release(); // throws LedgerLocked (released just now: the port is still someone's)
+      // The ledger's secret, as the ledger's open made it before the port was bound first: with it
+      // the caller tells this user's gateway on another ledger (it cannot prove this secret) from another program.
+      await GatewaySecret.load(dir).catch(() => undefined);
       throw err;
     }
     listener = again;
