@@ -21,10 +21,14 @@ interface ProxySettings {
 }
 let proxySettings: ProxySettings | undefined;
 
+const nonEmpty = (value: string | undefined) => (value?.trim() ? value : undefined);
+
 /** Reads HTTPS_PROXY / NO_PROXY from `env` (the process's own by default; tests pass theirs). */
 export function configureHttpsProxy(env: NodeJS.ProcessEnv = process.env): void {
-  const raw = (env.https_proxy ?? env.HTTPS_PROXY ?? "").trim();
-  const noProxy = (env.no_proxy ?? env.NO_PROXY ?? "").split(/[\s,]+/).map((e) => e.trim().toLowerCase()).filter(Boolean);
+  // As curl: a variable set but empty counts as unset, so `https_proxy=` does not hide HTTPS_PROXY
+  // (and send every call around the proxy a company requires).
+  const raw = (nonEmpty(env.https_proxy) ?? nonEmpty(env.HTTPS_PROXY) ?? "").trim();
+  const noProxy = (nonEmpty(env.no_proxy) ?? nonEmpty(env.NO_PROXY) ?? "").split(/[\s,]+/).map((e) => e.trim().toLowerCase()).filter(Boolean);
   let proxy: URL | undefined;
   let problem: string | undefined;
   if (raw) {
