@@ -46,7 +46,14 @@ export function configureHttpsProxy(env: NodeJS.ProcessEnv = process.env): void 
 /** The proxy URL's host only: its user name and password never reach a log or an answer. */
 const proxyName = (proxy: URL) => `${proxy.protocol}//${proxy.host}`;
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1)$/i;
+/**
+ * Loopback addresses in every spelling: 127.0.0.0/8 and ::1, which the BlockList also matches
+ * written out (`0:0:0:0:0:0:0:1`) or IPv4-mapped (`::ffff:127.0.0.1`, which a URL turns into `::ffff:7f00:1`).
+ */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+const isLoopback = (host: string) => host === "localhost" || (isIP(host) !== 0 && LOOPBACK.check(host, familyOf(host)));
 
 /** One NO_PROXY entry, read once: everything, an address or block of addresses, or a name (with its subdomains). */
 type NoProxyRule = { kind: "all" } | { kind: "ip"; addresses: BlockList; port?: number } | { kind: "name"; name: string; port?: number };
@@ -108,7 +115,7 @@ const noProxyRules = new WeakMap<readonly string[], NoProxyRule[]>();
  */
 export function exemptFromProxy(hostname: string, port: number, noProxy: readonly string[]): boolean {
   const host = hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
-  if (LOOPBACK.test(host)) return true;
+  if (isLoopback(host)) return true;
   let rules = noProxyRules.get(noProxy);
   if (!rules) noProxyRules.set(noProxy, (rules = noProxy.map(noProxyRule).filter((r) => r !== undefined)));
   const family = isIP(host);

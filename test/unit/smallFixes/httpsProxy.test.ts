@@ -1,9 +1,9 @@
 /**
  * Which HTTPS calls go through the corporate proxy (server/httpsProxy.ts): an empty variable does
- * not hide the other spelling's proxy (as curl reads them).
+ * not hide the other spelling's proxy (as curl reads them), and loopback in any spelling goes direct.
  */
 import assert from "node:assert/strict";
-import { configureHttpsProxy, httpsProxyAgent } from "../../../server/httpsProxy";
+import { configureHttpsProxy, exemptFromProxy, httpsProxyAgent } from "../../../server/httpsProxy";
 
 const BEDROCK = "bedrock-runtime.us-east-1.amazonaws.com";
 const POOL = {};
@@ -33,4 +33,13 @@ describe("small fixes: HTTPS_PROXY / NO_PROXY", () => {
     assert.equal(how(BEDROCK), "proxy", "a no_proxy with a value still wins over NO_PROXY");
   });
 
+  it("loopback in every spelling goes direct: IPv4-mapped, written out, anywhere in 127/8", () => {
+    for (const host of ["127.0.0.1", "127.3.4.5", "localhost", "LOCALHOST.", "::1", "[::1]", "0:0:0:0:0:0:0:1", "[::ffff:127.0.0.1]", "::ffff:127.0.0.1", new URL("https://[::ffff:127.0.0.1]:8443/").hostname]) {
+      assert.equal(exemptFromProxy(host, 8443, []), true, host);
+    }
+    for (const host of ["[::ffff:10.0.0.1]", "128.0.0.1", "localhost.example.com", "[::2]"]) assert.equal(exemptFromProxy(host, 443, []), false, host);
+    configureHttpsProxy({ HTTPS_PROXY: "http://proxy.example.com:3128" });
+    assert.equal(how("[::ffff:127.0.0.1]"), "direct");
+    assert.equal(how(BEDROCK), "proxy");
+  });
 });
