@@ -10,7 +10,7 @@ export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
 
 /** Files of the ledger folder itself; the journal folder's files are all the ledger's. */
-const LEDGER_FILES = /^(gateway\.lock.*|gateway\.secret.*|state\.json.*|\.state\.json\.tmp|profiles\.json.*|alerts\.jsonl.*)$/;
+const LEDGER_FILES = /^(gateway\.lock.*|gateway\.secret.*|state\.json.*|\.state\.json\.tmp|profiles\.json.*|alerts\.jsonl.*|aws-prices\.json.*|team-writer-id)$/;
 
 /** Creates `dir` (and parents) if missing; `dir` itself ends 0700 either way. */
 export async function privateDir(dir: string): Promise<void> {
