@@ -170,10 +170,16 @@ export class AlertDispatcher implements CapAlerts {
 
   capWarned(capId: string): void {
     if (this.closed) return;
-    const cap = this.caps().find((c) => c.id === capId);
-    if (!cap) return this.log.warn(`alerts: a warn action named cap "${capId}", which is not in force`);
-    const alert = warnAlertOf(cap, this.user);
-    for (const channel of this.channels) if (!this.taken(channel.name, [cap]).has(alert.key)) this.enqueue(channel.name, alert, false);
+    // Never throws (CapAlerts): it runs inside the settled-call event, where a throw would stop the
+    // rest of that batch reaching the dashboard and status listeners. Caught as check() does.
+    try {
+      const cap = this.caps().find((c) => c.id === capId);
+      if (!cap) return this.log.warn(`alerts: a warn action named cap "${capId}", which is not in force`);
+      const alert = warnAlertOf(cap, this.user);
+      for (const channel of this.channels) if (!this.taken(channel.name, [cap]).has(alert.key)) this.enqueue(channel.name, alert, false);
+    } catch (err) {
+      this.log.error(`alerts: cannot alert on warn cap "${capId}": ${(err as Error).message}`);
+    }
   }
 
   /**
