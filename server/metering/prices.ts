@@ -9,7 +9,7 @@
 import picomatch from "picomatch";
 import { z } from "zod";
 import type { PriceOverride } from "../config/schema";
-import { applyBasisPoints, perMillionToPicosPerToken, type Picos } from "./money";
+import { applyBasisPoints, ceilDiv, perMillionToPicosPerToken, type Picos } from "./money";
 import { parseModelId, type ParsedModelId } from "./modelId";
 import { isResolved, type ProfileAnswer } from "./profiles";
 import type { AppliedTier, Rates, TokenUsage } from "./types";
@@ -172,7 +172,7 @@ export class PriceBook {
     const parsed = this.behind(parseModelId(modelId), applied, behind);
     const own = this.ownRates(parsed, modelId, applied);
     const raise = findOverride(this.raises, parsed);
-    const rates = raise ? raiseRates(own, this.overrideRates(parsed, raise.key, raise.override), raise.key, raise.override.maxOutputTokens) : own;
+    const rates = raise ? raiseRates(own, this.overrideRates(parsed, raise.key, raise.override, applied), raise.key, raise.override.maxOutputTokens) : own;
     // Stryker disable next-line ConditionalExpression,EqualityOperator: an empty prefix leaves the same rates.
     return behind.length > 0 ? { ...rates, notes: [...behind, ...rates.notes] } : rates;
   }
@@ -204,12 +204,32 @@ export class PriceBook {
   /** Rates from the user's overrides, else the built-in table, else the dearest known rates. */
   private ownRates(parsed: ParsedModelId, modelId: string, applied: RateQuery): Rates {
     const override = findOverride(this.overrides, parsed);
-    if (override) return this.overrideRates(parsed, override.key, override.override);
+    if (override) return this.overrideRates(parsed, override.key, override.override, applied);
 
     const row = parsed.baseModelId === undefined ? undefined : this.findRow(parsed.baseModelId);
     if (!row) return this.unknownRates(parsed, applied);
 
     const notes: string[] = [];
+    const { rates, source } = this.rowRates(row, parsed, applied, notes);
+    return {
+      requestedModelId: modelId,
+      baseModelId: parsed.baseModelId ?? modelId,
+      displayName: row.displayName,
+      known: true,
+      ...rates,
+      maxOutputTokens: row.maxOutputTokens,
+      source,
+      notes,
+    };
+  }
+
+  /**
+   * The row's rates for this call: its region's figures, long context, latency-optimized, the +10% of a
+   * geographic or in-region call, then the tier. With `own` (a user's row, read as this row's us-east-1
+   * standard-tier short-context figures) those figures are not taken as such: `own` moves by the ratio
+   * they move by, so an override is never charged below what the same call is billed at its rate.
+   */
+  private rowRates(row: PriceRow, parsed: ParsedModelId, applied: RateQuery, notes: string[], own?: TokenRates): { rates: TokenRates; source: string } {
     const region = parsed.arnRegion ?? applied.region ?? DEFAULT_PRICE_REGION;
     const local = this.regionalRow(row.id, region);
     let spec: PriceSpec = row;
@@ -236,6 +256,7 @@ export class PriceBook {
         notes.push("latency-optimized was reported but the row lists no such rate: standard rate used");
       }
     }
+    if (own) rates = rescale(own, rates, expand(row, row.provider));
     if (row.regionalPremium) {
       if (parsed.profile === "global") {
         notes.push("global profile: base price");
@@ -246,17 +267,7 @@ export class PriceBook {
     }
     const tier = this.tierMultiplier(applied.serviceTier, notes);
     if (tier !== undefined) rates = scale(rates, tier);
-
-    return {
-      requestedModelId: modelId,
-      baseModelId: parsed.baseModelId ?? modelId,
-      displayName: row.displayName,
-      known: true,
-      ...rates,
-      maxOutputTokens: row.maxOutputTokens,
-      source,
-      notes,
-    };
+    return { rates, source };
   }
 
   /** The row's rates in `region` when the table lists them (first matching region glob). */
@@ -276,10 +287,15 @@ export class PriceBook {
     return this.rows.find(({ matchers }) => matchers.some((m) => m(baseModelId)))?.row;
   }
 
-  private overrideRates(parsed: ParsedModelId, key: string, o: PriceOverride): Rates {
+  /**
+   * A user's (or team's) row: its rates are the standard tier's, short context, in us-east-1 for a
+   * global profile, as the built-in row it replaces; what the bill adds to that row (its region's
+   * rate, long context, latency-optimized, +10% off a global profile, the tier) is added to it too.
+   */
+  private overrideRates(parsed: ParsedModelId, key: string, o: PriceOverride, applied: RateQuery): Rates {
     const row = parsed.baseModelId === undefined ? undefined : this.findRow(parsed.baseModelId);
     const provider = row?.provider ?? providerOf(parsed.baseModelId);
-    const rates = expand(
+    const own = expand(
       {
         inputPer1M: o.inputPer1M,
         outputPer1M: o.outputPer1M,
@@ -289,7 +305,9 @@ export class PriceBook {
       },
       provider,
     );
-    const notes = ["user price override: rates used as written (no profile, tier or long-context adjustment)"];
+    const notes = ["user price override: the standard tier's short-context rate; the adjustments noted apply on top"];
+    // A model the table lacks has no figures to take ratios from: a tier's surcharge still applies, a discount is not guessed.
+    const rates = row ? this.rowRates(row, parsed, applied, notes, own).rates : this.surchargeOnly(own, applied.serviceTier, notes);
     const maxOutputTokens = o.maxOutputTokens ?? row?.maxOutputTokens ?? this.ceiling.maxOutputTokens;
     if (o.maxOutputTokens === undefined && !row) notes.push(`no maxOutputTokens known: assumed ${maxOutputTokens}`);
     if (o.hourlyUsd !== undefined) notes.push(`provisioned throughput: billed $${o.hourlyUsd} per hour, not per token (declared by the user)`);
@@ -317,14 +335,7 @@ export class PriceBook {
     if (parsed.arnKind === "provisioned-model") {
       notes.push("provisioned throughput is billed hourly, not per token: declare its rate in `pricing` (per-token 0 and `hourlyUsd`) to price it as billed");
     }
-    let rates: TokenRates = pick(this.ceiling, "input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h");
-    const tierNotes: string[] = [];
-    const tier = this.tierMultiplier(applied.serviceTier, tierNotes);
-    // Stryker disable next-line EqualityOperator: tierMultiplier never returns 10_000 itself (no change is undefined).
-    if (tier !== undefined && tier > 10_000) {
-      rates = scale(rates, tier); // a surcharge applies; a discount is never taken on a guess
-      notes.push(...tierNotes);
-    }
+    const rates = this.surchargeOnly(pick(this.ceiling, "input", "output", "cacheRead", "cacheWrite5m", "cacheWrite1h"), applied.serviceTier, notes);
     return {
       requestedModelId: parsed.requestedId,
       baseModelId: parsed.baseModelId ?? parsed.requestedId,
@@ -335,6 +346,16 @@ export class PriceBook {
       source: "built-in: maximum over all known rates",
       notes,
     };
+  }
+
+  /** `rates` with the tier's surcharge (noted); a discount is never taken on a guess. */
+  private surchargeOnly(rates: TokenRates, serviceTier: string | undefined, notes: string[]): TokenRates {
+    const tierNotes: string[] = [];
+    const tier = this.tierMultiplier(serviceTier, tierNotes);
+    // Stryker disable next-line EqualityOperator: tierMultiplier never returns 10_000 itself (no change is undefined).
+    if (tier === undefined || tier <= 10_000) return rates;
+    notes.push(...tierNotes);
+    return scale(rates, tier);
   }
 
   private tierMultiplier(serviceTier: string | undefined, notes: string[]): number | undefined {
@@ -458,6 +479,13 @@ function scale(r: TokenRates, basisPoints: number): TokenRates {
     cacheWrite5m: applyBasisPoints(r.cacheWrite5m, basisPoints),
     cacheWrite1h: applyBasisPoints(r.cacheWrite1h, basisPoints),
   };
+}
+
+/** `own` moved kind by kind by the ratio `to`/`from`, rounded up; where `from` is free, the dearer of `own` and `to`. */
+function rescale(own: TokenRates, to: TokenRates, from: TokenRates): TokenRates {
+  const out = { ...own };
+  for (const k of RATE_KINDS) out[k] = from[k] === 0n ? (to[k] > own[k] ? to[k] : own[k]) : ceilDiv(own[k] * to[k], from[k]);
+  return out;
 }
 
 function pick<T, K extends keyof T>(obj: T, ...keys: K[]): Pick<T, K> {

@@ -1,6 +1,6 @@
 // PriceBook's rules on a small table of its own (so built-in price updates cannot move the figures): every rate, note and source a user sees.
 import assert from "node:assert/strict";
-import { PriceBook, type PriceTable } from "../../../server/metering/prices";
+import { costOf, PriceBook, type PriceTable } from "../../../server/metering/prices";
 import type { Rates } from "../../../server/metering/types";
 
 // Per-token rates are $/1M × 1e6 pico-dollars: $3/M = 3,000,000 picos per token.
@@ -35,6 +35,7 @@ function seen(r: Rates) {
   const { requestedModelId, baseModelId, displayName, known, input, output, cacheRead, cacheWrite5m, cacheWrite1h, maxOutputTokens, source, notes } = r;
   return { requestedModelId, baseModelId, displayName, known, input, output, cacheRead, cacheWrite5m, cacheWrite1h, maxOutputTokens, source, notes };
 }
+const OVERRIDE_NOTE = "user price override: the standard tier's short-context rate; the adjustments noted apply on top";
 const rates = (r: Rates) => [r.input, r.output, r.cacheRead, r.cacheWrite5m, r.cacheWrite1h];
 
 describe("PriceBook rules (own table)", () => {
@@ -143,11 +144,11 @@ describe("PriceBook rules (own table)", () => {
     ]);
   });
 
-  it("a user's override is used as written, with the model's own maximum output, or the largest known one", () => {
+  it("a user's override is the row's global standard short-context rate, with the model's own maximum output, or the largest known one", () => {
     const book = new PriceBook({ "anthropic.claude-x*": { inputPer1M: 1, outputPer1M: 2 }, "acme.*": { inputPer1M: 0.5, outputPer1M: 1, cacheReadPer1M: 0.05 } }, TABLE);
-    const own = book.rates(`us.${CLAUDE}`);
+    const own = book.rates(`global.${CLAUDE}`);
     assert.deepEqual(seen(own), {
-      requestedModelId: `us.${CLAUDE}`,
+      requestedModelId: `global.${CLAUDE}`,
       baseModelId: CLAUDE,
       displayName: "Claude X",
       known: true,
@@ -158,12 +159,12 @@ describe("PriceBook rules (own table)", () => {
       cacheWrite1h: 2_000_000n,
       maxOutputTokens: 64_000,
       source: "override: anthropic.claude-x*",
-      notes: ["user price override: rates used as written (no profile, tier or long-context adjustment)"],
+      notes: [OVERRIDE_NOTE, "global profile: base price"],
     });
     const acme = book.rates("acme.widget-2");
     assert.deepEqual([acme.displayName, acme.baseModelId, acme.maxOutputTokens, acme.source], ["acme.widget-2", "acme.widget-2", 64_000, "override: acme.*"]);
     assert.deepEqual(rates(acme), [500_000n, 1_000_000n, 50_000n, 500_000n, 500_000n]);
-    assert.deepEqual(acme.notes, ["user price override: rates used as written (no profile, tier or long-context adjustment)", "no maxOutputTokens known: assumed 64000"]);
+    assert.deepEqual(acme.notes, [OVERRIDE_NOTE, "no maxOutputTokens known: assumed 64000"]);
     // An override that matches nothing leaves other models at their built-in price.
     assert.deepEqual(rates(book.rates(NOVA)), [800_000n, 3_200_000n, 200_000n, 800_000n, 800_000n]);
     assert.equal(book.rates(NOVA).source, "built-in: https://example.invalid/nova, read 2026-10-01");
@@ -195,5 +196,69 @@ describe("PriceBook rules (own table)", () => {
     assert.deepEqual(dearer.notes, ["team price amazon.nova-y* raised input, cacheRead, cacheWrite5m, cacheWrite1h (team prices can raise a rate, never lower it)"]);
     const lower = new PriceBook({}, TABLE, { "amazon.nova-y*": { inputPer1M: 2, outputPer1M: 1, maxOutputTokens: 5_000 } }).rates(NOVA);
     assert.equal(lower.maxOutputTokens, 10_000);
+  });
+});
+
+describe("PriceBook rules: a user's row gets what the bill adds to the row it replaces", () => {
+  const book = new PriceBook({ "anthropic.claude-x*": { inputPer1M: 1, outputPer1M: 2 }, "amazon.nova-y*": { inputPer1M: 0.4, outputPer1M: 1.6 }, "acme.*": { inputPer1M: 0.5, outputPer1M: 1 } }, TABLE);
+
+  it("a geographic profile or an in-region call pays +10% on it, as on the built-in row", () => {
+    const us = book.rates(`us.${CLAUDE}`);
+    assert.deepEqual(rates(us), [1_100_000n, 2_200_000n, 110_000n, 1_375_000n, 2_200_000n]);
+    assert.deepEqual(us.notes, [OVERRIDE_NOTE, "geographic profile us.: +10%"]);
+    assert.deepEqual(rates(book.rates(CLAUDE)), [1_100_000n, 2_200_000n, 110_000n, 1_375_000n, 2_200_000n]);
+  });
+
+  it("the priority tier costs x1.75 of it and flex x0.5, so a priority call cannot pass a cap at the standard rate", () => {
+    const prio = book.rates(`global.${CLAUDE}`, { serviceTier: "priority" });
+    assert.deepEqual(rates(prio), [1_750_000n, 3_500_000n, 175_000n, 2_187_500n, 3_500_000n]);
+    assert.deepEqual(prio.notes, [OVERRIDE_NOTE, "global profile: base price", "service tier priority: ×1.75 (prio-doc)"]);
+    assert.deepEqual(rates(book.rates(`global.${CLAUDE}`, { serviceTier: "flex" })), [500_000n, 1_000_000n, 50_000n, 625_000n, 1_000_000n]);
+  });
+
+  it("past the row's long-context threshold it moves by the row's own surcharge (input x2, output x1.5), on top of +10% and the tier", () => {
+    const long = book.rates(`global.${CLAUDE}`, { inputTokens: 250_000 });
+    assert.deepEqual(rates(long), [2_000_000n, 3_000_000n, 200_000n, 2_500_000n, 4_000_000n]);
+    assert.deepEqual(rates(book.rates(`global.${CLAUDE}`, { inputTokens: 200_000 })), [1_000_000n, 2_000_000n, 100_000n, 1_250_000n, 2_000_000n]);
+    const all = book.rates(CLAUDE, { inputTokens: 250_000, serviceTier: "priority" });
+    assert.deepEqual(rates(all), [3_850_000n, 5_775_000n, 385_000n, 4_812_500n, 7_700_000n]);
+    assert.deepEqual(all.notes, [OVERRIDE_NOTE, "long context: 250000 input tokens > 200000", "in-region call: +10%", "service tier priority: ×1.75 (prio-doc)"]);
+    // A 1M-token prompt on the priority tier: what the user's row charges for it.
+    assert.equal(costOf({ inputTokens: 1_000_000, outputTokens: 0, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 }, all), 3_850_000_000_000n);
+  });
+
+  it("latency-optimized and a region's own figures move it by the table's ratio, rounded up", () => {
+    const fast = book.rates(NOVA, { latency: "optimized" });
+    assert.deepEqual(rates(fast), [500_000n, 2_000_000n, 400_000n, 400_000n, 400_000n]); // input $1/$0.8, output $4/$3.2; cache kinds unchanged
+    assert.deepEqual(fast.notes, [OVERRIDE_NOTE, "latency-optimized rate"]);
+    const tiny = new PriceBook({ "amazon.nova-y*": { inputPer1M: 0.000001, outputPer1M: 1.6 } }, TABLE).rates(NOVA, { latency: "optimized" });
+    assert.equal(tiny.input, 2n, "1 pico × 1.25 is charged 2, never 1");
+    const eu: PriceTable = { ...TABLE, regions: { "eu-*": { "amazon.nova-y": { inputPer1M: 1.2, outputPer1M: 4.8, cacheReadPer1M: 0.3, source: "eu-doc", checked: "2026-10-02" } } } };
+    const inEu = new PriceBook({ "amazon.nova-y*": { inputPer1M: 0.4, outputPer1M: 1.6 } }, eu).rates(NOVA, { region: "eu-west-1" });
+    assert.deepEqual(rates(inEu), [600_000n, 2_400_000n, 600_000n, 600_000n, 600_000n]);
+    assert.deepEqual([inEu.notes, inEu.source], [[OVERRIDE_NOTE, "eu-west-1 rate"], "override: amazon.nova-y*"]);
+  });
+
+  it("where the row's own figure is free, the dearer of the user's and the table's adjusted figure", () => {
+    const free: PriceTable = { ...TABLE, models: [{ ...TABLE.models[1]!, outputPer1M: 0 }] };
+    const low = new PriceBook({ "amazon.nova-y*": { inputPer1M: 0.8, outputPer1M: 1 } }, free).rates(NOVA, { latency: "optimized" });
+    assert.equal(low.output, 4_000_000n);
+    const high = new PriceBook({ "amazon.nova-y*": { inputPer1M: 0.8, outputPer1M: 5 } }, free).rates(NOVA, { latency: "optimized" });
+    assert.equal(high.output, 5_000_000n);
+  });
+
+  it("a model the table lacks takes a tier's surcharge but no discount it would have to guess", () => {
+    const prio = book.rates("acme.widget-2", { serviceTier: "priority" });
+    assert.deepEqual(rates(prio), [875_000n, 1_750_000n, 875_000n, 875_000n, 875_000n]);
+    assert.deepEqual(prio.notes, [OVERRIDE_NOTE, "service tier priority: ×1.75 (prio-doc)", "no maxOutputTokens known: assumed 64000"]);
+    const flex = book.rates("acme.widget-2", { serviceTier: "flex" });
+    assert.deepEqual([rates(flex), flex.notes], [[500_000n, 1_000_000n, 500_000n, 500_000n, 500_000n], [OVERRIDE_NOTE, "no maxOutputTokens known: assumed 64000"]]);
+    assert.deepEqual(rates(book.rates("acme.widget-2", { serviceTier: "turbo" })), [875_000n, 1_750_000n, 875_000n, 875_000n, 875_000n]);
+  });
+
+  it("a team row is compared after the same adjustments: it raises a priority call's rate by what priority adds to it", () => {
+    const team = new PriceBook({ "anthropic.claude-x*": { inputPer1M: 1, outputPer1M: 2 } }, TABLE, { "anthropic.claude-x*": { inputPer1M: 2, outputPer1M: 1 } });
+    const r = team.rates(`global.${CLAUDE}`, { serviceTier: "priority" });
+    assert.deepEqual([r.input, r.output], [3_500_000n, 3_500_000n]);
   });
 });

@@ -104,11 +104,12 @@ describe("PriceBook", () => {
     const custom = new PriceBook({ "anthropic.claude-sonnet-4-5*": { inputPer1M: 2, outputPer1M: 10 } });
     const r = custom.rates(`us.${SONNET_45}`);
     assert.equal(r.source, "override: anthropic.claude-sonnet-4-5*");
-    assert.equal(r.input, perToken("2"));
-    assert.equal(r.output, perToken("10"));
-    assert.equal(r.cacheWrite5m, perToken("2.5")); // Anthropic rule on the override's input
+    // The row is the global price, as the built-in one: the geographic profile adds its 10% to it.
+    assert.equal(r.input, perToken("2.2"));
+    assert.equal(r.output, perToken("11"));
+    assert.equal(r.cacheWrite5m, perToken("2.75")); // Anthropic rule on the override's input
     assert.equal(r.maxOutputTokens, 64000); // from the built-in row
-    assert.equal(costOf(usage({ inputTokens: 1000, outputTokens: 500 }), r), usdToPicos("0.007"));
+    assert.equal(costOf(usage({ inputTokens: 1000, outputTokens: 500 }), r), usdToPicos("0.0077"));
   });
 
   it("prefers an exact override over a glob, and can price an unknown model", () => {
@@ -202,8 +203,8 @@ describe("PriceBook: team prices (raise-only rows)", () => {
 
   it("a row above the built-in price raises it, rate by rate (never lowering another)", () => {
     const r = new PriceBook({}, undefined, { "anthropic.claude-sonnet-4-5*": { inputPer1M: 1, outputPer1M: 40, cacheReadPer1M: 0 } }).rates(`us.${SONNET_45}`);
-    assert.equal(r.output, perToken("40"));
-    assert.equal(r.input, builtIn.input, "input $1/M is below the built-in $3.30/M: unchanged");
+    assert.equal(r.output, perToken("44"), "$40/M, +10% for the geographic profile as the built-in row");
+    assert.equal(r.input, builtIn.input, "input $1/M (+10%) is below the built-in $3.30/M: unchanged");
     assert.equal(r.cacheRead, builtIn.cacheRead);
     assert.match(r.source, /raised by team price: anthropic\.claude-sonnet-4-5\*/);
     assert.match(r.notes.join(" "), /raised output/);
@@ -212,12 +213,13 @@ describe("PriceBook: team prices (raise-only rows)", () => {
 
   it("cannot undercut the user's own row; can raise it", () => {
     const own = { "anthropic.claude-sonnet-4-5*": { inputPer1M: 20, outputPer1M: 80 } };
+    // An in-region call: both rows get the +10% the built-in row would.
     const low = new PriceBook(own, undefined, { "*": { inputPer1M: 2, outputPer1M: 10 } }).rates(SONNET_45);
-    assert.equal(low.input, perToken("20"));
-    assert.equal(low.output, perToken("80"));
+    assert.equal(low.input, perToken("22"));
+    assert.equal(low.output, perToken("88"));
     const high = new PriceBook(own, undefined, { "*": { inputPer1M: 30, outputPer1M: 10 } }).rates(SONNET_45);
-    assert.equal(high.input, perToken("30"));
-    assert.equal(high.output, perToken("80"));
+    assert.equal(high.input, perToken("33"));
+    assert.equal(high.output, perToken("88"));
   });
 
   it("cannot lower the dearest-rate fallback of an unknown model; a member's own row prices it", () => {
