@@ -3,7 +3,7 @@
  * not hide the other spelling's proxy (as curl reads them), and loopback in any spelling goes direct.
  */
 import assert from "node:assert/strict";
-import { configureHttpsProxy, exemptFromProxy, httpsProxyAgent } from "../../../server/httpsProxy";
+import { configureHttpsProxy, exemptFromProxy, httpsProxyAgent } from "../../server/httpsProxy";
 
 const BEDROCK = "bedrock-runtime.us-east-1.amazonaws.com";
 const POOL = {};
