@@ -128,6 +128,6 @@ async function writerId(ledgerDir: string): Promise<string> {
   const existing = (await readFile(file, "utf8").catch(() => "")).trim();
   if (/^[a-f0-9]{16}$/.test(existing)) return existing;
   const id = randomBytes(8).toString("hex");
-  await writeFile(file, `${id}\n`);
+  await writeFile(file, `${id}\n`, { mode: 0o600 }); // as the ledger's other files: private to the user
   return id;
 }
