@@ -55,7 +55,8 @@ export function routedEnv(url: string): Record<TerminalVariable, string> {
  */
 export function shellExports(url: string): string {
   const assignments = Object.entries(routedEnv(url)).map(([name, value]) => `${name}=${value}`);
-  return `export ${assignments.join(" ")} NO_PROXY="\${NO_PROXY:+\$NO_PROXY,}${GATEWAY_HOST}"`;
+  // Python and curl read a lower-case no_proxy before NO_PROXY: extended too when the shell has it (as proxyBypassNames picks them).
+  return `export ${assignments.join(" ")} NO_PROXY="\${NO_PROXY:+\$NO_PROXY,}${GATEWAY_HOST}" \${no_proxy+no_proxy="\${no_proxy:+\$no_proxy,}${GATEWAY_HOST}"}`;
 }
 
 export type WhenGatewayDown = "block" | "direct";
@@ -226,20 +227,30 @@ export function proxyBypassEnv(env: Readonly<Record<string, string | undefined>>
  */
 export function parseEnvFile(text: string): Record<string, string> {
   const variables: Record<string, string> = {};
+  // Split by hand, not by one regex: a repository's file is read on the extension host's thread,
+  // and a regex with two blank runs around a lazy value backtracks quadratically (a line of 100K
+  // blanks took minutes).
   for (const line of text.split(/\r?\n/)) {
-    const match = /^\s*(?:export\s+)?([\w.-]+)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!match) continue;
-    const name = match[1]!;
-    const raw = match[2]!;
+    const eq = line.indexOf("=");
+    if (eq < 0) continue;
+    const head = /^\s*(?:export\s+)?([\w.-]+)\s*$/.exec(line.slice(0, eq));
+    if (!head) continue;
+    const name = head[1]!;
+    const raw = line.slice(eq + 1).trim();
     const quoted = /^(["'])(.*)\1$/.exec(raw);
     if (quoted) variables[name] = quoted[1] === '"' ? quoted[2]!.replace(/\\n/g, "\n") : quoted[2]!;
-    else variables[name] = raw.replace(/\s+#.*$/, "");
+    else {
+      const comment = raw.search(/\s#/);
+      variables[name] = comment < 0 ? raw : raw.slice(0, comment).trimEnd();
+    }
   }
   return variables;
 }
 
 /** Larger than any file of variables; a bigger one (or a device, a pipe) is not read. */
 const MAX_ENV_FILE_BYTES = 1 << 20;
+/** More files than any launch configuration lists (the Go debugger's `envFile` may be a list). */
+const MAX_ENV_FILES = 16;
 
 /**
  * The variables of a launch configuration's `envFile` (relative to `folder`); none when it has
@@ -248,6 +259,12 @@ const MAX_ENV_FILE_BYTES = 1 << 20;
  * huge file would otherwise hang or exhaust the extension host.
  */
 export async function readEnvFile(file: unknown, folder: string | undefined): Promise<Record<string, string>> {
+  // The Go debugger takes a list of files, later ones winning; a list longer than any real one is not read.
+  if (Array.isArray(file)) {
+    if (file.length > MAX_ENV_FILES) return {};
+    const each = await Promise.all(file.map((one) => readEnvFile(one, folder)));
+    return Object.assign({}, ...each) as Record<string, string>;
+  }
   if (typeof file !== "string" || !file) return {};
   const full = path.isAbsolute(file) || folder === undefined ? file : path.join(folder, file);
   try {

@@ -274,6 +274,25 @@ describe("debug sessions", () => {
     }
   });
 
+  it("reads a Go launch configuration's list of envFiles, later files winning", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "bb-envfiles-"));
+    try {
+      await writeFile(path.join(dir, "a.env"), "AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://localhost:1\nSTAGE=a\n");
+      await writeFile(path.join(dir, "b.env"), "AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://localhost:4566\n");
+      assert.deepEqual(await readEnvFile(["a.env", "b.env", "missing.env"], dir), { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://localhost:4566", STAGE: "a" });
+      assert.deepEqual(await readEnvFile(Array.from({ length: 17 }, () => "a.env"), dir), {}, "a list longer than any real one is not read");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a repository's envFile with a long run of blanks in a line does not hang the extension host", function () {
+    // The old single regex backtracked quadratically here: minutes for this line. Mocha's timeout is the bound, as a hang detector.
+    this.timeout(20_000);
+    const blanks = " ".repeat(300_000);
+    assert.deepEqual(parseEnvFile(`A=x${blanks}y\nB${blanks}=${blanks}2${blanks}# note\n${blanks}`), { A: `x${blanks}y`, B: "2" });
+  });
+
   it("a launch configuration's AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true does not make AWS clients skip the gateway it was given", () => {
     // A repository's launch.json could otherwise switch metering off for a session that looks routed.
     const config = launch({ type: "python", name: "app", env: { AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "true", STAGE: "dev" } });
@@ -355,14 +374,23 @@ describe("debug sessions", () => {
 
 describe("Copy Gateway Endpoint's line for a terminal outside VS Code", () => {
   // Run in a real bash, as a user pastes it: every variable a routed terminal gets, NO_PROXY extended, not replaced.
-  const run = (env: Record<string, string>) =>
-    spawnSync("bash", ["-c", `${shellExports("http://127.0.0.1:8777")}; env`], { env: { PATH: process.env.PATH ?? "", ...env }, encoding: "utf8" }).stdout;
+  const run = (env: Record<string, string>, shell = "bash") =>
+    spawnSync(shell, ["-c", `${shellExports("http://127.0.0.1:8777")}; env`], { env: { PATH: process.env.PATH ?? "", ...env }, encoding: "utf8" }).stdout;
   it("sets the endpoint variables and IGNORE=false, and appends the gateway's address to NO_PROXY", () => {
     const out = run({ NO_PROXY: "corp.example,10.0.0.0/8", AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "true" });
     for (const [name, value] of Object.entries(routedEnv("http://127.0.0.1:8777"))) assert.match(out, new RegExp(`^${name}=${value}$`, "m"), name);
     assert.match(out, /^NO_PROXY=corp\.example,10\.0\.0\.0\/8,127\.0\.0\.1$/m);
   });
-  it("with no NO_PROXY set, NO_PROXY is the gateway's address alone (no empty entry)", () => {
+  it("with no NO_PROXY set, NO_PROXY is the gateway's address alone (no empty entry), and no no_proxy is made", () => {
     assert.match(run({}), /^NO_PROXY=127\.0\.0\.1$/m);
+    assert.doesNotMatch(run({}), /^no_proxy=/m);
   });
+  for (const shell of ["bash", "dash"]) {
+    it(`extends a lower-case no_proxy too, which Python and curl read first (${shell})`, () => {
+      const out = run({ no_proxy: "corp.example", HTTP_PROXY: "http://proxy.example:3128" }, shell);
+      assert.match(out, /^no_proxy=corp\.example,127\.0\.0\.1$/m);
+      assert.match(out, /^NO_PROXY=127\.0\.0\.1$/m);
+      assert.match(run({ no_proxy: "" }, shell), /^no_proxy=127\.0\.0\.1$/m);
+    });
+  }
 });
