@@ -1,7 +1,7 @@
 /**
  * `bedrock-budget reconcile` against a local fake of Cost Explorer (real
  * @aws-sdk/client-cost-explorer, SigV4 checked): per UTC day and model the ledger beside the
- * bill and the drift; unmapped usage types on their own lines; the dashboard's route the same.
+ * bill and the drift; guardrail usage types on one Guardrails line a day, other unmapped usage types on their own lines; the dashboard's route the same.
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -96,7 +96,7 @@ describe("reconcile (Cost Explorer)", function () {
     assert.deepEqual(cells(out.stdout, day(3), "Claude Haiku 4.5"), ["$0.0035", "$0.0038", "+$0.0003", "+7.9%"]);
     assert.deepEqual(cells(out.stdout, day(3), "Amazon Nova 2 Lite"), ["$0.002", "$0.002", "$0.00", "0.0%"]);
     assert.deepEqual(cells(out.stdout, day(4), "Claude Haiku 4.5"), ["$1.00", "$1.25", "+$0.25", "+20.0%"]);
-    assert.deepEqual(cells(out.stdout, day(4), "unmapped usage type USE1-Guardrail-ContentPolicyUnitsConsumed"), ["$0.00", "$0.15", "+$0.15", "+100.0%"]);
+    assert.deepEqual(cells(out.stdout, day(4), "Guardrails"), ["$0.00", "$0.15", "+$0.15", "+100.0%"]);
     assert.deepEqual(cells(out.stdout, day(5), "Claude Haiku 4.5"), ["$0.00", "$0.50", "+$0.50", "+100.0%"]);
     assert.deepEqual(cells(out.stdout, "total", MONTH), ["$1.0055", "$1.9058", "+$0.9003", "+47.2%"]);
     assert.doesNotMatch(out.stdout, /BoxUsage/);
@@ -176,7 +176,7 @@ describe("reconcile (Cost Explorer)", function () {
       const total = await page.$$eval("table.reconcile tfoot td", (tds) => tds.map((td) => td.textContent));
       assert.deepEqual(total, ["Total", MONTH, "$1.0055", "$1.9058", "+$0.9003", "+47.2%"]);
       const rows = await page.$$eval("table.reconcile tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent).join(" | ")));
-      assert.ok(rows.includes(`${day(4)} | unmapped usage type USE1-Guardrail-ContentPolicyUnitsConsumed | $0.00 | $0.15 | +$0.15 | +100.0%`), rows.join("\n"));
+      assert.ok(rows.includes(`${day(4)} | Guardrails | $0.00 | $0.15 | +$0.15 | +100.0%`), rows.join("\n"));
     } finally {
       await browser.close();
       served.child.kill("SIGTERM");
