@@ -217,7 +217,7 @@ export class StreamUsageTracker {
         if (json !== undefined) this.onConverseEvent(eventType, json);
       } else {
         const bytes = chunkBytes(text);
-        if (bytes !== undefined) this.onInvokeChunk(UTF8.decode(Buffer.from(bytes, "base64")));
+        if (typeof bytes === "string") this.onInvokeChunk(UTF8.decode(Buffer.from(bytes, "base64")));
       }
     } catch {
       // Nothing more to learn from this event.
@@ -450,11 +450,10 @@ const CHUNK = /^\{"bytes":"([A-Za-z0-9+/]*={0,2})"(?:,"p":"[A-Za-z0-9_-]*")?\}$/
 /** Anthropic's text, thinking or tool-input delta up to its string's opening quote. */
 const DELTA = /^\{"type":"content_block_delta","index":(?:0|[1-9]\d*),"delta":\{"type":"[a-z_]+","(?:text|thinking|partial_json)":"/;
 
-/** The base64 `bytes` of an Invoke stream's chunk event, undefined when it has none. */
-function chunkBytes(event: string): string | undefined {
+/** The `bytes` of an Invoke stream's chunk event (base64 when it is a string). */
+function chunkBytes(event: string): unknown {
   const usual = CHUNK.exec(event);
-  const bytes = usual ? usual[1] : field(parseText(event), "bytes");
-  return typeof bytes === "string" ? bytes : undefined;
+  return usual ? usual[1] : field(parseText(event), "bytes");
 }
 
 /**
@@ -464,8 +463,8 @@ function chunkBytes(event: string): string | undefined {
 function anthropicDeltaText(json: string): string | undefined {
   const prefix = DELTA.exec(json);
   if (!prefix || !json.endsWith('"}}')) return undefined;
-  const text = parseText(json.slice(prefix[0].length - 1, -2));
-  return typeof text === "string" ? text : undefined;
+  // From the prefix's last quote to the closing one: JSON that starts with a quote is a string or unreadable.
+  return parseText(json.slice(prefix[0].length - 1, -2)) as string | undefined;
 }
 
 function field(value: unknown, key: string): unknown {

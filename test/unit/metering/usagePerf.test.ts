@@ -124,6 +124,9 @@ describe("StreamUsageTracker, frames read without JSON.parse building their obje
     "a delta with no type": near(`{"type":"content_block_delta","index":0,"delta":{"text":"abc"}}`),
     "another event type": near(`{"type":"content_block_start","index":0,"delta":{"type":"text_delta","text":"abc"}}`),
     "no index": near(`{"type":"content_block_delta","delta":{"type":"text_delta","text":"abc"}}`),
+    "the delta closed by brackets": near(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ab"]]`),
+    "the bytes an array of the model JSON's bytes": `{"bytes":[${[...Buffer.from(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ab"}}`)].join(",")}]}`,
+    "junk before the delta": near(`x{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ab"}}`),
     "the text in another object": near(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":{"a":"b"}}}`),
   };
   for (const [name, body] of Object.entries(cases)) {
