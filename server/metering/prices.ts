@@ -484,6 +484,7 @@ function scale(r: TokenRates, basisPoints: number): TokenRates {
 /** `own` moved kind by kind by the ratio `to`/`from`, rounded up; where `from` is free, the dearer of `own` and `to`. */
 function rescale(own: TokenRates, to: TokenRates, from: TokenRates): TokenRates {
   const out = { ...own };
+  // Stryker disable next-line EqualityOperator: of two equal rates either is the same.
   for (const k of RATE_KINDS) out[k] = from[k] === 0n ? (to[k] > own[k] ? to[k] : own[k]) : ceilDiv(own[k] * to[k], from[k]);
   return out;
 }
