@@ -15,7 +15,7 @@ import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import { checkSettings } from "../../server/config/settingsCheck";
 import { startGateway } from "../../server/gateway/gateway";
 import { LedgerLocked, lockFileOf, lockLedger, type LedgerLock } from "../../server/ledger/lock";
-import { GatewayHost } from "../../server/lsp/gatewayHost";
+import { GatewayHost, type HostEvents } from "../../server/lsp/gatewayHost";
 import type { Logger } from "../../server/log";
 import type { GatewayStateNotification } from "../../server/protocol";
 import { FakeBedrock } from "../support/fakeBedrock";
@@ -90,18 +90,21 @@ describe("take-over: the gateway's port is never free while a gateway holds the 
     }
   });
 
-  it("during a take-over of a draining gateway, no other process can bind the port while the ledger is locked", async () => {
-    const port = await freePort();
+  /**
+   * A real take-over between two windows' hosts: the leader drains a hung call and stops, the
+   * follower (made by `makeFollower`) takes the ledger and the port over, while another local
+   * process tries to bind the port all along (`onBound` runs the moment it gets it). Both gateways
+   * run in this process, so the lock file read at that moment tells who held the ledger then.
+   * Resolves with the follower's address once it serves as leader.
+   */
+  async function takeOverWhileRacing(port: number, makeFollower: (events: HostEvents) => GatewayHost, onBound: () => void): Promise<string> {
     const config = settings(port);
-    const lockFile = lockFileOf(path.join(dir, "ledger"));
     const states: GatewayStateNotification.Params[] = [];
     let onState = () => {};
     const leader = new GatewayHost(quiet, { state() {}, status() {}, call() {} });
-    const follower = new GatewayHost(quiet, { state: (s) => (states.push(s), onState()), status() {}, call() {} });
+    const follower = makeFollower({ state: (s) => (states.push(s), onState()), status() {}, call() {} });
     const client = clientFor(`http://127.0.0.1:${port}`);
     let racing = true;
-    const bindsWhileLocked: string[] = [];
-    let binds = 0;
     try {
       await leader.start(config);
       await follower.start(config);
@@ -110,16 +113,9 @@ describe("take-over: the gateway's port is never free while a gateway holds the 
       const hung = client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hang", 100) })).then(() => undefined, (e: Error) => e);
       await reached;
       fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
-
-      // Another local process trying for the port all through the take-over. Both gateways run in
-      // this process, so the lock file read at the moment a bind succeeds tells who held the ledger then.
       const racer = (async () => {
         while (racing) {
-          const got = await bindPort(port, () => {
-            binds++;
-            if (existsSync(lockFile)) bindsWhileLocked.push(`bound at ${new Date().toISOString()} while ${lockFile} existed`);
-          });
-          if (got === "error") break;
+          if ((await bindPort(port, onBound)) === "error") break;
           await new Promise((resolve) => setTimeout(resolve, 1));
         }
       })();
@@ -139,73 +135,44 @@ describe("take-over: the gateway's port is never free while a gateway holds the 
       racing = false;
       await racer;
       await hung;
-      assert.deepEqual(bindsWhileLocked, [], `the port was free while a gateway held the ledger (${binds} bind(s) in all)`);
       assert.deepEqual(states.slice(from).filter((s) => s.state === "error"), [], "no error during the take-over");
-      assert.equal(follower.url, `http://127.0.0.1:${port}`, "the same port, so tools keep their endpoint");
       const out = await client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("after", 100) }));
       assert.equal(out.$metadata.httpStatusCode, 200, "the new leader serves");
+      return follower.url ?? "";
     } finally {
       racing = false;
       client.destroy();
       await leader.stop();
       await follower.stop();
     }
+  }
+
+  it("during a take-over of a draining gateway, no other process can bind the port while the ledger is locked", async () => {
+    const port = await freePort();
+    const lockFile = lockFileOf(path.join(dir, "ledger"));
+    const bindsWhileLocked: string[] = [];
+    let binds = 0;
+    const url = await takeOverWhileRacing(port, (events) => new GatewayHost(quiet, events), () => {
+      binds++;
+      if (existsSync(lockFile)) bindsWhileLocked.push(`bound at ${new Date().toISOString()} while ${lockFile} existed`);
+    });
+    assert.deepEqual(bindsWhileLocked, [], `the port was free while a gateway held the ledger (${binds} bind(s) in all)`);
+    assert.equal(url, `http://127.0.0.1:${port}`, "the same port, so tools keep their endpoint");
   });
 
   it("the window taking over binds the port the moment the draining one frees it, not at its next look at the ledger", async () => {
     const port = await freePort();
-    const config = settings(port);
     const lockFile = lockFileOf(path.join(dir, "ledger"));
-    const states: GatewayStateNotification.Params[] = [];
-    let onState = () => {};
-    const leader = new GatewayHost(quiet, { state() {}, status() {}, call() {} });
-    // It looks at a silent holder of the ledger only every 5 s: what wakes it is the lock's release.
-    const follower = new GatewayHost(quiet, { state: (s) => (states.push(s), onState()), status() {}, call() {} }, [200, 500, 1_000], 15_000, 5_000);
-    const client = clientFor(`http://127.0.0.1:${port}`);
-    let racing = true;
     const freeAt: number[] = [];
-    try {
-      await leader.start(config);
-      await follower.start(config);
-      assert.equal(follower.follows, true);
-      const reached = new Promise<void>((resolve) => fake.behave(() => (setImmediate(resolve), { kind: "hang" })));
-      const hung = client.send(new InvokeModelCommand({ modelId: SONNET_45, body: anthropicBody("hang", 100) })).then(() => undefined, (e: Error) => e);
-      await reached;
-      fake.behave(() => ({ kind: "ok", usage: { input: 10, output: 10 } }));
-      const racer = (async () => {
-        while (racing) {
-          const got = await bindPort(port, () => void (existsSync(lockFile) || freeAt.push(Date.now())));
-          if (got === "error") break;
-          await new Promise((resolve) => setTimeout(resolve, 1));
-        }
-      })();
-      const from = states.length;
-      const stopped = leader.stop({ deadlineMs: 1_000 });
-      const led = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("the follower did not take over")), 30_000);
-        onState = () => {
-          if (states.slice(from).some((s) => s.state === "ready" && s.role === "leader")) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-      });
-      await stopped;
-      await led;
-      racing = false;
-      await racer;
-      await hung;
-      // The port is free from the old gateway's release of the ledger until the new one binds it:
-      // moments, not the 5 s until its next look (another process trying then got it throughout).
-      const span = freeAt.length === 0 ? 0 : freeAt[freeAt.length - 1]! - freeAt[0]!;
-      assert.ok(span < 1_000, `the port was free for ${span} ms during the take-over (${freeAt.length} bind(s) by another process)`);
-      assert.equal(follower.url, `http://127.0.0.1:${port}`);
-    } finally {
-      racing = false;
-      client.destroy();
-      await leader.stop();
-      await follower.stop();
-    }
+    // It looks at a silent holder of the ledger only every 20 s: what wakes it is the lock's release.
+    const url = await takeOverWhileRacing(port, (events) => new GatewayHost(quiet, events, [200, 500, 1_000], 15_000, 20_000), () => {
+      if (!existsSync(lockFile)) freeAt.push(Date.now());
+    });
+    // The port is free from the old gateway's release of the ledger until the new one binds it:
+    // moments, not the 20 s until its next look (another process trying then got it throughout).
+    const span = freeAt.length === 0 ? 0 : freeAt[freeAt.length - 1]! - freeAt[0]!;
+    assert.ok(span < 5_000, `the port was free for ${span} ms during the take-over (${freeAt.length} bind(s) by another process)`);
+    assert.equal(url, `http://127.0.0.1:${port}`);
   });
 
   it("a window that finds the port taken by a gateway still starting (port bound, ledger not yet locked) follows it instead of reporting the port used by another program", async () => {
