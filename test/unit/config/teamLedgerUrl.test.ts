@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../../server/config/schema";
 import { parseRedisUrl } from "../../../server/team/redisUrl";
 
-describe("readme facts: teamLedger as a Redis URL", () => {
+describe("settings: teamLedger as a Redis URL", () => {
   it("refuses, naming teamLedger, a Redis address the team store could not connect with", () => {
     for (const [teamLedger, why] of [
       ["redis://h1:6379,h2:6379", /sentinel|cluster/],
