@@ -82,13 +82,19 @@ export function pruneNotified(notified: Iterable<string>, status: { caps: readon
 
 /** `key` names the cap's window before the current one: started less than one and a half windows before it (months run 28 to 31 days, days 23 to 25 hours). */
 function isPreviousWindowKey(key: string, cap: CapFigures): boolean {
-  const prefix = `${cap.id}@`;
-  const hash = key.lastIndexOf("#");
-  if (!key.startsWith(prefix) || hash < prefix.length) return false;
+  const start = windowStartOfKey(key, cap);
+  if (start === undefined) return false;
   const from = Date.parse(cap.windowStart);
-  const before = from - Date.parse(key.slice(prefix.length, hash));
+  const before = from - Date.parse(start);
   // NaN (an unreadable date) compares false: forgotten.
   return before > 0 && before * 2 < (Date.parse(cap.resetsAt) - from) * 3;
+}
+
+/** The window start a key (`capId@windowStart#threshold`) of this cap names; undefined for another cap's key. */
+function windowStartOfKey(key: string, cap: CapFigures): string | undefined {
+  const prefix = `${cap.id}@`;
+  const hash = key.lastIndexOf("#");
+  return key.startsWith(prefix) && hash >= prefix.length ? key.slice(prefix.length, hash) : undefined;
 }
 
 /**
@@ -99,13 +105,10 @@ function isPreviousWindowKey(key: string, cap: CapFigures): boolean {
  * (server/policy/alerts.ts, carriedOver) use this rule too.
  */
 export function carriedKey(key: string, cap: CapFigures): string | undefined {
-  const prefix = `${cap.id}@`;
-  const hash = key.lastIndexOf("#");
-  if (!key.startsWith(prefix) || hash < prefix.length) return undefined;
-  const start = key.slice(prefix.length, hash);
-  if (start === cap.windowStart) return undefined;
+  const start = windowStartOfKey(key, cap);
+  if (start === undefined || start === cap.windowStart) return undefined;
   const from = Date.parse(cap.windowStart);
   // NaN (a tier cap's longer id, an unreadable date) compares false: not carried.
   if (!(Math.abs(Date.parse(start) - from) * 2 < Date.parse(cap.resetsAt) - from)) return undefined;
-  return `${prefix}${cap.windowStart}${key.slice(hash)}`;
+  return `${cap.id}@${cap.windowStart}${key.slice(key.lastIndexOf("#"))}`;
 }
