@@ -118,12 +118,13 @@ export function exemptFromProxy(hostname: string, port: number, noProxy: readonl
   if (isLoopback(host)) return true;
   let rules = noProxyRules.get(noProxy);
   if (!rules) noProxyRules.set(noProxy, (rules = noProxy.map(noProxyRule).filter((r) => r !== undefined)));
-  const family = isIP(host);
+  const isAddress = isIP(host) !== 0;
+  const family = familyOf(host);
   return rules.some((rule) => {
     if (rule.kind === "all") return true;
     if (rule.port !== undefined && rule.port !== port) return false;
-    if (rule.kind === "ip") return family !== 0 && rule.addresses.check(host, familyOf(host));
-    return family === 0 && (host === rule.name || host.endsWith(`.${rule.name}`));
+    if (rule.kind === "ip") return isAddress && rule.addresses.check(host, family);
+    return !isAddress && (host === rule.name || host.endsWith(`.${rule.name}`));
   });
 }
 
