@@ -7,6 +7,27 @@ export type Picos = bigint;
 
 export const PICOS_PER_USD = 1_000_000_000_000n;
 
+/**
+ * Money as it is written down (journal lines, call records, the team's spend files): a whole,
+ * non-negative number of pico-dollars in decimal digits, leading zeros allowed, which BigInt reads
+ * exactly. No sign, point or exponent: "12.5", "-1" and "1e3" are not money.
+ */
+export const PICOS_TEXT = /^\d+$/;
+
+/**
+ * Whether `v` is money written as PICOS_TEXT in at most `maxDigits` digits. The journal sets no
+ * bound (a figure it once accepted must still load: the caps count it); a file another machine
+ * writes may (a spend file's 30 digits, $10^18, is more than any real spend).
+ */
+export function isPicosText(v: unknown, maxDigits = Infinity): v is string {
+  return typeof v === "string" && v.length <= maxDigits && PICOS_TEXT.test(v);
+}
+
+/** `v` read as pico-dollars when isPicosText(v, maxDigits) holds, else undefined. */
+export function picosOfText(v: unknown, maxDigits?: number): Picos | undefined {
+  return isPicosText(v, maxDigits) ? BigInt(v) : undefined;
+}
+
 /** Exact conversion of a decimal USD amount (number or decimal string) to pico-dollars. */
 export function usdToPicos(usd: number | string): Picos {
   const text = typeof usd === "number" ? numberToPlainString(usd) : usd.trim();
