@@ -6,11 +6,11 @@
  */
 import type { JournalEntry } from "./types";
 import { isObject } from "../shared/isObject";
+import { isPicosText } from "../metering/money";
 
 const OPERATIONS = new Set(["InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "CountTokens", "ApplyGuardrail"]);
 const OUTCOMES = new Set(["ok", "refused", "upstream-error", "cut", "client-aborted", "upstream-failed", "interrupted", "throttled", "quota-exceeded"]);
 const ACTIONS = new Set(["warn", "downgrade", "clamp"]);
-const PICOS = /^\d+$/;
 
 type Obj = Record<string, unknown>;
 
@@ -20,7 +20,7 @@ const optStr = (v: unknown): boolean => v === undefined || typeof v === "string"
 const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 /** z.number().int().nonnegative(): zod 4's int() is a safe integer. */
 const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
-const isPicos = (v: unknown): boolean => typeof v === "string" && PICOS.test(v);
+const isPicos = (v: unknown): boolean => isPicosText(v);
 const isTime = (v: unknown): boolean => typeof v === "string" && Number.isFinite(Date.parse(v));
 const isId = (v: unknown): boolean => typeof v === "string" && v.length >= 1;
 
@@ -46,6 +46,12 @@ function isActions(v: unknown): boolean {
   if (!Array.isArray(v)) return false;
   for (const a of v) if (!isObject(a) || !isStr(a.capId) || !ACTIONS.has(a.action as string) || !isStr(a.detail)) return false;
   return true;
+}
+
+/** An attached guardrail's part of a settled call (CallRecord.guardrail), when the line has one. */
+function isGuardrailPart(v: unknown): boolean {
+  if (v === undefined) return true;
+  return isObject(v) && isStr(v.id) && isPicos(v.costPicos) && isPicos(v.worstCasePicos) && isCount(v.units) && typeof v.unitsEstimated === "boolean";
 }
 
 /** The fields reserve and settle lines share. */
@@ -78,7 +84,8 @@ export function isJournalEntry(value: unknown): value is JournalEntry {
       optStr(value.serviceTier) &&
       optStr(value.message) &&
       optStr(value.answeredBy) &&
-      isActions(value.actions)
+      isActions(value.actions) &&
+      isGuardrailPart(value.guardrail)
     );
   }
   return false;

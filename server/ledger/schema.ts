@@ -1,10 +1,11 @@
 /** The shape every journal line must have to be replayed: anything else is quarantined, never trusted. */
 import { z } from "zod";
+import { PICOS_TEXT } from "../metering/money";
 import { isJournalEntry } from "./entryFastCheck";
 import type { JournalEntry } from "./types";
 
-/** A non-negative whole number of pico-dollars as a decimal string (BigInt() accepts it). */
-const picos = z.string().regex(/^\d+$/, "must be a whole number of pico-dollars");
+/** A non-negative whole number of pico-dollars as a decimal string (BigInt() accepts it), of any length. */
+const picos = z.string().regex(PICOS_TEXT, "must be a whole number of pico-dollars");
 /** An ISO time `Date.parse` reads (localDateKey and journalMonth call `new Date()` on it). */
 const time = z.string().refine((s) => Number.isFinite(Date.parse(s)), "must be an ISO time");
 const count = z.number().int().nonnegative();
@@ -59,6 +60,9 @@ const settleSchema = z.object({
   message: z.string().optional(),
   answeredBy: z.string().optional(),
   actions: z.array(z.object({ capId: z.string(), action: z.enum(["warn", "downgrade", "clamp"]), detail: z.string() })).optional(),
+  // Checked as every other field the record declares: a malformed part makes the line untrusted,
+  // quarantined and charged the most it could have cost (never less than its costPicos).
+  guardrail: z.object({ id: z.string(), costPicos: picos, worstCasePicos: picos, units: count, unitsEstimated: z.boolean() }).optional(),
 });
 
 export const entrySchema = z.discriminatedUnion("type", [reserveSchema, settleSchema]);

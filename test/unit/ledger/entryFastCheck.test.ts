@@ -53,6 +53,7 @@ const settle = fc
     message: opt(str),
     answeredBy: opt(str),
     actions: opt(fc.array(fc.record({ capId: str, action: fc.constantFrom("warn", "downgrade", "clamp"), detail: str }), { maxLength: 2 })),
+    guardrail: opt(fc.record({ id: str, costPicos: picos, worstCasePicos: picos, units: count, unitsEstimated: fc.boolean() })),
   })
   .map((r) => defined({ type: "settle", ...r }));
 
@@ -142,6 +143,13 @@ describe("ledger: the fast journal line check mirrors the zod schema", () => {
       JSON.stringify({ ...base, actions: [] }),
       JSON.stringify({ ...base, actions: [{ capId: "c", action: "clamp", detail: "", more: 1 }] }),
       JSON.stringify({ ...base, usage: [] }),
+      JSON.stringify({ ...base, guardrail: { id: "", costPicos: "0", worstCasePicos: "007", units: 0, unitsEstimated: false, more: 1 } }),
+      JSON.stringify({ ...base, guardrail: null }),
+      JSON.stringify({ ...base, guardrail: [] }),
+      JSON.stringify({ ...base, guardrail: { id: "g", costPicos: "1", worstCasePicos: "2", units: 1.5, unitsEstimated: true } }),
+      JSON.stringify({ ...base, guardrail: { id: "g", costPicos: "1", worstCasePicos: "2", units: 3 } }),
+      JSON.stringify({ ...base, guardrail: { id: "g", costPicos: 1, worstCasePicos: "2", units: 3, unitsEstimated: true } }),
+      JSON.stringify(base).replace('"tags":{}', '"tags":{},"guardrail":{"id":"g","costPicos":"1","worstCasePicos":"2","units":-0,"unitsEstimated":true}'),
       "null",
       "[]",
       '"settle"',

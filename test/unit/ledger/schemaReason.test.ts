@@ -17,6 +17,19 @@ describe("ledger: journal line schema reasons", () => {
     assert.deepEqual(checkEntry(reserve), { ok: true, entry: reserve });
   });
 
+  it("checks a settled call's guardrail part as every other field it declares, naming the part's field", () => {
+    const settle = {
+      ...reserve, type: "settle", startedAt: reserve.at, baseModelId: "m",
+      usage: { inputTokens: 1, outputTokens: 2, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 },
+      usageEstimated: false, costPicos: "900", worstCasePicos: "5000", outcome: "ok", status: 200, latencyMs: 3, tags: {},
+    };
+    const part = { id: "gr-1", costPicos: "400", worstCasePicos: "1000", units: 8, unitsEstimated: false };
+    assert.deepEqual(checkEntry({ ...settle, guardrail: part }), { ok: true, entry: { ...settle, guardrail: part } });
+    assert.deepEqual(checkEntry({ ...settle, guardrail: { ...part, costPicos: "4e2" } }), { ok: false, reason: "guardrail.costPicos: must be a whole number of pico-dollars" });
+    assert.deepEqual(checkEntry({ ...settle, guardrail: { ...part, units: -1 } }), { ok: false, reason: "guardrail.units: Too small: expected number to be >=0" });
+    assert.deepEqual(checkEntry({ ...settle, guardrail: "gr-1" }), { ok: false, reason: "guardrail: Invalid input: expected object, received string" });
+  });
+
   it("names a nested field by its dotted path", () => {
     assert.deepEqual(checkEntry({ ...reserve, capIds: ["daily", 7] }), { ok: false, reason: "capIds.1: Invalid input: expected string, received number" });
   });
