@@ -8,7 +8,7 @@
 import type { GuardrailPricing } from "../config/schema";
 import type { Estimate } from "./estimate";
 import { CHARS_PER_TEXT_UNIT, guardrailCost, guardrailWorstCase, textUnits, USAGE_FIELDS } from "./guardrails";
-import { ceilDiv, formatUsd, type Picos } from "./money";
+import { ceilDiv, formatUsd, picosOfText, type Picos } from "./money";
 import { isObject } from "../shared/isObject";
 import type { MeteredOperation } from "./types";
 import type { CallRecord, GuardrailPart } from "../protocol";
@@ -228,14 +228,14 @@ export function guardrailPart(guard: AttachedGuardrail, charge: Pick<GuardrailCh
 export function guardrailPartOfRecord(record: Pick<CallRecord, "guardrail" | "costPicos" | "worstCasePicos">): { id: string; costPicos: Picos; worstCasePicos: Picos; units: number; unitsEstimated: boolean } | undefined {
   const g: unknown = record.guardrail;
   if (!isObject(g)) return undefined;
-  const whole = (v: unknown) => (typeof v === "string" && /^\d{1,30}$/.test(v) ? BigInt(v) : undefined);
-  const cost = whole(g.costPicos);
-  const worst = whole(g.worstCasePicos);
+  // Money read as the journal's schema reads it (any number of digits): a line the ledger counts has its part read too.
+  const cost = picosOfText(g.costPicos);
+  const worst = picosOfText(g.worstCasePicos);
   if (typeof g.id !== "string" || cost === undefined || worst === undefined || typeof g.unitsEstimated !== "boolean") return undefined;
   if (typeof g.units !== "number" || !Number.isSafeInteger(g.units) || g.units < 0) return undefined;
   // A part larger than the call's whole figure cannot be: not trusted.
-  const callCost = whole(record.costPicos);
-  const callWorst = whole(record.worstCasePicos);
+  const callCost = picosOfText(record.costPicos);
+  const callWorst = picosOfText(record.worstCasePicos);
   if (callCost === undefined || cost > callCost || (callWorst !== undefined && worst > callWorst)) return undefined;
   return { id: g.id, costPicos: cost, worstCasePicos: worst, units: g.units, unitsEstimated: g.unitsEstimated };
 }

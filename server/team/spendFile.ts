@@ -11,9 +11,11 @@
  * call is forwarded, so the other machines count calls in flight, not only settled spend.
  */
 import { z } from "zod";
-import type { Picos } from "../metering/money";
+import { isPicosText, type Picos } from "../metering/money";
 
-const picosString = z.string().regex(/^\d{1,30}$/, "a whole number of pico-dollars as a decimal string");
+/** Digits a figure in another machine's file may have: 10^30 pico-dollars is $10^18, past any real spend, so a longer one is a broken file. */
+export const SPEND_FILE_MAX_DIGITS = 30;
+const picosString = z.string().refine((s) => isPicosText(s, SPEND_FILE_MAX_DIGITS), "a whole number of pico-dollars as a decimal string");
 
 export const spendFileSchema = z.strictObject({
   version: z.literal(1),

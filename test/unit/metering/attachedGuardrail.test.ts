@@ -155,4 +155,10 @@ describe("attached guardrail: the part a call's record keeps", () => {
       assert.equal(guardrailPartOfRecord({ costPicos: "10", worstCasePicos: "20", guardrail: bad as never }), undefined, JSON.stringify(bad));
     }
   });
+
+  it("reads a part's money as the journal does, whatever its number of digits (a line the ledger counts is split in the reports too)", () => {
+    const big = `1${"0".repeat(30)}`; // 31 digits: the journal's schema accepts it and the caps count it
+    const part = { id: "gr-1", costPicos: big, worstCasePicos: big, units: 4, unitsEstimated: true };
+    assert.deepEqual(guardrailPartOfRecord({ costPicos: `2${"0".repeat(30)}`, worstCasePicos: `3${"0".repeat(30)}`, guardrail: part }), { ...part, costPicos: 10n ** 30n, worstCasePicos: 10n ** 30n });
+  });
 });

@@ -25,6 +25,18 @@ describe("team: spend files", () => {
     assert.ok(!parseSpendFile("{").ok);
   });
 
+  it("takes figures of up to 30 digits ($10^18); a longer one makes the file broken, as any figure that is not whole pico-dollars", () => {
+    const file = (v: string) => JSON.stringify({ version: 1, writer: "w", member: "m", machine: "h", updatedAt: "2025-06-01T00:00:00Z", caps: { a: { "2025-06-01T00:00:00.000Z": v } } });
+    const thirty = parseSpendFile(file("9".repeat(30)));
+    assert.ok(thirty.ok);
+    assert.equal(othersSpend([thirty.file], "me", "a", june), 10n ** 30n - 1n);
+    for (const v of [`1${"0".repeat(30)}`, "-1", "1e3", ""]) {
+      const r = parseSpendFile(file(v));
+      assert.ok(!r.ok, v);
+      assert.equal(r.error, "caps.a.2025-06-01T00:00:00.000Z: a whole number of pico-dollars as a decimal string", v);
+    }
+  });
+
   it("sums the other writers' spend of one window, never the own", () => {
     const at = new Date("2025-06-03T00:00:00Z");
     const f = (writer: string, v: string) => toSpendFile({ writer, member: writer, machine: "h" }, new Map([["c", new Map([[june.toISOString(), BigInt(v)]])]]), at);
