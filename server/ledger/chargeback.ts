@@ -3,6 +3,7 @@
  * model, tool, caller and each tag value. Money is summed in bigint pico-dollars and printed as
  * exact decimals, so the report equals the journal to the pico-dollar.
  */
+import { guardrailPartOfRecord } from "../metering/attachedGuardrail";
 import { picosToDecimalString } from "../metering/money";
 import { stoppedAtGateway } from "./outcomes";
 import type { CallRecord } from "./types";
@@ -40,14 +41,23 @@ export interface Chargeback {
 
 const zero = (): Totals => ({ calls: 0, stopped: 0, inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWriteInputTokens: 0, costPicos: 0n });
 
-function add(t: Totals, c: CallRecord): void {
+/** Adds a call to `t`: its tokens and counts, and `costPicos` (the call's whole cost unless a part of it is counted elsewhere). */
+function add(t: Totals, c: CallRecord, costPicos: bigint = BigInt(c.costPicos)): void {
   if (stoppedAtGateway(c.outcome)) t.stopped++;
   else t.calls++;
   t.inputTokens += c.usage.inputTokens;
   t.outputTokens += c.usage.outputTokens;
   t.cacheReadInputTokens += c.usage.cacheReadInputTokens;
   t.cacheWriteInputTokens += c.usage.cacheWrite5mInputTokens + c.usage.cacheWrite1hInputTokens;
-  t.costPicos += BigInt(c.costPicos);
+  t.costPicos += costPicos;
+}
+
+/**
+ * The model dimension's key for a guardrail's spend: the base model id ApplyGuardrail calls are
+ * journaled under, so a guardrail attached to model calls and called on its own is one row.
+ */
+export function guardrailModelKey(guardrailId: string): string {
+  return `guardrail/${guardrailId}`;
 }
 
 /** The keys a call counts under in one dimension: one each, except tags (one per tag it carries). */
@@ -71,6 +81,8 @@ export function keysOf(c: CallRecord, dimension: Dimension): string[] {
 /**
  * Totals every call, then per dimension. Within user, model, tool and caller the groups add up to
  * the total; a call with two tags counts once under each, so tag groups of different keys overlap.
+ * By model, a guardrail attached to a call is billed apart (as reconcile and the CSV keep it): its
+ * part of the cost counts under guardrailModelKey, the call, its tokens and the rest under its model.
  */
 export function chargeback(calls: Iterable<CallRecord>): Chargeback {
   const tally = new ChargebackTally();
@@ -85,14 +97,19 @@ export class ChargebackTally {
 
   add(c: CallRecord): void {
     add(this.total, c);
+    // A part that is not well formed leaves the whole cost with the model, as before guardrails were split out.
+    const guard = guardrailPartOfRecord(c);
     for (const d of DIMENSIONS) {
-      const map = this.maps.get(d)!;
-      for (const key of keysOf(c, d)) {
-        let t = map.get(key);
-        if (!t) map.set(key, (t = zero()));
-        add(t, c);
-      }
+      for (const key of keysOf(c, d)) add(this.row(d, key), c, d === "model" && guard ? BigInt(c.costPicos) - guard.costPicos : undefined);
     }
+    if (guard && guard.costPicos > 0n) this.row("model", guardrailModelKey(guard.id)).costPicos += guard.costPicos;
+  }
+
+  private row(dimension: Dimension, key: string): Totals {
+    const map = this.maps.get(dimension)!;
+    let t = map.get(key);
+    if (!t) map.set(key, (t = zero()));
+    return t;
   }
 
   result(): Chargeback {

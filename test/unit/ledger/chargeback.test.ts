@@ -71,6 +71,29 @@ describe("ledger/chargeback: totals", () => {
     assert.ok(lines.includes("user,'=HYPERLINK(1),1,10,5,1,5,1.2345,0"), csv);
   });
 
+  it("by model, a guardrail attached to a call counts under the guardrail (beside its ApplyGuardrail calls), the rest under the model; the total is unchanged", () => {
+    const part = { id: "gr-1", costPicos: "30000000000", worstCasePicos: "90000000000", units: 60, unitsEstimated: false }; // $0.03 of the call's $0.10
+    const calls = [
+      call({ baseModelId: "m1", costPicos: "100000000000", guardrail: part }),
+      call({ operation: "ApplyGuardrail", modelId: "guardrail/gr-1", baseModelId: "guardrail/gr-1", costPicos: "5000000000", input: 0, output: 0 }), // $0.005
+      call({ baseModelId: "m2", costPicos: "100000000000", guardrail: { ...part, id: "gr-2", costPicos: "0" } }), // a guardrail that cost nothing
+      call({ baseModelId: "m3", costPicos: "100000000000", guardrail: { ...part, costPicos: "200000000000" } }), // larger than the call: not trusted
+    ];
+    const r = chargeback(calls);
+    const model = (key: string) => r.groups.find((g) => g.dimension === "model" && g.key === key);
+    assert.deepEqual([model("m1")!.calls, model("m1")!.inputTokens, model("m1")!.costPicos], [1, 10, 70_000_000_000n], "the call and its tokens stay with its model");
+    assert.deepEqual([model("guardrail/gr-1")!.calls, model("guardrail/gr-1")!.inputTokens, model("guardrail/gr-1")!.costPicos], [1, 0, 35_000_000_000n], "the attached part beside the ApplyGuardrail call");
+    assert.equal(model("guardrail/gr-2"), undefined, "no row for a part of $0");
+    assert.equal(model("m2")!.costPicos, 100_000_000_000n);
+    assert.equal(model("m3")!.costPicos, 100_000_000_000n, "a part the record cannot hold stays with the model");
+    assert.equal(r.total.costPicos, 305_000_000_000n);
+    const models = r.groups.filter((g) => g.dimension === "model");
+    assert.equal(models.reduce((s, g) => s + g.costPicos, 0n), r.total.costPicos, "to the pico-dollar");
+    assert.equal(models.reduce((s, g) => s + g.calls, 0), r.total.calls);
+    assert.equal(r.groups.find((g) => g.dimension === "user" && g.key === "ana")!.costPicos, r.total.costPicos, "other dimensions count the whole call");
+    assert.ok(totalsCsv(r).split("\n").includes("model,guardrail/gr-1,1,0,0,1,5,0.035,0"), totalsCsv(r));
+  });
+
   it("an empty period totals zero", () => {
     const empty = chargeback([]);
     assert.deepEqual([empty.total.calls, empty.total.costPicos, empty.groups.length], [0, 0n, 0]);
