@@ -21,7 +21,7 @@ import { ProfileLookup } from "./profileLookup";
 import type { GatewayContext } from "./context";
 import { CallScope } from "./callScope";
 import { CallPublisher } from "./publisher";
-import { accessDenied, bedrockError, refusal } from "./errors";
+import { accessDenied, bedrockError } from "./errors";
 import { inboundGuard, isLoopbackHost, type InboundGuard, type InboundLimits } from "./inbound";
 import { listen, type AnyRequest, type AnyResponse, type Handler, type Listener, type ListenOptions } from "./listener";
 import { LocalApi } from "./localApi";
@@ -493,16 +493,12 @@ export class Gateway implements RunningGateway {
         else req.destroy();
       });
     }
-    const blocked = this.refusingAll();
-    if (blocked !== undefined) {
-      if (req.httpVersionMajor === 1) res.setHeader("connection", "close"); // the body is left unread
-      return answer(res, refusal(blocked));
-    }
     this.inFlight++;
     const scope = new CallScope((seconds) => this.metrics.admitted(seconds));
     this.scopes.add(scope);
     // Catch-all: whatever escapes a call is logged and answered; the gateway serves on.
-    handleBedrock(this.ctx, req, res, scope)
+    // While refusingAll() says why, no call is forwarded; a verified caller's is journaled and told why (handleRead).
+    handleBedrock(this.ctx, req, res, scope, () => this.refusingAll())
       .catch((err) => {
         const unrecorded = err instanceof JournalWriteError; // a full or read-only disk: expected, named, retryable
         if (unrecorded) this.logRepeat("warn", `journal:${err.code ?? err.message}`, `refused a call: ${err.message}`);

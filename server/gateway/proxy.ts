@@ -13,7 +13,7 @@ import { ZERO_USAGE, type MeteredOperation, type Operation } from "../metering/t
 import { callerTool, parseTagsHeader } from "./callerTool";
 import { mergeTags, tagProblem } from "../config/tags";
 import type { GatewayContext } from "./context";
-import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, uncounted, uncountedMessage, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
+import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, uncounted, uncountedMessage, unverifiedRefusal, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
 import type { CallScope } from "./callScope";
 import type { CallRecord } from "../ledger/types";
@@ -25,8 +25,12 @@ import { disguisedRoute, isStreaming, routeOf, routeProblem, targetProblem, type
 import { forwardableHeaders, signUpstream, type UpstreamTarget } from "./sigv4";
 import { sendUpstream, upstreamTarget, UpstreamError } from "./upstream";
 
-/** `scope`: what the gateway stops if it must shut down while this call runs. */
-export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: AnyResponse, scope: CallScope): Promise<void> {
+/**
+ * `scope`: what the gateway stops if it must shut down while this call runs. `refusingAll`: why
+ * every call is refused now (settings that decide money are invalid, team caps unknown), if so;
+ * read once the caller is verified (see handleRead), and no call it refuses is forwarded.
+ */
+export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: AnyResponse, scope: CallScope, refusingAll: () => string | undefined): Promise<void> {
   const method = req.method ?? "GET";
   const rawPath = req.url ?? "/";
   const refuse = (error: ErrorAnswer) => answerUnread(req, res, () => answer(res, error));
@@ -50,7 +54,7 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
   if (badId) return refuse(validation(`Bedrock Budget refused the request: ${badId}`));
 
   const header = await checkAuthorizationHeader({ headers: req.headers, credentials: ctx.credentials, allowApiKeys: ctx.config.allowApiKeys, profiles: ctx.callerProfiles, anyAccessKey: ctx.simulated });
-  if (!header.ok) return refuse(header.invalid ? validation(header.message) : accessDenied(header.message));
+  if (!header.ok) return refuse(refusingAll() !== undefined ? unverifiedRefusal(header.message) : header.invalid ? validation(header.message) : accessDenied(header.message));
 
   let read: ReadBody;
   try {
@@ -60,7 +64,7 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
     throw err;
   }
   try {
-    await handleRead(ctx, req, res, route, header, read.body, scope);
+    await handleRead(ctx, req, res, route, header, read.body, scope, refusingAll);
   } finally {
     read.release(); // the body's bytes stay counted until the call no longer holds them
   }
@@ -74,13 +78,14 @@ async function handleRead(
   header: Extract<HeaderCheck, { ok: true }>,
   body: Buffer,
   scope: CallScope,
+  refusingAll: () => string | undefined,
 ): Promise<void> {
   const method = req.method ?? "GET";
   const rawPath = req.url ?? "/";
   const auth = await authenticate(header, {
     method, rawPath, headers: req.headers, body, defaultRegion: ctx.config.region ?? "us-east-1", now: ctx.now(),
   });
-  if (!auth.ok) return answer(res, accessDenied(auth.message));
+  if (!auth.ok) return answer(res, refusingAll() !== undefined ? unverifiedRefusal(auth.message) : accessDenied(auth.message));
 
   // Every body of a known operation is read as its documented shape, free operations too.
   let json: JsonObject | undefined;
@@ -93,8 +98,6 @@ async function handleRead(
     }
   }
 
-  const forward = (signal: AbortSignal | undefined, as?: Rewritten) =>
-    forwardUpstream(ctx, auth, { method, rawPath: as?.rawPath ?? rawPath, headers: req.headers, body: as?.body ?? body, bodyRewritten: as?.bodyRewritten ?? false, signal, scope });
   // Verified by the gateway's own credentials: its awsProfile is the caller's profile (caps and tiers may name it).
   const profile = auth.kind === "sigv4" ? auth.callerProfile ?? ctx.config.awsProfile : undefined;
   const caller = { caller: auth.caller, ...(profile !== undefined ? { callerProfile: profile } : {}) };
@@ -103,11 +106,29 @@ async function handleRead(
   const bodyTags = json && route.kind === "model" && isMetered(route.operation) ? requestMetadataTags(route.operation, json) : {};
   const tagged = route.kind === "unknown" ? { tags: {} } : callTags(ctx, req, bodyTags);
 
+  // Every call refused now: decided before `forward` exists, so nothing of this call can reach the
+  // upstream. Only here, past authenticate, is the reason told and journaled: it can name the settings
+  // file and its contents, and a record written for any request would let anything on loopback (a web
+  // page's no-cors POST) write into the call log. The credentials that verify it are the last valid
+  // settings' (or, at a start with invalid ones, those of the settings the check kept); a request they
+  // cannot verify (none resolve, another key) hears unverifiedRefusal, unjournaled. A Bedrock API key
+  // (allowApiKeys, opted into) passes here as it passes everywhere in the gateway: a page cannot send one.
+  const blocked = refusingAll();
+  if (blocked !== undefined && route.kind === "unknown") return answer(res, refusal(blocked)); // an unmetered request has no record to journal
+  const forward = (signal: AbortSignal | undefined, as?: Rewritten) =>
+    forwardUpstream(ctx, auth, { method, rawPath: as?.rawPath ?? rawPath, headers: req.headers, body: as?.body ?? body, bodyRewritten: as?.bodyRewritten ?? false, signal, scope });
+
   if (route.kind === "unknown") return passThrough({ ctx, req, res, forward, scope, tagged }, route);
 
   // One identity per call (its id, start, model and tags): the usage plan, the reservation and the journal line share it.
   const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
   const who: Identity = { ...identify(req, route.operation, modelId, ctx.now(), tagged.tags), ...caller };
+  if (blocked !== undefined) {
+    // Tags that break the grammar are not journaled: the settings' default tags stand in.
+    const recorded = tagged.problem ? { ...who, tags: mergeTags(ctx.config.tags, {}, {}) } : who;
+    await journalUnsent(ctx, recorded, route.kind === "model" ? ctx.prices.rates(modelId).baseModelId : modelId, 400, blocked, false);
+    return answer(res, refusal(blocked));
+  }
   const x = { ctx, req, res, forward, scope, tagged, who };
 
   // What refuses a call without a ledger record is checked before the usage plan counts it: a
@@ -206,25 +227,32 @@ async function atGate(ctx: GatewayContext, who: Identity, baseModelId: string, p
   const failure = await ctx.admissions.passed();
   if (failure === undefined) return undefined;
   const shut = uncounted(failure);
-  // Journaled and published like every other refusal (call log, Refused tile, report's stopped), at $0.
+  await journalUnsent(ctx, who, baseModelId, shut.status, `Bedrock Budget refused this call: ${uncountedMessage(failure)}`, planCounted);
+  return shut;
+}
+
+/**
+ * Journals and publishes a call refused before any cap saw it, at $0, like every other refusal
+ * (call log, Refused tile, report's stopped). A journal that cannot take it is logged: the call is
+ * refused all the same (it is never sent), only its record is missing.
+ */
+async function journalUnsent(ctx: GatewayContext, who: Identity, baseModelId: string, status: number, message: string, planCounted: boolean): Promise<void> {
   const now = ctx.now();
   const entry: CallRecord = {
     type: "settle", id: who.id, at: now.toISOString(), startedAt: who.startedAt.toISOString(), user: ctx.user, tool: who.tool,
     operation: who.operation, modelId: who.modelId, baseModelId, usage: { ...ZERO_USAGE }, usageEstimated: false, costPicos: "0",
-    worstCasePicos: "0", outcome: "refused", status: shut.status, latencyMs: now.getTime() - who.startedAt.getTime(), tags: who.tags,
-    message: `Bedrock Budget refused this call: ${uncountedMessage(failure)}`.slice(0, 500),
+    worstCasePicos: "0", outcome: "refused", status, latencyMs: now.getTime() - who.startedAt.getTime(), tags: who.tags,
+    message: message.slice(0, 500),
   };
   // A call the usage plan did not count names no caller: a restart's quota recount counts every record that names one.
   if (planCounted) Object.assign(entry, callerOf(who));
   try {
     await ctx.ledger.settle(entry);
   } catch (err) {
-    // Refused all the same (it is never sent); only its record is missing, and the log says so.
-    ctx.logRepeat("warn", `gate-journal:${(err as Error).message}`, `could not journal a refused call: ${(err as Error).message}`);
-    return shut;
+    ctx.logRepeat("warn", `refusal-journal:${(err as Error).message}`, `could not journal a refused call: ${(err as Error).message}`);
+    return;
   }
   ctx.publish(entry);
-  return shut;
 }
 
 function bodyRefusal(err: BodyRefused): ErrorAnswer {
