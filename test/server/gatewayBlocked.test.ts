@@ -2,9 +2,11 @@
 // a verified caller's refusal is journaled and names the reason; an unverified request learns neither.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import http from "node:http";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import aws4 from "aws4";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import { blockedMessage } from "../../server/config/settingsCheck";
 import type { CallRecord } from "../../server/ledger/types";
@@ -113,6 +115,30 @@ describe("gateway: every call refused (invalid settings, unknown team caps)", fu
     assert.deepEqual(published.map((r) => r.id), [record.id], "only the verified call was published");
     assert.deepEqual((await journalCalls(h.ledgerDir)).map((r) => r.id), [record.id], "only the verified call was journaled");
     assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+  });
+
+  it("where unmetered operations are allowed, a signed request to an unknown path is refused with the reason, never forwarded", async () => {
+    h = await startHarness({ pricing: PRICING, allowUnmeteredOperations: true });
+    const port = h.gateway.port;
+    const target = "/some-new-operation";
+    const body = "{}";
+    const signed = aws4.sign({ host: `127.0.0.1:${port}`, path: target, method: "POST", service: "bedrock", region: "us-east-1", body, headers: { "Content-Type": "application/json" } }, CREDENTIALS);
+    const post = () =>
+      new Promise<{ status: number; message: string }>((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port, method: "POST", path: target, headers: signed.headers as Record<string, string>, agent: false }, (res) => {
+          let text = "";
+          res.on("data", (d: Buffer) => (text += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, message: (JSON.parse(text || "{}") as { message?: string }).message ?? "" }));
+        });
+        req.once("error", reject);
+        req.end(body);
+      });
+    h.gateway.block(REASON);
+    assert.deepEqual(await post(), { status: 400, message: REASON });
+    assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+    h.gateway.unblock();
+    await post();
+    assert.equal(h.fake.hits.length, 1, "forwarded once unblocked: the block alone refused it");
   });
 
   it("team caps that cannot be known (an invalid team.json at start): a signed call is journaled with the reason, an unsigned one is not told where the team ledger is", async () => {
