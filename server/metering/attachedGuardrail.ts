@@ -222,8 +222,9 @@ export function guardrailPart(guard: AttachedGuardrail, charge: Pick<GuardrailCh
 
 /**
  * A record's guardrail part, read as the reports need it; undefined when it has none, or one that
- * is not well formed (the journal's checks pass fields they do not know, such as a hand-edited
- * one): its cost then stays with the model's, as before guardrails were split out.
+ * is not well formed or is larger than the call (the journal's schema quarantines a malformed
+ * part, but checks no figure against another, and a record may reach a report by other ways):
+ * its cost then stays with the model's, as before guardrails were split out.
  */
 export function guardrailPartOfRecord(record: Pick<CallRecord, "guardrail" | "costPicos" | "worstCasePicos">): { id: string; costPicos: Picos; worstCasePicos: Picos; units: number; unitsEstimated: boolean } | undefined {
   const g: unknown = record.guardrail;
