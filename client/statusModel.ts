@@ -3,7 +3,7 @@
  * tightest cap's spend, its severity and a Markdown tooltip listing every cap.
  */
 import { teamFreshness, usd, usedShare, WINDOW_WORD } from "../server/shared/statusFormat";
-import type { CapStatusDto, GatewayStateNotification, StatusResponse } from "../server/protocol";
+import type { BlockedBy, CapStatusDto, GatewayStateNotification, StatusResponse } from "../server/protocol";
 import { escapeMarkdown } from "../server/shared/markdown";
 
 export type Severity = "normal" | "warning" | "error";
@@ -23,9 +23,11 @@ export function severityOf(share: number): Severity {
   return share >= 1 ? "error" : share >= 0.8 ? "warning" : "normal";
 }
 
+const BLOCKED_BY_WORDS: Record<BlockedBy, string> = { settings: "settings", team: "team caps unknown", ledger: "ledger not counted" };
+
 export function meterView(status: StatusResponse, now: Date = new Date()): MeterView {
-  // A setting that decides money is invalid: every call is refused, whatever the caps say.
-  if (status.blocked) return { text: "$(error) Bedrock calls refused: settings", severity: "error", tooltip: tooltip(status, now) };
+  // Every call is refused, whatever the caps say: the bar names what to fix, the tooltip says how.
+  if (status.blocked) return { text: `$(error) Bedrock calls refused${status.blockedBy ? `: ${BLOCKED_BY_WORDS[status.blockedBy]}` : ""}`, severity: "error", tooltip: tooltip(status, now) };
   const cap = tightestCap(status.caps);
   // Simulated figures must never be read as real spend.
   const icon = status.simulated ? "$(beaker) SIMULATED" : "$(pulse)";

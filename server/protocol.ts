@@ -139,6 +139,8 @@ export interface CapStatusDto {
   team?: { source: "folder" | "redis"; asOf: string; stale: boolean };
 }
 
+export type BlockedBy = "settings" | "team" | "ledger";
+
 export interface StatusResponse {
   user: string;
   endpoint: string;
@@ -149,8 +151,14 @@ export interface StatusResponse {
   /** Today's settled calls per base model id (code lenses show them). */
   todayByModel: Record<string, { calls: number; costUsd: number; costExact: string }>;
   inFlight: number;
-  /** Why the gateway refuses every Bedrock call right now (a setting that decides money is invalid); absent while it admits calls. */
+  /** Why the gateway refuses every Bedrock call right now; absent while it admits calls. */
   blocked?: string;
+  /**
+   * What `blocked` comes from: a setting that decides money is invalid, team caps the gateway cannot
+   * know (team.json or the team store), or a ledger it could not count at start (a restart counts it
+   * again). Absent with `blocked` from gateways older than this field.
+   */
+  blockedBy?: BlockedBy;
   /** `serve --simulate`: answers come from the built-in simulator, not AWS, and spend is recorded in the simulated ledger. */
   simulated?: boolean;
   /** Absent from gateways older than the quarantine (issue #9). */

@@ -13,7 +13,7 @@ import { JournalWriteError } from "../ledger/journal";
 import { isLockHeld, lockLedger, type LedgerLock } from "../ledger/lock";
 import { GatewaySecret } from "../ledger/secret";
 import type { CallRecord } from "../ledger/types";
-import type { StatusResponse } from "../protocol";
+import type { BlockedBy, StatusResponse } from "../protocol";
 import { repeatFilter, stderrLogger, type Logger, type RepeatLog } from "../log";
 import { PriceBook, type PriceTable } from "../metering/prices";
 import { loadPriceTable, priceFilePath, watchPriceFile, type PriceTableInfo } from "../metering/priceFile";
@@ -210,7 +210,12 @@ export class Gateway implements RunningGateway {
     this.guard = guard;
     this.caps = new Caps(new LocalCapStore(new BudgetEngine([], timeZoneOf(options.config)), () => this.ctx.timeZone, now));
     // A failed count outlasts any settings fix (only a restart clears it): it is the reason to show.
-    const blocked = () => (this.admissions.failure === undefined ? this.refusingAll() : uncountedMessage(this.admissions.failure));
+    const blocked = (): { reason: string; by: BlockedBy } | undefined => {
+      if (this.admissions.failure !== undefined) return { reason: uncountedMessage(this.admissions.failure), by: "ledger" };
+      if (this.blocked !== undefined) return { reason: this.blocked, by: "settings" };
+      const team = this.res.team?.unusable();
+      return team === undefined ? undefined : { reason: team, by: "team" };
+    };
     this.api = new LocalApi(() => this.ctx, () => this.address, () => this.inFlight, blocked, () => this.prices);
     this.metrics = new GatewayMetrics(() => this.caps.status(this.now()), () => this.ledger.secret);
     this.logRepeat = repeatFilter(log, 60_000, () => now().getTime());

@@ -6,7 +6,7 @@
 import { EventEmitter } from "node:events";
 import { picosToDecimalString, picosToUsd } from "../metering/money";
 import type { CallRecord, Outcome } from "../ledger/types";
-import { API_PATHS, API_PREFIX, type CallsResponse, type CapActionTaken, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
+import { API_PATHS, API_PREFIX, type BlockedBy, type CallsResponse, type CapActionTaken, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
 import { CHALLENGE_RE, type GatewaySecret } from "../ledger/secret";
 import type { GatewayContext } from "./context";
 import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Routes } from "../http";
@@ -56,8 +56,8 @@ export class LocalApi implements Routes {
     private readonly ctx: () => GatewayContext,
     private readonly endpoint: () => string,
     private readonly inFlight: () => number,
-    /** Why every Bedrock call is refused right now, if it is (RunningGateway.block). */
-    private readonly blocked: () => string | undefined = () => undefined,
+    /** Why every Bedrock call is refused right now, and from what, if it is (RunningGateway.block). */
+    private readonly blocked: () => { reason: string; by: BlockedBy } | undefined = () => undefined,
     /** The price table in force and where it comes from (the ledger's price file, else built-in). */
     readonly priceTable: () => { table: PriceTable; info: PriceTableInfo } = () => tableWithPriceFile(undefined),
   ) {
@@ -113,7 +113,7 @@ export class LocalApi implements Routes {
         Object.entries(today.byModel).map(([model, t]) => [model, { calls: t.calls, costUsd: picosToUsd(t.costPicos), costExact: picosToDecimalString(t.costPicos) }]),
       ),
       inFlight: this.inFlight(),
-      ...(this.blocked() !== undefined ? { blocked: this.blocked() } : {}),
+      ...blockedFields(this.blocked()),
       ...(ctx.simulated ? { simulated: true } : {}),
       journal: { quarantinedLines: quarantine.lines, unknownAmountLines: quarantine.unknownAmountLines, quarantineFiles: [...quarantine.files] },
       prices: priceTableDto(this.priceTable().info, now),
@@ -193,4 +193,8 @@ export class LocalApi implements Routes {
       res.end();
     }
   }
+}
+
+function blockedFields(blocked: { reason: string; by: BlockedBy } | undefined): Pick<StatusResponse, "blocked" | "blockedBy"> {
+  return blocked === undefined ? {} : { blocked: blocked.reason, blockedBy: blocked.by };
 }

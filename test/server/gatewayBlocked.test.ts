@@ -13,7 +13,7 @@ import type { CallRecord } from "../../server/ledger/types";
 import { createLogger } from "../../server/log";
 import { fillDisk } from "../support/fillDisk";
 import { anthropicBody, clientFor, CREDENTIALS, SONNET_45, startHarness, type Harness } from "../support/harness";
-import { journalCalls } from "./teamSupport";
+import { journalCalls, status } from "./teamSupport";
 
 const PRICING = { [SONNET_45]: { inputPer1M: 3, outputPer1M: 15 } };
 const SETTINGS_FILE = "/home/dev/.config/bedrock-budget/secret-project.json";
@@ -76,10 +76,13 @@ describe("gateway: every call refused (invalid settings, unknown team caps)", fu
     const journaled = (await journalCalls(h.ledgerDir)).filter((r) => r.outcome === "refused");
     assert.deepEqual(journaled.map((r) => r.id), [record.id], "the call log, the Refused tile and report's stopped read it from the journal");
     assert.equal(h.fake.hits.length, 0, "nothing reached Bedrock");
+    const blocked = await status(h.gateway.url);
+    assert.deepEqual([blocked.blocked, blocked.blockedBy], [REASON, "settings"], "the status bar names the settings as the cause");
 
     h.gateway.unblock();
     await invoke();
     assert.equal(h.fake.hits.length, 1, "once unblocked, calls are forwarded again");
+    assert.equal((await status(h.gateway.url)).blockedBy, undefined);
   });
 
   it("an unsigned, wrongly signed or unknown-key request is refused without the reason (no settings path), not journaled; nothing reaches Bedrock", async () => {

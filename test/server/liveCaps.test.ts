@@ -198,6 +198,7 @@ describe("gateway: a cap or a quota added while it runs", function () {
     assert.equal(h.fake.hits.length, 0, "no call reached Bedrock");
     // The status (status bar, `bedrock-budget status`) says why, as for settings that block calls.
     assert.match((await status(h)).blocked ?? "", /counting this window's journal into cap\(s\) "month" failed: EISDIR.*Restart Gateway/);
+    assert.equal((await status(h)).blockedBy, "ledger");
     // Settings changes do not open it: the cap's total is still partial.
     await h.gateway.reconfigure(settings(h, { caps: MONTH_CAP(20) }));
     await assert.rejects(invoke(h), { name: "ServiceUnavailableException" });

@@ -603,6 +603,7 @@ describe("team caps: shared folder (soft wall)", function () {
     assert.equal(refused.ok, false);
     assert.match(refused.message!, /team\.json in the team ledger \(.*shared\) cannot be used \(it is invalid: .*limitUsd.*\), and no earlier valid version is in force/);
     assert.match((await status(g.served.url)).blocked ?? "", /team\.json .* cannot be used/, "the status (status bar, dashboard) says why");
+    assert.equal((await status(g.served.url)).blockedBy, "team", "and that the team caps are the cause, not the settings");
     assert.equal(fake.hits.length, 0, "nothing reached Bedrock");
     await writeFile(teamFile, JSON.stringify({ caps: [{ id: "team-day", window: "day", limitUsd: 500 }] }));
     await waitFor("calls admitted once team.json is valid", async () => ((await invoke(g.client, "fixed")).ok ? true : undefined), 10_000);

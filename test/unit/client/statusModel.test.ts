@@ -84,6 +84,14 @@ describe("status bar meter: blocked by settings", () => {
     assert.match(view.text, /refused/);
     assert.match(view.tooltip, /bedrockBudget\.port: too big/);
   });
+
+  it("names what to fix in the bar: settings, unknown team caps or an uncounted ledger, and no cause a gateway did not give", () => {
+    const blocked = (blockedBy?: "settings" | "team" | "ledger") => meterView({ ...status([cap("daily", 1, 10)]), blocked: "why", ...(blockedBy ? { blockedBy } : {}) }).text;
+    assert.equal(blocked("settings"), "$(error) Bedrock calls refused: settings");
+    assert.equal(blocked("team"), "$(error) Bedrock calls refused: team caps unknown");
+    assert.equal(blocked("ledger"), "$(error) Bedrock calls refused: ledger not counted");
+    assert.equal(blocked(), "$(error) Bedrock calls refused", "an older gateway does not say what from");
+  });
 });
 
 describe("status bar meter: quarantined journal lines", () => {
