@@ -613,6 +613,10 @@ async function lockAndBind(dir: string, handler: Handler, port: number, limits: 
   try {
     return { lock: await lockLedger(dir), listener };
   } catch (err) {
+    // Connections accepted meanwhile were only ever answered 503 "starting" (nothing forwarded or
+    // journaled), and would stay so: closed before the caller goes on to follow the ledger's holder,
+    // so a client's open h2 session or keep-alive connection retries against whoever serves next.
+    await listener.drain(STOP_GRACE_MS);
     listener.unbind();
     throw err;
   }
