@@ -42,7 +42,8 @@ export function benchGatewayConfig(o: { teamLedger?: string; team?: string; dura
  */
 export async function startBareProxy(dir: string, upstream: string, o: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv; meteringFloor?: string } = {}): Promise<{ child: ChildProcess; port: Record<Proto, number> }> {
   const outfile = path.join(dir, "bareProxy.js");
-  await build({ entryPoints: [path.join(__dirname, "bareProxy.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", outfile, logLevel: "warning" });
+  // jsonc-parser's UMD main cannot be bundled (esbuild.js aliases it the same way); the harness's config loader imports it.
+  await build({ entryPoints: [path.join(__dirname, "bareProxy.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", outfile, logLevel: "warning", alias: { "jsonc-parser": "jsonc-parser/lib/esm/main.js" } });
   const floor = o.meteringFloor !== undefined ? ["--metering-floor", o.meteringFloor] : [];
   const child = spawn(process.execPath, [...(o.nodeArgs ?? []), outfile, upstream, ...floor], { env: o.env, stdio: ["ignore", "pipe", "inherit"] });
   const ports = await new Promise<{ h1: number; h2: number }>((resolve, reject) => {
