@@ -12,7 +12,9 @@
  * (what the Redis engine costs per call).
  * `--build DIR`: the gateway under test is DIR/cli.js instead of out/cli.js (e.g. two builds made
  * outside the checkout, each from one commit, while the checkout's out/ holds others' work).
- * `--stream`: InvokeModelWithResponseStream (20 frames per stream) instead of InvokeModel.
+ * `--stream`: InvokeModelWithResponseStream (20 frames per stream) instead of InvokeModel; each
+ * round then gives each hop's median time to the stream's first byte too, and the run the median
+ * of its ratio per round, as it does for the p50.
  * `--floor`: a third hop beside the gateway and the bare proxy, the metering floor (bareProxy.ts
  * `--metering-floor`: SigV4 verified, body and answer parsed, two journal lines): both the gateway
  * and the floor are read against the bare proxy, so the gap splits into what any metering gateway
@@ -97,8 +99,11 @@ async function main(): Promise<void> {
     for (const hop of Object.values(hops)) await runCell(hop.port, proto, kind, clients, 3000); // warm-up (JIT)
     const rows: string[] = [];
     const ratios: Record<string, number[]> = Object.fromEntries(compared.map((name) => [name, []]));
+    // A stream's time to first byte and every call's p50, as ratios per round too (the latency targets).
+    const p50s: Record<string, number[]> = Object.fromEntries(compared.map((name) => [name, []]));
+    const firsts: Record<string, number[]> = Object.fromEntries(compared.map((name) => [name, []]));
     for (let round = 0; round < rounds; round++) {
-      const per: Record<string, { cpu: number; sys: number; tput: number; p50: number; rest: number }> = {};
+      const per: Record<string, { cpu: number; sys: number; tput: number; p50: number; first: number; rest: number }> = {};
       // Which hop goes first alternates: a drift of the machine within a round favours neither.
       const order = Object.entries(hops);
       if (round % 2 === 1) order.reverse();
@@ -109,17 +114,22 @@ async function main(): Promise<void> {
         if (r.errors) throw new Error(`${name}: ${r.errors} errors`);
         const after = await cpuMs(hop.pid);
         const spent = process.cpuUsage(mine);
-        per[name] = { cpu: (after.user + after.sys - before.user - before.sys) / calls, sys: (after.sys - before.sys) / calls, tput: r.throughput, p50: median(r.latency), rest: (spent.user + spent.system) / 1000 / calls };
+        per[name] = { cpu: (after.user + after.sys - before.user - before.sys) / calls, sys: (after.sys - before.sys) / calls, tput: r.throughput, p50: median(r.latency), first: kind === "stream" ? median(r.firstByte) : NaN, rest: (spent.user + spent.system) / 1000 / calls };
       }
-      const show = (p: { cpu: number; sys: number; tput: number; p50: number }) => `${(p.cpu * 1000).toFixed(0)} µs/call (system ${(p.sys * 1000).toFixed(0)}; ${p.tput.toFixed(0)}/s, p50 ${p.p50.toFixed(2)} ms)`;
+      const show = (p: { cpu: number; sys: number; tput: number; p50: number; first: number }) => `${(p.cpu * 1000).toFixed(0)} µs/call (system ${(p.sys * 1000).toFixed(0)}; ${p.tput.toFixed(0)}/s, p50 ${p.p50.toFixed(2)} ms${kind === "stream" ? `, first byte p50 ${p.first.toFixed(3)} ms` : ""})`;
       // This process is the load and the upstream: with it, what a call costs the machine as a whole.
       const rest = (p: { rest: number }) => (p.rest * 1000).toFixed(0);
       const base = per[other]!;
       const vsBase = (name: string) => `${name} ${show(per[name]!)}: CPU ×${(per[name]!.cpu / base.cpu).toFixed(2)}, throughput ×${(per[name]!.tput / base.tput).toFixed(2)}`;
       rows.push(`round ${round + 1}: ${compared.map(vsBase).join("; ")}; ${other} ${show(base)}; load and upstream ${Object.keys(hops).map((name) => rest(per[name]!)).join(" / ")} µs/call`);
-      for (const name of compared) ratios[name]!.push(per[name]!.cpu / base.cpu);
+      for (const name of compared) {
+        ratios[name]!.push(per[name]!.cpu / base.cpu);
+        p50s[name]!.push(per[name]!.p50 / base.p50);
+        firsts[name]!.push(per[name]!.first / base.first);
+      }
     }
-    const medians = compared.map((name) => `${name} ×${median(ratios[name]!).toFixed(2)}`).join(", ");
+    const spread = (xs: number[]) => `×${median(xs).toFixed(2)} (rounds ×${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+    const medians = compared.map((name) => `${name} ×${median(ratios[name]!).toFixed(2)}; p50 ${spread(p50s[name]!)}${kind === "stream" ? `; first byte p50 ${spread(firsts[name]!)}` : ""}`).join(", ");
     console.log(`${clients} ${proto} client(s), ${calls} ${kind === "stream" ? "streams" : "calls"} per round (gateway: ${build ?? path.relative(process.cwd(), CLI)}${against ? `; other build: ${against}` : ""}${redis ? "; team cap in Redis" : ""})\n${rows.join("\n")}\nmedian CPU ratio against ${other}: ${medians}`);
   } finally {
     // The gateway writes its checkpoint as it stops: wait for every hop before removing the directory.

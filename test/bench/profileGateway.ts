@@ -1,15 +1,17 @@
 /**
  * Profiles the gateway process (not the load) under the bench's load: `node --cpu-prof` on
  * `bedrock-budget serve`, 16 clients of InvokeModel over h2c, then a summary of where its CPU went.
- * Run: npx tsx test/bench/profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N] [--redis] [--stream]
+ * Run: npx tsx test/bench/profileGateway.ts [durability] [--clients N] [--proto h1|h2c] [--calls N] [--redis] [--stream] [--build DIR]
  * (--redis: with a team cap in a redis-server of its own, as the bench's (d); --stream:
- * InvokeModelWithResponseStream of 20 frames instead of InvokeModel)
+ * InvokeModelWithResponseStream of 20 frames instead of InvokeModel; --build: the gateway is
+ * DIR/cli.js instead of out/cli.js, e.g. a dev build made outside the checkout)
  * (writes the .cpuprofile under os.tmpdir()). The summary: busy CPU by source file, then by
  * function (self, and inclusive for the gateway's own functions: the bundle is one file).
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { spawn, type ChildProcess } from "node:child_process";
 import { cliEnv, serve } from "../support/cliProcess";
 import { benchGatewayConfig, runCell, startUpstream, type Proto } from "./load";
 import { startRedis, stopRedis } from "../server/teamSupport";
@@ -71,6 +73,22 @@ export function summarizeFunctions(profile: { nodes: ProfileNode[]; samples: num
   return `busy CPU ${(busy / 1000).toFixed(0)} ms\n-- self, share of busy CPU\n${list(self)}\n-- inclusive (the gateway's functions), share of busy CPU\n${list(inclusive)}`;
 }
 
+/** As serve(), for a bundle other than out/cli.js. */
+async function serveBuild(cli: string, args: string[], nodeArgs: string[]): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [...nodeArgs, cli, "serve", ...args], { env: cliEnv(), stdio: ["ignore", "pipe", "inherit"] });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    void exited.then((code) => reject(new Error(`${cli} exited with ${code} before listening`)));
+  });
+  return { child, port, exited };
+}
+
 async function main(): Promise<void> {
   const positional = process.argv[2];
   const durability = positional && !positional.startsWith("--") ? positional : undefined; // unset: the config says nothing (also for builds that predate the key)
@@ -88,7 +106,10 @@ async function main(): Promise<void> {
     const config = path.join(dir, "config.json");
     await writeFile(config, JSON.stringify(benchGatewayConfig({ teamLedger: redis?.url, durability })));
     const profDir = path.join(dir, "prof");
-    const { child, port, exited } = await serve(["--config", config, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", `http://127.0.0.1:${upstream.h1}`], cliEnv(), 15_000, ["--cpu-prof", `--cpu-prof-dir=${profDir}`]);
+    const build = option("--build");
+    const args = ["--config", config, "--port", "0", "--ledger", path.join(dir, "ledger"), "--upstream", `http://127.0.0.1:${upstream.h1}`];
+    const prof = ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
+    const { child, port, exited } = build ? await serveBuild(path.resolve(build, "cli.js"), args, prof) : await serve(args, cliEnv(), 15_000, prof);
     await runCell(port, proto, kind, clients, 300); // warm-up
     const r = await runCell(port, proto, kind, clients, calls);
     child.kill("SIGTERM");
