@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { CapConfig } from "../config/schema";
+import { PICOS_TEXT } from "../metering/money";
 import type { Caps } from "./caps";
 import type { BudgetEngine, CapTotal } from "./engine";
 import type { CheckpointedHistory, HistoryReaders } from "./historyPass";
@@ -31,7 +32,7 @@ const totalsSchema = z.array(
     id: z.string(),
     key: z.string(),
     windowStart: z.number().int(),
-    spent: z.string().regex(/^\d+$/),
+    spent: z.string().regex(PICOS_TEXT),
   }),
 );
 

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { callsOfMonth } from "./report";
 import { localDateKey } from "../budget/windows";
-import type { Picos } from "../metering/money";
+import { isPicosText, type Picos } from "../metering/money";
 import { ZERO_USAGE, type Operation } from "../metering/types";
 import { Journal, journalMonth, type BadLine, type Durability, type JournalPosition } from "./journal";
 import { checkEntry } from "./schema";
@@ -726,7 +726,7 @@ function salvage(text: string): Salvage {
   const v = value as Record<string, unknown>;
   const str = (x: unknown) => (typeof x === "string" ? x : undefined); // an empty one is dropped below, as falsy
   const picos = (x: unknown): bigint | undefined =>
-    typeof x === "string" && /^\d+$/.test(x) ? BigInt(x) : typeof x === "number" && Number.isSafeInteger(x) && x >= 0 ? BigInt(x) : undefined;
+    isPicosText(x) ? BigInt(x) : typeof x === "number" && Number.isSafeInteger(x) && x >= 0 ? BigInt(x) : undefined;
   const amounts = [picos(v.costPicos), picos(v.worstCasePicos)].filter((a): a is bigint => a !== undefined);
   const at = [v.startedAt, v.at].find((t) => typeof t === "string" && Number.isFinite(Date.parse(t))) as string | undefined;
   return {
