@@ -6,12 +6,17 @@
  * most a month of quarter-hours (~3,000 slots), never the calls themselves. Pure apart from the
  * `build` helper, which only reads an iterable of records. `snapshot`/`restore` give its sums as
  * JSON text (the ledger's checkpoint keeps it), so a start reads only the journal past it.
+ * By model, a guardrail attached to a call counts apart, as the chargeback report and reconcile
+ * keep it: its part of the cost under guardrail/<id> (the key its ApplyGuardrail calls have), the
+ * rest under the model. Every other breakdown, and the caps, count the call's whole cost.
  */
 import { z } from "zod";
 import { capMatcher, type CallSubject } from "../budget/capMatch";
 import { cappedModelId } from "../budget/replay";
 import { localParts, windowBounds, type CapWindow } from "../budget/windows";
+import { guardrailPartOfRecord } from "../metering/attachedGuardrail";
 import { picosToDecimalString, picosToUsd, type Picos } from "../metering/money";
+import { guardrailModelKey } from "../ledger/chargeback";
 import type { CallRecord, Outcome } from "../ledger/types";
 import type {
   CapDto,
@@ -35,11 +40,18 @@ const OUTCOMES: Outcome[] = ["ok", "refused", "upstream-error", "cut", "client-a
 /** [key, pico-dollars as a decimal string] pairs of one breakdown of a quarter-hour. */
 type SumsJson = [string, string][];
 /**
+ * The snapshot's version, raised when what a sum means changes: a checkpoint of another version
+ * is not restored, so the aggregate is built again from the journal rather than mixing figures.
+ * 2: by model, an attached guardrail's part counts under guardrail/<id> (1 kept it with its model).
+ */
+export const SNAPSHOT_VERSION = 2;
+
+/**
  * The aggregate as JSON: each cap subject once (slots name it by index), each quarter-hour as
  * [key, calls, cost, input tokens, output tokens, outcomes, by model, by subject, by tool, by tag].
  */
 export interface AggregateSnapshot {
-  v: 1;
+  v: typeof SNAPSHOT_VERSION;
   added: number;
   subjects: CallSubject[];
   slots: [number, number, string, number, number, [Outcome, number][], SumsJson, [number, string][], SumsJson, SumsJson][];
@@ -47,7 +59,7 @@ export interface AggregateSnapshot {
 const count = z.number().int().nonnegative();
 /** Checked on restore like any file a user could have edited: a snapshot that does not match is not used. */
 const headerSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(SNAPSHOT_VERSION),
   added: count,
   subjects: z.array(
     z.object({
@@ -72,7 +84,7 @@ interface Slot {
   inputTokens: number;
   outputTokens: number;
   outcomes: Map<Outcome, number>;
-  /** `modelId \0 baseModelId` → cost: charts group by the base model. */
+  /** `modelId \0 baseModelId` → cost: charts group by the base model. An attached guardrail's part is under `guardrail/<id> \0 guardrail/<id>`. */
   byModel: Map<string, Picos>;
   /** The call's cap subject (subjectKey: the model caps count it against, caller, user, tags) → cost: caps match it with the one capMatch rule. */
   bySubject: Map<string, Picos>;
@@ -134,7 +146,13 @@ export class DashboardAggregate {
     slot.inputTokens += record.usage.inputTokens + record.usage.cacheReadInputTokens + record.usage.cacheWrite5mInputTokens + record.usage.cacheWrite1hInputTokens;
     slot.outputTokens += record.usage.outputTokens;
     slot.outcomes.set(record.outcome, (slot.outcomes.get(record.outcome) ?? 0) + 1);
-    bump(slot.byModel, `${record.modelId}${SEP}${record.baseModelId}`, cost);
+    // A part that is not well formed leaves the whole cost with the model, as chargeback does.
+    const guard = guardrailPartOfRecord(record);
+    bump(slot.byModel, `${record.modelId}${SEP}${record.baseModelId}`, guard ? cost - guard.costPicos : cost);
+    if (guard && guard.costPicos > 0n) {
+      const guardrail = guardrailModelKey(guard.id);
+      bump(slot.byModel, `${guardrail}${SEP}${guardrail}`, guard.costPicos);
+    }
     bump(slot.bySubject, this.subjectKey(record), cost);
     bump(slot.byTool, record.tool || "unknown", cost);
     const tags = Object.entries(record.tags ?? {});
@@ -177,7 +195,7 @@ export class DashboardAggregate {
       if (text === undefined) this.slotTexts.set(key, (text = this.slotText(key, slot)));
       slots.push(text);
     }
-    return `{"v":1,"added":${this.added},"subjects":${this.subjectsText},"slots":[${slots.join(",")}]}`;
+    return `{"v":${SNAPSHOT_VERSION},"added":${this.added},"subjects":${this.subjectsText},"slots":[${slots.join(",")}]}`;
   }
 
   private slotText(key: number, slot: Slot): string {
@@ -215,6 +233,12 @@ export class DashboardAggregate {
     }
     a.added = snap.added;
     return a;
+  }
+
+  /** Whether `text` is a snapshot an earlier version wrote (its sums meant something else): not restored, and no fault. */
+  static isOlderVersion(text: string): boolean {
+    const v = /^\{"v":(\d+),/.exec(text)?.[1];
+    return v !== undefined && Number(v) < SNAPSHOT_VERSION;
   }
 
   /** Builds from records (the journal since `since`), oldest first. Returns the number folded in. */

@@ -109,7 +109,9 @@ export class DashboardRoutes implements Routes {
       const c = this.ctx();
       const since = this.retainFrom(c.now(), c.timeZone);
       const fromCheckpoint = typeof restored === "string" ? DashboardAggregate.restore(restored) : undefined;
-      if (restored !== undefined && restored !== null && !fromCheckpoint) c.log.warn("dashboard: the ledger's checkpoint holds no usable aggregate; building it from the journal");
+      if (typeof restored === "string" && DashboardAggregate.isOlderVersion(restored)) {
+        c.log.info("dashboard: the ledger's checkpoint holds an aggregate an earlier version wrote (its sums counted differently); building it from the journal");
+      } else if (restored !== undefined && restored !== null && !fromCheckpoint) c.log.warn("dashboard: the ledger's checkpoint holds no usable aggregate; building it from the journal");
       try {
         // From the checkpoint: only the journal past it (what a full read would add to it).
         const records = fromCheckpoint ? ledger.settledSinceCheckpoint(since) : ledger.settledSince(since);

@@ -127,6 +127,28 @@ describe("dashboard aggregate", () => {
     assert.equal(team.projection.reachesAt, new Date(now.getTime() + 1.5 * 3_600_000).toISOString());
   });
 
+  it("by model, charts a guardrail attached to a call under guardrail/<id> beside its ApplyGuardrail calls, the rest under the model; totals, tools, tags and caps keep the whole cost", () => {
+    const part = { id: "gr-1", costPicos: String(250_000_000_000n), worstCasePicos: String(USD), units: 8, unitsEstimated: false }; // $0.25
+    const haiku = "anthropic.claude-haiku-4-5-20251001-v1:0";
+    const a = new DashboardAggregate();
+    a.add(call("2026-11-18T09:10:00Z", 1, { guardrail: part, worstCasePicos: String(2n * USD), tags: { team: "search" } }));
+    a.add(call("2026-11-18T09:20:00Z", 0.1, { operation: "ApplyGuardrail", modelId: "guardrail/gr-1", baseModelId: "guardrail/gr-1", tool: "aws-cli" }));
+    a.add(call("2026-11-18T10:05:00Z", 2, { guardrail: { ...part, id: "gr-2", costPicos: "0" }, worstCasePicos: String(2n * USD) })); // a guardrail that cost nothing
+    a.add(call("2026-11-18T10:10:00Z", 0.5, { guardrail: { ...part, id: "gr-3", costPicos: String(USD) }, worstCasePicos: String(2n * USD) })); // larger than its call: not trusted
+    const day = a.series({ window: "day", caps: [cap("day", 10, now, "UTC", "*haiku*")], timeZone: "UTC", now });
+    const models = Object.fromEntries(day.groups.model!.map((g) => [g.key, g]));
+    assert.deepEqual(Object.keys(models).sort(), [haiku, "guardrail/gr-1"], "one row per guardrail, none for a part of $0 or one not trusted");
+    assert.equal(models["guardrail/gr-1"]!.costUsd[9], 0.35, "the attached part beside the ApplyGuardrail call");
+    assert.equal(models[haiku]!.costUsd[9], 0.75, "the model without its guardrail's part");
+    assert.equal(models[haiku]!.costUsd[10], 2.5, "a part of $0 or one larger than its call leaves the cost with the model");
+    assert.equal(day.totals.costExact, "3.6");
+    const byModel = day.groups.model!.reduce((t, g) => t + g.totalUsd, 0);
+    assert.equal(Math.round(byModel * 1e6), 3_600_000, "the rows add up to the total");
+    assert.deepEqual(Object.fromEntries(day.groups.tool!.map((g) => [g.key, g.totalUsd])), { boto3: 3.5, "aws-cli": 0.1 });
+    assert.equal(day.groups.tag!.find((g) => g.key === "team=search")!.totalUsd, 1, "a tag counts the call's whole cost");
+    assert.equal(day.caps[0]!.chartedUsd, 3.5, "a model's cap counts its calls whole, guardrail included, as the engine does");
+  });
+
   it("charts a cap scoped to callers or tags with only their calls, and a downgraded call against the model that answered it", () => {
     const a = new DashboardAggregate();
     a.add(call("2026-11-18T09:00:00Z", 1, { caller: "AKIASTAGING" }));

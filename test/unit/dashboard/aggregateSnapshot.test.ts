@@ -31,9 +31,11 @@ const callArb = fc
     tags: fc.dictionary(fc.constantFrom("team", "feature"), fc.constantFrom("search", "ml", "x=y")),
     outcome: fc.constantFrom(...OUTCOMES),
     cost: fc.bigInt({ min: 0n, max: 10n ** 15n }),
+    // An attached guardrail: its share of the cost in thousandths (above 1,000: a part larger than the call, not trusted).
+    guardrail: fc.option(fc.record({ id: fc.constantFrom("gr-1", "gr-2"), share: fc.integer({ min: 0, max: 1_200 }) }), { nil: undefined }),
     tokens: fc.array(fc.nat({ max: 100_000 }), { minLength: 6, maxLength: 6 }),
   })
-  .map(({ started, latency, model, answeredBy, user, tool, caller, callerProfile, tags, outcome, cost, tokens }, ): Omit<CallRecord, "id"> => ({
+  .map(({ started, latency, model, answeredBy, user, tool, caller, callerProfile, tags, outcome, cost, guardrail, tokens }, ): Omit<CallRecord, "id"> => ({
     type: "settle",
     at: new Date(Math.min(started + latency, NOW.getTime() - 1)).toISOString(),
     startedAt: new Date(started).toISOString(),
@@ -53,6 +55,9 @@ const callArb = fc
     ...(caller !== undefined ? { caller } : {}),
     ...(callerProfile !== undefined ? { callerProfile } : {}),
     ...(answeredBy !== undefined ? { answeredBy } : {}),
+    ...(guardrail !== undefined
+      ? { guardrail: { id: guardrail.id, costPicos: String((cost * BigInt(guardrail.share)) / 1000n), worstCasePicos: "0", units: 1, unitsEstimated: false } }
+      : {}),
   }));
 
 /** A journal: calls in the order they settled. */
@@ -127,7 +132,8 @@ describe("dashboard aggregate snapshot", () => {
     assert.equal(DashboardAggregate.restore(a.snapshot().slice(0, -1)), undefined, "cut short");
     assert.equal(DashboardAggregate.restore(undefined), undefined);
     assert.equal(DashboardAggregate.restore(null), undefined);
-    assert.equal(DashboardAggregate.restore({ ...good, v: 2 }), undefined);
+    assert.equal(DashboardAggregate.restore({ ...good, v: 1 }), undefined, "an older version's (its sums meant something else)");
+    assert.equal(DashboardAggregate.restore({ ...good, v: 3 }), undefined, "a newer version's");
     assert.equal(DashboardAggregate.restore({ ...good, slots: [[...good.slots[0]!.slice(0, 2), "5.5", ...good.slots[0]!.slice(3)]] }), undefined);
     assert.equal(DashboardAggregate.restore({ ...good, subjects: [] }), undefined);
     assert.equal(DashboardAggregate.restore({ ...good, slots: [[...good.slots[0]!.slice(0, 5), [["bogus", 1]], ...good.slots[0]!.slice(6)]] }), undefined);

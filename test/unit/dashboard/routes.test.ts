@@ -4,17 +4,20 @@
  * (reading only the journal past it) showing what a build from the whole journal shows.
  */
 import assert from "node:assert/strict";
-import { appendFile, mkdir, mkdtemp, open, rename, rm, rmdir, unlink } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseConfig } from "../../../server/config/schema";
-import { DashboardRoutes, type DashboardContext } from "../../../server/dashboard/routes";
+import { DashboardAggregate } from "../../../server/dashboard/aggregate";
+import { DASHBOARD_CHECKPOINT, DashboardRoutes, type DashboardContext } from "../../../server/dashboard/routes";
 import { journalMonth } from "../../../server/ledger/journal";
 import { Ledger } from "../../../server/ledger/ledger";
 import { createLogger } from "../../../server/log";
+import { picosToUsd } from "../../../server/metering/money";
 import { PriceBook } from "../../../server/metering/prices";
+import type { CallRecord } from "../../../server/ledger/types";
 import type { DashboardSeriesLoading, DashboardSeriesResponse } from "../../../server/protocol";
 import { DASHBOARD_PATHS, TOKEN_HEADER } from "../../../server/shared/apiPaths";
 import { seedRecords, writeLedger } from "../../support/dashboardSeed";
@@ -32,7 +35,7 @@ interface Served {
 }
 
 /** A ledger opened as the gateway opens it, its dashboard routes, and an HTTP server in front of them. */
-async function serveDashboard(dir: string, durability?: "machine", timeZone = "UTC"): Promise<Served> {
+async function serveDashboard(dir: string, durability?: "machine", timeZone = "UTC", logs: string[] = []): Promise<Served> {
   const ledger = await Ledger.open(dir, { timeZone: "UTC", now: () => NOW, stateDebounceMs: 60_000, ...(durability ? { durability } : {}) });
   const parsed = parseConfig({});
   assert.ok(parsed.ok);
@@ -41,7 +44,7 @@ async function serveDashboard(dir: string, durability?: "machine", timeZone = "U
     prices: new PriceBook(),
     credentials: () => Promise.reject(new Error("no credentials in this test")),
     ledger,
-    log: createLogger(() => undefined),
+    log: createLogger((level, line) => logs.push(`${level}: ${line}`)),
     timeZone,
     now: () => NOW,
   };
@@ -178,6 +181,55 @@ describe("dashboard routes", function () {
       assert.equal(whole.routes.readCalls, records.length + later.length);
       assert.deepEqual(fromCheckpoint, [series(await whole.get("day")), series(await whole.get("week")), series(await whole.get("month"))]);
       assert.equal(fromCheckpoint[2]!.totals.calls, records.length + later.length);
+    } finally {
+      await whole.close();
+    }
+  });
+
+  it("does not restore an aggregate an earlier version kept (an attached guardrail counted under its model): the start reads the journal whole and charts the guardrail apart", async () => {
+    // Today's calls with an attached guardrail: a fifth of each one's cost is the guardrail's.
+    const guarded = seedRecords({ now: NOW, pastCalls: 0, todayCalls: 20, seed: 5 })
+      .filter((r) => BigInt(r.costPicos) > 0n)
+      .map((r): CallRecord => ({ ...r, id: `guarded-${r.id}`, guardrail: { id: "gr-1", costPicos: String(BigInt(r.costPicos) / 5n), worstCasePicos: "0", units: 4, unitsEstimated: false } }));
+    assert.ok(guarded.length > 0);
+    await appendFile(path.join(dir, "journal", `${journalMonth(NOW)}.jsonl`), guarded.map((r) => JSON.stringify(r) + "\n").join(""));
+    const all = [...records, ...guarded];
+    const first = await serveDashboard(dir);
+    first.routes.afterListening();
+    await first.routes.ready;
+    await first.close(); // writes the checkpoint
+    // What the earlier version kept there: every call's whole cost under its model, as version 1.
+    const earlier = new DashboardAggregate();
+    for (const r of all) earlier.add({ ...r, guardrail: undefined });
+    const stateFile = path.join(dir, "state.json");
+    const state = JSON.parse(await readFile(stateFile, "utf8")) as { checkpoint: { parts: Record<string, unknown> } };
+    assert.equal(typeof state.checkpoint.parts[DASHBOARD_CHECKPOINT], "string", "the first start kept its aggregate");
+    state.checkpoint.parts[DASHBOARD_CHECKPOINT] = earlier.snapshot().replace(/^\{"v":\d+,/, '{"v":1,');
+    await writeFile(stateFile, JSON.stringify(state));
+
+    const logs: string[] = [];
+    const again = await serveDashboard(dir, undefined, "UTC", logs);
+    let month: DashboardSeriesResponse;
+    try {
+      again.routes.afterListening();
+      await again.routes.ready;
+      assert.equal(again.routes.readCalls, all.length, "the whole journal is read");
+      month = series(await again.get("month"));
+    } finally {
+      await again.close();
+    }
+    const part = guarded.reduce((t, r) => t + BigInt(r.guardrail!.costPicos), 0n);
+    const row = month.groups.model!.find((g) => g.key === "guardrail/gr-1");
+    assert.ok(row, "the guardrail has its row");
+    assert.equal(row.totalUsd, picosToUsd(part), "the guardrails' parts, and only they");
+    assert.equal(month.totals.calls, all.length);
+    assert.deepEqual(logs.filter((l) => l.includes("checkpoint")), ["info: dashboard: the ledger's checkpoint holds an aggregate an earlier version wrote (its sums counted differently); building it from the journal"]);
+    await unlink(stateFile); // no checkpoint: the whole journal is read, and shows the same
+    const whole = await serveDashboard(dir);
+    try {
+      whole.routes.afterListening();
+      await whole.routes.ready;
+      assert.deepEqual(month, series(await whole.get("month")));
     } finally {
       await whole.close();
     }
