@@ -15,7 +15,7 @@ import { capMatcher, type CallSubject } from "../budget/capMatch";
 import { cappedModelId } from "../budget/replay";
 import { localParts, windowBounds, type CapWindow } from "../budget/windows";
 import { guardrailPartOfRecord } from "../metering/attachedGuardrail";
-import { picosToDecimalString, picosToUsd, type Picos } from "../metering/money";
+import { isPicosText, picosToDecimalString, picosToUsd, type Picos } from "../metering/money";
 import { guardrailModelKey } from "../ledger/chargeback";
 import type { CallRecord, Outcome } from "../ledger/types";
 import type {
@@ -74,9 +74,9 @@ const headerSchema = z.object({
   // Checked one by one while restoring (a month holds ~3,000: a schema would copy each).
   slots: z.array(z.unknown()),
 });
-const PICOS_RE = /^-?\d+$/;
 const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
-const isPicos = (x: unknown): x is string => typeof x === "string" && PICOS_RE.test(x);
+/** Sums of costs, so money as the journal writes it (no sign: a negative sum is an edited file's). */
+const isPicos = (x: unknown): x is string => isPicosText(x);
 
 interface Slot {
   calls: number;

@@ -123,7 +123,7 @@ describe("dashboard aggregate snapshot", () => {
     assert.equal(day.totals.costExact, "9007.199254740994"); // pico-dollars: 2^53 + 2 of them
   });
 
-  it("does not use a snapshot that is not one: absent, cut short, another version, edited sums, an unknown outcome, a short slot or a subject it does not hold", () => {
+  it("does not use a snapshot that is not one: absent, cut short, another version, edited sums (a point, a sign), an unknown outcome, a short slot or a subject it does not hold", () => {
     const a = built([
       { type: "settle", id: "1", at: "2026-11-18T10:00:00Z", startedAt: "2026-11-18T10:00:00Z", user: "u", tool: "t", operation: "Converse", modelId: "m", baseModelId: "m", usage: { inputTokens: 1, outputTokens: 1, cacheReadInputTokens: 0, cacheWrite5mInputTokens: 0, cacheWrite1hInputTokens: 0 }, usageEstimated: false, costPicos: "5", worstCasePicos: "5", outcome: "ok", status: 200, latencyMs: 1, tags: {} },
     ]);
@@ -135,6 +135,8 @@ describe("dashboard aggregate snapshot", () => {
     assert.equal(DashboardAggregate.restore({ ...good, v: 1 }), undefined, "an older version's (its sums meant something else)");
     assert.equal(DashboardAggregate.restore({ ...good, v: 3 }), undefined, "a newer version's");
     assert.equal(DashboardAggregate.restore({ ...good, slots: [[...good.slots[0]!.slice(0, 2), "5.5", ...good.slots[0]!.slice(3)]] }), undefined);
+    assert.equal(DashboardAggregate.restore({ ...good, slots: [[...good.slots[0]!.slice(0, 2), "-5", ...good.slots[0]!.slice(3)]] }), undefined, "a negative cost");
+    assert.equal(DashboardAggregate.restore({ ...good, slots: [[...good.slots[0]!.slice(0, 6), [["m\u0000m", "-5"]], ...good.slots[0]!.slice(7)]] }), undefined, "a negative sum by model");
     assert.equal(DashboardAggregate.restore({ ...good, subjects: [] }), undefined);
     assert.equal(DashboardAggregate.restore({ ...good, slots: [[...good.slots[0]!.slice(0, 5), [["bogus", 1]], ...good.slots[0]!.slice(6)]] }), undefined);
     assert.equal(DashboardAggregate.restore({ ...good, slots: [good.slots[0]!.slice(0, 9)] }), undefined);
