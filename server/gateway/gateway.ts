@@ -2,6 +2,7 @@
  * Assembles the gateway: ledger (recovered), budget engine (replayed from the ledger), prices,
  * credentials, and one loopback listener for Bedrock calls and the local API.
  */
+import http from "node:http";
 import { Caps, LocalCapStore } from "../budget/caps";
 import { BudgetEngine } from "../budget/engine";
 import { ledgerDirOf, timeZoneOf, userOf } from "../config/load";
@@ -13,7 +14,7 @@ import { JournalWriteError } from "../ledger/journal";
 import { isLockHeld, lockLedger, type LedgerLock } from "../ledger/lock";
 import { GatewaySecret } from "../ledger/secret";
 import type { CallRecord } from "../ledger/types";
-import type { BlockedBy, StatusResponse } from "../protocol";
+import { API_PATHS, type BlockedBy, type StatusResponse } from "../protocol";
 import { repeatFilter, stderrLogger, type Logger, type RepeatLog } from "../log";
 import { PriceBook, type PriceTable } from "../metering/prices";
 import { loadPriceTable, priceFilePath, watchPriceFile, type PriceTableInfo } from "../metering/priceFile";
@@ -23,7 +24,7 @@ import { CallScope } from "./callScope";
 import { CallPublisher } from "./publisher";
 import { accessDenied, bedrockError } from "./errors";
 import { inboundGuard, isLoopbackHost, type InboundGuard, type InboundLimits } from "./inbound";
-import { listen, type AnyRequest, type AnyResponse, type Handler, type Listener, type ListenOptions } from "./listener";
+import { listen, PHASE_HEADER, type AnyRequest, type AnyResponse, type Handler, type Listener, type ListenOptions } from "./listener";
 import { LocalApi } from "./localApi";
 import { attachDashboard } from "../dashboard/routes";
 import { json, type Routes } from "../http";
@@ -591,15 +592,16 @@ async function teardown(res: Resources): Promise<void> {
  * calls of terminals routed to it. The port is bound before the lock is taken, so it is bound
  * whenever this gateway holds the lock. Taken while a live gateway holds the lock: that one is
  * followed (LedgerLocked, as the lock decides). Taken while the lock is free: the gateway before is
- * freeing it just after releasing the lock (teardown), so it is tried again for a moment.
+ * freeing it just after releasing the lock (teardown), so it is tried again for up to `handoverMs`
+ * (tests lengthen it), unless its holder answers as another program (see listenAgain).
  */
-async function lockAndBind(dir: string, handler: Handler, port: number, limits: Partial<ListenOptions>): Promise<Resources> {
+export async function lockAndBind(dir: string, handler: Handler, port: number, limits: Partial<ListenOptions>, handoverMs = PORT_HANDOVER_MS): Promise<Resources> {
   let listener: Listener;
   try {
     listener = await listen(handler, port, "127.0.0.1", limits);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || port === 0) throw err;
-    const again = (await isLockHeld(dir)) ? undefined : await listenAgain(handler, port, limits).catch(() => undefined);
+    const again = (await isLockHeld(dir)) ? undefined : await listenAgain(handler, port, limits, handoverMs).catch(() => undefined);
     if (!again) {
       // A gateway that took the lock meanwhile (one starting holds the port first) is followed too.
       if (await isLockHeld(dir)) await (await lockLedger(dir)).release(); // throws LedgerLocked (released just now: the port is still someone's)
@@ -622,19 +624,48 @@ async function lockAndBind(dir: string, handler: Handler, port: number, limits: 
   }
 }
 
-/** Binds `port`, taken now but about to be freed by the gateway that released the ledger. */
-async function listenAgain(handler: Handler, port: number, limits: Partial<ListenOptions>): Promise<Listener> {
+/**
+ * Binds `port`, taken now but about to be freed by the gateway that released the ledger. Meanwhile
+ * the holder is asked what it is: one that answers as anything but a gateway of ours starting or
+ * stopping will not free it, and is reported at once instead of after `handoverMs`.
+ */
+async function listenAgain(handler: Handler, port: number, limits: Partial<ListenOptions>, handoverMs: number): Promise<Listener> {
   const started = Date.now();
-  for (;;) {
-    const waited = Date.now() - started;
-    // Once free the port goes to whoever binds first, and another local process may be trying too.
-    await new Promise((resolve) => (waited < PORT_SPIN_MS ? setImmediate(resolve) : setTimeout(resolve, PORT_RETRY_MS)));
-    try {
-      return await listen(handler, port, "127.0.0.1", limits);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || Date.now() - started >= PORT_HANDOVER_MS) throw err;
+  let foreign = false;
+  // Asked alongside the binds, not before them: a gateway handing the port over is not waited for.
+  const stopAsking = askHolder(port, () => (foreign = true));
+  try {
+    for (;;) {
+      const waited = Date.now() - started;
+      // Once free the port goes to whoever binds first, and another local process may be trying too.
+      await new Promise((resolve) => (waited < PORT_SPIN_MS ? setImmediate(resolve) : setTimeout(resolve, PORT_RETRY_MS)));
+      if (foreign) throw Object.assign(new Error(`port ${port} is held by a program that is not a gateway handing it over`), { code: "EADDRINUSE" });
+      try {
+        return await listen(handler, port, "127.0.0.1", limits);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || Date.now() - started >= handoverMs) throw err;
+      }
     }
+  } finally {
+    stopAsking();
   }
+}
+
+/**
+ * Asks what holds `port` by a request on the health path; `foreign` runs if it answers as anything
+ * but a gateway of ours starting or stopping (PHASE_HEADER), or not in HTTP. A holder that does
+ * not answer, or closes the connection unanswered (as a gateway freeing the port may), is not
+ * judged: it is waited for as before. Returns what stops asking.
+ */
+function askHolder(port: number, foreign: () => void): () => void {
+  const req = http.get({ host: "127.0.0.1", port, path: API_PATHS.health, agent: false }, (res) => {
+    if (res.headers[PHASE_HEADER] === undefined) foreign();
+    req.destroy();
+  });
+  req.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code?.startsWith("HPE_")) foreign(); // it answered, but not as an HTTP server
+  });
+  return () => req.destroy();
 }
 
 /** Every request while the gateway opens: refused (503, which the SDKs retry), nothing forwarded or journaled. */
@@ -643,7 +674,7 @@ function starting(req: AnyRequest, res: AnyResponse): void {
     return answer(res, accessDenied("Bedrock Budget answers only requests addressed to a loopback host (localhost, 127.0.0.1, [::1])."));
   }
   if (req.httpVersionMajor === 1) res.setHeader("connection", "close"); // the body is left unread
-  answer(res, bedrockError(503, "ServiceUnavailableException", "Bedrock Budget's gateway on this port is starting; retry in a moment.", { "retry-after": "1" }));
+  answer(res, bedrockError(503, "ServiceUnavailableException", "Bedrock Budget's gateway on this port is starting; retry in a moment.", { "retry-after": "1", [PHASE_HEADER]: "starting" }));
 }
 
 /** Waits for `p`, but no longer than the stop grace (what is left is destroyed by its owner). */

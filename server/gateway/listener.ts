@@ -16,6 +16,13 @@ import type { AnyRequest, AnyResponse } from "../http";
 export type { AnyRequest, AnyResponse };
 export type Handler = (req: AnyRequest, res: AnyResponse) => void;
 
+/**
+ * Marks the 503 a gateway of ours answers while it does not serve ("starting", "stopping"): one
+ * that finds the port taken while the ledger's lock is free waits for such a holder to free it
+ * (a take-over), and reports any other holder at once.
+ */
+export const PHASE_HEADER = "x-bedrock-budget-gateway";
+
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 export interface Listener {
@@ -191,7 +198,7 @@ function turnAway(socket: net.Socket, isH2: boolean): void {
     return;
   }
   socket.resume(); // its request is read and dropped: unread bytes at close would reset the answer
-  writeRaw(socket, bedrockError(503, "ServiceUnavailableException", "Bedrock Budget's gateway on this port is stopping; retry in a moment (the gateway that takes over serves on this same port)."));
+  writeRaw(socket, bedrockError(503, "ServiceUnavailableException", "Bedrock Budget's gateway on this port is stopping; retry in a moment (the gateway that takes over serves on this same port).", { [PHASE_HEADER]: "stopping" }));
 }
 
 /** Writes `answer` as a whole HTTP/1.1 response on a raw socket, and ends it. */

@@ -14,6 +14,7 @@ import path from "node:path";
 import { InvokeModelCommand } from "@aws-sdk/client-bedrock-runtime";
 import { checkSettings } from "../../server/config/settingsCheck";
 import { startGateway } from "../../server/gateway/gateway";
+import { PHASE_HEADER } from "../../server/gateway/listener";
 import { LedgerLocked, lockFileOf, lockLedger, type LedgerLock } from "../../server/ledger/lock";
 import { GatewayHost, type HostEvents } from "../../server/lsp/gatewayHost";
 import type { Logger } from "../../server/log";
@@ -179,8 +180,9 @@ describe("take-over: the gateway's port is never free while a gateway holds the 
     const port = await freePort();
     const config = settings(port);
     const ledger = path.join(dir, "ledger");
-    // The other gateway as it starts: its port bound first, the ledger locked a moment later.
-    const other = net.createServer();
+    // The other gateway as it starts: its port bound first (answering 503, marked as a gateway of
+    // ours starting), the ledger locked a moment later.
+    const other = http.createServer((_req, res) => res.writeHead(503, { [PHASE_HEADER]: "starting", connection: "close" }).end());
     await new Promise<void>((resolve) => other.listen(port, "127.0.0.1", resolve));
     let lock: LedgerLock | undefined;
     const locking = new Promise<void>((resolve) => setTimeout(() => void lockLedger(ledger).then((l) => ((lock = l), resolve())), 100));

@@ -6,12 +6,14 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
 import http2 from "node:http2";
 import os from "node:os";
 import path from "node:path";
 import { checkSettings } from "../../server/config/settingsCheck";
-import { startGateway } from "../../server/gateway/gateway";
-import { LedgerLocked, lockFileOf } from "../../server/ledger/lock";
+import { lockAndBind, startGateway } from "../../server/gateway/gateway";
+import { listen, PHASE_HEADER } from "../../server/gateway/listener";
+import { isLockHeld, LedgerLocked, lockFileOf } from "../../server/ledger/lock";
 import type { Logger } from "../../server/log";
 import { anthropicBody, SONNET_45 } from "../support/harness";
 import { freePort } from "../support/ports";
@@ -53,6 +55,7 @@ describe("take-over edges: binding the port and locking the ledger", function ()
       const first = await request(session);
       assert.equal(first.status, 503, "answered 'starting' while the ledger is not locked");
       assert.match(first.body, /starting/);
+      assert.equal(first.phase, "starting", "marked as a gateway of ours starting: one that finds the port taken waits for it");
       // A live holder (this very process: a second gateway in it must not share the journal).
       await writeFile(lockFile, `${process.pid}\n\n`);
       written = true;
@@ -68,7 +71,69 @@ describe("take-over edges: binding the port and locking the ledger", function ()
       await rm(lockFile, { force: true });
     }
   });
+
+  // The handover time is a minute here: a port another program holds must be reported without
+  // waiting for it to be freed (it was reported only once the wait ran out).
+  const HANDOVER_MS = 60_000;
+  const noHandler = () => assert.fail("no request reaches a listener that lockAndBind gives up on");
+
+  it("a port another program holds while the ledger is free is reported as taken at once, without waiting for a gateway to hand it over", async () => {
+    const ledger = path.join(dir, "ledger");
+    const port = await freePort();
+    const other = await holdPort(port, (_req, res) => res.end("hello from another program"));
+    try {
+      const err = await lockAndBind(ledger, noHandler, port, {}, HANDOVER_MS).then(
+        async (res) => (await res.lock.release(), res.listener.unbind(), new Error("bound a port another program holds")),
+        (e: NodeJS.ErrnoException) => e,
+      );
+      assert.equal((err as NodeJS.ErrnoException).code, "EADDRINUSE", `reported as a port in use, not: ${String(err)}`);
+      assert.equal(await isLockHeld(ledger), false, "the ledger is not locked by a gateway that has no port");
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
+  });
+
+  it("a port held by a gateway of ours that is stopping (ledger already released) is waited for and bound once it is freed", async () => {
+    const ledger = path.join(dir, "ledger");
+    const port = await freePort();
+    // The stopping gateway as the waiting one sees it: every new connection answered 503 (marked
+    // as ours), the port freed a moment later (here: once that answer has been read).
+    let freed!: Promise<void>;
+    const other = await holdPort(port, (req, res) => {
+      req.socket.once("close", () => (freed = new Promise((resolve) => other.close(() => resolve()))));
+      res.writeHead(503, { [PHASE_HEADER]: "stopping", connection: "close" }).end();
+    });
+    const res = await lockAndBind(ledger, noHandler, port, {}, HANDOVER_MS);
+    try {
+      assert.equal(res.listener.port, port, "the same port, taken over");
+      assert.equal(await isLockHeld(ledger), true);
+    } finally {
+      await res.lock.release();
+      res.listener.unbind();
+      await freed;
+    }
+  });
+
+  it("a listener that drains (a gateway stopping) answers new connections 503, marked as a gateway of ours stopping", async () => {
+    const listener = await listen(noHandler, 0);
+    try {
+      void listener.drain(1_000);
+      const answer = await new Promise<http.IncomingMessage>((resolve, reject) => http.get({ host: "127.0.0.1", port: listener.port, path: "/", agent: false }, resolve).on("error", reject));
+      answer.resume();
+      assert.equal(answer.statusCode, 503);
+      assert.equal(answer.headers[PHASE_HEADER], "stopping");
+    } finally {
+      listener.unbind();
+    }
+  });
 });
+
+/** Another program's HTTP server on 127.0.0.1:`port`. */
+async function holdPort(port: number, handler: http.RequestListener): Promise<http.Server> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return server;
+}
 
 /** An HTTP/2 session (prior knowledge) to 127.0.0.1:`port`, tried until the port is bound (10 s at most). */
 async function connectH2(port: number): Promise<http2.ClientHttp2Session> {
@@ -87,15 +152,19 @@ async function connectH2(port: number): Promise<http2.ClientHttp2Session> {
 }
 
 /** One InvokeModel-shaped request on `session`: its status and body, or an error if none came. */
-function request(session: http2.ClientHttp2Session): Promise<{ status: number; body: string }> {
+function request(session: http2.ClientHttp2Session): Promise<{ status: number; body: string; phase: string | undefined }> {
   return new Promise((resolve, reject) => {
     try {
       const stream = session.request({ ":method": "POST", ":path": `/model/${SONNET_45}/invoke`, "content-type": "application/json" });
       let status = 0;
+      let phase: string | undefined;
       const chunks: Buffer[] = [];
-      stream.on("response", (headers) => (status = Number(headers[":status"])));
+      stream.on("response", (headers) => {
+        status = Number(headers[":status"]);
+        phase = headers[PHASE_HEADER] as string | undefined;
+      });
       stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("end", () => (status ? resolve({ status, body: Buffer.concat(chunks).toString() }) : reject(new Error("the stream ended without an answer"))));
+      stream.on("end", () => (status ? resolve({ status, body: Buffer.concat(chunks).toString(), phase }) : reject(new Error("the stream ended without an answer"))));
       stream.on("error", reject);
       stream.end(anthropicBody("hi", 10));
     } catch (err) {
