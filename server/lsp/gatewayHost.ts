@@ -6,6 +6,7 @@
  * another local user's process on the port never receives this user's calls.
  */
 import { watch, type FSWatcher } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { ledgerDirOf } from "../config/load";
 import type { Config } from "../config/schema";
@@ -23,6 +24,9 @@ export interface HostEvents {
   status(status: StatusResponse): void;
   call(record: CallRecord): void;
 }
+
+/** Watches a folder (fs.watch's shape; tests give their own). `file` is null where the platform does not tell. */
+export type WatchDir = (dir: string, options: { persistent: boolean }, listener: (event: string, file: string | Buffer | null) => void) => FSWatcher;
 
 type Role = { kind: "leader"; gateway: RunningGateway; stopEvents: () => void } | { kind: "follower"; url: string; stop: () => void } | { kind: "none" };
 
@@ -61,6 +65,8 @@ export class GatewayHost {
     private readonly holderWaitMs = HOLDER_WAIT_MS,
     /** How often that holder is looked at again, besides when its lock file changes (tests lengthen it). */
     private readonly holderPollMs = HOLDER_POLL_MS,
+    /** How the ledger folder is watched while the host waits for the lock (tests give names or none). */
+    private readonly watchDir: WatchDir = (dir, options, listener) => watch(dir, options, listener),
   ) {}
 
   /** Watches the held ledger's lock file while this host waits for it (see pollHolder). */
@@ -319,12 +325,48 @@ export class GatewayHost {
     this.retryTimer.unref();
     // Also the moment the lock file changes: a stopping gateway frees its port right after releasing
     // the lock, and until this one locks and binds it another local process could take it.
+    this.watchLock(dir, look);
+  }
+
+  /**
+   * Calls `look` when the ledger's lock file in `dir` changes (a release removes it; a new owner or
+   * an advertised URL rewrites it). A watch that names no file (some platforms) fires for every
+   * write in the folder, the journal's too (many a second): then the lock file is read, one read at
+   * a time, and compared with the one this wait began with.
+   */
+  private watchLock(dir: string, look: () => void): void {
     try {
-      const name = path.basename(lockFileOf(dir));
-      const watcher = (this.holderWatch = watch(dir, { persistent: false }, (_event, file) => {
-        if (file === null || String(file) === name) look();
+      const lockFile = lockFileOf(dir);
+      const name = path.basename(lockFile);
+      const lockText = () => readFile(lockFile, "utf8").catch(() => undefined);
+      let reading = false;
+      let again = false;
+      const lockChanged = async (): Promise<void> => {
+        if (reading) {
+          again = true;
+          return;
+        }
+        reading = true;
+        try {
+          do {
+            again = false;
+            const [before, now] = await Promise.all([seen, lockText()]);
+            if (this.holderWatch !== watcher) return; // this wait ended meanwhile
+            if (now !== before) return look();
+          } while (again);
+        } finally {
+          reading = false;
+        }
+      };
+      const watcher = (this.holderWatch = this.watchDir(dir, { persistent: false }, (_event, file) => {
+        if (this.holderWatch !== watcher) return; // a look ended this wait already
+        if (file === null) void lockChanged();
+        else if (String(file) === name) look();
       }));
       watcher.on("error", () => watcher.close()); // the timer still looks
+      // The lock as this wait began; released already (since it was found held): look now.
+      const seen = lockText();
+      void seen.then((text) => text === undefined && this.holderWatch === watcher && look());
     } catch {
       // no watching here (a network share, the watch limit): the timer alone looks
     }
