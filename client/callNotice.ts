@@ -26,8 +26,10 @@ export function callNotice(record: CallRecord): CallNotice | undefined {
 
 function noticeOf(record: CallRecord): CallNotice | undefined {
   if (record.outcome === "refused") {
-    const cap = record.refusedBy ?? "a cap";
-    return { level: "error", message: record.message ?? `Bedrock Budget refused a call: cap "${cap}".`, quietKey: `refused:${cap}`, capSetting: true };
+    // No cap named: the whole gateway refused it (invalid settings, unknown team caps, an uncounted
+    // ledger); its message says why, and no cap setting is the thing to open.
+    if (record.refusedBy === undefined) return { level: "error", message: record.message ?? "Bedrock Budget refused a call.", quietKey: "refused:gateway" };
+    return { level: "error", message: record.message ?? `Bedrock Budget refused a call: cap "${record.refusedBy}".`, quietKey: `refused:${record.refusedBy}`, capSetting: true };
   }
   if (record.outcome === "quota-exceeded") {
     return { level: "error", message: record.message ?? "Bedrock Budget refused a call: its caller has used its request quota (rateLimit).", quietKey: `quota-exceeded:${record.caller ?? "unknown caller"}` };

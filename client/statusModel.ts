@@ -27,7 +27,11 @@ const BLOCKED_BY_WORDS: Record<BlockedBy, string> = { settings: "settings", team
 
 export function meterView(status: StatusResponse, now: Date = new Date()): MeterView {
   // Every call is refused, whatever the caps say: the bar names what to fix, the tooltip says how.
-  if (status.blocked) return { text: `$(error) Bedrock calls refused${status.blockedBy ? `: ${BLOCKED_BY_WORDS[status.blockedBy]}` : ""}`, severity: "error", tooltip: tooltip(status, now) };
+  if (status.blocked) {
+    // A cause this build does not know (a newer gateway) is left out, as an older gateway's absent one is.
+    const cause = status.blockedBy !== undefined && Object.hasOwn(BLOCKED_BY_WORDS, status.blockedBy) ? `: ${BLOCKED_BY_WORDS[status.blockedBy]}` : "";
+    return { text: `$(error) Bedrock calls refused${cause}`, severity: "error", tooltip: tooltip(status, now) };
+  }
   const cap = tightestCap(status.caps);
   // Simulated figures must never be read as real spend.
   const icon = status.simulated ? "$(beaker) SIMULATED" : "$(pulse)";

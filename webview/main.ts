@@ -22,10 +22,10 @@ const LOADING_RETRY_MS = 1000;
 /** and at most this many times in a row (a quarter of an hour) before the page says so. */
 const LOADING_TRIES = 900;
 
-/** What stopped calls: caps (refused, or a stream cut) and the usage plan (rate limit, request quota). */
+/** What stopped calls: refusals (a cap's, or the whole gateway's while blocked), cuts and the usage plan (rate limit, request quota). */
 function refusedNote(o: DashboardSeriesResponse["totals"]["outcomes"]): string {
   const parts = [
-    o.refused ? `${count(o.refused)} by a cap` : "",
+    o.refused ? `${count(o.refused)} refused` : "",
     o.throttled ? `${count(o.throttled)} rate-limited` : "",
     o["quota-exceeded"] ? `${count(o["quota-exceeded"])} over quota` : "",
     o.cut ? `${count(o.cut)} cut mid-stream` : "",

@@ -40,16 +40,6 @@ export function bedrockError(status: number, type: BedrockErrorType, message: st
 }
 
 export const refusal = (message: string) => bedrockError(400, "ServiceQuotaExceededException", message);
-/**
- * While every call is refused, the answer to a request the gateway could not verify (`why`). The
- * reason can name the settings file and its contents or the team ledger's place, and any process or
- * web page on loopback can send a request, so it is told only where the user sees the reason.
- */
-export const unverifiedRefusal = (why: string) =>
-  refusal(
-    `Bedrock Budget refuses every Bedrock call now. It tells why only to a request signed with credentials it can verify, and this one is not (${why}). ` +
-      "The reason shows in the VS Code status bar and the Bedrock Budget output, and `bedrock-budget status` prints it.",
-  );
 /** Over a caller's rate limit: 429, which every SDK retries, after `retryAfterSeconds` (Retry-After). */
 export const throttled = (message: string, retryAfterSeconds: number) => bedrockError(429, "ThrottlingException", message, { "retry-after": String(retryAfterSeconds) });
 export const validation = (message: string, status = 400) => bedrockError(status, "ValidationException", message);

@@ -211,12 +211,7 @@ export class Gateway implements RunningGateway {
     this.guard = guard;
     this.caps = new Caps(new LocalCapStore(new BudgetEngine([], timeZoneOf(options.config)), () => this.ctx.timeZone, now));
     // A failed count outlasts any settings fix (only a restart clears it): it is the reason to show.
-    const blocked = (): { reason: string; by: BlockedBy } | undefined => {
-      if (this.admissions.failure !== undefined) return { reason: uncountedMessage(this.admissions.failure), by: "ledger" };
-      if (this.blocked !== undefined) return { reason: this.blocked, by: "settings" };
-      const team = this.res.team?.unusable();
-      return team === undefined ? undefined : { reason: team, by: "team" };
-    };
+    const blocked = () => (this.admissions.failure === undefined ? this.blockedCause() : { reason: uncountedMessage(this.admissions.failure), by: "ledger" as const });
     this.api = new LocalApi(() => this.ctx, () => this.address, () => this.inFlight, blocked, () => this.prices);
     this.metrics = new GatewayMetrics(() => this.caps.status(this.now()), () => this.ledger.secret);
     this.logRepeat = repeatFilter(log, 60_000, () => now().getTime());
@@ -307,7 +302,14 @@ export class Gateway implements RunningGateway {
 
   /** Why every Bedrock call is refused now: invalid settings, or team caps that cannot be known. */
   private refusingAll(): string | undefined {
-    return this.blocked ?? this.res.team?.unusable();
+    return this.blockedCause()?.reason;
+  }
+
+  /** refusingAll's reason and what it comes from (the status bar names it). */
+  private blockedCause(): { reason: string; by: BlockedBy } | undefined {
+    if (this.blocked !== undefined) return { reason: this.blocked, by: "settings" };
+    const team = this.res.team?.unusable();
+    return team === undefined ? undefined : { reason: team, by: "team" };
   }
 
   block(reason: string): void {
@@ -659,7 +661,8 @@ async function listenAgain(handler: Handler, port: number, limits: Partial<Liste
  */
 function askHolder(port: number, foreign: () => void): () => void {
   const req = http.get({ host: "127.0.0.1", port, path: API_PATHS.health, agent: false }, (res) => {
-    if (res.headers[PHASE_HEADER] === undefined) foreign();
+    // A 503 without the marker may be an older gateway of ours handing the port over: waited for, as before the marker.
+    if (res.statusCode !== 503 && res.headers[PHASE_HEADER] === undefined) foreign();
     req.destroy();
   });
   req.on("error", (err: NodeJS.ErrnoException) => {

@@ -13,7 +13,7 @@ import { ZERO_USAGE, type MeteredOperation, type Operation } from "../metering/t
 import { callerTool, parseTagsHeader } from "./callerTool";
 import { mergeTags, tagProblem } from "../config/tags";
 import type { GatewayContext } from "./context";
-import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, uncounted, uncountedMessage, unverifiedRefusal, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
+import { accessDenied, bedrockError, overloaded, refusal, requestTimeout, uncounted, uncountedMessage, upstreamUnreachable, validation, type ErrorAnswer } from "./errors";
 import { answerUnread, authenticate, BodyRefused, checkAuthorizationHeader, readBody, type Authenticated, type HeaderCheck, type ReadBody } from "./inbound";
 import type { CallScope } from "./callScope";
 import type { CallRecord } from "../ledger/types";
@@ -54,7 +54,10 @@ export async function handleBedrock(ctx: GatewayContext, req: AnyRequest, res: A
   if (badId) return refuse(validation(`Bedrock Budget refused the request: ${badId}`));
 
   const header = await checkAuthorizationHeader({ headers: req.headers, credentials: ctx.credentials, allowApiKeys: ctx.config.allowApiKeys, profiles: ctx.callerProfiles, anyAccessKey: ctx.simulated });
-  if (!header.ok) return refuse(refusingAll() !== undefined ? unverifiedRefusal(header.message) : header.invalid ? validation(header.message) : accessDenied(header.message));
+  if (!header.ok) {
+    const blocked = refusingAll();
+    return refuse(blocked !== undefined ? refusal(blocked) : header.invalid ? validation(header.message) : accessDenied(header.message));
+  }
 
   let read: ReadBody;
   try {
@@ -85,7 +88,10 @@ async function handleRead(
   const auth = await authenticate(header, {
     method, rawPath, headers: req.headers, body, defaultRegion: ctx.config.region ?? "us-east-1", now: ctx.now(),
   });
-  if (!auth.ok) return answer(res, refusingAll() !== undefined ? unverifiedRefusal(auth.message) : accessDenied(auth.message));
+  if (!auth.ok) {
+    const blocked = refusingAll();
+    return answer(res, blocked !== undefined ? refusal(blocked) : accessDenied(auth.message));
+  }
 
   // Every body of a known operation is read as its documented shape, free operations too.
   let json: JsonObject | undefined;
@@ -107,11 +113,11 @@ async function handleRead(
   const tagged = route.kind === "unknown" ? { tags: {} } : callTags(ctx, req, bodyTags);
 
   // Every call refused now: decided before `forward` exists, so nothing of this call can reach the
-  // upstream. Only here, past authenticate, is the reason told and journaled: it can name the settings
-  // file and its contents, and a record written for any request would let anything on loopback (a web
-  // page's no-cors POST) write into the call log. The credentials that verify it are the last valid
-  // settings' (or, at a start with invalid ones, those of the settings the check kept); a request they
-  // cannot verify (none resolve, another key) hears unverifiedRefusal, unjournaled. A Bedrock API key
+  // upstream. Only here, past authenticate, is the refusal journaled: a record written for any request
+  // would let anything on loopback (a web page's no-cors POST) write into the call log. The credentials
+  // that verify it are the last valid settings' (or, at a start with invalid ones, those of the settings
+  // the check kept); a request they cannot verify (none resolve, another key) is refused unjournaled,
+  // with the same reason (the open /status shows it to any local process anyway). A Bedrock API key
   // (allowApiKeys, opted into) passes here as it passes everywhere in the gateway: a page cannot send one.
   const blocked = refusingAll();
   if (blocked !== undefined && route.kind === "unknown") return answer(res, refusal(blocked)); // an unmetered request has no record to journal

@@ -114,6 +114,24 @@ describe("take-over edges: binding the port and locking the ledger", function ()
     }
   });
 
+  it("a port held by an older gateway that is stopping (its 503 has no marker) is waited for and bound once it is freed, as before the marker", async () => {
+    const ledger = path.join(dir, "ledger");
+    const port = await freePort();
+    let freed!: Promise<void>;
+    const other = await holdPort(port, (req, res) => {
+      req.socket.once("close", () => (freed = new Promise((resolve) => other.close(() => resolve()))));
+      res.writeHead(503, { "x-amzn-errortype": "ServiceUnavailableException", connection: "close" }).end('{"message":"stopping"}');
+    });
+    const res = await lockAndBind(ledger, noHandler, port, {}, HANDOVER_MS);
+    try {
+      assert.equal(res.listener.port, port, "the same port, taken over");
+    } finally {
+      await res.lock.release();
+      res.listener.unbind();
+      await freed;
+    }
+  });
+
   it("a listener that drains (a gateway stopping) answers new connections 503, marked as a gateway of ours stopping", async () => {
     const listener = await listen(noHandler, 0);
     try {

@@ -25,6 +25,15 @@ describe("call notices", () => {
     assert.match(clamp!.message, /cap "c" lowered its output limit \(maxTokens=4096->100\)/);
   });
 
+  it("a call the whole gateway refused (no cap named) says its reason and offers no cap setting to open", () => {
+    const n = callNotice(settled({ outcome: "refused", message: "Bedrock Budget refuses Bedrock calls until this setting is fixed: caps[0].limitUsd" }));
+    assert.equal(n?.level, "error");
+    assert.match(n?.message ?? "", /caps\[0\]\.limitUsd/);
+    assert.equal(n?.capSetting, undefined, "no cap refused it: 'Open Cap Setting' would open the wrong thing");
+    assert.notEqual(n?.quietKey, callNotice(settled({ outcome: "refused", refusedBy: "a cap" }))?.quietKey, "quieted apart from a cap's refusals");
+    assert.equal(callNotice(settled({ outcome: "refused", refusedBy: "daily" }))?.capSetting, true);
+  });
+
   it("refusals and cuts as before; a plain call says nothing", () => {
     assert.equal(callNotice(settled({ outcome: "refused", refusedBy: "daily", message: "refused!" }))?.level, "error");
     assert.equal(callNotice(settled({ outcome: "cut" }))?.level, "warning");

@@ -91,6 +91,10 @@ describe("status bar meter: blocked by settings", () => {
     assert.equal(blocked("team"), "$(error) Bedrock calls refused: team caps unknown");
     assert.equal(blocked("ledger"), "$(error) Bedrock calls refused: ledger not counted");
     assert.equal(blocked(), "$(error) Bedrock calls refused", "an older gateway does not say what from");
+    const newer = meterView({ ...status([cap("daily", 1, 10)]), blocked: "why", blockedBy: "quorum" as unknown as "team" }).text;
+    assert.equal(newer, "$(error) Bedrock calls refused", "a cause a newer gateway gives and this build does not know is left out");
+    const inherited = meterView({ ...status([cap("daily", 1, 10)]), blocked: "why", blockedBy: "toString" as unknown as "team" }).text;
+    assert.equal(inherited, "$(error) Bedrock calls refused");
   });
 });
 
