@@ -14,9 +14,8 @@ import { z } from "zod";
 import { capMatcher, type CallSubject } from "../budget/capMatch";
 import { cappedModelId } from "../budget/replay";
 import { localParts, windowBounds, type CapWindow } from "../budget/windows";
-import { guardrailPartOfRecord } from "../metering/attachedGuardrail";
+import { costByModel } from "../metering/attachedGuardrail";
 import { isPicosText, picosToDecimalString, picosToUsd, type Picos } from "../metering/money";
-import { guardrailModelKey } from "../ledger/chargeback";
 import type { CallRecord, Outcome } from "../ledger/types";
 import type {
   CapDto,
@@ -146,13 +145,10 @@ export class DashboardAggregate {
     slot.inputTokens += record.usage.inputTokens + record.usage.cacheReadInputTokens + record.usage.cacheWrite5mInputTokens + record.usage.cacheWrite1hInputTokens;
     slot.outputTokens += record.usage.outputTokens;
     slot.outcomes.set(record.outcome, (slot.outcomes.get(record.outcome) ?? 0) + 1);
-    // A part that is not well formed leaves the whole cost with the model, as chargeback does.
-    const guard = guardrailPartOfRecord(record);
-    bump(slot.byModel, `${record.modelId}${SEP}${record.baseModelId}`, guard ? cost - guard.costPicos : cost);
-    if (guard && guard.costPicos > 0n) {
-      const guardrail = guardrailModelKey(guard.id);
-      bump(slot.byModel, `${guardrail}${SEP}${guardrail}`, guard.costPicos);
-    }
+    // As chargeback groups it: an attached guardrail's part under guardrail/<id>.
+    const parts = costByModel(record);
+    bump(slot.byModel, `${record.modelId}${SEP}${record.baseModelId}`, parts.model);
+    if (parts.guardrail) bump(slot.byModel, `${parts.guardrail.key}${SEP}${parts.guardrail.key}`, parts.guardrail.cost);
     bump(slot.bySubject, this.subjectKey(record), cost);
     bump(slot.byTool, record.tool || "unknown", cost);
     const tags = Object.entries(record.tags ?? {});

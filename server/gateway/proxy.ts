@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { GuardrailPricing } from "../config/schema";
 import { EstimateError, estimateParsed } from "../metering/estimate";
 import { appliedTierFromHeaders } from "../metering/usage";
-import { guardrailCost, guardrailEstimate, guardrailTextUnits } from "../metering/guardrails";
+import { guardrailCost, guardrailEstimate, guardrailModelKey, guardrailTextUnits } from "../metering/guardrails";
 import { attachedGuardrail, AttachedGuardrailError, attachedGuardrailOf, guardedInputUnits, withAttachedGuardrail } from "../metering/attachedGuardrail";
 import { checkRequestBody, type JsonObject } from "../metering/requestBody";
 import { downgradeTargets, planCall, type PlannedCall } from "./capPlan";
@@ -127,7 +127,7 @@ async function handleRead(
   if (route.kind === "unknown") return passThrough({ ctx, req, res, forward, scope, tagged }, route);
 
   // One identity per call (its id, start, model and tags): the usage plan, the reservation and the journal line share it.
-  const modelId = route.kind === "model" ? route.modelId : `guardrail/${route.guardrailId}`;
+  const modelId = route.kind === "model" ? route.modelId : guardrailModelKey(route.guardrailId);
   const who: Identity = { ...identify(req, route.operation, modelId, ctx.now(), tagged.tags), ...caller };
   if (blocked !== undefined) {
     // Tags that break the grammar are not journaled: the settings' default tags stand in.

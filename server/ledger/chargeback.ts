@@ -3,7 +3,7 @@
  * model, tool, caller and each tag value. Money is summed in bigint pico-dollars and printed as
  * exact decimals, so the report equals the journal to the pico-dollar.
  */
-import { guardrailPartOfRecord } from "../metering/attachedGuardrail";
+import { costByModel } from "../metering/attachedGuardrail";
 import { picosToDecimalString } from "../metering/money";
 import { stoppedAtGateway } from "./outcomes";
 import type { CallRecord } from "./types";
@@ -52,13 +52,6 @@ function add(t: Totals, c: CallRecord, costPicos: bigint = BigInt(c.costPicos)):
   t.costPicos += costPicos;
 }
 
-/**
- * The model dimension's key for a guardrail's spend: the base model id ApplyGuardrail calls are
- * journaled under, so a guardrail attached to model calls and called on its own is one row.
- */
-export function guardrailModelKey(guardrailId: string): string {
-  return `guardrail/${guardrailId}`;
-}
 
 /** The keys a call counts under in one dimension: one each, except tags (one per tag it carries). */
 export function keysOf(c: CallRecord, dimension: Dimension): string[] {
@@ -82,7 +75,7 @@ export function keysOf(c: CallRecord, dimension: Dimension): string[] {
  * Totals every call, then per dimension. Within user, model, tool and caller the groups add up to
  * the total; a call with two tags counts once under each, so tag groups of different keys overlap.
  * By model, a guardrail attached to a call is billed apart (as reconcile and the CSV keep it): its
- * part of the cost counts under guardrailModelKey, the call, its tokens and the rest under its model.
+ * part of the cost counts under guardrail/<id> (costByModel), the call, its tokens and the rest under its model.
  */
 export function chargeback(calls: Iterable<CallRecord>): Chargeback {
   const tally = new ChargebackTally();
@@ -97,12 +90,11 @@ export class ChargebackTally {
 
   add(c: CallRecord): void {
     add(this.total, c);
-    // A part that is not well formed leaves the whole cost with the model, as before guardrails were split out.
-    const guard = guardrailPartOfRecord(c);
+    const parts = costByModel(c);
     for (const d of DIMENSIONS) {
-      for (const key of keysOf(c, d)) add(this.row(d, key), c, d === "model" && guard ? BigInt(c.costPicos) - guard.costPicos : undefined);
+      for (const key of keysOf(c, d)) add(this.row(d, key), c, d === "model" ? parts.model : undefined);
     }
-    if (guard && guard.costPicos > 0n) this.row("model", guardrailModelKey(guard.id)).costPicos += guard.costPicos;
+    if (parts.guardrail) this.row("model", parts.guardrail.key).costPicos += parts.guardrail.cost;
   }
 
   private row(dimension: Dimension, key: string): Totals {

@@ -7,7 +7,7 @@
  */
 import type { GuardrailPricing } from "../config/schema";
 import type { Estimate } from "./estimate";
-import { CHARS_PER_TEXT_UNIT, guardrailCost, guardrailWorstCase, textUnits, USAGE_FIELDS } from "./guardrails";
+import { CHARS_PER_TEXT_UNIT, guardrailCost, guardrailModelKey, guardrailWorstCase, textUnits, USAGE_FIELDS } from "./guardrails";
 import { ceilDiv, formatUsd, picosOfText, type Picos } from "./money";
 import { isObject } from "../shared/isObject";
 import type { MeteredOperation } from "./types";
@@ -263,4 +263,16 @@ export function guardrailTraceOf(json: unknown): unknown {
   if (isObject(json.trace) && json.trace.guardrail !== undefined) return json.trace.guardrail;
   const invoke = json["amazon-bedrock-trace"];
   return isObject(invoke) ? invoke.guardrail : undefined;
+}
+
+/**
+ * A call's cost as the reports group it by model: the model's part, and an attached guardrail's
+ * part under guardrailModelKey (absent when the call has none, it is $0, or it is not well formed:
+ * the whole cost then stays with the model). The two add up to the call's costPicos.
+ */
+export function costByModel(record: Pick<CallRecord, "guardrail" | "costPicos" | "worstCasePicos">): { model: Picos; guardrail?: { key: string; cost: Picos } } {
+  const cost = BigInt(record.costPicos);
+  const guard = guardrailPartOfRecord(record);
+  if (!guard || guard.costPicos === 0n) return { model: cost };
+  return { model: cost - guard.costPicos, guardrail: { key: guardrailModelKey(guard.id), cost: guard.costPicos } };
 }

@@ -57,9 +57,18 @@ export function guardrailCost(response: unknown, pricing: GuardrailPricing): Pic
   return ceilDiv(picosTimes1k, 1000n);
 }
 
+/**
+ * The model id a guardrail's spend is recorded and grouped under: ApplyGuardrail calls are journaled
+ * with it, and the reports put an attached guardrail's part of a model call there too, so one
+ * guardrail is one row whichever way it was used.
+ */
+export function guardrailModelKey(guardrailId: string): string {
+  return `guardrail/${guardrailId}`;
+}
+
 /** The reservation for one ApplyGuardrail call, in the shape admission takes; it has no tokens. */
 export function guardrailEstimate(guardrailId: string, units: number, pricing: GuardrailPricing): Estimate {
-  const id = `guardrail/${guardrailId}`;
+  const id = guardrailModelKey(guardrailId);
   const rates: Rates = {
     requestedModelId: id, baseModelId: id, displayName: `Guardrail ${guardrailId}`, known: true,
     input: 0n, output: 0n, cacheRead: 0n, cacheWrite5m: 0n, cacheWrite1h: 0n, maxOutputTokens: 0,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import {
   attachedGuardrail, AttachedGuardrailError, attachedGuardrailCharge, attachedGuardrailOf, converseAnswerChars, guardedInputUnits, guardrailTraceOf,
   guardrailWorstCaseLine, MAX_CHARS_PER_OUTPUT_TOKEN, outputUnitsBound, reportedGuardrailUsage, withAttachedGuardrail,
-  guardrailPart, guardrailPartOfRecord, worstCaseGuardrailCharge,
+  costByModel, guardrailPart, guardrailPartOfRecord, worstCaseGuardrailCharge,
 } from "../../../server/metering/attachedGuardrail";
 import type { Estimate } from "../../../server/metering/estimate";
 import { guardrailWorstCase } from "../../../server/metering/guardrails";
@@ -154,6 +154,14 @@ describe("attached guardrail: the part a call's record keeps", () => {
     for (const bad of [{ ...part, id: 1 }, { ...part, costPicos: 10 }, { ...part, worstCasePicos: "2e1" }, { ...part, units: -1 }, { ...part, unitsEstimated: "no" }]) {
       assert.equal(guardrailPartOfRecord({ costPicos: "10", worstCasePicos: "20", guardrail: bad as never }), undefined, JSON.stringify(bad));
     }
+  });
+
+  it("splits a call's cost by model: the guardrail's part under guardrail/<id>, the rest with the model, adding up to the call", () => {
+    const part = { id: "gr-1", costPicos: "3", worstCasePicos: "5", units: 4, unitsEstimated: false };
+    assert.deepEqual(costByModel({ costPicos: "10", worstCasePicos: "20", guardrail: part }), { model: 7n, guardrail: { key: "guardrail/gr-1", cost: 3n } });
+    assert.deepEqual(costByModel({ costPicos: "10", worstCasePicos: "20", guardrail: { ...part, costPicos: "0" } }), { model: 10n }, "a $0 part adds no row");
+    assert.deepEqual(costByModel({ costPicos: "10", worstCasePicos: "20" }), { model: 10n });
+    assert.deepEqual(costByModel({ costPicos: "2", worstCasePicos: "20", guardrail: part }), { model: 2n }, "a part larger than its call stays with the model");
   });
 
   it("reads a part's money as the journal does, whatever its number of digits (a line the ledger counts is split in the reports too)", () => {
