@@ -93,15 +93,18 @@ describe("take-over edges: binding the port and locking the ledger", function ()
     }
   });
 
-  it("a port held by a gateway of ours that is stopping (ledger already released) is waited for and bound once it is freed", async () => {
+  /**
+   * The stopping gateway as the waiting one sees it: every new connection answered 503 with
+   * `headers`, the port freed a moment later (here: once that answer has been read). Asserts the
+   * port is taken over, with the ledger's lock.
+   */
+  async function takeOverFromStopping(headers: http.OutgoingHttpHeaders): Promise<void> {
     const ledger = path.join(dir, "ledger");
     const port = await freePort();
-    // The stopping gateway as the waiting one sees it: every new connection answered 503 (marked
-    // as ours), the port freed a moment later (here: once that answer has been read).
     let freed!: Promise<void>;
     const other = await holdPort(port, (req, res) => {
       req.socket.once("close", () => (freed = new Promise((resolve) => other.close(() => resolve()))));
-      res.writeHead(503, { [PHASE_HEADER]: "stopping", connection: "close" }).end();
+      res.writeHead(503, { ...headers, connection: "close" }).end('{"message":"stopping"}');
     });
     const res = await lockAndBind(ledger, noHandler, port, {}, HANDOVER_MS);
     try {
@@ -112,24 +115,14 @@ describe("take-over edges: binding the port and locking the ledger", function ()
       res.listener.unbind();
       await freed;
     }
+  }
+
+  it("a port held by a gateway of ours that is stopping (ledger already released) is waited for and bound once it is freed", async () => {
+    await takeOverFromStopping({ [PHASE_HEADER]: "stopping" });
   });
 
   it("a port held by an older gateway that is stopping (its 503 has no marker) is waited for and bound once it is freed, as before the marker", async () => {
-    const ledger = path.join(dir, "ledger");
-    const port = await freePort();
-    let freed!: Promise<void>;
-    const other = await holdPort(port, (req, res) => {
-      req.socket.once("close", () => (freed = new Promise((resolve) => other.close(() => resolve()))));
-      res.writeHead(503, { "x-amzn-errortype": "ServiceUnavailableException", connection: "close" }).end('{"message":"stopping"}');
-    });
-    const res = await lockAndBind(ledger, noHandler, port, {}, HANDOVER_MS);
-    try {
-      assert.equal(res.listener.port, port, "the same port, taken over");
-    } finally {
-      await res.lock.release();
-      res.listener.unbind();
-      await freed;
-    }
+    await takeOverFromStopping({ "x-amzn-errortype": "ServiceUnavailableException" });
   });
 
   it("a listener that drains (a gateway stopping) answers new connections 503, marked as a gateway of ours stopping", async () => {
