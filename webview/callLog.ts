@@ -2,6 +2,7 @@
 import type { CallRecord, CallsResponse, Outcome } from "../server/protocol";
 import type { DataSource } from "./dataSource";
 import { clear, h } from "./dom";
+import { callUnderModel } from "../server/shared/guardrailModel";
 import { callTime, count, modelLabel, usdPrecise } from "./format";
 
 export const OUTCOMES: Outcome[] = ["ok", "refused", "cut", "upstream-error", "upstream-failed", "client-aborted", "interrupted", "throttled", "quota-exceeded"];
@@ -127,7 +128,7 @@ export class CallLog {
   live(c: CallRecord): void {
     this.addModels([c.baseModelId]);
     if (this.ids.has(c.id)) return;
-    if (this.model && c.modelId !== this.model && c.baseModelId !== this.model) return;
+    if (this.model && !callUnderModel(c, this.model)) return;
     if (this.outcome && c.outcome !== this.outcome) return;
     this.body.prepend(this.row(c, true));
     this.refreshChrome();

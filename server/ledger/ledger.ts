@@ -11,6 +11,7 @@ import { isPicosText, type Picos } from "../metering/money";
 import { ZERO_USAGE, type Operation } from "../metering/types";
 import { Journal, journalMonth, type BadLine, type Durability, type JournalPosition } from "./journal";
 import { checkEntry } from "./schema";
+import { callUnderModel } from "../shared/guardrailModel";
 import { repairLedgerModes } from "./privateFiles";
 import { GatewaySecret } from "./secret";
 import { addToRollups, StateStore, type Rollups, type StateData } from "./state";
@@ -261,7 +262,7 @@ export class Ledger {
   /** Settled calls newest first; pass `next` back as `before` for the following page. */
   async recentCalls(q: RecentCallsQuery): Promise<{ calls: CallRecord[]; next?: string }> {
     const out: CallRecord[] = [];
-    const matches = (c: CallRecord) => (q.model === undefined || c.modelId === q.model || c.baseModelId === q.model) && (q.outcome === undefined || c.outcome === q.outcome);
+    const matches = (c: CallRecord) => (q.model === undefined || callUnderModel(c, q.model)) && (q.outcome === undefined || c.outcome === q.outcome);
     let started = q.before === undefined;
     const take = (c: CallRecord): boolean => {
       if (!started) {

@@ -7,6 +7,7 @@ import type { GuardrailPricing } from "../config/schema";
 import type { Estimate } from "./estimate";
 import { ceilDiv, usdToPicos, type Picos } from "./money";
 import type { Rates } from "./types";
+import { guardrailModelKey } from "../shared/guardrailModel";
 
 export const CHARS_PER_TEXT_UNIT = 1000;
 
@@ -57,14 +58,7 @@ export function guardrailCost(response: unknown, pricing: GuardrailPricing): Pic
   return ceilDiv(picosTimes1k, 1000n);
 }
 
-/**
- * The model id a guardrail's spend is recorded and grouped under: ApplyGuardrail calls are journaled
- * with it, and the reports put an attached guardrail's part of a model call there too, so one
- * guardrail is one row whichever way it was used.
- */
-export function guardrailModelKey(guardrailId: string): string {
-  return `guardrail/${guardrailId}`;
-}
+export { guardrailModelKey };
 
 /** The reservation for one ApplyGuardrail call, in the shape admission takes; it has no tokens. */
 export function guardrailEstimate(guardrailId: string, units: number, pricing: GuardrailPricing): Estimate {

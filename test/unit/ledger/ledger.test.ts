@@ -220,6 +220,22 @@ describe("ledger/ledger", () => {
     await l2.close();
   });
 
+  it("lists under guardrail/<id> its ApplyGuardrail calls and the model calls it was attached to (the dashboard charts both there), from memory and the journal", async () => {
+    const part = (id: string) => ({ id, costPicos: "10", worstCasePicos: "20", units: 1, unitsEstimated: false });
+    const l1 = await open({ recentLimit: 2 });
+    await l1.settle(call("apply", "2026-10-01T12:00:00.000Z", { operation: "ApplyGuardrail", modelId: "guardrail/gr-1", baseModelId: "guardrail/gr-1" }));
+    await l1.settle(call("attached", "2026-10-02T12:00:00.000Z", { modelId: "m1", baseModelId: "m1", costPicos: "100", worstCasePicos: "200", guardrail: part("gr-1") }));
+    await l1.settle(call("other-guardrail", "2026-10-03T12:00:00.000Z", { modelId: "m1", baseModelId: "m1", costPicos: "100", worstCasePicos: "200", guardrail: part("gr-2") }));
+    await l1.settle(call("plain", "2026-10-04T12:00:00.000Z", { modelId: "m1", baseModelId: "m1" }));
+    const ids = async (l: Ledger, model: string) => (await l.recentCalls({ limit: 10, model })).calls.map((c) => c.id);
+    assert.deepEqual(await ids(l1, "guardrail/gr-1"), ["attached", "apply"]);
+    assert.deepEqual(await ids(l1, "m1"), ["plain", "other-guardrail", "attached"], "the model's calls all stay under it");
+    await l1.close();
+    const l2 = await open({ recentLimit: 1 });
+    assert.deepEqual(await ids(l2, "guardrail/gr-1"), ["attached", "apply"], "read from the journal alike");
+    await l2.close();
+  });
+
   it("keeps daily rollups, survives a lost snapshot (crash) and rebuilds a corrupt state.json", async () => {
     const l1 = await open();
     await l1.settle(call("a", "2026-11-21T22:30:00.000Z", { costPicos: "100" })); // 23:30 Paris, the 21st
