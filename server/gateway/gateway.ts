@@ -654,8 +654,9 @@ async function listenAgain(handler: Handler, port: number, limits: Partial<Liste
 }
 
 /**
- * Asks what holds `port` by a request on the health path; `foreign` runs if it answers as anything
- * but a gateway of ours starting or stopping (PHASE_HEADER), or not in HTTP. A holder that does
+ * Asks what holds `port` by a request on the health path; `foreign` runs if it answers anything but
+ * a 503 (a gateway of ours starting or stopping, marked with PHASE_HEADER, or an older one, not
+ * marked) or the marker, or does not answer in HTTP. A holder that does
  * not answer, or closes the connection unanswered (as a gateway freeing the port may), is not
  * judged: it is waited for as before. Returns what stops asking.
  */
