@@ -11,6 +11,7 @@ import { z } from "zod";
 import { FILE_MODE, syncDir } from "./privateFiles";
 import type { CallRecord } from "./types";
 import { stoppedAtGateway } from "./outcomes";
+import { PICOS_TEXT } from "../metering/money";
 
 export const STATE_VERSION = 1;
 
@@ -41,7 +42,7 @@ export type Rollups = Record<string, Record<string, DayRollup>>;
 const rollupSchema = z.object({
   calls: z.number().int().nonnegative(),
   refused: z.number().int().nonnegative(),
-  costPicos: z.string().regex(/^-?\d+$/),
+  costPicos: z.string().regex(PICOS_TEXT),
   inputTokens: z.number().nonnegative(),
   outputTokens: z.number().nonnegative(),
 });

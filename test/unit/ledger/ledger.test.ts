@@ -273,5 +273,13 @@ describe("ledger/ledger", () => {
     assert.deepEqual([today.calls, today.costPicos, today.byModel.m1], [2, 254n, { calls: 2, costPicos: 254n }]);
     await l4.close();
     assert.ok((await readdir(dir)).includes("state.json.bad"));
+
+    // Money written as a negative figure is not a rollup any settle makes (a hand edit): rebuilt too, never shown.
+    const good = JSON.parse(await readFile(path.join(dir, "state.json"), "utf8")) as { days: Record<string, Record<string, { costPicos: string }>> };
+    good.days["2026-11-22"]!.m1!.costPicos = "-1000";
+    await writeFile(path.join(dir, "state.json"), JSON.stringify(good));
+    const l5 = await open();
+    assert.equal(l5.rollups()["2026-11-22"]!.m1!.costPicos, "254");
+    await l5.close();
   });
 });
