@@ -45,13 +45,21 @@ async function chmodOwn(file: string, mode: number): Promise<void> {
   }
 }
 
+/**
+ * What fsync of a folder fails with when the disk did not take the entry: the new file's name may
+ * not survive a crash, so the caller must not report it written. Any other failure means the
+ * platform cannot fsync a folder (Windows: EPERM; some network and FUSE file systems: EINVAL,
+ * ENOTSUP): the entry is as durable as the platform makes it.
+ */
+const DIR_SYNC_FAILURES = new Set(["EIO", "ENOSPC", "EDQUOT", "EROFS"]);
+
 /** Makes a new or renamed entry in `dir` durable; some platforms (Windows) cannot fsync a folder. */
 export async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, "r");
   try {
     await fh.sync();
-  } catch {
-    // not supported here: the entry is as durable as the platform makes it
+  } catch (err) {
+    if (DIR_SYNC_FAILURES.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
   } finally {
     await fh.close();
   }
