@@ -7,6 +7,7 @@ import type { CallRecord } from "../ledger/types";
 import { guardrailPartOfRecord } from "../metering/attachedGuardrail";
 import { PICOS_PER_USD, type Picos } from "../metering/money";
 import { rowForName } from "../pricing/priceList";
+import { isGuardrailModelKey } from "../shared/guardrailModel";
 import type { PriceTable } from "../metering/prices";
 
 /** One Cost Explorer group of one day. */
@@ -132,7 +133,7 @@ export function reconcile(
     const amount = BigInt(call.costPicos);
     if (amount === 0n) continue;
     // ApplyGuardrail is journaled under "guardrail/<id>"; a model call keeps its guardrail's part apart.
-    const guardrail = call.operation === "ApplyGuardrail" || call.baseModelId.startsWith("guardrail/") ? amount : (guardrailPartOfRecord(call)?.costPicos ?? 0n);
+    const guardrail = call.operation === "ApplyGuardrail" || isGuardrailModelKey(call.baseModelId) ? amount : (guardrailPartOfRecord(call)?.costPicos ?? 0n);
     if (guardrail > 0n) cell(date, GUARDRAILS_LINE).ledger += guardrail;
     if (amount > guardrail) cell(date, labelOfCall(call.baseModelId)).ledger += amount - guardrail;
   }

@@ -7,7 +7,8 @@
  */
 import type { GuardrailPricing } from "../config/schema";
 import type { Estimate } from "./estimate";
-import { CHARS_PER_TEXT_UNIT, guardrailCost, guardrailModelKey, guardrailWorstCase, textUnits, USAGE_FIELDS } from "./guardrails";
+import { CHARS_PER_TEXT_UNIT, guardrailCost, guardrailWorstCase, textUnits, USAGE_FIELDS } from "./guardrails";
+import { guardrailModelKey } from "../shared/guardrailModel";
 import { ceilDiv, formatUsd, picosOfText, type Picos } from "./money";
 import { isObject } from "../shared/isObject";
 import type { MeteredOperation } from "./types";

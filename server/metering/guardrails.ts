@@ -58,8 +58,6 @@ export function guardrailCost(response: unknown, pricing: GuardrailPricing): Pic
   return ceilDiv(picosTimes1k, 1000n);
 }
 
-export { guardrailModelKey };
-
 /** The reservation for one ApplyGuardrail call, in the shape admission takes; it has no tokens. */
 export function guardrailEstimate(guardrailId: string, units: number, pricing: GuardrailPricing): Estimate {
   const id = guardrailModelKey(guardrailId);

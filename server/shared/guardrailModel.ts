@@ -3,13 +3,20 @@
  * No imports: the dashboard page (webview/) uses it too.
  */
 
+const GUARDRAIL_PREFIX = "guardrail/";
+
 /**
  * The model id a guardrail's spend is recorded and grouped under: ApplyGuardrail calls are journaled
  * with it, and the reports put an attached guardrail's part of a model call there too, so one
  * guardrail is one row whichever way it was used.
  */
 export function guardrailModelKey(guardrailId: string): string {
-  return `guardrail/${guardrailId}`;
+  return `${GUARDRAIL_PREFIX}${guardrailId}`;
+}
+
+/** Whether a model id is a guardrail's key (guardrailModelKey): spend that is a guardrail's, not a model's. */
+export function isGuardrailModelKey(modelId: string): boolean {
+  return modelId.startsWith(GUARDRAIL_PREFIX);
 }
 
 /**
