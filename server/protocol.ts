@@ -141,6 +141,12 @@ export interface CapStatusDto {
 
 export type BlockedBy = "settings" | "team" | "ledger";
 
+/** Why the gateway refuses every Bedrock call, and from what: StatusResponse's `blocked` and `blockedBy`. */
+export interface BlockedCause {
+  reason: string;
+  by: BlockedBy;
+}
+
 export interface StatusResponse {
   user: string;
   endpoint: string;

@@ -14,7 +14,7 @@ import { JournalWriteError } from "../ledger/journal";
 import { isLockHeld, lockLedger, type LedgerLock } from "../ledger/lock";
 import { GatewaySecret } from "../ledger/secret";
 import type { CallRecord } from "../ledger/types";
-import { API_PATHS, type BlockedBy, type StatusResponse } from "../protocol";
+import { API_PATHS, type BlockedCause, type StatusResponse } from "../protocol";
 import { repeatFilter, stderrLogger, type Logger, type RepeatLog } from "../log";
 import { PriceBook, type PriceTable } from "../metering/prices";
 import { loadPriceTable, priceFilePath, watchPriceFile, type PriceTableInfo } from "../metering/priceFile";
@@ -306,7 +306,7 @@ export class Gateway implements RunningGateway {
   }
 
   /** refusingAll's reason and what it comes from (the status bar names it). */
-  private blockedCause(): { reason: string; by: BlockedBy } | undefined {
+  private blockedCause(): BlockedCause | undefined {
     if (this.blocked !== undefined) return { reason: this.blocked, by: "settings" };
     const team = this.res.team?.unusable();
     return team === undefined ? undefined : { reason: team, by: "team" };

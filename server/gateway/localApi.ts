@@ -6,7 +6,7 @@
 import { EventEmitter } from "node:events";
 import { picosToDecimalString, picosToUsd } from "../metering/money";
 import type { CallRecord, Outcome } from "../ledger/types";
-import { API_PATHS, API_PREFIX, type BlockedBy, type CallsResponse, type CapActionTaken, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
+import { API_PATHS, API_PREFIX, type BlockedCause, type CallsResponse, type CapActionTaken, type CapStatusDto, type HealthResponse, type StatusResponse } from "../protocol";
 import { CHALLENGE_RE, type GatewaySecret } from "../ledger/secret";
 import type { GatewayContext } from "./context";
 import { authorized, forbidden, json, type AnyRequest, type AnyResponse, type Routes } from "../http";
@@ -57,7 +57,7 @@ export class LocalApi implements Routes {
     private readonly endpoint: () => string,
     private readonly inFlight: () => number,
     /** Why every Bedrock call is refused right now, and from what, if it is (RunningGateway.block). */
-    private readonly blocked: () => { reason: string; by: BlockedBy } | undefined = () => undefined,
+    private readonly blocked: () => BlockedCause | undefined = () => undefined,
     /** The price table in force and where it comes from (the ledger's price file, else built-in). */
     readonly priceTable: () => { table: PriceTable; info: PriceTableInfo } = () => tableWithPriceFile(undefined),
   ) {
@@ -195,6 +195,6 @@ export class LocalApi implements Routes {
   }
 }
 
-function blockedFields(blocked: { reason: string; by: BlockedBy } | undefined): Pick<StatusResponse, "blocked" | "blockedBy"> {
+function blockedFields(blocked: BlockedCause | undefined): Pick<StatusResponse, "blocked" | "blockedBy"> {
   return blocked === undefined ? {} : { blocked: blocked.reason, blockedBy: blocked.by };
 }

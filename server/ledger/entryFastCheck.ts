@@ -20,7 +20,6 @@ const optStr = (v: unknown): boolean => v === undefined || typeof v === "string"
 const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 /** z.number().int().nonnegative(): zod 4's int() is a safe integer. */
 const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
-const isPicos = (v: unknown): boolean => isPicosText(v);
 const isTime = (v: unknown): boolean => typeof v === "string" && Number.isFinite(Date.parse(v));
 const isId = (v: unknown): boolean => typeof v === "string" && v.length >= 1;
 
@@ -51,7 +50,7 @@ function isActions(v: unknown): boolean {
 /** An attached guardrail's part of a settled call (CallRecord.guardrail), when the line has one. */
 function isGuardrailPart(v: unknown): boolean {
   if (v === undefined) return true;
-  return isObject(v) && isStr(v.id) && isPicos(v.costPicos) && isPicos(v.worstCasePicos) && isCount(v.units) && typeof v.unitsEstimated === "boolean";
+  return isObject(v) && isStr(v.id) && isPicosText(v.costPicos) && isPicosText(v.worstCasePicos) && isCount(v.units) && typeof v.unitsEstimated === "boolean";
 }
 
 /** The fields reserve and settle lines share. */
@@ -63,7 +62,7 @@ function common(v: Obj): boolean {
 export function isJournalEntry(value: unknown): value is JournalEntry {
   if (!isObject(value)) return false;
   if (value.type === "reserve") {
-    return common(value) && optStr(value.baseModelId) && isPicos(value.worstCasePicos) && isStrArray(value.capIds) && (value.tags === undefined || isTags(value.tags));
+    return common(value) && optStr(value.baseModelId) && isPicosText(value.worstCasePicos) && isStrArray(value.capIds) && (value.tags === undefined || isTags(value.tags));
   }
   if (value.type === "settle") {
     return (
@@ -72,8 +71,8 @@ export function isJournalEntry(value: unknown): value is JournalEntry {
       isStr(value.baseModelId) &&
       isUsage(value.usage) &&
       typeof value.usageEstimated === "boolean" &&
-      isPicos(value.costPicos) &&
-      isPicos(value.worstCasePicos) &&
+      isPicosText(value.costPicos) &&
+      isPicosText(value.worstCasePicos) &&
       OUTCOMES.has(value.outcome as string) &&
       Number.isSafeInteger(value.status) &&
       optStr(value.refusedBy) &&
