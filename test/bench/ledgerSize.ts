@@ -65,7 +65,16 @@ export interface LedgerSizeResult {
   calls: number;
   coldOpenMs: number; // no state.json: the whole journal replayed
   warmOpenMs: number; // state.json present: only its tail replayed
-  recordUs: number; // one reserve + settle, mean over `records` sequential calls after a warm-up (durability process)
+  recordUs: number; // one reserve + settle: the median over the rounds of each round's mean (durability process)
+  roundUs: number[]; // each round's mean µs per recorded call, in round order
+}
+
+/** Recording on two ledgers of different sizes, timed in alternating rounds in one process. */
+export interface RecordingComparison {
+  small: LedgerSizeResult;
+  big: LedgerSizeResult;
+  ratios: number[]; // per round: big's µs per call ÷ small's
+  ratio: number; // the median of `ratios`
 }
 
 /** A full garbage collection, exposed at run time (the bench runs without --expose-gc). */
@@ -74,35 +83,80 @@ function fullGc(): void {
   (runInNewContext("gc") as () => void)();
 }
 
-export async function measureLedger(dir: string, calls: number, records: number): Promise<LedgerSizeResult> {
+/** The middle value (the mean of the two middle ones for an even count). */
+export function middle(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Opens the ledger twice: without state.json (whole journal replayed; the close writes it), then from it. The second stays open. */
+async function openTwice(dir: string): Promise<{ ledger: Ledger; coldOpenMs: number; warmOpenMs: number }> {
   let t = performance.now();
   let ledger = await Ledger.open(dir, { timeZone: "UTC", durability: "process" });
   const coldOpenMs = performance.now() - t;
   await ledger.close(); // writes state.json
   t = performance.now();
   ledger = await Ledger.open(dir, { timeZone: "UTC", durability: "process" });
-  const warmOpenMs = performance.now() - t;
-  // The first open's garbage (every line of the journal parsed, in this process) is collected
-  // before the recording is timed: a gateway has long collected it, and a full collection of it
-  // landing inside the loop would be charged to recording calls.
-  fullGc();
+  return { ledger, coldOpenMs, warmOpenMs: performance.now() - t };
+}
+
+/** Records `n` calls (reserve + settle each, one after the other) numbered from `from`; the mean µs per call. */
+async function record(ledger: Ledger, from: number, n: number): Promise<number> {
+  const started = performance.now();
+  for (let i = from; i < from + n; i++) {
+    const at = new Date().toISOString();
+    const id = `rec-${i}`;
+    await ledger.reserve({ type: "reserve", id, at, user: "bench", tool: "bench", operation: "InvokeModel", modelId: SONNET_45, baseModelId: BASE, worstCasePicos: "960060000", capIds: ["bench"] });
+    await ledger.settle({
+      type: "settle", id, at, startedAt: at, user: "bench", tool: "bench", operation: "InvokeModel", modelId: SONNET_45, baseModelId: BASE,
+      usage: { ...ZERO_USAGE, inputTokens: 20, outputTokens: 40 }, usageEstimated: false, costPicos: "660000000", worstCasePicos: "960060000", outcome: "ok", status: 200, latencyMs: 3, tags: {},
+    });
+  }
+  return ((performance.now() - started) * 1000) / n;
+}
+
+/**
+ * What recording one call costs on the ledger in `smallDir` (`smallCalls` calls) and the one in
+ * `bigDir`, both open in this process at once and timed in `rounds` alternating rounds of
+ * `records` ÷ `rounds` calls each (the order swapped every round), after a warm-up of a quarter of
+ * `records` on each: whatever the machine does meanwhile meets both alike, where timing one ledger
+ * and then, much later, the other let it decide their ratio. Also each ledger's open times.
+ */
+export async function compareRecording(smallDir: string, smallCalls: number, bigDir: string, bigCalls: number, records: number, rounds: number): Promise<RecordingComparison> {
+  const small = await openTwice(smallDir);
   try {
-    let started = performance.now();
-    // The first quarter warms up (JIT, the file's pages) and is not counted.
-    const warmup = Math.ceil(records / 4);
-    for (let i = -warmup; i < records; i++) {
-      if (i === 0) started = performance.now();
-      const at = new Date().toISOString();
-      const id = `rec-${i}`;
-      await ledger.reserve({ type: "reserve", id, at, user: "bench", tool: "bench", operation: "InvokeModel", modelId: SONNET_45, baseModelId: BASE, worstCasePicos: "960060000", capIds: ["bench"] });
-      await ledger.settle({
-        type: "settle", id, at, startedAt: at, user: "bench", tool: "bench", operation: "InvokeModel", modelId: SONNET_45, baseModelId: BASE,
-        usage: { ...ZERO_USAGE, inputTokens: 20, outputTokens: 40 }, usageEstimated: false, costPicos: "660000000", worstCasePicos: "960060000", outcome: "ok", status: 200, latencyMs: 3, tags: {},
-      });
+    const big = await openTwice(bigDir);
+    try {
+      // The opens' garbage (every line of the journals parsed, in this process) is collected
+      // before the recording is timed: a gateway has long collected it, and a full collection of it
+      // landing inside a round would be charged to recording calls.
+      fullGc();
+      // The warm-up (JIT, the files' pages) is not counted.
+      const warmup = Math.ceil(records / 4);
+      await record(small.ledger, -warmup, warmup);
+      await record(big.ledger, -warmup, warmup);
+      const perRound = Math.max(1, Math.round(records / rounds));
+      const smallUs: number[] = [];
+      const bigUs: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        const from = round * perRound;
+        if (round % 2 === 0) {
+          smallUs.push(await record(small.ledger, from, perRound));
+          bigUs.push(await record(big.ledger, from, perRound));
+        } else {
+          bigUs.push(await record(big.ledger, from, perRound));
+          smallUs.push(await record(small.ledger, from, perRound));
+        }
+      }
+      const ratios = bigUs.map((b, i) => b / smallUs[i]!);
+      const result = (calls: number, o: { coldOpenMs: number; warmOpenMs: number }, us: number[]): LedgerSizeResult => ({ calls, coldOpenMs: o.coldOpenMs, warmOpenMs: o.warmOpenMs, recordUs: middle(us), roundUs: us });
+      return { small: result(smallCalls, small, smallUs), big: result(bigCalls, big, bigUs), ratios, ratio: middle(ratios) };
+    } finally {
+      await big.ledger.close();
     }
-    return { calls, coldOpenMs, warmOpenMs, recordUs: ((performance.now() - started) * 1000) / records };
   } finally {
-    await ledger.close();
+    await small.ledger.close();
   }
 }
 
