@@ -46,11 +46,15 @@ export function readAll(stream: http.IncomingMessage): Promise<Buffer> {
 }
 
 /**
- * Whether the caller's side is closed. HTTP/1.1 says so in `destroyed`; on Node 20 an HTTP/2
+ * Whether the caller's side is closed. HTTP/1.1 says so in `destroyed`, or, for a request pipelined
+ * behind another, in its connection: one that answer closed (or the caller half-closed) can carry
+ * no later answer, while the queued response itself is never destroyed. On Node 20 an HTTP/2
  * compatibility response has no `destroyed` at all, so its stream is asked.
  */
 export function callerGone(res: AnyResponse): boolean {
   if (res.destroyed) return true;
+  const connection = (res as { req?: { httpVersionMajor?: number; socket?: { destroyed: boolean; writable: boolean } | null } }).req;
+  if (connection?.httpVersionMajor === 1 && connection.socket && (connection.socket.destroyed || !connection.socket.writable)) return true;
   const stream = (res as { stream?: { destroyed?: boolean; closed?: boolean } }).stream;
   return stream !== undefined && (stream.destroyed === true || stream.closed === true);
 }
