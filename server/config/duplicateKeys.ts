@@ -4,11 +4,19 @@ import { createScanner, SyntaxKind } from "jsonc-parser";
 /** Deeper than any setting (as reservedKeys.ts): keys nested further are not checked (zod refuses such a document: no setting nests that deep). */
 const MAX_DEPTH = 32;
 
+/**
+ * The most keys reported: each is named by its path, and a 1 MiB team.json can set a key thousands
+ * of times under a key of half a megabyte (every path a copy of it: the heap ran out, the gateway died).
+ */
+const MAX_REPORTED = 10;
+/** Longest key shown in a path; a longer one is cut, marked with "…". */
+const MAX_KEY_CHARS = 100;
+
 /** An open object (its keys so far, and the key whose value is being read) or array (the index of the element being read). */
 type Frame = { keys: Set<string>; at: string } | { keys: undefined; at: number };
 
 /**
- * Keys set twice in one object of a JSON text, by path (`caps`, `caps[0].id`). JSON.parse keeps
+ * Keys set twice in one object of a JSON text, by path (`caps`, `caps[0].id`), the first MAX_REPORTED. JSON.parse keeps
  * the last silently: a second `"caps": []` would remove every cap the first listed. Read token by
  * token with a stack of its own, not by recursion: anyone who can write the team folder can write a
  * team.json nested a million levels deep, which a recursive walk answers with a stack overflow
@@ -43,7 +51,10 @@ export function duplicateKeys(text: string): string[] {
       const key = scanner.getTokenValue();
       wantsKey = false;
       top.at = key;
-      if (top.keys.has(key)) found.push(pathText(open.map((f) => f.at)));
+      if (top.keys.has(key)) {
+        found.push(pathText(open.map((f) => f.at)));
+        if (found.length === MAX_REPORTED) return found;
+      }
       top.keys.add(key);
     }
   }
@@ -51,5 +62,5 @@ export function duplicateKeys(text: string): string[] {
 }
 
 function pathText(path: (string | number)[]): string {
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${p.length > MAX_KEY_CHARS ? `${p.slice(0, MAX_KEY_CHARS)}…` : p}`)).join("");
 }

@@ -37,3 +37,15 @@ describe("config: keys set twice, in documents of any depth", () => {
     }
   });
 });
+
+describe("config: keys set twice under a huge key", () => {
+  it("a team.json under the 1 MiB limit setting a key 100,000 times under a 200,000-character key: the first 10 are named, each path short (the heap ran out building them all)", () => {
+    const key = "x".repeat(200_000);
+    const text = `{"members": {"${key}": {${Array.from({ length: 100_000 }, () => '"a":1').join(",")}}}}`;
+    assert.ok(text.length < 1024 * 1024);
+    const r = parseTeamFileText(text);
+    const errors = r.ok ? [] : r.errors;
+    assert.equal(errors.length, 10);
+    assert.equal(errors[0], `members.${"x".repeat(100)}….a: set twice; JSON keeps only the last, so the first would be dropped without a word. Keep one`);
+  });
+});
