@@ -390,6 +390,11 @@ async function meterGuardrail(x: Exchange & { who: Identity }, route: Extract<Ro
   const admission = await admit(ctx, { ...x.who, operation: "ApplyGuardrail" }, estimate, scope);
   if (!admission.ok) return answer(res, refusal(admission.message));
   const call = admission.call;
+  // As for a model call: a caller gone meanwhile (or whose connection a refusal closed) could never read the answer.
+  if (callerGone(res)) {
+    await call.settle({ outcome: "client-aborted", usage: { ...ZERO_USAGE }, usageEstimated: false, status: 499, message: "the caller left before the call was forwarded: it was not sent to Bedrock" }, 0n);
+    return;
+  }
   let upstream;
   try {
     upstream = await forward(undefined); // runs to completion: it settles at what it reports
